@@ -1,0 +1,1 @@
+"""Anomaly detection core, alert lifecycle, escalation and notifications."""

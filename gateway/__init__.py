@@ -1,0 +1,1 @@
+"""MQTT gateway: receives, validates and decodes home telemetry (contract v1)."""

@@ -1,0 +1,106 @@
+"""Shared pieces of the per-kind decoders: envelope, status schema, range checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+
+from gateway.errors import DecodeError, Reason
+from gateway.models import DeviceKind, FieldValue, MessageType, Reading, Topic
+
+MAX_SEQ: Final = 2**53
+"""Largest sequence number accepted (JSON-safe integer range)."""
+
+Range = tuple[float, float]
+
+
+class Envelope(msgspec.Struct, kw_only=True):
+    """Fields every device payload carries: a per-device ``seq`` and the device time ``ts`` (epoch ms)."""
+
+    seq: int
+    ts: int
+
+
+class DeviceStatus(Envelope, kw_only=True):
+    """Heartbeat/status of a battery device (same shape for every kind)."""
+
+    battery: int | None = None
+    """Battery level in %."""
+    battery_v: float | None = None
+    """Battery voltage in V, for devices that report it."""
+    tamper: bool | None = None
+    rssi: int | None = None
+    """Radio signal strength in dBm."""
+    fw: str | None = None
+
+
+STATUS_RANGES: Final[dict[str, Range]] = {"battery": (0, 100), "battery_v": (0, 12), "rssi": (-150, 0)}
+
+
+def _fields_of(obj: msgspec.Struct) -> dict[str, FieldValue]:
+    out: dict[str, FieldValue] = {}
+    for name in obj.__struct_fields__:
+        if name in ("seq", "ts"):
+            continue
+        value = getattr(obj, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+class Codec:
+    """Decoder for one device kind: a schema per message type plus value ranges.
+
+    Types are checked by msgspec (unknown extra fields are ignored, never fatal); ranges are
+    checked here so an out-of-range value gets its own reason instead of a generic schema error.
+    """
+
+    def __init__(
+        self,
+        *,
+        kind: DeviceKind,
+        schemas: Mapping[MessageType, Any],
+        ranges: Mapping[str, Range],
+    ) -> None:
+        self.kind = kind
+        self.decoders = {t: msgspec.json.Decoder(schema) for t, schema in schemas.items()}
+        self.ranges = dict(ranges)
+
+    def decode(self, topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int) -> Reading:
+        """Decode one payload that arrived on ``topic``; raise :class:`DecodeError` if it is invalid."""
+        where = str(topic)
+        decoder = self.decoders.get(topic.type)
+        if decoder is None:
+            raise DecodeError(where, Reason.UNSUPPORTED_TYPE, f"{self.kind.value} sends no {topic.type.value}")
+        try:
+            obj = decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            raise DecodeError(where, Reason.BAD_SCHEMA, str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise DecodeError(where, Reason.BAD_JSON, str(exc)) from None
+        if not 0 <= obj.seq <= MAX_SEQ:
+            raise DecodeError(where, Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
+        if obj.ts < 0:
+            raise DecodeError(where, Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
+        fields = _fields_of(obj)
+        for name, value in fields.items():
+            bounds = self.ranges.get(name)
+            if bounds is not None and not isinstance(value, bool) and isinstance(value, int | float):
+                low, high = bounds
+                if not low <= value <= high:
+                    raise DecodeError(where, Reason.OUT_OF_RANGE, f"{name}={value} outside {low}..{high}")
+        event = type(obj).__struct_config__.tag
+        return Reading(
+            site=topic.site,
+            kind=self.kind,
+            device=topic.device,
+            type=topic.type,
+            seq=obj.seq,
+            ts_ms=obj.ts,
+            received_ms=received_ms,
+            fields=fields,
+            event=event if isinstance(event, str) else None,
+            clock_skewed=abs(obj.ts - received_ms) > max_skew_ms,
+        )

@@ -1,0 +1,109 @@
+"""Topic parsing and the single entry point that turns raw MQTT messages into readings."""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Protocol
+
+from gateway.codecs import DECODERS
+from gateway.errors import DecodeError, Reason
+from gateway.models import CONTRACT_PREFIX, DeviceKind, MessageType, Reading, Topic
+
+MAX_PAYLOAD_BYTES: Final = 4096
+"""Largest payload accepted; a bigger one is dead-lettered as oversize."""
+
+DEFAULT_MAX_SKEW_MS: Final = 5 * 60 * 1000
+"""A device clock further off than this is flagged and the received time is used instead."""
+
+ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""Site and device identifiers: safe in topics, ACLs, tags and file names."""
+
+UPLINK_TYPES: Final = (MessageType.TELEMETRY, MessageType.EVENT, MessageType.STATUS)
+
+SUBSCRIPTIONS: Final = tuple(f"{CONTRACT_PREFIX}/+/+/+/{t.value}" for t in UPLINK_TYPES)
+"""Topic filters the backend subscribes to (everything a home sends, nothing it receives)."""
+
+
+def site_filter(site: str) -> str:
+    """Topic filter covering everything one home publishes or receives."""
+    return f"{CONTRACT_PREFIX}/{site}/#"
+
+
+def command_topic(site: str, kind: DeviceKind, device: str) -> str:
+    """Downstream topic on which the backend sends a command to one device of a home."""
+    return str(Topic(site=site, kind=kind, device=device, type=MessageType.CMD))
+
+
+def status_topic(site: str, gateway: str) -> str:
+    """Retained status topic of a home gateway (also its Last Will topic)."""
+    return str(Topic(site=site, kind=DeviceKind.GATEWAY, device=gateway, type=MessageType.STATUS))
+
+
+def parse_topic(topic: str) -> Topic:
+    """Parse ``ec/v1/{site}/{kind}/{device}/{type}``.
+
+    >>> parse_topic("ec/v1/home-1/door/d1/event").kind
+    <DeviceKind.DOOR: 'door'>
+    """
+    parts = topic.split("/")
+    if len(parts) != 6 or f"{parts[0]}/{parts[1]}" != CONTRACT_PREFIX:
+        raise DecodeError(topic, Reason.BAD_TOPIC, f"expected {CONTRACT_PREFIX}/site/kind/device/type")
+    _, _, site, kind, device, mtype = parts
+    if not ID_PATTERN.fullmatch(site) or not ID_PATTERN.fullmatch(device):
+        raise DecodeError(topic, Reason.BAD_TOPIC, "site and device ids must match [A-Za-z0-9_-]{1,64}")
+    try:
+        parsed_kind = DeviceKind(kind)
+    except ValueError:
+        raise DecodeError(topic, Reason.BAD_TOPIC, f"unknown device kind {kind!r}") from None
+    try:
+        parsed_type = MessageType(mtype)
+    except ValueError:
+        raise DecodeError(topic, Reason.BAD_TOPIC, f"unknown message type {mtype!r}") from None
+    if parsed_type not in UPLINK_TYPES:
+        raise DecodeError(topic, Reason.UNSUPPORTED_TYPE, f"{mtype!r} is downstream only")
+    return Topic(site=site, kind=parsed_kind, device=device, type=parsed_type)
+
+
+class DeviceDirectory(Protocol):
+    """Knows which sites and devices are provisioned (the registry, seen by the gateway)."""
+
+    def site_known(self, site: str) -> bool:
+        """True if the home is provisioned."""
+        ...
+
+    def device_kind(self, site: str, device: str) -> DeviceKind | None:
+        """Kind of a provisioned device of a home, or None if unknown."""
+        ...
+
+
+def decode_message(
+    topic: str,
+    payload: bytes,
+    *,
+    received_ms: int,
+    directory: DeviceDirectory | None = None,
+    max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+) -> Reading:
+    """Validate and decode one MQTT message; raise :class:`DecodeError` with a reason if it is bad.
+
+    With a ``directory``, messages from unknown homes or devices, or on the wrong kind's topic,
+    are refused. Gateway status messages need only a known site.
+    """
+    if len(payload) > max_payload_bytes:
+        raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {max_payload_bytes}")
+    parsed = parse_topic(topic)
+    if directory is not None:
+        if not directory.site_known(parsed.site):
+            raise DecodeError(topic, Reason.UNKNOWN_SITE, f"site {parsed.site!r} is not provisioned")
+        if parsed.kind is not DeviceKind.GATEWAY:
+            kind = directory.device_kind(parsed.site, parsed.device)
+            if kind is None:
+                raise DecodeError(
+                    topic, Reason.UNKNOWN_DEVICE, f"device {parsed.device!r} is not registered at this site"
+                )
+            if kind is not parsed.kind:
+                raise DecodeError(
+                    topic, Reason.KIND_MISMATCH, f"device is registered as {kind.value}, not {parsed.kind.value}"
+                )
+    return DECODERS[parsed.kind](parsed, payload, received_ms=received_ms, max_skew_ms=max_skew_ms)

@@ -1,0 +1,36 @@
+"""Typed errors raised by the gateway; each carries the data a caller needs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a message was refused; stored with every dead-letter entry."""
+
+    BAD_TOPIC = "bad_topic"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    UNKNOWN_SITE = "unknown_site"
+    UNKNOWN_DEVICE = "unknown_device"
+    KIND_MISMATCH = "kind_mismatch"
+    OVERSIZE = "oversize"
+    BAD_JSON = "bad_json"
+    BAD_SCHEMA = "bad_schema"
+    OUT_OF_RANGE = "out_of_range"
+    STORAGE_REJECTED = "storage_rejected"
+
+
+class DecodeError(Exception):
+    """Raised when a message does not match the telemetry contract.
+
+    Attributes:
+        topic: the MQTT topic the message arrived on.
+        reason: a machine-readable :class:`Reason`.
+        detail: a human-readable explanation (English), safe to log.
+    """
+
+    def __init__(self, topic: str, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail} (topic {topic!r})")
+        self.topic = topic
+        self.reason = reason
+        self.detail = detail

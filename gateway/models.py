@@ -1,0 +1,100 @@
+"""Domain types of the telemetry contract v1 (see docs/contract.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+import msgspec
+
+CONTRACT_PREFIX: Final = "ec/v1"
+"""Topic prefix of contract v1; a new major version gets a new prefix."""
+
+
+class DeviceKind(StrEnum):
+    """Device kinds the contract knows; ``gateway`` is the home gateway itself."""
+
+    MATTRESS = "mattress"
+    WRISTBAND = "wristband"
+    DOOR = "door"
+    SMOKE = "smoke"
+    CALL_BUTTON = "call_button"
+    MOTION = "motion"
+    GATEWAY = "gateway"
+
+
+class MessageType(StrEnum):
+    """Last topic level: what the message is."""
+
+    TELEMETRY = "telemetry"
+    EVENT = "event"
+    STATUS = "status"
+    CMD = "cmd"
+    """Downstream (backend → home) commands; never decoded as a reading."""
+
+
+FieldValue = bool | int | float | str
+
+
+class Topic(msgspec.Struct, frozen=True):
+    """A parsed contract topic ``ec/v1/{site}/{kind}/{device}/{type}``."""
+
+    site: str
+    kind: DeviceKind
+    device: str
+    type: MessageType
+
+    def __str__(self) -> str:
+        return f"{CONTRACT_PREFIX}/{self.site}/{self.kind.value}/{self.device}/{self.type.value}"
+
+
+class Reading(msgspec.Struct, frozen=True):
+    """One decoded, validated message from one device.
+
+    ``fields`` holds the values in the contract's fixed units (bpm, breaths/min, %, °C, count).
+    ``ts_ms`` is the device's own clock; ``received_ms`` is when the backend got it. When the two
+    differ by more than the allowed skew, ``clock_skewed`` is set and :attr:`time_ms` falls back
+    to the received time, so a device with a wrong clock cannot move data into the past or future.
+    """
+
+    site: str
+    kind: DeviceKind
+    device: str
+    type: MessageType
+    seq: int | None
+    ts_ms: int
+    received_ms: int
+    fields: dict[str, FieldValue]
+    event: str | None = None
+    clock_skewed: bool = False
+
+    @property
+    def time_ms(self) -> int:
+        """Event time used downstream: device time unless its clock is off."""
+        return self.received_ms if self.clock_skewed else self.ts_ms
+
+    @property
+    def is_life_safety(self) -> bool:
+        """True for SOS, fall, smoke alarm and call-button press: never batched or muted."""
+        return self.event is not None and (self.kind, self.event) in LIFE_SAFETY_EVENTS
+
+
+LIFE_SAFETY_EVENTS: Final[frozenset[tuple[DeviceKind, str]]] = frozenset(
+    {
+        (DeviceKind.WRISTBAND, "sos"),
+        (DeviceKind.WRISTBAND, "fall"),
+        (DeviceKind.SMOKE, "alarm"),
+        (DeviceKind.CALL_BUTTON, "press"),
+    }
+)
+
+EXPECTED_CADENCE_S: Final[dict[DeviceKind, int]] = {
+    DeviceKind.MATTRESS: 30,
+    DeviceKind.WRISTBAND: 600,
+    DeviceKind.DOOR: 6 * 3600,
+    DeviceKind.SMOKE: 6 * 3600,
+    DeviceKind.CALL_BUTTON: 6 * 3600,
+    DeviceKind.MOTION: 3600,
+    DeviceKind.GATEWAY: 300,
+}
+"""Longest normal gap between two messages of a healthy device, by kind ("silence is data")."""
