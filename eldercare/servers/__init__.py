@@ -1,0 +1,1 @@
+"""Real servers (mosquitto, influxd, postgresql) started as child processes on free ports."""

@@ -1,0 +1,43 @@
+"""All configuration, read once at the top (CLI ``main`` or FastAPI lifespan) from ELDERCARE_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Deployment settings; secrets come from the environment (or a ``.env`` file), never from code."""
+
+    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Spool, dead-letter record, SQLite store, snapshots.")
+    registry_path: Path | None = Field(default=None, description="Registry JSON (docs/registry.md) to provision.")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = "backend"
+    mqtt_password: SecretStr = SecretStr("")
+    mqtt_client_id: str = "eldercare-backend"
+    mqtt_share_group: str | None = Field(default=None, description="Use $share/<group>/... to split load.")
+    gateway_secret: SecretStr = Field(default=SecretStr(""), description="Derives per-gateway MQTT passwords.")
+
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_db: str = "eldercare"
+    influx_token: SecretStr | None = Field(default=None, description="InfluxDB 2.x/3.x token (v1 API).")
+    influx_gzip: bool = False
+
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite file in data_dir.")
+    public_url: str = "http://127.0.0.1:8000"
+    link_secret: SecretStr = SecretStr("")
+    max_clock_skew_s: int = 300
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
+        if self.mqtt_port <= 0 or self.mqtt_port > 65535:
+            raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
+        return self

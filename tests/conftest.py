@@ -1,0 +1,49 @@
+"""Shared fixtures: real mosquitto and influxd started once per session on free ports."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eldercare.servers.influxd import Influxd
+from eldercare.stack import Broker
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A real mosquitto with auth and ACLs; ``broker.provision([...])`` adds home gateways."""
+    b = Broker(data_dir=tmp_path_factory.mktemp("mosquitto"), secret=secrets.token_urlsafe(32))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    """A real influxd (1.x) on a free port with a temporary data dir."""
+    server = Influxd(data_dir=tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unique_site() -> str:
+    """A site id no other test uses (aiomqtt's unique_topic idea)."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def unique_db() -> str:
+    """An InfluxDB database name no other test uses."""
+    return f"test_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A per-test scratch directory."""
+    return tmp_path
