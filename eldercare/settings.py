@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     influx_db: str = "eldercare"
     influx_token: SecretStr | None = Field(default=None, description="InfluxDB 2.x/3.x token (v1 API).")
     influx_gzip: bool = False
+    influx_batch_size: int = Field(default=5000, description="Points per InfluxDB write request (ingest writer).")
+    influx_retry_interval_ms: int = Field(default=5000, description="First retry delay while InfluxDB is down.")
+    influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
+    spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
 
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite file in data_dir.")
     public_url: str = "http://127.0.0.1:8000"

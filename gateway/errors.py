@@ -34,3 +34,19 @@ class DecodeError(Exception):
         self.topic = topic
         self.reason = reason
         self.detail = detail
+
+
+class PublishError(Exception):
+    """Raised when a downstream command could not be delivered to the broker.
+
+    Attributes:
+        topic: the command topic.
+        attempts: how many times publishing was tried.
+        detail: the last failure (English), safe to log.
+    """
+
+    def __init__(self, topic: str, attempts: int, detail: str) -> None:
+        super().__init__(f"could not publish to {topic!r} after {attempts} attempt(s): {detail}")
+        self.topic = topic
+        self.attempts = attempts
+        self.detail = detail

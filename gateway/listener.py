@@ -1,13 +1,359 @@
-"""The only module that talks to the MQTT broker with paho-mqtt (receive path and credential probes)."""
+"""The only module that talks to the MQTT broker with paho-mqtt (receive path and credential probes).
+
+:class:`MqttListener` runs paho's network loop in its own thread and hands messages to asyncio in
+batches. It connects with MQTT 5, a stable client id and ``clean_start=False`` (a persistent session),
+subscribes at QoS 1 and acknowledges a message only when the caller says it is durable
+(``manual_ack``): a message not acknowledged when the process dies is redelivered by the broker on the
+next connection with the same client id. Flow control is end to end: the CONNECT packet's Receive
+Maximum caps how many unacknowledged messages the broker sends, and the bounded inbox between the
+paho thread and asyncio makes the paho thread wait if it is ever full, so memory never grows unbounded.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import secrets
+import threading
 import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Final
 
+import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway.contract import SUBSCRIPTIONS
+
+_LOG: Final = logging.getLogger(__name__)
+
+DEFAULT_RECEIVE_MAXIMUM: Final = 10_000
+"""Unacknowledged QoS 1 messages the broker may have in flight to the listener (MQTT 5 Receive Maximum)."""
+
+DEFAULT_SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+"""How long the broker keeps the session (and queues messages) while the backend is away."""
+
+
+class RawMessage(msgspec.Struct, frozen=True, gc=False):
+    """One MQTT message as received, before decoding.
+
+    ``connection`` numbers the listener's connection the message came on: its ``mid`` is only
+    meaningful on that connection, so an acknowledgement after a reconnect is skipped (the broker
+    redelivers the message instead, and the deduplicator drops the copy).
+    """
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+    received_ms: int
+    connection: int = 0
+
+
+class _Inbox:
+    """Bounded hand-over from the paho thread to the event loop, woken once per batch, not per message."""
+
+    def __init__(self, *, capacity: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.capacity = capacity
+        self._loop = loop
+        self._items: deque[RawMessage] = deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._event = asyncio.Event()
+        self._consumer_waiting = False
+        self._producer_waiting = False
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    def put(self, item: RawMessage) -> None:
+        """Add a message (paho thread); wait while the inbox is full."""
+        with self._cond:
+            while len(self._items) >= self.capacity and not self.closed:
+                self._producer_waiting = True
+                self._cond.wait(1.0)
+            if self.closed:
+                return  # not acknowledged: the broker keeps it for the next session
+            self._items.append(item)
+            wake = self._consumer_waiting
+            self._consumer_waiting = False
+        if wake:
+            self._wake()
+
+    def close(self) -> None:
+        """Stop accepting messages and let the consumer finish."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+        self._wake()
+
+    def _take(self, n: int) -> list[RawMessage]:
+        items = self._items
+        out = [items.popleft() for _ in range(min(n, len(items)))]
+        if self._producer_waiting and out:
+            self._producer_waiting = False
+            self._cond.notify_all()
+        return out
+
+    async def get(self, *, max_batch: int, max_wait_s: float) -> list[RawMessage] | None:
+        """Wait for messages; return up to ``max_batch``, or None once closed and drained."""
+        while True:
+            with self._cond:
+                if self._items:
+                    batch = self._take(max_batch)
+                    break
+                if self.closed:
+                    return None
+                self._event.clear()
+                self._consumer_waiting = True
+            await self._event.wait()
+        if len(batch) < max_batch and max_wait_s > 0:
+            # Linger briefly so a trickle still forms batches; under load batches fill on their own.
+            await asyncio.sleep(max_wait_s)
+            with self._cond:
+                batch += self._take(max_batch - len(batch))
+        return batch
+
+
+def _failed(code: Any) -> bool:
+    return bool(getattr(code, "is_failure", False))
+
+
+class MqttListener:
+    """Receives every uplink message of the contract at QoS 1 from a persistent session.
+
+    Use as ``async with listener: async for batch in listener.batches(): ...; listener.ack(batch)``.
+    Several workers can share the load with ``share_group`` (``$share/<group>/...``), each with its
+    own ``client_id``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 1883,
+        username: str,
+        password: str,
+        client_id: str,
+        share_group: str | None = None,
+        subscriptions: Sequence[str] = SUBSCRIPTIONS,
+        qos: int = 1,
+        keepalive: int = 30,
+        receive_maximum: int = DEFAULT_RECEIVE_MAXIMUM,
+        capacity: int | None = None,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        reconnect_min_s: int = 1,
+        reconnect_max_s: int = 60,
+    ) -> None:
+        if not 1 <= receive_maximum <= 65_535:
+            raise ValueError(f"receive_maximum must be 1..65535, got {receive_maximum}")
+        if qos not in (0, 1):
+            raise ValueError(f"qos must be 0 or 1, got {qos}")
+        if not client_id:
+            raise ValueError("a stable client_id is required for a persistent session")
+        if share_group is not None and (not share_group or any(c in share_group for c in "/+#")):
+            raise ValueError(f"invalid share group {share_group!r}")
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.qos = qos
+        self.keepalive = keepalive
+        self.receive_maximum = receive_maximum
+        self.capacity = capacity if capacity is not None else receive_maximum
+        self.session_expiry_s = session_expiry_s
+        self.filters = tuple(f"$share/{share_group}/{f}" if share_group else f for f in subscriptions)
+        self._username = username
+        self._password = password
+        self._reconnect = (reconnect_min_s, reconnect_max_s)
+        self._client: mqtt.Client | None = None
+        self._inbox: _Inbox | None = None
+        self._ready: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ack_lock = threading.Lock()
+        self._connection = 0
+        self._sub_mid: int | None = None
+        self.connected = False
+        self.connects = 0
+        self.session_present = False
+        self.last_error: str | None = None
+
+    # -- lifecycle (event loop side) -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the network thread; it connects, subscribes and reconnects with backoff on its own."""
+        if self._client is not None:
+            raise RuntimeError("listener already started")
+        self._loop = asyncio.get_running_loop()
+        self._inbox = _Inbox(capacity=self.capacity, loop=self._loop)
+        self._ready = asyncio.Event()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.username_pw_set(self._username, self._password)
+        client.reconnect_delay_set(*self._reconnect)
+        client.on_pre_connect = self._on_pre_connect
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.session_expiry_s
+        props.ReceiveMaximum = self.receive_maximum
+        client.connect_async(self.host, self.port, self.keepalive, clean_start=False, properties=props)
+        self._client = client
+        client.loop_start()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:
+        """Wait until connected and subscribed (raises ``TimeoutError``)."""
+        if self._ready is None:
+            raise RuntimeError("listener not started")
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def close(self, *, end_session: bool = False) -> None:
+        """Disconnect and stop the network thread.
+
+        Unacknowledged messages stay with the broker for the next connection with the same client id,
+        unless ``end_session`` asks the broker to discard the session (tests, decommissioning).
+        """
+        client, inbox = self._client, self._inbox
+        if client is None or inbox is None:
+            return
+        inbox.close()
+        props = None
+        if end_session:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+        with self._ack_lock:
+            self._connection += 1
+        self.connected = False  # a deliberate disconnect is not worth a warning
+        client.disconnect(properties=props)
+        await asyncio.to_thread(client.loop_stop)
+        self.connected = False
+        self._client = None
+
+    async def __aenter__(self) -> MqttListener:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- consuming (event loop side) -------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages received and not yet handed out."""
+        return 0 if self._inbox is None else len(self._inbox)
+
+    async def batches(self, *, max_batch: int = 5000, max_wait_s: float = 0.01) -> AsyncIterator[list[RawMessage]]:
+        """Yield received messages in batches of at most ``max_batch``; ends after :meth:`close`.
+
+        A batch is handed out as soon as messages are there, after lingering at most ``max_wait_s``
+        for more to arrive.
+        """
+        if self._inbox is None:
+            raise RuntimeError("listener not started")
+        inbox = self._inbox
+        while True:
+            batch = await inbox.get(max_batch=max_batch, max_wait_s=max_wait_s)
+            if batch is None:
+                return
+            yield batch
+
+    def ack(self, messages: Sequence[RawMessage]) -> int:
+        """Acknowledge messages to the broker (call once they are durable); returns how many were sent.
+
+        Messages from an earlier connection are skipped: their ids mean nothing on the current one
+        and the broker will deliver them again.
+        """
+        client = self._client
+        if client is None:
+            return 0
+        sent = 0
+        with self._ack_lock:
+            current = self._connection
+            for m in messages:
+                if m.qos and m.connection == current:
+                    client.ack(m.mid, m.qos)
+                    sent += 1
+        return sent
+
+    # -- paho callbacks (network thread) ---------------------------------------------------------
+
+    def _notify(self, action: str) -> None:
+        loop, ready = self._loop, self._ready
+        if loop is None or ready is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(ready.set if action == "set" else ready.clear)
+
+    def _on_pre_connect(self, _client: mqtt.Client, _userdata: Any) -> None:
+        with self._ack_lock:
+            self._connection += 1
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
+        if _failed(reason):
+            self.last_error = f"connect refused: {reason}"
+            _LOG.error("MQTT broker %s:%d refused the connection: %s", self.host, self.port, reason)
+            return
+        self.connected = True
+        self.connects += 1
+        self.session_present = bool(getattr(flags, "session_present", False))
+        _LOG.info("Connected to MQTT broker %s:%d (session present: %s)", self.host, self.port, self.session_present)
+        # Subscribe on every connect: a resumed session has them already, a new one needs them.
+        result, mid = client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in self.filters])
+        if result == mqtt.MQTT_ERR_SUCCESS:
+            self._sub_mid = mid
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, mid: int, codes: Any, _props: Any) -> None:
+        refused = [f"{f}: {c}" for f, c in zip(self.filters, codes, strict=False) if _failed(c)]
+        if refused:
+            self.last_error = "subscription refused: " + "; ".join(refused)
+            _LOG.error("MQTT broker refused subscriptions: %s", "; ".join(refused))
+        if mid == self._sub_mid:
+            self._notify("set")
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        with self._ack_lock:
+            self._connection += 1
+        if self.connected:
+            _LOG.warning("Disconnected from MQTT broker %s:%d: %s", self.host, self.port, reason)
+        self.connected = False
+        self._notify("clear")
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        inbox = self._inbox
+        if inbox is None:
+            return
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = bytes(msg._topic).decode("utf-8", errors="replace")  # decoded later into a bad_topic entry
+        payload = msg.payload
+        inbox.put(
+            RawMessage(
+                topic,
+                payload if type(payload) is bytes else bytes(payload),
+                msg.mid,
+                msg.qos,
+                bool(msg.retain),
+                time.time_ns() // 1_000_000,
+                self._connection,
+            )
+        )
 
 
 def probe_credentials(*, host: str, port: int, username: str, password: str, timeout: float = 2.0) -> bool:

@@ -1,0 +1,95 @@
+"""Hyperparameters of the detection core: population defaults, safety floors, time zone.
+
+Everything is a keyword argument with a typed default; the composition root builds one :class:`DetectConfig`
+from its settings and hands it down. Nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Thresholds of every detector. Minutes (``_min``) or seconds (``_s``) as named."""
+
+    tz_offset_s: int = 8 * 3600
+    """Local time offset for time-of-day logic (Asia/Shanghai: UTC+8, no DST)."""
+    night_start_min: int = 22 * 60
+    night_end_min: int = 6 * 60
+    day_boundary_min: int = 12 * 60
+    """Local time at which one "care day" ends: a night and the following morning belong to one day."""
+
+    grace_days: int = 7
+    """Days of history before an elder's own baseline replaces the population defaults."""
+    grace_days_wake: int = 3
+    """Days of observed wake times before the personal not-up deadline applies (a wake time is one number a day)."""
+    history_days: int = 28
+
+    # night bed exit (field practice: 30–45 min between 22:00 and 06:00)
+    bed_exit_default_min: float = 40.0
+    bed_exit_floor_min: float = 30.0
+    bed_exit_ceiling_min: float = 45.0
+    bed_exit_min_s: int = 60
+    """Out-of-bed spells shorter than this are turning over, not an exit."""
+
+    # unusual inactivity (at home, awake, out of bed)
+    inactivity_default_min: float = 45.0
+    inactivity_floor_min: float = 30.0
+    inactivity_ceiling_min: float = 120.0
+    """Safety floor: never wait longer than this, whatever the elder's history says."""
+    inactivity_margin: float = 1.15
+    """Learned limit = margin × the longest quiet spell seen in that block of the day."""
+
+    # not up by the usual time
+    not_up_default_min: float = 10 * 60.0
+    """Population default deadline: up by 10:00."""
+    not_up_margin_min: float = 60.0
+    not_up_earliest_min: float = 6 * 60 + 30.0
+    not_up_latest_min: float = 10 * 60 + 30.0
+    morning_start_min: int = 4 * 60
+    up_confirm_s: int = 20 * 60
+    """Out of bed this long in the morning counts as up for the day."""
+
+    # door at night (wandering) and out not back
+    night_door_limit_min: float = 20.0
+    away_confirm_s: int = 10 * 60
+    """No motion inside this long after the door closes: the elder went out."""
+    out_default_min: float = 240.0
+    out_floor_min: float = 120.0
+    out_ceiling_min: float = 480.0
+    out_margin: float = 1.25
+    out_latest_min: int = 23 * 60
+    night_out_limit_min: float = 60.0
+    """An outing that starts at night is "not back" after this long."""
+    """Still out at this local time: not back by the usual time, whatever the duration."""
+
+    # vitals
+    hr_low: float = 40.0
+    hr_high: float = 130.0
+    spo2_low: float = 85.0
+    vitals_sustain_s: int = 60
+    apnea_critical_s: float = 60.0
+    """A single breathing pause this long is critical."""
+    apnea_warn_s: float = 10.0
+    apnea_warn_count: int = 3
+    """Pauses ≥ apnea_warn_s per hour of sleep that raise one APNEA warning per night."""
+    trend_nights: int = 3
+    trend_min_delta_hr: float = 5.0
+    trend_min_delta_rr: float = 3.0
+    trend_mads: float = 3.5
+
+    # device health
+    offline_cadences: float = 3.0
+    offline_learned_factor: float = 3.0
+    """Learned limit = factor × longest healthy gap seen (only tightens the declared one)."""
+    offline_learn_min_gaps: int = 10
+    offline_min_s: int = 15 * 60
+    battery_low_pct: int = 20
+    """At or below this level a battery is low."""
+    battery_clear_pct: int = 30
+    not_worn_limit_min: float = 120.0
+    site_offline_after_s: int = 15 * 60
+    site_will_grace_s: int = 3 * 60
+    """After the gateway's Last Will, wait this long before paging (a reboot reconnects within ~2 min)."""
+    site_escalate_after_s: int = 2 * 3600
+    """A dark home of a solitary elder is escalated to critical after this long."""

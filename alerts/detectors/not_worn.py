@@ -1,0 +1,86 @@
+"""Wristband not worn for longer than ``not_worn_limit_min`` in the daytime (taking it off for the night is fine)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from alerts.baseline import hhmm
+from alerts.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
+from alerts.models import AlertType, Severity
+from alerts.presence import confirm_up
+from alerts.state import NEVER, HomeState
+from gateway.models import DeviceKind, MessageType, Reading
+
+PREFIX = "worn:"
+QUIET_START_MIN = 21 * 60
+QUIET_END_MIN = 8 * 60
+
+
+class NotWornDetector(Detector):
+    """NOT_WORN when the band reports not worn for the limit, counting from 08:00 if taken off in the evening."""
+
+    name: ClassVar[str] = "not_worn"
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        {(DeviceKind.WRISTBAND, MessageType.TELEMETRY), (DeviceKind.WRISTBAND, MessageType.EVENT)}
+    )
+    timer_names: ClassVar[tuple[str, ...]] = (PREFIX,)
+
+    def _due(self, ctx: Context, since: int) -> int:
+        limit = int(self.config.not_worn_limit_min * MIN_MS)
+        m = ctx.local_min(since)
+        if m >= QUIET_START_MIN or m < QUIET_END_MIN:
+            return ctx.next_local(since, QUIET_END_MIN) + limit
+        due = since + limit
+        m_due = ctx.local_min(due)
+        if m_due >= QUIET_START_MIN or m_due < QUIET_END_MIN:
+            return ctx.next_local(due, QUIET_END_MIN) + limit
+        return due
+
+    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
+        """Start or stop the not-worn clock."""
+        dev = home.devices.get(r.device)
+        if dev is None:
+            return
+        if r.type is MessageType.TELEMETRY:
+            worn = r.fields.get("worn")
+        elif r.event in ("removed", "worn"):
+            worn = r.event == "worn"
+        else:
+            return
+        if worn is None:
+            return
+        if worn:
+            if dev.not_worn_since_ms != NEVER:
+                dev.not_worn_since_ms = NEVER
+                ctx.cancel(home, PREFIX + r.device)
+                ctx.clear(home, PREFIX + r.device, AlertType.NOT_WORN, t, f"Wristband {r.device} is worn again.",
+                          f"手环 {r.device} 已重新佩戴。", device=r.device)
+        elif dev.not_worn_since_ms == NEVER:
+            dev.not_worn_since_ms = t
+            ctx.schedule(home, PREFIX + r.device, self._due(ctx, t))
+
+    def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
+        """Alert if still not worn."""
+        device = name[len(PREFIX):]
+        dev = home.devices.get(device)
+        if dev is None or dev.not_worn_since_ms == NEVER:
+            return
+        since = dev.not_worn_since_ms
+        if home.has_mattress:
+            # Count only time the elder is up: a band off overnight is on the charger, not forgotten.
+            if home.in_bed or not confirm_up(ctx, home, due):
+                ctx.schedule(home, name, due + 30 * MIN_MS)
+                return
+            real_due = max(since, home.up_ms) + int(self.config.not_worn_limit_min * MIN_MS)
+            if real_due > due:
+                ctx.schedule(home, name, real_due)
+                return
+        ctx.emit(
+            home, AlertType.NOT_WORN, Severity.INFO, due,
+            f"Wristband {device} not worn since {hhmm(ctx.local_min(since))} ({fmt_min((due - since) / MIN_MS)});"
+            f" falls and SOS cannot be detected. Limit {fmt_min(self.config.not_worn_limit_min)} after getting up.",
+            f"手环 {device} 自 {hhmm(ctx.local_min(since))} 起未佩戴（{fmt_min_zh((due - since) / MIN_MS)}），"
+            f"无法检测跌倒和SOS。阈值为起床后 {fmt_min_zh(self.config.not_worn_limit_min)}。",
+            device=device, evidence={"since": hhmm(ctx.local_min(since)), "limit_min": self.config.not_worn_limit_min},
+            key=name,
+        )

@@ -1,0 +1,232 @@
+"""``eldercare evaluate``: simulated homes from fixed seeds, replayed through the core, scored against ground truth.
+
+For every run the simulator (:mod:`firmware_sim.scenario`, imported lazily: production code never depends on
+it) plans homes and incidents from a seed; the messages go through :func:`alerts.replay.run` exactly as a
+recording would. Each alert is then classified:
+
+- *true*: its type is expected by a ground-truth incident of the same home and it falls inside the incident's
+  window (start − 2 min … end + 5 min); the first such alert detects the incident (delay = alert − start);
+- *related*: inside an incident window of the same home, not expected but not forbidden (e.g. NOT_UP during a
+  night collapse): actionable, not counted either way;
+- *false* (non-actionable): forbidden by the incident it falls in, or matching no incident at all.
+
+Only alerts that notify count as raised (a merged duplicate pages nobody); ``clears`` messages are ignored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+
+from alerts.config import DetectConfig
+from alerts.detectors.base import BEHAVIOURAL
+from alerts.models import LIFE_SAFETY_TYPES, AlertType
+from alerts.registry import HomeRegistry
+from alerts.replay import run
+
+BEFORE_MS: Final = 2 * 60_000
+AFTER_MS: Final = 5 * 60_000
+LIFE_SAFETY: Final = frozenset(t.value for t in LIFE_SAFETY_TYPES)
+BEHAVIOUR: Final = frozenset(t.value for t in BEHAVIOURAL) | {AlertType.APNEA.value}
+
+
+class Run(msgspec.Struct, frozen=True):
+    """One scenario: seed, homes, days, mix."""
+
+    seed: int
+    homes: int
+    days: int
+    mix: str
+
+
+class TypeRow(msgspec.Struct, kw_only=True):
+    """Per alert type: recall, precision, delay, false alerts per elder-month."""
+
+    type: str
+    incidents: int = 0
+    detected: int = 0
+    raised: int = 0
+    true: int = 0
+    related: int = 0
+    false: int = 0
+    delays_min: list[float] = msgspec.field(default_factory=list)
+
+    @property
+    def recall(self) -> float | None:
+        """Detected / expected incidents."""
+        return self.detected / self.incidents if self.incidents else None
+
+    @property
+    def precision(self) -> float | None:
+        """Actionable / raised alerts."""
+        return (self.true + self.related) / self.raised if self.raised else None
+
+    def delay(self, q: float) -> float | None:
+        """Detection delay quantile, minutes."""
+        return float(np.quantile(self.delays_min, q)) if self.delays_min else None
+
+
+class EvalReport(msgspec.Struct, kw_only=True):
+    """Everything ``eldercare evaluate`` prints and writes to docs/detection.md."""
+
+    runs: list[Run]
+    elder_months: float
+    rows: dict[str, TypeRow]
+    missed: list[dict[str, Any]]
+    false_alerts: list[dict[str, Any]]
+    messages: int
+    seconds: float
+    offline_late_s_max: float
+    inactivity_late_s_max: float
+
+    def group_recall(self, types: frozenset[str]) -> float | None:
+        """Recall over all incidents expecting any of ``types``."""
+        inc = sum(r.incidents for t, r in self.rows.items() if t in types)
+        det = sum(r.detected for t, r in self.rows.items() if t in types)
+        return det / inc if inc else None
+
+    @property
+    def false_per_elder_month(self) -> float:
+        """Non-actionable alerts per elder-month, all detectors."""
+        return sum(r.false for r in self.rows.values()) / self.elder_months
+
+    def collapse_delay_p50(self) -> float | None:
+        """Median delay to detect a daytime collapse (long lie → INACTIVITY), minutes."""
+        return self.rows[AlertType.INACTIVITY.value].delay(0.5) if AlertType.INACTIVITY.value in self.rows else None
+
+
+def evaluate(
+    *,
+    runs: Sequence[Run] = (Run(seed=1, homes=20, days=14, mix="incident-rich"),),
+    config: DetectConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> EvalReport:
+    """Generate, replay and score every run; return the aggregated report."""
+    from firmware_sim.scenario import generate  # lazy: evaluation only
+
+    rows: dict[str, TypeRow] = {t.value: TypeRow(type=t.value) for t in AlertType}
+    missed: list[dict[str, Any]] = []
+    false_alerts: list[dict[str, Any]] = []
+    elder_days = 0.0
+    total_msgs = 0
+    seconds = 0.0
+    off_late = 0.0
+    inact_late = 0.0
+    for spec in runs:
+        sim = generate(homes=spec.homes, days=spec.days, seed=spec.seed, mix=spec.mix)
+        registry = HomeRegistry.from_mapping(sim.registry)
+        last_seen: dict[tuple[str, str], int] = {}
+        device_last: dict[tuple[str, str], int] = {}
+
+        def tap(msgs: Any) -> Any:
+            for m in msgs:
+                parts = m[1].split("/")
+                if len(parts) == 6:
+                    last_seen[(parts[2], parts[4])] = m[0]
+                yield m
+
+        result = run(tap(sim.messages()), registry=registry, config=config, end_ms=sim.end_ms)
+        del device_last
+        total_msgs += result.messages
+        seconds += result.seconds
+        elder_days += spec.homes * spec.days
+        incidents = list(sim.ground_truth)
+        by_site: dict[str, list[Any]] = defaultdict(list)
+        for inc in incidents:
+            by_site[inc.site].append(inc)
+            for t in inc.expect:
+                if t in rows:
+                    rows[t].incidents += 1
+        detected: set[tuple[str, str]] = set()
+        for u in result.updates:
+            a = u.alert
+            if a.clears or not u.notify:
+                continue
+            t = a.type.value
+            row = rows[t]
+            row.raised += 1
+            if t == AlertType.INACTIVITY.value:
+                inact_late = max(inact_late, 60 * (float(a.evidence.get("quiet_min", 0)) - float(a.evidence.get("limit_min", 0))))
+            verdict = "false"
+            forbidden = False
+            for inc in by_site.get(a.site, ()):
+                if not inc.start_ms - BEFORE_MS <= a.time_ms <= inc.end_ms + AFTER_MS:
+                    continue
+                if t in inc.expect:
+                    verdict = "true"
+                    if (inc.id, t) not in detected:
+                        detected.add((inc.id, t))
+                        row.detected += 1
+                        row.delays_min.append(max(0.0, (a.time_ms - inc.start_ms) / 60_000))
+                    break
+                if t in inc.forbid:
+                    forbidden = True
+                elif verdict == "false":
+                    verdict = "related"
+            if verdict == "related" and forbidden:
+                verdict = "false"
+            if verdict == "true":
+                row.true += 1
+            elif verdict == "related":
+                row.related += 1
+            else:
+                row.false += 1
+                false_alerts.append({"seed": spec.seed, "site": a.site, "type": t, "time_ms": a.time_ms,
+                                     "explanation": a.explanation})
+        for inc in incidents:
+            for t in inc.expect:
+                if (inc.id, t) not in detected:
+                    missed.append({"seed": spec.seed, "incident": inc.id, "kind": inc.type, "expect": t,
+                                   "start_ms": inc.start_ms, "end_ms": inc.end_ms, "notes": inc.notes})
+        if progress is not None:
+            progress(f"seed {spec.seed} ({spec.mix}): {result.messages} messages in {result.seconds:.1f} s")
+    return EvalReport(
+        runs=list(runs),
+        elder_months=elder_days / 30.0,
+        rows=rows,
+        missed=missed,
+        false_alerts=false_alerts,
+        messages=total_msgs,
+        seconds=seconds,
+        offline_late_s_max=off_late,
+        inactivity_late_s_max=inact_late,
+    )
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{100 * x:.0f} %" if pct else f"{x:.1f}"
+
+
+def report_markdown(rep: EvalReport) -> str:
+    """The evaluation table (Markdown) for the terminal and docs/detection.md."""
+    lines = [
+        "| alert type | incidents | detected | recall | raised | precision | delay p50 (min) | delay p95 (min) |"
+        " false / elder-month |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t, r in rep.rows.items():
+        if not r.incidents and not r.raised:
+            continue
+        lines.append(
+            f"| {t} | {r.incidents} | {r.detected} | {_fmt(r.recall, True)} | {r.raised} | {_fmt(r.precision, True)}"
+            f" | {_fmt(r.delay(0.5))} | {_fmt(r.delay(0.95))} | {r.false / rep.elder_months:.2f} |"
+        )
+    runs = ", ".join(f"seed {r.seed}: {r.homes} homes × {r.days} d, {r.mix}" for r in rep.runs)
+    lines += [
+        "",
+        f"Runs: {runs} ({rep.elder_months:.1f} elder-months, {rep.messages:,} messages replayed in"
+        f" {rep.seconds:.1f} s = {rep.messages / max(rep.seconds, 1e-9):,.0f} msg/s including decoding).",
+        "",
+        f"- life-safety recall: {_fmt(rep.group_recall(LIFE_SAFETY), True)} (target 100 %)",
+        f"- behavioural recall: {_fmt(rep.group_recall(BEHAVIOUR), True)} (target ≥ 95 %)",
+        f"- non-actionable alerts per elder-month: {rep.false_per_elder_month:.2f} (target ≤ 0.5)",
+        f"- daytime collapse (long lie) detection delay p50: {_fmt(rep.collapse_delay_p50())} min (target ≤ 60)",
+        f"- inactivity alerts later than their threshold by at most {rep.inactivity_late_s_max:.0f} s (target ≤ 60 s)",
+    ]
+    return "\n".join(lines)

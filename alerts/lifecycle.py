@@ -1,0 +1,161 @@
+"""Alert lifecycle: states, actions, outcomes and the pure transition rule.
+
+```
+            ack           en_route          on_site           resolve(outcome)
+  open ──────────▶ acknowledged ──────▶ en_route ──────▶ on_site ──────────▶ resolved
+    │  └──────────────── forward skips allowed (earlier clocks are filled in) ───────▲
+    │
+    └── clear (condition ended by itself, not life-safety) ──▶ cleared
+```
+A life-safety alert that clears by itself only gets ``cleared_ms`` set: a person must still resolve it.
+``resolved`` and ``cleared`` are final; moving backwards is refused with :class:`InvalidTransition`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from alerts.store.errors import InvalidTransition
+
+
+class State(StrEnum):
+    """Where an alert is in its lifecycle."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    RESOLVED = "resolved"
+    CLEARED = "cleared"
+
+
+ACTIVE_STATES: Final[frozenset[State]] = frozenset({State.OPEN, State.ACKNOWLEDGED, State.EN_ROUTE, State.ON_SITE})
+"""States in which the alert is still someone's job (and deduplicates repeats)."""
+
+FINAL_STATES: Final[frozenset[State]] = frozenset({State.RESOLVED, State.CLEARED})
+
+
+class Action(StrEnum):
+    """What a person (or the system) does to an alert."""
+
+    ACKNOWLEDGE = "acknowledge"
+    EN_ROUTE = "en_route"
+    ON_SITE = "on_site"
+    RESOLVE = "resolve"
+    CLEAR = "clear"
+    NOTE = "note"
+    """Adds a note without changing the state."""
+
+
+class Outcome(StrEnum):
+    """How a resolved alert ended (for the statistics pages)."""
+
+    FALSE_ALARM = "false_alarm"
+    ASSISTED_AT_HOME = "assisted_at_home"
+    SENT_TO_HOSPITAL = "sent_to_hospital"
+    FAMILY_CONTACTED = "family_contacted"
+    NO_ONE_HOME = "no_one_home"
+    DEVICE_FIXED = "device_fixed"
+    OTHER = "other"
+
+
+OUTCOME_ZH: Final[dict[Outcome, str]] = {
+    Outcome.FALSE_ALARM: "误报",
+    Outcome.ASSISTED_AT_HOME: "已上门协助",
+    Outcome.SENT_TO_HOSPITAL: "已送医",
+    Outcome.FAMILY_CONTACTED: "已联系家属",
+    Outcome.NO_ONE_HOME: "家中无人",
+    Outcome.DEVICE_FIXED: "设备已修复",
+    Outcome.OTHER: "其他",
+}
+
+STATE_ZH: Final[dict[State, str]] = {
+    State.OPEN: "待处理",
+    State.ACKNOWLEDGED: "已接单",
+    State.EN_ROUTE: "正在赶往",
+    State.ON_SITE: "已到场",
+    State.RESOLVED: "已处置",
+    State.CLEARED: "已自动恢复",
+}
+
+
+class Channel(StrEnum):
+    """Where an action came from; recorded on every transition."""
+
+    LINK = "link"
+    CONSOLE = "console"
+    API = "api"
+    PHONE = "phone"
+    SYSTEM = "system"
+    DEVICE = "device"
+
+
+_TARGET: Final[dict[Action, State]] = {
+    Action.ACKNOWLEDGE: State.ACKNOWLEDGED,
+    Action.EN_ROUTE: State.EN_ROUTE,
+    Action.ON_SITE: State.ON_SITE,
+    Action.RESOLVE: State.RESOLVED,
+}
+_ORDER: Final[dict[State, int]] = {
+    State.OPEN: 0,
+    State.ACKNOWLEDGED: 1,
+    State.EN_ROUTE: 2,
+    State.ON_SITE: 3,
+    State.RESOLVED: 4,
+}
+
+
+def target_state(action: Action) -> State | None:
+    """The state an action moves to, or None for actions that do not move (note) or depend on the type (clear)."""
+    return _TARGET.get(action)
+
+
+def reached(state: State, action: Action) -> bool:
+    """True if an alert in ``state`` has already done what ``action`` asks (used to make links idempotent).
+
+    >>> reached(State.EN_ROUTE, Action.ACKNOWLEDGE)
+    True
+    >>> reached(State.OPEN, Action.ACKNOWLEDGE)
+    False
+    """
+    target = _TARGET.get(action)
+    if target is None or state is State.CLEARED:
+        return state in FINAL_STATES
+    return _ORDER[state] >= _ORDER[target]
+
+
+def next_state(
+    state: State,
+    action: Action,
+    *,
+    life_safety: bool,
+    outcome: Outcome | None = None,
+    alert_id: int | None = None,
+) -> State:
+    """Return the state after ``action``, or raise :class:`InvalidTransition` with the reason.
+
+    >>> next_state(State.OPEN, Action.ACKNOWLEDGE, life_safety=True)
+    <State.ACKNOWLEDGED: 'acknowledged'>
+    >>> next_state(State.OPEN, Action.CLEAR, life_safety=True)
+    <State.OPEN: 'open'>
+    >>> next_state(State.ON_SITE, Action.ACKNOWLEDGE, life_safety=False)
+    Traceback (most recent call last):
+    ...
+    alerts.store.errors.InvalidTransition: alert None: cannot acknowledge when on_site: already on_site
+    """
+    if state in FINAL_STATES:
+        raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason=f"alert is {state} (final)")
+    if action is Action.NOTE:
+        return state
+    if action is Action.CLEAR:
+        # A life-safety alert stays open after its condition ends: a person must close it.
+        return state if life_safety else State.CLEARED
+    if action is Action.RESOLVE and outcome is None:
+        raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason="an outcome is required")
+    if action is not Action.RESOLVE and outcome is not None:
+        raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason="only resolve takes an outcome")
+    target = _TARGET[action]
+    if _ORDER[target] <= _ORDER[state]:
+        raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason=f"already {state}")
+    return target

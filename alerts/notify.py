@@ -1,0 +1,191 @@
+"""Notifications through apprise (SMS gateways, WeCom, DingTalk, email, JSON webhooks) and their templates.
+
+Each worker has channels as apprise URLs. Messages are Chinese by default (``lang="en"`` for English) and
+carry the elder's name, the address, the alert, its explanation and a signed one-tap link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from enum import StrEnum
+from typing import Final, Protocol
+from zoneinfo import ZoneInfo
+
+import apprise
+import msgspec
+
+from alerts.models import AlertType, Severity
+
+_LOG = logging.getLogger(__name__)
+
+
+class NoticeKind(StrEnum):
+    """Why a notification was sent."""
+
+    INITIAL = "initial"
+    REPEAT = "repeat"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    OVERDUE = "overdue"
+    DEFERRED = "deferred"
+    """Waiting for a batch window or the morning digest."""
+    DIGEST = "digest"
+
+
+TYPE_ZH: Final[dict[AlertType, str]] = {
+    AlertType.SOS: "SOS 紧急求助",
+    AlertType.CALL_BUTTON: "呼叫按钮求助",
+    AlertType.FALL: "疑似跌倒",
+    AlertType.SMOKE: "烟雾报警",
+    AlertType.VITALS_CRITICAL: "生命体征危急",
+    AlertType.APNEA: "睡眠呼吸暂停",
+    AlertType.NIGHT_BED_EXIT: "夜间离床未归",
+    AlertType.INACTIVITY: "长时间无活动",
+    AlertType.NOT_UP: "早晨未起床",
+    AlertType.NIGHT_DOOR: "夜间开门",
+    AlertType.OUT_NOT_BACK: "外出未归",
+    AlertType.VITALS_TREND: "体征趋势异常",
+    AlertType.DEVICE_OFFLINE: "设备离线",
+    AlertType.SITE_OFFLINE: "家庭网关离线",
+    AlertType.LOW_BATTERY: "电量低",
+    AlertType.TAMPER: "设备被拆动",
+    AlertType.NOT_WORN: "手环未佩戴",
+    AlertType.DEVICE_FAULT: "设备故障",
+}
+SEVERITY_ZH: Final[dict[Severity, str]] = {Severity.CRITICAL: "紧急", Severity.WARNING: "预警", Severity.INFO: "提示"}
+KIND_ZH: Final[dict[NoticeKind, str]] = {
+    NoticeKind.INITIAL: "",
+    NoticeKind.REPEAT: "（再次触发）",
+    NoticeKind.REMINDER: "（提醒：尚无人接单）",
+    NoticeKind.ESCALATION: "（升级：超时未接单）",
+    NoticeKind.OVERDUE: "（超时：尚未到场）",
+    NoticeKind.DEFERRED: "",
+    NoticeKind.DIGEST: "",
+}
+
+
+class AlertView(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a message template needs about one alert."""
+
+    alert_id: int
+    type: AlertType
+    severity: Severity
+    raised_ms: int
+    count: int
+    state: str
+    explanation: str
+    explanation_zh: str
+    site: str
+    address: str
+    community: str
+    resident_name: str
+
+
+class Message(msgspec.Struct, frozen=True, kw_only=True):
+    """A rendered notification."""
+
+    title: str
+    body: str
+
+
+def _local(time_ms: int, tz: str) -> str:
+    return dt.datetime.fromtimestamp(time_ms / 1000, tz=ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def render_alert(
+    view: AlertView,
+    *,
+    kind: NoticeKind,
+    ack_url: str | None,
+    page_url: str | None,
+    link_ttl_s: int,
+    lang: str = "zh",
+    tz: str = "Asia/Shanghai",
+) -> Message:
+    """Render one alert notification (Chinese by default)."""
+    who = view.resident_name or view.site
+    if lang == "en":
+        title = f"[{view.severity.value.upper()}] {view.type.value} - {who}"
+        lines = [
+            f"{who}, {view.address} ({view.community})",
+            f"Alert: {view.type.value} ({kind.value}), #{view.alert_id}, seen {view.count}x",
+            f"Time: {_local(view.raised_ms, tz)} ({tz})",
+            f"Why: {view.explanation}",
+        ]
+        if ack_url:
+            lines.append(f"Acknowledge: {ack_url}")
+        if page_url:
+            lines.append(f"Open: {page_url} (valid {link_ttl_s // 60} min)")
+        return Message(title=title, body="\n".join(lines))
+    title = f"【{SEVERITY_ZH[view.severity]}】{who} {TYPE_ZH[view.type]}{KIND_ZH[kind]}"
+    lines = [
+        f"老人：{who}",
+        f"地址：{view.community} {view.address}",
+        f"告警：{TYPE_ZH[view.type]}（编号 {view.alert_id}，累计 {view.count} 次）",
+        f"时间：{_local(view.raised_ms, tz)}（北京时间）",
+        f"说明：{view.explanation_zh}",
+    ]
+    if ack_url:
+        lines.append(f"一键接单：{ack_url}")
+    if page_url:
+        lines.append(f"处理页面：{page_url}（{link_ttl_s // 60} 分钟内有效）")
+    return Message(title=title, body="\n".join(lines))
+
+
+def render_digest(items: list[AlertView], *, page_urls: list[str | None], tz: str = "Asia/Shanghai") -> Message:
+    """One message summarising several low-priority alerts (batch window or morning digest)."""
+    lines = [f"共 {len(items)} 条低优先级提醒："]
+    for n, (view, url) in enumerate(zip(items, page_urls, strict=True), start=1):
+        who = view.resident_name or view.site
+        line = f"{n}. {_local(view.raised_ms, tz)} {who}（{view.address}）{TYPE_ZH[view.type]}：{view.explanation_zh}"
+        lines.append(line + (f" {url}" if url else ""))
+    return Message(title=f"【汇总】{len(items)} 条提醒", body="\n".join(lines))
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """Result of sending to one channel."""
+
+    ok: bool
+    channel: str
+    """URL scheme (json, mailto, dingtalk, wecombot, ...)."""
+    target: str
+    """The URL with secrets hidden (apprise privacy mode), safe to store."""
+    error: str | None = None
+
+
+class Notifier(Protocol):
+    """Sends one message to one channel URL."""
+
+    async def send(self, *, url: str, message: Message) -> Delivery:
+        """Deliver and report; never raise for delivery failures."""
+        ...
+
+
+def describe_url(url: str) -> tuple[str, str]:
+    """``(scheme, privacy_url)`` of an apprise URL; secrets are hidden."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "invalid"
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if not plugin:
+        return scheme, f"{scheme}://?"
+    return scheme, str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+
+
+class AppriseNotifier:
+    """The production :class:`Notifier`: one apprise call per channel so each delivery is recorded separately."""
+
+    def __init__(self, *, timeout_s: float = 10.0) -> None:
+        self.timeout_s = timeout_s
+
+    async def send(self, *, url: str, message: Message) -> Delivery:
+        """Deliver through apprise."""
+        scheme, target = describe_url(url)
+        ap = apprise.Apprise()
+        if not ap.add(url):
+            return Delivery(ok=False, channel=scheme, target=target, error="unsupported or malformed channel URL")
+        try:
+            ok = bool(await ap.async_notify(body=message.body, title=message.title))
+        except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the other channels
+            _LOG.warning("notification to %s raised %s", target, type(exc).__name__)
+            return Delivery(ok=False, channel=scheme, target=target, error=f"{type(exc).__name__}: {exc}"[:300])
+        return Delivery(ok=ok, channel=scheme, target=target, error=None if ok else "channel refused the message")

@@ -1,0 +1,37 @@
+"""Masking of personal data (ID numbers, phone numbers) for logs, lists and notifications."""
+
+from __future__ import annotations
+
+
+def mask_id_number(value: str | None) -> str:
+    """Mask a resident ID number, keeping the first four and last four characters.
+
+    >>> mask_id_number("110101194001010024")
+    '1101**********0024'
+    >>> mask_id_number("12345")
+    '*****'
+    >>> mask_id_number(None)
+    ''
+    """
+    if not value:
+        return ""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_phone(value: str | None) -> str:
+    """Mask a phone number: the four digits before the last four become ``*``; short numbers are fully masked.
+
+    >>> mask_phone("13900000001")
+    '139****0001'
+    >>> mask_phone("+86 139 0000 0001")
+    '+86 139 **** 0001'
+    >>> mask_phone("1234567")
+    '*******'
+    """
+    if not value:
+        return ""
+    positions = [i for i, ch in enumerate(value) if ch.isdigit()]
+    hidden = set(positions) if len(positions) <= 7 else set(positions[-8:-4])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(value))

@@ -1,0 +1,456 @@
+"""The alert service: raise → notify → escalate → act (via links or the console) → feedback to the home.
+
+Wiring (composition root)::
+
+    store = AlertStore(url=settings.database_url)            # migrates at startup
+    service = AlertService(store=store, notifier=AppriseNotifier(), policies=PolicyBook(),
+                           clock=lambda: time.time_ns() // 1_000_000,
+                           links=LinkSigner(secret=..., base_url=settings.public_url),
+                           commands=publisher)                # gateway/publisher.py
+    await service.raise_alert(alert)                          # from the detection engine
+    await service.tick()                                      # every few seconds: reminders, escalation, digests
+
+Life-safety alerts (SOS, call button, fall, smoke, critical vitals) are notified at once, never batched,
+deferred to a digest, or muted by quiet hours, whatever the policy says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
+
+import msgspec
+
+from alerts.audit import AuditAction, Entity
+from alerts.commands import HELP_COMING_TYPES, CommandPublisher, help_coming, help_coming_topics
+from alerts.escalation import (
+    FALLBACK_ROLES,
+    Policy,
+    PolicyBook,
+    Role,
+    Timers,
+    batch_due_ms,
+    initial_timers,
+    plan_due,
+)
+from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
+from alerts.links import LinkAction, LinkSigner
+from alerts.models import Alert, AlertType, Severity
+from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
+from alerts.store.errors import LinkError
+from alerts.store.records import AlertRecord, NotificationRecord, SiteContext, TransitionResult, WorkerContact
+from alerts.store.repository import SYSTEM, AlertStore
+
+_LOG = logging.getLogger(__name__)
+Clock = Callable[[], int]
+"""Returns the current (event) time as UTC epoch ms."""
+
+_NEXT_ACTIONS: Final[dict[State, tuple[LinkAction, ...]]] = {
+    State.OPEN: ("acknowledge", "en_route", "on_site", "resolve"),
+    State.ACKNOWLEDGED: ("en_route", "on_site", "resolve"),
+    State.EN_ROUTE: ("on_site", "resolve"),
+    State.ON_SITE: ("resolve",),
+}
+
+
+class TickReport(msgspec.Struct, kw_only=True):
+    """What one :meth:`AlertService.tick` did."""
+
+    reminders: int = 0
+    escalations: int = 0
+    overdue: int = 0
+    digests: int = 0
+    retries: int = 0
+
+
+class LinkPage(msgspec.Struct, frozen=True, kw_only=True):
+    """What the phone page shows: the alert, and one fresh single-purpose token per allowed next action."""
+
+    alert: AlertView
+    state: str
+    worker_id: str
+    actions: dict[str, str]
+    """action → token (POST it back to consume)."""
+
+
+class AlertService:
+    """Alert lifecycle, escalation, notifications, one-tap links and the help-is-coming command."""
+
+    def __init__(
+        self,
+        *,
+        store: AlertStore,
+        notifier: Notifier,
+        policies: PolicyBook,
+        clock: Clock,
+        links: LinkSigner,
+        commands: CommandPublisher | None = None,
+        retry_after_s: int = 30,
+        max_attempts: int = 3,
+        repeat_notify_after_s: int = 30,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.policies = policies
+        self.clock = clock
+        self.links = links
+        self.commands = commands
+        self.retry_after_s = retry_after_s
+        self.max_attempts = max_attempts
+        self.repeat_notify_after_s = repeat_notify_after_s
+
+    # ------------------------------------------------------------------ raise
+
+    async def raise_alert(self, alert: Alert) -> AlertRecord | None:
+        """Store (or deduplicate) an alert and notify; a ``clears`` message clears it (None if nothing was open)."""
+        now = self.clock()
+        if alert.clears:
+            return await asyncio.to_thread(self.store.clear_alert, alert, now_ms=now)
+        ctx = await asyncio.to_thread(self.store.site_context, alert.site)
+        policy = self.policies.policy_for(
+            community=ctx.community_id if ctx else None, alert_type=alert.type, severity=alert.severity
+        )
+        result = await asyncio.to_thread(
+            self.store.raise_alert,
+            alert,
+            now_ms=now,
+            context=ctx,
+            policy=msgspec.to_builtins(policy),
+            timers=initial_timers(policy, now),
+        )
+        record = result.record
+        if result.created:
+            await self._notify_new(record, ctx, policy, now)
+        elif record.life_safety and (
+            record.last_notified_ms is None or now - record.last_notified_ms >= self.repeat_notify_after_s * 1000
+        ):
+            # A repeated SOS is never merged away silently: whoever has it is told again.
+            targets = [record.owner_id] if record.owner_id else record.notified
+            workers = await self._workers(targets) or await self._recipients(ctx, policy.notify)
+            await self._send_all(record, ctx, workers, NoticeKind.REPEAT, now, AuditAction.ALERT_NOTIFIED)
+        return record
+
+    async def _notify_new(self, record: AlertRecord, ctx: SiteContext | None, policy: Policy, now: int) -> None:
+        workers = await self._recipients(ctx, policy.notify)
+        due: int | None = None
+        if not record.life_safety:
+            if policy.quiet_hours and self.policies.quiet.is_quiet(now):
+                due = self.policies.quiet.next_digest_ms(now)
+            elif policy.batch_every_s:
+                due = batch_due_ms(policy, now)
+        if due is None:
+            await self._send_all(record, ctx, workers, NoticeKind.INITIAL, now, AuditAction.ALERT_NOTIFIED)
+            return
+        for worker in workers:
+            await asyncio.to_thread(
+                self.store.add_notification,
+                alert_id=record.id,
+                worker_id=worker.id,
+                kind=NoticeKind.DEFERRED.value,
+                channel="pending",
+                target="",
+                status="queued",
+                now_ms=now,
+                due_ms=due,
+            )
+        await asyncio.to_thread(self.store.mark_notified, record.id, [w.id for w in workers], now_ms=now)
+
+    async def _recipients(self, ctx: SiteContext | None, roles: Iterable[str]) -> list[WorkerContact]:
+        wanted = list(roles)
+        workers = await asyncio.to_thread(self.store.recipients, ctx, wanted)
+        if workers:
+            return workers
+        # Nobody holds these roles for this home: walk up the hierarchy so the alert still reaches a person.
+        for role in FALLBACK_ROLES:
+            if role.value in wanted:
+                continue
+            workers = await asyncio.to_thread(self.store.recipients, ctx, [role.value])
+            if workers:
+                _LOG.warning("no %s for site %s; falling back to %s", wanted, ctx.site if ctx else "?", role.value)
+                return workers
+        _LOG.error("no recipient at all for site %s", ctx.site if ctx else "?")
+        return []
+
+    async def _workers(self, ids: Sequence[str | None]) -> list[WorkerContact]:
+        out = []
+        for worker_id in ids:
+            if worker_id and (w := await asyncio.to_thread(self.store.worker, worker_id)) is not None:
+                out.append(w)
+        return out
+
+    # ------------------------------------------------------------------ sending
+
+    def _view(self, record: AlertRecord, ctx: SiteContext | None) -> AlertView:
+        return AlertView(
+            alert_id=record.id,
+            type=AlertType(record.type),
+            severity=Severity(record.severity),
+            raised_ms=record.raised_ms,
+            count=record.count,
+            state=record.state,
+            explanation=record.explanation,
+            explanation_zh=record.explanation_zh,
+            site=record.site,
+            address=ctx.address if ctx else "",
+            community=ctx.community_name if ctx else "",
+            resident_name=ctx.resident_name if ctx else "",
+        )
+
+    async def _send_all(
+        self,
+        record: AlertRecord,
+        ctx: SiteContext | None,
+        workers: Sequence[WorkerContact],
+        kind: NoticeKind,
+        now: int,
+        audit: AuditAction,
+    ) -> None:
+        view = self._view(record, ctx)
+        await asyncio.gather(*(self._send_one(view, w, kind, now, audit) for w in workers))
+        if workers:
+            await asyncio.to_thread(self.store.mark_notified, record.id, [w.id for w in workers], now_ms=now)
+
+    def _message_for(self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int) -> Message:
+        ack = self.links.token(alert_id=view.alert_id, worker_id=worker.id, action="acknowledge", now_ms=now)
+        page = self.links.token(alert_id=view.alert_id, worker_id=worker.id, action="view", now_ms=now)
+        show_ack = view.state == State.OPEN.value
+        return render_alert(
+            view,
+            kind=kind,
+            ack_url=self.links.url(ack) if show_ack else None,
+            page_url=self.links.url(page),
+            link_ttl_s=self.links.ttl_s,
+            lang=worker.lang,
+            tz=self.policies.quiet.timezone,
+        )
+
+    async def _send_one(
+        self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int, audit: AuditAction
+    ) -> None:
+        message = self._message_for(view, worker, kind, now)
+        if not worker.channels:
+            await asyncio.to_thread(
+                self.store.add_notification, alert_id=view.alert_id, worker_id=worker.id, kind=kind.value,
+                channel="none", target="", status="failed", now_ms=now, error="worker has no notification channel",
+                title=message.title, body=message.body, audit_action=audit,
+            )  # fmt: skip
+            return
+        deliveries = await asyncio.gather(*(self.notifier.send(url=url, message=message) for url in worker.channels))
+        for delivery in deliveries:
+            status, due = "sent", None
+            if not delivery.ok:
+                retry = self.max_attempts > 1
+                status, due = ("retry", now + self.retry_after_s * 1000) if retry else ("failed", None)
+            await asyncio.to_thread(
+                self.store.add_notification, alert_id=view.alert_id, worker_id=worker.id, kind=kind.value,
+                channel=delivery.channel, target=delivery.target, status=status, now_ms=now, due_ms=due,
+                sent_ms=now if delivery.ok else None, attempts=1, error=delivery.error, title=message.title,
+                body=message.body, audit_action=audit,
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ timers
+
+    async def tick(self, now_ms: int | None = None) -> TickReport:
+        """Fire due reminders, escalations and on-site deadlines, then flush batches, digests and retries."""
+        now = self.clock() if now_ms is None else now_ms
+        report = TickReport()
+        for record in await asyncio.to_thread(self.store.due_alerts, now):
+            if record.next_due_ms is None:
+                continue
+            policy = msgspec.convert(record.policy, Policy)
+            timers = Timers(
+                remind_due_ms=record.remind_due_ms,
+                escalate_due_ms=record.escalate_due_ms,
+                escalation_step=record.escalation_step,
+                on_site_due_ms=record.on_site_due_ms,
+            )
+            new_timers, work = plan_due(policy, anchor_ms=record.created_ms, timers=timers, now_ms=now)
+            won = await asyncio.to_thread(
+                self.store.advance_timers, record.id, expect_next_due_ms=record.next_due_ms, timers=new_timers
+            )
+            if not won or work.empty:
+                continue
+            ctx = await asyncio.to_thread(self.store.site_context, record.site)
+            told = await self._workers(record.notified)
+            if work.escalate_roles:
+                fresh = await self._recipients(ctx, [r.value for r in work.escalate_roles])
+                await self._send_all(record, ctx, fresh, NoticeKind.ESCALATION, now, AuditAction.ALERT_ESCALATED)
+                report.escalations += 1
+            if work.remind and record.state == State.OPEN.value:
+                await self._send_all(record, ctx, told, NoticeKind.REMINDER, now, AuditAction.ALERT_REMINDED)
+                report.reminders += 1
+            if work.overdue:
+                roles = [r.value for r in policy.overdue_roles]
+                late = await self._recipients(ctx, roles) + await self._workers([record.owner_id])
+                unique = list({w.id: w for w in late}.values())
+                await self._send_all(record, ctx, unique, NoticeKind.OVERDUE, now, AuditAction.ALERT_OVERDUE)
+                report.overdue += 1
+        await self._flush_queue(now, report)
+        return report
+
+    async def _flush_queue(self, now: int, report: TickReport) -> None:
+        claimed = await asyncio.to_thread(self.store.claim_notifications, now)
+        digests: dict[str, list[int]] = defaultdict(list)
+        for item in claimed:
+            if item.kind == NoticeKind.DEFERRED.value:
+                digests[item.worker_id].append(item.id)
+        by_id = {n.id: n for n in claimed}
+        for item in claimed:
+            if item.kind != NoticeKind.DEFERRED.value:
+                await self._retry(item, now)
+                report.retries += 1
+        for worker_id, ids in digests.items():
+            await self._send_digest(worker_id, [by_id[i] for i in ids], now)
+            report.digests += 1
+
+    async def _retry(self, item: NotificationRecord, now: int) -> None:
+        worker = await asyncio.to_thread(self.store.worker, item.worker_id)
+        url = next((u for u in (worker.channels if worker else []) if describe_url(u)[1] == item.target), None)
+        if url is None:
+            await asyncio.to_thread(
+                self.store.finish_notification, item.id, status="failed", now_ms=now,
+                error="channel no longer configured",
+            )  # fmt: skip
+            return
+        delivery = await self.notifier.send(url=url, message=Message(title=item.title or "", body=item.body or ""))
+        attempts = item.attempts + 1
+        if delivery.ok:
+            status, due = "sent", None
+        elif attempts >= self.max_attempts:
+            status, due = "failed", None
+        else:
+            status, due = "retry", now + self.retry_after_s * 1000 * attempts
+        await asyncio.to_thread(
+            self.store.finish_notification, item.id, status=status, now_ms=now, error=delivery.error, due_ms=due
+        )
+
+    async def _send_digest(self, worker_id: str, items: Sequence[NotificationRecord], now: int) -> None:
+        worker = await asyncio.to_thread(self.store.worker, worker_id)
+        views: list[AlertView] = []
+        urls: list[str | None] = []
+        live: list[int] = []
+        for item in items:
+            nid, alert_id = item.id, item.alert_id
+            record = await asyncio.to_thread(self.store.get_alert, alert_id)
+            if State(record.state) not in ACTIVE_STATES:
+                # Cleared or resolved before the digest went out: nobody needs to hear about it.
+                await asyncio.to_thread(self.store.finish_notification, nid, status="skipped", now_ms=now)
+                continue
+            ctx = await asyncio.to_thread(self.store.site_context, record.site)
+            views.append(self._view(record, ctx))
+            token = self.links.token(alert_id=alert_id, worker_id=worker_id, action="view", now_ms=now)
+            urls.append(self.links.url(token))
+            live.append(nid)
+        if not live:
+            return
+        message = render_digest(views, page_urls=urls, tz=self.policies.quiet.timezone)
+        channels = worker.channels if worker else []
+        deliveries = await asyncio.gather(*(self.notifier.send(url=u, message=message) for u in channels))
+        ok = [d for d in deliveries if d.ok]
+        status = "sent" if ok else "failed"
+        error = None if ok else ("; ".join(d.error or "failed" for d in deliveries) or "worker has no channel")
+        channel = ",".join(sorted({d.channel for d in deliveries})) or "none"
+        target = " ".join(d.target for d in deliveries)[:500]
+        for nid in live:
+            await asyncio.to_thread(
+                self.store.finish_notification, nid, status=status, now_ms=now, error=error, channel=channel,
+                target=target,
+            )  # fmt: skip
+        await asyncio.to_thread(
+            self.store.audit, now_ms=now, actor=SYSTEM, channel=Channel.SYSTEM, action=AuditAction.DIGEST_SENT,
+            entity=Entity.WORKER, entity_id=worker_id, detail={"alerts": [v.alert_id for v in views], "status": status},
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ actions
+
+    async def transition(
+        self,
+        alert_id: int,
+        action: Action,
+        *,
+        actor: str,
+        channel: Channel,
+        outcome: Outcome | None = None,
+        note: str | None = None,
+        link_nonce: str | None = None,
+    ) -> TransitionResult:
+        """Apply a lifecycle action (refused with :class:`InvalidTransition`); acknowledging an SOS tells the home."""
+        now = self.clock()
+        result = await asyncio.to_thread(
+            self.store.transition, alert_id, action, actor=actor, channel=channel, now_ms=now, outcome=outcome,
+            note=note, link_nonce=link_nonce,
+        )  # fmt: skip
+        record = result.record
+        first_taken = result.applied and result.from_state == State.OPEN.value and record.ack_ms == now
+        if first_taken and AlertType(record.type) in HELP_COMING_TYPES:
+            await self._help_coming(record, actor, now)
+        return result
+
+    async def _help_coming(self, record: AlertRecord, actor: str, now: int) -> None:
+        if self.commands is None:
+            return
+        ctx = await asyncio.to_thread(self.store.site_context, record.site)
+        worker = await asyncio.to_thread(self.store.worker, actor)
+        by = worker.name if worker else "工作人员"
+        topics = help_coming_topics(
+            site=record.site,
+            alert_type=AlertType(record.type),
+            device=record.device,
+            devices=ctx.devices if ctx else {},
+        )
+        payload = help_coming(alert_id=record.id, time_ms=now, by=by)
+        for topic in topics:
+            try:
+                await self.commands.publish(topic, payload)
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup must not undo the acknowledgement
+                _LOG.warning("help-coming command to %s failed: %s", topic, type(exc).__name__)
+                action, detail = AuditAction.COMMAND_FAILED, {"topic": topic, "error": f"{type(exc).__name__}: {exc}"}
+            else:
+                action, detail = AuditAction.COMMAND_SENT, {"topic": topic, "cmd": "help_coming"}
+            await asyncio.to_thread(
+                self.store.audit, now_ms=now, actor=actor, channel=Channel.SYSTEM, action=action, entity=Entity.ALERT,
+                entity_id=record.id, detail=detail,
+            )  # fmt: skip
+
+    async def consume_link(
+        self, token: str, *, outcome: Outcome | None = None, note: str | None = None
+    ) -> TransitionResult:
+        """Carry out a one-tap link (idempotent: a second use answers ``applied=False``); raise :class:`LinkError`."""
+        now = self.clock()
+        try:
+            claim = self.links.verify(token, now_ms=now)
+            action = claim.lifecycle_action
+            if action is None:
+                raise LinkError("purpose", "a view link opens the page; it performs no action")
+        except LinkError as exc:
+            await asyncio.to_thread(
+                self.store.audit, now_ms=now, actor="anonymous", channel=Channel.LINK, action=AuditAction.LINK_REJECTED,
+                entity=Entity.ALERT, entity_id="?", detail={"reason": exc.reason},
+            )  # fmt: skip
+            raise
+        return await self.transition(
+            claim.alert_id, action, actor=claim.worker_id, channel=Channel.LINK, outcome=outcome, note=note,
+            link_nonce=claim.nonce,
+        )  # fmt: skip
+
+    async def open_link(self, token: str) -> LinkPage:
+        """Verify a ``view`` link and return the phone page's content with fresh action tokens; audited."""
+        now = self.clock()
+        claim = self.links.verify(token, now_ms=now, expect="view")
+        record = await asyncio.to_thread(self.store.get_alert, claim.alert_id)
+        ctx = await asyncio.to_thread(self.store.site_context, record.site)
+        await asyncio.to_thread(
+            self.store.audit, now_ms=now, actor=claim.worker_id, channel=Channel.LINK, action=AuditAction.ALERT_READ,
+            entity=Entity.ALERT, entity_id=record.id,
+        )  # fmt: skip
+        actions: dict[str, str] = {
+            a: self.links.token(alert_id=record.id, worker_id=claim.worker_id, action=a, now_ms=now)
+            for a in _NEXT_ACTIONS.get(State(record.state), ())
+        }
+        return LinkPage(alert=self._view(record, ctx), state=record.state, worker_id=claim.worker_id, actions=actions)
+
+
+__all__ = ["AlertService", "Clock", "LinkPage", "Role", "TickReport"]

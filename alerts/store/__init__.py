@@ -1,0 +1,1 @@
+"""Alert store: SQLAlchemy 2 models, Alembic migrations and the repository (SQLite or PostgreSQL)."""

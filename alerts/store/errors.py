@@ -1,0 +1,62 @@
+"""Typed errors of the alert store, the lifecycle and the one-tap links; each carries its data."""
+
+from __future__ import annotations
+
+
+class AlertStoreError(Exception):
+    """Base class of every error raised by the alert store and the alert service."""
+
+
+class AlertNotFound(AlertStoreError):
+    """Raised when an alert id does not exist."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(f"alert {alert_id} not found / 告警 {alert_id} 不存在")
+        self.alert_id = alert_id
+
+
+class RecordNotFound(AlertStoreError):
+    """Raised when a registry record (resident, worker, site, device) does not exist."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        super().__init__(f"{kind} {record_id!r} not found / 未找到 {kind} {record_id!r}")
+        self.kind = kind
+        self.record_id = record_id
+
+
+class InvalidTransition(AlertStoreError):
+    """Raised when an action is not allowed in the alert's current state."""
+
+    def __init__(self, *, alert_id: int | None, state: str, action: str, reason: str) -> None:
+        super().__init__(f"alert {alert_id}: cannot {action} when {state}: {reason}")
+        self.alert_id = alert_id
+        self.state = state
+        self.action = action
+        self.reason = reason
+
+
+class RegistryImportError(AlertStoreError):
+    """Raised when a registry document (docs/registry.md) is malformed; nothing is imported."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"registry {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class PolicyError(AlertStoreError):
+    """Raised when an escalation policy is invalid (e.g. a life-safety policy that batches or mutes)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"escalation policy {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class LinkError(AlertStoreError):
+    """Raised when a one-tap link cannot be used; ``reason`` is one of malformed, signature, expired, purpose."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"link rejected ({reason}){': ' + detail if detail else ''}")
+        self.reason = reason
+        self.detail = detail

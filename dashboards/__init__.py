@@ -1,0 +1,1 @@
+"""Web console, grid-worker phone pages, statistics and HTTP API (FastAPI)."""

@@ -1,0 +1,97 @@
+"""Alerts: the queue, one alert, lifecycle actions, assignment and the live feed (Server-Sent Events)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import StreamingResponse
+
+from alerts.lifecycle import Channel
+from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
+from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.queries import queue_order
+from dashboards.schemas import AlertAction, AlertAssign, AlertPublic
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=list[AlertPublic])
+def read_alerts(backend: BackendDep, scope: ScopeDep, active: bool | None = True) -> list[AlertPublic]:
+    """Alerts in the caller's scope, most severe and oldest first."""
+    return [AlertPublic.of(a) for a in queue_order(backend.list_alerts(scope, active=active))]
+
+
+@router.get("/stream")
+async def stream_alerts(request: Request, ctx: ContextDep, scope: ScopeDep) -> StreamingResponse:
+    """Server-Sent Events: an ``alerts`` event with the caller's active queue whenever any alert changes."""
+
+    async def events() -> AsyncIterator[str]:
+        seen: int | None = None
+        idle = 0.0
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            version = ctx.backend.alerts_version()
+            if version != seen:
+                seen = version
+                queue = [AlertPublic.of(a).model_dump() for a in queue_order(ctx.backend.list_alerts(scope))]
+                yield f"event: alerts\ndata: {json.dumps({'version': version, 'alerts': queue})}\n\n"
+                idle = 0.0
+            elif idle >= 15.0:
+                yield ": keep-alive\n\n"
+                idle = 0.0
+            await asyncio.sleep(ctx.poll_interval_s)
+            idle += ctx.poll_interval_s
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/{alert_id}", response_model=AlertPublic)
+def read_alert(alert_id: int, backend: BackendDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
+    """One alert; 404 if it does not exist or is outside the caller's scope."""
+    alert = backend.get_alert(scope, alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")
+    backend.audit(actor=user.id, channel="api", action="alert.read", entity="alert", entity_id=str(alert_id), detail={})
+    return AlertPublic.of(alert)
+
+
+@router.post("/{alert_id}/actions", response_model=AlertPublic, dependencies=[CsrfHeader])
+def act_on_alert(
+    alert_id: int, body: AlertAction, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> AlertPublic:
+    """Acknowledge, dispatch (en route), mark on site, resolve (with an outcome) or annotate an alert."""
+    if ctx.backend.get_alert(scope, alert_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")
+    try:
+        alert = ctx.backend.act(
+            alert_id,
+            body.action,
+            actor=user.id,
+            channel=Channel.API,
+            now_ms=ctx.clock(),
+            outcome=body.outcome,
+            note=body.note,
+        )
+    except InvalidTransition as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.reason) from None
+    except AlertNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found") from None
+    return AlertPublic.of(alert)
+
+
+@router.post("/{alert_id}/assign", response_model=AlertPublic, dependencies=[CsrfHeader])
+def assign_alert(alert_id: int, body: AlertAssign, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
+    """Make a worker of the caller's scope responsible for the alert."""
+    if ctx.backend.get_alert(scope, alert_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")
+    if body.worker_id not in {w.id for w in ctx.backend.accounts(scope)}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "worker not found")
+    try:
+        alert = ctx.backend.assign(alert_id, body.worker_id, actor=user.id, now_ms=ctx.clock())
+    except (AlertNotFound, RecordNotFound):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
+    return AlertPublic.of(alert)

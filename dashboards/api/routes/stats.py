@@ -1,0 +1,55 @@
+"""Statistics (统计监测): the monthly report as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
+from dashboards.queries import month_window
+from dashboards.scope import Scope
+from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
+
+router = APIRouter(prefix="/api/stats", tags=["stats"])
+
+
+def build_report(ctx: Any, scope: Scope, month: str | None) -> MonthlyReport:
+    """The monthly report of ``scope`` (shared with the statistics page)."""
+    name, start, end = month_window(month, ctx.clock())
+    alerts = ctx.backend.list_alerts(scope, active=None, since_ms=start)
+    alerts = [a for a in alerts if a.raised_ms < end]
+    return monthly_report(
+        month=name,
+        alerts=alerts,
+        residents=ctx.backend.list_residents(scope),
+        visits=ctx.backend.list_visits(scope, since_ms=start, until_ms=end),
+        now_ms=min(ctx.clock(), end),
+    )
+
+
+@router.get("/monthly")
+def read_monthly(ctx: ContextDep, scope: ScopeDep, month: str | None = None) -> dict[str, Any]:
+    """Alerts by type/outcome/community, response times and SLA, device online rate, visit coverage."""
+    report = build_report(ctx, scope, month)
+    out = asdict(report)
+    out["device_online_rate"] = report.device_online_rate
+    out["visit_coverage"] = report.coverage_total.rate
+    return out
+
+
+@router.get("/monthly.csv")
+def export_monthly(ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+    """The monthly report as CSV (UTF-8 with BOM so spreadsheet software shows Chinese correctly)."""
+    report = build_report(ctx, scope, month)
+    buf = io.StringIO()
+    csv.writer(buf).writerows(report_csv_rows(report))
+    ctx.backend.audit(
+        actor=user.id, channel="api", action="stats.exported", entity="report", entity_id=report.month, detail={}
+    )
+    headers = {"Content-Disposition": f'attachment; filename="report-{report.month}.csv"'}
+    return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -1,0 +1,109 @@
+"""The FastAPI application factory: ``create_app(settings, backend=...)``; serve it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dashboards.api.deps import LoginRequired
+from dashboards.api.routes import alerts, devices, elders, stats, visits
+from dashboards.context import AppContext, Telemetry, now_ms
+from dashboards.i18n import LANGS
+from dashboards.ports import ConsoleBackend
+from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
+from dashboards.web import auth, console, mobile, pages
+from dashboards.web.render import render, translator
+from eldercare.settings import Settings
+
+_LOG = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: ConsoleBackend,
+    telemetry: Telemetry | None = None,
+    clock: Callable[[], int] = now_ms,
+    session_secret: bytes | None = None,
+    poll_interval_s: float = 0.2,
+) -> FastAPI:
+    """Build the console application around a store (the alert store's adapter, or the in-memory fake).
+
+    Sessions are signed with ``session_secret`` (default: derived from ``ELDERCARE_LINK_SECRET``; a random one,
+    which logs everybody out on restart, if that is empty).
+    """
+    secret = session_secret or settings.link_secret.get_secret_value().encode()
+    if len(secret) < 16:
+        _LOG.warning("ELDERCARE_LINK_SECRET is not set: using a random session key (sessions end on restart)")
+        secret = secrets.token_bytes(32)
+    public = urlparse(settings.public_url)
+    ctx = AppContext(
+        backend=backend,
+        sessions=SessionSigner(secret=secret),
+        limiter=LoginLimiter(max_failures=5, window_s=300),
+        ip_limiter=LoginLimiter(max_failures=30, window_s=300),
+        clock=clock,
+        secure_cookies=public.scheme == "https",
+        telemetry=telemetry,
+        poll_interval_s=poll_interval_s,
+    )
+    app = FastAPI(
+        title="Eldercare console API",
+        description="Alert console, phone pages, registry and statistics of the safe-at-home elder-care backend.",
+        version="1",
+    )
+    app.state.ctx = ctx
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
+        app.include_router(router)
+    for router in (auth.router, console.router, pages.router, mobile.router):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Cross-site form posts are refused outright (defence in depth besides the CSRF token).
+        if request.method in _UNSAFE:
+            origin = request.headers.get("origin")
+            if origin and origin != "null" and urlparse(origin).netloc != request.headers.get("host"):
+                return JSONResponse({"detail": "cross-origin request refused"}, status_code=403)
+        response = await call_next(request)
+        lang = request.query_params.get("lang")
+        if lang in LANGS:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'",
+        )
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "not authenticated"}, status_code=401)
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or exc.status_code not in (403, 404, 409):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        t = translator(request)
+        message = t("error.csrf") if exc.status_code == 403 else str(exc.detail)
+        return render(request, "error.html", message=message, status_code=exc.status_code)
+
+    return app

@@ -1,0 +1,154 @@
+"""Read models of the console: what the pages and the API show, independent of the storage schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alerts.escalation import Role
+from alerts.lifecycle import ACTIVE_STATES, State
+from alerts.models import AlertType, Severity
+
+__all__ = [
+    "Account",
+    "AlertEventView",
+    "AlertView",
+    "AuditRecord",
+    "Contact",
+    "DeviceView",
+    "Place",
+    "ResidentView",
+    "Role",
+    "VisitView",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a home sits in the hierarchy district → street → community → grid."""
+
+    district: str
+    street: str
+    community: str
+    grid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person who can log in; ``scope`` is the id of the district/street/community/grid they cover."""
+
+    id: str
+    name: str
+    role: Role
+    scope: str
+    phone: str = ""
+    password_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """An emergency contact of a resident."""
+
+    name: str
+    relation: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    """One device of a home and its health."""
+
+    device: str
+    kind: str
+    room: str | None
+    online: bool
+    last_seen_ms: int | None = None
+    battery_pct: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentView:
+    """One resident with their home; personal data unmasked (mask before listing)."""
+
+    id: str
+    name: str
+    gender: str
+    birth_year: int
+    id_number: str
+    phone: str
+    categories: tuple[str, ...]
+    ability_level: int
+    consent: bool
+    site: str
+    address: str
+    place: Place
+    contacts: tuple[Contact, ...] = ()
+    grid_worker: str = ""
+    grid_worker_phone: str = ""
+    devices: tuple[DeviceView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEventView:
+    """One step of an alert's history."""
+
+    time_ms: int
+    actor: str
+    action: str
+    state: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One alert as the console shows it."""
+
+    id: int
+    site: str
+    place: Place
+    type: AlertType
+    severity: Severity
+    state: State
+    raised_ms: int
+    explanation: str
+    explanation_zh: str
+    resident_id: str = ""
+    resident_name: str = ""
+    address: str = ""
+    device: str | None = None
+    assignee: str = ""
+    acked_ms: int | None = None
+    on_site_ms: int | None = None
+    resolved_ms: int | None = None
+    on_site_due_ms: int | None = None
+    outcome: str | None = None
+    updated_ms: int = 0
+    events: tuple[AlertEventView, ...] = field(default=())
+
+    @property
+    def active(self) -> bool:
+        """True while the alert is still someone's job."""
+        return self.state in ACTIVE_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class VisitView:
+    """One monthly care visit (探访关爱)."""
+
+    id: int
+    resident_id: str
+    worker_id: str
+    time_ms: int
+    outcome: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audited action seen by the console."""
+
+    time_ms: int
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    detail: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,62 @@
+"""Risk-ranked visit list: whom a grid worker should see first this month, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from alerts.models import Severity
+from dashboards.models import AlertView, ResidentView, VisitView
+
+DAY_MS = 86_400_000
+_ALERT_WEIGHT = {Severity.CRITICAL: 3.0, Severity.WARNING: 1.5, Severity.INFO: 0.5}
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEntry:
+    """One resident with a score and the reasons behind it (higher = visit sooner)."""
+
+    resident: ResidentView
+    score: float
+    alerts_30d: int
+    days_since_visit: int | None
+    activity_drop_pct: int
+    visited_this_month: bool
+
+
+def rank_for_visits(
+    residents: Iterable[ResidentView],
+    *,
+    alerts: Iterable[AlertView],
+    visits: Iterable[VisitView],
+    month_start_ms: int,
+    now_ms: int,
+    activity_ratio: Mapping[str, float] | None = None,
+) -> list[RiskEntry]:
+    """Rank residents by recent alerts, declining activity, time since the last visit and frailty.
+
+    ``activity_ratio`` maps a site to its last-7-days activity divided by its 28-day baseline (from telemetry);
+    a ratio below 1 is a decline. Residents already visited this month sink to the bottom but stay listed.
+    """
+    by_site: dict[str, list[AlertView]] = {}
+    for a in alerts:
+        if a.raised_ms >= now_ms - 30 * DAY_MS:
+            by_site.setdefault(a.site, []).append(a)
+    last_visit: dict[str, int] = {}
+    for v in visits:
+        last_visit[v.resident_id] = max(last_visit.get(v.resident_id, 0), v.time_ms)
+    ratios = activity_ratio or {}
+    out = []
+    for r in residents:
+        site_alerts = by_site.get(r.site, [])
+        alert_score = sum(_ALERT_WEIGHT.get(a.severity, 1.0) for a in site_alerts)
+        last = last_visit.get(r.id)
+        days = (now_ms - last) // DAY_MS if last else None
+        drop = max(0.0, 1.0 - ratios.get(r.site, 1.0))
+        visited = last is not None and last >= month_start_ms
+        score = alert_score + 6.0 * drop + min(days if days is not None else 45, 90) / 15 + 0.5 * r.ability_level
+        score += 1.0 if "独居" in r.categories else 0.0
+        if visited:
+            score -= 100.0
+        out.append(RiskEntry(r, round(score, 2), len(site_alerts), days, int(round(drop * 100)), visited))
+    return sorted(out, key=lambda e: (-e.score, e.resident.id))

@@ -1,0 +1,170 @@
+"""Pydantic schemas of the HTTP edge; personal data is masked in every ``*Public`` list schema."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from alerts.lifecycle import Action, Outcome
+from alerts.privacy import mask_id_number, mask_phone
+from dashboards.models import AlertView, ResidentView, VisitView
+
+
+class AlertPublic(BaseModel):
+    """One alert in a list or detail answer."""
+
+    id: int
+    site: str
+    community: str
+    grid: str
+    type: str
+    severity: str
+    state: str
+    raised_ms: int
+    resident_id: str
+    resident_name: str
+    explanation: str
+    explanation_zh: str
+    assignee: str
+    acked_ms: int | None
+    on_site_ms: int | None
+    resolved_ms: int | None
+    on_site_due_ms: int | None
+    outcome: str | None
+
+    @classmethod
+    def of(cls, a: AlertView) -> AlertPublic:
+        """From the read model."""
+        return cls(
+            id=a.id,
+            site=a.site,
+            community=a.place.community,
+            grid=a.place.grid,
+            type=a.type.value,
+            severity=a.severity.value,
+            state=a.state.value,
+            raised_ms=a.raised_ms,
+            resident_id=a.resident_id,
+            resident_name=a.resident_name,
+            explanation=a.explanation,
+            explanation_zh=a.explanation_zh,
+            assignee=a.assignee,
+            acked_ms=a.acked_ms,
+            on_site_ms=a.on_site_ms,
+            resolved_ms=a.resolved_ms,
+            on_site_due_ms=a.on_site_due_ms,
+            outcome=a.outcome,
+        )
+
+
+class AlertAction(BaseModel):
+    """A lifecycle action on an alert."""
+
+    action: Action
+    outcome: Outcome | None = None
+    note: str = Field(default="", max_length=2000)
+
+
+class AlertAssign(BaseModel):
+    """Assign an alert to a worker."""
+
+    worker_id: str = Field(min_length=1, max_length=64)
+
+
+class ElderPublic(BaseModel):
+    """A resident in a list: ID number and phone masked."""
+
+    id: str
+    name: str
+    site: str
+    grid: str
+    community: str
+    address: str
+    id_number: str
+    phone: str
+    categories: list[str]
+    ability_level: int
+
+    @classmethod
+    def of(cls, r: ResidentView) -> ElderPublic:
+        """From the read model, masking personal identifiers."""
+        return cls(
+            id=r.id,
+            name=r.name,
+            site=r.site,
+            grid=r.place.grid,
+            community=r.place.community,
+            address=r.address,
+            id_number=mask_id_number(r.id_number),
+            phone=mask_phone(r.phone),
+            categories=list(r.categories),
+            ability_level=r.ability_level,
+        )
+
+
+class ContactPublic(BaseModel):
+    """An emergency contact (full phone: a duty officer must be able to call)."""
+
+    name: str
+    relation: str
+    phone: str
+
+
+class ElderDetail(ElderPublic):
+    """One resident's record (read audited); the ID number stays masked, the phone is shown to call."""
+
+    gender: str
+    birth_year: int
+    consent: bool
+    contacts: list[ContactPublic]
+    grid_worker: str
+
+    @classmethod
+    def detail(cls, r: ResidentView) -> ElderDetail:
+        """From the read model."""
+        base = ElderPublic.of(r).model_dump()
+        base["phone"] = r.phone
+        return cls(
+            **base,
+            gender=r.gender,
+            birth_year=r.birth_year,
+            consent=r.consent,
+            contacts=[ContactPublic(name=c.name, relation=c.relation, phone=c.phone) for c in r.contacts],
+            grid_worker=r.grid_worker,
+        )
+
+
+class DevicePublic(BaseModel):
+    """A device and its health."""
+
+    site: str
+    device: str
+    kind: str
+    room: str | None
+    online: bool
+
+
+class VisitCreate(BaseModel):
+    """Record a care visit."""
+
+    resident_id: str
+    time_ms: int | None = None
+    outcome: str = Field(pattern="^(well|needs_help|not_home|referred)$")
+    note: str = Field(default="", max_length=2000)
+
+
+class VisitPublic(BaseModel):
+    """One care visit."""
+
+    id: int
+    resident_id: str
+    worker_id: str
+    time_ms: int
+    outcome: str
+    note: str
+
+    @classmethod
+    def of(cls, v: VisitView) -> VisitPublic:
+        """From the read model."""
+        return cls(
+            id=v.id, resident_id=v.resident_id, worker_id=v.worker_id, time_ms=v.time_ms, outcome=v.outcome, note=v.note
+        )

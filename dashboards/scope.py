@@ -1,0 +1,76 @@
+"""Least privilege: what part of the hierarchy a person may see, as a predicate and as a SQL filter.
+
+Every list and detail query goes through :func:`scope_of` and then either :meth:`Scope.contains` (in memory) or
+:func:`scope_clause` (SQL). A record outside the scope is reported as "not found", never as "forbidden", so the
+existence of another grid's resident does not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, false, true
+
+from dashboards.models import Account, Place, Role
+
+Level = Literal["all", "district", "street", "community", "grid"]
+
+_LEVEL: dict[Role, Level] = {
+    Role.ADMIN: "all",
+    Role.DISTRICT: "district",
+    Role.STREET: "street",
+    Role.COMMUNITY_DUTY: "community",
+    Role.GRID_WORKER: "grid",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A node of the hierarchy and everything under it (``level="all"``: everything)."""
+
+    level: Level
+    id: str = ""
+
+    def contains(self, place: Place) -> bool:
+        """True if a home at ``place`` is inside this scope.
+
+        >>> Scope("community", "C01").contains(Place("D01", "S01", "C01", "G02"))
+        True
+        >>> Scope("grid", "G01").contains(Place("D01", "S01", "C01", "G02"))
+        False
+        """
+        if self.level == "all":
+            return True
+        return bool(self.id) and getattr(place, self.level) == self.id
+
+
+def scope_of(user: Account) -> Scope:
+    """The scope of a logged-in person: admins see everything, others their node of the hierarchy.
+
+    >>> scope_of(Account(id="W01", name="李", role=Role.GRID_WORKER, scope="G01"))
+    Scope(level='grid', id='G01')
+    """
+    return Scope(_LEVEL[user.role], user.scope)
+
+
+def scope_clause(
+    who: Account | Scope,
+    *,
+    district: ColumnElement[Any],
+    street: ColumnElement[Any],
+    community: ColumnElement[Any],
+    grid: ColumnElement[Any],
+) -> ColumnElement[bool]:
+    """A SQL ``WHERE`` clause restricting rows (sites, residents, alerts joined to sites) to ``user``'s scope.
+
+    The caller passes the columns that hold each level's id for the rows being filtered (usually from the
+    joined grid → community → street chain), so the same rule serves every table.
+    """
+    scope = who if isinstance(who, Scope) else scope_of(who)
+    columns = {"district": district, "street": street, "community": community, "grid": grid}
+    if scope.level == "all":
+        return true()
+    if not scope.id:
+        return false()
+    return columns[scope.level] == scope.id

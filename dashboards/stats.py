@@ -1,0 +1,216 @@
+"""Statistics (统计监测): counts, response-time percentiles, SLA compliance, device online rate, visit coverage.
+
+Pure functions over read models, so the numbers are tested against a fixed fixture and the same code feeds the
+page, the printable monthly report and the CSV export.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from alerts.models import Severity
+from dashboards.models import AlertView, ResidentView, VisitView
+
+ACK_TARGET_S: dict[Severity, int] = {Severity.CRITICAL: 300, Severity.WARNING: 1800, Severity.INFO: 24 * 3600}
+"""Acknowledge-within targets; the critical and warning ones equal the default first escalation step."""
+
+VISIT_TARGET = 1.0
+"""Every resident is visited at least once a month (探访关爱 100%)."""
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100); None for no values.
+
+    >>> percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50), percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90)
+    (5, 9)
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRow:
+    """Response times (seconds) and SLA compliance of one group of alerts."""
+
+    group: str
+    alerts: int
+    ack_p50_s: float | None
+    ack_p90_s: float | None
+    on_site_p50_s: float | None
+    on_site_p90_s: float | None
+    sla_met: int
+    sla_due: int
+
+    @property
+    def sla_rate(self) -> float | None:
+        """Share of alerts with a decided SLA that met it."""
+        return self.sla_met / self.sla_due if self.sla_due else None
+
+
+def sla_outcome(a: AlertView, now_ms: int) -> bool | None:
+    """True/False if the alert met/missed its SLA, None while still undecided.
+
+    Alerts with an on-site deadline must be on site by it; the others must be acknowledged within
+    :data:`ACK_TARGET_S` of their severity. Cleared alerts that nobody needed to handle do not count.
+    """
+    if a.on_site_due_ms is not None:
+        if a.on_site_ms is not None:
+            return a.on_site_ms <= a.on_site_due_ms
+        return False if now_ms > a.on_site_due_ms else None
+    due = a.raised_ms + ACK_TARGET_S.get(a.severity, 3600) * 1000
+    if a.acked_ms is not None:
+        return a.acked_ms <= due
+    if a.state.value == "cleared":
+        return None
+    return False if now_ms > due else None
+
+
+def response_rows(alerts: Iterable[AlertView], key: Callable[[AlertView], str], now_ms: int) -> list[ResponseRow]:
+    """One :class:`ResponseRow` per group (sorted by group id)."""
+    groups: dict[str, list[AlertView]] = defaultdict(list)
+    for a in alerts:
+        groups[key(a)].append(a)
+    rows = []
+    for group, items in sorted(groups.items()):
+        ack = [(a.acked_ms - a.raised_ms) / 1000 for a in items if a.acked_ms is not None]
+        on_site = [(a.on_site_ms - a.raised_ms) / 1000 for a in items if a.on_site_ms is not None]
+        decided = [o for o in (sla_outcome(a, now_ms) for a in items) if o is not None]
+        rows.append(
+            ResponseRow(
+                group=group,
+                alerts=len(items),
+                ack_p50_s=percentile(ack, 50),
+                ack_p90_s=percentile(ack, 90),
+                on_site_p50_s=percentile(on_site, 50),
+                on_site_p90_s=percentile(on_site, 90),
+                sla_met=sum(decided),
+                sla_due=len(decided),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRow:
+    """Monthly visit coverage of one group of residents."""
+
+    group: str
+    residents: int
+    visited: int
+
+    @property
+    def rate(self) -> float:
+        """Share of residents visited at least once (target 100%)."""
+        return self.visited / self.residents if self.residents else 1.0
+
+
+def visit_coverage(
+    residents: Iterable[ResidentView], visits: Iterable[VisitView], key: Callable[[ResidentView], str]
+) -> list[CoverageRow]:
+    """Residents visited at least once among ``visits`` (already restricted to the month), per group."""
+    visited = {v.resident_id for v in visits}
+    totals: Counter[str] = Counter()
+    done: Counter[str] = Counter()
+    for r in residents:
+        totals[key(r)] += 1
+        done[key(r)] += r.id in visited
+    return [CoverageRow(g, totals[g], done[g]) for g in sorted(totals)]
+
+
+def device_online_rate(residents: Iterable[ResidentView]) -> tuple[int, int]:
+    """``(online, total)`` devices, each home's devices counted once."""
+    seen: dict[tuple[str, str], bool] = {}
+    for r in residents:
+        for d in r.devices:
+            seen[(r.site, d.device)] = d.online
+    return sum(seen.values()), len(seen)
+
+
+def count_by(alerts: Iterable[AlertView], key: Callable[[AlertView], str | None]) -> dict[str, int]:
+    """Alerts per key value, most frequent first."""
+    counter = Counter(key(a) or "-" for a in alerts)
+    return dict(counter.most_common())
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyReport:
+    """Everything on the statistics page for one month."""
+
+    month: str
+    alerts: int
+    by_type: dict[str, int]
+    by_outcome: dict[str, int]
+    by_community: dict[str, int]
+    response_by_community: list[ResponseRow]
+    response_by_grid: list[ResponseRow]
+    devices_online: int
+    devices_total: int
+    coverage_by_community: list[CoverageRow]
+    coverage_by_grid: list[CoverageRow]
+
+    @property
+    def device_online_rate(self) -> float | None:
+        """Online share of devices."""
+        return self.devices_online / self.devices_total if self.devices_total else None
+
+    @property
+    def coverage_total(self) -> CoverageRow:
+        """Coverage over every resident in scope."""
+        rows = self.coverage_by_community
+        return CoverageRow("*", sum(r.residents for r in rows), sum(r.visited for r in rows))
+
+
+def monthly_report(
+    *,
+    month: str,
+    alerts: Sequence[AlertView],
+    residents: Sequence[ResidentView],
+    visits: Sequence[VisitView],
+    now_ms: int,
+) -> MonthlyReport:
+    """Build the report from the month's alerts and visits and the residents in scope."""
+    online, total = device_online_rate(residents)
+    return MonthlyReport(
+        month=month,
+        alerts=len(alerts),
+        by_type=count_by(alerts, lambda a: a.type.value),
+        by_outcome=count_by(alerts, lambda a: a.outcome or ("open" if a.active else a.state.value)),
+        by_community=count_by(alerts, lambda a: a.place.community),
+        response_by_community=response_rows(alerts, lambda a: a.place.community, now_ms),
+        response_by_grid=response_rows(alerts, lambda a: a.place.grid, now_ms),
+        devices_online=online,
+        devices_total=total,
+        coverage_by_community=visit_coverage(residents, visits, lambda r: r.place.community),
+        coverage_by_grid=visit_coverage(residents, visits, lambda r: r.place.grid),
+    )
+
+
+def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
+    """The report as CSV rows: ``section, group, metric, value``."""
+
+    def fmt(value: float | None) -> str:
+        return "" if value is None else f"{value:.4g}"
+
+    rows = [["section", "group", "metric", "value"], ["summary", "*", "alerts", str(report.alerts)]]
+    rows += [["by_type", k, "alerts", str(v)] for k, v in report.by_type.items()]
+    rows += [["by_outcome", k, "alerts", str(v)] for k, v in report.by_outcome.items()]
+    rows += [["by_community", k, "alerts", str(v)] for k, v in report.by_community.items()]
+    for section, resp in (("response_community", report.response_by_community), ("response_grid", report.response_by_grid)):
+        for r in resp:
+            rows += [
+                [section, r.group, "ack_p50_s", fmt(r.ack_p50_s)],
+                [section, r.group, "ack_p90_s", fmt(r.ack_p90_s)],
+                [section, r.group, "on_site_p50_s", fmt(r.on_site_p50_s)],
+                [section, r.group, "on_site_p90_s", fmt(r.on_site_p90_s)],
+                [section, r.group, "sla_rate", fmt(r.sla_rate)],
+            ]
+    rows.append(["devices", "*", "online_rate", fmt(report.device_online_rate)])
+    for section, cov in (("coverage_community", report.coverage_by_community), ("coverage_grid", report.coverage_by_grid)):
+        rows += [[section, c.group, "visit_coverage", fmt(c.rate)] for c in cov]
+    return rows

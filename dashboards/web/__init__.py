@@ -1,0 +1,1 @@
+"""Server-rendered pages: console, phone pages, registry, statistics."""

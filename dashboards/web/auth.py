@@ -1,0 +1,96 @@
+"""Login, logout and language switching."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser
+from dashboards.models import Role
+from dashboards.security import SESSION_COOKIE, verify_password
+from dashboards.web.render import render, translator
+
+router = APIRouter(tags=["auth"])
+
+
+def _safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths are followed after login (no open redirect)."""
+    if not target:
+        return default
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def home_for(role: Role) -> str:
+    """Where a role lands after login: grid workers on their phone pages, everyone else on the console."""
+    return "/m" if role is Role.GRID_WORKER else "/console"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> Response:
+    """The login form."""
+    return render(request, "login.html", next=_safe_next(next, ""), error="")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    ctx: ContextDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """Check the password (argon2), rate-limited per account and per client address; audited either way."""
+    t = translator(request)
+    ip = request.client.host if request.client else "?"
+    user_key, ip_key = f"user:{username}", f"ip:{ip}"
+    wait = max(ctx.limiter.retry_after(user_key), ctx.ip_limiter.retry_after(ip_key))
+    if wait:
+        ctx.backend.audit(
+            actor=username, channel="console", action="login.limited", entity="worker", entity_id=username, detail={"ip": ip}
+        )
+        return render(request, "login.html", next=next, error=t("login.limited", seconds=wait), status_code=429)
+    user = ctx.backend.account_by_login(username)
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        ctx.limiter.failed(user_key)
+        ctx.ip_limiter.failed(ip_key)
+        ctx.backend.audit(
+            actor=username, channel="console", action="login.failed", entity="worker", entity_id=username, detail={"ip": ip}
+        )
+        return render(request, "login.html", next=next, error=t("login.failed"), status_code=401)
+    ctx.limiter.succeeded(user_key)
+    token, _ = ctx.sessions.issue(user.id)
+    ctx.backend.audit(actor=user.id, channel="console", action="login", entity="worker", entity_id=user.id, detail={"ip": ip})
+    response = RedirectResponse(_safe_next(next, home_for(user.role)), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=ctx.sessions.ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=ctx.secure_cookies,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[CsrfForm])
+def logout(ctx: ContextDep, user: CurrentUser) -> Response:
+    """End the session."""
+    ctx.backend.audit(actor=user.id, channel="console", action="logout", entity="worker", entity_id=user.id, detail={})
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def index(request: Request, ctx: ContextDep) -> Response:
+    """Send the visitor to their home page (or the login form)."""
+    session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
+    user = ctx.backend.account(session.user_id) if session else None
+    return RedirectResponse(home_for(user.role) if user else "/login", status_code=303)

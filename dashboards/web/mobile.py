@@ -1,0 +1,204 @@
+"""Grid workers' phone pages: my alerts with one-tap actions, my residents, monthly visits, one-tap links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from alerts.lifecycle import Action, Channel, Outcome, State
+from alerts.links import LinkAction
+from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.models import AlertView
+from dashboards.queries import TZ, month_window, queue_order
+from dashboards.risk import rank_for_visits
+from dashboards.scope import Scope
+from dashboards.web.render import render, translator
+
+router = APIRouter(prefix="/m", tags=["phone"])
+
+NEXT_ACTIONS: dict[State, tuple[Action, ...]] = {
+    State.OPEN: (Action.ACKNOWLEDGE, Action.EN_ROUTE, Action.ON_SITE),
+    State.ACKNOWLEDGED: (Action.EN_ROUTE, Action.ON_SITE),
+    State.EN_ROUTE: (Action.ON_SITE,),
+    State.ON_SITE: (),
+}
+"""One-tap buttons offered in each state (resolve, with its outcome, is always offered while active)."""
+VISIT_OUTCOMES = ("well", "needs_help", "not_home", "referred")
+
+
+@router.get("", response_class=HTMLResponse)
+def my_alerts(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """My open alerts, most urgent first."""
+    return render(request, "m/home.html", user=user, alerts=queue_order(ctx.backend.list_alerts(scope)))
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def my_alert(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """One alert with big one-tap buttons; 404 outside the worker's grid."""
+    alert = ctx.backend.get_alert(scope, alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    ctx.backend.audit(actor=user.id, channel="phone", action="alert.read", entity="alert", entity_id=str(alert_id), detail={})
+    resident = ctx.backend.get_resident(scope, alert.resident_id) if alert.resident_id else None
+    return render(
+        request,
+        "m/alert.html",
+        user=user,
+        alert=alert,
+        resident=resident,
+        next_actions=NEXT_ACTIONS.get(alert.state, ()),
+        outcomes=list(Outcome),
+        links=None,
+        message=request.query_params.get("msg", ""),
+    )
+
+
+@router.post("/alerts/{alert_id}/act", dependencies=[CsrfForm])
+def act_on_my_alert(
+    request: Request,
+    alert_id: int,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    action: Annotated[Action, Form()],
+    outcome: Annotated[Outcome | None, Form()] = None,
+) -> Response:
+    """Apply a one-tap action and come back to the alert page."""
+    if ctx.backend.get_alert(scope, alert_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    msg = "done"
+    try:
+        ctx.backend.act(alert_id, action, actor=user.id, channel=Channel.PHONE, now_ms=ctx.clock(), outcome=outcome)
+    except InvalidTransition:
+        msg = "invalid"
+    except AlertNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found")) from None
+    return RedirectResponse(f"/m/alerts/{alert_id}?msg={msg}", status_code=303)
+
+
+@router.get("/residents", response_class=HTMLResponse)
+def my_residents(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """My residents (masked list)."""
+    return render(request, "m/residents.html", user=user, residents=ctx.backend.list_residents(scope))
+
+
+@router.get("/visits", response_class=HTMLResponse)
+def my_visits(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """This month's visits: who is due, ranked by risk, and the coverage so far."""
+    now = ctx.clock()
+    month, start, end = month_window(None, now)
+    residents = ctx.backend.list_residents(scope)
+    visits_90d = ctx.backend.list_visits(scope, since_ms=now - 90 * 86_400_000, until_ms=end)
+    ranked = rank_for_visits(
+        residents,
+        alerts=ctx.backend.list_alerts(scope, active=None, since_ms=now - 30 * 86_400_000),
+        visits=visits_90d,
+        month_start_ms=start,
+        now_ms=now,
+    )
+    done = sum(e.visited_this_month for e in ranked)
+    return render(
+        request,
+        "m/visits.html",
+        user=user,
+        month=month,
+        ranked=ranked,
+        done=done,
+        total=len(ranked),
+        outcomes=VISIT_OUTCOMES,
+        default_time=dt.datetime.fromtimestamp(now / 1000, tz=TZ).strftime("%Y-%m-%dT%H:%M"),
+        message=request.query_params.get("msg", ""),
+    )
+
+
+@router.post("/visits", dependencies=[CsrfForm])
+def record_visit(
+    request: Request,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    resident_id: Annotated[str, Form(max_length=64)],
+    outcome: Annotated[str, Form(pattern="^(well|needs_help|not_home|referred)$")],
+    time: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Record a visit (time, outcome, note) to one of my residents."""
+    if ctx.backend.get_resident(scope, resident_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    try:
+        when = int(dt.datetime.fromisoformat(time).replace(tzinfo=TZ).timestamp() * 1000) if time else ctx.clock()
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "bad time") from None
+    ctx.backend.record_visit(resident_id=resident_id, worker_id=user.id, time_ms=when, outcome=outcome, note=note)
+    return RedirectResponse("/m/visits?msg=saved", status_code=303)
+
+
+# -- one-tap links (alerts.links): /m/{token}; declared last so the fixed paths above win --------------------
+
+
+def _link_page(
+    request: Request, ctx: ContextDep, alert: AlertView, worker_id: str, *, only: tuple[str, str] | None = None
+) -> Response:
+    now = ctx.clock()
+    links: dict[str, str] = {}
+    if only is not None and alert.active:
+        links[only[0]] = only[1]
+    elif alert.active:
+        wanted: tuple[LinkAction, ...] = (*(a.value for a in NEXT_ACTIONS.get(alert.state, ())), "resolve")  # type: ignore[misc]
+        for action in wanted:
+            links[action] = ctx.backend.link_token(alert_id=alert.id, worker_id=worker_id, action=action, now_ms=now)
+    return render(
+        request,
+        "m/alert.html",
+        user=ctx.backend.account(worker_id),
+        alert=alert,
+        resident=None,
+        next_actions=NEXT_ACTIONS.get(alert.state, ()),
+        outcomes=list(Outcome),
+        links=links,
+        message="",
+    )
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+def open_link(request: Request, token: str, ctx: ContextDep) -> Response:
+    """A notification link: the alert and fresh single-purpose one-tap buttons (no login needed)."""
+    t = translator(request)
+    try:
+        claim = ctx.backend.verify_link(token, now_ms=ctx.clock())
+    except LinkError as exc:
+        ctx.backend.audit(
+            actor="?", channel="link", action="link.rejected", entity="alert", entity_id="?", detail={"reason": exc.reason}
+        )
+        return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
+    alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)
+    if alert is None:
+        return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
+    ctx.backend.audit(
+        actor=claim.worker_id, channel="link", action="alert.read", entity="alert", entity_id=str(alert.id), detail={}
+    )
+    # A single-purpose link opened directly offers just its own button; a view link offers fresh ones.
+    only = None if claim.action == "view" else (claim.action, token)
+    return _link_page(request, ctx, alert, claim.worker_id, only=only)
+
+
+@router.post("/{token}")
+def use_link(
+    request: Request, token: str, ctx: ContextDep, outcome: Annotated[Outcome | None, Form()] = None
+) -> Response:
+    """Apply a one-tap link's action (the signed token is the capability), then show the alert again."""
+    t = translator(request)
+    now = ctx.clock()
+    try:
+        claim = ctx.backend.verify_link(token, now_ms=now)
+        ctx.backend.use_link(token, now_ms=now, outcome=outcome)
+    except LinkError:
+        return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
+    except InvalidTransition:
+        return render(request, "m/link_error.html", message=t("action.invalid"), status_code=409)
+    view = ctx.backend.link_token(alert_id=claim.alert_id, worker_id=claim.worker_id, action="view", now_ms=now)
+    return RedirectResponse(f"/m/{view}", status_code=303)

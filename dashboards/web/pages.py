@@ -1,0 +1,63 @@
+"""Desktop pages besides the console: residents, a resident's page, statistics and the monthly report."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, Response
+
+from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
+from dashboards.api.routes.stats import build_report
+from dashboards.queries import month_window
+from dashboards.web.render import render, translator
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get("/residents", response_class=HTMLResponse)
+def residents_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """Residents in scope (ID numbers and phones masked)."""
+    return render(request, "residents.html", user=user, residents=ctx.backend.list_residents(scope))
+
+
+@router.get("/residents/{resident_id}", response_class=HTMLResponse)
+def resident_page(
+    request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> Response:
+    """One resident: profile, contacts, devices, telemetry charts, alert and visit history (read audited)."""
+    resident = ctx.backend.get_resident(scope, resident_id)
+    if resident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    ctx.backend.audit(
+        actor=user.id, channel="console", action="resident.read", entity="resident", entity_id=resident_id, detail={}
+    )
+    now = ctx.clock()
+    alerts = sorted(
+        (a for a in ctx.backend.list_alerts(scope, active=None) if a.site == resident.site), key=lambda a: -a.raised_ms
+    )
+    visits = [
+        v for v in ctx.backend.list_visits(scope, since_ms=now - 365 * 86_400_000, until_ms=now + 1) if v.resident_id == resident_id
+    ]
+    return render(
+        request,
+        "resident.html",
+        user=user,
+        resident=resident,
+        alerts=alerts[:50],
+        visits=sorted(visits, key=lambda v: -v.time_ms),
+    )
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+    """Statistics (统计监测) of one month."""
+    report = build_report(ctx, scope, month)
+    return render(request, "stats.html", user=user, report=report, printable=False)
+
+
+@router.get("/stats/report", response_class=HTMLResponse)
+def report_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+    """The printable monthly report."""
+    report = build_report(ctx, scope, month)
+    name, _, _ = month_window(month, ctx.clock())
+    ctx.backend.audit(actor=user.id, channel="console", action="stats.report", entity="report", entity_id=name, detail={})
+    return render(request, "stats.html", user=user, report=report, printable=True)

@@ -1,0 +1,48 @@
+"""Jinja2 rendering with the request's language, CSRF token and formatting helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from alerts.privacy import mask_id_number, mask_phone
+from dashboards.context import AppContext
+from dashboards.i18n import Translator, pick_language
+from dashboards.models import Account
+from dashboards.queries import local_time
+from dashboards.security import LANG_COOKIE, SESSION_COOKIE
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+TEMPLATES.env.globals.update(mask_id=mask_id_number, mask_phone=mask_phone, local_time=local_time)
+
+
+def translator(request: Request) -> Translator:
+    """The request's message catalogue."""
+    return Translator(pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    user: Account | None = None,
+    status_code: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    """Render a template; every page gets ``t``, ``lang``, ``user``, ``csrf`` and ``now_ms``."""
+    ctx: AppContext = request.app.state.ctx
+    t = translator(request)
+    session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
+    context = {
+        "t": t,
+        "lang": t.lang,
+        "user": user,
+        "csrf": session.csrf if session else "",
+        "now_ms": ctx.clock(),
+        **values,
+    }
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,139 @@
+"""Composition of the ingest pipeline: MQTT listener → gateway service → InfluxDB writer (with spool).
+
+``python -m eldercare.pipeline`` runs it with :class:`~eldercare.settings.Settings` from ``ELDERCARE_*``
+variables; ``eldercare serve`` calls :func:`run_pipeline`. A message is acknowledged to the broker only once
+its reading is in InfluxDB or fsynced to the spool (or its refusal is in the dead-letter record), so the
+process can be killed at any moment without losing data: see docs/storage.md, "Delivery guarantee".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from typing import Final
+
+from eldercare.settings import Settings
+from gateway.contract import DeviceDirectory
+from gateway.deadletter import DeadLetterStore
+from gateway.listener import MqttListener
+from gateway.provisioning import StaticDirectory, sites_from_registry
+from gateway.service import GatewayService
+from ingest.errors import IngestError
+from ingest.influx import InfluxClient
+from ingest.spool import Spool
+from ingest.writer import InfluxWriter, WriteOptions
+
+_LOG: Final = logging.getLogger("eldercare.pipeline")
+
+READY_LINE: Final = "eldercare pipeline ready"
+"""Logged once connected and subscribed (tests and the benchmark wait for it)."""
+
+
+def directory_from_settings(settings: Settings) -> DeviceDirectory | None:
+    """The device directory from the registry file, or None (accept every well-formed site) without one."""
+    if settings.registry_path is None:
+        return None
+    registry = json.loads(settings.registry_path.read_text())
+    return StaticDirectory(sites_from_registry(registry))
+
+
+async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
+    """Create database, retention policies and continuous queries; retried in the background while down."""
+    delay = 1.0
+    while True:
+        try:
+            await influx.ensure_storage(raw_duration=raw_retention)
+            return
+        except IngestError as exc:
+            _LOG.warning("InfluxDB schema setup failed (%s); retrying in %.0f s", exc, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 60.0)
+
+
+async def run_pipeline(
+    settings: Settings,
+    *,
+    directory: DeviceDirectory | None = None,
+    stop: asyncio.Event | None = None,
+    options: WriteOptions | None = None,
+    max_batch: int = 5000,
+    setup_storage: bool = True,
+) -> None:
+    """Run listener, gateway service and writer until ``stop`` is set (or forever); shut down cleanly.
+
+    Args:
+        settings: deployment settings (broker, InfluxDB, data directory).
+        directory: provisioned sites and devices; None accepts any well-formed site and device.
+        stop: set it to stop; pending readings are flushed, unacknowledged messages stay with the broker.
+        options: writer batching/retry options; default from settings (batch size, retry interval).
+        max_batch: most MQTT messages handled (and acknowledged) together.
+        setup_storage: create the database, retention policies and continuous queries first.
+    """
+    stop = stop if stop is not None else asyncio.Event()
+    options = options or WriteOptions(
+        batch_size=settings.influx_batch_size, retry_interval=settings.influx_retry_interval_ms
+    )
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    influx = InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token, gzip=settings.influx_gzip)
+    spool = Spool(
+        directory=settings.data_dir / "spool" / settings.mqtt_client_id,
+        max_bytes=settings.spool_max_mb * 1024 * 1024,
+    )
+    deadletter = DeadLetterStore.in_data_dir(settings.data_dir)
+    writer = InfluxWriter(client=influx, spool=spool, options=options, rejected=deadletter)
+    listener = MqttListener(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password.get_secret_value(),
+        client_id=settings.mqtt_client_id,
+        share_group=settings.mqtt_share_group,
+    )
+    service = GatewayService(
+        directory=directory, deadletter=deadletter, sink=writer, max_skew_ms=settings.max_clock_skew_s * 1000
+    )
+    setup: asyncio.Task[None] | None = None
+    try:
+        if setup_storage:
+            setup = asyncio.create_task(_ensure_storage(influx, raw_retention=settings.influx_raw_retention))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(setup), 10)
+        await writer.start()
+        await listener.start()
+        await listener.wait_ready(timeout=60)
+        _LOG.info("%s (client %s, spool %s)", READY_LINE, settings.mqtt_client_id, spool.directory)
+        async with asyncio.TaskGroup() as tasks:
+            handling = tasks.create_task(service.run(listener, max_batch=max_batch), name="gateway-service")
+            await stop.wait()
+            await listener.close()  # ends the batch stream once the current batch is handled
+            await handling
+    finally:
+        await listener.close()
+        if setup is not None:
+            setup.cancel()
+        await writer.close()
+        await influx.aclose()
+        deadletter.close()
+        _LOG.info("pipeline stopped: %s", writer.stats)
+
+
+def main() -> None:
+    """Entry point of ``python -m eldercare.pipeline``: settings from the environment, stop on SIGTERM/SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_pipeline(settings, directory=directory_from_settings(settings), stop=stop)
+
+    asyncio.run(_run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""A simulated home gateway on MQTT: one paho-mqtt connection per home, as the real gateways do.
+
+The gateway connects with client id = gateway id, username = site id and its password, sets its Last Will
+(``{"online":false}``, retained, QoS 1) on ``ec/v1/{site}/gateway/{gw}/status``, publishes a retained
+``online: true`` status on every (re)connect, publishes device messages at QoS 1, and listens on
+``ec/v1/{site}/+/+/cmd`` for downstream commands (e.g. "help is coming"), which it logs and keeps in
+:attr:`GatewayPublisher.commands`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from firmware_sim.errors import PublishError
+from firmware_sim.wire import WILL_PAYLOAD, HomeWire, WireMessage, command_filter, status_topic
+
+_LOG = logging.getLogger(__name__)
+
+QOS: Final = 1
+"""Every uplink and the command subscription use QoS 1 (at least once); the backend deduplicates by seq."""
+
+
+def wall_ms() -> int:
+    """Current wall-clock time in epoch ms (the default clock of a live gateway)."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedCommand:
+    """A downstream command a gateway received: when, on which topic, and the payload bytes."""
+
+    received_ms: int
+    topic: str
+    payload: bytes
+
+    @property
+    def device(self) -> str:
+        """Device id the command addresses (5th topic level)."""
+        return self.topic.split("/")[4]
+
+    @property
+    def text(self) -> str:
+        """Payload decoded as UTF-8 (commands are JSON)."""
+        return self.payload.decode("utf-8", errors="replace")
+
+
+class GatewayPublisher:
+    """One home gateway's MQTT connection (paho-mqtt, callback API v2, network loop in a thread).
+
+    Use as a context manager: ``with GatewayPublisher(site=..., password=..., port=...) as gw: gw.publish(msg)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        password: str | None,
+        gateway: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        keepalive: int = 30,
+        fw: str = "gw-sim-1.0",
+        clock: Callable[[], int] = wall_ms,
+        on_command: Callable[[ReceivedCommand], None] | None = None,
+    ) -> None:
+        self.site = site
+        self.gateway = gateway or f"gw-{site}"
+        self.host = host
+        self.port = port
+        self.keepalive = keepalive
+        self.fw = fw
+        self.clock = clock
+        self.on_command = on_command
+        self.wire = HomeWire(site=site, gateway=self.gateway)
+        self.commands: list[ReceivedCommand] = []
+        self.connect_count = 0
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._failure: str | None = None
+        self._started_ms = clock()
+        # A persistent session (clean_session=False) keeps commands queued at QoS 1 while the gateway is away.
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.gateway,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        if password is not None:
+            self.client.username_pw_set(site, password)
+        self.client.will_set(status_topic(site, self.gateway), WILL_PAYLOAD, qos=QOS, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    # -- paho callbacks (run in paho's network thread) --------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._failure = str(reason_code)
+            _LOG.warning("gateway %s: connection refused: %s", self.gateway, reason_code)
+            self._connected.set()
+            return
+        self._failure = None
+        self.connect_count += 1
+        client.subscribe(command_filter(self.site), qos=QOS)
+        uptime = max(0, (self.clock() - self._started_ms) // 1000)
+        msg = self.wire.gateway_online(ts=self.clock(), fw=self.fw, uptime_s=uptime)
+        client.publish(msg.topic, msg.payload, qos=QOS, retain=True)
+        _LOG.info("gateway %s connected to %s:%d", self.gateway, self.host, self.port)
+        self._connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        self._subscribed.clear()
+        _LOG.info("gateway %s disconnected: %s", self.gateway, reason_code)
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            _LOG.warning("gateway %s: command subscription refused: %s", self.gateway, reason_codes)
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        cmd = ReceivedCommand(received_ms=self.clock(), topic=message.topic, payload=bytes(message.payload))
+        with self._lock:
+            self.commands.append(cmd)
+        _LOG.warning("gateway %s received command on %s: %s", self.gateway, cmd.topic, cmd.text[:200])
+        if self.on_command is not None:
+            self.on_command(cmd)
+
+    # -- public API ------------------------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while the MQTT connection is up."""
+        return self._connected.is_set() and self._failure is None
+
+    def connect(self, *, timeout: float = 10.0) -> None:
+        """Connect, start the network thread and wait for CONNACK and the command subscription."""
+        try:
+            self.client.connect(self.host, self.port, keepalive=self.keepalive)
+        except OSError as exc:
+            raise PublishError(site=self.site, reason=f"cannot connect to {self.host}:{self.port}: {exc}") from None
+        self.client.loop_start()
+        if not self._connected.wait(timeout):
+            self.client.loop_stop()
+            raise PublishError(site=self.site, reason=f"no CONNACK within {timeout:.0f} s")
+        if self._failure is not None:
+            self.client.loop_stop()
+            raise PublishError(site=self.site, reason=f"connection refused: {self._failure}")
+        if not self._subscribed.wait(timeout):
+            raise PublishError(site=self.site, reason=f"no SUBACK within {timeout:.0f} s")
+
+    def publish(self, msg: WireMessage, *, qos: int = QOS) -> mqtt.MQTTMessageInfo:
+        """Queue one message (paho buffers it while disconnected and sends it after reconnecting)."""
+        info = self.client.publish(msg.topic, msg.payload, qos=qos, retain=msg.retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise PublishError(site=self.site, reason=f"publish on {msg.topic} failed: {mqtt.error_string(info.rc)}")
+        return info
+
+    def publish_all(self, messages: Iterable[WireMessage], *, timeout: float = 10.0) -> int:
+        """Publish messages in order and wait until the broker acknowledged every one; return the count."""
+        infos = [self.publish(m) for m in messages]
+        deadline = time.monotonic() + timeout
+        for info in infos:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishError(site=self.site, reason=f"broker did not acknowledge within {timeout:.0f} s")
+            info.wait_for_publish(timeout=remaining)
+            if not info.is_published():
+                raise PublishError(site=self.site, reason=f"broker did not acknowledge within {timeout:.0f} s")
+        return len(infos)
+
+    def wait_for_commands(self, count: int = 1, *, timeout: float = 10.0) -> list[ReceivedCommand]:
+        """Block until at least ``count`` commands arrived (or the timeout); return what arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.commands) >= count:
+                    return list(self.commands)
+            time.sleep(0.02)
+        with self._lock:
+            return list(self.commands)
+
+    def close(self, *, timeout: float = 5.0) -> None:
+        """Clean shutdown: publish ``online: false`` (retained), then disconnect (the broker drops the Will)."""
+        if self.connected:
+            info = self.publish(self.wire.gateway_offline(ts=self.clock()))
+            info.wait_for_publish(timeout=timeout)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def crash(self) -> None:
+        """Vanish without DISCONNECT, as on a power cut: the broker then publishes the Last Will."""
+        self.client.loop_stop()
+        sock = self.client.socket()
+        if sock is not None:
+            sock.close()
+        self._connected.clear()
+
+    def __enter__(self) -> GatewayPublisher:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

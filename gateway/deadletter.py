@@ -1,0 +1,233 @@
+"""Persistent, queryable, size-capped record of every message the gateway refused (SQLite, WAL).
+
+Each entry keeps the topic, the reason, a human-readable detail and the raw payload (capped), so an
+operator can see what a misconfigured gateway sends without the bad input ever stopping the loop.
+Writes are one transaction per message batch and are durable (``synchronous=FULL``) before the
+batch is acknowledged to the broker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from gateway.errors import Reason
+from gateway.models import CONTRACT_PREFIX
+
+DEFAULT_MAX_ROWS: Final = 100_000
+"""Entries kept; the oldest are deleted first."""
+
+DEFAULT_MAX_PAYLOAD_BYTES: Final = 4096
+"""Bytes of each payload kept; the original size is stored beside it."""
+
+FILE_NAME: Final = "deadletter.sqlite3"
+"""File name of the record inside the data directory."""
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS deadletter (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_ms INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    site TEXT,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deadletter_reason ON deadletter (reason, id);
+CREATE INDEX IF NOT EXISTS deadletter_site ON deadletter (site, id);
+CREATE INDEX IF NOT EXISTS deadletter_received ON deadletter (received_ms);
+"""
+
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A refused message to be recorded (no id yet)."""
+
+    received_ms: int
+    topic: str
+    reason: Reason
+    detail: str
+    payload: bytes
+
+
+class DeadLetterEntry(msgspec.Struct, frozen=True):
+    """A stored dead-letter entry; ``payload`` may be cut, ``size`` is the original length."""
+
+    id: int
+    received_ms: int
+    topic: str
+    site: str | None
+    reason: Reason
+    detail: str
+    payload: bytes
+    size: int
+
+    @property
+    def truncated(self) -> bool:
+        """True if only the first bytes of the payload were kept."""
+        return self.size > len(self.payload)
+
+
+def site_of(topic: str) -> str | None:
+    """Best-effort site id of a topic, for filtering, even when the topic is otherwise invalid.
+
+    >>> site_of("ec/v1/h0001/door/d1/event"), site_of("garbage")
+    ('h0001', None)
+    """
+    prefix = CONTRACT_PREFIX + "/"
+    if not topic.startswith(prefix):
+        return None
+    site = topic[len(prefix) :].split("/", 1)[0]
+    return site[:64] or None
+
+
+class DeadLetterStore:
+    """The dead-letter record in one SQLite file; safe to share between the event loop and worker threads."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        if max_rows < 1 or max_payload_bytes < 0:
+            raise ValueError("max_rows must be positive and max_payload_bytes not negative")
+        self.path = path
+        self.max_rows = max_rows
+        self.max_payload_bytes = max_payload_bytes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path, **kwargs: int) -> DeadLetterStore:
+        """Open (or create) the record at its standard place in the data directory."""
+        return cls(path=data_dir / FILE_NAME, **kwargs)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> DeadLetterStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_many(self, letters: Sequence[DeadLetter]) -> None:
+        """Store entries in one durable transaction, then delete the oldest beyond ``max_rows``."""
+        if not letters:
+            return
+        cap = self.max_payload_bytes
+        rows = [
+            (d.received_ms, d.topic, site_of(d.topic), d.reason.value, d.detail, d.payload[:cap], len(d.payload))
+            for d in letters
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO deadletter (received_ms, topic, site, reason, detail, payload, size)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                (last,) = self._db.execute("SELECT max(id) FROM deadletter").fetchone()
+                self._db.execute("DELETE FROM deadletter WHERE id <= ?", (last - self.max_rows,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def query(
+        self,
+        *,
+        reason: Reason | None = None,
+        site: str | None = None,
+        since_ms: int | None = None,
+        limit: int = 100,
+    ) -> list[DeadLetterEntry]:
+        """Newest entries first, optionally filtered by reason, site and receive time."""
+        where: list[str] = []
+        args: list[object] = []
+        if reason is not None:
+            where.append("reason = ?")
+            args.append(Reason(reason).value)
+        if site is not None:
+            where.append("site = ?")
+            args.append(site)
+        if since_ms is not None:
+            where.append("received_ms >= ?")
+            args.append(since_ms)
+        sql = "SELECT id, received_ms, topic, site, reason, detail, payload, size FROM deadletter"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(max(0, limit))
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [
+            DeadLetterEntry(
+                id=r[0],
+                received_ms=r[1],
+                topic=r[2],
+                site=r[3],
+                reason=Reason(r[4]),
+                detail=r[5],
+                payload=bytes(r[6]),
+                size=r[7],
+            )
+            for r in rows
+        ]
+
+    def count_by_reason(self) -> dict[Reason, int]:
+        """Number of stored entries per reason (reasons with none are left out)."""
+        with self._lock:
+            rows = self._db.execute("SELECT reason, count(*) FROM deadletter GROUP BY reason").fetchall()
+        return {Reason(reason): n for reason, n in rows}
+
+    def count(self) -> int:
+        """Number of stored entries."""
+        with self._lock:
+            (n,) = self._db.execute("SELECT count(*) FROM deadletter").fetchone()
+        return int(n)
+
+
+def _preview(payload: bytes, width: int) -> str:
+    text = payload[:width].decode("utf-8", errors="backslashreplace")
+    text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return text + ("…" if len(payload) > width else "")
+
+
+def format_entries(entries: Iterable[DeadLetterEntry], *, show_payload: bool = False, width: int = 80) -> str:
+    """Render entries as text lines for the CLI (``eldercare deadletter list``).
+
+    Payloads can hold personal data, so they are shown only on request, cut to ``width`` characters.
+    """
+    lines: list[str] = []
+    for e in entries:
+        when = dt.datetime.fromtimestamp(e.received_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        lines.append(f"#{e.id} {when}Z {e.reason.value:<16} {e.topic} ({e.size} B): {e.detail}")
+        if show_payload:
+            lines.append(f"    payload: {_preview(e.payload, width)}")
+    return "\n".join(lines)
+
+
+def format_stats(counts: dict[Reason, int]) -> str:
+    """Render :meth:`DeadLetterStore.count_by_reason` as text for the CLI (``eldercare deadletter stats``)."""
+    if not counts:
+        return "dead-letter record is empty"
+    width = max(len(r.value) for r in counts)
+    lines = [f"{reason.value:<{width}}  {n}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines.append(f"{'total':<{width}}  {sum(counts.values())}")
+    return "\n".join(lines)

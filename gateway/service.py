@@ -1,0 +1,236 @@
+"""The gateway service: decode, validate, dead-letter, deduplicate, fast-path, hand on, acknowledge.
+
+For each batch from the listener: every message is decoded (:func:`gateway.contract.decode_message`);
+a refused one goes to the dead-letter record with its reason; a redelivered copy is dropped; a
+life-safety reading (SOS, fall, smoke alarm, call button) goes to the fast path at once, before
+anything is batched; then the readings go to the :class:`ReadingSink`, and only when the sink and the
+dead-letter record are durable is the batch acknowledged to the broker. Bad input never stops the
+loop; a failing sink is retried with backoff, never dropped (unacknowledged messages stay with the
+broker meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Final, Protocol
+
+from gateway.contract import DEFAULT_MAX_SKEW_MS, MAX_PAYLOAD_BYTES, DeviceDirectory, decode_message
+from gateway.deadletter import DeadLetter
+from gateway.dedupe import Deduplicator
+from gateway.errors import DecodeError, Reason
+from gateway.listener import RawMessage
+from gateway.metrics import GatewayMetrics, RateLimitedWarnings
+from gateway.models import DeviceKind, Reading
+
+_LOG: Final = logging.getLogger(__name__)
+
+FastPath = Callable[[Reading], None]
+"""Called synchronously with each life-safety reading before it is batched; must not block."""
+
+
+class ReadingSink(Protocol):
+    """Where decoded readings go (the ingest writer); ``accept`` returns once they are durable."""
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        """Make ``readings`` durable (written or spooled), or raise to have the batch retried."""
+        ...
+
+
+class DeadLetterRecord(Protocol):
+    """Where refused messages go (:class:`gateway.deadletter.DeadLetterStore`)."""
+
+    def add_many(self, letters: Sequence[DeadLetter]) -> None:
+        """Store entries durably, in one transaction."""
+        ...
+
+
+class MessageSource(Protocol):
+    """Batches of raw messages with acknowledgement (:class:`gateway.listener.MqttListener`)."""
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages received but not yet handed out."""
+        ...
+
+    def batches(self, *, max_batch: int = ..., max_wait_s: float = ...) -> AsyncIterator[list[RawMessage]]:
+        """Yield batches of received messages."""
+        ...
+
+    def ack(self, messages: Sequence[RawMessage]) -> int:
+        """Acknowledge messages once durable."""
+        ...
+
+
+class GatewayService:
+    """Turns raw MQTT batches into durable readings; see the module docstring for the order of steps."""
+
+    def __init__(
+        self,
+        *,
+        directory: DeviceDirectory | None,
+        deadletter: DeadLetterRecord,
+        sink: ReadingSink,
+        dedupe: Deduplicator | None = None,
+        metrics: GatewayMetrics | None = None,
+        max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        fast_path: FastPath | None = None,
+        retry_min_s: float = 0.2,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self.directory = directory
+        self.deadletter = deadletter
+        self.sink = sink
+        self.dedupe = dedupe if dedupe is not None else Deduplicator()
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
+        self.max_skew_ms = max_skew_ms
+        self.max_payload_bytes = max_payload_bytes
+        self.fast_path = fast_path
+        self.retry_min_s = retry_min_s
+        self.retry_max_s = retry_max_s
+        self._warnings = RateLimitedWarnings(logger=_LOG)
+
+    def _decode(self, message: RawMessage) -> Reading | DecodeError:
+        try:
+            return decode_message(
+                message.topic,
+                message.payload,
+                received_ms=message.received_ms,
+                directory=self.directory,
+                max_skew_ms=self.max_skew_ms,
+                max_payload_bytes=self.max_payload_bytes,
+            )
+        except DecodeError as exc:
+            return exc
+        except Exception as exc:  # a decoder bug must not stop the loop: keep the message for inspection
+            _LOG.exception("Decoder failed on %r", message.topic)
+            return DecodeError(message.topic, Reason.BAD_SCHEMA, f"decoder error ({type(exc).__name__})")
+
+    def _fast(self, reading: Reading) -> None:
+        if self.fast_path is None:
+            return
+        try:
+            self.fast_path(reading)
+        except Exception:
+            self.metrics.fast_path_errors.inc()
+            _LOG.exception("Life-safety fast path failed for %s/%s", reading.site, reading.device)
+
+    async def handle_batch(self, raw: Sequence[RawMessage]) -> list[Reading]:
+        """Decode and hand on one batch; return the new readings once they (and dead letters) are durable."""
+        readings: list[Reading] = []
+        letters: list[DeadLetter] = []
+        decoded: Tally[DeviceKind] = Tally()
+        dead: Tally[Reason] = Tally()
+        seen: set[tuple[str, str, int]] = set()
+        order: list[tuple[str, str, int]] = []  # remembered in arrival order: a reboot resets the window
+        duplicates = skewed = life_safety = 0
+        dedupe = self.dedupe
+        for message in raw:
+            result = self._decode(message)
+            if isinstance(result, DecodeError):
+                dead[result.reason] += 1
+                letters.append(
+                    DeadLetter(
+                        received_ms=message.received_ms,
+                        topic=message.topic,
+                        reason=result.reason,
+                        detail=result.detail,
+                        payload=message.payload,
+                    )
+                )
+                self._warnings.warn(topic=message.topic, reason=result.reason, detail=result.detail)
+                continue
+            if result.seq is not None:
+                key = (result.site, result.device, result.seq)
+                if key in seen or dedupe.is_duplicate(*key):
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                order.append(key)
+            decoded[result.kind] += 1
+            if result.clock_skewed:
+                skewed += 1
+            if result.is_life_safety:
+                life_safety += 1
+                self._fast(result)
+            readings.append(result)
+        self.metrics.count_batch(
+            received=len(raw),
+            decoded=decoded,
+            dead=dead,
+            duplicates=duplicates,
+            clock_skewed=skewed,
+            life_safety=life_safety,
+        )
+        if letters:
+            await self._until_done("dead-letter record", lambda: asyncio.to_thread(self.deadletter.add_many, letters))
+        if readings:
+            await self._until_done("reading sink", lambda: self.sink.accept(readings))
+        # Remember only what is durable: if we die before this point, the redelivered copy must pass.
+        for site, device, seq in order:
+            dedupe.remember(site, device, seq)
+        return readings
+
+    async def _until_done(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
+        delay = self.retry_min_s
+        failures = 0
+        while True:
+            try:
+                await attempt()
+                if failures:
+                    _LOG.warning("%s recovered after %d failed attempt(s)", what, failures)
+                return
+            except Exception as exc:
+                failures += 1
+                self.metrics.sink_retries.inc()
+                if failures == 1 or failures % 10 == 0:
+                    _LOG.error("%s failed (%s: %s), retrying in %.1f s", what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.retry_max_s)
+
+    async def run(self, source: MessageSource, *, max_batch: int = 5000, max_wait_s: float = 0.01) -> None:
+        """Handle batches from ``source`` until it ends, acknowledging each once durable."""
+        async for batch in source.batches(max_batch=max_batch, max_wait_s=max_wait_s):
+            self.metrics.queue_depth.set(source.queue_depth)
+            await self.handle_batch(batch)
+            self.metrics.acked.inc(source.ack(batch))
+
+
+class ListSink:
+    """In-memory sink for tests and demos: keeps every reading; ``wait_for`` waits for a condition."""
+
+    def __init__(self) -> None:
+        self.readings: list[Reading] = []
+        self.batches = 0
+        self._changed = asyncio.Condition()
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        """Keep the readings."""
+        async with self._changed:
+            self.readings.extend(readings)
+            self.batches += 1
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate: Callable[[list[Reading]], bool], *, timeout: float = 10.0) -> list[Reading]:
+        """Wait until ``predicate(readings)`` holds (raises ``TimeoutError``); return the readings."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: predicate(self.readings))
+        return self.readings
+
+
+class LoggingSink:
+    """Sink that only logs what it gets (dry runs: ``eldercare gateway run --dry-run``)."""
+
+    def __init__(self, *, logger: logging.Logger | None = None, level: int = logging.INFO) -> None:
+        self.logger = logger if logger is not None else _LOG
+        self.level = level
+        self.count = 0
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        """Log a one-line summary of the batch."""
+        self.count += len(readings)
+        kinds = Tally(r.kind.value for r in readings)
+        self.logger.log(self.level, "accepted %d readings %s (total %d)", len(readings), dict(kinds), self.count)

@@ -1,0 +1,1 @@
+"""Ingest: readings to InfluxDB (line protocol, batching writer, disk spool, reader)."""

@@ -1,0 +1,145 @@
+"""Acceptance in a real browser: Debian's chromium through Playwright against uvicorn on a free port."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import LiveServer
+from fixtures import PASSWORD
+from playwright.sync_api import Browser, Page, expect
+
+from alerts.models import Alert, AlertType, Severity
+from tests_helpers import Backend, alert_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHONE: Any = {"width": 390, "height": 844}
+
+
+def _login(page: Page, base: str, user: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def _sos(backend: Backend, site: str = "h1") -> int:
+    alert = Alert(
+        site=site,
+        type=AlertType.SOS,
+        severity=Severity.CRITICAL,
+        time_ms=int(time.time() * 1000),
+        explanation="The call button in the bedroom was pressed.",
+        explanation_zh="卧室一键呼叫按钮被按下。",
+        device="btn1",
+    )
+    return backend.raise_alert(alert).id
+
+
+def _shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def test_duty_officer_sees_sos_live_and_acknowledges(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    warn = Alert(
+        site="h2",
+        type=AlertType.INACTIVITY,
+        severity=Severity.WARNING,
+        time_ms=int(time.time() * 1000) - 25 * 60_000,
+        explanation="No movement for 95 min (usual longest quiet spell 70 min).",
+        explanation_zh="已 95 分钟无活动（平时最长 70 分钟）。",
+    )
+    backend.raise_alert(warn)
+    context = chromium.new_context(viewport={"width": 1366, "height": 860}, locale="zh-CN")
+    page = context.new_page()
+    _login(page, live_server.url, "W_C1")
+    expect(page).to_have_url(f"{live_server.url}/console")
+    expect(page.locator("#live")).to_have_class("live ok")
+    expect(page.locator(".q-item")).to_have_count(1)
+
+    alert_id = _sos(backend)  # raised while the page is open: must appear without reload
+    item = page.locator(f"#alert-{alert_id}")
+    expect(item).to_be_visible(timeout=1500)
+    expect(page.locator(".q-item").first).to_have_attribute("data-alert", str(alert_id))  # critical first
+    expect(item.locator(".clock[data-since]")).to_have_text(re.compile(r"^00:0\d$"))
+    expect(item.locator(".clock[data-due]")).to_have_text(re.compile(r"^(30:00|29:\d\d)$"))
+
+    item.click()
+    detail = page.locator("#detail")
+    expect(detail.locator(".explanation")).to_have_text("卧室一键呼叫按钮被按下。")
+    expect(detail.locator(".resident-card")).to_contain_text("张桂英")
+    expect(detail.locator(".resident-card")).to_contain_text("张明")
+    _shot(page, "console.png")
+    detail.locator("button.act-acknowledge").click()
+    expect(detail.locator("#alert-state")).to_have_text("已接单")
+    expect(item).to_have_attribute("data-state", "acknowledged", timeout=1500)
+    assert alert_of(backend, alert_id).acked_ms is not None
+    assert alert_of(backend, alert_id).events[-1].actor == "W_C1"
+
+    page.click("#lang-switch")
+    expect(page.locator("header nav")).to_contain_text("Alert console")
+    expect(page.locator(f"#alert-{alert_id} .q-state")).to_have_text("acknowledged")
+    context.close()
+
+
+def test_grid_worker_phone_link_arrive_resolve(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    alert_id = _sos(backend)
+    token = backend.link_token(alert_id=alert_id, worker_id="W_G1", action="view", now_ms=int(time.time() * 1000))
+    context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    _login(page, live_server.url, "W_G1")
+    expect(page).to_have_url(f"{live_server.url}/m")
+    expect(page.locator(f'a[data-alert="{alert_id}"]')).to_be_visible()
+    _shot(page, "phone-alerts.png")
+
+    page.goto(f"{live_server.url}/m/{token}")  # the notification link
+    expect(page.locator("#alert-state")).to_have_text("待处理")
+    page.locator("button.act-on_site").click()
+    expect(page.locator("#alert-state")).to_have_text("已到场")
+    _shot(page, "phone-alert.png")
+    page.select_option("select[name=outcome]", "assisted_at_home")
+    page.locator("button.act-resolve").click()
+    expect(page.locator("#alert-state")).to_have_text("已处置")
+    a = alert_of(backend, alert_id)
+    assert a.state == "resolved" and a.outcome == "assisted_at_home" and a.on_site_ms is not None
+    assert {e.actor for e in a.events[1:]} == {"W_G1"}
+
+    page.goto(f"{live_server.url}/m/visits")
+    expect(page.locator("#coverage")).to_have_text("0/1")
+    page.locator("details summary").first.click()
+    page.fill("textarea[name=note]", "精神状态良好")
+    page.locator(".visit-form button").first.click()
+    expect(page.locator("#coverage")).to_have_text("1/1")
+    _shot(page, "phone-visits.png")
+
+    page.click("#lang-switch")
+    expect(page.locator(".tabs")).to_contain_text("My alerts")
+    context.close()
+
+
+def test_screenshots_of_desktop_pages(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
+    _sos(backend, "h2")
+    context = chromium.new_context(viewport={"width": 1366, "height": 860})
+    page = context.new_page()
+    _login(page, live_server.url, "W_D")
+    page.goto(f"{live_server.url}/residents")
+    expect(page.locator("table.residents tbody tr")).to_have_count(4)
+    expect(page.locator("table.residents")).not_to_contain_text("110101194001010024")
+    _shot(page, "residents.png")
+    page.goto(f"{live_server.url}/stats")
+    expect(page.locator("#kpi-alerts")).to_have_text("1")
+    _shot(page, "stats.png")
+    page.goto(f"{live_server.url}/residents/R1?lang=en")
+    expect(page.locator("h1")).to_contain_text("张桂英")
+    _shot(page, "resident-en.png")
+    context.close()

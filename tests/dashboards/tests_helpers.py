@@ -1,0 +1,35 @@
+"""Helpers shared by the dashboard tests."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from fastapi.testclient import TestClient
+from fixtures import PASSWORD
+
+
+def login(client: TestClient | httpx.Client, user: str, password: str = PASSWORD) -> str:
+    """Log in and return the session's CSRF token (read from a page's body attribute)."""
+    r = client.post("/login", data={"username": user, "password": password}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = client.get("/residents")
+    m = re.search(r'data-csrf="([^"]+)"', page.text)
+    assert m, page.text[:500]
+    return m.group(1)
+
+
+from conftest import TestStoreBackend  # noqa: E402
+
+from dashboards.memory import MemoryBackend  # noqa: E402
+from dashboards.models import AlertView  # noqa: E402
+from dashboards.scope import Scope  # noqa: E402
+
+Backend = MemoryBackend | TestStoreBackend
+
+
+def alert_of(backend: Backend, alert_id: int) -> AlertView:
+    """The alert as stored now (any scope)."""
+    view = backend.get_alert(Scope("all"), alert_id)
+    assert view is not None
+    return view

@@ -1,0 +1,334 @@
+"""Gateway service against the real mosquitto: round trips, ACLs, dead letters, Last Will, redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import paho.mqtt.client as mqtt
+import pytest
+from gw_helpers import MakeListener, directory_for
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from eldercare.stack import Broker
+from firmware_sim.publisher import GatewayPublisher
+from firmware_sim.wire import HomeWire, WireMessage
+from gateway.deadletter import DeadLetterStore
+from gateway.errors import Reason
+from gateway.listener import MqttListener
+from gateway.metrics import GatewayMetrics
+from gateway.models import DeviceKind, MessageType, Reading
+from gateway.service import GatewayService, ListSink
+
+pytestmark = pytest.mark.integration
+
+NOW = time.time_ns() // 1_000_000
+
+
+def every_message(w: HomeWire, ts: int) -> list[WireMessage]:
+    """One message of every kind × type × event the simulator can send."""
+    return [
+        w.mattress_telemetry(device="mat1", ts=ts, occupied=True, hr=62.5, rr=14.0, movement=3),
+        w.mattress_event(device="mat1", ts=ts, event="out_of_bed"),
+        w.mattress_event(device="mat1", ts=ts, event="in_bed"),
+        w.apnea(device="mat1", ts=ts, duration_s=21.5),
+        w.device_status(kind="mattress", device="mat1", ts=ts, rssi=-60, fw="m-1.2"),
+        w.wristband_telemetry(device="band1", ts=ts, worn=True, hr=71, spo2=97, steps=1200, skin_temp=33.1, battery=80),
+        w.wristband_event(device="band1", ts=ts, event="sos"),
+        w.fall(device="band1", ts=ts, confidence=0.93),
+        w.wristband_event(device="band1", ts=ts, event="removed"),
+        w.wristband_event(device="band1", ts=ts, event="worn"),
+        w.device_status(kind="wristband", device="band1", ts=ts, battery=80),
+        w.door_event(device="door1", ts=ts, event="open"),
+        w.door_event(device="door1", ts=ts, event="close"),
+        w.device_status(kind="door", device="door1", ts=ts, battery=90, tamper=False),
+        w.smoke_alarm(device="smoke1", ts=ts, level=12),
+        w.smoke_event(device="smoke1", ts=ts, event="silence"),
+        w.smoke_event(device="smoke1", ts=ts, event="test"),
+        w.smoke_event(device="smoke1", ts=ts, event="clear"),
+        w.smoke_fault(device="smoke1", ts=ts, code="E07"),
+        w.device_status(kind="smoke", device="smoke1", ts=ts, battery=70, battery_v=2.9, temp=24.5),
+        w.call_button_event(device="btn1", ts=ts, event="press"),
+        w.call_button_event(device="btn1", ts=ts, event="cancel"),
+        w.device_status(kind="call_button", device="btn1", ts=ts, battery=95),
+        w.motion_telemetry(device="pir1", ts=ts, count=4, window_s=300, room="kitchen"),
+        w.motion_event(device="pir1", ts=ts, room="kitchen"),
+        w.device_status(kind="motion", device="pir1", ts=ts, battery=60),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def gateway(broker: Broker, site: str) -> AsyncIterator[GatewayPublisher]:
+    """A simulated home gateway of ``site`` (the broker knows its account)."""
+    broker.provision([site])
+    gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
+    await asyncio.to_thread(gw.connect)
+    try:
+        yield gw
+    finally:
+        await asyncio.to_thread(gw.close)
+
+
+@contextlib.asynccontextmanager
+async def running(service: GatewayService, listener: MqttListener) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(service.run(listener, max_wait_s=0.005), name="gateway-service")
+    try:
+        yield task
+    finally:
+        await listener.close(end_session=True)
+        await asyncio.wait_for(task, 10)
+
+
+def of_site(readings: Sequence[Reading], site: str, *, kind: DeviceKind | None = None) -> list[Reading]:
+    return [r for r in readings if r.site == site and (kind is None or r.kind is kind)]
+
+
+def _seq(m: WireMessage) -> int:
+    return int(json.loads(m.payload)["seq"])
+
+
+async def test_every_device_kind_round_trips(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site = unique_site
+    sink, fast = ListSink(), []
+    metrics = GatewayMetrics()
+    service = GatewayService(
+        directory=directory_for(site), deadletter=deadletter, sink=sink, metrics=metrics, fast_path=fast.append
+    )
+    listener = await make_listener(site)
+    async with running(service, listener), gateway(broker, site) as gw:
+        sent = every_message(gw.wire, NOW)
+        await asyncio.to_thread(gw.publish_all, sent)
+        readings = list(await sink.wait_for(lambda rs: len(of_site(rs, site)) >= len(sent) + 1))
+    assert deadletter.count() == 0, deadletter.query()
+    got = [r for r in of_site(readings, site) if r.kind is not DeviceKind.GATEWAY]
+    assert [(r.device, r.seq) for r in got] == [(m.topic.split("/")[4], _seq(m)) for m in sent]
+    assert {r.kind for r in got} == set(DeviceKind) - {DeviceKind.GATEWAY}
+    online = of_site(readings, site, kind=DeviceKind.GATEWAY)
+    assert online[0].fields["online"] is True and online[0].type is MessageType.STATUS
+    by_event = {(r.kind, r.type, r.event): r for r in got}
+    assert len(by_event) == len(sent)
+    assert by_event[(DeviceKind.MATTRESS, MessageType.TELEMETRY, None)].fields == {
+        "occupied": True,
+        "hr": 62.5,
+        "rr": 14.0,
+        "movement": 3,
+    }
+    assert by_event[(DeviceKind.WRISTBAND, MessageType.EVENT, "fall")].fields == {"confidence": 0.93}
+    assert by_event[(DeviceKind.SMOKE, MessageType.EVENT, "fault")].fields == {"code": "E07"}
+    assert all(not r.clock_skewed and r.ts_ms == NOW for r in got)
+    # Life-safety readings reached the fast path, in order, before the batch was handed on.
+    assert [(r.kind, r.event) for r in fast] == [
+        (DeviceKind.WRISTBAND, "sos"),
+        (DeviceKind.WRISTBAND, "fall"),
+        (DeviceKind.SMOKE, "alarm"),
+        (DeviceKind.CALL_BUTTON, "press"),
+    ]
+    assert metrics.value("readings_decoded_total", kind="door") == 3
+    assert metrics.value("life_safety_total") == 4
+    assert metrics.value("messages_acked_total") >= len(sent)
+
+
+async def test_malformed_payload_of_every_class_is_dead_lettered_while_good_ones_arrive(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site, stranger = unique_site, unique_site + "s"  # the stranger has a broker account but is not in the registry
+    sink, metrics = ListSink(), GatewayMetrics()
+    service = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink, metrics=metrics)
+    base = f"ec/v1/{site}"
+    mat = f"{base}/mattress/mat1/telemetry"
+    good_seq = iter(range(1, 100))
+
+    def good() -> WireMessage:
+        return WireMessage(f"{base}/door/door1/event", b'{"event":"open","seq":%d,"ts":%d}' % (next(good_seq), NOW))
+
+    bad = {
+        Reason.BAD_TOPIC: WireMessage(f"{base}/toaster/t1/telemetry", b'{"seq":1,"ts":1}'),
+        Reason.UNSUPPORTED_TYPE: WireMessage(f"{base}/door/door1/telemetry", b'{"seq":1,"ts":1}'),
+        Reason.UNKNOWN_DEVICE: WireMessage(f"{base}/door/ghost/event", b'{"event":"open","seq":1,"ts":1}'),
+        Reason.KIND_MISMATCH: WireMessage(f"{base}/smoke/door1/event", b'{"event":"alarm","seq":1,"ts":1}'),
+        Reason.OVERSIZE: WireMessage(mat, b'{"seq":1,"ts":1,"x":"' + b"a" * 9000 + b'"}'),
+        Reason.BAD_JSON: WireMessage(mat, b'{"seq":1,"ts":'),
+        Reason.BAD_SCHEMA: WireMessage(mat, b'{"seq":"one","ts":1,"occupied":true}'),
+        Reason.OUT_OF_RANGE: WireMessage(
+            f"{base}/mattress/mat1/telemetry", b'{"seq":2,"ts":1,"occupied":true,"hr":400}'
+        ),
+    }
+    listener = await make_listener(site, stranger)
+    async with running(service, listener), gateway(broker, site) as gw, gateway(broker, stranger) as other:
+        messages = [good()]
+        for message in bad.values():
+            messages += [message, good()]
+        await asyncio.to_thread(gw.publish_all, messages)
+        await asyncio.to_thread(other.publish_all, [other.wire.door_event(device="door1", ts=NOW, event="open")])
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == len(bad) + 1)
+        # The stranger's online status and its door event are both refused as unknown_site.
+        for _ in range(200):
+            if len(deadletter.query(reason=Reason.UNKNOWN_SITE)) >= 2:
+                break
+            await asyncio.sleep(0.02)
+    doors = of_site(sink.readings, site, kind=DeviceKind.DOOR)
+    assert [r.seq for r in doors] == list(range(1, len(bad) + 2))
+    entries = {e.reason: e for e in deadletter.query(site=site)}
+    assert set(entries) == set(bad)
+    for reason, message in bad.items():
+        entry = entries[reason]
+        assert entry.topic == message.topic and entry.detail
+        assert entry.size == len(message.payload)
+        assert entry.payload == message.payload[: deadletter.max_payload_bytes]
+    assert entries[Reason.OVERSIZE].truncated
+    strangers = deadletter.query(site=stranger)
+    assert {e.reason for e in strangers} == {Reason.UNKNOWN_SITE}
+    assert f"ec/v1/{stranger}/door/door1/event" in {e.topic for e in strangers}
+    assert of_site(sink.readings, stranger) == []
+    assert metrics.value("dead_letters_total", reason="bad_json") == 1
+    assert metrics.value("dead_letters_total", reason="unknown_site") == len(strangers)
+    assert deadletter.count_by_reason()[Reason.UNKNOWN_SITE] == len(strangers)
+
+
+async def test_gateway_credentials_cannot_publish_to_another_site(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site, victim = unique_site, unique_site + "v"
+    broker.provision([site, victim])
+    sink = ListSink()
+    service = GatewayService(directory=directory_for(site, victim), deadletter=deadletter, sink=sink)
+    forged = WireMessage(f"ec/v1/{victim}/call_button/btn1/event", b'{"event":"press","seq":1,"ts":%d}' % NOW)
+    # An MQTT 5 client sees the broker's refusal in the PUBACK reason code.
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"forger-{uuid.uuid4().hex[:6]}", protocol=MQTTProtocolVersion.MQTTv5
+    )
+    codes: list[int] = []
+    client.on_publish = lambda _c, _u, _mid, reason, _p: codes.append(reason.value)
+    client.username_pw_set(site, broker.gateway_password(site))
+    listener = await make_listener(site, victim)
+    async with running(service, listener):
+        client.connect(broker.host, broker.port)
+        client.loop_start()
+        try:
+            client.publish(forged.topic, forged.payload, qos=1).wait_for_publish(5)
+            own = client.publish(f"ec/v1/{site}/door/door1/event", b'{"event":"open","seq":1,"ts":%d}' % NOW, qos=1)
+            own.wait_for_publish(5)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        await sink.wait_for(lambda rs: len(of_site(rs, site)) == 1)
+        await asyncio.sleep(0.2)  # a forged message, had it passed, would be right behind
+    assert codes == [135, 0]  # 0x87 Not authorized, then success
+    assert of_site(sink.readings, victim) == []
+    assert deadletter.count() == 0
+
+
+async def test_gateway_last_will_is_seen_when_its_connection_dies(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site = unique_site
+    sink = ListSink()
+    service = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink)
+    listener = await make_listener(site)
+    broker.provision([site])
+    gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
+    async with running(service, listener):
+        await asyncio.to_thread(gw.connect)
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.GATEWAY)) == 1)
+        gw.crash()  # power cut: the socket closes without DISCONNECT
+        statuses = await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.GATEWAY)) == 2)
+    online, will = of_site(statuses, site, kind=DeviceKind.GATEWAY)
+    assert online.fields["online"] is True and online.device == gw.gateway
+    assert will.fields == {"online": False} and will.seq is None and will.device == gw.gateway
+    # The Will is retained: a backend that connects later still learns that the home is offline.
+    late = ListSink()
+    later = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=late)
+    async with running(later, await make_listener(site)):
+        retained = await late.wait_for(lambda rs: len(of_site(rs, site)) == 1)
+    assert retained[0].fields == {"online": False}
+
+
+class FailingSink:
+    """A sink whose storage is down: nothing becomes durable, so nothing may be acknowledged."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        self.attempts += 1
+        raise OSError("storage down")
+
+
+async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site = unique_site
+    client_id = f"backend-{uuid.uuid4().hex[:8]}"
+    failing = FailingSink()
+    crashed = GatewayService(
+        directory=directory_for(site), deadletter=deadletter, sink=failing, retry_min_s=0.01, retry_max_s=0.05
+    )
+    first = await make_listener(site, client_id=client_id)
+    task = asyncio.create_task(crashed.run(first))
+    async with gateway(broker, site) as gw:
+        sent = [gw.wire.mattress_telemetry(device="mat1", ts=NOW + i, occupied=True, hr=60 + i) for i in range(20)]
+        await asyncio.to_thread(gw.publish_all, sent)
+        while failing.attempts < 3:
+            await asyncio.sleep(0.02)
+        # The service dies before the sink was durable: nothing was acknowledged.
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await first.close()  # keeps the session
+        sink = ListSink()
+        restarted = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink)
+        second = await make_listener(site, client_id=client_id)
+        assert second.session_present
+        async with running(restarted, second):
+            got = await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.MATTRESS)) == len(sent))
+    assert [r.seq for r in of_site(got, site, kind=DeviceKind.MATTRESS)] == [_seq(m) for m in sent]
+    assert [r.fields["hr"] for r in of_site(got, site, kind=DeviceKind.MATTRESS)] == [60 + i for i in range(20)]
+
+
+async def test_acknowledged_messages_are_not_redelivered(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site = unique_site
+    client_id = f"backend-{uuid.uuid4().hex[:8]}"
+    sink = ListSink()
+    service = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink)
+    first = await make_listener(site, client_id=client_id)
+    task = asyncio.create_task(service.run(first))
+    async with gateway(broker, site) as gw:
+        await asyncio.to_thread(gw.publish_all, [gw.wire.door_event(device="door1", ts=NOW, event="open")])
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == 1)
+        await first.close()
+        await task
+        again = ListSink()
+        second = await make_listener(site, client_id=client_id)
+        async with running(GatewayService(directory=directory_for(site), deadletter=deadletter, sink=again), second):
+            await asyncio.to_thread(gw.publish_all, [gw.wire.door_event(device="door1", ts=NOW, event="close")])
+            got = await again.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) >= 1)
+            await asyncio.sleep(0.2)
+    assert [r.event for r in of_site(got, site, kind=DeviceKind.DOOR)] == ["close"]
+
+
+async def test_shared_subscription_splits_messages_between_workers(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    site = unique_site
+    group = f"g{uuid.uuid4().hex[:6]}"
+    sinks = [ListSink(), ListSink()]
+    workers = [await make_listener(site, share_group=group) for _ in sinks]
+    services = [GatewayService(directory=directory_for(site), deadletter=deadletter, sink=s) for s in sinks]
+    async with running(services[0], workers[0]), running(services[1], workers[1]), gateway(broker, site) as gw:
+        sent = [gw.wire.motion_event(device="pir1", ts=NOW + i) for i in range(40)]
+        await asyncio.to_thread(gw.publish_all, sent)
+        for _ in range(500):
+            if sum(len(of_site(s.readings, site, kind=DeviceKind.MOTION)) for s in sinks) >= len(sent):
+                break
+            await asyncio.sleep(0.02)
+    seqs = [r.seq for s in sinks for r in of_site(s.readings, site, kind=DeviceKind.MOTION)]
+    assert sorted(seqs) == [_seq(m) for m in sent]  # each message went to exactly one worker
+    assert all(of_site(s.readings, site, kind=DeviceKind.MOTION) for s in sinks)

@@ -1,0 +1,87 @@
+"""Dead-letter record: persistent, capped by rows and payload size, queryable, rendered for the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.deadletter import DeadLetter, DeadLetterStore, format_entries, format_stats, site_of
+from gateway.errors import Reason
+
+
+def letter(i: int, *, reason: Reason = Reason.BAD_JSON, site: str = "h1", payload: bytes = b"{") -> DeadLetter:
+    return DeadLetter(
+        received_ms=1_700_000_000_000 + i,
+        topic=f"ec/v1/{site}/door/d1/event",
+        reason=reason,
+        detail=f"detail {i}",
+        payload=payload,
+    )
+
+
+def test_entries_survive_a_reopen(tmp_path: Path) -> None:
+    with DeadLetterStore.in_data_dir(tmp_path) as store:
+        store.add_many([letter(1), letter(2, reason=Reason.OUT_OF_RANGE)])
+    with DeadLetterStore.in_data_dir(tmp_path) as store:
+        entries = store.query()
+    assert [(e.id, e.reason, e.detail) for e in entries] == [
+        (2, Reason.OUT_OF_RANGE, "detail 2"),
+        (1, Reason.BAD_JSON, "detail 1"),
+    ]
+    assert entries[0].site == "h1" and entries[0].topic == "ec/v1/h1/door/d1/event"
+
+
+def test_row_cap_deletes_the_oldest(tmp_path: Path) -> None:
+    with DeadLetterStore(path=tmp_path / "dl.db", max_rows=5) as store:
+        for start in range(0, 12, 3):
+            store.add_many([letter(i) for i in range(start, start + 3)])
+        assert store.count() == 5
+        assert [e.detail for e in store.query()] == [f"detail {i}" for i in range(11, 6, -1)]
+
+
+def test_payload_is_capped_and_its_size_kept(tmp_path: Path) -> None:
+    with DeadLetterStore(path=tmp_path / "dl.db", max_payload_bytes=10) as store:
+        store.add_many([letter(1, payload=b"x" * 100, reason=Reason.OVERSIZE), letter(2, payload=b"\x00\xff")])
+        big, small = sorted(store.query(), key=lambda e: e.id)
+    assert big.payload == b"x" * 10 and big.size == 100 and big.truncated
+    assert small.payload == b"\x00\xff" and small.size == 2 and not small.truncated
+
+
+def test_query_filters_and_counts(tmp_path: Path) -> None:
+    with DeadLetterStore.in_data_dir(tmp_path) as store:
+        store.add_many(
+            [
+                letter(1, site="a"),
+                letter(2, site="b", reason=Reason.UNKNOWN_DEVICE),
+                letter(3, site="a", reason=Reason.UNKNOWN_DEVICE),
+                letter(4, site="a"),
+            ]
+        )
+        store.add_many(
+            [DeadLetter(received_ms=5, topic="junk/topic", reason=Reason.BAD_TOPIC, detail="x", payload=b"")]
+        )
+        assert [e.detail for e in store.query(site="a")] == ["detail 4", "detail 3", "detail 1"]
+        assert [e.detail for e in store.query(reason=Reason.UNKNOWN_DEVICE)] == ["detail 3", "detail 2"]
+        assert [e.detail for e in store.query(site="a", reason=Reason.BAD_JSON, limit=1)] == ["detail 4"]
+        assert [e.detail for e in store.query(since_ms=1_700_000_000_003)] == ["detail 4", "detail 3"]
+        assert store.query(reason=Reason.BAD_TOPIC)[0].site is None
+        assert store.count_by_reason() == {Reason.BAD_JSON: 2, Reason.UNKNOWN_DEVICE: 2, Reason.BAD_TOPIC: 1}
+        assert store.add_many([]) is None
+
+
+def test_cli_rendering_hides_payloads_unless_asked(tmp_path: Path) -> None:
+    with DeadLetterStore.in_data_dir(tmp_path) as store:
+        store.add_many([letter(1, payload=b'{"name":"\xe5\xbc\xa0"\n}')])
+        entries = store.query()
+        counts = store.count_by_reason()
+    text = format_entries(entries)
+    assert "bad_json" in text and "ec/v1/h1/door/d1/event" in text and "张" not in text
+    shown = format_entries(entries, show_payload=True)
+    assert 'payload: {"name":"张"\\n}' in shown
+    assert format_stats(counts).splitlines() == ["bad_json  1", "total     1"]
+    assert format_stats({}) == "dead-letter record is empty"
+
+
+def test_site_of_tolerates_any_topic() -> None:
+    assert site_of("ec/v1/h9/x") == "h9"
+    assert site_of("ec/v1/") is None
+    assert site_of("") is None

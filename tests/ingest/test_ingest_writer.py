@@ -1,0 +1,96 @@
+"""Batching writer against the real influxd: batches, partial writes dead-lettered, spool and replay."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from eldercare.servers._child import free_port
+from gateway.deadletter import DeadLetterStore
+from gateway.errors import Reason
+from gateway.models import DeviceKind, MessageType, Reading
+from ingest.influx import InfluxClient
+from ingest.reader import InfluxReader
+from ingest.spool import Spool
+from ingest.writer import InfluxWriter, WriteOptions
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_700_000_000_000
+
+
+def mattress(i: int, *, device: str = "mat1", site: str = "h1", movement: bool = True) -> Reading:
+    fields: dict[str, bool | int | float | str] = {"occupied": True, "hr": 50.0 + i % 40, "rr": 12.5}
+    if movement:
+        fields["movement"] = i % 100
+    return Reading(
+        site=site, kind=DeviceKind.MATTRESS, device=device, type=MessageType.TELEMETRY,
+        seq=i, ts_ms=T0 + i, received_ms=T0 + i + 7, fields=fields,
+    )
+
+
+async def test_accept_writes_everything_in_batches(influx: InfluxClient, tmp_path: Path) -> None:
+    writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path), options=WriteOptions(batch_size=700))
+    async with writer:
+        await asyncio.gather(*(writer.accept([mattress(i) for i in range(k, k + 1000)]) for k in range(0, 5000, 1000)))
+        await writer.accept([mattress(i) for i in range(100)])  # redelivery: rewrites the same points
+        assert writer.stats.written == 5100 and writer.stats.requests >= 8 and writer.spool.empty
+    reader = InfluxReader(client=influx)
+    assert await reader.count(DeviceKind.MATTRESS, site="h1") == 5000
+    (p,) = await reader.points(DeviceKind.MATTRESS, site="h1", start_ms=T0 + 4321, end_ms=T0 + 4322)
+    assert p.fields == {
+        "occupied": True, "hr": 50.0 + 4321 % 40, "rr": 12.5, "movement": 4321 % 100, "seq": 4321,
+        "received_ms": T0 + 4328, "clock_skewed": False,
+    }
+
+
+async def test_interval_flush(influx: InfluxClient, tmp_path: Path) -> None:
+    writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path), options=WriteOptions(flush_interval=100))
+    async with writer:
+        await writer.write(["m f=1 1", "m f=2 2"])  # returns before durability
+        assert writer.pending == 2
+        for _ in range(100):
+            if writer.stats.written == 2:
+                break
+            await asyncio.sleep(0.02)
+    results = await influx.query('SELECT count(f) FROM "m"')
+    assert results[0].series[0].values[0][1] == 2
+
+
+async def test_only_bad_points_are_dead_lettered(influx: InfluxClient, tmp_path: Path) -> None:
+    await influx.write(f"mattress,site=h1,device=old,type=telemetry movement=0.5 {T0 - 1}".encode())
+    deadletter = DeadLetterStore.in_data_dir(tmp_path)
+    writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path / "spool"), rejected=deadletter)
+    batch = [mattress(i, movement=i % 250 == 0) for i in range(1000)]  # 4 points with an int movement
+    async with writer:
+        await writer.accept(batch)
+    assert writer.stats.rejected == 4 and writer.stats.written >= 996
+    reader = InfluxReader(client=influx)
+    assert await reader.count(DeviceKind.MATTRESS, site="h1", device="mat1") == 996
+    entries = deadletter.query(reason=Reason.STORAGE_REJECTED)
+    assert len(entries) == 4
+    assert all(e.topic == "ec/v1/h1/mattress/mat1/telemetry" and b"movement=" in e.payload for e in entries)
+    assert "field type conflict" in entries[0].detail
+    deadletter.close()
+
+
+async def test_unreachable_influx_spools_and_a_restart_replays(influx: InfluxClient, tmp_path: Path) -> None:
+    dead = InfluxClient(url=f"http://127.0.0.1:{free_port()}", db=influx.db)
+    writer = InfluxWriter(client=dead, spool=Spool(directory=tmp_path), options=WriteOptions(retry_interval=50))
+    async with writer:
+        for k in range(0, 3000, 500):
+            await writer.accept([mattress(i) for i in range(k, k + 500)])  # returns: durable in the spool
+        assert writer.stats.spooling and writer.stats.spooled == 3000 and writer.spool.points == 3000
+    await dead.aclose()
+    # The process "restarts" pointing at a working InfluxDB: the spool is replayed before anything else.
+    writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path))
+    async with writer:
+        for _ in range(200):
+            if writer.spool.empty and not writer.stats.spooling:
+                break
+            await asyncio.sleep(0.05)
+        assert writer.stats.replayed == 3000
+    assert await InfluxReader(client=influx).count(DeviceKind.MATTRESS, site="h1") == 3000
+    assert list(tmp_path.glob("*.seg")) == []

@@ -1,0 +1,140 @@
+"""Helpers of the store tests: webhook receiver, fake clock, registry example, service factory."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alerts.escalation import PolicyBook
+from alerts.links import LinkSigner
+from alerts.notify import AppriseNotifier
+from alerts.service import AlertService
+from alerts.store.repository import AlertStore
+from eldercare.servers.postgres import Postgres
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = 1_764_000_000_000  # 2025-11-24 16:00 UTC = 00:00 Beijing
+"""A fixed event time; tests move the fake clock from here."""
+DAYTIME = T0 + 10 * 3600 * 1000  # 10:00 Beijing
+
+
+def load_registry_example() -> dict[str, Any]:
+    """The example document of docs/registry.md."""
+    text = (REPO / "docs" / "registry.md").read_text()
+    match = re.search(r"```json\n(.*?)```", text, re.S)
+    assert match is not None
+    doc: dict[str, Any] = json.loads(match.group(1))
+    return doc
+
+
+class Webhook:
+    """A real HTTP server that records JSON posts (apprise ``json://`` channel)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.fail_paths: set[str] = set()
+        self._cond = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path in outer.fail_paths:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                with outer._cond:
+                    outer.messages.append({"path": self.path, **body})
+                    outer._cond.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        """An apprise URL posting to ``/path`` on this server."""
+        return f"json://127.0.0.1:{self.server.server_port}/{path}"
+
+    def to(self, path: str) -> list[dict[str, Any]]:
+        """Messages received on ``/path``."""
+        with self._cond:
+            return [m for m in self.messages if m["path"] == f"/{path}"]
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until ``count`` messages arrived in total."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} webhook messages, got {len(self.messages)}")
+                self._cond.wait(left)
+            return list(self.messages)
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeClock:
+    """Event-time clock the tests move by hand."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance(self, seconds: float) -> int:
+        """Move forward and return the new time."""
+        self.now_ms += int(seconds * 1000)
+        return self.now_ms
+
+
+def registry_with_channels(webhook: Webhook) -> dict[str, Any]:
+    """The example registry plus a street worker, each worker with a webhook channel."""
+    doc = copy.deepcopy(load_registry_example())
+    doc["workers"].append({"id": "W03", "name": "赵街道", "role": "street", "scope": "S01", "phone": "13800000003"})
+    for worker in doc["workers"]:
+        worker["channels"] = [webhook.url(worker["id"])]
+    return doc
+
+
+LINK_SECRET = b"test-secret-0123456789abcdef"
+
+
+def make_service(store: AlertStore, clock: FakeClock, **kwargs: Any) -> AlertService:
+    """A service with the real apprise notifier and default policies."""
+    return AlertService(
+        store=store,
+        notifier=kwargs.pop("notifier", AppriseNotifier()),
+        policies=kwargs.pop("policies", PolicyBook()),
+        clock=clock,
+        links=LinkSigner(secret=LINK_SECRET, base_url="http://127.0.0.1:8000"),
+        **kwargs,
+    )
+
+
+LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/m/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+
+
+def links_in(message: dict[str, Any]) -> list[str]:
+    """Tokens of the one-tap links in a webhook message (ack link first, then the page link)."""
+    return LINK_RE.findall(message["message"])

@@ -1,0 +1,98 @@
+"""Feedback to the home: acknowledging an SOS / call-button alert sends "help is coming" through the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from store_helpers import FakeClock, Webhook, links_in, make_service, registry_with_channels
+
+from alerts.audit import AuditAction, Entity
+from alerts.lifecycle import Action, Channel
+from alerts.models import Alert, AlertType, Severity
+from alerts.store.repository import AlertStore
+from eldercare.servers._child import free_port
+from eldercare.stack import Broker
+from firmware_sim.publisher import GatewayPublisher
+from gateway.publisher import CommandPublisher
+
+
+def press(site: str, time_ms: int, alert_type: AlertType = AlertType.CALL_BUTTON, device: str = "btn1") -> Alert:
+    return Alert(
+        site=site,
+        type=alert_type,
+        severity=Severity.CRITICAL,
+        time_ms=time_ms,
+        explanation=f"{device} pressed",
+        explanation_zh=f"{device} 被按下",
+        device=device,
+    )
+
+
+@pytest.mark.integration
+async def test_notify_ack_sends_help_coming_to_the_pressed_button(
+    store: AlertStore, webhook: Webhook, clock: FakeClock, broker: Broker, unique_site: str
+) -> None:
+    doc = registry_with_channels(webhook)
+    doc["sites"][0]["site"] = unique_site
+    store.import_registry(doc, now_ms=clock())
+    broker.provision([unique_site])
+    home = GatewayPublisher(
+        site=unique_site, password=broker.gateway_password(unique_site), host=broker.host, port=broker.port
+    )
+    await asyncio.to_thread(home.connect)
+    try:
+        async with CommandPublisher(
+            host=broker.host, port=broker.port, username=broker.backend_user, password=broker.backend_password
+        ) as publisher:
+            service = make_service(store, clock, commands=publisher)
+            record = await service.raise_alert(press(unique_site, clock()))
+            assert record is not None
+            webhook.wait(2)
+            ack_token = links_in(webhook.to("W01")[0])[0]
+            clock.advance(20)
+            await service.consume_link(ack_token)
+            commands = await asyncio.to_thread(home.wait_for_commands, 1, timeout=10)
+            # a later step does not repeat the command
+            await service.transition(record.id, Action.EN_ROUTE, actor="W01", channel=Channel.CONSOLE)
+            await asyncio.sleep(0.3)
+    finally:
+        await asyncio.to_thread(home.close)
+    assert len(home.commands) == 1
+    [command] = commands
+    assert command.topic == f"ec/v1/{unique_site}/call_button/btn1/cmd"
+    payload = json.loads(command.payload)
+    assert payload["cmd"] == "help_coming" and payload["alert"] == record.id
+    assert payload["by"] == "李网格" and "正在赶来" in payload["text_zh"]
+    sent = [e for e in store.audit_entries(entity=Entity.ALERT) if e.action == AuditAction.COMMAND_SENT]
+    assert [(e.actor, e.detail["topic"]) for e in sent] == [("W01", command.topic)]
+
+
+async def test_notify_broker_outage_does_not_undo_the_ack(store: AlertStore, webhook: Webhook, clock: FakeClock) -> None:
+    store.import_registry(registry_with_channels(webhook), now_ms=clock())
+    dead = CommandPublisher(
+        host="127.0.0.1", port=free_port(), username="backend", password="x", max_attempts=1, timeout_s=1
+    )
+    service = make_service(store, clock, commands=dead)
+    record = await service.raise_alert(press("h0001", clock(), AlertType.SOS, device="band1"))
+    assert record is not None
+    result = await service.transition(record.id, Action.ACKNOWLEDGE, actor="W02", channel=Channel.CONSOLE)
+    assert result.applied and result.record.state == "acknowledged"
+    failed = [e for e in store.audit_entries(entity=Entity.ALERT) if e.action == AuditAction.COMMAND_FAILED]
+    assert [e.detail["topic"] for e in failed] == ["ec/v1/h0001/wristband/band1/cmd"]
+
+
+async def test_notify_no_command_for_other_alert_types(store: AlertStore, webhook: Webhook, clock: FakeClock) -> None:
+    store.import_registry(registry_with_channels(webhook), now_ms=clock())
+    published: list[tuple[str, bytes]] = []
+
+    class Recorder:
+        async def publish(self, topic: str, payload: bytes) -> None:
+            published.append((topic, payload))
+
+    service = make_service(store, clock, commands=Recorder())
+    record = await service.raise_alert(press("h0001", clock(), AlertType.FALL, device="band1"))
+    assert record is not None
+    await service.transition(record.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
+    assert published == []
