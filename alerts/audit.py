@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     RESIDENT_READ = "resident.read"
     RESIDENT_UPDATED = "resident.updated"
     DEVICE_UPDATED = "device.updated"
+    WORKER_UPDATED = "worker.updated"
     REGISTRY_IMPORTED = "registry.imported"
     VISIT_RECORDED = "visit.recorded"
     DIGEST_SENT = "digest.sent"

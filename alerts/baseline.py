@@ -142,6 +142,7 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         return {}
 
     wake = _column(days, width, lambda d: d.wake_min)
+    n_wake = np.sum(~np.isnan(wake), axis=1)
     exits = _column(days, width, lambda d: d.night_exit_max_min)
     outs = _column(days, width, lambda d: d.out_max_min)
     hr = _column(days, width, lambda d: d.night_hr)
@@ -149,9 +150,10 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     gaps = [_column(days, width, lambda d, b=b: d.max_gap_min[b]) for b in range(len(BLOCKS))]
 
     wake50, wake90 = _nanq(wake, 0.5), _nanq(wake, 0.9)
-    n_wake = np.sum(~np.isnan(wake), axis=1)
-    not_up = np.clip(wake90 + config.not_up_margin_min, config.not_up_earliest_min, config.not_up_latest_min)
-    not_up = np.maximum(not_up, wake50 + config.not_up_margin_min)
+    # Fewer mornings → wider margin (a p90 of 3 mornings is close to their maximum, not to the real p90).
+    margin = config.not_up_margin_min * (1.0 + np.clip((config.grace_days - n_wake) / 4.0, 0.0, None))
+    not_up = np.clip(wake90 + margin, config.not_up_earliest_min, config.not_up_latest_min)
+    not_up = np.maximum(not_up, wake50 + margin)
     not_up = np.minimum(not_up, config.not_up_latest_min)
     exit_max = np.nanmax(np.where(np.isnan(exits), -np.inf, exits), axis=1)
     exit_max = np.where(np.isinf(exit_max), np.nan, exit_max)
@@ -177,6 +179,7 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         lim = np.where(enough, gmax * config.inactivity_margin, config.inactivity_default_min)
         gap_ref.append(np.where(enough, gmax, np.nan))
         inact.append(np.clip(lim, config.inactivity_floor_min, config.inactivity_ceiling_min))
+    n_hr = np.sum(~np.isnan(hr), axis=1)
     hr_med = _nanq(hr, 0.5)
     hr_mad = _nanq(np.abs(hr - hr_med[:, None]), 0.5) * 1.4826
     rr_med = _nanq(rr, 0.5)
@@ -185,13 +188,15 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     out: dict[str, Baseline] = {}
     for i, site in enumerate(sites):
         if n_days[i] < config.grace_days:
-            b = msgspec.structs.replace(pop, n_days=int(n_days[i]))
+            base = msgspec.structs.replace(pop, n_days=int(n_days[i]))
+            if n_hr[i] >= config.grace_days_vitals:
+                base = msgspec.structs.replace(base, hr_med=_opt(hr_med[i]), hr_mad=_opt(hr_mad[i]))
             if n_wake[i] >= config.grace_days_wake:
                 # One number a day: a few mornings already beat the 10:00 population rule.
-                b = msgspec.structs.replace(
-                    b, not_up_min=float(not_up[i]), wake_p50_min=_opt(wake50[i]), wake_p90_min=_opt(wake90[i])
+                base = msgspec.structs.replace(
+                    base, not_up_min=float(not_up[i]), wake_p50_min=_opt(wake50[i]), wake_p90_min=_opt(wake90[i])
                 )
-            out[site] = b
+            out[site] = base
             continue
         out[site] = Baseline(
             n_days=int(n_days[i]),
@@ -215,5 +220,5 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
 
 def hhmm(minute_of_day: float) -> str:
     """Format a local minute of the day as ``HH:MM``."""
-    m = int(round(minute_of_day)) % 1440
+    m = int(minute_of_day) % 1440
     return f"{m // 60:02d}:{m % 60:02d}"

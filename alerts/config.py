@@ -30,6 +30,8 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     bed_exit_floor_min: float = 30.0
     bed_exit_ceiling_min: float = 45.0
     bed_exit_min_s: int = 60
+    bed_exit_moved_s: int = 120
+    """Movement in the home later than this after leaving bed means the elder is up and about, not lying still."""
     """Out-of-bed spells shorter than this are turning over, not an exit."""
 
     # unusual inactivity (at home, awake, out of bed)
@@ -55,9 +57,9 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     away_confirm_s: int = 10 * 60
     """No motion inside this long after the door closes: the elder went out."""
     out_default_min: float = 240.0
-    out_floor_min: float = 120.0
+    out_floor_min: float = 180.0
     out_ceiling_min: float = 480.0
-    out_margin: float = 1.25
+    out_margin: float = 1.5
     out_latest_min: int = 23 * 60
     night_out_limit_min: float = 60.0
     """An outing that starts at night is "not back" after this long."""
@@ -68,6 +70,16 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     hr_high: float = 130.0
     spo2_low: float = 85.0
     vitals_sustain_s: int = 60
+    hr_low_severe: float = 38.0
+    hr_high_severe: float = 140.0
+    vitals_mild_sustain_s: int = 600
+    """An episode whose mean lies between the severe and the plain limit must last this long (some elders'
+    normal sleeping heart rate touches 40 bpm for a few minutes at the bottom of each sleep cycle). A mild episode
+    is ignored altogether when it lies within the elder's own learned night band (see ``mild_band_*``)."""
+    mild_band_min_delta: float = 6.0
+    mild_band_mads: float = 4.0
+    grace_days_vitals: int = 2
+    """Nights of heart-rate history before the personal night band is used (thousands of samples a night)."""
     apnea_critical_s: float = 60.0
     """A single breathing pause this long is critical."""
     apnea_warn_s: float = 10.0
@@ -83,6 +95,8 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     offline_learned_factor: float = 3.0
     """Learned limit = factor × longest healthy gap seen (only tightens the declared one)."""
     offline_learn_min_gaps: int = 10
+    wristband_offline_min_s: int = 4 * 3600
+    """A band goes out with the elder (and out of radio range): silence is only suspicious after hours."""
     offline_min_s: int = 15 * 60
     battery_low_pct: int = 20
     """At or below this level a battery is low."""

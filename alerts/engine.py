@@ -117,7 +117,10 @@ class Engine:
             for name in det.timer_names:
                 (self._timer_prefix if name.endswith(":") else self._timer_exact)[name] = det
         self._routes: dict[tuple[DeviceKind, MessageType], tuple[Detector, ...]] = {
-            k: tuple(v) for k, v in routes.items()
+            k: tuple(d for d in v if not d.only_on_flags) for k, v in routes.items()
+        }
+        self._flag_routes: dict[tuple[DeviceKind, MessageType], tuple[Detector, ...]] = {
+            k: tuple(d for d in v if d.only_on_flags) for k, v in routes.items()
         }
 
     # ------------------------------------------------------------------ hot path
@@ -128,7 +131,9 @@ class Engine:
         out: list[Alert] = []
         ctx.out = out
         if reading.received_ms > self.now_ms:
-            self._fire_due(reading.received_ms)
+            self.now_ms = reading.received_ms
+            if self.timers.peek_ms() <= reading.received_ms:
+                self._fire_due(reading.received_ms)
         self._process(ctx, reading)
         if self.sink is not None:
             for a in out:
@@ -140,9 +145,13 @@ class Engine:
         ctx = self._ctx
         out: list[Alert] = []
         ctx.out = out
+        timers = self.timers
         for r in readings:
-            if r.received_ms > self.now_ms:
-                self._fire_due(r.received_ms)
+            received = r.received_ms
+            if received > self.now_ms:
+                self.now_ms = received
+                if timers.peek_ms() <= received:
+                    self._fire_due(received)
             self._process(ctx, r)
         if self.sink is not None:
             for a in out:
@@ -172,8 +181,12 @@ class Engine:
         if t > home.last_seen_ms:
             home.last_seen_ms = t
         flags = observe(ctx, home, r, t)
-        for det in self._routes[(r.kind, r.type)]:
+        key = (r.kind, r.type)
+        for det in self._routes[key]:
             det.on_reading(ctx, home, r, t, flags)
+        if flags:
+            for det in self._flag_routes[key]:
+                det.on_reading(ctx, home, r, t, flags)
 
     # ------------------------------------------------------------------ timers
 
@@ -206,8 +219,6 @@ class Engine:
             home = homes.get(site)
             if home is None:
                 continue
-            if due > self.now_ms:
-                self.now_ms = due
             if name == DAY_TIMER:
                 self._day_end(ctx, home, due)
                 continue

@@ -87,7 +87,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
         afters = [step.after_s for step in self.escalate]
         if afters != sorted(afters) or any(a <= 0 for a in afters):
             raise PolicyError(key, "escalation steps must have positive, increasing after_s")
-        if key == "critical" and (self.batch_every_s is not None or self.quiet_hours):
+        if key.rsplit(".", 1)[-1] == "critical" and (self.batch_every_s is not None or self.quiet_hours):
             raise PolicyError(key, "critical alerts are never batched or muted")
 
 

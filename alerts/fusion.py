@@ -4,8 +4,8 @@ Two incident streams per home: the *person* stream (life-safety and behavioural 
 stream (offline, battery, tamper, site offline), so a low battery never dilutes a fall. Within a stream an alert
 joins the open incident if it arrives within ``window_ms`` of the incident's last alert. Rules:
 
-- the first alert of a type (and device) in an incident notifies; a repeat merges silently (``duplicate``),
-  e.g. a smoke detector re-sending ``alarm`` every minute during a fire;
+- the first alert of a type (and device) in an incident notifies; a repeat within ``dup_window_ms`` of the
+  previous one merges silently (``duplicate``), e.g. a smoke detector re-sending ``alarm`` every minute;
 - two different person conditions in one incident (fall + still out of bed + no motion, night bed exit + not up,
   smoke + elder in bed) raise the incident to critical and notify again (``escalated``);
 - a ``clears`` alert closes its condition; the incident closes when nothing is left open.
@@ -41,7 +41,7 @@ class IncidentUpdate(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Incident:
-    __slots__ = ("id", "keys", "last_ms", "open", "severity", "types")
+    __slots__ = ("id", "keys", "keys_ms", "last_ms", "open", "severity", "types")
 
     def __init__(self, incident_id: str, alert: Alert) -> None:
         self.id = incident_id
@@ -49,14 +49,16 @@ class _Incident:
         self.severity = alert.severity
         self.types: list[str] = []
         self.keys: set[tuple[str, str | None]] = set()
+        self.keys_ms: dict[tuple[str, str | None], int] = {}
         self.open: set[tuple[str, str | None]] = set()
 
 
 class Fusion:
     """Groups a stream of alerts (in event-time order) into incidents per home."""
 
-    def __init__(self, *, window_ms: int = 2 * 3_600_000) -> None:
+    def __init__(self, *, window_ms: int = 2 * 3_600_000, dup_window_ms: int = 30 * 60_000) -> None:
         self.window_ms = window_ms
+        self.dup_window_ms = dup_window_ms
         self._open: dict[tuple[str, str], _Incident] = {}
         self._n = 0
 
@@ -66,7 +68,8 @@ class Fusion:
         skey = (alert.site, stream)
         key = (alert.type.value, alert.device)
         inc = self._open.get(skey)
-        if inc is not None and alert.time_ms - inc.last_ms > self.window_ms and not inc.open:
+        if inc is not None and alert.time_ms - inc.last_ms > self.window_ms:
+            del self._open[skey]
             inc = None
         if alert.clears:
             if inc is None:
@@ -82,11 +85,14 @@ class Fusion:
             self._open[skey] = inc
             inc.types.append(alert.type.value)
             inc.keys.add(key)
+            inc.keys_ms[key] = alert.time_ms
             inc.open.add(key)
             return self._update(inc.id, "opened", inc.severity, True, tuple(inc.types), alert)
-        inc.last_ms = max(inc.last_ms, alert.time_ms)
         followup = bool(alert.evidence.get("followup"))
-        if key in inc.keys and not followup:
+        seen = inc.keys_ms.get(key)
+        inc.last_ms = max(inc.last_ms, alert.time_ms)
+        inc.keys_ms[key] = alert.time_ms
+        if seen is not None and not followup and alert.time_ms - seen <= self.dup_window_ms:
             return self._update(inc.id, "duplicate", inc.severity, False, tuple(inc.types), alert)
         inc.keys.add(key)
         inc.open.add(key)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -80,9 +80,13 @@ def run(
     registry: HomeRegistry | None,
     config: DetectConfig | None = None,
     end_ms: int | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
 ) -> ReplayResult:
-    """Decode and detect over a message stream in arrival order; fire timers up to ``end_ms`` at the end."""
-    engine = Engine(registry=registry, config=config)
+    """Decode and detect over a message stream in arrival order; fire timers up to ``end_ms`` at the end.
+
+    ``on_alert`` is called with each alert as soon as it is raised (while the stream is still being consumed).
+    """
+    engine = Engine(registry=registry, config=config, sink=on_alert)
     fusion = Fusion()
     updates: list[IncidentUpdate] = []
     rejected: Counter[str] = Counter()

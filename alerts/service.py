@@ -41,7 +41,14 @@ from alerts.links import LinkAction, LinkSigner
 from alerts.models import Alert, AlertType, Severity
 from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
 from alerts.store.errors import LinkError
-from alerts.store.records import AlertRecord, NotificationRecord, SiteContext, TransitionResult, WorkerContact
+from alerts.store.records import (
+    AlertRecord,
+    NotificationDraft,
+    NotificationRecord,
+    SiteContext,
+    TransitionResult,
+    WorkerContact,
+)
 from alerts.store.repository import SYSTEM, AlertStore
 
 _LOG = logging.getLogger(__name__)
@@ -144,19 +151,20 @@ class AlertService:
         if due is None:
             await self._send_all(record, ctx, workers, NoticeKind.INITIAL, now, AuditAction.ALERT_NOTIFIED)
             return
-        for worker in workers:
-            await asyncio.to_thread(
-                self.store.add_notification,
-                alert_id=record.id,
-                worker_id=worker.id,
+        drafts = [
+            NotificationDraft(
+                worker_id=w.id,
                 kind=NoticeKind.DEFERRED.value,
                 channel="pending",
                 target="",
                 status="queued",
-                now_ms=now,
                 due_ms=due,
             )
-        await asyncio.to_thread(self.store.mark_notified, record.id, [w.id for w in workers], now_ms=now)
+            for w in workers
+        ]
+        await asyncio.to_thread(
+            self.store.record_notifications, record.id, drafts, now_ms=now, notified=[w.id for w in workers]
+        )
 
     async def _recipients(self, ctx: SiteContext | None, roles: Iterable[str]) -> list[WorkerContact]:
         wanted = list(roles)
@@ -208,10 +216,15 @@ class AlertService:
         now: int,
         audit: AuditAction,
     ) -> None:
+        if not workers:
+            return
         view = self._view(record, ctx)
-        await asyncio.gather(*(self._send_one(view, w, kind, now, audit) for w in workers))
-        if workers:
-            await asyncio.to_thread(self.store.mark_notified, record.id, [w.id for w in workers], now_ms=now)
+        results = await asyncio.gather(*(self._send_one(view, w, kind, now) for w in workers))
+        drafts = [d for batch in results for d in batch]
+        await asyncio.to_thread(
+            self.store.record_notifications, record.id, drafts, now_ms=now, audit_action=audit,
+            notified=[w.id for w in workers],
+        )  # fmt: skip
 
     def _message_for(self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int) -> Message:
         ack = self.links.token(alert_id=view.alert_id, worker_id=worker.id, action="acknowledge", now_ms=now)
@@ -228,28 +241,30 @@ class AlertService:
         )
 
     async def _send_one(
-        self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int, audit: AuditAction
-    ) -> None:
+        self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int
+    ) -> list[NotificationDraft]:
         message = self._message_for(view, worker, kind, now)
         if not worker.channels:
-            await asyncio.to_thread(
-                self.store.add_notification, alert_id=view.alert_id, worker_id=worker.id, kind=kind.value,
-                channel="none", target="", status="failed", now_ms=now, error="worker has no notification channel",
-                title=message.title, body=message.body, audit_action=audit,
-            )  # fmt: skip
-            return
+            return [
+                NotificationDraft(
+                    worker_id=worker.id, kind=kind.value, channel="none", target="", status="failed",
+                    error="worker has no notification channel", title=message.title, body=message.body,
+                )
+            ]  # fmt: skip
         deliveries = await asyncio.gather(*(self.notifier.send(url=url, message=message) for url in worker.channels))
+        drafts = []
         for delivery in deliveries:
             status, due = "sent", None
             if not delivery.ok:
-                retry = self.max_attempts > 1
-                status, due = ("retry", now + self.retry_after_s * 1000) if retry else ("failed", None)
-            await asyncio.to_thread(
-                self.store.add_notification, alert_id=view.alert_id, worker_id=worker.id, kind=kind.value,
-                channel=delivery.channel, target=delivery.target, status=status, now_ms=now, due_ms=due,
-                sent_ms=now if delivery.ok else None, attempts=1, error=delivery.error, title=message.title,
-                body=message.body, audit_action=audit,
+                status, due = ("retry", now + self.retry_after_s * 1000) if self.max_attempts > 1 else ("failed", None)
+            drafts.append(
+                NotificationDraft(
+                    worker_id=worker.id, kind=kind.value, channel=delivery.channel, target=delivery.target,
+                    status=status, due_ms=due, sent_ms=now if delivery.ok else None, attempts=1, error=delivery.error,
+                    title=message.title, body=message.body,
+                )
             )  # fmt: skip
+        return drafts
 
     # ------------------------------------------------------------------ timers
 

@@ -33,8 +33,12 @@ class DeviceState(msgspec.Struct, kw_only=True):
     vitals_alerted: bool = False
     vitals_n_out: int = 0
     vitals_n_in: int = 0
+    vitals_sum: float = 0.0
+    """Sum of the out-of-range samples of the running episode (its mean decides how long it must last)."""
     spo2_low_since_ms: int = NEVER
     last_steps: int = NEVER
+    offline_armed: bool = False
+    """Mirror of "the ``off:`` timer of this device is armed" (saves a heap-index lookup per message)."""
 
 
 class HomeState(msgspec.Struct, kw_only=True):
@@ -49,6 +53,7 @@ class HomeState(msgspec.Struct, kw_only=True):
     bedbound: bool = False
     has_mattress: bool = False
     gateway_seen: bool = False
+    silence_armed: bool = False
 
     created_ms: int = NEVER
     last_seen_ms: int = NEVER

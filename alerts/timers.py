@@ -48,6 +48,11 @@ class TimerQueue:
         """Due time of an armed timer, or None."""
         return self._due.get((site, name))
 
+    def peek_ms(self) -> int:
+        """Lower bound of the next due time (may belong to a cancelled entry); a huge number when empty."""
+        heap = self._heap
+        return heap[0][0] if heap else 1 << 62
+
     def next_due(self) -> int | None:
         """Earliest due time of any armed timer, or None when nothing is armed."""
         heap = self._heap

@@ -15,11 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.api.deps import LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
-from dashboards.context import AppContext, Telemetry, now_ms
+from dashboards.context import AppContext, now_ms
 from dashboards.i18n import LANGS
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
-from dashboards.web import auth, console, mobile, pages
+from dashboards.telemetry import BaselineLookup, ChartReader
+from dashboards.web import auth, console, mobile, pages, registry
 from dashboards.web.render import render, translator
 from eldercare.settings import Settings
 
@@ -32,7 +33,8 @@ def create_app(
     settings: Settings,
     *,
     backend: ConsoleBackend,
-    telemetry: Telemetry | None = None,
+    telemetry: ChartReader | None = None,
+    baselines: BaselineLookup | None = None,
     clock: Callable[[], int] = now_ms,
     session_secret: bytes | None = None,
     poll_interval_s: float = 0.2,
@@ -55,6 +57,7 @@ def create_app(
         clock=clock,
         secure_cookies=public.scheme == "https",
         telemetry=telemetry,
+        baselines=baselines,
         poll_interval_s=poll_interval_s,
     )
     app = FastAPI(
@@ -66,7 +69,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
-    for router in (auth.router, console.router, pages.router, mobile.router):
+    for router in (auth.router, console.router, pages.router, registry.router, mobile.router):
         app.include_router(router)
 
     @app.middleware("http")

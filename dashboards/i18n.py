@@ -86,6 +86,14 @@ _ZH: Final[dict[str, str]] = {
     "link.used": "已完成：{action}",
     "error.not_found": "未找到",
     "error.csrf": "页面已过期，请刷新后重试",
+    "chart.hr": "心率 (次/分)",
+    "chart.rr": "呼吸 (次/分)",
+    "chart.bed": "在床",
+    "chart.door": "开门次数",
+    "chart.motion": "活动次数",
+    "chart.baseline": "个人基线",
+    "chart.floor": "安全范围（基线学习中）",
+    "chart.title": "体征与活动",
     "common.save": "保存",
     "common.back": "返回",
     "common.none": "无",
@@ -170,6 +178,14 @@ _EN: Final[dict[str, str]] = {
     "link.used": "Done: {action}",
     "error.not_found": "Not found",
     "error.csrf": "The page expired; reload and try again",
+    "chart.hr": "Heart rate (bpm)",
+    "chart.rr": "Breathing (/min)",
+    "chart.bed": "In bed",
+    "chart.door": "Door openings",
+    "chart.motion": "Motion",
+    "chart.baseline": "Personal baseline",
+    "chart.floor": "Safety range (baseline still learning)",
+    "chart.title": "Vitals and activity",
     "common.save": "Save",
     "common.back": "Back",
     "common.none": "None",
@@ -192,7 +208,13 @@ _TERMS_EN: Final[dict[str, str]] = {
 }
 
 ABILITY_ZH: Final[tuple[str, ...]] = ("能力完好", "轻度失能", "中度失能", "重度失能", "完全失能")
-ABILITY_EN: Final[tuple[str, ...]] = ("intact", "mildly impaired", "moderately impaired", "severely impaired", "fully impaired")
+ABILITY_EN: Final[tuple[str, ...]] = (
+    "intact",
+    "mildly impaired",
+    "moderately impaired",
+    "severely impaired",
+    "fully impaired",
+)
 
 ALERT_TYPE_ZH: Final[dict[str, str]] = {
     "sos": "紧急呼叫",

@@ -24,6 +24,8 @@ from dashboards.models import (
     AuditRecord,
     Contact,
     DeviceView,
+    Hierarchy,
+    Node,
     Place,
     ResidentView,
     Role,
@@ -60,8 +62,8 @@ class MemoryBackend:
             raise RegistryImportError("version", f"unsupported version {data.get('version')!r}")
         with self._lock:
             try:
-                district = data["district"]
-                self.names[district["id"]] = district["name"]
+                for district in ([data["district"]] if data.get("district") else []) + list(data.get("districts", [])):
+                    self.names[district["id"]] = district["name"]
                 streets = {s["id"]: s for s in data.get("streets", [])}
                 communities = {c["id"]: c for c in data.get("communities", [])}
                 for node in [*streets.values(), *communities.values()]:
@@ -94,6 +96,8 @@ class MemoryBackend:
             DeviceView(device=d["device"], kind=d["kind"], room=d.get("room"), online=True)
             for d in s.get("devices", [])
         )
+        if not devices and s["site"] in self.sites:
+            devices = self.sites[s["site"]][2]  # a CSV row names no devices: keep the provisioned ones
         self.sites[s["site"]] = (grid, s.get("address", ""), devices)
         worker = next((w for w in self.workers.values() if w.role is Role.GRID_WORKER and w.scope == grid), None)
         for r in s.get("residents", []):
@@ -117,6 +121,21 @@ class MemoryBackend:
                 grid_worker=worker.name if worker else "",
                 grid_worker_phone=worker.phone if worker else "",
                 devices=devices,
+            )
+
+    def hierarchy(self, scope: Scope) -> Hierarchy:
+        """Grids inside ``scope`` and their ancestors."""
+        with self._lock:
+            places = [p for p in self.places.values() if scope.contains(p)]
+
+            def nodes(ids: dict[str, str]) -> tuple[Node, ...]:
+                return tuple(Node(i, self.names.get(i, i), parent) for i, parent in sorted(ids.items()))
+
+            return Hierarchy(
+                districts=nodes({p.district: "" for p in places}),
+                streets=nodes({p.street: p.district for p in places}),
+                communities=nodes({p.community: p.street for p in places}),
+                grids=nodes({p.grid: p.community for p in places}),
             )
 
     def set_password_hash(self, worker_id: str, password_hash: str) -> None:
@@ -186,7 +205,12 @@ class MemoryBackend:
             self.alerts[view.id] = view
             self._version += 1
             self.audit(
-                actor="system", channel="system", action="alert.raised", entity="alert", entity_id=str(view.id), detail={}
+                actor="system",
+                channel="system",
+                action="alert.raised",
+                entity="alert",
+                entity_id=str(view.id),
+                detail={},
             )
             return view
 
@@ -221,16 +245,18 @@ class MemoryBackend:
         outcome: Outcome | None = None,
         note: str = "",
     ) -> AlertView:
-        """Apply a lifecycle action; forward skips fill in the earlier clocks."""
+        """Apply a lifecycle action; any forward step counts as acknowledged (as in the store)."""
         with self._lock:
             a = self.alerts.get(alert_id)
             if a is None:
                 raise AlertNotFound(alert_id)
-            state = next_state(a.state, action, life_safety=a.type in LIFE_SAFETY_TYPES, outcome=outcome, alert_id=alert_id)
+            state = next_state(
+                a.state, action, life_safety=a.type in LIFE_SAFETY_TYPES, outcome=outcome, alert_id=alert_id
+            )
             changes: dict[str, Any] = {"state": state, "updated_ms": now_ms}
             if state is not State.OPEN and a.acked_ms is None and state is not State.CLEARED:
                 changes["acked_ms"] = now_ms
-            if state in (State.ON_SITE, State.RESOLVED) and a.on_site_ms is None and action is not Action.CLEAR:
+            if action is Action.ON_SITE:
                 changes["on_site_ms"] = now_ms
             if state is State.RESOLVED:
                 changes["resolved_ms"] = now_ms
@@ -349,4 +375,3 @@ class MemoryBackend:
         """Newest first."""
         with self._lock:
             return list(reversed(self._audit[-limit:]))
-

@@ -15,6 +15,8 @@ __all__ = [
     "AuditRecord",
     "Contact",
     "DeviceView",
+    "Hierarchy",
+    "Node",
     "Place",
     "ResidentView",
     "Role",
@@ -152,3 +154,35 @@ class AuditRecord:
     entity: str
     entity_id: str
     detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One node of the hierarchy (district, street, community or grid) with its parent's id."""
+
+    id: str
+    name: str
+    parent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hierarchy:
+    """The district → street → community → grid tree (the part inside a scope)."""
+
+    districts: tuple[Node, ...] = ()
+    streets: tuple[Node, ...] = ()
+    communities: tuple[Node, ...] = ()
+    grids: tuple[Node, ...] = ()
+
+    def chain(self, grid_ids: set[str]) -> dict[str, list[dict[str, str]]]:
+        """The registry-document entries (docs/registry.md) needed to place homes in ``grid_ids``."""
+        grids = [g for g in self.grids if g.id in grid_ids]
+        communities = [c for c in self.communities if c.id in {g.parent for g in grids}]
+        streets = [s for s in self.streets if s.id in {c.parent for c in communities}]
+        districts = [d for d in self.districts if d.id in {s.parent for s in streets}]
+        return {
+            "districts": [{"id": d.id, "name": d.name} for d in districts],
+            "streets": [{"id": s.id, "name": s.name, "district": s.parent} for s in streets],
+            "communities": [{"id": c.id, "name": c.name, "street": c.parent} for c in communities],
+            "grids": [{"id": g.id, "name": g.name, "community": g.parent} for g in grids],
+        }

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.links import LinkAction, LinkClaim
-from dashboards.models import Account, AlertView, AuditRecord, ResidentView, VisitView
+from dashboards.models import Account, AlertView, AuditRecord, Hierarchy, ResidentView, VisitView
 from dashboards.scope import Scope
 
 
@@ -88,6 +88,10 @@ class ConsoleBackend(Protocol):
 
     def record_visit(self, *, resident_id: str, worker_id: str, time_ms: int, outcome: str, note: str) -> VisitView:
         """Store one care visit."""
+        ...
+
+    def hierarchy(self, scope: Scope) -> Hierarchy:
+        """The nodes of the hierarchy inside ``scope`` (with their ancestors, for names)."""
         ...
 
     def import_registry(self, data: Mapping[str, Any]) -> None:

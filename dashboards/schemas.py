@@ -168,3 +168,19 @@ class VisitPublic(BaseModel):
         return cls(
             id=v.id, resident_id=v.resident_id, worker_id=v.worker_id, time_ms=v.time_ms, outcome=v.outcome, note=v.note
         )
+
+
+class RowErrorPublic(BaseModel):
+    """One rejected CSV row."""
+
+    line: int
+    field: str
+    reason: str
+
+
+class ImportReportPublic(BaseModel):
+    """Result of a CSV import (or its dry run)."""
+
+    dry_run: bool
+    accepted: list[str]
+    errors: list[RowErrorPublic]

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, false, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from dashboards.models import Account, Place, Role
 
 Level = Literal["all", "district", "street", "community", "grid"]
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 _LEVEL: dict[Role, Level] = {
     Role.ADMIN: "all",
@@ -57,10 +59,10 @@ def scope_of(user: Account) -> Scope:
 def scope_clause(
     who: Account | Scope,
     *,
-    district: ColumnElement[Any],
-    street: ColumnElement[Any],
-    community: ColumnElement[Any],
-    grid: ColumnElement[Any],
+    district: Column,
+    street: Column,
+    community: Column,
+    grid: Column,
 ) -> ColumnElement[bool]:
     """A SQL ``WHERE`` clause restricting rows (sites, residents, alerts joined to sites) to ``user``'s scope.
 

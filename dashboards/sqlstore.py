@@ -9,13 +9,14 @@ never returns a row outside the caller's part of the hierarchy.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio.from_thread
-from sqlalchemy import ColumnElement, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
@@ -30,6 +31,7 @@ from alerts.store.tables import (
     AuditRow,
     Community,
     Device,
+    District,
     Grid,
     Resident,
     Site,
@@ -44,6 +46,8 @@ from dashboards.models import (
     AuditRecord,
     Contact,
     DeviceView,
+    Hierarchy,
+    Node,
     Place,
     ResidentView,
     Role,
@@ -53,6 +57,7 @@ from dashboards.scope import Scope, scope_clause
 
 T = TypeVar("T")
 _ACTIVE = tuple(s.value for s in ACTIVE_STATES)
+_ASSIGN = "assign:"
 _OFFLINE_TYPES = (AlertType.DEVICE_OFFLINE.value, AlertType.SITE_OFFLINE.value)
 
 
@@ -61,15 +66,22 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return anyio.from_thread.run(factory)
     except RuntimeError:
+        pass
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
         # Not in a worker thread of a running loop (CLI, tests): a private loop is fine for one call.
         return asyncio.run(factory())
+    # Called from inside some other running loop's thread: run on a private loop in a helper thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 def _where(scope: Scope) -> ColumnElement[bool]:
     return scope_clause(scope, district=Street.district_id, street=Street.id, community=Community.id, grid=Grid.id)
 
 
-def _placed(stmt: Select[Any]) -> Select[Any]:
+def _placed(stmt: Any) -> Any:
     """Join sites to their grid, community and street (for the scope filter and the place)."""
     return (
         stmt.join(Grid, Grid.id == Site.grid_id)
@@ -104,7 +116,12 @@ class StoreBackend:
     @staticmethod
     def _account(w: Worker) -> Account:
         return Account(
-            id=w.id, name=w.name, role=Role(w.role), scope=w.scope, phone=w.phone or "", password_hash=w.password_hash or ""
+            id=w.id,
+            name=w.name,
+            role=Role(w.role),
+            scope=w.scope,
+            phone=w.phone or "",
+            password_hash=w.password_hash or "",
         )
 
     def account(self, user_id: str) -> Account | None:
@@ -122,23 +139,22 @@ class StoreBackend:
     def accounts(self, scope: Scope) -> list[Account]:
         """Active workers whose whole area lies inside ``scope``."""
         with self._read() as s:
-            workers = list(s.scalars(select(Worker).where(Worker.active.is_(True)).order_by(Worker.id)))
+            workers = [
+                self._account(w) for w in s.scalars(select(Worker).where(Worker.active.is_(True)).order_by(Worker.id))
+            ]
             if scope.level == "all":
-                return [self._account(w) for w in workers]
-            rows = s.execute(_placed(select(Grid.id, Community.id, Street.id, Street.district_id).select_from(Site))).all()
-            places = {Place(d, st, c, g) for g, c, st, d in rows} | {
-                Place(d, st, c, g)
-                for g, c, st, d in s.execute(
-                    select(Grid.id, Community.id, Street.id, Street.district_id)
-                    .join(Community, Community.id == Grid.community_id)
-                    .join(Street, Street.id == Community.street_id)
-                ).all()
-            }
+                return workers
+            rows = s.execute(
+                select(Grid.id, Community.id, Street.id, Street.district_id)
+                .join(Community, Community.id == Grid.community_id)
+                .join(Street, Street.id == Community.street_id)
+            ).all()
+        places = [Place(d, st, c, g) for g, c, st, d in rows]
         out = []
         for w in workers:
             under = [p for p in places if w.scope in (p.district, p.street, p.community, p.grid)]
             if under and all(scope.contains(p) for p in under):
-                out.append(self._account(w))
+                out.append(w)
         return out
 
     def set_password_hash(self, worker_id: str, password_hash: str) -> None:
@@ -167,8 +183,8 @@ class StoreBackend:
             ).one()
         return hash(tuple(row)) & 0x7FFFFFFFFFFF
 
-    def _alert_views(self, s: Session, stmt: Select[Any], *, with_events: bool = False) -> list[AlertView]:
-        rows = s.execute(stmt).all()
+    def _alert_views(self, s: Session, stmt: Any, *, with_events: bool = False) -> list[AlertView]:
+        rows: list[Any] = list(s.execute(stmt).all())
         if not rows:
             return []
         ids = [r[0].id for r in rows]
@@ -176,11 +192,18 @@ class StoreBackend:
             r.id: r.name for r in s.scalars(select(Resident).where(Resident.id.in_({r[0].resident_id for r in rows})))
         }
         events: dict[int, list[AlertEventView]] = {}
-        if with_events:
-            for e in s.scalars(select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)):
+        assigned: dict[int, str] = {}
+        for e in s.scalars(select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)):
+            note = e.note or ""
+            if e.action == Action.NOTE.value and note.startswith(_ASSIGN):
+                # Interim: an assignment is a note until the store has an owner-change API.
+                assigned[e.alert_id] = note[len(_ASSIGN) :]
                 events.setdefault(e.alert_id, []).append(
-                    AlertEventView(e.time_ms, e.actor, "raised" if e.action == "raise" else e.action, e.to_state, e.note or "")
+                    AlertEventView(e.time_ms, e.actor, "assign", e.to_state, note[len(_ASSIGN) :])
                 )
+                continue
+            action = "raised" if e.action == "raise" else e.action
+            events.setdefault(e.alert_id, []).append(AlertEventView(e.time_ms, e.actor, action, e.to_state, note))
         out = []
         for row, address, grid, community, street, district in rows:
             out.append(
@@ -198,20 +221,20 @@ class StoreBackend:
                     resident_name=residents.get(row.resident_id or "", ""),
                     address=address,
                     device=row.device,
-                    assignee=row.owner_id or "",
+                    assignee=assigned.get(row.id) or row.owner_id or "",
                     acked_ms=row.ack_ms,
                     on_site_ms=row.on_site_ms,
                     resolved_ms=row.resolved_ms,
                     on_site_due_ms=row.on_site_due_ms,
                     outcome=row.outcome,
                     updated_ms=row.last_seen_ms,
-                    events=tuple(events.get(row.id, ())),
+                    events=tuple(events.get(row.id, ())) if with_events else (),
                 )
             )
         return out
 
     @staticmethod
-    def _alert_select(scope: Scope) -> Select[Any]:
+    def _alert_select(scope: Scope) -> Any:
         stmt = select(AlertRow, Site.address, Grid.id, Community.id, Street.id, Street.district_id).join(
             Site, Site.id == AlertRow.site
         )
@@ -266,7 +289,7 @@ class StoreBackend:
             raise RecordNotFound("worker", worker_id)
         self._run(
             lambda: self.service.transition(
-                alert_id, Action.NOTE, actor=actor, channel=Channel.CONSOLE, note=f"assign:{worker_id}"
+                alert_id, Action.NOTE, actor=actor, channel=Channel.CONSOLE, note=f"{_ASSIGN}{worker_id}"
             )
         )
         return self._view_of(alert_id)
@@ -299,7 +322,7 @@ class StoreBackend:
         ).where(_where(scope))
         if resident_id is not None:
             stmt = stmt.where(Resident.id == resident_id)
-        rows = s.execute(stmt.order_by(Resident.id)).all()
+        rows: list[Any] = list(s.execute(stmt.order_by(Resident.id)).all())
         if not rows:
             return []
         sites = {r[1].id for r in rows}
@@ -317,7 +340,9 @@ class StoreBackend:
         }
         workers = {
             w.scope: w
-            for w in s.scalars(select(Worker).where(Worker.role == "grid_worker", Worker.scope.in_(grids), Worker.active))
+            for w in s.scalars(
+                select(Worker).where(Worker.role == "grid_worker", Worker.scope.in_(grids), Worker.active)
+            )
         }
         out = []
         for res, site, grid, community, street, district in rows:
@@ -382,9 +407,39 @@ class StoreBackend:
     def record_visit(self, *, resident_id: str, worker_id: str, time_ms: int, outcome: str, note: str) -> VisitView:
         """Store a visit (audited by the store)."""
         visit_id = self.store.record_visit(
-            resident_id=resident_id, worker_id=worker_id, time_ms=time_ms, outcome=outcome, note=note, now_ms=self._now()
+            resident_id=resident_id,
+            worker_id=worker_id,
+            time_ms=time_ms,
+            outcome=outcome,
+            note=note,
+            now_ms=self._now(),
         )
         return VisitView(visit_id, resident_id, worker_id, time_ms, outcome, note)
+
+    def hierarchy(self, scope: Scope) -> Hierarchy:
+        """Grids inside ``scope`` and their ancestors."""
+        stmt = (
+            select(Grid, Community, Street, District)
+            .join(Community, Community.id == Grid.community_id)
+            .join(Street, Street.id == Community.street_id)
+            .join(District, District.id == Street.district_id)
+            .where(_where(scope))
+        )
+        d: dict[str, Node] = {}
+        st: dict[str, Node] = {}
+        c: dict[str, Node] = {}
+        g: dict[str, Node] = {}
+        with self._read() as s:
+            for grid, community, street, district in s.execute(stmt).all():
+                d[district.id] = Node(district.id, district.name)
+                st[street.id] = Node(street.id, street.name, district.id)
+                c[community.id] = Node(community.id, community.name, street.id)
+                g[grid.id] = Node(grid.id, grid.name, community.id)
+
+        def ordered(nodes: dict[str, Node]) -> tuple[Node, ...]:
+            return tuple(nodes[k] for k in sorted(nodes))
+
+        return Hierarchy(districts=ordered(d), streets=ordered(st), communities=ordered(c), grids=ordered(g))
 
     def import_registry(self, data: Mapping[str, Any]) -> None:
         """Upsert a registry document through the store (all or nothing, audited)."""
@@ -408,8 +463,13 @@ class StoreBackend:
         with self._read() as s:
             rows = s.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit))
             return [
-                AuditRecord(r.time_ms, r.actor, r.action, r.entity, r.entity_id, {k: str(v) for k, v in (r.detail or {}).items()})
+                AuditRecord(
+                    r.time_ms,
+                    r.actor,
+                    r.action,
+                    r.entity,
+                    r.entity_id,
+                    {k: str(v) for k, v in (r.detail or {}).items()},
+                )
                 for r in rows
             ]
-
-

@@ -201,7 +201,10 @@ def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
     rows += [["by_type", k, "alerts", str(v)] for k, v in report.by_type.items()]
     rows += [["by_outcome", k, "alerts", str(v)] for k, v in report.by_outcome.items()]
     rows += [["by_community", k, "alerts", str(v)] for k, v in report.by_community.items()]
-    for section, resp in (("response_community", report.response_by_community), ("response_grid", report.response_by_grid)):
+    for section, resp in (
+        ("response_community", report.response_by_community),
+        ("response_grid", report.response_by_grid),
+    ):
         for r in resp:
             rows += [
                 [section, r.group, "ack_p50_s", fmt(r.ack_p50_s)],
@@ -211,6 +214,9 @@ def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
                 [section, r.group, "sla_rate", fmt(r.sla_rate)],
             ]
     rows.append(["devices", "*", "online_rate", fmt(report.device_online_rate)])
-    for section, cov in (("coverage_community", report.coverage_by_community), ("coverage_grid", report.coverage_by_grid)):
+    for section, cov in (
+        ("coverage_community", report.coverage_by_community),
+        ("coverage_grid", report.coverage_by_grid),
+    ):
         rows += [[section, c.group, "visit_coverage", fmt(c.rate)] for c in cov]
     return rows

@@ -13,14 +13,19 @@ import contextlib
 import json
 import logging
 import signal
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 
 from eldercare.settings import Settings
+from eldercare.stack import local_stack
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import MqttListener
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.service import GatewayService
+from ingest.bench import BenchReport, BenchTarget, run_bench
 from ingest.errors import IngestError
 from ingest.influx import InfluxClient
 from ingest.spool import Spool
@@ -105,11 +110,9 @@ async def run_pipeline(
         await listener.start()
         await listener.wait_ready(timeout=60)
         _LOG.info("%s (client %s, spool %s)", READY_LINE, settings.mqtt_client_id, spool.directory)
-        async with asyncio.TaskGroup() as tasks:
-            handling = tasks.create_task(service.run(listener, max_batch=max_batch), name="gateway-service")
-            await stop.wait()
-            await listener.close()  # ends the batch stream once the current batch is handled
-            await handling
+        # The batch in hand is finished and acknowledged before the listener closes; whatever is still
+        # in the inbox is unacknowledged and comes back from the broker on the next start.
+        await service.run(listener, max_batch=max_batch, stop=stop)
     finally:
         await listener.close()
         if setup is not None:
@@ -118,6 +121,27 @@ async def run_pipeline(
         await influx.aclose()
         deadletter.close()
         _LOG.info("pipeline stopped: %s", writer.stats)
+
+
+def run_bench_ingest(
+    *, count: int = 200_000, naive_count: int = 5_000, workers: Sequence[int] = (1, 2), data_dir: Path | None = None
+) -> BenchReport:
+    """``eldercare bench ingest``: start a local mosquitto + influxd, provision a home, run every stage."""
+    with contextlib.ExitStack() as stack:
+        root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eldercare-bench-")))
+        broker, influx = stack.enter_context(local_stack(data_dir=root))
+        site = "bench"
+        broker.provision([site])
+        target = BenchTarget(
+            mqtt_host=broker.host,
+            mqtt_port=broker.port,
+            backend_user=broker.backend_user,
+            backend_password=broker.backend_password,
+            site=site,
+            site_password=broker.gateway_password(site),
+            influx_url=influx.url,
+        )
+        return asyncio.run(run_bench(target, count=count, naive_count=naive_count, workers=workers, workdir=root))
 
 
 def main() -> None:

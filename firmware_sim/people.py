@@ -176,9 +176,9 @@ DEVICE_ROOMS: Final[dict[str, str | None]] = {
 }
 
 
-def site_id(index: int, homes: int) -> str:
+def site_id(index: int, homes: int, prefix: str = "h") -> str:
     """Site id of home ``index`` (0-based): ``h0001`` …, wider when there are 10,000+ homes."""
-    return f"h{index + 1:0{max(4, len(str(homes)))}d}"
+    return f"{prefix}{index + 1:0{max(4, len(str(homes)))}d}"
 
 
 class RegistryBuilder:

@@ -72,6 +72,8 @@ class GatewayPublisher:
         fw: str = "gw-sim-1.0",
         clock: Callable[[], int] = wall_ms,
         on_command: Callable[[ReceivedCommand], None] | None = None,
+        announce: bool = True,
+        threaded: bool = True,
     ) -> None:
         self.site = site
         self.gateway = gateway or f"gw-{site}"
@@ -81,6 +83,10 @@ class GatewayPublisher:
         self.fw = fw
         self.clock = clock
         self.on_command = on_command
+        self.announce = announce
+        """Publish the retained ``online: true`` on every connect (off when a simulation stream supplies it)."""
+        self.threaded = threaded
+        """Run paho's network loop in its own thread; a :class:`~firmware_sim.live.Fleet` drives it otherwise."""
         self.wire = HomeWire(site=site, gateway=self.gateway)
         self.commands: list[ReceivedCommand] = []
         self.connect_count = 0
@@ -123,9 +129,10 @@ class GatewayPublisher:
         self._failure = None
         self.connect_count += 1
         client.subscribe(command_filter(self.site), qos=QOS)
-        uptime = max(0, (self.clock() - self._started_ms) // 1000)
-        msg = self.wire.gateway_online(ts=self.clock(), fw=self.fw, uptime_s=uptime)
-        client.publish(msg.topic, msg.payload, qos=QOS, retain=True)
+        if self.announce:
+            uptime = max(0, (self.clock() - self._started_ms) // 1000)
+            msg = self.wire.gateway_online(ts=self.clock(), fw=self.fw, uptime_s=uptime)
+            client.publish(msg.topic, msg.payload, qos=QOS, retain=True)
         _LOG.info("gateway %s connected to %s:%d", self.gateway, self.host, self.port)
         self._connected.set()
 
@@ -169,11 +176,17 @@ class GatewayPublisher:
         return self._connected.is_set() and self._failure is None
 
     def connect(self, *, timeout: float = 10.0) -> None:
-        """Connect, start the network thread and wait for CONNACK and the command subscription."""
+        """Connect, start the network thread and wait for CONNACK and the command subscription.
+
+        Without a thread (``threaded=False``) this only opens the TCP connection and sends CONNECT;
+        the owner's loop reads the CONNACK.
+        """
         try:
             self.client.connect(self.host, self.port, keepalive=self.keepalive)
         except OSError as exc:
             raise PublishError(site=self.site, reason=f"cannot connect to {self.host}:{self.port}: {exc}") from None
+        if not self.threaded:
+            return
         self.client.loop_start()
         if not self._connected.wait(timeout):
             self.client.loop_stop()
@@ -223,9 +236,20 @@ class GatewayPublisher:
         self.client.disconnect()
         self.client.loop_stop()
 
+    @property
+    def failure(self) -> str | None:
+        """Why the broker refused the last connection attempt, if it did."""
+        return self._failure
+
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker acknowledged the command subscription."""
+        return self._subscribed.is_set()
+
     def crash(self) -> None:
         """Vanish without DISCONNECT, as on a power cut: the broker then publishes the Last Will."""
-        self.client.loop_stop()
+        if self.threaded:
+            self.client.loop_stop()
         sock = self.client.socket()
         if sock is not None:
             sock.close()

@@ -60,10 +60,16 @@ def _escape(payload: bytes) -> bytes:
 
 def encode_lines(recv: list[int], topics: list[str], payloads: list[bytes]) -> bytes:
     """Many recording lines at once, identical to :func:`encode_line` for each (topics are plain ids)."""
+    joined = b"\n".join(payloads)
+    if b"\\" in joined or len(payloads) != joined.count(b"\n") + 1:
+        escaped = [_escape(p) for p in payloads]
+    else:
+        # One C-level pass over the whole day instead of one call per message.
+        escaped = joined.replace(b'"', b'\\"').split(b"\n") if payloads else []
     return b"".join(
         [
-            b'{"t":%d,"topic":"%s","payload":"%s"}\n' % (r, t.encode(), _escape(p))
-            for r, t, p in zip(recv, topics, payloads, strict=True)
+            b'{"t":%d,"topic":"%s","payload":"%s"}\n' % (r, t.encode(), p)
+            for r, t, p in zip(recv, topics, escaped, strict=True)
         ]
     )
 

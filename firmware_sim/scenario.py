@@ -77,6 +77,8 @@ class SimConfig:
     mix: str = "normal"
     start_ms: int = DEFAULT_START_MS
     mattress_cadence_s: float = DEFAULT_MATTRESS_CADENCE_S
+    site_prefix: str = "h"
+    """Site ids are ``{prefix}0001`` …; tests sharing a broker use a unique prefix."""
 
     def validate(self) -> None:
         """Fail fast on impossible parameters."""
@@ -88,6 +90,8 @@ class SimConfig:
             raise ScenarioError(parameter="mattress_cadence_s", reason="must be between 5 and 60 s")
         if (self.start_ms + TZ_OFFSET_MS) % DAY_MS:
             raise ScenarioError(parameter="start_ms", reason="must be a local midnight (Asia/Shanghai)")
+        if not self.site_prefix.replace("-", "").replace("_", "").isalnum() or len(self.site_prefix) > 40:
+            raise ScenarioError(parameter="site_prefix", reason="letters, digits, - and _ only (at most 40)")
         parse_mix(self.mix)
 
 
@@ -103,7 +107,7 @@ class Simulation:
         self.homes: list[HomeSpec] = []
         self.plans: list[Plan] = []
         for i in range(config.homes):
-            site = site_id(i, config.homes)
+            site = site_id(i, config.homes, config.site_prefix)
             prng = np.random.Generator(np.random.PCG64([config.seed, i, 0]))
             spec = HomeSpec(
                 index=i,
@@ -214,8 +218,17 @@ def generate(
     mix: str = "normal",
     start_ms: int = DEFAULT_START_MS,
     mattress_cadence_s: float = DEFAULT_MATTRESS_CADENCE_S,
+    site_prefix: str = "h",
 ) -> Simulation:
     """Plan a simulation (cheap); iterate :meth:`Simulation.messages` to render it."""
     return Simulation(
-        SimConfig(homes=homes, days=days, seed=seed, mix=mix, start_ms=start_ms, mattress_cadence_s=mattress_cadence_s)
+        SimConfig(
+            homes=homes,
+            days=days,
+            seed=seed,
+            mix=mix,
+            start_ms=start_ms,
+            mattress_cadence_s=mattress_cadence_s,
+            site_prefix=site_prefix,
+        )
     )

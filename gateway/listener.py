@@ -1,12 +1,18 @@
 """The only module that talks to the MQTT broker with paho-mqtt (receive path and credential probes).
 
 :class:`MqttListener` runs paho's network loop in its own thread and hands messages to asyncio in
-batches. It connects with MQTT 5, a stable client id and ``clean_start=False`` (a persistent session),
+batches. It connects with a stable client id and a persistent session (MQTT 3.1.1
+``clean_session=False`` by default, or MQTT 5 ``clean_start=False`` with a session expiry),
 subscribes at QoS 1 and acknowledges a message only when the caller says it is durable
 (``manual_ack``): a message not acknowledged when the process dies is redelivered by the broker on the
-next connection with the same client id. Flow control is end to end: the CONNECT packet's Receive
-Maximum caps how many unacknowledged messages the broker sends, and the bounded inbox between the
-paho thread and asyncio makes the paho thread wait if it is ever full, so memory never grows unbounded.
+next connection with the same client id.
+
+Flow control is end to end: the broker sends at most so many unacknowledged messages (mosquitto's
+``max_inflight_messages`` for MQTT 3.1.1 clients, which must exceed a batch; the CONNECT Receive
+Maximum for MQTT 5), and the bounded inbox between the paho thread and asyncio makes the paho thread
+wait if it is ever full, so memory never grows unbounded. MQTT 3.1.1 is the default because paho
+parses MQTT 5 properties of every incoming message in Python, which costs about a third of the
+receive path's throughput.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -33,7 +39,9 @@ from gateway.contract import SUBSCRIPTIONS
 _LOG: Final = logging.getLogger(__name__)
 
 DEFAULT_RECEIVE_MAXIMUM: Final = 10_000
-"""Unacknowledged QoS 1 messages the broker may have in flight to the listener (MQTT 5 Receive Maximum)."""
+"""Unacknowledged QoS 1 messages the broker may have in flight to the listener (MQTT 5 Receive Maximum).
+
+Also the default inbox capacity."""
 
 DEFAULT_SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 """How long the broker keeps the session (and queues messages) while the backend is away."""
@@ -91,9 +99,13 @@ class _Inbox:
             self._wake()
 
     def close(self) -> None:
-        """Stop accepting messages and let the consumer finish."""
+        """Stop accepting messages and end the consumer's stream.
+
+        Messages still waiting are dropped: they are not acknowledged, so the broker redelivers them.
+        """
         with self._cond:
             self.closed = True
+            self._items.clear()
             self._cond.notify_all()
         self._wake()
 
@@ -133,8 +145,23 @@ class MqttListener:
     """Receives every uplink message of the contract at QoS 1 from a persistent session.
 
     Use as ``async with listener: async for batch in listener.batches(): ...; listener.ack(batch)``.
-    Several workers can share the load with ``share_group`` (``$share/<group>/...``), each with its
-    own ``client_id``.
+
+    Args:
+        host: broker host.
+        port: broker port.
+        username: backend account (reads every uplink topic).
+        password: its password.
+        client_id: stable id naming the persistent session; each worker of a share group needs its own.
+        share_group: subscribe as ``$share/<group>/...`` so several workers split the load.
+        subscriptions: topic filters (default: every uplink topic of the contract).
+        qos: subscription QoS (1: at least once).
+        keepalive: MQTT keepalive, seconds.
+        receive_maximum: MQTT 5 only: unacknowledged messages the broker may send at once.
+        capacity: inbox size between the paho thread and asyncio (default ``receive_maximum``).
+        session_expiry_s: MQTT 5 only: how long the broker keeps the session while we are away.
+        reconnect_min_s: first reconnect delay; doubles per failed attempt.
+        reconnect_max_s: longest reconnect delay.
+        mqtt5: connect with MQTT 5 instead of 3.1.1.
     """
 
     def __init__(
@@ -154,6 +181,7 @@ class MqttListener:
         session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 60,
+        mqtt5: bool = False,
     ) -> None:
         if not 1 <= receive_maximum <= 65_535:
             raise ValueError(f"receive_maximum must be 1..65535, got {receive_maximum}")
@@ -171,6 +199,7 @@ class MqttListener:
         self.receive_maximum = receive_maximum
         self.capacity = capacity if capacity is not None else receive_maximum
         self.session_expiry_s = session_expiry_s
+        self.mqtt5 = mqtt5
         self.filters = tuple(f"$share/{share_group}/{f}" if share_group else f for f in subscriptions)
         self._username = username
         self._password = password
@@ -199,7 +228,8 @@ class MqttListener:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
+            protocol=MQTTProtocolVersion.MQTTv5 if self.mqtt5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if self.mqtt5 else False,
             manual_ack=True,
         )
         client.username_pw_set(self._username, self._password)
@@ -209,10 +239,13 @@ class MqttListener:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.session_expiry_s
-        props.ReceiveMaximum = self.receive_maximum
-        client.connect_async(self.host, self.port, self.keepalive, clean_start=False, properties=props)
+        if self.mqtt5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.session_expiry_s
+            props.ReceiveMaximum = self.receive_maximum
+            client.connect_async(self.host, self.port, self.keepalive, clean_start=False, properties=props)
+        else:
+            client.connect_async(self.host, self.port, self.keepalive)
         self._client = client
         client.loop_start()
 
@@ -233,7 +266,7 @@ class MqttListener:
             return
         inbox.close()
         props = None
-        if end_session:
+        if end_session and self.mqtt5:
             props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0
         with self._ack_lock:
@@ -241,8 +274,27 @@ class MqttListener:
         self.connected = False  # a deliberate disconnect is not worth a warning
         client.disconnect(properties=props)
         await asyncio.to_thread(client.loop_stop)
-        self.connected = False
         self._client = None
+        if self._ready is not None:
+            self._ready.clear()
+        if end_session and not self.mqtt5:
+            # MQTT 3.1.1 has no session expiry: connecting once with a clean session discards it.
+            await asyncio.to_thread(self._discard_session)
+
+    def _discard_session(self, timeout: float = 5.0) -> None:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True)
+        client.username_pw_set(self._username, self._password)
+        done = threading.Event()
+        client.on_connect = lambda *_args: done.set()
+        try:
+            client.connect(self.host, self.port, keepalive=5)
+        except OSError as exc:
+            _LOG.warning("Could not discard MQTT session %r: %s", self.client_id, exc)
+            return
+        deadline = time.monotonic() + timeout
+        while not done.is_set() and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+        client.disconnect()
 
     async def __aenter__(self) -> MqttListener:
         await self.start()
@@ -258,7 +310,9 @@ class MqttListener:
         """Messages received and not yet handed out."""
         return 0 if self._inbox is None else len(self._inbox)
 
-    async def batches(self, *, max_batch: int = 5000, max_wait_s: float = 0.01) -> AsyncIterator[list[RawMessage]]:
+    async def batches(
+        self, *, max_batch: int = 5000, max_wait_s: float = 0.01
+    ) -> AsyncGenerator[list[RawMessage], None]:
         """Yield received messages in batches of at most ``max_batch``; ends after :meth:`close`.
 
         A batch is handed out as soon as messages are there, after lingering at most ``max_wait_s``
@@ -314,7 +368,10 @@ class MqttListener:
         self.session_present = bool(getattr(flags, "session_present", False))
         _LOG.info("Connected to MQTT broker %s:%d (session present: %s)", self.host, self.port, self.session_present)
         # Subscribe on every connect: a resumed session has them already, a new one needs them.
-        result, mid = client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in self.filters])
+        if self.mqtt5:
+            result, mid = client.subscribe([(f, SubscribeOptions(qos=self.qos)) for f in self.filters])
+        else:
+            result, mid = client.subscribe([(f, self.qos) for f in self.filters])
         if result == mqtt.MQTT_ERR_SUCCESS:
             self._sub_mid = mid
 

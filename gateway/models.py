@@ -52,9 +52,10 @@ class Reading(msgspec.Struct, frozen=True):
     """One decoded, validated message from one device.
 
     ``fields`` holds the values in the contract's fixed units (bpm, breaths/min, %, °C, count).
-    ``ts_ms`` is the device's own clock; ``received_ms`` is when the backend got it. When the two
-    differ by more than the allowed skew, ``clock_skewed`` is set and :attr:`time_ms` falls back
-    to the received time, so a device with a wrong clock cannot move data into the past or future.
+    ``ts_ms`` is the device's own clock; ``received_ms`` is when the backend got it. When the device
+    time is in the future by more than the allowed skew, or older than the backfill window (honest
+    buffered data arrives late, so a lag alone is not a wrong clock), ``clock_skewed`` is set and
+    :attr:`time_ms` falls back to the received time, so a wrong clock cannot move data in time.
     """
 
     site: str

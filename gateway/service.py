@@ -12,10 +12,13 @@ broker meanwhile).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Final, Protocol
+
+import msgspec
 
 from gateway.contract import DEFAULT_MAX_SKEW_MS, MAX_PAYLOAD_BYTES, DeviceDirectory, decode_message
 from gateway.deadletter import DeadLetter
@@ -50,12 +53,15 @@ class DeadLetterRecord(Protocol):
 class MessageSource(Protocol):
     """Batches of raw messages with acknowledgement (:class:`gateway.listener.MqttListener`)."""
 
+    connected: bool
+    """True while the source is connected to the broker."""
+
     @property
     def queue_depth(self) -> int:
         """Messages received but not yet handed out."""
         ...
 
-    def batches(self, *, max_batch: int = ..., max_wait_s: float = ...) -> AsyncIterator[list[RawMessage]]:
+    def batches(self, *, max_batch: int = ..., max_wait_s: float = ...) -> AsyncGenerator[list[RawMessage], None]:
         """Yield batches of received messages."""
         ...
 
@@ -143,6 +149,9 @@ class GatewayService:
                 )
                 self._warnings.warn(topic=message.topic, reason=result.reason, detail=result.detail)
                 continue
+            if message.retain and result.clock_skewed and result.ts_ms < result.received_ms:
+                # A retained status replayed on subscribe is old by design, not a wrong clock: keep its time.
+                result = msgspec.structs.replace(result, clock_skewed=False)
             if result.seq is not None:
                 key = (result.site, result.device, result.seq)
                 if key in seen or dedupe.is_duplicate(*key):
@@ -191,12 +200,49 @@ class GatewayService:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.retry_max_s)
 
-    async def run(self, source: MessageSource, *, max_batch: int = 5000, max_wait_s: float = 0.01) -> None:
-        """Handle batches from ``source`` until it ends, acknowledging each once durable."""
-        async for batch in source.batches(max_batch=max_batch, max_wait_s=max_wait_s):
-            self.metrics.queue_depth.set(source.queue_depth)
-            await self.handle_batch(batch)
-            self.metrics.acked.inc(source.ack(batch))
+    async def run(
+        self,
+        source: MessageSource,
+        *,
+        max_batch: int = 5000,
+        max_wait_s: float = 0.01,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Handle batches from ``source``, acknowledging each once durable, until it ends or ``stop`` is set.
+
+        With ``stop``, shutdown is graceful: the batch in hand is finished and acknowledged, then the
+        loop returns (close the listener afterwards); nothing waiting in the inbox is lost, since
+        unacknowledged messages are redelivered on the next start.
+        """
+        batches = source.batches(max_batch=max_batch, max_wait_s=max_wait_s)
+        try:
+            while stop is None or not stop.is_set():
+                batch = await (anext(batches, None) if stop is None else self._next_or_stop(batches, stop))
+                if batch is None:
+                    return
+                self.metrics.queue_depth.set(source.queue_depth)
+                self.metrics.connected.set(1 if source.connected else 0)
+                await self.handle_batch(batch)
+                self.metrics.acked.inc(source.ack(batch))
+        finally:
+            await batches.aclose()
+
+    @staticmethod
+    async def _next_or_stop(
+        batches: AsyncGenerator[list[RawMessage], None], stop: asyncio.Event
+    ) -> list[RawMessage] | None:
+        getter = asyncio.ensure_future(anext(batches, None))
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if getter.done():
+            return getter.result()
+        getter.cancel()  # a batch taken but not handled is simply redelivered later
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await getter
+        return None
 
 
 class ListSink:

@@ -162,6 +162,9 @@ class Detector:
     name: ClassVar[str] = "detector"
     inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset()
     """``(kind, type)`` pairs routed to :meth:`on_reading` (after presence tracking has run)."""
+    only_on_flags: ClassVar[bool] = False
+    """True when the detector only reacts to what presence tracking made of a reading (a bed exit, activity, a
+    door): the engine then skips it for the bulk of readings that change nothing (vitals samples, heartbeats)."""
     timer_names: ClassVar[tuple[str, ...]] = ()
     """Timer names (or ``prefix:`` for per-device timers) routed to :meth:`on_timer`."""
 

@@ -1,4 +1,9 @@
-"""Night bed exit without return: out of bed between 22:00 and 06:00 and not back within a personal limit."""
+"""Night bed exit without return: out of bed between 22:00 and 06:00 and not back within a personal limit.
+
+The clock starts at the exit; movement elsewhere in the home restarts it (an elder up and about at 05:30 is
+getting up, not lying on the bathroom floor), so the alert means "out of bed at night, not back, and still for
+the limit". Once the night window is over and the elder has moved, the day has begun and inactivity takes over.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ def limit_source(b: Baseline) -> tuple[str, str]:
         return (
             f"personal limit from {b.n_days} nights (longest normal night exit {b.longest_night_exit_min:.0f} min,"
             " clipped to 30–45 min)",
-            f"个人阈值，基于 {b.n_days} 晚数据（以往最长夜间离床 {b.longest_night_exit_min:.0f} 分钟，限定在30–45分钟）",
+            f"个人阈值，基于 {b.n_days} 晚数据"
+            f"（以往最长夜间离床 {b.longest_night_exit_min:.0f} 分钟，限定在30–45分钟）",
         )
     return "population default (field practice 30–45 min)", "人群默认值（行业惯例30–45分钟）"
 
@@ -32,6 +38,7 @@ class BedExitDetector(Detector):
     inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
         {(DeviceKind.MATTRESS, MessageType.EVENT), (DeviceKind.MATTRESS, MessageType.TELEMETRY)}
     )
+    only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = ("bed_exit",)
 
     def score_one(self, home: HomeState, now_ms: int) -> float:
@@ -79,8 +86,16 @@ class BedExitDetector(Detector):
         if start == NEVER or home.in_bed:
             return
         limit = home.baseline.bed_exit_limit_min
+        moved = home.last_inside_ms > start + self.config.bed_exit_moved_s * 1000
+        if moved:
+            if not ctx.is_night(due):
+                home.night_exit_ms = NEVER  # up and about in the morning: the day has begun
+                return
+            real_due = home.last_inside_ms + int(limit * MIN_MS)
+            if real_due > due:
+                ctx.schedule(home, "bed_exit", real_due)  # still moving: alert only once it goes still
+                return
         src, src_zh = limit_source(home.baseline)
-        moved = home.last_inside_ms > start + MIN_MS
         last = hhmm(ctx.local_min(home.last_inside_ms)) if home.last_inside_ms != NEVER else "none"
         ctx.emit(
             home,

@@ -57,6 +57,7 @@ class FallDetector(Detector):
             due,
             f"No movement for {STILL_CHECK_MS // 60000} min after the fall and the elder is not in bed"
             f" (last activity: {home.last_activity_src or 'none'}).",
-            f"跌倒后 {STILL_CHECK_MS // 60000} 分钟内无任何活动，且老人不在床上（最后活动：{home.last_activity_src or '无'}）。",
+            f"跌倒后 {STILL_CHECK_MS // 60000} 分钟内无任何活动，且老人不在床上"
+            f"（最后活动：{home.last_activity_src or '无'}）。",
             evidence={"still_min": STILL_CHECK_MS // 60000, "followup": True},
         )

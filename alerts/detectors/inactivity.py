@@ -37,14 +37,32 @@ class InactivityDetector(Detector):
         )
         for t in (MessageType.EVENT, MessageType.TELEMETRY)
     )
+    only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = (TIMER,)
 
-    def _eligible(self, ctx: Context, home: HomeState) -> bool:
+    def _eligible(self, ctx: Context, home: HomeState, due: int | None = None) -> bool:
         if home.away or home.in_bed or home.site_offline or home.last_activity_ms == NEVER:
             return False
         if home.night_exit_ms != NEVER:
             return False  # a night exit is the bed-exit detector's job
-        return home.has_mattress or block_of(ctx.local_min(home.last_activity_ms)) != 0
+        last = home.last_activity_ms
+        if due is None:
+            due = last + int(self.limit_min(ctx, home) * MIN_MS)
+        if block_of(ctx.local_min(last)) != 0 and block_of(ctx.local_min(due)) != 0:
+            return True
+        # At night only an empty bed plus silence is evidence, and only when nobody else lives there.
+        return home.has_mattress and home.solitary
+
+    @staticmethod
+    def _sensors_reporting(home: HomeState, now_ms: int) -> bool:
+        """True unless every motion sensor of the home has been silent for 20 min (dead PIR, radio trouble)."""
+        seen = False
+        for dev in home.devices.values():
+            if dev.kind is DeviceKind.MOTION:
+                if not dev.offline and now_ms - dev.last_seen_ms <= 20 * MIN_MS:
+                    return True
+                seen = True
+        return not seen
 
     def limit_min(self, ctx: Context, home: HomeState) -> float:
         """Limit for the block of the day of the last activity."""
@@ -85,6 +103,9 @@ class InactivityDetector(Detector):
         if real_due > due:
             ctx.schedule(home, TIMER, real_due)
             return
+        if not self._sensors_reporting(home, due):
+            ctx.schedule(home, TIMER, due + 10 * MIN_MS)  # a silent PIR is no evidence of a still elder
+            return
         last = home.last_activity_ms
         quiet = (due - last) / MIN_MS
         b = block_of(ctx.local_min(last))
@@ -111,7 +132,8 @@ class InactivityDetector(Detector):
             due,
             f"No activity at home for {fmt_min(quiet)} since {hhmm(ctx.local_min(last))}"
             f" (last: {home.last_activity_src}); limit {fmt_min(limit)}: {src}.",
-            f"自 {hhmm(ctx.local_min(last))} 起家中已 {fmt_min_zh(quiet)} 无任何活动（最后活动：{home.last_activity_src}）；"
+            f"自 {hhmm(ctx.local_min(last))} 起家中已 {fmt_min_zh(quiet)} 无任何活动"
+            f"（最后活动：{home.last_activity_src}）；"
             f"阈值 {fmt_min_zh(limit)}：{src_zh}。",
             evidence={
                 "quiet_min": round(quiet, 1),

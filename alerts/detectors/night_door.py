@@ -7,7 +7,7 @@ from typing import ClassVar
 from alerts.baseline import hhmm
 from alerts.detectors.base import MIN_MS, Context, Detector
 from alerts.models import AlertType, Severity
-from alerts.presence import DOOR_OPEN, INSIDE, RETURNED
+from alerts.presence import DOOR_OPEN, INSIDE, RETURNED, confirm_up
 from alerts.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -26,11 +26,18 @@ class NightDoorDetector(Detector):
         for k in (DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.MATTRESS, DeviceKind.CALL_BUTTON)
         for t in (MessageType.EVENT, MessageType.TELEMETRY)
     )
+    only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = (TIMER,)
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Start the clock on a night door opening; clear on the return."""
-        if flags & DOOR_OPEN and not home.away and ctx.is_night(t) and home.night_door_ms == NEVER:
+        if (
+            flags & DOOR_OPEN
+            and not home.away
+            and ctx.is_night(t)
+            and home.night_door_ms == NEVER
+            and not confirm_up(ctx, home, t)  # up for the day already (05:50 walk): an outing, not wandering
+        ):
             home.night_door_ms = t
             ctx.schedule(home, TIMER, t + int(self.config.night_door_limit_min * MIN_MS))
         elif KEY in home.open and flags & (INSIDE | RETURNED):

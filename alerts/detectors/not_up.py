@@ -21,7 +21,8 @@ def deadline_source(b: Baseline) -> tuple[str, str]:
         return (
             f"usually up by {hhmm(b.wake_p50_min)} (median of {b.n_days} days, 90% of days by"
             f" {hhmm(b.wake_p90_min)}) plus a margin",
-            f"平时 {hhmm(b.wake_p50_min)} 起床（{b.n_days} 天中位数，90%的日子在 {hhmm(b.wake_p90_min)} 前起床）再加余量",
+            f"平时 {hhmm(b.wake_p50_min)} 起床（{b.n_days} 天中位数，"
+            f"90%的日子在 {hhmm(b.wake_p90_min)} 前起床）再加余量",
         )
     return "population default (up by 10:00)", "人群默认值（10:00前起床）"
 
@@ -38,6 +39,7 @@ class NotUpDetector(Detector):
             (DeviceKind.MOTION, MessageType.TELEMETRY),
         }
     )
+    only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = (TIMER,)
 
     def on_start(self, ctx: Context, home: HomeState, t: int) -> None:
@@ -67,8 +69,8 @@ class NotUpDetector(Detector):
         if home.bedbound or home.away or home.site_offline or confirm_up(ctx, home, due):
             return
         morning = ctx.next_local(due - 86_400_000, self.config.morning_start_min)
-        if home.has_mattress and not home.in_bed and home.last_activity_ms >= morning:
-            return
+        if home.has_mattress and not home.in_bed and (home.last_activity_ms >= morning or not home.solitary):
+            return  # with a second resident, only "still in bed" is evidence about the monitored elder
         if home.created_ms > morning:
             return  # started watching this home after the morning began: no basis
         src, src_zh = deadline_source(home.baseline)

@@ -12,12 +12,13 @@ from alerts.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 PREFIX = "worn:"
+RECHECK_MS = 30 * 60_000
 QUIET_START_MIN = 21 * 60
 QUIET_END_MIN = 8 * 60
 
 
 class NotWornDetector(Detector):
-    """NOT_WORN when the band reports not worn for the limit, counting from 08:00 if taken off in the evening."""
+    """NOT_WORN when the band is not worn for the limit while the elder is up (from the usual deadline if not up)."""
 
     name: ClassVar[str] = "not_worn"
     inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
@@ -29,7 +30,7 @@ class NotWornDetector(Detector):
         limit = int(self.config.not_worn_limit_min * MIN_MS)
         m = ctx.local_min(since)
         if m >= QUIET_START_MIN or m < QUIET_END_MIN:
-            return ctx.next_local(since, QUIET_END_MIN) + limit
+            return ctx.next_local(since, self.config.night_end_min)  # then follow the elder's morning
         due = since + limit
         m_due = ctx.local_min(due)
         if m_due >= QUIET_START_MIN or m_due < QUIET_END_MIN:
@@ -53,34 +54,53 @@ class NotWornDetector(Detector):
             if dev.not_worn_since_ms != NEVER:
                 dev.not_worn_since_ms = NEVER
                 ctx.cancel(home, PREFIX + r.device)
-                ctx.clear(home, PREFIX + r.device, AlertType.NOT_WORN, t, f"Wristband {r.device} is worn again.",
-                          f"手环 {r.device} 已重新佩戴。", device=r.device)
+                ctx.clear(
+                    home,
+                    PREFIX + r.device,
+                    AlertType.NOT_WORN,
+                    t,
+                    f"Wristband {r.device} is worn again.",
+                    f"手环 {r.device} 已重新佩戴。",
+                    device=r.device,
+                )
         elif dev.not_worn_since_ms == NEVER:
             dev.not_worn_since_ms = t
             ctx.schedule(home, PREFIX + r.device, self._due(ctx, t))
 
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Alert if still not worn."""
-        device = name[len(PREFIX):]
+        device = name[len(PREFIX) :]
         dev = home.devices.get(device)
         if dev is None or dev.not_worn_since_ms == NEVER:
             return
         since = dev.not_worn_since_ms
         if home.has_mattress:
             # Count only time the elder is up: a band off overnight is on the charger, not forgotten.
-            if home.in_bed or not confirm_up(ctx, home, due):
-                ctx.schedule(home, name, due + 30 * MIN_MS)
-                return
-            real_due = max(since, home.up_ms) + int(self.config.not_worn_limit_min * MIN_MS)
-            if real_due > due:
-                ctx.schedule(home, name, real_due)
+            limit = int(self.config.not_worn_limit_min * MIN_MS)
+            if confirm_up(ctx, home, due):
+                start = max(since, home.up_ms)
+            else:
+                # Not up (yet, or bedbound): count from this morning's usual getting-up deadline.
+                deadline = ctx.next_local(due - 86_400_000, home.baseline.not_up_min)  # latest one ≤ due
+                if ctx.local_min(due) < home.baseline.not_up_min:
+                    deadline += 86_400_000  # this morning's is still ahead
+                if due < deadline:
+                    ctx.schedule(home, name, min(deadline, due + RECHECK_MS))
+                    return
+                start = max(since, deadline)
+            if start + limit > due:
+                ctx.schedule(home, name, start + limit)
                 return
         ctx.emit(
-            home, AlertType.NOT_WORN, Severity.INFO, due,
+            home,
+            AlertType.NOT_WORN,
+            Severity.INFO,
+            due,
             f"Wristband {device} not worn since {hhmm(ctx.local_min(since))} ({fmt_min((due - since) / MIN_MS)});"
             f" falls and SOS cannot be detected. Limit {fmt_min(self.config.not_worn_limit_min)} after getting up.",
             f"手环 {device} 自 {hhmm(ctx.local_min(since))} 起未佩戴（{fmt_min_zh((due - since) / MIN_MS)}），"
             f"无法检测跌倒和SOS。阈值为起床后 {fmt_min_zh(self.config.not_worn_limit_min)}。",
-            device=device, evidence={"since": hhmm(ctx.local_min(since)), "limit_min": self.config.not_worn_limit_min},
+            device=device,
+            evidence={"since": hhmm(ctx.local_min(since)), "limit_min": self.config.not_worn_limit_min},
             key=name,
         )

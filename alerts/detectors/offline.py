@@ -35,6 +35,8 @@ class OfflineDetector(Detector):
         """Silence after which this device counts as offline."""
         c = self.config
         base = max(int(EXPECTED_CADENCE_S[dev.kind] * c.offline_cadences * 1000), c.offline_min_s * 1000)
+        if dev.kind is DeviceKind.WRISTBAND:
+            return max(base, c.wristband_offline_min_s * 1000)
         if dev.n_gaps >= c.offline_learn_min_gaps:
             learned = int(dev.max_gap_ms * c.offline_learned_factor)
             return max(c.offline_min_s * 1000, min(base, learned))
@@ -47,6 +49,7 @@ class OfflineDetector(Detector):
                 if dev.last_seen_ms < t:
                     dev.last_seen_ms = t
                 ctx.schedule(home, PREFIX + name, dev.last_seen_ms + self.limit_ms(dev))
+                dev.offline_armed = True
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Clear an offline device; keep its timer armed."""
@@ -55,31 +58,45 @@ class OfflineDetector(Detector):
             return
         if dev.offline:
             dev.offline = False
-            ctx.clear(home, PREFIX + r.device, AlertType.DEVICE_OFFLINE, t,
-                      f"{dev.kind.value} {r.device} is reporting again.", f"设备 {r.device} 已恢复上报。",
-                      device=r.device)
-        name = PREFIX + r.device
-        if ctx.timers.due_of(home.site, name) is None:
-            ctx.schedule(home, name, dev.last_seen_ms + self.limit_ms(dev))
+            ctx.clear(
+                home,
+                PREFIX + r.device,
+                AlertType.DEVICE_OFFLINE,
+                t,
+                f"{dev.kind.value} {r.device} is reporting again.",
+                f"设备 {r.device} 已恢复上报。",
+                device=r.device,
+            )
+        if not dev.offline_armed or dev.n_gaps == self.config.offline_learn_min_gaps:
+            # (re-)arm; once, when enough gaps are seen, the learned (tighter) limit replaces the declared one
+            dev.offline_armed = True
+            ctx.schedule(home, PREFIX + r.device, dev.last_seen_ms + self.limit_ms(dev))
 
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Alert, or re-arm at the real deadline."""
-        device = name[len(PREFIX):]
+        device = name[len(PREFIX) :]
         dev = home.devices.get(device)
+        if dev is not None:
+            dev.offline_armed = False
         if dev is None or dev.offline or home.site_offline:
             return
         limit = self.limit_ms(dev)
         if home.away and dev.kind is DeviceKind.WRISTBAND:
+            dev.offline_armed = True
             ctx.schedule(home, name, due + limit)  # the band went out with the elder; look again later
             return
         real_due = dev.last_seen_ms + limit
         if real_due > due:
+            dev.offline_armed = True
             ctx.schedule(home, name, real_due)
             return
         dev.offline = True
         cad = EXPECTED_CADENCE_S[dev.kind]
         ctx.emit(
-            home, AlertType.DEVICE_OFFLINE, Severity.WARNING, due,
+            home,
+            AlertType.DEVICE_OFFLINE,
+            Severity.WARNING,
+            due,
             f"{dev.kind.value} {device} silent for {fmt_min(limit / MIN_MS)} since"
             f" {hhmm(ctx.local_min(dev.last_seen_ms))} (declared cadence {fmt_min(cad / 60)},"
             f" longest healthy gap seen {fmt_min(dev.max_gap_ms / MIN_MS)} over {dev.n_gaps} messages);"

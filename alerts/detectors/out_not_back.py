@@ -26,6 +26,7 @@ class OutNotBackDetector(Detector):
         for k in (DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.MATTRESS, DeviceKind.CALL_BUTTON)
         for t in (MessageType.EVENT, MessageType.TELEMETRY)
     )
+    only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = (AWAY, OUT)
 
     def score_one(self, home: HomeState, now_ms: int) -> float:

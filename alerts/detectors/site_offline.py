@@ -39,26 +39,37 @@ class SiteOfflineDetector(Detector):
                     # Mute at once (no device-offline storm), page only if it is not a quick reboot.
                     home.site_offline = True
                     home.site_offline_since_ms = t
+                    home.silence_armed = True
                     ctx.schedule(home, SILENCE, t + self.config.site_will_grace_s * 1000)
                 return
         if home.site_offline:
             self._back(ctx, home, t)
-        if home.gateway_seen and not ctx.armed(home, SILENCE):
+        if home.gateway_seen and not home.silence_armed:
+            home.silence_armed = True
             ctx.schedule(home, SILENCE, home.last_seen_ms + self.config.site_offline_after_s * 1000)
 
     def _go_dark(self, ctx: Context, home: HomeState, t: int, *, will: bool) -> None:
         home.site_offline = False  # emit() mutes site-offline alerts themselves while dark
         ctx.emit(
-            home, AlertType.SITE_OFFLINE, Severity.WARNING, t,
-            (f"The home gateway disconnected at {hhmm(ctx.local_min(home.site_offline_since_ms))} (last will)"
-             f" and has not reconnected within {fmt_min(self.config.site_will_grace_s / 60)}" if will else
-             f"No message from any device of the home for {fmt_min(self.config.site_offline_after_s / 60)}"
-             f" (last at {hhmm(ctx.local_min(home.last_seen_ms))})")
+            home,
+            AlertType.SITE_OFFLINE,
+            Severity.WARNING,
+            t,
+            (
+                f"The home gateway disconnected at {hhmm(ctx.local_min(home.site_offline_since_ms))} (last will)"
+                f" and has not reconnected within {fmt_min(self.config.site_will_grace_s / 60)}"
+                if will
+                else f"No message from any device of the home for {fmt_min(self.config.site_offline_after_s / 60)}"
+                f" (last at {hhmm(ctx.local_min(home.last_seen_ms))})"
+            )
             + "; device and inactivity alerts of this home are muted until it is back.",
-            (f"家庭网关于 {hhmm(ctx.local_min(home.site_offline_since_ms))} 断开（遗嘱消息），"
-             f"{fmt_min_zh(self.config.site_will_grace_s / 60)} 内未重连" if will else
-             f"该户所有设备已 {fmt_min_zh(self.config.site_offline_after_s / 60)} 无任何消息"
-             f"（最后一条 {hhmm(ctx.local_min(home.last_seen_ms))}）")
+            (
+                f"家庭网关于 {hhmm(ctx.local_min(home.site_offline_since_ms))} 断开（遗嘱消息），"
+                f"{fmt_min_zh(self.config.site_will_grace_s / 60)} 内未重连"
+                if will
+                else f"该户所有设备已 {fmt_min_zh(self.config.site_offline_after_s / 60)} 无任何消息"
+                f"（最后一条 {hhmm(ctx.local_min(home.last_seen_ms))}）"
+            )
             + "；在恢复前暂停该户的设备与活动类告警。",
             evidence={"will": will, "solitary": home.solitary},
             key=KEY,
@@ -67,20 +78,28 @@ class SiteOfflineDetector(Detector):
         if not will:
             home.site_offline_since_ms = t
         ctx.cancel(home, SILENCE)
-        ctx.schedule(home, ESCALATE, t + self.config.site_escalate_after_s * 1000)
+        home.silence_armed = False
+        ctx.schedule(home, ESCALATE, home.site_offline_since_ms + self.config.site_escalate_after_s * 1000)
 
     def _back(self, ctx: Context, home: HomeState, t: int) -> None:
         dark_min = (t - home.site_offline_since_ms) / MIN_MS
         home.site_offline = False
         ctx.cancel(home, ESCALATE)
-        ctx.clear(home, KEY, AlertType.SITE_OFFLINE, t, f"The home is back online after {fmt_min(dark_min)}.",
-                  f"该户已恢复在线，离线 {fmt_min_zh(dark_min)}。")
+        ctx.clear(
+            home,
+            KEY,
+            AlertType.SITE_OFFLINE,
+            t,
+            f"The home is back online after {fmt_min(dark_min)}.",
+            f"该户已恢复在线，离线 {fmt_min_zh(dark_min)}。",
+        )
         home.open.pop("site_esc", None)
         # Devices could not talk while the gateway was down: restart their silence clocks now.
         for name, dev in home.devices.items():
             if dev.kind is not DeviceKind.GATEWAY and not dev.offline:
                 dev.last_seen_ms = max(dev.last_seen_ms, t)
                 ctx.schedule(home, f"off:{name}", t + 60_000)
+                dev.offline_armed = True
         # Nothing is known about activity during the outage; restart the inactivity clock conservatively.
         if not home.away and not home.in_bed:
             home.last_activity_ms = max(home.last_activity_ms, t)
@@ -90,12 +109,14 @@ class SiteOfflineDetector(Detector):
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Silence check (lazy) or escalation of a dark solitary home."""
         if name == SILENCE:
+            home.silence_armed = False
             if home.site_offline:
                 if KEY not in home.open:
                     self._go_dark(ctx, home, due, will=True)
                 return
             real_due = home.last_seen_ms + self.config.site_offline_after_s * 1000
             if real_due > due:
+                home.silence_armed = True
                 ctx.schedule(home, SILENCE, real_due)
                 return
             self._go_dark(ctx, home, due, will=False)
@@ -104,7 +125,10 @@ class SiteOfflineDetector(Detector):
             return
         dark = (due - home.site_offline_since_ms) / MIN_MS
         ctx.emit(
-            home, AlertType.SITE_OFFLINE, Severity.CRITICAL, due,
+            home,
+            AlertType.SITE_OFFLINE,
+            Severity.CRITICAL,
+            due,
             f"The home of a solitary elder has been dark for {fmt_min(dark)} (since"
             f" {hhmm(ctx.local_min(home.site_offline_since_ms))}): nobody can see whether the elder is safe;"
             " please visit or call.",

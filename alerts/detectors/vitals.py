@@ -2,7 +2,8 @@
 
 Fixed safety floors (not learned): heart rate < 40 or > 130 bpm measured by the mattress while in bed (or by a
 worn wristband) for at least ``vitals_sustain_s``, the episode lasting while most samples stay out of range (one
-noisy in-range sample does not reset it); SpO2 below ``spo2_low`` on two
+noisy in-range sample does not reset it). An episode whose mean is only mildly out of range (38–40 or
+130–140 bpm) must last ``vitals_mild_sustain_s`` instead; SpO2 below ``spo2_low`` on two
 consecutive wristband samples. Decided on the reading that completes the minute: synchronous, O(1).
 """
 
@@ -47,7 +48,7 @@ class VitalsDetector(Detector):
             if ok and spo2 is not None:
                 self._spo2(ctx, home, dev, r.device, float(spo2), t)
         hr = f.get("hr")
-        if not ok or hr is None or hr <= 0:
+        if not ok or not isinstance(hr, int | float) or hr <= 0:
             dev.vitals_out_since_ms = NEVER
             return
         c = self.config
@@ -75,10 +76,20 @@ class VitalsDetector(Detector):
             dev.vitals_out_since_ms = t
             dev.vitals_n_out = 1
             dev.vitals_n_in = 0
+            dev.vitals_sum = hrv
             return
         dev.vitals_n_out += 1
+        dev.vitals_sum += hrv
         held = t - dev.vitals_out_since_ms
-        if held >= c.vitals_sustain_s * 1000 and dev.vitals_n_out > dev.vitals_n_in and not dev.vitals_alerted:
+        mean = dev.vitals_sum / dev.vitals_n_out
+        severe = mean < c.hr_low_severe or mean > c.hr_high_severe
+        need_s = c.vitals_sustain_s if severe else c.vitals_mild_sustain_s
+        b = home.baseline
+        if not severe and mean < c.hr_low and b.hr_med is not None and r.kind is DeviceKind.MATTRESS:
+            width = max(c.mild_band_min_delta, c.mild_band_mads * (b.hr_mad or 0.0))
+            if mean >= b.hr_med - width:
+                return  # mildly below 40 but normal for this elder's sleep (learned band); severe limits still apply
+        if held >= need_s * 1000 and dev.vitals_n_out > dev.vitals_n_in and not dev.vitals_alerted:
             dev.vitals_alerted = True
             low = hrv < c.hr_low
             src = "mattress (in bed)" if r.kind is DeviceKind.MATTRESS else "wristband"
@@ -91,11 +102,19 @@ class VitalsDetector(Detector):
                 t,
                 f"Heart rate {hrv:.0f} bpm ({bound} bpm, fixed safety limit) for {held / 1000:.0f} s,"
                 f" measured by {src} {r.device} ({dev.vitals_n_out} of {dev.vitals_n_out + dev.vitals_n_in} samples"
-                " out of range).",
+                f" out of range, mean {mean:.1f} bpm; required duration {need_s} s"
+                + (" because the mean is beyond the severe limit)." if severe else " in the mild zone)."),
                 f"心率 {hrv:.0f} 次/分（{'低于' if low else '高于'}固定安全阈值 "
-                f"{c.hr_low if low else c.hr_high:.0f} 次/分）已持续 {held / 1000:.0f} 秒，来源：{src_zh} {r.device}。",
+                f"{c.hr_low if low else c.hr_high:.0f} 次/分）已持续 {held / 1000:.0f} 秒"
+                f"（平均 {mean:.1f} 次/分），来源：{src_zh} {r.device}。",
                 device=r.device,
-                evidence={"hr": hrv, "limit": c.hr_low if low else c.hr_high, "held_s": held // 1000},
+                evidence={
+                    "hr": hrv,
+                    "mean_hr": round(mean, 1),
+                    "limit": c.hr_low if low else c.hr_high,
+                    "held_s": held // 1000,
+                    "required_s": need_s,
+                },
                 key=f"vitals:{r.device}",
             )
 

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from typing import ClassVar
 
+from alerts.baseline import DaySummary
 from alerts.detectors.base import Context, Detector
 from alerts.models import AlertType, Severity
 from alerts.state import HomeState
 
 KEY = "vitals_trend"
+
+
+def _night_hr(d: DaySummary) -> float | None:
+    return d.night_hr
+
+
+def _night_rr(d: DaySummary) -> float | None:
+    return d.night_rr
 
 
 class VitalsTrendDetector(Detector):
@@ -36,10 +46,11 @@ class VitalsTrendDetector(Detector):
             return
         recent = hist[-n:]
         past = [d for d in hist[:-n] if not d.flagged]
-        for label, label_zh, unit, unit_zh, get, delta in (
-            ("heart rate", "心率", "bpm", "次/分", lambda d: d.night_hr, c.trend_min_delta_hr),
-            ("breathing rate", "呼吸频率", "/min", "次/分", lambda d: d.night_rr, c.trend_min_delta_rr),
-        ):
+        metrics: tuple[tuple[str, str, str, str, Callable[[DaySummary], float | None], float], ...] = (
+            ("heart rate", "心率", "bpm", "次/分", _night_hr, c.trend_min_delta_hr),
+            ("breathing rate", "呼吸频率", "/min", "次/分", _night_rr, c.trend_min_delta_rr),
+        )
+        for label, label_zh, unit, unit_zh, get, delta in metrics:
             vals = [get(d) for d in recent]
             ref = [v for v in (get(d) for d in past) if v is not None]
             if any(v is None for v in vals) or len(ref) < c.grace_days:
@@ -54,14 +65,22 @@ class VitalsTrendDetector(Detector):
             nights = ", ".join(f"{v:.1f}" for v in values)
             direction, direction_zh = ("above", "高于") if values[0] > med else ("below", "低于")
             if ctx.emit(
-                home, AlertType.VITALS_TREND, Severity.WARNING, t,
+                home,
+                AlertType.VITALS_TREND,
+                Severity.WARNING,
+                t,
                 f"Resting night {label} {direction} the usual range for {n} nights in a row ({nights} {unit});"
                 f" usual median {med:.1f} {unit} over {len(ref)} nights, band ±{width:.1f} {unit}"
-                f" (max of {delta:.0f} {unit} and {c.trend_mads:.0f} × robust spread {mad:.1f}).",
+                f" (max of {delta:.0f} {unit} and {c.trend_mads:.1f} × robust spread {mad:.1f}).",
                 f"连续 {n} 晚夜间静息{label_zh}{direction_zh}平时范围（{nights} {unit_zh}）；"
                 f"过去 {len(ref)} 晚中位数 {med:.1f} {unit_zh}，正常范围 ±{width:.1f} {unit_zh}。",
-                evidence={"metric": label, "median": round(med, 1), "band": round(width, 1), "last": values[-1],
-                          "score": round(score, 2)},
+                evidence={
+                    "metric": label,
+                    "median": round(med, 1),
+                    "band": round(width, 1),
+                    "last": values[-1],
+                    "score": round(score, 2),
+                },
                 key=KEY,
             ):
                 return

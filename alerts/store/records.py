@@ -147,3 +147,19 @@ class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
 
     created: dict[str, int]
     updated: dict[str, int]
+
+
+class NotificationDraft(msgspec.Struct, frozen=True, kw_only=True):
+    """A notification row to write (one delivery result, or one queued item)."""
+
+    worker_id: str
+    kind: str
+    channel: str
+    target: str
+    status: str
+    due_ms: int | None = None
+    sent_ms: int | None = None
+    attempts: int = 0
+    error: str | None = None
+    title: str | None = None
+    body: str | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
@@ -31,6 +33,7 @@ from alerts.store.records import (
     AlertRecord,
     EventRecord,
     ImportReport,
+    NotificationDraft,
     NotificationRecord,
     RaiseResult,
     ResidentRecord,
@@ -116,10 +119,24 @@ def _notification_record(row: NotificationRow) -> NotificationRecord:
 class AlertStore:
     """Repository over the alert and registry tables; every method is one transaction."""
 
-    def __init__(self, *, url: str, migrate: bool = True, pool_size: int = 5, echo: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        migrate: bool = True,
+        pool_size: int = 5,
+        echo: bool = False,
+        registry_cache_s: float = 30.0,
+    ) -> None:
         self.url = normalise_url(url)
+        self.registry_cache_s = registry_cache_s
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
         self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(eldercare_read_only=True), expire_on_commit=False
+        )
         if migrate:
             self.migrate()
 
@@ -149,7 +166,9 @@ class AlertStore:
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # Read-only transactions (see _read) take no write lock, so they never queue behind writers.
+                read_only = conn.get_execution_options().get("eldercare_read_only", False)
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
             return engine
         return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
@@ -181,6 +200,31 @@ class AlertStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
+            yield session
+
+    def _cached(self, key: tuple[str, ...], load: Any) -> Any:
+        # Registry lookups are on every alert's hot path and change rarely: keep them briefly.
+        # Imports in this process invalidate at once; other processes see changes within registry_cache_s.
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._cache_lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[key] = (now + self.registry_cache_s, value)
+        return value
+
+    def invalidate_registry_cache(self) -> None:
+        """Forget cached registry lookups (after an import or a change of channels)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._read_sessions.begin() as session:
             yield session
 
     def _insert(self, table: Any) -> Any:
@@ -243,7 +287,7 @@ class AlertStore:
             stmt = stmt.where(AuditRow.entity == entity.value)
         if entity_id is not None:
             stmt = stmt.where(AuditRow.entity_id == entity_id)
-        with self._tx() as s:
+        with self._read() as s:
             return [
                 AuditEntry(
                     id=r.id,
@@ -320,6 +364,7 @@ class AlertStore:
         ]
         created: dict[str, int] = {}
         updated: dict[str, int] = {}
+        self.invalidate_registry_cache()
         with self._tx() as s:
             for name, model, rows in tables:
                 created[name], updated[name] = self._upsert_rows(s, model, rows)
@@ -327,6 +372,7 @@ class AlertStore:
                 s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.REGISTRY_IMPORTED,
                 entity=Entity.REGISTRY, entity_id="registry", detail={"created": created, "updated": updated},
             )  # fmt: skip
+        self.invalidate_registry_cache()
         return ImportReport(created=created, updated=updated)
 
     @staticmethod
@@ -346,15 +392,19 @@ class AlertStore:
         existing: dict[tuple[Any, ...], dict[str, Any]] = {}
         keys_used = sorted({k for r in rows for k in r})
         cols = [model.__table__.c[k] for k in keys_used]
-        for chunk_start in range(0, len(rows), 500):
-            chunk = rows[chunk_start : chunk_start + 500]
-            keys = [tuple(r[k] for k in pk_cols) for r in chunk]
-            if len(pk_cols) == 1:
-                cond = model.__table__.c[pk_cols[0]].in_([k[0] for k in keys])
-            else:
-                cond = or_(*(and_(*(model.__table__.c[c] == v for c, v in zip(pk_cols, k, strict=True))) for k in keys))
-            for row in session.execute(select(*cols).where(cond)).mappings():
-                existing[tuple(row[k] for k in pk_cols)] = dict(row)
+        wanted = {tuple(r[k] for k in pk_cols) for r in rows}
+        # Large imports read the whole (small) registry table in one scan: long IN lists against a
+        # freshly loaded, not yet analysed PostgreSQL table are planned as repeated sequential scans.
+        chunks: list[Any] = [None] if len(rows) > 1000 else [rows]
+        for chunk in chunks:
+            stmt = select(*cols)
+            if chunk is not None:
+                # Filter on the first key column (an index prefix on every database), then exactly in Python.
+                stmt = stmt.where(model.__table__.c[pk_cols[0]].in_(sorted({r[pk_cols[0]] for r in chunk})))
+            for row in session.execute(stmt).mappings():
+                key = tuple(row[k] for k in pk_cols)
+                if key in wanted:
+                    existing[key] = dict(row)
         new = [r for r in rows if tuple(r[k] for k in pk_cols) not in existing]
         changed = [
             r
@@ -369,8 +419,12 @@ class AlertStore:
         return len(new), len(changed)
 
     def site_context(self, site: str) -> SiteContext | None:
-        """Address, hierarchy, first resident's name and devices of a home (None if not registered)."""
-        with self._tx() as s:
+        """Address, hierarchy, first resident's name and devices of a home (None if not registered); cached."""
+        result: SiteContext | None = self._cached(("site", site), lambda: self._load_site_context(site))
+        return result
+
+    def _load_site_context(self, site: str) -> SiteContext | None:
+        with self._read() as s:
             row = s.execute(
                 select(Site, Grid, Community, Street)
                 .join(Grid, Grid.id == Site.grid_id)
@@ -400,6 +454,7 @@ class AlertStore:
 
     def recipients(self, context: SiteContext | None, roles: Iterable[str]) -> list[WorkerContact]:
         """Active workers holding ``roles`` for the home's grid, community, street or district (admins: anywhere)."""
+        roles_list = list(roles)
         scope_of = {
             "grid_worker": context.grid_id if context else None,
             "community_duty": context.community_id if context else None,
@@ -407,16 +462,22 @@ class AlertStore:
             "district": context.district_id if context else None,
         }
         conds = []
-        for role in roles:
+        for role in roles_list:
             if role == "admin":
                 conds.append(Worker.role == "admin")
             elif (scope := scope_of.get(role)) is not None:
                 conds.append(and_(Worker.role == role, Worker.scope == scope))
         if not conds:
             return []
-        with self._tx() as s:
-            rows = s.scalars(select(Worker).where(Worker.active.is_(True), or_(*conds)).order_by(Worker.id))
-            return [self._contact(w) for w in rows]
+
+        def load() -> list[WorkerContact]:
+            with self._read() as s:
+                rows = s.scalars(select(Worker).where(Worker.active.is_(True), or_(*conds)).order_by(Worker.id))
+                return [self._contact(w) for w in rows]
+
+        key = ("recipients", context.site if context else "", *roles_list)
+        result: list[WorkerContact] = self._cached(key, load)
+        return list(result)
 
     @staticmethod
     def _contact(w: Worker) -> WorkerContact:
@@ -426,7 +487,7 @@ class AlertStore:
 
     def worker(self, worker_id: str) -> WorkerContact | None:
         """One worker, or None."""
-        with self._tx() as s:
+        with self._read() as s:
             w = s.get(Worker, worker_id)
             return self._contact(w) if w else None
 
@@ -437,9 +498,10 @@ class AlertStore:
             if w is None:
                 raise RecordNotFound("worker", worker_id)
             w.channels = list(channels)
+            self.invalidate_registry_cache()
             schemes = [c.split("://", 1)[0] for c in channels]
             self._audit(
-                s, now_ms=now_ms, actor=actor, channel=Channel.API, action=AuditAction.DEVICE_UPDATED,
+                s, now_ms=now_ms, actor=actor, channel=Channel.API, action=AuditAction.WORKER_UPDATED,
                 entity=Entity.WORKER, entity_id=worker_id, detail={"channels": schemes},
             )  # fmt: skip
 
@@ -622,7 +684,7 @@ class AlertStore:
 
     def get_alert(self, alert_id: int) -> AlertRecord:
         """One alert; raise :class:`AlertNotFound`."""
-        with self._tx() as s:
+        with self._read() as s:
             row = s.get(AlertRow, alert_id)
             if row is None:
                 raise AlertNotFound(alert_id)
@@ -644,12 +706,12 @@ class AlertStore:
             stmt = stmt.where(AlertRow.site == site)
         if alert_type is not None:
             stmt = stmt.where(AlertRow.type == alert_type.value)
-        with self._tx() as s:
+        with self._read() as s:
             return [_alert_record(r) for r in s.scalars(stmt)]
 
     def events(self, alert_id: int) -> list[EventRecord]:
         """The alert's transitions in order."""
-        with self._tx() as s:
+        with self._read() as s:
             rows = s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id))
             return [
                 EventRecord(
@@ -787,7 +849,7 @@ class AlertStore:
             .order_by(AlertRow.next_due_ms)
             .limit(limit)
         )
-        with self._tx() as s:
+        with self._read() as s:
             return [_alert_record(r) for r in s.scalars(stmt)]
 
     def advance_timers(self, alert_id: int, *, expect_next_due_ms: int, timers: Timers) -> bool:
@@ -814,50 +876,56 @@ class AlertStore:
 
     def mark_notified(self, alert_id: int, worker_ids: Iterable[str], *, now_ms: int) -> None:
         """Remember who has been told (reminders go to everyone told so far)."""
-        with self._tx() as s:
-            row = s.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
-            if row is None:
-                raise AlertNotFound(alert_id)
-            known = list(row.notified or [])
-            row.notified = known + [w for w in worker_ids if w not in known]
-            row.last_notified_ms = now_ms
+        self.record_notifications(alert_id, [], now_ms=now_ms, notified=list(worker_ids))
 
     # ------------------------------------------------------------------ notifications
 
-    def add_notification(
+    def record_notifications(
         self,
-        *,
         alert_id: int,
-        worker_id: str,
-        kind: str,
-        channel: str,
-        target: str,
-        status: str,
+        drafts: Sequence[NotificationDraft],
+        *,
         now_ms: int,
-        due_ms: int | None = None,
-        sent_ms: int | None = None,
-        attempts: int = 0,
-        error: str | None = None,
-        title: str | None = None,
-        body: str | None = None,
         audit_action: AuditAction | None = None,
-    ) -> int:
-        """Record a notification (sent, failed, or queued for a batch/digest); optionally audit it."""
+        notified: Sequence[str] = (),
+    ) -> list[int]:
+        """Write notification rows, their audit entries and who has been told, in one transaction."""
         with self._tx() as s:
-            row = NotificationRow(
-                alert_id=alert_id, worker_id=worker_id, kind=kind, channel=channel, target=target, status=status,
-                attempts=attempts, created_ms=now_ms, due_ms=due_ms, sent_ms=sent_ms, error=error, title=title,
-                body=body,
-            )  # fmt: skip
-            s.add(row)
-            s.flush()
-            if audit_action is not None:
-                self._audit(
-                    s, now_ms=now_ms, actor=SYSTEM, channel=Channel.SYSTEM, action=audit_action, entity=Entity.ALERT,
-                    entity_id=alert_id,
-                    detail={"worker": worker_id, "kind": kind, "channel": channel, "status": status},
+            rows = [
+                NotificationRow(
+                    alert_id=alert_id,
+                    worker_id=d.worker_id,
+                    kind=d.kind,
+                    channel=d.channel,
+                    target=d.target,
+                    status=d.status,
+                    attempts=d.attempts,
+                    created_ms=now_ms,
+                    due_ms=d.due_ms,
+                    sent_ms=d.sent_ms,
+                    error=d.error,
+                    title=d.title,
+                    body=d.body,
                 )  # fmt: skip
-            return row.id
+                for d in drafts
+            ]
+            s.add_all(rows)
+            if audit_action is not None:
+                for d in drafts:
+                    self._audit(
+                        s, now_ms=now_ms, actor=SYSTEM, channel=Channel.SYSTEM, action=audit_action,
+                        entity=Entity.ALERT, entity_id=alert_id,
+                        detail={"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
+                    )  # fmt: skip
+            if notified:
+                row = s.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
+                if row is None:
+                    raise AlertNotFound(alert_id)
+                known = list(row.notified or [])
+                row.notified = known + [w for w in dict.fromkeys(notified) if w not in known]
+                row.last_notified_ms = now_ms
+            s.flush()
+            return [r.id for r in rows]
 
     def claim_notifications(self, now_ms: int, *, limit: int = 500) -> list[NotificationRecord]:
         """Take queued/retry notifications that are due (status → sending); concurrent tickers split them."""
@@ -920,12 +988,12 @@ class AlertStore:
             stmt = stmt.where(NotificationRow.alert_id == alert_id)
         if worker_id is not None:
             stmt = stmt.where(NotificationRow.worker_id == worker_id)
-        with self._tx() as s:
+        with self._read() as s:
             return [_notification_record(r) for r in s.scalars(stmt)]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (operator overview and tests)."""
-        with self._tx() as s:
+        with self._read() as s:
             return {
                 t.name: int(s.execute(select(func.count()).select_from(t)).scalar_one())
                 for t in Base.metadata.sorted_tables

@@ -66,7 +66,7 @@ ScopeDep = Annotated[Scope, Depends(get_scope)]
 
 
 def get_lang(request: Request) -> Lang:
-    """zh unless ``?lang=en`` or the ``lang`` cookie says otherwise."""
+    """Zh unless ``?lang=en`` or the ``lang`` cookie says otherwise."""
     return pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
 
 

@@ -53,18 +53,36 @@
     });
   }
 
+  async function drawChart(el, range) {
+    if (!window.echarts) return;
+    const res = await fetch(`${el.dataset.series}?range=${range}`, { credentials: "same-origin" });
+    if (!res.ok) { el.textContent = "—"; el.dataset.state = String(res.status); return; }
+    const data = await res.json();
+    const chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el);
+    const series = data.series.map((s) => ({
+      name: s.name, type: s.bar ? "bar" : "line", step: s.step ? "end" : undefined, showSymbol: false,
+      xAxisIndex: s.axis, yAxisIndex: s.axis, data: s.points, connectNulls: false,
+      areaStyle: s.step ? { opacity: 0.25 } : undefined,
+      markArea: s.band ? { silent: true, itemStyle: { opacity: 0.12 }, label: { show: s.axis === 0 && s.name === data.series[0].name, formatter: data.baseline.personal ? el.dataset.baseline : el.dataset.floor, position: "insideTopLeft" },
+        data: [[{ yAxis: s.band[0] }, { yAxis: s.band[1] }]] } : undefined,
+    }));
+    const grids = [{ left: 48, right: 24, top: 36, height: "38%" }, { left: 48, right: 24, top: "56%", height: "8%" }, { left: 48, right: 24, top: "70%", height: "20%" }];
+    const x = (i) => ({ type: "time", gridIndex: i, min: data.start_ms, max: data.end_ms, axisLabel: { show: i === 2 } });
+    chart.setOption({ animation: false, tooltip: { trigger: "axis" }, legend: { top: 0 }, grid: grids, xAxis: [x(0), x(1), x(2)],
+      yAxis: [{ type: "value", gridIndex: 0, scale: true }, { type: "value", gridIndex: 1, min: 0, max: 1, show: false }, { type: "value", gridIndex: 2 }],
+      series }, true);
+    el.dataset.state = "ready";
+  }
+
   function charts() {
-    document.querySelectorAll(".chart[data-series]").forEach(async (el) => {
-      if (!window.echarts) return;
-      const res = await fetch(el.dataset.series, { credentials: "same-origin" });
-      if (!res.ok) { el.textContent = "—"; return; }
-      const data = await res.json();
-      const chart = window.echarts.init(el);
-      const series = data.series.map((s) => ({ name: s.name, type: s.step ? "line" : "line", step: s.step ? "end" : undefined,
-        showSymbol: false, yAxisIndex: s.axis || 0, data: s.points, markArea: s.band ? { silent: true, itemStyle: { opacity: 0.12 },
-        data: [[{ yAxis: s.band[0] }, { yAxis: s.band[1] }]] } : undefined }));
-      chart.setOption({ tooltip: { trigger: "axis" }, legend: {}, grid: { left: 40, right: 40, top: 40, bottom: 30 },
-        xAxis: { type: "time" }, yAxis: [{ type: "value" }, { type: "value", max: 1, min: 0 }], series });
+    document.querySelectorAll(".chart[data-series]").forEach((el) => {
+      drawChart(el, "24h");
+      const card = el.closest(".card");
+      if (!card) return;
+      card.querySelectorAll("[data-range]").forEach((btn) => btn.addEventListener("click", () => {
+        card.querySelectorAll("[data-range]").forEach((b) => b.classList.toggle("on", b === btn));
+        drawChart(el, btn.dataset.range);
+      }));
     });
   }
 

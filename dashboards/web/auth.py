@@ -52,7 +52,12 @@ def login(
     wait = max(ctx.limiter.retry_after(user_key), ctx.ip_limiter.retry_after(ip_key))
     if wait:
         ctx.backend.audit(
-            actor=username, channel="console", action="login.limited", entity="worker", entity_id=username, detail={"ip": ip}
+            actor=username,
+            channel="console",
+            action="login.limited",
+            entity="worker",
+            entity_id=username,
+            detail={"ip": ip},
         )
         return render(request, "login.html", next=next, error=t("login.limited", seconds=wait), status_code=429)
     user = ctx.backend.account_by_login(username)
@@ -60,12 +65,19 @@ def login(
         ctx.limiter.failed(user_key)
         ctx.ip_limiter.failed(ip_key)
         ctx.backend.audit(
-            actor=username, channel="console", action="login.failed", entity="worker", entity_id=username, detail={"ip": ip}
+            actor=username,
+            channel="console",
+            action="login.failed",
+            entity="worker",
+            entity_id=username,
+            detail={"ip": ip},
         )
         return render(request, "login.html", next=next, error=t("login.failed"), status_code=401)
     ctx.limiter.succeeded(user_key)
     token, _ = ctx.sessions.issue(user.id)
-    ctx.backend.audit(actor=user.id, channel="console", action="login", entity="worker", entity_id=user.id, detail={"ip": ip})
+    ctx.backend.audit(
+        actor=user.id, channel="console", action="login", entity="worker", entity_id=user.id, detail={"ip": ip}
+    )
     response = RedirectResponse(_safe_next(next, home_for(user.role)), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -20,11 +20,18 @@ router = APIRouter(prefix="/console", tags=["console"])
 CONSOLE_ACTIONS = (Action.ACKNOWLEDGE, Action.EN_ROUTE, Action.ON_SITE, Action.RESOLVE)
 
 
-def _detail(request: Request, ctx: ContextDep, scope: Scope, user: Account, alert: AlertView, message: str = "") -> Response:
+def _detail(
+    request: Request, ctx: ContextDep, scope: Scope, user: Account, alert: AlertView, message: str = ""
+) -> Response:
     resident = ctx.backend.get_resident(scope, alert.resident_id) if alert.resident_id else None
     if resident is not None:
         ctx.backend.audit(
-            actor=user.id, channel="console", action="resident.read", entity="resident", entity_id=resident.id, detail={}
+            actor=user.id,
+            channel="console",
+            action="resident.read",
+            entity="resident",
+            entity_id=resident.id,
+            detail={},
         )
     return render(
         request,
@@ -57,7 +64,9 @@ def alert_fragment(request: Request, alert_id: int, ctx: ContextDep, scope: Scop
     alert = ctx.backend.get_alert(scope, alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
-    ctx.backend.audit(actor=user.id, channel="console", action="alert.read", entity="alert", entity_id=str(alert_id), detail={})
+    ctx.backend.audit(
+        actor=user.id, channel="console", action="alert.read", entity="alert", entity_id=str(alert_id), detail={}
+    )
     return _detail(request, ctx, scope, user, alert)
 
 

@@ -27,6 +27,12 @@ NEXT_ACTIONS: dict[State, tuple[Action, ...]] = {
     State.ON_SITE: (),
 }
 """One-tap buttons offered in each state (resolve, with its outcome, is always offered while active)."""
+LINK_OF: dict[Action, LinkAction] = {
+    Action.ACKNOWLEDGE: "acknowledge",
+    Action.EN_ROUTE: "en_route",
+    Action.ON_SITE: "on_site",
+    Action.RESOLVE: "resolve",
+}
 VISIT_OUTCOMES = ("well", "needs_help", "not_home", "referred")
 
 
@@ -42,7 +48,9 @@ def my_alert(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, 
     alert = ctx.backend.get_alert(scope, alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
-    ctx.backend.audit(actor=user.id, channel="phone", action="alert.read", entity="alert", entity_id=str(alert_id), detail={})
+    ctx.backend.audit(
+        actor=user.id, channel="phone", action="alert.read", entity="alert", entity_id=str(alert_id), detail={}
+    )
     resident = ctx.backend.get_resident(scope, alert.resident_id) if alert.resident_id else None
     return render(
         request,
@@ -148,7 +156,8 @@ def _link_page(
     if only is not None and alert.active:
         links[only[0]] = only[1]
     elif alert.active:
-        wanted: tuple[LinkAction, ...] = (*(a.value for a in NEXT_ACTIONS.get(alert.state, ())), "resolve")  # type: ignore[misc]
+        wanted: list[LinkAction] = [LINK_OF[a] for a in NEXT_ACTIONS.get(alert.state, ())]
+        wanted.append("resolve")
         for action in wanted:
             links[action] = ctx.backend.link_token(alert_id=alert.id, worker_id=worker_id, action=action, now_ms=now)
     return render(
@@ -172,7 +181,12 @@ def open_link(request: Request, token: str, ctx: ContextDep) -> Response:
         claim = ctx.backend.verify_link(token, now_ms=ctx.clock())
     except LinkError as exc:
         ctx.backend.audit(
-            actor="?", channel="link", action="link.rejected", entity="alert", entity_id="?", detail={"reason": exc.reason}
+            actor="?",
+            channel="link",
+            action="link.rejected",
+            entity="alert",
+            entity_id="?",
+            detail={"reason": exc.reason},
         )
         return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
     alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)

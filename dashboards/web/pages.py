@@ -20,9 +20,7 @@ def residents_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: Cur
 
 
 @router.get("/residents/{resident_id}", response_class=HTMLResponse)
-def resident_page(
-    request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
-) -> Response:
+def resident_page(request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """One resident: profile, contacts, devices, telemetry charts, alert and visit history (read audited)."""
     resident = ctx.backend.get_resident(scope, resident_id)
     if resident is None:
@@ -35,7 +33,9 @@ def resident_page(
         (a for a in ctx.backend.list_alerts(scope, active=None) if a.site == resident.site), key=lambda a: -a.raised_ms
     )
     visits = [
-        v for v in ctx.backend.list_visits(scope, since_ms=now - 365 * 86_400_000, until_ms=now + 1) if v.resident_id == resident_id
+        v
+        for v in ctx.backend.list_visits(scope, since_ms=now - 365 * 86_400_000, until_ms=now + 1)
+        if v.resident_id == resident_id
     ]
     return render(
         request,
@@ -48,16 +48,22 @@ def resident_page(
 
 
 @router.get("/stats", response_class=HTMLResponse)
-def stats_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+def stats_page(
+    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
+) -> Response:
     """Statistics (统计监测) of one month."""
     report = build_report(ctx, scope, month)
     return render(request, "stats.html", user=user, report=report, printable=False)
 
 
 @router.get("/stats/report", response_class=HTMLResponse)
-def report_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+def report_page(
+    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
+) -> Response:
     """The printable monthly report."""
     report = build_report(ctx, scope, month)
     name, _, _ = month_window(month, ctx.clock())
-    ctx.backend.audit(actor=user.id, channel="console", action="stats.report", entity="report", entity_id=name, detail={})
+    ctx.backend.audit(
+        actor=user.id, channel="console", action="stats.report", entity="report", entity_id=name, detail={}
+    )
     return render(request, "stats.html", user=user, report=report, printable=True)

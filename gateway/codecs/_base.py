@@ -13,7 +13,26 @@ from gateway.models import DeviceKind, FieldValue, MessageType, Reading, Topic
 MAX_SEQ: Final = 2**53
 """Largest sequence number accepted (JSON-safe integer range)."""
 
+MAX_BACKFILL_MS: Final = 24 * 3600 * 1000
+"""How late an honest message may arrive (a wristband syncing its buffer after the elder comes home)."""
+
 Range = tuple[float, float]
+
+
+def clock_skewed(ts_ms: int, received_ms: int, *, max_skew_ms: int, max_backfill_ms: int = MAX_BACKFILL_MS) -> bool:
+    """True if the device clock cannot be trusted for this message.
+
+    A timestamp ahead of the receive time by more than ``max_skew_ms`` is a wrong clock. One behind
+    it is usually honest buffered data (devices store readings while the gateway is away), so only
+    a lag beyond ``max_backfill_ms`` counts as a wrong clock.
+
+    >>> clock_skewed(10 * 60_000, 0, max_skew_ms=300_000)
+    True
+    >>> clock_skewed(0, 3 * 3600_000, max_skew_ms=300_000)
+    False
+    """
+    lag = received_ms - ts_ms
+    return lag < -max_skew_ms or lag > max_backfill_ms
 
 
 class Envelope(msgspec.Struct, kw_only=True):
@@ -68,7 +87,15 @@ class Codec:
         self.decoders = {t: msgspec.json.Decoder(schema) for t, schema in schemas.items()}
         self.ranges = dict(ranges)
 
-    def decode(self, topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int) -> Reading:
+    def decode(
+        self,
+        topic: Topic,
+        payload: bytes,
+        *,
+        received_ms: int,
+        max_skew_ms: int,
+        max_backfill_ms: int = MAX_BACKFILL_MS,
+    ) -> Reading:
         """Decode one payload that arrived on ``topic``; raise :class:`DecodeError` if it is invalid."""
         where = str(topic)
         decoder = self.decoders.get(topic.type)
@@ -102,5 +129,5 @@ class Codec:
             received_ms=received_ms,
             fields=fields,
             event=event if isinstance(event, str) else None,
-            clock_skewed=abs(obj.ts - received_ms) > max_skew_ms,
+            clock_skewed=clock_skewed(obj.ts, received_ms, max_skew_ms=max_skew_ms, max_backfill_ms=max_backfill_ms),
         )

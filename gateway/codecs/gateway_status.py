@@ -6,6 +6,7 @@ from typing import Final
 
 import msgspec
 
+from gateway.codecs._base import MAX_BACKFILL_MS, clock_skewed
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, MessageType, Reading, Topic
 
@@ -23,7 +24,9 @@ class GatewayStatus(msgspec.Struct, kw_only=True):
 _DECODER: Final = msgspec.json.Decoder(GatewayStatus)
 
 
-def decode(topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int) -> Reading:
+def decode(
+    topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int, max_backfill_ms: int = MAX_BACKFILL_MS
+) -> Reading:
     """Decode a gateway status message (published on connect, and as the Last Will)."""
     where = str(topic)
     if topic.type is not MessageType.STATUS:
@@ -52,5 +55,5 @@ def decode(topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int) 
         received_ms=received_ms,
         fields=fields,
         event=None,
-        clock_skewed=abs(ts - received_ms) > max_skew_ms,
+        clock_skewed=clock_skewed(ts, received_ms, max_skew_ms=max_skew_ms, max_backfill_ms=max_backfill_ms),
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from dash_fixtures import IDS, VISIBLE
+from dash_helpers import Backend, alert_of, login
 from fastapi.testclient import TestClient
-from fixtures import IDS, VISIBLE
-from dashboards.scope import Scope
-from tests_helpers import login
 
 from alerts.models import Alert, AlertType, Severity
-from tests_helpers import Backend, alert_of
+from dashboards.scope import Scope
 
 SITE_OF = {"R1": "h1", "R2": "h2", "R3": "h3", "R4": "h4"}
 
@@ -22,7 +21,12 @@ def _now() -> int:
 
 def _raise(backend: Backend, site: str, kind: AlertType = AlertType.SOS, sev: Severity = Severity.CRITICAL) -> int:
     alert = Alert(
-        site=site, type=kind, severity=sev, time_ms=_now() - 30_000, explanation="SOS pressed", explanation_zh="按下紧急呼叫"
+        site=site,
+        type=kind,
+        severity=sev,
+        time_ms=_now() - 30_000,
+        explanation="SOS pressed",
+        explanation_zh="按下紧急呼叫",
     )
     return backend.raise_alert(alert).id
 
@@ -102,16 +106,17 @@ def test_alert_lifecycle_through_api_and_queue_order(client: TestClient, backend
     done = client.post(
         f"/api/alerts/{sos}/actions", json={"action": "resolve", "outcome": "assisted_at_home"}, headers=h
     ).json()
-    assert done["state"] == "resolved" and done["outcome"] == "assisted_at_home" and done["on_site_ms"] is not None
+    assert done["state"] == "resolved" and done["outcome"] == "assisted_at_home" and done["resolved_ms"] is not None
     assert [a["id"] for a in client.get("/api/alerts").json()] == [warn]
     transitions = [e for e in backend.audit_log() if e.action == "alert.transition" and e.entity_id == str(sos)]
-    assert len(transitions) == 3 and {e.actor for e in transitions} == {"W_C1"}
+    assert {"acknowledge", "en_route", "resolve"} <= {e.detail.get("action") for e in transitions}
+    assert {e.actor for e in transitions} == {"W_C1"}
 
 
 def test_console_actions_via_form(client: TestClient, backend: Backend) -> None:
     sos = _raise(backend, "h1")
     csrf = login(client, "W_C1")
-    assert 'data-alert="%d"' % sos in client.get("/console").text
+    assert f'data-alert="{sos}"' in client.get("/console").text
     r = client.post(f"/console/alerts/{sos}/act", data={"csrf": csrf, "action": "acknowledge"})
     assert r.status_code == 200 and 'data-state="acknowledged"' in r.text
     r = client.post(f"/console/alerts/{sos}/act", data={"csrf": csrf, "action": "acknowledge"})

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LiveServer
-from fixtures import PASSWORD
+from dash_fixtures import PASSWORD
+from dash_harness import LiveServer
+from dash_helpers import Backend, alert_of
 from playwright.sync_api import Browser, Page, expect
 
 from alerts.models import Alert, AlertType, Severity
-from tests_helpers import Backend, alert_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -90,9 +90,7 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
     context.close()
 
 
-def test_grid_worker_phone_link_arrive_resolve(
-    chromium: Browser, live_server: LiveServer, backend: Backend
-) -> None:
+def test_grid_worker_phone_link_arrive_resolve(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
     alert_id = _sos(backend)
     token = backend.link_token(alert_id=alert_id, worker_id="W_G1", action="view", now_ms=int(time.time() * 1000))
     context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
@@ -143,3 +141,54 @@ def test_screenshots_of_desktop_pages(chromium: Browser, live_server: LiveServer
     expect(page.locator("h1")).to_contain_text("张桂英")
     _shot(page, "resident-en.png")
     context.close()
+
+
+def test_resident_page_charts_from_influxd(
+    chromium: Browser, influxd: Any, unique_db: str, settings: Any, backend: Backend
+) -> None:
+    """The resident page draws ECharts from a real influxd through the real InfluxReader."""
+    from dashboards.app import create_app
+    from dashboards.sqlstore import run_async
+    from ingest.influx import InfluxClient
+    from ingest.reader import InfluxReader
+
+    hour = 3_600_000
+    now = int(time.time() * 1000)
+    lines = []
+    for i in range(0, 24 * 6):
+        t = now - i * 600_000
+        night = (i // 6) % 24 < 8
+        lines.append(
+            f"mattress,site=h1,device=mat1,type=telemetry hr={58 + (i % 7)}.0,rr={13 + (i % 3)}.0,"
+            f"occupied={'true' if night else 'false'} {t}"
+        )
+        lines.append(f"motion,site=h1,device=pir1,type=telemetry count={0 if night else 3 + i % 5}i,window_s=600i {t}")
+    lines += [
+        f"door,site=h1,device=door1,type=event,event=open received_ms={now}i {now - k * 5 * hour}" for k in range(4)
+    ]
+
+    async def load() -> None:
+        async with InfluxClient(url=influxd.url, db=unique_db) as c:
+            await c.execute(f'CREATE DATABASE "{unique_db}"')
+            await c.write("\n".join(lines).encode())
+
+    run_async(load)
+    reader = InfluxReader(client=InfluxClient(url=influxd.url, db=unique_db))
+    server = LiveServer(create_app(settings, backend=backend, telemetry=reader))
+    server.start()
+    try:
+        context = chromium.new_context(viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        _login(page, server.url, "W_C1")
+        page.goto(f"{server.url}/residents/R1")
+        expect(page.locator("#chart-vitals")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#chart-vitals canvas").first).to_be_visible()
+        _shot(page, "resident.png")
+        page.click("[data-range='7d']")
+        expect(page.locator("#chart-vitals")).to_have_attribute("data-state", "ready")
+        page.goto(f"{server.url}/registry")
+        expect(page.locator(".tree")).to_contain_text("第一网格")
+        _shot(page, "registry.png")
+        context.close()
+    finally:
+        server.stop()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from fixtures import VISIBLE, registry
+from dash_fixtures import VISIBLE, registry
+from dash_helpers import Backend
 
-from tests_helpers import Backend, alert_of
 from dashboards.models import Account, Role
 from dashboards.scope import Scope, scope_clause, scope_of
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from dash_fixtures import PASSWORD
+from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
-from fixtures import PASSWORD
 
 from dashboards.i18n import Translator, pick_language
-from tests_helpers import Backend, alert_of
 from dashboards.security import LoginLimiter, SessionSigner, csrf_ok, hash_password, verify_password
-from tests_helpers import login
 
 
 def test_password_hash_is_argon2_and_verifies() -> None:
@@ -59,7 +58,10 @@ def test_login_rate_limited_even_with_right_password(client: TestClient) -> None
     r = client.post("/login", data={"username": "W_C1", "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 429
     # another account is not locked out by W_C1's failures
-    assert client.post("/login", data={"username": "W_G1", "password": PASSWORD}, follow_redirects=False).status_code == 303
+    assert (
+        client.post("/login", data={"username": "W_G1", "password": PASSWORD}, follow_redirects=False).status_code
+        == 303
+    )
 
 
 def test_login_by_phone_redirects_by_role_and_sets_safe_cookie(client: TestClient) -> None:

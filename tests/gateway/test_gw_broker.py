@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -19,7 +20,7 @@ from firmware_sim.publisher import GatewayPublisher
 from firmware_sim.wire import HomeWire, WireMessage
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason
-from gateway.listener import MqttListener
+from gateway.listener import MqttListener, RawMessage
 from gateway.metrics import GatewayMetrics
 from gateway.models import DeviceKind, MessageType, Reading
 from gateway.service import GatewayService, ListSink
@@ -260,8 +261,9 @@ class FailingSink:
         raise OSError("storage down")
 
 
+@pytest.mark.parametrize("mqtt5", [False, True], ids=["mqtt311", "mqtt5"])
 async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
-    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore, mqtt5: bool
 ) -> None:
     site = unique_site
     client_id = f"backend-{uuid.uuid4().hex[:8]}"
@@ -269,7 +271,7 @@ async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
     crashed = GatewayService(
         directory=directory_for(site), deadletter=deadletter, sink=failing, retry_min_s=0.01, retry_max_s=0.05
     )
-    first = await make_listener(site, client_id=client_id)
+    first = await make_listener(site, client_id=client_id, mqtt5=mqtt5)
     task = asyncio.create_task(crashed.run(first))
     async with gateway(broker, site) as gw:
         sent = [gw.wire.mattress_telemetry(device="mat1", ts=NOW + i, occupied=True, hr=60 + i) for i in range(20)]
@@ -283,7 +285,7 @@ async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
         await first.close()  # keeps the session
         sink = ListSink()
         restarted = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink)
-        second = await make_listener(site, client_id=client_id)
+        second = await make_listener(site, client_id=client_id, mqtt5=mqtt5)
         assert second.session_present
         async with running(restarted, second):
             got = await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.MATTRESS)) == len(sent))
@@ -332,3 +334,80 @@ async def test_shared_subscription_splits_messages_between_workers(
     seqs = [r.seq for s in sinks for r in of_site(s.readings, site, kind=DeviceKind.MOTION)]
     assert sorted(seqs) == [_seq(m) for m in sent]  # each message went to exactly one worker
     assert all(of_site(s.readings, site, kind=DeviceKind.MOTION) for s in sinks)
+
+
+async def test_after_a_reconnect_stale_acks_are_skipped_and_the_broker_redelivers(
+    broker: Broker, make_listener: MakeListener, unique_site: str
+) -> None:
+    site = unique_site
+    listener = await make_listener(site, reconnect_min_s=1, reconnect_max_s=1)
+    async with gateway(broker, site) as gw:
+        await asyncio.to_thread(gw.publish_all, [gw.wire.door_event(device="door1", ts=NOW, event="open")])
+        batches = listener.batches(max_wait_s=0)
+        first: list[RawMessage] = []
+        while not first:
+            first = [m for m in await anext(batches) if "/door/" in m.topic]
+        sock = listener._client.socket() if listener._client else None  # noqa: SLF001 - cut the line under it
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)
+        while listener.connects < 2 or not listener.connected:
+            await asyncio.sleep(0.02)
+        assert listener.ack(first) == 0  # its message id means nothing on the new connection
+        again: list[RawMessage] = []
+        while not again:  # the status retained by the broker comes again too; wait for the door
+            again = [m for m in await anext(batches) if "/door/" in m.topic]
+        assert listener.ack(again) == 1
+    assert [(m.topic, m.payload) for m in again] == [(m.topic, m.payload) for m in first]
+    assert again[0].connection != first[0].connection
+
+
+async def test_ending_the_session_discards_what_the_broker_kept(
+    broker: Broker, make_listener: MakeListener, unique_site: str
+) -> None:
+    client_id = f"backend-{uuid.uuid4().hex[:8]}"
+    first = await make_listener(unique_site, client_id=client_id)
+    await first.close(end_session=True)
+    second = await make_listener(unique_site, client_id=client_id)
+    assert not second.session_present
+
+
+async def test_a_full_inbox_holds_the_network_thread_back_without_losing_anything(
+    broker: Broker, make_listener: MakeListener, unique_site: str
+) -> None:
+    site = unique_site
+    listener = await make_listener(site, capacity=5)
+    seen: list[RawMessage] = []
+    deepest = 0
+    async with gateway(broker, site) as gw:
+        sent = [gw.wire.motion_event(device="pir1", ts=NOW + i) for i in range(60)]
+        await asyncio.to_thread(gw.publish_all, sent)
+        batches = listener.batches(max_batch=3, max_wait_s=0)
+        while len([m for m in seen if "/motion/" in m.topic]) < len(sent):
+            deepest = max(deepest, listener.queue_depth)
+            batch = await anext(batches)
+            assert len(batch) <= 3
+            seen += batch
+            listener.ack(batch)
+            await asyncio.sleep(0.005)  # a slow consumer
+    assert deepest <= 5
+    assert [m.payload for m in seen if "/motion/" in m.topic] == [m.payload for m in sent]
+
+
+async def test_refused_credentials_are_reported_and_retried_not_fatal(broker: Broker) -> None:
+    listener = MqttListener(
+        host=broker.host,
+        port=broker.port,
+        username=broker.backend_user,
+        password="wrong",
+        client_id=f"bad-{uuid.uuid4().hex[:6]}",
+        reconnect_min_s=1,
+        reconnect_max_s=1,
+    )
+    await listener.start()
+    try:
+        with pytest.raises(TimeoutError):
+            await listener.wait_ready(timeout=1.5)
+        assert listener.last_error is not None and "refused" in listener.last_error
+        assert not listener.connected
+    finally:
+        await listener.close()

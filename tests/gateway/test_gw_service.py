@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -42,6 +42,7 @@ class Source:
         self._batches = batches
         self.acked: list[int] = []
         self.queue_depth = 0
+        self.connected = True
 
     async def batches(self, *, max_batch: int = 0, max_wait_s: float = 0) -> AsyncIterator[list[RawMessage]]:
         for batch in self._batches:
@@ -158,6 +159,7 @@ async def test_bad_messages_are_dead_lettered_and_never_stop_the_loop(store: Dea
     assert 'eldercare_gateway_dead_letters_total{reason="bad_json"} 1.0' in text
     assert 'eldercare_gateway_readings_decoded_total{kind="mattress"} 2.0' in text
     assert "eldercare_gateway_messages_received_total 6.0" in text
+    assert "eldercare_gateway_connected 1.0" in text
 
 
 async def test_a_failing_fast_path_or_decoder_bug_is_contained(
@@ -212,3 +214,54 @@ def test_warnings_are_rate_limited_per_reason(caplog: pytest.LogCaptureFixture) 
     assert logged == [True, True, False, False, False]
     assert "3 more messages refused as bad_json" in caplog.text
     assert caplog.text.count("Refused message") == 4
+
+
+async def test_a_retained_status_replayed_on_subscribe_keeps_its_own_time(store: DeadLetterStore) -> None:
+    sink = ListSink()
+    service = GatewayService(directory=DIRECTORY, deadletter=store, sink=sink, max_skew_ms=1000)
+    # Two days old: beyond the backfill window, so only the retained replay keeps its own time.
+    old_ms = NOW - 2 * 86_400_000
+    old = b'{"online":true,"seq":3,"ts":%d}' % old_ms
+    replayed = RawMessage("ec/v1/h1/gateway/gw/status", old, mid=1, qos=1, retain=True, received_ms=NOW)
+    live = RawMessage("ec/v1/h1/gateway/gw/status", old.replace(b":3,", b":4,"), 2, 1, False, NOW)
+    first, second = await service.handle_batch([replayed, live])
+    assert not first.clock_skewed and first.time_ms == old_ms
+    assert second.clock_skewed and second.time_ms == NOW
+
+
+class EndlessSource(Source):
+    """Yields its batches, then waits for more forever (a quiet broker)."""
+
+    async def batches(self, *, max_batch: int = 0, max_wait_s: float = 0) -> AsyncGenerator[list[RawMessage], None]:
+        for batch in self._batches:
+            yield batch
+        await asyncio.Event().wait()
+        yield []  # pragma: no cover
+
+
+async def test_stop_finishes_and_acknowledges_the_batch_in_hand(store: DeadLetterStore) -> None:
+    stop = asyncio.Event()
+
+    class StoppingSink(ListSink):
+        async def accept(self, readings: Sequence[Reading]) -> None:
+            stop.set()  # shutdown requested while this batch is being made durable
+            await super().accept(readings)
+
+    sink = StoppingSink()
+    service = GatewayService(directory=DIRECTORY, deadletter=store, sink=sink)
+    source = EndlessSource([[sample(1), sample(2)], [sample(3)]])
+    await asyncio.wait_for(service.run(source, stop=stop), 5)
+    assert source.acked == [1, 2]  # the batch in hand was acknowledged, the next one never taken
+    assert [r.seq for r in sink.readings] == [1, 2]
+
+
+async def test_stop_ends_a_quiet_loop(store: DeadLetterStore) -> None:
+    stop = asyncio.Event()
+    source = EndlessSource([[sample(1)]])
+    service = GatewayService(directory=DIRECTORY, deadletter=store, sink=ListSink())
+    running = asyncio.create_task(service.run(source, stop=stop))
+    while not source.acked:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert source.acked == [1]

@@ -138,9 +138,7 @@ def test_reading_to_point() -> None:
 
 
 def test_event_tag_and_skewed_clock() -> None:
-    r = _reading(
-        kind=DeviceKind.DOOR, device="d1", type=MessageType.EVENT, event="open", fields={}, clock_skewed=True
-    )
+    r = _reading(kind=DeviceKind.DOOR, device="d1", type=MessageType.EVENT, event="open", fields={}, clock_skewed=True)
     line = to_line(r)
     assert line.startswith("door,device=d1,event=open,site=h1,type=event ")
     assert "device_ts_ms=1700000000123i" in line

@@ -41,7 +41,7 @@ NASTY_STRINGS = [
     "tab\there",
     "",
     "x" * 10_000,
-    'all: ,= "\\\n\t\'#ü🧓',
+    "all: ,= \"\\\n\t'#ü🧓",
 ]
 
 
@@ -65,7 +65,7 @@ async def test_nasty_strings_round_trip(influx: InfluxClient) -> None:
             assert row[f"s{j}"] == text, (tag, j)
     keys = await influx.query("SHOW MEASUREMENTS")
     assert sorted(v[0] for v in keys[0].series[0].values) == sorted("m" + t for t in NASTY_IDENTIFIERS)
-    tag_keys = await influx.query(f'SHOW TAG KEYS FROM {quote_ident("m" + NASTY_IDENTIFIERS[3])}')
+    tag_keys = await influx.query(f"SHOW TAG KEYS FROM {quote_ident('m' + NASTY_IDENTIFIERS[3])}")
     assert sorted(v[0] for v in tag_keys[0].series[0].values) == sorted([NASTY_IDENTIFIERS[3], "t"])
 
 
@@ -107,8 +107,15 @@ async def test_reader_queries(influx: InfluxClient) -> None:
     readings = [_reading("mat1", i, t0 + i * 60_000, occupied=True, hr=60.0 + i, rr=14.5) for i in range(10)]
     readings += [_reading("mat2", i, t0 + i * 60_000, occupied=False) for i in range(3)]
     door = Reading(
-        site="h1", kind=DeviceKind.DOOR, device="d1", type=MessageType.EVENT, seq=1, ts_ms=t0, received_ms=t0,
-        fields={}, event="open",
+        site="h1",
+        kind=DeviceKind.DOOR,
+        device="d1",
+        type=MessageType.EVENT,
+        seq=1,
+        ts_ms=t0,
+        received_ms=t0,
+        fields={},
+        event="open",
     )
     await influx.write(join_lines(to_lines([*readings, door])))
     reader = InfluxReader(client=influx)

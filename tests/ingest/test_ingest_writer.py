@@ -26,8 +26,14 @@ def mattress(i: int, *, device: str = "mat1", site: str = "h1", movement: bool =
     if movement:
         fields["movement"] = i % 100
     return Reading(
-        site=site, kind=DeviceKind.MATTRESS, device=device, type=MessageType.TELEMETRY,
-        seq=i, ts_ms=T0 + i, received_ms=T0 + i + 7, fields=fields,
+        site=site,
+        kind=DeviceKind.MATTRESS,
+        device=device,
+        type=MessageType.TELEMETRY,
+        seq=i,
+        ts_ms=T0 + i,
+        received_ms=T0 + i + 7,
+        fields=fields,
     )
 
 
@@ -41,8 +47,13 @@ async def test_accept_writes_everything_in_batches(influx: InfluxClient, tmp_pat
     assert await reader.count(DeviceKind.MATTRESS, site="h1") == 5000
     (p,) = await reader.points(DeviceKind.MATTRESS, site="h1", start_ms=T0 + 4321, end_ms=T0 + 4322)
     assert p.fields == {
-        "occupied": True, "hr": 50.0 + 4321 % 40, "rr": 12.5, "movement": 4321 % 100, "seq": 4321,
-        "received_ms": T0 + 4328, "clock_skewed": False,
+        "occupied": True,
+        "hr": 50.0 + 4321 % 40,
+        "rr": 12.5,
+        "movement": 4321 % 100,
+        "seq": 4321,
+        "received_ms": T0 + 4328,
+        "clock_skewed": False,
     }
 
 

@@ -7,20 +7,15 @@ import json
 import re
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
-from eldercare.servers.postgres import Postgres
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_764_000_000_000  # 2025-11-24 16:00 UTC = 00:00 Beijing

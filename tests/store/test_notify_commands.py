@@ -69,7 +69,9 @@ async def test_notify_ack_sends_help_coming_to_the_pressed_button(
     assert [(e.actor, e.detail["topic"]) for e in sent] == [("W01", command.topic)]
 
 
-async def test_notify_broker_outage_does_not_undo_the_ack(store: AlertStore, webhook: Webhook, clock: FakeClock) -> None:
+async def test_notify_broker_outage_does_not_undo_the_ack(
+    store: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
     store.import_registry(registry_with_channels(webhook), now_ms=clock())
     dead = CommandPublisher(
         host="127.0.0.1", port=free_port(), username="backend", password="x", max_attempts=1, timeout_s=1

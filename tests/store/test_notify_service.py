@@ -92,7 +92,9 @@ async def test_notify_sos_link_ack_stops_reminders_and_resolve_is_audited(
     await service.consume_link(page.actions["on_site"])
     with pytest.raises(InvalidTransition, match="outcome"):
         await service.consume_link(page.actions["resolve"])
-    done = await service.consume_link(page.actions["resolve"], outcome=Outcome.ASSISTED_AT_HOME, note="老人摔倒后已扶起")
+    done = await service.consume_link(
+        page.actions["resolve"], outcome=Outcome.ASSISTED_AT_HOME, note="老人摔倒后已扶起"
+    )
     assert done.applied and done.record.state == "resolved" and done.record.outcome == "assisted_at_home"
     entries = setup.audit_entries(entity=Entity.ALERT, entity_id=str(record.id))
     steps = [(e.action, e.actor, e.detail.get("to")) for e in entries]
@@ -113,7 +115,9 @@ async def test_notify_sos_link_ack_stops_reminders_and_resolve_is_audited(
     ]  # fmt: skip
 
 
-async def test_notify_escalation_cadence_in_simulated_time(setup: AlertStore, webhook: Webhook, clock: FakeClock) -> None:
+async def test_notify_escalation_cadence_in_simulated_time(
+    setup: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
     service = make_service(setup, clock)
     start = clock()
     record = await service.raise_alert(sos(start))
@@ -157,7 +161,9 @@ def _key(m: dict[str, Any]) -> tuple[str, str]:
     return (m["path"], _kind(m["title"]))
 
 
-async def test_notify_timers_resume_after_restart(db_url: str, setup: AlertStore, webhook: Webhook, clock: FakeClock) -> None:
+async def test_notify_timers_resume_after_restart(
+    db_url: str, setup: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
     service = make_service(setup, clock)
     start = clock()
     record = await service.raise_alert(sos(start))

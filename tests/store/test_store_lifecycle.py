@@ -177,7 +177,9 @@ def test_store_clears_close_device_alerts_but_not_life_safety(registered: AlertS
     dev_id = store_raise(registered, offline).record.id
     smoke = make_alert(AlertType.SMOKE, device="smoke1")
     smoke_id = store_raise(registered, smoke).record.id
-    cleared = registered.clear_alert(make_alert(AlertType.DEVICE_OFFLINE, device="mat1", clears=True), now_ms=DAYTIME + 9)
+    cleared = registered.clear_alert(
+        make_alert(AlertType.DEVICE_OFFLINE, device="mat1", clears=True), now_ms=DAYTIME + 9
+    )
     assert cleared is not None and cleared.state == State.CLEARED.value and cleared.next_due_ms is None
     still = registered.clear_alert(make_alert(AlertType.SMOKE, device="smoke1", clears=True), now_ms=DAYTIME + 10)
     assert still is not None and still.id == smoke_id

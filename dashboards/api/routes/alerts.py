@@ -33,10 +33,12 @@ async def stream_alerts(request: Request, ctx: ContextDep, scope: ScopeDep) -> S
         idle = 0.0
         yield "retry: 1000\n\n"
         while not await request.is_disconnected():
-            version = ctx.backend.alerts_version()
+            # Store calls are blocking (SQLite/PostgreSQL): keep them off the event loop.
+            version = await asyncio.to_thread(ctx.backend.alerts_version)
             if version != seen:
                 seen = version
-                queue = [AlertPublic.of(a).model_dump() for a in queue_order(ctx.backend.list_alerts(scope))]
+                alerts = await asyncio.to_thread(ctx.backend.list_alerts, scope)
+                queue = [AlertPublic.of(a).model_dump() for a in queue_order(alerts)]
                 yield f"event: alerts\ndata: {json.dumps({'version': version, 'alerts': queue})}\n\n"
                 idle = 0.0
             elif idle >= 15.0:
@@ -60,9 +62,7 @@ def read_alert(alert_id: int, backend: BackendDep, scope: ScopeDep, user: Curren
 
 
 @router.post("/{alert_id}/actions", response_model=AlertPublic, dependencies=[CsrfHeader])
-def act_on_alert(
-    alert_id: int, body: AlertAction, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
-) -> AlertPublic:
+def act_on_alert(alert_id: int, body: AlertAction, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
     """Acknowledge, dispatch (en route), mark on site, resolve (with an outcome) or annotate an alert."""
     if ctx.backend.get_alert(scope, alert_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")

@@ -16,5 +16,7 @@ def read_devices(backend: BackendDep, scope: ScopeDep) -> list[DevicePublic]:
     seen: dict[tuple[str, str], DevicePublic] = {}
     for r in backend.list_residents(scope):
         for d in r.devices:
-            seen[(r.site, d.device)] = DevicePublic(site=r.site, device=d.device, kind=d.kind, room=d.room, online=d.online)
+            seen[(r.site, d.device)] = DevicePublic(
+                site=r.site, device=d.device, kind=d.kind, room=d.room, online=d.online
+            )
     return list(seen.values())

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import asyncio
+from typing import Any
 
-from dashboards.api.deps import BackendDep, CurrentUser, ScopeDep
-from dashboards.schemas import AlertPublic, ElderDetail, ElderPublic
+from fastapi import APIRouter, HTTPException, Request, UploadFile, status
+from fastapi.responses import Response
+
+from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.csvio import residents_csv
+from dashboards.models import Role
+from dashboards.registry_import import MAX_BYTES, import_residents
+from dashboards.schemas import AlertPublic, ElderDetail, ElderPublic, ImportReportPublic, RowErrorPublic
+from dashboards.telemetry import resident_charts
+from dashboards.web.render import translator
+from ingest.errors import IngestError
 
 router = APIRouter(prefix="/api/elders", tags=["elders"])
 
@@ -14,6 +24,39 @@ router = APIRouter(prefix="/api/elders", tags=["elders"])
 def read_elders(backend: BackendDep, scope: ScopeDep) -> list[ElderPublic]:
     """Residents in the caller's scope; ID numbers and phones masked."""
     return [ElderPublic.of(r) for r in backend.list_residents(scope)]
+
+
+@router.get("/export.csv", include_in_schema=True)
+def export_elders(ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """Residents in scope as CSV (Chinese headers; ID numbers and phones masked); audited."""
+    residents = ctx.backend.list_residents(scope)
+    ctx.backend.audit(
+        actor=user.id, channel="api", action="registry.csv_exported", entity="resident", entity_id="*",
+        detail={"count": str(len(residents))},
+    )  # fmt: skip
+    headers = {"Content-Disposition": 'attachment; filename="residents.csv"'}
+    return Response(residents_csv(residents), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.post("/import", response_model=ImportReportPublic, dependencies=[CsrfHeader])
+def import_elders(
+    ctx: ContextDep,
+    user: CurrentUser,
+    file: UploadFile,
+    dry_run: bool = True,
+) -> ImportReportPublic:
+    """Import residents from CSV: every bad row is reported with its line and reason; good rows are kept."""
+    if user.role is Role.GRID_WORKER:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot import")
+    raw = file.file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
+    result = import_residents(ctx.backend, user, raw, dry_run=dry_run)
+    return ImportReportPublic(
+        dry_run=dry_run,
+        accepted=result.accepted,
+        errors=[RowErrorPublic(line=e.line, field=e.field, reason=e.reason) for e in result.errors],
+    )
 
 
 @router.get("/{resident_id}", response_model=ElderDetail)
@@ -36,3 +79,31 @@ def read_elder_alerts(resident_id: str, backend: BackendDep, scope: ScopeDep) ->
         raise HTTPException(status.HTTP_404_NOT_FOUND, "resident not found")
     alerts = [a for a in backend.list_alerts(scope, active=None) if a.site == resident.site]
     return [AlertPublic.of(a) for a in sorted(alerts, key=lambda a: -a.raised_ms)]
+
+
+@router.get("/{resident_id}/telemetry")
+async def read_elder_telemetry(
+    resident_id: str, request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, range: str = "24h"
+) -> dict[str, Any]:
+    """Chart data (heart/breathing rate with the baseline band, bed occupancy, door and motion activity)."""
+    resident = await asyncio.to_thread(ctx.backend.get_resident, scope, resident_id)
+    if resident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "resident not found")
+    if ctx.telemetry is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "telemetry store not configured")
+    t = translator(request)
+    labels = {
+        "hr": t("chart.hr"), "rr": t("chart.rr"), "bed": t("chart.bed"), "door": t("chart.door"),
+        "motion": t("chart.motion"),
+    }  # fmt: skip
+    try:
+        return await resident_charts(
+            ctx.telemetry,
+            site=resident.site,
+            range_key=range,
+            now_ms=ctx.clock(),
+            baseline=ctx.baselines(resident.site) if ctx.baselines else None,
+            labels=labels,
+        )
+    except IngestError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"telemetry query failed: {type(exc).__name__}") from None

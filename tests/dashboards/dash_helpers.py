@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import httpx
+from dash_fixtures import PASSWORD
 from fastapi.testclient import TestClient
-from fixtures import PASSWORD
 
 
 def login(client: TestClient | httpx.Client, user: str, password: str = PASSWORD) -> str:
@@ -19,7 +19,7 @@ def login(client: TestClient | httpx.Client, user: str, password: str = PASSWORD
     return m.group(1)
 
 
-from conftest import TestStoreBackend  # noqa: E402
+from dash_harness import TestStoreBackend  # noqa: E402
 
 from dashboards.memory import MemoryBackend  # noqa: E402
 from dashboards.models import AlertView  # noqa: E402

@@ -1,0 +1,71 @@
+"""Composition helpers for ``eldercare up``: build the console over the real store and serve it in the same loop.
+
+Usage (inside the CLI's ``asyncio.TaskGroup``)::
+
+    backend = StoreBackend(store=store, service=service)
+    logins = provision_demo_logins(backend, worker_ids)        # prints nothing; the CLI prints them
+    app = create_app(settings, backend=backend, telemetry=InfluxReader(client=influx), baselines=engine.baseline_of)
+    tg.create_task(serve_console(app, host="127.0.0.1", port=8000), name="console")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from dashboards.scope import Scope
+from dashboards.security import hash_password
+from dashboards.sqlstore import StoreBackend
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    """One demo account to print at startup."""
+
+    worker_id: str
+    name: str
+    role: str
+    password: str
+
+
+def provision_demo_logins(backend: StoreBackend, worker_ids: Iterable[str] | None = None) -> list[DemoLogin]:
+    """Give each (or every) registered worker a fresh random password; returns them for printing once."""
+    wanted = set(worker_ids) if worker_ids is not None else None
+    out = []
+    for account in backend.accounts(Scope("all")):
+        if wanted is not None and account.id not in wanted:
+            continue
+        password = secrets.token_urlsafe(9)
+        backend.set_password_hash(account.id, hash_password(password))
+        out.append(DemoLogin(account.id, account.name, account.role.value, password))
+    return out
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its signal capture: the composition root owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Leave the process's signal handlers alone."""
+        yield
+
+
+async def serve_console(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run uvicorn on the current event loop until cancelled; cancelling shuts it down gracefully."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=3
+    )
+    server = _Server(config)
+    task = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await task
+        raise

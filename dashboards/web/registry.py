@@ -1,0 +1,70 @@
+"""Registry pages (台账管理): the hierarchy and workers in scope, CSV import with a dry run, CSV export."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile, status
+from fastapi.responses import HTMLResponse, Response
+
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.csvio import COLUMNS
+from dashboards.models import Role
+from dashboards.registry_import import MAX_BYTES, import_residents
+from dashboards.web.render import render
+
+router = APIRouter(prefix="/registry", tags=["registry"])
+
+
+@router.get("", response_class=HTMLResponse)
+def registry_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """Hierarchy with resident counts, workers, and the import form."""
+    residents = ctx.backend.list_residents(scope)
+    per_grid: dict[str, int] = {}
+    for r in residents:
+        per_grid[r.place.grid] = per_grid.get(r.place.grid, 0) + 1
+    return render(
+        request,
+        "registry.html",
+        user=user,
+        tree=ctx.backend.hierarchy(scope),
+        per_grid=per_grid,
+        workers=ctx.backend.accounts(scope),
+        columns=COLUMNS,
+        result=None,
+        can_import=user.role is not Role.GRID_WORKER,
+    )
+
+
+@router.post("/import", response_class=HTMLResponse, dependencies=[CsrfForm])
+def import_csv(
+    request: Request,
+    ctx: ContextDep,
+    scope: ScopeDep,
+    user: CurrentUser,
+    file: UploadFile,
+    dry_run: Annotated[bool, Form()] = False,
+) -> Response:
+    """Validate (dry run) or import a residents CSV; shows every rejected line with its reason."""
+    if user.role is Role.GRID_WORKER:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot import")
+    raw = file.file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
+    result = import_residents(ctx.backend, user, raw, dry_run=dry_run)
+    residents = ctx.backend.list_residents(scope)
+    per_grid: dict[str, int] = {}
+    for r in residents:
+        per_grid[r.place.grid] = per_grid.get(r.place.grid, 0) + 1
+    return render(
+        request,
+        "registry.html",
+        user=user,
+        tree=ctx.backend.hierarchy(scope),
+        per_grid=per_grid,
+        workers=ctx.backend.accounts(scope),
+        columns=COLUMNS,
+        result=result,
+        dry_run=dry_run,
+        can_import=True,
+    )

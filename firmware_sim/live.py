@@ -1,0 +1,238 @@
+"""Live mode: publish a simulation to a real broker in real (or scaled) time, one connection per home gateway.
+
+All connections are driven by one thread with a selector (paho-mqtt's external-loop API: ``loop_read``,
+``loop_write``, ``loop_misc``), so one process can hold 10,000+ gateways (the pooled mode for load
+tests) without a thread per home. A gateway outage in the simulation is played for real: at the Last
+Will entry the connection is dropped without DISCONNECT (the broker then publishes the real Will), and
+it reconnects when the home's next message is due.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import paho.mqtt.client as mqtt
+
+from firmware_sim.errors import PublishError
+from firmware_sim.publisher import QOS, GatewayPublisher, ReceivedCommand
+from firmware_sim.scenario import Message
+from firmware_sim.wire import WILL_PAYLOAD
+
+_LOG = logging.getLogger(__name__)
+_MISC_EVERY_S: Final = 0.5
+
+
+@dataclass(slots=True)
+class LiveStats:
+    """What a live run did (mutable counters, returned at the end)."""
+
+    published: int = 0
+    skipped: int = 0
+    crashes: int = 0
+    reconnects: int = 0
+    commands: list[ReceivedCommand] = field(default_factory=list)
+    lag_ms_max: float = 0.0
+    """Worst lateness of a publication against its scheduled wall time."""
+
+
+class Fleet:
+    """Many simulated home gateways in one thread; each has its own MQTT connection (client id = gateway id)."""
+
+    def __init__(
+        self,
+        *,
+        sites: Iterable[tuple[str, str]],
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        password_for: Callable[[str], str | None] = lambda site: None,
+        keepalive: int = 30,
+        on_command: Callable[[ReceivedCommand], None] | None = None,
+    ) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.gateways: dict[str, GatewayPublisher] = {}
+        self._registered: dict[str, socket.socket] = {}
+        self.commands: list[ReceivedCommand] = []
+        self._on_command = on_command
+        for site, gateway in sites:
+            self.gateways[site] = GatewayPublisher(
+                site=site,
+                gateway=gateway,
+                password=password_for(site),
+                host=host,
+                port=port,
+                keepalive=keepalive,
+                announce=False,
+                threaded=False,
+                on_command=self._command,
+            )
+        self._last_misc = 0.0
+
+    def _command(self, cmd: ReceivedCommand) -> None:
+        self.commands.append(cmd)
+        if self._on_command is not None:
+            self._on_command(cmd)
+
+    def _sync_socket(self, site: str, gw: GatewayPublisher) -> None:
+        sock = gw.client.socket()
+        old = self._registered.get(site)
+        if old is sock:
+            return
+        if old is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(old)
+            del self._registered[site]
+        if isinstance(sock, socket.socket) and sock.fileno() >= 0:
+            self.selector.register(sock, selectors.EVENT_READ, site)
+            self._registered[site] = sock
+
+    def connect_all(self, *, timeout: float = 30.0) -> None:
+        """Open every connection and pump the network until all have CONNACK and SUBACK."""
+        for site, gw in self.gateways.items():
+            gw.connect()
+            self._sync_socket(site, gw)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump(0.05)
+            refused = [gw for gw in self.gateways.values() if gw.failure is not None]
+            if refused:
+                raise PublishError(site=refused[0].site, reason=f"connection refused: {refused[0].failure}")
+            if all(gw.connected and gw.subscribed for gw in self.gateways.values()):
+                return
+        missing = [s for s, gw in self.gateways.items() if not gw.connected]
+        raise PublishError(site=missing[0] if missing else "?", reason=f"{len(missing)} gateways not connected")
+
+    def pump(self, timeout: float) -> None:
+        """Run the network for up to ``timeout`` seconds: read, write pending packets, keep-alives."""
+        for key, _ in self.selector.select(timeout=max(0.0, timeout)):
+            site = key.data
+            gw = self.gateways[site]
+            gw.client.loop_read()
+            self._sync_socket(site, gw)
+        for gw in self.gateways.values():
+            if gw.client.want_write():
+                gw.client.loop_write()
+        now = time.monotonic()
+        if now - self._last_misc >= _MISC_EVERY_S:
+            self._last_misc = now
+            for site, gw in self.gateways.items():
+                gw.client.loop_misc()
+                self._sync_socket(site, gw)
+
+    def crash(self, site: str) -> None:
+        """Drop one gateway's connection without DISCONNECT (the broker publishes its Last Will)."""
+        gw = self.gateways[site]
+        old = self._registered.pop(site, None)
+        if old is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(old)
+        gw.crash()
+
+    def reconnect(self, site: str) -> None:
+        """Reconnect a crashed gateway (persistent session: commands queued meanwhile arrive now)."""
+        gw = self.gateways[site]
+        try:
+            gw.client.reconnect()
+        except OSError as exc:
+            _LOG.warning("gateway %s: reconnect failed: %s", gw.gateway, exc)
+            return
+        self._sync_socket(site, gw)
+
+    def publish(self, site: str, topic: str, payload: bytes, *, retain: bool) -> None:
+        """Queue one message on the home's connection (sent by the next :meth:`pump`)."""
+        info = self.gateways[site].client.publish(topic, payload, qos=QOS, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise PublishError(site=site, reason=f"publish on {topic} failed: {mqtt.error_string(info.rc)}")
+
+    def drain(self, *, timeout: float = 10.0) -> None:
+        """Pump until every queued QoS 1 publication is acknowledged (or the timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.pump(0.02)
+            if not any(gw.client.want_write() for gw in self.gateways.values()) and all(
+                len(getattr(gw.client, "_out_messages", {})) == 0 for gw in self.gateways.values() if gw.connected
+            ):
+                return
+
+    def close(self) -> None:
+        """Disconnect every gateway cleanly (no Last Will)."""
+        for gw in self.gateways.values():
+            if gw.connected:
+                gw.client.disconnect()
+        self.pump(0.1)
+        for sock in list(self._registered.values()):
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(sock)
+        self._registered.clear()
+        self.selector.close()
+
+
+def _site_of(topic: str) -> str:
+    return topic.split("/", 3)[2]
+
+
+def run_live(
+    messages: Iterable[Message],
+    *,
+    sites: Iterable[tuple[str, str]],
+    host: str = "127.0.0.1",
+    port: int = 1883,
+    password_for: Callable[[str], str | None] = lambda site: None,
+    speed: float = 1.0,
+    skip_before_ms: int | None = None,
+    max_messages: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    on_command: Callable[[ReceivedCommand], None] | None = None,
+) -> LiveStats:
+    """Publish a simulated message stream to the broker, each message at its (scaled) received time.
+
+    ``speed`` > 1 plays simulated time faster (600 = ten simulated minutes per second); ``skip_before_ms``
+    starts mid-stream (e.g. at "now" for a real-time run whose simulation began at local midnight).
+    Device timestamps are those of the simulation, so only ``speed=1`` gives wall-clock ``ts`` values.
+    """
+    stats = LiveStats()
+    fleet = Fleet(sites=sites, host=host, port=port, password_for=password_for, on_command=on_command)
+    fleet.connect_all()
+    down: set[str] = set()
+    wall0: float | None = None
+    sim0 = 0
+    try:
+        for received_ms, topic, payload in messages:
+            if skip_before_ms is not None and received_ms < skip_before_ms:
+                stats.skipped += 1
+                continue
+            if stop() or (max_messages is not None and stats.published >= max_messages):
+                break
+            if wall0 is None:
+                wall0, sim0 = time.monotonic(), received_ms
+            due = wall0 + (received_ms - sim0) / 1000 / speed
+            while (wait := due - time.monotonic()) > 0:
+                fleet.pump(min(wait, 0.05))
+            stats.lag_ms_max = max(stats.lag_ms_max, (time.monotonic() - due) * 1000)
+            site = _site_of(topic)
+            if site not in fleet.gateways:
+                continue
+            if payload == WILL_PAYLOAD and topic.endswith("/status"):
+                # The broker, not the gateway, publishes the Will: make it happen for real.
+                fleet.crash(site)
+                down.add(site)
+                stats.crashes += 1
+                continue
+            if site in down:
+                fleet.reconnect(site)
+                down.discard(site)
+                stats.reconnects += 1
+            fleet.publish(site, topic, payload, retain=topic.endswith("/status") and "/gateway/" in topic)
+            stats.published += 1
+            fleet.pump(0)
+        fleet.drain()
+    finally:
+        stats.commands = list(fleet.commands)
+        fleet.close()
+    return stats

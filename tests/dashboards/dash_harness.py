@@ -1,0 +1,112 @@
+"""Test harness of the dashboards: both backends, a live uvicorn server, chromium arguments."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from dash_fixtures import PASSWORD, registry
+from fastapi import FastAPI
+
+from alerts.escalation import PolicyBook
+from alerts.links import LinkSigner
+from alerts.models import Alert
+from alerts.notify import Delivery, Message
+from alerts.service import AlertService
+from alerts.store.repository import AlertStore
+from dashboards.memory import MemoryBackend
+from dashboards.models import AlertView
+from dashboards.scope import Scope
+from dashboards.security import hash_password
+from dashboards.sqlstore import StoreBackend, run_async
+
+LINK_SECRET = b"test-link-secret-0123456789abcdef"
+_HASH = hash_password(PASSWORD)
+
+
+class NullNotifier:
+    """Records messages instead of sending them."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Message]] = []
+
+    async def send(self, *, url: str, message: Message) -> Delivery:
+        self.sent.append((url, message))
+        return Delivery(ok=True, channel=url.split("://", 1)[0], target=url)
+
+
+class TestStoreBackend(StoreBackend):
+    """The real store adapter plus the conveniences the tests use (raising alerts as the engine would)."""
+
+    __test__ = False
+
+    def raise_alert(self, alert: Alert) -> AlertView:
+        record = run_async(lambda: self.service.raise_alert(alert))
+        assert record is not None
+        view = self.get_alert(Scope("all"), record.id)
+        assert view is not None
+        return view
+
+
+def make_memory() -> MemoryBackend:
+    b = MemoryBackend(link_secret=LINK_SECRET)
+    b.import_registry(registry())
+    for worker in list(b.workers):
+        b.set_password_hash(worker, _HASH)
+    return b
+
+
+def make_store(path: Path) -> TestStoreBackend:
+    store = AlertStore(url=f"sqlite:///{path / 'store.db'}")
+    service = AlertService(
+        store=store,
+        notifier=NullNotifier(),
+        policies=PolicyBook(),
+        clock=lambda: time.time_ns() // 1_000_000,
+        links=LinkSigner(secret=LINK_SECRET, base_url="http://127.0.0.1:8000"),
+    )
+    b = TestStoreBackend(store=store, service=service)
+    store.import_registry(registry(), now_ms=service.clock())
+    for w in registry()["workers"]:
+        b.set_password_hash(w["id"], _HASH)
+    return b
+
+
+class LiveServer:
+    """uvicorn serving the app in a background thread on a free port."""
+
+    def __init__(self, app: FastAPI) -> None:
+        import uvicorn
+
+        from eldercare.servers._child import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

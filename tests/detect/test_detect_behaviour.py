@@ -1,0 +1,153 @@
+"""Behavioural detectors: exact event times against the population defaults, explanations with numbers."""
+
+from __future__ import annotations
+
+from detect_helpers import MIN, Home, at, rd
+
+from alerts.models import AlertType
+
+
+def _night(home: Home) -> None:
+    home.send(rd("mat1", at(0, 22, 0), event="in_bed"))
+
+
+def test_night_bed_exit_fires_at_the_limit_not_before_and_return_clears() -> None:
+    home = Home()
+    _night(home)
+    home.send(rd("mat1", at(1, 2, 0), event="out_of_bed"))
+    home.advance(at(1, 2, 39, 59))
+    assert home.of(AlertType.NIGHT_BED_EXIT) == []
+    home.advance(at(1, 2, 40))
+    [alert] = home.of(AlertType.NIGHT_BED_EXIT)
+    assert alert.time_ms == at(1, 2, 40)
+    assert "since 02:00" in alert.explanation and "40 min" in alert.explanation
+    assert "population default" in alert.explanation and "none since leaving bed" in alert.explanation
+    assert "02:00 离床" in alert.explanation_zh
+    home.send(rd("mat1", at(1, 2, 55), event="in_bed"))
+    assert len(home.of(AlertType.NIGHT_BED_EXIT, clears=True)) == 1
+
+
+def test_short_toilet_trip_raises_nothing() -> None:
+    home = Home()
+    _night(home)
+    home.send(rd("mat1", at(1, 2, 0), event="out_of_bed"), rd("mat1", at(1, 2, 8), event="in_bed"))
+    home.advance(at(1, 4, 0))
+    assert home.of(AlertType.NIGHT_BED_EXIT) == [] and home.of(AlertType.INACTIVITY) == []
+
+
+def test_moving_elder_is_alerted_only_once_still() -> None:
+    home = Home()
+    _night(home)
+    home.send(rd("mat1", at(1, 2, 0), event="out_of_bed"))
+    for m in range(5, 55, 5):
+        home.send(rd("pir1", at(1, 2, m), event="motion"))
+    home.advance(at(1, 3, 29, 59))
+    assert home.of(AlertType.NIGHT_BED_EXIT) == []
+    home.advance(at(1, 3, 30))
+    [alert] = home.of(AlertType.NIGHT_BED_EXIT)
+    assert alert.time_ms == at(1, 3, 30) and "last movement in the home 02:50" in alert.explanation
+
+
+def test_inactivity_fires_at_last_activity_plus_limit() -> None:
+    home = Home()
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 9, 0), event="motion"))
+    home.motion_idle(at(0, 9, 0), at(0, 9, 40))
+    home.advance(at(0, 9, 44, 59))
+    assert home.of(AlertType.INACTIVITY) == []
+    home.motion_idle(at(0, 9, 40), at(0, 9, 50))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 9, 45)
+    assert "45 min since 09:00" in alert.explanation and "population default" in alert.explanation
+    assert alert.evidence["limit_min"] == 45.0 and alert.evidence["block"] == "morning"
+    home.send(rd("pir1", at(0, 10, 0), count=3, window_s=600))
+    assert len(home.of(AlertType.INACTIVITY, clears=True)) == 1
+
+
+def test_activity_moves_the_inactivity_deadline() -> None:
+    home = Home()
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 9, 0), event="motion"))
+    home.motion_idle(at(0, 9, 0), at(0, 9, 20))
+    home.send(rd("pir1", at(0, 9, 30), count=4, window_s=600))
+    home.motion_idle(at(0, 9, 30), at(0, 10, 20))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 10, 15)
+
+
+def test_a_silent_motion_sensor_is_not_evidence_of_inactivity() -> None:
+    home = Home()
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 9, 0), event="motion"))
+    home.advance(at(0, 11, 0))  # the PIR sends nothing at all: dead sensor, not a still elder
+    assert home.of(AlertType.INACTIVITY) == []
+
+
+def test_not_up_at_the_population_deadline_while_still_in_bed() -> None:
+    home = Home()
+    _night(home)
+    home.advance(at(1, 9, 59))
+    assert home.of(AlertType.NOT_UP) == []
+    home.advance(at(1, 10, 0))
+    [alert] = home.of(AlertType.NOT_UP)
+    assert alert.time_ms == at(1, 10, 0)
+    assert "still in bed (since 22:00)" in alert.explanation and "population default (up by 10:00)" in alert.explanation
+
+
+def test_not_up_is_not_raised_for_a_bedbound_elder() -> None:
+    home = Home(bedbound=True)
+    _night(home)
+    home.advance(at(1, 11, 0))
+    assert home.of(AlertType.NOT_UP) == []
+
+
+def test_night_door_without_return() -> None:
+    home = Home()
+    _night(home)
+    home.send(
+        rd("mat1", at(1, 1, 58), event="out_of_bed"),
+        rd("door1", at(1, 2, 0), event="open"),
+        rd("door1", at(1, 2, 0, 10), event="close"),
+    )
+    home.advance(at(1, 2, 19, 59))
+    assert home.of(AlertType.NIGHT_DOOR) == []
+    home.advance(at(1, 2, 20))
+    [alert] = home.of(AlertType.NIGHT_DOOR)
+    assert alert.time_ms == at(1, 2, 20) and "opened at 02:00" in alert.explanation and "20 min" in alert.explanation
+
+
+def test_night_door_with_movement_inside_afterwards_is_quiet() -> None:
+    home = Home()
+    _night(home)
+    home.send(
+        rd("mat1", at(1, 1, 58), event="out_of_bed"),
+        rd("door1", at(1, 2, 0), event="open"),
+        rd("door1", at(1, 2, 0, 10), event="close"),
+        rd("pir1", at(1, 2, 2), event="motion"),
+        rd("mat1", at(1, 2, 5), event="in_bed"),
+    )
+    home.advance(at(1, 3, 0))
+    assert home.of(AlertType.NIGHT_DOOR) == []
+
+
+def test_out_and_not_back_after_the_default_limit() -> None:
+    home = Home()
+    home.send(
+        rd("mat1", at(0, 7, 0), event="out_of_bed"),
+        rd("pir1", at(0, 14, 0), event="motion"),
+        rd("door1", at(0, 14, 0, 30), event="open"),
+        rd("door1", at(0, 14, 0, 40), event="close"),
+    )
+    home.motion_idle(at(0, 14, 0), at(0, 18, 0))
+    assert home.of(AlertType.INACTIVITY) == []  # out, not inactive
+    home.advance(at(0, 18, 0, 39))
+    assert home.of(AlertType.OUT_NOT_BACK) == []
+    home.advance(at(0, 18, 0, 40))
+    [alert] = home.of(AlertType.OUT_NOT_BACK)
+    assert alert.time_ms == at(0, 18, 0, 40) and "Went out at 14:00" in alert.explanation
+    home.send(rd("door1", at(0, 18, 30), event="open"))
+    assert len(home.of(AlertType.OUT_NOT_BACK, clears=True)) == 1
+
+
+def test_two_residents_no_night_inactivity_from_an_empty_bed() -> None:
+    home = Home(solitary=False)
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 21, 30), event="motion"))
+    home.motion_idle(at(0, 21, 30), at(1, 1, 0))
+    assert home.of(AlertType.INACTIVITY) == []

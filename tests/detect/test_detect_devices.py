@@ -1,0 +1,81 @@
+"""Device health: expected-silence model, site offline with muting and escalation, battery, tamper, not worn."""
+
+from __future__ import annotations
+
+from detect_helpers import MIN, Home, at, rd
+
+from alerts.models import AlertType, Severity
+
+
+def test_device_offline_at_declared_limit_and_cleared_by_the_next_message() -> None:
+    home = Home()
+    t0 = at(0, 10, 0)
+    home.send(rd("door1", t0, status=True, battery=80))
+    home.advance(t0 + 18 * 60 * MIN - 1)
+    assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"] == []
+    home.advance(t0 + 18 * 60 * MIN)
+    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
+    assert alert.time_ms == t0 + 18 * 60 * MIN and "declared cadence 6 h 00 min" in alert.explanation
+    home.send(rd("door1", t0 + 19 * 60 * MIN, status=True, battery=80))
+    assert [a.device for a in home.of(AlertType.DEVICE_OFFLINE, clears=True)] == ["door1"]
+
+
+def test_learned_cadence_tightens_the_offline_limit() -> None:
+    home = Home()
+    t0 = at(0, 0, 0)
+    for k in range(12):  # hourly heartbeat, 11 healthy gaps of 1 h
+        home.send(rd("door1", t0 + k * 60 * MIN, status=True, battery=80))
+    last = t0 + 11 * 60 * MIN
+    home.advance(last + 3 * 60 * MIN)
+    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
+    assert alert.time_ms == last + 3 * 60 * MIN and alert.evidence["limit_min"] == 180.0
+
+
+def test_last_will_mutes_then_pages_after_grace_and_escalates_for_a_solitary_elder() -> None:
+    home = Home()
+    t0 = at(0, 10, 0)
+    home.send(rd("gw-h1", t0, online=True), rd("mat1", t0, occupied=False))
+    home.send(rd("gw-h1", t0 + MIN, online=False))
+    home.advance(t0 + 4 * MIN - 1)
+    assert home.of(AlertType.SITE_OFFLINE) == []
+    home.advance(t0 + 4 * MIN)
+    [first] = home.of(AlertType.SITE_OFFLINE)
+    assert first.time_ms == t0 + 4 * MIN and first.severity is Severity.WARNING and "last will" in first.explanation
+    home.advance(t0 + MIN + 2 * 60 * MIN)
+    sev = [a.severity for a in home.of(AlertType.SITE_OFFLINE)]
+    assert sev == [Severity.WARNING, Severity.CRITICAL]
+    assert home.of(AlertType.DEVICE_OFFLINE) == []  # the mattress's 15-min silence is the gateway's fault
+    home.send(rd("gw-h1", t0 + 3 * 60 * MIN, online=True))
+    assert len(home.of(AlertType.SITE_OFFLINE, clears=True)) == 1
+
+
+def test_gateway_reboot_does_not_page() -> None:
+    home = Home()
+    t0 = at(0, 10, 0)
+    home.send(rd("gw-h1", t0, online=True), rd("gw-h1", t0 + MIN, online=False), rd("gw-h1", t0 + 2 * MIN, online=True))
+    home.advance(t0 + 10 * MIN)
+    assert home.of(AlertType.SITE_OFFLINE) == []
+
+
+def test_battery_hysteresis_and_tamper() -> None:
+    home = Home()
+    t0 = at(0, 10, 0)
+    home.send(rd("smoke1", t0, status=True, battery=25, tamper=False))
+    home.send(rd("smoke1", t0 + MIN, status=True, battery=20, tamper=True))
+    home.send(rd("smoke1", t0 + 2 * MIN, status=True, battery=19, tamper=True))
+    [low] = home.of(AlertType.LOW_BATTERY)
+    assert low.time_ms == t0 + MIN and "20 %" in low.explanation
+    assert len(home.of(AlertType.TAMPER)) == 1
+    home.send(rd("smoke1", t0 + 3 * MIN, status=True, battery=35, tamper=False))
+    assert len(home.of(AlertType.LOW_BATTERY, clears=True)) == 1 and len(home.of(AlertType.TAMPER, clears=True)) == 1
+
+
+def test_band_left_off_counts_from_getting_up() -> None:
+    home = Home()
+    home.send(rd("mat1", at(0, 22, 0), event="in_bed"), rd("band1", at(0, 22, 5), event="removed"))
+    home.send(rd("mat1", at(1, 7, 0), event="out_of_bed"), rd("pir1", at(1, 7, 5), event="motion"))
+    home.advance(at(1, 8, 59))
+    assert home.of(AlertType.NOT_WORN) == []
+    home.advance(at(1, 9, 30))
+    [alert] = home.of(AlertType.NOT_WORN)
+    assert alert.time_ms == at(1, 9, 0) and "not worn since 22:05" in alert.explanation
