@@ -103,6 +103,7 @@ class Engine:
         self.now_ms = NEVER
         self.readings = 0
         self._catching_up = False
+        self._max_lag_ms = 5 * 60_000
         self._ctx = Context(config=self.config, timers=self.timers)
         self._population = population_baseline(self.config)
         self.detectors: tuple[Detector, ...] = tuple(detectors or default_detectors(self.config))
@@ -160,13 +161,19 @@ class Engine:
 
     def _process(self, ctx: Context, r: Reading) -> None:
         self.readings += 1
-        t = r.time_ms
+        received = r.received_ms
         home = self.homes.get(r.site)
         if home is None:
-            home = self._new_home(r.site, t)
+            home = self._new_home(r.site, r.time_ms)
         dev = home.devices.get(r.device)
         if dev is None:
-            dev = home.devices[r.device] = DeviceState(kind=r.kind, last_seen_ms=t)
+            dev = home.devices[r.device] = DeviceState(kind=r.kind, last_seen_ms=r.time_ms)
+        # A clock that is consistently behind looks like buffered data to the gateway (which trusts lags of up
+        # to a day); a device whose *every* message lags by minutes has a wrong clock: use the received time.
+        lag = received - r.ts_ms
+        floor = dev.lag_floor_ms
+        t = received if r.clock_skewed or floor > self._max_lag_ms else r.ts_ms
+        dev.lag_floor_ms = lag if lag < floor else floor + ((lag - floor) >> 5)
         last = dev.last_seen_ms
         if self._catching_up and t <= last:
             return  # already processed before the snapshot was taken

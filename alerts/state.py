@@ -37,6 +37,9 @@ class DeviceState(msgspec.Struct, kw_only=True):
     """Sum of the out-of-range samples of the running episode (its mean decides how long it must last)."""
     spo2_low_since_ms: int = NEVER
     last_steps: int = NEVER
+    lag_floor_ms: int = 0
+    """Robust floor of (received − device time): jumps down at once, climbs by 1/32 of the excess per message.
+    Honest devices deliver most messages live, so a floor of minutes means the device clock is behind."""
     offline_armed: bool = False
     """Mirror of "the ``off:`` timer of this device is armed" (saves a heap-index lookup per message)."""
 

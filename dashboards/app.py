@@ -6,11 +6,13 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.api.deps import LoginRequired
@@ -22,15 +24,28 @@ from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
 from dashboards.web import auth, console, mobile, pages, registry
 from dashboards.web.render import render, translator
-from eldercare.settings import Settings
 
 _LOG = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+class ConsoleSettings(Protocol):
+    """What the console reads from :class:`eldercare.settings.Settings` (dashboards do not import eldercare)."""
+
+    @property
+    def link_secret(self) -> SecretStr:
+        """Deployment secret; the session key is derived from it."""
+        ...
+
+    @property
+    def public_url(self) -> str:
+        """Public base URL; ``https`` makes the session cookie Secure."""
+        ...
+
+
 def create_app(
-    settings: Settings,
+    settings: ConsoleSettings,
     *,
     backend: ConsoleBackend,
     telemetry: ChartReader | None = None,
@@ -38,9 +53,12 @@ def create_app(
     clock: Callable[[], int] = now_ms,
     session_secret: bytes | None = None,
     poll_interval_s: float = 0.2,
+    gateway_secret: str = "",
+    provisioner: Callable[[str], None] | None = None,
 ) -> FastAPI:
     """Build the console application around a store (the alert store's adapter, or the in-memory fake).
 
+    ``gateway_secret`` and ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
     Sessions are signed with ``session_secret`` (default: derived from ``ELDERCARE_LINK_SECRET``; a random one,
     which logs everybody out on restart, if that is empty).
     """
@@ -59,6 +77,8 @@ def create_app(
         telemetry=telemetry,
         baselines=baselines,
         poll_interval_s=poll_interval_s,
+        gateway_secret=gateway_secret,
+        provisioner=provisioner,
     )
     app = FastAPI(
         title="Eldercare console API",

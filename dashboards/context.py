@@ -30,4 +30,8 @@ class AppContext:
     baselines: BaselineLookup | None = None
     poll_interval_s: float = 0.2
     """How often the live feed checks the store for changed alerts (well within the 1 s target)."""
+    gateway_secret: str = ""
+    """Derives per-gateway MQTT passwords (``ELDERCARE_GATEWAY_SECRET``); empty disables provisioning."""
+    provisioner: Callable[[str], None] | None = None
+    """Adds a gateway account and its ACL to the running broker (``eldercare.stack.Broker.provision``)."""
     extra: dict[str, object] = field(default_factory=dict)

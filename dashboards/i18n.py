@@ -291,7 +291,9 @@ class Translator:
         return STATE_ZH.get(State(value), value)
 
     def outcome(self, value: str) -> str:
-        """Name of an alert outcome."""
+        """Name of an alert outcome (or of the state of an alert without one)."""
+        if value in STATE_EN:
+            return self.state(value)
         if self.lang == "en":
             return value.replace("_", " ")
         from alerts.lifecycle import OUTCOME_ZH, Outcome

@@ -56,7 +56,5 @@ def rank_for_visits(
         visited = last is not None and last >= month_start_ms
         score = alert_score + 6.0 * drop + min(days if days is not None else 45, 90) / 15 + 0.5 * r.ability_level
         score += 1.0 if "独居" in r.categories else 0.0
-        if visited:
-            score -= 100.0
         out.append(RiskEntry(r, round(score, 2), len(site_alerts), days, int(round(drop * 100)), visited))
-    return sorted(out, key=lambda e: (-e.score, e.resident.id))
+    return sorted(out, key=lambda e: (e.visited_this_month, -e.score, e.resident.id))

@@ -184,3 +184,11 @@ class ImportReportPublic(BaseModel):
     dry_run: bool
     accepted: list[str]
     errors: list[RowErrorPublic]
+
+
+class GatewayCredentials(BaseModel):
+    """A provisioned home gateway's MQTT login (the password is derived, never stored)."""
+
+    username: str
+    password: str
+    topic_prefix: str

@@ -43,9 +43,7 @@ def up(
     _logging(verbose)
     from eldercare.up import run_up
 
-    run_up(
-        homes=homes, seed=seed, speed=speed, data_dir=data_dir, console_port=console_port, duration=duration
-    )
+    run_up(homes=homes, seed=seed, speed=speed, data_dir=data_dir, console_port=console_port, duration=duration)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -23,8 +23,10 @@ from eldercare.stack import local_stack
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import MqttListener
+from gateway.metrics import GatewayMetrics
+from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
-from gateway.service import GatewayService
+from gateway.service import FastPath, GatewayService, ReadingSink
 from ingest.bench import BenchReport, BenchTarget, run_bench
 from ingest.errors import IngestError
 from ingest.influx import InfluxClient
@@ -58,6 +60,22 @@ async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
         delay = min(delay * 2, 60.0)
 
 
+class _TapSink:
+    """The writer, plus a callback that sees every batch once it is durable."""
+
+    def __init__(self, writer: InfluxWriter, tap: Callable[[Sequence[Reading]], None]) -> None:
+        self.writer = writer
+        self.tap = tap
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        """Make the batch durable, then hand it on."""
+        await self.writer.accept(readings)
+        try:
+            self.tap(readings)
+        except Exception:  # detection must never make the ingest path redeliver or stall
+            _LOG.exception("reading tap failed on a batch of %d", len(readings))
+
+
 async def run_pipeline(
     settings: Settings,
     *,
@@ -66,6 +84,10 @@ async def run_pipeline(
     options: WriteOptions | None = None,
     max_batch: int = 5000,
     setup_storage: bool = True,
+    fast_path: FastPath | None = None,
+    on_durable: Callable[[Sequence[Reading]], None] | None = None,
+    metrics: GatewayMetrics | None = None,
+    ready: asyncio.Event | None = None,
 ) -> None:
     """Run listener, gateway service and writer until ``stop`` is set (or forever); shut down cleanly.
 
@@ -76,6 +98,10 @@ async def run_pipeline(
         options: writer batching/retry options; default from settings (batch size, retry interval).
         max_batch: most MQTT messages handled (and acknowledged) together.
         setup_storage: create the database, retention policies and continuous queries first.
+        fast_path: called synchronously with every life-safety reading before anything is stored or batched.
+        on_durable: called with each batch of new readings once durable (the detection core's feed).
+        metrics: gateway counters to update (a fresh set when omitted).
+        ready: set once connected and subscribed.
     """
     stop = stop if stop is not None else asyncio.Event()
     options = options or WriteOptions(
@@ -97,8 +123,14 @@ async def run_pipeline(
         client_id=settings.mqtt_client_id,
         share_group=settings.mqtt_share_group,
     )
+    sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
     service = GatewayService(
-        directory=directory, deadletter=deadletter, sink=writer, max_skew_ms=settings.max_clock_skew_s * 1000
+        directory=directory,
+        deadletter=deadletter,
+        sink=sink,
+        max_skew_ms=settings.max_clock_skew_s * 1000,
+        fast_path=fast_path,
+        metrics=metrics,
     )
     setup: asyncio.Task[None] | None = None
     try:
@@ -110,6 +142,8 @@ async def run_pipeline(
         await listener.start()
         await listener.wait_ready(timeout=60)
         _LOG.info("%s (client %s, spool %s)", READY_LINE, settings.mqtt_client_id, spool.directory)
+        if ready is not None:
+            ready.set()
         # The batch in hand is finished and acknowledged before the listener closes; whatever is still
         # in the inbox is unacknowledged and comes back from the broker on the next start.
         await service.run(listener, max_batch=max_batch, stop=stop)

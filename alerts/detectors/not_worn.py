@@ -26,11 +26,13 @@ class NotWornDetector(Detector):
     )
     timer_names: ClassVar[tuple[str, ...]] = (PREFIX,)
 
-    def _due(self, ctx: Context, since: int) -> int:
+    def _due(self, ctx: Context, home: HomeState, since: int) -> int:
         limit = int(self.config.not_worn_limit_min * MIN_MS)
+        if home.has_mattress:
+            return since + limit  # on_timer follows the elder's morning from there
         m = ctx.local_min(since)
         if m >= QUIET_START_MIN or m < QUIET_END_MIN:
-            return ctx.next_local(since, self.config.night_end_min)  # then follow the elder's morning
+            return ctx.next_local(since, QUIET_END_MIN) + limit
         due = since + limit
         m_due = ctx.local_min(due)
         if m_due >= QUIET_START_MIN or m_due < QUIET_END_MIN:
@@ -65,7 +67,7 @@ class NotWornDetector(Detector):
                 )
         elif dev.not_worn_since_ms == NEVER:
             dev.not_worn_since_ms = t
-            ctx.schedule(home, PREFIX + r.device, self._due(ctx, t))
+            ctx.schedule(home, PREFIX + r.device, self._due(ctx, home, t))
 
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Alert if still not worn."""
@@ -85,7 +87,10 @@ class NotWornDetector(Detector):
                 if ctx.local_min(due) < home.baseline.not_up_min:
                     deadline += 86_400_000  # this morning's is still ahead
                 if due < deadline:
-                    ctx.schedule(home, name, min(deadline, due + RECHECK_MS))
+                    m = ctx.local_min(due)
+                    at_night = m >= QUIET_START_MIN or m < self.config.morning_start_min
+                    nxt = ctx.next_local(due, self.config.morning_start_min) if at_night else due + RECHECK_MS
+                    ctx.schedule(home, name, min(deadline, nxt))
                     return
                 start = max(since, deadline)
             if start + limit > due:

@@ -8,9 +8,15 @@ from fastapi.responses import HTMLResponse, Response
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.queries import month_window
+from dashboards.scope import Scope
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
+
+
+def _names(ctx: ContextDep, scope: Scope) -> dict[str, str]:
+    tree = ctx.backend.hierarchy(scope)
+    return {n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)}
 
 
 @router.get("/residents", response_class=HTMLResponse)
@@ -53,7 +59,7 @@ def stats_page(
 ) -> Response:
     """Statistics (统计监测) of one month."""
     report = build_report(ctx, scope, month)
-    return render(request, "stats.html", user=user, report=report, printable=False)
+    return render(request, "stats.html", user=user, report=report, printable=False, names=_names(ctx, scope))
 
 
 @router.get("/stats/report", response_class=HTMLResponse)
@@ -66,4 +72,4 @@ def report_page(
     ctx.backend.audit(
         actor=user.id, channel="console", action="stats.report", entity="report", entity_id=name, detail={}
     )
-    return render(request, "stats.html", user=user, report=report, printable=True)
+    return render(request, "stats.html", user=user, report=report, printable=True, names=_names(ctx, scope))

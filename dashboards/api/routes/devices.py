@@ -1,11 +1,16 @@
-"""Devices of the homes in scope and their health."""
+"""Devices of the homes in scope, their health, and gateway provisioning (MQTT account and ACL)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
 
-from dashboards.api.deps import BackendDep, ScopeDep
-from dashboards.schemas import DevicePublic
+from fastapi import APIRouter, HTTPException, status
+
+from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.models import Role
+from dashboards.schemas import DevicePublic, GatewayCredentials
+from gateway.models import CONTRACT_PREFIX
+from gateway.provisioning import gateway_password
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -20,3 +25,25 @@ def read_devices(backend: BackendDep, scope: ScopeDep) -> list[DevicePublic]:
                 site=r.site, device=d.device, kind=d.kind, room=d.room, online=d.online
             )
     return list(seen.values())
+
+
+@router.post("/gateways/{site}/provision", response_model=GatewayCredentials, dependencies=[CsrfHeader])
+async def provision_gateway(site: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> GatewayCredentials:
+    """Create the home gateway's MQTT account and ACL on the broker; the password is shown to the installer once."""
+    if user.role is Role.GRID_WORKER:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot provision gateways")
+    residents = await asyncio.to_thread(ctx.backend.list_residents, scope)
+    if site not in {r.site for r in residents}:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "site not found")
+    if not ctx.gateway_secret or ctx.provisioner is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "gateway provisioning is not configured")
+    await asyncio.to_thread(ctx.provisioner, site)
+    await asyncio.to_thread(
+        ctx.backend.audit, actor=user.id, channel="console", action="gateway.provisioned", entity="site",
+        entity_id=site, detail={},
+    )  # fmt: skip
+    return GatewayCredentials(
+        username=site,
+        password=gateway_password(ctx.gateway_secret, site),
+        topic_prefix=f"{CONTRACT_PREFIX}/{site}/",
+    )

@@ -1,0 +1,231 @@
+"""The whole backend in one process: ingest pipeline → detection core → alert service (and its timers).
+
+Order of work for each MQTT batch (see ``eldercare.pipeline``): life-safety readings go through the
+detection core synchronously on arrival (fast path) and their alerts are raised at once; every batch,
+once durable, feeds the behavioural and device-health detectors. Three periodic loops run beside it:
+the detection timers (inactivity, not back in bed, offline…), the alert service's escalation timers,
+and the engine snapshot that, together with the readings stored in InfluxDB, rebuilds the detection
+state after a restart so no timer is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from alerts.baseline import fit_baselines
+from alerts.engine import Engine, InMemoryHistory
+from alerts.escalation import PolicyBook
+from alerts.links import LinkSigner
+from alerts.models import Alert
+from alerts.notify import AppriseNotifier, Notifier
+from alerts.registry import HomeRegistry
+from alerts.service import AlertService
+from alerts.state import EngineSnapshot
+from alerts.store.repository import AlertStore
+from eldercare.pipeline import directory_from_settings, run_pipeline
+from eldercare.settings import Settings
+from gateway.metrics import GatewayMetrics
+from gateway.models import Reading
+from gateway.provisioning import StaticDirectory, sites_from_registry
+from gateway.publisher import CommandPublisher
+from ingest.history import stored_readings
+from ingest.influx import InfluxClient
+from ingest.reader import InfluxReader
+
+_LOG: Final = logging.getLogger("eldercare.backend")
+SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
+"""Readings this much older than the snapshot are replayed too (late arrivals)."""
+
+
+def wall_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class WallClock:
+    """The live clock of the detection engine."""
+
+    def now_ms(self) -> int:
+        """Now, in epoch milliseconds."""
+        return wall_ms()
+
+
+class Backend:
+    """Composition of pipeline, engine and alert service, with their periodic loops."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Mapping[str, Any] | None = None,
+        notifier: Notifier | None = None,
+        policies: PolicyBook | None = None,
+        engine_tick_s: float = 1.0,
+        service_tick_s: float = 2.0,
+        snapshot_every_s: float = 30.0,
+        refit_every_s: float = 3600.0,
+    ) -> None:
+        self.settings = settings
+        self.registry_doc = registry
+        self.metrics = GatewayMetrics()
+        self.store = AlertStore(url=settings.database_url)
+        if registry is not None:
+            self.store.import_registry(registry, now_ms=wall_ms())
+        secret = settings.link_secret.get_secret_value().encode()
+        self.commands = CommandPublisher(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password.get_secret_value(),
+            client_id=f"{settings.mqtt_client_id}-cmd",
+        )
+        self.service = AlertService(
+            store=self.store,
+            notifier=notifier or AppriseNotifier(),
+            policies=policies or PolicyBook(),
+            clock=wall_ms,
+            links=LinkSigner(secret=secret, base_url=settings.public_url),
+            commands=self.commands,
+        )
+        self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
+        self.engine: Engine | None = None
+        self.engine_tick_s = engine_tick_s
+        self.service_tick_s = service_tick_s
+        self.snapshot_every_s = snapshot_every_s
+        self.refit_every_s = refit_every_s
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.alerts_raised = 0
+        self.ready = asyncio.Event()
+        """Set once the backend is connected, subscribed and processing."""
+
+    @property
+    def snapshot_path(self) -> Path:
+        """Where the detection engine's state is saved."""
+        return self.settings.data_dir / "detect" / "engine.msgpack"
+
+    # -------------------------------------------------------------- detection → alert service
+
+    def _dispatch(self, alert: Alert) -> None:
+        # Each alert is raised in its own task at once: a life-safety alert never waits behind another.
+        self.alerts_raised += 1
+        task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}-{alert.site}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _raise(self, alert: Alert) -> None:
+        try:
+            await self.service.raise_alert(alert)
+        except Exception:
+            _LOG.exception("could not raise %s for %s", alert.type, alert.site)
+
+    def _fast_path(self, reading: Reading) -> None:
+        assert self.engine is not None
+        self.engine.process(reading)
+
+    def _on_durable(self, readings: Sequence[Reading]) -> None:
+        assert self.engine is not None
+        self.engine.process_many([r for r in readings if not r.is_life_safety])
+
+    # -------------------------------------------------------------- engine state
+
+    async def _load_engine(self) -> Engine:
+        clock = WallClock()
+        path = self.snapshot_path
+        if not path.exists():
+            return Engine(registry=self.home_registry, clock=clock, sink=self._dispatch, refit_inline=False)
+        data = path.read_bytes()
+        since = msgspec.msgpack.decode(data, type=EngineSnapshot).now_ms - SNAPSHOT_LOOKBACK_MS
+        token = self.settings.influx_token.get_secret_value() if self.settings.influx_token else None
+        async with InfluxClient(url=self.settings.influx_url, db=self.settings.influx_db, token=token) as client:
+            history = await stored_readings(InfluxReader(client=client), start_ms=since)
+        engine, caught_up = Engine.restore(
+            data,
+            history=InMemoryHistory(history),
+            registry=self.home_registry,
+            clock=clock,
+            sink=self._dispatch,
+            refit_inline=False,
+        )
+        _LOG.info("detection state restored: %d readings replayed, %d alerts on the way", len(history), len(caught_up))
+        return engine
+
+    def save_snapshot(self) -> None:
+        """Write the engine state atomically (temp file, fsync, rename)."""
+        if self.engine is None:
+            return
+        path = self.snapshot_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            f.write(self.engine.snapshot())
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+
+    # -------------------------------------------------------------- loops
+
+    async def _every(self, seconds: float, work: Callable[[], Any], what: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+            if stop.is_set():
+                return
+            try:
+                result = work()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                _LOG.exception("%s failed", what)
+
+    def _engine_tick(self) -> None:
+        assert self.engine is not None
+        self.engine.tick()
+
+    async def _refit(self) -> None:
+        assert self.engine is not None
+        engine = self.engine
+        baselines = await asyncio.to_thread(fit_baselines, engine.histories(), config=engine.config)
+        engine.apply_baselines(baselines)
+
+    async def run(self, *, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then flush, snapshot and close everything."""
+        settings = self.settings
+        directory = (
+            StaticDirectory(sites_from_registry(self.registry_doc))
+            if self.registry_doc is not None
+            else directory_from_settings(settings)
+        )
+        self.engine = await self._load_engine()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(
+                    run_pipeline(
+                        settings,
+                        directory=directory,
+                        stop=stop,
+                        fast_path=self._fast_path,
+                        on_durable=self._on_durable,
+                        metrics=self.metrics,
+                        ready=self.ready,
+                    ),
+                    name="pipeline",
+                )
+                tasks.create_task(self._every(self.engine_tick_s, self._engine_tick, "detection tick", stop))
+                tasks.create_task(self._every(self.service_tick_s, self.service.tick, "alert service tick", stop))
+                tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot, "snapshot", stop))
+                tasks.create_task(self._every(self.refit_every_s, self._refit, "baseline refit", stop))
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            self.save_snapshot()
+            await self.commands.close()
+            self.store.close()

@@ -1,0 +1,43 @@
+"""Per-elder baselines: grace period, never learning from flagged days, fixed floors and ceilings."""
+
+from __future__ import annotations
+
+from alerts.baseline import BLOCKS, DaySummary, fit_baselines, population_baseline
+from alerts.config import DetectConfig
+
+
+def _days(n: int, *, wake: float, gap: float, flagged: set[int] | None = None) -> list[DaySummary]:
+    out = []
+    for i in range(n):
+        d = DaySummary(day=i, wake_min=wake + (i % 3) * 10, night_exit_max_min=8.0, out_max_min=100.0)
+        d.max_gap_min = [None, gap, gap, gap, gap]
+        d.flagged = i in (flagged or set())
+        out.append(d)
+    return out
+
+
+def test_new_elder_keeps_population_defaults_but_learns_wake_time_early() -> None:
+    cfg = DetectConfig()
+    [b] = fit_baselines({"h": _days(3, wake=400.0, gap=12.0)}, config=cfg).values()
+    pop = population_baseline(cfg)
+    assert not b.personal and b.inactivity_limit_min == pop.inactivity_limit_min
+    assert b.wake_p50_min == 410.0 and b.not_up_min < cfg.not_up_default_min
+
+
+def test_personal_limits_are_clipped_by_the_safety_floor_and_ceiling() -> None:
+    cfg = DetectConfig()
+    fits = fit_baselines({"calm": _days(14, wake=400.0, gap=12.0), "napper": _days(14, wake=400.0, gap=300.0)}, config=cfg)
+    assert fits["calm"].personal and fits["calm"].inactivity_limit_min[1] == cfg.inactivity_floor_min
+    assert fits["napper"].inactivity_limit_min[1] == cfg.inactivity_ceiling_min
+    assert fits["calm"].bed_exit_limit_min == cfg.bed_exit_floor_min  # 8 min × 1.3 → floor 30
+    assert fits["calm"].out_limit_min == cfg.out_floor_min
+    assert len(fits["calm"].inactivity_limit_min) == len(BLOCKS)
+
+
+def test_flagged_days_are_never_learned() -> None:
+    cfg = DetectConfig()
+    days = _days(14, wake=400.0, gap=20.0)
+    incident = DaySummary(day=14, wake_min=700.0, flagged=True)
+    incident.max_gap_min = [None, 110.0, 110.0, 110.0, 110.0]
+    [b] = fit_baselines({"h": [*days, incident]}, config=cfg).values()
+    assert b.n_days == 14 and b.quiet_ref_min[1] == 20.0 and b.wake_p90_min is not None and b.wake_p90_min < 430

@@ -1,0 +1,65 @@
+"""``replay``: a recording in the simulator's JSONL format through the whole core, alerts out as JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from detect_helpers import MIN, at
+
+from alerts.errors import RecordingError
+from alerts.replay import replay
+
+REGISTRY = {
+    "version": 1,
+    "sites": [
+        {
+            "site": "h0001",
+            "gateway": "gw-h0001",
+            "devices": [
+                {"device": "mat1", "kind": "mattress"},
+                {"device": "band1", "kind": "wristband"},
+                {"device": "pir1", "kind": "motion"},
+            ],
+            "residents": [{"id": "R1", "categories": ["独居"], "ability_level": 1}],
+        }
+    ],
+}
+
+
+def _line(t: int, topic: str, payload: dict[str, object]) -> str:
+    return json.dumps({"t": t, "topic": f"ec/v1/h0001/{topic}", "payload": json.dumps(payload)})
+
+
+def test_replay_writes_alerts_in_event_time(tmp_path: Path) -> None:
+    lines = [
+        _line(at(0, 22, 0), "mattress/mat1/event", {"event": "in_bed", "seq": 1, "ts": at(0, 22, 0)}),
+        _line(at(1, 2, 0), "mattress/mat1/event", {"event": "out_of_bed", "seq": 2, "ts": at(1, 2, 0)}),
+        _line(at(1, 2, 5), "wristband/band1/event", {"event": "sos", "seq": 1, "ts": at(1, 2, 5)}),
+        _line(at(1, 2, 6), "wristband/band1/event", {"event": "bogus", "seq": 2, "ts": at(1, 2, 6)}),
+        _line(at(1, 3, 0), "motion/pir1/telemetry", {"count": 0, "window_s": 600, "seq": 1, "ts": at(1, 3, 0)}),
+    ]
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    out = tmp_path / "alerts.jsonl"
+    result = replay(rec, reg, out)
+    assert result.messages == 5 and result.readings == 4 and result.rejected == {"bad_schema": 1}
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    person = [(r["type"], r["time"]) for r in rows if r["type"] in ("sos", "night_bed_exit")]
+    assert person == [("sos", "2026-03-03T02:05:00+08:00"), ("night_bed_exit", "2026-03-03T02:40:00+08:00")]
+    sos = next(r for r in rows if r["type"] == "sos")
+    assert sos["home"] == "h0001" and sos["severity"] == "critical" and sos["notify"] and sos["explanation"]
+    exit_row = next(r for r in rows if r["type"] == "night_bed_exit")
+    assert exit_row["incident"] == sos["incident"] and exit_row["incident_severity"] == "critical"
+    assert at(1, 2, 40) - at(1, 2, 0) == 40 * MIN
+
+
+def test_bad_recording_line_is_a_typed_error(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text('{"t": 1, "topic": "x"}\n', encoding="utf-8")
+    with pytest.raises(RecordingError) as info:
+        replay(rec, None, None)
+    assert info.value.line == 1
