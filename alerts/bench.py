@@ -24,8 +24,8 @@ from alerts.config import DetectConfig
 from alerts.detectors import default_detectors
 from alerts.detectors.base import Context, Detector
 from alerts.engine import Engine
+from alerts.evaluate import simulated
 from alerts.presence import observe
-from alerts.registry import HomeRegistry
 from alerts.state import DeviceState
 from alerts.timers import TimerQueue
 from gateway.contract import decode_message
@@ -79,13 +79,6 @@ class NaiveEngine(Engine):
         for det in self.detectors:
             if (r.kind, r.type) in det.inputs:
                 det.on_reading(ctx, home, r, t, flags)
-
-
-def _simulated(homes: int, days: int, seed: int) -> tuple[HomeRegistry, list[tuple[int, str, bytes]], int]:
-    from firmware_sim.scenario import generate  # lazy: benchmarking only
-
-    sim = generate(homes=homes, days=days, seed=seed, mix="realistic")
-    return HomeRegistry.from_mapping(sim.registry), list(sim.messages()), sim.end_ms
 
 
 def _best(fn: Callable[[], Any], repeat: int) -> float:
@@ -149,7 +142,7 @@ def bench_detect(
 ) -> BenchResult:
     """Run both measurements; ``homes × days`` simulated homes feed the throughput part."""
     cfg = config or DetectConfig()
-    registry, messages, end_ms = _simulated(homes, days, seed)
+    registry, messages, end_ms = simulated(homes=homes, days=days, seed=seed, mix="realistic")
     readings: list[Reading] = []
     for t, topic, payload in messages:
         try:

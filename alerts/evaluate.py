@@ -99,6 +99,14 @@ class EvalReport(msgspec.Struct, kw_only=True):
         return self.rows[AlertType.INACTIVITY.value].delay(0.5) if AlertType.INACTIVITY.value in self.rows else None
 
 
+def simulated(*, homes: int, days: int, seed: int, mix: str) -> tuple[HomeRegistry, list[Message], int]:
+    """Registry, every message (in arrival order) and end time of one simulated scenario (for benchmarks)."""
+    from firmware_sim.scenario import generate  # lazy: evaluation and benchmarks only
+
+    sim = generate(homes=homes, days=days, seed=seed, mix=mix)
+    return HomeRegistry.from_mapping(sim.registry), list(sim.messages()), sim.end_ms
+
+
 def evaluate(
     *,
     runs: Sequence[Run] = (Run(seed=1, homes=20, days=14, mix="incident-rich"),),

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dashboards.events import AlertFeed
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
@@ -35,3 +36,7 @@ class AppContext:
     provisioner: Callable[[str], None] | None = None
     """Adds a gateway account and its ACL to the running broker (``eldercare.stack.Broker.provision``)."""
     extra: dict[str, object] = field(default_factory=dict)
+    feed: AlertFeed = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.feed = AlertFeed(self.backend.alerts_version, interval_s=self.poll_interval_s)

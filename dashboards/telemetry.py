@@ -103,3 +103,31 @@ async def resident_charts(
             {"name": names["motion"], "points": _points(motion), "axis": 2, "bar": True},
         ],
     }
+
+
+async def activity_ratios(
+    reader: ChartReader, sites: list[str], *, now_ms: int, recent_days: int = 7, reference_days: int = 28
+) -> dict[str, float]:
+    """Per home: mean daily motion of the last ``recent_days`` over that of the ``reference_days`` before.
+
+    Below 1 means the elder moves less than usual (a reason to visit sooner). Homes without reference data are
+    left out rather than guessed.
+    """
+    day = 86_400_000
+    split, start = now_ms - recent_days * day, now_ms - (recent_days + reference_days) * day
+
+    async def total(site: str, lo: int, hi: int) -> float | None:
+        buckets = await reader.aggregate(
+            DeviceKind.MOTION, "count", function="sum", every="7d", site=site, start_ms=lo, end_ms=hi
+        )
+        values = [b.value for b in buckets if b.value is not None]
+        return sum(values) if values else None
+
+    async def ratio(site: str) -> tuple[str, float | None]:
+        recent, reference = await asyncio.gather(total(site, split, now_ms), total(site, start, split))
+        if not reference:
+            return site, None
+        return site, ((recent or 0.0) / recent_days) / (reference / reference_days)
+
+    results = await asyncio.gather(*(ratio(s) for s in sites))
+    return {site: r for site, r in results if r is not None}

@@ -7,7 +7,6 @@ from typing import ClassVar
 from alerts.baseline import hhmm
 from alerts.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from alerts.models import AlertType, Severity
-from alerts.presence import confirm_up
 from alerts.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -77,22 +76,23 @@ class NotWornDetector(Detector):
             return
         since = dev.not_worn_since_ms
         if home.has_mattress:
-            # Count only time the elder is up: a band off overnight is on the charger, not forgotten.
+            # Count only daytime out of bed (a band off overnight is on the charger, not forgotten); for a
+            # bedbound elder, count the day from the usual getting-up deadline.
             limit = int(self.config.not_worn_limit_min * MIN_MS)
-            if confirm_up(ctx, home, due):
-                start = max(since, home.up_ms)
-            else:
-                # Not up (yet, or bedbound): count from this morning's usual getting-up deadline.
+            if ctx.is_night(due):
+                ctx.schedule(home, name, ctx.next_local(due, self.config.night_end_min))
+                return
+            if home.bedbound:
                 deadline = ctx.next_local(due - 86_400_000, home.baseline.not_up_min)  # latest one ≤ due
                 if ctx.local_min(due) < home.baseline.not_up_min:
-                    deadline += 86_400_000  # this morning's is still ahead
-                if due < deadline:
-                    m = ctx.local_min(due)
-                    at_night = m >= QUIET_START_MIN or m < self.config.morning_start_min
-                    nxt = ctx.next_local(due, self.config.morning_start_min) if at_night else due + RECHECK_MS
-                    ctx.schedule(home, name, min(deadline, nxt))
+                    ctx.schedule(home, name, deadline + 86_400_000 + limit)  # this morning's is still ahead
                     return
                 start = max(since, deadline)
+            elif home.in_bed:
+                ctx.schedule(home, name, due + RECHECK_MS)
+                return
+            else:
+                start = max(since, home.out_of_bed_since_ms)
             if start + limit > due:
                 ctx.schedule(home, name, start + limit)
                 return
@@ -102,9 +102,9 @@ class NotWornDetector(Detector):
             Severity.INFO,
             due,
             f"Wristband {device} not worn since {hhmm(ctx.local_min(since))} ({fmt_min((due - since) / MIN_MS)});"
-            f" falls and SOS cannot be detected. Limit {fmt_min(self.config.not_worn_limit_min)} after getting up.",
+            f" falls and SOS cannot be detected. Limit {fmt_min(self.config.not_worn_limit_min)} out of bed in the daytime.",
             f"手环 {device} 自 {hhmm(ctx.local_min(since))} 起未佩戴（{fmt_min_zh((due - since) / MIN_MS)}），"
-            f"无法检测跌倒和SOS。阈值为起床后 {fmt_min_zh(self.config.not_worn_limit_min)}。",
+            f"无法检测跌倒和SOS。阈值为白天离床 {fmt_min_zh(self.config.not_worn_limit_min)}。",
             device=device,
             evidence={"since": hhmm(ctx.local_min(since)), "limit_min": self.config.not_worn_limit_min},
             key=name,

@@ -7,7 +7,7 @@ from typing import ClassVar
 from alerts.baseline import hhmm
 from alerts.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from alerts.models import AlertType, Severity
-from alerts.presence import DOOR_CLOSE, RETURNED
+from alerts.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED
 from alerts.state import HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -37,7 +37,8 @@ class OutNotBackDetector(Detector):
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Door closed: check for departure later; return: clear."""
-        if flags & DOOR_CLOSE and not home.away and not home.in_bed:
+        if flags & (DOOR_OPEN | DOOR_CLOSE) and not home.away and not home.in_bed:
+            # from the last door event: a lost "close" must not hide a departure
             ctx.schedule(home, AWAY, t + self.config.away_confirm_s * 1000)
         if flags & RETURNED:
             ctx.cancel(home, OUT)
@@ -47,7 +48,7 @@ class OutNotBackDetector(Detector):
         """``away``: confirm the departure; ``out``: alert if still out."""
         c = self.config
         if name == AWAY:
-            close = home.door_close_ms
+            close = max(home.door_close_ms, home.door_open_ms)
             if home.away or home.in_bed or due - close != c.away_confirm_s * 1000:
                 return
             if home.inside_start_ms > close + SETTLE_MS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated
 
@@ -16,7 +17,9 @@ from dashboards.models import AlertView
 from dashboards.queries import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
 from dashboards.scope import Scope
+from dashboards.telemetry import activity_ratios
 from dashboards.web.render import render, translator
+from ingest.errors import IngestError
 
 router = APIRouter(prefix="/m", tags=["phone"])
 
@@ -95,18 +98,25 @@ def my_residents(request: Request, ctx: ContextDep, scope: ScopeDep, user: Curre
 
 
 @router.get("/visits", response_class=HTMLResponse)
-def my_visits(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
-    """This month's visits: who is due, ranked by risk, and the coverage so far."""
+async def my_visits(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """This month's visits: who is due, ranked by risk (alerts, declining activity, time since the last visit)."""
     now = ctx.clock()
     month, start, end = month_window(None, now)
-    residents = ctx.backend.list_residents(scope)
-    visits_90d = ctx.backend.list_visits(scope, since_ms=now - 90 * 86_400_000, until_ms=end)
+    residents = await asyncio.to_thread(ctx.backend.list_residents, scope)
+    visits_90d = await asyncio.to_thread(
+        lambda: ctx.backend.list_visits(scope, since_ms=now - 90 * 86_400_000, until_ms=end)
+    )
+    alerts = await asyncio.to_thread(
+        lambda: ctx.backend.list_alerts(scope, active=None, since_ms=now - 30 * 86_400_000)
+    )
+    ratios: dict[str, float] = {}
+    if ctx.telemetry is not None:
+        try:
+            ratios = await activity_ratios(ctx.telemetry, sorted({r.site for r in residents}), now_ms=now)
+        except IngestError:
+            ratios = {}  # the list still ranks on alerts and visits when InfluxDB is unreachable
     ranked = rank_for_visits(
-        residents,
-        alerts=ctx.backend.list_alerts(scope, active=None, since_ms=now - 30 * 86_400_000),
-        visits=visits_90d,
-        month_start_ms=start,
-        now_ms=now,
+        residents, alerts=alerts, visits=visits_90d, month_start_ms=start, now_ms=now, activity_ratio=ratios
     )
     done = sum(e.visited_this_month for e in ranked)
     return render(

@@ -101,3 +101,35 @@ async def test_charts_from_real_influxd(influxd: Any, unique_db: str) -> None:
     assert sum(v or 0 for _, v in data["series"][3]["points"]) == 2
     assert sum(v or 0 for _, v in data["series"][4]["points"]) == sum(range(12))
     assert MessageType.EVENT.value == "event"
+
+
+@pytest.mark.integration
+def test_visit_list_ranks_declining_activity_first(
+    influxd: Any, unique_db: str, settings: Settings, backend: Backend
+) -> None:
+    """h2's motion fell to 40% of its usual level: R2 tops W_C1's visit list with the reason shown."""
+    from dashboards.sqlstore import run_async
+
+    day = 24 * HOUR
+    now = int(time.time() * 1000)
+    lines = []
+    for d in range(35):  # one daily total at mid-day offsets, clear of the window edges
+        for site in ("h1", "h2"):
+            count = 40 if (site == "h2" and d < 7) else 100
+            t = now - d * day - day // 2
+            lines.append(f"motion,site={site},device=pir1,type=telemetry count={count}i,window_s=86400i {t}")
+    client = InfluxClient(url=influxd.url, db=unique_db)
+
+    async def load() -> None:
+        async with InfluxClient(url=influxd.url, db=unique_db) as c:
+            await c.execute(f'CREATE DATABASE "{unique_db}"')
+            await c.write("\n".join(lines).encode())
+
+    run_async(load)
+    app = create_app(settings, backend=backend, telemetry=InfluxReader(client=client))
+    with TestClient(app) as tc:
+        login(tc, "W_C1")
+        page = tc.get("/m/visits").text
+    first = page.index('data-resident="R2"')
+    assert first < page.index('data-resident="R1"')
+    assert "活动量下降 60%" in page[first : first + 800]

@@ -30,22 +30,18 @@ async def stream_alerts(request: Request, ctx: ContextDep, scope: ScopeDep) -> S
 
     async def events() -> AsyncIterator[str]:
         seen: int | None = None
-        idle = 0.0
         yield "retry: 1000\n\n"
-        while not await request.is_disconnected():
-            # Store calls are blocking (SQLite/PostgreSQL): keep them off the event loop.
-            version = await asyncio.to_thread(ctx.backend.alerts_version)
-            if version != seen:
+        async with ctx.feed.listen():
+            while not await request.is_disconnected():
+                version = await ctx.feed.next_version(seen, timeout_s=15.0)
+                if version is None or version == seen:
+                    yield ": keep-alive\n\n"
+                    continue
                 seen = version
+                # Store calls are blocking (SQLite/PostgreSQL): keep them off the event loop.
                 alerts = await asyncio.to_thread(ctx.backend.list_alerts, scope)
                 queue = [AlertPublic.of(a).model_dump() for a in queue_order(alerts)]
                 yield f"event: alerts\ndata: {json.dumps({'version': version, 'alerts': queue})}\n\n"
-                idle = 0.0
-            elif idle >= 15.0:
-                yield ": keep-alive\n\n"
-                idle = 0.0
-            await asyncio.sleep(ctx.poll_interval_s)
-            idle += ctx.poll_interval_s
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

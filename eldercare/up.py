@@ -1,0 +1,246 @@
+"""``eldercare up``: the whole stack on one machine, with a simulated neighbourhood and the console.
+
+Starts mosquitto and influxd (child processes, free ports, a temporary or given data directory),
+provisions the simulated homes' gateway accounts, runs the backend (gateway → InfluxDB → detection →
+alerts), serves the console, and plays the simulator in real time (device clocks = wall clock). A
+"phone inbox" receives the workers' notifications (apprise ``json://``) and prints them, and every few
+minutes a demo call-button press at a random home shows the life-safety path end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import secrets
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from eldercare.backend import Backend, wall_ms
+from eldercare.servers._child import free_port
+from eldercare.settings import Settings
+from eldercare.stack import local_stack
+from firmware_sim.cli import local_midnight_ms
+from firmware_sim.live import run_live
+from firmware_sim.scenario import Message, generate
+from firmware_sim.wire import encode_call_button_event
+
+console = Console(stderr=True)
+DEMO_SEQ_BASE = 1_000_000_000
+"""Demo presses use their own seq range so the gateway's dedupe never mistakes them for repeats."""
+
+
+class PhoneInbox:
+    """Stands in for the workers' phones: receives apprise JSON notifications and prints them."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                length = int(self.headers.get("Content-Length", "0"))
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    body = {}
+                inbox.received += 1
+                worker = self.path.strip("/")
+                title = body.get("title", "")
+                console.print(f"[bold magenta]📱 {worker}[/] [bold]{title}[/]\n{body.get('message', '')}\n")
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="phone-inbox", daemon=True)
+        self.thread.start()
+
+    def url(self, worker_id: str) -> str:
+        """Apprise URL of one worker's phone."""
+        return f"json://127.0.0.1:{self.server.server_port}/{worker_id}"
+
+    def close(self) -> None:
+        """Stop receiving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def with_demo_presses(messages: Iterable[Message], *, sites: list[str], every_ms: int, seed: int) -> Iterator[Message]:
+    """Interleave a call-button press at a random home every ``every_ms`` of simulated time."""
+    rng = random.Random(seed)
+    next_at: int | None = None
+    n = 0
+    for received_ms, topic, payload in messages:
+        if next_at is None:
+            next_at = received_ms + 20_000
+        while every_ms > 0 and received_ms >= next_at:
+            site = rng.choice(sites)
+            n += 1
+            press = encode_call_button_event(site=site, device="btn1", seq=DEMO_SEQ_BASE + n, ts=next_at, event="press")
+            yield next_at, press.topic, press.payload
+            next_at += every_ms
+        yield received_ms, topic, payload
+
+
+def _registry_for(doc: dict[str, Any], inbox: PhoneInbox) -> dict[str, Any]:
+    for worker in doc.get("workers", []):
+        worker["channels"] = [inbox.url(worker["id"])]
+    return doc
+
+
+def _where_table(rows: list[tuple[str, str]]) -> Table:
+    table = Table(title="eldercare is up / 系统已启动", show_header=False)
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+async def _up(
+    *, homes: int, seed: int, data_dir: Path, console_port: int, duration: float, demo_sos_every_s: float
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    now = wall_ms()
+    sim = generate(homes=homes, days=2, seed=seed, mix="incident-rich", start_ms=local_midnight_ms(now))
+    inbox = PhoneInbox()
+    registry = _registry_for(json.loads(json.dumps(sim.registry)), inbox)
+    sites = [h.site for h in sim.homes]
+    gateway_secret = secrets.token_urlsafe(32)
+    console.print(f"starting mosquitto and influxd in {data_dir} …")
+    with local_stack(data_dir=data_dir, secret=gateway_secret) as (broker, influx):
+        broker.provision(sites)
+        port = console_port or free_port()
+        settings = Settings(
+            data_dir=data_dir / "backend",
+            mqtt_host=broker.host,
+            mqtt_port=broker.port,
+            mqtt_username=broker.backend_user,
+            mqtt_password=SecretStr(broker.backend_password),
+            gateway_secret=SecretStr(gateway_secret),
+            influx_url=influx.url,
+            link_secret=SecretStr(secrets.token_urlsafe(32)),
+            public_url=f"http://127.0.0.1:{port}",
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        backend = Backend(settings, registry=registry)
+        sim_stop = threading.Event()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                run = tasks.create_task(backend.run(stop=stop), name="backend")
+                await asyncio.wait_for(backend.ready.wait(), 60)
+                logins, console_task = _start_console(tasks, backend, settings, broker, port, influx.url)
+                stream = with_demo_presses(
+                    sim.messages(), sites=sites, every_ms=int(demo_sos_every_s * 1000), seed=seed
+                )
+                live = tasks.create_task(
+                    asyncio.to_thread(
+                        run_live,
+                        stream,
+                        sites=[(h.site, h.gateway) for h in sim.homes],
+                        host=broker.host,
+                        port=broker.port,
+                        password_for=broker.gateway_password,
+                        speed=1.0,
+                        skip_before_ms=now,
+                        stop=sim_stop.is_set,
+                    ),
+                    name="simulator",
+                )
+                rows = [
+                    ("console / 控制台", settings.public_url),
+                    ("MQTT broker", f"{broker.host}:{broker.port} (auth + ACL, {len(sites)} home gateways)"),
+                    ("InfluxDB", f"{influx.url} (db {settings.influx_db})"),
+                    ("data", str(data_dir)),
+                    ("simulated homes / 模拟家庭", f"{len(sites)} (seed {seed}, live, wall-clock time)"),
+                    ("demo call-button press", f"every {demo_sos_every_s:.0f} s" if demo_sos_every_s else "off"),
+                ]
+                console.print(_where_table(rows))
+                if logins:
+                    table = Table(title="demo logins / 演示账号")
+                    for col in ("worker", "name", "role", "password"):
+                        table.add_column(col)
+                    for login in logins:
+                        table.add_row(*login)
+                    console.print(table)
+                console.print("Ctrl-C stops everything. / 按 Ctrl-C 退出。")
+                if duration > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), duration)
+                    stop.set()
+                await stop.wait()
+                sim_stop.set()
+                await live
+                await run
+                console_task.cancel()  # uvicorn serves until cancelled, then shuts down gracefully
+        finally:
+            sim_stop.set()
+            inbox.close()
+    console.print(f"stopped cleanly: {backend.alerts_raised} alerts raised, {inbox.received} notifications received")
+
+
+def _start_console(
+    tasks: asyncio.TaskGroup, backend: Backend, settings: Settings, broker: Any, port: int, influx_url: str
+) -> tuple[list[tuple[str, str, str, str]], asyncio.Task[None]]:
+    """Serve the console in this loop; return the demo logins to print."""
+    from dashboards.app import create_app
+    from dashboards.serve import provision_demo_logins, serve_console
+    from dashboards.sqlstore import StoreBackend
+    from ingest.influx import InfluxClient
+    from ingest.reader import InfluxReader
+
+    store_backend = StoreBackend(store=backend.store, service=backend.service)
+    logins = provision_demo_logins(store_backend)
+    influx = InfluxClient(url=influx_url, db=settings.influx_db)
+    app = create_app(
+        settings,
+        backend=store_backend,
+        telemetry=InfluxReader(client=influx),
+        gateway_secret=settings.gateway_secret.get_secret_value(),
+        provisioner=lambda site: broker.provision([site]),
+    )
+    task = tasks.create_task(serve_console(app, host="127.0.0.1", port=port), name="console")
+    return [(lg.worker_id, lg.name, lg.role, lg.password) for lg in logins], task
+
+
+def run_up(
+    *,
+    homes: int = 20,
+    seed: int = 1,
+    data_dir: Path | None = None,
+    console_port: int = 8000,
+    duration: float = 0.0,
+    demo_sos_every_s: float = 180.0,
+) -> None:
+    """Run the whole stack until Ctrl-C (or ``duration`` seconds); clean up child processes and temp data."""
+    with contextlib.ExitStack() as stack:
+        root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eldercare-up-")))
+        root.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        asyncio.run(
+            _up(
+                homes=homes,
+                seed=seed,
+                data_dir=root,
+                console_port=console_port,
+                duration=duration,
+                demo_sos_every_s=demo_sos_every_s,
+            )
+        )
+        console.print(f"ran for {time.monotonic() - started:.0f} s")
