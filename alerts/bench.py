@@ -57,7 +57,8 @@ class BenchResult(msgspec.Struct, kw_only=True):
             f"timer tick over {self.homes:,} homes ({self.timers:,} armed timers), one event-time second:"
             f" heap {self.heap_tick_ms:.3f} ms, numpy scan {self.numpy_scan_tick_ms:.3f} ms"
             f" (×{self.numpy_scan_tick_ms / max(self.heap_tick_ms, 1e-9):.0f}),"
-            f" Python scan {self.python_scan_tick_ms:.1f} ms (×{self.python_scan_tick_ms / max(self.heap_tick_ms, 1e-9):.0f})",
+            f" Python scan {self.python_scan_tick_ms:.1f} ms"
+            f" (×{self.python_scan_tick_ms / max(self.heap_tick_ms, 1e-9):.0f})",
         ]
 
 

@@ -42,6 +42,11 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     inactivity_margin: float = 1.15
     """Learned limit = margin × the longest quiet spell seen in that block of the day."""
 
+    couple_day_start_min: int = 7 * 60
+    couple_day_end_min: int = 21 * 60
+    """With a second resident, silence only counts between these local times (the other person's bedtime
+    quiet is not the monitored elder's)."""
+
     # not up by the usual time
     not_up_default_min: float = 10 * 60.0
     """Population default deadline: up by 10:00."""

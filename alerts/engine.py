@@ -167,7 +167,7 @@ class Engine:
             home = self._new_home(r.site, r.time_ms)
         dev = home.devices.get(r.device)
         if dev is None:
-            dev = home.devices[r.device] = DeviceState(kind=r.kind, last_seen_ms=r.time_ms)
+            dev = home.devices[r.device] = DeviceState(kind=r.kind)
         # A clock that is consistently behind looks like buffered data to the gateway (which trusts lags of up
         # to a day); a device whose *every* message lags by minutes has a wrong clock: use the received time.
         lag = received - r.ts_ms
@@ -178,7 +178,7 @@ class Engine:
         if self._catching_up and t <= last:
             return  # already processed before the snapshot was taken
         if t >= last:
-            if not dev.offline and not home.site_offline and not home.away:
+            if last != NEVER and not dev.offline and not home.site_offline and not home.away:
                 dev.n_gaps += 1
                 if t - last > dev.max_gap_ms:
                     dev.max_gap_ms = t - last

@@ -218,7 +218,15 @@ class MemoryBackend:
         """Bumped on every alert change."""
         return self._version
 
-    def list_alerts(self, scope: Scope, *, active: bool | None = True, since_ms: int | None = None) -> list[AlertView]:
+    def list_alerts(
+        self,
+        scope: Scope,
+        *,
+        active: bool | None = True,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        site: str | None = None,
+    ) -> list[AlertView]:
         """Alerts inside ``scope``."""
         with self._lock:
             return [
@@ -227,6 +235,8 @@ class MemoryBackend:
                 if scope.contains(a.place)
                 and (active is None or a.active == active)
                 and (since_ms is None or a.raised_ms >= since_ms)
+                and (until_ms is None or a.raised_ms < until_ms)
+                and (site is None or a.site == site)
             ]
 
     def get_alert(self, scope: Scope, alert_id: int) -> AlertView | None:

@@ -36,8 +36,16 @@ class ConsoleBackend(Protocol):
         """A number that changes whenever any alert is raised or changes (cheap; polled by the live feed)."""
         ...
 
-    def list_alerts(self, scope: Scope, *, active: bool | None = True, since_ms: int | None = None) -> list[AlertView]:
-        """Alerts inside ``scope``; ``active=None`` for all states, ``since_ms`` filters by raise time."""
+    def list_alerts(
+        self,
+        scope: Scope,
+        *,
+        active: bool | None = True,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        site: str | None = None,
+    ) -> list[AlertView]:
+        """Alerts inside ``scope``; ``active=None`` for all states; raise time in ``[since_ms, until_ms)``."""
         ...
 
     def get_alert(self, scope: Scope, alert_id: int) -> AlertView | None:

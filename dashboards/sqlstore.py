@@ -193,7 +193,10 @@ class StoreBackend:
         }
         events: dict[int, list[AlertEventView]] = {}
         assigned: dict[int, str] = {}
-        for e in s.scalars(select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)):
+        ev = select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)
+        if not with_events:
+            ev = ev.where(AlertEvent.action == Action.NOTE.value)  # only assignments are needed for lists
+        for e in s.scalars(ev):
             note = e.note or ""
             if e.action == Action.NOTE.value and note.startswith(_ASSIGN):
                 # Interim: an assignment is a note until the store has an owner-change API.
@@ -240,15 +243,29 @@ class StoreBackend:
         )
         return _placed(stmt).where(_where(scope))
 
-    def list_alerts(self, scope: Scope, *, active: bool | None = True, since_ms: int | None = None) -> list[AlertView]:
-        """Alerts inside ``scope`` (newest first; at most 2000)."""
-        stmt = self._alert_select(scope).order_by(AlertRow.raised_ms.desc()).limit(2000)
+    def list_alerts(
+        self,
+        scope: Scope,
+        *,
+        active: bool | None = True,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        site: str | None = None,
+    ) -> list[AlertView]:
+        """Alerts inside ``scope``, newest first (an open-ended query of closed alerts returns the newest 5000)."""
+        stmt = self._alert_select(scope).order_by(AlertRow.raised_ms.desc())
         if active is True:
             stmt = stmt.where(AlertRow.state.in_(_ACTIVE))
         elif active is False:
             stmt = stmt.where(AlertRow.state.not_in(_ACTIVE))
         if since_ms is not None:
             stmt = stmt.where(AlertRow.raised_ms >= since_ms)
+        if until_ms is not None:
+            stmt = stmt.where(AlertRow.raised_ms < until_ms)
+        if site is not None:
+            stmt = stmt.where(AlertRow.site == site)
+        if active is not True and since_ms is None:
+            stmt = stmt.limit(5000)
         with self._read() as s:
             return self._alert_views(s, stmt)
 

@@ -158,18 +158,25 @@ class Backend:
         _LOG.info("detection state restored: %d readings replayed, %d alerts on the way", len(history), len(caught_up))
         return engine
 
-    def save_snapshot(self) -> None:
-        """Write the engine state atomically (temp file, fsync, rename)."""
-        if self.engine is None:
-            return
+    def _write_snapshot(self, data: bytes) -> None:
         path = self.snapshot_path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as f:
-            f.write(self.engine.snapshot())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
+
+    def save_snapshot(self) -> None:
+        """Write the engine state atomically (temp file, fsync, rename), blocking (used at shutdown)."""
+        if self.engine is not None:
+            self._write_snapshot(self.engine.snapshot())
+
+    async def save_snapshot_async(self) -> None:
+        """Encode the state on the loop (the engine is not thread-safe), write and fsync it in a thread."""
+        if self.engine is not None:
+            await asyncio.to_thread(self._write_snapshot, self.engine.snapshot())
 
     # -------------------------------------------------------------- loops
 
@@ -221,7 +228,7 @@ class Backend:
                 )
                 tasks.create_task(self._every(self.engine_tick_s, self._engine_tick, "detection tick", stop))
                 tasks.create_task(self._every(self.service_tick_s, self.service.tick, "alert service tick", stop))
-                tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot, "snapshot", stop))
+                tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot_async, "snapshot", stop))
                 tasks.create_task(self._every(self.refit_every_s, self._refit, "baseline refit", stop))
         finally:
             if self._tasks:

@@ -188,7 +188,7 @@ def bench_latency(
     """SOS publish → alert stored → notification dispatched, under background load."""
     from eldercare.bench_latency import run_bench_latency
 
-    print(run_bench_latency(homes=homes, presses=presses, burst=burst).table())
+    print(run_bench_latency(homes=homes, presses=presses, burst=burst).summary())
 
 
 @deadletter_app.command("list")

@@ -193,12 +193,16 @@ def pairs(kind: DeviceKind, *types: MessageType) -> frozenset[tuple[DeviceKind, 
 
 
 def fmt_min(minutes: float) -> str:
-    """Minutes as ``1 h 05 min`` / ``42 min`` for explanations."""
+    """Minutes as ``1 h 05 min`` / ``42 min`` / ``30 s`` for explanations."""
+    if 0 < minutes < 1:
+        return f"{minutes * 60:.0f} s"
     m = int(round(minutes))
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min"
 
 
 def fmt_min_zh(minutes: float) -> str:
-    """Minutes as ``1小时05分钟`` / ``42分钟``."""
+    """Minutes as ``1小时05分钟`` / ``42分钟`` / ``30秒``."""
+    if 0 < minutes < 1:
+        return f"{minutes * 60:.0f}秒"
     m = int(round(minutes))
     return f"{m // 60}小时{m % 60:02d}分钟" if m >= 60 else f"{m}分钟"

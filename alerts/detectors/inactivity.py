@@ -48,6 +48,10 @@ class InactivityDetector(Detector):
         last = home.last_activity_ms
         if due is None:
             due = last + int(self.limit_min(ctx, home) * MIN_MS)
+        if not home.solitary:
+            c = self.config
+            lo, hi = c.couple_day_start_min, c.couple_day_end_min
+            return lo <= ctx.local_min(last) < hi and lo <= ctx.local_min(due) < hi
         if block_of(ctx.local_min(last)) != 0 and block_of(ctx.local_min(due)) != 0:
             return True
         # At night only an empty bed plus silence is evidence, and only when nobody else lives there.

@@ -79,7 +79,8 @@ class NotWornDetector(Detector):
             # Count only daytime out of bed (a band off overnight is on the charger, not forgotten); for a
             # bedbound elder, count the day from the usual getting-up deadline.
             limit = int(self.config.not_worn_limit_min * MIN_MS)
-            if ctx.is_night(due):
+            if ctx.is_night(due) or ctx.local_min(due) >= QUIET_START_MIN:
+                # evening and night: taking the band off to charge or sleep is normal
                 ctx.schedule(home, name, ctx.next_local(due, self.config.night_end_min))
                 return
             if home.bedbound:
@@ -102,7 +103,8 @@ class NotWornDetector(Detector):
             Severity.INFO,
             due,
             f"Wristband {device} not worn since {hhmm(ctx.local_min(since))} ({fmt_min((due - since) / MIN_MS)});"
-            f" falls and SOS cannot be detected. Limit {fmt_min(self.config.not_worn_limit_min)} out of bed in the daytime.",
+            f" falls and SOS cannot be detected. Limit {fmt_min(self.config.not_worn_limit_min)} out of bed"
+            " in the daytime.",
             f"手环 {device} 自 {hhmm(ctx.local_min(since))} 起未佩戴（{fmt_min_zh((due - since) / MIN_MS)}），"
             f"无法检测跌倒和SOS。阈值为白天离床 {fmt_min_zh(self.config.not_worn_limit_min)}。",
             device=device,

@@ -58,5 +58,4 @@ class SmokeDetector(Detector):
                 f"烟感 {r.device} 上报故障（代码 {code}），该户可能失去火灾保护。",
                 device=r.device,
                 evidence={"code": str(code)},
-                key=f"fault:{r.device}",
             )

@@ -47,6 +47,8 @@ class VitalsDetector(Detector):
             spo2 = f.get("spo2")
             if ok and spo2 is not None:
                 self._spo2(ctx, home, dev, r.device, float(spo2), t)
+            if home.in_bed and self._mattress_reporting(home, t):
+                ok = False  # in bed, the mattress (every 10–30 s, less noise) is the heart-rate sensor of record
         hr = f.get("hr")
         if not ok or not isinstance(hr, int | float) or hr <= 0:
             dev.vitals_out_since_ms = NEVER
@@ -85,10 +87,12 @@ class VitalsDetector(Detector):
         severe = mean < c.hr_low_severe or mean > c.hr_high_severe
         need_s = c.vitals_sustain_s if severe else c.vitals_mild_sustain_s
         b = home.baseline
-        if not severe and mean < c.hr_low and b.hr_med is not None and r.kind is DeviceKind.MATTRESS:
+        if mean < c.hr_low and b.hr_med is not None and r.kind is DeviceKind.MATTRESS:
             width = max(c.mild_band_min_delta, c.mild_band_mads * (b.hr_mad or 0.0))
             if mean >= b.hr_med - width:
-                return  # mildly below 40 but normal for this elder's sleep (learned band); severe limits still apply
+                if not severe:
+                    return  # mildly below 40 but normal for this elder's sleep (learned band)
+                need_s = c.vitals_mild_sustain_s  # below 38 yet within the learned band: must last, still pages
         if held >= need_s * 1000 and dev.vitals_n_out > dev.vitals_n_in and not dev.vitals_alerted:
             dev.vitals_alerted = True
             low = hrv < c.hr_low
@@ -117,6 +121,13 @@ class VitalsDetector(Detector):
                 },
                 key=f"vitals:{r.device}",
             )
+
+    @staticmethod
+    def _mattress_reporting(home: HomeState, now_ms: int) -> bool:
+        for dev in home.devices.values():
+            if dev.kind is DeviceKind.MATTRESS and not dev.offline and now_ms - dev.last_seen_ms <= 120_000:
+                return True
+        return False
 
     def _spo2(self, ctx: Context, home: HomeState, dev: DeviceState, device: str, spo2: float, t: int) -> None:
         c = self.config

@@ -35,9 +35,7 @@ def resident_page(request: Request, resident_id: str, ctx: ContextDep, scope: Sc
         actor=user.id, channel="console", action="resident.read", entity="resident", entity_id=resident_id, detail={}
     )
     now = ctx.clock()
-    alerts = sorted(
-        (a for a in ctx.backend.list_alerts(scope, active=None) if a.site == resident.site), key=lambda a: -a.raised_ms
-    )
+    alerts = sorted(ctx.backend.list_alerts(scope, active=None, site=resident.site), key=lambda a: -a.raised_ms)
     visits = [
         v
         for v in ctx.backend.list_visits(scope, since_ms=now - 365 * 86_400_000, until_ms=now + 1)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, Response
 
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.routes.devices import ProvisionRefused, provision_site_gateway
 from dashboards.csvio import COLUMNS
 from dashboards.models import Role
 from dashboards.registry_import import MAX_BYTES, import_residents
@@ -68,3 +69,15 @@ def import_csv(
         dry_run=dry_run,
         can_import=True,
     )
+
+
+@router.post("/gateways/{site}", response_class=HTMLResponse, dependencies=[CsrfForm])
+async def provision_gateway_page(
+    request: Request, site: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> Response:
+    """Provision a home's gateway from the resident page; shows the MQTT login once (htmx fragment)."""
+    try:
+        creds = await provision_site_gateway(ctx, scope, user, site)
+    except ProvisionRefused as exc:
+        raise HTTPException(exc.status_code, exc.reason) from None
+    return render(request, "_gateway.html", user=user, creds=creds)

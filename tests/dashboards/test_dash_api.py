@@ -45,7 +45,8 @@ def test_every_list_and_detail_is_scoped(
     visible = VISIBLE[worker]
     assert {e["id"] for e in client.get("/api/elders").json()} == visible
     assert {a["resident_id"] for a in client.get("/api/alerts").json()} == visible
-    assert {a["resident_id"] for a in client.get("/api/alerts?active=false").json()} == set()
+    assert {a["resident_id"] for a in client.get("/api/alerts?status=closed").json()} == set()
+    assert {a["resident_id"] for a in client.get("/api/alerts?status=all").json()} == visible
     assert {d["site"] for d in client.get("/api/devices").json()} == {SITE_OF[r] for r in visible}
     for rid, alert_id in alerts.items():
         expect = 200 if rid in visible else 404

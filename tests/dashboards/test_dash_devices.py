@@ -35,3 +35,19 @@ def test_provisioned_gateway_can_connect(broker: Any, settings: Settings, backen
     assert broker.can_connect("h2", creds["password"])
     assert not broker.can_connect("h2", "wrong-password")
     assert any(e.action == "gateway.provisioned" and e.entity_id == "h2" for e in backend.audit_log())
+
+
+@pytest.mark.integration
+def test_provision_from_resident_page(broker: Any, settings: Settings, backend: Backend) -> None:
+    app = create_app(
+        settings, backend=backend, gateway_secret=broker.secret, provisioner=lambda s: broker.provision([s])
+    )
+    with TestClient(app) as client:
+        csrf = login(client, "W_C1")
+        assert 'hx-post="/registry/gateways/h1"' in client.get("/residents/R1").text
+        r = client.post("/registry/gateways/h1", data={"csrf": csrf})
+        assert r.status_code == 200
+        password = r.text.split('id="gw-password">')[1].split("<")[0]
+        assert broker.can_connect("h1", password)
+        assert client.post("/registry/gateways/h1", data={"csrf": "bad"}).status_code == 403
+        assert client.post("/registry/gateways/h4", data={"csrf": csrf}).status_code == 404

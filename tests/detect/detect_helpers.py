@@ -30,7 +30,9 @@ def at(day: int, hh: int, mm: int = 0, ss: int = 0) -> int:
     return BASE + day * DAY + ((hh * 60 + mm) * 60 + ss) * 1000
 
 
-def registry(*, solitary: bool = True, bedbound: bool = False, devices: tuple[DeviceInfo, ...] = DEVICES) -> HomeRegistry:
+def registry(
+    *, solitary: bool = True, bedbound: bool = False, devices: tuple[DeviceInfo, ...] = DEVICES
+) -> HomeRegistry:
     """One home ``h1`` with the standard devices."""
     return HomeRegistry(
         {"h1": SiteInfo(site="h1", gateway="gw-h1", devices=devices, solitary=solitary, bedbound=bedbound)}
@@ -50,7 +52,14 @@ def rd(device: str, t: int, *, event: str | None = None, status: bool = False, *
         kind = KIND_OF[device]
         mtype = MessageType.STATUS if status else MessageType.EVENT if event else MessageType.TELEMETRY
     return Reading(
-        site="h1", kind=kind, device=device, type=mtype, seq=_seq, ts_ms=t, received_ms=t, fields=dict(fields),
+        site="h1",
+        kind=kind,
+        device=device,
+        type=mtype,
+        seq=_seq,
+        ts_ms=t,
+        received_ms=t,
+        fields=dict(fields),
         event=event,
     )
 

@@ -26,7 +26,9 @@ def test_new_elder_keeps_population_defaults_but_learns_wake_time_early() -> Non
 
 def test_personal_limits_are_clipped_by_the_safety_floor_and_ceiling() -> None:
     cfg = DetectConfig()
-    fits = fit_baselines({"calm": _days(14, wake=400.0, gap=12.0), "napper": _days(14, wake=400.0, gap=300.0)}, config=cfg)
+    fits = fit_baselines(
+        {"calm": _days(14, wake=400.0, gap=12.0), "napper": _days(14, wake=400.0, gap=300.0)}, config=cfg
+    )
     assert fits["calm"].personal and fits["calm"].inactivity_limit_min[1] == cfg.inactivity_floor_min
     assert fits["napper"].inactivity_limit_min[1] == cfg.inactivity_ceiling_min
     assert fits["calm"].bed_exit_limit_min == cfg.bed_exit_floor_min  # 8 min × 1.3 → floor 30

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detect_helpers import MIN, Home, at, rd
+from detect_helpers import Home, at, rd
 
 from alerts.models import AlertType
 

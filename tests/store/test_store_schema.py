@@ -113,11 +113,11 @@ def test_store_registry_import_rejects_bad_documents(store: AlertStore, mutate: 
 def test_store_resident_reads_are_masked_and_audited(store: AlertStore) -> None:
     store.import_registry(load_registry_example(), now_ms=1)
     masked = store.get_resident("R0001", actor="W01", channel="console", now_ms=10)
-    assert masked.id_number == "1101**********0024"
+    assert masked.id_number == "1101**********0020"
     assert masked.phone == "139****0001"
     assert masked.emergency_contacts[0]["phone"] == "137****0001"
     full = store.get_resident("R0001", actor="W02", channel="console", now_ms=11, reveal=True)
-    assert full.id_number == "110101194001010024"
+    assert full.id_number == "110101194001010020"
     listed = store.list_residents(actor="W02", channel="console", now_ms=12)
     assert [r.phone for r in listed] == ["139****0001"]
     reads = store.audit_entries(entity=Entity.RESIDENT)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from alerts.lifecycle import Channel
@@ -19,8 +20,13 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
 @router.get("", response_model=list[AlertPublic])
-def read_alerts(backend: BackendDep, scope: ScopeDep, active: bool | None = True) -> list[AlertPublic]:
-    """Alerts in the caller's scope, most severe and oldest first."""
+def read_alerts(
+    backend: BackendDep,
+    scope: ScopeDep,
+    which: Annotated[Literal["active", "closed", "all"], Query(alias="status")] = "active",
+) -> list[AlertPublic]:
+    """Alerts in the caller's scope (``status``: active, closed or all), most severe and oldest first."""
+    active = {"active": True, "closed": False, "all": None}[which]
     return [AlertPublic.of(a) for a in queue_order(backend.list_alerts(scope, active=active))]
 
 

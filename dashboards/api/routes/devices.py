@@ -7,8 +7,10 @@ import asyncio
 from fastapi import APIRouter, HTTPException, status
 
 from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
-from dashboards.models import Role
+from dashboards.context import AppContext
+from dashboards.models import Account, Role
 from dashboards.schemas import DevicePublic, GatewayCredentials
+from dashboards.scope import Scope
 from gateway.models import CONTRACT_PREFIX
 from gateway.provisioning import gateway_password
 
@@ -27,16 +29,15 @@ def read_devices(backend: BackendDep, scope: ScopeDep) -> list[DevicePublic]:
     return list(seen.values())
 
 
-@router.post("/gateways/{site}/provision", response_model=GatewayCredentials, dependencies=[CsrfHeader])
-async def provision_gateway(site: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> GatewayCredentials:
-    """Create the home gateway's MQTT account and ACL on the broker; the password is shown to the installer once."""
+async def provision_site_gateway(ctx: AppContext, scope: Scope, user: Account, site: str) -> GatewayCredentials:
+    """Shared by the API and the registry page; raises :class:`ProvisionRefused` with an HTTP status."""
     if user.role is Role.GRID_WORKER:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot provision gateways")
+        raise ProvisionRefused(status.HTTP_403_FORBIDDEN, "grid workers cannot provision gateways")
     residents = await asyncio.to_thread(ctx.backend.list_residents, scope)
     if site not in {r.site for r in residents}:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "site not found")
+        raise ProvisionRefused(status.HTTP_404_NOT_FOUND, "site not found")
     if not ctx.gateway_secret or ctx.provisioner is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "gateway provisioning is not configured")
+        raise ProvisionRefused(status.HTTP_503_SERVICE_UNAVAILABLE, "gateway provisioning is not configured")
     await asyncio.to_thread(ctx.provisioner, site)
     await asyncio.to_thread(
         ctx.backend.audit, actor=user.id, channel="console", action="gateway.provisioned", entity="site",
@@ -47,3 +48,21 @@ async def provision_gateway(site: str, ctx: ContextDep, scope: ScopeDep, user: C
         password=gateway_password(ctx.gateway_secret, site),
         topic_prefix=f"{CONTRACT_PREFIX}/{site}/",
     )
+
+
+class ProvisionRefused(Exception):
+    """Why a provisioning request was refused (status code and reason)."""
+
+    def __init__(self, status_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+        self.reason = reason
+
+
+@router.post("/gateways/{site}/provision", response_model=GatewayCredentials, dependencies=[CsrfHeader])
+async def provision_gateway(site: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> GatewayCredentials:
+    """Create the home gateway's MQTT account and ACL on the broker; the password is shown to the installer once."""
+    try:
+        return await provision_site_gateway(ctx, scope, user, site)
+    except ProvisionRefused as exc:
+        raise HTTPException(exc.status_code, exc.reason) from None

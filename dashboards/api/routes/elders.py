@@ -77,7 +77,7 @@ def read_elder_alerts(resident_id: str, backend: BackendDep, scope: ScopeDep) ->
     resident = backend.get_resident(scope, resident_id)
     if resident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "resident not found")
-    alerts = [a for a in backend.list_alerts(scope, active=None) if a.site == resident.site]
+    alerts = backend.list_alerts(scope, active=None, site=resident.site)
     return [AlertPublic.of(a) for a in sorted(alerts, key=lambda a: -a.raised_ms)]
 
 

@@ -21,8 +21,7 @@ router = APIRouter(prefix="/api/stats", tags=["stats"])
 def build_report(ctx: Any, scope: Scope, month: str | None) -> MonthlyReport:
     """The monthly report of ``scope`` (shared with the statistics page)."""
     name, start, end = month_window(month, ctx.clock())
-    alerts = ctx.backend.list_alerts(scope, active=None, since_ms=start)
-    alerts = [a for a in alerts if a.raised_ms < end]
+    alerts = ctx.backend.list_alerts(scope, active=None, since_ms=start, until_ms=end)
     return monthly_report(
         month=name,
         alerts=alerts,

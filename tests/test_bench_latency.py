@@ -1,0 +1,30 @@
+"""``eldercare bench latency`` end to end at toy scale: every press reaches every stage, nothing lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eldercare.bench_latency import PHASES, STAGES, run_bench_latency
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_small_run_times_every_stage_of_every_press(tmp_path: Path) -> None:
+    report = run_bench_latency(
+        homes=20, presses=3, burst=2, burst_rounds=1, data_dir=tmp_path, spacing_s=0.05, warmup_s=1.0
+    )
+    assert [p.phase for p in report.samples].count("burst") == 2
+    for phase in PHASES:
+        for stage in STAGES:
+            stats = report.stats(phase, stage)
+            assert stats.missing == 0 and stats.count > 0, (phase, stage)
+            assert 0 <= stats.p50 <= stats.p99 <= stats.max < 30_000
+    # Stages happen in pipeline order for each press.
+    for press in report.samples:
+        times = [press.ms(stage) for stage in STAGES]
+        assert None not in times
+        assert times[1] <= times[2] <= times[3]  # type: ignore[operator]
+    assert report.background_connected == 20
+    assert "| loaded | stored |" in report.table()
