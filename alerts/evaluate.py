@@ -272,7 +272,7 @@ def report_markdown(rep: EvalReport) -> str:
         f"- daytime collapse (long lie) detection delay p50: {_fmt(rep.collapse_delay_p50())} min (target ≤ 60)",
         f"- inactivity alerts later than their threshold by at most {rep.inactivity_late_s_max:.0f} s (target ≤ 60 s)",
         f"- device-offline alerts later than (last message in the recording + threshold) by at most"
-        f" {rep.offline_late_s_max:.1f} s (target ≤ 60 s)",
+        f" {_fmt(rep.offline_late_s_max if rep.offline_late_s_max > -1e8 else None)} s (target ≤ 60 s)",
     ]
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from alerts.baseline import fit_baselines
+from alerts.baseline import Baseline, fit_baselines
 from alerts.engine import Engine, InMemoryHistory
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
@@ -134,6 +134,11 @@ class Backend:
     def _on_durable(self, readings: Sequence[Reading]) -> None:
         assert self.engine is not None
         self.engine.process_many([r for r in readings if not r.is_life_safety])
+
+    def baseline_of(self, site: str) -> Baseline | None:
+        """The elder's current learned (or population) baseline, for the console's charts."""
+        home = self.engine.homes.get(site) if self.engine is not None else None
+        return home.baseline if home is not None else None
 
     # -------------------------------------------------------------- engine state
 

@@ -138,19 +138,25 @@ def replay(
 
 @app.command()
 def evaluate(
-    homes: Annotated[int, typer.Option(help="Homes per run.")] = 20,
-    days: Annotated[int, typer.Option(help="Days per run.")] = 14,
-    seeds: Annotated[str, typer.Option(help="Comma-separated seeds, one run each.")] = "1,2",
-    mix: Annotated[str, typer.Option(help="Scenario mix.")] = "incident-rich",
+    quick: Annotated[bool, typer.Option(help="The small runs the test suite uses instead of the full set.")] = False,
+    homes: Annotated[int | None, typer.Option(help="Custom run: homes per run (with --seeds).")] = None,
+    days: Annotated[int, typer.Option(help="Custom run: days per run.")] = 14,
+    seeds: Annotated[str, typer.Option(help="Custom run: comma-separated seeds, one run each.")] = "1",
+    mix: Annotated[str, typer.Option(help="Custom run: scenario mix.")] = "incident-rich",
     markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown here.")] = None,
 ) -> None:
-    """Generate scenarios with ground truth, replay them and score every detector."""
-    from alerts.evaluate import Run, report_markdown
-    from alerts.evaluate import evaluate as run_evaluate
+    """Generate scenarios with ground truth, replay them and score every detector (recall, precision, delays)."""
+    from alerts.evaluate import Run, report_markdown, run_evaluation
+    from alerts.evaluate import evaluate as run_custom
 
-    runs = [Run(seed=int(s), homes=homes, days=days, mix=mix) for s in seeds.split(",") if s.strip()]
-    report = run_evaluate(runs=runs, progress=lambda msg: console.print(msg))
-    text = report_markdown(report)
+    def progress(msg: str) -> None:
+        console.print(msg)
+
+    if homes is not None:
+        runs = [Run(seed=int(s), homes=homes, days=days, mix=mix) for s in seeds.split(",") if s.strip()]
+        text = report_markdown(run_custom(runs=runs, progress=progress))
+    else:
+        text = run_evaluation(full=not quick, progress=progress)[1]
     print(text)
     if markdown is not None:
         markdown.write_text(text)
@@ -176,7 +182,7 @@ def bench_detect(
     """Readings/s through the detectors and the cost of one timer pass over many homes."""
     from alerts.bench import bench_detect as run
 
-    print(run(homes=homes, days=days, tick_homes=tick_homes).table())
+    print("\n".join(run(homes=homes, days=days, tick_homes=tick_homes).lines()))
 
 
 @bench_app.command("latency")

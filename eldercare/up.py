@@ -212,6 +212,7 @@ def _start_console(
         settings,
         backend=store_backend,
         telemetry=InfluxReader(client=influx),
+        baselines=backend.baseline_of,
         gateway_secret=settings.gateway_secret.get_secret_value(),
         provisioner=lambda site: broker.provision([site]),
     )

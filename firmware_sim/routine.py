@@ -600,7 +600,9 @@ class Planner:
             if k in fx.battery:
                 return
             drain = float(rng.uniform(1.0, 3.0))
-            start_level = LOW_BATTERY_PCT + drain * (t - self.start_ms) / DAY_MS + 0.5
+            # Devices report whole percent, truncated: the first report of LOW_BATTERY_PCT comes as the level
+            # falls below LOW_BATTERY_PCT + 1, which is the incident's start.
+            start_level = LOW_BATTERY_PCT + 1 + drain * (t - self.start_ms) / DAY_MS
             fx.battery[k] = (min(start_level, 100.0), drain)
             self._add(
                 plan,

@@ -13,9 +13,29 @@ pytestmark = pytest.mark.integration
 
 def _pub(broker: Broker, user: str, password: str, topic: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-u", user, "-P", password,
-         "-t", topic, "-m", "{}", "-q", "1", "-V", "mqttv5"],
-        capture_output=True, text=True, timeout=10, check=False,
+        [
+            "mosquitto_pub",
+            "-h",
+            broker.host,
+            "-p",
+            str(broker.port),
+            "-u",
+            user,
+            "-P",
+            password,
+            "-t",
+            topic,
+            "-m",
+            "{}",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
 
 

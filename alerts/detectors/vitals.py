@@ -47,14 +47,14 @@ class VitalsDetector(Detector):
             spo2 = f.get("spo2")
             if ok and spo2 is not None:
                 self._spo2(ctx, home, dev, r.device, float(spo2), t)
-            if home.in_bed and self._mattress_reporting(home, t):
-                ok = False  # in bed, the mattress (every 10–30 s, less noise) is the heart-rate sensor of record
         hr = f.get("hr")
         if not ok or not isinstance(hr, int | float) or hr <= 0:
             dev.vitals_out_since_ms = NEVER
             return
         c = self.config
         hrv = float(hr)
+        if r.kind is DeviceKind.WRISTBAND and hrv < c.hr_low and home.in_bed and self._mattress_reporting(home, t):
+            return  # asleep in bed, the mattress (every 10–30 s, less noise) is the low-heart-rate sensor of record
         if c.hr_low <= hrv <= c.hr_high:
             if dev.vitals_out_since_ms == NEVER:
                 return
