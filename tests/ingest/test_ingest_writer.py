@@ -105,3 +105,33 @@ async def test_unreachable_influx_spools_and_a_restart_replays(influx: InfluxCli
         assert writer.stats.replayed == 3000
     assert await InfluxReader(client=influx).count(DeviceKind.MATTRESS, site="h1") == 3000
     assert list(tmp_path.glob("*.seg")) == []
+
+
+async def test_full_spool_blocks_accept_until_influx_returns(tmp_path: Path, unique_db: str) -> None:
+    """Spool full → ``accept`` waits (so MQTT acks stop and the broker holds messages); nothing is dropped."""
+    from eldercare.servers.influxd import Influxd
+
+    server = Influxd(data_dir=tmp_path / "influx")  # configured, not yet running: InfluxDB is "down"
+    client = InfluxClient(url=server.url, db=unique_db)
+    spool = Spool(directory=tmp_path / "spool", max_bytes=200_000)
+    writer = InfluxWriter(client=client, spool=spool, options=WriteOptions(batch_size=500, retry_interval=50))
+    try:
+        async with writer:
+            await writer.accept([mattress(i) for i in range(0, 500)])
+            await writer.accept([mattress(i) for i in range(500, 1000)])
+            blocked = asyncio.create_task(writer.accept([mattress(i) for i in range(1000, 1500)]))
+            for _ in range(20):  # give it every chance to (wrongly) return
+                await asyncio.sleep(0.05)
+            assert not blocked.done(), "accept returned although the spool is full and InfluxDB is down"
+            assert writer.spool.points == 1000 and writer.stats.spooling
+            server.start()
+            await client.execute(f'CREATE DATABASE "{unique_db}"')
+            await asyncio.wait_for(blocked, 60)  # space freed by the replay: the blocked batch goes through
+            for _ in range(400):
+                if writer.spool.empty and not writer.stats.spooling:
+                    break
+                await asyncio.sleep(0.05)
+        assert await InfluxReader(client=client).count(DeviceKind.MATTRESS, site="h1") == 1500
+    finally:
+        await client.aclose()
+        server.stop()
