@@ -73,6 +73,8 @@ class Fleet:
                 on_command=self._command,
             )
         self._last_misc = 0.0
+        self._dirty: set[str] = set()
+        """Sites whose connection may have bytes to write (published or read since the last pump)."""
 
     def _command(self, cmd: ReceivedCommand) -> None:
         self.commands.append(cmd)
@@ -97,6 +99,7 @@ class Fleet:
         for site, gw in self.gateways.items():
             gw.connect()
             self._sync_socket(site, gw)
+            self._dirty.add(site)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.pump(0.05)
@@ -110,20 +113,29 @@ class Fleet:
 
     def pump(self, timeout: float) -> None:
         """Run the network for up to ``timeout`` seconds: read, write pending packets, keep-alives."""
+        dirty = self._dirty
         for key, _ in self.selector.select(timeout=max(0.0, timeout)):
             site = key.data
             gw = self.gateways[site]
             gw.client.loop_read()
             self._sync_socket(site, gw)
-        for gw in self.gateways.values():
-            if gw.client.want_write():
-                gw.client.loop_write()
+            dirty.add(site)  # a read may queue a reply (PUBACK of a command)
+        # Only connections that published or read since the last pump can have bytes to write: scanning
+        # all 10,000 of a pooled run on every message would make publishing O(homes).
+        for site in list(dirty):
+            client = self.gateways[site].client
+            if client.want_write():
+                client.loop_write()
+            if not client.want_write():
+                dirty.discard(site)
         now = time.monotonic()
         if now - self._last_misc >= _MISC_EVERY_S:
             self._last_misc = now
             for site, gw in self.gateways.items():
                 gw.client.loop_misc()
                 self._sync_socket(site, gw)
+                if gw.client.want_write():  # a keep-alive PINGREQ that did not go out at once
+                    self._dirty.add(site)
 
     def crash(self, site: str) -> None:
         """Drop one gateway's connection without DISCONNECT (the broker publishes its Last Will)."""
@@ -143,10 +155,12 @@ class Fleet:
             _LOG.warning("gateway %s: reconnect failed: %s", gw.gateway, exc)
             return
         self._sync_socket(site, gw)
+        self._dirty.add(site)
 
     def publish(self, site: str, topic: str, payload: bytes, *, retain: bool) -> None:
         """Queue one message on the home's connection (sent by the next :meth:`pump`)."""
         info = self.gateways[site].client.publish(topic, payload, qos=QOS, retain=retain)
+        self._dirty.add(site)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise PublishError(site=site, reason=f"publish on {topic} failed: {mqtt.error_string(info.rc)}")
 
