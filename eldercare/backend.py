@@ -153,15 +153,27 @@ class Backend:
         async with InfluxClient(url=self.settings.influx_url, db=self.settings.influx_db, token=token) as client:
             history = await stored_readings(InfluxReader(client=client), start_ms=since)
         engine, caught_up = Engine.restore(
-            data,
-            history=InMemoryHistory(history),
-            registry=self.home_registry,
-            clock=clock,
-            sink=self._dispatch,
-            refit_inline=False,
+            data, history=InMemoryHistory(history), registry=self.home_registry, clock=clock, refit_inline=False
         )
-        _LOG.info("detection state restored: %d readings replayed, %d alerts on the way", len(history), len(caught_up))
+        engine.sink = self._dispatch
+        # Clears are idempotent and always pass; a raise the store already holds is not counted twice.
+        fresh = [a for a in caught_up if a.clears or not await asyncio.to_thread(self._already_stored, a)]
+        for alert in fresh:
+            self._dispatch(alert)
+        _LOG.info(
+            "detection state restored: %d readings replayed, %d alerts on the way, %d of them new",
+            len(history),
+            len(caught_up),
+            len(fresh),
+        )
         return engine
+
+    def _already_stored(self, alert: Alert) -> bool:
+        """True if the store saw this alert before the restart (the snapshot is older than the last raise)."""
+        for record in self.store.list_alerts(site=alert.site, alert_type=alert.type, limit=20):
+            if record.device == alert.device and max(record.raised_ms, record.last_seen_ms) >= alert.time_ms:
+                return True
+        return False
 
     def _write_snapshot(self, data: bytes) -> None:
         path = self.snapshot_path

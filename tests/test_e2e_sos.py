@@ -9,7 +9,6 @@ the audit log shows each step with actor and time.
 from __future__ import annotations
 
 import asyncio
-import copy
 import re
 import time
 from collections.abc import AsyncIterator
@@ -17,34 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from support.backend import backend_settings, registry_for
 from support.receivers import Webhook
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.models import AlertType
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
-from eldercare.settings import Settings
 from eldercare.stack import Broker
 from firmware_sim.publisher import GatewayPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REGISTRY_MD = Path(__file__).resolve().parents[1] / "docs" / "registry.md"
 LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/m/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
-
-
-def _registry(site: str, webhook: Webhook) -> dict[str, Any]:
-    import json
-
-    doc: dict[str, Any] = json.loads(re.search(r"```json\n(.*?)```", REGISTRY_MD.read_text(), re.S).group(1))  # type: ignore[union-attr]
-    doc = copy.deepcopy(doc)
-    doc["sites"][0]["site"] = site
-    doc["sites"][0]["gateway"] = f"gw-{site}"
-    doc["workers"].append({"id": "W03", "name": "赵街道", "role": "street", "scope": "S01", "phone": "13800000003"})
-    for worker in doc["workers"]:
-        worker["channels"] = [webhook.url(worker["id"])]
-    return doc
 
 
 @pytest.fixture
@@ -58,20 +42,8 @@ def webhook() -> Any:
 async def backend(
     broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path, webhook: Webhook
 ) -> AsyncIterator[Backend]:
-    broker.provision([unique_site])
-    settings = Settings(
-        data_dir=tmp_path,
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        mqtt_username=broker.backend_user,
-        mqtt_password=SecretStr(broker.backend_password),
-        mqtt_client_id=f"e2e-{unique_site}",
-        influx_url=influxd.url,
-        influx_db=unique_db,
-        link_secret=SecretStr("e2e-link-secret-0123456789"),
-        public_url="http://127.0.0.1:8000",
-    )
-    app = Backend(settings, registry=_registry(unique_site, webhook))
+    settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
+    app = Backend(settings, registry=registry_for(unique_site, webhook.url))
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop=stop))
     await asyncio.wait_for(app.ready.wait(), 30)

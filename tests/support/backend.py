@@ -1,0 +1,48 @@
+"""Building a real :class:`eldercare.backend.Backend` against the session's broker and influxd."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from eldercare.servers.influxd import Influxd
+from eldercare.settings import Settings
+from eldercare.stack import Broker
+
+REGISTRY_MD = Path(__file__).resolve().parents[2] / "docs" / "registry.md"
+
+
+def registry_for(site: str, channel_for: Any = None) -> dict[str, Any]:
+    """The docs/registry.md example for one home ``site``, plus a street worker; channels from ``channel_for(id)``."""
+    match = re.search(r"```json\n(.*?)```", REGISTRY_MD.read_text(), re.S)
+    assert match is not None
+    doc: dict[str, Any] = copy.deepcopy(json.loads(match.group(1)))
+    doc["sites"][0]["site"] = site
+    doc["sites"][0]["gateway"] = f"gw-{site}"
+    doc["workers"].append({"id": "W03", "name": "赵街道", "role": "street", "scope": "S01", "phone": "13800000003"})
+    if channel_for is not None:
+        for worker in doc["workers"]:
+            worker["channels"] = [channel_for(worker["id"])]
+    return doc
+
+
+def backend_settings(*, broker: Broker, influxd: Influxd, site: str, db: str, data_dir: Path) -> Settings:
+    """Settings for a backend on the test servers (its own client id, database and data directory)."""
+    broker.provision([site])
+    return Settings(
+        data_dir=data_dir,
+        mqtt_host=broker.host,
+        mqtt_port=broker.port,
+        mqtt_username=broker.backend_user,
+        mqtt_password=SecretStr(broker.backend_password),
+        mqtt_client_id=f"backend-{site}",
+        influx_url=influxd.url,
+        influx_db=db,
+        link_secret=SecretStr("test-link-secret-0123456789"),
+        public_url="http://127.0.0.1:8000",
+    )
