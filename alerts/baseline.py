@@ -90,6 +90,10 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
     hr_mad: float | None = None
     rr_med: float | None = None
     rr_mad: float | None = None
+    routine_score: float | None = None
+    """Outlier score of the latest day against the elder's own days (:mod:`alerts.routine`); ranks visits."""
+    routine_drivers: tuple[str, ...] = ()
+    """Which daily features made the latest day unusual, most unusual first."""
 
 
 def population_baseline(config: DetectConfig) -> Baseline:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from alerts.models import Severity
+from alerts.routine import UNUSUAL_SCORE
 from dashboards.models import AlertView, ResidentView, VisitView
 
 DAY_MS = 86_400_000
@@ -22,6 +23,9 @@ class RiskEntry:
     days_since_visit: int | None
     activity_drop_pct: int
     visited_this_month: bool
+    routine_score: float | None = None
+    """How unusual the elder's latest day was against their own days (≈ 1 typical; see alerts.routine)."""
+    routine_drivers: tuple[str, ...] = ()
 
 
 def rank_for_visits(
@@ -32,11 +36,14 @@ def rank_for_visits(
     month_start_ms: int,
     now_ms: int,
     activity_ratio: Mapping[str, float] | None = None,
+    routine: Mapping[str, tuple[float, tuple[str, ...]]] | None = None,
 ) -> list[RiskEntry]:
     """Rank residents by recent alerts, declining activity, time since the last visit and frailty.
 
     ``activity_ratio`` maps a site to its last-7-days activity divided by its 28-day baseline (from telemetry);
-    a ratio below 1 is a decline. Residents already visited this month sink to the bottom but stay listed.
+    a ratio below 1 is a decline. ``routine`` maps a site to its daily-profile outlier score and the features
+    behind it (the detection engine's nightly refit); only an unusual day (score ≥ 1.5) adds to the rank.
+    Residents already visited this month sink to the bottom but stay listed.
     """
     by_site: dict[str, list[AlertView]] = {}
     for a in alerts:
@@ -56,5 +63,20 @@ def rank_for_visits(
         visited = last is not None and last >= month_start_ms
         score = alert_score + 6.0 * drop + min(days if days is not None else 45, 90) / 15 + 0.5 * r.ability_level
         score += 1.0 if "独居" in r.categories else 0.0
-        out.append(RiskEntry(r, round(score, 2), len(site_alerts), days, int(round(drop * 100)), visited))
+        routine_score, drivers = (routine or {}).get(r.site, (None, ()))
+        unusual = routine_score is not None and routine_score >= UNUSUAL_SCORE
+        if unusual:
+            score += 2.0 * min(routine_score - 1.0, 2.0)  # type: ignore[operator]
+        out.append(
+            RiskEntry(
+                r,
+                round(score, 2),
+                len(site_alerts),
+                days,
+                int(round(drop * 100)),
+                visited,
+                routine_score if unusual else None,
+                drivers if unusual else (),
+            )
+        )
     return sorted(out, key=lambda e: (e.visited_this_month, -e.score, e.resident.id))

@@ -21,13 +21,15 @@ from typing import Any, Final
 
 import msgspec
 
-from alerts.baseline import Baseline, fit_baselines
+from alerts.baseline import Baseline, DaySummary, fit_baselines
+from alerts.config import DetectConfig
 from alerts.engine import Engine, InMemoryHistory
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
 from alerts.models import Alert
 from alerts.notify import AppriseNotifier, Notifier
 from alerts.registry import HomeRegistry
+from alerts.routine import routine_score
 from alerts.service import AlertService
 from alerts.state import EngineSnapshot
 from alerts.store.repository import AlertStore
@@ -49,6 +51,16 @@ SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
 def wall_ms() -> int:
     """Wall-clock time in epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def _fit_with_routine(histories: Mapping[str, Sequence[DaySummary]], config: DetectConfig) -> dict[str, Baseline]:
+    """Nightly refit (in a worker thread): detection baselines plus each elder's daily-profile outlier score."""
+    baselines = fit_baselines(histories, config=config)
+    for site, base in baselines.items():
+        score = routine_score(histories[site])
+        if score is not None:
+            baselines[site] = msgspec.structs.replace(base, routine_score=score.score, routine_drivers=score.drivers)
+    return baselines
 
 
 class WallClock:
@@ -217,7 +229,7 @@ class Backend:
     async def _refit(self) -> None:
         assert self.engine is not None
         engine = self.engine
-        baselines = await asyncio.to_thread(fit_baselines, engine.histories(), config=engine.config)
+        baselines = await asyncio.to_thread(_fit_with_routine, engine.histories(), engine.config)
         engine.apply_baselines(baselines)
 
     async def run(self, *, stop: asyncio.Event) -> None:

@@ -115,8 +115,20 @@ async def my_visits(request: Request, ctx: ContextDep, scope: ScopeDep, user: Cu
             ratios = await activity_ratios(ctx.telemetry, sorted({r.site for r in residents}), now_ms=now)
         except IngestError:
             ratios = {}  # the list still ranks on alerts and visits when InfluxDB is unreachable
+    routine: dict[str, tuple[float, tuple[str, ...]]] = {}
+    if ctx.baselines is not None:
+        for site in {r.site for r in residents}:
+            base = ctx.baselines(site)
+            if base is not None and base.routine_score is not None:
+                routine[site] = (base.routine_score, base.routine_drivers)
     ranked = rank_for_visits(
-        residents, alerts=alerts, visits=visits_90d, month_start_ms=start, now_ms=now, activity_ratio=ratios
+        residents,
+        alerts=alerts,
+        visits=visits_90d,
+        month_start_ms=start,
+        now_ms=now,
+        activity_ratio=ratios,
+        routine=routine,
     )
     done = sum(e.visited_this_month for e in ranked)
     return render(

@@ -62,3 +62,18 @@ def test_never_visited_counts_as_long_ago() -> None:
     )
     assert [e.resident.id for e in ranked] == ["new", "seen"]
     assert ranked[0].days_since_visit is None
+
+
+def test_an_unusual_day_moves_an_elder_up_with_its_reasons() -> None:
+    residents = [_r("steady"), _r("odd"), _r("typical")]
+    visits = [VisitView(i, rid, "W", NOW - 20 * DAY_MS, "well") for i, rid in enumerate(["steady", "odd", "typical"])]
+    routine = {"sodd": (2.8, ("activity", "wake_min")), "styp": (1.1, ()), "stypical": (1.2, ("bed_min",))}
+    ranked = rank_for_visits(
+        residents, alerts=[], visits=visits, month_start_ms=MONTH_START, now_ms=NOW, routine=routine
+    )
+    assert ranked[0].resident.id == "odd"
+    assert ranked[0].routine_score == 2.8 and ranked[0].routine_drivers == ("activity", "wake_min")
+    typical = next(e for e in ranked if e.resident.id == "typical")
+    # A typical day (score below 1.5) neither moves the elder nor shows a reason.
+    assert typical.routine_score is None and typical.routine_drivers == ()
+    assert typical.score == next(e for e in ranked if e.resident.id == "steady").score

@@ -133,3 +133,18 @@ def test_visit_list_ranks_declining_activity_first(
     first = page.index('data-resident="R2"')
     assert first < page.index('data-resident="R1"')
     assert "活动量下降 60%" in page[first : first + 800]
+
+
+def test_visit_list_shows_an_unusual_day_from_the_engine_baseline(settings: Settings, backend: Backend) -> None:
+    import msgspec
+
+    odd = msgspec.structs.replace(BASELINE, routine_score=2.6, routine_drivers=("activity", "wake_min"))
+    app = create_app(settings, backend=backend, baselines=lambda site: odd if site == "h2" else BASELINE)
+    with TestClient(app) as tc:
+        login(tc, "W_C1")
+        page = tc.get("/m/visits").text
+        english = tc.get("/m/visits?lang=en").text
+    first = page.index('data-resident="R2"')
+    assert first < page.index('data-resident="R1"')
+    assert "作息异常 (活动量, 起床时间)" in page[first : first + 800]
+    assert "unusual day (activity, wake time)" in english
