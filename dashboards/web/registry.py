@@ -9,9 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
 from dashboards.api.routes.devices import ProvisionRefused, provision_site_gateway
+from dashboards.context import AppContext
 from dashboards.csvio import COLUMNS
-from dashboards.models import Role
+from dashboards.models import Account, Role
 from dashboards.registry_import import MAX_BYTES, import_residents
+from dashboards.scope import Scope
 from dashboards.web.render import render
 
 router = APIRouter(prefix="/registry", tags=["registry"])
@@ -20,9 +22,21 @@ router = APIRouter(prefix="/registry", tags=["registry"])
 @router.get("", response_class=HTMLResponse)
 def registry_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """Hierarchy with resident counts, workers, and the import form."""
-    residents = ctx.backend.list_residents(scope)
+    return _registry_page(request, ctx, scope, user, result=None, can_import=user.role is not Role.GRID_WORKER)
+
+
+def _registry_page(
+    request: Request,
+    ctx: AppContext,
+    scope: Scope,
+    user: Account,
+    *,
+    result: object,
+    can_import: bool,
+    dry_run: bool = False,
+) -> Response:
     per_grid: dict[str, int] = {}
-    for r in residents:
+    for r in ctx.backend.list_residents(scope):
         per_grid[r.place.grid] = per_grid.get(r.place.grid, 0) + 1
     return render(
         request,
@@ -32,8 +46,9 @@ def registry_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: Curr
         per_grid=per_grid,
         workers=ctx.backend.accounts(scope),
         columns=COLUMNS,
-        result=None,
-        can_import=user.role is not Role.GRID_WORKER,
+        result=result,
+        can_import=can_import,
+        dry_run=dry_run,
     )
 
 
@@ -53,22 +68,7 @@ def import_csv(
     if len(raw) > MAX_BYTES:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
     result = import_residents(ctx.backend, user, raw, dry_run=dry_run)
-    residents = ctx.backend.list_residents(scope)
-    per_grid: dict[str, int] = {}
-    for r in residents:
-        per_grid[r.place.grid] = per_grid.get(r.place.grid, 0) + 1
-    return render(
-        request,
-        "registry.html",
-        user=user,
-        tree=ctx.backend.hierarchy(scope),
-        per_grid=per_grid,
-        workers=ctx.backend.accounts(scope),
-        columns=COLUMNS,
-        result=result,
-        dry_run=dry_run,
-        can_import=True,
-    )
+    return _registry_page(request, ctx, scope, user, result=result, can_import=True, dry_run=dry_run)
 
 
 @router.post("/gateways/{site}", response_class=HTMLResponse, dependencies=[CsrfForm])
