@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import cProfile
 import io
-import json
 import logging
 import multiprocessing as mp
 import pstats
@@ -40,7 +39,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
@@ -52,6 +50,7 @@ from pydantic import SecretStr
 from alerts.models import Alert, AlertType
 from alerts.store.records import RaiseResult
 from eldercare.backend import Backend
+from eldercare.inbox import JsonInbox
 from eldercare.settings import Settings
 from eldercare.stack import Broker, local_stack
 from firmware_sim.devices import HomeRenderer
@@ -232,30 +231,18 @@ class _Receiver:
     def __init__(self) -> None:
         self.arrivals: list[tuple[int, float]] = []
         self.lock = threading.Lock()
-        outer = self
+        self._inbox = JsonInbox(self._record, name="bench-receiver")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                now = time.monotonic()
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                match = _ALERT_ID_RE.search(str(body.get("message", "")))
-                if match:
-                    with outer.lock:
-                        outer.arrivals.append((int(match.group(1)), now))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="bench-receiver", daemon=True)
-        self.thread.start()
+    def _record(self, _path: str, body: dict[str, Any], arrived: float) -> int:
+        match = _ALERT_ID_RE.search(str(body.get("message", "")))
+        if match:
+            with self.lock:
+                self.arrivals.append((int(match.group(1)), arrived))
+        return 200
 
     def url(self, path: str) -> str:
         """Apprise URL posting to ``/path`` on this server."""
-        return f"json://127.0.0.1:{self.server.server_port}/{path}"
+        return self._inbox.url(path)
 
     def first_arrivals(self) -> dict[int, float]:
         """Alert id → when its first notification arrived."""
@@ -267,8 +254,7 @@ class _Receiver:
 
     def close(self) -> None:
         """Stop the server."""
-        self.server.shutdown()
-        self.server.server_close()
+        self._inbox.close()
 
 
 class _BrokerFloor:

@@ -19,7 +19,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eldercare.backend import Backend, wall_ms
+from eldercare.inbox import JsonInbox
 from eldercare.servers._child import free_port
 from eldercare.settings import Settings
 from eldercare.stack import local_stack
@@ -46,38 +46,22 @@ class PhoneInbox:
 
     def __init__(self) -> None:
         self.received = 0
+        self._inbox = JsonInbox(self._show, name="phone-inbox")
 
-        inbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                length = int(self.headers.get("Content-Length", "0"))
-                try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                except ValueError:
-                    body = {}
-                inbox.received += 1
-                worker = self.path.strip("/")
-                title = body.get("title", "")
-                console.print(f"[bold magenta]📱 {worker}[/] [bold]{title}[/]\n{body.get('message', '')}\n")
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="phone-inbox", daemon=True)
-        self.thread.start()
+    def _show(self, path: str, body: dict[str, Any], _arrived: float) -> int:
+        self.received += 1
+        console.print(
+            f"[bold magenta]📱 {path.strip('/')}[/] [bold]{body.get('title', '')}[/]\n{body.get('message', '')}\n"
+        )
+        return 200
 
     def url(self, worker_id: str) -> str:
         """Apprise URL of one worker's phone."""
-        return f"json://127.0.0.1:{self.server.server_port}/{worker_id}"
+        return self._inbox.url(worker_id)
 
     def close(self) -> None:
         """Stop receiving."""
-        self.server.shutdown()
-        self.server.server_close()
+        self._inbox.close()
 
 
 def with_demo_presses(messages: Iterable[Message], *, sites: list[str], every_ms: int, seed: int) -> Iterator[Message]:

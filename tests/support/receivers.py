@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from eldercare.inbox import JsonInbox
 
 
 class Webhook:
@@ -16,32 +16,19 @@ class Webhook:
         self.messages: list[dict[str, Any]] = []
         self.fail_paths: set[str] = set()
         self._cond = threading.Condition()
-        outer = self
+        self._inbox = JsonInbox(self._record, name="test-webhook")
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length) or b"{}")
-                if self.path in outer.fail_paths:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                with outer._cond:
-                    outer.messages.append({"path": self.path, **body})
-                    outer._cond.notify_all()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _record(self, path: str, body: dict[str, Any], _arrived: float) -> int:
+        if path in self.fail_paths:
+            return 503
+        with self._cond:
+            self.messages.append({"path": path, **body})
+            self._cond.notify_all()
+        return 200
 
     def url(self, path: str) -> str:
         """An apprise URL posting to ``/path`` on this server."""
-        return f"json://127.0.0.1:{self.server.server_port}/{path}"
+        return self._inbox.url(path)
 
     def to(self, path: str) -> list[dict[str, Any]]:
         """Messages received on ``/path``."""
@@ -61,5 +48,4 @@ class Webhook:
 
     def close(self) -> None:
         """Stop the server."""
-        self.server.shutdown()
-        self.server.server_close()
+        self._inbox.close()
