@@ -8,7 +8,7 @@ from fastapi import Depends, Form, Header, HTTPException, Request, status
 
 from dashboards.context import AppContext
 from dashboards.i18n import Lang, Translator, pick_language
-from dashboards.models import Account
+from dashboards.models import Account, AlertView
 from dashboards.ports import ConsoleBackend
 from dashboards.scope import Scope, scope_of
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE, Session, csrf_ok
@@ -95,3 +95,16 @@ def check_csrf_header(session: SessionDep, x_csrf_token: Annotated[str, Header()
 
 CsrfForm = Depends(check_csrf_form)
 CsrfHeader = Depends(check_csrf_header)
+
+
+def read_alert_in_scope(
+    backend: ConsoleBackend, scope: Scope, user: Account, alert_id: int, *, channel: str, not_found: str
+) -> AlertView:
+    """One alert the caller may see, with the read audited; 404 (never 403) outside the scope, so nothing leaks."""
+    alert = backend.get_alert(scope, alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, not_found)
+    backend.audit(
+        actor=user.id, channel=channel, action="alert.read", entity="alert", entity_id=str(alert_id), detail={}
+    )
+    return alert

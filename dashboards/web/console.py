@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.models import Account, AlertView
 from dashboards.queries import queue_order
 from dashboards.scope import Scope
@@ -61,12 +61,8 @@ def queue_fragment(request: Request, ctx: ContextDep, scope: ScopeDep, user: Cur
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_fragment(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """One alert with the resident's card; 404 outside the scope."""
-    alert = ctx.backend.get_alert(scope, alert_id)
-    if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
-    ctx.backend.audit(
-        actor=user.id, channel="console", action="alert.read", entity="alert", entity_id=str(alert_id), detail={}
-    )
+    not_found = translator(request)("error.not_found")
+    alert = read_alert_in_scope(ctx.backend, scope, user, alert_id, channel="console", not_found=not_found)
     return _detail(request, ctx, scope, user, alert)
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from alerts.lifecycle import Action, Channel, Outcome, State
 from alerts.links import LinkAction
 from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.models import AlertView
 from dashboards.queries import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
@@ -48,12 +48,8 @@ def my_alerts(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentU
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def my_alert(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """One alert with big one-tap buttons; 404 outside the worker's grid."""
-    alert = ctx.backend.get_alert(scope, alert_id)
-    if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
-    ctx.backend.audit(
-        actor=user.id, channel="phone", action="alert.read", entity="alert", entity_id=str(alert_id), detail={}
-    )
+    not_found = translator(request)("error.not_found")
+    alert = read_alert_in_scope(ctx.backend, scope, user, alert_id, channel="phone", not_found=not_found)
     resident = ctx.backend.get_resident(scope, alert.resident_id) if alert.resident_id else None
     return render(
         request,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
 from dashboards.api.routes.devices import ProvisionRefused, provision_site_gateway
+from dashboards.api.routes.elders import import_upload
 from dashboards.context import AppContext
 from dashboards.csvio import COLUMNS
 from dashboards.models import Account, Role
-from dashboards.registry_import import MAX_BYTES, import_residents
 from dashboards.scope import Scope
 from dashboards.web.render import render
 
@@ -62,12 +62,7 @@ def import_csv(
     dry_run: Annotated[bool, Form()] = False,
 ) -> Response:
     """Validate (dry run) or import a residents CSV; shows every rejected line with its reason."""
-    if user.role is Role.GRID_WORKER:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot import")
-    raw = file.file.read(MAX_BYTES + 1)
-    if len(raw) > MAX_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
-    result = import_residents(ctx.backend, user, raw, dry_run=dry_run)
+    result = import_upload(ctx, user, file, dry_run=dry_run)
     return _registry_page(request, ctx, scope, user, result=result, can_import=True, dry_run=dry_run)
 
 

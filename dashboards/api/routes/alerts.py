@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from alerts.lifecycle import Channel
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
-from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.queries import queue_order
 from dashboards.schemas import AlertAction, AlertAssign, AlertPublic
 
@@ -56,10 +56,7 @@ async def stream_alerts(request: Request, ctx: ContextDep, scope: ScopeDep) -> S
 @router.get("/{alert_id}", response_model=AlertPublic)
 def read_alert(alert_id: int, backend: BackendDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
     """One alert; 404 if it does not exist or is outside the caller's scope."""
-    alert = backend.get_alert(scope, alert_id)
-    if alert is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")
-    backend.audit(actor=user.id, channel="api", action="alert.read", entity="alert", entity_id=str(alert_id), detail={})
+    alert = read_alert_in_scope(backend, scope, user, alert_id, channel="api", not_found="alert not found")
     return AlertPublic.of(alert)
 
 

@@ -9,8 +9,9 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile, status
 from fastapi.responses import Response
 
 from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
-from dashboards.csvio import residents_csv
-from dashboards.models import Role
+from dashboards.context import AppContext
+from dashboards.csvio import ImportResult, residents_csv
+from dashboards.models import Account, Role
 from dashboards.registry_import import MAX_BYTES, import_residents
 from dashboards.schemas import AlertPublic, ElderDetail, ElderPublic, ImportReportPublic, RowErrorPublic
 from dashboards.telemetry import resident_charts
@@ -18,6 +19,16 @@ from dashboards.web.render import translator
 from ingest.errors import IngestError
 
 router = APIRouter(prefix="/api/elders", tags=["elders"])
+
+
+def import_upload(ctx: AppContext, user: Account, file: UploadFile, *, dry_run: bool) -> ImportResult:
+    """Check who may import and the upload's size, then validate (and unless ``dry_run`` import) the CSV."""
+    if user.role is Role.GRID_WORKER:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot import")
+    raw = file.file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
+    return import_residents(ctx.backend, user, raw, dry_run=dry_run)
 
 
 @router.get("", response_model=list[ElderPublic])
@@ -46,12 +57,7 @@ def import_elders(
     dry_run: bool = True,
 ) -> ImportReportPublic:
     """Import residents from CSV: every bad row is reported with its line and reason; good rows are kept."""
-    if user.role is Role.GRID_WORKER:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot import")
-    raw = file.file.read(MAX_BYTES + 1)
-    if len(raw) > MAX_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file too large")
-    result = import_residents(ctx.backend, user, raw, dry_run=dry_run)
+    result = import_upload(ctx, user, file, dry_run=dry_run)
     return ImportReportPublic(
         dry_run=dry_run,
         accepted=result.accepted,
