@@ -58,7 +58,18 @@ class DeviceStatus(Envelope, kw_only=True):
 STATUS_RANGES: Final[dict[str, Range]] = {"battery": (0, 100), "battery_v": (0, 12), "rssi": (-150, 0)}
 
 
-def _fields_of(obj: msgspec.Struct) -> dict[str, FieldValue]:
+def decode_json(decoder: msgspec.json.Decoder[Any], payload: bytes, where: str) -> Any:
+    """Decode with msgspec, mapping its errors to the contract's reasons (wrong types vs. not JSON at all)."""
+    try:
+        return decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(where, Reason.BAD_SCHEMA, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise DecodeError(where, Reason.BAD_JSON, str(exc)) from None
+
+
+def fields_of(obj: msgspec.Struct) -> dict[str, FieldValue]:
+    """The payload's values without the envelope (``seq``, ``ts``) and without absent (None) fields."""
     out: dict[str, FieldValue] = {}
     for name in obj.__struct_fields__:
         if name in ("seq", "ts"):
@@ -101,17 +112,12 @@ class Codec:
         decoder = self.decoders.get(topic.type)
         if decoder is None:
             raise DecodeError(where, Reason.UNSUPPORTED_TYPE, f"{self.kind.value} sends no {topic.type.value}")
-        try:
-            obj = decoder.decode(payload)
-        except msgspec.ValidationError as exc:
-            raise DecodeError(where, Reason.BAD_SCHEMA, str(exc)) from None
-        except msgspec.DecodeError as exc:
-            raise DecodeError(where, Reason.BAD_JSON, str(exc)) from None
+        obj = decode_json(decoder, payload, where)
         if not 0 <= obj.seq <= MAX_SEQ:
             raise DecodeError(where, Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
         if obj.ts < 0:
             raise DecodeError(where, Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
-        fields = _fields_of(obj)
+        fields = fields_of(obj)
         for name, value in fields.items():
             bounds = self.ranges.get(name)
             if bounds is not None and not isinstance(value, bool) and isinstance(value, int | float):

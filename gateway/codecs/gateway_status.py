@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from gateway.codecs._base import MAX_BACKFILL_MS, clock_skewed
+from gateway.codecs._base import MAX_BACKFILL_MS, clock_skewed, decode_json, fields_of
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, MessageType, Reading, Topic
 
@@ -31,19 +31,10 @@ def decode(
     where = str(topic)
     if topic.type is not MessageType.STATUS:
         raise DecodeError(where, Reason.UNSUPPORTED_TYPE, f"gateway sends no {topic.type.value}")
-    try:
-        obj = _DECODER.decode(payload)
-    except msgspec.ValidationError as exc:
-        raise DecodeError(where, Reason.BAD_SCHEMA, str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise DecodeError(where, Reason.BAD_JSON, str(exc)) from None
+    obj: GatewayStatus = decode_json(_DECODER, payload, where)
     if (obj.seq is not None and obj.seq < 0) or (obj.ts is not None and obj.ts < 0):
         raise DecodeError(where, Reason.OUT_OF_RANGE, "seq and ts must not be negative")
-    fields: dict[str, bool | int | float | str] = {"online": obj.online}
-    if obj.fw is not None:
-        fields["fw"] = obj.fw
-    if obj.uptime_s is not None:
-        fields["uptime_s"] = obj.uptime_s
+    fields = fields_of(obj)
     ts = obj.ts if obj.ts is not None else received_ms
     return Reading(
         site=topic.site,
