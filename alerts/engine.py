@@ -10,11 +10,14 @@ clock, a replay with the recording's time, a test with whatever time it likes. T
 
 ``snapshot()`` serialises every home's state *and the armed timers*; ``Engine.restore(...)`` rebuilds from a
 snapshot plus the readings stored since (a :class:`HistorySource`, e.g. InfluxDB), so a restart in the middle of
-a night bed exit still alerts once, on time.
+a night bed exit still alerts once, on time. A live service takes the same snapshot in slices with
+:meth:`Engine.begin_snapshot` (copy-on-write per home, see :class:`SnapshotCapture`), so encoding 100,000 homes
+never holds the event loop for more than a slice.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Protocol
 
@@ -68,6 +71,130 @@ class InMemoryHistory:
 AlertSink = Callable[[Alert], None]
 
 
+class _Watermark(msgspec.Struct):
+    """The head of a snapshot (any version): decoding it skips the homes and timers."""
+
+    version: int
+    now_ms: int
+
+
+def snapshot_watermark(data: bytes) -> int:
+    """Event-time watermark of a snapshot, without building its homes (to query the history since)."""
+    try:
+        return msgspec.msgpack.decode(data, type=_Watermark).now_ms
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(str(exc)) from None
+
+
+def _array_header(n: int) -> bytes:
+    """MessagePack header of an ``n``-element array, in the shortest form (as msgspec writes it)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+class SnapshotCapture:
+    """One consistent snapshot of an engine, encoded a slice at a time while the engine keeps running.
+
+    The snapshot is the engine as it was when :meth:`Engine.begin_snapshot` created the capture: event-time
+    watermark, every home that existed then with its armed timers. Homes are captured copy-on-write: :meth:`step`
+    encodes pending homes until its time budget is spent, and the engine encodes a pending home itself just before
+    it changes it (a reading, a timer, a refitted baseline), so what is captured is always the state at the start.
+    Homes created after the start are not in it (the readings that created them are replayed on restore).
+
+    The bytes are exactly :meth:`Engine.snapshot`'s format (same MessagePack layout, same version), only the
+    order of homes and timers differs; :meth:`chunks` hands them over as a list of pieces to write one after
+    the other, so nothing is copied into one big buffer on the event loop.
+    """
+
+    __slots__ = ("_enc", "_engine", "_expected_timers", "_homes", "_n_timers", "_now_ms", "_pending", "_timers")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine: Engine | None = engine
+        self._now_ms = engine.now_ms
+        # A C-level copy of the home map (≈ 2 ms for 100,000 homes): the set of homes at the start.
+        self._pending: dict[str, HomeState] = dict(engine.homes)
+        self._expected_timers = len(engine.timers)
+        self._homes: list[bytes] = []
+        self._timers: list[bytes] = []
+        self._n_timers = 0
+        self._enc = msgspec.msgpack.Encoder()
+
+    @property
+    def pending(self) -> int:
+        """Homes not captured yet."""
+        return len(self._pending)
+
+    def step(self, budget_s: float) -> bool:
+        """Capture pending homes for about ``budget_s`` seconds (at least one); True when every home is captured."""
+        if self._engine is None:
+            raise RuntimeError("this snapshot capture was closed")
+        pending = self._pending
+        deadline = time.perf_counter() + budget_s
+        while pending:
+            self._take(pending.popitem()[1], None)
+            if time.perf_counter() >= deadline:
+                break
+        return not pending
+
+    def touch(self, home: HomeState, fired: tuple[str, int] | None = None) -> None:
+        """Capture ``home`` now if it is still pending: the engine is about to change it.
+
+        ``fired`` is a ``(name, due)`` timer of the home that was popped from the queue just before (it was armed
+        at the start, so it belongs in the snapshot).
+        """
+        if self._pending.pop(home.site, None) is not None:
+            self._take(home, fired)
+
+    def _take(self, home: HomeState, fired: tuple[str, int] | None) -> None:
+        assert self._engine is not None
+        self._homes.append(self._enc.encode(home))
+        timers = self._engine.timers_of(home)
+        if fired is not None:
+            timers.append((home.site, fired[0], fired[1]))
+        if timers:
+            # The tuples' encodings, without the list's own header: the timers of all homes form one array.
+            self._timers.append(self._enc.encode(timers)[len(_array_header(len(timers))) :])
+            self._n_timers += len(timers)
+
+    def chunks(self) -> list[bytes]:
+        """The finished snapshot as pieces (``b"".join(chunks)`` is the snapshot); call after :meth:`step` is done.
+
+        Raises:
+            SnapshotError: a pending home is left, or some timer armed at the start belongs to no home's timer
+                names (see :meth:`Engine.timers_of`); take a blocking :meth:`Engine.snapshot` instead.
+        """
+        if self._pending:
+            raise SnapshotError(f"{len(self._pending)} homes not captured yet")
+        if self._n_timers != self._expected_timers:
+            raise SnapshotError(
+                f"{self._expected_timers - self._n_timers} of {self._expected_timers} armed timers are not named"
+                " after a detector's timer names (or a device of the home)"
+            )
+        enc = self._enc
+        head = b"".join(
+            (
+                b"\x84",  # a 4-entry map: the fields of EngineSnapshot, in order
+                enc.encode("version"),
+                enc.encode(SNAPSHOT_VERSION),
+                enc.encode("now_ms"),
+                enc.encode(self._now_ms),
+                enc.encode("homes"),
+                _array_header(len(self._homes)),
+            )
+        )
+        middle = enc.encode("timers") + _array_header(self._n_timers)
+        return [head, *self._homes, middle, *self._timers]
+
+    def close(self) -> None:
+        """Detach from the engine (after the last step, or to abandon the snapshot); idempotent."""
+        engine, self._engine = self._engine, None
+        if engine is not None and engine._capture is self:
+            engine._capture = None
+
+
 class Engine:
     """Detection core for many homes. Not thread-safe: one engine per event loop (or shard of homes)."""
 
@@ -117,6 +244,9 @@ class Engine:
                 routes[key].append(det)
             for name in det.timer_names:
                 (self._timer_prefix if name.endswith(":") else self._timer_exact)[name] = det
+        self._home_timer_names: tuple[str, ...] = (DAY_TIMER, *self._timer_exact)
+        self._timer_prefixes: tuple[str, ...] = tuple(self._timer_prefix)
+        self._capture: SnapshotCapture | None = None
         self._routes: dict[tuple[DeviceKind, MessageType], tuple[Detector, ...]] = {
             k: tuple(d for d in v if not d.only_on_flags) for k, v in routes.items()
         }
@@ -165,6 +295,8 @@ class Engine:
         home = self.homes.get(r.site)
         if home is None:
             home = self._new_home(r.site, r.time_ms)
+        elif self._capture is not None:
+            self._capture.touch(home)  # a snapshot is being taken: keep this home's state as it was
         dev = home.devices.get(r.device)
         if dev is None:
             dev = home.devices[r.device] = DeviceState(kind=r.kind)
@@ -226,6 +358,8 @@ class Engine:
             home = homes.get(site)
             if home is None:
                 continue
+            if self._capture is not None:
+                self._capture.touch(home, (name, due))
             if name == DAY_TIMER:
                 self._day_end(ctx, home, due)
                 continue
@@ -299,16 +433,51 @@ class Engine:
         for site, b in baselines.items():
             home = self.homes.get(site)
             if home is not None:
+                if self._capture is not None:
+                    self._capture.touch(home)
                 home.baseline = b
 
     # ------------------------------------------------------------------ snapshot and restore
 
     def snapshot(self) -> bytes:
-        """Serialise homes, armed timers and the event-time watermark (MessagePack)."""
+        """Serialise homes, armed timers and the event-time watermark (MessagePack), in one blocking call.
+
+        Holds the caller for the whole encode (≈ 0.3 s for 10,000 homes with 28 archived days, 4 s for 100,000); a
+        live service uses :meth:`begin_snapshot` instead (the same snapshot, in slices).
+        """
         snap = EngineSnapshot(
             version=SNAPSHOT_VERSION, now_ms=self.now_ms, homes=list(self.homes.values()), timers=self.timers.items()
         )
         return msgspec.msgpack.encode(snap)
+
+    def begin_snapshot(self) -> SnapshotCapture:
+        """Start a snapshot of the engine as it is now, to be encoded in slices between readings.
+
+        Call :meth:`SnapshotCapture.step` until it returns True (processing readings and timers in between is
+        fine: that is the point), then :meth:`SnapshotCapture.chunks`, and always :meth:`SnapshotCapture.close`.
+        One capture at a time.
+        """
+        if self._capture is not None:
+            raise RuntimeError("a snapshot capture is already in progress; close it first")
+        self._capture = SnapshotCapture(self)
+        return self._capture
+
+    def timers_of(self, home: HomeState) -> list[tuple[str, str, int]]:
+        """The home's armed timers as ``(site, name, due_ms)``.
+
+        A home's timers are named after the detectors' ``timer_names`` (plus the day boundary), a ``prefix:``
+        name followed by one of the home's devices; a snapshot taken in slices relies on it and checks it.
+        """
+        due_of = self.timers.due_of
+        site = home.site
+        out = [(site, name, due) for name in self._home_timer_names if (due := due_of(site, name)) is not None]
+        for prefix in self._timer_prefixes:
+            for device in home.devices:
+                name = prefix + device
+                due = due_of(site, name)
+                if due is not None:
+                    out.append((site, name, due))
+        return out
 
     @classmethod
     def restore(
@@ -339,7 +508,8 @@ class Engine:
             raise SnapshotError(f"version {snap.version}, expected {SNAPSHOT_VERSION}")
         engine = cls(registry=registry, config=config, clock=clock, sink=sink, refit_inline=refit_inline)
         engine.homes = {h.site: h for h in snap.homes}
-        engine.timers.load(snap.timers)
+        # Sorted, so timers due at the same moment fire in the same order whichever way the snapshot was taken.
+        engine.timers.load(sorted(snap.timers))
         engine.now_ms = snap.now_ms
         alerts: list[Alert] = []
         if history is not None:

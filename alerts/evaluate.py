@@ -11,6 +11,11 @@ recording would. Each alert is then classified:
   night collapse): actionable, not counted either way;
 - *false* (non-actionable): forbidden by the incident it falls in, or matching no incident at all.
 
+Expected alerts the ground truth lists as ``undeliverable`` (the evidence never reaches the backend in the window: band
+on the charger, smoke detector offline) are not counted as incidents; an alert of that type inside the window is
+*related*. Malformed messages (``malformed`` in the ground truth) must be refused with their expected dead-letter
+reason; the report compares the counts.
+
 Only alerts that notify count as raised (a merged duplicate pages nobody); ``clears`` messages are ignored, and so
 are alerts after the end of the simulated period (late deliveries arrive after it, then every device falls silent).
 """
@@ -98,6 +103,12 @@ class EvalReport(msgspec.Struct, kw_only=True):
     seconds: float
     offline_late_s_max: float
     inactivity_late_s_max: float
+    undeliverable: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    """Expected alerts the system cannot raise (ground truth ``undeliverable``): not counted as misses."""
+    malformed_expected: dict[str, int] = msgspec.field(default_factory=dict)
+    """Malformed messages sent, by the dead-letter reason the ground truth expects."""
+    rejected: dict[str, int] = msgspec.field(default_factory=dict)
+    """Messages the decoders refused, by reason."""
 
     def group_recall(self, types: frozenset[str]) -> float | None:
         """Recall over all incidents expecting any of ``types``."""
@@ -140,6 +151,9 @@ def evaluate(
     seconds = 0.0
     off_late = -1e9
     inact_late = 0.0
+    undeliverable: list[dict[str, Any]] = []
+    malformed_expected: dict[str, int] = defaultdict(int)
+    rejected: dict[str, int] = defaultdict(int)
     for spec in runs:
         sim = generate(homes=spec.homes, days=spec.days, seed=spec.seed, mix=spec.mix)
         registry = HomeRegistry.from_mapping(sim.registry)
@@ -166,6 +180,10 @@ def evaluate(
         total_msgs += result.messages
         seconds += result.seconds
         elder_days += spec.homes * spec.days
+        for reason, n in result.rejected.items():
+            rejected[reason] += n
+        for m in sim.malformed:
+            malformed_expected[m.reason] += 1
         incidents = list(sim.ground_truth)
         by_site: dict[str, list[Any]] = defaultdict(list)
         for inc in incidents:
@@ -173,6 +191,8 @@ def evaluate(
             for t in inc.expect:
                 if t in rows:
                     rows[t].incidents += 1
+            for t, why in inc.undeliverable:
+                undeliverable.append({"seed": spec.seed, "incident": inc.id, "kind": inc.type, "alert": t, "why": why})
         detected: set[tuple[str, str]] = set()
         for u in result.updates:
             a = u.alert
@@ -237,6 +257,9 @@ def evaluate(
         seconds=seconds,
         offline_late_s_max=off_late,
         inactivity_late_s_max=inact_late,
+        undeliverable=undeliverable,
+        malformed_expected=dict(malformed_expected),
+        rejected=dict(rejected),
     )
 
 
@@ -244,6 +267,10 @@ def _fmt(x: float | None, pct: bool = False) -> str:
     if x is None:
         return "–"
     return f"{100 * x:.0f} %" if pct else f"{x:.1f}"
+
+
+def _counts(by_reason: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) or "none"
 
 
 def report_markdown(rep: EvalReport) -> str:
@@ -273,6 +300,10 @@ def report_markdown(rep: EvalReport) -> str:
         f"- inactivity alerts later than their threshold by at most {rep.inactivity_late_s_max:.0f} s (target ≤ 60 s)",
         f"- device-offline alerts later than (last message in the recording + threshold) by at most"
         f" {_fmt(rep.offline_late_s_max if rep.offline_late_s_max > -1e8 else None)} s (target ≤ 60 s)",
+        f"- expected alerts the system cannot raise (evidence never delivered, not counted as misses):"
+        f" {len(rep.undeliverable)}"
+        + "".join(f"; {u['kind']} → {u['alert']} ({u['why']})" for u in rep.undeliverable[:5]),
+        f"- malformed messages sent / refused, by reason: {_counts(rep.malformed_expected)} / {_counts(rep.rejected)}",
     ]
     return "\n".join(lines)
 

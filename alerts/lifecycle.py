@@ -46,6 +46,8 @@ class Action(StrEnum):
     CLEAR = "clear"
     NOTE = "note"
     """Adds a note without changing the state."""
+    ASSIGN = "assign"
+    """Makes a worker the owner without changing the state (``AlertService.assign``; not a transition)."""
 
 
 class Outcome(StrEnum):
@@ -148,6 +150,9 @@ def next_state(
         raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason=f"alert is {state} (final)")
     if action is Action.NOTE:
         return state
+    if action is Action.ASSIGN:
+        # An assignment names a worker: it goes through AlertStore.assign, never through a plain transition.
+        raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason="assign needs a worker")
     if action is Action.CLEAR:
         # A life-safety alert stays open after its condition ends: a person must close it.
         return state if life_safety else State.CLEARED

@@ -30,6 +30,8 @@ class NoticeKind(StrEnum):
     OVERDUE = "overdue"
     DEFERRED = "deferred"
     """Waiting for a batch window or the morning digest."""
+    ASSIGNED = "assigned"
+    """A duty officer made the recipient responsible for the alert."""
     DIGEST = "digest"
 
 
@@ -61,6 +63,7 @@ KIND_ZH: Final[dict[NoticeKind, str]] = {
     NoticeKind.ESCALATION: "（升级：超时未接单）",
     NoticeKind.OVERDUE: "（超时：尚未到场）",
     NoticeKind.DEFERRED: "",
+    NoticeKind.ASSIGNED: "（已指派给您）",
     NoticeKind.DIGEST: "",
 }
 

@@ -43,6 +43,7 @@ from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url
 from alerts.store.errors import LinkError
 from alerts.store.records import (
     AlertRecord,
+    AssignResult,
     NotificationDraft,
     NotificationRecord,
     SiteContext,
@@ -402,6 +403,25 @@ class AlertService:
         first_taken = result.applied and result.from_state == State.OPEN.value and record.ack_ms == now
         if first_taken and AlertType(record.type) in HELP_COMING_TYPES:
             await self._help_coming(record, actor, now)
+        return result
+
+    async def assign(self, alert_id: int, worker_id: str, *, actor: str, channel: Channel) -> AssignResult:
+        """Make an active worker the alert's owner (event + audit in the store), then tell them.
+
+        Refused with :class:`InvalidTransition` (resolved/cleared), :class:`AlertNotFound`,
+        :class:`RecordNotFound` or :class:`WorkerInactive`. The new owner gets an ``assigned`` notification
+        through their channels (recorded like any other) and from then on the alert's reminders; assigning
+        the current owner again records the event but sends nothing.
+        """
+        now = self.clock()
+        result = await asyncio.to_thread(
+            self.store.assign, alert_id, worker_id, actor=actor, channel=channel, now_ms=now
+        )
+        if result.previous_owner != worker_id:
+            ctx = await asyncio.to_thread(self.store.site_context, result.record.site)
+            await self._send_all(
+                result.record, ctx, [result.worker], NoticeKind.ASSIGNED, now, AuditAction.ALERT_NOTIFIED
+            )
         return result
 
     async def _help_coming(self, record: AlertRecord, actor: str, now: int) -> None:

@@ -15,14 +15,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dashboards.api.deps import LoginRequired
+from dashboards.api.deps import CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
 from dashboards.i18n import LANGS
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
-from dashboards.web import auth, console, mobile, pages, registry
+from dashboards.web import auth, console, mobile, pages, registry, workers
+from dashboards.web import devices as device_pages
 from dashboards.web.render import render, translator
 
 _LOG = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
-    for router in (auth.router, console.router, pages.router, registry.router, mobile.router):
+    web_routers = (auth.router, console.router, pages.router, registry.router, mobile.router, device_pages.router)
+    for router in (*web_routers, workers.router):
         app.include_router(router)
 
     @app.middleware("http")
@@ -126,7 +128,7 @@ def create_app(
         if request.url.path.startswith("/api/") or exc.status_code not in (403, 404, 409):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         t = translator(request)
-        message = t("error.csrf") if exc.status_code == 403 else str(exc.detail)
+        message = t("error.csrf") if exc.detail == CSRF_REFUSED else str(exc.detail)
         return render(request, "error.html", message=message, status_code=exc.status_code)
 
     return app

@@ -3,6 +3,10 @@
 One row per resident; residents sharing a ``site`` live in the same home. Headers may be English keys or the
 Chinese column names of :data:`COLUMNS`. The result of a parse is a registry document (docs/registry.md) for the
 good rows only, so the store imports CSV and JSON the same way.
+
+Exports mask ID numbers and phones (:mod:`alerts.privacy`). A masked value in an uploaded file is not data: the
+parse records it in :attr:`ImportResult.masked` instead of validating it, and
+:func:`dashboards.registry_import.import_residents` keeps the stored value (a per-row notice) or rejects the row.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PHONE = re.compile(r"1[3-9]\d{9}")
 _CHECK_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CODES: Final = "10X98765432"
+MASKABLE: Final[tuple[str, ...]] = ("id_number", "phone", "contact_phone")
+"""Columns the export masks (and a re-import may therefore carry masked)."""
 _TRUE = {"1", "true", "yes", "y", "是", "已签", "同意"}
 _FALSE = {"", "0", "false", "no", "n", "否", "未签"}
 
@@ -50,7 +56,7 @@ _FALSE = {"", "0", "false", "no", "n", "否", "未签"}
 def id_number_ok(value: str) -> bool:
     """GB 11643-1999 citizen ID number: 17 digits, a valid birth date and the ISO 7064 check character.
 
-    >>> id_number_ok("11010119400101002X"), id_number_ok("110101194001010024")
+    >>> id_number_ok("11010119400101002X"), id_number_ok("110101194001010020")
     (False, True)
     """
     if len(value) != 18 or not value[:17].isdigit():
@@ -61,6 +67,17 @@ def id_number_ok(value: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], _CHECK_WEIGHTS, strict=True))
     return _CHECK_CODES[total % 11] == value[17].upper()
+
+
+def looks_masked(value: str) -> bool:
+    """True for a value as :func:`alerts.privacy.mask_id_number` / ``mask_phone`` leave it (they write ``*``).
+
+    No real ID number or phone contains ``*``, so one star is enough to tell a masked export value.
+
+    >>> looks_masked("1101**********0024"), looks_masked("139****0001"), looks_masked("13900000001")
+    (True, True, False)
+    """
+    return "*" in value
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +99,10 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     line_of: dict[str, int] = field(default_factory=dict)
     """CSV line of each accepted resident id."""
+    masked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Resident id → columns that hold a masked export value (resolved against the store before importing)."""
+    notices: list[RowError] = field(default_factory=list)
+    """Accepted rows with something the user should know (e.g. a masked value replaced by the stored one)."""
 
 
 def _canonical(header: str) -> str:
@@ -94,8 +115,9 @@ def _canonical(header: str) -> str:
 
 def _check_row(
     row: dict[str, str], line: int, grids: set[str], seen: set[str]
-) -> tuple[list[RowError], dict[str, Any]]:
+) -> tuple[list[RowError], dict[str, Any], tuple[str, ...]]:
     errors: list[RowError] = []
+    masked = tuple(name for name in MASKABLE if looks_masked(row.get(name, "")))
 
     def bad(name: str, reason: str) -> None:
         errors.append(RowError(line, name, reason))
@@ -110,11 +132,11 @@ def _check_row(
         bad("id", "duplicate id in file / 编号重复")
     if site and not _ID.fullmatch(site):
         bad("site", "must match [A-Za-z0-9_-]{1,64} / 住所编号格式不正确")
-    if row.get("id_number") and not id_number_ok(row["id_number"]):
+    if row.get("id_number") and "id_number" not in masked and not id_number_ok(row["id_number"]):
         bad("id_number", "invalid ID number (GB 11643 check) / 身份证号校验失败")
-    if row.get("phone") and not _PHONE.fullmatch(row["phone"]):
+    if row.get("phone") and "phone" not in masked and not _PHONE.fullmatch(row["phone"]):
         bad("phone", "not an 11-digit mobile number / 手机号格式不正确")
-    if row.get("contact_phone") and not _PHONE.fullmatch(row["contact_phone"]):
+    if row.get("contact_phone") and "contact_phone" not in masked and not _PHONE.fullmatch(row["contact_phone"]):
         bad("contact_phone", "not an 11-digit mobile number / 联系人手机号格式不正确")
     if row.get("grid") and row["grid"] not in grids:
         bad("grid", "unknown grid or outside your area / 网格不存在或不在管辖范围")
@@ -163,7 +185,7 @@ def _check_row(
         ),
         "consent": consent_text in _TRUE,
     }
-    return errors, resident
+    return errors, resident, masked
 
 
 def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
@@ -187,7 +209,7 @@ def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
             result.errors.append(RowError(line, "", f"expected {len(header)} columns, got {len(values)} / 列数不符"))
             continue
         row = {k: v.strip() for k, v in zip(header, values, strict=True)}
-        errors, resident = _check_row(row, line, grids, seen)
+        errors, resident, masked = _check_row(row, line, grids, seen)
         site = sites.get(row["site"])
         if not errors and site is not None and site["grid"] != row["grid"]:
             errors.append(
@@ -209,6 +231,8 @@ def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
         site["residents"].append(resident)
         result.accepted.append(resident["id"])
         result.line_of[resident["id"]] = line
+        if masked:
+            result.masked[resident["id"]] = masked
     if sites:
         result.document = {
             "version": 1,

@@ -13,10 +13,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts.escalation import PolicyBook, initial_timers
-from alerts.lifecycle import Action, Channel, Outcome, State, next_state, reached
+from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, next_state, reached
 from alerts.links import LinkAction, LinkClaim, LinkSigner
 from alerts.models import LIFE_SAFETY_TYPES, Alert
-from alerts.store.errors import AlertNotFound, LinkError, RecordNotFound, RegistryImportError
+from alerts.store.errors import (
+    AlertNotFound,
+    InvalidRecord,
+    InvalidTransition,
+    LinkError,
+    RecordConflict,
+    RecordNotFound,
+    RegistryImportError,
+    WorkerInactive,
+)
 from dashboards.models import (
     Account,
     AlertEventView,
@@ -44,6 +53,8 @@ class MemoryBackend:
         self.names: dict[str, str] = {}
         """Id of any hierarchy node → its name."""
         self.workers: dict[str, Account] = {}
+        self.inactive: set[str] = set()
+        """Ids of deactivated workers (they stay in ``workers``, like rows in the store)."""
         self.sites: dict[str, tuple[str, str, tuple[DeviceView, ...]]] = {}
         """Site → (grid, address, devices)."""
         self.residents: dict[str, ResidentView] = {}
@@ -138,10 +149,63 @@ class MemoryBackend:
                 grids=nodes({p.grid: p.community for p in places}),
             )
 
-    def set_password_hash(self, worker_id: str, password_hash: str) -> None:
-        """Give a worker a login password (argon2 hash)."""
+    def set_password_hash(self, worker_id: str, password_hash: str, *, actor: str) -> None:
+        """Give a worker a login password (argon2 hash); audited."""
         with self._lock:
+            if worker_id not in self.workers:
+                raise RecordNotFound("worker", worker_id)
             self.workers[worker_id] = dataclasses.replace(self.workers[worker_id], password_hash=password_hash)
+            self.audit(
+                actor=actor, channel="console", action="worker.password_set", entity="worker", entity_id=worker_id,
+                detail={},
+            )  # fmt: skip
+
+    def create_worker(
+        self, *, actor: str, worker_id: str, name: str, role: Role, scope: str, phone: str, password_hash: str
+    ) -> Account:
+        """Add an active worker (same checks as the store: new id and phone, scope a node of the role's level)."""
+        with self._lock:
+            levels = {
+                Role.GRID_WORKER: {p.grid for p in self.places.values()},
+                Role.COMMUNITY_DUTY: {p.community for p in self.places.values()},
+                Role.STREET: {p.street for p in self.places.values()},
+                Role.DISTRICT: {p.district for p in self.places.values()},
+                Role.ADMIN: {"", *self.names},
+            }
+            if not name.strip():
+                raise InvalidRecord("worker", "name", "a name is required")
+            if scope not in levels[role]:
+                raise InvalidRecord("worker", "scope", f"{scope!r} is not a known node for role {role.value}")
+            if worker_id in self.workers:
+                raise RecordConflict("worker", "id", worker_id)
+            if phone and any(w.phone == phone for w in self.workers.values()):
+                raise RecordConflict("worker", "phone", phone)
+            account = Account(
+                id=worker_id, name=name.strip(), role=role, scope=scope, phone=phone, password_hash=password_hash
+            )
+            self.workers[worker_id] = account
+            self.audit(
+                actor=actor, channel="console", action="worker.created", entity="worker", entity_id=worker_id,
+                detail={"role": role.value, "scope": scope},
+            )  # fmt: skip
+            return account
+
+    def set_worker_active(self, worker_id: str, active: bool, *, actor: str) -> Account:
+        """(De)activate a worker; inactive ones are not returned by ``account``/``accounts`` (as in the store)."""
+        with self._lock:
+            account = self.workers.get(worker_id)
+            if account is None:
+                raise RecordNotFound("worker", worker_id)
+            if (worker_id not in self.inactive) != active:
+                if active:
+                    self.inactive.discard(worker_id)
+                else:
+                    self.inactive.add(worker_id)
+                self.audit(
+                    actor=actor, channel="console", action="worker.activated" if active else "worker.deactivated",
+                    entity="worker", entity_id=worker_id, detail={"active": str(active).lower()},
+                )  # fmt: skip
+            return account
 
     def set_device_online(self, site: str, device: str, online: bool) -> None:
         """Mark one device online/offline (tests and demo)."""
@@ -155,19 +219,22 @@ class MemoryBackend:
 
     # -- accounts ------------------------------------------------------------------------------------------
     def account(self, user_id: str) -> Account | None:
-        """The account with this id."""
-        return self.workers.get(user_id)
+        """The active account with this id."""
+        return None if user_id in self.inactive else self.workers.get(user_id)
 
     def account_by_login(self, login: str) -> Account | None:
         """The account whose id or phone is ``login``."""
         with self._lock:
-            return self.workers.get(login) or next((w for w in self.workers.values() if w.phone == login), None)
+            found = self.workers.get(login) or next((w for w in self.workers.values() if w.phone == login), None)
+            return None if found is None or found.id in self.inactive else found
 
-    def accounts(self, scope: Scope) -> list[Account]:
-        """Workers whose own scope lies inside ``scope``."""
+    def accounts(self, scope: Scope, *, active: bool = True) -> list[Account]:
+        """Workers whose own scope lies inside ``scope`` (deactivated ones instead with ``active=False``)."""
         with self._lock:
             out = []
             for w in self.workers.values():
+                if (w.id in self.inactive) == active:
+                    continue
                 under = [p for p in self.places.values() if w.scope in (p.district, p.street, p.community, p.grid)]
                 # A worker is inside the scope when the whole of their own area is.
                 if scope.level == "all" or (under and all(scope.contains(p) for p in under)):
@@ -288,14 +355,20 @@ class MemoryBackend:
             return new
 
     def assign(self, alert_id: int, worker_id: str, *, actor: str, now_ms: int) -> AlertView:
-        """Make ``worker_id`` responsible."""
+        """Make ``worker_id`` responsible (refused for closed alerts, unknown or inactive workers: as the store)."""
         with self._lock:
             a = self.alerts.get(alert_id)
             if a is None:
                 raise AlertNotFound(alert_id)
+            if a.state not in ACTIVE_STATES:
+                raise InvalidTransition(
+                    alert_id=alert_id, state=a.state, action=Action.ASSIGN, reason=f"alert is {a.state} (final)"
+                )
             if worker_id not in self.workers:
                 raise RecordNotFound("worker", worker_id)
-            event = AlertEventView(now_ms, actor, "assign", a.state.value, worker_id)
+            if worker_id in self.inactive:
+                raise WorkerInactive(worker_id)
+            event = AlertEventView(now_ms, actor, Action.ASSIGN.value, a.state.value, worker_id)
             new = dataclasses.replace(a, assignee=worker_id, updated_ms=now_ms, events=(*a.events, event))
             self.alerts[alert_id] = new
             self._version += 1

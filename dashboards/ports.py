@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.links import LinkAction, LinkClaim
-from dashboards.models import Account, AlertView, AuditRecord, Hierarchy, ResidentView, VisitView
+from dashboards.models import Account, AlertView, AuditRecord, Hierarchy, ResidentView, Role, VisitView
 from dashboards.scope import Scope
 
 
@@ -28,8 +28,32 @@ class ConsoleBackend(Protocol):
         """The account whose id or phone is ``login``."""
         ...
 
-    def accounts(self, scope: Scope) -> list[Account]:
-        """Workers inside ``scope``."""
+    def accounts(self, scope: Scope, *, active: bool = True) -> list[Account]:
+        """Workers inside ``scope`` (the deactivated ones instead with ``active=False``)."""
+        ...
+
+    def create_worker(
+        self, *, actor: str, worker_id: str, name: str, role: Role, scope: str, phone: str, password_hash: str
+    ) -> Account:
+        """Add an active worker; audited as ``worker.created`` by ``actor``.
+
+        Raises ``ValueError`` with a clear message if the id or phone is taken or ``scope`` is no node of the
+        role's level (the store's :class:`~alerts.store.errors.RecordConflict` / ``InvalidRecord`` are both).
+        """
+        ...
+
+    def set_worker_active(self, worker_id: str, active: bool, *, actor: str) -> Account:
+        """(De)activate a worker: an inactive one cannot log in, be notified or be assigned; audited.
+
+        Raises :class:`~alerts.store.errors.RecordNotFound` if unknown.
+        """
+        ...
+
+    def set_password_hash(self, worker_id: str, password_hash: str, *, actor: str) -> None:
+        """Set a worker's login password (an argon2 hash); audited as ``worker.password_set`` by ``actor``.
+
+        Raises :class:`~alerts.store.errors.RecordNotFound` if unknown.
+        """
         ...
 
     def alerts_version(self) -> int:

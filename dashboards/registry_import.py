@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from alerts.privacy import mask_id_number, mask_phone
 from alerts.store.errors import RegistryImportError
 from dashboards.csvio import ImportResult, RowError, parse_residents_csv
-from dashboards.models import Account
+from dashboards.models import Account, ResidentView
 from dashboards.ports import ConsoleBackend
 from dashboards.scope import Scope, scope_of
 
 MAX_BYTES = 5 * 1024 * 1024
+_KEPT = "masked value: the stored one is kept / 脱敏值：保留系统中已有的号码"
+_NO_STORED = "masked value and nothing stored to keep: enter the full number / 脱敏值且系统中无原号码，请填写完整号码"
+_MISMATCH = "masked value differs from the stored one: enter the full number / 脱敏值与已有号码不符，请填写完整号码"
 
 
 def import_residents(backend: ConsoleBackend, user: Account, raw: bytes, *, dry_run: bool) -> ImportResult:
@@ -24,19 +31,12 @@ def import_residents(backend: ConsoleBackend, user: Account, raw: bytes, *, dry_
                 document={}, errors=[RowError(1, "", "file is not UTF-8 or GB18030 / 文件编码无法识别")]
             )
     result = parse_residents_csv(text, hierarchy=backend.hierarchy(scope))
+    mine = {r.id: r for r in backend.list_residents(scope)}
     # A resident id that exists outside the user's area must not be overwritten (nor its existence revealed).
-    taken = {r.id for r in backend.list_residents(Scope("all"))} - {r.id for r in backend.list_residents(scope)}
-    if taken & set(result.accepted):
-        keep: list[str] = []
-        for site in result.document.get("sites", []):
-            site["residents"] = [r for r in site["residents"] if r["id"] not in taken]
-            keep.extend(r["id"] for r in site["residents"])
-        result.errors.extend(
-            RowError(result.line_of[rid], "id", "id not available / 编号不可用")
-            for rid in sorted(taken & set(result.accepted))
-        )
-        result.errors.sort(key=lambda e: e.line)
-        result.accepted = keep
+    taken = {r.id for r in backend.list_residents(Scope("all"))} - set(mine)
+    _drop(result, [RowError(result.line_of[rid], "id", "id not available / 编号不可用") for rid in sorted(taken)
+                   if rid in result.line_of])  # fmt: skip
+    _resolve_masked(result, mine)
     if not dry_run and result.accepted:
         try:
             backend.import_registry(result.document)
@@ -49,6 +49,72 @@ def import_residents(backend: ConsoleBackend, user: Account, raw: bytes, *, dry_
         action="registry.csv_dry_run" if dry_run else "registry.csv_imported",
         entity="registry",
         entity_id="residents",
-        detail={"accepted": str(len(result.accepted)), "errors": str(len(result.errors))},
+        detail={
+            "accepted": str(len(result.accepted)),
+            "errors": str(len(result.errors)),
+            "kept_stored": str(len(result.notices)),
+        },
     )
     return result
+
+
+def _residents(result: ImportResult) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for site in result.document.get("sites", []) for r in site["residents"]}
+
+
+def _drop(result: ImportResult, errors: list[RowError]) -> None:
+    """Reject the rows of ``errors``: remove their residents (and homes left empty) from the document."""
+    if not errors:
+        return
+    lines = {e.line for e in errors}
+    gone = {rid for rid, line in result.line_of.items() if line in lines}
+    sites = []
+    for site in result.document.get("sites", []):
+        site["residents"] = [r for r in site["residents"] if r["id"] not in gone]
+        if site["residents"]:
+            sites.append(site)
+    if result.document:
+        result.document["sites"] = sites
+    result.accepted = [rid for rid in result.accepted if rid not in gone]
+    result.notices = [n for n in result.notices if n.line not in lines]
+    result.errors.extend(errors)
+    result.errors.sort(key=lambda e: e.line)
+
+
+def _stored_value(field: str, stored: ResidentView, resident: Mapping[str, Any]) -> str:
+    if field == "id_number":
+        return stored.id_number
+    if field == "phone":
+        return stored.phone
+    name = resident["emergency_contacts"][0]["name"]
+    return next((c.phone for c in stored.contacts if c.name == name), "")
+
+
+def _resolve_masked(result: ImportResult, stored: Mapping[str, ResidentView]) -> None:
+    """Put the stored value in place of each masked one (a notice), or reject the row if there is none to keep."""
+    residents = _residents(result)
+    errors: list[RowError] = []
+    for rid, fields in result.masked.items():
+        resident = residents.get(rid)
+        if resident is None:
+            continue  # already rejected
+        line = result.line_of[rid]
+        old = stored.get(rid)
+        for field in fields:
+            if field == "contact_phone" and not resident["emergency_contacts"]:
+                continue  # no contact name on the row: the contact columns are not imported at all
+            value = resident["emergency_contacts"][0]["phone"] if field == "contact_phone" else resident[field]
+            current = _stored_value(field, old, resident) if old is not None else ""
+            mask = mask_id_number if field == "id_number" else mask_phone
+            if not current:
+                errors.append(RowError(line, field, _NO_STORED))
+            elif mask(current) != value:
+                errors.append(RowError(line, field, _MISMATCH))
+            else:
+                if field == "contact_phone":
+                    resident["emergency_contacts"][0]["phone"] = current
+                else:
+                    resident[field] = current
+                result.notices.append(RowError(line, field, _KEPT))
+    result.notices.sort(key=lambda n: n.line)
+    _drop(result, errors)

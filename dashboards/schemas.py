@@ -134,13 +134,24 @@ class ElderDetail(ElderPublic):
 
 
 class DevicePublic(BaseModel):
-    """A device and its health."""
+    """A device and its health (``status`` from its last-seen time when telemetry is configured)."""
 
     site: str
     device: str
     kind: str
     room: str | None
     online: bool
+    status: str = "online"
+    """online / late / offline / unseen (see :mod:`dashboards.devices`)."""
+    last_seen_ms: int | None = None
+    battery_pct: int | None = None
+    open_alerts: int = 0
+    gateway_status: str = "online"
+    community: str = ""
+    grid: str = ""
+    resident_ids: list[str] = []
+    source: str = "alerts"
+    """Where the status came from: ``telemetry`` (InfluxDB last-seen) or ``alerts`` (open offline alerts)."""
 
 
 class VisitCreate(BaseModel):
@@ -184,6 +195,8 @@ class ImportReportPublic(BaseModel):
     dry_run: bool
     accepted: list[str]
     errors: list[RowErrorPublic]
+    notices: list[RowErrorPublic] = []
+    """Accepted rows with a remark, e.g. a masked ID number or phone for which the stored value was kept."""
 
 
 class GatewayCredentials(BaseModel):

@@ -42,7 +42,7 @@ def provision_demo_logins(backend: StoreBackend, worker_ids: Iterable[str] | Non
         if wanted is not None and account.id not in wanted:
             continue
         password = secrets.token_urlsafe(9)
-        backend.set_password_hash(account.id, hash_password(password))
+        backend.set_password_hash(account.id, hash_password(password), actor="system")
         out.append(DemoLogin(account.id, account.name, account.role.value, password))
     return out
 

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anyio.from_thread
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkClaim
 from alerts.models import AlertType, Severity
 from alerts.service import AlertService
-from alerts.store.errors import AlertNotFound, RecordNotFound
+from alerts.store.errors import AlertNotFound
+from alerts.store.records import WorkerRecord
 from alerts.store.repository import AlertStore
 from alerts.store.tables import (
     AlertEvent,
@@ -57,7 +57,6 @@ from dashboards.scope import Scope, scope_clause
 
 T = TypeVar("T")
 _ACTIVE = tuple(s.value for s in ACTIVE_STATES)
-_ASSIGN = "assign:"
 _OFFLINE_TYPES = (AlertType.DEVICE_OFFLINE.value, AlertType.SITE_OFFLINE.value)
 
 
@@ -106,7 +105,9 @@ class StoreBackend:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with Session(self.store.engine) as session, session.begin():
+        # The store's read-only transaction: on SQLite a plain BEGIN, so the console's polling never
+        # queues behind a writer's BEGIN IMMEDIATE.
+        with self.store.read_session() as session:
             yield session
 
     def _now(self) -> int:
@@ -136,11 +137,11 @@ class StoreBackend:
             w = s.get(Worker, login) or s.scalars(select(Worker).where(Worker.phone == login).limit(1)).first()
             return self._account(w) if w is not None and w.active else None
 
-    def accounts(self, scope: Scope) -> list[Account]:
-        """Active workers whose whole area lies inside ``scope``."""
+    def accounts(self, scope: Scope, *, active: bool = True) -> list[Account]:
+        """Active (or, with ``active=False``, deactivated) workers whose whole area lies inside ``scope``."""
         with self._read() as s:
             workers = [
-                self._account(w) for w in s.scalars(select(Worker).where(Worker.active.is_(True)).order_by(Worker.id))
+                self._account(w) for w in s.scalars(select(Worker).where(Worker.active.is_(active)).order_by(Worker.id))
             ]
             if scope.level == "all":
                 return workers
@@ -157,18 +158,33 @@ class StoreBackend:
                 out.append(w)
         return out
 
-    def set_password_hash(self, worker_id: str, password_hash: str) -> None:
-        """Give a worker a login password (argon2 hash); audited."""
-        with Session(self.store.engine) as s, s.begin():
-            if s.get(Worker, worker_id) is None:
-                raise RecordNotFound("worker", worker_id)
-            s.execute(update(Worker).where(Worker.id == worker_id).values(password_hash=password_hash))
-            s.execute(
-                insert(AuditRow).values(
-                    time_ms=self._now(), actor="system", channel="console", action="worker.password_set",
-                    entity="worker", entity_id=worker_id, detail={},
-                )
-            )  # fmt: skip
+    @staticmethod
+    def _account_of(w: WorkerRecord) -> Account:
+        return Account(
+            id=w.id, name=w.name, role=Role(w.role), scope=w.scope, phone=w.phone or "",
+            password_hash=w.password_hash or "",
+        )  # fmt: skip
+
+    def create_worker(
+        self, *, actor: str, worker_id: str, name: str, role: Role, scope: str, phone: str, password_hash: str
+    ) -> Account:
+        """Add a worker through the store (checks, write and audit in one transaction)."""
+        record = self.store.create_worker(
+            worker_id=worker_id, name=name, role=role.value, scope=scope, phone=phone,
+            password_hash=password_hash or None, actor=actor, channel=Channel.CONSOLE, now_ms=self._now(),
+        )  # fmt: skip
+        return self._account_of(record)
+
+    def set_worker_active(self, worker_id: str, active: bool, *, actor: str) -> Account:
+        """(De)activate a worker through the store (audited)."""
+        record = self.store.set_worker_active(
+            worker_id, active, actor=actor, channel=Channel.CONSOLE, now_ms=self._now()
+        )
+        return self._account_of(record)
+
+    def set_password_hash(self, worker_id: str, password_hash: str, *, actor: str) -> None:
+        """Give a worker a login password (argon2 hash) through the store (audited)."""
+        self.store.set_password_hash(worker_id, password_hash, actor=actor, channel=Channel.CONSOLE, now_ms=self._now())
 
     # -- alerts --------------------------------------------------------------------------------------------
     def alerts_version(self) -> int:
@@ -192,21 +208,13 @@ class StoreBackend:
             r.id: r.name for r in s.scalars(select(Resident).where(Resident.id.in_({r[0].resident_id for r in rows})))
         }
         events: dict[int, list[AlertEventView]] = {}
-        assigned: dict[int, str] = {}
-        ev = select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)
-        if not with_events:
-            ev = ev.where(AlertEvent.action == Action.NOTE.value)  # only assignments are needed for lists
-        for e in s.scalars(ev):
-            note = e.note or ""
-            if e.action == Action.NOTE.value and note.startswith(_ASSIGN):
-                # Interim: an assignment is a note until the store has an owner-change API.
-                assigned[e.alert_id] = note[len(_ASSIGN) :]
+        if with_events:
+            ev = select(AlertEvent).where(AlertEvent.alert_id.in_(ids)).order_by(AlertEvent.id)
+            for e in s.scalars(ev):
+                action = "raised" if e.action == "raise" else e.action
                 events.setdefault(e.alert_id, []).append(
-                    AlertEventView(e.time_ms, e.actor, "assign", e.to_state, note[len(_ASSIGN) :])
+                    AlertEventView(e.time_ms, e.actor, action, e.to_state, e.note or "")
                 )
-                continue
-            action = "raised" if e.action == "raise" else e.action
-            events.setdefault(e.alert_id, []).append(AlertEventView(e.time_ms, e.actor, action, e.to_state, note))
         out = []
         for row, address, grid, community, street, district in rows:
             out.append(
@@ -224,7 +232,7 @@ class StoreBackend:
                     resident_name=residents.get(row.resident_id or "", ""),
                     address=address,
                     device=row.device,
-                    assignee=assigned.get(row.id) or row.owner_id or "",
+                    assignee=row.owner_id or "",
                     acked_ms=row.ack_ms,
                     on_site_ms=row.on_site_ms,
                     resolved_ms=row.resolved_ms,
@@ -301,14 +309,8 @@ class StoreBackend:
         return self._view_of(alert_id)
 
     def assign(self, alert_id: int, worker_id: str, *, actor: str, now_ms: int) -> AlertView:
-        """Record an assignment as a note on the alert (the store has no owner-change API yet)."""
-        if self.account(worker_id) is None:
-            raise RecordNotFound("worker", worker_id)
-        self._run(
-            lambda: self.service.transition(
-                alert_id, Action.NOTE, actor=actor, channel=Channel.CONSOLE, note=f"{_ASSIGN}{worker_id}"
-            )
-        )
+        """Make ``worker_id`` the owner through the service (event, audit, notification to the assignee)."""
+        self._run(lambda: self.service.assign(alert_id, worker_id, actor=actor, channel=Channel.CONSOLE))
         return self._view_of(alert_id)
 
     # -- links ---------------------------------------------------------------------------------------------
@@ -466,14 +468,11 @@ class StoreBackend:
     def audit(
         self, *, actor: str, channel: str, action: str, entity: str, entity_id: str, detail: Mapping[str, str]
     ) -> None:
-        """Append one entry to the store's append-only audit log."""
-        with Session(self.store.engine) as s, s.begin():
-            s.execute(
-                insert(AuditRow).values(
-                    time_ms=int(time.time() * 1000), actor=actor[:64], channel=channel[:16], action=action[:64],
-                    entity=entity[:32], entity_id=entity_id[:64], detail=dict(detail),
-                )
-            )  # fmt: skip
+        """Append one entry to the store's append-only audit log (at the service's clock)."""
+        self.store.audit(
+            now_ms=self._now(), actor=actor, channel=channel, action=action, entity=entity, entity_id=entity_id,
+            detail=dict(detail),
+        )  # fmt: skip
 
     def audit_log(self, *, limit: int = 200) -> Sequence[AuditRecord]:
         """Newest first."""

@@ -153,6 +153,8 @@ class MonthlyReport:
     devices_total: int
     coverage_by_community: list[CoverageRow]
     coverage_by_grid: list[CoverageRow]
+    device_source: str = "alerts"
+    """Where the online count came from: ``telemetry`` (last-seen times) or ``alerts`` (open offline alerts)."""
 
     @property
     def device_online_rate(self) -> float | None:
@@ -173,9 +175,15 @@ def monthly_report(
     residents: Sequence[ResidentView],
     visits: Sequence[VisitView],
     now_ms: int,
+    devices: tuple[int, int] | None = None,
+    device_source: str = "alerts",
 ) -> MonthlyReport:
-    """Build the report from the month's alerts and visits and the residents in scope."""
-    online, total = device_online_rate(residents)
+    """Build the report from the month's alerts and visits and the residents in scope.
+
+    ``devices`` is ``(online, total)`` from :mod:`dashboards.devices` when telemetry judged them; without it the
+    residents' alert-derived device flags are counted.
+    """
+    online, total = devices if devices is not None else device_online_rate(residents)
     return MonthlyReport(
         month=month,
         alerts=len(alerts),
@@ -188,6 +196,7 @@ def monthly_report(
         devices_total=total,
         coverage_by_community=visit_coverage(residents, visits, lambda r: r.place.community),
         coverage_by_grid=visit_coverage(residents, visits, lambda r: r.place.grid),
+        device_source=device_source if devices is not None else "alerts",
     )
 
 
@@ -214,6 +223,7 @@ def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
                 [section, r.group, "sla_rate", fmt(r.sla_rate)],
             ]
     rows.append(["devices", "*", "online_rate", fmt(report.device_online_rate)])
+    rows.append(["devices", "*", "online_source", report.device_source])
     for section, cov in (
         ("coverage_community", report.coverage_by_community),
         ("coverage_grid", report.coverage_by_grid),

@@ -488,6 +488,18 @@ class _Hooks:
         for name in ("_fast_path", "_on_durable", "_engine_tick", "save_snapshot"):
             setattr(backend, name, self._timed(name, getattr(backend, name)))
         self.loop_lag: list[float] = []
+        # The periodic snapshot (encoded on the loop in slices, or in one call): when, and how long to durable.
+        self.snapshots: list[tuple[float, float]] = []
+        save_async = backend.save_snapshot_async
+
+        async def timed_save() -> None:
+            t = time.perf_counter()
+            try:
+                await save_async()
+            finally:
+                self.snapshots.append((time.monotonic() - self.phase_t0, (time.perf_counter() - t) * 1000))
+
+        backend.save_snapshot_async = timed_save  # type: ignore[method-assign]
 
     def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         costs = self.costs.setdefault(name, [])
@@ -515,6 +527,7 @@ class _Hooks:
             values.clear()
         self.loop_lag.clear()
         self.stalls.clear()
+        self.snapshots.clear()
         self.phase_t0 = time.monotonic()
 
     async def watch_loop(self, stop: asyncio.Event, *, every_s: float = 0.005) -> None:
@@ -542,6 +555,9 @@ class _Hooks:
                 )
         for at, name, ms, size in self.stalls:
             out.append(f"stall: {name} took {ms:.0f} ms ({size} readings) at +{at:.1f} s")
+        if self.snapshots:
+            saves = ", ".join(f"+{at:.1f} s ({ms:.0f} ms)" for at, ms in self.snapshots)
+            out.append(f"snapshots saved (start, time to durable): {saves}")
         return out
 
 
@@ -579,6 +595,8 @@ async def _measure(
     spacing_s: float,
     warmup_s: float,
     profile: bool,
+    snapshot_every_s: float,
+    snapshot_slice_ms: float,
 ) -> LatencyReport:
     report = LatencyReport(homes=homes, presses=presses, burst=burst, burst_rounds=burst_rounds)
     bench_n = WARMUP_PRESSES + 2 * presses + burst * burst_rounds
@@ -611,7 +629,7 @@ async def _measure(
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     t = time.monotonic()
-    backend = Backend(settings, registry=doc)
+    backend = Backend(settings, registry=doc, snapshot_every_s=snapshot_every_s, snapshot_slice_ms=snapshot_slice_ms)
     _LOG.info("backend built (registry imported) in %.1f s", time.monotonic() - t)
     hooks = _Hooks(backend, set(bench_sites), profile=profile)
     stop = asyncio.Event()
@@ -724,6 +742,8 @@ def run_bench_latency(
     spacing_s: float = 0.1,
     warmup_s: float = 25.0,
     profile: bool = False,
+    snapshot_every_s: float = 30.0,
+    snapshot_slice_ms: float = 1.0,
 ) -> LatencyReport:
     """Run the whole benchmark on a fresh local stack (in ``data_dir`` or a temporary directory).
 
@@ -737,6 +757,9 @@ def run_bench_latency(
         warmup_s: background traffic before the loaded phase starts; 25 s lets every home send its first
             mattress sample (20 s cadence), so the engine's one-off per-home set-up is not counted.
         profile: cProfile the backend's on-loop work (slows it down a little) into ``report.profile``.
+        snapshot_every_s: the backend's engine-snapshot period (production: 30 s); shorter makes presses
+            coincide with a snapshot more often.
+        snapshot_slice_ms: the backend's snapshot slice; 0 takes it in one blocking call (the old method).
 
     Returns:
         Every press with its stage times, the background's conditions and per-phase diagnostics.
@@ -758,6 +781,8 @@ def run_bench_latency(
                 spacing_s=spacing_s,
                 warmup_s=warmup_s,
                 profile=profile,
+                snapshot_every_s=snapshot_every_s,
+                snapshot_slice_ms=snapshot_slice_ms,
             )
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow exceptions
@@ -774,6 +799,8 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     parser.add_argument("--warmup-s", type=float, default=25.0)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="cProfile the backend's on-loop work and print it")
+    parser.add_argument("--snapshot-every-s", type=float, default=30.0, help="engine snapshot period")
+    parser.add_argument("--snapshot-slice-ms", type=float, default=1.0, help="0: one blocking call (old method)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("eldercare", "gateway", "ingest", "alerts", "firmware_sim", "apprise", "httpx"):
@@ -788,6 +815,8 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
         spacing_s=args.spacing_ms / 1000,
         warmup_s=args.warmup_s,
         profile=args.profile,
+        snapshot_every_s=args.snapshot_every_s,
+        snapshot_slice_ms=args.snapshot_slice_ms,
     )
     out(report.summary())
     if report.profile:

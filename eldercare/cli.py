@@ -89,13 +89,17 @@ def simulate(
     homes: Annotated[int, typer.Option(help="Number of homes.")] = 10,
     days: Annotated[int, typer.Option(help="Simulated days.")] = 7,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives byte-identical output.")] = 1,
-    mix: Annotated[str, typer.Option(help="Scenario mix: normal, incident-rich or device-faulty.")] = "normal",
+    mix: Annotated[
+        str, typer.Option(help="Scenario mix: normal, incident-rich, device-faulty, realistic or kind:weight,...")
+    ] = "normal",
     out: Annotated[Path | None, typer.Option(help="Fast-forward into this directory.")] = None,
     broker: Annotated[str | None, typer.Option(help="Publish live to this broker host instead.")] = None,
     port: Annotated[int, typer.Option(help="Broker port (live mode).")] = 1883,
     speed: Annotated[float, typer.Option(help="Live mode: simulated seconds per real second.")] = 1.0,
     realtime: Annotated[bool, typer.Option(help="Live mode: start at today's midnight, play from now.")] = False,
     mattress_cadence: Annotated[float, typer.Option(help="Seconds between mattress samples.")] = 20.0,
+    duration: Annotated[float, typer.Option(help="Live mode: stop after this many seconds (0 = run through).")] = 0.0,
+    site_prefix: Annotated[str, typer.Option(help="Site ids are PREFIX0001 … (tests use a unique prefix).")] = "h",
 ) -> None:
     """Simulate homes: a recording + ground truth + registry (fast-forward), or live publishing to a broker."""
     from eldercare.settings import Settings
@@ -117,7 +121,9 @@ def simulate(
         speed=speed,
         realtime=realtime,
         mattress_cadence_s=mattress_cadence,
+        site_prefix=site_prefix,
         console=console,
+        duration_s=duration or None,
     )
 
 
@@ -195,6 +201,17 @@ def bench_latency(
     from eldercare.bench_latency import run_bench_latency
 
     print(run_bench_latency(homes=homes, presses=presses, burst=burst).summary())
+
+
+@bench_app.command("snapshot")
+def bench_snapshot(
+    homes: Annotated[list[int] | None, typer.Option(help="Home counts (repeat the option).")] = None,
+    repeat: Annotated[int, typer.Option(help="Saves per method and home count.")] = 3,
+) -> None:
+    """Longest event-loop stall while the engine snapshot is saved: one blocking call vs slices."""
+    from eldercare.bench_snapshot import run_bench_snapshot
+
+    print(run_bench_snapshot(homes=homes or [10_000, 100_000], repeat=repeat).table())
 
 
 @deadletter_app.command("list")

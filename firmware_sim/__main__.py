@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--realtime", action="store_true", help="live mode: start today, play from now, real timestamps")
     ap.add_argument("--mattress-cadence", type=float, default=DEFAULT_MATTRESS_CADENCE_S)
     ap.add_argument("--site-prefix", default="h")
+    ap.add_argument("--duration", type=float, help="live mode: stop after this many wall seconds")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.broker else logging.WARNING)
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             mattress_cadence_s=args.mattress_cadence,
             site_prefix=args.site_prefix,
             progress=not args.no_progress,
+            duration_s=args.duration,
         )
     except SimulatorError as exc:
         print(f"error: {exc}", file=sys.stderr)

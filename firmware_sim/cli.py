@@ -6,15 +6,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from firmware_sim.errors import ScenarioError
 from firmware_sim.live import LiveStats, run_live
-from firmware_sim.models import DAY_MS, DEFAULT_START_MS, TZ_OFFSET_MS
+from firmware_sim.models import DAY_MS, DEFAULT_START_MS, MINUTE_MS, TZ_OFFSET_MS
 from firmware_sim.recording import Written, write_simulation
 from firmware_sim.scenario import DEFAULT_MATTRESS_CADENCE_S, generate
+
+LIVE_CHUNK_MS: Final = 10 * MINUTE_MS
+"""Live mode renders this much simulated time at a time (a whole day of 10,000 homes would take minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +51,15 @@ def simulate(
     site_prefix: str = "h",
     progress: bool = True,
     console: Console | None = None,
+    duration_s: float | None = None,
 ) -> SimulateResult:
     """Run the simulator: fast-forward into ``out`` (a directory), or live against ``broker_host``.
 
     Fast-forward writes ``recording.jsonl``, ``ground_truth.json`` and ``registry.json``. Live mode
     publishes with one MQTT connection per home gateway; ``realtime`` starts the simulation at today's
     local midnight and plays from "now" at ``speed`` 1, so device timestamps are wall-clock times.
+    ``duration_s`` stops live mode after that many wall seconds. Live mode renders 10-minute chunks
+    (:data:`LIVE_CHUNK_MS`) so publishing starts at once, even for thousands of homes.
     """
     if (out is None) == (broker_host is None):
         raise ScenarioError(parameter="out/broker", reason="give exactly one of an output directory or a broker")
@@ -87,14 +94,16 @@ def simulate(
         )
         return SimulateResult(seconds=seconds, written=written)
     assert broker_host is not None
+    deadline = None if duration_s is None else time.monotonic() + duration_s
     stats = run_live(
-        sim.messages(),
+        sim.messages(chunk_ms=LIVE_CHUNK_MS),
         sites=[(h.site, h.gateway) for h in sim.homes],
         host=broker_host,
         port=broker_port,
         password_for=password_for,
         speed=speed,
         skip_before_ms=now_ms if realtime else None,
+        stop=(lambda: False) if deadline is None else (lambda: time.monotonic() >= deadline),
     )
     seconds = time.perf_counter() - t0
     console.print(f"published {stats.published:,} messages, {len(stats.commands)} commands received")

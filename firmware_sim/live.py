@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import selectors
 import socket
 import time
@@ -27,6 +28,26 @@ from firmware_sim.wire import WILL_PAYLOAD
 
 _LOG = logging.getLogger(__name__)
 _MISC_EVERY_S: Final = 0.5
+RAMP: Final = 200
+"""Connections opened at once while connecting a pooled fleet: a burst of 10,000 SYNs overflows the broker's
+listen backlog (each dropped SYN costs a 1 s retransmit), while a window of a few hundred keeps it busy."""
+FD_MARGIN: Final = 64
+"""File descriptors kept free for everything else (logs, the selector, DNS)."""
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE to at least ``needed`` (up to the hard limit); return the new limit.
+
+    Each connection is a socket; the default soft limit (often 1024) allows fewer than that many homes. A broker
+    started afterwards from this process inherits the raised limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        new = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        _LOG.info("raised the open-file limit from %d to %d", soft, new)
+        soft = new
+    return int(soft)
 
 
 @dataclass(slots=True)
@@ -40,6 +61,12 @@ class LiveStats:
     commands: list[ReceivedCommand] = field(default_factory=list)
     lag_ms_max: float = 0.0
     """Worst lateness of a publication against its scheduled wall time."""
+    connected: int = 0
+    """Gateways connected (CONNACK and SUBACK) before publishing started."""
+    connect_s: float = 0.0
+    """Wall time to connect them all."""
+    publish_s: float = 0.0
+    """Wall time from the first publication to the last acknowledgement."""
 
 
 class Fleet:
@@ -73,6 +100,8 @@ class Fleet:
                 on_command=self._command,
             )
         self._last_misc = 0.0
+        self.connected_at: float | None = None
+        """Monotonic time at which :meth:`connect_all` had every gateway connected."""
         self._dirty: set[str] = set()
         """Sites whose connection may have bytes to write (published or read since the last pump)."""
 
@@ -94,22 +123,44 @@ class Fleet:
             self.selector.register(sock, selectors.EVENT_READ, site)
             self._registered[site] = sock
 
-    def connect_all(self, *, timeout: float = 30.0) -> None:
-        """Open every connection and pump the network until all have CONNACK and SUBACK."""
-        for site, gw in self.gateways.items():
-            gw.connect()
-            self._sync_socket(site, gw)
-            self._dirty.add(site)
+    def connect_all(self, *, timeout: float = 120.0, ramp: int = RAMP) -> None:
+        """Open every connection, at most ``ramp`` handshakes at a time, until all have CONNACK and SUBACK."""
+        limit = raise_fd_limit(len(self.gateways) + FD_MARGIN)
+        if limit < len(self.gateways) + FD_MARGIN:
+            raise PublishError(
+                site="*", reason=f"{len(self.gateways)} connections need more open files than the limit {limit}"
+            )
+        waiting = iter(self.gateways.items())
+        opening: dict[str, GatewayPublisher] = {}
         deadline = time.monotonic() + timeout
+        more = True
         while time.monotonic() < deadline:
-            self.pump(0.05)
-            refused = [gw for gw in self.gateways.values() if gw.failure is not None]
-            if refused:
-                raise PublishError(site=refused[0].site, reason=f"connection refused: {refused[0].failure}")
-            if all(gw.connected and gw.subscribed for gw in self.gateways.values()):
+            while more and len(opening) < ramp:
+                item = next(waiting, None)
+                if item is None:
+                    more = False
+                    break
+                site, gw = item
+                gw.connect()
+                self._sync_socket(site, gw)
+                self._dirty.add(site)
+                opening[site] = gw
+            self.pump(0.01)
+            for site, gw in list(opening.items()):
+                if gw.failure is not None:
+                    raise PublishError(site=site, reason=f"connection refused: {gw.failure}")
+                if gw.connected and gw.subscribed:
+                    del opening[site]
+            if not more and not opening:
+                self.connected_at = time.monotonic()
                 return
-        missing = [s for s, gw in self.gateways.items() if not gw.connected]
+        missing = [s for s, gw in self.gateways.items() if not (gw.connected and gw.subscribed)]
         raise PublishError(site=missing[0] if missing else "?", reason=f"{len(missing)} gateways not connected")
+
+    @property
+    def connected_count(self) -> int:
+        """Gateways whose connection is up now."""
+        return sum(gw.connected for gw in self.gateways.values())
 
     def pump(self, timeout: float) -> None:
         """Run the network for up to ``timeout`` seconds: read, write pending packets, keep-alives."""
@@ -203,6 +254,7 @@ def run_live(
     max_messages: int | None = None,
     stop: Callable[[], bool] = lambda: False,
     on_command: Callable[[ReceivedCommand], None] | None = None,
+    keepalive: int = 30,
 ) -> LiveStats:
     """Publish a simulated message stream to the broker, each message at its (scaled) received time.
 
@@ -211,8 +263,14 @@ def run_live(
     Device timestamps are those of the simulation, so only ``speed=1`` gives wall-clock ``ts`` values.
     """
     stats = LiveStats()
-    fleet = Fleet(sites=sites, host=host, port=port, password_for=password_for, on_command=on_command)
+    fleet = Fleet(
+        sites=sites, host=host, port=port, password_for=password_for, on_command=on_command, keepalive=keepalive
+    )
+    t0 = time.monotonic()
     fleet.connect_all()
+    stats.connect_s = time.monotonic() - t0
+    stats.connected = fleet.connected_count
+    _LOG.info("%d gateways connected in %.1f s", stats.connected, stats.connect_s)
     down: set[str] = set()
     wall0: float | None = None
     sim0 = 0
@@ -226,8 +284,10 @@ def run_live(
             if wall0 is None:
                 wall0, sim0 = time.monotonic(), received_ms
             due = wall0 + (received_ms - sim0) / 1000 / speed
-            while (wait := due - time.monotonic()) > 0:
+            while (wait := due - time.monotonic()) > 0 and not stop():
                 fleet.pump(min(wait, 0.05))
+            if stop():
+                break
             stats.lag_ms_max = max(stats.lag_ms_max, (time.monotonic() - due) * 1000)
             site = _site_of(topic)
             if site not in fleet.gateways:
@@ -246,6 +306,8 @@ def run_live(
             stats.published += 1
             fleet.pump(0)
         fleet.drain()
+        if wall0 is not None:
+            stats.publish_s = time.monotonic() - wall0
     finally:
         stats.commands = list(fleet.commands)
         fleet.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Final
@@ -119,6 +120,10 @@ class Incident:
     forbid: tuple[str, ...] = ()
     device: str | None = None
     notes: str = ""
+    undeliverable: tuple[tuple[str, str], ...] = ()
+    """(alert type, reason) pairs the incident would call for but the system cannot raise in its window,
+    because the evidence never reaches the backend (band on the charger, device offline) or arrives only
+    after the window (queued behind an internet outage). Evaluation does not count them as misses."""
 
     def to_json(self) -> dict[str, object]:
         """Plain dict for the ground-truth file."""
@@ -130,9 +135,51 @@ class Incident:
             "end_ms": self.end_ms,
             "expect": list(self.expect),
             "forbid": list(self.forbid),
+            "undeliverable": [{"alert": a, "reason": r} for a, r in self.undeliverable],
             "device": self.device,
             "notes": self.notes,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """Ground truth of one malformed message a cheap device sends: what it is and why the backend must refuse it.
+
+    ``reason`` is the plain string value of the backend's dead-letter ``Reason`` (``bad_json``, ``bad_schema``,
+    ``out_of_range``, ``unknown_device``); the message is delivered exactly once (never lost or duplicated).
+    """
+
+    id: str
+    site: str
+    kind: str
+    """Device kind whose firmware sent it."""
+    device: str
+    """Device id on the topic (an unregistered id for ``unknown_device``)."""
+    fault: str
+    """``truncated``, ``wrong_type``, ``missing_field``, ``out_of_range``, ``unknown_device`` or ``non_utf8``."""
+    reason: str
+    sent_ms: int
+    """True time the device sent it (its received time is a few hundred ms later)."""
+    topic: str
+    payload: bytes
+
+    def to_json(self) -> dict[str, object]:
+        """Plain dict for the ground-truth file (``payload`` as text, or ``payload_b64`` if not UTF-8)."""
+        out: dict[str, object] = {
+            "id": self.id,
+            "site": self.site,
+            "kind": self.kind,
+            "device": self.device,
+            "fault": self.fault,
+            "reason": self.reason,
+            "sent_ms": self.sent_ms,
+            "topic": self.topic,
+        }
+        try:
+            out["payload"] = self.payload.decode()
+        except UnicodeDecodeError:
+            out["payload_b64"] = base64.b64encode(self.payload).decode()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

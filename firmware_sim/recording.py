@@ -3,10 +3,18 @@
 A recording line is ``{"t": received_ms, "topic": "...", "payload": "<the payload bytes as a UTF-8 string>"}``,
 one per line, sorted by received time. ``payload`` is exactly what went over the wire (contract payloads are
 UTF-8 JSON), so ``line["payload"].encode()`` gives back the original bytes.
+
+A payload that is not valid UTF-8 (a malformed message of the device-faulty mix) cannot be a JSON string; its line
+is ``{"t": ..., "topic": ..., "payload": "", "payload_b64": "<standard base64 of the bytes>"}``. Readers must
+prefer ``payload_b64`` when present; one that ignores it sees an empty payload, which a decoder refuses as
+``bad_json`` too, the same verdict as the original bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import bisect
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +36,7 @@ class _Line(msgspec.Struct, frozen=True):
     t: int
     topic: str
     payload: str
+    payload_b64: str | None = None
 
 
 _DEC: Final = msgspec.json.Decoder(_Line)
@@ -39,7 +48,20 @@ def encode_line(received_ms: int, topic: str, payload: bytes) -> bytes:
     >>> encode_line(5, "ec/v1/h1/door/d1/event", b'{"event":"open","seq":1,"ts":4}')
     b'{"t":5,"topic":"ec/v1/h1/door/d1/event","payload":"{\\"event\\":\\"open\\",\\"seq\\":1,\\"ts\\":4}"}\n'
     """
-    return b'{"t":%d,"topic":%s,"payload":%s}\n' % (received_ms, _ENC.encode(topic), _ENC.encode(payload.decode()))
+    return b'{"t":%d,"topic":%s,%s}\n' % (received_ms, _ENC.encode(topic), _payload_fields(payload))
+
+
+def _payload_fields(payload: bytes) -> bytes:
+    r"""``"payload":"..."`` for UTF-8, ``"payload":"","payload_b64":"..."`` otherwise.
+
+    >>> _payload_fields(b"\xff{")
+    b'"payload":"","payload_b64":"/3s="'
+    """
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError:
+        return b'"payload":"","payload_b64":"%s"' % base64.b64encode(payload)
+    return b'"payload":' + _ENC.encode(text)
 
 
 def read_recording(path: Path) -> Iterator[Message]:
@@ -47,31 +69,39 @@ def read_recording(path: Path) -> Iterator[Message]:
     with path.open("rb") as fh:
         for raw in fh:
             line = _DEC.decode(raw)
-            yield line.t, line.topic, line.payload.encode()
+            payload = line.payload.encode() if line.payload_b64 is None else base64.b64decode(line.payload_b64)
+            yield line.t, line.topic, payload
 
 
-def _escape(payload: bytes) -> bytes:
-    # Contract payloads are compact JSON from msgspec: no control characters, and a backslash only inside
-    # escaped strings. Without a backslash, escaping the quotes is the whole JSON string encoding.
-    if b"\\" in payload:
-        return _ENC.encode(payload.decode())[1:-1]
-    return payload.replace(b'"', b'\\"')
+_SPECIAL: Final = bytes(0 if 0x20 <= b < 0x7F and b != 0x5C or b == 0x0A else 1 for b in range(256))
+"""Byte table marking (1) what the quote-escaping fast path cannot copy: control (except the newline separator),
+non-ASCII and backslash."""
 
 
 def encode_lines(recv: list[int], topics: list[str], payloads: list[bytes]) -> bytes:
     """Many recording lines at once, identical to :func:`encode_line` for each (topics are plain ids)."""
+    if not payloads:
+        return b""
     joined = b"\n".join(payloads)
-    if b"\\" in joined or len(payloads) != joined.count(b"\n") + 1:
-        escaped = [_escape(p) for p in payloads]
-    else:
-        # One C-level pass over the whole day instead of one call per message.
-        escaped = joined.replace(b'"', b'\\"').split(b"\n") if payloads else []
-    return b"".join(
-        [
-            b'{"t":%d,"topic":"%s","payload":"%s"}\n' % (r, t.encode(), p)
-            for r, t, p in zip(recv, topics, escaped, strict=True)
-        ]
-    )
+    escaped = joined.replace(b'"', b'\\"').split(b"\n")
+    if len(escaped) != len(payloads):  # a payload with a newline: no fast path
+        return b"".join([encode_line(r, t, p) for r, t, p in zip(recv, topics, payloads, strict=True)])
+    # Printable ASCII without a backslash: escaping the quotes is the whole JSON string encoding, done in one
+    # C-level pass over the whole day instead of one call per message.
+    lines = [
+        b'{"t":%d,"topic":"%s","payload":"%s"}\n' % (r, t.encode(), p)
+        for r, t, p in zip(recv, topics, escaped, strict=True)
+    ]
+    marked = joined.translate(_SPECIAL)
+    pos = marked.find(1)
+    if pos >= 0:
+        # The few payloads (malformed ones) that need real escaping or base64 are re-encoded one by one.
+        starts = list(itertools.accumulate((len(p) + 1 for p in payloads), initial=0))
+        while pos >= 0:
+            i = bisect.bisect_right(starts, pos) - 1
+            lines[i] = encode_line(recv[i], topics[i], payloads[i])
+            pos = marked.find(1, starts[i + 1])
+    return b"".join(lines)
 
 
 def write_messages(messages: Iterable[Message], path: Path) -> int:

@@ -7,12 +7,24 @@ their messages from it day by day (:mod:`firmware_sim.devices`).
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
 
-from firmware_sim.models import ABSENT, DAY_MS, HOUR_MS, MINUTE_MS, HomeSpec, Incident, Mix, State
+from firmware_sim.models import (
+    ABSENT,
+    DAY_MS,
+    HOUR_MS,
+    IN_BED,
+    MINUTE_MS,
+    TZ_OFFSET_MS,
+    HomeSpec,
+    Incident,
+    Malformed,
+    Mix,
+    State,
+)
 
 # Alert type values of the backend (alerts.models.AlertType), restated as plain strings on purpose.
 SOS: Final = "sos"
@@ -65,6 +77,36 @@ DEVICE_INCIDENTS: Final[dict[str, float]] = {
 }
 """Relative weights of device incidents."""
 
+ABSENCE_DAYS: Final = 7
+"""Days a long absence blocks for other person incidents (it lasts 2–6 days plus a few hours)."""
+MOMENTARY_EVIDENCE: Final = frozenset(
+    {
+        "sos_press",
+        "call_button_press",
+        "accidental_press",
+        "fire",
+        "burnt_cooking",
+        "fall_detected",
+        "long_lie",
+        "night_bed_exit",
+        "not_up",
+        "wandering",
+        "bradycardia",
+        "tachycardia",
+        "apnea",
+        "smoke_fault",
+        "tamper",
+    }
+)
+"""Incidents whose evidence is a few messages at a known time; gateway outages keep clear of them."""
+OUTAGE_CLEARANCE_MS: Final = 15 * MINUTE_MS
+EVAL_AFTER_MS: Final = 5 * MINUTE_MS
+"""How long after an incident's end an alert still counts for it (``alerts.evaluate.AFTER_MS``)."""
+LIFE_SAFETY_RETRY_MS: Final = 5_000
+"""A life-safety event a device could not deliver (gateway rebooting) is retried until acknowledged."""
+QUEUE_FLUSH_MS: Final = 2_000
+"""After an internet outage the gateway sends what it queued within a few seconds (see the renderer)."""
+
 BATTERY_KINDS: Final = ("door", "smoke", "call_button", "motion")
 LOW_BATTERY_PCT: Final = 20
 """Battery level at or below which the ground truth expects a low-battery alert."""
@@ -114,6 +156,8 @@ class Plan:
     effects: Effects = field(default_factory=Effects)
     worn: list[tuple[int, bool]] = field(default_factory=list)
     """Wristband worn-state change points."""
+    malformed: list[Malformed] = field(default_factory=list)
+    """Malformed messages the home's cheap devices send (device-faulty mix; see :mod:`firmware_sim.malformed`)."""
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Timeline as (start times int64, states int8) for vectorised lookups."""
@@ -134,6 +178,19 @@ class Plan:
         bisect.insort(pts, (b, int(resume)))
         self.points = _dedupe(pts)
         self.door_pulses = [t for t in self.door_pulses if not a <= t <= b]
+
+
+def _overlaps_evidence(plan: Plan, a: int, b: int) -> bool:
+    """True if a gateway outage ``[a, b)`` would come near an incident whose evidence is a few messages.
+
+    An outage over an SOS or a fire delays or loses its evidence: the coincidence is rare in life and would only
+    blur the evaluation, so that outage is left out of the run.
+    """
+    return any(
+        a <= inc.end_ms + OUTAGE_CLEARANCE_MS and inc.start_ms - OUTAGE_CLEARANCE_MS <= b
+        for inc in plan.incidents
+        if inc.type in MOMENTARY_EVIDENCE
+    )
 
 
 def _dedupe(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -170,6 +227,7 @@ class Planner:
         self._incidents(plan)
         self._devices(plan)
         plan.worn = self._worn(plan)
+        _reconcile(plan)
         return plan
 
     def _routine(self) -> Plan:
@@ -316,10 +374,12 @@ class Planner:
                 break
             kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
             day = free[int(rng.integers(len(free)))]
+            if kind == "long_absence" and not used_days.isdisjoint(range(day, day + ABSENCE_DAYS)):
+                continue  # the elder would be away during an incident already planned (an SOS nobody hears)
             if self._behaviour(plan, kind, day):
                 used_days.add(day)
                 if kind == "long_absence":
-                    used_days.update(range(day, day + 7))
+                    used_days.update(range(day, day + ABSENCE_DAYS))
         dkinds = list(DEVICE_INCIDENTS)
         dweights = np.array([DEVICE_INCIDENTS[k] for k in dkinds])
         for _ in range(int(rng.poisson(n_dev))):
@@ -623,6 +683,8 @@ class Planner:
                 return
             if kind == "gateway_offline":
                 b = t + _m(rng.uniform(20, 8 * 60))
+                if _overlaps_evidence(plan, t, b):
+                    return
                 fx.outages.append((t, b, "wan"))
                 self._add(
                     plan,
@@ -636,6 +698,8 @@ class Planner:
                 )
             else:
                 b = t + int(rng.uniform(20, 100) * 1000)
+                if _overlaps_evidence(plan, t, b):
+                    return
                 fx.outages.append((t, b, "reboot"))
                 self._add(
                     plan,
@@ -709,3 +773,116 @@ class Planner:
                 continue
             cleaned.append((t, w))
         return cleaned
+
+
+# -- ground truth vs. delivery ----------------------------------------------------------------------------------
+
+
+def _fmt_local(ms: int) -> str:
+    local = (ms + TZ_OFFSET_MS) % DAY_MS // MINUTE_MS
+    return f"{local // 60:02d}:{local % 60:02d}"
+
+
+class _Delivery:
+    """What the plan lets reach the backend: worn band, online devices, gateway up (mirrors the renderer)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.fx = plan.effects
+        self.worn_t = [w[0] for w in plan.worn]
+
+    def worn(self, t: int) -> bool:
+        i = bisect.bisect_right(self.worn_t, t) - 1
+        return self.plan.worn[max(i, 0)][1]
+
+    def offline(self, kind: str, t: int) -> bool:
+        return any(a <= t < b for a, b in self.fx.offline.get(kind, ()))
+
+    def outage(self, t: int) -> tuple[int, int, str] | None:
+        return next((o for o in self.fx.outages if o[0] <= t < o[1]), None)
+
+    def events(self, kind: str, times: list[int], *, life_safety: bool, by_ms: int) -> str | None:
+        """None if at least one of the events reaches the backend by ``by_ms``; else why none does."""
+        why = f"{kind} offline (dead or out of radio range): its events never arrive"
+        for t in times:
+            if self.offline(kind, t):
+                continue
+            out = self.outage(t)
+            if out is None:
+                return None
+            a, b, what = out
+            if what == "reboot":
+                if life_safety:
+                    return None  # the device retries until the gateway is back, seconds later
+                why = "lost while the gateway rebooted"
+            elif b + QUEUE_FLUSH_MS <= by_ms:
+                return None
+            else:
+                why = f"queued by the gateway during an internet outage until {_fmt_local(b)}, after the incident"
+        return why if times else "no evidence message planned"
+
+    def band(self, t: int, by_ms: int) -> str | None:
+        if not self.worn(t):
+            return "wristband not worn (on the charger): the SOS key and the fall sensor are out of reach"
+        if self.plan.state_at(t) in ABSENT:
+            return "wristband out of the home gateway's range; its small buffer may drop the event"
+        return self.events("wristband", [t], life_safety=True, by_ms=by_ms)
+
+    def vitals(self, a: int, b: int, hr: float) -> str | None:
+        """A heart-rate episode is seen if a worn band or an occupied, online mattress reports long enough."""
+        severe = hr < 38 or hr > 140  # alerts.config hr_low_severe / hr_high_severe: 1 min, else 10 min
+        need = 2 if severe else 11
+        run = best = 0
+        for m in range(a, b, MINUTE_MS):
+            state = self.plan.state_at(m)
+            seen = (state in IN_BED and not self.offline("mattress", m)) or (self.worn(m) and state not in ABSENT)
+            run = run + 1 if seen and self.outage(m) is None else 0
+            best = max(best, run)
+        if best >= need:
+            return None
+        return f"no heart-rate source for {need} min: band not worn and mattress empty or offline (or gateway down)"
+
+
+def _reconcile(plan: Plan) -> None:
+    """Move expected alerts the system cannot raise in the incident window into ``undeliverable``.
+
+    The band's SOS and fall events are not even generated when the band is off the wrist: nobody can press it.
+    """
+    d = _Delivery(plan)
+    fx = plan.effects
+    devices = {v: k for k, v in plan.spec.devices.items()}
+    out: list[Incident] = []
+    for inc in plan.incidents:
+        a, b, by = inc.start_ms, inc.end_ms, inc.end_ms + EVAL_AFTER_MS
+        gone: list[tuple[str, str]] = []
+        for alert in inc.expect:
+            why: str | None = None
+            if alert in (SOS, FALL):
+                why = d.band(a, by)
+            elif alert == CALL_BUTTON:
+                why = d.events("call_button", [a], life_safety=True, by_ms=by)
+            elif alert == SMOKE:
+                alarms = [t for t, what, _ in fx.smoke_events if what == "alarm" and a <= t <= b]
+                why = d.events("smoke", alarms, life_safety=True, by_ms=by)
+            elif alert == APNEA:
+                why = d.events("mattress", [t for t, _ in fx.apneas if a <= t <= b], life_safety=False, by_ms=by)
+            elif alert == NIGHT_BED_EXIT:
+                why = d.events("mattress", [a + 5_000], life_safety=False, by_ms=by)
+            elif alert in (NIGHT_DOOR, OUT_NOT_BACK):
+                why = d.events("door", [a], life_safety=False, by_ms=by)
+            elif alert == DEVICE_FAULT:
+                why = d.events("smoke", [a], life_safety=False, by_ms=by)
+            elif alert == TAMPER and inc.device in devices:
+                why = d.events(devices[inc.device], [a], life_safety=False, by_ms=by)
+            elif alert == VITALS_CRITICAL:
+                hr = next((v[2] for v in fx.vitals if v[0] == a), None)
+                why = d.vitals(a, b, hr) if hr is not None else None
+            if why is not None:
+                gone.append((alert, why))
+        if gone:
+            if any(alert in (SOS, FALL) for alert, _ in gone):
+                fx.band_events = [e for e in fx.band_events if e[0] != a]
+            dropped = {alert for alert, _ in gone}
+            inc = replace(inc, expect=tuple(x for x in inc.expect if x not in dropped), undeliverable=tuple(gone))
+        out.append(inc)
+    plan.incidents = out

@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,11 +16,14 @@ import numpy as np
 
 from firmware_sim.devices import HomeRenderer
 from firmware_sim.errors import ScenarioError
-from firmware_sim.models import DAY_MS, DEFAULT_START_MS, TZ_OFFSET_MS, HomeSpec, Incident, Mix
+from firmware_sim.malformed import plan_malformed
+from firmware_sim.models import DAY_MS, DEFAULT_START_MS, TZ_OFFSET_MS, HomeSpec, Incident, Malformed, Mix
 from firmware_sim.people import STANDARD_DEVICES, RegistryBuilder, draw_profile, site_id
 from firmware_sim.routine import Plan, Planner
 
 DEFAULT_MATTRESS_CADENCE_S: Final = 20.0
+GROUND_TRUTH_VERSION: Final = 2
+"""2 added ``undeliverable`` to incidents and the ``malformed`` list (docs/simulator.md)."""
 MIX_PRESETS: Final[dict[str, dict[Mix, float]]] = {
     "normal": {Mix.NORMAL: 1.0},
     "incident-rich": {Mix.INCIDENT_RICH: 1.0},
@@ -125,13 +128,19 @@ class Simulation:
                 start_ms=config.start_ms,
                 days=config.days,
             )
-            self.plans.append(planner.plan())
+            plan = planner.plan()
+            plan.malformed = plan_malformed(plan, np.random.Generator(np.random.PCG64([config.seed, i, 3])))
+            self.plans.append(plan)
         self.registry: dict[str, object] = builder.build(self.homes)
         end = self.end_ms
         self.ground_truth: list[Incident] = sorted(
             (inc for plan in self.plans for inc in plan.incidents if inc.start_ms < end),
             key=lambda inc: (inc.start_ms, inc.id),
         )
+        self.malformed: list[Malformed] = sorted(
+            (m for plan in self.plans for m in plan.malformed), key=lambda m: (m.sent_ms, m.id)
+        )
+        """Every malformed message sent (device-faulty homes), with the dead-letter reason it must get."""
 
     @property
     def start_ms(self) -> int:
@@ -147,7 +156,7 @@ class Simulation:
         """The ground-truth file content: run parameters plus every incident."""
         c = self.config
         return {
-            "version": 1,
+            "version": GROUND_TRUTH_VERSION,
             "seed": c.seed,
             "homes": c.homes,
             "days": c.days,
@@ -156,24 +165,42 @@ class Simulation:
             "end_ms": self.end_ms,
             "mattress_cadence_s": c.mattress_cadence_s,
             "incidents": [inc.to_json() for inc in self.ground_truth],
+            "malformed": [m.to_json() for m in self.malformed],
         }
 
-    def messages(self, *, on_day: Callable[[int, int], None] | None = None) -> Iterator[Message]:
+    def messages(
+        self,
+        *,
+        on_day: Callable[[int, int], None] | None = None,
+        chunk_ms: int = DAY_MS,
+        sites: Collection[str] | None = None,
+    ) -> Iterator[Message]:
         """Every delivered message of every home, sorted by received time (ties: stable, by home).
 
-        ``on_day(day, messages_so_far)`` is called after each simulated day (for progress bars).
+        ``on_day(day, messages_so_far)`` is called after each simulated day (for progress bars); see
+        :meth:`batches` for ``chunk_ms`` and ``sites``.
         """
-        for recv, topics, payloads in self.batches(on_day=on_day):
+        for recv, topics, payloads in self.batches(on_day=on_day, chunk_ms=chunk_ms, sites=sites):
             yield from zip(recv, topics, payloads, strict=True)
 
     def batches(
-        self, *, on_day: Callable[[int, int], None] | None = None
+        self,
+        *,
+        on_day: Callable[[int, int], None] | None = None,
+        chunk_ms: int = DAY_MS,
+        sites: Collection[str] | None = None,
     ) -> Iterator[tuple[list[int], list[str], list[bytes]]]:
-        """The same stream as :meth:`messages`, one simulated day per batch of parallel lists (faster).
+        """The same stream as :meth:`messages`, one chunk (a simulated day by default) per batch of parallel lists.
 
-        Devices render one local day at a time; anything received after the day (late, queued, buffered)
-        waits in a carry-over list, which is safe because nothing is ever received before it happened.
+        Devices render one chunk at a time; anything received after the chunk (late, queued, buffered) waits in a
+        carry-over list, which is safe because nothing is ever received before it happened. A chunk shorter
+        than a day (it must divide the day; live mode uses 10 min so 10,000 homes start publishing at once)
+        gives a stream with the same statistics but other random draws, so other bytes; recordings use days.
+        ``sites`` renders only those homes (each home has its own random streams, so its messages are the same
+        as in the whole stream): a quick look at one incident.
         """
+        if chunk_ms <= 0 or DAY_MS % chunk_ms:
+            raise ScenarioError(parameter="chunk_ms", reason="must divide a day (86,400,000 ms)")
         renderers = [
             HomeRenderer(
                 plan=plan,
@@ -181,15 +208,17 @@ class Simulation:
                 mattress_cadence_s=self.config.mattress_cadence_s,
             )
             for i, plan in enumerate(self.plans)
+            if sites is None or plan.spec.site in sites
         ]
         carry_r: list[int] = []
         carry_t: list[str] = []
         carry_p: list[bytes] = []
         emitted = 0
-        days = self.config.days
-        for d in range(days):
-            c0 = self.start_ms + d * DAY_MS
-            c1 = c0 + DAY_MS
+        per_day = DAY_MS // chunk_ms
+        chunks = self.config.days * per_day
+        for k in range(chunks):
+            c0 = self.start_ms + k * chunk_ms
+            c1 = c0 + chunk_ms
             rs, ts, ps = carry_r, carry_t, carry_p
             for r in renderers:
                 r_, t_, p_ = r.render(c0, c1)
@@ -198,7 +227,7 @@ class Simulation:
                 ps.extend(p_)
             recv = np.array(rs, dtype=np.int64)
             order = np.argsort(recv, kind="stable")
-            cut = int(np.searchsorted(recv[order], c1, side="left")) if d < days - 1 else order.size
+            cut = int(np.searchsorted(recv[order], c1, side="left")) if k < chunks - 1 else order.size
             now = order[:cut].tolist()
             yield recv[order[:cut]].tolist(), [ts[i] for i in now], [ps[i] for i in now]
             emitted += cut
@@ -206,8 +235,8 @@ class Simulation:
             carry_r = [rs[i] for i in rest]
             carry_t = [ts[i] for i in rest]
             carry_p = [ps[i] for i in rest]
-            if on_day is not None:
-                on_day(d, emitted)
+            if on_day is not None and (k + 1) % per_day == 0:
+                on_day(k // per_day, emitted)
 
 
 def generate(

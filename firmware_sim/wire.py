@@ -439,3 +439,23 @@ def encode_mattress_batch(
         ).encode()
         for s, t, o, h, r, m in zip(seqs, ts, occupied, hr, rr, movement, strict=True)
     ]
+
+
+def wristband_telemetry_payload(
+    *, seq: int, ts: int, worn: bool, hr: float, spo2: float, steps: int, skin_temp: float, battery: int
+) -> bytes:
+    """Payload of :func:`encode_wristband_telemetry`, byte-identical, for floats already rounded to one decimal.
+
+    The per-sample hot path of the wristband (no dict, no encoder call); vitals are left out when not worn.
+    """
+    if worn:
+        return (
+            f'{{"seq":{seq},"ts":{ts},"worn":true,"hr":{hr!r},"spo2":{spo2!r},"steps":{steps},'
+            f'"skin_temp":{skin_temp!r},"battery":{battery}}}'
+        ).encode()
+    return f'{{"seq":{seq},"ts":{ts},"worn":false,"steps":{steps},"battery":{battery}}}'.encode()
+
+
+def gateway_online_payload(*, seq: int, ts: int, fw: str, uptime_s: int) -> bytes:
+    """Payload of :func:`encode_gateway_online`, byte-identical (the gateway's 4-minute heartbeat hot path)."""
+    return b'{"online":true,"seq":%d,"ts":%d,"fw":%s,"uptime_s":%d}' % (seq, ts, _ENCODE.encode(fw), uptime_s)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eldercare.servers.influxd import Influxd
+from eldercare.servers.postgres import Postgres
 from eldercare.stack import Broker
 
 
@@ -29,6 +30,15 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A real PostgreSQL (Debian's), one per test session, on a free loopback port (store and dashboards tests)."""
+    server = Postgres(data_dir=tmp_path_factory.mktemp("postgres"))
+    server.start()
+    yield server
+    server.remove()
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ async def test_restart_rebuilds_detection_state_from_snapshot_and_influx(
         now = int(time.time() * 1000)
         gw.publish(gw.wire.mattress_telemetry(device="mat1", ts=now, occupied=False, hr=None, rr=None, movement=0))
         await _stored(settings, DeviceKind.MATTRESS, unique_site, 1)
-        first.save_snapshot()
+        await first.save_snapshot_async()  # the periodic path: encoded in slices, written in a thread
         snapshot = first.snapshot_path.read_bytes()  # the last snapshot before the "crash"
 
         gw.publish(gw.wire.device_status(kind="door", device="door1", ts=now + 1000, battery=90, tamper=True))

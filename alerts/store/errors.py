@@ -60,3 +60,32 @@ class LinkError(AlertStoreError):
         super().__init__(f"link rejected ({reason}){': ' + detail if detail else ''}")
         self.reason = reason
         self.detail = detail
+
+
+class RecordConflict(AlertStoreError, ValueError):
+    """Raised when a new record's id or unique value (e.g. a worker's login phone) is already taken."""
+
+    def __init__(self, kind: str, field: str, value: str) -> None:
+        super().__init__(f"{kind} {field} {value!r} already exists / {kind} {field} {value!r} 已存在")
+        self.kind = kind
+        self.field = field
+        self.value = value
+
+
+class InvalidRecord(AlertStoreError, ValueError):
+    """Raised when a new or changed registry record is inconsistent (e.g. a scope that is no node of its level)."""
+
+    def __init__(self, kind: str, field: str, reason: str) -> None:
+        super().__init__(f"{kind} {field}: {reason}")
+        self.kind = kind
+        self.field = field
+        self.reason = reason
+
+
+class WorkerInactive(RecordNotFound):
+    """Raised when work is given to a deactivated worker (a kind of "not found": they cannot log in or be told)."""
+
+    def __init__(self, worker_id: str) -> None:
+        super().__init__("worker", worker_id)
+        self.args = (f"worker {worker_id!r} is inactive / 工作人员 {worker_id!r} 已停用",)
+        self.worker_id = worker_id

@@ -90,6 +90,27 @@ class WorkerContact(msgspec.Struct, frozen=True, kw_only=True):
     lang: str = "zh"
 
 
+class WorkerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A worker's registry record with login state (``password_hash`` is an argon2 hash or None)."""
+
+    id: str
+    name: str
+    role: str
+    scope: str
+    phone: str | None
+    lang: str
+    active: bool
+    password_hash: str | None = None
+
+
+class AssignResult(msgspec.Struct, frozen=True, kw_only=True):
+    """An assignment: the alert after it, the previous owner and the new owner's contact (to notify)."""
+
+    record: AlertRecord
+    previous_owner: str | None
+    worker: WorkerContact
+
+
 class SiteContext(msgspec.Struct, frozen=True, kw_only=True):
     """What notifications and commands need to know about a home (no personal identifiers)."""
 

@@ -28,9 +28,17 @@ from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, nex
 from alerts.models import Alert, AlertType
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.store import migrate as migrations
-from alerts.store.errors import AlertNotFound, RecordNotFound
+from alerts.store.errors import (
+    AlertNotFound,
+    InvalidRecord,
+    InvalidTransition,
+    RecordConflict,
+    RecordNotFound,
+    WorkerInactive,
+)
 from alerts.store.records import (
     AlertRecord,
+    AssignResult,
     EventRecord,
     ImportReport,
     NotificationDraft,
@@ -40,8 +48,9 @@ from alerts.store.records import (
     SiteContext,
     TransitionResult,
     WorkerContact,
+    WorkerRecord,
 )
-from alerts.store.registry import RegistryDoc, parse_registry
+from alerts.store.registry import ID_PATTERN, ROLES, RegistryDoc, parse_registry
 from alerts.store.tables import (
     AlertEvent,
     AlertRow,
@@ -227,6 +236,16 @@ class AlertStore:
         with self._read_sessions.begin() as session:
             yield session
 
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction for adapters that run their own scoped queries (the dashboards).
+
+        On SQLite it starts with a plain ``BEGIN`` (a WAL snapshot), so it never queues behind a writer's
+        ``BEGIN IMMEDIATE``; on PostgreSQL it is an ordinary transaction. Do not write through it.
+        """
+        with self._read() as session:
+            yield session
+
     def _insert(self, table: Any) -> Any:
         if self.dialect == "postgresql":
             return pg_dialect.insert(table)
@@ -243,19 +262,20 @@ class AlertStore:
         now_ms: int,
         actor: str,
         channel: str,
-        action: AuditAction,
-        entity: Entity,
+        action: AuditAction | str,
+        entity: Entity | str,
         entity_id: str | int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
+        # Truncated to the column widths: the web layer audits free-form names (logins, exports) too.
         session.add(
             AuditRow(
                 time_ms=now_ms,
-                actor=actor,
-                channel=str(channel),
-                action=action.value,
-                entity=entity.value,
-                entity_id=str(entity_id),
+                actor=actor[:64],
+                channel=str(channel)[:16],
+                action=str(action)[:64],
+                entity=str(entity)[:32],
+                entity_id=str(entity_id)[:64],
                 detail=dict(detail or {}),
             )
         )
@@ -266,12 +286,12 @@ class AlertStore:
         now_ms: int,
         actor: str,
         channel: str,
-        action: AuditAction,
-        entity: Entity,
+        action: AuditAction | str,
+        entity: Entity | str,
         entity_id: str | int,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        """Append one audit entry."""
+        """Append one audit entry (``action``/``entity``: the enums, or a caller's own name such as ``login``)."""
         with self._tx() as s:
             self._audit(
                 s, now_ms=now_ms, actor=actor, channel=channel, action=action, entity=entity, entity_id=entity_id,
@@ -503,6 +523,132 @@ class AlertStore:
             self._audit(
                 s, now_ms=now_ms, actor=actor, channel=Channel.API, action=AuditAction.WORKER_UPDATED,
                 entity=Entity.WORKER, entity_id=worker_id, detail={"channels": schemes},
+            )  # fmt: skip
+
+    @staticmethod
+    def _worker_record(w: Worker) -> WorkerRecord:
+        return WorkerRecord(
+            id=w.id, name=w.name, role=w.role, scope=w.scope, phone=w.phone, lang=w.lang or "zh", active=w.active,
+            password_hash=w.password_hash,
+        )  # fmt: skip
+
+    def worker_record(self, worker_id: str) -> WorkerRecord | None:
+        """One worker with login state (active or not), or None."""
+        with self._read() as s:
+            w = s.get(Worker, worker_id)
+            return self._worker_record(w) if w else None
+
+    def create_worker(
+        self,
+        *,
+        worker_id: str,
+        name: str,
+        role: str,
+        scope: str,
+        phone: str,
+        password_hash: str | None = None,
+        channels: Sequence[str] = (),
+        lang: str = "zh",
+        actor: str,
+        channel: str,
+        now_ms: int,
+    ) -> WorkerRecord:
+        """Add a worker; the id and login phone must be new and ``scope`` a node of the role's level; audited.
+
+        Raises :class:`RecordConflict` (id or phone taken) or :class:`InvalidRecord` (bad id, role or scope),
+        both also ``ValueError``.
+        """
+        if not ID_PATTERN.fullmatch(worker_id):
+            raise InvalidRecord("worker", "id", f"{worker_id!r} does not match {ID_PATTERN.pattern}")
+        if role not in ROLES:
+            raise InvalidRecord("worker", "role", f"unknown role {role!r}")
+        if not name.strip():
+            raise InvalidRecord("worker", "name", "a name is required")
+        levels: dict[str, tuple[Any, ...]] = {
+            "grid_worker": (Grid,), "community_duty": (Community,), "street": (Street,), "district": (District,),
+            "admin": (District, Street, Community, Grid),
+        }  # fmt: skip
+        try:
+            record = self._create_worker(
+                worker_id=worker_id, name=name, role=role, scope=scope, phone=phone, password_hash=password_hash,
+                channels=channels, lang=lang, actor=actor, channel=channel, now_ms=now_ms, levels=levels,
+            )  # fmt: skip
+        except IntegrityError:
+            # PostgreSQL: a concurrent creation of the same id won between our check and our insert.
+            raise RecordConflict("worker", "id", worker_id) from None
+        self.invalidate_registry_cache()
+        return record
+
+    def _create_worker(
+        self,
+        *,
+        worker_id: str,
+        name: str,
+        role: str,
+        scope: str,
+        phone: str,
+        password_hash: str | None,
+        channels: Sequence[str],
+        lang: str,
+        actor: str,
+        channel: str,
+        now_ms: int,
+        levels: Mapping[str, tuple[Any, ...]],
+    ) -> WorkerRecord:
+        with self._tx() as s:
+            # An admin covers everything: no scope, or any node of the hierarchy (as in the registry).
+            everywhere = role == "admin" and scope == ""
+            if not everywhere and not any(s.get(model, scope) is not None for model in levels[role]):
+                level = {"grid_worker": "grid", "community_duty": "community"}.get(role, role)
+                level = "node" if role == "admin" else level
+                raise InvalidRecord("worker", "scope", f"{scope!r} is not a known {level} (role {role})")
+            if s.get(Worker, worker_id) is not None:
+                raise RecordConflict("worker", "id", worker_id)
+            if phone and s.scalars(select(Worker.id).where(Worker.phone == phone).limit(1)).first() is not None:
+                raise RecordConflict("worker", "phone", phone)
+            w = Worker(
+                id=worker_id, name=name.strip(), role=role, scope=scope, phone=phone or None, channels=list(channels),
+                lang=lang, active=True, password_hash=password_hash or None,
+            )  # fmt: skip
+            s.add(w)
+            self._audit(
+                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_CREATED,
+                entity=Entity.WORKER, entity_id=worker_id,
+                detail={"role": role, "scope": scope, "password": password_hash is not None},
+            )  # fmt: skip
+            s.flush()
+            return self._worker_record(w)
+
+    def set_worker_active(self, worker_id: str, active: bool, *, actor: str, channel: str, now_ms: int) -> WorkerRecord:
+        """Activate or deactivate a worker (a deactivated one cannot log in, be notified or be assigned); audited.
+
+        Setting the state it already has changes nothing and writes no audit entry.
+        """
+        with self._tx() as s:
+            w = s.scalars(select(Worker).where(Worker.id == worker_id).with_for_update()).first()
+            if w is None:
+                raise RecordNotFound("worker", worker_id)
+            if w.active != active:
+                w.active = active
+                self._audit(
+                    s, now_ms=now_ms, actor=actor, channel=channel,
+                    action=AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED,
+                    entity=Entity.WORKER, entity_id=worker_id, detail={"active": active},
+                )  # fmt: skip
+            record = self._worker_record(w)
+        self.invalidate_registry_cache()
+        return record
+
+    def set_password_hash(self, worker_id: str, password_hash: str, *, actor: str, channel: str, now_ms: int) -> None:
+        """Set a worker's login password (an argon2 hash, never the password); audited without the hash."""
+        with self._tx() as s:
+            w = s.scalars(select(Worker).where(Worker.id == worker_id).with_for_update()).first()
+            if w is None:
+                raise RecordNotFound("worker", worker_id)
+            w.password_hash = password_hash
+            self._audit(
+                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_PASSWORD_SET,
+                entity=Entity.WORKER, entity_id=worker_id, detail={},
             )  # fmt: skip
 
     def get_resident(
@@ -811,6 +957,42 @@ class AlertStore:
             )  # fmt: skip
             s.flush()
             return TransitionResult(record=_alert_record(row), from_state=state.value, applied=True)
+
+    def assign(self, alert_id: int, worker_id: str, *, actor: str, channel: Channel, now_ms: int) -> AssignResult:
+        """Make an active worker the alert's owner; records an ``assign`` event and an audit entry.
+
+        Refused with :class:`InvalidTransition` when the alert is resolved or cleared, :class:`AlertNotFound`,
+        :class:`RecordNotFound` (unknown worker) or :class:`WorkerInactive`. The state does not change: the
+        assignee still acknowledges, goes and resolves through the usual actions.
+        """
+        with self._tx() as s:
+            row = s.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
+            if row is None:
+                raise AlertNotFound(alert_id)
+            state = State(row.state)
+            if state not in ACTIVE_STATES:
+                raise InvalidTransition(
+                    alert_id=alert_id, state=state, action=Action.ASSIGN, reason=f"alert is {state} (final)"
+                )
+            worker = s.get(Worker, worker_id)
+            if worker is None:
+                raise RecordNotFound("worker", worker_id)
+            if not worker.active:
+                raise WorkerInactive(worker_id)
+            previous = row.owner_id
+            row.owner_id = worker_id
+            s.add(
+                AlertEvent(
+                    alert_id=alert_id, time_ms=now_ms, actor=actor, channel=channel.value, action=Action.ASSIGN.value,
+                    from_state=state.value, to_state=state.value, outcome=None, note=worker_id,
+                )
+            )  # fmt: skip
+            self._audit(
+                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.ALERT_ASSIGNED,
+                entity=Entity.ALERT, entity_id=alert_id, detail={"worker": worker_id, "previous": previous},
+            )  # fmt: skip
+            s.flush()
+            return AssignResult(record=_alert_record(row), previous_owner=previous, worker=self._contact(worker))
 
     @staticmethod
     def _apply(

@@ -13,6 +13,9 @@ from dashboards.ports import ConsoleBackend
 from dashboards.scope import Scope, scope_of
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE, Session, csrf_ok
 
+CSRF_REFUSED = "CSRF token missing or wrong"
+"""The detail of the 403 a form or API write without the session's CSRF token gets (pages say "reload")."""
+
 
 class LoginRequired(Exception):
     """Raised by the user dependency when nobody is logged in; pages redirect, the API answers 401."""
@@ -84,13 +87,13 @@ TranslatorDep = Annotated[Translator, Depends(get_translator)]
 def check_csrf_form(session: SessionDep, csrf: Annotated[str, Form()] = "") -> None:
     """Reject a form POST whose hidden ``csrf`` field does not match the session."""
     if not csrf_ok(session, csrf):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, CSRF_REFUSED)
 
 
 def check_csrf_header(session: SessionDep, x_csrf_token: Annotated[str, Header()] = "") -> None:
     """Reject an API write without the ``X-CSRF-Token`` header of the session."""
     if not csrf_ok(session, x_csrf_token):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, CSRF_REFUSED)
 
 
 CsrfForm = Depends(check_csrf_form)

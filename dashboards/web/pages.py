@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
@@ -52,22 +54,37 @@ def resident_page(request: Request, resident_id: str, ctx: ContextDep, scope: Sc
 
 
 @router.get("/stats", response_class=HTMLResponse)
-def stats_page(
+async def stats_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
     """Statistics (统计监测) of one month."""
-    report = build_report(ctx, scope, month)
-    return render(request, "stats.html", user=user, report=report, printable=False, names=_names(ctx, scope))
+    report = await build_report(ctx, scope, month)
+    return render(
+        request,
+        "stats.html",
+        user=user,
+        report=report,
+        printable=False,
+        names=await asyncio.to_thread(_names, ctx, scope),
+    )
 
 
 @router.get("/stats/report", response_class=HTMLResponse)
-def report_page(
+async def report_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
     """The printable monthly report."""
-    report = build_report(ctx, scope, month)
+    report = await build_report(ctx, scope, month)
     name, _, _ = month_window(month, ctx.clock())
-    ctx.backend.audit(
-        actor=user.id, channel="console", action="stats.report", entity="report", entity_id=name, detail={}
+    await asyncio.to_thread(
+        ctx.backend.audit, actor=user.id, channel="console", action="stats.report", entity="report",
+        entity_id=name, detail={},
+    )  # fmt: skip
+    return render(
+        request,
+        "stats.html",
+        user=user,
+        report=report,
+        printable=True,
+        names=await asyncio.to_thread(_names, ctx, scope),
     )
-    return render(request, "stats.html", user=user, report=report, printable=True, names=_names(ctx, scope))

@@ -53,7 +53,7 @@ def make_memory() -> MemoryBackend:
     b = MemoryBackend(link_secret=LINK_SECRET)
     b.import_registry(registry())
     for worker in list(b.workers):
-        b.set_password_hash(worker, _HASH)
+        b.set_password_hash(worker, _HASH, actor="system")
     return b
 
 
@@ -69,7 +69,7 @@ def make_store(path: Path) -> TestStoreBackend:
     b = TestStoreBackend(store=store, service=service)
     store.import_registry(registry(), now_ms=service.clock())
     for w in registry()["workers"]:
-        b.set_password_hash(w["id"], _HASH)
+        b.set_password_hash(w["id"], _HASH, actor="system")
     return b
 
 

@@ -126,6 +126,11 @@ def test_grid_worker_phone_link_arrive_resolve(chromium: Browser, live_server: L
 
     page.click("#lang-switch")
     expect(page.locator(".tabs")).to_contain_text("My alerts")
+    page.goto(f"{live_server.url}/devices?lang=zh")  # the grid worker's own homes, as cards on a phone
+    expect(page.locator("table.devices-table tbody tr")).to_have_count(3)
+    expect(page.locator("table.devices-table thead")).to_be_hidden()
+    expect(page.locator("#device-source")).to_have_attribute("data-source", "alerts")
+    _shot(page, "phone-devices.png")
     context.close()
 
 
@@ -170,6 +175,19 @@ def test_resident_page_charts_from_influxd(
     lines += [
         f"door,site=h1,device=door1,type=event,event=open received_ms={now}i {now - k * 5 * hour}" for k in range(4)
     ]
+    # device health: heard from just now, a while ago, long ago (and h2's call button never)
+    for site, device, kind, ago, battery in (
+        ("h1", "gw-h1", "gateway", 60_000, None),
+        ("h1", "mat1", "mattress", 20_000, None),
+        ("h1", "btn1", "call_button", 2 * hour, 85),
+        ("h1", "door1", "door", 3 * hour, 64),
+        ("h2", "gw-h2", "gateway", 90_000, None),
+        ("h2", "mat1", "mattress", 2 * hour, None),
+        ("h2", "door1", "door", 20 * hour, 12),
+    ):
+        t = now - ago
+        extra = f",battery={battery}i" if battery is not None else ""
+        lines.append(f"{kind},site={site},device={device},type=status received_ms={t}i{extra} {t}")
 
     async def load() -> None:
         async with InfluxClient(url=influxd.url, db=unique_db) as c:
@@ -193,6 +211,54 @@ def test_resident_page_charts_from_influxd(
         page.goto(f"{server.url}/registry")
         expect(page.locator(".tree")).to_contain_text("第一网格")
         _shot(page, "registry.png")
+        page.click("header nav >> text=设备管理")
+        expect(page.locator("#device-source")).to_have_attribute("data-source", "telemetry")
+        expect(page.locator("tr[data-site='h2'][data-device='door1']")).to_have_attribute("data-status", "offline")
+        expect(page.locator("tr[data-site='h2'][data-device='btn1']")).to_have_attribute("data-status", "unseen")
+        expect(page.locator("#count-online b")).to_have_text("3")
+        _shot(page, "devices.png")
+        page.select_option("select[name=status]", "offline")
+        page.click(".filters button[type=submit]")
+        expect(page.locator("table.devices-table tbody tr")).to_have_count(2)
         context.close()
     finally:
         server.stop()
+
+
+def test_officer_adds_and_deactivates_a_worker(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
+    context = chromium.new_context(viewport={"width": 1366, "height": 860})
+    page = context.new_page()
+    _login(page, live_server.url, "W_C1")
+    page.click("header nav >> text=人员管理")
+    expect(page.locator("tr[data-worker]")).to_have_count(3)
+    form = page.locator("#add-worker form")
+    form.locator("input[name=worker_id]").fill("W_G9")
+    form.locator("input[name=name]").fill("孙网格")
+    form.locator("select[name=role]").select_option("grid_worker")
+    form.locator("select[name=area]").select_option("G02")
+    form.locator("input[name=phone]").fill("13800000099")
+    form.locator("button[type=submit]").click()
+    password = page.locator("#one-time-password").inner_text()
+    expect(page.locator("tr[data-worker='W_G9']")).to_have_attribute("data-active", "true")
+    _shot(page, "workers.png")
+
+    phone = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    worker = phone.new_page()
+    worker.goto(f"{live_server.url}/login")
+    worker.fill("input[name=username]", "13800000099")
+    worker.fill("input[name=password]", password)
+    worker.click("button[type=submit]")
+    expect(worker).to_have_url(f"{live_server.url}/m")
+
+    page.locator("tr[data-worker='W_G9'] button.deactivate").click()
+    expect(page.locator("tr[data-worker='W_G9']")).to_have_attribute("data-active", "false")
+    worker.reload()  # the open session ends at once
+    expect(worker).to_have_url(re.compile(r"/login\?next=/m$"))
+    worker.fill("input[name=username]", "W_G9")
+    worker.fill("input[name=password]", password)
+    worker.click("button[type=submit]")
+    expect(worker.locator(".error")).to_have_text("账号或密码错误")
+    assert backend.account("W_G9") is None
+    assert {"worker.created", "worker.deactivated"} <= {e.action for e in backend.audit_log() if e.actor == "W_C1"}
+    phone.close()
+    context.close()

@@ -108,3 +108,70 @@ def test_export_is_scoped_and_masked(client: TestClient) -> None:
     assert rows[0][0] == "编号" and [row[0] for row in rows[1:]] == ["R1", "R2"]
     assert rows[1][4] == "1101**********0024" and rows[1][5] == "139****0001"
     assert IDS["R1"] not in r.text
+
+
+def _export(client: TestClient) -> list[list[str]]:
+    r = client.get("/api/elders/export.csv")
+    assert r.status_code == 200
+    return list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+
+
+def _csv(rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue()
+
+
+def test_reimported_export_keeps_stored_values_for_masked_fields(client: TestClient, backend: Backend) -> None:
+    csrf = login(client, "W_C1")
+    rows = _export(client)
+    assert rows[1][4].count("*") == 10 and rows[1][5] == "139****0001" and rows[1][13] == "137****0001"
+    rows[1][1] = "张桂英（改）"  # a real edit alongside the masked columns
+    rows[2][6] = "空巢、高龄"
+    report = _post(client, csrf, dry_run=False, text=_csv(rows))
+    assert report["errors"] == [] and report["accepted"] == ["R1", "R2"]
+    # Every masked value is reported, per row and column, not silently replaced.
+    assert {(n["line"], n["field"]) for n in report["notices"]} == {
+        (line, f) for line in (2, 3) for f in ("id_number", "phone", "contact_phone")
+    }
+    assert all("保留" in n["reason"] for n in report["notices"])
+    r1 = backend.get_resident(Scope("all"), "R1")
+    r2 = backend.get_resident(Scope("all"), "R2")
+    assert r1 is not None and r2 is not None
+    assert (r1.name, r1.id_number, r1.phone, r1.contacts[0].phone) == (
+        "张桂英（改）", IDS["R1"], "13900000001", "13700000001",
+    )  # fmt: skip
+    assert r2.id_number == IDS["R2"] and r2.categories == ("空巢", "高龄")
+    entry = next(e for e in backend.audit_log() if e.action == "registry.csv_imported")
+    assert entry.detail["kept_stored"] == "6"
+
+
+def test_masked_values_without_a_matching_stored_value_reject_the_row(client: TestClient, backend: Backend) -> None:
+    csrf = login(client, "W_C1")
+    rows = _export(client)
+    new = list(rows[1])
+    new[0], new[8] = "R30", "h30"  # a new resident carrying R1's masked numbers: nothing to keep
+    rows[2][4] = "1101**********9999"  # R2's ID masked, but not R2's ID: someone edited the mask
+    rows.append(new)
+    report = _post(client, csrf, dry_run=True, text=_csv(rows))
+    assert report["accepted"] == ["R1"]
+    errors = {(e["line"], e["field"]) for e in report["errors"]}
+    assert errors == {(3, "id_number"), (4, "id_number"), (4, "phone"), (4, "contact_phone")}
+    assert "请填写完整号码" in report["errors"][0]["reason"]
+    assert {n["line"] for n in report["notices"]} == {2}  # rejected rows carry errors, not notices
+    report = _post(client, csrf, dry_run=False, text=_csv(rows))
+    assert report["accepted"] == ["R1"]
+    assert backend.get_resident(Scope("all"), "R30") is None
+    r2 = backend.get_resident(Scope("all"), "R2")
+    assert r2 is not None and r2.id_number == IDS["R2"]
+
+
+def test_import_page_lists_masked_notices(client: TestClient, backend: Backend) -> None:
+    csrf = login(client, "W_C1")
+    r = client.post(
+        "/registry/import",
+        data={"csrf": csrf, "dry_run": "true"},
+        files={"file": ("residents.csv", _csv(_export(client)).encode("utf-8"), "text/csv")},
+    )
+    assert r.status_code == 200
+    assert 'data-accepted="2" data-errors="0"' in r.text and "保留系统中已有的号码" in r.text

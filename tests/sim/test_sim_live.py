@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from sim_helpers import Watcher
 
 from eldercare.stack import Broker
 from firmware_sim.demo import demo_home_messages
@@ -21,43 +19,11 @@ from gateway.contract import decode_message
 pytestmark = pytest.mark.integration
 
 
-class Watcher:
-    """The backend's view: a real subscriber with the backend account."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.got: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}")
-        self.client.username_pw_set(broker.backend_user, broker.backend_password)
-        self.client.on_message = self._on_message
-        ready = threading.Event()
-        self.client.on_subscribe = lambda *a: ready.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        self.client.subscribe([("ec/v1/+/+/+/telemetry", 1), ("ec/v1/+/+/+/event", 1), ("ec/v1/+/+/+/status", 1)])
-        assert ready.wait(10)
-
-    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            self.got.append((message.topic, bytes(message.payload)))
-
-    def for_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
-        with self.lock:
-            return [m for m in self.got if m[0].split("/")[2].startswith(prefix)]
-
-    def wait_for(self, prefix: str, count: int, timeout: float = 20) -> list[tuple[str, bytes]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(self.for_prefix(prefix)) < count:
-            time.sleep(0.05)
-        return self.for_prefix(prefix)
-
-
 @pytest.fixture
 def watcher(broker: Broker) -> Iterator[Watcher]:
     w = Watcher(broker)
     yield w
-    w.client.loop_stop()
-    w.client.disconnect()
+    w.close()
 
 
 def test_gateway_publisher_delivers_records_commands_and_leaves_a_will(broker: Broker, watcher: Watcher) -> None:

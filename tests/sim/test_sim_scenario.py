@@ -10,6 +10,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
+from sim_helpers import Directory
 
 from firmware_sim.models import DAY_MS, HOUR_MS, MINUTE_MS, TZ_OFFSET_MS
 from firmware_sim.people import id_check_digit
@@ -19,22 +20,6 @@ from gateway.contract import decode_message
 from gateway.models import DeviceKind, Reading
 
 Msg = tuple[int, str, bytes]
-
-
-class Directory:
-    """The gateway's view of the registry the simulator emitted."""
-
-    def __init__(self, registry: dict[str, object]) -> None:
-        sites = registry["sites"]
-        assert isinstance(sites, list)
-        self.kinds = {(s["site"], d["device"]): DeviceKind(d["kind"]) for s in sites for d in s["devices"]}
-        self.sites = {s["site"] for s in sites}
-
-    def site_known(self, site: str) -> bool:
-        return site in self.sites
-
-    def device_kind(self, site: str, device: str) -> DeviceKind | None:
-        return self.kinds.get((site, device))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
-"""Store fixtures: the alert store on SQLite and on a real PostgreSQL, a webhook receiver, a fake clock."""
+"""Store fixtures: the alert store on SQLite and on a real PostgreSQL, a webhook receiver, a fake clock.
+
+``postgres_server`` (one real PostgreSQL per session) lives in ``tests/conftest.py``: the dashboards share it.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +14,6 @@ from store_helpers import DAYTIME, FakeClock, Webhook
 
 from alerts.store.repository import AlertStore
 from eldercare.servers.postgres import Postgres
-
-
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    """A real PostgreSQL (Debian's), one per test session, on a free loopback port."""
-    server = Postgres(data_dir=tmp_path_factory.mktemp("postgres"))
-    server.start()
-    yield server
-    server.remove()
 
 
 @pytest.fixture(

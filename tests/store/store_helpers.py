@@ -8,12 +8,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from support.receivers import Webhook
 
-from alerts.escalation import PolicyBook
+from alerts.escalation import PolicyBook, initial_timers
 from alerts.links import LinkSigner
+from alerts.models import Alert, AlertType, Severity
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
+from alerts.store.records import RaiseResult
 from alerts.store.repository import AlertStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,3 +79,40 @@ LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/m/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\
 def links_in(message: dict[str, Any]) -> list[str]:
     """Tokens of the one-tap links in a webhook message (ack link first, then the page link)."""
     return LINK_RE.findall(message["message"])
+
+
+BOOK = PolicyBook()
+
+
+def make_alert(
+    alert_type: AlertType = AlertType.SOS,
+    *,
+    time_ms: int = DAYTIME,
+    site: str = "h0001",
+    device: str | None = "btn1",
+    clears: bool = False,
+    severity: Severity = Severity.CRITICAL,
+) -> Alert:
+    return Alert(
+        site=site,
+        type=alert_type,
+        severity=severity,
+        time_ms=time_ms,
+        explanation=f"{alert_type.value} at {site}",
+        explanation_zh=f"{site} 触发 {alert_type.value}",
+        device=device,
+        evidence={"t": time_ms},
+        clears=clears,
+    )
+
+
+def store_raise(store: AlertStore, alert: Alert, now_ms: int | None = None) -> RaiseResult:
+    policy = BOOK.policy_for(community="C01", alert_type=alert.type, severity=alert.severity)
+    now = alert.time_ms if now_ms is None else now_ms
+    return store.raise_alert(
+        alert,
+        now_ms=now,
+        context=store.site_context(alert.site),
+        policy=msgspec.to_builtins(policy),
+        timers=initial_timers(policy, now),
+    )

@@ -6,52 +6,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from store_helpers import DAYTIME, load_registry_example
+from store_helpers import DAYTIME, load_registry_example, make_alert, store_raise
 
-from alerts.escalation import PolicyBook, initial_timers
+from alerts.escalation import PolicyBook
 from alerts.lifecycle import Action, Channel, Outcome, State
-from alerts.models import Alert, AlertType, Severity
+from alerts.models import AlertType, Severity
 from alerts.store.errors import AlertNotFound, InvalidTransition
 from alerts.store.records import RaiseResult
 from alerts.store.repository import AlertStore
 
 BOOK = PolicyBook()
-
-
-def make_alert(
-    alert_type: AlertType = AlertType.SOS,
-    *,
-    time_ms: int = DAYTIME,
-    site: str = "h0001",
-    device: str | None = "btn1",
-    clears: bool = False,
-    severity: Severity = Severity.CRITICAL,
-) -> Alert:
-    return Alert(
-        site=site,
-        type=alert_type,
-        severity=severity,
-        time_ms=time_ms,
-        explanation=f"{alert_type.value} at {site}",
-        explanation_zh=f"{site} 触发 {alert_type.value}",
-        device=device,
-        evidence={"t": time_ms},
-        clears=clears,
-    )
-
-
-def store_raise(store: AlertStore, alert: Alert, now_ms: int | None = None) -> RaiseResult:
-    policy = BOOK.policy_for(community="C01", alert_type=alert.type, severity=alert.severity)
-    import msgspec
-
-    now = alert.time_ms if now_ms is None else now_ms
-    return store.raise_alert(
-        alert,
-        now_ms=now,
-        context=store.site_context(alert.site),
-        policy=msgspec.to_builtins(policy),
-        timers=initial_timers(policy, now),
-    )
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException, status
 
-from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfHeader, CurrentUser, ScopeDep
 from dashboards.context import AppContext
+from dashboards.devices import DeviceReport, DeviceRow, Presence, device_report
 from dashboards.models import Account, Role
 from dashboards.schemas import DevicePublic, GatewayCredentials
 from dashboards.scope import Scope
@@ -17,16 +18,52 @@ from gateway.provisioning import gateway_password
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 
+async def scoped_device_report(ctx: AppContext, scope: Scope) -> DeviceReport:
+    """The devices of the homes in ``scope`` with their status (shared by the API, the page and the statistics)."""
+    residents = await asyncio.to_thread(ctx.backend.list_residents, scope)
+    alerts = await asyncio.to_thread(ctx.backend.list_alerts, scope)
+    return await device_report(residents, alerts, reader=ctx.telemetry, now_ms=ctx.clock())
+
+
+def filter_rows(
+    rows: tuple[DeviceRow, ...],
+    *,
+    status: Presence | None = None,
+    kind: str | None = None,
+    community: str | None = None,
+    site: str | None = None,
+) -> list[DeviceRow]:
+    """The rows matching every given filter."""
+    return [
+        r
+        for r in rows
+        if (status is None or r.presence is status)
+        and (not kind or r.kind == kind)
+        and (not community or r.place.community == community)
+        and (not site or r.site == site)
+    ]
+
+
 @router.get("", response_model=list[DevicePublic])
-def read_devices(backend: BackendDep, scope: ScopeDep) -> list[DevicePublic]:
-    """Every device of every home in the caller's scope (one entry per device)."""
-    seen: dict[tuple[str, str], DevicePublic] = {}
-    for r in backend.list_residents(scope):
-        for d in r.devices:
-            seen[(r.site, d.device)] = DevicePublic(
-                site=r.site, device=d.device, kind=d.kind, room=d.room, online=d.online
-            )
-    return list(seen.values())
+async def read_devices(
+    ctx: ContextDep,
+    scope: ScopeDep,
+    status: Presence | None = None,
+    kind: str | None = None,
+    community: str | None = None,
+    site: str | None = None,
+) -> list[DevicePublic]:
+    """Every device of every home in the caller's scope (one entry per device), optionally filtered."""
+    report = await scoped_device_report(ctx, scope)
+    return [
+        DevicePublic(
+            site=r.site, device=r.device, kind=r.kind, room=r.room, online=r.presence.reachable,
+            status=r.presence.value, last_seen_ms=r.last_seen_ms, battery_pct=r.battery_pct,
+            open_alerts=r.open_alerts, gateway_status=r.gateway.value, community=r.place.community,
+            grid=r.place.grid, resident_ids=[rid for rid, _ in r.residents], source=report.source,
+        )
+        for r in filter_rows(report.rows, status=status, kind=kind, community=community, site=site)
+    ]  # fmt: skip
 
 
 async def provision_site_gateway(ctx: AppContext, scope: Scope, user: Account, site: str) -> GatewayCredentials:

@@ -62,6 +62,7 @@ def import_elders(
         dry_run=dry_run,
         accepted=result.accepted,
         errors=[RowErrorPublic(line=e.line, field=e.field, reason=e.reason) for e in result.errors],
+        notices=[RowErrorPublic(line=n.line, field=n.field, reason=n.reason) for n in result.notices],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import asdict
@@ -11,6 +12,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
+from dashboards.context import AppContext
+from dashboards.devices import device_report
 from dashboards.queries import month_window
 from dashboards.scope import Scope
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
@@ -18,23 +21,35 @@ from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 
 
-def build_report(ctx: Any, scope: Scope, month: str | None) -> MonthlyReport:
-    """The monthly report of ``scope`` (shared with the statistics page)."""
-    name, start, end = month_window(month, ctx.clock())
-    alerts = ctx.backend.list_alerts(scope, active=None, since_ms=start, until_ms=end)
+async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> MonthlyReport:
+    """The monthly report of ``scope`` (shared with the statistics page).
+
+    The device online rate is judged now, from last-seen times when telemetry is configured (else from open
+    offline alerts); the report names its source.
+    """
+    now = ctx.clock()
+    name, start, end = month_window(month, now)
+    alerts, residents, visits = await asyncio.gather(
+        asyncio.to_thread(lambda: ctx.backend.list_alerts(scope, active=None, since_ms=start, until_ms=end)),
+        asyncio.to_thread(ctx.backend.list_residents, scope),
+        asyncio.to_thread(lambda: ctx.backend.list_visits(scope, since_ms=start, until_ms=end)),
+    )
+    devices = await device_report(residents, (), reader=ctx.telemetry, now_ms=now)
     return monthly_report(
         month=name,
         alerts=alerts,
-        residents=ctx.backend.list_residents(scope),
-        visits=ctx.backend.list_visits(scope, since_ms=start, until_ms=end),
-        now_ms=min(ctx.clock(), end),
+        residents=residents,
+        visits=visits,
+        now_ms=min(now, end),
+        devices=devices.online_rate(),
+        device_source=devices.source,
     )
 
 
 @router.get("/monthly")
-def read_monthly(ctx: ContextDep, scope: ScopeDep, month: str | None = None) -> dict[str, Any]:
+async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: str | None = None) -> dict[str, Any]:
     """Alerts by type/outcome/community, response times and SLA, device online rate, visit coverage."""
-    report = build_report(ctx, scope, month)
+    report = await build_report(ctx, scope, month)
     out = asdict(report)
     out["device_online_rate"] = report.device_online_rate
     out["visit_coverage"] = report.coverage_total.rate
@@ -42,13 +57,14 @@ def read_monthly(ctx: ContextDep, scope: ScopeDep, month: str | None = None) -> 
 
 
 @router.get("/monthly.csv")
-def export_monthly(ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+async def export_monthly(ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
     """The monthly report as CSV (UTF-8 with BOM so spreadsheet software shows Chinese correctly)."""
-    report = build_report(ctx, scope, month)
+    report = await build_report(ctx, scope, month)
     buf = io.StringIO()
     csv.writer(buf).writerows(report_csv_rows(report))
-    ctx.backend.audit(
-        actor=user.id, channel="api", action="stats.exported", entity="report", entity_id=report.month, detail={}
-    )
+    await asyncio.to_thread(
+        ctx.backend.audit, actor=user.id, channel="api", action="stats.exported", entity="report",
+        entity_id=report.month, detail={},
+    )  # fmt: skip
     headers = {"Content-Disposition": f'attachment; filename="report-{report.month}.csv"'}
     return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
