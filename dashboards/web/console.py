@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
+import anyio.from_thread
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.devices import device_report
 from dashboards.models import Account, AlertView
 from dashboards.queries import queue_order
 from dashboards.scope import Scope
@@ -33,12 +36,21 @@ def _detail(
             entity_id=resident.id,
             detail={},
         )
+    devices = None
+    if resident is not None:
+        # Judged from last-seen telemetry like the device page; this sync route runs in a worker thread, so the
+        # InfluxDB query goes back to the event loop (its HTTP client belongs there).
+        home_alerts = ctx.backend.list_alerts(scope, site=resident.site)
+        devices = anyio.from_thread.run(
+            partial(device_report, [resident], home_alerts, reader=ctx.telemetry, now_ms=ctx.clock())
+        )
     return render(
         request,
         "_alert_detail.html",
         user=user,
         alert=alert,
         resident=resident,
+        devices=devices,
         workers=ctx.backend.accounts(scope),
         outcomes=list(Outcome),
         actions=CONSOLE_ACTIONS,
@@ -111,6 +123,11 @@ def assign_alert(
         raise HTTPException(status.HTTP_404_NOT_FOUND, t("error.not_found"))
     try:
         alert = ctx.backend.assign(alert_id, worker_id, actor=user.id, now_ms=ctx.clock())
+    except InvalidTransition:
+        current = ctx.backend.get_alert(scope, alert_id)
+        if current is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, t("error.not_found")) from None
+        return _detail(request, ctx, scope, user, current, t("action.invalid"))
     except (AlertNotFound, RecordNotFound):
         raise HTTPException(status.HTTP_404_NOT_FOUND, t("error.not_found")) from None
     return _detail(request, ctx, scope, user, alert, t("action.done"))

@@ -9,6 +9,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.api.routes.stats import build_report
+from dashboards.context import AppContext
+from dashboards.devices import device_report
+from dashboards.models import Account, AlertView, ResidentView, VisitView
 from dashboards.queries import month_window
 from dashboards.scope import Scope
 from dashboards.web.render import render, translator
@@ -28,29 +31,45 @@ def residents_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: Cur
 
 
 @router.get("/residents/{resident_id}", response_class=HTMLResponse)
-def resident_page(request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+async def resident_page(
+    request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> Response:
     """One resident: profile, contacts, devices, telemetry charts, alert and visit history (read audited)."""
+    now = ctx.clock()
+    found = await asyncio.to_thread(_resident_records, ctx, scope, user, resident_id, now)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    resident, alerts, visits = found
+    # Device status from last-seen telemetry, as on the device page (alert-derived when InfluxDB is absent).
+    devices = await device_report([resident], alerts, reader=ctx.telemetry, now_ms=now)
+    return render(
+        request,
+        "resident.html",
+        user=user,
+        resident=resident,
+        devices=devices,
+        alerts=alerts[:50],
+        visits=visits,
+    )
+
+
+def _resident_records(
+    ctx: AppContext, scope: Scope, user: Account, resident_id: str, now: int
+) -> tuple[ResidentView, list[AlertView], list[VisitView]] | None:
+    """The resident (read audited), their home's alerts newest first and their visits of the past year."""
     resident = ctx.backend.get_resident(scope, resident_id)
     if resident is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+        return None
     ctx.backend.audit(
         actor=user.id, channel="console", action="resident.read", entity="resident", entity_id=resident_id, detail={}
     )
-    now = ctx.clock()
     alerts = sorted(ctx.backend.list_alerts(scope, active=None, site=resident.site), key=lambda a: -a.raised_ms)
     visits = [
         v
         for v in ctx.backend.list_visits(scope, since_ms=now - 365 * 86_400_000, until_ms=now + 1)
         if v.resident_id == resident_id
     ]
-    return render(
-        request,
-        "resident.html",
-        user=user,
-        resident=resident,
-        alerts=alerts[:50],
-        visits=sorted(visits, key=lambda v: -v.time_ms),
-    )
+    return resident, alerts, sorted(visits, key=lambda v: -v.time_ms)
 
 
 @router.get("/stats", response_class=HTMLResponse)

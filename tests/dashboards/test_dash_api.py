@@ -109,6 +109,10 @@ def test_alert_lifecycle_through_api_and_queue_order(client: TestClient, backend
     ).json()
     assert done["state"] == "resolved" and done["outcome"] == "assisted_at_home" and done["resolved_ms"] is not None
     assert [a["id"] for a in client.get("/api/alerts").json()] == [warn]
+    closed = client.post(f"/api/alerts/{sos}/assign", json={"worker_id": "W_G1"}, headers=h)
+    assert closed.status_code == 409 and alert_of(backend, sos).assignee == "W_G2"
+    form = client.post(f"/console/alerts/{sos}/assign", data={"csrf": csrf, "worker_id": "W_G1"})
+    assert form.status_code == 200 and "当前状态不允许此操作" in form.text
     transitions = [e for e in backend.audit_log() if e.action == "alert.transition" and e.entity_id == str(sos)]
     assert {"acknowledge", "en_route", "resolve"} <= {e.detail.get("action") for e in transitions}
     assert {e.actor for e in transitions} == {"W_C1"}

@@ -110,7 +110,7 @@ def fixed_now_app(settings: Settings, backend: Backend, influx_reader: InfluxRea
 
 @pytest.mark.integration
 def test_device_api_and_page_from_telemetry(fixed_now_app: FastAPI, backend: Backend) -> None:
-    backend.raise_alert(
+    low = backend.raise_alert(
         Alert(site="h1", type=AlertType.LOW_BATTERY, severity=Severity.INFO, time_ms=NOW - HOUR,
               explanation="battery 15%", explanation_zh="电量 15%", device="door1")
     )  # fmt: skip
@@ -147,6 +147,13 @@ def test_device_api_and_page_from_telemetry(fixed_now_app: FastAPI, backend: Bac
         stats = client.get("/api/stats/monthly").json()
         assert (stats["devices_online"], stats["devices_total"], stats["device_source"]) == (3, 6, "telemetry")
         assert 'data-source="telemetry"' in client.get("/stats").text
+
+        card = client.get("/residents/R1").text  # the resident page judges its home's devices the same way
+        assert 'data-source="telemetry"' in card
+        assert 'data-device="door1" data-status="offline"' in card and 'data-device="btn1" data-status="late"' in card
+        assert 'class="battery low">15%' in card
+        detail = client.get(f"/console/alerts/{low.id}").text  # and so does the console's resident card
+        assert 'data-source="telemetry"' in detail and 'data-device="door1" data-status="offline"' in detail
 
         login(client, "W_G1")  # a grid worker: their own homes only, on the same page
         assert {(d["site"]) for d in client.get("/api/devices").json()} == {"h1"}

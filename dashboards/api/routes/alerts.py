@@ -91,6 +91,8 @@ def assign_alert(alert_id: int, body: AlertAssign, ctx: ContextDep, scope: Scope
         raise HTTPException(status.HTTP_404_NOT_FOUND, "worker not found")
     try:
         alert = ctx.backend.assign(alert_id, body.worker_id, actor=user.id, now_ms=ctx.clock())
+    except InvalidTransition as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.reason) from None
     except (AlertNotFound, RecordNotFound):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found") from None
     return AlertPublic.of(alert)
