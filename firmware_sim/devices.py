@@ -49,6 +49,9 @@ LIFE_SAFETY: Final = 2
 GATEWAY: Final = 3
 MALFORMED: Final = 4
 """A malformed message from the ground truth: delivered exactly once (planned clear of outages)."""
+RELIABLE: Final = 5
+"""An alarm-type report (sensor fault, tamper, apnea): acknowledged and retried by the device, so never lost on
+the radio (an ordinary event is); the ground truth can then expect the alert it carries."""
 
 KEEPALIVE_MS: Final = 30_000
 WILL_DELAY_MS: Final = KEEPALIVE_MS * 3 // 2
@@ -317,7 +320,7 @@ class HomeRenderer:
                 )
                 out.add(te, msg, TELEMETRY)
             elif what == "apnea":
-                out.add(te, encode_apnea(site=site, device=dev, seq=s, ts=ts1, duration_s=dur), EVENT)
+                out.add(te, encode_apnea(site=site, device=dev, seq=s, ts=ts1, duration_s=dur), RELIABLE)
             else:
                 event: MattressEvent = "in_bed" if what == "in_bed" else "out_of_bed"
                 out.add(te, encode_mattress_event(site=site, device=dev, seq=s, ts=ts1, event=event), EVENT)
@@ -465,7 +468,7 @@ class HomeRenderer:
                     rssi=self._rssi("door"),
                     fw=self.fw["door"],
                 )
-                out.add(te, msg, EVENT if tamper else TELEMETRY)
+                out.add(te, msg, RELIABLE if tamper else TELEMETRY)
             else:
                 out.add(te, w.door_event(device=dev, ts=ts1, event="open" if what == "open" else "close"), EVENT)
 
@@ -541,7 +544,7 @@ class HomeRenderer:
                     te, w.smoke_alarm(device=dev, ts=ts1, level=int(arg) if isinstance(arg, int) else None), LIFE_SAFETY
                 )
             elif what == "fault":
-                out.add(te, w.smoke_fault(device=dev, ts=ts1, code=str(arg)), EVENT)
+                out.add(te, w.smoke_fault(device=dev, ts=ts1, code=str(arg)), RELIABLE)
             elif what in ("silence", "clear", "test"):
                 ev: SmokeEvent = "silence" if what == "silence" else "clear" if what == "clear" else "test"
                 out.add(te, w.smoke_event(device=dev, ts=ts1, event=ev), EVENT)
@@ -559,7 +562,7 @@ class HomeRenderer:
                     fw=self.fw["smoke"],
                     temp=temp,
                 )
-                out.add(te, msg, EVENT if tamper else TELEMETRY)
+                out.add(te, msg, RELIABLE if tamper else TELEMETRY)
 
     def _button(self, out: _Out, c0: int, c1: int) -> None:
         dev, w = self.dev["call_button"], self.wire
@@ -600,7 +603,7 @@ class HomeRenderer:
         recv = release + latency
         u = rng.random(n)
         keep = np.where(cls == TELEMETRY, u >= f.loss, np.where(cls == EVENT, u >= f.loss / 2, True))
-        radio = cls < GATEWAY  # device messages through the radio and the gateway's queue
+        radio = (cls != GATEWAY) & (cls != MALFORMED)  # device messages through the radio and the gateway
         late = (rng.random(n) < f.late) & radio
         recv = np.where(late, recv + rng.integers(5_000, 120_000, n), recv)
         dup = (rng.random(n) < np.where(cls == LIFE_SAFETY, 3 * f.duplicate, f.duplicate)) & radio

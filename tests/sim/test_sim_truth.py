@@ -14,7 +14,7 @@ from sim_helpers import Directory
 
 from firmware_sim.malformed import REASONS
 from firmware_sim.models import Incident
-from firmware_sim.recording import read_recording, write_simulation
+from firmware_sim.recording import encode_line, encode_lines, read_recording, write_simulation
 from firmware_sim.scenario import Simulation, generate
 from gateway.contract import decode_message
 from gateway.errors import DecodeError, Reason
@@ -164,3 +164,10 @@ def test_incidents_the_system_cannot_see_are_marked_undeliverable(seed: int, sit
     incidents = [i for i in sim.ground_truth if i.site == site]
     checked, undeliverable = _check(incidents, readings)
     assert undeliverable >= 1
+
+
+def test_batch_line_encoder_matches_the_single_one_on_odd_payloads() -> None:
+    payloads = [b"\xffa", b'{"a":1}', b'\xf8\xfe{"seq"', b'{"q":"a\\\\b"}', b"ab\x01c", b'{"z":"\xc3\xa9"}', b"\xfe"]
+    recv = list(range(len(payloads)))
+    topics = ["ec/v1/h1/door/door1/event"] * len(payloads)
+    assert encode_lines(recv, topics, payloads) == b"".join(map(encode_line, recv, topics, payloads))

@@ -8,7 +8,16 @@ import numpy as np
 
 from firmware_sim.demo import demo_home_messages
 from firmware_sim.people import id_check_digit, id_number, phone_number
-from firmware_sim.wire import WILL_PAYLOAD, HomeWire, encode_mattress_batch, gateway_will
+from firmware_sim.wire import (
+    WILL_PAYLOAD,
+    HomeWire,
+    encode_gateway_online,
+    encode_mattress_batch,
+    encode_wristband_telemetry,
+    gateway_online_payload,
+    gateway_will,
+    wristband_telemetry_payload,
+)
 from gateway.contract import decode_message
 
 T0 = 1_772_380_800_000
@@ -109,3 +118,24 @@ def test_id_numbers_and_phones_are_well_formed() -> None:
     rng = np.random.Generator(np.random.PCG64(1))
     for _ in range(50):
         assert re.fullmatch(r"1[3-9]\d{9}", phone_number(rng))
+
+
+def test_hot_path_payloads_are_byte_identical_to_the_encoders() -> None:
+    rng = np.random.default_rng(1)
+    for i in range(300):
+        worn = bool(i % 3)
+        hr, spo2, skin = (float(np.rint(rng.uniform(lo, hi) * 10) / 10) for lo, hi in ((30, 200), (88, 100), (28, 37)))
+        kw = {"seq": i + 1, "ts": T0 + i * 60_000, "steps": int(rng.integers(0, 9000)), "battery": int(i % 101)}
+        slow = encode_wristband_telemetry(
+            site="h1",
+            device="b",
+            worn=worn,
+            hr=hr if worn else None,
+            spo2=spo2 if worn else None,
+            skin_temp=skin if worn else None,
+            **kw,
+        )
+        assert wristband_telemetry_payload(worn=worn, hr=hr, spo2=spo2, skin_temp=skin, **kw) == slow.payload
+        uptime = int(rng.integers(0, 10**7))
+        gw = encode_gateway_online(site="h1", gateway="gw-h1", seq=i, ts=T0 + i, fw="gw-2.4.1", uptime_s=uptime)
+        assert gateway_online_payload(seq=i, ts=T0 + i, fw="gw-2.4.1", uptime_s=uptime) == gw.payload
