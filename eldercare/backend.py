@@ -6,8 +6,9 @@ once durable, feeds the behavioural and device-health detectors. Three periodic 
 the detection timers (inactivity, not back in bed, offline…), the alert service's escalation timers,
 and the engine snapshot that, together with the readings stored in InfluxDB, rebuilds the detection
 state after a restart so no timer is lost. The snapshot is encoded on the loop in slices of about a
-millisecond (the engine is not thread-safe; see :class:`alerts.engine.SnapshotCapture`) and written,
-fsynced and renamed into place in a thread, so a life-safety reading never waits behind it.
+millisecond with pauses between them (the engine is not thread-safe; see
+:class:`alerts.engine.SnapshotCapture`) and written, fsynced and renamed into place in a thread, so a
+life-safety reading never waits behind it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -97,11 +98,14 @@ def write_atomically(path: Path, chunks: Iterable[bytes]) -> None:
         os.close(fd)
 
 
-async def snapshot_in_slices(engine: Engine, *, slice_s: float) -> list[bytes]:
-    """Encode a consistent snapshot of ``engine`` on the running loop, yielding after every ``slice_s`` of work.
+async def snapshot_in_slices(engine: Engine, *, slice_s: float) -> Iterator[bytes]:
+    """Encode a consistent snapshot of ``engine`` on the running loop, ``slice_s`` of work at a time.
 
-    Readings and timers processed between slices change the engine, not the snapshot (copy-on-write per home).
-    Returns the snapshot's pieces, in order.
+    After each slice the loop is free for as long again (a real sleep, not just a yield): back-to-back slices
+    would keep the event-loop thread busy for the whole encode, and every other thread of the process (the alert
+    store's SQLite calls, MQTT network threads) would then wait up to the interpreter's 5 ms switch interval each
+    time it takes the GIL back after I/O. Readings and timers processed between slices change the engine, not the
+    snapshot (copy-on-write per home). Returns the snapshot's pieces, in order, to iterate once.
 
     Raises:
         SnapshotError: the engine's timers could not all be attributed to homes (see
@@ -110,7 +114,7 @@ async def snapshot_in_slices(engine: Engine, *, slice_s: float) -> list[bytes]:
     capture = engine.begin_snapshot()
     try:
         while not capture.step(slice_s):
-            await asyncio.sleep(0)
+            await asyncio.sleep(slice_s)
         return capture.chunks()
     finally:
         capture.close()
@@ -142,8 +146,9 @@ class Backend:
     ) -> None:
         """Build the backend (imports ``registry`` into the store); :meth:`run` starts it.
 
-        ``snapshot_slice_ms`` is the longest the periodic snapshot holds the event loop at a time; 0 encodes it in
-        one blocking call (the behaviour before slicing, kept for benchmarks).
+        ``snapshot_slice_ms`` is the longest the periodic snapshot holds the event loop at a time (it then leaves
+        the loop free as long again); 0 encodes it in one blocking call (the behaviour before slicing, kept for
+        benchmarks).
         """
         self.settings = settings
         self.registry_doc = registry
@@ -263,6 +268,7 @@ class Backend:
         engine = self.engine
         if engine is None:
             return
+        chunks: Iterable[bytes]
         if self.snapshot_slice_ms > 0:
             try:
                 chunks = await snapshot_in_slices(engine, slice_s=self.snapshot_slice_ms / 1000)

@@ -8,8 +8,9 @@ saved as the backend saves it, while a probe task on the same loop processes mat
 * **old**: :meth:`Engine.snapshot` in one call on the loop, then write + fsync + rename in a thread (the
   backend's ``save_snapshot_async`` before slicing);
 * **sliced**: :meth:`Engine.begin_snapshot` and :meth:`~alerts.engine.SnapshotCapture.step` of about
-  ``slice_ms`` each, yielding to the loop in between (the loop of :func:`eldercare.backend.snapshot_in_slices`,
-  timed step by step), then the same write in a thread (the backend's current path).
+  ``slice_ms`` each, the loop free as long again in between (the loop of
+  :func:`eldercare.backend.snapshot_in_slices`, timed step by step), then the same write in a thread (the
+  backend's current path).
 
 Two numbers per save: the **stall**, how long the probe, having yielded, waits to run again (what a life-safety
 reading arriving at that moment would wait, OS scheduling and the writer thread's share of the GIL included), and
@@ -218,18 +219,16 @@ async def _measure(engine: Engine, path: Path, *, slice_ms: float, repeat: int, 
         t = time.perf_counter()
         capture = engine.begin_snapshot()
         try:
-            while True:
-                done = capture.step(slice_ms / 1000)
+            while not capture.step(slice_ms / 1000):
                 steps.append(time.perf_counter() - t)
-                if done:
-                    break
-                await asyncio.sleep(0)
+                await asyncio.sleep(slice_ms / 1000)
                 t = time.perf_counter()
             chunks = capture.chunks()
+            steps.append(time.perf_counter() - t)
         finally:
             capture.close()
         await asyncio.to_thread(write_atomically, path, chunks)
-        return sum(map(len, chunks))
+        return capture.nbytes
 
     for k in range(repeat):
         result.old.append(await _save(engine, old, probe_seed=3 * k))
