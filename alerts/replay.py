@@ -1,13 +1,16 @@
 """``eldercare replay RECORDING``: the whole detection core over a recording, in event time, with no servers.
 
 A recording is JSONL, one wire message a line: ``{"t": received_ms, "topic": ..., "payload": "<exact wire
-payload as a JSON string>"}`` (the simulator's format). Each line goes through the same
-:func:`gateway.contract.decode_message` as live traffic, then :meth:`Engine.process`; timers fire in event time
+payload as a JSON string>"}`` (the simulator's format; bytes that are not UTF-8 come as ``"payload_b64"``).
+Each line goes through the same :func:`gateway.contract.decode_message` as live traffic, then
+:meth:`Engine.process`; timers fire in event time
 as the recording's clock moves, so a week of a home replays in well under a second.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import time
@@ -34,6 +37,8 @@ class _Line(msgspec.Struct):
     t: int
     topic: str
     payload: str
+    payload_b64: str | None = None
+    """Set instead of ``payload`` when the wire bytes were not UTF-8 (a malformed device message)."""
 
 
 _LINE = msgspec.json.Decoder(_Line)
@@ -54,7 +59,13 @@ def read_recording(path: str | Path) -> Iterator[Message]:
                 line = _LINE.decode(raw)
             except msgspec.DecodeError as exc:
                 raise RecordingError(str(p), n, str(exc)) from None
-            yield line.t, line.topic, line.payload.encode()
+            if line.payload_b64 is None:
+                yield line.t, line.topic, line.payload.encode()
+                continue
+            try:
+                yield line.t, line.topic, base64.b64decode(line.payload_b64, validate=True)
+            except binascii.Error as exc:
+                raise RecordingError(str(p), n, f"payload_b64 is not base64: {exc}") from None
 
 
 class ReplayResult(msgspec.Struct, kw_only=True):

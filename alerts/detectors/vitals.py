@@ -49,7 +49,12 @@ class VitalsDetector(Detector):
                 self._spo2(ctx, home, dev, r.device, float(spo2), t)
         hr = f.get("hr")
         if not ok or not isinstance(hr, int | float) or hr <= 0:
+            # The sensor stopped measuring (out of bed, band off): the episode ends without a known recovery, so an
+            # open alert stays with the humans (no clear), but the next episode on this device pages again.
             dev.vitals_out_since_ms = NEVER
+            if dev.vitals_alerted:
+                dev.vitals_alerted = False
+                home.open.pop(f"vitals:{r.device}", None)
             return
         c = self.config
         hrv = float(hr)

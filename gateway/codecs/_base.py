@@ -59,7 +59,15 @@ STATUS_RANGES: Final[dict[str, Range]] = {"battery": (0, 100), "battery_v": (0, 
 
 
 def decode_json(decoder: msgspec.json.Decoder[Any], payload: bytes, where: str) -> Any:
-    """Decode with msgspec, mapping its errors to the contract's reasons (wrong types vs. not JSON at all)."""
+    """Decode with msgspec, mapping its errors to the contract's reasons (wrong types vs. not JSON at all).
+
+    JSON on the wire is UTF-8 (RFC 8259): invalid bytes anywhere, even in a field we ignore, are ``bad_json``.
+    """
+    if not payload.isascii():
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(where, Reason.BAD_JSON, f"invalid UTF-8 at byte {exc.start}") from None
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:

@@ -72,6 +72,16 @@ def test_severe_bradycardia_fires_when_the_minute_completes_not_before() -> None
     assert alert.evidence["limit"] == 40.0 and "心率" in alert.explanation_zh
 
 
+def test_second_episode_after_leaving_bed_pages_again() -> None:
+    home = Home()
+    for night, start in ((1, at(1, 2, 0)), (2, at(2, 3, 0))):
+        for k in range(4):
+            home.send(rd("mat1", start + k * 20_000, occupied=True, hr=35.0, rr=12.0))
+        home.send(rd("mat1", start + 5 * MIN, occupied=False))  # gets up: the mattress stops measuring
+        assert len(home.of(AlertType.VITALS_CRITICAL)) == night
+    assert home.of(AlertType.VITALS_CRITICAL, clears=True) == []  # leaving bed is not a recovery
+
+
 def test_mild_bradycardia_needs_ten_minutes_and_one_noisy_sample_does_not_reset() -> None:
     home = Home()
     t0 = at(1, 2, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -63,3 +64,32 @@ def test_bad_recording_line_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(RecordingError) as info:
         replay(rec, None, None)
     assert info.value.line == 1
+
+
+def test_non_utf8_payloads_round_trip_from_the_simulators_recording(tmp_path: Path) -> None:
+    from firmware_sim.recording import encode_line
+
+    sos = json.dumps({"event": "sos", "seq": 1, "ts": at(1, 2, 5)}).encode()
+    rec = tmp_path / "rec.jsonl"
+    rec.write_bytes(
+        encode_line(at(1, 2, 0), "ec/v1/h0001/wristband/band1/event", b'{"event":"f\xffall","seq":1,"ts":1}')
+        + encode_line(at(1, 2, 5), "ec/v1/h0001/wristband/band1/event", sos)
+        # the same SOS, carried as base64 the way non-UTF-8 bytes are: read back as bytes, not as ""
+        + json.dumps({"t": at(1, 2, 6), "topic": "ec/v1/h0001/wristband/band1/event", "payload": "",
+                      "payload_b64": base64.b64encode(sos.replace(b'"seq":1', b'"seq":2')).decode()}).encode()
+        + b"\n"
+    )  # fmt: skip
+    assert b"payload_b64" in rec.read_bytes().splitlines()[0]
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    result = replay(rec, reg, None)
+    assert result.messages == 3 and result.readings == 2 and result.rejected == {"bad_json": 1}
+    assert [a.type.value for a in result.alerts].count("sos") >= 1
+
+
+def test_bad_base64_payload_is_a_typed_error(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text('{"t": 1, "topic": "x", "payload": "", "payload_b64": "not base64!"}\n', encoding="utf-8")
+    with pytest.raises(RecordingError) as info:
+        replay(rec, None, None)
+    assert info.value.line == 1 and "base64" in str(info.value)
