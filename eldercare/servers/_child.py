@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -50,12 +51,21 @@ def ensure_package(binary: str, package: str) -> str:
     return found
 
 
+MAX_OPEN_FILES = 1 << 20
+"""Servers get their soft open-file limit raised to the hard limit (capped here): a broker with 10,000 homes
+connected needs a socket each, and the usual soft default of 1024 would refuse the rest."""
+
+
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: the kernel sends SIGTERM to the child when the
     # parent dies, so even a SIGKILLed launcher leaves no orphan server behind.
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     os.setpgrp()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def wait_until(check: Callable[[], bool], *, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:
