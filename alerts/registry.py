@@ -21,6 +21,17 @@ class DeviceInfo(msgspec.Struct, frozen=True):
     room: str | None = None
 
 
+TYPICAL_DEVICES: tuple[DeviceInfo, ...] = (
+    DeviceInfo(device="mat1", kind=DeviceKind.MATTRESS, room="bedroom"),
+    DeviceInfo(device="band1", kind=DeviceKind.WRISTBAND),
+    DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),
+    DeviceInfo(device="smoke1", kind=DeviceKind.SMOKE, room="kitchen"),
+    DeviceInfo(device="btn1", kind=DeviceKind.CALL_BUTTON, room="bedroom"),
+    DeviceInfo(device="pir1", kind=DeviceKind.MOTION, room="living"),
+)
+"""A typical equipped home (mattress, wristband, door contact, smoke detector, call button, PIR): benchmarks, tests."""
+
+
 class SiteInfo(msgspec.Struct, frozen=True):
     """One home: its gateway and its devices."""
 

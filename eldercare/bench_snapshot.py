@@ -37,18 +37,11 @@ from pathlib import Path
 
 from alerts.baseline import DaySummary
 from alerts.engine import Engine
-from alerts.registry import DeviceInfo, HomeRegistry, SiteInfo
+from alerts.registry import TYPICAL_DEVICES, HomeRegistry, SiteInfo
 from eldercare.backend import write_atomically
 from gateway.models import DeviceKind, MessageType, Reading
 
-DEVICES = (
-    DeviceInfo(device="mat1", kind=DeviceKind.MATTRESS, room="bedroom"),
-    DeviceInfo(device="band1", kind=DeviceKind.WRISTBAND),
-    DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),
-    DeviceInfo(device="smoke1", kind=DeviceKind.SMOKE, room="kitchen"),
-    DeviceInfo(device="btn1", kind=DeviceKind.CALL_BUTTON, room="bedroom"),
-    DeviceInfo(device="pir1", kind=DeviceKind.MOTION, room="living"),
-)
+DEVICES = TYPICAL_DEVICES
 START_MS = 1_772_416_800_000
 """2026-03-02 10:00 Asia/Shanghai: daytime, so the homes are up and their daytime timers are armed."""
 

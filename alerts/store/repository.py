@@ -569,55 +569,34 @@ class AlertStore:
             "admin": (District, Street, Community, Grid),
         }  # fmt: skip
         try:
-            record = self._create_worker(
-                worker_id=worker_id, name=name, role=role, scope=scope, phone=phone, password_hash=password_hash,
-                channels=channels, lang=lang, actor=actor, channel=channel, now_ms=now_ms, levels=levels,
-            )  # fmt: skip
+            with self._tx() as s:
+                # An admin covers everything: no scope, or any node of the hierarchy (as in the registry).
+                everywhere = role == "admin" and scope == ""
+                if not everywhere and not any(s.get(model, scope) is not None for model in levels[role]):
+                    level = {"grid_worker": "grid", "community_duty": "community"}.get(role, role)
+                    level = "node" if role == "admin" else level
+                    raise InvalidRecord("worker", "scope", f"{scope!r} is not a known {level} (role {role})")
+                if s.get(Worker, worker_id) is not None:
+                    raise RecordConflict("worker", "id", worker_id)
+                if phone and s.scalars(select(Worker.id).where(Worker.phone == phone).limit(1)).first() is not None:
+                    raise RecordConflict("worker", "phone", phone)
+                w = Worker(
+                    id=worker_id, name=name.strip(), role=role, scope=scope, phone=phone or None,
+                    channels=list(channels), lang=lang, active=True, password_hash=password_hash or None,
+                )  # fmt: skip
+                s.add(w)
+                self._audit(
+                    s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_CREATED,
+                    entity=Entity.WORKER, entity_id=worker_id,
+                    detail={"role": role, "scope": scope, "password": password_hash is not None},
+                )  # fmt: skip
+                s.flush()
+                record = self._worker_record(w)
         except IntegrityError:
             # PostgreSQL: a concurrent creation of the same id won between our check and our insert.
             raise RecordConflict("worker", "id", worker_id) from None
         self.invalidate_registry_cache()
         return record
-
-    def _create_worker(
-        self,
-        *,
-        worker_id: str,
-        name: str,
-        role: str,
-        scope: str,
-        phone: str,
-        password_hash: str | None,
-        channels: Sequence[str],
-        lang: str,
-        actor: str,
-        channel: str,
-        now_ms: int,
-        levels: Mapping[str, tuple[Any, ...]],
-    ) -> WorkerRecord:
-        with self._tx() as s:
-            # An admin covers everything: no scope, or any node of the hierarchy (as in the registry).
-            everywhere = role == "admin" and scope == ""
-            if not everywhere and not any(s.get(model, scope) is not None for model in levels[role]):
-                level = {"grid_worker": "grid", "community_duty": "community"}.get(role, role)
-                level = "node" if role == "admin" else level
-                raise InvalidRecord("worker", "scope", f"{scope!r} is not a known {level} (role {role})")
-            if s.get(Worker, worker_id) is not None:
-                raise RecordConflict("worker", "id", worker_id)
-            if phone and s.scalars(select(Worker.id).where(Worker.phone == phone).limit(1)).first() is not None:
-                raise RecordConflict("worker", "phone", phone)
-            w = Worker(
-                id=worker_id, name=name.strip(), role=role, scope=scope, phone=phone or None, channels=list(channels),
-                lang=lang, active=True, password_hash=password_hash or None,
-            )  # fmt: skip
-            s.add(w)
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_CREATED,
-                entity=Entity.WORKER, entity_id=worker_id,
-                detail={"role": role, "scope": scope, "password": password_hash is not None},
-            )  # fmt: skip
-            s.flush()
-            return self._worker_record(w)
 
     def set_worker_active(self, worker_id: str, active: bool, *, actor: str, channel: str, now_ms: int) -> WorkerRecord:
         """Activate or deactivate a worker (a deactivated one cannot log in, be notified or be assigned); audited.

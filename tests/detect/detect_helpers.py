@@ -6,7 +6,7 @@ from typing import Any
 
 from alerts.engine import Engine
 from alerts.models import Alert, AlertType
-from alerts.registry import DeviceInfo, HomeRegistry, SiteInfo
+from alerts.registry import TYPICAL_DEVICES, DeviceInfo, HomeRegistry, SiteInfo
 from gateway.models import DeviceKind, MessageType, Reading
 
 BASE = 1_772_380_800_000
@@ -14,14 +14,7 @@ BASE = 1_772_380_800_000
 MIN = 60_000
 DAY = 86_400_000
 
-DEVICES = (
-    DeviceInfo(device="mat1", kind=DeviceKind.MATTRESS, room="bedroom"),
-    DeviceInfo(device="band1", kind=DeviceKind.WRISTBAND),
-    DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),
-    DeviceInfo(device="smoke1", kind=DeviceKind.SMOKE, room="kitchen"),
-    DeviceInfo(device="btn1", kind=DeviceKind.CALL_BUTTON, room="bedroom"),
-    DeviceInfo(device="pir1", kind=DeviceKind.MOTION, room="living"),
-)
+DEVICES = TYPICAL_DEVICES
 KIND_OF = {d.device: d.kind for d in DEVICES}
 
 
