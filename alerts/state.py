@@ -1,8 +1,9 @@
 """Mutable per-home and per-device state of the detection core, snapshotted with msgspec.
 
 These are plain mutable msgspec Structs (not domain types): the engine owns them, updates them in place on
-the hot path (slot attribute access, no dict per reading), and :meth:`alerts.engine.Engine.snapshot`
-encodes all of them, together with the armed timers, to MessagePack in one call.
+the hot path (slot attribute access, no dict per reading). :meth:`alerts.engine.Engine.snapshot` encodes all of
+them, together with the armed timers, to MessagePack in one call; the backend uses
+:meth:`alerts.engine.Engine.begin_snapshot` instead, which encodes the same bytes in short slices.
 """
 
 from __future__ import annotations

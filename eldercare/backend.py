@@ -120,6 +120,20 @@ async def snapshot_in_slices(engine: Engine, *, slice_s: float) -> Iterator[byte
         capture.close()
 
 
+async def snapshot_chunks(engine: Engine, *, slice_ms: float) -> Iterable[bytes]:
+    """The engine's snapshot in slices of ``slice_ms`` (blocking with 0); blocking too if slicing fails.
+
+    A sliced snapshot that cannot attribute every timer to a home raises :class:`SnapshotError`; the state is
+    then encoded in one blocking call instead (logged): a late snapshot beats a missing one.
+    """
+    if slice_ms > 0:
+        try:
+            return await snapshot_in_slices(engine, slice_s=slice_ms / 1000)
+        except SnapshotError:
+            _LOG.exception("sliced snapshot failed; taking a blocking one")
+    return [engine.snapshot()]
+
+
 class WallClock:
     """The live clock of the detection engine."""
 
@@ -268,15 +282,7 @@ class Backend:
         engine = self.engine
         if engine is None:
             return
-        chunks: Iterable[bytes]
-        if self.snapshot_slice_ms > 0:
-            try:
-                chunks = await snapshot_in_slices(engine, slice_s=self.snapshot_slice_ms / 1000)
-            except SnapshotError:
-                _LOG.exception("sliced snapshot failed; taking a blocking one")
-                chunks = [engine.snapshot()]
-        else:
-            chunks = [engine.snapshot()]
+        chunks = await snapshot_chunks(engine, slice_ms=self.snapshot_slice_ms)
         await asyncio.to_thread(self._write_snapshot, chunks)
 
     # -------------------------------------------------------------- loops

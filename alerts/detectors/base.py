@@ -166,7 +166,10 @@ class Detector:
     """True when the detector only reacts to what presence tracking made of a reading (a bed exit, activity, a
     door): the engine then skips it for the bulk of readings that change nothing (vitals samples, heartbeats)."""
     timer_names: ClassVar[tuple[str, ...]] = ()
-    """Timer names (or ``prefix:`` for per-device timers) routed to :meth:`on_timer`."""
+    """Timer names (or ``prefix:`` for per-device timers) routed to :meth:`on_timer`.
+
+    A per-device timer must be named ``prefix:`` + one of the home's device ids: the sliced snapshot finds a home's
+    timers by these names (:class:`alerts.engine.SnapshotCapture`) and refuses a snapshot with any other name."""
 
     def __init__(self, *, config: DetectConfig) -> None:
         self.config = config

@@ -21,7 +21,7 @@ from alerts.errors import SnapshotError
 from alerts.evaluate import simulated
 from alerts.registry import HomeRegistry
 from alerts.state import EngineSnapshot, HomeState
-from eldercare.backend import write_atomically
+from eldercare.backend import snapshot_chunks, write_atomically
 from gateway.contract import decode_message
 from gateway.errors import DecodeError
 from gateway.models import Reading
@@ -171,6 +171,20 @@ def test_a_timer_outside_the_declared_names_fails_the_sliced_snapshot_loudly(sce
     assert "mystery" in {t[1] for t in _state(engine.snapshot())[2]}, "the blocking snapshot keeps it"
 
 
+async def test_the_backend_falls_back_to_a_blocking_snapshot_when_slicing_fails(
+    scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = _engine(scenario, 1000)
+    site = next(iter(engine.homes))
+    engine.timers.schedule(site, "mystery", BASE + 10 * DAY)
+    data = b"".join(await snapshot_chunks(engine, slice_ms=1.0))
+    assert "sliced snapshot failed" in caplog.text
+    assert _state(data) == _state(engine.snapshot())
+    restored, _ = Engine.restore(data, registry=scenario.registry, now_ms=snapshot_watermark(data))
+    assert _state(restored.snapshot()) == _state(data)
+    engine.begin_snapshot().close()  # the failed capture let go of the engine: the next one may start
+
+
 def test_one_capture_at_a_time_and_closing_detaches_it(scenario: Scenario) -> None:
     engine = _engine(scenario, 1000)
     capture = engine.begin_snapshot()
@@ -197,7 +211,7 @@ def test_a_torn_snapshot_is_a_typed_error(scenario: Scenario) -> None:
 _KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from eldercare.backend import write_atomically
+from eldercare.backend import snapshot_chunks, write_atomically
 
 def chunks():
     for _ in range(3):
