@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.receivers import Webhook
 
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.postgres import Postgres
@@ -57,3 +58,11 @@ def unique_db() -> str:
 def data_dir(tmp_path: Path) -> Path:
     """A per-test scratch directory."""
     return tmp_path
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """A local webhook receiver (the notifications' "phone")."""
+    hook = Webhook()
+    yield hook
+    hook.close()

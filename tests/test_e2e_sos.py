@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.backend import backend_settings, registry_for
@@ -29,13 +28,6 @@ from firmware_sim.publisher import GatewayPublisher
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/m/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
-
-
-@pytest.fixture
-def webhook() -> Any:
-    hook = Webhook()
-    yield hook
-    hook.close()
 
 
 @pytest.fixture

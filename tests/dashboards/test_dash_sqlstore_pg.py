@@ -32,13 +32,6 @@ HOUR = 3_600_000
 
 
 @pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
 def pg_backend(postgres_server: Postgres, webhook: Webhook) -> Iterator[TestStoreBackend]:
     """The adapter over a fresh PostgreSQL database, the dashboards' test district, W_G1 on a real webhook."""
     name = f"d_{uuid.uuid4().hex[:12]}"

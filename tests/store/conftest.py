@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_helpers import DAYTIME, FakeClock, Webhook
+from store_helpers import DAYTIME, FakeClock
 
 from alerts.store.repository import AlertStore
 from eldercare.servers.postgres import Postgres
@@ -40,14 +40,6 @@ def store(db_url: str) -> Iterator[AlertStore]:
     s = AlertStore(url=db_url)
     yield s
     s.close()
-
-
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    """A local webhook receiver."""
-    hook = Webhook()
-    yield hook
-    hook.close()
 
 
 @pytest.fixture
