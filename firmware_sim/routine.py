@@ -423,6 +423,13 @@ class Planner:
             )
         )
 
+    @staticmethod
+    def _help_arrives(plan: Plan, t: int, rng: np.random.Generator) -> int:
+        """Help answers a call at ``t``: a neighbour or carer opens the door 10–30 min later and leaves again."""
+        help_at = t + _m(rng.uniform(10, 30))
+        plan.door_pulses += [help_at, help_at + _m(rng.uniform(20, 60))]
+        return help_at
+
     def _daytime_home(self, plan: Plan, day: int, states: frozenset[State]) -> int | None:
         """A random time on ``day`` between 09:00 and 19:00 at which the elder is in one of ``states``."""
         day0 = self.start_ms + day * DAY_MS
@@ -442,14 +449,11 @@ class Planner:
                 return False
             if kind == "sos_press":
                 fx.band_events.append((t, "sos", 1.0))
-                help_at = t + _m(rng.uniform(10, 30))
-                plan.door_pulses.append(help_at)
-                plan.door_pulses.append(help_at + _m(rng.uniform(20, 60)))
+                help_at = self._help_arrives(plan, t, rng)
                 self._add(plan, kind, t, help_at, expect=(SOS,), device=dev["wristband"], notes="SOS key on the band")
             elif kind == "call_button_press":
                 fx.button_events.append((t, "press"))
-                help_at = t + _m(rng.uniform(10, 30))
-                plan.door_pulses += [help_at, help_at + _m(rng.uniform(20, 60))]
+                help_at = self._help_arrives(plan, t, rng)
                 self._add(
                     plan, kind, t, help_at, expect=(CALL_BUTTON,), device=dev["call_button"], notes="real call for help"
                 )
