@@ -40,7 +40,7 @@ from dashboards.models import (
     Role,
     VisitView,
 )
-from dashboards.scope import Scope
+from dashboards.scope import Scope, area_inside
 
 
 class MemoryBackend:
@@ -235,9 +235,8 @@ class MemoryBackend:
             for w in self.workers.values():
                 if (w.id in self.inactive) == active:
                     continue
-                under = [p for p in self.places.values() if w.scope in (p.district, p.street, p.community, p.grid)]
                 # A worker is inside the scope when the whole of their own area is.
-                if scope.level == "all" or (under and all(scope.contains(p) for p in under)):
+                if scope.level == "all" or area_inside(scope, w.scope, self.places.values()):
                     out.append(w)
             return out
 

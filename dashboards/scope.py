@@ -7,6 +7,7 @@ existence of another grid's resident does not leak.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,13 +19,14 @@ from dashboards.models import Account, Place, Role
 Level = Literal["all", "district", "street", "community", "grid"]
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
-_LEVEL: dict[Role, Level] = {
+LEVEL_OF_ROLE: dict[Role, Level] = {
     Role.ADMIN: "all",
     Role.DISTRICT: "district",
     Role.STREET: "street",
     Role.COMMUNITY_DUTY: "community",
     Role.GRID_WORKER: "grid",
 }
+"""The hierarchy level each role works at (admins: everything)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +49,29 @@ class Scope:
         return bool(self.id) and getattr(place, self.level) == self.id
 
 
+def area_inside(scope: Scope, area: str, places: Iterable[Place], *, level: Level | None = None) -> bool:
+    """True if the hierarchy node ``area`` has homes and all of them lie inside ``scope``.
+
+    ``level`` names the node's level; without it ``area`` may be a node of any level.
+
+    >>> places = [Place("D01", "S01", "C01", "G01"), Place("D01", "S01", "C02", "G03")]
+    >>> area_inside(Scope("community", "C01"), "G01", places), area_inside(Scope("community", "C01"), "S01", places)
+    (True, False)
+    """
+    if level is None:
+        under = [p for p in places if area in (p.district, p.street, p.community, p.grid)]
+    else:
+        under = [p for p in places if getattr(p, level) == area]
+    return bool(under) and all(scope.contains(p) for p in under)
+
+
 def scope_of(user: Account) -> Scope:
     """The scope of a logged-in person: admins see everything, others their node of the hierarchy.
 
     >>> scope_of(Account(id="W01", name="李", role=Role.GRID_WORKER, scope="G01"))
     Scope(level='grid', id='G01')
     """
-    return Scope(_LEVEL[user.role], user.scope)
+    return Scope(LEVEL_OF_ROLE[user.role], user.scope)
 
 
 def scope_clause(

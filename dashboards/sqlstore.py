@@ -53,7 +53,7 @@ from dashboards.models import (
     Role,
     VisitView,
 )
-from dashboards.scope import Scope, scope_clause
+from dashboards.scope import Scope, area_inside, scope_clause
 
 T = TypeVar("T")
 _ACTIVE = tuple(s.value for s in ACTIVE_STATES)
@@ -115,7 +115,7 @@ class StoreBackend:
 
     # -- accounts ------------------------------------------------------------------------------------------
     @staticmethod
-    def _account(w: Worker) -> Account:
+    def _account(w: Worker | WorkerRecord) -> Account:
         return Account(
             id=w.id,
             name=w.name,
@@ -151,19 +151,7 @@ class StoreBackend:
                 .join(Street, Street.id == Community.street_id)
             ).all()
         places = [Place(d, st, c, g) for g, c, st, d in rows]
-        out = []
-        for w in workers:
-            under = [p for p in places if w.scope in (p.district, p.street, p.community, p.grid)]
-            if under and all(scope.contains(p) for p in under):
-                out.append(w)
-        return out
-
-    @staticmethod
-    def _account_of(w: WorkerRecord) -> Account:
-        return Account(
-            id=w.id, name=w.name, role=Role(w.role), scope=w.scope, phone=w.phone or "",
-            password_hash=w.password_hash or "",
-        )  # fmt: skip
+        return [w for w in workers if area_inside(scope, w.scope, places)]
 
     def create_worker(
         self, *, actor: str, worker_id: str, name: str, role: Role, scope: str, phone: str, password_hash: str
@@ -173,14 +161,14 @@ class StoreBackend:
             worker_id=worker_id, name=name, role=role.value, scope=scope, phone=phone,
             password_hash=password_hash or None, actor=actor, channel=Channel.CONSOLE, now_ms=self._now(),
         )  # fmt: skip
-        return self._account_of(record)
+        return self._account(record)
 
     def set_worker_active(self, worker_id: str, active: bool, *, actor: str) -> Account:
         """(De)activate a worker through the store (audited)."""
         record = self.store.set_worker_active(
             worker_id, active, actor=actor, channel=Channel.CONSOLE, now_ms=self._now()
         )
-        return self._account_of(record)
+        return self._account(record)
 
     def set_password_hash(self, worker_id: str, password_hash: str, *, actor: str) -> None:
         """Give a worker a login password (argon2 hash) through the store (audited)."""

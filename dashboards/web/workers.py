@@ -19,7 +19,7 @@ from alerts.store.errors import InvalidRecord, RecordConflict, RecordNotFound
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
 from dashboards.context import AppContext
 from dashboards.models import Account, Hierarchy, Node, Place, Role
-from dashboards.scope import Level, Scope
+from dashboards.scope import LEVEL_OF_ROLE, Level, Scope, area_inside
 from dashboards.security import hash_password
 from dashboards.web.render import render, translator
 
@@ -28,13 +28,6 @@ router = APIRouter(prefix="/workers", tags=["workers"])
 MIN_PASSWORD: Final = 10
 """Shortest password an officer may set by hand (generated ones are 16 characters)."""
 _RANK: Final[dict[Level, int]] = {"all": 0, "district": 1, "street": 2, "community": 3, "grid": 4}
-LEVEL_OF_ROLE: Final[dict[Role, Level]] = {
-    Role.ADMIN: "all",
-    Role.DISTRICT: "district",
-    Role.STREET: "street",
-    Role.COMMUNITY_DUTY: "community",
-    Role.GRID_WORKER: "grid",
-}
 
 
 def nodes_in_scope(tree: Hierarchy, scope: Scope) -> dict[str, tuple[Level, Node]]:
@@ -58,8 +51,7 @@ def nodes_in_scope(tree: Hierarchy, scope: Scope) -> dict[str, tuple[Level, Node
         if _RANK[level] < _RANK[scope.level]:
             continue  # an ancestor, present in the tree only for its name
         for n in nodes:
-            under = [p for p in places if getattr(p, level) == n.id]
-            if under and all(scope.contains(p) for p in under):
+            if area_inside(scope, n.id, places, level=level):
                 out[n.id] = (level, n)
     return out
 
