@@ -123,15 +123,6 @@ def visit_coverage(
     return [CoverageRow(g, totals[g], done[g]) for g in sorted(totals)]
 
 
-def device_online_rate(residents: Iterable[ResidentView]) -> tuple[int, int]:
-    """``(online, total)`` devices, each home's devices counted once."""
-    seen: dict[tuple[str, str], bool] = {}
-    for r in residents:
-        for d in r.devices:
-            seen[(r.site, d.device)] = d.online
-    return sum(seen.values()), len(seen)
-
-
 def count_by(alerts: Iterable[AlertView], key: Callable[[AlertView], str | None]) -> dict[str, int]:
     """Alerts per key value, most frequent first."""
     counter = Counter(key(a) or "-" for a in alerts)
@@ -153,7 +144,7 @@ class MonthlyReport:
     devices_total: int
     coverage_by_community: list[CoverageRow]
     coverage_by_grid: list[CoverageRow]
-    device_source: str = "alerts"
+    device_source: str
     """Where the online count came from: ``telemetry`` (last-seen times) or ``alerts`` (open offline alerts)."""
 
     @property
@@ -175,15 +166,15 @@ def monthly_report(
     residents: Sequence[ResidentView],
     visits: Sequence[VisitView],
     now_ms: int,
-    devices: tuple[int, int] | None = None,
-    device_source: str = "alerts",
+    devices: tuple[int, int],
+    device_source: str,
 ) -> MonthlyReport:
     """Build the report from the month's alerts and visits and the residents in scope.
 
-    ``devices`` is ``(online, total)`` from :mod:`dashboards.devices` when telemetry judged them; without it the
-    residents' alert-derived device flags are counted.
+    ``devices`` is ``(online, total)`` from :meth:`dashboards.devices.DeviceReport.online_rate` and
+    ``device_source`` where that report's status came from (``telemetry`` or ``alerts``).
     """
-    online, total = devices if devices is not None else device_online_rate(residents)
+    online, total = devices
     return MonthlyReport(
         month=month,
         alerts=len(alerts),
@@ -196,7 +187,7 @@ def monthly_report(
         devices_total=total,
         coverage_by_community=visit_coverage(residents, visits, lambda r: r.place.community),
         coverage_by_grid=visit_coverage(residents, visits, lambda r: r.place.grid),
-        device_source=device_source if devices is not None else "alerts",
+        device_source=device_source,
     )
 
 

@@ -8,8 +8,10 @@ import io
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
+from alerts.config import DetectConfig
 from alerts.lifecycle import State
 from alerts.models import AlertType, Severity
+from dashboards.devices import DeviceReport, build_rows
 from dashboards.models import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.queries import month_window
 from dashboards.stats import monthly_report, percentile, report_csv_rows, sla_outcome
@@ -89,7 +91,15 @@ def test_percentile_nearest_rank() -> None:
 
 def test_report_numbers_against_fixture() -> None:
     now = T0 + 30 * 86_400_000
-    r = monthly_report(month="2026-03", alerts=ALERTS, residents=RESIDENTS, visits=VISITS, now_ms=now)
+    devices = DeviceReport(  # without telemetry: the residents' alert-derived device flags, each home's once
+        rows=tuple(build_rows(RESIDENTS, ALERTS, seen=None, now_ms=now, config=DetectConfig())),
+        source="alerts",
+        now_ms=now,
+    )
+    r = monthly_report(
+        month="2026-03", alerts=ALERTS, residents=RESIDENTS, visits=VISITS, now_ms=now,
+        devices=devices.online_rate(), device_source=devices.source,
+    )  # fmt: skip
     assert r.alerts == 8
     assert r.by_type == {"sos": 5, "inactivity": 2, "device_offline": 1}
     assert r.by_outcome == {"assisted_at_home": 3, "family_contacted": 2, "false_alarm": 1, "cleared": 1, "open": 1}
