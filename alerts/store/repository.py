@@ -246,6 +246,22 @@ class AlertStore:
         with self._read() as session:
             yield session
 
+    @staticmethod
+    def _locked_alert(session: Session, alert_id: int) -> AlertRow:
+        """The alert's row, locked for update until the transaction ends; :class:`AlertNotFound` if none."""
+        row = session.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
+        if row is None:
+            raise AlertNotFound(alert_id)
+        return row
+
+    @staticmethod
+    def _locked_worker(session: Session, worker_id: str) -> Worker:
+        """The worker's row, locked for update until the transaction ends; :class:`RecordNotFound` if none."""
+        w = session.scalars(select(Worker).where(Worker.id == worker_id).with_for_update()).first()
+        if w is None:
+            raise RecordNotFound("worker", worker_id)
+        return w
+
     def _insert(self, table: Any) -> Any:
         if self.dialect == "postgresql":
             return pg_dialect.insert(table)
@@ -604,9 +620,7 @@ class AlertStore:
         Setting the state it already has changes nothing and writes no audit entry.
         """
         with self._tx() as s:
-            w = s.scalars(select(Worker).where(Worker.id == worker_id).with_for_update()).first()
-            if w is None:
-                raise RecordNotFound("worker", worker_id)
+            w = self._locked_worker(s, worker_id)
             if w.active != active:
                 w.active = active
                 self._audit(
@@ -621,9 +635,7 @@ class AlertStore:
     def set_password_hash(self, worker_id: str, password_hash: str, *, actor: str, channel: str, now_ms: int) -> None:
         """Set a worker's login password (an argon2 hash, never the password); audited without the hash."""
         with self._tx() as s:
-            w = s.scalars(select(Worker).where(Worker.id == worker_id).with_for_update()).first()
-            if w is None:
-                raise RecordNotFound("worker", worker_id)
+            w = self._locked_worker(s, worker_id)
             w.password_hash = password_hash
             self._audit(
                 s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_PASSWORD_SET,
@@ -894,9 +906,7 @@ class AlertStore:
         link_nonce: str | None,
     ) -> TransitionResult:
         with self._tx() as s:
-            row = s.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
-            if row is None:
-                raise AlertNotFound(alert_id)
+            row = self._locked_alert(s, alert_id)
             state = State(row.state)
             if link_nonce is not None:
                 used = s.get(LinkUse, link_nonce)
@@ -945,9 +955,7 @@ class AlertStore:
         assignee still acknowledges, goes and resolves through the usual actions.
         """
         with self._tx() as s:
-            row = s.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
-            if row is None:
-                raise AlertNotFound(alert_id)
+            row = self._locked_alert(s, alert_id)
             state = State(row.state)
             if state not in ACTIVE_STATES:
                 raise InvalidTransition(
@@ -1079,9 +1087,7 @@ class AlertStore:
                         detail={"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
                     )  # fmt: skip
             if notified:
-                row = s.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
-                if row is None:
-                    raise AlertNotFound(alert_id)
+                row = self._locked_alert(s, alert_id)
                 known = list(row.notified or [])
                 row.notified = known + [w for w in dict.fromkeys(notified) if w not in known]
                 row.last_notified_ms = now_ms
