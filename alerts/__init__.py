@@ -1,1 +1,1 @@
-"""Anomaly detection core, alert lifecycle, escalation and notifications."""
+"""Alert management: lifecycle, store, escalation, notifications, one-tap links, audit."""

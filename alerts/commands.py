@@ -15,7 +15,7 @@ from typing import Final, Protocol
 
 import msgspec
 
-from alerts.models import AlertType
+from detection.models import AlertType
 from gateway.contract import command_topic
 from gateway.models import DeviceKind
 
@@ -24,7 +24,7 @@ HELP_COMING_TYPES: Final[frozenset[AlertType]] = frozenset({AlertType.SOS, Alert
 
 
 class CommandPublisher(Protocol):
-    """Publishes a downstream command (QoS 1); gateway/publisher.py provides the aiomqtt implementation."""
+    """Publishes a downstream command (QoS 1); gateway/downlink.py provides the aiomqtt implementation."""
 
     async def publish(self, topic: str, payload: bytes) -> None:
         """Publish ``payload`` on ``topic``; raise on failure."""

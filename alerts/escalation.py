@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from alerts.models import LIFE_SAFETY_TYPES, AlertType, Severity
 from alerts.store.errors import PolicyError
+from detection.models import LIFE_SAFETY_TYPES, AlertType, Severity
 
 
 class Role(StrEnum):

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import apprise
 import msgspec
 
-from alerts.models import AlertType, Severity
+from detection.models import AlertType, Severity
 
 _LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ Wiring (composition root)::
     service = AlertService(store=store, notifier=AppriseNotifier(), policies=PolicyBook(),
                            clock=lambda: time.time_ns() // 1_000_000,
                            links=LinkSigner(secret=..., base_url=settings.public_url),
-                           commands=publisher)                # gateway/publisher.py
+                           commands=publisher)                # gateway/downlink.py
     await service.raise_alert(alert)                          # from the detection engine
     await service.tick()                                      # every few seconds: reminders, escalation, digests
 
@@ -38,7 +38,6 @@ from alerts.escalation import (
 )
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkSigner
-from alerts.models import Alert, AlertType, Severity
 from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
 from alerts.store.errors import LinkError
 from alerts.store.records import (
@@ -51,6 +50,7 @@ from alerts.store.records import (
     WorkerContact,
 )
 from alerts.store.repository import SYSTEM, AlertStore
+from detection.models import Alert, AlertType, Severity
 
 _LOG = logging.getLogger(__name__)
 Clock = Callable[[], int]

@@ -22,8 +22,7 @@ from dashboards.i18n import LANGS
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
-from dashboards.web import auth, console, mobile, pages, registry, workers
-from dashboards.web import devices as device_pages
+from dashboards.web import auth, console, device_pages, mobile, pages, registry_pages, workers
 from dashboards.web.render import render, translator
 
 _LOG = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
-    web_routers = (auth.router, console.router, pages.router, registry.router, mobile.router, device_pages.router)
+    web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
     for router in (*web_routers, workers.router):
         app.include_router(router)
 

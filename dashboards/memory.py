@@ -15,7 +15,6 @@ from typing import Any
 from alerts.escalation import PolicyBook, initial_timers
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, next_state, reached
 from alerts.links import LinkAction, LinkClaim, LinkSigner
-from alerts.models import LIFE_SAFETY_TYPES, Alert
 from alerts.store.errors import (
     AlertNotFound,
     InvalidRecord,
@@ -41,6 +40,7 @@ from dashboards.models import (
     VisitView,
 )
 from dashboards.scope import Scope, area_inside
+from detection.models import LIFE_SAFETY_TYPES, Alert
 
 
 class MemoryBackend:

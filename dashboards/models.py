@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from alerts.escalation import Role
 from alerts.lifecycle import ACTIVE_STATES, State
-from alerts.models import AlertType, Severity
+from detection.models import AlertType, Severity
 
 __all__ = [
     "Account",

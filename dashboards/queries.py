@@ -6,8 +6,8 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from alerts.models import Severity
 from dashboards.models import AlertView
+from detection.models import Severity
 
 TZ = ZoneInfo("Asia/Shanghai")
 _RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}

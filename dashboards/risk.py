@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from alerts.models import Severity
-from alerts.routine import UNUSUAL_SCORE
 from dashboards.models import AlertView, ResidentView, VisitView
+from detection.day_profile import UNUSUAL_SCORE
+from detection.models import Severity
 
 DAY_MS = 86_400_000
 _ALERT_WEIGHT = {Severity.CRITICAL: 3.0, Severity.WARNING: 1.5, Severity.INFO: 0.5}
@@ -24,7 +24,7 @@ class RiskEntry:
     activity_drop_pct: int
     visited_this_month: bool
     routine_score: float | None = None
-    """How unusual the elder's latest day was against their own days (≈ 1 typical; see alerts.routine)."""
+    """How unusual the elder's latest day was against their own days (≈ 1 typical; see detection.day_profile)."""
     routine_drivers: tuple[str, ...] = ()
 
 

@@ -142,7 +142,7 @@ class DevicePublic(BaseModel):
     room: str | None
     online: bool
     status: str = "online"
-    """online / late / offline / unseen (see :mod:`dashboards.devices`)."""
+    """online / late / offline / unseen (see :mod:`dashboards.device_report`)."""
     last_seen_ms: int | None = None
     battery_pct: int | None = None
     open_alerts: int = 0

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkClaim
-from alerts.models import AlertType, Severity
 from alerts.service import AlertService
 from alerts.store.errors import AlertNotFound
 from alerts.store.records import WorkerRecord
@@ -54,6 +53,7 @@ from dashboards.models import (
     VisitView,
 )
 from dashboards.scope import Scope, area_inside, scope_clause
+from detection.models import AlertType, Severity
 
 T = TypeVar("T")
 _ACTIVE = tuple(s.value for s in ACTIVE_STATES)

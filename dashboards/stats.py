@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from alerts.models import Severity
 from dashboards.models import AlertView, ResidentView, VisitView
+from detection.models import Severity
 
 ACK_TARGET_S: dict[Severity, int] = {Severity.CRITICAL: 300, Severity.WARNING: 1800, Severity.INFO: 24 * 3600}
 """Acknowledge-within targets; the critical and warning ones equal the default first escalation step."""
@@ -171,7 +171,7 @@ def monthly_report(
 ) -> MonthlyReport:
     """Build the report from the month's alerts and visits and the residents in scope.
 
-    ``devices`` is ``(online, total)`` from :meth:`dashboards.devices.DeviceReport.online_rate` and
+    ``devices`` is ``(online, total)`` from :meth:`dashboards.device_report.DeviceReport.online_rate` and
     ``device_source`` where that report's status came from (``telemetry`` or ``alerts``).
     """
     online, total = devices

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from alerts.baseline import Baseline
-from alerts.config import DetectConfig
+from detection.baseline import Baseline
+from detection.config import DetectConfig
 from gateway.models import DeviceKind, MessageType
 from ingest.reader import Bucket
 
@@ -63,7 +63,7 @@ async def resident_charts(
     """Heart and breathing rate, bed occupancy, door and motion activity of one home, for one range.
 
     The vitals carry a ``band``: the elder's learned median ± ``trend_mads`` MADs when personal, else the fixed
-    safety floors of :class:`~alerts.config.DetectConfig`, so the chart shows what the detectors compare against.
+    safety floors of :class:`~detection.config.DetectConfig`, so the chart shows what the detectors compare against.
     """
     cfg = config or DetectConfig()
     span, every = RANGES.get(range_key, RANGES["24h"])

@@ -7,7 +7,7 @@ the detection timers (inactivity, not back in bed, offline…), the alert servic
 and the engine snapshot that, together with the readings stored in InfluxDB, rebuilds the detection
 state after a restart so no timer is lost. The snapshot is encoded on the loop in slices of about a
 millisecond with pauses between them (the engine is not thread-safe; see
-:class:`alerts.engine.SnapshotCapture`) and written, fsynced and renamed into place in a thread, so a
+:class:`detection.engine.SnapshotCapture`) and written, fsynced and renamed into place in a thread, so a
 life-safety reading never waits behind it.
 """
 
@@ -25,24 +25,24 @@ from typing import Any, Final
 
 import msgspec
 
-from alerts.baseline import Baseline, DaySummary, fit_baselines
-from alerts.config import DetectConfig
-from alerts.engine import Engine, InMemoryHistory, snapshot_watermark
-from alerts.errors import SnapshotError
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
-from alerts.models import Alert
 from alerts.notify import AppriseNotifier, Notifier
-from alerts.registry import HomeRegistry
-from alerts.routine import routine_score
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
+from detection.baseline import Baseline, DaySummary, fit_baselines
+from detection.config import DetectConfig
+from detection.day_profile import routine_score
+from detection.engine import Engine, InMemoryHistory, snapshot_watermark
+from detection.errors import SnapshotError
+from detection.homes import HomeRegistry
+from detection.models import Alert
 from eldercare.pipeline import directory_from_settings, run_pipeline
 from eldercare.settings import Settings
+from gateway.downlink import CommandPublisher
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
-from gateway.publisher import CommandPublisher
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader
@@ -109,7 +109,7 @@ async def snapshot_in_slices(engine: Engine, *, slice_s: float) -> Iterator[byte
 
     Raises:
         SnapshotError: the engine's timers could not all be attributed to homes (see
-            :meth:`alerts.engine.SnapshotCapture.chunks`).
+            :meth:`detection.engine.SnapshotCapture.chunks`).
     """
     capture = engine.begin_snapshot()
     try:

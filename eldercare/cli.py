@@ -136,7 +136,7 @@ def replay(
     """Run the detection core over a recording in event time, with no servers, as fast as possible."""
     import sys
 
-    from alerts.replay import replay as run_replay
+    from detection.replay import replay as run_replay
 
     result = run_replay(recording, registry, out if out is not None else sys.stdout)
     console.print(f"{len(result.updates)} alert updates")
@@ -152,8 +152,8 @@ def evaluate(
     markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown here.")] = None,
 ) -> None:
     """Generate scenarios with ground truth, replay them and score every detector (recall, precision, delays)."""
-    from alerts.evaluate import Run, report_markdown, run_evaluation
-    from alerts.evaluate import evaluate as run_custom
+    from detection.evaluate import Run, report_markdown, run_evaluation
+    from detection.evaluate import evaluate as run_custom
 
     def progress(msg: str) -> None:
         console.print(msg)
@@ -174,7 +174,7 @@ def bench_ingest(
     naive_count: Annotated[int, typer.Option(help="Readings for the naive one-write-per-reading stage.")] = 5_000,
 ) -> None:
     """MQTT → InfluxDB: mosquitto_sub, bare paho, naive pipeline and ours (1 and 2 workers)."""
-    from eldercare.pipeline import run_bench_ingest
+    from bench.ingest import run_bench_ingest
 
     print(run_bench_ingest(count=count, naive_count=naive_count).table())
 
@@ -186,7 +186,7 @@ def bench_detect(
     tick_homes: Annotated[int, typer.Option(help="Homes in the timer/tick pass.")] = 100_000,
 ) -> None:
     """Readings/s through the detectors and the cost of one timer pass over many homes."""
-    from alerts.bench import bench_detect as run
+    from bench.detect import bench_detect as run
 
     print("\n".join(run(homes=homes, days=days, tick_homes=tick_homes).lines()))
 
@@ -198,7 +198,7 @@ def bench_latency(
     burst: Annotated[int, typer.Option(help="Presses in the burst.")] = 10,
 ) -> None:
     """SOS publish → alert stored → notification dispatched, under background load."""
-    from eldercare.bench_latency import run_bench_latency
+    from bench.latency import run_bench_latency
 
     print(run_bench_latency(homes=homes, presses=presses, burst=burst).summary())
 
@@ -209,7 +209,7 @@ def bench_snapshot(
     repeat: Annotated[int, typer.Option(help="Saves per method and home count.")] = 3,
 ) -> None:
     """Longest event-loop stall while the engine snapshot is saved: one blocking call vs slices."""
-    from eldercare.bench_snapshot import run_bench_snapshot
+    from bench.snapshot import run_bench_snapshot
 
     print(run_bench_snapshot(homes=homes or [10_000, 100_000], repeat=repeat).table())
 

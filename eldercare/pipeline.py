@@ -13,13 +13,10 @@ import contextlib
 import json
 import logging
 import signal
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Final
 
 from eldercare.settings import Settings
-from eldercare.stack import local_stack
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import MqttListener
@@ -27,7 +24,6 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.service import FastPath, GatewayService, ReadingSink
-from ingest.bench import BenchReport, BenchTarget, run_bench
 from ingest.errors import IngestError
 from ingest.influx import InfluxClient
 from ingest.spool import Spool
@@ -155,27 +151,6 @@ async def run_pipeline(
         await influx.aclose()
         deadletter.close()
         _LOG.info("pipeline stopped: %s", writer.stats)
-
-
-def run_bench_ingest(
-    *, count: int = 200_000, naive_count: int = 5_000, workers: Sequence[int] = (1, 2), data_dir: Path | None = None
-) -> BenchReport:
-    """``eldercare bench ingest``: start a local mosquitto + influxd, provision a home, run every stage."""
-    with contextlib.ExitStack() as stack:
-        root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eldercare-bench-")))
-        broker, influx = stack.enter_context(local_stack(data_dir=root))
-        site = "bench"
-        broker.provision([site])
-        target = BenchTarget(
-            mqtt_host=broker.host,
-            mqtt_port=broker.port,
-            backend_user=broker.backend_user,
-            backend_password=broker.backend_password,
-            site=site,
-            site_password=broker.gateway_password(site),
-            influx_url=influx.url,
-        )
-        return asyncio.run(run_bench(target, count=count, naive_count=naive_count, workers=workers, workdir=root))
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ Same seed, same parameters → byte-identical stream. Other entry points:
   :func:`firmware_sim.recording.read_recording` iterates a recording back.
 - :func:`firmware_sim.live.run_live`: publish a stream to a broker, one MQTT connection per home (selector-driven,
   so 10,000+ homes fit in one process).
-- :class:`firmware_sim.publisher.GatewayPublisher`: one home gateway (Last Will, retained status, QoS 1,
+- :class:`firmware_sim.home_gateway.GatewayPublisher`: one home gateway (Last Will, retained status, QoS 1,
   records downstream commands).
 - :func:`firmware_sim.wire` encoders and :func:`firmware_sim.demo.demo_home_messages` (every message kind once).
 - :func:`firmware_sim.cli.simulate`: the ``simulate`` command as a typed function; ``python -m firmware_sim``.

@@ -22,7 +22,7 @@ from typing import Final
 import paho.mqtt.client as mqtt
 
 from firmware_sim.errors import PublishError
-from firmware_sim.publisher import QOS, GatewayPublisher, ReceivedCommand
+from firmware_sim.home_gateway import QOS, GatewayPublisher, ReceivedCommand
 from firmware_sim.scenario import Message
 from firmware_sim.wire import WILL_PAYLOAD
 

@@ -14,12 +14,12 @@ from typing import Final
 
 import numpy as np
 
-from firmware_sim.devices import HomeRenderer
 from firmware_sim.errors import ScenarioError
 from firmware_sim.malformed import plan_malformed
 from firmware_sim.models import DAY_MS, DEFAULT_START_MS, TZ_OFFSET_MS, HomeSpec, Incident, Malformed, Mix
 from firmware_sim.people import STANDARD_DEVICES, RegistryBuilder, draw_profile, site_id
-from firmware_sim.routine import Plan, Planner
+from firmware_sim.planner import Plan, Planner
+from firmware_sim.renderers import HomeRenderer
 
 DEFAULT_MATTRESS_CADENCE_S: Final = 20.0
 GROUND_TRUTH_VERSION: Final = 2

@@ -1,4 +1,4 @@
-"""Imports point one way (gateway ← ingest ← alerts ← dashboards) and firmware_sim stays independent."""
+"""Imports point one way (gateway ← ingest ← detection ← alerts ← dashboards); firmware_sim and bench stay apart."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["gateway", "ingest", "alerts", "dashboards"]
+LAYERS = ["gateway", "ingest", "detection", "alerts", "dashboards"]
 BACKEND = {*LAYERS, "eldercare"}
+PRODUCTION = [*LAYERS, "eldercare", "firmware_sim"]
 
 
 def _imports(package: str, root: Path = ROOT) -> list[tuple[Path, str]]:
@@ -26,10 +27,10 @@ def _imports(package: str, root: Path = ROOT) -> list[tuple[Path, str]]:
 @pytest.mark.parametrize("package", LAYERS)
 def test_layers_import_only_upstream(package: str) -> None:
     allowed = set(LAYERS[: LAYERS.index(package) + 1])
-    forbidden = (BACKEND - allowed) | {"firmware_sim"}
+    forbidden = (BACKEND - allowed) | {"firmware_sim", "bench"}
     bad = [f"{p.relative_to(ROOT)} imports {m}" for p, m in _imports(package) if m in forbidden]
     # The detection evaluator generates scenarios with the simulator, as a test bench (documented).
-    bad = [b for b in bad if not b.startswith("alerts/evaluate.py imports firmware_sim")]
+    bad = [b for b in bad if not b.startswith("detection/evaluate.py imports firmware_sim")]
     assert bad == []
 
 
@@ -42,5 +43,30 @@ def test_checker_sees_violations(tmp_path: Path) -> None:
     # Guards the guard: the import walker must notice a real upward import.
     (tmp_path / "gateway").mkdir()
     probe = tmp_path / "gateway" / "probe.py"
-    probe.write_text("import dashboards\nfrom alerts.models import Alert\n")
-    assert _imports("gateway", tmp_path) == [(probe, "dashboards"), (probe, "alerts")]
+    probe.write_text("import dashboards\nfrom detection.models import Alert\n")
+    assert _imports("gateway", tmp_path) == [(probe, "dashboards"), (probe, "detection")]
+
+
+def test_detection_has_no_database() -> None:
+    # Readings in, Alert out: the detection core never touches the alert store or SQL.
+    bad = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p, m in _imports("detection")
+        if m in {"sqlalchemy", "alembic", "psycopg"}
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize("package", PRODUCTION)
+def test_nothing_imports_bench_but_the_cli(package: str) -> None:
+    bad = [
+        f"{p.relative_to(ROOT)} imports bench"
+        for p, m in _imports(package)
+        if m == "bench" and p.relative_to(ROOT) != Path("eldercare/cli.py")
+    ]
+    assert bad == []
+
+
+def test_no_bench_code_in_production_packages() -> None:
+    names = [p.relative_to(ROOT) for pkg in PRODUCTION for p in (ROOT / pkg).rglob("*bench*.py")]
+    assert names == []

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from support.backend import backend_settings, registry_for
 
-from alerts.models import AlertType
+from detection.models import AlertType
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.settings import Settings
 from eldercare.stack import Broker
-from firmware_sim.publisher import GatewayPublisher
+from firmware_sim.home_gateway import GatewayPublisher
 from gateway.models import DeviceKind
 from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eldercare.bench_latency import PHASES, STAGES, run_bench_latency
+from bench.latency import PHASES, STAGES, run_bench_latency
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

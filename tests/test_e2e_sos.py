@@ -19,11 +19,11 @@ from support.backend import backend_settings, registry_for
 from support.receivers import Webhook
 
 from alerts.lifecycle import Action, Channel, Outcome
-from alerts.models import AlertType
+from detection.models import AlertType
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
-from firmware_sim.publisher import GatewayPublisher
+from firmware_sim.home_gateway import GatewayPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

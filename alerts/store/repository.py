@@ -25,7 +25,6 @@ from sqlalchemy.pool import StaticPool
 from alerts.audit import AuditAction, AuditEntry, Entity
 from alerts.escalation import DEVICE_TYPES, Timers
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, next_state, reached
-from alerts.models import Alert, AlertType
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.store import migrate as migrations
 from alerts.store.errors import (
@@ -50,7 +49,7 @@ from alerts.store.records import (
     WorkerContact,
     WorkerRecord,
 )
-from alerts.store.registry import ID_PATTERN, ROLES, RegistryDoc, parse_registry
+from alerts.store.registry_document import ID_PATTERN, ROLES, RegistryDoc, parse_registry
 from alerts.store.tables import (
     AlertEvent,
     AlertRow,
@@ -68,6 +67,7 @@ from alerts.store.tables import (
     Visit,
     Worker,
 )
+from detection.models import Alert, AlertType
 
 _LOG = logging.getLogger(__name__)
 _ACTIVE: Final = tuple(s.value for s in ACTIVE_STATES)

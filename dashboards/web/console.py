@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
-from dashboards.devices import device_report
+from dashboards.device_report import device_report
 from dashboards.models import Account, AlertView
 from dashboards.queries import queue_order
 from dashboards.scope import Scope

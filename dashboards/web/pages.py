@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.context import AppContext
-from dashboards.devices import device_report
+from dashboards.device_report import device_report
 from dashboards.models import Account, AlertView, ResidentView, VisitView
 from dashboards.queries import month_window
 from dashboards.scope import Scope

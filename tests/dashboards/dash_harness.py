@@ -11,7 +11,6 @@ from fastapi import FastAPI
 
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
-from alerts.models import Alert
 from alerts.notify import Delivery, Message
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
@@ -20,6 +19,7 @@ from dashboards.models import AlertView
 from dashboards.scope import Scope
 from dashboards.security import hash_password
 from dashboards.sqlstore import StoreBackend, run_async
+from detection.models import Alert
 
 LINK_SECRET = b"test-link-secret-0123456789abcdef"
 _HASH = hash_password(PASSWORD)

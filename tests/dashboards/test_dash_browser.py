@@ -15,7 +15,7 @@ from dash_harness import LiveServer
 from dash_helpers import Backend, alert_of
 from playwright.sync_api import Browser, Page, expect
 
-from alerts.models import Alert, AlertType, Severity
+from detection.models import Alert, AlertType, Severity
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -11,11 +11,11 @@ from dash_helpers import Backend, login
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from alerts.config import DetectConfig
-from alerts.models import Alert, AlertType, Severity
 from dashboards.app import create_app
-from dashboards.devices import Presence, last_seen, last_seen_statement, presence
+from dashboards.device_report import Presence, last_seen, last_seen_statement, presence
 from dashboards.memory import MemoryBackend
+from detection.config import DetectConfig
+from detection.models import Alert, AlertType, Severity
 from eldercare.servers._child import free_port
 from eldercare.settings import Settings
 from ingest.influx import InfluxClient

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from alerts.lifecycle import State
-from alerts.models import AlertType, Severity
 from dashboards.models import AlertView, Place, ResidentView, VisitView
 from dashboards.risk import DAY_MS, rank_for_visits
+from detection.models import AlertType, Severity
 
 P = Place("D", "S", "C", "G")
 NOW = 100 * DAY_MS

@@ -18,13 +18,13 @@ from support.receivers import Webhook
 from alerts.escalation import PolicyBook
 from alerts.lifecycle import Action, Channel, Outcome, State
 from alerts.links import LinkSigner
-from alerts.models import Alert, AlertType, Severity
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
 from alerts.store.errors import InvalidTransition, RecordNotFound, WorkerInactive
 from alerts.store.repository import AlertStore
 from dashboards.models import Role
 from dashboards.scope import Scope
+from detection.models import Alert, AlertType, Severity
 from eldercare.servers.postgres import Postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.integration]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dash_harness import make_store
 
-from alerts.models import Alert, AlertType, Severity
 from dashboards.scope import Scope
+from detection.models import Alert, AlertType, Severity
 
 
 def test_console_reads_proceed_while_another_connection_holds_the_write_lock(tmp_path: Path) -> None:

@@ -8,13 +8,13 @@ import io
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
-from alerts.config import DetectConfig
 from alerts.lifecycle import State
-from alerts.models import AlertType, Severity
-from dashboards.devices import DeviceReport, build_rows
+from dashboards.device_report import DeviceReport, build_rows
 from dashboards.models import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.queries import month_window
 from dashboards.stats import monthly_report, percentile, report_csv_rows, sla_outcome
+from detection.config import DetectConfig
+from detection.models import AlertType, Severity
 
 MIN = 60_000
 T0 = month_window("2026-03", 0)[1] + 86_400_000  # 2 March 2026, 00:00 Shanghai

@@ -10,10 +10,10 @@ from dash_helpers import Backend, login
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from alerts.baseline import Baseline
-from alerts.config import DetectConfig
 from dashboards.app import create_app
 from dashboards.telemetry import resident_charts
+from detection.baseline import Baseline
+from detection.config import DetectConfig
 from eldercare.settings import Settings
 from gateway.models import DeviceKind, MessageType
 from ingest.influx import InfluxClient

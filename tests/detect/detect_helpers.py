@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.engine import Engine
-from alerts.models import Alert, AlertType
-from alerts.registry import TYPICAL_DEVICES, DeviceInfo, HomeRegistry, SiteInfo
+from detection.engine import Engine
+from detection.homes import TYPICAL_DEVICES, DeviceInfo, HomeRegistry, SiteInfo
+from detection.models import Alert, AlertType
 from gateway.models import DeviceKind, MessageType, Reading
 
 BASE = 1_772_380_800_000

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alerts.baseline import BLOCKS, DaySummary, fit_baselines, population_baseline
-from alerts.config import DetectConfig
+from detection.baseline import BLOCKS, DaySummary, fit_baselines, population_baseline
+from detection.config import DetectConfig
 
 
 def _days(n: int, *, wake: float, gap: float, flagged: set[int] | None = None) -> list[DaySummary]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from detect_helpers import Home, at, rd
 
-from alerts.models import AlertType
+from detection.models import AlertType
 
 
 def _night(home: Home) -> None:

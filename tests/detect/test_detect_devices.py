@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from detect_helpers import MIN, Home, at, rd
 
-from alerts.models import AlertType, Severity
+from detection.models import AlertType, Severity
 
 
 def test_device_offline_at_declared_limit_and_cleared_by_the_next_message() -> None:

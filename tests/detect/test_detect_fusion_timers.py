@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from detect_helpers import MIN, at
 
-from alerts.fusion import Fusion
-from alerts.models import Alert, AlertType, Severity
-from alerts.timers import TimerQueue
+from detection.fusion import Fusion
+from detection.models import Alert, AlertType, Severity
+from detection.timers import TimerQueue
 
 
 def _a(t: int, type_: AlertType, sev: Severity = Severity.WARNING, **kw: object) -> Alert:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from detect_helpers import MIN, Home, at, rd
 
-from alerts.models import AlertType, Severity
+from detection.models import AlertType, Severity
 
 
 def test_sos_is_returned_by_the_same_process_call() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from detect_helpers import MIN, at
 
-from alerts.errors import RecordingError
-from alerts.replay import replay
+from detection.errors import RecordingError
+from detection.replay import replay
 
 REGISTRY = {
     "version": 1,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from detect_helpers import MIN, Home, at, rd, registry
 
-from alerts.engine import Engine, InMemoryHistory
-from alerts.errors import SnapshotError
-from alerts.models import AlertType
+from detection.engine import Engine, InMemoryHistory
+from detection.errors import SnapshotError
+from detection.models import AlertType
 from gateway.models import Reading
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from alerts.baseline import DaySummary
-from alerts.routine import UNUSUAL_SCORE, routine_score
+from detection.baseline import DaySummary
+from detection.day_profile import UNUSUAL_SCORE, routine_score
 
 
 def _day(rng: np.random.Generator, i: int, **over: float) -> DaySummary:
@@ -71,7 +71,7 @@ def test_flagged_days_are_not_learned_and_few_days_give_no_score() -> None:
 
 
 def test_nightly_refit_puts_the_score_on_the_baseline() -> None:
-    from alerts.config import DetectConfig
+    from detection.config import DetectConfig
     from eldercare.backend import _fit_with_routine
 
     rng = np.random.default_rng(42)

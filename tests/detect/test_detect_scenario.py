@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.evaluate import BEHAVIOUR, LIFE_SAFETY, Run, evaluate
-from alerts.models import AlertType
+from detection.evaluate import BEHAVIOUR, LIFE_SAFETY, Run, evaluate
+from detection.models import AlertType
 
 
 @pytest.mark.slow

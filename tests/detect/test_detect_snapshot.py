@@ -15,12 +15,12 @@ from detect_helpers import BASE, DAY, MIN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.baseline import Baseline
-from alerts.engine import Engine, InMemoryHistory, SnapshotCapture, _array_header, snapshot_watermark
-from alerts.errors import SnapshotError
-from alerts.evaluate import simulated
-from alerts.registry import HomeRegistry
-from alerts.state import EngineSnapshot, HomeState
+from detection.baseline import Baseline
+from detection.engine import Engine, InMemoryHistory, SnapshotCapture, _array_header, snapshot_watermark
+from detection.errors import SnapshotError
+from detection.evaluate import simulated
+from detection.homes import HomeRegistry
+from detection.state import EngineSnapshot, HomeState
 from eldercare.backend import snapshot_chunks, write_atomically
 from gateway.contract import decode_message
 from gateway.errors import DecodeError

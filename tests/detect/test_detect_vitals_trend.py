@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from detect_helpers import Home, at, rd
 
-from alerts.baseline import DaySummary
-from alerts.models import AlertType
+from detection.baseline import DaySummary
+from detection.models import AlertType
 
 
 def _night(day: int, hr: float) -> DaySummary:

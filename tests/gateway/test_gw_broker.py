@@ -16,7 +16,7 @@ from gw_helpers import MakeListener, directory_for
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from eldercare.stack import Broker
-from firmware_sim.publisher import GatewayPublisher
+from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import HomeWire, WireMessage
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["gateway.dedupe", "gateway.deadletter", "gateway.publisher", "gateway.contract"]
+MODULES = ["gateway.dedupe", "gateway.deadletter", "gateway.downlink", "gateway.contract"]
 
 
 @pytest.mark.parametrize("name", MODULES)

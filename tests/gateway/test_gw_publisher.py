@@ -11,11 +11,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.servers._child import free_port
 from eldercare.stack import Broker
-from firmware_sim.publisher import GatewayPublisher
+from firmware_sim.home_gateway import GatewayPublisher
 from gateway.contract import command_topic
+from gateway.downlink import CommandPublisher
 from gateway.errors import PublishError
 from gateway.models import DeviceKind
-from gateway.publisher import CommandPublisher
 
 
 @pytest.mark.integration

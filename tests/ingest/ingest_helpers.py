@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from eldercare.stack import Broker
-from firmware_sim.publisher import GatewayPublisher
+from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import encode_mattress_telemetry
 from gateway.listener import MqttListener
 from ingest.influx import InfluxClient

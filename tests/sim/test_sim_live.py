@@ -11,8 +11,8 @@ from sim_helpers import Watcher
 
 from eldercare.stack import Broker
 from firmware_sim.demo import demo_home_messages
+from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.live import run_live
-from firmware_sim.publisher import GatewayPublisher
 from firmware_sim.scenario import generate
 from gateway.contract import decode_message
 

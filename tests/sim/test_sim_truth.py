@@ -22,7 +22,7 @@ from gateway.models import DeviceKind, Reading
 
 Msg = tuple[int, str, bytes]
 BEFORE_MS = 2 * 60_000
-AFTER_MS = 5 * 60_000  # the evaluation's window around an incident (alerts.evaluate)
+AFTER_MS = 5 * 60_000  # the evaluation's window around an incident (detection.evaluate)
 
 
 @pytest.fixture(scope="module")

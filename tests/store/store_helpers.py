@@ -13,11 +13,11 @@ from support.receivers import Webhook
 
 from alerts.escalation import PolicyBook, initial_timers
 from alerts.links import LinkSigner
-from alerts.models import Alert, AlertType, Severity
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
 from alerts.store.records import RaiseResult
 from alerts.store.repository import AlertStore
+from detection.models import Alert, AlertType, Severity
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_764_000_000_000  # 2025-11-24 16:00 UTC = 00:00 Beijing

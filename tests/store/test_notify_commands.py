@@ -10,12 +10,12 @@ from store_helpers import FakeClock, Webhook, links_in, make_service, registry_w
 
 from alerts.audit import AuditAction, Entity
 from alerts.lifecycle import Action, Channel
-from alerts.models import Alert, AlertType, Severity
 from alerts.store.repository import AlertStore
+from detection.models import Alert, AlertType, Severity
 from eldercare.servers._child import free_port
 from eldercare.stack import Broker
-from firmware_sim.publisher import GatewayPublisher
-from gateway.publisher import CommandPublisher
+from firmware_sim.home_gateway import GatewayPublisher
+from gateway.downlink import CommandPublisher
 
 
 def press(site: str, time_ms: int, alert_type: AlertType = AlertType.CALL_BUTTON, device: str = "btn1") -> Alert:

@@ -9,10 +9,10 @@ from store_helpers import T0
 
 from alerts.escalation import PolicyBook, Role, initial_timers, plan_due
 from alerts.links import LinkSigner
-from alerts.models import AlertType, Severity
 from alerts.notify import AlertView, NoticeKind, render_alert
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.store.errors import LinkError, PolicyError
+from detection.models import AlertType, Severity
 
 BOOK_JSON = {
     "default": {"warning": {"notify": ["grid_worker"], "remind_every_s": 300}},

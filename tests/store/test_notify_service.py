@@ -13,9 +13,9 @@ from store_helpers import DAYTIME, T0, FakeClock, Webhook, links_in, make_servic
 from alerts.audit import AuditAction, Entity
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.links import LinkSigner
-from alerts.models import Alert, AlertType, Severity
 from alerts.store.errors import InvalidTransition, LinkError
 from alerts.store.repository import AlertStore
+from detection.models import Alert, AlertType, Severity
 from eldercare.servers._child import free_port
 
 MIN = 60.0

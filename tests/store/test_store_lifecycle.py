@@ -10,10 +10,10 @@ from store_helpers import DAYTIME, load_registry_example, make_alert, store_rais
 
 from alerts.escalation import PolicyBook
 from alerts.lifecycle import Action, Channel, Outcome, State
-from alerts.models import AlertType, Severity
 from alerts.store.errors import AlertNotFound, InvalidTransition
 from alerts.store.records import RaiseResult
 from alerts.store.repository import AlertStore
+from detection.models import AlertType, Severity
 
 BOOK = PolicyBook()
 

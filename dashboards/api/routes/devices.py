@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from dashboards.api.deps import ContextDep, CsrfHeader, CurrentUser, ScopeDep
 from dashboards.context import AppContext
-from dashboards.devices import DeviceReport, DeviceRow, Presence, device_report
+from dashboards.device_report import DeviceReport, DeviceRow, Presence, device_report
 from dashboards.models import Account, Role
 from dashboards.schemas import DevicePublic, GatewayCredentials
 from dashboards.scope import Scope

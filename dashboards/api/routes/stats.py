@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.context import AppContext
-from dashboards.devices import device_report
+from dashboards.device_report import device_report
 from dashboards.queries import month_window
 from dashboards.scope import Scope
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows

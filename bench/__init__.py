@@ -1,0 +1,1 @@
+"""Benchmarks behind ``eldercare bench …``; may import every package, and nothing imports it."""

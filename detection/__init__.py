@@ -1,0 +1,1 @@
+"""Anomaly-detection core: readings in, ``Alert`` out, in event time; no database."""

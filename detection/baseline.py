@@ -1,0 +1,228 @@
+"""Per-elder baselines: daily summaries in, robust personal thresholds out (numpy, vectorised over elders).
+
+The engine condenses each "care day" (noon to noon, so one night and the following morning belong together)
+of each home into a :class:`DaySummary`. :func:`fit_baselines` turns the last ``history_days`` unflagged days
+of many homes into :class:`Baseline` objects in one vectorised pass (``np.nanquantile`` over a
+homes × days matrix), so a nightly refit of 100,000 elders is a few array operations that run in a worker
+thread, off the event loop. Days on which a behavioural alert was raised are flagged and never learned from,
+so an incident never becomes "normal". Until an elder has ``grace_days`` of history the population
+defaults apply, and the fixed safety floors and ceilings of :class:`~detection.config.DetectConfig` always clip
+the learned values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from detection.config import DetectConfig
+
+BLOCKS: Final = ("night", "morning", "midday", "afternoon", "evening")
+"""Blocks of the day for the inactivity baseline: 22–06, 06–10, 10–14, 14–18, 18–22 local time."""
+BLOCKS_ZH: Final = ("夜间", "上午早些时候", "中午前后", "下午", "傍晚")
+_BLOCK_EDGES_MIN: Final = (6 * 60, 10 * 60, 14 * 60, 18 * 60, 22 * 60)
+
+
+def block_of(minute_of_day: float) -> int:
+    """Index into :data:`BLOCKS` of a local minute of the day."""
+    if minute_of_day < _BLOCK_EDGES_MIN[0] or minute_of_day >= _BLOCK_EDGES_MIN[4]:
+        return 0
+    if minute_of_day < _BLOCK_EDGES_MIN[1]:
+        return 1
+    if minute_of_day < _BLOCK_EDGES_MIN[2]:
+        return 2
+    if minute_of_day < _BLOCK_EDGES_MIN[3]:
+        return 3
+    return 4
+
+
+class DaySummary(msgspec.Struct, kw_only=True):
+    """What one home's care day looked like; mutable while the day is running, then archived."""
+
+    day: int
+    flagged: bool = False
+    wake_min: float | None = None
+    """Local minute of the day the elder got up (out of bed for good in the morning)."""
+    bed_min: float | None = None
+    """Minutes after the day boundary (noon) the elder went to bed for the night."""
+    night_exits: int = 0
+    night_exit_max_min: float | None = None
+    hr_sum: float = 0.0
+    hr_n: int = 0
+    rr_sum: float = 0.0
+    rr_n: int = 0
+    max_gap_min: list[float | None] = msgspec.field(default_factory=lambda: [None] * len(BLOCKS))
+    out_max_min: float | None = None
+    activity: int = 0
+    apnea_count: int = 0
+
+    @property
+    def night_hr(self) -> float | None:
+        """Mean heart rate in bed at night, bpm."""
+        return self.hr_sum / self.hr_n if self.hr_n >= 20 else None
+
+    @property
+    def night_rr(self) -> float | None:
+        """Mean breathing rate in bed at night, breaths/min."""
+        return self.rr_sum / self.rr_n if self.rr_n >= 20 else None
+
+
+class Baseline(msgspec.Struct, frozen=True, kw_only=True):
+    """Thresholds for one elder, with where each came from (for explanations)."""
+
+    n_days: int = 0
+    personal: bool = False
+    """False while the population defaults apply (grace period)."""
+    bed_exit_limit_min: float
+    longest_night_exit_min: float | None = None
+    inactivity_limit_min: tuple[float, ...]
+    quiet_ref_min: tuple[float | None, ...] = (None,) * len(BLOCKS)
+    not_up_min: float
+    wake_p50_min: float | None = None
+    wake_p90_min: float | None = None
+    out_limit_min: float
+    longest_out_min: float | None = None
+    hr_med: float | None = None
+    hr_mad: float | None = None
+    rr_med: float | None = None
+    rr_mad: float | None = None
+    routine_score: float | None = None
+    """Outlier score of the latest day against the elder's own days (:mod:`detection.day_profile`); ranks visits."""
+    routine_drivers: tuple[str, ...] = ()
+    """Which daily features made the latest day unusual, most unusual first."""
+
+
+def population_baseline(config: DetectConfig) -> Baseline:
+    """Defaults for a new elder (grace period): the field-practice rules."""
+    night_inact = config.inactivity_default_min
+    return Baseline(
+        bed_exit_limit_min=config.bed_exit_default_min,
+        inactivity_limit_min=(night_inact,) + (config.inactivity_default_min,) * (len(BLOCKS) - 1),
+        not_up_min=config.not_up_default_min,
+        out_limit_min=config.out_default_min,
+    )
+
+
+def _column(days: Sequence[Sequence[DaySummary]], width: int, get: object) -> npt.NDArray[np.float64]:
+    getter = get  # a callable DaySummary -> float | None
+    out = np.full((len(days), width), np.nan)
+    for i, hist in enumerate(days):
+        for j, d in enumerate(hist[-width:]):
+            v = getter(d)  # type: ignore[operator]
+            if v is not None:
+                out[i, j] = v
+    return out
+
+
+def _nanq(a: npt.NDArray[np.float64], q: float) -> npt.NDArray[np.float64]:
+    with np.errstate(all="ignore"):
+        res = np.full(a.shape[0], np.nan)
+        ok = ~np.all(np.isnan(a), axis=1)
+        if ok.any():
+            res[ok] = np.nanquantile(a[ok], q, axis=1)
+        return res
+
+
+def _opt(x: float) -> float | None:
+    return None if np.isnan(x) else round(float(x), 2)
+
+
+def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: DetectConfig) -> dict[str, Baseline]:
+    """Fit every home's baseline from its archived days in one vectorised pass.
+
+    Flagged days are dropped first. Homes with fewer than ``config.grace_days`` usable days keep the
+    population defaults. Learned values are clipped by the fixed floors and ceilings of ``config``.
+    """
+    sites = list(histories)
+    width = config.history_days
+    days = [[d for d in histories[s] if not d.flagged][-width:] for s in sites]
+    n_days = np.array([len(h) for h in days])
+    pop = population_baseline(config)
+    if not sites:
+        return {}
+
+    wake = _column(days, width, lambda d: d.wake_min)
+    n_wake = np.sum(~np.isnan(wake), axis=1)
+    exits = _column(days, width, lambda d: d.night_exit_max_min)
+    outs = _column(days, width, lambda d: d.out_max_min)
+    hr = _column(days, width, lambda d: d.night_hr)
+    rr = _column(days, width, lambda d: d.night_rr)
+    gaps = [_column(days, width, lambda d, b=b: d.max_gap_min[b]) for b in range(len(BLOCKS))]
+
+    wake50, wake90 = _nanq(wake, 0.5), _nanq(wake, 0.9)
+    # Fewer mornings → wider margin (a p90 of 3 mornings is close to their maximum, not to the real p90).
+    margin = config.not_up_margin_min * (1.0 + np.clip((config.grace_days - n_wake) / 4.0, 0.0, None))
+    not_up = np.clip(wake90 + margin, config.not_up_earliest_min, config.not_up_latest_min)
+    not_up = np.maximum(not_up, wake50 + margin)
+    not_up = np.minimum(not_up, config.not_up_latest_min)
+    exit_max = np.nanmax(np.where(np.isnan(exits), -np.inf, exits), axis=1)
+    exit_max = np.where(np.isinf(exit_max), np.nan, exit_max)
+    bed_exit = np.clip(
+        np.nan_to_num(exit_max * 1.3, nan=config.bed_exit_default_min),
+        config.bed_exit_floor_min,
+        config.bed_exit_ceiling_min,
+    )
+    out_max = np.nanmax(np.where(np.isnan(outs), -np.inf, outs), axis=1)
+    out_max = np.where(np.isinf(out_max), np.nan, out_max)
+    out_lim = np.clip(
+        np.nan_to_num(out_max * config.out_margin, nan=config.out_default_min),
+        config.out_floor_min,
+        config.out_ceiling_min,
+    )
+    gap_ref = []
+    inact = []
+    for b in range(len(BLOCKS)):
+        g = gaps[b]
+        gmax = np.nanmax(np.where(np.isnan(g), -np.inf, g), axis=1)
+        gmax = np.where(np.isinf(gmax), np.nan, gmax)
+        enough = np.sum(~np.isnan(g), axis=1) >= config.grace_days
+        lim = np.where(enough, gmax * config.inactivity_margin, config.inactivity_default_min)
+        gap_ref.append(np.where(enough, gmax, np.nan))
+        inact.append(np.clip(lim, config.inactivity_floor_min, config.inactivity_ceiling_min))
+    n_hr = np.sum(~np.isnan(hr), axis=1)
+    hr_med = _nanq(hr, 0.5)
+    hr_mad = _nanq(np.abs(hr - hr_med[:, None]), 0.5) * 1.4826
+    rr_med = _nanq(rr, 0.5)
+    rr_mad = _nanq(np.abs(rr - rr_med[:, None]), 0.5) * 1.4826
+
+    out: dict[str, Baseline] = {}
+    for i, site in enumerate(sites):
+        if n_days[i] < config.grace_days:
+            base = msgspec.structs.replace(pop, n_days=int(n_days[i]))
+            if n_hr[i] >= config.grace_days_vitals:
+                base = msgspec.structs.replace(base, hr_med=_opt(hr_med[i]), hr_mad=_opt(hr_mad[i]))
+            if n_wake[i] >= config.grace_days_wake:
+                # One number a day: a few mornings already beat the 10:00 population rule.
+                base = msgspec.structs.replace(
+                    base, not_up_min=float(not_up[i]), wake_p50_min=_opt(wake50[i]), wake_p90_min=_opt(wake90[i])
+                )
+            out[site] = base
+            continue
+        out[site] = Baseline(
+            n_days=int(n_days[i]),
+            personal=True,
+            bed_exit_limit_min=round(float(bed_exit[i]), 1),
+            longest_night_exit_min=_opt(exit_max[i]),
+            inactivity_limit_min=tuple(round(float(x[i]), 1) for x in inact),
+            quiet_ref_min=tuple(_opt(x[i]) for x in gap_ref),
+            not_up_min=float(np.nan_to_num(not_up[i], nan=config.not_up_default_min)),
+            wake_p50_min=_opt(wake50[i]),
+            wake_p90_min=_opt(wake90[i]),
+            out_limit_min=round(float(out_lim[i]), 1),
+            longest_out_min=_opt(out_max[i]),
+            hr_med=_opt(hr_med[i]),
+            hr_mad=_opt(hr_mad[i]),
+            rr_med=_opt(rr_med[i]),
+            rr_mad=_opt(rr_mad[i]),
+        )
+    return out
+
+
+def hhmm(minute_of_day: float) -> str:
+    """Format a local minute of the day as ``HH:MM``."""
+    m = int(minute_of_day) % 1440
+    return f"{m // 60:02d}:{m % 60:02d}"

@@ -1,0 +1,79 @@
+"""Device status: low battery and tamper, from heartbeats (and the wristband's telemetry battery)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detection.detectors.base import Context, Detector
+from detection.models import AlertType, Severity
+from detection.state import HomeState
+from gateway.models import DeviceKind, MessageType, Reading
+
+
+class DeviceStatusDetector(Detector):
+    """LOW_BATTERY below ``battery_low_pct`` (cleared above ``battery_clear_pct``); TAMPER while tampered."""
+
+    name: ClassVar[str] = "device_status"
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        {(k, MessageType.STATUS) for k in DeviceKind if k is not DeviceKind.GATEWAY}
+        | {(DeviceKind.WRISTBAND, MessageType.TELEMETRY)}
+    )
+
+    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
+        """Battery hysteresis and tamper state."""
+        dev = home.devices.get(r.device)
+        if dev is None:
+            return
+        c = self.config
+        battery = r.fields.get("battery")
+        if battery is not None:
+            pct = int(battery)
+            if pct <= c.battery_low_pct and not dev.low_battery:
+                dev.low_battery = True
+                ctx.emit(
+                    home,
+                    AlertType.LOW_BATTERY,
+                    Severity.INFO,
+                    t,
+                    f"Battery of {r.kind.value} {r.device} at {pct} % (≤ {c.battery_low_pct} %); replace soon.",
+                    f"设备 {r.device}（{r.kind.value}）电量 {pct}%（不高于 {c.battery_low_pct}%），请尽快更换电池。",
+                    device=r.device,
+                    evidence={"battery": pct, "limit": c.battery_low_pct},
+                    key=f"battery:{r.device}",
+                )
+            elif pct >= c.battery_clear_pct and dev.low_battery:
+                dev.low_battery = False
+                ctx.clear(
+                    home,
+                    f"battery:{r.device}",
+                    AlertType.LOW_BATTERY,
+                    t,
+                    f"Battery of {r.device} at {pct} %.",
+                    f"设备 {r.device} 电量已恢复至 {pct}%。",
+                    device=r.device,
+                )
+        tamper = r.fields.get("tamper")
+        if tamper is True and not dev.tamper:
+            dev.tamper = True
+            ctx.emit(
+                home,
+                AlertType.TAMPER,
+                Severity.WARNING,
+                t,
+                f"{r.kind.value} {r.device} reports tampering (cover opened or removed from its mount).",
+                f"设备 {r.device}（{r.kind.value}）上报防拆报警（外壳被打开或被拆下）。",
+                device=r.device,
+                evidence={"tamper": True},
+                key=f"tamper:{r.device}",
+            )
+        elif tamper is False and dev.tamper:
+            dev.tamper = False
+            ctx.clear(
+                home,
+                f"tamper:{r.device}",
+                AlertType.TAMPER,
+                t,
+                f"{r.device} tamper cleared.",
+                f"设备 {r.device} 防拆报警解除。",
+                device=r.device,
+            )

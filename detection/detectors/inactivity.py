@@ -1,0 +1,150 @@
+"""Unusual inactivity: at home, out of bed, and no sign of activity from any sensor for longer than usual.
+
+The limit depends on the block of the day of the last activity and comes from the elder's own history
+(longest quiet spell in that block over the last weeks × a margin), clipped by the fixed floor and the safety
+ceiling. The timer is lazy: activity only moves ``last_activity_ms``; the timer re-arms itself when it fires
+early, so a busy home costs no heap operations.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detection.baseline import BLOCKS, BLOCKS_ZH, block_of, hhmm
+from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
+from detection.models import AlertType, Severity
+from detection.presence import ACTIVITY
+from detection.state import NEVER, HomeState
+from gateway.models import DeviceKind, MessageType, Reading
+
+KEY = "inactivity"
+TIMER = "inact"
+
+
+class InactivityDetector(Detector):
+    """INACTIVITY when the home has been quiet longer than the elder's limit for that time of day."""
+
+    name: ClassVar[str] = "inactivity"
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        (k, t)
+        for k in (
+            DeviceKind.MATTRESS,
+            DeviceKind.MOTION,
+            DeviceKind.DOOR,
+            DeviceKind.WRISTBAND,
+            DeviceKind.CALL_BUTTON,
+            DeviceKind.SMOKE,
+        )
+        for t in (MessageType.EVENT, MessageType.TELEMETRY)
+    )
+    only_on_flags: ClassVar[bool] = True
+    timer_names: ClassVar[tuple[str, ...]] = (TIMER,)
+
+    def _eligible(self, ctx: Context, home: HomeState, due: int | None = None) -> bool:
+        if home.away or home.in_bed or home.site_offline or home.last_activity_ms == NEVER:
+            return False
+        if home.night_exit_ms != NEVER:
+            return False  # a night exit is the bed-exit detector's job
+        last = home.last_activity_ms
+        if due is None:
+            due = last + int(self.limit_min(ctx, home) * MIN_MS)
+        if not home.solitary:
+            c = self.config
+            lo, hi = c.couple_day_start_min, c.couple_day_end_min
+            return lo <= ctx.local_min(last) < hi and lo <= ctx.local_min(due) < hi
+        if block_of(ctx.local_min(last)) != 0 and block_of(ctx.local_min(due)) != 0:
+            return True
+        # At night only an empty bed plus silence is evidence, and only when nobody else lives there.
+        return home.has_mattress and home.solitary
+
+    @staticmethod
+    def _sensors_reporting(home: HomeState, now_ms: int) -> bool:
+        """True unless every motion sensor of the home has been silent for 20 min (dead PIR, radio trouble)."""
+        seen = False
+        for dev in home.devices.values():
+            if dev.kind is DeviceKind.MOTION:
+                if not dev.offline and now_ms - dev.last_seen_ms <= 20 * MIN_MS:
+                    return True
+                seen = True
+        return not seen
+
+    def limit_min(self, ctx: Context, home: HomeState) -> float:
+        """Limit for the block of the day of the last activity."""
+        return home.baseline.inactivity_limit_min[block_of(ctx.local_min(home.last_activity_ms))]
+
+    def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
+        """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""
+        if not self._eligible(ctx, home):
+            return 0.0
+        return (now_ms - home.last_activity_ms) / (self.limit_min(ctx, home) * MIN_MS)
+
+    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
+        """On activity: clear an open alert and make sure the timer is armed no later than needed."""
+        if not flags & ACTIVITY:
+            return
+        if KEY in home.open:
+            ctx.clear(
+                home,
+                KEY,
+                AlertType.INACTIVITY,
+                t,
+                f"Activity again ({home.last_activity_src}).",
+                f"家中重新出现活动（{home.last_activity_src}）。",
+            )
+        if not self._eligible(ctx, home):
+            return
+        due = home.last_activity_ms + int(self.limit_min(ctx, home) * MIN_MS)
+        armed = ctx.timers.due_of(home.site, TIMER)
+        if armed is None or due < armed:
+            ctx.schedule(home, TIMER, due)
+
+    def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
+        """Alert, or re-arm at the real deadline if there was activity meanwhile."""
+        if not self._eligible(ctx, home) or KEY in home.open:
+            return
+        limit = self.limit_min(ctx, home)
+        real_due = home.last_activity_ms + int(limit * MIN_MS)
+        if real_due > due:
+            ctx.schedule(home, TIMER, real_due)
+            return
+        if not self._sensors_reporting(home, due):
+            ctx.schedule(home, TIMER, due + 10 * MIN_MS)  # a silent PIR is no evidence of a still elder
+            return
+        last = home.last_activity_ms
+        quiet = (due - last) / MIN_MS
+        b = block_of(ctx.local_min(last))
+        base = home.baseline
+        ref = base.quiet_ref_min[b]
+        if base.personal and ref is not None:
+            src = (
+                f"longest quiet spell in the {BLOCKS[b]} over {base.n_days} days was {ref:.0f} min,"
+                f" × {self.config.inactivity_margin} margin, clipped to {self.config.inactivity_floor_min:.0f}–"
+                f"{self.config.inactivity_ceiling_min:.0f} min"
+            )
+            src_zh = (
+                f"过去 {base.n_days} 天{BLOCKS_ZH[b]}最长安静时段为 {ref:.0f} 分钟，乘以余量 "
+                f"{self.config.inactivity_margin}，并限定在 {self.config.inactivity_floor_min:.0f}–"
+                f"{self.config.inactivity_ceiling_min:.0f} 分钟"
+            )
+        else:
+            src = "population default (not enough personal history yet)"
+            src_zh = "人群默认值（个人历史数据尚不足）"
+        ctx.emit(
+            home,
+            AlertType.INACTIVITY,
+            Severity.WARNING,
+            due,
+            f"No activity at home for {fmt_min(quiet)} since {hhmm(ctx.local_min(last))}"
+            f" (last: {home.last_activity_src}); limit {fmt_min(limit)}: {src}.",
+            f"自 {hhmm(ctx.local_min(last))} 起家中已 {fmt_min_zh(quiet)} 无任何活动"
+            f"（最后活动：{home.last_activity_src}）；"
+            f"阈值 {fmt_min_zh(limit)}：{src_zh}。",
+            evidence={
+                "quiet_min": round(quiet, 1),
+                "limit_min": limit,
+                "block": BLOCKS[b],
+                "last_activity": hhmm(ctx.local_min(last)),
+                "personal": base.personal,
+            },
+            key=KEY,
+        )

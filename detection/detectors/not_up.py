@@ -1,0 +1,93 @@
+"""Not up by the usual time: still in bed (or no sign of life) at the elder's personal morning deadline."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detection.baseline import Baseline, hhmm
+from detection.detectors.base import Context, Detector
+from detection.models import AlertType, Severity
+from detection.presence import ACTIVITY, confirm_up
+from detection.state import NEVER, HomeState
+from gateway.models import DeviceKind, MessageType, Reading
+
+KEY = "not_up"
+TIMER = "not_up"
+
+
+def deadline_source(b: Baseline) -> tuple[str, str]:
+    """Where the deadline comes from, in English and Chinese."""
+    if b.wake_p50_min is not None and b.wake_p90_min is not None:
+        return (
+            f"usually up by {hhmm(b.wake_p50_min)} (median of {b.n_days} days, 90% of days by"
+            f" {hhmm(b.wake_p90_min)}) plus a margin",
+            f"平时 {hhmm(b.wake_p50_min)} 起床（{b.n_days} 天中位数，"
+            f"90%的日子在 {hhmm(b.wake_p90_min)} 前起床）再加余量",
+        )
+    return "population default (up by 10:00)", "人群默认值（10:00前起床）"
+
+
+class NotUpDetector(Detector):
+    """NOT_UP at the personal deadline if the elder is still in bed or has shown no activity this morning."""
+
+    name: ClassVar[str] = "not_up"
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        {
+            (DeviceKind.MATTRESS, MessageType.EVENT),
+            (DeviceKind.MATTRESS, MessageType.TELEMETRY),
+            (DeviceKind.MOTION, MessageType.EVENT),
+            (DeviceKind.MOTION, MessageType.TELEMETRY),
+        }
+    )
+    only_on_flags: ClassVar[bool] = True
+    timer_names: ClassVar[tuple[str, ...]] = (TIMER,)
+
+    def on_start(self, ctx: Context, home: HomeState, t: int) -> None:
+        """Arm the first morning deadline."""
+        ctx.schedule(home, TIMER, ctx.next_local(t, home.baseline.not_up_min))
+
+    def on_day_end(self, ctx: Context, home: HomeState, t: int) -> None:
+        """Re-arm for the next morning with the (possibly refitted) deadline."""
+        home.open.pop(KEY, None)
+        ctx.schedule(home, TIMER, ctx.next_local(t, home.baseline.not_up_min))
+
+    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
+        """Clear an open NOT_UP when the elder gets up."""
+        if KEY in home.open and flags & ACTIVITY and not home.in_bed:
+            ctx.clear(
+                home,
+                KEY,
+                AlertType.NOT_UP,
+                t,
+                f"The elder is up ({home.last_activity_src}).",
+                f"老人已起床（{home.last_activity_src}）。",
+            )
+
+    def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
+        """Check the morning at the deadline."""
+        ctx.schedule(home, TIMER, ctx.next_local(due, home.baseline.not_up_min))
+        if home.bedbound or home.away or home.site_offline or confirm_up(ctx, home, due):
+            return
+        morning = ctx.next_local(due - 86_400_000, self.config.morning_start_min)
+        if home.has_mattress and not home.in_bed and (home.last_activity_ms >= morning or not home.solitary):
+            return  # with a second resident, only "still in bed" is evidence about the monitored elder
+        if home.created_ms > morning:
+            return  # started watching this home after the morning began: no basis
+        src, src_zh = deadline_source(home.baseline)
+        dl = hhmm(home.baseline.not_up_min)
+        if home.has_mattress and home.in_bed:
+            since = hhmm(ctx.local_min(home.bed_since_ms)) if home.bed_since_ms != NEVER else "?"
+            what, what_zh = f"still in bed (since {since})", f"仍在床上（自 {since} 起）"
+        else:
+            last = hhmm(ctx.local_min(home.last_activity_ms)) if home.last_activity_ms != NEVER else "none"
+            what, what_zh = f"no activity this morning (last {last})", f"今天早上无任何活动（最后活动 {last}）"
+        ctx.emit(
+            home,
+            AlertType.NOT_UP,
+            Severity.WARNING,
+            due,
+            f"Not up by {dl}: {what}; deadline from {src}.",
+            f"到 {dl} 仍未起床：{what_zh}；截止时间依据：{src_zh}。",
+            evidence={"deadline": dl, "in_bed": home.in_bed, "personal": home.baseline.personal},
+            key=KEY,
+        )

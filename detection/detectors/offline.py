@@ -1,0 +1,109 @@
+"""Device offline, from an expected-silence model per device kind: declared cadence, widened by what was learned.
+
+The limit is ``max(offline_cadences × declared cadence, offline_min_s)``, tightened to ``offline_learned_factor``
+× the longest healthy gap once the device has shown its real cadence (a door contact whose heartbeat is hourly is
+noticed after 3 h, not 18 h). A wristband is not expected to be heard while the elder is out with it.
+The timer is lazy: each message updates ``last_seen_ms`` only.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detection.baseline import hhmm
+from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
+from detection.models import AlertType, Severity
+from detection.state import DeviceState, HomeState
+from gateway.models import EXPECTED_CADENCE_S, DeviceKind, MessageType, Reading
+
+PREFIX = "off:"
+
+
+class OfflineDetector(Detector):
+    """DEVICE_OFFLINE at last message + limit; the next message clears it."""
+
+    name: ClassVar[str] = "offline"
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        (k, t)
+        for k in DeviceKind
+        if k is not DeviceKind.GATEWAY
+        for t in (MessageType.EVENT, MessageType.TELEMETRY, MessageType.STATUS)
+    )
+    timer_names: ClassVar[tuple[str, ...]] = (PREFIX,)
+
+    def limit_ms(self, dev: DeviceState) -> int:
+        """Silence after which this device counts as offline."""
+        c = self.config
+        base = max(int(EXPECTED_CADENCE_S[dev.kind] * c.offline_cadences * 1000), c.offline_min_s * 1000)
+        if dev.kind is DeviceKind.WRISTBAND:
+            return max(base, c.wristband_offline_min_s * 1000)
+        if dev.n_gaps >= c.offline_learn_min_gaps:
+            learned = int(dev.max_gap_ms * c.offline_learned_factor)
+            return max(c.offline_min_s * 1000, min(base, learned))
+        return base
+
+    def on_start(self, ctx: Context, home: HomeState, t: int) -> None:
+        """Arm every registered device from the moment the home is first seen (a device may never speak)."""
+        for name, dev in home.devices.items():
+            if dev.kind is not DeviceKind.GATEWAY:
+                if dev.last_seen_ms < t:
+                    dev.last_seen_ms = t
+                ctx.schedule(home, PREFIX + name, dev.last_seen_ms + self.limit_ms(dev))
+                dev.offline_armed = True
+
+    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
+        """Clear an offline device; keep its timer armed."""
+        dev = home.devices.get(r.device)
+        if dev is None:
+            return
+        if dev.offline:
+            dev.offline = False
+            ctx.clear(
+                home,
+                PREFIX + r.device,
+                AlertType.DEVICE_OFFLINE,
+                t,
+                f"{dev.kind.value} {r.device} is reporting again.",
+                f"设备 {r.device} 已恢复上报。",
+                device=r.device,
+            )
+        if not dev.offline_armed or dev.n_gaps == self.config.offline_learn_min_gaps:
+            # (re-)arm; once, when enough gaps are seen, the learned (tighter) limit replaces the declared one
+            dev.offline_armed = True
+            ctx.schedule(home, PREFIX + r.device, dev.last_seen_ms + self.limit_ms(dev))
+
+    def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
+        """Alert, or re-arm at the real deadline."""
+        device = name[len(PREFIX) :]
+        dev = home.devices.get(device)
+        if dev is not None:
+            dev.offline_armed = False
+        if dev is None or dev.offline or home.site_offline:
+            return
+        limit = self.limit_ms(dev)
+        if home.away and dev.kind is DeviceKind.WRISTBAND:
+            dev.offline_armed = True
+            ctx.schedule(home, name, due + limit)  # the band went out with the elder; look again later
+            return
+        real_due = dev.last_seen_ms + limit
+        if real_due > due:
+            dev.offline_armed = True
+            ctx.schedule(home, name, real_due)
+            return
+        dev.offline = True
+        cad = EXPECTED_CADENCE_S[dev.kind]
+        ctx.emit(
+            home,
+            AlertType.DEVICE_OFFLINE,
+            Severity.WARNING,
+            due,
+            f"{dev.kind.value} {device} silent for {fmt_min(limit / MIN_MS)} since"
+            f" {hhmm(ctx.local_min(dev.last_seen_ms))} (declared cadence {fmt_min(cad / 60)},"
+            f" longest healthy gap seen {fmt_min(dev.max_gap_ms / MIN_MS)} over {dev.n_gaps} messages);"
+            " the rest of the home is online.",
+            f"设备 {device}（{dev.kind.value}）自 {hhmm(ctx.local_min(dev.last_seen_ms))} 起已 "
+            f"{fmt_min_zh(limit / MIN_MS)} 无消息（标称上报间隔 {fmt_min_zh(cad / 60)}），该户其他设备在线。",
+            device=device,
+            evidence={"kind": dev.kind.value, "limit_min": round(limit / MIN_MS, 1), "cadence_s": cad},
+            key=name,
+        )

@@ -1,0 +1,97 @@
+"""Out and not back by the usual time: the door closed, nobody inside, and the outing lasts longer than usual."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from detection.baseline import hhmm
+from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
+from detection.models import AlertType, Severity
+from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED
+from detection.state import HomeState
+from gateway.models import DeviceKind, MessageType, Reading
+
+KEY = "out_not_back"
+AWAY = "away"
+OUT = "out"
+SETTLE_MS = 30_000
+
+
+class OutNotBackDetector(Detector):
+    """Confirms the elder went out (door closed, no motion after); OUT_NOT_BACK past the personal limit."""
+
+    name: ClassVar[str] = "out_not_back"
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        (k, t)
+        for k in (DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.MATTRESS, DeviceKind.CALL_BUTTON)
+        for t in (MessageType.EVENT, MessageType.TELEMETRY)
+    )
+    only_on_flags: ClassVar[bool] = True
+    timer_names: ClassVar[tuple[str, ...]] = (AWAY, OUT)
+
+    def score_one(self, home: HomeState, now_ms: int) -> float:
+        """Time out over the limit (≥ 1: anomalous); 0 when at home."""
+        if not home.away:
+            return 0.0
+        return (now_ms - home.away_since_ms) / (home.baseline.out_limit_min * MIN_MS)
+
+    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
+        """Door closed: check for departure later; return: clear."""
+        if flags & (DOOR_OPEN | DOOR_CLOSE) and not home.away and not home.in_bed:
+            # from the last door event: a lost "close" must not hide a departure
+            ctx.schedule(home, AWAY, t + self.config.away_confirm_s * 1000)
+        if flags & RETURNED:
+            ctx.cancel(home, OUT)
+            ctx.clear(home, KEY, AlertType.OUT_NOT_BACK, t, "The elder is back home.", "老人已回家。")
+
+    def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
+        """``away``: confirm the departure; ``out``: alert if still out."""
+        c = self.config
+        if name == AWAY:
+            close = max(home.door_close_ms, home.door_open_ms)
+            if home.away or home.in_bed or due - close != c.away_confirm_s * 1000:
+                return
+            if home.inside_start_ms > close + SETTLE_MS:
+                return
+            home.away = True
+            home.away_since_ms = close
+            limit_due = close + int(home.baseline.out_limit_min * MIN_MS)
+            if ctx.is_night(close):
+                limit_due = close + int(c.night_out_limit_min * MIN_MS)
+            elif ctx.local_min(close) < c.out_latest_min:
+                limit_due = min(limit_due, ctx.next_local(close, c.out_latest_min))
+            ctx.schedule(home, OUT, limit_due)
+            return
+        if not home.away or home.site_offline:
+            return
+        since = home.away_since_ms
+        out_min = (due - since) / MIN_MS
+        b = home.baseline
+        if b.personal and b.longest_out_min is not None:
+            src = f"longest outing over {b.n_days} days {fmt_min(b.longest_out_min)} × {c.out_margin}"
+            src_zh = f"过去 {b.n_days} 天最长外出 {fmt_min_zh(b.longest_out_min)} × {c.out_margin}"
+        else:
+            src, src_zh = "population default", "人群默认值"
+        late = hhmm(c.out_latest_min)
+        if ctx.is_night(since):
+            src, src_zh = f"fixed limit {c.night_out_limit_min:.0f} min for a night outing", "夜间外出固定阈值"
+            late, limit_min = "-", c.night_out_limit_min
+        else:
+            limit_min = b.out_limit_min
+        ctx.emit(
+            home,
+            AlertType.OUT_NOT_BACK,
+            Severity.WARNING,
+            due,
+            f"Went out at {hhmm(ctx.local_min(since))} (door closed, no movement inside since) and not back after"
+            f" {fmt_min(out_min)}; limit {fmt_min(limit_min)} ({src}) or {late} at the latest.",
+            f"{hhmm(ctx.local_min(since))} 外出（关门后家中无活动），{fmt_min_zh(out_min)} 仍未回家；"
+            f"阈值 {fmt_min_zh(limit_min)}（{src_zh}），最晚 {late}。",
+            evidence={
+                "out_since": hhmm(ctx.local_min(since)),
+                "out_min": round(out_min, 1),
+                "limit_min": limit_min,
+                "personal": b.personal,
+            },
+            key=KEY,
+        )

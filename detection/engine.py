@@ -1,0 +1,552 @@
+"""The event-time detection engine: readings in, alerts out, timers on one heap, state in one snapshot.
+
+``Engine.process(reading)`` runs presence tracking and the detectors registered for the reading's
+``(kind, type)`` synchronously, after firing every timer due up to the reading's received time, and returns the
+alerts raised. Life-safety alerts (SOS, call button, fall, smoke, critical vitals) are decided on the message
+itself, in O(1), and returned by the same call: nothing batches them behind storage. ``Engine.advance(now_ms)``
+fires due timers ("no message for N", "not back in bed by T"); a live service calls it once a second with its
+clock, a replay with the recording's time, a test with whatever time it likes. The clock is injectable
+(:class:`Clock`), so the same code runs live, in fast-forward replay and in tests.
+
+``snapshot()`` serialises every home's state *and the armed timers*; ``Engine.restore(...)`` rebuilds from a
+snapshot plus the readings stored since (a :class:`HistorySource`, e.g. InfluxDB), so a restart in the middle of
+a night bed exit still alerts once, on time. A live service takes the same snapshot in slices with
+:meth:`Engine.begin_snapshot` (copy-on-write per home, see :class:`SnapshotCapture`), so encoding 100,000 homes
+never holds the event loop for more than a slice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Final, Protocol
+
+import msgspec
+
+from detection.baseline import Baseline, DaySummary, fit_baselines, population_baseline
+from detection.config import DetectConfig
+from detection.detectors import default_detectors
+from detection.detectors.base import Context, Detector
+from detection.errors import SnapshotError
+from detection.homes import HomeRegistry
+from detection.models import Alert
+from detection.presence import confirm_up, observe
+from detection.state import NEVER, DeviceState, EngineSnapshot, HomeState
+from detection.timers import TimerQueue
+from gateway.models import DeviceKind, MessageType, Reading
+
+SNAPSHOT_VERSION: Final = 1
+DAY_TIMER: Final = "day"
+
+
+class Clock(Protocol):
+    """Source of "now" for live ticking (wall clock in production, a fake in tests)."""
+
+    def now_ms(self) -> int:
+        """Current time, epoch milliseconds."""
+        ...
+
+
+class HistorySource(Protocol):
+    """Readings stored since a time (InfluxDB in production), for rebuilding state after a restart."""
+
+    def readings_since(self, site: str, t_ms: int) -> Iterable[Reading]:
+        """Readings of one home with event time at or after ``t_ms``, in any order."""
+        ...
+
+
+class InMemoryHistory:
+    """A :class:`HistorySource` over a list of readings (tests, replay)."""
+
+    def __init__(self, readings: Iterable[Reading]) -> None:
+        self._by_site: dict[str, list[Reading]] = {}
+        for r in readings:
+            self._by_site.setdefault(r.site, []).append(r)
+
+    def readings_since(self, site: str, t_ms: int) -> list[Reading]:
+        """Readings of ``site`` with ``time_ms >= t_ms``."""
+        return [r for r in self._by_site.get(site, ()) if r.time_ms >= t_ms]
+
+
+AlertSink = Callable[[Alert], None]
+
+
+class _Watermark(msgspec.Struct):
+    """The head of a snapshot (any version): decoding it skips the homes and timers."""
+
+    version: int
+    now_ms: int
+
+
+def snapshot_watermark(data: bytes) -> int:
+    """Event-time watermark of a snapshot, without building its homes (to query the history since)."""
+    try:
+        return msgspec.msgpack.decode(data, type=_Watermark).now_ms
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(str(exc)) from None
+
+
+def _array_header(n: int) -> bytes:
+    """MessagePack header of an ``n``-element array, in the shortest form (as msgspec writes it)."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+class SnapshotCapture:
+    """One consistent snapshot of an engine, encoded a slice at a time while the engine keeps running.
+
+    The snapshot is the engine as it was when :meth:`Engine.begin_snapshot` created the capture: event-time
+    watermark, every home that existed then with its armed timers. Homes are captured copy-on-write: :meth:`step`
+    encodes pending homes until its time budget is spent, and the engine encodes a pending home itself just before
+    it changes it (a reading, a timer, a refitted baseline), so what is captured is always the state at the start.
+    Homes created after the start are not in it (the readings that created them are replayed on restore).
+
+    The bytes are exactly :meth:`Engine.snapshot`'s format (same MessagePack layout, same version), only the
+    order of homes and timers differs; :meth:`chunks` hands them over as pieces to write one after the other, so
+    nothing is copied into one big buffer (or even one big list) on the event loop.
+    """
+
+    __slots__ = (
+        "_enc",
+        "_engine",
+        "_expected_timers",
+        "_homes",
+        "_n_timers",
+        "_nbytes",
+        "_now_ms",
+        "_pending",
+        "_timers",
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine: Engine | None = engine
+        self._now_ms = engine.now_ms
+        # A C-level copy of the home map (2–11 ms for 100,000 homes): the set of homes at the start.
+        self._pending: dict[str, HomeState] = dict(engine.homes)
+        self._expected_timers = len(engine.timers)
+        self._homes: list[bytes] = []
+        self._timers: list[bytes] = []
+        self._n_timers = 0
+        self._nbytes = 0
+        self._enc = msgspec.msgpack.Encoder()
+
+    @property
+    def pending(self) -> int:
+        """Homes not captured yet."""
+        return len(self._pending)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of homes and timers captured so far (the snapshot's size, give or take its few header bytes)."""
+        return self._nbytes
+
+    def step(self, budget_s: float) -> bool:
+        """Capture pending homes for about ``budget_s`` seconds (at least one); True when every home is captured."""
+        if self._engine is None:
+            raise RuntimeError("this snapshot capture was closed")
+        pending = self._pending
+        deadline = time.perf_counter() + budget_s
+        while pending:
+            self._take(pending.popitem()[1], None)
+            if time.perf_counter() >= deadline:
+                break
+        return not pending
+
+    def touch(self, home: HomeState, fired: tuple[str, int] | None = None) -> None:
+        """Capture ``home`` now if it is still pending: the engine is about to change it.
+
+        ``fired`` is a ``(name, due)`` timer of the home that was popped from the queue just before (it was armed
+        at the start, so it belongs in the snapshot).
+        """
+        if self._pending.pop(home.site, None) is not None:
+            self._take(home, fired)
+
+    def _take(self, home: HomeState, fired: tuple[str, int] | None) -> None:
+        assert self._engine is not None
+        data = self._enc.encode(home)
+        self._homes.append(data)
+        self._nbytes += len(data)
+        timers = self._engine.timers_of(home)
+        if fired is not None:
+            timers.append((home.site, fired[0], fired[1]))
+        if timers:
+            # The tuples' encodings, without the list's own header: the timers of all homes form one array.
+            data = self._enc.encode(timers)[len(_array_header(len(timers))) :]
+            self._timers.append(data)
+            self._nbytes += len(data)
+            self._n_timers += len(timers)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The finished snapshot as pieces, to iterate once (``b"".join(...)`` is the snapshot); after :meth:`step`.
+
+        The checks run at once; the iterator only walks the captured pieces (it may be handed to a writer thread).
+
+        Raises:
+            SnapshotError: a pending home is left, or some timer armed at the start belongs to no home's timer
+                names (see :meth:`Engine.timers_of`); take a blocking :meth:`Engine.snapshot` instead.
+        """
+        if self._pending:
+            raise SnapshotError(f"{len(self._pending)} homes not captured yet")
+        if self._n_timers != self._expected_timers:
+            raise SnapshotError(
+                f"{self._expected_timers - self._n_timers} of {self._expected_timers} armed timers are not named"
+                " after a detector's timer names (or a device of the home)"
+            )
+        enc = self._enc
+        head = b"".join(
+            (
+                b"\x84",  # a 4-entry map: the fields of EngineSnapshot, in order
+                enc.encode("version"),
+                enc.encode(SNAPSHOT_VERSION),
+                enc.encode("now_ms"),
+                enc.encode(self._now_ms),
+                enc.encode("homes"),
+                _array_header(len(self._homes)),
+            )
+        )
+        middle = enc.encode("timers") + _array_header(self._n_timers)
+        return itertools.chain((head,), self._homes, (middle,), self._timers)
+
+    def close(self) -> None:
+        """Detach from the engine (after the last step, or to abandon the snapshot); idempotent."""
+        engine, self._engine = self._engine, None
+        if engine is not None and engine._capture is self:
+            engine._capture = None
+
+
+class Engine:
+    """Detection core for many homes. Not thread-safe: one engine per event loop (or shard of homes)."""
+
+    def __init__(
+        self,
+        *,
+        registry: HomeRegistry | None = None,
+        config: DetectConfig | None = None,
+        clock: Clock | None = None,
+        sink: AlertSink | None = None,
+        detectors: Sequence[Detector] | None = None,
+        refit_inline: bool = True,
+    ) -> None:
+        """Create an engine.
+
+        Args:
+            registry: homes and devices; unknown homes are still tracked from their first message.
+            config: thresholds; population defaults when omitted.
+            clock: used by :meth:`tick`; replay and tests call :meth:`advance` with explicit times instead.
+            sink: called with every alert as soon as it is raised (besides being returned).
+            detectors: detector instances; the full default set when omitted.
+            refit_inline: refit a home's baseline at its day boundary inside the engine (replay, tests). Live
+                services set False and run :func:`detection.baseline.fit_baselines` on :meth:`histories` in a
+                worker thread, then call :meth:`apply_baselines`.
+        """
+        self.config = config or DetectConfig()
+        self.registry = registry
+        self.clock = clock
+        self.sink = sink
+        self.refit_inline = refit_inline
+        self.timers = TimerQueue()
+        self.homes: dict[str, HomeState] = {}
+        self.now_ms = NEVER
+        self.readings = 0
+        self._catching_up = False
+        self._max_lag_ms = 5 * 60_000
+        self._ctx = Context(config=self.config, timers=self.timers)
+        self._population = population_baseline(self.config)
+        self.detectors: tuple[Detector, ...] = tuple(detectors or default_detectors(self.config))
+        routes: dict[tuple[DeviceKind, MessageType], list[Detector]] = {
+            (k, t): [] for k in DeviceKind for t in MessageType
+        }
+        self._timer_exact: dict[str, Detector] = {}
+        self._timer_prefix: dict[str, Detector] = {}
+        for det in self.detectors:
+            for key in det.inputs:
+                routes[key].append(det)
+            for name in det.timer_names:
+                (self._timer_prefix if name.endswith(":") else self._timer_exact)[name] = det
+        self._home_timer_names: tuple[str, ...] = (DAY_TIMER, *self._timer_exact)
+        self._timer_prefixes: tuple[str, ...] = tuple(self._timer_prefix)
+        self._capture: SnapshotCapture | None = None
+        self._routes: dict[tuple[DeviceKind, MessageType], tuple[Detector, ...]] = {
+            k: tuple(d for d in v if not d.only_on_flags) for k, v in routes.items()
+        }
+        self._flag_routes: dict[tuple[DeviceKind, MessageType], tuple[Detector, ...]] = {
+            k: tuple(d for d in v if d.only_on_flags) for k, v in routes.items()
+        }
+
+    # ------------------------------------------------------------------ hot path
+
+    def process(self, reading: Reading) -> list[Alert]:
+        """Feed one decoded reading; return the alerts it (and any timer due before it) raised."""
+        ctx = self._ctx
+        out: list[Alert] = []
+        ctx.out = out
+        if reading.received_ms > self.now_ms:
+            self.now_ms = reading.received_ms
+            if self.timers.peek_ms() <= reading.received_ms:
+                self._fire_due(reading.received_ms)
+        self._process(ctx, reading)
+        if self.sink is not None:
+            for a in out:
+                self.sink(a)
+        return out
+
+    def process_many(self, readings: Iterable[Reading]) -> list[Alert]:
+        """Feed readings in arrival order; return every alert raised."""
+        ctx = self._ctx
+        out: list[Alert] = []
+        ctx.out = out
+        timers = self.timers
+        for r in readings:
+            received = r.received_ms
+            if received > self.now_ms:
+                self.now_ms = received
+                if timers.peek_ms() <= received:
+                    self._fire_due(received)
+            self._process(ctx, r)
+        if self.sink is not None:
+            for a in out:
+                self.sink(a)
+        return out
+
+    def _process(self, ctx: Context, r: Reading) -> None:
+        self.readings += 1
+        received = r.received_ms
+        home = self.homes.get(r.site)
+        if home is None:
+            home = self._new_home(r.site, r.time_ms)
+        elif self._capture is not None:
+            self._capture.touch(home)  # a snapshot is being taken: keep this home's state as it was
+        dev = home.devices.get(r.device)
+        if dev is None:
+            dev = home.devices[r.device] = DeviceState(kind=r.kind)
+        # A clock that is consistently behind looks like buffered data to the gateway (which trusts lags of up
+        # to a day); a device whose *every* message lags by minutes has a wrong clock: use the received time.
+        lag = received - r.ts_ms
+        floor = dev.lag_floor_ms
+        t = received if r.clock_skewed or floor > self._max_lag_ms else r.ts_ms
+        dev.lag_floor_ms = lag if lag < floor else floor + ((lag - floor) >> 5)
+        last = dev.last_seen_ms
+        if self._catching_up and t <= last:
+            return  # already processed before the snapshot was taken
+        if t >= last:
+            if last != NEVER and not dev.offline and not home.site_offline and not home.away:
+                dev.n_gaps += 1
+                if t - last > dev.max_gap_ms:
+                    dev.max_gap_ms = t - last
+            dev.last_seen_ms = t
+            if r.seq is not None:
+                dev.last_seq = r.seq
+        if t > home.last_seen_ms:
+            home.last_seen_ms = t
+        flags = observe(ctx, home, r, t)
+        key = (r.kind, r.type)
+        for det in self._routes[key]:
+            det.on_reading(ctx, home, r, t, flags)
+        if flags:
+            for det in self._flag_routes[key]:
+                det.on_reading(ctx, home, r, t, flags)
+
+    # ------------------------------------------------------------------ timers
+
+    def advance(self, now_ms: int) -> list[Alert]:
+        """Fire every timer due at or before ``now_ms`` (event time); return the alerts raised."""
+        ctx = self._ctx
+        out: list[Alert] = []
+        ctx.out = out
+        self._fire_due(now_ms)
+        if self.sink is not None:
+            for a in out:
+                self.sink(a)
+        return out
+
+    def tick(self) -> list[Alert]:
+        """:meth:`advance` to the injected clock's now (live mode)."""
+        if self.clock is None:
+            raise ValueError("Engine.tick() needs a clock; pass clock=... or call advance(now_ms)")
+        return self.advance(self.clock.now_ms())
+
+    def _fire_due(self, now_ms: int) -> None:
+        timers = self.timers
+        ctx = self._ctx
+        homes = self.homes
+        while True:
+            item = timers.pop_one(now_ms)
+            if item is None:
+                break
+            due, site, name = item
+            home = homes.get(site)
+            if home is None:
+                continue
+            if self._capture is not None:
+                self._capture.touch(home, (name, due))
+            if name == DAY_TIMER:
+                self._day_end(ctx, home, due)
+                continue
+            det = self._timer_exact.get(name)
+            if det is None:
+                cut = name.find(":")
+                det = self._timer_prefix.get(name[: cut + 1]) if cut >= 0 else None
+            if det is not None:
+                det.on_timer(ctx, home, name, due)
+        if now_ms > self.now_ms:
+            self.now_ms = now_ms
+
+    def next_due(self) -> int | None:
+        """Earliest armed timer (a live service may sleep until then)."""
+        return self.timers.next_due()
+
+    # ------------------------------------------------------------------ homes and days
+
+    def _new_home(self, site: str, t: int) -> HomeState:
+        ctx = self._ctx
+        info = self.registry.sites.get(site) if self.registry is not None else None
+        home = HomeState(
+            site=site,
+            baseline=self._population,
+            day=DaySummary(day=ctx.care_day(t)),
+            solitary=info.solitary if info is not None else True,
+            bedbound=info.bedbound if info is not None else False,
+            created_ms=t,
+        )
+        if info is not None:
+            for d in info.devices:
+                home.devices[d.device] = DeviceState(kind=d.kind, last_seen_ms=t)
+                if d.kind is DeviceKind.MATTRESS:
+                    home.has_mattress = True
+        self.homes[site] = home
+        ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
+        for det in self.detectors:
+            det.on_start(ctx, home, t)
+        return home
+
+    def ensure_homes(self, t_ms: int) -> None:
+        """Start watching every registered home at ``t_ms`` (so a home that never speaks is noticed)."""
+        if self.registry is None:
+            return
+        for site in self.registry.sites:
+            if site not in self.homes:
+                self._new_home(site, t_ms)
+        if t_ms > self.now_ms:
+            self.now_ms = t_ms
+
+    def _day_end(self, ctx: Context, home: HomeState, t: int) -> None:
+        confirm_up(ctx, home, t - 1)
+        home.history.append(home.day)
+        if len(home.history) > self.config.history_days:
+            del home.history[: len(home.history) - self.config.history_days]
+        home.day = DaySummary(day=ctx.care_day(t))
+        for key in [k for k in home.open if k.startswith("apnea:")]:
+            del home.open[key]
+        if self.refit_inline:
+            home.baseline = fit_baselines({home.site: home.history}, config=self.config)[home.site]
+        for det in self.detectors:
+            det.on_day_end(ctx, home, t)
+        ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
+
+    def histories(self) -> dict[str, list[DaySummary]]:
+        """Copy of every home's archived days, for an off-loop refit."""
+        return {site: list(h.history) for site, h in self.homes.items()}
+
+    def apply_baselines(self, baselines: Mapping[str, Baseline]) -> None:
+        """Install baselines fitted elsewhere (e.g. in a worker thread by :func:`fit_baselines`)."""
+        for site, b in baselines.items():
+            home = self.homes.get(site)
+            if home is not None:
+                if self._capture is not None:
+                    self._capture.touch(home)
+                home.baseline = b
+
+    # ------------------------------------------------------------------ snapshot and restore
+
+    def snapshot(self) -> bytes:
+        """Serialise homes, armed timers and the event-time watermark (MessagePack), in one blocking call.
+
+        Holds the caller for the whole encode (0.15–0.4 s for 10,000 homes with 28 archived days, 3–5 s for 100,000); a
+        live service uses :meth:`begin_snapshot` instead (the same snapshot, in slices).
+        """
+        snap = EngineSnapshot(
+            version=SNAPSHOT_VERSION, now_ms=self.now_ms, homes=list(self.homes.values()), timers=self.timers.items()
+        )
+        return msgspec.msgpack.encode(snap)
+
+    def begin_snapshot(self) -> SnapshotCapture:
+        """Start a snapshot of the engine as it is now, to be encoded in slices between readings.
+
+        Call :meth:`SnapshotCapture.step` until it returns True (processing readings and timers in between is
+        fine: that is the point), then :meth:`SnapshotCapture.chunks`, and always :meth:`SnapshotCapture.close`.
+        One capture at a time.
+        """
+        if self._capture is not None:
+            raise RuntimeError("a snapshot capture is already in progress; close it first")
+        self._capture = SnapshotCapture(self)
+        return self._capture
+
+    def timers_of(self, home: HomeState) -> list[tuple[str, str, int]]:
+        """The home's armed timers as ``(site, name, due_ms)``.
+
+        A home's timers are named after the detectors' ``timer_names`` (plus the day boundary), a ``prefix:``
+        name followed by one of the home's devices; a snapshot taken in slices relies on it and checks it.
+        """
+        due_of = self.timers.due_of
+        site = home.site
+        out = [(site, name, due) for name in self._home_timer_names if (due := due_of(site, name)) is not None]
+        for prefix in self._timer_prefixes:
+            for device in home.devices:
+                name = prefix + device
+                due = due_of(site, name)
+                if due is not None:
+                    out.append((site, name, due))
+        return out
+
+    @classmethod
+    def restore(
+        cls,
+        data: bytes,
+        *,
+        history: HistorySource | None = None,
+        now_ms: int | None = None,
+        registry: HomeRegistry | None = None,
+        config: DetectConfig | None = None,
+        clock: Clock | None = None,
+        sink: AlertSink | None = None,
+        refit_inline: bool = True,
+        lookback_ms: int = 10 * 60_000,
+    ) -> tuple[Engine, list[Alert]]:
+        """Rebuild an engine from :meth:`snapshot` plus the readings stored since, and catch up to ``now_ms``.
+
+        Readings from ``history`` newer than the snapshot (minus ``lookback_ms`` for late arrivals, each device
+        skipping what it had already processed) are replayed in arrival order with their timers, then timers
+        are fired up to ``now_ms`` (or the clock's now). Returns the engine and the alerts raised on the way,
+        each with the event time it would have had without the restart.
+        """
+        try:
+            snap = msgspec.msgpack.decode(data, type=EngineSnapshot)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise SnapshotError(str(exc)) from None
+        if snap.version != SNAPSHOT_VERSION:
+            raise SnapshotError(f"version {snap.version}, expected {SNAPSHOT_VERSION}")
+        engine = cls(registry=registry, config=config, clock=clock, sink=sink, refit_inline=refit_inline)
+        engine.homes = {h.site: h for h in snap.homes}
+        # Sorted, so timers due at the same moment fire in the same order whichever way the snapshot was taken.
+        engine.timers.load(sorted(snap.timers))
+        engine.now_ms = snap.now_ms
+        alerts: list[Alert] = []
+        if history is not None:
+            sites = set(engine.homes) | (set(registry.sites) if registry is not None else set())
+            pending: list[Reading] = []
+            for site in sites:
+                pending.extend(history.readings_since(site, snap.now_ms - lookback_ms))
+            pending.sort(key=lambda r: (r.received_ms, r.time_ms))
+            engine._catching_up = True
+            try:
+                alerts.extend(engine.process_many(pending))
+            finally:
+                engine._catching_up = False
+        target = now_ms if now_ms is not None else (clock.now_ms() if clock is not None else None)
+        if target is not None:
+            alerts.extend(engine.advance(target))
+        return engine, alerts

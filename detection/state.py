@@ -1,0 +1,101 @@
+"""Mutable per-home and per-device state of the detection core, snapshotted with msgspec.
+
+These are plain mutable msgspec Structs (not domain types): the engine owns them, updates them in place on
+the hot path (slot attribute access, no dict per reading). :meth:`detection.engine.Engine.snapshot` encodes all of
+them, together with the armed timers, to MessagePack in one call; the backend uses
+:meth:`detection.engine.Engine.begin_snapshot` instead, which encodes the same bytes in short slices.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from detection.baseline import Baseline, DaySummary
+from gateway.models import DeviceKind
+
+NEVER = -1
+"""Sentinel event time: "has not happened"."""
+
+
+class DeviceState(msgspec.Struct, kw_only=True):
+    """What the engine remembers about one device."""
+
+    kind: DeviceKind
+    last_seen_ms: int = NEVER
+    last_seq: int = NEVER
+    max_gap_ms: int = 0
+    """Longest healthy gap between two messages seen so far (learned cadence)."""
+    n_gaps: int = 0
+    offline: bool = False
+    low_battery: bool = False
+    tamper: bool = False
+    not_worn_since_ms: int = NEVER
+    vitals_out_since_ms: int = NEVER
+    vitals_alerted: bool = False
+    vitals_n_out: int = 0
+    vitals_n_in: int = 0
+    vitals_sum: float = 0.0
+    """Sum of the out-of-range samples of the running episode (its mean decides how long it must last)."""
+    spo2_low_since_ms: int = NEVER
+    last_steps: int = NEVER
+    lag_floor_ms: int = 0
+    """Robust floor of (received − device time): jumps down at once, climbs by 1/32 of the excess per message.
+    Honest devices deliver most messages live, so a floor of minutes means the device clock is behind."""
+    offline_armed: bool = False
+    """Mirror of "the ``off:`` timer of this device is armed" (saves a heap-index lookup per message)."""
+
+
+class HomeState(msgspec.Struct, kw_only=True):
+    """Everything the detectors know about one home, rebuilt from a snapshot plus history after a restart."""
+
+    site: str
+    baseline: Baseline
+    day: DaySummary
+    devices: dict[str, DeviceState] = msgspec.field(default_factory=dict)
+    history: list[DaySummary] = msgspec.field(default_factory=list)
+    solitary: bool = True
+    bedbound: bool = False
+    has_mattress: bool = False
+    gateway_seen: bool = False
+    silence_armed: bool = False
+
+    created_ms: int = NEVER
+    last_seen_ms: int = NEVER
+    site_offline: bool = False
+    site_offline_since_ms: int = NEVER
+
+    in_bed: bool = False
+    bed_since_ms: int = NEVER
+    out_of_bed_since_ms: int = NEVER
+    up_ms: int = NEVER
+    up_day: int = NEVER
+    """Care day on which the elder was confirmed up (out of bed long enough in the morning)."""
+
+    last_activity_ms: int = NEVER
+    last_activity_src: str = ""
+    last_inside_ms: int = NEVER
+    """Last sign of someone inside (motion, bed, call button), not counting the door itself."""
+    inside_start_ms: int = NEVER
+    """Earliest time the last inside evidence proves presence (a motion count covers its whole window)."""
+    door_open_ms: int = NEVER
+    door_close_ms: int = NEVER
+    away: bool = False
+    away_since_ms: int = NEVER
+
+    night_exit_ms: int = NEVER
+    """Start of the current night bed exit, or NEVER."""
+    night_door_ms: int = NEVER
+    fall_ms: int = NEVER
+    apnea_times: list[int] = msgspec.field(default_factory=list)
+
+    open: dict[str, int] = msgspec.field(default_factory=dict)
+    """Conditions alerted and not yet cleared, by key, with the event time they were raised."""
+
+
+class EngineSnapshot(msgspec.Struct, kw_only=True):
+    """Serialised engine: format version, event-time watermark, homes and armed timers."""
+
+    version: int
+    now_ms: int
+    homes: list[HomeState]
+    timers: list[tuple[str, str, int]]
