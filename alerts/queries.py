@@ -2,7 +2,7 @@
 
 Writes go through :class:`alerts.service.AlertService` (transitions, one-tap links: it also tells the home that
 help is coming) and :class:`alerts.store.repository.AlertStore` (visits, registry import). Scoped reads join the
-store's tables (``alerts.store.tables``) and filter with :func:`dashboards.scope.scope_clause`, so the database
+store's tables (``alerts.store.tables``) and filter with :func:`alerts.scope.scope_clause`, so the database
 never returns a row outside the caller's part of the hierarchy.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkClaim
+from alerts.scope import Scope, area_inside, scope_clause
 from alerts.service import AlertService
 from alerts.store.errors import AlertNotFound
 from alerts.store.records import WorkerRecord
@@ -38,7 +39,7 @@ from alerts.store.tables import (
     Visit,
     Worker,
 )
-from dashboards.models import (
+from alerts.views import (
     Account,
     AlertEventView,
     AlertView,
@@ -52,7 +53,6 @@ from dashboards.models import (
     Role,
     VisitView,
 )
-from dashboards.scope import Scope, area_inside, scope_clause
 from detection.models import AlertType, Severity
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, false, true
 from sqlalchemy.orm import InstrumentedAttribute
 
-from dashboards.models import Account, Place, Role
+from alerts.views import Account, Place, Role
 
 Level = Literal["all", "district", "street", "community", "grid"]
 Column = ColumnElement[Any] | InstrumentedAttribute[Any]

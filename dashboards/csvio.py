@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from alerts.privacy import mask_id_number, mask_phone
-from dashboards.models import Hierarchy, ResidentView
+from alerts.views import Hierarchy, ResidentView
 
 CATEGORIES: Final[frozenset[str]] = frozenset(
     {"独居", "空巢", "留守", "失能", "半失能", "失智", "高龄", "特困", "低保", "计划生育特殊家庭", "重残"}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal, Protocol, runtime_checkable
 
-from dashboards.models import AlertView, Place, ResidentView
+from alerts.views import AlertView, Place, ResidentView
 from detection.config import DetectConfig
 from detection.models import AlertType
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind

@@ -15,6 +15,7 @@ from typing import Any
 from alerts.escalation import PolicyBook, initial_timers
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, next_state, reached
 from alerts.links import LinkAction, LinkClaim, LinkSigner
+from alerts.scope import Scope, area_inside
 from alerts.store.errors import (
     AlertNotFound,
     InvalidRecord,
@@ -25,7 +26,7 @@ from alerts.store.errors import (
     RegistryImportError,
     WorkerInactive,
 )
-from dashboards.models import (
+from alerts.views import (
     Account,
     AlertEventView,
     AlertView,
@@ -39,7 +40,6 @@ from dashboards.models import (
     Role,
     VisitView,
 )
-from dashboards.scope import Scope, area_inside
 from detection.models import LIFE_SAFETY_TYPES, Alert
 
 

@@ -1,6 +1,6 @@
 """The interface the web layer needs from the alert store; the store adapter and the in-memory fake implement it.
 
-Every read takes the caller's :class:`~dashboards.scope.Scope` and returns only records inside it; a record
+Every read takes the caller's :class:`~alerts.scope.Scope` and returns only records inside it; a record
 outside is ``None`` (the routes answer 404). Writes raise the store's typed errors
 (:class:`~alerts.store.errors.InvalidTransition`, :class:`~alerts.store.errors.AlertNotFound`,
 :class:`~alerts.store.errors.LinkError`) which the routes translate.
@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.links import LinkAction, LinkClaim
-from dashboards.models import Account, AlertView, AuditRecord, Hierarchy, ResidentView, Role, VisitView
-from dashboards.scope import Scope
+from alerts.scope import Scope
+from alerts.views import Account, AlertView, AuditRecord, Hierarchy, ResidentView, Role, VisitView
 
 
 class ConsoleBackend(Protocol):

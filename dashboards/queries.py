@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from dashboards.models import AlertView
+from alerts.views import AlertView
 from detection.models import Severity
 
 TZ = ZoneInfo("Asia/Shanghai")

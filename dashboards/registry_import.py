@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerts.privacy import mask_id_number, mask_phone
+from alerts.scope import Scope, scope_of
 from alerts.store.errors import RegistryImportError
+from alerts.views import Account, ResidentView
 from dashboards.csvio import ImportResult, RowError, parse_residents_csv
-from dashboards.models import Account, ResidentView
 from dashboards.ports import ConsoleBackend
-from dashboards.scope import Scope, scope_of
 
 MAX_BYTES = 5 * 1024 * 1024
 _KEPT = "masked value: the stored one is kept / 脱敏值：保留系统中已有的号码"

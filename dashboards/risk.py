@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from dashboards.models import AlertView, ResidentView, VisitView
+from alerts.views import AlertView, ResidentView, VisitView
 from detection.day_profile import UNUSUAL_SCORE
 from detection.models import Severity
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from alerts.lifecycle import Action, Outcome
 from alerts.privacy import mask_id_number, mask_phone
-from dashboards.models import AlertView, ResidentView, VisitView
+from alerts.views import AlertView, ResidentView, VisitView
 
 
 class AlertPublic(BaseModel):

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
-from dashboards.scope import Scope
+from alerts.queries import StoreBackend
+from alerts.scope import Scope
 from dashboards.security import hash_password
-from dashboards.sqlstore import StoreBackend
 
 
 @dataclass(frozen=True, slots=True)

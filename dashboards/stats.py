@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from dashboards.models import AlertView, ResidentView, VisitView
+from alerts.views import AlertView, ResidentView, VisitView
 from detection.models import Severity
 
 ACK_TARGET_S: dict[Severity, int] = {Severity.CRITICAL: 300, Severity.WARNING: 1800, Severity.INFO: 24 * 3600}

@@ -183,9 +183,9 @@ def _start_console(
     tasks: asyncio.TaskGroup, backend: Backend, settings: Settings, broker: Any, port: int, influx_url: str
 ) -> tuple[list[tuple[str, str, str, str]], asyncio.Task[None]]:
     """Serve the console in this loop; return the demo logins to print."""
+    from alerts.queries import StoreBackend
     from dashboards.app import create_app
     from dashboards.serve import provision_demo_logins, serve_console
-    from dashboards.sqlstore import StoreBackend
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Header, HTTPException, Request, status
 
+from alerts.scope import Scope, scope_of
+from alerts.views import Account, AlertView
 from dashboards.context import AppContext
 from dashboards.i18n import Lang, Translator, pick_language
-from dashboards.models import Account, AlertView
 from dashboards.ports import ConsoleBackend
-from dashboards.scope import Scope, scope_of
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE, Session, csrf_ok
 
 CSRF_REFUSED = "CSRF token missing or wrong"

@@ -8,8 +8,8 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from alerts.views import Role
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser
-from dashboards.models import Role
 from dashboards.security import SESSION_COOKIE, verify_password
 from dashboards.web.render import render, translator
 

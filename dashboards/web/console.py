@@ -10,12 +10,12 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.lifecycle import Action, Channel, Outcome
+from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
+from alerts.views import Account, AlertView
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.device_report import device_report
-from dashboards.models import Account, AlertView
 from dashboards.queries import queue_order
-from dashboards.scope import Scope
 from dashboards.web.render import render, translator
 
 router = APIRouter(prefix="/console", tags=["console"])

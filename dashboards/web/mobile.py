@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.lifecycle import Action, Channel, Outcome, State
 from alerts.links import LinkAction
+from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
+from alerts.views import AlertView
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
-from dashboards.models import AlertView
 from dashboards.queries import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
-from dashboards.scope import Scope
 from dashboards.telemetry import activity_ratios
 from dashboards.web.render import render, translator
 from ingest.errors import IngestError

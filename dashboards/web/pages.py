@@ -7,13 +7,13 @@ import asyncio
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
+from alerts.scope import Scope
+from alerts.views import Account, AlertView, ResidentView, VisitView
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
-from dashboards.models import Account, AlertView, ResidentView, VisitView
 from dashboards.queries import month_window
-from dashboards.scope import Scope
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
+from alerts.scope import Scope
+from alerts.views import Account, Role
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
 from dashboards.api.routes.devices import ProvisionRefused, provision_site_gateway
 from dashboards.api.routes.elders import import_upload
 from dashboards.context import AppContext
 from dashboards.csvio import COLUMNS
-from dashboards.models import Account, Role
-from dashboards.scope import Scope
 from dashboards.web.render import render
 
 router = APIRouter(prefix="/registry", tags=["registry"])

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from alerts.privacy import mask_id_number, mask_phone
+from alerts.views import Account
 from dashboards.context import AppContext
 from dashboards.i18n import Translator, pick_language
-from dashboards.models import Account
 from dashboards.queries import local_time
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 

@@ -15,11 +15,11 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
+from alerts.scope import LEVEL_OF_ROLE, Level, Scope, area_inside
 from alerts.store.errors import InvalidRecord, RecordConflict, RecordNotFound
+from alerts.views import Account, Hierarchy, Node, Place, Role
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
 from dashboards.context import AppContext
-from dashboards.models import Account, Hierarchy, Node, Place, Role
-from dashboards.scope import LEVEL_OF_ROLE, Level, Scope, area_inside
 from dashboards.security import hash_password
 from dashboards.web.render import render, translator
 

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
 from alerts.notify import Delivery, Message
+from alerts.queries import StoreBackend, run_async
+from alerts.scope import Scope
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
+from alerts.views import AlertView
 from dashboards.memory import MemoryBackend
-from dashboards.models import AlertView
-from dashboards.scope import Scope
 from dashboards.security import hash_password
-from dashboards.sqlstore import StoreBackend, run_async
 from detection.models import Alert
 
 LINK_SECRET = b"test-link-secret-0123456789abcdef"

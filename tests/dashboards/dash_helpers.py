@@ -21,9 +21,9 @@ def login(client: TestClient | httpx.Client, user: str, password: str = PASSWORD
 
 from dash_harness import TestStoreBackend  # noqa: E402
 
+from alerts.scope import Scope  # noqa: E402
+from alerts.views import AlertView  # noqa: E402
 from dashboards.memory import MemoryBackend  # noqa: E402
-from dashboards.models import AlertView  # noqa: E402
-from dashboards.scope import Scope  # noqa: E402
 
 Backend = MemoryBackend | TestStoreBackend
 

@@ -9,7 +9,7 @@ from dash_fixtures import IDS, VISIBLE
 from dash_helpers import Backend, alert_of, login
 from fastapi.testclient import TestClient
 
-from dashboards.scope import Scope
+from alerts.scope import Scope
 from detection.models import Alert, AlertType, Severity
 
 SITE_OF = {"R1": "h1", "R2": "h2", "R3": "h3", "R4": "h4"}

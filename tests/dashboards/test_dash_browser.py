@@ -156,8 +156,8 @@ def test_resident_page_charts_from_influxd(
     chromium: Browser, influxd: Any, unique_db: str, settings: Any, backend: Backend
 ) -> None:
     """The resident page draws ECharts from a real influxd through the real InfluxReader."""
+    from alerts.queries import run_async
     from dashboards.app import create_app
-    from dashboards.sqlstore import run_async
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
 

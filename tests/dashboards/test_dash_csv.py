@@ -9,8 +9,8 @@ from dash_fixtures import IDS
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
+from alerts.scope import Scope
 from dashboards.csvio import id_number_ok
-from dashboards.scope import Scope
 
 HEADER = "编号,姓名,性别,出生年份,身份证号,电话,类别,能力等级,住所编号,网格,住址,紧急联系人,关系,联系人电话,知情同意\n"
 GOOD_ID = "110101193812120018"

@@ -77,7 +77,7 @@ POINTS = [
 
 @pytest.fixture
 def influx_reader(influxd: Any, unique_db: str) -> Iterator[InfluxReader]:
-    from dashboards.sqlstore import run_async
+    from alerts.queries import run_async
 
     async def load() -> None:
         async with InfluxClient(url=influxd.url, db=unique_db) as c:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alerts.lifecycle import State
-from dashboards.models import AlertView, Place, ResidentView, VisitView
+from alerts.views import AlertView, Place, ResidentView, VisitView
 from dashboards.risk import DAY_MS, rank_for_visits
 from detection.models import AlertType, Severity
 

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from dash_fixtures import VISIBLE, registry
 from dash_helpers import Backend
 
-from dashboards.models import Account, Role
-from dashboards.scope import Scope, scope_clause, scope_of
+from alerts.scope import Scope, scope_clause, scope_of
+from alerts.views import Account, Role
 
 
 @pytest.mark.parametrize("worker", sorted(VISIBLE))

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from dash_helpers import Backend
 
+from alerts.queries import StoreBackend
 from dashboards.app import create_app
 from dashboards.security import verify_password
 from dashboards.serve import provision_demo_logins, serve_console
-from dashboards.sqlstore import StoreBackend
 from eldercare.servers._child import free_port
 from eldercare.settings import Settings
 

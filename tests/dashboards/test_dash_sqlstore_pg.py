@@ -19,11 +19,11 @@ from alerts.escalation import PolicyBook
 from alerts.lifecycle import Action, Channel, Outcome, State
 from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier
+from alerts.scope import Scope
 from alerts.service import AlertService
 from alerts.store.errors import InvalidTransition, RecordNotFound, WorkerInactive
 from alerts.store.repository import AlertStore
-from dashboards.models import Role
-from dashboards.scope import Scope
+from alerts.views import Role
 from detection.models import Alert, AlertType, Severity
 from eldercare.servers.postgres import Postgres
 

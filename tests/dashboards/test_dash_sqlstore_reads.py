@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dash_harness import make_store
 
-from dashboards.scope import Scope
+from alerts.scope import Scope
 from detection.models import Alert, AlertType, Severity
 
 

@@ -9,8 +9,8 @@ from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
 from alerts.lifecycle import State
+from alerts.views import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.device_report import DeviceReport, build_rows
-from dashboards.models import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.queries import month_window
 from dashboards.stats import monthly_report, percentile, report_csv_rows, sla_outcome
 from detection.config import DetectConfig
@@ -136,7 +136,7 @@ def test_undecided_sla_is_not_counted() -> None:
 
 
 def test_stats_endpoint_and_csv_are_scoped(client: TestClient, backend: Backend) -> None:
-    from dashboards.scope import Scope
+    from alerts.scope import Scope
 
     now = int(__import__("time").time() * 1000)
     backend.record_visit(resident_id="R1", worker_id="W_G1", time_ms=now, outcome="well", note="")

@@ -108,7 +108,7 @@ def test_visit_list_ranks_declining_activity_first(
     influxd: Any, unique_db: str, settings: Settings, backend: Backend
 ) -> None:
     """h2's motion fell to 40% of its usual level: R2 tops W_C1's visit list with the reason shown."""
-    from dashboards.sqlstore import run_async
+    from alerts.queries import run_async
 
     day = 24 * HOUR
     now = int(time.time() * 1000)

@@ -6,12 +6,12 @@ import asyncio
 
 from fastapi import APIRouter, HTTPException, status
 
+from alerts.scope import Scope
+from alerts.views import Account, Role
 from dashboards.api.deps import ContextDep, CsrfHeader, CurrentUser, ScopeDep
 from dashboards.context import AppContext
 from dashboards.device_report import DeviceReport, DeviceRow, Presence, device_report
-from dashboards.models import Account, Role
 from dashboards.schemas import DevicePublic, GatewayCredentials
-from dashboards.scope import Scope
 from gateway.models import CONTRACT_PREFIX
 from gateway.provisioning import gateway_password
 

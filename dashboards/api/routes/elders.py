@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, UploadFile, status
 from fastapi.responses import Response
 
+from alerts.views import Account, Role
 from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
 from dashboards.context import AppContext
 from dashboards.csvio import ImportResult, residents_csv
-from dashboards.models import Account, Role
 from dashboards.registry_import import MAX_BYTES, import_residents
 from dashboards.schemas import AlertPublic, ElderDetail, ElderPublic, ImportReportPublic, RowErrorPublic
 from dashboards.telemetry import resident_charts

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from alerts.scope import Scope
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.queries import month_window
-from dashboards.scope import Scope
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
