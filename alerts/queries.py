@@ -1,4 +1,9 @@
-"""The :class:`~dashboards.ports.ConsoleBackend` over the real alert store and alert service.
+"""The console's read models and writes over the alert store and alert service (its one backend).
+
+Every read takes the caller's :class:`~alerts.scope.Scope` and returns only records inside it; a record outside is
+``None`` (the routes answer 404). Writes raise the store's typed errors
+(:class:`~alerts.store.errors.InvalidTransition`, :class:`~alerts.store.errors.AlertNotFound`,
+:class:`~alerts.store.errors.LinkError`) which the routes translate.
 
 Writes go through :class:`alerts.service.AlertService` (transitions, one-tap links: it also tells the home that
 help is coming) and :class:`alerts.store.repository.AlertStore` (visits, registry import). Scoped reads join the

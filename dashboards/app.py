@@ -15,11 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerts.queries import StoreBackend
 from dashboards.api.deps import CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
 from dashboards.i18n import LANGS
-from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
 from dashboards.web import auth, console, device_pages, mobile, pages, registry_pages, workers
@@ -47,7 +47,7 @@ class ConsoleSettings(Protocol):
 def create_app(
     settings: ConsoleSettings,
     *,
-    backend: ConsoleBackend,
+    backend: StoreBackend,
     telemetry: ChartReader | None = None,
     baselines: BaselineLookup | None = None,
     clock: Callable[[], int] = now_ms,
@@ -56,7 +56,7 @@ def create_app(
     gateway_secret: str = "",
     provisioner: Callable[[str], None] | None = None,
 ) -> FastAPI:
-    """Build the console application around a store (the alert store's adapter, or the in-memory fake).
+    """Build the console application around the alert store's console queries (:class:`alerts.queries.StoreBackend`).
 
     ``gateway_secret`` and ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
     Sessions are signed with ``session_secret`` (default: derived from ``ELDERCARE_LINK_SECRET``; a random one,

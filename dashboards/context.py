@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from alerts.queries import StoreBackend
 from dashboards.events import AlertFeed
-from dashboards.ports import ConsoleBackend
 from dashboards.security import LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
 
@@ -21,7 +21,7 @@ def now_ms() -> int:
 class AppContext:
     """Shared services of the web application."""
 
-    backend: ConsoleBackend
+    backend: StoreBackend
     sessions: SessionSigner
     limiter: LoginLimiter
     ip_limiter: LoginLimiter

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from alerts.privacy import mask_id_number, mask_phone
+from alerts.queries import StoreBackend
 from alerts.scope import Scope, scope_of
 from alerts.store.errors import RegistryImportError
 from alerts.views import Account, ResidentView
 from dashboards.csvio import ImportResult, RowError, parse_residents_csv
-from dashboards.ports import ConsoleBackend
 
 MAX_BYTES = 5 * 1024 * 1024
 _KEPT = "masked value: the stored one is kept / 脱敏值：保留系统中已有的号码"
@@ -18,7 +18,7 @@ _NO_STORED = "masked value and nothing stored to keep: enter the full number / �
 _MISMATCH = "masked value differs from the stored one: enter the full number / 脱敏值与已有号码不符，请填写完整号码"
 
 
-def import_residents(backend: ConsoleBackend, user: Account, raw: bytes, *, dry_run: bool) -> ImportResult:
+def import_residents(backend: StoreBackend, user: Account, raw: bytes, *, dry_run: bool) -> ImportResult:
     """Validate a CSV upload against the user's part of the hierarchy; unless ``dry_run``, import the good rows."""
     scope = scope_of(user)
     try:

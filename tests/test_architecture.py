@@ -57,6 +57,13 @@ def test_detection_has_no_database() -> None:
     assert bad == []
 
 
+@pytest.mark.parametrize("package", [p for p in PRODUCTION if p != "alerts"])
+def test_only_alerts_speaks_sql(package: str) -> None:
+    # One owner for the alert store: the console's reads live in alerts.queries, not in dashboards.
+    bad = [f"{p.relative_to(ROOT)} imports {m}" for p, m in _imports(package) if m in {"sqlalchemy", "alembic"}]
+    assert bad == []
+
+
 @pytest.mark.parametrize("package", PRODUCTION)
 def test_nothing_imports_bench_but_the_cli(package: str) -> None:
     bad = [

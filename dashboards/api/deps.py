@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Form, Header, HTTPException, Request, status
 
+from alerts.queries import StoreBackend
 from alerts.scope import Scope, scope_of
 from alerts.views import Account, AlertView
 from dashboards.context import AppContext
 from dashboards.i18n import Lang, Translator, pick_language
-from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE, Session, csrf_ok
 
 CSRF_REFUSED = "CSRF token missing or wrong"
@@ -30,12 +30,12 @@ def get_context(request: Request) -> AppContext:
 ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
-def get_backend(ctx: ContextDep) -> ConsoleBackend:
+def get_backend(ctx: ContextDep) -> StoreBackend:
     """The store behind the console."""
     return ctx.backend
 
 
-BackendDep = Annotated[ConsoleBackend, Depends(get_backend)]
+BackendDep = Annotated[StoreBackend, Depends(get_backend)]
 
 
 def get_session(request: Request, ctx: ContextDep) -> Session:
@@ -101,7 +101,7 @@ CsrfHeader = Depends(check_csrf_header)
 
 
 def read_alert_in_scope(
-    backend: ConsoleBackend, scope: Scope, user: Account, alert_id: int, *, channel: str, not_found: str
+    backend: StoreBackend, scope: Scope, user: Account, alert_id: int, *, channel: str, not_found: str
 ) -> AlertView:
     """One alert the caller may see, with the read audited; 404 (never 403) outside the scope, so nothing leaks."""
     alert = backend.get_alert(scope, alert_id)

@@ -1,4 +1,4 @@
-"""Dashboard fixtures: an in-memory store with a known district, the app, logged-in clients, a live server."""
+"""Dashboard fixtures: a SQLite alert store with a known district, the app, logged-in clients, a live server."""
 
 from __future__ import annotations
 
@@ -17,21 +17,16 @@ from dash_harness import (  # noqa: E402
     LINK_SECRET,
     LiveServer,
     TestStoreBackend,
-    make_memory,
     make_store,
 )
 
 from dashboards.app import create_app  # noqa: E402
-from dashboards.memory import MemoryBackend  # noqa: E402
 from eldercare.settings import Settings  # noqa: E402
 
 
-@pytest.fixture(params=["memory", "store"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryBackend | TestStoreBackend]:
-    """Every dashboard test runs against the in-memory fake and the real SQLite alert store."""
-    if request.param == "memory":
-        yield make_memory()
-        return
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[TestStoreBackend]:
+    """Every dashboard test runs against the real alert store on SQLite (a fresh file, fast enough)."""
     b = make_store(tmp_path)
     yield b
     b.store.close()
@@ -43,7 +38,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, backend: MemoryBackend | TestStoreBackend) -> FastAPI:
+def app(settings: Settings, backend: TestStoreBackend) -> FastAPI:
     return create_app(settings, backend=backend, poll_interval_s=0.05)
 
 

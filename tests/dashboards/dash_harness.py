@@ -1,4 +1,4 @@
-"""Test harness of the dashboards: both backends, a live uvicorn server, chromium arguments."""
+"""Test harness of the dashboards: the store backend, a live uvicorn server, chromium arguments."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from alerts.scope import Scope
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
 from alerts.views import AlertView
-from dashboards.memory import MemoryBackend
 from dashboards.security import hash_password
 from detection.models import Alert
 
@@ -47,14 +46,6 @@ class TestStoreBackend(StoreBackend):
         view = self.get_alert(Scope("all"), record.id)
         assert view is not None
         return view
-
-
-def make_memory() -> MemoryBackend:
-    b = MemoryBackend(link_secret=LINK_SECRET)
-    b.import_registry(registry())
-    for worker in list(b.workers):
-        b.set_password_hash(worker, _HASH, actor="system")
-    return b
 
 
 def make_store(path: Path) -> TestStoreBackend:

@@ -23,9 +23,8 @@ from dash_harness import TestStoreBackend  # noqa: E402
 
 from alerts.scope import Scope  # noqa: E402
 from alerts.views import AlertView  # noqa: E402
-from dashboards.memory import MemoryBackend  # noqa: E402
 
-Backend = MemoryBackend | TestStoreBackend
+Backend = TestStoreBackend
 
 
 def alert_of(backend: Backend, alert_id: int) -> AlertView:
