@@ -1,0 +1,386 @@
+"""Alerts in the alert store: raise (race-free upsert on the dedup key), clear, transitions, assignment, timers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
+
+from alerts.audit import AuditAction, Entity
+from alerts.escalation import DEVICE_TYPES, Timers
+from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, next_state, reached
+from alerts.store.audit_log import AuditLog
+from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound, WorkerInactive
+from alerts.store.records import AlertRecord, AssignResult, EventRecord, RaiseResult, SiteContext, TransitionResult
+from alerts.store.session import SYSTEM
+from alerts.store.tables import AlertEvent, AlertRow, LinkUse, Worker
+from alerts.store.workers import Workers
+from detection.models import Alert, AlertType
+
+_ACTIVE: Final = tuple(s.value for s in ACTIVE_STATES)
+_ALERT_FIELDS: Final = tuple(c.key for c in AlertRow.__table__.columns if c.key != "open_key")
+
+
+def _min_due(*values: int | None) -> int | None:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def open_key(site: str, alert_type: str, subject: str) -> str:
+    """The dedup key of an active alert: one per home and type (per device for device-health types)."""
+    return f"{site}|{alert_type}|{subject}"
+
+
+def subject_of(alert: Alert) -> str:
+    """Device-health alerts are per device; everything else is per home (resident)."""
+    return (alert.device or "") if alert.type in DEVICE_TYPES else ""
+
+
+def _alert_record(row: AlertRow) -> AlertRecord:
+    data = {key: getattr(row, key) for key in _ALERT_FIELDS}
+    data["notified"] = list(data["notified"] or [])
+    data["evidence"] = dict(data["evidence"] or {})
+    data["policy"] = dict(data["policy"] or {})
+    return AlertRecord(**data)
+
+
+class Alerts(AuditLog):
+    """The alert aggregate: its row, its events and its escalation timers."""
+
+    def raise_alert(
+        self,
+        alert: Alert,
+        *,
+        now_ms: int,
+        context: SiteContext | None,
+        policy: Mapping[str, Any],
+        timers: Timers,
+    ) -> RaiseResult:
+        """Store a raised alert, or count a repeat of the active one (race-free upsert on the dedup key)."""
+        subject = subject_of(alert)
+        table = AlertRow.__table__
+        values: dict[str, Any] = {
+            "site": alert.site,
+            "community_id": context.community_id if context else None,
+            "resident_id": context.resident_id if context else None,
+            "device": alert.device,
+            "type": alert.type.value,
+            "subject": subject,
+            "severity": alert.severity.value,
+            "life_safety": alert.is_life_safety,
+            "state": State.OPEN.value,
+            "open_key": open_key(alert.site, alert.type.value, subject),
+            "raised_ms": alert.time_ms,
+            "created_ms": now_ms,
+            "last_seen_ms": alert.time_ms,
+            "count": 1,
+            "explanation": alert.explanation,
+            "explanation_zh": alert.explanation_zh,
+            "evidence": dict(alert.evidence),
+            "policy": dict(policy),
+            "remind_due_ms": timers.remind_due_ms,
+            "escalate_due_ms": timers.escalate_due_ms,
+            "escalation_step": timers.escalation_step,
+            "on_site_due_ms": timers.on_site_due_ms,
+            "next_due_ms": _min_due(timers.remind_due_ms, timers.escalate_due_ms, timers.on_site_due_ms),
+            "notified": [],
+        }
+        stmt = self._insert(table).values(**values)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.open_key],
+            set_={
+                "count": table.c.count + 1,
+                "last_seen_ms": case(
+                    (excluded.last_seen_ms > table.c.last_seen_ms, excluded.last_seen_ms), else_=table.c.last_seen_ms
+                ),
+                "explanation": excluded.explanation,
+                "explanation_zh": excluded.explanation_zh,
+                "evidence": excluded.evidence,
+            },
+        ).returning(table.c.id, table.c.count)
+        with self._tx() as s:
+            result = s.execute(stmt).one()
+            alert_id, count = int(result[0]), int(result[1])
+            created = count == 1
+            if created:
+                s.add(
+                    AlertEvent(
+                        alert_id=alert_id, time_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE.value, action="raise",
+                        from_state=None, to_state=State.OPEN.value, outcome=None, note=None,
+                    )
+                )  # fmt: skip
+                self._audit(
+                    s, now_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE, action=AuditAction.ALERT_RAISED,
+                    entity=Entity.ALERT, entity_id=alert_id,
+                    detail={"site": alert.site, "type": alert.type.value, "severity": alert.severity.value},
+                )  # fmt: skip
+            elif alert.is_life_safety:
+                self._audit(
+                    s, now_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE, action=AuditAction.ALERT_REPEATED,
+                    entity=Entity.ALERT, entity_id=alert_id, detail={"count": count},
+                )  # fmt: skip
+            row = s.get_one(AlertRow, alert_id, populate_existing=True)
+            return RaiseResult(record=_alert_record(row), created=created)
+
+    def clear_alert(self, alert: Alert, *, now_ms: int) -> AlertRecord | None:
+        """The condition ended by itself: clear the active alert (life-safety: only mark ``cleared_ms``)."""
+        key = open_key(alert.site, alert.type.value, subject_of(alert))
+        with self._tx() as s:
+            row = s.scalars(select(AlertRow).where(AlertRow.open_key == key).with_for_update()).first()
+            if row is None:
+                return None
+            state = State(row.state)
+            new = next_state(state, Action.CLEAR, life_safety=row.life_safety, alert_id=row.id)
+            if row.cleared_ms is None:
+                row.cleared_ms = now_ms
+            if new is State.CLEARED:
+                row.state = new.value
+                row.open_key = None
+                self._stop_timers(row, remind=True, on_site=True)
+            s.add(
+                AlertEvent(
+                    alert_id=row.id, time_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE.value,
+                    action=Action.CLEAR.value, from_state=state.value, to_state=new.value, outcome=None, note=None,
+                )
+            )  # fmt: skip
+            self._audit(
+                s, now_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE, action=AuditAction.ALERT_CLEARED,
+                entity=Entity.ALERT, entity_id=row.id, detail={"state": new.value},
+            )  # fmt: skip
+            return _alert_record(row)
+
+    @staticmethod
+    def _stop_timers(row: AlertRow, *, remind: bool, on_site: bool) -> None:
+        if remind:
+            row.remind_due_ms = None
+            row.escalate_due_ms = None
+        if on_site:
+            row.on_site_due_ms = None
+        row.next_due_ms = _min_due(row.remind_due_ms, row.escalate_due_ms, row.on_site_due_ms)
+
+    def get_alert(self, alert_id: int) -> AlertRecord:
+        """One alert; raise :class:`AlertNotFound`."""
+        with self._read() as s:
+            row = s.get(AlertRow, alert_id)
+            if row is None:
+                raise AlertNotFound(alert_id)
+            return _alert_record(row)
+
+    def list_alerts(
+        self,
+        *,
+        active_only: bool = False,
+        site: str | None = None,
+        alert_type: AlertType | None = None,
+        limit: int = 200,
+    ) -> list[AlertRecord]:
+        """Alerts, newest first."""
+        stmt = select(AlertRow).order_by(AlertRow.raised_ms.desc(), AlertRow.id.desc()).limit(limit)
+        if active_only:
+            stmt = stmt.where(AlertRow.state.in_(_ACTIVE))
+        if site is not None:
+            stmt = stmt.where(AlertRow.site == site)
+        if alert_type is not None:
+            stmt = stmt.where(AlertRow.type == alert_type.value)
+        with self._read() as s:
+            return [_alert_record(r) for r in s.scalars(stmt)]
+
+    def events(self, alert_id: int) -> list[EventRecord]:
+        """The alert's transitions in order."""
+        with self._read() as s:
+            rows = s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id))
+            return [
+                EventRecord(
+                    id=e.id,
+                    alert_id=e.alert_id,
+                    time_ms=e.time_ms,
+                    actor=e.actor,
+                    channel=e.channel,
+                    action=e.action,
+                    from_state=e.from_state,
+                    to_state=e.to_state,
+                    outcome=e.outcome,
+                    note=e.note,
+                )  # fmt: skip
+                for e in rows
+            ]
+
+    def transition(
+        self,
+        alert_id: int,
+        action: Action,
+        *,
+        actor: str,
+        channel: Channel,
+        now_ms: int,
+        outcome: Outcome | None = None,
+        note: str | None = None,
+        link_nonce: str | None = None,
+    ) -> TransitionResult:
+        """Apply a lifecycle action; raise :class:`InvalidTransition` if refused.
+
+        With ``link_nonce`` (a one-tap link) the call is idempotent: a used link or a step already done
+        returns ``applied=False`` with the reason instead of raising.
+        """
+        try:
+            return self._transition(alert_id, action, actor=actor, channel=channel, now_ms=now_ms, outcome=outcome,
+                                    note=note, link_nonce=link_nonce)  # fmt: skip
+        except IntegrityError:
+            if link_nonce is None:
+                raise
+            # The same link was used concurrently: the other use won; answer with its result.
+            return self._transition(alert_id, action, actor=actor, channel=channel, now_ms=now_ms, outcome=outcome,
+                                    note=note, link_nonce=link_nonce)  # fmt: skip
+
+    def _transition(
+        self,
+        alert_id: int,
+        action: Action,
+        *,
+        actor: str,
+        channel: Channel,
+        now_ms: int,
+        outcome: Outcome | None,
+        note: str | None,
+        link_nonce: str | None,
+    ) -> TransitionResult:
+        with self._tx() as s:
+            row = self._locked_alert(s, alert_id)
+            state = State(row.state)
+            if link_nonce is not None:
+                used = s.get(LinkUse, link_nonce)
+                if used is not None:
+                    return TransitionResult(
+                        record=_alert_record(row), from_state=state.value, applied=False,
+                        reason=f"link already used at {used.used_ms}",
+                    )  # fmt: skip
+                if reached(state, action):
+                    reason = f"already {state.value}" + (f" by {row.owner_id}" if row.owner_id else "")
+                    s.add(
+                        LinkUse(nonce=link_nonce, alert_id=alert_id, worker_id=actor, action=action.value,
+                                used_ms=now_ms, applied=False, state=state.value, detail=reason)
+                    )  # fmt: skip
+                    return TransitionResult(record=_alert_record(row), from_state=state.value, applied=False,
+                                            reason=reason)  # fmt: skip
+            new = next_state(state, action, life_safety=row.life_safety, outcome=outcome, alert_id=alert_id)
+            self._apply(row, action, new, actor=actor, now_ms=now_ms, outcome=outcome, note=note)
+            s.add(
+                AlertEvent(
+                    alert_id=alert_id, time_ms=now_ms, actor=actor, channel=channel.value, action=action.value,
+                    from_state=state.value, to_state=new.value, outcome=outcome.value if outcome else None, note=note,
+                )
+            )  # fmt: skip
+            detail: dict[str, Any] = {"from": state.value, "to": new.value, "action": action.value}
+            if outcome is not None:
+                detail["outcome"] = outcome.value
+            if link_nonce is not None:
+                detail["link"] = link_nonce
+                s.add(
+                    LinkUse(nonce=link_nonce, alert_id=alert_id, worker_id=actor, action=action.value, used_ms=now_ms,
+                            applied=True, state=new.value, detail=None)
+                )  # fmt: skip
+            self._audit(
+                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.ALERT_TRANSITION,
+                entity=Entity.ALERT, entity_id=alert_id, detail=detail,
+            )  # fmt: skip
+            s.flush()
+            return TransitionResult(record=_alert_record(row), from_state=state.value, applied=True)
+
+    def assign(self, alert_id: int, worker_id: str, *, actor: str, channel: Channel, now_ms: int) -> AssignResult:
+        """Make an active worker the alert's owner; records an ``assign`` event and an audit entry.
+
+        Refused with :class:`InvalidTransition` when the alert is resolved or cleared, :class:`AlertNotFound`,
+        :class:`RecordNotFound` (unknown worker) or :class:`WorkerInactive`. The state does not change: the
+        assignee still acknowledges, goes and resolves through the usual actions.
+        """
+        with self._tx() as s:
+            row = self._locked_alert(s, alert_id)
+            state = State(row.state)
+            if state not in ACTIVE_STATES:
+                raise InvalidTransition(
+                    alert_id=alert_id, state=state, action=Action.ASSIGN, reason=f"alert is {state} (final)"
+                )
+            worker = s.get(Worker, worker_id)
+            if worker is None:
+                raise RecordNotFound("worker", worker_id)
+            if not worker.active:
+                raise WorkerInactive(worker_id)
+            previous = row.owner_id
+            row.owner_id = worker_id
+            s.add(
+                AlertEvent(
+                    alert_id=alert_id, time_ms=now_ms, actor=actor, channel=channel.value, action=Action.ASSIGN.value,
+                    from_state=state.value, to_state=state.value, outcome=None, note=worker_id,
+                )
+            )  # fmt: skip
+            self._audit(
+                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.ALERT_ASSIGNED,
+                entity=Entity.ALERT, entity_id=alert_id, detail={"worker": worker_id, "previous": previous},
+            )  # fmt: skip
+            s.flush()
+            return AssignResult(record=_alert_record(row), previous_owner=previous, worker=Workers._contact(worker))
+
+    @staticmethod
+    def _apply(
+        row: AlertRow, action: Action, new: State, *, actor: str, now_ms: int, outcome: Outcome | None, note: str | None
+    ) -> None:
+        if note:
+            row.note = f"{row.note}\n{note}" if row.note else note
+        if action is Action.NOTE:
+            return
+        if row.ack_ms is None:
+            # Any forward step means someone has taken the alert: it counts as acknowledged.
+            row.ack_ms = now_ms
+            row.time_to_ack_ms = now_ms - row.raised_ms
+            if actor != SYSTEM and row.owner_id is None:
+                row.owner_id = actor
+        if action is Action.EN_ROUTE:
+            row.en_route_ms = now_ms
+        if action is Action.ON_SITE:
+            row.on_site_ms = now_ms
+            row.time_to_on_site_ms = now_ms - row.raised_ms
+        row.state = new.value
+        if new is State.RESOLVED:
+            row.resolved_ms = now_ms
+            row.time_to_resolve_ms = now_ms - row.raised_ms
+            row.outcome = outcome.value if outcome else None
+            row.open_key = None
+        Alerts._stop_timers(row, remind=True, on_site=new in (State.ON_SITE, State.RESOLVED))
+
+    # ------------------------------------------------------------------ escalation timers
+
+    def due_alerts(self, now_ms: int, *, limit: int = 200) -> list[AlertRecord]:
+        """Active alerts with a timer due at or before ``now_ms``, most overdue first."""
+        stmt = (
+            select(AlertRow)
+            .where(AlertRow.next_due_ms <= now_ms, AlertRow.state.in_(_ACTIVE))
+            .order_by(AlertRow.next_due_ms)
+            .limit(limit)
+        )
+        with self._read() as s:
+            return [_alert_record(r) for r in s.scalars(stmt)]
+
+    def advance_timers(self, alert_id: int, *, expect_next_due_ms: int, timers: Timers) -> bool:
+        """Compare-and-set the timers: only the caller that still sees ``expect_next_due_ms`` wins (no double send)."""
+        next_due = _min_due(timers.remind_due_ms, timers.escalate_due_ms, timers.on_site_due_ms)
+        stmt = (
+            update(AlertRow)
+            .where(
+                AlertRow.id == alert_id,
+                AlertRow.next_due_ms == expect_next_due_ms,
+                AlertRow.state.in_(_ACTIVE),
+            )
+            .values(
+                remind_due_ms=timers.remind_due_ms,
+                escalate_due_ms=timers.escalate_due_ms,
+                escalation_step=timers.escalation_step,
+                on_site_due_ms=timers.on_site_due_ms,
+                next_due_ms=next_due,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        with self._tx() as s:
+            return bool(s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]

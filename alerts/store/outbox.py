@@ -1,0 +1,151 @@
+"""The notification outbox of the alert store: rows written with the alert, claimed and finished by the sender."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select, update
+
+from alerts.audit import AuditAction, Entity
+from alerts.lifecycle import Channel
+from alerts.store.audit_log import AuditLog
+from alerts.store.errors import RecordNotFound
+from alerts.store.records import NotificationDraft, NotificationRecord
+from alerts.store.session import SYSTEM
+from alerts.store.tables import NotificationRow
+
+
+def _notification_record(row: NotificationRow) -> NotificationRecord:
+    return NotificationRecord(
+        id=row.id,
+        alert_id=row.alert_id,
+        worker_id=row.worker_id,
+        kind=row.kind,
+        channel=row.channel,
+        target=row.target,
+        status=row.status,
+        attempts=row.attempts,
+        created_ms=row.created_ms,
+        due_ms=row.due_ms,
+        sent_ms=row.sent_ms,
+        error=row.error,
+        title=row.title,
+        body=row.body,
+    )
+
+
+class Outbox(AuditLog):
+    """Notification rows: queued with an alert's change, claimed by a ticker, finished with the result."""
+
+    def mark_notified(self, alert_id: int, worker_ids: Iterable[str], *, now_ms: int) -> None:
+        """Remember who has been told (reminders go to everyone told so far)."""
+        self.record_notifications(alert_id, [], now_ms=now_ms, notified=list(worker_ids))
+
+    def record_notifications(
+        self,
+        alert_id: int,
+        drafts: Sequence[NotificationDraft],
+        *,
+        now_ms: int,
+        audit_action: AuditAction | None = None,
+        notified: Sequence[str] = (),
+    ) -> list[int]:
+        """Write notification rows, their audit entries and who has been told, in one transaction."""
+        with self._tx() as s:
+            rows = [
+                NotificationRow(
+                    alert_id=alert_id,
+                    worker_id=d.worker_id,
+                    kind=d.kind,
+                    channel=d.channel,
+                    target=d.target,
+                    status=d.status,
+                    attempts=d.attempts,
+                    created_ms=now_ms,
+                    due_ms=d.due_ms,
+                    sent_ms=d.sent_ms,
+                    error=d.error,
+                    title=d.title,
+                    body=d.body,
+                )  # fmt: skip
+                for d in drafts
+            ]
+            s.add_all(rows)
+            if audit_action is not None:
+                for d in drafts:
+                    self._audit(
+                        s, now_ms=now_ms, actor=SYSTEM, channel=Channel.SYSTEM, action=audit_action,
+                        entity=Entity.ALERT, entity_id=alert_id,
+                        detail={"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
+                    )  # fmt: skip
+            if notified:
+                row = self._locked_alert(s, alert_id)
+                known = list(row.notified or [])
+                row.notified = known + [w for w in dict.fromkeys(notified) if w not in known]
+                row.last_notified_ms = now_ms
+            s.flush()
+            return [r.id for r in rows]
+
+    def claim_notifications(self, now_ms: int, *, limit: int = 500) -> list[NotificationRecord]:
+        """Take queued/retry notifications that are due (status → sending); concurrent tickers split them."""
+        with self._tx() as s:
+            ids = list(
+                s.scalars(
+                    select(NotificationRow.id)
+                    .where(NotificationRow.status.in_(("queued", "retry")), NotificationRow.due_ms <= now_ms)
+                    .order_by(NotificationRow.due_ms, NotificationRow.id)
+                    .limit(limit)
+                )
+            )
+            if not ids:
+                return []
+            claimed = set(
+                s.scalars(
+                    update(NotificationRow)
+                    .where(NotificationRow.id.in_(ids), NotificationRow.status.in_(("queued", "retry")))
+                    .values(status="sending")
+                    .returning(NotificationRow.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            rows = s.scalars(
+                select(NotificationRow).where(NotificationRow.id.in_(claimed)).order_by(NotificationRow.id)
+            )
+            return [_notification_record(r) for r in rows]
+
+    def finish_notification(
+        self,
+        notification_id: int,
+        *,
+        status: str,
+        now_ms: int,
+        error: str | None = None,
+        due_ms: int | None = None,
+        channel: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        """Record the result of a (re)send: sent, failed, or retry at ``due_ms``."""
+        with self._tx() as s:
+            row = s.get(NotificationRow, notification_id)
+            if row is None:
+                raise RecordNotFound("notification", str(notification_id))
+            row.status = status
+            row.attempts += 1
+            row.error = error
+            row.due_ms = due_ms
+            if status == "sent":
+                row.sent_ms = now_ms
+            if channel is not None:
+                row.channel = channel
+            if target is not None:
+                row.target = target
+
+    def notifications(self, *, alert_id: int | None = None, worker_id: str | None = None) -> list[NotificationRecord]:
+        """Notification records in order."""
+        stmt = select(NotificationRow).order_by(NotificationRow.id)
+        if alert_id is not None:
+            stmt = stmt.where(NotificationRow.alert_id == alert_id)
+        if worker_id is not None:
+            stmt = stmt.where(NotificationRow.worker_id == worker_id)
+        with self._read() as s:
+            return [_notification_record(r) for r in s.scalars(stmt)]

@@ -1,0 +1,180 @@
+"""The alert store's engine, sessions and shared transaction helpers; every aggregate builds on :class:`StoreBase`.
+
+SQLite (default, embedded) and PostgreSQL run the same code. Writes that read before they write take
+a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite). The store is
+synchronous; the async service calls it through ``asyncio.to_thread``. The only module that creates
+SQLAlchemy engines and sessions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from alerts.store import migrate as migrations
+from alerts.store.errors import AlertNotFound, RecordNotFound
+from alerts.store.tables import AlertRow, Worker
+
+SYSTEM: Final = "system"
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class StoreBase:
+    """Engine, sessions, the registry cache and row locks: what every aggregate of the store shares."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        migrate: bool = True,
+        pool_size: int = 5,
+        echo: bool = False,
+        registry_cache_s: float = 30.0,
+    ) -> None:
+        self.url = normalise_url(url)
+        self.registry_cache_s = registry_cache_s
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
+        self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(eldercare_read_only=True), expire_on_commit=False
+        )
+        if migrate:
+            self.migrate()
+
+    @staticmethod
+    def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
+        if url.startswith("sqlite"):
+            memory = url in ("sqlite://", "sqlite:///:memory:")
+            engine = create_engine(
+                url,
+                echo=echo,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                poolclass=StaticPool if memory else None,
+            )
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Let SQLAlchemy, not pysqlite, issue BEGIN, so every transaction takes the write
+                # lock up front (BEGIN IMMEDIATE): read-then-write cannot deadlock between threads.
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                if not memory:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=30000")
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                # Read-only transactions (see _read) take no write lock, so they never queue behind writers.
+                read_only = conn.get_execution_options().get("eldercare_read_only", False)
+                conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+            return engine
+        return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def migrate(self, revision: str = "head") -> None:
+        """Apply Alembic migrations up to ``revision`` (run at startup)."""
+        with self.engine.begin() as conn:
+            migrations.upgrade(conn, revision)
+
+    def current_revision(self) -> str | None:
+        """The database's migration revision."""
+        with self.engine.connect() as conn:
+            return migrations.current_revision(conn)
+
+    def schema_diff(self) -> list[Any]:
+        """Differences between the models and the database (empty after ``migrate``)."""
+        with self.engine.connect() as conn:
+            return migrations.schema_diff(conn)
+
+    def close(self) -> None:
+        """Release all pooled connections."""
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    def _cached(self, key: tuple[str, ...], load: Any) -> Any:
+        # Registry lookups are on every alert's hot path and change rarely: keep them briefly.
+        # Imports in this process invalidate at once; other processes see changes within registry_cache_s.
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        value = load()
+        with self._cache_lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[key] = (now + self.registry_cache_s, value)
+        return value
+
+    def invalidate_registry_cache(self) -> None:
+        """Forget cached registry lookups (after an import or a change of channels)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._read_sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction for adapters that run their own scoped queries (the dashboards).
+
+        On SQLite it starts with a plain ``BEGIN`` (a WAL snapshot), so it never queues behind a writer's
+        ``BEGIN IMMEDIATE``; on PostgreSQL it is an ordinary transaction. Do not write through it.
+        """
+        with self._read() as session:
+            yield session
+
+    @staticmethod
+    def _locked_alert(session: Session, alert_id: int) -> AlertRow:
+        """The alert's row, locked for update until the transaction ends; :class:`AlertNotFound` if none."""
+        row = session.scalars(select(AlertRow).where(AlertRow.id == alert_id).with_for_update()).first()
+        if row is None:
+            raise AlertNotFound(alert_id)
+        return row
+
+    @staticmethod
+    def _locked_worker(session: Session, worker_id: str) -> Worker:
+        """The worker's row, locked for update until the transaction ends; :class:`RecordNotFound` if none."""
+        w = session.scalars(select(Worker).where(Worker.id == worker_id).with_for_update()).first()
+        if w is None:
+            raise RecordNotFound("worker", worker_id)
+        return w
+
+    def _insert(self, table: Any) -> Any:
+        if self.dialect == "postgresql":
+            return pg_dialect.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite_dialect.insert(table)
+        raise NotImplementedError(f"unsupported database {self.dialect}")
