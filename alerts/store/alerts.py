@@ -7,11 +7,12 @@ from typing import Any, Final
 
 from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from alerts.audit import AuditAction, Entity
 from alerts.escalation import DEVICE_TYPES, Timers
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, next_state, reached
-from alerts.store.audit_log import AuditLog
+from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound, WorkerInactive
 from alerts.store.records import AlertRecord, AssignResult, EventRecord, RaiseResult, SiteContext, TransitionResult
 from alerts.store.session import SYSTEM
@@ -44,6 +45,27 @@ def _alert_record(row: AlertRow) -> AlertRecord:
     data["evidence"] = dict(data["evidence"] or {})
     data["policy"] = dict(data["policy"] or {})
     return AlertRecord(**data)
+
+
+def add_event(
+    session: Session,
+    alert_id: int,
+    by: By,
+    action: Action | str,
+    from_state: State | None,
+    to_state: State,
+    *,
+    outcome: Outcome | None = None,
+    note: str | None = None,
+) -> None:
+    """Add one step to the alert's history (``AlertEvent``) in the write in ``session``."""
+    session.add(
+        AlertEvent(
+            alert_id=alert_id, time_ms=by.now_ms, actor=by.actor, channel=str(by.channel), action=str(action),
+            from_state=from_state.value if from_state else None, to_state=to_state.value,
+            outcome=outcome.value if outcome else None, note=note,
+        )
+    )  # fmt: skip
 
 
 class Alerts(AuditLog):
@@ -105,23 +127,13 @@ class Alerts(AuditLog):
             result = s.execute(stmt).one()
             alert_id, count = int(result[0]), int(result[1])
             created = count == 1
+            by = By(SYSTEM, Channel.DEVICE, now_ms)
             if created:
-                s.add(
-                    AlertEvent(
-                        alert_id=alert_id, time_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE.value, action="raise",
-                        from_state=None, to_state=State.OPEN.value, outcome=None, note=None,
-                    )
-                )  # fmt: skip
-                self._audit(
-                    s, now_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE, action=AuditAction.ALERT_RAISED,
-                    entity=Entity.ALERT, entity_id=alert_id,
-                    detail={"site": alert.site, "type": alert.type.value, "severity": alert.severity.value},
-                )  # fmt: skip
+                add_event(s, alert_id, by, "raise", None, State.OPEN)
+                detail = {"site": alert.site, "type": alert.type.value, "severity": alert.severity.value}
+                add_audit(s, by, AuditAction.ALERT_RAISED, Entity.ALERT, alert_id, detail)
             elif alert.is_life_safety:
-                self._audit(
-                    s, now_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE, action=AuditAction.ALERT_REPEATED,
-                    entity=Entity.ALERT, entity_id=alert_id, detail={"count": count},
-                )  # fmt: skip
+                add_audit(s, by, AuditAction.ALERT_REPEATED, Entity.ALERT, alert_id, {"count": count})
             row = s.get_one(AlertRow, alert_id, populate_existing=True)
             return RaiseResult(record=_alert_record(row), created=created)
 
@@ -140,16 +152,9 @@ class Alerts(AuditLog):
                 row.state = new.value
                 row.open_key = None
                 self._stop_timers(row, remind=True, on_site=True)
-            s.add(
-                AlertEvent(
-                    alert_id=row.id, time_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE.value,
-                    action=Action.CLEAR.value, from_state=state.value, to_state=new.value, outcome=None, note=None,
-                )
-            )  # fmt: skip
-            self._audit(
-                s, now_ms=now_ms, actor=SYSTEM, channel=Channel.DEVICE, action=AuditAction.ALERT_CLEARED,
-                entity=Entity.ALERT, entity_id=row.id, detail={"state": new.value},
-            )  # fmt: skip
+            by = By(SYSTEM, Channel.DEVICE, now_ms)
+            add_event(s, row.id, by, Action.CLEAR, state, new)
+            add_audit(s, by, AuditAction.ALERT_CLEARED, Entity.ALERT, row.id, {"state": new.value})
             return _alert_record(row)
 
     @staticmethod
@@ -225,28 +230,19 @@ class Alerts(AuditLog):
         With ``link_nonce`` (a one-tap link) the call is idempotent: a used link or a step already done
         returns ``applied=False`` with the reason instead of raising.
         """
+        by = By(actor, channel, now_ms)
         try:
-            return self._transition(alert_id, action, actor=actor, channel=channel, now_ms=now_ms, outcome=outcome,
-                                    note=note, link_nonce=link_nonce)  # fmt: skip
+            return self._transition_once(alert_id, action, by, outcome, note, link_nonce)
         except IntegrityError:
             if link_nonce is None:
                 raise
             # The same link was used concurrently: the other use won; answer with its result.
-            return self._transition(alert_id, action, actor=actor, channel=channel, now_ms=now_ms, outcome=outcome,
-                                    note=note, link_nonce=link_nonce)  # fmt: skip
+            return self._transition_once(alert_id, action, by, outcome, note, link_nonce)
 
-    def _transition(
-        self,
-        alert_id: int,
-        action: Action,
-        *,
-        actor: str,
-        channel: Channel,
-        now_ms: int,
-        outcome: Outcome | None,
-        note: str | None,
-        link_nonce: str | None,
+    def _transition_once(
+        self, alert_id: int, action: Action, by: By, outcome: Outcome | None, note: str | None, link_nonce: str | None
     ) -> TransitionResult:
+        actor, now_ms = by.actor, by.now_ms
         with self._tx() as s:
             row = self._locked_alert(s, alert_id)
             state = State(row.state)
@@ -267,12 +263,7 @@ class Alerts(AuditLog):
                                             reason=reason)  # fmt: skip
             new = next_state(state, action, life_safety=row.life_safety, outcome=outcome, alert_id=alert_id)
             self._apply(row, action, new, actor=actor, now_ms=now_ms, outcome=outcome, note=note)
-            s.add(
-                AlertEvent(
-                    alert_id=alert_id, time_ms=now_ms, actor=actor, channel=channel.value, action=action.value,
-                    from_state=state.value, to_state=new.value, outcome=outcome.value if outcome else None, note=note,
-                )
-            )  # fmt: skip
+            add_event(s, alert_id, by, action, state, new, outcome=outcome, note=note)
             detail: dict[str, Any] = {"from": state.value, "to": new.value, "action": action.value}
             if outcome is not None:
                 detail["outcome"] = outcome.value
@@ -282,10 +273,7 @@ class Alerts(AuditLog):
                     LinkUse(nonce=link_nonce, alert_id=alert_id, worker_id=actor, action=action.value, used_ms=now_ms,
                             applied=True, state=new.value, detail=None)
                 )  # fmt: skip
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.ALERT_TRANSITION,
-                entity=Entity.ALERT, entity_id=alert_id, detail=detail,
-            )  # fmt: skip
+            add_audit(s, by, AuditAction.ALERT_TRANSITION, Entity.ALERT, alert_id, detail)
             s.flush()
             return TransitionResult(record=_alert_record(row), from_state=state.value, applied=True)
 
@@ -310,16 +298,10 @@ class Alerts(AuditLog):
                 raise WorkerInactive(worker_id)
             previous = row.owner_id
             row.owner_id = worker_id
-            s.add(
-                AlertEvent(
-                    alert_id=alert_id, time_ms=now_ms, actor=actor, channel=channel.value, action=Action.ASSIGN.value,
-                    from_state=state.value, to_state=state.value, outcome=None, note=worker_id,
-                )
-            )  # fmt: skip
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.ALERT_ASSIGNED,
-                entity=Entity.ALERT, entity_id=alert_id, detail={"worker": worker_id, "previous": previous},
-            )  # fmt: skip
+            by = By(actor, channel, now_ms)
+            add_event(s, alert_id, by, Action.ASSIGN, state, state, note=worker_id)
+            detail = {"worker": worker_id, "previous": previous}
+            add_audit(s, by, AuditAction.ALERT_ASSIGNED, Entity.ALERT, alert_id, detail)
             s.flush()
             return AssignResult(record=_alert_record(row), previous_owner=previous, worker=Workers._contact(worker))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -13,33 +14,40 @@ from alerts.store.session import StoreBase
 from alerts.store.tables import AuditRow
 
 
-class AuditLog(StoreBase):
-    """Audit entries: appended inside other writes (``_audit``) or on their own (``audit``)."""
+@dataclass(frozen=True, slots=True)
+class By:
+    """Who writes, through which channel, and when: what every audit entry and alert event records."""
 
-    @staticmethod
-    def _audit(
-        session: Session,
-        *,
-        now_ms: int,
-        actor: str,
-        channel: str,
-        action: AuditAction | str,
-        entity: Entity | str,
-        entity_id: str | int,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        # Truncated to the column widths: the web layer audits free-form names (logins, exports) too.
-        session.add(
-            AuditRow(
-                time_ms=now_ms,
-                actor=actor[:64],
-                channel=str(channel)[:16],
-                action=str(action)[:64],
-                entity=str(entity)[:32],
-                entity_id=str(entity_id)[:64],
-                detail=dict(detail or {}),
-            )
+    actor: str
+    channel: str
+    now_ms: int
+
+
+def add_audit(
+    session: Session,
+    by: By,
+    action: AuditAction | str,
+    entity: Entity | str,
+    entity_id: str | int,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Add one audit entry to the write in ``session`` (the entry commits or rolls back with it)."""
+    # Truncated to the column widths: the web layer audits free-form names (logins, exports) too.
+    session.add(
+        AuditRow(
+            time_ms=by.now_ms,
+            actor=by.actor[:64],
+            channel=str(by.channel)[:16],
+            action=str(action)[:64],
+            entity=str(entity)[:32],
+            entity_id=str(entity_id)[:64],
+            detail=dict(detail or {}),
         )
+    )
+
+
+class AuditLog(StoreBase):
+    """Audit entries on their own (``audit``; writes of other aggregates call :func:`add_audit`) and the log."""
 
     def audit(
         self,
@@ -54,10 +62,7 @@ class AuditLog(StoreBase):
     ) -> None:
         """Append one audit entry (``action``/``entity``: the enums, or a caller's own name such as ``login``)."""
         with self._tx() as s:
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=action, entity=entity, entity_id=entity_id,
-                detail=detail,
-            )  # fmt: skip
+            add_audit(s, By(actor, channel, now_ms), action, entity, entity_id, detail)
 
     def audit_entries(
         self, *, entity: Entity | None = None, entity_id: str | None = None, limit: int = 1000

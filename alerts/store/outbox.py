@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from alerts.audit import AuditAction, Entity
 from alerts.lifecycle import Channel
-from alerts.store.audit_log import AuditLog
+from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
 from alerts.store.records import NotificationDraft, NotificationRecord
 from alerts.store.session import SYSTEM
@@ -73,11 +73,14 @@ class Outbox(AuditLog):
             s.add_all(rows)
             if audit_action is not None:
                 for d in drafts:
-                    self._audit(
-                        s, now_ms=now_ms, actor=SYSTEM, channel=Channel.SYSTEM, action=audit_action,
-                        entity=Entity.ALERT, entity_id=alert_id,
-                        detail={"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
-                    )  # fmt: skip
+                    add_audit(
+                        s,
+                        By(SYSTEM, Channel.SYSTEM, now_ms),
+                        audit_action,
+                        Entity.ALERT,
+                        alert_id,
+                        {"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
+                    )
             if notified:
                 row = self._locked_alert(s, alert_id)
                 known = list(row.notified or [])

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from alerts.audit import AuditAction, Entity
 from alerts.lifecycle import Channel
 from alerts.privacy import mask_id_number, mask_phone
-from alerts.store.audit_log import AuditLog
+from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
 from alerts.store.records import ImportReport, ResidentRecord, SiteContext
 from alerts.store.registry_document import RegistryDoc, parse_registry
@@ -86,10 +86,14 @@ class Residents(AuditLog):
         with self._tx() as s:
             for name, model, rows in tables:
                 created[name], updated[name] = self._upsert_rows(s, model, rows)
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.REGISTRY_IMPORTED,
-                entity=Entity.REGISTRY, entity_id="registry", detail={"created": created, "updated": updated},
-            )  # fmt: skip
+            add_audit(
+                s,
+                By(actor, channel, now_ms),
+                AuditAction.REGISTRY_IMPORTED,
+                Entity.REGISTRY,
+                "registry",
+                {"created": created, "updated": updated},
+            )
         self.invalidate_registry_cache()
         return ImportReport(created=created, updated=updated)
 
@@ -179,10 +183,14 @@ class Residents(AuditLog):
             if row is None:
                 raise RecordNotFound("resident", resident_id)
             res, site = row
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.RESIDENT_READ,
-                entity=Entity.RESIDENT, entity_id=resident_id, detail={"revealed": reveal},
-            )  # fmt: skip
+            add_audit(
+                s,
+                By(actor, channel, now_ms),
+                AuditAction.RESIDENT_READ,
+                Entity.RESIDENT,
+                resident_id,
+                {"revealed": reveal},
+            )
             return self._resident_record(res, site, reveal=reveal)
 
     def list_residents(self, *, actor: str, channel: str, now_ms: int, site: str | None = None) -> list[ResidentRecord]:
@@ -192,10 +200,14 @@ class Residents(AuditLog):
             stmt = stmt.where(Resident.site_id == site)
         with self._tx() as s:
             out = [self._resident_record(r, st, reveal=False) for r, st in s.execute(stmt)]
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.RESIDENT_READ,
-                entity=Entity.RESIDENT, entity_id="*", detail={"count": len(out), "site": site},
-            )  # fmt: skip
+            add_audit(
+                s,
+                By(actor, channel, now_ms),
+                AuditAction.RESIDENT_READ,
+                Entity.RESIDENT,
+                "*",
+                {"count": len(out), "site": site},
+            )
             return out
 
     @staticmethod
@@ -227,10 +239,14 @@ class Residents(AuditLog):
             visit = Visit(resident_id=resident_id, worker_id=worker_id, time_ms=time_ms, outcome=outcome, note=note)
             s.add(visit)
             s.flush()
-            self._audit(
-                s, now_ms=now_ms, actor=worker_id, channel=Channel.API, action=AuditAction.VISIT_RECORDED,
-                entity=Entity.RESIDENT, entity_id=resident_id, detail={"visit": visit.id, "outcome": outcome},
-            )  # fmt: skip
+            add_audit(
+                s,
+                By(worker_id, Channel.API, now_ms),
+                AuditAction.VISIT_RECORDED,
+                Entity.RESIDENT,
+                resident_id,
+                {"visit": visit.id, "outcome": outcome},
+            )
             return visit.id
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from alerts.audit import AuditAction, Entity
 from alerts.lifecycle import Channel
-from alerts.store.audit_log import AuditLog
+from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import InvalidRecord, RecordConflict, RecordNotFound
 from alerts.store.records import SiteContext, WorkerContact, WorkerRecord
 from alerts.store.registry_document import ID_PATTERN, ROLES
@@ -68,10 +68,14 @@ class Workers(AuditLog):
             w.channels = list(channels)
             self.invalidate_registry_cache()
             schemes = [c.split("://", 1)[0] for c in channels]
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=Channel.API, action=AuditAction.WORKER_UPDATED,
-                entity=Entity.WORKER, entity_id=worker_id, detail={"channels": schemes},
-            )  # fmt: skip
+            add_audit(
+                s,
+                By(actor, Channel.API, now_ms),
+                AuditAction.WORKER_UPDATED,
+                Entity.WORKER,
+                worker_id,
+                {"channels": schemes},
+            )
 
     @staticmethod
     def _worker_record(w: Worker) -> WorkerRecord:
@@ -133,11 +137,14 @@ class Workers(AuditLog):
                     channels=list(channels), lang=lang, active=True, password_hash=password_hash or None,
                 )  # fmt: skip
                 s.add(w)
-                self._audit(
-                    s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_CREATED,
-                    entity=Entity.WORKER, entity_id=worker_id,
-                    detail={"role": role, "scope": scope, "password": password_hash is not None},
-                )  # fmt: skip
+                add_audit(
+                    s,
+                    By(actor, channel, now_ms),
+                    AuditAction.WORKER_CREATED,
+                    Entity.WORKER,
+                    worker_id,
+                    {"role": role, "scope": scope, "password": password_hash is not None},
+                )
                 s.flush()
                 record = self._worker_record(w)
         except IntegrityError:
@@ -155,11 +162,14 @@ class Workers(AuditLog):
             w = self._locked_worker(s, worker_id)
             if w.active != active:
                 w.active = active
-                self._audit(
-                    s, now_ms=now_ms, actor=actor, channel=channel,
-                    action=AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED,
-                    entity=Entity.WORKER, entity_id=worker_id, detail={"active": active},
-                )  # fmt: skip
+                add_audit(
+                    s,
+                    By(actor, channel, now_ms),
+                    AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED,
+                    Entity.WORKER,
+                    worker_id,
+                    {"active": active},
+                )
             record = self._worker_record(w)
         self.invalidate_registry_cache()
         return record
@@ -169,7 +179,4 @@ class Workers(AuditLog):
         with self._tx() as s:
             w = self._locked_worker(s, worker_id)
             w.password_hash = password_hash
-            self._audit(
-                s, now_ms=now_ms, actor=actor, channel=channel, action=AuditAction.WORKER_PASSWORD_SET,
-                entity=Entity.WORKER, entity_id=worker_id, detail={},
-            )  # fmt: skip
+            add_audit(s, By(actor, channel, now_ms), AuditAction.WORKER_PASSWORD_SET, Entity.WORKER, worker_id)
