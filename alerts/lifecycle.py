@@ -62,26 +62,6 @@ class Outcome(StrEnum):
     OTHER = "other"
 
 
-OUTCOME_ZH: Final[dict[Outcome, str]] = {
-    Outcome.FALSE_ALARM: "误报",
-    Outcome.ASSISTED_AT_HOME: "已上门协助",
-    Outcome.SENT_TO_HOSPITAL: "已送医",
-    Outcome.FAMILY_CONTACTED: "已联系家属",
-    Outcome.NO_ONE_HOME: "家中无人",
-    Outcome.DEVICE_FIXED: "设备已修复",
-    Outcome.OTHER: "其他",
-}
-
-STATE_ZH: Final[dict[State, str]] = {
-    State.OPEN: "待处理",
-    State.ACKNOWLEDGED: "已接单",
-    State.EN_ROUTE: "正在赶往",
-    State.ON_SITE: "已到场",
-    State.RESOLVED: "已处置",
-    State.CLEARED: "已自动恢复",
-}
-
-
 class Channel(StrEnum):
     """Where an action came from; recorded on every transition."""
 

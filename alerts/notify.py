@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import apprise
 import msgspec
 
+from alerts.labels import ALERT_TYPES, SEVERITIES, label
 from detection.models import AlertType, Severity
 
 _LOG = logging.getLogger(__name__)
@@ -35,27 +36,6 @@ class NoticeKind(StrEnum):
     DIGEST = "digest"
 
 
-TYPE_ZH: Final[dict[AlertType, str]] = {
-    AlertType.SOS: "SOS 紧急求助",
-    AlertType.CALL_BUTTON: "呼叫按钮求助",
-    AlertType.FALL: "疑似跌倒",
-    AlertType.SMOKE: "烟雾报警",
-    AlertType.VITALS_CRITICAL: "生命体征危急",
-    AlertType.APNEA: "睡眠呼吸暂停",
-    AlertType.NIGHT_BED_EXIT: "夜间离床未归",
-    AlertType.INACTIVITY: "长时间无活动",
-    AlertType.NOT_UP: "早晨未起床",
-    AlertType.NIGHT_DOOR: "夜间开门",
-    AlertType.OUT_NOT_BACK: "外出未归",
-    AlertType.VITALS_TREND: "体征趋势异常",
-    AlertType.DEVICE_OFFLINE: "设备离线",
-    AlertType.SITE_OFFLINE: "家庭网关离线",
-    AlertType.LOW_BATTERY: "电量低",
-    AlertType.TAMPER: "设备被拆动",
-    AlertType.NOT_WORN: "手环未佩戴",
-    AlertType.DEVICE_FAULT: "设备故障",
-}
-SEVERITY_ZH: Final[dict[Severity, str]] = {Severity.CRITICAL: "紧急", Severity.WARNING: "预警", Severity.INFO: "提示"}
 KIND_ZH: Final[dict[NoticeKind, str]] = {
     NoticeKind.INITIAL: "",
     NoticeKind.REPEAT: "（再次触发）",
@@ -108,11 +88,12 @@ def render_alert(
 ) -> Message:
     """Render one alert notification (Chinese by default)."""
     who = view.resident_name or view.site
+    name = label(ALERT_TYPES, view.type, lang)
     if lang == "en":
-        title = f"[{view.severity.value.upper()}] {view.type.value} - {who}"
+        title = f"[{label(SEVERITIES, view.severity, lang).upper()}] {name} - {who}"
         lines = [
             f"{who}, {view.address} ({view.community})",
-            f"Alert: {view.type.value} ({kind.value}), #{view.alert_id}, seen {view.count}x",
+            f"Alert: {name} ({kind.value}), #{view.alert_id}, seen {view.count}x",
             f"Time: {_local(view.raised_ms, tz)} ({tz})",
             f"Why: {view.explanation}",
         ]
@@ -121,11 +102,11 @@ def render_alert(
         if page_url:
             lines.append(f"Open: {page_url} (valid {link_ttl_s // 60} min)")
         return Message(title=title, body="\n".join(lines))
-    title = f"【{SEVERITY_ZH[view.severity]}】{who} {TYPE_ZH[view.type]}{KIND_ZH[kind]}"
+    title = f"【{label(SEVERITIES, view.severity, lang)}】{who} {name}{KIND_ZH[kind]}"
     lines = [
         f"老人：{who}",
         f"地址：{view.community} {view.address}",
-        f"告警：{TYPE_ZH[view.type]}（编号 {view.alert_id}，累计 {view.count} 次）",
+        f"告警：{name}（编号 {view.alert_id}，累计 {view.count} 次）",
         f"时间：{_local(view.raised_ms, tz)}（北京时间）",
         f"说明：{view.explanation_zh}",
     ]
@@ -140,8 +121,8 @@ def render_digest(items: list[AlertView], *, page_urls: list[str | None], tz: st
     """One message summarising several low-priority alerts (batch window or morning digest)."""
     lines = [f"共 {len(items)} 条低优先级提醒："]
     for n, (view, url) in enumerate(zip(items, page_urls, strict=True), start=1):
-        who = view.resident_name or view.site
-        line = f"{n}. {_local(view.raised_ms, tz)} {who}（{view.address}）{TYPE_ZH[view.type]}：{view.explanation_zh}"
+        who, name = view.resident_name or view.site, label(ALERT_TYPES, view.type, "zh")
+        line = f"{n}. {_local(view.raised_ms, tz)} {who}（{view.address}）{name}：{view.explanation_zh}"
         lines.append(line + (f" {url}" if url else ""))
     return Message(title=f"【汇总】{len(items)} 条提醒", body="\n".join(lines))
 

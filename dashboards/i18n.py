@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from alerts.labels import ALERT_TYPES, DEVICE_KINDS, OUTCOMES, SEVERITIES, STATES, label
+
 Lang = Literal["zh", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
 DEFAULT_LANG: Final[Lang] = "zh"
@@ -30,9 +32,6 @@ _ZH: Final[dict[str, str]] = {
     "console.empty": "当前没有待处理告警",
     "console.live": "实时",
     "console.offline": "连接中断，正在重连…",
-    "alert.severity.critical": "紧急",
-    "alert.severity.warning": "警告",
-    "alert.severity.info": "提示",
     "alert.age": "已等待",
     "alert.on_site_due": "到场时限",
     "alert.overdue": "已超时",
@@ -130,13 +129,6 @@ _ZH: Final[dict[str, str]] = {
         "状态来源：遥测数据（InfluxDB 最近上报时间，按设备类型的上报周期判断；{days} 天内无数据记为未见上报）"
     ),
     "device.source.alerts": "状态来源：未处理的离线告警（未配置或无法连接遥测数据库）",
-    "kind.mattress": "智能床垫",
-    "kind.wristband": "智能手环",
-    "kind.door": "门磁",
-    "kind.smoke": "烟感",
-    "kind.call_button": "一键呼叫",
-    "kind.motion": "人体感应",
-    "kind.gateway": "家庭网关",
     "ago.s": "{n} 秒前",
     "ago.m": "{n} 分钟前",
     "ago.h": "{n} 小时前",
@@ -236,9 +228,6 @@ _EN: Final[dict[str, str]] = {
     "console.empty": "No open alerts",
     "console.live": "Live",
     "console.offline": "Connection lost, reconnecting…",
-    "alert.severity.critical": "Critical",
-    "alert.severity.warning": "Warning",
-    "alert.severity.info": "Info",
     "alert.age": "Waiting",
     "alert.on_site_due": "On site within",
     "alert.overdue": "Overdue",
@@ -337,13 +326,6 @@ _EN: Final[dict[str, str]] = {
         "nothing in {days} days counts as never seen)"
     ),
     "device.source.alerts": "Status from open offline alerts (telemetry not configured or unreachable)",
-    "kind.mattress": "mattress",
-    "kind.wristband": "wristband",
-    "kind.door": "door contact",
-    "kind.smoke": "smoke detector",
-    "kind.call_button": "call button",
-    "kind.motion": "motion sensor",
-    "kind.gateway": "home gateway",
     "ago.s": "{n} s ago",
     "ago.m": "{n} min ago",
     "ago.h": "{n} h ago",
@@ -445,35 +427,10 @@ ABILITY_EN: Final[tuple[str, ...]] = (
     "fully impaired",
 )
 
-ALERT_TYPE_ZH: Final[dict[str, str]] = {
-    "sos": "紧急呼叫",
-    "call_button": "一键呼叫",
-    "fall": "跌倒",
-    "smoke": "烟雾报警",
-    "vitals_critical": "生命体征危急",
-    "apnea": "呼吸暂停",
-    "night_bed_exit": "夜间离床未归",
-    "inactivity": "长时间无活动",
-    "not_up": "晨起异常",
-    "night_door": "夜间外出",
-    "out_not_back": "外出未归",
-    "vitals_trend": "体征趋势异常",
-    "device_offline": "设备离线",
-    "site_offline": "网关离线",
-    "low_battery": "电量低",
-    "tamper": "设备被拆",
-    "not_worn": "手环未佩戴",
-    "device_fault": "设备故障",
-}
-
-STATE_EN: Final[dict[str, str]] = {
-    "open": "open",
-    "acknowledged": "acknowledged",
-    "en_route": "en route",
-    "on_site": "on site",
-    "resolved": "resolved",
-    "cleared": "cleared",
-}
+# Names of alert severities and device kinds come from the one catalogue shared with the notifications.
+for _lang, _table in (("zh", _ZH), ("en", _EN)):
+    _table.update({f"alert.severity.{k.value}": label(SEVERITIES, k, _lang) for k in SEVERITIES})
+    _table.update({f"kind.{k.value}": label(DEVICE_KINDS, k, _lang) for k in DEVICE_KINDS})
 
 CATALOGUES: Final[dict[Lang, dict[str, str]]] = {"zh": _ZH, "en": _EN}
 
@@ -508,34 +465,22 @@ class Translator:
         return zh_term if self.lang == "zh" else _TERMS_EN.get(zh_term, zh_term)
 
     def alert_type(self, value: str) -> str:
-        """Name of an alert type."""
-        return ALERT_TYPE_ZH.get(value, value) if self.lang == "zh" else value.replace("_", " ")
+        """Name of an alert type (:mod:`alerts.labels`, as in the notifications)."""
+        return label(ALERT_TYPES, value, self.lang)
 
     def state(self, value: str) -> str:
         """Name of an alert state."""
-        if self.lang == "en":
-            return STATE_EN.get(value, value)
-        from alerts.lifecycle import STATE_ZH, State
-
-        return STATE_ZH.get(State(value), value)
+        return label(STATES, value, self.lang)
 
     def outcome(self, value: str) -> str:
         """Name of an alert outcome (or of the state of an alert without one)."""
-        if value in STATE_EN:
+        if value in STATES:
             return self.state(value)
-        if self.lang == "en":
-            return value.replace("_", " ")
-        from alerts.lifecycle import OUTCOME_ZH, Outcome
-
-        try:
-            return OUTCOME_ZH[Outcome(value)]
-        except ValueError:
-            return value
+        return label(OUTCOMES, value, self.lang)
 
     def kind(self, value: str) -> str:
         """Name of a device kind."""
-        key = f"kind.{value}"
-        return self(key) if key in _ZH else value
+        return label(DEVICE_KINDS, value, self.lang)
 
     def ago(self, seconds: int) -> str:
         """A silence as "5 min ago", in the largest whole unit.

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from dashboards.i18n import CATALOGUES, Translator
+import pytest
+
+from alerts.notify import AlertView as NoticeView
+from alerts.notify import NoticeKind, render_alert
+from dashboards.i18n import CATALOGUES, Lang, Translator
+from detection.models import AlertType, Severity
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "dashboards" / "templates"
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -50,3 +55,19 @@ def test_kind_and_age_names() -> None:
     zh, en = Translator("zh"), Translator("en")
     assert (zh.kind("door"), en.kind("door"), en.kind("robot")) == ("门磁", "door contact", "robot")
     assert (zh.ago(30), zh.ago(5400), en.ago(90_000)) == ("30 秒前", "1 小时前", "1 d ago")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_phone_and_console_name_every_alert_alike(lang: Lang) -> None:
+    # The notification a worker reads on the phone and the console's queue must call an alert the same thing.
+    t = Translator(lang)
+    for alert_type in AlertType:
+        for severity in Severity:
+            view = NoticeView(
+                alert_id=1, type=alert_type, severity=severity, raised_ms=0, count=1, state="open",
+                explanation="x", explanation_zh="x", site="h1", address="a", community="c", resident_name="r",
+            )  # fmt: skip
+            msg = render_alert(view, kind=NoticeKind.INITIAL, ack_url=None, page_url=None, link_ttl_s=600, lang=lang)
+            title = msg.title.casefold()
+            assert t.alert_type(alert_type.value).casefold() in title, (alert_type, msg.title)
+            assert t(f"alert.severity.{severity.value}").casefold() in title, (severity, msg.title)

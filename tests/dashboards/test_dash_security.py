@@ -124,5 +124,5 @@ def test_translator() -> None:
     en = Translator("en")
     assert en("action.acknowledge") == "Acknowledge"
     assert en.term("独居") == "living alone"
-    assert Translator("zh").alert_type("sos") == "紧急呼叫"
+    assert Translator("zh").alert_type("sos") == "SOS 紧急求助"  # the name the phone notification uses too
     assert en("no.such.key") == "no.such.key"
