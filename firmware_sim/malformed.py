@@ -26,7 +26,7 @@ import msgspec
 import numpy as np
 
 from firmware_sim.models import DAY_MS, MINUTE_MS, Malformed, Mix
-from firmware_sim.planner import Plan
+from firmware_sim.plan import Plan
 from firmware_sim.wire import (
     JsonValue,
     Kind,

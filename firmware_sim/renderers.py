@@ -15,6 +15,7 @@ from typing import Final
 
 import numpy as np
 
+from firmware_sim.delivery import LIFE_SAFETY_RETRY_MS, QUEUE_FLUSH_MS
 from firmware_sim.models import (
     ABSENT,
     DAY_MS,
@@ -25,7 +26,7 @@ from firmware_sim.models import (
     Mix,
     State,
 )
-from firmware_sim.planner import LIFE_SAFETY_RETRY_MS, QUEUE_FLUSH_MS, Plan
+from firmware_sim.plan import Plan
 from firmware_sim.wire import (
     HomeWire,
     MattressEvent,

@@ -18,7 +18,8 @@ from firmware_sim.errors import ScenarioError
 from firmware_sim.malformed import plan_malformed
 from firmware_sim.models import DAY_MS, DEFAULT_START_MS, TZ_OFFSET_MS, HomeSpec, Incident, Malformed, Mix
 from firmware_sim.people import STANDARD_DEVICES, RegistryBuilder, draw_profile, site_id
-from firmware_sim.planner import Plan, Planner
+from firmware_sim.plan import Plan
+from firmware_sim.planner import Planner
 from firmware_sim.renderers import HomeRenderer
 
 DEFAULT_MATTRESS_CADENCE_S: Final = 20.0
