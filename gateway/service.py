@@ -26,9 +26,11 @@ from gateway.dedupe import Deduplicator
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics, RateLimitedWarnings
-from gateway.models import DeviceKind, Reading
+from gateway.models import DeviceKind, MessageType, Reading
 
 _LOG: Final = logging.getLogger(__name__)
+
+_EVENT_SUFFIX: Final = "/" + MessageType.EVENT.value
 
 FastPath = Callable[[Reading], None]
 """Called synchronously with each life-safety reading before it is batched; must not block."""
@@ -100,6 +102,13 @@ class GatewayService:
         self._warnings = RateLimitedWarnings(logger=_LOG)
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
+        if message.oversize:
+            return DecodeError(message.topic, Reason.OVERSIZE, f"{message.size} bytes > {self.max_payload_bytes}")
+        if message.retain and message.topic.endswith(_EVENT_SUFFIX):
+            # MQTT sets the retain flag only on copies sent because of a new subscription (a restart, a
+            # reconnect without session): an event that happened before, which must not raise an alert again.
+            # A live event published with the retain flag arrives without it and is processed as usual.
+            return DecodeError(message.topic, Reason.RETAINED_EVENT, "retained event replayed by the broker")
         try:
             return decode_message(
                 message.topic,
@@ -111,6 +120,8 @@ class GatewayService:
             )
         except DecodeError as exc:
             return exc
+        except RecursionError:  # msgspec on JSON nested thousands deep: not JSON we accept, no traceback
+            return DecodeError(message.topic, Reason.BAD_JSON, "JSON nested too deeply")
         except Exception as exc:  # a decoder bug must not stop the loop: keep the message for inspection
             _LOG.exception("Decoder failed on %r", message.topic)
             return DecodeError(message.topic, Reason.BAD_SCHEMA, f"decoder error ({type(exc).__name__})")
@@ -145,6 +156,7 @@ class GatewayService:
                         reason=result.reason,
                         detail=result.detail,
                         payload=message.payload,
+                        size=message.size if message.oversize else None,
                     )
                 )
                 self._warnings.warn(topic=message.topic, reason=result.reason, detail=result.detail)
