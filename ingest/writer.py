@@ -88,7 +88,7 @@ class WriteOptions(msgspec.Struct, frozen=True, kw_only=True):
 class LineWriter(Protocol):
     """What the writer needs from InfluxDB (:class:`ingest.influx.InfluxClient`)."""
 
-    async def write(self, body: bytes) -> None:
+    async def write(self, body: bytes, *, precision: str | None = None) -> None:
         """Write a line-protocol body; raise PointsRejected, BatchTooLarge or InfluxUnavailable."""
         ...
 
@@ -238,7 +238,7 @@ class InfluxWriter:
         return lines
 
     async def write_lines(self, lines: Sequence[str]) -> None:
-        """Write lines of line protocol (millisecond timestamps) and return once they are durable."""
+        """Write lines of line protocol (nanosecond timestamps) and return once they are durable."""
         if not lines:
             return
         await self._enqueue(list(lines), durable=True)
@@ -372,14 +372,14 @@ class InfluxWriter:
 
     # -- delivering --------------------------------------------------------------------------------
 
-    async def _deliver(self, lines: list[str]) -> list[str]:
+    async def _deliver(self, lines: list[str], *, precision: str | None = None) -> list[str]:
         """Write ``lines``, dead-lettering refused points; return the lines left when InfluxDB is unavailable."""
         stack = [lines]
         while stack:
             chunk = stack.pop()
             try:
                 self.stats.requests += 1
-                await self.client.write(join_lines(chunk))
+                await self.client.write(join_lines(chunk), precision=precision)
                 self.stats.written += len(chunk)
             except PointsRejected as exc:  # includes BatchTooLarge
                 if len(chunk) == 1:
@@ -439,7 +439,7 @@ class InfluxWriter:
                         self._recovered()
                         return
                 continue
-            left = await self._deliver(record.payload.decode("utf-8").split("\n"))
+            left = await self._deliver(record.payload.decode("utf-8").split("\n"), precision=record.precision)
             if not left:
                 await asyncio.to_thread(self.spool.consume, record)
                 self.stats.replayed += record.points

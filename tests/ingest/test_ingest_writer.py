@@ -71,7 +71,9 @@ async def test_interval_flush(influx: InfluxClient, tmp_path: Path) -> None:
 
 
 async def test_only_bad_points_are_dead_lettered(influx: InfluxClient, tmp_path: Path) -> None:
-    await influx.write(f"mattress,site=h1,device=old,type=telemetry movement=0.5 {T0 - 1}".encode())
+    await influx.write(
+        f"mattress,site=h1,device=old,type=telemetry movement=0.5 {(T0 - 1) * 1_000_000}".encode()
+    )  # ns, like every write
     deadletter = DeadLetterStore.in_data_dir(tmp_path)
     writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path / "spool"), rejected=deadletter)
     batch = [mattress(i, movement=i % 250 == 0) for i in range(1000)]  # 4 points with an int movement
