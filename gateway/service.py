@@ -27,6 +27,7 @@ from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics, RateLimitedWarnings
 from gateway.models import DeviceKind, MessageType, Reading
+from gateway.retry import Backoff, retry
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -196,21 +197,18 @@ class GatewayService:
         return readings
 
     async def _until_done(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        delay = self.retry_min_s
         failures = 0
-        while True:
-            try:
-                await attempt()
-                if failures:
-                    _LOG.warning("%s recovered after %d failed attempt(s)", what, failures)
-                return
-            except Exception as exc:
-                failures += 1
-                self.metrics.sink_retries.inc()
-                if failures == 1 or failures % 10 == 0:
-                    _LOG.error("%s failed (%s: %s), retrying in %.1f s", what, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.retry_max_s)
+
+        def failed(n: int, exc: Exception, delay: float) -> None:
+            nonlocal failures
+            failures = n
+            self.metrics.sink_retries.inc()
+            if n == 1 or n % 10 == 0:
+                _LOG.error("%s failed (%s: %s), retrying in %.1f s", what, type(exc).__name__, exc, delay)
+
+        await retry(attempt, backoff=Backoff(first_s=self.retry_min_s, max_s=self.retry_max_s), on_failure=failed)
+        if failures:
+            _LOG.warning("%s recovered after %d failed attempt(s)", what, failures)
 
     async def run(
         self,
