@@ -48,6 +48,7 @@ class BenchTarget:
 
     mqtt_host: str
     mqtt_port: int
+    backend_port: int
     backend_user: str
     backend_password: str
     site: str
@@ -203,7 +204,7 @@ def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
     client.on_message = on_message
     client.on_subscribe = lambda *_a: print("ready", flush=True)
     client.on_connect = lambda c, *_a: c.subscribe(f"ec/v1/{target.site}/+/+/telemetry", qos=1)
-    client.connect(target.mqtt_host, target.mqtt_port, keepalive=60)
+    client.connect(target.mqtt_host, target.backend_port, keepalive=60)
     while done["n"] < count:
         client.loop(timeout=0.1)
     print(f"done {done['last']:.6f} {done['n']}", flush=True)
@@ -244,7 +245,7 @@ async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path
         "-h",
         target.mqtt_host,
         "-p",
-        str(target.mqtt_port),
+        str(target.backend_port),
         "-u",
         target.backend_user,
         "-P",
@@ -288,7 +289,7 @@ async def _pipeline_stage(
             **os.environ,
             **env,
             "ELDERCARE_MQTT_HOST": target.mqtt_host,
-            "ELDERCARE_MQTT_PORT": str(target.mqtt_port),
+            "ELDERCARE_MQTT_PORT": str(target.backend_port),
             "ELDERCARE_MQTT_USERNAME": target.backend_user,
             "ELDERCARE_MQTT_PASSWORD": target.backend_password,
             "ELDERCARE_MQTT_CLIENT_ID": f"{group}-{w}",
@@ -387,6 +388,7 @@ def run_bench_ingest(
         target = BenchTarget(
             mqtt_host=broker.host,
             mqtt_port=broker.port,
+            backend_port=broker.backend_port,
             backend_user=broker.backend_user,
             backend_password=broker.backend_password,
             site=site,

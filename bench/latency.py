@@ -272,7 +272,7 @@ class _BrokerFloor:
         self.client.on_connect = lambda c, *_: c.subscribe(f"ec/v1/+/wristband/{SOS_DEVICE}/event", qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
+        self.client.connect(broker.host, broker.backend_port)
         self.client.loop_start()
         if not self._subscribed.wait(10):
             raise RuntimeError("broker floor subscriber did not subscribe within 10 s")
@@ -619,7 +619,7 @@ async def _measure(
     settings = Settings(
         data_dir=work / "backend",
         mqtt_host=broker.host,
-        mqtt_port=broker.port,
+        mqtt_port=broker.backend_port,
         mqtt_username=broker.backend_user,
         mqtt_password=SecretStr(broker.backend_password),
         mqtt_client_id=f"bench-{uuid.uuid4().hex[:6]}",

@@ -23,6 +23,7 @@ from gateway.listener import MqttListener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
+from gateway.retry import Backoff, retry
 from gateway.service import FastPath, GatewayService, ReadingSink
 from ingest.errors import IngestError
 from ingest.influx import InfluxClient
@@ -45,15 +46,16 @@ def directory_from_settings(settings: Settings) -> DeviceDirectory | None:
 
 async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
     """Create database, retention policies and continuous queries; retried in the background while down."""
-    delay = 1.0
-    while True:
-        try:
-            await influx.ensure_storage(raw_duration=raw_retention)
-            return
-        except IngestError as exc:
-            _LOG.warning("InfluxDB schema setup failed (%s); retrying in %.0f s", exc, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 60.0)
+
+    def failed(_n: int, exc: Exception, delay: float) -> None:
+        _LOG.warning("InfluxDB schema setup failed (%s); retrying in %.0f s", exc, delay)
+
+    await retry(
+        lambda: influx.ensure_storage(raw_duration=raw_retention),
+        backoff=Backoff(first_s=1.0, max_s=60.0),
+        retry_on=IngestError,
+        on_failure=failed,
+    )
 
 
 class _TapSink:

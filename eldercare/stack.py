@@ -12,18 +12,36 @@ from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import Mosquitto
 from gateway.listener import probe_credentials
-from gateway.provisioning import gateway_password, render_acl, render_password_file
+from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
 
 
 class Broker:
     """A running mosquitto plus its accounts: the backend's and one per provisioned home gateway."""
 
-    def __init__(self, *, data_dir: Path, secret: str, backend_user: str = "backend", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        secret: str,
+        backend_user: str = "backend",
+        port: int = 0,
+        backend_port: int = 0,
+        autosave_changes: int = 1,
+    ) -> None:
         self.secret = secret
         self.backend_user = backend_user
         self.backend_password = secrets.token_urlsafe(24)
         self.sites: set[str] = set()
-        self.server = Mosquitto(data_dir=data_dir, passwd=self._passwd(), acl=self._acl(), port=port)
+        self.server = Mosquitto(
+            data_dir=data_dir,
+            passwd=self._passwd(),
+            acl=self._acl(),
+            backend_passwd=render_password_file({backend_user: self.backend_password}),
+            backend_acl=render_backend_acl(backend_user=backend_user),
+            port=port,
+            backend_port=backend_port,
+            autosave_changes=autosave_changes,
+        )
 
     @property
     def host(self) -> str:
@@ -32,16 +50,19 @@ class Broker:
 
     @property
     def port(self) -> int:
-        """Broker TCP port."""
+        """The home gateways' TCP port (client id = username)."""
         return self.server.port
 
+    @property
+    def backend_port(self) -> int:
+        """The backend's TCP port (only the backend account can log in there)."""
+        return self.server.backend_port
+
     def _passwd(self) -> str:
-        accounts = {site: gateway_password(self.secret, site) for site in self.sites}
-        accounts[self.backend_user] = self.backend_password
-        return render_password_file(accounts)
+        return render_password_file({site: gateway_password(self.secret, site) for site in self.sites})
 
     def _acl(self) -> str:
-        return render_acl(sites=self.sites, backend_user=self.backend_user)
+        return render_acl(sites=self.sites)
 
     def gateway_password(self, site: str) -> str:
         """The MQTT password of a provisioned home gateway (username = site id)."""
@@ -61,9 +82,9 @@ class Broker:
                 raise ServerError(f"broker did not accept the new account {probe!r} within {timeout} s")
             time.sleep(0.05)
 
-    def can_connect(self, username: str, password: str) -> bool:
-        """True if the broker accepts these credentials."""
-        return probe_credentials(host=self.host, port=self.port, username=username, password=password)
+    def can_connect(self, username: str, password: str, *, port: int | None = None) -> bool:
+        """True if the broker accepts these credentials (on the gateway listener unless ``port`` is given)."""
+        return probe_credentials(host=self.host, port=port or self.port, username=username, password=password)
 
     def start(self) -> None:
         """Start the broker."""
@@ -72,6 +93,10 @@ class Broker:
     def stop(self) -> None:
         """Stop the broker cleanly (it saves its persistence file)."""
         self.server.stop()
+
+    def kill(self) -> None:
+        """Crash the broker (SIGKILL): no final save of its in-memory database."""
+        self.server.kill()
 
 
 @contextlib.contextmanager

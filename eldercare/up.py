@@ -114,7 +114,7 @@ async def _up(
         settings = Settings(
             data_dir=data_dir / "backend",
             mqtt_host=broker.host,
-            mqtt_port=broker.port,
+            mqtt_port=broker.backend_port,
             mqtt_username=broker.backend_user,
             mqtt_password=SecretStr(broker.backend_password),
             gateway_secret=SecretStr(gateway_secret),

@@ -54,6 +54,8 @@ class DeadLetter(msgspec.Struct, frozen=True):
     reason: Reason
     detail: str
     payload: bytes
+    size: int | None = None
+    """Original payload size when ``payload`` was already cut on arrival (oversize messages); else its length."""
 
 
 class DeadLetterEntry(msgspec.Struct, frozen=True):
@@ -131,7 +133,15 @@ class DeadLetterStore:
             return
         cap = self.max_payload_bytes
         rows = [
-            (d.received_ms, d.topic, site_of(d.topic), d.reason.value, d.detail, d.payload[:cap], len(d.payload))
+            (
+                d.received_ms,
+                d.topic,
+                site_of(d.topic),
+                d.reason.value,
+                d.detail,
+                d.payload[:cap],
+                len(d.payload) if d.size is None else d.size,
+            )
             for d in letters
         ]
         with self._lock:

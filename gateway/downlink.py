@@ -18,6 +18,7 @@ import aiomqtt
 
 from gateway.errors import PublishError
 from gateway.models import CONTRACT_PREFIX, MessageType
+from gateway.retry import Backoff, retry
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -100,22 +101,29 @@ class CommandPublisher:
         """
         if not is_command_topic(topic):
             raise ValueError(f"not a command topic: {topic!r}")
-        delay = self.retry_min_s
-        detail = ""
+
+        async def attempt() -> None:
+            try:
+                client = await self._connected()
+                await client.publish(topic, payload, qos=qos)
+            except aiomqtt.MqttError:
+                await self._drop()
+                raise
+
+        def failed(n: int, exc: Exception, _delay: float) -> None:
+            _LOG.warning("Command publish attempt %d to %r failed: %s", n, topic, str(exc) or type(exc).__name__)
+
         async with self._lock:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    client = await self._connected()
-                    await client.publish(topic, payload, qos=qos)
-                    return
-                except aiomqtt.MqttError as exc:
-                    detail = str(exc) or type(exc).__name__
-                    _LOG.warning("Command publish attempt %d to %r failed: %s", attempt, topic, detail)
-                    await self._drop()
-                if attempt < self.max_attempts:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.retry_max_s)
-        raise PublishError(topic, self.max_attempts, detail)
+            try:
+                await retry(
+                    attempt,
+                    backoff=Backoff(first_s=self.retry_min_s, max_s=self.retry_max_s),
+                    retry_on=aiomqtt.MqttError,
+                    max_attempts=self.max_attempts,
+                    on_failure=failed,
+                )
+            except aiomqtt.MqttError as exc:
+                raise PublishError(topic, self.max_attempts, str(exc) or type(exc).__name__) from None
 
     async def close(self) -> None:
         """Disconnect."""

@@ -17,6 +17,8 @@ class Reason(StrEnum):
     BAD_JSON = "bad_json"
     BAD_SCHEMA = "bad_schema"
     OUT_OF_RANGE = "out_of_range"
+    RETAINED_EVENT = "retained_event"
+    """An event replayed by the broker from its retained store: it happened before, it is not news."""
     STORAGE_REJECTED = "storage_rejected"
 
 

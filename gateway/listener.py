@@ -34,7 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.contract import SUBSCRIPTIONS
+from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -62,6 +62,13 @@ class RawMessage(msgspec.Struct, frozen=True, gc=False):
     retain: bool
     received_ms: int
     connection: int = 0
+    size: int = -1
+    """Original payload size when the listener kept only the first bytes of an oversize payload; else -1."""
+
+    @property
+    def oversize(self) -> bool:
+        """True if the payload was cut on arrival because it exceeded the listener's limit."""
+        return self.size >= 0
 
 
 class _Inbox:
@@ -162,6 +169,8 @@ class MqttListener:
         reconnect_min_s: first reconnect delay; doubles per failed attempt.
         reconnect_max_s: longest reconnect delay.
         mqtt5: connect with MQTT 5 instead of 3.1.1.
+        max_payload_bytes: payloads above this are cut to this many bytes on arrival (and refused as oversize
+            later), so the bounded inbox also bounds memory in bytes.
     """
 
     def __init__(
@@ -182,6 +191,7 @@ class MqttListener:
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 60,
         mqtt5: bool = False,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         if not 1 <= receive_maximum <= 65_535:
             raise ValueError(f"receive_maximum must be 1..65535, got {receive_maximum}")
@@ -200,6 +210,7 @@ class MqttListener:
         self.capacity = capacity if capacity is not None else receive_maximum
         self.session_expiry_s = session_expiry_s
         self.mqtt5 = mqtt5
+        self.max_payload_bytes = max_payload_bytes
         self.filters = tuple(f"$share/{share_group}/{f}" if share_group else f for f in subscriptions)
         self._username = username
         self._password = password
@@ -400,6 +411,10 @@ class MqttListener:
         except UnicodeDecodeError:
             topic = bytes(msg._topic).decode("utf-8", errors="replace")  # decoded later into a bad_topic entry
         payload = msg.payload
+        size = -1
+        if len(payload) > self.max_payload_bytes:
+            # Keep only what the dead-letter record stores: 10,000 queued 64 KiB messages would be 640 MB.
+            size, payload = len(payload), payload[: self.max_payload_bytes]
         inbox.put(
             RawMessage(
                 topic,
@@ -409,6 +424,7 @@ class MqttListener:
                 bool(msg.retain),
                 time.time_ns() // 1_000_000,
                 self._connection,
+                size,
             )
         )
 

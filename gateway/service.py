@@ -26,9 +26,12 @@ from gateway.dedupe import Deduplicator
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics, RateLimitedWarnings
-from gateway.models import DeviceKind, Reading
+from gateway.models import DeviceKind, MessageType, Reading
+from gateway.retry import Backoff, retry
 
 _LOG: Final = logging.getLogger(__name__)
+
+_EVENT_SUFFIX: Final = "/" + MessageType.EVENT.value
 
 FastPath = Callable[[Reading], None]
 """Called synchronously with each life-safety reading before it is batched; must not block."""
@@ -100,6 +103,13 @@ class GatewayService:
         self._warnings = RateLimitedWarnings(logger=_LOG)
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
+        if message.oversize:
+            return DecodeError(message.topic, Reason.OVERSIZE, f"{message.size} bytes > {self.max_payload_bytes}")
+        if message.retain and message.topic.endswith(_EVENT_SUFFIX):
+            # MQTT sets the retain flag only on copies sent because of a new subscription (a restart, a
+            # reconnect without session): an event that happened before, which must not raise an alert again.
+            # A live event published with the retain flag arrives without it and is processed as usual.
+            return DecodeError(message.topic, Reason.RETAINED_EVENT, "retained event replayed by the broker")
         try:
             return decode_message(
                 message.topic,
@@ -111,6 +121,8 @@ class GatewayService:
             )
         except DecodeError as exc:
             return exc
+        except RecursionError:  # msgspec on JSON nested thousands deep: not JSON we accept, no traceback
+            return DecodeError(message.topic, Reason.BAD_JSON, "JSON nested too deeply")
         except Exception as exc:  # a decoder bug must not stop the loop: keep the message for inspection
             _LOG.exception("Decoder failed on %r", message.topic)
             return DecodeError(message.topic, Reason.BAD_SCHEMA, f"decoder error ({type(exc).__name__})")
@@ -145,6 +157,7 @@ class GatewayService:
                         reason=result.reason,
                         detail=result.detail,
                         payload=message.payload,
+                        size=message.size if message.oversize else None,
                     )
                 )
                 self._warnings.warn(topic=message.topic, reason=result.reason, detail=result.detail)
@@ -184,21 +197,18 @@ class GatewayService:
         return readings
 
     async def _until_done(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
-        delay = self.retry_min_s
         failures = 0
-        while True:
-            try:
-                await attempt()
-                if failures:
-                    _LOG.warning("%s recovered after %d failed attempt(s)", what, failures)
-                return
-            except Exception as exc:
-                failures += 1
-                self.metrics.sink_retries.inc()
-                if failures == 1 or failures % 10 == 0:
-                    _LOG.error("%s failed (%s: %s), retrying in %.1f s", what, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.retry_max_s)
+
+        def failed(n: int, exc: Exception, delay: float) -> None:
+            nonlocal failures
+            failures = n
+            self.metrics.sink_retries.inc()
+            if n == 1 or n % 10 == 0:
+                _LOG.error("%s failed (%s: %s), retrying in %.1f s", what, type(exc).__name__, exc, delay)
+
+        await retry(attempt, backoff=Backoff(first_s=self.retry_min_s, max_s=self.retry_max_s), on_failure=failed)
+        if failures:
+            _LOG.warning("%s recovered after %d failed attempt(s)", what, failures)
 
     async def run(
         self,

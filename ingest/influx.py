@@ -130,8 +130,11 @@ class InfluxClient:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    async def write(self, body: bytes) -> None:
+    async def write(self, body: bytes, *, precision: str | None = None) -> None:
         r"""Write a body of line protocol (lines separated by ``\n``) in one request.
+
+        ``precision`` overrides the client's timestamp precision for this body (spooled records from an older
+        version carry milliseconds).
 
         Raises:
             PointsRejected: some or all points are bad data (InfluxDB stored the others).
@@ -143,7 +146,8 @@ class InfluxClient:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         try:
-            response = await self._http.post("/write", params=self._write_params, content=body, headers=headers)
+            params = self._write_params if precision is None else {**self._write_params, "precision": precision}
+            response = await self._http.post("/write", params=params, content=body, headers=headers)
         except httpx.TransportError as exc:
             raise InfluxUnavailable(self.url, f"{type(exc).__name__}: {exc}") from None
         status = response.status_code

@@ -5,10 +5,13 @@
 * tags (all bounded): ``site``, ``device``, ``type`` (telemetry/event/status) and, for events, ``event``;
 * fields: the reading's values as decoded, plus ``seq`` (integer), ``received_ms`` (integer, backend clock),
   ``clock_skewed`` (boolean) and, only when the device clock was off, ``device_ts_ms`` (its own timestamp);
-* time: :attr:`Reading.time_ms`, written with ``precision=ms``.
+* time: :attr:`Reading.time_ms` in nanoseconds plus ``seq mod 10^6`` (:func:`point_time_ns`), written with
+  ``precision=ns``.
 
 A redelivered reading (same device, same ``seq``, same device timestamp) maps to the same measurement,
-tag set and timestamp, so InfluxDB overwrites the point instead of adding one: rewriting is idempotent.
+tag set and timestamp, so InfluxDB overwrites the point instead of adding one: rewriting is idempotent. Two
+*different* readings of one device in the same millisecond (a buffered upload after a clock reset, stamped with
+the receive time) differ in ``seq`` and so in the sub-millisecond part: each keeps its own point (issue 13, R4).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from typing import Final
 from gateway.models import DeviceKind, MessageType, Reading
 from ingest.lineprotocol import encode_fields, series_key
 
-PRECISION: Final = "ms"
-"""Timestamp precision of every point written (the contract's timestamps are epoch milliseconds)."""
+PRECISION: Final = "ns"
+"""Timestamp precision of every point written: milliseconds (the contract's) plus a sub-millisecond sequence."""
+
+SUB_MS: Final = 1_000_000
+"""Nanoseconds per millisecond: the room below each millisecond that the device's ``seq`` fills."""
 
 TAG_KEYS: Final = ("site", "device", "type", "event")
 """The only tags: each has a bounded set of values (provisioned ids, enums)."""
@@ -67,9 +73,22 @@ def point_fields(reading: Reading) -> dict[str, bool | int | float | str]:
     return fields
 
 
+def point_time_ns(reading: Reading) -> int:
+    """The point's timestamp: the reading's millisecond in nanoseconds, plus its ``seq`` below the millisecond.
+
+    Querying with ``epoch=ms`` gives back :attr:`Reading.time_ms`; a redelivered copy gets the same time.
+
+    >>> from gateway.models import DeviceKind, MessageType, Reading
+    >>> point_time_ns(Reading("h1", DeviceKind.DOOR, "d1", MessageType.EVENT, 1_000_042, 5, 5, {}))
+    5000042
+    """
+    seq = reading.seq
+    return reading.time_ms * SUB_MS + (seq % SUB_MS if seq is not None else 0)
+
+
 def to_line(reading: Reading) -> str:
-    """Encode one reading as a line of line protocol (millisecond timestamp)."""
-    return f"{_series(reading)} {encode_fields(point_fields(reading))} {reading.time_ms}"
+    """Encode one reading as a line of line protocol (nanosecond timestamp, :func:`point_time_ns`)."""
+    return f"{_series(reading)} {encode_fields(point_fields(reading))} {point_time_ns(reading)}"
 
 
 def to_lines(readings: Iterable[Reading]) -> list[str]:
@@ -77,7 +96,11 @@ def to_lines(readings: Iterable[Reading]) -> list[str]:
     series = _series
     fields_of = point_fields
     encode = encode_fields
-    return [f"{series(r)} {encode(fields_of(r))} {r.time_ms}" for r in readings]
+    sub_ms = SUB_MS
+    return [
+        f"{series(r)} {encode(fields_of(r))} {r.time_ms * sub_ms + (r.seq % sub_ms if r.seq is not None else 0)}"
+        for r in readings
+    ]
 
 
 def topic_of_line(line: str) -> str:

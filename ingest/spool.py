@@ -5,11 +5,11 @@ on disk (``fsync``), so the broker can forget it. When InfluxDB is back, records
 they were written; a segment file is deleted once every record in it has been written, and the spool is
 empty again when the replay catches up.
 
-Record layout: ``b"ECS1"``, payload length (u32), CRC-32 of the payload (u32), number of lines (u32), payload
-(little-endian). A crash while appending can leave a torn record at the end of the newest segment: it is
-cut off when the spool is opened (its batch was never acknowledged, so the broker redelivers it). After a
-crash during replay the whole oldest segment is replayed again, which is harmless: rewriting a point with
-the same measurement, tags and timestamp overwrites it.
+Record layout: ``b"ECS2"`` (``b"ECS1"``: an older record with millisecond timestamps), payload length (u32), CRC-32
+of the payload (u32), number of lines (u32), payload (little-endian). A crash while appending can leave a torn
+record at the end of the newest segment: it is cut off when the spool is opened (its batch was never acknowledged,
+so the broker redelivers it). After a crash during replay the whole oldest segment is replayed again, which is
+harmless: rewriting a point with the same measurement, tags and timestamp overwrites it.
 
 The spool is bounded by ``max_bytes``: :meth:`Spool.append` raises :class:`~ingest.errors.SpoolFull`, and the
 writer waits for replay to free space instead of dropping anything.
@@ -29,7 +29,11 @@ from ingest.errors import SpoolCorrupt, SpoolFull
 
 _LOG: Final = logging.getLogger(__name__)
 
-MAGIC: Final = b"ECS1"
+MAGIC: Final = b"ECS2"
+"""Records written now: line protocol with nanosecond timestamps."""
+MAGIC_MS: Final = b"ECS1"
+"""Records written before timestamps became nanoseconds (issue 13, R4): replayed with ``precision=ms``."""
+PRECISION_OF: Final = {MAGIC: "ns", MAGIC_MS: "ms"}
 _HEADER: Final = struct.Struct("<4sIII")
 SUFFIX: Final = ".seg"
 
@@ -48,6 +52,8 @@ class SpoolRecord(NamedTuple):
     end: int
     payload: bytes
     points: int
+    precision: str = "ns"
+    """Timestamp precision of the payload's lines (``ms`` for records from before issue 13)."""
 
 
 class _Segment:
@@ -136,7 +142,7 @@ class Spool:
         if offset + _HEADER.size > len(data):
             return "incomplete header"
         magic, length, crc, _ = _HEADER.unpack_from(data, offset)
-        if magic != MAGIC:
+        if magic not in PRECISION_OF:
             return "bad magic"
         start = offset + _HEADER.size
         if start + length > len(data):
@@ -223,9 +229,9 @@ class Spool:
                 raise SpoolCorrupt(seg.path, offset, "incomplete header")
             magic, length, crc, count = _HEADER.unpack(head)
             payload = f.read(length)
-        if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+        if magic not in PRECISION_OF or len(payload) != length or zlib.crc32(payload) != crc:
             raise SpoolCorrupt(seg.path, offset, "damaged record")
-        return SpoolRecord(seg.index, offset, offset + _HEADER.size + length, payload, count)
+        return SpoolRecord(seg.index, offset, offset + _HEADER.size + length, payload, count, PRECISION_OF[magic])
 
     def consume(self, record: SpoolRecord) -> None:
         """Mark ``record`` (from :meth:`peek`) as written; delete segment files that are done."""

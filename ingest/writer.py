@@ -42,6 +42,7 @@ import msgspec
 from gateway.deadletter import DeadLetter
 from gateway.errors import Reason
 from gateway.models import Reading, Topic
+from gateway.retry import Backoff
 from ingest.errors import InfluxUnavailable, LineProtocolError, PointsRejected, SpoolFull, WriterClosed
 from ingest.lineprotocol import join_lines
 from ingest.schema import to_line, to_lines, topic_of_line
@@ -79,17 +80,30 @@ class WriteOptions(msgspec.Struct, frozen=True, kw_only=True):
         if self.retry_interval < 0 or self.max_retry_delay < 0 or self.exponential_base < 1:
             raise ValueError("retry delays must not be negative and exponential_base must be at least 1")
 
+    @property
+    def backoff(self) -> Backoff:
+        """The retry delays as the backend's one :class:`~gateway.retry.Backoff` policy (seconds)."""
+        return Backoff(
+            first_s=self.retry_interval / 1000,
+            max_s=self.max_retry_delay / 1000,
+            base=self.exponential_base,
+            jitter_s=self.jitter_interval / 1000,
+        )
+
     def retry_delay_s(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based), in seconds, jitter included."""
-        base: float = min(self.retry_interval * self.exponential_base ** max(attempt - 1, 0), self.max_retry_delay)
-        return float(base + random.uniform(0, self.jitter_interval)) / 1000.0  # noqa: S311 - not cryptographic
+        return self.backoff.delay(attempt)
 
 
 class LineWriter(Protocol):
     """What the writer needs from InfluxDB (:class:`ingest.influx.InfluxClient`)."""
 
-    async def write(self, body: bytes) -> None:
+    async def write(self, body: bytes, *, precision: str | None = None) -> None:
         """Write a line-protocol body; raise PointsRejected, BatchTooLarge or InfluxUnavailable."""
+        ...
+
+    async def ping(self) -> bool:
+        """True if the server answers its health probe (InfluxDB ``/ping``)."""
         ...
 
 
@@ -139,12 +153,14 @@ class InfluxWriter:
         options: WriteOptions | None = None,
         rejected: RejectedRecord | None = None,
         max_pending_points: int = 100_000,
+        probe_interval_s: float = 1.0,
     ) -> None:
         self.client = client
         self.spool = spool
         self.options = options if options is not None else WriteOptions()
         self.rejected = rejected
         self.max_pending_points = max_pending_points
+        self.probe_interval_s = probe_interval_s
         self.stats = WriterStats()
         self._jobs: deque[_Job] = deque()
         self._pending = 0
@@ -238,7 +254,7 @@ class InfluxWriter:
         return lines
 
     async def write_lines(self, lines: Sequence[str]) -> None:
-        """Write lines of line protocol (millisecond timestamps) and return once they are durable."""
+        """Write lines of line protocol (nanosecond timestamps) and return once they are durable."""
         if not lines:
             return
         await self._enqueue(list(lines), durable=True)
@@ -372,14 +388,14 @@ class InfluxWriter:
 
     # -- delivering --------------------------------------------------------------------------------
 
-    async def _deliver(self, lines: list[str]) -> list[str]:
+    async def _deliver(self, lines: list[str], *, precision: str | None = None) -> list[str]:
         """Write ``lines``, dead-lettering refused points; return the lines left when InfluxDB is unavailable."""
         stack = [lines]
         while stack:
             chunk = stack.pop()
             try:
                 self.stats.requests += 1
-                await self.client.write(join_lines(chunk))
+                await self.client.write(join_lines(chunk), precision=precision)
                 self.stats.written += len(chunk)
             except PointsRejected as exc:  # includes BatchTooLarge
                 if len(chunk) == 1:
@@ -439,7 +455,7 @@ class InfluxWriter:
                         self._recovered()
                         return
                 continue
-            left = await self._deliver(record.payload.decode("utf-8").split("\n"))
+            left = await self._deliver(record.payload.decode("utf-8").split("\n"), precision=record.precision)
             if not left:
                 await asyncio.to_thread(self.spool.consume, record)
                 self.stats.replayed += record.points
@@ -448,7 +464,25 @@ class InfluxWriter:
                 continue
             attempt += 1
             self._check_degraded(attempt)
-            await asyncio.sleep(self.options.retry_delay_s(attempt))
+            await self._wait_for_influx(self.options.retry_delay_s(attempt))
+
+    async def _wait_for_influx(self, delay_s: float) -> None:
+        """Sleep out a retry delay, but return as soon as InfluxDB answers ``/ping`` (probed every second or so).
+
+        The backoff keeps a sick server from being hammered with writes; a cheap probe lets the spool drain
+        start within about ``probe_interval_s`` of the server's return instead of after up to ``max_retry_delay``.
+        """
+        deadline = time.monotonic() + delay_s
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(self.probe_interval_s, left))
+            if time.monotonic() < deadline and await self._ping():
+                return
+
+    async def _ping(self) -> bool:
+        try:
+            return await self.client.ping()
+        except Exception:  # a probe never fails the replay; the next write attempt reports the error
+            return False
 
     def _check_degraded(self, attempt: int) -> None:
         started = self.stats.outage_started

@@ -1,4 +1,16 @@
-"""Debian mosquitto as a child process, with password file and ACL (no anonymous access)."""
+"""Debian mosquitto as a child process, with password files and ACLs (no anonymous access).
+
+Two listeners, each with its own accounts (``per_listener_settings true``):
+
+* the **gateway listener** (:attr:`Mosquitto.port`) knows only home-gateway accounts and replaces every
+  client id with the account's username (``use_username_as_clientid``), so a gateway cannot connect under
+  the backend's client id, kick it off or resume its persistent session (issue 13, R1);
+* the **backend listener** (:attr:`Mosquitto.backend_port`) knows only the backend account, which chooses its
+  own client ids (one per process of a share group, one for the command publisher).
+
+Client ids share one namespace across listeners: a gateway's id is its site id, so the backend's ids must never
+be a provisioned site id (:func:`gateway.provisioning.check_site_id` reserves the ``eldercare`` prefix).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +18,29 @@ import os
 import signal
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from eldercare.servers._child import ChildServer, ensure_package, free_port, port_open
 
+MESSAGE_SIZE_LIMIT: Final = 64 * 1024
+"""Largest PUBLISH payload the broker forwards (bytes); the contract allows 4 KiB, the backend dead-letters more.
+
+Bigger payloads are acknowledged and discarded by the broker (``message_size_limit``), so a gateway that keeps
+retrying one never loops; a packet bigger than this plus :data:`PACKET_HEADROOM` disconnects the client before the
+broker buffers it (``max_packet_size``), so nobody can make it (or the backend) hold 100 MB messages."""
+
+PACKET_HEADROOM: Final = 1024
+"""Topic, properties and fixed header on top of the payload limit."""
+
 
 class Mosquitto(ChildServer):
-    """A mosquitto broker on 127.0.0.1 with authentication, ACLs and persistence in ``data_dir``."""
+    """A mosquitto broker on 127.0.0.1 with authentication, ACLs and persistence in ``data_dir``.
+
+    ``passwd``/``acl`` are the gateway listener's files, ``backend_passwd``/``backend_acl`` the backend
+    listener's. ``autosave_changes`` is mosquitto's ``autosave_interval`` with ``autosave_on_changes true``: the
+    in-memory database is written to disk once more than that many messages were queued or retained (or
+    subscriptions changed) since the last save (docs/storage.md, "What survives what").
+    """
 
     name = "mosquitto"
 
@@ -21,16 +50,28 @@ class Mosquitto(ChildServer):
         data_dir: Path,
         passwd: str,
         acl: str,
+        backend_passwd: str = "",
+        backend_acl: str = "",
         port: int = 0,
+        backend_port: int = 0,
         max_inflight: int = 10_000,
         max_queued: int = 2_000_000,
+        autosave_changes: int = 1,
+        message_size_limit: int = MESSAGE_SIZE_LIMIT,
     ) -> None:
         super().__init__(data_dir=data_dir)
+        if autosave_changes < 1:
+            raise ValueError("autosave_changes must be at least 1")
         self.port = port or free_port()
+        self.backend_port = backend_port or free_port()
         self.passwd = passwd
         self.acl = acl
+        self.backend_passwd = backend_passwd
+        self.backend_acl = backend_acl
         self.max_inflight = max_inflight
         self.max_queued = max_queued
+        self.autosave_changes = autosave_changes
+        self.message_size_limit = message_size_limit
         self.binary = ensure_package("/usr/sbin/mosquitto", "mosquitto")
 
     @property
@@ -38,16 +79,27 @@ class Mosquitto(ChildServer):
         """The generated mosquitto.conf."""
         return self.data_dir / "mosquitto.conf"
 
+    @property
+    def persistence_file(self) -> Path:
+        """The broker's saved in-memory database (sessions, queued messages, retained messages)."""
+        return self.data_dir / "persist" / "mosquitto.db"
+
     def _write_secrets(self) -> None:
-        for name, text in (("passwd", self.passwd), ("acl", self.acl)):
+        files = (
+            ("passwd", self.passwd),
+            ("acl", self.acl),
+            ("backend.passwd", self.backend_passwd),
+            ("backend.acl", self.backend_acl),
+        )
+        for name, text in files:
             path = self.data_dir / name
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_name(name + ".tmp")
             tmp.write_text(text)
             os.chmod(tmp, 0o600)
             tmp.replace(path)
 
     def prepare(self) -> None:
-        """Write config, password file and ACL."""
+        """Write config, password files and ACLs."""
         persist = self.data_dir / "persist"
         persist.mkdir(exist_ok=True)
         self._write_secrets()
@@ -55,29 +107,47 @@ class Mosquitto(ChildServer):
         # (0700) data directory this launcher creates; the launcher's own user runs it instead.
         # Production deployments use the distribution's service unit and user (docs/operations.md).
         run_as = "user root" if os.geteuid() == 0 else "# running as the launcher's user"
+        d = self.data_dir
         self.conf_path.write_text(
             "\n".join(
                 [
                     "# Generated by eldercare.",
                     run_as,
-                    "per_listener_settings false",
-                    "allow_anonymous false",
-                    f"password_file {self.data_dir / 'passwd'}",
-                    f"acl_file {self.data_dir / 'acl'}",
+                    # Accounts and ACLs per listener: gateways cannot even log in on the backend's listener.
+                    "per_listener_settings true",
                     "persistence true",
                     f"persistence_location {persist}/",
-                    "autosave_interval 5",
+                    # Save after every change (queued message, retained message, subscription) instead of every
+                    # N seconds: a broker kill -9 then loses at most what arrived since the last save finished
+                    # (mosquitto sends PUBACK before it saves; docs/storage.md states the window).
+                    "autosave_on_changes true",
+                    f"autosave_interval {self.autosave_changes}",
                     # The backend acknowledges QoS 1 messages only once they are durable, in batches:
                     # the broker must allow more unacknowledged messages in flight than one batch.
                     f"max_inflight_messages {self.max_inflight}",
                     f"max_queued_messages {self.max_queued}",
                     "max_queued_bytes 0",
+                    f"message_size_limit {self.message_size_limit}",
+                    f"max_packet_size {self.message_size_limit + PACKET_HEADROOM}",
                     "log_dest stderr",
                     "log_type error",
                     "log_type warning",
                     "log_type notice",
                     "connection_messages true",
+                    "",
+                    "# Home gateways: the client id is always the username (site id), so no gateway can take",
+                    "# another client's session or kick it off.",
                     f"listener {self.port} 127.0.0.1",
+                    "use_username_as_clientid true",
+                    "allow_anonymous false",
+                    f"password_file {d / 'passwd'}",
+                    f"acl_file {d / 'acl'}",
+                    "",
+                    "# The backend only (its own client ids: ingest workers, command publisher).",
+                    f"listener {self.backend_port} 127.0.0.1",
+                    "allow_anonymous false",
+                    f"password_file {d / 'backend.passwd'}",
+                    f"acl_file {d / 'backend.acl'}",
                     "",
                 ]
             )
@@ -88,12 +158,18 @@ class Mosquitto(ChildServer):
         return [self.binary, "-c", str(self.conf_path)]
 
     def ready(self) -> bool:
-        """Ready once the listener accepts TCP connections."""
-        return port_open(self.port)
+        """Ready once both listeners accept TCP connections."""
+        return port_open(self.port) and port_open(self.backend_port)
 
-    def reload(self, *, passwd: str, acl: str) -> None:
-        """Replace the password file and ACL and make the running broker re-read them (SIGHUP)."""
+    def reload(
+        self, *, passwd: str, acl: str, backend_passwd: str | None = None, backend_acl: str | None = None
+    ) -> None:
+        """Replace the password files and ACLs and make the running broker re-read them (SIGHUP)."""
         self.passwd, self.acl = passwd, acl
+        if backend_passwd is not None:
+            self.backend_passwd = backend_passwd
+        if backend_acl is not None:
+            self.backend_acl = backend_acl
         self._write_secrets()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGHUP)

@@ -74,6 +74,8 @@ def decode_json(decoder: msgspec.json.Decoder[Any], payload: bytes, where: str) 
         raise DecodeError(where, Reason.BAD_SCHEMA, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise DecodeError(where, Reason.BAD_JSON, str(exc)) from None
+    except RecursionError:
+        raise DecodeError(where, Reason.BAD_JSON, "JSON nested too deeply") from None
 
 
 def fields_of(obj: msgspec.Struct) -> dict[str, FieldValue]:

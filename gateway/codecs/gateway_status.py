@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from gateway.codecs._base import MAX_BACKFILL_MS, clock_skewed, decode_json, fields_of
+from gateway.codecs._base import MAX_BACKFILL_MS, MAX_SEQ, clock_skewed, decode_json, fields_of
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, MessageType, Reading, Topic
 
@@ -23,6 +23,9 @@ class GatewayStatus(msgspec.Struct, kw_only=True):
 
 _DECODER: Final = msgspec.json.Decoder(GatewayStatus)
 
+MAX_UPTIME_S: Final = 2**31 - 1
+"""Longest uptime accepted (68 years): a larger one is a firmware bug, refused before it reaches storage."""
+
 
 def decode(
     topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int, max_backfill_ms: int = MAX_BACKFILL_MS
@@ -34,6 +37,10 @@ def decode(
     obj: GatewayStatus = decode_json(_DECODER, payload, where)
     if (obj.seq is not None and obj.seq < 0) or (obj.ts is not None and obj.ts < 0):
         raise DecodeError(where, Reason.OUT_OF_RANGE, "seq and ts must not be negative")
+    if obj.seq is not None and obj.seq > MAX_SEQ:
+        raise DecodeError(where, Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
+    if obj.uptime_s is not None and not 0 <= obj.uptime_s <= MAX_UPTIME_S:
+        raise DecodeError(where, Reason.OUT_OF_RANGE, f"uptime_s {obj.uptime_s} outside 0..{MAX_UPTIME_S}")
     fields = fields_of(obj)
     ts = obj.ts if obj.ts is not None else received_ms
     return Reading(

@@ -40,7 +40,9 @@ async def test_grafana_queries_run_on_influxd(influxd: Any, unique_db: str) -> N
     data = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     async with InfluxClient(url=influxd.url, db=unique_db) as client:
         await client.execute(f'CREATE DATABASE "{unique_db}"')
-        await client.write(b"mattress,site=h1,device=mat1,type=telemetry hr=60.0,rr=14.0,occupied=true 1700000000000")
+        await client.write(
+            b"mattress,site=h1,device=mat1,type=telemetry hr=60.0,rr=14.0,occupied=true 1700000000000", precision="ms"
+        )
         for panel in data["panels"]:
             for target in panel["targets"]:
                 q = (

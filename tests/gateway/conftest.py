@@ -22,7 +22,7 @@ async def make_listener(broker: Broker) -> AsyncIterator[MakeListener]:
     async def make(*sites: str, client_id: str | None = None, **kwargs: object) -> MqttListener:
         listener = MqttListener(
             host=broker.host,
-            port=broker.port,
+            port=broker.backend_port,
             username=broker.backend_user,
             password=broker.backend_password,
             client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",

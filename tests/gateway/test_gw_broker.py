@@ -396,7 +396,7 @@ async def test_a_full_inbox_holds_the_network_thread_back_without_losing_anythin
 async def test_refused_credentials_are_reported_and_retried_not_fatal(broker: Broker) -> None:
     listener = MqttListener(
         host=broker.host,
-        port=broker.port,
+        port=broker.backend_port,
         username=broker.backend_user,
         password="wrong",
         client_id=f"bad-{uuid.uuid4().hex[:6]}",

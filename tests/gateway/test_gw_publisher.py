@@ -30,7 +30,7 @@ async def test_command_reaches_the_gateway_of_its_site_only(broker: Broker, uniq
     await asyncio.to_thread(neighbour.connect)
     try:
         async with CommandPublisher(
-            host=broker.host, port=broker.port, username=broker.backend_user, password=broker.backend_password
+            host=broker.host, port=broker.backend_port, username=broker.backend_user, password=broker.backend_password
         ) as pub:
             topic = command_topic(site, DeviceKind.CALL_BUTTON, "btn1")
             await pub.publish(topic, b'{"cmd":"help_coming","seq":1}')
@@ -77,7 +77,7 @@ async def test_publisher_reconnects_after_losing_its_connection(
     try:
         async with CommandPublisher(
             host=broker.host,
-            port=broker.port,
+            port=broker.backend_port,
             username=broker.backend_user,
             password=broker.backend_password,
             client_id=client_id,
@@ -102,7 +102,7 @@ def probe_credentials_as(broker: Broker, client_id: str) -> bool:
     client.username_pw_set(broker.backend_user, broker.backend_password)
     ok = threading.Event()
     client.on_connect = lambda _c, _u, _f, reason, _p: ok.set() if not reason.is_failure else None
-    client.connect(broker.host, broker.port)
+    client.connect(broker.host, broker.backend_port)
     for _ in range(100):
         client.loop(timeout=0.05)
         if ok.is_set():

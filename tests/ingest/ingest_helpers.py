@@ -32,7 +32,7 @@ class Pipeline:
         self.env = {
             **os.environ,
             "ELDERCARE_MQTT_HOST": broker.host,
-            "ELDERCARE_MQTT_PORT": str(broker.port),
+            "ELDERCARE_MQTT_PORT": str(broker.backend_port),
             "ELDERCARE_MQTT_USERNAME": broker.backend_user,
             "ELDERCARE_MQTT_PASSWORD": broker.backend_password,
             "ELDERCARE_MQTT_CLIENT_ID": client_id,
@@ -81,7 +81,7 @@ async def end_session(broker: Broker, client_id: str) -> None:
     """Discard the pipeline's persistent session so the shared broker stops queueing for it."""
     listener = MqttListener(
         host=broker.host,
-        port=broker.port,
+        port=broker.backend_port,
         username=broker.backend_user,
         password=broker.backend_password,
         client_id=client_id,

@@ -130,7 +130,7 @@ def test_reading_to_point() -> None:
         "mattress",
         {"site": "h1", "device": "mat1", "type": "telemetry"},
         {**r.fields, "seq": 42, "received_ms": r.received_ms, "clock_skewed": False},
-        r.ts_ms,
+        r.ts_ms * 1_000_000 + 42,  # nanoseconds: the millisecond, then the seq below it
     )
     assert to_line(r) == expected
     assert to_lines([r, r]) == [expected, expected]
@@ -142,7 +142,7 @@ def test_event_tag_and_skewed_clock() -> None:
     line = to_line(r)
     assert line.startswith("door,device=d1,event=open,site=h1,type=event ")
     assert "device_ts_ms=1700000000123i" in line
-    assert line.endswith(f" {r.received_ms}")
+    assert line.endswith(f" {r.received_ms * 1_000_000 + 42}")
 
 
 def test_redelivery_maps_to_same_point() -> None:

@@ -52,7 +52,7 @@ async def test_nasty_strings_round_trip(influx: InfluxClient) -> None:
         for j, text in enumerate(NASTY_STRINGS):
             fields[f"s{j}"] = text
         lines.append(encode_point("m" + tag, {tag: tag, "t": tag}, fields, 1_000 + i))
-    await influx.write(join_lines(lines))
+    await influx.write(join_lines(lines), precision="ms")
     for i, tag in enumerate(NASTY_IDENTIFIERS):
         results = await influx.query(f'SELECT * FROM {quote_ident("m" + tag)} WHERE "t" = $t', params={"t": tag})
         (series,) = results[0].series
@@ -70,7 +70,7 @@ async def test_nasty_strings_round_trip(influx: InfluxClient) -> None:
 
 
 async def test_bound_parameters_are_not_pasted(influx: InfluxClient) -> None:
-    await influx.write(b"m,t=a f=1 1000\nm,t=b f=2 2000")
+    await influx.write(b"m,t=a f=1 1000\nm,t=b f=2 2000", precision="ms")
     evil = "a' OR t = 'b"
     results = await influx.query('SELECT * FROM "m" WHERE "t" = $t', params={"t": evil})
     assert results[0].series == []
@@ -81,9 +81,9 @@ async def test_bound_parameters_are_not_pasted(influx: InfluxClient) -> None:
 
 
 async def test_partial_write_is_reported(influx: InfluxClient) -> None:
-    await influx.write(b"m f=1 1000")
+    await influx.write(b"m f=1 1000", precision="ms")
     with pytest.raises(PointsRejected) as info:
-        await influx.write(b"m f=2 2000\nm f=3i 3000\nm f=4 4000")
+        await influx.write(b"m f=2 2000\nm f=3i 3000\nm f=4 4000", precision="ms")
     assert "conflict" in info.value.message
     results = await influx.query('SELECT f FROM "m"')
     assert [r[0] for r in results[0].series[0].values] == [1000, 2000, 4000]

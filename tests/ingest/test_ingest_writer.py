@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from eldercare.servers._child import free_port
+from eldercare.servers.influxd import Influxd
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason
 from gateway.models import DeviceKind, MessageType, Reading
@@ -71,7 +72,9 @@ async def test_interval_flush(influx: InfluxClient, tmp_path: Path) -> None:
 
 
 async def test_only_bad_points_are_dead_lettered(influx: InfluxClient, tmp_path: Path) -> None:
-    await influx.write(f"mattress,site=h1,device=old,type=telemetry movement=0.5 {T0 - 1}".encode())
+    await influx.write(
+        f"mattress,site=h1,device=old,type=telemetry movement=0.5 {(T0 - 1) * 1_000_000}".encode()
+    )  # ns, like every write
     deadletter = DeadLetterStore.in_data_dir(tmp_path)
     writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path / "spool"), rejected=deadletter)
     batch = [mattress(i, movement=i % 250 == 0) for i in range(1000)]  # 4 points with an int movement
@@ -132,6 +135,35 @@ async def test_full_spool_blocks_accept_until_influx_returns(tmp_path: Path, uni
                     break
                 await asyncio.sleep(0.05)
         assert await InfluxReader(client=client).count(DeviceKind.MATTRESS, site="h1") == 1500
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+async def test_spool_drains_as_soon_as_influxd_answers_ping_again(tmp_path: Path, unique_db: str) -> None:
+    """R7: the replay does not sleep out its backoff (here 10 minutes) once ``/ping`` answers again."""
+    server = Influxd(data_dir=tmp_path / "influxdb")
+    server.start()
+    client = InfluxClient(url=server.url, db=unique_db, timeout_s=2)
+    try:
+        await client.execute(f'CREATE DATABASE "{unique_db}"')
+        options = WriteOptions(retry_interval=600_000, max_retry_delay=600_000)
+        async with InfluxWriter(client=client, spool=Spool(directory=tmp_path / "spool"), options=options) as writer:
+            server.kill()
+            await writer.accept([mattress(i) for i in range(500)])  # durable in the spool
+            assert writer.stats.spooling and writer.spool.points == 500
+            for _ in range(500):  # the replay has failed at least once and is now in its 10-minute pause
+                if writer.stats.failures >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert writer.stats.failures >= 2
+            server.start()
+            for _ in range(3000):
+                if not writer.stats.spooling:  # set back once the spool is empty
+                    break
+                await asyncio.sleep(0.02)
+            assert writer.spool.empty and writer.stats.replayed == 500 and not writer.stats.spooling
+        assert await InfluxReader(client=client).count(DeviceKind.MATTRESS, site="h1") == 500
     finally:
         await client.aclose()
         server.stop()

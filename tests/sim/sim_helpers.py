@@ -44,7 +44,7 @@ class Watcher:
         self.client.on_message = self._on_message
         ready = threading.Event()
         self.client.on_subscribe = lambda *a: ready.set()
-        self.client.connect(broker.host, broker.port)
+        self.client.connect(broker.host, broker.backend_port)
         self.client.loop_start()
         self.client.subscribe([("ec/v1/+/+/+/telemetry", 1), ("ec/v1/+/+/+/event", 1), ("ec/v1/+/+/+/status", 1)])
         assert ready.wait(10)

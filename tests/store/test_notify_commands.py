@@ -44,7 +44,7 @@ async def test_notify_ack_sends_help_coming_to_the_pressed_button(
     await asyncio.to_thread(home.connect)
     try:
         async with CommandPublisher(
-            host=broker.host, port=broker.port, username=broker.backend_user, password=broker.backend_password
+            host=broker.host, port=broker.backend_port, username=broker.backend_user, password=broker.backend_password
         ) as publisher:
             service = make_service(store, clock, commands=publisher)
             record = await service.raise_alert(press(unique_site, clock()))

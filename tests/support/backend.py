@@ -37,7 +37,7 @@ def backend_settings(*, broker: Broker, influxd: Influxd, site: str, db: str, da
     return Settings(
         data_dir=data_dir,
         mqtt_host=broker.host,
-        mqtt_port=broker.port,
+        mqtt_port=broker.backend_port,
         mqtt_username=broker.backend_user,
         mqtt_password=SecretStr(broker.backend_password),
         mqtt_client_id=f"backend-{site}",

@@ -1,0 +1,270 @@
+"""A hostile home gateway against the real broker config and ACL (issue 13): each attack refused or harmless.
+
+Every test waits for a positive signal (a message that was sent after the attack arrives) before it checks
+that the attack had no effect, so an absence is never asserted after a bare sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+from gw_helpers import MakeListener, directory_for
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from test_gw_broker import NOW, gateway, of_site, running
+
+from eldercare.servers.mosquitto import MESSAGE_SIZE_LIMIT
+from eldercare.stack import Broker
+from firmware_sim.wire import WireMessage
+from gateway.contract import command_topic
+from gateway.deadletter import DeadLetterStore
+from gateway.downlink import CommandPublisher
+from gateway.errors import Reason
+from gateway.metrics import GatewayMetrics
+from gateway.models import DeviceKind, Reading
+from gateway.service import GatewayService, ListSink
+
+pytestmark = pytest.mark.integration
+
+
+class Hostile:
+    """A raw paho client logged in with a gateway's (valid) credentials, doing what firmware should not."""
+
+    def __init__(
+        self, broker: Broker, site: str, *, client_id: str, port: int | None = None, clean: bool = True
+    ) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean, protocol=MQTTProtocolVersion.MQTTv311
+        )
+        self.client.username_pw_set(site, broker.gateway_password(site))
+        self.received: list[mqtt.MQTTMessage] = []
+        self.granted: list[int] = []
+        self.connack: list[str] = []
+        self.disconnected = threading.Event()
+        self._subscribed = threading.Event()
+        self._connected = threading.Event()
+        self.client.on_message = lambda _c, _u, m: self.received.append(m)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_a: self.disconnected.set()
+        self.client.on_subscribe = self._on_subscribe
+        self.client.connect(broker.host, port or broker.port)
+        self.client.loop_start()
+
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        self.connack.append(str(reason))
+        self._connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, codes: list[object], _p: object) -> None:
+        self.granted += [int(getattr(c, "value", 0x80)) for c in codes]
+        self._subscribed.set()
+
+    def wait_connack(self, timeout: float = 10) -> str:
+        assert self._connected.wait(timeout), "no CONNACK"
+        return self.connack[0]
+
+    def subscribe(self, *filters: str) -> None:
+        self._subscribed.clear()
+        self.client.subscribe([(f, 1) for f in filters])
+        assert self._subscribed.wait(10), "no SUBACK"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def hostile(broker: Broker) -> Iterator[list[Hostile]]:
+    """Hostile clients of a test, closed at the end."""
+    clients: list[Hostile] = []
+    yield clients
+    for c in clients:
+        c.close()
+
+
+def _door(site: str, seq: int) -> WireMessage:
+    return WireMessage(f"ec/v1/{site}/door/door1/event", b'{"event":"open","seq":%d,"ts":%d}' % (seq, NOW))
+
+
+async def test_a_gateway_cannot_take_over_the_backends_client_id(
+    broker: Broker,
+    make_listener: MakeListener,
+    unique_site: str,
+    deadletter: DeadLetterStore,
+    hostile: list[Hostile],
+) -> None:
+    """R1: connecting with the backend's client id neither kicks the backend off nor touches its session."""
+    site, victim = unique_site, unique_site + "v"
+    broker.provision([site, victim])
+    backend_id = f"backend-{uuid.uuid4().hex[:8]}"
+    sink = ListSink()
+    service = GatewayService(directory=directory_for(site, victim), deadletter=deadletter, sink=sink)
+    listener = await make_listener(site, victim, client_id=backend_id)
+    async with running(service, listener), gateway(broker, victim) as gw:
+        for clean in (True, False):  # a clean session would discard the backend's; a persistent one resume it
+            attacker = Hostile(broker, site, client_id=backend_id, clean=clean)
+            hostile.append(attacker)
+            assert await asyncio.to_thread(attacker.wait_connack) == "Success"
+        await asyncio.to_thread(gw.publish_all, [_door(victim, 1)])
+        await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.DOOR)) == 1)
+        assert listener.connected and listener.connects == 1, "the backend was disconnected by a gateway"
+        assert not listener.session_present or listener.connects == 1
+    # Gateways cannot log in on the backend's listener at all (nor the backend on the gateways').
+    assert not await asyncio.to_thread(
+        broker.can_connect, site, broker.gateway_password(site), port=broker.backend_port
+    )
+    assert not await asyncio.to_thread(broker.can_connect, broker.backend_user, broker.backend_password)
+
+
+async def test_wildcard_sys_and_share_subscriptions_of_a_gateway_receive_nothing_foreign(
+    broker: Broker,
+    make_listener: MakeListener,
+    unique_site: str,
+    deadletter: DeadLetterStore,
+    hostile: list[Hostile],
+) -> None:
+    """R2: ``#``, ``$SYS/#`` and guessed ``$share`` groups give a gateway nothing; the backend loses nothing."""
+    site, victim = unique_site, unique_site + "v"
+    broker.provision([site, victim])
+    sink = ListSink()
+    service = GatewayService(directory=directory_for(site, victim), deadletter=deadletter, sink=sink)
+    group = f"g{uuid.uuid4().hex}"  # the backend's share group is a secret, like a password (docs/operations.md)
+    listener = await make_listener(site, victim, share_group=group)
+    attacker = Hostile(broker, site, client_id=site)
+    hostile.append(attacker)
+    assert await asyncio.to_thread(attacker.wait_connack) == "Success"
+    guesses = [f"$share/{g}/ec/v1/+/+/+/event" for g in ("ingest", "eldercare", "backend", "workers", "g")]
+    await asyncio.to_thread(attacker.subscribe, "#", "$SYS/#", "$share/ingest/#", *guesses)
+    n = 200
+    async with running(service, listener), gateway(broker, victim) as gw:
+        await asyncio.to_thread(gw.publish_all, [_door(victim, i) for i in range(1, n + 1)])
+        await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.DOOR)) == n, timeout=20)
+        # Positive signal for the attacker's side: its own command arrives, after everything else was sent.
+        async with CommandPublisher(
+            host=broker.host, port=broker.backend_port, username=broker.backend_user, password=broker.backend_password
+        ) as pub:
+            await pub.publish(command_topic(site, DeviceKind.CALL_BUTTON, "btn1"), b'{"cmd":"help_coming"}')
+        for _ in range(200):
+            if attacker.received:
+                break
+            await asyncio.sleep(0.02)
+    assert [m.topic for m in attacker.received] == [f"ec/v1/{site}/call_button/btn1/cmd"]
+    assert [r.seq for r in of_site(sink.readings, victim, kind=DeviceKind.DOOR)] == list(range(1, n + 1))
+
+
+async def test_retained_events_do_not_raise_again_on_restart(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    """R6: a retained call-button press is an alert once, live; replayed on a new subscription it is refused."""
+    site = unique_site
+    press = WireMessage(f"ec/v1/{site}/call_button/btn1/event", b'{"event":"press","seq":7,"ts":%d}' % NOW)
+    first_fast: list[Reading] = []
+    first = GatewayService(
+        directory=directory_for(site), deadletter=deadletter, sink=ListSink(), fast_path=first_fast.append
+    )
+    listener = await make_listener(site)
+    async with running(first, listener), gateway(broker, site) as gw:
+        await asyncio.to_thread(gw.client.publish(press.topic, press.payload, qos=1, retain=True).wait_for_publish, 5)
+        for _ in range(500):
+            if first_fast:
+                break
+            await asyncio.sleep(0.01)
+    assert [(r.event, r.seq) for r in first_fast] == [("press", 7)], "a live press with the retain flag is an SOS"
+
+    # "Restart": a new session subscribes and the broker replays the retained press.
+    fast: list[Reading] = []
+    sink, metrics = ListSink(), GatewayMetrics()
+    second = GatewayService(
+        directory=directory_for(site), deadletter=deadletter, sink=sink, fast_path=fast.append, metrics=metrics
+    )
+    listener = await make_listener(site)
+    async with running(second, listener), gateway(broker, site) as gw:
+        await asyncio.to_thread(gw.publish_all, [_door(site, 1)])
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == 1)
+        for _ in range(200):
+            if deadletter.query(reason=Reason.RETAINED_EVENT):
+                break
+            await asyncio.sleep(0.02)
+    entries = deadletter.query(reason=Reason.RETAINED_EVENT)
+    assert [(e.topic, e.payload) for e in entries] == [(press.topic, press.payload)]
+    assert fast == [] and of_site(sink.readings, site, kind=DeviceKind.CALL_BUTTON) == []
+    assert metrics.value("dead_letters_total", reason="retained_event") == 1
+    # The gateway's retained online status is still accepted (status topics may stay retained).
+    assert of_site(sink.readings, site, kind=DeviceKind.GATEWAY)
+
+
+async def test_oversize_payloads_are_dropped_by_the_broker_or_dead_lettered_cut(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore, hostile: list[Hostile]
+) -> None:
+    """R5: above the broker limit nothing is forwarded (a huge packet ends the connection); above 4 KiB the
+    backend keeps only the first bytes and dead-letters the message as oversize with its real size."""
+    site = unique_site
+    broker.provision([site])
+    sink = ListSink()
+    service = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink)
+    listener = await make_listener(site)
+    mat = f"ec/v1/{site}/mattress/mat1/telemetry"
+    over_contract = b'{"seq":1,"ts":1,"x":"' + b"a" * 10_000 + b'"}'
+    over_broker = b'{"seq":2,"ts":1,"x":"' + b"b" * (MESSAGE_SIZE_LIMIT + 10) + b'"}'
+    async with running(service, listener), gateway(broker, site) as gw:
+        for payload in (over_contract, over_broker):
+            await asyncio.to_thread(gw.client.publish(mat, payload, qos=1).wait_for_publish, 5)
+        await asyncio.to_thread(gw.publish_all, [_door(site, 1)])
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == 1)
+        for _ in range(200):
+            if deadletter.query(reason=Reason.OVERSIZE):
+                break
+            await asyncio.sleep(0.02)
+        # A 1 MiB packet is refused before the broker buffers it: the connection is closed.
+        big = site + "b"  # another account: a second connection of ``site`` would replace the gateway's own
+        broker.provision([big])
+        attacker = Hostile(broker, big, client_id=big)
+        hostile.append(attacker)
+        await asyncio.to_thread(attacker.wait_connack)
+        attacker.client.publish(f"ec/v1/{big}/mattress/mat1/telemetry", b"c" * (1 << 20), qos=1)
+        assert await asyncio.to_thread(attacker.disconnected.wait, 10), "a 1 MiB packet did not end the connection"
+        await asyncio.to_thread(gw.publish_all, [_door(site, 2)])
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == 2)
+    entries = deadletter.query(reason=Reason.OVERSIZE)
+    assert [(e.size, len(e.payload)) for e in entries] == [(len(over_contract), 4096)]
+    assert entries[0].payload == over_contract[:4096]
+
+
+async def test_deeply_nested_json_is_bad_json_without_a_traceback(
+    broker: Broker,
+    make_listener: MakeListener,
+    unique_site: str,
+    deadletter: DeadLetterStore,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """R8: JSON nested thousands deep is ``bad_json``; no traceback is logged per message."""
+    site = unique_site
+    sink, metrics = ListSink(), GatewayMetrics()
+    service = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=sink, metrics=metrics)
+    listener = await make_listener(site)
+    nested = b'{"event":"open","seq":1,"ts":1,"x":' + b"[" * 2000 + b"]" * 2000 + b"}"
+    status = f"ec/v1/{site}/gateway/gw-{site}/status"
+    huge = [
+        json.dumps({"online": True, "seq": 10**20, "ts": NOW}).encode(),
+        json.dumps({"online": True, "seq": 1, "ts": NOW, "uptime_s": 2**64 - 1}).encode(),
+    ]
+    async with running(service, listener), gateway(broker, site) as gw:
+        door = f"ec/v1/{site}/door/door1/event"
+        for _ in range(3):
+            await asyncio.to_thread(gw.client.publish(door, nested[:4096], qos=1).wait_for_publish, 5)
+        for payload in huge:
+            await asyncio.to_thread(gw.client.publish(status, payload, qos=1).wait_for_publish, 5)
+        await asyncio.to_thread(gw.publish_all, [_door(site, 5)])
+        await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == 1)
+        deadline = time.monotonic() + 5
+        while len(deadletter.query(site=site)) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    reasons = sorted(e.reason.value for e in deadletter.query(site=site))
+    assert reasons == ["bad_json"] * 3 + ["out_of_range"] * 2
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+    assert metrics.value("dead_letters_total", reason="bad_json") == 3
