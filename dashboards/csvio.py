@@ -105,6 +105,26 @@ class ImportResult:
     """Accepted rows with something the user should know (e.g. a masked value replaced by the stored one)."""
 
 
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to spreadsheet software (CSV injection)."""
+
+
+def safe_cell(value: object) -> object:
+    """A text cell that spreadsheet software shows as text: formula-like text gets a leading apostrophe.
+
+    >>> safe_cell("=1+1"), safe_cell("张桂英"), safe_cell(-3)
+    ("'=1+1", '张桂英', -3)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _unescape(value: str) -> str:
+    """Undo :func:`safe_cell` on re-import of an export."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
 def _canonical(header: str) -> str:
     h = header.strip().lstrip("\ufeff")
     for key, zh in COLUMNS.items():
@@ -208,7 +228,7 @@ def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
         if len(values) != len(header):
             result.errors.append(RowError(line, "", f"expected {len(header)} columns, got {len(values)} / 列数不符"))
             continue
-        row = {k: v.strip() for k, v in zip(header, values, strict=True)}
+        row = {k: _unescape(v.strip()) for k, v in zip(header, values, strict=True)}
         errors, resident, masked = _check_row(row, line, grids, seen)
         site = sites.get(row["site"])
         if not errors and site is not None and site["grid"] != row["grid"]:
@@ -250,7 +270,8 @@ def residents_csv(residents: Iterable[ResidentView]) -> str:
     for r in residents:
         contact = r.contacts[0] if r.contacts else None
         out.writerow(
-            [
+            safe_cell(cell)
+            for cell in [
                 r.id,
                 r.name,
                 r.gender,

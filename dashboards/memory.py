@@ -67,7 +67,11 @@ class MemoryBackend:
         self._policies = PolicyBook()
 
     # -- registry ------------------------------------------------------------------------------------------
-    def import_registry(self, data: Mapping[str, Any]) -> None:
+    def site_grid(self, site: str) -> str | None:
+        """The grid of a home, any area."""
+        return self.sites[site][0] if site in self.sites else None
+
+    def import_registry(self, data: Mapping[str, Any], *, actor: str = "console") -> None:
         """Add or update everything in a registry document (docs/registry.md, version 1)."""
         if data.get("version") != 1:
             raise RegistryImportError("version", f"unsupported version {data.get('version')!r}")
@@ -382,9 +386,13 @@ class MemoryBackend:
             return new
 
     # -- links ---------------------------------------------------------------------------------------------
-    def link_token(self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int) -> str:
+    def link_token(
+        self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int, expires_ms: int | None = None
+    ) -> str:
         """A fresh signed link token."""
-        return self._signer.token(alert_id=alert_id, worker_id=worker_id, action=action, now_ms=now_ms)
+        return self._signer.token(
+            alert_id=alert_id, worker_id=worker_id, action=action, now_ms=now_ms, expires_ms=expires_ms
+        )
 
     def verify_link(self, token: str, *, now_ms: int) -> LinkClaim:
         """Check a link's signature and expiry."""

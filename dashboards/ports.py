@@ -94,8 +94,10 @@ class ConsoleBackend(Protocol):
         """Make ``worker_id`` responsible for the alert."""
         ...
 
-    def link_token(self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int) -> str:
-        """A fresh one-tap link token (alerts.links format)."""
+    def link_token(
+        self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int, expires_ms: int | None = None
+    ) -> str:
+        """A fresh one-tap link token (alerts.links format), expiring no later than ``expires_ms`` if given."""
         ...
 
     def verify_link(self, token: str, *, now_ms: int) -> LinkClaim:
@@ -126,8 +128,12 @@ class ConsoleBackend(Protocol):
         """The nodes of the hierarchy inside ``scope`` (with their ancestors, for names)."""
         ...
 
-    def import_registry(self, data: Mapping[str, Any]) -> None:
-        """Add or update hierarchy, workers, sites, devices and residents (docs/registry.md)."""
+    def import_registry(self, data: Mapping[str, Any], *, actor: str = "console") -> None:
+        """Add or update hierarchy, workers, sites, devices and residents (docs/registry.md); audited as ``actor``."""
+        ...
+
+    def site_grid(self, site: str) -> str | None:
+        """The grid of a home in any area (imports check ownership with it), or None if unknown."""
         ...
 
     def audit(

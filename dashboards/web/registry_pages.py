@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.devices import ProvisionRefused, provision_site_gateway
 from dashboards.api.routes.elders import import_upload
 from dashboards.context import AppContext
@@ -16,7 +16,7 @@ from dashboards.models import Account, Role
 from dashboards.scope import Scope
 from dashboards.web.render import render
 
-router = APIRouter(prefix="/registry", tags=["registry"])
+router = APIRouter(prefix="/registry", tags=["registry"], dependencies=[OfficersOnly])
 
 
 @router.get("", response_class=HTMLResponse)
