@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
+from dashboards.health import Health, health_router
 from dashboards.i18n import LANGS
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, AccountThrottle, LoginLimiter
@@ -52,13 +53,15 @@ def create_app(
     baselines: BaselineLookup | None = None,
     clock: Callable[[], int] = now_ms,
     session_store: SessionStore | None = None,
+    health: Health | None = None,
     poll_interval_s: float = 0.2,
     gateway_secret: str = "",
     provisioner: Callable[[str], None] | None = None,
 ) -> FastAPI:
     """Build the console application around a store (the alert store's adapter, or the in-memory fake).
 
-    ``gateway_secret`` and ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
+    ``health`` feeds ``/readyz`` and ``/metrics`` (``/healthz`` is always there). ``gateway_secret`` and
+    ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
     Sessions live server-side in ``session_store`` (production: :class:`alerts.store.sessions.SqlSessionStore`
     over the alert store's database; default: this process's memory, so they end on restart).
     """
@@ -90,6 +93,7 @@ def create_app(
         responses=COMMON_RESPONSES,
     )
     app.state.ctx = ctx
+    app.include_router(health_router(health or Health()))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)

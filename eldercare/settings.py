@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     console_host: str = Field(default="127.0.0.1", description="Address the console listens on.")
     console_port: int = Field(default=8000, description="Console HTTP port.")
     trusted_proxies: str = Field(default="", description="Reverse proxies whose X-Forwarded-For is believed.")
+    metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300
 
