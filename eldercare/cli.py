@@ -70,9 +70,7 @@ def serve(
     role: Annotated[
         str, typer.Option(help="backend (pipeline, detection, alerts), console (web), or all in one process.")
     ] = "all",
-    host: Annotated[
-        str | None, typer.Option(help="Listen address (default ELDERCARE_CONSOLE_HOST).")
-    ] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default ELDERCARE_CONSOLE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (default ELDERCARE_CONSOLE_PORT, 8000).")] = None,
     verbose: Verbose = False,
 ) -> None:
