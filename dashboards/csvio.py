@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -208,13 +208,31 @@ def _check_row(
     return errors, resident, masked
 
 
+def _rows(reader: Iterator[list[str]], result: ImportResult) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each data row; a row the csv module cannot parse ends the file with an error."""
+    line = 1
+    while True:
+        line += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            result.errors.append(RowError(line, "", f"malformed CSV ({exc}) / CSV 格式错误"))
+            return
+        yield line, values
+
+
 def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
     """Validate every row; good rows become the ``sites`` of a registry document, bad rows become errors."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # Universal newlines: a lone CR (old spreadsheet exports) ends a line instead of breaking the parser.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=None))
     try:
         header = [_canonical(h) for h in next(reader)]
     except StopIteration:
         return ImportResult(document={}, errors=[RowError(1, "", "empty file / 空文件")])
+    except csv.Error as exc:
+        return ImportResult(document={}, errors=[RowError(1, "", f"not a CSV file ({exc}) / 不是有效的 CSV 文件")])
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         return ImportResult(document={}, errors=[RowError(1, m, "missing column / 缺少列") for m in missing])
@@ -222,7 +240,7 @@ def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
     sites: dict[str, dict[str, Any]] = {}
     result = ImportResult(document={})
     seen: set[str] = set()
-    for line, values in enumerate(reader, start=2):
+    for line, values in _rows(reader, result):
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):

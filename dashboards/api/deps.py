@@ -131,7 +131,10 @@ AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="Alert id (a positive
 """An alert id path parameter: anything that does not fit the database's BIGINT is a 422, never a 500."""
 MonthQuery = Annotated[
     str | None,
-    Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="Calendar month YYYY-MM (default: this month)."),
+    Query(
+        pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+        description="Calendar month YYYY-MM, 1970-2999 (default: this month).",
+    ),
 ]
 """A ``month=YYYY-MM`` query parameter, validated before any date arithmetic."""
 
@@ -147,6 +150,7 @@ def _error(description: str) -> dict[str, Any]:
 
 
 COMMON_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: _error("Malformed request body (e.g. JSON that does not parse)."),
     401: _error("Not logged in (no, expired or revoked session)."),
     403: _error("Not allowed for this role, or the CSRF token / origin check failed."),
     404: _error("No such record inside the caller's part of the hierarchy."),

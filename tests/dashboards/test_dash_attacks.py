@@ -188,7 +188,7 @@ def test_d4_role_change_ends_sessions(app: FastAPI, backend: Backend) -> None:
 # -- D5: validation is a 422, never a 500 ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("month", ["abc", "2026-13", "2026-00", "99999-01", "2026-1-1"])
+@pytest.mark.parametrize("month", ["abc", "2026-13", "2026-00", "99999-01", "2026-1-1", "0000-01"])
 def test_d5_bad_month_is_422(client: TestClient, month: str) -> None:
     login(client, "W_C1")
     for path in ("/api/visits", "/api/stats/monthly", "/api/stats/monthly.csv", "/stats", "/stats/report"):
