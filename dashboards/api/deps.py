@@ -121,7 +121,7 @@ def read_alert_in_scope(
 def require_officer(user: CurrentUser, translator: TranslatorDep) -> None:
     """Statistics, the registry and CSV exports are for officers: a grid worker gets 403."""
     if user.role is Role.GRID_WORKER:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, translator("worker.refused"))
+        raise HTTPException(status.HTTP_403_FORBIDDEN, translator("error.officers_only"))
 
 
 OfficersOnly = Depends(require_officer)

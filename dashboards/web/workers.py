@@ -103,12 +103,14 @@ def _page(
 ) -> Response:
     tree = ctx.backend.hierarchy(scope)
     nodes = nodes_in_scope(tree, scope)
+    active, inactive = ctx.backend.accounts(scope), ctx.backend.accounts(scope, active=False)
     response = render(
         request,
         "workers.html",
         user=user,
-        active=ctx.backend.accounts(scope),
-        inactive=ctx.backend.accounts(scope, active=False),
+        active=active,
+        inactive=inactive,
+        manageable={w.id for w in (*active, *inactive) if outranks(user, w)},
         nodes=sorted(nodes.items(), key=lambda kv: (_RANK[kv[1][0]], kv[0])),
         names={n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)},
         roles=creatable_roles(user),

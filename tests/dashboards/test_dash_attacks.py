@@ -56,6 +56,8 @@ def test_d1_officer_cannot_take_over_a_higher_or_equal_account(
     backend.create_worker(actor="system", worker_id="W_C3b", name="社区二", role=Role.COMMUNITY_DUTY, scope="C03",
                           phone="13800000033", password_hash=pw)  # fmt: skip
     csrf = login(client, "W_C3")
+    page = client.get("/workers").text
+    assert 'action="/workers/W_S2/password"' not in page and 'action="/workers/W_C3b/active"' not in page
     for target in ("W_S2", "W_C3b"):
         r = client.post(f"/workers/{target}/password", data={"csrf": csrf, "password": "taken over 12345"})
         assert r.status_code in (403, 404), (target, r.status_code)
