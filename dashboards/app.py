@@ -117,6 +117,9 @@ def create_app(
         lang = request.query_params.get("lang")
         if lang in LANGS:
             response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+        if ctx.secure_cookies:
+            # Served over https (public_url): browsers must not fall back to plain http for a year.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")

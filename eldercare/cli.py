@@ -101,6 +101,32 @@ def serve(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def certs(
+    out: Annotated[Path, typer.Option(help="Directory for ca.crt/ca.key and server.crt/server.key.")] = Path("certs"),
+    host: Annotated[
+        list[str] | None, typer.Option(help="Host name or address in the server certificate (repeat the option).")
+    ] = None,
+    client: Annotated[
+        list[str] | None, typer.Option(help="Also issue a client certificate with this CN, e.g. a gateway site.")
+    ] = None,
+) -> None:
+    """Make a local certificate authority and a server certificate (MQTT over TLS, HTTPS) signed by it.
+
+    An existing CA in --out is reused, so new certificates chain to what gateways already trust.
+    """
+    from eldercare.certs import CertError, issue, server_certificate
+
+    try:
+        files = server_certificate(out, hosts=host or ["localhost", "127.0.0.1"])
+        for name in client or []:
+            issue(out, name, client=True)
+    except CertError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"CA {files.ca}; server certificate {files.cert} (key {files.key}, mode 0600)")
+
+
 @admin_app.command("create")
 def admin_create(
     worker_id: Annotated[str, typer.Option("--id", help="Login id of the administrator.")] = "admin",

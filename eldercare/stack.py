@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from eldercare.certs import TlsFiles
 from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import Mosquitto
@@ -18,12 +19,24 @@ from gateway.provisioning import gateway_password, render_acl, render_password_f
 class Broker:
     """A running mosquitto plus its accounts: the backend's and one per provisioned home gateway."""
 
-    def __init__(self, *, data_dir: Path, secret: str, backend_user: str = "backend", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        secret: str,
+        backend_user: str = "backend",
+        port: int = 0,
+        tls: TlsFiles | None = None,
+        require_client_cert: bool = False,
+    ) -> None:
         self.secret = secret
         self.backend_user = backend_user
         self.backend_password = secrets.token_urlsafe(24)
         self.sites: set[str] = set()
-        self.server = Mosquitto(data_dir=data_dir, passwd=self._passwd(), acl=self._acl(), port=port)
+        self.server = Mosquitto(
+            data_dir=data_dir, passwd=self._passwd(), acl=self._acl(), port=port, tls=tls,
+            require_client_cert=require_client_cert,
+        )  # fmt: skip
 
     @property
     def host(self) -> str:
@@ -34,6 +47,11 @@ class Broker:
     def port(self) -> int:
         """Broker TCP port."""
         return self.server.port
+
+    @property
+    def tls_port(self) -> int:
+        """The MQTT-over-TLS port (0 without TLS)."""
+        return self.server.tls_port
 
     def _passwd(self) -> str:
         accounts = {site: gateway_password(self.secret, site) for site in self.sites}

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
+from eldercare.certs import TlsFiles
 from eldercare.servers._child import ChildServer, ensure_package, free_port, port_open
 
 
@@ -24,6 +25,9 @@ class Mosquitto(ChildServer):
         port: int = 0,
         max_inflight: int = 10_000,
         max_queued: int = 2_000_000,
+        tls: TlsFiles | None = None,
+        tls_port: int = 0,
+        require_client_cert: bool = False,
     ) -> None:
         super().__init__(data_dir=data_dir)
         self.port = port or free_port()
@@ -31,6 +35,10 @@ class Mosquitto(ChildServer):
         self.acl = acl
         self.max_inflight = max_inflight
         self.max_queued = max_queued
+        self.tls = tls
+        """Certificates of an extra TLS listener (MQTT over TLS, 8883 in production) beside the plain one."""
+        self.tls_port = (tls_port or free_port()) if tls is not None else 0
+        self.require_client_cert = require_client_cert
         self.binary = ensure_package("/usr/sbin/mosquitto", "mosquitto")
 
     @property
@@ -78,18 +86,32 @@ class Mosquitto(ChildServer):
                     "log_type notice",
                     "connection_messages true",
                     f"listener {self.port} 127.0.0.1",
+                    *self._tls_listener(),
                     "",
                 ]
             )
         )
+
+    def _tls_listener(self) -> list[str]:
+        """A TLS listener (same accounts and ACL: per_listener_settings is off); client certificates optional."""
+        if self.tls is None:
+            return []
+        return [
+            f"listener {self.tls_port} 127.0.0.1",
+            f"cafile {self.tls.ca}",
+            f"certfile {self.tls.cert}",
+            f"keyfile {self.tls.key}",
+            "tls_version tlsv1.2",
+            f"require_certificate {'true' if self.require_client_cert else 'false'}",
+        ]
 
     def command(self) -> Sequence[str]:
         """Run mosquitto in the foreground with the generated config."""
         return [self.binary, "-c", str(self.conf_path)]
 
     def ready(self) -> bool:
-        """Ready once the listener accepts TCP connections."""
-        return port_open(self.port)
+        """Ready once the listeners accept TCP connections."""
+        return port_open(self.port) and (self.tls is None or port_open(self.tls_port))
 
     def reload(self, *, passwd: str, acl: str) -> None:
         """Replace the password file and ACL and make the running broker re-read them (SIGHUP)."""

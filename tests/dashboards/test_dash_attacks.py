@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,10 +14,12 @@ from dash_helpers import Backend, alert_of, login
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from dashboards.app import create_app
 from dashboards.models import Role
 from dashboards.scope import Scope
 from dashboards.security import SESSION_COOKIE, hash_password
 from detection.models import Alert, AlertType, Severity
+from eldercare.settings import Settings
 
 HEADER = "编号,姓名,性别,出生年份,身份证号,电话,类别,能力等级,住所编号,网格,住址,紧急联系人,关系,联系人电话,知情同意\n"
 GOOD_ID = "110101193812120018"
@@ -311,3 +314,20 @@ def test_d8_docs_use_no_cdn_and_openapi_documents_real_status_codes(client: Test
     assert {"200", "401", "404", "422"} <= set(read)
     act = spec["paths"]["/api/alerts/{alert_id}/actions"]["post"]["responses"]
     assert {"200", "401", "403", "404", "409", "422"} <= set(act)
+
+
+# -- HTTPS deployments: Secure cookies and HSTS ---------------------------------------------------------------
+
+
+def test_https_public_url_sets_secure_cookie_and_hsts(tmp_path: Path, backend: Backend) -> None:
+    settings = Settings(data_dir=tmp_path, link_secret="x" * 32, public_url="https://care.example.org")
+    app = create_app(settings, backend=backend)
+    with TestClient(app, base_url="https://testserver") as c:
+        r = c.post("/login", data={"username": "W_C1", "password": PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303
+        assert "secure" in r.headers["set-cookie"].lower()
+        assert r.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_http_public_url_sends_no_hsts(client: TestClient) -> None:
+    assert "strict-transport-security" not in client.get("/login").headers
