@@ -1,7 +1,8 @@
 """Signed, expiring, single-purpose one-tap links for the phone page.
 
-Token format (v1): ``base64url(payload) "." base64url(HMAC-SHA256(secret, "ecl1." + base64url(payload)))``
-where payload is compact JSON ``{"a": alert_id, "w": worker_id, "x": action, "e": expires_ms, "n": nonce}``.
+Tokens are itsdangerous ``URLSafeTimedSerializer`` strings (HMAC, salt ``eldercare.link``) of the claim
+``{"a": alert_id, "w": worker_id, "x": action, "e": expires_ms, "n": nonce}``; the expiry checked is ``e``
+(event clock, injectable), so a token minted from another can be capped at its parent's expiry.
 ``x`` is one of acknowledge, en_route, on_site, resolve, or ``view`` (the phone page itself, which then
 offers fresh single-purpose action tokens). The nonce makes each link usable once; a second use is
 answered with the first result (idempotent), enforced by the store's ``link_uses`` table.
@@ -9,21 +10,18 @@ answered with the first result (idempotent), enforced by the store's ``link_uses
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import secrets
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from alerts.lifecycle import Action
 from alerts.store.errors import LinkError
 
 LinkAction = Literal["view", "acknowledge", "en_route", "on_site", "resolve"]
 LINK_ACTIONS: Final[tuple[LinkAction, ...]] = ("view", "acknowledge", "en_route", "on_site", "resolve")
-_DOMAIN: Final = b"ecl1."
+_SALT: Final = "eldercare.link"
 
 
 class LinkClaim(msgspec.Struct, frozen=True):
@@ -66,36 +64,35 @@ class LinkClaim(msgspec.Struct, frozen=True):
         return self.n
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class LinkSigner:
     """Creates and verifies one-tap link tokens with a deployment secret (at least 16 bytes)."""
 
     def __init__(self, *, secret: bytes, base_url: str, ttl_s: int = 2 * 3600) -> None:
         if len(secret) < 16:
             raise ValueError("link secret must be at least 16 bytes (set ELDERCARE_LINK_SECRET)")
-        self._secret = secret
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
         self.base_url = base_url.rstrip("/")
         self.ttl_s = ttl_s
 
-    def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._secret, _DOMAIN + body.encode("ascii"), hashlib.sha256).digest())
-
-    def token(self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int, ttl_s: int | None = None) -> str:
-        """A fresh token for one action."""
+    def token(
+        self,
+        *,
+        alert_id: int,
+        worker_id: str,
+        action: LinkAction,
+        now_ms: int,
+        ttl_s: int | None = None,
+        expires_ms: int | None = None,
+    ) -> str:
+        """A fresh token for one action, expiring after ``ttl_s`` or at ``expires_ms`` if that is sooner."""
         if action not in LINK_ACTIONS:
             raise LinkError("purpose", f"unknown action {action!r}")
-        claim = LinkClaim(
-            a=alert_id, w=worker_id, x=action, e=now_ms + (ttl_s or self.ttl_s) * 1000, n=secrets.token_urlsafe(9)
-        )
-        body = _b64(msgspec.json.encode(claim))
-        return f"{body}.{self._sign(body)}"
+        expiry = now_ms + (ttl_s or self.ttl_s) * 1000
+        if expires_ms is not None:
+            expiry = min(expiry, expires_ms)
+        claim = {"a": alert_id, "w": worker_id, "x": action, "e": expiry, "n": secrets.token_urlsafe(9)}
+        token: str = self._serializer.dumps(claim)
+        return token
 
     def url(self, token: str) -> str:
         """The phone-page URL for a token (the dashboards mount ``/m/{token}``)."""
@@ -103,14 +100,15 @@ class LinkSigner:
 
     def verify(self, token: str, *, now_ms: int, expect: LinkAction | None = None) -> LinkClaim:
         """Check signature, expiry and (optionally) purpose; raise :class:`LinkError` otherwise."""
-        body, dot, sig = token.partition(".")
-        if not dot or not body or not sig:
+        if not token or len(token) > 1024:
             raise LinkError("malformed")
-        if not hmac.compare_digest(sig, self._sign(body)):
-            raise LinkError("signature")
         try:
-            claim = msgspec.json.decode(_unb64(body), type=LinkClaim)
-        except (msgspec.DecodeError, msgspec.ValidationError, binascii.Error, ValueError):
+            raw: Any = self._serializer.loads(token)
+        except BadSignature:
+            raise LinkError("signature") from None
+        try:
+            claim = msgspec.convert(raw, type=LinkClaim)
+        except msgspec.ValidationError:
             raise LinkError("malformed") from None
         if claim.e <= now_ms:
             raise LinkError("expired", f"expired at {claim.e}")

@@ -307,9 +307,13 @@ class StoreBackend:
         return self._view_of(alert_id)
 
     # -- links ---------------------------------------------------------------------------------------------
-    def link_token(self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int) -> str:
+    def link_token(
+        self, *, alert_id: int, worker_id: str, action: LinkAction, now_ms: int, expires_ms: int | None = None
+    ) -> str:
         """A fresh signed token from the service's signer."""
-        return self.service.links.token(alert_id=alert_id, worker_id=worker_id, action=action, now_ms=now_ms)
+        return self.service.links.token(
+            alert_id=alert_id, worker_id=worker_id, action=action, now_ms=now_ms, expires_ms=expires_ms
+        )
 
     def verify_link(self, token: str, *, now_ms: int) -> LinkClaim:
         """Signature and expiry check (no use)."""
@@ -453,9 +457,15 @@ class StoreBackend:
 
         return Hierarchy(districts=ordered(d), streets=ordered(st), communities=ordered(c), grids=ordered(g))
 
-    def import_registry(self, data: Mapping[str, Any]) -> None:
-        """Upsert a registry document through the store (all or nothing, audited)."""
-        self.store.import_registry(data, now_ms=self._now(), actor="console", channel=Channel.CONSOLE)
+    def import_registry(self, data: Mapping[str, Any], *, actor: str = "console") -> None:
+        """Upsert a registry document through the store (all or nothing, audited as ``actor``)."""
+        self.store.import_registry(data, now_ms=self._now(), actor=actor, channel=Channel.CONSOLE)
+
+    def site_grid(self, site: str) -> str | None:
+        """The grid of a home, any area (for the import's ownership check)."""
+        with self._read() as s:
+            row = s.get(Site, site)
+            return row.grid_id if row is not None else None
 
     # -- audit ---------------------------------------------------------------------------------------------
     def audit(

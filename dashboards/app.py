@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.queries import StoreBackend
-from dashboards.api.deps import CSRF_REFUSED, LoginRequired
+from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
+from dashboards.health import Health, health_router
 from dashboards.i18n import LANGS
-from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
+from dashboards.security import LANG_COOKIE, AccountThrottle, LoginLimiter
+from dashboards.sessions import MemorySessionStore, SessionManager, SessionStore
 from dashboards.telemetry import BaselineLookup, ChartReader
 from dashboards.web import auth, console, device_pages, mobile, pages, registry_pages, workers
 from dashboards.web.render import render, translator
@@ -51,26 +52,27 @@ def create_app(
     telemetry: ChartReader | None = None,
     baselines: BaselineLookup | None = None,
     clock: Callable[[], int] = now_ms,
-    session_secret: bytes | None = None,
+    session_store: SessionStore | None = None,
+    health: Health | None = None,
     poll_interval_s: float = 0.2,
     gateway_secret: str = "",
     provisioner: Callable[[str], None] | None = None,
 ) -> FastAPI:
     """Build the console application around the alert store's console queries (:class:`alerts.queries.StoreBackend`).
 
-    ``gateway_secret`` and ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
-    Sessions are signed with ``session_secret`` (default: derived from ``ELDERCARE_LINK_SECRET``; a random one,
-    which logs everybody out on restart, if that is empty).
+    ``health`` feeds ``/readyz`` and ``/metrics`` (``/healthz`` is always there). ``gateway_secret`` and
+    ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
+    Sessions live server-side in ``session_store`` (production: :class:`alerts.store.sessions.SqlSessionStore`
+    over the alert store's database; default: this process's memory, so they end on restart).
     """
-    secret = session_secret or settings.link_secret.get_secret_value().encode()
-    if len(secret) < 16:
-        _LOG.warning("ELDERCARE_LINK_SECRET is not set: using a random session key (sessions end on restart)")
-        secret = secrets.token_bytes(32)
+    if session_store is None:
+        _LOG.info("console sessions are kept in memory (they end when the process restarts)")
+        session_store = MemorySessionStore()
     public = urlparse(settings.public_url)
     ctx = AppContext(
         backend=backend,
-        sessions=SessionSigner(secret=secret),
-        limiter=LoginLimiter(max_failures=5, window_s=300),
+        sessions=SessionManager(session_store),
+        limiter=AccountThrottle(free_failures=5, base_delay_s=2.0, max_delay_s=60.0),
         ip_limiter=LoginLimiter(max_failures=30, window_s=300),
         clock=clock,
         secure_cookies=public.scheme == "https",
@@ -84,14 +86,20 @@ def create_app(
         title="Eldercare console API",
         description="Alert console, phone pages, registry and statistics of the safe-at-home elder-care backend.",
         version="1",
+        # Swagger UI and ReDoc load their scripts from a CDN, which the console's CSP (and a district network)
+        # refuses: the machine-readable /openapi.json is the documentation.
+        docs_url=None,
+        redoc_url=None,
+        responses=COMMON_RESPONSES,
     )
     app.state.ctx = ctx
+    app.include_router(health_router(health or Health()))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
     web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
     for router in (*web_routers, workers.router):
-        app.include_router(router)
+        app.include_router(router, include_in_schema=False)  # HTML pages: the OpenAPI documents the JSON API
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -100,10 +108,18 @@ def create_app(
             origin = request.headers.get("origin")
             if origin and origin != "null" and urlparse(origin).netloc != request.headers.get("host"):
                 return JSONResponse({"detail": "cross-origin request refused"}, status_code=403)
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:
+            # Logged with its traceback here; the user sees a plain message, with the security headers.
+            _LOG.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = PlainTextResponse("Internal Server Error / 服务器内部错误", status_code=500)
         lang = request.query_params.get("lang")
         if lang in LANGS:
             response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+        if ctx.secure_cookies:
+            # Served over https (public_url): browsers must not fall back to plain http for a year.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from alerts.queries import StoreBackend
 from dashboards.events import AlertFeed
-from dashboards.security import LoginLimiter, SessionSigner
+from dashboards.security import AccountThrottle, LoginLimiter
+from dashboards.sessions import SessionManager
 from dashboards.telemetry import BaselineLookup, ChartReader
 
 
@@ -22,8 +23,8 @@ class AppContext:
     """Shared services of the web application."""
 
     backend: StoreBackend
-    sessions: SessionSigner
-    limiter: LoginLimiter
+    sessions: SessionManager
+    limiter: AccountThrottle
     ip_limiter: LoginLimiter
     clock: Callable[[], int] = now_ms
     secure_cookies: bool = False

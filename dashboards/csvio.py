@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -105,6 +105,26 @@ class ImportResult:
     """Accepted rows with something the user should know (e.g. a masked value replaced by the stored one)."""
 
 
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to spreadsheet software (CSV injection)."""
+
+
+def safe_cell(value: object) -> object:
+    """A text cell that spreadsheet software shows as text: formula-like text gets a leading apostrophe.
+
+    >>> safe_cell("=1+1"), safe_cell("张桂英"), safe_cell(-3)
+    ("'=1+1", '张桂英', -3)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _unescape(value: str) -> str:
+    """Undo :func:`safe_cell` on re-import of an export."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
 def _canonical(header: str) -> str:
     h = header.strip().lstrip("\ufeff")
     for key, zh in COLUMNS.items():
@@ -188,13 +208,31 @@ def _check_row(
     return errors, resident, masked
 
 
+def _rows(reader: Iterator[list[str]], result: ImportResult) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each data row; a row the csv module cannot parse ends the file with an error."""
+    line = 1
+    while True:
+        line += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            result.errors.append(RowError(line, "", f"malformed CSV ({exc}) / CSV 格式错误"))
+            return
+        yield line, values
+
+
 def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
     """Validate every row; good rows become the ``sites`` of a registry document, bad rows become errors."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # Universal newlines: a lone CR (old spreadsheet exports) ends a line instead of breaking the parser.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=None))
     try:
         header = [_canonical(h) for h in next(reader)]
     except StopIteration:
         return ImportResult(document={}, errors=[RowError(1, "", "empty file / 空文件")])
+    except csv.Error as exc:
+        return ImportResult(document={}, errors=[RowError(1, "", f"not a CSV file ({exc}) / 不是有效的 CSV 文件")])
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         return ImportResult(document={}, errors=[RowError(1, m, "missing column / 缺少列") for m in missing])
@@ -202,13 +240,13 @@ def parse_residents_csv(text: str, *, hierarchy: Hierarchy) -> ImportResult:
     sites: dict[str, dict[str, Any]] = {}
     result = ImportResult(document={})
     seen: set[str] = set()
-    for line, values in enumerate(reader, start=2):
+    for line, values in _rows(reader, result):
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
             result.errors.append(RowError(line, "", f"expected {len(header)} columns, got {len(values)} / 列数不符"))
             continue
-        row = {k: v.strip() for k, v in zip(header, values, strict=True)}
+        row = {k: _unescape(v.strip()) for k, v in zip(header, values, strict=True)}
         errors, resident, masked = _check_row(row, line, grids, seen)
         site = sites.get(row["site"])
         if not errors and site is not None and site["grid"] != row["grid"]:
@@ -250,7 +288,8 @@ def residents_csv(residents: Iterable[ResidentView]) -> str:
     for r in residents:
         contact = r.contacts[0] if r.contacts else None
         out.writerow(
-            [
+            safe_cell(cell)
+            for cell in [
                 r.id,
                 r.name,
                 r.gender,

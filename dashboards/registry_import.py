@@ -15,6 +15,7 @@ from dashboards.csvio import ImportResult, RowError, parse_residents_csv
 MAX_BYTES = 5 * 1024 * 1024
 _KEPT = "masked value: the stored one is kept / 脱敏值：保留系统中已有的号码"
 _NO_STORED = "masked value and nothing stored to keep: enter the full number / 脱敏值且系统中无原号码，请填写完整号码"
+_FOREIGN_HOME = "home not available / 住所编号不可用"
 _MISMATCH = "masked value differs from the stored one: enter the full number / 脱敏值与已有号码不符，请填写完整号码"
 
 
@@ -30,19 +31,23 @@ def import_residents(backend: StoreBackend, user: Account, raw: bytes, *, dry_ru
             return ImportResult(
                 document={}, errors=[RowError(1, "", "file is not UTF-8 or GB18030 / 文件编码无法识别")]
             )
-    result = parse_residents_csv(text, hierarchy=backend.hierarchy(scope))
+    tree = backend.hierarchy(scope)
+    result = parse_residents_csv(text, hierarchy=tree)
     mine = {r.id: r for r in backend.list_residents(scope)}
     # A resident id that exists outside the user's area must not be overwritten (nor its existence revealed).
     taken = {r.id for r in backend.list_residents(Scope("all"))} - set(mine)
     _drop(result, [RowError(result.line_of[rid], "id", "id not available / 编号不可用") for rid in sorted(taken)
                    if rid in result.line_of])  # fmt: skip
+    _drop(result, _foreign_homes(backend, result, {g.id for g in tree.grids}))
     _resolve_masked(result, mine)
     if not dry_run and result.accepted:
         try:
-            backend.import_registry(result.document)
+            backend.import_registry(result.document, actor=user.id)
         except RegistryImportError as exc:
             result.errors.append(RowError(0, exc.path, exc.reason))
             result.accepted = []
+        else:
+            _audit_rows(backend, user, result)
     backend.audit(
         actor=user.id,
         channel="console",
@@ -56,6 +61,28 @@ def import_residents(backend: StoreBackend, user: Account, raw: bytes, *, dry_ru
         },
     )
     return result
+
+
+def _foreign_homes(backend: StoreBackend, result: ImportResult, my_grids: set[str]) -> list[RowError]:
+    """Rows naming a home (住所编号) that exists outside the importer's area: moving it would hijack its alerts."""
+    errors = []
+    for site in result.document.get("sites", []):
+        grid = backend.site_grid(site["site"])
+        if grid is not None and grid not in my_grids:
+            errors += [RowError(result.line_of[r["id"]], "site", _FOREIGN_HOME) for r in site["residents"]]
+    return errors
+
+
+def _audit_rows(backend: StoreBackend, user: Account, result: ImportResult) -> None:
+    """One audit entry per imported resident, with the importing user as actor."""
+    places = {r["id"]: (site["site"], site.get("grid", "")) for site in result.document.get("sites", [])
+              for r in site["residents"]}  # fmt: skip
+    for rid in result.accepted:
+        site, grid = places.get(rid, ("", ""))
+        backend.audit(
+            actor=user.id, channel="console", action="resident.imported", entity="resident", entity_id=rid,
+            detail={"line": str(result.line_of.get(rid, 0)), "site": site, "grid": grid},
+        )  # fmt: skip
 
 
 def _residents(result: ImportResult) -> dict[str, dict[str, Any]]:

@@ -1,17 +1,14 @@
-"""Passwords (argon2id), signed session cookies, CSRF tokens and the login rate limit."""
+"""Passwords (argon2id), CSRF tokens and the login rate limits (sessions: :mod:`dashboards.sessions`)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import hmac
-import json
+import math
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -37,74 +34,51 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """The content of a session cookie."""
+class HasCsrf(Protocol):
+    """Anything carrying a session's CSRF token."""
 
-    user_id: str
-    csrf: str
-    expires_s: int
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    @property
+    def csrf(self) -> str:
+        """The token forms and API writes must echo."""
+        ...
 
 
-class SessionSigner:
-    """HMAC-SHA256 signed, expiring session tokens (the cookie holds no secret besides its signature)."""
-
-    def __init__(self, *, secret: bytes, ttl_s: int = 12 * 3600, clock: Callable[[], float] = time.time) -> None:
-        if len(secret) < 16:
-            raise ValueError("session secret must be at least 16 bytes")
-        self._key = hashlib.sha256(b"eldercare-session\x00" + secret).digest()
-        self.ttl_s = ttl_s
-        self._clock = clock
-
-    def _sig(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
-
-    def issue(self, user_id: str) -> tuple[str, Session]:
-        """A fresh session (with a fresh CSRF token) and its cookie value."""
-        session = Session(user_id=user_id, csrf=secrets.token_urlsafe(24), expires_s=int(self._clock()) + self.ttl_s)
-        body = _b64(json.dumps({"u": session.user_id, "c": session.csrf, "e": session.expires_s}).encode())
-        return f"{body}.{self._sig(body)}", session
-
-    def read(self, token: str | None) -> Session | None:
-        """The session of a cookie value, or None if it is missing, forged or expired."""
-        if not token:
-            return None
-        body, dot, sig = token.partition(".")
-        if not dot or not hmac.compare_digest(sig, self._sig(body)):
-            return None
-        try:
-            raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            session = Session(user_id=str(raw["u"]), csrf=str(raw["c"]), expires_s=int(raw["e"]))
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            return None
-        return session if session.expires_s > self._clock() else None
-
-
-def csrf_ok(session: Session, submitted: str | None) -> bool:
+def csrf_ok(session: HasCsrf, submitted: str | None) -> bool:
     """True if a form field / header carries the session's CSRF token."""
     return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
 
 
 class LoginLimiter:
-    """At most ``max_failures`` failed logins per account and per client address in a sliding window."""
+    """At most ``max_failures`` failed logins per key (a client address) in a sliding window.
+
+    Keyed on the real peer address (uvicorn honours ``X-Forwarded-For`` only from configured trusted proxies).
+    At most ``max_keys`` keys are tracked; the least recently failed go first, so a flood of addresses cannot
+    grow memory without bound.
+    """
 
     def __init__(
-        self, *, max_failures: int = 5, window_s: float = 300.0, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_failures: int = 5,
+        window_s: float = 300.0,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self.max_keys = max_keys
+        self.clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
     def _recent(self, key: str) -> deque[float]:
-        now = self._clock()
-        q = self._failures.setdefault(key, deque())
+        now = self.clock()
+        q = self._failures.get(key)
+        if q is None:
+            return deque()
         while q and q[0] <= now - self.window_s:
             q.popleft()
+        if not q:
+            del self._failures[key]
         return q
 
     def retry_after(self, *keys: str) -> int:
@@ -113,16 +87,80 @@ class LoginLimiter:
         for key in keys:
             q = self._recent(key)
             if len(q) >= self.max_failures:
-                wait = max(wait, q[0] + self.window_s - self._clock())
+                wait = max(wait, q[0] + self.window_s - self.clock())
         return int(wait) + 1 if wait > 0 else 0
 
     def failed(self, *keys: str) -> None:
         """Record a failed attempt under each key."""
-        now = self._clock()
+        now = self.clock()
         for key in keys:
-            self._recent(key).append(now)
+            q = self._failures.pop(key, None) or deque(maxlen=self.max_failures * 2)
+            q.append(now)
+            self._failures[key] = q
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
 
     def succeeded(self, *keys: str) -> None:
-        """Forget the failures of an account after a successful login."""
+        """Forget the failures of a key after a successful login."""
         for key in keys:
             self._failures.pop(key, None)
+
+
+class AccountThrottle:
+    """Per-account progressive delay: slows guessing without letting anyone lock an officer out.
+
+    The first ``free_failures`` failures cost nothing; after that each attempt must wait
+    ``base_delay_s * 2**(failures - free_failures)`` seconds after the last failure, capped at ``max_delay_s``.
+    Refused (throttled) attempts are not failures, so an attacker cannot push the wait beyond the cap, and the
+    owner's right password works again at most ``max_delay_s`` after the attacker's last guess. Failures are
+    forgotten after ``forget_after_s`` without one, or on a successful login. Bounded like :class:`LoginLimiter`.
+    """
+
+    def __init__(
+        self,
+        *,
+        free_failures: int = 5,
+        base_delay_s: float = 2.0,
+        max_delay_s: float = 60.0,
+        forget_after_s: float = 3600.0,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free_failures = free_failures
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.forget_after_s = forget_after_s
+        self.max_keys = max_keys
+        self.clock = clock
+        self._state: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def _get(self, key: str) -> tuple[int, float]:
+        count, last = self._state.get(key, (0, 0.0))
+        if count and self.clock() - last > self.forget_after_s:
+            self._state.pop(key, None)
+            return 0, 0.0
+        return count, last
+
+    def delay_s(self, failures: int) -> float:
+        """The wait imposed after ``failures`` consecutive failures."""
+        if failures < self.free_failures:
+            return 0.0
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** (failures - self.free_failures)))
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until the account may try again (0 = now)."""
+        count, last = self._get(key)
+        wait = last + self.delay_s(count) - self.clock() if count else 0.0
+        return math.ceil(wait) if wait > 0 else 0
+
+    def failed(self, key: str) -> None:
+        """Record a failed attempt of an account."""
+        count, _ = self._get(key)
+        self._state.pop(key, None)
+        self._state[key] = (count + 1, self.clock())
+        while len(self._state) > self.max_keys:
+            self._state.popitem(last=False)
+
+    def succeeded(self, key: str) -> None:
+        """Forget an account's failures after a successful login."""
+        self._state.pop(key, None)

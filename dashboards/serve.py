@@ -56,12 +56,24 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve_console(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+def console_config(app: FastAPI, *, host: str, port: int, trusted_proxies: str = "") -> uvicorn.Config:
+    """The uvicorn configuration of the console.
+
+    ``X-Forwarded-For``/``-Proto`` are honoured only from ``trusted_proxies`` (comma-separated addresses of the
+    reverse proxy, e.g. ``127.0.0.1`` when nginx runs on the same host). Without one they are ignored, so a
+    client cannot pick its own address and escape the per-address login limit (uvicorn would otherwise trust
+    them from 127.0.0.1 by default).
+    """
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=3,
+        proxy_headers=bool(trusted_proxies.strip()), forwarded_allow_ips=trusted_proxies.strip() or None,
+        server_header=False,
+    )  # fmt: skip
+
+
+async def serve_console(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000, trusted_proxies: str = "") -> None:
     """Run uvicorn on the current event loop until cancelled; cancelling shuts it down gracefully."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=3
-    )
-    server = _Server(config)
+    server = _Server(console_config(app, host=host, port=port, trusted_proxies=trusted_proxies))
     task = asyncio.ensure_future(server.serve())
     try:
         await asyncio.shield(task)

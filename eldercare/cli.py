@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -21,9 +20,11 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks; each prints ratios against a baseline measured in the same run.")
 deadletter_app = typer.Typer(help="Inspect the dead-letter record of refused messages.")
 db_app = typer.Typer(help="The alert/registry store (SQLite or PostgreSQL).")
+admin_app = typer.Typer(help="Administrator accounts.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
 console = Console(stderr=True)
 
 
@@ -65,23 +66,105 @@ def up(
 
 
 @app.command()
-def serve(verbose: Verbose = False) -> None:
-    """Run the backend against configured servers (ELDERCARE_* settings; see docs/operations.md)."""
+def serve(
+    role: Annotated[
+        str, typer.Option(help="backend (pipeline, detection, alerts), console (web), or all in one process.")
+    ] = "all",
+    host: Annotated[str | None, typer.Option(help="Listen address (default ELDERCARE_CONSOLE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default ELDERCARE_CONSOLE_PORT, 8000).")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run the backend and/or the console against configured servers (ELDERCARE_* settings; docs/operations.md).
+
+    Besides the console, every role answers /healthz, /readyz (broker, InfluxDB, database) and /metrics.
+    """
     _logging(verbose)
-    from eldercare.backend import Backend
+    from eldercare.production import ROLES, ConfigError, run_serve
+    from eldercare.settings import Settings
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
+    settings = Settings()
+    registry = json.loads(settings.registry_path.read_text()) if settings.registry_path else None
+    try:
+        asyncio.run(
+            run_serve(
+                settings,
+                role=role,  # checked against ROLES above
+                host=host or settings.console_host,
+                port=port if port is not None else settings.console_port,
+                registry=registry,
+            )
+        )
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def certs(
+    out: Annotated[Path, typer.Option(help="Directory for ca.crt/ca.key and server.crt/server.key.")] = Path("certs"),
+    host: Annotated[
+        list[str] | None, typer.Option(help="Host name or address in the server certificate (repeat the option).")
+    ] = None,
+    client: Annotated[
+        list[str] | None, typer.Option(help="Also issue a client certificate with this CN, e.g. a gateway site.")
+    ] = None,
+) -> None:
+    """Make a local certificate authority and a server certificate (MQTT over TLS, HTTPS) signed by it.
+
+    An existing CA in --out is reused, so new certificates chain to what gateways already trust.
+    """
+    from eldercare.certs import CertError, issue, server_certificate
+
+    try:
+        files = server_certificate(out, hosts=host or ["localhost", "127.0.0.1"])
+        for name in client or []:
+            issue(out, name, client=True)
+    except CertError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"CA {files.ca}; server certificate {files.cert} (key {files.key}, mode 0600)")
+
+
+@admin_app.command("create")
+def admin_create(
+    worker_id: Annotated[str, typer.Option("--id", help="Login id of the administrator.")] = "admin",
+    name: Annotated[str, typer.Option(help="Display name.")] = "管理员",
+    phone: Annotated[str, typer.Option(help="Mobile number (also a login), optional.")] = "",
+    password_file: Annotated[
+        Path | None, typer.Option(help="Read the password from this file's first line (else it is prompted).")
+    ] = None,
+) -> None:
+    """Create an administrator in ELDERCARE_DATABASE_URL (the first login of a new deployment).
+
+    The password is prompted (twice, hidden) or read from a file; it is never accepted on the command line,
+    where other users and the shell history would see it.
+    """
+    from alerts.store.repository import AlertStore
+    from eldercare.admin import AdminError, create_admin, read_password_file
+    from eldercare.production import secure_data_dir
     from eldercare.settings import Settings
 
     settings = Settings()
-    registry = json.loads(settings.registry_path.read_text()) if settings.registry_path else None
-
-    async def _run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await Backend(settings, registry=registry).run(stop=stop)
-
-    asyncio.run(_run())
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    try:
+        if password_file is not None:
+            password = read_password_file(password_file)
+        else:
+            password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
+        store = AlertStore(url=settings.database_url)
+        try:
+            create_admin(store, worker_id=worker_id, name=name, phone=phone, password=password)
+        finally:
+            store.close()
+    except AdminError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    console.print(f"administrator {worker_id!r} created; log in at {settings.public_url}/login")
 
 
 @app.command()

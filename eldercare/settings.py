@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite file in data_dir.")
     public_url: str = "http://127.0.0.1:8000"
+    # -- console (eldercare serve --role console|all)
+    console_host: str = Field(default="127.0.0.1", description="Address the console listens on.")
+    console_port: int = Field(default=8000, description="Console HTTP port.")
+    trusted_proxies: str = Field(default="", description="Reverse proxies whose X-Forwarded-For is believed.")
+    metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300
 

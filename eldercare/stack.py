@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from eldercare.certs import TlsFiles
 from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import Mosquitto
@@ -27,6 +28,8 @@ class Broker:
         port: int = 0,
         backend_port: int = 0,
         autosave_changes: int = 1,
+        tls: TlsFiles | None = None,
+        require_client_cert: bool = False,
     ) -> None:
         self.secret = secret
         self.backend_user = backend_user
@@ -41,6 +44,8 @@ class Broker:
             port=port,
             backend_port=backend_port,
             autosave_changes=autosave_changes,
+            tls=tls,
+            require_client_cert=require_client_cert,
         )
 
     @property
@@ -57,6 +62,11 @@ class Broker:
     def backend_port(self) -> int:
         """The backend's TCP port (only the backend account can log in there)."""
         return self.server.backend_port
+
+    @property
+    def tls_port(self) -> int:
+        """The MQTT-over-TLS port (0 without TLS)."""
+        return self.server.tls_port
 
     def _passwd(self) -> str:
         return render_password_file({site: gateway_password(self.secret, site) for site in self.sites})

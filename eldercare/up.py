@@ -184,6 +184,7 @@ def _start_console(
 ) -> tuple[list[tuple[str, str, str, str]], asyncio.Task[None]]:
     """Serve the console in this loop; return the demo logins to print."""
     from alerts.queries import StoreBackend
+    from alerts.store.sessions import SqlSessionStore
     from dashboards.app import create_app
     from dashboards.serve import provision_demo_logins, serve_console
     from ingest.influx import InfluxClient
@@ -199,6 +200,7 @@ def _start_console(
         baselines=backend.baseline_of,
         gateway_secret=settings.gateway_secret.get_secret_value(),
         provisioner=lambda site: broker.provision([site]),
+        session_store=SqlSessionStore(backend.store.engine),
     )
     task = tasks.create_task(serve_console(app, host="127.0.0.1", port=port), name="console")
     return [(lg.worker_id, lg.name, lg.role, lg.password) for lg in logins], task

@@ -89,6 +89,8 @@ class GatewayPublisher:
         on_command: Callable[[ReceivedCommand], None] | None = None,
         announce: bool = True,
         threaded: bool = True,
+        tls_ca: str | None = None,
+        tls_cert: tuple[str, str] | None = None,
     ) -> None:
         self.site = site
         self.gateway = gateway or f"gw-{site}"
@@ -119,6 +121,10 @@ class GatewayPublisher:
         )
         if password is not None:
             self.client.username_pw_set(site, password)
+        if tls_ca is not None:
+            # MQTT over TLS: the broker's certificate must chain to tls_ca and match the host name.
+            certfile, keyfile = tls_cert if tls_cert is not None else (None, None)
+            self.client.tls_set(ca_certs=tls_ca, certfile=certfile, keyfile=keyfile)
         self.client.will_set(status_topic(site, self.gateway), WILL_PAYLOAD, qos=QOS, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect

@@ -27,7 +27,7 @@ from firmware_sim.home_gateway import GatewayPublisher
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/m/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)")
+LINK_RE = re.compile(r"http://127\.0\.0\.1:8000/m/([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)+)")
 
 
 @pytest.fixture

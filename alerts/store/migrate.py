@@ -11,6 +11,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
+import alerts.store.sessions  # noqa: F401  (registers the console_sessions table)
 from alerts.store.tables import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

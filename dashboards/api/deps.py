@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Header, HTTPException, Request, status
+from fastapi import Depends, Form, Header, HTTPException, Path, Query, Request, status
+from pydantic import BaseModel
 
 from alerts.queries import StoreBackend
 from alerts.scope import Scope, scope_of
-from alerts.views import Account, AlertView
+from alerts.views import Account, AlertView, Role
 from dashboards.context import AppContext
 from dashboards.i18n import Lang, Translator, pick_language
-from dashboards.security import LANG_COOKIE, SESSION_COOKIE, Session, csrf_ok
+from dashboards.security import LANG_COOKIE, SESSION_COOKIE, csrf_ok
+from dashboards.sessions import Session
 
 CSRF_REFUSED = "CSRF token missing or wrong"
 """The detail of the 403 a form or API write without the session's CSRF token gets (pages say "reload")."""
@@ -39,7 +41,7 @@ BackendDep = Annotated[StoreBackend, Depends(get_backend)]
 
 
 def get_session(request: Request, ctx: ContextDep) -> Session:
-    """The signed session of the request, or :class:`LoginRequired`."""
+    """The server-side session of the request's cookie, or :class:`LoginRequired`."""
     session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise LoginRequired
@@ -49,10 +51,13 @@ def get_session(request: Request, ctx: ContextDep) -> Session:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_current_user(session: SessionDep, backend: BackendDep) -> Account:
-    """The logged-in account (re-read every request, so a deactivated worker loses access at once)."""
-    user = backend.account(session.user_id)
+def get_current_user(session: SessionDep, ctx: ContextDep) -> Account:
+    """The logged-in account, re-read every request: deactivated, or changed password, role or area, ends it."""
+    user = ctx.backend.account(session.user_id)
     if user is None:
+        ctx.sessions.revoke(session.token)
+        raise LoginRequired
+    if not ctx.sessions.matches(session, user):
         raise LoginRequired
     return user
 
@@ -111,3 +116,46 @@ def read_alert_in_scope(
         actor=user.id, channel=channel, action="alert.read", entity="alert", entity_id=str(alert_id), detail={}
     )
     return alert
+
+
+def require_officer(user: CurrentUser, translator: TranslatorDep) -> None:
+    """Statistics, the registry and CSV exports are for officers: a grid worker gets 403."""
+    if user.role is Role.GRID_WORKER:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, translator("error.officers_only"))
+
+
+OfficersOnly = Depends(require_officer)
+
+MAX_ID: Final = 2**63 - 1
+AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="Alert id (a positive 64-bit integer).")]
+"""An alert id path parameter: anything that does not fit the database's BIGINT is a 422, never a 500."""
+MonthQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+        description="Calendar month YYYY-MM, 1970-2999 (default: this month).",
+    ),
+]
+"""A ``month=YYYY-MM`` query parameter, validated before any date arithmetic."""
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error answer of the API."""
+
+    detail: Any
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorPublic, "description": description}
+
+
+COMMON_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    400: _error("Malformed request body (e.g. JSON that does not parse)."),
+    401: _error("Not logged in (no, expired or revoked session)."),
+    403: _error("Not allowed for this role, or the CSRF token / origin check failed."),
+    404: _error("No such record inside the caller's part of the hierarchy."),
+    422: {"description": "Invalid parameters or body."},
+}
+"""Status codes every operation may answer (documented in the OpenAPI, checked by schemathesis)."""
+CONFLICT: Final[dict[int | str, dict[str, Any]]] = {409: _error("The alert's state does not allow this action.")}
+"""Added to the write operations that can meet a conflicting state."""

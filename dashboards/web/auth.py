@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.views import Role
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, SessionDep
 from dashboards.security import SESSION_COOKIE, verify_password
 from dashboards.web.render import render, translator
 
@@ -47,8 +47,11 @@ def login(
 ) -> Response:
     """Check the password (argon2), rate-limited per account and per client address; audited either way."""
     t = translator(request)
+    # The peer address as uvicorn reports it: X-Forwarded-For counts only from a configured trusted proxy.
     ip = request.client.host if request.client else "?"
-    user_key, ip_key = f"user:{username}", f"ip:{ip}"
+    user = ctx.backend.account_by_login(username.strip())
+    # One budget per account, whether it is typed as its id or its phone.
+    user_key, ip_key = (f"user:{user.id}" if user else f"login:{username.strip().lower()}"), f"ip:{ip}"
     wait = max(ctx.limiter.retry_after(user_key), ctx.ip_limiter.retry_after(ip_key))
     if wait:
         ctx.backend.audit(
@@ -60,7 +63,6 @@ def login(
             detail={"ip": ip},
         )
         return render(request, "login.html", next=next, error=t("login.limited", seconds=wait), status_code=429)
-    user = ctx.backend.account_by_login(username)
     if not verify_password(user.password_hash if user else None, password) or user is None:
         ctx.limiter.failed(user_key)
         ctx.ip_limiter.failed(ip_key)
@@ -74,7 +76,7 @@ def login(
         )
         return render(request, "login.html", next=next, error=t("login.failed"), status_code=401)
     ctx.limiter.succeeded(user_key)
-    token, _ = ctx.sessions.issue(user.id)
+    token, _ = ctx.sessions.issue(user)
     ctx.backend.audit(
         actor=user.id, channel="console", action="login", entity="worker", entity_id=user.id, detail={"ip": ip}
     )
@@ -92,8 +94,9 @@ def login(
 
 
 @router.post("/logout", dependencies=[CsrfForm])
-def logout(ctx: ContextDep, user: CurrentUser) -> Response:
-    """End the session."""
+def logout(ctx: ContextDep, user: CurrentUser, session: SessionDep) -> Response:
+    """End the session (server-side: the cookie is worthless afterwards)."""
+    ctx.sessions.revoke(session.token)
     ctx.backend.audit(actor=user.id, channel="console", action="logout", entity="worker", entity_id=user.id, detail={})
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -105,4 +108,6 @@ def index(request: Request, ctx: ContextDep) -> Response:
     """Send the visitor to their home page (or the login form)."""
     session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
     user = ctx.backend.account(session.user_id) if session else None
+    if session is not None and user is not None and not ctx.sessions.matches(session, user):
+        user = None
     return RedirectResponse(home_for(user.role) if user else "/login", status_code=303)

@@ -13,7 +13,7 @@ from alerts.lifecycle import Action, Channel, Outcome
 from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from alerts.views import Account, AlertView
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.device_report import device_report
 from dashboards.queries import queue_order
 from dashboards.web.render import render, translator
@@ -71,7 +71,9 @@ def queue_fragment(request: Request, ctx: ContextDep, scope: ScopeDep, user: Cur
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def alert_fragment(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+def alert_fragment(
+    request: Request, alert_id: AlertId, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> Response:
     """One alert with the resident's card; 404 outside the scope."""
     not_found = translator(request)("error.not_found")
     alert = read_alert_in_scope(ctx.backend, scope, user, alert_id, channel="console", not_found=not_found)
@@ -81,7 +83,7 @@ def alert_fragment(request: Request, alert_id: int, ctx: ContextDep, scope: Scop
 @router.post("/alerts/{alert_id}/act", response_class=HTMLResponse, dependencies=[CsrfForm])
 def act_on_alert(
     request: Request,
-    alert_id: int,
+    alert_id: AlertId,
     ctx: ContextDep,
     scope: ScopeDep,
     user: CurrentUser,
@@ -111,7 +113,7 @@ def act_on_alert(
 @router.post("/alerts/{alert_id}/assign", response_class=HTMLResponse, dependencies=[CsrfForm])
 def assign_alert(
     request: Request,
-    alert_id: int,
+    alert_id: AlertId,
     ctx: ContextDep,
     scope: ScopeDep,
     user: CurrentUser,

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from alerts.lifecycle import Action, Channel, Outcome, State
-from alerts.links import LinkAction
-from alerts.scope import Scope
+from alerts.links import LinkAction, LinkClaim
+from alerts.scope import Scope, scope_of
 from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
 from alerts.views import AlertView
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.context import AppContext
 from dashboards.queries import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
 from dashboards.telemetry import activity_ratios
@@ -46,7 +47,7 @@ def my_alerts(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentU
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-def my_alert(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+def my_alert(request: Request, alert_id: AlertId, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """One alert with big one-tap buttons; 404 outside the worker's grid."""
     not_found = translator(request)("error.not_found")
     alert = read_alert_in_scope(ctx.backend, scope, user, alert_id, channel="phone", not_found=not_found)
@@ -67,7 +68,7 @@ def my_alert(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, 
 @router.post("/alerts/{alert_id}/act", dependencies=[CsrfForm])
 def act_on_my_alert(
     request: Request,
-    alert_id: int,
+    alert_id: AlertId,
     ctx: ContextDep,
     scope: ScopeDep,
     user: CurrentUser,
@@ -166,8 +167,35 @@ def record_visit(
 # -- one-tap links (alerts.links): /m/{token}; declared last so the fixed paths above win --------------------
 
 
+def _live_claim(ctx: AppContext, token: str, now: int) -> LinkClaim:
+    """A link that is valid now: signed, unexpired, and its worker still active and responsible for the alert.
+
+    Checked at every use, so deactivating a worker or moving them to another area revokes their links at once.
+    """
+    claim = ctx.backend.verify_link(token, now_ms=now)
+    worker = ctx.backend.account(claim.worker_id)
+    if worker is None:
+        raise LinkError("revoked", "worker inactive")
+    if ctx.backend.get_alert(scope_of(worker), claim.alert_id) is None:
+        raise LinkError("revoked", "alert outside the worker's area")
+    return claim
+
+
+def _rejected(request: Request, ctx: AppContext, exc: LinkError) -> Response:
+    ctx.backend.audit(
+        actor="?", channel="link", action="link.rejected", entity="alert", entity_id="?", detail={"reason": exc.reason}
+    )
+    return render(request, "m/link_error.html", message=translator(request)("link.invalid"), status_code=404)
+
+
 def _link_page(
-    request: Request, ctx: ContextDep, alert: AlertView, worker_id: str, *, only: tuple[str, str] | None = None
+    request: Request,
+    ctx: ContextDep,
+    alert: AlertView,
+    worker_id: str,
+    *,
+    expires_ms: int,
+    only: tuple[str, str] | None = None,
 ) -> Response:
     now = ctx.clock()
     links: dict[str, str] = {}
@@ -177,7 +205,10 @@ def _link_page(
         wanted: list[LinkAction] = [LINK_OF[a] for a in NEXT_ACTIONS.get(alert.state, ())]
         wanted.append("resolve")
         for action in wanted:
-            links[action] = ctx.backend.link_token(alert_id=alert.id, worker_id=worker_id, action=action, now_ms=now)
+            # Tokens minted from a link never outlive it: replaying a link cannot renew it.
+            links[action] = ctx.backend.link_token(
+                alert_id=alert.id, worker_id=worker_id, action=action, now_ms=now, expires_ms=expires_ms
+            )
     return render(
         request,
         "m/alert.html",
@@ -196,17 +227,9 @@ def open_link(request: Request, token: str, ctx: ContextDep) -> Response:
     """A notification link: the alert and fresh single-purpose one-tap buttons (no login needed)."""
     t = translator(request)
     try:
-        claim = ctx.backend.verify_link(token, now_ms=ctx.clock())
+        claim = _live_claim(ctx, token, ctx.clock())
     except LinkError as exc:
-        ctx.backend.audit(
-            actor="?",
-            channel="link",
-            action="link.rejected",
-            entity="alert",
-            entity_id="?",
-            detail={"reason": exc.reason},
-        )
-        return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
+        return _rejected(request, ctx, exc)
     alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)
     if alert is None:
         return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
@@ -215,7 +238,7 @@ def open_link(request: Request, token: str, ctx: ContextDep) -> Response:
     )
     # A single-purpose link opened directly offers just its own button; a view link offers fresh ones.
     only = None if claim.action == "view" else (claim.action, token)
-    return _link_page(request, ctx, alert, claim.worker_id, only=only)
+    return _link_page(request, ctx, alert, claim.worker_id, expires_ms=claim.expires_ms, only=only)
 
 
 @router.post("/{token}")
@@ -226,11 +249,13 @@ def use_link(
     t = translator(request)
     now = ctx.clock()
     try:
-        claim = ctx.backend.verify_link(token, now_ms=now)
+        claim = _live_claim(ctx, token, now)
         ctx.backend.use_link(token, now_ms=now, outcome=outcome)
-    except LinkError:
-        return render(request, "m/link_error.html", message=t("link.invalid"), status_code=404)
+    except LinkError as exc:
+        return _rejected(request, ctx, exc)
     except InvalidTransition:
         return render(request, "m/link_error.html", message=t("action.invalid"), status_code=409)
-    view = ctx.backend.link_token(alert_id=claim.alert_id, worker_id=claim.worker_id, action="view", now_ms=now)
+    view = ctx.backend.link_token(
+        alert_id=claim.alert_id, worker_id=claim.worker_id, action="view", now_ms=now, expires_ms=claim.expires_ms
+    )
     return RedirectResponse(f"/m/{view}", status_code=303)

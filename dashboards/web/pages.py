@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from alerts.scope import Scope
 from alerts.views import Account, AlertView, ResidentView, VisitView
-from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
@@ -72,9 +72,9 @@ def _resident_records(
     return resident, alerts, sorted(visits, key=lambda v: -v.time_ms)
 
 
-@router.get("/stats", response_class=HTMLResponse)
+@router.get("/stats", response_class=HTMLResponse, dependencies=[OfficersOnly])
 async def stats_page(
-    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
+    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: MonthQuery = None
 ) -> Response:
     """Statistics (统计监测) of one month."""
     report = await build_report(ctx, scope, month)
@@ -88,9 +88,9 @@ async def stats_page(
     )
 
 
-@router.get("/stats/report", response_class=HTMLResponse)
+@router.get("/stats/report", response_class=HTMLResponse, dependencies=[OfficersOnly])
 async def report_page(
-    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
+    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: MonthQuery = None
 ) -> Response:
     """The printable monthly report."""
     report = await build_report(ctx, scope, month)

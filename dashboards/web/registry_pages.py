@@ -9,14 +9,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from alerts.scope import Scope
 from alerts.views import Account, Role
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.devices import ProvisionRefused, provision_site_gateway
 from dashboards.api.routes.elders import import_upload
 from dashboards.context import AppContext
 from dashboards.csvio import COLUMNS
 from dashboards.web.render import render
 
-router = APIRouter(prefix="/registry", tags=["registry"])
+router = APIRouter(prefix="/registry", tags=["registry"], dependencies=[OfficersOnly])
 
 
 @router.get("", response_class=HTMLResponse)

@@ -67,13 +67,26 @@ def _require_manager(request: Request, user: Account) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, translator(request)("worker.refused"))
 
 
+def outranks(user: Account, target: Account) -> bool:
+    """True if ``user`` holds a strictly higher rank than ``target`` (nobody manages an equal or a superior)."""
+    return _RANK[LEVEL_OF_ROLE[user.role]] < _RANK[LEVEL_OF_ROLE[target.role]]
+
+
 def _worker_in_scope(request: Request, ctx: AppContext, scope: Scope, worker_id: str) -> Account:
-    """A worker (active or not) the caller may manage, or 404."""
+    """A worker (active or not) in the caller's area, or 404."""
     for active in (True, False):
         for w in ctx.backend.accounts(scope, active=active):
             if w.id == worker_id:
                 return w
     raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+
+
+def _managed_worker(request: Request, ctx: AppContext, scope: Scope, user: Account, worker_id: str) -> Account:
+    """A worker the caller may manage: in their area (else 404) and of a lower rank (else 403)."""
+    target = _worker_in_scope(request, ctx, scope, worker_id)
+    if not outranks(user, target):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, translator(request)("worker.refused"))
+    return target
 
 
 def _page(
@@ -90,12 +103,14 @@ def _page(
 ) -> Response:
     tree = ctx.backend.hierarchy(scope)
     nodes = nodes_in_scope(tree, scope)
+    active, inactive = ctx.backend.accounts(scope), ctx.backend.accounts(scope, active=False)
     response = render(
         request,
         "workers.html",
         user=user,
-        active=ctx.backend.accounts(scope),
-        inactive=ctx.backend.accounts(scope, active=False),
+        active=active,
+        inactive=inactive,
+        manageable={w.id for w in (*active, *inactive) if outranks(user, w)},
         nodes=sorted(nodes.items(), key=lambda kv: (_RANK[kv[1][0]], kv[0])),
         names={n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)},
         roles=creatable_roles(user),
@@ -191,10 +206,12 @@ def set_active(
     target = _worker_in_scope(request, ctx, scope, worker_id)
     if target.id == user.id and not active:
         return _page(request, ctx, scope, user, error=t("worker.self"), status_code=400)
+    target = _managed_worker(request, ctx, scope, user, worker_id)
     try:
         ctx.backend.set_worker_active(target.id, active, actor=user.id)
     except RecordNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, t("error.not_found")) from None
+    ctx.sessions.revoke_user(target.id)  # deactivated: out now; reactivated: old cookies stay dead
     message = t("worker.reactivated" if active else "worker.deactivated", id=target.id)
     return _page(request, ctx, scope, user, message=message)
 
@@ -211,7 +228,7 @@ def reset_password(
     """Set a worker's password, or generate a one-time one (shown once)."""
     _require_manager(request, user)
     t = translator(request)
-    target = _worker_in_scope(request, ctx, scope, worker_id)
+    target = _managed_worker(request, ctx, scope, user, worker_id)
     try:
         secret, generated = _password(request, password)
     except _Invalid as exc:
@@ -220,6 +237,7 @@ def reset_password(
         ctx.backend.set_password_hash(target.id, hash_password(secret), actor=user.id)
     except RecordNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, t("error.not_found")) from None
+    ctx.sessions.revoke_user(target.id)
     if generated:
         return _page(request, ctx, scope, user, one_time=(target.id, secret))
     return _page(request, ctx, scope, user, message=t("worker.password_set", id=target.id))

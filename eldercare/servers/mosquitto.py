@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from eldercare.certs import TlsFiles
 from eldercare.servers._child import ChildServer, ensure_package, free_port, port_open
 
 MESSAGE_SIZE_LIMIT: Final = 64 * 1024
@@ -58,6 +59,9 @@ class Mosquitto(ChildServer):
         max_queued: int = 2_000_000,
         autosave_changes: int = 1,
         message_size_limit: int = MESSAGE_SIZE_LIMIT,
+        tls: TlsFiles | None = None,
+        tls_port: int = 0,
+        require_client_cert: bool = False,
     ) -> None:
         super().__init__(data_dir=data_dir)
         if autosave_changes < 1:
@@ -72,6 +76,10 @@ class Mosquitto(ChildServer):
         self.max_queued = max_queued
         self.autosave_changes = autosave_changes
         self.message_size_limit = message_size_limit
+        self.tls = tls
+        """Certificates of an extra TLS listener (MQTT over TLS, 8883 in production) beside the plain one."""
+        self.tls_port = (tls_port or free_port()) if tls is not None else 0
+        self.require_client_cert = require_client_cert
         self.binary = ensure_package("/usr/sbin/mosquitto", "mosquitto")
 
     @property
@@ -148,18 +156,38 @@ class Mosquitto(ChildServer):
                     "allow_anonymous false",
                     f"password_file {d / 'backend.passwd'}",
                     f"acl_file {d / 'backend.acl'}",
+                    *self._tls_listener(),
                     "",
                 ]
             )
         )
+
+    def _tls_listener(self) -> list[str]:
+        """A TLS listener for home gateways (the gateways' accounts and ACL); client certificates optional."""
+        if self.tls is None:
+            return []
+        d = self.data_dir
+        return [
+            "",
+            f"listener {self.tls_port} 127.0.0.1",
+            f"cafile {self.tls.ca}",
+            f"certfile {self.tls.cert}",
+            f"keyfile {self.tls.key}",
+            "tls_version tlsv1.2",
+            f"require_certificate {'true' if self.require_client_cert else 'false'}",
+            "use_username_as_clientid true",
+            "allow_anonymous false",
+            f"password_file {d / 'passwd'}",
+            f"acl_file {d / 'acl'}",
+        ]
 
     def command(self) -> Sequence[str]:
         """Run mosquitto in the foreground with the generated config."""
         return [self.binary, "-c", str(self.conf_path)]
 
     def ready(self) -> bool:
-        """Ready once both listeners accept TCP connections."""
-        return port_open(self.port) and port_open(self.backend_port)
+        """Ready once every listener accepts TCP connections."""
+        return port_open(self.port) and port_open(self.backend_port) and (self.tls is None or port_open(self.tls_port))
 
     def reload(
         self, *, passwd: str, acl: str, backend_passwd: str | None = None, backend_acl: str | None = None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dash_fixtures import PASSWORD
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
+from alerts.views import Account, Role
 from dashboards.i18n import Translator, pick_language
-from dashboards.security import LoginLimiter, SessionSigner, csrf_ok, hash_password, verify_password
+from dashboards.security import AccountThrottle, LoginLimiter, csrf_ok, hash_password, verify_password
+from dashboards.sessions import MemorySessionStore, SessionManager
 
 
 def test_password_hash_is_argon2_and_verifies() -> None:
@@ -19,17 +23,38 @@ def test_password_hash_is_argon2_and_verifies() -> None:
     assert not verify_password("garbage", "s3cret!")
 
 
-def test_session_signature_and_expiry() -> None:
+def test_session_is_server_side_and_expires() -> None:
     clock = [1000.0]
-    signer = SessionSigner(secret=b"k" * 32, ttl_s=60, clock=lambda: clock[0])
-    token, session = signer.issue("W01")
-    assert signer.read(token) == session
-    body, _, sig = token.partition(".")
-    assert signer.read(body + "." + sig[:-2] + "AA") is None
-    assert SessionSigner(secret=b"x" * 32).read(token) is None
+    store = MemorySessionStore()
+    sessions = SessionManager(store, ttl_s=60, clock=lambda: clock[0])
+    account = Account(id="W01", name="x", role=Role.GRID_WORKER, scope="G01", password_hash="h")
+    token, session = sessions.issue(account)
+    assert sessions.read(token) == session
+    assert sessions.read(token[:-2] + "AA") is None
+    assert SessionManager(MemorySessionStore()).read(token) is None  # nothing in the cookie is trusted by itself
     assert csrf_ok(session, session.csrf) and not csrf_ok(session, "nope") and not csrf_ok(session, None)
+    assert sessions.matches(session, account)
+    assert not sessions.matches(session, dataclasses.replace(account, password_hash="h2"))
+    assert sessions.read(token) is None  # a changed account ended it
+    token, _ = sessions.issue(account)
     clock[0] += 61
-    assert signer.read(token) is None
+    assert sessions.read(token) is None
+
+
+def test_account_throttle_is_progressive_and_capped() -> None:
+    clock = [0.0]
+    th = AccountThrottle(free_failures=3, base_delay_s=2, max_delay_s=30, clock=lambda: clock[0])
+    for _ in range(3):
+        assert th.retry_after("u") == 0
+        th.failed("u")
+    waits = []
+    for _ in range(10):
+        waits.append(th.retry_after("u"))
+        clock[0] += waits[-1]
+        th.failed("u")
+    assert waits[:4] == [2, 4, 8, 16] and max(waits) == 30
+    th.succeeded("u")
+    assert th.retry_after("u") == 0
 
 
 def test_limiter_window() -> None:

@@ -22,10 +22,10 @@ from alerts.store.repository import AlertStore
 def test_store_migrates_to_head_and_matches_models(db_url: str) -> None:
     store = AlertStore(url=db_url)
     try:
-        assert store.current_revision() == "0001"
+        assert store.current_revision() == "0002_sessions"
         assert store.schema_diff() == []
         store.migrate()  # idempotent at startup
-        assert store.current_revision() == "0001"
+        assert store.current_revision() == "0002_sessions"
     finally:
         store.close()
 

@@ -12,7 +12,16 @@ from fastapi.responses import StreamingResponse
 
 from alerts.lifecycle import Channel
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
-from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.api.deps import (
+    CONFLICT,
+    AlertId,
+    BackendDep,
+    ContextDep,
+    CsrfHeader,
+    CurrentUser,
+    ScopeDep,
+    read_alert_in_scope,
+)
 from dashboards.queries import queue_order
 from dashboards.schemas import AlertAction, AlertAssign, AlertPublic
 
@@ -30,7 +39,11 @@ def read_alerts(
     return [AlertPublic.of(a) for a in queue_order(backend.list_alerts(scope, active=active))]
 
 
-@router.get("/stream")
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."}},
+)
 async def stream_alerts(request: Request, ctx: ContextDep, scope: ScopeDep) -> StreamingResponse:
     """Server-Sent Events: an ``alerts`` event with the caller's active queue whenever any alert changes."""
 
@@ -54,14 +67,16 @@ async def stream_alerts(request: Request, ctx: ContextDep, scope: ScopeDep) -> S
 
 
 @router.get("/{alert_id}", response_model=AlertPublic)
-def read_alert(alert_id: int, backend: BackendDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
+def read_alert(alert_id: AlertId, backend: BackendDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
     """One alert; 404 if it does not exist or is outside the caller's scope."""
     alert = read_alert_in_scope(backend, scope, user, alert_id, channel="api", not_found="alert not found")
     return AlertPublic.of(alert)
 
 
-@router.post("/{alert_id}/actions", response_model=AlertPublic, dependencies=[CsrfHeader])
-def act_on_alert(alert_id: int, body: AlertAction, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
+@router.post("/{alert_id}/actions", response_model=AlertPublic, dependencies=[CsrfHeader], responses=CONFLICT)
+def act_on_alert(
+    alert_id: AlertId, body: AlertAction, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> AlertPublic:
     """Acknowledge, dispatch (en route), mark on site, resolve (with an outcome) or annotate an alert."""
     if ctx.backend.get_alert(scope, alert_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")
@@ -82,8 +97,10 @@ def act_on_alert(alert_id: int, body: AlertAction, ctx: ContextDep, scope: Scope
     return AlertPublic.of(alert)
 
 
-@router.post("/{alert_id}/assign", response_model=AlertPublic, dependencies=[CsrfHeader])
-def assign_alert(alert_id: int, body: AlertAssign, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> AlertPublic:
+@router.post("/{alert_id}/assign", response_model=AlertPublic, dependencies=[CsrfHeader], responses=CONFLICT)
+def assign_alert(
+    alert_id: AlertId, body: AlertAssign, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> AlertPublic:
     """Make a worker of the caller's scope responsible for the alert."""
     if ctx.backend.get_alert(scope, alert_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "alert not found")

@@ -96,7 +96,12 @@ class ProvisionRefused(Exception):
         self.reason = reason
 
 
-@router.post("/gateways/{site}/provision", response_model=GatewayCredentials, dependencies=[CsrfHeader])
+@router.post(
+    "/gateways/{site}/provision",
+    response_model=GatewayCredentials,
+    dependencies=[CsrfHeader],
+    responses={503: {"description": "Gateway provisioning is not configured."}},
+)
 async def provision_gateway(site: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> GatewayCredentials:
     """Create the home gateway's MQTT account and ACL on the broker; the password is shown to the installer once."""
     try:

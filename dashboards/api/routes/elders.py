@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, UploadFile, status
 from fastapi.responses import Response
 
 from alerts.views import Account, Role
-from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.context import AppContext
 from dashboards.csvio import ImportResult, residents_csv
 from dashboards.registry_import import MAX_BYTES, import_residents
@@ -37,7 +37,12 @@ def read_elders(backend: BackendDep, scope: ScopeDep) -> list[ElderPublic]:
     return [ElderPublic.of(r) for r in backend.list_residents(scope)]
 
 
-@router.get("/export.csv", include_in_schema=True)
+@router.get(
+    "/export.csv",
+    dependencies=[OfficersOnly],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "Residents as CSV (masked)."}},
+)
 def export_elders(ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """Residents in scope as CSV (Chinese headers; ID numbers and phones masked); audited."""
     residents = ctx.backend.list_residents(scope)
@@ -45,11 +50,16 @@ def export_elders(ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Respon
         actor=user.id, channel="api", action="registry.csv_exported", entity="resident", entity_id="*",
         detail={"count": str(len(residents))},
     )  # fmt: skip
-    headers = {"Content-Disposition": 'attachment; filename="residents.csv"'}
+    headers = {"Content-Disposition": 'attachment; filename="residents.csv"', "Cache-Control": "no-store"}
     return Response(residents_csv(residents), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.post("/import", response_model=ImportReportPublic, dependencies=[CsrfHeader])
+@router.post(
+    "/import",
+    response_model=ImportReportPublic,
+    dependencies=[CsrfHeader, OfficersOnly],
+    responses={413: {"description": "File larger than 5 MB."}},
+)
 def import_elders(
     ctx: ContextDep,
     user: CurrentUser,
@@ -88,7 +98,10 @@ def read_elder_alerts(resident_id: str, backend: BackendDep, scope: ScopeDep) ->
     return [AlertPublic.of(a) for a in sorted(alerts, key=lambda a: -a.raised_ms)]
 
 
-@router.get("/{resident_id}/telemetry")
+@router.get(
+    "/{resident_id}/telemetry",
+    responses={502: {"description": "InfluxDB query failed."}, 503: {"description": "No telemetry store."}},
+)
 async def read_elder_telemetry(
     resident_id: str, request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, range: str = "24h"
 ) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from alerts.scope import Scope
-from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnly, ScopeDep
 from dashboards.context import AppContext
+from dashboards.csvio import safe_cell
 from dashboards.device_report import device_report
 from dashboards.queries import month_window
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
 
-router = APIRouter(prefix="/api/stats", tags=["stats"])
+router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[OfficersOnly])
 
 
 async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> MonthlyReport:
@@ -47,7 +48,7 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
 
 
 @router.get("/monthly")
-async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: str | None = None) -> dict[str, Any]:
+async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = None) -> dict[str, Any]:
     """Alerts by type/outcome/community, response times and SLA, device online rate, visit coverage."""
     report = await build_report(ctx, scope, month)
     out = asdict(report)
@@ -56,15 +57,19 @@ async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: str | None = Non
     return out
 
 
-@router.get("/monthly.csv")
-async def export_monthly(ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None) -> Response:
+@router.get(
+    "/monthly.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The monthly report as CSV."}},
+)
+async def export_monthly(ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: MonthQuery = None) -> Response:
     """The monthly report as CSV (UTF-8 with BOM so spreadsheet software shows Chinese correctly)."""
     report = await build_report(ctx, scope, month)
     buf = io.StringIO()
-    csv.writer(buf).writerows(report_csv_rows(report))
+    csv.writer(buf).writerows([safe_cell(c) for c in row] for row in report_csv_rows(report))
     await asyncio.to_thread(
         ctx.backend.audit, actor=user.id, channel="api", action="stats.exported", entity="report",
         entity_id=report.month, detail={},
     )  # fmt: skip
-    headers = {"Content-Disposition": f'attachment; filename="report-{report.month}.csv"'}
+    headers = {"Content-Disposition": f'attachment; filename="report-{report.month}.csv"', "Cache-Control": "no-store"}
     return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

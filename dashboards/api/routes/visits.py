@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from alerts.store.errors import RecordNotFound
-from dashboards.api.deps import ContextDep, CsrfHeader, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfHeader, CurrentUser, MonthQuery, ScopeDep
 from dashboards.queries import month_window
 from dashboards.schemas import VisitCreate, VisitPublic
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api/visits", tags=["visits"])
 
 
 @router.get("", response_model=list[VisitPublic])
-def read_visits(ctx: ContextDep, scope: ScopeDep, month: str | None = None) -> list[VisitPublic]:
+def read_visits(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = None) -> list[VisitPublic]:
     """Visits of one local month (YYYY-MM, default: this month) in the caller's scope."""
     _, start, end = month_window(month, ctx.clock())
     return [VisitPublic.of(v) for v in ctx.backend.list_visits(scope, since_ms=start, until_ms=end)]

@@ -1,0 +1,282 @@
+"""``eldercare serve``: the backend and the console built from one :class:`Settings`, for a real deployment.
+
+``--role backend`` runs the ingest → detection → alerts pipeline (and ``/healthz``, ``/readyz``, ``/metrics`` on
+its port); ``--role console`` serves the console over the same database (its own alert service, for
+transitions and notifications); ``--role all`` both in one process, sharing store and service. Every role
+makes the data directory private first (0700, files 0600: it holds personal data and password hashes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from alerts.escalation import PolicyBook
+from alerts.links import LinkSigner
+from alerts.notify import AppriseNotifier
+from alerts.service import AlertService
+from alerts.store.gauges import alert_counts, notification_counts, ping
+from alerts.store.repository import AlertStore
+from alerts.store.sessions import SqlSessionStore
+from eldercare.backend import Backend, wall_ms
+from eldercare.settings import Settings
+from gateway.downlink import CommandPublisher
+
+_LOG = logging.getLogger("eldercare.serve")
+Role = Literal["backend", "console", "all"]
+ROLES: tuple[Role, ...] = ("backend", "console", "all")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid for what was asked; the message says which and how to fix it."""
+
+
+def secure_data_dir(path: Path) -> None:
+    """Create the data directory private to this user (0700) and make every file in it 0600.
+
+    Also sets the process umask to 077, so SQLite, the spool and snapshots are created private too.
+    """
+    os.umask(0o077)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            p = Path(root, d)
+            if not p.is_symlink():
+                p.chmod(0o700)
+        for f in files:
+            p = Path(root, f)
+            if not p.is_symlink() and stat.S_ISREG(p.lstat().st_mode):
+                p.chmod(0o600)
+
+
+def check_settings(settings: Settings, role: Role) -> None:
+    """Fail fast, with the variable to set, on settings the role cannot run without."""
+    if len(settings.link_secret.get_secret_value()) < 16:
+        raise ConfigError(
+            "ELDERCARE_LINK_SECRET must be set to at least 16 random characters (e.g. `openssl rand -base64 32`)"
+        )
+    if role in ("backend", "all") and not settings.mqtt_password.get_secret_value():
+        raise ConfigError("ELDERCARE_MQTT_PASSWORD (the backend's broker account) is not set")
+
+
+# -- readiness and metrics ------------------------------------------------------------------------------------
+
+
+def readiness_checks(settings: Settings, store: AlertStore) -> dict[str, Callable[[], Any]]:
+    """Broker (TCP connect), InfluxDB (``/ping``) and database (``SELECT 1``) reachability checks."""
+    from ingest.influx import InfluxClient
+
+    async def broker() -> None:
+        _reader, writer = await asyncio.open_connection(settings.mqtt_host, settings.mqtt_port)
+        writer.close()
+        await writer.wait_closed()
+
+    async def influxdb() -> None:
+        token = settings.influx_token.get_secret_value() if settings.influx_token else None
+        async with InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token, timeout_s=2.0) as c:
+            if not await c.ping():
+                raise ConnectionError("InfluxDB did not answer /ping")
+
+    async def database() -> None:
+        await asyncio.to_thread(ping, store.engine)
+
+    return {"broker": broker, "influxdb": influxdb, "database": database}
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += Path(root, f).stat().st_size
+            except FileNotFoundError:
+                continue  # a spool segment removed while we walked
+    return total
+
+
+class StoreCollector:
+    """Prometheus collector reading the store (alerts by type and state, notifications) and the spool size."""
+
+    def __init__(self, store: AlertStore, *, spool_dir: Path, backend: Backend | None = None) -> None:
+        self.store = store
+        self.spool_dir = spool_dir
+        self.backend = backend
+
+    def collect(self) -> Iterator[Metric]:
+        """Called on every scrape."""
+        alerts = GaugeMetricFamily(
+            "eldercare_alerts", "Alerts in the store by type and state.", labels=["type", "state"]
+        )
+        for (kind, state), n in sorted(alert_counts(self.store.engine).items()):
+            alerts.add_metric([kind, state], n)
+        yield alerts
+        counts = notification_counts(self.store.engine)
+        notes = GaugeMetricFamily("eldercare_notifications", "Notifications by delivery status.", labels=["status"])
+        for status, n in sorted(counts.items()):
+            notes.add_metric([status], n)
+        yield notes
+        yield GaugeMetricFamily(
+            "eldercare_notification_failures",
+            "Notifications that could not be delivered.",
+            value=counts.get("failed", 0),
+        )
+        yield GaugeMetricFamily(
+            "eldercare_spool_bytes", "Bytes waiting in the disk spool for InfluxDB.", value=_dir_bytes(self.spool_dir)
+        )
+        engine = self.backend.engine if self.backend is not None else None
+        if engine is not None and engine.now_ms > 0:
+            lag = max(0.0, (wall_ms() - engine.now_ms) / 1000)
+            yield GaugeMetricFamily(
+                "eldercare_engine_lag_seconds",
+                "Wall clock minus the newest reading the detection engine saw.",
+                value=lag,
+            )
+
+
+def metrics_source(store: AlertStore, settings: Settings, backend: Backend | None) -> Callable[[], bytes]:
+    """The ``/metrics`` body: the gateway's counters (messages in/out, dead letters by reason) and the store's."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(store, spool_dir=settings.data_dir / "spool", backend=backend))
+
+    def render() -> bytes:
+        gateway = backend.metrics.render() if backend is not None else b""
+        return gateway + generate_latest(registry)
+
+    return render
+
+
+def backend_status(backend: Backend | None) -> Callable[[], Mapping[str, Any]]:
+    """The backend's state for ``/readyz``: ``pipeline`` ready or starting, and ``catching_up`` if it says so."""
+
+    def status() -> Mapping[str, Any]:
+        if backend is None:
+            return {}
+        # The reliability work exposes ``catching_up`` (True while a backlog is replayed); absent means False.
+        return {
+            "pipeline": "running" if backend.ready.is_set() else "starting",
+            "catching_up": bool(getattr(backend, "catching_up", False)),
+        }
+
+    return status
+
+
+# -- composition ----------------------------------------------------------------------------------------------
+
+
+def console_service(settings: Settings, store: AlertStore) -> AlertService:
+    """The alert service of a console-only process (transitions, one-tap links, notifications, help-coming)."""
+    commands = CommandPublisher(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password.get_secret_value(),
+        client_id=f"{settings.mqtt_client_id}-console-cmd",
+    )
+    return AlertService(
+        store=store,
+        notifier=AppriseNotifier(),
+        policies=PolicyBook(),
+        clock=wall_ms,
+        links=LinkSigner(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
+        commands=commands,
+    )
+
+
+def build_console(settings: Settings, *, store: AlertStore, service: AlertService, backend: Backend | None) -> Any:
+    """The console application over the store, with server-side sessions in the same database."""
+    from alerts.queries import StoreBackend
+    from dashboards.app import create_app
+    from dashboards.health import Health
+    from ingest.influx import InfluxClient
+    from ingest.reader import InfluxReader
+
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    influx = InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token)
+    health = Health(
+        checks=readiness_checks(settings, store),
+        metrics=metrics_source(store, settings, backend),
+        metrics_token=settings.metrics_token.get_secret_value(),
+        status=backend_status(backend),
+    )
+    return create_app(
+        settings,
+        backend=StoreBackend(store=store, service=service),
+        telemetry=InfluxReader(client=influx),
+        baselines=backend.baseline_of if backend is not None else None,
+        gateway_secret=settings.gateway_secret.get_secret_value(),
+        session_store=SqlSessionStore(store.engine),
+        health=health,
+    )
+
+
+async def run_serve(
+    settings: Settings,
+    *,
+    role: Role,
+    host: str,
+    port: int,
+    registry: Mapping[str, Any] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the role until SIGINT/SIGTERM (or ``stop``); shut down cleanly."""
+    from dashboards.health import Health, health_app
+    from dashboards.serve import serve_console
+
+    check_settings(settings, role)
+    secure_data_dir(settings.data_dir)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    backend: Backend | None = None
+    store: AlertStore | None = None
+    service: AlertService | None = None
+    started = time.monotonic()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            if role in ("backend", "all"):
+                backend = Backend(settings, registry=registry)
+                store, service = backend.store, backend.service
+                run = tasks.create_task(backend.run(stop=stop), name="backend")
+            else:
+                store = AlertStore(url=settings.database_url)
+                service = console_service(settings, store)
+                run = None
+            if role == "backend":
+                app = health_app(
+                    Health(
+                        checks=readiness_checks(settings, store),
+                        metrics=metrics_source(store, settings, backend),
+                        metrics_token=settings.metrics_token.get_secret_value(),
+                        status=backend_status(backend),
+                    )
+                )
+            else:
+                app = build_console(settings, store=store, service=service, backend=backend)
+            http = tasks.create_task(
+                serve_console(app, host=host, port=port, trusted_proxies=settings.trusted_proxies), name="http"
+            )
+            _LOG.info("eldercare %s serving on http://%s:%d (public URL %s)", role, host, port, settings.public_url)
+            await stop.wait()
+            http.cancel()
+            if run is not None:
+                await run
+    finally:
+        if role == "console":
+            commands = service.commands if service is not None else None
+            if isinstance(commands, CommandPublisher):
+                await commands.close()
+            if store is not None:
+                store.close()
+    _LOG.info("eldercare %s stopped after %.0f s", role, time.monotonic() - started)

@@ -1,0 +1,100 @@
+"""MQTT over TLS: a home gateway publishes through the broker's TLS listener with certificates from
+``eldercare certs`` (local CA); plain text and an untrusted CA are refused there."""
+
+from __future__ import annotations
+
+import queue
+import ssl
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from eldercare.certs import TlsFiles, make_ca, server_certificate
+from eldercare.stack import Broker
+from firmware_sim.home_gateway import GatewayPublisher
+
+pytestmark = [pytest.mark.integration]
+SITE = "htls0001"
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    out = tmp_path_factory.mktemp("certs")
+    done = subprocess.run(
+        [sys.executable, "-m", "eldercare.cli", "certs", "--out", str(out), "--host", "localhost",
+         "--host", "127.0.0.1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return TlsFiles(ca=out / "ca.crt", cert=out / "server.crt", key=out / "server.key")
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory, certs: TlsFiles) -> Iterator[Broker]:
+    broker = Broker(data_dir=tmp_path_factory.mktemp("mqtt-tls"), secret="tls-test-secret-0123456789", tls=certs)
+    broker.start()
+    broker.provision([SITE])
+    yield broker
+    broker.stop()
+
+
+def test_certs_are_private_and_chain_to_the_ca(certs: TlsFiles) -> None:
+    for key in (certs.key, certs.ca.parent / "ca.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    ctx.load_cert_chain(str(certs.cert), str(certs.key))  # the key matches the certificate
+
+
+def test_gateway_publishes_over_tls(tls_broker: Broker, certs: TlsFiles) -> None:
+    received: queue.Queue[bytes] = queue.Queue()
+    backend = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="backend-tls-test")
+    backend.username_pw_set(tls_broker.backend_user, tls_broker.backend_password)
+    backend.on_message = lambda _c, _u, msg: received.put(msg.payload)
+    subscribed: queue.Queue[int] = queue.Queue()
+    backend.on_subscribe = lambda _c, _u, mid, _rc, _p: subscribed.put(mid)
+    backend.connect(tls_broker.host, tls_broker.backend_port)
+    backend.loop_start()
+    try:
+        backend.subscribe(f"ec/v1/{SITE}/#", qos=1)
+        subscribed.get(timeout=10)
+        password = tls_broker.gateway_password(SITE)
+        # "localhost" is in the server certificate: the gateway verifies the host name too.
+        with GatewayPublisher(site=SITE, password=password, host="localhost", port=tls_broker.tls_port,
+                              tls_ca=str(certs.ca)) as gw:  # fmt: skip
+            msg = gw.wire.call_button_event(device="btn1", ts=1_764_000_000_000, event="press")
+            gw.publish(msg)
+            payloads = []
+            while msg.payload not in payloads:
+                payloads.append(received.get(timeout=10))
+    finally:
+        backend.loop_stop()
+        backend.disconnect()
+
+
+def test_tls_listener_refuses_plain_text_and_untrusted_ca(tls_broker: Broker, tmp_path: Path) -> None:
+    plain = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="plain-on-tls")
+    plain.username_pw_set(SITE, tls_broker.gateway_password(SITE))
+    with pytest.raises(OSError):
+        plain.connect(tls_broker.host, tls_broker.tls_port)
+        plain.loop(timeout=2)
+        plain.loop(timeout=2)
+        if not plain.is_connected():
+            raise ConnectionError("not connected")
+    other = make_ca(tmp_path / "other")
+    rogue = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rogue-ca")
+    rogue.tls_set(ca_certs=str(other.cert))
+    with pytest.raises(ssl.SSLError):
+        rogue.connect("localhost", tls_broker.tls_port)
+
+
+def test_server_certificate_names_its_hosts(tmp_path: Path) -> None:
+    files = server_certificate(tmp_path, hosts=("broker.example.org", "10.0.0.5"))
+    text = subprocess.run(["openssl", "x509", "-in", str(files.cert), "-noout", "-text"], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+    assert "DNS:broker.example.org" in text and "IP Address:10.0.0.5" in text
