@@ -18,11 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dashboards.api.deps import CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
+from dashboards.families import GuardianBook
+from dashboards.handover import HandoverBook, MemoryHandover
 from dashboards.i18n import LANGS
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LANG_COOKIE, LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
-from dashboards.web import auth, console, device_pages, mobile, pages, registry_pages, workers
+from dashboards.web import auth, bigscreen, console, device_pages, families, mobile, pages, registry_pages, workers
+from dashboards.web import handover as handover_pages
+from dashboards.web.gaps import warn_at_startup
 from dashboards.web.render import render, translator
 
 _LOG = logging.getLogger(__name__)
@@ -55,10 +59,14 @@ def create_app(
     poll_interval_s: float = 0.2,
     gateway_secret: str = "",
     provisioner: Callable[[str], None] | None = None,
+    handover: HandoverBook | None = None,
+    guardians: GuardianBook | None = None,
 ) -> FastAPI:
     """Build the console application around a store (the alert store's adapter, or the in-memory fake).
 
-    ``gateway_secret`` and ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
+    ``handover`` keeps shift handover notes (in memory by default); ``guardians`` enables the families'
+    read-only status pages. ``gateway_secret`` and ``provisioner`` enable gateway provisioning (per-gateway MQTT
+    account and ACL).
     Sessions are signed with ``session_secret`` (default: derived from ``ELDERCARE_LINK_SECRET``; a random one,
     which logs everybody out on restart, if that is empty).
     """
@@ -79,6 +87,8 @@ def create_app(
         poll_interval_s=poll_interval_s,
         gateway_secret=gateway_secret,
         provisioner=provisioner,
+        handover=handover or MemoryHandover(),
+        guardians=guardians,
     )
     app = FastAPI(
         title="Eldercare console API",
@@ -86,11 +96,13 @@ def create_app(
         version="1",
     )
     app.state.ctx = ctx
+    warn_at_startup(ctx)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
     web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
-    for router in (*web_routers, workers.router):
+    ux_routers = (handover_pages.router, bigscreen.router, families.router)
+    for router in (*web_routers, workers.router, *ux_routers):
         app.include_router(router)
 
     @app.middleware("http")

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dashboards.events import AlertFeed
+from dashboards.families import GuardianBook
+from dashboards.handover import HandoverBook, MemoryHandover
 from dashboards.ports import ConsoleBackend
 from dashboards.security import LoginLimiter, SessionSigner
 from dashboards.telemetry import BaselineLookup, ChartReader
@@ -35,6 +37,10 @@ class AppContext:
     """Derives per-gateway MQTT passwords (``ELDERCARE_GATEWAY_SECRET``); empty disables provisioning."""
     provisioner: Callable[[str], None] | None = None
     """Adds a gateway account and its ACL to the running broker (``eldercare.stack.Broker.provision``)."""
+    handover: HandoverBook = field(default_factory=MemoryHandover)
+    """Shift handover notes (the alert store's ``HandoverStore`` in production)."""
+    guardians: GuardianBook | None = None
+    """Guardians with consent (``alerts.store.guardians.GuardianStore``); None: no family status pages."""
     extra: dict[str, object] = field(default_factory=dict)
     feed: AlertFeed = field(init=False)
 

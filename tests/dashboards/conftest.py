@@ -21,6 +21,7 @@ from dash_harness import (  # noqa: E402
     make_store,
 )
 
+from alerts.store.handover import HandoverStore  # noqa: E402
 from dashboards.app import create_app  # noqa: E402
 from dashboards.memory import MemoryBackend  # noqa: E402
 from eldercare.settings import Settings  # noqa: E402
@@ -44,7 +45,9 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, backend: MemoryBackend | TestStoreBackend) -> FastAPI:
-    return create_app(settings, backend=backend, poll_interval_s=0.05)
+    # Handover notes in the real store's table for the store backend (in memory for the fake).
+    handover = HandoverStore(backend.store) if isinstance(backend, TestStoreBackend) else None
+    return create_app(settings, backend=backend, poll_interval_s=0.05, handover=handover)
 
 
 @pytest.fixture
