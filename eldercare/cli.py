@@ -48,6 +48,9 @@ def up(
     console_port: Annotated[int, typer.Option(help="Console HTTP port (0 = free port).")] = 8000,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
     demo_sos_every: Annotated[float, typer.Option(help="Seconds between demo call-button presses (0 = off).")] = 180,
+    host: Annotated[
+        str, typer.Option(help="Console address to listen on; 0.0.0.0 lets phones on the LAN open the links.")
+    ] = "127.0.0.1",
     verbose: Verbose = False,
 ) -> None:
     """Run the whole stack locally: mosquitto, influxd, backend, console and a simulated neighbourhood."""
@@ -61,6 +64,7 @@ def up(
         console_port=console_port,
         duration=duration,
         demo_sos_every_s=demo_sos_every,
+        host=host,
     )
 
 
