@@ -525,6 +525,7 @@ _ZH_UX: Final[dict[str, str]] = {
     "stats.unseen": "登记但从未上报",
     "stats.offline": "离线",
     "stats.sla_open": "其中超时未接单",
+    "stats.unacked_overdue": "超时未接单（计为未达标）",
     "stats.generated": "生成时间",
 }
 _EN_UX: Final[dict[str, str]] = {
@@ -630,6 +631,7 @@ _EN_UX: Final[dict[str, str]] = {
     "stats.unseen": "Registered, never reported",
     "stats.offline": "Offline",
     "stats.sla_open": "of which unacknowledged past target",
+    "stats.unacked_overdue": "Unacknowledged past target (missed SLA)",
     "stats.generated": "Generated",
 }
 _ZH.update(_ZH_UX)

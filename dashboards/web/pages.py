@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
@@ -72,11 +73,33 @@ def _resident_records(
     return resident, alerts, sorted(visits, key=lambda v: -v.time_ms)
 
 
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def _month_or_none(month: str | None) -> tuple[str | None, bool]:
+    """``(month, ok)``: a malformed month is dropped (the page says so and shows this month) instead of a 500."""
+    if month is None or month == "":
+        return None, True
+    return (month, True) if _MONTH.fullmatch(month) else (None, False)
+
+
+def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> dict[str, object]:
+    names = _names(ctx, scope)
+    _, start, end = month_window(month, ctx.clock())
+    return {
+        "names": names,
+        "area": names.get(user.scope, user.scope) if user.scope else "",
+        "period_start": start,
+        "period_end": end - 1,
+    }
+
+
 @router.get("/stats", response_class=HTMLResponse)
 async def stats_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
     """Statistics (统计监测) of one month."""
+    month, ok = _month_or_none(month)
     report = await build_report(ctx, scope, month)
     return render(
         request,
@@ -84,7 +107,8 @@ async def stats_page(
         user=user,
         report=report,
         printable=False,
-        names=await asyncio.to_thread(_names, ctx, scope),
+        bad_month=not ok,
+        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
     )
 
 
@@ -92,7 +116,8 @@ async def stats_page(
 async def report_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
-    """The printable monthly report."""
+    """The printable monthly report (area name and period in its heading)."""
+    month, ok = _month_or_none(month)
     report = await build_report(ctx, scope, month)
     name, _, _ = month_window(month, ctx.clock())
     await asyncio.to_thread(
@@ -105,5 +130,6 @@ async def report_page(
         user=user,
         report=report,
         printable=True,
-        names=await asyncio.to_thread(_names, ctx, scope),
+        bad_month=not ok,
+        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
     )

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.context import AppContext
-from dashboards.device_report import device_report
+from dashboards.device_report import Presence, device_report
 from dashboards.queries import month_window
 from dashboards.scope import Scope
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
@@ -35,6 +35,7 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         asyncio.to_thread(lambda: ctx.backend.list_visits(scope, since_ms=start, until_ms=end)),
     )
     devices = await device_report(residents, (), reader=ctx.telemetry, now_ms=now)
+    counts = devices.counts()
     return monthly_report(
         month=name,
         alerts=alerts,
@@ -43,6 +44,8 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         now_ms=min(now, end),
         devices=devices.online_rate(),
         device_source=devices.source,
+        devices_unseen=counts[Presence.UNSEEN],
+        devices_offline=counts[Presence.OFFLINE],
     )
 
 
