@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
@@ -83,7 +84,7 @@ def _month_or_none(month: str | None) -> tuple[str | None, bool]:
     return (month, True) if _MONTH.fullmatch(month) else (None, False)
 
 
-def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> dict[str, object]:
+def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> dict[str, Any]:
     names = _names(ctx, scope)
     _, start, end = month_window(month, ctx.clock())
     return {
