@@ -256,11 +256,15 @@
     if (!res.ok) { el.textContent = "—"; el.dataset.state = String(res.status); return; }
     const data = await res.json();
     const chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el);
-    const series = data.series.map((s) => ({
+    // The band's caption is drawn once (on the first banded series of the top grid), on a light background, so
+    // it stays legible over the line instead of being overdrawn per series.
+    const captioned = data.series.findIndex((s) => s.band && s.axis === 0);
+    const series = data.series.map((s, i) => ({
       name: s.name, type: s.bar ? "bar" : "line", step: s.step ? "end" : undefined, showSymbol: false,
       xAxisIndex: s.axis, yAxisIndex: s.axis, data: s.points, connectNulls: false,
       areaStyle: s.step ? { opacity: 0.25 } : undefined,
-      markArea: s.band ? { silent: true, itemStyle: { opacity: 0.12 }, label: { show: s.axis === 0 && s.name === data.series[0].name, formatter: data.baseline.personal ? el.dataset.baseline : el.dataset.floor, position: "insideTopLeft" },
+      markArea: s.band ? { silent: true, itemStyle: { opacity: 0.12 }, label: { show: i === captioned, formatter: data.baseline.personal ? el.dataset.baseline : el.dataset.floor, position: "insideTopRight",
+          color: "#37474f", fontSize: 12, textBorderWidth: 0, backgroundColor: "rgba(255,255,255,0.9)", padding: [2, 6], borderRadius: 3 },
         data: [[{ yAxis: s.band[0] }, { yAxis: s.band[1] }]] } : undefined,
     }));
     const grids = [{ left: 48, right: 24, top: 36, height: "38%" }, { left: 48, right: 24, top: "56%", height: "8%" }, { left: 48, right: 24, top: "70%", height: "20%" }];
