@@ -27,13 +27,13 @@
     set("big-online", d.device_online_rate === null ? "—" : `${(100 * d.device_online_rate).toFixed(1)}%`);
     const unseen = document.getElementById("big-unseen");
     if (unseen) unseen.textContent = d.devices.unseen ? `· ${unseen.dataset.label} ${d.devices.unseen}` : "";
-    set("big-updated", new Date(d.now_ms).toLocaleTimeString());
+    set("big-updated", d.updated);
     root.dataset.state = "ready";
     root.dataset.active = String(d.active);
     const s = chart("chart-state");
     if (s) s.setOption({ animation: false, textStyle: text, tooltip: {}, series: [{ type: "pie", radius: ["40%", "70%"],
       label: { color: "#e8eef5", fontSize: 20, formatter: "{b}\n{c}" },
-      data: d.by_state.map((x) => ({ name: x.name, value: x.value, itemStyle: { color: COLORS[x.state] } })) }] }, true);
+      data: d.by_state.filter((x) => x.value > 0).map((x) => ({ name: x.name, value: x.value, itemStyle: { color: COLORS[x.state] } })) }] }, true);
     const c = chart("chart-community");
     if (c) c.setOption({ animation: false, textStyle: text, grid: { left: 140, right: 30, top: 10, bottom: 30 },
       xAxis: { type: "value", minInterval: 1, axisLabel: text }, yAxis: { type: "category", inverse: true, data: d.by_community.map((x) => x.name), axisLabel: text },

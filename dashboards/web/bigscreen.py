@@ -56,6 +56,7 @@ async def bigscreen_data(request: Request, ctx: ContextDep, scope: ScopeDep) -> 
     covered = coverage[0] if coverage else None
     return {
         "now_ms": now,
+        "updated": local.strftime("%H:%M:%S"),
         "active": len(active),
         "unacknowledged": by_state.get("open", 0),
         "by_state": [{"state": s, "name": t.state(s), "value": by_state.get(s, 0)} for s in ACTIVE_STATES],
