@@ -101,7 +101,7 @@ def create_app(
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
     web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
-    ux_routers = (handover_pages.router, bigscreen.router, families.router)
+    ux_routers = (handover_pages.router, bigscreen.router, families.router, families.register)
     for router in (*web_routers, workers.router, *ux_routers):
         app.include_router(router)
 

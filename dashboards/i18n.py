@@ -527,6 +527,20 @@ _ZH_UX: Final[dict[str, str]] = {
     "stats.sla_open": "其中超时未接单",
     "stats.unacked_overdue": "超时未接单（计为未达标）",
     "stats.generated": "生成时间",
+    "guardian.title": "监护人 / 家属通知",
+    "guardian.hint": "已登记知情同意的家属会收到紧急告警（SOS、一键呼叫、跌倒、烟雾、生命体征危急）"
+    "及只读状态链接；未同意者不会收到任何消息。",
+    "guardian.relation": "关系",
+    "guardian.relation_hint": "子女、配偶…",
+    "guardian.channel": "通知渠道",
+    "guardian.consent": "知情同意",
+    "guardian.consented": "已同意（{time}）",
+    "guardian.no_consent": "未同意：不通知",
+    "guardian.withdraw": "撤回同意",
+    "guardian.record": "登记同意",
+    "guardian.consent_given": "已签署知情同意",
+    "guardian.add": "添加监护人",
+    "guardian.saved": "已保存",
 }
 _EN_UX: Final[dict[str, str]] = {
     "title.console": "Alert console",
@@ -633,6 +647,20 @@ _EN_UX: Final[dict[str, str]] = {
     "stats.sla_open": "of which unacknowledged past target",
     "stats.unacked_overdue": "Unacknowledged past target (missed SLA)",
     "stats.generated": "Generated",
+    "guardian.title": "Guardians / family notifications",
+    "guardian.hint": "Family members with recorded consent receive life-safety alerts (SOS, call button, fall, smoke, "
+    "critical vitals) and a read-only status link; without consent they receive nothing.",
+    "guardian.relation": "Relation",
+    "guardian.relation_hint": "child, spouse…",
+    "guardian.channel": "Channel",
+    "guardian.consent": "Consent",
+    "guardian.consented": "given ({time})",
+    "guardian.no_consent": "none: not notified",
+    "guardian.withdraw": "Withdraw consent",
+    "guardian.record": "Record consent",
+    "guardian.consent_given": "Consent form signed",
+    "guardian.add": "Add guardian",
+    "guardian.saved": "Saved",
 }
 _ZH.update(_ZH_UX)
 _EN.update(_EN_UX)

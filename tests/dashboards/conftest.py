@@ -21,8 +21,11 @@ from dash_harness import (  # noqa: E402
     make_store,
 )
 
+from alerts.guardians import GuardianLinks  # noqa: E402
+from alerts.store.guardians import GuardianStore  # noqa: E402
 from alerts.store.handover import HandoverStore  # noqa: E402
 from dashboards.app import create_app  # noqa: E402
+from dashboards.families import GuardianBook, MemoryGuardians  # noqa: E402
 from dashboards.memory import MemoryBackend  # noqa: E402
 from eldercare.settings import Settings  # noqa: E402
 
@@ -45,9 +48,12 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, backend: MemoryBackend | TestStoreBackend) -> FastAPI:
-    # Handover notes in the real store's table for the store backend (in memory for the fake).
+    # Handover notes and guardians in the real store's tables for the store backend (in memory for the fake).
     handover = HandoverStore(backend.store) if isinstance(backend, TestStoreBackend) else None
-    return create_app(settings, backend=backend, poll_interval_s=0.05, handover=handover)
+    register = GuardianStore(backend.store) if isinstance(backend, TestStoreBackend) else MemoryGuardians()
+    links = GuardianLinks(secret=LINK_SECRET, base_url="http://127.0.0.1:8000")
+    guardians = GuardianBook(guardians=register, links=links)
+    return create_app(settings, backend=backend, poll_interval_s=0.05, handover=handover, guardians=guardians)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from dash_fixtures import registry
 from dash_harness import LINK_SECRET, LiveServer, TestStoreBackend
+from dash_helpers import Backend, login
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 from test_dash_console_ux import _shot
 
@@ -127,3 +129,26 @@ def test_guardian_with_consent_is_told_and_opens_the_status_page(
         context.close()
     finally:
         server.stop()
+
+
+def test_guardian_register_on_the_resident_page(client: TestClient, backend: Backend) -> None:
+    csrf = login(client, "W_G1")
+    page = client.get("/residents/R1/guardians")
+    assert page.status_code == 200 and "监护人" in page.text
+    r = client.post(
+        "/residents/R1/guardians",
+        data={"csrf": csrf, "name": "张明", "relation": "子女", "phone": "13712345678", "channel": "json://x/y",
+              "consent": "true"},
+    )  # fmt: skip
+    assert r.status_code == 200 and 'data-consent="yes"' in r.text
+    assert "13712345678" not in r.text and "137****5678" in r.text  # masked
+    r = client.post(
+        "/residents/R1/guardians", data={"csrf": csrf, "name": "张亮", "relation": "子女", "phone": "13700000011"}
+    )
+    assert r.text.count('data-consent="no"') == 1
+    gid = re.search(r'data-guardian="(\d+)" data-consent="yes"', r.text)
+    assert gid
+    r = client.post(f"/residents/R1/guardians/{gid.group(1)}/consent", data={"csrf": csrf, "consent": "false"})
+    assert 'data-consent="yes"' not in r.text
+    assert client.get("/residents/R2/guardians").status_code == 404  # another grid's resident
+    assert any(e.action == "guardian.read" for e in backend.audit_log(limit=50))
