@@ -113,6 +113,7 @@ class AlertService:
         self.repeat_notify_after_s = repeat_notify_after_s
         self.guardians = guardians
         """Consenting families told about new life-safety alerts (alerts/guardians.py); None: nobody."""
+        self._family_tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ raise
 
@@ -137,7 +138,10 @@ class AlertService:
         if result.created:
             await self._notify_new(record, ctx, policy, now)
             if record.life_safety and self.guardians is not None:
-                await self._tell_guardians(record, ctx, now)
+                # In the background: a slow family channel must never hold up the next alert's staff notification.
+                task = asyncio.create_task(self._tell_guardians(record, ctx, now), name=f"guardians-{record.id}")
+                self._family_tasks.add(task)
+                task.add_done_callback(self._family_tasks.discard)
         elif record.life_safety and (
             record.last_notified_ms is None or now - record.last_notified_ms >= self.repeat_notify_after_s * 1000
         ):
@@ -173,18 +177,26 @@ class AlertService:
             self.store.record_notifications, record.id, drafts, now_ms=now, notified=[w.id for w in workers]
         )
 
+    async def families_told(self) -> None:
+        """Wait until every family notification started so far has been sent and audited (tests, shutdown)."""
+        while self._family_tasks:
+            await asyncio.gather(*list(self._family_tasks), return_exceptions=True)
+
     async def _tell_guardians(self, record: AlertRecord, ctx: SiteContext | None, now: int) -> None:
         assert self.guardians is not None
-        sent = await self.guardians.notify(
-            site=record.site, alert_type=record.type, raised_ms=record.raised_ms,
-            resident_name=ctx.resident_name if ctx else "", now_ms=now,
-        )  # fmt: skip
-        for guardian, target, ok in sent:
-            await asyncio.to_thread(
-                self.store.audit, now_ms=now, actor=SYSTEM, channel="system", action="guardian.notified",
-                entity=Entity.ALERT, entity_id=record.id,
-                detail={"guardian": str(guardian.id), "target": target, "ok": str(ok).lower()},
+        try:
+            sent = await self.guardians.notify(
+                site=record.site, alert_type=record.type, raised_ms=record.raised_ms,
+                resident_name=ctx.resident_name if ctx else "", now_ms=now,
             )  # fmt: skip
+            for guardian, target, ok in sent:
+                await asyncio.to_thread(
+                    self.store.audit, now_ms=now, actor=SYSTEM, channel="system", action="guardian.notified",
+                    entity=Entity.ALERT, entity_id=record.id,
+                    detail={"guardian": str(guardian.id), "target": target, "ok": str(ok).lower()},
+                )  # fmt: skip
+        except Exception:  # noqa: BLE001 - a background task: log, never lose the staff's alert over a family one
+            _LOG.exception("alert %s: telling the guardians failed", record.id)
 
     async def _recipients(self, ctx: SiteContext | None, roles: Iterable[str]) -> list[WorkerContact]:
         wanted = list(roles)

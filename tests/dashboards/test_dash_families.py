@@ -60,7 +60,14 @@ def _sos(backend: TestStoreBackend, site: str) -> int:
         site=site, type=AlertType.SOS, severity=Severity.CRITICAL, time_ms=int(time.time() * 1000),
         explanation="Call button pressed.", explanation_zh="一键呼叫按钮被按下。", device="btn1",
     )  # fmt: skip
-    return backend.raise_alert(alert).id
+
+    async def raise_and_tell() -> int:
+        record = await backend.service.raise_alert(alert)
+        assert record is not None
+        await backend.service.families_told()  # families are told in the background
+        return record.id
+
+    return run_async(raise_and_tell)
 
 
 @pytest.mark.integration
@@ -86,7 +93,7 @@ def test_guardian_with_consent_is_told_and_opens_the_status_page(
         consent=True, actor="W_C1", now_ms=now,
     )  # fmt: skip
 
-    alert_id = _sos(backend, "h1")  # returns after every delivery was attempted
+    alert_id = _sos(backend, "h1")  # returns after every family delivery was attempted
     webhook.wait(1)
     told = webhook.to("family-yes")
     assert len(told) == 1 and "张桂英" in told[0]["title"]
