@@ -234,6 +234,7 @@
         list[idx].focus();
         mark();
       } else if (e.key === "Enter") {
+        if (["button", "a", "summary"].includes(tag)) return; // Enter keeps activating the focused control
         const li = e.target.closest ? e.target.closest(".q-item") : null;
         const target = li || list[idx];
         if (target) { e.preventDefault(); openAlert(target.dataset.alert); }
