@@ -57,6 +57,10 @@ def my_alert(request: Request, alert_id: int, ctx: ContextDep, scope: ScopeDep, 
     not_found = translator(request)("error.not_found")
     alert = read_alert_in_scope(ctx.backend, scope, user, alert_id, channel="phone", not_found=not_found)
     resident = ctx.backend.get_resident(scope, alert.resident_id) if alert.resident_id else None
+    if resident is not None:  # the page shows the elder's and the contacts' phone numbers
+        ctx.backend.audit(
+            actor=user.id, channel="phone", action="resident.read", entity="resident", entity_id=resident.id, detail={}
+        )
     return render(
         request,
         "m/alert.html",
