@@ -8,7 +8,7 @@ import re
 import time
 
 import pytest
-from dash_harness import LiveServer
+from dash_harness import LiveServer, TestStoreBackend
 from dash_helpers import Backend, login
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -60,6 +60,26 @@ def test_escalation_gap_banner_and_startup_warning(
         assert 'id="gap-banner"' in page and "东城街道" in page
         backend.set_worker_active("W_S1", True, actor="admin")
         assert 'id="gap-banner"' not in client.get("/console").text
+
+
+def test_queue_shows_repeats_state_colours_and_translated_rooms(client: TestClient, backend: Backend) -> None:
+    first = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=30, device="btn1")
+    if isinstance(backend, TestStoreBackend):  # the real store merges a repeat into the open alert
+        assert _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, device="btn1") == first
+    login(client, "W_C1")
+    queue = client.get("/console/queue").text
+    assert 'class="q-item sev-critical st-open life' in queue
+    if isinstance(backend, TestStoreBackend):
+        assert "重复 2 次" in queue
+    detail = client.get(f"/console/alerts/{first}").text
+    assert "卧室" in detail and "bedroom" not in detail  # room names in the Chinese UI
+    assert "系统</b> 产生告警" in detail  # history: who and what, not "system · raised"
+    assert "act-acknowledge" in detail
+    csrf = login(client, "W_C1")
+    acked = client.post(f"/console/alerts/{first}/act", data={"csrf": csrf, "action": "acknowledge"}).text
+    assert "act-acknowledge" not in acked and "act-on_site" in acked  # only the actions valid now
+    refused = client.post(f"/console/alerts/{first}/act", data={"csrf": csrf, "action": "resolve"}).text
+    assert "请选择处置结果" in refused
 
 
 @pytest.mark.integration
