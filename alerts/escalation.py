@@ -66,6 +66,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     """Roles notified as soon as the alert is raised."""
     remind_every_s: int | None = None
     """Repeat the notification to everyone notified so far until someone acknowledges."""
+    max_reminders: int | None = None
+    """At most this many reminders per alert (None: unbounded); escalation and the on-site deadline still apply."""
     escalate: tuple[EscalationStep, ...] = ()
     """Steps in increasing ``after_s``, counted from the raise, while unacknowledged."""
     on_site_within_s: int | None = None
@@ -95,6 +97,7 @@ def _critical() -> Policy:
     return Policy(
         notify=(Role.GRID_WORKER, Role.COMMUNITY_DUTY),
         remind_every_s=120,
+        max_reminders=8,  # 16 minutes of reminders; then the escalation and the 30-minute overdue notice remain
         escalate=(EscalationStep(after_s=300, roles=(Role.STREET,)),),
         on_site_within_s=1800,
     )
@@ -104,6 +107,7 @@ def _warning() -> Policy:
     return Policy(
         notify=(Role.GRID_WORKER,),
         remind_every_s=600,
+        max_reminders=3,
         escalate=(EscalationStep(after_s=1800, roles=(Role.COMMUNITY_DUTY,)),),
     )
 
@@ -295,6 +299,13 @@ def plan_due(policy: Policy, *, anchor_ms: int, timers: Timers, now_ms: int) -> 
         if remind and timers.remind_due_ms is not None
         else timers.remind_due_ms
     )
+    last_reminder_ms = (
+        anchor_ms + policy.remind_every_s * 1000 * policy.max_reminders
+        if policy.remind_every_s and policy.max_reminders is not None
+        else None
+    )
+    if remind_due is not None and last_reminder_ms is not None and remind_due > last_reminder_ms:
+        remind_due = None  # bounded: the N-th reminder is the last (no phone rings every 2 minutes for ever)
     roles: list[Role] = []
     step = timers.escalation_step
     escalate_due = timers.escalate_due_ms

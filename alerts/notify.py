@@ -113,7 +113,8 @@ def render_alert(
     if ack_url:
         lines.append(f"一键接单：{ack_url}")
     if page_url:
-        lines.append(f"处理页面：{page_url}（{link_ttl_s // 60} 分钟内有效）")
+        # A space after the link: chat apps and terminals would otherwise take the full-width bracket into the URL.
+        lines.append(f"处理页面：{page_url} （{link_ttl_s // 60} 分钟内有效）")
     return Message(title=title, body="\n".join(lines))
 
 

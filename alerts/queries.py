@@ -233,6 +233,7 @@ class StoreBackend:
                     outcome=row.outcome,
                     updated_ms=row.last_seen_ms,
                     events=tuple(events.get(row.id, ())) if with_events else (),
+                    count=row.count,
                 )
             )
         return out

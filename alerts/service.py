@@ -36,6 +36,7 @@ from alerts.escalation import (
     initial_timers,
     plan_due,
 )
+from alerts.guardians import GuardianNotifier
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkSigner
 from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
@@ -99,6 +100,7 @@ class AlertService:
         retry_after_s: int = 30,
         max_attempts: int = 3,
         repeat_notify_after_s: int = 30,
+        guardians: GuardianNotifier | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -109,6 +111,9 @@ class AlertService:
         self.retry_after_s = retry_after_s
         self.max_attempts = max_attempts
         self.repeat_notify_after_s = repeat_notify_after_s
+        self.guardians = guardians
+        """Consenting families told about new life-safety alerts (alerts/guardians.py); None: nobody."""
+        self._family_tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ raise
 
@@ -132,6 +137,11 @@ class AlertService:
         record = result.record
         if result.created:
             await self._notify_new(record, ctx, policy, now)
+            if record.life_safety and self.guardians is not None:
+                # In the background: a slow family channel must never hold up the next alert's staff notification.
+                task = asyncio.create_task(self._tell_guardians(record, ctx, now), name=f"guardians-{record.id}")
+                self._family_tasks.add(task)
+                task.add_done_callback(self._family_tasks.discard)
         elif record.life_safety and (
             record.last_notified_ms is None or now - record.last_notified_ms >= self.repeat_notify_after_s * 1000
         ):
@@ -166,6 +176,27 @@ class AlertService:
         await asyncio.to_thread(
             self.store.record_notifications, record.id, drafts, now_ms=now, notified=[w.id for w in workers]
         )
+
+    async def families_told(self) -> None:
+        """Wait until every family notification started so far has been sent and audited (tests, shutdown)."""
+        while self._family_tasks:
+            await asyncio.gather(*list(self._family_tasks), return_exceptions=True)
+
+    async def _tell_guardians(self, record: AlertRecord, ctx: SiteContext | None, now: int) -> None:
+        assert self.guardians is not None
+        try:
+            sent = await self.guardians.notify(
+                site=record.site, alert_type=record.type, raised_ms=record.raised_ms,
+                resident_name=ctx.resident_name if ctx else "", now_ms=now,
+            )  # fmt: skip
+            for guardian, target, ok in sent:
+                await asyncio.to_thread(
+                    self.store.audit, now_ms=now, actor=SYSTEM, channel="system", action="guardian.notified",
+                    entity=Entity.ALERT, entity_id=record.id,
+                    detail={"guardian": str(guardian.id), "target": target, "ok": str(ok).lower()},
+                )  # fmt: skip
+        except Exception:  # noqa: BLE001 - a background task: log, never lose the staff's alert over a family one
+            _LOG.exception("alert %s: telling the guardians failed", record.id)
 
     async def _recipients(self, ctx: SiteContext | None, roles: Iterable[str]) -> list[WorkerContact]:
         wanted = list(roles)

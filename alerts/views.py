@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from alerts.escalation import Role
 from alerts.lifecycle import ACTIVE_STATES, State
-from detection.models import AlertType, Severity
+from detection.models import LIFE_SAFETY_TYPES, AlertType, Severity
 
 __all__ = [
     "Account",
@@ -125,11 +125,18 @@ class AlertView:
     outcome: str | None = None
     updated_ms: int = 0
     events: tuple[AlertEventView, ...] = field(default=())
+    count: int = 1
+    """How many times the condition was reported while this alert was open (repeats are merged)."""
 
     @property
     def active(self) -> bool:
         """True while the alert is still someone's job."""
         return self.state in ACTIVE_STATES
+
+    @property
+    def life_safety(self) -> bool:
+        """SOS, call button, fall, smoke, critical vitals: the console sounds its cue for these."""
+        return self.type in LIFE_SAFETY_TYPES
 
 
 @dataclass(frozen=True, slots=True)

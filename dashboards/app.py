@@ -15,15 +15,20 @@ from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.queries import StoreBackend
+from alerts.store.handover import HandoverStore
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
+from dashboards.families import GuardianBook
+from dashboards.handover import HandoverBook
 from dashboards.health import Health, health_router
 from dashboards.i18n import LANGS
 from dashboards.security import LANG_COOKIE, AccountThrottle, LoginLimiter
 from dashboards.sessions import MemorySessionStore, SessionManager, SessionStore
 from dashboards.telemetry import BaselineLookup, ChartReader
-from dashboards.web import auth, console, device_pages, mobile, pages, registry_pages, workers
+from dashboards.web import auth, bigscreen, console, device_pages, families, mobile, pages, registry_pages, workers
+from dashboards.web import handover as handover_pages
+from dashboards.web.gaps import warn_at_startup
 from dashboards.web.render import render, translator
 
 _LOG = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ def create_app(
     poll_interval_s: float = 0.2,
     gateway_secret: str = "",
     provisioner: Callable[[str], None] | None = None,
+    handover: HandoverBook | None = None,
+    guardians: GuardianBook | None = None,
 ) -> FastAPI:
     """Build the console application around the alert store's console queries (:class:`alerts.queries.StoreBackend`).
 
@@ -64,6 +71,8 @@ def create_app(
     ``provisioner`` enable gateway provisioning (per-gateway MQTT account and ACL).
     Sessions live server-side in ``session_store`` (production: :class:`alerts.store.sessions.SqlSessionStore`
     over the alert store's database; default: this process's memory, so they end on restart).
+    ``handover`` keeps shift handover notes (default: the alert store's table); ``guardians`` enables the families'
+    read-only status pages.
     """
     if session_store is None:
         _LOG.info("console sessions are kept in memory (they end when the process restarts)")
@@ -81,6 +90,8 @@ def create_app(
         poll_interval_s=poll_interval_s,
         gateway_secret=gateway_secret,
         provisioner=provisioner,
+        handover=handover or HandoverStore(backend.store),
+        guardians=guardians,
     )
     app = FastAPI(
         title="Eldercare console API",
@@ -94,11 +105,13 @@ def create_app(
     )
     app.state.ctx = ctx
     app.include_router(health_router(health or Health()))
+    warn_at_startup(ctx)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
         app.include_router(router)
     web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
-    for router in (*web_routers, workers.router):
+    ux_routers = (handover_pages.router, bigscreen.router, families.router, families.register)
+    for router in (*web_routers, workers.router, *ux_routers):
         app.include_router(router, include_in_schema=False)  # HTML pages: the OpenAPI documents the JSON API
 
     @app.middleware("http")

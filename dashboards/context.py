@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from alerts.queries import StoreBackend
 from dashboards.events import AlertFeed
+from dashboards.families import GuardianBook
+from dashboards.handover import HandoverBook
 from dashboards.security import AccountThrottle, LoginLimiter
 from dashboards.sessions import SessionManager
 from dashboards.telemetry import BaselineLookup, ChartReader
@@ -26,6 +28,8 @@ class AppContext:
     sessions: SessionManager
     limiter: AccountThrottle
     ip_limiter: LoginLimiter
+    handover: HandoverBook
+    """Shift handover notes (the alert store's ``HandoverStore``)."""
     clock: Callable[[], int] = now_ms
     secure_cookies: bool = False
     telemetry: ChartReader | None = None
@@ -36,6 +40,8 @@ class AppContext:
     """Derives per-gateway MQTT passwords (``ELDERCARE_GATEWAY_SECRET``); empty disables provisioning."""
     provisioner: Callable[[str], None] | None = None
     """Adds a gateway account and its ACL to the running broker (``eldercare.stack.Broker.provision``)."""
+    guardians: GuardianBook | None = None
+    """Guardians with consent (``alerts.store.guardians.GuardianStore``); None: no family status pages."""
     extra: dict[str, object] = field(default_factory=dict)
     feed: AlertFeed = field(init=False)
 

@@ -46,6 +46,8 @@ class ResponseRow:
     on_site_p90_s: float | None
     sla_met: int
     sla_due: int
+    unacked_overdue: int = 0
+    """Alerts still unacknowledged past their acknowledge target (counted as missed in ``sla_due``)."""
 
     @property
     def sla_rate(self) -> float | None:
@@ -56,9 +58,20 @@ class ResponseRow:
 def sla_outcome(a: AlertView, now_ms: int) -> bool | None:
     """True/False if the alert met/missed its SLA, None while still undecided.
 
-    Alerts with an on-site deadline must be on site by it; the others must be acknowledged within
-    :data:`ACK_TARGET_S` of their severity. Cleared alerts that nobody needed to handle do not count.
+    Every alert must be acknowledged within :data:`ACK_TARGET_S` of its severity: one still unacknowledged past
+    it has missed, even before its on-site deadline. Alerts with an on-site deadline must also be on site by it.
+    Cleared alerts that nobody needed to handle do not count.
+
+    >>> from alerts.views import Place, AlertView
+    >>> from alerts.lifecycle import State
+    >>> from detection.models import AlertType
+    >>> sos = AlertView(1, "h1", Place("D", "S", "C", "G"), AlertType.SOS, Severity.CRITICAL, State.OPEN, 0, "", "",
+    ...                 on_site_due_ms=1_800_000)
+    >>> sla_outcome(sos, 60_000), sla_outcome(sos, 19 * 60_000)
+    (None, False)
     """
+    if unacked_overdue(a, now_ms):
+        return False
     if a.on_site_due_ms is not None:
         if a.on_site_ms is not None:
             return a.on_site_ms <= a.on_site_due_ms
@@ -69,6 +82,14 @@ def sla_outcome(a: AlertView, now_ms: int) -> bool | None:
     if a.state.value == "cleared":
         return None
     return False if now_ms > due else None
+
+
+def unacked_overdue(a: AlertView, now_ms: int) -> bool:
+    """True if nobody acknowledged the alert within its severity's target (and it still needed someone)."""
+    if a.acked_ms is not None or a.state.value == "cleared":
+        return False
+    end = a.resolved_ms if a.resolved_ms is not None else now_ms
+    return end > a.raised_ms + ACK_TARGET_S.get(a.severity, 3600) * 1000
 
 
 def response_rows(alerts: Iterable[AlertView], key: Callable[[AlertView], str], now_ms: int) -> list[ResponseRow]:
@@ -91,6 +112,7 @@ def response_rows(alerts: Iterable[AlertView], key: Callable[[AlertView], str], 
                 on_site_p90_s=percentile(on_site, 90),
                 sla_met=sum(decided),
                 sla_due=len(decided),
+                unacked_overdue=sum(unacked_overdue(a, now_ms) for a in items),
             )
         )
     return rows
@@ -146,11 +168,20 @@ class MonthlyReport:
     coverage_by_grid: list[CoverageRow]
     device_source: str
     """Where the online count came from: ``telemetry`` (last-seen times) or ``alerts`` (open offline alerts)."""
+    devices_unseen: int = 0
+    """Registered devices that never reported (not installed yet?): their own category, not in the online rate."""
+    devices_offline: int = 0
 
     @property
     def device_online_rate(self) -> float | None:
-        """Online share of devices."""
-        return self.devices_online / self.devices_total if self.devices_total else None
+        """Online share of the devices that have ever reported (never-reported ones are listed separately)."""
+        reporting = self.devices_total - self.devices_unseen
+        return self.devices_online / reporting if reporting > 0 else None
+
+    @property
+    def sla_unacked_overdue(self) -> int:
+        """Alerts of the month left unacknowledged past their target (each counted as a missed SLA)."""
+        return sum(r.unacked_overdue for r in self.response_by_community)
 
     @property
     def coverage_total(self) -> CoverageRow:
@@ -168,6 +199,8 @@ def monthly_report(
     now_ms: int,
     devices: tuple[int, int],
     device_source: str,
+    devices_unseen: int = 0,
+    devices_offline: int = 0,
 ) -> MonthlyReport:
     """Build the report from the month's alerts and visits and the residents in scope.
 
@@ -188,6 +221,8 @@ def monthly_report(
         coverage_by_community=visit_coverage(residents, visits, lambda r: r.place.community),
         coverage_by_grid=visit_coverage(residents, visits, lambda r: r.place.grid),
         device_source=device_source,
+        devices_unseen=devices_unseen,
+        devices_offline=devices_offline,
     )
 
 
@@ -215,6 +250,9 @@ def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
             ]
     rows.append(["devices", "*", "online_rate", fmt(report.device_online_rate)])
     rows.append(["devices", "*", "online_source", report.device_source])
+    rows.append(["devices", "*", "offline", str(report.devices_offline)])
+    rows.append(["devices", "*", "never_reported", str(report.devices_unseen)])
+    rows.append(["summary", "*", "unacknowledged_overdue", str(report.sla_unacked_overdue)])
     for section, cov in (
         ("coverage_community", report.coverage_by_community),
         ("coverage_grid", report.coverage_by_grid),

@@ -26,9 +26,11 @@ from typing import Any, Final
 import msgspec
 
 from alerts.escalation import PolicyBook
+from alerts.guardians import GuardianLinks, GuardianNotifier
 from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier, Notifier
 from alerts.service import AlertService
+from alerts.store.guardians import GuardianStore
 from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
@@ -178,13 +180,17 @@ class Backend:
             password=settings.mqtt_password.get_secret_value(),
             client_id=f"{settings.mqtt_client_id}-cmd",
         )
+        sender = notifier or AppriseNotifier()
+        # Families with recorded consent hear about life-safety alerts through the same channels (alerts/guardians.py).
+        self.guardian_links = GuardianLinks(secret=secret, base_url=settings.public_url)
         self.service = AlertService(
             store=self.store,
-            notifier=notifier or AppriseNotifier(),
+            notifier=sender,
             policies=policies or PolicyBook(),
             clock=wall_ms,
             links=LinkSigner(secret=secret, base_url=settings.public_url),
             commands=self.commands,
+            guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
         )
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
         self.engine: Engine | None = None

@@ -49,6 +49,9 @@ def up(
     console_port: Annotated[int, typer.Option(help="Console HTTP port (0 = free port).")] = 8000,
     duration: Annotated[float, typer.Option(help="Stop after this many seconds (0 = until Ctrl-C).")] = 0.0,
     demo_sos_every: Annotated[float, typer.Option(help="Seconds between demo call-button presses (0 = off).")] = 180,
+    host: Annotated[
+        str, typer.Option(help="Console address to listen on; 0.0.0.0 lets phones on the LAN open the links.")
+    ] = "127.0.0.1",
     verbose: Verbose = False,
 ) -> None:
     """Run the whole stack locally: mosquitto, influxd, backend, console and a simulated neighbourhood."""
@@ -62,6 +65,7 @@ def up(
         console_port=console_port,
         duration=duration,
         demo_sos_every_s=demo_sos_every,
+        host=host,
     )
 
 
@@ -212,17 +216,34 @@ def simulate(
 
 @app.command()
 def replay(
-    recording: Annotated[Path, typer.Argument(help="Recording JSONL (the simulator's format: the wire contract).")],
-    registry: Annotated[Path | None, typer.Option(help="Registry JSON of the homes.")] = None,
+    recording: Annotated[
+        Path,
+        typer.Argument(
+            help="Recording JSONL (the simulator's format: the wire contract).", exists=True, dir_okay=False
+        ),
+    ],
+    registry: Annotated[
+        Path | None, typer.Option(help="Registry JSON of the homes.", exists=True, dir_okay=False)
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write alerts as JSONL here (default: stdout).")] = None,
 ) -> None:
     """Run the detection core over a recording in event time, with no servers, as fast as possible."""
     import sys
+    import time
 
+    from detection.errors import DetectionError
     from detection.replay import replay as run_replay
 
-    result = run_replay(recording, registry, out if out is not None else sys.stdout)
-    console.print(f"{len(result.updates)} alert updates")
+    # Progress on stderr (stdout may carry the alerts): what is being replayed, a live timer, the totals.
+    size_mb = recording.stat().st_size / 1e6
+    started = time.monotonic()
+    try:
+        with console.status(f"replaying {recording} ({size_mb:.1f} MB) …"):
+            result = run_replay(recording, registry, out if out is not None else sys.stdout)
+    except (OSError, ValueError, DetectionError) as exc:
+        console.print(f"[red]replay failed:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{len(result.updates)} alert updates from {recording} in {time.monotonic() - started:.1f} s")
 
 
 @app.command()
@@ -230,7 +251,9 @@ def evaluate(
     quick: Annotated[bool, typer.Option(help="The small runs the test suite uses instead of the full set.")] = False,
     homes: Annotated[int | None, typer.Option(help="Custom run: homes per run (with --seeds).")] = None,
     days: Annotated[int, typer.Option(help="Custom run: days per run.")] = 14,
-    seeds: Annotated[str, typer.Option(help="Custom run: comma-separated seeds, one run each.")] = "1",
+    seeds: Annotated[
+        str | None, typer.Option(help="Custom run: comma-separated seeds, one run each (needs --homes).")
+    ] = None,
     mix: Annotated[str, typer.Option(help="Custom run: scenario mix.")] = "incident-rich",
     markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown here.")] = None,
 ) -> None:
@@ -241,8 +264,16 @@ def evaluate(
     def progress(msg: str) -> None:
         console.print(msg)
 
+    if seeds is not None and homes is None:
+        raise typer.BadParameter("--seeds is for a custom run: give --homes too", param_hint="--seeds")
     if homes is not None:
-        runs = [Run(seed=int(s), homes=homes, days=days, mix=mix) for s in seeds.split(",") if s.strip()]
+        try:
+            seed_list = [int(s) for s in (seeds or "1").split(",") if s.strip()]
+        except ValueError:
+            raise typer.BadParameter(
+                f"comma-separated integers expected, got {seeds!r}", param_hint="--seeds"
+            ) from None
+        runs = [Run(seed=seed, homes=homes, days=days, mix=mix) for seed in seed_list]
         text = report_markdown(run_custom(runs=runs, progress=progress))
     else:
         text = run_evaluation(full=not quick, progress=progress)[1]

@@ -195,8 +195,12 @@ def console_service(settings: Settings, store: AlertStore) -> AlertService:
 
 def build_console(settings: Settings, *, store: AlertStore, service: AlertService, backend: Backend | None) -> Any:
     """The console application over the store, with server-side sessions in the same database."""
+    from alerts.guardians import GuardianLinks
     from alerts.queries import StoreBackend
+    from alerts.store.guardians import GuardianStore
+    from alerts.store.handover import HandoverStore
     from dashboards.app import create_app
+    from dashboards.families import GuardianBook
     from dashboards.health import Health
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
@@ -217,6 +221,12 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
         gateway_secret=settings.gateway_secret.get_secret_value(),
         session_store=SqlSessionStore(store.engine),
         health=health,
+        handover=HandoverStore(store),
+        # The same signer as the backend's guardian notifications, so the links they carry open here.
+        guardians=GuardianBook(
+            guardians=GuardianStore(store),
+            links=GuardianLinks(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
+        ),
     )
 
 

@@ -50,8 +50,11 @@ class PhoneInbox:
 
     def _show(self, path: str, body: dict[str, Any], _arrived: float) -> int:
         self.received += 1
+        # soft_wrap: a one-tap link is printed whole on its line, so it can be clicked or copied in one piece.
         console.print(
-            f"[bold magenta]📱 {path.strip('/')}[/] [bold]{body.get('title', '')}[/]\n{body.get('message', '')}\n"
+            f"[bold magenta]📱 {path.strip('/')}[/] [bold]{body.get('title', '')}[/]\n{body.get('message', '')}\n",
+            soft_wrap=True,
+            highlight=False,
         )
         return 200
 
@@ -94,8 +97,32 @@ def _where_table(rows: list[tuple[str, str]]) -> Table:
     return table
 
 
+def advertised_host(host: str) -> str:
+    """The address to print in links: ``host`` itself, or this machine's LAN address when bound to all of them.
+
+    Finding the LAN address "connects" a UDP socket (no packet is sent) and reads the local end.
+    """
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed, nothing is sent
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
 async def _up(
-    *, homes: int, seed: int, data_dir: Path, console_port: int, duration: float, demo_sos_every_s: float
+    *,
+    homes: int,
+    seed: int,
+    data_dir: Path,
+    console_port: int,
+    duration: float,
+    demo_sos_every_s: float,
+    host: str = "127.0.0.1",
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -120,7 +147,7 @@ async def _up(
             gateway_secret=SecretStr(gateway_secret),
             influx_url=influx.url,
             link_secret=SecretStr(secrets.token_urlsafe(32)),
-            public_url=f"http://127.0.0.1:{port}",
+            public_url=f"http://{advertised_host(host)}:{port}",
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         backend = Backend(settings, registry=registry)
@@ -129,7 +156,7 @@ async def _up(
             async with asyncio.TaskGroup() as tasks:
                 run = tasks.create_task(backend.run(stop=stop), name="backend")
                 await asyncio.wait_for(backend.ready.wait(), 60)
-                logins, console_task = _start_console(tasks, backend, settings, broker, port, influx.url)
+                logins, console_task = _start_console(tasks, backend, settings, broker, port, influx.url, host)
                 stream = with_demo_presses(
                     sim.messages(), sites=sites, every_ms=int(demo_sos_every_s * 1000), seed=seed
                 )
@@ -180,12 +207,21 @@ async def _up(
 
 
 def _start_console(
-    tasks: asyncio.TaskGroup, backend: Backend, settings: Settings, broker: Any, port: int, influx_url: str
+    tasks: asyncio.TaskGroup,
+    backend: Backend,
+    settings: Settings,
+    broker: Any,
+    port: int,
+    influx_url: str,
+    host: str = "127.0.0.1",
 ) -> tuple[list[tuple[str, str, str, str]], asyncio.Task[None]]:
     """Serve the console in this loop; return the demo logins to print."""
     from alerts.queries import StoreBackend
+    from alerts.store.guardians import GuardianStore
+    from alerts.store.handover import HandoverStore
     from alerts.store.sessions import SqlSessionStore
     from dashboards.app import create_app
+    from dashboards.families import GuardianBook
     from dashboards.serve import provision_demo_logins, serve_console
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
@@ -201,8 +237,10 @@ def _start_console(
         gateway_secret=settings.gateway_secret.get_secret_value(),
         provisioner=lambda site: broker.provision([site]),
         session_store=SqlSessionStore(backend.store.engine),
+        handover=HandoverStore(backend.store),
+        guardians=GuardianBook(guardians=GuardianStore(backend.store), links=backend.guardian_links),
     )
-    task = tasks.create_task(serve_console(app, host="127.0.0.1", port=port), name="console")
+    task = tasks.create_task(serve_console(app, host=host, port=port), name="console")
     return [(lg.worker_id, lg.name, lg.role, lg.password) for lg in logins], task
 
 
@@ -214,6 +252,7 @@ def run_up(
     console_port: int = 8000,
     duration: float = 0.0,
     demo_sos_every_s: float = 180.0,
+    host: str = "127.0.0.1",
 ) -> None:
     """Run the whole stack until Ctrl-C (or ``duration`` seconds); clean up child processes and temp data."""
     with contextlib.ExitStack() as stack:
@@ -228,6 +267,7 @@ def run_up(
                 console_port=console_port,
                 duration=duration,
                 demo_sos_every_s=demo_sos_every_s,
+                host=host,
             )
         )
         console.print(f"ran for {time.monotonic() - started:.0f} s")

@@ -27,7 +27,7 @@
   document.addEventListener("htmx:configRequest", (e) => { e.detail.headers["X-CSRF-Token"] = body.dataset.csrf || ""; });
 
   function startStream() {
-    const queue = document.getElementById("queue");
+    const queue = document.querySelector("[data-stream][data-fragment]");
     if (!queue || !window.EventSource) return;
     const live = document.getElementById("live");
     const es = new EventSource(queue.dataset.stream);
@@ -39,8 +39,9 @@
       if (data.version === version) return;
       version = data.version;
       if (live) { live.textContent = live.dataset.ok; live.className = "live ok"; }
-      window.htmx.ajax("GET", queue.dataset.fragment, { target: "#queue", swap: "innerHTML" }).then(() => {
+      window.htmx.ajax("GET", queue.dataset.fragment, { target: `#${queue.id}`, swap: "innerHTML" }).then(() => {
         queue.dataset.version = String(version);
+        document.dispatchEvent(new CustomEvent("ec:queue"));
         const detail = document.querySelector("#detail [data-alert]");
         if (detail) {
           const id = detail.dataset.alert;
@@ -53,17 +54,218 @@
     });
   }
 
+  // ---- duty officer console: new-alarm cue, title flash, notifications, filters, keyboard (issue 15) ----
+  const consoleEl = document.getElementById("console");
+  let known = null; // alert ids seen so far (null until the first queue is read)
+  const fresh = new Set(); // new alerts still highlighted (until acknowledged or opened)
+  let selectedId = null;
+  let mutedUntil = 0;
+  let audio = null;
+  let flashTimer = null;
+  const baseTitle = document.title;
+
+  function cue() {
+    if (now() < mutedUntil) return false;
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return false;
+      audio = audio || new Ctx();
+      if (audio.state === "suspended") audio.resume().catch(() => {});
+      const t0 = audio.currentTime;
+      [0, 0.28, 0.56].forEach((d, i) => {
+        const osc = audio.createOscillator(), gain = audio.createGain();
+        osc.type = "square";
+        osc.frequency.value = i % 2 ? 660 : 880;
+        gain.gain.setValueAtTime(0.0001, t0 + d);
+        gain.gain.exponentialRampToValueAtTime(0.25, t0 + d + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, t0 + d + 0.22);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(t0 + d);
+        osc.stop(t0 + d + 0.24);
+      });
+      body.dataset.cues = String(Number(body.dataset.cues || 0) + 1);
+      const hint = document.getElementById("sound-hint");
+      if (hint) hint.hidden = audio.state !== "suspended";
+      return true;
+    } catch (e) { return false; }
+  }
+  // Browsers start audio suspended until the page is touched: the first click or key enables the cue.
+  const unlock = () => { if (audio && audio.state === "suspended") audio.resume().then(() => { const h = document.getElementById("sound-hint"); if (h) h.hidden = true; }).catch(() => {}); };
+  document.addEventListener("click", unlock);
+  document.addEventListener("keydown", unlock);
+
+  function flashTitle(label) {
+    if (!document.hidden) return;
+    const prefix = consoleEl ? consoleEl.dataset.cueTitle : "";
+    let on = false;
+    clearInterval(flashTimer);
+    const step = () => { on = !on; document.title = on ? `${prefix}${label}` : baseTitle; };
+    step();
+    flashTimer = setInterval(step, 1000);
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) { clearInterval(flashTimer); flashTimer = null; document.title = baseTitle; }
+  });
+
+  function notify(label, id) {
+    if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      const n = new Notification(`${consoleEl.dataset.cueTitle}${label}`, { tag: `alert-${id}`, requireInteraction: true });
+      n.onclick = () => { window.focus(); openAlert(id); n.close(); };
+    } catch (e) { /* some browsers only allow notifications from a service worker */ }
+  }
+
+  function items(visibleOnly) {
+    return Array.from(document.querySelectorAll("#queue .q-item")).filter((el) => !visibleOnly || !el.hidden);
+  }
+  function openAlert(id) {
+    selectedId = String(id);
+    fresh.delete(selectedId);
+    window.htmx.ajax("GET", `/console/alerts/${id}`, { target: "#detail", swap: "innerHTML" });
+    mark();
+  }
+  function mark() {
+    items(false).forEach((el) => {
+      if (el.dataset.state !== "open") fresh.delete(el.dataset.alert);
+      el.classList.toggle("is-new", fresh.has(el.dataset.alert));
+      el.classList.toggle("selected", el.dataset.alert === selectedId);
+    });
+  }
+  function applyFilters() {
+    const q = (document.getElementById("q-search") || {}).value || "";
+    const want = {
+      type: (document.getElementById("f-type") || {}).value || "",
+      severity: (document.getElementById("f-severity") || {}).value || "",
+      state: (document.getElementById("f-state") || {}).value || "",
+      community: (document.getElementById("f-community") || {}).value || "",
+    };
+    const words = q.toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    const all = items(false);
+    all.forEach((el) => {
+      const ok = Object.entries(want).every(([k, v]) => !v || el.dataset[k] === v) && words.every((w) => (el.dataset.search || "").includes(w));
+      el.hidden = !ok;
+      shown += ok ? 1 : 0;
+    });
+    const note = document.getElementById("shown-note");
+    if (note) { note.hidden = shown === all.length; const c = document.getElementById("shown-count"); if (c) c.textContent = String(shown); }
+  }
+  function ackFlags() {
+    let overdue = 0;
+    document.querySelectorAll("#queue .ack-flag[data-ack-due]").forEach((el) => {
+      const late = now() > Number(el.dataset.ackDue);
+      el.hidden = !late;
+      const li = el.closest(".q-item");
+      if (li) li.classList.toggle("ack-overdue", late);
+      overdue += late ? 1 : 0;
+    });
+    const c = document.getElementById("overdue-count");
+    if (c) { c.textContent = String(overdue); c.parentElement.classList.toggle("some", overdue > 0); }
+  }
+  function onQueue() {
+    const els = items(false);
+    const ids = new Set(els.map((el) => el.dataset.alert));
+    if (known !== null) {
+      const arrived = els.filter((el) => !known.has(el.dataset.alert));
+      arrived.forEach((el) => fresh.add(el.dataset.alert));
+      const life = arrived.filter((el) => el.dataset.life === "1" && el.dataset.state === "open");
+      if (life.length) {
+        cue();
+        flashTitle(life[0].dataset.label);
+        life.forEach((el) => notify(el.dataset.label, el.dataset.alert));
+      }
+      if (arrived.length && !document.querySelector("#detail [data-alert]")) openAlert(els[0].dataset.alert);
+    }
+    known = ids;
+    mark();
+    applyFilters();
+    ackFlags();
+  }
+  function consoleSetup() {
+    if (!consoleEl) return;
+    onQueue();
+    document.addEventListener("ec:queue", onQueue);
+    setInterval(ackFlags, 1000);
+    // An open life-safety alert nobody has acknowledged sounds again every 15 s (unless muted for the minute).
+    setInterval(() => {
+      if (items(false).some((el) => el.dataset.life === "1" && el.dataset.state === "open")) cue();
+    }, 15000);
+    const filters = document.getElementById("queue-filters");
+    if (filters) {
+      filters.addEventListener("input", applyFilters);
+      filters.addEventListener("change", applyFilters);
+      filters.addEventListener("submit", (e) => e.preventDefault());
+    }
+    const mute = document.getElementById("mute");
+    if (mute) {
+      mute.addEventListener("click", () => { mutedUntil = now() + 60000; body.dataset.muted = "1"; });
+      setInterval(() => {
+        const left = Math.ceil((mutedUntil - now()) / 1000);
+        if (left > 0) { mute.textContent = mute.dataset.muted.replace("{s}", String(left)); mute.classList.add("on"); }
+        else { mute.textContent = mute.dataset.label; mute.classList.remove("on"); delete body.dataset.muted; }
+      }, 500);
+    }
+    const perm = document.getElementById("notify-perm");
+    if (perm && "Notification" in window && Notification.permission === "default") {
+      perm.hidden = false;
+      perm.addEventListener("click", () => Notification.requestPermission().then(() => { perm.hidden = true; }));
+    }
+    document.getElementById("queue").addEventListener("click", (e) => {
+      const li = e.target.closest(".q-item");
+      if (li) { selectedId = li.dataset.alert; fresh.delete(selectedId); mark(); }
+    });
+    document.addEventListener("htmx:afterSwap", (e) => {
+      const d = document.querySelector("#detail [data-alert]");
+      if (e.target && e.target.id === "detail" && d) { selectedId = d.dataset.alert; mark(); }
+    });
+    document.addEventListener("keydown", (e) => {
+      const tag = (e.target.tagName || "").toLowerCase();
+      if (["input", "textarea", "select"].includes(tag) || e.ctrlKey || e.metaKey || e.altKey) {
+        if (e.key === "Escape") e.target.blur();
+        return;
+      }
+      const list = items(true);
+      let idx = list.findIndex((el) => el.dataset.alert === selectedId);
+      if (e.key === "j" || e.key === "k") {
+        e.preventDefault();
+        if (!list.length) return;
+        idx = e.key === "j" ? Math.min(list.length - 1, idx + 1) : Math.max(0, idx < 0 ? 0 : idx - 1);
+        selectedId = list[idx].dataset.alert;
+        list[idx].focus();
+        mark();
+      } else if (e.key === "Enter") {
+        if (["button", "a", "summary"].includes(tag)) return; // Enter keeps activating the focused control
+        const li = e.target.closest ? e.target.closest(".q-item") : null;
+        const target = li || list[idx];
+        if (target) { e.preventDefault(); openAlert(target.dataset.alert); }
+      } else if (e.key === "a") {
+        const id = selectedId || (document.querySelector("#detail [data-alert]") || { dataset: {} }).dataset.alert;
+        if (!id) return;
+        e.preventDefault();
+        fresh.delete(String(id));
+        window.htmx.ajax("POST", `/console/alerts/${id}/act`, { target: "#detail", swap: "innerHTML", values: { action: "acknowledge", csrf: body.dataset.csrf || "" } });
+      } else if (e.key === "/") {
+        const search = document.getElementById("q-search");
+        if (search) { e.preventDefault(); search.focus(); }
+      }
+    });
+  }
+
   async function drawChart(el, range) {
     if (!window.echarts) return;
     const res = await fetch(`${el.dataset.series}?range=${range}`, { credentials: "same-origin" });
     if (!res.ok) { el.textContent = "—"; el.dataset.state = String(res.status); return; }
     const data = await res.json();
     const chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el);
-    const series = data.series.map((s) => ({
+    // The band's caption is drawn once (on the first banded series of the top grid), on a light background, so
+    // it stays legible over the line instead of being overdrawn per series.
+    const captioned = data.series.findIndex((s) => s.band && s.axis === 0);
+    const series = data.series.map((s, i) => ({
       name: s.name, type: s.bar ? "bar" : "line", step: s.step ? "end" : undefined, showSymbol: false,
       xAxisIndex: s.axis, yAxisIndex: s.axis, data: s.points, connectNulls: false,
       areaStyle: s.step ? { opacity: 0.25 } : undefined,
-      markArea: s.band ? { silent: true, itemStyle: { opacity: 0.12 }, label: { show: s.axis === 0 && s.name === data.series[0].name, formatter: data.baseline.personal ? el.dataset.baseline : el.dataset.floor, position: "insideTopLeft" },
+      markArea: s.band ? { silent: true, itemStyle: { opacity: 0.12 }, label: { show: i === captioned, formatter: data.baseline.personal ? el.dataset.baseline : el.dataset.floor, position: "insideTopRight",
+          color: "#37474f", fontSize: 12, textBorderWidth: 0, backgroundColor: "rgba(255,255,255,0.9)", padding: [2, 6], borderRadius: 3 },
         data: [[{ yAxis: s.band[0] }, { yAxis: s.band[1] }]] } : undefined,
     }));
     const grids = [{ left: 48, right: 24, top: 36, height: "38%" }, { left: 48, right: 24, top: "56%", height: "8%" }, { left: 48, right: 24, top: "70%", height: "20%" }];
@@ -86,5 +288,5 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", () => { startStream(); charts(); });
+  document.addEventListener("DOMContentLoaded", () => { startStream(); charts(); consoleSetup(); });
 })();

@@ -2,25 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.from_thread
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from alerts.lifecycle import Action, Channel, Outcome
+from alerts.lifecycle import Action, Channel, Outcome, State
 from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from alerts.views import Account, AlertView
 from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.device_report import device_report
-from dashboards.queries import queue_order
+from dashboards.handover import visible_scopes
+from dashboards.web.gaps import escalation_gap
 from dashboards.web.render import render, translator
+from detection.models import AlertType, Severity
 
 router = APIRouter(prefix="/console", tags=["console"])
 
 CONSOLE_ACTIONS = (Action.ACKNOWLEDGE, Action.EN_ROUTE, Action.ON_SITE, Action.RESOLVE)
+ACTIONS_BY_STATE: dict[State, tuple[Action, ...]] = {
+    State.OPEN: (Action.ACKNOWLEDGE, Action.EN_ROUTE, Action.ON_SITE),
+    State.ACKNOWLEDGED: (Action.EN_ROUTE, Action.ON_SITE),
+    State.EN_ROUTE: (Action.ON_SITE,),
+    State.ON_SITE: (),
+}
+"""Buttons offered in each state besides resolve (with its outcome and note) and assign, offered while active."""
+ACK_TARGET_MS = 60_000
+"""The duty officer acknowledges a new alert within 60 s; the queue flags those waiting longer."""
+DEVICE_HEALTH = frozenset(
+    {
+        AlertType.DEVICE_OFFLINE,
+        AlertType.SITE_OFFLINE,
+        AlertType.LOW_BATTERY,
+        AlertType.TAMPER,
+        AlertType.NOT_WORN,
+        AlertType.DEVICE_FAULT,
+    }
+)
+_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def console_order(alerts: Iterable[AlertView]) -> list[AlertView]:
+    """Alarm-console order: unacknowledged first, then most severe, then newest (Tunstall PNC, ThingsBoard)."""
+    return sorted(alerts, key=lambda a: (a.state is not State.OPEN, _RANK.get(a.severity, 9), -a.raised_ms, -a.id))
+
+
+def _queue_values(ctx: ContextDep, scope: Scope) -> dict[str, Any]:
+    alerts = console_order(ctx.backend.list_alerts(scope))
+    tree = ctx.backend.hierarchy(scope)
+    names = {n.id: n.name for level in (tree.communities, tree.grids) for n in level}
+    return {
+        "alerts": alerts,
+        "names": names,
+        "unacked": sum(a.state is State.OPEN for a in alerts),
+        "ack_target_ms": ACK_TARGET_MS,
+        "device_health": {t.value for t in DEVICE_HEALTH},
+        "bulk_ackable": sum(a.state is State.OPEN and a.type in DEVICE_HEALTH for a in alerts),
+    }
 
 
 def _detail(
@@ -53,21 +95,46 @@ def _detail(
         devices=devices,
         workers=ctx.backend.accounts(scope),
         outcomes=list(Outcome),
-        actions=CONSOLE_ACTIONS,
+        actions=ACTIONS_BY_STATE.get(alert.state, ()),
         message=message,
     )
 
 
 @router.get("", response_class=HTMLResponse)
 def console_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
-    """The console: live queue on the left, the selected alert on the right."""
-    return render(request, "console.html", user=user, alerts=queue_order(ctx.backend.list_alerts(scope)))
+    """The console: live queue on the left, the top alert (or the selected one) on the right."""
+    values = _queue_values(ctx, scope)
+    tree = ctx.backend.hierarchy(scope)
+    return render(
+        request,
+        "console.html",
+        user=user,
+        communities=[c for c in tree.communities if c.id in visible_scopes(user.scope, tree) or user.scope == ""],
+        alert_types=[t.value for t in AlertType],
+        gap=escalation_gap(ctx, scope),
+        **values,
+    )
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_fragment(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """The queue alone (refreshed by the live feed)."""
-    return render(request, "_queue.html", user=user, alerts=queue_order(ctx.backend.list_alerts(scope)))
+    return render(request, "_queue.html", user=user, **_queue_values(ctx, scope))
+
+
+@router.post("/bulk-acknowledge", response_class=HTMLResponse, dependencies=[CsrfForm])
+def bulk_acknowledge(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """Acknowledge every open device-health alert in scope at once (never a life-safety or behavioural one)."""
+    t = translator(request)
+    done = 0
+    for a in ctx.backend.list_alerts(scope):
+        if a.state is State.OPEN and a.type in DEVICE_HEALTH:
+            try:
+                ctx.backend.act(a.id, Action.ACKNOWLEDGE, actor=user.id, channel=Channel.CONSOLE, now_ms=ctx.clock())
+                done += 1
+            except (InvalidTransition, AlertNotFound):
+                continue  # somebody else got there first
+    return HTMLResponse(f'<span class="flash" role="status" id="bulk-done">{t("console.bulk_done", n=done)}</span>')
 
 
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
@@ -93,8 +160,11 @@ def act_on_alert(
 ) -> Response:
     """Acknowledge / dispatch / on site / resolve from the console; answers with the refreshed detail."""
     t = translator(request)
-    if ctx.backend.get_alert(scope, alert_id) is None:
+    current = ctx.backend.get_alert(scope, alert_id)
+    if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, t("error.not_found"))
+    if action is Action.RESOLVE and outcome is None:
+        return _detail(request, ctx, scope, user, current, t("action.choose_outcome"))
     message = t("action.done")
     try:
         ctx.backend.act(

@@ -46,12 +46,22 @@ def my_alerts(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentU
     return render(request, "m/home.html", user=user, alerts=queue_order(ctx.backend.list_alerts(scope)))
 
 
+@router.get("/list", response_class=HTMLResponse)
+def my_alerts_fragment(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """The list alone: ``/m`` refreshes it from the live feed."""
+    return render(request, "m/_alerts.html", user=user, alerts=queue_order(ctx.backend.list_alerts(scope)))
+
+
 @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
 def my_alert(request: Request, alert_id: AlertId, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """One alert with big one-tap buttons; 404 outside the worker's grid."""
     not_found = translator(request)("error.not_found")
     alert = read_alert_in_scope(ctx.backend, scope, user, alert_id, channel="phone", not_found=not_found)
     resident = ctx.backend.get_resident(scope, alert.resident_id) if alert.resident_id else None
+    if resident is not None:  # the page shows the elder's and the contacts' phone numbers
+        ctx.backend.audit(
+            actor=user.id, channel="phone", action="resident.read", entity="resident", entity_id=resident.id, detail={}
+        )
     return render(
         request,
         "m/alert.html",
@@ -78,6 +88,8 @@ def act_on_my_alert(
     """Apply a one-tap action and come back to the alert page."""
     if ctx.backend.get_alert(scope, alert_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    if action is Action.RESOLVE and outcome is None:
+        return RedirectResponse(f"/m/alerts/{alert_id}?msg=choose", status_code=303)  # never a default outcome
     msg = "done"
     try:
         ctx.backend.act(alert_id, action, actor=user.id, channel=Channel.PHONE, now_ms=ctx.clock(), outcome=outcome)
@@ -196,8 +208,15 @@ def _link_page(
     *,
     expires_ms: int,
     only: tuple[str, str] | None = None,
+    message: str = "",
 ) -> Response:
     now = ctx.clock()
+    # The worker holding the link calls the elder and the contacts from this page: the read is audited.
+    resident = ctx.backend.get_resident(Scope("all"), alert.resident_id) if alert.resident_id else None
+    if resident is not None:
+        ctx.backend.audit(
+            actor=worker_id, channel="link", action="resident.read", entity="resident", entity_id=resident.id, detail={}
+        )
     links: dict[str, str] = {}
     if only is not None and alert.active:
         links[only[0]] = only[1]
@@ -214,11 +233,11 @@ def _link_page(
         "m/alert.html",
         user=ctx.backend.account(worker_id),
         alert=alert,
-        resident=None,
+        resident=resident,
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
         outcomes=list(Outcome),
         links=links,
-        message="",
+        message=message,
     )
 
 
@@ -250,6 +269,19 @@ def use_link(
     now = ctx.clock()
     try:
         claim = _live_claim(ctx, token, now)
+        if claim.action == "resolve" and outcome is None:
+            alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)
+            if alert is None:
+                raise LinkError("unknown alert")
+            return _link_page(
+                request,
+                ctx,
+                alert,
+                claim.worker_id,
+                expires_ms=claim.expires_ms,
+                only=("resolve", token),
+                message="choose",
+            )
         ctx.backend.use_link(token, now_ms=now, outcome=outcome)
     except LinkError as exc:
         return _rejected(request, ctx, exc)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.scope import Scope
 from alerts.views import Account, AlertView, ResidentView, VisitView
-from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnly, ScopeDep
+from dashboards.api.deps import ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
@@ -72,11 +74,33 @@ def _resident_records(
     return resident, alerts, sorted(visits, key=lambda v: -v.time_ms)
 
 
+_MONTH = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])")  # the API's MonthQuery range
+
+
+def _month_or_none(month: str | None) -> tuple[str | None, bool]:
+    """``(month, ok)``: a malformed month is dropped; the page says so, shows this month and answers 422."""
+    if month is None or month == "":
+        return None, True
+    return (month, True) if _MONTH.fullmatch(month) else (None, False)
+
+
+def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> dict[str, Any]:
+    names = _names(ctx, scope)
+    _, start, end = month_window(month, ctx.clock())
+    return {
+        "names": names,
+        "area": names.get(user.scope, user.scope) if user.scope else "",
+        "period_start": start,
+        "period_end": end - 1,
+    }
+
+
 @router.get("/stats", response_class=HTMLResponse, dependencies=[OfficersOnly])
 async def stats_page(
-    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: MonthQuery = None
+    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
     """Statistics (统计监测) of one month."""
+    month, ok = _month_or_none(month)
     report = await build_report(ctx, scope, month)
     return render(
         request,
@@ -84,15 +108,18 @@ async def stats_page(
         user=user,
         report=report,
         printable=False,
-        names=await asyncio.to_thread(_names, ctx, scope),
+        bad_month=not ok,
+        status_code=200 if ok else 422,
+        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
     )
 
 
 @router.get("/stats/report", response_class=HTMLResponse, dependencies=[OfficersOnly])
 async def report_page(
-    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: MonthQuery = None
+    request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
-    """The printable monthly report."""
+    """The printable monthly report (area name and period in its heading)."""
+    month, ok = _month_or_none(month)
     report = await build_report(ctx, scope, month)
     name, _, _ = month_window(month, ctx.clock())
     await asyncio.to_thread(
@@ -105,5 +132,7 @@ async def report_page(
         user=user,
         report=report,
         printable=True,
-        names=await asyncio.to_thread(_names, ctx, scope),
+        bad_month=not ok,
+        status_code=200 if ok else 422,
+        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
     )

@@ -20,7 +20,11 @@ from dash_harness import (  # noqa: E402
     make_store,
 )
 
+from alerts.guardians import GuardianLinks  # noqa: E402
+from alerts.store.guardians import GuardianStore  # noqa: E402
+from alerts.store.handover import HandoverStore  # noqa: E402
 from dashboards.app import create_app  # noqa: E402
+from dashboards.families import GuardianBook  # noqa: E402
 from eldercare.settings import Settings  # noqa: E402
 
 
@@ -39,7 +43,12 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, backend: TestStoreBackend) -> FastAPI:
-    return create_app(settings, backend=backend, poll_interval_s=0.05)
+    # Handover notes and guardians in the real store's tables.
+    links = GuardianLinks(secret=LINK_SECRET, base_url="http://127.0.0.1:8000")
+    guardians = GuardianBook(guardians=GuardianStore(backend.store), links=links)
+    return create_app(
+        settings, backend=backend, poll_interval_s=0.05, handover=HandoverStore(backend.store), guardians=guardians
+    )
 
 
 @pytest.fixture

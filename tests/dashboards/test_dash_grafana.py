@@ -52,3 +52,12 @@ async def test_grafana_queries_run_on_influxd(influxd: Any, unique_db: str) -> N
                     .replace("$site", "h1")
                 )
                 await client.query(q)
+
+
+def test_bed_occupancy_panel_can_show_a_boolean() -> None:
+    """``occupied`` is a boolean field: a time-series panel plots nothing; a state timeline with mappings does."""
+    data = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    (bed,) = [p for p in data["panels"] if '"occupied"' in p["targets"][0]["query"]]
+    assert bed["type"] == "state-timeline"
+    options = bed["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert {"true", "false"} <= set(options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
@@ -131,8 +132,28 @@ def test_report_numbers_against_fixture() -> None:
 
 def test_undecided_sla_is_not_counted() -> None:
     a = _alert(9, P1, state=State.OPEN)
-    assert sla_outcome(a, a.raised_ms + 10 * MIN) is None
+    assert sla_outcome(a, a.raised_ms + 4 * MIN) is None  # within the 5-minute acknowledge target
     assert sla_outcome(a, a.raised_ms + 31 * MIN) is False
+
+
+def test_unacknowledged_overdue_alerts_count_against_sla_and_never_reported_devices_are_separate() -> None:
+    """Issue 15: "SLA 100 %" was shown while alerts sat unacknowledged for 19 minutes; the online rate counted
+    devices that never reported."""
+    waiting = [replace(_alert(20, P1, state=State.OPEN), id=20 + i, raised_ms=T0 + i * MIN) for i in range(3)]
+    waiting = [replace(a, on_site_due_ms=a.raised_ms + 30 * MIN) for a in waiting]
+    now = T0 + 19 * MIN  # all three unacknowledged for 17-19 min, on-site deadline (30 min) not yet reached
+    assert all(sla_outcome(a, now) is False for a in waiting)
+    r = monthly_report(
+        month="2026-03", alerts=waiting, residents=RESIDENTS, visits=VISITS, now_ms=now, devices=(6, 10),
+        device_source="telemetry", devices_unseen=2, devices_offline=2,
+    )  # fmt: skip
+    (row,) = r.response_by_community
+    assert (row.sla_met, row.sla_due, row.unacked_overdue) == (0, 3, 3)
+    assert r.sla_unacked_overdue == 3
+    assert r.device_online_rate == 6 / 8  # the 2 never-reported devices are not "offline"
+    rows = report_csv_rows(r)
+    assert ["devices", "*", "never_reported", "2"] in rows and ["devices", "*", "offline", "2"] in rows
+    assert ["summary", "*", "unacknowledged_overdue", "3"] in rows
 
 
 def test_stats_endpoint_and_csv_are_scoped(client: TestClient, backend: Backend) -> None:

@@ -15,7 +15,7 @@ from alerts.scope import Scope
 from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnly, ScopeDep
 from dashboards.context import AppContext
 from dashboards.csvio import safe_cell
-from dashboards.device_report import device_report
+from dashboards.device_report import Presence, device_report
 from dashboards.queries import month_window
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
 
@@ -36,6 +36,7 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         asyncio.to_thread(lambda: ctx.backend.list_visits(scope, since_ms=start, until_ms=end)),
     )
     devices = await device_report(residents, (), reader=ctx.telemetry, now_ms=now)
+    counts = devices.counts()
     return monthly_report(
         month=name,
         alerts=alerts,
@@ -44,6 +45,8 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         now_ms=min(now, end),
         devices=devices.online_rate(),
         device_source=devices.source,
+        devices_unseen=counts[Presence.UNSEEN],
+        devices_offline=counts[Presence.OFFLINE],
     )
 
 

@@ -1,0 +1,30 @@
+"""Issue 15, the CLI: a bad recording path is one clear error (no traceback); --seeds without --homes errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from eldercare.cli import app
+
+
+def test_replay_with_a_missing_file_is_a_short_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["replay", str(tmp_path / "missing.jsonl")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_replay_of_a_bad_file_is_a_short_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("this is not a recording\n")
+    result = CliRunner().invoke(app, ["replay", str(bad)])
+    assert isinstance(result.exception, SystemExit), result.exception  # handled, not a crash
+    assert result.exit_code == 1 and "replay failed" in result.output
+
+
+def test_evaluate_seeds_need_homes_and_integers() -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--seeds", "3,4"])
+    assert result.exit_code == 2 and "--homes" in result.output
+    result = CliRunner().invoke(app, ["evaluate", "--homes", "1", "--seeds", "a,b"])
+    assert result.exit_code == 2 and "integers" in result.output
