@@ -40,7 +40,11 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     inactivity_ceiling_min: float = 120.0
     """Safety floor: never wait longer than this, whatever the elder's history says."""
     inactivity_margin: float = 1.15
-    """Learned limit = margin × the longest quiet spell seen in that block of the day."""
+    """Learned limit = margin × a high quantile of the daily longest quiet spells in that block (and room)."""
+    inactivity_quantile: float = 0.95
+    """Quantile of the daily longest quiet spells a learned limit starts from (robust to an unlabelled bad day)."""
+    inactivity_population_min: tuple[float, float, float, float, float] = (45.0, 45.0, 45.0, 45.0, 45.0)
+    """Grace-period limits per block of the day (night, morning, midday, afternoon, evening)."""
 
     couple_day_start_min: int = 7 * 60
     couple_day_end_min: int = 21 * 60
@@ -63,8 +67,10 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """No motion inside this long after the door closes: the elder went out."""
     out_default_min: float = 240.0
     out_floor_min: float = 180.0
-    out_ceiling_min: float = 480.0
+    out_ceiling_min: float = 720.0
     out_margin: float = 1.5
+    out_quantile: float = 0.9
+    """Learned outing limit = margin × this quantile of the daily longest outings (a weekend away is not the norm)."""
     out_latest_min: int = 23 * 60
     night_out_limit_min: float = 60.0
     """An outing that starts at night is "not back" after this long."""
@@ -95,11 +101,19 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     trend_min_delta_rr: float = 3.0
     trend_mads: float = 3.5
 
+    # check-in before a page
+    checkin_window_s: int = 5 * 60
+    """A behavioural alert (inactivity, not up, night bed exit) first asks the elder; it pages only if nobody
+    answers within this window (or the answer is "help"). 0 turns the check-in off (page at once)."""
+
     # device health
     offline_cadences: float = 3.0
     offline_learned_factor: float = 3.0
     """Learned limit = factor × longest healthy gap seen (only tightens the declared one)."""
     offline_learn_min_gaps: int = 10
+    offline_event_cadences: float = 2.0
+    offline_event_grace_s: int = 5 * 60
+    """Event-driven devices (PIR, contacts, smoke, call button): offline after this many heartbeats + grace."""
     wristband_offline_min_s: int = 4 * 3600
     """A band goes out with the elder (and out of radio range): silence is only suspicious after hours."""
     offline_min_s: int = 15 * 60

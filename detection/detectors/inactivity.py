@@ -59,8 +59,20 @@ class InactivityDetector(Detector):
 
     @staticmethod
     def _sensors_reporting(home: HomeState, now_ms: int) -> bool:
-        """True unless every motion sensor of the home has been silent for 20 min (dead PIR, radio trouble)."""
+        """True while some sensor inside the home is alive (not offline), so its silence is evidence.
+
+        Liveness comes from the device's heartbeats and the gateway (the offline detector), not from the person:
+        a healthy PIR that heartbeats but sees nobody is evidence that nobody moved. Homes whose registry names no
+        inside sensor (unknown devices) keep the old rule: the motion sensors must have spoken within 20 min.
+        """
         seen = False
+        for dev in home.devices.values():
+            if dev.inside:
+                if not dev.offline:
+                    return True
+                seen = True
+        if seen:
+            return False
         for dev in home.devices.values():
             if dev.kind is DeviceKind.MOTION:
                 if not dev.offline and now_ms - dev.last_seen_ms <= 20 * MIN_MS:
@@ -69,8 +81,16 @@ class InactivityDetector(Detector):
         return not seen
 
     def limit_min(self, ctx: Context, home: HomeState) -> float:
-        """Limit for the block of the day of the last activity."""
-        return home.baseline.inactivity_limit_min[block_of(ctx.local_min(home.last_activity_ms))]
+        """Limit for the block of the day and the room of the last activity (the block's when the room has none)."""
+        b = block_of(ctx.local_min(home.last_activity_ms))
+        base = home.baseline
+        if base.room_limit_min:
+            per_room = base.room_limit_min.get(home.last_room)
+            if per_room is not None:
+                lim = per_room[b]
+                if lim is not None:
+                    return lim
+        return base.inactivity_limit_min[b]
 
     def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""

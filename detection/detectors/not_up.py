@@ -37,6 +37,7 @@ class NotUpDetector(Detector):
             (DeviceKind.MATTRESS, MessageType.TELEMETRY),
             (DeviceKind.MOTION, MessageType.EVENT),
             (DeviceKind.MOTION, MessageType.TELEMETRY),
+            (DeviceKind.DOOR, MessageType.EVENT),
         }
     )
     only_on_flags: ClassVar[bool] = True
@@ -53,7 +54,12 @@ class NotUpDetector(Detector):
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Clear an open NOT_UP when the elder gets up."""
-        if KEY in home.open and flags & ACTIVITY and not home.in_bed:
+        if (
+            KEY in home.open
+            and flags & ACTIVITY
+            and not home.in_bed
+            and (home.has_mattress or home.up_day == ctx.care_day(t))
+        ):
             ctx.clear(
                 home,
                 KEY,

@@ -29,11 +29,29 @@ class OutNotBackDetector(Detector):
     only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = (AWAY, OUT)
 
-    def score_one(self, home: HomeState, now_ms: int) -> float:
+    def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Time out over the limit (≥ 1: anomalous); 0 when at home."""
         if not home.away:
             return 0.0
         return (now_ms - home.away_since_ms) / (home.baseline.out_limit_min * MIN_MS)
+
+    def latest_min(self, home: HomeState) -> float:
+        """Local minute by which the elder is usually home: 23:00, later if the home's own returns say so."""
+        b = home.baseline.back_by_min
+        c = self.config
+        if b is None:
+            return float(c.out_latest_min)
+        learned = (b + 30 + c.day_boundary_min) % 1440
+        if learned < c.day_boundary_min:
+            return float(c.out_latest_min)  # after midnight: the night rule decides
+        return max(float(c.out_latest_min), learned)
+
+    def _usually_out_late(self, home: HomeState, minute: float) -> bool:
+        """True if this home's elder usually comes home after ``minute`` at night (learned returns)."""
+        b = home.baseline.back_by_min
+        if b is None:
+            return False
+        return (minute - self.config.day_boundary_min) % 1440 < b
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Door closed: check for departure later; return: clear."""
@@ -56,10 +74,11 @@ class OutNotBackDetector(Detector):
             home.away = True
             home.away_since_ms = close
             limit_due = close + int(home.baseline.out_limit_min * MIN_MS)
-            if ctx.is_night(close):
+            latest = self.latest_min(home)
+            if ctx.is_night(close) and not self._usually_out_late(home, ctx.local_min(close)):
                 limit_due = close + int(c.night_out_limit_min * MIN_MS)
-            elif ctx.local_min(close) < c.out_latest_min:
-                limit_due = min(limit_due, ctx.next_local(close, c.out_latest_min))
+            elif ctx.local_min(close) < latest:
+                limit_due = min(limit_due, ctx.next_local(close, latest % 1440))
             ctx.schedule(home, OUT, limit_due)
             return
         if not home.away or home.site_offline:
@@ -72,8 +91,8 @@ class OutNotBackDetector(Detector):
             src_zh = f"过去 {b.n_days} 天最长外出 {fmt_min_zh(b.longest_out_min)} × {c.out_margin}"
         else:
             src, src_zh = "population default", "人群默认值"
-        late = hhmm(c.out_latest_min)
-        if ctx.is_night(since):
+        late = hhmm(self.latest_min(home))
+        if ctx.is_night(since) and not self._usually_out_late(home, ctx.local_min(since)):
             src, src_zh = f"fixed limit {c.night_out_limit_min:.0f} min for a night outing", "夜间外出固定阈值"
             late, limit_min = "-", c.night_out_limit_min
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.homes import TYPICAL_DEVICES, DeviceInfo, HomeRegistry, SiteInfo
 from detection.models import Alert, AlertType
@@ -57,11 +58,15 @@ def rd(device: str, t: int, *, event: str | None = None, status: bool = False, *
     )
 
 
-class Home:
-    """An engine watching ``h1`` plus every alert it raised."""
+RULES = DetectConfig(checkin_window_s=0)
+"""The detection rules on their own: a behavioural alert pages at once (the check-in has its own tests)."""
 
-    def __init__(self, engine: Engine | None = None, **reg: Any) -> None:
-        self.engine = engine or Engine(registry=registry(**reg))
+
+class Home:
+    """An engine watching ``h1`` plus every alert it raised (check-in off unless a config says otherwise)."""
+
+    def __init__(self, engine: Engine | None = None, *, config: DetectConfig = RULES, **reg: Any) -> None:
+        self.engine = engine or Engine(registry=registry(**reg), config=config)
         self.alerts: list[Alert] = []
 
     def send(self, *readings: Reading) -> list[Alert]:
