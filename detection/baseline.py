@@ -200,7 +200,9 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         enough = np.sum(~np.isnan(g), axis=1) >= config.grace_days
         lim = np.where(enough, gmax * config.inactivity_margin, pop.inactivity_limit_min[b])
         gap_ref.append(np.where(enough, gmax, np.nan))
-        inact.append(np.clip(lim, config.inactivity_floor_min, config.inactivity_ceiling_min))
+        # Only the floor here: the detector applies the home's own ceiling (device set), and a learned limit above
+        # it means silence there is no evidence in this home (the rule stays off there, see InactivityDetector).
+        inact.append(np.maximum(lim, config.inactivity_floor_min))
     n_hr = np.sum(~np.isnan(hr), axis=1)
     hr_med = _nanq(hr, 0.5)
     hr_mad = _nanq(np.abs(hr - hr_med[:, None]), 0.5) * 1.4826

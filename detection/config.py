@@ -38,13 +38,21 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     inactivity_default_min: float = 45.0
     inactivity_floor_min: float = 30.0
     inactivity_ceiling_min: float = 120.0
-    """Safety floor: never wait longer than this, whatever the elder's history says."""
+    """Safety ceiling: never wait longer than this, whatever the elder's history says (homes with a motion sensor
+    outside the bedroom: a still PIR is strong evidence)."""
+    inactivity_sparse_ceiling_min: float = 240.0
+    """The ceiling in homes with contacts only: a quiet cupboard is weak evidence that nobody moves, and such homes'
+    own quiet spells run to hours; the learned limit may go this far."""
     inactivity_margin: float = 1.15
     """Learned limit = margin × a high quantile of the daily longest quiet spells in that block (and room)."""
     inactivity_quantile: float = 0.95
     """Quantile of the daily longest quiet spells a learned limit starts from (robust to an unlabelled bad day)."""
-    inactivity_population_min: tuple[float, float, float, float, float] = (45.0, 45.0, 45.0, 45.0, 45.0)
-    """Grace-period limits per block of the day (night, morning, midday, afternoon, evening)."""
+    inactivity_population_min: tuple[float, float, float, float, float] = (621.0, 262.0, 168.0, 221.0, 526.0)
+    """Grace-period limits per block of the day (night, morning, midday, afternoon, evening), before the home's
+    ceiling clips them: 1.15 × the median over the real development homes (van Kasteren A–C, MIT subject 1; not the
+    simulator) of each home's 95th percentile of the daily longest quiet spell in that block
+    (``detection.realdata.evaluate.fit_population_prior``). In practice a new elder is watched at the ceiling
+    (2 h with a motion sensor, 4 h with contacts only) until the home's own days replace it."""
 
     couple_day_start_min: int = 7 * 60
     couple_day_end_min: int = 21 * 60
@@ -65,6 +73,8 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     night_door_limit_min: float = 20.0
     away_confirm_s: int = 10 * 60
     """No motion inside this long after the door closes: the elder went out."""
+    away_confirm_sparse_s: int = 30 * 60
+    """The same in a home with contacts only (no motion sensor outside the bedroom): a still elder fires nothing."""
     out_default_min: float = 240.0
     out_floor_min: float = 180.0
     out_ceiling_min: float = 720.0

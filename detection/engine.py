@@ -430,6 +430,8 @@ class Engine:
                 if d.kind is DeviceKind.MATTRESS:
                     home.has_mattress = True
             home.off = unsupported((d.kind, d.room) for d in info.devices)
+            home.sparse = not any(d.kind is DeviceKind.MOTION and d.room != "bedroom" for d in info.devices)
+            home.bedroom_sensor = any(is_inside(d.kind, d.room) and d.room == "bedroom" for d in info.devices)
         self.homes[site] = home
         ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
         for det in self.detectors:

@@ -101,6 +101,10 @@ class HomeState(msgspec.Struct, kw_only=True):
 
     last_room: str = ""
     """Room of the last sign of someone inside ("" when the sensor has no room)."""
+    sparse: bool = False
+    """No motion sensor outside the bedroom (contacts only): silence is weaker evidence, departures need longer."""
+    bedroom_sensor: bool = False
+    """A sensor in the bedroom: at night, activity elsewhere followed by silence is a night exit without return."""
     off: dict[str, str] = msgspec.field(default_factory=dict)
     """Behavioural alert types this home's devices cannot support, with the reason (shown on the resident page)."""
     checkin_ms: int = NEVER

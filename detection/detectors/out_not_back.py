@@ -35,6 +35,11 @@ class OutNotBackDetector(Detector):
             return 0.0
         return (now_ms - home.away_since_ms) / (home.baseline.out_limit_min * MIN_MS)
 
+    def confirm_ms(self, home: HomeState) -> int:
+        """Silence inside after the door that means "went out": longer in a home with contacts only."""
+        c = self.config
+        return (c.away_confirm_sparse_s if home.sparse else c.away_confirm_s) * 1000
+
     def latest_min(self, home: HomeState) -> float:
         """Local minute by which the elder is usually home: 23:00, later if the home's own returns say so."""
         b = home.baseline.back_by_min
@@ -57,7 +62,7 @@ class OutNotBackDetector(Detector):
         """Door closed: check for departure later; return: clear."""
         if flags & (DOOR_OPEN | DOOR_CLOSE) and not home.away and not home.in_bed:
             # from the last door event: a lost "close" must not hide a departure
-            ctx.schedule(home, AWAY, t + self.config.away_confirm_s * 1000)
+            ctx.schedule(home, AWAY, t + self.confirm_ms(home))
         if flags & RETURNED:
             ctx.cancel(home, OUT)
             ctx.clear(home, KEY, AlertType.OUT_NOT_BACK, t, "The elder is back home.", "老人已回家。")
@@ -67,7 +72,7 @@ class OutNotBackDetector(Detector):
         c = self.config
         if name == AWAY:
             close = max(home.door_close_ms, home.door_open_ms)
-            if home.away or home.in_bed or due - close != c.away_confirm_s * 1000:
+            if home.away or home.in_bed or due - close != self.confirm_ms(home):
                 return
             if home.inside_start_ms > close + SETTLE_MS:
                 return

@@ -231,19 +231,22 @@ def _modify(
     return out
 
 
-def _remove_window(keep: Callable[[str], bool], a: int, b: int) -> Callable[[str, Interval], list[Interval]]:
-    """Cut every firing of devices not kept out of [a, b)."""
+def _remove_window(
+    keep: Callable[[str], bool], a: int, b: int, contacts: frozenset[str] = frozenset()
+) -> Callable[[str, Interval], list[Interval]]:
+    """Cut every firing of devices not kept out of [a, b), without inventing events at the cut.
+
+    A motion firing under way at ``a`` ends there (a PIR has no "end" message); a contact that is open at ``a``
+    (a cupboard left open) stays open until ``b`` at least: closing it would be activity nobody did.
+    """
 
     def cut(dev: str, iv: Interval) -> list[Interval]:
         s, e = iv
         if keep(dev) or e <= a or s >= b:
             return [iv]
-        parts = []
         if s < a:
-            parts.append((s, a))
-        if e > b:
-            parts.append((b, e))
-        return parts
+            return [(s, max(e, b) if dev in contacts else a)]
+        return [(b, e)] if e > b and dev not in contacts else []
 
     return cut
 
@@ -260,6 +263,7 @@ def _chain(
 def _incidents(prep: _Prepared, rng: random.Random) -> list[tuple[str, int, dict[str, list[Interval]], int]]:
     """``(kind, start_ms, modified intervals, reference_ms)`` for every injected incident of the home."""
     devs = {d.device: d for d in prep.devices}
+    contacts = frozenset(d.device for d in prep.devices if d.kind is DeviceKind.DOOR)
     mattress = next((d.device for d in prep.devices if d.kind is DeviceKind.MATTRESS), None)
     entrance = next((d.device for d in prep.devices if d.room == "entrance"), None)
     all_ivs = sorted((s, e, dev) for dev, ivs in prep.intervals.items() for s, e in ivs)
@@ -268,19 +272,24 @@ def _incidents(prep: _Prepared, rng: random.Random) -> list[tuple[str, int, dict
     first_midnight = prep.t0 // DAY * DAY + DAY
     for day in range(first_midnight + WARMUP_DAYS * DAY, prep.t1 - DAY, DAY):
         bed = prep.intervals.get(mattress, []) if mattress else []
-        # long lie
-        t = day + 9 * HOUR + rng.randrange(9 * 60) * MIN
-        idx = int(np.searchsorted(starts, t))
-        if idx < len(all_ivs):
-            ev = all_ivs[idx][0]
-            if (
-                ev < day + 20 * HOUR
-                and not _in(prep.absences, ev, ABSENCE_MARGIN_MS)
-                and not _in(prep.absences, ev + 2 * HOUR)
-                and not (mattress and _in(bed, ev))
-            ):
-                cut = _remove_window(lambda d: False, ev + 1000, ev + WINDOW_MS["long_lie"])
-                out.append(("long_lie", ev, _modify(prep, cut), ev))
+        # long lie: one in the morning-midday, one in the afternoon-evening, each at the first firing after a
+        # random moment with the resident at home (up to 10 tries)
+        for lo, hi in ((9, 14), (14, 20)):
+            for _ in range(10):
+                t = day + lo * HOUR + rng.randrange((hi - lo) * 60) * MIN
+                idx = int(np.searchsorted(starts, t))
+                if idx >= len(all_ivs):
+                    break
+                ev = all_ivs[idx][0]
+                if (
+                    ev < day + hi * HOUR
+                    and not _in(prep.absences, ev, ABSENCE_MARGIN_MS)
+                    and not _in(prep.absences, ev + 2 * HOUR)
+                    and not (mattress and _in(bed, ev))
+                ):
+                    cut = _remove_window(lambda d: False, ev + 1000, ev + WINDOW_MS["long_lie"], contacts)
+                    out.append(("long_lie", ev, _modify(prep, cut), ev))
+                    break
         # no wake-up
         morning = day + 3 * HOUR
         outside = [s for s, _, dev in all_ivs if morning <= s < day + 14 * HOUR and devs[dev].room != "bedroom"]
@@ -289,22 +298,23 @@ def _incidents(prep: _Prepared, rng: random.Random) -> list[tuple[str, int, dict
             extra: dict[str, list[Interval]] = {}
             if mattress and _in(bed, morning):
                 extra[mattress] = [(morning, day + 14 * HOUR)]
-            cut = _remove_window(lambda d: devs[d].room == "bedroom", morning, day + 14 * HOUR)
+            cut = _remove_window(lambda d: devs[d].room == "bedroom", morning, day + 14 * HOUR, contacts)
             out.append(("no_wake", morning, _modify(prep, cut, extra), wake))
         # night exit without return
         if mattress:
             exits = [e for s, e in bed if day <= e < day + 5 * HOUR and e - s > 30 * MIN]
             if exits:
                 x = exits[0]
-                cut = _remove_window(lambda d: False, x + 2 * MIN, x + WINDOW_MS["night_exit"])
-                cut_bed = _remove_window(lambda d: d != mattress, x, x + WINDOW_MS["night_exit"])
+                cut = _remove_window(lambda d: False, x + 2 * MIN, x + WINDOW_MS["night_exit"], contacts)
+                cut_bed = _remove_window(lambda d: d != mattress, x, x + WINDOW_MS["night_exit"], contacts)
 
                 out.append(("night_exit", x, _modify(prep, _chain(cut, cut_bed)), x))
         # night door (wandering)
         if entrance:
             n = day + 2 * HOUR + rng.randrange(120) * MIN
-            if not _in(prep.absences, n, HOUR) and (not mattress or _in(bed, n)):
-                cut = _remove_window(lambda d: False, n, n + WINDOW_MS["night_door"])
+            door_open = _in(prep.intervals[entrance], n, 20 * MIN)  # the door is already open then: no new opening
+            if not _in(prep.absences, n, HOUR) and not door_open and (not mattress or _in(bed, n)):
+                cut = _remove_window(lambda d: False, n, n + WINDOW_MS["night_door"], contacts)
                 out.append(("night_door", n, _modify(prep, cut, {entrance: [(n, n + 20_000)]}), n))
     return out
 

@@ -5,10 +5,14 @@ Per sensor type (also in docs/detection.md, "Real homes"):
 - **PIR** (``PIR ...``, ``bathtub pir``, ``dresser pir``) → ``motion``: an ``event: motion`` (with its room) when the
   sensor fires and again every :data:`PIR_RETRIGGER_S` while it stays active (a PIR re-triggers after its hold-off
   while someone moves); heartbeat ``status`` every hour (the contract's motion cadence), whether or not anyone moved.
-- **Bed pressure mats** (``press bed``, ``bed mat``, ``mat bed``; two half-bed mats become one mattress) →
-  ``mattress``: ``in_bed`` / ``out_of_bed`` events on change plus ``telemetry`` every 30 s with ``occupied``
-  (no heart or breathing rate: these mats do not measure them, so the vitals detectors never run).
+- **Bed pressure mats** (``press bed``, ``bed mat``, ``mat bed``) report pressure *changes* (median firing 1 s,
+  thousands a night), not occupancy, so they are not a smart mattress: they become one ``motion`` device in the
+  bedroom (movement in bed), and the home has no bed sensor. :func:`messages` still maps a real occupancy
+  sensor (kind ``mattress``) to ``in_bed`` / ``out_of_bed`` events plus ``telemetry`` every 30 s with
+  ``occupied`` (no heart or breathing rate), should a recording have one.
 - **A couch pressure mat** → ``motion`` in the living room (it reports presence on the couch like a PIR would).
+- A motion sensor that stays "on" re-triggers for at most :data:`PIR_STUCK_S` (a firing of days is a stuck sensor,
+  not days of movement).
 - **The front door** → ``door`` in room ``entrance``: ``open`` at the start of a firing, ``close`` at its end;
   heartbeat ``status`` every 6 h.
 - **Every other reed / mercury / float switch** (interior doors, cupboards, fridge, microwave, toilet flush, taps,
@@ -35,6 +39,7 @@ from detection.realdata.sources import RawHome
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 
 PIR_RETRIGGER_S: Final = 120
+PIR_STUCK_S: Final = 30 * 60
 MATTRESS_PERIOD_S: Final = 30
 GATEWAY_PERIOD_S: Final = EXPECTED_CADENCE_S[DeviceKind.GATEWAY]
 
@@ -81,7 +86,7 @@ def classify(name: str) -> tuple[DeviceKind, str]:
     if "pir" in n:
         kind = DeviceKind.MOTION
     elif "bed" in n and ("press" in n or "mat" in n):
-        return DeviceKind.MATTRESS, "bedroom"
+        return DeviceKind.MOTION, "bedroom"  # pressure-change pulses, not occupancy (module docstring)
     elif "couch" in n and "mat" in n:
         return DeviceKind.MOTION, "living"
     else:
@@ -97,12 +102,13 @@ def classify(name: str) -> tuple[DeviceKind, str]:
 
 
 def map_devices(raw: RawHome) -> tuple[MappedDevice, ...]:
-    """The home's contract devices; bed mats merge into one mattress."""
+    """The home's contract devices; the bed mats of one bed merge into one bedroom motion device."""
     out: list[MappedDevice] = []
     mats: list[tuple[int, str]] = []
     for ident, name in sorted(raw.sensor_names.items()):
         kind, room = classify(name)
-        if kind is DeviceKind.MATTRESS:
+        low = name.lower()
+        if "bed" in low and ("press" in low or "mat" in low):
             mats.append((ident, name))
             continue
         prefix = "pir" if kind is DeviceKind.MOTION else "door" if room == "entrance" else "contact"
@@ -110,8 +116,8 @@ def map_devices(raw: RawHome) -> tuple[MappedDevice, ...]:
     if mats:
         out.append(
             MappedDevice(
-                device="mat1",
-                kind=DeviceKind.MATTRESS,
+                device="bedmat",
+                kind=DeviceKind.MOTION,
                 room="bedroom",
                 sensors=tuple(i for i, _ in mats),
                 names=tuple(n for _, n in mats),
@@ -199,7 +205,7 @@ def messages(
         ivs = intervals.get(d.device, [])
         if d.kind is DeviceKind.MOTION:
             for s, e in ivs:
-                for t in range(s, e, PIR_RETRIGGER_S * 1000):
+                for t in range(s, min(e, s + PIR_STUCK_S * 1000), PIR_RETRIGGER_S * 1000):
                     if t0 <= t < t1:
                         put(d.device, d.kind, "event", t, {"event": "motion", "room": d.room})
         elif d.kind is DeviceKind.DOOR:
