@@ -2,8 +2,9 @@
 
 Each device kind declares how often a healthy device speaks (:data:`gateway.models.EXPECTED_CADENCE_S`). A
 device is *online* while its silence is under two cadences, *late* until the offline detector's limit
-(:class:`detection.config.DetectConfig`: ``offline_cadences`` × cadence, at least ``offline_min_s``; longer for
-wristbands, which leave the house with the elder; ``site_offline_after_s`` for the home gateway), *offline* after
+(:func:`detection.detectors.offline.offline_limit_ms`, the one rule: two heartbeats + 5 min for event-driven
+sensors, three cadences for the mattress, hours for the wristband; ``site_offline_after_s`` for the home
+gateway), *offline* after
 that, and *unseen* when it sent nothing within the query's look-back window. Without a telemetry source (or when
 InfluxDB is unreachable) the backends' alert-derived flags are used instead, and the report says so.
 """
@@ -19,6 +20,7 @@ from typing import Final, Literal, Protocol, runtime_checkable
 
 from dashboards.models import AlertView, Place, ResidentView
 from detection.config import DetectConfig
+from detection.detectors.offline import offline_limit_ms
 from detection.models import AlertType
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 from ingest.errors import IngestError
@@ -80,19 +82,15 @@ def _kind(kind: str) -> DeviceKind | None:
 
 
 def offline_after_ms(kind: str, config: DetectConfig) -> int:
-    """Silence after which a device of ``kind`` is offline (the offline detectors' declared limit).
+    """Silence after which a device of ``kind`` is offline: the offline detector's own rule, asked, not copied.
 
-    >>> offline_after_ms("mattress", DetectConfig()), offline_after_ms("door", DetectConfig()) // 3_600_000
-    (900000, 18)
+    >>> offline_after_ms("mattress", DetectConfig()), offline_after_ms("door", DetectConfig()) // 60_000
+    (900000, 725)
     """
     k = _kind(kind)
     if k is DeviceKind.GATEWAY:
         return config.site_offline_after_s * 1000
-    cadence_s = EXPECTED_CADENCE_S[k] if k is not None else 3600
-    limit = max(int(cadence_s * config.offline_cadences * 1000), config.offline_min_s * 1000)
-    if k is DeviceKind.WRISTBAND:
-        limit = max(limit, config.wristband_offline_min_s * 1000)
-    return limit
+    return offline_limit_ms(k if k is not None else DeviceKind.MOTION, config)
 
 
 def late_after_ms(kind: str, config: DetectConfig) -> int:

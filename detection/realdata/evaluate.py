@@ -427,6 +427,31 @@ def evaluate_homes(
     return out
 
 
+def fit_population_prior(
+    homes: Sequence[TlHomeInfo] = TL_HOMES, *, root: Path | None = None, quantile: float = 0.95
+) -> tuple[float, ...]:
+    """The grace-period inactivity limits, fitted on the development homes (the unseen ones are left out).
+
+    Per block of the day: 1.15 × the median over homes of each home's ``quantile`` of its daily longest quiet
+    spell (after a replay of the whole recording). ``DetectConfig.inactivity_population_min`` holds the result.
+    """
+    per_home = []
+    cfg = real_config()
+    for info in homes:
+        if info.unseen:
+            continue
+        prep = prepare(load_home(info, root))
+        registry = registry_of([site_info(info.site, prep.devices)])
+        engine = Engine(registry=registry, config=cfg)
+        engine.ensure_homes(prep.t0)
+        msgs = messages(info.site, prep.devices, prep.intervals, prep.t0, prep.t1, silent=_silent(prep.failures))
+        _replay(engine, msgs, registry, end_ms=prep.t1)
+        rows = np.array([[np.nan if g is None else g for g in d.max_gap_min] for d in engine.homes[info.site].history])
+        per_home.append(np.nanquantile(rows, quantile, axis=0))
+    med = np.nanmedian(np.array(per_home), axis=0) * cfg.inactivity_margin
+    return tuple(round(float(x)) for x in med)
+
+
 def _pct(xs: Sequence[float], q: float) -> str:
     return f"{np.percentile(xs, q):.0f}" if xs else "-"
 

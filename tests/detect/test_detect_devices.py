@@ -95,3 +95,20 @@ def test_band_left_off_counts_from_getting_up() -> None:
     home.advance(at(1, 9, 30))
     [alert] = home.of(AlertType.NOT_WORN)
     assert alert.time_ms == at(1, 9, 0) and "not worn since 22:05" in alert.explanation
+
+
+def test_the_console_and_the_detector_call_a_device_offline_at_the_same_silence() -> None:
+    # One rule (detection.detectors.offline.offline_limit_ms): the device list must not say "online" for a door
+    # contact the detector already raised as offline, nor the other way round.
+    from dashboards.device_report import Presence, offline_after_ms, presence
+    from detection.config import DetectConfig
+    from detection.detectors.offline import offline_limit_ms
+    from gateway.models import DeviceKind
+
+    cfg = DetectConfig()
+    for kind in DeviceKind:
+        if kind is DeviceKind.GATEWAY:
+            continue
+        limit = offline_limit_ms(kind, cfg)
+        assert offline_after_ms(kind.value, cfg) == limit, kind
+        assert presence(kind.value, 0, now_ms=limit + 1, config=cfg) is Presence.OFFLINE, kind
