@@ -264,18 +264,11 @@ def _room_limits(
                 lim.append(None)
                 ref.append(None)
                 continue
-            q = float(np.quantile(np.array(vals), config.inactivity_quantile))
+            # Each room × block is one more chance a day to exceed its limit, so a room's limit starts from the
+            # longest spell seen (not a quantile); only the floor clips it (the detector applies the ceiling).
+            q = float(np.quantile(np.array(vals), config.inactivity_room_quantile))
             ref.append(round(q, 1))
-            lim.append(
-                round(
-                    float(
-                        np.clip(
-                            q * config.inactivity_margin, config.inactivity_floor_min, config.inactivity_ceiling_min
-                        )
-                    ),
-                    1,
-                )
-            )
+            lim.append(round(max(q * config.inactivity_margin, config.inactivity_floor_min), 1))
         if any(x is not None for x in lim):
             limits[room] = tuple(lim)
             refs[room] = tuple(ref)

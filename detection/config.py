@@ -47,6 +47,12 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Learned limit = margin × a high quantile of the daily longest quiet spells in that block (and room)."""
     inactivity_quantile: float = 0.95
     """Quantile of the daily longest quiet spells a learned limit starts from (robust to an unlabelled bad day)."""
+    inactivity_backstop_min: float = 240.0
+    """Where a home's own quiet spells outlast its ceiling (silence there is weak evidence), page only after this
+    long a silence; 0 turns the rule off there instead."""
+    inactivity_room_quantile: float = 1.0
+    """The same per room of the last activity: the longest spell seen (each room × block is one more chance a day
+    to exceed a limit; measured on real homes, a 95th percentile per room doubled the false alerts)."""
     inactivity_population_min: tuple[float, float, float, float, float] = (621.0, 262.0, 168.0, 221.0, 526.0)
     """Grace-period limits per block of the day (night, morning, midday, afternoon, evening), before the home's
     ceiling clips them: 1.15 × the median over the real development homes (van Kasteren A–C, MIT subject 1; not the

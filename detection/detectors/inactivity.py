@@ -111,7 +111,10 @@ class InactivityDetector(Detector):
         ceiling = self.ceiling_min(home)
         if not base.personal:
             return min(lim, ceiling)  # the population prior is clipped, never off: a new elder is watched
-        return None if lim > ceiling else lim
+        if lim <= ceiling:
+            return lim
+        backstop = self.config.inactivity_backstop_min
+        return backstop if backstop > 0 else None
 
     def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""
