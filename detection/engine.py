@@ -24,7 +24,7 @@ from typing import Final, Protocol
 
 import msgspec
 
-from detection.baseline import Baseline, DaySummary, fit_baselines, population_baseline
+from detection.baseline import BLOCKS, Baseline, DaySummary, fit_baselines, hhmm, population_baseline
 from detection.capabilities import is_inside, unsupported
 from detection.config import DetectConfig
 from detection.detectors import default_detectors
@@ -474,6 +474,32 @@ class Engine:
         """Behavioural alert types this home's devices cannot support, with the reason (for the resident page)."""
         home = self.homes.get(site)
         return dict(home.off) if home is not None else {}
+
+    def learned(self, site: str) -> dict[str, object]:
+        """What the core learned about a home, for the resident page: limits with their source, what is off and why.
+
+        Keys: ``personal`` (False during the grace period), ``days`` learned from, ``fine_labels`` (alerts that turned
+        out fine in those days), ``inactivity_min`` per block of the day and ``inactivity_by_room_min`` per room
+        (None: not enough days; above the home's ceiling: silence there is weak evidence, the backstop applies),
+        ``not_up_by``, ``out_limit_min``, ``usually_home_by``, and ``off``: behavioural rules this home's devices
+        cannot support, with the reason.
+        """
+        home = self.homes.get(site)
+        if home is None:
+            return {}
+        b = home.baseline
+        back = None if b.back_by_min is None else hhmm(b.back_by_min + self.config.day_boundary_min)
+        return {
+            "personal": b.personal,
+            "days": b.n_days,
+            "fine_labels": b.fine_labels,
+            "inactivity_min": dict(zip(BLOCKS, b.inactivity_limit_min, strict=True)),
+            "inactivity_by_room_min": {r: dict(zip(BLOCKS, v, strict=True)) for r, v in b.room_limit_min.items()},
+            "not_up_by": hhmm(b.not_up_min),
+            "out_limit_min": b.out_limit_min,
+            "usually_home_by": back,
+            "off": dict(home.off),
+        }
 
     def label_outcome(self, site: str, time_ms: int, *, real: bool) -> bool:
         """A worker's outcome of an alert of this home at ``time_ms``: a label for learning.

@@ -46,6 +46,8 @@ def test_a_baseline_forms_although_every_day_had_a_50_min_quiet_spell() -> None:
     assert base.personal and base.n_days >= 7
     # 50 min (the robust quantile of the daily longest midday spell) × 1.15 margin
     assert base.inactivity_limit_min[2] == 57.5 and base.room_limit_min["living"][2] == 57.5
+    learned = home.engine.learned("h1")
+    assert learned["personal"] is True and learned["inactivity_min"]["midday"] == 57.5  # type: ignore[index]
     # Once learned, the usual spell no longer pages, and a longer one pages with a personal explanation.
     assert [a for a in home.of(AlertType.INACTIVITY) if a.time_ms >= at(8, 0, 0)] == []
     home.send(rd("mat1", at(9, 7, 0), event="out_of_bed"), rd("pir1", at(9, 10, 0), event="motion", room="living"))
@@ -164,6 +166,8 @@ def test_an_answered_check_in_does_not_page_and_is_learned_from() -> None:
     assert day.fine_labels == 1 and not day.flagged
     assert day.max_gap_min[1] == 47.0  # the quiet spell that prompted is learned as normal
     assert home.engine.homes["h1"].baseline.fine_labels == 1
+    learned = home.engine.learned("h1")
+    assert learned["fine_labels"] == 1 and learned["personal"] is False and learned["days"] == 1
 
 
 def test_a_worker_confirmed_incident_is_not_learned_and_a_false_alarm_is() -> None:
