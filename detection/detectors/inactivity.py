@@ -57,8 +57,8 @@ class InactivityDetector(Detector):
             c = self.config
             lo, hi = c.couple_day_start_min, c.couple_day_end_min
             return lo <= ctx.local_min(last) < hi and lo <= ctx.local_min(due) < hi
-        if block_of(ctx.local_min(last)) != 0 and block_of(ctx.local_min(due)) != 0:
-            return True
+        if block_of(ctx.local_min(last)) != 0 and (block_of(ctx.local_min(due)) != 0 or home.last_room != "bedroom"):
+            return True  # a daytime silence, unless it runs into the night after activity in the bedroom (asleep)
         # At night only an empty bed plus silence is evidence (and only when living alone: see above). Without a
         # bed sensor, a night toilet visit and the return to bed look alike (measured on real homes: most
         # mattress-less homes have no sensor that fires on the way back to bed).
