@@ -12,14 +12,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dashboards.app import create_app
-from dashboards.device_report import Presence, last_seen, last_seen_statement, presence
+from dashboards.device_report import Presence, presence
 from dashboards.memory import MemoryBackend
 from detection.config import DetectConfig
 from detection.models import Alert, AlertType, Severity
 from eldercare.servers._child import free_port
 from eldercare.settings import Settings
 from ingest.influx import InfluxClient
-from ingest.reader import InfluxReader
+from ingest.reader import InfluxReader, last_seen, last_seen_statement
 
 MIN = 60_000
 HOUR = 60 * MIN
