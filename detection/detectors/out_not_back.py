@@ -51,13 +51,6 @@ class OutNotBackDetector(Detector):
             return float(c.out_latest_min)  # after midnight: the night rule decides
         return max(float(c.out_latest_min), learned)
 
-    def _usually_out_late(self, home: HomeState, minute: float) -> bool:
-        """True if this home's elder usually comes home after ``minute`` at night (learned returns)."""
-        b = home.baseline.back_by_min
-        if b is None:
-            return False
-        return (minute - self.config.day_boundary_min) % 1440 < b
-
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Door closed: check for departure later; return: clear."""
         if flags & (DOOR_OPEN | DOOR_CLOSE) and not home.away and not home.in_bed:
@@ -80,7 +73,7 @@ class OutNotBackDetector(Detector):
             home.away_since_ms = close
             limit_due = close + int(home.baseline.out_limit_min * MIN_MS)
             latest = self.latest_min(home)
-            if ctx.is_night(close) and not self._usually_out_late(home, ctx.local_min(close)):
+            if ctx.is_night(close):  # always: a night outing of an elder is wandering until shown otherwise
                 limit_due = close + int(c.night_out_limit_min * MIN_MS)
             elif ctx.local_min(close) < latest:
                 limit_due = min(limit_due, ctx.next_local(close, latest % 1440))
@@ -97,7 +90,7 @@ class OutNotBackDetector(Detector):
         else:
             src, src_zh = "population default", "人群默认值"
         late = hhmm(self.latest_min(home))
-        if ctx.is_night(since) and not self._usually_out_late(home, ctx.local_min(since)):
+        if ctx.is_night(since):
             src, src_zh = f"fixed limit {c.night_out_limit_min:.0f} min for a night outing", "夜间外出固定阈值"
             late, limit_min = "-", c.night_out_limit_min
         else:
