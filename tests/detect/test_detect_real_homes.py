@@ -194,3 +194,24 @@ def test_detectors_the_devices_cannot_support_stay_off_with_a_reason() -> None:
     full = Engine(registry=registry(devices=TYPICAL_DEVICES), config=RULES)
     full.ensure_homes(at(0, 0, 0))
     assert full.unsupported("h1") == {}
+
+
+def test_a_help_answer_pages_at_once_and_life_safety_is_never_held_for_a_check_in() -> None:
+    home = Home(config=DetectConfig(inactivity_population_min=FORTY_FIVE))
+    _quiet_morning(home)
+    home.advance(at(0, 8, 51))
+    assert [c.what for c in home.engine.checkins] == ["prompt"]
+    # The elder presses the call button: an SOS at once, and the held inactivity alert pages with "help".
+    out = home.send(rd("btn1", at(0, 8, 51, 30), event="press"))
+    assert [a.type for a in out if a.type is AlertType.CALL_BUTTON] == [AlertType.CALL_BUTTON]
+    [held] = [a for a in out if a.type is AlertType.INACTIVITY and not a.clears]
+    assert held.time_ms == at(0, 8, 51, 30) and held.evidence["checkin_answer"] == "help"
+    assert "the elder asked for help" in held.explanation
+    # A fall or smoke alarm while a prompt is open is returned by the same call, at its own time.
+    _quiet_morning(other := Home(config=DetectConfig(inactivity_population_min=FORTY_FIVE)))
+    other.advance(at(0, 8, 51))
+    [fall] = [
+        a for a in other.send(rd("band1", at(0, 8, 52), event="fall", confidence=0.9)) if a.type is AlertType.FALL
+    ]
+    [smoke] = [a for a in other.send(rd("smoke1", at(0, 8, 53), event="alarm")) if a.type is AlertType.SMOKE]
+    assert fall.time_ms == at(0, 8, 52) and smoke.time_ms == at(0, 8, 53)
