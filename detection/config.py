@@ -50,6 +50,9 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     inactivity_backstop_min: float = 240.0
     """Where a home's own quiet spells outlast its ceiling (silence there is weak evidence), page only after this
     long a silence; 0 turns the rule off there instead."""
+    inactivity_run_on_before_min: int = 20 * 60
+    """A daytime silence that began outside the bedroom before this local time may run on into the night (an
+    evening fall); later, silence is taken for bedtime unless a bed sensor says otherwise."""
     inactivity_room_quantile: float = 1.0
     """The same per room of the last activity: the longest spell seen (each room × block is one more chance a day
     to exceed a limit; measured on real homes, a 95th percentile per room doubled the false alerts)."""

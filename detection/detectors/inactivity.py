@@ -57,8 +57,14 @@ class InactivityDetector(Detector):
             c = self.config
             lo, hi = c.couple_day_start_min, c.couple_day_end_min
             return lo <= ctx.local_min(last) < hi and lo <= ctx.local_min(due) < hi
-        if block_of(ctx.local_min(last)) != 0 and (block_of(ctx.local_min(due)) != 0 or home.last_room != "bedroom"):
-            return True  # a daytime silence, unless it runs into the night after activity in the bedroom (asleep)
+        last_min = ctx.local_min(last)
+        if block_of(last_min) != 0 and (
+            block_of(ctx.local_min(due)) != 0
+            or (home.last_room != "bedroom" and last_min < self.config.inactivity_run_on_before_min)
+        ):
+            # A daytime silence; one that runs into the night only if it began well before bedtime and outside
+            # the bedroom (a fall at 19:00 found at 23:00; activity at 21:30 then nothing is usually bedtime).
+            return True
         # At night only an empty bed plus silence is evidence (and only when living alone: see above). Without a
         # bed sensor, a night toilet visit and the return to bed look alike (measured on real homes: most
         # mattress-less homes have no sensor that fires on the way back to bed).
@@ -173,6 +179,8 @@ class InactivityDetector(Detector):
             where, where_zh = f" after activity in the {room}", f"（{room}活动之后）"
         ceiling = self.ceiling_min(home)
         q = round(self.config.inactivity_quantile * 100)
+        if where:
+            q = round(self.config.inactivity_room_quantile * 100)
         if base.personal and ref is not None:
             src = (
                 f"longest quiet spell in the {BLOCKS[b]}{where} on {q}% of {base.n_days} days"
