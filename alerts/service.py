@@ -37,6 +37,7 @@ from alerts.escalation import (
     plan_due,
 )
 from alerts.guardians import GuardianNotifier
+from alerts.learning import OutcomeLabels, apply_outcome
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkSigner
 from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
@@ -97,6 +98,7 @@ class AlertService:
         clock: Clock,
         links: LinkSigner,
         commands: CommandPublisher | None = None,
+        labels: OutcomeLabels | None = None,
         retry_after_s: int = 30,
         max_attempts: int = 3,
         repeat_notify_after_s: int = 30,
@@ -108,6 +110,8 @@ class AlertService:
         self.clock = clock
         self.links = links
         self.commands = commands
+        self.labels = labels
+        """The detection core's learning hook: a resolved behavioural alert's outcome is a label (alerts.learning)."""
         self.retry_after_s = retry_after_s
         self.max_attempts = max_attempts
         self.repeat_notify_after_s = repeat_notify_after_s
@@ -434,6 +438,10 @@ class AlertService:
         first_taken = result.applied and result.from_state == State.OPEN.value and record.ack_ms == now
         if first_taken and AlertType(record.type) in HELP_COMING_TYPES:
             await self._help_coming(record, actor, now)
+        if result.applied and action is Action.RESOLVE and outcome is not None and self.labels is not None:
+            apply_outcome(
+                self.labels, site=record.site, alert_type=record.type, raised_ms=record.raised_ms, outcome=outcome
+            )
         return result
 
     async def assign(self, alert_id: int, worker_id: str, *, actor: str, channel: Channel) -> AssignResult:

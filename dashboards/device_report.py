@@ -2,36 +2,31 @@
 
 Each device kind declares how often a healthy device speaks (:data:`gateway.models.EXPECTED_CADENCE_S`). A
 device is *online* while its silence is under two cadences, *late* until the offline detector's limit
-(:class:`detection.config.DetectConfig`: ``offline_cadences`` × cadence, at least ``offline_min_s``; longer for
-wristbands, which leave the house with the elder; ``site_offline_after_s`` for the home gateway), *offline* after
+(:func:`detection.detectors.offline.offline_limit_ms`, the one rule: two heartbeats + 5 min for event-driven
+sensors, three cadences for the mattress, hours for the wristband; ``site_offline_after_s`` for the home
+gateway), *offline* after
 that, and *unseen* when it sent nothing within the query's look-back window. Without a telemetry source (or when
 InfluxDB is unreachable) the backends' alert-derived flags are used instead, and the report says so.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Final, Literal
 
 from alerts.views import AlertView, Place, ResidentView
 from detection.config import DetectConfig
+from detection.detectors.offline import offline_limit_ms
 from detection.models import AlertType
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 from ingest.errors import IngestError
-from ingest.influx import Series
-from ingest.reader import ParamValue
-from ingest.schema import measurement_of, quote_ident
+from ingest.reader import LOOKBACK_MS, LastSeenReader, Seen, last_seen
 
 _LOG = logging.getLogger(__name__)
 
-LOOKBACK_MS: Final = 7 * 86_400_000
-"""How far back the last-seen query looks; older silence is reported as *unseen* (bounds the query's cost)."""
-SITES_PER_QUERY: Final = 500
-"""Sites per statement: one statement for any ordinary scope, a few for a whole city."""
 DEVICE_ALERT_TYPES: Final = frozenset(
     {AlertType.DEVICE_OFFLINE, AlertType.LOW_BATTERY, AlertType.TAMPER, AlertType.NOT_WORN, AlertType.DEVICE_FAULT}
 )
@@ -54,24 +49,6 @@ class Presence(StrEnum):
         return self in (Presence.ONLINE, Presence.LATE)
 
 
-@runtime_checkable
-class LastSeenReader(Protocol):
-    """The part of :class:`ingest.reader.InfluxReader` the last-seen query needs."""
-
-    async def raw(self, statement: str, params: Mapping[str, ParamValue] | None = None) -> Sequence[Series]:
-        """Run one read-only InfluxQL statement with bound parameters."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """The newest receive time and battery level of one device within the look-back window."""
-
-    kind: str
-    last_seen_ms: int
-    battery_pct: int | None
-
-
 def _kind(kind: str) -> DeviceKind | None:
     try:
         return DeviceKind(kind)
@@ -80,19 +57,15 @@ def _kind(kind: str) -> DeviceKind | None:
 
 
 def offline_after_ms(kind: str, config: DetectConfig) -> int:
-    """Silence after which a device of ``kind`` is offline (the offline detectors' declared limit).
+    """Silence after which a device of ``kind`` is offline: the offline detector's own rule, asked, not copied.
 
-    >>> offline_after_ms("mattress", DetectConfig()), offline_after_ms("door", DetectConfig()) // 3_600_000
-    (900000, 18)
+    >>> offline_after_ms("mattress", DetectConfig()), offline_after_ms("door", DetectConfig()) // 60_000
+    (900000, 725)
     """
     k = _kind(kind)
     if k is DeviceKind.GATEWAY:
         return config.site_offline_after_s * 1000
-    cadence_s = EXPECTED_CADENCE_S[k] if k is not None else 3600
-    limit = max(int(cadence_s * config.offline_cadences * 1000), config.offline_min_s * 1000)
-    if k is DeviceKind.WRISTBAND:
-        limit = max(limit, config.wristband_offline_min_s * 1000)
-    return limit
+    return offline_limit_ms(k if k is not None else DeviceKind.MOTION, config)
 
 
 def late_after_ms(kind: str, config: DetectConfig) -> int:
@@ -117,54 +90,6 @@ def presence(kind: str, last_seen_ms: int | None, *, now_ms: int, config: Detect
     if silence > late_after_ms(kind, config):
         return Presence.LATE
     return Presence.ONLINE
-
-
-def last_seen_statement(n_sites: int) -> str:
-    """The InfluxQL of :func:`last_seen` for ``n_sites`` sites (values bound as ``$start``, ``$end``, ``$s0``…).
-
-    Every measurement in one statement, grouped by site and device: the newest ``received_ms`` (the backend's
-    receive clock, so a device with a wrong clock is still judged fairly) and the newest battery level.
-
-    >>> last_seen_statement(2).split(" WHERE ")[1]
-    'time >= $start AND time < $end AND ("site" = $s0 OR "site" = $s1) GROUP BY "site", "device"'
-    """
-    measurements = ",".join(quote_ident(measurement_of(k)) for k in DeviceKind)
-    sites = " OR ".join(f'"site" = $s{i}' for i in range(n_sites))
-    return (
-        f'SELECT max("received_ms") AS "seen", last("battery") AS "battery" FROM {measurements} '
-        f'WHERE time >= $start AND time < $end AND ({sites}) GROUP BY "site", "device"'
-    )
-
-
-async def last_seen(
-    reader: LastSeenReader, sites: Iterable[str], *, now_ms: int, lookback_ms: int = LOOKBACK_MS
-) -> dict[tuple[str, str], Seen]:
-    """``(site, device) → Seen`` for every device of ``sites`` heard within ``lookback_ms`` before ``now_ms``.
-
-    Raises:
-        IngestError: InfluxDB is unreachable or refused the statement.
-    """
-    ordered = sorted(set(sites))
-    chunks = [ordered[i : i + SITES_PER_QUERY] for i in range(0, len(ordered), SITES_PER_QUERY)]
-
-    async def run(chunk: list[str]) -> Sequence[Series]:
-        params: dict[str, ParamValue] = {"start": (now_ms - lookback_ms) * 1_000_000, "end": (now_ms + 1) * 1_000_000}
-        params.update({f"s{i}": site for i, site in enumerate(chunk)})
-        return await reader.raw(last_seen_statement(len(chunk)), params)
-
-    out: dict[tuple[str, str], Seen] = {}
-    for result in await asyncio.gather(*(run(c) for c in chunks)):
-        for series in result:
-            tags = series.tags or {}
-            for row in series.rows()[:1]:
-                if row.get("seen") is None:
-                    continue
-                battery = row.get("battery")
-                key = (tags.get("site", ""), tags.get("device", ""))
-                seen = Seen(series.name, int(row["seen"]), None if battery is None else int(battery))
-                if key not in out or out[key].last_seen_ms < seen.last_seen_ms:
-                    out[key] = seen
-    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,10 @@ class DaySummary(msgspec.Struct, kw_only=True):
 
     day: int
     flagged: bool = False
+    """A confirmed incident happened on this day (ground truth in evaluation; in production an alert a worker
+    resolved as real): never learned from. An alert alone does not flag a day."""
+    fine_labels: int = 0
+    """Alerts of this day that turned out fine (check-in answered, or a worker's "elder fine / false alarm")."""
     wake_min: float | None = None
     """Local minute of the day the elder got up (out of bed for good in the morning)."""
     bed_min: float | None = None
@@ -56,7 +60,11 @@ class DaySummary(msgspec.Struct, kw_only=True):
     rr_sum: float = 0.0
     rr_n: int = 0
     max_gap_min: list[float | None] = msgspec.field(default_factory=lambda: [None] * len(BLOCKS))
+    room_gap_min: dict[str, list[float | None]] = msgspec.field(default_factory=dict)
+    """Longest quiet spell per block of the day, by the room of the last activity before it."""
     out_max_min: float | None = None
+    back_min: float | None = None
+    """Latest return home of the day, minutes after the day boundary (noon): 23:30 is 690, 01:00 is 780."""
     activity: int = 0
     apnea_count: int = 0
 
@@ -81,11 +89,19 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
     longest_night_exit_min: float | None = None
     inactivity_limit_min: tuple[float, ...]
     quiet_ref_min: tuple[float | None, ...] = (None,) * len(BLOCKS)
+    room_limit_min: dict[str, tuple[float | None, ...]] = msgspec.field(default_factory=dict)
+    """Inactivity limit per room of the last activity and block of the day (None: too few days, use the block's)."""
+    room_ref_min: dict[str, tuple[float | None, ...]] = msgspec.field(default_factory=dict)
+    """The learned quantile of daily longest quiet spells behind each room limit (for explanations)."""
+    fine_labels: int = 0
+    """Alerts in the learned days that turned out fine (check-ins answered, workers' "false alarm")."""
     not_up_min: float
     wake_p50_min: float | None = None
     wake_p90_min: float | None = None
     out_limit_min: float
     longest_out_min: float | None = None
+    back_by_min: float | None = None
+    """Learned "usually home by": a high quantile of the latest return of each day, minutes after noon."""
     hr_med: float | None = None
     hr_mad: float | None = None
     rr_med: float | None = None
@@ -98,10 +114,9 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
 
 def population_baseline(config: DetectConfig) -> Baseline:
     """Defaults for a new elder (grace period): the field-practice rules."""
-    night_inact = config.inactivity_default_min
     return Baseline(
         bed_exit_limit_min=config.bed_exit_default_min,
-        inactivity_limit_min=(night_inact,) + (config.inactivity_default_min,) * (len(BLOCKS) - 1),
+        inactivity_limit_min=tuple(config.inactivity_population_min),
         not_up_min=config.not_up_default_min,
         out_limit_min=config.out_default_min,
     )
@@ -149,6 +164,9 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     n_wake = np.sum(~np.isnan(wake), axis=1)
     exits = _column(days, width, lambda d: d.night_exit_max_min)
     outs = _column(days, width, lambda d: d.out_max_min)
+    backs = _column(days, width, lambda d: d.back_min)
+    back_q = _nanq(backs, 0.95)
+    n_back = np.sum(~np.isnan(backs), axis=1)
     hr = _column(days, width, lambda d: d.night_hr)
     rr = _column(days, width, lambda d: d.night_rr)
     gaps = [_column(days, width, lambda d, b=b: d.max_gap_min[b]) for b in range(len(BLOCKS))]
@@ -166,8 +184,7 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         config.bed_exit_floor_min,
         config.bed_exit_ceiling_min,
     )
-    out_max = np.nanmax(np.where(np.isnan(outs), -np.inf, outs), axis=1)
-    out_max = np.where(np.isinf(out_max), np.nan, out_max)
+    out_max = _nanq(outs, config.out_quantile)
     out_lim = np.clip(
         np.nan_to_num(out_max * config.out_margin, nan=config.out_default_min),
         config.out_floor_min,
@@ -177,12 +194,15 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     inact = []
     for b in range(len(BLOCKS)):
         g = gaps[b]
-        gmax = np.nanmax(np.where(np.isnan(g), -np.inf, g), axis=1)
-        gmax = np.where(np.isinf(gmax), np.nan, gmax)
+        # A robust high quantile of the daily longest spells (every day but confirmed incidents is learned, so
+        # one unlabelled bad day must not move the limit the way a maximum would).
+        gmax = _nanq(g, config.inactivity_quantile)
         enough = np.sum(~np.isnan(g), axis=1) >= config.grace_days
-        lim = np.where(enough, gmax * config.inactivity_margin, config.inactivity_default_min)
+        lim = np.where(enough, gmax * config.inactivity_margin, pop.inactivity_limit_min[b])
         gap_ref.append(np.where(enough, gmax, np.nan))
-        inact.append(np.clip(lim, config.inactivity_floor_min, config.inactivity_ceiling_min))
+        # Only the floor here: the detector applies the home's own ceiling (device set), and a learned limit above
+        # it means silence there is no evidence in this home (the rule stays off there, see InactivityDetector).
+        inact.append(np.maximum(lim, config.inactivity_floor_min))
     n_hr = np.sum(~np.isnan(hr), axis=1)
     hr_med = _nanq(hr, 0.5)
     hr_mad = _nanq(np.abs(hr - hr_med[:, None]), 0.5) * 1.4826
@@ -191,8 +211,10 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
 
     out: dict[str, Baseline] = {}
     for i, site in enumerate(sites):
+        room_lim, room_ref = _room_limits(days[i], config)
+        fine = sum(d.fine_labels for d in days[i])
         if n_days[i] < config.grace_days:
-            base = msgspec.structs.replace(pop, n_days=int(n_days[i]))
+            base = msgspec.structs.replace(pop, n_days=int(n_days[i]), fine_labels=fine)
             if n_hr[i] >= config.grace_days_vitals:
                 base = msgspec.structs.replace(base, hr_med=_opt(hr_med[i]), hr_mad=_opt(hr_mad[i]))
             if n_wake[i] >= config.grace_days_wake:
@@ -214,12 +236,43 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
             wake_p90_min=_opt(wake90[i]),
             out_limit_min=round(float(out_lim[i]), 1),
             longest_out_min=_opt(out_max[i]),
+            back_by_min=_opt(back_q[i]) if n_back[i] >= config.grace_days else None,
             hr_med=_opt(hr_med[i]),
             hr_mad=_opt(hr_mad[i]),
             rr_med=_opt(rr_med[i]),
             rr_mad=_opt(rr_mad[i]),
+            room_limit_min=room_lim,
+            room_ref_min=room_ref,
+            fine_labels=fine,
         )
     return out
+
+
+def _room_limits(
+    days: Sequence[DaySummary], config: DetectConfig
+) -> tuple[dict[str, tuple[float | None, ...]], dict[str, tuple[float | None, ...]]]:
+    """Per room of the last activity and block: quantile of the daily longest spells × margin, clipped."""
+    rooms = {r for d in days for r in d.room_gap_min}
+    limits: dict[str, tuple[float | None, ...]] = {}
+    refs: dict[str, tuple[float | None, ...]] = {}
+    for room in sorted(rooms):
+        lim: list[float | None] = []
+        ref: list[float | None] = []
+        for b in range(len(BLOCKS)):
+            vals = [v for d in days if (g := d.room_gap_min.get(room)) is not None and (v := g[b]) is not None]
+            if len(vals) < config.grace_days:
+                lim.append(None)
+                ref.append(None)
+                continue
+            # Each room × block is one more chance a day to exceed its limit, so a room's limit starts from the
+            # longest spell seen (not a quantile); only the floor clips it (the detector applies the ceiling).
+            q = float(np.quantile(np.array(vals), config.inactivity_room_quantile))
+            ref.append(round(q, 1))
+            lim.append(round(max(q * config.inactivity_margin, config.inactivity_floor_min), 1))
+        if any(x is not None for x in lim):
+            limits[room] = tuple(lim)
+            refs[room] = tuple(ref)
+    return limits, refs
 
 
 def hhmm(minute_of_day: float) -> str:

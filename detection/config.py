@@ -38,9 +38,30 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     inactivity_default_min: float = 45.0
     inactivity_floor_min: float = 30.0
     inactivity_ceiling_min: float = 120.0
-    """Safety floor: never wait longer than this, whatever the elder's history says."""
+    """Safety ceiling: never wait longer than this, whatever the elder's history says (homes with a motion sensor
+    outside the bedroom: a still PIR is strong evidence)."""
+    inactivity_sparse_ceiling_min: float = 240.0
+    """The ceiling in homes with contacts only: a quiet cupboard is weak evidence that nobody moves, and such homes'
+    own quiet spells run to hours; the learned limit may go this far."""
     inactivity_margin: float = 1.15
-    """Learned limit = margin × the longest quiet spell seen in that block of the day."""
+    """Learned limit = margin × a high quantile of the daily longest quiet spells in that block (and room)."""
+    inactivity_quantile: float = 0.95
+    """Quantile of the daily longest quiet spells a learned limit starts from (robust to an unlabelled bad day)."""
+    inactivity_backstop_min: float = 240.0
+    """Where a home's own quiet spells outlast its ceiling (silence there is weak evidence), page only after this
+    long a silence; 0 turns the rule off there instead."""
+    inactivity_run_on_before_min: int = 20 * 60
+    """A daytime silence that began outside the bedroom before this local time may run on into the night (an
+    evening fall); later, silence is taken for bedtime unless a bed sensor says otherwise."""
+    inactivity_room_quantile: float = 1.0
+    """The same per room of the last activity: the longest spell seen (each room × block is one more chance a day
+    to exceed a limit; measured on real homes, a 95th percentile per room doubled the false alerts)."""
+    inactivity_population_min: tuple[float, float, float, float, float] = (621.0, 262.0, 168.0, 221.0, 526.0)
+    """Grace-period limits per block of the day (night, morning, midday, afternoon, evening), before the home's
+    ceiling clips them: 1.15 × the median over the real development homes (van Kasteren A–C, MIT subject 1; not the
+    simulator) of each home's 95th percentile of the daily longest quiet spell in that block
+    (``detection.realdata.evaluate.fit_population_prior``). In practice a new elder is watched at the ceiling
+    (2 h with a motion sensor, 4 h with contacts only) until the home's own days replace it."""
 
     couple_day_start_min: int = 7 * 60
     couple_day_end_min: int = 21 * 60
@@ -61,10 +82,14 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     night_door_limit_min: float = 20.0
     away_confirm_s: int = 10 * 60
     """No motion inside this long after the door closes: the elder went out."""
+    away_confirm_sparse_s: int = 30 * 60
+    """The same in a home with contacts only (no motion sensor outside the bedroom): a still elder fires nothing."""
     out_default_min: float = 240.0
     out_floor_min: float = 180.0
-    out_ceiling_min: float = 480.0
+    out_ceiling_min: float = 720.0
     out_margin: float = 1.5
+    out_quantile: float = 0.9
+    """Learned outing limit = margin × this quantile of the daily longest outings (a weekend away is not the norm)."""
     out_latest_min: int = 23 * 60
     night_out_limit_min: float = 60.0
     """An outing that starts at night is "not back" after this long."""
@@ -95,11 +120,19 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     trend_min_delta_rr: float = 3.0
     trend_mads: float = 3.5
 
+    # check-in before a page
+    checkin_window_s: int = 5 * 60
+    """A behavioural alert (inactivity, not up, night bed exit) first asks the elder; it pages only if nobody
+    answers within this window (or the answer is "help"). 0 turns the check-in off (page at once)."""
+
     # device health
     offline_cadences: float = 3.0
     offline_learned_factor: float = 3.0
     """Learned limit = factor × longest healthy gap seen (only tightens the declared one)."""
     offline_learn_min_gaps: int = 10
+    offline_event_cadences: float = 2.0
+    offline_event_grace_s: int = 5 * 60
+    """Event-driven devices (PIR, contacts, smoke, call button): offline after this many heartbeats + grace."""
     wristband_offline_min_s: int = 4 * 3600
     """A band goes out with the elder (and out of radio range): silence is only suspicious after hours."""
     offline_min_s: int = 15 * 60

@@ -24,13 +24,15 @@ from typing import Final, Protocol
 
 import msgspec
 
-from detection.baseline import Baseline, DaySummary, fit_baselines, population_baseline
+from detection.baseline import BLOCKS, Baseline, DaySummary, fit_baselines, hhmm, population_baseline
+from detection.capabilities import is_inside, unsupported
 from detection.config import DetectConfig
 from detection.detectors import default_detectors
 from detection.detectors.base import Context, Detector
+from detection.detectors.offline import EVENT_DRIVEN
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
-from detection.models import Alert
+from detection.models import Alert, CheckIn
 from detection.presence import confirm_up, observe
 from detection.state import NEVER, DeviceState, EngineSnapshot, HomeState
 from detection.timers import TimerQueue
@@ -322,7 +324,7 @@ class Engine:
             self._capture.touch(home)  # a snapshot is being taken: keep this home's state as it was
         dev = home.devices.get(r.device)
         if dev is None:
-            dev = home.devices[r.device] = DeviceState(kind=r.kind)
+            dev = home.devices[r.device] = DeviceState(kind=r.kind, inside=is_inside(r.kind, None))
         # A clock that is consistently behind looks like buffered data to the gateway (which trusts lags of up
         # to a day); a device whose *every* message lags by minutes has a wrong clock: use the received time.
         lag = received - r.ts_ms
@@ -333,7 +335,15 @@ class Engine:
         if self._catching_up and t <= last:
             return  # already processed before the snapshot was taken
         if t >= last:
-            if last != NEVER and not dev.offline and not home.site_offline and not home.away:
+            if dev.kind in EVENT_DRIVEN:
+                if r.type is MessageType.STATUS:
+                    prev = dev.last_status_ms
+                    if prev != NEVER and t > prev and not dev.offline and not home.site_offline:
+                        dev.n_gaps += 1
+                        if t - prev > dev.max_gap_ms:
+                            dev.max_gap_ms = t - prev
+                    dev.last_status_ms = t
+            elif last != NEVER and not dev.offline and not home.site_offline and not home.away:
                 dev.n_gaps += 1
                 if t - last > dev.max_gap_ms:
                     dev.max_gap_ms = t - last
@@ -414,9 +424,14 @@ class Engine:
         )
         if info is not None:
             for d in info.devices:
-                home.devices[d.device] = DeviceState(kind=d.kind, last_seen_ms=t)
+                home.devices[d.device] = DeviceState(
+                    kind=d.kind, room=d.room, inside=is_inside(d.kind, d.room), last_seen_ms=t
+                )
                 if d.kind is DeviceKind.MATTRESS:
                     home.has_mattress = True
+            home.off = unsupported((d.kind, d.room) for d in info.devices)
+            home.sparse = not any(d.kind is DeviceKind.MOTION and d.room != "bedroom" for d in info.devices)
+            home.bedroom_sensor = any(is_inside(d.kind, d.room) and d.room == "bedroom" for d in info.devices)
         self.homes[site] = home
         ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
         for det in self.detectors:
@@ -446,6 +461,69 @@ class Engine:
         for det in self.detectors:
             det.on_day_end(ctx, home, t)
         ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
+
+    @property
+    def checkins(self) -> list[CheckIn]:
+        """Check-in prompts, answers and pages so far, in order.
+
+        A live service drains it (``clear()``) and sends each ``prompt`` to the home as the downlink ``cmd: checkin``.
+        """
+        return self._ctx.checkins
+
+    def unsupported(self, site: str) -> dict[str, str]:
+        """Behavioural alert types this home's devices cannot support, with the reason (for the resident page)."""
+        home = self.homes.get(site)
+        return dict(home.off) if home is not None else {}
+
+    def learned(self, site: str) -> dict[str, object]:
+        """What the core learned about a home, for the resident page: limits with their source, what is off and why.
+
+        Keys: ``personal`` (False during the grace period), ``days`` learned from, ``fine_labels`` (alerts that turned
+        out fine in those days), ``inactivity_min`` per block of the day and ``inactivity_by_room_min`` per room
+        (None: not enough days; above the home's ceiling: silence there is weak evidence, the backstop applies),
+        ``not_up_by``, ``out_limit_min``, ``usually_home_by``, and ``off``: behavioural rules this home's devices
+        cannot support, with the reason.
+        """
+        home = self.homes.get(site)
+        if home is None:
+            return {}
+        b = home.baseline
+        back = None if b.back_by_min is None else hhmm(b.back_by_min + self.config.day_boundary_min)
+        return {
+            "personal": b.personal,
+            "days": b.n_days,
+            "fine_labels": b.fine_labels,
+            "inactivity_min": dict(zip(BLOCKS, b.inactivity_limit_min, strict=True)),
+            "inactivity_by_room_min": {r: dict(zip(BLOCKS, v, strict=True)) for r, v in b.room_limit_min.items()},
+            "not_up_by": hhmm(b.not_up_min),
+            "out_limit_min": b.out_limit_min,
+            "usually_home_by": back,
+            "off": dict(home.off),
+        }
+
+    def label_outcome(self, site: str, time_ms: int, *, real: bool) -> bool:
+        """A worker's outcome of an alert of this home at ``time_ms``: a label for learning.
+
+        ``real=True`` (a confirmed incident) keeps that care day out of the baseline; ``real=False`` ("elder fine /
+        false alarm") makes sure it is learned from and counts the label. The baseline is refitted at once.
+        Returns False if the day is no longer in the home's history.
+        """
+        home = self.homes.get(site)
+        if home is None:
+            return False
+        if self._capture is not None:
+            self._capture.touch(home)
+        day_i = self._ctx.care_day(time_ms)
+        days = [d for d in (*home.history, home.day) if d.day == day_i]
+        if not days:
+            return False
+        for d in days:
+            d.flagged = real
+            if not real:
+                d.fine_labels += 1
+        if self.refit_inline:
+            home.baseline = fit_baselines({home.site: home.history}, config=self.config)[home.site]
+        return True
 
     def histories(self) -> dict[str, list[DaySummary]]:
         """Copy of every home's archived days, for an off-loop refit."""

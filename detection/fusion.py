@@ -8,7 +8,10 @@ joins the open incident if it arrives within ``window_ms`` of the incident's las
   previous one merges silently (``duplicate``), e.g. a smoke detector re-sending ``alarm`` every minute;
 - two different person conditions in one incident (fall + still out of bed + no motion, night bed exit + not up,
   smoke + elder in bed) raise the incident to critical and notify again (``escalated``);
-- a ``clears`` alert closes its condition; the incident closes when nothing is left open.
+- a ``clears`` alert closes its condition; the incident closes when nothing is left open;
+- device health (offline, battery, tamper, not worn, fault) notifies at most once per device and type in
+  ``device_quiet_ms`` (a day): a flapping contact that drops out and back ten times a day pages once; the
+  console still lists every alert. Life-safety and behavioural alerts are never held back by this.
 
 Life-safety alerts are never delayed here: fusion only annotates them.
 """
@@ -23,6 +26,9 @@ from detection.detectors.base import BEHAVIOURAL
 from detection.models import LIFE_SAFETY_TYPES, Alert, AlertType, Severity
 
 PERSON_TYPES: Final = LIFE_SAFETY_TYPES | BEHAVIOURAL | {AlertType.APNEA}
+DEVICE_HEALTH: Final = frozenset(
+    {AlertType.DEVICE_OFFLINE, AlertType.LOW_BATTERY, AlertType.TAMPER, AlertType.NOT_WORN, AlertType.DEVICE_FAULT}
+)
 _RANK: Final = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
@@ -56,14 +62,28 @@ class _Incident:
 class Fusion:
     """Groups a stream of alerts (in event-time order) into incidents per home."""
 
-    def __init__(self, *, window_ms: int = 2 * 3_600_000, dup_window_ms: int = 30 * 60_000) -> None:
+    def __init__(
+        self, *, window_ms: int = 2 * 3_600_000, dup_window_ms: int = 30 * 60_000, device_quiet_ms: int = 86_400_000
+    ) -> None:
         self.window_ms = window_ms
         self.dup_window_ms = dup_window_ms
+        self.device_quiet_ms = device_quiet_ms
         self._open: dict[tuple[str, str], _Incident] = {}
+        self._device_notified: dict[tuple[str, str, str | None], int] = {}
         self._n = 0
 
     def add(self, alert: Alert) -> IncidentUpdate:
         """Place one alert into its incident and say whether to notify."""
+        update = self._add(alert)
+        if update.notify and alert.type in DEVICE_HEALTH:
+            key = (alert.site, alert.type.value, alert.device)
+            last = self._device_notified.get(key)
+            if last is not None and 0 <= alert.time_ms - last < self.device_quiet_ms:
+                return msgspec.structs.replace(update, notify=False, action="duplicate")
+            self._device_notified[key] = alert.time_ms
+        return update
+
+    def _add(self, alert: Alert) -> IncidentUpdate:
         stream = "person" if alert.type in PERSON_TYPES else "device"
         skey = (alert.site, stream)
         key = (alert.type.value, alert.device)

@@ -77,3 +77,26 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     def is_life_safety(self) -> bool:
         """Life-safety alerts bypass every quiet hour, digest and batching path."""
         return self.type in LIFE_SAFETY_TYPES
+
+
+CHECKIN_TYPES: Final[frozenset[AlertType]] = frozenset(
+    {AlertType.INACTIVITY, AlertType.NOT_UP, AlertType.NIGHT_BED_EXIT}
+)
+"""Behavioural alerts that first ask the elder (the elder is at home and can answer); never a life-safety alert.
+A night door or an outing is not asked: the elder is not at home to hear the prompt."""
+
+
+class CheckIn(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of a check-in: the prompt sent to the home, its answer, or the page after no answer.
+
+    ``what`` is ``prompt`` (ask the elder through the home's devices: downlink ``cmd: checkin``), ``answered``
+    (the elder showed activity or pressed "I'm fine" within the window: the alert closes as "elder fine" and is a
+    learning label) or ``paged`` (no answer within the window, or the answer was "help": the held alerts page).
+    """
+
+    site: str
+    time_ms: int
+    what: str
+    types: tuple[str, ...]
+    prompt_ms: int
+    detail: str = ""

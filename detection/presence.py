@@ -76,7 +76,9 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
     flags = 0
     was_in_bed = home.in_bed
     inside_from = t
+    room = ""
     if kind is _MATTRESS:
+        room = "bedroom"
         home.has_mattress = True
         if r.type is _TELEMETRY:
             occ = r.fields.get("occupied")
@@ -103,8 +105,17 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
         elif r.type is _TELEMETRY and int(r.fields.get("count", 0)) > 0:
             flags = INSIDE
             inside_from = t - int(r.fields.get("window_s", 0)) * 1000
+        if flags:
+            dev = home.devices.get(r.device)
+            room = str(r.fields.get("room") or (dev.room if dev is not None else "") or "")
     elif kind is _DOOR:
-        if ev == "open":
+        dev = home.devices.get(r.device)
+        if dev is not None and dev.inside:
+            # A contact inside the home (a cupboard, the fridge, an interior door): someone is in that room.
+            if ev in ("open", "close"):
+                flags = INSIDE
+                room = dev.room or ""
+        elif ev == "open":
             home.door_open_ms = t
             flags = DOOR_OPEN | ACTIVITY
         elif ev == "close":
@@ -125,6 +136,8 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
     elif kind is _CALL:
         if ev is not None:
             flags = INSIDE
+            dev = home.devices.get(r.device)
+            room = (dev.room if dev is not None else "") or ""
     elif kind is _SMOKE and ev in ("test", "silence"):
         flags = INSIDE
     if not flags:
@@ -140,6 +153,9 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
         day = home.day
         if day.out_max_min is None or out_min > day.out_max_min:
             day.out_max_min = round(out_min, 1)
+        back = round((ctx.local_min(t) - ctx.config.day_boundary_min) % 1440, 1)
+        if day.back_min is None or back > day.back_min:
+            day.back_min = back
         flags |= RETURNED
     elif flags & ACTIVITY:
         prev = home.last_activity_ms
@@ -151,11 +167,21 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
                 cur = gaps[b]
                 if cur is None or gap > cur:
                     gaps[b] = round(gap, 1)
+                if home.last_room:
+                    per_room = home.day.room_gap_min.get(home.last_room)
+                    if per_room is None:
+                        per_room = home.day.room_gap_min[home.last_room] = [None] * len(gaps)
+                    cur = per_room[b]
+                    if cur is None or gap > cur:
+                        per_room[b] = round(gap, 1)
     if flags & ACTIVITY and t >= home.last_activity_ms:
         home.last_activity_ms = t
         home.last_activity_src = f"{kind.value}/{r.device}" + (f" {ev}" if ev else "")
         home.day.activity += 1
-        if not home.has_mattress and flags & INSIDE:
+        if flags & INSIDE:
+            home.last_room = room
+        if not home.has_mattress and flags & INSIDE and room != "bedroom":
+            # "Up" needs evidence of leaving the bedroom: bedroom motion at 04:42 is someone awake in bed.
             day_i = ctx.care_day(t)
             m = ctx.local_min(t)
             if home.up_day != day_i and ctx.config.morning_start_min <= m < ctx.config.day_boundary_min:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from detection.baseline import Baseline, DaySummary
+from detection.models import Alert
 from gateway.models import DeviceKind
 
 NEVER = -1
@@ -21,10 +22,17 @@ class DeviceState(msgspec.Struct, kw_only=True):
     """What the engine remembers about one device."""
 
     kind: DeviceKind
+    room: str | None = None
+    """Room from the registry (``entrance`` for the front-door contact)."""
+    inside: bool = False
+    """A sensor whose firing proves someone is inside the home: PIR, mattress, a contact that is not the entrance."""
     last_seen_ms: int = NEVER
     last_seq: int = NEVER
+    last_status_ms: int = NEVER
+    """Last heartbeat (``status``) of an event-driven device: its cadence is learned from these, not from events."""
     max_gap_ms: int = 0
-    """Longest healthy gap between two messages seen so far (learned cadence)."""
+    """Longest healthy gap seen so far (learned cadence): between any two messages of a periodic device, between
+    two heartbeats of an event-driven one (a PIR's events follow the person, not the device's health)."""
     n_gaps: int = 0
     offline: bool = False
     low_battery: bool = False
@@ -90,6 +98,20 @@ class HomeState(msgspec.Struct, kw_only=True):
 
     open: dict[str, int] = msgspec.field(default_factory=dict)
     """Conditions alerted and not yet cleared, by key, with the event time they were raised."""
+
+    last_room: str = ""
+    """Room of the last sign of someone inside ("" when the sensor has no room)."""
+    sparse: bool = False
+    """No motion sensor outside the bedroom (contacts only): silence is weaker evidence, departures need longer."""
+    bedroom_sensor: bool = False
+    """A sensor in the bedroom: at night, activity elsewhere followed by silence is a night exit without return."""
+    off: dict[str, str] = msgspec.field(default_factory=dict)
+    """Behavioural alert types this home's devices cannot support, with the reason (shown on the resident page)."""
+    checkin_ms: int = NEVER
+    """Time of the open check-in prompt, or NEVER."""
+    checkin_alerts: list[Alert] = msgspec.field(default_factory=list)
+    """Behavioural alerts held while the check-in prompt waits for an answer (paged if none comes)."""
+    checkin_keys: list[str] = msgspec.field(default_factory=list)
 
 
 class EngineSnapshot(msgspec.Struct, kw_only=True):

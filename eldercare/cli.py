@@ -256,16 +256,23 @@ def evaluate(
     ] = None,
     mix: Annotated[str, typer.Option(help="Custom run: scenario mix.")] = "incident-rich",
     markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown here.")] = None,
+    real: Annotated[
+        bool, typer.Option(help="Also score the real homes in the dataset cache ($ELDERCARE_DATASETS).")
+    ] = True,
+    simulated: Annotated[bool, typer.Option(help="Score the simulated homes.")] = True,
 ) -> None:
-    """Generate scenarios with ground truth, replay them and score every detector (recall, precision, delays)."""
+    """Score the detectors on real homes (recordings in the dataset cache) and on simulated homes with ground truth."""
     from detection.evaluate import Run, report_markdown, run_evaluation
     from detection.evaluate import evaluate as run_custom
+    from detection.realdata import evaluate as real_eval
+    from detection.realdata.sources import TL_DIR, cache_dir, missing_files
 
     def progress(msg: str) -> None:
         console.print(msg)
 
     if seeds is not None and homes is None:
         raise typer.BadParameter("--seeds is for a custom run: give --homes too", param_hint="--seeds")
+    seed_list: list[int] = []
     if homes is not None:
         try:
             seed_list = [int(s) for s in (seeds or "1").split(",") if s.strip()]
@@ -273,10 +280,25 @@ def evaluate(
             raise typer.BadParameter(
                 f"comma-separated integers expected, got {seeds!r}", param_hint="--seeds"
             ) from None
-        runs = [Run(seed=seed, homes=homes, days=days, mix=mix) for seed in seed_list]
-        text = report_markdown(run_custom(runs=runs, progress=progress))
-    else:
-        text = run_evaluation(full=not quick, progress=progress)[1]
+    parts: list[str] = []
+    if real:
+        missing = missing_files()
+        if missing:
+            parts.append(
+                f"## Real homes\n\nNot evaluated: {len(missing)} dataset files missing or changed in"
+                f" {cache_dir() / TL_DIR} (see docs/detection.md, 'Real homes', for how to populate the cache)."
+            )
+        else:
+            results = real_eval.evaluate_homes(progress=progress)
+            parts.append("## Real homes\n\n" + real_eval.report_markdown(results))
+    if simulated:
+        if homes is not None:
+            runs = [Run(seed=seed, homes=homes, days=days, mix=mix) for seed in seed_list]
+            sim = report_markdown(run_custom(runs=runs, progress=progress))
+        else:
+            sim = run_evaluation(full=not quick, progress=progress)[1]
+        parts.append("## Simulated homes\n\n" + sim)
+    text = "\n\n".join(parts)
     print(text)
     if markdown is not None:
         markdown.write_text(text)

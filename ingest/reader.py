@@ -8,9 +8,11 @@ pattern and quoted.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
@@ -229,3 +231,78 @@ class InfluxReader:
     async def raw(self, statement: str, params: Mapping[str, ParamValue] | None = None) -> Sequence[Series]:
         """Escape hatch for dashboards: any read-only statement, with bound parameters."""
         return await self.query(statement, params)
+
+
+# ---------------------------------------------------------------------------------------------------- last seen
+# The console's device list (dashboards/device_report.py) judges these with the offline detector's rule.
+
+LOOKBACK_MS: Final = 7 * 86_400_000
+"""How far back the last-seen query looks; older silence is reported as *unseen* (bounds the query's cost)."""
+SITES_PER_QUERY: Final = 500
+"""Sites per statement: one statement for any ordinary scope, a few for a whole city."""
+
+
+@runtime_checkable
+class LastSeenReader(Protocol):
+    """The part of :class:`ingest.reader.InfluxReader` the last-seen query needs."""
+
+    async def raw(self, statement: str, params: Mapping[str, ParamValue] | None = None) -> Sequence[Series]:
+        """Run one read-only InfluxQL statement with bound parameters."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """The newest receive time and battery level of one device within the look-back window."""
+
+    kind: str
+    last_seen_ms: int
+    battery_pct: int | None
+
+
+def last_seen_statement(n_sites: int) -> str:
+    """The InfluxQL of :func:`last_seen` for ``n_sites`` sites (values bound as ``$start``, ``$end``, ``$s0``…).
+
+    Every measurement in one statement, grouped by site and device: the newest ``received_ms`` (the backend's
+    receive clock, so a device with a wrong clock is still judged fairly) and the newest battery level.
+
+    >>> last_seen_statement(2).split(" WHERE ")[1]
+    'time >= $start AND time < $end AND ("site" = $s0 OR "site" = $s1) GROUP BY "site", "device"'
+    """
+    measurements = ",".join(quote_ident(measurement_of(k)) for k in DeviceKind)
+    sites = " OR ".join(f'"site" = $s{i}' for i in range(n_sites))
+    return (
+        f'SELECT max("received_ms") AS "seen", last("battery") AS "battery" FROM {measurements} '
+        f'WHERE time >= $start AND time < $end AND ({sites}) GROUP BY "site", "device"'
+    )
+
+
+async def last_seen(
+    reader: LastSeenReader, sites: Iterable[str], *, now_ms: int, lookback_ms: int = LOOKBACK_MS
+) -> dict[tuple[str, str], Seen]:
+    """``(site, device) → Seen`` for every device of ``sites`` heard within ``lookback_ms`` before ``now_ms``.
+
+    Raises:
+        IngestError: InfluxDB is unreachable or refused the statement.
+    """
+    ordered = sorted(set(sites))
+    chunks = [ordered[i : i + SITES_PER_QUERY] for i in range(0, len(ordered), SITES_PER_QUERY)]
+
+    async def run(chunk: list[str]) -> Sequence[Series]:
+        params: dict[str, ParamValue] = {"start": (now_ms - lookback_ms) * 1_000_000, "end": (now_ms + 1) * 1_000_000}
+        params.update({f"s{i}": site for i, site in enumerate(chunk)})
+        return await reader.raw(last_seen_statement(len(chunk)), params)
+
+    out: dict[tuple[str, str], Seen] = {}
+    for result in await asyncio.gather(*(run(c) for c in chunks)):
+        for series in result:
+            tags = series.tags or {}
+            for row in series.rows()[:1]:
+                if row.get("seen") is None:
+                    continue
+                battery = row.get("battery")
+                key = (tags.get("site", ""), tags.get("device", ""))
+                seen = Seen(series.name, int(row["seen"]), None if battery is None else int(battery))
+                if key not in out or out[key].last_seen_ms < seen.last_seen_ms:
+                    out[key] = seen
+    return out

@@ -6,6 +6,7 @@ from detection.config import DetectConfig
 from detection.detectors.apnea import ApneaDetector
 from detection.detectors.base import Context, Detector
 from detection.detectors.bed_exit import BedExitDetector
+from detection.detectors.checkin import CheckInDetector
 from detection.detectors.device_status import DeviceStatusDetector
 from detection.detectors.fall import FallDetector
 from detection.detectors.inactivity import InactivityDetector
@@ -30,6 +31,7 @@ def default_detectors(config: DetectConfig) -> list[Detector]:
         SmokeDetector,
         VitalsDetector,
         ApneaDetector,
+        CheckInDetector,
         BedExitDetector,
         InactivityDetector,
         NotUpDetector,

@@ -3,7 +3,8 @@
 Detectors are River-style in spirit: ``__init__`` stores hyperparameters only (the shared
 :class:`~detection.config.DetectConfig`); learned state lives in :class:`~detection.state.HomeState` and
 :class:`~detection.baseline.Baseline` (fitted from data, never from flagged days). A behavioural detector exposes
-``score_one(home, now_ms) -> float``, where a high score means anomalous and ``>= 1`` means the learned or
+``score_one(ctx, home, now_ms) -> float`` (the same signature on every behavioural detector: inactivity,
+bed exit, out not back), where a high score means anomalous and ``>= 1`` means the learned or
 fixed threshold is crossed; deciding is separate (the timer handler). Learning happens through the daily
 summaries the engine archives (``learn_one`` of the baseline, see :mod:`detection.baseline`).
 
@@ -16,8 +17,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detection.config import DetectConfig
-from detection.models import Alert, AlertType, Severity
-from detection.state import HomeState
+from detection.models import CHECKIN_TYPES, Alert, AlertType, CheckIn, Severity
+from detection.state import NEVER, HomeState
 from detection.timers import TimerQueue
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -36,18 +37,21 @@ SUPPRESSED_WHEN_DARK: frozenset[AlertType] = BEHAVIOURAL | {AlertType.DEVICE_OFF
 
 MIN_MS = 60_000
 DAY_MS = 86_400_000
+CHECKIN_TIMER = "checkin"
 
 
 class Context:
     """Engine services for detectors: local time, timers and alert emission into the current batch."""
 
-    __slots__ = ("config", "out", "timers", "tz_ms")
+    __slots__ = ("checkins", "config", "out", "timers", "tz_ms")
 
     def __init__(self, *, config: DetectConfig, timers: TimerQueue) -> None:
         self.config = config
         self.timers = timers
         self.tz_ms = config.tz_offset_s * 1000
         self.out: list[Alert] = []
+        self.checkins: list[CheckIn] = []
+        """Check-in prompts, answers and pages, in order (the engine's :attr:`~detection.engine.Engine.checkins`)."""
 
     def local_min(self, t_ms: int) -> float:
         """Local minute of the day of an event time (0 ≤ x < 1440)."""
@@ -98,31 +102,46 @@ class Context:
         evidence: dict[str, float | int | str | bool] | None = None,
         key: str | None = None,
     ) -> bool:
-        """Raise an alert; return False if it is muted (site dark) or already open under ``key``.
+        """Raise an alert; return False if it is muted (site dark, detector off for this home) or already open.
 
-        Life-safety alerts are never deduplicated or muted here (fusion groups them into one incident).
+        Life-safety alerts are never deduplicated, muted or delayed here (fusion groups them into one incident).
         With a ``key``, the condition stays open until :meth:`clear` so it is raised once, not per reading.
+        A behavioural alert of :data:`~detection.models.CHECKIN_TYPES` is held and the elder is asked first
+        (``checkin_window_s``; see :class:`~detection.detectors.checkin.CheckInDetector`). Raising an alert no
+        longer keeps the day out of the baseline: only a confirmed incident does (:meth:`Engine.label_outcome`).
         """
         if home.site_offline and type_ in SUPPRESSED_WHEN_DARK:
+            return False
+        if home.off and type_ in BEHAVIOURAL and type_.value in home.off:
             return False
         if key is not None:
             if key in home.open:
                 return False
             home.open[key] = t_ms
-        if type_ in BEHAVIOURAL:
-            home.day.flagged = True
-        self.out.append(
-            Alert(
-                site=home.site,
-                type=type_,
-                severity=severity,
-                time_ms=t_ms,
-                explanation=en,
-                explanation_zh=zh,
-                device=device,
-                evidence=evidence or {},
-            )
+        alert = Alert(
+            site=home.site,
+            type=type_,
+            severity=severity,
+            time_ms=t_ms,
+            explanation=en,
+            explanation_zh=zh,
+            device=device,
+            evidence=evidence or {},
         )
+        window = self.config.checkin_window_s
+        if window > 0 and type_ in CHECKIN_TYPES:
+            home.checkin_alerts.append(alert)
+            home.checkin_keys.append(key or "")
+            if home.checkin_ms == NEVER:
+                home.checkin_ms = t_ms
+                self.timers.schedule(home.site, CHECKIN_TIMER, t_ms + window * 1000)
+                self.checkins.append(
+                    CheckIn(
+                        site=home.site, time_ms=t_ms, what="prompt", types=(type_.value,), prompt_ms=t_ms, detail=en
+                    )
+                )
+            return True
+        self.out.append(alert)
         return True
 
     def clear(

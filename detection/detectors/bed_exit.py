@@ -41,7 +41,7 @@ class BedExitDetector(Detector):
     only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = ("bed_exit",)
 
-    def score_one(self, home: HomeState, now_ms: int) -> float:
+    def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Time out of bed over the personal limit (≥ 1: anomalous); 0 when no night exit is running."""
         if home.night_exit_ms == NEVER:
             return 0.0

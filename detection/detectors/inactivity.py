@@ -46,21 +46,46 @@ class InactivityDetector(Detector):
         if home.night_exit_ms != NEVER:
             return False  # a night exit is the bed-exit detector's job
         last = home.last_activity_ms
+        if last in (home.door_open_ms, home.door_close_ms):
+            return False  # the entrance door was the last sign: most likely out (the out-not-back rule decides)
         if due is None:
-            due = last + int(self.limit_min(ctx, home) * MIN_MS)
+            limit = self.limit_min(ctx, home)
+            if limit is None:
+                return False  # this home's normal quiet spells here outlast the ceiling: silence is no evidence
+            due = last + int(limit * MIN_MS)
         if not home.solitary:
             c = self.config
             lo, hi = c.couple_day_start_min, c.couple_day_end_min
             return lo <= ctx.local_min(last) < hi and lo <= ctx.local_min(due) < hi
-        if block_of(ctx.local_min(last)) != 0 and block_of(ctx.local_min(due)) != 0:
+        last_min = ctx.local_min(last)
+        if block_of(last_min) != 0 and (
+            block_of(ctx.local_min(due)) != 0
+            or (home.last_room != "bedroom" and last_min < self.config.inactivity_run_on_before_min)
+        ):
+            # A daytime silence; one that runs into the night only if it began well before bedtime and outside
+            # the bedroom (a fall at 19:00 found at 23:00; activity at 21:30 then nothing is usually bedtime).
             return True
-        # At night only an empty bed plus silence is evidence, and only when nobody else lives there.
-        return home.has_mattress and home.solitary
+        # At night only an empty bed plus silence is evidence (and only when living alone: see above). Without a
+        # bed sensor, a night toilet visit and the return to bed look alike (measured on real homes: most
+        # mattress-less homes have no sensor that fires on the way back to bed).
+        return home.has_mattress
 
     @staticmethod
     def _sensors_reporting(home: HomeState, now_ms: int) -> bool:
-        """True unless every motion sensor of the home has been silent for 20 min (dead PIR, radio trouble)."""
+        """True while some sensor inside the home is alive (not offline), so its silence is evidence.
+
+        Liveness comes from the device's heartbeats and the gateway (the offline detector), not from the person:
+        a healthy PIR that heartbeats but sees nobody is evidence that nobody moved. Homes whose registry names no
+        inside sensor (unknown devices) keep the old rule: the motion sensors must have spoken within 20 min.
+        """
         seen = False
+        for dev in home.devices.values():
+            if dev.inside:
+                if not dev.offline:
+                    return True
+                seen = True
+        if seen:
+            return False
         for dev in home.devices.values():
             if dev.kind is DeviceKind.MOTION:
                 if not dev.offline and now_ms - dev.last_seen_ms <= 20 * MIN_MS:
@@ -68,15 +93,41 @@ class InactivityDetector(Detector):
                 seen = True
         return not seen
 
-    def limit_min(self, ctx: Context, home: HomeState) -> float:
-        """Limit for the block of the day of the last activity."""
-        return home.baseline.inactivity_limit_min[block_of(ctx.local_min(home.last_activity_ms))]
+    def ceiling_min(self, home: HomeState) -> float:
+        """The home's safety ceiling: shorter where a motion sensor outside the bedroom watches (strong evidence)."""
+        c = self.config
+        return c.inactivity_sparse_ceiling_min if home.sparse else c.inactivity_ceiling_min
+
+    def limit_min(self, ctx: Context, home: HomeState) -> float | None:
+        """Limit for the block of the day and the room of the last activity (the block's when the room has none).
+
+        None when this home's own normal quiet spells there outlast its safety ceiling: its sensors do not see where
+        the elder spends that time (a living room without a sensor, a nap), so silence is no evidence and a page
+        would be a guess; the resident page lists these (``Engine.learned``).
+        """
+        b = block_of(ctx.local_min(home.last_activity_ms))
+        base = home.baseline
+        lim = base.inactivity_limit_min[b]
+        if base.room_limit_min:
+            per_room = base.room_limit_min.get(home.last_room)
+            if per_room is not None:
+                room_lim = per_room[b]
+                if room_lim is not None:
+                    lim = room_lim
+        ceiling = self.ceiling_min(home)
+        if not base.personal:
+            return min(lim, ceiling)  # the population prior is clipped, never off: a new elder is watched
+        if lim <= ceiling:
+            return lim
+        backstop = self.config.inactivity_backstop_min
+        return backstop if backstop > 0 else None
 
     def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""
-        if not self._eligible(ctx, home):
+        limit = self.limit_min(ctx, home)
+        if limit is None or not self._eligible(ctx, home):
             return 0.0
-        return (now_ms - home.last_activity_ms) / (self.limit_min(ctx, home) * MIN_MS)
+        return (now_ms - home.last_activity_ms) / (limit * MIN_MS)
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """On activity: clear an open alert and make sure the timer is armed no later than needed."""
@@ -93,7 +144,10 @@ class InactivityDetector(Detector):
             )
         if not self._eligible(ctx, home):
             return
-        due = home.last_activity_ms + int(self.limit_min(ctx, home) * MIN_MS)
+        limit = self.limit_min(ctx, home)
+        if limit is None:
+            return
+        due = home.last_activity_ms + int(limit * MIN_MS)
         armed = ctx.timers.due_of(home.site, TIMER)
         if armed is None or due < armed:
             ctx.schedule(home, TIMER, due)
@@ -103,6 +157,8 @@ class InactivityDetector(Detector):
         if not self._eligible(ctx, home) or KEY in home.open:
             return
         limit = self.limit_min(ctx, home)
+        if limit is None:
+            return
         real_due = home.last_activity_ms + int(limit * MIN_MS)
         if real_due > due:
             ctx.schedule(home, TIMER, real_due)
@@ -115,16 +171,28 @@ class InactivityDetector(Detector):
         b = block_of(ctx.local_min(last))
         base = home.baseline
         ref = base.quiet_ref_min[b]
+        room = home.last_room
+        room_ref = base.room_ref_min.get(room) if base.room_ref_min else None
+        where, where_zh = "", ""
+        if room_ref is not None and room_ref[b] is not None:
+            ref = room_ref[b]
+            where, where_zh = f" after activity in the {room}", f"（{room}活动之后）"
+        ceiling = self.ceiling_min(home)
+        q = round(self.config.inactivity_quantile * 100)
+        if where:
+            q = round(self.config.inactivity_room_quantile * 100)
         if base.personal and ref is not None:
             src = (
-                f"longest quiet spell in the {BLOCKS[b]} over {base.n_days} days was {ref:.0f} min,"
+                f"longest quiet spell in the {BLOCKS[b]}{where} on {q}% of {base.n_days} days"
+                f" was at most {ref:.0f} min,"
                 f" × {self.config.inactivity_margin} margin, clipped to {self.config.inactivity_floor_min:.0f}–"
-                f"{self.config.inactivity_ceiling_min:.0f} min"
+                f"{ceiling:.0f} min"
             )
             src_zh = (
-                f"过去 {base.n_days} 天{BLOCKS_ZH[b]}最长安静时段为 {ref:.0f} 分钟，乘以余量 "
+                f"过去 {base.n_days} 天中 {q}% 的日子{BLOCKS_ZH[b]}{where_zh}最长安静时段"
+                f"不超过 {ref:.0f} 分钟，乘以余量 "
                 f"{self.config.inactivity_margin}，并限定在 {self.config.inactivity_floor_min:.0f}–"
-                f"{self.config.inactivity_ceiling_min:.0f} 分钟"
+                f"{ceiling:.0f} 分钟"
             )
         else:
             src = "population default (not enough personal history yet)"

@@ -37,6 +37,7 @@ class NotUpDetector(Detector):
             (DeviceKind.MATTRESS, MessageType.TELEMETRY),
             (DeviceKind.MOTION, MessageType.EVENT),
             (DeviceKind.MOTION, MessageType.TELEMETRY),
+            (DeviceKind.DOOR, MessageType.EVENT),
         }
     )
     only_on_flags: ClassVar[bool] = True
@@ -53,7 +54,12 @@ class NotUpDetector(Detector):
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Clear an open NOT_UP when the elder gets up."""
-        if KEY in home.open and flags & ACTIVITY and not home.in_bed:
+        if (
+            KEY in home.open
+            and flags & ACTIVITY
+            and not home.in_bed
+            and (home.has_mattress or home.up_day == ctx.care_day(t))
+        ):
             ctx.clear(
                 home,
                 KEY,
@@ -78,6 +84,10 @@ class NotUpDetector(Detector):
         if home.has_mattress and home.in_bed:
             since = hhmm(ctx.local_min(home.bed_since_ms)) if home.bed_since_ms != NEVER else "?"
             what, what_zh = f"still in bed (since {since})", f"仍在床上（自 {since} 起）"
+        elif home.last_room == "bedroom" and home.last_activity_ms >= morning:
+            last = hhmm(ctx.local_min(home.last_activity_ms))
+            what = f"not seen outside the bedroom this morning (last activity {last}, in the bedroom)"
+            what_zh = f"今天早上未离开卧室（最后活动 {last}，在卧室）"
         else:
             last = hhmm(ctx.local_min(home.last_activity_ms)) if home.last_activity_ms != NEVER else "none"
             what, what_zh = f"no activity this morning (last {last})", f"今天早上无任何活动（最后活动 {last}）"

@@ -1,8 +1,17 @@
-"""Device offline, from an expected-silence model per device kind: declared cadence, widened by what was learned.
+"""Device offline, from an expected-silence model per device kind: declared cadence, tightened by what was learned.
 
-The limit is ``max(offline_cadences × declared cadence, offline_min_s)``, tightened to ``offline_learned_factor``
-× the longest healthy gap once the device has shown its real cadence (a door contact whose heartbeat is hourly is
-noticed after 3 h, not 18 h). A wristband is not expected to be heard while the elder is out with it.
+One rule, :func:`offline_limit_ms`, used by this detector and by the console's device list
+(``dashboards/device_report.py``), so both call a device offline at the same silence:
+
+- **event-driven kinds** (PIR, door contact, smoke detector, call button) report on change plus a sparse heartbeat.
+  Their liveness comes from the heartbeat, never from the person: the limit is ``offline_event_cadences`` × the
+  declared heartbeat + ``offline_event_grace_s`` (a PIR: 2 h 05 min, a door contact: 12 h 05 min), tightened to
+  the same multiple of the longest gap *between heartbeats* once ``offline_learn_min_gaps`` were seen. Gaps between
+  events are the person's rhythm and are not learned from (a storm of events once collapsed a door's limit to
+  15 min and raised 991 alerts a month on one real home). A healthy PIR that sees nobody stays online.
+- **periodic kinds** (mattress, wristband): ``max(offline_cadences × cadence, offline_min_s)``, tightened to
+  ``offline_learned_factor`` × the longest healthy gap. A wristband: at least 4 h, and not while the elder is out.
+
 The timer is lazy: each message updates ``last_seen_ms`` only.
 """
 
@@ -11,12 +20,43 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detection.baseline import hhmm
+from detection.config import DetectConfig
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
 from detection.state import DeviceState, HomeState
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind, MessageType, Reading
 
 PREFIX = "off:"
+EVENT_DRIVEN = frozenset({DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.SMOKE, DeviceKind.CALL_BUTTON})
+
+
+def offline_limit_ms(kind: DeviceKind, config: DetectConfig, *, max_gap_ms: int = 0, n_gaps: int = 0) -> int:
+    """Silence after which a device of ``kind`` is offline (the one rule; see the module docstring).
+
+    ``max_gap_ms`` / ``n_gaps``: the longest healthy gap learned so far (between heartbeats for event-driven kinds).
+
+    >>> c = DetectConfig()
+    >>> offline_limit_ms(DeviceKind.MOTION, c) // 60_000, offline_limit_ms(DeviceKind.DOOR, c) // 60_000
+    (125, 725)
+    >>> offline_limit_ms(DeviceKind.MOTION, c, max_gap_ms=1_800_000, n_gaps=12) // 60_000
+    65
+    """
+    c = config
+    cad_ms = EXPECTED_CADENCE_S[kind] * 1000
+    floor = c.offline_min_s * 1000
+    if kind in EVENT_DRIVEN:
+        base = int(cad_ms * c.offline_event_cadences) + c.offline_event_grace_s * 1000
+        if n_gaps >= c.offline_learn_min_gaps and max_gap_ms > 0:
+            learned = int(max_gap_ms * c.offline_event_cadences) + c.offline_event_grace_s * 1000
+            return max(floor, min(base, learned))
+        return max(floor, base)
+    base = max(int(cad_ms * c.offline_cadences), floor)
+    if kind is DeviceKind.WRISTBAND:
+        return max(base, c.wristband_offline_min_s * 1000)
+    if n_gaps >= c.offline_learn_min_gaps:
+        learned = int(max_gap_ms * c.offline_learned_factor)
+        return max(floor, min(base, learned))
+    return base
 
 
 class OfflineDetector(Detector):
@@ -32,15 +72,8 @@ class OfflineDetector(Detector):
     timer_names: ClassVar[tuple[str, ...]] = (PREFIX,)
 
     def limit_ms(self, dev: DeviceState) -> int:
-        """Silence after which this device counts as offline."""
-        c = self.config
-        base = max(int(EXPECTED_CADENCE_S[dev.kind] * c.offline_cadences * 1000), c.offline_min_s * 1000)
-        if dev.kind is DeviceKind.WRISTBAND:
-            return max(base, c.wristband_offline_min_s * 1000)
-        if dev.n_gaps >= c.offline_learn_min_gaps:
-            learned = int(dev.max_gap_ms * c.offline_learned_factor)
-            return max(c.offline_min_s * 1000, min(base, learned))
-        return base
+        """Silence after which this device counts as offline (:func:`offline_limit_ms`)."""
+        return offline_limit_ms(dev.kind, self.config, max_gap_ms=dev.max_gap_ms, n_gaps=dev.n_gaps)
 
     def on_start(self, ctx: Context, home: HomeState, t: int) -> None:
         """Arm every registered device from the moment the home is first seen (a device may never speak)."""
@@ -99,7 +132,8 @@ class OfflineDetector(Detector):
             due,
             f"{dev.kind.value} {device} silent for {fmt_min(limit / MIN_MS)} since"
             f" {hhmm(ctx.local_min(dev.last_seen_ms))} (declared cadence {fmt_min(cad / 60)},"
-            f" longest healthy gap seen {fmt_min(dev.max_gap_ms / MIN_MS)} over {dev.n_gaps} messages);"
+            f" longest healthy gap seen {fmt_min(dev.max_gap_ms / MIN_MS)} over {dev.n_gaps} gaps"
+            f"{' between heartbeats' if dev.kind in EVENT_DRIVEN else ''});"
             " the rest of the home is online.",
             f"设备 {device}（{dev.kind.value}）自 {hhmm(ctx.local_min(dev.last_seen_ms))} 起已 "
             f"{fmt_min_zh(limit / MIN_MS)} 无消息（标称上报间隔 {fmt_min_zh(cad / 60)}），该户其他设备在线。",

@@ -29,17 +29,33 @@ class OutNotBackDetector(Detector):
     only_on_flags: ClassVar[bool] = True
     timer_names: ClassVar[tuple[str, ...]] = (AWAY, OUT)
 
-    def score_one(self, home: HomeState, now_ms: int) -> float:
+    def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Time out over the limit (≥ 1: anomalous); 0 when at home."""
         if not home.away:
             return 0.0
         return (now_ms - home.away_since_ms) / (home.baseline.out_limit_min * MIN_MS)
 
+    def confirm_ms(self, home: HomeState) -> int:
+        """Silence inside after the door that means "went out": longer in a home with contacts only."""
+        c = self.config
+        return (c.away_confirm_sparse_s if home.sparse else c.away_confirm_s) * 1000
+
+    def latest_min(self, home: HomeState) -> float:
+        """Local minute by which the elder is usually home: 23:00, later if the home's own returns say so."""
+        b = home.baseline.back_by_min
+        c = self.config
+        if b is None:
+            return float(c.out_latest_min)
+        learned = (b + 30 + c.day_boundary_min) % 1440
+        if learned < c.day_boundary_min:
+            return float(c.out_latest_min)  # after midnight: the night rule decides
+        return max(float(c.out_latest_min), learned)
+
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Door closed: check for departure later; return: clear."""
         if flags & (DOOR_OPEN | DOOR_CLOSE) and not home.away and not home.in_bed:
             # from the last door event: a lost "close" must not hide a departure
-            ctx.schedule(home, AWAY, t + self.config.away_confirm_s * 1000)
+            ctx.schedule(home, AWAY, t + self.confirm_ms(home))
         if flags & RETURNED:
             ctx.cancel(home, OUT)
             ctx.clear(home, KEY, AlertType.OUT_NOT_BACK, t, "The elder is back home.", "老人已回家。")
@@ -49,17 +65,18 @@ class OutNotBackDetector(Detector):
         c = self.config
         if name == AWAY:
             close = max(home.door_close_ms, home.door_open_ms)
-            if home.away or home.in_bed or due - close != c.away_confirm_s * 1000:
+            if home.away or home.in_bed or due - close != self.confirm_ms(home):
                 return
             if home.inside_start_ms > close + SETTLE_MS:
                 return
             home.away = True
             home.away_since_ms = close
             limit_due = close + int(home.baseline.out_limit_min * MIN_MS)
-            if ctx.is_night(close):
+            latest = self.latest_min(home)
+            if ctx.is_night(close):  # always: a night outing of an elder is wandering until shown otherwise
                 limit_due = close + int(c.night_out_limit_min * MIN_MS)
-            elif ctx.local_min(close) < c.out_latest_min:
-                limit_due = min(limit_due, ctx.next_local(close, c.out_latest_min))
+            elif ctx.local_min(close) < latest:
+                limit_due = min(limit_due, ctx.next_local(close, latest % 1440))
             ctx.schedule(home, OUT, limit_due)
             return
         if not home.away or home.site_offline:
@@ -72,7 +89,7 @@ class OutNotBackDetector(Detector):
             src_zh = f"过去 {b.n_days} 天最长外出 {fmt_min_zh(b.longest_out_min)} × {c.out_margin}"
         else:
             src, src_zh = "population default", "人群默认值"
-        late = hhmm(c.out_latest_min)
+        late = hhmm(self.latest_min(home))
         if ctx.is_night(since):
             src, src_zh = f"fixed limit {c.night_out_limit_min:.0f} min for a night outing", "夜间外出固定阈值"
             late, limit_min = "-", c.night_out_limit_min

@@ -25,7 +25,7 @@ class VitalsDetector(Detector):
         {(DeviceKind.MATTRESS, MessageType.TELEMETRY), (DeviceKind.WRISTBAND, MessageType.TELEMETRY)}
     )
 
-    def score_one(self, hr: float) -> float:
+    def hr_score(self, hr: float) -> float:
         """How far outside the fixed band a heart rate is (≥ 1 means outside)."""
         c = self.config
         if hr < c.hr_low:

@@ -27,7 +27,7 @@ class VitalsTrendDetector(Detector):
 
     name: ClassVar[str] = "vitals_trend"
 
-    def score_one(self, values: list[float], ref: list[float], min_delta: float) -> float:
+    def trend_score(self, values: list[float], ref: list[float], min_delta: float) -> float:
         """Smallest deviation of recent nights over the band half-width (≥ 1 on every night: anomalous)."""
         med = statistics.median(ref)
         mad = statistics.median(abs(v - med) for v in ref) * 1.4826
@@ -56,7 +56,7 @@ class VitalsTrendDetector(Detector):
             if any(v is None for v in vals) or len(ref) < c.grace_days:
                 continue
             values = [float(v) for v in vals if v is not None]
-            score = self.score_one(values, ref, delta)
+            score = self.trend_score(values, ref, delta)
             if score < 1.0:
                 continue
             med = statistics.median(ref)

@@ -12,13 +12,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dashboards.app import create_app
-from dashboards.device_report import Presence, last_seen, last_seen_statement, presence
+from dashboards.device_report import Presence, presence
 from detection.config import DetectConfig
 from detection.models import Alert, AlertType, Severity
 from eldercare.servers._child import free_port
 from eldercare.settings import Settings
 from ingest.influx import InfluxClient
-from ingest.reader import InfluxReader
+from ingest.reader import InfluxReader, last_seen, last_seen_statement
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -31,10 +31,10 @@ def test_presence_follows_each_kinds_cadence() -> None:
     assert presence("mattress", now - 50_000, now_ms=now, config=CFG) is Presence.ONLINE
     assert presence("mattress", now - 5 * MIN, now_ms=now, config=CFG) is Presence.LATE
     assert presence("mattress", now - 16 * MIN, now_ms=now, config=CFG) is Presence.OFFLINE
-    # a door contact's heartbeat is 6-hourly: 13 h of silence is late, 19 h offline
+    # a door contact's heartbeat is 6-hourly: offline after two missed heartbeats + 5 min (the detector's rule)
     assert presence("door", now - 5 * HOUR, now_ms=now, config=CFG) is Presence.ONLINE
-    assert presence("door", now - 13 * HOUR, now_ms=now, config=CFG) is Presence.LATE
-    assert presence("door", now - 19 * HOUR, now_ms=now, config=CFG) is Presence.OFFLINE
+    assert presence("door", now - 12 * HOUR - 2 * MIN, now_ms=now, config=CFG) is Presence.LATE
+    assert presence("door", now - 12 * HOUR - 6 * MIN, now_ms=now, config=CFG) is Presence.OFFLINE
     # a wristband leaves home with the elder: 3 h away is late, not offline
     assert presence("wristband", now - 3 * HOUR, now_ms=now, config=CFG) is Presence.LATE
     assert presence("gateway", now - 16 * MIN, now_ms=now, config=CFG) is Presence.OFFLINE
@@ -57,10 +57,11 @@ def _line(kind: str, site: str, device: str, ago_ms: int, *, battery: int | None
 
 
 POINTS = [
-    # h1 (G01): mattress seconds ago, call button late (13 h), door offline (20 h) with a low battery, gateway fresh
+    # h1 (G01): mattress seconds ago, call button late (12 h 02 min: two heartbeats missed, not yet offline),
+    # door offline (20 h) with a low battery, gateway fresh
     _line("mattress", "h1", "mat1", 90 * MIN, mtype="telemetry"),
     _line("mattress", "h1", "mat1", 10_000, mtype="telemetry"),
-    _line("call_button", "h1", "btn1", 13 * HOUR, battery=80),
+    _line("call_button", "h1", "btn1", 12 * HOUR + 2 * MIN, battery=80),
     _line("door", "h1", "door1", 30 * HOUR, battery=40),
     _line("door", "h1", "door1", 20 * HOUR, battery=15),
     _line("gateway", "h1", "gw-h1", 60_000),
@@ -92,7 +93,7 @@ async def test_last_seen_from_real_influxd(influx_reader: InfluxReader) -> None:
     seen = await last_seen(influx_reader, ["h1", "h2"], now_ms=NOW)
     assert {k: (s.kind, NOW - s.last_seen_ms, s.battery_pct) for k, s in seen.items()} == {
         ("h1", "mat1"): ("mattress", 10_000, None),
-        ("h1", "btn1"): ("call_button", 13 * HOUR, 80),
+        ("h1", "btn1"): ("call_button", 12 * HOUR + 2 * MIN, 80),
         ("h1", "door1"): ("door", 20 * HOUR, 15),
         ("h1", "gw-h1"): ("gateway", 60_000, None),
         ("h2", "mat1"): ("mattress", 2 * HOUR, None),
@@ -137,7 +138,7 @@ def test_device_api_and_page_from_telemetry(fixed_now_app: FastAPI, backend: Bac
         page = client.get("/devices")
         assert page.status_code == 200 and 'data-source="telemetry"' in page.text
         assert 'id="count-offline"><b>2<' in page.text and 'id="count-unseen"><b>1<' in page.text
-        assert "13 小时前" in page.text and 'class="battery low">15%' in page.text
+        assert "12 小时前" in page.text and 'class="battery low">15%' in page.text
         filtered = client.get("/devices?status=late").text
         assert filtered.count('data-status="late"') == 1 and 'data-device="btn1"' in filtered
         assert client.get("/devices?site=h2").text.count('<tr class="presence-') == 4

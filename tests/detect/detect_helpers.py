@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.homes import TYPICAL_DEVICES, DeviceInfo, HomeRegistry, SiteInfo
 from detection.models import Alert, AlertType
@@ -57,11 +58,18 @@ def rd(device: str, t: int, *, event: str | None = None, status: bool = False, *
     )
 
 
-class Home:
-    """An engine watching ``h1`` plus every alert it raised."""
+FORTY_FIVE = (45.0, 45.0, 45.0, 45.0, 45.0)
+RULES = DetectConfig(checkin_window_s=0, inactivity_population_min=FORTY_FIVE)
+"""The detection rules on their own, with round thresholds: a behavioural alert pages at once (the check-in has its
+own tests) and a new elder's inactivity limit is 45 min in every block (the shipped prior, fitted on real homes, is
+clipped to the 2 h ceiling in a home with a motion sensor)."""
 
-    def __init__(self, engine: Engine | None = None, **reg: Any) -> None:
-        self.engine = engine or Engine(registry=registry(**reg))
+
+class Home:
+    """An engine watching ``h1`` plus every alert it raised (check-in off unless a config says otherwise)."""
+
+    def __init__(self, engine: Engine | None = None, *, config: DetectConfig = RULES, **reg: Any) -> None:
+        self.engine = engine or Engine(registry=registry(**reg), config=config)
         self.alerts: list[Alert] = []
 
     def send(self, *readings: Reading) -> list[Alert]:

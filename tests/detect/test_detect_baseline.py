@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from detection.baseline import BLOCKS, DaySummary, fit_baselines, population_baseline
 from detection.config import DetectConfig
+from detection.detectors.base import Context
+from detection.detectors.inactivity import InactivityDetector
+from detection.state import HomeState
+from detection.timers import TimerQueue
 
 
 def _days(n: int, *, wake: float, gap: float, flagged: set[int] | None = None) -> list[DaySummary]:
@@ -30,7 +36,18 @@ def test_personal_limits_are_clipped_by_the_safety_floor_and_ceiling() -> None:
         {"calm": _days(14, wake=400.0, gap=12.0), "napper": _days(14, wake=400.0, gap=300.0)}, config=cfg
     )
     assert fits["calm"].personal and fits["calm"].inactivity_limit_min[1] == cfg.inactivity_floor_min
-    assert fits["napper"].inactivity_limit_min[1] == cfg.inactivity_ceiling_min
+    # A napper's own spells outlast the safety ceiling: the learned 300 min × 1.15 is kept, and the detector treats
+    # the home's silence in that block as weak evidence (2 h ceiling with a motion sensor, 4 h with contacts only):
+    # it waits for the 4 h backstop, or stays off there when the backstop is 0.
+    assert fits["napper"].inactivity_limit_min[1] == 345.0
+    det = InactivityDetector(config=cfg)
+    ctx = Context(config=cfg, timers=TimerQueue())
+    home = HomeState(site="h", baseline=fits["napper"], day=DaySummary(day=0), last_activity_ms=8 * 3_600_000)
+    assert det.limit_min(ctx, home) == cfg.inactivity_backstop_min == 240.0
+    off = msgspec.structs.replace(cfg, inactivity_backstop_min=0.0)
+    assert InactivityDetector(config=off).limit_min(Context(config=off, timers=TimerQueue()), home) is None
+    home.baseline = fits["calm"]
+    assert det.limit_min(ctx, home) == cfg.inactivity_floor_min
     assert fits["calm"].bed_exit_limit_min == cfg.bed_exit_floor_min  # 8 min × 1.3 → floor 30
     assert fits["calm"].out_limit_min == cfg.out_floor_min
     assert len(fits["calm"].inactivity_limit_min) == len(BLOCKS)

@@ -73,10 +73,15 @@ def test_activity_moves_the_inactivity_deadline() -> None:
     assert alert.time_ms == at(0, 10, 15)
 
 
-def test_a_silent_motion_sensor_is_not_evidence_of_inactivity() -> None:
+def test_a_dead_motion_sensor_is_not_evidence_of_inactivity() -> None:
+    # Liveness comes from the PIR's heartbeats: its last message at 05:00, so it is offline from 07:05 (2 hourly
+    # heartbeats + 5 min). Its silence after that is a dead sensor, not a still elder.
     home = Home()
-    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 9, 0), event="motion"))
-    home.advance(at(0, 11, 0))  # the PIR sends nothing at all: dead sensor, not a still elder
+    home.send(rd("pir1", at(0, 5, 0), status=True, battery=80))
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"))
+    home.advance(at(0, 11, 0))
+    [off] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "pir1"]
+    assert off.time_ms == at(0, 7, 5)
     assert home.of(AlertType.INACTIVITY) == []
 
 

@@ -8,14 +8,16 @@ from detection.models import AlertType, Severity
 
 
 def test_device_offline_at_declared_limit_and_cleared_by_the_next_message() -> None:
+    # A door contact heartbeats every 6 h (event-driven): offline after two missed heartbeats + 5 min, 12 h 05 min.
     home = Home()
     t0 = at(0, 10, 0)
+    limit = (12 * 60 + 5) * MIN
     home.send(rd("door1", t0, status=True, battery=80))
-    home.advance(t0 + 18 * 60 * MIN - 1)
+    home.advance(t0 + limit - 1)
     assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"] == []
-    home.advance(t0 + 18 * 60 * MIN)
+    home.advance(t0 + limit)
     [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
-    assert alert.time_ms == t0 + 18 * 60 * MIN and "declared cadence 6 h 00 min" in alert.explanation
+    assert alert.time_ms == t0 + limit and "declared cadence 6 h 00 min" in alert.explanation
     home.send(rd("door1", t0 + 19 * 60 * MIN, status=True, battery=80))
     assert [a.device for a in home.of(AlertType.DEVICE_OFFLINE, clears=True)] == ["door1"]
 
@@ -26,9 +28,23 @@ def test_learned_cadence_tightens_the_offline_limit() -> None:
     for k in range(12):  # hourly heartbeat, 11 healthy gaps of 1 h
         home.send(rd("door1", t0 + k * 60 * MIN, status=True, battery=80))
     last = t0 + 11 * 60 * MIN
-    home.advance(last + 3 * 60 * MIN)
+    home.advance(last + 125 * MIN)
     [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
-    assert alert.time_ms == last + 3 * 60 * MIN and alert.evidence["limit_min"] == 180.0
+    assert alert.time_ms == last + 125 * MIN and alert.evidence["limit_min"] == 125.0
+
+
+def test_event_gaps_do_not_shrink_an_event_driven_limit() -> None:
+    # A storm of door events a minute apart is the person's rhythm, not the contact's cadence: only heartbeats count.
+    home = Home()
+    t0 = at(0, 8, 0)
+    home.send(rd("door1", t0, status=True, battery=80))
+    for k in range(1, 40):
+        home.send(rd("door1", t0 + k * MIN, event="open" if k % 2 else "close"))
+    home.advance(t0 + 12 * 60 * MIN)
+    assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"] == []
+    home.advance(t0 + 39 * MIN + (12 * 60 + 5) * MIN)
+    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
+    assert alert.time_ms == t0 + 39 * MIN + (12 * 60 + 5) * MIN
 
 
 def test_last_will_mutes_then_pages_after_grace_and_escalates_for_a_solitary_elder() -> None:
@@ -79,3 +95,20 @@ def test_band_left_off_counts_from_getting_up() -> None:
     home.advance(at(1, 9, 30))
     [alert] = home.of(AlertType.NOT_WORN)
     assert alert.time_ms == at(1, 9, 0) and "not worn since 22:05" in alert.explanation
+
+
+def test_the_console_and_the_detector_call_a_device_offline_at_the_same_silence() -> None:
+    # One rule (detection.detectors.offline.offline_limit_ms): the device list must not say "online" for a door
+    # contact the detector already raised as offline, nor the other way round.
+    from dashboards.device_report import Presence, offline_after_ms, presence
+    from detection.config import DetectConfig
+    from detection.detectors.offline import offline_limit_ms
+    from gateway.models import DeviceKind
+
+    cfg = DetectConfig()
+    for kind in DeviceKind:
+        if kind is DeviceKind.GATEWAY:
+            continue
+        limit = offline_limit_ms(kind, cfg)
+        assert offline_after_ms(kind.value, cfg) == limit, kind
+        assert presence(kind.value, 0, now_ms=limit + 1, config=cfg) is Presence.OFFLINE, kind

@@ -52,3 +52,39 @@ def test_timer_queue_compacts_stale_entries() -> None:
         q.schedule("a", "x", k)
     assert len(q) == 1 and len(q._heap) < 5000
     assert q.pop_due(10**9) == [(4999, "a", "x")]
+
+
+def test_a_flapping_device_notifies_once_a_day_and_life_safety_is_untouched() -> None:
+    fusion = Fusion()
+
+    def offline(t: int, *, clears: bool = False) -> bool:
+        a = Alert(
+            site="h1",
+            type=AlertType.DEVICE_OFFLINE,
+            severity=Severity.INFO if clears else Severity.WARNING,
+            time_ms=t,
+            explanation="x",
+            explanation_zh="x",
+            device="door1",
+            clears=clears,
+        )
+        return fusion.add(a).notify
+
+    # down, back, down again three hours later, ... : one notification a day
+    assert offline(at(0, 1, 0)) is True
+    assert offline(at(0, 2, 0), clears=True) is False
+    assert offline(at(0, 5, 0)) is False
+    assert offline(at(0, 6, 0), clears=True) is False
+    assert offline(at(1, 1, 0)) is True  # a day after the last notification
+    sos = [
+        Alert(
+            site="h1",
+            type=AlertType.SOS,
+            severity=Severity.CRITICAL,
+            time_ms=at(1, 1, k),
+            explanation="s",
+            explanation_zh="s",
+        )
+        for k in (1, 40)
+    ]
+    assert [fusion.add(a).notify for a in sos] == [True, True]

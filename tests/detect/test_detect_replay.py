@@ -50,7 +50,10 @@ def test_replay_writes_alerts_in_event_time(tmp_path: Path) -> None:
     assert result.messages == 5 and result.readings == 4 and result.rejected == {"bad_schema": 1}
     rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     person = [(r["type"], r["time"]) for r in rows if r["type"] in ("sos", "night_bed_exit")]
-    assert person == [("sos", "2026-03-03T02:05:00+08:00"), ("night_bed_exit", "2026-03-03T02:40:00+08:00")]
+    # The bed exit is due at 02:40; the elder is asked first and nobody answers within 5 min: paged at 02:45.
+    assert person == [("sos", "2026-03-03T02:05:00+08:00"), ("night_bed_exit", "2026-03-03T02:45:00+08:00")]
+    [exit_row] = [r for r in rows if r["type"] == "night_bed_exit"]
+    assert "Check-in at 02:40: no answer within 5 min." in exit_row["explanation"]
     sos = next(r for r in rows if r["type"] == "sos")
     assert sos["home"] == "h0001" and sos["severity"] == "critical" and sos["notify"] and sos["explanation"]
     exit_row = next(r for r in rows if r["type"] == "night_bed_exit")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from detect_helpers import MIN, Home, at, rd, registry
+from detect_helpers import MIN, RULES, Home, at, rd, registry
 
 from detection.engine import Engine, InMemoryHistory
 from detection.errors import SnapshotError
@@ -26,7 +26,9 @@ def test_restart_mid_bed_exit_alerts_once_on_time() -> None:
     snap = first.engine.snapshot()  # the process dies right after this
 
     # Restart at 02:35: history (e.g. InfluxDB) holds everything, including readings before the snapshot.
-    engine, caught_up = Engine.restore(snap, history=InMemoryHistory(stream), now_ms=at(1, 2, 35), registry=registry())
+    engine, caught_up = Engine.restore(
+        snap, history=InMemoryHistory(stream), now_ms=at(1, 2, 35), registry=registry(), config=RULES
+    )
     assert [a for a in caught_up if a.type is AlertType.NIGHT_BED_EXIT] == []
     restarted = Home(engine)
     restarted.advance(at(1, 2, 39, 59))
@@ -51,7 +53,9 @@ def test_restart_after_the_due_time_raises_it_during_catch_up_with_its_event_tim
     first = Home()
     first.send(*[r for r in stream if r.received_ms <= at(1, 2, 10)])
     snap = first.engine.snapshot()
-    engine, caught_up = Engine.restore(snap, history=InMemoryHistory(stream), now_ms=at(1, 3, 0), registry=registry())
+    engine, caught_up = Engine.restore(
+        snap, history=InMemoryHistory(stream), now_ms=at(1, 3, 0), registry=registry(), config=RULES
+    )
     exits = [a for a in caught_up if a.type is AlertType.NIGHT_BED_EXIT]
     assert [a.time_ms for a in exits] == [at(1, 2, 40)]
     assert [a for a in engine.advance(at(1, 4, 0)) if a.type is AlertType.NIGHT_BED_EXIT] == []

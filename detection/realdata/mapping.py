@@ -1,0 +1,239 @@
+"""Map a real recording onto the wire contract, the way a real gateway would send it (docs/contract.md).
+
+Per sensor type (also in docs/detection.md, "Real homes"):
+
+- **PIR** (``PIR ...``, ``bathtub pir``, ``dresser pir``) → ``motion``: an ``event: motion`` (with its room) when the
+  sensor fires and again every :data:`PIR_RETRIGGER_S` while it stays active (a PIR re-triggers after its hold-off
+  while someone moves); heartbeat ``status`` every hour (the contract's motion cadence), whether or not anyone moved.
+- **Bed pressure mats** (``press bed``, ``bed mat``, ``mat bed``) report pressure *changes* (median firing 1 s,
+  thousands a night), not occupancy, so they are not a smart mattress: they become one ``motion`` device in the
+  bedroom (movement in bed), and the home has no bed sensor. :func:`messages` still maps a real occupancy
+  sensor (kind ``mattress``) to ``in_bed`` / ``out_of_bed`` events plus ``telemetry`` every 30 s with
+  ``occupied`` (no heart or breathing rate), should a recording have one.
+- **A couch pressure mat** → ``motion`` in the living room (it reports presence on the couch like a PIR would).
+- A motion sensor that stays "on" re-triggers for at most :data:`PIR_STUCK_S` (a firing of days is a stuck sensor,
+  not days of movement).
+- **The front door** → ``door`` in room ``entrance``: ``open`` at the start of a firing, ``close`` at its end;
+  heartbeat ``status`` every 6 h.
+- **Every other reed / mercury / float switch** (interior doors, cupboards, fridge, microwave, toilet flush, taps,
+  light switches, ...) → ``door`` contact in its room, ``open`` / ``close`` on change, heartbeat every 6 h. The
+  contract has no separate "object" kind; a reed contact on a cupboard is the same device as one on a door, and
+  the registry's room says it is inside the home (only the ``entrance`` contact tells departures).
+- **The gateway** → ``status`` ``{"online": true}`` every 5 min.
+- Dropped: nothing of the five homes (temperature / light-level sensors would be; these homes have none).
+
+Device clocks are honest (received = device time). Inside an injected failure window a device sends nothing at
+all (no events, no heartbeat), like a dead battery or a device out of radio range.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import msgspec
+
+from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
+from detection.realdata.sources import RawHome
+from gateway.models import EXPECTED_CADENCE_S, DeviceKind
+
+PIR_RETRIGGER_S: Final = 120
+PIR_STUCK_S: Final = 30 * 60
+MATTRESS_PERIOD_S: Final = 30
+GATEWAY_PERIOD_S: Final = EXPECTED_CADENCE_S[DeviceKind.GATEWAY]
+
+Interval = tuple[int, int]
+"""``(start_ms, end_ms)`` of one firing (end > start)."""
+Message = tuple[int, str, bytes]
+
+_ROOM_WORDS: Final = (
+    ("slaapkamer", "bedroom"),
+    ("bedroom", "bedroom"),
+    ("bed ", "bedroom"),
+    ("dresser", "bedroom"),
+    ("jewelry", "bedroom"),
+    ("badkamer", "bathroom"),
+    ("bathroom", "bathroom"),
+    ("bathtub", "bathroom"),
+    ("bath ", "bathroom"),
+    ("toilet", "bathroom"),
+    ("shower", "bathroom"),
+    ("keuken", "kitchen"),
+    ("kitchen", "kitchen"),
+    ("couch", "living"),
+    ("living", "living"),
+    ("hall", "hall"),
+    ("foyer", "hall"),
+    ("den", "living"),
+    ("office", "office"),
+)
+
+
+class MappedDevice(msgspec.Struct, frozen=True):
+    """One contract device built from one or more sensors of the recording."""
+
+    device: str
+    kind: DeviceKind
+    room: str
+    sensors: tuple[int, ...]
+    names: tuple[str, ...]
+
+
+def classify(name: str) -> tuple[DeviceKind, str]:
+    """Contract kind and room of a sensor, from its name in the recording (see the module docstring)."""
+    n = " " + name.lower().replace(",", " ").replace("-", " ") + " "
+    if "pir" in n:
+        kind = DeviceKind.MOTION
+    elif "bed" in n and ("press" in n or "mat" in n):
+        return DeviceKind.MOTION, "bedroom"  # pressure-change pulses, not occupancy (module docstring)
+    elif "couch" in n and "mat" in n:
+        return DeviceKind.MOTION, "living"
+    else:
+        kind = DeviceKind.DOOR
+    if kind is DeviceKind.DOOR and re.search(r"front ?door|foyer door", n):
+        return kind, "entrance"
+    for word, room in _ROOM_WORDS:
+        if word in n:
+            return kind, room
+    if "," in name:  # MIT names: "Location,Object"
+        return kind, name.split(",", 1)[0].strip().lower().replace(" ", "_").replace("/", "_")
+    return kind, "kitchen" if kind is DeviceKind.DOOR else "living"
+
+
+def map_devices(raw: RawHome) -> tuple[MappedDevice, ...]:
+    """The home's contract devices; the bed mats of one bed merge into one bedroom motion device."""
+    out: list[MappedDevice] = []
+    mats: list[tuple[int, str]] = []
+    for ident, name in sorted(raw.sensor_names.items()):
+        kind, room = classify(name)
+        low = name.lower()
+        if "bed" in low and ("press" in low or "mat" in low):
+            mats.append((ident, name))
+            continue
+        prefix = "pir" if kind is DeviceKind.MOTION else "door" if room == "entrance" else "contact"
+        out.append(MappedDevice(device=f"{prefix}{ident}", kind=kind, room=room, sensors=(ident,), names=(name,)))
+    if mats:
+        out.append(
+            MappedDevice(
+                device="bedmat",
+                kind=DeviceKind.MOTION,
+                room="bedroom",
+                sensors=tuple(i for i, _ in mats),
+                names=tuple(n for _, n in mats),
+            )
+        )
+    return tuple(out)
+
+
+def site_info(site: str, devices: Iterable[MappedDevice]) -> SiteInfo:
+    """Registry entry of a mapped home (one resident living alone)."""
+    return SiteInfo(
+        site=site,
+        gateway=f"gw-{site}",
+        devices=tuple(DeviceInfo(device=d.device, kind=d.kind, room=d.room) for d in devices),
+        solitary=True,
+    )
+
+
+def registry_of(sites: Iterable[SiteInfo]) -> HomeRegistry:
+    """A registry of mapped homes."""
+    return HomeRegistry({s.site: s for s in sites})
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """Union of intervals, sorted."""
+    out: list[Interval] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def intervals_of(raw: RawHome, devices: Iterable[MappedDevice]) -> dict[str, list[Interval]]:
+    """Firings per contract device, as merged ``(start_ms, end_ms)`` intervals (a zero duration lasts 1 s)."""
+    by_sensor: dict[int, list[Interval]] = {}
+    for f in raw.firings:
+        s = f.start_s * 1000
+        by_sensor.setdefault(f.ident, []).append((s, s + max(f.duration_s, 1) * 1000))
+    return {d.device: merge(iv for i in d.sensors for iv in by_sensor.get(i, ())) for d in devices}
+
+
+def _phase(device: str, period_ms: int) -> int:
+    return int(sum(ord(c) * 31**i for i, c in enumerate(device)) * 7919) % period_ms
+
+
+def _ticks(t0: int, t1: int, period_ms: int, phase: int) -> range:
+    first = t0 - (t0 - phase) % period_ms
+    if first < t0:
+        first += period_ms
+    return range(first, t1, period_ms)
+
+
+_ENC = msgspec.json.Encoder()
+
+
+def messages(
+    site: str,
+    devices: Iterable[MappedDevice],
+    intervals: dict[str, list[Interval]],
+    t0: int,
+    t1: int,
+    *,
+    silent: Callable[[str, int], bool] | None = None,
+) -> list[Message]:
+    """Every wire message of the home with ``t0 <= time < t1``, in time order.
+
+    ``silent(device, t)`` is True inside a device's failure window (nothing is sent then). Heartbeat phases
+    depend only on the device id, so any time range generates the same messages as the whole recording.
+    """
+    enc = _ENC.encode
+    out: list[tuple[int, str, bytes]] = []
+    prefix = f"ec/v1/{site}"
+
+    def put(device: str, kind: DeviceKind, mtype: str, t: int, body: dict[str, object]) -> None:
+        if silent is not None and silent(device, t):
+            return
+        body["seq"] = t // 1000
+        body["ts"] = t
+        out.append((t, f"{prefix}/{kind.value}/{device}/{mtype}", enc(body)))
+
+    for d in devices:
+        ivs = intervals.get(d.device, [])
+        if d.kind is DeviceKind.MOTION:
+            for s, e in ivs:
+                for t in range(s, min(e, s + PIR_STUCK_S * 1000), PIR_RETRIGGER_S * 1000):
+                    if t0 <= t < t1:
+                        put(d.device, d.kind, "event", t, {"event": "motion", "room": d.room})
+        elif d.kind is DeviceKind.DOOR:
+            for s, e in ivs:
+                if t0 <= s < t1:
+                    put(d.device, d.kind, "event", s, {"event": "open"})
+                if t0 <= e < t1:
+                    put(d.device, d.kind, "event", e, {"event": "close"})
+        elif d.kind is DeviceKind.MATTRESS:
+            for s, e in ivs:
+                if t0 <= s < t1:
+                    put(d.device, d.kind, "event", s, {"event": "in_bed"})
+                if t0 <= e < t1:
+                    put(d.device, d.kind, "event", e, {"event": "out_of_bed"})
+            period = MATTRESS_PERIOD_S * 1000
+            i = 0
+            for t in _ticks(t0, t1, period, _phase(d.device, period)):
+                while i < len(ivs) and ivs[i][1] <= t:
+                    i += 1
+                occupied = i < len(ivs) and ivs[i][0] <= t
+                put(d.device, d.kind, "telemetry", t, {"occupied": occupied})
+            continue  # the telemetry is the mattress's heartbeat
+        period = EXPECTED_CADENCE_S[d.kind] * 1000
+        for t in _ticks(t0, t1, period, _phase(d.device, period)):
+            put(d.device, d.kind, "status", t, {"battery": 90})
+    gw = f"gw-{site}"
+    period = GATEWAY_PERIOD_S * 1000
+    for t in _ticks(t0, t1, period, _phase(gw, period)):
+        out.append((t, f"{prefix}/gateway/{gw}/status", enc({"online": True, "seq": t // 1000, "ts": t})))
+    out.sort(key=lambda m: m[0])
+    return out

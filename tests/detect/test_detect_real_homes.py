@@ -1,0 +1,217 @@
+"""The failure modes real homes exposed (issue 19), on the real engine with literal times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detect_helpers import DAY, FORTY_FIVE, MIN, RULES, Home, at, rd, registry
+
+from detection.config import DetectConfig
+from detection.engine import Engine
+from detection.homes import TYPICAL_DEVICES, DeviceInfo
+from detection.models import AlertType
+from gateway.models import DeviceKind, MessageType, Reading
+
+_seq = 10_000
+
+
+def r(device: str, kind: DeviceKind, t: int, *, event: str | None = None, status: bool = False, **f: Any) -> Reading:
+    """A reading of home ``h1`` from a device of any kind (the helpers' ``rd`` knows only the typical devices)."""
+    global _seq
+    _seq += 1
+    mtype = MessageType.STATUS if status else MessageType.EVENT if event else MessageType.TELEMETRY
+    return Reading(
+        site="h1", kind=kind, device=device, type=mtype, seq=_seq, ts_ms=t, received_ms=t, fields=f, event=event
+    )
+
+
+def _ordinary_day(home: Home, d: int) -> None:
+    """Up at 07:00, the living-room PIR sees the elder every 10 min, except a 50-min quiet spell 10:00–10:50."""
+    home.send(rd("mat1", at(d, 7, 0), event="out_of_bed"))
+    t = at(d, 7, 0)
+    while t < at(d, 22, 0):
+        if not at(d, 10, 0) < t < at(d, 10, 50):
+            home.send(rd("pir1", t, event="motion", room="living"))
+        t += 10 * MIN
+    home.send(rd("mat1", at(d, 22, 0), event="in_bed"))
+
+
+def test_a_baseline_forms_although_every_day_had_a_50_min_quiet_spell() -> None:
+    home = Home()  # check-in off: every one of these spells pages while the population default (45 min) applies
+    for d in range(9):
+        _ordinary_day(home, d)
+    first_week = [a for a in home.of(AlertType.INACTIVITY) if a.time_ms < at(7, 12, 0)]
+    assert [a.time_ms for a in first_week] == [at(d, 10, 45) for d in range(7)]
+    base = home.engine.homes["h1"].baseline
+    assert base.personal and base.n_days >= 7
+    # 50 min (the robust quantile of the daily longest midday spell) × 1.15 margin
+    assert base.inactivity_limit_min[2] == 57.5 and base.room_limit_min["living"][2] == 57.5
+    learned = home.engine.learned("h1")
+    assert learned["personal"] is True and learned["inactivity_min"]["midday"] == 57.5  # type: ignore[index]
+    # Once learned, the usual spell no longer pages, and a longer one pages with a personal explanation.
+    assert [a for a in home.of(AlertType.INACTIVITY) if a.time_ms >= at(8, 0, 0)] == []
+    home.send(rd("mat1", at(9, 7, 0), event="out_of_bed"), rd("pir1", at(9, 10, 0), event="motion", room="living"))
+    home.advance(at(9, 11, 0))
+    [late] = [a for a in home.of(AlertType.INACTIVITY) if a.time_ms >= at(9, 0, 0)]
+    assert late.time_ms == at(9, 10, 57, 30)
+    assert "population default" not in late.explanation and "longest quiet spell" in late.explanation
+
+
+BEDROOM_HOME = (
+    DeviceInfo(device="pirbed", kind=DeviceKind.MOTION, room="bedroom"),
+    DeviceInfo(device="pirliv", kind=DeviceKind.MOTION, room="living"),
+    DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),
+)
+
+
+def test_bedroom_motion_at_04_42_is_not_up() -> None:
+    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
+    home.send(r("pirliv", DeviceKind.MOTION, at(0, 20, 0), event="motion", room="living"))
+    home.send(r("pirbed", DeviceKind.MOTION, at(0, 22, 0), event="motion", room="bedroom"))
+    home.send(r("pirbed", DeviceKind.MOTION, at(1, 4, 42), event="motion", room="bedroom"))
+    home.advance(at(1, 9, 59))
+    assert home.engine.homes["h1"].day.wake_min is None
+    assert home.of(AlertType.NOT_UP) == []
+    home.advance(at(1, 10, 0))
+    [alert] = home.of(AlertType.NOT_UP)
+    assert alert.time_ms == at(1, 10, 0) and "outside the bedroom" in alert.explanation
+
+    # Leaving the bedroom is "up".
+    other = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
+    other.send(r("pirliv", DeviceKind.MOTION, at(0, 20, 0), event="motion", room="living"))
+    other.send(r("pirbed", DeviceKind.MOTION, at(1, 4, 42), event="motion", room="bedroom"))
+    other.send(r("pirliv", DeviceKind.MOTION, at(1, 7, 10), event="motion", room="living"))
+    other.advance(at(1, 11, 0))
+    assert other.engine.homes["h1"].day.wake_min == 7 * 60 + 10
+    assert other.of(AlertType.NOT_UP) == []
+
+
+def test_a_door_only_home_whose_elder_stays_in_does_not_page_out_not_back() -> None:
+    door_only = (DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),)
+    home = Home(engine=Engine(registry=registry(devices=door_only), config=RULES))
+    home.send(r("door1", DeviceKind.DOOR, at(0, 10, 0), event="open"))
+    home.send(r("door1", DeviceKind.DOOR, at(0, 10, 0, 10), event="close"))  # fetched the post; stays in all day
+    for h in (12, 18):
+        home.send(r("door1", DeviceKind.DOOR, at(0, h, 0), status=True, battery=90))
+    home.advance(at(0, 23, 30))
+    assert home.of(AlertType.OUT_NOT_BACK) == []
+    assert "door contact only" in home.engine.unsupported("h1")["out_not_back"]
+
+    # With a contact inside (the fridge), the same door use followed by the fridge is "at home" ...
+    fridge = (*door_only, DeviceInfo(device="fridge", kind=DeviceKind.DOOR, room="kitchen"))
+    stays = Home(engine=Engine(registry=registry(devices=fridge), config=RULES))
+    stays.send(
+        r("door1", DeviceKind.DOOR, at(0, 10, 0), event="open"),
+        r("door1", DeviceKind.DOOR, at(0, 10, 0, 10), event="close"),
+    )
+    stays.send(
+        r("fridge", DeviceKind.DOOR, at(0, 10, 5), event="open"),
+        r("fridge", DeviceKind.DOOR, at(0, 10, 5, 20), event="close"),
+    )
+    stays.advance(at(0, 23, 30))
+    assert stays.of(AlertType.OUT_NOT_BACK) == [] and not stays.engine.homes["h1"].away
+    # ... and a real outing (nothing inside after the door) still pages at the population limit of 4 h.
+    out = Home(engine=Engine(registry=registry(devices=fridge), config=RULES))
+    out.send(r("fridge", DeviceKind.DOOR, at(0, 9, 50), event="open"))
+    out.send(
+        r("door1", DeviceKind.DOOR, at(0, 10, 0), event="open"),
+        r("door1", DeviceKind.DOOR, at(0, 10, 0, 10), event="close"),
+    )
+    out.advance(at(0, 14, 1))
+    [alert] = out.of(AlertType.OUT_NOT_BACK)
+    assert alert.time_ms == at(0, 14, 0, 10)
+
+
+def test_a_pir_that_heartbeats_but_sees_nobody_is_online_and_evidence_of_no_movement() -> None:
+    home = Home()
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 8, 5), event="motion", room="living"))
+    for h in range(9, 14):
+        home.send(rd("pir1", at(0, h, 0), status=True, battery=80))
+    home.advance(at(0, 14, 0))
+    assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "pir1"] == []
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 8, 50)  # 45 min (population default) after the last movement
+
+
+def _quiet_morning(home: Home) -> None:
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 8, 5), event="motion", room="living"))
+    home.send(rd("pir1", at(0, 8, 30), status=True, battery=80))
+
+
+def test_an_unanswered_check_in_pages() -> None:
+    home = Home(config=DetectConfig(inactivity_population_min=FORTY_FIVE))
+    _quiet_morning(home)
+    home.advance(at(0, 8, 54, 59))
+    assert home.of(AlertType.INACTIVITY) == []
+    assert [(c.what, c.time_ms) for c in home.engine.checkins] == [("prompt", at(0, 8, 50))]
+    home.advance(at(0, 8, 55))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 8, 55)
+    assert "Check-in at 08:50: no answer within 5 min." in alert.explanation and "询问老人" in alert.explanation_zh
+    assert alert.evidence["checkin_answer"] == "none"
+    assert [c.what for c in home.engine.checkins] == ["prompt", "paged"]
+
+
+def test_an_answered_check_in_does_not_page_and_is_learned_from() -> None:
+    home = Home(config=DetectConfig(inactivity_population_min=FORTY_FIVE))
+    _quiet_morning(home)
+    home.advance(at(0, 8, 52))
+    home.send(rd("pir1", at(0, 8, 52), event="motion", room="living"))  # the elder got up from the chair
+    for k in range(1, 22):
+        home.send(rd("pir1", at(0, 8, 52) + k * 10 * MIN, event="motion", room="living"))
+    home.advance(at(0, 12, 30))
+    assert home.of(AlertType.INACTIVITY) == [] and home.of(AlertType.INACTIVITY, clears=True) == []
+    assert [c.what for c in home.engine.checkins] == ["prompt", "answered"]
+    [day] = home.engine.homes["h1"].history
+    assert day.fine_labels == 1 and not day.flagged
+    assert day.max_gap_min[1] == 47.0  # the quiet spell that prompted is learned as normal
+    assert home.engine.homes["h1"].baseline.fine_labels == 1
+    learned = home.engine.learned("h1")
+    assert learned["fine_labels"] == 1 and learned["personal"] is False and learned["days"] == 1
+
+
+def test_a_worker_confirmed_incident_is_not_learned_and_a_false_alarm_is() -> None:
+    engine = Engine(registry=registry(), config=RULES)
+    home = Home(engine=engine)
+    _quiet_morning(home)
+    home.advance(at(0, 9, 0))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert engine.label_outcome("h1", alert.time_ms, real=True)
+    home.advance(at(0, 12, 30))
+    assert engine.homes["h1"].history[0].flagged
+    assert engine.label_outcome("h1", alert.time_ms, real=False)  # the worker changed the outcome: elder fine
+    assert not engine.homes["h1"].history[0].flagged and engine.homes["h1"].history[0].fine_labels == 1
+    assert not engine.label_outcome("h1", alert.time_ms - 30 * DAY, real=True)
+
+
+def test_detectors_the_devices_cannot_support_stay_off_with_a_reason() -> None:
+    motion_only = (DeviceInfo(device="pir1", kind=DeviceKind.MOTION, room="living"),)
+    engine = Engine(registry=registry(devices=motion_only), config=RULES)
+    engine.ensure_homes(at(0, 0, 0))
+    off = engine.unsupported("h1")
+    assert set(off) == {"night_bed_exit", "night_door", "out_not_back"}
+    assert "no bed sensor" in off["night_bed_exit"]
+    full = Engine(registry=registry(devices=TYPICAL_DEVICES), config=RULES)
+    full.ensure_homes(at(0, 0, 0))
+    assert full.unsupported("h1") == {}
+
+
+def test_a_help_answer_pages_at_once_and_life_safety_is_never_held_for_a_check_in() -> None:
+    home = Home(config=DetectConfig(inactivity_population_min=FORTY_FIVE))
+    _quiet_morning(home)
+    home.advance(at(0, 8, 51))
+    assert [c.what for c in home.engine.checkins] == ["prompt"]
+    # The elder presses the call button: an SOS at once, and the held inactivity alert pages with "help".
+    out = home.send(rd("btn1", at(0, 8, 51, 30), event="press"))
+    assert [a.type for a in out if a.type is AlertType.CALL_BUTTON] == [AlertType.CALL_BUTTON]
+    [held] = [a for a in out if a.type is AlertType.INACTIVITY and not a.clears]
+    assert held.time_ms == at(0, 8, 51, 30) and held.evidence["checkin_answer"] == "help"
+    assert "the elder asked for help" in held.explanation
+    # A fall or smoke alarm while a prompt is open is returned by the same call, at its own time.
+    _quiet_morning(other := Home(config=DetectConfig(inactivity_population_min=FORTY_FIVE)))
+    other.advance(at(0, 8, 51))
+    [fall] = [
+        a for a in other.send(rd("band1", at(0, 8, 52), event="fall", confidence=0.9)) if a.type is AlertType.FALL
+    ]
+    [smoke] = [a for a in other.send(rd("smoke1", at(0, 8, 53), event="alarm")) if a.type is AlertType.SMOKE]
+    assert fall.time_ms == at(0, 8, 52) and smoke.time_ms == at(0, 8, 53)
