@@ -4,27 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from firmware_sim.wire import (
-    HomeWire,
-    WireMessage,
-    encode_apnea,
-    encode_call_button_event,
-    encode_device_status,
-    encode_door_event,
-    encode_fall,
-    encode_gateway_offline,
-    encode_gateway_online,
-    encode_mattress_event,
-    encode_mattress_telemetry,
-    encode_motion_event,
-    encode_motion_telemetry,
-    encode_smoke_alarm,
-    encode_smoke_event,
-    encode_smoke_fault,
-    encode_wristband_event,
-    encode_wristband_telemetry,
-    gateway_will,
-)
+from firmware_sim import wire
+from firmware_sim.wire import HomeWire, WireMessage
 
 DEMO_DEVICES: Final[dict[str, str]] = {
     "mattress": "mat1",
@@ -56,50 +37,56 @@ def demo_home_messages(
         t += 1000
         return t
 
-    out.append(encode_gateway_online(**w.gateway_stamp(), ts=at(), fw="gw-2.4.1", uptime_s=12))
-    out.append(encode_mattress_event(**w.stamp(d["mattress"]), ts=at(), event="in_bed"))
+    out.append(wire.encode_gateway_online(**w.gateway_stamp(), ts=at(), fw="gw-2.4.1", uptime_s=12))
+    out.append(wire.encode_mattress_event(**w.stamp(d["mattress"]), ts=at(), event="in_bed"))
     out.append(
-        encode_mattress_telemetry(**w.stamp(d["mattress"]), ts=at(), occupied=True, hr=62.0, rr=14.0, movement=3)
+        wire.encode_mattress_telemetry(**w.stamp(d["mattress"]), ts=at(), occupied=True, hr=62.0, rr=14.0, movement=3)
     )
-    out.append(encode_apnea(**w.stamp(d["mattress"]), ts=at(), duration_s=12.5))
-    out.append(encode_mattress_event(**w.stamp(d["mattress"]), ts=at(), event="out_of_bed"))
-    out.append(encode_mattress_telemetry(**w.stamp(d["mattress"]), ts=at(), occupied=False))
-    out.append(encode_device_status(**w.stamp(d["mattress"]), kind="mattress", ts=at(), rssi=-61, fw="mat-1.3.0"))
+    out.append(wire.encode_apnea(**w.stamp(d["mattress"]), ts=at(), duration_s=12.5))
+    out.append(wire.encode_mattress_event(**w.stamp(d["mattress"]), ts=at(), event="out_of_bed"))
+    out.append(wire.encode_mattress_telemetry(**w.stamp(d["mattress"]), ts=at(), occupied=False))
+    out.append(wire.encode_device_status(**w.stamp(d["mattress"]), kind="mattress", ts=at(), rssi=-61, fw="mat-1.3.0"))
     band = d["wristband"]
     out.append(
-        encode_wristband_telemetry(
+        wire.encode_wristband_telemetry(
             **w.stamp(band), ts=at(), worn=True, hr=74.0, spo2=97.0, steps=1234, skin_temp=33.1, battery=80
         )
     )
-    out.append(encode_fall(**w.stamp(band), ts=at(), confidence=0.93))
-    out.append(encode_wristband_event(**w.stamp(band), ts=at(), event="sos"))
-    out.append(encode_wristband_event(**w.stamp(band), ts=at(), event="removed"))
-    out.append(encode_wristband_telemetry(**w.stamp(band), ts=at(), worn=False, battery=79))
-    out.append(encode_wristband_event(**w.stamp(band), ts=at(), event="worn"))
-    out.append(encode_device_status(**w.stamp(band), kind="wristband", ts=at(), battery=79, rssi=-70, fw="band-5.0.2"))
-    out.append(encode_door_event(**w.stamp(d["door"]), ts=at(), event="open"))
-    out.append(encode_door_event(**w.stamp(d["door"]), ts=at(), event="close"))
+    out.append(wire.encode_fall(**w.stamp(band), ts=at(), confidence=0.93))
+    out.append(wire.encode_wristband_event(**w.stamp(band), ts=at(), event="sos"))
+    out.append(wire.encode_wristband_event(**w.stamp(band), ts=at(), event="removed"))
+    out.append(wire.encode_wristband_telemetry(**w.stamp(band), ts=at(), worn=False, battery=79))
+    out.append(wire.encode_wristband_event(**w.stamp(band), ts=at(), event="worn"))
     out.append(
-        encode_device_status(
+        wire.encode_device_status(**w.stamp(band), kind="wristband", ts=at(), battery=79, rssi=-70, fw="band-5.0.2")
+    )
+    out.append(wire.encode_door_event(**w.stamp(d["door"]), ts=at(), event="open"))
+    out.append(wire.encode_door_event(**w.stamp(d["door"]), ts=at(), event="close"))
+    out.append(
+        wire.encode_device_status(
             **w.stamp(d["door"]), kind="door", ts=at(), battery=91, battery_v=2.98, tamper=False, rssi=-75
         )
     )
     smoke = d["smoke"]
-    out.append(encode_smoke_event(**w.stamp(smoke), ts=at(), event="test"))
-    out.append(encode_smoke_alarm(**w.stamp(smoke), ts=at(), level=12))
-    out.append(encode_smoke_event(**w.stamp(smoke), ts=at(), event="silence"))
-    out.append(encode_smoke_event(**w.stamp(smoke), ts=at(), event="clear"))
-    out.append(encode_smoke_fault(**w.stamp(smoke), ts=at(), code="E03"))
+    out.append(wire.encode_smoke_event(**w.stamp(smoke), ts=at(), event="test"))
+    out.append(wire.encode_smoke_alarm(**w.stamp(smoke), ts=at(), level=12))
+    out.append(wire.encode_smoke_event(**w.stamp(smoke), ts=at(), event="silence"))
+    out.append(wire.encode_smoke_event(**w.stamp(smoke), ts=at(), event="clear"))
+    out.append(wire.encode_smoke_fault(**w.stamp(smoke), ts=at(), code="E03"))
     out.append(
-        encode_device_status(**w.stamp(smoke), kind="smoke", ts=at(), battery=88, tamper=False, rssi=-68, temp=23.5)
+        wire.encode_device_status(
+            **w.stamp(smoke), kind="smoke", ts=at(), battery=88, tamper=False, rssi=-68, temp=23.5
+        )
     )
-    out.append(encode_call_button_event(**w.stamp(d["call_button"]), ts=at(), event="press"))
-    out.append(encode_call_button_event(**w.stamp(d["call_button"]), ts=at(), event="cancel"))
-    out.append(encode_device_status(**w.stamp(d["call_button"]), kind="call_button", ts=at(), battery=95, rssi=-66))
-    out.append(encode_motion_telemetry(**w.stamp(d["motion"]), ts=at(), count=7, window_s=300, room="living"))
-    out.append(encode_motion_event(**w.stamp(d["motion"]), ts=at(), room="living"))
-    out.append(encode_device_status(**w.stamp(d["motion"]), kind="motion", ts=at(), battery=84, rssi=-72))
-    out.append(encode_gateway_offline(**w.gateway_stamp(), ts=at()))
+    out.append(wire.encode_call_button_event(**w.stamp(d["call_button"]), ts=at(), event="press"))
+    out.append(wire.encode_call_button_event(**w.stamp(d["call_button"]), ts=at(), event="cancel"))
+    out.append(
+        wire.encode_device_status(**w.stamp(d["call_button"]), kind="call_button", ts=at(), battery=95, rssi=-66)
+    )
+    out.append(wire.encode_motion_telemetry(**w.stamp(d["motion"]), ts=at(), count=7, window_s=300, room="living"))
+    out.append(wire.encode_motion_event(**w.stamp(d["motion"]), ts=at(), room="living"))
+    out.append(wire.encode_device_status(**w.stamp(d["motion"]), kind="motion", ts=at(), battery=84, rssi=-72))
+    out.append(wire.encode_gateway_offline(**w.gateway_stamp(), ts=at()))
     if include_will:
-        out.append(gateway_will(site=site, gateway=gw))
+        out.append(wire.gateway_will(site=site, gateway=gw))
     return out

@@ -4,27 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_sim.wire import (
-    HomeWire,
-    WireMessage,
-    encode_apnea,
-    encode_call_button_event,
-    encode_device_status,
-    encode_door_event,
-    encode_fall,
-    encode_gateway_offline,
-    encode_gateway_online,
-    encode_mattress_event,
-    encode_mattress_telemetry,
-    encode_motion_event,
-    encode_motion_telemetry,
-    encode_smoke_alarm,
-    encode_smoke_event,
-    encode_smoke_fault,
-    encode_wristband_event,
-    encode_wristband_telemetry,
-    gateway_will,
-)
+from firmware_sim import wire
+from firmware_sim.wire import HomeWire, WireMessage
 from gateway.codecs import DECODERS
 from gateway.contract import decode_message, parse_topic
 from gateway.errors import DecodeError, Reason
@@ -55,62 +36,62 @@ def examples() -> list[tuple[WireMessage, dict[str, object], str | None]]:
     w = HomeWire(site=SITE, gateway="gw-h1")
     return [
         (
-            encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW, occupied=True, hr=61, rr=13.5, movement=2),
+            wire.encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW, occupied=True, hr=61, rr=13.5, movement=2),
             {"occupied": True, "hr": 61.0, "rr": 13.5, "movement": 2},
             None,
         ),
-        (encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW, occupied=False), {"occupied": False}, None),
-        (encode_mattress_event(**w.stamp("mat1"), ts=NOW, event="in_bed"), {}, "in_bed"),
-        (encode_mattress_event(**w.stamp("mat1"), ts=NOW, event="out_of_bed"), {}, "out_of_bed"),
-        (encode_apnea(**w.stamp("mat1"), ts=NOW, duration_s=15), {"duration_s": 15.0}, "apnea"),
+        (wire.encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW, occupied=False), {"occupied": False}, None),
+        (wire.encode_mattress_event(**w.stamp("mat1"), ts=NOW, event="in_bed"), {}, "in_bed"),
+        (wire.encode_mattress_event(**w.stamp("mat1"), ts=NOW, event="out_of_bed"), {}, "out_of_bed"),
+        (wire.encode_apnea(**w.stamp("mat1"), ts=NOW, duration_s=15), {"duration_s": 15.0}, "apnea"),
         (
-            encode_wristband_telemetry(
+            wire.encode_wristband_telemetry(
                 **w.stamp("band1"), ts=NOW, worn=True, hr=70, spo2=96, steps=10, skin_temp=33, battery=5
             ),
             {"worn": True, "hr": 70.0, "spo2": 96.0, "steps": 10, "skin_temp": 33.0, "battery": 5},
             None,
         ),
-        (encode_wristband_event(**w.stamp("band1"), ts=NOW, event="sos"), {}, "sos"),
-        (encode_wristband_event(**w.stamp("band1"), ts=NOW, event="removed"), {}, "removed"),
-        (encode_wristband_event(**w.stamp("band1"), ts=NOW, event="worn"), {}, "worn"),
-        (encode_fall(**w.stamp("band1"), ts=NOW, confidence=0.8), {"confidence": 0.8}, "fall"),
-        (encode_door_event(**w.stamp("door1"), ts=NOW, event="open"), {}, "open"),
-        (encode_door_event(**w.stamp("door1"), ts=NOW, event="close"), {}, "close"),
-        (encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW, level=30), {"level": 30}, "alarm"),
-        (encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW), {}, "alarm"),
-        (encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="test"), {}, "test"),
-        (encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="silence"), {}, "silence"),
-        (encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="clear"), {}, "clear"),
-        (encode_smoke_fault(**w.stamp("smoke1"), ts=NOW, code="E1"), {"code": "E1"}, "fault"),
-        (encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="press"), {}, "press"),
-        (encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="cancel"), {}, "cancel"),
+        (wire.encode_wristband_event(**w.stamp("band1"), ts=NOW, event="sos"), {}, "sos"),
+        (wire.encode_wristband_event(**w.stamp("band1"), ts=NOW, event="removed"), {}, "removed"),
+        (wire.encode_wristband_event(**w.stamp("band1"), ts=NOW, event="worn"), {}, "worn"),
+        (wire.encode_fall(**w.stamp("band1"), ts=NOW, confidence=0.8), {"confidence": 0.8}, "fall"),
+        (wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="open"), {}, "open"),
+        (wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="close"), {}, "close"),
+        (wire.encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW, level=30), {"level": 30}, "alarm"),
+        (wire.encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW), {}, "alarm"),
+        (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="test"), {}, "test"),
+        (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="silence"), {}, "silence"),
+        (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="clear"), {}, "clear"),
+        (wire.encode_smoke_fault(**w.stamp("smoke1"), ts=NOW, code="E1"), {"code": "E1"}, "fault"),
+        (wire.encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="press"), {}, "press"),
+        (wire.encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="cancel"), {}, "cancel"),
         (
-            encode_motion_telemetry(**w.stamp("pir1"), ts=NOW, count=3, window_s=60, room="hall"),
+            wire.encode_motion_telemetry(**w.stamp("pir1"), ts=NOW, count=3, window_s=60, room="hall"),
             {"count": 3, "window_s": 60, "room": "hall"},
             None,
         ),
-        (encode_motion_event(**w.stamp("pir1"), ts=NOW, room="bathroom"), {"room": "bathroom"}, "motion"),
-        (encode_device_status(**w.stamp("mat1"), kind="mattress", ts=NOW, rssi=-70), {"rssi": -70}, None),
-        (encode_device_status(**w.stamp("band1"), kind="wristband", ts=NOW, battery=50), {"battery": 50}, None),
+        (wire.encode_motion_event(**w.stamp("pir1"), ts=NOW, room="bathroom"), {"room": "bathroom"}, "motion"),
+        (wire.encode_device_status(**w.stamp("mat1"), kind="mattress", ts=NOW, rssi=-70), {"rssi": -70}, None),
+        (wire.encode_device_status(**w.stamp("band1"), kind="wristband", ts=NOW, battery=50), {"battery": 50}, None),
         (
-            encode_device_status(**w.stamp("door1"), kind="door", ts=NOW, battery=3, battery_v=2.7, tamper=True),
+            wire.encode_device_status(**w.stamp("door1"), kind="door", ts=NOW, battery=3, battery_v=2.7, tamper=True),
             {"battery": 3, "battery_v": 2.7, "tamper": True},
             None,
         ),
         (
-            encode_device_status(**w.stamp("smoke1"), kind="smoke", ts=NOW, temp=21.5, fw="s-2"),
+            wire.encode_device_status(**w.stamp("smoke1"), kind="smoke", ts=NOW, temp=21.5, fw="s-2"),
             {"temp": 21.5, "fw": "s-2"},
             None,
         ),
-        (encode_device_status(**w.stamp("btn1"), kind="call_button", ts=NOW, battery=99), {"battery": 99}, None),
-        (encode_device_status(**w.stamp("pir1"), kind="motion", ts=NOW, battery=1), {"battery": 1}, None),
+        (wire.encode_device_status(**w.stamp("btn1"), kind="call_button", ts=NOW, battery=99), {"battery": 99}, None),
+        (wire.encode_device_status(**w.stamp("pir1"), kind="motion", ts=NOW, battery=1), {"battery": 1}, None),
         (
-            encode_gateway_online(**w.gateway_stamp(), ts=NOW, fw="gw-1", uptime_s=5),
+            wire.encode_gateway_online(**w.gateway_stamp(), ts=NOW, fw="gw-1", uptime_s=5),
             {"online": True, "fw": "gw-1", "uptime_s": 5},
             None,
         ),
-        (encode_gateway_offline(**w.gateway_stamp(), ts=NOW), {"online": False}, None),
-        (gateway_will(site=w.site, gateway=w.gateway), {"online": False}, None),
+        (wire.encode_gateway_offline(**w.gateway_stamp(), ts=NOW), {"online": False}, None),
+        (wire.gateway_will(site=w.site, gateway=w.gateway), {"online": False}, None),
     ]
 
 
