@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from firmware_sim import wire
+from firmware_sim.people import STANDARD_DEVICES
 from firmware_sim.wire import HomeWire, WireMessage
-
-DEMO_DEVICES: Final[dict[str, str]] = {
-    "mattress": "mat1",
-    "wristband": "band1",
-    "door": "door1",
-    "smoke": "smoke1",
-    "call_button": "btn1",
-    "motion": "pir1",
-}
-"""Device ids of a standard home, matching the example in docs/registry.md."""
 
 
 def demo_home_messages(
@@ -28,7 +17,7 @@ def demo_home_messages(
     """
     gw = gateway or f"gw-{site}"
     w = HomeWire(site=site, gateway=gw)
-    d = DEMO_DEVICES
+    d = STANDARD_DEVICES  # as in the example in docs/registry.md
     out: list[WireMessage] = []
     t = ts
 

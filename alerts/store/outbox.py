@@ -11,27 +11,8 @@ from alerts.lifecycle import Channel
 from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
 from alerts.store.records import NotificationDraft, NotificationRecord
-from alerts.store.session import SYSTEM
+from alerts.store.session import SYSTEM, record_of
 from alerts.store.tables import NotificationRow
-
-
-def _notification_record(row: NotificationRow) -> NotificationRecord:
-    return NotificationRecord(
-        id=row.id,
-        alert_id=row.alert_id,
-        worker_id=row.worker_id,
-        kind=row.kind,
-        channel=row.channel,
-        target=row.target,
-        status=row.status,
-        attempts=row.attempts,
-        created_ms=row.created_ms,
-        due_ms=row.due_ms,
-        sent_ms=row.sent_ms,
-        error=row.error,
-        title=row.title,
-        body=row.body,
-    )
 
 
 class Outbox(AuditLog):
@@ -114,7 +95,7 @@ class Outbox(AuditLog):
             rows = s.scalars(
                 select(NotificationRow).where(NotificationRow.id.in_(claimed)).order_by(NotificationRow.id)
             )
-            return [_notification_record(r) for r in rows]
+            return [record_of(NotificationRecord, r) for r in rows]
 
     def finish_notification(
         self,
@@ -151,4 +132,4 @@ class Outbox(AuditLog):
         if worker_id is not None:
             stmt = stmt.where(NotificationRow.worker_id == worker_id)
         with self._read() as s:
-            return [_notification_record(r) for r in s.scalars(stmt)]
+            return [record_of(NotificationRecord, r) for r in s.scalars(stmt)]

@@ -14,6 +14,7 @@ from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import InvalidRecord, RecordConflict, RecordNotFound
 from alerts.store.records import SiteContext, WorkerContact, WorkerRecord
 from alerts.store.registry_document import ID_PATTERN, ROLES
+from alerts.store.session import record_of
 from alerts.store.tables import Community, District, Grid, Street, Worker
 
 
@@ -49,9 +50,7 @@ class Workers(AuditLog):
 
     @staticmethod
     def _contact(w: Worker) -> WorkerContact:
-        return WorkerContact(
-            id=w.id, name=w.name, role=w.role, scope=w.scope, channels=list(w.channels or []), lang=w.lang or "zh"
-        )
+        return record_of(WorkerContact, w, channels=list(w.channels or []), lang=w.lang or "zh")
 
     def worker(self, worker_id: str) -> WorkerContact | None:
         """One worker, or None."""
@@ -79,10 +78,7 @@ class Workers(AuditLog):
 
     @staticmethod
     def _worker_record(w: Worker) -> WorkerRecord:
-        return WorkerRecord(
-            id=w.id, name=w.name, role=w.role, scope=w.scope, phone=w.phone, lang=w.lang or "zh", active=w.active,
-            password_hash=w.password_hash,
-        )  # fmt: skip
+        return record_of(WorkerRecord, w, lang=w.lang or "zh")
 
     def worker_record(self, worker_id: str) -> WorkerRecord | None:
         """One worker with login state (active or not), or None."""
