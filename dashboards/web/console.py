@@ -15,7 +15,7 @@ from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from alerts.views import Account, AlertView
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.device_report import device_report
-from dashboards.queries import queue_order
+from dashboards.listing import queue_order
 from dashboards.web.render import render, translator
 
 router = APIRouter(prefix="/console", tags=["console"])

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from alerts.lifecycle import Channel
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, ScopeDep, read_alert_in_scope
-from dashboards.queries import queue_order
+from dashboards.listing import queue_order
 from dashboards.schemas import AlertAction, AlertAssign, AlertPublic
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])

@@ -15,7 +15,7 @@ from alerts.scope import Scope
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
-from dashboards.queries import month_window
+from dashboards.listing import month_window
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
