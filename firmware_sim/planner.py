@@ -14,7 +14,7 @@ import numpy as np
 from firmware_sim.delivery import reconcile
 from firmware_sim.incidents import BEHAVIOUR, DEVICE
 from firmware_sim.incidents.base import Context, Kind, m
-from firmware_sim.incidents.devices import BATTERY_KINDS
+from firmware_sim.incidents.device_faults import BATTERY_KINDS
 from firmware_sim.models import DAY_MS, HomeSpec, Mix, State
 from firmware_sim.plan import Plan, dedupe
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from firmware_sim.incidents import absence, calls, devices, falls, gateway, kitchen, night, not_up, vitals
+from firmware_sim.incidents import absence, calls, device_faults, falls, gateway, kitchen, night, not_up, vitals
 from firmware_sim.incidents.base import Kind, any_time, at_night, awake_at_home, cooking
 
 BEHAVIOUR: Final[dict[str, Kind]] = {
@@ -34,13 +34,13 @@ BEHAVIOUR: Final[dict[str, Kind]] = {
 The night moment is drawn for every kind of the night group, used or not: seeds stay stable."""
 
 DEVICE: Final[dict[str, Kind]] = {
-    "device_offline": Kind(any_time, devices.device_offline, weight=1.0),
-    "low_battery": Kind(any_time, devices.low_battery, weight=1.0),
-    "tamper": Kind(any_time, devices.tamper, weight=0.6),
+    "device_offline": Kind(any_time, device_faults.device_offline, weight=1.0),
+    "low_battery": Kind(any_time, device_faults.low_battery, weight=1.0),
+    "tamper": Kind(any_time, device_faults.tamper, weight=0.6),
     "gateway_offline": Kind(any_time, gateway.gateway_offline, weight=1.0),
     "gateway_reboot": Kind(any_time, gateway.gateway_reboot, weight=1.0),
-    "smoke_fault": Kind(any_time, devices.smoke_fault, weight=0.5),
-    "not_worn": Kind(any_time, devices.not_worn, weight=0.8),
-    "clock_skew": Kind(any_time, devices.clock_skew, weight=0.6),
+    "smoke_fault": Kind(any_time, device_faults.smoke_fault, weight=0.5),
+    "not_worn": Kind(any_time, device_faults.not_worn, weight=0.8),
+    "clock_skew": Kind(any_time, device_faults.clock_skew, weight=0.6),
 }
 """Device and gateway incidents, in draw order, with their relative weights."""
