@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from sqlalchemy import select, update
 
 from alerts.audit import AuditAction, Entity
@@ -33,35 +34,13 @@ class Outbox(AuditLog):
     ) -> list[int]:
         """Write notification rows, their audit entries and who has been told, in one transaction."""
         with self._tx() as s:
-            rows = [
-                NotificationRow(
-                    alert_id=alert_id,
-                    worker_id=d.worker_id,
-                    kind=d.kind,
-                    channel=d.channel,
-                    target=d.target,
-                    status=d.status,
-                    attempts=d.attempts,
-                    created_ms=now_ms,
-                    due_ms=d.due_ms,
-                    sent_ms=d.sent_ms,
-                    error=d.error,
-                    title=d.title,
-                    body=d.body,
-                )  # fmt: skip
-                for d in drafts
-            ]
+            rows = [NotificationRow(**msgspec.structs.asdict(d), alert_id=alert_id, created_ms=now_ms) for d in drafts]
             s.add_all(rows)
             if audit_action is not None:
+                by = By(SYSTEM, Channel.SYSTEM, now_ms)
                 for d in drafts:
-                    add_audit(
-                        s,
-                        By(SYSTEM, Channel.SYSTEM, now_ms),
-                        audit_action,
-                        Entity.ALERT,
-                        alert_id,
-                        {"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
-                    )
+                    detail = {"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status}
+                    add_audit(s, by, audit_action, Entity.ALERT, alert_id, detail)
             if notified:
                 row = self._locked_alert(s, alert_id)
                 known = list(row.notified or [])

@@ -67,14 +67,8 @@ class Workers(AuditLog):
             w.channels = list(channels)
             self.invalidate_registry_cache()
             schemes = [c.split("://", 1)[0] for c in channels]
-            add_audit(
-                s,
-                By(actor, Channel.API, now_ms),
-                AuditAction.WORKER_UPDATED,
-                Entity.WORKER,
-                worker_id,
-                {"channels": schemes},
-            )
+            detail = {"channels": schemes}
+            add_audit(s, By(actor, Channel.API, now_ms), AuditAction.WORKER_UPDATED, Entity.WORKER, worker_id, detail)
 
     @staticmethod
     def _worker_record(w: Worker) -> WorkerRecord:
@@ -133,14 +127,8 @@ class Workers(AuditLog):
                     channels=list(channels), lang=lang, active=True, password_hash=password_hash or None,
                 )  # fmt: skip
                 s.add(w)
-                add_audit(
-                    s,
-                    By(actor, channel, now_ms),
-                    AuditAction.WORKER_CREATED,
-                    Entity.WORKER,
-                    worker_id,
-                    {"role": role, "scope": scope, "password": password_hash is not None},
-                )
+                detail = {"role": role, "scope": scope, "password": password_hash is not None}
+                add_audit(s, By(actor, channel, now_ms), AuditAction.WORKER_CREATED, Entity.WORKER, worker_id, detail)
                 s.flush()
                 record = self._worker_record(w)
         except IntegrityError:
@@ -158,14 +146,8 @@ class Workers(AuditLog):
             w = self._locked_worker(s, worker_id)
             if w.active != active:
                 w.active = active
-                add_audit(
-                    s,
-                    By(actor, channel, now_ms),
-                    AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED,
-                    Entity.WORKER,
-                    worker_id,
-                    {"active": active},
-                )
+                action = AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED
+                add_audit(s, By(actor, channel, now_ms), action, Entity.WORKER, worker_id, {"active": active})
             record = self._worker_record(w)
         self.invalidate_registry_cache()
         return record
