@@ -57,7 +57,7 @@ from firmware_sim.live import Fleet
 from firmware_sim.models import DAY_MS, TZ_OFFSET_MS
 from firmware_sim.renderers import HomeRenderer
 from firmware_sim.scenario import Simulation, generate
-from firmware_sim.wire import WILL_PAYLOAD
+from firmware_sim.wire import WILL_PAYLOAD, encode_wristband_event
 from gateway.provisioning import gateway_password
 
 _LOG: Final = logging.getLogger("bench.latency")
@@ -317,7 +317,7 @@ class _Presser:
 
     def _press(self, site: str, phase: str) -> None:
         gw = self.fleet.gateways[site]
-        msg = gw.wire.wristband_event(device=SOS_DEVICE, ts=_wall_ms(), event="sos")
+        msg = encode_wristband_event(**gw.wire.stamp(SOS_DEVICE), ts=_wall_ms(), event="sos")
         self.presses.append(Press(site=site, phase=phase, published=time.monotonic()))
         # Without a network thread paho writes the packet to the socket inside publish().
         self.fleet.publish(site, msg.topic, msg.payload, retain=False)

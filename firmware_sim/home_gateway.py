@@ -23,7 +23,15 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from firmware_sim.errors import PublishError
-from firmware_sim.wire import WILL_PAYLOAD, HomeWire, WireMessage, command_filter, status_topic
+from firmware_sim.wire import (
+    WILL_PAYLOAD,
+    HomeWire,
+    WireMessage,
+    command_filter,
+    encode_gateway_offline,
+    encode_gateway_online,
+    status_topic,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -152,7 +160,7 @@ class GatewayPublisher:
         client.subscribe(command_filter(self.site), qos=QOS)
         if self.announce:
             uptime = max(0, (self.clock() - self._started_ms) // 1000)
-            msg = self.wire.gateway_online(ts=self.clock(), fw=self.fw, uptime_s=uptime)
+            msg = encode_gateway_online(**self.wire.gateway_stamp(), ts=self.clock(), fw=self.fw, uptime_s=uptime)
             client.publish(msg.topic, msg.payload, qos=QOS, retain=True)
         _LOG.info("gateway %s connected to %s:%d", self.gateway, self.host, self.port)
         self._connected.set()
@@ -252,7 +260,7 @@ class GatewayPublisher:
     def close(self, *, timeout: float = 5.0) -> None:
         """Clean shutdown: publish ``online: false`` (retained), then disconnect (the broker drops the Will)."""
         if self.connected:
-            info = self.publish(self.wire.gateway_offline(ts=self.clock()))
+            info = self.publish(encode_gateway_offline(**self.wire.gateway_stamp(), ts=self.clock()))
             info.wait_for_publish(timeout=timeout)
         self.client.disconnect()
         self.client.loop_stop()

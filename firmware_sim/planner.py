@@ -14,40 +14,9 @@ import numpy as np
 from firmware_sim.delivery import reconcile
 from firmware_sim.incidents import BEHAVIOUR, DEVICE
 from firmware_sim.incidents.base import Context, Kind, m
-from firmware_sim.incidents.devices import BATTERY_KINDS
+from firmware_sim.incidents.device_faults import BATTERY_KINDS
 from firmware_sim.models import DAY_MS, HomeSpec, Mix, State
 from firmware_sim.plan import Plan, dedupe
-
-BEHAVIOUR_INCIDENTS: Final[dict[str, float]] = {
-    "sos_press": 1.0,
-    "call_button_press": 1.0,
-    "accidental_press": 1.0,
-    "fire": 0.4,
-    "burnt_cooking": 1.0,
-    "fall_detected": 1.0,
-    "long_lie": 1.0,
-    "night_bed_exit": 1.0,
-    "not_up": 1.0,
-    "wandering": 1.5,
-    "long_absence": 0.7,
-    "bradycardia": 0.8,
-    "tachycardia": 0.8,
-    "apnea": 0.8,
-    "vitals_trend": 0.4,
-}
-"""Relative weights of person incidents (filtered by what the profile allows)."""
-
-DEVICE_INCIDENTS: Final[dict[str, float]] = {
-    "device_offline": 1.0,
-    "low_battery": 1.0,
-    "tamper": 0.6,
-    "gateway_offline": 1.0,
-    "gateway_reboot": 1.0,
-    "smoke_fault": 0.5,
-    "not_worn": 0.8,
-    "clock_skew": 0.6,
-}
-"""Relative weights of device incidents."""
 
 ABSENCE_DAYS: Final = 7
 """Days a long absence blocks for other person incidents (it lasts 2–6 days plus a few hours)."""
@@ -217,8 +186,8 @@ class Planner:
         used_days: set[int] = set()
         first = 3 if self.days >= 7 else 0
         candidates = [d for d in range(first, self.days)]
-        kinds = [k for k in BEHAVIOUR_INCIDENTS if self._allowed(k)]
-        weights = np.array([BEHAVIOUR_INCIDENTS[k] for k in kinds])
+        kinds = [k for k in BEHAVIOUR if self._allowed(k)]
+        weights = np.array([BEHAVIOUR[k].weight for k in kinds])
         for _ in range(int(rng.poisson(n_beh))):
             free = [d for d in candidates if d not in used_days and d - 1 not in used_days]
             if not free or not kinds:
@@ -231,8 +200,8 @@ class Planner:
                 used_days.add(day)
                 if kind == "long_absence":
                     used_days.update(range(day, day + ABSENCE_DAYS))
-        dkinds = list(DEVICE_INCIDENTS)
-        dweights = np.array([DEVICE_INCIDENTS[k] for k in dkinds])
+        dkinds = list(DEVICE)
+        dweights = np.array([DEVICE[k].weight for k in dkinds])
         for _ in range(int(rng.poisson(n_dev))):
             kind = dkinds[int(rng.choice(len(dkinds), p=dweights / dweights.sum()))]
             day = int(rng.integers(first, max(first + 1, self.days)))

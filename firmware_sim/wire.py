@@ -6,18 +6,18 @@ on either side that breaks compatibility is caught by the round-trip test in ``t
 
 Every device payload carries ``seq`` (per device, strictly increasing) and ``ts`` (device clock, epoch ms).
 :class:`HomeWire` keeps the per-device counters of one home; the module-level ``encode_*`` functions are
-pure and take ``seq`` explicitly.
+pure and take ``site``, ``device`` and ``seq`` explicitly, which :meth:`HomeWire.stamp` supplies:
 
 >>> w = HomeWire(site="h0001", gateway="gw-h0001")
->>> w.door_event(device="door1", ts=1000, event="open")
+>>> encode_door_event(**w.stamp("door1"), ts=1000, event="open")
 WireMessage(topic='ec/v1/h0001/door/door1/event', payload=b'{"event":"open","seq":1,"ts":1000}', retain=False)
->>> w.door_event(device="door1", ts=2000, event="close").payload
+>>> encode_door_event(**w.stamp("door1"), ts=2000, event="close").payload
 b'{"event":"close","seq":2,"ts":2000}'
 """
 
 from __future__ import annotations
 
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, TypedDict
 
 import msgspec
 
@@ -245,6 +245,22 @@ def gateway_will(*, site: str, gateway: str) -> WireMessage:
     return WireMessage(status_topic(site, gateway), WILL_PAYLOAD, retain=True)
 
 
+class Stamp(TypedDict):
+    """Who sends a device message and its sequence number (``encode_x(**wire.stamp(device), ts=..., ...)``)."""
+
+    site: str
+    device: str
+    seq: int
+
+
+class GatewayStamp(TypedDict):
+    """The same for a home gateway's own status messages."""
+
+    site: str
+    gateway: str
+    seq: int
+
+
 class HomeWire:
     """Encoders of one home with per-device sequence counters (each device counts from ``start_seq + 1``).
 
@@ -276,143 +292,13 @@ class HomeWire:
         """Restart a device's counter, as firmware does after a battery change or reboot."""
         self._seq[device] = to
 
-    def mattress_telemetry(
-        self,
-        *,
-        device: str,
-        ts: int,
-        occupied: bool,
-        hr: float | None = None,
-        rr: float | None = None,
-        movement: int | None = None,
-    ) -> WireMessage:
-        """See :func:`encode_mattress_telemetry`."""
-        return encode_mattress_telemetry(
-            site=self.site,
-            device=device,
-            seq=self.next_seq(device),
-            ts=ts,
-            occupied=occupied,
-            hr=hr,
-            rr=rr,
-            movement=movement,
-        )
+    def stamp(self, device: str) -> Stamp:
+        """Site, device and the device's next ``seq``: the first arguments of every device encoder."""
+        return {"site": self.site, "device": device, "seq": self.next_seq(device)}
 
-    def mattress_event(self, *, device: str, ts: int, event: MattressEvent) -> WireMessage:
-        """See :func:`encode_mattress_event`."""
-        return encode_mattress_event(site=self.site, device=device, seq=self.next_seq(device), ts=ts, event=event)
-
-    def apnea(self, *, device: str, ts: int, duration_s: float) -> WireMessage:
-        """See :func:`encode_apnea`."""
-        return encode_apnea(site=self.site, device=device, seq=self.next_seq(device), ts=ts, duration_s=duration_s)
-
-    def wristband_telemetry(
-        self,
-        *,
-        device: str,
-        ts: int,
-        worn: bool,
-        hr: float | None = None,
-        spo2: float | None = None,
-        steps: int | None = None,
-        skin_temp: float | None = None,
-        battery: int | None = None,
-    ) -> WireMessage:
-        """See :func:`encode_wristband_telemetry`."""
-        return encode_wristband_telemetry(
-            site=self.site,
-            device=device,
-            seq=self.next_seq(device),
-            ts=ts,
-            worn=worn,
-            hr=hr,
-            spo2=spo2,
-            steps=steps,
-            skin_temp=skin_temp,
-            battery=battery,
-        )
-
-    def wristband_event(self, *, device: str, ts: int, event: WristbandEvent) -> WireMessage:
-        """See :func:`encode_wristband_event`."""
-        return encode_wristband_event(site=self.site, device=device, seq=self.next_seq(device), ts=ts, event=event)
-
-    def fall(self, *, device: str, ts: int, confidence: float) -> WireMessage:
-        """See :func:`encode_fall`."""
-        return encode_fall(site=self.site, device=device, seq=self.next_seq(device), ts=ts, confidence=confidence)
-
-    def door_event(self, *, device: str, ts: int, event: DoorEvent) -> WireMessage:
-        """See :func:`encode_door_event`."""
-        return encode_door_event(site=self.site, device=device, seq=self.next_seq(device), ts=ts, event=event)
-
-    def smoke_alarm(self, *, device: str, ts: int, level: int | None = None) -> WireMessage:
-        """See :func:`encode_smoke_alarm`."""
-        return encode_smoke_alarm(site=self.site, device=device, seq=self.next_seq(device), ts=ts, level=level)
-
-    def smoke_event(self, *, device: str, ts: int, event: SmokeEvent) -> WireMessage:
-        """See :func:`encode_smoke_event`."""
-        return encode_smoke_event(site=self.site, device=device, seq=self.next_seq(device), ts=ts, event=event)
-
-    def smoke_fault(self, *, device: str, ts: int, code: str | None = None) -> WireMessage:
-        """See :func:`encode_smoke_fault`."""
-        return encode_smoke_fault(site=self.site, device=device, seq=self.next_seq(device), ts=ts, code=code)
-
-    def call_button_event(self, *, device: str, ts: int, event: CallButtonEvent) -> WireMessage:
-        """See :func:`encode_call_button_event`."""
-        return encode_call_button_event(site=self.site, device=device, seq=self.next_seq(device), ts=ts, event=event)
-
-    def motion_telemetry(
-        self, *, device: str, ts: int, count: int, window_s: int, room: str | None = None
-    ) -> WireMessage:
-        """See :func:`encode_motion_telemetry`."""
-        return encode_motion_telemetry(
-            site=self.site, device=device, seq=self.next_seq(device), ts=ts, count=count, window_s=window_s, room=room
-        )
-
-    def motion_event(self, *, device: str, ts: int, room: str | None = None) -> WireMessage:
-        """See :func:`encode_motion_event`."""
-        return encode_motion_event(site=self.site, device=device, seq=self.next_seq(device), ts=ts, room=room)
-
-    def device_status(
-        self,
-        *,
-        kind: Kind,
-        device: str,
-        ts: int,
-        battery: int | None = None,
-        battery_v: float | None = None,
-        tamper: bool | None = None,
-        rssi: int | None = None,
-        fw: str | None = None,
-        temp: float | None = None,
-    ) -> WireMessage:
-        """See :func:`encode_device_status`."""
-        return encode_device_status(
-            site=self.site,
-            kind=kind,
-            device=device,
-            seq=self.next_seq(device),
-            ts=ts,
-            battery=battery,
-            battery_v=battery_v,
-            tamper=tamper,
-            rssi=rssi,
-            fw=fw,
-            temp=temp,
-        )
-
-    def gateway_online(self, *, ts: int, fw: str | None = None, uptime_s: int | None = None) -> WireMessage:
-        """See :func:`encode_gateway_online`."""
-        return encode_gateway_online(
-            site=self.site, gateway=self.gateway, seq=self.next_seq(self.gateway), ts=ts, fw=fw, uptime_s=uptime_s
-        )
-
-    def gateway_offline(self, *, ts: int) -> WireMessage:
-        """See :func:`encode_gateway_offline`."""
-        return encode_gateway_offline(site=self.site, gateway=self.gateway, seq=self.next_seq(self.gateway), ts=ts)
-
-    def will(self) -> WireMessage:
-        """See :func:`gateway_will`."""
-        return gateway_will(site=self.site, gateway=self.gateway)
+    def gateway_stamp(self) -> GatewayStamp:
+        """Site, gateway and the gateway's next ``seq``: the first arguments of the gateway status encoders."""
+        return {"site": self.site, "gateway": self.gateway, "seq": self.next_seq(self.gateway)}
 
 
 def encode_mattress_batch(

@@ -20,6 +20,7 @@ from eldercare.servers.influxd import Influxd
 from eldercare.settings import Settings
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_device_status, encode_mattress_telemetry
 from gateway.models import DeviceKind
 from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader
@@ -53,12 +54,14 @@ async def test_restart_rebuilds_detection_state_from_snapshot_and_influx(
     stop, task = await _run(first)
     with GatewayPublisher(site=unique_site, password=broker.gateway_password(unique_site), port=broker.port) as gw:
         now = int(time.time() * 1000)
-        gw.publish(gw.wire.mattress_telemetry(device="mat1", ts=now, occupied=False, hr=None, rr=None, movement=0))
+        gw.publish(
+            encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=now, occupied=False, hr=None, rr=None, movement=0)
+        )
         await _stored(settings, DeviceKind.MATTRESS, unique_site, 1)
         await first.save_snapshot_async()  # the periodic path: encoded in slices, written in a thread
         snapshot = first.snapshot_path.read_bytes()  # the last snapshot before the "crash"
 
-        gw.publish(gw.wire.device_status(kind="door", device="door1", ts=now + 1000, battery=90, tamper=True))
+        gw.publish(encode_device_status(**gw.wire.stamp("door1"), kind="door", ts=now + 1000, battery=90, tamper=True))
         await _stored(settings, DeviceKind.DOOR, unique_site, 1)
         for _ in range(100):
             if first.store.list_alerts(site=unique_site, alert_type=AlertType.TAMPER):

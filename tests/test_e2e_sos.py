@@ -24,6 +24,7 @@ from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_call_button_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,7 +50,7 @@ async def test_call_button_press_reaches_a_worker_and_help_is_coming(
 ) -> None:
     with GatewayPublisher(site=unique_site, password=broker.gateway_password(unique_site), port=broker.port) as gw:
         pressed_ms = int(time.time() * 1000)
-        gw.publish(gw.wire.call_button_event(device="btn1", ts=pressed_ms, event="press"))
+        gw.publish(encode_call_button_event(**gw.wire.stamp("btn1"), ts=pressed_ms, event="press"))
 
         # The grid worker (W01) and the community duty officer (W02) are told at once; the street waits.
         messages = await asyncio.to_thread(webhook.wait, 2, 20.0)

@@ -15,13 +15,12 @@ from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State, nex
 from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound, WorkerInactive
 from alerts.store.records import AlertRecord, AssignResult, EventRecord, RaiseResult, SiteContext, TransitionResult
-from alerts.store.session import SYSTEM
+from alerts.store.session import SYSTEM, record_of
 from alerts.store.tables import AlertEvent, AlertRow, LinkUse, Worker
 from alerts.store.workers import Workers
 from detection.models import Alert, AlertType
 
 _ACTIVE: Final = tuple(s.value for s in ACTIVE_STATES)
-_ALERT_FIELDS: Final = tuple(c.key for c in AlertRow.__table__.columns if c.key != "open_key")
 
 
 def _min_due(*values: int | None) -> int | None:
@@ -40,11 +39,14 @@ def subject_of(alert: Alert) -> str:
 
 
 def _alert_record(row: AlertRow) -> AlertRecord:
-    data = {key: getattr(row, key) for key in _ALERT_FIELDS}
-    data["notified"] = list(data["notified"] or [])
-    data["evidence"] = dict(data["evidence"] or {})
-    data["policy"] = dict(data["policy"] or {})
-    return AlertRecord(**data)
+    # JSON columns: None becomes empty, and the record gets copies, not the row's own objects.
+    return record_of(
+        AlertRecord,
+        row,
+        notified=list(row.notified or []),
+        evidence=dict(row.evidence or {}),
+        policy=dict(row.policy or {}),
+    )
 
 
 def add_event(
@@ -197,21 +199,7 @@ class Alerts(AuditLog):
         """The alert's transitions in order."""
         with self._read() as s:
             rows = s.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id))
-            return [
-                EventRecord(
-                    id=e.id,
-                    alert_id=e.alert_id,
-                    time_ms=e.time_ms,
-                    actor=e.actor,
-                    channel=e.channel,
-                    action=e.action,
-                    from_state=e.from_state,
-                    to_state=e.to_state,
-                    outcome=e.outcome,
-                    note=e.note,
-                )  # fmt: skip
-                for e in rows
-            ]
+            return [record_of(EventRecord, e) for e in rows]
 
     def transition(
         self,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.audit import AuditAction, AuditEntry, Entity
-from alerts.store.session import StoreBase
+from alerts.store.session import StoreBase, record_of
 from alerts.store.tables import AuditRow
 
 
@@ -74,16 +74,4 @@ class AuditLog(StoreBase):
         if entity_id is not None:
             stmt = stmt.where(AuditRow.entity_id == entity_id)
         with self._read() as s:
-            return [
-                AuditEntry(
-                    id=r.id,
-                    time_ms=r.time_ms,
-                    actor=r.actor,
-                    channel=r.channel,
-                    action=r.action,
-                    entity=r.entity,
-                    entity_id=r.entity_id,
-                    detail=dict(r.detail or {}),
-                )  # fmt: skip
-                for r in s.scalars(stmt)
-            ]
+            return [record_of(AuditEntry, r, detail=dict(r.detail or {})) for r in s.scalars(stmt)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import msgspec
 from sqlalchemy import select, update
 
 from alerts.audit import AuditAction, Entity
@@ -11,27 +12,8 @@ from alerts.lifecycle import Channel
 from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
 from alerts.store.records import NotificationDraft, NotificationRecord
-from alerts.store.session import SYSTEM
+from alerts.store.session import SYSTEM, record_of
 from alerts.store.tables import NotificationRow
-
-
-def _notification_record(row: NotificationRow) -> NotificationRecord:
-    return NotificationRecord(
-        id=row.id,
-        alert_id=row.alert_id,
-        worker_id=row.worker_id,
-        kind=row.kind,
-        channel=row.channel,
-        target=row.target,
-        status=row.status,
-        attempts=row.attempts,
-        created_ms=row.created_ms,
-        due_ms=row.due_ms,
-        sent_ms=row.sent_ms,
-        error=row.error,
-        title=row.title,
-        body=row.body,
-    )
 
 
 class Outbox(AuditLog):
@@ -52,35 +34,13 @@ class Outbox(AuditLog):
     ) -> list[int]:
         """Write notification rows, their audit entries and who has been told, in one transaction."""
         with self._tx() as s:
-            rows = [
-                NotificationRow(
-                    alert_id=alert_id,
-                    worker_id=d.worker_id,
-                    kind=d.kind,
-                    channel=d.channel,
-                    target=d.target,
-                    status=d.status,
-                    attempts=d.attempts,
-                    created_ms=now_ms,
-                    due_ms=d.due_ms,
-                    sent_ms=d.sent_ms,
-                    error=d.error,
-                    title=d.title,
-                    body=d.body,
-                )  # fmt: skip
-                for d in drafts
-            ]
+            rows = [NotificationRow(**msgspec.structs.asdict(d), alert_id=alert_id, created_ms=now_ms) for d in drafts]
             s.add_all(rows)
             if audit_action is not None:
+                by = By(SYSTEM, Channel.SYSTEM, now_ms)
                 for d in drafts:
-                    add_audit(
-                        s,
-                        By(SYSTEM, Channel.SYSTEM, now_ms),
-                        audit_action,
-                        Entity.ALERT,
-                        alert_id,
-                        {"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status},
-                    )
+                    detail = {"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status}
+                    add_audit(s, by, audit_action, Entity.ALERT, alert_id, detail)
             if notified:
                 row = self._locked_alert(s, alert_id)
                 known = list(row.notified or [])
@@ -114,7 +74,7 @@ class Outbox(AuditLog):
             rows = s.scalars(
                 select(NotificationRow).where(NotificationRow.id.in_(claimed)).order_by(NotificationRow.id)
             )
-            return [_notification_record(r) for r in rows]
+            return [record_of(NotificationRecord, r) for r in rows]
 
     def finish_notification(
         self,
@@ -151,4 +111,4 @@ class Outbox(AuditLog):
         if worker_id is not None:
             stmt = stmt.where(NotificationRow.worker_id == worker_id)
         with self._read() as s:
-            return [_notification_record(r) for r in s.scalars(stmt)]
+            return [record_of(NotificationRecord, r) for r in s.scalars(stmt)]

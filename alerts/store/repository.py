@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from alerts.store.alerts import Alerts
 from alerts.store.outbox import Outbox
 from alerts.store.residents import Residents
-from alerts.store.session import SYSTEM, normalise_url
+from alerts.store.session import SYSTEM
 from alerts.store.tables import Base
 from alerts.store.workers import Workers
 
-__all__ = ["SYSTEM", "AlertStore", "normalise_url"]
+__all__ = ["SYSTEM", "AlertStore"]
 
 
 class AlertStore(Alerts, Workers, Residents, Outbox):

@@ -86,14 +86,8 @@ class Residents(AuditLog):
         with self._tx() as s:
             for name, model, rows in tables:
                 created[name], updated[name] = self._upsert_rows(s, model, rows)
-            add_audit(
-                s,
-                By(actor, channel, now_ms),
-                AuditAction.REGISTRY_IMPORTED,
-                Entity.REGISTRY,
-                "registry",
-                {"created": created, "updated": updated},
-            )
+            detail = {"created": created, "updated": updated}
+            add_audit(s, By(actor, channel, now_ms), AuditAction.REGISTRY_IMPORTED, Entity.REGISTRY, "registry", detail)
         self.invalidate_registry_cache()
         return ImportReport(created=created, updated=updated)
 
@@ -183,14 +177,8 @@ class Residents(AuditLog):
             if row is None:
                 raise RecordNotFound("resident", resident_id)
             res, site = row
-            add_audit(
-                s,
-                By(actor, channel, now_ms),
-                AuditAction.RESIDENT_READ,
-                Entity.RESIDENT,
-                resident_id,
-                {"revealed": reveal},
-            )
+            detail = {"revealed": reveal}
+            add_audit(s, By(actor, channel, now_ms), AuditAction.RESIDENT_READ, Entity.RESIDENT, resident_id, detail)
             return self._resident_record(res, site, reveal=reveal)
 
     def list_residents(self, *, actor: str, channel: str, now_ms: int, site: str | None = None) -> list[ResidentRecord]:
@@ -200,14 +188,8 @@ class Residents(AuditLog):
             stmt = stmt.where(Resident.site_id == site)
         with self._tx() as s:
             out = [self._resident_record(r, st, reveal=False) for r, st in s.execute(stmt)]
-            add_audit(
-                s,
-                By(actor, channel, now_ms),
-                AuditAction.RESIDENT_READ,
-                Entity.RESIDENT,
-                "*",
-                {"count": len(out), "site": site},
-            )
+            detail = {"count": len(out), "site": site}
+            add_audit(s, By(actor, channel, now_ms), AuditAction.RESIDENT_READ, Entity.RESIDENT, "*", detail)
             return out
 
     @staticmethod
@@ -239,13 +221,9 @@ class Residents(AuditLog):
             visit = Visit(resident_id=resident_id, worker_id=worker_id, time_ms=time_ms, outcome=outcome, note=note)
             s.add(visit)
             s.flush()
+            detail = {"visit": visit.id, "outcome": outcome}
             add_audit(
-                s,
-                By(worker_id, Channel.API, now_ms),
-                AuditAction.VISIT_RECORDED,
-                Entity.RESIDENT,
-                resident_id,
-                {"visit": visit.id, "outcome": outcome},
+                s, By(worker_id, Channel.API, now_ms), AuditAction.VISIT_RECORDED, Entity.RESIDENT, resident_id, detail
             )
             return visit.id
 

@@ -12,8 +12,9 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -25,6 +26,13 @@ from alerts.store.errors import AlertNotFound, RecordNotFound
 from alerts.store.tables import AlertRow, Worker
 
 SYSTEM: Final = "system"
+R = TypeVar("R", bound=msgspec.Struct)
+
+
+def record_of(cls: type[R], row: object, **overrides: Any) -> R:
+    """A store record from an ORM row: each of the record's fields read from the row's attribute of that name."""
+    values = {name: getattr(row, name) for name in cls.__struct_fields__ if name not in overrides}
+    return cls(**values, **overrides)
 
 
 def normalise_url(url: str) -> str:

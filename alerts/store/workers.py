@@ -14,6 +14,7 @@ from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import InvalidRecord, RecordConflict, RecordNotFound
 from alerts.store.records import SiteContext, WorkerContact, WorkerRecord
 from alerts.store.registry_document import ID_PATTERN, ROLES
+from alerts.store.session import record_of
 from alerts.store.tables import Community, District, Grid, Street, Worker
 
 
@@ -49,9 +50,7 @@ class Workers(AuditLog):
 
     @staticmethod
     def _contact(w: Worker) -> WorkerContact:
-        return WorkerContact(
-            id=w.id, name=w.name, role=w.role, scope=w.scope, channels=list(w.channels or []), lang=w.lang or "zh"
-        )
+        return record_of(WorkerContact, w, channels=list(w.channels or []), lang=w.lang or "zh")
 
     def worker(self, worker_id: str) -> WorkerContact | None:
         """One worker, or None."""
@@ -68,21 +67,12 @@ class Workers(AuditLog):
             w.channels = list(channels)
             self.invalidate_registry_cache()
             schemes = [c.split("://", 1)[0] for c in channels]
-            add_audit(
-                s,
-                By(actor, Channel.API, now_ms),
-                AuditAction.WORKER_UPDATED,
-                Entity.WORKER,
-                worker_id,
-                {"channels": schemes},
-            )
+            detail = {"channels": schemes}
+            add_audit(s, By(actor, Channel.API, now_ms), AuditAction.WORKER_UPDATED, Entity.WORKER, worker_id, detail)
 
     @staticmethod
     def _worker_record(w: Worker) -> WorkerRecord:
-        return WorkerRecord(
-            id=w.id, name=w.name, role=w.role, scope=w.scope, phone=w.phone, lang=w.lang or "zh", active=w.active,
-            password_hash=w.password_hash,
-        )  # fmt: skip
+        return record_of(WorkerRecord, w, lang=w.lang or "zh")
 
     def worker_record(self, worker_id: str) -> WorkerRecord | None:
         """One worker with login state (active or not), or None."""
@@ -137,14 +127,8 @@ class Workers(AuditLog):
                     channels=list(channels), lang=lang, active=True, password_hash=password_hash or None,
                 )  # fmt: skip
                 s.add(w)
-                add_audit(
-                    s,
-                    By(actor, channel, now_ms),
-                    AuditAction.WORKER_CREATED,
-                    Entity.WORKER,
-                    worker_id,
-                    {"role": role, "scope": scope, "password": password_hash is not None},
-                )
+                detail = {"role": role, "scope": scope, "password": password_hash is not None}
+                add_audit(s, By(actor, channel, now_ms), AuditAction.WORKER_CREATED, Entity.WORKER, worker_id, detail)
                 s.flush()
                 record = self._worker_record(w)
         except IntegrityError:
@@ -162,14 +146,8 @@ class Workers(AuditLog):
             w = self._locked_worker(s, worker_id)
             if w.active != active:
                 w.active = active
-                add_audit(
-                    s,
-                    By(actor, channel, now_ms),
-                    AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED,
-                    Entity.WORKER,
-                    worker_id,
-                    {"active": active},
-                )
+                action = AuditAction.WORKER_ACTIVATED if active else AuditAction.WORKER_DEACTIVATED
+                add_audit(s, By(actor, channel, now_ms), action, Entity.WORKER, worker_id, {"active": active})
             record = self._worker_record(w)
         self.invalidate_registry_cache()
         return record

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.device_report import Presence, device_report
-from dashboards.queries import TZ, month_window
+from dashboards.listing import TZ, month_window
 from dashboards.stats import percentile, visit_coverage
 from dashboards.web.render import render, translator
 

@@ -16,7 +16,7 @@ from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
 from alerts.views import AlertView
 from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
 from dashboards.context import AppContext
-from dashboards.queries import TZ, month_window, queue_order
+from dashboards.listing import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
 from dashboards.telemetry import activity_ratios
 from dashboards.web.render import render, translator

@@ -15,7 +15,7 @@ from dashboards.api.deps import ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
-from dashboards.queries import month_window
+from dashboards.listing import month_window
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])

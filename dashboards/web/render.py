@@ -13,7 +13,7 @@ from alerts.privacy import mask_id_number, mask_phone
 from alerts.views import Account
 from dashboards.context import AppContext
 from dashboards.i18n import Translator, pick_language
-from dashboards.queries import local_time
+from dashboards.listing import local_time
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))

@@ -119,7 +119,8 @@ def any_time(ctx: Context, plan: Plan, day: int) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """An incident kind: when it can start, and what it plans."""
+    """An incident kind: when it can start, what it plans, and how often it is drawn relative to the others."""
 
     moment: Moment
     plan: Planned
+    weight: float

@@ -12,15 +12,8 @@ def fall_detected(ctx: Context, plan: Plan, day: int, t: int) -> bool:
     lie = m(ctx.rng.uniform(3, 25))
     plan.effects.band_events.append((t, "fall", float(ctx.rng.uniform(0.75, 0.98))))
     plan.override(t, t + lie, State.FLOOR)
-    ctx.add(
-        plan,
-        "fall_detected",
-        t,
-        t + lie,
-        expect=(FALL,),
-        device=ctx.devices["wristband"],
-        notes=f"fall detected by the band; got up alone after {lie // MINUTE_MS} min",
-    )
+    ctx.add(plan, "fall_detected", t, t + lie, expect=(FALL,), device=ctx.devices["wristband"],
+            notes=f"fall detected by the band; got up alone after {lie // MINUTE_MS} min")  # fmt: skip
     return True
 
 
@@ -29,13 +22,6 @@ def long_lie(ctx: Context, plan: Plan, day: int, t: int) -> bool:
     lie = m(ctx.rng.uniform(180, 480))
     plan.override(t, t + lie, State.FLOOR)
     plan.door_pulses += [t + lie, t + lie + m(ctx.rng.uniform(30, 90))]
-    ctx.add(
-        plan,
-        "long_lie",
-        t,
-        t + lie,
-        expect=(INACTIVITY,),
-        forbid=(FALL,),
-        notes=f"undetected fall, lying on the floor {lie // MINUTE_MS} min until found",
-    )
+    ctx.add(plan, "long_lie", t, t + lie, expect=(INACTIVITY,), forbid=(FALL,),
+            notes=f"undetected fall, lying on the floor {lie // MINUTE_MS} min until found")  # fmt: skip
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from firmware_sim.incidents.base import Context, m
@@ -48,42 +49,42 @@ def _near_another_outage(plan: Plan, t: int) -> bool:
     return any(a <= t + DAY_MS and t <= b + DAY_MS for a, b, _ in plan.effects.outages)
 
 
-def gateway_offline(ctx: Context, plan: Plan, day: int, t: int) -> bool:
-    """Internet down for 20 min to 8 h: Last Will after ~45 s, events queued and sent on reconnect."""
+def _outage(
+    ctx: Context,
+    plan: Plan,
+    kind: str,
+    t: int,
+    duration_ms: Callable[[], int],
+    what: str,
+    *,
+    expect: tuple[str, ...] = (),
+    forbid: tuple[str, ...],
+    notes: str,
+) -> bool:
+    """Plan an outage from ``t`` (drawn after the check for a nearby one), unless it would hide evidence."""
     if _near_another_outage(plan, t):
         return False
-    b = t + m(ctx.rng.uniform(20, 8 * 60))
+    b = t + duration_ms()
     if _overlaps_evidence(plan, t, b):
         return False
-    plan.effects.outages.append((t, b, "wan"))
-    ctx.add(
-        plan,
-        "gateway_offline",
-        t,
-        b,
-        expect=(SITE_OFFLINE,),
-        forbid=(DEVICE_OFFLINE, INACTIVITY, NOT_UP),
-        device=ctx.spec.gateway,
-        notes="internet outage: Last Will after ~45 s; events buffered and sent on reconnect",
-    )
+    plan.effects.outages.append((t, b, what))
+    ctx.add(plan, kind, t, b, expect=expect, forbid=forbid, device=ctx.spec.gateway, notes=notes)
     return True
+
+
+def gateway_offline(ctx: Context, plan: Plan, day: int, t: int) -> bool:
+    """Internet down for 20 min to 8 h: Last Will after ~45 s, events queued and sent on reconnect."""
+    return _outage(
+        ctx, plan, "gateway_offline", t, lambda: m(ctx.rng.uniform(20, 8 * 60)), "wan",
+        expect=(SITE_OFFLINE,), forbid=(DEVICE_OFFLINE, INACTIVITY, NOT_UP),
+        notes="internet outage: Last Will after ~45 s; events buffered and sent on reconnect",
+    )  # fmt: skip
 
 
 def gateway_reboot(ctx: Context, plan: Plan, day: int, t: int) -> bool:
     """A power blip: 20–100 s of lost messages; a Last Will only past 45 s; nothing should page."""
-    if _near_another_outage(plan, t):
-        return False
-    b = t + int(ctx.rng.uniform(20, 100) * 1000)
-    if _overlaps_evidence(plan, t, b):
-        return False
-    plan.effects.outages.append((t, b, "reboot"))
-    ctx.add(
-        plan,
-        "gateway_reboot",
-        t,
-        b,
+    return _outage(
+        ctx, plan, "gateway_reboot", t, lambda: int(ctx.rng.uniform(20, 100) * 1000), "reboot",
         forbid=(SITE_OFFLINE, DEVICE_OFFLINE),
-        device=ctx.spec.gateway,
         notes="gateway reboot (power blip): messages lost, Last Will only if > 45 s; should not page",
-    )
-    return True
+    )  # fmt: skip

@@ -18,15 +18,8 @@ def burnt_cooking(ctx: Context, plan: Plan, day: int, t: int) -> bool:
         (clear, "clear", None),
     ]
     plan.override(t - m(1), clear + m(5), State.KITCHEN)
-    ctx.add(
-        plan,
-        "burnt_cooking",
-        t,
-        clear,
-        expect=(SMOKE,),
-        device=ctx.devices["smoke"],
-        notes="nuisance alarm from burnt food; the elder is present and silences it",
-    )
+    ctx.add(plan, "burnt_cooking", t, clear, expect=(SMOKE,), device=ctx.devices["smoke"],
+            notes="nuisance alarm from burnt food; the elder is present and silences it")  # fmt: skip
     return True
 
 
@@ -38,13 +31,6 @@ def fire(ctx: Context, plan: Plan, day: int, t: int) -> bool:
         plan.effects.smoke_events.append((t + k * MINUTE_MS, "alarm", min(100, level + 3 * k)))
     plan.effects.smoke_events.append((t + dur, "clear", None))
     plan.override(t + m(1), t + dur + m(40), State.OUT)
-    ctx.add(
-        plan,
-        "fire",
-        t,
-        t + dur,
-        expect=(SMOKE,),
-        device=ctx.devices["smoke"],
-        notes="kitchen fire; the elder flees, alarm sounds until put out",
-    )
+    ctx.add(plan, "fire", t, t + dur, expect=(SMOKE,), device=ctx.devices["smoke"],
+            notes="kitchen fire; the elder flees, alarm sounds until put out")  # fmt: skip
     return True

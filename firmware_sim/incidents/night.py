@@ -32,12 +32,6 @@ def wandering(ctx: Context, plan: Plan, day: int, night: int) -> bool:
     dur = m(ctx.rng.uniform(60, 240))
     plan.override(night, night + dur, State.OUT)
     expect = (NIGHT_DOOR, OUT_NOT_BACK) if dur >= m(120) else (NIGHT_DOOR,)
-    ctx.add(
-        plan,
-        "wandering",
-        night,
-        night + dur,
-        expect=expect,
-        notes=f"dementia: went out at night, back after {dur // MINUTE_MS} min",
-    )
+    ctx.add(plan, "wandering", night, night + dur, expect=expect,
+            notes=f"dementia: went out at night, back after {dur // MINUTE_MS} min")  # fmt: skip
     return True

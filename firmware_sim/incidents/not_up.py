@@ -12,13 +12,6 @@ def not_up(ctx: Context, plan: Plan, day: int, night: int) -> bool:
     wake = plan.wake[day]
     delay = m(ctx.rng.uniform(150, 360))
     plan.override(wake - m(5), wake + delay, State.BED_AWAKE)
-    ctx.add(
-        plan,
-        "not_up",
-        wake,
-        wake + delay,
-        expect=(NOT_UP,),
-        forbid=(NIGHT_BED_EXIT,),
-        notes=f"unwell: stayed in bed {delay // MINUTE_MS} min past the usual time",
-    )
+    ctx.add(plan, "not_up", wake, wake + delay, expect=(NOT_UP,), forbid=(NIGHT_BED_EXIT,),
+            notes=f"unwell: stayed in bed {delay // MINUTE_MS} min past the usual time")  # fmt: skip
     return True

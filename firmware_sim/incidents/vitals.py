@@ -49,15 +49,8 @@ def apnea(ctx: Context, plan: Plan, day: int, night: int) -> bool:
     times = np.sort(rng.uniform(t, t + dur, size=n)).astype(np.int64)
     for x in times:
         plan.effects.apneas.append((int(x), float(rng.uniform(15, 45))))
-    ctx.add(
-        plan,
-        "apnea",
-        t,
-        int(times[-1]) + 60_000,
-        expect=(APNEA,),
-        device=ctx.devices["mattress"],
-        notes=f"{n} breathing pauses of 15–45 s",
-    )
+    ctx.add(plan, "apnea", t, int(times[-1]) + 60_000, expect=(APNEA,), device=ctx.devices["mattress"],
+            notes=f"{n} breathing pauses of 15–45 s")  # fmt: skip
     return True
 
 

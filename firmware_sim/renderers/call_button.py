@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from firmware_sim.renderers.home import LIFE_SAFETY, TELEMETRY, Home, Out
+from firmware_sim.wire import encode_call_button_event, encode_device_status
 
 
 def render(home: Home, out: Out, c0: int, c1: int) -> None:
@@ -18,9 +19,9 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
             continue
         ts1 = home.ts("call_button", te)
         if what == "status":
-            msg = w.device_status(
+            msg = encode_device_status(
+                **w.stamp(dev),
                 kind="call_button",
-                device=dev,
                 ts=ts1,
                 battery=home.battery("call_button", te),
                 rssi=home.rssi_now("call_button"),
@@ -29,6 +30,6 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
         else:
             out.add(
                 te,
-                w.call_button_event(device=dev, ts=ts1, event="press" if what == "press" else "cancel"),
+                encode_call_button_event(**w.stamp(dev), ts=ts1, event="press" if what == "press" else "cancel"),
                 LIFE_SAFETY,
             )

@@ -8,6 +8,7 @@ from firmware_sim.models import (
     ABSENT,
 )
 from firmware_sim.renderers.home import EVENT, RELIABLE, TELEMETRY, Home, Out
+from firmware_sim.wire import encode_device_status, encode_door_event
 
 
 def render(home: Home, out: Out, c0: int, c1: int) -> None:
@@ -43,9 +44,9 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
         if what == "status":
             tamper = any(a <= te < b for a, b in home.fx.tamper.get("door", ()))
             level = home.battery("door", te)
-            msg = w.device_status(
+            msg = encode_device_status(
+                **w.stamp(dev),
                 kind="door",
-                device=dev,
                 ts=ts1,
                 battery=level,
                 battery_v=2.4 + 0.6 * level / 100,
@@ -55,4 +56,4 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
             )
             out.add(te, msg, RELIABLE if tamper else TELEMETRY)
         else:
-            out.add(te, w.door_event(device=dev, ts=ts1, event="open" if what == "open" else "close"), EVENT)
+            out.add(te, encode_door_event(**w.stamp(dev), ts=ts1, event="open" if what == "open" else "close"), EVENT)

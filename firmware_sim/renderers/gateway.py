@@ -5,6 +5,7 @@ from __future__ import annotations
 from firmware_sim.renderers.home import GATEWAY, GATEWAY_HEARTBEAT_MS, WILL_DELAY_MS, Home, Out
 from firmware_sim.wire import (
     WireMessage,
+    encode_gateway_online,
     gateway_online_payload,
     gateway_will,
     status_topic,
@@ -15,7 +16,11 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
     """Messages of this device with device time in ``[c0, c1)``, added to ``out``."""
     w = home.wire
     if c0 == home.plan.start_ms:
-        out.add(c0, w.gateway_online(ts=c0, fw="gw-2.4.1", uptime_s=(c0 - home.gw_boot) // 1000), GATEWAY)
+        out.add(
+            c0,
+            encode_gateway_online(**w.gateway_stamp(), ts=c0, fw="gw-2.4.1", uptime_s=(c0 - home.gw_boot) // 1000),
+            GATEWAY,
+        )
     down = home.fx.outages
     status = status_topic(home.site, home.spec.gateway)
     gw, boot = home.spec.gateway, home.gw_boot
@@ -31,4 +36,8 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
         if c0 <= b < c1:
             if why == "reboot":
                 home.gw_boot = b - 15_000
-            out.add(b, w.gateway_online(ts=b, fw="gw-2.4.1", uptime_s=(b - home.gw_boot) // 1000), GATEWAY)
+            out.add(
+                b,
+                encode_gateway_online(**w.gateway_stamp(), ts=b, fw="gw-2.4.1", uptime_s=(b - home.gw_boot) // 1000),
+                GATEWAY,
+            )

@@ -10,6 +10,7 @@ from firmware_sim.models import (
     TZ_OFFSET_MS,
 )
 from firmware_sim.renderers.home import EVENT, MOTION_WINDOW_S, PIR_PER_MIN, TELEMETRY, Home, Out
+from firmware_sim.wire import encode_device_status, encode_motion_event, encode_motion_telemetry
 
 
 def render(home: Home, out: Out, c0: int, c1: int) -> None:
@@ -43,11 +44,15 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
             continue
         ts1 = home.ts("motion", te)
         if what == "tel":
-            out.add(te, w.motion_telemetry(device=dev, ts=ts1, count=c, window_s=MOTION_WINDOW_S, room=room), TELEMETRY)
+            out.add(
+                te,
+                encode_motion_telemetry(**w.stamp(dev), ts=ts1, count=c, window_s=MOTION_WINDOW_S, room=room),
+                TELEMETRY,
+            )
         elif what == "event":
-            out.add(te, w.motion_event(device=dev, ts=ts1, room=room), EVENT)
+            out.add(te, encode_motion_event(**w.stamp(dev), ts=ts1, room=room), EVENT)
         else:
-            msg = w.device_status(
-                kind="motion", device=dev, ts=ts1, battery=home.battery("motion", te), rssi=home.rssi_now("motion")
+            msg = encode_device_status(
+                **w.stamp(dev), kind="motion", ts=ts1, battery=home.battery("motion", te), rssi=home.rssi_now("motion")
             )
             out.add(te, msg, TELEMETRY)

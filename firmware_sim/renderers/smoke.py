@@ -10,6 +10,10 @@ from firmware_sim.models import (
 from firmware_sim.renderers.home import EVENT, LIFE_SAFETY, RELIABLE, TELEMETRY, Home, Out
 from firmware_sim.wire import (
     SmokeEvent,
+    encode_device_status,
+    encode_smoke_alarm,
+    encode_smoke_event,
+    encode_smoke_fault,
 )
 
 
@@ -42,20 +46,22 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:
         ts1 = home.ts("smoke", te)
         if what == "alarm":
             out.add(
-                te, w.smoke_alarm(device=dev, ts=ts1, level=int(arg) if isinstance(arg, int) else None), LIFE_SAFETY
+                te,
+                encode_smoke_alarm(**w.stamp(dev), ts=ts1, level=int(arg) if isinstance(arg, int) else None),
+                LIFE_SAFETY,
             )
         elif what == "fault":
-            out.add(te, w.smoke_fault(device=dev, ts=ts1, code=str(arg)), RELIABLE)
+            out.add(te, encode_smoke_fault(**w.stamp(dev), ts=ts1, code=str(arg)), RELIABLE)
         elif what in ("silence", "clear", "test"):
             ev: SmokeEvent = "silence" if what == "silence" else "clear" if what == "clear" else "test"
-            out.add(te, w.smoke_event(device=dev, ts=ts1, event=ev), EVENT)
+            out.add(te, encode_smoke_event(**w.stamp(dev), ts=ts1, event=ev), EVENT)
         else:
             tamper = any(a <= te < b for a, b in home.fx.tamper.get("smoke", ()))
             state = home.state(te)
             temp = home.smoke_temp + (4.0 if state is State.KITCHEN else 0.0) + float(rng.normal(0, 0.4))
-            msg = w.device_status(
+            msg = encode_device_status(
+                **w.stamp(dev),
                 kind="smoke",
-                device=dev,
                 ts=ts1,
                 battery=home.battery("smoke", te),
                 tamper=tamper,

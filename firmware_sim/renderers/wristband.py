@@ -20,6 +20,9 @@ from firmware_sim.renderers.home import (
 )
 from firmware_sim.wire import (
     WireMessage,
+    encode_device_status,
+    encode_fall,
+    encode_wristband_event,
     topic,
     wristband_telemetry_payload,
 )
@@ -91,9 +94,9 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:  # noqa: C901 - one 
             msg = WireMessage(tel_topic, payload)
             cls = TELEMETRY
         elif kind == "status":
-            msg = w.device_status(
+            msg = encode_device_status(
+                **w.stamp(dev),
                 kind="wristband",
-                device=dev,
                 ts=ts1,
                 battery=battery,
                 rssi=home.rssi_now("wristband"),
@@ -101,13 +104,13 @@ def render(home: Home, out: Out, c0: int, c1: int) -> None:  # noqa: C901 - one 
             )
             cls = TELEMETRY
         elif kind == "fall":
-            msg = w.fall(device=dev, ts=ts1, confidence=arg)
+            msg = encode_fall(**w.stamp(dev), ts=ts1, confidence=arg)
             cls = LIFE_SAFETY
         elif kind == "sos":
-            msg = w.wristband_event(device=dev, ts=ts1, event="sos")
+            msg = encode_wristband_event(**w.stamp(dev), ts=ts1, event="sos")
             cls = LIFE_SAFETY
         else:
-            msg = w.wristband_event(device=dev, ts=ts1, event="worn" if kind == "worn" else "removed")
+            msg = encode_wristband_event(**w.stamp(dev), ts=ts1, event="worn" if kind == "worn" else "removed")
             cls = EVENT
         if absent:
             # Out of range of the home gateway: the band keeps the last few samples and uploads them later.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from dash_fixtures import PASSWORD, registry
 from fastapi import FastAPI
 
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
-from alerts.notify import Delivery, Message
+from alerts.notify import Delivery, Message, Notifier
 from alerts.queries import StoreBackend, run_async
 from alerts.scope import Scope
 from alerts.service import AlertService
@@ -48,17 +49,22 @@ class TestStoreBackend(StoreBackend):
         return view
 
 
-def make_store(path: Path) -> TestStoreBackend:
-    store = AlertStore(url=f"sqlite:///{path / 'store.db'}")
+def store_backend(url: str, *, notifier: Notifier, doc: dict[str, Any]) -> TestStoreBackend:
+    """The real store and alert service at ``url`` with the registry ``doc`` imported."""
+    store = AlertStore(url=url)
     service = AlertService(
         store=store,
-        notifier=NullNotifier(),
+        notifier=notifier,
         policies=PolicyBook(),
         clock=lambda: time.time_ns() // 1_000_000,
         links=LinkSigner(secret=LINK_SECRET, base_url="http://127.0.0.1:8000"),
     )
-    b = TestStoreBackend(store=store, service=service)
-    store.import_registry(registry(), now_ms=service.clock())
+    store.import_registry(doc, now_ms=service.clock())
+    return TestStoreBackend(store=store, service=service)
+
+
+def make_store(path: Path) -> TestStoreBackend:
+    b = store_backend(f"sqlite:///{path / 'store.db'}", notifier=NullNotifier(), doc=registry())
     for w in registry()["workers"]:
         b.set_password_hash(w["id"], _HASH, actor="system")
     return b

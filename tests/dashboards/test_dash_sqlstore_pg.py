@@ -6,23 +6,18 @@ session's PostgreSQL (``postgres_server`` in tests/conftest.py) with the real al
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from dash_fixtures import IDS, registry
-from dash_harness import LINK_SECRET, TestStoreBackend
+from dash_harness import TestStoreBackend, store_backend
 from support.receivers import Webhook
 
-from alerts.escalation import PolicyBook
 from alerts.lifecycle import Action, Channel, Outcome, State
-from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier
 from alerts.scope import Scope
-from alerts.service import AlertService
 from alerts.store.errors import InvalidTransition, RecordNotFound, WorkerInactive
-from alerts.store.repository import AlertStore
 from alerts.views import Role
 from detection.models import Alert, AlertType, Severity
 from eldercare.servers.postgres import Postgres
@@ -35,22 +30,13 @@ HOUR = 3_600_000
 def pg_backend(postgres_server: Postgres, webhook: Webhook) -> Iterator[TestStoreBackend]:
     """The adapter over a fresh PostgreSQL database, the dashboards' test district, W_G1 on a real webhook."""
     name = f"d_{uuid.uuid4().hex[:12]}"
-    store = AlertStore(url=postgres_server.create_database(name))
-    service = AlertService(
-        store=store,
-        notifier=AppriseNotifier(),
-        policies=PolicyBook(),
-        clock=lambda: time.time_ns() // 1_000_000,
-        links=LinkSigner(secret=LINK_SECRET, base_url="http://127.0.0.1:8000"),
-    )
-    backend = TestStoreBackend(store=store, service=service)
     doc = registry()
     for w in doc["workers"]:
         w["channels"] = [webhook.url(w["id"])]
-    store.import_registry(doc, now_ms=service.clock())
-    assert store.dialect == "postgresql"
+    backend = store_backend(postgres_server.create_database(name), notifier=AppriseNotifier(), doc=doc)
+    assert backend.store.dialect == "postgresql"
     yield backend
-    store.close()
+    backend.store.close()
     postgres_server.drop_database(name)
 
 

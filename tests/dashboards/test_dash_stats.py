@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from alerts.lifecycle import State
 from alerts.views import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.device_report import DeviceReport, build_rows
-from dashboards.queries import month_window
+from dashboards.listing import month_window
 from dashboards.stats import monthly_report, percentile, report_csv_rows, sla_outcome
 from detection.config import DetectConfig
 from detection.models import AlertType, Severity

@@ -17,7 +17,24 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import HomeWire, WireMessage
+from firmware_sim.wire import (
+    HomeWire,
+    WireMessage,
+    encode_apnea,
+    encode_call_button_event,
+    encode_device_status,
+    encode_door_event,
+    encode_fall,
+    encode_mattress_event,
+    encode_mattress_telemetry,
+    encode_motion_event,
+    encode_motion_telemetry,
+    encode_smoke_alarm,
+    encode_smoke_event,
+    encode_smoke_fault,
+    encode_wristband_event,
+    encode_wristband_telemetry,
+)
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason
 from gateway.listener import MqttListener, RawMessage
@@ -33,32 +50,34 @@ NOW = time.time_ns() // 1_000_000
 def every_message(w: HomeWire, ts: int) -> list[WireMessage]:
     """One message of every kind × type × event the simulator can send."""
     return [
-        w.mattress_telemetry(device="mat1", ts=ts, occupied=True, hr=62.5, rr=14.0, movement=3),
-        w.mattress_event(device="mat1", ts=ts, event="out_of_bed"),
-        w.mattress_event(device="mat1", ts=ts, event="in_bed"),
-        w.apnea(device="mat1", ts=ts, duration_s=21.5),
-        w.device_status(kind="mattress", device="mat1", ts=ts, rssi=-60, fw="m-1.2"),
-        w.wristband_telemetry(device="band1", ts=ts, worn=True, hr=71, spo2=97, steps=1200, skin_temp=33.1, battery=80),
-        w.wristband_event(device="band1", ts=ts, event="sos"),
-        w.fall(device="band1", ts=ts, confidence=0.93),
-        w.wristband_event(device="band1", ts=ts, event="removed"),
-        w.wristband_event(device="band1", ts=ts, event="worn"),
-        w.device_status(kind="wristband", device="band1", ts=ts, battery=80),
-        w.door_event(device="door1", ts=ts, event="open"),
-        w.door_event(device="door1", ts=ts, event="close"),
-        w.device_status(kind="door", device="door1", ts=ts, battery=90, tamper=False),
-        w.smoke_alarm(device="smoke1", ts=ts, level=12),
-        w.smoke_event(device="smoke1", ts=ts, event="silence"),
-        w.smoke_event(device="smoke1", ts=ts, event="test"),
-        w.smoke_event(device="smoke1", ts=ts, event="clear"),
-        w.smoke_fault(device="smoke1", ts=ts, code="E07"),
-        w.device_status(kind="smoke", device="smoke1", ts=ts, battery=70, battery_v=2.9, temp=24.5),
-        w.call_button_event(device="btn1", ts=ts, event="press"),
-        w.call_button_event(device="btn1", ts=ts, event="cancel"),
-        w.device_status(kind="call_button", device="btn1", ts=ts, battery=95),
-        w.motion_telemetry(device="pir1", ts=ts, count=4, window_s=300, room="kitchen"),
-        w.motion_event(device="pir1", ts=ts, room="kitchen"),
-        w.device_status(kind="motion", device="pir1", ts=ts, battery=60),
+        encode_mattress_telemetry(**w.stamp("mat1"), ts=ts, occupied=True, hr=62.5, rr=14.0, movement=3),
+        encode_mattress_event(**w.stamp("mat1"), ts=ts, event="out_of_bed"),
+        encode_mattress_event(**w.stamp("mat1"), ts=ts, event="in_bed"),
+        encode_apnea(**w.stamp("mat1"), ts=ts, duration_s=21.5),
+        encode_device_status(**w.stamp("mat1"), kind="mattress", ts=ts, rssi=-60, fw="m-1.2"),
+        encode_wristband_telemetry(
+            **w.stamp("band1"), ts=ts, worn=True, hr=71, spo2=97, steps=1200, skin_temp=33.1, battery=80
+        ),
+        encode_wristband_event(**w.stamp("band1"), ts=ts, event="sos"),
+        encode_fall(**w.stamp("band1"), ts=ts, confidence=0.93),
+        encode_wristband_event(**w.stamp("band1"), ts=ts, event="removed"),
+        encode_wristband_event(**w.stamp("band1"), ts=ts, event="worn"),
+        encode_device_status(**w.stamp("band1"), kind="wristband", ts=ts, battery=80),
+        encode_door_event(**w.stamp("door1"), ts=ts, event="open"),
+        encode_door_event(**w.stamp("door1"), ts=ts, event="close"),
+        encode_device_status(**w.stamp("door1"), kind="door", ts=ts, battery=90, tamper=False),
+        encode_smoke_alarm(**w.stamp("smoke1"), ts=ts, level=12),
+        encode_smoke_event(**w.stamp("smoke1"), ts=ts, event="silence"),
+        encode_smoke_event(**w.stamp("smoke1"), ts=ts, event="test"),
+        encode_smoke_event(**w.stamp("smoke1"), ts=ts, event="clear"),
+        encode_smoke_fault(**w.stamp("smoke1"), ts=ts, code="E07"),
+        encode_device_status(**w.stamp("smoke1"), kind="smoke", ts=ts, battery=70, battery_v=2.9, temp=24.5),
+        encode_call_button_event(**w.stamp("btn1"), ts=ts, event="press"),
+        encode_call_button_event(**w.stamp("btn1"), ts=ts, event="cancel"),
+        encode_device_status(**w.stamp("btn1"), kind="call_button", ts=ts, battery=95),
+        encode_motion_telemetry(**w.stamp("pir1"), ts=ts, count=4, window_s=300, room="kitchen"),
+        encode_motion_event(**w.stamp("pir1"), ts=ts, room="kitchen"),
+        encode_device_status(**w.stamp("pir1"), kind="motion", ts=ts, battery=60),
     ]
 
 
@@ -166,7 +185,9 @@ async def test_malformed_payload_of_every_class_is_dead_lettered_while_good_ones
         for message in bad.values():
             messages += [message, good()]
         await asyncio.to_thread(gw.publish_all, messages)
-        await asyncio.to_thread(other.publish_all, [other.wire.door_event(device="door1", ts=NOW, event="open")])
+        await asyncio.to_thread(
+            other.publish_all, [encode_door_event(**other.wire.stamp("door1"), ts=NOW, event="open")]
+        )
         await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == len(bad) + 1)
         # The stranger's online status and its door event are both refused as unknown_site.
         for _ in range(200):
@@ -274,7 +295,9 @@ async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
     first = await make_listener(site, client_id=client_id, mqtt5=mqtt5)
     task = asyncio.create_task(crashed.run(first))
     async with gateway(broker, site) as gw:
-        sent = [gw.wire.mattress_telemetry(device="mat1", ts=NOW + i, occupied=True, hr=60 + i) for i in range(20)]
+        sent = [
+            encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=NOW + i, occupied=True, hr=60 + i) for i in range(20)
+        ]
         await asyncio.to_thread(gw.publish_all, sent)
         while failing.attempts < 3:
             await asyncio.sleep(0.02)
@@ -303,14 +326,16 @@ async def test_acknowledged_messages_are_not_redelivered(
     first = await make_listener(site, client_id=client_id)
     task = asyncio.create_task(service.run(first))
     async with gateway(broker, site) as gw:
-        await asyncio.to_thread(gw.publish_all, [gw.wire.door_event(device="door1", ts=NOW, event="open")])
+        await asyncio.to_thread(gw.publish_all, [encode_door_event(**gw.wire.stamp("door1"), ts=NOW, event="open")])
         await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) == 1)
         await first.close()
         await task
         again = ListSink()
         second = await make_listener(site, client_id=client_id)
         async with running(GatewayService(directory=directory_for(site), deadletter=deadletter, sink=again), second):
-            await asyncio.to_thread(gw.publish_all, [gw.wire.door_event(device="door1", ts=NOW, event="close")])
+            await asyncio.to_thread(
+                gw.publish_all, [encode_door_event(**gw.wire.stamp("door1"), ts=NOW, event="close")]
+            )
             got = await again.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.DOOR)) >= 1)
             await asyncio.sleep(0.2)
     assert [r.event for r in of_site(got, site, kind=DeviceKind.DOOR)] == ["close"]
@@ -325,7 +350,7 @@ async def test_shared_subscription_splits_messages_between_workers(
     workers = [await make_listener(site, share_group=group) for _ in sinks]
     services = [GatewayService(directory=directory_for(site), deadletter=deadletter, sink=s) for s in sinks]
     async with running(services[0], workers[0]), running(services[1], workers[1]), gateway(broker, site) as gw:
-        sent = [gw.wire.motion_event(device="pir1", ts=NOW + i) for i in range(40)]
+        sent = [encode_motion_event(**gw.wire.stamp("pir1"), ts=NOW + i) for i in range(40)]
         await asyncio.to_thread(gw.publish_all, sent)
         for _ in range(500):
             if sum(len(of_site(s.readings, site, kind=DeviceKind.MOTION)) for s in sinks) >= len(sent):
@@ -342,7 +367,7 @@ async def test_after_a_reconnect_stale_acks_are_skipped_and_the_broker_redeliver
     site = unique_site
     listener = await make_listener(site, reconnect_min_s=1, reconnect_max_s=1)
     async with gateway(broker, site) as gw:
-        await asyncio.to_thread(gw.publish_all, [gw.wire.door_event(device="door1", ts=NOW, event="open")])
+        await asyncio.to_thread(gw.publish_all, [encode_door_event(**gw.wire.stamp("door1"), ts=NOW, event="open")])
         batches = listener.batches(max_wait_s=0)
         first: list[RawMessage] = []
         while not first:
@@ -379,7 +404,7 @@ async def test_a_full_inbox_holds_the_network_thread_back_without_losing_anythin
     seen: list[RawMessage] = []
     deepest = 0
     async with gateway(broker, site) as gw:
-        sent = [gw.wire.motion_event(device="pir1", ts=NOW + i) for i in range(60)]
+        sent = [encode_motion_event(**gw.wire.stamp("pir1"), ts=NOW + i) for i in range(60)]
         await asyncio.to_thread(gw.publish_all, sent)
         batches = listener.batches(max_batch=3, max_wait_s=0)
         while len([m for m in seen if "/motion/" in m.topic]) < len(sent):

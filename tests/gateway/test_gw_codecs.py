@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from firmware_sim import wire
 from firmware_sim.wire import HomeWire, WireMessage
 from gateway.codecs import DECODERS
 from gateway.contract import decode_message, parse_topic
@@ -35,56 +36,62 @@ def examples() -> list[tuple[WireMessage, dict[str, object], str | None]]:
     w = HomeWire(site=SITE, gateway="gw-h1")
     return [
         (
-            w.mattress_telemetry(device="mat1", ts=NOW, occupied=True, hr=61, rr=13.5, movement=2),
+            wire.encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW, occupied=True, hr=61, rr=13.5, movement=2),
             {"occupied": True, "hr": 61.0, "rr": 13.5, "movement": 2},
             None,
         ),
-        (w.mattress_telemetry(device="mat1", ts=NOW, occupied=False), {"occupied": False}, None),
-        (w.mattress_event(device="mat1", ts=NOW, event="in_bed"), {}, "in_bed"),
-        (w.mattress_event(device="mat1", ts=NOW, event="out_of_bed"), {}, "out_of_bed"),
-        (w.apnea(device="mat1", ts=NOW, duration_s=15), {"duration_s": 15.0}, "apnea"),
+        (wire.encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW, occupied=False), {"occupied": False}, None),
+        (wire.encode_mattress_event(**w.stamp("mat1"), ts=NOW, event="in_bed"), {}, "in_bed"),
+        (wire.encode_mattress_event(**w.stamp("mat1"), ts=NOW, event="out_of_bed"), {}, "out_of_bed"),
+        (wire.encode_apnea(**w.stamp("mat1"), ts=NOW, duration_s=15), {"duration_s": 15.0}, "apnea"),
         (
-            w.wristband_telemetry(device="band1", ts=NOW, worn=True, hr=70, spo2=96, steps=10, skin_temp=33, battery=5),
+            wire.encode_wristband_telemetry(
+                **w.stamp("band1"), ts=NOW, worn=True, hr=70, spo2=96, steps=10, skin_temp=33, battery=5
+            ),
             {"worn": True, "hr": 70.0, "spo2": 96.0, "steps": 10, "skin_temp": 33.0, "battery": 5},
             None,
         ),
-        (w.wristband_event(device="band1", ts=NOW, event="sos"), {}, "sos"),
-        (w.wristband_event(device="band1", ts=NOW, event="removed"), {}, "removed"),
-        (w.wristband_event(device="band1", ts=NOW, event="worn"), {}, "worn"),
-        (w.fall(device="band1", ts=NOW, confidence=0.8), {"confidence": 0.8}, "fall"),
-        (w.door_event(device="door1", ts=NOW, event="open"), {}, "open"),
-        (w.door_event(device="door1", ts=NOW, event="close"), {}, "close"),
-        (w.smoke_alarm(device="smoke1", ts=NOW, level=30), {"level": 30}, "alarm"),
-        (w.smoke_alarm(device="smoke1", ts=NOW), {}, "alarm"),
-        (w.smoke_event(device="smoke1", ts=NOW, event="test"), {}, "test"),
-        (w.smoke_event(device="smoke1", ts=NOW, event="silence"), {}, "silence"),
-        (w.smoke_event(device="smoke1", ts=NOW, event="clear"), {}, "clear"),
-        (w.smoke_fault(device="smoke1", ts=NOW, code="E1"), {"code": "E1"}, "fault"),
-        (w.call_button_event(device="btn1", ts=NOW, event="press"), {}, "press"),
-        (w.call_button_event(device="btn1", ts=NOW, event="cancel"), {}, "cancel"),
+        (wire.encode_wristband_event(**w.stamp("band1"), ts=NOW, event="sos"), {}, "sos"),
+        (wire.encode_wristband_event(**w.stamp("band1"), ts=NOW, event="removed"), {}, "removed"),
+        (wire.encode_wristband_event(**w.stamp("band1"), ts=NOW, event="worn"), {}, "worn"),
+        (wire.encode_fall(**w.stamp("band1"), ts=NOW, confidence=0.8), {"confidence": 0.8}, "fall"),
+        (wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="open"), {}, "open"),
+        (wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="close"), {}, "close"),
+        (wire.encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW, level=30), {"level": 30}, "alarm"),
+        (wire.encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW), {}, "alarm"),
+        (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="test"), {}, "test"),
+        (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="silence"), {}, "silence"),
+        (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="clear"), {}, "clear"),
+        (wire.encode_smoke_fault(**w.stamp("smoke1"), ts=NOW, code="E1"), {"code": "E1"}, "fault"),
+        (wire.encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="press"), {}, "press"),
+        (wire.encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="cancel"), {}, "cancel"),
         (
-            w.motion_telemetry(device="pir1", ts=NOW, count=3, window_s=60, room="hall"),
+            wire.encode_motion_telemetry(**w.stamp("pir1"), ts=NOW, count=3, window_s=60, room="hall"),
             {"count": 3, "window_s": 60, "room": "hall"},
             None,
         ),
-        (w.motion_event(device="pir1", ts=NOW, room="bathroom"), {"room": "bathroom"}, "motion"),
-        (w.device_status(kind="mattress", device="mat1", ts=NOW, rssi=-70), {"rssi": -70}, None),
-        (w.device_status(kind="wristband", device="band1", ts=NOW, battery=50), {"battery": 50}, None),
+        (wire.encode_motion_event(**w.stamp("pir1"), ts=NOW, room="bathroom"), {"room": "bathroom"}, "motion"),
+        (wire.encode_device_status(**w.stamp("mat1"), kind="mattress", ts=NOW, rssi=-70), {"rssi": -70}, None),
+        (wire.encode_device_status(**w.stamp("band1"), kind="wristband", ts=NOW, battery=50), {"battery": 50}, None),
         (
-            w.device_status(kind="door", device="door1", ts=NOW, battery=3, battery_v=2.7, tamper=True),
+            wire.encode_device_status(**w.stamp("door1"), kind="door", ts=NOW, battery=3, battery_v=2.7, tamper=True),
             {"battery": 3, "battery_v": 2.7, "tamper": True},
             None,
         ),
         (
-            w.device_status(kind="smoke", device="smoke1", ts=NOW, temp=21.5, fw="s-2"),
+            wire.encode_device_status(**w.stamp("smoke1"), kind="smoke", ts=NOW, temp=21.5, fw="s-2"),
             {"temp": 21.5, "fw": "s-2"},
             None,
         ),
-        (w.device_status(kind="call_button", device="btn1", ts=NOW, battery=99), {"battery": 99}, None),
-        (w.device_status(kind="motion", device="pir1", ts=NOW, battery=1), {"battery": 1}, None),
-        (w.gateway_online(ts=NOW, fw="gw-1", uptime_s=5), {"online": True, "fw": "gw-1", "uptime_s": 5}, None),
-        (w.gateway_offline(ts=NOW), {"online": False}, None),
-        (w.will(), {"online": False}, None),
+        (wire.encode_device_status(**w.stamp("btn1"), kind="call_button", ts=NOW, battery=99), {"battery": 99}, None),
+        (wire.encode_device_status(**w.stamp("pir1"), kind="motion", ts=NOW, battery=1), {"battery": 1}, None),
+        (
+            wire.encode_gateway_online(**w.gateway_stamp(), ts=NOW, fw="gw-1", uptime_s=5),
+            {"online": True, "fw": "gw-1", "uptime_s": 5},
+            None,
+        ),
+        (wire.encode_gateway_offline(**w.gateway_stamp(), ts=NOW), {"online": False}, None),
+        (wire.gateway_will(site=w.site, gateway=w.gateway), {"online": False}, None),
     ]
 
 

@@ -11,8 +11,10 @@ from firmware_sim.people import id_check_digit, id_number, phone_number
 from firmware_sim.wire import (
     WILL_PAYLOAD,
     HomeWire,
+    encode_door_event,
     encode_gateway_online,
     encode_mattress_batch,
+    encode_mattress_telemetry,
     encode_wristband_telemetry,
     gateway_online_payload,
     gateway_will,
@@ -81,7 +83,7 @@ def test_seq_is_per_device_and_strictly_increasing() -> None:
     w = HomeWire(site="h1", gateway="gw-h1")
     seqs = [
         decode_message(m.topic, m.payload, received_ms=T0).seq
-        for m in (w.door_event(device="d1", ts=T0, event="open") for _ in range(5))
+        for m in (encode_door_event(**w.stamp("d1"), ts=T0, event="open") for _ in range(5))
     ]
     assert seqs == [1, 2, 3, 4, 5]
     assert w.next_seq("other") == 1
@@ -99,8 +101,8 @@ def test_mattress_batch_is_byte_identical_to_single_encoder() -> None:
     batch = encode_mattress_batch(site="h1", device="m", seqs=seqs, ts=ts, occupied=occ, hr=hr, rr=rr, movement=mv)
     w = HomeWire(site="h1", gateway="gw-h1")
     for i in range(n):
-        single = w.mattress_telemetry(
-            device="m",
+        single = encode_mattress_telemetry(
+            **w.stamp("m"),
             ts=ts[i],
             occupied=occ[i],
             hr=hr[i] if occ[i] else None,

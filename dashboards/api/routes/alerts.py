@@ -22,7 +22,7 @@ from dashboards.api.deps import (
     ScopeDep,
     read_alert_in_scope,
 )
-from dashboards.queries import queue_order
+from dashboards.listing import queue_order
 from dashboards.schemas import AlertAction, AlertAssign, AlertPublic
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])

@@ -16,7 +16,7 @@ from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnl
 from dashboards.context import AppContext
 from dashboards.csvio import safe_cell
 from dashboards.device_report import Presence, device_report
-from dashboards.queries import month_window
+from dashboards.listing import month_window
 from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
 
 router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[OfficersOnly])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from alerts.store.errors import RecordNotFound
 from dashboards.api.deps import ContextDep, CsrfHeader, CurrentUser, MonthQuery, ScopeDep
-from dashboards.queries import month_window
+from dashboards.listing import month_window
 from dashboards.schemas import VisitCreate, VisitPublic
 
 router = APIRouter(prefix="/api/visits", tags=["visits"])

@@ -42,15 +42,8 @@ def low_battery(ctx: Context, plan: Plan, day: int, t: int) -> bool:
     # falls below LOW_BATTERY_PCT + 1, which is the incident's start.
     start_level = LOW_BATTERY_PCT + 1 + drain * (t - ctx.start_ms) / DAY_MS
     fx.battery[k] = (min(start_level, 100.0), drain)
-    ctx.add(
-        plan,
-        "low_battery",
-        t,
-        ctx.end_ms,
-        expect=(LOW_BATTERY,),
-        device=ctx.devices[k],
-        notes=f"battery drains {drain:.1f} %/day and reaches {LOW_BATTERY_PCT} %",
-    )
+    ctx.add(plan, "low_battery", t, ctx.end_ms, expect=(LOW_BATTERY,), device=ctx.devices[k],
+            notes=f"battery drains {drain:.1f} %/day and reaches {LOW_BATTERY_PCT} %")  # fmt: skip
     return True
 
 
@@ -77,15 +70,8 @@ def smoke_fault(ctx: Context, plan: Plan, day: int, t: int) -> bool:
 def not_worn(ctx: Context, plan: Plan, day: int, t: int) -> bool:
     """The band stays on its charger from wake to bed."""
     plan.effects.not_worn_days.add(day)
-    ctx.add(
-        plan,
-        "not_worn",
-        plan.wake[day],
-        plan.bed[day],
-        expect=(NOT_WORN,),
-        device=ctx.devices["wristband"],
-        notes="band left on the charger all day",
-    )
+    ctx.add(plan, "not_worn", plan.wake[day], plan.bed[day], expect=(NOT_WORN,), device=ctx.devices["wristband"],
+            notes="band left on the charger all day")  # fmt: skip
     return True
 
 
