@@ -127,6 +127,49 @@ def certs(
     console.print(f"CA {files.ca}; server certificate {files.cert} (key {files.key}, mode 0600)")
 
 
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
+    no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry (store and state only).")] = False,
+) -> None:
+    """Back up the store (SQLite online backup or pg_dump), InfluxDB (influxd backup -portable), detector state."""
+    from eldercare.backup import BackupError
+    from eldercare.backup import backup as run_backup
+    from eldercare.settings import Settings
+
+    try:
+        manifest = run_backup(Settings(), out, influx=not no_influx)
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
+    console.print(f"backup written to {out}: {rows}")
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="A directory written by eldercare backup.")],
+    no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry.")] = False,
+) -> None:
+    """Restore a backup into the configured deployment (stop backend and console first)."""
+    from eldercare.backup import BackupError, store_counts
+    from eldercare.backup import restore as run_restore
+    from eldercare.settings import Settings
+
+    settings = Settings()
+    try:
+        manifest = run_restore(settings, src, influx=not no_influx)
+    except (BackupError, FileNotFoundError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    now = store_counts(settings)
+    differ = {k: (v, now.get(k)) for k, v in manifest["counts"].items() if now.get(k) != v}
+    if differ:
+        console.print(f"[red]restored row counts differ from the backup's: {differ}[/]")
+        raise typer.Exit(1)
+    console.print(f"restored from {src}; row counts match the backup")
+
+
 @admin_app.command("create")
 def admin_create(
     worker_id: Annotated[str, typer.Option("--id", help="Login id of the administrator.")] = "admin",

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     influx_gzip: bool = False
     influx_batch_size: int = Field(default=5000, description="Points per InfluxDB write request (ingest writer).")
     influx_retry_interval_ms: int = Field(default=5000, description="First retry delay while InfluxDB is down.")
+    influx_backup_host: str = Field(default="127.0.0.1:8088", description="influxd RPC address (backup/restore).")
     influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
     spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
 
