@@ -60,6 +60,13 @@ def secure_data_dir(path: Path) -> None:
                 p.chmod(0o600)
 
 
+def open_store(settings: Settings) -> AlertStore:
+    """The store of the settings (migrated); a SQLite store's data directory is created private first."""
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    return AlertStore(url=settings.database_url)
+
+
 def check_settings(settings: Settings, role: Role) -> None:
     """Fail fast, with the variable to set, on settings the role cannot run without."""
     if len(settings.link_secret.get_secret_value()) < 16:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     influx_batch_size: int = Field(default=5000, description="Points per InfluxDB write request (ingest writer).")
     influx_retry_interval_ms: int = Field(default=5000, description="First retry delay while InfluxDB is down.")
     influx_backup_host: str = Field(default="127.0.0.1:8088", description="influxd RPC address (backup/restore).")
+    closed_alert_retention_days: int = Field(
+        default=365, description="Free text of alerts closed longer ago is blanked (eldercare privacy retention)."
+    )
     influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
     spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
 
