@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare.certs import TlsFiles, make_ca, server_certificate
+from eldercare.certs import TlsFiles, issue, make_ca, server_certificate
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 
@@ -98,3 +98,29 @@ def test_server_certificate_names_its_hosts(tmp_path: Path) -> None:
     text = subprocess.run(["openssl", "x509", "-in", str(files.cert), "-noout", "-text"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
     assert "DNS:broker.example.org" in text and "IP Address:10.0.0.5" in text
+
+
+def test_client_certificates_can_be_required(tmp_path: Path, certs: TlsFiles) -> None:
+    out = certs.ca.parent
+    issue(out, SITE, client=True)  # the same CA signs the gateway's client certificate
+    broker = Broker(data_dir=tmp_path / "mqtt", secret="tls-test-secret-0123456789", tls=certs,
+                    require_client_cert=True)  # fmt: skip
+    broker.start()
+    try:
+        broker.provision([SITE])
+        password = broker.gateway_password(SITE)
+        client_cert = (str(out / f"{SITE}.crt"), str(out / f"{SITE}.key"))
+        with GatewayPublisher(site=SITE, password=password, host="localhost", port=broker.tls_port,
+                              tls_ca=str(certs.ca), tls_cert=client_cert) as gw:  # fmt: skip
+            assert gw.connect_count == 1
+        without = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="no-client-cert")
+        without.username_pw_set(SITE, password)
+        without.tls_set(ca_certs=str(certs.ca))
+        with pytest.raises((ssl.SSLError, OSError)):
+            without.connect("localhost", broker.tls_port)
+            for _ in range(5):
+                without.loop(timeout=0.5)
+            if not without.is_connected():
+                raise ConnectionError("refused")
+    finally:
+        broker.stop()
