@@ -73,6 +73,8 @@ def check_settings(settings: Settings, role: Role) -> None:
         raise ConfigError(
             "ELDERCARE_LINK_SECRET must be set to at least 16 random characters (e.g. `openssl rand -base64 32`)"
         )
+    if (settings.console_tls_cert is None) != (settings.console_tls_key is None):
+        raise ConfigError("set both ELDERCARE_CONSOLE_TLS_CERT and ELDERCARE_CONSOLE_TLS_KEY, or neither")
     if role in ("backend", "all") and not settings.mqtt_password.get_secret_value():
         raise ConfigError("ELDERCARE_MQTT_PASSWORD (the backend's broker account) is not set")
 
@@ -272,8 +274,13 @@ async def run_serve(
             else:
                 app = build_console(settings, store=store, service=service, backend=backend)
             http = tasks.create_task(
-                serve_console(app, host=host, port=port, trusted_proxies=settings.trusted_proxies), name="http"
-            )
+                serve_console(
+                    app, host=host, port=port, trusted_proxies=settings.trusted_proxies,
+                    tls_cert=str(settings.console_tls_cert) if settings.console_tls_cert else None,
+                    tls_key=str(settings.console_tls_key) if settings.console_tls_key else None,
+                ),
+                name="http",
+            )  # fmt: skip
             _LOG.info("eldercare %s serving on http://%s:%d (public URL %s)", role, host, port, settings.public_url)
             await stop.wait()
             http.cancel()

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     console_host: str = Field(default="127.0.0.1", description="Address the console listens on.")
     console_port: int = Field(default=8000, description="Console HTTP port.")
     trusted_proxies: str = Field(default="", description="Reverse proxies whose X-Forwarded-For is believed.")
+    console_tls_cert: Path | None = Field(default=None, description="HTTPS certificate (without a reverse proxy).")
+    console_tls_key: Path | None = Field(default=None, description="Its private key.")
     metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300

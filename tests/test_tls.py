@@ -8,6 +8,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +125,36 @@ def test_client_certificates_can_be_required(tmp_path: Path, certs: TlsFiles) ->
                 raise ConnectionError("refused")
     finally:
         broker.stop()
+
+
+def test_console_speaks_https_with_hsts(certs: TlsFiles, tmp_path: Path) -> None:
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from dashboards.app import create_app
+    from dashboards.memory import MemoryBackend
+    from dashboards.serve import console_config
+    from eldercare.servers._child import free_port
+    from eldercare.settings import Settings
+
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, link_secret="x" * 32, public_url=f"https://localhost:{port}")
+    app = create_app(settings, backend=MemoryBackend(link_secret=b"y" * 32))
+    config = console_config(app, host="127.0.0.1", port=port, tls_cert=str(certs.cert), tls_key=str(certs.key))
+    config.lifespan = "off"
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        r = httpx.get(f"https://localhost:{port}/login", verify=str(certs.ca))
+        assert r.status_code == 200 and r.headers["strict-transport-security"].startswith("max-age=")
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://localhost:{port}/login")  # not a publicly trusted certificate
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
