@@ -137,7 +137,10 @@ def backup(
     """Back up the store (SQLite online backup or pg_dump), InfluxDB (influxd backup -portable), detector state."""
     from eldercare.backup import BackupError
     from eldercare.backup import backup as run_backup
+    from eldercare.production import private_umask
     from eldercare.settings import Settings
+
+    private_umask()
 
     try:
         manifest = run_backup(Settings(), out, influx=not no_influx)
@@ -156,7 +159,10 @@ def restore(
     """Restore a backup into the configured deployment (stop backend and console first)."""
     from eldercare.backup import BackupError, store_counts
     from eldercare.backup import restore as run_restore
+    from eldercare.production import private_umask
     from eldercare.settings import Settings
+
+    private_umask()
 
     settings = Settings()
     try:
@@ -179,6 +185,10 @@ def privacy_export(
 ) -> None:
     """Everything stored about one resident, as JSON (access request); audited as privacy.exported."""
     import os
+
+    from eldercare.production import private_umask
+
+    private_umask()
 
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import export
@@ -204,7 +214,10 @@ def privacy_erase(
     """Anonymise one resident in the store and drop their home's telemetry; audited as privacy.erased."""
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import erase
+    from eldercare.production import private_umask
     from eldercare.settings import Settings
+
+    private_umask()
 
     if not yes:
         console.print("[red]erasure cannot be undone: add --yes[/]")
@@ -230,8 +243,10 @@ def privacy_retention() -> None:
     from alerts.store.subject_requests import redact_closed_alerts
     from eldercare.backend import wall_ms
     from eldercare.privacy import operator
-    from eldercare.production import open_store
+    from eldercare.production import open_store, private_umask
     from eldercare.settings import Settings
+
+    private_umask()
 
     settings = Settings()
     now = wall_ms()
@@ -260,8 +275,10 @@ def admin_create(
     """
     from alerts.store.repository import AlertStore
     from eldercare.admin import AdminError, create_admin, read_password_file
-    from eldercare.production import secure_data_dir
+    from eldercare.production import private_umask, secure_data_dir
     from eldercare.settings import Settings
+
+    private_umask()
 
     settings = Settings()
     if settings.database_url.startswith("sqlite"):

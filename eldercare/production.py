@@ -41,12 +41,16 @@ class ConfigError(ValueError):
     """A setting is missing or invalid for what was asked; the message says which and how to fix it."""
 
 
-def secure_data_dir(path: Path) -> None:
-    """Create the data directory private to this user (0700) and make every file in it 0600.
+def private_umask() -> None:
+    """Files this process creates from now on are private (umask 077): SQLite, spool, snapshots, backups.
 
-    Also sets the process umask to 077, so SQLite, the spool and snapshots are created private too.
+    Called by the entry points (``serve``, ``admin``, ``backup``, ``restore``, ``privacy``), not by library code.
     """
     os.umask(0o077)
+
+
+def secure_data_dir(path: Path) -> None:
+    """Create the data directory private to this user (0700) and make every file in it 0600."""
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
     for root, dirs, files in os.walk(path):
@@ -243,6 +247,7 @@ async def run_serve(
     from dashboards.serve import serve_console
 
     check_settings(settings, role)
+    private_umask()
     secure_data_dir(settings.data_dir)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
