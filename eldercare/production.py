@@ -86,8 +86,10 @@ def check_settings(settings: Settings, role: Role) -> None:
 # -- readiness and metrics ------------------------------------------------------------------------------------
 
 
-def readiness_checks(settings: Settings, store: AlertStore) -> dict[str, Callable[[], Any]]:
-    """Broker (TCP connect), InfluxDB (``/ping``) and database (``SELECT 1``) reachability checks."""
+def readiness_checks(
+    settings: Settings, store: AlertStore, backend: Backend | None = None
+) -> dict[str, Callable[[], Any]]:
+    """Broker (TCP connect), InfluxDB (``/ping``), database (``SELECT 1``) and, in-process, the backend pipeline."""
     from ingest.influx import InfluxClient
 
     async def broker() -> None:
@@ -104,7 +106,14 @@ def readiness_checks(settings: Settings, store: AlertStore) -> dict[str, Callabl
     async def database() -> None:
         await asyncio.to_thread(ping, store.engine)
 
-    return {"broker": broker, "influxdb": influxdb, "database": database}
+    async def pipeline() -> None:
+        if backend is not None and not backend.ready.is_set():
+            raise RuntimeError("the backend pipeline is still starting")
+
+    checks: dict[str, Callable[[], Any]] = {"broker": broker, "influxdb": influxdb, "database": database}
+    if backend is not None:
+        checks["pipeline"] = pipeline
+    return checks
 
 
 def _dir_bytes(path: Path) -> int:
@@ -217,7 +226,7 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
     token = settings.influx_token.get_secret_value() if settings.influx_token else None
     influx = InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token)
     health = Health(
-        checks=readiness_checks(settings, store),
+        checks=readiness_checks(settings, store, backend),
         metrics=metrics_source(store, settings, backend),
         metrics_token=settings.metrics_token.get_secret_value(),
         status=backend_status(backend),
@@ -270,7 +279,7 @@ async def run_serve(
             if role == "backend":
                 app = health_app(
                     Health(
-                        checks=readiness_checks(settings, store),
+                        checks=readiness_checks(settings, store, backend),
                         metrics=metrics_source(store, settings, backend),
                         metrics_token=settings.metrics_token.get_secret_value(),
                         status=backend_status(backend),
