@@ -15,8 +15,9 @@ from support.backend import registry_for
 
 from alerts.lifecycle import Action, Channel
 from alerts.store.repository import AlertStore
-from eldercare.backup import backup, store_counts
+from eldercare.backup import backup, restore, store_counts
 from eldercare.servers.influxd import Influxd
+from eldercare.servers.postgres import Postgres
 from eldercare.settings import Settings
 from ingest.errors import QueryError
 from ingest.influx import InfluxClient
@@ -143,3 +144,23 @@ def test_backup_wipe_restore_counts_equal(influxd: Influxd, unique_site: str, un
     assert asyncio.run(_telemetry_count(influxd, unique_db)) == points
     assert (data_dir / "detect" / "engine.msgpack").read_bytes() == b"\x93snapshot"
     assert stat.S_IMODE((data_dir / "eldercare.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.postgres
+def test_backup_wipe_restore_on_postgresql(postgres_server: Postgres, unique_site: str, tmp_path: Path) -> None:
+    name = f"b_{unique_site}"
+    url = postgres_server.create_database(name)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, link_secret=SecretStr("x" * 32))
+    try:
+        _seed_store(settings, unique_site)
+        _raise_alerts(settings, unique_site)
+        before = store_counts(settings)
+        assert before["alerts"] == 2
+        out = tmp_path / "backup"
+        assert backup(settings, out, influx=False)["counts"] == before
+        postgres_server.drop_database(name)
+        postgres_server.create_database(name)  # empty: the wipe
+        restore(settings, out, influx=False)
+        assert store_counts(settings) == before
+    finally:
+        postgres_server.drop_database(name)
