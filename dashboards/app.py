@@ -11,7 +11,6 @@ from urllib.parse import urlparse
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.queries import StoreBackend
@@ -38,11 +37,6 @@ _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 class ConsoleSettings(Protocol):
     """What the console reads from :class:`eldercare.settings.Settings` (dashboards do not import eldercare)."""
-
-    @property
-    def link_secret(self) -> SecretStr:
-        """Deployment secret; the session key is derived from it."""
-        ...
 
     @property
     def public_url(self) -> str:

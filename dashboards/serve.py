@@ -56,24 +56,44 @@ class _Server(uvicorn.Server):
         yield
 
 
-def console_config(app: FastAPI, *, host: str, port: int, trusted_proxies: str = "") -> uvicorn.Config:
+def console_config(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    trusted_proxies: str = "",
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> uvicorn.Config:
     """The uvicorn configuration of the console.
 
     ``X-Forwarded-For``/``-Proto`` are honoured only from ``trusted_proxies`` (comma-separated addresses of the
     reverse proxy, e.g. ``127.0.0.1`` when nginx runs on the same host). Without one they are ignored, so a
     client cannot pick its own address and escape the per-address login limit (uvicorn would otherwise trust
-    them from 127.0.0.1 by default).
+    them from 127.0.0.1 by default). With ``tls_cert``/``tls_key`` the console speaks HTTPS itself (small
+    deployments without a reverse proxy).
     """
     return uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=3,
         proxy_headers=bool(trusted_proxies.strip()), forwarded_allow_ips=trusted_proxies.strip() or None,
-        server_header=False,
+        server_header=False, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
     )  # fmt: skip
 
 
-async def serve_console(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000, trusted_proxies: str = "") -> None:
+async def serve_console(
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    trusted_proxies: str = "",
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+) -> None:
     """Run uvicorn on the current event loop until cancelled; cancelling shuts it down gracefully."""
-    server = _Server(console_config(app, host=host, port=port, trusted_proxies=trusted_proxies))
+    config = console_config(
+        app, host=host, port=port, trusted_proxies=trusted_proxies, tls_cert=tls_cert, tls_key=tls_key
+    )
+    server = _Server(config)
     task = asyncio.ensure_future(server.serve())
     try:
         await asyncio.shield(task)

@@ -21,10 +21,12 @@ bench_app = typer.Typer(help="Benchmarks; each prints ratios against a baseline 
 deadletter_app = typer.Typer(help="Inspect the dead-letter record of refused messages.")
 db_app = typer.Typer(help="The alert/registry store (SQLite or PostgreSQL).")
 admin_app = typer.Typer(help="Administrator accounts.")
+privacy_app = typer.Typer(help="Data-subject requests (PIPL): export or erase one resident's data.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
 
@@ -131,6 +133,136 @@ def certs(
     console.print(f"CA {files.ca}; server certificate {files.cert} (key {files.key}, mode 0600)")
 
 
+@app.command()
+def backup(
+    out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
+    no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry (store and state only).")] = False,
+) -> None:
+    """Back up the store (SQLite online backup or pg_dump), InfluxDB (influxd backup -portable), detector state."""
+    from eldercare.backup import BackupError
+    from eldercare.backup import backup as run_backup
+    from eldercare.production import private_umask
+    from eldercare.settings import Settings
+
+    private_umask()
+
+    try:
+        manifest = run_backup(Settings(), out, influx=not no_influx)
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
+    console.print(f"backup written to {out}: {rows}")
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="A directory written by eldercare backup.")],
+    no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry.")] = False,
+) -> None:
+    """Restore a backup into the configured deployment (stop backend and console first)."""
+    from eldercare.backup import BackupError, store_counts
+    from eldercare.backup import restore as run_restore
+    from eldercare.production import private_umask
+    from eldercare.settings import Settings
+
+    private_umask()
+
+    settings = Settings()
+    try:
+        manifest = run_restore(settings, src, influx=not no_influx)
+    except (BackupError, FileNotFoundError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    now = store_counts(settings)
+    differ = {k: (v, now.get(k)) for k, v in manifest["counts"].items() if now.get(k) != v}
+    if differ:
+        console.print(f"[red]restored row counts differ from the backup's: {differ}[/]")
+        raise typer.Exit(1)
+    console.print(f"restored from {src}; row counts match the backup")
+
+
+@privacy_app.command("export")
+def privacy_export(
+    resident_id: Annotated[str, typer.Argument(help="Resident id (编号).")],
+    out: Annotated[Path, typer.Option(help="Write the JSON here (created 0600).")],
+) -> None:
+    """Everything stored about one resident, as JSON (access request); audited as privacy.exported."""
+    import os
+
+    from eldercare.production import private_umask
+
+    private_umask()
+
+    from alerts.store.errors import RecordNotFound
+    from eldercare.privacy import export
+    from eldercare.settings import Settings
+
+    try:
+        doc = asyncio.run(export(Settings(), resident_id))
+    except RecordNotFound as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=2)
+    console.print(f"exported {resident_id} to {out}")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    resident_id: Annotated[str, typer.Argument(help="Resident id (编号).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do it (erasure cannot be undone, except from a backup).")] = False,
+    keep_telemetry: Annotated[bool, typer.Option(help="Keep the home's InfluxDB series.")] = False,
+) -> None:
+    """Anonymise one resident in the store and drop their home's telemetry; audited as privacy.erased."""
+    from alerts.store.errors import RecordNotFound
+    from eldercare.privacy import erase
+    from eldercare.production import private_umask
+    from eldercare.settings import Settings
+
+    private_umask()
+
+    if not yes:
+        console.print("[red]erasure cannot be undone: add --yes[/]")
+        raise typer.Exit(2)
+    try:
+        result = asyncio.run(erase(Settings(), resident_id, telemetry=not keep_telemetry))
+    except RecordNotFound as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    dropped = result.site_emptied and not keep_telemetry
+    console.print(
+        f"erased {resident_id}: {result.alerts} alerts, {result.visits} visits, {result.notifications} notifications"
+        f" anonymised; telemetry of {result.site} {'dropped' if dropped else 'kept'}"
+    )
+
+
+@privacy_app.command("retention")
+def privacy_retention() -> None:
+    """Blank the free text (notes, notification bodies) of alerts closed before ELDERCARE_CLOSED_ALERT_RETENTION_DAYS.
+
+    Raw telemetry expires by itself (InfluxDB retention policy, ELDERCARE_INFLUX_RAW_RETENTION). Run nightly.
+    """
+    from alerts.store.subject_requests import redact_closed_alerts
+    from eldercare.backend import wall_ms
+    from eldercare.privacy import operator
+    from eldercare.production import open_store, private_umask
+    from eldercare.settings import Settings
+
+    private_umask()
+
+    settings = Settings()
+    now = wall_ms()
+    store = open_store(settings)
+    try:
+        cutoff = now - settings.closed_alert_retention_days * 86_400_000
+        n = redact_closed_alerts(store, closed_before_ms=cutoff, actor=operator(), now_ms=now)
+    finally:
+        store.close()
+    console.print(f"{n} closed alerts older than {settings.closed_alert_retention_days} days redacted")
+
+
 @admin_app.command("create")
 def admin_create(
     worker_id: Annotated[str, typer.Option("--id", help="Login id of the administrator.")] = "admin",
@@ -147,8 +279,10 @@ def admin_create(
     """
     from alerts.store.repository import AlertStore
     from eldercare.admin import AdminError, create_admin, read_password_file
-    from eldercare.production import secure_data_dir
+    from eldercare.production import private_umask, secure_data_dir
     from eldercare.settings import Settings
+
+    private_umask()
 
     settings = Settings()
     if settings.database_url.startswith("sqlite"):

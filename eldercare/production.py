@@ -41,12 +41,16 @@ class ConfigError(ValueError):
     """A setting is missing or invalid for what was asked; the message says which and how to fix it."""
 
 
-def secure_data_dir(path: Path) -> None:
-    """Create the data directory private to this user (0700) and make every file in it 0600.
+def private_umask() -> None:
+    """Files this process creates from now on are private (umask 077): SQLite, spool, snapshots, backups.
 
-    Also sets the process umask to 077, so SQLite, the spool and snapshots are created private too.
+    Called by the entry points (``serve``, ``admin``, ``backup``, ``restore``, ``privacy``), not by library code.
     """
     os.umask(0o077)
+
+
+def secure_data_dir(path: Path) -> None:
+    """Create the data directory private to this user (0700) and make every file in it 0600."""
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
     for root, dirs, files in os.walk(path):
@@ -60,12 +64,21 @@ def secure_data_dir(path: Path) -> None:
                 p.chmod(0o600)
 
 
+def open_store(settings: Settings) -> AlertStore:
+    """The store of the settings (migrated); a SQLite store's data directory is created private first."""
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    return AlertStore(url=settings.database_url)
+
+
 def check_settings(settings: Settings, role: Role) -> None:
     """Fail fast, with the variable to set, on settings the role cannot run without."""
     if len(settings.link_secret.get_secret_value()) < 16:
         raise ConfigError(
             "ELDERCARE_LINK_SECRET must be set to at least 16 random characters (e.g. `openssl rand -base64 32`)"
         )
+    if (settings.console_tls_cert is None) != (settings.console_tls_key is None):
+        raise ConfigError("set both ELDERCARE_CONSOLE_TLS_CERT and ELDERCARE_CONSOLE_TLS_KEY, or neither")
     if role in ("backend", "all") and not settings.mqtt_password.get_secret_value():
         raise ConfigError("ELDERCARE_MQTT_PASSWORD (the backend's broker account) is not set")
 
@@ -73,8 +86,10 @@ def check_settings(settings: Settings, role: Role) -> None:
 # -- readiness and metrics ------------------------------------------------------------------------------------
 
 
-def readiness_checks(settings: Settings, store: AlertStore) -> dict[str, Callable[[], Any]]:
-    """Broker (TCP connect), InfluxDB (``/ping``) and database (``SELECT 1``) reachability checks."""
+def readiness_checks(
+    settings: Settings, store: AlertStore, backend: Backend | None = None
+) -> dict[str, Callable[[], Any]]:
+    """Broker (TCP connect), InfluxDB (``/ping``), database (``SELECT 1``) and, in-process, the backend pipeline."""
     from ingest.influx import InfluxClient
 
     async def broker() -> None:
@@ -91,7 +106,14 @@ def readiness_checks(settings: Settings, store: AlertStore) -> dict[str, Callabl
     async def database() -> None:
         await asyncio.to_thread(ping, store.engine)
 
-    return {"broker": broker, "influxdb": influxdb, "database": database}
+    async def pipeline() -> None:
+        if backend is not None and not backend.ready.is_set():
+            raise RuntimeError("the backend pipeline is still starting")
+
+    checks: dict[str, Callable[[], Any]] = {"broker": broker, "influxdb": influxdb, "database": database}
+    if backend is not None:
+        checks["pipeline"] = pipeline
+    return checks
 
 
 def _dir_bytes(path: Path) -> int:
@@ -208,7 +230,7 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
     token = settings.influx_token.get_secret_value() if settings.influx_token else None
     influx = InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token)
     health = Health(
-        checks=readiness_checks(settings, store),
+        checks=readiness_checks(settings, store, backend),
         metrics=metrics_source(store, settings, backend),
         metrics_token=settings.metrics_token.get_secret_value(),
         status=backend_status(backend),
@@ -244,6 +266,7 @@ async def run_serve(
     from dashboards.serve import serve_console
 
     check_settings(settings, role)
+    private_umask()
     secure_data_dir(settings.data_dir)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -266,7 +289,7 @@ async def run_serve(
             if role == "backend":
                 app = health_app(
                     Health(
-                        checks=readiness_checks(settings, store),
+                        checks=readiness_checks(settings, store, backend),
                         metrics=metrics_source(store, settings, backend),
                         metrics_token=settings.metrics_token.get_secret_value(),
                         status=backend_status(backend),
@@ -275,8 +298,13 @@ async def run_serve(
             else:
                 app = build_console(settings, store=store, service=service, backend=backend)
             http = tasks.create_task(
-                serve_console(app, host=host, port=port, trusted_proxies=settings.trusted_proxies), name="http"
-            )
+                serve_console(
+                    app, host=host, port=port, trusted_proxies=settings.trusted_proxies,
+                    tls_cert=str(settings.console_tls_cert) if settings.console_tls_cert else None,
+                    tls_key=str(settings.console_tls_key) if settings.console_tls_key else None,
+                ),
+                name="http",
+            )  # fmt: skip
             _LOG.info("eldercare %s serving on http://%s:%d (public URL %s)", role, host, port, settings.public_url)
             await stop.wait()
             http.cancel()

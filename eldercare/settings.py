@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     influx_gzip: bool = False
     influx_batch_size: int = Field(default=5000, description="Points per InfluxDB write request (ingest writer).")
     influx_retry_interval_ms: int = Field(default=5000, description="First retry delay while InfluxDB is down.")
+    influx_backup_host: str = Field(default="127.0.0.1:8088", description="influxd RPC address (backup/restore).")
+    closed_alert_retention_days: int = Field(
+        default=365, description="Free text of alerts closed longer ago is blanked (eldercare privacy retention)."
+    )
     influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
     spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
 
@@ -39,6 +43,8 @@ class Settings(BaseSettings):
     console_host: str = Field(default="127.0.0.1", description="Address the console listens on.")
     console_port: int = Field(default=8000, description="Console HTTP port.")
     trusted_proxies: str = Field(default="", description="Reverse proxies whose X-Forwarded-For is believed.")
+    console_tls_cert: Path | None = Field(default=None, description="HTTPS certificate (without a reverse proxy).")
+    console_tls_key: Path | None = Field(default=None, description="Its private key.")
     metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300

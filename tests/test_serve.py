@@ -109,7 +109,7 @@ def served(broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, t
 def test_serve_health_readiness_metrics_and_private_data_dir(served: Served) -> None:
     assert httpx.get(f"{served.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{served.url}/readyz").json()
-    assert ready["checks"] == {"broker": "ok", "influxdb": "ok", "database": "ok"}
+    assert ready["checks"] == {"broker": "ok", "influxdb": "ok", "database": "ok", "pipeline": "ok"}
     assert ready["pipeline"] == "running" and ready["catching_up"] is False
     metrics = httpx.get(f"{served.url}/metrics")
     assert metrics.status_code == 200

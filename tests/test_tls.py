@@ -8,6 +8,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from eldercare.certs import TlsFiles, make_ca, server_certificate
+from eldercare.certs import TlsFiles, issue, make_ca, server_certificate
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 
@@ -98,3 +99,70 @@ def test_server_certificate_names_its_hosts(tmp_path: Path) -> None:
     text = subprocess.run(["openssl", "x509", "-in", str(files.cert), "-noout", "-text"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
     assert "DNS:broker.example.org" in text and "IP Address:10.0.0.5" in text
+
+
+def test_client_certificates_can_be_required(tmp_path: Path, certs: TlsFiles) -> None:
+    out = certs.ca.parent
+    issue(out, SITE, client=True)  # the same CA signs the gateway's client certificate
+    broker = Broker(data_dir=tmp_path / "mqtt", secret="tls-test-secret-0123456789", tls=certs,
+                    require_client_cert=True)  # fmt: skip
+    broker.start()
+    try:
+        broker.provision([SITE])
+        password = broker.gateway_password(SITE)
+        client_cert = (str(out / f"{SITE}.crt"), str(out / f"{SITE}.key"))
+        with GatewayPublisher(site=SITE, password=password, host="localhost", port=broker.tls_port,
+                              tls_ca=str(certs.ca), tls_cert=client_cert) as gw:  # fmt: skip
+            assert gw.connect_count == 1
+        without = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="no-client-cert")
+        without.username_pw_set(SITE, password)
+        without.tls_set(ca_certs=str(certs.ca))
+        with pytest.raises((ssl.SSLError, OSError)):
+            without.connect("localhost", broker.tls_port)
+            for _ in range(5):
+                without.loop(timeout=0.5)
+            if not without.is_connected():
+                raise ConnectionError("refused")
+    finally:
+        broker.stop()
+
+
+def test_console_speaks_https_with_hsts(certs: TlsFiles, tmp_path: Path) -> None:
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from alerts.escalation import PolicyBook
+    from alerts.links import LinkSigner
+    from alerts.notify import AppriseNotifier
+    from alerts.queries import StoreBackend
+    from alerts.service import AlertService
+    from alerts.store.repository import AlertStore
+    from dashboards.app import create_app
+    from dashboards.serve import console_config
+    from eldercare.servers._child import free_port
+    from eldercare.settings import Settings
+
+    port = free_port()
+    settings = Settings(data_dir=tmp_path, link_secret="x" * 32, public_url=f"https://localhost:{port}")
+    store = AlertStore(url=f"sqlite:///{tmp_path / 'store.db'}")
+    links = LinkSigner(secret=b"y" * 32, base_url=settings.public_url)
+    service = AlertService(store=store, notifier=AppriseNotifier(), policies=PolicyBook(), clock=lambda: 0, links=links)
+    app = create_app(settings, backend=StoreBackend(store=store, service=service))
+    config = console_config(app, host="127.0.0.1", port=port, tls_cert=str(certs.cert), tls_key=str(certs.key))
+    config.lifespan = "off"
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        r = httpx.get(f"https://localhost:{port}/login", verify=str(certs.ca))
+        assert r.status_code == 200 and r.headers["strict-transport-security"].startswith("max-age=")
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://localhost:{port}/login")  # not a publicly trusted certificate
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from alerts.privacy import mask_phone
 from alerts.views import Role
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, SessionDep
 from dashboards.security import SESSION_COOKIE, verify_password
@@ -52,14 +53,16 @@ def login(
     user = ctx.backend.account_by_login(username.strip())
     # One budget per account, whether it is typed as its id or its phone.
     user_key, ip_key = (f"user:{user.id}" if user else f"login:{username.strip().lower()}"), f"ip:{ip}"
+    # The audit names the account; a typed phone number that matches none is recorded masked.
+    who = user.id if user else (mask_phone(username) if any(c.isdigit() for c in username) else username)
     wait = max(ctx.limiter.retry_after(user_key), ctx.ip_limiter.retry_after(ip_key))
     if wait:
         ctx.backend.audit(
-            actor=username,
+            actor=who,
             channel="console",
             action="login.limited",
             entity="worker",
-            entity_id=username,
+            entity_id=who,
             detail={"ip": ip},
         )
         return render(request, "login.html", next=next, error=t("login.limited", seconds=wait), status_code=429)
@@ -67,11 +70,11 @@ def login(
         ctx.limiter.failed(user_key)
         ctx.ip_limiter.failed(ip_key)
         ctx.backend.audit(
-            actor=username,
+            actor=who,
             channel="console",
             action="login.failed",
             entity="worker",
-            entity_id=username,
+            entity_id=who,
             detail={"ip": ip},
         )
         return render(request, "login.html", next=next, error=t("login.failed"), status_code=401)

@@ -63,11 +63,20 @@ def _throwaway_app() -> tuple[FastAPI, TestStoreBackend]:
 APP, _BACKEND = _throwaway_app()
 
 
+def _session(user: str) -> dict[str, Any]:
+    with TestClient(APP) as c:
+        csrf = login(c, user)
+        return {"cookies": {SESSION_COOKIE: c.cookies[SESSION_COOKIE]}, "headers": {"X-CSRF-Token": csrf}}
+
+
 @pytest.fixture(scope="module")
 def session() -> dict[str, Any]:
-    with TestClient(APP) as c:
-        csrf = login(c, "admin")
-        return {"cookies": {SESSION_COOKIE: c.cookies[SESSION_COOKIE]}, "headers": {"X-CSRF-Token": csrf}}
+    return _session("admin")
+
+
+@pytest.fixture(scope="module")
+def grid_session() -> dict[str, Any]:
+    return _session("W_G1")
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path=STREAM)
@@ -84,6 +93,12 @@ def test_api_without_session(case: Any) -> None:
 @FEW
 def test_api_with_admin_session(case: Any, session: dict[str, Any]) -> None:
     case.call_and_validate(cookies=session["cookies"], headers=session["headers"], checks=CHECKS)
+
+
+@schema.parametrize()
+@FEW
+def test_api_with_grid_worker_session(case: Any, grid_session: dict[str, Any]) -> None:
+    case.call_and_validate(cookies=grid_session["cookies"], headers=grid_session["headers"], checks=CHECKS)
 
 
 def test_event_stream_is_documented_and_guarded() -> None:

@@ -1,0 +1,71 @@
+"""``eldercare privacy export|erase``: data-subject requests (PIPL) across the store and InfluxDB."""
+
+from __future__ import annotations
+
+import getpass
+import re
+from typing import Any, Final
+
+from alerts.store.subject_requests import Erasure, erase_resident, export_resident
+from eldercare.backend import wall_ms
+from eldercare.production import open_store
+from eldercare.settings import Settings
+from ingest.influx import InfluxClient
+
+_SITE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def operator() -> str:
+    """The audit actor of a command run by an operator: ``cli:<login name>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _client(settings: Settings) -> InfluxClient:
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    return InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token)
+
+
+async def drop_site_telemetry(settings: Settings, site: str) -> None:
+    """Delete every series of one home from InfluxDB (all measurements, every retention policy)."""
+    if not _SITE.fullmatch(site):
+        raise ValueError(f"not a site id: {site!r}")  # the id is pasted into InfluxQL: only safe characters
+    async with _client(settings) as client:
+        await client.execute(f"DROP SERIES WHERE \"site\" = '{site}'")
+
+
+async def export(settings: Settings, resident_id: str) -> dict[str, Any]:
+    """Everything stored about a resident (store rows; telemetry summarised per measurement)."""
+    store = open_store(settings)
+    try:
+        doc = export_resident(store, resident_id, actor=operator(), now_ms=wall_ms())
+    finally:
+        store.close()
+    site = doc["home"]["site"]
+    async with _client(settings) as client:
+        results = await client.query(
+            'SELECT count(*) FROM /.*/ WHERE "site" = $site', params={"site": site}, db=settings.influx_db
+        )
+    doc["telemetry"] = {
+        "note": "raw readings of the home's devices are in InfluxDB; counts per measurement",
+        "points": {series.name: series.rows()[0] for r in results for series in r.series if series.values},
+    }
+    return doc
+
+
+async def erase(settings: Settings, resident_id: str, *, telemetry: bool = True) -> Erasure:
+    """Anonymise the resident in the store; drop the home's telemetry when nobody else lives there."""
+    store = open_store(settings)
+    try:
+        result = erase_resident(store, resident_id, actor=operator(), now_ms=wall_ms())
+        if telemetry and result.site_emptied:
+            await drop_site_telemetry(settings, result.site)
+            store.audit(
+                now_ms=wall_ms(), actor=operator(), channel="system", action="privacy.telemetry_dropped",
+                entity="site", entity_id=result.site,
+            )  # fmt: skip
+    finally:
+        store.close()
+    return result

@@ -1,0 +1,166 @@
+"""Backup → wipe → restore: alert, resident, audit and telemetry counts equal (issue 14, operations)."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from support.backend import registry_for
+
+from alerts.lifecycle import Action, Channel
+from alerts.store.repository import AlertStore
+from eldercare.backup import backup, restore, store_counts
+from eldercare.servers.influxd import Influxd
+from eldercare.servers.postgres import Postgres
+from eldercare.settings import Settings
+from ingest.errors import QueryError
+from ingest.influx import InfluxClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def _telemetry_count(influxd: Influxd, db: str) -> int:
+    async with InfluxClient(url=influxd.url, db=db) as client:
+        try:
+            results = await client.query('SELECT count("value") FROM "hr"', db=db)
+        except QueryError as exc:
+            assert "database not found" in str(exc)
+            return 0
+    rows = [row for r in results for series in r.series for row in series.rows()]
+    return int(rows[0]["count"]) if rows else 0
+
+
+async def _seed_telemetry(influxd: Influxd, db: str, site: str, n: int) -> None:
+    now_ms = int(time.time() * 1000)
+    lines = "\n".join(f"hr,site={site},device=mat1 value={60 + i % 20}i {now_ms - i * 60_000}" for i in range(n))
+    async with InfluxClient(url=influxd.url, db=db) as client:
+        await client.execute(f'CREATE DATABASE "{db}"')
+        await client.write(lines.encode())
+
+
+def _seed_store(settings: Settings, site: str) -> None:
+    store = AlertStore(url=settings.database_url)
+    try:
+        store.import_registry(registry_for(site), now_ms=int(time.time() * 1000))
+        for i in range(3):
+            store.audit(now_ms=1 + i, actor="W01", channel=Channel.CONSOLE, action="resident.read",
+                        entity="resident", entity_id=f"R{i}")  # fmt: skip
+    finally:
+        store.close()
+
+
+def _raise_alerts(settings: Settings, site: str) -> None:
+    from alerts.escalation import PolicyBook
+    from alerts.links import LinkSigner
+    from alerts.service import AlertService
+    from detection.models import Alert, AlertType, Severity
+
+    class Quiet:
+        async def send(self, *, url: str, message: object) -> object:
+            from alerts.notify import Delivery
+
+            return Delivery(ok=True, channel="test", target=url)
+
+    store = AlertStore(url=settings.database_url)
+    service = AlertService(
+        store=store, notifier=Quiet(), policies=PolicyBook(), clock=lambda: int(time.time() * 1000),
+        links=LinkSigner(secret=b"backup-test-secret-0123456789", base_url="http://x"),
+    )  # fmt: skip
+
+    async def go() -> None:
+        for kind in (AlertType.SOS, AlertType.FALL):
+            record = await service.raise_alert(
+                Alert(
+                    site=site,
+                    type=kind,
+                    severity=Severity.CRITICAL,
+                    time_ms=int(time.time() * 1000),
+                    explanation="x",
+                    explanation_zh="x",
+                    device="band1",
+                )  # fmt: skip
+            )
+            assert record is not None
+            await service.transition(record.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
+
+    try:
+        asyncio.run(go())
+    finally:
+        store.close()
+
+
+def test_backup_wipe_restore_counts_equal(influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    settings = Settings(
+        data_dir=data_dir, influx_url=influxd.url, influx_db=unique_db,
+        influx_backup_host=f"127.0.0.1:{influxd.rpc_port}", link_secret=SecretStr("backup-test-secret-0123456789"),
+    )  # fmt: skip
+    data_dir.mkdir()
+    _seed_store(settings, unique_site)
+    _raise_alerts(settings, unique_site)
+    (data_dir / "detect").mkdir()
+    (data_dir / "detect" / "engine.msgpack").write_bytes(b"\x93snapshot")
+    asyncio.run(_seed_telemetry(influxd, unique_db, unique_site, 240))
+    before = store_counts(settings)
+    points = asyncio.run(_telemetry_count(influxd, unique_db))
+    assert before["alerts"] == 2 and before["residents"] >= 1 and before["audit_log"] >= 5 and points == 240
+
+    out = tmp_path / "backup"
+    manifest = backup(settings, out)
+    assert manifest["counts"] == before
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert stat.S_IMODE((out / "store.sqlite").stat().st_mode) == 0o600
+
+    # Wipe: the database file, the telemetry, the detector state.
+    for f in data_dir.glob("eldercare.db*"):
+        f.unlink()
+    (data_dir / "detect" / "engine.msgpack").unlink()
+
+    async def drop() -> None:
+        async with InfluxClient(url=influxd.url, db=unique_db) as client:
+            await client.drop_database()
+
+    asyncio.run(drop())
+    assert asyncio.run(_telemetry_count(influxd, unique_db)) == 0
+
+    # Restore through the CLI, as an operator would.
+    env = {
+        "ELDERCARE_DATA_DIR": str(data_dir),
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_INFLUX_BACKUP_HOST": f"127.0.0.1:{influxd.rpc_port}",
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+    }
+    done = subprocess.run([sys.executable, "-m", "eldercare.cli", "restore", str(out)], env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert store_counts(settings) == before
+    assert asyncio.run(_telemetry_count(influxd, unique_db)) == points
+    assert (data_dir / "detect" / "engine.msgpack").read_bytes() == b"\x93snapshot"
+    assert stat.S_IMODE((data_dir / "eldercare.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.postgres
+def test_backup_wipe_restore_on_postgresql(postgres_server: Postgres, unique_site: str, tmp_path: Path) -> None:
+    name = f"b_{unique_site}"
+    url = postgres_server.create_database(name)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, link_secret=SecretStr("x" * 32))
+    try:
+        _seed_store(settings, unique_site)
+        _raise_alerts(settings, unique_site)
+        before = store_counts(settings)
+        assert before["alerts"] == 2
+        out = tmp_path / "backup"
+        assert backup(settings, out, influx=False)["counts"] == before
+        postgres_server.drop_database(name)
+        postgres_server.create_database(name)  # empty: the wipe
+        restore(settings, out, influx=False)
+        assert store_counts(settings) == before
+    finally:
+        postgres_server.drop_database(name)
