@@ -77,7 +77,11 @@ class GuardianLinks:
 
     def token(self, *, guardian_id: int, resident_id: str, now_ms: int) -> str:
         """A fresh read-only link token."""
-        body = _b64(json.dumps({"g": guardian_id, "r": resident_id, "e": now_ms + self.ttl_s * 1000}).encode())
+        body = _b64(
+            json.dumps(
+                {"g": guardian_id, "r": resident_id, "e": now_ms + self.ttl_s * 1000}, separators=(",", ":")
+            ).encode()
+        )
         return f"{body}.{self._sign(body)}"
 
     def url(self, token: str) -> str:
