@@ -123,6 +123,7 @@ class GuardianNotifier:
             if not g.consent or not g.active:
                 continue  # defence in depth: the source already filters
             url = self.links.url(self.links.token(guardian_id=g.id, resident_id=g.resident_id, now_ms=now_ms))
+            url += "?lang=en" if g.lang == "en" else ""  # the page opens in the guardian's language
             message = family_message(
                 alert_type=alert_type, raised_ms=raised_ms, resident_name=resident_name, url=url, lang=g.lang
             )

@@ -510,6 +510,7 @@ _ZH_UX: Final[dict[str, str]] = {
     "stats.offline": "离线",
     "stats.sla_open": "其中超时未接单",
     "stats.unacked_overdue": "超时未接单（计为未达标）",
+    "stats.unacked_short": "超时未接单",
     "stats.generated": "生成时间",
     "guardian.title": "监护人 / 家属通知",
     "guardian.hint": "已登记知情同意的家属会收到紧急告警（SOS、一键呼叫、跌倒、烟雾、生命体征危急）"
@@ -630,6 +631,7 @@ _EN_UX: Final[dict[str, str]] = {
     "stats.offline": "Offline",
     "stats.sla_open": "of which unacknowledged past target",
     "stats.unacked_overdue": "Unacknowledged past target (missed SLA)",
+    "stats.unacked_short": "Unacknowledged late",
     "stats.generated": "Generated",
     "guardian.title": "Guardians / family notifications",
     "guardian.hint": "Family members with recorded consent receive life-safety alerts (SOS, call button, fall, smoke, "

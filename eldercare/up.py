@@ -151,6 +151,7 @@ async def _up(
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         backend = Backend(settings, registry=registry)
+        _demo_guardian(backend, registry, inbox)
         sim_stop = threading.Event()
         try:
             async with asyncio.TaskGroup() as tasks:
@@ -204,6 +205,20 @@ async def _up(
             sim_stop.set()
             inbox.close()
     console.print(f"stopped cleanly: {backend.alerts_raised} alerts raised, {inbox.received} notifications received")
+
+
+def _demo_guardian(backend: Backend, registry: dict[str, Any], inbox: PhoneInbox) -> None:
+    """One consenting family member for the first resident, whose "phone" is the inbox (shows the family path)."""
+    from alerts.store.guardians import GuardianStore
+
+    first = next((r for site in registry.get("sites", []) for r in site.get("residents", [])), None)
+    guardians = GuardianStore(backend.store)
+    if first is None or guardians.for_resident(first["id"]):
+        return
+    guardians.add(
+        resident_id=first["id"], name="家属（演示）", relation="子女", phone="", channels=[inbox.url("family")],
+        consent=True, actor="demo", now_ms=wall_ms(),
+    )  # fmt: skip
 
 
 def _start_console(

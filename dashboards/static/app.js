@@ -56,7 +56,7 @@
 
   // ---- duty officer console: new-alarm cue, title flash, notifications, filters, keyboard (issue 15) ----
   const consoleEl = document.getElementById("console");
-  let known = null; // alert ids seen so far (null until the first queue is read)
+  let known = null; // alert id → repeat count seen so far (null until the first queue is read)
   const fresh = new Set(); // new alerts still highlighted (until acknowledged or opened)
   let selectedId = null;
   let mutedUntil = 0;
@@ -164,13 +164,16 @@
   }
   function onQueue() {
     const els = items(false);
-    const ids = new Set(els.map((el) => el.dataset.alert));
+    const ids = new Map(els.map((el) => [el.dataset.alert, Number(el.dataset.count || 1)]));
     if (known !== null) {
       const arrived = els.filter((el) => !known.has(el.dataset.alert));
       arrived.forEach((el) => fresh.add(el.dataset.alert));
-      const life = arrived.filter((el) => el.dataset.life === "1" && el.dataset.state === "open");
+      // The elder pressed again while the alert was open: as urgent as a new one.
+      const repeated = els.filter((el) => known.has(el.dataset.alert) && ids.get(el.dataset.alert) > known.get(el.dataset.alert));
+      repeated.forEach((el) => { if (el.dataset.life === "1") fresh.add(el.dataset.alert); });
+      const life = arrived.filter((el) => el.dataset.state === "open").concat(repeated).filter((el) => el.dataset.life === "1");
       if (life.length) {
-        cue();
+        if (cue()) body.dataset.cueFor = life.map((el) => el.dataset.alert).join(",");
         flashTitle(life[0].dataset.label);
         life.forEach((el) => notify(el.dataset.label, el.dataset.alert));
       }

@@ -17,16 +17,24 @@ router = APIRouter(prefix="/console/handover", tags=["console"])
 _DAY_MS = 86_400_000
 
 
-def _fragment(request: Request, ctx: ContextDep, scope: Scope, user: Account, message: str = "") -> Response:
+def _fragment(
+    request: Request, ctx: ContextDep, scope: Scope, user: Account, message: str = "", *, name: str = "_handover.html"
+) -> Response:
     scopes = None if user.role is Role.ADMIN else visible_scopes(user.scope, ctx.backend.hierarchy(scope))
     notes = ctx.handover.recent(scopes, since_ms=ctx.clock() - _DAY_MS, limit=10)
-    return render(request, "_handover.html", user=user, notes=notes, message=message)
+    return render(request, name, user=user, notes=notes, message=message)
 
 
 @router.get("", response_class=HTMLResponse)
 def read_handover(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """The handover notes the next officer reads when the shift starts."""
     return _fragment(request, ctx, scope, user)
+
+
+@router.get("/notes", response_class=HTMLResponse)
+def read_handover_notes(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
+    """The notes alone, refreshed every minute (the form, and a half-written note, stay untouched)."""
+    return _fragment(request, ctx, scope, user, name="_handover_notes.html")
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfForm])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from dash_fixtures import PASSWORD
-from dash_harness import LiveServer
+from dash_harness import LiveServer, TestStoreBackend
 from dash_helpers import Backend, alert_of
 from playwright.sync_api import Browser, Page, expect
 
@@ -97,6 +97,7 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     expect(item).to_have_class(re.compile(r"\bis-new\b"))
     expect(page.locator("#unacked-count")).to_have_text("3")
     page.wait_for_function("window.__osc > 0")  # the WebAudio cue played
+    expect(page.locator("body")).to_have_attribute("data-cue-for", str(sos))
     page.wait_for_function("document.title.startsWith('【新告警】')")  # the title flashes while hidden
     page.wait_for_function("window.__notes.length === 1 && window.__notes[0].includes('紧急求助')")
     expect(item.locator(".clock-label").first).to_contain_text("已等待")
@@ -170,6 +171,10 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     assert page.evaluate("window.__osc") == before
     page.clock.fast_forward(61_000)
     expect(page.locator("#mute")).to_have_text("静音 1 分钟")  # back on by itself
+    if isinstance(backend, TestStoreBackend):  # the store merges a second press into the open alert: cue again
+        assert _raise(backend, "h2", AlertType.SOS, Severity.CRITICAL) == sos2
+        expect(page.locator(f"#alert-{sos2}")).to_have_attribute("data-count", "2", timeout=2000)
+        expect(page.locator("body")).to_have_attribute("data-cue-for", str(sos2))
     context.close()
 
 

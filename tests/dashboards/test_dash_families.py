@@ -159,3 +159,21 @@ def test_guardian_register_on_the_resident_page(client: TestClient, backend: Bac
     assert 'data-consent="yes"' not in r.text
     assert client.get("/residents/R2/guardians").status_code == 404  # another grid's resident
     assert any(e.action == "guardian.read" for e in backend.audit_log(limit=50))
+
+
+def test_family_links_are_signed_and_expire() -> None:
+    from alerts.guardians import GuardianLinkError
+
+    links = GuardianLinks(secret=LINK_SECRET, base_url=BASE, ttl_s=60)
+    token = links.token(guardian_id=7, resident_id="R1", now_ms=1_000)
+    claim = links.verify(token, now_ms=2_000)
+    assert (claim.guardian_id, claim.resident_id) == (7, "R1")
+    body, sig = token.split(".")
+    for bad, now in ((f"{body}.{sig[:-2]}xx", 2_000), (token, 62_000), ("garbage", 2_000)):
+        with pytest.raises(GuardianLinkError):
+            links.verify(bad, now_ms=now)
+    other = GuardianLinks(secret=b"another-secret-0123456789", base_url=BASE)
+    with pytest.raises(GuardianLinkError):
+        other.verify(token, now_ms=2_000)
+    with pytest.raises(ValueError):
+        GuardianLinks(secret=b"short", base_url=BASE)

@@ -150,3 +150,32 @@ def test_pg_accounts_create_deactivate_password_and_audit(pg_backend: TestStoreB
         ("worker.created", "W_C1", "W_G9"),
     ]
     assert all("argon2" not in str(e.detail) for e in log)
+
+
+def test_pg_handover_notes_and_guardians(pg_backend: TestStoreBackend) -> None:
+    """Issue 15's two tables on PostgreSQL: handover notes by scope, guardians and consent."""
+    from alerts.store.guardians import GuardianStore
+    from alerts.store.handover import HandoverStore
+
+    now = pg_backend.service.clock()
+    notes = HandoverStore(pg_backend.store)
+    notes.add(author_id="W_C1", author_name="王值班", scope="C01", text="床垫离线", now_ms=now - 1000)
+    notes.add(author_id="W_G4", author_name="钱网格", scope="G04", text="other street", now_ms=now)
+    assert [n.text for n in notes.recent({"S01", "C01", "G01", "G02"}, since_ms=now - HOUR)] == ["床垫离线"]
+    assert len(notes.recent(None, since_ms=now - HOUR)) == 2
+    guardians = GuardianStore(pg_backend.store)
+    yes = guardians.add(
+        resident_id="R1", name="张明", relation="子女", phone="13700000001", channels=["json://x/y"], consent=True,
+        actor="W_C1", now_ms=now,
+    )  # fmt: skip
+    guardians.add(
+        resident_id="R1", name="张亮", relation="子女", phone="", channels=["json://x/z"], consent=False,
+        actor="W_C1", now_ms=now,
+    )  # fmt: skip
+    assert [g.id for g in guardians.to_notify("h1")] == [yes.id]
+    guardians.set_consent(yes.id, False, actor="W_C1", now_ms=now)
+    assert guardians.to_notify("h1") == []
+    with pytest.raises(RecordNotFound):
+        guardians.add(resident_id="nobody", name="x", relation="x", phone="", channels=[], consent=True,
+                      actor="W_C1", now_ms=now)  # fmt: skip
+    assert {"handover.noted", "guardian.added", "guardian.consent"} <= {e.action for e in pg_backend.audit_log()}
