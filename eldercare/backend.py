@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
+from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.guardians import GuardianLinks, GuardianNotifier
 from alerts.links import LinkSigner
@@ -192,6 +193,7 @@ class Backend:
             commands=self.commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
         )
+        self.checkin_relay = CheckInRelay(store=self.store, commands=self.commands, clock=wall_ms)  # issue 19
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
         self.engine: Engine | None = None
         self.engine_tick_s = engine_tick_s
@@ -232,6 +234,7 @@ class Backend:
     def _on_durable(self, readings: Sequence[Reading]) -> None:
         assert self.engine is not None
         self.engine.process_many([r for r in readings if not r.is_life_safety])
+        self.checkin_relay.drain(self.engine)  # issue 19: prompts → downlink `cmd: checkin`, steps → store
 
     def baseline_of(self, site: str) -> Baseline | None:
         """The elder's current learned (or population) baseline, for the console's charts."""
@@ -309,6 +312,7 @@ class Backend:
     def _engine_tick(self) -> None:
         assert self.engine is not None
         self.engine.tick()
+        self.checkin_relay.drain(self.engine)  # issue 19: answers and pages decided by the timers
 
     async def _refit(self) -> None:
         assert self.engine is not None
@@ -325,6 +329,7 @@ class Backend:
             else directory_from_settings(settings)
         )
         self.engine = await self._load_engine()
+        self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(
@@ -346,6 +351,7 @@ class Backend:
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.checkin_relay.wait()  # issue 19
             self.save_snapshot()
             await self.commands.close()
             self.store.close()

@@ -1,0 +1,125 @@
+"""Issue 19, check-in before a page, end to end on real components (broker, influxd, store, backend).
+
+A behavioural alert (inactivity, with thresholds of seconds instead of minutes) is held; the backend publishes
+the downlink ``cmd: checkin`` on the home's call-button topic. Answered with the call button's ``cancel``: the
+alert never pages and the "elder fine" answer is stored. Unanswered: the alert pages the grid worker after the
+window, with the check-in in its explanation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from support.backend import backend_settings, registry_for
+from support.receivers import Webhook
+
+import eldercare.backend as backend_module
+from alerts.store.checkins import CheckInStep, CheckInStore
+from detection.config import DetectConfig
+from detection.engine import Engine
+from detection.models import AlertType
+from eldercare.backend import Backend
+from eldercare.servers.influxd import Influxd
+from eldercare.stack import Broker
+from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_call_button_event, encode_motion_event
+
+T = TypeVar("T")
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WINDOW_S = 4
+FAST = DetectConfig(
+    checkin_window_s=WINDOW_S,
+    inactivity_population_min=(0.1,) * 5,
+    inactivity_default_min=0.1,
+    inactivity_floor_min=0.05,
+    inactivity_ceiling_min=0.2,
+    inactivity_backstop_min=0.3,
+)
+"""Inactivity after about 6 s without motion instead of 45 min; the elder has 4 s to answer."""
+
+
+@pytest.fixture
+async def backend(
+    broker: Broker,
+    influxd: Influxd,
+    unique_site: str,
+    unique_db: str,
+    tmp_path: Path,
+    webhook: Webhook,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Backend]:
+    # The backend builds its engine with the default thresholds; the test gives it seconds-scale ones.
+    monkeypatch.setattr(backend_module, "Engine", functools.partial(Engine, config=FAST))
+    settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
+    app = Backend(settings, registry=registry_for(unique_site, webhook.url), engine_tick_s=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop))
+    await asyncio.wait_for(app.ready.wait(), 30)
+    yield app
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+
+async def _until(probe: Callable[[], T], timeout: float = 30.0) -> T:
+    """Poll ``probe`` (in a thread) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await asyncio.to_thread(probe)
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def _steps(backend: Backend, site: str, what: str) -> list[CheckInStep]:
+    return [s for s in CheckInStore(backend.store).for_site(site) if s.what == what]
+
+
+async def _prompted(gw: GatewayPublisher, site: str) -> dict[str, object]:
+    """Send one motion event, then wait for the check-in command on the home's call button."""
+    gw.publish_all([encode_motion_event(**gw.wire.stamp("pir1"), ts=int(time.time() * 1000), room="living")])
+    commands = await asyncio.to_thread(lambda: gw.wait_for_commands(1, timeout=30.0))
+    [command] = [c for c in commands if c.topic.endswith(f"{site}/call_button/btn1/cmd")]
+    payload: dict[str, object] = json.loads(command.payload)
+    assert payload["cmd"] == "checkin" and payload["window_s"] == WINDOW_S
+    assert str(payload["prompt"]).startswith(f"{site}-") and "text_zh" in payload
+    return payload
+
+
+async def test_an_unanswered_check_in_pages_after_the_window(
+    backend: Backend, broker: Broker, unique_site: str, webhook: Webhook
+) -> None:
+    with GatewayPublisher(site=unique_site, password=broker.gateway_password(unique_site), port=broker.port) as gw:
+        payload = await _prompted(gw, unique_site)
+        # Nobody answers: the worker is paged, and the alert says the elder was asked.
+        await asyncio.to_thread(webhook.wait, 1, 30.0)
+        [alert] = await _until(lambda: backend.store.list_alerts(site=unique_site, alert_type=AlertType.INACTIVITY))
+        assert "no answer within" in alert.explanation
+        [paged] = await _until(lambda: _steps(backend, unique_site, "paged"))
+        assert paged.prompt_id == payload["prompt"] and paged.detail == "none"
+        assert paged.time_ms - paged.prompt_ms >= WINDOW_S * 1000
+    trail = [(e.action, e.detail.get("cmd")) for e in backend.store.audit_entries(entity_id=unique_site)]
+    assert ("command.sent", "checkin") in trail and ("checkin.prompt", None) in trail
+
+
+async def test_a_cancel_from_the_call_button_answers_the_check_in_without_a_page(
+    backend: Backend, broker: Broker, unique_site: str
+) -> None:
+    with GatewayPublisher(site=unique_site, password=broker.gateway_password(unique_site), port=broker.port) as gw:
+        payload = await _prompted(gw, unique_site)
+        gw.publish_all([encode_call_button_event(**gw.wire.stamp("btn1"), ts=int(time.time() * 1000), event="cancel")])
+        # "I'm fine": the answer is stored as the prompt's outcome, and the held alert never reached the store.
+        [answered] = await _until(lambda: _steps(backend, unique_site, "answered"))
+        assert answered.prompt_id == payload["prompt"] and answered.types == ("inactivity",)
+        assert answered.time_ms - answered.prompt_ms < WINDOW_S * 1000
+        assert [s.what for s in CheckInStore(backend.store).for_site(unique_site)][-2:] == ["answered", "prompt"]
+        assert backend.store.list_alerts(site=unique_site, alert_type=AlertType.INACTIVITY) == []
