@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -50,6 +50,7 @@ def create_app(
     backend: StoreBackend,
     telemetry: ChartReader | None = None,
     baselines: BaselineLookup | None = None,
+    learned: Callable[[str], Mapping[str, object]] | None = None,
     clock: Callable[[], int] = now_ms,
     session_store: SessionStore | None = None,
     health: Health | None = None,
@@ -66,7 +67,8 @@ def create_app(
     Sessions live server-side in ``session_store`` (production: :class:`alerts.store.sessions.SqlSessionStore`
     over the alert store's database; default: this process's memory, so they end on restart).
     ``handover`` keeps shift handover notes (default: the alert store's table); ``guardians`` enables the families'
-    read-only status pages.
+    read-only status pages. ``learned`` (``Engine.learned`` of a backend in the same process) puts what the
+    detection core learned about a home, and what is off and why, on the resident page.
     """
     if session_store is None:
         _LOG.info("console sessions are kept in memory (they end when the process restarts)")
@@ -81,6 +83,7 @@ def create_app(
         secure_cookies=public.scheme == "https",
         telemetry=telemetry,
         baselines=baselines,
+        learned=learned,
         poll_interval_s=poll_interval_s,
         gateway_secret=gateway_secret,
         provisioner=provisioner,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.queries import StoreBackend
@@ -34,6 +34,8 @@ class AppContext:
     secure_cookies: bool = False
     telemetry: ChartReader | None = None
     baselines: BaselineLookup | None = None
+    learned: Callable[[str], Mapping[str, object]] | None = None
+    """What the detection core learned about a home (``Engine.learned``); None when no engine runs in this process."""
     poll_interval_s: float = 0.2
     """How often the live feed checks the store for changed alerts (well within the 1 s target)."""
     gateway_secret: str = ""

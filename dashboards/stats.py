@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alerts.views import AlertView, ResidentView, VisitView
@@ -171,6 +171,18 @@ class MonthlyReport:
     devices_unseen: int = 0
     """Registered devices that never reported (not installed yet?): their own category, not in the online rate."""
     devices_offline: int = 0
+    checkin_prompts: int = 0
+    """Check-ins sent to elders before a behavioural page (issue 19)."""
+    checkin_answered: int = 0
+    """Of them answered by the elder ("elder fine"): closed without a page."""
+    checkin_paged: int = 0
+    """Of them paged: no answer within the window, or the elder asked for help."""
+
+    @property
+    def checkin_answer_rate(self) -> float | None:
+        """Share of decided check-ins the elder answered."""
+        decided = self.checkin_answered + self.checkin_paged
+        return self.checkin_answered / decided if decided else None
 
     @property
     def device_online_rate(self) -> float | None:
@@ -201,13 +213,16 @@ def monthly_report(
     device_source: str,
     devices_unseen: int = 0,
     devices_offline: int = 0,
+    checkins: Mapping[str, int] | None = None,
 ) -> MonthlyReport:
     """Build the report from the month's alerts and visits and the residents in scope.
 
     ``devices`` is ``(online, total)`` from :meth:`dashboards.device_report.DeviceReport.online_rate` and
-    ``device_source`` where that report's status came from (``telemetry`` or ``alerts``).
+    ``device_source`` where that report's status came from (``telemetry`` or ``alerts``); ``checkins`` counts the
+    month's check-in steps (``prompt``, ``answered``, ``paged``: :meth:`alerts.store.checkins.CheckInStore.counts`).
     """
     online, total = devices
+    steps = checkins or {}
     return MonthlyReport(
         month=month,
         alerts=len(alerts),
@@ -223,6 +238,9 @@ def monthly_report(
         device_source=device_source,
         devices_unseen=devices_unseen,
         devices_offline=devices_offline,
+        checkin_prompts=steps.get("prompt", 0),
+        checkin_answered=steps.get("answered", 0),
+        checkin_paged=steps.get("paged", 0),
     )
 
 
@@ -253,6 +271,10 @@ def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
     rows.append(["devices", "*", "offline", str(report.devices_offline)])
     rows.append(["devices", "*", "never_reported", str(report.devices_unseen)])
     rows.append(["summary", "*", "unacknowledged_overdue", str(report.sla_unacked_overdue)])
+    rows.append(["checkins", "*", "prompts", str(report.checkin_prompts)])
+    rows.append(["checkins", "*", "answered", str(report.checkin_answered)])
+    rows.append(["checkins", "*", "paged", str(report.checkin_paged)])
+    rows.append(["checkins", "*", "answer_rate", fmt(report.checkin_answer_rate)])
     for section, cov in (
         ("coverage_community", report.coverage_by_community),
         ("coverage_grid", report.coverage_by_grid),

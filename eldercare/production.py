@@ -29,6 +29,7 @@ from alerts.store.gauges import alert_counts, notification_counts, ping
 from alerts.store.repository import AlertStore
 from alerts.store.sessions import SqlSessionStore
 from eldercare.backend import Backend, wall_ms
+from eldercare.learned import learned_lookup
 from eldercare.settings import Settings
 from gateway.downlink import CommandPublisher
 
@@ -240,6 +241,7 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
         backend=StoreBackend(store=store, service=service),
         telemetry=InfluxReader(client=influx),
         baselines=backend.baseline_of if backend is not None else None,
+        learned=learned_lookup(backend) if backend is not None else None,
         gateway_secret=settings.gateway_secret.get_secret_value(),
         session_store=SqlSessionStore(store.engine),
         health=health,

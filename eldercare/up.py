@@ -238,6 +238,7 @@ def _start_console(
     from dashboards.app import create_app
     from dashboards.families import GuardianBook
     from dashboards.serve import provision_demo_logins, serve_console
+    from eldercare.learned import learned_lookup
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
 
@@ -249,6 +250,7 @@ def _start_console(
         backend=store_backend,
         telemetry=InfluxReader(client=influx),
         baselines=backend.baseline_of,
+        learned=learned_lookup(backend),
         gateway_secret=settings.gateway_secret.get_secret_value(),
         provisioner=lambda site: broker.provision([site]),
         session_store=SqlSessionStore(backend.store.engine),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.scope import Scope
+from alerts.store.checkins import CheckInStep, CheckInStore
 from alerts.views import Account, AlertView, ResidentView, VisitView
 from dashboards.api.deps import ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
@@ -41,7 +42,9 @@ async def resident_page(
     found = await asyncio.to_thread(_resident_records, ctx, scope, user, resident_id, now)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
-    resident, alerts, visits = found
+    resident, alerts, visits, checkins = found
+    # The engine is not thread-safe: read what it learned on the loop (a few dict reads), never in a thread.
+    learned = dict(ctx.learned(resident.site)) if ctx.learned is not None else None
     # Device status from last-seen telemetry, as on the device page (alert-derived when InfluxDB is absent).
     devices = await device_report([resident], alerts, reader=ctx.telemetry, now_ms=now)
     return render(
@@ -52,13 +55,15 @@ async def resident_page(
         devices=devices,
         alerts=alerts[:50],
         visits=visits,
+        checkins=checkins,
+        learned=learned,
     )
 
 
 def _resident_records(
     ctx: AppContext, scope: Scope, user: Account, resident_id: str, now: int
-) -> tuple[ResidentView, list[AlertView], list[VisitView]] | None:
-    """The resident (read audited), their home's alerts newest first and their visits of the past year."""
+) -> tuple[ResidentView, list[AlertView], list[VisitView], list[CheckInStep]] | None:
+    """The resident (read audited), their home's alerts newest first, their visits of the past year, check-ins."""
     resident = ctx.backend.get_resident(scope, resident_id)
     if resident is None:
         return None
@@ -71,7 +76,8 @@ def _resident_records(
         for v in ctx.backend.list_visits(scope, since_ms=now - 365 * 86_400_000, until_ms=now + 1)
         if v.resident_id == resident_id
     ]
-    return resident, alerts, sorted(visits, key=lambda v: -v.time_ms)
+    checkins = CheckInStore(ctx.backend.store).for_site(resident.site, limit=30)
+    return resident, alerts, sorted(visits, key=lambda v: -v.time_ms), checkins
 
 
 _MONTH = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])")  # the API's MonthQuery range

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from alerts.scope import Scope
+from alerts.store.checkins import CheckInStore
 from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnly, ScopeDep
 from dashboards.context import AppContext
 from dashboards.csvio import safe_cell
@@ -36,6 +37,8 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         asyncio.to_thread(lambda: ctx.backend.list_visits(scope, since_ms=start, until_ms=end)),
     )
     devices = await device_report(residents, (), reader=ctx.telemetry, now_ms=now)
+    sites = sorted({r.site for r in residents})
+    checkins = await asyncio.to_thread(CheckInStore(ctx.backend.store).counts, sites, since_ms=start, until_ms=end)
     counts = devices.counts()
     return monthly_report(
         month=name,
@@ -47,16 +50,18 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         device_source=devices.source,
         devices_unseen=counts[Presence.UNSEEN],
         devices_offline=counts[Presence.OFFLINE],
+        checkins=checkins,
     )
 
 
 @router.get("/monthly")
 async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = None) -> dict[str, Any]:
-    """Alerts by type/outcome/community, response times and SLA, device online rate, visit coverage."""
+    """Alerts by type/outcome/community, response times and SLA, device online rate, visit coverage, check-ins."""
     report = await build_report(ctx, scope, month)
     out = asdict(report)
     out["device_online_rate"] = report.device_online_rate
     out["visit_coverage"] = report.coverage_total.rate
+    out["checkin_answer_rate"] = report.checkin_answer_rate
     return out
 
 

@@ -1,0 +1,110 @@
+"""Issue 19 in the console: check-in prompts and answers on the resident page and in the statistics, and the
+detection core's "what was learned, what is off and why" on the resident page (real store, real engine)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+
+import pytest
+from dash_fixtures import registry
+from dash_helpers import Backend, login
+from fastapi.testclient import TestClient
+
+from alerts.store.checkins import CheckInStep, CheckInStore
+from dashboards.app import create_app
+from detection.config import DetectConfig
+from detection.engine import Engine
+from detection.homes import HomeRegistry
+from eldercare.settings import Settings
+
+MIN = 60_000
+
+
+def _steps(site: str, prompt_ms: int, *after: tuple[str, str]) -> list[CheckInStep]:
+    prompt = CheckInStep(site, prompt_ms, prompt_ms, "prompt", ("inactivity",), "No activity for 47 min.")
+    return [prompt, *(CheckInStep(site, prompt_ms + 2 * MIN, prompt_ms, w, ("inactivity",), d) for w, d in after)]
+
+
+@pytest.fixture
+def recorded(backend: Backend) -> int:
+    """This month: h1 asked twice (answered once, paged once), h2 asked once (answered), h4 (out of C01) once."""
+    now = int(time.time() * 1000)
+    store = CheckInStore(backend.store)
+    steps = [
+        *_steps("h1", now - 60 * MIN, ("answered", "motion pir1 (living)")),
+        *_steps("h1", now - 30 * MIN, ("paged", "none")),
+        *_steps("h2", now - 20 * MIN, ("answered", "call button cancel")),
+        *_steps("h4", now - 10 * MIN, ("paged", "help")),
+    ]
+    assert store.record(steps, now_ms=now) == 8
+    assert store.record(steps[:2], now_ms=now) == 0  # a restart replays the same steps: recorded once
+    return now
+
+
+@pytest.fixture
+def engine() -> Engine:
+    """A real engine watching the fixture's homes (population defaults: nothing learned yet); h1 has only a door
+    contact and the call button, so the rules that need a bed sensor stay off there, with their reason."""
+    doc = registry()
+    doc["sites"][0]["devices"] = [d for d in doc["sites"][0]["devices"] if d["kind"] != "mattress"]
+    e = Engine(registry=HomeRegistry.from_mapping(doc), config=DetectConfig())
+    e.ensure_homes(int(time.time() * 1000))
+    return e
+
+
+@pytest.fixture
+def learned_client(settings: Settings, backend: Backend, engine: Engine) -> Iterator[TestClient]:
+    app = create_app(settings, backend=backend, poll_interval_s=0.05, learned=engine.learned)
+    with TestClient(app, base_url="http://testserver") as c:
+        yield c
+
+
+def test_statistics_count_prompts_and_answers_beside_pages(client: TestClient, recorded: int) -> None:
+    login(client, "W_C1")  # community C01: h1 and h2, not h4
+    data = client.get("/api/stats/monthly").json()
+    assert (data["checkin_prompts"], data["checkin_answered"], data["checkin_paged"]) == (3, 2, 1)
+    assert data["checkin_answer_rate"] == pytest.approx(2 / 3)
+    rows = list(csv.reader(io.StringIO(client.get("/api/stats/monthly.csv").text.lstrip("\ufeff"))))
+    assert ["checkins", "*", "prompts", "3"] in rows and ["checkins", "*", "answered", "2"] in rows
+    assert ["checkins", "*", "paged", "1"] in rows
+    page = client.get("/stats").text
+    assert 'id="kpi-checkin-prompts">3<' in page and 'id="kpi-checkin-answered">2<' in page
+    assert "询问老人" in page
+    assert "Check-ins (before a page)" in client.get("/stats?lang=en").text
+
+
+def test_resident_page_shows_check_ins_and_what_was_learned(
+    learned_client: TestClient, recorded: int, engine: Engine
+) -> None:
+    login(learned_client, "W_C1")
+    page = learned_client.get("/residents/R1").text
+    assert page.count('class="checkin-prompt"') == 2 and page.count('class="checkin-answered"') == 1
+    assert "老人已应答（平安）" in page and "窗口内无应答" in page and "motion pir1 (living)" in page
+    # What the engine learned: population defaults for a new home, and the rules its devices cannot support.
+    learned = engine.learned("h1")
+    assert learned["personal"] is False
+    assert 'id="learned-source">人群默认值' in page
+    off = learned["off"]
+    assert isinstance(off, dict) and "night_bed_exit" in off
+    for rule, why in off.items():
+        assert f'data-rule="{rule}"' in page and str(why) in page
+    assert "所有行为规则均已启用" not in page
+    en = learned_client.get("/residents/R1?lang=en").text
+    assert "What was learned" in en and "population defaults" in en and "Answered (elder fine)" in en
+
+
+def test_resident_page_without_an_engine_says_so(client: TestClient, recorded: int) -> None:
+    login(client, "W_C1")
+    page = client.get("/residents/R1").text
+    assert 'id="learned-none"' in page and page.count('class="checkin-prompt"') == 2
+
+
+def test_check_ins_of_other_homes_stay_off_the_page(client: TestClient, recorded: int) -> None:
+    login(client, "W_C1")
+    page = client.get("/residents/R2").text
+    assert page.count('class="checkin-prompt"') == 1 and "call button cancel" in page
+    section = page.split('id="checkins"')[1].split("</section>")[0]
+    assert "老人按键求助" not in section and "checkin-paged" not in section  # h4's and h1's pages are not R2's
