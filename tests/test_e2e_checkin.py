@@ -3,7 +3,7 @@
 A behavioural alert (inactivity, with thresholds of seconds instead of minutes) is held; the backend publishes
 the downlink ``cmd: checkin`` on the home's call-button topic. Answered with the call button's ``cancel``: the
 alert never pages and the "elder fine" answer is stored. Unanswered: the alert pages the grid worker after the
-window, with the check-in in its explanation.
+window, with the check-in in its explanation; the worker's "false alarm" outcome reaches the engine as a label.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from support.backend import backend_settings, registry_for
 from support.receivers import Webhook
 
 import eldercare.backend as backend_module
+from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.checkins import CheckInStep, CheckInStore
 from detection.config import DetectConfig
 from detection.engine import Engine
@@ -87,8 +88,10 @@ def _steps(backend: Backend, site: str, what: str) -> list[CheckInStep]:
 async def _prompted(gw: GatewayPublisher, site: str) -> dict[str, object]:
     """Send one motion event, then wait for the check-in command on the home's call button."""
     gw.publish_all([encode_motion_event(**gw.wire.stamp("pir1"), ts=int(time.time() * 1000), room="living")])
-    commands = await asyncio.to_thread(lambda: gw.wait_for_commands(1, timeout=30.0))
-    [command] = [c for c in commands if c.topic.endswith(f"{site}/call_button/btn1/cmd")]
+    # Sent to every device of the home that can ask: the wristband and the call button.
+    commands = await asyncio.to_thread(lambda: gw.wait_for_commands(2, timeout=30.0))
+    assert sorted(c.topic.split("/", 3)[3] for c in commands[:2]) == ["call_button/btn1/cmd", "wristband/band1/cmd"]
+    [command] = [c for c in commands[:2] if c.topic.endswith(f"{site}/call_button/btn1/cmd")]
     payload: dict[str, object] = json.loads(command.payload)
     assert payload["cmd"] == "checkin" and payload["window_s"] == WINDOW_S
     assert str(payload["prompt"]).startswith(f"{site}-") and "text_zh" in payload
@@ -107,6 +110,13 @@ async def test_an_unanswered_check_in_pages_after_the_window(
         [paged] = await _until(lambda: _steps(backend, unique_site, "paged"))
         assert paged.prompt_id == payload["prompt"] and paged.detail == "none"
         assert paged.time_ms - paged.prompt_ms >= WINDOW_S * 1000
+        # The worker finds the elder fine: the outcome is a label the engine learns from (AlertService(labels=)).
+        assert backend.engine is not None
+        fine_before = backend.engine.homes[unique_site].day.fine_labels
+        await backend.service.transition(
+            alert.id, Action.RESOLVE, actor="W01", channel=Channel.PHONE, outcome=Outcome.FALSE_ALARM
+        )
+        assert backend.engine.homes[unique_site].day.fine_labels == fine_before + 1
     trail = [(e.action, e.detail.get("cmd")) for e in backend.store.audit_entries(entity_id=unique_site)]
     assert ("command.sent", "checkin") in trail and ("checkin.prompt", None) in trail
 
