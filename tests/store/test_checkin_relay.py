@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 from dataclasses import dataclass, field
 
@@ -83,3 +84,12 @@ async def test_a_broker_failure_is_audited_and_never_raises(store: AlertStore, c
     failed = [e for e in store.audit_entries(entity_id=site) if e.action == "command.failed"]
     assert failed and "broker away" in str(failed[0].detail["error"])
     assert [s.what for s in CheckInStore(store).for_site(site)] == ["prompt"]  # recorded: no answer will page
+
+
+def test_checkin_doctests() -> None:
+    import alerts.checkins
+    import alerts.store.checkins
+
+    for module in (alerts.checkins, alerts.store.checkins):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0
