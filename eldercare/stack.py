@@ -26,7 +26,7 @@ class Broker:
         backend_user: str = "backend",
         port: int = 0,
         backend_port: int = 0,
-        autosave_changes: int = 1,
+        autosave_changes: int = 100,
     ) -> None:
         self.secret = secret
         self.backend_user = backend_user

@@ -56,7 +56,7 @@ class Mosquitto(ChildServer):
         backend_port: int = 0,
         max_inflight: int = 10_000,
         max_queued: int = 2_000_000,
-        autosave_changes: int = 1,
+        autosave_changes: int = 100,
         message_size_limit: int = MESSAGE_SIZE_LIMIT,
     ) -> None:
         super().__init__(data_dir=data_dir)
