@@ -321,17 +321,18 @@ class Backend:
         state.finished_ms = wall_ms()
         # Clears are idempotent and always pass; a raise the store (or the live engine meanwhile) already holds is
         # not raised twice.
-        raised_live = self._raised_while_catching_up
-        fresh = [
-            a
-            for a in caught_up
-            if a.clears
-            or (
-                (a.site, a.type, a.device, a.time_ms) not in raised_live
-                and not await asyncio.to_thread(self._already_stored, a)
-            )
-        ]
-        raised_live.clear()
+        raised_live = set(self._raised_while_catching_up)
+        self._raised_while_catching_up.clear()
+
+        def not_yet_raised() -> list[Alert]:  # one thread hop for all of them, not one per alert
+            return [
+                a
+                for a in caught_up
+                if a.clears
+                or ((a.site, a.type, a.device, a.time_ms) not in raised_live and not self._already_stored(a))
+            ]
+
+        fresh = await asyncio.to_thread(not_yet_raised)
         for alert in fresh:
             self._dispatch(alert)
         self.recovered.set()
