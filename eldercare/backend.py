@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -63,6 +64,10 @@ REPLAY_WINDOW_MS: Final = 60_000
 """Event time read from InfluxDB per query while catching up: bounds the memory of a recovery."""
 REPLAY_MARGIN_MS: Final = 5_000
 """The replay reads this far past the moment live processing started (readings stored just before it)."""
+ADVANCE_STEP_MS: Final = 10_000
+"""Event time the catching-up engine's timers are advanced per turn of the event loop."""
+REPLAY_SLICE: Final = 2_000
+"""Readings replayed per turn of the event loop (a few ms), so a live life-safety reading never waits long."""
 LIVE_BUFFER_MAX: Final = 200_000
 """Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
@@ -305,15 +310,27 @@ class Backend:
         except Exception as exc:  # a replay bug must not keep detection off: go live with what was rebuilt
             state.error = f"{type(exc).__name__}: {exc}"
             _LOG.exception("replaying stored readings failed; detection continues from the state rebuilt so far")
-        # From here to going live nothing awaits, so no live batch can slip between the buffer and the engine.
-        buffered = list(self._live_buffer)
-        self._live_buffer.clear()
-        sink, engine.sink = engine.sink, None
-        try:
-            caught_up += engine.catch_up(buffered)
-            caught_up += engine.advance(wall_ms())  # timers due while the backend was away
-        finally:
-            engine.sink = sink
+        # The live readings kept meanwhile, then the timers that fell due while the backend was away, a slice per
+        # turn of the loop; batches that arrive meanwhile join the buffer. The last step (nothing left) does not
+        # await, so no live batch can slip between the buffer and the engine going live.
+        buffered = 0
+        while True:
+            if self._live_buffer:
+                take = min(REPLAY_SLICE, len(self._live_buffer))
+                chunk = [self._live_buffer.popleft() for _ in range(take)]
+                buffered += take
+                caught_up += engine.catch_up(chunk)
+            elif engine.now_ms < (now := wall_ms()):
+                # An engine without a snapshot (or days behind) has no timers worth slicing: one step to a day ago.
+                step = max(engine.now_ms + ADVANCE_STEP_MS, now - 86_400_000)
+                sink, engine.sink = engine.sink, None
+                try:
+                    caught_up += engine.advance(min(step, now))
+                finally:
+                    engine.sink = sink
+            else:
+                break
+            await asyncio.sleep(0)
         self.engine = engine
         self._live_engine = None
         state.catching_up = False
@@ -340,7 +357,7 @@ class Backend:
             "detection state restored: %d stored and %d live readings replayed in %.1f s; %d alerts on the way, "
             "%d of them new",
             state.replayed,
-            len(buffered),
+            buffered,
             (state.finished_ms - state.started_ms) / 1000,
             len(caught_up),
             len(fresh),
@@ -357,10 +374,11 @@ class Backend:
                 stop = min(start + REPLAY_WINDOW_MS, end)
                 window = await self._read_history(reader, start, stop)
                 state.replayed += len(window)
-                into += engine.catch_up(window)
+                for i in range(0, len(window), REPLAY_SLICE):
+                    into += engine.catch_up(window[i : i + REPLAY_SLICE])
+                    await asyncio.sleep(0)  # live batches and life-safety readings go first between slices
                 del window
                 start = stop
-                await asyncio.sleep(0)  # let live batches and life-safety readings through between windows
 
     async def _read_history(self, reader: InfluxReader, start: int, stop: int) -> list[Reading]:
         """One window of stored readings; InfluxDB being down is retried (live work goes on meanwhile)."""
@@ -445,6 +463,8 @@ class Backend:
             else directory_from_settings(settings)
         )
         engine, watermark = await asyncio.to_thread(self._restore_snapshot)
+        # The restored state is long-lived: keep the collector's full passes from walking it (pauses of the loop).
+        gc.freeze()
         self._live_engine = Engine(
             registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False
         )
