@@ -171,4 +171,5 @@ async def test_broker_kill_with_messages_queued_for_the_backend(own_broker: Brok
         await listener.close(end_session=True)
     assert listener.session_present, "the persistent session itself did not survive"
     lost = n - len(seqs)
+    print(f"chaos: broker kill with {n} queued: {len(seqs)} redelivered, {lost} lost")
     assert 0 <= lost < AUTOSAVE_BOUND, f"{lost} of {n} acknowledged messages lost"
