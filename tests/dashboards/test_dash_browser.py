@@ -192,7 +192,7 @@ def test_resident_page_charts_from_influxd(
     async def load() -> None:
         async with InfluxClient(url=influxd.url, db=unique_db) as c:
             await c.execute(f'CREATE DATABASE "{unique_db}"')
-            await c.write("\n".join(lines).encode())
+            await c.write("\n".join(lines).encode(), precision="ms")
 
     run_async(load)
     reader = InfluxReader(client=InfluxClient(url=influxd.url, db=unique_db))

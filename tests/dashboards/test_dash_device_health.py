@@ -82,7 +82,7 @@ def influx_reader(influxd: Any, unique_db: str) -> Iterator[InfluxReader]:
     async def load() -> None:
         async with InfluxClient(url=influxd.url, db=unique_db) as c:
             await c.execute(f'CREATE DATABASE "{unique_db}"')
-            await c.write("\n".join(POINTS).encode())
+            await c.write("\n".join(POINTS).encode(), precision="ms")
 
     run_async(load)
     yield InfluxReader(client=InfluxClient(url=influxd.url, db=unique_db))

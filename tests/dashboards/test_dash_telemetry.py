@@ -91,7 +91,7 @@ async def test_charts_from_real_influxd(influxd: Any, unique_db: str) -> None:
     lines.append(f"mattress,site=h2,device=mat1,type=telemetry hr=99.0,rr=30.0,occupied=false {now - 600_000}")
     async with InfluxClient(url=influxd.url, db=unique_db) as client:
         await client.execute(f'CREATE DATABASE "{unique_db}"')
-        await client.write("\n".join(lines).encode())
+        await client.write("\n".join(lines).encode(), precision="ms")
         data = await resident_charts(InfluxReader(client=client), site="h1", range_key="24h", now_ms=now, baseline=None)
     hr = [v for _, v in data["series"][0]["points"] if v is not None]
     assert hr == [float(60 + i) for i in range(12)]  # h2's 99 bpm is not mixed in
@@ -123,7 +123,7 @@ def test_visit_list_ranks_declining_activity_first(
     async def load() -> None:
         async with InfluxClient(url=influxd.url, db=unique_db) as c:
             await c.execute(f'CREATE DATABASE "{unique_db}"')
-            await c.write("\n".join(lines).encode())
+            await c.write("\n".join(lines).encode(), precision="ms")
 
     run_async(load)
     app = create_app(settings, backend=backend, telemetry=InfluxReader(client=client))
