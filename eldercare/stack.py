@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
-from eldercare.servers.mosquitto import Mosquitto
+from eldercare.servers.mosquitto import AUTOSAVE_CHANGES, Mosquitto
 from gateway.listener import probe_credentials
 from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
 
@@ -26,7 +26,7 @@ class Broker:
         backend_user: str = "backend",
         port: int = 0,
         backend_port: int = 0,
-        autosave_changes: int = 100,
+        autosave_changes: int = AUTOSAVE_CHANGES,
     ) -> None:
         self.secret = secret
         self.backend_user = backend_user

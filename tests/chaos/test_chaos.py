@@ -18,6 +18,7 @@ from chaos_helpers import BackendProcess, SteadyLoad, count_mattress, wait
 from alerts.store.repository import AlertStore
 from detection.models import AlertType
 from eldercare.servers.influxd import Influxd
+from eldercare.servers.mosquitto import AUTOSAVE_CHANGES
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 from gateway.listener import MqttListener
@@ -25,7 +26,7 @@ from ingest.influx import InfluxClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
-AUTOSAVE_BOUND = 100
+AUTOSAVE_BOUND = AUTOSAVE_CHANGES
 """At most this many acknowledged messages are not yet in mosquitto's saved database (autosave_interval)."""
 
 
