@@ -27,6 +27,7 @@ from eldercare.servers._child import free_port
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_call_button_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN_PASSWORD = "first admin passphrase 2026"
@@ -157,7 +158,7 @@ def test_serve_admin_logs_in_and_sees_a_call_button_press_arrive(served: Served,
             expect(page.locator(".q-item")).to_have_count(0)
             password = broker.gateway_password(served.site)
             with GatewayPublisher(site=served.site, password=password, port=broker.port) as gw:
-                gw.publish(gw.wire.call_button_event(device="btn1", ts=int(time.time() * 1000), event="press"))
+                gw.publish(encode_call_button_event(**gw.wire.stamp("btn1"), ts=int(time.time() * 1000), event="press"))
                 item = page.locator(".q-item").first
                 expect(item).to_be_visible(timeout=20_000)  # published → detected → stored → live on the page
                 expect(item).to_contain_text("张桂英")

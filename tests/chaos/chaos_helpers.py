@@ -21,7 +21,7 @@ from support.backend import registry_for
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import WireMessage
+from firmware_sim.wire import WireMessage, encode_mattress_telemetry
 from ingest.influx import InfluxClient
 
 READY_LINE = "eldercare pipeline ready"
@@ -149,8 +149,9 @@ class SteadyLoad(threading.Thread):
         )
 
     def message(self, i: int) -> WireMessage:
-        return self.gw.wire.mattress_telemetry(
-            device=f"mat{i % self.devices + 1}" if self.devices > 1 else "mat1",
+        device = f"mat{i % self.devices + 1}" if self.devices > 1 else "mat1"
+        return encode_mattress_telemetry(
+            **self.gw.wire.stamp(device),
             ts=self.t0 + i,
             occupied=True,
             hr=60.0 + i % 30,

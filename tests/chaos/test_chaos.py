@@ -21,6 +21,7 @@ from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import AUTOSAVE_CHANGES
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
 from gateway.listener import MqttListener
 from ingest.influx import InfluxClient
 
@@ -36,7 +37,7 @@ def press(broker: Broker, site: str, seq: int) -> None:
     gw.connect(timeout=30)
     try:
         now = time.time_ns() // 1_000_000
-        gw.publish_all([gw.wire.call_button_event(device="btn1", ts=now, event="press")], timeout=60)
+        gw.publish_all([encode_call_button_event(**gw.wire.stamp("btn1"), ts=now, event="press")], timeout=60)
     finally:
         gw.close()
 
@@ -139,7 +140,7 @@ async def test_broker_kill_with_messages_queued_for_the_backend(own_broker: Brok
     n = 5_000
     t0 = time.time_ns() // 1_000_000
     messages = [
-        gw.wire.mattress_telemetry(device="mat1", ts=t0 + i, occupied=True, hr=60.0, rr=14.0, movement=1)
+        encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=t0 + i, occupied=True, hr=60.0, rr=14.0, movement=1)
         for i in range(n)
     ]
     assert await asyncio.to_thread(gw.publish_all, messages, timeout=120) == n

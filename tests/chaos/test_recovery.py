@@ -19,6 +19,7 @@ from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_wristband_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
@@ -56,7 +57,7 @@ async def test_sos_is_raised_while_the_detection_state_is_still_catching_up(
         assert second.recovery.catching_up
         with GatewayPublisher(site=unique_site, password=broker.gateway_password(unique_site), port=broker.port) as gw:
             now = time.time_ns() // 1_000_000
-            gw.publish_all([gw.wire.wristband_event(device="band1", ts=now, event="sos")])
+            gw.publish_all([encode_wristband_event(**gw.wire.stamp("band1"), ts=now, event="sos")])
             await _until(lambda: second.store.list_alerts(site=unique_site, alert_type=AlertType.SOS), 10, "SOS alert")
         assert second.recovery.catching_up, "the SOS was raised only after recovery"
         assert second.recovery.error is not None  # the history read is failing and being retried
