@@ -121,7 +121,8 @@ def test_serve_health_readiness_metrics_and_private_data_dir(served: Served) -> 
     metrics = httpx.get(f"{served.url}/metrics")
     assert metrics.status_code == 200
     for name in ("eldercare_gateway_messages_received_total", "eldercare_gateway_dead_letters_total",
-                 "eldercare_notification_failures", "eldercare_spool_bytes", "eldercare_gateway_durable_seconds"):  # fmt: skip
+                 "eldercare_notification_failures", "eldercare_spool_bytes",
+                 "eldercare_gateway_durable_seconds"):  # fmt: skip
         assert name in metrics.text, name
     # D8: personal data and password hashes are readable by the service user only.
     assert stat.S_IMODE(served.data_dir.stat().st_mode) == 0o700
