@@ -9,6 +9,7 @@ from dataclasses import replace
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
+from alerts.labels import ALERT_TYPES, label
 from alerts.lifecycle import State
 from alerts.views import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.device_report import DeviceReport, build_rows
@@ -169,8 +170,13 @@ def test_stats_endpoint_and_csv_are_scoped(client: TestClient, backend: Backend)
     r = client.get("/api/stats/monthly.csv")
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
-    assert rows[0] == ["section", "group", "metric", "value"]
+    assert rows[0] == ["section", "group", "metric", "value", "name"]
     assert ["coverage_grid", "G01", "visit_coverage", "1"] in rows
+    # Alert types carry the catalogue's name beside the code, in the caller's language.
+    by_type = [row for row in rows if row[0] == "by_type"]
+    assert by_type and all(row[4] == label(ALERT_TYPES, row[1], "zh") != row[1] for row in by_type)
+    en = list(csv.reader(io.StringIO(client.get("/api/stats/monthly.csv?lang=en").text.lstrip("\ufeff"))))
+    assert [row[4] for row in en if row[0] == "by_type"] == [label(ALERT_TYPES, row[1], "en") for row in by_type]
     assert any(e.action == "stats.exported" for e in backend.audit_log())
     page = client.get("/stats/report")
     assert page.status_code == 200 and "50.0%" in page.text
