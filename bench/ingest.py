@@ -181,11 +181,11 @@ def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
     from paho.mqtt.enums import CallbackAPIVersion
 
     from gateway.contract import decode_message
-    from ingest.schema import to_line
+    from ingest.schema import PRECISION, to_line
 
     done = {"n": 0, "last": 0.0}
     conn = http.client.HTTPConnection(target.influx_url.split("//", 1)[1], timeout=10)
-    path = f"/write?db={db}&precision=ms"
+    path = f"/write?db={db}&precision={PRECISION}"
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         if mode == "naive":

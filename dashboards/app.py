@@ -19,7 +19,6 @@ from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
 from dashboards.families import GuardianBook
-from dashboards.handover import HandoverBook
 from dashboards.health import Health, health_router
 from dashboards.i18n import LANGS
 from dashboards.security import LANG_COOKIE, AccountThrottle, LoginLimiter
@@ -57,7 +56,7 @@ def create_app(
     poll_interval_s: float = 0.2,
     gateway_secret: str = "",
     provisioner: Callable[[str], None] | None = None,
-    handover: HandoverBook | None = None,
+    handover: HandoverStore | None = None,
     guardians: GuardianBook | None = None,
 ) -> FastAPI:
     """Build the console application around the alert store's console queries (:class:`alerts.queries.StoreBackend`).

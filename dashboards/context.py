@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.queries import StoreBackend
+from alerts.store.handover import HandoverStore
 from dashboards.events import AlertFeed
 from dashboards.families import GuardianBook
-from dashboards.handover import HandoverBook
 from dashboards.security import AccountThrottle, LoginLimiter
 from dashboards.sessions import SessionManager
 from dashboards.telemetry import BaselineLookup, ChartReader
@@ -28,7 +28,7 @@ class AppContext:
     sessions: SessionManager
     limiter: AccountThrottle
     ip_limiter: LoginLimiter
-    handover: HandoverBook
+    handover: HandoverStore
     """Shift handover notes (the alert store's ``HandoverStore``)."""
     clock: Callable[[], int] = now_ms
     secure_cookies: bool = False

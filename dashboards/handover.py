@@ -1,25 +1,11 @@
-"""Shift handover notes (交班记录) behind the console; the store's implementation is ``HandoverStore``."""
+"""Shift handover notes (交班记录): whose notes an officer reads (the notes live in ``alerts.store.handover``)."""
 
 from __future__ import annotations
-
-from typing import Protocol
 
 from alerts.store.handover import HandoverNote
 from alerts.views import Hierarchy
 
-__all__ = ["HandoverBook", "HandoverNote", "visible_scopes"]
-
-
-class HandoverBook(Protocol):
-    """Where handover notes are kept."""
-
-    def add(self, *, author_id: str, author_name: str, scope: str, text: str, now_ms: int) -> HandoverNote:
-        """Save a note (and audit it)."""
-        ...
-
-    def recent(self, scopes: set[str] | None, *, since_ms: int, limit: int = 20) -> list[HandoverNote]:
-        """Newest first, since ``since_ms``, for one of ``scopes`` (None: all)."""
-        ...
+__all__ = ["HandoverNote", "visible_scopes"]
 
 
 def visible_scopes(scope_id: str, tree: Hierarchy) -> set[str]:

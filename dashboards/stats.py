@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from alerts.labels import ALERT_TYPES, OUTCOMES, label
 from alerts.views import AlertView, ResidentView, VisitView
 from detection.models import Severity
 
@@ -244,15 +245,19 @@ def monthly_report(
     )
 
 
-def report_csv_rows(report: MonthlyReport) -> list[list[str]]:
-    """The report as CSV rows: ``section, group, metric, value``."""
+def report_csv_rows(report: MonthlyReport, lang: str = "zh") -> list[list[str]]:
+    """The report as CSV rows: ``section, group, metric, value, name``.
+
+    ``group`` stays the machine code (alert type, outcome, area id) for spreadsheets and scripts; ``name`` is its
+    label in ``lang`` from the one catalogue (:mod:`alerts.labels`), the same words as console and phone.
+    """
 
     def fmt(value: float | None) -> str:
         return "" if value is None else f"{value:.4g}"
 
-    rows = [["section", "group", "metric", "value"], ["summary", "*", "alerts", str(report.alerts)]]
-    rows += [["by_type", k, "alerts", str(v)] for k, v in report.by_type.items()]
-    rows += [["by_outcome", k, "alerts", str(v)] for k, v in report.by_outcome.items()]
+    rows = [["section", "group", "metric", "value", "name"], ["summary", "*", "alerts", str(report.alerts)]]
+    rows += [["by_type", k, "alerts", str(v), label(ALERT_TYPES, k, lang)] for k, v in report.by_type.items()]
+    rows += [["by_outcome", k, "alerts", str(v), label(OUTCOMES, k, lang)] for k, v in report.by_outcome.items()]
     rows += [["by_community", k, "alerts", str(v)] for k, v in report.by_community.items()]
     for section, resp in (
         ("response_community", report.response_by_community),

@@ -314,6 +314,21 @@ class Engine:
                 self.sink(a)
         return out
 
+    def catch_up(self, readings: Iterable[Reading]) -> list[Alert]:
+        """Replay stored readings after a restart (in arrival order, with their timers), like :meth:`restore`.
+
+        A reading no newer than what its device already had (in the snapshot or an earlier replay) is skipped, so
+        overlapping windows of history are harmless. The sink is not called: the caller decides which of the
+        returned alerts are new (the store may already hold them).
+        """
+        sink, self.sink = self.sink, None
+        self._catching_up = True
+        try:
+            return self.process_many(readings)
+        finally:
+            self._catching_up = False
+            self.sink = sink
+
     def _process(self, ctx: Context, r: Reading) -> None:
         self.readings += 1
         received = r.received_ms

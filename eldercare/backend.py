@@ -9,17 +9,26 @@ state after a restart so no timer is lost. The snapshot is encoded on the loop i
 millisecond with pauses between them (the engine is not thread-safe; see
 :class:`detection.engine.SnapshotCapture`) and written, fsynced and renamed into place in a thread, so a
 life-safety reading never waits behind it.
+
+Recovery never delays live work (issue 13, R7): the pipeline connects and processes at once. While the
+detection state is rebuilt in the background (snapshot, then InfluxDB read in windows of event time, so memory
+stays bounded whatever the outage), a life-safety reading goes through a separate, empty engine and its alert is
+raised at once; every other durable batch is kept in a bounded buffer and fed to the rebuilt engine afterwards.
+:attr:`Backend.recovery` says whether the backend is still catching up (for ``/readyz`` and the console).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,7 +45,7 @@ from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
 from detection.day_profile import routine_score
-from detection.engine import Engine, InMemoryHistory, snapshot_watermark
+from detection.engine import Engine, snapshot_watermark
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
@@ -46,6 +55,7 @@ from gateway.downlink import CommandPublisher
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
+from gateway.retry import Backoff, retry
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader
@@ -53,6 +63,16 @@ from ingest.reader import InfluxReader
 _LOG: Final = logging.getLogger("eldercare.backend")
 SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
 """Readings this much older than the snapshot are replayed too (late arrivals)."""
+REPLAY_WINDOW_MS: Final = 60_000
+"""Event time read from InfluxDB per query while catching up: bounds the memory of a recovery."""
+REPLAY_MARGIN_MS: Final = 5_000
+"""The replay reads this far past the moment live processing started (readings stored just before it)."""
+ADVANCE_STEP_MS: Final = 10_000
+"""Event time the catching-up engine's timers are advanced per turn of the event loop."""
+REPLAY_SLICE: Final = 2_000
+"""Readings replayed per turn of the event loop (a few ms), so a live life-safety reading never waits long."""
+LIVE_BUFFER_MAX: Final = 200_000
+"""Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
 
 
@@ -137,6 +157,25 @@ async def snapshot_chunks(engine: Engine, *, slice_ms: float) -> Iterable[bytes]
     return [engine.snapshot()]
 
 
+@dataclass(slots=True)
+class RecoveryState:
+    """Progress of rebuilding the detection state after a start (read by ``/readyz`` and the console).
+
+    ``catching_up`` is True from start until the engine has replayed the stored history and the readings that
+    arrived meanwhile; life-safety alerts are raised throughout, other detections resume when it turns False.
+    """
+
+    catching_up: bool = True
+    replayed: int = 0
+    """Stored readings read back from InfluxDB so far."""
+    buffered: int = 0
+    """Live readings waiting for the engine (bounded by :data:`LIVE_BUFFER_MAX`)."""
+    started_ms: int = 0
+    finished_ms: int | None = None
+    error: str | None = None
+    """The last failure of the history read (it is retried), or None."""
+
+
 class WallClock:
     """The live clock of the detection engine."""
 
@@ -206,6 +245,12 @@ class Backend:
         self.alerts_raised = 0
         self.ready = asyncio.Event()
         """Set once the backend is connected, subscribed and processing."""
+        self.recovery = RecoveryState(started_ms=wall_ms())
+        self.recovered = asyncio.Event()
+        """Set once the detection state is rebuilt (:attr:`recovery` ``.catching_up`` is then False)."""
+        self._live_engine: Engine | None = None
+        self._raised_while_catching_up: set[tuple[str, str, str | None, int]] = set()
+        self._live_buffer: deque[Reading] = deque(maxlen=LIVE_BUFFER_MAX)
 
     @property
     def snapshot_path(self) -> Path:
@@ -217,6 +262,8 @@ class Backend:
     def _dispatch(self, alert: Alert) -> None:
         # Each alert is raised in its own task at once: a life-safety alert never waits behind another.
         self.alerts_raised += 1
+        if self.recovery.catching_up:
+            self._raised_while_catching_up.add((alert.site, alert.type, alert.device, alert.time_ms))
         task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}-{alert.site}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -228,10 +275,17 @@ class Backend:
             _LOG.exception("could not raise %s for %s", alert.type, alert.site)
 
     def _fast_path(self, reading: Reading) -> None:
-        assert self.engine is not None
-        self.engine.process(reading)
+        # While the main engine catches up it must not see live readings (they would fire its timers ahead of
+        # the history); a life-safety reading needs no history, so an empty engine raises its alert at once.
+        engine = self._live_engine if self.recovery.catching_up else self.engine
+        assert engine is not None
+        engine.process(reading)
 
     def _on_durable(self, readings: Sequence[Reading]) -> None:
+        if self.recovery.catching_up:
+            self._live_buffer.extend(r for r in readings if not r.is_life_safety)
+            self.recovery.buffered = len(self._live_buffer)
+            return
         assert self.engine is not None
         self.engine.process_many([r for r in readings if not r.is_life_safety])
         self.checkin_relay.drain(self.engine)  # issue 19: prompts → downlink `cmd: checkin`, steps → store
@@ -243,31 +297,113 @@ class Backend:
 
     # -------------------------------------------------------------- engine state
 
-    async def _load_engine(self) -> Engine:
-        clock = WallClock()
+    def _restore_snapshot(self) -> tuple[Engine, int | None]:
+        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None."""
         path = self.snapshot_path
         if not path.exists():
-            return Engine(registry=self.home_registry, clock=clock, sink=self._dispatch, refit_inline=False)
+            return Engine(registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False), None
         data = path.read_bytes()
-        since = snapshot_watermark(data) - SNAPSHOT_LOOKBACK_MS
-        token = self.settings.influx_token.get_secret_value() if self.settings.influx_token else None
-        async with InfluxClient(url=self.settings.influx_url, db=self.settings.influx_db, token=token) as client:
-            history = await stored_readings(InfluxReader(client=client), start_ms=since)
-        engine, caught_up = Engine.restore(
-            data, history=InMemoryHistory(history), registry=self.home_registry, clock=clock, refit_inline=False
-        )
+        # No clock yet: restoring with one would fire every timer up to now before the history is replayed.
+        engine, _ = Engine.restore(data, registry=self.home_registry, refit_inline=False)
+        engine.clock = WallClock()
         engine.sink = self._dispatch
-        # Clears are idempotent and always pass; a raise the store already holds is not counted twice.
-        fresh = [a for a in caught_up if a.clears or not await asyncio.to_thread(self._already_stored, a)]
+        return engine, snapshot_watermark(data)
+
+    async def _catch_up(self, engine: Engine, watermark: int | None, *, live_since_ms: int) -> None:
+        """Replay InfluxDB since the snapshot window by window, then the live buffer; then go live."""
+        state = self.recovery
+        caught_up: list[Alert] = []
+        try:
+            if watermark is not None:
+                await self._replay_history(engine, watermark, live_since_ms=live_since_ms, into=caught_up)
+        except Exception as exc:  # a replay bug must not keep detection off: go live with what was rebuilt
+            state.error = f"{type(exc).__name__}: {exc}"
+            _LOG.exception("replaying stored readings failed; detection continues from the state rebuilt so far")
+        # The live readings kept meanwhile, then the timers that fell due while the backend was away, a slice per
+        # turn of the loop; batches that arrive meanwhile join the buffer. The last step (nothing left) does not
+        # await, so no live batch can slip between the buffer and the engine going live.
+        buffered = 0
+        while True:
+            if self._live_buffer:
+                take = min(REPLAY_SLICE, len(self._live_buffer))
+                chunk = [self._live_buffer.popleft() for _ in range(take)]
+                buffered += take
+                caught_up += engine.catch_up(chunk)
+            elif engine.now_ms < (now := wall_ms()):
+                # An engine without a snapshot (or days behind) has no timers worth slicing: one step to a day ago.
+                step = max(engine.now_ms + ADVANCE_STEP_MS, now - 86_400_000)
+                sink, engine.sink = engine.sink, None
+                try:
+                    caught_up += engine.advance(min(step, now))
+                finally:
+                    engine.sink = sink
+            else:
+                break
+            await asyncio.sleep(0)
+        self.engine = engine
+        self._live_engine = None
+        state.catching_up = False
+        state.buffered = 0
+        state.finished_ms = wall_ms()
+        # Clears are idempotent and always pass; a raise the store (or the live engine meanwhile) already holds is
+        # not raised twice.
+        raised_live = set(self._raised_while_catching_up)
+        self._raised_while_catching_up.clear()
+
+        def not_yet_raised() -> list[Alert]:  # one thread hop for all of them, not one per alert
+            return [
+                a
+                for a in caught_up
+                if a.clears
+                or ((a.site, a.type, a.device, a.time_ms) not in raised_live and not self._already_stored(a))
+            ]
+
+        fresh = await asyncio.to_thread(not_yet_raised)
         for alert in fresh:
             self._dispatch(alert)
+        self.recovered.set()
         _LOG.info(
-            "detection state restored: %d readings replayed, %d alerts on the way, %d of them new",
-            len(history),
+            "detection state restored: %d stored and %d live readings replayed in %.1f s; %d alerts on the way, "
+            "%d of them new",
+            state.replayed,
+            buffered,
+            (state.finished_ms - state.started_ms) / 1000,
             len(caught_up),
             len(fresh),
         )
-        return engine
+
+    async def _replay_history(self, engine: Engine, watermark: int, *, live_since_ms: int, into: list[Alert]) -> None:
+        """Feed the engine what InfluxDB stored since the snapshot, one window of event time at a time."""
+        state = self.recovery
+        token = self.settings.influx_token.get_secret_value() if self.settings.influx_token else None
+        start, end = watermark - SNAPSHOT_LOOKBACK_MS, live_since_ms + REPLAY_MARGIN_MS
+        async with InfluxClient(url=self.settings.influx_url, db=self.settings.influx_db, token=token) as client:
+            reader = InfluxReader(client=client)
+            while start < end:
+                stop = min(start + REPLAY_WINDOW_MS, end)
+                window = await self._read_history(reader, start, stop)
+                state.replayed += len(window)
+                for i in range(0, len(window), REPLAY_SLICE):
+                    into += engine.catch_up(window[i : i + REPLAY_SLICE])
+                    await asyncio.sleep(0)  # live batches and life-safety readings go first between slices
+                del window
+                start = stop
+
+    async def _read_history(self, reader: InfluxReader, start: int, stop: int) -> list[Reading]:
+        """One window of stored readings; InfluxDB being down is retried (live work goes on meanwhile)."""
+
+        def failed(n: int, exc: Exception, delay: float) -> None:
+            self.recovery.error = f"{type(exc).__name__}: {exc}"
+            if n == 1 or n % 10 == 0:
+                _LOG.warning("reading history for recovery failed (%s); retrying in %.0f s", exc, delay)
+
+        window = await retry(
+            lambda: stored_readings(reader, start_ms=start, end_ms=stop),
+            backoff=Backoff(first_s=0.5, max_s=10.0),
+            on_failure=failed,
+        )
+        self.recovery.error = None
+        return window
 
     def _already_stored(self, alert: Alert) -> bool:
         """True if the store saw this alert before the restart (the snapshot is older than the last raise)."""
@@ -282,14 +418,18 @@ class Backend:
             write_atomically(self.snapshot_path, chunks)
 
     def save_snapshot(self) -> None:
-        """Write the engine state atomically (temp file, fsync, rename), blocking (used at shutdown)."""
-        if self.engine is not None:
+        """Write the engine state atomically (temp file, fsync, rename), blocking (used at shutdown).
+
+        Not while still catching up: the snapshot on disk plus InfluxDB hold everything the partly rebuilt
+        engine has, and the next start replays them again.
+        """
+        if self.engine is not None and not self.recovery.catching_up:
             self._write_snapshot([self.engine.snapshot()])
 
     async def save_snapshot_async(self) -> None:
         """Encode the state on the loop in short slices (the engine is not thread-safe), write it in a thread."""
         engine = self.engine
-        if engine is None:
+        if engine is None or self.recovery.catching_up:  # the snapshot on disk is still the newest state
             return
         chunks = await snapshot_chunks(engine, slice_ms=self.snapshot_slice_ms)
         await asyncio.to_thread(self._write_snapshot, chunks)
@@ -310,11 +450,15 @@ class Backend:
                 _LOG.exception("%s failed", what)
 
     def _engine_tick(self) -> None:
+        if self.recovery.catching_up:  # timers run in event time while replaying; ticking now would skip ahead
+            return
         assert self.engine is not None
         self.engine.tick()
         self.checkin_relay.drain(self.engine)  # issue 19: answers and pages decided by the timers
 
     async def _refit(self) -> None:
+        if self.recovery.catching_up:
+            return
         assert self.engine is not None
         engine = self.engine
         baselines = await asyncio.to_thread(_fit_with_routine, engine.histories(), engine.config)
@@ -328,10 +472,17 @@ class Backend:
             if self.registry_doc is not None
             else directory_from_settings(settings)
         )
-        self.engine = await self._load_engine()
+        engine, watermark = await asyncio.to_thread(self._restore_snapshot)
+        # The restored state is long-lived: keep the collector's full passes from walking it (pauses of the loop).
+        gc.freeze()
+        self._live_engine = Engine(
+            registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False
+        )
+        self.engine = engine  # not fed live readings until it has caught up (see _fast_path, _on_durable)
         self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome
         try:
             async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._catch_up(engine, watermark, live_since_ms=wall_ms()), name="recovery")
                 tasks.create_task(
                     run_pipeline(
                         settings,

@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from alerts.store.repository import AlertStore
+from alerts.store.urls import driver_name, libpq_url, masked_url, sqlite_file
 from eldercare.production import secure_data_dir
 from eldercare.settings import Settings
 
@@ -47,16 +46,11 @@ def _run(args: list[str], *, what: str) -> None:
         raise BackupError(f"{what} failed: {(done.stderr or done.stdout).strip()[-800:]}")
 
 
-def _libpq_url(database_url: str) -> str:
-    """The SQLAlchemy URL as libpq understands it (no ``+driver``)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 def _sqlite_path(database_url: str) -> Path:
-    database = make_url(database_url).database
-    if not database:
+    database = sqlite_file(database_url)
+    if database is None:
         raise BackupError("the SQLite URL names no file")
-    return Path(database)
+    return database
 
 
 def _sqlite_copy(src: Path, dst: Path) -> None:
@@ -85,10 +79,10 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     if url.startswith("sqlite"):
         _sqlite_copy(_sqlite_path(url), out / "store.sqlite")
     elif url.startswith("postgresql"):
-        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={out / 'store.pgdump'}", _libpq_url(url)],
+        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={out / 'store.pgdump'}", libpq_url(url)],
              what="pg_dump")  # fmt: skip
     else:
-        raise BackupError(f"unsupported database URL scheme in {make_url(url).drivername!r}")
+        raise BackupError(f"unsupported database URL scheme in {driver_name(url)!r}")
     if influx:
         _run(["influxd", "backup", "-portable", "-database", settings.influx_db, "-host", settings.influx_backup_host,
               str(out / "influx")], what="influxd backup")  # fmt: skip
@@ -97,7 +91,7 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
         shutil.copytree(snapshots, out / "detect")
     manifest = {
         "created_ms": int(time.time() * 1000),
-        "database": make_url(url).render_as_string(hide_password=True),
+        "database": masked_url(url),
         "influx_db": settings.influx_db if influx else None,
         "counts": store_counts(settings),
     }
@@ -123,7 +117,7 @@ def restore(settings: Settings, src: Path, *, influx: bool = True) -> dict[str, 
         _sqlite_copy(src / "store.sqlite", target)
         os.chmod(target, 0o600)
     else:
-        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={_libpq_url(url)}",
+        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={libpq_url(url)}",
               str(src / "store.pgdump")], what="pg_restore")  # fmt: skip
     if influx and manifest.get("influx_db"):
         _run(["influxd", "restore", "-portable", "-db", manifest["influx_db"], "-newdb", settings.influx_db,

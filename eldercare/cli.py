@@ -473,6 +473,16 @@ def bench_latency(
     print(run_bench_latency(homes=homes, presses=presses, burst=burst).summary())
 
 
+@bench_app.command("recovery")
+def bench_recovery(
+    homes: Annotated[int, typer.Option(help="Homes watched by the restored engine.")] = 10_000,
+) -> None:
+    """Restart recovery at N homes: time, peak RSS and live-SOS wait, old restore vs background catch-up."""
+    from bench.recovery import run_bench_recovery, table
+
+    print(table(run_bench_recovery(homes=homes), homes))
+
+
 @bench_app.command("snapshot")
 def bench_snapshot(
     homes: Annotated[list[int] | None, typer.Option(help="Home counts (repeat the option).")] = None,

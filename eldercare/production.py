@@ -180,15 +180,20 @@ def metrics_source(store: AlertStore, settings: Settings, backend: Backend | Non
 
 
 def backend_status(backend: Backend | None) -> Callable[[], Mapping[str, Any]]:
-    """The backend's state for ``/readyz``: ``pipeline`` ready or starting, and ``catching_up`` if it says so."""
+    """The backend's state for ``/readyz``: ``pipeline`` ready or starting, and the restart recovery's progress.
+
+    ``catching_up`` is True while the detection state is rebuilt in the background (live life-safety readings are
+    processed meanwhile, so it does not make the process unready); ``replayed`` / ``buffered`` count its readings.
+    """
 
     def status() -> Mapping[str, Any]:
         if backend is None:
             return {}
-        # The reliability work exposes ``catching_up`` (True while a backlog is replayed); absent means False.
+        recovery = backend.recovery
         return {
             "pipeline": "running" if backend.ready.is_set() else "starting",
-            "catching_up": bool(getattr(backend, "catching_up", False)),
+            "catching_up": recovery.catching_up,
+            "recovery": {"replayed": recovery.replayed, "buffered": recovery.buffered, "error": recovery.error},
         }
 
     return status

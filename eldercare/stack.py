@@ -11,7 +11,7 @@ from pathlib import Path
 from eldercare.certs import TlsFiles
 from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
-from eldercare.servers.mosquitto import Mosquitto
+from eldercare.servers.mosquitto import AUTOSAVE_CHANGES, Mosquitto
 from gateway.listener import probe_credentials
 from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
 
@@ -27,7 +27,7 @@ class Broker:
         backend_user: str = "backend",
         port: int = 0,
         backend_port: int = 0,
-        autosave_changes: int = 1,
+        autosave_changes: int = AUTOSAVE_CHANGES,
         tls: TlsFiles | None = None,
         require_client_cert: bool = False,
     ) -> None:

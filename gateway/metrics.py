@@ -22,6 +22,7 @@ CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 """HTTP ``Content-Type`` of :meth:`GatewayMetrics.render`."""
 
 _BATCH_BUCKETS: Final = (1, 10, 100, 500, 1000, 2000, 5000, 10_000, 20_000)
+_DURABLE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0)
 
 
 class GatewayMetrics:
@@ -40,6 +41,12 @@ class GatewayMetrics:
         self.sink_retries = Counter("sink_retries", "Failed attempts to make a batch durable (retried).", **kw)
         self.acked = Counter("messages_acked", "Messages acknowledged to the broker.", **kw)
         self.batch_size = Histogram("batch_size", "Messages per handled batch.", buckets=_BATCH_BUCKETS, **kw)
+        self.durable_seconds = Histogram(
+            "durable_seconds",
+            "Time from handing a batch's readings to storage until they are durable (InfluxDB or the spool).",
+            buckets=_DURABLE_BUCKETS,
+            **kw,
+        )
         self.queue_depth = Gauge("queue_depth", "Messages received but not yet handed out.", **kw)
         self.connected = Gauge("connected", "1 while the listener is connected to the broker.", **kw)
         # Pre-create labelled children so every series is exported from the start (at 0).

@@ -190,7 +190,8 @@ class GatewayService:
         if letters:
             await self._until_done("dead-letter record", lambda: asyncio.to_thread(self.deadletter.add_many, letters))
         if readings:
-            await self._until_done("reading sink", lambda: self.sink.accept(readings))
+            with self.metrics.durable_seconds.time():
+                await self._until_done("reading sink", lambda: self.sink.accept(readings))
         # Remember only what is durable: if we die before this point, the redelivered copy must pass.
         for site, device, seq in order:
             dedupe.remember(site, device, seq)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
+from typing import Final
 
 from gateway.models import DeviceKind, FieldValue, MessageType, Reading
 from ingest.reader import InfluxReader, StoredPoint
 from ingest.schema import EXTRA_FIELDS
+
+_CONVERT_ON_LOOP: Final = 2_000
+"""Above this many points a query's answer is turned into readings in a worker thread."""
 
 
 def reading_from_point(kind: DeviceKind, point: StoredPoint) -> Reading:
@@ -43,6 +48,15 @@ async def stored_readings(
     for kind in DeviceKind:
         for site in wanted:
             points = await reader.points(kind, site=site, start_ms=start_ms, end_ms=end_ms)
-            out.extend(reading_from_point(kind, p) for p in points)
+            if len(points) > _CONVERT_ON_LOOP:
+                # Tens of thousands of points take a few hundred ms to convert: off the event loop, so live
+                # messages (a life-safety reading during a restart's recovery) are not held up behind them.
+                out.extend(await asyncio.to_thread(_convert, kind, points))
+            else:
+                out.extend(reading_from_point(kind, p) for p in points)
     out.sort(key=lambda r: (r.received_ms, r.time_ms))
     return out
+
+
+def _convert(kind: DeviceKind, points: list[StoredPoint]) -> list[Reading]:
+    return [reading_from_point(kind, p) for p in points]

@@ -76,6 +76,9 @@ async def test_restart_rebuilds_detection_state_from_snapshot_and_influx(
     second = Backend(settings, registry=registry)
     stop, task = await _run(second)
     try:
+        # Live processing starts at once; the detection state is rebuilt in the background (issue 13, R7).
+        await asyncio.wait_for(second.recovered.wait(), 30)
+        assert not second.recovery.catching_up and second.recovery.replayed >= 1
         assert second.engine is not None
         door = second.engine.homes[unique_site].devices["door1"]
         assert door.last_seq == door_seq and door.tamper, "the stored door status was not replayed"

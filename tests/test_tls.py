@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from eldercare.certs import TlsFiles, issue, make_ca, server_certificate
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_call_button_event
 
 pytestmark = [pytest.mark.integration]
 SITE = "htls0001"
@@ -68,7 +69,7 @@ def test_gateway_publishes_over_tls(tls_broker: Broker, certs: TlsFiles) -> None
         # "localhost" is in the server certificate: the gateway verifies the host name too.
         with GatewayPublisher(site=SITE, password=password, host="localhost", port=tls_broker.tls_port,
                               tls_ca=str(certs.ca)) as gw:  # fmt: skip
-            msg = gw.wire.call_button_event(device="btn1", ts=1_764_000_000_000, event="press")
+            msg = encode_call_button_event(**gw.wire.stamp("btn1"), ts=1_764_000_000_000, event="press")
             gw.publish(msg)
             payloads = []
             while msg.payload not in payloads:

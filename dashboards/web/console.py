@@ -10,6 +10,7 @@ import anyio.from_thread
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
+from alerts.escalation import DEVICE_TYPES
 from alerts.lifecycle import Action, Channel, Outcome, State
 from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
@@ -33,16 +34,6 @@ ACTIONS_BY_STATE: dict[State, tuple[Action, ...]] = {
 """Buttons offered in each state besides resolve (with its outcome and note) and assign, offered while active."""
 ACK_TARGET_MS = 60_000
 """The duty officer acknowledges a new alert within 60 s; the queue flags those waiting longer."""
-DEVICE_HEALTH = frozenset(
-    {
-        AlertType.DEVICE_OFFLINE,
-        AlertType.SITE_OFFLINE,
-        AlertType.LOW_BATTERY,
-        AlertType.TAMPER,
-        AlertType.NOT_WORN,
-        AlertType.DEVICE_FAULT,
-    }
-)
 _RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
@@ -60,8 +51,8 @@ def _queue_values(ctx: ContextDep, scope: Scope) -> dict[str, Any]:
         "names": names,
         "unacked": sum(a.state is State.OPEN for a in alerts),
         "ack_target_ms": ACK_TARGET_MS,
-        "device_health": {t.value for t in DEVICE_HEALTH},
-        "bulk_ackable": sum(a.state is State.OPEN and a.type in DEVICE_HEALTH for a in alerts),
+        "device_health": {t.value for t in DEVICE_TYPES},
+        "bulk_ackable": sum(a.state is State.OPEN and a.type in DEVICE_TYPES for a in alerts),
     }
 
 
@@ -128,7 +119,7 @@ def bulk_acknowledge(request: Request, ctx: ContextDep, scope: ScopeDep, user: C
     t = translator(request)
     done = 0
     for a in ctx.backend.list_alerts(scope):
-        if a.state is State.OPEN and a.type in DEVICE_HEALTH:
+        if a.state is State.OPEN and a.type in DEVICE_TYPES:
             try:
                 ctx.backend.act(a.id, Action.ACKNOWLEDGE, actor=user.id, channel=Channel.CONSOLE, now_ms=ctx.clock())
                 done += 1

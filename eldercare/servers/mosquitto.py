@@ -33,6 +33,13 @@ broker buffers it (``max_packet_size``), so nobody can make it (or the backend) 
 PACKET_HEADROOM: Final = 1024
 """Topic, properties and fixed header on top of the payload limit."""
 
+AUTOSAVE_CHANGES: Final = 1000
+"""Changes (queued or retained messages, subscriptions) after which the broker saves its database.
+
+At most this many minus one acknowledged messages are lost by a broker kill -9. Each save rewrites the whole
+database, which holds the backend's unacknowledged window (up to 10,000 messages) and any queue, so smaller values
+cost ingest throughput (docs/benchmarks.md: 100 halved it, 1 collapsed it during a backend restart)."""
+
 
 class Mosquitto(ChildServer):
     """A mosquitto broker on 127.0.0.1 with authentication, ACLs and persistence in ``data_dir``.
@@ -57,7 +64,7 @@ class Mosquitto(ChildServer):
         backend_port: int = 0,
         max_inflight: int = 10_000,
         max_queued: int = 2_000_000,
-        autosave_changes: int = 1,
+        autosave_changes: int = AUTOSAVE_CHANGES,
         message_size_limit: int = MESSAGE_SIZE_LIMIT,
         tls: TlsFiles | None = None,
         tls_port: int = 0,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
+from alerts.labels import ALERT_TYPES, label
 from alerts.lifecycle import State
 from alerts.views import AlertView, DeviceView, Place, ResidentView, VisitView
 from dashboards.device_report import DeviceReport, build_rows
@@ -128,6 +129,11 @@ def test_report_numbers_against_fixture() -> None:
     rows = report_csv_rows(r)
     assert ["response_community", "C01", "sla_rate", "0.6667"] in rows
     assert ["coverage_grid", "G02", "visit_coverage", "1"] in rows
+    # Alert types carry the catalogue's name beside the code, in the asked language.
+    by_type = [row for row in rows if row[0] == "by_type"]
+    assert by_type and all(row[4] == label(ALERT_TYPES, row[1], "zh") != row[1] for row in by_type)
+    en = [row for row in report_csv_rows(r, "en") if row[0] == "by_type"]
+    assert [row[4] for row in en] == [label(ALERT_TYPES, row[1], "en") for row in by_type]
 
 
 def test_undecided_sla_is_not_counted() -> None:
@@ -169,8 +175,9 @@ def test_stats_endpoint_and_csv_are_scoped(client: TestClient, backend: Backend)
     r = client.get("/api/stats/monthly.csv")
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
-    assert rows[0] == ["section", "group", "metric", "value"]
+    assert rows[0] == ["section", "group", "metric", "value", "name"]
     assert ["coverage_grid", "G01", "visit_coverage", "1"] in rows
+    # Alert types carry the catalogue's name beside the code, in the caller's language.
     assert any(e.action == "stats.exported" for e in backend.audit_log())
     page = client.get("/stats/report")
     assert page.status_code == 200 and "50.0%" in page.text

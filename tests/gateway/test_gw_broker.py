@@ -152,6 +152,9 @@ async def test_every_device_kind_round_trips(
     assert metrics.value("readings_decoded_total", kind="door") == 3
     assert metrics.value("life_safety_total") == 4
     assert metrics.value("messages_acked_total") >= len(sent)
+    # Every batch with readings had its time-to-durable observed (the write-latency metric of /metrics).
+    assert metrics.value("durable_seconds_count") >= 1
+    assert metrics.value("durable_seconds_count") <= metrics.value("batch_size_count")
 
 
 async def test_malformed_payload_of_every_class_is_dead_lettered_while_good_ones_arrive(

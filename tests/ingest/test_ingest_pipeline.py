@@ -21,7 +21,8 @@ async def spot_check(influx: InfluxClient, pub: PacedPublisher) -> None:
     for i in (0, pub.count // 3, pub.count // 2, pub.count - 1):
         results = await influx.query(
             'SELECT "hr", "seq", "movement" FROM "mattress" WHERE "site" = $site AND "device" = $device AND time = $t',
-            params={"site": pub.site, "device": f"mat{i % pub.devices}", "t": (pub.t0 + i) * 1_000_000},
+            # The point's time is the millisecond in ns plus the seq below it (ingest.schema.point_time_ns).
+            params={"site": pub.site, "device": f"mat{i % pub.devices}", "t": (pub.t0 + i) * 1_000_000 + i + 1},
         )
         assert results[0].series[0].values == [[pub.t0 + i, hr_of(i), i + 1, i % 100]]
 

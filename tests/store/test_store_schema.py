@@ -14,6 +14,7 @@ import alerts.commands
 import alerts.escalation
 import alerts.lifecycle
 import alerts.privacy
+import alerts.store.urls
 from alerts.audit import AuditAction, Entity
 from alerts.store.errors import RecordNotFound, RegistryImportError
 from alerts.store.repository import AlertStore
@@ -146,7 +147,9 @@ def test_store_visits_are_recorded_and_audited(store: AlertStore) -> None:
     assert [e.action for e in store.audit_entries(entity=Entity.RESIDENT)] == ["visit.recorded"]
 
 
-@pytest.mark.parametrize("module", [alerts.privacy, alerts.lifecycle, alerts.escalation, alerts.commands])
+@pytest.mark.parametrize(
+    "module", [alerts.privacy, alerts.lifecycle, alerts.escalation, alerts.commands, alerts.store.urls]
+)
 def test_store_doctests(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.failed == 0 and result.attempted > 0

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from alerts.scope import Scope
 from alerts.store.checkins import CheckInStore
-from dashboards.api.deps import ContextDep, CurrentUser, MonthQuery, OfficersOnly, ScopeDep
+from dashboards.api.deps import ContextDep, CurrentUser, LangDep, MonthQuery, OfficersOnly, ScopeDep
 from dashboards.context import AppContext
 from dashboards.csvio import safe_cell
 from dashboards.device_report import Presence, device_report
@@ -70,11 +70,13 @@ async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = Non
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The monthly report as CSV."}},
 )
-async def export_monthly(ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: MonthQuery = None) -> Response:
+async def export_monthly(
+    ctx: ContextDep, scope: ScopeDep, user: CurrentUser, lang: LangDep, month: MonthQuery = None
+) -> Response:
     """The monthly report as CSV (UTF-8 with BOM so spreadsheet software shows Chinese correctly)."""
     report = await build_report(ctx, scope, month)
     buf = io.StringIO()
-    csv.writer(buf).writerows([safe_cell(c) for c in row] for row in report_csv_rows(report))
+    csv.writer(buf).writerows([safe_cell(c) for c in row] for row in report_csv_rows(report, lang))
     await asyncio.to_thread(
         ctx.backend.audit, actor=user.id, channel="api", action="stats.exported", entity="report",
         entity_id=report.month, detail={},

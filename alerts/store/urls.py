@@ -1,0 +1,40 @@
+"""Database URLs as the store's tools need them (SQLAlchemy parses them; nothing outside the store imports it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+def libpq_url(database_url: str) -> str:
+    """The SQLAlchemy URL as libpq (``pg_dump``, ``pg_restore``) understands it: no ``+driver``.
+
+    >>> libpq_url("postgresql+psycopg://u:p@db:5432/eldercare")
+    'postgresql://u:p@db:5432/eldercare'
+    """
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The database file of a SQLite URL, or None if it names none.
+
+    >>> sqlite_file("sqlite:////var/lib/eldercare/eldercare.db")
+    PosixPath('/var/lib/eldercare/eldercare.db')
+    """
+    database = make_url(database_url).database
+    return Path(database) if database else None
+
+
+def driver_name(database_url: str) -> str:
+    """The URL's scheme with its driver, e.g. ``postgresql+psycopg``."""
+    return str(make_url(database_url).drivername)
+
+
+def masked_url(database_url: str) -> str:
+    """The URL with its password replaced by ``***``, for manifests and logs.
+
+    >>> masked_url("postgresql://u:secret@db/eldercare")
+    'postgresql://u:***@db/eldercare'
+    """
+    return make_url(database_url).render_as_string(hide_password=True)
