@@ -122,7 +122,8 @@ def _settings(work: Path, influx_url: str, db: str) -> object:
 
 
 async def _old(homes: int, work: Path, influx_url: str, db: str) -> Result:
-    from detection.engine import Engine, InMemoryHistory, snapshot_watermark
+    from detection.engine import Engine, InMemoryHistory
+    from detection.snapshot import snapshot_watermark
     from ingest.history import stored_readings
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader

@@ -7,7 +7,7 @@ the detection timers (inactivity, not back in bed, offline…), the alert servic
 and the engine snapshot that, together with the readings stored in InfluxDB, rebuilds the detection
 state after a restart so no timer is lost. The snapshot is encoded on the loop in slices of about a
 millisecond with pauses between them (the engine is not thread-safe; see
-:class:`detection.engine.SnapshotCapture`) and written, fsynced and renamed into place in a thread, so a
+:class:`detection.snapshot.SnapshotCapture`) and written, fsynced and renamed into place in a thread, so a
 life-safety reading never waits behind it.
 
 Recovery never delays live work (issue 13, R7): the pipeline connects and processes at once. While the
@@ -45,10 +45,11 @@ from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
 from detection.day_profile import routine_score
-from detection.engine import Engine, snapshot_watermark
+from detection.engine import Engine
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
+from detection.snapshot import snapshot_watermark
 from eldercare.pipeline import directory_from_settings, run_pipeline
 from eldercare.settings import Settings
 from gateway.downlink import CommandPublisher
@@ -132,7 +133,7 @@ async def snapshot_in_slices(engine: Engine, *, slice_s: float) -> Iterator[byte
 
     Raises:
         SnapshotError: the engine's timers could not all be attributed to homes (see
-            :meth:`detection.engine.SnapshotCapture.chunks`).
+            :meth:`detection.snapshot.SnapshotCapture.chunks`).
     """
     capture = engine.begin_snapshot()
     try:

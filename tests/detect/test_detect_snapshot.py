@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detection.baseline import Baseline
-from detection.engine import Engine, InMemoryHistory, SnapshotCapture, _array_header, snapshot_watermark
+from detection.engine import Engine, InMemoryHistory
 from detection.errors import SnapshotError
 from detection.evaluate import simulated
 from detection.homes import HomeRegistry
+from detection.snapshot import SnapshotCapture, _array_header, snapshot_watermark
 from detection.state import EngineSnapshot, HomeState
 from eldercare.backend import snapshot_chunks, write_atomically
 from gateway.contract import decode_message
