@@ -18,6 +18,7 @@ class DeviceKind(StrEnum):
     WRISTBAND = "wristband"
     DOOR = "door"
     SMOKE = "smoke"
+    GAS = "gas"
     CALL_BUTTON = "call_button"
     MOTION = "motion"
     GATEWAY = "gateway"
@@ -76,7 +77,7 @@ class Reading(msgspec.Struct, frozen=True):
 
     @property
     def is_life_safety(self) -> bool:
-        """True for SOS, fall, smoke alarm and call-button press: never batched or muted."""
+        """True for SOS, fall, smoke or gas alarm and call-button press: never batched or muted."""
         return self.event is not None and (self.kind, self.event) in LIFE_SAFETY_EVENTS
 
 
@@ -85,6 +86,7 @@ LIFE_SAFETY_EVENTS: Final[frozenset[tuple[DeviceKind, str]]] = frozenset(
         (DeviceKind.WRISTBAND, "sos"),
         (DeviceKind.WRISTBAND, "fall"),
         (DeviceKind.SMOKE, "alarm"),
+        (DeviceKind.GAS, "alarm"),
         (DeviceKind.CALL_BUTTON, "press"),
     }
 )
@@ -94,6 +96,7 @@ EXPECTED_CADENCE_S: Final[dict[DeviceKind, int]] = {
     DeviceKind.WRISTBAND: 600,
     DeviceKind.DOOR: 6 * 3600,
     DeviceKind.SMOKE: 6 * 3600,
+    DeviceKind.GAS: 6 * 3600,
     DeviceKind.CALL_BUTTON: 6 * 3600,
     DeviceKind.MOTION: 3600,
     DeviceKind.GATEWAY: 300,
