@@ -10,6 +10,9 @@ import msgspec
 CONTRACT_PREFIX: Final = "ec/v1"
 """Topic prefix of contract v1; a new major version gets a new prefix."""
 
+Z2M_PREFIX: Final = "z2m"
+"""Zigbee2MQTT homes publish under ``z2m/{site}/...`` (their Z2M ``base_topic``), see docs/devices.md."""
+
 
 class DeviceKind(StrEnum):
     """Device kinds the contract knows; ``gateway`` is the home gateway itself."""
