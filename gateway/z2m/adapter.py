@@ -13,7 +13,9 @@ Topics (a home's Z2M ``base_topic`` is ``z2m/{site}``, published through the hom
 - ``z2m/{site}/{friendly_name}/availability``: both forms are parsed; no reading (the backend's own silence rule,
   12 h for event-driven devices, is far tighter than Z2M's 25 h for battery devices).
 
-Z2M messages carry no sequence number: readings have ``seq=None`` and the time they were received. A snapshot
+Z2M messages carry no sequence number: device readings get a per-device counter of this adapter (1, 2, ... from
+start-up; it keeps two readings of one device in the same millisecond apart in storage) and the time they were
+received; the bridge's status has ``seq=None`` like a contract v1 Last Will. A snapshot
 seen first (after a restart, or replayed from the retained store) only sets the baseline, except a life-safety
 level (smoke, gas, latched SOS) in a live message, which is never held back.
 
@@ -62,6 +64,8 @@ class _Site:
     """(IEEE, key) already dead-lettered as unknown."""
     availability: dict[str, str] = field(default_factory=dict)
     """IEEE → "online" / "offline" (last availability message)."""
+    seq: dict[str, int] = field(default_factory=dict)
+    """IEEE → the adapter's own counter of readings (Z2M has no sequence numbers)."""
 
 
 def _value_key(value: Any) -> str | None:
@@ -256,8 +260,8 @@ class Z2mAdapter:
                 home.reported.add((ieee, key))
                 out.append(DecodeError(topic, Reason.UNKNOWN_FIELD, f"{m.model} key {key!r} has no mapping (once)"))
         for event in events:
-            out.append(self._reading(site, m.kind, ieee, MessageType.EVENT, now, {}, event))
-        out.append(self._reading(site, m.kind, ieee, MessageType.STATUS, now, self._status(state), None))
+            out.append(self._reading(home, site, m.kind, ieee, MessageType.EVENT, now, {}, event))
+        out.append(self._reading(home, site, m.kind, ieee, MessageType.STATUS, now, self._status(state), None))
         return out
 
     def _status(self, state: dict[str, Any]) -> dict[str, FieldValue]:
@@ -275,6 +279,7 @@ class Z2mAdapter:
 
     @staticmethod
     def _reading(
+        home: _Site,
         site: str,
         kind: DeviceKind,
         device: str,
@@ -283,12 +288,14 @@ class Z2mAdapter:
         fields: dict[str, FieldValue],
         ev: str | None,
     ) -> Reading:
+        seq = home.seq.get(device, 0) + 1
+        home.seq[device] = seq
         return Reading(
             site=site,
             kind=kind,
             device=device,
             type=mtype,
-            seq=None,
+            seq=seq,
             ts_ms=now,
             received_ms=now,
             fields=fields,

@@ -60,7 +60,7 @@ def test_contact_true_is_a_closed_door() -> None:
     assert events(send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == []  # first snapshot: a baseline, not an edge
     closed = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)
     assert events(closed) == ["close"]
-    assert closed[0].device == fx.TUYA_DOOR and closed[0].kind is DeviceKind.DOOR and closed[0].seq is None
+    assert closed[0].device == fx.TUYA_DOOR and closed[0].kind is DeviceKind.DOOR and closed[0].seq == 2
     assert events(send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == ["open"]
 
 
