@@ -36,6 +36,7 @@ ALERT_TYPES: Final[Mapping[AlertType, Label]] = {
     # "Suspected": a wristband's fall detection is a guess until someone has looked.
     AlertType.FALL: Label("疑似跌倒", "fall (suspected)"),
     AlertType.SMOKE: Label("烟雾报警", "smoke alarm"),
+    AlertType.GAS: Label("燃气泄漏报警", "gas leak alarm"),
     AlertType.VITALS_CRITICAL: Label("生命体征危急", "critical vital signs"),
     AlertType.APNEA: Label("睡眠呼吸暂停", "sleep apnea"),
     AlertType.NIGHT_BED_EXIT: Label("夜间离床未归", "out of bed at night, not back"),
@@ -83,6 +84,7 @@ DEVICE_KINDS: Final[Mapping[DeviceKind, Label]] = {
     DeviceKind.WRISTBAND: Label("智能手环", "wristband"),
     DeviceKind.DOOR: Label("门磁", "door contact"),
     DeviceKind.SMOKE: Label("烟感", "smoke detector"),
+    DeviceKind.GAS: Label("燃气报警器", "gas detector"),
     DeviceKind.CALL_BUTTON: Label("一键呼叫", "call button"),
     DeviceKind.MOTION: Label("人体感应", "motion sensor"),
     DeviceKind.GATEWAY: Label("家庭网关", "home gateway"),

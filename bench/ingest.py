@@ -8,7 +8,8 @@ a. ``mosquitto_sub`` into /dev/null: the ceiling for one subscriber;
 b. a bare paho subscriber that only counts;
 c. a naive pipeline: paho callback → decode → one HTTP write per reading (auto-ack);
 d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings; also with
-   several worker processes sharing the subscription (``$share/<group>/...``).
+   several worker processes sharing the subscription (``$share/<group>/...``);
+e. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
 
 The baselines (b, c) use paho-mqtt and ``http.client`` directly: a deliberate exception to the rule that
 only ``gateway/listener.py`` talks MQTT and only ``ingest/influx.py`` talks HTTP, because they measure
@@ -362,6 +363,9 @@ async def run_bench(
             report.results.append(
                 await _pipeline_stage(target, count=count, workers=w, workdir=wd, env=pipeline_env or {})
             )
+        from bench.ingest_z2m import z2m_pipeline_stage  # imports this module
+
+        report.results.append(await z2m_pipeline_stage(target, count=count, workdir=wd, env=pipeline_env))
     return report
 
 

@@ -24,6 +24,7 @@ class AlertType(StrEnum):
     CALL_BUTTON = "call_button"
     FALL = "fall"
     SMOKE = "smoke"
+    GAS = "gas"
     VITALS_CRITICAL = "vitals_critical"
     APNEA = "apnea"
     # behavioural, against the elder's own learned routine
@@ -48,6 +49,7 @@ LIFE_SAFETY_TYPES: Final[frozenset[AlertType]] = frozenset(
         AlertType.CALL_BUTTON,
         AlertType.FALL,
         AlertType.SMOKE,
+        AlertType.GAS,
         AlertType.VITALS_CRITICAL,
     }
 )

@@ -16,6 +16,8 @@ TZ_OFFSET_MS: Final = 8 * 3600 * 1000
 DAY_MS: Final = 86_400_000
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
+GAS_DEVICE: Final = "gas1"
+"""Device id of every home's gas detector (kitchen); it has random streams of its own."""
 
 
 class Mix(StrEnum):

@@ -12,7 +12,7 @@ from typing import Final
 
 import numpy as np
 
-from firmware_sim.models import HomeSpec, Mix, Profile
+from firmware_sim.models import GAS_DEVICE, HomeSpec, Mix, Profile
 
 SURNAMES: Final = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
@@ -308,6 +308,7 @@ class RegistryBuilder:
             if room is not None:
                 entry["room"] = room
             devices.append(entry)
+        devices.append({"device": GAS_DEVICE, "kind": "gas", "room": "kitchen"})  # rendered from its own streams
         return {
             "site": spec.site,
             "gateway": spec.gateway,

@@ -19,6 +19,7 @@ SOS: Final = "sos"
 CALL_BUTTON: Final = "call_button"
 FALL: Final = "fall"
 SMOKE: Final = "smoke"
+GAS: Final = "gas"
 VITALS_CRITICAL: Final = "vitals_critical"
 APNEA: Final = "apnea"
 NIGHT_BED_EXIT: Final = "night_bed_exit"
@@ -47,6 +48,8 @@ class Effects:
     button_events: list[tuple[int, str]] = field(default_factory=list)
     smoke_events: list[tuple[int, str, int | str | None]] = field(default_factory=list)
     """(time, 'alarm' | 'silence' | 'clear' | 'fault' | 'test', level or code)."""
+    gas_events: list[tuple[int, str, tuple[int, bool] | str | None]] = field(default_factory=list)
+    """(time, 'alarm' | 'clear' | 'test' | 'fault', (%LEL, valve closed) or code): the gas detector (own streams)."""
     offline: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     tamper: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     outages: list[tuple[int, int, str]] = field(default_factory=list)
@@ -78,6 +81,8 @@ class Plan:
     incidents: list[Incident] = field(default_factory=list)
     effects: Effects = field(default_factory=Effects)
     worn: list[tuple[int, bool]] = field(default_factory=list)
+    gas_seed: int = 0
+    """Seed of the gas detector's rendering stream (drawn by :func:`firmware_sim.incidents.gas.plan_gas`)."""
     """Wristband worn-state change points."""
     malformed: list[Malformed] = field(default_factory=list)
     """Malformed messages the home's cheap devices send (device-faulty mix; see :mod:`firmware_sim.malformed`)."""

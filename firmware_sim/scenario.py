@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 
 from firmware_sim.errors import ScenarioError
+from firmware_sim.incidents.gas import plan_gas
 from firmware_sim.malformed import plan_malformed
 from firmware_sim.models import DAY_MS, DEFAULT_START_MS, TZ_OFFSET_MS, HomeSpec, Incident, Malformed, Mix
 from firmware_sim.people import STANDARD_DEVICES, RegistryBuilder, draw_profile, site_id
@@ -131,6 +132,7 @@ class Simulation:
             )
             plan = planner.plan()
             plan.malformed = plan_malformed(plan, np.random.Generator(np.random.PCG64([config.seed, i, 3])))
+            plan_gas(plan, np.random.Generator(np.random.PCG64([config.seed, i, 7])))
             self.plans.append(plan)
         self.registry: dict[str, object] = builder.build(self.homes)
         end = self.end_ms

@@ -24,14 +24,15 @@ import msgspec
 PREFIX: Final = "ec/v1"
 """Topic prefix of contract v1."""
 
-Kind = Literal["mattress", "wristband", "door", "smoke", "call_button", "motion", "gateway"]
-KINDS: Final[tuple[Kind, ...]] = ("mattress", "wristband", "door", "smoke", "call_button", "motion", "gateway")
+Kind = Literal["mattress", "wristband", "door", "smoke", "gas", "call_button", "motion", "gateway"]
+KINDS: Final[tuple[Kind, ...]] = ("mattress", "wristband", "door", "smoke", "gas", "call_button", "motion", "gateway")
 MessageType = Literal["telemetry", "event", "status", "cmd"]
 
 MattressEvent = Literal["in_bed", "out_of_bed"]
 WristbandEvent = Literal["sos", "removed", "worn"]
 DoorEvent = Literal["open", "close"]
 SmokeEvent = Literal["test", "silence", "clear"]
+GasEvent = Literal["test", "silence", "clear"]
 CallButtonEvent = Literal["press", "cancel"]
 
 WILL_PAYLOAD: Final = b'{"online":false}'
@@ -179,6 +180,24 @@ def encode_smoke_event(*, site: str, device: str, seq: int, ts: int, event: Smok
 def encode_smoke_fault(*, site: str, device: str, seq: int, ts: int, code: str | None = None) -> WireMessage:
     """Smoke detector sensor fault with a device-specific code."""
     return WireMessage(topic(site, "smoke", device, "event"), _event_payload("fault", seq, ts, {"code": code}))
+
+
+def encode_gas_alarm(
+    *, site: str, device: str, seq: int, ts: int, lel: int | None = None, valve_closed: bool | None = None
+) -> WireMessage:
+    """Gas leak alarm sounding (life-safety); ``lel`` in % of the lower explosive limit."""
+    extra: dict[str, JsonValue] = {"lel": lel, "valve_closed": valve_closed}
+    return WireMessage(topic(site, "gas", device, "event"), _event_payload("alarm", seq, ts, extra))
+
+
+def encode_gas_event(*, site: str, device: str, seq: int, ts: int, event: GasEvent) -> WireMessage:
+    """Gas detector test, silence or clear."""
+    return WireMessage(topic(site, "gas", device, "event"), _event_payload(event, seq, ts))
+
+
+def encode_gas_fault(*, site: str, device: str, seq: int, ts: int, code: str | None = None) -> WireMessage:
+    """Gas detector sensor fault with a device-specific code."""
+    return WireMessage(topic(site, "gas", device, "event"), _event_payload("fault", seq, ts, {"code": code}))
 
 
 def encode_call_button_event(*, site: str, device: str, seq: int, ts: int, event: CallButtonEvent) -> WireMessage:

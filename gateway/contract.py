@@ -7,7 +7,7 @@ from typing import Final, Protocol
 
 from gateway.codecs import DECODERS
 from gateway.errors import DecodeError, Reason
-from gateway.models import CONTRACT_PREFIX, DeviceKind, MessageType, Reading, Topic
+from gateway.models import CONTRACT_PREFIX, Z2M_PREFIX, DeviceKind, MessageType, Reading, Topic
 
 MAX_PAYLOAD_BYTES: Final = 4096
 """Largest payload accepted; a bigger one is dead-lettered as oversize."""
@@ -20,8 +20,8 @@ ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 UPLINK_TYPES: Final = (MessageType.TELEMETRY, MessageType.EVENT, MessageType.STATUS)
 
-SUBSCRIPTIONS: Final = tuple(f"{CONTRACT_PREFIX}/+/+/+/{t.value}" for t in UPLINK_TYPES)
-"""Topic filters the backend subscribes to (everything a home sends, nothing it receives)."""
+SUBSCRIPTIONS: Final = (*(f"{CONTRACT_PREFIX}/+/+/+/{t.value}" for t in UPLINK_TYPES), f"{Z2M_PREFIX}/#")
+"""Topic filters the backend subscribes to (everything a home sends; Zigbee2MQTT homes under ``z2m/``)."""
 
 
 def site_filter(site: str) -> str:

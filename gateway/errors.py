@@ -20,6 +20,10 @@ class Reason(StrEnum):
     RETAINED_EVENT = "retained_event"
     """An event replayed by the broker from its retained store: it happened before, it is not news."""
     STORAGE_REJECTED = "storage_rejected"
+    UNKNOWN_MODEL = "unknown_model"
+    """A Zigbee2MQTT device whose model has no entry in the mapping table (gateway/z2m/models.toml)."""
+    UNKNOWN_FIELD = "unknown_field"
+    """A Zigbee2MQTT key the device's mapping does not know (recorded once per device and key)."""
 
 
 class DecodeError(Exception):

@@ -35,6 +35,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
+from gateway.z2m.adapter import DEVICES_SUFFIX as Z2M_DEVICES_SUFFIX
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -412,7 +413,7 @@ class MqttListener:
             topic = bytes(msg._topic).decode("utf-8", errors="replace")  # decoded later into a bad_topic entry
         payload = msg.payload
         size = -1
-        if len(payload) > self.max_payload_bytes:
+        if len(payload) > self.max_payload_bytes and not topic.endswith(Z2M_DEVICES_SUFFIX):
             # Keep only what the dead-letter record stores: 10,000 queued 64 KiB messages would be 640 MB.
             size, payload = len(payload), payload[: self.max_payload_bytes]
         inbox.put(

@@ -10,6 +10,9 @@ import msgspec
 CONTRACT_PREFIX: Final = "ec/v1"
 """Topic prefix of contract v1; a new major version gets a new prefix."""
 
+Z2M_PREFIX: Final = "z2m"
+"""Zigbee2MQTT homes publish under ``z2m/{site}/...`` (their Z2M ``base_topic``), see docs/devices.md."""
+
 
 class DeviceKind(StrEnum):
     """Device kinds the contract knows; ``gateway`` is the home gateway itself."""
@@ -18,6 +21,7 @@ class DeviceKind(StrEnum):
     WRISTBAND = "wristband"
     DOOR = "door"
     SMOKE = "smoke"
+    GAS = "gas"
     CALL_BUTTON = "call_button"
     MOTION = "motion"
     GATEWAY = "gateway"
@@ -76,7 +80,7 @@ class Reading(msgspec.Struct, frozen=True):
 
     @property
     def is_life_safety(self) -> bool:
-        """True for SOS, fall, smoke alarm and call-button press: never batched or muted."""
+        """True for SOS, fall, smoke or gas alarm and call-button press: never batched or muted."""
         return self.event is not None and (self.kind, self.event) in LIFE_SAFETY_EVENTS
 
 
@@ -85,6 +89,7 @@ LIFE_SAFETY_EVENTS: Final[frozenset[tuple[DeviceKind, str]]] = frozenset(
         (DeviceKind.WRISTBAND, "sos"),
         (DeviceKind.WRISTBAND, "fall"),
         (DeviceKind.SMOKE, "alarm"),
+        (DeviceKind.GAS, "alarm"),
         (DeviceKind.CALL_BUTTON, "press"),
     }
 )
@@ -94,6 +99,7 @@ EXPECTED_CADENCE_S: Final[dict[DeviceKind, int]] = {
     DeviceKind.WRISTBAND: 600,
     DeviceKind.DOOR: 6 * 3600,
     DeviceKind.SMOKE: 6 * 3600,
+    DeviceKind.GAS: 6 * 3600,
     DeviceKind.CALL_BUTTON: 6 * 3600,
     DeviceKind.MOTION: 3600,
     DeviceKind.GATEWAY: 300,

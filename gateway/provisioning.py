@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgspec
 
 from gateway.contract import ID_PATTERN
-from gateway.models import CONTRACT_PREFIX, DeviceKind
+from gateway.models import CONTRACT_PREFIX, Z2M_PREFIX, DeviceKind
 
 MOSQUITTO_PBKDF2_ITERATIONS: Final = 101
 """Mosquitto 2.x default for its ``$7$`` (PBKDF2-SHA512) password hashes."""
@@ -90,6 +90,8 @@ def render_acl(*, sites: Iterable[str]) -> str:
             f"topic write {CONTRACT_PREFIX}/{site}/+/+/event",
             f"topic write {CONTRACT_PREFIX}/{site}/+/+/status",
             f"topic read {CONTRACT_PREFIX}/{site}/+/+/cmd",
+            # A Zigbee2MQTT home: its bridge (base_topic z2m/<site>) publishes and reads only its own prefix.
+            f"topic readwrite {Z2M_PREFIX}/{site}/#",
             "",
         ]
     return "\n".join(out)
@@ -105,6 +107,7 @@ def render_backend_acl(*, backend_user: str) -> str:
             f"topic read {CONTRACT_PREFIX}/+/+/+/event",
             f"topic read {CONTRACT_PREFIX}/+/+/+/status",
             f"topic write {CONTRACT_PREFIX}/+/+/+/cmd",
+            f"topic read {Z2M_PREFIX}/#",
             "",
         ]
     )

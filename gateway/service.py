@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter as Tally
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from typing import Final, Protocol
 
 import msgspec
@@ -28,6 +28,7 @@ from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics, RateLimitedWarnings
 from gateway.models import DeviceKind, MessageType, Reading
 from gateway.retry import Backoff, retry
+from gateway.z2m.adapter import Z2mAdapter
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class GatewayService:
         fast_path: FastPath | None = None,
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
+        z2m: Z2mAdapter | None = None,
     ) -> None:
         self.directory = directory
         self.deadletter = deadletter
@@ -101,6 +103,7 @@ class GatewayService:
         self.retry_min_s = retry_min_s
         self.retry_max_s = retry_max_s
         self._warnings = RateLimitedWarnings(logger=_LOG)
+        self.z2m = z2m if z2m is not None else Z2mAdapter(directory=directory)
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
         if message.oversize:
@@ -127,6 +130,17 @@ class GatewayService:
             _LOG.exception("Decoder failed on %r", message.topic)
             return DecodeError(message.topic, Reason.BAD_SCHEMA, f"decoder error ({type(exc).__name__})")
 
+    def _decoded(self, raw: Sequence[RawMessage]) -> Iterator[tuple[RawMessage, Reading | DecodeError]]:
+        """Each message with its result; a Zigbee2MQTT message (topic prefix ``z2m/``) has zero or more."""
+        for message in raw:
+            if self.z2m.handles(message.topic) and not message.oversize:
+                for result in self.z2m.decode(
+                    message.topic, message.payload, received_ms=message.received_ms, retained=message.retain
+                ):
+                    yield message, result
+            else:
+                yield message, self._decode(message)
+
     def _fast(self, reading: Reading) -> None:
         if self.fast_path is None:
             return
@@ -146,8 +160,7 @@ class GatewayService:
         order: list[tuple[str, str, int]] = []  # remembered in arrival order: a reboot resets the window
         duplicates = skewed = life_safety = 0
         dedupe = self.dedupe
-        for message in raw:
-            result = self._decode(message)
+        for message, result in self._decoded(raw):
             if isinstance(result, DecodeError):
                 dead[result.reason] += 1
                 letters.append(

@@ -12,7 +12,7 @@ from alerts.store.errors import RegistryImportError
 
 ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ROLES: Final = frozenset({"admin", "district", "street", "community_duty", "grid_worker"})
-DEVICE_KINDS: Final = frozenset({"mattress", "wristband", "door", "smoke", "call_button", "motion", "gateway"})
+DEVICE_KINDS: Final = frozenset({"mattress", "wristband", "door", "smoke", "gas", "call_button", "motion", "gateway"})
 
 
 class RDistrict(msgspec.Struct, frozen=True):

@@ -9,6 +9,7 @@ from detection.detectors.bed_exit import BedExitDetector
 from detection.detectors.checkin import CheckInDetector
 from detection.detectors.device_status import DeviceStatusDetector
 from detection.detectors.fall import FallDetector
+from detection.detectors.gas import GasDetector
 from detection.detectors.inactivity import InactivityDetector
 from detection.detectors.night_door import NightDoorDetector
 from detection.detectors.not_up import NotUpDetector
@@ -29,6 +30,7 @@ def default_detectors(config: DetectConfig) -> list[Detector]:
         SosDetector,
         FallDetector,
         SmokeDetector,
+        GasDetector,
         VitalsDetector,
         ApneaDetector,
         CheckInDetector,

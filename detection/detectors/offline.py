@@ -27,7 +27,7 @@ from detection.state import DeviceState, HomeState
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind, MessageType, Reading
 
 PREFIX = "off:"
-EVENT_DRIVEN = frozenset({DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.SMOKE, DeviceKind.CALL_BUTTON})
+EVENT_DRIVEN = frozenset({DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CALL_BUTTON})
 
 
 def offline_limit_ms(kind: DeviceKind, config: DetectConfig, *, max_gap_ms: int = 0, n_gaps: int = 0) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from gateway.codecs import call_button, door, gateway_status, mattress, motion, smoke, wristband
+from gateway.codecs import call_button, door, gas, gateway_status, mattress, motion, smoke, wristband
 from gateway.models import DeviceKind, Reading, Topic
 
 Decoder = Callable[..., Reading]
@@ -16,6 +16,7 @@ DECODERS: Final[dict[DeviceKind, Decoder]] = {
     DeviceKind.WRISTBAND: wristband.decode,
     DeviceKind.DOOR: door.decode,
     DeviceKind.SMOKE: smoke.decode,
+    DeviceKind.GAS: gas.decode,
     DeviceKind.CALL_BUTTON: call_button.decode,
     DeviceKind.MOTION: motion.decode,
     DeviceKind.GATEWAY: gateway_status.decode,

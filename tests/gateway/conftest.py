@@ -26,7 +26,7 @@ async def make_listener(broker: Broker) -> AsyncIterator[MakeListener]:
             username=broker.backend_user,
             password=broker.backend_password,
             client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
-            subscriptions=site_filters(*sites),
+            subscriptions=kwargs.pop("subscriptions", None) or site_filters(*sites),
             **kwargs,  # type: ignore[arg-type]
         )
         await listener.start()

@@ -14,6 +14,7 @@ DEVICES = {
     "band1": DeviceKind.WRISTBAND,
     "door1": DeviceKind.DOOR,
     "smoke1": DeviceKind.SMOKE,
+    "gas1": DeviceKind.GAS,
     "btn1": DeviceKind.CALL_BUTTON,
     "pir1": DeviceKind.MOTION,
 }

@@ -25,6 +25,8 @@ from firmware_sim.wire import (
     encode_device_status,
     encode_door_event,
     encode_fall,
+    encode_gas_alarm,
+    encode_gas_event,
     encode_mattress_event,
     encode_mattress_telemetry,
     encode_motion_event,
@@ -72,6 +74,9 @@ def every_message(w: HomeWire, ts: int) -> list[WireMessage]:
         encode_smoke_event(**w.stamp("smoke1"), ts=ts, event="clear"),
         encode_smoke_fault(**w.stamp("smoke1"), ts=ts, code="E07"),
         encode_device_status(**w.stamp("smoke1"), kind="smoke", ts=ts, battery=70, battery_v=2.9, temp=24.5),
+        encode_gas_alarm(**w.stamp("gas1"), ts=ts, lel=20, valve_closed=True),
+        encode_gas_event(**w.stamp("gas1"), ts=ts, event="clear"),
+        encode_device_status(**w.stamp("gas1"), kind="gas", ts=ts, rssi=-60),
         encode_call_button_event(**w.stamp("btn1"), ts=ts, event="press"),
         encode_call_button_event(**w.stamp("btn1"), ts=ts, event="cancel"),
         encode_device_status(**w.stamp("btn1"), kind="call_button", ts=ts, battery=95),
@@ -147,10 +152,11 @@ async def test_every_device_kind_round_trips(
         (DeviceKind.WRISTBAND, "sos"),
         (DeviceKind.WRISTBAND, "fall"),
         (DeviceKind.SMOKE, "alarm"),
+        (DeviceKind.GAS, "alarm"),
         (DeviceKind.CALL_BUTTON, "press"),
     ]
     assert metrics.value("readings_decoded_total", kind="door") == 3
-    assert metrics.value("life_safety_total") == 4
+    assert metrics.value("life_safety_total") == 5
     assert metrics.value("messages_acked_total") >= len(sent)
     # Every batch with readings had its time-to-durable observed (the write-latency metric of /metrics).
     assert metrics.value("durable_seconds_count") >= 1

@@ -24,6 +24,7 @@ DIRECTORY = StaticDirectory(
                 "band1": DeviceKind.WRISTBAND,
                 "door1": DeviceKind.DOOR,
                 "smoke1": DeviceKind.SMOKE,
+                "gas1": DeviceKind.GAS,
                 "btn1": DeviceKind.CALL_BUTTON,
                 "pir1": DeviceKind.MOTION,
             },
@@ -63,6 +64,11 @@ def examples() -> list[tuple[WireMessage, dict[str, object], str | None]]:
         (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="silence"), {}, "silence"),
         (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="clear"), {}, "clear"),
         (wire.encode_smoke_fault(**w.stamp("smoke1"), ts=NOW, code="E1"), {"code": "E1"}, "fault"),
+        (wire.encode_gas_alarm(**w.stamp("gas1"), ts=NOW, lel=20), {"lel": 20}, "alarm"),
+        (wire.encode_gas_event(**w.stamp("gas1"), ts=NOW, event="test"), {}, "test"),
+        (wire.encode_gas_event(**w.stamp("gas1"), ts=NOW, event="clear"), {}, "clear"),
+        (wire.encode_gas_fault(**w.stamp("gas1"), ts=NOW, code="F1"), {"code": "F1"}, "fault"),
+        (wire.encode_device_status(**w.stamp("gas1"), kind="gas", ts=NOW, rssi=-60), {"rssi": -60}, None),
         (wire.encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="press"), {}, "press"),
         (wire.encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="cancel"), {}, "cancel"),
         (
@@ -128,6 +134,7 @@ def test_life_safety_events_are_flagged() -> None:
         (DeviceKind.WRISTBAND, "sos"),
         (DeviceKind.WRISTBAND, "fall"),
         (DeviceKind.SMOKE, "alarm"),
+        (DeviceKind.GAS, "alarm"),
         (DeviceKind.CALL_BUTTON, "press"),
     }
 

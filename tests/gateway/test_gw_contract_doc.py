@@ -8,12 +8,12 @@ from pathlib import Path
 
 import msgspec
 
-from gateway.codecs import call_button, door, mattress, motion, smoke, wristband
+from gateway.codecs import call_button, door, gas, mattress, motion, smoke, wristband
 from gateway.contract import decode_message, parse_topic
 from gateway.models import DeviceKind, MessageType, Reading
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "contract.md"
-CODECS = [mattress.CODEC, wristband.CODEC, door.CODEC, smoke.CODEC, call_button.CODEC, motion.CODEC]
+CODECS = [mattress.CODEC, wristband.CODEC, door.CODEC, smoke.CODEC, gas.CODEC, call_button.CODEC, motion.CODEC]
 # A topic in backticks at the end of a line, directly followed by a ```json block.
 EXAMPLE = re.compile(r"`(ec/v1/[^`]+)`\n```json\n(.*?)\n```", re.S)
 RANGE_ROW = re.compile(r"^\| (\w[\w ]*?) +\| `(\w+)` +\| [^|]+\| (-?[\d.]+) to (-?[\d.]+) +\|$", re.M)
@@ -51,7 +51,7 @@ def test_every_message_of_every_kind_has_an_example() -> None:
 def test_examples_use_the_registry_devices_and_the_gateway_will() -> None:
     topics = {parse_topic(t) for t, _ in examples()}
     assert {t.site for t in topics} == {"h0001"}
-    assert {t.device for t in topics} == {"mat1", "band1", "door1", "smoke1", "btn1", "pir1", "gw-h0001"}
+    assert {t.device for t in topics} == {"mat1", "band1", "door1", "smoke1", "gas1", "btn1", "pir1", "gw-h0001"}
     assert ("ec/v1/h0001/gateway/gw-h0001/status", b'{"online": false}') in examples()
 
 
@@ -63,4 +63,4 @@ def test_ranges_table_matches_the_codecs() -> None:
         for field, (low, high) in codec.ranges.items():
             key = (codec.kind.value, field) if (codec.kind.value, field) in documented else ("every kind", field)
             assert documented[key] == (low, high), (codec.kind, field)
-    assert len(documented) == 16
+    assert len(documented) == 17

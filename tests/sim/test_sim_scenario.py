@@ -212,6 +212,7 @@ def test_registry_is_well_formed() -> None:
             "wristband",
             "door",
             "smoke",
+            "gas",
             "call_button",
             "motion",
         }

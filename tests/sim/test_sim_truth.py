@@ -99,16 +99,17 @@ TRIGGERS: dict[str, Callable[[Reading], bool]] = {
     "fall": _is(DeviceKind.WRISTBAND, "fall"),
     "call_button": _is(DeviceKind.CALL_BUTTON, "press"),
     "smoke": _is(DeviceKind.SMOKE, "alarm"),
+    "gas": _is(DeviceKind.GAS, "alarm"),
     "apnea": _is(DeviceKind.MATTRESS, "apnea"),
     "night_bed_exit": _is(DeviceKind.MATTRESS, "out_of_bed"),
     "night_door": _is(DeviceKind.DOOR, "open"),
     "out_not_back": _is(DeviceKind.DOOR, "open"),
-    "device_fault": _is(DeviceKind.SMOKE, "fault"),
+    "device_fault": lambda r: r.kind in (DeviceKind.SMOKE, DeviceKind.GAS) and r.event == "fault",
     "tamper": lambda r: r.fields.get("tamper") is True,
     "vitals_critical": _abnormal_hr,
 }
 """Alert type → the message without which the backend cannot raise it."""
-EXACT = {"sos", "fall", "call_button", "smoke", "apnea", "night_door", "device_fault"}
+EXACT = {"sos", "fall", "call_button", "smoke", "gas", "apnea", "night_door", "device_fault"}
 """Alert types whose evidence is one kind of event: undeliverable means not one of them arrives."""
 
 

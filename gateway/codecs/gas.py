@@ -1,0 +1,56 @@
+"""Gas detector (燃气报警器): alarm/test/silence/fault/clear events, heartbeat, battery, tamper.
+
+Household detectors for natural gas (methane) or LPG; many close a gas valve themselves. ``lel`` is the
+concentration the detector reports in % of the lower explosive limit (alarms typically trip at 8-25 %LEL).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from gateway.codecs._base import STATUS_RANGES, Codec, DeviceStatus, Envelope
+from gateway.models import DeviceKind, MessageType
+
+
+class Alarm(Envelope, kw_only=True, tag_field="event", tag="alarm"):
+    """Gas alarm sounding (life-safety)."""
+
+    lel: int | None = None
+    """Gas concentration, % of the lower explosive limit; optional."""
+    valve_closed: bool | None = None
+    """True when the detector closed the gas valve it controls; optional."""
+
+
+class Test(Envelope, kw_only=True, tag_field="event", tag="test"):
+    """Test button pressed (proves the device works; not an alarm)."""
+
+
+class Silence(Envelope, kw_only=True, tag_field="event", tag="silence"):
+    """Alarm silenced locally."""
+
+
+class Clear(Envelope, kw_only=True, tag_field="event", tag="clear"):
+    """Gas cleared, alarm stopped."""
+
+
+class Fault(Envelope, kw_only=True, tag_field="event", tag="fault"):
+    """Sensor fault (an aged or poisoned sensor element), with a device-specific code."""
+
+    code: str | None = None
+
+
+class GasStatus(DeviceStatus, kw_only=True):
+    """Heartbeat; ``mains`` tells a mains-powered detector (most are) from a battery one."""
+
+    mains: bool | None = None
+
+
+CODEC: Final = Codec(
+    kind=DeviceKind.GAS,
+    schemas={
+        MessageType.EVENT: Alarm | Test | Silence | Clear | Fault,
+        MessageType.STATUS: GasStatus,
+    },
+    ranges={"lel": (0, 100), **STATUS_RANGES},
+)
+decode: Final = CODEC.decode

@@ -1,0 +1,303 @@
+"""Zigbee2MQTT → contract v1 readings: device state snapshots become edges, the bridge's Last Will a gateway status.
+
+Topics (a home's Z2M ``base_topic`` is ``z2m/{site}``, published through the home's own broker account):
+
+- ``z2m/{site}/bridge/devices`` (retained): the device list; friendly names resolve to IEEE addresses and models.
+  Devices are keyed by IEEE address (the registry device id), so a rename changes nothing downstream.
+- ``z2m/{site}/bridge/state``: ``{"state":"online"}`` or 1.x plain ``online``; ``offline`` is the bridge's Last Will
+  and becomes the home gateway's ``online: false`` (one site-offline incident, as for a contract v1 gateway).
+- ``z2m/{site}/{friendly_name}``: the device state. With ``cache_state`` (the default) it is a snapshot of every
+  attribute, so a message is not an event: events are raised on a change of a mapped key's value, per device and
+  key. ``action`` keys are transient and every listed value is an event (``""`` and ``null`` are not).
+  Each state message is also a status reading (battery, tamper...), which keeps the device alive for the offline rule.
+- ``z2m/{site}/{friendly_name}/availability``: both forms are parsed; no reading (the backend's own silence rule,
+  12 h for event-driven devices, is far tighter than Z2M's 25 h for battery devices).
+
+Z2M messages carry no sequence number: device readings get a per-device counter of this adapter (1, 2, ... from
+start-up; it keeps two readings of one device in the same millisecond apart in storage) and the time they were
+received; the bridge's status has ``seq=None`` like a contract v1 Last Will. A snapshot
+seen first (after a restart, or replayed from the retained store) only sets the baseline, except a life-safety
+level (smoke, gas, latched SOS) in a live message, which is never held back.
+
+The state lives in this object: with a shared subscription over several workers, a home's messages must all reach
+the same worker (not guaranteed by mosquitto's round-robin; see docs/devices.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+
+from gateway.contract import ID_PATTERN, DeviceDirectory
+from gateway.errors import DecodeError, Reason
+from gateway.models import LIFE_SAFETY_EVENTS, Z2M_PREFIX, DeviceKind, FieldValue, MessageType, Reading
+from gateway.z2m.mapping import MappingTable, ModelMap, load_table
+
+BRIDGE_DEVICE: Final = "z2m"
+"""Device id of a Z2M bridge's gateway status readings."""
+
+DEVICES_SUFFIX: Final = "/bridge/devices"
+"""Topic end of the retained device list, which the listener receives whole (it is larger than any reading)."""
+
+MAX_DEVICES_BYTES: Final = 4 * 1024 * 1024
+"""Largest ``bridge/devices`` accepted (it carries every device's exposes; the listener lets it through whole)."""
+
+MAX_STATE_BYTES: Final = 16 * 1024
+"""Largest device state message accepted."""
+
+IGNORED_BRIDGE: Final = frozenset({"info", "logging", "extensions", "groups", "definitions", "event", "options"})
+"""Bridge topics with nothing for the backend (``bridge/event`` renames arrive again in ``bridge/devices``)."""
+
+_JSON: Final = msgspec.json.Decoder()
+
+
+@dataclass(slots=True)
+class _Site:
+    names: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    """friendly name → (IEEE address, model or None when Z2M does not support the device)."""
+    last: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(IEEE, key) → last value of a level key."""
+    reported: set[tuple[str, str]] = field(default_factory=set)
+    """(IEEE, key) already dead-lettered as unknown."""
+    availability: dict[str, str] = field(default_factory=dict)
+    """IEEE → "online" / "offline" (last availability message)."""
+    seq: dict[str, int] = field(default_factory=dict)
+    """IEEE → the adapter's own counter of readings (Z2M has no sequence numbers)."""
+
+
+def _value_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+def parse_state(topic: str, payload: bytes) -> str:
+    """``online``/``offline`` from ``{"state":"online"}`` (Z2M 2.x) or the plain 1.x string.
+
+    >>> parse_state("t", b'{"state":"offline"}'), parse_state("t", b"online")
+    ('offline', 'online')
+    """
+    text = payload.strip()
+    if text in (b"online", b"offline"):
+        return text.decode()
+    try:
+        obj = _JSON.decode(text)
+    except msgspec.DecodeError:
+        raise DecodeError(topic, Reason.BAD_JSON, 'expected {"state": ...} or online/offline') from None
+    state = obj.get("state") if isinstance(obj, dict) else None
+    if state not in ("online", "offline"):
+        raise DecodeError(topic, Reason.BAD_SCHEMA, f"state must be online or offline, not {state!r}")
+    return str(state)
+
+
+class Z2mAdapter:
+    """Turns Z2M messages into contract v1 :class:`Reading` objects (and refusals), keeping per-home state."""
+
+    def __init__(self, *, directory: DeviceDirectory | None = None, table: MappingTable | None = None) -> None:
+        self.directory = directory
+        self.table = table if table is not None else load_table()
+        self._sites: dict[str, _Site] = {}
+
+    @staticmethod
+    def handles(topic: str) -> bool:
+        """True for topics under the Z2M prefix."""
+        return topic.startswith(Z2M_PREFIX + "/")
+
+    def availability(self, site: str, ieee: str) -> str | None:
+        """Last availability a home's Z2M reported for a device (``online``/``offline``), if any."""
+        entry = self._sites.get(site)
+        return None if entry is None else entry.availability.get(ieee)
+
+    def decode(
+        self, topic: str, payload: bytes, *, received_ms: int, retained: bool = False
+    ) -> list[Reading | DecodeError]:
+        """Readings and refusals for one message; never raises (a bug becomes a refusal with its reason)."""
+        try:
+            return list(self._decode(topic, payload, received_ms, retained))
+        except DecodeError as exc:
+            return [exc]
+        except RecursionError:
+            return [DecodeError(topic, Reason.BAD_JSON, "JSON nested too deeply")]
+        except Exception as exc:  # an adapter bug must not stop the loop: keep the message for inspection
+            return [DecodeError(topic, Reason.BAD_SCHEMA, f"z2m adapter error ({type(exc).__name__})")]
+
+    def _decode(self, topic: str, payload: bytes, now: int, retained: bool) -> Iterable[Reading | DecodeError]:
+        parts = topic.split("/", 2)
+        if len(parts) < 3 or parts[0] != Z2M_PREFIX or not parts[2]:
+            raise DecodeError(topic, Reason.BAD_TOPIC, f"expected {Z2M_PREFIX}/site/<z2m topic>")
+        site, rest = parts[1], parts[2]
+        if not ID_PATTERN.fullmatch(site):
+            raise DecodeError(topic, Reason.BAD_TOPIC, "site id must match [A-Za-z0-9_-]{1,64}")
+        if self.directory is not None and not self.directory.site_known(site):
+            raise DecodeError(topic, Reason.UNKNOWN_SITE, f"site {site!r} is not provisioned")
+        home = self._sites.setdefault(site, _Site())
+        if rest.startswith("bridge/"):
+            return self._bridge(topic, site, home, rest[len("bridge/") :], payload, now)
+        if rest.endswith(("/set", "/get")) or "/set/" in rest or rest.endswith("/action"):
+            return ()  # commands to Z2M, and the legacy action topic that repeats the state's `action`
+        if rest.endswith("/availability"):
+            name = rest[: -len("/availability")]
+            found = home.names.get(name)  # may arrive (retained) before bridge/devices: then keyed by name
+            home.availability[found[0] if found else name] = parse_state(topic, payload)
+            return ()
+        if len(payload) > MAX_STATE_BYTES:
+            raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_STATE_BYTES}")
+        return self._state(topic, site, home, rest, payload, now, retained)
+
+    def _bridge(self, topic: str, site: str, home: _Site, what: str, payload: bytes, now: int) -> list[Reading]:
+        if what == "state":
+            online = parse_state(topic, payload) == "online"
+            return [
+                Reading(
+                    site=site,
+                    kind=DeviceKind.GATEWAY,
+                    device=BRIDGE_DEVICE,
+                    type=MessageType.STATUS,
+                    seq=None,
+                    ts_ms=now,
+                    received_ms=now,
+                    fields={"online": online},
+                )
+            ]
+        if what == "devices":
+            if len(payload) > MAX_DEVICES_BYTES:
+                raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_DEVICES_BYTES}")
+            home.names = self._device_list(topic, payload)
+            return []
+        if what in IGNORED_BRIDGE or what.startswith(("response/", "request/")):
+            return []
+        raise DecodeError(topic, Reason.BAD_TOPIC, f"unknown bridge topic {what!r}")
+
+    @staticmethod
+    def _device_list(topic: str, payload: bytes) -> dict[str, tuple[str, str | None]]:
+        try:
+            devices = _JSON.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise DecodeError(topic, Reason.BAD_JSON, str(exc)) from None
+        if not isinstance(devices, list):
+            raise DecodeError(topic, Reason.BAD_SCHEMA, "bridge/devices must be a JSON array")
+        names: dict[str, tuple[str, str | None]] = {}
+        for i, dev in enumerate(devices):
+            if not isinstance(dev, dict):
+                raise DecodeError(topic, Reason.BAD_SCHEMA, f"device {i} is not an object")
+            ieee, name = dev.get("ieee_address"), dev.get("friendly_name")
+            if not isinstance(ieee, str) or not isinstance(name, str) or not ID_PATTERN.fullmatch(ieee):
+                raise DecodeError(topic, Reason.BAD_SCHEMA, f"device {i} lacks a valid ieee_address/friendly_name")
+            if dev.get("type") == "Coordinator":
+                continue
+            definition = dev.get("definition")
+            model = definition.get("model") if isinstance(definition, dict) else None
+            names[name] = (ieee, model if isinstance(model, str) else None)
+        return names
+
+    def _resolve(self, topic: str, home: _Site, name: str) -> tuple[str, str | None]:
+        found = home.names.get(name)
+        if found is None:
+            raise DecodeError(
+                topic, Reason.UNKNOWN_DEVICE, f"{name!r} is not in this home's bridge/devices (not seen yet?)"
+            )
+        return found
+
+    def _model(self, topic: str, site: str, ieee: str, model: str | None) -> ModelMap:
+        m = self.table.models.get(model) if model is not None else None
+        if m is None:
+            raise DecodeError(topic, Reason.UNKNOWN_MODEL, f"model {model!r} of {ieee} has no mapping entry")
+        if self.directory is not None:
+            kind = self.directory.device_kind(site, ieee)
+            if kind is None:
+                raise DecodeError(topic, Reason.UNKNOWN_DEVICE, f"device {ieee!r} is not registered at this site")
+            if kind is not m.kind:
+                why = f"device is registered as {kind.value}, model {model} is {m.kind.value}"
+                raise DecodeError(topic, Reason.KIND_MISMATCH, why)
+        return m
+
+    def _state(
+        self, topic: str, site: str, home: _Site, name: str, payload: bytes, now: int, retained: bool
+    ) -> list[Reading | DecodeError]:
+        ieee, model = self._resolve(topic, home, name)
+        m = self._model(topic, site, ieee, model)
+        try:
+            state = _JSON.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise DecodeError(topic, Reason.BAD_JSON, str(exc)) from None
+        if not isinstance(state, dict):
+            raise DecodeError(topic, Reason.BAD_SCHEMA, "device state must be a JSON object")
+        out: list[Reading | DecodeError] = []
+        events: list[str] = []
+        for key, mapping in m.levels.items():
+            value = _value_key(state.get(key))
+            if value is None:
+                continue
+            previous = home.last.get((ieee, key))
+            home.last[(ieee, key)] = value
+            event = mapping.get(value)
+            if event is None or previous == value:
+                continue
+            if previous is None and (retained or (m.kind, event) not in LIFE_SAFETY_EVENTS):
+                continue  # first sight is a baseline, not an edge; a live life-safety level is never held back
+            events.append(event)
+        for key, mapping in m.actions.items():
+            raw = state.get(key)
+            if raw is None or raw == "" or retained:
+                continue
+            value = _value_key(raw)
+            if value is not None and value in m.quiet.get(key, frozenset()):
+                continue
+            event = mapping.get(value) if value is not None else None
+            if event is None:
+                out.append(DecodeError(topic, Reason.OUT_OF_RANGE, f"{key}={raw!r} has no mapping for {m.model}"))
+                continue
+            events.append(event)
+        for key in state:
+            if not self.table.known(m, key) and (ieee, key) not in home.reported:
+                home.reported.add((ieee, key))
+                out.append(DecodeError(topic, Reason.UNKNOWN_FIELD, f"{m.model} key {key!r} has no mapping (once)"))
+        for event in events:
+            out.append(self._reading(home, site, m.kind, ieee, MessageType.EVENT, now, {}, event))
+        out.append(self._reading(home, site, m.kind, ieee, MessageType.STATUS, now, self._status(state), None))
+        return out
+
+    def _status(self, state: dict[str, Any]) -> dict[str, FieldValue]:
+        fields: dict[str, FieldValue] = {}
+        battery = state.get("battery")
+        if isinstance(battery, int | float) and not isinstance(battery, bool) and 0 <= battery <= 100:
+            fields["battery"] = int(battery)
+        voltage = state.get("voltage")
+        if isinstance(voltage, int | float) and not isinstance(voltage, bool) and 0 < voltage <= 12_000:
+            fields["battery_v"] = round(voltage / 1000, 2)  # Z2M reports mV
+        for flag in ("tamper", "battery_low"):
+            if isinstance(state.get(flag), bool):
+                fields[flag] = state[flag]
+        return fields
+
+    @staticmethod
+    def _reading(
+        home: _Site,
+        site: str,
+        kind: DeviceKind,
+        device: str,
+        mtype: MessageType,
+        now: int,
+        fields: dict[str, FieldValue],
+        ev: str | None,
+    ) -> Reading:
+        seq = home.seq.get(device, 0) + 1
+        home.seq[device] = seq
+        return Reading(
+            site=site,
+            kind=kind,
+            device=device,
+            type=mtype,
+            seq=seq,
+            ts_ms=now,
+            received_ms=now,
+            fields=fields,
+            event=ev,
+        )

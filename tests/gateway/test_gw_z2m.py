@@ -1,0 +1,266 @@
+"""Zigbee2MQTT adapter on recorded payload shapes: edges per key, both SOS shapes, availability, bridge Last Will."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support import z2m_fixtures as fx
+
+from detection.config import DetectConfig
+from detection.engine import Engine
+from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
+from detection.models import AlertType, Severity
+from gateway.errors import DecodeError, Reason
+from gateway.models import DeviceKind, MessageType, Reading
+from gateway.provisioning import SiteDevices, StaticDirectory
+from gateway.z2m.adapter import Z2mAdapter, parse_state
+from gateway.z2m.mapping import MappingError, load_table, parse_table
+
+SITE = "h1"
+NOW = 1_767_261_000_000
+
+
+def adapter() -> Z2mAdapter:
+    directory = StaticDirectory([SiteDevices(site=SITE, gateway="gw-h1", devices=dict(fx.KINDS))])
+    a = Z2mAdapter(directory=directory)
+    assert a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices(), received_ms=NOW, retained=True) == []
+    return a
+
+
+def send(a: Z2mAdapter, ieee: str, payload: bytes, *, t: int = NOW, retained: bool = False) -> list[Reading]:
+    out = a.decode(f"z2m/{SITE}/{fx.name_of(ieee)}", payload, received_ms=t, retained=retained)
+    errors = [r for r in out if isinstance(r, DecodeError)]
+    assert errors == [], [str(e) for e in errors]
+    return [r for r in out if isinstance(r, Reading)]
+
+
+def events(readings: list[Reading]) -> list[str | None]:
+    return [r.event for r in readings if r.type is MessageType.EVENT]
+
+
+def test_the_table_loads_and_maps_every_model_to_a_contract_kind() -> None:
+    table = load_table()
+    assert {m.kind for m in table.models.values()} >= {
+        DeviceKind.DOOR,
+        DeviceKind.MOTION,
+        DeviceKind.SMOKE,
+        DeviceKind.GAS,
+        DeviceKind.CALL_BUTTON,
+    }
+    with pytest.raises(MappingError):
+        parse_table({"models": {"X": {"kind": "toaster"}}})
+
+
+def test_contact_true_is_a_closed_door() -> None:
+    # Regression for the classic inversion: Z2M's `contact: true` means the magnet is near, the door CLOSED.
+    a = adapter()
+    assert events(send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == []  # first snapshot: a baseline, not an edge
+    closed = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)
+    assert events(closed) == ["close"]
+    assert closed[0].device == fx.TUYA_DOOR and closed[0].kind is DeviceKind.DOOR and closed[0].seq == 2
+    assert events(send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == ["open"]
+
+
+def test_a_snapshot_repeating_a_value_is_no_new_event_and_every_message_is_a_status() -> None:
+    a = adapter()
+    send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)
+    out = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)  # e.g. a battery report: the cached contact comes along
+    assert events(out) == []
+    [status] = [r for r in out if r.type is MessageType.STATUS]
+    assert status.fields == {"battery": 100, "battery_v": 3.0, "tamper": False, "battery_low": False}
+    assert status.time_ms == NOW
+
+
+def test_smoke_test_press_is_no_alarm_and_smoke_true_is() -> None:
+    a = adapter()
+    send(a, fx.SMOKE, fx.SMOKE_QUIET)
+    out = send(a, fx.SMOKE, fx.SMOKE_TEST)
+    assert events(out) == ["test"] and not any(r.is_life_safety for r in out)
+    assert events(send(a, fx.SMOKE, fx.SMOKE_QUIET)) == []
+    alarm = send(a, fx.SMOKE, fx.SMOKE_ALARM)
+    assert events(alarm) == ["alarm"] and alarm[0].is_life_safety
+    assert events(send(a, fx.SMOKE, fx.SMOKE_QUIET)) == ["clear"]
+
+
+def test_a_live_alarm_seen_first_is_never_held_back_but_a_retained_replay_is_not_news() -> None:
+    a = adapter()
+    assert events(send(a, fx.GAS, fx.GAS_ALARM, retained=True)) == []
+    b = adapter()
+    out = send(b, fx.GAS, fx.GAS_ALARM)
+    assert events(out) == ["alarm"] and out[0].kind is DeviceKind.GAS and out[0].is_life_safety
+    assert events(send(b, fx.GAS, fx.GAS_ALARM)) == []  # the cached level repeats: same alarm
+    assert events(send(b, fx.GAS, fx.GAS_QUIET)) == ["clear"]
+
+
+def test_pir_occupancy_rise_is_motion_and_the_synthesised_false_is_nothing() -> None:
+    a = adapter()
+    send(a, fx.PIR, fx.PIR_IDLE)
+    assert events(send(a, fx.PIR, fx.PIR_MOTION)) == ["motion"]
+    assert events(send(a, fx.PIR, fx.PIR_IDLE)) == []
+
+
+def test_both_tuya_sos_shapes_press_and_empty_or_null_actions_are_ignored() -> None:
+    a = adapter()
+    out = send(a, fx.SOS, fx.SOS_EMERGENCY)
+    assert events(out) == ["press"] and out[0].is_life_safety and out[0].kind is DeviceKind.CALL_BUTTON
+    assert events(send(a, fx.SOS, fx.SOS_EMPTY)) == []
+    assert events(send(a, fx.SOS2, fx.SOS2_NULL)) == []
+    assert events(send(a, fx.SOS2, fx.SOS2_EMERGENCY)) == ["press"]
+    assert events(send(a, fx.SOS2, fx.SOS2_EMERGENCY)) == ["press"]  # a transient: every press counts
+
+
+def test_heiman_single_double_hold_press_and_off_is_quiet() -> None:
+    a = adapter()
+    for action in ("single", "double", "hold"):
+        assert events(send(a, fx.HEIMAN, b'{"action":"%s","battery":90}' % action.encode())) == ["press"]
+    assert events(send(a, fx.HEIMAN, b'{"action":"off","battery":90}')) == []
+    out = a.decode(f"z2m/{SITE}/bedroom button", b'{"action":"triple"}', received_ms=NOW)
+    assert [r.reason for r in out if isinstance(r, DecodeError)] == [Reason.OUT_OF_RANGE]
+
+
+def test_latched_sos_presses_on_the_rise_only() -> None:
+    a = adapter()
+    assert events(send(a, fx.LATCHED, b'{"sos":true,"battery_low":false,"tamper":false}')) == ["press"]
+    assert events(send(a, fx.LATCHED, b'{"sos":true,"battery_low":false,"tamper":false}')) == []
+    assert events(send(a, fx.LATCHED, b'{"sos":false,"battery_low":false,"tamper":false}')) == []  # no cancel
+    assert events(send(a, fx.LATCHED, b'{"sos":true,"battery_low":false,"tamper":false}')) == ["press"]
+
+
+def test_a_rename_keeps_the_device_and_its_edges() -> None:
+    a = adapter()
+    send(a, fx.DOOR, b'{"contact":true,"battery":90}')
+    renamed = fx.bridge_devices({fx.DOOR: "front door"})
+    assert a.decode(f"z2m/{SITE}/bridge/devices", renamed, received_ms=NOW) == []
+    out = a.decode(f"z2m/{SITE}/front door", b'{"contact":true,"battery":90}', received_ms=NOW)
+    assert [(r.device, r.type) for r in out if isinstance(r, Reading)] == [(fx.DOOR, MessageType.STATUS)]
+    old = a.decode(f"z2m/{SITE}/porte", b'{"contact":false}', received_ms=NOW)
+    assert [r.reason for r in old if isinstance(r, DecodeError)] == [Reason.UNKNOWN_DEVICE]
+
+
+def test_unknown_models_fields_devices_and_sites_are_dead_lettered_with_a_reason() -> None:
+    a = adapter()
+    out = a.decode(f"z2m/{SITE}/hue", b'{"state":"ON"}', received_ms=NOW)
+    assert [(type(r), getattr(r, "reason", None)) for r in out] == [(DecodeError, Reason.UNKNOWN_MODEL)]
+    first = a.decode(f"z2m/{SITE}/porte", b'{"contact":true,"vibration":true}', received_ms=NOW)
+    assert [r.reason for r in first if isinstance(r, DecodeError)] == [Reason.UNKNOWN_FIELD]
+    assert any(isinstance(r, Reading) for r in first)  # the known keys still count
+    again = a.decode(f"z2m/{SITE}/porte", b'{"contact":true,"vibration":true}', received_ms=NOW)
+    assert not any(isinstance(r, DecodeError) for r in again)  # recorded once per device and key
+    stranger = a.decode("z2m/nobody/porte", b'{"contact":true}', received_ms=NOW)
+    assert [r.reason for r in stranger if isinstance(r, DecodeError)] == [Reason.UNKNOWN_SITE]
+    for payload, reason in ((b"[1,2]", Reason.BAD_SCHEMA), (b"{", Reason.BAD_JSON)):
+        out = a.decode(f"z2m/{SITE}/porte", payload, received_ms=NOW)
+        assert [r.reason for r in out if isinstance(r, DecodeError)] == [reason]
+    bad_list = a.decode(f"z2m/{SITE}/bridge/devices", b'{"not":"a list"}', received_ms=NOW)
+    assert [r.reason for r in bad_list if isinstance(r, DecodeError)] == [Reason.BAD_SCHEMA]
+
+
+def test_a_device_registered_as_another_kind_is_refused() -> None:
+    kinds = {**fx.KINDS, fx.SMOKE: DeviceKind.GAS}
+    a = Z2mAdapter(directory=StaticDirectory([SiteDevices(site=SITE, gateway="gw", devices=kinds)]))
+    a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices(), received_ms=NOW)
+    out = a.decode(f"z2m/{SITE}/sens_smoke1", fx.SMOKE_ALARM, received_ms=NOW)
+    assert [r.reason for r in out if isinstance(r, DecodeError)] == [Reason.KIND_MISMATCH]
+
+
+@pytest.mark.parametrize("payload", [b'{"state":"offline"}', b"offline"])
+def test_bridge_state_in_both_forms_is_the_home_gateways_status(payload: bytes) -> None:
+    a = adapter()
+    [r] = a.decode(f"z2m/{SITE}/bridge/state", payload, received_ms=NOW, retained=True)
+    assert isinstance(r, Reading)
+    assert (r.kind, r.type, r.fields) == (DeviceKind.GATEWAY, MessageType.STATUS, {"online": False})
+    [on] = a.decode(f"z2m/{SITE}/bridge/state", payload.replace(b"offline", b"online"), received_ms=NOW)
+    assert isinstance(on, Reading) and on.fields == {"online": True}
+
+
+def test_availability_in_both_forms() -> None:
+    a = adapter()
+    assert a.decode(f"z2m/{SITE}/porte/availability", b'{"state":"offline"}', received_ms=NOW) == []
+    assert a.availability(SITE, fx.DOOR) == "offline"
+    assert a.decode(f"z2m/{SITE}/porte/availability", b"online", received_ms=NOW) == []
+    assert a.availability(SITE, fx.DOOR) == "online"
+    [bad] = a.decode(f"z2m/{SITE}/porte/availability", b'{"state":"maybe"}', received_ms=NOW)
+    assert isinstance(bad, DecodeError) and bad.reason is Reason.BAD_SCHEMA
+    assert parse_state("t", b' {"state": "online"} ') == "online"
+
+
+def test_informational_bridge_topics_and_commands_give_nothing() -> None:
+    a = adapter()
+    for rest in ("bridge/info", "bridge/logging", "bridge/event", "porte/set", "0x847127fffe0542eb/action"):
+        assert a.decode(f"z2m/{SITE}/{rest}", b'{"x":1}', received_ms=NOW) == [], rest
+    [bad] = a.decode(f"z2m/{SITE}/bridge/whatever", b"{}", received_ms=NOW)
+    assert isinstance(bad, DecodeError) and bad.reason is Reason.BAD_TOPIC
+
+
+def engine_home() -> Engine:
+    devices = tuple(DeviceInfo(device=ieee, kind=kind, room="kitchen") for ieee, kind in fx.KINDS.items())
+    registry = HomeRegistry({SITE: SiteInfo(site=SITE, gateway="z2m", devices=devices, solitary=True)})
+    return Engine(registry=registry, config=DetectConfig(checkin_window_s=0))
+
+
+def test_smoke_test_press_raises_nothing_and_refreshes_liveness_in_the_engine() -> None:
+    a, engine = adapter(), engine_home()
+    t0 = NOW
+    for r in send(a, fx.SMOKE, fx.SMOKE_QUIET, t=t0):
+        engine.process(r)
+    t_test = t0 + 10 * 3600_000
+    alerts = [x for r in send(a, fx.SMOKE, fx.SMOKE_TEST, t=t_test) for x in engine.process(r)]
+    assert [x for x in alerts if x.device == fx.SMOKE] == []
+    limit = (12 * 60 + 5) * 60_000  # event-driven smoke detector: two 6 h heartbeats + 5 min
+    early = engine.advance(t0 + limit + 3600_000)
+    assert [x for x in early if x.device == fx.SMOKE] == []  # counted from the test press, not the first message
+    late = engine.advance(t_test + limit)
+    assert [(x.type, x.device) for x in late if x.device == fx.SMOKE] == [(AlertType.DEVICE_OFFLINE, fx.SMOKE)]
+
+
+def test_bridge_last_will_raises_one_site_offline_incident() -> None:
+    a, engine = adapter(), engine_home()
+    for r in send(a, fx.DOOR, b'{"contact":true,"battery":90}'):
+        engine.process(r)
+    alerts = []
+    for r in a.decode(f"z2m/{SITE}/bridge/state", b'{"state":"offline"}', received_ms=NOW + 60_000):
+        assert isinstance(r, Reading)
+        alerts += engine.process(r)
+    alerts += engine.advance(NOW + 6 * 3600_000)
+    site_off = [x for x in alerts if x.type is AlertType.SITE_OFFLINE and not x.clears]
+    # One incident: paged after the reboot grace (WARNING), escalated later for a solitary elder (same incident).
+    assert [x.severity for x in site_off] == [Severity.WARNING, Severity.CRITICAL]
+    assert "last will" in site_off[0].explanation and site_off[1].evidence.get("escalated") is True
+    assert [x for x in alerts if x.type is AlertType.DEVICE_OFFLINE] == []  # muted by the incident
+    back = [
+        x
+        for r in a.decode(f"z2m/{SITE}/bridge/state", b"online", received_ms=NOW + 7 * 3600_000)
+        if isinstance(r, Reading)
+        for x in engine.process(r)
+    ]
+    assert [(x.type, x.clears) for x in back] == [(AlertType.SITE_OFFLINE, True)]
+
+
+z2m_topics = st.sampled_from(
+    [f"z2m/{SITE}/{n}" for n in ("porte", "sens_smoke1", "kitchen/gas", "pendant", "hue", "nobody")]
+    + [f"z2m/{SITE}/bridge/{b}" for b in ("state", "devices", "event", "x")]
+    + [f"z2m/{SITE}/porte/availability", "z2m/", "z2m//x", f"z2m/{SITE}"]
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+keys = st.sampled_from(["contact", "smoke", "gas", "test", "sos", "action", "battery", "voltage", "tamper", "x"])
+
+
+@given(
+    topic=z2m_topics,
+    payload=st.binary(max_size=64)
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | st.dictionaries(keys, json_values, max_size=6).map(lambda v: json.dumps(v).encode()),
+)
+def test_whatever_arrives_the_adapter_returns_readings_or_reasons(topic: str, payload: bytes) -> None:
+    a = adapter()
+    for r in a.decode(topic, payload, received_ms=NOW):
+        assert isinstance(r, Reading | DecodeError)
+        if isinstance(r, DecodeError):
+            assert r.reason in Reason and r.detail

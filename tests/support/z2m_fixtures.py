@@ -1,0 +1,106 @@
+"""Recorded Zigbee2MQTT payload shapes (verbatim from the issues cited in docs/devices.md) and a home using them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from gateway.models import DeviceKind
+
+DOOR: Final = "0x00158d0004470a44"  # Aqara MCCGQ11LM (zigbee2mqtt#14512)
+TUYA_DOOR: Final = "0xa4c138d2f1e2b3c4"  # Tuya TS0203 "door-sensor" (zigbee2mqtt#18806)
+PIR: Final = "0x00158d0001e50d78"  # Aqara RTCGQ11LM (zigbee2mqtt#2274)
+SMOKE: Final = "0x00158d0001a2b3c4"  # Xiaomi JTYJ-GD-01LM/BW
+GAS: Final = "0x00158d0001d4e5f6"  # Xiaomi JTQJ-BF-01LM/BW
+SOS: Final = "0x847127fffe0542eb"  # Tuya TS0215A_sos (zigbee-herdsman-converters#2797)
+SOS2: Final = "0xa4c13899607febd1"  # Tuya TS0601_sos, Z2M 2.x (zigbee2mqtt#31727)
+HEIMAN: Final = "0x000d6f0011223344"  # Heiman HS1EB
+LATCHED: Final = "0x00124b0012345678"  # Feibit SEB01ZB (latched `sos`)
+UNKNOWN: Final = "0x0017880100aabbcc"  # a model without a mapping entry
+
+KINDS: Final = {
+    DOOR: DeviceKind.DOOR,
+    TUYA_DOOR: DeviceKind.DOOR,
+    PIR: DeviceKind.MOTION,
+    SMOKE: DeviceKind.SMOKE,
+    GAS: DeviceKind.GAS,
+    SOS: DeviceKind.CALL_BUTTON,
+    SOS2: DeviceKind.CALL_BUTTON,
+    HEIMAN: DeviceKind.CALL_BUTTON,
+    LATCHED: DeviceKind.CALL_BUTTON,
+    UNKNOWN: DeviceKind.DOOR,
+}
+"""Registry entries of a Z2M home: device id = IEEE address."""
+
+_NAMES: Final = {
+    DOOR: ("porte", "MCCGQ11LM", "Xiaomi"),
+    TUYA_DOOR: ("door-sensor", "TS0203", "Tuya"),
+    PIR: ("0x00158d0001e50d78", "RTCGQ11LM", "Xiaomi"),
+    SMOKE: ("sens_smoke1", "JTYJ-GD-01LM/BW", "Xiaomi"),
+    GAS: ("kitchen/gas", "JTQJ-BF-01LM/BW", "Xiaomi"),
+    SOS: ("0x847127fffe0542eb", "TS0215A_sos", "Tuya"),
+    SOS2: ("0xa4c13899607febd1", "TS0601_sos", "Tuya"),
+    HEIMAN: ("bedroom button", "HS1EB", "Heiman"),
+    LATCHED: ("pendant", "SEB01ZB", "Feibit"),
+    UNKNOWN: ("hue", "9290012573A", "Philips"),
+}
+
+
+def bridge_devices(renames: dict[str, str] | None = None) -> bytes:
+    """A retained ``bridge/devices`` (Z2M 2.x shape, exposes trimmed) with the coordinator first."""
+    renames = renames or {}
+    out: list[dict[str, Any]] = [
+        {
+            "ieee_address": "0x00124b0018e2a3b4",
+            "friendly_name": "Coordinator",
+            "type": "Coordinator",
+            "definition": None,
+            "supported": True,
+            "interview_completed": True,
+        },
+    ]
+    for ieee, (name, model, vendor) in _NAMES.items():
+        out.append(
+            {
+                "ieee_address": ieee,
+                "friendly_name": renames.get(ieee, name),
+                "type": "EndDevice",
+                "supported": True,
+                "definition": {"model": model, "vendor": vendor, "description": "", "exposes": []},
+                "power_source": "Battery",
+            }
+        )
+    return json.dumps(out).encode()
+
+
+def name_of(ieee: str) -> str:
+    """The friendly name of a fixture device."""
+    return _NAMES[ieee][0]
+
+
+# Verbatim payloads (research note §1.3).
+TUYA_DOOR_OPEN: Final = (
+    b'{"battery":100,"battery_low":false,"contact":false,"last_seen":"2023-08-31T23:31:39.771Z",'
+    b'"linkquality":153,"tamper":false,"voltage":3000}'
+)
+TUYA_DOOR_CLOSED: Final = (
+    b'{"battery":100,"battery_low":false,"contact":true,"last_seen":"2023-08-31T23:31:45.891Z",'
+    b'"linkquality":153,"tamper":false,"voltage":3000}'
+)
+SMOKE_ALARM: Final = (
+    b'{"battery":100,"voltage":3195,"linkquality":57,"last_seen":1573393389829,"smoke":true,"sensitivity":"high"}'
+)
+SMOKE_QUIET: Final = b'{"battery":100,"voltage":3195,"linkquality":57,"smoke":false,"test":false,"sensitivity":"high"}'
+SMOKE_TEST: Final = b'{"battery":100,"voltage":3195,"linkquality":57,"smoke":false,"test":true,"sensitivity":"high"}'
+PIR_IDLE: Final = (
+    b'{"battery":100,"voltage":3175,"illuminance":0,"linkquality":18,"occupancy":false,"illuminance_lux":0}'
+)
+PIR_MOTION: Final = (
+    b'{"battery":100,"voltage":3175,"illuminance":0,"linkquality":18,"occupancy":true,"illuminance_lux":0}'
+)
+SOS_EMERGENCY: Final = b'{"action":"emergency","battery":null,"linkquality":90}'
+SOS_EMPTY: Final = b'{"action":"","battery":null,"linkquality":90}'
+SOS2_NULL: Final = b'{"action":null,"battery":100,"last_seen":"2026-04-17T23:33:17+08:00","linkquality":14}'
+SOS2_EMERGENCY: Final = b'{"action":"emergency","battery":100,"last_seen":"2026-04-17T23:33:22+08:00","linkquality":18}'
+GAS_QUIET: Final = b'{"gas":false,"tamper":false,"sensitivity":"medium","gas_density":0,"linkquality":120}'
+GAS_ALARM: Final = b'{"gas":true,"tamper":false,"sensitivity":"medium","gas_density":38,"linkquality":120}'
