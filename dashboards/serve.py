@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -45,6 +46,33 @@ def provision_demo_logins(backend: StoreBackend, worker_ids: Iterable[str] | Non
         backend.set_password_hash(account.id, hash_password(password), actor="system")
         out.append(DemoLogin(account.id, account.name, account.role.value, password))
     return out
+
+
+class ConsolePortBusy(OSError):
+    """Raised when the console cannot listen on its address; the message says which and what to do."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(
+            f"the console cannot listen on {host}:{port} ({reason}); free the port or choose another "
+            f"(--console-port / --port) / 控制台无法监听 {host}:{port}（{reason}），请释放该端口或换一个端口"
+        )
+        self.host = host
+        self.port = port
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail fast, before any server starts, when ``host:port`` cannot be listened on.
+
+    uvicorn reports a busy port only from inside its server task (and exits the process from there), which a
+    launcher that already started the broker, InfluxDB and the backend cannot turn into a clean stop.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConsolePortBusy(host, port, exc.strerror or str(exc)) from None
 
 
 class _Server(uvicorn.Server):
@@ -93,6 +121,7 @@ async def serve_console(
     config = console_config(
         app, host=host, port=port, trusted_proxies=trusted_proxies, tls_cert=tls_cert, tls_key=tls_key
     )
+    ensure_port_free(host, port)
     server = _Server(config)
     task = asyncio.ensure_future(server.serve())
     try:
@@ -101,3 +130,6 @@ async def serve_console(
         server.should_exit = True
         await task
         raise
+    except SystemExit:
+        # uvicorn exits from inside the task when it cannot bind (a port taken since the check above).
+        raise ConsolePortBusy(host, port, "uvicorn could not start") from None

@@ -58,17 +58,22 @@ def up(
 ) -> None:
     """Run the whole stack locally: mosquitto, influxd, backend, console and a simulated neighbourhood."""
     _logging(verbose)
+    from dashboards.serve import ConsolePortBusy
     from eldercare.up import run_up
 
-    run_up(
-        homes=homes,
-        seed=seed,
-        data_dir=data_dir,
-        console_port=console_port,
-        duration=duration,
-        demo_sos_every_s=demo_sos_every,
-        host=host,
-    )
+    try:
+        run_up(
+            homes=homes,
+            seed=seed,
+            data_dir=data_dir,
+            console_port=console_port,
+            duration=duration,
+            demo_sos_every_s=demo_sos_every,
+            host=host,
+        )
+    except ConsolePortBusy as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 @app.command()

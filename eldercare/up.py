@@ -124,6 +124,10 @@ async def _up(
     demo_sos_every_s: float,
     host: str = "127.0.0.1",
 ) -> None:
+    from dashboards.serve import ensure_port_free
+
+    if console_port:
+        ensure_port_free(host, console_port)  # before any server starts: a busy port is a one-line error
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,3 +28,18 @@ def test_evaluate_seeds_need_homes_and_integers() -> None:
     assert result.exit_code == 2 and "--homes" in result.output
     result = CliRunner().invoke(app, ["evaluate", "--homes", "1", "--seeds", "a,b"])
     assert result.exit_code == 2 and "integers" in result.output
+
+
+def test_up_with_a_busy_console_port_is_a_short_error_before_any_server_starts() -> None:
+    # Found by running `scripts/up` while another console held 8000: uvicorn's bind error came from inside its task,
+    # after the broker, InfluxDB and the backend had started, and the launcher hung instead of stopping.
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(app, ["up", "--console-port", str(port), "--duration", "5"])
+    assert result.exit_code == 2, result.output
+    assert f"127.0.0.1:{port}" in result.output and "Traceback" not in result.output
+    assert "starting mosquitto" not in result.output  # nothing was started
