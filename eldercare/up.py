@@ -85,7 +85,17 @@ def with_demo_presses(messages: Iterable[Message], *, sites: list[str], every_ms
 
 
 def _registry_for(doc: dict[str, Any], inbox: PhoneInbox) -> dict[str, Any]:
-    for worker in doc.get("workers", []):
+    # The simulated district has grid workers and community officers only; a demo street officer per street
+    # completes the escalation chain grid → community → street (without one the console rightly shows a gap).
+    workers = doc.setdefault("workers", [])
+    staffed = {w["scope"] for w in workers if w.get("role") == "street"}
+    for i, street in enumerate(doc.get("streets", []), start=1):
+        if street["id"] not in staffed:
+            workers.append(
+                {"id": f"WS{i:02d}", "name": f"{street['name']}值班", "role": "street", "scope": street["id"],
+                 "phone": f"1390000{i:04d}"}
+            )  # fmt: skip
+    for worker in workers:
         worker["channels"] = [inbox.url(worker["id"])]
     return doc
 
