@@ -386,7 +386,7 @@ class Engine:
                     "pages": fatigue.pages_in_window(home, "inactivity"),
                     "from_min": round(frm),
                     "to_min": round(fatigue.inactivity_limit(c, home, frm)),
-                    "ceiling_min": round(c.fatigue_inactivity_ceiling_min),
+                    "ceiling_min": round(fatigue.ceiling_min(c)),
                 }
             )
         if home.fatigue_not_up_steps:

@@ -5,7 +5,7 @@ not count) is recorded per home in event time. When a home has paged more than `
 in the last ``fatigue_window_days``, the rule that just paged widens one step:
 
 - inactivity: limit × (1 + ``fatigue_inactivity_step`` × steps), never past ``fatigue_inactivity_ceiling_min``
-  (the 4 h backstop) and never below the unadapted limit;
+  nor the backstop ``inactivity_backstop_min`` (both 4 h) and never below the unadapted limit;
 - not up: deadline + ``fatigue_not_up_step_min`` × steps, never past ``fatigue_not_up_latest_min``.
 
 Life-safety alerts (SOS, call button, fall, smoke, gas, critical vitals) are never counted, muted, delayed or
@@ -50,7 +50,13 @@ def inactivity_limit(config: DetectConfig, home: HomeState, limit: float) -> flo
     n = home.fatigue_inactivity_steps
     if n <= 0 or config.fatigue_budget_per_month <= 0:
         return limit
-    return max(limit, min(limit * (1 + config.fatigue_inactivity_step * n), config.fatigue_inactivity_ceiling_min))
+    return max(limit, min(limit * (1 + config.fatigue_inactivity_step * n), ceiling_min(config)))
+
+
+def ceiling_min(config: DetectConfig) -> float:
+    """Hard ceiling of an adapted inactivity limit: the fatigue ceiling, and never past the backstop."""
+    c = config.fatigue_inactivity_ceiling_min
+    return min(c, config.inactivity_backstop_min) if config.inactivity_backstop_min > 0 else c
 
 
 def not_up_min(config: DetectConfig, home: HomeState) -> float:

@@ -102,7 +102,18 @@ class InactivityDetector(Detector):
     def limit_min(self, ctx: Context, home: HomeState) -> float | None:
         """The limit in force: :meth:`learned_limit_min` widened by the alarm-fatigue budget (within its ceiling)."""
         lim = self.learned_limit_min(ctx, home)
-        return None if lim is None else fatigue.inactivity_limit(self.config, home, lim)
+        if lim is None:
+            return None
+        adapted = fatigue.inactivity_limit(self.config, home, lim)
+        if adapted > lim and home.last_activity_ms != NEVER:
+            last = home.last_activity_ms
+            if (
+                block_of(ctx.local_min(last + int(adapted * MIN_MS)))
+                == 0
+                != block_of(ctx.local_min(last + int(lim * MIN_MS)))
+            ):
+                return lim  # a wider limit would run into the night, where silence is taken for sleep: keep it
+        return adapted
 
     def learned_limit_min(self, ctx: Context, home: HomeState) -> float | None:
         """Limit for the block of the day and the room of the last activity (the block's when the room has none).
@@ -210,11 +221,11 @@ class InactivityDetector(Detector):
             src += (
                 f"; adapted from {fmt_min(learned)} because this home paged {n} times in"
                 f" {c.fatigue_window_days} days (budget {c.fatigue_budget_per_month}),"
-                f" within the {fmt_min(c.fatigue_inactivity_ceiling_min)} ceiling"
+                f" within the {fmt_min(fatigue.ceiling_min(c))} ceiling"
             )
             src_zh += (
                 f"；因本户 {c.fatigue_window_days} 天内提醒 {n} 次（预算 {c.fatigue_budget_per_month} 次），"
-                f"阈值已由 {fmt_min_zh(learned)} 自动放宽（上限 {fmt_min_zh(c.fatigue_inactivity_ceiling_min)}）"
+                f"阈值已由 {fmt_min_zh(learned)} 自动放宽（上限 {fmt_min_zh(fatigue.ceiling_min(c))}）"
             )
         ctx.emit(
             home,

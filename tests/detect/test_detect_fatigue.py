@@ -147,3 +147,13 @@ def test_not_up_deadline_moves_later_but_never_past_the_latest_time() -> None:
     deadlines = [a.evidence["deadline"] for a in home.of(AlertType.NOT_UP)]
     assert deadlines[:2] == ["10:00", "10:00"] and deadlines[2] == "11:00" and set(deadlines[2:]) == {"11:00"}
     assert "adapted from 10:00" in home.of(AlertType.NOT_UP)[2].explanation
+
+
+def test_a_wider_limit_never_pushes_an_evening_silence_into_the_night() -> None:
+    home = Home(config=msgspec.structs.replace(BUDGET, inactivity_population_min=(120.0,) * 5))
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"), rd("pir1", at(0, 19, 30), event="motion", room="living"))
+    state = home.engine.homes["h1"]
+    state.fatigue_inactivity_steps = 1  # 120 → 160 min would be due at 22:10 (night: taken for sleep); keep 120
+    home.advance(at(0, 21, 40))
+    [a] = home.of(AlertType.INACTIVITY)
+    assert a.time_ms == at(0, 21, 30) and a.evidence["limit_min"] == 120.0 and "adapted" not in a.explanation
