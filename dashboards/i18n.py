@@ -539,6 +539,11 @@ _ZH_UX: Final[dict[str, str]] = {
     "learned.off": "已关闭的规则及原因",
     "learned.all_on": "所有行为规则均已启用",
     "learned.unavailable": "检测引擎不在本进程中运行，暂无法显示",
+    "learned.fatigue": "提醒过多，阈值已自动调整",
+    "learned.fatigue.inactivity": "本户 {window} 天内提醒 {pages} 次无活动（预算 {budget} 次）；无活动阈值"
+    "已由 {frm} 分钟放宽到 {to} 分钟（上限 {ceiling} 分钟）。建议：上门核实传感器位置和老人作息。",
+    "learned.fatigue.not_up": "本户 {window} 天内提醒 {pages} 次未起床（预算 {budget} 次）；提醒时间"
+    "已由 {frm} 推迟到 {to}（最晚 {latest}）。建议：与家属核实起床习惯。",
     "guardian.title": "监护人 / 家属通知",
     "guardian.hint": "已登记知情同意的家属会收到紧急告警（SOS、一键呼叫、跌倒、烟雾、生命体征危急）"
     "及只读状态链接；未同意者不会收到任何消息。",
@@ -687,6 +692,12 @@ _EN_UX: Final[dict[str, str]] = {
     "learned.off": "Rules off, and why",
     "learned.all_on": "Every behavioural rule is on",
     "learned.unavailable": "The detection engine does not run in this process",
+    "learned.fatigue": "Too many pages: limits adapted",
+    "learned.fatigue.inactivity": "This home paged {pages} inactivity alerts in {window} days (budget {budget}); limit "
+    "raised from {frm} min to {to} min within the {ceiling} min ceiling. Suggestion: check sensor placement and the "
+    "daily routine on the next visit.",
+    "learned.fatigue.not_up": "This home paged {pages} not-up alerts in {window} days (budget {budget}); deadline "
+    "moved from {frm} to {to} (never after {latest}). Suggestion: check the wake-up habit with the family.",
     "guardian.title": "Guardians / family notifications",
     "guardian.hint": "Family members with recorded consent receive life-safety alerts (SOS, call button, fall, smoke, "
     "critical vitals) and a read-only status link; without consent they receive nothing.",

@@ -125,6 +125,22 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A behavioural alert (inactivity, not up, night bed exit) first asks the elder; it pages only if nobody
     answers within this window (or the answer is "help"). 0 turns the check-in off (page at once)."""
 
+    # alarm-fatigue budget (detection/fatigue.py)
+    fatigue_budget_per_month: int = 2
+    """Behavioural pages (inactivity, not up) a home may send in ``fatigue_window_days`` before its limits widen;
+    0 turns the adaptation off. Life-safety alerts are never counted or changed. On real homes (docs/detection.md
+    "Alarm-fatigue budget") 2 cut false pages from 11.6 to 9.0 per home-month with long-lie recall unchanged (96 %)."""
+    fatigue_window_days: int = 30
+    fatigue_inactivity_step: float = 1 / 3
+    """Each step over budget widens the inactivity limit by this fraction of the unadapted limit (2 h → 2 h 40 min)."""
+    fatigue_max_factor: float = 3.0
+    """At most this multiple of the unadapted limit (and never past the ceiling below)."""
+    fatigue_inactivity_ceiling_min: float = 240.0
+    """Hard ceiling of an adapted inactivity limit (the 4 h backstop)."""
+    fatigue_not_up_step_min: float = 20.0
+    fatigue_not_up_latest_min: float = 11 * 60.0
+    """An adapted not-up deadline never goes past this local time."""
+
     # device health
     offline_cadences: float = 3.0
     offline_learned_factor: float = 3.0

@@ -22,11 +22,13 @@ from typing import Final, Protocol
 
 import msgspec
 
+from detection import fatigue
 from detection.baseline import BLOCKS, Baseline, DaySummary, fit_baselines, hhmm, population_baseline
 from detection.capabilities import is_inside, unsupported
 from detection.config import DetectConfig
 from detection.detectors import default_detectors
 from detection.detectors.base import Context, Detector
+from detection.detectors.inactivity import InactivityDetector
 from detection.detectors.offline import EVENT_DRIVEN
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
@@ -366,6 +368,43 @@ class Engine:
             "out_limit_min": b.out_limit_min,
             "usually_home_by": back,
             "off": dict(home.off),
+            "fatigue": self._fatigue(home),
+        }
+
+    def _fatigue(self, home: HomeState) -> dict[str, object]:
+        """The alarm-fatigue budget of a home: pages in the window, the budget, and what was adapted (with numbers)."""
+        c = self.config
+        pages = fatigue.pages_in_window(home)
+        adapted: list[dict[str, object]] = []
+        if home.fatigue_inactivity_steps:
+            ceiling = InactivityDetector(config=c).ceiling_min(home)
+            lims = [lim if home.baseline.personal else min(lim, ceiling) for lim in home.baseline.inactivity_limit_min]
+            frm = min((x for x in lims if x is not None), default=ceiling)
+            adapted.append(
+                {
+                    "rule": "inactivity",
+                    "pages": fatigue.pages_in_window(home, "inactivity"),
+                    "from_min": round(frm),
+                    "to_min": round(fatigue.inactivity_limit(c, home, frm)),
+                    "ceiling_min": round(fatigue.ceiling_min(c)),
+                }
+            )
+        if home.fatigue_not_up_steps:
+            adapted.append(
+                {
+                    "rule": "not_up",
+                    "pages": fatigue.pages_in_window(home, "not_up"),
+                    "from": hhmm(home.baseline.not_up_min),
+                    "to": hhmm(fatigue.not_up_min(c, home)),
+                    "latest": hhmm(c.fatigue_not_up_latest_min),
+                }
+            )
+        return {
+            "pages": pages,
+            "window_days": c.fatigue_window_days,
+            "budget": c.fatigue_budget_per_month,
+            "over": c.fatigue_budget_per_month > 0 and pages > c.fatigue_budget_per_month,
+            "adapted": adapted,
         }
 
     def label_outcome(self, site: str, time_ms: int, *, real: bool) -> bool:

@@ -112,6 +112,11 @@ class HomeState(msgspec.Struct, kw_only=True):
     checkin_alerts: list[Alert] = msgspec.field(default_factory=list)
     """Behavioural alerts held while the check-in prompt waits for an answer (paged if none comes)."""
     checkin_keys: list[str] = msgspec.field(default_factory=list)
+    fatigue_pages: list[tuple[int, str]] = msgspec.field(default_factory=list)
+    """Behavioural pages (event time, alert type) in the alarm-fatigue window (detection/fatigue.py)."""
+    fatigue_inactivity_steps: int = 0
+    fatigue_not_up_steps: int = 0
+    """Steps by which the inactivity limit / not-up deadline were widened because the home was over its budget."""
 
 
 class EngineSnapshot(msgspec.Struct, kw_only=True):

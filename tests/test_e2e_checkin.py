@@ -44,6 +44,7 @@ FAST = DetectConfig(
     inactivity_floor_min=0.05,
     inactivity_ceiling_min=0.2,
     inactivity_backstop_min=0.3,
+    fatigue_budget_per_month=0,
 )
 """Inactivity after about 6 s without motion instead of 45 min; the elder has 4 s to answer."""
 

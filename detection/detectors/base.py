@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detection.config import DetectConfig
+from detection.fatigue import record_page
 from detection.models import CHECKIN_TYPES, Alert, AlertType, CheckIn, Severity
 from detection.state import NEVER, HomeState
 from detection.timers import TimerQueue
@@ -141,8 +142,13 @@ class Context:
                     )
                 )
             return True
-        self.out.append(alert)
+        self.page(home, alert)
         return True
+
+    def page(self, home: HomeState, alert: Alert) -> None:
+        """Send an alert out (a page); behavioural pages count against the home's alarm-fatigue budget."""
+        self.out.append(alert)
+        record_page(self.config, home, alert)
 
     def clear(
         self,

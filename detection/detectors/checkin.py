@@ -89,10 +89,11 @@ class CheckInDetector(Detector):
             ev = dict(a.evidence)
             ev["checkin_prompt"] = at
             ev["checkin_answer"] = answer
-            ctx.out.append(
+            ctx.page(
+                home,
                 msgspec.structs.replace(
                     a, time_ms=t, explanation=a.explanation + en, explanation_zh=a.explanation_zh + zh, evidence=ev
-                )
+                ),
             )
         ctx.checkins.append(
             CheckIn(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from detection import fatigue
 from detection.baseline import BLOCKS, BLOCKS_ZH, block_of, hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
@@ -99,6 +100,22 @@ class InactivityDetector(Detector):
         return c.inactivity_sparse_ceiling_min if home.sparse else c.inactivity_ceiling_min
 
     def limit_min(self, ctx: Context, home: HomeState) -> float | None:
+        """The limit in force: :meth:`learned_limit_min` widened by the alarm-fatigue budget (within its ceiling)."""
+        lim = self.learned_limit_min(ctx, home)
+        if lim is None:
+            return None
+        adapted = fatigue.inactivity_limit(self.config, home, lim)
+        if adapted > lim and home.last_activity_ms != NEVER:
+            last = home.last_activity_ms
+            if (
+                block_of(ctx.local_min(last + int(adapted * MIN_MS)))
+                == 0
+                != block_of(ctx.local_min(last + int(lim * MIN_MS)))
+            ):
+                return lim  # a wider limit would run into the night, where silence is taken for sleep: keep it
+        return adapted
+
+    def learned_limit_min(self, ctx: Context, home: HomeState) -> float | None:
         """Limit for the block of the day and the room of the last activity (the block's when the room has none).
 
         None when this home's own normal quiet spells there outlast its safety ceiling: its sensors do not see where
@@ -197,6 +214,19 @@ class InactivityDetector(Detector):
         else:
             src = "population default (not enough personal history yet)"
             src_zh = "人群默认值（个人历史数据尚不足）"
+        learned = self.learned_limit_min(ctx, home)
+        if learned is not None and limit > learned:
+            c = self.config
+            n = fatigue.pages_in_window(home)
+            src += (
+                f"; adapted from {fmt_min(learned)} because this home paged {n} times in"
+                f" {c.fatigue_window_days} days (budget {c.fatigue_budget_per_month}),"
+                f" within the {fmt_min(fatigue.ceiling_min(c))} ceiling"
+            )
+            src_zh += (
+                f"；因本户 {c.fatigue_window_days} 天内提醒 {n} 次（预算 {c.fatigue_budget_per_month} 次），"
+                f"阈值已由 {fmt_min_zh(learned)} 自动放宽（上限 {fmt_min_zh(fatigue.ceiling_min(c))}）"
+            )
         ctx.emit(
             home,
             AlertType.INACTIVITY,
@@ -213,6 +243,7 @@ class InactivityDetector(Detector):
                 "block": BLOCKS[b],
                 "last_activity": hhmm(ctx.local_min(last)),
                 "personal": base.personal,
+                "adapted_from_min": learned if learned is not None and limit > learned else 0.0,
             },
             key=KEY,
         )

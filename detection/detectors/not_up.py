@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from detection import fatigue
 from detection.baseline import Baseline, hhmm
 from detection.detectors.base import Context, Detector
 from detection.models import AlertType, Severity
@@ -45,12 +46,12 @@ class NotUpDetector(Detector):
 
     def on_start(self, ctx: Context, home: HomeState, t: int) -> None:
         """Arm the first morning deadline."""
-        ctx.schedule(home, TIMER, ctx.next_local(t, home.baseline.not_up_min))
+        ctx.schedule(home, TIMER, ctx.next_local(t, fatigue.not_up_min(self.config, home)))
 
     def on_day_end(self, ctx: Context, home: HomeState, t: int) -> None:
         """Re-arm for the next morning with the (possibly refitted) deadline."""
         home.open.pop(KEY, None)
-        ctx.schedule(home, TIMER, ctx.next_local(t, home.baseline.not_up_min))
+        ctx.schedule(home, TIMER, ctx.next_local(t, fatigue.not_up_min(self.config, home)))
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Clear an open NOT_UP when the elder gets up."""
@@ -71,7 +72,7 @@ class NotUpDetector(Detector):
 
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Check the morning at the deadline."""
-        ctx.schedule(home, TIMER, ctx.next_local(due, home.baseline.not_up_min))
+        ctx.schedule(home, TIMER, ctx.next_local(due, fatigue.not_up_min(self.config, home)))
         if home.bedbound or home.away or home.site_offline or confirm_up(ctx, home, due):
             return
         morning = ctx.next_local(due - 86_400_000, self.config.morning_start_min)
@@ -80,7 +81,18 @@ class NotUpDetector(Detector):
         if home.created_ms > morning:
             return  # started watching this home after the morning began: no basis
         src, src_zh = deadline_source(home.baseline)
-        dl = hhmm(home.baseline.not_up_min)
+        dl = hhmm(fatigue.not_up_min(self.config, home))
+        if fatigue.not_up_min(self.config, home) > home.baseline.not_up_min:
+            c, n = self.config, fatigue.pages_in_window(home)
+            src += (
+                f"; adapted from {hhmm(home.baseline.not_up_min)} because this home paged {n} times in"
+                f" {c.fatigue_window_days} days (budget {c.fatigue_budget_per_month}), never later than"
+                f" {hhmm(c.fatigue_not_up_latest_min)}"
+            )
+            src_zh += (
+                f"；因本户 {c.fatigue_window_days} 天内提醒 {n} 次（预算 {c.fatigue_budget_per_month} 次），"
+                f"已由 {hhmm(home.baseline.not_up_min)} 自动推迟（最晚 {hhmm(c.fatigue_not_up_latest_min)}）"
+            )
         if home.has_mattress and home.in_bed:
             since = hhmm(ctx.local_min(home.bed_since_ms)) if home.bed_since_ms != NEVER else "?"
             what, what_zh = f"still in bed (since {since})", f"仍在床上（自 {since} 起）"

@@ -108,3 +108,21 @@ def test_check_ins_of_other_homes_stay_off_the_page(client: TestClient, recorded
     assert page.count('class="checkin-prompt"') == 1 and "call button cancel" in page
     section = page.split('id="checkins"')[1].split("</section>")[0]
     assert "老人按键求助" not in section and "checkin-paged" not in section  # h4's and h1's pages are not R2's
+
+
+def test_resident_page_shows_the_alarm_fatigue_tuning_suggestion(settings: Settings, backend: Backend) -> None:
+    e = Engine(registry=HomeRegistry.from_mapping(registry()), config=DetectConfig(fatigue_budget_per_month=2))
+    now = int(time.time() * 1000)
+    e.ensure_homes(now)
+    home = e.homes["h1"]  # as if it had paged 9 inactivity alerts this month: widened twice
+    home.fatigue_pages = [(now - i * 3_600_000, "inactivity") for i in range(9)]
+    home.fatigue_inactivity_steps = 2
+    app = create_app(settings, backend=backend, poll_interval_s=0.05, learned=e.learned)
+    with TestClient(app, base_url="http://testserver") as c:
+        login(c, "W_C1")
+        page = c.get("/residents/R1").text
+        assert 'id="learned-fatigue"' in page
+        assert "本户 30 天内提醒 9 次无活动（预算 2 次）" in page and "168 分钟放宽到 240 分钟（上限 240 分钟）" in page
+        en = c.get("/residents/R1?lang=en").text
+        assert "This home paged 9 inactivity alerts in 30 days (budget 2)" in en
+        assert "raised from 168 min to 240 min within the 240 min ceiling"  # 168 × 5/3 clipped in en

@@ -59,10 +59,11 @@ def rd(device: str, t: int, *, event: str | None = None, status: bool = False, *
 
 
 FORTY_FIVE = (45.0, 45.0, 45.0, 45.0, 45.0)
-RULES = DetectConfig(checkin_window_s=0, inactivity_population_min=FORTY_FIVE)
+RULES = DetectConfig(checkin_window_s=0, inactivity_population_min=FORTY_FIVE, fatigue_budget_per_month=0)
 """The detection rules on their own, with round thresholds: a behavioural alert pages at once (the check-in has its
-own tests) and a new elder's inactivity limit is 45 min in every block (the shipped prior, fitted on real homes, is
-clipped to the 2 h ceiling in a home with a motion sensor)."""
+own tests), the alarm-fatigue budget is off (tests/detect/test_detect_fatigue.py) and a new elder's inactivity limit
+is 45 min in every block (the shipped prior, fitted on real homes, is clipped to the 2 h ceiling in a home with a
+motion sensor)."""
 
 
 class Home:

@@ -1,0 +1,73 @@
+"""Alarm-fatigue budget: a home that keeps paging for behavioural reasons gets wider limits, within fixed ceilings.
+
+Every *page* of an adaptable behavioural alert (inactivity, not up; after the check-in, so an answered prompt does
+not count) is recorded per home in event time. When a home has paged more than ``fatigue_budget_per_month`` times
+in the last ``fatigue_window_days``, the rule that just paged widens one step:
+
+- inactivity: limit × (1 + ``fatigue_inactivity_step`` × steps), never past ``fatigue_inactivity_ceiling_min``
+  nor the backstop ``inactivity_backstop_min`` (both 4 h) and never below the unadapted limit;
+- not up: deadline + ``fatigue_not_up_step_min`` × steps, never past ``fatigue_not_up_latest_min``.
+
+Life-safety alerts (SOS, call button, fall, smoke, gas, critical vitals) are never counted, muted, delayed or
+changed: only :data:`ADAPTABLE` types are touched. The state (page times and steps) lives in
+:class:`~detection.state.HomeState`, so replay, evaluation and a restored engine behave the same. New fields have
+defaults, so snapshots taken before this module load unchanged (no adaptation yet).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from detection.config import DetectConfig
+from detection.models import Alert, AlertType
+from detection.state import HomeState
+
+ADAPTABLE: Final = frozenset({AlertType.INACTIVITY, AlertType.NOT_UP})
+DAY_MS: Final = 86_400_000
+
+
+def record_page(config: DetectConfig, home: HomeState, alert: Alert) -> None:
+    """Count one page of this home; widen the rule that paged when the home is over its budget."""
+    if config.fatigue_budget_per_month <= 0 or alert.type not in ADAPTABLE or alert.clears:
+        return
+    t = alert.time_ms
+    horizon = t - config.fatigue_window_days * DAY_MS
+    home.fatigue_pages = [p for p in home.fatigue_pages if p[0] > horizon]
+    home.fatigue_pages.append((t, alert.type.value))
+    if len(home.fatigue_pages) <= config.fatigue_budget_per_month:
+        return
+    if alert.type is AlertType.INACTIVITY:
+        if 1 + config.fatigue_inactivity_step * home.fatigue_inactivity_steps < config.fatigue_max_factor:
+            home.fatigue_inactivity_steps += 1
+    elif home.baseline.not_up_min + config.fatigue_not_up_step_min * home.fatigue_not_up_steps < (
+        config.fatigue_not_up_latest_min
+    ):
+        home.fatigue_not_up_steps += 1
+
+
+def inactivity_limit(config: DetectConfig, home: HomeState, limit: float) -> float:
+    """The inactivity limit after adaptation: wider, never past the hard ceiling, never below ``limit``."""
+    n = home.fatigue_inactivity_steps
+    if n <= 0 or config.fatigue_budget_per_month <= 0:
+        return limit
+    return max(limit, min(limit * (1 + config.fatigue_inactivity_step * n), ceiling_min(config)))
+
+
+def ceiling_min(config: DetectConfig) -> float:
+    """Hard ceiling of an adapted inactivity limit: the fatigue ceiling, and never past the backstop."""
+    c = config.fatigue_inactivity_ceiling_min
+    return min(c, config.inactivity_backstop_min) if config.inactivity_backstop_min > 0 else c
+
+
+def not_up_min(config: DetectConfig, home: HomeState) -> float:
+    """The not-up deadline (local minute) after adaptation: later, never past the fixed latest time."""
+    base = home.baseline.not_up_min
+    n = home.fatigue_not_up_steps
+    if n <= 0 or config.fatigue_budget_per_month <= 0:
+        return base
+    return max(base, min(base + config.fatigue_not_up_step_min * n, config.fatigue_not_up_latest_min))
+
+
+def pages_in_window(home: HomeState, kind: str | None = None) -> int:
+    """Counted pages in the home's current window (of one alert type, or all)."""
+    return sum(1 for _, k in home.fatigue_pages if kind is None or k == kind)
