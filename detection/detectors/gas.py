@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from detection.detectors.base import Context, Detector
-from detection.models import AlertType, Severity
+from detection.detectors.hazard import HazardAlarmDetector, in_bed_note
+from detection.models import AlertType
 from detection.state import HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 
-class GasDetector(Detector):
+class GasDetector(HazardAlarmDetector):
     """Raises GAS on the first ``alarm`` event (noting if the elder is in bed); ``clear`` ends it.
 
     ``test`` and ``silence`` raise nothing: the message itself keeps the device alive for the offline rule.
@@ -18,55 +18,25 @@ class GasDetector(Detector):
 
     name: ClassVar[str] = "gas"
     inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset({(DeviceKind.GAS, MessageType.EVENT)})
+    alert_type: ClassVar[AlertType] = AlertType.GAS
+    alarm_en: ClassVar[str] = "Gas alarm"
+    device_en: ClassVar[str] = "Gas detector"
+    device_zh: ClassVar[str] = "燃气报警器"
+    protects_zh: ClassVar[str] = "燃气泄漏"
 
-    def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
-        """Alert on ``alarm``; clear on ``clear``; DEVICE_FAULT on ``fault``."""
-        ev = r.event
-        key = f"gas:{r.device}"
-        if ev == "alarm":
-            lel = r.fields.get("lel")
-            valve = r.fields.get("valve_closed")
-            lv = f" ({lel} %LEL)" if lel is not None else ""
-            lv_zh = f"（浓度 {lel} %LEL）" if lel is not None else ""
-            vv = " The detector closed the gas valve." if valve is True else ""
-            vv_zh = "报警器已关闭燃气阀。" if valve is True else ""
-            bed = " The elder is in bed." if home.in_bed else ""
-            bed_zh = "老人此时在床上。" if home.in_bed else ""
-            home.open[key] = t
-            evidence: dict[str, float | int | str | bool] = {"event": "alarm", "in_bed": home.in_bed}
-            if lel is not None:
-                evidence["lel"] = lel
-            if valve is not None:
-                evidence["valve_closed"] = valve
-            ctx.emit(
-                home,
-                AlertType.GAS,
-                Severity.CRITICAL,
-                t,
-                f"Gas detector {r.device} is sounding a gas leak alarm{lv}.{vv}{bed}",
-                f"燃气报警器 {r.device} 检测到燃气泄漏{lv_zh}。{vv_zh}{bed_zh}",
-                device=r.device,
-                evidence=evidence,
-            )
-        elif ev == "clear":
-            ctx.clear(
-                home,
-                key,
-                AlertType.GAS,
-                t,
-                f"Gas alarm {r.device} cleared.",
-                f"燃气报警器 {r.device} 报警解除。",
-                device=r.device,
-            )
-        elif ev == "fault":
-            code = r.fields.get("code", "unknown")
-            ctx.emit(
-                home,
-                AlertType.DEVICE_FAULT,
-                Severity.WARNING,
-                t,
-                f"Gas detector {r.device} reports a fault (code {code}); the home may be unprotected.",
-                f"燃气报警器 {r.device} 上报故障（代码 {code}），该户可能失去燃气泄漏保护。",
-                device=r.device,
-                evidence={"code": str(code)},
-            )
+    def alarm_text(self, r: Reading, home: HomeState) -> tuple[str, str, dict[str, Any]]:
+        """The concentration (%LEL) and whether the detector closed the valve, if it says so."""
+        lel = r.fields.get("lel")
+        valve = r.fields.get("valve_closed")
+        lv = f" ({lel} %LEL)" if lel is not None else ""
+        lv_zh = f"（浓度 {lel} %LEL）" if lel is not None else ""
+        vv = " The detector closed the gas valve." if valve is True else ""
+        vv_zh = "报警器已关闭燃气阀。" if valve is True else ""
+        bed, bed_zh = in_bed_note(home)
+        evidence: dict[str, Any] = {"event": "alarm", "in_bed": home.in_bed}
+        if lel is not None:
+            evidence["lel"] = lel
+        if valve is not None:
+            evidence["valve_closed"] = valve
+        en = f"Gas detector {r.device} is sounding a gas leak alarm{lv}.{vv}{bed}"
+        return en, f"燃气报警器 {r.device} 检测到燃气泄漏{lv_zh}。{vv_zh}{bed_zh}", evidence
