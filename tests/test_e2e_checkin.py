@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from support.backend import backend_settings, registry_for
+from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
 import eldercare.backend as backend_module
@@ -63,12 +63,8 @@ async def backend(
     monkeypatch.setattr(backend_module, "Engine", functools.partial(Engine, config=FAST))
     settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
     app = Backend(settings, registry=registry_for(unique_site, webhook.url), engine_tick_s=0.2)
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(stop=stop))
-    await asyncio.wait_for(app.ready.wait(), 30)
-    yield app
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    async with running(app):
+        yield app
 
 
 async def _until(probe: Callable[[], T], timeout: float = 30.0) -> T:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from support.backend import backend_settings, registry_for
+from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
 from detection.models import AlertType, Severity
@@ -29,12 +29,8 @@ async def backend(
     registry = registry_for(unique_site, webhook.url)
     registry["sites"][0]["devices"].append({"device": "gas1", "kind": "gas", "room": "kitchen"})
     app = Backend(settings, registry=registry)
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(stop=stop))
-    await asyncio.wait_for(app.ready.wait(), 30)
-    yield app
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    async with running(app):
+        yield app
 
 
 async def test_gas_alarm_raises_one_life_safety_alert_and_notifies_at_once(

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from support.backend import backend_settings, registry_for
+from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
 from alerts.lifecycle import Action, Channel, Outcome
@@ -37,12 +37,8 @@ async def backend(
 ) -> AsyncIterator[Backend]:
     settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
     app = Backend(settings, registry=registry_for(unique_site, webhook.url))
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(stop=stop))
-    await asyncio.wait_for(app.ready.wait(), 30)
-    yield app
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    async with running(app):
+        yield app
 
 
 async def test_call_button_press_reaches_a_worker_and_help_is_coming(

@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support import z2m_fixtures as fx
-from support.backend import backend_settings, registry_for
+from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
 from detection.models import AlertType, Severity
@@ -33,12 +33,8 @@ async def backend(
         {"device": ieee, "kind": kind.value, "room": "bedroom"} for ieee, kind in fx.KINDS.items()
     ]
     app = Backend(settings, registry=registry)
-    stop = asyncio.Event()
-    task = asyncio.create_task(app.run(stop=stop))
-    await asyncio.wait_for(app.ready.wait(), 30)
-    yield app
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    async with running(app):
+        yield app
 
 
 @pytest.fixture

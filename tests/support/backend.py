@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
+from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.settings import Settings
 from eldercare.stack import Broker
@@ -46,3 +50,14 @@ def backend_settings(*, broker: Broker, influxd: Influxd, site: str, db: str, da
         link_secret=SecretStr("test-link-secret-0123456789"),
         public_url="http://127.0.0.1:8000",
     )
+
+
+@contextlib.asynccontextmanager
+async def running(app: Backend) -> AsyncIterator[Backend]:
+    """Run ``app`` until the block ends: yields once it is ready, then stops it and waits for a clean exit."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop))
+    await asyncio.wait_for(app.ready.wait(), 30)
+    yield app
+    stop.set()
+    await asyncio.wait_for(task, 30)
