@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dash_fixtures import PASSWORD, registry
 from fastapi import FastAPI
@@ -19,9 +19,12 @@ from alerts.service import AlertService
 from alerts.store.repository import AlertStore
 from alerts.views import AlertView
 from dashboards.security import hash_password
-from detection.models import Alert
+from detection.models import Alert, AlertType, Severity
 
 LINK_SECRET = b"test-link-secret-0123456789abcdef"
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 _HASH = hash_password(PASSWORD)
 
 
@@ -107,3 +110,25 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def raise_sos(backend: StoreBackend, site: str = "h1") -> int:
+    """A call-button SOS raised now through the real alert service; its id."""
+    alert = Alert(
+        site=site,
+        type=AlertType.SOS,
+        severity=Severity.CRITICAL,
+        time_ms=int(time.time() * 1000),
+        explanation="The call button in the bedroom was pressed.",
+        explanation_zh="卧室一键呼叫按钮被按下。",
+        device="btn1",
+    )
+    return backend.raise_alert(alert).id
+
+
+def browser_login(page: Page, base: str, user: str) -> None:
+    """Log ``user`` in through the console's login form (every test account has the same password)."""
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")

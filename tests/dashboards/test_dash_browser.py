@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dash_fixtures import PASSWORD
-from dash_harness import LiveServer
+from dash_harness import LiveServer, browser_login, raise_sos
 from dash_helpers import Backend, alert_of
 from playwright.sync_api import Browser, Page, expect
 
@@ -21,26 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE: Any = {"width": 390, "height": 844}
-
-
-def _login(page: Page, base: str, user: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-
-
-def _sos(backend: Backend, site: str = "h1") -> int:
-    alert = Alert(
-        site=site,
-        type=AlertType.SOS,
-        severity=Severity.CRITICAL,
-        time_ms=int(time.time() * 1000),
-        explanation="The call button in the bedroom was pressed.",
-        explanation_zh="卧室一键呼叫按钮被按下。",
-        device="btn1",
-    )
-    return backend.raise_alert(alert).id
 
 
 def _shot(page: Page, name: str) -> None:
@@ -64,12 +43,12 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
     backend.raise_alert(warn)
     context = chromium.new_context(viewport={"width": 1366, "height": 860}, locale="zh-CN")
     page = context.new_page()
-    _login(page, live_server.url, "W_C1")
+    browser_login(page, live_server.url, "W_C1")
     expect(page).to_have_url(f"{live_server.url}/console")
     expect(page.locator("#live")).to_have_class("live ok")
     expect(page.locator(".q-item")).to_have_count(1)
 
-    alert_id = _sos(backend)  # raised while the page is open: must appear without reload
+    alert_id = raise_sos(backend)  # raised while the page is open: must appear without reload
     item = page.locator(f"#alert-{alert_id}")
     expect(item).to_be_visible(timeout=1500)
     expect(page.locator(".q-item").first).to_have_attribute("data-alert", str(alert_id))  # critical first
@@ -95,11 +74,11 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
 
 
 def test_grid_worker_phone_link_arrive_resolve(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
-    alert_id = _sos(backend)
+    alert_id = raise_sos(backend)
     token = backend.link_token(alert_id=alert_id, worker_id="W_G1", action="view", now_ms=int(time.time() * 1000))
     context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
-    _login(page, live_server.url, "W_G1")
+    browser_login(page, live_server.url, "W_G1")
     expect(page).to_have_url(f"{live_server.url}/m")
     expect(page.locator(f'a[data-alert="{alert_id}"]')).to_be_visible()
     _shot(page, "phone-alerts.png")
@@ -135,10 +114,10 @@ def test_grid_worker_phone_link_arrive_resolve(chromium: Browser, live_server: L
 
 
 def test_screenshots_of_desktop_pages(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
-    _sos(backend, "h2")
+    raise_sos(backend, "h2")
     context = chromium.new_context(viewport={"width": 1366, "height": 860})
     page = context.new_page()
-    _login(page, live_server.url, "W_D")
+    browser_login(page, live_server.url, "W_D")
     page.goto(f"{live_server.url}/residents")
     expect(page.locator("table.residents tbody tr")).to_have_count(4)
     expect(page.locator("table.residents")).not_to_contain_text("110101194001010024")
@@ -201,7 +180,7 @@ def test_resident_page_charts_from_influxd(
     try:
         context = chromium.new_context(viewport={"width": 1366, "height": 900})
         page = context.new_page()
-        _login(page, server.url, "W_C1")
+        browser_login(page, server.url, "W_C1")
         page.goto(f"{server.url}/residents/R1")
         expect(page.locator("#chart-vitals")).to_have_attribute("data-state", "ready")
         expect(page.locator("#chart-vitals canvas").first).to_be_visible()
@@ -228,7 +207,7 @@ def test_resident_page_charts_from_influxd(
 def test_officer_adds_and_deactivates_a_worker(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
     context = chromium.new_context(viewport={"width": 1366, "height": 860})
     page = context.new_page()
-    _login(page, live_server.url, "W_C1")
+    browser_login(page, live_server.url, "W_C1")
     page.click("header nav >> text=人员管理")
     expect(page.locator("tr[data-worker]")).to_have_count(3)
     form = page.locator("#add-worker form")

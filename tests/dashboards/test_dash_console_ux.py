@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dash_fixtures import PASSWORD
-from dash_harness import LiveServer, TestStoreBackend
+from dash_harness import LiveServer, TestStoreBackend, browser_login
 from dash_helpers import Backend, alert_of
 from playwright.sync_api import Browser, Page, expect
 
@@ -38,13 +37,6 @@ window.Notification = class { constructor(title, opts) { window.__notes.push(tit
   static get permission() { return "granted"; } static requestPermission() { return Promise.resolve("granted"); }
   close() {} };
 """
-
-
-def _login(page: Page, base: str, user: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def _raise(backend: Backend, site: str, kind: AlertType, severity: Severity, ago_s: int = 0, device: str = "") -> int:
@@ -81,7 +73,7 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     context.add_init_script(INSTRUMENT)
     page = context.new_page()
     page.clock.install()
-    _login(page, live_server.url, "W_C1")
+    browser_login(page, live_server.url, "W_C1")
     expect(page).to_have_url(f"{live_server.url}/console")
     expect(page.locator("#live")).to_have_class("live ok")
     expect(page).to_have_title(re.compile("告警值守"))
@@ -181,7 +173,7 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
 def test_handover_note_is_shown_to_the_next_officer(chromium: Browser, live_server: LiveServer) -> None:
     context = chromium.new_context(viewport={"width": 1366, "height": 860}, locale="zh-CN")
     page = context.new_page()
-    _login(page, live_server.url, "W_C1")
+    browser_login(page, live_server.url, "W_C1")
     handover = page.locator("#handover")
     expect(handover).to_contain_text("最近 24 小时没有交班记录")
     handover.locator("textarea[name=text]").fill("张桂英家床垫离线，明早请网格员上门检查。")
@@ -192,13 +184,13 @@ def test_handover_note_is_shown_to_the_next_officer(chromium: Browser, live_serv
 
     nxt = chromium.new_context(viewport={"width": 1366, "height": 860}, locale="zh-CN")
     page = nxt.new_page()
-    _login(page, live_server.url, "W_S1")  # the street officer on the next shift reads the community's notes
+    browser_login(page, live_server.url, "W_S1")  # the street officer on the next shift reads the community's notes
     expect(page.locator("#handover-notes")).to_contain_text("张桂英家床垫离线，明早请网格员上门检查。")
     expect(page.locator("#handover-notes")).to_contain_text("王值班")
     _shot(page, "console-handover.png")
     nxt.close()
     page_other = chromium.new_context().new_page()
-    _login(page_other, live_server.url, "W_G4")  # another street's worker does not see it
+    browser_login(page_other, live_server.url, "W_G4")  # another street's worker does not see it
     page_other.goto(f"{live_server.url}/console")
     expect(page_other.locator("#handover-notes")).to_contain_text("最近 24 小时没有交班记录")
     page_other.context.close()

@@ -7,36 +7,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from dash_fixtures import PASSWORD
-from dash_harness import LiveServer
+from dash_harness import LiveServer, browser_login, raise_sos
 from dash_helpers import Backend, alert_of, login
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from test_dash_console_ux import _shot
 
-from detection.models import Alert, AlertType, Severity
-
 PHONE: Any = {"width": 390, "height": 844}
-
-
-def _sos(backend: Backend, site: str = "h1") -> int:
-    alert = Alert(
-        site=site,
-        type=AlertType.SOS,
-        severity=Severity.CRITICAL,
-        time_ms=int(time.time() * 1000),
-        explanation="The call button in the bedroom was pressed.",
-        explanation_zh="卧室一键呼叫按钮被按下。",
-        device="btn1",
-    )
-    return backend.raise_alert(alert).id
-
-
-def _login(page: Page, base: str, user: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 @pytest.mark.integration
@@ -44,7 +21,7 @@ def _login(page: Page, base: str, user: str) -> None:
 def test_link_page_calls_map_on_my_way_and_outcome_must_be_chosen(
     chromium: Browser, live_server: LiveServer, backend: Backend
 ) -> None:
-    alert_id = _sos(backend)
+    alert_id = raise_sos(backend)
     token = backend.link_token(alert_id=alert_id, worker_id="W_G1", action="view", now_ms=int(time.time() * 1000))
     context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
@@ -76,10 +53,10 @@ def test_phone_list_updates_live_has_logout_and_devices_stay_phone(
 ) -> None:
     context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
-    _login(page, live_server.url, "W_G1")
+    browser_login(page, live_server.url, "W_G1")
     expect(page).to_have_url(f"{live_server.url}/m")
     expect(page.locator("#live")).to_have_class("live ok")
-    alert_id = _sos(backend)  # raised while the list is open
+    alert_id = raise_sos(backend)  # raised while the list is open
     expect(page.locator(f'a[data-alert="{alert_id}"]')).to_be_visible(timeout=2000)
     _shot(page, "phone-alerts.png")
     page.click(".tabs a[href='/devices?m=1']")
@@ -91,7 +68,7 @@ def test_phone_list_updates_live_has_logout_and_devices_stay_phone(
 
 
 def test_resolve_without_outcome_is_refused_on_every_phone_path(client: TestClient, backend: Backend) -> None:
-    alert_id = _sos(backend)
+    alert_id = raise_sos(backend)
     now = int(time.time() * 1000)
     token = backend.link_token(alert_id=alert_id, worker_id="W_G1", action="resolve", now_ms=now)
     r = client.post(f"/m/{token}", data={})
