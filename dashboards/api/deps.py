@@ -129,10 +129,13 @@ OfficersOnly = Depends(require_officer)
 MAX_ID: Final = 2**63 - 1
 AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="Alert id (a positive 64-bit integer).")]
 """An alert id path parameter: anything that does not fit the database's BIGINT is a 422, never a 500."""
+MONTH_PATTERN: Final = r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
+"""A calendar month ``YYYY-MM``, 1970-2999: what the API accepts and the pages check."""
+
 MonthQuery = Annotated[
     str | None,
     Query(
-        pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$",
+        pattern=MONTH_PATTERN,
         description="Calendar month YYYY-MM, 1970-2999 (default: this month).",
     ),
 ]

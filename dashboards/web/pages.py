@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from alerts.scope import Scope
 from alerts.store.checkins import CheckInStep, CheckInStore
 from alerts.views import Account, AlertView, ResidentView, VisitView
-from dashboards.api.deps import ContextDep, CurrentUser, OfficersOnly, ScopeDep
+from dashboards.api.deps import MONTH_PATTERN, ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
@@ -80,7 +80,7 @@ def _resident_records(
     return resident, alerts, sorted(visits, key=lambda v: -v.time_ms), checkins
 
 
-_MONTH = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])")  # the API's MonthQuery range
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 def _month_or_none(month: str | None) -> tuple[str | None, bool]:

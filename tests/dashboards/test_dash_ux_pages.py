@@ -8,12 +8,12 @@ import re
 import time
 
 import pytest
-from dash_harness import LiveServer, TestStoreBackend
+from dash_harness import LiveServer, TestStoreBackend, browser_login
 from dash_helpers import Backend, login
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
-from test_dash_console_ux import _login, _raise, _shot
+from test_dash_console_ux import _raise, _shot
 
 from dashboards.app import create_app
 from detection.models import AlertType, Severity
@@ -89,7 +89,7 @@ def test_bigscreen_shows_live_numbers(chromium: Browser, live_server: LiveServer
     _raise(backend, "h2", AlertType.INACTIVITY, Severity.WARNING, ago_s=600)
     context = chromium.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     page = context.new_page()
-    _login(page, live_server.url, "W_S1")
+    browser_login(page, live_server.url, "W_S1")
     page.goto(f"{live_server.url}/bigscreen")
     expect(page.locator("#big")).to_have_attribute("data-state", "ready")
     expect(page.locator("#big-active")).to_have_text("2")
