@@ -137,7 +137,9 @@ class InactivityDetector(Detector):
         if lim <= ceiling:
             return lim
         backstop = self.config.inactivity_backstop_min
-        return backstop if backstop > 0 else None
+        if backstop <= 0:
+            return None
+        return min(lim, backstop)  # the home's own limit if it comes before the backstop
 
     def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
 import numpy as np
 from detect_helpers import DAY, FORTY_FIVE, MIN, RULES, Home, at, rd, registry
 
@@ -297,3 +298,18 @@ def test_a_room_limit_from_a_few_weeks_is_shrunk_toward_its_block() -> None:
     p = cfg.inactivity_pages_per_month / 30 / 2  # two cells: the midday block and the bathroom in it
     tail = _gumbel(bathroom, p)
     assert room == round(max(empirical, w * tail + (1 - w) * max(base.inactivity_limit_min[2], tail)), 1)
+
+
+def test_a_learned_limit_past_the_ceiling_but_before_the_backstop_is_used_as_learned() -> None:
+    """A home whose own quiet spells run 2 h 30 min pages then, not at the 4 h backstop (and not at the 2 h ceiling)."""
+    home = Home()
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"))
+    state = home.engine.homes["h1"]
+    state.baseline = msgspec.structs.replace(
+        state.baseline, personal=True, n_days=20, inactivity_limit_min=(150.0,) * 5, room_limit_min={}
+    )
+    home.send(rd("pir1", at(0, 9, 0), event="motion", room="living"))
+    home.motion_idle(at(0, 9, 0), at(0, 12, 0))
+    home.advance(at(0, 12, 0))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 11, 30) and alert.evidence["limit_min"] == 150.0
