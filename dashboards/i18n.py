@@ -549,6 +549,12 @@ _ZH_UX: Final[dict[str, str]] = {
     "learned.all_on": "所有行为规则均已启用",
     "learned.unavailable": "检测引擎不在本进程中运行，暂无法显示",
     "learned.fatigue": "提醒过多，阈值已自动调整",
+    "learned.changes": "最近变化",
+    "learned.change.personal_on": "个人历史已足够，开始按本人规律判断",
+    "learned.change.personal_off": "个人历史不足，改用人群默认值",
+    "learned.change.inactivity": "{block}无活动阈值 {frm} → {to} 分钟",
+    "learned.change.not_up": "未起床提醒时间 {frm} → {to}",
+    "learned.change.out_limit": "外出未归阈值 {frm} → {to} 分钟",
     "learned.fatigue.inactivity": "本户 {window} 天内提醒 {pages} 次无活动（预算 {budget} 次）；无活动阈值"
     "已由 {frm} 分钟放宽到 {to} 分钟（上限 {ceiling} 分钟）。建议：上门核实传感器位置和老人作息。",
     "learned.fatigue.not_up": "本户 {window} 天内提醒 {pages} 次未起床（预算 {budget} 次）；提醒时间"
@@ -712,6 +718,12 @@ _EN_UX: Final[dict[str, str]] = {
     "learned.all_on": "Every behavioural rule is on",
     "learned.unavailable": "The detection engine does not run in this process",
     "learned.fatigue": "Too many pages: limits adapted",
+    "learned.changes": "What changed recently",
+    "learned.change.personal_on": "enough own history: the elder's own routine is used from now on",
+    "learned.change.personal_off": "not enough own history: back to the population defaults",
+    "learned.change.inactivity": "{block} inactivity limit {frm} → {to} min",
+    "learned.change.not_up": "not-up time {frm} → {to}",
+    "learned.change.out_limit": "out-not-back limit {frm} → {to} min",
     "learned.fatigue.inactivity": "This home paged {pages} inactivity alerts in {window} days (budget {budget}); limit "
     "raised from {frm} min to {to} min within the {ceiling} min ceiling. Suggestion: check sensor placement and the "
     "daily routine on the next visit.",

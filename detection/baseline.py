@@ -354,6 +354,38 @@ def _room_limits(
     return limits, refs
 
 
+CHANGE_MIN: Final = 5.0
+"""A learned limit is reported as changed when it moves by at least this many minutes and 5 %."""
+
+
+def baseline_changes(old: Baseline, new: Baseline) -> list[tuple[str, float, float]]:
+    """What moved between two baselines of a home, for the resident page: ``(what, old, new)``.
+
+    ``what`` is ``personal`` (the grace period ended, or a home fell back to the population prior),
+    ``inactivity:<block>`` (minutes), ``not_up`` (local minute of the day) or ``out_limit`` (minutes).
+
+    >>> a = population_baseline(DetectConfig())
+    >>> b = msgspec.structs.replace(a, personal=True, not_up_min=a.not_up_min + 30, out_limit_min=a.out_limit_min + 2)
+    >>> baseline_changes(a, b)
+    [('personal', 0.0, 1.0), ('not_up', 600.0, 630.0)]
+    """
+    out: list[tuple[str, float, float]] = []
+    if old.personal != new.personal:
+        out.append(("personal", float(old.personal), float(new.personal)))
+
+    def moved(x: float, y: float) -> bool:
+        return abs(y - x) >= CHANGE_MIN and abs(y - x) >= 0.05 * max(abs(x), 1.0)
+
+    for name, x, y in zip(BLOCKS, old.inactivity_limit_min, new.inactivity_limit_min, strict=True):
+        if moved(x, y):
+            out.append((f"inactivity:{name}", x, y))
+    if moved(old.not_up_min, new.not_up_min):
+        out.append(("not_up", old.not_up_min, new.not_up_min))
+    if moved(old.out_limit_min, new.out_limit_min):
+        out.append(("out_limit", old.out_limit_min, new.out_limit_min))
+    return out
+
+
 def hhmm(minute_of_day: float) -> str:
     """Format a local minute of the day as ``HH:MM``."""
     m = int(minute_of_day) % 1440

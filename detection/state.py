@@ -114,6 +114,8 @@ class HomeState(msgspec.Struct, kw_only=True):
     checkin_alerts: list[Alert] = msgspec.field(default_factory=list)
     """Behavioural alerts held while the check-in prompt waits for an answer (paged if none comes)."""
     checkin_keys: list[str] = msgspec.field(default_factory=list)
+    changes: list[tuple[int, str, float, float]] = msgspec.field(default_factory=list)
+    """Recent changes of the learned limits: (event time, what, old, new), newest last (``baseline_changes``)."""
     fatigue_pages: list[tuple[int, str]] = msgspec.field(default_factory=list)
     """Behavioural pages (event time, alert type) in the alarm-fatigue window (detection/fatigue.py)."""
     fatigue_inactivity_steps: int = 0

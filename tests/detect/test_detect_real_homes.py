@@ -52,6 +52,12 @@ def test_a_baseline_forms_although_every_day_had_a_50_min_quiet_spell() -> None:
     assert base.inactivity_limit_min[2] == 57.5 and base.room_limit_min["living"][2] == 57.5
     learned = home.engine.learned("h1")
     assert learned["personal"] is True and learned["inactivity_min"]["midday"] == 57.5  # type: ignore[index]
+    # What changed, for the resident page: the grace period ended at the boundary after the 7th archived care day.
+    changes = {c["what"]: c for c in learned["changes"]}  # type: ignore[attr-defined]
+    assert changes["personal"]["from"] == 0 and changes["personal"]["to"] == 1
+    assert changes["personal"]["time_ms"] == at(6, 12, 0)
+    assert (changes["inactivity:midday"]["from"], changes["inactivity:midday"]["to"]) == (45, 58)  # 57.5 shown
+    assert "inactivity:night" not in changes  # in bed all night: nothing learned there, nothing moved
     # Once learned, the usual spell no longer pages, and a longer one pages with a personal explanation.
     assert [a for a in home.of(AlertType.INACTIVITY) if a.time_ms >= at(8, 0, 0)] == []
     home.send(rd("mat1", at(9, 7, 0), event="out_of_bed"), rd("pir1", at(9, 10, 0), event="motion", room="living"))
