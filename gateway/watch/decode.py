@@ -4,14 +4,16 @@ What each command becomes (field meanings from Traccar's ``WatchProtocolDecoder`
 
 - ``LK`` (link / heartbeat): ``LK`` alone is a status reading (liveness); ``LK,steps,rolling,battery`` a telemetry
   reading with ``steps`` and ``battery``.
-- ``UD``, ``UD2``, ``UD_LTE``, ``UD_WCDMA``, ``AL``, ``AL_LTE`` (position report, alarm report): a telemetry reading
-  with ``battery``, ``steps`` and ``battery_low`` at the watch's own time; the status word's alarm bits become
-  events: bit 16 ``sos``, bit 21 or 22 ``fall`` (confidence 1.0: the watch decided), bit 20 ``removed``. An alarm
-  event carries the position (``lat``, ``lon``, ``gps_valid``) so a responder knows where; a routine position is
-  not stored (location tracking of an elder is personal data the backend has no use for).
+- ``UD``, ``UD2``, ``UD_LTE``, ``UD_WCDMA``, ``WT``, ``AL``, ``AL_LTE``... (position report, alarm report): a
+  telemetry reading with ``battery``, ``steps`` and ``battery_low`` at the watch's own time; the status word's
+  alarm bits become events: bit 16 ``sos``, bit 21 or 22 ``fall`` (confidence 1.0: the watch decided), bit 20
+  ``removed``. An ``AL`` with none of these bits (geofence, power cut...) is stored as telemetry and also
+  dead-lettered as ``unsupported_type``, so an operator sees alarm kinds a firmware sends that are not decoded. An
+  alarm event carries the position (``lat``, ``lon``, ``gps_valid``) so a responder knows where; a routine
+  position is not stored (location tracking of an elder is personal data the backend has no use for).
 - ``PULSE``/``heart`` (heart rate), ``bphrt``/``BLOOD`` (blood pressure and heart rate), ``btemp2`` (body
   temperature): telemetry with ``hr`` (bpm), ``bp_sys``/``bp_dia`` (mmHg), ``body_temp`` (°C); a measured heart
-  rate implies the watch is worn.
+  rate implies the watch is worn; ``heart,0`` (nothing measured) only keeps the watch alive (a status reading).
 - ``INIT``, ``TKQ``, ``TKQ2``: answered, nothing stored. Anything else is refused as ``unsupported_type``.
 
 The frame times (``ddmmyy,hhmmss``) are UTC, as Traccar reads them; a watch clock further off than the allowed skew
@@ -31,7 +33,9 @@ from gateway.watch.protocol import Frame
 WATCH_PREFIX: Final = "watch"
 """Pseudo-topic prefix of watch frames in dead-letter entries and metrics: ``watch/{site}/{imei}``."""
 
-POSITION_COMMANDS: Final = frozenset({"UD", "UD2", "UD3", "UD_LTE", "UD_WCDMA", "AL", "AL_LTE", "AL_WCDMA"})
+POSITION_PREFIXES: Final = ("UD", "AL", "WT")
+"""Position reports (``UD``, ``UD2``, ``UD3``, ``UD_LTE``, ``UD_WCDMA``, ``WT``) and alarms (``AL``, ``AL_LTE``,
+``ALCUSTOMER1``...): Traccar decodes every command starting with these."""
 VITALS_COMMANDS: Final = frozenset({"PULSE", "HEART", "BPHRT", "BLOOD", "BTEMP2"})
 ANSWER_ONLY: Final = frozenset({"INIT", "TKQ", "TKQ2"})
 
@@ -111,13 +115,13 @@ class WatchDecoder:
     def __init__(self, *, max_skew_ms: int = 5 * 60 * 1000) -> None:
         self.max_skew_ms = max_skew_ms
 
-    def decode(self, frame: Frame, *, site: str, device: str, received_ms: int) -> list[Reading]:
-        """Readings of one frame of the watch ``device`` of ``site``; raises :class:`DecodeError` if bad."""
+    def decode(self, frame: Frame, *, site: str, device: str, received_ms: int) -> list[Reading | DecodeError]:
+        """Readings (and notes for the dead-letter record) of one frame; raises :class:`DecodeError` if bad."""
         topic = watch_topic(site, frame.imei)
         command = frame.command.upper()
         if command == "LK":
             return [self._lk(frame, topic, site, device, received_ms)]
-        if command in POSITION_COMMANDS:
+        if command.startswith(POSITION_PREFIXES):
             return self._position(frame, topic, site, device, received_ms, alarm=command.startswith("AL"))
         if command in VITALS_COMMANDS:
             return self._vitals(frame, command, topic, site, device, received_ms)
@@ -160,7 +164,9 @@ class WatchDecoder:
         }
         return self._reading(site, device, MessageType.TELEMETRY, now, now, fields)
 
-    def _position(self, frame: Frame, topic: str, site: str, device: str, now: int, *, alarm: bool) -> list[Reading]:
+    def _position(
+        self, frame: Frame, topic: str, site: str, device: str, now: int, *, alarm: bool
+    ) -> list[Reading | DecodeError]:
         args = frame.args
         if len(args) < _POSITION_FIELDS:
             raise DecodeError(topic, Reason.BAD_SCHEMA, f"{len(args)} position fields < {_POSITION_FIELDS}")
@@ -176,17 +182,27 @@ class WatchDecoder:
             "steps": _int(args[13], "steps", topic, 0, 200_000),
             "battery_low": any(status >> bit & 1 for bit in BIT_LOW_BATTERY),
         }
-        out: list[Reading] = []
+        out: list[Reading | DecodeError] = []
         events = alarm_events(status)
+        if alarm and not events:
+            why = (
+                f"{frame.command[:16]} alarm with status {status:08X}: no SOS, fall or removed bit; stored as telemetry"
+            )
+            out.append(DecodeError(topic, Reason.UNSUPPORTED_TYPE, why))
         if events:
             where: dict[str, FieldValue] = {"gps_valid": args[2].strip() == "A"}
             try:
-                lat = _float(args[3], "latitude", topic, 0, 90) * (-1 if args[4].strip() == "S" else 1)
-                lon = _float(args[5], "longitude", topic, 0, 180) * (-1 if args[6].strip() == "W" else 1)
+                lat = _float(args[3], "latitude", topic, -90, 90)
+                lon = _float(args[5], "longitude", topic, -180, 180)
             except DecodeError:
                 pass  # an alarm without a usable position is still an alarm
             else:
-                where |= {"lat": lat, "lon": lon}
+                # Recorded frames carry signed values with either hemisphere letter ("-33.48,N", "-84.14,W"):
+                # a letter S or W makes the value negative, the sign of the number is kept otherwise.
+                where |= {
+                    "lat": -abs(lat) if args[4].strip() == "S" else lat,
+                    "lon": -abs(lon) if args[6].strip() == "W" else lon,
+                }
             for event in events:
                 extra: dict[str, FieldValue] = {"confidence": 1.0} if event == "fall" else {}
                 extra |= where if event != "removed" else {}
@@ -197,7 +213,9 @@ class WatchDecoder:
         out.append(self._reading(site, device, MessageType.TELEMETRY, ts_ms, now, fields, skewed=skewed))
         return out
 
-    def _vitals(self, frame: Frame, command: str, topic: str, site: str, device: str, now: int) -> list[Reading]:
+    def _vitals(
+        self, frame: Frame, command: str, topic: str, site: str, device: str, now: int
+    ) -> list[Reading | DecodeError]:
         values = [v.strip() for v in frame.args]
         fields: dict[str, FieldValue] = {}
         if command == "BTEMP2":
@@ -216,6 +234,6 @@ class WatchDecoder:
                 if hr > 0:  # 0: no measurement (watch off the wrist)
                     fields["hr"] = hr
                     fields["worn"] = True
-        if not fields:
-            raise DecodeError(topic, Reason.BAD_SCHEMA, f"{frame.command} carries no measurement")
+        if not fields:  # "heart,0": nothing measured (off the wrist?); the watch is alive, nothing more is known
+            return [self._reading(site, device, MessageType.STATUS, now, now, {})]
         return [self._reading(site, device, MessageType.TELEMETRY, now, now, fields)]

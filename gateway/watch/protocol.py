@@ -1,14 +1,19 @@
 """Framing of the 4G elder watch text protocol: ``[VV*IMEI*LEN*CONTENT]`` over TCP (pure, no I/O).
 
 ``VV`` is a two-character vendor code (``3G``, ``SG``, ``CS``, ``ZJ``...), ``IMEI`` the watch id, ``LEN`` four hex
-digits giving the byte length of ``CONTENT``; some firmwares insert a four-hex-digit index before the length
+digits meant to give the byte length of ``CONTENT``; some firmwares insert a four-hex-digit index before the length
 (``[ZJ*IMEI*IDX*LEN*CONTENT]``). The server's replies reuse the frame's vendor, id and index. Source:
 ``traccar/traccar`` ``WatchProtocolDecoder.java`` (see /work/shared/research/devices_interop.md §3.2).
 
-The length, not a search for ``]``, ends a frame: voice and image frames carry binary content. The parser keeps at
-most one frame's worth of bytes per connection (:attr:`FrameParser.max_buffer`): garbage is dropped up to the next
-``[``, a frame declaring more than ``max_content`` bytes is skipped without being buffered, and every such drop is
-reported with its reason, so a hostile client cannot make memory grow.
+Pitfall (verified on the frames recorded in Traccar's ``WatchProtocolDecoderTest.java``): ``LEN`` is not reliable.
+Ten of the recorded ``SG`` frames declare 3 to 8 bytes fewer than they carry (``[SG*9081000548*0009*LK,0,100]``
+has 8), so a parser that trusts ``LEN`` loses them and everything after them on the connection. Traccar's
+``WatchFrameDecoder`` therefore ends a frame at the first ``]`` and binary content (voice, images) escapes its
+special bytes as ``}`` followed by 0x01-0x05 for ``} [ ] , *``. This parser does the same and ignores ``LEN``.
+
+The parser keeps at most ``max_frame`` bytes per connection: bytes outside a frame are dropped up to the next ``[``,
+a frame without ``]`` within ``max_frame`` bytes is discarded up to its ``]`` without being buffered, and every such
+drop is reported with its reason, so a hostile client cannot make memory grow.
 
 >>> p = FrameParser()
 >>> [f.command for f in p.feed(b"[SG*8800000015*0002*LK][3G*4700186508*000B*LK,0,1")]
@@ -27,16 +32,39 @@ from typing import Final
 
 from gateway.errors import Reason
 
-MAX_HEADER: Final = 40
-"""Longest header ``[VV*<id up to 20>*IDX*LEN*`` (35 bytes) with room to spare."""
-
-DEFAULT_MAX_CONTENT: Final = 4096
-"""Largest content accepted; bigger frames (voice messages, photos) are skipped and reported as oversize."""
+DEFAULT_MAX_FRAME: Final = 4096
+"""Largest frame accepted, bytes; bigger ones (voice messages, photos) are discarded and reported as oversize."""
 
 KEEP_BYTES: Final = 256
 """Bytes of a refused frame kept for its dead-letter entry."""
 
 _HEADER: Final = re.compile(rb"\[([A-Za-z0-9]{2})\*([A-Za-z0-9]{1,20})\*([0-9A-Fa-f]{4})\*(?:([0-9A-Fa-f]{4})\*)?")
+_UNESCAPE: Final = {1: b"}", 2: b"[", 3: b"]", 4: b",", 5: b"*"}
+
+
+def unescape(content: bytes) -> bytes | None:
+    r"""Undo the ``}`` escaping of binary content; None if an escape is invalid.
+
+    >>> unescape(b"a}\x01b}\x03"), unescape(b"x}\x09")
+    (b'a}b]', None)
+    """
+    if b"}" not in content:
+        return content
+    out = bytearray()
+    i = 0
+    while i < len(content):
+        b = content[i]
+        if b == 0x7D:
+            code = content[i + 1] if i + 1 < len(content) else -1
+            escaped = _UNESCAPE.get(code)
+            if escaped is None:
+                return None
+            out += escaped
+            i += 2
+        else:
+            out.append(b)
+            i += 1
+    return bytes(out)
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,6 +75,8 @@ class Frame:
     imei: str
     index: str | None
     content: bytes
+    wire: bytes = b""
+    """The frame as it was on the wire (for dead-letter entries)."""
 
     @property
     def text(self) -> str:
@@ -65,10 +95,8 @@ class Frame:
         return parts[1:]
 
     def raw(self) -> bytes:
-        """The frame as it was on the wire (for dead-letter entries)."""
-        index = f"{self.index}*" if self.index is not None else ""
-        head = f"[{self.vendor}*{self.imei}*{index}{len(self.content):04X}*".encode()
-        return head + self.content + b"]"
+        """The frame as received, or as it would be encoded when built in code."""
+        return self.wire or encode_frame(self.vendor, self.imei, self.content, index=self.index)
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,97 +144,71 @@ def reply_for(frame: Frame) -> bytes | None:
 class FrameParser:
     """Incremental frame parser for one TCP connection: feed it what ``read`` returned, get frames and drops."""
 
-    __slots__ = ("_buf", "_skip", "max_content")
+    __slots__ = ("_buf", "_discarding", "max_frame")
 
-    def __init__(self, *, max_content: int = DEFAULT_MAX_CONTENT) -> None:
-        self.max_content = max_content
+    def __init__(self, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        self.max_frame = max_frame
         self._buf = bytearray()
-        self._skip = 0
-
-    @property
-    def max_buffer(self) -> int:
-        """Most bytes this parser ever holds between two calls."""
-        return MAX_HEADER + self.max_content + 1
+        self._discarding = False
 
     @property
     def buffered(self) -> int:
-        """Bytes held back waiting for the rest of a frame."""
+        """Bytes held back waiting for the rest of a frame (never more than ``max_frame``)."""
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Frame | FrameError]:
         """Parse as many frames as ``data`` completes; the rest of a partial frame is kept for the next call."""
         out: list[Frame | FrameError] = []
-        if self._skip:
-            taken = min(self._skip, len(data))
-            self._skip -= taken
-            data = data[taken:]
+        if self._discarding:
+            close = data.find(b"]")
+            if close < 0:
+                return out
+            self._discarding = False
+            data = data[close + 1 :]
         buf = self._buf
         buf += data
         while buf:
             if buf[0] != 0x5B:  # '['
                 start = buf.find(b"[")
-                end = len(buf) if start < 0 else start
-                out.append(self._drop(end, Reason.BAD_FRAME, "bytes outside a frame"))
+                out.append(self._drop(len(buf) if start < 0 else start, Reason.BAD_FRAME, "bytes outside a frame"))
                 continue
-            head = _HEADER.match(buf)
-            if head is None:
-                close = buf.find(b"]", 0, MAX_HEADER)
-                if close < 0 and len(buf) < MAX_HEADER:
-                    break  # maybe a header still arriving
-                nxt = buf.find(b"[", 1)
-                end = close + 1 if close >= 0 else (nxt if nxt > 0 else len(buf))
-                out.append(self._drop(end, Reason.BAD_FRAME, "not a [VV*ID*LEN*...] header"))
+            close = buf.find(b"]")
+            if close < 0:
+                if len(buf) > self.max_frame:
+                    err = self._drop(len(buf), Reason.OVERSIZE, f"no ']' within {self.max_frame} bytes")
+                    out.append(FrameError(err.reason, err.detail, err.data, err.size, _imei_of(err.data)))
+                    self._discarding = True
+                break
+            inner = buf.rfind(b"[", 1, close)
+            if inner > 0:  # a frame cut short, then a new one: drop the stump
+                out.append(self._drop(inner, Reason.BAD_FRAME, "frame cut short by the next '['"))
                 continue
-            result = self._frame(head)
-            if result is None:
-                break  # the rest of the content is still arriving
-            out.append(result)
+            wire = bytes(buf[: close + 1])
+            del buf[: close + 1]
+            out.append(self._parse(wire))
         return out
 
-    def _frame(self, head: re.Match[bytes]) -> Frame | FrameError | None:
-        """The frame whose header ``head`` matched, a drop, or None to wait for more bytes."""
-        buf = self._buf
-        vendor, imei = head[1].decode(), head[2].decode()
-        index_pending = False
-        if head[4] is not None:
-            # Either [VV*ID*IDX*LEN*content] or [VV*ID*LEN*content] whose content starts like "ABCD*": take the
-            # index form if its length lands on the closing bracket, wait while it may still do so.
-            length = int(head[4], 16)
-            end = head.end() + length
-            if length <= self.max_content:
-                if len(buf) > end and buf[end] == 0x5D:
-                    frame = Frame(vendor, imei, head[3].decode(), bytes(buf[head.end() : end]))
-                    del buf[: end + 1]
-                    return frame
-                index_pending = len(buf) <= end
-        start = head.start(4) if head[4] is not None else head.end()
-        length = int(head[3], 16)
-        end = start + length
-        if length > self.max_content:
-            if index_pending:
-                return None
-            data = bytes(buf[: min(len(buf), KEEP_BYTES)])
-            total = end + 1
-            if len(buf) >= total:
-                del buf[:total]
-            else:
-                self._skip = total - len(buf)
-                buf.clear()
-            return FrameError(Reason.OVERSIZE, f"content of {length} bytes > {self.max_content}", data, total, imei)
-        if len(buf) <= end:
-            return None
-        if buf[end] != 0x5D:  # ']'
-            if index_pending:
-                return None
-            nxt = buf.find(b"[", 1)
-            err = self._drop(nxt if nxt > 0 else end + 1, Reason.BAD_FRAME, "length does not end on ']'")
-            return FrameError(err.reason, err.detail, err.data, err.size, imei)
-        frame = Frame(vendor, imei, None, bytes(buf[start:end]))
-        del buf[: end + 1]
-        return frame
+    def _parse(self, wire: bytes) -> Frame | FrameError:
+        head = _HEADER.match(wire)
+        kept = wire[:KEEP_BYTES]
+        if head is None:
+            return FrameError(Reason.BAD_FRAME, "not a [VV*ID*LEN*...] header", kept, len(wire))
+        imei = head[2].decode()
+        if len(wire) > self.max_frame:
+            return FrameError(Reason.OVERSIZE, f"{len(wire)} bytes > {self.max_frame}", kept, len(wire), imei)
+        content = unescape(wire[head.end() : -1])
+        if content is None:
+            return FrameError(Reason.BAD_FRAME, "invalid '}' escape in the content", kept, len(wire), imei)
+        index = head[3].decode() if head[4] is not None else None
+        return Frame(head[1].decode(), imei, index, content, wire)
 
     def _drop(self, end: int, reason: Reason, detail: str) -> FrameError:
         buf = self._buf
         err = FrameError(reason, detail, bytes(buf[: min(end, KEEP_BYTES)]), end)
         del buf[:end]
         return err
+
+
+def _imei_of(data: bytes) -> str | None:
+    head = _HEADER.match(data)
+    return head[2].decode() if head is not None else None

@@ -11,8 +11,8 @@ Each read's frames are decoded and handed to the gateway service in one call
 path before anything is awaited, then readings and refusals are made durable, and only then are the watch's
 replies (``LK``, ``AL``...) written, so a watch whose alarm was not stored gets no ``AL`` and sends it again.
 
-Limits that keep a hostile client from exhausting memory or sockets: a frame's content size (bigger frames are
-skipped unbuffered), connections in total and per remote address, a login timeout, an idle timeout counted from
+Limits that keep a hostile client from exhausting memory or sockets: a frame's size (bigger frames are
+discarded unbuffered), connections in total and per remote address, a login timeout, an idle timeout counted from
 the last complete frame (a client trickling bytes does not keep a connection open), a budget of bad frames per
 connection, and a timeout on writing replies to a client that does not read.
 """
@@ -33,7 +33,7 @@ from gateway.listener import RawMessage
 from gateway.metrics import RateLimitedWarnings
 from gateway.models import Reading
 from gateway.watch.decode import WatchDecoder, watch_topic
-from gateway.watch.protocol import DEFAULT_MAX_CONTENT, Frame, FrameError, FrameParser, reply_for
+from gateway.watch.protocol import DEFAULT_MAX_FRAME, Frame, FrameError, FrameParser, reply_for
 from gateway.watch.registry import WatchBinding
 
 _LOG: Final = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class WatchServer:
         host: address to listen on.
         port: TCP port (0: any free port).
         decoder: frame decoder (clock skew allowance).
-        max_content: largest frame content accepted, bytes.
+        max_frame: largest frame accepted, bytes.
         max_connections: open connections in total.
         max_per_address: open connections from one remote address (watches behind a carrier NAT share one).
         login_timeout_s: time for a new connection to send its first frame.
@@ -120,7 +120,7 @@ class WatchServer:
         host: str = "127.0.0.1",
         port: int = 0,
         decoder: WatchDecoder | None = None,
-        max_content: int = DEFAULT_MAX_CONTENT,
+        max_frame: int = DEFAULT_MAX_FRAME,
         max_connections: int = 10_000,
         max_per_address: int = 256,
         login_timeout_s: float = 30.0,
@@ -136,7 +136,7 @@ class WatchServer:
         self.host = host
         self.port = port
         self.decoder = decoder if decoder is not None else WatchDecoder()
-        self.max_content = max_content
+        self.max_frame = max_frame
         self.max_connections = max_connections
         self.max_per_address = max_per_address
         self.login_timeout_s = login_timeout_s
@@ -232,7 +232,7 @@ class WatchServer:
 
     async def _run(self, conn: _Conn, reader: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()
-        parser = FrameParser(max_content=self.max_content)
+        parser = FrameParser(max_frame=self.max_frame)
         deadline = loop.time() + self.login_timeout_s
         while not conn.closing:
             try:
@@ -353,9 +353,9 @@ class WatchServer:
             return raw, self._refusal(raw, Reason.IMEI_MISMATCH, detail)
         return None
 
-    def _new_alarms(self, frame: Frame, readings: list[Reading], now: int) -> list[Reading]:
+    def _new_alarms(self, frame: Frame, readings: list[Reading | DecodeError], now: int) -> list[Reading | DecodeError]:
         """Drop the events of a retransmitted ``AL`` and the alarm bits a position report repeats after one."""
-        if not any(r.event is not None for r in readings):
+        if not any(isinstance(r, Reading) and r.event is not None for r in readings):
             return readings
         imei = frame.imei
         is_alarm = frame.command.upper().startswith("AL")
@@ -363,10 +363,11 @@ class WatchServer:
             last = self._last_alarm.get(imei)
             self._last_alarm[imei] = (frame.content, now)
             if last is not None and last[0] == frame.content and now - last[1] < RETRANSMIT_MS:
-                return [r for r in readings if r.event is None]  # the same frame again: our AL was lost
-        kept: list[Reading] = []
+                # the same frame again: our AL was lost; keep its telemetry (idempotent), not its events
+                return [r for r in readings if not isinstance(r, Reading) or r.event is None]
+        kept: list[Reading | DecodeError] = []
         for r in readings:
-            if r.event is not None:
+            if isinstance(r, Reading) and r.event is not None:
                 key = (imei, r.event)
                 previous = self._raised.get(key)
                 if not is_alarm and previous is not None and now - previous < LATCH_MS:
