@@ -147,6 +147,7 @@ class WatchServer:
         self.stats = WatchStats()
         self._server: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._per_address: Counter[str] = Counter()
         self._by_imei: dict[str, _Conn] = {}
         self._last_alarm: dict[str, tuple[bytes, int]] = {}
@@ -162,15 +163,25 @@ class WatchServer:
         self.port = self._server.sockets[0].getsockname()[1]
         _LOG.info("4G watch server listening on %s:%d (%d watches registered)", self.host, self.port, len(self.watches))
 
-    async def close(self) -> None:
-        """Stop listening and close every connection."""
+    async def close(self, *, grace_s: float = 5.0) -> None:
+        """Stop listening, close every connection and wait for frames in hand to become durable.
+
+        A connection handler in the middle of storing a frame (an SOS just read) finishes it first, for up to
+        ``grace_s``; the caller closes the storage afterwards.
+        """
         if self._server is None:
             return
         self._server.close()
         for conn in list(self._conns):
+            conn.closing = True
             conn.writer.close()
+        handlers = set(self._handlers)
+        if handlers:
+            _done, pending = await asyncio.wait(handlers, timeout=grace_s)
+            for task in pending:
+                task.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 5)
+            await asyncio.wait_for(self._server.wait_closed(), grace_s)
         self._server = None
 
     async def __aenter__(self) -> WatchServer:
@@ -196,6 +207,10 @@ class WatchServer:
             writer.close()
             return
         conn = _Conn(peer=address, writer=writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         self._conns.add(conn)
         self._per_address[address] += 1
         self.stats.connections += 1

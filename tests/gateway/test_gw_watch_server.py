@@ -6,7 +6,7 @@ Clients are the simulator's watch (``firmware_sim.watch.SimWatch``) and raw sock
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,7 @@ async def test_a_frame_for_another_homes_imei_is_refused_and_the_connection_clos
         assert await watch.closed_by_server()
     (entry,) = await h.dead(Reason.IMEI_MISMATCH)
     assert "registered to h2" in entry.detail and entry.topic == f"watch/h1/{OTHER_HOME_IMEI}"
+    assert entry.site == "h1"  # `eldercare deadletter list --site h1` shows it
     assert all(r.site == "h1" for r in h.sink.readings) and h.fast == []
 
 
@@ -166,3 +167,32 @@ async def test_a_new_login_takes_over_from_the_older_connection(make_server: Cal
         assert await new.reply() == "AL"
     assert h.server.stats.takeovers == 1
     assert [r.event for r in h.fast] == ["sos"]
+
+
+class GatedSink(ListSink):
+    """Storage that becomes durable only when the test opens the gate (a slow InfluxDB)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        await self.gate.wait()
+        await super().accept(readings)
+
+
+async def test_closing_the_server_lets_a_frame_in_hand_become_durable(deadletter: DeadLetterStore) -> None:
+    sink, fast = GatedSink(), []
+    service = GatewayService(directory=None, deadletter=deadletter, sink=sink, fast_path=fast.append)
+    server = WatchServer(watches=WATCHES, handler=service)
+    await server.start()
+    async with SimWatch(host="127.0.0.1", port=server.port, imei=IMEI) as watch:
+        await watch.sos()
+        async with asyncio.timeout(10):
+            while not fast:  # the SOS is read and on the fast path; its storage waits at the gate
+                await asyncio.sleep(0.01)
+        closing = asyncio.create_task(server.close())
+        assert await watch.closed_by_server()  # the server is shutting down, the SOS is still not stored
+        sink.gate.set()
+        await closing  # (a finished task returns at once: nothing else runs in between)
+        assert [r.event for r in sink.readings if r.event] == ["sos"]
