@@ -19,7 +19,7 @@ from detection.models import AlertType, Severity
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
-from firmware_sim.watch import SimWatch, wall_ms
+from firmware_sim.watch import SimWatch, frame, wall_ms
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason
 from gateway.models import DeviceKind, MessageType, Reading
@@ -130,3 +130,22 @@ async def test_unknown_imei_and_another_homes_imei_are_refused_and_dead_lettered
     assert f"registered to {unique_site}n" in mismatch[0].detail
     assert backend.store.list_alerts(site=f"{unique_site}n") == []
     assert backend.store.list_alerts(site=unique_site) == []
+
+
+async def test_frames_read_together_are_stored_apart(backend: Backend, unique_site: str) -> None:
+    # Frames without a time of their own get the received time: several in one read share a millisecond.
+    since = wall_ms() - 60_000
+    rates = list(range(60, 80))
+    async with watch_of(backend) as watch:
+        assert await watch.login() == "LK"
+        await watch.send_raw(b"".join(frame("3G", IMEI, f"heart,{hr}") for hr in rates))
+        await watch.lk()
+        assert await watch.reply() == "LK"  # after the hearts: they are durable
+
+    def hrs(readings: list[Reading]) -> list[float]:
+        return sorted(float(r.fields["hr"]) for r in readings if "hr" in r.fields)
+
+    async with asyncio.timeout(20):
+        while len(stored_hrs := hrs(await stored(backend, unique_site, since))) < len(rates):
+            await asyncio.sleep(0.2)
+    assert stored_hrs == [float(hr) for hr in rates]

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
+import msgspec
+
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
 from gateway.metrics import RateLimitedWarnings
@@ -152,6 +154,7 @@ class WatchServer:
         self._by_imei: dict[str, _Conn] = {}
         self._last_alarm: dict[str, tuple[bytes, int]] = {}
         self._raised: dict[tuple[str, str], int] = {}
+        self._seq: dict[str, int] = {}
         self._refusal_logged: dict[str, int] = {}
         self._warnings = RateLimitedWarnings(logger=_LOG)
 
@@ -327,11 +330,24 @@ class WatchServer:
                     replies.append(reply_for(item) or b"")  # keep the watch online; its heartbeat arrived
                 continue
             readings = self._new_alarms(item, readings, now)
-            results += [(raw, r) for r in readings]
+            results += [(raw, self._numbered(item.imei, r)) for r in readings]
             reply = reply_for(item)
             if reply is not None:
                 replies.append(reply)
         return results, replies
+
+    def _numbered(self, imei: str, result: Reading | DecodeError) -> Reading | DecodeError:
+        """Give a reading the watch's next sequence number (the protocol has none).
+
+        Frames without a time of their own get the received time, so several read together share a millisecond;
+        storage keeps readings of one device in one millisecond apart by their ``seq`` (ingest/schema.py). The
+        counter runs per IMEI from start-up, like the Zigbee2MQTT adapter's.
+        """
+        if isinstance(result, DecodeError):
+            return result
+        seq = self._seq.get(imei, 0) + 1
+        self._seq[imei] = seq
+        return msgspec.structs.replace(result, seq=seq)
 
     def _refusal(self, raw: RawMessage, reason: Reason, detail: str) -> DecodeError:
         self.stats.dropped[reason.value] += 1
