@@ -1,0 +1,21 @@
+"""``eldercare bench watch`` end to end at toy scale: both stages store every reading, the table has both rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.watch import run_bench_watch
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_small_run_stores_every_reading_of_both_paths(tmp_path: Path) -> None:
+    report = run_bench_watch(count=400, data_dir=tmp_path)
+    assert [(name, stored) for name, _s, stored in report.rows] == [
+        ("contract v1 (MQTT)", 400),
+        ("4G watch (TCP)", 400),
+    ]
+    table = report.table()
+    assert "| contract v1 (MQTT) | 400 |" in table and "| 100% | 0 |" in table and "| 4G watch (TCP) | 400 |" in table
