@@ -12,6 +12,12 @@ b. **4G watch**: :data:`WATCHES` simulated watches (``firmware_sim.watch``, one 
 A stage is done when InfluxDB holds all ``count`` readings; the rate is ``count / (done - sending started)`` and
 the watch row is also given as a ratio of the contract v1 row measured in the same run. Indicative only on a
 shared machine.
+
+Then **SOS latency** on the whole backend (:class:`eldercare.backend.Backend`, in this process): ``presses`` SOS
+presses by contract v1 wristbands (a gateway's paho connection, QoS 1) and as many by 4G watches (``AL`` frames),
+alternating, each on a home of its own so every press is a new alert; the time from the send call to the alert
+row committed (``AlertStore.raise_alert`` returned, timed by wrapping it on the running instance, as
+``bench/latency.py`` does).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,11 +36,20 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from pydantic import SecretStr
+
+from alerts.store.records import RaiseResult
+from detection.models import Alert, AlertType
+from eldercare.backend import Backend
 from eldercare.servers._child import free_port
+from eldercare.settings import Settings
 from eldercare.stack import Broker, local_stack
+from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.scenario import generate
 from firmware_sim.watch import SimWatch, frame
+from firmware_sim.wire import encode_wristband_event
 from ingest.influx import InfluxClient
 
 WATCHES: Final = 20
@@ -56,6 +73,8 @@ class WatchBench:
     count: int
     rows: list[tuple[str, float, int]] = field(default_factory=list)
     """(stage, seconds, readings stored)."""
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Path → send-to-stored time of each SOS press, ms."""
 
     def table(self) -> str:
         """Markdown table: readings/s and the ratio to the contract v1 row."""
@@ -68,6 +87,17 @@ class WatchBench:
             rate = self.count / seconds if seconds > 0 else 0.0
             ratio = f"{rate / base:.0%}" if base else ""
             lines.append(f"| {name} | {self.count:,} | {seconds:.2f} | {rate:,.0f} | {ratio} | {self.count - stored} |")
+        if self.latency_ms:
+            base_p50 = statistics.median(self.latency_ms.get("contract v1 (MQTT)", [0.0]) or [0.0])
+            lines += [
+                "",
+                "| SOS press → alert stored | presses | p50 ms | max ms | p50 vs contract v1 |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            for name, times in self.latency_ms.items():
+                p50 = statistics.median(times) if times else 0.0
+                ratio = f"{p50 / base_p50:.0%}" if base_p50 else ""
+                lines.append(f"| {name} | {len(times)} | {p50:.1f} | {max(times, default=0.0):.1f} | {ratio} |")
         return "\n".join(lines)
 
 
@@ -184,22 +214,105 @@ def _watch_sender(count: int) -> Callable[[int], Coroutine[None, None, None]]:
     return send
 
 
-async def bench_watch(*, broker: Broker, influx_url: str, count: int, workdir: Path) -> WatchBench:
-    """Both stages on running servers (see the module docstring)."""
+async def sos_latency(
+    *, broker: Broker, influx_url: str, workdir: Path, presses: int, spacing_s: float = 0.3
+) -> dict[str, list[float]]:
+    """Send-to-stored times of SOS presses by contract v1 wristbands and by 4G watches (module docstring)."""
+    sim = generate(homes=2 * presses, days=1, seed=7)
+    doc: dict[str, Any] = json.loads(json.dumps(sim.registry))
+    v1_sites = [str(site["site"]) for site in doc["sites"][:presses]]
+    watch_sites = [str(site["site"]) for site in doc["sites"][presses:]]
+    for i, site in enumerate(doc["sites"][presses:]):
+        site["devices"].append({"device": "watch1", "kind": "wristband", "imei": imei_of(i)})
+    broker.provision(v1_sites)
+    settings = Settings(
+        data_dir=workdir / "latency-backend",
+        mqtt_host=broker.host,
+        mqtt_port=broker.backend_port,
+        mqtt_username=broker.backend_user,
+        mqtt_password=SecretStr(broker.backend_password),
+        mqtt_client_id=f"benchw-{uuid.uuid4().hex[:6]}",
+        influx_url=influx_url,
+        influx_db=f"benchw_latency_{uuid.uuid4().hex[:6]}",
+        link_secret=SecretStr(secrets.token_urlsafe(24)),
+        watch_port=0,
+        watch_host="127.0.0.1",
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backend = Backend(settings, registry=doc)
+    stored: dict[str, float] = {}
+    raise_alert = backend.store.raise_alert
+
+    def timed_raise(alert: Alert, **kwargs: Any) -> RaiseResult:
+        result = raise_alert(alert, **kwargs)
+        if alert.type == AlertType.SOS:
+            stored.setdefault(alert.site, time.monotonic())
+        return result
+
+    backend.store.raise_alert = timed_raise  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    run = asyncio.create_task(backend.run(stop=stop), name="backend")
+    sent: dict[str, float] = {}
+    gateways: list[GatewayPublisher] = []
+    watches: list[SimWatch] = []
+    try:
+        await asyncio.wait_for(backend.ready.wait(), 60)
+        await asyncio.wait_for(backend.recovered.wait(), 60)
+        assert backend.watch_server is not None
+        for site in v1_sites:
+            gw = GatewayPublisher(site=site, password=broker.gateway_password(site), port=broker.port)
+            await asyncio.to_thread(gw.__enter__)
+            gateways.append(gw)
+        for i in range(presses):
+            watch = SimWatch(host="127.0.0.1", port=backend.watch_server.port, imei=imei_of(i))
+            await watch.connect()
+            await watch.login()
+            watches.append(watch)
+        for gw, watch, watch_site in zip(gateways, watches, watch_sites, strict=True):
+            message = encode_wristband_event(**gw.wire.stamp("band1"), ts=time.time_ns() // 1_000_000, event="sos")
+            sent[gw.site] = time.monotonic()
+            await asyncio.to_thread(gw.publish, message)
+            await asyncio.sleep(spacing_s)
+            sent[watch_site] = time.monotonic()
+            await watch.sos()
+            await asyncio.sleep(spacing_s)
+        deadline = time.monotonic() + 30
+        while len(stored) < len(sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        for watch in watches:
+            await watch.close()
+        for gw in gateways:
+            await asyncio.to_thread(gw.__exit__, None, None, None)
+        stop.set()
+        await run
+
+    def times(sites: list[str]) -> list[float]:
+        return [(stored[s] - sent[s]) * 1000 for s in sites if s in stored and s in sent]
+
+    return {"contract v1 (MQTT)": times(v1_sites), "4G watch (TCP)": times(watch_sites)}
+
+
+async def bench_watch(*, broker: Broker, influx_url: str, count: int, workdir: Path, presses: int = 20) -> WatchBench:
+    """Both throughput stages and the SOS latency on running servers (see the module docstring)."""
     broker.provision([SITE])
     result = WatchBench(count=count)
     result.rows.append(
         await _stage("contract v1 (MQTT)", broker, influx_url, workdir, count, _v1_sender(broker, workdir, count))
     )
     result.rows.append(await _stage("4G watch (TCP)", broker, influx_url, workdir, count, _watch_sender(count)))
+    if presses:
+        result.latency_ms = await sos_latency(broker=broker, influx_url=influx_url, workdir=workdir, presses=presses)
     return result
 
 
-def run_bench_watch(*, count: int = 20_000, data_dir: Path | None = None) -> WatchBench:
-    """``eldercare bench watch``: start a local mosquitto + influxd and run both stages."""
+def run_bench_watch(*, count: int = 20_000, presses: int = 20, data_dir: Path | None = None) -> WatchBench:
+    """``eldercare bench watch``: start a local mosquitto + influxd and run both stages and the SOS latency."""
     with contextlib.ExitStack() as stack:
         root = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eldercare-bench-")))
         broker, influx = stack.enter_context(local_stack(data_dir=root))
         work = root / "work"
         work.mkdir(exist_ok=True)
-        return asyncio.run(bench_watch(broker=broker, influx_url=influx.url, count=count, workdir=work))
+        return asyncio.run(
+            bench_watch(broker=broker, influx_url=influx.url, count=count, workdir=work, presses=presses)
+        )

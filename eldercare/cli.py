@@ -491,11 +491,12 @@ def bench_recovery(
 @bench_app.command("watch")
 def bench_watch(
     count: Annotated[int, typer.Option(help="Wristband readings per stage.")] = 20_000,
+    presses: Annotated[int, typer.Option(help="SOS presses per path (latency).")] = 20,
 ) -> None:
-    """4G watches over TCP vs contract v1 wristbands over MQTT: readings/s into InfluxDB, in one run."""
+    """4G watches over TCP vs contract v1 wristbands over MQTT: readings/s and SOS latency, in one run."""
     from bench.watch import run_bench_watch
 
-    print(run_bench_watch(count=count).table())
+    print(run_bench_watch(count=count, presses=presses).table())
 
 
 @bench_app.command("snapshot")

@@ -206,8 +206,8 @@ class WatchServer:
         address = str(peername[0]) if isinstance(peername, tuple) else str(peername)
         if len(self._conns) >= self.max_connections or self._per_address[address] >= self.max_per_address:
             self.stats.refused_connections += 1
-            await self._refuse_connection(address)
             writer.close()
+            await self._refuse_connection(address)
             return
         conn = _Conn(peer=address, writer=writer)
         task = asyncio.current_task()
