@@ -43,6 +43,8 @@ _LOG: Final = logging.getLogger(__name__)
 READ_CHUNK: Final = 4096
 RETRANSMIT_MS: Final = 10 * 60_000
 """An ``AL`` frame identical to one of the same watch this recently is its retransmission (our ``AL`` was lost)."""
+REFUSAL_EVERY_MS: Final = 60_000
+"""A connection-level refusal (connection limit, unregistered IMEI) is recorded at most this often per key."""
 LATCH_MS: Final = 10 * 60_000
 """A position report's alarm bit raises an event only if the same event of that watch is older than this."""
 
@@ -235,11 +237,8 @@ class WatchServer:
     async def _refuse_connection(self, address: str) -> None:
         """Dead-letter a refused connection, at most once a minute per address (a flood must not fill the record)."""
         now = self.clock()
-        if now - self._refusal_logged.get(address, -60_000) < 60_000:
+        if not self._record_once_a_minute(f"address:{address}", now):
             return
-        if len(self._refusal_logged) > 10_000:
-            self._refusal_logged.clear()
-        self._refusal_logged[address] = now
         detail = (
             f"connection from {address} refused: more than {self.max_per_address} from it"
             f" or {self.max_connections} in all"
@@ -247,6 +246,19 @@ class WatchServer:
         self.stats.dropped[Reason.CONNECTION_LIMIT.value] += 1
         raw = RawMessage(topic=watch_topic(None, "-"), payload=b"", mid=0, qos=0, retain=False, received_ms=now)
         await self.handler.handle_decoded([(raw, DecodeError(raw.topic, Reason.CONNECTION_LIMIT, detail))], received=1)
+
+    def _record_once_a_minute(self, key: str, now: int) -> bool:
+        """True if a connection-level refusal for ``key`` should be recorded: the first, then once a minute.
+
+        A flood of connections, or a real watch that is not registered retrying every few seconds all day, must not
+        fill the dead-letter record (the oldest entries go first) with copies of one refusal.
+        """
+        if now - self._refusal_logged.get(key, now - REFUSAL_EVERY_MS) < REFUSAL_EVERY_MS:
+            return False
+        if len(self._refusal_logged) > 10_000:
+            self._refusal_logged.clear()
+        self._refusal_logged[key] = now
+        return True
 
     async def _run(self, conn: _Conn, reader: asyncio.StreamReader) -> None:
         loop = asyncio.get_running_loop()
@@ -308,7 +320,9 @@ class WatchServer:
             self.stats.frames += 1
             refusal = self._authenticate(conn, item, now)
             if refusal is not None:
-                results.append(refusal)
+                unknown = conn.imei is None  # an unregistered IMEI: recorded once a minute per IMEI
+                if not unknown or self._record_once_a_minute(f"imei:{item.imei}", now):
+                    results.append(refusal)
                 conn.closing = True
                 break
             binding = conn.binding

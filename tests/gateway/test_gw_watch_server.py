@@ -90,6 +90,21 @@ async def test_an_unregistered_imei_is_refused_dead_lettered_and_disconnected(ma
     assert h.fast == [] and h.sink.readings == []
 
 
+async def test_an_unregistered_watch_reconnecting_is_recorded_once_a_minute(make_server: Callable[..., Any]) -> None:
+    # A real watch pointed at us but not registered retries every few seconds, all day: one entry, not thousands.
+    h: Harness = await make_server()
+    for _ in range(3):
+        async with h.watch("999999999999999") as stranger:
+            await stranger.lk()
+            assert await stranger.closed_by_server()
+    assert len(h.deadletter.query(reason=Reason.UNKNOWN_DEVICE)) == 1
+    assert h.server.stats.dropped[Reason.UNKNOWN_DEVICE.value] == 3
+    async with h.watch("999999999999998") as another:  # another IMEI is recorded on its own
+        await another.lk()
+        assert await another.closed_by_server()
+    assert len(h.deadletter.query(reason=Reason.UNKNOWN_DEVICE)) == 2
+
+
 async def test_a_frame_for_another_homes_imei_is_refused_and_the_connection_closed(
     make_server: Callable[..., Any],
 ) -> None:
