@@ -31,7 +31,7 @@ from gateway.models import DeviceKind, FieldValue, MessageType, Reading
 from gateway.watch.protocol import Frame
 
 WATCH_PREFIX: Final = "watch"
-"""Pseudo-topic prefix of watch frames in dead-letter entries and metrics: ``watch/{site}/{imei}``."""
+"""Pseudo-topic prefix of watch frames in dead-letter entries and logs: ``watch/{site}/{device}``."""
 
 POSITION_PREFIXES: Final = ("UD", "AL", "WT")
 """Position reports (``UD``, ``UD2``, ``UD3``, ``UD_LTE``, ``UD_WCDMA``, ``WT``) and alarms (``AL``, ``AL_LTE``,
@@ -49,13 +49,25 @@ _POSITION_FIELDS: Final = 16
 status (cells and Wi-Fi follow)."""
 
 
-def watch_topic(site: str | None, imei: str) -> str:
-    """The pseudo-topic naming a watch in dead-letter entries (``-`` for a watch not registered to any home).
+def watch_topic(site: str | None, who: str) -> str:
+    """The pseudo-topic naming a watch in dead-letter entries and logs: ``watch/{site}/{device}``.
 
-    >>> watch_topic("h0001", "8800000015"), watch_topic(None, "1")
-    ('watch/h0001/8800000015', 'watch/-/1')
+    ``who`` is the registry device id of a registered watch, or the masked IMEI (:func:`mask_imei`) of one that is
+    not (``site`` ``-``): the full IMEI identifies a person's watch and stays in the stored frame, out of the logs.
+
+    >>> watch_topic("h0001", "watch1"), watch_topic(None, mask_imei("868000001234567"))
+    ('watch/h0001/watch1', 'watch/-/***********4567')
     """
-    return f"{WATCH_PREFIX}/{site or '-'}/{imei}"
+    return f"{WATCH_PREFIX}/{site or '-'}/{who}"
+
+
+def mask_imei(imei: str) -> str:
+    """An IMEI for logs and topics: the last four characters only.
+
+    >>> mask_imei("868000001234567")
+    '***********4567'
+    """
+    return "*" * max(0, len(imei) - 4) + imei[-4:]
 
 
 def alarm_events(status: int) -> list[str]:
@@ -117,7 +129,7 @@ class WatchDecoder:
 
     def decode(self, frame: Frame, *, site: str, device: str, received_ms: int) -> list[Reading | DecodeError]:
         """Readings (and notes for the dead-letter record) of one frame; raises :class:`DecodeError` if bad."""
-        topic = watch_topic(site, frame.imei)
+        topic = watch_topic(site, device)
         command = frame.command.upper()
         if command == "LK":
             return [self._lk(frame, topic, site, device, received_ms)]

@@ -32,9 +32,8 @@ import msgspec
 
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
-from gateway.metrics import RateLimitedWarnings
 from gateway.models import Reading
-from gateway.watch.decode import WatchDecoder, watch_topic
+from gateway.watch.decode import WatchDecoder, mask_imei, watch_topic
 from gateway.watch.protocol import DEFAULT_MAX_FRAME, Frame, FrameError, FrameParser, reply_for
 from gateway.watch.registry import WatchBinding
 
@@ -57,15 +56,6 @@ class ReadingHandler(Protocol):
     ) -> list[Reading]:
         """Fast-path life-safety readings, make readings and refusals durable, return the readings."""
         ...
-
-
-def mask_imei(imei: str) -> str:
-    """An IMEI for logs: the last four characters only.
-
-    >>> mask_imei("868000001234567")
-    '***********4567'
-    """
-    return "*" * max(0, len(imei) - 4) + imei[-4:]
 
 
 def wall_ms() -> int:
@@ -158,7 +148,6 @@ class WatchServer:
         self._raised: dict[tuple[str, str], int] = {}
         self._seq: dict[str, int] = {}
         self._refusal_logged: dict[str, int] = {}
-        self._warnings = RateLimitedWarnings(logger=_LOG)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -301,9 +290,12 @@ class WatchServer:
             now = self.clock()
             if isinstance(item, FrameError):
                 conn.bad += 1
-                site = conn.binding.site if conn.binding is not None else None
+                if conn.binding is not None:
+                    topic = watch_topic(conn.binding.site, conn.binding.device)
+                else:
+                    topic = watch_topic(None, mask_imei(item.imei) if item.imei else "-")
                 raw = RawMessage(
-                    topic=watch_topic(site, item.imei or conn.imei or "-"),
+                    topic=topic,
                     payload=item.data,
                     mid=0,
                     qos=0,
@@ -328,7 +320,7 @@ class WatchServer:
             binding = conn.binding
             assert binding is not None
             raw = RawMessage(
-                topic=watch_topic(binding.site, item.imei),
+                topic=watch_topic(binding.site, binding.device),
                 payload=item.raw(),
                 mid=0,
                 qos=0,
@@ -364,8 +356,7 @@ class WatchServer:
         return msgspec.structs.replace(result, seq=seq)
 
     def _refusal(self, raw: RawMessage, reason: Reason, detail: str) -> DecodeError:
-        self.stats.dropped[reason.value] += 1
-        self._warnings.warn(topic=raw.topic, reason=reason, detail=detail)
+        self.stats.dropped[reason.value] += 1  # logged (rate-limited) by the gateway service with the dead letter
         return DecodeError(raw.topic, reason, detail)
 
     def _authenticate(self, conn: _Conn, frame: Frame, now: int) -> tuple[RawMessage, Reading | DecodeError] | None:
@@ -373,7 +364,7 @@ class WatchServer:
         if conn.imei is None:
             binding = self.watches.get(frame.imei)
             if binding is None:
-                raw = RawMessage(watch_topic(None, frame.imei), frame.raw(), 0, 0, False, now)
+                raw = RawMessage(watch_topic(None, mask_imei(frame.imei)), frame.raw(), 0, 0, False, now)
                 detail = f"imei {mask_imei(frame.imei)} is not registered to any home (from {conn.peer})"
                 return raw, self._refusal(raw, Reason.UNKNOWN_DEVICE, detail)
             conn.imei, conn.binding = frame.imei, binding
@@ -390,7 +381,7 @@ class WatchServer:
             assert conn.binding is not None
             other = self.watches.get(frame.imei)
             whose = f"registered to {other.site}" if other is not None else "not registered"
-            raw = RawMessage(watch_topic(conn.binding.site, frame.imei), frame.raw(), 0, 0, False, now)
+            raw = RawMessage(watch_topic(conn.binding.site, conn.binding.device), frame.raw(), 0, 0, False, now)
             detail = (
                 f"connection of watch {mask_imei(conn.imei)} ({conn.binding.site}) sent a frame as "
                 f"{mask_imei(frame.imei)} ({whose}); connection closed"
