@@ -155,6 +155,7 @@ async def run_pipeline(
             decoder=WatchDecoder(max_skew_ms=settings.max_clock_skew_s * 1000),
             max_per_address=settings.watch_max_per_address,
             idle_timeout_s=settings.watch_idle_timeout_s,
+            metrics=service.metrics,
         )
     setup: asyncio.Task[None] | None = None
     try:

@@ -32,6 +32,7 @@ import msgspec
 
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
+from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.watch.decode import WatchDecoder, mask_imei, watch_topic
 from gateway.watch.protocol import DEFAULT_MAX_FRAME, Frame, FrameError, FrameParser, reply_for
@@ -104,6 +105,7 @@ class WatchServer:
         max_bad_frames: refused frames after which a connection is closed.
         write_timeout_s: longest wait for a client to take a reply.
         clock: epoch milliseconds (received times).
+        metrics: gateway metrics to update (open connections, logins, refusals), e.g. the service's.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class WatchServer:
         max_bad_frames: int = 16,
         write_timeout_s: float = 10.0,
         clock: Callable[[], int] = wall_ms,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         if max_connections < 1 or max_per_address < 1 or max_bad_frames < 1:
             raise ValueError("connection limits and the bad-frame budget must be positive")
@@ -139,6 +142,7 @@ class WatchServer:
         self.write_timeout_s = write_timeout_s
         self.clock = clock
         self.stats = WatchStats()
+        self.metrics = metrics if metrics is not None else GatewayMetrics()
         self._server: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -197,6 +201,7 @@ class WatchServer:
         address = str(peername[0]) if isinstance(peername, tuple) else str(peername)
         if len(self._conns) >= self.max_connections or self._per_address[address] >= self.max_per_address:
             self.stats.refused_connections += 1
+            self.metrics.watch_refused.inc()
             writer.close()
             await self._refuse_connection(address)
             return
@@ -208,11 +213,13 @@ class WatchServer:
         self._conns.add(conn)
         self._per_address[address] += 1
         self.stats.connections += 1
+        self.metrics.watch_connections.inc()
         try:
             await self._run(conn, reader)
         except (ConnectionError, OSError) as exc:
             _LOG.debug("watch connection from %s ended: %s", address, exc)
         finally:
+            self.metrics.watch_connections.dec()
             self._conns.discard(conn)
             self._per_address[address] -= 1
             if self._per_address[address] <= 0:
@@ -364,6 +371,7 @@ class WatchServer:
         if conn.imei is None:
             binding = self.watches.get(frame.imei)
             if binding is None:
+                self.metrics.watch_refused.inc()
                 raw = RawMessage(watch_topic(None, mask_imei(frame.imei)), frame.raw(), 0, 0, False, now)
                 detail = f"imei {mask_imei(frame.imei)} is not registered to any home (from {conn.peer})"
                 return raw, self._refusal(raw, Reason.UNKNOWN_DEVICE, detail)
@@ -375,6 +383,7 @@ class WatchServer:
                 older.writer.close()
             self._by_imei[frame.imei] = conn
             self.stats.logins += 1
+            self.metrics.watch_logins.inc()
             _LOG.info("watch %s of %s logged in from %s", mask_imei(frame.imei), binding.site, conn.peer)
             return None
         if frame.imei != conn.imei:

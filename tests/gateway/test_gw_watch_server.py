@@ -155,6 +155,9 @@ async def test_connections_per_address_are_limited(make_server: Callable[..., An
             assert await third.closed_by_server()
         (entry,) = await h.dead(Reason.CONNECTION_LIMIT)
         assert "127.0.0.1" in entry.detail
+        metrics = h.server.metrics
+        assert (metrics.value("watch_connections"), metrics.value("watch_logins_total")) == (2, 2)
+        assert metrics.value("watch_connections_refused_total") == 1
         await first.lk()
         assert await first.reply() == "LK"  # the open connections are untouched
 
