@@ -57,6 +57,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff, retry
+from gateway.watch.registry import watches_from_registry
+from gateway.watch.server import WatchServer
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader
@@ -253,6 +255,8 @@ class Backend:
         self._live_engine: Engine | None = None
         self._raised_while_catching_up: set[tuple[str, str, str | None, int]] = set()
         self._live_buffer: deque[Reading] = deque(maxlen=LIVE_BUFFER_MAX)
+        self.watch_server: WatchServer | None = None
+        """The 4G watch server, once listening (``settings.watch_port`` set; see gateway/watch)."""
 
     @property
     def snapshot_path(self) -> Path:
@@ -282,6 +286,9 @@ class Backend:
         engine = self._live_engine if self.recovery.catching_up else self.engine
         assert engine is not None
         engine.process(reading)
+
+    def _watch_server_started(self, server: WatchServer) -> None:
+        self.watch_server = server
 
     def _on_durable(self, readings: Sequence[Reading]) -> None:
         if self.recovery.catching_up:
@@ -505,6 +512,8 @@ class Backend:
                         on_durable=self._on_durable,
                         metrics=self.metrics,
                         ready=self.ready,
+                        watches=watches_from_registry(self.registry_doc) if self.registry_doc is not None else None,
+                        on_watch_server=self._watch_server_started,
                     ),
                     name="pipeline",
                 )

@@ -488,6 +488,17 @@ def bench_recovery(
     print(table(run_bench_recovery(homes=homes), homes))
 
 
+@bench_app.command("watch")
+def bench_watch(
+    count: Annotated[int, typer.Option(help="Wristband readings per stage.")] = 20_000,
+    presses: Annotated[int, typer.Option(help="SOS presses per path (latency).")] = 20,
+) -> None:
+    """4G watches over TCP vs contract v1 wristbands over MQTT: readings/s and SOS latency, in one run."""
+    from bench.watch import run_bench_watch
+
+    print(run_bench_watch(count=count, presses=presses).table())
+
+
 @bench_app.command("snapshot")
 def bench_snapshot(
     homes: Annotated[list[int] | None, typer.Option(help="Home counts (repeat the option).")] = None,

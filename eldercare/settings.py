@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300
+    # -- 4G elder watches (gateway/watch, docs/devices.md): a TCP server for the [VV*IMEI*LEN*...] text protocol
+    watch_port: int | None = Field(default=None, description="TCP port for 4G watches; unset: no watch server.")
+    watch_host: str = Field(default="0.0.0.0", description="Address the watch server listens on (watches use 4G).")
+    watch_max_per_address: int = Field(default=256, description="Watch connections from one address (carrier NAT).")
+    watch_idle_timeout_s: float = Field(default=900.0, description="Close a watch connection silent this long.")
     detect: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -72,6 +77,8 @@ class Settings(BaseSettings):
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
+        if self.watch_port is not None and not 0 <= self.watch_port <= 65535:
+            raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")
         return self
 
 
