@@ -289,3 +289,27 @@ def test_an_ordonez_checksum_ignores_line_endings_but_not_content(tmp_path: Path
     (d / "OrdonezA_Sensors.txt").write_bytes(good.encode())
     assert sources.file_ok(d / "OrdonezA_Sensors.txt", digest, normalise=True)
     assert not sources.file_ok(d / "OrdonezA_Sensors.txt", digest, normalise=False)  # TL files: byte for byte
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_MISSING_ORDONEZ), reason="Ordóñez recordings not in the dataset cache (see above)")
+def test_evaluate_scores_the_sources_present_and_names_the_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    # A cache holding only the Ordóñez files: those homes are scored, the TL bundle is named as missing.
+    (tmp_path / sources.ORDONEZ_DIR).mkdir()
+    for name in sources.ORDONEZ_SHA256:
+        (tmp_path / sources.ORDONEZ_DIR / name).write_bytes((cache_dir() / sources.ORDONEZ_DIR / name).read_bytes())
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    result = CliRunner().invoke(app, ["evaluate", "--no-simulated"])
+    assert result.exit_code == 0, result.output
+    assert "| ordonez-a (unseen) |" in result.output and "| ordonez-b |" in result.output
+    assert "| kasteren-a |" not in result.output
+    assert (
+        f"Not evaluated: {len(sources.TL_SHA256)} dataset files missing or changed in {tmp_path / sources.TL_DIR}"
+        in (result.output)
+    )
