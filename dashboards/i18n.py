@@ -513,6 +513,15 @@ _ZH_UX: Final[dict[str, str]] = {
     "stats.unacked_short": "超时未接单",
     "stats.generated": "生成时间",
     "stats.checkins": "询问老人（告警前）",
+    "load.title": "网格员提醒负荷（行为类告警）",
+    "load.hint": "每位网格员每月行为类告警预算 {budget} 次（约每个工作日一次）；生命安全告警不计入、不受影响。",
+    "load.grid": "网格",
+    "load.alerts": "行为类告警",
+    "load.false": "误报",
+    "load.top": "最多的一户",
+    "load.over": "超出预算：{name} 家本月 {n} 次（误报 {f} 次）。"
+    "建议上门检查设备位置，或在老人页面查看系统已自动放宽的阈值。",
+    "load.ok": "在预算内",
     "checkin.title": "告警前询问",
     "checkin.hint": "行为类告警先通过呼叫器/手环询问老人“您还好吗”，老人有活动或按“取消”即视为平安，"
     "不再通知网格员；无应答或按键求助才通知。",
@@ -666,6 +675,16 @@ _EN_UX: Final[dict[str, str]] = {
     "stats.unacked_short": "Unacknowledged late",
     "stats.generated": "Generated",
     "stats.checkins": "Check-ins (before a page)",
+    "load.title": "Alert load per grid worker (behavioural alerts)",
+    "load.hint": "Budget {budget} behavioural alerts per worker a month (about one a working day); "
+    "life-safety alerts never count and are never affected.",
+    "load.grid": "Grid",
+    "load.alerts": "Behavioural alerts",
+    "load.false": "False alarms",
+    "load.top": "Busiest home",
+    "load.over": "Over budget: {name}'s home paged {n} times this month ({f} false alarms). "
+    "Check its device placement on the next visit, or see the limits the system already widened on the elder's page.",
+    "load.ok": "within budget",
     "checkin.title": "Check-ins before a page",
     "checkin.hint": 'A behavioural alert first asks the elder "are you all right?" through the call button or '
     'wristband; activity or "cancel" closes it as fine without a page; no answer or a help press pages the worker.',

@@ -323,6 +323,7 @@ class Engine:
         if len(home.history) > self.config.history_days:
             del home.history[: len(home.history) - self.config.history_days]
         home.day = DaySummary(day=ctx.care_day(t))
+        fatigue.relax(self.config, home, t)
         for key in [k for k in home.open if k.startswith("apnea:")]:
             del home.open[key]
         if self.refit_inline:
@@ -427,6 +428,9 @@ class Engine:
             d.flagged = real
             if not real:
                 d.fine_labels += 1
+        if real:
+            start = self._ctx.next_local(time_ms - 86_400_000, self.config.day_boundary_min)
+            fatigue.forget_confirmed(self.config, home, start, start + 86_400_000)
         if self.refit_inline:
             home.baseline = fit_baselines({home.site: home.history}, config=self.config)[home.site]
         return True

@@ -208,6 +208,7 @@ class Backend:
         benchmarks).
         """
         self.settings = settings
+        self.detect_config = settings.detect_config()
         self.registry_doc = registry
         self.metrics = GatewayMetrics()
         self.store = AlertStore(url=settings.database_url)
@@ -302,10 +303,17 @@ class Backend:
         """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None."""
         path = self.snapshot_path
         if not path.exists():
-            return Engine(registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False), None
+            engine = Engine(
+                registry=self.home_registry,
+                config=self.detect_config,
+                clock=WallClock(),
+                sink=self._dispatch,
+                refit_inline=False,
+            )
+            return engine, None
         data = path.read_bytes()
         # No clock yet: restoring with one would fire every timer up to now before the history is replayed.
-        engine, _ = Engine.restore(data, registry=self.home_registry, refit_inline=False)
+        engine, _ = Engine.restore(data, registry=self.home_registry, config=self.detect_config, refit_inline=False)
         engine.clock = WallClock()
         engine.sink = self._dispatch
         return engine, snapshot_watermark(data)
@@ -477,7 +485,11 @@ class Backend:
         # The restored state is long-lived: keep the collector's full passes from walking it (pauses of the loop).
         gc.freeze()
         self._live_engine = Engine(
-            registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False
+            registry=self.home_registry,
+            config=self.detect_config,
+            clock=WallClock(),
+            sink=self._dispatch,
+            refit_inline=False,
         )
         self.engine = engine  # not fed live readings until it has caught up (see _fast_path, _on_durable)
         self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome

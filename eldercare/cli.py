@@ -558,8 +558,15 @@ def db_import_registry(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a wrong ELDERCARE_* setting is one clear line (zh/en), not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        lines = [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
+        Console(stderr=True).print(f"[red]配置错误 / configuration error:[/red] {'; '.join(lines)}", highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

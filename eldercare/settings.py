@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import msgspec
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detection.config import DetectConfig
 
 
 class Settings(BaseSettings):
@@ -48,6 +53,17 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300
+    detect: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Detection settings: any DetectConfig field (docs/detection.md) as JSON, e.g."
+            """ ELDERCARE_DETECT='{"checkin_window_s": 180, "fatigue_budget_per_month": 3}'."""
+        ),
+    )
+
+    def detect_config(self) -> DetectConfig:
+        """The detection rules of this deployment: the defaults with ``detect`` applied (checked at start-up)."""
+        return detect_config_from(self.detect)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -55,4 +71,25 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
+        detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
         return self
+
+
+def detect_config_from(overrides: Mapping[str, Any]) -> DetectConfig:
+    """``DetectConfig`` with ``overrides``; a clear error naming the field for unknown names or wrong types.
+
+    >>> detect_config_from({"checkin_window_s": 120}).checkin_window_s
+    120
+    >>> detect_config_from({"checkin_window": 120})
+    Traceback (most recent call last):
+    ...
+    ValueError: ELDERCARE_DETECT: unknown detection setting(s) checkin_window (see docs/detection.md)
+    """
+    known = {f.name for f in msgspec.structs.fields(DetectConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"ELDERCARE_DETECT: unknown detection setting(s) {', '.join(unknown)} (see docs/detection.md)")
+    try:
+        return msgspec.convert(dict(overrides), DetectConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"ELDERCARE_DETECT: {exc}") from None
