@@ -404,7 +404,7 @@ def evaluate(
     from detection.evaluate import Run, report_markdown, run_evaluation
     from detection.evaluate import evaluate as run_custom
     from detection.realdata import evaluate as real_eval
-    from detection.realdata.sources import TL_DIR, cache_dir, missing_files
+    from detection.realdata.sources import cache_dir, missing_by_dataset
 
     def progress(msg: str) -> None:
         console.print(msg)
@@ -421,15 +421,14 @@ def evaluate(
             ) from None
     parts: list[str] = []
     if real:
-        missing = missing_files()
-        if missing:
-            parts.append(
-                f"## Real homes\n\nNot evaluated: {len(missing)} dataset files missing or changed in"
-                f" {cache_dir() / TL_DIR} (see docs/detection.md, 'Real homes', for how to populate the cache)."
-            )
-        else:
-            results = real_eval.evaluate_homes(progress=progress)
-            parts.append("## Real homes\n\n" + real_eval.report_markdown(results))
+        missing = {d: names for d, names in missing_by_dataset().items() if names}
+        notes = "".join(
+            f"\n\nNot evaluated: {len(names)} dataset files missing or changed in {cache_dir() / d}"
+            " (see docs/detection.md, 'Real homes', for how to populate the cache)."
+            for d, names in missing.items()
+        )
+        results = real_eval.evaluate_homes(progress=progress)
+        parts.append("## Real homes\n\n" + (real_eval.report_markdown(results) if results else "") + notes)
     if simulated:
         if homes is not None:
             runs = [Run(seed=seed, homes=homes, days=days, mix=mix) for seed in seed_list]
