@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300
+    # -- alarm-receiving centre (docs/alerts.md "ARC output"): off unless arc_host is set
+    arc_host: str = Field(default="", description="ARC receiver host (SIA DC-09 over TCP); empty: no ARC output.")
+    arc_port: int = Field(default=0, description="ARC receiver TCP port.")
+    arc_accounts: dict[str, str] = Field(default_factory=dict, description="JSON: site → ARC account (hex).")
+    arc_account_prefix: str = Field(default="", description="Else account = prefix + the digits of the site id.")
+    arc_receiver: str = Field(default="", description="DC-09 receiver number (R field); empty: omitted.")
+    arc_line: str = Field(default="0", description="DC-09 line prefix (L field).")
+    arc_fall_code: str = Field(default="101", description="Contact ID code of a fall (no standard code; 101 or 120).")
+    arc_timeout_s: float = Field(default=10.0, description="Connect / wait-for-ACK limit of one attempt.")
+    arc_supervision_s: float = Field(default=300.0, description="DC-09 NULL link-test interval; 0: none.")
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -55,4 +65,6 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
+        if self.arc_host and not 0 < self.arc_port < 65536:
+            raise ValueError(f"ELDERCARE_ARC_PORT must be 1..65535 when ELDERCARE_ARC_HOST is set, got {self.arc_port}")
         return self
