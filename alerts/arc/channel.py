@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Final
 
 from alerts.arc.client import ArcClient
-from alerts.arc.dc09 import Response
+from alerts.arc.dc09 import NEW_EVENT, Response, contact_id
 from alerts.arc.errors import DeliveryError
 from alerts.arc.events import TEST_CODE, ArcConfig
 from alerts.store.outbox import ARC_CHANNEL
@@ -175,5 +175,10 @@ class ArcChannel:
     async def test_event(self, *, account: str | None = None) -> Response:
         """Send Contact ID 602 (periodic test report); raise :class:`DeliveryError` when not acknowledged."""
         acct = account or self.config.link_account()
-        data = f"#{acct}|1{TEST_CODE} 00 000"
-        return await self.client.send(event_id="ADM-CID", seq=seq_of(self.clock() // 1000), account=acct, data=data)
+        return await send_test_event(self.client, account=acct, seq=seq_of(self.clock() // 1000))
+
+
+async def send_test_event(client: ArcClient, *, account: str, seq: int) -> Response:
+    """Contact ID 602 "periodic test report" (group 00, zone 000): the ARC's answer, or :class:`DeliveryError`."""
+    data = contact_id(account=account, qualifier=NEW_EVENT, code=TEST_CODE, group="00", zone="000")
+    return await client.send(event_id="ADM-CID", seq=seq, account=account, data=data)
