@@ -231,6 +231,7 @@ class Z2mAdapter:
             raise DecodeError(topic, Reason.BAD_SCHEMA, "device state must be a JSON object")
         out: list[Reading | DecodeError] = []
         events: list[str] = []
+        seen_before = ieee in home.seq  # a key that first shows up in a later message (e.g. `test`) is an edge
         for key, mapping in m.levels.items():
             value = _value_key(state.get(key))
             if value is None:
@@ -240,7 +241,7 @@ class Z2mAdapter:
             event = mapping.get(value)
             if event is None or previous == value:
                 continue
-            if previous is None and (retained or (m.kind, event) not in LIFE_SAFETY_EVENTS):
+            if previous is None and (retained or (not seen_before and (m.kind, event) not in LIFE_SAFETY_EVENTS)):
                 continue  # first sight is a baseline, not an edge; a live life-safety level is never held back
             events.append(event)
         for key, mapping in m.actions.items():

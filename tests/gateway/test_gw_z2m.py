@@ -264,3 +264,40 @@ def test_whatever_arrives_the_adapter_returns_readings_or_reasons(topic: str, pa
         assert isinstance(r, Reading | DecodeError)
         if isinstance(r, DecodeError):
             assert r.reason in Reason and r.detail
+
+
+def engine_alerts(a: Z2mAdapter, engine: Engine, ieee: str, payload: bytes, t: int) -> list[tuple[AlertType, bool]]:
+    return [(x.type, x.clears) for r in send(a, ieee, payload, t=t) for x in engine.process(r) if x.device == ieee]
+
+
+def test_a_device_that_only_reports_battery_low_raises_low_battery_and_clears_it() -> None:
+    # Feibit SEB01ZB (IAS zone: `sos`, `battery_low`, `tamper`) reports no percentage at all.
+    a, engine = adapter(), engine_home()
+    assert engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_OK, NOW) == []
+    low = engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_BATTERY_LOW, NOW + 60_000)
+    assert low == [(AlertType.LOW_BATTERY, False)]
+    again = engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_BATTERY_LOW, NOW + 120_000)
+    assert again == []  # the cached flag repeats: the same condition
+    back = engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_OK, NOW + 180_000)
+    assert back == [(AlertType.LOW_BATTERY, True)]
+
+
+def test_a_gas_detector_test_press_is_no_alarm_and_no_sign_of_the_elder() -> None:
+    # Decision (docs/devices.md): the research note calls `test: true` a non-alarm proving the device works and says
+    # nothing of the elder; testers, installers and self-tests press it too, so it must not hide an inactivity.
+    a, engine = adapter(), engine_home()
+    for r in send(a, fx.DOOR, b'{"contact":true,"battery":90}', t=NOW) + send(a, fx.GAS, fx.GAS_QUIET, t=NOW):
+        engine.process(r)
+    closed = send(a, fx.DOOR, b'{"contact":false,"battery":90}', t=NOW + 60_000)
+    for r in closed:
+        engine.process(r)
+    home = engine.homes[SITE]
+    assert home.last_activity_ms == NOW + 60_000
+    out = send(a, fx.GAS, fx.GAS_TEST, t=NOW + 3 * 3600_000)
+    assert events(out) == ["test"] and not any(r.is_life_safety for r in out)
+    raised = [x for r in out for x in engine.process(r)]
+    assert [x for x in raised if x.device == fx.GAS] == []
+    # Three quiet hours after the door: the inactivity rule fires; the test press did not hide it.
+    assert AlertType.INACTIVITY in {x.type for x in raised}, raised
+    assert home.last_activity_ms == NOW + 60_000 and home.last_activity_src.startswith("door/")
+    assert home.devices[fx.GAS].last_seen_ms == NOW + 3 * 3600_000  # but it keeps the detector alive

@@ -104,3 +104,9 @@ SOS2_NULL: Final = b'{"action":null,"battery":100,"last_seen":"2026-04-17T23:33:
 SOS2_EMERGENCY: Final = b'{"action":"emergency","battery":100,"last_seen":"2026-04-17T23:33:22+08:00","linkquality":18}'
 GAS_QUIET: Final = b'{"gas":false,"tamper":false,"sensitivity":"medium","gas_density":0,"linkquality":120}'
 GAS_ALARM: Final = b'{"gas":true,"tamper":false,"sensitivity":"medium","gas_density":38,"linkquality":120}'
+# Feibit SEB01ZB (IAS zone `sos`, `battery_low`, `tamper`; no percentage: feibit.ts L32-40 exposes)
+LATCHED_OK: Final = b'{"sos":false,"battery_low":false,"tamper":false,"linkquality":80}'
+LATCHED_BATTERY_LOW: Final = b'{"sos":false,"battery_low":true,"tamper":false,"linkquality":78}'
+# Xiaomi JTQJ-BF-01LM/BW test press: the quiet snapshot with `test: true` (keys as GAS_QUIET; `test` per the model's
+# exposes, research note §1.2); not a recorded log line.
+GAS_TEST: Final = b'{"gas":false,"test":true,"tamper":false,"sensitivity":"medium","gas_density":0,"linkquality":120}'
