@@ -301,3 +301,62 @@ def test_a_gas_detector_test_press_is_no_alarm_and_no_sign_of_the_elder() -> Non
     assert AlertType.INACTIVITY in {x.type for x in raised}, raised
     assert home.last_activity_ms == NOW + 60_000 and home.last_activity_src.startswith("door/")
     assert home.devices[fx.GAS].last_seen_ms == NOW + 3 * 3600_000  # but it keeps the detector alive
+
+
+def test_tuya_smoke_without_a_percentage_alarms_and_its_battery_low_pages() -> None:
+    a, engine = adapter(), engine_home()
+    assert engine_alerts(a, engine, fx.TUYA_SMOKE, fx.TUYA_SMOKE_QUIET, NOW) == []
+    assert engine_alerts(a, engine, fx.TUYA_SMOKE, fx.TUYA_SMOKE_BATTERY_LOW, NOW + 60_000) == [
+        (AlertType.LOW_BATTERY, False)
+    ]
+    alarm = send(a, fx.TUYA_SMOKE, fx.TUYA_SMOKE_ALARM, t=NOW + 120_000)
+    assert events(alarm) == ["alarm"] and alarm[0].is_life_safety and alarm[0].kind is DeviceKind.SMOKE
+    assert events(send(a, fx.TUYA_SMOKE, fx.TUYA_SMOKE_QUIET, t=NOW + 180_000)) == ["clear"]
+
+
+def test_heiman_gas_sensor_alarms_and_clears() -> None:
+    a = adapter()
+    assert events(send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_QUIET)) == []
+    alarm = send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_ALARM)
+    assert events(alarm) == ["alarm"] and alarm[0].kind is DeviceKind.GAS and alarm[0].is_life_safety
+    assert events(send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_ALARM)) == []
+    assert events(send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_QUIET)) == ["clear"]
+
+
+def test_heiman_remote_sos_key_is_a_call_and_its_arming_keys_are_nothing() -> None:
+    a = adapter()
+    out = send(a, fx.HEIMAN_REMOTE, fx.HEIMAN_REMOTE_SOS)
+    assert events(out) == ["press"] and out[0].kind is DeviceKind.CALL_BUTTON and out[0].is_life_safety
+    assert events(send(a, fx.HEIMAN_REMOTE, fx.HEIMAN_REMOTE_ARM)) == []  # no dead letter either (send checks)
+
+
+@pytest.mark.parametrize(
+    ("ieee", "idle", "active"),
+    [
+        (fx.XIAOMI_PIR, fx.XIAOMI_PIR_IDLE, fx.XIAOMI_PIR_MOTION),
+        (fx.HEIMAN_PIR, fx.HEIMAN_PIR_IDLE, fx.HEIMAN_PIR_MOTION),
+        (fx.MMWAVE, fx.MMWAVE_EMPTY, fx.MMWAVE_PRESENT),
+        (fx.FP1, fx.FP1_LEFT, fx.FP1_APPROACH),
+    ],
+)
+def test_pir_and_mmwave_presence_rises_are_motion_and_repeats_or_falls_are_nothing(
+    ieee: str, idle: bytes, active: bytes
+) -> None:
+    a = adapter()
+    assert events(send(a, ieee, idle)) == []
+    moved = send(a, ieee, active)
+    assert events(moved) == ["motion"] and moved[0].kind is DeviceKind.MOTION
+    assert events(send(a, ieee, active)) == []  # a snapshot repeating presence (e.g. target distance changed)
+    assert events(send(a, ieee, idle)) == []
+
+
+def test_fp1_presence_events_repeat_presence_and_raise_nothing_more() -> None:
+    a = adapter()
+    send(a, fx.FP1, fx.FP1_LEFT)
+    assert events(send(a, fx.FP1, fx.FP1_APPROACH)) == ["motion"]
+    assert events(send(a, fx.FP1, fx.FP1_AWAY)) == []  # presence_event changed, presence did not
+
+
+def test_heiman_button_under_its_current_converter_model_name() -> None:
+    table = load_table()
+    assert table.models["HS1EB/HS1EB-E"].actions == table.models["HS1EB"].actions
