@@ -360,3 +360,29 @@ def test_fp1_presence_events_repeat_presence_and_raise_nothing_more() -> None:
 def test_heiman_button_under_its_current_converter_model_name() -> None:
     table = load_table()
     assert table.models["HS1EB/HS1EB-E"].actions == table.models["HS1EB"].actions
+
+
+def test_a_run_of_door_events_is_the_persons_rhythm_not_heartbeats() -> None:
+    # Each Z2M state message that carries an event (a door opened) was caused by the person. Counting it as a
+    # heartbeat taught the offline rule a 2-minute "healthy gap" and paged a healthy door 15 minutes after the
+    # last opening (the storm that once raised 991 alerts a month on a real home, docs/detection.md).
+    a, engine = adapter(), engine_home()
+    t = NOW
+    for r in send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED, t=t):
+        engine.process(r)
+    for k in range(1, 13):
+        t = NOW + k * 120_000
+        payload = fx.TUYA_DOOR_OPEN if k % 2 else fx.TUYA_DOOR_CLOSED
+        out = send(a, fx.TUYA_DOOR, payload, t=t)
+        assert events(out) == ["open" if k % 2 else "close"]
+        assert [r.type for r in out] == [MessageType.EVENT]  # no status: battery, tamper... did not change
+        for r in out:
+            engine.process(r)
+    later = engine.advance(t + 3 * 3600_000)
+    assert [x for x in later if x.type is AlertType.DEVICE_OFFLINE and x.device == fx.TUYA_DOOR] == []
+    # A report without an event (battery, link quality) is still a heartbeat with its status.
+    report = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED.replace(b'"battery":100', b'"battery":99'), t=t + 3600_000)
+    assert [(r.type, r.fields.get("battery")) for r in report] == [(MessageType.STATUS, 99)]
+    # A status change arriving with an event is not lost.
+    both = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN.replace(b'"tamper":false', b'"tamper":true'), t=t + 7200_000)
+    assert [(r.type, r.fields.get("tamper")) for r in both] == [(MessageType.EVENT, None), (MessageType.STATUS, True)]
