@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.ingest import DEVICES, BenchResult, BenchTarget
+from bench.ingest import DEVICES, BenchResult, BenchTarget, end_sessions
 from ingest.influx import InfluxClient
 
 
@@ -79,6 +79,7 @@ async def z2m_pipeline_stage(
     base = f"z2m/{target.site}"
     subprocess.run(_pub(target, f"{base}/bridge/devices", "-r", "-m", _device_list().decode()), check=True)
     log = workdir / f"pipeline-{db}.log"
+    client_id = f"benchz-{uuid.uuid4().hex[:6]}"
     worker_env = {
         **os.environ,
         **(env or {}),
@@ -86,7 +87,7 @@ async def z2m_pipeline_stage(
         "ELDERCARE_MQTT_PORT": str(target.backend_port),
         "ELDERCARE_MQTT_USERNAME": target.backend_user,
         "ELDERCARE_MQTT_PASSWORD": target.backend_password,
-        "ELDERCARE_MQTT_CLIENT_ID": f"benchz-{uuid.uuid4().hex[:6]}",
+        "ELDERCARE_MQTT_CLIENT_ID": client_id,
         "ELDERCARE_INFLUX_URL": target.influx_url,
         "ELDERCARE_INFLUX_DB": db,
         "ELDERCARE_DATA_DIR": str(workdir / db),
@@ -132,6 +133,7 @@ async def z2m_pipeline_stage(
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(30)
+        await asyncio.to_thread(end_sessions, target, [client_id])
         subprocess.run(_pub(target, f"{base}/bridge/devices", "-r", "-n"), check=False)
         with contextlib.suppress(Exception):
             await influx.drop_database()
