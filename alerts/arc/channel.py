@@ -30,6 +30,14 @@ EVENT: Final = "arc_event"
 RESTORE: Final = "arc_restore"
 
 
+class _Unreachable(Exception):
+    """The ARC did not answer a connection: stop this round; ``retry_ms`` is when the next one is due."""
+
+    def __init__(self, retry_ms: int) -> None:
+        super().__init__(retry_ms)
+        self.retry_ms = retry_ms
+
+
 def seq_of(notification_id: int) -> int:
     """DC-09 sequence number of a row: stable across retries and restarts, 1..9999."""
     return (notification_id - 1) % 9999 + 1
@@ -73,6 +81,10 @@ class ArcChannel:
         (nid,) = await asyncio.to_thread(self.store.record_notifications, record.id, [draft], now_ms=now)
         if data is None:
             _LOG.error("alert %s: no ARC account for site %s; the ARC is not told", record.id, record.site)
+            await asyncio.to_thread(
+                self.store.finish_arc, nid, status="failed", now_ms=now, error=draft.error, event="arc_failed",
+                note=f"报警中心投递失败 / ARC delivery failed: {draft.error} (not sent)",
+            )  # fmt: skip
         else:
             self.kick()
         return nid
@@ -106,8 +118,14 @@ class ArcChannel:
         lease_ms = int((self.config.timeout_s * 2 + 5) * 1000)
         claimed = await asyncio.to_thread(self.store.claim_notifications, now, arc=True, lease_ms=lease_ms)
         acked = 0
-        for item in claimed:
-            acked += await self._send(item, now)
+        for n, item in enumerate(claimed):
+            try:
+                acked += await self._send(item, now)
+            except _Unreachable as down:
+                # The ARC cannot be reached now: the others wait for the next round instead of each timing out.
+                rest = [i.id for i in claimed[n + 1 :]]
+                await asyncio.to_thread(self.store.release_notifications, rest, due_ms=down.retry_ms)
+                break
         return acked
 
     async def _send(self, item: NotificationRecord, now: int) -> int:
@@ -116,10 +134,8 @@ class ArcChannel:
             event = next((n for n in rows if n.channel == ARC_CHANNEL and n.kind == EVENT), None)
             if event is not None and event.status != "sent":
                 # A restore never overtakes its alarm: wait for the event's next attempt.
-                await asyncio.to_thread(
-                    self.store.finish_notification, item.id, status="retry", now_ms=now,
-                    due_ms=max(now + 1000, event.due_ms or now), error="waiting for the alarm event",
-                )  # fmt: skip
+                due = max(now + 1000, event.due_ms or now)
+                await asyncio.to_thread(self.store.release_notifications, [item.id], due_ms=due)
                 return 0
         if not item.body:
             await asyncio.to_thread(
@@ -130,7 +146,10 @@ class ArcChannel:
         try:
             await self.client.send(event_id="ADM-CID", seq=seq_of(item.id), account=account, data=item.body)
         except DeliveryError as exc:
-            return await self._failed(item, exc, now)
+            retry_at = await self._failed(item, exc, now)
+            if exc.reason in ("connect", "timeout") and retry_at is not None:
+                raise _Unreachable(retry_at) from exc
+            return 0
         attempts = item.attempts + 1
         late = item.attempts >= self.config.failed_after
         await asyncio.to_thread(
@@ -140,7 +159,7 @@ class ArcChannel:
         self.delivered += 1
         return 1
 
-    async def _failed(self, item: NotificationRecord, exc: DeliveryError, now: int) -> int:
+    async def _failed(self, item: NotificationRecord, exc: DeliveryError, now: int) -> int | None:
         attempts = item.attempts + 1
         _LOG.warning("ARC delivery of notification %s failed (attempt %d): %s", item.id, attempts, exc)
         if exc.permanent:
@@ -155,7 +174,7 @@ class ArcChannel:
             event="arc_failed" if show else None,
             note=f"报警中心投递失败 / ARC delivery failed: {exc} (attempt {attempts}; {what})" if show else None,
         )  # fmt: skip
-        return 0
+        return due
 
     # ------------------------------------------------------------------ link checks
 

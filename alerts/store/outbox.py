@@ -118,6 +118,18 @@ class Outbox(AuditLog):
             if target is not None:
                 row.target = target
 
+    def release_notifications(self, ids: Sequence[int], *, due_ms: int) -> None:
+        """Put claimed rows back (status retry, due at ``due_ms``) without counting an attempt."""
+        if not ids:
+            return
+        with self._tx() as s:
+            s.execute(
+                update(NotificationRow)
+                .where(NotificationRow.id.in_(list(ids)), NotificationRow.status == "sending")
+                .values(status="retry", due_ms=due_ms)
+                .execution_options(synchronize_session=False)
+            )
+
     def finish_arc(
         self,
         notification_id: int,

@@ -34,7 +34,7 @@ def life_safety(time_ms: int, kind: AlertType = AlertType.SOS, *, clears: bool =
 
 
 def arc_config(port: int, **kw: object) -> ArcConfig:
-    return ArcConfig(host="127.0.0.1", port=port, accounts={"h0001": "1234"}, timeout_s=2.0, **kw)  # type: ignore[arg-type]
+    return ArcConfig(host="127.0.0.1", port=port, accounts={"h0001": "1234"}, timeout_s=10.0, **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ async def test_the_receiver_detects_a_bad_crc() -> None:
         assert not got.crc_ok and got.answer == "NAK"
         assert b'"NAK"' in reply
         # Our client takes a NAK as "not delivered"; a clean frame gets an ACK with its sequence number.
-        client = ArcClient(host="127.0.0.1", port=arc.port, timeout_s=2)
+        client = ArcClient(host="127.0.0.1", port=arc.port, timeout_s=10)
         with pytest.raises(DeliveryError) as nak:
             arc.mode, arc.nak_count = "nak", 1
             await client.send(event_id="ADM-CID", seq=6, account="1234", data="#1234|1101 01 001")
@@ -127,7 +127,7 @@ async def test_the_receiver_detects_a_bad_crc() -> None:
 
 async def test_an_ack_with_a_bad_crc_or_a_duh_is_not_a_delivery() -> None:
     with ArcReceiver(mode="corrupt") as arc:
-        client = ArcClient(host="127.0.0.1", port=arc.port, timeout_s=2)
+        client = ArcClient(host="127.0.0.1", port=arc.port, timeout_s=10)
         with pytest.raises(DeliveryError) as corrupt:
             await client.send(event_id="ADM-CID", seq=1, account="1234", data="#1234|1101 01 001")
         assert corrupt.value.reason == "frame"
@@ -269,3 +269,32 @@ async def test_supervision_and_the_test_event_are_acknowledged() -> None:
     down = await channel.supervise()
     assert isinstance(down, DeliveryError) and down.reason == "connect"
     await asyncio.sleep(0)
+
+
+async def test_with_the_arc_down_one_refused_connection_ends_the_round_and_nothing_is_counted_twice(
+    setup: AlertStore, clock: FakeClock
+) -> None:
+    port = free_port()
+    service, channel = service_with_arc(setup, clock, arc_config(port))
+    channel.kick = lambda: None  # type: ignore[method-assign]  # the test drives the rounds
+    records = [await service.raise_alert(life_safety(clock(), kind)) for kind in (AlertType.SOS, AlertType.SMOKE)]
+    assert all(r is not None for r in records)
+    assert await channel.drain() == 0
+    rows = [n for n in setup.notifications() if n.channel == "arc"]
+    # The first was tried and failed; the second was put back untried, due with the first's retry.
+    assert [(n.status, n.attempts) for n in rows] == [("retry", 1), ("retry", 0)]
+    assert rows[0].due_ms == rows[1].due_ms == clock() + 5000
+    with ArcReceiver(port=port) as arc:
+        clock.advance(5)
+        assert await channel.drain() == 2
+        assert [r.contact_id for r in arc.wait(2)] == [("1", "101", "01", "001"), ("1", "111", "01", "004")]
+
+
+async def test_a_home_without_an_account_shows_it_in_the_history(setup: AlertStore, clock: FakeClock) -> None:
+    config = ArcConfig(host="127.0.0.1", port=free_port(), accounts={"elsewhere": "9999"}, timeout_s=1.0)
+    service, _ = service_with_arc(setup, clock, config)
+    record = await service.raise_alert(life_safety(clock()))
+    assert record is not None
+    (row,) = [n for n in setup.notifications(alert_id=record.id) if n.channel == "arc"]
+    assert row.status == "failed" and row.error == "no ARC account for site h0001"
+    assert any(e.action == "arc_failed" and "no ARC account" in (e.note or "") for e in setup.events(record.id))
