@@ -34,6 +34,8 @@ from typing import Any, Final
 
 import msgspec
 
+from alerts.arc.channel import ArcChannel
+from alerts.arc.events import DEFAULT_CODES, ArcConfig
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.guardians import GuardianLinks, GuardianNotifier
@@ -82,6 +84,24 @@ _WRITE_BYTES: Final = 1 << 20
 def wall_ms() -> int:
     """Wall-clock time in epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def arc_config(settings: Settings) -> ArcConfig | None:
+    """The ARC output's configuration from ``ELDERCARE_ARC_*``; None when it is off (no host)."""
+    if not settings.arc_host:
+        return None
+    return ArcConfig(
+        host=settings.arc_host, port=settings.arc_port, accounts=dict(settings.arc_accounts),
+        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        codes={**DEFAULT_CODES, "fall": settings.arc_fall_code}, timeout_s=settings.arc_timeout_s,
+        supervision_s=settings.arc_supervision_s,
+    )  # fmt: skip
+
+
+def arc_channel(settings: Settings, *, store: AlertStore, clock: Callable[[], int]) -> ArcChannel | None:
+    """The ARC channel over ``store``'s outbox, or None when the ARC output is off."""
+    config = arc_config(settings)
+    return None if config is None else ArcChannel(store=store, config=config, clock=clock)
 
 
 def _fit_with_routine(histories: Mapping[str, Sequence[DaySummary]], config: DetectConfig) -> dict[str, Baseline]:
@@ -227,6 +247,7 @@ class Backend:
         sender = notifier or AppriseNotifier()
         # Families with recorded consent hear about life-safety alerts through the same channels (alerts/guardians.py).
         self.guardian_links = GuardianLinks(secret=secret, base_url=settings.public_url)
+        self.arc = arc_channel(settings, store=self.store, clock=wall_ms)
         self.service = AlertService(
             store=self.store,
             notifier=sender,
@@ -235,6 +256,7 @@ class Backend:
             links=LinkSigner(secret=secret, base_url=settings.public_url),
             commands=self.commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
+            arc=self.arc,
         )
         self.checkin_relay = CheckInRelay(store=self.store, commands=self.commands, clock=wall_ms)  # issue 19
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
@@ -519,12 +541,16 @@ class Backend:
                 )
                 tasks.create_task(self._every(self.engine_tick_s, self._engine_tick, "detection tick", stop))
                 tasks.create_task(self._every(self.service_tick_s, self.service.tick, "alert service tick", stop))
+                if self.arc is not None and self.arc.config.supervision_s > 0:
+                    tasks.create_task(self._every(self.arc.config.supervision_s, self.arc.supervise, "ARC link", stop))
                 tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot_async, "snapshot", stop))
                 tasks.create_task(self._every(self.refit_every_s, self._refit, "baseline refit", stop))
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.checkin_relay.wait()  # issue 19
+            if self.arc is not None:
+                await self.arc.idle()  # an unsent event stays in the outbox for the next start
             self.save_snapshot()
             await self.commands.close()
             self.store.close()

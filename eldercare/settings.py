@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     watch_host: str = Field(default="0.0.0.0", description="Address the watch server listens on (watches use 4G).")
     watch_max_per_address: int = Field(default=256, description="Watch connections from one address (carrier NAT).")
     watch_idle_timeout_s: float = Field(default=900.0, description="Close a watch connection silent this long.")
+    # -- alarm-receiving centre (docs/alerts.md "ARC output"): off unless arc_host is set
+    arc_host: str = Field(default="", description="ARC receiver host (SIA DC-09 over TCP); empty: no ARC output.")
+    arc_port: int = Field(default=0, description="ARC receiver TCP port.")
+    arc_accounts: dict[str, str] = Field(default_factory=dict, description="JSON: site → ARC account (hex).")
+    arc_account_prefix: str = Field(default="", description="Else account = prefix + the digits of the site id.")
+    arc_receiver: str = Field(default="", description="DC-09 receiver number (R field); empty: omitted.")
+    arc_line: str = Field(default="0", description="DC-09 line prefix (L field).")
+    arc_fall_code: str = Field(default="101", description="Contact ID code of a fall (no standard code; 101 or 120).")
+    arc_timeout_s: float = Field(default=10.0, description="Connect / wait-for-ACK limit of one attempt.")
+    arc_supervision_s: float = Field(default=300.0, description="DC-09 NULL link-test interval; 0: none.")
     detect: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -79,6 +89,8 @@ class Settings(BaseSettings):
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
         if self.watch_port is not None and not 0 <= self.watch_port <= 65535:
             raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")
+        if self.arc_host and not 0 < self.arc_port < 65536:
+            raise ValueError(f"ELDERCARE_ARC_PORT must be 1..65535 when ELDERCARE_ARC_HOST is set, got {self.arc_port}")
         return self
 
 
