@@ -342,3 +342,23 @@ def test_coming_home_and_lying_still_is_inactivity_not_a_new_outing() -> None:
     [alert] = [a for a in home.of(AlertType.INACTIVITY) if a.time_ms > at(0, 12, 0)]
     assert alert.time_ms == at(0, 12, 45, 10)  # 45 min after the door closed behind her
     assert home.of(AlertType.OUT_NOT_BACK) == []
+
+
+def test_a_smoke_detector_test_is_no_sign_of_the_elder_but_a_hush_press_is() -> None:
+    """Like the gas detector's (docs/devices.md): a `test` may be a self-test or an installer; `silence` is a person."""
+    home = Home()
+    home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 9, 0), event="motion", room="living"))
+    home.motion_idle(at(0, 9, 0), at(0, 9, 40))
+    home.send(rd("smoke1", at(0, 9, 40), event="test"))
+    home.motion_idle(at(0, 9, 40), at(0, 10, 0))
+    home.advance(at(0, 10, 0))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 9, 45)  # 45 min after the motion: the test press did not hide it
+    hush = Home()
+    hush.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 9, 0), event="motion", room="living"))
+    hush.motion_idle(at(0, 9, 0), at(0, 9, 40))
+    hush.send(rd("smoke1", at(0, 9, 40), event="silence"))
+    hush.motion_idle(at(0, 9, 40), at(0, 10, 30))
+    hush.advance(at(0, 10, 30))
+    [later] = hush.of(AlertType.INACTIVITY)
+    assert later.time_ms == at(0, 10, 25)  # counted from the hush press
