@@ -6,6 +6,7 @@ between readings, so encoding 100,000 homes never holds the event loop for more 
 
 from __future__ import annotations
 
+import gc
 import itertools
 import mmap
 import time
@@ -70,10 +71,17 @@ def load_snapshot(path: Path) -> EngineSnapshot:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             view = memoryview(mapped)
             error = ""
+            # Millions of new containers, none garbage: without this the collector's passes over the growing
+            # heap take four times as long as the decoding itself (5.3 s against 1.1 s at 10,000 homes).
+            collecting = gc.isenabled()
+            gc.disable()
             try:
                 snap = _decode_mapped(view, mapped)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 error = str(exc)  # the traceback (holding views into the mapping) goes with the except block
+            finally:
+                if collecting:
+                    gc.enable()
             view.release()  # every view into the mapping is gone by now: it can be closed
     if error:
         raise SnapshotError(error)
