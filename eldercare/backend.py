@@ -11,9 +11,10 @@ millisecond with pauses between them (the engine is not thread-safe; see
 life-safety reading never waits behind it.
 
 Recovery never delays live work (issue 13, R7): the pipeline connects and processes at once. While the
-detection state is rebuilt in the background (snapshot, then InfluxDB read in windows of event time, so memory
-stays bounded whatever the outage), a life-safety reading goes through a separate, empty engine and its alert is
-raised at once; every other durable batch is kept in a bounded buffer and fed to the rebuilt engine afterwards.
+detection state is rebuilt in the background (snapshot decoded home by home, then InfluxDB streamed in one
+chunked query per device kind and replayed in windows of event time, so memory stays bounded whatever the
+outage), a life-safety reading goes through a separate, empty engine and its alert is raised at once; every other
+durable batch is kept in a bounded buffer and fed to the rebuilt engine afterwards.
 :attr:`Backend.recovery` says whether the backend is still catching up (for ``/readyz`` and the console).
 """
 
@@ -66,7 +67,7 @@ _LOG: Final = logging.getLogger("eldercare.backend")
 SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
 """Readings this much older than the snapshot are replayed too (late arrivals)."""
 REPLAY_WINDOW_MS: Final = 60_000
-"""Event time read from InfluxDB per query while catching up: bounds the memory of a recovery."""
+"""Event time replayed at a time while catching up (sorted by arrival within it): bounds a recovery's memory."""
 REPLAY_MARGIN_MS: Final = 5_000
 """The replay reads this far past the moment live processing started (readings stored just before it)."""
 ADVANCE_STEP_MS: Final = 10_000
