@@ -24,6 +24,7 @@ from typing import Final
 
 import msgspec
 
+from alerts.arc.channel import ArcChannel
 from alerts.audit import AuditAction, Entity
 from alerts.commands import HELP_COMING_TYPES, CommandPublisher, help_coming, help_coming_topics
 from alerts.escalation import (
@@ -103,6 +104,7 @@ class AlertService:
         max_attempts: int = 3,
         repeat_notify_after_s: int = 30,
         guardians: GuardianNotifier | None = None,
+        arc: ArcChannel | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -118,6 +120,8 @@ class AlertService:
         self.guardians = guardians
         """Consenting families told about new life-safety alerts (alerts/guardians.py); None: nobody."""
         self._family_tasks: set[asyncio.Task[None]] = set()
+        self.arc = arc
+        """The alarm-receiving centre (alerts/arc/): life-safety alerts and their restores as Contact ID; None: off."""
 
     # ------------------------------------------------------------------ raise
 
@@ -125,7 +129,10 @@ class AlertService:
         """Store (or deduplicate) an alert and notify; a ``clears`` message clears it (None if nothing was open)."""
         now = self.clock()
         if alert.clears:
-            return await asyncio.to_thread(self.store.clear_alert, alert, now_ms=now)
+            cleared = await asyncio.to_thread(self.store.clear_alert, alert, now_ms=now)
+            if cleared is not None and cleared.life_safety and self.arc is not None:
+                await self.arc.enqueue(cleared, restore=True, now=now)  # the condition ended: Contact ID restore
+            return cleared
         ctx = await asyncio.to_thread(self.store.site_context, alert.site)
         policy = self.policies.policy_for(
             community=ctx.community_id if ctx else None, alert_type=alert.type, severity=alert.severity
@@ -139,6 +146,9 @@ class AlertService:
             timers=initial_timers(policy, now),
         )
         record = result.record
+        if result.created and record.life_safety and self.arc is not None:
+            # One outbox row, then a background send: the workers' messages below never wait for the ARC.
+            await self.arc.enqueue(record, restore=False, now=now)
         if result.created:
             await self._notify_new(record, ctx, policy, now)
             if record.life_safety and self.guardians is not None:
@@ -340,6 +350,8 @@ class AlertService:
                 await self._send_all(record, ctx, unique, NoticeKind.OVERDUE, now, AuditAction.ALERT_OVERDUE)
                 report.overdue += 1
         await self._flush_queue(now, report)
+        if self.arc is not None:
+            self.arc.kick()  # due ARC retries, in the background
         return report
 
     async def _flush_queue(self, now: int, report: TickReport) -> None:
@@ -438,6 +450,8 @@ class AlertService:
         first_taken = result.applied and result.from_state == State.OPEN.value and record.ack_ms == now
         if first_taken and AlertType(record.type) in HELP_COMING_TYPES:
             await self._help_coming(record, actor, now)
+        if result.applied and action is Action.RESOLVE and record.life_safety and self.arc is not None:
+            await self.arc.enqueue(record, restore=True, now=now)  # handled: restore, unless the clear sent one
         if result.applied and action is Action.RESOLVE and outcome is not None and self.labels is not None:
             apply_outcome(
                 self.labels, site=record.site, alert_type=record.type, raised_ms=record.raised_ms, outcome=outcome

@@ -176,6 +176,27 @@ class _Publishers:
 # -- subscriber stages run in their own process ------------------------------------------------------------
 
 
+def end_sessions(target: BenchTarget, client_ids: Sequence[str]) -> None:
+    """Discard the persistent sessions a finished stage's pipeline left on the broker.
+
+    A stopped pipeline keeps its QoS 1 session (as in production), so the broker would queue every later stage's
+    messages for it: each later stage would pay for all earlier ones. A clean connect with the same id ends it.
+    """
+    import paho.mqtt.client as mqtt  # deliberate: bench housekeeping, see the module docstring
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    for client_id in client_ids:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        client.username_pw_set(target.backend_user, target.backend_password)
+        try:
+            client.connect(target.mqtt_host, target.backend_port, keepalive=10)
+            client.loop_start()
+            client.disconnect()
+            client.loop_stop()
+        except OSError:
+            continue
+
+
 def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
     """Bare paho counter or naive pipeline; prints ``ready`` once subscribed and ``done <monotonic>`` at the end."""
     import paho.mqtt.client as mqtt  # deliberate: baseline measurement, see the module docstring
@@ -329,6 +350,7 @@ async def _pipeline_stage(
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(30)
+        await asyncio.to_thread(end_sessions, target, [f"{group}-{w}" for w in range(workers)])
         with contextlib.suppress(Exception):
             await influx.drop_database()
         await influx.aclose()

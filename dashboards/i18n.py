@@ -460,6 +460,8 @@ _ZH_UX: Final[dict[str, str]] = {
     "history.clear": "情况已解除",
     "history.note": "添加备注",
     "history.assign": "指派给",
+    "history.arc_failed": "报警中心投递失败",
+    "history.arc_delivered": "报警中心已确认",
     "handover.title": "交班记录",
     "handover.empty": "最近 24 小时没有交班记录",
     "handover.placeholder": "留给下一班的话：未完成事项、需要回访的老人、设备问题…",
@@ -513,6 +515,15 @@ _ZH_UX: Final[dict[str, str]] = {
     "stats.unacked_short": "超时未接单",
     "stats.generated": "生成时间",
     "stats.checkins": "询问老人（告警前）",
+    "load.title": "网格员提醒负荷（行为类告警）",
+    "load.hint": "每位网格员每月行为类告警预算 {budget} 次（约每个工作日一次）；生命安全告警不计入、不受影响。",
+    "load.grid": "网格",
+    "load.alerts": "行为类告警",
+    "load.false": "误报",
+    "load.top": "最多的一户",
+    "load.over": "超出预算：{name} 家本月 {n} 次（误报 {f} 次）。"
+    "建议上门检查设备位置，或在老人页面查看系统已自动放宽的阈值。",
+    "load.ok": "在预算内",
     "checkin.title": "告警前询问",
     "checkin.hint": "行为类告警先通过呼叫器/手环询问老人“您还好吗”，老人有活动或按“取消”即视为平安，"
     "不再通知网格员；无应答或按键求助才通知。",
@@ -540,6 +551,12 @@ _ZH_UX: Final[dict[str, str]] = {
     "learned.all_on": "所有行为规则均已启用",
     "learned.unavailable": "检测引擎不在本进程中运行，暂无法显示",
     "learned.fatigue": "提醒过多，阈值已自动调整",
+    "learned.changes": "最近变化",
+    "learned.change.personal_on": "个人历史已足够，开始按本人规律判断",
+    "learned.change.personal_off": "个人历史不足，改用人群默认值",
+    "learned.change.inactivity": "{block}无活动阈值 {frm} → {to} 分钟",
+    "learned.change.not_up": "未起床提醒时间 {frm} → {to}",
+    "learned.change.out_limit": "外出未归阈值 {frm} → {to} 分钟",
     "learned.fatigue.inactivity": "本户 {window} 天内提醒 {pages} 次无活动（预算 {budget} 次）；无活动阈值"
     "已由 {frm} 分钟放宽到 {to} 分钟（上限 {ceiling} 分钟）。建议：上门核实传感器位置和老人作息。",
     "learned.fatigue.not_up": "本户 {window} 天内提醒 {pages} 次未起床（预算 {budget} 次）；提醒时间"
@@ -613,6 +630,8 @@ _EN_UX: Final[dict[str, str]] = {
     "history.clear": "condition ended",
     "history.note": "added a note",
     "history.assign": "assigned to",
+    "history.arc_failed": "ARC delivery failed",
+    "history.arc_delivered": "ARC acknowledged",
     "handover.title": "Shift handover",
     "handover.empty": "No handover notes in the last 24 h",
     "handover.placeholder": "For the next shift: unfinished work, residents to call back, device problems…",
@@ -666,6 +685,16 @@ _EN_UX: Final[dict[str, str]] = {
     "stats.unacked_short": "Unacknowledged late",
     "stats.generated": "Generated",
     "stats.checkins": "Check-ins (before a page)",
+    "load.title": "Alert load per grid worker (behavioural alerts)",
+    "load.hint": "Budget {budget} behavioural alerts per worker a month (about one a working day); "
+    "life-safety alerts never count and are never affected.",
+    "load.grid": "Grid",
+    "load.alerts": "Behavioural alerts",
+    "load.false": "False alarms",
+    "load.top": "Busiest home",
+    "load.over": "Over budget: {name}'s home paged {n} times this month ({f} false alarms). "
+    "Check its device placement on the next visit, or see the limits the system already widened on the elder's page.",
+    "load.ok": "within budget",
     "checkin.title": "Check-ins before a page",
     "checkin.hint": 'A behavioural alert first asks the elder "are you all right?" through the call button or '
     'wristband; activity or "cancel" closes it as fine without a page; no answer or a help press pages the worker.',
@@ -693,6 +722,12 @@ _EN_UX: Final[dict[str, str]] = {
     "learned.all_on": "Every behavioural rule is on",
     "learned.unavailable": "The detection engine does not run in this process",
     "learned.fatigue": "Too many pages: limits adapted",
+    "learned.changes": "What changed recently",
+    "learned.change.personal_on": "enough own history: the elder's own routine is used from now on",
+    "learned.change.personal_off": "not enough own history: back to the population defaults",
+    "learned.change.inactivity": "{block} inactivity limit {frm} → {to} min",
+    "learned.change.not_up": "not-up time {frm} → {to}",
+    "learned.change.out_limit": "out-not-back limit {frm} → {to} min",
     "learned.fatigue.inactivity": "This home paged {pages} inactivity alerts in {window} days (budget {budget}); limit "
     "raised from {frm} min to {to} min within the {ceiling} min ceiling. Suggestion: check sensor placement and the "
     "daily routine on the next visit.",

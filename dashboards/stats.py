@@ -12,11 +12,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from alerts.labels import ALERT_TYPES, OUTCOMES, label
+from alerts.lifecycle import Outcome
 from alerts.views import AlertView, ResidentView, VisitView
+from detection.detectors.base import BEHAVIOURAL
 from detection.models import Severity
 
 ACK_TARGET_S: dict[Severity, int] = {Severity.CRITICAL: 300, Severity.WARNING: 1800, Severity.INFO: 24 * 3600}
 """Acknowledge-within targets; the critical and warning ones equal the default first escalation step."""
+
+WORKER_BUDGET_PER_MONTH = 20
+"""Behavioural (non-life-safety) alerts one grid's worker can take in a month before the load is flagged: about
+one a working day (issue 19, alarm fatigue). Life-safety alerts never count and are never affected."""
 
 VISIT_TARGET = 1.0
 """Every resident is visited at least once a month (探访关爱 100%)."""
@@ -153,6 +159,67 @@ def count_by(alerts: Iterable[AlertView], key: Callable[[AlertView], str | None]
 
 
 @dataclass(frozen=True, slots=True)
+class LoadRow:
+    """One grid's behavioural alert load of the month, and the home that contributed most (a tuning suggestion)."""
+
+    group: str
+    behavioural: int
+    false_alarms: int
+    budget: int
+    top_resident_id: str
+    top_name: str
+    top_alerts: int
+    top_false: int
+
+    @property
+    def over(self) -> bool:
+        """More behavioural alerts than the worker's monthly budget."""
+        return self.behavioural > self.budget
+
+
+def worker_load(alerts: Iterable[AlertView], budget: int = WORKER_BUDGET_PER_MONTH) -> list[LoadRow]:
+    """Behavioural alerts per grid (its worker's load), busiest first, with the home behind most of them.
+
+    The engine already widens a home's behavioural limits when the home itself pages too often
+    (``detection.fatigue``); a worker over budget across many homes is a staffing or device question, so this only
+    reports it with the numbers: thresholds are never widened because of a worker's caseload.
+
+    >>> from alerts.views import Place
+    >>> from alerts.lifecycle import State
+    >>> from detection.models import AlertType
+    >>> def a(site, t, outcome=None):
+    ...     return AlertView(1, site, Place("D", "S", "C", "G1"), t, Severity.WARNING, State.RESOLVED, 0, "", "",
+    ...                      resident_id="R-" + site, resident_name="N" + site, outcome=outcome)
+    >>> rows = worker_load([a("h1", AlertType.INACTIVITY, "false_alarm"), a("h1", AlertType.NOT_UP),
+    ...                     a("h2", AlertType.INACTIVITY), a("h2", AlertType.SOS)], budget=2)
+    >>> (rows[0].group, rows[0].behavioural, rows[0].over, rows[0].top_name, rows[0].top_alerts, rows[0].top_false)
+    ('G1', 3, True, 'Nh1', 2, 1)
+    """
+    per_grid: dict[str, list[AlertView]] = defaultdict(list)
+    for a in alerts:
+        if a.type in BEHAVIOURAL:
+            per_grid[a.place.grid].append(a)
+    rows = []
+    for grid, items in per_grid.items():
+        by_home = Counter(a.resident_id or a.site for a in items)
+        top, n = by_home.most_common(1)[0]
+        top_items = [a for a in items if (a.resident_id or a.site) == top]
+        rows.append(
+            LoadRow(
+                group=grid,
+                behavioural=len(items),
+                false_alarms=sum(1 for a in items if a.outcome == Outcome.FALSE_ALARM.value),
+                budget=budget,
+                top_resident_id=top_items[0].resident_id,
+                top_name=top_items[0].resident_name or top,
+                top_alerts=n,
+                top_false=sum(1 for a in top_items if a.outcome == Outcome.FALSE_ALARM.value),
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.behavioural, r.group))
+
+
+@dataclass(frozen=True, slots=True)
 class MonthlyReport:
     """Everything on the statistics page for one month."""
 
@@ -178,6 +245,9 @@ class MonthlyReport:
     """Of them answered by the elder ("elder fine"): closed without a page."""
     checkin_paged: int = 0
     """Of them paged: no answer within the window, or the elder asked for help."""
+    load_by_grid: tuple[LoadRow, ...] = ()
+    """Behavioural alert load per grid worker against :data:`WORKER_BUDGET_PER_MONTH` (issue 19)."""
+    load_budget: int = WORKER_BUDGET_PER_MONTH
 
     @property
     def checkin_answer_rate(self) -> float | None:
@@ -242,6 +312,8 @@ def monthly_report(
         checkin_prompts=steps.get("prompt", 0),
         checkin_answered=steps.get("answered", 0),
         checkin_paged=steps.get("paged", 0),
+        load_by_grid=tuple(worker_load(alerts, WORKER_BUDGET_PER_MONTH)),
+        load_budget=WORKER_BUDGET_PER_MONTH,
     )
 
 
@@ -280,6 +352,12 @@ def report_csv_rows(report: MonthlyReport, lang: str = "zh") -> list[list[str]]:
     rows.append(["checkins", "*", "answered", str(report.checkin_answered)])
     rows.append(["checkins", "*", "paged", str(report.checkin_paged)])
     rows.append(["checkins", "*", "answer_rate", fmt(report.checkin_answer_rate)])
+    for ld in report.load_by_grid:
+        rows += [
+            ["worker_load", ld.group, "behavioural_alerts", str(ld.behavioural)],
+            ["worker_load", ld.group, "false_alarms", str(ld.false_alarms)],
+            ["worker_load", ld.group, "budget", str(ld.budget)],
+        ]
     for section, cov in (
         ("coverage_community", report.coverage_by_community),
         ("coverage_grid", report.coverage_by_grid),

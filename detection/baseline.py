@@ -190,15 +190,25 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         config.out_floor_min,
         config.out_ceiling_min,
     )
+    room_fits = [_room_limits(days[i], config) for i in range(len(sites))]
+    n_cells = np.array(
+        [sum(1 for lim in rl.values() for x in lim if x is not None) for rl, _ in room_fits], dtype=np.float64
+    )
     gap_ref = []
     inact = []
+    enough_blocks = [np.sum(~np.isnan(g), axis=1) >= config.grace_days for g in gaps]
+    n_cells += np.sum(np.array(enough_blocks), axis=0)
+    p_cell = _cell_probability(config, n_cells)
     for b in range(len(BLOCKS)):
         g = gaps[b]
         # A robust high quantile of the daily longest spells (every day but confirmed incidents is learned, so
-        # one unlabelled bad day must not move the limit the way a maximum would).
+        # one unlabelled bad day must not move the limit the way a maximum would) ...
         gmax = _nanq(g, config.inactivity_quantile)
-        enough = np.sum(~np.isnan(g), axis=1) >= config.grace_days
+        enough = enough_blocks[b]
         lim = np.where(enough, gmax * config.inactivity_margin, pop.inactivity_limit_min[b])
+        # ... and the tail that the home's false-page budget allows (extreme-value fit), whichever is longer.
+        tail = _gumbel_quantile(g, p_cell)
+        lim = np.where(enough & ~np.isnan(tail), np.maximum(lim, tail), lim)
         gap_ref.append(np.where(enough, gmax, np.nan))
         # Only the floor here: the detector applies the home's own ceiling (device set), and a learned limit above
         # it means silence there is no evidence in this home (the rule stays off there, see InactivityDetector).
@@ -211,7 +221,8 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
 
     out: dict[str, Baseline] = {}
     for i, site in enumerate(sites):
-        room_lim, room_ref = _room_limits(days[i], config)
+        room_lim, room_ref = room_fits[i]
+        room_lim = _room_tails(days[i], room_lim, config, float(p_cell[i]), [float(x[i]) for x in inact])
         fine = sum(d.fine_labels for d in days[i])
         if n_days[i] < config.grace_days:
             base = msgspec.structs.replace(pop, n_days=int(n_days[i]), fine_labels=fine)
@@ -248,6 +259,74 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     return out
 
 
+_EULER_GAMMA: Final = 0.5772156649
+
+
+def _cell_probability(config: DetectConfig, n_cells: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Daily probability each inactivity cell may be exceeded so the home stays within its monthly page budget."""
+    budget = config.inactivity_pages_per_month
+    if budget <= 0:
+        return np.full(n_cells.shape, np.nan)
+    return np.asarray(budget / 30.0 / np.maximum(n_cells, 1.0), dtype=np.float64)
+
+
+def _gumbel_quantile(a: npt.NDArray[np.float64], p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per row: the value a day exceeds with probability ``p`` under a Gumbel fit (method of moments).
+
+    The daily longest quiet spell is a maximum of many spells, so its tail is extreme-value shaped; a fit lets a
+    few weeks of days say where the once-a-year spell lies, which no empirical quantile of 28 days can.
+
+    >>> a = np.array([[30.0, 40.0, 50.0, 40.0, 35.0, 45.0, 40.0]])
+    >>> bool(60 < _gumbel_quantile(a, np.array([0.002]))[0] < 90)
+    True
+    """
+    ok = ~np.isnan(a)
+    n = np.sum(ok, axis=1)
+    x = np.where(ok, a, 0.0)
+    with np.errstate(all="ignore"):
+        mean = x.sum(axis=1) / n
+        sd = np.sqrt(np.where(ok, (x - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1))
+        beta = sd * np.sqrt(6.0) / np.pi
+        mu = mean - _EULER_GAMMA * beta
+        y = -np.log(-np.log1p(-p))
+        out = mu + beta * y
+    return np.asarray(np.where((n >= 3) & ~np.isnan(p), out, np.nan), dtype=np.float64)
+
+
+def _room_tails(
+    days: Sequence[DaySummary],
+    limits: dict[str, tuple[float | None, ...]],
+    config: DetectConfig,
+    p: float,
+    block_limits: Sequence[float],
+) -> dict[str, tuple[float | None, ...]]:
+    """Widen each room × block limit to the Gumbel tail of the home's budget (never narrower than the empirical).
+
+    A room cell holds fewer days than its block (only days with a spell after that room), so its tail is shrunk
+    toward the block's limit by ``n / (n + inactivity_room_prior_days)``: a few weeks of short spells after the
+    bathroom do not yet prove that an hour there is rare (measured on real homes: a contact-only home's bathroom
+    door closed, then the resident sat for an hour in a room without a sensor).
+    """
+    if np.isnan(p):
+        return limits
+    out: dict[str, tuple[float | None, ...]] = {}
+    for room, lims in limits.items():
+        row: list[float | None] = []
+        for b, lim in enumerate(lims):
+            if lim is None:
+                row.append(None)
+                continue
+            vals = [v for d in days if (g := d.room_gap_min.get(room)) is not None and (v := g[b]) is not None]
+            tail = float(_gumbel_quantile(np.array([vals], dtype=np.float64), np.array([p]))[0])
+            if np.isnan(tail):
+                row.append(lim)
+                continue
+            w = len(vals) / (len(vals) + config.inactivity_room_prior_days)
+            row.append(round(max(lim, w * tail + (1.0 - w) * max(block_limits[b], tail)), 1))
+        out[room] = tuple(row)
+    return out
+
+
 def _room_limits(
     days: Sequence[DaySummary], config: DetectConfig
 ) -> tuple[dict[str, tuple[float | None, ...]], dict[str, tuple[float | None, ...]]]:
@@ -273,6 +352,38 @@ def _room_limits(
             limits[room] = tuple(lim)
             refs[room] = tuple(ref)
     return limits, refs
+
+
+CHANGE_MIN: Final = 5.0
+"""A learned limit is reported as changed when it moves by at least this many minutes and 5 %."""
+
+
+def baseline_changes(old: Baseline, new: Baseline) -> list[tuple[str, float, float]]:
+    """What moved between two baselines of a home, for the resident page: ``(what, old, new)``.
+
+    ``what`` is ``personal`` (the grace period ended, or a home fell back to the population prior),
+    ``inactivity:<block>`` (minutes), ``not_up`` (local minute of the day) or ``out_limit`` (minutes).
+
+    >>> a = population_baseline(DetectConfig())
+    >>> b = msgspec.structs.replace(a, personal=True, not_up_min=a.not_up_min + 30, out_limit_min=a.out_limit_min + 2)
+    >>> baseline_changes(a, b)
+    [('personal', 0.0, 1.0), ('not_up', 600.0, 630.0)]
+    """
+    out: list[tuple[str, float, float]] = []
+    if old.personal != new.personal:
+        out.append(("personal", float(old.personal), float(new.personal)))
+
+    def moved(x: float, y: float) -> bool:
+        return abs(y - x) >= CHANGE_MIN and abs(y - x) >= 0.05 * max(abs(x), 1.0)
+
+    for name, x, y in zip(BLOCKS, old.inactivity_limit_min, new.inactivity_limit_min, strict=True):
+        if moved(x, y):
+            out.append((f"inactivity:{name}", x, y))
+    if moved(old.not_up_min, new.not_up_min):
+        out.append(("not_up", old.not_up_min, new.not_up_min))
+    if moved(old.out_limit_min, new.out_limit_min):
+        out.append(("out_limit", old.out_limit_min, new.out_limit_min))
+    return out
 
 
 def hhmm(minute_of_day: float) -> str:

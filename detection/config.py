@@ -53,6 +53,13 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     inactivity_run_on_before_min: int = 20 * 60
     """A daytime silence that began outside the bedroom before this local time may run on into the night (an
     evening fall); later, silence is taken for bedtime unless a bed sensor says otherwise."""
+    inactivity_pages_per_month: float = 0.5
+    """False-page budget of the learned inactivity limits, per home-month. A home's daily longest quiet spells in each
+    cell (block of the day, or block × room of the last activity) are fitted with a Gumbel (extreme-value)
+    distribution and the limit is the spell length a day exceeds with probability ``budget / 30 / cells``: more
+    watched rooms share the same budget. Never below the empirical rule (quantile × margin). 0 = empirical only."""
+    inactivity_room_prior_days: float = 28.0
+    """Weight, in days, of the block's limit in a room × block limit (shrinkage): ``n / (n + this)`` is the room's."""
     inactivity_room_quantile: float = 1.0
     """The same per room of the last activity: the longest spell seen (each room × block is one more chance a day
     to exceed a limit; measured on real homes, a 95th percentile per room doubled the false alerts)."""

@@ -23,7 +23,15 @@ from typing import Final, Protocol
 import msgspec
 
 from detection import fatigue
-from detection.baseline import BLOCKS, Baseline, DaySummary, fit_baselines, hhmm, population_baseline
+from detection.baseline import (
+    BLOCKS,
+    Baseline,
+    DaySummary,
+    baseline_changes,
+    fit_baselines,
+    hhmm,
+    population_baseline,
+)
 from detection.capabilities import is_inside, unsupported
 from detection.config import DetectConfig
 from detection.detectors import default_detectors
@@ -72,6 +80,10 @@ class InMemoryHistory:
 
 
 AlertSink = Callable[[Alert], None]
+
+
+MAX_CHANGES: Final = 20
+"""Changes of the learned limits kept per home (the resident page shows the latest)."""
 
 
 class Engine:
@@ -323,10 +335,11 @@ class Engine:
         if len(home.history) > self.config.history_days:
             del home.history[: len(home.history) - self.config.history_days]
         home.day = DaySummary(day=ctx.care_day(t))
+        fatigue.relax(self.config, home, t)
         for key in [k for k in home.open if k.startswith("apnea:")]:
             del home.open[key]
         if self.refit_inline:
-            home.baseline = fit_baselines({home.site: home.history}, config=self.config)[home.site]
+            self._set_baseline(home, fit_baselines({home.site: home.history}, config=self.config)[home.site], t)
         for det in self.detectors:
             det.on_day_end(ctx, home, t)
         ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
@@ -350,8 +363,9 @@ class Engine:
         Keys: ``personal`` (False during the grace period), ``days`` learned from, ``fine_labels`` (alerts that turned
         out fine in those days), ``inactivity_min`` per block of the day and ``inactivity_by_room_min`` per room
         (None: not enough days; above the home's ceiling: silence there is weak evidence, the backstop applies),
-        ``not_up_by``, ``out_limit_min``, ``usually_home_by``, and ``off``: behavioural rules this home's devices
-        cannot support, with the reason.
+        ``not_up_by``, ``out_limit_min``, ``usually_home_by``, ``off``: behavioural rules this home's devices
+        cannot support, with the reason, ``fatigue`` and ``changes``: the latest moves of the learned limits, newest
+        first (``what`` is ``personal``, ``inactivity:<block>``, ``not_up`` or ``out_limit``).
         """
         home = self.homes.get(site)
         if home is None:
@@ -369,6 +383,15 @@ class Engine:
             "usually_home_by": back,
             "off": dict(home.off),
             "fatigue": self._fatigue(home),
+            "changes": [
+                {
+                    "time_ms": t,
+                    "what": what,
+                    "from": hhmm(old) if what == "not_up" else round(old),
+                    "to": hhmm(new) if what == "not_up" else round(new),
+                }
+                for t, what, old, new in reversed(home.changes[-10:])
+            ],
         }
 
     def _fatigue(self, home: HomeState) -> dict[str, object]:
@@ -427,8 +450,11 @@ class Engine:
             d.flagged = real
             if not real:
                 d.fine_labels += 1
+        if real:
+            start = self._ctx.next_local(time_ms - 86_400_000, self.config.day_boundary_min)
+            fatigue.forget_confirmed(self.config, home, start, start + 86_400_000)
         if self.refit_inline:
-            home.baseline = fit_baselines({home.site: home.history}, config=self.config)[home.site]
+            self._set_baseline(home, fit_baselines({home.site: home.history}, config=self.config)[home.site], time_ms)
         return True
 
     def histories(self) -> dict[str, list[DaySummary]]:
@@ -442,7 +468,15 @@ class Engine:
             if home is not None:
                 if self._capture is not None:
                     self._capture.touch(home)
-                home.baseline = b
+                self._set_baseline(home, b, self.now_ms)
+
+    def _set_baseline(self, home: HomeState, new: Baseline, t: int) -> None:
+        """Install a refitted baseline and note what moved (the resident page shows "what changed")."""
+        moved = baseline_changes(home.baseline, new)
+        home.baseline = new
+        if moved:
+            home.changes.extend((t, what, old, now) for what, old, now in moved)
+            del home.changes[:-MAX_CHANGES]
 
     # ------------------------------------------------------------------ snapshot and restore
 

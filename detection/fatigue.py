@@ -8,6 +8,9 @@ in the last ``fatigue_window_days``, the rule that just paged widens one step:
   nor the backstop ``inactivity_backstop_min`` (both 4 h) and never below the unadapted limit;
 - not up: deadline + ``fatigue_not_up_step_min`` × steps, never past ``fatigue_not_up_latest_min``.
 
+A page a worker confirms as a real incident (``Engine.label_outcome(real=True)``) leaves the budget and undoes the
+widening it caused; after a whole window without any page the widened rules narrow again, one step a day.
+
 Life-safety alerts (SOS, call button, fall, smoke, gas, critical vitals) are never counted, muted, delayed or
 changed: only :data:`ADAPTABLE` types are touched. The state (page times and steps) lives in
 :class:`~detection.state.HomeState`, so replay, evaluation and a restored engine behave the same. New fields have
@@ -43,6 +46,34 @@ def record_page(config: DetectConfig, home: HomeState, alert: Alert) -> None:
         config.fatigue_not_up_latest_min
     ):
         home.fatigue_not_up_steps += 1
+
+
+def forget_confirmed(config: DetectConfig, home: HomeState, start_ms: int, end_ms: int) -> int:
+    """A confirmed incident was no false alarm: its pages (``start_ms`` ≤ t < ``end_ms``) leave the budget.
+
+    The widening they caused is undone: each rule keeps at most as many steps as the home is still over its budget.
+    Returns the number of pages removed. A home must never get wider limits because its elder really fell.
+    """
+    keep = [p for p in home.fatigue_pages if not start_ms <= p[0] < end_ms]
+    removed = len(home.fatigue_pages) - len(keep)
+    if removed:
+        home.fatigue_pages = keep
+        over = max(0, len(keep) - config.fatigue_budget_per_month)
+        home.fatigue_inactivity_steps = min(home.fatigue_inactivity_steps, over)
+        home.fatigue_not_up_steps = min(home.fatigue_not_up_steps, over)
+    return removed
+
+
+def relax(config: DetectConfig, home: HomeState, t: int) -> None:
+    """After a whole window without a page, narrow each widened rule by one step a day (back to the learned limit)."""
+    horizon = t - config.fatigue_window_days * DAY_MS
+    home.fatigue_pages = [p for p in home.fatigue_pages if p[0] > horizon]
+    if home.fatigue_pages:
+        return
+    if home.fatigue_inactivity_steps > 0:
+        home.fatigue_inactivity_steps -= 1
+    if home.fatigue_not_up_steps > 0:
+        home.fatigue_not_up_steps -= 1
 
 
 def inactivity_limit(config: DetectConfig, home: HomeState, limit: float) -> float:

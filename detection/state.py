@@ -89,6 +89,8 @@ class HomeState(msgspec.Struct, kw_only=True):
     door_close_ms: int = NEVER
     away: bool = False
     away_since_ms: int = NEVER
+    returned_ms: int = NEVER
+    """When the elder last came back from an outing (the door opening, or a sign inside)."""
 
     night_exit_ms: int = NEVER
     """Start of the current night bed exit, or NEVER."""
@@ -112,6 +114,8 @@ class HomeState(msgspec.Struct, kw_only=True):
     checkin_alerts: list[Alert] = msgspec.field(default_factory=list)
     """Behavioural alerts held while the check-in prompt waits for an answer (paged if none comes)."""
     checkin_keys: list[str] = msgspec.field(default_factory=list)
+    changes: list[tuple[int, str, float, float]] = msgspec.field(default_factory=list)
+    """Recent changes of the learned limits: (event time, what, old, new), newest last (``baseline_changes``)."""
     fatigue_pages: list[tuple[int, str]] = msgspec.field(default_factory=list)
     """Behavioural pages (event time, alert type) in the alarm-fatigue window (detection/fatigue.py)."""
     fatigue_inactivity_steps: int = 0

@@ -35,6 +35,8 @@ from typing import Any, Final
 
 import msgspec
 
+from alerts.arc.channel import ArcChannel
+from alerts.arc.events import DEFAULT_CODES, ArcConfig
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.guardians import GuardianLinks, GuardianNotifier
@@ -58,6 +60,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff
+from gateway.watch.registry import watches_from_registry
+from gateway.watch.server import WatchServer
 from ingest.errors import IngestError
 from ingest.history import stored_windows
 from ingest.influx import InfluxClient
@@ -82,6 +86,24 @@ _WRITE_BYTES: Final = 1 << 20
 def wall_ms() -> int:
     """Wall-clock time in epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def arc_config(settings: Settings) -> ArcConfig | None:
+    """The ARC output's configuration from ``ELDERCARE_ARC_*``; None when it is off (no host)."""
+    if not settings.arc_host:
+        return None
+    return ArcConfig(
+        host=settings.arc_host, port=settings.arc_port, accounts=dict(settings.arc_accounts),
+        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        codes={**DEFAULT_CODES, "fall": settings.arc_fall_code}, timeout_s=settings.arc_timeout_s,
+        supervision_s=settings.arc_supervision_s,
+    )  # fmt: skip
+
+
+def arc_channel(settings: Settings, *, store: AlertStore, clock: Callable[[], int]) -> ArcChannel | None:
+    """The ARC channel over ``store``'s outbox, or None when the ARC output is off."""
+    config = arc_config(settings)
+    return None if config is None else ArcChannel(store=store, config=config, clock=clock)
 
 
 def _fit_with_routine(histories: Mapping[str, Sequence[DaySummary]], config: DetectConfig) -> dict[str, Baseline]:
@@ -210,6 +232,7 @@ class Backend:
         benchmarks).
         """
         self.settings = settings
+        self.detect_config = settings.detect_config()
         self.registry_doc = registry
         self.metrics = GatewayMetrics()
         self.store = AlertStore(url=settings.database_url)
@@ -226,6 +249,7 @@ class Backend:
         sender = notifier or AppriseNotifier()
         # Families with recorded consent hear about life-safety alerts through the same channels (alerts/guardians.py).
         self.guardian_links = GuardianLinks(secret=secret, base_url=settings.public_url)
+        self.arc = arc_channel(settings, store=self.store, clock=wall_ms)
         self.service = AlertService(
             store=self.store,
             notifier=sender,
@@ -234,6 +258,7 @@ class Backend:
             links=LinkSigner(secret=secret, base_url=settings.public_url),
             commands=self.commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
+            arc=self.arc,
         )
         self.checkin_relay = CheckInRelay(store=self.store, commands=self.commands, clock=wall_ms)  # issue 19
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
@@ -254,6 +279,8 @@ class Backend:
         self._live_engine: Engine | None = None
         self._raised_while_catching_up: set[tuple[str, str, str | None, int]] = set()
         self._live_buffer: deque[Reading] = deque(maxlen=LIVE_BUFFER_MAX)
+        self.watch_server: WatchServer | None = None
+        """The 4G watch server, once listening (``settings.watch_port`` set; see gateway/watch)."""
 
     @property
     def snapshot_path(self) -> Path:
@@ -284,6 +311,9 @@ class Backend:
         assert engine is not None
         engine.process(reading)
 
+    def _watch_server_started(self, server: WatchServer) -> None:
+        self.watch_server = server
+
     def _on_durable(self, readings: Sequence[Reading]) -> None:
         if self.recovery.catching_up:
             self._live_buffer.extend(r for r in readings if not r.is_life_safety)
@@ -305,12 +335,19 @@ class Backend:
         path = self.snapshot_path
         if not path.exists():
             gc.freeze()  # what exists now (modules, settings) lives as long as the process
-            return Engine(registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False), None
+            engine = Engine(
+                registry=self.home_registry,
+                config=self.detect_config,
+                clock=WallClock(),
+                sink=self._dispatch,
+                refit_inline=False,
+            )
+            return engine, None
         # Decoded home by home from a mapping of the file: the file's bytes and the decoded state are never
         # both in memory whole (peak RSS at 10,000 homes, issue 13).
         snap = load_snapshot(path)
         # No clock yet: restoring with one would fire every timer up to now before the history is replayed.
-        engine, _ = Engine.restore(snap, registry=self.home_registry, refit_inline=False)
+        engine, _ = Engine.restore(snap, registry=self.home_registry, config=self.detect_config, refit_inline=False)
         engine.clock = WallClock()
         engine.sink = self._dispatch
         del snap
@@ -485,7 +522,11 @@ class Backend:
         )
         engine, watermark = await asyncio.to_thread(self._restore_snapshot)
         self._live_engine = Engine(
-            registry=self.home_registry, clock=WallClock(), sink=self._dispatch, refit_inline=False
+            registry=self.home_registry,
+            config=self.detect_config,
+            clock=WallClock(),
+            sink=self._dispatch,
+            refit_inline=False,
         )
         self.engine = engine  # not fed live readings until it has caught up (see _fast_path, _on_durable)
         self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome
@@ -501,17 +542,23 @@ class Backend:
                         on_durable=self._on_durable,
                         metrics=self.metrics,
                         ready=self.ready,
+                        watches=watches_from_registry(self.registry_doc) if self.registry_doc is not None else None,
+                        on_watch_server=self._watch_server_started,
                     ),
                     name="pipeline",
                 )
                 tasks.create_task(self._every(self.engine_tick_s, self._engine_tick, "detection tick", stop))
                 tasks.create_task(self._every(self.service_tick_s, self.service.tick, "alert service tick", stop))
+                if self.arc is not None and self.arc.config.supervision_s > 0:
+                    tasks.create_task(self._every(self.arc.config.supervision_s, self.arc.supervise, "ARC link", stop))
                 tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot_async, "snapshot", stop))
                 tasks.create_task(self._every(self.refit_every_s, self._refit, "baseline refit", stop))
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.checkin_relay.wait()  # issue 19
+            if self.arc is not None:
+                await self.arc.idle()  # an unsent event stays in the outbox for the next start
             self.save_snapshot()
             await self.commands.close()
             self.store.close()

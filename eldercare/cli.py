@@ -22,11 +22,13 @@ deadletter_app = typer.Typer(help="Inspect the dead-letter record of refused mes
 db_app = typer.Typer(help="The alert/registry store (SQLite or PostgreSQL).")
 admin_app = typer.Typer(help="Administrator accounts.")
 privacy_app = typer.Typer(help="Data-subject requests (PIPL): export or erase one resident's data.")
+arc_app = typer.Typer(help="Alarm-receiving centre (ARC) output: Contact ID over SIA DC-09 / 报警中心接口.")
 app.add_typer(bench_app, name="bench")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(arc_app, name="arc")
 console = Console(stderr=True)
 
 
@@ -404,7 +406,7 @@ def evaluate(
     from detection.evaluate import Run, report_markdown, run_evaluation
     from detection.evaluate import evaluate as run_custom
     from detection.realdata import evaluate as real_eval
-    from detection.realdata.sources import TL_DIR, cache_dir, missing_files
+    from detection.realdata.sources import cache_dir, missing_by_dataset
 
     def progress(msg: str) -> None:
         console.print(msg)
@@ -421,15 +423,14 @@ def evaluate(
             ) from None
     parts: list[str] = []
     if real:
-        missing = missing_files()
-        if missing:
-            parts.append(
-                f"## Real homes\n\nNot evaluated: {len(missing)} dataset files missing or changed in"
-                f" {cache_dir() / TL_DIR} (see docs/detection.md, 'Real homes', for how to populate the cache)."
-            )
-        else:
-            results = real_eval.evaluate_homes(progress=progress)
-            parts.append("## Real homes\n\n" + real_eval.report_markdown(results))
+        missing = {d: names for d, names in missing_by_dataset().items() if names}
+        notes = "".join(
+            f"\n\nNot evaluated: {len(names)} dataset files missing or changed in {cache_dir() / d}"
+            " (see docs/detection.md, 'Real homes', for how to populate the cache)."
+            for d, names in missing.items()
+        )
+        results = real_eval.evaluate_homes(progress=progress)
+        parts.append("## Real homes\n\n" + (real_eval.report_markdown(results) if results else "") + notes)
     if simulated:
         if homes is not None:
             runs = [Run(seed=seed, homes=homes, days=days, mix=mix) for seed in seed_list]
@@ -486,6 +487,17 @@ def bench_recovery(
     from bench.recovery import run_bench_recovery, table
 
     print(table(run_bench_recovery(homes=homes), homes))
+
+
+@bench_app.command("watch")
+def bench_watch(
+    count: Annotated[int, typer.Option(help="Wristband readings per stage.")] = 20_000,
+    presses: Annotated[int, typer.Option(help="SOS presses per path (latency).")] = 20,
+) -> None:
+    """4G watches over TCP vs contract v1 wristbands over MQTT: readings/s and SOS latency, in one run."""
+    from bench.watch import run_bench_watch
+
+    print(run_bench_watch(count=count, presses=presses).table())
 
 
 @bench_app.command("snapshot")
@@ -558,9 +570,60 @@ def db_import_registry(
         store.close()
 
 
+@arc_app.command("test")
+def arc_test(
+    host: Annotated[str | None, typer.Option(help="ARC host (default ELDERCARE_ARC_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="ARC port (default ELDERCARE_ARC_PORT).")] = None,
+    account: Annotated[str | None, typer.Option(help="Account (default: the link-test account).")] = None,
+) -> None:
+    """Send a Contact ID 602 periodic test event to the ARC and print its answer (exit 1 unless ACK)."""
+    import time
+
+    from alerts.arc.channel import send_test_event, seq_of
+    from alerts.arc.client import ArcClient
+    from alerts.arc.errors import DeliveryError
+    from alerts.arc.events import ArcConfig
+    from eldercare.settings import Settings
+
+    settings = Settings()
+    target_host, target_port = host or settings.arc_host, port or settings.arc_port
+    if not target_host or not target_port:
+        console.print(
+            "未配置报警中心 / no ARC configured: set ELDERCARE_ARC_HOST and ELDERCARE_ARC_PORT (or --host/--port)"
+        )
+        raise typer.Exit(2)
+    config = ArcConfig(
+        host=target_host, port=target_port, accounts=dict(settings.arc_accounts),
+        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        timeout_s=settings.arc_timeout_s,
+    )  # fmt: skip
+    client = ArcClient(host=target_host, port=target_port, receiver=config.receiver, line=config.line,
+                       timeout_s=config.timeout_s)  # fmt: skip
+    acct = account or config.link_account()
+    try:
+        answer = asyncio.run(send_test_event(client, account=acct, seq=seq_of(int(time.time()))))
+    except DeliveryError as exc:
+        print(f"报警中心未确认测试事件 / ARC did not acknowledge the test event: {exc}")
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        console.print(f"配置错误 / bad ARC setting: {exc}")
+        raise typer.Exit(2) from None
+    print(
+        f"报警中心已确认 / ARC {client.target} answered {answer.kind} "
+        f"(Contact ID 1602, account {acct}, seq {answer.seq:04d})"
+    )
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a wrong ELDERCARE_* setting is one clear line (zh/en), not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        lines = [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
+        Console(stderr=True).print(f"[red]配置错误 / configuration error:[/red] {'; '.join(lines)}", highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

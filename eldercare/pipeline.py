@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from eldercare.settings import Settings
@@ -25,6 +25,9 @@ from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff, retry
 from gateway.service import FastPath, GatewayService, ReadingSink
+from gateway.watch.decode import WatchDecoder
+from gateway.watch.registry import WatchBinding, watches_from_registry
+from gateway.watch.server import WatchServer
 from ingest.errors import IngestError
 from ingest.influx import InfluxClient
 from ingest.spool import Spool
@@ -42,6 +45,13 @@ def directory_from_settings(settings: Settings) -> DeviceDirectory | None:
         return None
     registry = json.loads(settings.registry_path.read_text())
     return StaticDirectory(sites_from_registry(registry))
+
+
+def watches_from_settings(settings: Settings) -> dict[str, WatchBinding]:
+    """The 4G watches (IMEI → home) of the registry file; none without one."""
+    if settings.registry_path is None:
+        return {}
+    return watches_from_registry(json.loads(settings.registry_path.read_text()))
 
 
 async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
@@ -86,6 +96,8 @@ async def run_pipeline(
     on_durable: Callable[[Sequence[Reading]], None] | None = None,
     metrics: GatewayMetrics | None = None,
     ready: asyncio.Event | None = None,
+    watches: Mapping[str, WatchBinding] | None = None,
+    on_watch_server: Callable[[WatchServer], None] | None = None,
 ) -> None:
     """Run listener, gateway service and writer until ``stop`` is set (or forever); shut down cleanly.
 
@@ -100,6 +112,9 @@ async def run_pipeline(
         on_durable: called with each batch of new readings once durable (the detection core's feed).
         metrics: gateway counters to update (a fresh set when omitted).
         ready: set once connected and subscribed.
+        watches: 4G watches (IMEI → home) for the watch server started when ``settings.watch_port`` is set;
+            default from the registry file.
+        on_watch_server: called with the watch server once it listens (its ``port`` is the bound one).
     """
     stop = stop if stop is not None else asyncio.Event()
     options = options or WriteOptions(
@@ -130,6 +145,18 @@ async def run_pipeline(
         fast_path=fast_path,
         metrics=metrics,
     )
+    watch_server = None
+    if settings.watch_port is not None:
+        watch_server = WatchServer(
+            watches=watches if watches is not None else watches_from_settings(settings),
+            handler=service,  # the same fast path, dead-letter record and storage as MQTT messages
+            host=settings.watch_host,
+            port=settings.watch_port,
+            decoder=WatchDecoder(max_skew_ms=settings.max_clock_skew_s * 1000),
+            max_per_address=settings.watch_max_per_address,
+            idle_timeout_s=settings.watch_idle_timeout_s,
+            metrics=service.metrics,
+        )
     setup: asyncio.Task[None] | None = None
     try:
         if setup_storage:
@@ -139,6 +166,10 @@ async def run_pipeline(
         await writer.start()
         await listener.start()
         await listener.wait_ready(timeout=60)
+        if watch_server is not None:
+            await watch_server.start()
+            if on_watch_server is not None:
+                on_watch_server(watch_server)
         _LOG.info("%s (client %s, spool %s)", READY_LINE, settings.mqtt_client_id, spool.directory)
         if ready is not None:
             ready.set()
@@ -146,6 +177,8 @@ async def run_pipeline(
         # in the inbox is unacknowledged and comes back from the broker on the next start.
         await service.run(listener, max_batch=max_batch, stop=stop)
     finally:
+        if watch_server is not None:
+            await watch_server.close()
         await listener.close()
         if setup is not None:
             setup.cancel()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import msgspec
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detection.config import DetectConfig
 
 
 class Settings(BaseSettings):
@@ -48,6 +53,32 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token for /metrics off loopback.")
     link_secret: SecretStr = SecretStr("")
     max_clock_skew_s: int = 300
+    # -- 4G elder watches (gateway/watch, docs/devices.md): a TCP server for the [VV*IMEI*LEN*...] text protocol
+    watch_port: int | None = Field(default=None, description="TCP port for 4G watches; unset: no watch server.")
+    watch_host: str = Field(default="0.0.0.0", description="Address the watch server listens on (watches use 4G).")
+    watch_max_per_address: int = Field(default=256, description="Watch connections from one address (carrier NAT).")
+    watch_idle_timeout_s: float = Field(default=900.0, description="Close a watch connection silent this long.")
+    # -- alarm-receiving centre (docs/alerts.md "ARC output"): off unless arc_host is set
+    arc_host: str = Field(default="", description="ARC receiver host (SIA DC-09 over TCP); empty: no ARC output.")
+    arc_port: int = Field(default=0, description="ARC receiver TCP port.")
+    arc_accounts: dict[str, str] = Field(default_factory=dict, description="JSON: site → ARC account (hex).")
+    arc_account_prefix: str = Field(default="", description="Else account = prefix + the digits of the site id.")
+    arc_receiver: str = Field(default="", description="DC-09 receiver number (R field); empty: omitted.")
+    arc_line: str = Field(default="0", description="DC-09 line prefix (L field).")
+    arc_fall_code: str = Field(default="101", description="Contact ID code of a fall (no standard code; 101 or 120).")
+    arc_timeout_s: float = Field(default=10.0, description="Connect / wait-for-ACK limit of one attempt.")
+    arc_supervision_s: float = Field(default=300.0, description="DC-09 NULL link-test interval; 0: none.")
+    detect: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Detection settings: any DetectConfig field (docs/detection.md) as JSON, e.g."
+            """ ELDERCARE_DETECT='{"checkin_window_s": 180, "fatigue_budget_per_month": 3}'."""
+        ),
+    )
+
+    def detect_config(self) -> DetectConfig:
+        """The detection rules of this deployment: the defaults with ``detect`` applied (checked at start-up)."""
+        return detect_config_from(self.detect)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -55,4 +86,29 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
+        detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
+        if self.watch_port is not None and not 0 <= self.watch_port <= 65535:
+            raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")
+        if self.arc_host and not 0 < self.arc_port < 65536:
+            raise ValueError(f"ELDERCARE_ARC_PORT must be 1..65535 when ELDERCARE_ARC_HOST is set, got {self.arc_port}")
         return self
+
+
+def detect_config_from(overrides: Mapping[str, Any]) -> DetectConfig:
+    """``DetectConfig`` with ``overrides``; a clear error naming the field for unknown names or wrong types.
+
+    >>> detect_config_from({"checkin_window_s": 120}).checkin_window_s
+    120
+    >>> detect_config_from({"checkin_window": 120})
+    Traceback (most recent call last):
+    ...
+    ValueError: ELDERCARE_DETECT: unknown detection setting(s) checkin_window (see docs/detection.md)
+    """
+    known = {f.name for f in msgspec.structs.fields(DetectConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"ELDERCARE_DETECT: unknown detection setting(s) {', '.join(unknown)} (see docs/detection.md)")
+    try:
+        return msgspec.convert(dict(overrides), DetectConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"ELDERCARE_DETECT: {exc}") from None

@@ -34,6 +34,7 @@ from eldercare.stack import local_stack
 from firmware_sim.cli import local_midnight_ms
 from firmware_sim.live import run_live
 from firmware_sim.scenario import Message, generate
+from firmware_sim.watch import SimWatch
 from firmware_sim.wire import encode_call_button_event
 
 console = Console(stderr=True)
@@ -100,6 +101,39 @@ def _registry_for(doc: dict[str, Any], inbox: PhoneInbox) -> dict[str, Any]:
     return doc
 
 
+DEMO_WATCH_IMEI = "868000000000001"
+"""IMEI of the demo 4G watch registered to the first simulated home (device ``watch1``)."""
+DEMO_WATCH_LK_S = 300.0
+"""Heartbeat period of the demo watch (real watches: 1-10 min)."""
+
+
+def _add_demo_watch(doc: dict[str, Any]) -> str:
+    """Register a 4G watch (``watch1``, :data:`DEMO_WATCH_IMEI`) to the first home; return that home's id."""
+    home = doc["sites"][0]
+    home["devices"].append({"device": "watch1", "kind": "wristband", "imei": DEMO_WATCH_IMEI})
+    return str(home["site"])
+
+
+async def _demo_watch(port: int, stop: asyncio.Event) -> None:
+    """A simulated 4G watch on the watch server: heart rate and a heartbeat every few minutes, until ``stop``.
+
+    A failure ends the demo watch only (logged): it must not take the stack down.
+    """
+    try:
+        async with SimWatch(host="127.0.0.1", port=port, imei=DEMO_WATCH_IMEI, battery=76) as watch:
+            await watch.login()
+            while not stop.is_set():
+                await watch.heart(random.randint(62, 80))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), DEMO_WATCH_LK_S)
+                if not stop.is_set():
+                    await watch.lk()
+                    await watch.reply()
+    except (OSError, EOFError, TimeoutError, ValueError) as exc:
+        if not stop.is_set():
+            console.print(f"demo 4G watch stopped: {type(exc).__name__}: {exc}")
+
+
 def _where_table(rows: list[tuple[str, str]]) -> Table:
     table = Table(title="eldercare is up / 系统已启动", show_header=False)
     for key, value in rows:
@@ -146,6 +180,7 @@ async def _up(
     sim = generate(homes=homes, days=2, seed=seed, mix="incident-rich", start_ms=local_midnight_ms(now))
     inbox = PhoneInbox()
     registry = _registry_for(json.loads(json.dumps(sim.registry)), inbox)
+    watch_site = _add_demo_watch(registry)
     sites = [h.site for h in sim.homes]
     gateway_secret = secrets.token_urlsafe(32)
     console.print(f"starting mosquitto and influxd in {data_dir} …")
@@ -162,6 +197,9 @@ async def _up(
             influx_url=influx.url,
             link_secret=SecretStr(secrets.token_urlsafe(32)),
             public_url=f"http://{advertised_host(host)}:{port}",
+            # A free port for 4G watches (gateway/watch); `serve` leaves it off unless ELDERCARE_WATCH_PORT is set.
+            watch_port=free_port(),
+            watch_host=host,
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         backend = Backend(settings, registry=registry)
@@ -172,6 +210,8 @@ async def _up(
                 run = tasks.create_task(backend.run(stop=stop), name="backend")
                 await asyncio.wait_for(backend.ready.wait(), 60)
                 logins, console_task = _start_console(tasks, backend, settings, broker, port, influx.url, host)
+                watch_port = settings.watch_port or 0
+                watch = tasks.create_task(_demo_watch(watch_port, stop), name="demo-watch")
                 stream = with_demo_presses(
                     sim.messages(), sites=sites, every_ms=int(demo_sos_every_s * 1000), seed=seed
                 )
@@ -196,6 +236,11 @@ async def _up(
                     ("data", str(data_dir)),
                     ("simulated homes / 模拟家庭", f"{len(sites)} (seed {seed}, live, wall-clock time)"),
                     ("demo call-button press", f"every {demo_sos_every_s:.0f} s" if demo_sos_every_s else "off"),
+                    (
+                        "4G watch server / 4G手表服务",
+                        f"{host}:{watch_port} (IMEI {DEMO_WATCH_IMEI} = {watch_site}/watch1; SOS: uv run python -m"
+                        f" firmware_sim.watch --port {watch_port} --imei {DEMO_WATCH_IMEI} --sos)",
+                    ),
                 ]
                 console.print(_where_table(rows))
                 if logins:
@@ -213,6 +258,7 @@ async def _up(
                 await stop.wait()
                 sim_stop.set()
                 await live
+                await watch
                 await run
                 console_task.cancel()  # uvicorn serves until cancelled, then shuts down gracefully
         finally:

@@ -20,6 +20,9 @@ import msgspec
 from gateway.errors import Reason
 from gateway.models import CONTRACT_PREFIX
 
+WATCH_PREFIX: Final = "watch/"
+"""Pseudo-topic prefix of 4G watch frames (gateway/watch/decode.py)."""
+
 DEFAULT_MAX_ROWS: Final = 100_000
 """Entries kept; the oldest are deleted first."""
 
@@ -79,9 +82,12 @@ class DeadLetterEntry(msgspec.Struct, frozen=True):
 def site_of(topic: str) -> str | None:
     """Best-effort site id of a topic, for filtering, even when the topic is otherwise invalid.
 
-    >>> site_of("ec/v1/h0001/door/d1/event"), site_of("garbage")
-    ('h0001', None)
+    >>> site_of("ec/v1/h0001/door/d1/event"), site_of("garbage"), site_of("watch/h0001/watch1")
+    ('h0001', None, 'h0001')
     """
+    if topic.startswith(WATCH_PREFIX):  # a 4G watch's frame: watch/{site}/{device}, "-" when not registered
+        site = topic[len(WATCH_PREFIX) :].split("/", 1)[0]
+        return site[:64] if site not in ("", "-") else None
     prefix = CONTRACT_PREFIX + "/"
     if not topic.startswith(prefix):
         return None

@@ -24,6 +24,12 @@ class Reason(StrEnum):
     """A Zigbee2MQTT device whose model has no entry in the mapping table (gateway/z2m/models.toml)."""
     UNKNOWN_FIELD = "unknown_field"
     """A Zigbee2MQTT key the device's mapping does not know (recorded once per device and key)."""
+    BAD_FRAME = "bad_frame"
+    """Bytes from a 4G watch connection that are not a ``[VV*IMEI*LEN*CONTENT]`` frame (gateway/watch)."""
+    IMEI_MISMATCH = "imei_mismatch"
+    """A 4G watch frame naming another IMEI than the one its connection logged in with (gateway/watch)."""
+    CONNECTION_LIMIT = "connection_limit"
+    """A 4G watch connection refused: too many from one address or for one IMEI (gateway/watch)."""
 
 
 class DecodeError(Exception):

@@ -49,6 +49,11 @@ class GatewayMetrics:
         )
         self.queue_depth = Gauge("queue_depth", "Messages received but not yet handed out.", **kw)
         self.connected = Gauge("connected", "1 while the listener is connected to the broker.", **kw)
+        self.watch_connections = Gauge("watch_connections", "Open 4G watch connections (gateway/watch).", **kw)
+        self.watch_logins = Counter("watch_logins", "4G watch logins: a registered IMEI's first frame.", **kw)
+        self.watch_refused = Counter(
+            "watch_connections_refused", "4G watch connections refused: limit reached or IMEI not registered.", **kw
+        )
         # Pre-create labelled children so every series is exported from the start (at 0).
         for kind in DeviceKind:
             self.decoded.labels(kind=kind.value)

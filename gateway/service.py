@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter as Tally
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Final, Protocol
 
 import msgspec
@@ -152,6 +152,17 @@ class GatewayService:
 
     async def handle_batch(self, raw: Sequence[RawMessage]) -> list[Reading]:
         """Decode and hand on one batch; return the new readings once they (and dead letters) are durable."""
+        return await self.handle_decoded(self._decoded(raw), received=len(raw))
+
+    async def handle_decoded(
+        self, results: Iterable[tuple[RawMessage, Reading | DecodeError]], *, received: int
+    ) -> list[Reading]:
+        """Hand on messages another adapter already decoded (4G watches, gateway/watch), as :meth:`handle_batch`.
+
+        Life-safety readings go to the fast path while iterating, before anything is awaited; returns once the
+        readings and refusals are durable.
+        """
+        raw_count = received
         readings: list[Reading] = []
         letters: list[DeadLetter] = []
         decoded: Tally[DeviceKind] = Tally()
@@ -160,7 +171,7 @@ class GatewayService:
         order: list[tuple[str, str, int]] = []  # remembered in arrival order: a reboot resets the window
         duplicates = skewed = life_safety = 0
         dedupe = self.dedupe
-        for message, result in self._decoded(raw):
+        for message, result in results:
             if isinstance(result, DecodeError):
                 dead[result.reason] += 1
                 letters.append(
@@ -193,7 +204,7 @@ class GatewayService:
                 self._fast(result)
             readings.append(result)
         self.metrics.count_batch(
-            received=len(raw),
+            received=raw_count,
             decoded=decoded,
             dead=dead,
             duplicates=duplicates,

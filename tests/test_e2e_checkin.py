@@ -9,22 +9,20 @@ window, with the check-in in its explanation; the worker's "false alarm" outcome
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
 import pytest
 from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
-import eldercare.backend as backend_module
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.checkins import CheckInStep, CheckInStore
 from detection.config import DetectConfig
-from detection.engine import Engine
 from detection.models import AlertType
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
@@ -57,11 +55,10 @@ async def backend(
     unique_db: str,
     tmp_path: Path,
     webhook: Webhook,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Backend]:
-    # The backend builds its engine with the default thresholds; the test gives it seconds-scale ones.
-    monkeypatch.setattr(backend_module, "Engine", functools.partial(Engine, config=FAST))
+    # Seconds-scale thresholds through the operator's setting (ELDERCARE_DETECT), as a deployment would set them.
     settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
+    settings = settings.model_copy(update={"detect": msgspec.to_builtins(FAST)})
     app = Backend(settings, registry=registry_for(unique_site, webhook.url), engine_tick_s=0.2)
     async with running(app):
         yield app

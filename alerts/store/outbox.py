@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 import msgspec
 from sqlalchemy import select, update
 
 from alerts.audit import AuditAction, Entity
-from alerts.lifecycle import Channel
+from alerts.lifecycle import Channel, State
+from alerts.store.alerts import add_event
 from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
 from alerts.store.records import NotificationDraft, NotificationRecord
 from alerts.store.session import SYSTEM, record_of
 from alerts.store.tables import NotificationRow
+
+ARC_CHANNEL: Final = "arc"
+"""``notifications.channel`` of the alarm-receiving-centre rows (alerts/arc/); the worker sender never claims them."""
 
 
 class Outbox(AuditLog):
@@ -49,13 +54,23 @@ class Outbox(AuditLog):
             s.flush()
             return [r.id for r in rows]
 
-    def claim_notifications(self, now_ms: int, *, limit: int = 500) -> list[NotificationRecord]:
-        """Take queued/retry notifications that are due (status → sending); concurrent tickers split them."""
+    def claim_notifications(
+        self, now_ms: int, *, limit: int = 500, arc: bool = False, lease_ms: int = 60_000
+    ) -> list[NotificationRecord]:
+        """Take queued/retry notifications that are due (status → sending); concurrent tickers split them.
+
+        ``arc=False`` takes the workers' notifications, ``arc=True`` only the ARC rows (:data:`ARC_CHANNEL`). An ARC
+        row is leased for ``lease_ms`` (its ``due_ms``): one left in ``sending`` by a killed backend is taken again
+        once the lease is over, so a life-safety event reaches the ARC at least once.
+        """
+        on_channel = NotificationRow.channel == ARC_CHANNEL if arc else NotificationRow.channel != ARC_CHANNEL
+        statuses = ("queued", "retry", "sending") if arc else ("queued", "retry")
+        takeable = NotificationRow.status.in_(statuses)
         with self._tx() as s:
             ids = list(
                 s.scalars(
                     select(NotificationRow.id)
-                    .where(NotificationRow.status.in_(("queued", "retry")), NotificationRow.due_ms <= now_ms)
+                    .where(takeable, on_channel, NotificationRow.due_ms <= now_ms)
                     .order_by(NotificationRow.due_ms, NotificationRow.id)
                     .limit(limit)
                 )
@@ -65,8 +80,8 @@ class Outbox(AuditLog):
             claimed = set(
                 s.scalars(
                     update(NotificationRow)
-                    .where(NotificationRow.id.in_(ids), NotificationRow.status.in_(("queued", "retry")))
-                    .values(status="sending")
+                    .where(NotificationRow.id.in_(ids), takeable, NotificationRow.due_ms <= now_ms)
+                    .values(status="sending", due_ms=now_ms + lease_ms if arc else NotificationRow.due_ms)
                     .returning(NotificationRow.id)
                     .execution_options(synchronize_session=False)
                 )
@@ -102,6 +117,49 @@ class Outbox(AuditLog):
                 row.channel = channel
             if target is not None:
                 row.target = target
+
+    def release_notifications(self, ids: Sequence[int], *, due_ms: int) -> None:
+        """Put claimed rows back (status retry, due at ``due_ms``) without counting an attempt."""
+        if not ids:
+            return
+        with self._tx() as s:
+            s.execute(
+                update(NotificationRow)
+                .where(NotificationRow.id.in_(list(ids)), NotificationRow.status == "sending")
+                .values(status="retry", due_ms=due_ms)
+                .execution_options(synchronize_session=False)
+            )
+
+    def finish_arc(
+        self,
+        notification_id: int,
+        *,
+        status: str,
+        now_ms: int,
+        error: str | None = None,
+        due_ms: int | None = None,
+        event: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Record an ARC attempt; ``event`` (``arc_delivered`` / ``arc_failed``) also goes into the alert's history.
+
+        The history step keeps the alert's state (like ``assign``) and is audited, in the same transaction.
+        """
+        with self._tx() as s:
+            row = s.get(NotificationRow, notification_id)
+            if row is None:
+                raise RecordNotFound("notification", str(notification_id))
+            row.status, row.error, row.due_ms = status, error, due_ms
+            row.attempts += 1
+            if status == "sent":
+                row.sent_ms = now_ms
+            if event is not None:
+                alert = self._locked_alert(s, row.alert_id)
+                by = By(SYSTEM, Channel.SYSTEM, now_ms)
+                state = State(alert.state)
+                add_event(s, alert.id, by, event, state, state, note=note)
+                detail = {"kind": row.kind, "target": row.target, "attempts": row.attempts, "error": error or ""}
+                add_audit(s, by, f"alert.{event}", Entity.ALERT, alert.id, detail)
 
     def notifications(self, *, alert_id: int | None = None, worker_id: str | None = None) -> list[NotificationRecord]:
         """Notification records in order."""

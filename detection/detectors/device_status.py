@@ -11,7 +11,7 @@ from gateway.models import DeviceKind, MessageType, Reading
 
 
 class DeviceStatusDetector(Detector):
-    """LOW_BATTERY below ``battery_low_pct`` (cleared above ``battery_clear_pct``); TAMPER while tampered."""
+    """LOW_BATTERY at ``battery_low_pct`` (or ``battery_low`` without a percentage); TAMPER while tampered."""
 
     name: ClassVar[str] = "device_status"
     inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
@@ -42,16 +42,25 @@ class DeviceStatusDetector(Detector):
                     key=f"battery:{r.device}",
                 )
             elif pct >= c.battery_clear_pct and dev.low_battery:
-                dev.low_battery = False
-                ctx.clear(
+                self._battery_back(ctx, home, r, t, f"at {pct} %", f"电量已恢复至 {pct}%")
+        else:
+            # Devices without a percentage (IAS zones through Zigbee2MQTT: `battery_low`) say low / not low.
+            flag = r.fields.get("battery_low")
+            if flag is True and not dev.low_battery:
+                dev.low_battery = True
+                ctx.emit(
                     home,
-                    f"battery:{r.device}",
                     AlertType.LOW_BATTERY,
+                    Severity.INFO,
                     t,
-                    f"Battery of {r.device} at {pct} %.",
-                    f"设备 {r.device} 电量已恢复至 {pct}%。",
+                    f"{r.kind.value} {r.device} reports a low battery (the device gives no percentage); replace soon.",
+                    f"设备 {r.device}（{r.kind.value}）上报电量低（设备不报告百分比），请尽快更换电池。",
                     device=r.device,
+                    evidence={"battery_low": True},
+                    key=f"battery:{r.device}",
                 )
+            elif flag is False and dev.low_battery:
+                self._battery_back(ctx, home, r, t, "no longer reported low", "不再上报电量低")
         tamper = r.fields.get("tamper")
         if tamper is True and not dev.tamper:
             dev.tamper = True
@@ -77,3 +86,17 @@ class DeviceStatusDetector(Detector):
                 f"设备 {r.device} 防拆报警解除。",
                 device=r.device,
             )
+
+    @staticmethod
+    def _battery_back(ctx: Context, home: HomeState, r: Reading, t: int, en: str, zh: str) -> None:
+        dev = home.devices[r.device]
+        dev.low_battery = False
+        ctx.clear(
+            home,
+            f"battery:{r.device}",
+            AlertType.LOW_BATTERY,
+            t,
+            f"Battery of {r.device} {en}.",
+            f"设备 {r.device} {zh}。",
+            device=r.device,
+        )

@@ -14,7 +14,7 @@ from detection import fatigue
 from detection.baseline import BLOCKS, BLOCKS_ZH, block_of, hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
-from detection.presence import ACTIVITY
+from detection.presence import ACTIVITY, arrived_by_door
 from detection.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -47,7 +47,7 @@ class InactivityDetector(Detector):
         if home.night_exit_ms != NEVER:
             return False  # a night exit is the bed-exit detector's job
         last = home.last_activity_ms
-        if last in (home.door_open_ms, home.door_close_ms):
+        if last in (home.door_open_ms, home.door_close_ms) and not arrived_by_door(home):
             return False  # the entrance door was the last sign: most likely out (the out-not-back rule decides)
         if due is None:
             limit = self.limit_min(ctx, home)
@@ -137,7 +137,9 @@ class InactivityDetector(Detector):
         if lim <= ceiling:
             return lim
         backstop = self.config.inactivity_backstop_min
-        return backstop if backstop > 0 else None
+        if backstop <= 0:
+            return None
+        return min(lim, backstop)  # the home's own limit if it comes before the backstop
 
     def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""
@@ -215,8 +217,23 @@ class InactivityDetector(Detector):
             src = "population default (not enough personal history yet)"
             src_zh = "人群默认值（个人历史数据尚不足）"
         learned = self.learned_limit_min(ctx, home)
+        c = self.config
+        if (
+            base.personal
+            and ref is not None
+            and learned is not None
+            and learned > max(ref * c.inactivity_margin, c.inactivity_floor_min) + 0.5
+            and learned <= ceiling
+        ):
+            src += (
+                f"; widened to {fmt_min(learned)} by the spread of this home's own days (tail fit for at most"
+                f" {c.inactivity_pages_per_month:g} false alerts a month)"
+            )
+            src_zh += (
+                f"；按本户自身数据的分布放宽至 {fmt_min_zh(learned)}"
+                f"（尾部拟合，每月误报不超过 {c.inactivity_pages_per_month:g} 次）"
+            )
         if learned is not None and limit > learned:
-            c = self.config
             n = fatigue.pages_in_window(home)
             src += (
                 f"; adapted from {fmt_min(learned)} because this home paged {n} times in"

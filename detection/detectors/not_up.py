@@ -13,6 +13,8 @@ from detection.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 KEY = "not_up"
+SILENCE_KEY = "inactivity"
+"""The inactivity detector's open condition: cleared by any activity, so while open the silence is unbroken."""
 TIMER = "not_up"
 
 
@@ -49,8 +51,16 @@ class NotUpDetector(Detector):
         ctx.schedule(home, TIMER, ctx.next_local(t, fatigue.not_up_min(self.config, home)))
 
     def on_day_end(self, ctx: Context, home: HomeState, t: int) -> None:
-        """Re-arm for the next morning with the (possibly refitted) deadline."""
-        home.open.pop(KEY, None)
+        """Re-arm for the next morning with the (possibly refitted) deadline.
+
+        A page whose silence is still unbroken (no activity since it was raised) stays open: the next morning is the
+        same silence, already paged, not a new incident (measured on real homes: a resident away for three days
+        without a labelled absence paged "not up" every morning). A mattress that says "still in bed" is positive
+        evidence each morning and pages each morning.
+        """
+        raised = home.open.get(KEY)
+        if raised is not None and (home.last_activity_ms > raised or (home.has_mattress and home.in_bed)):
+            home.open.pop(KEY, None)
         ctx.schedule(home, TIMER, ctx.next_local(t, fatigue.not_up_min(self.config, home)))
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
@@ -75,6 +85,8 @@ class NotUpDetector(Detector):
         ctx.schedule(home, TIMER, ctx.next_local(due, fatigue.not_up_min(self.config, home)))
         if home.bedbound or home.away or home.site_offline or confirm_up(ctx, home, due):
             return
+        if SILENCE_KEY in home.open:
+            return  # the silence that reaches into this morning was already paged as inactivity and is unbroken
         morning = ctx.next_local(due - 86_400_000, self.config.morning_start_min)
         if home.has_mattress and not home.in_bed and (home.last_activity_ms >= morning or not home.solitary):
             return  # with a second resident, only "still in bed" is evidence about the monitored elder

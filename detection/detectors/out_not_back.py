@@ -7,11 +7,13 @@ from typing import ClassVar
 from detection.baseline import hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
-from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED
+from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED, arrived_by_door
 from detection.state import HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 KEY = "out_not_back"
+NIGHT_DOOR_KEY = "night_door"
+"""The night-door detector's open condition (raised at the night-door alert's time, cleared on return)."""
 AWAY = "away"
 OUT = "out"
 SETTLE_MS = 30_000
@@ -69,6 +71,8 @@ class OutNotBackDetector(Detector):
                 return
             if home.inside_start_ms > close + SETTLE_MS:
                 return
+            if arrived_by_door(home):
+                return  # this door use was the way in: silence after it is the inactivity rule's job
             home.away = True
             home.away_since_ms = close
             limit_due = close + int(home.baseline.out_limit_min * MIN_MS)
@@ -82,6 +86,12 @@ class OutNotBackDetector(Detector):
         if not home.away or home.site_offline:
             return
         since = home.away_since_ms
+        night_door = home.open.get(NIGHT_DOOR_KEY)
+        if ctx.is_night(since) and night_door is not None and night_door >= since:
+            # The same night departure already paged as a night door (wandering) and nobody is back: one outing,
+            # one page (measured on a real home: every night outing paged twice, at 20 and at 60 min). An
+            # unacknowledged page is escalated by the alert service, not re-raised here.
+            return
         out_min = (due - since) / MIN_MS
         b = home.baseline
         if b.personal and b.longest_out_min is not None:

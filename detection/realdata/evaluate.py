@@ -15,8 +15,10 @@ For each home of the development set (:mod:`detection.realdata.sources`):
      of bed; every firing after it is removed for 8 h (heartbeats go on);
    - ``no_wake``: the morning's firings outside the bedroom (03:00–14:00) are removed; a bed that was occupied at
      03:00 stays occupied; bedroom motion stays (someone awake in bed). Delay counts from the real wake time;
-   - ``night_exit`` (homes with a bed sensor): a real night bed exit (00:00–05:00) is not followed by a return:
-     nothing after the first 2 minutes for 4 h;
+   - ``night_exit`` (homes with a bed-occupancy sensor): a real night bed exit (00:00–05:00) is not followed by a
+     return: nothing after the first 2 minutes for 4 h. On a night without a real exit, one is injected at a random
+     minute 01:00–05:00 with the bed occupied for 30 min: the bed empties, a bedroom PIR (if any) fires once
+     20 s later, then nothing for 4 h;
    - ``night_door`` (homes with an entrance door): the front door opens and closes once at 02:00–04:00 while the
      resident sleeps, then nothing inside for 2 h (wandering).
 
@@ -55,7 +57,7 @@ from detection.realdata.mapping import (
     registry_of,
     site_info,
 )
-from detection.realdata.sources import TL_HOMES, RawHome, TlHomeInfo, load_home
+from detection.realdata.sources import TL_HOMES, RawHome, TlHomeInfo, available_homes, load_home
 from gateway.contract import decode_message
 from gateway.errors import DecodeError
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
@@ -260,12 +262,24 @@ def _chain(
     return both
 
 
+def _night_exit_moment(bed: Sequence[Interval], day: int, rng: random.Random) -> int | None:
+    """A random minute 01:00–05:00 after ``day`` (midnight) with the bed occupied for 30 min already (10 tries)."""
+    for _ in range(10):
+        t = day + HOUR + rng.randrange(4 * 60) * MIN
+        if any(s + 30 * MIN <= t < e for s, e in bed):
+            return t
+    return None
+
+
 def _incidents(prep: _Prepared, rng: random.Random) -> list[tuple[str, int, dict[str, list[Interval]], int]]:
     """``(kind, start_ms, modified intervals, reference_ms)`` for every injected incident of the home."""
     devs = {d.device: d for d in prep.devices}
     contacts = frozenset(d.device for d in prep.devices if d.kind is DeviceKind.DOOR)
     mattress = next((d.device for d in prep.devices if d.kind is DeviceKind.MATTRESS), None)
     entrance = next((d.device for d in prep.devices if d.room == "entrance"), None)
+    bedroom_motion = [
+        d.device for d in prep.devices if d.kind is DeviceKind.MOTION and d.room == "bedroom" and not d.presence
+    ]
     all_ivs = sorted((s, e, dev) for dev, ivs in prep.intervals.items() for s, e in ivs)
     starts = [s for s, _, _ in all_ivs]
     out = []
@@ -309,6 +323,12 @@ def _incidents(prep: _Prepared, rng: random.Random) -> list[tuple[str, int, dict
                 cut_bed = _remove_window(lambda d: d != mattress, x, x + WINDOW_MS["night_exit"], contacts)
 
                 out.append(("night_exit", x, _modify(prep, _chain(cut, cut_bed)), x))
+            elif (up := _night_exit_moment(bed, day, rng)) is not None and not _in(prep.absences, up, HOUR):
+                # No real exit this night: the resident gets up at a moment the bed is occupied (and has been for
+                # 30 min); the bed empties there, the bedroom motion sensor (if any) sees them get up, then nothing.
+                cut = _remove_window(lambda d: False, up, up + WINDOW_MS["night_exit"], contacts)
+                getting_up = {d: [(up + 20_000, up + 25_000)] for d in bedroom_motion}
+                out.append(("night_exit", up, _modify(prep, cut, getting_up), up))
         # night door (wandering)
         if entrance:
             n = day + 2 * HOUR + rng.randrange(120) * MIN
@@ -410,15 +430,15 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
 
 
 def evaluate_homes(
-    homes: Sequence[TlHomeInfo] = TL_HOMES,
+    homes: Sequence[TlHomeInfo] | None = None,
     *,
     root: Path | None = None,
     config: DetectConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[HomeResult]:
-    """Score every home of the development set found in the cache."""
+    """Score the given homes, by default every home of the development set whose dataset is intact in the cache."""
     out = []
-    for info in homes:
+    for info in available_homes(root) if homes is None else homes:
         raw = load_home(info, root)
         r = evaluate_home(raw, config=config)
         if progress is not None:

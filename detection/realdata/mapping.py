@@ -22,6 +22,21 @@ Per sensor type (also in docs/detection.md, "Real homes"):
 - **The gateway** → ``status`` ``{"online": true}`` every 5 min.
 - Dropped: nothing of the five homes (temperature / light-level sensors would be; these homes have none).
 
+The Ordóñez homes (UCI ADL binary dataset) name each sensor ``Location,Type,Place``; they map by type
+(:func:`classify_ordonez`):
+
+- ``Pressure`` on the **bed** → ``mattress`` in the bedroom: these sensors report occupancy spans (a night's
+  sleep is one span of hours; getting up at night ends it), so they map to ``in_bed`` / ``out_of_bed`` on change
+  plus ``telemetry`` every 30 s with ``occupied`` (no heart or breathing rate).
+- ``Pressure`` on the **seat** → ``motion`` in the living room reporting *presence*: ``event: motion`` when the
+  resident sits down and every :data:`PIR_RETRIGGER_S` while the seat stays occupied, for the whole span (an
+  occupied seat is not a stuck PIR).
+- ``PIR`` → ``motion`` in its ``Place`` (OrdonezB's "Door" PIRs watch the doorways of the living room, kitchen
+  and bedroom).
+- ``Magnetic`` → ``door`` contact; ``Maindoor`` → room ``entrance``; fridge, cabinet, cupboard in their room.
+- ``Flush`` (toilet) → ``door`` contact in the bathroom; ``Electric`` (microwave, toaster: on while in use) →
+  ``door`` contact in its room, as the reed switches on appliances of the MIT homes.
+
 Device clocks are honest (received = device time). Inside an injected failure window a device sends nothing at
 all (no events, no heartbeat), like a dead battery or a device out of radio range.
 """
@@ -35,7 +50,7 @@ from typing import Final
 import msgspec
 
 from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
-from detection.realdata.sources import RawHome
+from detection.realdata.sources import ORDONEZ_DIR, RawHome
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 
 PIR_RETRIGGER_S: Final = 120
@@ -78,6 +93,8 @@ class MappedDevice(msgspec.Struct, frozen=True):
     room: str
     sensors: tuple[int, ...]
     names: tuple[str, ...]
+    presence: bool = False
+    """A motion device fed by an occupancy sensor (a seat mat): it re-triggers for the whole span, uncapped."""
 
 
 def classify(name: str) -> tuple[DeviceKind, str]:
@@ -101,8 +118,44 @@ def classify(name: str) -> tuple[DeviceKind, str]:
     return kind, "kitchen" if kind is DeviceKind.DOOR else "living"
 
 
+_ORDONEZ_ROOMS: Final = {"living": "living", "bedroom": "bedroom", "kitchen": "kitchen", "bathroom": "bathroom"}
+
+
+def classify_ordonez(name: str) -> tuple[DeviceKind, str, bool]:
+    """Contract kind, room and "reports presence" of an Ordóñez sensor named ``Location,Type,Place``."""
+    location, kind, place = (name.split(",") + ["", ""])[:3]
+    loc, kind, room = location.lower(), kind.lower(), place.lower()
+    if kind == "pressure":
+        if loc == "bed":
+            return DeviceKind.MATTRESS, "bedroom", False
+        return DeviceKind.MOTION, _ORDONEZ_ROOMS.get(room, "living"), True
+    if kind == "pir":
+        return DeviceKind.MOTION, _ORDONEZ_ROOMS.get(room, room), False
+    if loc == "maindoor" or room == "entrance":
+        return DeviceKind.DOOR, "entrance", False
+    # Magnetic contacts, the toilet flush and appliance (electric) sensors: a contact in its room.
+    return DeviceKind.DOOR, _ORDONEZ_ROOMS.get(room, room), False
+
+
+def _map_ordonez(raw: RawHome) -> tuple[MappedDevice, ...]:
+    out = []
+    for ident, name in sorted(raw.sensor_names.items()):
+        kind, room, presence = classify_ordonez(name)
+        prefix = {DeviceKind.MATTRESS: "bed", DeviceKind.MOTION: "seat" if presence else "pir"}.get(kind)
+        if prefix is None:
+            prefix = "door" if room == "entrance" else "contact"
+        out.append(
+            MappedDevice(
+                device=f"{prefix}{ident}", kind=kind, room=room, sensors=(ident,), names=(name,), presence=presence
+            )
+        )
+    return tuple(out)
+
+
 def map_devices(raw: RawHome) -> tuple[MappedDevice, ...]:
     """The home's contract devices; the bed mats of one bed merge into one bedroom motion device."""
+    if raw.info.dataset == ORDONEZ_DIR:
+        return _map_ordonez(raw)
     out: list[MappedDevice] = []
     mats: list[tuple[int, str]] = []
     for ident, name in sorted(raw.sensor_names.items()):
@@ -205,7 +258,7 @@ def messages(
         ivs = intervals.get(d.device, [])
         if d.kind is DeviceKind.MOTION:
             for s, e in ivs:
-                for t in range(s, min(e, s + PIR_STUCK_S * 1000), PIR_RETRIGGER_S * 1000):
+                for t in range(s, e if d.presence else min(e, s + PIR_STUCK_S * 1000), PIR_RETRIGGER_S * 1000):
                     if t0 <= t < t1:
                         put(d.device, d.kind, "event", t, {"event": "motion", "room": d.room})
         elif d.kind is DeviceKind.DOOR:

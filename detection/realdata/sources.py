@@ -12,12 +12,23 @@ Format (one tab-separated line per sensor firing): ``start_epoch_s  duration_s  
 maps ids to names; ``.activities`` / ``.activity_names`` hold the annotations in the same layout. The epoch
 seconds encode the homes' *local* wall-clock time (the original Kasteren files give 25-Feb-2008 00:22 where the
 bundle gives 1203898966 = 00:22 UTC), so the evaluation runs with ``tz_offset_s=0``.
+
+A second, independent source: the UCI "Activities of Daily Living (ADLs) Recognition Using Binary Sensors" dataset
+(F. J. Ordóñez, P. de Toledo, A. Sanchis, Carlos III University of Madrid: Sensors 2013, 13, 5460-5477), two homes
+of one person each (OrdonezA 14 days, OrdonezB 21 days) with PIRs, magnetic contacts, a toilet-flush sensor,
+appliance (electric) sensors and **bed and seat pressure sensors that report occupancy spans**. Its files
+(``Ordonez{A,B}_{Sensors,ADLs}.txt``) hold one line per firing: ``start date time  end date time  Location  Type
+Place`` (activities: ``... Activity``), local wall time, CRLF. The copy we use is
+``CostantiniMatteo/progetto-mpd`` (commit :data:`ORDONEZ_COMMIT`, ``dataset/``); ``Anjin-Liu/ConceptDriftDatasets``
+holds the same text with LF line endings, so the checksums are taken over the text with CRLF turned into LF.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Final
 
@@ -30,6 +41,19 @@ TL_DIR: Final = "tl-kasteren-mit"
 TL_REPO: Final = "https://github.com/agnesvanbelle/TL"
 TL_COMMIT: Final = "3583db044e47c853f63b4010b149cc97826a6c04"
 TL_PATH: Final = "source-code/our_project/data_src/data"
+
+ORDONEZ_DIR: Final = "uci-adl-ordonez"
+ORDONEZ_REPO: Final = "https://github.com/CostantiniMatteo/progetto-mpd"
+ORDONEZ_COMMIT: Final = "e7bef90f8bf989f0d7d3ea88764bd7f3dd21dd04"
+ORDONEZ_PATH: Final = "dataset"
+ORDONEZ_SHA256: Final[dict[str, str]] = {
+    # sha256 of the text with CRLF → LF (see the module docstring); the CRLF files of ORDONEZ_REPO hash to
+    # 3ec41f2b…, b0186018…, b0c77812…, d2c59c9a… byte for byte.
+    "OrdonezA_ADLs.txt": "a886e6d78b4f5fb121e2d9b447c795f90698289c44405c0db68bf947f6a83bda",
+    "OrdonezA_Sensors.txt": "98e4521999fc901e6f13c0657cd00980aaab0543b6a723f2861114491e2dcdc6",
+    "OrdonezB_ADLs.txt": "13e5813e5b8c6b5867a97757e281516c2796f4d02773f236d89c0e58b7102b13",
+    "OrdonezB_Sensors.txt": "fc6d24556a8cb91bd6d14d983f62d75058306273d162833908883836e8c39a5f",
+}
 
 TL_SHA256: Final[dict[str, str]] = {
     "houseA.activities": "36a818c9b36f7f5c1707ae1de0b1232fa619d3b3994d145622ac48b5e89f8b7e",
@@ -66,6 +90,8 @@ class TlHomeInfo(msgspec.Struct, frozen=True):
     """Activity names that mean the resident was out (labelled absences)."""
     unseen: bool = False
     """Held out: never looked at while developing the rules; reported separately."""
+    dataset: str = TL_DIR
+    """Cache sub-directory and file format: :data:`TL_DIR` or :data:`ORDONEZ_DIR`."""
 
 
 KASTEREN_OUT: Final = frozenset({"leave-house"})
@@ -78,6 +104,8 @@ MIT_OUT: Final = frozenset(
         "Going-out-to-school",
     }
 )
+
+ORDONEZ_OUT: Final = frozenset({"Leaving"})
 
 TL_HOMES: Final[tuple[TlHomeInfo, ...]] = (
     TlHomeInfo(
@@ -118,6 +146,32 @@ TL_HOMES: Final[tuple[TlHomeInfo, ...]] = (
     ),
 )
 
+ORDONEZ_HOMES: Final[tuple[TlHomeInfo, ...]] = (
+    TlHomeInfo(
+        house="A",
+        site="ordonez-a",
+        source="Ordóñez (UC3M) 2011",
+        description="one person, 14 days; 3 PIRs, 4 magnetic contacts (front door, fridge, cabinet, cupboard), toilet"
+        " flush, bed and seat occupancy (pressure), microwave and toaster (electric)",
+        absence_labels=ORDONEZ_OUT,
+        unseen=True,
+        dataset=ORDONEZ_DIR,
+    ),
+    TlHomeInfo(
+        house="B",
+        site="ordonez-b",
+        source="Ordóñez (UC3M) 2012",
+        description="one person, 21 days; 5 PIRs (bathroom shower and basin, kitchen, living-room and bedroom"
+        " doorways), 3 magnetic contacts (front door, fridge, cupboard), toilet flush, bed and seat occupancy"
+        " (pressure), microwave (electric)",
+        absence_labels=ORDONEZ_OUT,
+        dataset=ORDONEZ_DIR,
+    ),
+)
+
+HOMES: Final[tuple[TlHomeInfo, ...]] = TL_HOMES + ORDONEZ_HOMES
+"""Every home of the development set, both sources."""
+
 
 class Firing(msgspec.Struct, frozen=True):
     """One sensor firing (or one annotated activity): start, duration, id."""
@@ -144,15 +198,44 @@ def cache_dir(env: dict[str, str] | None = None) -> Path:
     return Path(raw).expanduser() if raw else Path.home() / ".cache" / "eldercare" / "datasets"
 
 
+def text_sha256(data: bytes) -> str:
+    """sha256 of a text file with CRLF line endings turned into LF (public copies differ only there)."""
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def file_ok(path: Path, digest: str, *, normalise: bool) -> bool:
+    """True if ``path`` exists and matches ``digest`` (byte for byte, or as text when ``normalise``)."""
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    return (text_sha256(data) if normalise else hashlib.sha256(data).hexdigest()) == digest
+
+
+def _checksums(dataset: str) -> tuple[dict[str, str], bool]:
+    if dataset == ORDONEZ_DIR:
+        return ORDONEZ_SHA256, True
+    return TL_SHA256, False
+
+
+def missing_by_dataset(root: Path | None = None) -> dict[str, list[str]]:
+    """Per dataset directory, the files absent from the cache or failing their checksum."""
+    out: dict[str, list[str]] = {}
+    for dataset in (TL_DIR, ORDONEZ_DIR):
+        sums, normalise = _checksums(dataset)
+        base = (root or cache_dir()) / dataset
+        out[dataset] = [n for n, d in sums.items() if not file_ok(base / n, d, normalise=normalise)]
+    return out
+
+
 def missing_files(root: Path | None = None) -> list[str]:
-    """Names of bundle files absent from the cache or failing their checksum (empty: all present and intact)."""
-    base = (root or cache_dir()) / TL_DIR
-    bad = []
-    for name, digest in TL_SHA256.items():
-        p = base / name
-        if not p.is_file() or hashlib.sha256(p.read_bytes()).hexdigest() != digest:
-            bad.append(name)
-    return bad
+    """Names of dataset files absent from the cache or failing their checksum (empty: all present and intact)."""
+    return [n for names in missing_by_dataset(root).values() for n in names]
+
+
+def available_homes(root: Path | None = None, homes: tuple[TlHomeInfo, ...] = HOMES) -> tuple[TlHomeInfo, ...]:
+    """The homes whose dataset is complete and intact in the cache."""
+    bad = missing_by_dataset(root)
+    return tuple(h for h in homes if not bad.get(h.dataset))
 
 
 def parse_firings(text: str, path: str = "<text>") -> tuple[Firing, ...]:
@@ -188,20 +271,69 @@ def parse_names(text: str, path: str = "<text>") -> dict[int, str]:
     return out
 
 
+_ORDONEZ_TIME: Final = "%Y-%m-%d %H:%M:%S"
+
+
+def _wall_s(date: str, clock: str) -> int:
+    # The files hold local wall time; read it as if UTC (like the TL bundle), so tz_offset_s=0 applies.
+    return calendar.timegm(time.strptime(f"{date} {clock}", _ORDONEZ_TIME))
+
+
+def parse_ordonez(text: str, path: str = "<text>") -> tuple[dict[int, str], tuple[Firing, ...]]:
+    """Parse an ``Ordonez*_Sensors.txt`` / ``*_ADLs.txt`` file: names (``Location,Type,Place``, activity) and spans.
+
+    Ids are numbered from 1 in order of first appearance. A span that ends before it starts (three labels of
+    ``OrdonezA_ADLs.txt`` in the release, typos in the end date or hour; no sensor line) is read as zero-length.
+    """
+    names: dict[str, int] = {}
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts or parts[0] == "Start" or parts[0].startswith("---"):
+            continue
+        if len(parts) < 5:
+            raise RecordingError(path, n, f"expected start, end and a name, got {len(parts)} columns")
+        try:
+            start = _wall_s(parts[0], parts[1])
+            end = _wall_s(parts[2], parts[3])
+        except ValueError as exc:
+            raise RecordingError(path, n, str(exc)) from None
+        ident = names.setdefault(",".join(parts[4:]), len(names) + 1)
+        out.append(Firing(start_s=start, duration_s=max(0, end - start), ident=ident))
+    out.sort(key=lambda f: (f.start_s, f.ident))
+    return {i: name for name, i in names.items()}, tuple(out)
+
+
+def _read(base: Path, name: str, dataset: str, verify: bool) -> tuple[str, str]:
+    p = base / name
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise RecordingError(str(p), 0, f"cannot read: {exc}") from None
+    sums, normalise = _checksums(dataset)
+    if verify and (text_sha256(data) if normalise else hashlib.sha256(data).hexdigest()) != sums.get(name):
+        raise RecordingError(str(p), 0, "sha256 does not match the published file")
+    return data.decode("utf-8", errors="replace"), str(p)
+
+
 def load_home(info: TlHomeInfo, root: Path | None = None, *, verify: bool = True) -> RawHome:
-    """Read one home of the bundle from the cache (``root/tl-kasteren-mit``); checksums checked unless told not to."""
-    base = (root or cache_dir()) / TL_DIR
+    """Read one home from the cache (``root/<info.dataset>``); checksums checked unless told not to."""
+    base = (root or cache_dir()) / info.dataset
+    if info.dataset == ORDONEZ_DIR:
+        s_text, s_path = _read(base, f"Ordonez{info.house}_Sensors.txt", info.dataset, verify)
+        a_text, a_path = _read(base, f"Ordonez{info.house}_ADLs.txt", info.dataset, verify)
+        sensor_names, firings = parse_ordonez(s_text, s_path)
+        activity_names, activities = parse_ordonez(a_text, a_path)
+        return RawHome(
+            info=info,
+            sensor_names=sensor_names,
+            firings=firings,
+            activity_names=activity_names,
+            activities=activities,
+        )
 
     def read(ext: str) -> tuple[str, str]:
-        name = f"house{info.house}.{ext}"
-        p = base / name
-        try:
-            data = p.read_bytes()
-        except OSError as exc:
-            raise RecordingError(str(p), 0, f"cannot read: {exc}") from None
-        if verify and hashlib.sha256(data).hexdigest() != TL_SHA256.get(name):
-            raise RecordingError(str(p), 0, "sha256 does not match the published file")
-        return data.decode("utf-8", errors="replace"), str(p)
+        return _read(base, f"house{info.house}.{ext}", info.dataset, verify)
 
     sensors, sp = read("sensors")
     names, np_ = read("sensor_names")

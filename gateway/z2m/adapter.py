@@ -9,7 +9,8 @@ Topics (a home's Z2M ``base_topic`` is ``z2m/{site}``, published through the hom
 - ``z2m/{site}/{friendly_name}``: the device state. With ``cache_state`` (the default) it is a snapshot of every
   attribute, so a message is not an event: events are raised on a change of a mapped key's value, per device and
   key. ``action`` keys are transient and every listed value is an event (``""`` and ``null`` are not).
-  Each state message is also a status reading (battery, tamper...), which keeps the device alive for the offline rule.
+  A state message without an event is also a status reading (battery, tamper...): a heartbeat for the offline rule.
+  One with an event gives the event only (the person caused it: no heartbeat), unless its status fields changed.
 - ``z2m/{site}/{friendly_name}/availability``: both forms are parsed; no reading (the backend's own silence rule,
   12 h for event-driven devices, is far tighter than Z2M's 25 h for battery devices).
 
@@ -66,6 +67,8 @@ class _Site:
     """IEEE → "online" / "offline" (last availability message)."""
     seq: dict[str, int] = field(default_factory=dict)
     """IEEE → the adapter's own counter of readings (Z2M has no sequence numbers)."""
+    status: dict[str, dict[str, FieldValue]] = field(default_factory=dict)
+    """IEEE → the fields of the last status reading."""
 
 
 def _value_key(value: Any) -> str | None:
@@ -231,6 +234,7 @@ class Z2mAdapter:
             raise DecodeError(topic, Reason.BAD_SCHEMA, "device state must be a JSON object")
         out: list[Reading | DecodeError] = []
         events: list[str] = []
+        seen_before = ieee in home.seq  # a key that first shows up in a later message (e.g. `test`) is an edge
         for key, mapping in m.levels.items():
             value = _value_key(state.get(key))
             if value is None:
@@ -240,7 +244,7 @@ class Z2mAdapter:
             event = mapping.get(value)
             if event is None or previous == value:
                 continue
-            if previous is None and (retained or (m.kind, event) not in LIFE_SAFETY_EVENTS):
+            if previous is None and (retained or (not seen_before and (m.kind, event) not in LIFE_SAFETY_EVENTS)):
                 continue  # first sight is a baseline, not an edge; a live life-safety level is never held back
             events.append(event)
         for key, mapping in m.actions.items():
@@ -261,7 +265,12 @@ class Z2mAdapter:
                 out.append(DecodeError(topic, Reason.UNKNOWN_FIELD, f"{m.model} key {key!r} has no mapping (once)"))
         for event in events:
             out.append(self._reading(home, site, m.kind, ieee, MessageType.EVENT, now, {}, event))
-        out.append(self._reading(home, site, m.kind, ieee, MessageType.STATUS, now, self._status(state), None))
+        status = self._status(state)
+        if not events or home.status.get(ieee) != status:
+            # A message that carries an event was caused by the person: it is no heartbeat (the offline rule learns
+            # healthy gaps from heartbeats only) and its cached battery/tamper repeat the last status.
+            home.status[ieee] = status
+            out.append(self._reading(home, site, m.kind, ieee, MessageType.STATUS, now, status, None))
         return out
 
     def _status(self, state: dict[str, Any]) -> dict[str, FieldValue]:

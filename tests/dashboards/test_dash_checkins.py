@@ -125,4 +125,32 @@ def test_resident_page_shows_the_alarm_fatigue_tuning_suggestion(settings: Setti
         assert "本户 30 天内提醒 9 次无活动（预算 2 次）" in page and "168 分钟放宽到 240 分钟（上限 240 分钟）" in page
         en = c.get("/residents/R1?lang=en").text
         assert "This home paged 9 inactivity alerts in 30 days (budget 2)" in en
+        assert 'id="learned-changes"' not in page  # nothing refitted yet: no "what changed"
         assert "raised from 168 min to 240 min within the 240 min ceiling"  # 168 × 5/3 clipped in en
+
+
+def test_resident_page_shows_what_changed_in_the_learned_limits(settings: Settings, backend: Backend) -> None:
+    """Issue 19 item 2: the resident page shows what was learned and what changed (from the engine's refits)."""
+    import msgspec
+
+    e = Engine(registry=HomeRegistry.from_mapping(registry()), config=DetectConfig())
+    now = int(time.time() * 1000)
+    e.ensure_homes(now)
+    home = e.homes["h1"]
+    learned = msgspec.structs.replace(
+        home.baseline,
+        personal=True,
+        n_days=9,
+        inactivity_limit_min=(*home.baseline.inactivity_limit_min[:3], 95.0, home.baseline.inactivity_limit_min[4]),
+        not_up_min=8 * 60 + 40.0,
+    )
+    e.apply_baselines({"h1": learned})  # the nightly refit
+    app = create_app(settings, backend=backend, poll_interval_s=0.05, learned=e.learned)
+    with TestClient(app, base_url="http://testserver") as c:
+        login(c, "W_C1")
+        page = c.get("/residents/R1").text
+        section = page.split('id="learned-changes"')[1].split("</ul>")[0]
+        assert "个人历史已足够，开始按本人规律判断" in section
+        assert "下午无活动阈值 221 → 95 分钟" in section and "未起床提醒时间 10:00 → 08:40" in section
+        en = c.get("/residents/R1?lang=en").text
+        assert "afternoon inactivity limit 221 → 95 min" in en and "not-up time 10:00 → 08:40" in en

@@ -6,6 +6,7 @@ import csv
 import io
 from dataclasses import replace
 
+import pytest
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
@@ -182,3 +183,31 @@ def test_stats_endpoint_and_csv_are_scoped(client: TestClient, backend: Backend)
     page = client.get("/stats/report")
     assert page.status_code == 200 and "50.0%" in page.text
     assert backend.list_visits(Scope("all"), since_ms=0, until_ms=2**62)
+
+
+def test_worker_load_flags_a_grid_over_budget_with_the_busiest_home(
+    client: TestClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 item 5, per worker: behavioural alerts per grid against a budget; life-safety alerts never count."""
+    import time
+
+    from detection.models import Alert
+
+    monkeypatch.setattr("dashboards.stats.WORKER_BUDGET_PER_MONTH", 2)
+    now = int(time.time() * 1000)
+    for kind in (AlertType.INACTIVITY, AlertType.NOT_UP, AlertType.NIGHT_DOOR, AlertType.SOS):
+        severity = Severity.CRITICAL if kind is AlertType.SOS else Severity.WARNING
+        backend.raise_alert(
+            Alert(site="h1", type=kind, severity=severity, time_ms=now - 60_000, explanation="x", explanation_zh="x")
+        )
+    login(client, "W_C1")
+    data = client.get("/api/stats/monthly").json()
+    [g1] = [r for r in data["load_by_grid"] if r["group"] == "G01"]
+    assert g1["behavioural"] == 3 and g1["budget"] == 2 and g1["over"] is True  # the SOS is not counted
+    assert g1["top_resident_id"] == "R1" and g1["top_alerts"] == 3
+    page = client.get("/stats")
+    assert page.status_code == 200
+    assert 'class="load-row over" data-grid="G01"' in page.text
+    assert "超出预算：张桂英 家本月 3 次" in page.text and 'href="/residents/R1"' in page.text
+    rows = list(csv.reader(io.StringIO(client.get("/api/stats/monthly.csv").text.lstrip("\ufeff"))))
+    assert ["worker_load", "G01", "behavioural_alerts", "3"] in rows and ["worker_load", "G01", "budget", "2"] in rows

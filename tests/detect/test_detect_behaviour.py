@@ -118,6 +118,25 @@ def test_night_door_without_return() -> None:
     assert alert.time_ms == at(1, 2, 20) and "opened at 02:00" in alert.explanation and "20 min" in alert.explanation
 
 
+def test_a_night_outing_pages_once_as_night_door_not_again_as_out_not_back() -> None:
+    """Measured on a real home: every night outing paged twice, at 20 min (night door) and 60 min (not back)."""
+    home = Home()
+    _night(home)
+    home.send(
+        rd("mat1", at(1, 1, 58), event="out_of_bed"),
+        rd("door1", at(1, 2, 0), event="open"),
+        rd("door1", at(1, 2, 0, 10), event="close"),
+    )
+    home.advance(at(1, 4, 0))
+    [alert] = home.of(AlertType.NIGHT_DOOR)
+    assert alert.time_ms == at(1, 2, 20)
+    assert home.engine.homes["h1"].away  # the departure was confirmed: the out-not-back rule did run ...
+    assert home.of(AlertType.OUT_NOT_BACK) == []  # ... and saw the outing already paged
+    # Back at 04:30: the movement inside clears the night door.
+    home.send(rd("door1", at(1, 4, 30), event="open"), rd("pir1", at(1, 4, 31), event="motion"))
+    assert [a.time_ms for a in home.of(AlertType.NIGHT_DOOR, clears=True)] == [at(1, 4, 31)]
+
+
 def test_night_door_with_movement_inside_afterwards_is_quiet() -> None:
     home = Home()
     _night(home)

@@ -157,3 +157,37 @@ def test_a_wider_limit_never_pushes_an_evening_silence_into_the_night() -> None:
     home.advance(at(0, 21, 40))
     [a] = home.of(AlertType.INACTIVITY)
     assert a.time_ms == at(0, 21, 30) and a.evidence["limit_min"] == 120.0 and "adapted" not in a.explanation
+
+
+def test_confirmed_incidents_leave_the_budget_and_undo_the_widening() -> None:
+    """A home must never get wider limits because its elder really fell: confirmed pages are no false alarms."""
+    home = Home(config=BUDGET)
+    for d in range(3):
+        _day_with_spell(home, d, 50)
+    state = home.engine.homes["h1"]
+    assert state.fatigue_inactivity_steps == 1 and len(state.fatigue_pages) == 3
+    assert home.engine.label_outcome("h1", at(2, 10, 45), real=True)  # the worker found the elder on the floor
+    assert state.fatigue_inactivity_steps == 0 and len(state.fatigue_pages) == 2
+    _day_with_spell(home, 3, 50)
+    assert _pages(home, 3) == [at(3, 10, 45)]  # the unadapted 45 min again
+    # That page is the third in 30 days again: over budget, one step; "elder fine" keeps it in the budget.
+    assert state.fatigue_inactivity_steps == 1
+    assert home.engine.label_outcome("h1", at(3, 10, 45), real=False)
+    assert len(state.fatigue_pages) == 3 and state.fatigue_inactivity_steps == 1
+
+
+def test_a_widened_limit_narrows_again_after_a_month_without_pages() -> None:
+    home = Home(config=BUDGET)
+    for d in range(4):
+        _day_with_spell(home, d, 50 if d < 3 else 70)  # the fourth page comes at the widened 60 min
+    state = home.engine.homes["h1"]
+    assert state.fatigue_inactivity_steps == 2 and _pages(home, 3) == [at(3, 11, 0)]
+    for d in range(4, 33):  # short spells: no page
+        _day_with_spell(home, d, 30)
+    assert state.fatigue_inactivity_steps == 2 and len(state.fatigue_pages) == 1  # day 3's page is still in the window
+    _day_with_spell(home, 33, 30)  # at noon of day 33 the window holds no page: one step narrower ...
+    assert state.fatigue_inactivity_steps == 1 and state.fatigue_pages == []
+    _day_with_spell(home, 34, 30)  # ... and one more a day, back to the learned limit
+    assert state.fatigue_inactivity_steps == 0
+    fat = home.engine.learned("h1")["fatigue"]
+    assert isinstance(fat, dict) and fat["adapted"] == [] and fat["over"] is False

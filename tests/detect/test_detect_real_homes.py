@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import msgspec
+import numpy as np
 from detect_helpers import DAY, FORTY_FIVE, MIN, RULES, Home, at, rd, registry
 
+from detection.baseline import DaySummary, fit_baselines
 from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.homes import TYPICAL_DEVICES, DeviceInfo
@@ -48,6 +52,12 @@ def test_a_baseline_forms_although_every_day_had_a_50_min_quiet_spell() -> None:
     assert base.inactivity_limit_min[2] == 57.5 and base.room_limit_min["living"][2] == 57.5
     learned = home.engine.learned("h1")
     assert learned["personal"] is True and learned["inactivity_min"]["midday"] == 57.5  # type: ignore[index]
+    # What changed, for the resident page: the grace period ended at the boundary after the 7th archived care day.
+    changes = {c["what"]: c for c in learned["changes"]}  # type: ignore[attr-defined]
+    assert changes["personal"]["from"] == 0 and changes["personal"]["to"] == 1
+    assert changes["personal"]["time_ms"] == at(6, 12, 0)
+    assert (changes["inactivity:midday"]["from"], changes["inactivity:midday"]["to"]) == (45, 58)  # 57.5 shown
+    assert "inactivity:night" not in changes  # in bed all night: nothing learned there, nothing moved
     # Once learned, the usual spell no longer pages, and a longer one pages with a personal explanation.
     assert [a for a in home.of(AlertType.INACTIVITY) if a.time_ms >= at(8, 0, 0)] == []
     home.send(rd("mat1", at(9, 7, 0), event="out_of_bed"), rd("pir1", at(9, 10, 0), event="motion", room="living"))
@@ -215,3 +225,120 @@ def test_a_help_answer_pages_at_once_and_life_safety_is_never_held_for_a_check_i
     ]
     [smoke] = [a for a in other.send(rd("smoke1", at(0, 8, 53), event="alarm")) if a.type is AlertType.SMOKE]
     assert fall.time_ms == at(0, 8, 52) and smoke.time_ms == at(0, 8, 53)
+
+
+def _heartbeats(home: Home, start: int, end: int) -> None:
+    """Hourly status from every device of BEDROOM_HOME: healthy sensors that see nobody."""
+    t = start
+    while t < end:
+        for dev, kind in (("pirbed", DeviceKind.MOTION), ("pirliv", DeviceKind.MOTION), ("door1", DeviceKind.DOOR)):
+            home.send(r(dev, kind, t, status=True, battery=90))
+        t += 60 * MIN
+
+
+def test_an_unbroken_silence_pages_once_not_again_every_morning() -> None:
+    """A resident away for days without a labelled absence paged "not up" every morning on a real home."""
+    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
+    home.send(r("pirliv", DeviceKind.MOTION, at(0, 18, 0), event="motion", room="living"))
+    _heartbeats(home, at(0, 18, 30), at(3, 21, 0))
+    home.send(r("pirliv", DeviceKind.MOTION, at(3, 21, 20), event="motion", room="living"))  # back
+    home.send(r("pirbed", DeviceKind.MOTION, at(3, 21, 50), event="motion", room="bedroom"))  # to bed
+    _heartbeats(home, at(3, 22, 0), at(4, 12, 0))
+    home.advance(at(4, 12, 0))
+    assert [a for a in home.alerts if a.type is AlertType.DEVICE_OFFLINE] == []
+    [silence] = [a for a in home.of(AlertType.INACTIVITY) if not a.clears]
+    assert silence.time_ms == at(0, 18, 45)
+    # The mornings of days 1–3 belong to the silence already paged; day 4 (activity the evening before) pages.
+    assert [a.time_ms for a in home.of(AlertType.NOT_UP)] == [at(4, 10, 0)]
+
+
+def _days_with_midday_spells(spells: list[float], rooms: dict[str, list[float]] | None = None) -> list[DaySummary]:
+    days = []
+    for i, s in enumerate(spells):
+        d = DaySummary(day=i)
+        d.max_gap_min[2] = s
+        for room, vals in (rooms or {}).items():
+            d.room_gap_min[room] = [None, None, vals[i], None, None]
+        days.append(d)
+    return days
+
+
+def _gumbel(vals: list[float], p: float) -> float:
+    n = len(vals)
+    mean = sum(vals) / n
+    sd = (sum((v - mean) ** 2 for v in vals) / (n - 1)) ** 0.5
+    beta = sd * 6**0.5 / math.pi
+    return mean - 0.5772156649 * beta - beta * math.log(-math.log(1 - p))
+
+
+def test_a_limit_extrapolates_the_homes_own_tail_within_its_page_budget() -> None:
+    """Real homes: a 95th percentile × 1.15 of 28 days is exceeded every few weeks; the tail fit allows ~0.5 a month."""
+    cfg = DetectConfig()
+    varied = [20.0, 35.0, 50.0, 25.0, 90.0, 40.0, 30.0, 60.0, 45.0, 20.0, 75.0, 35.0, 55.0, 40.0]
+    steady = [40.0] * 14
+    fit = fit_baselines(
+        {"varied": _days_with_midday_spells(varied), "steady": _days_with_midday_spells(steady)}, config=cfg
+    )
+    empirical = float(np.quantile(varied, cfg.inactivity_quantile)) * cfg.inactivity_margin
+    cells = 1  # only the midday block has days here
+    expected = _gumbel(varied, cfg.inactivity_pages_per_month / 30 / cells)
+    assert expected > empirical
+    assert fit["varied"].inactivity_limit_min[2] == round(expected, 1)
+    assert fit["steady"].inactivity_limit_min[2] == 46.0  # no spread: the empirical rule (40 × 1.15) stands
+    # Without a budget the empirical rule alone applies.
+    off = fit_baselines({"varied": _days_with_midday_spells(varied)}, config=DetectConfig(inactivity_pages_per_month=0))
+    assert off["varied"].inactivity_limit_min[2] == round(empirical, 1)
+
+
+def test_a_room_limit_from_a_few_weeks_is_shrunk_toward_its_block() -> None:
+    """A contact-only home: the bathroom door closes, then the resident sits an hour where no sensor sees him."""
+    cfg = DetectConfig()
+    block = [60.0, 150.0, 90.0, 120.0, 80.0, 140.0, 100.0, 70.0, 130.0, 110.0, 95.0, 85.0]
+    bathroom = [20.0, 30.0, 25.0, 22.0, 28.0, 30.0, 18.0, 26.0, 24.0, 29.0, 21.0, 27.0]
+    [base] = fit_baselines({"h": _days_with_midday_spells(block, {"bathroom": bathroom})}, config=cfg).values()
+    room = base.room_limit_min["bathroom"][2]
+    assert room is not None
+    empirical = max(bathroom) * cfg.inactivity_margin
+    assert empirical < room < base.inactivity_limit_min[2]
+    w = len(bathroom) / (len(bathroom) + cfg.inactivity_room_prior_days)
+    p = cfg.inactivity_pages_per_month / 30 / 2  # two cells: the midday block and the bathroom in it
+    tail = _gumbel(bathroom, p)
+    assert room == round(max(empirical, w * tail + (1 - w) * max(base.inactivity_limit_min[2], tail)), 1)
+
+
+def test_a_learned_limit_past_the_ceiling_but_before_the_backstop_is_used_as_learned() -> None:
+    """A home whose own quiet spells run 2 h 30 min pages then, not at the 4 h backstop (and not at the 2 h ceiling)."""
+    home = Home()
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"))
+    state = home.engine.homes["h1"]
+    state.baseline = msgspec.structs.replace(
+        state.baseline, personal=True, n_days=20, inactivity_limit_min=(150.0,) * 5, room_limit_min={}
+    )
+    home.send(rd("pir1", at(0, 9, 0), event="motion", room="living"))
+    home.motion_idle(at(0, 9, 0), at(0, 12, 0))
+    home.advance(at(0, 12, 0))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 11, 30) and alert.evidence["limit_min"] == 150.0
+
+
+def test_coming_home_and_lying_still_is_inactivity_not_a_new_outing() -> None:
+    """Came in, closed the door, collapsed: the silence after the way in is someone inside, not "went out again"."""
+    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
+    home.send(r("pirliv", DeviceKind.MOTION, at(0, 9, 50), event="motion", room="living"))
+    home.send(
+        r("door1", DeviceKind.DOOR, at(0, 10, 0), event="open"),
+        r("door1", DeviceKind.DOOR, at(0, 10, 0, 10), event="close"),
+    )
+    _heartbeats(home, at(0, 10, 30), at(0, 12, 0))
+    assert home.engine.homes["h1"].away  # out shopping
+    home.send(
+        r("door1", DeviceKind.DOOR, at(0, 12, 0), event="open"),
+        r("door1", DeviceKind.DOOR, at(0, 12, 0, 10), event="close"),
+    )
+    _heartbeats(home, at(0, 12, 30), at(0, 17, 0))
+    home.advance(at(0, 17, 0))
+    state = home.engine.homes["h1"]
+    assert not state.away
+    [alert] = [a for a in home.of(AlertType.INACTIVITY) if a.time_ms > at(0, 12, 0)]
+    assert alert.time_ms == at(0, 12, 45, 10)  # 45 min after the door closed behind her
+    assert home.of(AlertType.OUT_NOT_BACK) == []

@@ -124,7 +124,7 @@ def test_bad_files_and_checksums_are_refused(tmp_path: Path) -> None:
     assert cache_dir({}) == Path.home() / ".cache" / "eldercare" / "datasets"
 
 
-_MISSING = missing_files()
+_MISSING = sources.missing_by_dataset()[sources.TL_DIR]
 
 
 @pytest.mark.slow
@@ -144,3 +144,172 @@ def test_real_home_evaluation() -> None:
     # A night door is found within the fixed 20 min (never asked first: the elder is not at home to answer).
     doors = [i for res in results for i in res.incidents if i.kind == "night_door"]
     assert doors and all(i.detected and i.delay_min is not None and i.delay_min <= 20.0 for i in doors)
+
+
+_MISSING_ORDONEZ = sources.missing_by_dataset()[sources.ORDONEZ_DIR]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    bool(_MISSING_ORDONEZ),
+    reason=f"Ordóñez (UCI ADL binary) recordings not in {cache_dir()}/{sources.ORDONEZ_DIR} (see docs/detection.md,"
+    f" 'Real homes'); missing or changed: {', '.join(_MISSING_ORDONEZ)}",
+)
+def test_ordonez_homes_evaluation_scores_night_bed_exits() -> None:
+    results = [evaluate_home(load_home(info), config=real_config()) for info in sources.ORDONEZ_HOMES]
+    assert [r.site for r in results] == ["ordonez-a", "ordonez-b"] and results[0].unseen and not results[1].unseen
+    for res in results:
+        assert res.scored_days >= 7 and res.failures == 2 and res.failures_in_target == 2
+        # Both homes have a bed-occupancy sensor: night exits without return are scored in every scored night.
+        exits = [i for i in res.incidents if i.kind == "night_exit"]
+        assert len(exits) >= res.scored_days - 2
+        assert "night_bed_exit" not in res.unsupported
+    text = report_markdown(results)
+    assert "| ordonez-a (unseen) |" in text and "| ordonez-b |" in text
+
+
+# --- UCI "ADLs Recognition Using Binary Sensors" (Ordóñez et al. 2013): the published text layout, CRLF ---
+
+ORD_HEAD = (
+    "Start time          \tEnd time            \tLocation\tType\t\tPlace\r\n"
+    + "-" * 20
+    + "\t"
+    + "-" * 20
+    + "\t--------\t--------\t-----\r\n"
+)
+ORD_SENSORS = ORD_HEAD + (
+    "2011-11-28 02:27:59\t\t2011-11-28 10:18:11\t\tBed\t\t\tPressure\tBedroom\r\n"
+    "2011-11-28 10:21:24\t\t2011-11-28 10:21:31\t\tCabinet\t\tMagnetic\tBathroom\r\n"
+    "2011-11-28 10:21:44\t\t2011-11-28 10:23:31\t\tBasin\t\tPIR\t\t\tBathroom\r\n"
+    "2011-11-28 10:23:40\t\t2011-11-28 10:24:08\t\tToilet\t\tFlush\t\tBathroom\r\n"
+    "2011-11-28 10:30:00\t\t2011-11-28 10:32:05\t\tMicrowave\tElectric\tKitchen\r\n"
+    "2011-11-28 10:40:00\t\t2011-11-28 10:40:01\t\tDoor\t\tPIR\t\t\tKitchen\r\n"
+    "2011-11-28 10:50:00\t\t2011-11-28 14:50:00\t\tSeat\t\tPressure\tLiving\r\n"
+    "2011-11-28 15:00:00\t\t2011-11-28 15:00:06\t\tMaindoor\tMagnetic\tEntrance\r\n"
+    "2011-11-28 23:10:00\t\t2011-11-29 03:00:00\t\tBed\t\t\tPressure\tBedroom\r\n"
+    "2011-11-29 03:05:00\t\t2011-11-29 07:00:00\t\tBed\t\t\tPressure\tBedroom\r\n"
+)
+ORD_ADLS = (
+    "Start time          \tEnd time            \tActivity\r\n" + "-" * 20 + "\t" + "-" * 20 + "\t--------\r\n"
+    "2011-11-28 02:27:59\t\t2011-11-28 10:18:11\t\tSleeping\r\n"
+    "2011-11-28 15:00:00\t\t2011-11-28 16:00:00\t\tLeaving\r\n"
+)
+ORD_T0 = 1_322_447_279  # 2011-11-28 02:27:59 as if UTC: the files hold local wall time
+
+
+def _ordonez_home(root: Path, house: str = "Z") -> TlHomeInfo:
+    d = root / sources.ORDONEZ_DIR
+    d.mkdir(parents=True)
+    (d / f"Ordonez{house}_Sensors.txt").write_bytes(ORD_SENSORS.encode())
+    (d / f"Ordonez{house}_ADLs.txt").write_bytes(ORD_ADLS.encode())
+    return TlHomeInfo(
+        house=house,
+        site="ordonez-z",
+        source="test",
+        description="",
+        absence_labels=sources.ORDONEZ_OUT,
+        dataset=sources.ORDONEZ_DIR,
+    )
+
+
+def test_an_ordonez_home_parses_local_wall_time_and_its_sensor_triples(tmp_path: Path) -> None:
+    raw = load_home(_ordonez_home(tmp_path), tmp_path, verify=False)
+    assert raw.firings[0] == sources.Firing(start_s=ORD_T0, duration_s=7 * 3600 + 50 * 60 + 12, ident=1)
+    assert raw.sensor_names[1] == "Bed,Pressure,Bedroom"
+    assert len(raw.firings) == 10 and len(set(raw.sensor_names.values())) == 8
+    assert raw.firings[-1].start_s == ORD_T0 + 86_400 + 37 * 60 + 1  # 2011-11-29 03:05:00
+    leaving = [a for a in raw.activities if raw.activity_names[a.ident] == "Leaving"]
+    assert leaving == [
+        sources.Firing(start_s=ORD_T0 + 12 * 3600 + 32 * 60 + 1, duration_s=3600, ident=leaving[0].ident)
+    ]
+    # The same text with LF line endings (another public copy) parses the same.
+    assert sources.parse_ordonez(ORD_SENSORS.replace("\r\n", "\n")) == sources.parse_ordonez(ORD_SENSORS)
+
+
+def test_ordonez_sensors_map_like_a_gateway_bed_occupancy_to_a_mattress(tmp_path: Path) -> None:
+    raw = load_home(_ordonez_home(tmp_path), tmp_path, verify=False)
+    devices = {d.names[0]: d for d in map_devices(raw)}
+    kinds = {n: (d.kind, d.room) for n, d in devices.items()}
+    assert kinds == {
+        "Bed,Pressure,Bedroom": (DeviceKind.MATTRESS, "bedroom"),
+        "Cabinet,Magnetic,Bathroom": (DeviceKind.DOOR, "bathroom"),
+        "Basin,PIR,Bathroom": (DeviceKind.MOTION, "bathroom"),
+        "Toilet,Flush,Bathroom": (DeviceKind.DOOR, "bathroom"),
+        "Microwave,Electric,Kitchen": (DeviceKind.DOOR, "kitchen"),
+        "Door,PIR,Kitchen": (DeviceKind.MOTION, "kitchen"),
+        "Seat,Pressure,Living": (DeviceKind.MOTION, "living"),
+        "Maindoor,Magnetic,Entrance": (DeviceKind.DOOR, "entrance"),
+    }
+    assert devices["Seat,Pressure,Living"].presence and not devices["Basin,PIR,Bathroom"].presence
+    devs = tuple(devices.values())
+    ivs = intervals_of(raw, devs)
+    bed = devices["Bed,Pressure,Bedroom"].device
+    t0 = ORD_T0 * 1000
+    msgs = messages("ordonez-z", devs, ivs, t0, t0 + 30 * 3600 * 1000)
+    reg = registry_of([site_info("ordonez-z", devs)])
+    readings = [decode_message(topic, payload, received_ms=t, directory=reg) for t, topic, payload in msgs]
+    # The bed reports occupancy: in_bed / out_of_bed on change (a 5-min night exit at 03:00) and 30-s telemetry.
+    night = t0 + (86_400 - 2 * 3600 - 27 * 60 - 59) * 1000  # 2011-11-29 00:00 local
+    assert [(x.event, x.time_ms) for x in readings if x.device == bed and x.event] == [
+        ("in_bed", t0),
+        ("out_of_bed", t0 + (7 * 3600 + 50 * 60 + 12) * 1000),
+        ("in_bed", night - 50 * 60_000),
+        ("out_of_bed", night + 3 * 3_600_000),
+        ("in_bed", night + 3 * 3_600_000 + 5 * 60_000),
+        ("out_of_bed", night + 7 * 3_600_000),
+    ]
+    tele = [x for x in readings if x.device == bed and x.type.value == "telemetry"]
+    assert len(tele) == 30 * 120
+    exit_tele = [
+        x.fields["occupied"] for x in tele if night + 3 * 3_600_000 <= x.time_ms < night + 3 * 3_600_000 + 5 * 60_000
+    ]
+    assert exit_tele and not any(exit_tele)
+    # A seat occupied for 4 h is presence for 4 h (every 2 min), not a PIR stuck after 30 min.
+    seat = [x for x in readings if x.device == devices["Seat,Pressure,Living"].device and x.event == "motion"]
+    assert len(seat) == 120 and seat[0].fields["room"] == "living"
+    pir = [x for x in readings if x.device == devices["Basin,PIR,Bathroom"].device and x.event == "motion"]
+    assert len(pir) == 1  # 107 s of activity: one trigger
+    door = devices["Maindoor,Magnetic,Entrance"].device
+    assert [x.event for x in readings if x.device == door and x.event] == ["open", "close"]
+    flush = devices["Toilet,Flush,Bathroom"].device
+    assert [x.event for x in readings if x.device == flush and x.event] == ["open", "close"]
+
+
+def test_an_ordonez_checksum_ignores_line_endings_but_not_content(tmp_path: Path) -> None:
+    info = _ordonez_home(tmp_path, "A")
+    bad = missing_files(tmp_path)
+    assert "OrdonezA_Sensors.txt" in bad and "houseA.sensors" in bad
+    with pytest.raises(RecordingError, match="sha256"):
+        load_home(info, tmp_path)
+    d = tmp_path / sources.ORDONEZ_DIR
+    good = "x\r\ny\r\n"
+    digest = sources.text_sha256(good.encode())
+    assert digest == sources.text_sha256(good.replace("\r\n", "\n").encode())
+    assert digest != sources.text_sha256(b"x\r\nz\r\n")
+    (d / "OrdonezA_Sensors.txt").write_bytes(good.encode())
+    assert sources.file_ok(d / "OrdonezA_Sensors.txt", digest, normalise=True)
+    assert not sources.file_ok(d / "OrdonezA_Sensors.txt", digest, normalise=False)  # TL files: byte for byte
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_MISSING_ORDONEZ), reason="Ordóñez recordings not in the dataset cache (see above)")
+def test_evaluate_scores_the_sources_present_and_names_the_missing_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    # A cache holding only the Ordóñez files: those homes are scored, the TL bundle is named as missing.
+    (tmp_path / sources.ORDONEZ_DIR).mkdir()
+    for name in sources.ORDONEZ_SHA256:
+        (tmp_path / sources.ORDONEZ_DIR / name).write_bytes((cache_dir() / sources.ORDONEZ_DIR / name).read_bytes())
+    monkeypatch.setenv(sources.ENV_VAR, str(tmp_path))
+    result = CliRunner().invoke(app, ["evaluate", "--no-simulated"])
+    assert result.exit_code == 0, result.output
+    assert "| ordonez-a (unseen) |" in result.output and "| ordonez-b |" in result.output
+    assert "| kasteren-a |" not in result.output
+    assert (
+        f"Not evaluated: {len(sources.TL_SHA256)} dataset files missing or changed in {tmp_path / sources.TL_DIR}"
+        in (result.output)
+    )

@@ -264,3 +264,125 @@ def test_whatever_arrives_the_adapter_returns_readings_or_reasons(topic: str, pa
         assert isinstance(r, Reading | DecodeError)
         if isinstance(r, DecodeError):
             assert r.reason in Reason and r.detail
+
+
+def engine_alerts(a: Z2mAdapter, engine: Engine, ieee: str, payload: bytes, t: int) -> list[tuple[AlertType, bool]]:
+    return [(x.type, x.clears) for r in send(a, ieee, payload, t=t) for x in engine.process(r) if x.device == ieee]
+
+
+def test_a_device_that_only_reports_battery_low_raises_low_battery_and_clears_it() -> None:
+    # Feibit SEB01ZB (IAS zone: `sos`, `battery_low`, `tamper`) reports no percentage at all.
+    a, engine = adapter(), engine_home()
+    assert engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_OK, NOW) == []
+    low = engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_BATTERY_LOW, NOW + 60_000)
+    assert low == [(AlertType.LOW_BATTERY, False)]
+    again = engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_BATTERY_LOW, NOW + 120_000)
+    assert again == []  # the cached flag repeats: the same condition
+    back = engine_alerts(a, engine, fx.LATCHED, fx.LATCHED_OK, NOW + 180_000)
+    assert back == [(AlertType.LOW_BATTERY, True)]
+
+
+def test_a_gas_detector_test_press_is_no_alarm_and_no_sign_of_the_elder() -> None:
+    # Decision (docs/devices.md): the research note calls `test: true` a non-alarm proving the device works and says
+    # nothing of the elder; testers, installers and self-tests press it too, so it must not hide an inactivity.
+    a, engine = adapter(), engine_home()
+    for r in send(a, fx.DOOR, b'{"contact":true,"battery":90}', t=NOW) + send(a, fx.GAS, fx.GAS_QUIET, t=NOW):
+        engine.process(r)
+    closed = send(a, fx.DOOR, b'{"contact":false,"battery":90}', t=NOW + 60_000)
+    for r in closed:
+        engine.process(r)
+    home = engine.homes[SITE]
+    assert home.last_activity_ms == NOW + 60_000
+    out = send(a, fx.GAS, fx.GAS_TEST, t=NOW + 3 * 3600_000)
+    assert events(out) == ["test"] and not any(r.is_life_safety for r in out)
+    raised = [x for r in out for x in engine.process(r)]
+    assert [x for x in raised if x.device == fx.GAS] == []
+    # Three quiet hours after the door: the inactivity rule fires; the test press did not hide it.
+    assert AlertType.INACTIVITY in {x.type for x in raised}, raised
+    assert home.last_activity_ms == NOW + 60_000 and home.last_activity_src.startswith("door/")
+    assert home.devices[fx.GAS].last_seen_ms == NOW + 3 * 3600_000  # but it keeps the detector alive
+
+
+def test_tuya_smoke_without_a_percentage_alarms_and_its_battery_low_pages() -> None:
+    a, engine = adapter(), engine_home()
+    assert engine_alerts(a, engine, fx.TUYA_SMOKE, fx.TUYA_SMOKE_QUIET, NOW) == []
+    assert engine_alerts(a, engine, fx.TUYA_SMOKE, fx.TUYA_SMOKE_BATTERY_LOW, NOW + 60_000) == [
+        (AlertType.LOW_BATTERY, False)
+    ]
+    alarm = send(a, fx.TUYA_SMOKE, fx.TUYA_SMOKE_ALARM, t=NOW + 120_000)
+    assert events(alarm) == ["alarm"] and alarm[0].is_life_safety and alarm[0].kind is DeviceKind.SMOKE
+    assert events(send(a, fx.TUYA_SMOKE, fx.TUYA_SMOKE_QUIET, t=NOW + 180_000)) == ["clear"]
+
+
+def test_heiman_gas_sensor_alarms_and_clears() -> None:
+    a = adapter()
+    assert events(send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_QUIET)) == []
+    alarm = send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_ALARM)
+    assert events(alarm) == ["alarm"] and alarm[0].kind is DeviceKind.GAS and alarm[0].is_life_safety
+    assert events(send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_ALARM)) == []
+    assert events(send(a, fx.HEIMAN_GAS, fx.HEIMAN_GAS_QUIET)) == ["clear"]
+
+
+def test_heiman_remote_sos_key_is_a_call_and_its_arming_keys_are_nothing() -> None:
+    a = adapter()
+    out = send(a, fx.HEIMAN_REMOTE, fx.HEIMAN_REMOTE_SOS)
+    assert events(out) == ["press"] and out[0].kind is DeviceKind.CALL_BUTTON and out[0].is_life_safety
+    assert events(send(a, fx.HEIMAN_REMOTE, fx.HEIMAN_REMOTE_ARM)) == []  # no dead letter either (send checks)
+
+
+@pytest.mark.parametrize(
+    ("ieee", "idle", "active"),
+    [
+        (fx.XIAOMI_PIR, fx.XIAOMI_PIR_IDLE, fx.XIAOMI_PIR_MOTION),
+        (fx.HEIMAN_PIR, fx.HEIMAN_PIR_IDLE, fx.HEIMAN_PIR_MOTION),
+        (fx.MMWAVE, fx.MMWAVE_EMPTY, fx.MMWAVE_PRESENT),
+        (fx.FP1, fx.FP1_LEFT, fx.FP1_APPROACH),
+    ],
+)
+def test_pir_and_mmwave_presence_rises_are_motion_and_repeats_or_falls_are_nothing(
+    ieee: str, idle: bytes, active: bytes
+) -> None:
+    a = adapter()
+    assert events(send(a, ieee, idle)) == []
+    moved = send(a, ieee, active)
+    assert events(moved) == ["motion"] and moved[0].kind is DeviceKind.MOTION
+    assert events(send(a, ieee, active)) == []  # a snapshot repeating presence (e.g. target distance changed)
+    assert events(send(a, ieee, idle)) == []
+
+
+def test_fp1_presence_events_repeat_presence_and_raise_nothing_more() -> None:
+    a = adapter()
+    send(a, fx.FP1, fx.FP1_LEFT)
+    assert events(send(a, fx.FP1, fx.FP1_APPROACH)) == ["motion"]
+    assert events(send(a, fx.FP1, fx.FP1_AWAY)) == []  # presence_event changed, presence did not
+
+
+def test_heiman_button_under_its_current_converter_model_name() -> None:
+    table = load_table()
+    assert table.models["HS1EB/HS1EB-E"].actions == table.models["HS1EB"].actions
+
+
+def test_a_run_of_door_events_is_the_persons_rhythm_not_heartbeats() -> None:
+    # Each Z2M state message that carries an event (a door opened) was caused by the person. Counting it as a
+    # heartbeat taught the offline rule a 2-minute "healthy gap" and paged a healthy door 15 minutes after the
+    # last opening (the storm that once raised 991 alerts a month on a real home, docs/detection.md).
+    a, engine = adapter(), engine_home()
+    t = NOW
+    for r in send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED, t=t):
+        engine.process(r)
+    for k in range(1, 13):
+        t = NOW + k * 120_000
+        payload = fx.TUYA_DOOR_OPEN if k % 2 else fx.TUYA_DOOR_CLOSED
+        out = send(a, fx.TUYA_DOOR, payload, t=t)
+        assert events(out) == ["open" if k % 2 else "close"]
+        assert [r.type for r in out] == [MessageType.EVENT]  # no status: battery, tamper... did not change
+        for r in out:
+            engine.process(r)
+    later = engine.advance(t + 3 * 3600_000)
+    assert [x for x in later if x.type is AlertType.DEVICE_OFFLINE and x.device == fx.TUYA_DOOR] == []
+    # A report without an event (battery, link quality) is still a heartbeat with its status.
+    report = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED.replace(b'"battery":100', b'"battery":99'), t=t + 3600_000)
+    assert [(r.type, r.fields.get("battery")) for r in report] == [(MessageType.STATUS, 99)]
+    # A status change arriving with an event is not lost.
+    both = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN.replace(b'"tamper":false', b'"tamper":true'), t=t + 7200_000)
+    assert [(r.type, r.fields.get("tamper")) for r in both] == [(MessageType.EVENT, None), (MessageType.STATUS, True)]

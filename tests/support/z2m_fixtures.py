@@ -17,6 +17,13 @@ SOS2: Final = "0xa4c13899607febd1"  # Tuya TS0601_sos, Z2M 2.x (zigbee2mqtt#3172
 HEIMAN: Final = "0x000d6f0011223344"  # Heiman HS1EB
 LATCHED: Final = "0x00124b0012345678"  # Feibit SEB01ZB (latched `sos`)
 UNKNOWN: Final = "0x0017880100aabbcc"  # a model without a mapping entry
+TUYA_SMOKE: Final = "0xa4c1380011223344"  # Tuya TS0601_smoke_1 (no battery percentage)
+HEIMAN_GAS: Final = "0x000d6f0055667788"  # Heiman HS1CG-E (gas, battery_low, tamper only)
+HEIMAN_REMOTE: Final = "0x000d6f0099aabbcc"  # Heiman HS1RC-N security remote with an SOS key
+XIAOMI_PIR: Final = "0x00158d00011a2b3c"  # Xiaomi RTCGQ01LM (Z2M docs example)
+HEIMAN_PIR: Final = "0x000d6f00aabbccdd"  # Heiman PIR_TPV12
+MMWAVE: Final = "0xa4c1382a6b329e9d"  # Tuya ZY-M100-S_1 (Andrik45719/ZY-M100#1)
+FP1: Final = "0x54ef441000123456"  # Aqara RTCZCGQ11LM FP1 (zigbee2mqtt#11935)
 
 KINDS: Final = {
     DOOR: DeviceKind.DOOR,
@@ -29,6 +36,13 @@ KINDS: Final = {
     HEIMAN: DeviceKind.CALL_BUTTON,
     LATCHED: DeviceKind.CALL_BUTTON,
     UNKNOWN: DeviceKind.DOOR,
+    TUYA_SMOKE: DeviceKind.SMOKE,
+    HEIMAN_GAS: DeviceKind.GAS,
+    HEIMAN_REMOTE: DeviceKind.CALL_BUTTON,
+    XIAOMI_PIR: DeviceKind.MOTION,
+    HEIMAN_PIR: DeviceKind.MOTION,
+    MMWAVE: DeviceKind.MOTION,
+    FP1: DeviceKind.MOTION,
 }
 """Registry entries of a Z2M home: device id = IEEE address."""
 
@@ -43,6 +57,13 @@ _NAMES: Final = {
     HEIMAN: ("bedroom button", "HS1EB", "Heiman"),
     LATCHED: ("pendant", "SEB01ZB", "Feibit"),
     UNKNOWN: ("hue", "9290012573A", "Philips"),
+    TUYA_SMOKE: ("hall smoke", "TS0601_smoke_1", "Tuya"),
+    HEIMAN_GAS: ("kitchen gas", "HS1CG-E", "Heiman"),
+    HEIMAN_REMOTE: ("remote", "HS1RC-N", "Heiman"),
+    XIAOMI_PIR: ("hall pir", "RTCGQ01LM", "Xiaomi"),
+    HEIMAN_PIR: ("bath pir", "PIR_TPV12", "Heiman"),
+    MMWAVE: ("0xa4c1382a6b329e9d", "ZY-M100-S_1", "Tuya"),
+    FP1: ("living fp1", "RTCZCGQ11LM", "Aqara"),
 }
 
 
@@ -104,3 +125,47 @@ SOS2_NULL: Final = b'{"action":null,"battery":100,"last_seen":"2026-04-17T23:33:
 SOS2_EMERGENCY: Final = b'{"action":"emergency","battery":100,"last_seen":"2026-04-17T23:33:22+08:00","linkquality":18}'
 GAS_QUIET: Final = b'{"gas":false,"tamper":false,"sensitivity":"medium","gas_density":0,"linkquality":120}'
 GAS_ALARM: Final = b'{"gas":true,"tamper":false,"sensitivity":"medium","gas_density":38,"linkquality":120}'
+# Feibit SEB01ZB (IAS zone `sos`, `battery_low`, `tamper`; no percentage: feibit.ts L32-40 exposes)
+LATCHED_OK: Final = b'{"sos":false,"battery_low":false,"tamper":false,"linkquality":80}'
+LATCHED_BATTERY_LOW: Final = b'{"sos":false,"battery_low":true,"tamper":false,"linkquality":78}'
+# Xiaomi JTQJ-BF-01LM/BW test press: the quiet snapshot with `test: true` (keys as GAS_QUIET; `test` per the model's
+# exposes, research note §1.2); not a recorded log line.
+GAS_TEST: Final = b'{"gas":false,"test":true,"tamper":false,"sensitivity":"medium","gas_density":0,"linkquality":120}'
+
+# --- models added for issue 16's leftovers -------------------------------------------------------------------------
+# Tuya TS0601_smoke_1: DP 1 smoke, DP 4 tamper, DP 14 battery_low (tuya.ts L11738-11752); keys per the converter.
+TUYA_SMOKE_QUIET: Final = b'{"smoke":false,"tamper":false,"battery_low":false,"linkquality":96}'
+TUYA_SMOKE_ALARM: Final = b'{"smoke":true,"tamper":false,"battery_low":false,"linkquality":96}'
+TUYA_SMOKE_BATTERY_LOW: Final = b'{"smoke":false,"tamper":false,"battery_low":true,"linkquality":90}'
+# Heiman HS1CG-E: exposes gas, battery_low, tamper (heiman.ts)
+HEIMAN_GAS_QUIET: Final = b'{"gas":false,"battery_low":false,"tamper":false,"linkquality":120}'
+HEIMAN_GAS_ALARM: Final = b'{"gas":true,"battery_low":false,"tamper":false,"linkquality":120}'
+# Heiman HS1RC-N: action emergency / disarm / arm_partial_zones / arm_all_zones (heiman.ts; command_emergency of the
+# research note §1.2, the same message shape as the Tuya TS0215A_sos log)
+HEIMAN_REMOTE_SOS: Final = b'{"action":"emergency","battery":100,"linkquality":90}'
+HEIMAN_REMOTE_ARM: Final = (
+    b'{"action":"arm_all_zones","action_code":null,"action_zone":0,"action_transaction":12,'
+    b'"battery":100,"linkquality":90}'
+)
+# Xiaomi RTCGQ01LM: the Z2M docs' example (mqtt_topics_and_messages.md), then the synthesised false
+XIAOMI_PIR_MOTION: Final = b'{ "occupancy": true }'
+XIAOMI_PIR_IDLE: Final = b'{ "occupancy": false }'
+# Heiman PIR_TPV12: occupancy, tamper, battery_low, battery (heiman.ts L3380-3388)
+HEIMAN_PIR_IDLE: Final = b'{"occupancy":false,"tamper":false,"battery_low":false,"battery":88,"linkquality":70}'
+HEIMAN_PIR_MOTION: Final = b'{"occupancy":true,"tamper":false,"battery_low":false,"battery":88,"linkquality":70}'
+# Tuya ZY-M100 (Andrik45719/ZY-M100#1, verbatim), then the same room empty
+MMWAVE_PRESENT: Final = (
+    b'{"detection_delay":0.1,"fading_time":30,"illuminance_lux":369,"last_seen":"2024-09-07T15:54:41.147Z",'
+    b'"linkquality":98,"maximum_range":6,"minimum_range":0.3,"presence":true,"radar_sensitivity":2,'
+    b'"target_distance":null}'
+)
+MMWAVE_EMPTY: Final = MMWAVE_PRESENT.replace(b'"presence":true', b'"presence":false')
+# Aqara FP1 (zigbee2mqtt#11935, verbatim)
+FP1_APPROACH: Final = (
+    b'{"approach_distance":"medium","linkquality":204,"monitoring_mode":"undirected","power_outage_count":1,'
+    b'"presence":true,"presence_event":"approach","temperature":24,"update":{"state":"idle"},"update_available":false}'
+)
+FP1_AWAY: Final = FP1_APPROACH.replace(b'"presence_event":"approach"', b'"presence_event":"away"').replace(
+    b'"linkquality":204', b'"linkquality":207'
+)
+FP1_LEFT: Final = FP1_AWAY.replace(b'"presence":true', b'"presence":false')

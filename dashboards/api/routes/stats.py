@@ -62,6 +62,7 @@ async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = Non
     out["device_online_rate"] = report.device_online_rate
     out["visit_coverage"] = report.coverage_total.rate
     out["checkin_answer_rate"] = report.checkin_answer_rate
+    out["load_by_grid"] = [{**asdict(r), "over": r.over} for r in report.load_by_grid]
     return out
 
 
