@@ -47,10 +47,25 @@ class Result:
     replayed: int
     probe_max_wait_ms: float | None = None
     sos_raised: int | None = None
+    cpu_s: float = 0.0
+    """CPU time (user + system, all threads) of the method's process: less sensitive to a busy machine."""
+    influxd_cpu_s: float = 0.0
+    """CPU time influxd spent while the method ran (answering its queries)."""
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _prepare(homes: int, work: Path, influx_url: str, db: str) -> int:
@@ -128,12 +143,12 @@ async def _old(homes: int, work: Path, influx_url: str, db: str) -> Result:
     from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     data = (work / "backend" / "detect" / "engine.msgpack").read_bytes()
     async with InfluxClient(url=influx_url, db=db, timeout_s=300) as client:
         history = await stored_readings(InfluxReader(client=client), start_ms=snapshot_watermark(data) - 600_000)
     Engine.restore(data, history=InMemoryHistory(history), now_ms=time.time_ns() // 1_000_000, refit_inline=False)
-    return Result("old", time.perf_counter() - t0, _rss_mb(), len(history))
+    return Result("old", time.perf_counter() - t0, _rss_mb(), len(history), cpu_s=_cpu_s() - cpu0)
 
 
 async def _new(homes: int, work: Path, influx_url: str, db: str) -> Result:
@@ -143,7 +158,7 @@ async def _new(homes: int, work: Path, influx_url: str, db: str) -> Result:
     backend = Backend(_settings(work, influx_url, db))  # type: ignore[arg-type]
     raised: list[object] = []
     backend._dispatch = raised.append  # type: ignore[method-assign,assignment]  # count alerts, no store or notifier
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     engine, watermark = await asyncio.to_thread(backend._restore_snapshot)
     from detection.engine import Engine
 
@@ -171,10 +186,12 @@ async def _new(homes: int, work: Path, influx_url: str, db: str) -> Result:
     await task
     sos = sum(1 for a in raised if getattr(a, "type", None) == "sos")
     backend.store.close()
-    return Result("new", seconds, _rss_mb(), backend.recovery.replayed, max(waits, default=0.0) * 1000, sos)
+    cpu = _cpu_s() - cpu0
+    return Result("new", seconds, _rss_mb(), backend.recovery.replayed, max(waits, default=0.0) * 1000, sos, cpu_s=cpu)
 
 
-def _child(method: str, homes: int, work: Path, influx_url: str, db: str) -> Result:
+def _child(method: str, homes: int, work: Path, influx_url: str, db: str, influxd_pid: int) -> Result:
+    before = _proc_cpu_s(influxd_pid)
     out = subprocess.run(  # noqa: S603 - this module
         [
             sys.executable,
@@ -196,7 +213,9 @@ def _child(method: str, homes: int, work: Path, influx_url: str, db: str) -> Res
         check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
-    return Result(**json.loads(out.stdout.strip().splitlines()[-1]))
+    result = Result(**json.loads(out.stdout.strip().splitlines()[-1]))
+    result.influxd_cpu_s = _proc_cpu_s(influxd_pid) - before
+    return result
 
 
 def run_bench_recovery(*, homes: int = 10_000) -> list[Result]:
@@ -209,20 +228,24 @@ def run_bench_recovery(*, homes: int = 10_000) -> list[Result]:
             db = "recovery"
             stored = asyncio.run(_prepare(homes, work, influxd.url, db))
             print(f"prepared: {homes} homes, {stored} stored readings since the snapshot window", flush=True)
-            return [_child(m, homes, work, influxd.url, db) for m in ("new", "old")]
+            assert influxd.proc is not None
+            return [_child(m, homes, work, influxd.url, db, influxd.proc.pid) for m in ("new", "old")]
 
 
 def table(results: list[Result], homes: int) -> str:
     """Markdown table of the results."""
     rows = [
         f"| method ({homes} homes) | time to rebuilt state | peak RSS | readings replayed "
-        "| longest wait of a live SOS | SOS raised while catching up |",
-        "|---|---|---|---|---|---|",
+        "| longest wait of a live SOS | SOS raised while catching up | CPU: process | CPU: influxd |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         wait = "—" if r.probe_max_wait_ms is None else f"{r.probe_max_wait_ms:.0f} ms"
         sos = "— (nothing live runs)" if r.sos_raised is None else str(r.sos_raised)
-        rows.append(f"| {r.method} | {r.seconds:.1f} s | {r.peak_rss_mb:.0f} MB | {r.replayed} | {wait} | {sos} |")
+        rows.append(
+            f"| {r.method} | {r.seconds:.1f} s | {r.peak_rss_mb:.0f} MB | {r.replayed} | {wait} | {sos} "
+            f"| {r.cpu_s:.1f} s | {r.influxd_cpu_s:.1f} s |"
+        )
     return "\n".join(rows)
 
 

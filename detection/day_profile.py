@@ -16,8 +16,6 @@ from typing import Final
 
 import msgspec
 import numpy as np
-from sklearn.neighbors import LocalOutlierFactor
-from sklearn.preprocessing import RobustScaler
 
 from detection.baseline import DaySummary
 
@@ -74,6 +72,11 @@ def routine_score(history: Sequence[DaySummary], *, min_days: int = 10, width: i
     train, latest = train[:, usable], latest[:, usable]
     medians = np.nanmedian(train, axis=0)
     train = np.where(np.isnan(train), medians, train)
+    # Imported on first use (the hourly refit, in a worker thread): scikit-learn and SciPy add ~100 MB to the
+    # backend's RSS, which then need not sit on top of a restart's recovery (issue 13).
+    from sklearn.neighbors import LocalOutlierFactor
+    from sklearn.preprocessing import RobustScaler
+
     scaler = RobustScaler().fit(train)
     train_s, latest_s = scaler.transform(train), scaler.transform(latest)
     lof = LocalOutlierFactor(n_neighbors=min(10, len(train_days) - 1), novelty=True).fit(train_s)

@@ -523,7 +523,7 @@ class Engine:
     @classmethod
     def restore(
         cls,
-        data: bytes,
+        data: bytes | EngineSnapshot,
         *,
         history: HistorySource | None = None,
         now_ms: int | None = None,
@@ -541,10 +541,13 @@ class Engine:
         are fired up to ``now_ms`` (or the clock's now). Returns the engine and the alerts raised on the way,
         each with the event time it would have had without the restart.
         """
-        try:
-            snap = msgspec.msgpack.decode(data, type=EngineSnapshot)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise SnapshotError(str(exc)) from None
+        if isinstance(data, EngineSnapshot):  # already decoded (:func:`detection.snapshot.load_snapshot`)
+            snap = data
+        else:
+            try:
+                snap = msgspec.msgpack.decode(data, type=EngineSnapshot)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise SnapshotError(str(exc)) from None
         if snap.version != SNAPSHOT_VERSION:
             raise SnapshotError(f"version {snap.version}, expected {SNAPSHOT_VERSION}")
         engine = cls(registry=registry, config=config, clock=clock, sink=sink, refit_inline=refit_inline)

@@ -6,15 +6,18 @@ between readings, so encoding 100,000 homes never holds the event loop for more 
 
 from __future__ import annotations
 
+import gc
 import itertools
+import mmap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from detection.errors import SnapshotError
-from detection.state import HomeState
+from detection.state import EngineSnapshot, HomeState
 
 if TYPE_CHECKING:
     from detection.engine import Engine
@@ -35,6 +38,74 @@ def snapshot_watermark(data: bytes) -> int:
         return msgspec.msgpack.decode(data, type=_Watermark).now_ms
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise SnapshotError(str(exc)) from None
+
+
+class _LazySnapshot(msgspec.Struct):
+    """A snapshot whose homes are left encoded (views into the file), to decode one at a time."""
+
+    version: int
+    now_ms: int
+    homes: list[msgspec.Raw]
+    timers: list[tuple[str, str, int]]
+
+
+_HOME: Final = msgspec.msgpack.Decoder(HomeState)
+_DROP_EVERY: Final = 8 << 20
+"""Bytes of the mapped file decoded between two hand-backs of its pages (a few ms of work)."""
+
+
+def load_snapshot(path: Path) -> EngineSnapshot:
+    """Decode a snapshot file without ever holding all of its bytes and all of its homes at once.
+
+    The file is memory-mapped and its homes are decoded one after the other; every few MB, the pages already
+    decoded are handed back (``MADV_DONTNEED``), so the process's peak memory is the decoded state plus a few
+    MB, not the decoded state plus the whole file (110 MB at 10,000 homes with 28 archived days each). Same
+    result as ``msgspec.msgpack.decode(path.read_bytes(), type=EngineSnapshot)``.
+
+    Raises:
+        SnapshotError: the file is not a complete snapshot.
+    """
+    with path.open("rb") as f:
+        if f.seek(0, 2) == 0:
+            raise SnapshotError(f"{path} is empty")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            error = ""
+            # Millions of new containers, none garbage: without this the collector's passes over the growing
+            # heap take four times as long as the decoding itself (5.3 s against 1.1 s at 10,000 homes).
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                snap = _decode_mapped(view, mapped)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                error = str(exc)  # the traceback (holding views into the mapping) goes with the except block
+            finally:
+                if collecting:
+                    gc.enable()
+            view.release()  # every view into the mapping is gone by now: it can be closed
+    if error:
+        raise SnapshotError(error)
+    return snap
+
+
+def _decode_mapped(view: memoryview, mapped: mmap.mmap) -> EngineSnapshot:
+    lazy = msgspec.msgpack.decode(view, type=_LazySnapshot)
+    encoded = lazy.homes
+    homes: list[HomeState] = []
+    done = dropped = 0
+    for i in range(len(encoded)):
+        raw, encoded[i] = encoded[i], _EMPTY  # keep no view into pages handed back
+        homes.append(_HOME.decode(raw))
+        done += len(raw)
+        del raw
+        if done - dropped >= _DROP_EVERY:
+            # Homes lie in the file in order after a few bytes of head: everything before ``done`` is decoded.
+            dropped = done - done % mmap.PAGESIZE
+            mapped.madvise(mmap.MADV_DONTNEED, 0, dropped)
+    return EngineSnapshot(version=lazy.version, now_ms=lazy.now_ms, homes=homes, timers=lazy.timers)
+
+
+_EMPTY: Final = msgspec.Raw(b"")
 
 
 def _array_header(n: int) -> bytes:

@@ -11,9 +11,10 @@ millisecond with pauses between them (the engine is not thread-safe; see
 life-safety reading never waits behind it.
 
 Recovery never delays live work (issue 13, R7): the pipeline connects and processes at once. While the
-detection state is rebuilt in the background (snapshot, then InfluxDB read in windows of event time, so memory
-stays bounded whatever the outage), a life-safety reading goes through a separate, empty engine and its alert is
-raised at once; every other durable batch is kept in a bounded buffer and fed to the rebuilt engine afterwards.
+detection state is rebuilt in the background (snapshot decoded home by home, then InfluxDB streamed in one
+chunked query per device kind and replayed in windows of event time, so memory stays bounded whatever the
+outage), a life-safety reading goes through a separate, empty engine and its alert is raised at once; every other
+durable batch is kept in a bounded buffer and fed to the rebuilt engine afterwards.
 :attr:`Backend.recovery` says whether the backend is still catching up (for ``/readyz`` and the console).
 """
 
@@ -51,17 +52,18 @@ from detection.engine import Engine
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
-from detection.snapshot import snapshot_watermark
+from detection.snapshot import load_snapshot
 from eldercare.pipeline import directory_from_settings, run_pipeline
 from eldercare.settings import Settings
 from gateway.downlink import CommandPublisher
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
-from gateway.retry import Backoff, retry
+from gateway.retry import Backoff
 from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
-from ingest.history import stored_readings
+from ingest.errors import IngestError
+from ingest.history import stored_windows
 from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader
 
@@ -69,7 +71,7 @@ _LOG: Final = logging.getLogger("eldercare.backend")
 SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
 """Readings this much older than the snapshot are replayed too (late arrivals)."""
 REPLAY_WINDOW_MS: Final = 60_000
-"""Event time read from InfluxDB per query while catching up: bounds the memory of a recovery."""
+"""Event time replayed at a time while catching up (sorted by arrival within it): bounds a recovery's memory."""
 REPLAY_MARGIN_MS: Final = 5_000
 """The replay reads this far past the moment live processing started (readings stored just before it)."""
 ADVANCE_STEP_MS: Final = 10_000
@@ -332,6 +334,7 @@ class Backend:
         """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None."""
         path = self.snapshot_path
         if not path.exists():
+            gc.freeze()  # what exists now (modules, settings) lives as long as the process
             engine = Engine(
                 registry=self.home_registry,
                 config=self.detect_config,
@@ -340,12 +343,18 @@ class Backend:
                 refit_inline=False,
             )
             return engine, None
-        data = path.read_bytes()
+        # Decoded home by home from a mapping of the file: the file's bytes and the decoded state are never
+        # both in memory whole (peak RSS at 10,000 homes, issue 13).
+        snap = load_snapshot(path)
         # No clock yet: restoring with one would fire every timer up to now before the history is replayed.
-        engine, _ = Engine.restore(data, registry=self.home_registry, config=self.detect_config, refit_inline=False)
+        engine, _ = Engine.restore(snap, registry=self.home_registry, config=self.detect_config, refit_inline=False)
         engine.clock = WallClock()
         engine.sink = self._dispatch
-        return engine, snapshot_watermark(data)
+        del snap
+        # The restored state is long-lived: keep the collector's full passes from walking it (pauses of the loop,
+        # and most of a recovery's time: each full pass walks millions of objects).
+        gc.freeze()
+        return engine, engine.now_ms
 
     async def _catch_up(self, engine: Engine, watermark: int | None, *, live_since_ms: int) -> None:
         """Replay InfluxDB since the snapshot window by window, then the live buffer; then go live."""
@@ -411,37 +420,38 @@ class Backend:
         )
 
     async def _replay_history(self, engine: Engine, watermark: int, *, live_since_ms: int, into: list[Alert]) -> None:
-        """Feed the engine what InfluxDB stored since the snapshot, one window of event time at a time."""
+        """Feed the engine what InfluxDB stored since the snapshot, one window of event time at a time.
+
+        The history is streamed (one chunked query per device kind, :func:`ingest.history.stored_windows`); if
+        InfluxDB fails meanwhile, the stream is opened again from the first window not yet replayed, with
+        backoff (live work goes on; readings replayed twice are skipped by :meth:`Engine.catch_up`).
+        """
         state = self.recovery
         token = self.settings.influx_token.get_secret_value() if self.settings.influx_token else None
         start, end = watermark - SNAPSHOT_LOOKBACK_MS, live_since_ms + REPLAY_MARGIN_MS
+        backoff = Backoff(first_s=0.5, max_s=10.0)
+        failures = 0
         async with InfluxClient(url=self.settings.influx_url, db=self.settings.influx_db, token=token) as client:
             reader = InfluxReader(client=client)
             while start < end:
-                stop = min(start + REPLAY_WINDOW_MS, end)
-                window = await self._read_history(reader, start, stop)
-                state.replayed += len(window)
-                for i in range(0, len(window), REPLAY_SLICE):
-                    into += engine.catch_up(window[i : i + REPLAY_SLICE])
-                    await asyncio.sleep(0)  # live batches and life-safety readings go first between slices
-                del window
-                start = stop
-
-    async def _read_history(self, reader: InfluxReader, start: int, stop: int) -> list[Reading]:
-        """One window of stored readings; InfluxDB being down is retried (live work goes on meanwhile)."""
-
-        def failed(n: int, exc: Exception, delay: float) -> None:
-            self.recovery.error = f"{type(exc).__name__}: {exc}"
-            if n == 1 or n % 10 == 0:
-                _LOG.warning("reading history for recovery failed (%s); retrying in %.0f s", exc, delay)
-
-        window = await retry(
-            lambda: stored_readings(reader, start_ms=start, end_ms=stop),
-            backoff=Backoff(first_s=0.5, max_s=10.0),
-            on_failure=failed,
-        )
-        self.recovery.error = None
-        return window
+                try:
+                    windows = stored_windows(reader, start_ms=start, end_ms=end, window_ms=REPLAY_WINDOW_MS)
+                    async with contextlib.aclosing(windows):
+                        async for stop, window in windows:
+                            state.replayed += len(window)
+                            for i in range(0, len(window), REPLAY_SLICE):
+                                into += engine.catch_up(window[i : i + REPLAY_SLICE])
+                                await asyncio.sleep(0)  # live batches and life-safety readings go first
+                            start = stop
+                            failures = 0
+                            state.error = None
+                except IngestError as exc:
+                    failures += 1
+                    delay = backoff.delay(failures)
+                    state.error = f"{type(exc).__name__}: {exc}"
+                    if failures == 1 or failures % 10 == 0:
+                        _LOG.warning("reading history for recovery failed (%s); retrying in %.0f s", exc, delay)
+                    await asyncio.sleep(delay)
 
     def _already_stored(self, alert: Alert) -> bool:
         """True if the store saw this alert before the restart (the snapshot is older than the last raise)."""
@@ -511,8 +521,6 @@ class Backend:
             else directory_from_settings(settings)
         )
         engine, watermark = await asyncio.to_thread(self._restore_snapshot)
-        # The restored state is long-lived: keep the collector's full passes from walking it (pauses of the loop).
-        gc.freeze()
         self._live_engine = Engine(
             registry=self.home_registry,
             config=self.detect_config,

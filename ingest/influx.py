@@ -12,9 +12,10 @@ writer treats as "keep the data and retry".
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Final
 
 import httpx
@@ -74,6 +75,22 @@ def _error_text(response: httpx.Response) -> str:
         return body.error or body.message or response.text[:500]
     except msgspec.DecodeError:
         return response.text[:500]
+
+
+def _decode_chunk(query: str, line: bytes) -> list[Series]:
+    """The series of one chunk of a chunked answer (one statement)."""
+    try:
+        decoded = _RESPONSE.decode(line)
+    except msgspec.DecodeError as exc:
+        raise QueryError(query, f"unreadable response: {exc}", status=200) from None
+    if decoded.error:
+        raise QueryError(query, decoded.error, status=200)
+    series: list[Series] = []
+    for result in decoded.results:
+        if result.error:
+            raise QueryError(query, result.error, status=200)
+        series += result.series
+    return series
 
 
 class InfluxClient:
@@ -199,6 +216,48 @@ class InfluxClient:
             if result.error:
                 raise QueryError(query, result.error, status=status)
         return decoded.results
+
+    async def query_chunks(
+        self,
+        query: str,
+        *,
+        params: Mapping[str, str | int | float | bool] | None = None,
+        chunk_size: int = 10_000,
+        epoch: str = "ms",
+    ) -> AsyncGenerator[list[Series], None]:
+        """Run one InfluxQL SELECT as a chunked response: yield its series ``chunk_size`` points at a time.
+
+        InfluxDB writes the answer while the caller reads it (one JSON document per line), so a query over any
+        time range costs one scan of the index and memory for one chunk; each chunk is decoded in a worker thread.
+        Close the iterator (``contextlib.aclosing``) when stopping early, so the connection is released.
+
+        Raises:
+            QueryError: the server refused the statement.
+            InfluxUnavailable: the server could not be reached or failed, before or during the answer.
+        """
+        form: dict[str, str] = {"q": query, "db": self.db, "epoch": epoch, "chunked": "true"}
+        form["chunk_size"] = str(chunk_size)
+        if params:
+            form["params"] = _JSON.encode(dict(params)).decode()
+        try:
+            async with self._http.stream("POST", "/query", data=form) as response:
+                status = response.status_code
+                if status != 200:
+                    await response.aread()
+                    if status >= 500 or status in (401, 403, 404, 429):
+                        raise InfluxUnavailable(self.url, _error_text(response), status=status)
+                    raise QueryError(query, _error_text(response), status=status)
+                pending = b""
+                async for piece in response.aiter_bytes():
+                    lines = (pending + piece).split(b"\n")
+                    pending = lines.pop()
+                    for line in lines:
+                        if line.strip():
+                            yield await asyncio.to_thread(_decode_chunk, query, line)
+                if pending.strip():
+                    yield await asyncio.to_thread(_decode_chunk, query, pending)
+        except httpx.TransportError as exc:
+            raise InfluxUnavailable(self.url, f"{type(exc).__name__}: {exc}") from None
 
     async def execute(self, statement: str, *, db: str | None = None) -> None:
         """Run one administrative statement (CREATE, ALTER, DROP); raise :class:`QueryError` if refused."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -134,6 +134,18 @@ class InfluxReader:
                     )
                 )
         return out
+
+    def point_chunks(
+        self, kind: DeviceKind, *, start_ms: int, end_ms: int, chunk_size: int = 10_000
+    ) -> AsyncGenerator[list[Series], None]:
+        """Every stored reading of one kind in ``[start, end)``, oldest first, streamed ``chunk_size`` at a time.
+
+        One query whatever the range (its cost is one pass over the kind's series, not one per window); rows
+        follow the series' ``columns`` (``time`` first, then tags and fields by name).
+        """
+        where, params = self._where(site=None, device=None, mtype=None, event=None, start_ms=start_ms, end_ms=end_ms)
+        statement = f"SELECT * FROM {quote_ident(measurement_of(kind))}{where}"
+        return self.client.query_chunks(statement, params=params, chunk_size=chunk_size)
 
     async def values(
         self,

@@ -15,12 +15,13 @@ from detect_helpers import BASE, DAY, MIN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import detection.snapshot
 from detection.baseline import Baseline
 from detection.engine import Engine, InMemoryHistory
 from detection.errors import SnapshotError
 from detection.evaluate import simulated
 from detection.homes import HomeRegistry
-from detection.snapshot import SnapshotCapture, _array_header, snapshot_watermark
+from detection.snapshot import SnapshotCapture, _array_header, load_snapshot, snapshot_watermark
 from detection.state import EngineSnapshot, HomeState
 from eldercare.backend import snapshot_chunks, write_atomically
 from gateway.contract import decode_message
@@ -207,6 +208,36 @@ def test_a_torn_snapshot_is_a_typed_error(scenario: Scenario) -> None:
         Engine.restore(data[: len(data) // 2])
     with pytest.raises(SnapshotError):
         snapshot_watermark(b"\x93")
+
+
+@pytest.mark.parametrize("drop_every", [1, 1 << 30])
+def test_a_snapshot_file_decoded_home_by_home_is_the_same_state(
+    scenario: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop_every: int
+) -> None:
+    # drop_every=1 hands the mapped pages back after every home: a later home must still decode from the file.
+    monkeypatch.setattr(detection.snapshot, "_DROP_EVERY", drop_every)
+    engine = _engine(scenario, 3000)
+    path = tmp_path / "engine.msgpack"
+    write_atomically(path, [_finish(engine.begin_snapshot())])
+    data = path.read_bytes()
+    snap = load_snapshot(path)
+    assert len(snap.homes) == len(engine.homes) > 1
+    assert msgspec.msgpack.encode(snap) == msgspec.msgpack.encode(msgspec.msgpack.decode(data, type=EngineSnapshot))
+    restored, _ = Engine.restore(snap, registry=scenario.registry)
+    assert _state(restored.snapshot()) == _state(engine.snapshot())
+
+
+def test_a_torn_or_empty_snapshot_file_is_a_typed_error(scenario: Scenario, tmp_path: Path) -> None:
+    data = _engine(scenario, 1000).snapshot()
+    path = tmp_path / "engine.msgpack"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SnapshotError):
+        load_snapshot(path)
+    path.write_bytes(b"")
+    with pytest.raises(SnapshotError):
+        load_snapshot(path)
+    path.write_bytes(data)  # the failed decodes let go of their mappings
+    assert load_snapshot(path).now_ms == snapshot_watermark(data)
 
 
 _KILLED_WRITER = """
