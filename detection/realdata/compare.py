@@ -9,7 +9,8 @@ distributions the detectors live on. Definitions (all in the home's local time; 
   real homes have no band). **Inside** activity is everything but the entrance door; **up** activity is inside
   activity outside the bedroom.
 - **wake time**: the first up event after 04:00 (before 14:00) that starts a busy spell (:data:`WAKE_BUSY` up
-  events within 30 min);
+  events within 30 min) that goes on (another up event 30–90 min later): a toilet trip at 04:30 that fires the
+  bedroom door, the toilet door and the flush is not getting up;
 - **bedtime**: the start of the longest gap of up activity (at least 3 h, no entrance event in it) starting
   18:00–03:00, moved back over short night exits before it; the **night** runs from bedtime to the next wake time;
 - **night exits**: clusters (10 min apart) of up activity in the night (a mattress ``out_of_bed`` alone is not
@@ -18,7 +19,8 @@ distributions the detectors live on. Definitions (all in the home's local time; 
   event to the last (or to the first inside event after it when there is only one), at least 10 min long;
 - **daytime quiet spells**: gaps between inside events from wake time to bedtime, outings excluded, by the block
   of the day they start in (morning until 12:00, afternoon 12–18, evening from 18:00);
-- **firings by hour**: inside and entrance activity per hour of the local day;
+- **firings by hour**: up and entrance activity per hour of the local day (bedroom activity is left out: the real
+  bed mats fire all night, the simulated mattress reports only getting in and out);
 - **message gaps**: the time between consecutive messages (events, telemetry, heartbeats) of each motion sensor
   and each contact: real Zigbee sensors report on change plus a sparse heartbeat.
 
@@ -148,7 +150,7 @@ class HomeStats:
     """Block → every daytime quiet spell longer than 15 min."""
     firings_per_day: list[int] = field(default_factory=list)
     by_hour: list[float] = field(default_factory=lambda: [0.0] * 24)
-    """Activity per hour of the local day, summed over the days."""
+    """Activity outside the bedroom per hour of the local day, summed over the days."""
     gaps_min: dict[str, list[float]] = field(default_factory=dict)
     """``motion`` / ``contact`` → gaps between consecutive messages of one device."""
 
@@ -177,14 +179,17 @@ def _count_in(sorted_ts: np.ndarray, a: int, b: int) -> int:
 def wake_time(up: np.ndarray, day0: int) -> int | None:
     """The day's wake time (see the module docstring), or None (away, or never busy before 14:00).
 
-    >>> up = np.array([5 * HOUR, 7 * HOUR, 7 * HOUR + 5 * MIN, 7 * HOUR + 9 * MIN])
-    >>> wake_time(up, 0) // MIN  # the lone 05:00 event is a toilet trip
+    >>> trip = [5 * HOUR + k * MIN for k in (0, 2, 4)]
+    >>> up = np.array([*trip, 7 * HOUR, 7 * HOUR + 5 * MIN, 7 * HOUR + 9 * MIN, 8 * HOUR])
+    >>> wake_time(up, 0) // MIN  # 05:00 is a toilet trip: three firings, then sleep
     420
     """
     i = int(np.searchsorted(up, day0 + WAKE_FROM_MS, side="left"))
     while i < up.size and up[i] < day0 + WAKE_UNTIL_MS:
         t = int(up[i])
-        if _count_in(up, t, t + WAKE_BUSY_MS + 1) >= WAKE_BUSY:
+        if _count_in(up, t, t + WAKE_BUSY_MS + 1) >= WAKE_BUSY and _count_in(
+            up, t + WAKE_BUSY_MS + 1, t + 3 * WAKE_BUSY_MS + 1
+        ):
             return t
         i += 1
     return None
@@ -280,6 +285,7 @@ def summarise(site: str, wire: Wire, *, tz_offset_ms: int, start_ms: int, end_ms
     up = np.array([a.t for a in local if a.room not in ("entrance", "bedroom")], dtype=np.int64)
     entrance = np.array([a.t for a in local if a.room == "entrance"], dtype=np.int64)
     every = np.array([a.t for a in local], dtype=np.int64)
+    awake = np.array([a.t for a in local if a.room != "bedroom"], dtype=np.int64)
     outs = outings(inside, entrance)
     first_day = -(-(start_ms + tz_offset_ms) // DAY) * DAY
     last_day = (end_ms + tz_offset_ms) // DAY * DAY  # exclusive; the last night needs the next morning
@@ -289,7 +295,7 @@ def summarise(site: str, wire: Wire, *, tz_offset_ms: int, start_ms: int, end_ms
         st.days += 1
         n = _count_in(every, d, d + DAY)
         st.firings_per_day.append(n)
-        hours = (every[(every >= d) & (every < d + DAY)] - d) // HOUR
+        hours = (awake[(awake >= d) & (awake < d + DAY)] - d) // HOUR
         for h in hours.tolist():
             st.by_hour[int(h)] += 1
         day_outs = [(s, e) for s, e in outs if d + 6 * HOUR <= s < d + 22 * HOUR]

@@ -37,9 +37,14 @@ def move(t: int) -> tuple[int, str, bytes]:
 
 
 def one_day(day: int) -> list[tuple[int, str, bytes]]:
-    """An ordinary day: toilet at 05:00, up at 07:00, out 09:00–11:01, TV in the evening, bed at 22:30."""
+    """An ordinary day: a toilet trip at 05:00 (three firings, then nothing for two hours), up at 07:00.
+
+    Then out 09:00–11:01, TV in the evening, bed at 22:30.
+    """
     return [
-        move(at(day, 5)),  # a lone night toilet trip: not the wake-up
+        move(at(day, 5)),  # a night toilet trip: not the wake-up
+        ev(at(day, 5, 1), "contact5", "open"),
+        ev(at(day, 5, 2), "contact5", "close"),
         move(at(day, 7)),
         move(at(day, 7, 5)),
         move(at(day, 7, 10)),
@@ -70,7 +75,7 @@ def stream() -> list[tuple[int, str, bytes]]:
     msgs += [(at(0, 12, 40), "ec/v1/h1/motion/pir1/telemetry", b'{"seq":3,"ts":0,"count":0,"window_s":600}')]
     msgs += [(at(0, 12, 50), "ec/v1/h1/mattress/mat1/telemetry", b'{"seq":4,"ts":0,"occupied":true}')]
     msgs += [(at(0, 12, 55), "ec/v1/h1/motion/pir1/event", b'{"event":')]  # truncated: ignored
-    msgs += [move(at(2, 7)), move(at(2, 7, 5)), move(at(2, 7, 10))]  # the third morning ends the second night
+    msgs += [move(at(2, 7)), move(at(2, 7, 5)), move(at(2, 7, 10)), move(at(2, 8))]  # the third morning
     return sorted(msgs)
 
 
@@ -101,7 +106,7 @@ def test_a_literal_day_gives_its_wake_time_bedtime_exits_outing_and_quiet_spells
 
 
 def test_a_home_without_an_evening_has_no_bedtime_and_no_night() -> None:
-    msgs = [move(at(0, 7)), move(at(0, 7, 5)), move(at(0, 7, 10)), move(at(0, 9))]
+    msgs = [move(at(0, 7)), move(at(0, 7, 5)), move(at(0, 7, 10)), move(at(0, 8))]
     st = summarise("h1", read_wire(msgs, ROOMS)["h1"], tz_offset_ms=0, start_ms=D0, end_ms=at(1, 0))
     assert st.wake_min == [420]
     assert st.bed_min == [] and st.night_exits == []
