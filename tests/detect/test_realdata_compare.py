@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
+import pytest
+from typer.testing import CliRunner
 
 from detection.realdata.compare import (
     MIN,
@@ -14,6 +18,8 @@ from detection.realdata.compare import (
 from detection.realdata.compare import (
     ks_statistic as ks,
 )
+from detection.realdata.sources import missing_files
+from eldercare.cli import app
 
 HOUR = 60 * MIN
 DAY = 24 * HOUR
@@ -135,3 +141,22 @@ def test_ks_statistic_and_the_table() -> None:
     assert all(v in (0.0, None) for v in same.values())
     text = table([st], [st])
     assert "| wake time (h:mm) | 07:00 (07:00–07:00), n=2 | 07:00 (07:00–07:00), n=2 | 0.00 | – |" in text
+
+
+def test_sim_compare_without_the_dataset_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELDERCARE_DATASETS", str(tmp_path))
+    result = CliRunner().invoke(app, ["sim-compare", "--homes", "2", "--days", "2"])
+    assert result.exit_code == 1 and "missing or changed" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(bool(missing_files()), reason="real dataset not in the cache (docs/detection.md, 'Real homes')")
+def test_sim_compare_prints_real_beside_simulated(tmp_path: Path) -> None:
+    out = tmp_path / "cmp.md"
+    result = CliRunner().invoke(app, ["sim-compare", "--homes", "6", "--days", "4", "--markdown", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "Real: 4 development homes (kasteren-a, kasteren-b, kasteren-c, mit-1)" in text  # never the held-out one
+    assert "mit-2" not in text
+    wake = next(line for line in text.splitlines() if line.startswith("| wake time (h:mm) |"))
+    cells = [c.strip() for c in wake.strip("|").split("|")]
+    assert cells[1].endswith("n=63") and 0.0 <= float(cells[3]) <= 1.0
