@@ -444,6 +444,30 @@ def evaluate(
         markdown.write_text(text)
 
 
+@app.command("sim-compare")
+def sim_compare(
+    homes: Annotated[int, typer.Option(help="Simulated homes (normal mix; those living alone are compared).")] = 20,
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 28,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 1,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the report as Markdown here.")] = None,
+) -> None:
+    """Compare the simulator's behaviour statistics with the real development homes (docs/simulator.md)."""
+    from bench.simcompare import report
+    from detection.realdata.sources import TL_DIR, cache_dir, missing_files
+
+    missing = missing_files()
+    if missing:
+        console.print(
+            f"[red]{len(missing)} dataset files missing or changed in {cache_dir() / TL_DIR}[/]"
+            " (docs/detection.md, 'Real homes', says how to populate the cache)"
+        )
+        raise typer.Exit(1)
+    text = report(homes=homes, days=days, seed=seed, progress=console.print)
+    print(text)
+    if markdown is not None:
+        markdown.write_text(text + "\n")
+
+
 @bench_app.command("ingest")
 def bench_ingest(
     count: Annotated[int, typer.Option(help="Readings per stage.")] = 200_000,

@@ -82,6 +82,12 @@ class Profile:
     rest_rr: float
     band_off_at_night: bool
     """Takes the wristband off (to charge) at bedtime and puts it on after waking."""
+    lie_in_prob: float = 0.0
+    """Share of days the elder stays in bed 30–120 min past the usual wake time (day-to-day variability)."""
+    sit_break_min: float = 45.0
+    """Mean minutes between getting up (kitchen, toilet, a walk round the flat) during a long sit or TV session."""
+    chair_nap_prob: float = 0.0
+    """Share of naps taken dozing in the armchair rather than in bed."""
 
     @property
     def categories(self) -> list[str]:

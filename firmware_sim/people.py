@@ -138,23 +138,31 @@ def draw_profile(rng: np.random.Generator, *, mix: Mix) -> Profile:
     dementia = bool(rng.random() < (0.15 if mix is Mix.INCIDENT_RICH else 0.08))
     living = "alone" if rng.random() < 0.75 else "couple"
     rest_hr = float(np.clip(rng.normal(68, 7), 52, 88))
-    return Profile(
+    profile = Profile(
         age=age,
         gender="F" if female else "M",
         living=living,
         bedbound=bedbound,
         dementia=dementia,
         wake_min=float(np.clip(rng.normal(6.3 * 60, 35), 4.75 * 60, 8.5 * 60)),
-        wake_sd=float(rng.uniform(10, 30)),
+        wake_sd=float(rng.uniform(20, 45)),
         bed_min=float(np.clip(rng.normal(21.4 * 60, 35), 19.75 * 60, 23.5 * 60)),
-        bed_sd=float(rng.uniform(10, 35)),
+        bed_sd=float(rng.uniform(15, 45)),
         toilet_rate=float(rng.uniform(0.4, 2.2)),
         nap_prob=float(rng.uniform(0.3, 0.9)),
-        outing_prob=0.0 if bedbound else float(rng.uniform(0.35, 0.85)),
-        visitor_prob=float(rng.uniform(0.08, 0.3)) + (0.6 if bedbound else 0.0),
+        outing_prob=0.0 if bedbound else float(rng.uniform(0.5, 1.0)),
+        visitor_prob=float(rng.uniform(0.1, 0.4)) + (0.6 if bedbound else 0.0),
         rest_hr=rest_hr,
         rest_rr=float(np.clip(rng.normal(16, 1.5), 12, 20)),
         band_off_at_night=bool(rng.random() < 0.55),
+    )
+    # Calibrated on the real development set (docs/simulator.md, "Realism"); drawn last so the draws above keep
+    # their place in the stream.
+    return dataclasses.replace(
+        profile,
+        lie_in_prob=float(rng.uniform(0.05, 0.2)),
+        sit_break_min=float(rng.uniform(40, 100)),
+        chair_nap_prob=float(rng.uniform(0.0, 0.6)),
     )
 
 

@@ -79,6 +79,8 @@ class Plan:
     wake: list[int]
     bed: list[int]
     incidents: list[Incident] = field(default_factory=list)
+    visits: list[tuple[int, int]] = field(default_factory=list)
+    """(arrival, departure) of ordinary visitors: they move about the living room (its PIR sees them)."""
     effects: Effects = field(default_factory=Effects)
     worn: list[tuple[int, bool]] = field(default_factory=list)
     gas_seed: int = 0
@@ -106,6 +108,7 @@ class Plan:
         bisect.insort(pts, (b, int(resume)))
         self.points = dedupe(pts)
         self.door_pulses = [t for t in self.door_pulses if not a <= t <= b]
+        self.visits = [(s, e) for s, e in self.visits if e < a or s > b]
 
 
 def dedupe(points: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -54,6 +54,7 @@ class Planner:
         rng, p = self.rng, self.p
         pts: list[tuple[int, int]] = [(self.start_ms, int(State.SLEEP))]
         pulses: list[int] = []
+        self._visits: list[tuple[int, int]] = []
         wakes: list[int] = []
         beds: list[int] = []
         night_start = self.start_ms
@@ -61,7 +62,13 @@ class Planner:
         for d in range(self.days + 1):
             day0 = self.start_ms + d * DAY_MS
             wake = day0 + m(rng.normal(p.wake_min, p.wake_sd))
+            if rng.random() < p.lie_in_prob:
+                wake += m(rng.uniform(30, 120))  # a bad night, a cold morning: stays in bed longer
             self._night(pts, night_start, wake)
+            if not p.bedbound and rng.random() < 0.7:
+                # Awake in bed before getting up (turning, reaching for the phone): the mattress feels it,
+                # nothing outside the bedroom does.
+                pts.append((max(night_start + m(30), wake - m(rng.uniform(5, 40))), int(State.BED_AWAKE)))
             wakes.append(wake)
             cur = wake
             if p.bedbound:
@@ -74,15 +81,41 @@ class Planner:
             pts.append((bed, int(State.SLEEP)))
             beds.append(bed)
             night_start = bed
+        points = dedupe(sorted(pts))
+        if not p.bedbound:
+            points = self._sit_breaks(points)
         return Plan(
             spec=self.spec,
             start_ms=self.start_ms,
             days=self.days,
-            points=dedupe(sorted(pts)),
+            points=points,
             door_pulses=sorted(pulses),
             wake=wakes,
             bed=beds,
+            visits=sorted(self._visits),
         )
+
+    def _sit_breaks(self, points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Long sits (TV, reading, dozing) broken by short walks: to the kitchen, the toilet, round the flat.
+
+        The gaps between them follow an exponential law around the elder's own mean, so most daytime quiet
+        spells are short and a few last well over an hour, as in the real homes (docs/simulator.md).
+        """
+        rng, mean = self.rng, self.p.sit_break_min
+        out: list[tuple[int, int]] = []
+        breaks = (int(State.HOME), int(State.TOILET), int(State.KITCHEN))
+        for k, (t, st) in enumerate(points):
+            out.append((t, st))
+            if st != State.SITTING or k + 1 >= len(points):
+                continue
+            end = points[k + 1][0]
+            cur = t + m(rng.exponential(mean))
+            while cur + m(10) < end:
+                what = breaks[int(rng.choice(3, p=[0.6, 0.25, 0.15]))]
+                back = cur + m(rng.uniform(2, 8))
+                out += [(cur, what), (back, int(State.SITTING))]
+                cur = back + m(rng.exponential(mean))
+        return dedupe(out)
 
     def _night(self, pts: list[tuple[int, int]], a: int, b: int) -> None:
         """Sleep from ``a`` to ``b`` with night toilet trips (Poisson count, uniform times)."""
@@ -125,21 +158,27 @@ class Planner:
         cur = add(cur, State.KITCHEN, rng.uniform(30, 50))
         cur = add(cur, State.HOME, rng.uniform(10, 30))
         if rng.random() < p.nap_prob:
-            cur = add(max(cur, day0 + m(rng.normal(12.9 * 60, 20))), State.NAP, rng.uniform(30, 90))
+            # In bed, or dozing in the armchair (the mattress sees nothing, the PIR hardly anything).
+            where = State.SITTING if rng.random() < p.chair_nap_prob else State.NAP
+            cur = add(max(cur, day0 + m(rng.normal(12.9 * 60, 20))), where, rng.uniform(20, 120))
             cur = add(cur, State.HOME, rng.uniform(10, 30))
         if rng.random() < p.outing_prob * 0.5:
             pts.append((cur, int(State.SITTING)))
             t = max(cur + m(5), day0 + m(rng.normal(15 * 60, 40)))
-            cur = add(t, State.OUT, rng.uniform(40, 170))
+            # The park, mahjong, a visit to the children: up to 4 h.
+            cur = add(t, State.OUT, rng.uniform(40, 240))
             cur = add(cur, State.HOME, rng.uniform(5, 20))
         pts.append((cur, int(State.SITTING)))
         cur = max(cur + m(10), day0 + m(rng.normal(17.25 * 60, 20)))
         cur = add(cur, State.KITCHEN, rng.uniform(30, 55))
         cur = add(cur, State.HOME, rng.uniform(10, 30))
         pts.append((cur, int(State.SITTING)))
-        if rng.random() < p.visitor_prob:
-            t = day0 + m(rng.uniform(9.5 * 60, 19 * 60))
-            pulses += [t, t + m(rng.uniform(20, 90))]
+        for _ in range(2):
+            if rng.random() < p.visitor_prob:
+                t = day0 + m(rng.uniform(9.5 * 60, 19 * 60))
+                leave = t + m(rng.uniform(20, 120))
+                pulses += [t, leave]
+                self._visits.append((t, leave))
         return cur + m(30)
 
     def _bedbound_day(self, pts: list[tuple[int, int]], pulses: list[int], day0: int, wake: int) -> int:

@@ -54,6 +54,12 @@ HR_OFFSET: Final = np.array([-9, -6, -2, 8, 10, 8, 20, 15, 5, 2], dtype=np.float
 RR_OFFSET: Final = np.array([-2.0, -1.5, 0, 2, 2, 2, 4, 3, 1, 0.5], dtype=np.float64)
 STEPS_PER_MIN: Final = np.array([0, 0, 0, 12, 8, 10, 60, 0, 30, 1], dtype=np.float64)
 PIR_PER_MIN: Final = np.array([0, 0, 0, 2.5, 0.8, 0.3, 0, 0, 0, 0.6], dtype=np.float64)
+"""Living-room PIR triggers per minute by state, before the home's own field of view (:attr:`Home.pir_seen`)."""
+PIR_EVENT_SHARE: Final = 0.8
+"""Share of homes whose PIR is event-driven (Zigbee style: a report per trigger after its blind time, a status
+heartbeat every 50–60 min); the others count triggers per 10-min window (telemetry) as contract v1 also allows."""
+VISITOR_PIR_PER_MIN: Final = 1.5
+"""Extra living-room triggers per minute while a visitor is in (walking about, sitting down, leaving)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,19 @@ class Home:
         self.steps_base = 0
         self.motion_prev = 1
         self.smoke_test_at: int | None = None
+        # The PIR's firmware and field of view, drawn last so the draws above keep their place in the stream.
+        self.pir_events = bool(rng.random() < PIR_EVENT_SHARE)
+        self.pir_blind_ms = int(rng.choice([30_000, 60_000, 120_000]))
+        seen = PIR_PER_MIN * float(rng.uniform(0.6, 1.2))
+        seen[State.KITCHEN] *= float(rng.uniform(0.0, 1.0))  # the kitchen door may be out of its view
+        seen[State.TOILET] *= float(rng.uniform(0.0, 1.0))
+        # The armchair: a seated person moves too little for most PIRs (a trigger every 8 min at best, one in 3 h in a
+        # blind spot).
+        seen[State.SITTING] = float(np.exp(rng.uniform(np.log(0.005), np.log(0.12))))
+        self.pir_seen = seen
+        if self.pir_events:
+            self.hb["motion"] = int(rng.uniform(50, 60) * 60_000)
+            self.hb_phase["motion"] = int(rng.integers(0, self.hb["motion"]))
 
     def states(self, t: np.ndarray) -> np.ndarray:
         """The elder's state at each time of ``t`` (vectorised)."""
