@@ -35,15 +35,6 @@ _CALL: Final = DeviceKind.CALL_BUTTON
 _SMOKE: Final = DeviceKind.SMOKE
 
 
-def arrived_by_door(home: HomeState) -> bool:
-    """The latest door use was the elder coming home: a silence after it is someone inside, not a departure.
-
-    Measured on real homes: a resident who came in, closed the door and then lay still was taken for "went out"
-    and found by the out-not-back rule hours later.
-    """
-    return home.returned_ms != NEVER and home.returned_ms == home.door_open_ms
-
-
 def confirm_up(ctx: Context, home: HomeState, t: int) -> bool:
     """Mark the elder up for the day if the current out-of-bed spell began in the morning and lasted long enough.
 
@@ -158,7 +149,6 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
             home.inside_start_ms = inside_from
     if home.away and (flags & DOOR_OPEN or (flags & INSIDE and inside_from > home.away_since_ms)):
         home.away = False
-        home.returned_ms = t
         out_min = (t - home.away_since_ms) / MIN_MS
         day = home.day
         if day.out_max_min is None or out_min > day.out_max_min:

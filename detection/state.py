@@ -89,8 +89,6 @@ class HomeState(msgspec.Struct, kw_only=True):
     door_close_ms: int = NEVER
     away: bool = False
     away_since_ms: int = NEVER
-    returned_ms: int = NEVER
-    """When the elder last came back from an outing (the door opening, or a sign inside)."""
 
     night_exit_ms: int = NEVER
     """Start of the current night bed exit, or NEVER."""

@@ -14,7 +14,7 @@ from detection import fatigue
 from detection.baseline import BLOCKS, BLOCKS_ZH, block_of, hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
-from detection.presence import ACTIVITY, arrived_by_door
+from detection.presence import ACTIVITY
 from detection.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -47,7 +47,7 @@ class InactivityDetector(Detector):
         if home.night_exit_ms != NEVER:
             return False  # a night exit is the bed-exit detector's job
         last = home.last_activity_ms
-        if last in (home.door_open_ms, home.door_close_ms) and not arrived_by_door(home):
+        if last in (home.door_open_ms, home.door_close_ms):
             return False  # the entrance door was the last sign: most likely out (the out-not-back rule decides)
         if due is None:
             limit = self.limit_min(ctx, home)

@@ -7,7 +7,7 @@ from typing import ClassVar
 from detection.baseline import hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
-from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED, arrived_by_door
+from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED
 from detection.state import HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -71,8 +71,6 @@ class OutNotBackDetector(Detector):
                 return
             if home.inside_start_ms > close + SETTLE_MS:
                 return
-            if arrived_by_door(home):
-                return  # this door use was the way in: silence after it is the inactivity rule's job
             home.away = True
             home.away_since_ms = close
             limit_due = close + int(home.baseline.out_limit_min * MIN_MS)

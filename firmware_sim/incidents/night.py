@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from firmware_sim.incidents.base import Context, m
 from firmware_sim.models import MINUTE_MS, State
-from firmware_sim.plan import NIGHT_BED_EXIT, NIGHT_DOOR, OUT_NOT_BACK, Plan
+from firmware_sim.plan import NIGHT_BED_EXIT, NIGHT_DOOR, Plan
 
 
 def night_bed_exit(ctx: Context, plan: Plan, day: int, night: int) -> bool:
@@ -26,12 +26,15 @@ def night_bed_exit(ctx: Context, plan: Plan, day: int, night: int) -> bool:
 
 
 def wandering(ctx: Context, plan: Plan, day: int, night: int) -> bool:
-    """Dementia: goes out at night for 1–4 h (out-not-back expected from 2 h)."""
+    """Dementia: goes out at night for 1–4 h.
+
+    One page is expected, the night door: an out-not-back for the same outing is related, not expected (the backend
+    pages a night outing once).
+    """
     if plan.state_at(night) is not State.SLEEP:
         return False
     dur = m(ctx.rng.uniform(60, 240))
     plan.override(night, night + dur, State.OUT)
-    expect = (NIGHT_DOOR, OUT_NOT_BACK) if dur >= m(120) else (NIGHT_DOOR,)
-    ctx.add(plan, "wandering", night, night + dur, expect=expect,
+    ctx.add(plan, "wandering", night, night + dur, expect=(NIGHT_DOOR,),
             notes=f"dementia: went out at night, back after {dur // MINUTE_MS} min")  # fmt: skip
     return True

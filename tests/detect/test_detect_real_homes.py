@@ -321,29 +321,6 @@ def test_a_learned_limit_past_the_ceiling_but_before_the_backstop_is_used_as_lea
     assert alert.time_ms == at(0, 11, 30) and alert.evidence["limit_min"] == 150.0
 
 
-def test_coming_home_and_lying_still_is_inactivity_not_a_new_outing() -> None:
-    """Came in, closed the door, collapsed: the silence after the way in is someone inside, not "went out again"."""
-    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
-    home.send(r("pirliv", DeviceKind.MOTION, at(0, 9, 50), event="motion", room="living"))
-    home.send(
-        r("door1", DeviceKind.DOOR, at(0, 10, 0), event="open"),
-        r("door1", DeviceKind.DOOR, at(0, 10, 0, 10), event="close"),
-    )
-    _heartbeats(home, at(0, 10, 30), at(0, 12, 0))
-    assert home.engine.homes["h1"].away  # out shopping
-    home.send(
-        r("door1", DeviceKind.DOOR, at(0, 12, 0), event="open"),
-        r("door1", DeviceKind.DOOR, at(0, 12, 0, 10), event="close"),
-    )
-    _heartbeats(home, at(0, 12, 30), at(0, 17, 0))
-    home.advance(at(0, 17, 0))
-    state = home.engine.homes["h1"]
-    assert not state.away
-    [alert] = [a for a in home.of(AlertType.INACTIVITY) if a.time_ms > at(0, 12, 0)]
-    assert alert.time_ms == at(0, 12, 45, 10)  # 45 min after the door closed behind her
-    assert home.of(AlertType.OUT_NOT_BACK) == []
-
-
 def test_a_smoke_detector_test_is_no_sign_of_the_elder_but_a_hush_press_is() -> None:
     """Like the gas detector's (docs/devices.md): a `test` may be a self-test or an installer; `silence` is a person."""
     home = Home()
