@@ -9,7 +9,12 @@ b. a bare paho subscriber that only counts;
 c. a naive pipeline: paho callback → decode → one HTTP write per reading (auto-ack);
 d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings; also with
    several worker processes sharing the subscription (``$share/<group>/...``);
-e. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
+e. the peer: Node-RED 4.x's ``mqtt in`` → ``json`` → ``function`` → ``join`` → ``influxdb batch`` flow, done when
+   InfluxDB holds all ``count`` readings (:mod:`bench.nodered`; skipped with a one-line reason without node/npm);
+f. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
+
+The table puts every rate beside mosquitto_sub's, bare paho's, Node-RED's and the naive pipeline's from the same run,
+with each storing stage's peak resident memory.
 
 The baselines (b, c) use paho-mqtt and ``http.client`` directly: a deliberate exception to the rule that
 only ``gateway/listener.py`` talks MQTT and only ``ingest/influx.py`` talks HTTP, because they measure
@@ -66,6 +71,8 @@ class BenchResult:
     seconds: float
     received: int
     note: str = ""
+    rss_mib: float | None = None
+    """Peak resident memory of the stage's process (the largest worker's), MiB."""
 
     @property
     def rate(self) -> float:
@@ -78,26 +85,45 @@ class BenchReport:
     """All stages of one run."""
 
     results: list[BenchResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One line per stage that could not run (printed under the table)."""
 
     def get(self, name: str) -> BenchResult | None:
         """The result of a stage by name."""
         return next((r for r in self.results if r.name == name), None)
 
     def table(self) -> str:
-        """Markdown table with rates and ratios to bare paho and to the naive pipeline."""
-        paho, naive = self.get("bare paho"), self.get("naive")
+        """Markdown table: rates and ratios to mosquitto_sub, bare paho, Node-RED and the naive pipeline."""
+        sub, paho, naive = self.get("mosquitto_sub"), self.get("bare paho"), self.get("naive")
+        peer = next((r for r in self.results if r.name.startswith("Node-RED")), None)
+
+        def ratio(r: BenchResult, base: BenchResult | None) -> str:
+            return f"{r.rate / base.rate:.2f}×" if base and base.rate else ""
+
         lines = [
-            "| stage | readings | seconds | readings/s | vs bare paho | vs naive | lost |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| stage | readings | seconds | readings/s | vs mosquitto_sub | vs bare paho | vs Node-RED | vs naive "
+            "| lost | peak RSS MiB |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.results:
-            vs_paho = f"{r.rate / paho.rate:.0%}" if paho and paho.rate else ""
-            vs_naive = f"{r.rate / naive.rate:.1f}×" if naive and naive.rate else ""
+            rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
             lines.append(
-                f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.rate:,.0f} | {vs_paho} | {vs_naive} "
-                f"| {r.count - r.received} |"
+                f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.rate:,.0f} | {ratio(r, sub)} | {ratio(r, paho)} "
+                f"| {ratio(r, peer)} | {ratio(r, naive)} | {r.count - r.received} | {rss} |"
             )
+        lines += [f"\nskipped: {line}" for line in self.skipped]
         return "\n".join(lines)
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """Peak resident set size of a running process (Linux ``VmHWM``), MiB; None if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def _messages(site: str, device: str, start: int, count: int, t0: int, step: int) -> list[bytes]:
@@ -120,7 +146,7 @@ def _messages(site: str, device: str, start: int, count: int, t0: int, step: int
     return out
 
 
-class _Publishers:
+class Publishers:
     """``mosquitto_pub -l`` processes, one per device, each reading its messages from a file."""
 
     def __init__(self, target: BenchTarget, *, count: int, workdir: Path) -> None:
@@ -215,7 +241,7 @@ def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
 async def _subscriber_stage(
     name: str, mode: str, target: BenchTarget, *, count: int, db: str, workdir: Path
 ) -> BenchResult:
-    pubs = _Publishers(target, count=count, workdir=workdir)
+    pubs = Publishers(target, count=count, workdir=workdir)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -240,7 +266,7 @@ async def _subscriber_stage(
 
 
 async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path) -> BenchResult:
-    pubs = _Publishers(target, count=count, workdir=workdir)
+    pubs = Publishers(target, count=count, workdir=workdir)
     proc = await asyncio.create_subprocess_exec(
         "mosquitto_sub",
         "-h",
@@ -269,13 +295,16 @@ async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path
     return BenchResult("mosquitto_sub", count, end - start, count if code == 0 else 0)
 
 
-async def _count(influx: InfluxClient, site: str) -> int:
-    results = await influx.query('SELECT count("seq") FROM "mattress" WHERE "site" = $site', params={"site": site})
+async def influx_count(influx: InfluxClient, site: str, *, measurement: str = "mattress") -> int:
+    """Points with a ``seq`` field of ``site`` in ``measurement`` (how every stage that stores is counted)."""
+    results = await influx.query(
+        f'SELECT count("seq") FROM "{measurement}" WHERE "site" = $site', params={"site": site}
+    )
     return int(results[0].series[0].values[0][1]) if results and results[0].series else 0
 
 
 async def _pipeline_stage(
-    target: BenchTarget, *, count: int, workers: int, workdir: Path, env: dict[str, str]
+    target: BenchTarget, *, count: int, workers: int, workdir: Path, env: dict[str, str], label: str = "ours"
 ) -> BenchResult:
     db = f"bench_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=target.influx_url, db=db)
@@ -310,19 +339,20 @@ async def _pipeline_stage(
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("pipeline did not start: " + logs[0].read_text()[-2000:])
             await asyncio.sleep(0.05)
-        pubs = _Publishers(target, count=count, workdir=workdir)
+        pubs = Publishers(target, count=count, workdir=workdir)
         start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
         while n < count and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            n = await _count(influx, target.site)
+            n = await influx_count(influx, target.site)
         end = time.monotonic()
         await asyncio.to_thread(pubs.wait)
         await asyncio.sleep(1)
-        n = await _count(influx, target.site)
-        name = "ours" if workers == 1 else f"ours, {workers} workers"
-        return BenchResult(name, count, end - start, n, note="verified in InfluxDB")
+        n = await influx_count(influx, target.site)
+        rss = [r for r in (peak_rss_mib(p.pid) for p in procs) if r is not None]
+        name = label if workers == 1 else f"{label}, {workers} workers"
+        return BenchResult(name, count, end - start, n, note="verified in InfluxDB", rss_mib=max(rss, default=None))
     finally:
         for p in procs:
             p.terminate()
@@ -342,6 +372,8 @@ async def run_bench(
     workers: Sequence[int] = (1, 2),
     pipeline_env: dict[str, str] | None = None,
     workdir: Path | None = None,
+    nodered: bool = True,
+    z2m: bool = True,
 ) -> BenchReport:
     """Run every stage once against ``target`` and return the results (see the module docstring)."""
     report = BenchReport()
@@ -363,9 +395,18 @@ async def run_bench(
             report.results.append(
                 await _pipeline_stage(target, count=count, workers=w, workdir=wd, env=pipeline_env or {})
             )
-        from bench.ingest_z2m import z2m_pipeline_stage  # imports this module
+        if nodered:
+            from bench.nodered import nodered_stage  # imports this module
 
-        report.results.append(await z2m_pipeline_stage(target, count=count, workdir=wd, env=pipeline_env))
+            peer = await nodered_stage(target, count=count, workdir=wd)
+            if isinstance(peer, str):
+                report.skipped.append(f"Node-RED: {peer}")
+            else:
+                report.results.append(peer)
+        if z2m:
+            from bench.ingest_z2m import z2m_pipeline_stage  # imports this module
+
+            report.results.append(await z2m_pipeline_stage(target, count=count, workdir=wd, env=pipeline_env))
     return report
 
 
@@ -381,7 +422,13 @@ def _main(argv: Sequence[str] | None = None) -> None:
 
 
 def run_bench_ingest(
-    *, count: int = 200_000, naive_count: int = 5_000, workers: Sequence[int] = (1, 2), data_dir: Path | None = None
+    *,
+    count: int = 200_000,
+    naive_count: int = 5_000,
+    workers: Sequence[int] = (1, 2),
+    data_dir: Path | None = None,
+    nodered: bool = True,
+    z2m: bool = True,
 ) -> BenchReport:
     """``eldercare bench ingest``: start a local mosquitto + influxd, provision a home, run every stage."""
     with contextlib.ExitStack() as stack:
@@ -399,7 +446,17 @@ def run_bench_ingest(
             site_password=broker.gateway_password(site),
             influx_url=influx.url,
         )
-        return asyncio.run(run_bench(target, count=count, naive_count=naive_count, workers=workers, workdir=root))
+        return asyncio.run(
+            run_bench(
+                target,
+                count=count,
+                naive_count=naive_count,
+                workers=workers,
+                workdir=root,
+                nodered=nodered,
+                z2m=z2m,
+            )
+        )
 
 
 if __name__ == "__main__":
