@@ -113,6 +113,7 @@ class _Connection(asyncio.Protocol):
         for fut in (self.connack, self.suback):
             if not fut.done():
                 fut.set_exception(MqttWireError(f"connection lost: {exc or 'closed by the broker'}"))
+                fut.exception()  # retrieved: raised to a waiter if there is one, never logged as unhandled
         if not self.lost.done():
             self.lost.set_result(None)
         self.owner._connection_lost(self, exc)
@@ -166,11 +167,6 @@ class _Connection(asyncio.Protocol):
         number = self.number
         room = owner.capacity - len(owner._items)
         while end - pos >= 2:
-            if room <= 0:
-                # The inbox is full: the rest stays in the buffer and the socket is not read until a batch is
-                # taken, so the inbox never holds more than its capacity.
-                self.pause()
-                break
             first = buf[pos]
             i = pos + 1
             length = buf[i] & 0x7F
@@ -183,6 +179,12 @@ class _Connection(asyncio.Protocol):
             if stop > end:
                 break
             kind = first >> 4
+            if kind == 3 and room <= 0:
+                # The inbox is full: the rest stays in the buffer and the socket is not read until a batch is
+                # taken, so the inbox never holds more than its capacity. Control packets before this point
+                # (a CONNACK, a SUBACK behind a resumed session's queue) have been handled.
+                self.pause()
+                break
             if kind == 3:
                 qos = (first >> 1) & 3
                 if length < 2:
@@ -375,10 +377,10 @@ class NativeListener:
                 pinger.cancel()
 
     def _connect_failed(self, attempt: int, exc: Exception, delay: float) -> None:
-        self.last_error = str(exc)
+        self.last_error = str(exc) or f"no answer within {self.connect_timeout_s:.0f} s ({type(exc).__name__})"
         log = _LOG.error if isinstance(exc, MqttWireError) and exc.code else _LOG.warning
         if attempt == 1 or attempt % 10 == 0:
-            log("MQTT broker %s:%d: %s; retrying in %.1f s", self.host, self.port, exc, delay)
+            log("MQTT broker %s:%d: %s; retrying in %.1f s", self.host, self.port, self.last_error, delay)
 
     async def _open(self, *, clean: bool) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -409,21 +411,32 @@ class NativeListener:
 
     async def _connect(self) -> _Connection:
         conn = await self._open(clean=False)
-        try:
-            conn.write(subscribe_packet(_SUB_MID, self.filters, self.qos))
-            codes = await asyncio.wait_for(asyncio.shield(conn.suback), self.connect_timeout_s)
-        except BaseException:
-            conn.abort()
-            raise
-        refused = [f"{f}: 0x{c:02x}" for f, c in zip(self.filters, codes, strict=False) if c >= 0x80]
-        if refused:
-            self.last_error = "subscription refused: " + "; ".join(refused)
-            _LOG.error("MQTT broker refused subscriptions: %s", "; ".join(refused))
+        conn.write(subscribe_packet(_SUB_MID, self.filters, self.qos))
+        if self.session_present:
+            # The resumed session already holds the subscriptions, and the broker sends its queue before the
+            # SUBACK: with more queued than the inbox holds, the SUBACK only arrives once batches are taken.
+            conn.suback.add_done_callback(self._check_suback)
+        else:
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.suback), self.connect_timeout_s)
+            except BaseException:
+                conn.abort()
+                raise
+            self._check_suback(conn.suback)
         self.connected = True
         self.connects += 1
         _LOG.info("Connected to MQTT broker %s:%d (session present: %s)", self.host, self.port, self.session_present)
         self._ready.set()
         return conn
+
+    def _check_suback(self, suback: asyncio.Future[list[int]]) -> None:
+        if suback.cancelled() or suback.exception() is not None:
+            return  # the connection was lost; the next one subscribes again
+        codes = suback.result()
+        refused = [f"{f}: 0x{c:02x}" for f, c in zip(self.filters, codes, strict=False) if c >= 0x80]
+        if refused:
+            self.last_error = "subscription refused: " + "; ".join(refused)
+            _LOG.error("MQTT broker refused subscriptions: %s", "; ".join(refused))
 
     async def _keepalive(self, conn: _Connection) -> None:
         """PINGREQ every half keep-alive; a broker silent for 1.5 keep-alives is taken as gone."""
