@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import http.client
+import importlib.util
 import os
 import subprocess
 import sys
@@ -73,6 +74,14 @@ class BenchResult:
     note: str = ""
     rss_mib: float | None = None
     """Peak resident memory of the stage's process (the largest worker's), MiB."""
+    cpu_s: float | None = None
+    """CPU time (user + system) the stage's own processes spent, all workers together: less sensitive to a busy
+    machine than the rate, since other processes' work is not counted."""
+
+    @property
+    def cpu_us_per_reading(self) -> float | None:
+        """CPU microseconds per reading."""
+        return self.cpu_s / self.count * 1e6 if self.cpu_s is not None and self.count else None
 
     @property
     def rate(self) -> float:
@@ -102,17 +111,28 @@ class BenchReport:
 
         lines = [
             "| stage | readings | seconds | readings/s | vs mosquitto_sub | vs bare paho | vs Node-RED | vs naive "
-            "| lost | peak RSS MiB |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| lost | peak RSS MiB | CPU µs/reading |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.results:
             rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
+            cpu = r.cpu_us_per_reading
             lines.append(
                 f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.rate:,.0f} | {ratio(r, sub)} | {ratio(r, paho)} "
-                f"| {ratio(r, peer)} | {ratio(r, naive)} | {r.count - r.received} | {rss} |"
+                f"| {ratio(r, peer)} | {ratio(r, naive)} | {max(r.count - r.received, 0)} | {rss} "
+                f"| {f'{cpu:.1f}' if cpu is not None else ''} |"
             )
         lines += [f"\nskipped: {line}" for line in self.skipped]
         return "\n".join(lines)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process so far; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float | None:
@@ -229,13 +249,78 @@ def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
     client.username_pw_set(target.backend_user, target.backend_password)
     client.max_inflight_messages_set(1000)
     client.on_message = on_message
-    client.on_subscribe = lambda *_a: print("ready", flush=True)
+    cpu0 = [0.0]
+
+    def on_subscribe(*_a: Any) -> None:
+        cpu0[0] = time.process_time()
+        print("ready", flush=True)
+
+    client.on_subscribe = on_subscribe
     client.on_connect = lambda c, *_a: c.subscribe(f"ec/v1/{target.site}/+/+/telemetry", qos=1)
     client.connect(target.mqtt_host, target.backend_port, keepalive=60)
     while done["n"] < count:
         client.loop(timeout=0.1)
-    print(f"done {done['last']:.6f} {done['n']}", flush=True)
+    print(f"done {done['last']:.6f} {done['n']} {time.process_time() - cpu0[0]:.3f}", flush=True)
     client.disconnect()
+
+
+async def _count_only_async(mode: str, *, target: BenchTarget, count: int) -> None:
+    """Count-only subscribers on asyncio: our own client (acks each batch) or gmqtt (acks each message)."""
+    topic = f"ec/v1/{target.site}/+/+/telemetry"
+    client_id = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
+    n = 0
+    last = 0.0
+    cpu0 = 0.0
+    if mode == "native":
+        from gateway.mqtt_wire import NativeListener
+
+        listener = NativeListener(
+            host=target.mqtt_host,
+            port=target.backend_port,
+            username=target.backend_user,
+            password=target.backend_password,
+            client_id=client_id,
+            subscriptions=(topic,),
+        )
+        await listener.start()
+        await listener.wait_ready()
+        cpu0 = time.process_time()
+        print("ready", flush=True)
+        batches = listener.batches(max_wait_s=0)
+        while n < count:
+            batch = await anext(batches)
+            listener.ack(batch)
+            n += len(batch)
+            last = time.monotonic()
+        await batches.aclose()
+        await listener.close(end_session=True)
+    else:
+        import gmqtt  # type: ignore[import-untyped]  # deliberate: baseline measurement, see the module docstring
+        from gmqtt.mqtt.constants import MQTTv311  # type: ignore[import-untyped]
+
+        done = asyncio.Event()
+        subscribed = asyncio.Event()
+
+        def on_message(_c: Any, _topic: str, _payload: bytes, _qos: int, _props: Any) -> int:
+            nonlocal n, last
+            n += 1
+            last = time.monotonic()
+            if n >= count:
+                done.set()
+            return 0  # PUBACK: success
+
+        client = gmqtt.Client(client_id)
+        client.set_auth_credentials(target.backend_user, target.backend_password)
+        client.on_message = on_message
+        client.on_subscribe = lambda *_a: subscribed.set()
+        await client.connect(target.mqtt_host, target.backend_port, version=MQTTv311)
+        client.subscribe(topic, qos=1)
+        await subscribed.wait()
+        cpu0 = time.process_time()
+        print("ready", flush=True)
+        await done.wait()
+        await client.disconnect()
+    print(f"done {last:.6f} {n} {time.process_time() - cpu0:.3f}", flush=True)
 
 
 async def _subscriber_stage(
@@ -262,7 +347,7 @@ async def _subscriber_stage(
     line = (await proc.stdout.readline()).decode().split()
     await proc.wait()
     await asyncio.to_thread(pubs.wait)
-    return BenchResult(name, count, float(line[1]) - start, int(line[2]))
+    return BenchResult(name, count, float(line[1]) - start, int(line[2]), cpu_s=float(line[3]))
 
 
 async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path) -> BenchResult:
@@ -340,6 +425,7 @@ async def _pipeline_stage(
                 raise RuntimeError("pipeline did not start: " + logs[0].read_text()[-2000:])
             await asyncio.sleep(0.05)
         pubs = Publishers(target, count=count, workdir=workdir)
+        cpu0 = [cpu_seconds(p.pid) for p in procs]
         start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
@@ -347,12 +433,22 @@ async def _pipeline_stage(
             await asyncio.sleep(0.05)
             n = await influx_count(influx, target.site)
         end = time.monotonic()
+        cpu1 = [cpu_seconds(p.pid) for p in procs]
         await asyncio.to_thread(pubs.wait)
         await asyncio.sleep(1)
         n = await influx_count(influx, target.site)
         rss = [r for r in (peak_rss_mib(p.pid) for p in procs) if r is not None]
+        cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True) if a is not None and b is not None]
         name = label if workers == 1 else f"{label}, {workers} workers"
-        return BenchResult(name, count, end - start, n, note="verified in InfluxDB", rss_mib=max(rss, default=None))
+        return BenchResult(
+            name,
+            count,
+            end - start,
+            n,
+            note="verified in InfluxDB",
+            rss_mib=max(rss, default=None),
+            cpu_s=sum(cpu) if len(cpu) == len(procs) else None,
+        )
     finally:
         for p in procs:
             p.terminate()
@@ -374,6 +470,7 @@ async def run_bench(
     workdir: Path | None = None,
     nodered: bool = True,
     z2m: bool = True,
+    clients: Sequence[str] = ("native", "paho"),
 ) -> BenchReport:
     """Run every stage once against ``target`` and return the results (see the module docstring)."""
     report = BenchReport()
@@ -381,6 +478,17 @@ async def run_bench(
         wd = workdir or Path(tmp)
         report.results.append(await _mosquitto_sub_stage(target, count=count, workdir=wd))
         report.results.append(await _subscriber_stage("bare paho", "paho", target, count=count, db="", workdir=wd))
+        if importlib.util.find_spec("gmqtt") is not None:
+            report.results.append(
+                await _subscriber_stage("bare gmqtt", "gmqtt", target, count=count, db="", workdir=wd)
+            )
+        else:
+            report.skipped.append("bare gmqtt: the gmqtt package is not installed (uv sync installs the dev group)")
+        report.results.append(
+            await _subscriber_stage(
+                "bare native (ours, acks per batch)", "native", target, count=count, db="", workdir=wd
+            )
+        )
         naive_db = f"naive_{uuid.uuid4().hex[:8]}"
         naive = InfluxClient(url=target.influx_url, db=naive_db)
         await naive.execute(f'CREATE DATABASE "{naive_db}"')
@@ -391,10 +499,18 @@ async def run_bench(
         finally:
             await naive.drop_database()
             await naive.aclose()
-        for w in workers:
-            report.results.append(
-                await _pipeline_stage(target, count=count, workers=w, workdir=wd, env=pipeline_env or {})
-            )
+        for client in clients:
+            for w in workers if client == clients[0] else (1,):
+                report.results.append(
+                    await _pipeline_stage(
+                        target,
+                        count=count,
+                        workers=w,
+                        workdir=wd,
+                        env={**(pipeline_env or {}), "ELDERCARE_MQTT_CLIENT": client},
+                        label=f"ours ({client})",
+                    )
+                )
         if nodered:
             from bench.nodered import nodered_stage  # imports this module
 
@@ -412,13 +528,16 @@ async def run_bench(
 
 def _main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Benchmark subscriber stage (internal).")
-    parser.add_argument("--subscriber", choices=("paho", "naive"), required=True)
+    parser.add_argument("--subscriber", choices=("paho", "naive", "native", "gmqtt"), required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--db", default="")
     parser.add_argument("--target", required=True)
     args = parser.parse_args(argv)
     target = msgspec.json.decode(args.target, type=BenchTarget)
-    _subscriber(args.subscriber, target=target, count=args.count, db=args.db)
+    if args.subscriber in ("native", "gmqtt"):
+        asyncio.run(_count_only_async(args.subscriber, target=target, count=args.count))
+    else:
+        _subscriber(args.subscriber, target=target, count=args.count, db=args.db)
 
 
 def run_bench_ingest(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from bench.ingest import BenchResult, BenchTarget, Publishers, influx_count, peak_rss_mib
+from bench.ingest import BenchResult, BenchTarget, Publishers, cpu_seconds, influx_count, peak_rss_mib
 from ingest.influx import InfluxClient
 
 DEFAULT_CACHE: Final = Path.home() / ".cache" / "eldercare" / "bench" / "nodered"
@@ -239,6 +239,7 @@ async def nodered_stage(
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # the SUBSCRIBE follows the CONNACK at once on loopback; no log line marks it
         pubs = Publishers(target, count=count, workdir=workdir)
+        cpu0 = cpu_seconds(proc.pid)
         start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
@@ -246,10 +247,12 @@ async def nodered_stage(
             await asyncio.sleep(0.05)
             n = await influx_count(influx, target.site, measurement="mattress")
         end = time.monotonic()
+        cpu1 = cpu_seconds(proc.pid)
         await asyncio.to_thread(pubs.wait)
         await asyncio.sleep(1)
         n = await influx_count(influx, target.site, measurement="mattress")
         rss = peak_rss_mib(proc.pid)
+        cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
         return BenchResult(
             f"Node-RED {version}, join {JOIN_COUNT:,} → batch",
             count,
@@ -257,6 +260,7 @@ async def nodered_stage(
             n,
             note="verified in InfluxDB",
             rss_mib=rss,
+            cpu_s=cpu,
         )
     finally:
         proc.terminate()
