@@ -389,7 +389,14 @@ async def influx_count(influx: InfluxClient, site: str, *, measurement: str = "m
 
 
 async def _pipeline_stage(
-    target: BenchTarget, *, count: int, workers: int, workdir: Path, env: dict[str, str], label: str = "ours"
+    target: BenchTarget,
+    *,
+    count: int,
+    workers: int,
+    workdir: Path,
+    env: dict[str, str],
+    label: str = "ours",
+    profile: Path | None = None,
 ) -> BenchResult:
     db = f"bench_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=target.influx_url, db=db)
@@ -414,10 +421,11 @@ async def _pipeline_stage(
         }
         if workers > 1:
             worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
+        command = [sys.executable, "-m", "eldercare.pipeline"]
+        if profile is not None:  # cProfile writes its statistics when the pipeline exits on SIGTERM
+            command[1:1] = ["-m", "cProfile", "-o", str(profile.with_suffix(f".{w}.prof"))]
         with log.open("wb") as out:
-            procs.append(
-                subprocess.Popen([sys.executable, "-m", "eldercare.pipeline"], env=worker_env, stdout=out, stderr=out)
-            )
+            procs.append(subprocess.Popen(command, env=worker_env, stdout=out, stderr=out))
     try:
         deadline = time.monotonic() + 60
         while not all(b"pipeline ready" in log.read_bytes() for log in logs):
