@@ -5,10 +5,13 @@ published at QoS 1 as fast as possible by ``mosquitto_pub -l`` (one process per 
 under test is subscribed at QoS 1. A rate is ``count / (done - publishing started)``:
 
 a. ``mosquitto_sub`` into /dev/null: the ceiling for one subscriber;
-b. a bare paho subscriber that only counts;
+b. count-only subscribers: bare paho (auto-ack), bare gmqtt (asyncio, acks each message) and ours
+   (:mod:`gateway.mqtt_wire`, acks each batch);
 c. a naive pipeline: paho callback → decode → one HTTP write per reading (auto-ack);
-d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings; also with
-   several worker processes sharing the subscription (``$share/<group>/...``);
+d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings, with each receive
+   client (``ELDERCARE_MQTT_CLIENT``); with several worker processes sharing the subscription
+   (``$share/<group>/...``); and draining ``count`` readings the broker queued while the pipeline was stopped (timed
+   from the process start: the receive path's own ceiling, not the publishers');
 e. the peer: Node-RED 4.x's ``mqtt in`` → ``json`` → ``function`` → ``join`` → ``influxdb batch`` flow, done when
    InfluxDB holds all ``count`` readings (:mod:`bench.nodered`; skipped with a one-line reason without node/npm);
 f. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
@@ -397,44 +400,63 @@ async def _pipeline_stage(
     env: dict[str, str],
     label: str = "ours",
     profile: Path | None = None,
+    queued: bool = False,
 ) -> BenchResult:
     db = f"bench_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=target.influx_url, db=db)
     await influx.ensure_storage()
     group = f"bench{uuid.uuid4().hex[:6]}"
-    procs = []
-    logs = []
-    for w in range(workers):
-        log = workdir / f"pipeline-{db}-{w}.log"
-        logs.append(log)
-        worker_env = {
-            **os.environ,
-            **env,
-            "ELDERCARE_MQTT_HOST": target.mqtt_host,
-            "ELDERCARE_MQTT_PORT": str(target.backend_port),
-            "ELDERCARE_MQTT_USERNAME": target.backend_user,
-            "ELDERCARE_MQTT_PASSWORD": target.backend_password,
-            "ELDERCARE_MQTT_CLIENT_ID": f"{group}-{w}",
-            "ELDERCARE_INFLUX_URL": target.influx_url,
-            "ELDERCARE_INFLUX_DB": db,
-            "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
-        }
-        if workers > 1:
-            worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
-        command = [sys.executable, "-m", "eldercare.pipeline"]
-        if profile is not None:  # cProfile writes its statistics when the pipeline exits on SIGTERM
-            command[1:1] = ["-m", "cProfile", "-o", str(profile.with_suffix(f".{w}.prof"))]
-        with log.open("wb") as out:
-            procs.append(subprocess.Popen(command, env=worker_env, stdout=out, stderr=out))
-    try:
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = [workdir / f"pipeline-{db}-{w}.log" for w in range(workers)]
+
+    def spawn() -> None:
+        procs.clear()
+        for w, log in enumerate(logs):
+            worker_env = {
+                **os.environ,
+                **env,
+                "ELDERCARE_MQTT_HOST": target.mqtt_host,
+                "ELDERCARE_MQTT_PORT": str(target.backend_port),
+                "ELDERCARE_MQTT_USERNAME": target.backend_user,
+                "ELDERCARE_MQTT_PASSWORD": target.backend_password,
+                "ELDERCARE_MQTT_CLIENT_ID": f"{group}-{w}",
+                "ELDERCARE_INFLUX_URL": target.influx_url,
+                "ELDERCARE_INFLUX_DB": db,
+                "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
+            }
+            if workers > 1:
+                worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
+            command = [sys.executable, "-m", "eldercare.pipeline"]
+            if profile is not None:  # cProfile writes its statistics when the pipeline exits on SIGTERM
+                command[1:1] = ["-m", "cProfile", "-o", str(profile.with_suffix(f".{w}.prof"))]
+            with log.open("ab") as out:
+                procs.append(subprocess.Popen(command, env=worker_env, stdout=out, stderr=out))
+
+    async def until_ready(runs: int) -> None:
         deadline = time.monotonic() + 60
-        while not all(b"pipeline ready" in log.read_bytes() for log in logs):
+        while not all(log.read_bytes().count(b"pipeline ready") >= runs for log in logs):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("pipeline did not start: " + logs[0].read_text()[-2000:])
             await asyncio.sleep(0.05)
+
+    spawn()
+    try:
+        await until_ready(1)
         pubs = Publishers(target, count=count, workdir=workdir)
-        cpu0 = [cpu_seconds(p.pid) for p in procs]
-        start = await asyncio.to_thread(pubs.run)
+        if queued:
+            # Stop (the persistent session stays), let the broker queue everything, then time the drain.
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(30)
+            await asyncio.to_thread(pubs.run)
+            await asyncio.to_thread(pubs.wait)
+            start = time.monotonic()
+            spawn()
+            cpu0: list[float | None] = [0.0 for _ in procs]  # the whole process, start-up included
+        else:
+            cpu0 = [cpu_seconds(p.pid) for p in procs]
+            start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
         while n < count and time.monotonic() < deadline:
@@ -448,6 +470,8 @@ async def _pipeline_stage(
         rss = [r for r in (peak_rss_mib(p.pid) for p in procs) if r is not None]
         cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True) if a is not None and b is not None]
         name = label if workers == 1 else f"{label}, {workers} workers"
+        if queued:
+            name += f", {count:,} queued (drain incl. start-up)"
         return BenchResult(
             name,
             count,
@@ -463,9 +487,29 @@ async def _pipeline_stage(
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(30)
+        for w in range(workers):
+            await end_session(target, f"{group}-{w}")
         with contextlib.suppress(Exception):
             await influx.drop_database()
         await influx.aclose()
+
+
+async def end_session(target: BenchTarget, client_id: str) -> None:
+    """Discard a stopped pipeline's persistent session.
+
+    Otherwise the broker keeps queueing every later stage's messages for it (and rewrites them on each autosave),
+    which slows every stage that runs after it.
+    """
+    from gateway.mqtt_wire import NativeListener
+
+    listener = NativeListener(
+        host=target.mqtt_host,
+        port=target.backend_port,
+        username=target.backend_user,
+        password=target.backend_password,
+        client_id=client_id,
+    )
+    await listener._discard_session()  # noqa: SLF001 - connect once with a clean session, nothing else
 
 
 async def run_bench(
@@ -479,6 +523,7 @@ async def run_bench(
     nodered: bool = True,
     z2m: bool = True,
     clients: Sequence[str] = ("native", "paho"),
+    queued: bool = True,
 ) -> BenchReport:
     """Run every stage once against ``target`` and return the results (see the module docstring)."""
     report = BenchReport()
@@ -519,6 +564,18 @@ async def run_bench(
                         label=f"ours ({client})",
                     )
                 )
+        for client in clients if queued else ():
+            report.results.append(
+                await _pipeline_stage(
+                    target,
+                    count=count,
+                    workers=1,
+                    workdir=wd,
+                    env={**(pipeline_env or {}), "ELDERCARE_MQTT_CLIENT": client},
+                    label=f"ours ({client})",
+                    queued=True,
+                )
+            )
         if nodered:
             from bench.nodered import nodered_stage  # imports this module
 
