@@ -325,6 +325,7 @@ class NativeListener:
         """Start connecting in the background; it subscribes and reconnects with backoff on its own."""
         if self._runner is not None:
             raise RuntimeError("listener already started")
+        self._closed = False  # a closed listener may be started again, like the paho one
         self._runner = asyncio.create_task(self._run(), name=f"mqtt-{self.client_id}")
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
@@ -370,6 +371,10 @@ class NativeListener:
                 retry_on=(OSError, MqttWireError, TimeoutError),
                 on_failure=self._connect_failed,
             )
+            if conn.lost.done():  # lost while subscribing (connection_lost ran first): not connected after all
+                self.connected = False
+                self._ready.clear()
+                continue
             pinger = asyncio.create_task(self._keepalive(conn), name=f"mqtt-ping-{self.client_id}")
             try:
                 await conn.lost

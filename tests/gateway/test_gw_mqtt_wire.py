@@ -194,3 +194,24 @@ async def test_keepalive_pings_and_a_silent_broker_is_left() -> None:
             await asyncio.sleep(0.05)
         assert b"\xc0\x00" in fake.received
         await listener.wait_ready()
+
+
+async def test_a_closed_listener_can_be_started_again(broker: Broker, unique_site: str) -> None:
+    listener = NativeListener(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=f"again-{uuid.uuid4().hex[:8]}",
+        subscriptions=site_filters(unique_site),
+    )
+    await listener.start()
+    await listener.wait_ready()
+    await listener.close()
+    assert not listener.connected
+    await listener.start()
+    try:
+        await listener.wait_ready()
+        assert listener.connected and listener.connects == 2 and listener.session_present
+    finally:
+        await listener.close(end_session=True)
