@@ -39,7 +39,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
 from gateway.models import RawMessage as RawMessage  # re-exported: callers import it from here
-from gateway.mqtt_wire import NativeListener
+from gateway.mqtt_wire import NativeListener, only_telemetry
 from gateway.z2m.adapter import DEVICES_SUFFIX as Z2M_DEVICES_SUFFIX
 
 _LOG: Final = logging.getLogger(__name__)
@@ -118,8 +118,9 @@ class _Inbox:
                 self._event.clear()
                 self._consumer_waiting = True
             await self._event.wait()
-        if len(batch) < max_batch and max_wait_s > 0:
-            # Linger briefly so a trickle still forms batches; under load batches fill on their own.
+        if len(batch) < max_batch and max_wait_s > 0 and only_telemetry(batch):
+            # Linger briefly so a trickle of telemetry still forms batches (under load they fill on their own);
+            # a batch with an event (an SOS, a fall, an alarm) or a status goes at once.
             await asyncio.sleep(max_wait_s)
             with self._cond:
                 batch += self._take(max_batch - len(batch))

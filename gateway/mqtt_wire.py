@@ -81,6 +81,20 @@ def subscribe_packet(mid: int, filters: Sequence[str], qos: int) -> bytes:
     return b"\x82" + _varint(len(body)) + body
 
 
+def only_telemetry(batch: Sequence[RawMessage]) -> bool:
+    """True if every message is contract telemetry: only such a batch may wait for more to arrive.
+
+    >>> only_telemetry([RawMessage("ec/v1/h1/mattress/m1/telemetry", b"", 1, 1, False, 0)])
+    True
+    >>> only_telemetry([RawMessage("ec/v1/h1/wristband/w1/event", b"", 1, 1, False, 0)])
+    False
+    """
+    return all(m.topic.endswith(_TELEMETRY_SUFFIX) for m in batch)
+
+
+_TELEMETRY_SUFFIX: Final = "/telemetry"
+
+
 def puback_packets(mids: Sequence[int]) -> bytes:
     """One PUBACK per packet id, concatenated for a single write.
 
@@ -521,7 +535,8 @@ class NativeListener:
     ) -> AsyncGenerator[list[RawMessage], None]:
         """Yield received messages in batches of at most ``max_batch``; ends after :meth:`close`.
 
-        A batch is handed out as soon as messages are there, after lingering at most ``max_wait_s`` for more.
+        A batch is handed out as soon as messages are there, after lingering at most ``max_wait_s`` for more if it
+        holds only telemetry (:func:`only_telemetry`).
         """
         if self._runner is None:
             raise RuntimeError("listener not started")
@@ -534,8 +549,9 @@ class NativeListener:
             if self._closed:
                 return
             batch = self._take(max_batch)
-            if len(batch) < max_batch and max_wait_s > 0:
-                # Linger briefly so a trickle still forms batches; under load batches fill on their own.
+            if len(batch) < max_batch and max_wait_s > 0 and only_telemetry(batch):
+                # Linger briefly so a trickle of telemetry still forms batches (under load they fill on their own);
+                # a batch with an event (an SOS, a fall, an alarm) or a status goes at once.
                 await asyncio.sleep(max_wait_s)
                 batch += self._take(max_batch - len(batch))
             yield batch

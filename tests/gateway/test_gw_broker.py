@@ -442,3 +442,19 @@ async def test_refused_credentials_are_reported_and_retried_not_fatal(broker: Br
         assert not listener.connected
     finally:
         await listener.close()
+
+
+async def test_an_event_is_handed_out_without_waiting_for_a_batch_to_fill(
+    broker: Broker, make_listener: MakeListener, unique_site: str
+) -> None:
+    """Telemetry lingers to form batches; a batch with an event (SOS, fall, alarm…) is handed out at once."""
+    site = unique_site
+    listener = await make_listener(site)
+    async with gateway(broker, site) as gw:
+        batches = listener.batches(max_wait_s=60)  # a linger far longer than the wait below
+        await asyncio.to_thread(gw.publish_all, [encode_wristband_event(**gw.wire.stamp("band1"), ts=NOW, event="sos")])
+        got: list[RawMessage] = []
+        while not any(m.topic.endswith("/band1/event") for m in got):
+            got += await asyncio.wait_for(anext(batches), 10)
+        listener.ack(got)
+    assert [json.loads(m.payload)["seq"] for m in got if m.topic.endswith("/band1/event")] == [1]
