@@ -5,11 +5,19 @@ published at QoS 1 as fast as possible by ``mosquitto_pub -l`` (one process per 
 under test is subscribed at QoS 1. A rate is ``count / (done - publishing started)``:
 
 a. ``mosquitto_sub`` into /dev/null: the ceiling for one subscriber;
-b. a bare paho subscriber that only counts;
+b. count-only subscribers: bare paho (auto-ack), bare gmqtt (asyncio, acks each message) and ours
+   (:mod:`gateway.mqtt_wire`, acks each batch);
 c. a naive pipeline: paho callback → decode → one HTTP write per reading (auto-ack);
-d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings; also with
-   several worker processes sharing the subscription (``$share/<group>/...``);
-e. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
+d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings, with each receive
+   client (``ELDERCARE_MQTT_CLIENT``); with several worker processes sharing the subscription
+   (``$share/<group>/...``); and draining ``count`` readings the broker queued while the pipeline was stopped (timed
+   from the process start: the receive path's own ceiling, not the publishers');
+e. the peer: Node-RED 4.x's ``mqtt in`` → ``json`` → ``function`` → ``join`` → ``influxdb batch`` flow, done when
+   InfluxDB holds all ``count`` readings (:mod:`bench.nodered`; skipped with a one-line reason without node/npm);
+f. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
+
+The table puts every rate beside mosquitto_sub's, bare paho's, Node-RED's and the naive pipeline's from the same run,
+with each storing stage's peak resident memory.
 
 The baselines (b, c) use paho-mqtt and ``http.client`` directly: a deliberate exception to the rule that
 only ``gateway/listener.py`` talks MQTT and only ``ingest/influx.py`` talks HTTP, because they measure
@@ -23,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import http.client
+import importlib.util
 import os
 import subprocess
 import sys
@@ -66,6 +75,16 @@ class BenchResult:
     seconds: float
     received: int
     note: str = ""
+    rss_mib: float | None = None
+    """Peak resident memory of the stage's process (the largest worker's), MiB."""
+    cpu_s: float | None = None
+    """CPU time (user + system) the stage's own processes spent, all workers together: less sensitive to a busy
+    machine than the rate, since other processes' work is not counted."""
+
+    @property
+    def cpu_us_per_reading(self) -> float | None:
+        """CPU microseconds per reading."""
+        return self.cpu_s / self.count * 1e6 if self.cpu_s is not None and self.count else None
 
     @property
     def rate(self) -> float:
@@ -78,26 +97,56 @@ class BenchReport:
     """All stages of one run."""
 
     results: list[BenchResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One line per stage that could not run (printed under the table)."""
 
     def get(self, name: str) -> BenchResult | None:
         """The result of a stage by name."""
         return next((r for r in self.results if r.name == name), None)
 
     def table(self) -> str:
-        """Markdown table with rates and ratios to bare paho and to the naive pipeline."""
-        paho, naive = self.get("bare paho"), self.get("naive")
+        """Markdown table: rates and ratios to mosquitto_sub, bare paho, Node-RED and the naive pipeline."""
+        sub, paho, naive = self.get("mosquitto_sub"), self.get("bare paho"), self.get("naive")
+        peer = next((r for r in self.results if r.name.startswith("Node-RED")), None)
+
+        def ratio(r: BenchResult, base: BenchResult | None) -> str:
+            return f"{r.rate / base.rate:.2f}×" if base and base.rate else ""
+
         lines = [
-            "| stage | readings | seconds | readings/s | vs bare paho | vs naive | lost |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| stage | readings | seconds | readings/s | vs mosquitto_sub | vs bare paho | vs Node-RED | vs naive "
+            "| lost | peak RSS MiB | CPU µs/reading |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.results:
-            vs_paho = f"{r.rate / paho.rate:.0%}" if paho and paho.rate else ""
-            vs_naive = f"{r.rate / naive.rate:.1f}×" if naive and naive.rate else ""
+            rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
+            cpu = r.cpu_us_per_reading
             lines.append(
-                f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.rate:,.0f} | {vs_paho} | {vs_naive} "
-                f"| {r.count - r.received} |"
+                f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.rate:,.0f} | {ratio(r, sub)} | {ratio(r, paho)} "
+                f"| {ratio(r, peer)} | {ratio(r, naive)} | {max(r.count - r.received, 0)} | {rss} "
+                f"| {f'{cpu:.1f}' if cpu is not None else ''} |"
             )
+        lines += [f"\nskipped: {line}" for line in self.skipped]
         return "\n".join(lines)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process so far; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """Peak resident set size of a running process (Linux ``VmHWM``), MiB; None if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def _messages(site: str, device: str, start: int, count: int, t0: int, step: int) -> list[bytes]:
@@ -120,7 +169,7 @@ def _messages(site: str, device: str, start: int, count: int, t0: int, step: int
     return out
 
 
-class _Publishers:
+class Publishers:
     """``mosquitto_pub -l`` processes, one per device, each reading its messages from a file."""
 
     def __init__(self, target: BenchTarget, *, count: int, workdir: Path) -> None:
@@ -176,27 +225,6 @@ class _Publishers:
 # -- subscriber stages run in their own process ------------------------------------------------------------
 
 
-def end_sessions(target: BenchTarget, client_ids: Sequence[str]) -> None:
-    """Discard the persistent sessions a finished stage's pipeline left on the broker.
-
-    A stopped pipeline keeps its QoS 1 session (as in production), so the broker would queue every later stage's
-    messages for it: each later stage would pay for all earlier ones. A clean connect with the same id ends it.
-    """
-    import paho.mqtt.client as mqtt  # deliberate: bench housekeeping, see the module docstring
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    for client_id in client_ids:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-        client.username_pw_set(target.backend_user, target.backend_password)
-        try:
-            client.connect(target.mqtt_host, target.backend_port, keepalive=10)
-            client.loop_start()
-            client.disconnect()
-            client.loop_stop()
-        except OSError:
-            continue
-
-
 def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
     """Bare paho counter or naive pipeline; prints ``ready`` once subscribed and ``done <monotonic>`` at the end."""
     import paho.mqtt.client as mqtt  # deliberate: baseline measurement, see the module docstring
@@ -224,19 +252,84 @@ def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
     client.username_pw_set(target.backend_user, target.backend_password)
     client.max_inflight_messages_set(1000)
     client.on_message = on_message
-    client.on_subscribe = lambda *_a: print("ready", flush=True)
+    cpu0 = [0.0]
+
+    def on_subscribe(*_a: Any) -> None:
+        cpu0[0] = time.process_time()
+        print("ready", flush=True)
+
+    client.on_subscribe = on_subscribe
     client.on_connect = lambda c, *_a: c.subscribe(f"ec/v1/{target.site}/+/+/telemetry", qos=1)
     client.connect(target.mqtt_host, target.backend_port, keepalive=60)
     while done["n"] < count:
         client.loop(timeout=0.1)
-    print(f"done {done['last']:.6f} {done['n']}", flush=True)
+    print(f"done {done['last']:.6f} {done['n']} {time.process_time() - cpu0[0]:.3f}", flush=True)
     client.disconnect()
+
+
+async def _count_only_async(mode: str, *, target: BenchTarget, count: int) -> None:
+    """Count-only subscribers on asyncio: our own client (acks each batch) or gmqtt (acks each message)."""
+    topic = f"ec/v1/{target.site}/+/+/telemetry"
+    client_id = f"bench-{mode}-{uuid.uuid4().hex[:6]}"
+    n = 0
+    last = 0.0
+    cpu0 = 0.0
+    if mode == "native":
+        from gateway.mqtt_wire import NativeListener
+
+        listener = NativeListener(
+            host=target.mqtt_host,
+            port=target.backend_port,
+            username=target.backend_user,
+            password=target.backend_password,
+            client_id=client_id,
+            subscriptions=(topic,),
+        )
+        await listener.start()
+        await listener.wait_ready()
+        cpu0 = time.process_time()
+        print("ready", flush=True)
+        batches = listener.batches(max_wait_s=0)
+        while n < count:
+            batch = await anext(batches)
+            listener.ack(batch)
+            n += len(batch)
+            last = time.monotonic()
+        await batches.aclose()
+        await listener.close(end_session=True)
+    else:
+        import gmqtt  # type: ignore[import-untyped]  # deliberate: baseline measurement, see the module docstring
+        from gmqtt.mqtt.constants import MQTTv311  # type: ignore[import-untyped]
+
+        done = asyncio.Event()
+        subscribed = asyncio.Event()
+
+        def on_message(_c: Any, _topic: str, _payload: bytes, _qos: int, _props: Any) -> int:
+            nonlocal n, last
+            n += 1
+            last = time.monotonic()
+            if n >= count:
+                done.set()
+            return 0  # PUBACK: success
+
+        client = gmqtt.Client(client_id)
+        client.set_auth_credentials(target.backend_user, target.backend_password)
+        client.on_message = on_message
+        client.on_subscribe = lambda *_a: subscribed.set()
+        await client.connect(target.mqtt_host, target.backend_port, version=MQTTv311)
+        client.subscribe(topic, qos=1)
+        await subscribed.wait()
+        cpu0 = time.process_time()
+        print("ready", flush=True)
+        await done.wait()
+        await client.disconnect()
+    print(f"done {last:.6f} {n} {time.process_time() - cpu0:.3f}", flush=True)
 
 
 async def _subscriber_stage(
     name: str, mode: str, target: BenchTarget, *, count: int, db: str, workdir: Path
 ) -> BenchResult:
-    pubs = _Publishers(target, count=count, workdir=workdir)
+    pubs = Publishers(target, count=count, workdir=workdir)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -257,11 +350,11 @@ async def _subscriber_stage(
     line = (await proc.stdout.readline()).decode().split()
     await proc.wait()
     await asyncio.to_thread(pubs.wait)
-    return BenchResult(name, count, float(line[1]) - start, int(line[2]))
+    return BenchResult(name, count, float(line[1]) - start, int(line[2]), cpu_s=float(line[3]))
 
 
 async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path) -> BenchResult:
-    pubs = _Publishers(target, count=count, workdir=workdir)
+    pubs = Publishers(target, count=count, workdir=workdir)
     proc = await asyncio.create_subprocess_exec(
         "mosquitto_sub",
         "-h",
@@ -290,70 +383,133 @@ async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path
     return BenchResult("mosquitto_sub", count, end - start, count if code == 0 else 0)
 
 
-async def _count(influx: InfluxClient, site: str) -> int:
-    results = await influx.query('SELECT count("seq") FROM "mattress" WHERE "site" = $site', params={"site": site})
+async def influx_count(influx: InfluxClient, site: str, *, measurement: str = "mattress") -> int:
+    """Points with a ``seq`` field of ``site`` in ``measurement`` (how every stage that stores is counted)."""
+    results = await influx.query(
+        f'SELECT count("seq") FROM "{measurement}" WHERE "site" = $site', params={"site": site}
+    )
     return int(results[0].series[0].values[0][1]) if results and results[0].series else 0
 
 
 async def _pipeline_stage(
-    target: BenchTarget, *, count: int, workers: int, workdir: Path, env: dict[str, str]
+    target: BenchTarget,
+    *,
+    count: int,
+    workers: int,
+    workdir: Path,
+    env: dict[str, str],
+    label: str = "ours",
+    profile: Path | None = None,
+    queued: bool = False,
 ) -> BenchResult:
     db = f"bench_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=target.influx_url, db=db)
     await influx.ensure_storage()
     group = f"bench{uuid.uuid4().hex[:6]}"
-    procs = []
-    logs = []
-    for w in range(workers):
-        log = workdir / f"pipeline-{db}-{w}.log"
-        logs.append(log)
-        worker_env = {
-            **os.environ,
-            **env,
-            "ELDERCARE_MQTT_HOST": target.mqtt_host,
-            "ELDERCARE_MQTT_PORT": str(target.backend_port),
-            "ELDERCARE_MQTT_USERNAME": target.backend_user,
-            "ELDERCARE_MQTT_PASSWORD": target.backend_password,
-            "ELDERCARE_MQTT_CLIENT_ID": f"{group}-{w}",
-            "ELDERCARE_INFLUX_URL": target.influx_url,
-            "ELDERCARE_INFLUX_DB": db,
-            "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
-        }
-        if workers > 1:
-            worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
-        with log.open("wb") as out:
-            procs.append(
-                subprocess.Popen([sys.executable, "-m", "eldercare.pipeline"], env=worker_env, stdout=out, stderr=out)
-            )
-    try:
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = [workdir / f"pipeline-{db}-{w}.log" for w in range(workers)]
+
+    def spawn() -> None:
+        procs.clear()
+        for w, log in enumerate(logs):
+            worker_env = {
+                **os.environ,
+                **env,
+                "ELDERCARE_MQTT_HOST": target.mqtt_host,
+                "ELDERCARE_MQTT_PORT": str(target.backend_port),
+                "ELDERCARE_MQTT_USERNAME": target.backend_user,
+                "ELDERCARE_MQTT_PASSWORD": target.backend_password,
+                "ELDERCARE_MQTT_CLIENT_ID": f"{group}-{w}",
+                "ELDERCARE_INFLUX_URL": target.influx_url,
+                "ELDERCARE_INFLUX_DB": db,
+                "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
+            }
+            if workers > 1:
+                worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
+            command = [sys.executable, "-m", "eldercare.pipeline"]
+            if profile is not None:  # cProfile writes its statistics when the pipeline exits on SIGTERM
+                command[1:1] = ["-m", "cProfile", "-o", str(profile.with_suffix(f".{w}.prof"))]
+            with log.open("ab") as out:
+                procs.append(subprocess.Popen(command, env=worker_env, stdout=out, stderr=out))
+
+    async def until_ready(runs: int) -> None:
         deadline = time.monotonic() + 60
-        while not all(b"pipeline ready" in log.read_bytes() for log in logs):
+        while not all(log.read_bytes().count(b"pipeline ready") >= runs for log in logs):
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError("pipeline did not start: " + logs[0].read_text()[-2000:])
             await asyncio.sleep(0.05)
-        pubs = _Publishers(target, count=count, workdir=workdir)
-        start = await asyncio.to_thread(pubs.run)
+
+    spawn()
+    try:
+        await until_ready(1)
+        pubs = Publishers(target, count=count, workdir=workdir)
+        if queued:
+            # Stop (the persistent session stays), let the broker queue everything, then time the drain.
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(30)
+            await asyncio.to_thread(pubs.run)
+            await asyncio.to_thread(pubs.wait)
+            start = time.monotonic()
+            spawn()
+            cpu0: list[float | None] = [0.0 for _ in procs]  # the whole process, start-up included
+        else:
+            cpu0 = [cpu_seconds(p.pid) for p in procs]
+            start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
         while n < count and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            n = await _count(influx, target.site)
+            n = await influx_count(influx, target.site)
         end = time.monotonic()
+        cpu1 = [cpu_seconds(p.pid) for p in procs]
         await asyncio.to_thread(pubs.wait)
         await asyncio.sleep(1)
-        n = await _count(influx, target.site)
-        name = "ours" if workers == 1 else f"ours, {workers} workers"
-        return BenchResult(name, count, end - start, n, note="verified in InfluxDB")
+        n = await influx_count(influx, target.site)
+        rss = [r for r in (peak_rss_mib(p.pid) for p in procs) if r is not None]
+        cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True) if a is not None and b is not None]
+        name = label if workers == 1 else f"{label}, {workers} workers"
+        if queued:
+            name += f", {count:,} queued (drain incl. start-up)"
+        return BenchResult(
+            name,
+            count,
+            end - start,
+            n,
+            note="verified in InfluxDB",
+            rss_mib=max(rss, default=None),
+            cpu_s=sum(cpu) if len(cpu) == len(procs) else None,
+        )
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(30)
-        await asyncio.to_thread(end_sessions, target, [f"{group}-{w}" for w in range(workers)])
+        for w in range(workers):
+            await end_session(target, f"{group}-{w}")
         with contextlib.suppress(Exception):
             await influx.drop_database()
         await influx.aclose()
+
+
+async def end_session(target: BenchTarget, client_id: str) -> None:
+    """Discard a stopped pipeline's persistent session.
+
+    Otherwise the broker keeps queueing every later stage's messages for it (and rewrites them on each autosave),
+    which slows every stage that runs after it.
+    """
+    from gateway.mqtt_wire import NativeListener
+
+    listener = NativeListener(
+        host=target.mqtt_host,
+        port=target.backend_port,
+        username=target.backend_user,
+        password=target.backend_password,
+        client_id=client_id,
+    )
+    await listener._discard_session()  # noqa: SLF001 - connect once with a clean session, nothing else
 
 
 async def run_bench(
@@ -364,6 +520,10 @@ async def run_bench(
     workers: Sequence[int] = (1, 2),
     pipeline_env: dict[str, str] | None = None,
     workdir: Path | None = None,
+    nodered: bool = True,
+    z2m: bool = True,
+    clients: Sequence[str] = ("native", "paho"),
+    queued: bool = True,
 ) -> BenchReport:
     """Run every stage once against ``target`` and return the results (see the module docstring)."""
     report = BenchReport()
@@ -371,6 +531,17 @@ async def run_bench(
         wd = workdir or Path(tmp)
         report.results.append(await _mosquitto_sub_stage(target, count=count, workdir=wd))
         report.results.append(await _subscriber_stage("bare paho", "paho", target, count=count, db="", workdir=wd))
+        if importlib.util.find_spec("gmqtt") is not None:
+            report.results.append(
+                await _subscriber_stage("bare gmqtt", "gmqtt", target, count=count, db="", workdir=wd)
+            )
+        else:
+            report.skipped.append("bare gmqtt: the gmqtt package is not installed (uv sync installs the dev group)")
+        report.results.append(
+            await _subscriber_stage(
+                "bare native (ours, acks per batch)", "native", target, count=count, db="", workdir=wd
+            )
+        )
         naive_db = f"naive_{uuid.uuid4().hex[:8]}"
         naive = InfluxClient(url=target.influx_url, db=naive_db)
         await naive.execute(f'CREATE DATABASE "{naive_db}"')
@@ -381,29 +552,67 @@ async def run_bench(
         finally:
             await naive.drop_database()
             await naive.aclose()
-        for w in workers:
+        for client in clients:
+            for w in workers if client == clients[0] else (1,):
+                report.results.append(
+                    await _pipeline_stage(
+                        target,
+                        count=count,
+                        workers=w,
+                        workdir=wd,
+                        env={**(pipeline_env or {}), "ELDERCARE_MQTT_CLIENT": client},
+                        label=f"ours ({client})",
+                    )
+                )
+        for client in clients if queued else ():
             report.results.append(
-                await _pipeline_stage(target, count=count, workers=w, workdir=wd, env=pipeline_env or {})
+                await _pipeline_stage(
+                    target,
+                    count=count,
+                    workers=1,
+                    workdir=wd,
+                    env={**(pipeline_env or {}), "ELDERCARE_MQTT_CLIENT": client},
+                    label=f"ours ({client})",
+                    queued=True,
+                )
             )
-        from bench.ingest_z2m import z2m_pipeline_stage  # imports this module
+        if nodered:
+            from bench.nodered import nodered_stage  # imports this module
 
-        report.results.append(await z2m_pipeline_stage(target, count=count, workdir=wd, env=pipeline_env))
+            peer = await nodered_stage(target, count=count, workdir=wd)
+            if isinstance(peer, str):
+                report.skipped.append(f"Node-RED: {peer}")
+            else:
+                report.results.append(peer)
+        if z2m:
+            from bench.ingest_z2m import z2m_pipeline_stage  # imports this module
+
+            report.results.append(await z2m_pipeline_stage(target, count=count, workdir=wd, env=pipeline_env))
     return report
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Benchmark subscriber stage (internal).")
-    parser.add_argument("--subscriber", choices=("paho", "naive"), required=True)
+    parser.add_argument("--subscriber", choices=("paho", "naive", "native", "gmqtt"), required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--db", default="")
     parser.add_argument("--target", required=True)
     args = parser.parse_args(argv)
     target = msgspec.json.decode(args.target, type=BenchTarget)
-    _subscriber(args.subscriber, target=target, count=args.count, db=args.db)
+    if args.subscriber in ("native", "gmqtt"):
+        asyncio.run(_count_only_async(args.subscriber, target=target, count=args.count))
+    else:
+        _subscriber(args.subscriber, target=target, count=args.count, db=args.db)
 
 
 def run_bench_ingest(
-    *, count: int = 200_000, naive_count: int = 5_000, workers: Sequence[int] = (1, 2), data_dir: Path | None = None
+    *,
+    count: int = 200_000,
+    naive_count: int = 5_000,
+    workers: Sequence[int] = (1, 2),
+    data_dir: Path | None = None,
+    nodered: bool = True,
+    z2m: bool = True,
 ) -> BenchReport:
     """``eldercare bench ingest``: start a local mosquitto + influxd, provision a home, run every stage."""
     with contextlib.ExitStack() as stack:
@@ -421,7 +630,17 @@ def run_bench_ingest(
             site_password=broker.gateway_password(site),
             influx_url=influx.url,
         )
-        return asyncio.run(run_bench(target, count=count, naive_count=naive_count, workers=workers, workdir=root))
+        return asyncio.run(
+            run_bench(
+                target,
+                count=count,
+                naive_count=naive_count,
+                workers=workers,
+                workdir=root,
+                nodered=nodered,
+                z2m=z2m,
+            )
+        )
 
 
 if __name__ == "__main__":

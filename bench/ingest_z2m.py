@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.ingest import DEVICES, BenchResult, BenchTarget, end_sessions
+from bench.ingest import DEVICES, BenchResult, BenchTarget, end_session
 from ingest.influx import InfluxClient
 
 
@@ -133,7 +133,7 @@ async def z2m_pipeline_stage(
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(30)
-        await asyncio.to_thread(end_sessions, target, [client_id])
+        await end_session(target, client_id)
         subprocess.run(_pub(target, f"{base}/bridge/devices", "-r", "-n"), check=False)
         with contextlib.suppress(Exception):
             await influx.drop_database()

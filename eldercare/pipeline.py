@@ -19,7 +19,7 @@ from typing import Final
 from eldercare.settings import Settings
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
-from gateway.listener import MqttListener
+from gateway.listener import create_listener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
@@ -128,7 +128,8 @@ async def run_pipeline(
     )
     deadletter = DeadLetterStore.in_data_dir(settings.data_dir)
     writer = InfluxWriter(client=influx, spool=spool, options=options, rejected=deadletter)
-    listener = MqttListener(
+    listener = create_listener(
+        client=settings.mqtt_client,
         host=settings.mqtt_host,
         port=settings.mqtt_port,
         username=settings.mqtt_username,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from pydantic import Field, SecretStr, model_validator
@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     mqtt_password: SecretStr = SecretStr("")
     mqtt_client_id: str = "eldercare-backend"
     mqtt_share_group: str | None = Field(default=None, description="Use $share/<group>/... to split load.")
+    mqtt_client: Literal["native", "paho"] = Field(
+        default="native", description="Receive client: our asyncio MQTT 3.1.1 subscriber, or paho-mqtt (fallback)."
+    )
     gateway_secret: SecretStr = Field(default=SecretStr(""), description="Derives per-gateway MQTT passwords.")
 
     influx_url: str = "http://127.0.0.1:8086"

@@ -44,7 +44,25 @@ def parse_topic(topic: str) -> Topic:
 
     >>> parse_topic("ec/v1/home-1/door/d1/event").kind
     <DeviceKind.DOOR: 'door'>
+
+    Parsed topics are cached (a home sends on a handful of them; ``Topic`` is immutable), so the split, the id
+    checks and the enum look-ups run once per topic, not once per message; refused topics are not cached.
     """
+    cached = _PARSED.get(topic)
+    if cached is not None:
+        return cached
+    parsed = _parse_topic(topic)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[topic] = parsed
+    return parsed
+
+
+_PARSED: dict[str, Topic] = {}
+_PARSED_MAX: Final = 100_000
+
+
+def _parse_topic(topic: str) -> Topic:
     parts = topic.split("/")
     if len(parts) != 6 or f"{parts[0]}/{parts[1]}" != CONTRACT_PREFIX:
         raise DecodeError(topic, Reason.BAD_TOPIC, f"expected {CONTRACT_PREFIX}/site/kind/device/type")

@@ -62,3 +62,17 @@ class PublishError(Exception):
         self.topic = topic
         self.attempts = attempts
         self.detail = detail
+
+
+class MqttWireError(Exception):
+    """Raised by the own MQTT client (:mod:`gateway.mqtt_wire`) when a connection cannot go on.
+
+    Attributes:
+        detail: what went wrong (English), safe to log.
+        code: the CONNACK return code when the broker refused the connection, else None.
+    """
+
+    def __init__(self, detail: str, *, code: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code

@@ -1,5 +1,9 @@
 """The only module that talks to the MQTT broker with paho-mqtt (receive path and credential probes).
 
+It is also the one place that picks the receive client: :func:`create_listener` returns the paho listener below
+or the own asyncio MQTT 3.1.1 subscriber of :mod:`gateway.mqtt_wire` (``ELDERCARE_MQTT_CLIENT=native``, the
+default: about twice paho's receive rate, same delivery guarantee); paho stays as the fallback.
+
 :class:`MqttListener` runs paho's network loop in its own thread and hands messages to asyncio in
 batches. It connects with a stable client id and a persistent session (MQTT 3.1.1
 ``clean_session=False`` by default, or MQTT 5 ``clean_start=False`` with a session expiry),
@@ -25,9 +29,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -35,6 +38,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
+from gateway.models import RawMessage as RawMessage  # re-exported: callers import it from here
+from gateway.mqtt_wire import NativeListener, only_telemetry
 from gateway.z2m.adapter import DEVICES_SUFFIX as Z2M_DEVICES_SUFFIX
 
 _LOG: Final = logging.getLogger(__name__)
@@ -46,30 +51,6 @@ Also the default inbox capacity."""
 
 DEFAULT_SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 """How long the broker keeps the session (and queues messages) while the backend is away."""
-
-
-class RawMessage(msgspec.Struct, frozen=True, gc=False):
-    """One MQTT message as received, before decoding.
-
-    ``connection`` numbers the listener's connection the message came on: its ``mid`` is only
-    meaningful on that connection, so an acknowledgement after a reconnect is skipped (the broker
-    redelivers the message instead, and the deduplicator drops the copy).
-    """
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    retain: bool
-    received_ms: int
-    connection: int = 0
-    size: int = -1
-    """Original payload size when the listener kept only the first bytes of an oversize payload; else -1."""
-
-    @property
-    def oversize(self) -> bool:
-        """True if the payload was cut on arrival because it exceeded the listener's limit."""
-        return self.size >= 0
 
 
 class _Inbox:
@@ -137,8 +118,9 @@ class _Inbox:
                 self._event.clear()
                 self._consumer_waiting = True
             await self._event.wait()
-        if len(batch) < max_batch and max_wait_s > 0:
-            # Linger briefly so a trickle still forms batches; under load batches fill on their own.
+        if len(batch) < max_batch and max_wait_s > 0 and only_telemetry(batch):
+            # Linger briefly so a trickle of telemetry still forms batches (under load they fill on their own);
+            # a batch with an event (an SOS, a fall, an alarm) or a status goes at once.
             await asyncio.sleep(max_wait_s)
             with self._cond:
                 batch += self._take(max_batch - len(batch))
@@ -428,6 +410,65 @@ class MqttListener:
                 size,
             )
         )
+
+
+ClientKind = Literal["paho", "native"]
+"""Which MQTT client receives: paho-mqtt (:class:`MqttListener`) or ours (:mod:`gateway.mqtt_wire`)."""
+
+CLIENT_KINDS: Final[tuple[ClientKind, ...]] = ("native", "paho")
+
+
+def create_listener(
+    *,
+    client: ClientKind = "native",
+    host: str,
+    port: int = 1883,
+    username: str,
+    password: str,
+    client_id: str,
+    share_group: str | None = None,
+    subscriptions: Sequence[str] = SUBSCRIPTIONS,
+    qos: int = 1,
+    keepalive: int = 30,
+    capacity: int | None = None,
+    reconnect_min_s: int = 1,
+    reconnect_max_s: int = 60,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+) -> MqttListener | NativeListener:
+    """The backend's receive path with the chosen client; both have the same interface and guarantee."""
+    if client == "paho":
+        return MqttListener(
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            client_id=client_id,
+            share_group=share_group,
+            subscriptions=subscriptions,
+            qos=qos,
+            keepalive=keepalive,
+            capacity=capacity,
+            reconnect_min_s=reconnect_min_s,
+            reconnect_max_s=reconnect_max_s,
+            max_payload_bytes=max_payload_bytes,
+        )
+    if client == "native":
+        return NativeListener(
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            client_id=client_id,
+            share_group=share_group,
+            subscriptions=subscriptions,
+            qos=qos,
+            keepalive=keepalive,
+            capacity=capacity,
+            reconnect_min_s=reconnect_min_s,
+            reconnect_max_s=reconnect_max_s,
+            max_payload_bytes=max_payload_bytes,
+        )
+    raise ValueError(f"unknown MQTT client {client!r}: expected one of {', '.join(CLIENT_KINDS)}")
 
 
 def probe_credentials(*, host: str, port: int, username: str, password: str, timeout: float = 2.0) -> bool:

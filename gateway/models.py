@@ -105,3 +105,27 @@ EXPECTED_CADENCE_S: Final[dict[DeviceKind, int]] = {
     DeviceKind.GATEWAY: 300,
 }
 """Longest normal gap between two messages of a healthy device, by kind ("silence is data")."""
+
+
+class RawMessage(msgspec.Struct, frozen=True, gc=False):
+    """One MQTT message as received, before decoding.
+
+    ``connection`` numbers the listener's connection the message came on: its ``mid`` is only
+    meaningful on that connection, so an acknowledgement after a reconnect is skipped (the broker
+    redelivers the message instead, and the deduplicator drops the copy).
+    """
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+    received_ms: int
+    connection: int = 0
+    size: int = -1
+    """Original payload size when the listener kept only the first bytes of an oversize payload; else -1."""
+
+    @property
+    def oversize(self) -> bool:
+        """True if the payload was cut on arrival because it exceeded the listener's limit."""
+        return self.size >= 0

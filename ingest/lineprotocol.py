@@ -146,23 +146,53 @@ def series_key(measurement: str, tags: Mapping[str, str | None] | Iterable[tuple
     return ",".join(out)
 
 
+def _field_plan(keys: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """Keys in line order with their escaped ``key=`` prefix (None for an empty key: refused if it has a value)."""
+    plan = _PLANS.get(keys)
+    if plan is None:
+        plan = tuple((key, f"{escape_key(key, part='field key')}=" if key else None) for key in sorted(keys))
+        if len(_PLANS) >= _KEY_CACHE_MAX:
+            _PLANS.clear()
+        _PLANS[keys] = plan
+    return plan
+
+
+_PLANS: dict[tuple[str, ...], tuple[tuple[str, str | None], ...]] = {}
+
+
 def encode_fields(fields: Mapping[str, FieldValue | None]) -> str:
     """The ``key=value,...`` part of a line, sorted by key; raise if no field has a value.
+
+    The sorted, escaped keys are cached per key set (a device kind sends the same fields every time), and exact
+    floats, ints and bools are formatted inline; everything else goes through :func:`format_value`.
 
     >>> encode_fields({"b": 2, "a": "x", "c": None})
     'a="x",b=2i'
     """
     out = []
-    for key in sorted(fields):
+    for key, prefix in _field_plan(tuple(fields)):
         value = fields[key]
-        if value is None:
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0:  # type: ignore[operator]  # inf - inf and nan - nan are nan: not stored
+                continue
+            text = repr(value)
+            if text.endswith(".0"):
+                text = text[:-2]
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif kind is int and INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
+            text = f"{value}i"
+        elif value is None:
             continue
-        text = format_value(value)
-        if text is None:
-            continue
-        if not key:
+        else:
+            formatted = format_value(value)
+            if formatted is None:
+                continue
+            text = formatted
+        if prefix is None:
             raise LineProtocolError("field key", key, "must not be empty")
-        out.append(f"{escape_key(key, part='field key')}={text}")
+        out.append(prefix + text)
     if not out:
         raise LineProtocolError("fields", dict(fields), "a point needs at least one field with a value")
     return ",".join(out)

@@ -82,3 +82,15 @@ def test_nothing_imports_bench_but_the_cli(package: str) -> None:
 def test_no_bench_code_in_production_packages() -> None:
     names = [p.relative_to(ROOT) for pkg in PRODUCTION for p in (ROOT / pkg).rglob("*bench*.py")]
     assert names == []
+
+
+@pytest.mark.parametrize("package", sorted(BACKEND))
+def test_only_the_listener_imports_a_receive_client_library(package: str) -> None:
+    # gateway/listener.py picks the receive client (paho, or our own gateway/mqtt_wire.py, which imports none);
+    # gmqtt is a benchmark baseline only. (Commands go out through gateway/downlink.py on aiomqtt.)
+    bad = [
+        f"{p.relative_to(ROOT)} imports {m}"
+        for p, m in _imports(package)
+        if m in {"paho", "gmqtt"} and p.relative_to(ROOT) != Path("gateway/listener.py")
+    ]
+    assert bad == []

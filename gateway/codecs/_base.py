@@ -58,7 +58,7 @@ class DeviceStatus(Envelope, kw_only=True):
 STATUS_RANGES: Final[dict[str, Range]] = {"battery": (0, 100), "battery_v": (0, 12), "rssi": (-150, 0)}
 
 
-def decode_json(decoder: msgspec.json.Decoder[Any], payload: bytes, where: str) -> Any:
+def decode_json(decoder: msgspec.json.Decoder[Any], payload: bytes, where: object) -> Any:
     """Decode with msgspec, mapping its errors to the contract's reasons (wrong types vs. not JSON at all).
 
     JSON on the wire is UTF-8 (RFC 8259): invalid bytes anywhere, even in a field we ignore, are ``bad_json``.
@@ -67,27 +67,23 @@ def decode_json(decoder: msgspec.json.Decoder[Any], payload: bytes, where: str) 
         try:
             payload.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DecodeError(where, Reason.BAD_JSON, f"invalid UTF-8 at byte {exc.start}") from None
+            raise DecodeError(str(where), Reason.BAD_JSON, f"invalid UTF-8 at byte {exc.start}") from None
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:
-        raise DecodeError(where, Reason.BAD_SCHEMA, str(exc)) from None
+        raise DecodeError(str(where), Reason.BAD_SCHEMA, str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise DecodeError(where, Reason.BAD_JSON, str(exc)) from None
+        raise DecodeError(str(where), Reason.BAD_JSON, str(exc)) from None
     except RecursionError:
-        raise DecodeError(where, Reason.BAD_JSON, "JSON nested too deeply") from None
+        raise DecodeError(str(where), Reason.BAD_JSON, "JSON nested too deeply") from None
+
+
+_NUMBERS: Final = frozenset({int, float})
 
 
 def fields_of(obj: msgspec.Struct) -> dict[str, FieldValue]:
     """The payload's values without the envelope (``seq``, ``ts``) and without absent (None) fields."""
-    out: dict[str, FieldValue] = {}
-    for name in obj.__struct_fields__:
-        if name in ("seq", "ts"):
-            continue
-        value = getattr(obj, name)
-        if value is not None:
-            out[name] = value
-    return out
+    return {k: v for k, v in msgspec.structs.asdict(obj).items() if v is not None and k != "seq" and k != "ts"}
 
 
 class Codec:
@@ -118,22 +114,22 @@ class Codec:
         max_backfill_ms: int = MAX_BACKFILL_MS,
     ) -> Reading:
         """Decode one payload that arrived on ``topic``; raise :class:`DecodeError` if it is invalid."""
-        where = str(topic)
         decoder = self.decoders.get(topic.type)
         if decoder is None:
-            raise DecodeError(where, Reason.UNSUPPORTED_TYPE, f"{self.kind.value} sends no {topic.type.value}")
-        obj = decode_json(decoder, payload, where)
+            raise DecodeError(str(topic), Reason.UNSUPPORTED_TYPE, f"{self.kind.value} sends no {topic.type.value}")
+        obj = decode_json(decoder, payload, topic)  # the topic string is built only for an error
         if not 0 <= obj.seq <= MAX_SEQ:
-            raise DecodeError(where, Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
+            raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
         if obj.ts < 0:
-            raise DecodeError(where, Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
+            raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
         fields = fields_of(obj)
+        ranges = self.ranges
         for name, value in fields.items():
-            bounds = self.ranges.get(name)
-            if bounds is not None and not isinstance(value, bool) and isinstance(value, int | float):
+            bounds = ranges.get(name)
+            if bounds is not None and type(value) in _NUMBERS:  # msgspec decodes exact ints and floats; bool is not
                 low, high = bounds
-                if not low <= value <= high:
-                    raise DecodeError(where, Reason.OUT_OF_RANGE, f"{name}={value} outside {low}..{high}")
+                if not low <= value <= high:  # type: ignore[operator]  # an int or a float: checked above
+                    raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"{name}={value} outside {low}..{high}")
         event = type(obj).__struct_config__.tag
         return Reading(
             site=topic.site,

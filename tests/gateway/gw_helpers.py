@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 
 from gateway.contract import UPLINK_TYPES
 from gateway.listener import MqttListener
 from gateway.models import CONTRACT_PREFIX, DeviceKind
+from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import SiteDevices, StaticDirectory
 
 DEVICES = {
@@ -19,7 +21,8 @@ DEVICES = {
     "pir1": DeviceKind.MOTION,
 }
 
-MakeListener = Callable[..., Awaitable[MqttListener]]
+Listener = MqttListener | NativeListener
+MakeListener = Callable[..., Awaitable[Listener]]
 
 
 def site_filters(*sites: str) -> tuple[str, ...]:
@@ -30,3 +33,14 @@ def site_filters(*sites: str) -> tuple[str, ...]:
 def directory_for(*sites: str) -> StaticDirectory:
     """A device directory with the same six devices in every given site."""
     return StaticDirectory([SiteDevices(site=s, gateway=f"gw-{s}", devices=dict(DEVICES)) for s in sites])
+
+
+def cut_connection(listener: Listener) -> None:
+    """Shut the listener's TCP connection down under it (as a network fault would), whichever client it uses."""
+    if isinstance(listener, NativeListener):
+        conn = listener._conn  # noqa: SLF001 - the fault is injected below the client
+        sock = conn.transport.get_extra_info("socket") if conn and conn.transport else None
+    else:
+        sock = listener._client.socket() if listener._client else None  # noqa: SLF001
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)

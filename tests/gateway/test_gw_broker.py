@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import paho.mqtt.client as mqtt
 import pytest
-from gw_helpers import MakeListener, directory_for
+from gw_helpers import Listener, MakeListener, cut_connection, directory_for
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from eldercare.stack import Broker
@@ -99,7 +98,7 @@ async def gateway(broker: Broker, site: str) -> AsyncIterator[GatewayPublisher]:
 
 
 @contextlib.asynccontextmanager
-async def running(service: GatewayService, listener: MqttListener) -> AsyncIterator[asyncio.Task[None]]:
+async def running(service: GatewayService, listener: Listener) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(service.run(listener, max_wait_s=0.005), name="gateway-service")
     try:
         yield task
@@ -381,9 +380,7 @@ async def test_after_a_reconnect_stale_acks_are_skipped_and_the_broker_redeliver
         first: list[RawMessage] = []
         while not first:
             first = [m for m in await anext(batches) if "/door/" in m.topic]
-        sock = listener._client.socket() if listener._client else None  # noqa: SLF001 - cut the line under it
-        assert sock is not None
-        sock.shutdown(socket.SHUT_RDWR)
+        cut_connection(listener)
         while listener.connects < 2 or not listener.connected:
             await asyncio.sleep(0.02)
         assert listener.ack(first) == 0  # its message id means nothing on the new connection
@@ -445,3 +442,19 @@ async def test_refused_credentials_are_reported_and_retried_not_fatal(broker: Br
         assert not listener.connected
     finally:
         await listener.close()
+
+
+async def test_an_event_is_handed_out_without_waiting_for_a_batch_to_fill(
+    broker: Broker, make_listener: MakeListener, unique_site: str
+) -> None:
+    """Telemetry lingers to form batches; a batch with an event (SOS, fall, alarm…) is handed out at once."""
+    site = unique_site
+    listener = await make_listener(site)
+    async with gateway(broker, site) as gw:
+        batches = listener.batches(max_wait_s=60)  # a linger far longer than the wait below
+        await asyncio.to_thread(gw.publish_all, [encode_wristband_event(**gw.wire.stamp("band1"), ts=NOW, event="sos")])
+        got: list[RawMessage] = []
+        while not any(m.topic.endswith("/band1/event") for m in got):
+            got += await asyncio.wait_for(anext(batches), 10)
+        listener.ack(got)
+    assert [json.loads(m.payload)["seq"] for m in got if m.topic.endswith("/band1/event")] == [1]

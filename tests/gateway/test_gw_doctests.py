@@ -13,6 +13,7 @@ MODULES = [
     "gateway.downlink",
     "gateway.contract",
     "gateway.retry",
+    "gateway.mqtt_wire",
     "gateway.provisioning",
     "ingest.schema",
 ]

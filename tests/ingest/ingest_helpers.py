@@ -28,7 +28,9 @@ def hr_of(i: int) -> float:
 class Pipeline:
     """``python -m eldercare.pipeline`` as a child process, killable with SIGKILL."""
 
-    def __init__(self, *, broker: Broker, influx_url: str, db: str, data_dir: Path, client_id: str) -> None:
+    def __init__(
+        self, *, broker: Broker, influx_url: str, db: str, data_dir: Path, client_id: str, mqtt_client: str = "native"
+    ) -> None:
         self.env = {
             **os.environ,
             "ELDERCARE_MQTT_HOST": broker.host,
@@ -36,6 +38,7 @@ class Pipeline:
             "ELDERCARE_MQTT_USERNAME": broker.backend_user,
             "ELDERCARE_MQTT_PASSWORD": broker.backend_password,
             "ELDERCARE_MQTT_CLIENT_ID": client_id,
+            "ELDERCARE_MQTT_CLIENT": mqtt_client,
             "ELDERCARE_INFLUX_URL": influx_url,
             "ELDERCARE_INFLUX_DB": db,
             "ELDERCARE_DATA_DIR": str(data_dir),

@@ -12,6 +12,7 @@ from ingest_helpers import PacedPublisher, Pipeline, count_site, end_session, hr
 
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
+from gateway.listener import CLIENT_KINDS
 from ingest.influx import InfluxClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,12 +28,20 @@ async def spot_check(influx: InfluxClient, pub: PacedPublisher) -> None:
         assert results[0].series[0].values == [[pub.t0 + i, hr_of(i), i + 1, i % 100]]
 
 
+@pytest.mark.parametrize("mqtt_client", CLIENT_KINDS)
 async def test_sigkill_mid_stream_loses_nothing(
-    broker: Broker, influx: InfluxClient, influxd: Influxd, unique_site: str, tmp_path: Path
+    broker: Broker, influx: InfluxClient, influxd: Influxd, unique_site: str, tmp_path: Path, mqtt_client: str
 ) -> None:
     broker.provision([unique_site])
     client_id = f"kill-{uuid.uuid4().hex[:8]}"
-    pipe = Pipeline(broker=broker, influx_url=influxd.url, db=influx.db, data_dir=tmp_path, client_id=client_id)
+    pipe = Pipeline(
+        broker=broker,
+        influx_url=influxd.url,
+        db=influx.db,
+        data_dir=tmp_path,
+        client_id=client_id,
+        mqtt_client=mqtt_client,
+    )
     pipe.start()
     pub = PacedPublisher(broker=broker, site=unique_site, count=30_000, rate=5_000)
     try:
@@ -85,12 +94,22 @@ async def test_influxd_down_30s_under_load(broker: Broker, unique_site: str, uni
         await end_session(broker, client_id)
 
 
-async def test_broker_restart_stream_continues(influxd: Influxd, unique_site: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mqtt_client", CLIENT_KINDS)
+async def test_broker_restart_stream_continues(
+    influxd: Influxd, unique_site: str, tmp_path: Path, mqtt_client: str
+) -> None:
     own = Broker(data_dir=tmp_path / "mosquitto", secret=secrets.token_urlsafe(16))
     own.start()
     own.provision([unique_site])
     influx = InfluxClient(url=influxd.url, db=f"b_{uuid.uuid4().hex[:10]}")
-    pipe = Pipeline(broker=own, influx_url=influxd.url, db=influx.db, data_dir=tmp_path / "app", client_id="backend-1")
+    pipe = Pipeline(
+        broker=own,
+        influx_url=influxd.url,
+        db=influx.db,
+        data_dir=tmp_path / "app",
+        client_id="backend-1",
+        mqtt_client=mqtt_client,
+    )
     pipe.start()
     pub = PacedPublisher(broker=own, site=unique_site, count=20_000, rate=2_000)
     try:
