@@ -290,7 +290,11 @@ class FailingSink:
         raise OSError("storage down")
 
 
-@pytest.mark.parametrize("mqtt5", [False, True], ids=["mqtt311", "mqtt5"])
+@pytest.mark.parametrize(
+    ("mqtt_client", "mqtt5"),
+    [("native", False), ("paho", False), ("paho", True)],  # MQTT 5 sessions are paho's (native speaks 3.1.1)
+    ids=["native-mqtt311", "paho-mqtt311", "paho-mqtt5"],
+)
 async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
     broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore, mqtt5: bool
 ) -> None:
