@@ -7,8 +7,8 @@ under test is subscribed at QoS 1. A rate is ``count / (done - publishing starte
 a. ``mosquitto_sub`` into /dev/null: the ceiling for one subscriber;
 b. a bare paho subscriber that only counts;
 c. a naive pipeline: paho callback → decode → one HTTP write per reading (auto-ack);
-d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings; also with
-   several worker processes sharing the subscription (``$share/<group>/...``);
+d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings (one process: the
+   ``$share`` multi-worker rows are gone with the share-group mode, issue 18; scale-out is ``bench scale``);
 e. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
 
 The baselines (b, c) use paho-mqtt and ``http.client`` directly: a deliberate exception to the rule that
@@ -277,6 +277,8 @@ async def _count(influx: InfluxClient, site: str) -> int:
 async def _pipeline_stage(
     target: BenchTarget, *, count: int, workers: int, workdir: Path, env: dict[str, str]
 ) -> BenchResult:
+    if workers != 1:
+        raise ValueError("one pipeline process per broker session; several workers: eldercare bench scale")
     db = f"bench_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=target.influx_url, db=db)
     await influx.ensure_storage()
@@ -298,8 +300,6 @@ async def _pipeline_stage(
             "ELDERCARE_INFLUX_DB": db,
             "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
         }
-        if workers > 1:
-            worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
         with log.open("wb") as out:
             procs.append(
                 subprocess.Popen([sys.executable, "-m", "eldercare.pipeline"], env=worker_env, stdout=out, stderr=out)
@@ -339,7 +339,7 @@ async def run_bench(
     *,
     count: int = 200_000,
     naive_count: int = 5_000,
-    workers: Sequence[int] = (1, 2),
+    workers: Sequence[int] = (1,),
     pipeline_env: dict[str, str] | None = None,
     workdir: Path | None = None,
 ) -> BenchReport:
@@ -381,7 +381,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
 
 
 def run_bench_ingest(
-    *, count: int = 200_000, naive_count: int = 5_000, workers: Sequence[int] = (1, 2), data_dir: Path | None = None
+    *, count: int = 200_000, naive_count: int = 5_000, workers: Sequence[int] = (1,), data_dir: Path | None = None
 ) -> BenchReport:
     """``eldercare bench ingest``: start a local mosquitto + influxd, provision a home, run every stage."""
     with contextlib.ExitStack() as stack:

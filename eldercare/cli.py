@@ -448,7 +448,7 @@ def bench_ingest(
     count: Annotated[int, typer.Option(help="Readings per stage.")] = 200_000,
     naive_count: Annotated[int, typer.Option(help="Readings for the naive one-write-per-reading stage.")] = 5_000,
 ) -> None:
-    """MQTT → InfluxDB: mosquitto_sub, bare paho, naive pipeline and ours (1 and 2 workers)."""
+    """MQTT → InfluxDB: mosquitto_sub, bare paho, naive pipeline and ours."""
     from bench.ingest import run_bench_ingest
 
     print(run_bench_ingest(count=count, naive_count=naive_count).table())

@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     mqtt_username: str = "backend"
     mqtt_password: SecretStr = SecretStr("")
     mqtt_client_id: str = "eldercare-backend"
-    mqtt_share_group: str | None = Field(default=None, description="Use $share/<group>/... to split load.")
+    mqtt_share_group: str | None = Field(
+        default=None, description="Removed (issue 18): refused when set; scale out by homes (docs/scale-out.md)."
+    )
     gateway_secret: SecretStr = Field(default=SecretStr(""), description="Derives per-gateway MQTT passwords.")
 
     influx_url: str = "http://127.0.0.1:8086"
@@ -53,6 +55,16 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
+        if self.mqtt_share_group is not None:
+            # A $share group hands a home's messages to its members per message (each member's detection sees a
+            # fragment) and lets any account that can subscribe take a turn (issue 13, R2). Fail, never ignore.
+            raise ValueError(
+                "ELDERCARE_MQTT_SHARE_GROUP is no longer supported: a shared subscription splits a home's readings"
+                " between processes (false alerts) and a gateway could join the group and drop readings."
+                " Run one backend, or scale out by homes (docs/scale-out.md)."
+                " / 不再支持 ELDERCARE_MQTT_SHARE_GROUP：共享订阅会把同一住户的数据拆到不同进程（产生误报），"
+                "网关也可加入该组导致数据丢失。请运行单个后端，或按住户分区扩展（见 docs/scale-out.md）。"
+            )
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         return self
