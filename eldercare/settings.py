@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
     spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
 
+    # -- clustered mode (docs/scale-out.md): partition workers on a NATS JetStream cluster; unset = embedded mode
+    nats_urls: str = Field(default="", description="Comma-separated nats:// URLs of the cluster (partition workers).")
+    partitions: int = Field(default=64, description="Fixed number of home partitions (same as the NATS mapping).")
+    worker_id: str = Field(default="", description="This partition worker's name (default: host-pid).")
+    lease_s: float = Field(default=10.0, description="Partition lease time; a dead worker's homes move after it.")
+    nats_replicas: int = Field(default=3, description="Replicas of the lease/membership buckets (cluster size).")
+
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite file in data_dir.")
     public_url: str = "http://127.0.0.1:8000"
     # -- console (eldercare serve --role console|all)

@@ -9,6 +9,7 @@ configuration (docs/scale-out.md).
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -116,13 +117,43 @@ mappings {{
         return not self.routes or (isinstance(meta, dict) and bool(meta.get("leader")))
 
 
+def create_mqtt_streams(port: int, *, timeout: float = 30.0) -> None:
+    """Make nats-server create its MQTT streams (``$MQTT_msgs``, …): it does so on the first MQTT connection.
+
+    A bare MQTT 3.1.1 CONNECT (clean session) and DISCONNECT; retried while JetStream is still electing leaders.
+    """
+    client_id = b"eldercare-init"
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    connect = b"\x10" + bytes([len(body)]) + body
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(connect)
+                if sock.recv(4) == b"\x20\x02\x00\x00":
+                    sock.sendall(b"\xe0\x00")
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise ServerError(f"the MQTT listener on port {port} refused every CONNECT for {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 class NatsCluster:
     """``size`` nats-server nodes routed to each other, each with JetStream and MQTT; started and stopped together."""
 
     def __init__(self, *, data_dir: Path, size: int = 3, partitions: int = DEFAULT_PARTITIONS) -> None:
+        self.data_dir = data_dir
+        self.size = size
+        self.partitions = partitions
+        self.nodes: list[NatsNode] = []
+        self._new_ports()
+
+    def _new_ports(self) -> None:
         self.nodes = [
-            NatsNode(data_dir=data_dir / f"n{i + 1}", server_name=f"n{i + 1}", partitions=partitions)
-            for i in range(size)
+            NatsNode(data_dir=self.data_dir / f"n{i + 1}", server_name=f"n{i + 1}", partitions=self.partitions)
+            for i in range(self.size)
         ]
         for node in self.nodes:
             node.routes = [o.cluster_port for o in self.nodes if o is not node]
@@ -139,9 +170,19 @@ class NatsCluster:
 
     def start(self, *, timeout: float = 60.0) -> None:
         """Start every node, then wait until each has JetStream with a meta leader."""
-        for node in self.nodes:
-            node.start(timeout=timeout)
+        for attempt in range(3):
+            try:
+                for node in self.nodes:
+                    node.start(timeout=timeout)
+                break
+            except ServerError as exc:
+                # A free port taken by someone else between choosing and binding it: choose again.
+                self.stop()
+                if "address already in use" not in str(exc) or attempt == 2:
+                    raise
+                self._new_ports()
         self.wait_healthy(timeout=timeout)
+        create_mqtt_streams(self.nodes[0].mqtt_port, timeout=timeout)
 
     def wait_healthy(self, *, timeout: float = 60.0) -> None:
         """Block until every running node reports JetStream ready."""

@@ -1,0 +1,214 @@
+"""Partition workers on a real 3-node NATS cluster, InfluxDB and PostgreSQL (issue 18 item 3).
+
+Devices publish MQTT QoS 1 to the cluster's nodes; three ``python -m eldercare.partition_worker`` processes own the
+64 partitions; one is SIGKILLed mid-stream. InfluxDB must hold exactly every reading, its partitions must be owned
+again within 15 s, and every home's SOS must be one alert in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from alerts.store.repository import AlertStore
+from detection.models import AlertType
+from eldercare.partition_worker import READY_LINE
+from eldercare.servers.influxd import Influxd
+from eldercare.servers.nats import NatsCluster
+from eldercare.servers.postgres import Postgres
+from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
+from ingest.influx import InfluxClient
+from ingest.nats_bus import NatsBus
+from ingest.partitions import assignment
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+LEASE_S = 5.0
+
+
+class Worker:
+    """One partition worker process, killable."""
+
+    def __init__(self, name: str, env: dict[str, str], data_dir: Path) -> None:
+        self.name = name
+        self.env = {**env, "ELDERCARE_WORKER_ID": name, "ELDERCARE_DATA_DIR": str(data_dir / name)}
+        self.log = data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "eldercare.partition_worker"], env=self.env, cwd=ROOT, stdout=log, stderr=log
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.log.read_text():
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A cluster of this test's own (its leases, consumers and MQTT sessions start empty)."""
+    c = NatsCluster(data_dir=tmp_path / "nats")
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+class Devices:
+    """Homes' gateways, one paho QoS 1 connection per cluster node, publishing in a thread."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.clients = []
+        for port in ports:
+            c = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=f"gw-{uuid.uuid4().hex[:8]}",
+                protocol=MQTTProtocolVersion.MQTTv311,
+            )
+            c.max_inflight_messages_set(200)
+            c.max_queued_messages_set(0)
+            c.connect("127.0.0.1", port)
+            c.loop_start()
+            self.clients.append(c)
+        self.sent = 0
+
+    def publish(self, messages: list[tuple[str, bytes]]) -> None:
+        infos = []
+        for i, (topic, payload) in enumerate(messages):
+            infos.append(self.clients[i % len(self.clients)].publish(topic, payload, qos=1))
+            self.sent += 1
+        for info in infos:
+            info.wait_for_publish(120)
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.disconnect()
+            c.loop_stop()
+
+
+async def _count(influx: InfluxClient, prefix: str) -> int:
+    res = await influx.query(f'SELECT count("seq") FROM "mattress" WHERE "site" =~ /^{prefix}/')
+    return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
+
+
+async def test_sigkill_of_a_worker_moves_its_partitions_and_loses_nothing(
+    cluster: NatsCluster, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> None:
+    prefix = f"k{uuid.uuid4().hex[:6]}"
+    homes = [f"{prefix}h{i:02d}" for i in range(24)]
+    per_home = 150
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = postgres_server.create_database(db_name)
+    AlertStore(url=db_url).close()  # migrated once, before the workers start
+    env = {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+        "ELDERCARE_LEASE_S": str(LEASE_S),
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
+    }
+    workers = [Worker(f"w{i}", env, tmp_path) for i in (1, 2, 3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.wait_ready()
+    influx = InfluxClient(url=influxd.url, db=unique_db)
+    devices = await asyncio.to_thread(Devices, cluster.mqtt_ports)
+    now = time.time_ns() // 1_000_000
+    telemetry = [
+        encode_mattress_telemetry(site=h, device="mat1", seq=i + 1, ts=now - 200_000 + i * 1000, occupied=True, hr=60)
+        for i in range(per_home)
+        for h in homes
+    ]
+    presses = [encode_call_button_event(site=h, device="btn1", seq=1, ts=now, event="press") for h in homes]
+    wire = [(m.topic, m.payload) for m in telemetry]
+    third = len(wire) // 3
+    try:
+        await asyncio.to_thread(devices.publish, wire[:third])
+        killed = workers[0]
+        lost_partitions = assignment(64, ["w1", "w2", "w3"])["w1"]
+        publisher = threading.Thread(
+            target=devices.publish, args=(wire[third:] + [(m.topic, m.payload) for m in presses],)
+        )
+        publisher.start()
+        killed.kill()
+        killed_at = time.monotonic()
+        async with NatsBus(servers=cluster.urls, name="observer") as bus:
+            leases = await bus.leases(owner="observer", lease_s=LEASE_S, replicas=3)
+            while True:
+                holders = [await leases.holder(p) for p in lost_partitions]
+                if all(h is not None and h[0] != "w1" for h in holders):
+                    break
+                assert time.monotonic() - killed_at < 15, f"not re-owned within 15 s: {holders}"
+                await asyncio.sleep(0.2)
+        await asyncio.to_thread(publisher.join, 300)
+        assert not publisher.is_alive() and devices.sent == len(wire) + len(presses)
+        n = 0
+        for _ in range(1200):
+            n = await _count(influx, prefix)
+            if n >= len(wire):
+                break
+            await asyncio.sleep(0.1)
+        assert n == len(wire)
+        store = AlertStore(url=db_url)
+        try:
+            for _ in range(300):
+                sos = [a for a in store.list_alerts(limit=1000) if a.site.startswith(prefix)]
+                if len({a.site for a in sos}) == len(homes):
+                    break
+                await asyncio.sleep(0.1)
+            by_home = {h: [a for a in sos if a.site == h] for h in homes}
+            assert {h: len(v) for h, v in by_home.items()} == dict.fromkeys(homes, 1)
+            assert all(a.type in (AlertType.SOS, AlertType.CALL_BUTTON) for a in sos)
+        finally:
+            store.close()
+        await asyncio.sleep(1)
+        assert await _count(influx, prefix) == len(wire)  # exactly once
+    finally:
+        await asyncio.to_thread(devices.close)
+        for w in workers:
+            w.stop()
+        keep = Path(os.environ.get("ELDERCARE_TEST_KEEP_LOGS", ""))
+        if keep.name:
+            keep.mkdir(parents=True, exist_ok=True)
+            for w in workers:
+                (keep / w.log.name).write_bytes(w.log.read_bytes())
+        await influx.drop_database()
+        await influx.aclose()
+        postgres_server.drop_database(db_name)
