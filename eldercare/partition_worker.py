@@ -44,6 +44,7 @@ from ingest.writer import InfluxWriter, WriteOptions
 
 _LOG = logging.getLogger(__name__)
 READY_LINE = "partition worker ready"
+STOPPED_LINE = "partition worker stopped"
 REBUILD_LOOKBACK_MS = 6 * 3600 * 1000
 """How much of a taken-over partition's history is replayed into its new engine (covers a night's bed exit)."""
 
@@ -81,6 +82,24 @@ class PartitionWorker:
         self._tasks: set[asyncio.Future[None]] = set()
         self._leases: PartitionLeases | None = None
         self._handing_back: set[int] = set()
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self.order_violations = 0
+        """Readings whose device ``seq`` went backwards on their way into detection (per-home order; must be 0)."""
+        self.readings_processed = 0
+
+    def _count_order(self, readings: Sequence[Reading]) -> None:
+        """Count readings that reach detection with a lower ``seq`` than their device's previous one."""
+        last = self._last_seq
+        for r in readings:
+            if r.seq is None:
+                continue
+            key = (r.site, r.device)
+            prev = last.get(key)
+            if prev is not None and r.seq < prev:
+                self.order_violations += 1
+            else:
+                last[key] = r.seq
+            self.readings_processed += 1
 
     # ------------------------------------------------------------------ alerts, fenced
 
@@ -236,10 +255,13 @@ class PartitionWorker:
         def service_for(owned: _Owned) -> GatewayService:
             engine = owned.engine
 
+            worker = self
+
             class _Sink:
                 async def accept(self, readings: Sequence[Reading]) -> None:
                     await writer.accept(readings)
                     owned.lease.check(time.monotonic())  # durable; detection only while we own the homes
+                    worker._count_order(readings)
                     engine.process_many([r for r in readings if not r.is_life_safety])
 
             return GatewayService(
@@ -289,6 +311,12 @@ class PartitionWorker:
                 await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
                 await members.leave()
         finally:
+            _LOG.info(
+                "%s: %d readings processed, %d order violations",
+                STOPPED_LINE,
+                self.readings_processed,
+                self.order_violations,
+            )
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await writer.close()
@@ -298,6 +326,7 @@ class PartitionWorker:
 
 def alert_store_sink(settings: Settings) -> tuple[AlertSink, Callable[[], None]]:
     """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
     store = AlertStore(url=settings.database_url)
     service = AlertService(
         store=store,
