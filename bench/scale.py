@@ -36,6 +36,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
 from ingest.influx import InfluxClient
+from ingest.nats_bus import NatsBus
+from ingest.partitions import DEFAULT_PARTITIONS, assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 _STOPPED = re.compile(rb"partition worker stopped: (\d+) readings processed, (\d+) order violations")
@@ -94,6 +96,22 @@ def _publish(ports: Sequence[int], homes: Sequence[str], per_home: int) -> None:
         c.loop_stop()
 
 
+async def _settled(urls: Sequence[str], workers: Sequence[str], *, partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Wait until every partition is held by the worker rendezvous hashing prefers (no hand-over in the round)."""
+    want = {p: w for w, ps in assignment(partitions, workers).items() for p in ps}
+    async with NatsBus(servers=urls, name="bench") as bus:
+        leases = await bus.leases(owner="bench", lease_s=10.0, replicas=3)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            holders = await asyncio.gather(*(leases.holder(p) for p in range(partitions)))
+            if all(h is not None and h[0] == want[p] for p, h in enumerate(holders)):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise RuntimeError("the workers did not settle on their partitions within 180 s")
+    await asyncio.sleep(2)  # their engines' rebuild from InfluxDB (empty here) and first fetch
+
+
 async def _count(influx: InfluxClient, prefix: str) -> int:
     res = await influx.query(f'SELECT count("seq") FROM "mattress" WHERE "site" =~ /^{prefix}/')
     return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
@@ -130,7 +148,7 @@ async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError("worker did not start: " + logs[0].read_text()[-2000:])
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(4)  # let the workers claim their partitions before the clock starts
+            await _settled(cluster.urls, [f"w{w}" for w in range(workers)])
             pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
             cpu0 = sum(_cpu_s(p) for p in pids)
             start = time.monotonic()

@@ -260,9 +260,11 @@ class PartitionWorker:
             class _Sink:
                 async def accept(self, readings: Sequence[Reading]) -> None:
                     await writer.accept(readings)
-                    owned.lease.check(time.monotonic())  # durable; detection only while we own the homes
-                    worker._count_order(readings)
-                    engine.process_many([r for r in readings if not r.is_life_safety])
+                    # Durable now. Detection only while we own the homes; a lost lease is not an error to retry
+                    # here (the writer's retry loop would spin on it): the ack that follows is refused instead.
+                    if owned.lease.valid(time.monotonic()):
+                        worker._count_order(readings)
+                        engine.process_many([r for r in readings if not r.is_life_safety])
 
             return GatewayService(
                 directory=directory,

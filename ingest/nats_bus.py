@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Self
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -357,6 +358,9 @@ class PartitionSource:
                     if not await self._exists():  # deleted by a newer owner: fenced, not idle
                         self.lease.lost = "consumer deleted by a newer owner"
                         raise LeaseLostError(self.lease.partition, self.lease.lost) from None
+                continue
+            except nats.errors.Error:  # a node failing over: the client reconnects to another one
+                await asyncio.sleep(0.2)
                 continue
             batch: list[RawMessage] = []
             for m in msgs:
