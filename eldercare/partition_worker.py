@@ -45,8 +45,6 @@ from ingest.writer import InfluxWriter, WriteOptions
 _LOG = logging.getLogger(__name__)
 READY_LINE = "partition worker ready"
 STOPPED_LINE = "partition worker stopped"
-SETTLE_S = 2.0
-"""Membership must be unchanged this long before a worker claims partitions."""
 REBUILD_LOOKBACK_MS = 6 * 3600 * 1000
 """How much of a taken-over partition's history is replayed into its new engine (covers a night's bed exit)."""
 
@@ -83,13 +81,11 @@ class PartitionWorker:
         self.alerts_fenced = 0
         self._tasks: set[asyncio.Future[None]] = set()
         self._leases: PartitionLeases | None = None
-        self._handing_back: set[int] = set()
-        self._live: tuple[str, ...] = ()
-        self._live_since = 0.0
         self._last_seq: dict[tuple[str, str], int] = {}
         self.order_violations = 0
         """Readings whose device ``seq`` went backwards on their way into detection (per-home order; must be 0)."""
         self.readings_processed = 0
+        self._handing_back: set[int] = set()
 
     def _count_order(self, readings: Sequence[Reading]) -> None:
         """Count readings that reach detection with a lower ``seq`` than their device's previous one."""
@@ -162,12 +158,6 @@ class PartitionWorker:
         """Claim the partitions rendezvous hashing gives this worker; hand back those it gives to others."""
         if self.worker_id not in live:
             live = [*live, self.worker_id]
-        now = time.monotonic()
-        if tuple(live) != self._live:
-            self._live, self._live_since = tuple(live), now
-        # Claim only once membership has been stable for a moment: workers starting together would otherwise
-        # claim each other's partitions and hand them straight back (each hand-over rebuilds an engine).
-        settled = now - self._live_since >= SETTLE_S
         wanted: list[int] = []
         for p in range(self.settings.partitions):
             owned = self.owned.get(p)
@@ -178,7 +168,7 @@ class PartitionWorker:
             if owned is not None and not mine:
                 self._handing_back.add(p)
                 self._background(self._hand_back(p, self.owned.pop(p), leases), f"hand-back-{p}")
-            elif owned is None and mine and settled and p not in self._handing_back:
+            elif owned is None and mine and p not in self._handing_back:
                 wanted.append(p)
         for lease in await asyncio.gather(*(leases.acquire(p) for p in wanted)):
             if lease is not None:
@@ -306,6 +296,9 @@ class PartitionWorker:
                 _LOG.info("%s (worker %s, %d partitions)", READY_LINE, self.worker_id, s.partitions)
                 self.ready.set()
                 keep_alive = asyncio.create_task(self._keep_alive(members, leases, stop), name="keep-alive")
+                # Let the workers starting together see each other before claiming (fewer hand-backs).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(2.0, s.lease_s / 2))
                 while not stop.is_set():
                     try:
                         await self._rebalance(leases, await members.live(), start)

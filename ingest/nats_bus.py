@@ -27,7 +27,6 @@ from types import TracebackType
 from typing import Self
 
 import nats
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -46,7 +45,6 @@ MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 ACK_WAIT_S = 30.0
-FETCH_TIMEOUT_S = 5.0
 
 
 def consumer_prefix(partition: int) -> str:
@@ -166,11 +164,17 @@ class NatsBus:
         self, lease: Lease, consumer: str, *, clock: Callable[[], float] = time.monotonic
     ) -> PartitionSource:
         """The messages of one owned partition, fenced by ``lease`` (see :class:`PartitionSource`)."""
-        # No "does my consumer still exist" probe: in the node-kill test it declared existing consumers deleted
-        # (probably answers given during leader elections) and fenced healthy owners over and over. The lease is
-        # the fence; a stale owner whose consumer was replaced simply receives nothing more.
         sub = await self.js.pull_subscribe_bind(durable=consumer, stream=MQTT_STREAM)
-        return PartitionSource(sub, lease=lease, clock=clock)
+        js = self.js
+
+        async def exists() -> bool:
+            try:
+                await js.consumer_info(MQTT_STREAM, consumer)
+            except NotFoundError:
+                return False
+            return True
+
+        return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists)
 
     async def members(
         self, *, worker: str, bucket: str = MEMBERS_BUCKET, ttl_s: float = DEFAULT_LEASE_S, replicas: int = 1
@@ -341,10 +345,7 @@ class PartitionSource:
         self, *, max_batch: int = 500, max_wait_s: float = 0.01
     ) -> AsyncGenerator[list[RawMessage], None]:
         """Fetch batches in stream order until the lease is lost."""
-        # A long poll: fetch returns as soon as messages are there. A short client timeout under load lets the
-        # server deliver into an expired request; those messages then wait out ack_wait (30 s) before redelivery,
-        # which starved a whole worker in the node-kill test.
-        timeout = max(max_wait_s, FETCH_TIMEOUT_S)
+        timeout = max(max_wait_s, 0.5)
         next_check = self.clock() + self._check_every_s
         while True:
             self.lease.check(self.clock())
@@ -356,9 +357,6 @@ class PartitionSource:
                     if not await self._exists():  # deleted by a newer owner: fenced, not idle
                         self.lease.lost = "consumer deleted by a newer owner"
                         raise LeaseLostError(self.lease.partition, self.lease.lost) from None
-                continue
-            except nats.errors.Error:  # a node failing over: the client reconnects to another one
-                await asyncio.sleep(0.2)
                 continue
             batch: list[RawMessage] = []
             for m in msgs:
