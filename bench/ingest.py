@@ -9,9 +9,9 @@ b. count-only subscribers: bare paho (auto-ack), bare gmqtt (asyncio, acks each 
    (:mod:`gateway.mqtt_wire`, acks each batch);
 c. a naive pipeline: paho callback → decode → one HTTP write per reading (auto-ack);
 d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings, with each receive
-   client (``ELDERCARE_MQTT_CLIENT``); with several worker processes sharing the subscription
-   (``$share/<group>/...``); and draining ``count`` readings the broker queued while the pipeline was stopped (timed
-   from the process start: the receive path's own ceiling, not the publishers');
+   client (``ELDERCARE_MQTT_CLIENT``), one process (the ``$share`` multi-worker rows went with the share-group mode,
+   issue 18; scale-out is ``eldercare bench scale``); and draining ``count`` readings the broker queued while the
+   pipeline was stopped (timed from the process start: the receive path's own ceiling, not the publishers');
 e. the peer: Node-RED 4.x's ``mqtt in`` → ``json`` → ``function`` → ``join`` → ``influxdb batch`` flow, done when
    InfluxDB holds all ``count`` readings (:mod:`bench.nodered`; skipped with a one-line reason without node/npm);
 f. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
@@ -402,6 +402,8 @@ async def _pipeline_stage(
     profile: Path | None = None,
     queued: bool = False,
 ) -> BenchResult:
+    if workers != 1:
+        raise ValueError("one pipeline process per broker session; several workers: eldercare bench scale")
     db = f"bench_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=target.influx_url, db=db)
     await influx.ensure_storage()
@@ -424,8 +426,6 @@ async def _pipeline_stage(
                 "ELDERCARE_INFLUX_DB": db,
                 "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
             }
-            if workers > 1:
-                worker_env["ELDERCARE_MQTT_SHARE_GROUP"] = group
             command = [sys.executable, "-m", "eldercare.pipeline"]
             if profile is not None:  # cProfile writes its statistics when the pipeline exits on SIGTERM
                 command[1:1] = ["-m", "cProfile", "-o", str(profile.with_suffix(f".{w}.prof"))]
@@ -517,7 +517,7 @@ async def run_bench(
     *,
     count: int = 200_000,
     naive_count: int = 5_000,
-    workers: Sequence[int] = (1, 2),
+    workers: Sequence[int] = (1,),
     pipeline_env: dict[str, str] | None = None,
     workdir: Path | None = None,
     nodered: bool = True,
@@ -609,7 +609,7 @@ def run_bench_ingest(
     *,
     count: int = 200_000,
     naive_count: int = 5_000,
-    workers: Sequence[int] = (1, 2),
+    workers: Sequence[int] = (1,),
     data_dir: Path | None = None,
     nodered: bool = True,
     z2m: bool = True,

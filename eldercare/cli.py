@@ -141,6 +141,14 @@ def certs(
 
 
 @app.command()
+def worker() -> None:
+    """Clustered mode: run one partition worker on the NATS cluster in ELDERCARE_NATS_URLS (docs/scale-out.md)."""
+    from eldercare.partition_worker import main as run_worker
+
+    run_worker()
+
+
+@app.command()
 def backup(
     out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
     no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry (store and state only).")] = False,
@@ -473,10 +481,21 @@ def bench_ingest(
     count: Annotated[int, typer.Option(help="Readings per stage.")] = 200_000,
     naive_count: Annotated[int, typer.Option(help="Readings for the naive one-write-per-reading stage.")] = 5_000,
 ) -> None:
-    """MQTT → InfluxDB: mosquitto_sub, bare clients, naive, ours (each client, 2 workers, drain), Node-RED."""
+    """MQTT → InfluxDB: mosquitto_sub, bare clients, naive, ours (each client, drain), Node-RED, Z2M."""
     from bench.ingest import run_bench_ingest
 
     print(run_bench_ingest(count=count, naive_count=naive_count).table())
+
+
+@bench_app.command("scale")
+def bench_scale(
+    count: Annotated[int, typer.Option(help="Readings per round.")] = 20_000,
+    homes: Annotated[int, typer.Option(help="Homes publishing them.")] = 200,
+) -> None:
+    """Partition workers on a local 3-node NATS cluster: 1, 2, 4 workers (docs/scale-out.md)."""
+    from bench.scale import run_bench_scale, table
+
+    print(table(run_bench_scale(count=count, homes=homes)))
 
 
 @bench_app.command("detect")

@@ -135,7 +135,6 @@ async def run_pipeline(
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value(),
         client_id=settings.mqtt_client_id,
-        share_group=settings.mqtt_share_group,
     )
     sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
     service = GatewayService(

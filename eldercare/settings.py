@@ -26,7 +26,9 @@ class Settings(BaseSettings):
     mqtt_username: str = "backend"
     mqtt_password: SecretStr = SecretStr("")
     mqtt_client_id: str = "eldercare-backend"
-    mqtt_share_group: str | None = Field(default=None, description="Use $share/<group>/... to split load.")
+    mqtt_share_group: str | None = Field(
+        default=None, description="Removed (issue 18): refused when set; scale out by homes (docs/scale-out.md)."
+    )
     mqtt_client: Literal["native", "paho"] = Field(
         default="native", description="Receive client: our asyncio MQTT 3.1.1 subscriber, or paho-mqtt (fallback)."
     )
@@ -44,6 +46,13 @@ class Settings(BaseSettings):
     )
     influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
     spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
+
+    # -- clustered mode (docs/scale-out.md): partition workers on a NATS JetStream cluster; unset = embedded mode
+    nats_urls: str = Field(default="", description="Comma-separated nats:// URLs of the cluster (partition workers).")
+    partitions: int = Field(default=64, description="Fixed number of home partitions (same as the NATS mapping).")
+    worker_id: str = Field(default="", description="This partition worker's name (default: host-pid).")
+    lease_s: float = Field(default=10.0, description="Partition lease time; a dead worker's homes move after it.")
+    nats_replicas: int = Field(default=3, description="Replicas of the lease/membership buckets (cluster size).")
 
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite file in data_dir.")
     public_url: str = "http://127.0.0.1:8000"
@@ -87,6 +96,16 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
+        if self.mqtt_share_group is not None:
+            # A $share group hands a home's messages to its members per message (each member's detection sees a
+            # fragment) and lets any account that can subscribe take a turn (issue 13, R2). Fail, never ignore.
+            raise ValueError(
+                "ELDERCARE_MQTT_SHARE_GROUP is no longer supported: a shared subscription splits a home's readings"
+                " between processes (false alerts) and a gateway could join the group and drop readings."
+                " Run one backend, or scale out by homes (docs/scale-out.md)."
+                " / 不再支持 ELDERCARE_MQTT_SHARE_GROUP：共享订阅会把同一住户的数据拆到不同进程（产生误报），"
+                "网关也可加入该组导致数据丢失。请运行单个后端，或按住户分区扩展（见 docs/scale-out.md）。"
+            )
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type

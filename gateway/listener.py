@@ -141,8 +141,7 @@ class MqttListener:
         port: broker port.
         username: backend account (reads every uplink topic).
         password: its password.
-        client_id: stable id naming the persistent session; each worker of a share group needs its own.
-        share_group: subscribe as ``$share/<group>/...`` so several workers split the load.
+        client_id: stable id naming the persistent session.
         subscriptions: topic filters (default: every uplink topic of the contract).
         qos: subscription QoS (1: at least once).
         keepalive: MQTT keepalive, seconds.
@@ -164,7 +163,6 @@ class MqttListener:
         username: str,
         password: str,
         client_id: str,
-        share_group: str | None = None,
         subscriptions: Sequence[str] = SUBSCRIPTIONS,
         qos: int = 1,
         keepalive: int = 30,
@@ -182,8 +180,6 @@ class MqttListener:
             raise ValueError(f"qos must be 0 or 1, got {qos}")
         if not client_id:
             raise ValueError("a stable client_id is required for a persistent session")
-        if share_group is not None and (not share_group or any(c in share_group for c in "/+#")):
-            raise ValueError(f"invalid share group {share_group!r}")
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -194,7 +190,7 @@ class MqttListener:
         self.session_expiry_s = session_expiry_s
         self.mqtt5 = mqtt5
         self.max_payload_bytes = max_payload_bytes
-        self.filters = tuple(f"$share/{share_group}/{f}" if share_group else f for f in subscriptions)
+        self.filters = tuple(subscriptions)
         self._username = username
         self._password = password
         self._reconnect = (reconnect_min_s, reconnect_max_s)
@@ -426,7 +422,6 @@ def create_listener(
     username: str,
     password: str,
     client_id: str,
-    share_group: str | None = None,
     subscriptions: Sequence[str] = SUBSCRIPTIONS,
     qos: int = 1,
     keepalive: int = 30,
@@ -443,7 +438,6 @@ def create_listener(
             username=username,
             password=password,
             client_id=client_id,
-            share_group=share_group,
             subscriptions=subscriptions,
             qos=qos,
             keepalive=keepalive,
@@ -459,7 +453,6 @@ def create_listener(
             username=username,
             password=password,
             client_id=client_id,
-            share_group=share_group,
             subscriptions=subscriptions,
             qos=qos,
             keepalive=keepalive,

@@ -288,7 +288,6 @@ class NativeListener:
         username: str,
         password: str,
         client_id: str,
-        share_group: str | None = None,
         subscriptions: Sequence[str] = SUBSCRIPTIONS,
         qos: int = 1,
         keepalive: int = 30,
@@ -303,8 +302,6 @@ class NativeListener:
             raise ValueError(f"qos must be 0 or 1, got {qos}")
         if not client_id:
             raise ValueError("a stable client_id is required for a persistent session")
-        if share_group is not None and (not share_group or any(c in share_group for c in "/+#")):
-            raise ValueError(f"invalid share group {share_group!r}")
         if keepalive < 1:
             raise ValueError(f"keepalive must be at least 1 s, got {keepalive}")
         self.host = host
@@ -315,7 +312,7 @@ class NativeListener:
         self.capacity = capacity if capacity is not None else receive_maximum
         self.max_payload_bytes = max_payload_bytes
         self.connect_timeout_s = connect_timeout_s
-        self.filters = tuple(f"$share/{share_group}/{f}" if share_group else f for f in subscriptions)
+        self.filters = tuple(subscriptions)
         self._username = username
         self._password = password
         self._backoff = Backoff(first_s=reconnect_min_s, max_s=reconnect_max_s)

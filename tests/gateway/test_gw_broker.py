@@ -353,26 +353,6 @@ async def test_acknowledged_messages_are_not_redelivered(
     assert [r.event for r in of_site(got, site, kind=DeviceKind.DOOR)] == ["close"]
 
 
-async def test_shared_subscription_splits_messages_between_workers(
-    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
-) -> None:
-    site = unique_site
-    group = f"g{uuid.uuid4().hex[:6]}"
-    sinks = [ListSink(), ListSink()]
-    workers = [await make_listener(site, share_group=group) for _ in sinks]
-    services = [GatewayService(directory=directory_for(site), deadletter=deadletter, sink=s) for s in sinks]
-    async with running(services[0], workers[0]), running(services[1], workers[1]), gateway(broker, site) as gw:
-        sent = [encode_motion_event(**gw.wire.stamp("pir1"), ts=NOW + i) for i in range(40)]
-        await asyncio.to_thread(gw.publish_all, sent)
-        for _ in range(500):
-            if sum(len(of_site(s.readings, site, kind=DeviceKind.MOTION)) for s in sinks) >= len(sent):
-                break
-            await asyncio.sleep(0.02)
-    seqs = [r.seq for s in sinks for r in of_site(s.readings, site, kind=DeviceKind.MOTION)]
-    assert sorted(seqs) == [_seq(m) for m in sent]  # each message went to exactly one worker
-    assert all(of_site(s.readings, site, kind=DeviceKind.MOTION) for s in sinks)
-
-
 async def test_after_a_reconnect_stale_acks_are_skipped_and_the_broker_redelivers(
     broker: Broker, make_listener: MakeListener, unique_site: str
 ) -> None:

@@ -1,0 +1,205 @@
+"""``eldercare bench scale``: partition workers on a local 3-node NATS JetStream cluster, 1 / 2 / 4 workers.
+
+Per round (a fresh cluster and InfluxDB database each): ``homes`` homes publish ``count`` mattress readings in
+total over MQTT QoS 1, each home on one connection (spread over the three nodes, so a home's order is defined),
+to ``workers`` processes of ``python -m eldercare.partition_worker``. Measured:
+
+- readings/s: ``count / (publishing started → InfluxDB holds all of them)``, and the ratio to 1 worker;
+- server CPU per message: user + system CPU of the three nats-server processes over the round, per reading;
+- order violations: readings that reached detection with a lower ``seq`` than their device's previous one,
+  counted by the workers (must be 0);
+- lost: readings not in InfluxDB at the end.
+
+Everything shares the machine's cores (publishers, three servers, the workers, influxd): the absolute rates are a
+floor; server CPU per message is the figure that carries over to a real 3-machine cluster (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from eldercare.servers.influxd import Influxd
+from eldercare.servers.nats import NatsCluster
+from ingest.influx import InfluxClient
+from ingest.nats_bus import NatsBus
+from ingest.partitions import DEFAULT_PARTITIONS, assignment
+
+ROOT = Path(__file__).resolve().parents[1]
+_STOPPED = re.compile(rb"partition worker stopped: (\d+) readings processed, (\d+) order violations")
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleRow:
+    """One round."""
+
+    workers: int
+    count: int
+    seconds: float
+    stored: int
+    server_cpu_s: float
+    order_violations: int
+
+    @property
+    def rate(self) -> float:
+        """Readings per second, publish start to all stored."""
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_msg(self) -> float:
+        """Server CPU (all nodes) per reading, in microseconds."""
+        return self.server_cpu_s / self.count * 1e6 if self.count else 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _publish(ports: Sequence[int], homes: Sequence[str], per_home: int) -> None:
+    clients = []
+    for port in ports:
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"bench-{uuid.uuid4().hex[:8]}",
+            protocol=MQTTProtocolVersion.MQTTv311,
+        )
+        c.max_inflight_messages_set(1000)
+        c.max_queued_messages_set(0)
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        clients.append(c)
+    now = time.time_ns() // 1_000_000
+    infos = []
+    for i in range(per_home):
+        for h, home in enumerate(homes):
+            payload = b'{"seq":%d,"ts":%d,"occupied":true,"hr":60}' % (i + 1, now - 250_000 + i)
+            infos.append(clients[h % len(clients)].publish(f"ec/v1/{home}/mattress/mat1/telemetry", payload, qos=1))
+    for info in infos:
+        info.wait_for_publish(600)
+    for c in clients:
+        c.disconnect()
+        c.loop_stop()
+
+
+async def _settled(urls: Sequence[str], workers: Sequence[str], *, partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Wait until every partition is held by the worker rendezvous hashing prefers (no hand-over in the round)."""
+    want = {p: w for w, ps in assignment(partitions, workers).items() for p in ps}
+    async with NatsBus(servers=urls, name="bench") as bus:
+        leases = await bus.leases(owner="bench", lease_s=10.0, replicas=3)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            holders = await asyncio.gather(*(leases.holder(p) for p in range(partitions)))
+            if all(h is not None and h[0] == want[p] for p, h in enumerate(holders)):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise RuntimeError("the workers did not settle on their partitions within 180 s")
+    await asyncio.sleep(2)  # their engines' rebuild from InfluxDB (empty here) and first fetch
+
+
+async def _count(influx: InfluxClient, prefix: str) -> int:
+    res = await influx.query(f'SELECT count("seq") FROM "mattress" WHERE "site" =~ /^{prefix}/')
+    return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
+
+
+async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root: Path) -> ScaleRow:
+    prefix = f"b{uuid.uuid4().hex[:6]}"
+    names = [f"{prefix}h{i:04d}" for i in range(homes)]
+    db = f"scale_{uuid.uuid4().hex[:8]}"
+    influx = InfluxClient(url=influxd.url, db=db)
+    await influx.ensure_storage()
+    with NatsCluster(data_dir=root / f"nats-{db}") as cluster:
+        env = {
+            **os.environ,
+            "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+            "ELDERCARE_INFLUX_URL": influxd.url,
+            "ELDERCARE_INFLUX_DB": db,
+            "ELDERCARE_LINK_SECRET": uuid.uuid4().hex * 2,  # required by the alert service; no links sent here
+        }
+        procs, logs = [], []
+        for w in range(workers):
+            log = root / f"{db}-w{w}.log"
+            logs.append(log)
+            with log.open("wb") as out:
+                wenv = {**env, "ELDERCARE_WORKER_ID": f"w{w}", "ELDERCARE_DATA_DIR": str(root / f"{db}-w{w}")}
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "eldercare.partition_worker"], env=wenv, cwd=ROOT, stdout=out, stderr=out
+                    )
+                )
+        try:
+            deadline = time.monotonic() + 120
+            while not all(b"partition worker ready" in log.read_bytes() for log in logs):
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    raise RuntimeError("worker did not start: " + logs[0].read_text()[-2000:])
+                await asyncio.sleep(0.1)
+            await _settled(cluster.urls, [f"w{w}" for w in range(workers)])
+            pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
+            cpu0 = sum(_cpu_s(p) for p in pids)
+            start = time.monotonic()
+            per_home = max(1, count // homes)
+            total = per_home * homes
+            publisher = threading.Thread(target=_publish, args=(cluster.mqtt_ports, names, per_home))
+            publisher.start()
+            stored = 0
+            while stored < total and time.monotonic() - start < 900:
+                await asyncio.sleep(0.2)
+                stored = await _count(influx, prefix)
+            seconds = time.monotonic() - start
+            cpu = sum(_cpu_s(p) for p in pids) - cpu0
+            await asyncio.to_thread(publisher.join, 600)
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(60)
+        violations = 0
+        for log in logs:
+            m = _STOPPED.search(log.read_bytes())
+            violations += int(m.group(2)) if m else 0
+    with contextlib.suppress(Exception):
+        await influx.drop_database()
+    await influx.aclose()
+    return ScaleRow(workers, total, seconds, stored, cpu, violations)
+
+
+def run_bench_scale(*, count: int = 20_000, homes: int = 200, workers: Sequence[int] = (1, 2, 4)) -> list[ScaleRow]:
+    """Start influxd, then one round per worker count (each with its own 3-node cluster)."""
+    with tempfile.TemporaryDirectory(prefix="eldercare-bench-scale-") as tmp:
+        root = Path(tmp)
+        with Influxd(data_dir=root / "influxdb") as influxd:
+            return [asyncio.run(_round(w, count=count, homes=homes, influxd=influxd, root=root)) for w in workers]
+
+
+def table(rows: Sequence[ScaleRow]) -> str:
+    """Markdown table with the ratio of each rate to the 1-worker round of the same run."""
+    base = next((r for r in rows if r.workers == 1), None)
+    lines = [
+        f"cores: {os.cpu_count()} (shared by publishers, 3 nats-server nodes, workers and influxd)",
+        "",
+        "| workers | readings | seconds | readings/s | vs 1 worker | server CPU µs/reading | order violations | lost |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        vs = f"{r.rate / base.rate:.2f}×" if base and base.rate else ""
+        lines.append(
+            f"| {r.workers} | {r.count:,} | {r.seconds:.1f} | {r.rate:,.0f} | {vs} | {r.cpu_us_per_msg:,.0f} "
+            f"| {r.order_violations} | {r.count - r.stored} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,367 @@
+"""Clustered mode: a partition worker (``eldercare worker``), one of several on a NATS JetStream cluster.
+
+Homes hash to ``ELDERCARE_PARTITIONS`` fixed partitions. Each worker heartbeats in the members bucket, claims the
+partitions rendezvous hashing gives it among the live workers (KV leases), consumes each owned partition's
+messages in order (its consumer on ``$MQTT_msgs``), decodes them with the same :class:`GatewayService` as the
+embedded backend, writes them to InfluxDB, acknowledges only then, and runs one detection engine per partition.
+On taking a partition over it rebuilds that partition's detection state from InfluxDB (the homes' recent readings)
+before consuming. Alerts go to the alert store (PostgreSQL in this mode; its unique open-alert key keeps them
+exactly-once across owners). A worker that loses a lease stops that partition at once: no ack, no alert
+(docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from alerts.escalation import PolicyBook
+from alerts.links import LinkSigner
+from alerts.notify import AppriseNotifier
+from alerts.service import AlertService
+from alerts.store.repository import AlertStore
+from detection.engine import Engine
+from detection.models import Alert
+from eldercare.pipeline import directory_from_settings
+from eldercare.settings import Settings
+from gateway.deadletter import DeadLetterStore
+from gateway.models import Reading
+from gateway.service import GatewayService
+from ingest.history import stored_readings
+from ingest.influx import InfluxClient
+from ingest.nats_bus import Members, NatsBus, PartitionLeases
+from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
+from ingest.reader import InfluxReader
+from ingest.spool import Spool
+from ingest.writer import InfluxWriter, WriteOptions
+
+_LOG = logging.getLogger(__name__)
+READY_LINE = "partition worker ready"
+STOPPED_LINE = "partition worker stopped"
+REBUILD_LOOKBACK_MS = 6 * 3600 * 1000
+"""How much of a taken-over partition's history is replayed into its new engine (covers a night's bed exit)."""
+
+AlertSink = Callable[[Alert], Awaitable[None]]
+
+
+class _Clock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _Owned:
+    lease: Lease
+    engine: Engine
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class PartitionWorker:
+    """Owns a changing set of partitions; see the module docstring."""
+
+    def __init__(self, settings: Settings, *, alert_sink: AlertSink, tick_s: float = 1.0) -> None:
+        """Build the worker; :meth:`run` starts it. ``alert_sink`` stores (and notifies) an alert."""
+        if not settings.nats_urls:
+            raise ValueError("ELDERCARE_NATS_URLS is required for a partition worker (docs/scale-out.md)")
+        self.settings = settings
+        self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.alert_sink = alert_sink
+        self.tick_s = tick_s
+        self.owned: dict[int, _Owned] = {}
+        self.ready = asyncio.Event()
+        self.alerts_raised = 0
+        self.alerts_fenced = 0
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._leases: PartitionLeases | None = None
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self.order_violations = 0
+        """Readings whose device ``seq`` went backwards on their way into detection (per-home order; must be 0)."""
+        self.readings_processed = 0
+        self._handing_back: set[int] = set()
+
+    def _count_order(self, readings: Sequence[Reading]) -> None:
+        """Count readings that reach detection with a lower ``seq`` than their device's previous one."""
+        last = self._last_seq
+        for r in readings:
+            if r.seq is None:
+                continue
+            key = (r.site, r.device)
+            prev = last.get(key)
+            if prev is not None and r.seq < prev:
+                self.order_violations += 1
+            else:
+                last[key] = r.seq
+            self.readings_processed += 1
+
+    # ------------------------------------------------------------------ alerts, fenced
+
+    def _dispatch(self, owned: _Owned, alert: Alert) -> None:
+        try:
+            owned.lease.check(time.monotonic())
+        except LeaseLostError:
+            self.alerts_fenced += 1
+            _LOG.warning("alert %s of a lost partition %d not raised", alert.type, owned.lease.partition)
+            return
+        self.alerts_raised += 1
+        task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _raise(self, alert: Alert) -> None:
+        try:
+            await self.alert_sink(alert)
+        except Exception:
+            _LOG.exception("could not raise %s", alert.type)
+
+    # ------------------------------------------------------------------ one partition
+
+    async def _rebuild(self, partition: int, engine: Engine, reader: InfluxReader) -> None:
+        """Replay the partition's recent stored readings; alerts found here were the old owner's to raise."""
+        now = _Clock().now_ms()
+        history = await stored_readings(reader, start_ms=now - REBUILD_LOOKBACK_MS, end_ms=now + 60_000)
+        mine = [r for r in history if partition_of(r.site, self.settings.partitions) == partition]
+        engine.catch_up(mine)
+        _LOG.info("partition %d: rebuilt from %d stored readings", partition, len(mine))
+
+    async def _consume(
+        self, bus: NatsBus, owned: _Owned, service_for: Callable[[_Owned], GatewayService], reader: InfluxReader
+    ) -> None:
+        lease = owned.lease
+        acked = 0
+        try:
+            consumer = await bus.take_over_consumer(lease)
+            await self._rebuild(lease.partition, owned.engine, reader)
+            source = await bus.partition_source(lease, consumer)
+            _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+            try:
+                await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
+            finally:
+                await source.close()
+                acked = source.acked
+        except LeaseLostError as lost:
+            _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
+        except Exception:
+            _LOG.exception("partition %d failed", lease.partition)
+        _LOG.info("partition %d: stopped after %d acknowledged", lease.partition, acked)
+
+    # ------------------------------------------------------------------ membership and leases
+
+    async def _rebalance(self, leases: PartitionLeases, live: Sequence[str], start: Callable[[Lease], None]) -> None:
+        """Claim the partitions rendezvous hashing gives this worker; hand back those it gives to others."""
+        if self.worker_id not in live:
+            live = [*live, self.worker_id]
+        wanted: list[int] = []
+        for p in range(self.settings.partitions):
+            owned = self.owned.get(p)
+            mine = preferred_owner(p, live) == self.worker_id
+            if owned is not None and owned.task is not None and owned.task.done():
+                self.owned.pop(p)  # fenced or failed: its state is dropped; claimed again below if still ours
+                owned = None
+            if owned is not None and not mine:
+                self._handing_back.add(p)
+                self._background(self._hand_back(p, self.owned.pop(p), leases), f"hand-back-{p}")
+            elif owned is None and mine and p not in self._handing_back:
+                wanted.append(p)
+        for lease in await asyncio.gather(*(leases.acquire(p) for p in wanted)):
+            if lease is not None:
+                start(lease)
+
+    def _background(self, work: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _hand_back(self, partition: int, owned: _Owned, leases: PartitionLeases) -> None:
+        """Graceful hand-over: finish the batch in hand (acked), stop, then delete the lease."""
+        try:
+            owned.stop.set()
+            if owned.task is not None:
+                with contextlib.suppress(Exception):
+                    await owned.task
+            await leases.release(owned.lease)
+            _LOG.info("partition %d handed back", partition)
+        finally:
+            self._handing_back.discard(partition)
+
+    async def _renew_all(self, leases: PartitionLeases) -> None:
+        async def renew(p: int, owned: _Owned) -> None:
+            try:
+                await leases.renew(owned.lease)
+            except LeaseLostError as lost:
+                _LOG.warning("partition %d lost: %s", p, lost.reason)
+                owned.stop.set()
+            except Exception as exc:  # noqa: BLE001 - NATS unreachable: the local deadline fences us
+                _LOG.warning("renewing partition %d failed: %s", p, exc)
+
+        await asyncio.gather(*(renew(p, o) for p, o in list(self.owned.items())))
+
+    async def _keep_alive(self, members: Members, leases: PartitionLeases, stop: asyncio.Event) -> None:
+        """Heartbeat and lease renewal, on their own schedule (never behind a slow rebalance)."""
+        while not stop.is_set():
+            try:
+                await members.beat()
+            except Exception as exc:  # noqa: BLE001 - a node failing over
+                _LOG.warning("heartbeat failed (%s: %s)", type(exc).__name__, exc)
+            await self._renew_all(leases)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.lease_s / 4)
+
+    # ------------------------------------------------------------------ run
+
+    async def _join(self, bus: NatsBus) -> tuple[Members, PartitionLeases]:
+        """Partition consumers, buckets and the first heartbeat; retried while the cluster elects leaders."""
+        s = self.settings
+        delay = 0.2
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                await bus.ensure_partition_consumers(s.partitions)
+                members = await bus.members(worker=self.worker_id, ttl_s=s.lease_s, replicas=s.nats_replicas)
+                leases = await bus.leases(owner=self.worker_id, lease_s=s.lease_s, replicas=s.nats_replicas)
+                await members.beat()
+                return members, leases
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise
+                _LOG.warning("joining the cluster failed (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def run(self, *, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then hand every partition back and leave."""
+        s = self.settings
+        token = s.influx_token.get_secret_value() if s.influx_token else None
+        influx = InfluxClient(url=s.influx_url, db=s.influx_db, token=token, gzip=s.influx_gzip)
+        spool = Spool(directory=s.data_dir / "spool" / self.worker_id, max_bytes=s.spool_max_mb * 1024 * 1024)
+        deadletter = DeadLetterStore.in_data_dir(s.data_dir / self.worker_id)
+        writer = InfluxWriter(
+            client=influx,
+            spool=spool,
+            options=WriteOptions(batch_size=s.influx_batch_size, retry_interval=s.influx_retry_interval_ms),
+            rejected=deadletter,
+        )
+        directory = directory_from_settings(s)
+        reader = InfluxReader(client=influx)
+
+        def service_for(owned: _Owned) -> GatewayService:
+            engine = owned.engine
+
+            worker = self
+
+            class _Sink:
+                async def accept(self, readings: Sequence[Reading]) -> None:
+                    await writer.accept(readings)
+                    # Durable now. Detection only while we own the homes; a lost lease is not an error to retry
+                    # here (the writer's retry loop would spin on it): the ack that follows is refused instead.
+                    if owned.lease.valid(time.monotonic()):
+                        worker._count_order(readings)
+                        engine.process_many([r for r in readings if not r.is_life_safety])
+
+            return GatewayService(
+                directory=directory,
+                deadletter=deadletter,
+                sink=_Sink(),
+                max_skew_ms=s.max_clock_skew_s * 1000,
+                fast_path=lambda r: None if engine.process(r) else None,  # at once; alerts fenced in _dispatch
+            )
+
+        urls = [u.strip() for u in s.nats_urls.split(",") if u.strip()]
+        try:
+            await influx.ensure_storage()
+        except Exception as exc:  # noqa: BLE001 - InfluxDB down: the writer spools and retries meanwhile
+            _LOG.warning("InfluxDB schema setup failed (%s); writing anyway", exc)
+        await writer.start()
+        try:
+            async with NatsBus(servers=urls, name=self.worker_id) as bus:
+                members, leases = await self._join(bus)
+                self._leases = leases
+
+                def start(lease: Lease) -> None:
+                    owned = _Owned(lease=lease, engine=Engine(clock=_Clock(), refit_inline=False))
+                    owned.engine.sink = lambda alert: self._dispatch(owned, alert)
+                    owned.task = asyncio.create_task(
+                        self._consume(bus, owned, service_for, reader), name=f"partition-{lease.partition}"
+                    )
+                    self.owned[lease.partition] = owned
+
+                _LOG.info("%s (worker %s, %d partitions)", READY_LINE, self.worker_id, s.partitions)
+                self.ready.set()
+                keep_alive = asyncio.create_task(self._keep_alive(members, leases, stop), name="keep-alive")
+                # Let the workers starting together see each other before claiming (fewer hand-backs).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), min(2.0, s.lease_s / 2))
+                while not stop.is_set():
+                    try:
+                        await self._rebalance(leases, await members.live(), start)
+                    except Exception as exc:  # noqa: BLE001 - a node failing over; the lease deadlines fence us
+                        _LOG.warning("rebalance failed (%s: %s)", type(exc).__name__, exc)
+                    for owned in self.owned.values():
+                        owned.engine.tick()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.tick_s)
+                await keep_alive
+                owned_now, self.owned = self.owned, {}
+                await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
+                await members.leave()
+        finally:
+            _LOG.info(
+                "%s: %d readings processed, %d order violations",
+                STOPPED_LINE,
+                self.readings_processed,
+                self.order_violations,
+            )
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await writer.close()
+            await influx.aclose()
+            deadletter.close()
+
+
+def alert_store_sink(settings: Settings) -> tuple[AlertSink, Callable[[], None]]:
+    """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
+    store = AlertStore(url=settings.database_url)
+    service = AlertService(
+        store=store,
+        notifier=AppriseNotifier(),
+        policies=PolicyBook(),
+        clock=lambda: time.time_ns() // 1_000_000,
+        links=LinkSigner(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
+    )
+
+    async def sink(alert: Alert) -> None:
+        await service.raise_alert(alert)
+
+    return sink, store.close
+
+
+def main() -> None:
+    """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    sink, close = alert_store_sink(settings)
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await PartitionWorker(settings, alert_sink=sink).run(stop=stop)
+
+    try:
+        asyncio.run(_run())
+    finally:
+        close()
+
+
+if __name__ == "__main__":
+    main()

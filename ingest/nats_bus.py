@@ -1,0 +1,390 @@
+"""The one module that talks to NATS (nats-py): partition leases and partition consumers (docs/scale-out.md).
+
+Leases:
+
+A lease is the key ``p{P}`` in bucket ``ec-owners`` (history 1, TTL = the lease time): :meth:`PartitionLeases.acquire`
+creates it only if absent, :meth:`~PartitionLeases.renew` is a compare-and-set on the revision the owner wrote last,
+:meth:`~PartitionLeases.release` deletes it on the same condition. nats-server 2.9 tells no watcher when a key
+expires, so a contender polls :meth:`~PartitionLeases.acquire`. Fencing is local and conservative (see
+:class:`ingest.partitions.Lease`): the owner stops acknowledging and alerting at its own deadline, before the server
+lets anyone else in.
+
+Consumers: devices publish MQTT QoS 1 to any node; nats-server maps ``ec/v1/{site}/…`` to the subject
+``part.{P}.ec.v1.{site}.…`` and PUBACKs only after storing it in its internal, replicated stream ``$MQTT_msgs``
+(interest retention). Each partition has one durable pull consumer on that stream, named per lease epoch
+(``ec-p{P}-e{revision}``): a new owner creates its epoch's consumer at the old one's ack floor + 1, *then* deletes
+the old one, so a stale owner can no longer fetch or acknowledge anything (research/scaleout_nats.md, 2e). An own
+stream capturing ``part.>`` is deliberately not used: it lost PUBACKed messages when its leader died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Self
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.client import JetStreamContext
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
+
+from gateway.listener import RawMessage
+from ingest.partitions import Lease, LeaseLostError
+
+OWNERS_BUCKET = "ec-owners"
+MEMBERS_BUCKET = "ec-workers"
+DEFAULT_LEASE_S = 10.0
+MQTT_STREAM = "$MQTT_msgs"
+"""nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
+MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
+ACK_WAIT_S = 30.0
+
+
+def consumer_prefix(partition: int) -> str:
+    """Name prefix of a partition's consumers (one per lease epoch)."""
+    return f"ec-p{partition}-e"
+
+
+def partition_filter(partition: int) -> str:
+    """The consumer filter of a partition on ``$MQTT_msgs``."""
+    return f"{MQTT_SUBJECT_PREFIX}part.{partition}.ec.v1.>"
+
+
+def topic_of(subject: str) -> str:
+    """``$MQTT.msgs.part.7.ec.v1.s1.door.d1.event`` → the device's MQTT topic ``ec/v1/s1/door/d1/event``."""
+    rest = subject.removeprefix(MQTT_SUBJECT_PREFIX)
+    if rest.startswith("part."):
+        rest = rest.split(".", 2)[2]
+    return rest.replace(".", "/")
+
+
+class StreamMissingError(RuntimeError):
+    """Raised when ``$MQTT_msgs`` does not exist: MQTT is not enabled, or no device has connected yet."""
+
+
+def lease_key(partition: int) -> str:
+    """The KV key of a partition's lease."""
+    return f"p{partition}"
+
+
+class NatsBus:
+    """A connection to a NATS cluster (fails over between ``servers``) and its JetStream context."""
+
+    def __init__(self, *, servers: Sequence[str], name: str) -> None:
+        """Remember where to connect; :meth:`connect` (or ``async with``) connects."""
+        self.servers = list(servers)
+        self.name = name
+        self._nc: Client | None = None
+
+    async def connect(self) -> None:
+        """Connect, reconnecting for ever to any node of the cluster."""
+        self._nc = await nats.connect(
+            servers=self.servers, name=self.name, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+        )
+
+    @property
+    def nc(self) -> Client:
+        """The connected client."""
+        if self._nc is None:
+            raise RuntimeError("NatsBus is not connected")
+        return self._nc
+
+    async def close(self) -> None:
+        """Drain and close the connection."""
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The JetStream context."""
+        return self.nc.jetstream(timeout=10)
+
+    async def ensure_partition_consumers(self, partitions: int) -> int:
+        """Give every partition a consumer (epoch 0) if it has none, so nothing is dropped before it is owned.
+
+        ``$MQTT_msgs`` keeps a message only while some consumer is interested; a partition without a consumer
+        would lose its messages. Returns how many consumers were created.
+        """
+        try:
+            infos = await self.js.consumers_info(MQTT_STREAM)
+        except NotFoundError:
+            raise StreamMissingError(
+                f"{MQTT_STREAM} missing: enable the MQTT listener with JetStream and connect one MQTT client"
+            ) from None
+        names = {i.name for i in infos}
+        created = 0
+        for p in range(partitions):
+            if not any(n.startswith(consumer_prefix(p)) for n in names):
+                await self.js.add_consumer(MQTT_STREAM, _consumer_config(p, 0, start_seq=None))
+                created += 1
+        return created
+
+    async def take_over_consumer(self, lease: Lease) -> str:
+        """Create the lease epoch's consumer at the older epochs' ack floor + 1, then delete the older ones.
+
+        Epochs are lease revisions, which only grow: a consumer of a *newer* epoch means this lease is stale (its
+        owner was paused past the TTL and someone took over), so nothing is created or deleted and
+        :class:`LeaseLostError` is raised.
+        """
+        js = self.js
+        prefix = consumer_prefix(lease.partition)
+        name = f"{prefix}{lease.revision}"
+        infos = [i for i in await js.consumers_info(MQTT_STREAM) if i.name.startswith(prefix)]
+        if any(_epoch(i.name) > lease.revision for i in infos):
+            lease.lost = "a newer owner's consumer exists"
+            raise LeaseLostError(lease.partition, lease.lost)
+        old = [i for i in infos if _epoch(i.name) < lease.revision]
+        floors = [i.ack_floor.stream_seq for i in old if i.ack_floor is not None and i.ack_floor.stream_seq]
+        # With no floor (nothing acknowledged yet) start from the beginning of what the stream holds for us.
+        start = (max(floors) if floors else 0) + 1
+        if not any(i.name == name for i in infos):
+            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, lease.revision, start_seq=start))
+        for info in old:  # create before delete: on an interest stream, deleting first could drop messages
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(MQTT_STREAM, info.name)
+        return name
+
+    async def partition_source(
+        self, lease: Lease, consumer: str, *, clock: Callable[[], float] = time.monotonic
+    ) -> PartitionSource:
+        """The messages of one owned partition, fenced by ``lease`` (see :class:`PartitionSource`)."""
+        sub = await self.js.pull_subscribe_bind(durable=consumer, stream=MQTT_STREAM)
+        js = self.js
+
+        async def exists() -> bool:
+            try:
+                await js.consumer_info(MQTT_STREAM, consumer)
+            except NotFoundError:
+                return False
+            return True
+
+        return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists)
+
+    async def members(
+        self, *, worker: str, bucket: str = MEMBERS_BUCKET, ttl_s: float = DEFAULT_LEASE_S, replicas: int = 1
+    ) -> Members:
+        """The live-worker table (heartbeat keys that expire after ``ttl_s``)."""
+        return Members(await self._bucket(bucket, ttl_s=ttl_s, replicas=replicas), worker=worker)
+
+    async def _bucket(self, bucket: str, *, ttl_s: float, replicas: int) -> KeyValue:
+        js = self.nc.jetstream(timeout=10)
+        try:
+            return await js.key_value(bucket)
+        except Exception:  # noqa: BLE001 - nats-py raises BucketNotFoundError or a plain NotFoundError
+            with contextlib.suppress(APIError):  # another worker created it meanwhile
+                return await js.create_key_value(
+                    KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, replicas=replicas, storage=StorageType.FILE)
+                )
+            return await js.key_value(bucket)
+
+    async def leases(
+        self,
+        *,
+        owner: str,
+        bucket: str = OWNERS_BUCKET,
+        lease_s: float = DEFAULT_LEASE_S,
+        replicas: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> PartitionLeases:
+        """The partition-lease table (bucket created on first use with the lease time as its TTL)."""
+        js = self.nc.jetstream(timeout=10)
+        try:
+            kv = await js.key_value(bucket)
+        except Exception:  # noqa: BLE001 - nats-py raises BucketNotFoundError or a plain NotFoundError
+            kv = await js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=1, ttl=lease_s, replicas=replicas, storage=StorageType.FILE)
+            )
+        return PartitionLeases(kv, owner=owner, lease_s=lease_s, clock=clock)
+
+
+class Members:
+    """Worker heartbeats: a key per live worker, gone ``ttl_s`` after its last :meth:`beat`."""
+
+    def __init__(self, kv: KeyValue, *, worker: str) -> None:
+        """Beat as ``worker`` in bucket ``kv``."""
+        self.kv = kv
+        self.worker = worker
+
+    async def beat(self) -> None:
+        """Say this worker is alive."""
+        await self.kv.put(self.worker, b"1")
+
+    async def leave(self) -> None:
+        """Leave at once (a graceful stop), so the others take over without waiting for the TTL."""
+        with contextlib.suppress(APIError, KeyNotFoundError):
+            await self.kv.delete(self.worker)
+
+    async def live(self) -> list[str]:
+        """The workers that beat within the TTL, sorted."""
+        try:
+            keys = await self.kv.keys()
+        except Exception:  # noqa: BLE001 - nats-py raises NoKeysError on an empty bucket
+            return []
+        return sorted(keys)
+
+
+class PartitionLeases:
+    """Acquire, renew and release partition leases for one worker (``owner``)."""
+
+    def __init__(self, kv: KeyValue, *, owner: str, lease_s: float, clock: Callable[[], float]) -> None:
+        """Use bucket ``kv``; ``clock`` is monotonic (injectable for tests)."""
+        self.kv = kv
+        self.owner = owner
+        self.lease_s = lease_s
+        self.clock = clock
+
+    async def acquire(self, partition: int) -> Lease | None:
+        """Create the lease if nobody holds it; None if another worker does."""
+        started = self.clock()
+        try:
+            rev = await self.kv.create(lease_key(partition), self.owner.encode())
+        except KeyWrongLastSequenceError:
+            return None
+        return Lease(partition=partition, owner=self.owner, revision=rev, renewed_at=started, ttl_s=self.lease_s)
+
+    async def renew(self, lease: Lease) -> None:
+        """Compare-and-set the lease forward; raise :class:`LeaseLostError` (and mark it lost) if that fails."""
+        lease.check(self.clock())
+        started = self.clock()
+        try:
+            rev = await self.kv.update(lease_key(lease.partition), self.owner.encode(), last=lease.revision)
+        except KeyWrongLastSequenceError:
+            lease.lost = "revision changed (another owner, or expired)"
+            raise LeaseLostError(lease.partition, lease.lost) from None
+        lease.revision, lease.renewed_at = rev, started
+
+    async def release(self, lease: Lease) -> bool:
+        """Delete the lease if it is still ours (graceful hand-over); False if it was not."""
+        lost, lease.lost = lease.lost, "released"
+        if lost is not None:
+            return False
+        try:
+            await self.kv.delete(lease_key(lease.partition), last=lease.revision)
+        except (KeyWrongLastSequenceError, APIError):
+            return False
+        return True
+
+    async def holder(self, partition: int) -> tuple[str, int] | None:
+        """Who holds ``partition`` now (owner, revision), per the server; None if nobody."""
+        try:
+            entry = await self.kv.get(lease_key(partition))
+        except KeyNotFoundError:
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        return entry.value.decode(), entry.revision
+
+
+def _epoch(consumer: str) -> int:
+    return int(consumer.rsplit("-e", 1)[1])
+
+
+def _consumer_config(partition: int, epoch: int, *, start_seq: int | None) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=f"{consumer_prefix(partition)}{epoch}",
+        filter_subject=partition_filter(partition),
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_S,
+        max_ack_pending=20_000,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE if start_seq else DeliverPolicy.ALL,
+        opt_start_seq=start_seq,
+    )
+
+
+class PartitionSource:
+    """A :class:`gateway.service.MessageSource` over one partition's consumer: in stream order, acks fenced.
+
+    Messages come as :class:`RawMessage` with the device's MQTT topic, the broker's store time as the received
+    time and the stream sequence as ``mid``. :meth:`ack` raises :class:`LeaseLostError` instead of acknowledging
+    once the lease is past its deadline or lost: the batch then stays unacknowledged for the next owner.
+    """
+
+    connected = True
+
+    def __init__(
+        self,
+        sub: JetStreamContext.PullSubscription,
+        *,
+        lease: Lease,
+        clock: Callable[[], float],
+        consumer_exists: Callable[[], Awaitable[bool]] | None = None,
+        check_every_s: float = 5.0,
+    ) -> None:
+        """Wrap a bound pull subscription; ``consumer_exists`` is asked when idle (a fetch only times out)."""
+        self._sub = sub
+        self._exists = consumer_exists
+        self._check_every_s = check_every_s
+        self.lease = lease
+        self.clock = clock
+        self._pending: dict[int, Msg] = {}
+        self._acks: set[asyncio.Task[None]] = set()
+        self.acked = 0
+
+    @property
+    def queue_depth(self) -> int:
+        """Fetched but not yet acknowledged."""
+        return len(self._pending)
+
+    async def batches(
+        self, *, max_batch: int = 500, max_wait_s: float = 0.01
+    ) -> AsyncGenerator[list[RawMessage], None]:
+        """Fetch batches in stream order until the lease is lost."""
+        timeout = max(max_wait_s, 0.5)
+        next_check = self.clock() + self._check_every_s
+        while True:
+            self.lease.check(self.clock())
+            try:
+                msgs = await self._sub.fetch(batch=max_batch, timeout=timeout)
+            except (NatsTimeoutError, TimeoutError):
+                if self._exists is not None and self.clock() >= next_check:
+                    next_check = self.clock() + self._check_every_s
+                    if not await self._exists():  # deleted by a newer owner: fenced, not idle
+                        self.lease.lost = "consumer deleted by a newer owner"
+                        raise LeaseLostError(self.lease.partition, self.lease.lost) from None
+                continue
+            batch: list[RawMessage] = []
+            for m in msgs:
+                meta = m.metadata
+                seq = meta.sequence.stream
+                self._pending[seq] = m
+                received = int(meta.timestamp.timestamp() * 1000) if meta.timestamp else int(time.time() * 1000)
+                batch.append(RawMessage(topic_of(m.subject), m.data, seq, 1, False, received))
+            if batch:
+                yield batch
+
+    def ack(self, messages: Sequence[RawMessage]) -> int:
+        """Acknowledge a durable batch, unless fenced (then raise :class:`LeaseLostError`)."""
+        self.lease.check(self.clock())
+        msgs = [m for m in (self._pending.pop(r.mid, None) for r in messages) if m is not None]
+        task = asyncio.get_running_loop().create_task(self._ack_all(msgs))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+        self.acked += len(msgs)
+        return len(msgs)
+
+    async def _ack_all(self, msgs: Sequence[Msg]) -> None:
+        for m in msgs:
+            await m.ack()
+
+    async def close(self) -> None:
+        """Finish sending acknowledgements, then unsubscribe."""
+        if self._acks:
+            await asyncio.gather(*self._acks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._sub.unsubscribe()

@@ -1,0 +1,20 @@
+"""Fixtures of the scale-out tests: a real 3-node nats-server cluster (JetStream, MQTT) for the session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from eldercare.servers.nats import NatsCluster
+
+
+@pytest.fixture(scope="session")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three nodes on free ports with their own stores, partition mapping of 64."""
+    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

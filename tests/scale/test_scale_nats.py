@@ -1,0 +1,153 @@
+"""Partition mapping and leases on a real 3-node nats-server cluster (issue 18 items 2-3)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import nats
+import paho.mqtt.client as mqtt
+import pytest
+from nats.aio.msg import Msg
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from eldercare.servers.nats import NatsCluster
+from ingest.nats_bus import NatsBus
+from ingest.partitions import LeaseLostError, partition_of
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def _bucket() -> str:
+    return f"owners-{uuid.uuid4().hex[:8]}"
+
+
+async def test_mqtt_publishes_land_on_the_homes_partition_subject(nats_cluster: NatsCluster) -> None:
+    """A device's QoS 1 publish on any node's MQTT listener arrives as ``part.{fnv1a(site) % 64}.ec.v1.{site}…``."""
+    nc = await nats.connect(servers=nats_cluster.urls)
+    got: list[str] = []
+
+    async def collect(msg: Msg) -> None:
+        got.append(msg.subject)
+
+    sub = await nc.subscribe("part.>", cb=collect)
+    await nc.flush()
+    sites = [f"s{uuid.uuid4().hex[:6]}" for _ in range(60)]
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"dev-{uuid.uuid4().hex[:6]}", protocol=MQTTProtocolVersion.MQTTv311
+    )
+    client.connect("127.0.0.1", nats_cluster.mqtt_ports[1])
+    client.loop_start()
+    try:
+        infos = [
+            client.publish(f"ec/v1/{s}/door/door1/event", b'{"event":"open","seq":1,"ts":1}', qos=1) for s in sites
+        ]
+        for info in infos:
+            await asyncio.to_thread(info.wait_for_publish, 30)  # PUBACK: stored in $MQTT_msgs
+        for _ in range(200):
+            if len(got) >= len(sites):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        await sub.unsubscribe()
+        await nc.close()
+    expected = sorted(f"part.{partition_of(s)}.ec.v1.{s}.door.door1.event" for s in sites)
+    assert sorted(got) == expected
+
+
+async def test_a_lease_is_exclusive_renewed_by_compare_and_set_and_released(nats_cluster: NatsCluster) -> None:
+    bucket = _bucket()
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a, NatsBus(servers=nats_cluster.urls, name="b") as b:
+        la = await a.leases(owner="wa", bucket=bucket, lease_s=10, replicas=3)
+        lb = await b.leases(owner="wb", bucket=bucket, lease_s=10, replicas=3)
+        lease = await la.acquire(5)
+        assert lease is not None and await lb.acquire(5) is None
+        first = lease.revision
+        await la.renew(lease)
+        assert lease.revision > first and await lb.holder(5) == ("wa", lease.revision)
+        # A stale copy of the lease (the revision it had before) is refused and marked lost.
+        stale = type(lease)(partition=5, owner="wa", revision=first, renewed_at=la.clock(), ttl_s=10)
+        with pytest.raises(LeaseLostError, match="revision changed"):
+            await la.renew(stale)
+        assert await la.release(lease)
+        taken = await lb.acquire(5)
+        assert taken is not None and await la.holder(5) == ("wb", taken.revision)
+        assert not await la.release(lease)  # already released: nothing to delete
+
+
+async def test_an_unrenewed_lease_expires_and_another_worker_takes_it(nats_cluster: NatsCluster) -> None:
+    bucket = _bucket()
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a, NatsBus(servers=nats_cluster.urls, name="b") as b:
+        la = await a.leases(owner="wa", bucket=bucket, lease_s=2, replicas=3)
+        lb = await b.leases(owner="wb", bucket=bucket, lease_s=2, replicas=3)
+        held = await la.acquire(9)
+        assert held is not None
+        taken = None
+        for _ in range(200):  # 2.9 announces no expiry: contenders poll
+            taken = await lb.acquire(9)
+            if taken is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert taken is not None
+        assert not held.valid(la.clock())  # the old owner's own deadline passed before the server let B in
+        with pytest.raises(LeaseLostError):
+            await la.renew(held)
+
+
+def test_a_stopped_owner_is_fenced_when_it_wakes(nats_cluster: NatsCluster, tmp_path: Path) -> None:
+    """SIGSTOP the owner past its lease, let another worker take over, SIGCONT: it acts no more, it is fenced."""
+    bucket = _bucket()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "holder.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "lease_holder.py"), nats_cluster.urls[0], bucket, "3", "2"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+    try:
+        _wait_for(out, "acted 2")
+        os.kill(proc.pid, signal.SIGSTOP)
+        acted_before = out.read_text().count("acted")
+
+        async def take_over() -> tuple[str, int] | None:
+            async with NatsBus(servers=nats_cluster.urls, name="b") as b:
+                lb = await b.leases(owner="wb", bucket=bucket, lease_s=2, replicas=3)
+                for _ in range(300):
+                    lease = await lb.acquire(3)
+                    if lease is not None:
+                        return await lb.holder(3)
+                    await asyncio.sleep(0.1)
+                return None
+
+        assert asyncio.run(take_over()) is not None
+        os.kill(proc.pid, signal.SIGCONT)
+        _wait_for(out, "fenced")
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.read_text()
+    assert text.count("acted") == acted_before, text  # nothing after the wake-up
+    assert "fenced not renewed before its deadline" in text or "fenced revision changed" in text
+
+
+def _wait_for(path: Path, needle: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in path.read_text():
+        assert time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)

@@ -1,0 +1,255 @@
+"""Partition workers on a real 3-node NATS cluster, InfluxDB and PostgreSQL (issue 18 item 3).
+
+Devices publish MQTT QoS 1 to the cluster's nodes; three ``python -m eldercare.partition_worker`` processes own the
+64 partitions; one is SIGKILLed mid-stream. InfluxDB must hold exactly every reading, its partitions must be owned
+again within 15 s, and every home's SOS must be one alert in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from alerts.store.repository import AlertStore
+from detection.models import AlertType
+from eldercare.partition_worker import READY_LINE
+from eldercare.servers.influxd import Influxd
+from eldercare.servers.nats import NatsCluster
+from eldercare.servers.postgres import Postgres
+from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
+from ingest.influx import InfluxClient
+from ingest.nats_bus import NatsBus
+from ingest.partitions import assignment
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+LEASE_S = 5.0
+
+
+class Worker:
+    """One partition worker process, killable."""
+
+    def __init__(self, name: str, env: dict[str, str], data_dir: Path) -> None:
+        self.name = name
+        self.env = {**env, "ELDERCARE_WORKER_ID": name, "ELDERCARE_DATA_DIR": str(data_dir / name)}
+        self.log = data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "eldercare.partition_worker"], env=self.env, cwd=ROOT, stdout=log, stderr=log
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.log.read_text():
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A cluster of this test's own (its leases, consumers and MQTT sessions start empty)."""
+    c = NatsCluster(data_dir=tmp_path / "nats")
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+class Devices:
+    """Homes' gateways, one paho QoS 1 connection per cluster node, publishing in a thread."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.clients = []
+        for port in ports:
+            c = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=f"gw-{uuid.uuid4().hex[:8]}",
+                protocol=MQTTProtocolVersion.MQTTv311,
+            )
+            c.max_inflight_messages_set(200)
+            c.max_queued_messages_set(0)
+            c.connect("127.0.0.1", port)
+            c.loop_start()
+            self.clients.append(c)
+        self.sent = 0
+        self.acked = 0
+        self._lock = threading.Lock()
+        for c in self.clients:
+            c.on_publish = self._on_publish
+
+    def publish(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish at QoS 1 and wait until every message is PUBACKed (paho re-sends after a reconnect)."""
+        for i, (topic, payload) in enumerate(messages):
+            self.clients[i % len(self.clients)].publish(topic, payload, qos=1)
+            self.sent += 1
+        deadline = time.monotonic() + 300
+        while self.acked < self.sent:
+            assert time.monotonic() < deadline, f"{self.sent - self.acked} QoS 1 messages never PUBACKed"
+            time.sleep(0.01)
+
+    def _on_publish(self, *_args: object) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.disconnect()
+            c.loop_stop()
+
+
+async def _kill_worker_and_wait_for_new_owners(cluster: NatsCluster, killed: Worker) -> None:
+    lost_partitions = assignment(64, ["w1", "w2", "w3"])[killed.name]
+    killed.kill()
+    killed_at = time.monotonic()
+    async with NatsBus(servers=cluster.urls, name="observer") as bus:
+        leases = await bus.leases(owner="observer", lease_s=LEASE_S, replicas=3)
+        while True:
+            holders = [await leases.holder(p) for p in lost_partitions]
+            if all(h is not None and h[0] != killed.name for h in holders):
+                return
+            assert time.monotonic() - killed_at < 15, f"not re-owned within 15 s: {holders}"
+            await asyncio.sleep(0.2)
+
+
+async def _count(influx: InfluxClient, prefix: str) -> int:
+    res = await influx.query(f'SELECT count("seq") FROM "mattress" WHERE "site" =~ /^{prefix}/')
+    return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "worker",
+        pytest.param(
+            "nats-leader",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="open (docs/scale-out.md): passed once, then 2,700-2,850 of 3,600 PUBACKed readings reached "
+                "InfluxDB within the wait while partition take-overs ran into JetStream API timeouts during the "
+                "leader election",
+            ),
+        ),
+    ],
+)
+async def test_sigkill_mid_stream_loses_nothing_and_raises_each_sos_once(
+    fault: str, cluster: NatsCluster, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> None:
+    """SIGKILL of a worker (its partitions move) or of the ``$MQTT_msgs`` leader node (restarted after 5 s)."""
+    prefix = f"k{uuid.uuid4().hex[:6]}"
+    homes = [f"{prefix}h{i:02d}" for i in range(24)]
+    per_home = 150
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = postgres_server.create_database(db_name)
+    AlertStore(url=db_url).close()  # migrated once, before the workers start
+    env = {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+        "ELDERCARE_LEASE_S": str(LEASE_S),
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
+    }
+    workers = [Worker(f"w{i}", env, tmp_path) for i in (1, 2, 3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.wait_ready()
+    influx = InfluxClient(url=influxd.url, db=unique_db)
+    async with NatsBus(servers=cluster.urls, name="observer") as bus:
+        info = await bus.js.stream_info("$MQTT_msgs")
+    leader = next(n for n in cluster.nodes if info.cluster and n.server_name == info.cluster.leader)
+    # Devices stay off the node that will be killed: paho has no server list (a device's failover to another
+    # node is its firmware's job, docs/scale-out.md); what is tested is the stream's leader moving.
+    ports = [n.mqtt_port for n in cluster.nodes if fault == "worker" or n is not leader]
+    devices = await asyncio.to_thread(Devices, ports)
+    now = time.time_ns() // 1_000_000
+    telemetry = [
+        encode_mattress_telemetry(site=h, device="mat1", seq=i + 1, ts=now - 200_000 + i * 1000, occupied=True, hr=60)
+        for i in range(per_home)
+        for h in homes
+    ]
+    presses = [encode_call_button_event(site=h, device="btn1", seq=1, ts=now, event="press") for h in homes]
+    wire = [(m.topic, m.payload) for m in telemetry]
+    third = len(wire) // 3
+    try:
+        await asyncio.to_thread(devices.publish, wire[:third])
+        publisher = threading.Thread(
+            target=devices.publish, args=(wire[third:] + [(m.topic, m.payload) for m in presses],)
+        )
+        if fault == "worker":
+            publisher.start()
+            await _kill_worker_and_wait_for_new_owners(cluster, workers[0])
+        else:
+            leader.kill()
+            publisher.start()
+            await asyncio.sleep(5)  # the node stays down while the devices keep publishing
+            await asyncio.to_thread(leader.start)  # it rejoins and catches up while the stream goes on
+        await asyncio.to_thread(publisher.join, 300)
+        assert not publisher.is_alive() and devices.acked == len(wire) + len(presses)
+        n = 0
+        for _ in range(1200):
+            n = await _count(influx, prefix)
+            if n >= len(wire):
+                break
+            await asyncio.sleep(0.1)
+        assert n == len(wire)
+        store = AlertStore(url=db_url)
+        try:
+            for _ in range(300):
+                sos = [a for a in store.list_alerts(limit=1000) if a.site.startswith(prefix)]
+                if len({a.site for a in sos}) == len(homes):
+                    break
+                await asyncio.sleep(0.1)
+            by_home = {h: [a for a in sos if a.site == h] for h in homes}
+            assert {h: len(v) for h, v in by_home.items()} == dict.fromkeys(homes, 1)
+            assert all(a.type in (AlertType.SOS, AlertType.CALL_BUTTON) for a in sos)
+        finally:
+            store.close()
+        await asyncio.sleep(1)
+        assert await _count(influx, prefix) == len(wire)  # exactly once
+    finally:
+        await asyncio.to_thread(devices.close)
+        for w in workers:
+            w.stop()
+        keep = Path(os.environ.get("ELDERCARE_TEST_KEEP_LOGS", ""))
+        if keep.name:
+            keep.mkdir(parents=True, exist_ok=True)
+            for w in workers:
+                (keep / w.log.name).write_bytes(w.log.read_bytes())
+        await influx.drop_database()
+        await influx.aclose()
+        postgres_server.drop_database(db_name)
