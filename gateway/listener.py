@@ -431,23 +431,10 @@ def create_listener(
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> MqttListener | NativeListener:
     """The backend's receive path with the chosen client; both have the same interface and guarantee."""
-    if client == "paho":
-        return MqttListener(
-            host=host,
-            port=port,
-            username=username,
-            password=password,
-            client_id=client_id,
-            subscriptions=subscriptions,
-            qos=qos,
-            keepalive=keepalive,
-            capacity=capacity,
-            reconnect_min_s=reconnect_min_s,
-            reconnect_max_s=reconnect_max_s,
-            max_payload_bytes=max_payload_bytes,
-        )
-    if client == "native":
-        return NativeListener(
+    kinds: dict[str, type[MqttListener] | type[NativeListener]] = {"paho": MqttListener, "native": NativeListener}
+    kind = kinds.get(client)
+    if kind is not None:
+        return kind(
             host=host,
             port=port,
             username=username,
