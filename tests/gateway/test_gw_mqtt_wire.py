@@ -215,3 +215,10 @@ async def test_a_closed_listener_can_be_started_again(broker: Broker, unique_sit
         assert listener.connected and listener.connects == 2 and listener.session_present
     finally:
         await listener.close(end_session=True)
+
+
+def test_an_unknown_receive_client_is_refused_by_name() -> None:
+    from gateway.listener import create_listener
+
+    with pytest.raises(ValueError, match="unknown MQTT client 'mosquitto': expected one of"):
+        create_listener(client="mosquitto", host="127.0.0.1", username="u", password="p", client_id="c")  # type: ignore[arg-type]
