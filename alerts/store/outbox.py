@@ -7,6 +7,7 @@ from typing import Final
 
 import msgspec
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from alerts.audit import AuditAction, Entity
 from alerts.lifecycle import Channel, State
@@ -104,15 +105,7 @@ class Outbox(AuditLog):
     ) -> None:
         """Record the result of a (re)send: sent, failed, or retry at ``due_ms``."""
         with self._tx() as s:
-            row = s.get(NotificationRow, notification_id)
-            if row is None:
-                raise RecordNotFound("notification", str(notification_id))
-            row.status = status
-            row.attempts += 1
-            row.error = error
-            row.due_ms = due_ms
-            if status == "sent":
-                row.sent_ms = now_ms
+            row = _record_attempt(s, notification_id, status=status, now_ms=now_ms, error=error, due_ms=due_ms)
             if channel is not None:
                 row.channel = channel
             if target is not None:
@@ -146,13 +139,7 @@ class Outbox(AuditLog):
         The history step keeps the alert's state (like ``assign``) and is audited, in the same transaction.
         """
         with self._tx() as s:
-            row = s.get(NotificationRow, notification_id)
-            if row is None:
-                raise RecordNotFound("notification", str(notification_id))
-            row.status, row.error, row.due_ms = status, error, due_ms
-            row.attempts += 1
-            if status == "sent":
-                row.sent_ms = now_ms
+            row = _record_attempt(s, notification_id, status=status, now_ms=now_ms, error=error, due_ms=due_ms)
             if event is not None:
                 alert = self._locked_alert(s, row.alert_id)
                 by = By(SYSTEM, Channel.SYSTEM, now_ms)
@@ -170,3 +157,17 @@ class Outbox(AuditLog):
             stmt = stmt.where(NotificationRow.worker_id == worker_id)
         with self._read() as s:
             return [record_of(NotificationRecord, r) for r in s.scalars(stmt)]
+
+
+def _record_attempt(
+    s: Session, notification_id: int, *, status: str, now_ms: int, error: str | None, due_ms: int | None
+) -> NotificationRow:
+    """One (re)send attempt of a notification row: its status, error, next due time, attempt count, sent time."""
+    row = s.get(NotificationRow, notification_id)
+    if row is None:
+        raise RecordNotFound("notification", str(notification_id))
+    row.status, row.error, row.due_ms = status, error, due_ms
+    row.attempts += 1
+    if status == "sent":
+        row.sent_ms = now_ms
+    return row
