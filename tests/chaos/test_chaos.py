@@ -22,7 +22,7 @@ from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import AUTOSAVE_CHANGES
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
+from firmware_sim.wire import WireMessage, encode_call_button_event, encode_mattress_telemetry
 from gateway.listener import MqttListener
 from ingest.influx import InfluxClient
 
@@ -125,14 +125,7 @@ async def test_broker_kill_with_messages_queued_for_the_backend(own_broker: Brok
     site = "hqueued"
     broker.provision([site])
     client_id = "eldercare-queued"
-    listener = MqttListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=client_id,
-        subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
-    )
+    listener = _session_listener(broker, site, client_id)
     await listener.start()
     await listener.wait_ready()
     await listener.close()  # the persistent session stays: the broker queues for it
@@ -140,22 +133,12 @@ async def test_broker_kill_with_messages_queued_for_the_backend(own_broker: Brok
     await asyncio.to_thread(gw.connect)
     n = 5_000
     t0 = time.time_ns() // 1_000_000
-    messages = [
-        encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=t0 + i, occupied=True, hr=60.0, rr=14.0, movement=1)
-        for i in range(n)
-    ]
+    messages = _mattress_samples(gw, t0, n)
     assert await asyncio.to_thread(gw.publish_all, messages, timeout=120) == n
     await asyncio.to_thread(gw.crash)
     broker.kill()
     broker.start()
-    listener = MqttListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=client_id,
-        subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
-    )
+    listener = _session_listener(broker, site, client_id)
     await listener.start()
     await listener.wait_ready()
     seqs: set[bytes] = set()
@@ -178,6 +161,26 @@ async def test_broker_kill_with_messages_queued_for_the_backend(own_broker: Brok
     assert 0 <= lost < AUTOSAVE_BOUND, f"{lost} of {n} acknowledged messages lost"
 
 
+def _session_listener(broker: Broker, site: str, client_id: str) -> MqttListener:
+    """The backend's persistent-session listener for one home's telemetry (the broker queues for it while away)."""
+    return MqttListener(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=client_id,
+        subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
+    )
+
+
+def _mattress_samples(gw: GatewayPublisher, t0: int, n: int) -> list[WireMessage]:
+    """``n`` mattress telemetry messages of ``gw``'s home, 1 ms apart from ``t0``."""
+    return [
+        encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=t0 + i, occupied=True, hr=60.0, rr=14.0, movement=1)
+        for i in range(n)
+    ]
+
+
 async def test_broker_kill_keeps_exactly_what_was_saved(own_broker: Broker) -> None:
     """R3, exact: a kill -9 of the broker keeps every message acknowledged before its last save, none after.
 
@@ -191,27 +194,14 @@ async def test_broker_kill_keeps_exactly_what_was_saved(own_broker: Broker) -> N
     broker.provision([site])
     client_id = "eldercare-saved"
 
-    def listener() -> MqttListener:
-        return MqttListener(
-            host=broker.host,
-            port=broker.backend_port,
-            username=broker.backend_user,
-            password=broker.backend_password,
-            client_id=client_id,
-            subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
-        )
-
-    first = listener()
+    first = _session_listener(broker, site, client_id)
     await first.start()
     await first.wait_ready()
     await first.close()  # the persistent session stays: the broker queues for it
     gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
     await asyncio.to_thread(gw.connect)
     t0 = time.time_ns() // 1_000_000
-    messages = [
-        encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=t0 + i, occupied=True, hr=60.0, rr=14.0, movement=1)
-        for i in range(3_500)
-    ]
+    messages = _mattress_samples(gw, t0, 3_500)
     assert await asyncio.to_thread(gw.publish_all, messages[:3_000], timeout=120) == 3_000
     saved = broker.server.persistence_file
     before = saved.stat().st_ino if saved.exists() else None
@@ -224,7 +214,7 @@ async def test_broker_kill_keeps_exactly_what_was_saved(own_broker: Broker) -> N
     broker.kill()
     broker.start()
 
-    second = listener()
+    second = _session_listener(broker, site, client_id)
     await second.start()
     await second.wait_ready()
     payloads: list[bytes] = []
