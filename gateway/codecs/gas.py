@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from gateway.codecs._base import STATUS_RANGES, Codec, DeviceStatus, Envelope
+from gateway.codecs._hazard import Clear, Fault, Silence, Test
 from gateway.models import DeviceKind, MessageType
 
 
@@ -19,24 +20,6 @@ class Alarm(Envelope, kw_only=True, tag_field="event", tag="alarm"):
     """Gas concentration, % of the lower explosive limit; optional."""
     valve_closed: bool | None = None
     """True when the detector closed the gas valve it controls; optional."""
-
-
-class Test(Envelope, kw_only=True, tag_field="event", tag="test"):
-    """Test button pressed (proves the device works; not an alarm)."""
-
-
-class Silence(Envelope, kw_only=True, tag_field="event", tag="silence"):
-    """Alarm silenced locally."""
-
-
-class Clear(Envelope, kw_only=True, tag_field="event", tag="clear"):
-    """Gas cleared, alarm stopped."""
-
-
-class Fault(Envelope, kw_only=True, tag_field="event", tag="fault"):
-    """Sensor fault (an aged or poisoned sensor element), with a device-specific code."""
-
-    code: str | None = None
 
 
 class GasStatus(DeviceStatus, kw_only=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from gateway.codecs._base import STATUS_RANGES, Codec, DeviceStatus, Envelope
+from gateway.codecs._hazard import Clear, Fault, Silence, Test
 from gateway.models import DeviceKind, MessageType
 
 
@@ -13,24 +14,6 @@ class Alarm(Envelope, kw_only=True, tag_field="event", tag="alarm"):
 
     level: int | None = None
     """Smoke obscuration reported by the sensor, %/m; optional."""
-
-
-class Test(Envelope, kw_only=True, tag_field="event", tag="test"):
-    """Test button pressed."""
-
-
-class Silence(Envelope, kw_only=True, tag_field="event", tag="silence"):
-    """Alarm silenced locally."""
-
-
-class Clear(Envelope, kw_only=True, tag_field="event", tag="clear"):
-    """Smoke cleared, alarm stopped."""
-
-
-class Fault(Envelope, kw_only=True, tag_field="event", tag="fault"):
-    """Sensor fault, with a device-specific code."""
-
-    code: str | None = None
 
 
 class SmokeStatus(DeviceStatus, kw_only=True):
