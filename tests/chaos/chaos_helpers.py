@@ -6,7 +6,6 @@ import contextlib
 import copy
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from support.backend import registry_for
+from support.processes import kill_process, stop_process
 
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
@@ -88,19 +88,11 @@ class BackendProcess:
 
     def kill(self) -> None:
         """SIGKILL: no flush, no snapshot, no clean disconnect."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
+        kill_process(self.proc)
 
     def stop(self) -> None:
         """SIGTERM and wait (clean shutdown)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def alive(self) -> bool:
         """True while the process runs."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from support.processes import kill_process, stop_process
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
@@ -64,17 +65,10 @@ class Pipeline:
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        kill_process(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def spool_files(self) -> list[Path]:
         return list((self.data_dir / "spool" / self.client_id).glob("*.seg"))
