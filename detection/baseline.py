@@ -190,7 +190,8 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         config.out_floor_min,
         config.out_ceiling_min,
     )
-    room_fits = [_room_limits(days[i], config) for i in range(len(sites))]
+    room_vals = [_room_values(days[i]) for i in range(len(sites))]
+    room_fits = [_room_limits(v, config) for v in room_vals]
     n_cells = np.array(
         [sum(1 for lim in rl.values() for x in lim if x is not None) for rl, _ in room_fits], dtype=np.float64
     )
@@ -222,7 +223,7 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     out: dict[str, Baseline] = {}
     for i, site in enumerate(sites):
         room_lim, room_ref = room_fits[i]
-        room_lim = _room_tails(days[i], room_lim, config, float(p_cell[i]), [float(x[i]) for x in inact])
+        room_lim = _room_tails(room_vals[i], room_lim, config, float(p_cell[i]), [float(x[i]) for x in inact])
         fine = sum(d.fine_labels for d in days[i])
         if n_days[i] < config.grace_days:
             base = msgspec.structs.replace(pop, n_days=int(n_days[i]), fine_labels=fine)
@@ -294,7 +295,7 @@ def _gumbel_quantile(a: npt.NDArray[np.float64], p: npt.NDArray[np.float64]) -> 
 
 
 def _room_tails(
-    days: Sequence[DaySummary],
+    values: Mapping[str, list[list[float]]],
     limits: dict[str, tuple[float | None, ...]],
     config: DetectConfig,
     p: float,
@@ -316,7 +317,7 @@ def _room_tails(
             if lim is None:
                 row.append(None)
                 continue
-            vals = [v for d in days if (g := d.room_gap_min.get(room)) is not None and (v := g[b]) is not None]
+            vals = values[room][b]
             tail = float(_gumbel_quantile(np.array([vals], dtype=np.float64), np.array([p]))[0])
             if np.isnan(tail):
                 row.append(lim)
@@ -327,18 +328,28 @@ def _room_tails(
     return out
 
 
+def _room_values(days: Sequence[DaySummary]) -> dict[str, list[list[float]]]:
+    """Per room of the last activity (sorted) and block of the day: the daily longest quiet spells of the days."""
+    rooms = sorted({r for d in days for r in d.room_gap_min})
+    return {
+        room: [
+            [v for d in days if (g := d.room_gap_min.get(room)) is not None and (v := g[b]) is not None]
+            for b in range(len(BLOCKS))
+        ]
+        for room in rooms
+    }
+
+
 def _room_limits(
-    days: Sequence[DaySummary], config: DetectConfig
+    values: Mapping[str, list[list[float]]], config: DetectConfig
 ) -> tuple[dict[str, tuple[float | None, ...]], dict[str, tuple[float | None, ...]]]:
     """Per room of the last activity and block: quantile of the daily longest spells × margin, clipped."""
-    rooms = {r for d in days for r in d.room_gap_min}
     limits: dict[str, tuple[float | None, ...]] = {}
     refs: dict[str, tuple[float | None, ...]] = {}
-    for room in sorted(rooms):
+    for room, per_block in values.items():
         lim: list[float | None] = []
         ref: list[float | None] = []
-        for b in range(len(BLOCKS)):
-            vals = [v for d in days if (g := d.room_gap_min.get(room)) is not None and (v := g[b]) is not None]
+        for vals in per_block:
             if len(vals) < config.grace_days:
                 lim.append(None)
                 ref.append(None)
