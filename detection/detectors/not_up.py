@@ -7,14 +7,13 @@ from typing import ClassVar
 from detection import fatigue
 from detection.baseline import Baseline, hhmm
 from detection.detectors.base import Context, Detector
+from detection.detectors.inactivity import KEY as SILENCE_KEY  # cleared by any activity: open = unbroken silence
 from detection.models import AlertType, Severity
 from detection.presence import ACTIVITY, confirm_up
 from detection.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 KEY = "not_up"
-SILENCE_KEY = "inactivity"
-"""The inactivity detector's open condition: cleared by any activity, so while open the silence is unbroken."""
 TIMER = "not_up"
 
 

@@ -6,14 +6,13 @@ from typing import ClassVar
 
 from detection.baseline import hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
+from detection.detectors.night_door import KEY as NIGHT_DOOR_KEY  # open from the night-door alert until a return
 from detection.models import AlertType, Severity
 from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED
 from detection.state import HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 KEY = "out_not_back"
-NIGHT_DOOR_KEY = "night_door"
-"""The night-door detector's open condition (raised at the night-door alert's time, cleared on return)."""
 AWAY = "away"
 OUT = "out"
 SETTLE_MS = 30_000
