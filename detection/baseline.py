@@ -214,6 +214,7 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         # Only the floor here: the detector applies the home's own ceiling (device set), and a learned limit above
         # it means silence there is no evidence in this home (the rule stays off there, see InactivityDetector).
         inact.append(np.maximum(lim, config.inactivity_floor_min))
+    inact = _shrink_blocks(inact, [np.sum(~np.isnan(g), axis=1) for g in gaps], enough_blocks, config)
     n_hr = np.sum(~np.isnan(hr), axis=1)
     hr_med = _nanq(hr, 0.5)
     hr_mad = _nanq(np.abs(hr - hr_med[:, None]), 0.5) * 1.4826
@@ -261,6 +262,37 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
 
 
 _EULER_GAMMA: Final = 0.5772156649
+
+
+def _shrink_blocks(
+    limits: list[npt.NDArray[np.float64]],
+    n_days: list[npt.NDArray[np.int_]],
+    enough: list[npt.NDArray[np.bool_]],
+    config: DetectConfig,
+) -> list[npt.NDArray[np.float64]]:
+    """Shrink each daytime block's learned limit toward the home's own daytime median by ``n / (n + prior days)``.
+
+    A block seen on a few days, all with short spells (a resident who is up and about for an hour in the morning),
+    does not yet prove that 30 min of quiet there is rare; the home's other daytime blocks say how long this
+    resident's quiet spells can be. Night is left alone (its spells are sleep).
+    """
+    k = config.inactivity_block_prior_days
+    if k <= 0:
+        return limits
+    day = np.array(limits[1:], dtype=np.float64)
+    ok = np.array(enough[1:])
+    has = ok.any(axis=0)
+    ref = np.full(has.shape, np.nan)
+    if has.any():
+        ref[has] = np.nanmedian(np.where(ok, day, np.nan)[:, has], axis=0)
+    out = [limits[0]]
+    for b in range(1, len(limits)):
+        n = n_days[b].astype(np.float64)
+        w = n / (n + k)
+        shrunk = w * limits[b] + (1.0 - w) * ref
+        use = enough[b] & ~np.isnan(ref) & (shrunk > limits[b])
+        out.append(np.where(use, shrunk, limits[b]))
+    return out
 
 
 def _cell_probability(config: DetectConfig, n_cells: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

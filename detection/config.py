@@ -60,6 +60,9 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     watched rooms share the same budget. Never below the empirical rule (quantile × margin). 0 = empirical only."""
     inactivity_room_prior_days: float = 28.0
     """Weight, in days, of the block's limit in a room × block limit (shrinkage): ``n / (n + this)`` is the room's."""
+    inactivity_block_prior_days: float = 7.0
+    """Weight, in days, of the home's own daytime limit (median of its daytime blocks) in one block's limit: a block
+    with few days of short spells is shrunk toward it by ``n / (n + this)`` (0 = off)."""
     inactivity_room_quantile: float = 1.0
     """The same per room of the last activity: the longest spell seen (each room × block is one more chance a day
     to exceed a limit; measured on real homes, a 95th percentile per room doubled the false alerts)."""

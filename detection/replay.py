@@ -21,12 +21,14 @@ from typing import IO, Any
 
 import msgspec
 
+from detection.capabilities import is_entrance
 from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.errors import RecordingError
 from detection.fusion import Fusion, IncidentUpdate
 from detection.homes import HomeRegistry
 from detection.models import Alert
+from detection.rhythm import RhythmTally
 from gateway.contract import decode_message
 from gateway.errors import DecodeError
 
@@ -78,6 +80,8 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     seconds: float
     first_ms: int
     last_ms: int
+    rhythm: RhythmTally = msgspec.field(default_factory=RhythmTally)
+    """Per home: events by local hour as replayed, and hours away (``detection.rhythm``: is the clock right?)."""
 
     @property
     def alerts(self) -> list[Alert]:
@@ -105,6 +109,9 @@ def run(
     first = last = -1
     started = time.perf_counter()
     process = engine.process
+    tz_ms = engine.config.tz_offset_s * 1000
+    rhythm = RhythmTally()
+    entrance = _entrance_doors(registry)
     for received_ms, topic, payload in messages:
         if n == 0:
             first = received_ms
@@ -116,6 +123,8 @@ def run(
         except DecodeError as exc:
             rejected[exc.reason.value] += 1
             continue
+        if reading.event is not None:
+            rhythm.add(reading.site, reading.time_ms + tz_ms, (reading.site, reading.device) in entrance)
         for alert in process(reading):
             updates.append(fusion.add(alert))
     if end_ms is not None or last >= 0:
@@ -129,6 +138,15 @@ def run(
         seconds=time.perf_counter() - started,
         first_ms=first,
         last_ms=last,
+        rhythm=rhythm,
+    )
+
+
+def _entrance_doors(registry: HomeRegistry | None) -> frozenset[tuple[str, str]]:
+    if registry is None:
+        return frozenset()
+    return frozenset(
+        (site, d.device) for site, info in registry.sites.items() for d in info.devices if is_entrance(d.kind, d.room)
     )
 
 

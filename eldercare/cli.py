@@ -375,24 +375,51 @@ def replay(
         Path | None, typer.Option(help="Registry JSON of the homes.", exists=True, dir_okay=False)
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write alerts as JSONL here (default: stdout).")] = None,
+    utc_offset: Annotated[
+        float | None,
+        typer.Option(
+            help="Local time of the homes as hours from UTC (e.g. 8, 1, -5, 0 for a recording stamped in local"
+            " wall time as if UTC). Default: ELDERCARE_DETECT's tz_offset_s, else 8 (China).",
+            min=-12,
+            max=14,
+        ),
+    ] = None,
 ) -> None:
     """Run the detection core over a recording in event time, with no servers, as fast as possible."""
     import sys
     import time
 
+    import msgspec
+
     from detection.errors import DetectionError
     from detection.replay import replay as run_replay
+    from eldercare.settings import Settings
 
+    config = Settings().detect_config()  # ELDERCARE_DETECT applies to replays too (a wrong one: see main())
+    if utc_offset is not None:
+        config = msgspec.structs.replace(config, tz_offset_s=round(utc_offset * 3600))
+    offset_h = config.tz_offset_s / 3600
     # Progress on stderr (stdout may carry the alerts): what is being replayed, a live timer, the totals.
     size_mb = recording.stat().st_size / 1e6
     started = time.monotonic()
     try:
-        with console.status(f"replaying {recording} ({size_mb:.1f} MB) …"):
-            result = run_replay(recording, registry, out if out is not None else sys.stdout)
+        with console.status(f"replaying {recording} ({size_mb:.1f} MB) at UTC{offset_h:+g} …"):
+            result = run_replay(recording, registry, out if out is not None else sys.stdout, config=config)
     except (OSError, ValueError, DetectionError) as exc:
         console.print(f"[red]replay failed:[/] {exc}")
         raise typer.Exit(1) from None
-    console.print(f"{len(result.updates)} alert updates from {recording} in {time.monotonic() - started:.1f} s")
+    console.print(
+        f"{len(result.updates)} alert updates from {recording} in {time.monotonic() - started:.1f} s"
+        f" (local time UTC{offset_h:+g})"
+    )
+    for site, fit in sorted(result.rhythm.suggestions(offset_h).items()):
+        console.print(
+            f"[yellow]warning:[/] home {site} is quietest around noon, not at night, at UTC{offset_h:+g}: if the"
+            f" recording's clock is not UTC{offset_h:+g}, replay with --utc-offset {fit:g} (night rules, wake-up"
+            f" times and day blocks depend on it) / 住户 {site} 在 UTC{offset_h:+g} 下最安静的时段不在夜间："
+            f"若录制数据的时钟不是 UTC{offset_h:+g}，请用 --utc-offset {fit:g} 重放"
+            "（夜间规则、起床时间和时段都依赖本地时间）"
+        )
 
 
 @app.command()

@@ -75,3 +75,81 @@ def test_a_wrong_detection_setting_is_one_clear_line_not_a_traceback(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "配置错误 / configuration error" in err and "checkin_windw_s" in err and "Traceback" not in err
+
+
+def _utc_stamped_recording(tmp_path: Path) -> tuple[Path, Path]:
+    """Five days of a home whose recording keeps local wall time as if UTC (as research datasets are often
+    converted): up at 07:00, a PIR every 10 min until 23:00, in at night; an outing 14:00-15:00 by the front door."""
+    import datetime as dt
+    import json
+
+    day0 = int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp() * 1000)
+    hour, lines, seq = 3_600_000, [], 0
+
+    def add(t: int, topic: str, event: str) -> None:
+        nonlocal seq
+        seq += 1
+        payload = {"event": event, "seq": seq, "ts": t}
+        lines.append(json.dumps({"t": t, "topic": f"ec/v1/h0001/{topic}", "payload": json.dumps(payload)}))
+
+    for d in range(5):
+        t = day0 + d * 24 * hour + 7 * hour
+        while t < day0 + d * 24 * hour + 23 * hour:
+            if t == day0 + d * 24 * hour + 14 * hour:
+                add(t, "door/door1/event", "open")
+                add(t + 60_000, "door/door1/event", "close")
+                t += hour
+                continue
+            add(t, "motion/pir1/event", "motion")
+            t += 10 * 60_000
+    rec = tmp_path / "utc.jsonl"
+    rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    registry = {
+        "version": 1,
+        "sites": [
+            {
+                "site": "h0001",
+                "gateway": "gw-h0001",
+                "devices": [
+                    {"device": "pir1", "kind": "motion", "room": "living"},
+                    {"device": "door1", "kind": "door", "room": "entrance"},
+                ],
+                "residents": [{"id": "R1", "categories": ["独居"], "ability_level": 1}],
+            }
+        ],
+    }
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(registry), encoding="utf-8")
+    return rec, reg
+
+
+def test_replay_warns_when_a_homes_night_falls_at_noon_and_takes_the_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    rec, reg = _utc_stamped_recording(tmp_path)
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    at_default = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a")])
+    assert at_default.exit_code == 0, at_default.output
+    assert "local time UTC+8" in at_default.output
+    assert "home h0001 is quietest around noon" in at_default.output and "--utc-offset 0" in at_default.output
+    # Read at UTC+8 the afternoon walk at 14:00 is a front door opened at 22:00: a night-door page every day.
+    wrong = [json.loads(x) for x in (tmp_path / "a").read_text(encoding="utf-8").splitlines()]
+    assert sum(r["type"] == "night_door" and r["notify"] for r in wrong) == 5
+
+    right = CliRunner().invoke(
+        app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "b"), "--utc-offset", "0"]
+    )
+    assert right.exit_code == 0 and "local time UTC+0" in right.output
+    assert "quietest around noon" not in right.output
+    rows = [json.loads(x) for x in (tmp_path / "b").read_text(encoding="utf-8").splitlines()]
+    assert rows and all(r["time"].endswith("+00:00") for r in rows)
+    assert not any(r["type"] == "night_door" for r in rows)
+
+    # The deployment's detection settings apply to replays too.
+    monkeypatch.setenv("ELDERCARE_DETECT", '{"tz_offset_s": 0}')
+    env = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "c")])
+    assert env.exit_code == 0 and "local time UTC+0" in env.output
+    assert (tmp_path / "c").read_text(encoding="utf-8") == (tmp_path / "b").read_text(encoding="utf-8")

@@ -339,3 +339,30 @@ def test_a_smoke_detector_test_is_no_sign_of_the_elder_but_a_hush_press_is() -> 
     hush.advance(at(0, 10, 30))
     [later] = hush.of(AlertType.INACTIVITY)
     assert later.time_ms == at(0, 10, 25)  # counted from the hush press
+
+
+def test_a_block_seen_on_a_week_of_short_spells_is_shrunk_toward_the_homes_daytime_limits() -> None:
+    """UCI ADL home B: up at 06:23, bedroom PIR at 06:25, back to bed unseen by its pad; 8 mornings of ≤ 10-min spells
+    had set a 30-min morning limit, so the silence paged at 07:00. The home's other daytime blocks say an hour or
+    two of quiet is ordinary for this resident; a block with few days leans on them, a block above them is kept."""
+    cfg = DetectConfig()
+    morning = [6.2, 10.4, 8.1, 6.1, 5.8, 7.3, 3.6, 5.8]
+    midday = [17.6, 35.5, 11.0, 13.1, 16.7, 20.9, 14.6, 52.0]
+    afternoon = [28.0, 25.3, 4.8, 19.9, 19.2, 21.1, 56.6, 19.6]
+    evening = [79.2, 30.1, 30.7, 109.5, 24.4, 37.3, 28.2, 85.0]
+    days = []
+    for i in range(8):
+        d = DaySummary(day=i)
+        d.max_gap_min = [None, morning[i], midday[i], afternoon[i], evening[i]]
+        days.append(d)
+    off = DetectConfig(inactivity_block_prior_days=0)
+    [alone] = fit_baselines({"h": days}, config=off).values()
+    [shrunk] = fit_baselines({"h": days}, config=cfg).values()
+    assert alone.inactivity_limit_min[1] == cfg.inactivity_floor_min  # the 07:00 page
+    daytime = float(np.median(alone.inactivity_limit_min[1:]))
+    w = 8 / (8 + cfg.inactivity_block_prior_days)
+    assert shrunk.inactivity_limit_min[1] == round(w * cfg.inactivity_floor_min + (1 - w) * daytime, 1)
+    assert shrunk.inactivity_limit_min[1] > 1.5 * cfg.inactivity_floor_min
+    top = int(np.argmax(alone.inactivity_limit_min[1:])) + 1
+    assert shrunk.inactivity_limit_min[top] == alone.inactivity_limit_min[top]  # never lowered
+    assert shrunk.inactivity_limit_min[0] == alone.inactivity_limit_min[0]  # night is sleep: left alone
