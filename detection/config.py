@@ -84,6 +84,9 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Latest learned deadline (a late riser's own p90 + margin is clipped here; was 10:30 until session 4: on the
     real homes 11:00 kept the development homes' false pages at 2.8 per home-month and raised no-wake-up recall from
     91 to 95 %; chosen after a helper reported an unseen home's late-riser pages, so that home is not blind to it)."""
+    not_up_weekend_prior_days: float = 4.0
+    """Saturday and Sunday mornings get their own deadline, from the home's weekend wake times shrunk toward all
+    its mornings: weight ``n / (n + this)`` for ``n`` weekend mornings (weekdays the same way). 0 = one deadline."""
     morning_start_min: int = 4 * 60
     up_confirm_s: int = 20 * 60
     """Out of bed this long in the morning counts as up for the day."""
