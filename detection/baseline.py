@@ -315,8 +315,10 @@ def _wake_deadlines(
     Saturdays gets a later weekend deadline without moving its weekdays'. Returns the deadline of weekday mornings
     and the (weekday, weekend) fits, or None when the split is off.
     """
-    # Fewer mornings → wider margin (a p90 of 3 mornings is close to their maximum, not to the real p90).
-    margin = config.not_up_margin_min * (1.0 + np.clip((config.grace_days - n_wake) / 4.0, 0.0, None))
+    # Fewer mornings → wider margin (a p90 of a few mornings is close to their maximum, not to the real p90, and
+    # has seen no lie-in yet; measured on real and simulated homes, see docs/detection.md, "Not up").
+    short = np.clip(config.not_up_widen_days - n_wake, 0.0, None)
+    margin = config.not_up_margin_min * (1.0 + short / config.not_up_widen_step_days)
     all50, all90 = _nanq(wake, 0.5), _nanq(wake, 0.9)
 
     def fit(group: npt.NDArray[np.float64]) -> _Group:

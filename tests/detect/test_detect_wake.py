@@ -54,3 +54,33 @@ def test_a_home_that_sleeps_in_at_weekends_is_not_paged_at_09_30_on_a_saturday_b
     one.advance(at(21, 9, 30))
     assert [a for a in one.of(AlertType.NOT_UP) if a.time_ms >= at(19, 0, 0)] == []
     assert one.engine.homes["h1"].baseline.not_up_min == 10 * 60 + 45
+
+
+def _up_at_07_00(home: Home, days: range) -> None:
+    for d in days:
+        home.send(rd("mat1", at(d, 7, 0), event="out_of_bed"), rd("pir1", at(d, 7, 5), event="motion", room="living"))
+        home.send(rd("mat1", at(d, 22, 0), event="in_bed"))
+
+
+def test_a_lie_in_in_the_second_week_is_not_paged_but_the_same_morning_after_two_weeks_is() -> None:
+    home = Home()
+    home.send(rd("mat1", at(-1, 22, 0), event="in_bed"))
+    _up_at_07_00(home, range(7))
+    # Monday 9 March, seven mornings at 07:00 known: the deadline is 07:00 + 60 min × (1 + (14 − 7) / 7) = 09:00, so
+    # a lie-in until 08:40 is not paged (with the margin widened only below 7 mornings it was 08:00).
+    home.advance(at(7, 8, 59))
+    assert home.engine.homes["h1"].baseline.not_up_min == 9 * 60
+    assert [a for a in home.of(AlertType.NOT_UP) if a.time_ms >= at(7, 0, 0)] == []
+    home.send(rd("mat1", at(7, 8, 40), event="out_of_bed"), rd("pir1", at(7, 8, 45), event="motion", room="living"))
+    home.send(rd("mat1", at(7, 22, 0), event="in_bed"))
+    _up_at_07_00(home, range(8, 15))
+    # Tuesday 17 March, fifteen mornings known: the margin is back to 60 min, and still in bed at 08:00 pages.
+    home.advance(at(15, 8, 30))
+    [page] = [a for a in home.of(AlertType.NOT_UP) if a.time_ms >= at(7, 0, 0)]
+    assert page.time_ms == at(15, 8, 0) and page.explanation.startswith("Not up by 08:00: still in bed (since 22:00)")
+
+    old = Home(config=msgspec.structs.replace(RULES, not_up_widen_days=7.0, not_up_widen_step_days=4.0))
+    old.send(rd("mat1", at(-1, 22, 0), event="in_bed"))
+    _up_at_07_00(old, range(7))
+    old.advance(at(7, 8, 30))
+    assert [a.time_ms for a in old.of(AlertType.NOT_UP) if a.time_ms >= at(7, 0, 0)] == [at(7, 8, 0)]
