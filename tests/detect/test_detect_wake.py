@@ -45,6 +45,9 @@ def test_a_home_that_sleeps_in_at_weekends_is_not_paged_at_09_30_on_a_saturday_b
     assert page.explanation.startswith("Not up by 08:34: still in bed (since 22:00)")
     assert "on weekdays usually up by" in page.explanation and "工作日" in page.explanation_zh
     assert page.evidence["weekend"] is False
+    learned = home.engine.learned("h1")
+    # that weekend's 10:40 mornings are learned too: the weekend deadline is now at the 11:00 clip
+    assert (learned["not_up_by"], learned["not_up_weekend_by"]) == ("08:34", "11:00")
 
     # One deadline for every morning (the rule before): the weekend lie-ins push the weekday deadline to 10:45 too,
     # so the same Monday is not paged by 09:30.
