@@ -40,6 +40,20 @@ def block_of(minute_of_day: float) -> int:
     return 4
 
 
+def is_weekend_date(local_date: int) -> bool:
+    """True for a Saturday or a Sunday, given the local date as days since 1970-01-01 (a Thursday).
+
+    >>> [is_weekend_date(d) for d in (1, 2, 3, 4)]  # Friday 2 January 1970 to Monday 5 January
+    [False, True, True, False]
+    """
+    return (local_date + 3) % 7 >= 5
+
+
+def is_weekend_morning(care_day: int) -> bool:
+    """True if the morning of this care day (noon to noon: the morning is on the next local date) is a weekend's."""
+    return is_weekend_date(care_day + 1)
+
+
 class DaySummary(msgspec.Struct, kw_only=True):
     """What one home's care day looked like; mutable while the day is running, then archived."""
 
@@ -79,6 +93,16 @@ class DaySummary(msgspec.Struct, kw_only=True):
         return self.rr_sum / self.rr_n if self.rr_n >= 20 else None
 
 
+class WakeGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """Weekday or weekend mornings of a home: their wake times shrunk toward all mornings, and their deadline."""
+
+    deadline_min: float
+    p50_min: float
+    p90_min: float
+    mornings: int
+    """Mornings of this group among the learned days."""
+
+
 class Baseline(msgspec.Struct, frozen=True, kw_only=True):
     """Thresholds for one elder, with where each came from (for explanations)."""
 
@@ -96,8 +120,14 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
     fine_labels: int = 0
     """Alerts in the learned days that turned out fine (check-ins answered, workers' "false alarm")."""
     not_up_min: float
+    """Deadline on weekday mornings (on every morning while ``weekend`` is None)."""
     wake_p50_min: float | None = None
     wake_p90_min: float | None = None
+    """Median and 90th percentile of the wake time over all learned mornings."""
+    weekday: WakeGroup | None = None
+    """The weekday mornings' own wake times behind ``not_up_min`` (None: all mornings alike)."""
+    weekend: WakeGroup | None = None
+    """Saturday and Sunday mornings: their own deadline (None: ``not_up_min``)."""
     out_limit_min: float
     longest_out_min: float | None = None
     back_by_min: float | None = None
@@ -110,6 +140,12 @@ class Baseline(msgspec.Struct, frozen=True, kw_only=True):
     """Outlier score of the latest day against the elder's own days (:mod:`detection.day_profile`); ranks visits."""
     routine_drivers: tuple[str, ...] = ()
     """Which daily features made the latest day unusual, most unusual first."""
+
+    def not_up_for(self, *, weekend: bool) -> float:
+        """The not-up deadline (local minute) of a weekday or a weekend morning."""
+        if weekend and self.weekend is not None:
+            return self.weekend.deadline_min
+        return self.not_up_min
 
 
 def population_baseline(config: DetectConfig) -> Baseline:
@@ -171,12 +207,9 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
     rr = _column(days, width, lambda d: d.night_rr)
     gaps = [_column(days, width, lambda d, b=b: d.max_gap_min[b]) for b in range(len(BLOCKS))]
 
+    weekend = _column(days, width, lambda d: float(is_weekend_morning(d.day)))
     wake50, wake90 = _nanq(wake, 0.5), _nanq(wake, 0.9)
-    # Fewer mornings → wider margin (a p90 of 3 mornings is close to their maximum, not to the real p90).
-    margin = config.not_up_margin_min * (1.0 + np.clip((config.grace_days - n_wake) / 4.0, 0.0, None))
-    not_up = np.clip(wake90 + margin, config.not_up_earliest_min, config.not_up_latest_min)
-    not_up = np.maximum(not_up, wake50 + margin)
-    not_up = np.minimum(not_up, config.not_up_latest_min)
+    not_up, wake_groups = _wake_deadlines(wake, weekend, n_wake, config)
     exit_max = np.nanmax(np.where(np.isnan(exits), -np.inf, exits), axis=1)
     exit_max = np.where(np.isinf(exit_max), np.nan, exit_max)
     bed_exit = np.clip(
@@ -233,11 +266,15 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
             if n_wake[i] >= config.grace_days_wake:
                 # One number a day: a few mornings already beat the 10:00 population rule.
                 base = msgspec.structs.replace(
-                    base, not_up_min=float(not_up[i]), wake_p50_min=_opt(wake50[i]), wake_p90_min=_opt(wake90[i])
+                    base,
+                    not_up_min=float(not_up[i]),
+                    wake_p50_min=_opt(wake50[i]),
+                    wake_p90_min=_opt(wake90[i]),
                 )
+                base = _with_groups(base, wake_groups, i)
             out[site] = base
             continue
-        out[site] = Baseline(
+        personal = Baseline(
             n_days=int(n_days[i]),
             personal=True,
             bed_exit_limit_min=round(float(bed_exit[i]), 1),
@@ -258,7 +295,60 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
             room_ref_min=room_ref,
             fine_labels=fine,
         )
+        out[site] = _with_groups(personal, wake_groups, i)
     return out
+
+
+_Group = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int_]]
+"""Per home: shrunk median and 90th percentile of a group's wake times, its deadline, and its number of mornings."""
+
+
+def _wake_deadlines(
+    wake: npt.NDArray[np.float64],
+    weekend: npt.NDArray[np.float64],
+    n_wake: npt.NDArray[np.int_],
+    config: DetectConfig,
+) -> tuple[npt.NDArray[np.float64], tuple[_Group, _Group] | None]:
+    """Not-up deadlines: one for all mornings, or weekday and weekend ones shrunk toward all mornings.
+
+    A group of ``n`` mornings gets weight ``n / (n + not_up_weekend_prior_days)`` for its own quantiles, so a home
+    without a weekend pattern (or with too few weekends yet) keeps about one deadline, and a home that sleeps in on
+    Saturdays gets a later weekend deadline without moving its weekdays'. Returns the deadline of weekday mornings
+    and the (weekday, weekend) fits, or None when the split is off.
+    """
+    # Fewer mornings → wider margin (a p90 of a few mornings is close to their maximum, not to the real p90, and
+    # has seen no lie-in yet; measured on real and simulated homes, see docs/detection.md, "Not up").
+    short = np.clip(config.not_up_widen_days - n_wake, 0.0, None)
+    margin = config.not_up_margin_min * (1.0 + short / config.not_up_widen_step_days)
+    all50, all90 = _nanq(wake, 0.5), _nanq(wake, 0.9)
+
+    def fit(group: npt.NDArray[np.float64]) -> _Group:
+        n = np.sum(~np.isnan(group), axis=1)
+        w = n / (n + config.not_up_weekend_prior_days)
+        q50 = np.where(n > 0, w * _nanq(group, 0.5) + (1 - w) * all50, all50)
+        q90 = np.where(n > 0, w * _nanq(group, 0.9) + (1 - w) * all90, all90)
+        deadline = np.clip(np.maximum(q90, q50) + margin, config.not_up_earliest_min, config.not_up_latest_min)
+        return q50, q90, deadline, n
+
+    if config.not_up_weekend_prior_days <= 0:
+        return np.clip(all90 + margin, config.not_up_earliest_min, config.not_up_latest_min), None
+    weekdays = fit(np.where(weekend == 0.0, wake, np.nan))
+    return weekdays[2], (weekdays, fit(np.where(weekend == 1.0, wake, np.nan)))
+
+
+def _with_groups(base: Baseline, fits: tuple[_Group, _Group] | None, i: int) -> Baseline:
+    """``base`` with home ``i``'s weekday and weekend wake groups (unchanged when the split is off or unlearned)."""
+    if fits is None or np.isnan(fits[0][2][i]) or np.isnan(fits[1][2][i]):
+        return base
+
+    def group(g: _Group) -> WakeGroup:
+        q50, q90, deadline, n = g
+        return WakeGroup(
+            deadline_min=float(deadline[i]), p50_min=round(float(q50[i]), 2), p90_min=round(float(q90[i]), 2),
+            mornings=int(n[i]),
+        )  # fmt: skip
+
+    return msgspec.structs.replace(base, weekday=group(fits[0]), weekend=group(fits[1]))
 
 
 _EULER_GAMMA: Final = 0.5772156649

@@ -87,6 +87,15 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Latest learned deadline (a late riser's own p90 + margin is clipped here; was 10:30 until session 4: on the
     real homes 11:00 kept the development homes' false pages at 2.8 per home-month and raised no-wake-up recall from
     91 to 95 %; chosen after a helper reported an unseen home's late-riser pages, so that home is not blind to it)."""
+    not_up_widen_days: float = 14.0
+    not_up_widen_step_days: float = 7.0
+    """With fewer than ``not_up_widen_days`` mornings learned, the margin grows by one whole margin per
+    ``not_up_widen_step_days`` missing mornings: + 60 min × (14 − n) / 7, so 154 min after 3 mornings, 120 after 7,
+    60 from two weeks on (the p90 of a few mornings is close to their maximum and has seen no lie-in yet). Was 7 and
+    4 (+ 60 min × (7 − n) / 4) until issue 19's lie-in work; see docs/detection.md, "Not up"."""
+    not_up_weekend_prior_days: float = 4.0
+    """Saturday and Sunday mornings get their own deadline, from the home's weekend wake times shrunk toward all
+    its mornings: weight ``n / (n + this)`` for ``n`` weekend mornings (weekdays the same way). 0 = one deadline."""
     morning_start_min: int = 4 * 60
     up_confirm_s: int = 20 * 60
     """Out of bed this long in the morning counts as up for the day."""

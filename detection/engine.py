@@ -363,7 +363,8 @@ class Engine:
         Keys: ``personal`` (False during the grace period), ``days`` learned from, ``fine_labels`` (alerts that turned
         out fine in those days), ``inactivity_min`` per block of the day and ``inactivity_by_room_min`` per room
         (None: not enough days; above the home's ceiling: silence there is weak evidence, the backstop applies),
-        ``not_up_by``, ``out_limit_min``, ``usually_home_by``, ``off``: behavioural rules this home's devices
+        ``not_up_by`` (weekdays; ``not_up_weekend_by`` when Saturdays and Sundays differ), ``out_limit_min``,
+        ``usually_home_by``, ``off``: behavioural rules this home's devices
         cannot support, with the reason, ``fatigue`` and ``changes``: the latest moves of the learned limits, newest
         first (``what`` is ``personal``, ``inactivity:<block>``, ``not_up`` or ``out_limit``).
         """
@@ -379,6 +380,9 @@ class Engine:
             "inactivity_min": dict(zip(BLOCKS, b.inactivity_limit_min, strict=True)),
             "inactivity_by_room_min": {r: dict(zip(BLOCKS, v, strict=True)) for r, v in b.room_limit_min.items()},
             "not_up_by": hhmm(b.not_up_min),
+            "not_up_weekend_by": hhmm(b.weekend.deadline_min)
+            if b.weekend is not None and hhmm(b.weekend.deadline_min) != hhmm(b.not_up_min)
+            else None,
             "out_limit_min": b.out_limit_min,
             "usually_home_by": back,
             "off": dict(home.off),

@@ -90,9 +90,9 @@ def ceiling_min(config: DetectConfig) -> float:
     return min(c, config.inactivity_backstop_min) if config.inactivity_backstop_min > 0 else c
 
 
-def not_up_min(config: DetectConfig, home: HomeState) -> float:
-    """The not-up deadline (local minute) after adaptation: later, never past the fixed latest time."""
-    base = home.baseline.not_up_min
+def not_up_min(config: DetectConfig, home: HomeState, *, weekend: bool = False) -> float:
+    """The not-up deadline (local minute) of a weekday or weekend morning after adaptation, never past the latest."""
+    base = home.baseline.not_up_for(weekend=weekend)
     n = home.fatigue_not_up_steps
     if n <= 0 or config.fatigue_budget_per_month <= 0:
         return base

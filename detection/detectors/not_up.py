@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from detection import fatigue
-from detection.baseline import Baseline, hhmm
-from detection.detectors.base import Context, Detector
+from detection.baseline import Baseline, hhmm, is_weekend_date
+from detection.detectors.base import DAY_MS, MIN_MS, Context, Detector
 from detection.detectors.inactivity import KEY as SILENCE_KEY  # cleared by any activity: open = unbroken silence
 from detection.models import AlertType, Severity
 from detection.presence import ACTIVITY, confirm_up
@@ -17,8 +17,17 @@ KEY = "not_up"
 TIMER = "not_up"
 
 
-def deadline_source(b: Baseline) -> tuple[str, str]:
-    """Where the deadline comes from, in English and Chinese."""
+def deadline_source(b: Baseline, *, weekend: bool = False) -> tuple[str, str]:
+    """Where the deadline of a weekday or weekend morning comes from, in English and Chinese."""
+    g = b.weekend if weekend else b.weekday
+    if g is not None:
+        en, zh = ("Saturdays and Sundays", "周末") if weekend else ("weekdays", "工作日")
+        return (
+            f"on {en} usually up by {hhmm(g.p50_min)} (median of {g.mornings} {en} weighed with all {b.n_days}"
+            f" days, 90% by {hhmm(g.p90_min)}) plus a margin",
+            f"{zh}平时 {hhmm(g.p50_min)} 起床（{g.mornings} 个{zh}早晨与全部 {b.n_days} 天加权的中位数，"
+            f"90%在 {hhmm(g.p90_min)} 前起床）再加余量",
+        )
     if b.wake_p50_min is not None and b.wake_p90_min is not None:
         return (
             f"usually up by {hhmm(b.wake_p50_min)} (median of {b.n_days} days, 90% of days by"
@@ -27,6 +36,21 @@ def deadline_source(b: Baseline) -> tuple[str, str]:
             f"90%的日子在 {hhmm(b.wake_p90_min)} 前起床）再加余量",
         )
     return "population default (up by 10:00)", "人群默认值（10:00前起床）"
+
+
+def next_deadline(ctx: Context, home: HomeState, t: int) -> int:
+    """The first morning deadline strictly after ``t``: each local date has its own (weekday or weekend)."""
+    date = (t + ctx.tz_ms) // DAY_MS
+    while True:
+        due = date * DAY_MS - ctx.tz_ms + int(deadline_of(ctx, home, date) * MIN_MS)
+        if due > t:
+            return due
+        date += 1
+
+
+def deadline_of(ctx: Context, home: HomeState, date: int) -> float:
+    """The (adapted) deadline of one local date, as a local minute of the day."""
+    return fatigue.not_up_min(ctx.config, home, weekend=is_weekend_date(date))
 
 
 class NotUpDetector(Detector):
@@ -47,7 +71,7 @@ class NotUpDetector(Detector):
 
     def on_start(self, ctx: Context, home: HomeState, t: int) -> None:
         """Arm the first morning deadline."""
-        ctx.schedule(home, TIMER, ctx.next_local(t, fatigue.not_up_min(self.config, home)))
+        ctx.schedule(home, TIMER, next_deadline(ctx, home, t))
 
     def on_day_end(self, ctx: Context, home: HomeState, t: int) -> None:
         """Re-arm for the next morning with the (possibly refitted) deadline.
@@ -60,7 +84,7 @@ class NotUpDetector(Detector):
         raised = home.open.get(KEY)
         if raised is not None and (home.last_activity_ms > raised or (home.has_mattress and home.in_bed)):
             home.open.pop(KEY, None)
-        ctx.schedule(home, TIMER, ctx.next_local(t, fatigue.not_up_min(self.config, home)))
+        ctx.schedule(home, TIMER, next_deadline(ctx, home, t))
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Clear an open NOT_UP when the elder gets up."""
@@ -81,7 +105,7 @@ class NotUpDetector(Detector):
 
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Check the morning at the deadline."""
-        ctx.schedule(home, TIMER, ctx.next_local(due, fatigue.not_up_min(self.config, home)))
+        ctx.schedule(home, TIMER, next_deadline(ctx, home, due))
         if home.bedbound or home.away or home.site_offline or confirm_up(ctx, home, due):
             return
         if SILENCE_KEY in home.open:
@@ -91,18 +115,21 @@ class NotUpDetector(Detector):
             return  # with a second resident, only "still in bed" is evidence about the monitored elder
         if home.created_ms > morning:
             return  # started watching this home after the morning began: no basis
-        src, src_zh = deadline_source(home.baseline)
-        dl = hhmm(fatigue.not_up_min(self.config, home))
-        if fatigue.not_up_min(self.config, home) > home.baseline.not_up_min:
+        weekend = is_weekend_date((due + ctx.tz_ms) // DAY_MS)
+        src, src_zh = deadline_source(home.baseline, weekend=weekend)
+        deadline = fatigue.not_up_min(self.config, home, weekend=weekend)
+        learned = home.baseline.not_up_for(weekend=weekend)
+        dl = hhmm(deadline)
+        if deadline > learned:
             c, n = self.config, fatigue.pages_in_window(home)
             src += (
-                f"; adapted from {hhmm(home.baseline.not_up_min)} because this home paged {n} times in"
+                f"; adapted from {hhmm(learned)} because this home paged {n} times in"
                 f" {c.fatigue_window_days} days (budget {c.fatigue_budget_per_month}), never later than"
                 f" {hhmm(c.fatigue_not_up_latest_min)}"
             )
             src_zh += (
                 f"；因本户 {c.fatigue_window_days} 天内提醒 {n} 次（预算 {c.fatigue_budget_per_month} 次），"
-                f"已由 {hhmm(home.baseline.not_up_min)} 自动推迟（最晚 {hhmm(c.fatigue_not_up_latest_min)}）"
+                f"已由 {hhmm(learned)} 自动推迟（最晚 {hhmm(c.fatigue_not_up_latest_min)}）"
             )
         if home.has_mattress and home.in_bed:
             since = hhmm(ctx.local_min(home.bed_since_ms)) if home.bed_since_ms != NEVER else "?"
@@ -121,6 +148,6 @@ class NotUpDetector(Detector):
             due,
             f"Not up by {dl}: {what}; deadline from {src}.",
             f"到 {dl} 仍未起床：{what_zh}；截止时间依据：{src_zh}。",
-            evidence={"deadline": dl, "in_bed": home.in_bed, "personal": home.baseline.personal},
+            evidence={"deadline": dl, "in_bed": home.in_bed, "personal": home.baseline.personal, "weekend": weekend},
             key=KEY,
         )

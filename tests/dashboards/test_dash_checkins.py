@@ -154,3 +154,30 @@ def test_resident_page_shows_what_changed_in_the_learned_limits(settings: Settin
         assert "下午无活动阈值 221 → 95 分钟" in section and "未起床提醒时间 10:00 → 08:40" in section
         en = c.get("/residents/R1?lang=en").text
         assert "afternoon inactivity limit 221 → 95 min" in en and "not-up time 10:00 → 08:40" in en
+
+
+def test_resident_page_shows_a_weekend_not_up_time_of_its_own(settings: Settings, backend: Backend) -> None:
+    """A home that sleeps in at weekends has its own Saturday and Sunday deadline; the page shows both times."""
+    import msgspec
+
+    from detection.baseline import WakeGroup
+
+    e = Engine(registry=HomeRegistry.from_mapping(registry()), config=DetectConfig())
+    e.ensure_homes(int(time.time() * 1000))
+    weekday = WakeGroup(deadline_min=8 * 60 + 34.0, p50_min=420.0, p90_min=454.7, mornings=15)
+    weekend = WakeGroup(deadline_min=10 * 60 + 45.0, p50_min=555.0, p90_min=585.0, mornings=4)
+    base = msgspec.structs.replace(
+        e.homes["h1"].baseline,
+        personal=True,
+        n_days=19,
+        not_up_min=weekday.deadline_min,
+        weekday=weekday,
+        weekend=weekend,
+    )
+    e.apply_baselines({"h1": base, "h2": msgspec.structs.replace(base, weekend=weekday)})
+    assert e.learned("h1")["not_up_weekend_by"] == "10:45" and e.learned("h2")["not_up_weekend_by"] is None
+    app = create_app(settings, backend=backend, poll_interval_s=0.05, learned=e.learned)
+    with TestClient(app, base_url="http://testserver") as c:
+        login(c, "W_C1")
+        assert "08:34 (周末 10:45)" in c.get("/residents/R1").text
+        assert "08:34 (weekends 10:45)" in c.get("/residents/R1?lang=en").text
