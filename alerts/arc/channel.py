@@ -4,14 +4,16 @@ Each event is a ``notifications`` row (channel ``arc``, worker ``ARC``) written 
 killed backend sends it after restart (rows left in ``sending`` are leased, see ``claim_notifications``). Sending
 runs in a background task of its own: a slow or dead ARC never holds up the workers' notifications. An event
 is retried with a capped backoff until the ARC acknowledges it; after ``failed_after`` failed attempts the
-alert's history shows "ARC delivery failed" (once), and "delivered" when the ACK finally comes.
+alert's history shows "ARC delivery failed" (once), and "delivered" when the ACK finally comes. At that same
+moment :attr:`ArcChannel.on_failed` is called for an alarm (not a restore): the alert service tells the workers
+and takes the next escalation step (``AlertService._arc_failed``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from alerts.arc.client import ArcClient
@@ -59,6 +61,8 @@ class ArcChannel:
         self._again = False
         self.delivered = 0
         self.last_supervision: Response | DeliveryError | None = None
+        self.on_failed: Callable[[int, int], Awaitable[None]] | None = None
+        """Called with ``(alert_id, now_ms)`` once an alarm's delivery counts as failed (set by the alert service)."""
 
     # ------------------------------------------------------------------ queueing
 
@@ -85,6 +89,8 @@ class ArcChannel:
                 self.store.finish_arc, nid, status="failed", now_ms=now, error=draft.error, event="arc_failed",
                 note=f"报警中心投递失败 / ARC delivery failed: {draft.error} (not sent)",
             )  # fmt: skip
+            if not restore:
+                await self._escalate(record.id, now)
         else:
             self.kick()
         return nid
@@ -174,7 +180,17 @@ class ArcChannel:
             event="arc_failed" if show else None,
             note=f"报警中心投递失败 / ARC delivery failed: {exc} (attempt {attempts}; {what})" if show else None,
         )  # fmt: skip
+        if show and item.kind == EVENT:
+            await self._escalate(item.alert_id, now)
         return due
+
+    async def _escalate(self, alert_id: int, now: int) -> None:
+        if self.on_failed is None:
+            return
+        try:
+            await self.on_failed(alert_id, now)
+        except Exception:  # noqa: BLE001 - the ARC retries must go on whatever the workers' channels do
+            _LOG.exception("alert %s: escalating the failed ARC delivery failed", alert_id)
 
     # ------------------------------------------------------------------ link checks
 

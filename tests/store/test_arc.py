@@ -298,3 +298,57 @@ async def test_a_home_without_an_account_shows_it_in_the_history(setup: AlertSto
     (row,) = [n for n in setup.notifications(alert_id=record.id) if n.channel == "arc"]
     assert row.status == "failed" and row.error == "no ARC account for site h0001"
     assert any(e.action == "arc_failed" and "no ARC account" in (e.note or "") for e in setup.events(record.id))
+
+
+# ---------------------------------------------------------------------------------------------- failure escalates
+
+
+async def test_a_failed_arc_delivery_tells_the_workers_and_takes_the_next_escalation_step_at_once(
+    setup: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
+    port = free_port()  # the ARC's receiver is down
+    service, channel = service_with_arc(setup, clock, arc_config(port))
+    record = await service.raise_alert(life_safety(clock()))
+    assert record is not None
+    assert sorted(m["path"] for m in webhook.wait(2)) == ["/W01", "/W02"]  # grid worker and community duty
+    await channel.idle()
+    clock.advance(60)  # the second failed attempt crosses the threshold (failed_after = 2)
+    await service.tick()
+    await channel.idle()
+    got = webhook.wait(5)
+    # The workers already told hear that the ARC does not have it; the street (the policy's next step, due only
+    # at 5 min) is told now, as an escalation, instead of 4 minutes later.
+    arc_notes = [m for m in got[2:] if "报警中心" in m["title"]]
+    assert sorted(m["path"] for m in arc_notes) == ["/W01", "/W02"]
+    escalated = [m for m in got[2:] if m["path"] == "/W03"]
+    assert len(escalated) == 1 and "升级" in escalated[0]["title"]
+    audit = [e for e in setup.audit_entries(entity_id=str(record.id)) if e.action == "alert.arc_escalated"]
+    assert len(audit) == 1 and audit[0].detail["roles"] == ["street"]
+    kinds = sorted(n.kind for n in setup.notifications(alert_id=record.id) if n.channel != "arc")
+    assert kinds.count("arc_failed") == 2 and kinds.count("escalation") == 1
+    # The policy's own 5-minute step has been taken: it is not sent a second time (reminders go on, W03 included).
+    clock.advance(300)
+    await service.tick()
+    await channel.idle()
+    w03 = [n.kind for n in setup.notifications(alert_id=record.id) if n.worker_id == "W03"]
+    assert w03.count("escalation") == 1 and "reminder" in w03
+
+
+async def test_a_duh_escalates_at_once_and_an_acknowledged_alert_only_tells_its_owner(
+    setup: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
+    with ArcReceiver(mode="duh") as arc:
+        service, channel = service_with_arc(setup, clock, arc_config(arc.port))
+        channel.kick = lambda: None  # type: ignore[method-assign]  # the test drives the rounds
+        record = await service.raise_alert(life_safety(clock()))
+        assert record is not None
+        webhook.wait(2)
+        await service.transition(record.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
+        await channel.drain()  # one DUH: permanent, shown at once
+        arc.wait(1)
+        notes = [n for n in setup.notifications(alert_id=record.id) if n.kind == "arc_failed"]
+        # Someone has it already: the owner is told (to phone the ARC or act without it); no escalation step.
+        assert [n.worker_id for n in notes] == ["W01"]
+        assert not [n for n in setup.notifications(alert_id=record.id) if n.kind == "escalation"]
+        audit = [e for e in setup.audit_entries(entity_id=str(record.id)) if e.action == "alert.arc_escalated"]
+        assert len(audit) == 1 and audit[0].detail["roles"] == []
