@@ -36,6 +36,7 @@ from typing import Any, Final
 import msgspec
 
 from alerts.arc.channel import ArcChannel
+from alerts.arc.dc09 import parse_key
 from alerts.arc.events import DEFAULT_CODES, ArcConfig
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
@@ -103,7 +104,15 @@ def arc_config(settings: Settings) -> ArcConfig | None:
 def arc_channel(settings: Settings, *, store: AlertStore, clock: Callable[[], int]) -> ArcChannel | None:
     """The ARC channel over ``store``'s outbox, or None when the ARC output is off."""
     config = arc_config(settings)
-    return None if config is None else ArcChannel(store=store, config=config, clock=clock)
+    if config is None:
+        return None
+    return ArcChannel(store=store, config=config, clock=clock, key=arc_key(settings))
+
+
+def arc_key(settings: Settings) -> bytes | None:
+    """The DC-09 AES key from ``ELDERCARE_ARC_KEY`` (hex), or None for plain messages."""
+    hex_key = settings.arc_key.get_secret_value()
+    return parse_key(hex_key) if hex_key else None
 
 
 def _fit_with_routine(histories: Mapping[str, Sequence[DaySummary]], config: DetectConfig) -> dict[str, Baseline]:

@@ -49,14 +49,21 @@ class ArcChannel:
     """Queues Contact ID events in the outbox and delivers them to the ARC in the background."""
 
     def __init__(
-        self, *, store: AlertStore, config: ArcConfig, clock: Callable[[], int], client: ArcClient | None = None
+        self,
+        *,
+        store: AlertStore,
+        config: ArcConfig,
+        clock: Callable[[], int],
+        client: ArcClient | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.client = client or ArcClient(
-            host=config.host, port=config.port, receiver=config.receiver, line=config.line, timeout_s=config.timeout_s
-        )
+            host=config.host, port=config.port, receiver=config.receiver, line=config.line, timeout_s=config.timeout_s,
+            key=key,
+        )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self.delivered = 0

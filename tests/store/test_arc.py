@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import doctest
+import logging
 import socket
 
 import pytest
@@ -16,7 +17,7 @@ from support.arc_receiver import ArcReceiver, arc_crc
 import alerts.arc.dc09
 from alerts.arc.channel import ArcChannel, seq_of
 from alerts.arc.client import ArcClient
-from alerts.arc.dc09 import contact_id, crc16, frame, parse_response
+from alerts.arc.dc09 import contact_id, crc16, frame, parse_key, parse_response
 from alerts.arc.errors import DeliveryError, FrameError
 from alerts.arc.events import ArcConfig
 from alerts.lifecycle import Action, Channel, Outcome
@@ -24,6 +25,7 @@ from alerts.service import AlertService
 from alerts.store.repository import AlertStore
 from detection.models import Alert, AlertType, Severity
 from eldercare.servers._child import free_port
+from eldercare.settings import Settings
 
 
 def life_safety(time_ms: int, kind: AlertType = AlertType.SOS, *, clears: bool = False) -> Alert:
@@ -352,3 +354,85 @@ async def test_a_duh_escalates_at_once_and_an_acknowledged_alert_only_tells_its_
         assert not [n for n in setup.notifications(alert_id=record.id) if n.kind == "escalation"]
         audit = [e for e in setup.audit_entries(entity_id=str(record.id)) if e.action == "alert.arc_escalated"]
         assert len(audit) == 1 and audit[0].detail["roles"] == []
+
+
+# ---------------------------------------------------------------------------------------------- AES
+
+KEY_HEX = "000102030405060708090A0B0C0D0E0F1011121314151617"  # AES-192: the key length is the ARC's choice
+
+
+async def test_an_encrypted_sos_is_decrypted_and_acknowledged_by_the_receiver(
+    setup: AlertStore, clock: FakeClock
+) -> None:
+    key = parse_key(KEY_HEX)
+    with ArcReceiver(key=key) as arc:
+        arc_channel = ArcChannel(store=setup, config=arc_config(arc.port), clock=clock, key=key)
+        service = make_service(setup, clock, arc=arc_channel)
+        record = await service.raise_alert(life_safety(clock()))
+        assert record is not None
+        await arc_channel.idle()
+        (event,) = arc.wait(1)
+        assert event.encrypted and event.raw[9:19] == b'"*ADM-CID"' and b"1101" not in event.raw  # nothing in clear
+        assert event.contact_id == ("1", "101", "01", "001") and event.answer == "ACK" and event.timestamp
+        (row,) = [n for n in setup.notifications(alert_id=record.id) if n.channel == "arc"]
+        assert (row.status, row.attempts) == ("sent", 1)  # our client decrypted the receiver's "*ACK"
+
+
+async def test_with_the_wrong_key_the_receiver_naks_and_the_failure_escalates(
+    setup: AlertStore, webhook: Webhook, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with ArcReceiver(key=parse_key("FF" * 16)) as arc:
+        arc_channel = ArcChannel(store=setup, config=arc_config(arc.port), clock=clock, key=parse_key("11" * 16))
+        service = make_service(setup, clock, arc=arc_channel)
+        record = await service.raise_alert(life_safety(clock(), AlertType.GAS))
+        assert record is not None
+        await arc_channel.idle()
+        clock.advance(60)
+        await service.tick()
+        await arc_channel.idle()
+        got = arc.wait(2)
+        assert [(r.answer, r.why) for r in got] == [("NAK", "decrypt"), ("NAK", "decrypt")]
+        (row,) = [n for n in setup.notifications(alert_id=record.id) if n.channel == "arc"]
+        assert row.status == "retry" and row.error is not None and row.error.startswith("nak")
+        assert any(e.action == "arc_failed" for e in setup.events(record.id))
+        assert [n.worker_id for n in setup.notifications(alert_id=record.id) if n.kind == "arc_failed"]
+    assert "1111111111" not in caplog.text and "FFFFFFFFFF" not in caplog.text.upper()  # keys are never logged
+
+
+async def test_a_stale_timestamp_is_nakked_and_the_retry_follows_the_receivers_clock() -> None:
+    key = parse_key(KEY_HEX)
+    with ArcReceiver(key=key, clock_offset_s=120) as arc:  # the receiver's clock is 2 min ahead of ours
+        client = ArcClient(host="127.0.0.1", port=arc.port, timeout_s=10, key=key)
+        with pytest.raises(DeliveryError) as nak:
+            await client.send(event_id="ADM-CID", seq=9, account="1234", data="#1234|1101 01 001")
+        assert nak.value.reason == "nak"
+        assert 100 < client.offset_s < 140  # learnt from the NAK's timestamp
+        ack = await client.send(event_id="ADM-CID", seq=9, account="1234", data="#1234|1101 01 001")
+        assert (ack.kind, ack.seq, ack.encrypted) == ("ACK", 9, True)
+        assert [(r.answer, r.why) for r in arc.wait(2)] == [("NAK", "stale"), ("ACK", "")]
+
+
+async def test_a_plain_ack_to_an_encrypted_message_or_an_encrypted_one_without_our_key_is_no_delivery() -> None:
+    key = parse_key(KEY_HEX)
+    with ArcReceiver(key=key) as arc:
+        plain = ArcClient(host="127.0.0.1", port=arc.port, timeout_s=10)
+        ack = await plain.send(event_id="ADM-CID", seq=3, account="1234", data="#1234|1101 01 001")
+        assert not ack.encrypted  # a plain message gets a plain answer
+    body = b'"ACK"0004R0L0#1234[]'
+    plain_ack = b"\n" + f"{crc16(body):04X}0{len(body):03X}".encode() + body + b"\r"
+    assert not parse_response(plain_ack, key=key).encrypted  # the client refuses it ("mismatch"), see client.py
+    enc = frame(
+        event_id="ADM-CID", seq=4, account="1234", data="#1234|1101 01 001", key=key, timestamp="_10:00:00,11-25-2025"
+    )
+    with pytest.raises(FrameError) as no_key:
+        parse_response(enc.replace(b'"*ADM-CID"', b'"*ACK"').replace(b"0004L0", b"0004R0L0"))
+    assert no_key.value.reason in ("encrypted", "length", "crc")
+
+
+def test_a_bad_key_setting_fails_fast_without_showing_the_key() -> None:
+    with pytest.raises(ValueError, match="32, 48 or 64 hex digits") as bad:
+        Settings(arc_host="127.0.0.1", arc_port=12000, arc_key="C0FFEE" * 5)  # type: ignore[arg-type]
+    assert "C0FFEE" not in str(bad.value)
+    assert Settings(arc_key=KEY_HEX).arc_key.get_secret_value() == KEY_HEX  # type: ignore[arg-type]
+    assert KEY_HEX not in repr(Settings(arc_key=KEY_HEX))  # type: ignore[arg-type]
