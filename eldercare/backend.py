@@ -95,7 +95,8 @@ def arc_config(settings: Settings) -> ArcConfig | None:
         return None
     return ArcConfig(
         host=settings.arc_host, port=settings.arc_port, accounts=dict(settings.arc_accounts),
-        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        community_accounts=dict(settings.arc_community_accounts), account_prefix=settings.arc_account_prefix,
+        receiver=settings.arc_receiver, line=settings.arc_line,
         codes={**DEFAULT_CODES, "fall": settings.arc_fall_code}, timeout_s=settings.arc_timeout_s,
         supervision_s=settings.arc_supervision_s,
     )  # fmt: skip

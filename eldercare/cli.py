@@ -638,7 +638,8 @@ def arc_test(
         raise typer.Exit(2)
     config = ArcConfig(
         host=target_host, port=target_port, accounts=dict(settings.arc_accounts),
-        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        community_accounts=dict(settings.arc_community_accounts), account_prefix=settings.arc_account_prefix,
+        receiver=settings.arc_receiver, line=settings.arc_line,
         timeout_s=settings.arc_timeout_s,
     )  # fmt: skip
     client = ArcClient(host=target_host, port=target_port, receiver=config.receiver, line=config.line,

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     arc_host: str = Field(default="", description="ARC receiver host (SIA DC-09 over TCP); empty: no ARC output.")
     arc_port: int = Field(default=0, description="ARC receiver TCP port.")
     arc_accounts: dict[str, str] = Field(default_factory=dict, description="JSON: site → ARC account (hex).")
+    arc_community_accounts: dict[str, str] = Field(
+        default_factory=dict, description="JSON: community id → ARC account, for homes not in arc_accounts."
+    )
     arc_account_prefix: str = Field(default="", description="Else account = prefix + the digits of the site id.")
     arc_receiver: str = Field(default="", description="DC-09 receiver number (R field); empty: omitted.")
     arc_line: str = Field(default="0", description="DC-09 line prefix (L field).")

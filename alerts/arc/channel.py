@@ -81,7 +81,9 @@ class ArcChannel:
             mine = {n.kind for n in rows if n.channel == ARC_CHANNEL}
             if EVENT not in mine or RESTORE in mine:
                 return None  # nothing was reported to the ARC, or the restore is already on its way
-        data = self.config.event_data(site=record.site, alert_type=record.type, restore=restore)
+        data = self.config.event_data(
+            site=record.site, alert_type=record.type, restore=restore, community=record.community_id
+        )
         if data is None and self.config.codes.get(record.type) is None:
             return None  # not a type the ARC hears about
         draft = NotificationDraft(

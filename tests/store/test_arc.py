@@ -9,7 +9,9 @@ import asyncio
 import doctest
 import logging
 import socket
+from typing import Any
 
+import msgspec
 import pytest
 from store_helpers import FakeClock, Webhook, make_service, registry_with_channels
 from support.arc_receiver import ArcReceiver, arc_crc
@@ -24,6 +26,7 @@ from alerts.lifecycle import Action, Channel, Outcome
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
 from detection.models import Alert, AlertType, Severity
+from eldercare.backend import arc_config as arc_config_from
 from eldercare.servers._child import free_port
 from eldercare.settings import Settings
 
@@ -436,3 +439,61 @@ def test_a_bad_key_setting_fails_fast_without_showing_the_key() -> None:
     assert "C0FFEE" not in str(bad.value)
     assert Settings(arc_key=KEY_HEX).arc_key.get_secret_value() == KEY_HEX  # type: ignore[arg-type]
     assert KEY_HEX not in repr(Settings(arc_key=KEY_HEX))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+
+def two_communities(webhook: Webhook) -> dict[str, Any]:
+    """The example registry plus a second community (C02, grid G02) with two homes."""
+    doc = registry_with_channels(webhook)
+    doc["communities"].append({"id": "C02", "name": "和平社区", "street": "S01"})
+    doc["grids"].append({"id": "G02", "name": "第二网格", "community": "C02"})
+    for site in ("h0002", "h0003"):
+        doc["sites"].append(
+            {"site": site, "gateway": f"gw-{site}", "grid": "G02", "address": f"和平路 {site[-1]} 号", "devices": []}
+        )
+    return doc
+
+
+async def test_homes_in_different_communities_report_under_their_communitys_account_with_a_per_home_override(
+    store: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
+    store.import_registry(two_communities(webhook), now_ms=clock())
+    config = ArcConfig(
+        host="127.0.0.1", port=1, timeout_s=10.0, community_accounts={"C01": "5101", "C02": "5102"},
+        accounts={"h0003": "7003"},
+    )  # fmt: skip
+    with ArcReceiver() as arc:
+        config = msgspec.structs.replace(config, port=arc.port)
+        service, channel = service_with_arc(store, clock, config)
+        for site in ("h0001", "h0002", "h0003"):
+            alert = msgspec.structs.replace(life_safety(clock()), site=site)
+            assert await service.raise_alert(alert) is not None
+            await channel.idle()
+        got = arc.wait(3)
+    assert [(r.account, r.data.split("|")[0]) for r in got] == [("5101", "#5101"), ("5102", "#5102"), ("7003", "#7003")]
+    assert all(r.contact_id == ("1", "101", "01", "001") for r in got)
+
+
+def test_community_accounts_are_checked_and_explained() -> None:
+    config = ArcConfig(host="h", port=1, community_accounts={"C01": "5101"}, account_prefix="12")
+    assert config.account_for("h0001", community="C01") == "5101"
+    assert config.account_for("h0001", community="C09") == "120001"  # not listed: the prefix rule
+    assert config.account_for("h0001", community=None) == "120001"
+    with pytest.raises(ValueError, match="community C01"):
+        ArcConfig(host="h", port=1, community_accounts={"C01": "51-01"})
+
+
+def test_the_account_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ELDERCARE_ARC_HOST", "127.0.0.1")
+    monkeypatch.setenv("ELDERCARE_ARC_PORT", "12000")
+    monkeypatch.setenv("ELDERCARE_ARC_COMMUNITY_ACCOUNTS", '{"C01": "5101", "C02": "5102"}')
+    monkeypatch.setenv("ELDERCARE_ARC_ACCOUNTS", '{"h0003": "7003"}')
+    config = arc_config_from(Settings())
+    assert config is not None
+    accounts = [config.account_for(s, community=c) for s, c in (("h0001", "C01"), ("h0002", "C02"), ("h0003", "C02"))]
+    assert accounts == ["5101", "5102", "7003"]
+    monkeypatch.setenv("ELDERCARE_ARC_COMMUNITY_ACCOUNTS", '{"C01": "nope"}')
+    with pytest.raises(ValueError, match="community C01"):
+        arc_config_from(Settings())
