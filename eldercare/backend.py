@@ -61,6 +61,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff
+from gateway.watch.commands import WatchCommandRouter
 from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
 from ingest.errors import IngestError
@@ -256,6 +257,10 @@ class Backend:
             password=settings.mqtt_password.get_secret_value(),
             client_id=f"{settings.mqtt_client_id}-cmd",
         )
+        # A registered 4G watch gets its commands over its own TCP connection, the rest go over MQTT (gateway/watch).
+        self.watch_commands = WatchCommandRouter(
+            fallback=self.commands, watches=watches_from_registry(registry) if registry is not None else {}
+        )
         sender = notifier or AppriseNotifier()
         # Families with recorded consent hear about life-safety alerts through the same channels (alerts/guardians.py).
         self.guardian_links = GuardianLinks(secret=secret, base_url=settings.public_url)
@@ -266,11 +271,11 @@ class Backend:
             policies=policies or PolicyBook(),
             clock=wall_ms,
             links=LinkSigner(secret=secret, base_url=settings.public_url),
-            commands=self.commands,
+            commands=self.watch_commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
             arc=self.arc,
         )
-        self.checkin_relay = CheckInRelay(store=self.store, commands=self.commands, clock=wall_ms)  # issue 19
+        self.checkin_relay = CheckInRelay(store=self.store, commands=self.watch_commands, clock=wall_ms)  # issue 19
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
         self.engine: Engine | None = None
         self.engine_tick_s = engine_tick_s
@@ -323,6 +328,7 @@ class Backend:
 
     def _watch_server_started(self, server: WatchServer) -> None:
         self.watch_server = server
+        self.watch_commands.server = server
 
     def _on_durable(self, readings: Sequence[Reading]) -> None:
         if self.recovery.catching_up:
