@@ -149,11 +149,14 @@ class AlertService:
             timers=initial_timers(policy, now),
         )
         record = result.record
+        arc_row: int | None = None
         if result.created and record.life_safety and self.arc is not None:
             # One outbox row, then a background send: the workers' messages below never wait for the ARC.
-            await self.arc.enqueue(record, restore=False, now=now)
+            arc_row = await self.arc.enqueue(record, restore=False, now=now)
         if result.created:
             await self._notify_new(record, ctx, policy, now)
+            if self.arc is not None and self.arc.take_unsent(arc_row):
+                await self._arc_failed(record.id, now)  # no ARC account: the ARC will never have it
             if record.life_safety and self.guardians is not None:
                 # In the background: a slow family channel must never hold up the next alert's staff notification.
                 task = asyncio.create_task(self._tell_guardians(record, ctx, now), name=f"guardians-{record.id}")

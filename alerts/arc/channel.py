@@ -68,6 +68,7 @@ class ArcChannel:
         self._again = False
         self.delivered = 0
         self.last_supervision: Response | DeliveryError | None = None
+        self._unsent: set[int] = set()
         self.on_failed: Callable[[int, int], Awaitable[None]] | None = None
         """Called with ``(alert_id, now_ms)`` once an alarm's delivery counts as failed (set by the alert service)."""
 
@@ -99,10 +100,19 @@ class ArcChannel:
                 note=f"报警中心投递失败 / ARC delivery failed: {draft.error} (not sent)",
             )  # fmt: skip
             if not restore:
-                await self._escalate(record.id, now)
+                # Escalated by the caller once the workers have been told (take_unsent): done here, the "ARC does
+                # not have it" notice would reach nobody and the escalation step would overtake the first message.
+                self._unsent.add(nid)
         else:
             self.kick()
         return nid
+
+    def take_unsent(self, notification_id: int | None) -> bool:
+        """True (once) if :meth:`enqueue` wrote this alarm as failed at once (no account): the caller escalates it."""
+        if notification_id is None or notification_id not in self._unsent:
+            return False
+        self._unsent.discard(notification_id)
+        return True
 
     def kick(self) -> None:
         """Drain the ARC outbox in the background (a running drain goes round once more)."""

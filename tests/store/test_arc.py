@@ -295,7 +295,9 @@ async def test_with_the_arc_down_one_refused_connection_ends_the_round_and_nothi
         assert [r.contact_id for r in arc.wait(2)] == [("1", "101", "01", "001"), ("1", "111", "01", "004")]
 
 
-async def test_a_home_without_an_account_shows_it_in_the_history(setup: AlertStore, clock: FakeClock) -> None:
+async def test_a_home_without_an_account_shows_it_in_the_history_and_escalates_after_the_first_message(
+    setup: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
     config = ArcConfig(host="127.0.0.1", port=free_port(), accounts={"elsewhere": "9999"}, timeout_s=1.0)
     service, _ = service_with_arc(setup, clock, config)
     record = await service.raise_alert(life_safety(clock()))
@@ -303,6 +305,13 @@ async def test_a_home_without_an_account_shows_it_in_the_history(setup: AlertSto
     (row,) = [n for n in setup.notifications(alert_id=record.id) if n.channel == "arc"]
     assert row.status == "failed" and row.error == "no ARC account for site h0001"
     assert any(e.action == "arc_failed" and "no ARC account" in (e.note or "") for e in setup.events(record.id))
+    # The workers first get the alert, then the "ARC does not have it" notice; the street is told at once.
+    sent = [(n.worker_id, n.kind) for n in setup.notifications(alert_id=record.id) if n.channel != "arc"]
+    assert sorted(sent) == sorted(
+        [("W01", "initial"), ("W02", "initial"), ("W01", "arc_failed"), ("W02", "arc_failed"), ("W03", "escalation")]
+    )
+    assert [k for _, k in sent][:2] == ["initial", "initial"]
+    assert len(webhook.wait(5)) == 5
 
 
 # ---------------------------------------------------------------------------------------------- failure escalates
