@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     ALERT_REMINDED = "alert.reminded"
     ALERT_ESCALATED = "alert.escalated"
     ALERT_OVERDUE = "alert.on_site_overdue"
+    ALERT_ARC_ESCALATED = "alert.arc_escalated"
+    """The ARC did not take a life-safety alert: its workers were told and the next escalation step taken."""
     ALERT_READ = "alert.read"
     LINK_USED = "link.used"
     LINK_REJECTED = "link.rejected"

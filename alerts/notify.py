@@ -34,6 +34,8 @@ class NoticeKind(StrEnum):
     ASSIGNED = "assigned"
     """A duty officer made the recipient responsible for the alert."""
     DIGEST = "digest"
+    ARC_FAILED = "arc_failed"
+    """The alarm-receiving centre did not take a life-safety alert: whoever has it must act without the ARC."""
 
 
 KIND_ZH: Final[dict[NoticeKind, str]] = {
@@ -45,6 +47,7 @@ KIND_ZH: Final[dict[NoticeKind, str]] = {
     NoticeKind.DEFERRED: "",
     NoticeKind.ASSIGNED: "（已指派给您）",
     NoticeKind.DIGEST: "",
+    NoticeKind.ARC_FAILED: "（报警中心未收到）",
 }
 
 
@@ -97,6 +100,8 @@ def render_alert(
             f"Time: {_local(view.raised_ms, tz)} ({tz})",
             f"Why: {view.explanation}",
         ]
+        if kind is NoticeKind.ARC_FAILED:
+            lines.append("Alarm centre: delivery FAILED; the ARC does not have this alert. Act without it.")
         if ack_url:
             lines.append(f"Acknowledge: {ack_url}")
         if page_url:
@@ -110,6 +115,8 @@ def render_alert(
         f"时间：{_local(view.raised_ms, tz)}（北京时间）",
         f"说明：{view.explanation_zh}",
     ]
+    if kind is NoticeKind.ARC_FAILED:
+        lines.append("报警中心：投递失败，报警中心没有收到此告警，请直接处置。")
     if ack_url:
         lines.append(f"一键接单：{ack_url}")
     if page_url:

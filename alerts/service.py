@@ -35,6 +35,7 @@ from alerts.escalation import (
     Timers,
     batch_due_ms,
     initial_timers,
+    next_escalation_ms,
     plan_due,
 )
 from alerts.guardians import GuardianNotifier
@@ -122,6 +123,8 @@ class AlertService:
         self._family_tasks: set[asyncio.Task[None]] = set()
         self.arc = arc
         """The alarm-receiving centre (alerts/arc/): life-safety alerts and their restores as Contact ID; None: off."""
+        if arc is not None:
+            arc.on_failed = self._arc_failed
 
     # ------------------------------------------------------------------ raise
 
@@ -146,11 +149,14 @@ class AlertService:
             timers=initial_timers(policy, now),
         )
         record = result.record
+        arc_row: int | None = None
         if result.created and record.life_safety and self.arc is not None:
             # One outbox row, then a background send: the workers' messages below never wait for the ARC.
-            await self.arc.enqueue(record, restore=False, now=now)
+            arc_row = await self.arc.enqueue(record, restore=False, now=now)
         if result.created:
             await self._notify_new(record, ctx, policy, now)
+            if self.arc is not None and self.arc.take_unsent(arc_row):
+                await self._arc_failed(record.id, now)  # no ARC account: the ARC will never have it
             if record.life_safety and self.guardians is not None:
                 # In the background: a slow family channel must never hold up the next alert's staff notification.
                 task = asyncio.create_task(self._tell_guardians(record, ctx, now), name=f"guardians-{record.id}")
@@ -353,6 +359,47 @@ class AlertService:
         if self.arc is not None:
             self.arc.kick()  # due ARC retries, in the background
         return report
+
+    async def _arc_failed(self, alert_id: int, now: int) -> None:
+        """The ARC did not take a life-safety alert: tell who has it, and take the next escalation step now.
+
+        Like a worker nobody reached, an alert the ARC does not have must not wait for the policy's next step: the
+        workers told so far (or the owner, once someone has taken it) get an ``arc_failed`` notice, and an alert
+        nobody has acknowledged escalates to the policy's next step at once (that step is not taken again later).
+        """
+        record = await asyncio.to_thread(self.store.get_alert, alert_id)
+        if State(record.state) not in ACTIVE_STATES:
+            return
+        ctx = await asyncio.to_thread(self.store.site_context, record.site)
+        roles: tuple[Role, ...] = ()
+        policy = msgspec.convert(record.policy, Policy)
+        step = record.escalation_step
+        if (
+            record.state == State.OPEN.value
+            and record.escalate_due_ms is not None
+            and record.next_due_ms is not None
+            and step < len(policy.escalate)
+        ):
+            timers = Timers(
+                remind_due_ms=record.remind_due_ms,
+                escalate_due_ms=next_escalation_ms(policy, record.created_ms, step + 1),
+                escalation_step=step + 1,
+                on_site_due_ms=record.on_site_due_ms,
+            )
+            won = await asyncio.to_thread(
+                self.store.advance_timers, record.id, expect_next_due_ms=record.next_due_ms, timers=timers
+            )
+            roles = policy.escalate[step].roles if won else ()
+        told = await self._workers([record.owner_id] if record.owner_id else record.notified)
+        await self._send_all(record, ctx, told, NoticeKind.ARC_FAILED, now, AuditAction.ALERT_NOTIFIED)
+        if roles:
+            fresh = await self._recipients(ctx, [r.value for r in roles])
+            await self._send_all(record, ctx, fresh, NoticeKind.ESCALATION, now, AuditAction.ALERT_ESCALATED)
+        await asyncio.to_thread(
+            self.store.audit, now_ms=now, actor=SYSTEM, channel=Channel.SYSTEM, action=AuditAction.ALERT_ARC_ESCALATED,
+            entity=Entity.ALERT, entity_id=record.id,
+            detail={"roles": [r.value for r in roles], "told": [w.id for w in told]},
+        )  # fmt: skip
 
     async def _flush_queue(self, now: int, report: TickReport) -> None:
         claimed = await asyncio.to_thread(self.store.claim_notifications, now)

@@ -36,6 +36,7 @@ from typing import Any, Final
 import msgspec
 
 from alerts.arc.channel import ArcChannel
+from alerts.arc.dc09 import parse_key
 from alerts.arc.events import DEFAULT_CODES, ArcConfig
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
@@ -60,6 +61,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff
+from gateway.watch.commands import WatchCommandRouter
 from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
 from ingest.errors import IngestError
@@ -94,7 +96,8 @@ def arc_config(settings: Settings) -> ArcConfig | None:
         return None
     return ArcConfig(
         host=settings.arc_host, port=settings.arc_port, accounts=dict(settings.arc_accounts),
-        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        community_accounts=dict(settings.arc_community_accounts), account_prefix=settings.arc_account_prefix,
+        receiver=settings.arc_receiver, line=settings.arc_line,
         codes={**DEFAULT_CODES, "fall": settings.arc_fall_code}, timeout_s=settings.arc_timeout_s,
         supervision_s=settings.arc_supervision_s,
     )  # fmt: skip
@@ -103,7 +106,15 @@ def arc_config(settings: Settings) -> ArcConfig | None:
 def arc_channel(settings: Settings, *, store: AlertStore, clock: Callable[[], int]) -> ArcChannel | None:
     """The ARC channel over ``store``'s outbox, or None when the ARC output is off."""
     config = arc_config(settings)
-    return None if config is None else ArcChannel(store=store, config=config, clock=clock)
+    if config is None:
+        return None
+    return ArcChannel(store=store, config=config, clock=clock, key=arc_key(settings))
+
+
+def arc_key(settings: Settings) -> bytes | None:
+    """The DC-09 AES key from ``ELDERCARE_ARC_KEY`` (hex), or None for plain messages."""
+    hex_key = settings.arc_key.get_secret_value()
+    return parse_key(hex_key) if hex_key else None
 
 
 def _fit_with_routine(histories: Mapping[str, Sequence[DaySummary]], config: DetectConfig) -> dict[str, Baseline]:
@@ -246,6 +257,10 @@ class Backend:
             password=settings.mqtt_password.get_secret_value(),
             client_id=f"{settings.mqtt_client_id}-cmd",
         )
+        # A registered 4G watch gets its commands over its own TCP connection, the rest go over MQTT (gateway/watch).
+        self.watch_commands = WatchCommandRouter(
+            fallback=self.commands, watches=watches_from_registry(registry) if registry is not None else {}
+        )
         sender = notifier or AppriseNotifier()
         # Families with recorded consent hear about life-safety alerts through the same channels (alerts/guardians.py).
         self.guardian_links = GuardianLinks(secret=secret, base_url=settings.public_url)
@@ -256,11 +271,11 @@ class Backend:
             policies=policies or PolicyBook(),
             clock=wall_ms,
             links=LinkSigner(secret=secret, base_url=settings.public_url),
-            commands=self.commands,
+            commands=self.watch_commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
             arc=self.arc,
         )
-        self.checkin_relay = CheckInRelay(store=self.store, commands=self.commands, clock=wall_ms)  # issue 19
+        self.checkin_relay = CheckInRelay(store=self.store, commands=self.watch_commands, clock=wall_ms)  # issue 19
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
         self.engine: Engine | None = None
         self.engine_tick_s = engine_tick_s
@@ -313,6 +328,7 @@ class Backend:
 
     def _watch_server_started(self, server: WatchServer) -> None:
         self.watch_server = server
+        self.watch_commands.server = server
 
     def _on_durable(self, readings: Sequence[Reading]) -> None:
         if self.recovery.catching_up:

@@ -653,6 +653,7 @@ def arc_test(
     from alerts.arc.client import ArcClient
     from alerts.arc.errors import DeliveryError
     from alerts.arc.events import ArcConfig
+    from eldercare.backend import arc_key
     from eldercare.settings import Settings
 
     settings = Settings()
@@ -664,11 +665,12 @@ def arc_test(
         raise typer.Exit(2)
     config = ArcConfig(
         host=target_host, port=target_port, accounts=dict(settings.arc_accounts),
-        account_prefix=settings.arc_account_prefix, receiver=settings.arc_receiver, line=settings.arc_line,
+        community_accounts=dict(settings.arc_community_accounts), account_prefix=settings.arc_account_prefix,
+        receiver=settings.arc_receiver, line=settings.arc_line,
         timeout_s=settings.arc_timeout_s,
     )  # fmt: skip
     client = ArcClient(host=target_host, port=target_port, receiver=config.receiver, line=config.line,
-                       timeout_s=config.timeout_s)  # fmt: skip
+                       timeout_s=config.timeout_s, key=arc_key(settings))  # fmt: skip
     acct = account or config.link_account()
     try:
         answer = asyncio.run(send_test_event(client, account=acct, seq=seq_of(int(time.time()))))
@@ -680,7 +682,7 @@ def arc_test(
         raise typer.Exit(2) from None
     print(
         f"报警中心已确认 / ARC {client.target} answered {answer.kind} "
-        f"(Contact ID 1602, account {acct}, seq {answer.seq:04d})"
+        f"(Contact ID 1602, account {acct}, seq {answer.seq:04d}{', AES' if client.encrypted else ''})"
     )
 
 

@@ -10,13 +10,17 @@ import msgspec
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.arc.dc09 import parse_key
 from detection.config import DetectConfig
 
 
 class Settings(BaseSettings):
     """Deployment settings; secrets come from the environment (or a ``.env`` file), never from code."""
 
-    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a failed check must not print the inputs, which hold the secrets (ARC key, passwords).
+    model_config = SettingsConfigDict(
+        env_prefix="ELDERCARE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(default=Path("var"), description="Spool, dead-letter record, SQLite store, snapshots.")
     registry_path: Path | None = Field(default=None, description="Registry JSON (docs/registry.md) to provision.")
@@ -74,12 +78,18 @@ class Settings(BaseSettings):
     arc_host: str = Field(default="", description="ARC receiver host (SIA DC-09 over TCP); empty: no ARC output.")
     arc_port: int = Field(default=0, description="ARC receiver TCP port.")
     arc_accounts: dict[str, str] = Field(default_factory=dict, description="JSON: site → ARC account (hex).")
+    arc_community_accounts: dict[str, str] = Field(
+        default_factory=dict, description="JSON: community id → ARC account, for homes not in arc_accounts."
+    )
     arc_account_prefix: str = Field(default="", description="Else account = prefix + the digits of the site id.")
     arc_receiver: str = Field(default="", description="DC-09 receiver number (R field); empty: omitted.")
     arc_line: str = Field(default="0", description="DC-09 line prefix (L field).")
     arc_fall_code: str = Field(default="101", description="Contact ID code of a fall (no standard code; 101 or 120).")
     arc_timeout_s: float = Field(default=10.0, description="Connect / wait-for-ACK limit of one attempt.")
     arc_supervision_s: float = Field(default=300.0, description="DC-09 NULL link-test interval; 0: none.")
+    arc_key: SecretStr = Field(
+        default=SecretStr(""), description="DC-09 AES key, 32/48/64 hex digits (AES-128/192/256); empty: plain."
+    )
     detect: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -113,6 +123,11 @@ class Settings(BaseSettings):
             raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")
         if self.arc_host and not 0 < self.arc_port < 65536:
             raise ValueError(f"ELDERCARE_ARC_PORT must be 1..65535 when ELDERCARE_ARC_HOST is set, got {self.arc_port}")
+        if self.arc_key.get_secret_value():
+            try:
+                parse_key(self.arc_key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"ELDERCARE_ARC_KEY: {exc}") from None
         return self
 
 

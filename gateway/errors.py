@@ -64,6 +64,19 @@ class PublishError(Exception):
         self.detail = detail
 
 
+class WatchOffline(Exception):
+    """Raised when a command cannot be written to a 4G watch: it has no open connection (or the write failed).
+
+    Attributes:
+        imei: the watch's IMEI, masked (safe to log and audit).
+    """
+
+    def __init__(self, imei: str, detail: str = "watch not connected") -> None:
+        masked = "*" * max(len(imei) - 4, 0) + imei[-4:]
+        super().__init__(f"{detail}: {masked}")
+        self.imei = masked
+
+
 class MqttWireError(Exception):
     """Raised by the own MQTT client (:mod:`gateway.mqtt_wire`) when a connection cannot go on.
 

@@ -88,6 +88,7 @@ LIFE_SAFETY_EVENTS: Final[frozenset[tuple[DeviceKind, str]]] = frozenset(
     {
         (DeviceKind.WRISTBAND, "sos"),
         (DeviceKind.WRISTBAND, "fall"),
+        (DeviceKind.MOTION, "fall"),  # an mmWave radar's confirmed fall state (Z2M, docs/devices.md)
         (DeviceKind.SMOKE, "alarm"),
         (DeviceKind.GAS, "alarm"),
         (DeviceKind.CALL_BUTTON, "press"),

@@ -103,3 +103,18 @@ def test_arc_test_command_sends_contact_id_602_and_prints_the_answer() -> None:
         arc.mode = "duh"
         refused = CliRunner().invoke(app, ["arc", "test", "--host", "127.0.0.1", "--port", str(arc.port)])
         assert refused.exit_code == 1 and "duh" in refused.output
+
+
+def test_arc_test_command_encrypts_with_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    key_hex = "00112233445566778899AABBCCDDEEFF"
+    monkeypatch.setenv("ELDERCARE_ARC_KEY", key_hex)
+    with ArcReceiver(key=bytes.fromhex(key_hex)) as arc:
+        result = CliRunner().invoke(app, ["arc", "test", "--host", "127.0.0.1", "--port", str(arc.port)])
+        assert result.exit_code == 0, result.output
+        assert "answered ACK" in result.output and "AES" in result.output and key_hex not in result.output
+        (got,) = arc.wait(1)
+        assert got.encrypted and got.contact_id == ("1", "602", "00", "000")
+    monkeypatch.setenv("ELDERCARE_ARC_KEY", "1234")
+    bad = CliRunner().invoke(app, ["arc", "test", "--host", "127.0.0.1", "--port", "1"])
+    assert bad.exit_code != 0 and "1234" not in bad.output + str(bad.exception)
+    assert "32, 48 or 64 hex digits" in str(bad.exception)

@@ -15,6 +15,7 @@ import pytest
 from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
+from alerts.lifecycle import Action, Channel
 from detection.models import AlertType, Severity
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
@@ -149,3 +150,43 @@ async def test_frames_read_together_are_stored_apart(backend: Backend, unique_si
         while len(stored_hrs := hrs(await stored(backend, unique_site, since))) < len(rates):
             await asyncio.sleep(0.2)
     assert stored_hrs == [float(hr) for hr in rates]
+
+
+# --- downlink (issue 16, step 5) -----------------------------------------------------------------------------------
+
+
+def message_text(content: str) -> str:
+    """The text of a ``MESSAGE,<UTF-16BE hex>`` frame (Traccar's WatchProtocolEncoder format)."""
+    command, hex_text = content.split(",", 1)
+    assert command == "MESSAGE"
+    return bytes.fromhex(hex_text).decode("utf-16-be")
+
+
+async def test_acknowledging_a_watch_sos_tells_the_watch_help_is_coming(backend: Backend, unique_site: str) -> None:
+    async with watch_of(backend) as watch:
+        assert await watch.login() == "LK"
+        await watch.sos()
+        assert await watch.reply() == "AL"
+        (alert,) = await until(lambda: backend.store.list_alerts(site=unique_site))
+        await backend.service.transition(alert.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
+        text = message_text(await watch.reply())  # on the watch's own open connection
+    assert text.startswith("已收到您的求助，工作人员") and text.endswith("正在赶来。")
+    audit = [e for e in backend.store.audit_entries(entity_id=str(alert.id)) if e.action.startswith("command.")]
+    assert [(e.action, e.detail.get("cmd")) for e in audit] == [("command.sent", "help_coming")]
+    assert audit[0].detail["topic"] == f"ec/v1/{unique_site}/wristband/band1/cmd"
+
+
+async def test_a_watch_that_is_not_connected_gets_no_message_and_the_failure_is_audited(
+    backend: Backend, unique_site: str
+) -> None:
+    async with watch_of(backend) as watch:
+        assert await watch.login() == "LK"
+        await watch.sos()
+        assert await watch.reply() == "AL"
+    (alert,) = await until(lambda: backend.store.list_alerts(site=unique_site))
+    assert backend.watch_server is not None
+    await until(lambda: IMEI not in backend.watch_server.connected_imeis)
+    result = await backend.service.transition(alert.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
+    assert result.applied  # a watch out of reach never undoes the acknowledgement
+    audit = [e for e in backend.store.audit_entries(entity_id=str(alert.id)) if e.action.startswith("command.")]
+    assert [e.action for e in audit] == ["command.failed"] and "not connected" in str(audit[0].detail["error"])

@@ -74,3 +74,34 @@ async def test_z2m_emergency_press_raises_one_call_alert_within_a_second(
     messages = await asyncio.to_thread(webhook.wait, 2, 20.0)
     assert sorted(m["path"] for m in messages) == ["/W01", "/W02"]
     await asyncio.to_thread(publish, "bridge/devices", b"", True)
+
+
+async def test_z2m_radar_fall_raises_one_fall_alert_within_a_second(
+    backend: Backend, z2m: mqtt.Client, unique_site: str, webhook: Webhook
+) -> None:
+    base = f"z2m/{unique_site}"
+
+    def publish(rest: str, payload: bytes, retain: bool = False) -> None:
+        z2m.publish(f"{base}/{rest}", payload, qos=1, retain=retain).wait_for_publish(10)
+
+    await asyncio.to_thread(publish, "bridge/state", b'{"state":"online"}', True)
+    await asyncio.to_thread(publish, "bridge/devices", fx.bridge_devices(), True)
+    radar = fx.name_of(fx.FALL_RADAR)
+    await asyncio.to_thread(publish, radar, fx.FALL_RADAR_NORMAL)
+    await asyncio.to_thread(publish, radar, fx.FALL_RADAR_WARNING)  # the radar's pre-alarm: nothing yet
+    fell = time.monotonic()
+    await asyncio.to_thread(publish, radar, fx.FALL_RADAR_ALARM)
+    await asyncio.to_thread(publish, radar, fx.FALL_RADAR_ALARM)  # the snapshot again (e.g. a linkquality change)
+    for _ in range(200):
+        if backend.store.list_alerts(site=unique_site):
+            break
+        await asyncio.sleep(0.01)
+    raised_s = time.monotonic() - fell
+    messages = await asyncio.to_thread(webhook.wait, 2, 20.0)  # the workers are told: the alert went all the way
+    alerts = backend.store.list_alerts(site=unique_site)
+    assert [(a.type, a.severity, a.count, a.device) for a in alerts] == [
+        (AlertType.FALL, Severity.CRITICAL, 1, fx.FALL_RADAR)
+    ]
+    assert raised_s < 1.0, raised_s
+    assert sorted(m["path"] for m in messages) == ["/W01", "/W02"]
+    await asyncio.to_thread(publish, "bridge/devices", b"", True)

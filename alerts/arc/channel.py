@@ -4,14 +4,16 @@ Each event is a ``notifications`` row (channel ``arc``, worker ``ARC``) written 
 killed backend sends it after restart (rows left in ``sending`` are leased, see ``claim_notifications``). Sending
 runs in a background task of its own: a slow or dead ARC never holds up the workers' notifications. An event
 is retried with a capped backoff until the ARC acknowledges it; after ``failed_after`` failed attempts the
-alert's history shows "ARC delivery failed" (once), and "delivered" when the ACK finally comes.
+alert's history shows "ARC delivery failed" (once), and "delivered" when the ACK finally comes. At that same
+moment :attr:`ArcChannel.on_failed` is called for an alarm (not a restore): the alert service tells the workers
+and takes the next escalation step (``AlertService._arc_failed``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from alerts.arc.client import ArcClient
@@ -47,18 +49,28 @@ class ArcChannel:
     """Queues Contact ID events in the outbox and delivers them to the ARC in the background."""
 
     def __init__(
-        self, *, store: AlertStore, config: ArcConfig, clock: Callable[[], int], client: ArcClient | None = None
+        self,
+        *,
+        store: AlertStore,
+        config: ArcConfig,
+        clock: Callable[[], int],
+        client: ArcClient | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.clock = clock
         self.client = client or ArcClient(
-            host=config.host, port=config.port, receiver=config.receiver, line=config.line, timeout_s=config.timeout_s
-        )
+            host=config.host, port=config.port, receiver=config.receiver, line=config.line, timeout_s=config.timeout_s,
+            key=key,
+        )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self.delivered = 0
         self.last_supervision: Response | DeliveryError | None = None
+        self._unsent: set[int] = set()
+        self.on_failed: Callable[[int, int], Awaitable[None]] | None = None
+        """Called with ``(alert_id, now_ms)`` once an alarm's delivery counts as failed (set by the alert service)."""
 
     # ------------------------------------------------------------------ queueing
 
@@ -70,7 +82,9 @@ class ArcChannel:
             mine = {n.kind for n in rows if n.channel == ARC_CHANNEL}
             if EVENT not in mine or RESTORE in mine:
                 return None  # nothing was reported to the ARC, or the restore is already on its way
-        data = self.config.event_data(site=record.site, alert_type=record.type, restore=restore)
+        data = self.config.event_data(
+            site=record.site, alert_type=record.type, restore=restore, community=record.community_id
+        )
         if data is None and self.config.codes.get(record.type) is None:
             return None  # not a type the ARC hears about
         draft = NotificationDraft(
@@ -85,9 +99,20 @@ class ArcChannel:
                 self.store.finish_arc, nid, status="failed", now_ms=now, error=draft.error, event="arc_failed",
                 note=f"报警中心投递失败 / ARC delivery failed: {draft.error} (not sent)",
             )  # fmt: skip
+            if not restore:
+                # Escalated by the caller once the workers have been told (take_unsent): done here, the "ARC does
+                # not have it" notice would reach nobody and the escalation step would overtake the first message.
+                self._unsent.add(nid)
         else:
             self.kick()
         return nid
+
+    def take_unsent(self, notification_id: int | None) -> bool:
+        """True (once) if :meth:`enqueue` wrote this alarm as failed at once (no account): the caller escalates it."""
+        if notification_id is None or notification_id not in self._unsent:
+            return False
+        self._unsent.discard(notification_id)
+        return True
 
     def kick(self) -> None:
         """Drain the ARC outbox in the background (a running drain goes round once more)."""
@@ -174,7 +199,17 @@ class ArcChannel:
             event="arc_failed" if show else None,
             note=f"报警中心投递失败 / ARC delivery failed: {exc} (attempt {attempts}; {what})" if show else None,
         )  # fmt: skip
+        if show and item.kind == EVENT:
+            await self._escalate(item.alert_id, now)
         return due
+
+    async def _escalate(self, alert_id: int, now: int) -> None:
+        if self.on_failed is None:
+            return
+        try:
+            await self.on_failed(alert_id, now)
+        except Exception:  # noqa: BLE001 - the ARC retries must go on whatever the workers' channels do
+            _LOG.exception("alert %s: escalating the failed ARC delivery failed", alert_id)
 
     # ------------------------------------------------------------------ link checks
 

@@ -9,6 +9,23 @@ usually a timestamp outside its window: send again) or ``DUH`` (not understood: 
 Sources: ``jvanovost/dc09_spt`` ``dc09_spt/msg/dc09_msg.py`` and ``dc05_msg.py``; ``pysiaalarm``
 ``utils/regexes.py``; the worked frames of ``research/devices_interop.md`` §4 are this module's doctests.
 
+**Encryption** (DC-09's optional AES, the ARC gives each transmitter a 128/192/256-bit key): a ``*`` before the ID
+(``"*ADM-CID"``) and everything after ``[`` is the upper-case hex of AES-CBC with a zero IV over
+``pad "|" data "]" _timestamp``: ``pad`` is 1..16 random characters other than ``|``, ``[`` and ``]`` that make the
+block a multiple of 16 bytes (no PKCS padding), and the timestamp is mandatory, so a recorded message cannot be
+replayed outside the receiver's window. The receiver's ``ACK`` to an encrypted message is encrypted the same way
+(``"*ACK"…#acct[hex`` over ``pad "]" _timestamp``); its ``NAK`` (with the receiver's time) and ``DUH`` are not.
+Sources: ``dc09_spt`` ``dc09crypt`` / ``dc09decrypt`` / ``dc09answer``, ``pysiaalarm`` ``event.py``
+(``encrypt_content``, ``create_response``) and ``utils/regexes.py`` (``encr_adm_content_regex``).
+
+>>> key = bytes(range(16))
+>>> msg = frame(event_id="ADM-CID", seq=1, account="1234", data="#1234|1101 01 015", key=key, pad="0" * 9,
+...             timestamp="_10:00:00,11-25-2025")
+>>> msg[:31], msg[31:47]
+(b'\n45450076"*ADM-CID"0001L0#1234[', b'0408B5A9FE0A432D')
+>>> decrypt_block(key, msg[31:-1].decode())
+'000000000|#1234|1101 01 015]_10:00:00,11-25-2025'
+
 >>> frame(event_id="ADM-CID", seq=1, account="1234", data="#1234|1101 01 015", timestamp=None)
 b'\n21440027"ADM-CID"0001L0#1234[#1234|1101 01 015]\r'
 >>> contact_id(account="1234", qualifier=3, code="101", group="01", zone="015")
@@ -19,10 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from enum import StrEnum
 from typing import Final
 
 import msgspec
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from alerts.arc.errors import FrameError
 
@@ -36,6 +55,12 @@ _RESPONSE_RE: Final = re.compile(
     r'"(?P<kind>ACK|NAK|DUH|RSP)"(?P<seq>\d{4})(?:R(?P<rcvr>[0-9A-F]{1,6}))?(?:L(?P<line>[0-9A-F]{1,6}))?'
     r"(?:#(?P<account>[0-9A-F]{3,16})|A0)?\[(?P<data>[^\]]*)\](?:_(?P<ts>[0-9:,\-]+))?"
 )
+_ENCRYPTED_RE: Final = re.compile(
+    r'"\*(?P<kind>ACK|NAK|DUH|RSP)"(?P<seq>\d{4})(?:R(?P<rcvr>[0-9A-F]{1,6}))?(?:L(?P<line>[0-9A-F]{1,6}))?'
+    r"(?:#(?P<account>[0-9A-F]{3,16}))?\[(?P<hex>(?:[0-9A-F]{32})+)"
+)
+_PAD_CHARS: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "[]|")
+_TIME_FORMAT: Final = "%H:%M:%S,%m-%d-%Y"
 
 
 def crc16(data: bytes) -> int:
@@ -59,7 +84,57 @@ def valid_account(account: str) -> bool:
 
 def timestamp(when: dt.datetime) -> str:
     """The DC-09 timestamp ``_HH:MM:SS,MM-DD-YYYY`` (UTC)."""
-    return when.astimezone(dt.UTC).strftime("_%H:%M:%S,%m-%d-%Y")
+    return when.astimezone(dt.UTC).strftime("_" + _TIME_FORMAT)
+
+
+def parse_timestamp(text: str) -> dt.datetime:
+    """A DC-09 timestamp (with or without its ``_``) as an aware UTC datetime; ``ValueError`` if malformed.
+
+    >>> parse_timestamp("_10:00:05,11-25-2025").isoformat()
+    '2025-11-25T10:00:05+00:00'
+    """
+    return dt.datetime.strptime(text.removeprefix("_"), _TIME_FORMAT).replace(tzinfo=dt.UTC)
+
+
+def parse_key(hex_key: str) -> bytes:
+    """The AES key from its hex form (32, 48 or 64 hex digits: AES-128/192/256); the error never shows the key.
+
+    >>> len(parse_key("00112233445566778899AABBCCDDEEFF"))
+    16
+    """
+    text = hex_key.strip()
+    if len(text) not in (32, 48, 64) or not re.fullmatch(r"[0-9A-Fa-f]+", text):
+        raise ValueError(
+            f"the ARC AES key must be 32, 48 or 64 hex digits (AES-128/192/256), got {len(text)} characters"
+        )
+    return bytes.fromhex(text)
+
+
+def _cipher(key: bytes) -> Cipher[modes.CBC]:
+    return Cipher(algorithms.AES(key), modes.CBC(bytes(16)))  # DC-09: CBC with an all-zero IV
+
+
+def encrypt_block(key: bytes, plain: str) -> str:
+    """AES-CBC (zero IV) of ``plain`` (already a multiple of 16 bytes) as upper-case hex."""
+    raw = plain.encode("ascii")
+    if len(raw) % 16:
+        raise ValueError("DC-09 encrypted block must be a multiple of 16 bytes")
+    encryptor = _cipher(key).encryptor()
+    return (encryptor.update(raw) + encryptor.finalize()).hex().upper()
+
+
+def decrypt_block(key: bytes, hex_text: str) -> str:
+    """The plain text of an encrypted DC-09 block (``latin-1``: a wrong key gives garbage, not an exception)."""
+    raw = bytes.fromhex(hex_text)
+    if not raw or len(raw) % 16:
+        raise ValueError("DC-09 encrypted block must be a non-empty multiple of 16 bytes")
+    decryptor = _cipher(key).decryptor()
+    return (decryptor.update(raw) + decryptor.finalize()).decode("latin-1")
+
+
+def padding(length: int) -> str:
+    """Random pad characters (never ``|``, ``[``, ``]``) making a block of ``length`` characters a multiple of 16."""
+    return "".join(secrets.choice(_PAD_CHARS) for _ in range(16 - length % 16))
 
 
 def contact_id(*, account: str, qualifier: int, code: str, group: str = "01", zone: str = "001") -> str:
@@ -80,14 +155,28 @@ def frame(
     receiver: str = "",
     line: str = "0",
     timestamp: str | None,
+    key: bytes | None = None,
+    pad: str | None = None,
 ) -> bytes:
-    """One complete DC-09 message (``<LF>`` … ``<CR>``); ``seq`` 1..9999, ``timestamp`` from :func:`timestamp`."""
+    """One complete DC-09 message (``<LF>`` … ``<CR>``); ``seq`` 1..9999, ``timestamp`` from :func:`timestamp`.
+
+    With ``key`` the message is encrypted (``*`` before the ID; the timestamp is then required); ``pad`` fixes the
+    pad characters (doctests), otherwise they are random.
+    """
     if not 1 <= seq <= 9999:
         raise ValueError(f"DC-09 sequence number must be 1..9999, got {seq}")
     if not valid_account(account):
         raise ValueError(f"DC-09 account must be 3-16 hex characters, got {account!r}")
     rcvr = f"R{receiver}" if receiver else ""
-    body = f'"{event_id}"{seq:04d}{rcvr}L{line}#{account}[{data}]{timestamp or ""}'.encode("ascii")
+    if key is None:
+        content = f"{data}]{timestamp or ''}"
+    else:
+        if not timestamp:
+            raise ValueError("an encrypted DC-09 message needs its timestamp")
+        inner = f"|{data}]{timestamp}"
+        content = encrypt_block(key, (padding(len(inner)) if pad is None else pad) + inner)
+        event_id = "*" + event_id
+    body = f'"{event_id}"{seq:04d}{rcvr}L{line}#{account}[{content}'.encode("ascii")
     if len(body) > 0xFFF:
         raise ValueError("DC-09 message too long")
     return b"\n" + f"{crc16(body):04X}0{len(body):03X}".encode("ascii") + body + b"\r"
@@ -111,10 +200,15 @@ class Response(msgspec.Struct, frozen=True, kw_only=True):
     receiver: str | None
     line: str | None
     timestamp: str | None
+    encrypted: bool = False
 
 
-def parse_response(raw: bytes) -> Response:
-    """Check the CRC and length of one receiver answer and parse it; raise :class:`FrameError`."""
+def parse_response(raw: bytes, *, key: bytes | None = None) -> Response:
+    """Check the CRC and length of one receiver answer and parse it; raise :class:`FrameError`.
+
+    An encrypted answer (``"*ACK"``) is decrypted with ``key``; it must decrypt to ``pad "]" _timestamp``
+    (reason ``decrypt`` otherwise, e.g. the receiver has another key).
+    """
     text = raw.strip(b"\r\n")
     if len(text) < 8:
         raise FrameError("short", raw)
@@ -126,6 +220,20 @@ def parse_response(raw: bytes) -> Response:
         raise FrameError("length", raw)
     if crc != crc16(body):
         raise FrameError("crc", raw)
+    encrypted = _ENCRYPTED_RE.fullmatch(body.decode("ascii", "replace"))
+    if encrypted is not None:
+        if key is None:
+            raise FrameError("encrypted", raw)
+        plain = decrypt_block(key, encrypted["hex"])
+        stamp = plain.rsplit("]", 1)[-1] if "]" in plain else ""
+        try:
+            parse_timestamp(stamp)
+        except ValueError:
+            raise FrameError("decrypt", raw) from None
+        return Response(
+            kind=Kind(encrypted["kind"]), seq=int(encrypted["seq"]), account=encrypted["account"],
+            receiver=encrypted["rcvr"], line=encrypted["line"], timestamp=stamp.removeprefix("_"), encrypted=True,
+        )  # fmt: skip
     match = _RESPONSE_RE.fullmatch(body.decode("ascii", "replace"))
     if match is None:
         raise FrameError("syntax", raw)

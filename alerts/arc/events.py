@@ -42,7 +42,10 @@ class ArcConfig(msgspec.Struct, frozen=True, kw_only=True):
     host: str
     port: int
     accounts: dict[str, str] = msgspec.field(default_factory=dict)
-    """site → account, agreed with the ARC; wins over :attr:`account_prefix`."""
+    """site → account, agreed with the ARC: a home's own account, wins over everything else."""
+    community_accounts: dict[str, str] = msgspec.field(default_factory=dict)
+    """community id (the registry's ``communities[].id``) → account: every home of that community reports under it,
+    unless it is in :attr:`accounts`; wins over :attr:`account_prefix`."""
     account_prefix: str = ""
     """Otherwise the account is this prefix followed by the digits of the site id (``12`` + ``h0001`` → ``120001``)."""
     receiver: str = ""
@@ -71,16 +74,24 @@ class ArcConfig(msgspec.Struct, frozen=True, kw_only=True):
         for site, account in self.accounts.items():
             if not valid_account(account):
                 raise ValueError(f"ARC account of {site} must be 3-16 hex characters, got {account!r}")
+        for community, account in self.community_accounts.items():
+            if not valid_account(account):
+                raise ValueError(f"ARC account of community {community} must be 3-16 hex characters, got {account!r}")
         if self.account_prefix and not re.fullmatch(r"[0-9A-F]{1,12}", self.account_prefix):
             raise ValueError(f"ARC account prefix must be hex digits, got {self.account_prefix!r}")
         for kind, code in self.codes.items():
             if not re.fullmatch(r"[0-9A-F]{3}", code):
                 raise ValueError(f"Contact ID code for {kind} must be 3 hex digits, got {code!r}")
 
-    def account_for(self, site: str) -> str | None:
-        """The home's ARC account, or None when it has none (the event cannot be sent)."""
+    def account_for(self, site: str, *, community: str | None = None) -> str | None:
+        """The home's ARC account, or None when it has none (the event cannot be sent).
+
+        Its own (:attr:`accounts`), else its community's (:attr:`community_accounts`), else prefix + site digits.
+        """
         if site in self.accounts:
             return self.accounts[site]
+        if community is not None and community in self.community_accounts:
+            return self.community_accounts[community]
         digits = "".join(c for c in site if c.isdigit())
         account = self.account_prefix + digits.zfill(4) if self.account_prefix else ""
         return account if valid_account(account) else None
@@ -91,11 +102,11 @@ class ArcConfig(msgspec.Struct, frozen=True, kw_only=True):
             return self.supervision_account
         if self.account_prefix:
             return self.account_prefix.ljust(4, "0")
-        return next(iter(self.accounts.values()), "0000")
+        return next(iter([*self.accounts.values(), *self.community_accounts.values()]), "0000")
 
-    def event_data(self, *, site: str, alert_type: str, restore: bool) -> str | None:
+    def event_data(self, *, site: str, alert_type: str, restore: bool, community: str | None = None) -> str | None:
         """The ``ADM-CID`` data of one alert (or its restore); None when the type is not reported or no account."""
-        account, code = self.account_for(site), self.codes.get(alert_type)
+        account, code = self.account_for(site, community=community), self.codes.get(alert_type)
         if account is None or code is None:
             return None
         zone = self.zones.get(alert_type, "000")

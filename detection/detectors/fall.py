@@ -14,10 +14,12 @@ STILL_CHECK_MS: Final = 120_000
 
 
 class FallDetector(Detector):
-    """Raises FALL on the wristband's ``fall`` event; two minutes of stillness afterwards escalates it."""
+    """Raises FALL on a wristband's or a radar's (``motion``) ``fall`` event; two minutes' stillness escalates it."""
 
     name: ClassVar[str] = "fall"
-    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset({(DeviceKind.WRISTBAND, MessageType.EVENT)})
+    inputs: ClassVar[frozenset[tuple[DeviceKind, MessageType]]] = frozenset(
+        {(DeviceKind.WRISTBAND, MessageType.EVENT), (DeviceKind.MOTION, MessageType.EVENT)}
+    )
     timer_names: ClassVar[tuple[str, ...]] = ("fall",)
     min_confidence_critical: ClassVar[float] = 0.7
 
@@ -30,13 +32,14 @@ class FallDetector(Detector):
         where = "in bed" if home.in_bed else "out of bed"
         where_zh = "在床上" if home.in_bed else "不在床上"
         home.fall_ms = t
+        what, what_zh = ("Radar", "雷达") if r.kind is DeviceKind.MOTION else ("Wristband", "手环")
         ctx.emit(
             home,
             AlertType.FALL,
             sev,
             t,
-            f"Wristband {r.device} detected a fall (confidence {conf:.2f}); the elder is {where}.",
-            f"手环 {r.device} 检测到跌倒（置信度 {conf:.2f}），老人{where_zh}。",
+            f"{what} {r.device} detected a fall (confidence {conf:.2f}); the elder is {where}.",
+            f"{what_zh} {r.device} 检测到跌倒（置信度 {conf:.2f}），老人{where_zh}。",
             device=r.device,
             evidence={"confidence": conf, "in_bed": home.in_bed},
         )

@@ -47,6 +47,10 @@ class VitalsDetector(Detector):
             spo2 = f.get("spo2")
             if ok and spo2 is not None:
                 self._spo2(ctx, home, dev, r.device, float(spo2), t)
+            if ok and "hr" not in f:
+                # A worn watch's SpO2 or temperature frame carries no heart rate: it neither continues nor ends
+                # a heart-rate episode (ending it there hid a sustained 150 bpm between oxygen frames).
+                return
         hr = f.get("hr")
         if not ok or not isinstance(hr, int | float) or hr <= 0:
             # The sensor stopped measuring (out of bed, band off): the episode ends without a known recovery, so an

@@ -14,6 +14,8 @@ What each command becomes (field meanings from Traccar's ``WatchProtocolDecoder`
 - ``PULSE``/``heart`` (heart rate), ``bphrt``/``BLOOD`` (blood pressure and heart rate), ``btemp2`` (body
   temperature): telemetry with ``hr`` (bpm), ``bp_sys``/``bp_dia`` (mmHg), ``body_temp`` (°C); a measured heart
   rate implies the watch is worn; ``heart,0`` (nothing measured) only keeps the watch alive (a status reading).
+- ``oxygen,flag,spo2`` (blood oxygen, %; Traccar reads the second value as ``bloodOxygen``, its test frame
+  ``[3G*9705141740*000B*oxygen,0,98]``): telemetry ``spo2`` and ``worn``; ``0`` (nothing measured) a status reading.
 - ``INIT``, ``TKQ``, ``TKQ2``: answered, nothing stored. Anything else is refused as ``unsupported_type``.
 
 The frame times (``ddmmyy,hhmmss``) are UTC, as Traccar reads them; a watch clock further off than the allowed skew
@@ -36,7 +38,7 @@ WATCH_PREFIX: Final = "watch"
 POSITION_PREFIXES: Final = ("UD", "AL", "WT")
 """Position reports (``UD``, ``UD2``, ``UD3``, ``UD_LTE``, ``UD_WCDMA``, ``WT``) and alarms (``AL``, ``AL_LTE``,
 ``ALCUSTOMER1``...): Traccar decodes every command starting with these."""
-VITALS_COMMANDS: Final = frozenset({"PULSE", "HEART", "BPHRT", "BLOOD", "BTEMP2"})
+VITALS_COMMANDS: Final = frozenset({"PULSE", "HEART", "BPHRT", "BLOOD", "BTEMP2", "OXYGEN"})
 ANSWER_ONLY: Final = frozenset({"INIT", "TKQ", "TKQ2"})
 
 BIT_LOW_BATTERY: Final = (0, 17)
@@ -233,6 +235,13 @@ class WatchDecoder:
         if command == "BTEMP2":
             if len(values) >= 2 and values[0] and _int(values[0], "temperature flag", topic, 0, 9) > 0:
                 fields["body_temp"] = _float(values[1], "body temperature", topic, 25, 45)
+        elif command == "OXYGEN":
+            if len(values) < 2 or not values[1]:
+                raise DecodeError(topic, Reason.BAD_SCHEMA, "oxygen needs flag,spo2")
+            spo2 = _int(values[1], "blood oxygen", topic, 0, 100)
+            if spo2 > 0:  # 0: nothing measured
+                fields["spo2"] = float(spo2)
+                fields["worn"] = True
         else:
             i = 0
             if command in ("BPHRT", "BLOOD"):

@@ -30,12 +30,12 @@ from typing import Final, Protocol
 
 import msgspec
 
-from gateway.errors import DecodeError, Reason
+from gateway.errors import DecodeError, Reason, WatchOffline
 from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.watch.decode import WatchDecoder, mask_imei, watch_topic
-from gateway.watch.protocol import DEFAULT_MAX_FRAME, Frame, FrameError, FrameParser, reply_for
+from gateway.watch.protocol import DEFAULT_MAX_FRAME, Frame, FrameError, FrameParser, encode_frame, reply_for
 from gateway.watch.registry import WatchBinding
 
 _LOG: Final = logging.getLogger(__name__)
@@ -85,6 +85,9 @@ class _Conn:
     binding: WatchBinding | None = None
     bad: int = 0
     closing: bool = False
+    vendor: str = "3G"
+    index: str | None = None
+    """Vendor code and index of the watch's login frame: commands to it reuse them, as its replies do."""
 
 
 class WatchServer:
@@ -193,6 +196,20 @@ class WatchServer:
     def connected_imeis(self) -> set[str]:
         """IMEIs with a logged-in connection."""
         return set(self._by_imei)
+
+    async def send(self, imei: str, content: str) -> None:
+        """Write one command frame (e.g. ``MESSAGE,…``) on the watch's open connection; raise :class:`WatchOffline`.
+
+        The protocol has no acknowledgement of server commands: "sent" means written to the socket.
+        """
+        conn = self._by_imei.get(imei)
+        if conn is None or conn.closing:
+            raise WatchOffline(imei)
+        conn.writer.write(encode_frame(conn.vendor, imei, content, index=conn.index))
+        try:
+            await asyncio.wait_for(conn.writer.drain(), self.write_timeout_s)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            raise WatchOffline(imei, f"write failed ({type(exc).__name__})") from None
 
     # -- connections -----------------------------------------------------------------------------
 
@@ -375,7 +392,7 @@ class WatchServer:
                 raw = RawMessage(watch_topic(None, mask_imei(frame.imei)), frame.raw(), 0, 0, False, now)
                 detail = f"imei {mask_imei(frame.imei)} is not registered to any home (from {conn.peer})"
                 return raw, self._refusal(raw, Reason.UNKNOWN_DEVICE, detail)
-            conn.imei, conn.binding = frame.imei, binding
+            conn.imei, conn.binding, conn.vendor, conn.index = frame.imei, binding, frame.vendor, frame.index
             older = self._by_imei.get(frame.imei)
             if older is not None and older is not conn:
                 self.stats.takeovers += 1

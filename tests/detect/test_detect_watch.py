@@ -88,3 +88,31 @@ def test_watch_frames_raise_what_contract_v1_wristband_messages_raise() -> None:
     watch.advance(end)
     assert AlertType.DEVICE_OFFLINE in {a.type for a in watch.alerts}
     assert summary(watch.alerts) == summary(band.alerts)
+
+
+# --- SpO2 (issue 16, step 5) ---------------------------------------------------------------------------------------
+
+OXYGEN_RECORDED = b"[3G*9705141740*000B*oxygen,0,98]"
+"""Traccar ``WatchProtocolDecoderTest.java`` (HEAD 9e5c458): decoded there as ``bloodOxygen`` 98."""
+
+
+def test_the_recorded_oxygen_frame_is_a_worn_spo2_reading() -> None:
+    (parsed,) = FrameParser().feed(OXYGEN_RECORDED)
+    assert isinstance(parsed, Frame)
+    (r,) = WatchDecoder().decode(parsed, site="h1", device="band1", received_ms=at(0, 9))
+    assert isinstance(r, Reading) and r.fields == {"spo2": 98.0, "worn": True}
+    (nothing,) = watch_readings("oxygen,0,0", at(0, 9))  # 0: nothing measured
+    assert nothing.fields == {} and nothing.type.value == "status"
+
+
+def test_low_spo2_from_a_watch_raises_critical_vitals_like_a_band_and_does_not_end_a_heart_rate_episode() -> None:
+    watch = Home()
+    t0 = at(0, 9)
+    alerts: list[Alert] = []
+    for k in range(0, 7):  # a heart rate of 150 every 10 s, an oxygen frame in between
+        t = t0 + k * 10_000
+        alerts += watch.send(*watch_readings("heart,150", t))
+        alerts += watch.send(*watch_readings("oxygen,0,80", t + 5000))
+    kinds = [(a.type, a.evidence.get("spo2") is not None) for a in alerts if a.type is AlertType.VITALS_CRITICAL]
+    assert (AlertType.VITALS_CRITICAL, True) in kinds  # SpO2 80 % held a minute
+    assert (AlertType.VITALS_CRITICAL, False) in kinds  # and the heart rate episode was not reset by the SpO2 frames

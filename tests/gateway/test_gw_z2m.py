@@ -386,3 +386,50 @@ def test_a_run_of_door_events_is_the_persons_rhythm_not_heartbeats() -> None:
     # A status change arriving with an event is not lost.
     both = send(a, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN.replace(b'"tamper":false', b'"tamper":true'), t=t + 7200_000)
     assert [(r.type, r.fields.get("tamper")) for r in both] == [(MessageType.EVENT, None), (MessageType.STATUS, True)]
+
+
+# --- bed strap and fall radars (issue 16, step 4) -------------------------------------------------------------------
+
+
+def test_bed_strap_occupancy_is_in_and_out_of_bed_and_its_periodic_reports_are_heartbeats() -> None:
+    a = adapter()
+    assert events(send(a, fx.BED_STRAP, fx.BED_EMPTY)) == []  # first snapshot: the baseline
+    lay = send(a, fx.BED_STRAP, fx.BED_IN)
+    assert events(lay) == ["in_bed"] and lay[0].kind is DeviceKind.MATTRESS  # polarity: true = someone on it
+    later = send(a, fx.BED_STRAP, fx.BED_IN_5MIN)  # work_state / pressure changed, occupancy did not
+    assert events(later) == [] and [r.type for r in later] == [MessageType.STATUS]
+    assert events(send(a, fx.BED_STRAP, fx.BED_EMPTY)) == ["out_of_bed"]
+
+
+@pytest.mark.parametrize(
+    ("ieee", "quiet", "pre", "fall"),
+    [
+        (fx.FALL_RADAR, fx.FALL_RADAR_NORMAL, fx.FALL_RADAR_WARNING, fx.FALL_RADAR_ALARM),
+        (fx.TUYA_FALL_RADAR, fx.TUYA_RADAR_QUIET, fx.TUYA_RADAR_MAYBE, fx.TUYA_RADAR_FALL),
+    ],
+)
+def test_radar_fall_state_is_one_fall_event_and_its_pre_alarm_is_none(
+    ieee: str, quiet: bytes, pre: bytes, fall: bytes
+) -> None:
+    a = adapter()
+    assert events(send(a, ieee, quiet)) == []
+    assert events(send(a, ieee, pre)) == []  # the radar's own "maybe": it confirms or drops it itself
+    fell = send(a, ieee, fall)
+    assert events(fell) == ["fall"] and fell[0].kind is DeviceKind.MOTION and fell[0].is_life_safety
+    assert events(send(a, ieee, fall)) == []  # the snapshot repeating the fall state is not a second fall
+    assert events(send(a, ieee, quiet)) == []
+
+
+def test_a_live_radar_fall_seen_first_is_never_held_back() -> None:
+    a = adapter()
+    assert events(send(a, fx.FALL_RADAR, fx.FALL_RADAR_ALARM)) == ["fall"]  # e.g. right after a backend restart
+
+
+def test_a_radar_fall_raises_one_critical_fall_alert_in_the_engine() -> None:
+    a, engine = adapter(), engine_home()
+    for r in send(a, fx.FALL_RADAR, fx.FALL_RADAR_NORMAL):
+        engine.process(r)
+    alerts = [x for r in send(a, fx.FALL_RADAR, fx.FALL_RADAR_ALARM, t=NOW + 5000) for x in engine.process(r)]
+    falls = [x for x in alerts if x.type is AlertType.FALL]
+    assert [(x.severity, x.device) for x in falls] == [(Severity.CRITICAL, fx.FALL_RADAR)]
+    assert "radar" in falls[0].explanation.lower() and "雷达" in falls[0].explanation_zh

@@ -4,6 +4,13 @@ It shares no code with ``alerts/arc``: its own CRC, its own parser. Each message
 and answered according to :attr:`ArcReceiver.mode`: ``ack``; ``nak`` (the next :attr:`nak_count` messages are
 refused with NAK, then ACK); ``duh``; ``corrupt`` (an ACK whose CRC is wrong); ``silent`` (no answer).
 A frame that fails its CRC or length check is always answered with NAK.
+
+With ``key`` it is an encrypting receiver (DC-09 AES, decrypted here with ``cryptography`` directly, not through
+``alerts/arc``): an encrypted message (``"*ADM-CID"``) is decrypted, must show ``pad|data]_timestamp`` and is
+answered with an encrypted ACK (``"*ACK"…[hex of pad "]" _timestamp``, as pysiaalarm answers); one that does not
+decrypt (another key) is answered with NAK. A message whose timestamp lies outside the receiver's window (DC-09 /
+pysiaalarm's default: at most 40 s behind or 20 s ahead of the receiver's clock, which is ``clock_offset_s`` off the
+machine's) is answered with NAK carrying the receiver's time; an encrypted message without a timestamp too.
 """
 
 from __future__ import annotations
@@ -16,10 +23,17 @@ import threading
 import time
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 FRAME_RE = re.compile(
     r'"(?P<id>\*?[A-Z\-]+)"(?P<seq>\d{4})(?:R(?P<rcvr>[0-9A-F]{1,6}))?L(?P<line>[0-9A-F]{1,6})'
     r"#(?P<acct>[0-9A-F]{3,16})\[(?P<data>[^\]]*)\](?:_(?P<ts>\d\d:\d\d:\d\d,\d\d-\d\d-\d{4}))?"
 )
+ENCRYPTED_RE = re.compile(
+    r'"\*(?P<id>[A-Z\-]+)"(?P<seq>\d{4})(?:R(?P<rcvr>[0-9A-F]{1,6}))?L(?P<line>[0-9A-F]{1,6})'
+    r"#(?P<acct>[0-9A-F]{3,16})\[(?P<hex>[0-9A-F]+)"
+)
+PLAIN_RE = re.compile(r"[^|\[\]]*\|(?P<data>[^\]]*)\]_(?P<ts>\d\d:\d\d:\d\d,\d\d-\d\d-\d{4})", re.S)
 CID_RE = re.compile(
     r"#(?P<acct>[0-9A-F]{3,16})\|(?P<q>[136])(?P<code>[0-9A-F]{3}) (?P<group>[0-9A-F]{2}) (?P<zone>[0-9A-F]{3})"
 )
@@ -58,6 +72,9 @@ class Received:
     data: str = ""
     timestamp: str | None = None
     answer: str = ""
+    encrypted: bool = False
+    why: str = ""
+    """Why it was refused (``crc``, ``decrypt``, ``stale``, ``no timestamp``), for the tests' messages."""
 
     @property
     def contact_id(self) -> tuple[str, str, str, str] | None:
@@ -66,11 +83,23 @@ class Received:
         return (m["q"], m["code"], m["group"], m["zone"]) if m else None
 
 
-def answer(kind: str, seq: int, account: str | None, *, corrupt: bool = False) -> bytes:
+def _aes(key: bytes) -> Cipher[modes.CBC]:
+    return Cipher(algorithms.AES(key), modes.CBC(b"\0" * 16))
+
+
+def answer(
+    kind: str, seq: int, account: str | None, *, corrupt: bool = False, key: bytes | None = None, offset_s: float = 0
+) -> bytes:
     """A receiver answer frame (NAK carries the receiver's time and the ``A0`` placeholder, as DC-09 shows)."""
+    stamp = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_s)).strftime("_%H:%M:%S,%m-%d-%Y")
     if kind == "NAK":
-        stamp = dt.datetime.now(dt.UTC).strftime("_%H:%M:%S,%m-%d-%Y")
         body = f'"NAK"0000R0L0A0[]{stamp}'.encode()
+    elif key is not None and kind == "ACK":
+        plain = f"]{stamp}"
+        plain = "0" * (16 - len(plain) % 16) + plain  # pysiaalarm pads its answers with zeros
+        enc = _aes(key).encryptor()
+        block = (enc.update(plain.encode()) + enc.finalize()).hex().upper()
+        body = f'"*ACK"{seq:04d}R0L0#{account}[{block}'.encode()
     else:
         body = f'"{kind}"{seq:04d}R0L0#{account}[]'.encode()
     crc = arc_crc(body) ^ (0x0101 if corrupt else 0)
@@ -80,9 +109,14 @@ def answer(kind: str, seq: int, account: str | None, *, corrupt: bool = False) -
 class ArcReceiver:
     """A threaded TCP DC-09 receiver on 127.0.0.1 (``port=0``: a free port); use as a context manager."""
 
-    def __init__(self, *, port: int = 0, mode: str = "ack", nak_count: int = 0) -> None:
+    def __init__(
+        self, *, port: int = 0, mode: str = "ack", nak_count: int = 0, key: bytes | None = None,
+        clock_offset_s: float = 0.0,
+    ) -> None:  # fmt: skip
         self.mode = mode
         self.nak_count = nak_count
+        self.key = key
+        self.clock_offset_s = clock_offset_s
         self.received: list[Received] = []
         self._cond = threading.Condition()
         self._sock = socket.socket()
@@ -141,14 +175,26 @@ class ArcReceiver:
             ok = length == len(body) and crc == arc_crc(body)
         except ValueError:
             ok, body = False, b""
-        got = Received(raw=raw, crc_ok=ok)
-        m = FRAME_RE.fullmatch(body.decode("ascii", "replace")) if ok else None
+        got = Received(raw=raw, crc_ok=ok, why="" if ok else "crc")
+        text = body.decode("ascii", "replace")
+        m = FRAME_RE.fullmatch(text) if ok else None
+        e = ENCRYPTED_RE.fullmatch(text) if ok and m is None else None
         if m:
             got.kind, got.seq, got.account, got.data, got.timestamp = (
                 m["id"], int(m["seq"]), m["acct"], m["data"], m["ts"],
             )  # fmt: skip
+        elif e:
+            got.kind, got.seq, got.account, got.encrypted = e["id"], int(e["seq"]), e["acct"], True
+            plain = self._decrypt(e["hex"])
+            p = PLAIN_RE.fullmatch(plain) if plain is not None else None
+            if p is None:
+                got.why = "decrypt"
+            else:
+                got.data, got.timestamp = p["data"], p["ts"]
+        refused = got.why or ("" if m or e else "syntax") or self._check_time(got)
+        got.why = refused
         with self._cond:
-            if not ok or m is None:
+            if refused:
                 got.answer = "NAK"
             elif self.mode == "nak" and self.nak_count > 0:
                 self.nak_count -= 1
@@ -163,7 +209,22 @@ class ArcReceiver:
             return b""
         if got.answer == "corrupt":
             return answer("ACK", got.seq, got.account, corrupt=True)
-        return answer(got.answer.upper(), got.seq, got.account)
+        key = self.key if got.encrypted else None
+        return answer(got.answer.upper(), got.seq, got.account, key=key, offset_s=self.clock_offset_s)
+
+    def _decrypt(self, hex_text: str) -> str | None:
+        if self.key is None or len(hex_text) % 32:
+            return None
+        dec = _aes(self.key).decryptor()
+        return (dec.update(bytes.fromhex(hex_text)) + dec.finalize()).decode("latin-1")
+
+    def _check_time(self, got: Received) -> str:
+        if got.timestamp is None:
+            return "no timestamp" if got.encrypted else ""
+        sent = dt.datetime.strptime(got.timestamp, "%H:%M:%S,%m-%d-%Y").replace(tzinfo=dt.UTC)
+        ours = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.clock_offset_s)
+        ahead = (sent - ours).total_seconds()
+        return "" if -40 <= ahead <= 20 else "stale"
 
     def wait(self, count: int, timeout: float = 20.0) -> list[Received]:
         """Block until ``count`` messages arrived in total; return them all."""

@@ -24,6 +24,9 @@ XIAOMI_PIR: Final = "0x00158d00011a2b3c"  # Xiaomi RTCGQ01LM (Z2M docs example)
 HEIMAN_PIR: Final = "0x000d6f00aabbccdd"  # Heiman PIR_TPV12
 MMWAVE: Final = "0xa4c1382a6b329e9d"  # Tuya ZY-M100-S_1 (Andrik45719/ZY-M100#1)
 FP1: Final = "0x54ef441000123456"  # Aqara RTCZCGQ11LM FP1 (zigbee2mqtt#11935)
+FALL_RADAR: Final = "0x000d6f00fa11fa11"  # Heiman HS2FD-EF1-3.0 fall radar (zigbee2mqtt#27975)
+TUYA_FALL_RADAR: Final = "0xa4c138fa11000001"  # Tuya MIR-HE200-TY presence radar with fall function
+BED_STRAP: Final = "0xa4c138bed0000001"  # Tuya TS0601_bed_presence_sensor (pressure strap)
 
 KINDS: Final = {
     DOOR: DeviceKind.DOOR,
@@ -43,6 +46,9 @@ KINDS: Final = {
     HEIMAN_PIR: DeviceKind.MOTION,
     MMWAVE: DeviceKind.MOTION,
     FP1: DeviceKind.MOTION,
+    FALL_RADAR: DeviceKind.MOTION,
+    TUYA_FALL_RADAR: DeviceKind.MOTION,
+    BED_STRAP: DeviceKind.MATTRESS,
 }
 """Registry entries of a Z2M home: device id = IEEE address."""
 
@@ -64,6 +70,9 @@ _NAMES: Final = {
     HEIMAN_PIR: ("bath pir", "PIR_TPV12", "Heiman"),
     MMWAVE: ("0xa4c1382a6b329e9d", "ZY-M100-S_1", "Tuya"),
     FP1: ("living fp1", "RTCZCGQ11LM", "Aqara"),
+    FALL_RADAR: ("HS2FD-ZB", "HS2FD-EF1-3.0", "Heiman"),
+    TUYA_FALL_RADAR: ("bathroom radar", "MIR-HE200-TY", "Tuya"),
+    BED_STRAP: ("bed strap", "TS0601_bed_presence_sensor", "Tuya"),
 }
 
 
@@ -169,3 +178,38 @@ FP1_AWAY: Final = FP1_APPROACH.replace(b'"presence_event":"approach"', b'"presen
     b'"linkquality":204', b'"linkquality":207'
 )
 FP1_LEFT: Final = FP1_AWAY.replace(b'"presence":true', b'"presence":false')
+
+# --- bed strap and fall radars (issue 16, step 4) ------------------------------------------------------------------
+# Heiman HS2FD-EF1-3.0: verbatim from zigbee2mqtt#27975 (the `update` object trimmed to its `state`); the fall payloads
+# are that message with `fall_status` set to the converter's other values (heiman.ts: bits 4-5 of the occupancy
+# attribute → normal / fall_warning / fall_alarm), not recorded log lines.
+FALL_RADAR_NORMAL: Final = (
+    b'{"cell_mounted_table":"-760,1900,-760,1900,2400","enable_indicator":1,"enable_sub_region_isolation":0,'
+    b'"fall_status":"normal","installation_method":0,"linkquality":255,"occupancy":true,"sensitivity":1,'
+    b'"sensor_status":"activity","sub_region_isolation_table":"0,0,0,0,0,0","update":{"state":"idle"},'
+    b'"wall_mounted_table":"-720,2045,4093,1600"}'
+)
+FALL_RADAR_WARNING: Final = FALL_RADAR_NORMAL.replace(b'"fall_status":"normal"', b'"fall_status":"fall_warning"')
+FALL_RADAR_ALARM: Final = FALL_RADAR_NORMAL.replace(b'"fall_status":"normal"', b'"fall_status":"fall_alarm"')
+# Tuya MIR-HE200-TY: keys and values from its Z2M device page (exposes; fall_down_status none / maybe_fall / fall,
+# zigbee-herdsman-converters#3701); not a recorded log line.
+TUYA_RADAR_QUIET: Final = (
+    b'{"illuminance_lux":120,"presence":true,"occupancy":true,"motion_speed":0,"motion_direction":"standing_still",'
+    b'"radar_sensitivity":7,"radar_scene":"toilet","tumble_switch":"ON","fall_sensitivity":5,"tumble_alarm_time":1,'
+    b'"fall_down_status":"none","static_dwell_alarm":"","linkquality":110}'
+)
+TUYA_RADAR_MAYBE: Final = TUYA_RADAR_QUIET.replace(b'"fall_down_status":"none"', b'"fall_down_status":"maybe_fall"')
+TUYA_RADAR_FALL: Final = TUYA_RADAR_QUIET.replace(b'"fall_down_status":"none"', b'"fall_down_status":"fall"')
+# Tuya TS0601_bed_presence_sensor: keys from its Z2M device page (occupancy, battery, illuminance = raw pressure,
+# sensitivity, interval_time, presence_delay, presence_time, work_state); not a recorded log line.
+BED_EMPTY: Final = (
+    b'{"occupancy":false,"battery":96,"illuminance":12,"sensitivity":"middle","interval_time":5,'
+    b'"presence_delay":30,"presence_time":5,"work_state":"none","linkquality":87}'
+)
+BED_IN: Final = (
+    b'{"occupancy":true,"battery":96,"illuminance":430,"sensitivity":"middle","interval_time":5,'
+    b'"presence_delay":30,"presence_time":5,"work_state":"presence","linkquality":87}'
+)
+BED_IN_5MIN: Final = BED_IN.replace(b'"work_state":"presence"', b'"work_state":"presence_5min"').replace(
+    b'"illuminance":430', b'"illuminance":455'
+)
