@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     mqtt_confirm_stored: bool = Field(
         default=True, description="Send each gateway `stored` confirmations of durable readings (gateway/confirm.py)."
     )
-    mqtt_confirm_interval_ms: int = Field(default=200, description="Confirmations per gateway coalesced this long.")
+    mqtt_confirm_interval_ms: int = Field(default=1000, description="Confirmations per gateway coalesced this long.")
 
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "eldercare"
