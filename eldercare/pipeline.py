@@ -17,10 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from eldercare.settings import Settings
-from gateway.confirm import StoredConfirmations
+from gateway.confirm import ConfirmationSender, StoredConfirmations
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
-from gateway.downlink import CommandPublisher
 from gateway.listener import create_listener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
@@ -71,15 +70,13 @@ async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
 
 
 async def _send_confirmations(
-    confirmations: StoredConfirmations, publisher: CommandPublisher, *, interval_s: float, stop: asyncio.Event
+    confirmations: StoredConfirmations, sender: ConfirmationSender, *, interval_s: float, stop: asyncio.Event
 ) -> None:
     """Every ``interval_s``, one ``stored`` message per gateway for what became durable meanwhile (QoS 0)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
-        messages = confirmations.drain()
-        if messages:
-            await publisher.publish_many(messages, qos=0)
+        await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
 
 
 class _TapSink:
@@ -152,12 +149,12 @@ async def run_pipeline(
     )
     sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
     confirmations: StoredConfirmations | None = None
-    confirm_publisher: CommandPublisher | None = None
+    confirm_publisher: ConfirmationSender | None = None
     if settings.mqtt_confirm_stored:
         # The gateways' end-to-end acknowledgement (gateway/confirm.py): after each durable batch, not before.
         gateway_of = directory.gateway_of if isinstance(directory, StaticDirectory) else None
         confirmations = StoredConfirmations(gateway_of=gateway_of)
-        confirm_publisher = CommandPublisher(
+        confirm_publisher = ConfirmationSender(
             host=settings.mqtt_host,
             port=settings.mqtt_port,
             username=settings.mqtt_username,

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Sequence
 from types import TracebackType
 from typing import Final
 
@@ -125,26 +124,6 @@ class CommandPublisher:
                 )
             except aiomqtt.MqttError as exc:
                 raise PublishError(topic, self.max_attempts, str(exc) or type(exc).__name__) from None
-
-    async def publish_many(self, messages: Sequence[tuple[str, bytes]], *, qos: int = 0) -> int:
-        """Publish messages in one go, one attempt (for confirmations a gateway can do without); return how many.
-
-        On a broken connection the rest is dropped and the connection re-opened on the next call: what a
-        confirmation would have said, the gateway learns from the next one or by republishing.
-        """
-        sent = 0
-        async with self._lock:
-            try:
-                client = await self._connected()
-                for topic, payload in messages:
-                    if not is_command_topic(topic):
-                        raise ValueError(f"not a command topic: {topic!r}")
-                    await client.publish(topic, payload, qos=qos)
-                    sent += 1
-            except aiomqtt.MqttError as exc:
-                _LOG.warning("Downlink publish failed after %d of %d: %s", sent, len(messages), exc)
-                await self._drop()
-        return sent
 
     async def close(self) -> None:
         """Disconnect."""

@@ -1,6 +1,6 @@
 """The gateway outbox of the end-to-end acknowledgement (issue 13), through the real broker and ACL.
 
-The backend side is :class:`gateway.confirm.StoredConfirmations` published with :class:`CommandPublisher`, as the
+The backend side is :class:`gateway.confirm.StoredConfirmations` sent by :class:`ConfirmationSender`, as the
 pipeline does; the gateway side is firmware_sim's :class:`GatewayPublisher`.
 """
 
@@ -13,7 +13,7 @@ import pytest
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import encode_mattress_telemetry
-from gateway.confirm import StoredConfirmations
+from gateway.confirm import ConfirmationSender, StoredConfirmations
 from gateway.downlink import CommandPublisher
 from gateway.listener import MqttListener
 
@@ -25,6 +25,16 @@ NOW = 1_767_225_600_000
 def _gateway(broker: Broker, site: str, **kwargs: object) -> GatewayPublisher:
     return GatewayPublisher(
         site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port, **kwargs
+    )
+
+
+def _sender(broker: Broker, site: str) -> ConfirmationSender:
+    return ConfirmationSender(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=f"ack-{site}",
     )
 
 
@@ -57,9 +67,12 @@ async def test_confirmed_readings_leave_the_outbox_and_are_not_commands(broker: 
         assert gw.unconfirmed == 5  # PUBACKed by the broker, but not yet confirmed by the backend
         confirmations = StoredConfirmations()
         confirmations.add([(site, "mat1", 1), (site, "mat1", 2), (site, "mat1", 4)])
-        async with _backend(broker) as pub:
-            assert await pub.publish_many(confirmations.drain()) == 1
+        sender = _sender(broker, site)
+        try:
+            assert await sender.publish_many(confirmations.drain()) == 1
             await _until(lambda: gw.confirmed == 3, 10, "confirmation at the gateway")
+        finally:
+            await sender.close()
         assert gw.unconfirmed == 2
         assert gw.commands == []  # a confirmation is not a command for the devices
     finally:
@@ -103,8 +116,12 @@ async def test_an_unconfirmed_reading_is_republished_and_a_gateway_without_outbo
 
         confirmations = StoredConfirmations()
         confirmations.add([(site + "o", "mat1", 1)])
+        sender = _sender(broker, site)
+        try:
+            assert await sender.publish_many(confirmations.drain()) == 1
+        finally:
+            await sender.close()
         async with _backend(broker) as pub:
-            await pub.publish_many(confirmations.drain())
             marker = b'{"cmd":"help_coming"}'
             await pub.publish(f"ec/v1/{site}o/call_button/btn1/cmd", marker)
             commands = await asyncio.to_thread(old.wait_for_commands, 1)
