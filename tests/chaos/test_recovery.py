@@ -112,7 +112,7 @@ def _history(site: str, start_ms: int, span_ms: int) -> list[Reading]:
 
 
 async def test_influxd_killed_in_the_middle_of_the_history_stream(
-    broker: Broker, unique_site: str, unique_db: str, tmp_path: Path
+    own_broker: Broker, unique_site: str, unique_db: str, tmp_path: Path
 ) -> None:
     """Recovery resumes where the stream broke: the rebuilt state is complete and no alert is raised twice.
 
@@ -120,7 +120,7 @@ async def test_influxd_killed_in_the_middle_of_the_history_stream(
     detector's status was stored but never seen by detection. influxd is SIGKILLed while the backend streams the
     history back.
     """
-    site = unique_site
+    site, broker = unique_site, own_broker
     influxd = Influxd(data_dir=tmp_path / "influxdb")
     influxd.start()
     settings = backend_settings(broker=broker, influxd=influxd, site=site, db=unique_db, data_dir=tmp_path)
@@ -129,6 +129,8 @@ async def test_influxd_killed_in_the_middle_of_the_history_stream(
     stop = asyncio.Event()
     task = asyncio.create_task(first.run(stop=stop))
     try:
+        # Subscribed (a message published before the backend's first subscription is not queued for it) and live.
+        await asyncio.wait_for(first.ready.wait(), 60)
         await asyncio.wait_for(first.recovered.wait(), 30)
         await first.save_snapshot_async()
         snapshot = first.snapshot_path.read_bytes()  # the last snapshot before the "crash"
@@ -137,7 +139,7 @@ async def test_influxd_killed_in_the_middle_of_the_history_stream(
         with door as gw:
             now = time.time_ns() // 1_000_000
             gw.publish_all([encode_device_status(**gw.wire.stamp("door1"), kind="door", ts=now, tamper=True)])
-            await _until(lambda: first.store.list_alerts(site=site, alert_type=AlertType.TAMPER), 10, "door tamper")
+            await _until(lambda: first.store.list_alerts(site=site, alert_type=AlertType.TAMPER), 30, "door tamper")
         stop.set()
         await asyncio.wait_for(task, 30)
         first.snapshot_path.write_bytes(snapshot)
