@@ -514,6 +514,19 @@ def bench_ingest(
     print(run_bench_ingest(count=count, naive_count=naive_count).table())
 
 
+@bench_app.command("confirm")
+def bench_confirm(
+    homes: Annotated[int, typer.Option(help="Home gateways publishing (one MQTT connection each).")] = 1_000,
+    count: Annotated[int, typer.Option(help="Readings per round.")] = 100_000,
+    repeat: Annotated[int, typer.Option(help="Rounds without and with confirmations, alternating.")] = 2,
+    interval_ms: Annotated[int, typer.Option(help="ELDERCARE_MQTT_CONFIRM_INTERVAL_MS of the rounds with.")] = 1000,
+) -> None:
+    """Cost of the gateways' end-to-end acknowledgement: readings/s and pipeline CPU without and with it."""
+    from bench.confirm import run_bench_confirm, table
+
+    print(table(run_bench_confirm(homes=homes, count=count, repeat=repeat, interval_ms=interval_ms), homes))
+
+
 @bench_app.command("scale")
 def bench_scale(
     count: Annotated[int, typer.Option(help="Readings per round.")] = 20_000,

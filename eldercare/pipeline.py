@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from eldercare.settings import Settings
+from gateway.confirm import ConfirmationSender, StoredConfirmations
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import create_listener
@@ -66,6 +67,16 @@ async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
         retry_on=IngestError,
         on_failure=failed,
     )
+
+
+async def _send_confirmations(
+    confirmations: StoredConfirmations, sender: ConfirmationSender, *, interval_s: float, stop: asyncio.Event
+) -> None:
+    """Every ``interval_s``, one ``stored`` message per gateway for what became durable meanwhile (QoS 0)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+        await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
 
 
 class _TapSink:
@@ -137,6 +148,19 @@ async def run_pipeline(
         client_id=settings.mqtt_client_id,
     )
     sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
+    confirmations: StoredConfirmations | None = None
+    confirm_publisher: ConfirmationSender | None = None
+    if settings.mqtt_confirm_stored:
+        # The gateways' end-to-end acknowledgement (gateway/confirm.py): after each durable batch, not before.
+        gateway_of = directory.gateway_of if isinstance(directory, StaticDirectory) else None
+        confirmations = StoredConfirmations(gateway_of=gateway_of)
+        confirm_publisher = ConfirmationSender(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password.get_secret_value(),
+            client_id=f"{settings.mqtt_client_id}-ack",
+        )
     service = GatewayService(
         directory=directory,
         deadletter=deadletter,
@@ -144,6 +168,7 @@ async def run_pipeline(
         max_skew_ms=settings.max_clock_skew_s * 1000,
         fast_path=fast_path,
         metrics=metrics,
+        on_stored=confirmations.add if confirmations is not None else None,
     )
     watch_server = None
     if settings.watch_port is not None:
@@ -158,6 +183,7 @@ async def run_pipeline(
             metrics=service.metrics,
         )
     setup: asyncio.Task[None] | None = None
+    confirming: asyncio.Task[None] | None = None
     try:
         if setup_storage:
             setup = asyncio.create_task(_ensure_storage(influx, raw_retention=settings.influx_raw_retention))
@@ -173,6 +199,16 @@ async def run_pipeline(
         _LOG.info("%s (client %s, spool %s)", READY_LINE, settings.mqtt_client_id, spool.directory)
         if ready is not None:
             ready.set()
+        if confirmations is not None and confirm_publisher is not None:
+            confirming = asyncio.create_task(
+                _send_confirmations(
+                    confirmations,
+                    confirm_publisher,
+                    interval_s=settings.mqtt_confirm_interval_ms / 1000,
+                    stop=stop,
+                ),
+                name="confirmations",
+            )
         # The batch in hand is finished and acknowledged before the listener closes; whatever is still
         # in the inbox is unacknowledged and comes back from the broker on the next start.
         await service.run(listener, max_batch=max_batch, stop=stop)
@@ -180,6 +216,14 @@ async def run_pipeline(
         if watch_server is not None:
             await watch_server.close()
         await listener.close()
+        if confirming is not None:
+            confirming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await confirming
+        if confirmations is not None and confirm_publisher is not None:
+            with contextlib.suppress(Exception):  # best effort: an unconfirmed reading is only republished
+                await asyncio.wait_for(confirm_publisher.publish_many(confirmations.drain()), 5)
+            await confirm_publisher.close()
         if setup is not None:
             setup.cancel()
         await writer.close()

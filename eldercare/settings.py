@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default="native", description="Receive client: our asyncio MQTT 3.1.1 subscriber, or paho-mqtt (fallback)."
     )
     gateway_secret: SecretStr = Field(default=SecretStr(""), description="Derives per-gateway MQTT passwords.")
+    mqtt_confirm_stored: bool = Field(
+        default=True, description="Send each gateway `stored` confirmations of durable readings (gateway/confirm.py)."
+    )
+    mqtt_confirm_interval_ms: int = Field(default=1000, description="Confirmations per gateway coalesced this long.")
 
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "eldercare"

@@ -5,14 +5,24 @@ The gateway connects with client id = gateway id, username = site id and its pas
 ``online: true`` status on every (re)connect, publishes device messages at QoS 1, and listens on
 ``ec/v1/{site}/+/+/cmd`` for downstream commands (e.g. "help is coming"), which it logs and keeps in
 :attr:`GatewayPublisher.commands`.
+
+**Outbox (end-to-end acknowledgement, docs/contract.md "Stored confirmations").** The broker's PUBACK does not
+mean the reading is safe: mosquitto saves its queue to disk only now and then, and a broker killed in between
+loses messages it has acknowledged. With ``outbox=N`` the gateway keeps each reading it publishes (up to ``N``,
+the oldest dropped and counted beyond that) until the backend confirms it is durable with a ``stored`` command
+on ``ec/v1/{site}/gateway/{gw}/cmd``, and republishes what is still unconfirmed after every reconnect and, as a
+safety net, once ``resend_after_s`` passed without a confirmation. The backend deduplicates by ``(device, seq)``
+and stores a copy over the same point, so republishing never creates a second reading.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -37,6 +47,22 @@ _LOG = logging.getLogger(__name__)
 
 QOS: Final = 1
 """Every uplink and the command subscription use QoS 1 (at least once); the backend deduplicates by seq."""
+
+
+STORED_CMD: Final = "stored"
+"""``cmd`` of the backend's confirmation that readings are durable (``{"cmd": "stored", "seqs": {dev: ranges}}``)."""
+
+
+def _device_and_seq(msg: WireMessage) -> tuple[str, int] | None:
+    """The outbox key of an uplink message: its device (5th topic level) and ``seq``; None without a seq."""
+    parts = msg.topic.split("/")
+    if len(parts) != 6:
+        return None
+    try:
+        seq = json.loads(msg.payload).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return (parts[4], seq) if isinstance(seq, int) else None
 
 
 def wall_ms() -> int:
@@ -99,7 +125,11 @@ class GatewayPublisher:
         threaded: bool = True,
         tls_ca: str | None = None,
         tls_cert: tuple[str, str] | None = None,
+        outbox: int = 0,
+        resend_after_s: float = 60.0,
     ) -> None:
+        if outbox < 0 or resend_after_s <= 0:
+            raise ValueError("outbox must be >= 0 and resend_after_s > 0")
         self.site = site
         self.gateway = gateway or f"gw-{site}"
         self.host = host
@@ -114,6 +144,17 @@ class GatewayPublisher:
         """Run paho's network loop in its own thread; a :class:`~firmware_sim.live.Fleet` drives it otherwise."""
         self.wire = HomeWire(site=site, gateway=self.gateway)
         self.commands: list[ReceivedCommand] = []
+        """Downstream commands received (``stored`` confirmations are counted in :attr:`confirmed` instead)."""
+        self.outbox_max = outbox
+        """Readings kept until the backend confirms them (0: no outbox, PUBACK is the end, as older gateways)."""
+        self.resend_after_s = resend_after_s
+        self._outbox: OrderedDict[tuple[str, int], tuple[WireMessage, float]] = OrderedDict()
+        self.confirmed = 0
+        """Readings the backend confirmed as durable."""
+        self.republished = 0
+        """Readings published again because no confirmation came (after a reconnect or ``resend_after_s``)."""
+        self.outbox_dropped = 0
+        """Unconfirmed readings dropped because the outbox was full."""
         self.connect_count = 0
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -162,6 +203,9 @@ class GatewayPublisher:
             uptime = max(0, (self.clock() - self._started_ms) // 1000)
             msg = encode_gateway_online(**self.wire.gateway_stamp(), ts=self.clock(), fw=self.fw, uptime_s=uptime)
             client.publish(msg.topic, msg.payload, qos=QOS, retain=True)
+        if self.connect_count > 1:
+            # A broker that restarted may have lost readings it had acknowledged: send every unconfirmed one again.
+            self._resend(older_than_s=None)
         _LOG.info("gateway %s connected to %s:%d", self.gateway, self.host, self.port)
         self._connected.set()
 
@@ -190,6 +234,8 @@ class GatewayPublisher:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if self._stored(bytes(message.payload)):
+            return
         cmd = ReceivedCommand(received_ms=self.clock(), topic=message.topic, payload=bytes(message.payload))
         with self._lock:
             self.commands.append(cmd)
@@ -197,7 +243,80 @@ class GatewayPublisher:
         if self.on_command is not None:
             self.on_command(cmd)
 
+    def _stored(self, payload: bytes) -> bool:
+        """Handle a ``stored`` confirmation (True), or say it is another command (False)."""
+        if b'"stored"' not in payload:  # cheap pre-check: most commands are not confirmations
+            return False
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(body, dict) or body.get("cmd") != STORED_CMD:
+            return False
+        seqs = body.get("seqs")
+        if not isinstance(seqs, dict):
+            return True
+        removed = 0
+        with self._lock:
+            for device, ranges in seqs.items():
+                for first, last in ranges if isinstance(ranges, list) else ():
+                    for seq in range(int(first), int(last) + 1):
+                        if self._outbox.pop((device, seq), None) is not None:
+                            removed += 1
+            self.confirmed += removed
+        return True
+
+    def _resend(self, *, older_than_s: float | None) -> int:
+        """Publish again unconfirmed readings (all, or those sent longer than ``older_than_s`` ago)."""
+        now = time.monotonic()
+        due: list[WireMessage] = []
+        with self._lock:
+            outbox = self._outbox
+            for _ in range(len(outbox)):
+                key, (msg, sent) = next(iter(outbox.items()))
+                if older_than_s is not None and now - sent < older_than_s:
+                    break  # ordered by last send: the rest are younger
+                due.append(msg)
+                outbox[key] = (msg, now)
+                outbox.move_to_end(key)
+            self.republished += len(due)
+        for msg in due:
+            self.client.publish(msg.topic, msg.payload, qos=QOS, retain=msg.retain)
+        if due:
+            _LOG.info("gateway %s: republished %d unconfirmed readings", self.gateway, len(due))
+        return len(due)
+
+    def _keep(self, msg: WireMessage) -> None:
+        key = _device_and_seq(msg)
+        if key is None or msg.retain:
+            return
+        with self._lock:
+            self._outbox[key] = (msg, time.monotonic())
+            self._outbox.move_to_end(key)
+            while len(self._outbox) > self.outbox_max:
+                self._outbox.popitem(last=False)
+                self.outbox_dropped += 1
+
     # -- public API ------------------------------------------------------------------------------------------
+
+    @property
+    def unconfirmed(self) -> int:
+        """Readings in the outbox, not yet confirmed by the backend."""
+        with self._lock:
+            return len(self._outbox)
+
+    def resend_unconfirmed(self, *, older_than_s: float | None = None) -> int:
+        """Republish unconfirmed readings now (all, or those last sent longer ago); return how many."""
+        return self._resend(older_than_s=older_than_s)
+
+    def wait_confirmed(self, *, timeout: float = 10.0) -> bool:
+        """Block until the outbox is empty (every reading confirmed) or the timeout; return whether it is."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.unconfirmed:
+                return True
+            time.sleep(0.02)
+        return not self.unconfirmed
 
     @property
     def connected(self) -> bool:
@@ -227,7 +346,14 @@ class GatewayPublisher:
             raise PublishError(site=self.site, reason=f"no SUBACK within {timeout:.0f} s")
 
     def publish(self, msg: WireMessage, *, qos: int = QOS) -> mqtt.MQTTMessageInfo:
-        """Queue one message (paho buffers it while disconnected and sends it after reconnecting)."""
+        """Queue one message (paho buffers it while disconnected and sends it after reconnecting).
+
+        With an outbox the message is kept until the backend confirms it; readings unconfirmed for
+        ``resend_after_s`` are republished first (checked on each publish, cheaply: oldest first).
+        """
+        if self.outbox_max:
+            self._keep(msg)
+            self._resend(older_than_s=self.resend_after_s)
         info = self.client.publish(msg.topic, msg.payload, qos=qos, retain=msg.retain)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise PublishError(site=self.site, reason=f"publish on {msg.topic} failed: {mqtt.error_string(info.rc)}")

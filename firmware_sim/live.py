@@ -19,12 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-import paho.mqtt.client as mqtt
-
 from firmware_sim.errors import PublishError
-from firmware_sim.home_gateway import QOS, GatewayPublisher, ReceivedCommand
+from firmware_sim.home_gateway import GatewayPublisher, ReceivedCommand
 from firmware_sim.scenario import Message
-from firmware_sim.wire import WILL_PAYLOAD
+from firmware_sim.wire import WILL_PAYLOAD, WireMessage
 
 _LOG = logging.getLogger(__name__)
 _MISC_EVERY_S: Final = 0.5
@@ -81,6 +79,7 @@ class Fleet:
         password_for: Callable[[str], str | None] = lambda site: None,
         keepalive: int = 30,
         on_command: Callable[[ReceivedCommand], None] | None = None,
+        outbox: int = 0,
     ) -> None:
         self.selector = selectors.DefaultSelector()
         self.gateways: dict[str, GatewayPublisher] = {}
@@ -98,6 +97,7 @@ class Fleet:
                 announce=False,
                 threaded=False,
                 on_command=self._command,
+                outbox=outbox,
             )
         self._last_misc = 0.0
         self.connected_at: float | None = None
@@ -212,10 +212,8 @@ class Fleet:
 
     def publish(self, site: str, topic: str, payload: bytes, *, retain: bool) -> None:
         """Queue one message on the home's connection (sent by the next :meth:`pump`)."""
-        info = self.gateways[site].client.publish(topic, payload, qos=QOS, retain=retain)
+        self.gateways[site].publish(WireMessage(topic, payload, retain))  # through the outbox, if it has one
         self._dirty.add(site)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            raise PublishError(site=site, reason=f"publish on {topic} failed: {mqtt.error_string(info.rc)}")
 
     def drain(self, *, timeout: float = 10.0) -> None:
         """Pump until every queued QoS 1 publication is acknowledged (or the timeout)."""

@@ -142,6 +142,11 @@ class StaticDirectory:
         entry = self._sites.get(site)
         return None if entry is None else entry.devices.get(device)
 
+    def gateway_of(self, site: str) -> str | None:
+        """The gateway id of a provisioned home, or None."""
+        entry = self._sites.get(site)
+        return None if entry is None else entry.gateway
+
     @property
     def sites(self) -> list[SiteDevices]:
         """All provisioned homes."""

@@ -26,7 +26,7 @@ from gateway.dedupe import Deduplicator
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics, RateLimitedWarnings
-from gateway.models import DeviceKind, MessageType, Reading
+from gateway.models import CONTRACT_PREFIX, DeviceKind, MessageType, Reading
 from gateway.retry import Backoff, retry
 from gateway.z2m.adapter import Z2mAdapter
 
@@ -36,6 +36,12 @@ _EVENT_SUFFIX: Final = "/" + MessageType.EVENT.value
 
 FastPath = Callable[[Reading], None]
 """Called synchronously with each life-safety reading before it is batched; must not block."""
+
+OnStored = Callable[[list[tuple[str, str, int]]], None]
+"""Called with the ``(site, device, seq)`` of every contract message of a batch once it is durable (including
+copies already stored before), for the gateways' end-to-end acknowledgement (:mod:`gateway.confirm`)."""
+
+_CONTRACT_TOPIC: Final = CONTRACT_PREFIX + "/"
 
 
 class ReadingSink(Protocol):
@@ -91,6 +97,7 @@ class GatewayService:
         retry_min_s: float = 0.2,
         retry_max_s: float = 30.0,
         z2m: Z2mAdapter | None = None,
+        on_stored: OnStored | None = None,
     ) -> None:
         self.directory = directory
         self.deadletter = deadletter
@@ -104,6 +111,7 @@ class GatewayService:
         self.retry_max_s = retry_max_s
         self._warnings = RateLimitedWarnings(logger=_LOG)
         self.z2m = z2m if z2m is not None else Z2mAdapter(directory=directory)
+        self.on_stored = on_stored
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
         if message.oversize:
@@ -171,6 +179,7 @@ class GatewayService:
         order: list[tuple[str, str, int]] = []  # remembered in arrival order: a reboot resets the window
         duplicates = skewed = life_safety = 0
         dedupe = self.dedupe
+        confirm: list[tuple[str, str, int]] | None = [] if self.on_stored is not None else None
         for message, result in results:
             if isinstance(result, DecodeError):
                 dead[result.reason] += 1
@@ -191,6 +200,8 @@ class GatewayService:
                 result = msgspec.structs.replace(result, clock_skewed=False)
             if result.seq is not None:
                 key = (result.site, result.device, result.seq)
+                if confirm is not None and message.topic.startswith(_CONTRACT_TOPIC):
+                    confirm.append(key)  # a copy is confirmed again: its first confirmation may have been lost
                 if key in seen or dedupe.is_duplicate(*key):
                     duplicates += 1
                     continue
@@ -219,6 +230,11 @@ class GatewayService:
         # Remember only what is durable: if we die before this point, the redelivered copy must pass.
         for site, device, seq in order:
             dedupe.remember(site, device, seq)
+        if confirm and self.on_stored is not None:
+            try:
+                self.on_stored(confirm)
+            except Exception:  # a confirmation is an optimisation for the gateway; storage already happened
+                _LOG.exception("stored-confirmation hook failed")
         return readings
 
     async def _until_done(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from support.backend import registry_for
 from support.processes import kill_process, stop_process
 
+from eldercare.servers._child import free_port
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
@@ -63,6 +64,8 @@ class BackendProcess:
             "ELDERCARE_INFLUX_DB": db,
             "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "1000",
             "ELDERCARE_LINK_SECRET": "chaos-link-secret-0123456789",
+            # Its own HTTP port: the default 8000 may be taken by anything else on the machine.
+            "ELDERCARE_CONSOLE_PORT": str(free_port()),
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

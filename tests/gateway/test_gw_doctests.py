@@ -11,6 +11,7 @@ MODULES = [
     "gateway.dedupe",
     "gateway.deadletter",
     "gateway.downlink",
+    "gateway.confirm",
     "gateway.contract",
     "gateway.retry",
     "gateway.mqtt_wire",

@@ -265,3 +265,25 @@ async def test_stop_ends_a_quiet_loop(store: DeadLetterStore) -> None:
     stop.set()
     await asyncio.wait_for(running, 5)
     assert source.acked == [1]
+
+
+async def test_readings_are_confirmed_only_once_durable_and_copies_are_confirmed_again(
+    store: DeadLetterStore,
+) -> None:
+    """End-to-end acknowledgement (issue 13): the ``on_stored`` hook sees a batch after the sink, never before;
+    a copy dropped as a duplicate is confirmed again (the first confirmation may have been lost); a refused
+    message is not confirmed."""
+    log: list[str] = []
+    sink = Journal(log, failures=1)
+    service = GatewayService(
+        directory=DIRECTORY,
+        deadletter=store,
+        sink=sink,
+        retry_min_s=0.001,
+        on_stored=lambda keys: log.append(f"stored {sorted(seq for _s, _d, seq in keys)}"),
+    )
+    bad = raw("ec/v1/h1/mattress/mat1/telemetry", b'{"seq":9,"ts":"x"}', mid=9)
+    source = Source([[sample(1), press(2), bad], [sample(1), sample(3)]])
+    await service.run(source)
+    assert log == ["sink failed", "sink [1, 2]", "stored [1, 2]", "sink [3]", "stored [1, 3]"]
+    assert store.count() == 1  # the refused message: dead-lettered, not confirmed
