@@ -226,6 +226,7 @@ async def _up(
                         speed=1.0,
                         skip_before_ms=now,
                         stop=sim_stop.is_set,
+                        outbox=5_000,  # the demo's gateways keep readings until the backend confirms them stored
                     ),
                     name="simulator",
                 )

@@ -255,16 +255,25 @@ def run_live(
     stop: Callable[[], bool] = lambda: False,
     on_command: Callable[[ReceivedCommand], None] | None = None,
     keepalive: int = 30,
+    outbox: int = 0,
 ) -> LiveStats:
     """Publish a simulated message stream to the broker, each message at its (scaled) received time.
 
     ``speed`` > 1 plays simulated time faster (600 = ten simulated minutes per second); ``skip_before_ms``
     starts mid-stream (e.g. at "now" for a real-time run whose simulation began at local midnight).
     Device timestamps are those of the simulation, so only ``speed=1`` gives wall-clock ``ts`` values.
+    ``outbox`` > 0 gives every gateway an outbox of that many readings, kept until the backend confirms them
+    stored (docs/contract.md, "stored" confirmations).
     """
     stats = LiveStats()
     fleet = Fleet(
-        sites=sites, host=host, port=port, password_for=password_for, on_command=on_command, keepalive=keepalive
+        sites=sites,
+        host=host,
+        port=port,
+        password_for=password_for,
+        on_command=on_command,
+        keepalive=keepalive,
+        outbox=outbox,
     )
     t0 = time.monotonic()
     fleet.connect_all()
