@@ -264,7 +264,7 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
             if n_hr[i] >= config.grace_days_vitals:
                 base = msgspec.structs.replace(base, hr_med=_opt(hr_med[i]), hr_mad=_opt(hr_mad[i]))
             if n_wake[i] >= config.grace_days_wake:
-                # One number a day: a few mornings already beat the 10:00 population rule.
+                # One number a day: a few mornings already beat the population rule.
                 base = msgspec.structs.replace(
                     base,
                     not_up_min=float(not_up[i]),

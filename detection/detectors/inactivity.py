@@ -132,14 +132,15 @@ class InactivityDetector(Detector):
                 if room_lim is not None:
                     lim = room_lim
         ceiling = self.ceiling_min(home)
-        if not base.personal:
-            return min(lim, ceiling)  # the population prior is clipped, never off: a new elder is watched
         if lim <= ceiling:
             return lim
         backstop = self.config.inactivity_backstop_min
         if backstop <= 0:
-            return None
-        return min(lim, backstop)  # the home's own limit if it comes before the backstop
+            # Off where the home's own spells outlast the ceiling; the population prior is clipped, never off:
+            # a new elder is watched.
+            return None if base.personal else ceiling
+        # The home's own limit (or, in the grace period, the population's) if it comes before the backstop.
+        return min(lim, backstop)
 
     def score_one(self, ctx: Context, home: HomeState, now_ms: int) -> float:
         """Quiet time over the limit (≥ 1: anomalous); 0 when the rule does not apply (out, in bed)."""

@@ -35,7 +35,7 @@ def deadline_source(b: Baseline, *, weekend: bool = False) -> tuple[str, str]:
             f"平时 {hhmm(b.wake_p50_min)} 起床（{b.n_days} 天中位数，"
             f"90%的日子在 {hhmm(b.wake_p90_min)} 前起床）再加余量",
         )
-    return "population default (up by 10:00)", "人群默认值（10:00前起床）"
+    return f"population default (up by {hhmm(b.not_up_min)})", f"人群默认值（{hhmm(b.not_up_min)}前起床）"
 
 
 def next_deadline(ctx: Context, home: HomeState, t: int) -> int:

@@ -88,12 +88,12 @@ def test_a_dead_motion_sensor_is_not_evidence_of_inactivity() -> None:
 def test_not_up_at_the_population_deadline_while_still_in_bed() -> None:
     home = Home()
     _night(home)
-    home.advance(at(1, 9, 59))
+    home.advance(at(1, 10, 59))
     assert home.of(AlertType.NOT_UP) == []
-    home.advance(at(1, 10, 0))
+    home.advance(at(1, 11, 0))
     [alert] = home.of(AlertType.NOT_UP)
-    assert alert.time_ms == at(1, 10, 0)
-    assert "still in bed (since 22:00)" in alert.explanation and "population default (up by 10:00)" in alert.explanation
+    assert alert.time_ms == at(1, 11, 0)
+    assert "still in bed (since 22:00)" in alert.explanation and "population default (up by 11:00)" in alert.explanation
 
 
 def test_not_up_is_not_raised_for_a_bedbound_elder() -> None:

@@ -139,7 +139,11 @@ def test_a_snapshot_from_before_the_budget_loads_with_no_adaptation() -> None:
 
 def test_not_up_deadline_moves_later_but_never_past_the_latest_time() -> None:
     cfg: DetectConfig = msgspec.structs.replace(
-        RULES, fatigue_budget_per_month=1, fatigue_not_up_step_min=60.0, fatigue_not_up_latest_min=11 * 60.0
+        RULES,
+        fatigue_budget_per_month=1,
+        fatigue_not_up_step_min=60.0,
+        fatigue_not_up_latest_min=11 * 60.0,
+        not_up_default_min=10 * 60.0,
     )
     home = Home(config=cfg)
     home.send(rd("mat1", at(0, 21, 0), event="in_bed"))

@@ -79,12 +79,12 @@ def test_bedroom_motion_at_04_42_is_not_up() -> None:
     home.send(r("pirliv", DeviceKind.MOTION, at(0, 20, 0), event="motion", room="living"))
     home.send(r("pirbed", DeviceKind.MOTION, at(0, 22, 0), event="motion", room="bedroom"))
     home.send(r("pirbed", DeviceKind.MOTION, at(1, 4, 42), event="motion", room="bedroom"))
-    home.advance(at(1, 9, 59))
+    home.advance(at(1, 10, 59))
     assert home.engine.homes["h1"].day.wake_min is None
     assert home.of(AlertType.NOT_UP) == []
-    home.advance(at(1, 10, 0))
+    home.advance(at(1, 11, 0))
     [alert] = home.of(AlertType.NOT_UP)
-    assert alert.time_ms == at(1, 10, 0) and "outside the bedroom" in alert.explanation
+    assert alert.time_ms == at(1, 11, 0) and "outside the bedroom" in alert.explanation
 
     # Leaving the bedroom is "up".
     other = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
@@ -249,7 +249,7 @@ def test_an_unbroken_silence_pages_once_not_again_every_morning() -> None:
     [silence] = [a for a in home.of(AlertType.INACTIVITY) if not a.clears]
     assert silence.time_ms == at(0, 18, 45)
     # The mornings of days 1–3 belong to the silence already paged; day 4 (activity the evening before) pages.
-    assert [a.time_ms for a in home.of(AlertType.NOT_UP)] == [at(4, 10, 0)]
+    assert [a.time_ms for a in home.of(AlertType.NOT_UP)] == [at(4, 11, 0)]
 
 
 def _days_with_midday_spells(spells: list[float], rooms: dict[str, list[float]] | None = None) -> list[DaySummary]:
