@@ -218,8 +218,12 @@ def fit_baselines(histories: Mapping[str, Sequence[DaySummary]], *, config: Dete
         config.bed_exit_ceiling_min,
     )
     out_max = _nanq(outs, config.out_quantile)
+    out_emp = out_max * config.out_margin
+    if config.out_pages_per_month > 0:
+        out_tail = _gumbel_quantile(outs, np.full(len(sites), config.out_pages_per_month / 30.0))
+        out_emp = np.where(np.isnan(out_tail), out_emp, np.fmax(out_emp, out_tail))
     out_lim = np.clip(
-        np.nan_to_num(out_max * config.out_margin, nan=config.out_default_min),
+        np.nan_to_num(out_emp, nan=config.out_default_min),
         config.out_floor_min,
         config.out_ceiling_min,
     )

@@ -60,3 +60,34 @@ def test_flagged_days_are_never_learned() -> None:
     incident.max_gap_min = [None, 110.0, 110.0, 110.0, 110.0]
     [b] = fit_baselines({"h": [*days, incident]}, config=cfg).values()
     assert b.n_days == 14 and b.quiet_ref_min[1] == 20.0 and b.wake_p90_min is not None and b.wake_p90_min < 430
+
+
+def test_an_out_limit_extrapolates_the_homes_own_outings_within_its_page_budget() -> None:
+    """The simulator calibrated on real homes: afternoon outings that vary from 40 min to 3 h paged out-not-back
+    0.26 times per elder-month at 1.5 × their 90th percentile; the day's longest outing is a maximum, so its tail is
+    fitted like the quiet spells' (budget 0.5 a month: 0.16 per elder-month, no recall lost)."""
+    import math
+
+    import numpy as np
+
+    cfg = DetectConfig()
+    # Four weeks of an hour's walk (50-70 min) and one afternoon at a daughter's, 5 h: the 90th percentile does not
+    # see that afternoon at all; the tail fit widens the limit by what the home's spread says.
+    varied = [50.0 + (i * 7) % 21 for i in range(27)] + [300.0]
+    steady = [90.0] * 28
+
+    def days(outs: list[float]) -> list[DaySummary]:
+        return [DaySummary(day=i, out_max_min=o) for i, o in enumerate(outs)]
+
+    fits = fit_baselines({"varied": days(varied), "steady": days(steady)}, config=cfg)
+    n = len(varied)
+    mean = sum(varied) / n
+    beta = (sum((v - mean) ** 2 for v in varied) / (n - 1)) ** 0.5 * 6**0.5 / math.pi
+    p = cfg.out_pages_per_month / 30
+    tail = mean - 0.5772156649 * beta - beta * math.log(-math.log(1 - p))
+    empirical = float(np.quantile(varied, cfg.out_quantile)) * cfg.out_margin
+    assert tail > empirical
+    assert fits["varied"].out_limit_min == round(min(max(tail, cfg.out_floor_min), cfg.out_ceiling_min), 1)
+    assert fits["steady"].out_limit_min == 180.0  # 90 × 1.5 = 135, no spread: the floor
+    off = fit_baselines({"varied": days(varied)}, config=DetectConfig(out_pages_per_month=0))
+    assert off["varied"].out_limit_min == round(max(empirical, cfg.out_floor_min), 1)
