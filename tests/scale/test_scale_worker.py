@@ -141,6 +141,7 @@ async def _count(influx: InfluxClient, prefix: str) -> int:
     return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
 
 
+@pytest.mark.scale  # 87 s (worker) and 205 s (nats-leader) on the shared 2-core box: `scripts/test -m scale`
 @pytest.mark.parametrize(
     "fault",
     [
