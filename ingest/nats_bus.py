@@ -15,6 +15,10 @@ Consumers: devices publish MQTT QoS 1 to any node; nats-server maps ``ec/v1/{sit
 (``ec-p{P}-e{revision}``): a new owner creates its epoch's consumer at the old one's ack floor + 1, *then* deletes
 the old one, so a stale owner can no longer fetch or acknowledge anything (research/scaleout_nats.md, 2e). An own
 stream capturing ``part.>`` is deliberately not used: it lost PUBACKed messages when its leader died.
+
+Snapshots: each owner stores its partition's detection state (an engine snapshot) as the object ``p{P}`` in the
+replicated object store ``ec-snapshots`` (:class:`PartitionSnapshots`), fenced by its lease; the next owner starts
+from it plus the readings InfluxDB stored since.
 """
 
 from __future__ import annotations
@@ -30,16 +34,33 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    ObjectMeta,
+    ObjectStoreConfig,
+    StorageType,
+)
 from nats.js.client import JetStreamContext
-from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+    ObjectDeletedError,
+    ObjectNotFoundError,
+)
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
 from gateway.listener import RawMessage
 from ingest.partitions import Lease, LeaseLostError
 
 OWNERS_BUCKET = "ec-owners"
 MEMBERS_BUCKET = "ec-workers"
+SNAPSHOTS_BUCKET = "ec-snapshots"
 DEFAULT_LEASE_S = 10.0
 MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
@@ -193,6 +214,22 @@ class NatsBus:
                 )
             return await js.key_value(bucket)
 
+    async def snapshots(
+        self, *, bucket: str = SNAPSHOTS_BUCKET, replicas: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> PartitionSnapshots:
+        """The partitions' detection snapshots (object store, created on first use)."""
+        js = self.nc.jetstream(timeout=30)
+        try:
+            store = await js.object_store(bucket)
+        except Exception:  # noqa: BLE001 - nats-py raises BucketNotFoundError or a plain NotFoundError
+            try:
+                store = await js.create_object_store(
+                    bucket, ObjectStoreConfig(bucket=bucket, replicas=replicas, storage=StorageType.FILE)
+                )
+            except APIError:  # another worker created it meanwhile
+                store = await js.object_store(bucket)
+        return PartitionSnapshots(store, clock=clock)
+
     async def leases(
         self,
         *,
@@ -289,6 +326,46 @@ class PartitionLeases:
         if entry.value is None or entry.revision is None:
             return None
         return entry.value.decode(), entry.revision
+
+
+def snapshot_name(partition: int) -> str:
+    """The object name of a partition's snapshot."""
+    return f"p{partition}"
+
+
+class PartitionSnapshots:
+    """The latest detection snapshot of each partition; written only under a valid lease (a stale owner cannot)."""
+
+    def __init__(self, store: ObjectStore, *, clock: Callable[[], float]) -> None:
+        """Use object store ``store``; ``clock`` is the leases' monotonic clock."""
+        self.store = store
+        self.clock = clock
+
+    async def save(self, lease: Lease, data: bytes) -> None:
+        """Replace the partition's snapshot; raise :class:`LeaseLostError` (writing nothing) once fenced."""
+        lease.check(self.clock())
+        meta = ObjectMeta(
+            name=snapshot_name(lease.partition), description=f"owner={lease.owner} epoch={lease.revision}"
+        )
+        await self.store.put(snapshot_name(lease.partition), data, meta=meta)
+
+    async def seed(self, partition: int, data: bytes) -> bool:
+        """Store a snapshot made outside the cluster (migration from one process), unless one exists already."""
+        if await self.load(partition) is not None:
+            return False
+        meta = ObjectMeta(name=snapshot_name(partition), description="owner=seed epoch=0")
+        await self.store.put(snapshot_name(partition), data, meta=meta)
+        return True
+
+    async def load(self, partition: int) -> tuple[bytes, str] | None:
+        """The partition's latest snapshot and who wrote it (``owner=… epoch=…``), or None."""
+        try:
+            result = await self.store.get(snapshot_name(partition))
+        except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
+            return None
+        if result.data is None:
+            return None
+        return bytes(result.data), result.info.description or ""
 
 
 def _epoch(consumer: str) -> int:
