@@ -196,12 +196,14 @@ class PartitionWorker:
             self._dispatch(owned, alert)
         personal = sum(1 for h in engine.homes.values() if h.baseline.personal)
         _LOG.info(
-            "partition %d: restored from %s + %d stored readings (%d homes, %d with learned baselines, %d alerts due)",
+            "partition %d: restored from %s + %d stored readings (%d homes, %d with learned baselines, %d timers"
+            " armed, %d alerts due)",
             partition,
             source,
             len(mine),
             len(engine.homes),
             personal,
+            len(engine.timers.items()),
             len(fresh),
         )
 
@@ -218,6 +220,15 @@ class PartitionWorker:
         except Exception as exc:  # noqa: BLE001 - a node failing over: the next period tries again
             _LOG.warning("partition %d: snapshot not saved (%s: %s)", owned.lease.partition, type(exc).__name__, exc)
 
+    async def _tick_loop(self, stop: asyncio.Event) -> None:
+        """Fire the owned partitions' due timers every ``tick_s``, on their own schedule (never behind NATS calls)."""
+        while not stop.is_set():
+            for owned in list(self.owned.values()):
+                if owned.restored.is_set():
+                    owned.engine.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_s)
+
     async def _snapshot_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -229,23 +240,51 @@ class PartitionWorker:
     async def _consume(
         self, bus: NatsBus, owned: _Owned, service_for: Callable[[_Owned], GatewayService], reader: InfluxReader
     ) -> None:
+        """Take the partition over and consume it while the lease holds.
+
+        A failing NATS or InfluxDB call (a node failing over, a JetStream API timeout during an election) is
+        retried with the same lease, so the partition neither sits unowned until the lease expires nor changes
+        epoch; the lease deadline still fences a worker that cannot reach NATS.
+        """
         lease = owned.lease
         acked = 0
-        try:
-            consumer = await bus.take_over_consumer(lease)
-            await self._restore(owned, reader)
-            owned.restored.set()
-            source = await bus.partition_source(lease, consumer)
-            _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+        consumer: str | None = None
+        failures = 0
+        while not owned.stop.is_set():
             try:
-                await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
-            finally:
-                await source.close()
-                acked = source.acked
-        except LeaseLostError as lost:
-            _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
-        except Exception:
-            _LOG.exception("partition %d failed", lease.partition)
+                if consumer is None:
+                    consumer = await bus.take_over_consumer(lease)
+                if not owned.restored.is_set():
+                    await self._restore(owned, reader)
+                    owned.restored.set()
+                source = await bus.partition_source(lease, consumer)
+                _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+                try:
+                    await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
+                finally:
+                    await source.close()
+                    acked += source.acked
+                break
+            except LeaseLostError as lost:
+                _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
+                break
+            except Exception as exc:
+                failures += 1
+                if not lease.valid(time.monotonic()):
+                    _LOG.warning(
+                        "partition %d failed past its lease (%s: %s)", lease.partition, type(exc).__name__, exc
+                    )
+                    break
+                delay = min(0.25 * 2**failures, 2.0)
+                _LOG.warning(
+                    "partition %d: %s: %s; retrying in %.2f s with the same lease",
+                    lease.partition,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(owned.stop.wait(), delay)
         _LOG.info("partition %d: stopped after %d acknowledged", lease.partition, acked)
 
     # ------------------------------------------------------------------ membership and leases
@@ -397,18 +436,20 @@ class PartitionWorker:
                 # Let the workers starting together see each other before claiming (fewer hand-backs).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(2.0, s.lease_s / 2))
+                ticks = asyncio.create_task(self._tick_loop(stop), name="ticks")
                 while not stop.is_set():
+                    began = time.monotonic()
                     try:
                         await self._rebalance(leases, await members.live(), start)
                     except Exception as exc:  # noqa: BLE001 - a node failing over; the lease deadlines fence us
                         _LOG.warning("rebalance failed (%s: %s)", type(exc).__name__, exc)
-                    for owned in self.owned.values():
-                        if owned.restored.is_set():
-                            owned.engine.tick()
+                    if (took := time.monotonic() - began) > s.lease_s / 2:
+                        _LOG.warning("rebalance took %.1f s (NATS slow or failing over)", took)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.tick_s)
                 await keep_alive
                 await snapshots
+                await ticks
                 owned_now, self.owned = self.owned, {}
                 await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
                 await members.leave()

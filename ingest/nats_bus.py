@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -33,6 +34,7 @@ from typing import Self
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import (
     AckPolicy,
@@ -58,6 +60,7 @@ from nats.js.object_store import ObjectStore
 from gateway.listener import RawMessage
 from ingest.partitions import Lease, LeaseLostError
 
+_LOG = logging.getLogger(__name__)
 OWNERS_BUCKET = "ec-owners"
 MEMBERS_BUCKET = "ec-workers"
 SNAPSHOTS_BUCKET = "ec-snapshots"
@@ -66,6 +69,8 @@ MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 ACK_WAIT_S = 30.0
+FETCH_RETRY_S = 0.2
+"""Pause before fetching again after a failed fetch (leader election, reconnect)."""
 
 
 def consumer_prefix(partition: int) -> str:
@@ -412,6 +417,7 @@ class PartitionSource:
         self._pending: dict[int, Msg] = {}
         self._acks: set[asyncio.Task[None]] = set()
         self.acked = 0
+        self.fetch_errors = 0
 
     @property
     def queue_depth(self) -> int:
@@ -434,6 +440,27 @@ class PartitionSource:
                     if not await self._exists():  # deleted by a newer owner: fenced, not idle
                         self.lease.lost = "consumer deleted by a newer owner"
                         raise LeaseLostError(self.lease.partition, self.lease.lost) from None
+                continue
+            except NotFoundError:
+                if self._exists is not None and not await self._exists():
+                    self.lease.lost = "consumer deleted by a newer owner"
+                    raise LeaseLostError(self.lease.partition, self.lease.lost) from None
+                await asyncio.sleep(FETCH_RETRY_S)
+                continue
+            except NatsError as exc:
+                # A leader election (409 leadership change, 503 no responders) or a reconnect in progress: the
+                # consumer and its state are replicated, so fetching again is enough; the lease check above
+                # stops us if this lasts past the deadline.
+                self.fetch_errors += 1
+                if self.fetch_errors == 1 or self.fetch_errors % 20 == 0:
+                    _LOG.warning(
+                        "partition %d: fetch failed (%s: %s), %d so far; fetching again",
+                        self.lease.partition,
+                        type(exc).__name__,
+                        exc,
+                        self.fetch_errors,
+                    )
+                await asyncio.sleep(FETCH_RETRY_S)
                 continue
             batch: list[RawMessage] = []
             for m in msgs:
@@ -460,8 +487,16 @@ class PartitionSource:
             await m.ack()
 
     async def close(self) -> None:
-        """Finish sending acknowledgements, then unsubscribe."""
+        """Finish sending acknowledgements, hand back what was fetched but not acknowledged, then unsubscribe.
+
+        The NAK lets the consumer deliver those messages again at once (to this owner's next source, or the next
+        owner) instead of after the ack wait, so a retried partition neither stalls nor reorders for 30 s.
+        """
         if self._acks:
             await asyncio.gather(*self._acks, return_exceptions=True)
+        pending, self._pending = list(self._pending.values()), {}
+        for m in pending:
+            with contextlib.suppress(Exception):
+                await m.nak()
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()

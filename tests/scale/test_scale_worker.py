@@ -46,6 +46,22 @@ async def _kill_worker_and_wait_for_new_owners(cluster: NatsCluster, killed: Wor
             await asyncio.sleep(0.2)
 
 
+async def _stuck_consumers(cluster: NatsCluster, workers: list[Worker]) -> str:
+    """Why readings are missing: partition consumers with messages pending, and the workers' warnings."""
+    async with NatsBus(servers=cluster.urls, name="diagnose") as bus:
+        infos = await bus.js.consumers_info("$MQTT_msgs")
+    stuck = [
+        f"{i.name}: pending {i.num_pending}, ack pending {i.num_ack_pending}, redelivered {i.num_redelivered}, "
+        f"ack floor {i.ack_floor.stream_seq if i.ack_floor else None}"
+        for i in infos
+        if i.name.startswith("ec-p") and (i.num_pending or i.num_ack_pending)
+    ]
+    warnings = [
+        line for w in workers for line in w.log.read_text().splitlines() if "WARNING" in line or "ERROR" in line
+    ]
+    return "\n".join(["consumers with work left:", *stuck, "worker warnings (last 40):", *warnings[-40:]])
+
+
 async def _count(influx: InfluxClient, prefix: str) -> int:
     res = await influx.query(f'SELECT count("seq") FROM "mattress" WHERE "site" =~ /^{prefix}/')
     return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
@@ -130,7 +146,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_raises_each_sos_once(
             if n >= len(wire):
                 break
             await asyncio.sleep(0.1)
-        assert n == len(wire)
+        assert n == len(wire), await _stuck_consumers(cluster, workers)
         store = AlertStore(url=db_url)
         try:
             for _ in range(300):
