@@ -43,7 +43,7 @@ from gateway.models import Reading
 from gateway.service import GatewayService
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
-from ingest.nats_bus import Members, NatsBus, PartitionLeases, PartitionSnapshots
+from ingest.nats_bus import ConsumerMissingError, Members, NatsBus, PartitionLeases, PartitionSnapshots
 from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
 from ingest.reader import InfluxReader
 from ingest.spool import Spool
@@ -270,6 +270,8 @@ class PartitionWorker:
                 break
             except Exception as exc:
                 failures += 1
+                if isinstance(exc, ConsumerMissingError):
+                    consumer = None  # created again from the older epochs' ack floor
                 if not lease.valid(time.monotonic()):
                     _LOG.warning(
                         "partition %d failed past its lease (%s: %s)", lease.partition, type(exc).__name__, exc
