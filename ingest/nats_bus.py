@@ -174,17 +174,21 @@ class NatsBus:
         """
         js = self.js
         prefix = consumer_prefix(lease.partition)
-        name = f"{prefix}{lease.revision}"
+        # Read once: the keep-alive task renews the lease (a new revision) while the calls below wait on JetStream.
+        # Taking the name before and the epoch after them created a consumer under another name than the one
+        # returned and bound, and the owner fenced itself a few seconds later (the NATS-node kill failures).
+        epoch = lease.revision
+        name = f"{prefix}{epoch}"
         infos = [i for i in await js.consumers_info(MQTT_STREAM) if i.name.startswith(prefix)]
-        if any(_epoch(i.name) > lease.revision for i in infos):
+        if any(_epoch(i.name) > epoch for i in infos):
             lease.lost = "a newer owner's consumer exists"
             raise LeaseLostError(lease.partition, lease.lost)
-        old = [i for i in infos if _epoch(i.name) < lease.revision]
+        old = [i for i in infos if _epoch(i.name) < epoch]
         floors = [i.ack_floor.stream_seq for i in old if i.ack_floor is not None and i.ack_floor.stream_seq]
         # With no floor (nothing acknowledged yet) start from the beginning of what the stream holds for us.
         start = (max(floors) if floors else 0) + 1
         if not any(i.name == name for i in infos):
-            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, lease.revision, start_seq=start))
+            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, epoch, start_seq=start))
         for info in old:  # create before delete: on an interest stream, deleting first could drop messages
             with contextlib.suppress(NotFoundError):
                 await js.delete_consumer(MQTT_STREAM, info.name)
