@@ -141,8 +141,24 @@ def certs(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    seed_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--seed-from",
+            help="Store this one-process snapshot (DATA_DIR/detect/engine.msgpack) as the partitions' first"
+            " snapshots, keeping learned baselines when moving into the cluster; then exit.",
+        ),
+    ] = None,
+) -> None:
     """Clustered mode: run one partition worker on the NATS cluster in ELDERCARE_NATS_URLS (docs/scale-out.md)."""
+    if seed_from is not None:
+        from eldercare.partition_worker import seed_snapshots
+        from eldercare.settings import Settings
+
+        seeded = asyncio.run(seed_snapshots(Settings(), seed_from.read_bytes()))
+        console.print(f"{seeded} partition snapshots seeded / 已写入 {seeded} 个分区快照")
+        return
     from eldercare.partition_worker import main as run_worker
 
     run_worker()

@@ -4,8 +4,11 @@ Homes hash to ``ELDERCARE_PARTITIONS`` fixed partitions. Each worker heartbeats 
 partitions rendezvous hashing gives it among the live workers (KV leases), consumes each owned partition's
 messages in order (its consumer on ``$MQTT_msgs``), decodes them with the same :class:`GatewayService` as the
 embedded backend, writes them to InfluxDB, acknowledges only then, and runs one detection engine per partition.
-On taking a partition over it rebuilds that partition's detection state from InfluxDB (the homes' recent readings)
-before consuming. Alerts go to the alert store (PostgreSQL in this mode; its unique open-alert key keeps them
+On taking a partition over it restores that partition's detection state from the last owner's snapshot (NATS object
+store, written every ``snapshot_every_s`` and at hand-back) plus the readings InfluxDB stored since, so learned
+baselines and armed timers (a night bed exit in progress) survive the move; without a snapshot it rebuilds from the
+last 6 h of readings. Alerts that fell due while nobody owned the partition are raised then, unless the store
+already holds them. Alerts go to the alert store (PostgreSQL in this mode; its unique open-alert key keeps them
 exactly-once across owners). A worker that loses a lease stops that partition at once: no ack, no alert
 (docs/scale-out.md).
 """
@@ -22,13 +25,17 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
 from alerts.store.repository import AlertStore
 from detection.engine import Engine
+from detection.errors import SnapshotError
 from detection.models import Alert
+from detection.state import EngineSnapshot, HomeState
 from eldercare.pipeline import directory_from_settings
 from eldercare.settings import Settings
 from gateway.deadletter import DeadLetterStore
@@ -36,7 +43,7 @@ from gateway.models import Reading
 from gateway.service import GatewayService
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
-from ingest.nats_bus import Members, NatsBus, PartitionLeases
+from ingest.nats_bus import ConsumerMissingError, Members, NatsBus, PartitionLeases, PartitionSnapshots
 from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
 from ingest.reader import InfluxReader
 from ingest.spool import Spool
@@ -46,9 +53,14 @@ _LOG = logging.getLogger(__name__)
 READY_LINE = "partition worker ready"
 STOPPED_LINE = "partition worker stopped"
 REBUILD_LOOKBACK_MS = 6 * 3600 * 1000
-"""How much of a taken-over partition's history is replayed into its new engine (covers a night's bed exit)."""
+"""How much history a partition without a snapshot is rebuilt from (covers a night's bed exit); also the most
+replayed after an older snapshot."""
+SNAPSHOT_LOOKBACK_MS = 10 * 60_000
+"""Readings this much older than the snapshot's watermark are replayed too (late arrivals; duplicates skip)."""
 
 AlertSink = Callable[[Alert], Awaitable[None]]
+AlertSeen = Callable[[Alert], bool]
+"""True if the alert store already holds this alert (raised by the partition's previous owner)."""
 
 
 class _Clock:
@@ -61,20 +73,42 @@ class _Owned:
     lease: Lease
     engine: Engine
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    restored: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the engine holds the partition's restored state (only then is it worth a snapshot)."""
+    alerts: int = 0
+    saved_at: tuple[int, int] = (0, 0)
+    """(readings, alerts) of the engine at its last stored snapshot: an unchanged partition is not stored again
+    (timers that fall due meanwhile fire again, the same, on the next owner's catch-up)."""
     task: asyncio.Task[None] | None = None
 
 
 class PartitionWorker:
     """Owns a changing set of partitions; see the module docstring."""
 
-    def __init__(self, settings: Settings, *, alert_sink: AlertSink, tick_s: float = 1.0) -> None:
-        """Build the worker; :meth:`run` starts it. ``alert_sink`` stores (and notifies) an alert."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        alert_sink: AlertSink,
+        alert_seen: AlertSeen | None = None,
+        tick_s: float = 1.0,
+        snapshot_every_s: float | None = None,
+    ) -> None:
+        """Build the worker; :meth:`run` starts it. ``alert_sink`` stores (and notifies) an alert.
+
+        ``alert_seen`` tells alerts the previous owner already stored from new ones after a take-over (without it,
+        alerts found while catching up are all raised; the store's open-alert key still keeps them single).
+        """
         if not settings.nats_urls:
             raise ValueError("ELDERCARE_NATS_URLS is required for a partition worker (docs/scale-out.md)")
         self.settings = settings
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.alert_sink = alert_sink
+        self.alert_seen = alert_seen
         self.tick_s = tick_s
+        self.snapshot_every_s = settings.partition_snapshot_s if snapshot_every_s is None else snapshot_every_s
+        self.detect_config = settings.detect_config()
+        self._snapshots: PartitionSnapshots | None = None
         self.owned: dict[int, _Owned] = {}
         self.ready = asyncio.Event()
         self.alerts_raised = 0
@@ -111,6 +145,7 @@ class PartitionWorker:
             _LOG.warning("alert %s of a lost partition %d not raised", alert.type, owned.lease.partition)
             return
         self.alerts_raised += 1
+        owned.alerts += 1
         task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -123,33 +158,135 @@ class PartitionWorker:
 
     # ------------------------------------------------------------------ one partition
 
-    async def _rebuild(self, partition: int, engine: Engine, reader: InfluxReader) -> None:
-        """Replay the partition's recent stored readings; alerts found here were the old owner's to raise."""
+    def _new_engine(self) -> Engine:
+        return Engine(config=self.detect_config, clock=_Clock(), refit_inline=False)
+
+    async def _restore(self, owned: _Owned, reader: InfluxReader) -> None:
+        """The partition's last snapshot plus the readings stored since (or 6 h of them), caught up to now.
+
+        Alerts found on the way that the store does not hold yet are raised (a timer that fell due while nobody
+        owned the partition); the others were the previous owner's.
+        """
+        partition = owned.lease.partition
         now = _Clock().now_ms()
-        history = await stored_readings(reader, start_ms=now - REBUILD_LOOKBACK_MS, end_ms=now + 60_000)
+        engine: Engine | None = None
+        source = "no snapshot"
+        saved = await self._snapshots.load(partition) if self._snapshots is not None else None
+        if saved is not None:
+            data, source = saved
+            try:
+                engine, _ = Engine.restore(data, config=self.detect_config, refit_inline=False)
+            except SnapshotError as exc:
+                _LOG.warning("partition %d: snapshot unusable (%s); rebuilding from InfluxDB", partition, exc)
+        if engine is None:
+            engine = self._new_engine()
+            start = now - REBUILD_LOOKBACK_MS
+        else:
+            engine.clock = _Clock()
+            start = max(engine.now_ms - SNAPSHOT_LOOKBACK_MS, now - REBUILD_LOOKBACK_MS)
+        history = await stored_readings(reader, start_ms=start, end_ms=now + 60_000)
         mine = [r for r in history if partition_of(r.site, self.settings.partitions) == partition]
-        engine.catch_up(mine)
-        _LOG.info("partition %d: rebuilt from %d stored readings", partition, len(mine))
+        found = engine.catch_up(mine)
+        found += engine.advance(now)  # no sink yet: timers due while the partition had no owner
+        seen = self.alert_seen
+        fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
+        owned.engine = engine
+        engine.sink = lambda alert: self._dispatch(owned, alert)
+        for alert in fresh:
+            self._dispatch(owned, alert)
+        personal = sum(1 for h in engine.homes.values() if h.baseline.personal)
+        _LOG.info(
+            "partition %d: restored from %s + %d stored readings (%d homes, %d with learned baselines, %d timers"
+            " armed, %d alerts due)",
+            partition,
+            source,
+            len(mine),
+            len(engine.homes),
+            personal,
+            len(engine.timers.items()),
+            len(fresh),
+        )
+
+    async def _save_snapshot(self, owned: _Owned) -> None:
+        """Store the partition's engine state for its next owner (fenced: a lost lease writes nothing)."""
+        state = (owned.engine.readings, owned.alerts)
+        if self._snapshots is None or not owned.restored.is_set() or state == owned.saved_at:
+            return
+        try:
+            await self._snapshots.save(owned.lease, owned.engine.snapshot())
+            owned.saved_at = state
+        except LeaseLostError:
+            return
+        except Exception as exc:  # noqa: BLE001 - a node failing over: the next period tries again
+            _LOG.warning("partition %d: snapshot not saved (%s: %s)", owned.lease.partition, type(exc).__name__, exc)
+
+    async def _tick_loop(self, stop: asyncio.Event) -> None:
+        """Fire the owned partitions' due timers every ``tick_s``, on their own schedule (never behind NATS calls)."""
+        while not stop.is_set():
+            for owned in list(self.owned.values()):
+                if owned.restored.is_set():
+                    owned.engine.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_s)
+
+    async def _snapshot_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.snapshot_every_s)
+            if not stop.is_set():
+                for owned in list(self.owned.values()):
+                    await self._save_snapshot(owned)
 
     async def _consume(
         self, bus: NatsBus, owned: _Owned, service_for: Callable[[_Owned], GatewayService], reader: InfluxReader
     ) -> None:
+        """Take the partition over and consume it while the lease holds.
+
+        A failing NATS or InfluxDB call (a node failing over, a JetStream API timeout during an election) is
+        retried with the same lease, so the partition neither sits unowned until the lease expires nor changes
+        epoch; the lease deadline still fences a worker that cannot reach NATS.
+        """
         lease = owned.lease
         acked = 0
-        try:
-            consumer = await bus.take_over_consumer(lease)
-            await self._rebuild(lease.partition, owned.engine, reader)
-            source = await bus.partition_source(lease, consumer)
-            _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+        consumer: str | None = None
+        failures = 0
+        while not owned.stop.is_set():
             try:
-                await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
-            finally:
-                await source.close()
-                acked = source.acked
-        except LeaseLostError as lost:
-            _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
-        except Exception:
-            _LOG.exception("partition %d failed", lease.partition)
+                if consumer is None:
+                    consumer = await bus.take_over_consumer(lease)
+                if not owned.restored.is_set():
+                    await self._restore(owned, reader)
+                    owned.restored.set()
+                source = await bus.partition_source(lease, consumer)
+                _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+                try:
+                    await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
+                finally:
+                    await source.close()
+                    acked += source.acked
+                break
+            except LeaseLostError as lost:
+                _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
+                break
+            except Exception as exc:
+                failures += 1
+                if isinstance(exc, ConsumerMissingError):
+                    consumer = None  # created again from the older epochs' ack floor
+                if not lease.valid(time.monotonic()):
+                    _LOG.warning(
+                        "partition %d failed past its lease (%s: %s)", lease.partition, type(exc).__name__, exc
+                    )
+                    break
+                delay = min(0.25 * 2**failures, 2.0)
+                _LOG.warning(
+                    "partition %d: %s: %s; retrying in %.2f s with the same lease",
+                    lease.partition,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(owned.stop.wait(), delay)
         _LOG.info("partition %d: stopped after %d acknowledged", lease.partition, acked)
 
     # ------------------------------------------------------------------ membership and leases
@@ -187,6 +324,7 @@ class PartitionWorker:
             if owned.task is not None:
                 with contextlib.suppress(Exception):
                     await owned.task
+            await self._save_snapshot(owned)  # the successor starts from here, not from the last period's
             await leases.release(owned.lease)
             _LOG.info("partition %d handed back", partition)
         finally:
@@ -253,7 +391,7 @@ class PartitionWorker:
         reader = InfluxReader(client=influx)
 
         def service_for(owned: _Owned) -> GatewayService:
-            engine = owned.engine
+            engine = owned.engine  # restored before the service is built
 
             worker = self
 
@@ -284,10 +422,10 @@ class PartitionWorker:
             async with NatsBus(servers=urls, name=self.worker_id) as bus:
                 members, leases = await self._join(bus)
                 self._leases = leases
+                self._snapshots = await bus.snapshots(replicas=s.nats_replicas)
 
                 def start(lease: Lease) -> None:
-                    owned = _Owned(lease=lease, engine=Engine(clock=_Clock(), refit_inline=False))
-                    owned.engine.sink = lambda alert: self._dispatch(owned, alert)
+                    owned = _Owned(lease=lease, engine=self._new_engine())  # replaced by the restored one
                     owned.task = asyncio.create_task(
                         self._consume(bus, owned, service_for, reader), name=f"partition-{lease.partition}"
                     )
@@ -296,19 +434,24 @@ class PartitionWorker:
                 _LOG.info("%s (worker %s, %d partitions)", READY_LINE, self.worker_id, s.partitions)
                 self.ready.set()
                 keep_alive = asyncio.create_task(self._keep_alive(members, leases, stop), name="keep-alive")
+                snapshots = asyncio.create_task(self._snapshot_loop(stop), name="snapshots")
                 # Let the workers starting together see each other before claiming (fewer hand-backs).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(2.0, s.lease_s / 2))
+                ticks = asyncio.create_task(self._tick_loop(stop), name="ticks")
                 while not stop.is_set():
+                    began = time.monotonic()
                     try:
                         await self._rebalance(leases, await members.live(), start)
                     except Exception as exc:  # noqa: BLE001 - a node failing over; the lease deadlines fence us
                         _LOG.warning("rebalance failed (%s: %s)", type(exc).__name__, exc)
-                    for owned in self.owned.values():
-                        owned.engine.tick()
+                    if (took := time.monotonic() - began) > s.lease_s / 2:
+                        _LOG.warning("rebalance took %.1f s (NATS slow or failing over)", took)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.tick_s)
                 await keep_alive
+                await snapshots
+                await ticks
                 owned_now, self.owned = self.owned, {}
                 await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
                 await members.leave()
@@ -326,8 +469,11 @@ class PartitionWorker:
             deadletter.close()
 
 
-def alert_store_sink(settings: Settings) -> tuple[AlertSink, Callable[[], None]]:
-    """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included)."""
+def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable[[], None]]:
+    """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included).
+
+    Also returns the store's "already raised?" test for alerts found while catching up after a take-over.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
     store = AlertStore(url=settings.database_url)
     service = AlertService(
@@ -341,21 +487,61 @@ def alert_store_sink(settings: Settings) -> tuple[AlertSink, Callable[[], None]]
     async def sink(alert: Alert) -> None:
         await service.raise_alert(alert)
 
-    return sink, store.close
+    def seen(alert: Alert) -> bool:
+        for record in store.list_alerts(site=alert.site, alert_type=alert.type, limit=20):
+            if record.device == alert.device and max(record.raised_ms, record.last_seen_ms) >= alert.time_ms:
+                return True
+        return False
+
+    return sink, seen, store.close
+
+
+def split_snapshot(data: bytes, *, partitions: int) -> dict[int, bytes]:
+    """Cut one engine snapshot (e.g. ``eldercare serve``'s ``detect/engine.msgpack``) into per-partition ones.
+
+    The way from one process to the cluster without losing learned baselines: :func:`seed_snapshots` stores them.
+    """
+    try:
+        snap = msgspec.msgpack.decode(data, type=EngineSnapshot)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotError(str(exc)) from None
+    homes: dict[int, list[HomeState]] = {}
+    for home in snap.homes:
+        homes.setdefault(partition_of(home.site, partitions), []).append(home)
+    timers: dict[int, list[tuple[str, str, int]]] = {}
+    for timer in snap.timers:
+        timers.setdefault(partition_of(timer[0], partitions), []).append(timer)
+    return {
+        p: msgspec.msgpack.encode(
+            EngineSnapshot(version=snap.version, now_ms=snap.now_ms, homes=hs, timers=timers.get(p, []))
+        )
+        for p, hs in homes.items()
+    }
+
+
+async def seed_snapshots(settings: Settings, data: bytes) -> int:
+    """Store a one-process snapshot as the partitions' first snapshots (those without one); returns how many."""
+    urls = [u.strip() for u in settings.nats_urls.split(",") if u.strip()]
+    async with NatsBus(servers=urls, name="seed") as bus:
+        store = await bus.snapshots(replicas=settings.nats_replicas)
+        seeded = 0
+        for p, part in split_snapshot(data, partitions=settings.partitions).items():
+            seeded += await store.seed(p, part)
+        return seeded
 
 
 def main() -> None:
     """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    sink, close = alert_store_sink(settings)
+    sink, seen, close = alert_store_sink(settings)
 
     async def _run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await PartitionWorker(settings, alert_sink=sink).run(stop=stop)
+        await PartitionWorker(settings, alert_sink=sink, alert_seen=seen).run(stop=stop)
 
     try:
         asyncio.run(_run())

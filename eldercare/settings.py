@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     worker_id: str = Field(default="", description="This partition worker's name (default: host-pid).")
     lease_s: float = Field(default=10.0, description="Partition lease time; a dead worker's homes move after it.")
     nats_replicas: int = Field(default=3, description="Replicas of the lease/membership buckets (cluster size).")
+    partition_snapshot_s: float = Field(
+        default=30.0, description="How often a worker stores each owned partition's detection snapshot in NATS."
+    )
 
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite file in data_dir.")
     public_url: str = "http://127.0.0.1:8000"

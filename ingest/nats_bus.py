@@ -15,12 +15,17 @@ Consumers: devices publish MQTT QoS 1 to any node; nats-server maps ``ec/v1/{sit
 (``ec-p{P}-e{revision}``): a new owner creates its epoch's consumer at the old one's ack floor + 1, *then* deletes
 the old one, so a stale owner can no longer fetch or acknowledge anything (research/scaleout_nats.md, 2e). An own
 stream capturing ``part.>`` is deliberately not used: it lost PUBACKed messages when its leader died.
+
+Snapshots: each owner stores its partition's detection state (an engine snapshot) as the object ``p{P}`` in the
+replicated object store ``ec-snapshots`` (:class:`PartitionSnapshots`), fenced by its lease; the next owner starts
+from it plus the readings InfluxDB stored since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -29,22 +34,43 @@ from typing import Self
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    ObjectMeta,
+    ObjectStoreConfig,
+    StorageType,
+)
 from nats.js.client import JetStreamContext
-from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NotFoundError,
+    ObjectDeletedError,
+    ObjectNotFoundError,
+)
 from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
 
 from gateway.listener import RawMessage
 from ingest.partitions import Lease, LeaseLostError
 
+_LOG = logging.getLogger(__name__)
 OWNERS_BUCKET = "ec-owners"
 MEMBERS_BUCKET = "ec-workers"
+SNAPSHOTS_BUCKET = "ec-snapshots"
 DEFAULT_LEASE_S = 10.0
 MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 ACK_WAIT_S = 30.0
+FETCH_RETRY_S = 0.2
+"""Pause before fetching again after a failed fetch (leader election, reconnect)."""
 
 
 def consumer_prefix(partition: int) -> str:
@@ -63,6 +89,10 @@ def topic_of(subject: str) -> str:
     if rest.startswith("part."):
         rest = rest.split(".", 2)[2]
     return rest.replace(".", "/")
+
+
+class ConsumerMissingError(RuntimeError):
+    """Raised when an owned partition's consumer is gone but no newer owner's replaced it: create it again."""
 
 
 class StreamMissingError(RuntimeError):
@@ -144,17 +174,21 @@ class NatsBus:
         """
         js = self.js
         prefix = consumer_prefix(lease.partition)
-        name = f"{prefix}{lease.revision}"
+        # Read once: the keep-alive task renews the lease (a new revision) while the calls below wait on JetStream.
+        # Taking the name before and the epoch after them created a consumer under another name than the one
+        # returned and bound, and the owner fenced itself a few seconds later (the NATS-node kill failures).
+        epoch = lease.revision
+        name = f"{prefix}{epoch}"
         infos = [i for i in await js.consumers_info(MQTT_STREAM) if i.name.startswith(prefix)]
-        if any(_epoch(i.name) > lease.revision for i in infos):
+        if any(_epoch(i.name) > epoch for i in infos):
             lease.lost = "a newer owner's consumer exists"
             raise LeaseLostError(lease.partition, lease.lost)
-        old = [i for i in infos if _epoch(i.name) < lease.revision]
+        old = [i for i in infos if _epoch(i.name) < epoch]
         floors = [i.ack_floor.stream_seq for i in old if i.ack_floor is not None and i.ack_floor.stream_seq]
         # With no floor (nothing acknowledged yet) start from the beginning of what the stream holds for us.
         start = (max(floors) if floors else 0) + 1
         if not any(i.name == name for i in infos):
-            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, lease.revision, start_seq=start))
+            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, epoch, start_seq=start))
         for info in old:  # create before delete: on an interest stream, deleting first could drop messages
             with contextlib.suppress(NotFoundError):
                 await js.delete_consumer(MQTT_STREAM, info.name)
@@ -166,12 +200,24 @@ class NatsBus:
         """The messages of one owned partition, fenced by ``lease`` (see :class:`PartitionSource`)."""
         sub = await self.js.pull_subscribe_bind(durable=consumer, stream=MQTT_STREAM)
         js = self.js
+        prefix, epoch = consumer_prefix(lease.partition), _epoch(consumer)
 
         async def exists() -> bool:
+            """False only if a newer owner's consumer replaced ours (then we are fenced).
+
+            A single "consumer not found" is not proof: under load, during elections, a server whose view of the
+            cluster lags answered it for consumers that existed, and the owner fenced itself every few seconds
+            (measured in the NATS-node kill test). The partition's consumer list decides.
+            """
             try:
                 await js.consumer_info(MQTT_STREAM, consumer)
             except NotFoundError:
-                return False
+                names = [i.name for i in await js.consumers_info(MQTT_STREAM) if i.name.startswith(prefix)]
+                if newer := [n for n in names if _epoch(n) > epoch]:
+                    _LOG.warning("partition %d: consumer %s replaced by %s", lease.partition, consumer, newer)
+                    return False
+                if consumer not in names:
+                    raise ConsumerMissingError(f"consumer {consumer} vanished with no newer owner") from None
             return True
 
         return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists)
@@ -192,6 +238,22 @@ class NatsBus:
                     KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, replicas=replicas, storage=StorageType.FILE)
                 )
             return await js.key_value(bucket)
+
+    async def snapshots(
+        self, *, bucket: str = SNAPSHOTS_BUCKET, replicas: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> PartitionSnapshots:
+        """The partitions' detection snapshots (object store, created on first use)."""
+        js = self.nc.jetstream(timeout=30)
+        try:
+            store = await js.object_store(bucket)
+        except Exception:  # noqa: BLE001 - nats-py raises BucketNotFoundError or a plain NotFoundError
+            try:
+                store = await js.create_object_store(
+                    bucket, ObjectStoreConfig(bucket=bucket, replicas=replicas, storage=StorageType.FILE)
+                )
+            except APIError:  # another worker created it meanwhile
+                store = await js.object_store(bucket)
+        return PartitionSnapshots(store, clock=clock)
 
     async def leases(
         self,
@@ -291,6 +353,46 @@ class PartitionLeases:
         return entry.value.decode(), entry.revision
 
 
+def snapshot_name(partition: int) -> str:
+    """The object name of a partition's snapshot."""
+    return f"p{partition}"
+
+
+class PartitionSnapshots:
+    """The latest detection snapshot of each partition; written only under a valid lease (a stale owner cannot)."""
+
+    def __init__(self, store: ObjectStore, *, clock: Callable[[], float]) -> None:
+        """Use object store ``store``; ``clock`` is the leases' monotonic clock."""
+        self.store = store
+        self.clock = clock
+
+    async def save(self, lease: Lease, data: bytes) -> None:
+        """Replace the partition's snapshot; raise :class:`LeaseLostError` (writing nothing) once fenced."""
+        lease.check(self.clock())
+        meta = ObjectMeta(
+            name=snapshot_name(lease.partition), description=f"owner={lease.owner} epoch={lease.revision}"
+        )
+        await self.store.put(snapshot_name(lease.partition), data, meta=meta)
+
+    async def seed(self, partition: int, data: bytes) -> bool:
+        """Store a snapshot made outside the cluster (migration from one process), unless one exists already."""
+        if await self.load(partition) is not None:
+            return False
+        meta = ObjectMeta(name=snapshot_name(partition), description="owner=seed epoch=0")
+        await self.store.put(snapshot_name(partition), data, meta=meta)
+        return True
+
+    async def load(self, partition: int) -> tuple[bytes, str] | None:
+        """The partition's latest snapshot and who wrote it (``owner=… epoch=…``), or None."""
+        try:
+            result = await self.store.get(snapshot_name(partition))
+        except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
+            return None
+        if result.data is None:
+            return None
+        return bytes(result.data), result.info.description or ""
+
+
 def _epoch(consumer: str) -> int:
     return int(consumer.rsplit("-e", 1)[1])
 
@@ -335,6 +437,7 @@ class PartitionSource:
         self._pending: dict[int, Msg] = {}
         self._acks: set[asyncio.Task[None]] = set()
         self.acked = 0
+        self.fetch_errors = 0
 
     @property
     def queue_depth(self) -> int:
@@ -357,6 +460,27 @@ class PartitionSource:
                     if not await self._exists():  # deleted by a newer owner: fenced, not idle
                         self.lease.lost = "consumer deleted by a newer owner"
                         raise LeaseLostError(self.lease.partition, self.lease.lost) from None
+                continue
+            except NotFoundError:
+                if self._exists is not None and self.clock() >= next_check and not await self._exists():
+                    self.lease.lost = "consumer deleted by a newer owner"
+                    raise LeaseLostError(self.lease.partition, self.lease.lost) from None
+                await asyncio.sleep(FETCH_RETRY_S)
+                continue
+            except NatsError as exc:
+                # A leader election (409 leadership change, 503 no responders) or a reconnect in progress: the
+                # consumer and its state are replicated, so fetching again is enough; the lease check above
+                # stops us if this lasts past the deadline.
+                self.fetch_errors += 1
+                if self.fetch_errors == 1 or self.fetch_errors % 20 == 0:
+                    _LOG.warning(
+                        "partition %d: fetch failed (%s: %s), %d so far; fetching again",
+                        self.lease.partition,
+                        type(exc).__name__,
+                        exc,
+                        self.fetch_errors,
+                    )
+                await asyncio.sleep(FETCH_RETRY_S)
                 continue
             batch: list[RawMessage] = []
             for m in msgs:
@@ -383,8 +507,16 @@ class PartitionSource:
             await m.ack()
 
     async def close(self) -> None:
-        """Finish sending acknowledgements, then unsubscribe."""
+        """Finish sending acknowledgements, hand back what was fetched but not acknowledged, then unsubscribe.
+
+        The NAK lets the consumer deliver those messages again at once (to this owner's next source, or the next
+        owner) instead of after the ack wait, so a retried partition neither stalls nor reorders for 30 s.
+        """
         if self._acks:
             await asyncio.gather(*self._acks, return_exceptions=True)
+        pending, self._pending = list(self._pending.values()), {}
+        for m in pending:
+            with contextlib.suppress(Exception):
+                await m.nak()
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +19,14 @@ def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsClust
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A cluster of this test's own (its leases, consumers and MQTT sessions start empty)."""
+    c = NatsCluster(data_dir=tmp_path / "nats")
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()

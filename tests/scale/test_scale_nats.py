@@ -151,3 +151,26 @@ def _wait_for(path: Path, needle: str, timeout: float = 30) -> None:
     while needle not in path.read_text():
         assert time.monotonic() < deadline, path.read_text()
         time.sleep(0.05)
+
+
+async def test_a_take_over_binds_the_consumer_it_created_while_its_lease_is_renewed(nats_cluster: NatsCluster) -> None:
+    """Renewals move the lease's revision during a take-over: the consumer created must be the one returned.
+
+    Before the fix the name was taken before and the epoch after the JetStream calls, so under load the owner bound
+    a consumer that did not exist and fenced itself ~5 s after every take-over (the NATS-node kill failures).
+    """
+    async with NatsBus(servers=nats_cluster.urls, name="a") as bus:
+        await bus.ensure_partition_consumers(64)
+        leases = await bus.leases(owner="wa", bucket=_bucket(), lease_s=10, replicas=3)
+        lease = await leases.acquire(7)
+        assert lease is not None
+        taking = asyncio.ensure_future(bus.take_over_consumer(lease))
+        renewals = 0
+        while not taking.done():  # what the keep-alive task does meanwhile, as often as the server allows
+            await leases.renew(lease)
+            renewals += 1
+        name = await taking
+        assert renewals > 0
+        info = await bus.js.consumer_info("$MQTT_msgs", name)  # raises NotFoundError if it was never created
+        assert info.name == name
+        await bus.js.delete_consumer("$MQTT_msgs", name)

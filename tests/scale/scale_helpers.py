@@ -1,0 +1,90 @@
+"""Partition-worker processes and MQTT devices of the scale-out tests (one place for every test of tests/scale)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from support.processes import kill_process, stop_process
+
+from eldercare.partition_worker import READY_LINE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    """One partition worker process, killable."""
+
+    def __init__(self, name: str, env: dict[str, str], data_dir: Path) -> None:
+        self.name = name
+        self.env = {**env, "ELDERCARE_WORKER_ID": name, "ELDERCARE_DATA_DIR": str(data_dir / name)}
+        self.log = data_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "eldercare.partition_worker"], env=self.env, cwd=ROOT, stdout=log, stderr=log
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while READY_LINE not in self.log.read_text():
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        kill_process(self.proc)
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+class Devices:
+    """Homes' gateways, one paho QoS 1 connection per cluster node, publishing in a thread."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.clients = []
+        for port in ports:
+            c = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=f"gw-{uuid.uuid4().hex[:8]}",
+                protocol=MQTTProtocolVersion.MQTTv311,
+            )
+            c.max_inflight_messages_set(200)
+            c.max_queued_messages_set(0)
+            c.connect("127.0.0.1", port)
+            c.loop_start()
+            self.clients.append(c)
+        self.sent = 0
+        self.acked = 0
+        self._lock = threading.Lock()
+        for c in self.clients:
+            c.on_publish = self._on_publish
+
+    def publish(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish at QoS 1 and wait until every message is PUBACKed (paho re-sends after a reconnect)."""
+        for i, (topic, payload) in enumerate(messages):
+            self.clients[i % len(self.clients)].publish(topic, payload, qos=1)
+            self.sent += 1
+        deadline = time.monotonic() + 300
+        while self.acked < self.sent:
+            assert time.monotonic() < deadline, f"{self.sent - self.acked} QoS 1 messages never PUBACKed"
+            time.sleep(0.01)
+
+    def _on_publish(self, *_args: object) -> None:
+        with self._lock:
+            self.acked += 1
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.disconnect()
+            c.loop_stop()
