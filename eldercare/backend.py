@@ -561,4 +561,5 @@ class Backend:
                 await self.arc.idle()  # an unsent event stays in the outbox for the next start
             self.save_snapshot()
             await self.commands.close()
+            self.service.close()
             self.store.close()

@@ -125,7 +125,7 @@ class Alerts(AuditLog):
                 "evidence": excluded.evidence,
             },
         ).returning(table.c.id, table.c.count)
-        with self._tx() as s:
+        with self._tx(urgent=alert.is_life_safety) as s:
             result = s.execute(stmt).one()
             alert_id, count = int(result[0]), int(result[1])
             created = count == 1
