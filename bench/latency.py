@@ -485,7 +485,7 @@ class _Hooks:
         self.stalls: list[tuple[float, str, float, int]] = []
         self.phase_t0 = time.monotonic()
         self.profile = cProfile.Profile() if profile else None
-        for name in ("_fast_path", "_on_durable", "_engine_tick", "save_snapshot"):
+        for name in ("_fast_path", "_detect_durable", "_engine_tick", "save_snapshot"):
             setattr(backend, name, self._timed(name, getattr(backend, name)))
         self.loop_lag: list[float] = []
         # The periodic snapshot (encoded on the loop in slices, or in one call): when, and how long to durable.

@@ -78,6 +78,9 @@ ADVANCE_STEP_MS: Final = 10_000
 """Event time the catching-up engine's timers are advanced per turn of the event loop."""
 REPLAY_SLICE: Final = 2_000
 """Readings replayed per turn of the event loop (a few ms), so a live life-safety reading never waits long."""
+DETECT_SLICE: Final = 250
+"""Durable readings fed to the behavioural detectors per turn of the event loop (a few ms), so a life-safety
+reading arriving meanwhile is detected and raised between two slices, not after the whole batch (issue 17)."""
 LIVE_BUFFER_MAX: Final = 200_000
 """Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
@@ -314,13 +317,20 @@ class Backend:
     def _watch_server_started(self, server: WatchServer) -> None:
         self.watch_server = server
 
-    def _on_durable(self, readings: Sequence[Reading]) -> None:
+    async def _on_durable(self, readings: Sequence[Reading]) -> None:
         if self.recovery.catching_up:
             self._live_buffer.extend(r for r in readings if not r.is_life_safety)
             self.recovery.buffered = len(self._live_buffer)
             return
+        bulk = [r for r in readings if not r.is_life_safety]
+        for i in range(0, len(bulk), DETECT_SLICE):
+            if i:
+                await asyncio.sleep(0)  # life-safety readings and alert raises waiting meanwhile go first
+            self._detect_durable(bulk[i : i + DETECT_SLICE])
+
+    def _detect_durable(self, readings: Sequence[Reading]) -> None:
         assert self.engine is not None
-        self.engine.process_many([r for r in readings if not r.is_life_safety])
+        self.engine.process_many(readings)
         self.checkin_relay.drain(self.engine)  # issue 19: prompts → downlink `cmd: checkin`, steps → store
 
     def baseline_of(self, site: str) -> Baseline | None:
