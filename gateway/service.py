@@ -320,6 +320,7 @@ class GatewayService:
             await durable  # raises what made it stop early; cancelling run cancels it too
         finally:
             durable.cancel()
+            await asyncio.gather(durable, return_exceptions=True)  # ended before the listener goes on
             await batches.aclose()
 
     @staticmethod
@@ -349,6 +350,11 @@ class GatewayService:
             waits.add(stopper)
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled: end the pending read too, so the generator can be closed
+            getter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await getter
+            raise
         finally:
             if stopper is not None:
                 stopper.cancel()
