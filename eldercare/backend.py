@@ -2,8 +2,9 @@
 
 Order of work for each MQTT batch (see ``eldercare.pipeline``): life-safety readings go through the
 detection core synchronously on arrival (fast path) and their alerts are raised at once; every batch,
-once durable, feeds the behavioural and device-health detectors. Three periodic loops run beside it:
-the detection timers (inactivity, not back in bed, offline…), the alert service's escalation timers,
+once durable, feeds the behavioural and device-health detectors, in slices of :data:`DETECT_SLICE` readings with
+the event loop free between them (a life-safety reading arriving meanwhile goes first). Three periodic loops run
+beside it: the detection timers (inactivity, not back in bed, offline…), the alert service's escalation timers,
 and the engine snapshot that, together with the readings stored in InfluxDB, rebuilds the detection
 state after a restart so no timer is lost. The snapshot is encoded on the loop in slices of about a
 millisecond with pauses between them (the engine is not thread-safe; see
