@@ -11,16 +11,21 @@ Wiring (composition root)::
     await service.tick()                                      # every few seconds: reminders, escalation, digests
 
 Life-safety alerts (SOS, call button, fall, smoke, critical vitals) are notified at once, never batched,
-deferred to a digest, or muted by quiet hours, whatever the policy says.
+deferred to a digest, or muted by quiet hours, whatever the policy says. Their store work (site context and
+insert in one hop, recipients, notification rows) runs on the service's own small thread pool, the urgent
+lane, not on the event loop's shared pool where ingest, snapshot and refit work queue; on SQLite the insert is
+let in before ordinary writes waiting for the lock (alerts/store/gate.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -49,6 +54,7 @@ from alerts.store.records import (
     AssignResult,
     NotificationDraft,
     NotificationRecord,
+    RaiseResult,
     SiteContext,
     TransitionResult,
     WorkerContact,
@@ -57,6 +63,9 @@ from alerts.store.repository import SYSTEM, AlertStore
 from detection.models import Alert, AlertType, Severity
 
 _LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+URGENT_THREADS: Final = 4
+"""Threads of the urgent lane: a burst of life-safety alerts reads contexts and recipients in parallel."""
 Clock = Callable[[], int]
 """Returns the current (event) time as UTC epoch ms."""
 
@@ -125,6 +134,32 @@ class AlertService:
         """The alarm-receiving centre (alerts/arc/): life-safety alerts and their restores as Contact ID; None: off."""
         if arc is not None:
             arc.on_failed = self._arc_failed
+        self._urgent: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the urgent lane's threads (after the last raise; a later raise starts them again)."""
+        urgent, self._urgent = self._urgent, None
+        if urgent is not None:
+            urgent.shutdown(wait=False)
+
+    async def _in_store(self, urgent: bool, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking store call off the loop: on the urgent lane for life-safety work, else the shared pool."""
+        if not urgent:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        if self._urgent is None:
+            self._urgent = ThreadPoolExecutor(max_workers=URGENT_THREADS, thread_name_prefix="alert-urgent")
+        return await asyncio.get_running_loop().run_in_executor(self._urgent, functools.partial(fn, *args, **kwargs))
+
+    def _store_raise(self, alert: Alert, now: int) -> tuple[SiteContext | None, Policy, RaiseResult]:
+        """Site context, policy and the insert in one thread hop (one queue to wait in, not two)."""
+        ctx = self.store.site_context(alert.site)
+        policy = self.policies.policy_for(
+            community=ctx.community_id if ctx else None, alert_type=alert.type, severity=alert.severity
+        )
+        result = self.store.raise_alert(
+            alert, now_ms=now, context=ctx, policy=msgspec.to_builtins(policy), timers=initial_timers(policy, now)
+        )
+        return ctx, policy, result
 
     # ------------------------------------------------------------------ raise
 
@@ -136,18 +171,7 @@ class AlertService:
             if cleared is not None and cleared.life_safety and self.arc is not None:
                 await self.arc.enqueue(cleared, restore=True, now=now)  # the condition ended: Contact ID restore
             return cleared
-        ctx = await asyncio.to_thread(self.store.site_context, alert.site)
-        policy = self.policies.policy_for(
-            community=ctx.community_id if ctx else None, alert_type=alert.type, severity=alert.severity
-        )
-        result = await asyncio.to_thread(
-            self.store.raise_alert,
-            alert,
-            now_ms=now,
-            context=ctx,
-            policy=msgspec.to_builtins(policy),
-            timers=initial_timers(policy, now),
-        )
+        ctx, policy, result = await self._in_store(alert.is_life_safety, self._store_raise, alert, now)
         record = result.record
         arc_row: int | None = None
         if result.created and record.life_safety and self.arc is not None:
@@ -167,12 +191,14 @@ class AlertService:
         ):
             # A repeated SOS is never merged away silently: whoever has it is told again.
             targets = [record.owner_id] if record.owner_id else record.notified
-            workers = await self._workers(targets) or await self._recipients(ctx, policy.notify)
+            workers = await self._workers(targets, urgent=True) or await self._recipients(
+                ctx, policy.notify, urgent=True
+            )
             await self._send_all(record, ctx, workers, NoticeKind.REPEAT, now, AuditAction.ALERT_NOTIFIED)
         return record
 
     async def _notify_new(self, record: AlertRecord, ctx: SiteContext | None, policy: Policy, now: int) -> None:
-        workers = await self._recipients(ctx, policy.notify)
+        workers = await self._recipients(ctx, policy.notify, urgent=record.life_safety)
         due: int | None = None
         if not record.life_safety:
             if policy.quiet_hours and self.policies.quiet.is_quiet(now):
@@ -218,26 +244,28 @@ class AlertService:
         except Exception:  # noqa: BLE001 - a background task: log, never lose the staff's alert over a family one
             _LOG.exception("alert %s: telling the guardians failed", record.id)
 
-    async def _recipients(self, ctx: SiteContext | None, roles: Iterable[str]) -> list[WorkerContact]:
+    async def _recipients(
+        self, ctx: SiteContext | None, roles: Iterable[str], *, urgent: bool = False
+    ) -> list[WorkerContact]:
         wanted = list(roles)
-        workers = await asyncio.to_thread(self.store.recipients, ctx, wanted)
+        workers = await self._in_store(urgent, self.store.recipients, ctx, wanted)
         if workers:
             return workers
         # Nobody holds these roles for this home: walk up the hierarchy so the alert still reaches a person.
         for role in FALLBACK_ROLES:
             if role.value in wanted:
                 continue
-            workers = await asyncio.to_thread(self.store.recipients, ctx, [role.value])
+            workers = await self._in_store(urgent, self.store.recipients, ctx, [role.value])
             if workers:
                 _LOG.warning("no %s for site %s; falling back to %s", wanted, ctx.site if ctx else "?", role.value)
                 return workers
         _LOG.error("no recipient at all for site %s", ctx.site if ctx else "?")
         return []
 
-    async def _workers(self, ids: Sequence[str | None]) -> list[WorkerContact]:
+    async def _workers(self, ids: Sequence[str | None], *, urgent: bool = False) -> list[WorkerContact]:
         out = []
         for worker_id in ids:
-            if worker_id and (w := await asyncio.to_thread(self.store.worker, worker_id)) is not None:
+            if worker_id and (w := await self._in_store(urgent, self.store.worker, worker_id)) is not None:
                 out.append(w)
         return out
 
@@ -273,8 +301,8 @@ class AlertService:
         view = self._view(record, ctx)
         results = await asyncio.gather(*(self._send_one(view, w, kind, now) for w in workers))
         drafts = [d for batch in results for d in batch]
-        await asyncio.to_thread(
-            self.store.record_notifications, record.id, drafts, now_ms=now, audit_action=audit,
+        await self._in_store(
+            record.life_safety, self.store.record_notifications, record.id, drafts, now_ms=now, audit_action=audit,
             notified=[w.id for w in workers],
         )  # fmt: skip
 

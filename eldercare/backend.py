@@ -2,8 +2,9 @@
 
 Order of work for each MQTT batch (see ``eldercare.pipeline``): life-safety readings go through the
 detection core synchronously on arrival (fast path) and their alerts are raised at once; every batch,
-once durable, feeds the behavioural and device-health detectors. Three periodic loops run beside it:
-the detection timers (inactivity, not back in bed, offline…), the alert service's escalation timers,
+once durable, feeds the behavioural and device-health detectors, in slices of :data:`DETECT_SLICE` readings with
+the event loop free between them (a life-safety reading arriving meanwhile goes first). Three periodic loops run
+beside it: the detection timers (inactivity, not back in bed, offline…), the alert service's escalation timers,
 and the engine snapshot that, together with the readings stored in InfluxDB, rebuilds the detection
 state after a restart so no timer is lost. The snapshot is encoded on the loop in slices of about a
 millisecond with pauses between them (the engine is not thread-safe; see
@@ -80,6 +81,9 @@ ADVANCE_STEP_MS: Final = 10_000
 """Event time the catching-up engine's timers are advanced per turn of the event loop."""
 REPLAY_SLICE: Final = 2_000
 """Readings replayed per turn of the event loop (a few ms), so a live life-safety reading never waits long."""
+DETECT_SLICE: Final = 250
+"""Durable readings fed to the behavioural detectors per turn of the event loop (a few ms), so a life-safety
+reading arriving meanwhile is detected and raised between two slices, not after the whole batch (issue 17)."""
 LIVE_BUFFER_MAX: Final = 200_000
 """Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
@@ -330,13 +334,20 @@ class Backend:
         self.watch_server = server
         self.watch_commands.server = server
 
-    def _on_durable(self, readings: Sequence[Reading]) -> None:
+    async def _on_durable(self, readings: Sequence[Reading]) -> None:
         if self.recovery.catching_up:
             self._live_buffer.extend(r for r in readings if not r.is_life_safety)
             self.recovery.buffered = len(self._live_buffer)
             return
+        bulk = [r for r in readings if not r.is_life_safety]
+        for i in range(0, len(bulk), DETECT_SLICE):
+            if i:
+                await asyncio.sleep(0)  # life-safety readings and alert raises waiting meanwhile go first
+            self._detect_durable(bulk[i : i + DETECT_SLICE])
+
+    def _detect_durable(self, readings: Sequence[Reading]) -> None:
         assert self.engine is not None
-        self.engine.process_many([r for r in readings if not r.is_life_safety])
+        self.engine.process_many(readings)
         self.checkin_relay.drain(self.engine)  # issue 19: prompts → downlink `cmd: checkin`, steps → store
 
     def baseline_of(self, site: str) -> Baseline | None:
@@ -577,4 +588,5 @@ class Backend:
                 await self.arc.idle()  # an unsent event stays in the outbox for the next start
             self.save_snapshot()
             await self.commands.close()
+            self.service.close()
             self.store.close()

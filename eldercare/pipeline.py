@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
 from eldercare.settings import Settings
@@ -79,10 +80,14 @@ async def _send_confirmations(
         await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
 
 
+DurableTap = Callable[[Sequence[Reading]], None | Awaitable[None]]
+"""Sees each batch once durable; may be a coroutine function (the backend feeds detection in slices)."""
+
+
 class _TapSink:
     """The writer, plus a callback that sees every batch once it is durable."""
 
-    def __init__(self, writer: InfluxWriter, tap: Callable[[Sequence[Reading]], None]) -> None:
+    def __init__(self, writer: InfluxWriter, tap: DurableTap) -> None:
         self.writer = writer
         self.tap = tap
 
@@ -90,7 +95,9 @@ class _TapSink:
         """Make the batch durable, then hand it on."""
         await self.writer.accept(readings)
         try:
-            self.tap(readings)
+            result = self.tap(readings)
+            if inspect.isawaitable(result):
+                await result
         except Exception:  # detection must never make the ingest path redeliver or stall
             _LOG.exception("reading tap failed on a batch of %d", len(readings))
 
@@ -104,7 +111,7 @@ async def run_pipeline(
     max_batch: int = 5000,
     setup_storage: bool = True,
     fast_path: FastPath | None = None,
-    on_durable: Callable[[Sequence[Reading]], None] | None = None,
+    on_durable: DurableTap | None = None,
     metrics: GatewayMetrics | None = None,
     ready: asyncio.Event | None = None,
     watches: Mapping[str, WatchBinding] | None = None,

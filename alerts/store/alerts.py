@@ -49,6 +49,20 @@ def _alert_record(row: AlertRow) -> AlertRecord:
     )
 
 
+_JSON_FIELDS: Final = frozenset({"notified", "evidence", "policy"})
+
+
+def _alert_record_of(values: Mapping[Any, Any]) -> AlertRecord:
+    """:func:`_alert_record` from a returned row's mapping (column name → value)."""
+    plain = {name: values[name] for name in AlertRecord.__struct_fields__ if name not in _JSON_FIELDS}
+    return AlertRecord(
+        **plain,
+        notified=list(values["notified"] or []),
+        evidence=dict(values["evidence"] or {}),
+        policy=dict(values["policy"] or {}),
+    )
+
+
 def add_event(
     session: Session,
     alert_id: int,
@@ -73,6 +87,32 @@ def add_event(
 class Alerts(AuditLog):
     """The alert aggregate: its row, its events and its escalation timers."""
 
+    _raise_stmt: Any = None
+
+    def _raise_statement(self) -> Any:
+        """The raise upsert, built once per store: a burst of alerts pays for executing it, not for building it.
+
+        It returns the whole row, so the record needs no second query.
+        """
+        if self._raise_stmt is None:
+            table = AlertRow.__table__
+            stmt = self._insert(table)
+            excluded = stmt.excluded
+            self._raise_stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.open_key],
+                set_={
+                    "count": table.c.count + 1,
+                    "last_seen_ms": case(
+                        (excluded.last_seen_ms > table.c.last_seen_ms, excluded.last_seen_ms),
+                        else_=table.c.last_seen_ms,
+                    ),
+                    "explanation": excluded.explanation,
+                    "explanation_zh": excluded.explanation_zh,
+                    "evidence": excluded.evidence,
+                },
+            ).returning(*table.c)
+        return self._raise_stmt
+
     def raise_alert(
         self,
         alert: Alert,
@@ -84,7 +124,6 @@ class Alerts(AuditLog):
     ) -> RaiseResult:
         """Store a raised alert, or count a repeat of the active one (race-free upsert on the dedup key)."""
         subject = subject_of(alert)
-        table = AlertRow.__table__
         values: dict[str, Any] = {
             "site": alert.site,
             "community_id": context.community_id if context else None,
@@ -111,23 +150,9 @@ class Alerts(AuditLog):
             "next_due_ms": _min_due(timers.remind_due_ms, timers.escalate_due_ms, timers.on_site_due_ms),
             "notified": [],
         }
-        stmt = self._insert(table).values(**values)
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.open_key],
-            set_={
-                "count": table.c.count + 1,
-                "last_seen_ms": case(
-                    (excluded.last_seen_ms > table.c.last_seen_ms, excluded.last_seen_ms), else_=table.c.last_seen_ms
-                ),
-                "explanation": excluded.explanation,
-                "explanation_zh": excluded.explanation_zh,
-                "evidence": excluded.evidence,
-            },
-        ).returning(table.c.id, table.c.count)
-        with self._tx() as s:
-            result = s.execute(stmt).one()
-            alert_id, count = int(result[0]), int(result[1])
+        with self._tx(urgent=alert.is_life_safety) as s:
+            row = s.execute(self._raise_statement(), values).one()._mapping
+            alert_id, count = int(row["id"]), int(row["count"])
             created = count == 1
             by = By(SYSTEM, Channel.DEVICE, now_ms)
             if created:
@@ -136,8 +161,7 @@ class Alerts(AuditLog):
                 add_audit(s, by, AuditAction.ALERT_RAISED, Entity.ALERT, alert_id, detail)
             elif alert.is_life_safety:
                 add_audit(s, by, AuditAction.ALERT_REPEATED, Entity.ALERT, alert_id, {"count": count})
-            row = s.get_one(AlertRow, alert_id, populate_existing=True)
-            return RaiseResult(record=_alert_record(row), created=created)
+            return RaiseResult(record=_alert_record_of(row), created=created)
 
     def clear_alert(self, alert: Alert, *, now_ms: int) -> AlertRecord | None:
         """The condition ended by itself: clear the active alert (life-safety: only mark ``cleared_ms``)."""

@@ -23,6 +23,7 @@ from sqlalchemy.pool import StaticPool
 
 from alerts.store import migrate as migrations
 from alerts.store.errors import AlertNotFound, RecordNotFound
+from alerts.store.gate import WriteGate
 from alerts.store.tables import AlertRow, Worker
 
 SYSTEM: Final = "system"
@@ -60,6 +61,9 @@ class StoreBase:
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
         self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
+        # SQLite has one writer: this process's writers queue here (life-safety first), not in SQLite's busy
+        # handler, which sleeps between retries (alerts/store/gate.py). PostgreSQL locks rows instead.
+        self.write_gate: WriteGate | None = WriteGate() if self.engine.dialect.name == "sqlite" else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(eldercare_read_only=True), expire_on_commit=False
@@ -125,8 +129,14 @@ class StoreBase:
         self.engine.dispose()
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+    def _tx(self, *, urgent: bool = False) -> Iterator[Session]:
+        """One write transaction; ``urgent`` (a life-safety alert being stored) goes before waiting ordinary writes."""
+        gate = self.write_gate
+        if gate is None:
+            with self._sessions.begin() as session:
+                yield session
+            return
+        with gate.held(urgent=urgent), self._sessions.begin() as session:
             yield session
 
     def _cached(self, key: tuple[str, ...], load: Any) -> Any:

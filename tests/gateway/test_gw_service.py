@@ -251,8 +251,9 @@ async def test_stop_finishes_and_acknowledges_the_batch_in_hand(store: DeadLette
     service = GatewayService(directory=DIRECTORY, deadletter=store, sink=sink)
     source = EndlessSource([[sample(1), sample(2)], [sample(3)]])
     await asyncio.wait_for(service.run(source, stop=stop), 5)
-    assert source.acked == [1, 2]  # the batch in hand was acknowledged, the next one never taken
-    assert [r.seq for r in sink.readings] == [1, 2]
+    # Batches already taken (and fast-pathed: issue 17) when the stop came are finished and acknowledged.
+    assert source.acked == [1, 2, 3]
+    assert [r.seq for r in sink.readings] == [1, 2, 3]
 
 
 async def test_stop_ends_a_quiet_loop(store: DeadLetterStore) -> None:
@@ -287,3 +288,26 @@ async def test_readings_are_confirmed_only_once_durable_and_copies_are_confirmed
     await service.run(source)
     assert log == ["sink failed", "sink [1, 2]", "stored [1, 2]", "sink [3]", "stored [1, 3]"]
     assert store.count() == 1  # the refused message: dead-lettered, not confirmed
+
+
+async def test_a_press_is_fast_pathed_while_earlier_batches_wait_for_the_sink(store: DeadLetterStore) -> None:
+    """Issue 17: the fast path does not wait for the batches before it to become durable; acks keep order."""
+    released = asyncio.Event()
+    fast: list[int] = []
+    log: list[str] = []
+
+    class HeldSink(Journal):
+        async def accept(self, readings: Sequence[Reading]) -> None:
+            await released.wait()  # InfluxDB slow: the first batch stays on its way to durable
+            await super().accept(readings)
+
+    def fast_path(reading: Reading) -> None:
+        fast.append(reading.seq or 0)
+        released.set()  # the positive signal: the press got through while the samples were held
+
+    service = GatewayService(directory=DIRECTORY, deadletter=store, sink=HeldSink(log), fast_path=fast_path)
+    source = Source([[sample(1), sample(2)], [sample(3)], [press(4)]])
+    await asyncio.wait_for(service.run(source), 5)
+    assert fast == [4]
+    assert log == ["sink [1, 2]", "sink [3]", "sink [4]"]  # durability and acknowledgements in arrival order
+    assert source.acked == [1, 2, 3, 4]
