@@ -481,6 +481,8 @@ class Engine:
         if moved:
             home.changes.extend((t, what, old, now) for what, old, now in moved)
             del home.changes[:-MAX_CHANGES]
+        for det in self.detectors:
+            det.on_baseline(self._ctx, home, t)
 
     # ------------------------------------------------------------------ snapshot and restore
 

@@ -211,6 +211,9 @@ class Detector:
     def on_day_end(self, ctx: Context, home: HomeState, t: int) -> None:
         """Called at each care-day boundary after the day was archived and the baseline refitted."""
 
+    def on_baseline(self, ctx: Context, home: HomeState, t: int) -> None:
+        """Called at ``t`` when a new baseline was installed (a refit: nightly, or after a worker's label)."""
+
 
 ALL_UPLINK = frozenset({MessageType.TELEMETRY, MessageType.EVENT, MessageType.STATUS})
 

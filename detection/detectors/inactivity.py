@@ -172,6 +172,22 @@ class InactivityDetector(Detector):
         if armed is None or due < armed:
             ctx.schedule(home, TIMER, due)
 
+    def on_baseline(self, ctx: Context, home: HomeState, t: int) -> None:
+        """A refit may shorten the limit of a silence already running: arm at the new deadline (never in the past).
+
+        Found by the simulator's timer check: a home leaving its grace period at the noon boundary kept the timer
+        of its population limit and was prompted 35 min after its new 30-min limit.
+        """
+        if home.last_activity_ms == NEVER or KEY in home.open or not self._eligible(ctx, home):
+            return
+        limit = self.limit_min(ctx, home)
+        if limit is None:
+            return
+        due = max(home.last_activity_ms + int(limit * MIN_MS), t)
+        armed = ctx.timers.due_of(home.site, TIMER)
+        if armed is None or due < armed:
+            ctx.schedule(home, TIMER, due)
+
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Alert, or re-arm at the real deadline if there was activity meanwhile."""
         if not self._eligible(ctx, home) or KEY in home.open:

@@ -118,7 +118,7 @@ class OfflineDetector(Detector):
             dev.offline_armed = True
             ctx.schedule(home, name, due + limit)  # the band went out with the elder; look again later
             return
-        real_due = dev.last_seen_ms + limit
+        real_due = max(dev.last_seen_ms + limit, dev.settle_ms)
         if real_due > due:
             dev.offline_armed = True
             ctx.schedule(home, name, real_due)
@@ -130,13 +130,14 @@ class OfflineDetector(Detector):
             AlertType.DEVICE_OFFLINE,
             Severity.WARNING,
             due,
-            f"{dev.kind.value} {device} silent for {fmt_min(limit / MIN_MS)} since"
+            f"{dev.kind.value} {device} silent for {fmt_min((due - dev.last_seen_ms) / MIN_MS)} since"
             f" {hhmm(ctx.local_min(dev.last_seen_ms))} (declared cadence {fmt_min(cad / 60)},"
             f" longest healthy gap seen {fmt_min(dev.max_gap_ms / MIN_MS)} over {dev.n_gaps} gaps"
             f"{' between heartbeats' if dev.kind in EVENT_DRIVEN else ''});"
             " the rest of the home is online.",
             f"设备 {device}（{dev.kind.value}）自 {hhmm(ctx.local_min(dev.last_seen_ms))} 起已 "
-            f"{fmt_min_zh(limit / MIN_MS)} 无消息（标称上报间隔 {fmt_min_zh(cad / 60)}），该户其他设备在线。",
+            f"{fmt_min_zh((due - dev.last_seen_ms) / MIN_MS)} 无消息（标称上报间隔 {fmt_min_zh(cad / 60)}），"
+            "该户其他设备在线。",
             device=device,
             evidence={"kind": dev.kind.value, "limit_min": round(limit / MIN_MS, 1), "cadence_s": cad},
             key=name,

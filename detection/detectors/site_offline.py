@@ -14,7 +14,7 @@ from detection.baseline import hhmm
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
 from detection.state import HomeState
-from gateway.models import DeviceKind, MessageType, Reading
+from gateway.models import EXPECTED_CADENCE_S, DeviceKind, MessageType, Reading
 
 KEY = "site_offline"
 SILENCE = "site"
@@ -94,10 +94,11 @@ class SiteOfflineDetector(Detector):
             f"该户已恢复在线，离线 {fmt_min_zh(dark_min)}。",
         )
         home.open.pop("site_esc", None)
-        # Devices could not talk while the gateway was down: restart their silence clocks now.
+        # Devices could not talk while the gateway was down: give each one a cadence to speak again (a device that
+        # was already silent before the outage is called offline then, not a whole limit after the return).
         for name, dev in home.devices.items():
             if dev.kind is not DeviceKind.GATEWAY and not dev.offline:
-                dev.last_seen_ms = max(dev.last_seen_ms, t)
+                dev.settle_ms = t + EXPECTED_CADENCE_S[dev.kind] * 1000 + 10 * 60_000
                 ctx.schedule(home, f"off:{name}", t + 60_000)
                 dev.offline_armed = True
         # Nothing is known about activity during the outage; restart the inactivity clock conservatively.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from detect_helpers import MIN, Home, at, rd
 
+from detection.homes import DeviceInfo
 from detection.models import AlertType, Severity
+from gateway.models import DeviceKind
 
 
 def test_device_offline_at_declared_limit_and_cleared_by_the_next_message() -> None:
@@ -112,3 +114,36 @@ def test_the_console_and_the_detector_call_a_device_offline_at_the_same_silence(
         limit = offline_limit_ms(kind, cfg)
         assert offline_after_ms(kind.value, cfg) == limit, kind
         assert presence(kind.value, 0, now_ms=limit + 1, config=cfg) is Presence.OFFLINE, kind
+
+
+def test_a_device_dead_before_a_gateway_outage_is_called_offline_a_cadence_after_the_return() -> None:
+    """The simulator's timer check: a door contact (6 h heartbeat) died at 21:46, the gateway was down 05:55–09:36
+    the next morning; the return restarted the contact's silence clock, so it was called offline at 21:41, 24 h
+    after its last message. Now: a cadence + 10 min after the return (its heartbeat was due by then), with the
+    real silence in the text; a button that heartbeats after the return is not called offline."""
+    devices = (
+        DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),
+        DeviceInfo(device="btn1", kind=DeviceKind.CALL_BUTTON),
+    )
+    home = Home(devices=devices)
+    t0 = at(0, 21, 46)
+    home.send(rd("door1", t0, status=True, battery=80), rd("btn1", t0, status=True, battery=80))
+
+    def gateway_alive(start: int, end: int) -> None:
+        t = start
+        while t < end:
+            home.send(rd("gw-h1", t, online=True))
+            t += 5 * MIN
+
+    gateway_alive(t0, at(1, 5, 55))
+    home.send(rd("gw-h1", at(1, 5, 55), online=False))
+    back = at(1, 9, 36)
+    gateway_alive(back, back + 2 * 60 * MIN)
+    home.send(rd("btn1", back + 2 * 60 * MIN, status=True, battery=80))  # the button speaks again
+    gateway_alive(back + 2 * 60 * MIN, back + 6 * 60 * MIN + 10 * MIN)
+    assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"] == []
+    home.advance(back + 6 * 60 * MIN + 10 * MIN)
+    [door] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
+    assert door.time_ms == back + 6 * 60 * MIN + 10 * MIN
+    assert "silent for 18 h 00 min since 21:46" in door.explanation
+    assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "btn1"] == []

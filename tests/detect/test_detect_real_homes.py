@@ -366,3 +366,21 @@ def test_a_block_seen_on_a_week_of_short_spells_is_shrunk_toward_the_homes_dayti
     top = int(np.argmax(alone.inactivity_limit_min[1:])) + 1
     assert shrunk.inactivity_limit_min[top] == alone.inactivity_limit_min[top]  # never lowered
     assert shrunk.inactivity_limit_min[0] == alone.inactivity_limit_min[0]  # night is sleep: left alone
+
+
+def test_a_refit_that_shortens_the_limit_of_a_running_silence_arms_the_new_deadline() -> None:
+    """The simulator's timer check: a home left its grace period at the noon boundary while quiet since 11:40; its
+    timer stayed at the population limit and the prompt came at 12:49, 39 min after the new 30-min limit."""
+    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
+    home.send(r("pirliv", DeviceKind.MOTION, at(0, 9, 40), event="motion", room="living"))
+    _heartbeats(home, at(0, 9, 45), at(0, 9, 50))
+    engine = home.engine
+    short = msgspec.structs.replace(
+        engine.homes["h1"].baseline, personal=True, n_days=7, inactivity_limit_min=(30.0, 30.0, 30.0, 30.0, 30.0)
+    )
+    home.advance(at(0, 9, 59))
+    engine.apply_baselines({"h1": short})
+    _heartbeats(home, at(0, 10, 0), at(0, 10, 30))
+    home.advance(at(0, 10, 30))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 10, 10) and alert.evidence["limit_min"] == 30.0
