@@ -502,9 +502,9 @@ def baseline_changes(old: Baseline, new: Baseline) -> list[tuple[str, float, flo
     ``inactivity:<block>`` (minutes), ``not_up`` (local minute of the day) or ``out_limit`` (minutes).
 
     >>> a = population_baseline(DetectConfig())
-    >>> b = msgspec.structs.replace(a, personal=True, not_up_min=a.not_up_min + 30, out_limit_min=a.out_limit_min + 2)
+    >>> b = msgspec.structs.replace(a, personal=True, not_up_min=a.not_up_min - 60, out_limit_min=a.out_limit_min + 2)
     >>> baseline_changes(a, b)
-    [('personal', 0.0, 1.0), ('not_up', 600.0, 630.0)]
+    [('personal', 0.0, 1.0), ('not_up', 660.0, 600.0)]
     """
     out: list[tuple[str, float, float]] = []
     if old.personal != new.personal:

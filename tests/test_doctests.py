@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 
-MODULES = ["detection.baseline", "eldercare.settings", "dashboards.stats"]
+MODULES = ["detection.baseline", "detection.rhythm", "eldercare.settings", "dashboards.stats"]
 
 
 @pytest.mark.parametrize("name", MODULES)
