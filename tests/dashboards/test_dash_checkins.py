@@ -151,9 +151,9 @@ def test_resident_page_shows_what_changed_in_the_learned_limits(settings: Settin
         page = c.get("/residents/R1").text
         section = page.split('id="learned-changes"')[1].split("</ul>")[0]
         assert "个人历史已足够，开始按本人规律判断" in section
-        assert "下午无活动阈值 221 → 95 分钟" in section and "未起床提醒时间 10:00 → 08:40" in section
+        assert "下午无活动阈值 221 → 95 分钟" in section and "未起床提醒时间 11:00 → 08:40" in section
         en = c.get("/residents/R1?lang=en").text
-        assert "afternoon inactivity limit 221 → 95 min" in en and "not-up time 10:00 → 08:40" in en
+        assert "afternoon inactivity limit 221 → 95 min" in en and "not-up time 11:00 → 08:40" in en
 
 
 def test_resident_page_shows_a_weekend_not_up_time_of_its_own(settings: Settings, backend: Backend) -> None:
