@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.ingest import BenchTarget, cpu_seconds, end_session, peak_rss_mib
+from bench.ingest import BenchTarget, cpu_seconds, end_session, peak_rss_mib, wait_pipeline_ready
 from eldercare.stack import Broker, local_stack
 from firmware_sim.live import Fleet
 from firmware_sim.wire import encode_mattress_telemetry
@@ -119,11 +119,7 @@ async def _round(
         proc = subprocess.Popen([sys.executable, "-m", "eldercare.pipeline"], env=env, stdout=out, stderr=out)  # noqa: S603
     publisher: _Publisher | None = None
     try:
-        deadline = time.monotonic() + 60
-        while b"pipeline ready" not in log.read_bytes():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("pipeline did not start: " + log.read_text()[-2000:])
-            await asyncio.sleep(0.05)
+        await wait_pipeline_ready(proc, log)
         await asyncio.to_thread(fleet.connect_all)
         cpu0 = cpu_seconds(proc.pid)
         publisher = _Publisher(fleet, count=count, t0=time.time_ns() // 1_000_000 - 3_600_000)

@@ -383,6 +383,15 @@ async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path
     return BenchResult("mosquitto_sub", count, end - start, count if code == 0 else 0)
 
 
+async def wait_pipeline_ready(proc: subprocess.Popen[bytes], log: Path, *, timeout_s: float = 60.0) -> None:
+    """Wait for a ``python -m eldercare.pipeline`` child's ready line in its log; a clear error if it died or hung."""
+    deadline = time.monotonic() + timeout_s
+    while b"pipeline ready" not in log.read_bytes():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("pipeline did not start: " + log.read_text()[-2000:])
+        await asyncio.sleep(0.05)
+
+
 async def influx_count(influx: InfluxClient, site: str, *, measurement: str = "mattress") -> int:
     """Points with a ``seq`` field of ``site`` in ``measurement`` (how every stage that stores is counted)."""
     results = await influx.query(

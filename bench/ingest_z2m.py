@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.ingest import DEVICES, BenchResult, BenchTarget, end_session
+from bench.ingest import DEVICES, BenchResult, BenchTarget, end_session, wait_pipeline_ready
 from ingest.influx import InfluxClient
 
 
@@ -107,11 +107,7 @@ async def z2m_pipeline_stage(
         files.append((f"{base}/door{d}", path))
     expected = count
     try:
-        deadline = time.monotonic() + 60
-        while b"pipeline ready" not in log.read_bytes():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("pipeline did not start: " + log.read_text()[-2000:])
-            await asyncio.sleep(0.05)
+        await wait_pipeline_ready(proc, log)
         start = time.monotonic()
         pubs = [
             subprocess.Popen(_pub(target, topic, "-l"), stdin=path.open("rb"), stdout=subprocess.DEVNULL)

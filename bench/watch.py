@@ -41,6 +41,7 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from alerts.store.records import RaiseResult
+from bench.ingest import wait_pipeline_ready
 from detection.models import Alert, AlertType
 from eldercare.backend import Backend
 from eldercare.servers._child import free_port
@@ -145,11 +146,7 @@ async def _stage(
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "eldercare.pipeline"], env=env, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + 60
-        while b"pipeline ready" not in log.read_bytes():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("pipeline did not start: " + log.read_text()[-2000:])
-            await asyncio.sleep(0.05)
+        await wait_pipeline_ready(proc, log)
         start = time.monotonic()
         sender = asyncio.create_task(send(watch_port))
         n, deadline = 0, time.monotonic() + 600
