@@ -18,12 +18,13 @@ def test_small_run_has_every_row_with_nothing_lost(tmp_path: Path) -> None:
     red_js, reason = ensure_nodered()
     if red_js is None:
         pytest.skip(f"Node-RED unavailable here: {reason}")
-    report = run_bench_ingest(count=2_000, naive_count=200, workers=(1,), data_dir=tmp_path, z2m=False)
+    report = run_bench_ingest(count=2_000, naive_count=200, workers=(1,), data_dir=tmp_path, z2m=True)
     names = [r.name for r in report.results]
     assert names[:5] == ["mosquitto_sub", "bare paho", "bare gmqtt", "bare native (ours, acks per batch)", "naive"]
     assert "ours (native)" in names and "ours (paho)" in names
     assert any(n.startswith("Node-RED 4.") for n in names)
     assert any(n.endswith("queued (drain incl. start-up)") for n in names)
+    assert "ours, Zigbee2MQTT" in names
     for r in report.results:
         assert r.received >= r.count, r  # verified by counting: in InfluxDB for every storing stage
     stored = [r for r in report.results if r.note == "verified in InfluxDB"]
