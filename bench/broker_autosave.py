@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.procstat import proc_cpu_s
 
 
 @dataclass(slots=True)
@@ -29,11 +30,6 @@ class Row:
     rate: float
     broker_cpu_s: float
     lost: int
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(interval: int, messages: int, *, cap_s: float) -> Row:
@@ -69,7 +65,7 @@ async def measure(interval: int, messages: int, *, cap_s: float) -> Row:
             assert broker.server.proc is not None
             pid = broker.server.proc.pid
             t0 = time.time_ns() // 1_000_000
-            cpu0, start = _cpu_s(pid), time.perf_counter()
+            cpu0, start = proc_cpu_s(pid), time.perf_counter()
             acknowledged = 0
             while acknowledged < messages and time.perf_counter() - start < cap_s:
                 block = [
@@ -79,7 +75,7 @@ async def measure(interval: int, messages: int, *, cap_s: float) -> Row:
                     for i in range(min(1_000, messages - acknowledged))
                 ]
                 acknowledged += await asyncio.to_thread(gw.publish_all, block, timeout=600)
-            seconds, cpu = time.perf_counter() - start, _cpu_s(pid) - cpu0
+            seconds, cpu = time.perf_counter() - start, proc_cpu_s(pid) - cpu0
             await asyncio.to_thread(gw.crash)
             broker.kill()
             broker.start()

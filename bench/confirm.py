@@ -160,17 +160,7 @@ async def _round(
         for gw in fleet.gateways.values():
             with contextlib.suppress(Exception):
                 gw.client.disconnect()
-        target = BenchTarget(
-            mqtt_host=broker.host,
-            mqtt_port=broker.port,
-            backend_port=broker.backend_port,
-            backend_user=broker.backend_user,
-            backend_password=broker.backend_password,
-            site="",
-            site_password="",
-            influx_url=influx_url,
-        )
-        await end_session(target, client_id)
+        await end_session(BenchTarget.of(broker, influx_url), client_id)
         with contextlib.suppress(Exception):
             await influx.drop_database()
         await influx.aclose()

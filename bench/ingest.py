@@ -45,7 +45,8 @@ from typing import Any, Final
 
 import msgspec
 
-from eldercare.stack import local_stack
+from bench.procstat import proc_cpu_s
+from eldercare.stack import Broker, local_stack
 from ingest.influx import InfluxClient
 
 DEVICES: Final = 4
@@ -64,6 +65,20 @@ class BenchTarget:
     site: str
     site_password: str
     influx_url: str
+
+    @classmethod
+    def of(cls, broker: Broker, influx_url: str, site: str = "") -> BenchTarget:
+        """The target of a started broker; ``site`` (provisioned) is the home the stages publish as, if any."""
+        return cls(
+            mqtt_host=broker.host,
+            mqtt_port=broker.port,
+            backend_port=broker.backend_port,
+            backend_user=broker.backend_user,
+            backend_password=broker.backend_password,
+            site=site,
+            site_password=broker.gateway_password(site) if site else "",
+            influx_url=influx_url,
+        )
 
 
 @dataclass(slots=True)
@@ -132,10 +147,9 @@ class BenchReport:
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a running process so far; None if unknown."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return proc_cpu_s(pid)
     except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float | None:
@@ -629,16 +643,7 @@ def run_bench_ingest(
         broker, influx = stack.enter_context(local_stack(data_dir=root))
         site = "bench"
         broker.provision([site])
-        target = BenchTarget(
-            mqtt_host=broker.host,
-            mqtt_port=broker.port,
-            backend_port=broker.backend_port,
-            backend_user=broker.backend_user,
-            backend_password=broker.backend_password,
-            site=site,
-            site_password=broker.gateway_password(site),
-            influx_url=influx.url,
-        )
+        target = BenchTarget.of(broker, influx.url, site)
         return asyncio.run(
             run_bench(
                 target,

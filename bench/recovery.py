@@ -34,6 +34,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bench.procstat import proc_cpu_s
+
 DOWNTIME_S = 120
 
 
@@ -60,12 +62,6 @@ def _rss_mb() -> float:
 def _cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of another process (``/proc/<pid>/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _prepare(homes: int, work: Path, influx_url: str, db: str) -> int:
@@ -191,7 +187,7 @@ async def _new(homes: int, work: Path, influx_url: str, db: str) -> Result:
 
 
 def _child(method: str, homes: int, work: Path, influx_url: str, db: str, influxd_pid: int) -> Result:
-    before = _proc_cpu_s(influxd_pid)
+    before = proc_cpu_s(influxd_pid)
     out = subprocess.run(  # noqa: S603 - this module
         [
             sys.executable,
@@ -214,7 +210,7 @@ def _child(method: str, homes: int, work: Path, influx_url: str, db: str, influx
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     result = Result(**json.loads(out.stdout.strip().splitlines()[-1]))
-    result.influxd_cpu_s = _proc_cpu_s(influxd_pid) - before
+    result.influxd_cpu_s = proc_cpu_s(influxd_pid) - before
     return result
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from bench.procstat import proc_cpu_s
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
 from ingest.influx import InfluxClient
@@ -63,11 +64,6 @@ class ScaleRow:
     def cpu_us_per_msg(self) -> float:
         """Server CPU (all nodes) per reading, in microseconds."""
         return self.server_cpu_s / self.count * 1e6 if self.count else 0.0
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _publish(ports: Sequence[int], homes: Sequence[str], per_home: int) -> None:
@@ -150,7 +146,7 @@ async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root
                 await asyncio.sleep(0.1)
             await _settled(cluster.urls, [f"w{w}" for w in range(workers)])
             pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
-            cpu0 = sum(_cpu_s(p) for p in pids)
+            cpu0 = sum(proc_cpu_s(p) for p in pids)
             start = time.monotonic()
             per_home = max(1, count // homes)
             total = per_home * homes
@@ -161,7 +157,7 @@ async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root
                 await asyncio.sleep(0.2)
                 stored = await _count(influx, prefix)
             seconds = time.monotonic() - start
-            cpu = sum(_cpu_s(p) for p in pids) - cpu0
+            cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
             await asyncio.to_thread(publisher.join, 600)
         finally:
             for p in procs:
