@@ -162,12 +162,16 @@ class InactivityDetector(Detector):
                 f"Activity again ({home.last_activity_src}).",
                 f"家中重新出现活动（{home.last_activity_src}）。",
             )
+        self._arm(ctx, home, t)
+
+    def _arm(self, ctx: Context, home: HomeState, not_before: int) -> None:
+        """Arm the timer at the limit of the running silence (not before ``not_before``) unless it is armed earlier."""
         if not self._eligible(ctx, home):
             return
         limit = self.limit_min(ctx, home)
         if limit is None:
             return
-        due = home.last_activity_ms + int(limit * MIN_MS)
+        due = max(home.last_activity_ms + int(limit * MIN_MS), not_before)
         armed = ctx.timers.due_of(home.site, TIMER)
         if armed is None or due < armed:
             ctx.schedule(home, TIMER, due)
@@ -178,15 +182,8 @@ class InactivityDetector(Detector):
         Found by the simulator's timer check: a home leaving its grace period at the noon boundary kept the timer
         of its population limit and was prompted 35 min after its new 30-min limit.
         """
-        if home.last_activity_ms == NEVER or KEY in home.open or not self._eligible(ctx, home):
-            return
-        limit = self.limit_min(ctx, home)
-        if limit is None:
-            return
-        due = max(home.last_activity_ms + int(limit * MIN_MS), t)
-        armed = ctx.timers.due_of(home.site, TIMER)
-        if armed is None or due < armed:
-            ctx.schedule(home, TIMER, due)
+        if KEY not in home.open:
+            self._arm(ctx, home, t)
 
     def on_timer(self, ctx: Context, home: HomeState, name: str, due: int) -> None:
         """Alert, or re-arm at the real deadline if there was activity meanwhile."""
