@@ -80,8 +80,8 @@ def test_a_home_in_the_source_format_becomes_contract_messages(tmp_path: Path) -
     readings = [decode_message(topic, payload, received_ms=t, directory=reg) for t, topic, payload in msgs]
     motion = [x for x in readings if x.device == "pir1" and x.event == "motion"]
     assert [x.time_ms for x in motion] == [t0, t0 + 120_000, t0 + 240_000] and motion[0].fields["room"] == "kitchen"
-    # A firing of 56 min re-triggers for at most 30 min (a longer one is a stuck sensor).
-    assert len([x for x in readings if x.device == "bedmat" and x.event == "motion"]) == 15
+    # A firing of 56 min is a sensor stuck "on" from its start: one detection, not half an hour of movement.
+    assert [x.time_ms for x in readings if x.device == "bedmat" and x.event == "motion"] == [(T0 + 3600) * 1000]
     assert [(x.event, x.time_ms) for x in readings if x.device == "door2" and x.event] == [
         ("open", (T0 + 600) * 1000),
         ("close", (T0 + 610) * 1000),
@@ -96,6 +96,43 @@ def test_a_home_in_the_source_format_becomes_contract_messages(tmp_path: Path) -
     dead = messages("test-z", devices, ivs, t0, t1, silent=lambda dev, t: dev == "pir1")
     assert not any("/pir1/" in m[1] for m in dead) and len(dead) == len(msgs) - 3 - 4
     assert messages("test-z", devices, ivs, t0 + 3_600_000, t1) == [m for m in msgs if m[0] >= t0 + 3_600_000]
+
+
+def test_stuck_pirs_and_a_front_door_on_for_hours_map_to_what_a_gateway_would_send() -> None:
+    """Van Kasteren C: a bathroom PIR "on" 07:05 → 18:09 and the front door "on" 07:20 → 16:45 (a labelled absence).
+
+    Re-triggering the PIR for 30 min made the resident look at home after he left, and an open door with no close
+    never let the engine see him go out, so the nine hours were learned as a quiet spell at home.
+    """
+    pir = MappedDevice("pir35", DeviceKind.MOTION, "bathroom", (1,), ("PIR bathroom",))
+    door = MappedDevice("door28", DeviceKind.DOOR, "entrance", (2,), ("frontdoor",))
+    cupboard = MappedDevice("contact5", DeviceKind.DOOR, "kitchen", (3,), ("cupboard",))
+    s = T0 * 1000
+    ivs = {
+        "pir35": [(s, s + 11 * 3_600_000), (s + 12 * 3_600_000, s + 12 * 3_600_000 + 300_000)],
+        "door28": [(s + 900_000, s + 10 * 3_600_000), (s + 11 * 3_600_000, s + 11 * 3_600_000 + 4_000)],
+        "contact5": [(s + 1_000_000, s + 5 * 3_600_000)],
+    }
+    msgs = messages("test-c", [pir, door, cupboard], ivs, s, s + 13 * 3_600_000)
+    reg = registry_of([site_info("test-c", [pir, door, cupboard])])
+    rs = [decode_message(topic, payload, received_ms=t, directory=reg) for t, topic, payload in msgs]
+    motion = [x.time_ms - s for x in rs if x.device == "pir35" and x.event == "motion"]
+    # stuck for 11 h: its first detection only; a real 5-min firing still re-triggers every 2 min
+    assert motion == [0, 12 * 3_600_000, 12 * 3_600_000 + 120_000, 12 * 3_600_000 + 240_000]
+    door_events = [(x.event, x.time_ms - s) for x in rs if x.device == "door28" and x.event]
+    assert door_events == [  # two passages (out at the start, back at the end), then an ordinary 4-s opening
+        ("open", 900_000),
+        ("close", 905_000),
+        ("open", 10 * 3_600_000 - 5_000),
+        ("close", 10 * 3_600_000),
+        ("open", 11 * 3_600_000),
+        ("close", 11 * 3_600_000 + 4_000),
+    ]
+    # a cupboard left open is left open: only the front door is read as passages
+    assert [(x.event, x.time_ms - s) for x in rs if x.device == "contact5" and x.event] == [
+        ("open", 1_000_000),
+        ("close", 5 * 3_600_000),
+    ]
 
 
 def test_an_occupancy_mattress_maps_to_events_and_30_s_telemetry() -> None:
