@@ -106,6 +106,7 @@ _ZH: Final[dict[str, str]] = {
     "common.back": "返回",
     "common.none": "无",
     "common.minutes": "分钟",
+    "common.hours": "小时",
     "common.all": "全部",
     "common.filter": "筛选",
     "common.reset": "重置",
@@ -303,6 +304,7 @@ _EN: Final[dict[str, str]] = {
     "common.back": "Back",
     "common.none": "None",
     "common.minutes": "min",
+    "common.hours": "h",
     "common.all": "All",
     "common.filter": "Filter",
     "common.reset": "Reset",
@@ -548,6 +550,15 @@ _ZH_UX: Final[dict[str, str]] = {
     "learned.not_up_weekend": "周末 {time}",
     "learned.out_limit": "外出未归阈值",
     "learned.home_by": "通常回家时间",
+    "learned.long_lie": "长时间无活动（如跌倒后）最迟多久通知网格员",
+    "learned.long_lie.sparse": (
+        "本户只有门磁等开关类传感器：老人静坐或倒地时不会触发任何传感器，因此要等较长时间才能判断。"
+        "在老人常坐的房间加装人体红外传感器，或佩戴带跌倒检测的手环，可明显缩短。"
+    ),
+    "learned.long_lie.long_spells": (
+        "本户日常就有数小时无传感器触发的时段（午睡、无传感器的房间），系统按最长兜底时间判断。"
+        "在这些时段老人所在的位置加装人体红外传感器，或佩戴带跌倒检测的手环，可明显缩短。"
+    ),
     "learned.off": "已关闭的规则及原因",
     "learned.all_on": "所有行为规则均已启用",
     "learned.unavailable": "检测引擎不在本进程中运行，暂无法显示",
@@ -720,6 +731,17 @@ _EN_UX: Final[dict[str, str]] = {
     "learned.not_up_weekend": "weekends {time}",
     "learned.out_limit": "Out, not back after",
     "learned.home_by": "Usually home by",
+    "learned.long_lie": "A long lie (e.g. after a fall) reaches the grid worker after at most",
+    "learned.long_lie.sparse": (
+        "This home has contacts only: an elder sitting still or lying on the floor fires no sensor, so it takes"
+        " long to tell. A motion sensor where the elder usually sits, or a wristband with fall detection, would"
+        " shorten it a lot."
+    ),
+    "learned.long_lie.long_spells": (
+        "Quiet spells of hours are normal in this home (naps, rooms without a sensor), so the backstop decides."
+        " A motion sensor where the elder spends those hours, or a wristband with fall detection, would shorten"
+        " it a lot."
+    ),
     "learned.off": "Rules off, and why",
     "learned.all_on": "Every behavioural rule is on",
     "learned.unavailable": "The detection engine does not run in this process",

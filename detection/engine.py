@@ -40,7 +40,7 @@ from detection.detectors.inactivity import InactivityDetector
 from detection.detectors.offline import EVENT_DRIVEN
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
-from detection.models import Alert, CheckIn
+from detection.models import Alert, AlertType, CheckIn
 from detection.presence import confirm_up, observe
 from detection.snapshot import SNAPSHOT_VERSION, SnapshotCapture
 from detection.state import NEVER, DeviceState, EngineSnapshot, HomeState
@@ -386,6 +386,7 @@ class Engine:
             "out_limit_min": b.out_limit_min,
             "usually_home_by": back,
             "off": dict(home.off),
+            "long_lie": self._long_lie(home),
             "fatigue": self._fatigue(home),
             "changes": [
                 {
@@ -397,6 +398,37 @@ class Engine:
                 for t, what, old, new in reversed(home.changes[-10:])
             ],
         }
+
+    def _long_lie(self, home: HomeState) -> dict[str, object] | None:
+        """How late this home's devices and learned routine let a daytime long lie be noticed, and what would help.
+
+        ``after_min`` per daytime block: the longest silence before the elder is asked (the limit after the room
+        with the longest one, as widened by the alarm-fatigue budget) plus the check-in window, i.e. when the grid
+        worker is paged at the latest; None when no limit is known. ``hint``: ``sparse`` (contacts only: a still
+        elder fires nothing; a motion sensor where the elder sits would shorten it), ``long_spells`` (the home's
+        own learned quiet spells outlast the ceiling, so the backstop decides) or None. None instead of the dict
+        when the rule is off for the home (``off`` says why). Measured on real homes (docs/detection.md): with
+        contacts only, or with spells of hours normal, a long lie is found after about 4 h; with motion sensors in
+        every room, after 1-2 h.
+        """
+        if AlertType.INACTIVITY.value in home.off:
+            return None  # the rule is off; ``off`` says why
+        det = InactivityDetector(config=self.config)
+        window = self.config.checkin_window_s / 60
+        rooms = ["", *home.baseline.room_limit_min]
+        after: dict[str, float | None] = {}
+        for block in range(1, len(BLOCKS)):
+            lims = [det.limit_for(home, block, room) for room in rooms]
+            known = [fatigue.inactivity_limit(self.config, home, x) for x in lims if x is not None]
+            after[BLOCKS[block]] = round(max(known) + window) if known else None
+        worst = max((x for x in after.values() if x is not None), default=None)
+        if home.sparse:
+            hint = "sparse"
+        elif home.baseline.personal and worst is not None and worst - window > det.ceiling_min(home):
+            hint = "long_spells"
+        else:
+            hint = None
+        return {"after_min": after, "hint": hint}
 
     def _fatigue(self, home: HomeState) -> dict[str, object]:
         """The alarm-fatigue budget of a home: pages in the window, the budget, and what was adapted (with numbers)."""

@@ -122,13 +122,16 @@ class InactivityDetector(Detector):
         the elder spends that time (a living room without a sensor, a nap), so silence is no evidence and a page
         would be a guess; the resident page lists these (``Engine.learned``).
         """
-        b = block_of(ctx.local_min(home.last_activity_ms))
+        return self.limit_for(home, block_of(ctx.local_min(home.last_activity_ms)), home.last_room)
+
+    def limit_for(self, home: HomeState, block: int, room: str) -> float | None:
+        """:meth:`learned_limit_min` for a silence that began in ``block`` after activity in ``room``."""
         base = home.baseline
-        lim = base.inactivity_limit_min[b]
+        lim = base.inactivity_limit_min[block]
         if base.room_limit_min:
-            per_room = base.room_limit_min.get(home.last_room)
+            per_room = base.room_limit_min.get(room)
             if per_room is not None:
-                room_lim = per_room[b]
+                room_lim = per_room[block]
                 if room_lim is not None:
                     lim = room_lim
         ceiling = self.ceiling_min(home)

@@ -92,6 +92,16 @@ def test_resident_page_shows_check_ins_and_what_was_learned(
     for rule, why in off.items():
         assert f'data-rule="{rule}"' in page and str(why) in page
     assert "所有行为规则均已启用" not in page
+    assert 'id="learned-long-lie"' not in page  # h1 has no sensor inside: inactivity is off, ``off`` says why
+    # h2 (bed sensor, door, button: no motion sensor outside the bedroom): how late a long lie is found, and why.
+    r2 = learned_client.get("/residents/R2").text
+    long_lie = r2.split('id="learned-long-lie">')[1].split("</dd>")[0]
+    after = engine.learned("h2")["long_lie"]["after_min"]  # type: ignore[index]
+    assert f'data-block="midday">中午 {after["midday"] / 60:.1f} 小时' in long_lie
+    assert 'data-hint="sparse"' in long_lie and "加装人体红外传感器" in long_lie
+    r2_en = learned_client.get("/residents/R2?lang=en").text
+    assert "A long lie (e.g. after a fall) reaches the grid worker after at most" in r2_en
+    assert "a wristband with fall detection" in r2_en
     en = learned_client.get("/residents/R1?lang=en").text
     assert "What was learned" in en and "population defaults" in en and "Answered (elder fine)" in en
 
