@@ -159,4 +159,6 @@ def test_sim_compare_prints_real_beside_simulated(tmp_path: Path) -> None:
     assert "mit-2" not in text
     wake = next(line for line in text.splitlines() if line.startswith("| wake time (h:mm) |"))
     cells = [c.strip() for c in wake.strip("|").split("|")]
-    assert cells[1].endswith("n=63") and 0.0 <= float(cells[3]) <= 1.0
+    # 59 mornings with a wake time (63 until the mapping read a PIR stuck "on" for hours as one detection: the
+    # re-triggers of stuck PIRs had made wake times out of a sensor fault, e.g. van Kasteren B's "04:00")
+    assert cells[1].endswith("n=59") and 0.0 <= float(cells[3]) <= 1.0
