@@ -23,7 +23,7 @@ from alerts.privacy import mask_id_number, mask_phone
 from alerts.views import Hierarchy, ResidentView
 
 CATEGORIES: Final[frozenset[str]] = frozenset(
-    {"独居", "空巢", "留守", "失能", "半失能", "失智", "高龄", "特困", "低保", "计划生育特殊家庭", "重残"}
+    {"独居", "空巢", "留守", "失能", "半失能", "失智", "高龄", "特困", "低保", "计划生育特殊家庭", "重残", "重点关注"}
 )
 COLUMNS: Final[dict[str, str]] = {
     "id": "编号",

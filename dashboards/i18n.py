@@ -551,6 +551,7 @@ _ZH_UX: Final[dict[str, str]] = {
     "learned.out_limit": "外出未归阈值",
     "learned.home_by": "通常回家时间",
     "learned.long_lie": "长时间无活动（如跌倒后）最迟多久通知网格员",
+    "learned.close_watch": "重点关注：最长 {hours} 小时即提醒（误报会增多）",
     "learned.long_lie.sparse": (
         "本户只有门磁等开关类传感器：老人静坐或倒地时不会触发任何传感器，因此要等较长时间才能判断。"
         "在老人常坐的房间加装人体红外传感器，或佩戴带跌倒检测的手环，可明显缩短。"
@@ -732,6 +733,7 @@ _EN_UX: Final[dict[str, str]] = {
     "learned.out_limit": "Out, not back after",
     "learned.home_by": "Usually home by",
     "learned.long_lie": "A long lie (e.g. after a fall) reaches the grid worker after at most",
+    "learned.close_watch": "Close watch: paged after at most {hours} h (more false alarms)",
     "learned.long_lie.sparse": (
         "This home has contacts only: an elder sitting still or lying on the floor fires no sensor, so it takes"
         " long to tell. A motion sensor where the elder usually sits, or a wristband with fall detection, would"
@@ -788,6 +790,7 @@ _TERMS_EN: Final[dict[str, str]] = {
     "低保": "subsistence allowance",
     "计划生育特殊家庭": "family-planning special family",
     "重残": "severe disability",
+    "重点关注": "close watch",
 }
 
 ABILITY_ZH: Final[tuple[str, ...]] = ("能力完好", "轻度失能", "中度失能", "重度失能", "完全失能")

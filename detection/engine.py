@@ -39,7 +39,7 @@ from detection.detectors.base import Context, Detector
 from detection.detectors.inactivity import InactivityDetector
 from detection.detectors.offline import EVENT_DRIVEN
 from detection.errors import SnapshotError
-from detection.homes import HomeRegistry
+from detection.homes import HomeRegistry, SiteInfo
 from detection.models import Alert, AlertType, CheckIn
 from detection.presence import confirm_up, observe
 from detection.snapshot import SNAPSHOT_VERSION, SnapshotCapture
@@ -300,24 +300,37 @@ class Engine:
             baseline=self._population,
             day=DaySummary(day=ctx.care_day(t)),
             solitary=info.solitary if info is not None else True,
-            bedbound=info.bedbound if info is not None else False,
             created_ms=t,
         )
         if info is not None:
-            for d in info.devices:
-                home.devices[d.device] = DeviceState(
-                    kind=d.kind, room=d.room, inside=is_inside(d.kind, d.room), last_seen_ms=t
-                )
-                if d.kind is DeviceKind.MATTRESS:
-                    home.has_mattress = True
-            home.off = unsupported((d.kind, d.room) for d in info.devices)
-            home.sparse = not any(d.kind is DeviceKind.MOTION and d.room != "bedroom" for d in info.devices)
-            home.bedroom_sensor = any(is_inside(d.kind, d.room) and d.room == "bedroom" for d in info.devices)
+            self._apply_registry(home, info, t)
         self.homes[site] = home
         ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
         for det in self.detectors:
             det.on_start(ctx, home, t)
         return home
+
+    @staticmethod
+    def _apply_registry(home: HomeState, info: SiteInfo, t: int) -> None:
+        """Take what the registry says about a home: who lives there (alone, bedbound, close watch) and its devices.
+
+        Called for a new home and for every home restored from a snapshot, so a resident tagged 重点关注 or a device
+        added since the snapshot counts after a restart. A device already known keeps its state; one the registry
+        no longer lists is left as it is (its readings are refused at decoding).
+        """
+        home.solitary = info.solitary
+        home.bedbound = info.bedbound
+        home.close_watch = info.close_watch
+        for d in info.devices:
+            if d.device not in home.devices:
+                home.devices[d.device] = DeviceState(
+                    kind=d.kind, room=d.room, inside=is_inside(d.kind, d.room), last_seen_ms=t
+                )
+            if d.kind is DeviceKind.MATTRESS:
+                home.has_mattress = True
+        home.off = unsupported((d.kind, d.room) for d in info.devices)
+        home.sparse = not any(d.kind is DeviceKind.MOTION and d.room != "bedroom" for d in info.devices)
+        home.bedroom_sensor = any(is_inside(d.kind, d.room) and d.room == "bedroom" for d in info.devices)
 
     def ensure_homes(self, t_ms: int) -> None:
         """Start watching every registered home at ``t_ms`` (so a home that never speaks is noticed)."""
@@ -364,9 +377,10 @@ class Engine:
         out fine in those days), ``inactivity_min`` per block of the day and ``inactivity_by_room_min`` per room
         (None: not enough days; above the home's ceiling: silence there is weak evidence, the backstop applies),
         ``not_up_by`` (weekdays; ``not_up_weekend_by`` when Saturdays and Sundays differ), ``out_limit_min``,
-        ``usually_home_by``, ``off``: behavioural rules this home's devices
-        cannot support, with the reason, ``fatigue`` and ``changes``: the latest moves of the learned limits, newest
-        first (``what`` is ``personal``, ``inactivity:<block>``, ``not_up`` or ``out_limit``).
+        ``usually_home_by``, ``long_lie`` (how late a long lie is found, see :meth:`_long_lie`), ``close_watch``
+        (the backstop in minutes for a resident tagged 重点关注, else None), ``off``: behavioural rules this home's
+        devices cannot support, with the reason, ``fatigue`` and ``changes``: the latest moves of the learned limits,
+        newest first (``what`` is ``personal``, ``inactivity:<block>``, ``not_up`` or ``out_limit``).
         """
         home = self.homes.get(site)
         if home is None:
@@ -387,6 +401,7 @@ class Engine:
             "usually_home_by": back,
             "off": dict(home.off),
             "long_lie": self._long_lie(home),
+            "close_watch": fatigue.backstop_min(self.config, home) if home.close_watch else None,
             "fatigue": self._fatigue(home),
             "changes": [
                 {
@@ -445,7 +460,7 @@ class Engine:
                     "pages": fatigue.pages_in_window(home, "inactivity"),
                     "from_min": round(frm),
                     "to_min": round(fatigue.inactivity_limit(c, home, frm)),
-                    "ceiling_min": round(fatigue.ceiling_min(c)),
+                    "ceiling_min": round(fatigue.ceiling_min(c, home)),
                 }
             )
         if home.fatigue_not_up_steps:
@@ -590,6 +605,11 @@ class Engine:
             raise SnapshotError(f"version {snap.version}, expected {SNAPSHOT_VERSION}")
         engine = cls(registry=registry, config=config, clock=clock, sink=sink, refit_inline=refit_inline)
         engine.homes = {h.site: h for h in snap.homes}
+        if registry is not None:
+            for h in engine.homes.values():
+                info = registry.sites.get(h.site)
+                if info is not None:
+                    engine._apply_registry(h, info, snap.now_ms)
         # Sorted, so timers due at the same moment fire in the same order whichever way the snapshot was taken.
         engine.timers.load(sorted(snap.timers))
         engine.now_ms = snap.now_ms

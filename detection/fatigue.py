@@ -81,13 +81,22 @@ def inactivity_limit(config: DetectConfig, home: HomeState, limit: float) -> flo
     n = home.fatigue_inactivity_steps
     if n <= 0 or config.fatigue_budget_per_month <= 0:
         return limit
-    return max(limit, min(limit * (1 + config.fatigue_inactivity_step * n), ceiling_min(config)))
+    return max(limit, min(limit * (1 + config.fatigue_inactivity_step * n), ceiling_min(config, home)))
 
 
-def ceiling_min(config: DetectConfig) -> float:
-    """Hard ceiling of an adapted inactivity limit: the fatigue ceiling, and never past the backstop."""
+def backstop_min(config: DetectConfig, home: HomeState | None = None) -> float:
+    """The home's inactivity backstop: the close-watch one for a resident tagged 重点关注 (0: off)."""
+    b = config.inactivity_backstop_min
+    if home is not None and home.close_watch and b > 0:
+        return min(b, config.inactivity_close_watch_backstop_min)
+    return b
+
+
+def ceiling_min(config: DetectConfig, home: HomeState | None = None) -> float:
+    """Hard ceiling of an adapted inactivity limit: the fatigue ceiling, and never past the home's backstop."""
     c = config.fatigue_inactivity_ceiling_min
-    return min(c, config.inactivity_backstop_min) if config.inactivity_backstop_min > 0 else c
+    b = backstop_min(config, home)
+    return min(c, b) if b > 0 else c
 
 
 def not_up_min(config: DetectConfig, home: HomeState, *, weekend: bool = False) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -32,6 +32,10 @@ TYPICAL_DEVICES: tuple[DeviceInfo, ...] = (
 """A typical equipped home (mattress, wristband, door contact, smoke detector, call button, PIR): benchmarks, tests."""
 
 
+CLOSE_WATCH: Final = "重点关注"
+"""The resident category that puts a home under close watch (see :attr:`SiteInfo.close_watch`)."""
+
+
 class SiteInfo(msgspec.Struct, frozen=True):
     """One home: its gateway and its devices."""
 
@@ -42,6 +46,9 @@ class SiteInfo(msgspec.Struct, frozen=True):
     """True when a resident is tagged 独居 (or no resident categories are given)."""
     bedbound: bool = False
     """True when a resident is tagged 失能 or has ability level ≥ 3 (does not get up unaided)."""
+    close_watch: bool = False
+    """True when a resident is tagged 重点关注 (close watch): a long lie pages after the shorter
+    ``DetectConfig.inactivity_close_watch_backstop_min``, at the cost of more false pages (docs/detection.md)."""
 
 
 class HomeRegistry:
@@ -90,6 +97,7 @@ class HomeRegistry:
                     devices=devices,
                     solitary=not cats or "独居" in cats,
                     bedbound="失能" in cats or any(int(r.get("ability_level") or 0) >= 3 for r in residents),
+                    close_watch=CLOSE_WATCH in cats,
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise RegistryError(f"bad site entry {raw!r}: {exc}") from None

@@ -106,6 +106,8 @@ class HomeState(msgspec.Struct, kw_only=True):
     """Room of the last sign of someone inside ("" when the sensor has no room)."""
     sparse: bool = False
     """No motion sensor outside the bedroom (contacts only): silence is weaker evidence, departures need longer."""
+    close_watch: bool = False
+    """A resident is tagged 重点关注: the inactivity backstop is the shorter close-watch one."""
     bedroom_sensor: bool = False
     """A sensor in the bedroom: at night, activity elsewhere followed by silence is a night exit without return."""
     off: dict[str, str] = msgspec.field(default_factory=dict)

@@ -95,9 +95,12 @@ class InactivityDetector(Detector):
         return not seen
 
     def ceiling_min(self, home: HomeState) -> float:
-        """The home's safety ceiling: shorter where a motion sensor outside the bedroom watches (strong evidence)."""
+        """The home's safety ceiling: shorter where a motion sensor outside the bedroom watches (strong evidence),
+        and never past the close-watch backstop for a resident tagged 重点关注."""
         c = self.config
-        return c.inactivity_sparse_ceiling_min if home.sparse else c.inactivity_ceiling_min
+        ceiling = c.inactivity_sparse_ceiling_min if home.sparse else c.inactivity_ceiling_min
+        backstop = fatigue.backstop_min(c, home)
+        return min(ceiling, backstop) if home.close_watch and backstop > 0 else ceiling
 
     def limit_min(self, ctx: Context, home: HomeState) -> float | None:
         """The limit in force: :meth:`learned_limit_min` widened by the alarm-fatigue budget (within its ceiling)."""
@@ -137,7 +140,7 @@ class InactivityDetector(Detector):
         ceiling = self.ceiling_min(home)
         if lim <= ceiling:
             return lim
-        backstop = self.config.inactivity_backstop_min
+        backstop = fatigue.backstop_min(self.config, home)
         if backstop <= 0:
             # Off where the home's own spells outlast the ceiling; the population prior is clipped, never off:
             # a new elder is watched.
@@ -255,12 +258,16 @@ class InactivityDetector(Detector):
             src += (
                 f"; adapted from {fmt_min(learned)} because this home paged {n} times in"
                 f" {c.fatigue_window_days} days (budget {c.fatigue_budget_per_month}),"
-                f" within the {fmt_min(fatigue.ceiling_min(c))} ceiling"
+                f" within the {fmt_min(fatigue.ceiling_min(c, home))} ceiling"
             )
             src_zh += (
                 f"；因本户 {c.fatigue_window_days} 天内提醒 {n} 次（预算 {c.fatigue_budget_per_month} 次），"
-                f"阈值已由 {fmt_min_zh(learned)} 自动放宽（上限 {fmt_min_zh(fatigue.ceiling_min(c))}）"
+                f"阈值已由 {fmt_min_zh(learned)} 自动放宽（上限 {fmt_min_zh(fatigue.ceiling_min(c, home))}）"
             )
+        backstop = fatigue.backstop_min(c, home)
+        if home.close_watch and 0 < backstop < c.inactivity_backstop_min and limit >= backstop - 0.5:
+            src += f"; close watch (重点关注): paged after at most {fmt_min(backstop)}"
+            src_zh += f"；重点关注对象：最长 {fmt_min_zh(backstop)} 即提醒"
         ctx.emit(
             home,
             AlertType.INACTIVITY,

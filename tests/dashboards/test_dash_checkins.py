@@ -47,9 +47,11 @@ def recorded(backend: Backend) -> int:
 @pytest.fixture
 def engine() -> Engine:
     """A real engine watching the fixture's homes (population defaults: nothing learned yet); h1 has only a door
-    contact and the call button, so the rules that need a bed sensor stay off there, with their reason."""
+    contact and the call button, so the rules that need a bed sensor stay off there, with their reason; h2's resident
+    is tagged 重点关注 (close watch)."""
     doc = registry()
     doc["sites"][0]["devices"] = [d for d in doc["sites"][0]["devices"] if d["kind"] != "mattress"]
+    doc["sites"][1]["residents"][0]["categories"].append("重点关注")  # h2: close watch
     e = Engine(registry=HomeRegistry.from_mapping(doc), config=DetectConfig())
     e.ensure_homes(int(time.time() * 1000))
     return e
@@ -99,9 +101,11 @@ def test_resident_page_shows_check_ins_and_what_was_learned(
     after = engine.learned("h2")["long_lie"]["after_min"]  # type: ignore[index]
     assert f'data-block="midday">中午 {after["midday"] / 60:.1f} 小时' in long_lie
     assert 'data-hint="sparse"' in long_lie and "加装人体红外传感器" in long_lie
+    assert 'id="learned-close-watch">重点关注：最长 2 小时即提醒' in long_lie
+    assert after["afternoon"] <= 120 + 5  # the close-watch backstop plus the check-in window
     r2_en = learned_client.get("/residents/R2?lang=en").text
     assert "A long lie (e.g. after a fall) reaches the grid worker after at most" in r2_en
-    assert "a wristband with fall detection" in r2_en
+    assert "a wristband with fall detection" in r2_en and "Close watch: paged after at most 2 h" in r2_en
     en = learned_client.get("/residents/R1?lang=en").text
     assert "What was learned" in en and "population defaults" in en and "Answered (elder fine)" in en
 

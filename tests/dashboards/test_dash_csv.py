@@ -15,7 +15,8 @@ from dashboards.csvio import id_number_ok
 HEADER = "编号,姓名,性别,出生年份,身份证号,电话,类别,能力等级,住所编号,网格,住址,紧急联系人,关系,联系人电话,知情同意\n"
 GOOD_ID = "110101193812120018"
 ROWS = [
-    f"R10,周桂兰,F,1938,{GOOD_ID},13911112222,独居、高龄,2,h10,G01,幸福路 1 号,周强,子女,13722223333,是",  # line 2 ok
+    # line 2 ok (重点关注: close watch, a shorter inactivity backstop)
+    f"R10,周桂兰,F,1938,{GOOD_ID},13911112222,独居、高龄、重点关注,2,h10,G01,幸福路 1 号,周强,子女,13722223333,是",
     "R11,吴秀英,F,1941,110101194101010011,13911112223,独居,1,h11,G01,幸福路 2 号,,,,是",  # 3: bad ID checksum
     "R12,郑淑珍,F,1939,110101194212120043,1391111,空巢,5,h12,G02,幸福路 3 号,,,,否",  # 4: phone, level
     "R13,王翠兰,F,1940,110101194001010020,13911112224,独居,1,h13,G04,长寿路 9 号,,,,是",  # 5: G04 outside C01
@@ -72,7 +73,8 @@ def test_import_keeps_good_rows(client: TestClient, backend: Backend) -> None:
     report = _post(client, csrf, dry_run=False)
     assert report["accepted"] == ["R10"] and len(report["errors"]) == 10
     r10 = backend.get_resident(Scope("all"), "R10")
-    assert r10 is not None and r10.place.grid == "G01" and r10.categories == ("独居", "高龄") and r10.ability_level == 2
+    assert r10 is not None and r10.place.grid == "G01" and r10.ability_level == 2
+    assert r10.categories == ("独居", "高龄", "重点关注")
     assert r10.contacts[0].phone == "13722223333"
     r4 = backend.get_resident(Scope("all"), "R4")
     assert r4 is not None and r4.name == "杨淑华"  # another area's resident was not overwritten

@@ -12,7 +12,7 @@ from detect_helpers import DAY, FORTY_FIVE, MIN, RULES, Home, at, rd, registry
 from detection.baseline import DaySummary, fit_baselines
 from detection.config import DetectConfig
 from detection.engine import Engine
-from detection.homes import TYPICAL_DEVICES, DeviceInfo
+from detection.homes import TYPICAL_DEVICES, DeviceInfo, HomeRegistry
 from detection.models import AlertType
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -428,3 +428,66 @@ def test_the_resident_page_says_how_late_a_long_lie_is_found_and_what_would_help
     door_only.ensure_homes(at(0, 0))
     learned = door_only.learned("h1")
     assert learned["long_lie"] is None and "inactivity" in learned["off"]  # type: ignore[operator]
+
+
+def _quiet_afternoon(engine: Engine) -> list[Any]:
+    """A home whose own afternoons hold 5-h quiet spells: motion at 14:30, then a healthy PIR sees nobody."""
+    home = Home(engine=engine)
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"), rd("pir1", at(0, 12, 15), event="motion", room="living"))
+    state = engine.homes["h1"]  # after the noon refit, which would put the population prior back
+    state.baseline = msgspec.structs.replace(
+        state.baseline, personal=True, n_days=20, inactivity_limit_min=(600.0, 60.0, 60.0, 300.0, 90.0)
+    )
+    for hh, mm in ((13, 0), (13, 45), (14, 30)):
+        home.send(rd("pir1", at(0, hh, mm), event="motion", room="living"))
+    home.motion_idle(at(0, 14, 30), at(0, 19, 0))
+    home.advance(at(0, 19, 0))
+    return [a for a in home.of(AlertType.INACTIVITY) if not a.clears]
+
+
+def test_a_resident_tagged_close_watch_is_paged_after_the_shorter_backstop() -> None:
+    """重点关注: the community accepts more false pages to find a long lie sooner (2 h instead of 4 h)."""
+    doc: dict[str, Any] = {
+        "version": 1,
+        "sites": [
+            {
+                "site": "h1",
+                "devices": [{"device": d.device, "kind": d.kind.value, "room": d.room} for d in TYPICAL_DEVICES],
+                "residents": [{"id": "R1", "categories": ["独居", "重点关注"]}],
+            }
+        ],
+    }
+    reg = HomeRegistry.from_mapping(doc)
+    assert reg.sites["h1"].close_watch and reg.sites["h1"].solitary
+    [standard] = _quiet_afternoon(Engine(registry=registry(), config=RULES))
+    assert standard.time_ms == at(0, 18, 30)  # the 4-h backstop
+    close = Engine(registry=reg, config=RULES)
+    [alert] = _quiet_afternoon(close)
+    assert alert.time_ms == at(0, 16, 30) and alert.evidence["limit_min"] == 120.0
+    assert "close watch (重点关注): paged after at most 2 h" in alert.explanation
+    assert "重点关注对象" in alert.explanation_zh
+    long_lie = close.learned("h1")["long_lie"]
+    assert long_lie["after_min"]["afternoon"] == 120  # type: ignore[index]  # RULES: check-in off
+
+
+def test_a_close_watch_tag_added_later_counts_after_a_restart_from_the_snapshot() -> None:
+    """The registry is read again on restore: a tag (or a device) added since the snapshot is not ignored."""
+    engine = Engine(registry=registry(), config=RULES)
+    engine.ensure_homes(at(0, 0))
+    snap = engine.snapshot()
+    doc: dict[str, Any] = {
+        "version": 1,
+        "sites": [
+            {
+                "site": "h1",
+                "devices": [{"device": d.device, "kind": d.kind.value, "room": d.room} for d in TYPICAL_DEVICES]
+                + [{"device": "pir9", "kind": "motion", "room": "kitchen"}],
+                "residents": [{"id": "R1", "categories": ["独居", "重点关注"]}],
+            }
+        ],
+    }
+    restored, _ = Engine.restore(snap, registry=HomeRegistry.from_mapping(doc), config=RULES)
+    home = restored.homes["h1"]
+    assert home.close_watch and "pir9" in home.devices and home.devices["pir9"].inside
+    [alert] = _quiet_afternoon(restored)
+    assert alert.time_ms == at(0, 16, 30)
