@@ -491,3 +491,30 @@ def test_a_close_watch_tag_added_later_counts_after_a_restart_from_the_snapshot(
     assert home.close_watch and "pir9" in home.devices and home.devices["pir9"].inside
     [alert] = _quiet_afternoon(restored)
     assert alert.time_ms == at(0, 16, 30)
+
+
+def test_a_night_opening_while_the_engine_believes_the_elder_out_still_starts_the_wandering_clock() -> None:
+    """In a home of contacts only "out" is a guess (door, then 30 min without a contact: the elder may be in bed), so a
+    night opening after it must not be taken for a harmless return. The price, measured on van Kasteren A (back from
+    an evening out at 23:39, straight to bed): one false night-door page (docs/detection.md)."""
+    contacts = (
+        DeviceInfo(device="door1", kind=DeviceKind.DOOR, room="entrance"),
+        DeviceInfo(device="wc", kind=DeviceKind.DOOR, room="bathroom"),
+    )
+    home = Home(engine=Engine(registry=registry(devices=contacts), config=RULES))
+    home.send(
+        r("wc", DeviceKind.DOOR, at(0, 21, 0), event="open"), r("wc", DeviceKind.DOOR, at(0, 21, 1), event="close")
+    )
+    home.send(
+        r("door1", DeviceKind.DOOR, at(0, 21, 5), event="open"),
+        r("door1", DeviceKind.DOOR, at(0, 21, 5, 5), event="close"),  # the bins out, back in, to bed
+    )
+    home.advance(at(0, 22, 0))
+    assert home.engine.homes["h1"].away
+    home.send(
+        r("door1", DeviceKind.DOOR, at(1, 2, 10), event="open"),
+        r("door1", DeviceKind.DOOR, at(1, 2, 10, 8), event="close"),
+    )
+    home.advance(at(1, 3, 0))
+    [alert] = home.of(AlertType.NIGHT_DOOR)
+    assert alert.time_ms == at(1, 2, 30)
