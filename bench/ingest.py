@@ -11,7 +11,8 @@ c. a naive pipeline: paho callback → decode → one HTTP write per reading (au
 d. ours (``python -m eldercare.pipeline``), done when InfluxDB holds all ``count`` readings, with each receive
    client (``ELDERCARE_MQTT_CLIENT``), one process (the ``$share`` multi-worker rows went with the share-group mode,
    issue 18; scale-out is ``eldercare bench scale``); and draining ``count`` readings the broker queued while the
-   pipeline was stopped (timed from the process start: the receive path's own ceiling, not the publishers');
+   pipeline was stopped (timed from the process start: the receive path's own ceiling, not the publishers'), beside
+   bare paho and Node-RED draining the same queue into a persistent session of their own (like for like);
 e. the peer: Node-RED 4.x's ``mqtt in`` → ``json`` → ``function`` → ``join`` → ``influxdb batch`` flow, done when
    InfluxDB holds all ``count`` readings (:mod:`bench.nodered`; skipped with a one-line reason without node/npm);
 f. ours on a Zigbee2MQTT home's door-contact snapshots (:mod:`bench.ingest_z2m`).
@@ -140,6 +141,19 @@ class BenchReport:
                 f"| {ratio(r, peer)} | {ratio(r, naive)} | {max(r.count - r.received, 0)} | {rss} "
                 f"| {f'{cpu:.1f}' if cpu is not None else ''} |"
             )
+        drains = [r for r in self.results if r.name.endswith("queued (drain incl. start-up)")]
+        base = next((r for r in drains if r.name.startswith("bare paho")), None)
+        red = next((r for r in drains if r.name.startswith("Node-RED")), None)
+        if drains and (base or red):
+            lines += [
+                "",
+                "Drain, like for like (each timed from its process start until the last queued reading is counted"
+                " or stored):",
+                "",
+                "| drain | readings/s | vs bare paho drain | vs Node-RED drain |",
+                "|---|---:|---:|---:|",
+            ]
+            lines += [f"| {r.name} | {r.rate:,.0f} | {ratio(r, base)} | {ratio(r, red)} |" for r in drains]
         lines += [f"\nskipped: {line}" for line in self.skipped]
         return "\n".join(lines)
 
@@ -239,8 +253,14 @@ class Publishers:
 # -- subscriber stages run in their own process ------------------------------------------------------------
 
 
-def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
-    """Bare paho counter or naive pipeline; prints ``ready`` once subscribed and ``done <monotonic>`` at the end."""
+def _subscriber(
+    mode: str, *, target: BenchTarget, count: int, db: str, client_id: str = "", prime: bool = False
+) -> None:
+    """Bare paho counter or naive pipeline; prints ``ready`` once subscribed and ``done <monotonic>`` at the end.
+
+    With ``client_id`` the session is persistent (the drain rows): ``prime`` subscribes and leaves at once, so the
+    broker queues what is published until the same client id comes back and counts.
+    """
     import paho.mqtt.client as mqtt  # deliberate: baseline measurement, see the module docstring
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -262,19 +282,31 @@ def _subscriber(mode: str, *, target: BenchTarget, count: int, db: str) -> None:
         done["n"] += 1
         done["last"] = time.monotonic()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{mode}-{uuid.uuid4().hex[:6]}")
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id or f"bench-{mode}-{uuid.uuid4().hex[:6]}",
+        clean_session=not client_id,
+    )
     client.username_pw_set(target.backend_user, target.backend_password)
     client.max_inflight_messages_set(1000)
     client.on_message = on_message
     cpu0 = [0.0]
+    subscribed = [False]
 
     def on_subscribe(*_a: Any) -> None:
-        cpu0[0] = time.process_time()
+        if done["n"] == 0 and not client_id:  # a drain counts the CPU of the whole process, start-up included
+            cpu0[0] = time.process_time()
+        subscribed[0] = True
         print("ready", flush=True)
 
     client.on_subscribe = on_subscribe
     client.on_connect = lambda c, *_a: c.subscribe(f"ec/v1/{target.site}/+/+/telemetry", qos=1)
     client.connect(target.mqtt_host, target.backend_port, keepalive=60)
+    if prime:
+        while not subscribed[0]:
+            client.loop(timeout=0.1)
+        client.disconnect()
+        return
     while done["n"] < count:
         client.loop(timeout=0.1)
     print(f"done {done['last']:.6f} {done['n']} {time.process_time() - cpu0[0]:.3f}", flush=True)
@@ -364,6 +396,36 @@ async def _subscriber_stage(
     line = (await proc.stdout.readline()).decode().split()
     await proc.wait()
     await asyncio.to_thread(pubs.wait)
+    return BenchResult(name, count, float(line[1]) - start, int(line[2]), cpu_s=float(line[3]))
+
+
+async def _paho_drain_stage(target: BenchTarget, *, count: int, workdir: Path) -> BenchResult:
+    """Bare paho draining ``count`` readings queued for its persistent session, timed from its process start.
+
+    The like-for-like baseline of the pipelines' drain rows.
+    """
+    client_id = f"bench-drain-{uuid.uuid4().hex[:6]}"
+    command = [sys.executable, "-m", "bench.ingest", "--subscriber", "paho", "--count", str(count)]
+    command += ["--target", msgspec.json.encode(target).decode(), "--client-id", client_id]
+    try:
+        prime = await asyncio.create_subprocess_exec(*command, "--prime", stdout=asyncio.subprocess.PIPE)
+        await prime.communicate()
+        pubs = Publishers(target, count=count, workdir=workdir)
+        await asyncio.to_thread(pubs.run)
+        await asyncio.to_thread(pubs.wait)
+        start = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        line: list[str] = []
+        while line[:1] != ["done"]:  # "ready" may come after the queue (it flows from the CONNACK on), or never
+            raw = await proc.stdout.readline()
+            if not raw:
+                raise RuntimeError("the paho drain subscriber exited without counting the queue")
+            line = raw.decode().split()
+        await proc.wait()
+    finally:
+        await end_session(target, client_id)
+    name = f"bare paho, {count:,} queued (drain incl. start-up)"
     return BenchResult(name, count, float(line[1]) - start, int(line[2]), cpu_s=float(line[3]))
 
 
@@ -587,6 +649,8 @@ async def run_bench(
                         label=f"ours ({client})",
                     )
                 )
+        if queued:
+            report.results.append(await _paho_drain_stage(target, count=count, workdir=wd))
         for client in clients if queued else ():
             report.results.append(
                 await _pipeline_stage(
@@ -602,11 +666,12 @@ async def run_bench(
         if nodered:
             from bench.nodered import nodered_stage  # imports this module
 
-            peer = await nodered_stage(target, count=count, workdir=wd)
-            if isinstance(peer, str):
-                report.skipped.append(f"Node-RED: {peer}")
-            else:
-                report.results.append(peer)
+            for drain in (False, True) if queued else (False,):
+                peer = await nodered_stage(target, count=count, workdir=wd, queued=drain)
+                if isinstance(peer, str):
+                    report.skipped.append(f"Node-RED{' drain' if drain else ''}: {peer}")
+                else:
+                    report.results.append(peer)
         if z2m:
             from bench.ingest_z2m import z2m_pipeline_stage  # imports this module
 
@@ -620,12 +685,16 @@ def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--db", default="")
     parser.add_argument("--target", required=True)
+    parser.add_argument("--client-id", default="", help="persistent session (paho only)")
+    parser.add_argument("--prime", action="store_true", help="subscribe the persistent session, then leave")
     args = parser.parse_args(argv)
     target = msgspec.json.decode(args.target, type=BenchTarget)
     if args.subscriber in ("native", "gmqtt"):
         asyncio.run(_count_only_async(args.subscriber, target=target, count=args.count))
     else:
-        _subscriber(args.subscriber, target=target, count=args.count, db=args.db)
+        _subscriber(
+            args.subscriber, target=target, count=args.count, db=args.db, client_id=args.client_id, prime=args.prime
+        )
 
 
 def run_bench_ingest(

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from bench.ingest import BenchResult, BenchTarget, Publishers, cpu_seconds, influx_count, peak_rss_mib
+from bench.ingest import (
+    BenchResult,
+    BenchTarget,
+    Publishers,
+    cpu_seconds,
+    end_session,
+    influx_count,
+    peak_rss_mib,
+)
 from ingest.influx import InfluxClient
 
 DEFAULT_CACHE: Final = Path.home() / ".cache" / "eldercare" / "bench" / "nodered"
@@ -102,8 +110,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def flow(target: BenchTarget, *, db: str, client_id: str) -> tuple[list[dict[str, object]], dict[str, object]]:
-    """The flow (nodes) and its credentials file for ``target``'s broker, site and InfluxDB database ``db``."""
+def flow(
+    target: BenchTarget, *, db: str, client_id: str, clean: bool = True
+) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """The flow (nodes) and its credentials file for ``target``'s broker, site and InfluxDB database ``db``.
+
+    ``clean=False``: a persistent session, for the drain row.
+    """
     influx = urlsplit(target.influx_url)
     nodes: list[dict[str, object]] = [
         {"id": "bench_tab", "type": "tab", "label": "eldercare bench"},
@@ -118,7 +131,7 @@ def flow(target: BenchTarget, *, db: str, client_id: str) -> tuple[list[dict[str
             "usetls": False,
             "protocolVersion": "4",
             "keepalive": "60",
-            "cleansession": True,
+            "cleansession": clean,
         },
         {
             "id": "bench_in",
@@ -191,9 +204,13 @@ def flow(target: BenchTarget, *, db: str, client_id: str) -> tuple[list[dict[str
 
 
 async def nodered_stage(
-    target: BenchTarget, *, count: int, workdir: Path, cache: Path = DEFAULT_CACHE
+    target: BenchTarget, *, count: int, workdir: Path, cache: Path = DEFAULT_CACHE, queued: bool = False
 ) -> BenchResult | str:
-    """Run the Node-RED flow against ``target``; a string is the reason the row is skipped."""
+    """Run the Node-RED flow against ``target``; a string is the reason the row is skipped.
+
+    ``queued``: the drain row. The flow connects once with a persistent session and is killed, the readings are
+    published while it is down, and the row is timed from its restart until InfluxDB holds them all (as ours).
+    """
     red_js, version = await asyncio.to_thread(ensure_nodered, cache)
     if red_js is None:
         return version
@@ -204,7 +221,8 @@ async def nodered_stage(
     user_dir.mkdir(parents=True)
     # Node-RED finds installed node packages in <userDir>/node_modules.
     (user_dir / "node_modules").symlink_to(cache / "node_modules", target_is_directory=True)
-    nodes, creds = flow(target, db=db, client_id=f"bench-nodered-{uuid.uuid4().hex[:6]}")
+    client_id = f"bench-nodered-{uuid.uuid4().hex[:6]}"
+    nodes, creds = flow(target, db=db, client_id=client_id, clean=not queued)
     (user_dir / "flows.json").write_text(json.dumps(nodes))
     (user_dir / "flows_cred.json").write_text(json.dumps(creds))
     (user_dir / "settings.js").write_text(
@@ -224,23 +242,47 @@ async def nodered_stage(
         + ";\n"
     )
     log = user_dir / "nodered.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["node", str(red_js), "--userDir", str(user_dir), "--settings", str(user_dir / "settings.js")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "NODE_ENV": "production"},
-        )
-    try:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            procs.append(
+                subprocess.Popen(
+                    ["node", str(red_js), "--userDir", str(user_dir), "--settings", str(user_dir / "settings.js")],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "NODE_ENV": "production"},
+                )
+            )
+        return procs[-1]
+
+    async def connected(proc: subprocess.Popen[bytes], times: int) -> str | None:
         deadline = time.monotonic() + 120
-        while b"Connected to broker" not in log.read_bytes():
+        while log.read_bytes().count(b"Connected to broker") < times:
             if time.monotonic() > deadline or proc.poll() is not None:
                 return f"Node-RED {version} did not start: " + log.read_text()[-300:].replace("\n", " | ")
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # the SUBSCRIBE follows the CONNACK at once on loopback; no log line marks it
+        return None
+
+    try:
+        proc = spawn()
+        if (failed := await connected(proc, 1)) is not None:
+            return failed
         pubs = Publishers(target, count=count, workdir=workdir)
-        cpu0 = cpu_seconds(proc.pid)
-        start = await asyncio.to_thread(pubs.run)
+        if queued:
+            # SIGKILL, not SIGTERM: on a graceful stop Node-RED's ``mqtt in`` node unsubscribes, so its persistent
+            # session queues nothing while it is down (what is published meanwhile is dropped by the broker).
+            proc.kill()
+            await asyncio.to_thread(proc.wait, 30)
+            await asyncio.to_thread(pubs.run)
+            await asyncio.to_thread(pubs.wait)
+            start = time.monotonic()
+            proc = spawn()
+            cpu0: float | None = 0.0  # the whole process, start-up included
+        else:
+            cpu0 = cpu_seconds(proc.pid)
+            start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
         while n < count and time.monotonic() < deadline and proc.poll() is None:
@@ -253,21 +295,19 @@ async def nodered_stage(
         n = await influx_count(influx, target.site, measurement="mattress")
         rss = peak_rss_mib(proc.pid)
         cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
-        return BenchResult(
-            f"Node-RED {version}, join {JOIN_COUNT:,} → batch",
-            count,
-            end - start,
-            n,
-            note="verified in InfluxDB",
-            rss_mib=rss,
-            cpu_s=cpu,
-        )
+        name = f"Node-RED {version}, join {JOIN_COUNT:,} → batch"
+        if queued:
+            name += f", {count:,} queued (drain incl. start-up)"
+        return BenchResult(name, count, end - start, n, note="verified in InfluxDB", rss_mib=rss, cpu_s=cpu)
     finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
-        if proc.poll() is None:
-            proc.kill()
+        for p in procs:
+            p.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(30)
+            if p.poll() is None:
+                p.kill()
+        if queued:
+            await end_session(target, client_id)
         with contextlib.suppress(Exception):
             await influx.drop_database()
         await influx.aclose()
