@@ -153,6 +153,7 @@ async def run_pipeline(
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value(),
         client_id=settings.mqtt_client_id,
+        session_save_changes=settings.mqtt_session_save_changes,
     )
     sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
     confirmations: StoredConfirmations | None = None
