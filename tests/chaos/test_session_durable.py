@@ -107,5 +107,6 @@ async def test_session_save_waits_for_the_broker(own_broker: Broker) -> None:
     try:
         # No wait needed: ready means saved (the save wrote a new file and renamed it over the old one).
         assert saved.exists() and saved.stat().st_ino != before
+        assert listener.session_saves == 1 and not listener.session_present
     finally:
         await listener.close(end_session=True)
