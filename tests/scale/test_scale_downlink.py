@@ -50,6 +50,18 @@ FAST = DetectConfig(
 """Inactivity after about 6 s without motion instead of 45 min; the elder has 4 s to answer (tests/test_e2e_checkin)."""
 
 
+@pytest.fixture(scope="module")
+def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """A cluster of this module's own: its workers' consumers (epochs of the default lease bucket) must not meet
+    the session cluster's tests, which use fresh lease buckets on the same partitions."""
+    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats-downlink"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 def one_worker(
     nats_cluster: NatsCluster, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
