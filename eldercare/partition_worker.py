@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier
@@ -34,16 +35,26 @@ from alerts.service import AlertService
 from alerts.store.repository import AlertStore
 from detection.engine import Engine
 from detection.errors import SnapshotError
+from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.state import EngineSnapshot, HomeState
-from eldercare.pipeline import directory_from_settings
+from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings
+from gateway.confirm import StoredConfirmations
 from gateway.deadletter import DeadLetterStore
 from gateway.models import Reading
+from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
-from ingest.nats_bus import ConsumerMissingError, Members, NatsBus, PartitionLeases, PartitionSnapshots
+from ingest.nats_bus import (
+    ConsumerMissingError,
+    Members,
+    NatsBus,
+    NatsDownlink,
+    PartitionLeases,
+    PartitionSnapshots,
+)
 from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
 from ingest.reader import InfluxReader
 from ingest.spool import Spool
@@ -93,11 +104,14 @@ class PartitionWorker:
         alert_seen: AlertSeen | None = None,
         tick_s: float = 1.0,
         snapshot_every_s: float | None = None,
+        checkin_store: AlertStore | None = None,
     ) -> None:
         """Build the worker; :meth:`run` starts it. ``alert_sink`` stores (and notifies) an alert.
 
         ``alert_seen`` tells alerts the previous owner already stored from new ones after a take-over (without it,
         alerts found while catching up are all raised; the store's open-alert key still keeps them single).
+        ``checkin_store`` records check-in steps and knows each home's devices to prompt (issue 19); without it a
+        held behavioural alert pages when its window runs out, as before.
         """
         if not settings.nats_urls:
             raise ValueError("ELDERCARE_NATS_URLS is required for a partition worker (docs/scale-out.md)")
@@ -120,6 +134,16 @@ class PartitionWorker:
         """Readings whose device ``seq`` went backwards on their way into detection (per-home order; must be 0)."""
         self.readings_processed = 0
         self._handing_back: set[int] = set()
+        self.checkin_store = checkin_store
+        self.home_registry = HomeRegistry.load(settings.registry_path) if settings.registry_path else None
+        self.downlink: NatsDownlink | None = None
+        """The one downlink to the gateways (``stored`` confirmations, check-in prompts); set once connected."""
+        self.checkin_relay: CheckInRelay | None = None
+
+    def _drain_checkins(self, engine: Engine) -> None:
+        """Hand the engine's new check-in steps to the relay (records them, sends prompts; no I/O here)."""
+        if self.checkin_relay is not None:
+            self.checkin_relay.drain(engine)
 
     def _count_order(self, readings: Sequence[Reading]) -> None:
         """Count readings that reach detection with a lower ``seq`` than their device's previous one."""
@@ -158,8 +182,22 @@ class PartitionWorker:
 
     # ------------------------------------------------------------------ one partition
 
-    def _new_engine(self) -> Engine:
-        return Engine(config=self.detect_config, clock=_Clock(), refit_inline=False)
+    def _registry_of(self, partition: int | None) -> HomeRegistry | None:
+        """The registry's homes of one partition: its engine watches them (devices, solitary, bed-bound) and no other.
+
+        Without it a worker's engine knew a home only from its messages, as an unknown home: no inside sensor, so
+        its silence was never evidence and no inactivity alert (nor check-in) was ever raised (found by
+        tests/scale/test_scale_downlink.py).
+        """
+        if self.home_registry is None or partition is None:
+            return None
+        n = self.settings.partitions
+        return HomeRegistry({s: i for s, i in self.home_registry.sites.items() if partition_of(s, n) == partition})
+
+    def _new_engine(self, partition: int | None = None) -> Engine:
+        return Engine(
+            config=self.detect_config, clock=_Clock(), refit_inline=False, registry=self._registry_of(partition)
+        )
 
     async def _restore(self, owned: _Owned, reader: InfluxReader) -> None:
         """The partition's last snapshot plus the readings stored since (or 6 h of them), caught up to now.
@@ -175,11 +213,13 @@ class PartitionWorker:
         if saved is not None:
             data, source = saved
             try:
-                engine, _ = Engine.restore(data, config=self.detect_config, refit_inline=False)
+                engine, _ = Engine.restore(
+                    data, config=self.detect_config, refit_inline=False, registry=self._registry_of(partition)
+                )
             except SnapshotError as exc:
                 _LOG.warning("partition %d: snapshot unusable (%s); rebuilding from InfluxDB", partition, exc)
         if engine is None:
-            engine = self._new_engine()
+            engine = self._new_engine(partition)
             start = now - REBUILD_LOOKBACK_MS
         else:
             engine.clock = _Clock()
@@ -194,6 +234,7 @@ class PartitionWorker:
         engine.sink = lambda alert: self._dispatch(owned, alert)
         for alert in fresh:
             self._dispatch(owned, alert)
+        self._drain_checkins(engine)
         personal = sum(1 for h in engine.homes.values() if h.baseline.personal)
         _LOG.info(
             "partition %d: restored from %s + %d stored readings (%d homes, %d with learned baselines, %d timers"
@@ -226,6 +267,7 @@ class PartitionWorker:
             for owned in list(self.owned.values()):
                 if owned.restored.is_set():
                     owned.engine.tick()
+                    self._drain_checkins(owned.engine)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
@@ -389,6 +431,12 @@ class PartitionWorker:
         )
         directory = directory_from_settings(s)
         reader = InfluxReader(client=influx)
+        # The gateways' end-to-end acknowledgement, as in the embedded backend (gateway/confirm.py): each batch
+        # once durable, coalesced per gateway, sent through the NATS downlink.
+        confirmations: StoredConfirmations | None = None
+        if s.mqtt_confirm_stored:
+            gateway_of = directory.gateway_of if isinstance(directory, StaticDirectory) else None
+            confirmations = StoredConfirmations(gateway_of=gateway_of)
 
         def service_for(owned: _Owned) -> GatewayService:
             engine = owned.engine  # restored before the service is built
@@ -403,13 +451,19 @@ class PartitionWorker:
                     if owned.lease.valid(time.monotonic()):
                         worker._count_order(readings)
                         engine.process_many([r for r in readings if not r.is_life_safety])
+                        worker._drain_checkins(engine)  # an answer (the button's cancel) closes a check-in
+
+            def fast_path(reading: Reading) -> None:
+                engine.process(reading)  # at once; alerts fenced in _dispatch
+                worker._drain_checkins(engine)
 
             return GatewayService(
                 directory=directory,
                 deadletter=deadletter,
                 sink=_Sink(),
                 max_skew_ms=s.max_clock_skew_s * 1000,
-                fast_path=lambda r: None if engine.process(r) else None,  # at once; alerts fenced in _dispatch
+                fast_path=fast_path,
+                on_stored=confirmations.add if confirmations is not None else None,
             )
 
         urls = [u.strip() for u in s.nats_urls.split(",") if u.strip()]
@@ -423,6 +477,21 @@ class PartitionWorker:
                 members, leases = await self._join(bus)
                 self._leases = leases
                 self._snapshots = await bus.snapshots(replicas=s.nats_replicas)
+                self.downlink = downlink = NatsDownlink(bus)
+                if self.checkin_store is not None:
+                    self.checkin_relay = CheckInRelay(
+                        store=self.checkin_store, commands=downlink, clock=_Clock().now_ms
+                    )
+                confirming = (
+                    asyncio.create_task(
+                        send_confirmations(
+                            confirmations, downlink, interval_s=s.mqtt_confirm_interval_ms / 1000, stop=stop
+                        ),
+                        name="confirmations",
+                    )
+                    if confirmations is not None
+                    else None
+                )
 
                 def start(lease: Lease) -> None:
                     owned = _Owned(lease=lease, engine=self._new_engine())  # replaced by the restored one
@@ -454,6 +523,12 @@ class PartitionWorker:
                 await ticks
                 owned_now, self.owned = self.owned, {}
                 await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
+                if confirming is not None:
+                    await confirming
+                    if confirmations is not None:
+                        await downlink.publish_many(confirmations.drain())  # the hand-back's last batches
+                if self.checkin_relay is not None:
+                    await self.checkin_relay.wait()
                 await members.leave()
         finally:
             _LOG.info(
@@ -469,10 +544,11 @@ class PartitionWorker:
             deadletter.close()
 
 
-def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable[[], None]]:
+def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable[[], None], AlertStore]:
     """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included).
 
-    Also returns the store's "already raised?" test for alerts found while catching up after a take-over.
+    Also returns the store's "already raised?" test for alerts found while catching up after a take-over, its
+    close, and the store itself (the check-in relay records its steps there).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
     store = AlertStore(url=settings.database_url)
@@ -493,7 +569,7 @@ def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable
                 return True
         return False
 
-    return sink, seen, store.close
+    return sink, seen, store.close, store
 
 
 def split_snapshot(data: bytes, *, partitions: int) -> dict[int, bytes]:
@@ -534,14 +610,14 @@ def main() -> None:
     """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    sink, seen, close = alert_store_sink(settings)
+    sink, seen, close, store = alert_store_sink(settings)
 
     async def _run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await PartitionWorker(settings, alert_sink=sink, alert_seen=seen).run(stop=stop)
+        await PartitionWorker(settings, alert_sink=sink, alert_seen=seen, checkin_store=store).run(stop=stop)
 
     try:
         asyncio.run(_run())

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final
 
 from eldercare.settings import Settings
-from gateway.confirm import ConfirmationSender, StoredConfirmations
+from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import create_listener
@@ -70,8 +70,8 @@ async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
     )
 
 
-async def _send_confirmations(
-    confirmations: StoredConfirmations, sender: ConfirmationSender, *, interval_s: float, stop: asyncio.Event
+async def send_confirmations(
+    confirmations: StoredConfirmations, sender: StoredSender, *, interval_s: float, stop: asyncio.Event
 ) -> None:
     """Every ``interval_s``, one ``stored`` message per gateway for what became durable meanwhile (QoS 0)."""
     while not stop.is_set():
@@ -153,6 +153,7 @@ async def run_pipeline(
         username=settings.mqtt_username,
         password=settings.mqtt_password.get_secret_value(),
         client_id=settings.mqtt_client_id,
+        session_save_changes=settings.mqtt_session_save_changes,
     )
     sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
     confirmations: StoredConfirmations | None = None
@@ -208,7 +209,7 @@ async def run_pipeline(
             ready.set()
         if confirmations is not None and confirm_publisher is not None:
             confirming = asyncio.create_task(
-                _send_confirmations(
+                send_confirmations(
                     confirmations,
                     confirm_publisher,
                     interval_s=settings.mqtt_confirm_interval_ms / 1000,

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         default=True, description="Send each gateway `stored` confirmations of durable readings (gateway/confirm.py)."
     )
     mqtt_confirm_interval_ms: int = Field(default=1000, description="Confirmations per gateway coalesced this long.")
+    mqtt_session_save_changes: int = Field(
+        default=1000,
+        description="Make the broker save a new backend session at once: its autosave_interval (on changes); 0 = off.",
+    )
 
     influx_url: str = "http://127.0.0.1:8086"
     influx_db: str = "eldercare"

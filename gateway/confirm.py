@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
@@ -96,6 +96,14 @@ class StoredConfirmations:
             body = {"cmd": STORED_CMD, "seqs": {device: ranges(seqs) for device, seqs in devices.items()}}
             out.append((stored_topic(site, gateway), _ENCODER.encode(body)))
         return out
+
+
+class StoredSender(Protocol):
+    """Sends drained confirmations: :class:`ConfirmationSender` (mosquitto) or a partition worker's NATS downlink."""
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> int:
+        """Send ``messages``; return how many were written (a failure is logged, not raised)."""
+        ...
 
 
 def publish_packet(topic: str, payload: bytes) -> bytes:

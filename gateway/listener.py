@@ -39,7 +39,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
 from gateway.models import RawMessage as RawMessage  # re-exported: callers import it from here
-from gateway.mqtt_wire import NativeListener, only_telemetry
+from gateway.mqtt_wire import SESSION_SAVE_CHANGES, NativeListener, only_telemetry
 from gateway.z2m.adapter import DEVICES_SUFFIX as Z2M_DEVICES_SUFFIX
 
 _LOG: Final = logging.getLogger(__name__)
@@ -429,12 +429,31 @@ def create_listener(
     reconnect_min_s: int = 1,
     reconnect_max_s: int = 60,
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+    session_save_changes: int = SESSION_SAVE_CHANGES,
 ) -> MqttListener | NativeListener:
-    """The backend's receive path with the chosen client; both have the same interface and guarantee."""
-    kinds: dict[str, type[MqttListener] | type[NativeListener]] = {"paho": MqttListener, "native": NativeListener}
-    kind = kinds.get(client)
-    if kind is not None:
-        return kind(
+    """The backend's receive path with the chosen client; both have the same interface and guarantee.
+
+    Only the native client makes the broker save a session it has just created (``session_save_changes``,
+    :meth:`gateway.mqtt_wire.NativeListener._save_session`).
+    """
+    if client == "native":
+        return NativeListener(
+            host=host,
+            port=port,
+            username=username,
+            password=password,
+            client_id=client_id,
+            subscriptions=subscriptions,
+            qos=qos,
+            keepalive=keepalive,
+            capacity=capacity,
+            reconnect_min_s=reconnect_min_s,
+            reconnect_max_s=reconnect_max_s,
+            max_payload_bytes=max_payload_bytes,
+            session_save_changes=session_save_changes,
+        )
+    if client == "paho":
+        return MqttListener(
             host=host,
             port=port,
             username=username,

@@ -42,6 +42,16 @@ _LOG: Final = logging.getLogger(__name__)
 PINGREQ: Final = b"\xc0\x00"
 DISCONNECT: Final = b"\xe0\x00"
 _SUB_MID: Final = 1
+_SAVE_MID: Final = 2
+SESSION_SAVE_CHANGES: Final = 1000
+"""Changes a new session sends so that mosquitto saves it at once (its ``autosave_interval`` on changes).
+
+mosquitto keeps a new session and its subscriptions in memory until its next save; a broker killed before then
+restarts without the backend's subscription and drops what gateways publish until the backend subscribes again
+(issue 13). With ``autosave_on_changes``, every SUBSCRIBE and UNSUBSCRIBE is one change, so this many of them on
+a filter nobody publishes to make the broker save (:meth:`NativeListener._save_session`)."""
+SAVE_FILTER: Final = "ec/v1/eldercare-session/save/none/status"
+"""Subscribed and unsubscribed to count changes: a reserved site id (``eldercare`` prefix), so nothing matches."""
 _TOPIC_CACHE_MAX: Final = 50_000
 _CONNACK_REASONS: Final = {
     1: "unacceptable protocol version",
@@ -81,6 +91,12 @@ def subscribe_packet(mid: int, filters: Sequence[str], qos: int) -> bytes:
     return b"\x82" + _varint(len(body)) + body
 
 
+def unsubscribe_packet(mid: int, filters: Sequence[str]) -> bytes:
+    """UNSUBSCRIBE from every filter."""
+    body = mid.to_bytes(2, "big") + b"".join(_string(f) for f in filters)
+    return b"\xa2" + _varint(len(body)) + body
+
+
 def only_telemetry(batch: Sequence[RawMessage]) -> bool:
     """True if every message is contract telemetry: only such a batch may wait for more to arrive.
 
@@ -115,6 +131,8 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.connack: asyncio.Future[bool] = loop.create_future()
         self.suback: asyncio.Future[list[int]] = loop.create_future()
+        self.unsuback: asyncio.Future[None] = loop.create_future()
+        self.pingresp: asyncio.Future[None] | None = None
         self.lost: asyncio.Future[None] = loop.create_future()
         self.last_heard = time.monotonic()
         self.paused = False
@@ -124,8 +142,8 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for fut in (self.connack, self.suback):
-            if not fut.done():
+        for fut in (self.connack, self.suback, self.unsuback, self.pingresp):
+            if fut is not None and not fut.done():
                 fut.set_exception(MqttWireError(f"connection lost: {exc or 'closed by the broker'}"))
                 fut.exception()  # retrieved: raised to a waiter if there is one, never logged as unhandled
         if not self.lost.done():
@@ -246,9 +264,15 @@ class _Connection(asyncio.Protocol):
                     raise MqttWireError(f"SUBACK of {length} bytes")
                 if not self.suback.done():
                     self.suback.set_result(list(buf[i + 2 : stop]))
+            elif kind == 11:
+                if not self.unsuback.done():
+                    self.unsuback.set_result(None)
+            elif kind == 13:
+                if self.pingresp is not None and not self.pingresp.done():
+                    self.pingresp.set_result(None)
             elif kind in (0, 15):
                 raise MqttWireError(f"reserved packet type {kind}")
-            # PINGRESP (13) only proves the broker is alive (last_heard); others are not sent to a subscriber.
+            # A PINGRESP nobody waits for only proves the broker is alive (last_heard); others are not sent here.
             pos = stop
         if publishes:
             owner._deliver(self, publishes)
@@ -297,6 +321,7 @@ class NativeListener:
         reconnect_max_s: float = 60,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         connect_timeout_s: float = 10.0,
+        session_save_changes: int = SESSION_SAVE_CHANGES,
     ) -> None:
         if qos not in (0, 1):
             raise ValueError(f"qos must be 0 or 1, got {qos}")
@@ -304,7 +329,11 @@ class NativeListener:
             raise ValueError("a stable client_id is required for a persistent session")
         if keepalive < 1:
             raise ValueError(f"keepalive must be at least 1 s, got {keepalive}")
+        if session_save_changes < 0:
+            raise ValueError(f"session_save_changes must be 0 (off) or more, got {session_save_changes}")
         self.host = host
+        self.session_save_changes = session_save_changes
+        self.session_saves = 0
         self.port = port
         self.client_id = client_id
         self.qos = qos
@@ -439,11 +468,37 @@ class NativeListener:
                 conn.abort()
                 raise
             self._check_suback(conn.suback)
+            if self.session_save_changes:
+                await self._save_session(conn)
         self.connected = True
         self.connects += 1
         _LOG.info("Connected to MQTT broker %s:%d (session present: %s)", self.host, self.port, self.session_present)
         self._ready.set()
         return conn
+
+    async def _save_session(self, conn: _Connection) -> None:
+        """Make the broker write the session it has just created to disk before the backend calls itself ready.
+
+        The broker had no session for this client id (first start, or a broker that lost it), so the session and its
+        subscriptions live only in the broker's memory until its next save. ``session_save_changes`` SUBSCRIBE
+        packets and one UNSUBSCRIBE of :data:`SAVE_FILTER` count that many changes, which makes mosquitto
+        (``autosave_on_changes``) save at the end of that loop turn; the UNSUBACK says it processed them, and the
+        answer to a PINGREQ sent after it says the loop turn with the save is over. A broker that saves on a
+        timer instead (or NATS, which stores sessions in JetStream) only gets about 50 kB of idempotent packets, once
+        per new session.
+        """
+        try:
+            conn.write(subscribe_packet(_SAVE_MID, (SAVE_FILTER,), 0) * self.session_save_changes)
+            conn.write(unsubscribe_packet(_SAVE_MID, (SAVE_FILTER,)))
+            await asyncio.wait_for(asyncio.shield(conn.unsuback), self.connect_timeout_s)
+            conn.pingresp = asyncio.get_running_loop().create_future()
+            conn.write(PINGREQ)
+            await asyncio.wait_for(asyncio.shield(conn.pingresp), self.connect_timeout_s)
+        except BaseException:
+            conn.abort()
+            raise
+        self.session_saves += 1
+        _LOG.info("New MQTT session %r: the broker saved it (%d changes)", self.client_id, self.session_save_changes)
 
     def _check_suback(self, suback: asyncio.Future[list[int]]) -> None:
         if suback.cancelled() or suback.exception() is not None:

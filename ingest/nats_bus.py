@@ -520,3 +520,47 @@ class PartitionSource:
                 await m.nak()
         with contextlib.suppress(Exception):
             await self._sub.unsubscribe()
+
+
+def downlink_subject(topic: str) -> str:
+    """The NATS subject nats-server's MQTT listener maps an MQTT topic to (ids hold no ``.``, so no escaping).
+
+    >>> downlink_subject("ec/v1/h1/gateway/gw-h1/cmd")
+    'ec.v1.h1.gateway.gw-h1.cmd'
+    """
+    return topic.replace("/", ".")
+
+
+class NatsDownlink:
+    """A partition worker's one downlink to the home gateways: ``stored`` confirmations and check-in prompts.
+
+    A gateway subscribes to ``ec/v1/{site}/+/+/cmd`` on any node's MQTT listener; a core NATS publish on the mapped
+    subject reaches it (at QoS 0: nothing is queued for a gateway that is offline, as with the confirmations the
+    embedded backend sends on mosquitto). The partition mapping covers only uplink types, so ``cmd`` subjects stay
+    where the gateways subscribe (:func:`ingest.partitions.nats_mappings`). Implements both
+    :class:`gateway.confirm.StoredSender` and :class:`alerts.commands.CommandPublisher`.
+    """
+
+    def __init__(self, bus: NatsBus) -> None:
+        self.bus = bus
+        self.sent = 0
+
+    async def publish(self, topic: str, payload: bytes) -> None:
+        """Publish one command and flush it to the server (raises while NATS is unreachable)."""
+        await self.bus.nc.publish(downlink_subject(topic), payload)
+        await self.bus.nc.flush(timeout=5)
+        self.sent += 1
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> int:
+        """Publish ``messages`` (coalesced confirmations); return how many were sent (0 on failure, logged)."""
+        if not messages:
+            return 0
+        try:
+            for topic, payload in messages:
+                await self.bus.nc.publish(downlink_subject(topic), payload)
+            await self.bus.nc.flush(timeout=5)
+        except (NatsError, NatsTimeoutError, OSError) as exc:
+            _LOG.warning("downlink: %d messages not sent (%s)", len(messages), type(exc).__name__)
+            return 0
+        self.sent += len(messages)
+        return len(messages)

@@ -39,9 +39,22 @@ def partition_of(site: str, partitions: int = DEFAULT_PARTITIONS) -> int:
     return fnv1a32(site.encode()) % partitions
 
 
-def nats_mapping(partitions: int = DEFAULT_PARTITIONS) -> tuple[str, str]:
-    """The nats-server ``mappings`` entry: ``ec.v1.{site}.…`` → ``part.{P}.ec.v1.{site}.…``."""
-    return "ec.v1.*.>", f"part.{{{{partition({partitions},1)}}}}.ec.v1.{{{{wildcard(1)}}}}.>"
+UPLINK_TYPES = ("telemetry", "event", "status")
+"""The message types devices publish; only these are mapped to partitions (``cmd`` must stay where it is)."""
+
+
+def nats_mappings(partitions: int = DEFAULT_PARTITIONS) -> list[tuple[str, str]]:
+    """The nats-server ``mappings`` entries: uplink ``ec.v1.{site}.{kind}.{dev}.{type}`` → ``part.{P}.ec.v1.…``.
+
+    A mapping applies to every publish in the account, NATS-native ones included: a mapping of all of
+    ``ec.v1.{site}.>`` also moved the downlink ``ec.v1.{site}.….cmd`` to ``part.{P}.…``, where no MQTT gateway
+    subscription (``ec/v1/{site}/+/+/cmd``) ever saw it. So only the uplink types are mapped.
+
+    >>> nats_mappings(8)[0]
+    ('ec.v1.*.*.*.telemetry', 'part.{{partition(8,1)}}.ec.v1.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.telemetry')
+    """
+    dest = f"part.{{{{partition({partitions},1)}}}}.ec.v1.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}"
+    return [(f"ec.v1.*.*.*.{kind}", f"{dest}.{kind}") for kind in UPLINK_TYPES]
 
 
 def preferred_owner(partition: int, workers: Iterable[str]) -> str:

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Self
 
 from eldercare.servers._child import ChildServer, ServerError, ensure_package, free_port, port_open
-from ingest.partitions import DEFAULT_PARTITIONS, nats_mapping
+from ingest.partitions import DEFAULT_PARTITIONS, nats_mappings
 
 
 class NatsNode(ChildServer):
@@ -49,7 +49,7 @@ class NatsNode(ChildServer):
 
     def prepare(self) -> None:
         """Write the node's configuration (cluster block only when it has routes)."""
-        src, dest = nats_mapping(self.partitions)
+        mappings = "\n".join(f'  "{src}": "{dest}"' for src, dest in nats_mappings(self.partitions))
         cluster = ""
         if self.routes:
             routes = "\n".join(f"    nats-route://127.0.0.1:{p}" for p in self.routes)
@@ -86,7 +86,7 @@ mqtt {{
 
 # Per-home affinity (docs/scale-out.md): every subscriber, JetStream included, sees the mapped subject.
 mappings {{
-  "{src}": "{dest}"
+{mappings}
 }}
 """
         )

@@ -147,6 +147,7 @@ async def listening(port: int, *, keepalive: int = 30) -> AsyncIterator[NativeLi
         keepalive=keepalive,
         reconnect_min_s=0.05,
         reconnect_max_s=0.05,
+        session_save_changes=0,  # the scripted broker has no persistence to make save
     )
     await listener.start()
     try:
