@@ -95,8 +95,10 @@ class InactivityDetector(Detector):
         return not seen
 
     def ceiling_min(self, home: HomeState) -> float:
-        """The home's safety ceiling: shorter where a motion sensor outside the bedroom watches (strong evidence),
-        and never past the close-watch backstop for a resident tagged 重点关注."""
+        """The home's safety ceiling: shorter where a motion sensor outside the bedroom watches (strong evidence).
+
+        Never past the close-watch backstop for a resident tagged 重点关注.
+        """
         c = self.config
         ceiling = c.inactivity_sparse_ceiling_min if home.sparse else c.inactivity_ceiling_min
         backstop = fatigue.backstop_min(c, home)
