@@ -71,6 +71,8 @@ MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 ACK_WAIT_S = 30.0
+MAX_MESSAGE_BYTES = 65536
+"""Largest message ``$MQTT_msgs`` stores (the nodes' ``max_payload``; the contract's own limit is 4 KiB)."""
 FETCH_RETRY_S = 0.2
 """Pause before fetching again after a failed fetch (leader election, reconnect)."""
 
@@ -109,16 +111,26 @@ def lease_key(partition: int) -> str:
 class NatsBus:
     """A connection to a NATS cluster (fails over between ``servers``) and its JetStream context."""
 
-    def __init__(self, *, servers: Sequence[str], name: str) -> None:
-        """Remember where to connect; :meth:`connect` (or ``async with``) connects."""
+    def __init__(self, *, servers: Sequence[str], name: str, user: str = "", password: str = "") -> None:
+        """Remember where and as whom to connect; :meth:`connect` (or ``async with``) connects.
+
+        ``user``/``password``: the workers' NATS account on a secured cluster (docs/scale-out.md, "Accounts").
+        """
         self.servers = list(servers)
         self.name = name
+        self.user = user
+        self._password = password
         self._nc: Client | None = None
 
     async def connect(self) -> None:
         """Connect, reconnecting for ever to any node of the cluster."""
         self._nc = await nats.connect(
-            servers=self.servers, name=self.name, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+            servers=self.servers,
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            user=self.user or None,
+            password=self._password or None,
         )
 
     @property
@@ -147,13 +159,19 @@ class NatsBus:
         """The JetStream context."""
         return self.nc.jetstream(timeout=10)
 
-    async def ensure_partition_consumers(self, partitions: int) -> int:
+    async def ensure_partition_consumers(self, partitions: int, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> int:
         """Give every partition a consumer (epoch 0) if it has none, so nothing is dropped before it is owned.
 
         ``$MQTT_msgs`` keeps a message only while some consumer is interested; a partition without a consumer
-        would lose its messages. Returns how many consumers were created.
+        would lose its messages. Returns how many consumers were created. Also caps the stream's message size:
+        nats-server 2.9.10's MQTT listener ignores ``max_payload`` (a 2 MB QoS 1 publish was stored, replicated
+        and PUBACKed); with the cap a bigger publish is refused, not PUBACKed, and its connection closed.
         """
         try:
+            info = await self.js.stream_info(MQTT_STREAM)
+            if info.config.max_msg_size != max_message_bytes:
+                info.config.max_msg_size = max_message_bytes
+                await self.js.update_stream(info.config)
             infos = await self.js.consumers_info(MQTT_STREAM)
         except NotFoundError:
             raise StreamMissingError(
