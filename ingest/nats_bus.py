@@ -181,7 +181,7 @@ class NatsBus:
         created = 0
         for p in range(partitions):
             if not any(n.startswith(consumer_prefix(p)) for n in names):
-                await self.js.add_consumer(MQTT_STREAM, _consumer_config(p, 0, start_seq=None))
+                await self.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
                 created += 1
         return created
 
@@ -208,7 +208,7 @@ class NatsBus:
         # With no floor (nothing acknowledged yet) start from the beginning of what the stream holds for us.
         start = (max(floors) if floors else 0) + 1
         if not any(i.name == name for i in infos):
-            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, epoch, start_seq=start))
+            await js.add_consumer(MQTT_STREAM, partition_consumer_config(lease.partition, epoch, start_seq=start))
         for info in old:  # create before delete: on an interest stream, deleting first could drop messages
             with contextlib.suppress(NotFoundError):
                 await js.delete_consumer(MQTT_STREAM, info.name)
@@ -483,7 +483,8 @@ def _epoch(consumer: str) -> int:
     return int(consumer.rsplit("-e", 1)[1])
 
 
-def _consumer_config(partition: int, epoch: int, *, start_seq: int | None) -> ConsumerConfig:
+def partition_consumer_config(partition: int, epoch: int, *, start_seq: int | None) -> ConsumerConfig:
+    """A partition's durable pull consumer of lease epoch ``epoch`` on ``$MQTT_msgs`` (explicit acks)."""
     return ConsumerConfig(
         durable_name=f"{consumer_prefix(partition)}{epoch}",
         filter_subject=partition_filter(partition),

@@ -9,21 +9,31 @@ messages. Every refusal is asserted after a positive signal (a PUBACK, a SUBACK,
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats
 import paho.mqtt.client as mqtt
 import pytest
 from nats.errors import Error as NatsError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from scale_helpers import Worker
 
+from alerts.store.repository import AlertStore
+from detection.models import AlertType
+from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
+from eldercare.servers.postgres import Postgres
+from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
 from gateway.provisioning import gateway_password
+from ingest.influx import InfluxClient
 from ingest.nats_auth import NatsAuth
-from ingest.nats_bus import MQTT_STREAM, NatsBus, consumer_prefix
+from ingest.nats_bus import MQTT_STREAM, NatsBus, consumer_prefix, partition_consumer_config
 from ingest.partitions import partition_of
 
 pytestmark = pytest.mark.integration
@@ -136,8 +146,16 @@ class Gateway:
 
 @pytest.fixture
 async def worker(secured: Secured) -> AsyncIterator[NatsBus]:
+    """The workers' account, with the stream capped and consumers for the test homes' partitions only.
+
+    ``ensure_partition_consumers(64)`` takes ~25 s of R3 consumer creation on the shared box; four do here.
+    """
     async with secured.worker() as bus:
-        await bus.ensure_partition_consumers(64)
+        await bus.ensure_partition_consumers(0)  # the message-size cap
+        names = {i.name for i in await bus.js.consumers_info(MQTT_STREAM)}
+        for p in {partition_of(s) for s in secured.sites}:
+            if not any(n.startswith(consumer_prefix(p)) for n in names):
+                await bus.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
         yield bus
 
 
@@ -230,6 +248,8 @@ async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
     leases = await worker.leases(owner="w1", bucket=bucket, lease_s=30, replicas=3)
     lease = await leases.acquire(3)
     assert lease is not None
+    prefix = consumer_prefix(partition_of(a))
+    consumer = next(i.name for i in await worker.js.consumers_info(MQTT_STREAM) if i.name.startswith(prefix))
     snap_bucket = f"snaps-{uuid.uuid4().hex[:6]}"
     snaps = await worker.snapshots(bucket=snap_bucket, replicas=3)
     await snaps.save(lease, b"state")
@@ -238,12 +258,12 @@ async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
         await gw.publish(f"$KV/{bucket}/p3", b"hostile")  # steal the lease
         await gw.publish(f"$KV/{snap_bucket}-heads/snap/p3", b"p3-e999999")  # point at a forged snapshot
         await gw.publish(f"$JS/API/STREAM/DELETE/{MQTT_STREAM}", b"")
-        await gw.publish(f"$JS/API/CONSUMER/DELETE/{MQTT_STREAM}/{consumer_prefix(3)}0", b"")
+        await gw.publish(f"$JS/API/CONSUMER/DELETE/{MQTT_STREAM}/{consumer}", b"")
     await leases.renew(lease)  # a compare-and-set on the revision we wrote: it passes only if nobody else wrote
     assert await leases.holder(3) == ("w1", lease.revision)
     assert await snaps.load(3) == (b"state", f"owner=w1 epoch={saved_under}")
     await worker.js.stream_info(MQTT_STREAM)  # raise NotFoundError if deleted
-    await worker.js.consumer_info(MQTT_STREAM, f"{consumer_prefix(3)}0")
+    await worker.js.consumer_info(MQTT_STREAM, consumer)
 
 
 async def test_a_gateway_taking_another_gateways_client_id_is_seen_and_gets_nothing(secured: Secured) -> None:
@@ -285,3 +305,70 @@ async def test_an_oversize_message_is_dropped_and_a_retained_press_is_consumed_o
         await gw.publish(f"ec/v1/{a}/door/{dev}-m2/event", b'{"event":"open","seq":2}')
     again = await _read_until(worker, a, f"{dev}-m2")
     assert [s.rsplit(".", 2)[1] for s in again if dev in s] == [f"{dev}-m2"]
+
+
+@pytest.mark.scale  # 22-52 s: the worker creates all 64 partitions' R3 consumers on joining
+async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the_secured_cluster(
+    secured: Secured, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> None:
+    """The worker's permissions are enough for all of its work: consumers, acks, leases, heartbeats, snapshots."""
+    homes = secured.sites[:2]
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = postgres_server.create_database(db_name)
+    AlertStore(url=db_url).close()
+    env = {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(secured.cluster.urls),
+        "ELDERCARE_NATS_USER": WORKER_USER,
+        "ELDERCARE_NATS_PASSWORD": WORKER_PASSWORD,
+        "ELDERCARE_LEASE_S": "5",
+        "ELDERCARE_PARTITION_SNAPSHOT_S": "1",
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
+    }
+    worker = Worker("w1", env, tmp_path)
+    worker.start()
+    influx = InfluxClient(url=influxd.url, db=unique_db)
+    store = AlertStore(url=db_url)
+    try:
+        worker.wait_ready()
+        now = time.time_ns() // 1_000_000
+        for home in homes:
+            with Gateway(home, secured.cluster.mqtt_ports[0]) as gw:
+                for i in range(20):
+                    m = encode_mattress_telemetry(
+                        site=home, device="mat1", seq=i + 1, ts=now - 30_000 + i * 1000, occupied=True, hr=60
+                    )
+                    await gw.publish(m.topic, m.payload)
+                press = encode_call_button_event(site=home, device="btn1", seq=1, ts=now, event="press")
+                await gw.publish(press.topic, press.payload)
+        counts: dict[str, int] = {}
+        sos: list[str] = []
+        for _ in range(600):
+            res = await influx.query('SELECT count("seq") FROM "mattress" GROUP BY "site"')
+            counts = {s.tags["site"]: int(s.values[0][1]) for s in res[0].series} if res and res[0].series else {}
+            sos = sorted(
+                a.site for a in store.list_alerts(limit=100) if a.type in (AlertType.SOS, AlertType.CALL_BUTTON)
+            )
+            if counts == dict.fromkeys(homes, 20) and len(sos) == len(homes):
+                break
+            await asyncio.sleep(0.1)
+        assert counts == dict.fromkeys(homes, 20)
+        assert sos == sorted(homes)
+        async with secured.worker() as bus:
+            snaps = await bus.snapshots(replicas=3)
+            for _ in range(100):
+                saved = [await snaps.load(partition_of(h)) for h in homes]
+                if all(s is not None and s[1].startswith("owner=w1 ") for s in saved):
+                    break
+                await asyncio.sleep(0.1)
+            assert all(s is not None and s[1].startswith("owner=w1 ") for s in saved), saved
+        assert "Permissions Violation" not in worker.log.read_text()
+    finally:
+        worker.stop()
+        store.close()
+        await influx.drop_database()
+        await influx.aclose()
+        postgres_server.drop_database(db_name)
