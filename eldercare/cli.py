@@ -164,6 +164,45 @@ def worker(
     run_worker()
 
 
+@app.command("nats-accounts")
+def nats_accounts(
+    out: Annotated[Path, typer.Option(help="Directory for accounts.conf and cluster-auth.conf (0600).")] = Path(
+        "nats-accounts"
+    ),
+) -> None:
+    """Clustered mode: write the NATS accounts every node includes (docs/scale-out.md, "Accounts").
+
+    One user per gateway of ELDERCARE_REGISTRY_PATH (password derived from ELDERCARE_GATEWAY_SECRET, as for
+    mosquitto), the workers' ELDERCARE_NATS_USER / ELDERCARE_NATS_PASSWORD, and ELDERCARE_NATS_ROUTE_PASSWORD.
+    """
+    from eldercare.settings import Settings
+    from gateway.provisioning import sites_from_registry
+    from ingest.nats_auth import NatsAuth
+
+    s = Settings()
+    if s.registry_path is None or not s.nats_user:
+        console.print(
+            "ELDERCARE_REGISTRY_PATH and ELDERCARE_NATS_USER are required / 需要设置 ELDERCARE_REGISTRY_PATH 和"
+            " ELDERCARE_NATS_USER"
+        )
+        raise typer.Exit(2)
+    try:
+        auth = NatsAuth(
+            sites=tuple(e.site for e in sites_from_registry(json.loads(s.registry_path.read_text()))),
+            gateway_secret=s.gateway_secret.get_secret_value(),
+            worker_user=s.nats_user,
+            worker_password=s.nats_password.get_secret_value(),
+            route_password=s.nats_route_password.get_secret_value(),
+            partitions=s.partitions,
+        )
+    except ValueError as exc:
+        console.print(f"{exc} / 账户配置无效")
+        raise typer.Exit(2) from None
+    accounts, cluster = auth.write(out)
+    n = len(auth.sites)
+    console.print(f"{n} gateways: {accounts}, {cluster} / 已写入 {n} 个网关账户: {accounts}, {cluster}")
+
+
 @app.command()
 def backup(
     out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
