@@ -468,10 +468,10 @@ class PartitionSnapshots:
     async def load(self, partition: int) -> tuple[bytes, str] | None:
         """The partition's current snapshot and who wrote it (``owner=… epoch=…``), or None."""
         current = await self._pointer(partition)
-        if current is None:
-            return None
+        # Before the compare-and-set a partition's only snapshot was the object ``p{P}`` (no pointer): still read.
+        name = current[0] if current is not None else f"p{partition}"
         try:
-            result = await self.store.get(current[0])
+            result = await self.store.get(name)
         except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
             return None
         if result.data is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from nats.js.api import ObjectMeta
 
 from eldercare.servers.nats import NatsCluster
 from ingest.nats_bus import NatsBus
@@ -63,3 +64,17 @@ async def test_seeding_fills_only_partitions_without_a_snapshot(nats_cluster: Na
         assert not await store.seed(2, b"seed over")
         saved = await store.load(2)
         assert saved is not None and saved[0] == b"owner"
+
+
+async def test_a_snapshot_stored_before_the_compare_and_set_is_still_restored(nats_cluster: NatsCluster) -> None:
+    """Upgrading: the object ``p{P}`` of the old layout is read while no pointer exists; the first save replaces it."""
+    tag = uuid.uuid4().hex[:8]
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a:
+        leases = await a.leases(owner="wa", bucket=f"owners-{tag}", lease_s=10, replicas=3)
+        store = await a.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        await store.store.put("p6", b"old layout", meta=ObjectMeta(name="p6", description="owner=w0 epoch=3"))
+        assert await store.load(6) == (b"old layout", "owner=w0 epoch=3")
+        lease = await leases.acquire(6)
+        assert lease is not None
+        await store.save(lease, b"new layout")
+        assert await store.load(6) == (b"new layout", f"owner=wa epoch={lease.revision}")
