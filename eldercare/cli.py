@@ -586,11 +586,14 @@ def bench_confirm(
 def bench_scale(
     count: Annotated[int, typer.Option(help="Readings per round.")] = 20_000,
     homes: Annotated[int, typer.Option(help="Homes publishing them.")] = 200,
+    secured: Annotated[
+        bool, typer.Option(help="Each worker count twice: open, then with accounts (one connection per home).")
+    ] = False,
 ) -> None:
     """Partition workers on a local 3-node NATS cluster: 1, 2, 4 workers (docs/scale-out.md)."""
     from bench.scale import run_bench_scale, table
 
-    print(table(run_bench_scale(count=count, homes=homes)))
+    print(table(run_bench_scale(count=count, homes=homes, secured=secured)))
 
 
 @bench_app.command("detect")
