@@ -49,7 +49,7 @@ def gateway_permissions(site: str, *, partitions: int = DEFAULT_PARTITIONS) -> d
 
     >>> perms = gateway_permissions("home-1")
     >>> perms["publish"]["allow"][0], perms["subscribe"]["allow"]
-    ('part.9.ec.v1.home-1.*.*.telemetry', ['ec.v1.home-1.*.*.cmd', '$MQTT.sub.>'])
+    ('part.56.ec.v1.home-1.*.*.telemetry', ['ec.v1.home-1.*.*.cmd', '$MQTT.sub.>'])
     """
     check_site_id(site)
     prefix = CONTRACT_PREFIX.replace("/", ".")

@@ -64,3 +64,13 @@ def test_nats_accounts_refuses_a_short_secret(tmp_path: Path, monkeypatch: pytes
     result = CliRunner().invoke(app, ["nats-accounts", "--out", str(tmp_path / "auth")])
     assert result.exit_code == 2 and "worker password must be at least 16 characters" in result.output
     assert not (tmp_path / "auth").exists()
+
+
+def test_the_permission_examples_hold() -> None:
+    """The doctests of :mod:`ingest.nats_auth` (the partition in the example is the mapping's own hash)."""
+    import doctest
+
+    import ingest.nats_auth
+
+    result = doctest.testmod(ingest.nats_auth)
+    assert result.failed == 0 and result.attempted > 0
