@@ -164,6 +164,25 @@ def worker(
     run_worker()
 
 
+@app.command("nats-sessions")
+def nats_sessions(
+    monitor: Annotated[
+        list[str], typer.Option(help="A node's monitoring address, e.g. http://127.0.0.1:8222 (repeat per node).")
+    ],
+) -> None:
+    """Clustered mode: list gateways connected under another gateway's MQTT client id; exit 1 if any."""
+    from eldercare.servers.nats import foreign_mqtt_clients
+    from eldercare.settings import Settings
+
+    worker = Settings().nats_user
+    found = [(m, user, client) for m in monitor for user, client in foreign_mqtt_clients(m, worker_user=worker)]
+    for node, user, client in found:
+        console.print(f"{node}: user {user} uses client id {client} / 用户 {user} 使用了客户端 ID {client}")
+    if found:
+        raise typer.Exit(1)
+    console.print("no foreign client ids / 未发现冒用的客户端 ID")
+
+
 @app.command("nats-accounts")
 def nats_accounts(
     out: Annotated[Path, typer.Option(help="Directory for accounts.conf and cluster-auth.conf (0600).")] = Path(

@@ -130,21 +130,9 @@ mappings {{
         return data if isinstance(data, dict) else {}
 
     def foreign_mqtt_clients(self) -> list[tuple[str, str]]:
-        """MQTT connections of a gateway user whose client id is not its own user name: ``(user, client id)``.
-
-        nats-server 2.9 cannot bind a client id to a user (mosquitto's ``use_username_as_clientid``): a gateway
-        that connects with another's client id replaces that gateway's session. Gateways use their site id as
-        client id, so any other id on a gateway account is a takeover (or a misconfigured gateway). Only the
-        user and client id are kept: ``/connz?auth=true`` also shows an MQTT client's password in 2.9.10.
-        """
-        workers = {self.auth.worker_user} if self.auth is not None else set()
-        out: list[tuple[str, str]] = []
-        conns = self.monitor("/connz?auth=true&limit=100000").get("connections")
-        for conn in conns if isinstance(conns, list) else []:
-            user, client = conn.get("authorized_user", ""), conn.get("mqtt_client", "")
-            if client and user and user not in workers and client != user:
-                out.append((str(user), str(client)))
-        return out
+        """This node's gateway connections under another client id than their own (see :func:`foreign_mqtt_clients`)."""
+        worker = self.auth.worker_user if self.auth is not None else ""
+        return foreign_mqtt_clients(f"http://127.0.0.1:{self.http_port}", worker_user=worker)
 
     def jetstream_ready(self) -> bool:
         """``/healthz`` is ok and the JetStream meta group has a leader (MQTT needs it before CONNACK works)."""
@@ -155,6 +143,26 @@ mappings {{
         except OSError:
             return False
         return not self.routes or (isinstance(meta, dict) and bool(meta.get("leader")))
+
+
+def foreign_mqtt_clients(monitor_url: str, *, worker_user: str = "") -> list[tuple[str, str]]:
+    """MQTT connections of a gateway user whose client id is not its own user name: ``(user, client id)``.
+
+    nats-server 2.9 cannot bind a client id to a user (mosquitto's ``use_username_as_clientid``): a gateway that
+    connects with another's client id replaces that gateway's session. Gateways use their site id as client id,
+    so any other id on a gateway account is a takeover (or a misconfigured gateway). ``monitor_url`` is a node's
+    monitoring address (``http:`` in its configuration). Only the user and client id are kept: in 2.9.10
+    ``/connz?auth=true`` also shows each MQTT client's password.
+    """
+    url = f"{monitor_url.rstrip('/')}/connz?auth=true&limit=1000000"
+    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - the operator's own monitoring address
+        data = json.loads(resp.read())
+    out: list[tuple[str, str]] = []
+    for conn in data.get("connections") or [] if isinstance(data, dict) else []:
+        user, client = conn.get("authorized_user", ""), conn.get("mqtt_client", "")
+        if client and user and user != worker_user and client != user:
+            out.append((str(user), str(client)))
+    return out
 
 
 def _mqtt_string(value: str) -> bytes:

@@ -23,9 +23,11 @@ import pytest
 from nats.errors import Error as NatsError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from scale_helpers import Worker
+from typer.testing import CliRunner
 
 from alerts.store.repository import AlertStore
 from detection.models import AlertType
+from eldercare.cli import app
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
 from eldercare.servers.postgres import Postgres
@@ -277,8 +279,19 @@ async def test_a_gateway_taking_another_gateways_client_id_is_seen_and_gets_noth
         with Gateway(b, port, client_id=a) as thief:
             assert thief.rc == 0  # the residual risk: accepted
             assert await asyncio.to_thread(victim.dropped.wait, 15)  # and the victim is thrown out
-            foreign = [secured.cluster.nodes[0].foreign_mqtt_clients()]
-            assert foreign == [[(b, a)]]
+            assert secured.cluster.nodes[0].foreign_mqtt_clients() == [(b, a)]
+            monitors = [f"http://127.0.0.1:{n.http_port}" for n in secured.cluster.nodes]
+            result = CliRunner().invoke(app, ["nats-sessions", *(f"--monitor={m}" for m in monitors)])
+            assert result.exit_code == 1 and f"user {b} uses client id {a}" in result.output, result.output
+    # Gone with the intruder (the server closes its connection on DISCONNECT): the check is clean again.
+    for _ in range(100):
+        if not secured.cluster.nodes[0].foreign_mqtt_clients():
+            break
+        await asyncio.sleep(0.1)
+    result = CliRunner().invoke(
+        app, ["nats-sessions", f"--monitor=http://127.0.0.1:{secured.cluster.nodes[0].http_port}"]
+    )
+    assert result.exit_code == 0, result.output
 
 
 async def test_an_oversize_message_is_dropped_and_a_retained_press_is_consumed_once(
