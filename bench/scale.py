@@ -10,6 +10,11 @@ to ``workers`` processes of ``python -m eldercare.partition_worker``. Measured:
   counted by the workers (must be 0);
 - lost: readings not in InfluxDB at the end.
 
+With ``secured`` each worker count runs twice, on an open cluster and on one with accounts
+(:class:`ingest.nats_auth.NatsAuth`: every home's gateway on its own user with its permissions, the workers on
+theirs); both rounds then connect each home on its own MQTT connection, so the only difference is the accounts.
+The table adds the secured round's server CPU per reading as a ratio to the open one's.
+
 Everything shares the machine's cores (publishers, three servers, the workers, influxd): the absolute rates are a
 floor; server CPU per message is the figure that carries over to a real 3-machine cluster (docs/scale-out.md).
 """
@@ -36,7 +41,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from bench.procstat import proc_cpu_s
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
+from gateway.provisioning import gateway_password
 from ingest.influx import InfluxClient
+from ingest.nats_auth import NatsAuth
 from ingest.nats_bus import NatsBus
 from ingest.partitions import DEFAULT_PARTITIONS, assignment
 
@@ -54,6 +61,8 @@ class ScaleRow:
     stored: int
     server_cpu_s: float
     order_violations: int
+    secured: bool = False
+    """Accounts and permissions on (one MQTT connection and user per home)."""
 
     @property
     def rate(self) -> float:
@@ -66,14 +75,22 @@ class ScaleRow:
         return self.server_cpu_s / self.count * 1e6 if self.count else 0.0
 
 
-def _publish(ports: Sequence[int], homes: Sequence[str], per_home: int) -> None:
+def _publish(
+    ports: Sequence[int], homes: Sequence[str], per_home: int, auth: NatsAuth | None = None, *, anonymous: bool = False
+) -> None:
+    """Publish QoS 1 and wait for every PUBACK.
+
+    With ``auth`` each home has its own connection, as its gateway user unless ``anonymous`` (the open comparison).
+    """
     clients = []
-    for port in ports:
+    for i, port in enumerate(ports if auth is None else [ports[h % len(ports)] for h in range(len(homes))]):
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"bench-{uuid.uuid4().hex[:8]}",
+            client_id=f"bench-{uuid.uuid4().hex[:8]}" if auth is None else homes[i],
             protocol=MQTTProtocolVersion.MQTTv311,
         )
+        if auth is not None and not anonymous:
+            c.username_pw_set(homes[i], gateway_password(auth.gateway_secret, homes[i]))
         c.max_inflight_messages_set(1000)
         c.max_queued_messages_set(0)
         c.connect("127.0.0.1", port)
@@ -92,10 +109,13 @@ def _publish(ports: Sequence[int], homes: Sequence[str], per_home: int) -> None:
         c.loop_stop()
 
 
-async def _settled(urls: Sequence[str], workers: Sequence[str], *, partitions: int = DEFAULT_PARTITIONS) -> None:
+async def _settled(
+    urls: Sequence[str], workers: Sequence[str], *, partitions: int = DEFAULT_PARTITIONS, auth: NatsAuth | None = None
+) -> None:
     """Wait until every partition is held by the worker rendezvous hashing prefers (no hand-over in the round)."""
     want = {p: w for w, ps in assignment(partitions, workers).items() for p in ps}
-    async with NatsBus(servers=urls, name="bench") as bus:
+    user, password = (auth.worker_user, auth.worker_password) if auth is not None else ("", "")
+    async with NatsBus(servers=urls, name="bench", user=user, password=password) as bus:
         leases = await bus.leases(owner="bench", lease_s=10.0, replicas=3)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -113,16 +133,38 @@ async def _count(influx: InfluxClient, prefix: str) -> int:
     return int(res[0].series[0].values[0][1]) if res and res[0].series else 0
 
 
-async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root: Path) -> ScaleRow:
+async def _round(
+    workers: int, *, count: int, homes: int, influxd: Influxd, root: Path, secured: bool | None = None
+) -> ScaleRow:
+    """One round.
+
+    ``secured`` None: the open cluster as before; False / True: one connection per home, without / with accounts.
+    """
     prefix = f"b{uuid.uuid4().hex[:6]}"
     names = [f"{prefix}h{i:04d}" for i in range(homes)]
     db = f"scale_{uuid.uuid4().hex[:8]}"
     influx = InfluxClient(url=influxd.url, db=db)
     await influx.ensure_storage()
-    with NatsCluster(data_dir=root / f"nats-{db}") as cluster:
+    auth = (
+        NatsAuth(
+            sites=tuple(names),
+            gateway_secret=uuid.uuid4().hex,
+            worker_user="eldercare-worker",
+            worker_password=uuid.uuid4().hex,
+            route_password=uuid.uuid4().hex,
+        )
+        if secured is not None
+        else None
+    )
+    with NatsCluster(data_dir=root / f"nats-{db}", auth=auth if secured else None) as cluster:
         env = {
             **os.environ,
             "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+            **(
+                {"ELDERCARE_NATS_USER": auth.worker_user, "ELDERCARE_NATS_PASSWORD": auth.worker_password}
+                if secured and auth is not None
+                else {}
+            ),
             "ELDERCARE_INFLUX_URL": influxd.url,
             "ELDERCARE_INFLUX_DB": db,
             "ELDERCARE_LINK_SECRET": uuid.uuid4().hex * 2,  # required by the alert service; no links sent here
@@ -144,13 +186,18 @@ async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError("worker did not start: " + logs[0].read_text()[-2000:])
                 await asyncio.sleep(0.1)
-            await _settled(cluster.urls, [f"w{w}" for w in range(workers)])
+            await _settled(cluster.urls, [f"w{w}" for w in range(workers)], auth=auth if secured else None)
             pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
             cpu0 = sum(proc_cpu_s(p) for p in pids)
             start = time.monotonic()
             per_home = max(1, count // homes)
             total = per_home * homes
-            publisher = threading.Thread(target=_publish, args=(cluster.mqtt_ports, names, per_home))
+            # Without accounts (secured False) the per-home connections connect anonymously: same shape, no users.
+            publisher = threading.Thread(
+                target=_publish,
+                args=(cluster.mqtt_ports, names, per_home, auth),
+                kwargs={"anonymous": not secured},
+            )
             publisher.start()
             stored = 0
             while stored < total and time.monotonic() - start < 900:
@@ -172,30 +219,52 @@ async def _round(workers: int, *, count: int, homes: int, influxd: Influxd, root
     with contextlib.suppress(Exception):
         await influx.drop_database()
     await influx.aclose()
-    return ScaleRow(workers, total, seconds, stored, cpu, violations)
+    return ScaleRow(workers, total, seconds, stored, cpu, violations, secured=bool(secured))
 
 
-def run_bench_scale(*, count: int = 20_000, homes: int = 200, workers: Sequence[int] = (1, 2, 4)) -> list[ScaleRow]:
-    """Start influxd, then one round per worker count (each with its own 3-node cluster)."""
+def run_bench_scale(
+    *, count: int = 20_000, homes: int = 200, workers: Sequence[int] = (1, 2, 4), secured: bool = False
+) -> list[ScaleRow]:
+    """Start influxd, then one round per worker count (each with its own 3-node cluster); two with ``secured``."""
+    modes: tuple[bool | None, ...] = (False, True) if secured else (None,)
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-scale-") as tmp:
         root = Path(tmp)
         with Influxd(data_dir=root / "influxdb") as influxd:
-            return [asyncio.run(_round(w, count=count, homes=homes, influxd=influxd, root=root)) for w in workers]
+            return [
+                asyncio.run(_round(w, count=count, homes=homes, influxd=influxd, root=root, secured=m))
+                for w in workers
+                for m in modes
+            ]
 
 
 def table(rows: Sequence[ScaleRow]) -> str:
-    """Markdown table with the ratio of each rate to the 1-worker round of the same run."""
-    base = next((r for r in rows if r.workers == 1), None)
+    """Markdown table with the ratio of each rate to the 1-worker round of the same run.
+
+    With secured rounds, also their server CPU per reading as a ratio to the open round with as many workers.
+    """
+    base = next((r for r in rows if r.workers == 1 and not r.secured), None)
+    accounts = any(r.secured for r in rows)
+    extra = " accounts | CPU vs open |" if accounts else ""
     lines = [
         f"cores: {os.cpu_count()} (shared by publishers, 3 nats-server nodes, workers and influxd)",
         "",
-        "| workers | readings | seconds | readings/s | vs 1 worker | server CPU µs/reading | order violations | lost |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workers | readings | seconds | readings/s | vs 1 worker | server CPU µs/reading | order violations | lost |"
+        + extra,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---|---:|" if accounts else ""),
     ]
     for r in rows:
         vs = f"{r.rate / base.rate:.2f}×" if base and base.rate else ""
-        lines.append(
+        line = (
             f"| {r.workers} | {r.count:,} | {r.seconds:.1f} | {r.rate:,.0f} | {vs} | {r.cpu_us_per_msg:,.0f} "
             f"| {r.order_violations} | {r.count - r.stored} |"
         )
+        if accounts:
+            open_row = next((o for o in rows if o.workers == r.workers and not o.secured), None)
+            ratio = (
+                f"{r.cpu_us_per_msg / open_row.cpu_us_per_msg:.2f}×"
+                if open_row is not None and open_row.cpu_us_per_msg
+                else ""
+            )
+            line += f" {'yes' if r.secured else 'no'} | {ratio} |"
+        lines.append(line)
     return "\n".join(lines)

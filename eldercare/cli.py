@@ -164,6 +164,64 @@ def worker(
     run_worker()
 
 
+@app.command("nats-sessions")
+def nats_sessions(
+    monitor: Annotated[
+        list[str], typer.Option(help="A node's monitoring address, e.g. http://127.0.0.1:8222 (repeat per node).")
+    ],
+) -> None:
+    """Clustered mode: list gateways connected under another gateway's MQTT client id; exit 1 if any."""
+    from eldercare.servers.nats import foreign_mqtt_clients
+    from eldercare.settings import Settings
+
+    worker = Settings().nats_user
+    found = [(m, user, client) for m in monitor for user, client in foreign_mqtt_clients(m, worker_user=worker)]
+    for node, user, client in found:
+        console.print(f"{node}: user {user} uses client id {client} / 用户 {user} 使用了客户端 ID {client}")
+    if found:
+        raise typer.Exit(1)
+    console.print("no foreign client ids / 未发现冒用的客户端 ID")
+
+
+@app.command("nats-accounts")
+def nats_accounts(
+    out: Annotated[Path, typer.Option(help="Directory for accounts.conf and cluster-auth.conf (0600).")] = Path(
+        "nats-accounts"
+    ),
+) -> None:
+    """Clustered mode: write the NATS accounts every node includes (docs/scale-out.md, "Accounts").
+
+    One user per gateway of ELDERCARE_REGISTRY_PATH (password derived from ELDERCARE_GATEWAY_SECRET, as for
+    mosquitto), the workers' ELDERCARE_NATS_USER / ELDERCARE_NATS_PASSWORD, and ELDERCARE_NATS_ROUTE_PASSWORD.
+    """
+    from eldercare.settings import Settings
+    from gateway.provisioning import sites_from_registry
+    from ingest.nats_auth import NatsAuth
+
+    s = Settings()
+    if s.registry_path is None or not s.nats_user:
+        console.print(
+            "ELDERCARE_REGISTRY_PATH and ELDERCARE_NATS_USER are required / 需要设置 ELDERCARE_REGISTRY_PATH 和"
+            " ELDERCARE_NATS_USER"
+        )
+        raise typer.Exit(2)
+    try:
+        auth = NatsAuth(
+            sites=tuple(e.site for e in sites_from_registry(json.loads(s.registry_path.read_text()))),
+            gateway_secret=s.gateway_secret.get_secret_value(),
+            worker_user=s.nats_user,
+            worker_password=s.nats_password.get_secret_value(),
+            route_password=s.nats_route_password.get_secret_value(),
+            partitions=s.partitions,
+        )
+    except ValueError as exc:
+        console.print(f"{exc} / 账户配置无效")
+        raise typer.Exit(2) from None
+    accounts, cluster = auth.write(out)
+    n = len(auth.sites)
+    console.print(f"{n} gateways: {accounts}, {cluster} / 已写入 {n} 个网关账户: {accounts}, {cluster}")
+
+
 @app.command()
 def backup(
     out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
@@ -547,11 +605,14 @@ def bench_confirm(
 def bench_scale(
     count: Annotated[int, typer.Option(help="Readings per round.")] = 20_000,
     homes: Annotated[int, typer.Option(help="Homes publishing them.")] = 200,
+    secured: Annotated[
+        bool, typer.Option(help="Each worker count twice: open, then with accounts (one connection per home).")
+    ] = False,
 ) -> None:
     """Partition workers on a local 3-node NATS cluster: 1, 2, 4 workers (docs/scale-out.md)."""
     from bench.scale import run_bench_scale, table
 
-    print(table(run_bench_scale(count=count, homes=homes)))
+    print(table(run_bench_scale(count=count, homes=homes, secured=secured)))
 
 
 @bench_app.command("detect")

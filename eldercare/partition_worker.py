@@ -466,14 +466,13 @@ class PartitionWorker:
                 on_stored=confirmations.add if confirmations is not None else None,
             )
 
-        urls = [u.strip() for u in s.nats_urls.split(",") if u.strip()]
         try:
             await influx.ensure_storage()
         except Exception as exc:  # noqa: BLE001 - InfluxDB down: the writer spools and retries meanwhile
             _LOG.warning("InfluxDB schema setup failed (%s); writing anyway", exc)
         await writer.start()
         try:
-            async with NatsBus(servers=urls, name=self.worker_id) as bus:
+            async with nats_bus(s, name=self.worker_id) as bus:
                 members, leases = await self._join(bus)
                 self._leases = leases
                 self._snapshots = await bus.snapshots(replicas=s.nats_replicas)
@@ -544,6 +543,16 @@ class PartitionWorker:
             deadletter.close()
 
 
+def nats_bus(settings: Settings, *, name: str) -> NatsBus:
+    """A connection to the cluster in ``ELDERCARE_NATS_URLS`` as ``ELDERCARE_NATS_USER`` (if set)."""
+    return NatsBus(
+        servers=[u.strip() for u in settings.nats_urls.split(",") if u.strip()],
+        name=name,
+        user=settings.nats_user,
+        password=settings.nats_password.get_secret_value(),
+    )
+
+
 def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable[[], None], AlertStore]:
     """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included).
 
@@ -597,8 +606,7 @@ def split_snapshot(data: bytes, *, partitions: int) -> dict[int, bytes]:
 
 async def seed_snapshots(settings: Settings, data: bytes) -> int:
     """Store a one-process snapshot as the partitions' first snapshots (those without one); returns how many."""
-    urls = [u.strip() for u in settings.nats_urls.split(",") if u.strip()]
-    async with NatsBus(servers=urls, name="seed") as bus:
+    async with nats_bus(settings, name="seed") as bus:
         store = await bus.snapshots(replicas=settings.nats_replicas)
         seeded = 0
         for p, part in split_snapshot(data, partitions=settings.partitions).items():

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
 
     # -- clustered mode (docs/scale-out.md): partition workers on a NATS JetStream cluster; unset = embedded mode
     nats_urls: str = Field(default="", description="Comma-separated nats:// URLs of the cluster (partition workers).")
+    nats_user: str = Field(default="", description="The workers' NATS user on a secured cluster (empty: none).")
+    nats_password: SecretStr = Field(default=SecretStr(""), description="Its password (the nodes hold a bcrypt hash).")
+    nats_route_password: SecretStr = Field(
+        default=SecretStr(""), description="Lets the NATS nodes route to each other (eldercare nats-accounts)."
+    )
     partitions: int = Field(default=64, description="Fixed number of home partitions (same as the NATS mapping).")
     worker_id: str = Field(default="", description="This partition worker's name (default: host-pid).")
     lease_s: float = Field(default=10.0, description="Partition lease time; a dead worker's homes move after it.")

@@ -16,9 +16,11 @@ Consumers: devices publish MQTT QoS 1 to any node; nats-server maps ``ec/v1/{sit
 the old one, so a stale owner can no longer fetch or acknowledge anything (research/scaleout_nats.md, 2e). An own
 stream capturing ``part.>`` is deliberately not used: it lost PUBACKed messages when its leader died.
 
-Snapshots: each owner stores its partition's detection state (an engine snapshot) as the object ``p{P}`` in the
-replicated object store ``ec-snapshots`` (:class:`PartitionSnapshots`), fenced by its lease; the next owner starts
-from it plus the readings InfluxDB stored since.
+Snapshots: each owner stores its partition's detection state (an engine snapshot) as the object ``p{P}-e{epoch}``
+in the replicated object store ``ec-snapshots``; the key ``snap.p{P}`` of bucket ``ec-snapshots-heads`` names the
+current one and moves forward by compare-and-set only (:class:`PartitionSnapshots`), so neither a fenced owner nor
+one paused between its lease check and its write can replace a newer snapshot. The next owner starts from it plus
+the readings InfluxDB stored since.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 ACK_WAIT_S = 30.0
+MAX_MESSAGE_BYTES = 65536
+"""Largest message ``$MQTT_msgs`` stores (the nodes' ``max_payload``; the contract's own limit is 4 KiB)."""
 FETCH_RETRY_S = 0.2
 """Pause before fetching again after a failed fetch (leader election, reconnect)."""
 
@@ -107,16 +111,26 @@ def lease_key(partition: int) -> str:
 class NatsBus:
     """A connection to a NATS cluster (fails over between ``servers``) and its JetStream context."""
 
-    def __init__(self, *, servers: Sequence[str], name: str) -> None:
-        """Remember where to connect; :meth:`connect` (or ``async with``) connects."""
+    def __init__(self, *, servers: Sequence[str], name: str, user: str = "", password: str = "") -> None:
+        """Remember where and as whom to connect; :meth:`connect` (or ``async with``) connects.
+
+        ``user``/``password``: the workers' NATS account on a secured cluster (docs/scale-out.md, "Accounts").
+        """
         self.servers = list(servers)
         self.name = name
+        self.user = user
+        self._password = password
         self._nc: Client | None = None
 
     async def connect(self) -> None:
         """Connect, reconnecting for ever to any node of the cluster."""
         self._nc = await nats.connect(
-            servers=self.servers, name=self.name, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+            servers=self.servers,
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            user=self.user or None,
+            password=self._password or None,
         )
 
     @property
@@ -145,13 +159,19 @@ class NatsBus:
         """The JetStream context."""
         return self.nc.jetstream(timeout=10)
 
-    async def ensure_partition_consumers(self, partitions: int) -> int:
+    async def ensure_partition_consumers(self, partitions: int, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> int:
         """Give every partition a consumer (epoch 0) if it has none, so nothing is dropped before it is owned.
 
         ``$MQTT_msgs`` keeps a message only while some consumer is interested; a partition without a consumer
-        would lose its messages. Returns how many consumers were created.
+        would lose its messages. Returns how many consumers were created. Also caps the stream's message size:
+        nats-server 2.9.10's MQTT listener ignores ``max_payload`` (a 2 MB QoS 1 publish was stored, replicated
+        and PUBACKed); with the cap a bigger publish is refused, not PUBACKed, and its connection closed.
         """
         try:
+            info = await self.js.stream_info(MQTT_STREAM)
+            if info.config.max_msg_size != max_message_bytes:
+                info.config.max_msg_size = max_message_bytes
+                await self.js.update_stream(info.config)
             infos = await self.js.consumers_info(MQTT_STREAM)
         except NotFoundError:
             raise StreamMissingError(
@@ -161,7 +181,7 @@ class NatsBus:
         created = 0
         for p in range(partitions):
             if not any(n.startswith(consumer_prefix(p)) for n in names):
-                await self.js.add_consumer(MQTT_STREAM, _consumer_config(p, 0, start_seq=None))
+                await self.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
                 created += 1
         return created
 
@@ -188,7 +208,7 @@ class NatsBus:
         # With no floor (nothing acknowledged yet) start from the beginning of what the stream holds for us.
         start = (max(floors) if floors else 0) + 1
         if not any(i.name == name for i in infos):
-            await js.add_consumer(MQTT_STREAM, _consumer_config(lease.partition, epoch, start_seq=start))
+            await js.add_consumer(MQTT_STREAM, partition_consumer_config(lease.partition, epoch, start_seq=start))
         for info in old:  # create before delete: on an interest stream, deleting first could drop messages
             with contextlib.suppress(NotFoundError):
                 await js.delete_consumer(MQTT_STREAM, info.name)
@@ -235,14 +255,16 @@ class NatsBus:
         except Exception:  # noqa: BLE001 - nats-py raises BucketNotFoundError or a plain NotFoundError
             with contextlib.suppress(APIError):  # another worker created it meanwhile
                 return await js.create_key_value(
-                    KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, replicas=replicas, storage=StorageType.FILE)
+                    KeyValueConfig(
+                        bucket=bucket, history=1, ttl=ttl_s or None, replicas=replicas, storage=StorageType.FILE
+                    )
                 )
             return await js.key_value(bucket)
 
     async def snapshots(
         self, *, bucket: str = SNAPSHOTS_BUCKET, replicas: int = 1, clock: Callable[[], float] = time.monotonic
     ) -> PartitionSnapshots:
-        """The partitions' detection snapshots (object store, created on first use)."""
+        """The partitions' detection snapshots: object store ``bucket`` and its pointers (created on first use)."""
         js = self.nc.jetstream(timeout=30)
         try:
             store = await js.object_store(bucket)
@@ -253,7 +275,8 @@ class NatsBus:
                 )
             except APIError:  # another worker created it meanwhile
                 store = await js.object_store(bucket)
-        return PartitionSnapshots(store, clock=clock)
+        pointers = await self._bucket(f"{bucket}-heads", ttl_s=0, replicas=replicas)
+        return PartitionSnapshots(store, pointers, clock=clock)
 
     async def leases(
         self,
@@ -353,39 +376,102 @@ class PartitionLeases:
         return entry.value.decode(), entry.revision
 
 
-def snapshot_name(partition: int) -> str:
-    """The object name of a partition's snapshot."""
-    return f"p{partition}"
+def snapshot_name(partition: int, epoch: int) -> str:
+    """The object name of a partition's snapshot written under lease revision ``epoch`` (0: seeded)."""
+    return f"p{partition}-e{epoch}"
+
+
+def snapshot_pointer(partition: int) -> str:
+    """The KV key naming a partition's current snapshot object."""
+    return f"snap.p{partition}"
 
 
 class PartitionSnapshots:
-    """The latest detection snapshot of each partition; written only under a valid lease (a stale owner cannot)."""
+    """The latest detection snapshot of each partition, replaced only by compare-and-set (a stale owner cannot).
 
-    def __init__(self, store: ObjectStore, *, clock: Callable[[], float]) -> None:
-        """Use object store ``store``; ``clock`` is the leases' monotonic clock."""
+    Each snapshot is an object named after the lease revision it was written under (``p{P}-e{epoch}``); the KV key
+    ``snap.p{P}`` names the current one and moves only forward: a writer refuses if it already names a newer epoch,
+    and moves it with a compare-and-set on the revision it read, so an owner paused between its lease check and
+    its write (which the lease check alone cannot stop) finds the key moved and writes nothing. The replaced
+    object is deleted afterwards.
+    """
+
+    def __init__(self, store: ObjectStore, pointers: KeyValue, *, clock: Callable[[], float]) -> None:
+        """Use object store ``store`` and pointer bucket ``pointers``; ``clock`` is the leases' monotonic clock."""
         self.store = store
+        self.pointers = pointers
         self.clock = clock
 
+    async def _pointer(self, partition: int) -> tuple[str, int, int] | None:
+        """(object name, its epoch, the key's revision), or None if the partition has no snapshot yet."""
+        try:
+            entry = await self.pointers.get(snapshot_pointer(partition))
+        except KeyNotFoundError:
+            return None
+        if entry.value is None or entry.revision is None:
+            return None
+        name = entry.value.decode()
+        return name, _epoch(name), entry.revision
+
     async def save(self, lease: Lease, data: bytes) -> None:
-        """Replace the partition's snapshot; raise :class:`LeaseLostError` (writing nothing) once fenced."""
+        """Replace the partition's snapshot; raise :class:`LeaseLostError` (storing nothing new) once fenced.
+
+        Fenced means: past the lease's local deadline, or a snapshot of a newer epoch is already the current one.
+        """
         lease.check(self.clock())
-        meta = ObjectMeta(
-            name=snapshot_name(lease.partition), description=f"owner={lease.owner} epoch={lease.revision}"
-        )
-        await self.store.put(snapshot_name(lease.partition), data, meta=meta)
+        partition, epoch = lease.partition, lease.revision
+        name = snapshot_name(partition, epoch)
+        current = await self._pointer(partition)
+        if current is not None and current[1] > epoch:
+            raise self._stale(lease, current[1])
+        await self.store.put(name, data, meta=ObjectMeta(name=name, description=f"owner={lease.owner} epoch={epoch}"))
+        while True:
+            try:
+                if current is None:
+                    await self.pointers.create(snapshot_pointer(partition), name.encode())
+                else:
+                    await self.pointers.update(snapshot_pointer(partition), name.encode(), last=current[2])
+                break
+            except KeyWrongLastSequenceError:
+                # Moved since we read it: by a newer owner (refuse), or by this owner's own concurrent save (the
+                # periodic one and the hand-back's) of an epoch not newer than ours: then try again from there.
+                current = await self._pointer(partition)
+                if current is not None and current[0] == name:
+                    return
+                if current is not None and current[1] > epoch:
+                    await self._delete(name)
+                    raise self._stale(lease, current[1]) from None
+        if current is not None and current[0] != name:
+            await self._delete(current[0])
+
+    async def _delete(self, name: str) -> None:
+        with contextlib.suppress(NotFoundError, ObjectNotFoundError, ObjectDeletedError):
+            await self.store.delete(name)
+
+    @staticmethod
+    def _stale(lease: Lease, newer: int) -> LeaseLostError:
+        lease.lost = f"a newer snapshot (epoch {newer}) was stored"
+        return LeaseLostError(lease.partition, lease.lost)
 
     async def seed(self, partition: int, data: bytes) -> bool:
         """Store a snapshot made outside the cluster (migration from one process), unless one exists already."""
-        if await self.load(partition) is not None:
+        if await self._pointer(partition) is not None:
             return False
-        meta = ObjectMeta(name=snapshot_name(partition), description="owner=seed epoch=0")
-        await self.store.put(snapshot_name(partition), data, meta=meta)
+        name = snapshot_name(partition, 0)
+        await self.store.put(name, data, meta=ObjectMeta(name=name, description="owner=seed epoch=0"))
+        try:
+            await self.pointers.create(snapshot_pointer(partition), name.encode())
+        except KeyWrongLastSequenceError:  # an owner stored one meanwhile: it wins
+            return False
         return True
 
     async def load(self, partition: int) -> tuple[bytes, str] | None:
-        """The partition's latest snapshot and who wrote it (``owner=… epoch=…``), or None."""
+        """The partition's current snapshot and who wrote it (``owner=… epoch=…``), or None."""
+        current = await self._pointer(partition)
+        # Before the compare-and-set a partition's only snapshot was the object ``p{P}`` (no pointer): still read.
+        name = current[0] if current is not None else f"p{partition}"
         try:
-            result = await self.store.get(snapshot_name(partition))
+            result = await self.store.get(name)
         except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
             return None
         if result.data is None:
@@ -397,7 +483,8 @@ def _epoch(consumer: str) -> int:
     return int(consumer.rsplit("-e", 1)[1])
 
 
-def _consumer_config(partition: int, epoch: int, *, start_seq: int | None) -> ConsumerConfig:
+def partition_consumer_config(partition: int, epoch: int, *, start_seq: int | None) -> ConsumerConfig:
+    """A partition's durable pull consumer of lease epoch ``epoch`` on ``$MQTT_msgs`` (explicit acks)."""
     return ConsumerConfig(
         durable_name=f"{consumer_prefix(partition)}{epoch}",
         filter_subject=partition_filter(partition),

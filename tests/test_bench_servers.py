@@ -37,3 +37,12 @@ def test_scale_at_toy_size_stores_everything_in_order() -> None:
     assert [r.workers for r in rows] == [1, 2]
     assert all(r.stored == r.count == 200 and r.order_violations == 0 and r.server_cpu_s > 0 for r in rows)
     assert "| 2 |" in scale_table(rows)
+
+
+@pytest.mark.scale
+def test_scale_at_toy_size_with_accounts_stores_everything_and_compares_with_the_open_cluster() -> None:
+    """Gateways on their own users (one connection per home) and the workers on theirs lose nothing."""
+    rows = run_bench_scale(count=200, homes=10, workers=(1,), secured=True)
+    assert [(r.workers, r.secured) for r in rows] == [(1, False), (1, True)]
+    assert all(r.stored == r.count == 200 and r.order_violations == 0 and r.server_cpu_s > 0 for r in rows)
+    assert "| yes |" in scale_table(rows)

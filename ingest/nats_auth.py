@@ -1,0 +1,156 @@
+"""NATS accounts of a secured cluster: one user per gateway, one for the workers, one for the routes.
+
+The gateway users mirror the mosquitto accounts (:mod:`gateway.provisioning`): the user name is the site id and the
+password is the same HMAC of the deployment secret, so one provisioning source serves both brokers. The nodes only
+hold bcrypt hashes. Measured on nats-server 2.9.10 (``tests/scale/test_scale_nats_security.py``):
+
+- publish permissions are checked on the subject *after* the ``mappings`` rewrite, so a gateway may publish
+  ``part.{P}.ec.v1.{site}.*.*.{telemetry,event,status}`` where ``P`` is its own home's partition: neither another
+  home's topics nor its own home in another partition;
+- a QoS 1 MQTT subscription needs subscribe permission on ``$MQTT.sub.>`` (its JetStream delivery subject); an MQTT
+  client cannot subscribe to that subject itself, and gateway users may open only MQTT connections
+  (``allowed_connection_types``), so no plain NATS connection can read it;
+- QoS 1 publishing needs nothing more: nats-server stores into ``$MQTT_msgs`` with its own internal client.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import bcrypt
+
+from gateway.models import CONTRACT_PREFIX
+from gateway.provisioning import check_site_id, gateway_password
+from ingest.partitions import DEFAULT_PARTITIONS, partition_of
+
+UPLINK: Final = ("telemetry", "event", "status")
+BCRYPT_COST: Final = 10
+"""For the workers' and the routes' passwords, chosen by the operator (at least 16 characters): few connects."""
+GATEWAY_BCRYPT_COST: Final = 4
+"""For gateway passwords: each is a 256-bit HMAC output, which no cost factor makes harder to guess, while the
+server pays one bcrypt check per connect. Measured on the shared 2-core box: 2.6 ms at cost 4, 303 ms at 10,
+652 ms at 11 (nats-server's ``passwd`` default), so 10,000 gateways reconnecting after a node restart would cost
+that node ~1.8 h of CPU at cost 11 and ~26 s at cost 4 (rendering their hashes costs the same once)."""
+WORKER_PUBLISH: Final = ("$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "$O.>", "ec.v1.*.*.*.cmd")
+"""The JetStream API, acknowledgements, flow control, KV (leases, heartbeats, snapshot pointers), object store,
+and the gateways' command topics (the downlink: ``stored`` confirmations, check-in prompts)."""
+WORKER_SUBSCRIBE: Final = ("_INBOX.>",)
+
+
+def bcrypt_hash(password: str, *, cost: int = BCRYPT_COST) -> str:
+    """A bcrypt hash nats-server accepts in place of a password (``$2b$…``)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
+
+
+def gateway_permissions(site: str, *, partitions: int = DEFAULT_PARTITIONS) -> dict[str, object]:
+    """What a home gateway may do: publish its home's uplink into its partition, read its home's commands.
+
+    >>> perms = gateway_permissions("home-1")
+    >>> perms["publish"]["allow"][0], perms["subscribe"]["allow"]
+    ('part.56.ec.v1.home-1.*.*.telemetry', ['ec.v1.home-1.*.*.cmd', '$MQTT.sub.>'])
+    """
+    check_site_id(site)
+    prefix = CONTRACT_PREFIX.replace("/", ".")
+    p = partition_of(site, partitions)
+    return {
+        "publish": {"allow": [f"part.{p}.{prefix}.{site}.*.*.{kind}" for kind in UPLINK]},
+        "subscribe": {"allow": [f"{prefix}.{site}.*.*.cmd", "$MQTT.sub.>"]},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class NatsAuth:
+    """The accounts of a secured cluster; passwords are plaintext here and hashed when rendered.
+
+    ``gateway_secret`` derives each gateway's password (``ELDERCARE_GATEWAY_SECRET``); ``worker_password`` is
+    ``ELDERCARE_NATS_PASSWORD``; ``route_password`` lets the nodes join each other (nothing else may route in).
+    """
+
+    sites: tuple[str, ...]
+    gateway_secret: str
+    worker_user: str
+    worker_password: str
+    route_password: str
+    partitions: int = DEFAULT_PARTITIONS
+    bcrypt_cost: int = BCRYPT_COST
+    gateway_bcrypt_cost: int = GATEWAY_BCRYPT_COST
+    route_user: str = "eldercare-route"
+    _hashes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for secret, what in (
+            (self.gateway_secret, "gateway secret"),
+            (self.worker_password, "worker password"),
+            (self.route_password, "route password"),
+        ):
+            if len(secret) < 16:
+                raise ValueError(f"the {what} must be at least 16 characters")
+        for site in self.sites:
+            check_site_id(site)
+        if self.worker_user in self.sites:
+            raise ValueError(f"the worker user {self.worker_user!r} collides with a site id")
+
+    def _hash(self, user: str, password: str, *, cost: int) -> str:
+        """One hash per user per config (the nodes of one cluster share them; bcrypt is slow by design)."""
+        if user not in self._hashes:
+            self._hashes[user] = bcrypt_hash(password, cost=cost)
+        return self._hashes[user]
+
+    def authorization(self) -> str:
+        """The server's ``authorization`` block (JSON values are valid NATS config)."""
+        users = [
+            {
+                "user": self.worker_user,
+                "password": self._hash(self.worker_user, self.worker_password, cost=self.bcrypt_cost),
+                # MQTT too: the launcher's first MQTT connection makes nats-server create its streams.
+                "allowed_connection_types": ["STANDARD", "MQTT"],
+                "permissions": {
+                    "publish": {"allow": list(WORKER_PUBLISH)},
+                    "subscribe": {"allow": list(WORKER_SUBSCRIBE)},
+                },
+            }
+        ]
+        for site in sorted(set(self.sites)):
+            users.append(
+                {
+                    "user": site,
+                    "password": self._hash(
+                        site, gateway_password(self.gateway_secret, site), cost=self.gateway_bcrypt_cost
+                    ),
+                    "allowed_connection_types": ["MQTT"],
+                    "permissions": gateway_permissions(site, partitions=self.partitions),
+                }
+            )
+        lines = ",\n    ".join(json.dumps(u) for u in users)
+        return f"authorization {{\n  users: [\n    {lines}\n  ]\n}}\n"
+
+    def cluster_authorization(self) -> str:
+        """The ``cluster`` block's ``authorization``: only nodes that know the route password may route in."""
+        hashed = self._hash(self.route_user, self.route_password, cost=self.bcrypt_cost)
+        return f'  authorization {{ user: "{self.route_user}", password: "{hashed}" }}\n'
+
+    def route_credentials(self) -> str:
+        """``user:password@`` for the route URLs (the plaintext lives only in the 0600 config file)."""
+        return f"{self.route_user}:{self.route_password}@"
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        """Write ``accounts.conf`` (top level) and ``cluster-auth.conf`` (inside ``cluster {}``), both 0600.
+
+        Every node's configuration includes them (``include "accounts.conf"``); after a change (a new gateway),
+        restart or reload each node (``nats-server --signal reload=PID``; reload is not tested here).
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        out = []
+        for name, text in (
+            ("accounts.conf", self.authorization()),
+            ("cluster-auth.conf", self.cluster_authorization()),
+        ):
+            path = directory / name
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
+            path.write_text("# Generated by eldercare nats-accounts: do not edit by hand.\n" + text)
+            out.append(path)
+        return out[0], out[1]

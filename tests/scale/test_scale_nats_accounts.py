@@ -1,0 +1,76 @@
+"""``eldercare nats-accounts``: the files every node includes, checked by the real nats-server (issue 18)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import bcrypt
+import pytest
+from typer.testing import CliRunner
+
+from eldercare.cli import app
+from gateway.provisioning import gateway_password
+
+pytestmark = pytest.mark.integration
+
+ENV = {
+    "ELDERCARE_GATEWAY_SECRET": "a-gateway-secret-of-some-length",
+    "ELDERCARE_NATS_USER": "eldercare-worker",
+    "ELDERCARE_NATS_PASSWORD": "a-worker-password-0123",
+    "ELDERCARE_NATS_ROUTE_PASSWORD": "a-route-password-0123",
+}
+
+
+def test_nats_accounts_writes_private_files_a_node_accepts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"sites": [{"site": "h0001", "devices": []}, {"site": "h0002", "devices": []}]}))
+    monkeypatch.setenv("ELDERCARE_REGISTRY_PATH", str(registry))
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "auth"
+    result = CliRunner().invoke(app, ["nats-accounts", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    accounts, cluster = out / "accounts.conf", out / "cluster-auth.conf"
+    assert {p.stat().st_mode & 0o777 for p in (accounts, cluster)} == {0o600}
+    text = accounts.read_text()
+    assert ENV["ELDERCARE_GATEWAY_SECRET"] not in text and ENV["ELDERCARE_NATS_PASSWORD"] not in text
+    users = {u["user"]: u for u in (json.loads(line.rstrip(",")) for line in text.splitlines() if '"user"' in line)}
+    assert sorted(users) == ["eldercare-worker", "h0001", "h0002"]
+    secret = ENV["ELDERCARE_GATEWAY_SECRET"]
+    assert bcrypt.checkpw(gateway_password(secret, "h0001").encode(), users["h0001"]["password"].encode())
+    assert not bcrypt.checkpw(gateway_password(secret, "h0002").encode(), users["h0001"]["password"].encode())
+    assert users["h0001"]["allowed_connection_types"] == ["MQTT"]
+    route_hash = re.search(r'password: "([^"]+)"', cluster.read_text())
+    assert route_hash and bcrypt.checkpw(ENV["ELDERCARE_NATS_ROUTE_PASSWORD"].encode(), route_hash[1].encode())
+    node = tmp_path / "node.conf"  # nats-server resolves include paths relative to the including file
+    node.write_text(
+        "server_name: n1\nlisten: 127.0.0.1:4222\ncluster {\n  name: ec\n  listen: 127.0.0.1:6222\n"
+        '  include "auth/cluster-auth.conf"\n}\ninclude "auth/accounts.conf"\n'
+    )
+    cmd = ["/usr/sbin/nats-server", "-t", "-c", str(node)]
+    check = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert "is valid" in check.stdout + check.stderr, check.stdout + check.stderr
+
+
+def test_nats_accounts_refuses_a_short_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"sites": [{"site": "h0001", "devices": []}]}))
+    monkeypatch.setenv("ELDERCARE_REGISTRY_PATH", str(registry))
+    for key, value in {**ENV, "ELDERCARE_NATS_PASSWORD": "short"}.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, ["nats-accounts", "--out", str(tmp_path / "auth")])
+    assert result.exit_code == 2 and "worker password must be at least 16 characters" in result.output
+    assert not (tmp_path / "auth").exists()
+
+
+def test_the_permission_examples_hold() -> None:
+    """The doctests of :mod:`ingest.nats_auth` (the partition in the example is the mapping's own hash)."""
+    import doctest
+
+    import ingest.nats_auth
+
+    result = doctest.testmod(ingest.nats_auth)
+    assert result.failed == 0 and result.attempted > 0

@@ -1,0 +1,408 @@
+"""A hostile gateway on the real secured 3-node cluster: what its NATS account lets it do (docs/scale-out.md).
+
+Each gateway's NATS user is its site id, with the same HMAC-derived password as its mosquitto account. These tests
+connect as one gateway and try what a compromised gateway would: publish as another home, read what is not its
+own, touch JetStream (leases, snapshots), take over another gateway's MQTT session, send oversize and retained
+messages. Every refusal is asserted after a positive signal (a PUBACK, a SUBACK, a later message arriving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import paho.mqtt.client as mqtt
+import pytest
+from nats.errors import Error as NatsError
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from scale_helpers import Worker
+from support.backend import registry_for
+from typer.testing import CliRunner
+
+from alerts.store.repository import AlertStore
+from detection.models import AlertType
+from eldercare.cli import app
+from eldercare.servers.influxd import Influxd
+from eldercare.servers.nats import NatsCluster
+from eldercare.servers.postgres import Postgres
+from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
+from gateway.provisioning import gateway_password
+from ingest.influx import InfluxClient
+from ingest.nats_auth import NatsAuth
+from ingest.nats_bus import MQTT_STREAM, NatsBus, consumer_prefix, partition_consumer_config
+from ingest.partitions import partition_of
+
+pytestmark = pytest.mark.integration
+
+SECRET = "test-gateway-secret-0123"
+WORKER_USER, WORKER_PASSWORD = "eldercare-worker", "test-worker-password"
+
+
+def _sites(n: int) -> list[str]:
+    """``n`` site ids in ``n`` different partitions."""
+    out: list[str] = []
+    while len(out) < n:
+        site = f"home-{uuid.uuid4().hex[:6]}"
+        if partition_of(site) not in {partition_of(s) for s in out}:
+            out.append(site)
+    return out
+
+
+@dataclass
+class Secured:
+    cluster: NatsCluster
+    sites: list[str]
+
+    def worker(self) -> NatsBus:
+        return NatsBus(servers=self.cluster.urls, name="test-worker", user=WORKER_USER, password=WORKER_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    sites = _sites(4)
+    auth = NatsAuth(
+        sites=tuple(sites),
+        gateway_secret=SECRET,
+        worker_user=WORKER_USER,
+        worker_password=WORKER_PASSWORD,
+        route_password="test-route-password",
+        bcrypt_cost=4,  # the minimum: the test's cost, not the server's; production uses BCRYPT_COST
+    )
+    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats-secured"), auth=auth)
+    cluster.start()
+    try:
+        yield Secured(cluster, sites)
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class Gateway:
+    """One gateway's MQTT connection (paho, MQTT 3.1.1, persistent session) recording what the broker answers."""
+
+    site: str
+    port: int
+    client_id: str = ""
+    password: str = ""
+    connected: threading.Event = field(default_factory=threading.Event)
+    dropped: threading.Event = field(default_factory=threading.Event)
+    subacks: dict[int, list[int]] = field(default_factory=dict)
+    acked: set[int] = field(default_factory=set)
+    received: list[tuple[str, bytes]] = field(default_factory=list)
+    rc: int | None = None
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id or self.site,
+            protocol=MQTTProtocolVersion.MQTTv311,
+            clean_session=False,
+            reconnect_on_failure=False,
+        )
+        self.client.username_pw_set(self.site, self.password or gateway_password(SECRET, self.site))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_a: self.dropped.set()
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = lambda _c, _u, mid, *_a: self.acked.add(mid)
+        self.client.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
+
+    def _on_connect(self, _c: object, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        self.rc = rc.value
+        self.connected.set()
+
+    def _on_subscribe(self, _c: object, _u: object, mid: int, rcs: list[mqtt.ReasonCode], _p: object) -> None:
+        self.subacks[mid] = [r.value for r in rcs]
+
+    def __enter__(self) -> Gateway:
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+        assert self.connected.wait(15)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 and wait for the PUBACK (the broker has processed it)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        for _ in range(300):
+            if info.mid in self.acked:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no PUBACK for {topic}")
+
+    async def subscribe(self, topic: str) -> int:
+        """Subscribe at QoS 1; the SUBACK's return code (1 granted, 128 refused)."""
+        _, mid = self.client.subscribe(topic, qos=1)
+        for _ in range(300):
+            if mid in self.subacks:
+                return self.subacks[mid][0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no SUBACK for {topic}")
+
+
+@pytest.fixture
+async def worker(secured: Secured) -> AsyncIterator[NatsBus]:
+    """The workers' account, with the stream capped and consumers for the test homes' partitions only.
+
+    ``ensure_partition_consumers(64)`` takes ~25 s of R3 consumer creation on the shared box; four do here.
+    """
+    async with secured.worker() as bus:
+        await bus.ensure_partition_consumers(0)  # the message-size cap
+        names = {i.name for i in await bus.js.consumers_info(MQTT_STREAM)}
+        for p in {partition_of(s) for s in secured.sites}:
+            if not any(n.startswith(consumer_prefix(p)) for n in names):
+                await bus.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
+        yield bus
+
+
+async def _read_until(bus: NatsBus, site: str, needle: str) -> list[str]:
+    """The device topics a partition's consumer delivers (acknowledged) up to and including one containing ``needle``.
+
+    This is the worker's own read path: the durable per-partition consumer on ``$MQTT_msgs``.
+    """
+    p = partition_of(site)
+    infos = [i for i in await bus.js.consumers_info(MQTT_STREAM) if i.name.startswith(consumer_prefix(p))]
+    sub = await bus.js.pull_subscribe_bind(durable=infos[0].name, stream=MQTT_STREAM)
+    seen: list[str] = []
+    try:
+        for _ in range(100):
+            try:
+                msgs = await sub.fetch(batch=100, timeout=0.5)
+            except TimeoutError:
+                continue
+            for m in msgs:
+                await m.ack()
+                seen.append(m.subject)
+            if any(needle in s for s in seen):
+                return seen
+    finally:
+        await sub.unsubscribe()
+    raise AssertionError(f"{needle} never reached partition {p}: {seen}")
+
+
+async def test_a_gateway_publishes_only_its_own_homes_readings_into_its_own_partition(
+    secured: Secured, worker: NatsBus
+) -> None:
+    """Home A's gateway writes as home B and into B's partition: refused; its own reading arrives and is counted."""
+    a, b = secured.sites[:2]
+    dev = f"d{uuid.uuid4().hex[:6]}"
+    port = secured.cluster.mqtt_ports[1]
+    with Gateway(a, port) as gw_a, Gateway(b, port) as gw_b:
+        await gw_a.publish(f"ec/v1/{b}/door/{dev}x/event", b'{"event":"open","seq":1}')  # as home B
+        await gw_a.publish(f"part/{partition_of(b)}/ec/v1/{a}/door/{dev}y/event", b'{"event":"open","seq":1}')
+        await gw_a.publish(f"ec/v1/{a}/door/{dev}/event", b'{"event":"open","seq":1}')
+        await gw_b.publish(f"ec/v1/{b}/door/{dev}-b/event", b'{"event":"open","seq":1}')
+    own = await _read_until(worker, a, f".{a}.door.{dev}.event")
+    assert [s for s in own if dev in s] == [f"$MQTT.msgs.part.{partition_of(a)}.ec.v1.{a}.door.{dev}.event"]
+    # B's partition got B's own reading (published after A's two attempts were PUBACKed), and nothing of A's.
+    theirs = await _read_until(worker, b, f"{dev}-b")
+    assert [s for s in theirs if dev in s] == [f"$MQTT.msgs.part.{partition_of(b)}.ec.v1.{b}.door.{dev}-b.event"]
+
+
+async def test_a_gateway_subscribes_only_to_its_own_downlink(secured: Secured) -> None:
+    a, b = secured.sites[:2]
+    with Gateway(a, secured.cluster.mqtt_ports[0]) as gw:
+        assert await gw.subscribe(f"ec/v1/{a}/call_button/btn1/cmd") == 1
+        assert await gw.subscribe(f"ec/v1/{a}/+/+/cmd") == 1
+        refused = {
+            f: await gw.subscribe(f)
+            for f in [
+                "#",
+                f"ec/v1/{b}/#",
+                f"ec/v1/{b}/+/+/cmd",
+                "ec/v1/+/+/+/event",
+                f"ec/v1/{a}/+/+/event",  # not even its own uplink back
+                "$share/grp/ec/v1/#",
+                f"$share/grp/ec/v1/{b}/+/+/cmd",
+                "$SYS/#",
+                "$MQTT/#",
+                "$MQTT/sub/#",
+                "$JS/#",
+                "$KV/#",
+                "$O/#",
+                "part/#",
+            ]
+        }
+        assert refused == dict.fromkeys(refused, 128)
+        assert not gw.dropped.is_set()
+
+
+async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
+    secured: Secured, worker: NatsBus
+) -> None:
+    """A plain NATS connection with a gateway's MQTT credentials is refused; its MQTT writes to KV subjects vanish."""
+    a = secured.sites[0]
+    with pytest.raises(NatsError, match="[Aa]uthorization"):
+        await nats.connect(
+            servers=secured.cluster.urls[:1],
+            user=a,
+            password=gateway_password(SECRET, a),
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+        )
+    bucket = f"owners-{uuid.uuid4().hex[:6]}"
+    leases = await worker.leases(owner="w1", bucket=bucket, lease_s=30, replicas=3)
+    lease = await leases.acquire(3)
+    assert lease is not None
+    prefix = consumer_prefix(partition_of(a))
+    consumer = next(i.name for i in await worker.js.consumers_info(MQTT_STREAM) if i.name.startswith(prefix))
+    snap_bucket = f"snaps-{uuid.uuid4().hex[:6]}"
+    snaps = await worker.snapshots(bucket=snap_bucket, replicas=3)
+    await snaps.save(lease, b"state")
+    saved_under = lease.revision
+    with Gateway(a, secured.cluster.mqtt_ports[2]) as gw:
+        await gw.publish(f"$KV/{bucket}/p3", b"hostile")  # steal the lease
+        await gw.publish(f"$KV/{snap_bucket}-heads/snap/p3", b"p3-e999999")  # point at a forged snapshot
+        await gw.publish(f"$JS/API/STREAM/DELETE/{MQTT_STREAM}", b"")
+        await gw.publish(f"$JS/API/CONSUMER/DELETE/{MQTT_STREAM}/{consumer}", b"")
+    await leases.renew(lease)  # a compare-and-set on the revision we wrote: it passes only if nobody else wrote
+    assert await leases.holder(3) == ("w1", lease.revision)
+    assert await snaps.load(3) == (b"state", f"owner=w1 epoch={saved_under}")
+    await worker.js.stream_info(MQTT_STREAM)  # raise NotFoundError if deleted
+    await worker.js.consumer_info(MQTT_STREAM, consumer)
+
+
+async def test_a_gateway_taking_another_gateways_client_id_is_seen_and_gets_nothing(secured: Secured) -> None:
+    """NATS 2.9 cannot bind an MQTT client id to a user (mosquitto's use_username_as_clientid): B connecting with
+    A's client id replaces A's connection. What limits the damage: A's restored subscription is checked against
+    B's permissions (B receives none of A's downlink), and the monitoring lists the foreign client id."""
+    a, b = secured.sites[:2]
+    port = secured.cluster.mqtt_ports[0]
+    with Gateway(a, port) as victim:
+        assert await victim.subscribe(f"ec/v1/{a}/+/+/cmd") == 1
+        with Gateway(b, port, client_id=a) as thief:
+            assert thief.rc == 0  # the residual risk: accepted
+            assert await asyncio.to_thread(victim.dropped.wait, 15)  # and the victim is thrown out
+            assert secured.cluster.nodes[0].foreign_mqtt_clients() == [(b, a)]
+            monitors = [f"http://127.0.0.1:{n.http_port}" for n in secured.cluster.nodes]
+            result = CliRunner().invoke(app, ["nats-sessions", *(f"--monitor={m}" for m in monitors)])
+            assert result.exit_code == 1 and f"user {b} uses client id {a}" in result.output, result.output
+    # Gone with the intruder (the server closes its connection on DISCONNECT): the check is clean again.
+    for _ in range(100):
+        if not secured.cluster.nodes[0].foreign_mqtt_clients():
+            break
+        await asyncio.sleep(0.1)
+    result = CliRunner().invoke(
+        app, ["nats-sessions", f"--monitor=http://127.0.0.1:{secured.cluster.nodes[0].http_port}"]
+    )
+    assert result.exit_code == 0, result.output
+
+
+async def test_an_oversize_message_is_dropped_and_a_retained_press_is_consumed_once(
+    secured: Secured, worker: NatsBus
+) -> None:
+    """Over ``max_payload`` nothing reaches the partition; a retained SOS press is delivered once, not again after
+    a restart: workers read the partition's JetStream consumer from its ack floor, never MQTT retained messages."""
+    a = secured.sites[2]
+    dev = f"d{uuid.uuid4().hex[:6]}"
+    with Gateway(a, secured.cluster.mqtt_ports[1]) as gw:
+        big = gw.client.publish(f"ec/v1/{a}/door/{dev}-big/event", b"x" * 70_000, qos=1)
+        assert await asyncio.to_thread(gw.dropped.wait, 15)  # refused: the connection is closed
+        assert big.mid not in gw.acked  # and never PUBACKed (the gateway keeps it to retry, or logs it)
+    with Gateway(a, secured.cluster.mqtt_ports[1]) as gw:
+        await gw.publish(f"ec/v1/{a}/call_button/{dev}/event", b'{"event":"press","seq":1}', retain=True)
+        await gw.publish(f"ec/v1/{a}/door/{dev}-m1/event", b'{"event":"open","seq":1}')
+        first = await _read_until(worker, a, f"{dev}-m1")
+        assert [s.rsplit(".", 2)[1] for s in first if dev in s] == [f"{dev}", f"{dev}-m1"]
+        # A worker restart: the next owner's consumer starts after the acknowledged press.
+        leases = await worker.leases(owner="w2", bucket=f"owners-{uuid.uuid4().hex[:6]}", lease_s=30, replicas=3)
+        lease = await leases.acquire(partition_of(a))
+        assert lease is not None
+        await worker.take_over_consumer(lease)
+        await gw.publish(f"ec/v1/{a}/door/{dev}-m2/event", b'{"event":"open","seq":2}')
+    again = await _read_until(worker, a, f"{dev}-m2")
+    assert [s.rsplit(".", 2)[1] for s in again if dev in s] == [f"{dev}-m2"]
+
+
+@pytest.mark.scale  # 22-52 s: the worker creates all 64 partitions' R3 consumers on joining
+async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the_secured_cluster(
+    secured: Secured, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> None:
+    """The worker's permissions are enough for all of its work: consumers, acks, leases, heartbeats, snapshots, and
+    the downlink (a gateway gets its ``stored`` confirmation)."""
+    homes = secured.sites[:2]
+    docs = [registry_for(h) for h in homes]
+    for d in docs[1:]:
+        docs[0]["sites"] += d["sites"]
+    for i, site in enumerate(docs[0]["sites"]):
+        for r in site["residents"]:
+            r["id"] = f"R{i}-{r['id']}"  # one resident id per home
+    (tmp_path / "registry.json").write_text(json.dumps(docs[0], ensure_ascii=False))
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = postgres_server.create_database(db_name)
+    AlertStore(url=db_url).close()
+    env = {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(secured.cluster.urls),
+        "ELDERCARE_NATS_USER": WORKER_USER,
+        "ELDERCARE_NATS_PASSWORD": WORKER_PASSWORD,
+        "ELDERCARE_LEASE_S": "5",
+        "ELDERCARE_PARTITION_SNAPSHOT_S": "1",
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
+        "ELDERCARE_REGISTRY_PATH": str(tmp_path / "registry.json"),
+    }
+    worker = Worker("w1", env, tmp_path)
+    worker.start()
+    influx = InfluxClient(url=influxd.url, db=unique_db)
+    store = AlertStore(url=db_url)
+    try:
+        worker.wait_ready()
+        now = time.time_ns() // 1_000_000
+        confirmed: list[bytes] = []
+        for home in homes:
+            with Gateway(home, secured.cluster.mqtt_ports[0]) as gw:
+                assert await gw.subscribe(f"ec/v1/{home}/+/+/cmd") == 1
+                for i in range(20):
+                    m = encode_mattress_telemetry(
+                        site=home, device="mat1", seq=i + 1, ts=now - 30_000 + i * 1000, occupied=True, hr=60
+                    )
+                    await gw.publish(m.topic, m.payload)
+                press = encode_call_button_event(site=home, device="btn1", seq=1, ts=now, event="press")
+                await gw.publish(press.topic, press.payload)
+                for _ in range(300):  # the worker's downlink: stored confirmations on the gateway's command topic
+                    if any(b'"stored"' in p for _, p in gw.received):
+                        break
+                    await asyncio.sleep(0.05)
+                confirmed += [p for t, p in gw.received if t == f"ec/v1/{home}/gateway/gw-{home}/cmd"]
+        counts: dict[str, int] = {}
+        sos: list[str] = []
+        for _ in range(600):
+            res = await influx.query('SELECT count("seq") FROM "mattress" GROUP BY "site"')
+            counts = {s.tags["site"]: int(s.values[0][1]) for s in res[0].series} if res and res[0].series else {}
+            sos = sorted(
+                a.site for a in store.list_alerts(limit=100) if a.type in (AlertType.SOS, AlertType.CALL_BUTTON)
+            )
+            if counts == dict.fromkeys(homes, 20) and len(sos) == len(homes):
+                break
+            await asyncio.sleep(0.1)
+        assert counts == dict.fromkeys(homes, 20)
+        assert sos == sorted(homes)
+        async with secured.worker() as bus:
+            snaps = await bus.snapshots(replicas=3)
+            for _ in range(100):
+                saved = [await snaps.load(partition_of(h)) for h in homes]
+                if all(s is not None and s[1].startswith("owner=w1 ") for s in saved):
+                    break
+                await asyncio.sleep(0.1)
+            assert all(s is not None and s[1].startswith("owner=w1 ") for s in saved), saved
+        assert sum(b'"stored"' in p for p in confirmed) >= len(homes), confirmed
+        assert "Permissions Violation" not in worker.log.read_text()
+    finally:
+        worker.stop()
+        store.close()
+        await influx.drop_database()
+        await influx.aclose()
+        postgres_server.drop_database(db_name)

@@ -1,0 +1,80 @@
+"""Partition snapshots are replaced by compare-and-set: a stale owner cannot overwrite a newer owner's snapshot."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from nats.js.api import ObjectMeta
+
+from eldercare.servers.nats import NatsCluster
+from ingest.nats_bus import NatsBus
+from ingest.partitions import LeaseLostError
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_stale_owner_cannot_replace_a_newer_owners_snapshot(nats_cluster: NatsCluster) -> None:
+    """A paused between its lease check and its write; B took over and stored a newer snapshot; A then writes.
+
+    The lease check passes for A (its local deadline has not run out: the pause was between check and write),
+    so only the store itself can refuse the older epoch. Before the compare-and-set A's bytes replaced B's.
+    """
+    tag = uuid.uuid4().hex[:8]
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a, NatsBus(servers=nats_cluster.urls, name="b") as b:
+        la = await a.leases(owner="wa", bucket=f"owners-{tag}", lease_s=10, replicas=3)
+        lb = await b.leases(owner="wb", bucket=f"owners-{tag}", lease_s=10, replicas=3)
+        sa = await a.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        sb = await b.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        old = await la.acquire(4)
+        assert old is not None
+        await sa.save(old, b"A-1")
+        # A's lease is gone on the server (expired while A was paused); B takes the partition and saves.
+        await la.kv.delete("p4")
+        new = await lb.acquire(4)
+        assert new is not None and new.revision > old.revision
+        await sb.save(new, b"B-1")
+        assert old.valid(la.clock())  # A's own deadline has not passed: only the store can stop it
+        with pytest.raises(LeaseLostError, match="newer"):
+            await sa.save(old, b"A-2")
+        saved = await sb.load(4)
+        assert saved is not None and saved[0] == b"B-1" and saved[1].startswith("owner=wb ")
+        # B keeps writing (its renewals move its epoch forward); only the latest object is kept.
+        await lb.renew(new)
+        await sb.save(new, b"B-2")
+        saved = await sa.load(4)
+        assert saved is not None and saved[0] == b"B-2"
+        names = sorted(o.name for o in await sb.store.list(ignore_deletes=True))
+        assert names == [f"p4-e{new.revision}"]
+
+
+async def test_seeding_fills_only_partitions_without_a_snapshot(nats_cluster: NatsCluster) -> None:
+    """``eldercare worker --seed-from`` writes epoch 0; an owner's snapshot supersedes it and is never seeded over."""
+    tag = uuid.uuid4().hex[:8]
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a:
+        leases = await a.leases(owner="wa", bucket=f"owners-{tag}", lease_s=10, replicas=3)
+        store = await a.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        assert await store.seed(2, b"seed")
+        assert not await store.seed(2, b"seed again")
+        saved = await store.load(2)
+        assert saved is not None and saved == (b"seed", "owner=seed epoch=0")
+        lease = await leases.acquire(2)
+        assert lease is not None
+        await store.save(lease, b"owner")
+        assert not await store.seed(2, b"seed over")
+        saved = await store.load(2)
+        assert saved is not None and saved[0] == b"owner"
+
+
+async def test_a_snapshot_stored_before_the_compare_and_set_is_still_restored(nats_cluster: NatsCluster) -> None:
+    """Upgrading: the object ``p{P}`` of the old layout is read while no pointer exists; the first save replaces it."""
+    tag = uuid.uuid4().hex[:8]
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a:
+        leases = await a.leases(owner="wa", bucket=f"owners-{tag}", lease_s=10, replicas=3)
+        store = await a.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        await store.store.put("p6", b"old layout", meta=ObjectMeta(name="p6", description="owner=w0 epoch=3"))
+        assert await store.load(6) == (b"old layout", "owner=w0 epoch=3")
+        lease = await leases.acquire(6)
+        assert lease is not None
+        await store.save(lease, b"new layout")
+        assert await store.load(6) == (b"new layout", f"owner=wa epoch={lease.revision}")
