@@ -126,7 +126,7 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
     fault: str, cluster: NatsCluster, edge: Broker, influxd: Influxd, unique_db: str, tmp_path: Path
 ) -> None:
     """24 gateways × 150 readings through the bridge to 2 workers; with ``bridge-node`` the nats-server the bridge
-    is connected to is SIGKILLed after a third of them (and restarted 5 s later)."""
+    is connected to is SIGKILLed once the first of them are in InfluxDB (and restarted 5 s later)."""
     prefix = f"e{uuid.uuid4().hex[:6]}"
     homes = [f"{prefix}h{i:02d}" for i in range(24)]
     per_home = 150
@@ -158,6 +158,7 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
         )
     ]
     third = len(wire) // 3
+    stored_at_kill = 0
     gateways = await asyncio.to_thread(Gateways, edge, homes, inflight=200)
     try:
         await asyncio.to_thread(gateways.publish, wire[:third])
@@ -166,8 +167,14 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
             found = bridge_connection(cluster, bridge_for(cluster))
             assert found is not None
             victim = found[0]
-            victim.kill()
             publisher.start()
+            # Kill once readings flow through the bridge into InfluxDB, with most of them still to come.
+            for _ in range(600):
+                stored_at_kill = await _count(influx, prefix)
+                if stored_at_kill > 0:
+                    break
+                await asyncio.sleep(0.1)
+            victim.kill()
             await asyncio.sleep(5)  # the node stays down while the gateways keep publishing
             await asyncio.to_thread(victim.start)
         else:
@@ -181,6 +188,13 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
                 break
             await asyncio.sleep(0.1)
         assert n == len(wire), f"{len(wire) - n} of {len(wire)} readings missing\n{edge.server.log_tail(30)}"
+        if fault == "bridge-node":
+            # The fault hit the stream: readings were still on their way, and the bridge connected again elsewhere.
+            assert 0 < stored_at_kill < len(wire)
+            assert edge.server.log_path.read_text().count("Connecting bridge (step 1)") >= 2
+            after = bridge_connection(cluster, bridge_for(cluster))
+            assert after is not None and after[0] is not victim
+            print(f"stored when the bridge's node was killed: {stored_at_kill} of {len(wire)}")
     finally:
         await asyncio.to_thread(gateways.close)
         for w in workers:
