@@ -37,3 +37,12 @@ def test_scale_at_toy_size_stores_everything_in_order() -> None:
     assert [r.workers for r in rows] == [1, 2]
     assert all(r.stored == r.count == 200 and r.order_violations == 0 and r.server_cpu_s > 0 for r in rows)
     assert "| 2 |" in scale_table(rows)
+
+
+@pytest.mark.scale
+def test_scale_at_toy_size_compares_the_bridged_ingress_with_direct_mqtt() -> None:
+    rows = run_bench_scale(count=200, homes=10, workers=(1,), ingress=("mqtt", "bridge"))
+    assert [(r.ingress, r.workers) for r in rows] == [("mqtt", 1), ("bridge", 1)]
+    assert all(r.stored == r.count == 200 and r.order_violations == 0 and r.server_cpu_s > 0 for r in rows)
+    bridged = next(line for line in scale_table(rows).splitlines() if line.startswith("| bridge | 1 |"))
+    assert bridged.split("|")[7].strip().endswith("×")  # the ratio to direct MQTT in the same run
