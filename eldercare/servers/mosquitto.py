@@ -50,7 +50,7 @@ UPLINK_KINDS: Final = ("telemetry", "event", "status")
 class NatsBridge:
     """A ``connection`` bridge from this (edge) broker into the MQTT listeners of a NATS cluster (docs/scale-out.md).
 
-    Uplinks (``ec/v1/{site}/+/+/{telemetry,event,status}``) go ``out`` at QoS 1; downlinks come back ``in`` (QoS 0) from
+    Uplinks (``ec/v1/{site}/+/+/{telemetry,event,status}``) go ``out`` at QoS 1; downlinks come back ``in`` from
     ``part/{P}/ec/v1/{site}/+/+/cmd`` (nats-server's partition mapping rewrites every ``ec.v1.*.>`` subject, so the
     commands arrive under the mapped topic) and are published locally as ``ec/v1/{site}/+/+/cmd``. Only uplink
     kinds go out, so a command that came in can never be sent back out (no loop by construction).
@@ -98,10 +98,10 @@ class NatsBridge:
         if self.username:
             out += [f"remote_username {self.username}", f"remote_password {self.password}"]
         out += [f"topic +/+/+/{kind} out 1 ec/v1/ ec/v1/" for kind in UPLINK_KINDS]
-        # Downlinks at QoS 0 on the NATS hop: nats-server 2.9.10 creates a JetStream consumer per QoS 1
-        # subscription and, given the bridge's 64 SUBSCRIBEs in one burst, stalled after 6 of them (measured,
-        # docs/scale-out.md); QoS 0 subscriptions are plain core subscriptions and all 64 are in place at once.
-        out += [f"topic +/+/+/cmd in 0 ec/v1/ part/{p}/ec/v1/" for p in range(self.partitions)]
+        # One QoS 1 subscription (a JetStream consumer on $MQTT_msgs) per partition: nats-server refuses (SUBACK
+        # 0x80, which mosquitto ignores) any subscription that takes a session's summed mqtt max_ack_pending above
+        # 65,535, so the nodes' max_ack_pending must be at most 65,535 / partitions (NatsNode sets 1,000).
+        out += [f"topic +/+/+/cmd in 1 ec/v1/ part/{p}/ec/v1/" for p in range(self.partitions)]
         return out
 
 
