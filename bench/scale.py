@@ -140,8 +140,11 @@ def bridge_connection(cluster: NatsCluster, bridge: NatsBridge) -> tuple[NatsNod
     return None
 
 
-def wait_bridged(cluster: NatsCluster, bridge: NatsBridge, *, timeout: float = 60.0) -> NatsNode:
-    """Block until the bridge is connected to a node with every downlink subscription; return that node."""
+def wait_bridged(cluster: NatsCluster, bridge: NatsBridge, *, timeout: float = 180.0) -> NatsNode:
+    """Block until the bridge is connected to a node with every downlink subscription; return that node.
+
+    Each subscription is an R3 JetStream consumer: 64 of them took about 30 s on the loaded 2-core test box.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = bridge_connection(cluster, bridge)
