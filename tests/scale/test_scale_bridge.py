@@ -9,6 +9,7 @@ is SIGKILLed mid-stream; commands published in the cluster must come back to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -37,21 +38,47 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 _STOPPED = re.compile(r"partition worker stopped: (\d+) readings processed, (\d+) order violations")
 
 
-@pytest.fixture
-def edge(cluster: NatsCluster, tmp_path: Path) -> Iterator[Broker]:
-    """The project's mosquitto with a bridge into this test's cluster, connected with its subscriptions."""
-    broker = Broker(data_dir=tmp_path / "edge", secret=secrets.token_urlsafe(32), bridge=bridge_for(cluster))
+@contextlib.contextmanager
+def _edge_broker(cluster: NatsCluster, data_dir: Path) -> Iterator[Broker]:
+    broker = Broker(data_dir=data_dir, secret=secrets.token_urlsafe(32), bridge=bridge_for(cluster))
     broker.start()
     try:
-        wait_bridged(cluster, bridge_for(cluster))
+        wait_bridged(cluster, bridge_for(cluster))  # every partition's command subscription exists
         yield broker
     finally:
         broker.stop()
 
 
-async def test_bridge_carries_uplinks_out_and_commands_back_in(cluster: NatsCluster, edge: Broker) -> None:
+@pytest.fixture
+def edge(cluster: NatsCluster, tmp_path: Path) -> Iterator[Broker]:
+    """The project's mosquitto with a bridge into this test's cluster, connected with its subscriptions.
+
+    Its 64 QoS 1 subscriptions are 64 R3 JetStream consumers: about 30 s on the loaded 2-core box.
+    """
+    with _edge_broker(cluster, tmp_path / "edge") as broker:
+        yield broker
+
+
+@pytest.fixture
+def cluster8(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A cluster mapping to 8 partitions: a bridge subscribes 8 times, still more than the 6 that fit a session at
+    the old ``max_ack_pending`` of 10,000, in a few seconds instead of 30."""
+    c = NatsCluster(data_dir=tmp_path / "nats8", partitions=8)
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+async def test_bridge_carries_uplinks_out_and_commands_back_in(cluster8: NatsCluster, tmp_path: Path) -> None:
     """A gateway's reading reaches NATS under its partition's subject; a command published in the cluster (over
     MQTT QoS 1 to another node) reaches the gateway once; the bridge does not send the command back out."""
+    with _edge_broker(cluster8, tmp_path / "edge") as edge:
+        await _uplink_and_commands(cluster8, edge)
+
+
+async def _uplink_and_commands(cluster: NatsCluster, edge: Broker) -> None:
     site = f"g{uuid.uuid4().hex[:8]}"
     edge.provision([site])
     part = partition_of(site, cluster.partitions)
