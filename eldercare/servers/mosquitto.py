@@ -236,6 +236,8 @@ class Mosquitto(ChildServer):
                 ]
             )
         )
+        if self.bridge is not None and self.bridge.password:
+            os.chmod(self.conf_path, 0o600)  # it holds the bridge's NATS password
 
     def _tls_listener(self) -> list[str]:
         """A TLS listener for home gateways (the gateways' accounts and ACL); client certificates optional."""

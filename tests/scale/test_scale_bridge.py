@@ -26,6 +26,7 @@ from scale_helpers import Worker
 
 from bench.scale import Gateways, bridge_connection, bridge_for, wait_bridged
 from eldercare.servers.influxd import Influxd
+from eldercare.servers.mosquitto import Mosquitto, NatsBridge
 from eldercare.servers.nats import NatsCluster
 from eldercare.stack import Broker
 from firmware_sim.wire import encode_mattress_telemetry
@@ -238,3 +239,14 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
     assert await _count(influx, prefix) == len(wire)  # exactly once
     await influx.drop_database()
     await influx.aclose()
+
+
+def test_bridge_credentials_stay_private(tmp_path: Path) -> None:
+    """With a NATS account, the bridge's password is in mosquitto.conf: the file is readable by its owner only."""
+    bridge = NatsBridge(addresses=["127.0.0.1:1"], partitions=2, username="edge-1", password="s3cret")
+    server = Mosquitto(data_dir=tmp_path, passwd="", acl="", bridge=bridge)
+    server.prepare()
+    conf = server.conf_path.read_text()
+    assert "remote_username edge-1" in conf and "remote_password s3cret" in conf
+    assert conf.count("topic +/+/+/cmd in 1 ec/v1/ part/") == 2
+    assert server.conf_path.stat().st_mode & 0o777 == 0o600
