@@ -69,6 +69,9 @@ class NatsBridge:
     keepalive_s: int = 10
     restart_base_s: int = 1
     restart_cap_s: int = 5
+    partitioned_commands: bool = True
+    """Commands arrive under ``part/{P}/…`` (a mapping of all of ``ec.v1.*.>``); ``False`` for a cluster that maps
+    only uplink types, where one subscription to ``ec/v1/+/+/+/cmd`` suffices."""
 
     def lines(self) -> list[str]:
         """The bridge section of mosquitto.conf."""
@@ -101,6 +104,8 @@ class NatsBridge:
         # One QoS 1 subscription (a JetStream consumer on $MQTT_msgs) per partition: nats-server refuses (SUBACK
         # 0x80, which mosquitto ignores) any subscription that takes a session's summed mqtt max_ack_pending above
         # 65,535, so the nodes' max_ack_pending must be at most 65,535 / partitions (NatsNode sets 1,000).
+        if not self.partitioned_commands:
+            return [*out, "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"]
         out += [f"topic +/+/+/cmd in 1 ec/v1/ part/{p}/ec/v1/" for p in range(self.partitions)]
         return out
 

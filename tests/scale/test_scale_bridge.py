@@ -250,3 +250,11 @@ def test_bridge_credentials_stay_private(tmp_path: Path) -> None:
     assert "remote_username edge-1" in conf and "remote_password s3cret" in conf
     assert conf.count("topic +/+/+/cmd in 1 ec/v1/ part/") == 2
     assert server.conf_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_cluster_that_leaves_commands_unmapped_needs_one_command_subscription(tmp_path: Path) -> None:
+    bridge = NatsBridge(addresses=["127.0.0.1:1"], partitions=64, partitioned_commands=False)
+    server = Mosquitto(data_dir=tmp_path, passwd="", acl="", bridge=bridge)
+    server.prepare()
+    topics = [line for line in server.conf_path.read_text().splitlines() if line.startswith("topic ")]
+    assert topics[-1] == "topic +/+/+/cmd in 1 ec/v1/ ec/v1/" and len(topics) == 4
