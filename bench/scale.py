@@ -1,11 +1,19 @@
 """``eldercare bench scale``: partition workers on a local 3-node NATS JetStream cluster, 1 / 2 / 4 workers.
 
 Per round (a fresh cluster and InfluxDB database each): ``homes`` homes publish ``count`` mattress readings in
-total over MQTT QoS 1, each home on one connection (spread over the three nodes, so a home's order is defined),
-to ``workers`` processes of ``python -m eldercare.partition_worker``. Measured:
+total over MQTT QoS 1 to ``workers`` processes of ``python -m eldercare.partition_worker``, through one of two
+ingress paths:
+
+- ``mqtt``: straight into the nodes' MQTT listeners, each home on one of three connections (one per node, so a
+  home's order is defined);
+- ``bridge``: into an edge mosquitto (the project's own config: one account and connection per home gateway, ACLs),
+  whose ``connection`` bridge forwards them over one QoS 1 connection into the cluster (:class:`NatsBridge`).
+
+Measured:
 
 - readings/s: ``count / (publishing started → InfluxDB holds all of them)``, and the ratio to 1 worker;
-- server CPU per message: user + system CPU of the three nats-server processes over the round, per reading;
+- server CPU per message: user + system CPU of the three nats-server processes (plus mosquitto on the bridged
+  path) over the round, per reading;
 - order violations: readings that reached detection with a lower ``seq`` than their device's previous one,
   counted by the workers (must be 0);
 - lost: readings not in InfluxDB at the end.
@@ -39,8 +47,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from bench.procstat import proc_cpu_s
+from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
-from eldercare.servers.nats import NatsCluster
+from eldercare.servers.mosquitto import NatsBridge
+from eldercare.servers.nats import NatsCluster, NatsNode
+from eldercare.stack import Broker
 from gateway.provisioning import gateway_password
 from ingest.influx import InfluxClient
 from ingest.nats_auth import NatsAuth
@@ -49,6 +60,10 @@ from ingest.partitions import DEFAULT_PARTITIONS, assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 _STOPPED = re.compile(rb"partition worker stopped: (\d+) readings processed, (\d+) order violations")
+
+
+INGRESS = ("mqtt", "bridge")
+"""The ingress paths: devices on the nodes' MQTT listeners, or on an edge mosquitto bridged in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +76,9 @@ class ScaleRow:
     stored: int
     server_cpu_s: float
     order_violations: int
+    ingress: str = "mqtt"
+    edge_cpu_s: float = 0.0
+    """Of ``server_cpu_s``, the edge mosquitto's share (bridged path only)."""
     secured: bool = False
     """Accounts and permissions on (one MQTT connection and user per home)."""
 
@@ -68,6 +86,11 @@ class ScaleRow:
     def rate(self) -> float:
         """Readings per second, publish start to all stored."""
         return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def edge_us_per_msg(self) -> float:
+        """The edge mosquitto's CPU per reading, in microseconds (0 on the direct path)."""
+        return self.edge_cpu_s / self.count * 1e6 if self.count else 0.0
 
     @property
     def cpu_us_per_msg(self) -> float:
@@ -109,6 +132,85 @@ def _publish(
         c.loop_stop()
 
 
+def bridge_for(cluster: NatsCluster, *, client_id: str = "eldercare-bridge") -> NatsBridge:
+    """A bridge into every node of ``cluster`` (its own client id, so several edge brokers can share a cluster)."""
+    return NatsBridge(addresses=[f"127.0.0.1:{port}" for port in cluster.mqtt_ports], client_id=client_id)
+
+
+def bridge_connection(cluster: NatsCluster, bridge: NatsBridge) -> tuple[NatsNode, int] | None:
+    """The node holding the bridge's MQTT connection and how many command subscriptions it has there (1 once up)."""
+    for node in cluster.nodes:
+        if node.proc is None or node.proc.poll() is not None:
+            continue
+        try:
+            conns = node.monitor("/connz?subs=1&limit=4096").get("connections")
+        except OSError:
+            continue
+        for conn in conns if isinstance(conns, list) else []:
+            if isinstance(conn, dict) and conn.get("mqtt_client") == bridge.client_id:
+                subs = conn.get("subscriptions_list")
+                return node, sum(1 for s in subs if str(s).endswith(".cmd")) if isinstance(subs, list) else 0
+    return None
+
+
+def wait_bridged(cluster: NatsCluster, bridge: NatsBridge, *, timeout: float = 180.0) -> NatsNode:
+    """Block until the bridge is connected to a node with its command subscription in place; return that node."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = bridge_connection(cluster, bridge)
+        if found is not None and found[1] >= 1:
+            return found[0]
+        time.sleep(0.1)
+    raise ServerError(f"the bridge {bridge.client_id!r} is not connected with its subscriptions after {timeout} s")
+
+
+class Gateways:
+    """Home gateways on the edge mosquitto: one account and QoS 1 connection per home, as in the field."""
+
+    def __init__(self, broker: Broker, homes: Sequence[str], *, inflight: int = 1000) -> None:
+        self.clients: dict[str, mqtt.Client] = {}
+        for home in homes:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=home, protocol=MQTTProtocolVersion.MQTTv311)
+            c.username_pw_set(home, broker.gateway_password(home))
+            c.max_inflight_messages_set(inflight)
+            c.max_queued_messages_set(0)
+            c.connect(broker.host, broker.port)
+            c.loop_start()
+            self.clients[home] = c
+
+    def publish(self, messages: Sequence[tuple[str, bytes]], *, timeout: float = 600) -> None:
+        """Publish each message on its home's connection and wait until the broker PUBACKed all of them."""
+        infos = [self.clients[topic.split("/")[2]].publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout)
+
+    def close(self) -> None:
+        """Disconnect every gateway."""
+        for c in self.clients.values():
+            c.disconnect()
+            c.loop_stop()
+
+
+def _readings(homes: Sequence[str], per_home: int) -> list[tuple[str, bytes]]:
+    now = time.time_ns() // 1_000_000
+    return [
+        (
+            f"ec/v1/{home}/mattress/mat1/telemetry",
+            b'{"seq":%d,"ts":%d,"occupied":true,"hr":60}' % (i + 1, now - 250_000 + i),
+        )
+        for i in range(per_home)
+        for home in homes
+    ]
+
+
+def _publish_bridged(broker: Broker, homes: Sequence[str], per_home: int) -> None:
+    gateways = Gateways(broker, homes)
+    try:
+        gateways.publish(_readings(homes, per_home))
+    finally:
+        gateways.close()
+
+
 async def _settled(
     urls: Sequence[str], workers: Sequence[str], *, partitions: int = DEFAULT_PARTITIONS, auth: NatsAuth | None = None
 ) -> None:
@@ -134,12 +236,23 @@ async def _count(influx: InfluxClient, prefix: str) -> int:
 
 
 async def _round(
-    workers: int, *, count: int, homes: int, influxd: Influxd, root: Path, secured: bool | None = None
+    workers: int,
+    *,
+    count: int,
+    homes: int,
+    influxd: Influxd,
+    root: Path,
+    secured: bool | None = None,
+    ingress: str = "mqtt",
 ) -> ScaleRow:
     """One round.
 
-    ``secured`` None: the open cluster as before; False / True: one connection per home, without / with accounts.
+    ``secured`` None: the open cluster as before; False / True: one connection per home, without / with accounts
+    (direct MQTT only: the bridge has no NATS user of its own yet). ``ingress`` "bridge": the homes publish to an
+    edge mosquitto bridged into the cluster.
     """
+    if secured is not None and ingress != "mqtt":
+        raise ValueError("accounts are measured on direct MQTT only (the bridge has no NATS user yet)")
     prefix = f"b{uuid.uuid4().hex[:6]}"
     names = [f"{prefix}h{i:04d}" for i in range(homes)]
     db = f"scale_{uuid.uuid4().hex[:8]}"
@@ -156,7 +269,17 @@ async def _round(
         if secured is not None
         else None
     )
-    with NatsCluster(data_dir=root / f"nats-{db}", auth=auth if secured else None) as cluster:
+    with (
+        NatsCluster(data_dir=root / f"nats-{db}", auth=auth if secured else None) as cluster,
+        contextlib.ExitStack() as edge,
+    ):
+        broker: Broker | None = None
+        if ingress == "bridge":
+            broker = Broker(data_dir=root / f"mosquitto-{db}", secret=uuid.uuid4().hex, bridge=bridge_for(cluster))
+            broker.start()
+            edge.callback(broker.stop)
+            await asyncio.to_thread(broker.provision, names, timeout=60)
+            await asyncio.to_thread(wait_bridged, cluster, bridge_for(cluster))
         env = {
             **os.environ,
             "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
@@ -187,16 +310,23 @@ async def _round(
                     raise RuntimeError("worker did not start: " + logs[0].read_text()[-2000:])
                 await asyncio.sleep(0.1)
             await _settled(cluster.urls, [f"w{w}" for w in range(workers)], auth=auth if secured else None)
-            pids = [n.proc.pid for n in cluster.nodes if n.proc is not None]
+            servers = [*cluster.nodes, *([broker.server] if broker is not None else [])]
+            pids = [n.proc.pid for n in servers if n.proc is not None]
             cpu0 = sum(proc_cpu_s(p) for p in pids)
+            edge_pid = broker.server.proc.pid if broker is not None and broker.server.proc is not None else None
+            edge0 = proc_cpu_s(edge_pid) if edge_pid is not None else 0.0
             start = time.monotonic()
             per_home = max(1, count // homes)
             total = per_home * homes
             # Without accounts (secured False) the per-home connections connect anonymously: same shape, no users.
-            publisher = threading.Thread(
-                target=_publish,
-                args=(cluster.mqtt_ports, names, per_home, auth),
-                kwargs={"anonymous": not secured},
+            publisher = (
+                threading.Thread(target=_publish_bridged, args=(broker, names, per_home))
+                if broker is not None
+                else threading.Thread(
+                    target=_publish,
+                    args=(cluster.mqtt_ports, names, per_home, auth),
+                    kwargs={"anonymous": not secured},
+                )
             )
             publisher.start()
             stored = 0
@@ -205,6 +335,7 @@ async def _round(
                 stored = await _count(influx, prefix)
             seconds = time.monotonic() - start
             cpu = sum(proc_cpu_s(p) for p in pids) - cpu0
+            edge_cpu = proc_cpu_s(edge_pid) - edge0 if edge_pid is not None else 0.0
             await asyncio.to_thread(publisher.join, 600)
         finally:
             for p in procs:
@@ -219,44 +350,64 @@ async def _round(
     with contextlib.suppress(Exception):
         await influx.drop_database()
     await influx.aclose()
-    return ScaleRow(workers, total, seconds, stored, cpu, violations, secured=bool(secured))
+    return ScaleRow(workers, total, seconds, stored, cpu, violations, ingress, edge_cpu, secured=bool(secured))
 
 
 def run_bench_scale(
-    *, count: int = 20_000, homes: int = 200, workers: Sequence[int] = (1, 2, 4), secured: bool = False
+    *,
+    count: int = 20_000,
+    homes: int = 200,
+    workers: Sequence[int] = (1, 2, 4),
+    ingress: Sequence[str] = ("mqtt",),
+    secured: bool = False,
 ) -> list[ScaleRow]:
-    """Start influxd, then one round per worker count (each with its own 3-node cluster); two with ``secured``."""
+    """Start influxd, then one round per worker count and ingress path (each with its own 3-node cluster).
+
+    With both paths the rounds alternate per worker count (mqtt, bridge, mqtt, bridge, ...), so a change in the
+    machine's load during the run hits both alike. ``secured``: each direct-MQTT round twice, without and with
+    accounts (one connection per home in both).
+    """
+    unknown = set(ingress) - set(INGRESS)
+    if unknown or not ingress:
+        raise ValueError(f"ingress must be among {INGRESS}, got {list(ingress)}")
     modes: tuple[bool | None, ...] = (False, True) if secured else (None,)
     with tempfile.TemporaryDirectory(prefix="eldercare-bench-scale-") as tmp:
         root = Path(tmp)
         with Influxd(data_dir=root / "influxdb") as influxd:
             return [
-                asyncio.run(_round(w, count=count, homes=homes, influxd=influxd, root=root, secured=m))
+                asyncio.run(_round(w, count=count, homes=homes, influxd=influxd, root=root, secured=m, ingress=path))
                 for w in workers
-                for m in modes
+                for path in ingress
+                for m in (modes if path == "mqtt" else (None,))
             ]
 
 
 def table(rows: Sequence[ScaleRow]) -> str:
-    """Markdown table with the ratio of each rate to the 1-worker round of the same run.
+    """Markdown table: each rate against the 1-worker round of its path, and the bridge against direct MQTT.
 
     With secured rounds, also their server CPU per reading as a ratio to the open round with as many workers.
     """
-    base = next((r for r in rows if r.workers == 1 and not r.secured), None)
+    base = {r.ingress: r for r in rows if r.workers == 1 and not r.secured}
+    direct = {r.workers: r for r in rows if r.ingress == "mqtt" and not r.secured}
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     accounts = any(r.secured for r in rows)
     extra = " accounts | CPU vs open |" if accounts else ""
     lines = [
-        f"cores: {os.cpu_count()} (shared by publishers, 3 nats-server nodes, workers and influxd)",
+        f"cores: {os.cpu_count()} (shared by publishers, 3 nats-server nodes, mosquitto, workers and influxd); "
+        f"load average at the end: {load}",
         "",
-        "| workers | readings | seconds | readings/s | vs 1 worker | server CPU µs/reading | order violations | lost |"
-        + extra,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---|---:|" if accounts else ""),
+        "| ingress | workers | readings | seconds | readings/s | vs 1 worker | vs mqtt | server CPU µs/reading "
+        "| of which mosquitto | order violations | lost |" + extra,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---|---:|" if accounts else ""),
     ]
     for r in rows:
-        vs = f"{r.rate / base.rate:.2f}×" if base and base.rate else ""
+        b = base.get(r.ingress)
+        vs = f"{r.rate / b.rate:.2f}×" if b and b.rate else ""
+        d = direct.get(r.workers)
+        vs_mqtt = f"{r.rate / d.rate:.2f}×" if d and d.rate and r.ingress != "mqtt" else ""
         line = (
-            f"| {r.workers} | {r.count:,} | {r.seconds:.1f} | {r.rate:,.0f} | {vs} | {r.cpu_us_per_msg:,.0f} "
-            f"| {r.order_violations} | {r.count - r.stored} |"
+            f"| {r.ingress} | {r.workers} | {r.count:,} | {r.seconds:.1f} | {r.rate:,.0f} | {vs} | {vs_mqtt} "
+            f"| {r.cpu_us_per_msg:,.0f} | {r.edge_us_per_msg:,.0f} | {r.order_violations} | {r.count - r.stored} |"
         )
         if accounts:
             open_row = next((o for o in rows if o.workers == r.workers and not o.secured), None)

@@ -608,11 +608,17 @@ def bench_scale(
     secured: Annotated[
         bool, typer.Option(help="Each worker count twice: open, then with accounts (one connection per home).")
     ] = False,
+    ingress: Annotated[
+        str, typer.Option(help="mqtt (the nodes' MQTT listeners), bridge (an edge mosquitto bridged in) or both.")
+    ] = "mqtt",
+    workers: Annotated[str, typer.Option(help="Comma-separated worker counts, one round each.")] = "1,2,4",
 ) -> None:
     """Partition workers on a local 3-node NATS cluster: 1, 2, 4 workers (docs/scale-out.md)."""
-    from bench.scale import run_bench_scale, table
+    from bench.scale import INGRESS, run_bench_scale, table
 
-    print(table(run_bench_scale(count=count, homes=homes, secured=secured)))
+    paths = INGRESS if ingress == "both" else (ingress,)
+    counts = tuple(int(w) for w in workers.split(","))
+    print(table(run_bench_scale(count=count, homes=homes, workers=counts, ingress=paths, secured=secured)))
 
 
 @bench_app.command("detect")

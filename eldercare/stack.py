@@ -11,7 +11,7 @@ from pathlib import Path
 from eldercare.certs import TlsFiles
 from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
-from eldercare.servers.mosquitto import AUTOSAVE_CHANGES, Mosquitto
+from eldercare.servers.mosquitto import AUTOSAVE_CHANGES, Mosquitto, NatsBridge
 from gateway.listener import probe_credentials
 from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
 
@@ -30,6 +30,7 @@ class Broker:
         autosave_changes: int = AUTOSAVE_CHANGES,
         tls: TlsFiles | None = None,
         require_client_cert: bool = False,
+        bridge: NatsBridge | None = None,
     ) -> None:
         self.secret = secret
         self.backend_user = backend_user
@@ -46,6 +47,7 @@ class Broker:
             autosave_changes=autosave_changes,
             tls=tls,
             require_client_cert=require_client_cert,
+            bridge=bridge,
         )
 
     @property

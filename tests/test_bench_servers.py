@@ -46,3 +46,14 @@ def test_scale_at_toy_size_with_accounts_stores_everything_and_compares_with_the
     assert [(r.workers, r.secured) for r in rows] == [(1, False), (1, True)]
     assert all(r.stored == r.count == 200 and r.order_violations == 0 and r.server_cpu_s > 0 for r in rows)
     assert "| yes |" in scale_table(rows)
+
+
+@pytest.mark.scale
+def test_scale_at_toy_size_compares_the_bridged_ingress_with_direct_mqtt() -> None:
+    # 1,000 readings: mosquitto spends ~50 µs on each, enough for /proc's 10 ms CPU ticks (200 sometimes read 0).
+    rows = run_bench_scale(count=1000, homes=10, workers=(1,), ingress=("mqtt", "bridge"))
+    assert [(r.ingress, r.workers) for r in rows] == [("mqtt", 1), ("bridge", 1)]
+    assert all(r.stored == r.count == 1000 and r.order_violations == 0 and r.server_cpu_s > 0 for r in rows)
+    assert rows[1].edge_cpu_s > 0 and rows[0].edge_cpu_s == 0  # mosquitto's share, on the bridged path only
+    bridged = next(line for line in scale_table(rows).splitlines() if line.startswith("| bridge | 1 |"))
+    assert bridged.split("|")[7].strip().endswith("×")  # the ratio to direct MQTT in the same run

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -39,6 +40,65 @@ AUTOSAVE_CHANGES: Final = 1000
 At most this many minus one acknowledged messages are lost by a broker kill -9. Each save rewrites the whole
 database, which holds the backend's unacknowledged window (up to 10,000 messages) and any queue, so smaller values
 cost ingest throughput (docs/benchmarks.md: 100 halved it, 1 collapsed it during a backend restart)."""
+
+
+UPLINK_KINDS: Final = ("telemetry", "event", "status")
+"""The topics a gateway may publish (its ACL): the bridge forwards exactly these, never ``cmd``."""
+
+
+@dataclass(frozen=True, slots=True)
+class NatsBridge:
+    """A ``connection`` bridge from this (edge) broker into the MQTT listeners of a NATS cluster (docs/scale-out.md).
+
+    Uplinks (``ec/v1/{site}/+/+/{telemetry,event,status}``) go ``out`` at QoS 1; downlinks come back ``in`` from
+    ``ec/v1/{site}/+/+/cmd`` through one QoS 1 subscription (the cluster's partition mapping covers only the uplink
+    types, ``ingest.partitions.nats_mappings``, so commands keep their topic). Only uplink kinds go out, so a command
+    that came in can never be sent back out (no loop by construction).
+
+    ``addresses`` are the nodes' MQTT listeners as ``host:port``; the bridge keeps one connection and moves to the
+    next address when it drops (``round_robin``: it does not fall back to the first one while another works).
+    ``cleansession false`` keeps the bridge's queue here and its subscriptions on NATS across reconnects.
+    """
+
+    addresses: Sequence[str]
+    name: str = "nats"
+    client_id: str = "eldercare-bridge"
+    username: str = ""
+    password: str = ""
+    keepalive_s: int = 10
+    restart_base_s: int = 1
+    restart_cap_s: int = 5
+
+    def lines(self) -> list[str]:
+        """The bridge section of mosquitto.conf."""
+        if not self.addresses:
+            raise ValueError("a bridge needs at least one address")
+        out = [
+            "",
+            "# Bridge into the NATS cluster's MQTT listeners (docs/scale-out.md).",
+            f"connection {self.name}",
+            f"addresses {' '.join(self.addresses)}",
+            "round_robin true",
+            "bridge_protocol_version mqttv311",
+            # nats-server refuses mosquitto's private bridge protocol level (0x84).
+            "try_private false",
+            "cleansession false",
+            f"remote_clientid {self.client_id}",
+            f"local_clientid {self.client_id}-local",
+            f"keepalive_interval {self.keepalive_s}",
+            f"restart_timeout {self.restart_base_s} {self.restart_cap_s}",
+            "start_type automatic",
+            # Only uplinks go out and they were never subscribed on NATS: nothing to unsubscribe on each connect.
+            "bridge_attempt_unsubscribe false",
+            # The connection state goes to this broker's $SYS only: NATS has no use for it.
+            "notifications true",
+            "notifications_local_only true",
+        ]
+        if self.username:
+            out += [f"remote_username {self.username}", f"remote_password {self.password}"]
+        out += [f"topic +/+/+/{kind} out 1 ec/v1/ ec/v1/" for kind in UPLINK_KINDS]
+        # Commands: one QoS 1 subscription (a JetStream consumer on $MQTT_msgs) for every home behind this broker.
+        return [*out, "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"]
 
 
 class Mosquitto(ChildServer):
@@ -69,6 +129,7 @@ class Mosquitto(ChildServer):
         tls: TlsFiles | None = None,
         tls_port: int = 0,
         require_client_cert: bool = False,
+        bridge: NatsBridge | None = None,
     ) -> None:
         super().__init__(data_dir=data_dir)
         if autosave_changes < 1:
@@ -87,6 +148,8 @@ class Mosquitto(ChildServer):
         """Certificates of an extra TLS listener (MQTT over TLS, 8883 in production) beside the plain one."""
         self.tls_port = (tls_port or free_port()) if tls is not None else 0
         self.require_client_cert = require_client_cert
+        self.bridge = bridge
+        """Edge mode: forward the gateways' uplinks to a NATS cluster (clustered mode); ``None`` by default."""
         self.binary = ensure_package("/usr/sbin/mosquitto", "mosquitto")
 
     @property
@@ -164,10 +227,13 @@ class Mosquitto(ChildServer):
                     f"password_file {d / 'backend.passwd'}",
                     f"acl_file {d / 'backend.acl'}",
                     *self._tls_listener(),
+                    *(self.bridge.lines() if self.bridge is not None else []),
                     "",
                 ]
             )
         )
+        if self.bridge is not None and self.bridge.password:
+            os.chmod(self.conf_path, 0o600)  # it holds the bridge's NATS password
 
     def _tls_listener(self) -> list[str]:
         """A TLS listener for home gateways (the gateways' accounts and ACL); client certificates optional."""

@@ -104,7 +104,9 @@ mqtt {{
   # 2.9.10 would derive the replicas from the number of listed routes (2 in a 3-node cluster): be explicit.
   stream_replicas: {replicas}
   ack_wait: "30s"
-  max_ack_pending: 10000
+  # Per QoS 1 subscription; a session's sum must stay <= 65,535, else nats-server refuses the next subscription
+  # with SUBACK 0x80 (which mosquitto's bridge ignores). The workers' JetStream consumers have their own limit.
+  max_ack_pending: 1000
 }}
 
 # Per-home affinity (docs/scale-out.md): every subscriber, JetStream included, sees the mapped subject.
