@@ -1,0 +1,83 @@
+"""The broker sends each message to the backend at once, not held back by Nagle's algorithm (issue 17).
+
+The backend acknowledges a QoS 1 message only once it is durable, so its socket sends the broker nothing of its own
+for milliseconds at a time; while its event loop is busy (decoding a batch, feeding the detectors) it does not read
+either, and the kernel delays the TCP ACK of what arrived. With Nagle on (mosquitto's default) the broker keeps every
+new small message in its socket until that ACK comes: a life-safety message published meanwhile reached the backend
+only after the loop had read the data before it, one more turn of the loop later (the loaded benchmark's largest
+step, docs/benchmarks.md). Counted here in TCP segments received by the backend's own listener on the real broker,
+with the loop busy in 20 ms stretches: with Nagle the trickle arrived several messages per segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+import uuid
+
+from gw_helpers import site_filters
+
+from eldercare.stack import Broker
+from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import encode_motion_event
+from gateway.mqtt_wire import NativeListener
+
+MESSAGES = 100
+_TCPI_SEGS_IN = 140
+"""Offset of ``tcpi_segs_in`` (u32) in Linux's ``struct tcp_info`` (since 4.2)."""
+
+
+def segments_in(sock: socket.socket) -> int:
+    """TCP segments this socket has received so far (Linux)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    value: int = struct.unpack_from("I", info, _TCPI_SEGS_IN)[0]
+    return value
+
+
+def trickle(gw: GatewayPublisher, count: int) -> None:
+    """One message at a time, each acknowledged by the broker before the next (a home's steady telemetry)."""
+    for i in range(count):
+        gw.publish_all([encode_motion_event(**gw.wire.stamp("pir1"), ts=time.time_ns() // 1_000_000 + i)])
+        time.sleep(0.002)
+
+
+async def test_each_message_of_a_trickle_reaches_the_unacknowledging_backend_in_its_own_segment(
+    broker: Broker, unique_site: str
+) -> None:
+    site = unique_site
+    broker.provision([site])
+    listener = NativeListener(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=f"nodelay-{uuid.uuid4().hex[:8]}",
+        subscriptions=site_filters(site),
+    )
+    await listener.start()
+    gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
+    try:
+        await listener.wait_ready(timeout=10)
+        conn = listener._conn
+        assert conn is not None and conn.transport is not None
+        sock = conn.transport.get_extra_info("socket")
+        await asyncio.to_thread(gw.connect)
+        before = segments_in(sock)
+        sent = asyncio.ensure_future(asyncio.to_thread(trickle, gw, MESSAGES))
+        while not sent.done():
+            time.sleep(0.02)  # the loop busy with other work, as under load; the socket is not read meanwhile
+            await asyncio.sleep(0)
+        await sent
+        # Nothing is acknowledged (as while the backend makes a batch durable); wait until all arrived.
+        async with asyncio.timeout(10):
+            while listener.queue_depth < MESSAGES:
+                await asyncio.sleep(0.01)
+        segments = segments_in(sock) - before
+    finally:
+        await asyncio.to_thread(gw.close)
+        await listener.close(end_session=True)
+    # Measured: Nagle on 26 segments (twice), off 85-93: a few segments per busy stretch with Nagle, each holding
+    # what waited for the ACK of the message before.
+    assert segments >= MESSAGES // 2, f"{MESSAGES} messages arrived in {segments} TCP segments"
