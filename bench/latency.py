@@ -612,6 +612,7 @@ async def _measure(
     snapshot_every_s: float,
     snapshot_slice_ms: float,
     stages: bool = False,
+    sos_lane: bool = False,
 ) -> LatencyReport:
     report = LatencyReport(homes=homes, presses=presses, burst=burst, burst_rounds=burst_rounds)
     bench_n = WARMUP_PRESSES + 2 * presses + burst * burst_rounds
@@ -647,6 +648,7 @@ async def _measure(
     backend = Backend(settings, registry=doc, snapshot_every_s=snapshot_every_s, snapshot_slice_ms=snapshot_slice_ms)
     _LOG.info("backend built (registry imported) in %.1f s", time.monotonic() - t)
     tracer = StageTracer(set(bench_sites)) if stages else None  # before the hooks: they keep bound methods
+    backend.service.life_safety_on_loop = not sos_lane
     hooks = _Hooks(backend, set(bench_sites), profile=profile)
     if tracer is not None:
         backend._fast_path = tracer.wrap_fast_path(backend._fast_path)  # type: ignore[method-assign,assignment]
@@ -777,6 +779,7 @@ def run_bench_latency(
     snapshot_slice_ms: float = 1.0,
     stages: bool = False,
     broker_nagle: bool = False,
+    sos_lane: bool = False,
 ) -> LatencyReport:
     """Run the whole benchmark on a fresh local stack (in ``data_dir`` or a temporary directory).
 
@@ -796,6 +799,7 @@ def run_bench_latency(
         stages: time each SOS stage by stage inside the backend (:mod:`bench.sos_trace`) into ``report.stages``.
         broker_nagle: start the broker with Nagle's algorithm on (mosquitto's default; before 2026-12-03 the
             stack's too), for a before/after comparison.
+        sos_lane: store life-safety alerts on the urgent lane's threads only (before 2026-12-03), not on the loop.
 
     Returns:
         Every press with its stage times, the background's conditions and per-phase diagnostics.
@@ -820,6 +824,7 @@ def run_bench_latency(
                 snapshot_every_s=snapshot_every_s,
                 snapshot_slice_ms=snapshot_slice_ms,
                 stages=stages,
+                sos_lane=sos_lane,
             )
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow exceptions
@@ -840,6 +845,7 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     parser.add_argument("--snapshot-slice-ms", type=float, default=1.0, help="0: one blocking call (old method)")
     parser.add_argument("--stages", action="store_true", help="time each SOS stage by stage inside the backend")
     parser.add_argument("--broker-nagle", action="store_true", help="broker with Nagle on (mosquitto's default)")
+    parser.add_argument("--sos-lane", action="store_true", help="store an SOS on the urgent lane only (the old way)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("eldercare", "gateway", "ingest", "alerts", "firmware_sim", "apprise", "httpx"):
@@ -858,6 +864,7 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
         snapshot_slice_ms=args.snapshot_slice_ms,
         stages=args.stages,
         broker_nagle=args.broker_nagle,
+        sos_lane=args.sos_lane,
     )
     out(report.summary())
     if report.profile:

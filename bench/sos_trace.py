@@ -49,6 +49,8 @@ class SosTrace:
     read_messages: int = 0
     batch_messages: int = 0
     batch_index: int = 0
+    lane_cpu_ms: float = 0.0
+    """CPU time of the lane thread from ``lane`` to ``stored`` (the rest of that step is waiting)."""
 
 
 class StageTracer:
@@ -110,7 +112,12 @@ class StageTracer:
 
         def traced_store_raise(service: AlertService, alert: Alert, now: int) -> Any:
             tracer._mark(alert, "lane")
-            return store_raise(service, alert, now)
+            cpu = time.thread_time()
+            try:
+                return store_raise(service, alert, now)
+            finally:
+                if alert.type == AlertType.SOS and alert.site in tracer.sites:
+                    tracer._trace(alert.site).lane_cpu_ms = (time.thread_time() - cpu) * 1000
 
         insert = AlertStore.raise_alert
 
@@ -214,6 +221,12 @@ class StageTracer:
                 f"  {total:.1f} ms: {parts}; read {trace.read_bytes} B / {trace.read_messages} msgs, "
                 f"batch {trace.batch_messages} msgs (SOS at {trace.batch_index})"
             )
+        cpu = np.asarray([self.traces[s].lane_cpu_ms for _, s in totals])
+        wall = np.asarray([(self.traces[s].times["stored"] - self.traces[s].times["lane"]) * 1000 for _, s in totals])
+        lines.append(
+            f"lane → stored: wall p50 {np.percentile(wall, 50):.2f} / p99 {np.percentile(wall, 99):.2f} ms, of which "
+            f"the lane thread's CPU p50 {np.percentile(cpu, 50):.2f} / p99 {np.percentile(cpu, 99):.2f} ms"
+        )
         reads = np.asarray([self.traces[s].read_messages for _, s in totals])
         batches = np.asarray([self.traces[s].batch_messages for _, s in totals])
         lines.append(
