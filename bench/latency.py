@@ -60,6 +60,7 @@ from firmware_sim.models import DAY_MS, TZ_OFFSET_MS
 from firmware_sim.renderers import HomeRenderer
 from firmware_sim.scenario import Simulation, generate
 from firmware_sim.wire import WILL_PAYLOAD, encode_wristband_event
+from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import gateway_password
 
 _LOG: Final = logging.getLogger("bench.latency")
@@ -649,6 +650,7 @@ async def _measure(
     _LOG.info("backend built (registry imported) in %.1f s", time.monotonic() - t)
     tracer = StageTracer(set(bench_sites)) if stages else None  # before the hooks: they keep bound methods
     backend.service.life_safety_on_loop = not sos_lane
+    NativeListener.linger_ends_on_event = not sos_lane
     hooks = _Hooks(backend, set(bench_sites), profile=profile)
     if tracer is not None:
         backend._fast_path = tracer.wrap_fast_path(backend._fast_path)  # type: ignore[method-assign,assignment]
@@ -757,6 +759,7 @@ async def _measure(
         receiver.close()
         if tracer is not None:
             tracer.close()
+        NativeListener.linger_ends_on_event = True
     return report
 
 
@@ -799,7 +802,8 @@ def run_bench_latency(
         stages: time each SOS stage by stage inside the backend (:mod:`bench.sos_trace`) into ``report.stages``.
         broker_nagle: start the broker with Nagle's algorithm on (mosquitto's default; before 2026-12-03 the
             stack's too), for a before/after comparison.
-        sos_lane: store life-safety alerts on the urgent lane's threads only (before 2026-12-03), not on the loop.
+        sos_lane: the SOS path before 2026-12-03: life-safety alerts stored on the urgent lane's threads only, not
+            on the loop, and a lingering telemetry batch not cut short by an event.
 
     Returns:
         Every press with its stage times, the background's conditions and per-phase diagnostics.
@@ -845,7 +849,7 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     parser.add_argument("--snapshot-slice-ms", type=float, default=1.0, help="0: one blocking call (old method)")
     parser.add_argument("--stages", action="store_true", help="time each SOS stage by stage inside the backend")
     parser.add_argument("--broker-nagle", action="store_true", help="broker with Nagle on (mosquitto's default)")
-    parser.add_argument("--sos-lane", action="store_true", help="store an SOS on the urgent lane only (the old way)")
+    parser.add_argument("--sos-lane", action="store_true", help="the old SOS path: urgent lane only, full linger")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("eldercare", "gateway", "ingest", "alerts", "firmware_sim", "apprise", "httpx"):

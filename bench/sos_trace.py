@@ -11,7 +11,8 @@ reached each stage:
 * ``fast`` — the SOS reading reached the backend's fast path (decoded; the messages before it in the batch done);
 * ``detected`` — the engine handed the alert to the backend (``Backend._dispatch``);
 * ``task`` — the alert's raise task started on the loop (``AlertService.raise_alert``);
-* ``lane`` — a thread of the urgent lane started the store work (site context first);
+* ``lane`` — the store work started (site context first): on the event loop when the write lock is free (SQLite),
+  else (or with ``--sos-lane``) on a thread of the urgent lane;
 * ``insert`` — the insert itself started (``AlertStore.raise_alert``: write gate, INSERT … RETURNING, COMMIT);
 * ``stored`` — that call returned (the row is committed), as the benchmark's ``stored`` stage.
 
@@ -50,7 +51,7 @@ class SosTrace:
     batch_messages: int = 0
     batch_index: int = 0
     lane_cpu_ms: float = 0.0
-    """CPU time of the lane thread from ``lane`` to ``stored`` (the rest of that step is waiting)."""
+    """CPU time of the thread doing the store work, ``lane`` to ``stored`` (the rest of that step is waiting)."""
 
 
 class StageTracer:
@@ -225,7 +226,7 @@ class StageTracer:
         wall = np.asarray([(self.traces[s].times["stored"] - self.traces[s].times["lane"]) * 1000 for _, s in totals])
         lines.append(
             f"lane → stored: wall p50 {np.percentile(wall, 50):.2f} / p99 {np.percentile(wall, 99):.2f} ms, of which "
-            f"the lane thread's CPU p50 {np.percentile(cpu, 50):.2f} / p99 {np.percentile(cpu, 99):.2f} ms"
+            f"the storing thread's CPU p50 {np.percentile(cpu, 50):.2f} / p99 {np.percentile(cpu, 99):.2f} ms"
         )
         reads = np.asarray([self.traces[s].read_messages for _, s in totals])
         batches = np.asarray([self.traces[s].batch_messages for _, s in totals])

@@ -1,4 +1,6 @@
-"""The broker sends each message to the backend at once, not held back by Nagle's algorithm (issue 17).
+"""A life-safety message on its way from the broker to the backend's batches is not held back (issue 17).
+
+First, the broker sends each message to the backend at once, not held back by Nagle's algorithm.
 
 The backend acknowledges a QoS 1 message only once it is durable, so its socket sends the broker nothing of its own
 for milliseconds at a time; while its event loop is busy (decoding a batch, feeding the detectors) it does not read
@@ -7,6 +9,9 @@ new small message in its socket until that ACK comes: a life-safety message publ
 only after the loop had read the data before it, one more turn of the loop later (the loaded benchmark's largest
 step, docs/benchmarks.md). Counted here in TCP segments received by the backend's own listener on the real broker,
 with the loop busy in 20 ms stretches: with Nagle the trickle arrived several messages per segment.
+
+Then, a batch of telemetry that lingers for more messages is handed out as soon as an event arrives (before, an SOS
+arriving during the 10 ms linger waited for its end: the loaded benchmark's "parsed → batch" step, ≤ 10 ms).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from gw_helpers import site_filters
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import encode_motion_event
+from firmware_sim.wire import encode_mattress_telemetry, encode_motion_event, encode_wristband_event
 from gateway.mqtt_wire import NativeListener
 
 MESSAGES = 100
@@ -81,3 +86,44 @@ async def test_each_message_of_a_trickle_reaches_the_unacknowledging_backend_in_
     # Measured: Nagle on 26 segments (twice), off 85-93: a few segments per busy stretch with Nagle, each holding
     # what waited for the ACK of the message before.
     assert segments >= MESSAGES // 2, f"{MESSAGES} messages arrived in {segments} TCP segments"
+
+
+async def test_an_event_ends_the_telemetry_batchs_linger_at_once(broker: Broker, unique_site: str) -> None:
+    """A batch of telemetry lingers for more (``max_wait_s``); an SOS arriving meanwhile must not wait it out."""
+    site = unique_site
+    broker.provision([site])
+    listener = NativeListener(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=f"linger-{uuid.uuid4().hex[:8]}",
+        subscriptions=site_filters(site),
+    )
+    await listener.start()
+    gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
+    batches = listener.batches(max_batch=100, max_wait_s=60.0)  # a linger far longer than the wait below
+    try:
+        await listener.wait_ready(timeout=10)
+        await asyncio.to_thread(gw.connect)
+        status = await asyncio.wait_for(anext(batches), 10)  # the gateway's status on connect: not lingered on
+        assert [m.topic.rsplit("/", 1)[1] for m in status] == ["status"]
+        now = time.time_ns() // 1_000_000
+        telemetry = encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=now, occupied=True, hr=70, rr=14)
+        await asyncio.to_thread(gw.publish_all, [telemetry])
+        async with asyncio.timeout(10):
+            while listener.queue_depth < 1:
+                await asyncio.sleep(0.005)
+        taking = asyncio.ensure_future(anext(batches))
+        async with asyncio.timeout(10):  # the telemetry is taken: the batch is lingering now
+            while listener.queue_depth:
+                await asyncio.sleep(0.005)
+        assert not taking.done()
+        sos = encode_wristband_event(**gw.wire.stamp("band1"), ts=now, event="sos")
+        await asyncio.to_thread(gw.publish_all, [sos])
+        batch = await asyncio.wait_for(taking, 10)
+        assert [m.topic for m in batch] == [telemetry.topic, sos.topic]
+    finally:
+        await batches.aclose()
+        await asyncio.to_thread(gw.close)
+        await listener.close(end_session=True)
