@@ -22,7 +22,7 @@ import struct
 import time
 import uuid
 
-from gw_helpers import site_filters
+from gw_helpers import MakeListener, site_filters
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
@@ -88,23 +88,16 @@ async def test_each_message_of_a_trickle_reaches_the_unacknowledging_backend_in_
     assert segments >= MESSAGES // 2, f"{MESSAGES} messages arrived in {segments} TCP segments"
 
 
-async def test_an_event_ends_the_telemetry_batchs_linger_at_once(broker: Broker, unique_site: str) -> None:
+async def test_an_event_ends_the_telemetry_batchs_linger_at_once(
+    broker: Broker, unique_site: str, make_listener: MakeListener
+) -> None:
     """A batch of telemetry lingers for more (``max_wait_s``); an SOS arriving meanwhile must not wait it out."""
     site = unique_site
     broker.provision([site])
-    listener = NativeListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=f"linger-{uuid.uuid4().hex[:8]}",
-        subscriptions=site_filters(site),
-    )
-    await listener.start()
+    listener = await make_listener(site)  # both receive clients (the native one and the paho fallback)
     gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
     batches = listener.batches(max_batch=100, max_wait_s=60.0)  # a linger far longer than the wait below
     try:
-        await listener.wait_ready(timeout=10)
         await asyncio.to_thread(gw.connect)
         status = await asyncio.wait_for(anext(batches), 10)  # the gateway's status on connect: not lingered on
         assert [m.topic.rsplit("/", 1)[1] for m in status] == ["status"]
@@ -126,4 +119,3 @@ async def test_an_event_ends_the_telemetry_batchs_linger_at_once(broker: Broker,
     finally:
         await batches.aclose()
         await asyncio.to_thread(gw.close)
-        await listener.close(end_session=True)
