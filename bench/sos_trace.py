@@ -111,11 +111,11 @@ class StageTracer:
 
         store_raise = AlertService._store_raise
 
-        def traced_store_raise(service: AlertService, alert: Alert, now: int) -> Any:
+        def traced_store_raise(service: AlertService, alert: Alert, now: int, *args: Any, **kwargs: Any) -> Any:
             tracer._mark(alert, "lane")
             cpu = time.thread_time()
             try:
-                return store_raise(service, alert, now)
+                return store_raise(service, alert, now, *args, **kwargs)
             finally:
                 if alert.type == AlertType.SOS and alert.site in tracer.sites:
                     tracer._trace(alert.site).lane_cpu_ms = (time.thread_time() - cpu) * 1000
