@@ -11,10 +11,14 @@ Wiring (composition root)::
     await service.tick()                                      # every few seconds: reminders, escalation, digests
 
 Life-safety alerts (SOS, call button, fall, smoke, critical vitals) are notified at once, never batched,
-deferred to a digest, or muted by quiet hours, whatever the policy says. Their store work (site context and
-insert in one hop, recipients, notification rows) runs on the service's own small thread pool, the urgent
-lane, not on the event loop's shared pool where ingest, snapshot and refit work queue; on SQLite the insert is
-let in before ordinary writes waiting for the lock (alerts/store/gate.py).
+deferred to a digest, or muted by quiet hours, whatever the policy says. On SQLite their site context and insert
+run on the event loop itself whenever the write lock is free (about 2 ms of CPU, no disk flush: WAL with
+``synchronous=NORMAL``, and that connection leaves checkpoints to the others): a thread would first have to win
+the GIL from the loop, and again after every SQLite statement, which under load cost more than the work (issue
+17, docs/benchmarks.md). When the lock is held (a burst, another process) the insert, and otherwise all their
+store work (recipients, notification rows), runs on the service's own small thread pool, the urgent lane, not on
+the event loop's shared pool where ingest, snapshot and refit work queue; on SQLite the insert is let in before
+ordinary writes waiting for the lock (alerts/store/gate.py).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from alerts.learning import OutcomeLabels, apply_outcome
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkSigner
 from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
-from alerts.store.errors import LinkError
+from alerts.store.errors import LinkError, WriteBusy
 from alerts.store.records import (
     AlertRecord,
     AssignResult,
@@ -135,6 +139,9 @@ class AlertService:
         if arc is not None:
             arc.on_failed = self._arc_failed
         self._urgent: ThreadPoolExecutor | None = None
+        self.life_safety_on_loop = True
+        """Store life-safety alerts on the loop when the write lock is free (SQLite); False: always on the urgent
+        lane, as before 2026-12-03 (``python -m bench.latency --sos-lane`` compares both)."""
 
     def close(self) -> None:
         """Stop the urgent lane's threads (after the last raise; a later raise starts them again)."""
@@ -150,16 +157,42 @@ class AlertService:
             self._urgent = ThreadPoolExecutor(max_workers=URGENT_THREADS, thread_name_prefix="alert-urgent")
         return await asyncio.get_running_loop().run_in_executor(self._urgent, functools.partial(fn, *args, **kwargs))
 
-    def _store_raise(self, alert: Alert, now: int) -> tuple[SiteContext | None, Policy, RaiseResult]:
-        """Site context, policy and the insert in one thread hop (one queue to wait in, not two)."""
+    def _context_and_policy(self, alert: Alert) -> tuple[SiteContext | None, Policy]:
         ctx = self.store.site_context(alert.site)
         policy = self.policies.policy_for(
             community=ctx.community_id if ctx else None, alert_type=alert.type, severity=alert.severity
         )
+        return ctx, policy
+
+    def _store_raise(
+        self,
+        alert: Alert,
+        now: int,
+        known: tuple[SiteContext | None, Policy] | None = None,
+        *,
+        nowait: bool = False,
+    ) -> tuple[SiteContext | None, Policy, RaiseResult]:
+        """Site context, policy and the insert in one thread hop (one queue to wait in, not two)."""
+        ctx, policy = known if known is not None else self._context_and_policy(alert)
         result = self.store.raise_alert(
-            alert, now_ms=now, context=ctx, policy=msgspec.to_builtins(policy), timers=initial_timers(policy, now)
+            alert,
+            now_ms=now,
+            context=ctx,
+            policy=msgspec.to_builtins(policy),
+            timers=initial_timers(policy, now),
+            nowait=nowait,
         )
         return ctx, policy, result
+
+    async def _store_life_safety(self, alert: Alert, now: int) -> tuple[SiteContext | None, Policy, RaiseResult]:
+        """Stored on the loop when that needs no waiting (see the module docstring), else on the urgent lane."""
+        if not (self.life_safety_on_loop and self.store.writes_without_waiting):
+            return await self._in_store(True, self._store_raise, alert, now)
+        known = self._context_and_policy(alert)  # a read: never waits for a writer (WAL)
+        try:
+            return self._store_raise(alert, now, known, nowait=True)
+        except WriteBusy:
+            return await self._in_store(True, self._store_raise, alert, now, known)
 
     # ------------------------------------------------------------------ raise
 
@@ -171,7 +204,10 @@ class AlertService:
             if cleared is not None and cleared.life_safety and self.arc is not None:
                 await self.arc.enqueue(cleared, restore=True, now=now)  # the condition ended: Contact ID restore
             return cleared
-        ctx, policy, result = await self._in_store(alert.is_life_safety, self._store_raise, alert, now)
+        if alert.is_life_safety:
+            ctx, policy, result = await self._store_life_safety(alert, now)
+        else:
+            ctx, policy, result = await asyncio.to_thread(self._store_raise, alert, now)
         record = result.record
         arc_row: int | None = None
         if result.created and record.life_safety and self.arc is not None:

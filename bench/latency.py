@@ -49,6 +49,7 @@ import numpy as np
 from pydantic import SecretStr
 
 from alerts.store.records import RaiseResult
+from bench.sos_trace import StageTracer
 from detection.models import Alert, AlertType
 from eldercare.backend import Backend
 from eldercare.inbox import JsonInbox
@@ -59,6 +60,7 @@ from firmware_sim.models import DAY_MS, TZ_OFFSET_MS
 from firmware_sim.renderers import HomeRenderer
 from firmware_sim.scenario import Simulation, generate
 from firmware_sim.wire import WILL_PAYLOAD, encode_wristband_event
+from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import gateway_password
 
 _LOG: Final = logging.getLogger("bench.latency")
@@ -152,6 +154,8 @@ class LatencyReport:
     """Per phase: event-loop lag and the backend's on-loop work (calls, p99, max; stalls listed)."""
     profile: str = ""
     """cProfile of the on-loop work, when asked for."""
+    stages: dict[str, list[str]] = field(default_factory=dict)
+    """Per phase: where each SOS spent its time inside the backend (``--stages``, :mod:`bench.sos_trace`)."""
 
     @property
     def background_rate(self) -> float:
@@ -223,7 +227,8 @@ class LatencyReport:
             f"{self.burst}; {os.cpu_count()} cores, load average at the end {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
         ]
         diag = [f"{phase}: {line}" for phase, lines in self.diagnostics.items() for line in lines]
-        return "\n".join([*head, "", self.table(), "", *self.verdict(), *self.notes, "", *diag])
+        stages = [line for phase, lines in self.stages.items() for line in (f"{phase}:", *lines)]
+        return "\n".join([*head, "", self.table(), "", *self.verdict(), *self.notes, "", *diag, "", *stages])
 
 
 def _ratio(value: float, base: float) -> str:
@@ -607,6 +612,8 @@ async def _measure(
     profile: bool,
     snapshot_every_s: float,
     snapshot_slice_ms: float,
+    stages: bool = False,
+    sos_lane: bool = False,
 ) -> LatencyReport:
     report = LatencyReport(homes=homes, presses=presses, burst=burst, burst_rounds=burst_rounds)
     bench_n = WARMUP_PRESSES + 2 * presses + burst * burst_rounds
@@ -641,7 +648,20 @@ async def _measure(
     t = time.monotonic()
     backend = Backend(settings, registry=doc, snapshot_every_s=snapshot_every_s, snapshot_slice_ms=snapshot_slice_ms)
     _LOG.info("backend built (registry imported) in %.1f s", time.monotonic() - t)
+    tracer = StageTracer(set(bench_sites)) if stages else None  # before the hooks: they keep bound methods
+    backend.service.life_safety_on_loop = not sos_lane
+    NativeListener.linger_ends_on_event = not sos_lane
     hooks = _Hooks(backend, set(bench_sites), profile=profile)
+    if tracer is not None:
+        backend._fast_path = tracer.wrap_fast_path(backend._fast_path)  # type: ignore[method-assign,assignment]
+
+    def trace(phase: str, sites: list[str]) -> None:
+        if tracer is not None:
+            for site, t in hooks.detected.items():
+                tracer.mark_detected(site, t)
+            published = {p.site: p.published for p in presser.presses} if presser is not None else {}
+            report.stages[phase] = tracer.breakdown(sites, published)
+
     stop = asyncio.Event()
     run = asyncio.create_task(backend.run(stop=stop), name="backend")
     watch = asyncio.create_task(hooks.watch_loop(stop), name="loop-watch")
@@ -662,6 +682,7 @@ async def _measure(
         await asyncio.to_thread(presser.singles, idle_sites, "idle", spacing_s=spacing_s)
         await _settle(presser.presses, hooks, floor, receiver, 30)
         report.diagnostics["idle"] = hooks.describe()
+        trace("idle", idle_sites)
 
         bg_connected = ctx.Event()
         parent_end, child_end = ctx.Pipe(duplex=False)
@@ -696,11 +717,13 @@ async def _measure(
         await asyncio.to_thread(presser.singles, loaded_sites, "loaded", spacing_s=spacing_s)
         await _settle(presser.presses, hooks, floor, receiver, 30)
         report.diagnostics["loaded"] = hooks.describe()
+        trace("loaded", loaded_sites)
         hooks.reset()
         _LOG.info("phase burst: %d × %d presses", burst_rounds, burst)
         await asyncio.to_thread(presser.bursts, burst_sites, size=burst, every_s=1.0)
         await _settle(presser.presses, hooks, floor, receiver, 30)
         report.diagnostics["burst"] = hooks.describe()
+        trace("burst", burst_sites)
 
         bg_stop.set()
         if await asyncio.to_thread(parent_end.poll, 60):
@@ -734,6 +757,9 @@ async def _measure(
         await asyncio.wait_for(run, 60)
         await watch
         receiver.close()
+        if tracer is not None:
+            tracer.close()
+        NativeListener.linger_ends_on_event = True
     return report
 
 
@@ -754,6 +780,9 @@ def run_bench_latency(
     profile: bool = False,
     snapshot_every_s: float = 30.0,
     snapshot_slice_ms: float = 1.0,
+    stages: bool = False,
+    broker_nagle: bool = False,
+    sos_lane: bool = False,
 ) -> LatencyReport:
     """Run the whole benchmark on a fresh local stack (in ``data_dir`` or a temporary directory).
 
@@ -770,6 +799,11 @@ def run_bench_latency(
         snapshot_every_s: the backend's engine-snapshot period (production: 30 s); shorter makes presses
             coincide with a snapshot more often.
         snapshot_slice_ms: the backend's snapshot slice; 0 takes it in one blocking call (the old method).
+        stages: time each SOS stage by stage inside the backend (:mod:`bench.sos_trace`) into ``report.stages``.
+        broker_nagle: start the broker with Nagle's algorithm on (mosquitto's default; before 2026-12-03 the
+            stack's too), for a before/after comparison.
+        sos_lane: the SOS path before 2026-12-03: life-safety alerts stored on the urgent lane's threads only, not
+            on the loop, and a lingering telemetry batch not cut short by an event.
 
     Returns:
         Every press with its stage times, the background's conditions and per-phase diagnostics.
@@ -778,7 +812,7 @@ def run_bench_latency(
         raise ValueError("need homes ≥ 0, presses ≥ 1, burst ≥ 1, burst_rounds ≥ 1")
     with contextlib.ExitStack() as stack:
         work = data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-latency-")))
-        broker, influxd = stack.enter_context(local_stack(data_dir=work))
+        broker, influxd = stack.enter_context(local_stack(data_dir=work, tcp_nodelay=not broker_nagle))
         return asyncio.run(
             _measure(
                 broker=broker,
@@ -793,6 +827,8 @@ def run_bench_latency(
                 profile=profile,
                 snapshot_every_s=snapshot_every_s,
                 snapshot_slice_ms=snapshot_slice_ms,
+                stages=stages,
+                sos_lane=sos_lane,
             )
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow exceptions
@@ -811,6 +847,9 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     parser.add_argument("--profile", action="store_true", help="cProfile the backend's on-loop work and print it")
     parser.add_argument("--snapshot-every-s", type=float, default=30.0, help="engine snapshot period")
     parser.add_argument("--snapshot-slice-ms", type=float, default=1.0, help="0: one blocking call (old method)")
+    parser.add_argument("--stages", action="store_true", help="time each SOS stage by stage inside the backend")
+    parser.add_argument("--broker-nagle", action="store_true", help="broker with Nagle on (mosquitto's default)")
+    parser.add_argument("--sos-lane", action="store_true", help="the old SOS path: urgent lane only, full linger")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("eldercare", "gateway", "ingest", "alerts", "firmware_sim", "apprise", "httpx"):
@@ -827,6 +866,9 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
         profile=args.profile,
         snapshot_every_s=args.snapshot_every_s,
         snapshot_slice_ms=args.snapshot_slice_ms,
+        stages=args.stages,
+        broker_nagle=args.broker_nagle,
+        sos_lane=args.sos_lane,
     )
     out(report.summary())
     if report.profile:

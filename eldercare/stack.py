@@ -31,6 +31,7 @@ class Broker:
         tls: TlsFiles | None = None,
         require_client_cert: bool = False,
         bridge: NatsBridge | None = None,
+        tcp_nodelay: bool = True,
     ) -> None:
         self.secret = secret
         self.backend_user = backend_user
@@ -48,6 +49,7 @@ class Broker:
             tls=tls,
             require_client_cert=require_client_cert,
             bridge=bridge,
+            tcp_nodelay=tcp_nodelay,
         )
 
     @property
@@ -112,9 +114,16 @@ class Broker:
 
 
 @contextlib.contextmanager
-def local_stack(*, data_dir: Path, secret: str | None = None) -> Iterator[tuple[Broker, Influxd]]:
-    """Start mosquitto and influxd under ``data_dir`` and stop both on exit, whatever happens."""
-    broker = Broker(data_dir=data_dir / "mosquitto", secret=secret or secrets.token_urlsafe(32))
+def local_stack(
+    *, data_dir: Path, secret: str | None = None, tcp_nodelay: bool = True
+) -> Iterator[tuple[Broker, Influxd]]:
+    """Start mosquitto and influxd under ``data_dir`` and stop both on exit, whatever happens.
+
+    ``tcp_nodelay=False`` starts the broker with Nagle's algorithm on (mosquitto's default; benchmarks only).
+    """
+    broker = Broker(
+        data_dir=data_dir / "mosquitto", secret=secret or secrets.token_urlsafe(32), tcp_nodelay=tcp_nodelay
+    )
     influx = Influxd(data_dir=data_dir / "influxdb")
     with contextlib.ExitStack() as stack:
         broker.start()

@@ -64,6 +64,9 @@ class _Inbox:
         self._event = asyncio.Event()
         self._consumer_waiting = False
         self._producer_waiting = False
+        self._lingering = False
+        self._not_telemetry = asyncio.Event()
+        """Set (from the paho thread) when anything but telemetry arrives while a batch lingers: it goes at once."""
         self.closed = False
 
     def __len__(self) -> int:
@@ -84,8 +87,14 @@ class _Inbox:
             self._items.append(item)
             wake = self._consumer_waiting
             self._consumer_waiting = False
+            cut = self._lingering and not only_telemetry((item,))
+            if cut:
+                self._lingering = False
         if wake:
             self._wake()
+        if cut:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._not_telemetry.set)
 
     def close(self) -> None:
         """Stop accepting messages and end the consumer's stream.
@@ -112,17 +121,26 @@ class _Inbox:
             with self._cond:
                 if self._items:
                     batch = self._take(max_batch)
+                    # Decided under the lock, so an event put right after the take ends the linger below.
+                    linger = len(batch) < max_batch and max_wait_s > 0 and only_telemetry(batch)
+                    if linger:
+                        self._not_telemetry.clear()
+                        self._lingering = True
                     break
                 if self.closed:
                     return None
                 self._event.clear()
                 self._consumer_waiting = True
             await self._event.wait()
-        if len(batch) < max_batch and max_wait_s > 0 and only_telemetry(batch):
+        if linger:
             # Linger briefly so a trickle of telemetry still forms batches (under load they fill on their own);
-            # a batch with an event (an SOS, a fall, an alarm) or a status goes at once.
-            await asyncio.sleep(max_wait_s)
+            # a batch with an event (an SOS, a fall, an alarm) or a status goes at once, and so does this one
+            # as soon as such a message arrives while it lingers.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max_wait_s):
+                    await self._not_telemetry.wait()
             with self._cond:
+                self._lingering = False
                 batch += self._take(max_batch - len(batch))
         return batch
 

@@ -304,6 +304,9 @@ class NativeListener:
     ``clean_session=False``; ``receive_maximum`` only sets the default capacity).
     """
 
+    linger_ends_on_event: bool = True
+    """False: a lingering batch waits out ``max_wait_s`` whatever arrives (before 2026-12-03; for benchmarks)."""
+
     def __init__(
         self,
         *,
@@ -348,6 +351,8 @@ class NativeListener:
         self._topics: dict[bytes, str] = {}
         self._items: deque[RawMessage] = deque()
         self._arrived = asyncio.Event()
+        self._not_telemetry = asyncio.Event()
+        """Set when a message other than telemetry arrives: a lingering batch is handed out at once."""
         self._ready = asyncio.Event()
         self._conn: _Connection | None = None
         self._connection = 0
@@ -548,6 +553,8 @@ class NativeListener:
             return  # not acknowledged: redelivered on the next connection
         self._items.extend(messages)
         self._arrived.set()
+        if self.linger_ends_on_event and not self._not_telemetry.is_set() and not only_telemetry(messages):
+            self._not_telemetry.set()
 
     def _protocol_error(self, exc: MqttWireError) -> None:
         self.protocol_errors += 1
@@ -588,7 +595,7 @@ class NativeListener:
         """Yield received messages in batches of at most ``max_batch``; ends after :meth:`close`.
 
         A batch is handed out as soon as messages are there, after lingering at most ``max_wait_s`` for more if it
-        holds only telemetry (:func:`only_telemetry`).
+        holds only telemetry (:func:`only_telemetry`); the linger ends as soon as anything else arrives (an SOS).
         """
         if self._runner is None:
             raise RuntimeError("listener not started")
@@ -600,11 +607,15 @@ class NativeListener:
                 await self._arrived.wait()
             if self._closed:
                 return
+            self._not_telemetry.clear()
             batch = self._take(max_batch)
             if len(batch) < max_batch and max_wait_s > 0 and only_telemetry(batch):
                 # Linger briefly so a trickle of telemetry still forms batches (under load they fill on their own);
-                # a batch with an event (an SOS, a fall, an alarm) or a status goes at once.
-                await asyncio.sleep(max_wait_s)
+                # a batch with an event (an SOS, a fall, an alarm) or a status goes at once, and so does this one
+                # as soon as such a message arrives while it lingers.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max_wait_s):
+                        await self._not_telemetry.wait()
                 batch += self._take(max_batch - len(batch))
             yield batch
 

@@ -121,8 +121,12 @@ class Alerts(AuditLog):
         context: SiteContext | None,
         policy: Mapping[str, Any],
         timers: Timers,
+        nowait: bool = False,
     ) -> RaiseResult:
-        """Store a raised alert, or count a repeat of the active one (race-free upsert on the dedup key)."""
+        """Store a raised alert, or count a repeat of the active one (race-free upsert on the dedup key).
+
+        ``nowait`` (SQLite): raise :class:`~alerts.store.errors.WriteBusy` instead of waiting for the write lock.
+        """
         subject = subject_of(alert)
         values: dict[str, Any] = {
             "site": alert.site,
@@ -150,7 +154,7 @@ class Alerts(AuditLog):
             "next_due_ms": _min_due(timers.remind_due_ms, timers.escalate_due_ms, timers.on_site_due_ms),
             "notified": [],
         }
-        with self._tx(urgent=alert.is_life_safety) as s:
+        with self._tx(urgent=alert.is_life_safety, nowait=nowait) as s:
             row = s.execute(self._raise_statement(), values).one()._mapping
             alert_id, count = int(row["id"]), int(row["count"])
             created = count == 1

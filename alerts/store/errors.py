@@ -35,6 +35,15 @@ class InvalidTransition(AlertStoreError):
         self.reason = reason
 
 
+class WriteBusy(AlertStoreError):
+    """Raised by a write asked not to wait (``nowait``) when another writer holds the lock; nothing was written."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"write lock held by {holder}")
+        self.holder = holder
+        """``this process`` (the in-process write gate) or ``another connection`` (SQLite busy)."""
+
+
 class RegistryImportError(AlertStoreError):
     """Raised when a registry document (docs/registry.md) is malformed; nothing is imported."""
 

@@ -55,6 +55,22 @@ class WriteGate:
             self._owner = me
             self._depth = 1
 
+    def try_acquire(self, *, urgent: bool = False) -> bool:
+        """Take the gate only if that needs no waiting (re-entrant); True if taken.
+
+        An ordinary writer does not take a free gate while urgent writers wait for it.
+        """
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            if self._owner is not None or (not urgent and self._urgent_waiting):
+                return False
+            self._owner = me
+            self._depth = 1
+            return True
+
     def release(self) -> None:
         """Leave the gate; the next urgent waiter, else the next ordinary one, goes in."""
         with self._cond:

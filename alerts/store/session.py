@@ -9,6 +9,7 @@ SQLAlchemy engines and sessions.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -18,15 +19,18 @@ import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from alerts.store import migrate as migrations
-from alerts.store.errors import AlertNotFound, RecordNotFound
+from alerts.store.errors import AlertNotFound, RecordNotFound, WriteBusy
 from alerts.store.gate import WriteGate
 from alerts.store.tables import AlertRow, Worker
 
 SYSTEM: Final = "system"
+BUSY_TIMEOUT_MS: Final = 30_000
+"""How long an SQLite writer waits for another process's write lock (SQLite's busy handler)."""
 R = TypeVar("R", bound=msgspec.Struct)
 
 
@@ -61,10 +65,18 @@ class StoreBase:
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
         self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
+        self._nowait_engine: Engine | None = None
+        self._nowait_sessions: sessionmaker[Session] | None = None
+        """SQLite file: sessions on connections that never wait for the write lock nor checkpoint (``nowait``)."""
         # SQLite has one writer: this process's writers queue here (life-safety first), not in SQLite's busy
         # handler, which sleeps between retries (alerts/store/gate.py). PostgreSQL locks rows instead.
         self.write_gate: WriteGate | None = WriteGate() if self.engine.dialect.name == "sqlite" else None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if self.write_gate is not None:
+            memory = self.url in ("sqlite://", "sqlite:///:memory:")  # one shared connection, no other process
+            nowait = self.engine if memory else self._create_engine(self.url, pool_size=1, echo=echo, nowait=True)
+            self._nowait_engine = nowait
+            self._nowait_sessions = sessionmaker(nowait, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(eldercare_read_only=True), expire_on_commit=False
         )
@@ -72,7 +84,12 @@ class StoreBase:
             self.migrate()
 
     @staticmethod
-    def _create_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
+    def _create_engine(url: str, *, pool_size: int, echo: bool, nowait: bool = False) -> Engine:
+        """The engine for ``url``.
+
+        On SQLite, ``nowait`` makes its connections fail at once on a held write lock (busy timeout 0) and leave WAL
+        checkpoints (an fsync of both files) to the other connections.
+        """
         if url.startswith("sqlite"):
             memory = url in ("sqlite://", "sqlite:///:memory:")
             engine = create_engine(
@@ -92,7 +109,9 @@ class StoreBase:
                     cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA busy_timeout=30000")
+                cur.execute(f"PRAGMA busy_timeout={0 if nowait else BUSY_TIMEOUT_MS}")
+                if nowait and not memory:
+                    cur.execute("PRAGMA wal_autocheckpoint=0")
                 cur.close()
 
             @event.listens_for(engine, "begin")
@@ -127,11 +146,37 @@ class StoreBase:
     def close(self) -> None:
         """Release all pooled connections."""
         self.engine.dispose()
+        if self._nowait_engine is not None:
+            self._nowait_engine.dispose()
+
+    @property
+    def writes_without_waiting(self) -> bool:
+        """True if a write can be tried with ``nowait`` (SQLite: it then fails at once instead of waiting)."""
+        return self._nowait_sessions is not None
 
     @contextlib.contextmanager
-    def _tx(self, *, urgent: bool = False) -> Iterator[Session]:
-        """One write transaction; ``urgent`` (a life-safety alert being stored) goes before waiting ordinary writes."""
+    def _tx(self, *, urgent: bool = False, nowait: bool = False) -> Iterator[Session]:
+        """One write transaction; ``urgent`` (a life-safety alert being stored) goes before waiting ordinary writes.
+
+        ``nowait`` (SQLite only, :attr:`writes_without_waiting`): raise :class:`WriteBusy` at once, with nothing
+        written, where the write would wait for the lock (another writer of this process or of another one).
+        """
         gate = self.write_gate
+        if nowait:
+            if gate is None or self._nowait_sessions is None:
+                raise ValueError("nowait writes need an SQLite store")
+            if not gate.try_acquire(urgent=urgent):
+                raise WriteBusy("this process")
+            try:
+                with self._nowait_sessions.begin() as session:
+                    yield session
+            except OperationalError as exc:
+                if isinstance(exc.orig, sqlite3.OperationalError) and exc.orig.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                    raise WriteBusy("another connection") from exc
+                raise
+            finally:
+                gate.release()
+            return
         if gate is None:
             with self._sessions.begin() as session:
                 yield session

@@ -130,6 +130,7 @@ class Mosquitto(ChildServer):
         tls_port: int = 0,
         require_client_cert: bool = False,
         bridge: NatsBridge | None = None,
+        tcp_nodelay: bool = True,
     ) -> None:
         super().__init__(data_dir=data_dir)
         if autosave_changes < 1:
@@ -150,6 +151,8 @@ class Mosquitto(ChildServer):
         self.require_client_cert = require_client_cert
         self.bridge = bridge
         """Edge mode: forward the gateways' uplinks to a NATS cluster (clustered mode); ``None`` by default."""
+        self.tcp_nodelay = tcp_nodelay
+        """Send every packet at once (``set_tcp_nodelay true``); False keeps mosquitto's default, Nagle on."""
         self.binary = ensure_package("/usr/sbin/mosquitto", "mosquitto")
 
     @property
@@ -205,6 +208,9 @@ class Mosquitto(ChildServer):
                     f"max_inflight_messages {self.max_inflight}",
                     f"max_queued_messages {self.max_queued}",
                     "max_queued_bytes 0",
+                    # Send each message at once (no Nagle): the backend acknowledges only once durable, so with
+                    # Nagle a life-safety message waited in the broker's socket for the backend's delayed TCP ACK.
+                    f"set_tcp_nodelay {'true' if self.tcp_nodelay else 'false'}",
                     f"message_size_limit {self.message_size_limit}",
                     f"max_packet_size {self.message_size_limit + PACKET_HEADROOM}",
                     "log_dest stderr",
