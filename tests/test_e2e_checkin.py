@@ -18,11 +18,11 @@ from typing import TypeVar
 import msgspec
 import pytest
 from support.backend import backend_settings, registry_for, running
+from support.checkin import FAST, WINDOW_S
 from support.receivers import Webhook
 
 from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.checkins import CheckInStep, CheckInStore
-from detection.config import DetectConfig
 from detection.models import AlertType
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
@@ -33,18 +33,6 @@ from firmware_sim.wire import encode_call_button_event, encode_motion_event
 T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-WINDOW_S = 4
-FAST = DetectConfig(
-    checkin_window_s=WINDOW_S,
-    inactivity_population_min=(0.1,) * 5,
-    inactivity_default_min=0.1,
-    inactivity_floor_min=0.05,
-    inactivity_ceiling_min=0.2,
-    inactivity_backstop_min=0.3,
-    fatigue_budget_per_month=0,
-)
-"""Inactivity after about 6 s without motion instead of 45 min; the elder has 4 s to answer."""
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from scale_helpers import Worker
 from support.backend import registry_for
+from support.checkin import FAST, WINDOW_S
 
 from alerts.store.checkins import CheckInStore
 from alerts.store.repository import AlertStore
-from detection.config import DetectConfig
 from detection.models import AlertType
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
@@ -36,18 +36,6 @@ from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetr
 from ingest.influx import InfluxClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-WINDOW_S = 4
-FAST = DetectConfig(
-    checkin_window_s=WINDOW_S,
-    inactivity_population_min=(0.1,) * 5,
-    inactivity_default_min=0.1,
-    inactivity_floor_min=0.05,
-    inactivity_ceiling_min=0.2,
-    inactivity_backstop_min=0.3,
-    fatigue_budget_per_month=0,
-)
-"""Inactivity after about 6 s without motion instead of 45 min; the elder has 4 s to answer (tests/test_e2e_checkin)."""
 
 
 @pytest.fixture(scope="module")
