@@ -125,6 +125,8 @@ class Engine:
         self._ctx = Context(config=self.config, timers=self.timers)
         self._population = population_baseline(self.config)
         self.detectors: tuple[Detector, ...] = tuple(detectors or default_detectors(self.config))
+        self._inactivity = InactivityDetector(config=self.config)
+        """The inactivity rule's limits for :meth:`learned` (stateless; the running one may be left out)."""
         routes: dict[tuple[DeviceKind, MessageType], list[Detector]] = {
             (k, t): [] for k in DeviceKind for t in MessageType
         }
@@ -428,7 +430,7 @@ class Engine:
         """
         if AlertType.INACTIVITY.value in home.off:
             return None  # the rule is off; ``off`` says why
-        det = InactivityDetector(config=self.config)
+        det = self._inactivity
         window = self.config.checkin_window_s / 60
         rooms = ["", *home.baseline.room_limit_min]
         after: dict[str, float | None] = {}
@@ -451,7 +453,7 @@ class Engine:
         pages = fatigue.pages_in_window(home)
         adapted: list[dict[str, object]] = []
         if home.fatigue_inactivity_steps:
-            ceiling = InactivityDetector(config=c).ceiling_min(home)
+            ceiling = self._inactivity.ceiling_min(home)
             lims = [lim if home.baseline.personal else min(lim, ceiling) for lim in home.baseline.inactivity_limit_min]
             frm = min((x for x in lims if x is not None), default=ceiling)
             adapted.append(

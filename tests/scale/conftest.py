@@ -13,20 +13,12 @@ from eldercare.servers.nats import NatsCluster
 @pytest.fixture(scope="session")
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     """Three nodes on free ports with their own stores, partition mapping of 64."""
-    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats"))
-    cluster.start()
-    try:
+    with NatsCluster(data_dir=tmp_path_factory.mktemp("nats")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     """A cluster of this test's own (its leases, consumers and MQTT sessions start empty)."""
-    c = NatsCluster(data_dir=tmp_path / "nats")
-    c.start()
-    try:
+    with NatsCluster(data_dir=tmp_path / "nats") as c:
         yield c
-    finally:
-        c.stop()

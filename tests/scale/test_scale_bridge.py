@@ -63,12 +63,8 @@ def edge(cluster: NatsCluster, tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def cluster8(tmp_path: Path) -> Iterator[NatsCluster]:
     """A cluster mapping to 8 partitions (its streams and consumers come up in a few seconds instead of 30)."""
-    c = NatsCluster(data_dir=tmp_path / "nats8", partitions=8)
-    c.start()
-    try:
+    with NatsCluster(data_dir=tmp_path / "nats8", partitions=8) as c:
         yield c
-    finally:
-        c.stop()
 
 
 async def test_bridge_carries_uplinks_out_and_commands_back_in(cluster8: NatsCluster, tmp_path: Path) -> None:

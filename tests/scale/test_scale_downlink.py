@@ -42,12 +42,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
     """A cluster of this module's own: its workers' consumers (epochs of the default lease bucket) must not meet
     the session cluster's tests, which use fresh lease buckets on the same partitions."""
-    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats-downlink"))
-    cluster.start()
-    try:
+    with NatsCluster(data_dir=tmp_path_factory.mktemp("nats-downlink")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
