@@ -129,16 +129,22 @@ class InactivityDetector(Detector):
         """
         return self.limit_for(home, block_of(ctx.local_min(home.last_activity_ms)), home.last_room)
 
-    def limit_for(self, home: HomeState, block: int, room: str) -> float | None:
-        """:meth:`learned_limit_min` for a silence that began in ``block`` after activity in ``room``."""
+    @staticmethod
+    def _raw_limit(home: HomeState, block: int, room: str) -> float:
+        """The learned (or population) limit of ``block`` after activity in ``room``, before ceiling and backstop."""
         base = home.baseline
         lim = base.inactivity_limit_min[block]
         if base.room_limit_min:
             per_room = base.room_limit_min.get(room)
-            if per_room is not None:
-                room_lim = per_room[block]
-                if room_lim is not None:
-                    lim = room_lim
+            room_lim = per_room[block] if per_room is not None else None
+            if room_lim is not None:
+                lim = room_lim
+        return lim
+
+    def limit_for(self, home: HomeState, block: int, room: str) -> float | None:
+        """:meth:`learned_limit_min` for a silence that began in ``block`` after activity in ``room``."""
+        base = home.baseline
+        lim = self._raw_limit(home, block, room)
         ceiling = self.ceiling_min(home)
         if lim <= ceiling:
             return lim
@@ -222,7 +228,23 @@ class InactivityDetector(Detector):
         q = round(self.config.inactivity_quantile * 100)
         if where:
             q = round(self.config.inactivity_room_quantile * 100)
-        if base.personal and ref is not None:
+        learned = self.learned_limit_min(ctx, home)
+        c = self.config
+        raw = self._raw_limit(home, b, room)
+        if base.personal and ref is not None and raw > ceiling:
+            # The home's own quiet spells here outlast its ceiling: the backstop (or the learned limit, if it is
+            # shorter) decides. Saying "clipped to 30–120 min" beside a 4-h limit confused the reader.
+            src = (
+                f"this home's longest quiet spell in the {BLOCKS[b]}{where} was at most {ref:.0f} min on {q}% of"
+                f" {base.n_days} days (learned limit {fmt_min(raw)}), longer than its {fmt_min(ceiling)} ceiling,"
+                f" so a silence here is paged at {fmt_min(min(raw, fatigue.backstop_min(c, home)))} at the latest"
+            )
+            src_zh = (
+                f"本户过去 {base.n_days} 天中 {q}% 的日子{BLOCKS_ZH[b]}{where_zh}最长安静时段不超过 {ref:.0f} 分钟"
+                f"（学习到的阈值 {fmt_min_zh(raw)}），超过本户 {fmt_min_zh(ceiling)} 的上限，"
+                f"因此此处安静最迟 {fmt_min_zh(min(raw, fatigue.backstop_min(c, home)))} 即提醒"
+            )
+        elif base.personal and ref is not None:
             src = (
                 f"longest quiet spell in the {BLOCKS[b]}{where} on {q}% of {base.n_days} days"
                 f" was at most {ref:.0f} min,"
@@ -238,8 +260,6 @@ class InactivityDetector(Detector):
         else:
             src = "population default (not enough personal history yet)"
             src_zh = "人群默认值（个人历史数据尚不足）"
-        learned = self.learned_limit_min(ctx, home)
-        c = self.config
         if (
             base.personal
             and ref is not None

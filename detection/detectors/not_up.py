@@ -146,7 +146,7 @@ class NotUpDetector(Detector):
             AlertType.NOT_UP,
             Severity.WARNING,
             due,
-            f"Not up by {dl}: {what}; deadline from {src}.",
+            f"Not up by {dl}: {what}; deadline: {src}.",
             f"到 {dl} 仍未起床：{what_zh}；截止时间依据：{src_zh}。",
             evidence={"deadline": dl, "in_bed": home.in_bed, "personal": home.baseline.personal, "weekend": weekend},
             key=KEY,

@@ -470,6 +470,34 @@ def test_a_resident_tagged_close_watch_is_paged_after_the_shorter_backstop() -> 
     assert long_lie["after_min"]["afternoon"] == 120  # type: ignore[index]  # RULES: check-in off
 
 
+def test_a_page_at_the_backstop_says_the_homes_own_spells_outlast_its_ceiling() -> None:
+    """kasteren-b's evening page read "limit 4 h 00 min: … at most 338 min, × 1.15 margin, clipped to 30–120 min":
+    three numbers that contradict each other. A limit past the ceiling must say that the backstop decides, and why."""
+    engine = Engine(registry=registry(), config=RULES)
+    home = Home(engine=engine)
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"), rd("pir1", at(0, 12, 15), event="motion", room="living"))
+    state = engine.homes["h1"]
+    state.baseline = msgspec.structs.replace(
+        state.baseline,
+        personal=True,
+        n_days=21,
+        inactivity_limit_min=(600.0, 60.0, 60.0, 706.0, 90.0),
+        quiet_ref_min=(520.0, 40.0, 40.0, 338.0, 70.0),
+    )
+    for hh, mm in ((13, 0), (13, 45), (14, 30)):
+        home.send(rd("pir1", at(0, hh, mm), event="motion", room="living"))
+    home.motion_idle(at(0, 14, 30), at(0, 19, 0))
+    home.advance(at(0, 19, 0))
+    [alert] = [a for a in home.of(AlertType.INACTIVITY) if not a.clears]
+    assert alert.time_ms == at(0, 18, 30) and alert.evidence["limit_min"] == 240.0
+    assert "clipped to" not in alert.explanation
+    assert "at most 338 min on 95% of 21 days (learned limit 11 h 46 min)" in alert.explanation
+    assert "longer than its 2 h 00 min ceiling, so a silence here is paged at 4 h 00 min at the latest" in (
+        alert.explanation
+    )
+    assert "超过本户" in alert.explanation_zh and "上限" in alert.explanation_zh
+
+
 def test_a_close_watch_tag_added_later_counts_after_a_restart_from_the_snapshot() -> None:
     """The registry is read again on restore: a tag (or a device) added since the snapshot is not ignored."""
     engine = Engine(registry=registry(), config=RULES)
