@@ -69,15 +69,21 @@ def make_ca(out: Path, *, days: int = 3650, name: str = "eldercare local CA") ->
     return TlsFiles(ca=ca, cert=ca, key=key)
 
 
-def issue(out: Path, stem: str, *, hosts: Sequence[str] = (), client: bool = False, days: int = 825) -> TlsFiles:
-    """A certificate signed by the CA in ``out``: a server's for ``hosts``, or a client's (CN ``stem``)."""
+def issue(
+    out: Path, stem: str, *, hosts: Sequence[str] = (), client: bool = False, peer: bool = False, days: int = 825
+) -> TlsFiles:
+    """A certificate signed by the CA in ``out``: a server's for ``hosts``, or a client's (CN ``stem``).
+
+    ``peer``: a server that also dials its peers with it (NATS routes verify both ends), so it may authenticate
+    as a client too.
+    """
     ca = make_ca(out)
     key, csr, cert = out / f"{stem}.key", out / f"{stem}.csr", out / f"{stem}.crt"
     _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key.name, cwd=out)
     _private(key)
     _openssl("req", "-new", "-key", key.name, "-subj", f"/CN={stem}", "-out", csr.name, cwd=out)
     ext = out / f"{stem}.ext"
-    usage = "clientAuth" if client else "serverAuth"
+    usage = "clientAuth" if client else "serverAuth,clientAuth" if peer else "serverAuth"
     lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", f"extendedKeyUsage={usage}"]
     if hosts:
         lines.append(f"subjectAltName={_san(hosts)}")
@@ -91,6 +97,9 @@ def issue(out: Path, stem: str, *, hosts: Sequence[str] = (), client: bool = Fal
     return TlsFiles(ca=ca.cert, cert=cert, key=key)
 
 
-def server_certificate(out: Path, *, hosts: Sequence[str] = ("localhost", "127.0.0.1")) -> TlsFiles:
-    """The broker's / console's certificate (``server.crt``, ``server.key``) for ``hosts``."""
-    return issue(out, "server", hosts=hosts)
+def server_certificate(out: Path, *, hosts: Sequence[str] = ("localhost", "127.0.0.1"), peer: bool = False) -> TlsFiles:
+    """The broker's / console's certificate (``server.crt``, ``server.key``) for ``hosts``.
+
+    ``peer``: for a NATS node, whose routes to the other nodes present the same certificate as a client.
+    """
+    return issue(out, "server", hosts=hosts, peer=peer)

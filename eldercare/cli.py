@@ -123,6 +123,12 @@ def certs(
     client: Annotated[
         list[str] | None, typer.Option(help="Also issue a client certificate with this CN, e.g. a gateway site.")
     ] = None,
+    nats_node: Annotated[
+        bool,
+        typer.Option(
+            "--nats-node", help="A NATS node's certificate: its routes dial the other nodes with it (scale-out docs)."
+        ),
+    ] = False,
 ) -> None:
     """Make a local certificate authority and a server certificate (MQTT over TLS, HTTPS) signed by it.
 
@@ -131,7 +137,7 @@ def certs(
     from eldercare.certs import CertError, issue, server_certificate
 
     try:
-        files = server_certificate(out, hosts=host or ["localhost", "127.0.0.1"])
+        files = server_certificate(out, hosts=host or ["localhost", "127.0.0.1"], peer=nats_node)
         for name in client or []:
             issue(out, name, client=True)
     except CertError as exc:

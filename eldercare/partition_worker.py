@@ -550,6 +550,7 @@ def nats_bus(settings: Settings, *, name: str) -> NatsBus:
         name=name,
         user=settings.nats_user,
         password=settings.nats_password.get_secret_value(),
+        tls_ca=settings.nats_ca,
     )
 
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     nats_urls: str = Field(default="", description="Comma-separated nats:// URLs of the cluster (partition workers).")
     nats_user: str = Field(default="", description="The workers' NATS user on a secured cluster (empty: none).")
     nats_password: SecretStr = Field(default=SecretStr(""), description="Its password (the nodes hold a bcrypt hash).")
+    nats_ca: str = Field(
+        default="", description="CA file of the nodes' TLS certificates (eldercare certs); set: workers use TLS only."
+    )
     nats_route_password: SecretStr = Field(
         default=SecretStr(""), description="Lets the NATS nodes route to each other (eldercare nats-accounts)."
     )

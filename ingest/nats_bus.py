@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -111,15 +112,20 @@ def lease_key(partition: int) -> str:
 class NatsBus:
     """A connection to a NATS cluster (fails over between ``servers``) and its JetStream context."""
 
-    def __init__(self, *, servers: Sequence[str], name: str, user: str = "", password: str = "") -> None:
+    def __init__(
+        self, *, servers: Sequence[str], name: str, user: str = "", password: str = "", tls_ca: str = ""
+    ) -> None:
         """Remember where and as whom to connect; :meth:`connect` (or ``async with``) connects.
 
         ``user``/``password``: the workers' NATS account on a secured cluster (docs/scale-out.md, "Accounts").
+        ``tls_ca``: the CA file that signed the nodes' certificates; the connection is then TLS only, and a node
+        whose certificate it did not sign (or that offers no TLS) is refused.
         """
         self.servers = list(servers)
         self.name = name
         self.user = user
         self._password = password
+        self.tls_ca = tls_ca
         self._nc: Client | None = None
 
     async def connect(self) -> None:
@@ -131,6 +137,7 @@ class NatsBus:
             reconnect_time_wait=0.2,
             user=self.user or None,
             password=self._password or None,
+            tls=ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else None,
         )
 
     @property

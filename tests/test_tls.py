@@ -100,6 +100,20 @@ def test_server_certificate_names_its_hosts(tmp_path: Path) -> None:
     text = subprocess.run(["openssl", "x509", "-in", str(files.cert), "-noout", "-text"], capture_output=True,
                           text=True, check=True).stdout  # fmt: skip
     assert "DNS:broker.example.org" in text and "IP Address:10.0.0.5" in text
+    assert "TLS Web Server Authentication" in text and "Client Authentication" not in text
+
+
+def test_a_nats_node_certificate_may_also_dial_its_peers(tmp_path: Path) -> None:
+    """NATS routes verify both ends: ``eldercare certs --nats-node`` adds clientAuth (a plain server certificate
+    was refused by the other nodes: "certificate specifies an incompatible key usage")."""
+    done = subprocess.run(
+        [sys.executable, "-m", "eldercare.cli", "certs", "--out", str(tmp_path), "--host", "nats1.example.org",
+         "--nats-node"], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "server.crt"), "-noout", "-text"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "TLS Web Server Authentication, TLS Web Client Authentication" in text and "DNS:nats1.example.org" in text
 
 
 def test_client_certificates_can_be_required(tmp_path: Path, certs: TlsFiles) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from eldercare.certs import TlsFiles
 from eldercare.servers._child import ChildServer, ServerError, ensure_package, free_port, port_open
 from ingest.nats_auth import NatsAuth
 from ingest.partitions import DEFAULT_PARTITIONS, nats_mappings
@@ -27,7 +29,9 @@ class NatsNode(ChildServer):
 
     With ``auth`` the node admits only the accounts of :class:`ingest.nats_auth.NatsAuth` (gateways, workers,
     routes): the configuration docs/scale-out.md tells operators to run. Without it, anyone on loopback may do
-    anything (tests of the partitioning, ``bench scale``).
+    anything (tests of the partitioning, ``bench scale``). With ``tls`` (a server certificate of ``eldercare
+    certs`` and its CA) every listener speaks TLS only: clients (workers), MQTT (gateways, an edge bridge) and the
+    routes between nodes, which verify each other's certificate against the CA.
     """
 
     name = "nats-server"
@@ -39,11 +43,13 @@ class NatsNode(ChildServer):
         server_name: str = "n1",
         partitions: int = DEFAULT_PARTITIONS,
         auth: NatsAuth | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         super().__init__(data_dir=data_dir)
         self.server_name = server_name
         self.partitions = partitions
         self.auth = auth
+        self.tls = tls
         self.port = free_port()
         self.cluster_port = free_port()
         self.mqtt_port = free_port()
@@ -53,8 +59,8 @@ class NatsNode(ChildServer):
 
     @property
     def url(self) -> str:
-        """Client URL (``nats://``)."""
-        return f"nats://127.0.0.1:{self.port}"
+        """Client URL (``nats://``, or ``tls://`` when the node has TLS)."""
+        return f"{'tls' if self.tls is not None else 'nats'}://127.0.0.1:{self.port}"
 
     @property
     def conf_path(self) -> Path:
@@ -65,6 +71,8 @@ class NatsNode(ChildServer):
         """Write the node's configuration (cluster block only when it has routes)."""
         mappings = "\n".join(f'  "{src}": "{dest}"' for src, dest in nats_mappings(self.partitions))
         auth = self.auth
+        tls = self._tls_block("  ", verify_ca=True)
+        client_tls, mqtt_tls = self._tls_block("", verify_ca=False), self._tls_block("  ", verify_ca=False)
         cluster = ""
         if self.routes:
             creds = auth.route_credentials() if auth is not None else ""
@@ -74,7 +82,7 @@ class NatsNode(ChildServer):
 cluster {{
   name: eldercare
   listen: 127.0.0.1:{self.cluster_port}
-{route_auth}  routes: [
+{tls}{route_auth}  routes: [
 {routes}
   ]
 }}
@@ -92,7 +100,7 @@ server_name: {self.server_name}
 listen: 127.0.0.1:{self.port}
 http: 127.0.0.1:{self.http_port}
 max_payload: 65536
-
+{client_tls}
 jetstream {{
   store_dir: "{self.data_dir / "js"}"
   max_memory_store: 64MB
@@ -101,7 +109,7 @@ jetstream {{
 {cluster}
 mqtt {{
   listen: 127.0.0.1:{self.mqtt_port}
-  # 2.9.10 would derive the replicas from the number of listed routes (2 in a 3-node cluster): be explicit.
+{mqtt_tls}  # 2.9.10 would derive the replicas from the number of listed routes (2 in a 3-node cluster): be explicit.
   stream_replicas: {replicas}
   ack_wait: "30s"
   # Per QoS 1 subscription; a session's sum must stay <= 65,535, else nats-server refuses the next subscription
@@ -115,6 +123,20 @@ mappings {{
 }}
 {accounts}"""
         )
+
+    def _tls_block(self, indent: str, *, verify_ca: bool) -> str:
+        """A ``tls { }`` block for one listener (empty without TLS).
+
+        Clients and gateways prove who they are with passwords, so the client and MQTT listeners only present the
+        server certificate; the routes also name the CA (``verify_ca``): a node checks the node it dials.
+        """
+        if self.tls is None:
+            return ""
+        lines = [f'cert_file: "{self.tls.cert}"', f'key_file: "{self.tls.key}"', "timeout: 5"]
+        if verify_ca:
+            lines.append(f'ca_file: "{self.tls.ca}"')
+        inner = "".join(f"{indent}  {line}\n" for line in lines)
+        return f"{indent}tls {{\n{inner}{indent}}}\n"
 
     def command(self) -> Sequence[str]:
         """Run nats-server in the foreground with the generated config."""
@@ -186,17 +208,21 @@ def _mqtt_connect(client_id: str, username: str = "", password: str = "") -> byt
             return b"\x10" + length + body
 
 
-def create_mqtt_streams(port: int, *, timeout: float = 30.0, username: str = "", password: str = "") -> None:
+def create_mqtt_streams(
+    port: int, *, timeout: float = 30.0, username: str = "", password: str = "", ca: Path | None = None
+) -> None:
     """Make nats-server create its MQTT streams (``$MQTT_msgs``, …): it does so on the first MQTT connection.
 
     A bare MQTT 3.1.1 CONNECT (clean session) and DISCONNECT; retried while JetStream is still electing leaders.
-    On a secured cluster it connects as the workers' user.
+    On a secured cluster it connects as the workers' user; with ``ca`` over TLS, checking the node's certificate.
     """
     connect = _mqtt_connect("eldercare-init", username, password)
+    context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                sock = context.wrap_socket(raw, server_hostname="127.0.0.1") if context is not None else raw
                 sock.sendall(connect)
                 if sock.recv(4) == b"\x20\x02\x00\x00":
                     sock.sendall(b"\xe0\x00")
@@ -212,12 +238,19 @@ class NatsCluster:
     """``size`` nats-server nodes routed to each other, each with JetStream and MQTT; started and stopped together."""
 
     def __init__(
-        self, *, data_dir: Path, size: int = 3, partitions: int = DEFAULT_PARTITIONS, auth: NatsAuth | None = None
+        self,
+        *,
+        data_dir: Path,
+        size: int = 3,
+        partitions: int = DEFAULT_PARTITIONS,
+        auth: NatsAuth | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.size = size
         self.partitions = partitions
         self.auth = auth
+        self.tls = tls
         self.nodes: list[NatsNode] = []
         self._new_ports()
 
@@ -228,6 +261,7 @@ class NatsCluster:
                 server_name=f"n{i + 1}",
                 partitions=self.partitions,
                 auth=self.auth,
+                tls=self.tls,
             )
             for i in range(self.size)
         ]
@@ -259,7 +293,8 @@ class NatsCluster:
                 self._new_ports()
         self.wait_healthy(timeout=timeout)
         user, password = (self.auth.worker_user, self.auth.worker_password) if self.auth is not None else ("", "")
-        create_mqtt_streams(self.nodes[0].mqtt_port, timeout=timeout, username=user, password=password)
+        ca = self.tls.ca if self.tls is not None else None
+        create_mqtt_streams(self.nodes[0].mqtt_port, timeout=timeout, username=user, password=password, ca=ca)
 
     def wait_healthy(self, *, timeout: float = 60.0) -> None:
         """Block until every running node reports JetStream ready."""

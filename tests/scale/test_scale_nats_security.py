@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -29,9 +31,10 @@ from typer.testing import CliRunner
 
 from alerts.store.repository import AlertStore
 from detection.models import AlertType
+from eldercare.certs import TlsFiles, issue
 from eldercare.cli import app
 from eldercare.servers.influxd import Influxd
-from eldercare.servers.nats import NatsCluster
+from eldercare.servers.nats import NatsCluster, _mqtt_connect
 from eldercare.servers.postgres import Postgres
 from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry
 from gateway.provisioning import gateway_password
@@ -58,16 +61,26 @@ def _sites(n: int) -> list[str]:
 
 @dataclass
 class Secured:
+    """The production shape: accounts, and TLS on every listener (clients, MQTT, routes)."""
+
     cluster: NatsCluster
     sites: list[str]
+    tls: TlsFiles
 
     def worker(self) -> NatsBus:
-        return NatsBus(servers=self.cluster.urls, name="test-worker", user=WORKER_USER, password=WORKER_PASSWORD)
+        return NatsBus(
+            servers=self.cluster.urls,
+            name="test-worker",
+            user=WORKER_USER,
+            password=WORKER_PASSWORD,
+            tls_ca=str(self.tls.ca),
+        )
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     sites = _sites(4)
+    tls = issue(tmp_path_factory.mktemp("nats-certs"), "nats", hosts=["127.0.0.1", "localhost"], peer=True)
     auth = NatsAuth(
         sites=tuple(sites),
         gateway_secret=SECRET,
@@ -76,20 +89,22 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         route_password="test-route-password",
         bcrypt_cost=4,  # the minimum: the test's cost, not the server's; production uses BCRYPT_COST
     )
-    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats-secured"), auth=auth)
+    cluster = NatsCluster(data_dir=tmp_path_factory.mktemp("nats-secured"), auth=auth, tls=tls)
     cluster.start()
     try:
-        yield Secured(cluster, sites)
+        yield Secured(cluster, sites, tls)
     finally:
         cluster.stop()
 
 
 @dataclass
 class Gateway:
-    """One gateway's MQTT connection (paho, MQTT 3.1.1, persistent session) recording what the broker answers."""
+    """One gateway's MQTT connection (paho, MQTT 3.1.1, persistent session, TLS checked against ``ca``) recording
+    what the broker answers."""
 
     site: str
     port: int
+    ca: Path
     client_id: str = ""
     password: str = ""
     connected: threading.Event = field(default_factory=threading.Event)
@@ -108,6 +123,7 @@ class Gateway:
             reconnect_on_failure=False,
         )
         self.client.username_pw_set(self.site, self.password or gateway_password(SECRET, self.site))
+        self.client.tls_set(ca_certs=str(self.ca))
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.dropped.set()
         self.client.on_subscribe = self._on_subscribe
@@ -190,6 +206,48 @@ async def _read_until(bus: NatsBus, site: str, needle: str) -> list[str]:
     raise AssertionError(f"{needle} never reached partition {p}: {seen}")
 
 
+def _closed_without_answer(port: int, hello: bytes) -> bytes:
+    """Send ``hello`` in plain text and read until the server closes the connection; what it sent before that."""
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(hello)
+        while chunk := sock.recv(4096):
+            got += chunk
+    return got
+
+
+async def test_every_listener_speaks_tls_only(secured: Secured) -> None:
+    """Passwords never cross the network in clear: a plain MQTT CONNECT gets no CONNACK (the server closes), a plain
+    NATS CONNECT gets no PONG, a client that does not trust the CA is refused, and the routes between the nodes
+    (which formed the cluster this fixture waited for) run over TLS."""
+    node = secured.cluster.nodes[0]
+    a = secured.sites[0]
+    mqtt_plain = await asyncio.to_thread(
+        _closed_without_answer, node.mqtt_port, _mqtt_connect(a, a, gateway_password(SECRET, a))
+    )
+    assert not mqtt_plain.startswith(b"\x20")  # no CONNACK, and the connection was closed (EOF)
+    nats_plain = await asyncio.to_thread(
+        _closed_without_answer, node.port, b'CONNECT {"user":"eldercare-worker","pass":"x","verbose":false}\r\nPING\r\n'
+    )
+    assert b'"tls_required":true' in nats_plain and b"PONG" not in nats_plain
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await nats.connect(
+            servers=[node.url],
+            user=WORKER_USER,
+            password=WORKER_PASSWORD,
+            tls=ssl.create_default_context(),  # the system's CAs: the nodes' local CA is not among them
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+        )
+    varz = node.monitor("/varz")
+    cluster = varz["cluster"]
+    assert varz["tls_required"] is True and isinstance(cluster, dict) and cluster["tls_required"] is True
+    routes = node.monitor("/routez")["routes"]
+    assert isinstance(routes, list) and len(routes) == 2
+    async with secured.worker() as bus:  # and the right CA is enough
+        await bus.js.stream_info(MQTT_STREAM)
+
+
 async def test_a_gateway_publishes_only_its_own_homes_readings_into_its_own_partition(
     secured: Secured, worker: NatsBus
 ) -> None:
@@ -197,7 +255,7 @@ async def test_a_gateway_publishes_only_its_own_homes_readings_into_its_own_part
     a, b = secured.sites[:2]
     dev = f"d{uuid.uuid4().hex[:6]}"
     port = secured.cluster.mqtt_ports[1]
-    with Gateway(a, port) as gw_a, Gateway(b, port) as gw_b:
+    with Gateway(a, port, secured.tls.ca) as gw_a, Gateway(b, port, secured.tls.ca) as gw_b:
         await gw_a.publish(f"ec/v1/{b}/door/{dev}x/event", b'{"event":"open","seq":1}')  # as home B
         await gw_a.publish(f"part/{partition_of(b)}/ec/v1/{a}/door/{dev}y/event", b'{"event":"open","seq":1}')
         await gw_a.publish(f"ec/v1/{a}/door/{dev}/event", b'{"event":"open","seq":1}')
@@ -211,7 +269,7 @@ async def test_a_gateway_publishes_only_its_own_homes_readings_into_its_own_part
 
 async def test_a_gateway_subscribes_only_to_its_own_downlink(secured: Secured) -> None:
     a, b = secured.sites[:2]
-    with Gateway(a, secured.cluster.mqtt_ports[0]) as gw:
+    with Gateway(a, secured.cluster.mqtt_ports[0], secured.tls.ca) as gw:
         assert await gw.subscribe(f"ec/v1/{a}/call_button/btn1/cmd") == 1
         assert await gw.subscribe(f"ec/v1/{a}/+/+/cmd") == 1
         refused = {
@@ -247,6 +305,7 @@ async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
             servers=secured.cluster.urls[:1],
             user=a,
             password=gateway_password(SECRET, a),
+            tls=ssl.create_default_context(cafile=str(secured.tls.ca)),  # refused for the account, not for TLS
             allow_reconnect=False,
             max_reconnect_attempts=0,
         )
@@ -260,7 +319,7 @@ async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
     snaps = await worker.snapshots(bucket=snap_bucket, replicas=3)
     await snaps.save(lease, b"state")
     saved_under = lease.revision
-    with Gateway(a, secured.cluster.mqtt_ports[2]) as gw:
+    with Gateway(a, secured.cluster.mqtt_ports[2], secured.tls.ca) as gw:
         await gw.publish(f"$KV/{bucket}/p3", b"hostile")  # steal the lease
         await gw.publish(f"$KV/{snap_bucket}-heads/snap/p3", b"p3-e999999")  # point at a forged snapshot
         await gw.publish(f"$JS/API/STREAM/DELETE/{MQTT_STREAM}", b"")
@@ -278,9 +337,9 @@ async def test_a_gateway_taking_another_gateways_client_id_is_seen_and_gets_noth
     B's permissions (B receives none of A's downlink), and the monitoring lists the foreign client id."""
     a, b = secured.sites[:2]
     port = secured.cluster.mqtt_ports[0]
-    with Gateway(a, port) as victim:
+    with Gateway(a, port, secured.tls.ca) as victim:
         assert await victim.subscribe(f"ec/v1/{a}/+/+/cmd") == 1
-        with Gateway(b, port, client_id=a) as thief:
+        with Gateway(b, port, secured.tls.ca, client_id=a) as thief:
             assert thief.rc == 0  # the residual risk: accepted
             assert await asyncio.to_thread(victim.dropped.wait, 15)  # and the victim is thrown out
             assert secured.cluster.nodes[0].foreign_mqtt_clients() == [(b, a)]
@@ -305,11 +364,11 @@ async def test_an_oversize_message_is_dropped_and_a_retained_press_is_consumed_o
     a restart: workers read the partition's JetStream consumer from its ack floor, never MQTT retained messages."""
     a = secured.sites[2]
     dev = f"d{uuid.uuid4().hex[:6]}"
-    with Gateway(a, secured.cluster.mqtt_ports[1]) as gw:
+    with Gateway(a, secured.cluster.mqtt_ports[1], secured.tls.ca) as gw:
         big = gw.client.publish(f"ec/v1/{a}/door/{dev}-big/event", b"x" * 70_000, qos=1)
         assert await asyncio.to_thread(gw.dropped.wait, 15)  # refused: the connection is closed
         assert big.mid not in gw.acked  # and never PUBACKed (the gateway keeps it to retry, or logs it)
-    with Gateway(a, secured.cluster.mqtt_ports[1]) as gw:
+    with Gateway(a, secured.cluster.mqtt_ports[1], secured.tls.ca) as gw:
         await gw.publish(f"ec/v1/{a}/call_button/{dev}/event", b'{"event":"press","seq":1}', retain=True)
         await gw.publish(f"ec/v1/{a}/door/{dev}-m1/event", b'{"event":"open","seq":1}')
         first = await _read_until(worker, a, f"{dev}-m1")
@@ -346,6 +405,7 @@ async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the
         "ELDERCARE_NATS_URLS": ",".join(secured.cluster.urls),
         "ELDERCARE_NATS_USER": WORKER_USER,
         "ELDERCARE_NATS_PASSWORD": WORKER_PASSWORD,
+        "ELDERCARE_NATS_CA": str(secured.tls.ca),
         "ELDERCARE_LEASE_S": "5",
         "ELDERCARE_PARTITION_SNAPSHOT_S": "1",
         "ELDERCARE_INFLUX_URL": influxd.url,
@@ -363,7 +423,7 @@ async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the
         now = time.time_ns() // 1_000_000
         confirmed: list[bytes] = []
         for home in homes:
-            with Gateway(home, secured.cluster.mqtt_ports[0]) as gw:
+            with Gateway(home, secured.cluster.mqtt_ports[0], secured.tls.ca) as gw:
                 assert await gw.subscribe(f"ec/v1/{home}/+/+/cmd") == 1
                 for i in range(20):
                     m = encode_mattress_telemetry(
