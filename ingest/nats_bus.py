@@ -43,6 +43,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     KeyValueConfig,
     ObjectMeta,
     ObjectStoreConfig,
@@ -74,6 +75,13 @@ MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
 ACK_WAIT_S = 30.0
 MAX_MESSAGE_BYTES = 65536
 """Largest message ``$MQTT_msgs`` stores (the nodes' ``max_payload``; the contract's own limit is 4 KiB)."""
+RETAINED_STREAM = "$MQTT_rmsgs"
+"""nats-server's stream of MQTT retained messages: one per topic, kept until replaced (2.9.x)."""
+MAX_RETAINED_BYTES = 64 * 1024 * 1024
+"""Bound of ``$MQTT_rmsgs`` per node: beyond it the oldest retained messages go. Nothing of the contract needs a
+retained uplink (the workers read ``$MQTT_msgs``), so the bound only stops a gateway that fills it."""
+MAX_RETAINED_AGE_S = 24 * 3600.0
+"""Retained messages older than this are dropped (a day: a retained gateway status stays readable meanwhile)."""
 FETCH_RETRY_S = 0.2
 """Pause before fetching again after a failed fetch (leader election, reconnect)."""
 
@@ -166,19 +174,29 @@ class NatsBus:
         """The JetStream context."""
         return self.nc.jetstream(timeout=10)
 
-    async def ensure_partition_consumers(self, partitions: int, *, max_message_bytes: int = MAX_MESSAGE_BYTES) -> int:
+    async def ensure_partition_consumers(
+        self,
+        partitions: int,
+        *,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_retained_bytes: int = MAX_RETAINED_BYTES,
+        max_retained_age_s: float = MAX_RETAINED_AGE_S,
+    ) -> int:
         """Give every partition a consumer (epoch 0) if it has none, so nothing is dropped before it is owned.
 
         ``$MQTT_msgs`` keeps a message only while some consumer is interested; a partition without a consumer
         would lose its messages. Returns how many consumers were created. Also caps the stream's message size:
         nats-server 2.9.10's MQTT listener ignores ``max_payload`` (a 2 MB QoS 1 publish was stored, replicated
-        and PUBACKed); with the cap a bigger publish is refused, not PUBACKed, and its connection closed.
+        and PUBACKed); with the cap a bigger publish is refused, not PUBACKed, and its connection closed. And it
+        bounds ``$MQTT_rmsgs``: a retained message stays there until its topic gets another, so a gateway could
+        fill the nodes' disks with retained messages on ever new device ids (docs/scale-out.md).
         """
         try:
             info = await self.js.stream_info(MQTT_STREAM)
             if info.config.max_msg_size != max_message_bytes:
                 info.config.max_msg_size = max_message_bytes
                 await self.js.update_stream(info.config)
+            await self._bound_retained(max_retained_bytes, max_retained_age_s)
             infos = await self.js.consumers_info(MQTT_STREAM)
         except NotFoundError:
             raise StreamMissingError(
@@ -191,6 +209,17 @@ class NatsBus:
                 await self.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
                 created += 1
         return created
+
+    async def _bound_retained(self, max_bytes: int, max_age_s: float) -> None:
+        """Cap ``$MQTT_rmsgs`` in bytes (oldest go first) and age; the server creates it with neither."""
+        try:
+            info = await self.js.stream_info(RETAINED_STREAM)
+        except NotFoundError:
+            return  # created with $MQTT_msgs by the first MQTT connection; bounded on the next join
+        cfg = info.config
+        if cfg.max_bytes != max_bytes or cfg.max_age != max_age_s or cfg.discard is not DiscardPolicy.OLD:
+            cfg.max_bytes, cfg.max_age, cfg.discard = max_bytes, max_age_s, DiscardPolicy.OLD
+            await self.js.update_stream(cfg)
 
     async def take_over_consumer(self, lease: Lease) -> str:
         """Create the lease epoch's consumer at the older epochs' ack floor + 1, then delete the older ones.

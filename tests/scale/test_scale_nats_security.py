@@ -40,7 +40,13 @@ from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetr
 from gateway.provisioning import gateway_password
 from ingest.influx import InfluxClient
 from ingest.nats_auth import NatsAuth
-from ingest.nats_bus import MQTT_STREAM, NatsBus, consumer_prefix, partition_consumer_config
+from ingest.nats_bus import (
+    MQTT_STREAM,
+    RETAINED_STREAM,
+    NatsBus,
+    consumer_prefix,
+    partition_consumer_config,
+)
 from ingest.partitions import partition_of
 
 pytestmark = pytest.mark.integration
@@ -466,3 +472,28 @@ async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the
         await influx.drop_database()
         await influx.aclose()
         postgres_server.drop_database(db_name)
+
+
+async def test_retained_messages_on_ever_new_device_ids_cannot_fill_the_nodes(
+    secured: Secured, worker: NatsBus
+) -> None:
+    """A retained message stays in ``$MQTT_rmsgs`` until its topic gets another: a hostile gateway publishing
+    retained messages on new device ids would grow the stream (and each node's disk) for ever. Workers bound it
+    on joining (bytes, oldest first, and age); the gateway's own readings keep flowing meanwhile."""
+    a = secured.sites[3]
+    cap = 32 * 1024
+    await worker.ensure_partition_consumers(0, max_retained_bytes=cap)
+    before = (await worker.js.stream_info(RETAINED_STREAM)).state
+    dev = f"d{uuid.uuid4().hex[:6]}"
+    body = b'{"event":"open","seq":1,"pad":"' + b"x" * 1000 + b'"}'
+    with Gateway(a, secured.cluster.mqtt_ports[2], secured.tls.ca) as gw:
+        for i in range(100):  # 100 KiB of retained messages, each on a topic of its own
+            await gw.publish(f"ec/v1/{a}/door/{dev}-{i}/event", body, retain=True)
+        await gw.publish(f"ec/v1/{a}/door/{dev}-last/event", b'{"event":"open","seq":1}')
+    after = (await worker.js.stream_info(RETAINED_STREAM)).state
+    assert after.last_seq >= before.last_seq + 100  # every retained message was stored ...
+    assert after.bytes <= cap  # ... and the oldest went: the stream stays within its bound
+    seen = await _read_until(worker, a, f"{dev}-last")  # and the home's readings still arrive, in order
+    assert [x.rsplit(".", 2)[1] for x in seen if dev in x][-2:] == [f"{dev}-99", f"{dev}-last"]
+    cfg = (await worker.js.stream_info(RETAINED_STREAM)).config
+    assert cfg.max_age == 24 * 3600
