@@ -134,6 +134,10 @@ class HomeResult(msgspec.Struct, kw_only=True):
     short_failures: int = 0
     """Real failures shorter than their target (cannot be found in time); not in ``failures``."""
     short_failures_found: int = 0
+    failures_not_notified: int = 0
+    """Failures not found whose DEVICE_OFFLINE was raised but held back (one device notification a day)."""
+    failures_already_offline: int = 0
+    """Failures not found because the device was still called offline from before the window began."""
     outages: int = 0
     outage_alerts: list[float] = msgspec.field(default_factory=list)
     """Delay (min) of the site-offline alert of each platform outage that raised one."""
@@ -225,8 +229,12 @@ def _prepare_recorded(raw: RawHome) -> _Prepared:
     devices = map_devices(raw)
     outages = platform_outages(raw, devices)
     failures = failure_windows(raw, devices, outages)
+    # A PIR's firings inside its failure windows are gone (the engine never sees them, so incidents are not placed
+    # on them). A contact keeps its spans: the failure window silences its edges in :func:`messages`, and cutting
+    # a span would invent an ``open`` when the device returns with the contact still open.
+    motion = {d.device for d in devices if d.kind is DeviceKind.MOTION}
     intervals = {
-        dev: _cut_out(ivs, [(s, e) for d, s, e in failures if d == dev])
+        dev: _cut_out(ivs, [(s, e) for d, s, e in failures if d == dev]) if dev in motion else ivs
         for dev, ivs in intervals_of(raw, devices).items()
     }
     activity = [s for ivs in intervals.values() for s, _ in ivs]
@@ -281,6 +289,8 @@ class _Run(msgspec.Struct, kw_only=True):
     messages: int
     seconds: float
     site_alerts: list[Alert] = msgspec.field(default_factory=list)
+    offline_raised: list[Alert] = msgspec.field(default_factory=list)
+    """Every DEVICE_OFFLINE the engine raised or cleared, notified or not (the console lists them all)."""
 
 
 def _replay(
@@ -296,6 +306,7 @@ def _replay(
     pages: list[Alert] = []
     device: list[Alert] = []
     site: list[Alert] = []
+    raised: list[Alert] = []
     started = time.perf_counter()
     next_snap = day_boundary_ms(msgs[0][0]) if (snapshots is not None and day_boundary_ms and msgs) else None
     n_prompts = len(engine.checkins)
@@ -303,6 +314,8 @@ def _replay(
     def take(alerts: list[Alert]) -> None:
         for a in alerts:
             u = fusion.add(a)
+            if a.type is AlertType.DEVICE_OFFLINE:
+                raised.append(a)
             if not u.notify or a.clears:
                 continue
             if a.type in PAGING:
@@ -332,6 +345,7 @@ def _replay(
         messages=len(msgs),
         seconds=time.perf_counter() - started,
         site_alerts=site,
+        offline_raised=raised,
     )
 
 
@@ -545,6 +559,13 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
             res.short_failures_found += bool(times)
             continue
         res.failures += 1
+        if not times:
+            ups = [a for a in base.offline_raised if a.device == dev]
+            before = [a for a in ups if a.time_ms < s]
+            if any(s <= a.time_ms < e and not a.clears for a in ups):
+                res.failures_not_notified += 1
+            elif before and not before[-1].clears:
+                res.failures_already_offline += 1
         if times:
             res.failures_found += 1
             delay = (times[0] - s) / MIN
@@ -680,8 +701,10 @@ def _recorded_notes(r: HomeResult) -> list[str]:
     return [
         f"- {r.site}: **real device failures** (the devices' own CommFailure records): {r.failures_in_target}/"
         f"{r.failures} found within 2 × heartbeat + 10 min, {r.failures_found}/{r.failures} found while failing,"
-        f" median delay {med}; {r.short_failures} shorter than their target (cannot be found in time, not in the"
-        f" table): {r.short_failures_found} of them raised an alert while failing",
+        f" median delay {med}; of the {r.failures - r.failures_found} not notified, {r.failures_not_notified} were"
+        f" raised and held back (one device notification a day) and {r.failures_already_offline} began while the"
+        f" device was still called offline from before; {r.short_failures} shorter than their target (cannot be"
+        f" found in time, not in the table): {r.short_failures_found} of them notified while failing",
         f"- {r.site}: platform outages {r.outages}, seen as site offline {len(r.outage_alerts)}"
         f" (after {seen or '-'} min); not scored inside an outage and for {OUTAGE_SETTLE_MS // HOUR} h after it",
         f"- {r.site}: no absence labels: every page counts ({r.false_pages} in {r.scored_days:.0f} scored days);"

@@ -542,3 +542,27 @@ def test_homeassist_home1_is_scored_on_its_real_failures_outside_its_outages() -
     text = report_markdown([res])
     assert "| homeassist-1 (unseen; no absence labels: upper bound) |" in text
     assert "real device failures" in text
+
+
+def test_a_contact_left_open_through_its_failure_record_is_not_opened_again_when_it_returns(tmp_path: Path) -> None:
+    """Home1's cupboard stands open for hours while its failure records come and go every 3 h: its return after a
+    failure is not someone opening it (an invented ``open`` would be activity nobody did)."""
+    text = (
+        "2017-03-01T08:00:00.000;ContactS_Cupboard;1\n"
+        "2017-03-01T09:00:00.000;ContactS_Cupboard.CommFailure;1\n"
+        "2017-03-01T09:29:00.000;ContactS_Cupboard.CommFailure;0\n"
+        "2017-03-01T12:00:00.000;ContactS_Cupboard;0\n"
+        "2017-03-01T12:00:05.000;MotionD_K;1\n"
+        "2017-03-01T12:00:35.000;MotionD_K;0\n"
+    )
+    prep = real_eval.prepare(load_home(_ha_home(tmp_path, text), tmp_path, verify=False))
+    assert prep.failures == [("contact1", (HA_T0 + 9 * H) * 1000, (HA_T0 + 9 * H + 29 * 60) * 1000)]
+    msgs = messages(
+        "homeassist-z", prep.devices, prep.intervals, prep.t0, prep.t1, silent=real_eval._silent(prep.failures)
+    )
+    reg = registry_of([site_info("homeassist-z", prep.devices)])
+    rs = [decode_message(topic, payload, received_ms=t, directory=reg) for t, topic, payload in msgs]
+    assert [(x.event, x.time_ms - HA_T0 * 1000) for x in rs if x.device == "contact1" and x.event] == [
+        ("open", 8 * H * 1000),
+        ("close", 12 * H * 1000),
+    ]
