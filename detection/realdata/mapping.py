@@ -20,7 +20,8 @@ Per sensor type (also in docs/detection.md, "Real homes"):
   contract has no separate "object" kind; a reed contact on a cupboard is the same device as one on a door, and
   the registry's room says it is inside the home (only the ``entrance`` contact tells departures).
 - **The gateway** → ``status`` ``{"online": true}`` every 5 min.
-- Dropped: nothing of the five homes (temperature / light-level sensors would be; these homes have none).
+- Dropped: nothing of the five homes (temperature / light-level sensors would be; these homes have none). Home1's
+  power meters are dropped (below).
 
 The Ordóñez homes (UCI ADL binary dataset) name each sensor ``Location,Type,Place``; they map by type
 (:func:`classify_ordonez`):
@@ -37,20 +38,37 @@ The Ordóñez homes (UCI ADL binary dataset) name each sensor ``Location,Type,Pl
 - ``Flush`` (toilet) → ``door`` contact in the bathroom; ``Electric`` (microwave, toaster: on while in use) →
   ``door`` contact in its room, as the reed switches on appliances of the MIT homes.
 
+The HomeAssist "Home1" recording names sensors ``MotionD_<room>`` / ``ContactS_<place>`` / ``EMeter_<appliance>``
+(:func:`classify_homeassist`):
+
+- ``MotionD_B`` bedroom, ``_Ba`` bathroom, ``_S`` shower (bathroom), ``_T`` toilet (bathroom), ``_E`` entrance hall
+  (room ``hall``: a PIR inside the home), ``_K`` kitchen, ``_L`` living room → ``motion``, as a PIR above (its
+  firings are the sensor's own on → off spans, about 30 s).
+- ``ContactS_E`` (entrance door) → ``door`` in room ``entrance``; ``ContactS_Fridge`` and ``ContactS_Cupboard`` →
+  ``door`` contacts in the kitchen.
+- ``EMeter_Coffeemaker`` and ``EMeter_L`` (power meters, watts) are **dropped**: a power reading says an appliance
+  draws current, not that someone acted (a coffee maker keeps warm by itself, ``EMeter_L``'s appliance is not
+  named), and the contract has no power-meter kind.
+- **Platform outages** (:func:`platform_outages`): the platform recorded nothing at all for days. The gateway is
+  then down: no gateway status and no device message, so the engine sees the site go dark, not a still elder.
+- **Device failures** (:func:`failure_windows`): from each device's own ``.CommFailure`` on → off records. Inside
+  a failure window the device sends nothing at all (events of the recording included), as in the injected windows.
+
 Device clocks are honest (received = device time). Inside an injected failure window a device sends nothing at
 all (no events, no heartbeat), like a dead battery or a device out of radio range.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import msgspec
 
 from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
-from detection.realdata.sources import ORDONEZ_DIR, RawHome
+from detection.realdata.sources import HOMEASSIST_DIR, ORDONEZ_DIR, RawHome
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 
 PIR_RETRIGGER_S: Final = 120
@@ -60,6 +78,9 @@ ENTRANCE_HELD_S: Final = 10 * 60
 ENTRANCE_PASS_S: Final = 5
 MATTRESS_PERIOD_S: Final = 30
 GATEWAY_PERIOD_S: Final = EXPECTED_CADENCE_S[DeviceKind.GATEWAY]
+OUTAGE_MIN_S: Final = 24 * 3600
+"""A day or more without a single record is a platform outage unless the home was left through the entrance door
+(the dataset authors' own rule, ``platform_failure_1day`` in ``log-analyses.aln`` of the source repository)."""
 
 Interval = tuple[int, int]
 """``(start_ms, end_ms)`` of one firing (end > start)."""
@@ -155,10 +176,100 @@ def _map_ordonez(raw: RawHome) -> tuple[MappedDevice, ...]:
     return tuple(out)
 
 
+_HA_ROOMS: Final = {
+    "B": "bedroom",
+    "Ba": "bathroom",
+    "S": "bathroom",
+    "T": "bathroom",
+    "E": "hall",
+    "K": "kitchen",
+    "L": "living",
+}
+
+
+def classify_homeassist(name: str) -> tuple[DeviceKind, str] | None:
+    """Contract kind and room of a HomeAssist sensor (``MotionD_K``, ``ContactS_E``, ...); None: dropped."""
+    family, _, place = name.partition("_")
+    if family == "MotionD" and place in _HA_ROOMS:
+        return DeviceKind.MOTION, _HA_ROOMS[place]
+    if family == "ContactS":
+        return (DeviceKind.DOOR, "entrance") if place == "E" else (DeviceKind.DOOR, "kitchen")
+    return None  # power meters (module docstring)
+
+
+def _map_homeassist(raw: RawHome) -> tuple[MappedDevice, ...]:
+    out = []
+    for ident, name in sorted(raw.sensor_names.items()):
+        got = classify_homeassist(name)
+        if got is None:
+            continue
+        kind, room = got
+        prefix = "pir" if kind is DeviceKind.MOTION else "door" if room == "entrance" else "contact"
+        out.append(MappedDevice(device=f"{prefix}{ident}", kind=kind, room=room, sensors=(ident,), names=(name,)))
+    return tuple(out)
+
+
+def platform_outages(raw: RawHome, devices: Iterable[MappedDevice]) -> list[Interval]:
+    """Where the platform recorded nothing: ``(start_ms, end_ms)`` gaps of :data:`OUTAGE_MIN_S` or more.
+
+    A gap is an outing, not an outage, when the last activity before it (a PIR firing, a contact opening or
+    closing) is the entrance door: the resident left and nothing moved inside until the door opened again.
+    """
+    recs = raw.records_s
+    if len(recs) < 2:
+        return []
+    devs = list(devices)
+    entrance = {i for d in devs if d.room == "entrance" for i in d.sensors}
+    contacts = {i for d in devs if d.kind is DeviceKind.DOOR for i in d.sensors}
+    mapped = {i for d in devs for i in d.sensors}
+    acts = sorted(
+        [(f.start_s, f.ident) for f in raw.firings if f.ident in mapped]
+        + [(f.start_s + f.duration_s, f.ident) for f in raw.firings if f.ident in contacts]
+    )
+    times = [t for t, _ in acts]
+    out: list[Interval] = []
+    for a, b in zip(recs, recs[1:], strict=False):
+        if b - a < OUTAGE_MIN_S:
+            continue
+        k = bisect.bisect_right(times, a) - 1
+        if k >= 0 and acts[k][1] in entrance:
+            continue  # an outing
+        out.append(((a + 1) * 1000, b * 1000))
+    return out
+
+
+def failure_windows(
+    raw: RawHome, devices: Iterable[MappedDevice], outages: Sequence[Interval] = ()
+) -> list[tuple[str, int, int]]:
+    """The devices' own failure records as ``(device, start_ms, end_ms)``, split around platform outages.
+
+    A failure that runs into an outage is one window up to the outage and another from the platform's return (the
+    device is still failing when the gateway comes back: five devices of Home1 never report again). The records
+    of unmapped sensors (power meters) are not windows of any contract device.
+    """
+    by_sensor = {i: d.device for d in devices for i in d.sensors}
+    out = []
+    for f in raw.comm_failures:
+        dev = by_sensor.get(f.ident)
+        if dev is None:
+            continue
+        s, e = f.start_s * 1000, (f.start_s + f.duration_s) * 1000
+        for a, b in outages:
+            if a < e and s < b:
+                if s < a:
+                    out.append((dev, s, a))
+                s = b
+        if s < e:
+            out.append((dev, s, e))
+    return sorted(out, key=lambda x: (x[1], x[0]))
+
+
 def map_devices(raw: RawHome) -> tuple[MappedDevice, ...]:
     """The home's contract devices; the bed mats of one bed merge into one bedroom motion device."""
     if raw.info.dataset == ORDONEZ_DIR:
         return _map_ordonez(raw)
+    if raw.info.dataset == HOMEASSIST_DIR:
+        return _map_homeassist(raw)
     out: list[MappedDevice] = []
     mats: list[tuple[int, str]] = []
     for ident, name in sorted(raw.sensor_names.items()):
@@ -240,18 +351,28 @@ def messages(
     t1: int,
     *,
     silent: Callable[[str, int], bool] | None = None,
+    outages: Sequence[Interval] = (),
 ) -> list[Message]:
     """Every wire message of the home with ``t0 <= time < t1``, in time order.
 
-    ``silent(device, t)`` is True inside a device's failure window (nothing is sent then). Heartbeat phases
-    depend only on the device id, so any time range generates the same messages as the whole recording.
+    ``silent(device, t)`` is True inside a device's failure window (nothing is sent then). Inside a platform
+    outage (``outages``, sorted ``(start_ms, end_ms)``) the gateway is down: nothing at all is sent, the gateway's
+    status included. Heartbeat phases depend only on the device id, so any time range generates the same messages
+    as the whole recording.
     """
     enc = _ENC.encode
     out: list[tuple[int, str, bytes]] = []
     prefix = f"ec/v1/{site}"
+    starts = [a for a, _ in outages]
+
+    def down(t: int) -> bool:
+        k = bisect.bisect_right(starts, t) - 1
+        return k >= 0 and t < outages[k][1]
 
     def put(device: str, kind: DeviceKind, mtype: str, t: int, body: dict[str, object]) -> None:
         if silent is not None and silent(device, t):
+            return
+        if starts and down(t):
             return
         body["seq"] = t // 1000
         body["ts"] = t
@@ -299,6 +420,8 @@ def messages(
     gw = f"gw-{site}"
     period = GATEWAY_PERIOD_S * 1000
     for t in _ticks(t0, t1, period, _phase(gw, period)):
+        if starts and down(t):
+            continue
         out.append((t, f"{prefix}/gateway/{gw}/status", enc({"online": True, "seq": t // 1000, "ts": t})))
     out.sort(key=lambda m: m[0])
     return out

@@ -21,6 +21,14 @@ appliance (electric) sensors and **bed and seat pressure sensors that report occ
 Place`` (activities: ``... Activity``), local wall time, CRLF. The copy we use is
 ``CostantiniMatteo/progetto-mpd`` (commit :data:`ORDONEZ_COMMIT`, ``dataset/``); ``Anjin-Liu/ConceptDriftDatasets``
 holds the same text with LF line endings, so the checksums are taken over the text with CRLF turned into LF.
+
+A third, held-out source: the HomeAssist "Home1" recording (Inria Phoenix team, Bordeaux; Consel, Dupuy, Sauzéon
+2017; Volanschi et al., IMWUT 2018), published as ``dataset.csv`` of ``belloum/reproducible-monitoring`` (commit
+:data:`HOMEASSIST_COMMIT`) and, byte-identical, as ``ex/smarthome/homeAssist/Home1_2017.csv`` of
+``NicVolanschi/Allen``. One line per record, ``ISO local time;sensor;value``: ``MotionD_<room>`` PIRs and
+``ContactS_<place>`` contacts report ``1`` / ``0`` (on / off, open / closed), ``EMeter_*`` power meters report watts,
+and every device reports ``<sensor>.CommFailure`` ``1`` / ``0`` (the controller cannot reach it / can again),
+``.BatteryLevel`` and (meters) ``.Status`` / ``.Tripped``. No activity labels, no labelled absences.
 """
 
 from __future__ import annotations
@@ -53,6 +61,16 @@ ORDONEZ_SHA256: Final[dict[str, str]] = {
     "OrdonezA_Sensors.txt": "98e4521999fc901e6f13c0657cd00980aaab0543b6a723f2861114491e2dcdc6",
     "OrdonezB_ADLs.txt": "13e5813e5b8c6b5867a97757e281516c2796f4d02773f236d89c0e58b7102b13",
     "OrdonezB_Sensors.txt": "fc6d24556a8cb91bd6d14d983f62d75058306273d162833908883836e8c39a5f",
+}
+
+HOMEASSIST_DIR: Final = "homeassist"
+HOMEASSIST_REPO: Final = "https://github.com/belloum/reproducible-monitoring"
+HOMEASSIST_COMMIT: Final = "b132cfe62777c0729113a3c8ab325856afd84087"
+HOMEASSIST_FILE: Final = "Home1_2017.csv"
+HOMEASSIST_SHA256: Final[dict[str, str]] = {
+    # byte for byte: ``dataset.csv`` of HOMEASSIST_REPO at HOMEASSIST_COMMIT, saved under this name (the name it has
+    # in NicVolanschi/Allen, commit 7f2053acb9e90da8b2008c64bf782dce8e5144dc, ex/smarthome/homeAssist/).
+    HOMEASSIST_FILE: "8d2e19ef98a782dbc420336bbfd7dcbb11461a30907455c51ff9432df63e70bd",
 }
 
 TL_SHA256: Final[dict[str, str]] = {
@@ -169,8 +187,22 @@ ORDONEZ_HOMES: Final[tuple[TlHomeInfo, ...]] = (
     ),
 )
 
-HOMES: Final[tuple[TlHomeInfo, ...]] = TL_HOMES + ORDONEZ_HOMES
-"""Every home of the development set, both sources."""
+HOMEASSIST_HOMES: Final[tuple[TlHomeInfo, ...]] = (
+    TlHomeInfo(
+        house="1",
+        site="homeassist-1",
+        source="HomeAssist (Inria, Bordeaux) 2017",
+        description="an older adult's home (household size not published); 7 PIRs (bedroom, bathroom, shower,"
+        " toilet, entrance hall, kitchen, living room), contacts on the entrance door, fridge and cupboard, two"
+        " power meters (dropped); the devices' own communication-failure records; no labels",
+        absence_labels=frozenset(),
+        unseen=True,
+        dataset=HOMEASSIST_DIR,
+    ),
+)
+
+HOMES: Final[tuple[TlHomeInfo, ...]] = TL_HOMES + ORDONEZ_HOMES + HOMEASSIST_HOMES
+"""Every home of the evaluation, all sources (the development set and the held-out homes)."""
 
 
 class Firing(msgspec.Struct, frozen=True):
@@ -189,6 +221,10 @@ class RawHome(msgspec.Struct, frozen=True):
     firings: tuple[Firing, ...]
     activity_names: dict[int, str]
     activities: tuple[Firing, ...]
+    comm_failures: tuple[Firing, ...] = ()
+    """The devices' own failure records (HomeAssist ``.CommFailure`` on → off), per sensor id, in seconds."""
+    records_s: tuple[int, ...] = ()
+    """Time of every record of any kind (HomeAssist): where there is none, the platform recorded nothing."""
 
 
 def cache_dir(env: dict[str, str] | None = None) -> Path:
@@ -214,13 +250,15 @@ def file_ok(path: Path, digest: str, *, normalise: bool) -> bool:
 def _checksums(dataset: str) -> tuple[dict[str, str], bool]:
     if dataset == ORDONEZ_DIR:
         return ORDONEZ_SHA256, True
+    if dataset == HOMEASSIST_DIR:
+        return HOMEASSIST_SHA256, False
     return TL_SHA256, False
 
 
 def missing_by_dataset(root: Path | None = None) -> dict[str, list[str]]:
     """Per dataset directory, the files absent from the cache or failing their checksum."""
     out: dict[str, list[str]] = {}
-    for dataset in (TL_DIR, ORDONEZ_DIR):
+    for dataset in (TL_DIR, ORDONEZ_DIR, HOMEASSIST_DIR):
         sums, normalise = _checksums(dataset)
         base = (root or cache_dir()) / dataset
         out[dataset] = [n for n, d in sums.items() if not file_ok(base / n, d, normalise=normalise)]
@@ -304,6 +342,77 @@ def parse_ordonez(text: str, path: str = "<text>") -> tuple[dict[int, str], tupl
     return {i: name for name, i in names.items()}, tuple(out)
 
 
+def _iso_wall_s(stamp: str) -> int:
+    # ``2017-01-16T17:49:25.864``: local wall time, read as if UTC (tz_offset_s=0), whole seconds.
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+_HA_BINARY: Final = ("MotionD_", "ContactS_")
+
+
+def parse_homeassist(
+    text: str, path: str = "<text>"
+) -> tuple[dict[int, str], tuple[Firing, ...], tuple[Firing, ...], tuple[int, ...]]:
+    """Parse a HomeAssist ``ISO time;sensor;value`` file: names, on-spans, failure spans, record times.
+
+    Sensors are numbered from 1 in name order. A PIR (``MotionD_*``) or contact (``ContactS_*``) is "on" from a
+    ``1`` to the next ``0`` (a repeated ``1`` or an unmatched ``0`` changes nothing; a ``1`` never followed by a
+    ``0`` lasts 0 s). Power meters (``EMeter_*``) get a name and no span. A failure span runs from
+    ``<sensor>.CommFailure;1`` to the next ``<sensor>.CommFailure;0``; a ``1`` that no ``0`` ever follows (seven in
+    the release, the last ones of their devices) ends at the device's next record of its own, its first sign of
+    life, or else at the last record of the file.
+    """
+    rows: list[tuple[int, str, str, str, int]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.strip().split(";")
+        if len(parts) != 3:
+            raise RecordingError(path, n, f"expected 'time;sensor;value', got {len(parts)} fields")
+        stamp, sensor, value = parts
+        try:
+            t = _iso_wall_s(stamp)
+        except ValueError as exc:
+            raise RecordingError(path, n, str(exc)) from None
+        base, _, attr = sensor.partition(".")
+        rows.append((t, base, attr, value, n))
+    rows.sort(key=lambda r: r[0])  # stable: the file's order within a second
+    names = {name: i for i, name in enumerate(sorted({r[1] for r in rows}), start=1)}
+    firings: list[Firing] = []
+    failures: list[Firing] = []
+    on: dict[str, int] = {}
+    failing: dict[str, int] = {}
+    for t, base, attr, value, n in rows:
+        ident = names[base]
+        if attr == "CommFailure":
+            if value == "1":
+                failing.setdefault(base, t)
+            elif value == "0" and base in failing:
+                s0 = failing.pop(base)
+                failures.append(Firing(start_s=s0, duration_s=t - s0, ident=ident))
+            continue
+        if attr or not base.startswith(_HA_BINARY):
+            continue
+        if value == "1":
+            on.setdefault(base, t)
+        elif value == "0":
+            if base in on:
+                s0 = on.pop(base)
+                firings.append(Firing(start_s=s0, duration_s=t - s0, ident=ident))
+        else:
+            raise RecordingError(path, n, f"{base}: expected 1 or 0, got {value!r}")
+    for base, s0 in on.items():
+        firings.append(Firing(start_s=s0, duration_s=0, ident=names[base]))
+    # A failure still "on" at the end of the file: only a later record of the device itself can end it; with none
+    # (five devices of Home1 go silent for good this way) it lasts to the end of the recording.
+    for base, s0 in failing.items():
+        later = next((r[0] for r in rows if r[1] == base and r[2] != "CommFailure" and r[0] > s0), rows[-1][0])
+        failures.append(Firing(start_s=s0, duration_s=later - s0, ident=names[base]))
+    firings.sort(key=lambda f: (f.start_s, f.ident))
+    failures.sort(key=lambda f: (f.start_s, f.ident))
+    return {i: name for name, i in names.items()}, tuple(firings), tuple(failures), tuple(r[0] for r in rows)
+
+
 def _read(base: Path, name: str, dataset: str, verify: bool) -> tuple[str, str]:
     p = base / name
     try:
@@ -319,6 +428,18 @@ def _read(base: Path, name: str, dataset: str, verify: bool) -> tuple[str, str]:
 def load_home(info: TlHomeInfo, root: Path | None = None, *, verify: bool = True) -> RawHome:
     """Read one home from the cache (``root/<info.dataset>``); checksums checked unless told not to."""
     base = (root or cache_dir()) / info.dataset
+    if info.dataset == HOMEASSIST_DIR:
+        text, p = _read(base, HOMEASSIST_FILE, info.dataset, verify)
+        ha_names, ha_firings, failures, records = parse_homeassist(text, p)
+        return RawHome(
+            info=info,
+            sensor_names=ha_names,
+            firings=ha_firings,
+            activity_names={},
+            activities=(),
+            comm_failures=failures,
+            records_s=records,
+        )
     if info.dataset == ORDONEZ_DIR:
         s_text, s_path = _read(base, f"Ordonez{info.house}_Sensors.txt", info.dataset, verify)
         a_text, a_path = _read(base, f"Ordonez{info.house}_ADLs.txt", info.dataset, verify)

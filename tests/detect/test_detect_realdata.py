@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from detection.errors import RecordingError
-from detection.realdata import sources
+from detection.realdata import evaluate as real_eval
+from detection.realdata import mapping, sources
 from detection.realdata.evaluate import evaluate_home, real_config, report_markdown
 from detection.realdata.mapping import (
     MappedDevice,
@@ -350,3 +351,218 @@ def test_evaluate_scores_the_sources_present_and_names_the_missing_one(
         f"Not evaluated: {len(sources.TL_SHA256)} dataset files missing or changed in {tmp_path / sources.TL_DIR}"
         in (result.output)
     )
+
+
+# --- HomeAssist "Home1" (Inria, Bordeaux, 2017): ``ISO local time;sensor;value``, the devices' own failure records ---
+
+HA_LINES = """\
+2017-03-01T08:00:00.100;MotionD_K;1
+2017-03-01T08:00:30.200;MotionD_K;0
+2017-03-01T08:00:31.000;MotionD_K;0
+2017-03-01T08:05:00.000;ContactS_E;1
+2017-03-01T08:05:12.000;ContactS_E;0
+2017-03-01T08:10:00.000;EMeter_Coffeemaker;54.7
+2017-03-01T09:00:00.000;MotionD_B.CommFailure;1
+2017-03-01T09:30:00.000;MotionD_B;1
+2017-03-01T09:30:30.000;MotionD_B;0
+2017-03-01T13:00:00.000;MotionD_B.CommFailure;0
+2017-03-01T13:05:00.000;MotionD_B;1
+2017-03-01T13:05:30.000;MotionD_B;0
+2017-03-01T13:50:00.000;MotionD_L.CommFailure;1
+2017-03-01T14:00:00.000;ContactS_Fridge.BatteryLevel;62
+2017-03-03T10:00:00.000;MotionD_K;1
+2017-03-03T10:00:30.000;MotionD_K;0
+2017-03-03T11:00:00.000;MotionD_L.CommFailure;0
+2017-03-03T12:00:00.000;ContactS_E;1
+2017-03-03T12:00:10.000;ContactS_E;0
+2017-03-05T09:00:00.000;ContactS_E;1
+2017-03-05T09:00:20.000;ContactS_E;0
+2017-03-05T10:00:00.000;ContactS_Fridge.CommFailure;1
+2017-03-05T20:00:00.000;ContactS_Fridge;1
+2017-03-05T20:00:15.000;ContactS_Fridge;0
+"""
+HA_T0 = 1_488_326_400  # 2017-03-01 00:00 as if UTC: the file holds local wall time (Bordeaux)
+H = 3600
+
+
+def _ha_home(root: Path, text: str = HA_LINES) -> TlHomeInfo:
+    d = root / sources.HOMEASSIST_DIR
+    d.mkdir(parents=True)
+    (d / sources.HOMEASSIST_FILE).write_text(text)
+    return msgspec.structs.replace(sources.HOMEASSIST_HOMES[0], site="homeassist-z")
+
+
+def test_a_homeassist_file_parses_on_spans_failure_records_and_every_record_time(tmp_path: Path) -> None:
+    raw = load_home(_ha_home(tmp_path), tmp_path, verify=False)
+    ids = {n: i for i, n in raw.sensor_names.items()}
+    assert sorted(ids) == [
+        "ContactS_E",
+        "ContactS_Fridge",
+        "EMeter_Coffeemaker",
+        "MotionD_B",
+        "MotionD_K",
+        "MotionD_L",
+    ]
+    spans = [(raw.sensor_names[f.ident], f.start_s - HA_T0, f.duration_s) for f in raw.firings]
+    assert spans == [
+        ("MotionD_K", 8 * H, 30),  # the repeated 0 changes nothing
+        ("ContactS_E", 8 * H + 300, 12),
+        ("MotionD_B", 9 * H + 1800, 30),  # inside the failure record: parsed, silenced by the mapping
+        ("MotionD_B", 13 * H + 300, 30),
+        ("MotionD_K", 58 * H, 30),
+        ("ContactS_E", 60 * H, 10),
+        ("ContactS_E", 105 * H, 20),
+        ("ContactS_Fridge", 116 * H, 15),
+    ]  # the power meter has a name and no span
+    fails = [(raw.sensor_names[f.ident], f.start_s - HA_T0, f.duration_s) for f in raw.comm_failures]
+    assert fails == [
+        ("MotionD_B", 9 * H, 4 * H),
+        ("MotionD_L", 13 * H + 50 * 60, 45 * H + 10 * 60),
+        # no CommFailure;0 ever follows: it ends at the fridge's next record of its own
+        ("ContactS_Fridge", 106 * H, 10 * H),
+    ]
+    assert len(raw.records_s) == 24 and raw.records_s[0] == HA_T0 + 8 * H
+    with pytest.raises(RecordingError, match="expected 'time;sensor;value'"):
+        sources.parse_homeassist("2017-03-01T08:00:00.100;MotionD_K\n")
+    with pytest.raises(RecordingError, match="expected 1 or 0"):
+        sources.parse_homeassist("2017-03-01T08:00:00.100;MotionD_K;on\n")
+
+
+def test_homeassist_maps_like_a_gateway_outages_and_failure_records_silence_it(tmp_path: Path) -> None:
+    raw = load_home(_ha_home(tmp_path), tmp_path, verify=False)
+    devices = map_devices(raw)
+    assert [(d.names[0], d.kind, d.room) for d in devices] == [
+        ("ContactS_E", DeviceKind.DOOR, "entrance"),
+        ("ContactS_Fridge", DeviceKind.DOOR, "kitchen"),
+        ("MotionD_B", DeviceKind.MOTION, "bedroom"),
+        ("MotionD_K", DeviceKind.MOTION, "kitchen"),
+        ("MotionD_L", DeviceKind.MOTION, "living"),
+    ]  # the power meter is dropped
+    dev = {d.names[0]: d.device for d in devices}
+    ms = 1000
+    # 44 h without a record after indoor activity: the platform was down. 45 h between the door closing and the
+    # door opening with nothing in between: the resident was out, not an outage.
+    outages = mapping.platform_outages(raw, devices)
+    assert outages == [((HA_T0 + 14 * H + 1) * ms, (HA_T0 + 58 * H) * ms)]
+    windows = mapping.failure_windows(raw, devices, outages)
+    assert windows == [
+        (dev["MotionD_B"], (HA_T0 + 9 * H) * ms, (HA_T0 + 13 * H) * ms),
+        # a failure that runs into the outage: up to it, and again from the platform's return
+        (dev["MotionD_L"], (HA_T0 + 13 * H + 50 * 60) * ms, (HA_T0 + 14 * H + 1) * ms),
+        (dev["MotionD_L"], (HA_T0 + 58 * H) * ms, (HA_T0 + 59 * H) * ms),
+        (dev["ContactS_Fridge"], (HA_T0 + 106 * H) * ms, (HA_T0 + 116 * H) * ms),
+    ]
+
+    def silent(device: str, t: int) -> bool:
+        return any(d == device and s <= t < e for d, s, e in windows)
+
+    t0, t1 = HA_T0 * ms, (HA_T0 + 120 * H) * ms
+    msgs = messages("homeassist-z", devices, intervals_of(raw, devices), t0, t1, silent=silent, outages=outages)
+    reg = registry_of([site_info("homeassist-z", devices)])
+    rs = [decode_message(topic, payload, received_ms=t, directory=reg) for t, topic, payload in msgs]
+    (o_start, o_end) = outages[0]
+    # the gateway reports every 5 min, except while the platform was down: nothing at all is sent then
+    gw = [x.time_ms for x in rs if x.kind is DeviceKind.GATEWAY]
+    assert gw and all(b - a == 300_000 for a, b in zip(gw, gw[1:], strict=False) if b < o_start or a >= o_end)
+    assert not any(o_start <= x.time_ms < o_end for x in rs)
+    assert any(b - a > 40 * H * ms for a, b in zip(gw, gw[1:], strict=False))
+    # the bedroom PIR sends nothing inside its failure record (its firing at 09:30 and its heartbeats), then again
+    bed = [(x.time_ms - t0, x.type.value) for x in rs if x.device == dev["MotionD_B"]]
+    assert not any(9 * H * ms <= t < 13 * H * ms for t, _ in bed)
+    assert ((13 * H + 300) * ms, "event") in bed and ((9 * H + 1800) * ms, "event") not in bed
+    hb = [t for t, kind in bed if kind == "status"]
+    assert hb and all(b - a == H * ms for a, b in zip(hb, hb[1:], strict=False) if b < 9 * H * ms)
+    # a door contact heartbeats every 6 h; the door's outing openings are sent
+    door = [(x.event, x.time_ms - t0) for x in rs if x.device == dev["ContactS_E"] and x.event]
+    assert door == [
+        ("open", (8 * H + 300) * ms),
+        ("close", (8 * H + 312) * ms),
+        ("open", 60 * H * ms),
+        ("close", (60 * H + 10) * ms),
+        ("open", 105 * H * ms),
+        ("close", (105 * H + 20) * ms),
+    ]
+    fridge = [x.time_ms - t0 for x in rs if x.device == dev["ContactS_Fridge"]]
+    assert not any(106 * H * ms <= t < 116 * H * ms for t in fridge) and (116 * H * ms) in fridge
+
+
+def test_homeassist_stretches_and_outings_for_placing_incidents() -> None:
+    day = 86_400_000
+    acts = [i * 3_600_000 for i in range(0, 10 * 24)] + [12 * day + i * 3_600_000 for i in range(0, 3 * 24)]
+    acts += [20 * day + i * 3_600_000 for i in range(0, 8 * 24)]
+    outage = [(29 * day, 31 * day)]
+    acts += [31 * day + i * 3_600_000 for i in range(0, 9 * 24)]
+    got = real_eval.continuous_stretches(acts, outage)
+    # 10 days, a day without activity, 3 days (too short), 8 days, an outage, 9 days
+    last = 8 * 24 - 1
+    assert got == [
+        (0, (10 * 24 - 1) * 3_600_000),
+        (20 * day, 20 * day + last * 3_600_000),
+        (31 * day, 31 * day + (9 * 24 - 1) * 3_600_000),
+    ]
+    door = MappedDevice("door2", DeviceKind.DOOR, "entrance", (2,), ("ContactS_E",))
+    pir = MappedDevice("pir9", DeviceKind.MOTION, "kitchen", (9,), ("MotionD_K",))
+    m = 60_000
+    ivs = {
+        "door2": [(0, 10_000), (60 * m, 60 * m + 10_000), (65 * m, 65 * m + 5_000)],
+        "pir9": [(20 * m, 20 * m + 30_000)],
+    }
+    # out 0:00:10 → 1:00, but the kitchen PIR fired at 0:20 (someone was in); a 5-min gap is not an outing
+    assert real_eval.inferred_outings([door, pir], ivs) == []
+    ivs["pir9"] = [(2 * 60 * m, 2 * 60 * m + 30_000)]
+    assert real_eval.inferred_outings([door, pir], ivs) == [(10_000, 60 * m)]
+
+
+def test_a_homeassist_checksum_is_byte_for_byte(tmp_path: Path) -> None:
+    info = _ha_home(tmp_path)
+    assert sources.HOMEASSIST_FILE in missing_files(tmp_path)
+    with pytest.raises(RecordingError, match="sha256"):
+        load_home(info, tmp_path)
+    assert info not in sources.available_homes(tmp_path)
+
+
+_MISSING_HA = sources.missing_by_dataset()[sources.HOMEASSIST_DIR]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    bool(_MISSING_HA),
+    reason=f"HomeAssist Home1 recording not in {cache_dir()}/{sources.HOMEASSIST_DIR} (see docs/detection.md, 'Real"
+    f" homes'); missing or changed: {', '.join(_MISSING_HA)}",
+)
+def test_homeassist_home1_is_scored_on_its_real_failures_outside_its_outages() -> None:
+    (info,) = sources.HOMEASSIST_HOMES
+    res = evaluate_home(load_home(info), config=real_config())
+    assert res.unseen and not res.labelled_absences and res.real_failures
+    assert res.outages == 2 and len(res.outage_alerts) == 2  # both outages seen as the site going dark
+    assert res.failures > 0 and res.short_failures > 0
+    kinds = {i.kind for i in res.incidents}
+    assert "night_exit" not in kinds and {"long_lie", "no_wake", "night_door"} <= kinds
+    assert 150 < res.scored_days < 300 and 150 < res.stretch_days <= res.scored_days
+    text = report_markdown([res])
+    assert "| homeassist-1 (unseen; no absence labels: upper bound) |" in text
+    assert "real device failures" in text
+
+
+def test_a_contact_left_open_through_its_failure_record_is_not_opened_again_when_it_returns(tmp_path: Path) -> None:
+    """Home1's cupboard stands open for hours while its failure records come and go every 3 h: its return after a
+    failure is not someone opening it (an invented ``open`` would be activity nobody did)."""
+    text = (
+        "2017-03-01T08:00:00.000;ContactS_Cupboard;1\n"
+        "2017-03-01T09:00:00.000;ContactS_Cupboard.CommFailure;1\n"
+        "2017-03-01T09:29:00.000;ContactS_Cupboard.CommFailure;0\n"
+        "2017-03-01T12:00:00.000;ContactS_Cupboard;0\n"
+        "2017-03-01T12:00:05.000;MotionD_K;1\n"
+        "2017-03-01T12:00:35.000;MotionD_K;0\n"
+    )
+    prep = real_eval.prepare(load_home(_ha_home(tmp_path, text), tmp_path, verify=False))
+    assert prep.failures == [("contact1", (HA_T0 + 9 * H) * 1000, (HA_T0 + 9 * H + 29 * 60) * 1000)]
+    msgs = messages(
+        "homeassist-z", prep.devices, prep.intervals, prep.t0, prep.t1, silent=real_eval._silent(prep.failures)
+    )
+    reg = registry_of([site_info("homeassist-z", prep.devices)])
+    rs = [decode_message(topic, payload, received_ms=t, directory=reg) for t, topic, payload in msgs]
+    assert [(x.event, x.time_ms - HA_T0 * 1000) for x in rs if x.device == "contact1" and x.event] == [
+        ("open", 8 * H * 1000),
+        ("close", 12 * H * 1000),
+    ]
