@@ -137,6 +137,9 @@ class HomeResult(msgspec.Struct, kw_only=True):
     failures_not_notified: int = 0
     """Failures not found whose DEVICE_OFFLINE was raised but held back (one device notification a day)."""
     failures_already_offline: int = 0
+    failures_shown_in_target: int = 0
+    """Real failures the console showed as offline within the target: an alert raised in time (notified or held
+    back by the one-a-day rule), or the device still called offline from an earlier window."""
     """Failures not found because the device was still called offline from before the window began."""
     outages: int = 0
     outage_alerts: list[float] = msgspec.field(default_factory=list)
@@ -559,9 +562,13 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
             res.short_failures_found += bool(times)
             continue
         res.failures += 1
+        ups = [a for a in base.offline_raised if a.device == dev]
+        before = [a for a in ups if a.time_ms < s]
+        if any(s <= a.time_ms <= s + target_min * MIN and not a.clears for a in ups) or (
+            before and not before[-1].clears
+        ):
+            res.failures_shown_in_target += 1
         if not times:
-            ups = [a for a in base.offline_raised if a.device == dev]
-            before = [a for a in ups if a.time_ms < s]
             if any(s <= a.time_ms < e and not a.clears for a in ups):
                 res.failures_not_notified += 1
             elif before and not before[-1].clears:
@@ -700,7 +707,8 @@ def _recorded_notes(r: HomeResult) -> list[str]:
     per_month = r.stretch_pages / (r.stretch_days / 30) if r.stretch_days else 0.0
     return [
         f"- {r.site}: **real device failures** (the devices' own CommFailure records): {r.failures_in_target}/"
-        f"{r.failures} found within 2 × heartbeat + 10 min, {r.failures_found}/{r.failures} found while failing,"
+        f"{r.failures} notified within 2 × heartbeat + 10 min, {r.failures_shown_in_target}/{r.failures} shown"
+        f" offline in the console within it, {r.failures_found}/{r.failures} notified while failing,"
         f" median delay {med}; of the {r.failures - r.failures_found} not notified, {r.failures_not_notified} were"
         f" raised and held back (one device notification a day) and {r.failures_already_offline} began while the"
         f" device was still called offline from before; {r.short_failures} shorter than their target (cannot be"
