@@ -34,6 +34,7 @@ import contextlib
 import http.client
 import importlib.util
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -66,10 +67,15 @@ class BenchTarget:
     site: str
     site_password: str
     influx_url: str
+    broker_pid: int = 0
+    """mosquitto's process id when it runs on this machine (0: unknown), for its CPU time per stage."""
+    influxd_pid: int = 0
+    """influxd's process id when it runs on this machine (0: unknown)."""
 
     @classmethod
-    def of(cls, broker: Broker, influx_url: str, site: str = "") -> BenchTarget:
+    def of(cls, broker: Broker, influx_url: str, site: str = "", *, influxd_pid: int = 0) -> BenchTarget:
         """The target of a started broker; ``site`` (provisioned) is the home the stages publish as, if any."""
+        proc = broker.server.proc
         return cls(
             mqtt_host=broker.host,
             mqtt_port=broker.port,
@@ -79,6 +85,14 @@ class BenchTarget:
             site=site,
             site_password=broker.gateway_password(site) if site else "",
             influx_url=influx_url,
+            broker_pid=proc.pid if proc is not None else 0,
+            influxd_pid=influxd_pid,
+        )
+
+    def server_cpu_s(self) -> tuple[float | None, float | None]:
+        """CPU seconds so far of mosquitto and of influxd (None where unknown)."""
+        return cpu_seconds(self.broker_pid) if self.broker_pid else None, (
+            cpu_seconds(self.influxd_pid) if self.influxd_pid else None
         )
 
 
@@ -96,11 +110,19 @@ class BenchResult:
     cpu_s: float | None = None
     """CPU time (user + system) the stage's own processes spent, all workers together: less sensitive to a busy
     machine than the rate, since other processes' work is not counted."""
+    broker_cpu_s: float | None = None
+    """CPU time mosquitto spent while the stage ran (drain rows)."""
+    influxd_cpu_s: float | None = None
+    """CPU time influxd spent while the stage ran (drain rows)."""
 
     @property
     def cpu_us_per_reading(self) -> float | None:
         """CPU microseconds per reading."""
         return self.cpu_s / self.count * 1e6 if self.cpu_s is not None and self.count else None
+
+    def per_reading_us(self, cpu_s: float | None) -> str:
+        """A CPU time in microseconds per reading, for the table ('' if unknown)."""
+        return f"{cpu_s / self.count * 1e6:.1f}" if cpu_s is not None and self.count else ""
 
     @property
     def rate(self) -> float:
@@ -142,6 +164,7 @@ class BenchReport:
                 f"| {f'{cpu:.1f}' if cpu is not None else ''} |"
             )
         drains = [r for r in self.results if r.name.endswith("queued (drain incl. start-up)")]
+        ceiling = next((r for r in drains if r.name.startswith("mosquitto_sub")), None)
         base = next((r for r in drains if r.name.startswith("bare paho")), None)
         red = next((r for r in drains if r.name.startswith("Node-RED")), None)
         if drains and (base or red):
@@ -150,10 +173,16 @@ class BenchReport:
                 "Drain, like for like (each timed from its process start until the last queued reading is counted"
                 " or stored):",
                 "",
-                "| drain | readings/s | vs bare paho drain | vs Node-RED drain |",
-                "|---|---:|---:|---:|",
+                "| drain | readings/s | vs mosquitto_sub drain | vs bare paho drain | vs Node-RED drain "
+                "| CPU µs/reading: stage | mosquitto | influxd |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|",
             ]
-            lines += [f"| {r.name} | {r.rate:,.0f} | {ratio(r, base)} | {ratio(r, red)} |" for r in drains]
+            lines += [
+                f"| {r.name} | {r.rate:,.0f} | {ratio(r, ceiling)} | {ratio(r, base)} | {ratio(r, red)} "
+                f"| {r.per_reading_us(r.cpu_s)} | {r.per_reading_us(r.broker_cpu_s)} "
+                f"| {r.per_reading_us(r.influxd_cpu_s)} |"
+                for r in drains
+            ]
         lines += [f"\nskipped: {line}" for line in self.skipped]
         return "\n".join(lines)
 
@@ -413,6 +442,7 @@ async def _paho_drain_stage(target: BenchTarget, *, count: int, workdir: Path) -
         pubs = Publishers(target, count=count, workdir=workdir)
         await asyncio.to_thread(pubs.run)
         await asyncio.to_thread(pubs.wait)
+        servers0 = target.server_cpu_s()
         start = time.monotonic()
         proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE)
         assert proc.stdout is not None
@@ -422,11 +452,59 @@ async def _paho_drain_stage(target: BenchTarget, *, count: int, workdir: Path) -
             if not raw:
                 raise RuntimeError("the paho drain subscriber exited without counting the queue")
             line = raw.decode().split()
+        servers1 = target.server_cpu_s()
         await proc.wait()
     finally:
         await end_session(target, client_id)
     name = f"bare paho, {count:,} queued (drain incl. start-up)"
-    return BenchResult(name, count, float(line[1]) - start, int(line[2]), cpu_s=float(line[3]))
+    servers = _servers(servers0, servers1)
+    return BenchResult(name, count, float(line[1]) - start, int(line[2]), cpu_s=float(line[3]), **servers)
+
+
+def _servers(before: tuple[float | None, float | None], after: tuple[float | None, float | None]) -> dict[str, Any]:
+    """``broker_cpu_s`` and ``influxd_cpu_s`` of a stage from :meth:`BenchTarget.server_cpu_s` before and after."""
+    (b0, i0), (b1, i1) = before, after
+    return {
+        "broker_cpu_s": b1 - b0 if b0 is not None and b1 is not None else None,
+        "influxd_cpu_s": i1 - i0 if i0 is not None and i1 is not None else None,
+    }
+
+
+async def _mosquitto_sub_drain_stage(target: BenchTarget, *, count: int, workdir: Path) -> BenchResult:
+    """``mosquitto_sub`` draining ``count`` readings queued for its persistent session, timed from its process start.
+
+    The broker's delivery ceiling for a queued QoS 1 session on this machine: libmosquitto in C acknowledges each
+    message as it arrives and writes it to /dev/null, so nothing after the socket slows it down.
+    """
+    client_id = f"bench-subdrain-{uuid.uuid4().hex[:6]}"
+    base = ["mosquitto_sub", "-h", target.mqtt_host, "-p", str(target.backend_port)]
+    base += ["-u", target.backend_user, "-P", target.backend_password, "-c", "-i", client_id, "-q", "1"]
+    base += ["-t", f"ec/v1/{target.site}/+/+/telemetry"]
+    try:
+        # -E: subscribe, wait for the SUBACK, leave (the persistent session stays and queues).
+        prime = await asyncio.create_subprocess_exec(*base, "-E", stdout=asyncio.subprocess.DEVNULL)
+        if await prime.wait() != 0:
+            raise RuntimeError("mosquitto_sub could not prime its persistent session")
+        pubs = Publishers(target, count=count, workdir=workdir)
+        await asyncio.to_thread(pubs.run)
+        await asyncio.to_thread(pubs.wait)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        servers0 = target.server_cpu_s()
+        start = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(*base, "-C", str(count), stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        received = 0
+        while received < count and await proc.stdout.readline():  # one line per message
+            received += 1
+        end = time.monotonic()
+        servers1 = target.server_cpu_s()
+        await proc.wait()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the only child reaped meanwhile
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    finally:
+        await end_session(target, client_id)
+    name = f"mosquitto_sub, {count:,} queued (drain incl. start-up)"
+    return BenchResult(name, count, end - start, received, cpu_s=cpu, **_servers(servers0, servers1))
 
 
 async def _mosquitto_sub_stage(target: BenchTarget, *, count: int, workdir: Path) -> BenchResult:
@@ -536,11 +614,13 @@ async def _pipeline_stage(
                 p.wait(30)
             await asyncio.to_thread(pubs.run)
             await asyncio.to_thread(pubs.wait)
+            servers0 = target.server_cpu_s()
             start = time.monotonic()
             spawn()
             cpu0: list[float | None] = [0.0 for _ in procs]  # the whole process, start-up included
         else:
             cpu0 = [cpu_seconds(p.pid) for p in procs]
+            servers0 = target.server_cpu_s()
             start = await asyncio.to_thread(pubs.run)
         n = 0
         deadline = time.monotonic() + 600
@@ -549,6 +629,7 @@ async def _pipeline_stage(
             n = await influx_count(influx, target.site)
         end = time.monotonic()
         cpu1 = [cpu_seconds(p.pid) for p in procs]
+        servers1 = target.server_cpu_s()
         await asyncio.to_thread(pubs.wait)
         await asyncio.sleep(1)
         n = await influx_count(influx, target.site)
@@ -565,6 +646,7 @@ async def _pipeline_stage(
             note="verified in InfluxDB",
             rss_mib=max(rss, default=None),
             cpu_s=sum(cpu) if len(cpu) == len(procs) else None,
+            **_servers(servers0, servers1),
         )
     finally:
         for p in procs:
@@ -650,6 +732,7 @@ async def run_bench(
                     )
                 )
         if queued:
+            report.results.append(await _mosquitto_sub_drain_stage(target, count=count, workdir=wd))
             report.results.append(await _paho_drain_stage(target, count=count, workdir=wd))
         for client in clients if queued else ():
             report.results.append(
@@ -712,7 +795,7 @@ def run_bench_ingest(
         broker, influx = stack.enter_context(local_stack(data_dir=root))
         site = "bench"
         broker.provision([site])
-        target = BenchTarget.of(broker, influx.url, site)
+        target = BenchTarget.of(broker, influx.url, site, influxd_pid=influx.proc.pid if influx.proc else 0)
         return asyncio.run(
             run_bench(
                 target,

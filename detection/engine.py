@@ -214,9 +214,11 @@ class Engine:
         floor = dev.lag_floor_ms
         t = received if r.clock_skewed or floor > self._max_lag_ms else r.ts_ms
         dev.lag_floor_ms = lag if lag < floor else floor + ((lag - floor) >> 5)
+        if self._catching_up and t <= dev.last_reading_ms:
+            return  # already processed before the snapshot was taken (or earlier in this replay)
+        if t > dev.last_reading_ms:
+            dev.last_reading_ms = t
         last = dev.last_seen_ms
-        if self._catching_up and t <= last:
-            return  # already processed before the snapshot was taken
         if t >= last:
             if dev.kind in EVENT_DRIVEN:
                 if r.type is MessageType.STATUS:
@@ -607,6 +609,10 @@ class Engine:
             raise SnapshotError(f"version {snap.version}, expected {SNAPSHOT_VERSION}")
         engine = cls(registry=registry, config=config, clock=clock, sink=sink, refit_inline=refit_inline)
         engine.homes = {h.site: h for h in snap.homes}
+        for h in engine.homes.values():
+            for dev in h.devices.values():
+                if dev.last_reading_ms == NEVER and dev.last_seq != NEVER:
+                    dev.last_reading_ms = dev.last_seen_ms  # a snapshot from before the field: its last message
         if registry is not None:
             for h in engine.homes.values():
                 info = registry.sites.get(h.site)

@@ -27,6 +27,10 @@ class DeviceState(msgspec.Struct, kw_only=True):
     inside: bool = False
     """A sensor whose firing proves someone is inside the home: PIR, mattress, a contact that is not the entrance."""
     last_seen_ms: int = NEVER
+    """Last message, or when the engine started watching the device (registry): its offline timer runs from here."""
+    last_reading_ms: int = NEVER
+    """Event time of the last reading processed (never the registry's start of watching): a replay after a restart
+    skips what is not newer (:meth:`detection.engine.Engine.catch_up`)."""
     last_seq: int = NEVER
     last_status_ms: int = NEVER
     """Last heartbeat (``status``) of an event-driven device: its cadence is learned from these, not from events."""

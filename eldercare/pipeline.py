@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from eldercare.settings import Settings
@@ -23,10 +22,9 @@ from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import create_listener
 from gateway.metrics import GatewayMetrics
-from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff, retry
-from gateway.service import FastPath, GatewayService, ReadingSink
+from gateway.service import DurableHook, FastPath, GatewayService
 from gateway.watch.decode import WatchDecoder
 from gateway.watch.registry import WatchBinding, watches_from_registry
 from gateway.watch.server import WatchServer
@@ -80,28 +78,6 @@ async def send_confirmations(
         await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
 
 
-DurableTap = Callable[[Sequence[Reading]], None | Awaitable[None]]
-"""Sees each batch once durable; may be a coroutine function (the backend feeds detection in slices)."""
-
-
-class _TapSink:
-    """The writer, plus a callback that sees every batch once it is durable."""
-
-    def __init__(self, writer: InfluxWriter, tap: DurableTap) -> None:
-        self.writer = writer
-        self.tap = tap
-
-    async def accept(self, readings: Sequence[Reading]) -> None:
-        """Make the batch durable, then hand it on."""
-        await self.writer.accept(readings)
-        try:
-            result = self.tap(readings)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # detection must never make the ingest path redeliver or stall
-            _LOG.exception("reading tap failed on a batch of %d", len(readings))
-
-
 async def run_pipeline(
     settings: Settings,
     *,
@@ -111,7 +87,7 @@ async def run_pipeline(
     max_batch: int = 5000,
     setup_storage: bool = True,
     fast_path: FastPath | None = None,
-    on_durable: DurableTap | None = None,
+    on_durable: DurableHook | None = None,
     metrics: GatewayMetrics | None = None,
     ready: asyncio.Event | None = None,
     watches: Mapping[str, WatchBinding] | None = None,
@@ -145,7 +121,13 @@ async def run_pipeline(
         max_bytes=settings.spool_max_mb * 1024 * 1024,
     )
     deadletter = DeadLetterStore.in_data_dir(settings.data_dir)
-    writer = InfluxWriter(client=influx, spool=spool, options=options, rejected=deadletter)
+    writer = InfluxWriter(
+        client=influx,
+        spool=spool,
+        options=options,
+        rejected=deadletter,
+        max_in_flight=settings.influx_writes_in_flight,
+    )
     listener = create_listener(
         client=settings.mqtt_client,
         host=settings.mqtt_host,
@@ -155,7 +137,6 @@ async def run_pipeline(
         client_id=settings.mqtt_client_id,
         session_save_changes=settings.mqtt_session_save_changes,
     )
-    sink: ReadingSink = writer if on_durable is None else _TapSink(writer, on_durable)
     confirmations: StoredConfirmations | None = None
     confirm_publisher: ConfirmationSender | None = None
     if settings.mqtt_confirm_stored:
@@ -172,11 +153,12 @@ async def run_pipeline(
     service = GatewayService(
         directory=directory,
         deadletter=deadletter,
-        sink=sink,
+        sink=writer,
         max_skew_ms=settings.max_clock_skew_s * 1000,
         fast_path=fast_path,
         metrics=metrics,
         on_stored=confirmations.add if confirmations is not None else None,
+        on_durable=on_durable,
     )
     watch_server = None
     if settings.watch_port is not None:
@@ -219,7 +201,7 @@ async def run_pipeline(
             )
         # The batch in hand is finished and acknowledged before the listener closes; whatever is still
         # in the inbox is unacknowledged and comes back from the broker on the next start.
-        await service.run(listener, max_batch=max_batch, stop=stop)
+        await service.run(listener, max_batch=max_batch, stop=stop, max_in_flight=settings.influx_writes_in_flight)
     finally:
         if watch_server is not None:
             await watch_server.close()

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     influx_gzip: bool = False
     influx_batch_size: int = Field(default=5000, description="Points per InfluxDB write request (ingest writer).")
     influx_retry_interval_ms: int = Field(default=5000, description="First retry delay while InfluxDB is down.")
+    influx_writes_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Batches written to InfluxDB at once; acknowledged in arrival order (docs/storage.md).",
+    )
     influx_backup_host: str = Field(default="127.0.0.1:8088", description="influxd RPC address (backup/restore).")
     closed_alert_retention_days: int = Field(
         default=365, description="Free text of alerts closed longer ago is blanked (eldercare privacy retention)."

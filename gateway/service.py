@@ -11,14 +11,21 @@ broker meanwhile).
 A life-safety reading never waits for the batches before it (issue 17): while one batch is being made
 durable (the InfluxDB write, then the detection feed) the next ones are already taken from the listener,
 decoded and their life-safety readings handed to the fast path; durability and acknowledgements still
-follow arrival order, one batch at a time. What is taken ahead is bounded by :data:`MAX_AHEAD` messages (and by
-the broker's in-flight window: nothing is acknowledged before it is durable).
+follow arrival order. What is taken ahead is bounded by :data:`MAX_AHEAD` messages (and by the broker's in-flight
+window: nothing is acknowledged before it is durable).
+
+Draining a queue (a restart behind a backlog, issue 17) the time goes to the InfluxDB write round trips, during
+which the broker's in-flight window stays full of unacknowledged messages. ``run(max_in_flight=N)`` lets up to N
+batches be on their way to durable at once (the sink sees concurrent ``accept`` calls); the ``on_durable`` hook
+(detection's feed), the dedupe window, the stored-confirmations and the acknowledgements still follow arrival
+order, each batch only once it and every batch before it are durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections import Counter as Tally
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -48,6 +55,10 @@ once fewer wait). Each costs memory (decoded readings): peak RSS of a 100,000-me
 
 FastPath = Callable[[Reading], None]
 """Called synchronously with each life-safety reading before it is batched; must not block."""
+
+DurableHook = Callable[[Sequence[Reading]], None | Awaitable[None]]
+"""Sees each batch of new readings once durable, in arrival order (detection's feed); may be a coroutine function.
+An exception is logged, never retried: detection must not make the ingest path redeliver or stall."""
 
 OnStored = Callable[[list[tuple[str, str, int]]], None]
 """Called with the ``(site, device, seq)`` of every contract message of a batch once it is durable (including
@@ -123,6 +134,7 @@ class GatewayService:
         retry_max_s: float = 30.0,
         z2m: Z2mAdapter | None = None,
         on_stored: OnStored | None = None,
+        on_durable: DurableHook | None = None,
     ) -> None:
         self.directory = directory
         self.deadletter = deadletter
@@ -137,6 +149,7 @@ class GatewayService:
         self._warnings = RateLimitedWarnings(logger=_LOG)
         self.z2m = z2m if z2m is not None else Z2mAdapter(directory=directory)
         self.on_stored = on_stored
+        self.on_durable = on_durable
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
         if message.oversize:
@@ -261,12 +274,28 @@ class GatewayService:
         return batch
 
     async def _make_durable(self, batch: _Prepared) -> list[Reading]:
+        await self._store(batch)
+        await self._after_durable(batch)
+        return batch.readings
+
+    async def _store(self, batch: _Prepared) -> None:
+        """Dead letters, then readings: durable on return (retried with backoff until they are)."""
         letters, readings = batch.letters, batch.readings
         if letters:
             await self._until_done("dead-letter record", lambda: asyncio.to_thread(self.deadletter.add_many, letters))
         if readings:
             with self.metrics.durable_seconds.time():
                 await self._until_done("reading sink", lambda: self.sink.accept(readings))
+
+    async def _after_durable(self, batch: _Prepared) -> None:
+        """What follows durability, in arrival order: detection's feed, the dedupe window, the confirmations."""
+        if batch.readings and self.on_durable is not None:
+            try:
+                result = self.on_durable(batch.readings)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:  # detection must never make the ingest path redeliver or stall
+                _LOG.exception("durable hook failed on a batch of %d", len(batch.readings))
         # Remember only what is durable: if we die before this point, the redelivered copy must pass.
         dedupe = self.dedupe
         for site, device, seq in batch.order:
@@ -276,7 +305,6 @@ class GatewayService:
                 self.on_stored(batch.confirm)
             except Exception:  # a confirmation is an optimisation for the gateway; storage already happened
                 _LOG.exception("stored-confirmation hook failed")
-        return readings
 
     async def _until_done(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
         failures = 0
@@ -300,32 +328,61 @@ class GatewayService:
         max_wait_s: float = 0.01,
         stop: asyncio.Event | None = None,
         max_ahead: int = MAX_AHEAD,
+        max_in_flight: int = 1,
     ) -> None:
         """Handle batches from ``source``, acknowledging each once durable, until it ends or ``stop`` is set.
 
         Batches are taken, decoded and fast-pathed as they come while fewer than ``max_ahead`` messages wait
-        behind the batch being made durable; durability and acknowledgements follow arrival order. With ``stop``,
-        shutdown is graceful: the batches taken are finished and acknowledged, then the loop returns (close the
-        listener afterwards); nothing waiting in the inbox is lost, since unacknowledged messages are redelivered
-        on the next start.
+        behind the batches being made durable, of which up to ``max_in_flight`` are written at once; the durable
+        hook, dedupe window and acknowledgements follow arrival order. With ``stop``, shutdown is graceful: the
+        batches taken are finished and acknowledged, then the loop returns (close the listener afterwards); nothing
+        waiting in the inbox is lost, since unacknowledged messages are redelivered on the next start.
         """
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         batches = source.batches(max_batch=max_batch, max_wait_s=max_wait_s)
         ahead: asyncio.Queue[tuple[list[RawMessage], _Prepared] | None] = asyncio.Queue()
         pending: set[tuple[str, str, int]] = set()  # dedupe keys taken but not yet durable
-        waiting = 0  # messages taken and queued behind the batch being made durable
+        waiting = 0  # messages taken and queued behind the batches being made durable
         room = asyncio.Event()
         room.set()
 
-        async def make_durable_in_order() -> None:
+        async def start_writes(
+            flight: asyncio.Queue[tuple[list[RawMessage], _Prepared, asyncio.Task[None]] | None],
+            slots: asyncio.Semaphore,
+            writes: set[asyncio.Task[None]],
+        ) -> None:
             nonlocal waiting
             while (item := await ahead.get()) is not None:
                 batch, prepared = item
+                await slots.acquire()  # released once this batch is acknowledged
                 waiting -= len(batch)
                 if waiting < max_ahead:
                     room.set()
-                await self._make_durable(prepared)
-                pending.difference_update(prepared.order)
-                self.metrics.acked.inc(source.ack(batch))
+                write = asyncio.create_task(self._store(prepared), name="gateway-store")
+                writes.add(write)
+                write.add_done_callback(writes.discard)
+                flight.put_nowait((batch, prepared, write))
+            flight.put_nowait(None)
+
+        async def make_durable_in_order() -> None:
+            flight: asyncio.Queue[tuple[list[RawMessage], _Prepared, asyncio.Task[None]] | None] = asyncio.Queue()
+            slots = asyncio.Semaphore(max_in_flight)
+            writes: set[asyncio.Task[None]] = set()
+            starter = asyncio.create_task(start_writes(flight, slots, writes), name="gateway-store-start")
+            try:
+                while (item := await flight.get()) is not None:
+                    batch, prepared, write = item
+                    await write
+                    await self._after_durable(prepared)
+                    pending.difference_update(prepared.order)
+                    self.metrics.acked.inc(source.ack(batch))
+                    slots.release()
+                await starter
+            finally:
+                for task in (starter, *writes):
+                    task.cancel()
+                await asyncio.gather(starter, *writes, return_exceptions=True)
 
         durable = asyncio.create_task(make_durable_in_order(), name="gateway-durable")
         try:

@@ -8,7 +8,10 @@ what was not acknowledged is redelivered by the broker, and rewriting a point is
 Batching uses the names and defaults of influxdb-client's ``WriteOptions``. Points wait in memory until
 ``batch_size`` are pending or ``flush_interval`` has passed; a caller of :meth:`InfluxWriter.accept` is
 waiting for durability, so its points are flushed at once together with whatever else is pending (group
-commit: while one request is in flight the next batch gathers). Requests are sent one at a time, in order.
+commit: while a request is in flight the next batch gathers). Up to ``max_in_flight`` requests are sent at once
+(one by default): a drain behind a backlog is bound by the write round trips, during which influxd parses one
+request while the gateway encodes the next (issue 17). ``accept`` calls return in the order they were made, each
+once its own points and every earlier call's are durable.
 
 Failure handling, without ever dropping data:
 
@@ -140,6 +143,7 @@ class _Job:
     created: float
     taken: int = 0
     done: int = 0
+    failed: bool = False
 
 
 class InfluxWriter:
@@ -154,7 +158,11 @@ class InfluxWriter:
         rejected: RejectedRecord | None = None,
         max_pending_points: int = 100_000,
         probe_interval_s: float = 1.0,
+        max_in_flight: int = 1,
     ) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self.max_in_flight = max_in_flight
         self.client = client
         self.spool = spool
         self.options = options if options is not None else WriteOptions()
@@ -164,7 +172,10 @@ class InfluxWriter:
         self.stats = WriterStats()
         self._jobs: deque[_Job] = deque()
         self._pending = 0
+        self._untaken = 0
+        """Lines queued and not yet in a request."""
         self._urgent = 0
+        """Durable jobs (a caller waits) with lines not yet in a request: flushed at once."""
         self._wake = asyncio.Event()
         self._room = asyncio.Condition()
         self._mode = asyncio.Lock()
@@ -280,26 +291,29 @@ class InfluxWriter:
         future = asyncio.get_running_loop().create_future() if durable else None
         self._jobs.append(_Job(lines, future, durable, time.monotonic()))
         self._pending += len(lines)
-        if durable:
+        self._untaken += len(lines)
+        if durable and lines:
             self._urgent += 1
-        if durable or self._pending >= self.options.batch_size:
+        if durable or self._untaken >= self.options.batch_size:
             self._wake.set()
+        if not lines:
+            self._complete_in_order()  # a flush: done once every job before it is
         if future is not None:
             await future
 
     # -- flushing ----------------------------------------------------------------------------------
 
     def _due_in(self) -> float | None:
-        """Seconds until the next flush is due; 0 for now, None when nothing is pending."""
-        if not self._jobs:
+        """Seconds until the next flush is due; 0 for now, None when no line waits for a request."""
+        if not self._untaken:
             return None
-        if self._urgent or self._closing or self._pending >= self.options.batch_size:
+        if self._urgent or self._closing or self._untaken >= self.options.batch_size:
             return 0.0
-        age = time.monotonic() - self._jobs[0].created
-        return max(0.0, self.options.flush_interval / 1000 - age)
+        oldest = next(job for job in self._jobs if job.taken < len(job.lines))
+        return max(0.0, self.options.flush_interval / 1000 - (time.monotonic() - oldest.created))
 
     def _take_batch(self) -> tuple[list[str], list[tuple[_Job, int]]]:
-        """Up to ``batch_size`` lines from the oldest jobs, and how many lines each job contributed."""
+        """Up to ``batch_size`` lines not yet in a request, oldest jobs first, and how many each job gave."""
         size = self.options.batch_size
         lines: list[str] = []
         parts: list[tuple[_Job, int]] = []
@@ -307,9 +321,13 @@ class InfluxWriter:
             if len(lines) >= size:
                 break
             n = min(len(job.lines) - job.taken, size - len(lines))
-            if n > 0:
-                lines.extend(job.lines[job.taken : job.taken + n])
-                job.taken += n
+            if n <= 0:
+                continue  # already on its way (or a flush marker)
+            lines.extend(job.lines[job.taken : job.taken + n])
+            job.taken += n
+            self._untaken -= n
+            if job.taken == len(job.lines) and job.urgent:
+                self._urgent -= 1
             parts.append((job, n))
             if job.taken < len(job.lines):
                 break
@@ -317,39 +335,67 @@ class InfluxWriter:
 
     def _finish(self, parts: list[tuple[_Job, int]], error: BaseException | None) -> None:
         for job, n in parts:
+            if job.failed:
+                continue  # its caller already has the error; these lines were counted off then
             job.done += n
             self._pending -= n
-            if error is None and job.done < len(job.lines):
+            if error is None:
                 continue
-            if error is not None:  # the caller retries the whole call; its other lines are dropped from memory
-                self._pending -= len(job.lines) - job.done
-                job.done = len(job.lines)
+            # The caller retries the whole call: its other lines (in flight or not yet taken) leave memory now.
+            job.failed = True
+            rest = len(job.lines) - job.taken
+            self._untaken -= rest
+            if rest and job.urgent:
+                self._urgent -= 1
+            job.taken = len(job.lines)
+            self._pending -= len(job.lines) - job.done
+            job.done = len(job.lines)
             with contextlib.suppress(ValueError):
                 self._jobs.remove(job)
-            if job.urgent:
-                self._urgent -= 1
             if job.future is not None and not job.future.done():
-                if error is None:
-                    job.future.set_result(None)
-                else:
-                    job.future.set_exception(error)
+                job.future.set_exception(error)
+        self._complete_in_order()
+
+    def _complete_in_order(self) -> None:
+        """Resolve the callers whose points, and every earlier caller's, are durable."""
+        jobs = self._jobs
+        while jobs and jobs[0].done >= len(jobs[0].lines):
+            job = jobs.popleft()
+            if job.future is not None and not job.future.done():
+                job.future.set_result(None)
 
     async def _flush_loop(self) -> None:
-        while True:
-            due = self._due_in()
-            if due is None:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if due > 0:
-                self._wake.clear()
-                jitter = random.uniform(0, self.options.jitter_interval) / 1000  # noqa: S311
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), due + jitter)
-                continue
-            lines, parts = self._take_batch()
+        slots = asyncio.Semaphore(self.max_in_flight)
+        flights: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                due = self._due_in()
+                if due is None:
+                    if self._closing:
+                        break
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                if due > 0:
+                    self._wake.clear()
+                    jitter = random.uniform(0, self.options.jitter_interval) / 1000  # noqa: S311
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), due + jitter)
+                    continue
+                await slots.acquire()  # released when the request is done
+                lines, parts = self._take_batch()  # taken now: what arrived while waiting for a slot goes too
+                flight = asyncio.create_task(self._flush(lines, parts, slots), name="ingest-write")
+                flights.add(flight)
+                flight.add_done_callback(flights.discard)
+            if flights:
+                await asyncio.gather(*flights)
+        finally:
+            for flight in flights:
+                flight.cancel()
+            await asyncio.gather(*flights, return_exceptions=True)
+
+    async def _flush(self, lines: list[str], parts: list[tuple[_Job, int]], slots: asyncio.Semaphore) -> None:
+        try:
             error: BaseException | None = None
             try:
                 if lines:
@@ -358,8 +404,10 @@ class InfluxWriter:
                 _LOG.exception("could not make %d points durable", len(lines))
                 error = exc
             self._finish(parts, error)
-            async with self._room:
-                self._room.notify_all()
+        finally:
+            slots.release()
+        async with self._room:
+            self._room.notify_all()
 
     async def _persist(self, lines: list[str]) -> None:
         async with self._mode:

@@ -75,3 +75,29 @@ def test_history_before_the_snapshot_is_not_processed_twice() -> None:
 def test_bad_snapshot_is_a_typed_error() -> None:
     with pytest.raises(SnapshotError):
         Engine.restore(b"not a snapshot")
+
+
+def test_live_readings_buffered_while_catching_up_count_even_at_the_home_s_first_millisecond() -> None:
+    """A home first heard while the backend catches up: its readings are replayed with ``catch_up``. The registry
+    starts watching its devices at the first reading's time (``last_seen_ms``, for their offline timers); a motion
+    in the same millisecond as the gateway's status was taken for one already processed and dropped, so the home
+    had no activity and no inactivity timer (tests/test_e2e_checkin.py failed ~2 in 30 under load: no check-in)."""
+    t = at(1, 10, 0)
+    engine = Engine(registry=registry(), config=RULES)
+    engine.catch_up([rd("gw1", t, status="online"), rd("pir1", t, event="motion")])
+    home = engine.homes["h1"]
+    assert home.last_activity_ms == t
+    assert ("h1", "inact", t + 45 * MIN) in engine.timers_of(home)
+
+
+def test_a_device_silent_before_the_snapshot_has_its_replayed_readings_counted() -> None:
+    """The same rule after a restart: a registered device that had not spoken before the snapshot was watched from
+    the home's first reading, which is no reading of its own; its stored readings are replayed, not skipped."""
+    first = Home()
+    first.send(rd("mat1", at(1, 9, 0), occupied=False))
+    snap = first.engine.snapshot()
+    motion = rd("pir1", at(1, 9, 0), event="motion")  # stored in the same millisecond the snapshot was taken
+    engine, _ = Engine.restore(
+        snap, history=InMemoryHistory([motion]), now_ms=at(1, 9, 1), registry=registry(), config=RULES
+    )
+    assert engine.homes["h1"].last_activity_src == "motion/pir1 motion"

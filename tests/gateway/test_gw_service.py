@@ -311,3 +311,66 @@ async def test_a_press_is_fast_pathed_while_earlier_batches_wait_for_the_sink(st
     assert fast == [4]
     assert log == ["sink [1, 2]", "sink [3]", "sink [4]"]  # durability and acknowledgements in arrival order
     assert source.acked == [1, 2, 3, 4]
+
+
+async def test_batches_are_written_concurrently_but_handed_on_and_acknowledged_in_arrival_order(
+    store: DeadLetterStore,
+) -> None:
+    """Issue 17, drain: with ``max_in_flight=2`` the next batch is on its way to durable while the one before it is
+    still being written (the broker's window keeps moving); the durable hook and the acks still follow arrival order,
+    even when the later write finishes first."""
+    log: list[str] = []
+    second_done = asyncio.Event()
+
+    class OverlappingSink:
+        async def accept(self, readings: Sequence[Reading]) -> None:
+            seqs = [r.seq for r in readings]
+            log.append(f"write {seqs}")
+            if seqs == [1, 2]:
+                await second_done.wait()  # the positive signal: the second write ran while this one waited
+            log.append(f"durable {seqs}")
+            if seqs == [3]:
+                second_done.set()
+
+    class LoggedSource(Source):
+        def ack(self, messages: Sequence[RawMessage]) -> int:
+            log.append(f"ack {[m.mid for m in messages]}")
+            return super().ack(messages)
+
+    service = GatewayService(
+        directory=DIRECTORY,
+        deadletter=store,
+        sink=OverlappingSink(),
+        on_durable=lambda readings: log.append(f"detect {[r.seq for r in readings]}"),
+    )
+    source = LoggedSource([[sample(1), sample(2)], [sample(3)]])
+    await asyncio.wait_for(service.run(source, max_in_flight=2), 5)
+    assert log == [
+        "write [1, 2]",
+        "write [3]",
+        "durable [3]",
+        "durable [1, 2]",
+        "detect [1, 2]",
+        "ack [1, 2]",
+        "detect [3]",
+        "ack [3]",
+    ]
+
+
+async def test_one_batch_in_flight_by_default(store: DeadLetterStore) -> None:
+    """Without ``max_in_flight`` a batch is made durable, handed on and acknowledged before the next is written."""
+    log: list[str] = []
+
+    class LoggedSource(Source):
+        def ack(self, messages: Sequence[RawMessage]) -> int:
+            log.append(f"ack {[m.mid for m in messages]}")
+            return super().ack(messages)
+
+    service = GatewayService(
+        directory=DIRECTORY,
+        deadletter=store,
+        sink=Journal(log),
+        on_durable=lambda readings: log.append(f"detect {[r.seq for r in readings]}"),
+    )
+    await service.run(LoggedSource([[sample(1)], [sample(2)]]))
+    assert log == ["sink [1]", "detect [1]", "ack [1]", "sink [2]", "detect [2]", "ack [2]"]

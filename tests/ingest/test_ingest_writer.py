@@ -58,6 +58,52 @@ async def test_accept_writes_everything_in_batches(influx: InfluxClient, tmp_pat
     }
 
 
+class Overlapping:
+    """The real client, but a write waits (up to 10 s) until another is in flight too: overlap or time out."""
+
+    def __init__(self, client: InfluxClient) -> None:
+        self.client = client
+        self.in_flight = 0
+        self.peak = 0
+        self.both = asyncio.Event()
+
+    async def write(self, body: bytes, *, precision: str | None = None) -> None:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self.in_flight >= 2:
+            self.both.set()
+        try:
+            await asyncio.wait_for(self.both.wait(), 10)
+            await self.client.write(body, precision=precision)
+        finally:
+            self.in_flight -= 1
+
+    async def ping(self) -> bool:
+        return await self.client.ping()
+
+
+async def test_requests_overlap_and_callers_return_in_order(influx: InfluxClient, tmp_path: Path) -> None:
+    """Issue 17: with ``max_in_flight=2`` a second request goes out while the first is in flight; each ``accept``
+    returns only once its points and every earlier caller's are in InfluxDB."""
+    client = Overlapping(influx)
+    writer = InfluxWriter(
+        client=client, spool=Spool(directory=tmp_path), options=WriteOptions(batch_size=1000), max_in_flight=2
+    )
+    returned: list[int] = []
+
+    async def accept(k: int) -> None:
+        await writer.accept([mattress(i) for i in range(k, k + 1000)])
+        returned.append(k)
+        # Everything of this caller and of the callers before it is queryable when it returns.
+        assert await InfluxReader(client=influx).count(DeviceKind.MATTRESS, site="h1") >= k + 1000
+
+    async with writer:
+        await asyncio.gather(*(accept(k) for k in range(0, 4000, 1000)))
+        await writer.flush()
+    assert client.peak == 2 and returned == [0, 1000, 2000, 3000]
+    assert writer.stats.written == 4000 and writer.stats.requests == 4 and writer.pending == 0
+
+
 async def test_interval_flush(influx: InfluxClient, tmp_path: Path) -> None:
     writer = InfluxWriter(client=influx, spool=Spool(directory=tmp_path), options=WriteOptions(flush_interval=100))
     async with writer:
