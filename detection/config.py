@@ -120,15 +120,19 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     out_ceiling_min: float = 720.0
     out_margin: float = 1.5
     out_quantile: float = 0.9
+    """Learned outing limit = margin × this quantile of the daily longest outings (a weekend away is not the norm)."""
     out_pages_per_month: float = 0.5
     """False-page budget of the learned out-not-back limit per home-month: the day's longest outing is a maximum of the
     day's outings, so (like quiet spells) a Gumbel fit of the home's own days says which length a day exceeds with
     probability ``budget / 30``; the limit is never below the empirical rule (quantile × margin). 0 = empirical."""
-    """Learned outing limit = margin × this quantile of the daily longest outings (a weekend away is not the norm)."""
     out_latest_min: int = 23 * 60
+    """Still out at this local time: not back by the usual time, whatever the duration."""
     night_out_limit_min: float = 60.0
     """An outing that starts at night is "not back" after this long."""
-    """Still out at this local time: not back by the usual time, whatever the duration."""
+    visit_max_min: float = 60.0
+    """After an absence that lasted the night, a return this short and a new departure by day are a visit (someone
+    fetching things, watering plants): the absence goes on and is not paged again (measured on a real home: 21 pages
+    in two months of a stay away, one per visit)."""
 
     # vitals
     hr_low: float = 40.0

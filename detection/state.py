@@ -96,6 +96,11 @@ class HomeState(msgspec.Struct, kw_only=True):
     door_close_ms: int = NEVER
     away: bool = False
     away_since_ms: int = NEVER
+    visit_ms: int = NEVER
+    """Return from an absence that lasted the night (or went on through a visit): if the elder leaves again by day
+    within ``visit_max_min`` it was a visit, and the absence goes on (out-not-back pages once per absence)."""
+    away_goes_on: bool = False
+    """The current departure ended such a visit: no out-not-back page for it."""
 
     night_exit_ms: int = NEVER
     """Start of the current night bed exit, or NEVER."""

@@ -9,7 +9,7 @@ from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min
 from detection.detectors.night_door import KEY as NIGHT_DOOR_KEY  # open from the night-door alert until a return
 from detection.models import AlertType, Severity
 from detection.presence import DOOR_CLOSE, DOOR_OPEN, RETURNED
-from detection.state import HomeState
+from detection.state import NEVER, HomeState
 from gateway.models import DeviceKind, MessageType, Reading
 
 KEY = "out_not_back"
@@ -58,6 +58,12 @@ class OutNotBackDetector(Detector):
             # from the last door event: a lost "close" must not hide a departure
             ctx.schedule(home, AWAY, t + self.confirm_ms(home))
         if flags & RETURNED:
+            # After a night away (or a visit inside such an absence) a short return may be a visit: see on_timer.
+            c = self.config
+            night_mid = (c.night_start_min + ((c.night_end_min - c.night_start_min) % 1440) / 2) % 1440
+            overnight = ctx.next_local(home.away_since_ms, night_mid) <= t
+            home.visit_ms = t if overnight or home.away_goes_on else NEVER
+            home.away_goes_on = False
             ctx.cancel(home, OUT)
             ctx.clear(home, KEY, AlertType.OUT_NOT_BACK, t, "The elder is back home.", "老人已回家。")
 
@@ -72,6 +78,12 @@ class OutNotBackDetector(Detector):
                 return
             home.away = True
             home.away_since_ms = close
+            if home.visit_ms != NEVER and close - home.visit_ms <= c.visit_max_min * MIN_MS and not ctx.is_night(close):
+                # Back from a night away only for a visit (measured on a real home: during two months away, every
+                # visit of a few minutes re-armed the rule and paged at 23:00). One absence, at most one page; a
+                # departure at night is still the night rules' (night door, the 60-min night outing).
+                home.away_goes_on = True
+                return
             limit_due = close + int(home.baseline.out_limit_min * MIN_MS)
             latest = self.latest_min(home)
             if ctx.is_night(close):  # always: a night outing of an elder is wandering until shown otherwise

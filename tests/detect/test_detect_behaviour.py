@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detect_helpers import Home, at, rd
+from detect_helpers import MIN, Home, at, rd
 
 from detection.models import AlertType
 
@@ -175,3 +175,66 @@ def test_two_residents_no_night_inactivity_from_an_empty_bed() -> None:
     home.send(rd("mat1", at(0, 8, 0), event="out_of_bed"), rd("pir1", at(0, 21, 30), event="motion"))
     home.motion_idle(at(0, 21, 30), at(1, 1, 0))
     assert home.of(AlertType.INACTIVITY) == []
+
+
+def _gateway_alive(home: Home, start: int, end: int) -> None:
+    """The gateway's status every 5 min in ``[start, end)``, advancing the engine (an empty home stays online)."""
+    t = start
+    while t < end:
+        home.send(rd("gw-h1", t, online=True))
+        t += 5 * MIN
+
+
+def _leave(home: Home, t: int) -> None:
+    home.send(rd("door1", t, event="open"), rd("door1", t + 10_000, event="close"))
+
+
+def _come_in(home: Home, t: int, stay_min: int) -> None:
+    home.send(rd("door1", t, event="open"), rd("door1", t + 10_000, event="close"))
+    for m in range(1, stay_min, 5):
+        home.send(rd("pir1", t + m * MIN, event="motion", room="living"))
+
+
+def test_visits_during_a_stay_away_do_not_page_out_not_back_again() -> None:
+    """Measured on a real home (HomeAssist Home1, April–May 2017): away for days at a time, the home visited for
+    5–40 min every few days; each visit re-armed the rule and paged at 23:00 (21 pages for one absence)."""
+    home = Home()
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"), rd("pir1", at(0, 9, 50), event="motion"))
+    _leave(home, at(0, 10, 0))
+    _gateway_alive(home, at(0, 10, 0), at(2, 14, 35))
+    [first] = home.of(AlertType.OUT_NOT_BACK)  # the absence pages once, at the population limit of 4 h
+    assert first.time_ms == at(0, 14, 0, 10)
+    # Day 2: someone comes in at 14:35, stays 19 min, leaves; the home is empty again all evening and night.
+    _come_in(home, at(2, 14, 35), stay_min=19)
+    assert [a.time_ms for a in home.of(AlertType.OUT_NOT_BACK, clears=True)] == [at(2, 14, 35)]
+    _leave(home, at(2, 14, 54))
+    _gateway_alive(home, at(2, 14, 55), at(3, 10, 0))
+    assert len(home.of(AlertType.OUT_NOT_BACK)) == 1  # not paged again at 23:00 or at 4 h, ...
+    h = home.engine.homes["h1"]
+    assert h.away and h.away_goes_on  # ... although the departure was confirmed: the absence goes on
+    # Day 3: another visit of 20 min, a visit inside the same absence.
+    _come_in(home, at(3, 10, 0), stay_min=20)
+    _leave(home, at(3, 10, 20))
+    _gateway_alive(home, at(3, 10, 25), at(4, 12, 0))
+    assert len(home.of(AlertType.OUT_NOT_BACK)) == 1 and home.engine.homes["h1"].away_goes_on
+    # Day 4: the elder is back and stays the afternoon (longer than a visit); out again at 17:00 and not back within
+    # the limit of 4 h: a new outing, paged.
+    _come_in(home, at(4, 12, 0), stay_min=300)
+    _leave(home, at(4, 17, 0))
+    _gateway_alive(home, at(4, 17, 5), at(4, 21, 10))
+    assert [a.time_ms for a in home.of(AlertType.OUT_NOT_BACK)] == [first.time_ms, at(4, 21, 0, 10)]
+    assert not home.engine.homes["h1"].away_goes_on
+
+
+def test_a_short_return_after_a_day_out_is_not_a_visit() -> None:
+    """Only an absence that lasted the night makes the next short return a visit: home for lunch, out again, paged."""
+    home = Home()
+    home.send(rd("mat1", at(0, 7, 0), event="out_of_bed"), rd("pir1", at(0, 8, 50), event="motion"))
+    _leave(home, at(0, 9, 0))
+    _gateway_alive(home, at(0, 9, 0), at(0, 12, 0))
+    _come_in(home, at(0, 12, 0), stay_min=20)
+    _leave(home, at(0, 12, 20))
+    _gateway_alive(home, at(0, 12, 25), at(0, 16, 35))
+    [alert] = home.of(AlertType.OUT_NOT_BACK)
+    assert alert.time_ms == at(0, 16, 20, 10) and "Went out at 12:20" in alert.explanation
+    assert not home.engine.homes["h1"].away_goes_on
