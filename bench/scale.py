@@ -154,11 +154,11 @@ def bridge_connection(cluster: NatsCluster, bridge: NatsBridge) -> tuple[NatsNod
 
 
 def wait_bridged(cluster: NatsCluster, bridge: NatsBridge, *, timeout: float = 180.0) -> NatsNode:
-    """Block until the bridge is connected to a node with its command subscription in place; return that node."""
+    """Block until the bridge is connected to a node with its command subscriptions in place; return that node."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = bridge_connection(cluster, bridge)
-        if found is not None and found[1] >= 1:
+        if found is not None and found[1] >= max(1, len(set(bridge.sites))):
             return found[0]
         time.sleep(0.1)
     raise ServerError(f"the bridge {bridge.client_id!r} is not connected with its subscriptions after {timeout} s")

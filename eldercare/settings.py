@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     nats_ca: str = Field(
         default="", description="CA file of the nodes' TLS certificates (eldercare certs); set: workers use TLS only."
     )
+    nats_bridge_user: str = Field(
+        default="", description="An edge mosquitto bridge's NATS user (its homes' uplinks and commands only)."
+    )
+    nats_bridge_password: SecretStr = Field(
+        default=SecretStr(""), description="Its password (the nodes hold a bcrypt hash; mosquitto.conf the plaintext)."
+    )
     nats_route_password: SecretStr = Field(
         default=SecretStr(""), description="Lets the NATS nodes route to each other (eldercare nats-accounts)."
     )
