@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nats
@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from nats.errors import Error as NatsError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from pydantic import SecretStr
 from scale_helpers import Worker
 
 from bench.scale import Gateways, bridge_connection, bridge_for, wait_bridged
@@ -33,7 +34,8 @@ from eldercare.certs import issue
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import Mosquitto, NatsBridge
 from eldercare.servers.nats import NatsCluster
-from eldercare.stack import Broker
+from eldercare.settings import Settings
+from eldercare.stack import Broker, nats_bridge
 from firmware_sim.wire import encode_mattress_telemetry
 from ingest.influx import InfluxClient
 from ingest.nats_auth import NatsAuth
@@ -367,15 +369,14 @@ async def test_the_bridge_user_carries_its_homes_uplinks_and_commands_and_nothin
         bridge_password=BRIDGE_PASSWORD,
         bridge_sites=(a, b),
     )
-    bridge = NatsBridge(
-        addresses=[],  # set below, once the cluster has its ports
-        username=BRIDGE_USER,
-        password=BRIDGE_PASSWORD,
-        cafile=str(tls.ca),
-        sites=(a, b),
+    settings = Settings(
+        _env_file=None,
+        nats_bridge_user=BRIDGE_USER,
+        nats_bridge_password=SecretStr(BRIDGE_PASSWORD),
+        nats_ca=str(tls.ca),
     )
     with NatsCluster(data_dir=tmp_path / "nats", partitions=partitions, auth=auth, tls=tls) as cluster:
-        bridge = replace(bridge, addresses=[f"127.0.0.1:{p}" for p in cluster.mqtt_ports])
+        bridge = nats_bridge(settings, addresses=[f"127.0.0.1:{p}" for p in cluster.mqtt_ports], sites=(a, b))
         edge = Broker(data_dir=tmp_path / "edge", secret=secrets.token_urlsafe(32), bridge=bridge)
         edge.start()
         worker = NatsBus(
@@ -486,3 +487,32 @@ async def _refuses_everything_else(cluster: NatsCluster, ca: Path, bus: NatsBus,
     await leases.renew(lease)  # a compare-and-set on our revision: passes only if nobody else wrote the key
     assert await leases.holder(3) == ("w1", lease.revision)
     await bus.js.stream_info(MQTT_STREAM)  # raises NotFoundError if deleted
+
+
+def test_the_bridge_is_built_from_settings_with_its_own_user_and_the_nodes_ca(tmp_path: Path) -> None:
+    """ELDERCARE_NATS_BRIDGE_USER / _PASSWORD and ELDERCARE_NATS_CA reach mosquitto.conf; one command subscription
+    per home (its user may read no other), and more homes than a NATS session's QoS 1 subscriptions are refused."""
+    settings = Settings(
+        _env_file=None,
+        nats_bridge_user="edge-1",
+        nats_bridge_password=SecretStr("a-bridge-password-0123"),
+        nats_ca="/etc/nats/ca.crt",
+    )
+    assert "a-bridge-password-0123" not in repr(settings)
+    bridge = nats_bridge(settings, addresses=["nats1.example.org:1883"], sites=["h0002", "h0001"])
+    server = Mosquitto(data_dir=tmp_path, passwd="", acl="", bridge=bridge)
+    server.prepare()
+    lines = server.conf_path.read_text().splitlines()
+    assert "remote_username edge-1" in lines and "remote_password a-bridge-password-0123" in lines
+    assert "bridge_cafile /etc/nats/ca.crt" in lines and "bridge_insecure true" not in lines
+    assert [x for x in lines if x.endswith(" in 1 ec/v1/ ec/v1/")] == [
+        "topic h0001/+/+/cmd in 1 ec/v1/ ec/v1/",
+        "topic h0002/+/+/cmd in 1 ec/v1/ ec/v1/",
+    ]
+    assert server.conf_path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ValueError, match="at most 65 homes"):
+        nats_bridge(settings, addresses=["nats1.example.org:1883"], sites=[f"h{i:04d}" for i in range(66)])
+    # Without a bridge user (a cluster without accounts): one subscription for every home, no TLS.
+    open_bridge = nats_bridge(Settings(_env_file=None), addresses=["127.0.0.1:1883"], sites=["h0001"])
+    assert open_bridge.lines()[-1] == "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"
+    assert not any(x.startswith(("bridge_cafile", "remote_username")) for x in open_bridge.lines())
