@@ -33,7 +33,7 @@ from bench.scale import Gateways, bridge_connection, bridge_for, wait_bridged
 from eldercare.certs import issue
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import Mosquitto, NatsBridge
-from eldercare.servers.nats import NatsCluster
+from eldercare.servers.nats import MQTT_MAX_ACK_PENDING, MQTT_SESSION_ACK_PENDING, NatsCluster
 from eldercare.settings import Settings
 from eldercare.stack import Broker, nats_bridge
 from firmware_sim.wire import encode_mattress_telemetry
@@ -516,3 +516,27 @@ def test_the_bridge_is_built_from_settings_with_its_own_user_and_the_nodes_ca(tm
     open_bridge = nats_bridge(Settings(_env_file=None), addresses=["127.0.0.1:1883"], sites=["h0001"])
     assert open_bridge.lines()[-1] == "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"
     assert not any(x.startswith(("bridge_cafile", "remote_username")) for x in open_bridge.lines())
+
+
+@pytest.mark.scale  # ~30 s: 66 R3 JetStream consumers
+def test_one_nats_mqtt_session_holds_as_many_command_subscriptions_as_a_bridge_may_have(cluster8: NatsCluster) -> None:
+    """The bound :class:`NatsBridge` enforces is the server's: the 65th QoS 1 subscription of one session is granted,
+    the 66th refused (SUBACK 0x80; mosquitto's bridge would ignore that and the home's commands would go nowhere)."""
+    most = MQTT_SESSION_ACK_PENDING // MQTT_MAX_ACK_PENDING
+    subacks: dict[int, int] = {}
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id="many-homes", protocol=MQTTProtocolVersion.MQTTv311, clean_session=False
+    )
+    c.on_subscribe = lambda _c, _u, mid, rcs, _p: subacks.__setitem__(mid, rcs[0].value)
+    c.connect("127.0.0.1", cluster8.mqtt_ports[0])
+    c.loop_start()
+    try:
+        mids = [c.subscribe(f"ec/v1/h{i:04d}/+/+/cmd", qos=1)[1] for i in range(most + 1)]
+        deadline = time.monotonic() + 240
+        while len(subacks) < len(mids):
+            assert time.monotonic() < deadline, f"{len(mids) - len(subacks)} SUBACKs missing"
+            time.sleep(0.1)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    assert [subacks[m] for m in mids] == [1] * most + [128]
