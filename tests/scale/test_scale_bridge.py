@@ -512,6 +512,8 @@ def test_the_bridge_is_built_from_settings_with_its_own_user_and_the_nodes_ca(tm
     assert server.conf_path.stat().st_mode & 0o777 == 0o600
     with pytest.raises(ValueError, match="at most 65 homes"):
         nats_bridge(settings, addresses=["nats1.example.org:1883"], sites=[f"h{i:04d}" for i in range(66)])
+    with pytest.raises(ValueError, match="ELDERCARE_NATS_BRIDGE_PASSWORD"):
+        Settings(_env_file=None, nats_bridge_user="edge-1")
     # Without a bridge user (a cluster without accounts): one subscription for every home, no TLS.
     open_bridge = nats_bridge(Settings(_env_file=None), addresses=["127.0.0.1:1883"], sites=["h0001"])
     assert open_bridge.lines()[-1] == "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"
