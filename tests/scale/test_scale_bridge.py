@@ -388,7 +388,11 @@ async def test_the_bridge_user_carries_its_homes_uplinks_and_commands_and_nothin
         )
         try:
             edge.provision([a, b])
-            await asyncio.to_thread(wait_bridged, cluster, bridge)  # one command subscription per home
+            node = await asyncio.to_thread(wait_bridged, cluster, bridge)  # one command subscription per home
+            conns = node.monitor("/connz?limit=4096")["connections"]
+            assert isinstance(conns, list)
+            (conn,) = [c for c in conns if c.get("mqtt_client") == bridge.client_id]
+            assert conn["tls_version"] in ("1.2", "1.3")  # over TLS, the node's certificate checked (bridge_cafile)
             async with worker as bus:
                 await _carries_uplinks_and_commands(cluster, edge, bus, a, b)
                 await _refuses_everything_else(cluster, tls.ca, bus, a, other)
