@@ -207,6 +207,7 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
                 if stored_at_kill > 0:
                     break
                 await asyncio.sleep(0.1)
+            log_at_kill = len(edge.server.log_path.read_text())
             victim.kill()
             await asyncio.sleep(5)  # the node stays down while the gateways keep publishing
             await asyncio.to_thread(victim.start)
@@ -224,9 +225,12 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
         if fault == "bridge-node":
             # The fault hit the stream: readings were still on their way, and the bridge connected again elsewhere.
             assert 0 < stored_at_kill < len(wire)
-            assert edge.server.log_path.read_text().count("Connecting bridge (step 1)") >= 2
-            after = bridge_connection(cluster, bridge_for(cluster))
-            assert after is not None and after[0] is not victim
+            # After the kill the bridge connected to another node (it may go back to the restarted one later: the
+            # node it holds at the end is no proof, measured: 2 of 3 runs ended on the victim after election flaps).
+            since_kill = edge.server.log_path.read_text()[log_at_kill:]
+            ports = {int(p) for p in re.findall(r"Connecting bridge \(step 1\) \S+ \([^)]*:(\d+)\)", since_kill)}
+            assert ports - {victim.mqtt_port}, since_kill[-2000:]
+            assert bridge_connection(cluster, bridge_for(cluster)) is not None
             print(f"stored when the bridge's node was killed: {stored_at_kill} of {len(wire)}")
     finally:
         await asyncio.to_thread(gateways.close)
