@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alerts.queries import StoreBackend
 from alerts.store.handover import HandoverStore
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
-from dashboards.api.routes import alerts, devices, elders, stats, visits
+from dashboards.api.routes import alerts, away, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
 from dashboards.families import GuardianBook
 from dashboards.health import Health, health_router
@@ -103,7 +103,7 @@ def create_app(
     app.include_router(health_router(health or Health()))
     warn_at_startup(ctx)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
+    for router in (alerts.router, elders.router, away.router, devices.router, visits.router, stats.router):
         app.include_router(router)
     web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
     ux_routers = (handover_pages.router, bigscreen.router, families.router, families.register)
