@@ -150,8 +150,8 @@ def test_console_lists_badge_a_home_with_an_active_notice(client: TestClient, ba
     login(client, "W_C1")
     residents = client.get("/residents").text
     assert re.search(r'<tr[^>]*data-away="h1"', residents), residents
-    assert residents.count('class="tag away-badge"') == 1  # h1 only (h2 is in scope, not away)
-    assert 'class="tag away-badge"' in client.get("/console/queue").text
+    assert residents.count('class="tag due away-badge"') == 1  # h1 only (h2 is in scope, not away)
+    assert 'class="tag due away-badge"' in client.get("/console/queue").text
     phone = client.get("/m/residents").text
-    assert phone.count('class="tag away-badge"') == 1
+    assert phone.count('class="tag due away-badge"') == 1
     assert 'href="/m/residents/R1/away"' in phone
