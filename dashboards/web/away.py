@@ -12,6 +12,7 @@ from alerts.scope import Scope
 from alerts.store.away import AwayNoticeError
 from alerts.views import Account, ResidentView
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.routes.away import NoticeId
 from dashboards.away import HomeAway, away_store, refusal
 from dashboards.context import AppContext
 from dashboards.listing import TZ
@@ -96,7 +97,7 @@ def register_away(
 def end_away(
     request: Request,
     resident_id: str,
-    notice_id: int,
+    notice_id: NoticeId,
     ctx: ContextDep,
     scope: ScopeDep,
     user: CurrentUser,
