@@ -815,7 +815,7 @@ _EN_AWAY: Final[dict[str, str]] = {
     "away.title": "Away notice",
     "away.hint": (
         "While the elder is away (at family, in hospital) the home's behavioural alerts are held; calls, falls, "
-        "smoke and other life-safety alerts still page. Press \"back home\" when they return."
+        'smoke and other life-safety alerts still page. Press "back home" when they return.'
     ),
     "away.time_format": "%b %-d %H:%M",
     "away.active_line": "Away until {until} · {reason} · registered by {by}",

@@ -155,3 +155,24 @@ def test_console_lists_badge_a_home_with_an_active_notice(client: TestClient, ba
     phone = client.get("/m/residents").text
     assert phone.count('class="tag due away-badge"') == 1
     assert 'href="/m/residents/R1/away"' in phone
+
+
+def test_console_forms_are_scoped_and_csrf_guarded(client: TestClient, backend: Backend) -> None:
+    ends = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() + 8 * 3600 + 2 * 86400))  # Beijing, in 2 days
+    csrf = login(client, "W_G2")
+    form = {"csrf": csrf, "ends": ends, "reason": "住院"}
+    # R1 lives in G01: the G02 worker gets "not found" on every page and form, and nothing is stored
+    assert client.get("/residents/R1/away").status_code == 404
+    assert client.get("/m/residents/R1/away").status_code == 404
+    assert client.post("/residents/R1/away", data=form).status_code == 404
+    assert client.post("/residents/R2/away", data={**form, "csrf": "forged"}).status_code == 403
+    assert AwayStore(backend.store).of_site("h1") == [] == AwayStore(backend.store).of_site("h2")
+    # a malformed time comes back in the section, in the page's language
+    bad = client.post("/residents/R2/away?lang=en", data={**form, "ends": "tomorrow"})
+    assert bad.status_code == 200 and "The time is not valid" in bad.text
+    ok = client.post("/residents/R2/away?lang=zh", data=form)  # the ?lang=en above set the cookie
+    assert 'id="away-active"' in ok.text and "外出报备已登记" in ok.text
+    [notice] = AwayStore(backend.store).of_site("h2")
+    # its id through another resident's path is not found
+    assert client.post(f"/residents/R1/away/{notice.id}/end", data={"csrf": csrf}).status_code == 404
+    assert _away_audit(backend, "away.registered") == [("W_G2", "h2", str(notice.id))]
