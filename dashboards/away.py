@@ -45,3 +45,8 @@ class HomeAway:
 def away_sites(ctx: AppContext, now_ms: int) -> dict[str, AwayNotice]:
     """Homes with a notice in force → the notice (one query; callers show badges only on rows already in scope)."""
     return {n.site: n for n in away_store(ctx).active(now_ms)}
+
+
+def home_away(ctx: AppContext, site: str) -> HomeAway:
+    """A home's notices as its section shows them (the caller has checked the home is in scope)."""
+    return HomeAway.of(away_store(ctx).of_site(site, limit=20), now_ms=ctx.clock())

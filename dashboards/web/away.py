@@ -13,17 +13,12 @@ from alerts.store.away import AwayNoticeError
 from alerts.views import Account, ResidentView
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
 from dashboards.api.routes.away import NoticeId
-from dashboards.away import HomeAway, away_store, refusal
+from dashboards.away import away_store, home_away, refusal
 from dashboards.context import AppContext
 from dashboards.listing import TZ
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
-
-
-def home_away(ctx: AppContext, site: str) -> HomeAway:
-    """A home's notices as its section shows them (the caller has checked the home is in scope)."""
-    return HomeAway.of(away_store(ctx).of_site(site, limit=20), now_ms=ctx.clock())
 
 
 def _resident(request: Request, ctx: AppContext, scope: Scope, resident_id: str) -> ResidentView:

@@ -14,11 +14,10 @@ from alerts.store.checkins import CheckInStep, CheckInStore
 from alerts.views import Account, AlertView, ResidentView, VisitView
 from dashboards.api.deps import MONTH_PATTERN, ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
-from dashboards.away import HomeAway, away_sites
+from dashboards.away import HomeAway, away_sites, home_away
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import month_window
-from dashboards.web.away import home_away
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
