@@ -140,6 +140,8 @@ class Engine:
         self._home_timer_names: tuple[str, ...] = (DAY_TIMER, *self._timer_exact)
         self._timer_prefixes: tuple[str, ...] = tuple(self._timer_prefix)
         self._capture: SnapshotCapture | None = None
+        self._notices: dict[str, tuple[int, int, int]] = {}
+        """The away notices last handed in (:meth:`set_away_notices`), for homes first seen after that."""
         self._routes: dict[tuple[DeviceKind, MessageType], tuple[Detector, ...]] = {
             k: tuple(d for d in v if not d.only_on_flags) for k, v in routes.items()
         }
@@ -311,6 +313,8 @@ class Engine:
         )
         if info is not None:
             self._apply_registry(home, info, t)
+        if (away := self._notices.get(site)) is not None:
+            notice.apply(home, away)
         self.homes[site] = home
         ctx.schedule(home, DAY_TIMER, ctx.next_local(t, self.config.day_boundary_min))
         for det in self.detectors:
@@ -493,8 +497,10 @@ class Engine:
     def set_away_notices(self, notices: Mapping[str, tuple[int, int, int]]) -> None:
         """The away notices (外出报备) in force or coming, by home: ``(id, from_ms, until_ms)`` (``detection.notice``).
 
-        The whole set each time (the store is the truth): a home left out has its notice cleared.
+        The whole set each time (the store is the truth): a home left out has its notice cleared. A home first seen
+        later (its first reading) gets its notice at once, not at the next call.
         """
+        self._notices = dict(notices)
         for site, home in self.homes.items():
             new = notices.get(site)
             if new is None and not home.notice_id:
@@ -504,6 +510,10 @@ class Engine:
             if self._capture is not None:
                 self._capture.touch(home)
             notice.apply(home, new)
+
+    def held_by_notices(self) -> list[tuple[str, int, int]]:
+        """Homes under an away notice: ``(site, notice id, behavioural alerts held so far)``."""
+        return [(h.site, h.notice_id, h.notice_held) for h in self.homes.values() if h.notice_id]
 
     def ended_notices(self) -> list[tuple[str, int, int]]:
         """Notices the homes showed to be over: ``(site, notice id, time the elder was seen back)``."""

@@ -42,6 +42,7 @@ def apply(home: HomeState, notice: tuple[int, int, int] | None) -> None:
     if notice_id != home.notice_id:
         home.notice_id = notice_id
         home.notice_in_ms = home.notice_back_ms = NEVER
+        home.notice_held = 0  # counted per notice
         home.notice_empty = home.away  # registered after the elder left: the home is already empty
     home.notice_from_ms, home.notice_until_ms = start, until  # the return date may be edited
 

@@ -43,8 +43,10 @@ from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.guardians import GuardianLinks, GuardianNotifier
 from alerts.links import LinkSigner
+from alerts.notices import NoticeSync
 from alerts.notify import AppriseNotifier, Notifier
 from alerts.service import AlertService
+from alerts.store.away import AwayStore
 from alerts.store.guardians import GuardianStore
 from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
@@ -239,6 +241,7 @@ class Backend:
         snapshot_every_s: float = 30.0,
         snapshot_slice_ms: float = 1.0,
         refit_every_s: float = 3600.0,
+        notice_sync_s: float = 5.0,
     ) -> None:
         """Build the backend (imports ``registry`` into the store); :meth:`run` starts it.
 
@@ -280,6 +283,8 @@ class Backend:
             arc=self.arc,
         )
         self.checkin_relay = CheckInRelay(store=self.store, commands=self.watch_commands, clock=wall_ms)  # issue 19
+        self.notices = NoticeSync(AwayStore(self.store), clock=wall_ms)  # away notices (外出报备)
+        self.notice_sync_s = notice_sync_s
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
         self.engine: Engine | None = None
         self.engine_tick_s = engine_tick_s
@@ -531,6 +536,12 @@ class Backend:
         self.engine.tick()
         self.checkin_relay.drain(self.engine)  # issue 19: answers and pages decided by the timers
 
+    async def _sync_notices(self) -> None:
+        if self.recovery.catching_up:  # applied on the first pass after the state is rebuilt
+            return
+        assert self.engine is not None
+        await self.notices.sync((self.engine,))
+
     async def _refit(self) -> None:
         if self.recovery.catching_up:
             return
@@ -580,6 +591,7 @@ class Backend:
                     tasks.create_task(self._every(self.arc.config.supervision_s, self.arc.supervise, "ARC link", stop))
                 tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot_async, "snapshot", stop))
                 tasks.create_task(self._every(self.refit_every_s, self._refit, "baseline refit", stop))
+                tasks.create_task(self._every(self.notice_sync_s, self._sync_notices, "away notices", stop))
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)

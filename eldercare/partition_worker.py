@@ -30,8 +30,10 @@ import msgspec
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
+from alerts.notices import NoticeSync
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
+from alerts.store.away import AwayStore
 from alerts.store.repository import AlertStore
 from detection.engine import Engine
 from detection.errors import SnapshotError
@@ -271,6 +273,20 @@ class PartitionWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
+    async def _notice_loop(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
+        """Away notices (外出报备) of the store into the owned engines, and those a home showed over ended there."""
+        if self.checkin_store is None:
+            return
+        notices = NoticeSync(AwayStore(self.checkin_store), clock=_Clock().now_ms)
+        while not stop.is_set():
+            engines = [o.engine for o in list(self.owned.values()) if o.restored.is_set()]
+            try:
+                await notices.sync(engines)
+            except Exception:  # noqa: BLE001 - the store unreachable for a moment: the next pass tries again
+                _LOG.exception("away notices failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
     async def _snapshot_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -507,6 +523,7 @@ class PartitionWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(2.0, s.lease_s / 2))
                 ticks = asyncio.create_task(self._tick_loop(stop), name="ticks")
+                notices = asyncio.create_task(self._notice_loop(stop), name="away-notices")
                 while not stop.is_set():
                     began = time.monotonic()
                     try:
@@ -520,6 +537,7 @@ class PartitionWorker:
                 await keep_alive
                 await snapshots
                 await ticks
+                await notices
                 owned_now, self.owned = self.owned, {}
                 await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
                 if confirming is not None:

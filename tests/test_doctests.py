@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 
-MODULES = ["detection.baseline", "detection.rhythm", "eldercare.settings", "dashboards.stats"]
+MODULES = ["detection.baseline", "detection.rhythm", "eldercare.settings", "dashboards.stats", "alerts.notices"]
 
 
 @pytest.mark.parametrize("name", MODULES)

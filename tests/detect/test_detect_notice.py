@@ -78,3 +78,13 @@ def test_a_notice_registered_while_the_elder_is_still_at_home_starts_holding_onc
     _alive(home, at(0, 10, 0), at(0, 15, 0))
     h = home.engine.homes["h1"]
     assert h.notice_empty and h.notice_held == 1 and home.of(AlertType.OUT_NOT_BACK) == []
+
+
+def test_a_home_first_seen_after_the_notices_were_handed_in_gets_its_notice_at_once() -> None:
+    """Found on a partition worker: the home appeared with its first reading between two syncs of the store, and
+    its night-door alert fired before the next sync handed the notice in (paged instead of held)."""
+    home = Home()
+    home.engine.set_away_notices({"h1": NOTICE})
+    assert "h1" not in home.engine.homes
+    home.send(rd("pir1", at(0, 11, 5), event="motion"))
+    assert home.engine.homes["h1"].notice_id == 7

@@ -23,16 +23,25 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from scale_helpers import Worker
 from support.backend import registry_for
-from support.checkin import FAST, WINDOW_S
+from support.checkin import AWAY, FAST, WINDOW_S
 
+from alerts.notices import SYSTEM
+from alerts.store.away import AwayStore
 from alerts.store.checkins import CheckInStore
 from alerts.store.repository import AlertStore
+from detection.config import DetectConfig
 from detection.models import AlertType
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
 from eldercare.servers.postgres import Postgres
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import encode_call_button_event, encode_mattress_telemetry, encode_motion_event
+from firmware_sim.wire import (
+    encode_call_button_event,
+    encode_door_event,
+    encode_mattress_telemetry,
+    encode_motion_event,
+    encode_wristband_event,
+)
 from ingest.influx import InfluxClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,6 +61,26 @@ def one_worker(
 ) -> Iterator[tuple[Worker, str, str]]:
     """One partition worker (it owns every partition) with a registry of one home; yields it, the site and the
     alert store's URL."""
+    yield from _one_worker(nats_cluster, influxd, postgres_server, unique_db, tmp_path, detect=FAST)
+
+
+@pytest.fixture
+def away_worker(
+    nats_cluster: NatsCluster, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> Iterator[tuple[Worker, str, str]]:
+    """The same with the away-notice test's seconds-scale rules (out after 2 s, not back after 6 s)."""
+    yield from _one_worker(nats_cluster, influxd, postgres_server, unique_db, tmp_path, detect=AWAY)
+
+
+def _one_worker(
+    nats_cluster: NatsCluster,
+    influxd: Influxd,
+    postgres_server: Postgres,
+    unique_db: str,
+    tmp_path: Path,
+    *,
+    detect: DetectConfig,
+) -> Iterator[tuple[Worker, str, str]]:
     site = f"d{uuid.uuid4().hex[:6]}"
     registry = registry_for(site)
     (tmp_path / "registry.json").write_text(json.dumps(registry, ensure_ascii=False))
@@ -70,7 +99,7 @@ def one_worker(
         "ELDERCARE_REGISTRY_PATH": str(tmp_path / "registry.json"),
         "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
         "ELDERCARE_MQTT_CONFIRM_INTERVAL_MS": "200",
-        "ELDERCARE_DETECT": msgspec.json.encode(FAST).decode(),
+        "ELDERCARE_DETECT": msgspec.json.encode(detect).decode(),
     }
     worker = Worker("w1", env, tmp_path)
     worker.start()
@@ -172,6 +201,57 @@ async def test_a_check_in_on_a_worker_is_sent_to_the_home_and_a_cancel_closes_it
         # Answered inside the window: the held alert was dropped, never stored, nobody paged (the step says so).
         assert [s.what for s in steps.for_site(site)][-2:] == ["answered", "prompt"]
         assert store.list_alerts(site=site, alert_type=AlertType.INACTIVITY) == []
+    finally:
+        store.close()
+        await asyncio.to_thread(gw.close)
+
+
+async def test_an_away_notice_in_the_store_holds_a_workers_page_and_the_worker_ends_it_when_the_elder_is_back(
+    away_worker: tuple[Worker, str, str], nats_cluster: NatsCluster
+) -> None:
+    """The clustered mode reads the same store: the partition worker holds the out-not-back page of a home under an
+    away notice (外出报备), still raises an SOS, and ends the notice as the system once the elder is back."""
+    worker, site, db_url = away_worker
+    store = AlertStore(url=db_url)
+    away = AwayStore(store)
+    now = time.time_ns() // 1_000_000
+    notice = away.register(
+        site=site, starts_ms=now, ends_ms=now + 86_400_000, reason="住院", by_id="W01", by_name="王网格员", now_ms=now
+    )
+    gw = GatewayPublisher(site=site, password=None, port=nats_cluster.nodes[1].mqtt_port, announce=False)
+    await asyncio.to_thread(gw.connect, timeout=30)
+    try:
+        # The worker has read the notice from the store (it says so), before the elder goes out.
+        await asyncio.to_thread(
+            _until, lambda: f"away notice {notice.id} of {site} in force" in worker.log.read_text(), 60
+        )
+        st, ms = gw.wire.stamp, lambda: time.time_ns() // 1_000_000
+        gw.publish_all([encode_motion_event(**st("pir1"), ts=ms(), room="living")], timeout=30)
+        held = f"away notice {notice.id} of {site}: "  # "… N behavioural alert(s) held so far"
+        gw.publish_all([
+            encode_door_event(**st("door1"), ts=ms(), event="open"),
+            encode_door_event(**st("door1"), ts=ms() + 300, event="close"),
+        ], timeout=30)  # fmt: skip
+        # Out, not back within the limit: the worker's rule fires and the notice holds it (the worker says so).
+        try:
+            await asyncio.to_thread(
+                _until, lambda: held in worker.log.read_text() and "held so far" in worker.log.read_text(), 60
+            )
+        except AssertionError:
+            raise AssertionError(worker.log.read_text()[-4000:]) from None
+        late = [AlertType.OUT_NOT_BACK, AlertType.NIGHT_DOOR, AlertType.INACTIVITY]
+        assert [a for t in late for a in store.list_alerts(site=site, alert_type=t)] == []
+        gw.publish_all([encode_wristband_event(**st("band1"), ts=ms(), event="sos")], timeout=30)
+        await _until_async(lambda: store.list_alerts(site=site, alert_type=AlertType.SOS), 30)
+        # Back for good: the door, then movement inside for longer than a visit (6 s here).
+        gw.publish_all([encode_door_event(**st("door1"), ts=ms(), event="open")], timeout=30)
+        for _ in range(30):
+            gw.publish_all([encode_motion_event(**st("pir1"), ts=ms(), room="living")], timeout=30)
+            if away.get(notice.id).ended_ms is not None:  # type: ignore[union-attr]
+                break
+            await asyncio.sleep(1.0)
+        ended = away.get(notice.id)
+        assert ended is not None and ended.ended_by == SYSTEM, worker.log.read_text()[-3000:]
     finally:
         store.close()
         await asyncio.to_thread(gw.close)
