@@ -245,10 +245,19 @@ class NatsBus:
         start = (max(floors) if floors else 0) + 1
         if not any(i.name == name for i in infos):
             await js.add_consumer(MQTT_STREAM, partition_consumer_config(lease.partition, epoch, start_seq=start))
-        for info in old:  # create before delete: on an interest stream, deleting first could drop messages
-            with contextlib.suppress(NotFoundError):
-                await js.delete_consumer(MQTT_STREAM, info.name)
+        await self.retire_older_consumers(lease.partition, name)
         return name
+
+    async def retire_older_consumers(self, partition: int, consumer: str) -> list[str]:
+        """Delete the partition's consumers of older epochs than ``consumer``; return those kept."""
+        js = self.js
+        prefix, epoch = consumer_prefix(partition), _epoch(consumer)
+        for info in await js.consumers_info(MQTT_STREAM):
+            if info.name.startswith(prefix) and _epoch(info.name) < epoch:
+                # create before delete: on an interest stream, deleting first could drop messages
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_consumer(MQTT_STREAM, info.name)
+        return []
 
     async def partition_source(
         self, lease: Lease, consumer: str, *, clock: Callable[[], float] = time.monotonic
