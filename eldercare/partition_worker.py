@@ -91,6 +91,8 @@ class _Owned:
     """(readings, alerts) of the engine at its last stored snapshot: an unchanged partition is not stored again
     (timers that fall due meanwhile fire again, the same, on the next owner's catch-up)."""
     task: asyncio.Task[None] | None = None
+    consumer: str | None = None
+    """The partition's consumer this owner took over (its epoch's)."""
 
 
 class PartitionWorker:
@@ -295,7 +297,7 @@ class PartitionWorker:
         while not owned.stop.is_set():
             try:
                 if consumer is None:
-                    consumer = await bus.take_over_consumer(lease)
+                    consumer = owned.consumer = await bus.take_over_consumer(lease)
                 if not owned.restored.is_set():
                     await self._restore(owned, reader)
                     owned.restored.set()
@@ -352,6 +354,17 @@ class PartitionWorker:
         for lease in await asyncio.gather(*(leases.acquire(p) for p in wanted)):
             if lease is not None:
                 start(lease)
+
+    async def _retire_older_consumers(self, bus: NatsBus) -> None:
+        """Retire the older epochs' consumers a take-over had to keep (its consumer was not on every replica yet)."""
+        for p, owned in list(self.owned.items()):
+            consumer = owned.consumer
+            if consumer is None or consumer not in bus.older_kept or not owned.lease.valid(time.monotonic()):
+                continue
+            try:
+                await bus.retire_older_consumers(p, consumer, wait_s=0)
+            except Exception as exc:  # noqa: BLE001 - a node failing over: asked again on the next round
+                _LOG.warning("partition %d: older consumers not retired (%s: %s)", p, type(exc).__name__, exc)
 
     def _background(self, work: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(work)
@@ -511,6 +524,7 @@ class PartitionWorker:
                     began = time.monotonic()
                     try:
                         await self._rebalance(leases, await members.live(), start)
+                        await self._retire_older_consumers(bus)
                     except Exception as exc:  # noqa: BLE001 - a node failing over; the lease deadlines fence us
                         _LOG.warning("rebalance failed (%s: %s)", type(exc).__name__, exc)
                     if (took := time.monotonic() - began) > s.lease_s / 2:

@@ -83,6 +83,7 @@ async def test_an_older_consumer_is_kept_while_a_replica_is_missing_and_retired_
             assert cluster_info is not None and cluster_info.replicas is not None
             assert any(not r.current or r.offline for r in cluster_info.replicas), cluster_info
             assert await bus.retire_older_consumers(partition, c2) == [c1]
+            assert bus.older_kept == {c2: [c1]}  # what the worker's loop asks again for
             await asyncio.to_thread(devices.publish, _readings(site, 1 + 2 * BATCH))
 
             # The node back and the new consumer current on it: retired on the next periodic attempt.
@@ -90,6 +91,7 @@ async def test_an_older_consumer_is_kept_while_a_replica_is_missing_and_retired_
             await asyncio.to_thread(cluster.wait_healthy)
             await _retired(bus, partition, c2)
             assert list(await _consumers(bus, partition)) == [c2]
+            assert bus.older_kept == {}
 
             # Nothing of the partition was lost: the new consumer delivers every reading published.
             sub = await bus.js.pull_subscribe_bind(durable=c2, stream=MQTT_STREAM)
