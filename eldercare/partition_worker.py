@@ -54,6 +54,7 @@ from ingest.nats_bus import (
     NatsDownlink,
     PartitionLeases,
     PartitionSnapshots,
+    SnapshotUnavailableError,
 )
 from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
 from ingest.reader import InfluxReader
@@ -211,7 +212,13 @@ class PartitionWorker:
         now = _Clock().now_ms()
         engine: Engine | None = None
         source = "no snapshot"
-        saved = await self._snapshots.load(partition) if self._snapshots is not None else None
+        saved = None
+        if self._snapshots is not None:
+            try:
+                saved = await self._snapshots.load(partition)
+            except SnapshotUnavailableError as exc:  # better a rebuild than a partition nobody watches
+                _LOG.warning("%s; rebuilding from InfluxDB", exc)
+                source = "no snapshot (unreadable)"
         if saved is not None:
             data, source = saved
             try:

@@ -49,6 +49,7 @@ from nats.js.api import (
     DiscardPolicy,
     KeyValueConfig,
     ObjectMeta,
+    ObjectMetaOptions,
     ObjectStoreConfig,
     StorageType,
 )
@@ -86,6 +87,13 @@ retained uplink (the workers read ``$MQTT_msgs``), so the bound only stops a gat
 MAX_RETAINED_AGE_S = 24 * 3600.0
 """Retained messages older than this are dropped (a day: a retained gateway status stays readable meanwhile)."""
 FETCH_RETRY_S = 0.2
+SNAPSHOT_CHUNK_BYTES = 32 * 1024
+"""Chunk size of a snapshot object: nats-py's default (128 KiB) exceeds the nodes' ``max_payload`` (64 KiB), and
+every snapshot bigger than one chunk was refused (``MaxPayloadError``), so a partition of any size kept none."""
+SNAPSHOT_READ_S = 15.0
+"""Bound of one read of a snapshot object (a 10,000-home partition's few MB take well under a second)."""
+SNAPSHOT_READ_ATTEMPTS = 3
+"""Reads of a partition's snapshot, each after reading its pointer again, before the load gives up."""
 """Pause before fetching again after a failed fetch (leader election, reconnect)."""
 
 
@@ -109,6 +117,15 @@ def topic_of(subject: str) -> str:
 
 class ConsumerMissingError(RuntimeError):
     """Raised when an owned partition's consumer is gone but no newer owner's replaced it: create it again."""
+
+
+class SnapshotUnavailableError(RuntimeError):
+    """Raised when a partition's snapshot could not be read: each attempt's object vanished or its read timed out."""
+
+    def __init__(self, partition: int, failures: Sequence[str]) -> None:
+        super().__init__(f"partition {partition}: snapshot not read in {len(failures)} attempts: {'; '.join(failures)}")
+        self.partition = partition
+        self.failures = list(failures)
 
 
 class StreamMissingError(RuntimeError):
@@ -499,7 +516,7 @@ class PartitionSnapshots:
         current = await self._pointer(partition)
         if current is not None and current[1] > epoch:
             raise self._stale(lease, current[1])
-        await self.store.put(name, data, meta=ObjectMeta(name=name, description=f"owner={lease.owner} epoch={epoch}"))
+        await self.store.put(name, data, meta=_meta(name, f"owner={lease.owner} epoch={epoch}"))
         while True:
             try:
                 if current is None:
@@ -533,25 +550,48 @@ class PartitionSnapshots:
         if await self._pointer(partition) is not None:
             return False
         name = snapshot_name(partition, 0)
-        await self.store.put(name, data, meta=ObjectMeta(name=name, description="owner=seed epoch=0"))
+        await self.store.put(name, data, meta=_meta(name, "owner=seed epoch=0"))
         try:
             await self.pointers.create(snapshot_pointer(partition), name.encode())
         except KeyWrongLastSequenceError:  # an owner stored one meanwhile: it wins
             return False
         return True
 
-    async def load(self, partition: int) -> tuple[bytes, str] | None:
-        """The partition's current snapshot and who wrote it (``owner=… epoch=…``), or None."""
-        current = await self._pointer(partition)
-        # Before the compare-and-set a partition's only snapshot was the object ``p{P}`` (no pointer): still read.
-        name = current[0] if current is not None else f"p{partition}"
-        try:
-            result = await self.store.get(name)
-        except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
-            return None
-        if result.data is None:
-            return None
-        return bytes(result.data), result.info.description or ""
+    async def load(
+        self, partition: int, *, timeout_s: float = SNAPSHOT_READ_S, attempts: int = SNAPSHOT_READ_ATTEMPTS
+    ) -> tuple[bytes, str] | None:
+        """The partition's current snapshot and who wrote it (``owner=… epoch=…``), or None if it has none.
+
+        The owner may replace the object while it is read (and delete the old one): nats-py's get of an object
+        whose chunks were purged after its info was read waits for ever. Each read is bounded by ``timeout_s``;
+        if the object vanished or the read timed out, the pointer is read again and followed to the current
+        snapshot, up to ``attempts`` times; then :class:`SnapshotUnavailableError` says why.
+        """
+        failures: list[str] = []
+        for _ in range(attempts):
+            current = await self._pointer(partition)
+            # Before the compare-and-set a partition's only snapshot was the object ``p{P}`` (no pointer): still read.
+            name = current[0] if current is not None else f"p{partition}"
+            try:
+                result = await asyncio.wait_for(self.store.get(name), timeout_s)
+            except (ObjectNotFoundError, ObjectDeletedError, NotFoundError):
+                if current is None:
+                    return None
+                failures.append(f"{name} vanished")
+                continue
+            except TimeoutError:
+                failures.append(f"{name} not read within {timeout_s:g} s")
+                continue
+            if result.data is None:
+                return None
+            return bytes(result.data), result.info.description or ""
+        raise SnapshotUnavailableError(partition, failures)
+
+
+def _meta(name: str, description: str) -> ObjectMeta:
+    return ObjectMeta(
+        name=name, description=description, options=ObjectMetaOptions(max_chunk_size=SNAPSHOT_CHUNK_BYTES)
+    )
 
 
 def _on_every_replica(info: ConsumerInfo, replicas: int) -> bool:
