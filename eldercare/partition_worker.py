@@ -37,11 +37,12 @@ from detection.engine import Engine
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
-from detection.state import EngineSnapshot, HomeState
+from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings
 from gateway.confirm import StoredConfirmations
 from gateway.deadletter import DeadLetterStore
+from gateway.dedupe import Deduplicator
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
@@ -94,6 +95,9 @@ class _Owned:
     task: asyncio.Task[None] | None = None
     consumer: str | None = None
     """The partition's consumer this owner took over (its epoch's)."""
+    dedupe: Deduplicator = field(default_factory=Deduplicator)
+    """The partition's dedupe window, kept across its sources and seeded at the restore with what InfluxDB and the
+    snapshot already hold: the messages the old owner stored but did not acknowledge come again, and are copies."""
 
 
 class PartitionWorker:
@@ -236,6 +240,7 @@ class PartitionWorker:
         history = await stored_readings(reader, start_ms=start, end_ms=now + 60_000)
         mine = [r for r in history if partition_of(r.site, self.settings.partitions) == partition]
         found = engine.catch_up(mine)
+        _seed_dedupe(owned.dedupe, engine, mine)
         found += engine.advance(now)  # no sink yet: timers due while the partition had no owner
         seen = self.alert_seen
         fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
@@ -481,6 +486,7 @@ class PartitionWorker:
                 directory=directory,
                 deadletter=deadletter,
                 sink=_Sink(),
+                dedupe=owned.dedupe,
                 max_skew_ms=s.max_clock_skew_s * 1000,
                 fast_path=fast_path,
                 on_stored=confirmations.add if confirmations is not None else None,
@@ -562,6 +568,22 @@ class PartitionWorker:
             await writer.close()
             await influx.aclose()
             deadletter.close()
+
+
+def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]) -> None:
+    """Remember the ``seq`` values a restored partition already holds, so their redelivered copies are dropped.
+
+    Each device's last ``seq`` in the snapshot, then the readings InfluxDB stored since (arrival order). JetStream
+    redelivers what the old owner stored but had not yet acknowledged; without this the new owner wrote it again and
+    detection saw it twice (a second call-button page).
+    """
+    for home in engine.homes.values():
+        for device, state in home.devices.items():
+            if state.last_seq != NEVER:
+                dedupe.remember(home.site, device, state.last_seq)
+    for r in stored:
+        if r.seq is not None:
+            dedupe.remember(r.site, r.device, r.seq)
 
 
 def nats_bus(settings: Settings, *, name: str) -> NatsBus:
