@@ -39,11 +39,12 @@ from detection.engine import Engine
 from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
-from detection.state import EngineSnapshot, HomeState
+from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings
 from gateway.confirm import StoredConfirmations
 from gateway.deadletter import DeadLetterStore
+from gateway.dedupe import Deduplicator
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
@@ -56,6 +57,7 @@ from ingest.nats_bus import (
     NatsDownlink,
     PartitionLeases,
     PartitionSnapshots,
+    SnapshotUnavailableError,
 )
 from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
 from ingest.reader import InfluxReader
@@ -93,6 +95,11 @@ class _Owned:
     """(readings, alerts) of the engine at its last stored snapshot: an unchanged partition is not stored again
     (timers that fall due meanwhile fire again, the same, on the next owner's catch-up)."""
     task: asyncio.Task[None] | None = None
+    consumer: str | None = None
+    """The partition's consumer this owner took over (its epoch's)."""
+    dedupe: Deduplicator = field(default_factory=Deduplicator)
+    """The partition's dedupe window, kept across its sources and seeded at the restore with what InfluxDB and the
+    snapshot already hold: the messages the old owner stored but did not acknowledge come again, and are copies."""
 
 
 class PartitionWorker:
@@ -211,7 +218,13 @@ class PartitionWorker:
         now = _Clock().now_ms()
         engine: Engine | None = None
         source = "no snapshot"
-        saved = await self._snapshots.load(partition) if self._snapshots is not None else None
+        saved = None
+        if self._snapshots is not None:
+            try:
+                saved = await self._snapshots.load(partition)
+            except SnapshotUnavailableError as exc:  # better a rebuild than a partition nobody watches
+                _LOG.warning("%s; rebuilding from InfluxDB", exc)
+                source = "no snapshot (unreadable)"
         if saved is not None:
             data, source = saved
             try:
@@ -229,6 +242,7 @@ class PartitionWorker:
         history = await stored_readings(reader, start_ms=start, end_ms=now + 60_000)
         mine = [r for r in history if partition_of(r.site, self.settings.partitions) == partition]
         found = engine.catch_up(mine)
+        _seed_dedupe(owned.dedupe, engine, mine)
         found += engine.advance(now)  # no sink yet: timers due while the partition had no owner
         seen = self.alert_seen
         fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
@@ -311,7 +325,7 @@ class PartitionWorker:
         while not owned.stop.is_set():
             try:
                 if consumer is None:
-                    consumer = await bus.take_over_consumer(lease)
+                    consumer = owned.consumer = await bus.take_over_consumer(lease)
                 if not owned.restored.is_set():
                     await self._restore(owned, reader)
                     owned.restored.set()
@@ -368,6 +382,17 @@ class PartitionWorker:
         for lease in await asyncio.gather(*(leases.acquire(p) for p in wanted)):
             if lease is not None:
                 start(lease)
+
+    async def _retire_older_consumers(self, bus: NatsBus) -> None:
+        """Retire the older epochs' consumers a take-over had to keep (its consumer was not on every replica yet)."""
+        for p, owned in list(self.owned.items()):
+            consumer = owned.consumer
+            if consumer is None or consumer not in bus.older_kept or not owned.lease.valid(time.monotonic()):
+                continue
+            try:
+                await bus.retire_older_consumers(p, consumer, wait_s=0)
+            except Exception as exc:  # noqa: BLE001 - a node failing over: asked again on the next round
+                _LOG.warning("partition %d: older consumers not retired (%s: %s)", p, type(exc).__name__, exc)
 
     def _background(self, work: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(work)
@@ -477,6 +502,7 @@ class PartitionWorker:
                 directory=directory,
                 deadletter=deadletter,
                 sink=_Sink(),
+                dedupe=owned.dedupe,
                 max_skew_ms=s.max_clock_skew_s * 1000,
                 fast_path=fast_path,
                 on_stored=confirmations.add if confirmations is not None else None,
@@ -528,6 +554,7 @@ class PartitionWorker:
                     began = time.monotonic()
                     try:
                         await self._rebalance(leases, await members.live(), start)
+                        await self._retire_older_consumers(bus)
                     except Exception as exc:  # noqa: BLE001 - a node failing over; the lease deadlines fence us
                         _LOG.warning("rebalance failed (%s: %s)", type(exc).__name__, exc)
                     if (took := time.monotonic() - began) > s.lease_s / 2:
@@ -559,6 +586,22 @@ class PartitionWorker:
             await writer.close()
             await influx.aclose()
             deadletter.close()
+
+
+def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]) -> None:
+    """Remember the ``seq`` values a restored partition already holds, so their redelivered copies are dropped.
+
+    Each device's last ``seq`` in the snapshot, then the readings InfluxDB stored since (arrival order). JetStream
+    redelivers what the old owner stored but had not yet acknowledged; without this the new owner wrote it again and
+    detection saw it twice (a second call-button page).
+    """
+    for home in engine.homes.values():
+        for device, state in home.devices.items():
+            if state.last_seq != NEVER:
+                dedupe.remember(home.site, device, state.last_seq)
+    for r in stored:
+        if r.seq is not None:
+            dedupe.remember(r.site, r.device, r.seq)
 
 
 def nats_bus(settings: Settings, *, name: str) -> NatsBus:

@@ -24,7 +24,7 @@ from alerts.store.repository import AlertStore
 from detection.baseline import DaySummary, fit_baselines
 from detection.engine import Engine
 from detection.models import AlertType
-from detection.state import EngineSnapshot
+from detection.state import NEVER, EngineSnapshot
 from eldercare.cli import app
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
@@ -84,6 +84,20 @@ async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 60) -> N
     while not await check():
         assert time.monotonic() < deadline, "condition never met"
         await asyncio.sleep(0.2)
+
+
+async def _holds_the_bed_exit(snapshots: PartitionSnapshots, partition: int, owner: str, site: str) -> bool:
+    """True once ``owner``'s stored snapshot of the partition holds the home's night bed exit and its armed timer."""
+    saved = await snapshots.load(partition)
+    if saved is None or not saved[1].startswith(f"owner={owner} "):
+        return False
+    snap = msgspec.msgpack.decode(saved[0], type=EngineSnapshot)
+    home = next((h for h in snap.homes if h.site == site), None)
+    return (
+        home is not None
+        and home.night_exit_ms != NEVER
+        and any(s == site and name == "bed_exit" for s, name, _ in snap.timers)
+    )
 
 
 async def _written_by(snapshots: PartitionSnapshots, partition: int, owner: str, *, after_ms: int) -> bool:
@@ -184,8 +198,9 @@ async def test_a_moved_home_keeps_its_learned_limits_and_its_night_bed_exit_page
             out = encode_mattress_telemetry(site=site, device="mat1", seq=5, ts=exit_at, occupied=False)
             await asyncio.to_thread(devices.publish, [(m.topic, m.payload) for m in [*in_bed, out]])
             await _stored(influx, site, 4)
-            # The owner's own snapshot (not only the seed) holds the exit before it dies.
-            await _until(lambda: _written_by(snapshots, partition, owner, after_ms=exit_at))
+            # Killed only once the owner's own stored snapshot (not only the seed) holds the exit in progress and its
+            # armed timer: killing at an earlier moment tests the InfluxDB replay instead (a source of flakiness).
+            await _until(lambda: _holds_the_bed_exit(snapshots, partition, owner, site))
             workers[owner].kill()
             new_owner = preferred_owner(partition, sorted(set(workers) - {owner}))
             await _holder(leases, partition, lambda h: h == new_owner)

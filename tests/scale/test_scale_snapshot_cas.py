@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -78,3 +80,42 @@ async def test_a_snapshot_stored_before_the_compare_and_set_is_still_restored(na
         assert lease is not None
         await store.save(lease, b"new layout")
         assert await store.load(6) == (b"new layout", f"owner=wa epoch={lease.revision}")
+
+
+@pytest.mark.scale
+async def test_a_snapshot_replaced_while_it_is_read_does_not_hang_the_reader(nats_cluster: NatsCluster) -> None:
+    """A reader follows the pointer to an object the owner replaces and deletes meanwhile: each load is bounded.
+
+    Before the fix ``ObjectStore.get`` of an object deleted between its info and its chunks waited for ever (or
+    the load answered None, "no snapshot", and the next owner rebuilt the partition without its learned baselines).
+    Every load must return one of the snapshots written, well within the bound (attempts x 15 s).
+    """
+    tag = uuid.uuid4().hex[:8]
+    versions = [bytes([i]) * 256 * 1024 for i in range(4)]  # several chunks each: a window for the race
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a, NatsBus(servers=nats_cluster.urls, name="b") as b:
+        leases = await a.leases(owner="wa", bucket=f"owners-{tag}", lease_s=60, replicas=3)
+        writer = await a.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        reader = await b.snapshots(bucket=f"snaps-{tag}", replicas=3)
+        lease = await leases.acquire(5)
+        assert lease is not None
+        await writer.save(lease, versions[0])
+        saves = 0
+
+        async def replace() -> None:
+            nonlocal saves
+            while True:
+                await leases.renew(lease)  # a new epoch: a new object, the older one deleted after the pointer moved
+                saves += 1
+                await writer.save(lease, versions[saves % len(versions)])
+                await asyncio.sleep(0.02)  # the loads' turn (two cores, three nodes)
+
+        replacing = asyncio.create_task(replace())
+        try:
+            for _ in range(30):
+                saved = await asyncio.wait_for(reader.load(5), 60)  # the bound: 3 attempts x 15 s, and slack
+                assert saved is not None and saved[0] in versions, None if saved is None else saved[1]
+        finally:
+            replacing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replacing
+        assert saves >= 10  # the loads did run against replacements
