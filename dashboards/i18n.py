@@ -781,7 +781,8 @@ _EN.update(_EN_UX)
 _ZH_AWAY: Final[dict[str, str]] = {
     "away.title": "外出报备",
     "away.hint": (
-        "老人外出（住亲属家、住院）期间暂停该户的行为类告警；呼叫、跌倒、烟感等生命安全告警照常。老人回家后请点“已回家”。"
+        "老人外出（住亲属家、住院）期间暂停该户的行为类告警；呼叫、跌倒、烟感等生命安全告警照常。"
+        "老人回家后请点“已回家”；家中设备测到老人回家（活动超过一次探访的时长）时也会自动结束。"
     ),
     "away.time_format": "%-m月%-d日 %H:%M",
     "away.active_line": "外出至 {until} · {reason} · 登记人 {by}",
@@ -815,7 +816,8 @@ _EN_AWAY: Final[dict[str, str]] = {
     "away.title": "Away notice",
     "away.hint": (
         "While the elder is away (at family, in hospital) the home's behavioural alerts are held; calls, falls, "
-        'smoke and other life-safety alerts still page. Press "back home" when they return.'
+        'smoke and other life-safety alerts still page. Press "back home" when they return; it also ends by itself '
+        "when the home's devices show the elder back (inside for longer than a visit)."
     ),
     "away.time_format": "%b %-d %H:%M",
     "away.active_line": "Away until {until} · {reason} · registered by {by}",
