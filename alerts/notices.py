@@ -50,7 +50,6 @@ class NoticeSync:
         self.store = store
         self.clock = clock
         self._held: dict[tuple[str, int], int] = {}
-        self._known: set[int] = set()
 
     async def sync(self, engines: Iterable[Engine]) -> int:
         """Hand the store's active notices to ``engines``; end in the store those a home showed over.
@@ -61,11 +60,6 @@ class NoticeSync:
         now = self.clock()
         active = await asyncio.to_thread(self.store.active, now)
         by_site = {n.site: (n.id, n.starts_ms, n.ends_ms) for n in active}
-        for notice in active:
-            if notice.id not in self._known:
-                until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(notice.ends_ms / 1000))
-                _LOG.info("away notice %d of %s in force until %s", notice.id, notice.site, until)
-        self._known = {notice.id for notice in active}
         ended: list[tuple[int, int, int]] = []
         held: dict[tuple[str, int], int] = {}
         for engine in engines:
@@ -74,6 +68,9 @@ class NoticeSync:
             ended += [(nid, back, tz) for _, nid, back in engine.ended_notices()]
             for site, nid, count in engine.held_by_notices():
                 held[(site, nid)] = count
+                if (site, nid) not in self._held:  # the home's engine has it now (a home is known once it reported)
+                    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(by_site[site][2] / 1000))
+                    _LOG.info("away notice %d of %s in force until %s", nid, site, until)
                 if count > self._held.get((site, nid), 0):
                     _LOG.info("away notice %d of %s: %d behavioural alert(s) held so far", nid, site, count)
         self._held = held

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from nats.js.api import ConsumerInfo
-from scale_helpers import Devices
+from scale_helpers import Devices, Worker
 
+from alerts.store.repository import AlertStore
+from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
+from eldercare.servers.postgres import Postgres
 from firmware_sim.wire import encode_mattress_telemetry
 from ingest.nats_bus import MQTT_STREAM, NatsBus, consumer_prefix
 from ingest.partitions import partition_of
@@ -25,6 +30,7 @@ from ingest.partitions import partition_of
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.scale]
 
 BATCH = 50
+LEASE_S = 5.0
 
 
 def _readings(site: str, first_seq: int) -> list[tuple[str, bytes]]:
@@ -108,3 +114,76 @@ async def test_an_older_consumer_is_kept_while_a_replica_is_missing_and_retired_
             assert seqs == set(range(1, 3 * BATCH + 1)), sorted(set(range(1, 3 * BATCH + 1)) - seqs)
     finally:
         await asyncio.to_thread(devices.close)
+
+
+async def _owned_by(cluster: NatsCluster, worker: str, timeout: float) -> None:
+    """Until ``worker`` holds every partition's lease."""
+    async with NatsBus(servers=[n.url for n in cluster.nodes if n.proc is not None], name="observer") as bus:
+        leases = await bus.leases(owner="observer", lease_s=LEASE_S, replicas=3)
+        deadline = time.monotonic() + timeout
+        while True:
+            holders = [await leases.holder(p) for p in range(cluster.partitions)]
+            if all(h is not None and h[0] == worker for h in holders):
+                return
+            assert time.monotonic() < deadline, holders
+            await asyncio.sleep(0.5)
+
+
+async def test_a_worker_retires_the_consumers_it_had_to_keep_once_the_node_is_back(
+    cluster: NatsCluster, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> None:
+    """The worker's own loop, not the test, retires them: w1 owns every partition, is SIGKILLed, a node goes down,
+    w2 takes every partition over while its consumers cannot be on every replica (so w1's are kept), the node comes
+    back, and w2's rebalance loop deletes w1's consumers: one consumer per partition again."""
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = postgres_server.create_database(db_name)
+    AlertStore(url=db_url).close()  # migrated once, before the workers start
+    env = {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+        "ELDERCARE_LEASE_S": str(LEASE_S),
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
+    }
+    w1, w2 = Worker("w1", env, tmp_path), Worker("w2", env, tmp_path)
+    down = cluster.nodes[2]
+    try:
+        w1.start()
+        w1.wait_ready()
+        await _owned_by(cluster, "w1", 60)
+        w1.kill()
+        down.stop()
+        w2.start()
+        w2.wait_ready()
+        await _owned_by(cluster, "w2", 60)
+        # w2's consumers could not be on every replica: w1's were kept (the worker says so for each partition).
+        kept = await asyncio.to_thread(_log_lines, w2, "not on every replica yet; keeping", cluster.partitions)
+        assert len(kept) >= cluster.partitions
+        await asyncio.to_thread(down.start)
+        await asyncio.to_thread(cluster.wait_healthy)
+        # Retired by w2's loop once its consumers are current on the node again: one consumer per partition.
+        async with NatsBus(servers=cluster.urls, name="observer") as bus:
+            deadline = time.monotonic() + 90
+            while True:
+                names = [i.name for i in await bus.js.consumers_info(MQTT_STREAM) if i.name.startswith("ec-p")]
+                per = {p: [n for n in names if n.startswith(consumer_prefix(p))] for p in range(cluster.partitions)}
+                if all(len(v) == 1 for v in per.values()):
+                    break
+                assert time.monotonic() < deadline, {p: v for p, v in per.items() if len(v) != 1}
+                await asyncio.sleep(0.5)
+        assert "on every replica now; retired" in w2.log.read_text()
+    finally:
+        w1.stop()
+        w2.stop()
+        postgres_server.drop_database(db_name)
+
+
+def _log_lines(worker: Worker, text: str, at_least: int, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in worker.log.read_text().splitlines() if text in line]
+        if len(lines) >= at_least or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.2)
