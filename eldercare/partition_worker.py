@@ -45,6 +45,7 @@ from gateway.deadletter import DeadLetterStore
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
+from gateway.z2m.adapter import Z2mAdapter
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
 from ingest.nats_bus import (
@@ -55,7 +56,7 @@ from ingest.nats_bus import (
     PartitionLeases,
     PartitionSnapshots,
 )
-from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
+from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner, z2m_name_problem
 from ingest.reader import InfluxReader
 from ingest.spool import Spool
 from ingest.writer import InfluxWriter, WriteOptions
@@ -431,6 +432,9 @@ class PartitionWorker:
         )
         directory = directory_from_settings(s)
         reader = InfluxReader(client=influx)
+        # One Zigbee2MQTT adapter for the worker, not one per consumer run: a partition's consumer retried after a
+        # node failure keeps the friendly names its homes' bridge/devices taught it (homes never share state).
+        z2m = Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
         # The gateways' end-to-end acknowledgement, as in the embedded backend (gateway/confirm.py): each batch
         # once durable, coalesced per gateway, sent through the NATS downlink.
         confirmations: StoredConfirmations | None = None
@@ -462,6 +466,7 @@ class PartitionWorker:
                 deadletter=deadletter,
                 sink=_Sink(),
                 max_skew_ms=s.max_clock_skew_s * 1000,
+                z2m=z2m,
                 fast_path=fast_path,
                 on_stored=confirmations.add if confirmations is not None else None,
             )

@@ -92,16 +92,25 @@ def consumer_prefix(partition: int) -> str:
 
 
 def partition_filter(partition: int) -> str:
-    """The consumer filter of a partition on ``$MQTT_msgs``."""
-    return f"{MQTT_SUBJECT_PREFIX}part.{partition}.ec.v1.>"
+    """The consumer filter of a partition on ``$MQTT_msgs``: its contract v1 and Zigbee2MQTT uplinks, in one order.
+
+    A consumer created before Zigbee2MQTT homes were mapped filters ``part.{P}.ec.v1.>`` only; it is replaced by
+    one with this filter at the partition's next take-over (docs/scale-out.md, "Zigbee2MQTT homes").
+    """
+    return f"{MQTT_SUBJECT_PREFIX}part.{partition}.>"
 
 
 def topic_of(subject: str) -> str:
-    """``$MQTT.msgs.part.7.ec.v1.s1.door.d1.event`` → the device's MQTT topic ``ec/v1/s1/door/d1/event``."""
+    """``$MQTT.msgs.part.7.ec.v1.s1.door.d1.event`` → the device's MQTT topic ``ec/v1/s1/door/d1/event``.
+
+    nats-server 2.9.10 turns each ``/`` into ``.`` and writes an empty topic level as the token ``/``
+    (``z2m/h1//x`` → ``z2m.h1./.x``, measured); a ``.`` or a space inside a level never gets here (the server
+    closes the publisher's connection), so the way back is unambiguous.
+    """
     rest = subject.removeprefix(MQTT_SUBJECT_PREFIX)
     if rest.startswith("part."):
         rest = rest.split(".", 2)[2]
-    return rest.replace(".", "/")
+    return "/".join("" if token == "/" else token for token in rest.split("."))
 
 
 class ConsumerMissingError(RuntimeError):
