@@ -49,6 +49,9 @@ its availability, and the bridge's topics (``bridge/state``, ``bridge/devices``,
 the bridge (``{name}/set``, ``{name}/get``, ``bridge/request/…``) match none of them: they stay where the bridge's
 ``z2m/{site}/#`` subscription sees them."""
 
+Z2M_COMMANDS = ("+/set", "+/set/+", "+/get", "+/get/+", "bridge/request/#")
+"""MQTT filters (under ``z2m/{site}/``) of the commands to a Zigbee2MQTT bridge: none of them is mapped."""
+
 
 def nats_mappings(partitions: int = DEFAULT_PARTITIONS) -> list[tuple[str, str]]:
     """The nats-server ``mappings`` entries: uplinks → ``part.{P}.…``, with ``P`` hashed on the site token.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -21,10 +22,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from scale_helpers import Worker
 from support import z2m_fixtures as fx
+from support.processes import stop_process
 
 from alerts.store.repository import AlertStore
 from detection.models import AlertType
+from eldercare.servers._child import free_port
 from eldercare.servers.influxd import Influxd
+from eldercare.servers.mosquitto import Z2mHomeBridge
 from eldercare.servers.nats import NatsCluster
 from eldercare.servers.postgres import Postgres
 from gateway.deadletter import DeadLetterStore
@@ -249,3 +253,97 @@ async def test_a_worker_stores_a_z2m_homes_readings_raises_its_sos_once_and_expl
         await influx.drop_database()
         await influx.aclose()
         postgres_server.drop_database(db_name)
+
+
+class HomeBox:
+    """The home's own mosquitto (anonymous, loopback) with Z2M on its default base topic, bridged into the cluster."""
+
+    def __init__(self, site: str, cluster_port: int, directory: Path) -> None:
+        self.port = free_port()
+        directory.mkdir(parents=True, exist_ok=True)
+        conf = directory / "mosquitto.conf"
+        bridge = Z2mHomeBridge(site=site, addresses=[f"127.0.0.1:{cluster_port}"])
+        conf.write_text("\n".join([f"listener {self.port} 127.0.0.1", "allow_anonymous true", *bridge.lines()]) + "\n")
+        self.log = directory / "mosquitto.log"
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(["mosquitto", "-c", str(conf), "-v"], stdout=log, stderr=log)
+
+    def bridged(self) -> bool:
+        """Connected to the cluster (before that, mosquitto queues the uplinks; after, it also re-sends the
+        retained ones matching its out patterns, as on every reconnect: seen in its log)."""
+        assert self.proc.poll() is None, self.log.read_text()[-2000:]
+        return "Received CONNACK on connection" in self.log.read_text()
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+
+
+async def test_z2ms_default_qos_0_needs_the_home_boxs_bridge_which_carries_it_at_qos_1(
+    cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """Z2M publishes at QoS 0 by default (``bridge/devices`` always): nats-server stores only QoS 1 in
+    ``$MQTT_msgs``, so straight to a node those messages never reach a worker. Through the home's mosquitto bridged
+    in with ``upgrade_outgoing_qos`` (``Z2mHomeBridge``) they arrive at QoS 1, in order, under ``z2m/{site}/``;
+    a command comes back to Z2M's own topic once and does not loop."""
+    site = f"z{uuid.uuid4().hex[:6]}"
+    p = partition_of(site)
+    async with NatsBus(servers=cluster.urls, name="observer") as bus:
+        await bus.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
+        with Z2m(site, cluster.mqtt_ports[0]) as direct:
+            direct.client.publish(f"z2m/{site}/bridge/devices", fx.bridge_devices(), qos=0, retain=True)
+            direct.client.publish(f"z2m/{site}/door-sensor", fx.TUYA_DOOR_OPEN, qos=0)
+            await direct.publish(f"z2m/{site}/door-sensor/availability", b'{"state":"online"}')  # QoS 1
+        got = await _partition_until(bus, p, f"z2m.{site}.door-sensor.availability")
+        assert [s for s, _ in got] == [f"$MQTT.msgs.part.{p}.z2m.{site}.door-sensor.availability"]
+
+        box = HomeBox(site, cluster.mqtt_ports[1], tmp_path / "home")
+        try:
+            for _ in range(300):
+                if box.bridged():
+                    break
+                await asyncio.sleep(0.05)
+            assert box.bridged()
+            z2m = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id="zigbee2mqtt", protocol=MQTTProtocolVersion.MQTTv311
+            )
+            commands: list[tuple[str, bytes]] = []
+            subscribed = threading.Event()
+            z2m.on_message = lambda _c, _u, msg: commands.append((msg.topic, msg.payload))
+            z2m.on_subscribe = lambda *_a: subscribed.set()
+            z2m.connect("127.0.0.1", box.port)
+            z2m.loop_start()
+            z2m.subscribe("zigbee2mqtt/+/set", qos=1)
+            assert await asyncio.to_thread(subscribed.wait, 15)
+            uplinks = [
+                ("bridge/state", b'{"state":"online"}', True),
+                ("bridge/devices", fx.bridge_devices(), True),
+                ("door-sensor", fx.TUYA_DOOR_OPEN, False),
+                ("door-sensor/availability", b'{"state":"online"}', False),
+                ("0x847127fffe0542eb", fx.SOS_EMERGENCY, False),
+            ]
+            try:
+                for topic, payload, retain in uplinks:  # Z2M's defaults: QoS 0
+                    z2m.publish(f"zigbee2mqtt/{topic}", payload, qos=0, retain=retain)
+                got = await _partition_until(bus, p, f"z2m.{site}.0x847127fffe0542eb")
+                assert [(topic_of(s), d) for s, d in got] == [(f"z2m/{site}/{t}", d) for t, d, _ in uplinks]
+
+                nc = await nats.connect(servers=[cluster.urls[2]])
+                try:
+                    await nc.publish(f"z2m.{site}.door-sensor.set", b'{"interval_time":5}')
+                    await nc.flush()
+                finally:
+                    await nc.close()
+                for _ in range(500):
+                    if commands:
+                        break
+                    await asyncio.sleep(0.02)
+                # A loop would send it out again and back in: a later uplink passing through shows it did not.
+                z2m.publish("zigbee2mqtt/door-sensor", fx.TUYA_DOOR_CLOSED, qos=0)
+                later = await _partition_until(bus, p, f"z2m.{site}.door-sensor")
+                assert [topic_of(s) for s, _ in later] == [f"z2m/{site}/door-sensor"]
+                assert commands == [("zigbee2mqtt/door-sensor/set", b'{"interval_time":5}')]
+            finally:
+                z2m.disconnect()
+                z2m.loop_stop()
+        finally:
+            box.stop()
