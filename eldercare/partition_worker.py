@@ -55,6 +55,7 @@ from ingest.nats_bus import (
     NatsDownlink,
     PartitionLeases,
     PartitionSnapshots,
+    Z2mNames,
 )
 from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner, z2m_name_problem
 from ingest.reader import InfluxReader
@@ -124,6 +125,9 @@ class PartitionWorker:
         self.snapshot_every_s = settings.partition_snapshot_s if snapshot_every_s is None else snapshot_every_s
         self.detect_config = settings.detect_config()
         self._snapshots: PartitionSnapshots | None = None
+        self._z2m_names: Z2mNames | None = None
+        self.z2m: Z2mAdapter | None = None
+        """The worker's one Zigbee2MQTT adapter (set in :meth:`run`); its homes' names outlive a partition move."""
         self.owned: dict[int, _Owned] = {}
         self.ready = asyncio.Event()
         self.alerts_raised = 0
@@ -233,6 +237,10 @@ class PartitionWorker:
         fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
         owned.engine = engine
         engine.sink = lambda alert: self._dispatch(owned, alert)
+        if self._z2m_names is not None and self.z2m is not None:
+            n = self.settings.partitions
+            for site, names in (await self._z2m_names.load(lambda s: partition_of(s, n) == partition)).items():
+                self.z2m.restore_names(site, names)
         for alert in fresh:
             self._dispatch(owned, alert)
         self._drain_checkins(engine)
@@ -262,6 +270,26 @@ class PartitionWorker:
         except Exception as exc:  # noqa: BLE001 - a node failing over: the next period tries again
             _LOG.warning("partition %d: snapshot not saved (%s: %s)", owned.lease.partition, type(exc).__name__, exc)
 
+    async def _save_z2m_names(self, handing_back: dict[int, _Owned] | None = None) -> None:
+        """Keep the friendly names of the Z2M homes whose ``bridge/devices`` changed, for the next owner.
+
+        Only for homes of partitions this worker holds (``handing_back``: also those it is releasing); called
+        before a batch is acknowledged, at every tick, and before a hand-back releases its lease.
+        """
+        if self.z2m is None or self._z2m_names is None:
+            return
+        owners = {**self.owned, **(handing_back or {})}
+        n = self.settings.partitions
+        for site in self.z2m.take_changed():
+            owned = owners.get(partition_of(site, n))
+            if owned is None or not owned.lease.valid(time.monotonic()):
+                continue  # not ours any more: the owner that decodes its newer list keeps it
+            try:
+                await self._z2m_names.save(site, self.z2m.device_names(site))
+            except Exception as exc:  # noqa: BLE001 - a node failing over: the next tick tries again
+                self.z2m.lists_changed.add(site)
+                _LOG.warning("z2m names of %s not kept (%s: %s)", site, type(exc).__name__, exc)
+
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         """Fire the owned partitions' due timers every ``tick_s``, on their own schedule (never behind NATS calls)."""
         while not stop.is_set():
@@ -269,6 +297,7 @@ class PartitionWorker:
                 if owned.restored.is_set():
                     owned.engine.tick()
                     self._drain_checkins(owned.engine)
+            await self._save_z2m_names()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
@@ -368,6 +397,7 @@ class PartitionWorker:
                 with contextlib.suppress(Exception):
                     await owned.task
             await self._save_snapshot(owned)  # the successor starts from here, not from the last period's
+            await self._save_z2m_names({partition: owned})
             await leases.release(owned.lease)
             _LOG.info("partition %d handed back", partition)
         finally:
@@ -434,7 +464,7 @@ class PartitionWorker:
         reader = InfluxReader(client=influx)
         # One Zigbee2MQTT adapter for the worker, not one per consumer run: a partition's consumer retried after a
         # node failure keeps the friendly names its homes' bridge/devices taught it (homes never share state).
-        z2m = Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
+        self.z2m = z2m = Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
         # The gateways' end-to-end acknowledgement, as in the embedded backend (gateway/confirm.py): each batch
         # once durable, coalesced per gateway, sent through the NATS downlink.
         confirmations: StoredConfirmations | None = None
@@ -450,6 +480,7 @@ class PartitionWorker:
             class _Sink:
                 async def accept(self, readings: Sequence[Reading]) -> None:
                     await writer.accept(readings)
+                    await worker._save_z2m_names()  # a new bridge/devices: kept before the batch is acknowledged
                     # Durable now. Detection only while we own the homes; a lost lease is not an error to retry
                     # here (the writer's retry loop would spin on it): the ack that follows is refused instead.
                     if owned.lease.valid(time.monotonic()):
@@ -481,6 +512,7 @@ class PartitionWorker:
                 members, leases = await self._join(bus)
                 self._leases = leases
                 self._snapshots = await bus.snapshots(replicas=s.nats_replicas)
+                self._z2m_names = await bus.z2m_names(replicas=s.nats_replicas)
                 self.downlink = downlink = NatsDownlink(bus)
                 if self.checkin_store is not None:
                     self.checkin_relay = CheckInRelay(

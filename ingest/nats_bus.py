@@ -69,6 +69,7 @@ OWNERS_BUCKET = "ec-owners"
 MEMBERS_BUCKET = "ec-workers"
 SNAPSHOTS_BUCKET = "ec-snapshots"
 DEFAULT_LEASE_S = 10.0
+Z2M_NAMES_BUCKET = "ec-z2m-names"
 MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
@@ -323,6 +324,10 @@ class NatsBus:
         pointers = await self._bucket(f"{bucket}-heads", ttl_s=0, replicas=replicas)
         return PartitionSnapshots(store, pointers, clock=clock)
 
+    async def z2m_names(self, *, bucket: str = Z2M_NAMES_BUCKET, replicas: int = 1) -> Z2mNames:
+        """Each Zigbee2MQTT home's friendly names, kept by its partition's owner for the next one."""
+        return Z2mNames(await self._bucket(bucket, ttl_s=0, replicas=replicas))
+
     async def leases(
         self,
         *,
@@ -419,6 +424,38 @@ class PartitionLeases:
         if entry.value is None or entry.revision is None:
             return None
         return entry.value.decode(), entry.revision
+
+
+class Z2mNames:
+    """The friendly names of each Zigbee2MQTT home (key: the site id), from the last ``bridge/devices`` decoded.
+
+    A worker reads no MQTT retained messages, and Z2M publishes its device list only when it starts, reconnects or
+    a device changes; without this, the next owner of a partition dead-lettered every state of its Z2M homes as
+    ``unknown_device`` until then (tests/scale/test_scale_z2m.py).
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        """Use bucket ``kv``."""
+        self.kv = kv
+
+    async def save(self, site: str, names: bytes) -> None:
+        """Keep a home's names (the last write wins: it is the owner's latest ``bridge/devices``)."""
+        await self.kv.put(site, names)
+
+    async def load(self, keep: Callable[[str], bool]) -> dict[str, bytes]:
+        """The names of every home for which ``keep(site)`` is true (a partition's homes)."""
+        try:
+            sites = await self.kv.keys()
+        except Exception:  # noqa: BLE001 - nats-py raises NoKeysError on an empty bucket
+            return {}
+        out: dict[str, bytes] = {}
+        for site in sites:
+            if keep(site):
+                with contextlib.suppress(KeyNotFoundError):
+                    entry = await self.kv.get(site)
+                    if entry.value:
+                        out[site] = entry.value
+        return out
 
 
 def snapshot_name(partition: int, epoch: int) -> str:

@@ -119,11 +119,44 @@ class Z2mAdapter:
         self.table = table if table is not None else load_table()
         self.name_problem = name_problem
         self._sites: dict[str, _Site] = {}
+        self.lists_changed: set[str] = set()
+        """Sites whose ``bridge/devices`` was decoded since the owner last took this set (:meth:`take_changed`)."""
 
     @staticmethod
     def handles(topic: str) -> bool:
         """True for topics under the Z2M prefix."""
         return topic.startswith(Z2M_PREFIX + "/")
+
+    def take_changed(self) -> set[str]:
+        """The sites whose device list changed since the last call (the clustered mode keeps them for the next one)."""
+        changed, self.lists_changed = self.lists_changed, set()
+        return changed
+
+    def device_names(self, site: str) -> bytes:
+        """A home's friendly names as JSON (``{name: [ieee, model]}``): what ``bridge/devices`` taught this adapter.
+
+        Small (tens of bytes per device) where ``bridge/devices`` carries every device's exposes (often > 64 KiB).
+        """
+        entry = self._sites.get(site)
+        return msgspec.json.encode({} if entry is None else {n: list(v) for n, v in entry.names.items()})
+
+    def restore_names(self, site: str, data: bytes) -> None:
+        """Start a home afresh from :meth:`device_names` (a new owner after a take-over, as after a restart).
+
+        Every other piece of the home's state (last values, counters) starts empty, as in an embedded backend that
+        relearns its names from the retained ``bridge/devices``: the first state of each device is a baseline.
+        """
+        try:
+            raw = _JSON.decode(data)
+        except msgspec.DecodeError:
+            return
+        names: dict[str, tuple[str, str | None]] = {}
+        if isinstance(raw, dict):
+            for name, value in raw.items():
+                if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                    model = value[1] if isinstance(value[1], str) else None
+                    names[str(name)] = (value[0], model)
+        self._sites[site] = _Site(names=names)
 
     def availability(self, site: str, ieee: str) -> str | None:
         """Last availability a home's Z2M reported for a device (``online``/``offline``), if any."""
@@ -187,6 +220,7 @@ class Z2mAdapter:
             if len(payload) > MAX_DEVICES_BYTES:
                 raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_DEVICES_BYTES}")
             home.names = self._device_list(topic, payload)
+            self.lists_changed.add(site)
             return self._unreachable(topic, home)
         if what in IGNORED_BRIDGE or what.startswith(("response/", "request/")):
             return []

@@ -459,3 +459,17 @@ def test_a_name_the_transport_cannot_carry_is_dead_lettered_with_its_reason_once
     renamed = a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices({fx.TUYA_DOOR: "front door"}), received_ms=NOW)
     assert [r.detail.split("'")[1] for r in renamed if isinstance(r, DecodeError)] == ["front door"]
     assert send(a, fx.SOS, fx.SOS_EMERGENCY)  # the other devices work as before
+
+
+def test_a_homes_names_restored_elsewhere_decode_its_states_as_after_a_restart() -> None:
+    """The clustered mode's next owner starts from the names the last one kept (``device_names``): the first state
+    is a baseline, as after an embedded restart; a list decoded since is reported once by ``take_changed``."""
+    a = adapter()
+    assert a.take_changed() == {SITE} and a.take_changed() == set()
+    b = Z2mAdapter(directory=StaticDirectory([SiteDevices(site=SITE, gateway="gw-h1", devices=dict(fx.KINDS))]))
+    b.restore_names(SITE, a.device_names(SITE))
+    assert b.device_names(SITE) == a.device_names(SITE)
+    assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)) == []  # a baseline (a status reading only)
+    assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == ["open"]
+    b.restore_names(SITE, b"not json")  # a damaged entry changes nothing
+    assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)) == ["close"]

@@ -347,3 +347,76 @@ async def test_z2ms_default_qos_0_needs_the_home_boxs_bridge_which_carries_it_at
                 z2m.loop_stop()
         finally:
             box.stop()
+
+
+@pytest.mark.scale  # ~70 s: two workers join (64 R3 consumers) and one hands every partition to the other
+async def test_the_next_owner_of_a_z2m_home_knows_its_friendly_names(
+    cluster: NatsCluster, influxd: Influxd, postgres_server: Postgres, unique_db: str, tmp_path: Path
+) -> None:
+    """The embedded mode relearns a home's names from the retained ``bridge/devices`` after a restart; a worker
+    reads no retained messages, and Z2M publishes the list only when it starts or a device changes. So the owner
+    that decoded the list keeps its names (``ec-z2m-names``) and the next owner of the partition starts from them:
+    the home's next states are readings, not ``unknown_device`` dead letters."""
+    site = f"z{uuid.uuid4().hex[:6]}"
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    db_url = postgres_server.create_database(db_name)
+    AlertStore(url=db_url).close()
+    env = {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+        "ELDERCARE_LEASE_S": "5",
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
+    }
+    first, second = Worker("w1", env, tmp_path), Worker("w2", env, tmp_path)
+    influx = InfluxClient(url=influxd.url, db=unique_db)
+    reader = InfluxReader(client=influx)
+    door = f"z2m/{site}/{fx.name_of(fx.TUYA_DOOR)}"
+    started = time.time_ns() // 1_000_000
+
+    async def stored(n: int) -> list[Reading]:
+        found: list[Reading] = []
+        for _ in range(900):
+            history = await stored_readings(reader, start_ms=started - 60_000, end_ms=started + 600_000)
+            found = [r for r in history if r.site == site]
+            if len(found) >= n:
+                break
+            await asyncio.sleep(0.2)
+        return found
+
+    try:
+        first.start()
+        first.wait_ready()
+        with Z2m(site, cluster.mqtt_ports[0]) as bridge:
+            await bridge.publish(f"z2m/{site}/bridge/devices", fx.bridge_devices(), retain=True)
+            await bridge.publish(door, fx.TUYA_DOOR_CLOSED)
+            assert len(await stored(1)) == 1  # the first owner knows the door
+            first.stop()  # hands every partition back
+            second.start()
+            second.wait_ready()
+            await bridge.publish(door, fx.TUYA_DOOR_OPEN)
+            await bridge.publish(door, fx.TUYA_DOOR_CLOSED)
+        # A new owner's adapter starts as the embedded one after a restart: names known, first state a baseline.
+        restarted = Z2mAdapter()
+        restarted.decode(f"z2m/{site}/bridge/devices", fx.bridge_devices(), received_ms=0, retained=True)
+        expected = [
+            r
+            for payload in (fx.TUYA_DOOR_OPEN, fx.TUYA_DOOR_CLOSED)
+            for r in restarted.decode(door, payload, received_ms=0)
+            if isinstance(r, Reading)
+        ]
+        readings = await stored(1 + len(expected))
+        with DeadLetterStore.in_data_dir(tmp_path / "w2" / "w2") as letters:
+            dead = letters.query(site=site, limit=100)
+        assert [(e.reason, e.detail) for e in dead if e.reason is not Reason.BAD_TOPIC] == []
+        assert len(readings) == 1 + len(expected), second.log.read_text()[-3000:]
+        assert [r.event for r in readings[1:]] == [r.event for r in expected]
+    finally:
+        first.stop()
+        second.stop()
+        await influx.drop_database()
+        await influx.aclose()
+        postgres_server.drop_database(db_name)
