@@ -420,3 +420,71 @@ async def test_the_next_owner_of_a_z2m_home_knows_its_friendly_names(
         await influx.drop_database()
         await influx.aclose()
         postgres_server.drop_database(db_name)
+
+
+async def test_a_name_with_a_space_wedges_the_homes_bridge_until_it_is_restarted(
+    cluster: NatsCluster, tmp_path: Path
+) -> None:
+    """Behind the home's bridge, a state of a device named with a space gets the bridge's connection closed, and
+    mosquitto re-sends it first on every reconnect: nothing after it arrives. ``bridge/devices`` (published before)
+    gets through, so the worker's dead letter names the device; once renamed, a restart of the home's mosquitto
+    (no persistence) clears the stuck queue and the home's states arrive again."""
+    site = f"z{uuid.uuid4().hex[:6]}"
+    p = partition_of(site)
+    async with NatsBus(servers=cluster.urls, name="observer") as bus:
+        await bus.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
+        box = HomeBox(site, cluster.mqtt_ports[0], tmp_path / "home")
+        try:
+            for _ in range(300):
+                if box.bridged():
+                    break
+                await asyncio.sleep(0.05)
+            z2m = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id="zigbee2mqtt", protocol=MQTTProtocolVersion.MQTTv311
+            )
+            z2m.connect("127.0.0.1", box.port)
+            z2m.loop_start()
+            try:
+                z2m.publish("zigbee2mqtt/bridge/devices", fx.bridge_devices(), qos=0, retain=True)
+                z2m.publish(f"zigbee2mqtt/{fx.name_of(fx.HEIMAN)}", b'{"action":"single"}', qos=0)  # "bedroom button"
+                z2m.publish("zigbee2mqtt/door-sensor", fx.TUYA_DOOR_OPEN, qos=0)
+                got = await _partition_until(bus, p, f"z2m.{site}.bridge.devices")
+                assert [topic_of(s) for s, _ in got] == [f"z2m/{site}/bridge/devices"]
+                stuck = f"'z2m/{site}/bedroom button'"
+                for _ in range(600):  # two connections, each closed after re-sending the stuck state first
+                    if box.log.read_text().count("closed its connection") >= 2:
+                        break
+                    await asyncio.sleep(0.05)
+                log = box.log.read_text()
+                assert log.count("closed its connection") >= 2 and log.count(stuck) >= 2, log[-3000:]
+                sub = await bus.js.pull_subscribe_bind(durable=f"{consumer_prefix(p)}0", stream=MQTT_STREAM)
+                with pytest.raises(TimeoutError):
+                    await sub.fetch(batch=10, timeout=1)  # the door state behind it never arrived
+                await sub.unsubscribe()
+            finally:
+                z2m.disconnect()
+                z2m.loop_stop()
+        finally:
+            box.stop()
+        # Renamed in Z2M (bedroom_button); the home's mosquitto restarted: its queue is gone, the home is back.
+        box = HomeBox(site, cluster.mqtt_ports[0], tmp_path / "home-restarted")
+        try:
+            for _ in range(300):
+                if box.bridged():
+                    break
+                await asyncio.sleep(0.05)
+            z2m = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id="zigbee2mqtt", protocol=MQTTProtocolVersion.MQTTv311
+            )
+            z2m.connect("127.0.0.1", box.port)
+            z2m.loop_start()
+            try:
+                z2m.publish("zigbee2mqtt/bedroom_button", b'{"action":"single"}', qos=0)
+                z2m.publish("zigbee2mqtt/door-sensor", fx.TUYA_DOOR_OPEN, qos=0)
+                got = await _partition_until(bus, p, f"z2m.{site}.door-sensor")
+                assert [topic_of(s) for s, _ in got] == [f"z2m/{site}/bedroom_button", f"z2m/{site}/door-sensor"]
+            finally:
+                z2m.disconnect()
+                z2m.loop_stop()
+        finally:
+            box.stop()
