@@ -438,6 +438,8 @@ class PartitionWorker:
                 await bus.ensure_partition_consumers(s.partitions)
                 members = await bus.members(worker=self.worker_id, ttl_s=s.lease_s, replicas=s.nats_replicas)
                 leases = await bus.leases(owner=self.worker_id, lease_s=s.lease_s, replicas=s.nats_replicas)
+                # Here, retried: creating this R3 bucket timed out (10 s) once with two workers joining a new cluster.
+                self._z2m_names = await bus.z2m_names(replicas=s.nats_replicas)
                 await members.beat()
                 return members, leases
             except Exception as exc:
@@ -512,7 +514,6 @@ class PartitionWorker:
                 members, leases = await self._join(bus)
                 self._leases = leases
                 self._snapshots = await bus.snapshots(replicas=s.nats_replicas)
-                self._z2m_names = await bus.z2m_names(replicas=s.nats_replicas)
                 self.downlink = downlink = NatsDownlink(bus)
                 if self.checkin_store is not None:
                     self.checkin_relay = CheckInRelay(
