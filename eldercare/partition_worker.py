@@ -42,7 +42,8 @@ from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings
 from gateway.confirm import StoredConfirmations
 from gateway.deadletter import DeadLetterStore
-from gateway.models import Reading
+from gateway.listener import RawMessage
+from gateway.models import Z2M_PREFIX, Reading
 from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
 from gateway.z2m.adapter import Z2mAdapter
@@ -126,6 +127,8 @@ class PartitionWorker:
         self.detect_config = settings.detect_config()
         self._snapshots: PartitionSnapshots | None = None
         self._z2m_names: Z2mNames | None = None
+        self._z2m_current: set[str] = set()
+        """Z2M homes whose names this worker has loaded (or decoded) since it took their partition over."""
         self.z2m: Z2mAdapter | None = None
         """The worker's one Zigbee2MQTT adapter (set in :meth:`run`); its homes' names outlive a partition move."""
         self.owned: dict[int, _Owned] = {}
@@ -237,10 +240,9 @@ class PartitionWorker:
         fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
         owned.engine = engine
         engine.sink = lambda alert: self._dispatch(owned, alert)
-        if self._z2m_names is not None and self.z2m is not None:
-            n = self.settings.partitions
-            for site, names in (await self._z2m_names.load(lambda s: partition_of(s, n) == partition)).items():
-                self.z2m.restore_names(site, names)
+        # Its Z2M homes' names come from the last owner, at each home's first message (_load_z2m_names).
+        n = self.settings.partitions
+        self._z2m_current -= {site for site in self._z2m_current if partition_of(site, n) == partition}
         for alert in fresh:
             self._dispatch(owned, alert)
         self._drain_checkins(engine)
@@ -290,6 +292,26 @@ class PartitionWorker:
                 self.z2m.lists_changed.add(site)
                 _LOG.warning("z2m names of %s not kept (%s: %s)", site, type(exc).__name__, exc)
 
+    async def _load_z2m_names(self, batch: Sequence[RawMessage]) -> None:
+        """Before a batch: the names the last owner kept for each Z2M home not seen since the take-over.
+
+        The home then starts as in an embedded backend after a restart (names known, first state a baseline). A
+        failed lookup (a node failing over) is tried again with the home's next batch.
+        """
+        if self.z2m is None or self._z2m_names is None:
+            return
+        prefix = f"{Z2M_PREFIX}/"
+        sites = {m.topic.split("/", 2)[1] for m in batch if m.topic.startswith(prefix) and m.topic.count("/") >= 2}
+        for site in sites - self._z2m_current:
+            try:
+                names = await self._z2m_names.get(site)
+            except Exception as exc:  # noqa: BLE001 - its states are dead-lettered as unknown_device meanwhile
+                _LOG.warning("z2m names of %s not loaded (%s: %s)", site, type(exc).__name__, exc)
+                continue
+            if names is not None:
+                self.z2m.restore_names(site, names)
+            self._z2m_current.add(site)
+
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         """Fire the owned partitions' due timers every ``tick_s``, on their own schedule (never behind NATS calls)."""
         while not stop.is_set():
@@ -329,7 +351,7 @@ class PartitionWorker:
                 if not owned.restored.is_set():
                     await self._restore(owned, reader)
                     owned.restored.set()
-                source = await bus.partition_source(lease, consumer)
+                source = await bus.partition_source(lease, consumer, before_batch=self._load_z2m_names)
                 _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
                 try:
                     await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)

@@ -261,7 +261,12 @@ class NatsBus:
         return name
 
     async def partition_source(
-        self, lease: Lease, consumer: str, *, clock: Callable[[], float] = time.monotonic
+        self,
+        lease: Lease,
+        consumer: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        before_batch: Callable[[list[RawMessage]], Awaitable[None]] | None = None,
     ) -> PartitionSource:
         """The messages of one owned partition, fenced by ``lease`` (see :class:`PartitionSource`)."""
         sub = await self.js.pull_subscribe_bind(durable=consumer, stream=MQTT_STREAM)
@@ -286,7 +291,7 @@ class NatsBus:
                     raise ConsumerMissingError(f"consumer {consumer} vanished with no newer owner") from None
             return True
 
-        return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists)
+        return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists, before_batch=before_batch)
 
     async def members(
         self, *, worker: str, bucket: str = MEMBERS_BUCKET, ttl_s: float = DEFAULT_LEASE_S, replicas: int = 1
@@ -442,20 +447,17 @@ class Z2mNames:
         """Keep a home's names (the last write wins: it is the owner's latest ``bridge/devices``)."""
         await self.kv.put(site, names)
 
-    async def load(self, keep: Callable[[str], bool]) -> dict[str, bytes]:
-        """The names of every home for which ``keep(site)`` is true (a partition's homes)."""
+    async def get(self, site: str) -> bytes | None:
+        """A home's names, or None if no owner kept any.
+
+        One direct get per home, when its first message reaches a new owner: listing the bucket's keys at every
+        take-over (nats-py's ``keys()`` creates a consumer each time) slowed the take-overs of a NATS-node kill.
+        """
         try:
-            sites = await self.kv.keys()
-        except Exception:  # noqa: BLE001 - nats-py raises NoKeysError on an empty bucket
-            return {}
-        out: dict[str, bytes] = {}
-        for site in sites:
-            if keep(site):
-                with contextlib.suppress(KeyNotFoundError):
-                    entry = await self.kv.get(site)
-                    if entry.value:
-                        out[site] = entry.value
-        return out
+            entry = await self.kv.get(site)
+        except KeyNotFoundError:
+            return None
+        return entry.value or None
 
 
 def snapshot_name(partition: int, epoch: int) -> str:
@@ -596,9 +598,15 @@ class PartitionSource:
         clock: Callable[[], float],
         consumer_exists: Callable[[], Awaitable[bool]] | None = None,
         check_every_s: float = 5.0,
+        before_batch: Callable[[list[RawMessage]], Awaitable[None]] | None = None,
     ) -> None:
-        """Wrap a bound pull subscription; ``consumer_exists`` is asked when idle (a fetch only times out)."""
+        """Wrap a bound pull subscription; ``consumer_exists`` is asked when idle (a fetch only times out).
+
+        ``before_batch`` is awaited with each batch before it is handed out (the worker loads the Z2M names of
+        homes it has not seen since taking the partition over).
+        """
         self._sub = sub
+        self._before_batch = before_batch
         self._exists = consumer_exists
         self._check_every_s = check_every_s
         self.lease = lease
@@ -659,6 +667,8 @@ class PartitionSource:
                 received = int(meta.timestamp.timestamp() * 1000) if meta.timestamp else int(time.time() * 1000)
                 batch.append(RawMessage(topic_of(m.subject), m.data, seq, 1, False, received))
             if batch:
+                if self._before_batch is not None:
+                    await self._before_batch(batch)
                 yield batch
 
     def ack(self, messages: Sequence[RawMessage]) -> int:
