@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+_NUMBERS = re.compile(r"\d{17}[\dXx]|\d{7,}")
+"""An ID number (18 characters) or a phone-like run of 7 or more digits inside free text."""
+
 
 def mask_id_number(value: str | None) -> str:
     """Mask a resident ID number, keeping the first four and last four characters.
@@ -35,3 +40,14 @@ def mask_phone(value: str | None) -> str:
     positions = [i for i, ch in enumerate(value) if ch.isdigit()]
     hidden = set(positions) if len(positions) <= 7 else set(positions[-8:-4])
     return "".join("*" if i in hidden else ch for i, ch in enumerate(value))
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Mask phone numbers and ID numbers written inside free text (a reason, a note) before it is logged or audited.
+
+    >>> mask_numbers_in_text("住女儿家，电话 13912345678，身份证 11010119400101002X")
+    '住女儿家，电话 139****5678，身份证 1101**********002X'
+    >>> mask_numbers_in_text("至 12月10日 18:00")
+    '至 12月10日 18:00'
+    """
+    return _NUMBERS.sub(lambda m: mask_id_number(m[0]) if len(m[0]) == 18 else mask_phone(m[0]), text)

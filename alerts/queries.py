@@ -462,6 +462,11 @@ class StoreBackend:
         """Upsert a registry document through the store (all or nothing, audited as ``actor``)."""
         self.store.import_registry(data, now_ms=self._now(), actor=actor, channel=Channel.CONSOLE)
 
+    def site_in_scope(self, scope: Scope, site: str) -> bool:
+        """True if the home ``site`` is registered and inside ``scope`` (read fresh, never from a cache)."""
+        with self._read() as s:
+            return s.scalar(_placed(select(Site.id)).where(Site.id == site, _where(scope))) is not None
+
     def site_grid(self, site: str) -> str | None:
         """The grid of a home, any area (for the import's ownership check)."""
         with self._read() as s:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alerts.queries import StoreBackend
 from alerts.store.handover import HandoverStore
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
-from dashboards.api.routes import alerts, devices, elders, stats, visits
+from dashboards.api.routes import alerts, away, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
 from dashboards.families import GuardianBook
 from dashboards.health import Health, health_router
@@ -25,6 +25,7 @@ from dashboards.security import LANG_COOKIE, AccountThrottle, LoginLimiter
 from dashboards.sessions import MemorySessionStore, SessionManager, SessionStore
 from dashboards.telemetry import BaselineLookup, ChartReader
 from dashboards.web import auth, bigscreen, console, device_pages, families, mobile, pages, registry_pages, workers
+from dashboards.web import away as away_pages
 from dashboards.web import handover as handover_pages
 from dashboards.web.gaps import warn_at_startup
 from dashboards.web.render import render, translator
@@ -103,10 +104,10 @@ def create_app(
     app.include_router(health_router(health or Health()))
     warn_at_startup(ctx)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (alerts.router, elders.router, devices.router, visits.router, stats.router):
+    for router in (alerts.router, elders.router, away.router, devices.router, visits.router, stats.router):
         app.include_router(router)
     web_routers = (auth.router, console.router, pages.router, registry_pages.router, mobile.router, device_pages.router)
-    ux_routers = (handover_pages.router, bigscreen.router, families.router, families.register)
+    ux_routers = (handover_pages.router, away_pages.router, bigscreen.router, families.router, families.register)
     for router in (*web_routers, workers.router, *ux_routers):
         app.include_router(router, include_in_schema=False)  # HTML pages: the OpenAPI documents the JSON API
 

@@ -777,6 +777,77 @@ _EN_UX: Final[dict[str, str]] = {
 _ZH.update(_ZH_UX)
 _EN.update(_EN_UX)
 
+# Away notices (外出报备): the resident page, the phone page and the badges of the queue and resident lists.
+_ZH_AWAY: Final[dict[str, str]] = {
+    "away.title": "外出报备",
+    "away.hint": (
+        "老人外出（住亲属家、住院）期间暂停该户的行为类告警；呼叫、跌倒、烟感等生命安全告警照常。老人回家后请点“已回家”。"
+    ),
+    "away.time_format": "%-m月%-d日 %H:%M",
+    "away.active_line": "外出至 {until} · {reason} · 登记人 {by}",
+    "away.planned_line": "计划外出 {since} 至 {until} · {reason} · 登记人 {by}",
+    "away.end": "已回家（立即结束）",
+    "away.cancel": "取消此报备",
+    "away.starts": "外出时间（不填为现在）",
+    "away.return": "预计返回时间",
+    "away.reason": "原因",
+    "away.reason_hint": "如：住女儿家",
+    "away.register": "登记外出",
+    "away.saved": "外出报备已登记",
+    "away.ended": "外出报备已结束",
+    "away.already_ended": "该外出报备已结束或已过预计返回时间",
+    "away.badge": "外出",
+    "away.badge_until": "外出至 {until}",
+    "away.history": "最近的报备",
+    "away.ended_line": "{time} 由 {by} 结束",
+    "away.by_system": "系统（检测到老人已回家）",
+    "away.none": "当前没有外出报备",
+    "away.error.ends_before_starts": "返回时间须晚于外出时间",
+    "away.error.starts_past": "外出时间最多只能往前填 1 天",
+    "away.error.ends_past": "预计返回时间已经过去",
+    "away.error.too_long": "预计返回时间须在 90 天之内",
+    "away.error.reason": "请填写原因（最多 200 字）",
+    "away.error.unknown_site": "该住户未登记",
+    "away.error.overlap": "与已有的外出报备 #{id} 时间重叠，请先结束它",
+    "away.error.bad_time": "时间格式不正确",
+}
+_EN_AWAY: Final[dict[str, str]] = {
+    "away.title": "Away notice",
+    "away.hint": (
+        "While the elder is away (at family, in hospital) the home's behavioural alerts are held; calls, falls, "
+        'smoke and other life-safety alerts still page. Press "back home" when they return.'
+    ),
+    "away.time_format": "%b %-d %H:%M",
+    "away.active_line": "Away until {until} · {reason} · registered by {by}",
+    "away.planned_line": "Planned away {since} to {until} · {reason} · registered by {by}",
+    "away.end": "Back home (end now)",
+    "away.cancel": "Cancel this notice",
+    "away.starts": "Leaves (empty: now)",
+    "away.return": "Planned return",
+    "away.reason": "Reason",
+    "away.reason_hint": "e.g. staying at her daughter's",
+    "away.register": "Register away notice",
+    "away.saved": "Away notice registered",
+    "away.ended": "Away notice ended",
+    "away.already_ended": "That away notice has already ended or passed its planned return",
+    "away.badge": "Away",
+    "away.badge_until": "Away until {until}",
+    "away.history": "Recent notices",
+    "away.ended_line": "ended {time} by {by}",
+    "away.by_system": "the system (the elder is back home)",
+    "away.none": "No away notice in force",
+    "away.error.ends_before_starts": "The return must be after the start",
+    "away.error.starts_past": "The start may be at most 1 day in the past",
+    "away.error.ends_past": "The planned return is already past",
+    "away.error.too_long": "The planned return must be within 90 days",
+    "away.error.reason": "Give a reason (at most 200 characters)",
+    "away.error.unknown_site": "This home is not in the registry",
+    "away.error.overlap": "Overlaps away notice #{id}: end it first",
+    "away.error.bad_time": "The time is not valid",
+}
+_ZH.update(_ZH_AWAY)
+_EN.update(_EN_AWAY)
+
 # Domain vocabularies that have a fixed Chinese term in the seed plans / GB/T 42195-2022.
 _TERMS_EN: Final[dict[str, str]] = {
     "独居": "living alone",

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from alerts.lifecycle import Action, Outcome
 from alerts.privacy import mask_id_number, mask_phone
+from alerts.store.away import AwayNotice
 from alerts.views import AlertView, ResidentView, VisitView
 
 
@@ -205,3 +206,48 @@ class GatewayCredentials(BaseModel):
     username: str
     password: str
     topic_prefix: str
+
+
+_MAX_MS = 2**63 - 1
+
+
+class AwayCreate(BaseModel):
+    """Register an away notice (外出报备): the elder is away from ``starts_ms`` (default: now) until ``ends_ms``."""
+
+    starts_ms: int | None = Field(default=None, ge=0, le=_MAX_MS)
+    ends_ms: int = Field(ge=0, le=_MAX_MS, description="Planned return (UTC epoch ms), within 90 days.")
+    reason: str = Field(min_length=1, max_length=200, description="Free text, e.g. 住女儿家.")
+
+
+class AwayEnd(BaseModel):
+    """End an away notice now (the elder is back, or the stay was cancelled)."""
+
+    reason: str = Field(default="", max_length=200)
+
+
+class AwayPublic(BaseModel):
+    """One away notice of a home."""
+
+    id: int
+    site: str
+    starts_ms: int
+    ends_ms: int
+    reason: str
+    created_by: str
+    created_by_name: str
+    created_ms: int
+    ended_ms: int | None
+    ended_by: str | None
+    ended_by_name: str
+    ended_reason: str
+    active: bool
+
+    @classmethod
+    def of(cls, n: AwayNotice, *, now_ms: int) -> AwayPublic:
+        """From the store's notice (``active``: in force at ``now_ms``)."""
+        return cls(
+            id=n.id, site=n.site, starts_ms=n.starts_ms, ends_ms=n.ends_ms, reason=n.reason,
+            created_by=n.created_by, created_by_name=n.created_by_name, created_ms=n.created_ms,
+            ended_ms=n.ended_ms, ended_by=n.ended_by, ended_by_name=n.ended_by_name, ended_reason=n.ended_reason,
+            active=n.active_at(now_ms),
+        )  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Final, Protocol
 
 import msgspec
 
-from detection import fatigue
+from detection import fatigue, notice
 from detection.baseline import (
     BLOCKS,
     Baseline,
@@ -237,7 +237,10 @@ class Engine:
                 dev.last_seq = r.seq
         if t > home.last_seen_ms:
             home.last_seen_ms = t
+        prev_inside = home.last_inside_ms
         flags = observe(ctx, home, r, t)
+        if home.notice_id:
+            notice.observe(self.config, home, flags, t, prev_inside)
         key = (r.kind, r.type)
         for det in self._routes[key]:
             det.on_reading(ctx, home, r, t, flags)
@@ -348,6 +351,8 @@ class Engine:
 
     def _day_end(self, ctx: Context, home: HomeState, t: int) -> None:
         confirm_up(ctx, home, t - 1)
+        if home.notice_id and home.notice_empty and home.notice_from_ms < t and home.notice_until_ms > t - 86_400_000:
+            home.day.flagged = True  # a stay away under an away notice is not the routine: not learned from
         home.history.append(home.day)
         if len(home.history) > self.config.history_days:
             del home.history[: len(home.history) - self.config.history_days]
@@ -484,6 +489,25 @@ class Engine:
             "over": c.fatigue_budget_per_month > 0 and pages > c.fatigue_budget_per_month,
             "adapted": adapted,
         }
+
+    def set_away_notices(self, notices: Mapping[str, tuple[int, int, int]]) -> None:
+        """The away notices (外出报备) in force or coming, by home: ``(id, from_ms, until_ms)`` (``detection.notice``).
+
+        The whole set each time (the store is the truth): a home left out has its notice cleared.
+        """
+        for site, home in self.homes.items():
+            new = notices.get(site)
+            if new is None and not home.notice_id:
+                continue
+            if new is not None and (home.notice_id, home.notice_from_ms, home.notice_until_ms) == new:
+                continue
+            if self._capture is not None:
+                self._capture.touch(home)
+            notice.apply(home, new)
+
+    def ended_notices(self) -> list[tuple[str, int, int]]:
+        """Notices the homes showed to be over: ``(site, notice id, time the elder was seen back)``."""
+        return [(h.site, h.notice_id, h.notice_back_ms) for h in self.homes.values() if h.notice_back_ms != NEVER]
 
     def label_outcome(self, site: str, time_ms: int, *, real: bool) -> bool:
         """A worker's outcome of an alert of this home at ``time_ms``: a label for learning.

@@ -101,6 +101,18 @@ class HomeState(msgspec.Struct, kw_only=True):
     within ``visit_max_min`` it was a visit, and the absence goes on (out-not-back pages once per absence)."""
     away_goes_on: bool = False
     """The current departure ended such a visit: no out-not-back page for it."""
+    notice_id: int = 0
+    """The away notice (外出报备) in force for this home, 0 if none (``detection.notice``; the store's id)."""
+    notice_from_ms: int = NEVER
+    notice_until_ms: int = NEVER
+    notice_empty: bool = False
+    """The home was seen empty under the notice (out, or nobody inside for ``notice.EMPTY_GAP_MIN``)."""
+    notice_in_ms: int = NEVER
+    """Start of the current spell of someone inside under the notice (a visit, or the elder back)."""
+    notice_back_ms: int = NEVER
+    """When the home showed the elder back (a stay longer than a visit): the notice no longer holds."""
+    notice_held: int = 0
+    """Behavioural alerts held by notices (not paged), for the resident page."""
 
     night_exit_ms: int = NEVER
     """Start of the current night bed exit, or NEVER."""
@@ -133,6 +145,11 @@ class HomeState(msgspec.Struct, kw_only=True):
     fatigue_inactivity_steps: int = 0
     fatigue_not_up_steps: int = 0
     """Steps by which the inactivity limit / not-up deadline were widened because the home was over its budget."""
+
+
+def notice_holds(home: HomeState, t_ms: int) -> bool:
+    """True if an away notice of this home is in force at ``t_ms`` and the home has not shown the elder back."""
+    return home.notice_from_ms <= t_ms < home.notice_until_ms and home.notice_back_ms == NEVER
 
 
 class EngineSnapshot(msgspec.Struct, kw_only=True):

@@ -198,7 +198,8 @@ def nats_accounts(
     """Clustered mode: write the NATS accounts every node includes (docs/scale-out.md, "Accounts").
 
     One user per gateway of ELDERCARE_REGISTRY_PATH (password derived from ELDERCARE_GATEWAY_SECRET, as for
-    mosquitto), the workers' ELDERCARE_NATS_USER / ELDERCARE_NATS_PASSWORD, and ELDERCARE_NATS_ROUTE_PASSWORD.
+    mosquitto), the workers' ELDERCARE_NATS_USER / ELDERCARE_NATS_PASSWORD, ELDERCARE_NATS_ROUTE_PASSWORD, and
+    with ELDERCARE_NATS_BRIDGE_USER / _PASSWORD an edge mosquitto bridge's user (the registry's homes only).
     """
     from eldercare.settings import Settings
     from gateway.provisioning import sites_from_registry
@@ -219,6 +220,8 @@ def nats_accounts(
             worker_password=s.nats_password.get_secret_value(),
             route_password=s.nats_route_password.get_secret_value(),
             partitions=s.partitions,
+            bridge_user=s.nats_bridge_user,
+            bridge_password=s.nats_bridge_password.get_secret_value(),
         )
     except ValueError as exc:
         console.print(f"{exc} / 账户配置无效")

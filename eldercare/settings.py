@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     nats_ca: str = Field(
         default="", description="CA file of the nodes' TLS certificates (eldercare certs); set: workers use TLS only."
     )
+    nats_bridge_user: str = Field(
+        default="", description="An edge mosquitto bridge's NATS user (its homes' uplinks and commands only)."
+    )
+    nats_bridge_password: SecretStr = Field(
+        default=SecretStr(""), description="Its password (the nodes hold a bcrypt hash; mosquitto.conf the plaintext)."
+    )
     nats_route_password: SecretStr = Field(
         default=SecretStr(""), description="Lets the NATS nodes route to each other (eldercare nats-accounts)."
     )
@@ -141,6 +147,8 @@ class Settings(BaseSettings):
                 " / 不再支持 ELDERCARE_MQTT_SHARE_GROUP：共享订阅会把同一住户的数据拆到不同进程（产生误报），"
                 "网关也可加入该组导致数据丢失。请运行单个后端，或按住户分区扩展（见 docs/scale-out.md）。"
             )
+        if self.nats_bridge_user and not self.nats_bridge_password.get_secret_value():
+            raise ValueError("ELDERCARE_NATS_BRIDGE_USER is set: ELDERCARE_NATS_BRIDGE_PASSWORD is required too")
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from eldercare.certs import TlsFiles
 from eldercare.servers._child import ServerError
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.mosquitto import AUTOSAVE_CHANGES, Mosquitto, NatsBridge
+from eldercare.settings import Settings
 from gateway.listener import probe_credentials
 from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
 
@@ -111,6 +112,26 @@ class Broker:
     def kill(self) -> None:
         """Crash the broker (SIGKILL): no final save of its in-memory database."""
         self.server.kill()
+
+
+def nats_bridge(
+    settings: Settings, *, addresses: Sequence[str], sites: Sequence[str], client_id: str = "eldercare-bridge"
+) -> NatsBridge:
+    """An edge broker's bridge into the NATS cluster's MQTT listeners (``host:port``), for the homes ``sites``.
+
+    With ``ELDERCARE_NATS_BRIDGE_USER`` it logs in as that user, which may read only these homes' commands, so it
+    subscribes to each home's; without, one subscription covers every home (a cluster without accounts).
+    ``ELDERCARE_NATS_CA`` set: TLS, the nodes' certificates checked against it.
+    """
+    user = settings.nats_bridge_user
+    return NatsBridge(
+        addresses=addresses,
+        client_id=client_id,
+        username=user,
+        password=settings.nats_bridge_password.get_secret_value() if user else "",
+        cafile=settings.nats_ca,
+        sites=tuple(sites) if user else (),
+    )
 
 
 @contextlib.contextmanager

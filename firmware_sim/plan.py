@@ -81,6 +81,9 @@ class Plan:
     incidents: list[Incident] = field(default_factory=list)
     visits: list[tuple[int, int]] = field(default_factory=list)
     """(arrival, departure) of ordinary visitors: they move about the living room (its PIR sees them)."""
+    sitter_visits: list[tuple[int, int]] = field(default_factory=list)
+    """(arrival, departure) of someone looking after the empty home during a long absence (post, plants): in through
+    the front door, about the living room, out again. Unlike ``visits`` they happen while the elder is away."""
     effects: Effects = field(default_factory=Effects)
     worn: list[tuple[int, bool]] = field(default_factory=list)
     gas_seed: int = 0
@@ -109,6 +112,7 @@ class Plan:
         self.points = dedupe(pts)
         self.door_pulses = [t for t in self.door_pulses if not a <= t <= b]
         self.visits = [(s, e) for s, e in self.visits if e < a or s > b]
+        self.sitter_visits = [(s, e) for s, e in self.sitter_visits if e < a or s > b]
 
 
 def dedupe(points: list[tuple[int, int]]) -> list[tuple[int, int]]:

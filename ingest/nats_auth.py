@@ -17,6 +17,7 @@ hold bcrypt hashes. Measured on nats-server 2.9.10 (``tests/scale/test_scale_nat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -61,18 +62,48 @@ def gateway_permissions(site: str, *, partitions: int = DEFAULT_PARTITIONS) -> d
     >>> perms["subscribe"]["allow"]
     ['ec.v1.home-1.*.*.cmd', 'z2m.home-1', 'z2m.home-1.>', '$MQTT.sub.>']
     """
+    return {
+        "publish": {"allow": _uplinks(site, partitions=partitions) + _z2m_uplinks(site, partitions=partitions)},
+        "subscribe": {"allow": [_commands(site), f"{Z2M_PREFIX}.{site}", f"{Z2M_PREFIX}.{site}.>", "$MQTT.sub.>"]},
+    }
+
+
+def bridge_permissions(sites: Iterable[str], *, partitions: int = DEFAULT_PARTITIONS) -> dict[str, object]:
+    """What an edge mosquitto's bridge may do: what each of its homes' gateways may, and nothing else.
+
+    Its homes' uplinks into their partitions, and their commands (one QoS 1 subscription per home, delivered
+    through ``$MQTT.sub.>``); no JetStream API, KV, object store, ``$SYS``, nor any other home's subjects.
+
+    >>> perms = bridge_permissions(["home-1", "home-2"])
+    >>> perms["publish"]["allow"][0], perms["publish"]["allow"][3]
+    ('part.56.ec.v1.home-1.*.*.telemetry', 'part.49.ec.v1.home-2.*.*.telemetry')
+    >>> perms["subscribe"]["allow"]
+    ['ec.v1.home-1.*.*.cmd', 'ec.v1.home-2.*.*.cmd', '$MQTT.sub.>']
+    """
+    homes = sorted(set(sites))
+    return {
+        "publish": {"allow": [s for site in homes for s in _uplinks(site, partitions=partitions)]},
+        "subscribe": {"allow": [*(_commands(site) for site in homes), "$MQTT.sub.>"]},
+    }
+
+
+def _uplinks(site: str, *, partitions: int) -> list[str]:
+    """A home's uplink subjects as publish permissions check them: after the mapping, in its own partition."""
     check_site_id(site)
     prefix = CONTRACT_PREFIX.replace("/", ".")
-    p = partition_of(site, partitions)
-    return {
-        "publish": {
-            "allow": [f"part.{p}.{prefix}.{site}.*.*.{kind}" for kind in UPLINK]
-            + [f"part.{p}.{Z2M_PREFIX}.{site}.{shape}" for shape in Z2M_UPLINKS]
-        },
-        "subscribe": {
-            "allow": [f"{prefix}.{site}.*.*.cmd", f"{Z2M_PREFIX}.{site}", f"{Z2M_PREFIX}.{site}.>", "$MQTT.sub.>"]
-        },
-    }
+    return [f"part.{partition_of(site, partitions)}.{prefix}.{site}.*.*.{kind}" for kind in UPLINK]
+
+
+def _z2m_uplinks(site: str, *, partitions: int) -> list[str]:
+    """A Zigbee2MQTT bridge's uplink subjects after the mapping (``ingest.partitions.Z2M_UPLINKS``)."""
+    check_site_id(site)
+    return [f"part.{partition_of(site, partitions)}.{Z2M_PREFIX}.{site}.{shape}" for shape in Z2M_UPLINKS]
+
+
+def _commands(site: str) -> str:
+    """A home's command subjects (not mapped: they keep their topic)."""
+    check_site_id(site)
+    return f"{CONTRACT_PREFIX.replace('/', '.')}.{site}.*.*.cmd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +112,8 @@ class NatsAuth:
 
     ``gateway_secret`` derives each gateway's password (``ELDERCARE_GATEWAY_SECRET``); ``worker_password`` is
     ``ELDERCARE_NATS_PASSWORD``; ``route_password`` lets the nodes join each other (nothing else may route in).
+    ``bridge_user``/``bridge_password`` (``ELDERCARE_NATS_BRIDGE_USER``/``_PASSWORD``, optional) are an edge
+    mosquitto's bridge, allowed only what the gateways of ``bridge_sites`` (default: every site) are allowed.
     """
 
     sites: tuple[str, ...]
@@ -92,6 +125,9 @@ class NatsAuth:
     bcrypt_cost: int = BCRYPT_COST
     gateway_bcrypt_cost: int = GATEWAY_BCRYPT_COST
     route_user: str = "eldercare-route"
+    bridge_user: str = ""
+    bridge_password: str = ""
+    bridge_sites: tuple[str, ...] | None = None
     _hashes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +142,19 @@ class NatsAuth:
             check_site_id(site)
         if self.worker_user in self.sites:
             raise ValueError(f"the worker user {self.worker_user!r} collides with a site id")
+        if self.bridge_user:
+            if len(self.bridge_password) < 16:
+                raise ValueError("the bridge password must be at least 16 characters")
+            if self.bridge_user in {*self.sites, self.worker_user, self.route_user}:
+                raise ValueError(f"the bridge user {self.bridge_user!r} collides with a site id or another user")
+            unknown = sorted(set(self.bridge_homes) - set(self.sites))
+            if unknown:
+                raise ValueError(f"the bridge's homes must be provisioned sites: {', '.join(unknown)}")
+
+    @property
+    def bridge_homes(self) -> tuple[str, ...]:
+        """The homes behind the edge bridge (every site unless ``bridge_sites`` names them)."""
+        return self.sites if self.bridge_sites is None else self.bridge_sites
 
     def _hash(self, user: str, password: str, *, cost: int) -> str:
         """One hash per user per config (the nodes of one cluster share them; bcrypt is slow by design)."""
@@ -136,6 +185,16 @@ class NatsAuth:
                     ),
                     "allowed_connection_types": ["MQTT"],
                     "permissions": gateway_permissions(site, partitions=self.partitions),
+                }
+            )
+        if self.bridge_user:
+            users.append(
+                {
+                    "user": self.bridge_user,
+                    "password": self._hash(self.bridge_user, self.bridge_password, cost=self.bcrypt_cost),
+                    # mosquitto's bridge speaks MQTT: no plain NATS connection, hence no request/reply either.
+                    "allowed_connection_types": ["MQTT"],
+                    "permissions": bridge_permissions(self.bridge_homes, partitions=self.partitions),
                 }
             )
         lines = ",\n    ".join(json.dumps(u) for u in users)

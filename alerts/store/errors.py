@@ -98,3 +98,17 @@ class WorkerInactive(RecordNotFound):
         super().__init__("worker", worker_id)
         self.args = (f"worker {worker_id!r} is inactive / 工作人员 {worker_id!r} 已停用",)
         self.worker_id = worker_id
+
+
+class AwayNoticeError(AlertStoreError, ValueError):
+    """Raised when an away notice (外出报备) is refused; nothing is stored.
+
+    ``code`` says why (``ends_before_starts``, ``ends_past``, ``starts_past``, ``too_long``, ``reason``,
+    ``unknown_site``, ``overlap``); ``other`` is the id of the notice it overlaps (``overlap`` only).
+    """
+
+    def __init__(self, code: str, message: str, *, site: str, other: int | None = None) -> None:
+        super().__init__(f"away notice for {site!r}: {message}")
+        self.code = code
+        self.site = site
+        self.other = other

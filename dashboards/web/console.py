@@ -16,6 +16,7 @@ from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from alerts.views import Account, AlertView
 from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.away import away_sites
 from dashboards.device_report import device_report
 from dashboards.handover import visible_scopes
 from dashboards.web.gaps import escalation_gap
@@ -53,6 +54,7 @@ def _queue_values(ctx: ContextDep, scope: Scope) -> dict[str, Any]:
         "ack_target_ms": ACK_TARGET_MS,
         "device_health": {t.value for t in DEVICE_TYPES},
         "bulk_ackable": sum(a.state is State.OPEN and a.type in DEVICE_TYPES for a in alerts),
+        "away": away_sites(ctx, ctx.clock()),
     }
 
 

@@ -15,6 +15,7 @@ from alerts.scope import Scope, scope_of
 from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
 from alerts.views import AlertView
 from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, ScopeDep, read_alert_in_scope
+from dashboards.away import away_sites
 from dashboards.context import AppContext
 from dashboards.listing import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
@@ -103,7 +104,8 @@ def act_on_my_alert(
 @router.get("/residents", response_class=HTMLResponse)
 def my_residents(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """My residents (masked list)."""
-    return render(request, "m/residents.html", user=user, residents=ctx.backend.list_residents(scope))
+    residents = ctx.backend.list_residents(scope)
+    return render(request, "m/residents.html", user=user, residents=residents, away=away_sites(ctx, ctx.clock()))
 
 
 @router.get("/visits", response_class=HTMLResponse)

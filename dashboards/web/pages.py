@@ -14,6 +14,7 @@ from alerts.store.checkins import CheckInStep, CheckInStore
 from alerts.views import Account, AlertView, ResidentView, VisitView
 from dashboards.api.deps import MONTH_PATTERN, ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.api.routes.stats import build_report
+from dashboards.away import HomeAway, away_sites, home_away
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import month_window
@@ -30,7 +31,8 @@ def _names(ctx: ContextDep, scope: Scope) -> dict[str, str]:
 @router.get("/residents", response_class=HTMLResponse)
 def residents_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser) -> Response:
     """Residents in scope (ID numbers and phones masked)."""
-    return render(request, "residents.html", user=user, residents=ctx.backend.list_residents(scope))
+    residents = ctx.backend.list_residents(scope)
+    return render(request, "residents.html", user=user, residents=residents, away=away_sites(ctx, ctx.clock()))
 
 
 @router.get("/residents/{resident_id}", response_class=HTMLResponse)
@@ -42,7 +44,7 @@ async def resident_page(
     found = await asyncio.to_thread(_resident_records, ctx, scope, user, resident_id, now)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
-    resident, alerts, visits, checkins = found
+    resident, alerts, visits, checkins, away = found
     # The engine is not thread-safe: read what it learned on the loop (a few dict reads), never in a thread.
     learned = dict(ctx.learned(resident.site)) if ctx.learned is not None else None
     # Device status from last-seen telemetry, as on the device page (alert-derived when InfluxDB is absent).
@@ -57,13 +59,15 @@ async def resident_page(
         visits=visits,
         checkins=checkins,
         learned=learned,
+        resident_id=resident.id,
+        away=away,
     )
 
 
 def _resident_records(
     ctx: AppContext, scope: Scope, user: Account, resident_id: str, now: int
-) -> tuple[ResidentView, list[AlertView], list[VisitView], list[CheckInStep]] | None:
-    """The resident (read audited), their home's alerts newest first, their visits of the past year, check-ins."""
+) -> tuple[ResidentView, list[AlertView], list[VisitView], list[CheckInStep], HomeAway] | None:
+    """The resident (read audited), their home's alerts newest first, visits of the past year, check-ins, away."""
     resident = ctx.backend.get_resident(scope, resident_id)
     if resident is None:
         return None
@@ -77,7 +81,7 @@ def _resident_records(
         if v.resident_id == resident_id
     ]
     checkins = CheckInStore(ctx.backend.store).for_site(resident.site, limit=30)
-    return resident, alerts, sorted(visits, key=lambda v: -v.time_ms), checkins
+    return resident, alerts, sorted(visits, key=lambda v: -v.time_ms), checkins, home_away(ctx, resident.site)
 
 
 _MONTH = re.compile(MONTH_PATTERN)

@@ -19,7 +19,7 @@ from typing import ClassVar
 from detection.config import DetectConfig
 from detection.fatigue import record_page
 from detection.models import CHECKIN_TYPES, Alert, AlertType, CheckIn, Severity
-from detection.state import NEVER, HomeState
+from detection.state import NEVER, HomeState, notice_holds
 from detection.timers import TimerQueue
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -114,6 +114,9 @@ class Context:
         if home.site_offline and type_ in SUPPRESSED_WHEN_DARK:
             return False
         if home.off and type_ in BEHAVIOURAL and type_.value in home.off:
+            return False
+        if home.notice_id and type_ in BEHAVIOURAL and notice_holds(home, t_ms):
+            home.notice_held += 1  # the elder is known to be away (外出报备): nobody is paged for it
             return False
         if key is not None:
             if key in home.open:

@@ -23,7 +23,9 @@ from typing import Final
 
 from eldercare.certs import TlsFiles
 from eldercare.servers._child import ChildServer, ensure_package, free_port, port_open
+from eldercare.servers.nats import MQTT_MAX_ACK_PENDING, MQTT_SESSION_ACK_PENDING
 from gateway.models import Z2M_PREFIX
+from gateway.provisioning import check_site_id
 from ingest.partitions import Z2M_COMMANDS, Z2M_UPLINKS
 
 MESSAGE_SIZE_LIMIT: Final = 64 * 1024
@@ -60,6 +62,12 @@ class NatsBridge:
     ``addresses`` are the nodes' MQTT listeners as ``host:port``; the bridge keeps one connection and moves to the
     next address when it drops (``round_robin``: it does not fall back to the first one while another works).
     ``cleansession false`` keeps the bridge's queue here and its subscriptions on NATS across reconnects.
+
+    On a cluster with accounts, ``username``/``password`` are the bridge's own NATS user
+    (``ELDERCARE_NATS_BRIDGE_USER``, :class:`ingest.nats_auth.NatsAuth`), which may read only its homes' commands:
+    ``sites`` then names them and the bridge subscribes to each home's commands (a wildcard over every home would be
+    refused). ``cafile``: the CA of the nodes' certificates; the bridge then speaks TLS and checks the node's
+    certificate and host name.
     """
 
     addresses: Sequence[str]
@@ -67,9 +75,24 @@ class NatsBridge:
     client_id: str = "eldercare-bridge"
     username: str = ""
     password: str = ""
+    cafile: str = ""
+    sites: Sequence[str] = ()
     keepalive_s: int = 10
     restart_base_s: int = 1
     restart_cap_s: int = 5
+
+    def __post_init__(self) -> None:
+        for site in self.sites:
+            check_site_id(site)
+        most = MQTT_SESSION_ACK_PENDING // MQTT_MAX_ACK_PENDING
+        if len(self.sites) > most:
+            # nats-server would refuse the subscriptions past that (SUBACK 0x80, which mosquitto ignores): those
+            # homes' commands would go nowhere, silently.
+            raise ValueError(
+                f"a bridge carries at most {most} homes' commands ({len(self.sites)} given): one QoS 1 subscription"
+                f" per home, {MQTT_MAX_ACK_PENDING} unacknowledged each, {MQTT_SESSION_ACK_PENDING} per session;"
+                " split the homes over several edge brokers (docs/scale-out.md)"
+            )
 
     def lines(self) -> list[str]:
         """The bridge section of mosquitto.conf."""
@@ -98,8 +121,14 @@ class NatsBridge:
         ]
         if self.username:
             out += [f"remote_username {self.username}", f"remote_password {self.password}"]
+        if self.cafile:
+            # Verifies the node's certificate and that it names the address dialled (bridge_insecure stays false).
+            out += [f"bridge_cafile {self.cafile}", "bridge_tls_version tlsv1.2"]
         out += [f"topic +/+/+/{kind} out 1 ec/v1/ ec/v1/" for kind in UPLINK_KINDS]
-        # Commands: one QoS 1 subscription (a JetStream consumer on $MQTT_msgs) for every home behind this broker.
+        if self.sites:
+            # Commands: one QoS 1 subscription (a JetStream consumer on $MQTT_msgs) per home, all its account may read.
+            return [*out, *(f"topic {site}/+/+/cmd in 1 ec/v1/ ec/v1/" for site in sorted(set(self.sites)))]
+        # Commands: one QoS 1 subscription for every home behind this broker (a cluster without accounts).
         return [*out, "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"]
 
 

@@ -16,12 +16,19 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 from eldercare.certs import TlsFiles
 from eldercare.servers._child import ChildServer, ServerError, ensure_package, free_port, port_open
 from ingest.nats_auth import NatsAuth
 from ingest.partitions import DEFAULT_PARTITIONS, nats_mappings
+
+MQTT_MAX_ACK_PENDING: Final = 1000
+"""Unacknowledged messages per QoS 1 MQTT subscription (the nodes' ``mqtt { max_ack_pending }``)."""
+
+MQTT_SESSION_ACK_PENDING: Final = 65_535
+"""nats-server's cap on the sum of one MQTT session's per-subscription ``max_ack_pending``: a subscription that would
+pass it is refused (SUBACK 0x80). So one session holds at most 65 QoS 1 subscriptions at 1,000 each."""
 
 
 class NatsNode(ChildServer):
@@ -114,7 +121,7 @@ mqtt {{
   ack_wait: "30s"
   # Per QoS 1 subscription; a session's sum must stay <= 65,535, else nats-server refuses the next subscription
   # with SUBACK 0x80 (which mosquitto's bridge ignores). The workers' JetStream consumers have their own limit.
-  max_ack_pending: 1000
+  max_ack_pending: {MQTT_MAX_ACK_PENDING}
 }}
 
 # Per-home affinity (docs/scale-out.md): every subscriber, JetStream included, sees the mapped subject.

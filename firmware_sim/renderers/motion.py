@@ -28,6 +28,8 @@ def _others(home: Home, pts: np.ndarray, rates: np.ndarray) -> np.ndarray:
         for a, b in home.plan.visits:
             rates = rates + np.where((pts >= a) & (pts < b) & home_now, VISITOR_PIR_PER_MIN, 0.0)
         # Overrides of silent incidents drop visits in their window (Plan.override): the truth stays honest.
+    for a, b in home.plan.sitter_visits:  # the empty home looked after during a long absence
+        rates = rates + np.where((pts >= a) & (pts < b), VISITOR_PIR_PER_MIN, 0.0)
     return rates
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from eldercare.cli import app
 from gateway.provisioning import gateway_password
+from ingest.partitions import partition_of
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +75,47 @@ def test_the_permission_examples_hold() -> None:
 
     result = doctest.testmod(ingest.nats_auth)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_nats_accounts_writes_the_bridge_user_with_its_homes_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ELDERCARE_NATS_BRIDGE_USER / _PASSWORD: an MQTT-only user allowed the registry homes' uplinks and commands."""
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"sites": [{"site": "h0001", "devices": []}, {"site": "h0002", "devices": []}]}))
+    monkeypatch.setenv("ELDERCARE_REGISTRY_PATH", str(registry))
+    bridge_password = "a-bridge-password-0123"
+    env = {**ENV, "ELDERCARE_NATS_BRIDGE_USER": "edge-1", "ELDERCARE_NATS_BRIDGE_PASSWORD": bridge_password}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "auth"
+    result = CliRunner().invoke(app, ["nats-accounts", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = (out / "accounts.conf").read_text()
+    assert bridge_password not in text
+    users = {u["user"]: u for u in (json.loads(line.rstrip(",")) for line in text.splitlines() if '"user"' in line)}
+    bridge = users["edge-1"]
+    assert bcrypt.checkpw(bridge_password.encode(), bridge["password"].encode())
+    assert bridge["allowed_connection_types"] == ["MQTT"]
+    assert bridge["permissions"] == {
+        "publish": {
+            "allow": [
+                f"part.{partition_of(site)}.ec.v1.{site}.*.*.{kind}"
+                for site in ("h0001", "h0002")
+                for kind in ("telemetry", "event", "status")
+            ]
+        },
+        "subscribe": {"allow": ["ec.v1.h0001.*.*.cmd", "ec.v1.h0002.*.*.cmd", "$MQTT.sub.>"]},
+    }
+    node = tmp_path / "node.conf"
+    node.write_text('server_name: n1\nlisten: 127.0.0.1:4222\ninclude "auth/accounts.conf"\n')
+    check = subprocess.run(
+        ["/usr/sbin/nats-server", "-t", "-c", str(node)], capture_output=True, text=True, check=False
+    )
+    assert "is valid" in check.stdout + check.stderr, check.stdout + check.stderr
+
+    # A short bridge password is refused, and nothing is written.
+    monkeypatch.setenv("ELDERCARE_NATS_BRIDGE_PASSWORD", "short")
+    result = CliRunner().invoke(app, ["nats-accounts", "--out", str(tmp_path / "auth2")])
+    assert result.exit_code == 2 and "bridge password must be at least 16 characters" in result.output
+    assert not (tmp_path / "auth2").exists()
