@@ -45,9 +45,11 @@ from eldercare.settings import Settings
 from gateway.confirm import StoredConfirmations
 from gateway.deadletter import DeadLetterStore
 from gateway.dedupe import Deduplicator
-from gateway.models import Reading
+from gateway.listener import RawMessage
+from gateway.models import Z2M_PREFIX, Reading
 from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
+from gateway.z2m.adapter import Z2mAdapter
 from ingest.history import stored_readings
 from ingest.influx import InfluxClient
 from ingest.nats_bus import (
@@ -58,8 +60,9 @@ from ingest.nats_bus import (
     PartitionLeases,
     PartitionSnapshots,
     SnapshotUnavailableError,
+    Z2mNames,
 )
-from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner
+from ingest.partitions import Lease, LeaseLostError, partition_of, preferred_owner, z2m_name_problem
 from ingest.reader import InfluxReader
 from ingest.spool import Spool
 from ingest.writer import InfluxWriter, WriteOptions
@@ -132,6 +135,11 @@ class PartitionWorker:
         self.snapshot_every_s = settings.partition_snapshot_s if snapshot_every_s is None else snapshot_every_s
         self.detect_config = settings.detect_config()
         self._snapshots: PartitionSnapshots | None = None
+        self._z2m_names: Z2mNames | None = None
+        self._z2m_current: set[str] = set()
+        """Z2M homes whose names this worker has loaded (or decoded) since it took their partition over."""
+        self.z2m: Z2mAdapter | None = None
+        """The worker's one Zigbee2MQTT adapter (set in :meth:`run`); its homes' names outlive a partition move."""
         self.owned: dict[int, _Owned] = {}
         self.ready = asyncio.Event()
         self.alerts_raised = 0
@@ -248,6 +256,9 @@ class PartitionWorker:
         fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
         owned.engine = engine
         engine.sink = lambda alert: self._dispatch(owned, alert)
+        # Its Z2M homes' names come from the last owner, at each home's first message (_load_z2m_names).
+        n = self.settings.partitions
+        self._z2m_current -= {site for site in self._z2m_current if partition_of(site, n) == partition}
         for alert in fresh:
             self._dispatch(owned, alert)
         self._drain_checkins(engine)
@@ -277,6 +288,46 @@ class PartitionWorker:
         except Exception as exc:  # noqa: BLE001 - a node failing over: the next period tries again
             _LOG.warning("partition %d: snapshot not saved (%s: %s)", owned.lease.partition, type(exc).__name__, exc)
 
+    async def _save_z2m_names(self, handing_back: dict[int, _Owned] | None = None) -> None:
+        """Keep the friendly names of the Z2M homes whose ``bridge/devices`` changed, for the next owner.
+
+        Only for homes of partitions this worker holds (``handing_back``: also those it is releasing); called
+        before a batch is acknowledged, at every tick, and before a hand-back releases its lease.
+        """
+        if self.z2m is None or self._z2m_names is None:
+            return
+        owners = {**self.owned, **(handing_back or {})}
+        n = self.settings.partitions
+        for site in self.z2m.take_changed():
+            owned = owners.get(partition_of(site, n))
+            if owned is None or not owned.lease.valid(time.monotonic()):
+                continue  # not ours any more: the owner that decodes its newer list keeps it
+            try:
+                await self._z2m_names.save(site, self.z2m.device_names(site))
+            except Exception as exc:  # noqa: BLE001 - a node failing over: the next tick tries again
+                self.z2m.lists_changed.add(site)
+                _LOG.warning("z2m names of %s not kept (%s: %s)", site, type(exc).__name__, exc)
+
+    async def _load_z2m_names(self, batch: Sequence[RawMessage]) -> None:
+        """Before a batch: the names the last owner kept for each Z2M home not seen since the take-over.
+
+        The home then starts as in an embedded backend after a restart (names known, first state a baseline). A
+        failed lookup (a node failing over) is tried again with the home's next batch.
+        """
+        if self.z2m is None or self._z2m_names is None:
+            return
+        prefix = f"{Z2M_PREFIX}/"
+        sites = {m.topic.split("/", 2)[1] for m in batch if m.topic.startswith(prefix) and m.topic.count("/") >= 2}
+        for site in sites - self._z2m_current:
+            try:
+                names = await self._z2m_names.get(site)
+            except Exception as exc:  # noqa: BLE001 - its states are dead-lettered as unknown_device meanwhile
+                _LOG.warning("z2m names of %s not loaded (%s: %s)", site, type(exc).__name__, exc)
+                continue
+            if names is not None:
+                self.z2m.restore_names(site, names)
+            self._z2m_current.add(site)
+
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         """Fire the owned partitions' due timers every ``tick_s``, on their own schedule (never behind NATS calls)."""
         while not stop.is_set():
@@ -284,6 +335,7 @@ class PartitionWorker:
                 if owned.restored.is_set():
                     owned.engine.tick()
                     self._drain_checkins(owned.engine)
+            await self._save_z2m_names()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
@@ -329,7 +381,7 @@ class PartitionWorker:
                 if not owned.restored.is_set():
                     await self._restore(owned, reader)
                     owned.restored.set()
-                source = await bus.partition_source(lease, consumer)
+                source = await bus.partition_source(lease, consumer, before_batch=self._load_z2m_names)
                 _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
                 try:
                     await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
@@ -408,6 +460,7 @@ class PartitionWorker:
                 with contextlib.suppress(Exception):
                     await owned.task
             await self._save_snapshot(owned)  # the successor starts from here, not from the last period's
+            await self._save_z2m_names({partition: owned})
             await leases.release(owned.lease)
             _LOG.info("partition %d handed back", partition)
         finally:
@@ -448,6 +501,8 @@ class PartitionWorker:
                 await bus.ensure_partition_consumers(s.partitions)
                 members = await bus.members(worker=self.worker_id, ttl_s=s.lease_s, replicas=s.nats_replicas)
                 leases = await bus.leases(owner=self.worker_id, lease_s=s.lease_s, replicas=s.nats_replicas)
+                # Here, retried: creating this R3 bucket timed out (10 s) once with two workers joining a new cluster.
+                self._z2m_names = await bus.z2m_names(replicas=s.nats_replicas)
                 await members.beat()
                 return members, leases
             except Exception as exc:
@@ -472,6 +527,9 @@ class PartitionWorker:
         )
         directory = directory_from_settings(s)
         reader = InfluxReader(client=influx)
+        # One Zigbee2MQTT adapter for the worker, not one per consumer run: a partition's consumer retried after a
+        # node failure keeps the friendly names its homes' bridge/devices taught it (homes never share state).
+        self.z2m = z2m = Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
         # The gateways' end-to-end acknowledgement, as in the embedded backend (gateway/confirm.py): each batch
         # once durable, coalesced per gateway, sent through the NATS downlink.
         confirmations: StoredConfirmations | None = None
@@ -487,6 +545,7 @@ class PartitionWorker:
             class _Sink:
                 async def accept(self, readings: Sequence[Reading]) -> None:
                     await writer.accept(readings)
+                    await worker._save_z2m_names()  # a new bridge/devices: kept before the batch is acknowledged
                     # Durable now. Detection only while we own the homes; a lost lease is not an error to retry
                     # here (the writer's retry loop would spin on it): the ack that follows is refused instead.
                     if owned.lease.valid(time.monotonic()):
@@ -504,6 +563,7 @@ class PartitionWorker:
                 sink=_Sink(),
                 dedupe=owned.dedupe,
                 max_skew_ms=s.max_clock_skew_s * 1000,
+                z2m=z2m,
                 fast_path=fast_path,
                 on_stored=confirmations.add if confirmations is not None else None,
             )

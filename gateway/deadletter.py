@@ -18,7 +18,7 @@ from typing import Final
 import msgspec
 
 from gateway.errors import Reason
-from gateway.models import CONTRACT_PREFIX
+from gateway.models import CONTRACT_PREFIX, Z2M_PREFIX
 
 WATCH_PREFIX: Final = "watch/"
 """Pseudo-topic prefix of 4G watch frames (gateway/watch/decode.py)."""
@@ -84,15 +84,17 @@ def site_of(topic: str) -> str | None:
 
     >>> site_of("ec/v1/h0001/door/d1/event"), site_of("garbage"), site_of("watch/h0001/watch1")
     ('h0001', None, 'h0001')
+    >>> site_of("z2m/h0001/bridge/devices")
+    'h0001'
     """
     if topic.startswith(WATCH_PREFIX):  # a 4G watch's frame: watch/{site}/{device}, "-" when not registered
         site = topic[len(WATCH_PREFIX) :].split("/", 1)[0]
         return site[:64] if site not in ("", "-") else None
-    prefix = CONTRACT_PREFIX + "/"
-    if not topic.startswith(prefix):
-        return None
-    site = topic[len(prefix) :].split("/", 1)[0]
-    return site[:64] or None
+    for prefix in (CONTRACT_PREFIX + "/", Z2M_PREFIX + "/"):  # a Zigbee2MQTT home: z2m/{site}/...
+        if topic.startswith(prefix):
+            site = topic[len(prefix) :].split("/", 1)[0]
+            return site[:64] or None
+    return None
 
 
 class DeadLetterStore:

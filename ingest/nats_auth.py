@@ -5,8 +5,9 @@ password is the same HMAC of the deployment secret, so one provisioning source s
 hold bcrypt hashes. Measured on nats-server 2.9.10 (``tests/scale/test_scale_nats_security.py``):
 
 - publish permissions are checked on the subject *after* the ``mappings`` rewrite, so a gateway may publish
-  ``part.{P}.ec.v1.{site}.*.*.{telemetry,event,status}`` where ``P`` is its own home's partition: neither another
-  home's topics nor its own home in another partition;
+  ``part.{P}.ec.v1.{site}.*.*.{telemetry,event,status}`` and, for a Zigbee2MQTT bridge, ``part.{P}.z2m.{site}.``
+  ``{*, *.availability, bridge.*}``, where ``P`` is its own home's partition: neither another home's topics nor
+  its own home in another partition (a Z2M bridge's Last Will is checked the same way, and arrives);
 - a QoS 1 MQTT subscription needs subscribe permission on ``$MQTT.sub.>`` (its JetStream delivery subject); an MQTT
   client cannot subscribe to that subject itself, and gateway users may open only MQTT connections
   (``allowed_connection_types``), so no plain NATS connection can read it;
@@ -23,9 +24,9 @@ from typing import Final
 
 import bcrypt
 
-from gateway.models import CONTRACT_PREFIX
+from gateway.models import CONTRACT_PREFIX, Z2M_PREFIX
 from gateway.provisioning import check_site_id, gateway_password
-from ingest.partitions import DEFAULT_PARTITIONS, partition_of
+from ingest.partitions import DEFAULT_PARTITIONS, Z2M_UPLINKS, partition_of
 
 UPLINK: Final = ("telemetry", "event", "status")
 BCRYPT_COST: Final = 10
@@ -49,13 +50,21 @@ def bcrypt_hash(password: str, *, cost: int = BCRYPT_COST) -> str:
 def gateway_permissions(site: str, *, partitions: int = DEFAULT_PARTITIONS) -> dict[str, object]:
     """What a home gateway may do: publish its home's uplink into its partition, read its home's commands.
 
+    The same account serves a contract v1 gateway or a Zigbee2MQTT bridge (base topic ``z2m/{site}``), as the
+    mosquitto ACL does (:func:`gateway.provisioning.render_acl`). Z2M subscribes to its whole base topic,
+    ``z2m/{site}/#``, which nats-server 2.9.10 turns into two subscriptions, ``z2m.{site}.>`` and ``z2m.{site}``:
+    without the second the SUBACK is a refusal (measured). Its own uplinks are mapped to ``part.{P}.…``, so what
+    reaches it there is its commands (``…/set``, ``bridge/request/…``).
+
     >>> perms = gateway_permissions("home-1")
-    >>> perms["publish"]["allow"][0], perms["subscribe"]["allow"]
-    ('part.56.ec.v1.home-1.*.*.telemetry', ['ec.v1.home-1.*.*.cmd', '$MQTT.sub.>'])
+    >>> perms["publish"]["allow"][0], perms["publish"]["allow"][-1]
+    ('part.56.ec.v1.home-1.*.*.telemetry', 'part.56.z2m.home-1.bridge.*')
+    >>> perms["subscribe"]["allow"]
+    ['ec.v1.home-1.*.*.cmd', 'z2m.home-1', 'z2m.home-1.>', '$MQTT.sub.>']
     """
     return {
-        "publish": {"allow": _uplinks(site, partitions=partitions)},
-        "subscribe": {"allow": [_commands(site), "$MQTT.sub.>"]},
+        "publish": {"allow": _uplinks(site, partitions=partitions) + _z2m_uplinks(site, partitions=partitions)},
+        "subscribe": {"allow": [_commands(site), f"{Z2M_PREFIX}.{site}", f"{Z2M_PREFIX}.{site}.>", "$MQTT.sub.>"]},
     }
 
 
@@ -83,6 +92,12 @@ def _uplinks(site: str, *, partitions: int) -> list[str]:
     check_site_id(site)
     prefix = CONTRACT_PREFIX.replace("/", ".")
     return [f"part.{partition_of(site, partitions)}.{prefix}.{site}.*.*.{kind}" for kind in UPLINK]
+
+
+def _z2m_uplinks(site: str, *, partitions: int) -> list[str]:
+    """A Zigbee2MQTT bridge's uplink subjects after the mapping (``ingest.partitions.Z2M_UPLINKS``)."""
+    check_site_id(site)
+    return [f"part.{partition_of(site, partitions)}.{Z2M_PREFIX}.{site}.{shape}" for shape in Z2M_UPLINKS]
 
 
 def _commands(site: str) -> str:

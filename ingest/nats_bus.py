@@ -73,6 +73,7 @@ OWNERS_BUCKET = "ec-owners"
 MEMBERS_BUCKET = "ec-workers"
 SNAPSHOTS_BUCKET = "ec-snapshots"
 DEFAULT_LEASE_S = 10.0
+Z2M_NAMES_BUCKET = "ec-z2m-names"
 MQTT_STREAM = "$MQTT_msgs"
 """nats-server's internal stream of MQTT QoS 1 messages (2.9.x); the only lossless place to consume from."""
 MQTT_SUBJECT_PREFIX = "$MQTT.msgs."
@@ -103,16 +104,25 @@ def consumer_prefix(partition: int) -> str:
 
 
 def partition_filter(partition: int) -> str:
-    """The consumer filter of a partition on ``$MQTT_msgs``."""
-    return f"{MQTT_SUBJECT_PREFIX}part.{partition}.ec.v1.>"
+    """The consumer filter of a partition on ``$MQTT_msgs``: its contract v1 and Zigbee2MQTT uplinks, in one order.
+
+    A consumer created before Zigbee2MQTT homes were mapped filters ``part.{P}.ec.v1.>`` only; it is replaced by
+    one with this filter at the partition's next take-over (docs/scale-out.md, "Zigbee2MQTT homes").
+    """
+    return f"{MQTT_SUBJECT_PREFIX}part.{partition}.>"
 
 
 def topic_of(subject: str) -> str:
-    """``$MQTT.msgs.part.7.ec.v1.s1.door.d1.event`` → the device's MQTT topic ``ec/v1/s1/door/d1/event``."""
+    """``$MQTT.msgs.part.7.ec.v1.s1.door.d1.event`` → the device's MQTT topic ``ec/v1/s1/door/d1/event``.
+
+    nats-server 2.9.10 turns each ``/`` into ``.`` and writes an empty topic level as the token ``/``
+    (``z2m/h1//x`` → ``z2m.h1./.x``, measured); a ``.`` or a space inside a level never gets here (the server
+    closes the publisher's connection), so the way back is unambiguous.
+    """
     rest = subject.removeprefix(MQTT_SUBJECT_PREFIX)
     if rest.startswith("part."):
         rest = rest.split(".", 2)[2]
-    return rest.replace(".", "/")
+    return "/".join("" if token == "/" else token for token in rest.split("."))
 
 
 class ConsumerMissingError(RuntimeError):
@@ -307,7 +317,12 @@ class NatsBus:
         return []
 
     async def partition_source(
-        self, lease: Lease, consumer: str, *, clock: Callable[[], float] = time.monotonic
+        self,
+        lease: Lease,
+        consumer: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        before_batch: Callable[[list[RawMessage]], Awaitable[None]] | None = None,
     ) -> PartitionSource:
         """The messages of one owned partition, fenced by ``lease`` (see :class:`PartitionSource`)."""
         sub = await self.js.pull_subscribe_bind(durable=consumer, stream=MQTT_STREAM)
@@ -332,7 +347,7 @@ class NatsBus:
                     raise ConsumerMissingError(f"consumer {consumer} vanished with no newer owner") from None
             return True
 
-        return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists)
+        return PartitionSource(sub, lease=lease, clock=clock, consumer_exists=exists, before_batch=before_batch)
 
     async def members(
         self, *, worker: str, bucket: str = MEMBERS_BUCKET, ttl_s: float = DEFAULT_LEASE_S, replicas: int = 1
@@ -369,6 +384,10 @@ class NatsBus:
                 store = await js.object_store(bucket)
         pointers = await self._bucket(f"{bucket}-heads", ttl_s=0, replicas=replicas)
         return PartitionSnapshots(store, pointers, clock=clock)
+
+    async def z2m_names(self, *, bucket: str = Z2M_NAMES_BUCKET, replicas: int = 1) -> Z2mNames:
+        """Each Zigbee2MQTT home's friendly names, kept by its partition's owner for the next one."""
+        return Z2mNames(await self._bucket(bucket, ttl_s=0, replicas=replicas))
 
     async def leases(
         self,
@@ -466,6 +485,35 @@ class PartitionLeases:
         if entry.value is None or entry.revision is None:
             return None
         return entry.value.decode(), entry.revision
+
+
+class Z2mNames:
+    """The friendly names of each Zigbee2MQTT home (key: the site id), from the last ``bridge/devices`` decoded.
+
+    A worker reads no MQTT retained messages, and Z2M publishes its device list only when it starts, reconnects or
+    a device changes; without this, the next owner of a partition dead-lettered every state of its Z2M homes as
+    ``unknown_device`` until then (tests/scale/test_scale_z2m.py).
+    """
+
+    def __init__(self, kv: KeyValue) -> None:
+        """Use bucket ``kv``."""
+        self.kv = kv
+
+    async def save(self, site: str, names: bytes) -> None:
+        """Keep a home's names (the last write wins: it is the owner's latest ``bridge/devices``)."""
+        await self.kv.put(site, names)
+
+    async def get(self, site: str) -> bytes | None:
+        """A home's names, or None if no owner kept any.
+
+        One direct get per home, when its first message reaches a new owner: listing the bucket's keys at every
+        take-over (nats-py's ``keys()`` creates a consumer each time) slowed the take-overs of a NATS-node kill.
+        """
+        try:
+            entry = await self.kv.get(site)
+        except KeyNotFoundError:
+            return None
+        return entry.value or None
 
 
 def snapshot_name(partition: int, epoch: int) -> str:
@@ -640,9 +688,15 @@ class PartitionSource:
         clock: Callable[[], float],
         consumer_exists: Callable[[], Awaitable[bool]] | None = None,
         check_every_s: float = 5.0,
+        before_batch: Callable[[list[RawMessage]], Awaitable[None]] | None = None,
     ) -> None:
-        """Wrap a bound pull subscription; ``consumer_exists`` is asked when idle (a fetch only times out)."""
+        """Wrap a bound pull subscription; ``consumer_exists`` is asked when idle (a fetch only times out).
+
+        ``before_batch`` is awaited with each batch before it is handed out (the worker loads the Z2M names of
+        homes it has not seen since taking the partition over).
+        """
         self._sub = sub
+        self._before_batch = before_batch
         self._exists = consumer_exists
         self._check_every_s = check_every_s
         self.lease = lease
@@ -703,6 +757,8 @@ class PartitionSource:
                 received = int(meta.timestamp.timestamp() * 1000) if meta.timestamp else int(time.time() * 1000)
                 batch.append(RawMessage(topic_of(m.subject), m.data, seq, 1, False, received))
             if batch:
+                if self._before_batch is not None:
+                    await self._before_batch(batch)
                 yield batch
 
     def ack(self, messages: Sequence[RawMessage]) -> int:

@@ -43,18 +43,79 @@ UPLINK_TYPES = ("telemetry", "event", "status")
 """The message types devices publish; only these are mapped to partitions (``cmd`` must stay where it is)."""
 
 
+Z2M_UPLINKS = ("*", "*.availability", "bridge.*")
+"""The Zigbee2MQTT uplinks mapped, as subject tokens after ``z2m.{site}.``: a device's state (``{friendly_name}``),
+its availability, and the bridge's topics (``bridge/state``, ``bridge/devices``, ``bridge/event``, …). Commands to
+the bridge (``{name}/set``, ``{name}/get``, ``bridge/request/…``) match none of them: they stay where the bridge's
+``z2m/{site}/#`` subscription sees them."""
+
+Z2M_COMMANDS = ("+/set", "+/set/+", "+/get", "+/get/+", "bridge/request/#")
+"""MQTT filters (under ``z2m/{site}/``) of the commands to a Zigbee2MQTT bridge: none of them is mapped."""
+
+
 def nats_mappings(partitions: int = DEFAULT_PARTITIONS) -> list[tuple[str, str]]:
-    """The nats-server ``mappings`` entries: uplink ``ec.v1.{site}.{kind}.{dev}.{type}`` → ``part.{P}.ec.v1.…``.
+    """The nats-server ``mappings`` entries: uplinks → ``part.{P}.…``, with ``P`` hashed on the site token.
+
+    Contract v1: ``ec.v1.{site}.{kind}.{dev}.{type}`` → ``part.{P}.ec.v1.…``. Zigbee2MQTT: ``z2m.{site}.…`` →
+    ``part.{P}.z2m.…`` for the shapes of :data:`Z2M_UPLINKS`; the site is token 2 of both, so a home's two kinds
+    of traffic share a partition, and one worker.
 
     A mapping applies to every publish in the account, NATS-native ones included: a mapping of all of
     ``ec.v1.{site}.>`` also moved the downlink ``ec.v1.{site}.….cmd`` to ``part.{P}.…``, where no MQTT gateway
-    subscription (``ec/v1/{site}/+/+/cmd``) ever saw it. So only the uplink types are mapped.
+    subscription (``ec/v1/{site}/+/+/cmd``) ever saw it. So only the uplink types are mapped. For the same reason
+    ``z2m.*.>`` (which nats-server 2.9.10 accepts, with ``>`` in the destination) is not used: it would move
+    ``z2m/{site}/{name}/set``. Overlapping sources (``z2m.{site}.bridge.availability``) have the same destination,
+    so the order in which nats-server tries them (a Go map's) does not matter.
 
     >>> nats_mappings(8)[0]
     ('ec.v1.*.*.*.telemetry', 'part.{{partition(8,1)}}.ec.v1.{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}.telemetry')
+    >>> nats_mappings(8)[-1]
+    ('z2m.*.bridge.*', 'part.{{partition(8,1)}}.z2m.{{wildcard(1)}}.bridge.{{wildcard(2)}}')
     """
-    dest = f"part.{{{{partition({partitions},1)}}}}.ec.v1.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}"
-    return [(f"ec.v1.*.*.*.{kind}", f"{dest}.{kind}") for kind in UPLINK_TYPES]
+    part = f"part.{{{{partition({partitions},1)}}}}"
+    dest = f"{part}.ec.v1.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{wildcard(3)}}}}"
+    out = [(f"ec.v1.*.*.*.{kind}", f"{dest}.{kind}") for kind in UPLINK_TYPES]
+    for shape in Z2M_UPLINKS:
+        tokens, n = [], 1
+        for token in shape.split("."):
+            if token == "*":
+                n += 1
+                tokens.append(f"{{{{wildcard({n})}}}}")
+            else:
+                tokens.append(token)
+        out.append((f"z2m.*.{shape}", f"{part}.z2m.{{{{wildcard(1)}}}}.{'.'.join(tokens)}"))
+    return out
+
+
+_RESERVED_Z2M_NAMES = ("bridge",)
+
+
+def z2m_name_problem(name: str) -> str | None:
+    """Why a Zigbee2MQTT friendly name cannot travel through the cluster, or None if it can.
+
+    Measured on nats-server 2.9.10 (tests/scale/test_scale_z2m.py): a topic with a space or a dot (or any
+    whitespace) is a protocol violation; the server closes the connection without a PUBACK (and publishes the
+    bridge's Last Will). A name with ``/`` is several topic levels, which the mapping cannot tell from a command
+    (``room/lamp`` from ``lamp/set``), so its states are not mapped to any partition.
+
+    >>> z2m_name_problem("door-sensor") is None
+    True
+    >>> z2m_name_problem("kitchen/gas")
+    "has a '/': the mapping routes one level (it cannot tell room/lamp from lamp/set)"
+    """
+    if not name:
+        return "is empty"
+    if any(c.isspace() or c == "\x7f" for c in name):
+        return "has a space (or other whitespace): nats-server 2.9 closes the bridge's connection on its topic"
+    if "." in name:
+        return "has a dot: nats-server 2.9 closes the bridge's connection on its topic"
+    if "/" in name:
+        return "has a '/': the mapping routes one level (it cannot tell room/lamp from lamp/set)"
+    if "+" in name or "#" in name:
+        return "has an MQTT wildcard character"
+    if name in _RESERVED_Z2M_NAMES:
+        return "is a Z2M topic of its own (bridge)"
+    return None
 
 
 def preferred_owner(partition: int, workers: Iterable[str]) -> str:

@@ -24,7 +24,9 @@ from typing import Final
 from eldercare.certs import TlsFiles
 from eldercare.servers._child import ChildServer, ensure_package, free_port, port_open
 from eldercare.servers.nats import MQTT_MAX_ACK_PENDING, MQTT_SESSION_ACK_PENDING
+from gateway.models import Z2M_PREFIX
 from gateway.provisioning import check_site_id
+from ingest.partitions import Z2M_COMMANDS, Z2M_UPLINKS
 
 MESSAGE_SIZE_LIMIT: Final = 64 * 1024
 """Largest PUBLISH payload the broker forwards (bytes); the contract allows 4 KiB, the backend dead-letters more.
@@ -128,6 +130,56 @@ class NatsBridge:
             return [*out, *(f"topic {site}/+/+/cmd in 1 ec/v1/ ec/v1/" for site in sorted(set(self.sites)))]
         # Commands: one QoS 1 subscription for every home behind this broker (a cluster without accounts).
         return [*out, "topic +/+/+/cmd in 1 ec/v1/ ec/v1/"]
+
+
+@dataclass(frozen=True, slots=True)
+class Z2mHomeBridge:
+    """A Zigbee2MQTT home's own mosquitto, bridged into the NATS cluster (docs/scale-out.md, "Zigbee2MQTT homes").
+
+    Z2M publishes at QoS 0 (``bridge/devices`` and ``bridge/state`` always, device states unless configured), and
+    nats-server 2.9.10 stores only QoS 1 publishes in ``$MQTT_msgs``, the workers' only source: straight to a node,
+    those messages never reach a worker (tests/scale/test_scale_z2m.py). Through this bridge Z2M keeps its default
+    base topic ``zigbee2mqtt`` on the home's broker; ``upgrade_outgoing_qos`` (global in mosquitto 2.0) sends every
+    uplink out at the bridge topic's QoS 1, under ``z2m/{site}/``. Out go exactly the shapes the cluster maps
+    (:data:`ingest.partitions.Z2M_UPLINKS`); commands come in on their own patterns, which no out pattern matches,
+    so nothing loops (nats-server refuses mosquitto's loop guard, ``try_private``). User and client id on the
+    cluster are the site id, as for any gateway account.
+    """
+
+    site: str
+    addresses: Sequence[str]
+    password: str = ""
+    local_prefix: str = "zigbee2mqtt/"
+    name: str = "cluster"
+
+    def lines(self) -> list[str]:
+        """The global option and the bridge section for the home's mosquitto.conf."""
+        if not self.addresses:
+            raise ValueError("a bridge needs at least one address")
+        remote = f"{Z2M_PREFIX}/{self.site}/"
+        out = [
+            "# Every message to a subscriber (the bridge) at the subscription's QoS: Z2M's QoS 0 goes out at QoS 1.",
+            "upgrade_outgoing_qos true",
+            "",
+            f"connection {self.name}",
+            f"addresses {' '.join(self.addresses)}",
+            "round_robin true",
+            "bridge_protocol_version mqttv311",
+            "try_private false",
+            "cleansession false",
+            f"remote_clientid {self.site}",
+            f"local_clientid {self.site}-bridge",
+            "bridge_attempt_unsubscribe false",
+            "notifications true",
+            "notifications_local_only true",
+        ]
+        if self.password:
+            out += [f"remote_username {self.site}", f"remote_password {self.password}"]
+        out += [
+            f"topic {shape.replace('.', '/').replace('*', '+')} out 1 {self.local_prefix} {remote}"
+            for shape in Z2M_UPLINKS
+        ]
+        return [*out, *(f"topic {c} in 1 {self.local_prefix} {remote}" for c in Z2M_COMMANDS)]
 
 
 class Mosquitto(ChildServer):

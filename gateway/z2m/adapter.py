@@ -26,7 +26,7 @@ the same worker (not guaranteed by mosquitto's round-robin; see docs/devices.md)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -62,7 +62,7 @@ class _Site:
     last: dict[tuple[str, str], str] = field(default_factory=dict)
     """(IEEE, key) → last value of a level key."""
     reported: set[tuple[str, str]] = field(default_factory=set)
-    """(IEEE, key) already dead-lettered as unknown."""
+    """(IEEE, key) already dead-lettered as unknown, and (IEEE, ``name:{friendly name}``) as unreachable."""
     availability: dict[str, str] = field(default_factory=dict)
     """IEEE → "online" / "offline" (last availability message)."""
     seq: dict[str, int] = field(default_factory=dict)
@@ -103,15 +103,60 @@ def parse_state(topic: str, payload: bytes) -> str:
 class Z2mAdapter:
     """Turns Z2M messages into contract v1 :class:`Reading` objects (and refusals), keeping per-home state."""
 
-    def __init__(self, *, directory: DeviceDirectory | None = None, table: MappingTable | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        directory: DeviceDirectory | None = None,
+        table: MappingTable | None = None,
+        name_problem: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """``name_problem`` says why a friendly name cannot reach the backend over its transport (None: it can).
+
+        The clustered mode passes :func:`ingest.partitions.z2m_name_problem`: each such name in ``bridge/devices``
+        is refused once, with the reason, since its device's messages would never arrive.
+        """
         self.directory = directory
         self.table = table if table is not None else load_table()
+        self.name_problem = name_problem
         self._sites: dict[str, _Site] = {}
+        self.lists_changed: set[str] = set()
+        """Sites whose ``bridge/devices`` was decoded since the owner last took this set (:meth:`take_changed`)."""
 
     @staticmethod
     def handles(topic: str) -> bool:
         """True for topics under the Z2M prefix."""
         return topic.startswith(Z2M_PREFIX + "/")
+
+    def take_changed(self) -> set[str]:
+        """The sites whose device list changed since the last call (the clustered mode keeps them for the next one)."""
+        changed, self.lists_changed = self.lists_changed, set()
+        return changed
+
+    def device_names(self, site: str) -> bytes:
+        """A home's friendly names as JSON (``{name: [ieee, model]}``): what ``bridge/devices`` taught this adapter.
+
+        Small (tens of bytes per device) where ``bridge/devices`` carries every device's exposes (often > 64 KiB).
+        """
+        entry = self._sites.get(site)
+        return msgspec.json.encode({} if entry is None else {n: list(v) for n, v in entry.names.items()})
+
+    def restore_names(self, site: str, data: bytes) -> None:
+        """Start a home afresh from :meth:`device_names` (a new owner after a take-over, as after a restart).
+
+        Every other piece of the home's state (last values, counters) starts empty, as in an embedded backend that
+        relearns its names from the retained ``bridge/devices``: the first state of each device is a baseline.
+        """
+        try:
+            raw = _JSON.decode(data)
+        except msgspec.DecodeError:
+            return
+        names: dict[str, tuple[str, str | None]] = {}
+        if isinstance(raw, dict):
+            for name, value in raw.items():
+                if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
+                    model = value[1] if isinstance(value[1], str) else None
+                    names[str(name)] = (value[0], model)
+        self._sites[site] = _Site(names=names)
 
     def availability(self, site: str, ieee: str) -> str | None:
         """Last availability a home's Z2M reported for a device (``online``/``offline``), if any."""
@@ -154,7 +199,9 @@ class Z2mAdapter:
             raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_STATE_BYTES}")
         return self._state(topic, site, home, rest, payload, now, retained)
 
-    def _bridge(self, topic: str, site: str, home: _Site, what: str, payload: bytes, now: int) -> list[Reading]:
+    def _bridge(
+        self, topic: str, site: str, home: _Site, what: str, payload: bytes, now: int
+    ) -> list[Reading | DecodeError]:
         if what == "state":
             online = parse_state(topic, payload) == "online"
             return [
@@ -173,10 +220,25 @@ class Z2mAdapter:
             if len(payload) > MAX_DEVICES_BYTES:
                 raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_DEVICES_BYTES}")
             home.names = self._device_list(topic, payload)
-            return []
+            self.lists_changed.add(site)
+            return self._unreachable(topic, home)
         if what in IGNORED_BRIDGE or what.startswith(("response/", "request/")):
             return []
         raise DecodeError(topic, Reason.BAD_TOPIC, f"unknown bridge topic {what!r}")
+
+    def _unreachable(self, topic: str, home: _Site) -> list[Reading | DecodeError]:
+        """A refusal for each device whose friendly name its transport cannot carry (once per device and name)."""
+        if self.name_problem is None:
+            return []
+        out: list[Reading | DecodeError] = []
+        for name, (ieee, _model) in home.names.items():
+            why = self.name_problem(name)
+            if why is None or (ieee, f"name:{name}") in home.reported:
+                continue
+            home.reported.add((ieee, f"name:{name}"))
+            detail = f"friendly name '{name}' of {ieee} {why}; its messages cannot arrive: rename it in Z2M"
+            out.append(DecodeError(topic, Reason.BAD_TOPIC, detail))
+        return out
 
     @staticmethod
     def _device_list(topic: str, payload: bytes) -> dict[str, tuple[str, str | None]]:

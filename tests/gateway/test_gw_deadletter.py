@@ -85,3 +85,14 @@ def test_site_of_tolerates_any_topic() -> None:
     assert site_of("ec/v1/h9/x") == "h9"
     assert site_of("ec/v1/") is None
     assert site_of("") is None
+
+
+def test_a_zigbee2mqtt_refusal_is_filed_under_its_home(tmp_path: Path) -> None:
+    """Found by tests/scale/test_scale_z2m.py: a Z2M home's dead letters had no site; per-home queries missed them."""
+    assert site_of("z2m/h1/bridge/devices") == "h1"
+    assert site_of("z2m/h1/kitchen/gas") == "h1"
+    with DeadLetterStore.in_data_dir(tmp_path) as store:
+        store.add_many(
+            [DeadLetter(received_ms=1, topic="z2m/h1/hue", reason=Reason.UNKNOWN_MODEL, detail="d", payload=b"{}")]
+        )
+        assert [e.topic for e in store.query(site="h1")] == ["z2m/h1/hue"]

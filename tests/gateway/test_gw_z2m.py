@@ -435,3 +435,41 @@ def test_a_radar_fall_raises_one_critical_fall_alert_in_the_engine() -> None:
     falls = [x for x in alerts if x.type is AlertType.FALL]
     assert [(x.severity, x.device) for x in falls] == [(Severity.CRITICAL, fx.FALL_RADAR)]
     assert "radar" in falls[0].explanation.lower() and "雷达" in falls[0].explanation_zh
+
+
+def test_a_name_the_transport_cannot_carry_is_dead_lettered_with_its_reason_once() -> None:
+    """The clustered mode passes a check of friendly names: a name whose topic nats-server refuses (a space) or does
+    not route (a ``/``) is refused when ``bridge/devices`` names it, so its silence is never unexplained."""
+
+    def problem(name: str) -> str | None:
+        return "has a space" if " " in name else None
+
+    directory = StaticDirectory([SiteDevices(site=SITE, gateway="gw-h1", devices=dict(fx.KINDS))])
+    a = Z2mAdapter(directory=directory, name_problem=problem)
+    out = a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices(), received_ms=NOW, retained=True)
+    refused = [r for r in out if isinstance(r, DecodeError)]
+    spaced = sorted(name for name, _, _ in fx._NAMES.values() if " " in name)
+    assert sorted(r.detail.split("'")[1] for r in refused) == spaced
+    assert {r.reason for r in refused} == {Reason.BAD_TOPIC}
+    assert all("has a space" in r.detail and "rename" in r.detail for r in refused)
+    assert all(r.topic == f"z2m/{SITE}/bridge/devices" for r in refused)
+    # Z2M republishes the list on every change: the same names are not reported again, a new one is.
+    again = a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices(), received_ms=NOW, retained=False)
+    assert again == []
+    renamed = a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices({fx.TUYA_DOOR: "front door"}), received_ms=NOW)
+    assert [r.detail.split("'")[1] for r in renamed if isinstance(r, DecodeError)] == ["front door"]
+    assert send(a, fx.SOS, fx.SOS_EMERGENCY)  # the other devices work as before
+
+
+def test_a_homes_names_restored_elsewhere_decode_its_states_as_after_a_restart() -> None:
+    """The clustered mode's next owner starts from the names the last one kept (``device_names``): the first state
+    is a baseline, as after an embedded restart; a list decoded since is reported once by ``take_changed``."""
+    a = adapter()
+    assert a.take_changed() == {SITE} and a.take_changed() == set()
+    b = Z2mAdapter(directory=StaticDirectory([SiteDevices(site=SITE, gateway="gw-h1", devices=dict(fx.KINDS))]))
+    b.restore_names(SITE, a.device_names(SITE))
+    assert b.device_names(SITE) == a.device_names(SITE)
+    assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)) == []  # a baseline (a status reading only)
+    assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == ["open"]
+    b.restore_names(SITE, b"not json")  # a damaged entry changes nothing
+    assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)) == ["close"]

@@ -301,6 +301,47 @@ async def test_a_gateway_subscribes_only_to_its_own_downlink(secured: Secured) -
         assert not gw.dropped.is_set()
 
 
+async def test_a_z2m_bridge_writes_only_its_own_homes_topics_and_reads_only_its_own(
+    secured: Secured, worker: NatsBus
+) -> None:
+    """A Zigbee2MQTT home on its gateway account (base_topic ``z2m/{site}``, Z2M's Last Will): it may subscribe to
+    its own ``z2m/{site}/#`` (what Z2M subscribes to) and nothing of another home; its uplinks land in its own
+    partition; as another home, or into another home's partition, they are refused; its Will arrives."""
+    a, b = secured.sites[:2]
+    dev = f"d{uuid.uuid4().hex[:6]}"
+    port = secured.cluster.mqtt_ports[2]
+    gw_a = Gateway(a, port, secured.tls.ca)
+    gw_a.client.will_set(f"z2m/{a}/bridge/state", b'{"state":"offline"}', qos=1, retain=True)
+    with gw_a, Gateway(b, port, secured.tls.ca) as gw_b:
+        assert gw_a.rc == 0
+        assert await gw_a.subscribe(f"z2m/{a}/#") == 1
+        refused = {f: await gw_a.subscribe(f) for f in [f"z2m/{b}/#", "z2m/#", "z2m/+/bridge/devices", "part/#"]}
+        assert refused == dict.fromkeys(refused, 128)
+        await gw_a.publish(f"z2m/{b}/{dev}x", b'{"action":"emergency"}')  # as home B
+        await gw_a.publish(f"z2m/{b}/bridge/devices", b"[]", retain=True)
+        await gw_a.publish(f"part/{partition_of(b)}/z2m/{a}/{dev}y", b'{"action":"emergency"}')  # into B's
+        await gw_a.publish(f"z2m/{a}/bridge/state", b'{"state":"online"}', retain=True)
+        await gw_a.publish(f"z2m/{a}/{dev}", b'{"contact":true}')
+        await gw_a.publish(f"z2m/{a}/{dev}/availability", b'{"state":"online"}')
+        await gw_b.publish(f"z2m/{b}/{dev}-b", b'{"contact":true}')
+        own = await _read_until(worker, a, f".{a}.{dev}.availability")
+        pa = partition_of(a)
+        assert [s for s in own if a in s and ("bridge" in s or dev in s)] == [
+            f"$MQTT.msgs.part.{pa}.z2m.{a}.bridge.state",
+            f"$MQTT.msgs.part.{pa}.z2m.{a}.{dev}",
+            f"$MQTT.msgs.part.{pa}.z2m.{a}.{dev}.availability",
+        ]
+        theirs = await _read_until(worker, b, f"{dev}-b")
+        assert [s for s in theirs if dev in s or "bridge" in s] == [
+            f"$MQTT.msgs.part.{partition_of(b)}.z2m.{b}.{dev}-b"
+        ]
+        # A friendly name with a space: nats-server closes the connection, and publishes Z2M's Will.
+        gw_a.client.publish(f"z2m/{a}/bedroom button", b"{}", qos=1)
+        assert await asyncio.to_thread(gw_a.dropped.wait, 15)
+    will = await _read_until(worker, a, f"z2m.{a}.bridge.state")
+    assert [s for s in will if a in s] == [f"$MQTT.msgs.part.{pa}.z2m.{a}.bridge.state"]
+
+
 async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
     secured: Secured, worker: NatsBus
 ) -> None:
