@@ -206,6 +206,7 @@ async def test_a_check_in_on_a_worker_is_sent_to_the_home_and_a_cancel_closes_it
         await asyncio.to_thread(gw.close)
 
 
+@pytest.mark.scale  # ~35 s; the embedded backend's away-notice test (tests/test_e2e_away.py) is in the default run
 async def test_an_away_notice_in_the_store_holds_a_workers_page_and_the_worker_ends_it_when_the_elder_is_back(
     away_worker: tuple[Worker, str, str], nats_cluster: NatsCluster
 ) -> None:

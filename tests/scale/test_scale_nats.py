@@ -153,6 +153,7 @@ def _wait_for(path: Path, needle: str, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.scale  # ~35 s of renewals; the worker tests take partitions over under renewal in the default run too
 async def test_a_take_over_binds_the_consumer_it_created_while_its_lease_is_renewed(nats_cluster: NatsCluster) -> None:
     """Renewals move the lease's revision during a take-over: the consumer created must be the one returned.
 
