@@ -8,7 +8,7 @@ empty. When a home shows the elder back (more than a visit), the engine says so
 console stops showing the elder as away.
 
 Store calls block (SQLAlchemy), engine calls must stay on the event loop: :class:`NoticeSync` does the first in a
-thread and the second on the loop (:class:`NoticeSync`).
+thread and the second on the loop.
 """
 
 from __future__ import annotations

@@ -500,8 +500,11 @@ class Engine:
         The whole set each time (the store is the truth): a home left out has its notice cleared. A home first seen
         later (its first reading) gets its notice at once, not at the next call.
         """
-        self._notices = dict(notices)
-        for site, home in self.homes.items():
+        # Only the homes noticed last time or now (every 5 s, on the loop: not a walk over every home).
+        for site in self._notices.keys() | notices.keys():
+            home = self.homes.get(site)
+            if home is None:
+                continue
             new = notices.get(site)
             if new is None and not home.notice_id:
                 continue
@@ -510,14 +513,18 @@ class Engine:
             if self._capture is not None:
                 self._capture.touch(home)
             notice.apply(home, new)
+        self._notices = dict(notices)
+
+    def _noticed(self) -> list[HomeState]:
+        return [h for site in self._notices if (h := self.homes.get(site)) is not None and h.notice_id]
 
     def held_by_notices(self) -> list[tuple[str, int, int]]:
         """Homes under an away notice: ``(site, notice id, behavioural alerts held so far)``."""
-        return [(h.site, h.notice_id, h.notice_held) for h in self.homes.values() if h.notice_id]
+        return [(h.site, h.notice_id, h.notice_held) for h in self._noticed()]
 
     def ended_notices(self) -> list[tuple[str, int, int]]:
         """Notices the homes showed to be over: ``(site, notice id, time the elder was seen back)``."""
-        return [(h.site, h.notice_id, h.notice_back_ms) for h in self.homes.values() if h.notice_back_ms != NEVER]
+        return [(h.site, h.notice_id, h.notice_back_ms) for h in self._noticed() if h.notice_back_ms != NEVER]
 
     def label_outcome(self, site: str, time_ms: int, *, real: bool) -> bool:
         """A worker's outcome of an alert of this home at ``time_ms``: a label for learning.
@@ -643,6 +650,10 @@ class Engine:
             raise SnapshotError(f"version {snap.version}, expected {SNAPSHOT_VERSION}")
         engine = cls(registry=registry, config=config, clock=clock, sink=sink, refit_inline=refit_inline)
         engine.homes = {h.site: h for h in snap.homes}
+        # Notices the snapshot carries: the next set_away_notices clears or keeps them like any other.
+        engine._notices = {
+            h.site: (h.notice_id, h.notice_from_ms, h.notice_until_ms) for h in snap.homes if h.notice_id
+        }
         for h in engine.homes.values():
             for dev in h.devices.values():
                 if dev.last_reading_ms == NEVER and dev.last_seq != NEVER:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from detect_helpers import MIN, Home, at, rd
 
+from detection.engine import Engine
 from detection.models import AlertType
 
 NOTICE = (7, at(0, 11, 0), at(5, 18, 0))
@@ -88,3 +89,13 @@ def test_a_home_first_seen_after_the_notices_were_handed_in_gets_its_notice_at_o
     assert "h1" not in home.engine.homes
     home.send(rd("pir1", at(0, 11, 5), event="motion"))
     assert home.engine.homes["h1"].notice_id == 7
+
+
+def test_a_notice_restored_from_a_snapshot_is_cleared_when_the_store_no_longer_has_it() -> None:
+    home = Home()
+    _morning_then_out(home)
+    home.engine.set_away_notices({"h1": NOTICE})
+    restored, _ = Engine.restore(home.engine.snapshot(), registry=home.engine.registry, config=home.engine.config)
+    assert restored.homes["h1"].notice_id == 7 and restored.held_by_notices() == [("h1", 7, 0)]
+    restored.set_away_notices({})  # ended on the console while the backend was down
+    assert restored.homes["h1"].notice_id == 0 and restored.held_by_notices() == []
