@@ -94,6 +94,19 @@ class InactivityDetector(Detector):
                 seen = True
         return not seen
 
+    @staticmethod
+    def _blind_rooms(home: HomeState) -> list[str]:
+        """Rooms with inside sensors that are all offline (sorted): the elder may be there, unseen.
+
+        Only checked when a timer fires. Measured on a real home (ordonez-a): the living room's only sensor failed,
+        the elder went from the kitchen to sit there and was paged after the kitchen's short limit.
+        """
+        alive: dict[str, bool] = {}
+        for dev in home.devices.values():
+            if dev.inside and dev.room:
+                alive[dev.room] = alive.get(dev.room, False) or not dev.offline
+        return sorted(room for room, ok in alive.items() if not ok)
+
     def ceiling_min(self, home: HomeState) -> float:
         """The home's safety ceiling: shorter where a motion sensor outside the bedroom watches (strong evidence).
 
@@ -214,8 +227,21 @@ class InactivityDetector(Detector):
             ctx.schedule(home, TIMER, due + 10 * MIN_MS)  # a silent PIR is no evidence of a still elder
             return
         last = home.last_activity_ms
-        quiet = (due - last) / MIN_MS
         b = block_of(ctx.local_min(last))
+        blind = self._blind_rooms(home)
+        widened = False
+        if blind:
+            # The elder may have gone on into a room whose sensors are all offline, where nothing can see them:
+            # the silence after the last room is weak evidence, so the block's own limit (any room) decides.
+            wider = self.limit_for(home, b, "")
+            if wider is None:
+                return
+            if wider > limit:
+                if last + int(wider * MIN_MS) > due:
+                    ctx.schedule(home, TIMER, last + int(wider * MIN_MS))
+                    return
+                limit, widened = wider, True
+        quiet = (due - last) / MIN_MS
         base = home.baseline
         ref = base.quiet_ref_min[b]
         room = home.last_room
@@ -275,7 +301,7 @@ class InactivityDetector(Detector):
                 f"；按本户自身数据的分布放宽至 {fmt_min_zh(learned)}"
                 f"（尾部拟合，每月误报不超过 {c.inactivity_pages_per_month:g} 次）"
             )
-        if learned is not None and limit > learned:
+        if learned is not None and limit > learned and not widened:
             n = fatigue.pages_in_window(home)
             src += (
                 f"; adapted from {fmt_min(learned)} because this home paged {n} times in"
@@ -286,6 +312,10 @@ class InactivityDetector(Detector):
                 f"；因本户 {c.fatigue_window_days} 天内提醒 {n} 次（预算 {c.fatigue_budget_per_month} 次），"
                 f"阈值已由 {fmt_min_zh(learned)} 自动放宽（上限 {fmt_min_zh(fatigue.ceiling_min(c, home))}）"
             )
+        if widened:
+            names = ", ".join(blind)
+            src += f"; the sensors of the {names} are offline, so the block's limit for any room is used"
+            src_zh += f"；{names}的传感器离线，因此按本时段不分房间的阈值判断"
         backstop = fatigue.backstop_min(c, home)
         if home.close_watch and 0 < backstop < c.inactivity_backstop_min and limit >= backstop - 0.5:
             src += f"; close watch (重点关注): paged after at most {fmt_min(backstop)}"
@@ -306,7 +336,7 @@ class InactivityDetector(Detector):
                 "block": BLOCKS[b],
                 "last_activity": hhmm(ctx.local_min(last)),
                 "personal": base.personal,
-                "adapted_from_min": learned if learned is not None and limit > learned else 0.0,
+                "adapted_from_min": learned if learned is not None and limit > learned and not widened else 0.0,
             },
             key=KEY,
         )

@@ -679,6 +679,7 @@ def _row(name: str, rs: Sequence[HomeResult]) -> str:
     inc = [i for r in rs for i in r.incidents]
     fails = sum(r.failures for r in rs)
     found = sum(r.failures_in_target for r in rs)
+    shown = sum(r.failures_shown_in_target for r in rs)
     weeks = sum(r.device_weeks for r in rs)
     notes = sum(r.healthy_device_notes for r in rs)
 
@@ -689,7 +690,7 @@ def _row(name: str, rs: Sequence[HomeResult]) -> str:
         f"| {name} | {sum(r.scored_days for r in rs):.0f} | {per(sum(r.false_pages for r in rs))} |"
         f" {per(sum(r.prompts for r in rs))} | {_rate(inc, 'long_lie')} | {_rate(inc, 'no_wake')} |"
         f" {_rate(inc, 'night_exit')} | {_rate(inc, 'night_door')} |"
-        f" {found}/{fails} | {notes / weeks if weeks else 0:.2f} |"
+        f" {shown}/{fails} ({found} notified) | {notes / weeks if weeks else 0:.2f} |"
     )
 
 
@@ -726,7 +727,8 @@ def report_markdown(results: Sequence[HomeResult]) -> str:
     head = (
         "| home | scored days | false pages / home-month | check-in prompts / home-month |"
         " long lie: recall (median / p95 delay) | no wake-up | night exit without return | night door |"
-        " device failures found in target | healthy-device notifications / device-week |\n"
+        " device failures found in target: shown in the console (notified) |"
+        " healthy-device notifications / device-week |\n"
         "|---|---:|---:|---:|---|---|---|---|---:|---:|"
     )
     lines = [head]

@@ -546,3 +546,55 @@ def test_a_night_opening_while_the_engine_believes_the_elder_out_still_starts_th
     home.advance(at(1, 3, 0))
     [alert] = home.of(AlertType.NIGHT_DOOR)
     assert alert.time_ms == at(1, 2, 30)
+
+
+KITCHEN_HOME = (*BEDROOM_HOME, DeviceInfo(device="pirkit", kind=DeviceKind.MOTION, room="kitchen"))
+
+
+def _blind_living_room(*, living_dead: bool) -> Home:
+    """Kitchen motion at 12:00, then the elder sits in the living room: its PIR is dead, or sees nobody.
+
+    Personal limits: 30 min after kitchen motion at midday, 90 min for the midday block whatever the room.
+    """
+    home = Home(engine=Engine(registry=registry(devices=KITCHEN_HOME), config=RULES))
+    home.send(r("pirbed", DeviceKind.MOTION, at(0, 7, 0), event="motion", room="bedroom"))
+    t = at(0, 7, 20)
+    while t <= at(0, 15, 0):
+        if (t - at(0, 0, 0)) % (60 * MIN) == 0:
+            home.send(r("pirbed", DeviceKind.MOTION, t, status=True, battery=90))
+            home.send(r("pirkit", DeviceKind.MOTION, t, status=True, battery=90))
+            if not living_dead or t < at(0, 8, 0):
+                home.send(r("pirliv", DeviceKind.MOTION, t, status=True, battery=90))
+        if t == at(0, 12, 0):  # after the noon refit
+            state = home.engine.homes["h1"]
+            state.baseline = msgspec.structs.replace(
+                state.baseline,
+                personal=True,
+                n_days=28,
+                inactivity_limit_min=(600.0, 90.0, 90.0, 90.0, 90.0),
+                room_limit_min={"kitchen": (None, 30.0, 30.0, 30.0, 30.0)},
+            )
+        if t <= at(0, 12, 0):
+            home.send(r("pirkit", DeviceKind.MOTION, t, event="motion", room="kitchen"))
+        t += 20 * MIN
+    home.advance(at(0, 15, 0))
+    return home
+
+
+def test_silence_after_a_room_whose_sensors_are_alive_pages_at_that_rooms_limit() -> None:
+    home = _blind_living_room(living_dead=False)
+    assert [a for a in home.alerts if a.type is AlertType.DEVICE_OFFLINE] == []
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 12, 30) and alert.evidence["limit_min"] == 30.0
+
+
+def test_a_room_whose_only_sensor_is_offline_makes_silence_weak_evidence() -> None:
+    """ordonez-a, 2011-12-04: the living room's only sensor (a seat pad) was failing; the elder went from the kitchen
+    to the living room at 13:00 and was paged after the kitchen's 30-min limit, sitting where nothing could see her."""
+    home = _blind_living_room(living_dead=True)
+    [offline] = [a for a in home.alerts if a.type is AlertType.DEVICE_OFFLINE and not a.clears]
+    assert offline.device == "pirliv" and offline.time_ms < at(0, 12, 0)
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 13, 30)  # the midday block's own 90 min, whatever the last room
+    assert alert.evidence["limit_min"] == 90.0
+    assert "living" in alert.explanation and "offline" in alert.explanation
