@@ -43,6 +43,7 @@ from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings
 from gateway.confirm import StoredConfirmations
+from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.dedupe import Deduplicator
 from gateway.listener import RawMessage
@@ -529,7 +530,7 @@ class PartitionWorker:
         reader = InfluxReader(client=influx)
         # One Zigbee2MQTT adapter for the worker, not one per consumer run: a partition's consumer retried after a
         # node failure keeps the friendly names its homes' bridge/devices taught it (homes never share state).
-        self.z2m = z2m = Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
+        self.z2m = z2m = worker_z2m_adapter(directory)
         # The gateways' end-to-end acknowledgement, as in the embedded backend (gateway/confirm.py): each batch
         # once durable, coalesced per gateway, sent through the NATS downlink.
         confirmations: StoredConfirmations | None = None
@@ -662,6 +663,11 @@ def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]
     for r in stored:
         if r.seq is not None:
             dedupe.remember(r.site, r.device, r.seq)
+
+
+def worker_z2m_adapter(directory: DeviceDirectory | None) -> Z2mAdapter:
+    """The Zigbee2MQTT adapter of a partition worker: names its transport cannot carry are refused once."""
+    return Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
 
 
 def nats_bus(settings: Settings, *, name: str) -> NatsBus:
