@@ -654,7 +654,8 @@ def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]
 
     Each device's last ``seq`` in the snapshot, then the readings InfluxDB stored since (arrival order). JetStream
     redelivers what the old owner stored but had not yet acknowledged; without this the new owner wrote it again and
-    detection saw it twice (a second call-button page).
+    detection saw it twice (a second call-button page). A Z2M device's ``seq`` is its message's stream position
+    (:func:`worker_z2m_adapter`), so its copies match here and its new readings never do.
     """
     for home in engine.homes.values():
         for device, state in home.devices.items():
@@ -666,8 +667,13 @@ def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]
 
 
 def worker_z2m_adapter(directory: DeviceDirectory | None) -> Z2mAdapter:
-    """The Zigbee2MQTT adapter of a partition worker: names its transport cannot carry are refused once."""
-    return Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
+    """The Zigbee2MQTT adapter of a partition worker: names its transport cannot carry are refused once.
+
+    Its readings are numbered by their message's stream sequence (the partition source's ``RawMessage.mid``), not
+    by a counter of its own that a new owner would start again at 1: the seeded take-over dedupe then drops exactly
+    the copies of what the last owner stored (JetStream redelivers what it had not acknowledged) and nothing else.
+    """
+    return Z2mAdapter(directory=directory, name_problem=z2m_name_problem, stream_numbered=True)
 
 
 def nats_bus(settings: Settings, *, name: str) -> NatsBus:
