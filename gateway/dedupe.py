@@ -10,7 +10,7 @@ of its readings takes its number from the message's place in the partition's str
 :data:`STREAM_SEQ_BASE` up, far above any device's own ``seq``), so a redelivered copy has the same number on any
 owner. Such numbers never restart and one device's messages are far apart in a stream shared by many homes, so for
 them the rule is monotonic: a reading from a message at or below the device's latest is a copy, however far behind.
-So all readings of one message are checked before any is remembered (the gateway service does both per batch).
+Hence all readings of one message are checked before any is remembered (the gateway service does both per batch).
 
 >>> d = Deduplicator(window=8)
 >>> d.is_duplicate("h1", "mat1", 5)
@@ -41,7 +41,7 @@ DEFAULT_MAX_DEVICES: Final = 200_000
 
 STREAM_SEQ_BASE: Final = 1 << 56
 """``seq`` values from here up are numbered by the message's stream sequence (:func:`stream_seq`); the contract's
-own ``seq`` stays below 2^53 (docs/contract.md), and InfluxDB's int64 fields hold both."""
+own ``seq`` is at most 2^53 (docs/contract.md), and InfluxDB's int64 fields hold both."""
 
 STREAM_SLOTS: Final = 16
 """Readings of one device that one streamed message may give (a Z2M state: its events, then a status)."""
