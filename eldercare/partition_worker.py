@@ -43,6 +43,7 @@ from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings
 from gateway.confirm import StoredConfirmations
+from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
 from gateway.dedupe import Deduplicator
 from gateway.listener import RawMessage
@@ -529,7 +530,7 @@ class PartitionWorker:
         reader = InfluxReader(client=influx)
         # One Zigbee2MQTT adapter for the worker, not one per consumer run: a partition's consumer retried after a
         # node failure keeps the friendly names its homes' bridge/devices taught it (homes never share state).
-        self.z2m = z2m = Z2mAdapter(directory=directory, name_problem=z2m_name_problem)
+        self.z2m = z2m = worker_z2m_adapter(directory)
         # The gateways' end-to-end acknowledgement, as in the embedded backend (gateway/confirm.py): each batch
         # once durable, coalesced per gateway, sent through the NATS downlink.
         confirmations: StoredConfirmations | None = None
@@ -653,7 +654,8 @@ def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]
 
     Each device's last ``seq`` in the snapshot, then the readings InfluxDB stored since (arrival order). JetStream
     redelivers what the old owner stored but had not yet acknowledged; without this the new owner wrote it again and
-    detection saw it twice (a second call-button page).
+    detection saw it twice (a second call-button page). A Z2M device's ``seq`` is its message's stream position
+    (:func:`worker_z2m_adapter`), so its copies match here and its new readings never do.
     """
     for home in engine.homes.values():
         for device, state in home.devices.items():
@@ -662,6 +664,16 @@ def _seed_dedupe(dedupe: Deduplicator, engine: Engine, stored: Sequence[Reading]
     for r in stored:
         if r.seq is not None:
             dedupe.remember(r.site, r.device, r.seq)
+
+
+def worker_z2m_adapter(directory: DeviceDirectory | None) -> Z2mAdapter:
+    """The Zigbee2MQTT adapter of a partition worker: names its transport cannot carry are refused once.
+
+    Its readings are numbered by their message's stream sequence (the partition source's ``RawMessage.mid``), not
+    by a counter of its own that a new owner would start again at 1: the seeded take-over dedupe then drops exactly
+    the copies of what the last owner stored (JetStream redelivers what it had not acknowledged) and nothing else.
+    """
+    return Z2mAdapter(directory=directory, name_problem=z2m_name_problem, stream_numbered=True)
 
 
 def nats_bus(settings: Settings, *, name: str) -> NatsBus:

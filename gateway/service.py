@@ -181,7 +181,11 @@ class GatewayService:
         for message in raw:
             if self.z2m.handles(message.topic) and not message.oversize:
                 for result in self.z2m.decode(
-                    message.topic, message.payload, received_ms=message.received_ms, retained=message.retain
+                    message.topic,
+                    message.payload,
+                    received_ms=message.received_ms,
+                    retained=message.retain,
+                    mid=message.mid,
                 ):
                     yield message, result
             else:

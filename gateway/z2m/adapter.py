@@ -16,7 +16,11 @@ Topics (a home's Z2M ``base_topic`` is ``z2m/{site}``, published through the hom
 
 Z2M messages carry no sequence number: device readings get a per-device counter of this adapter (1, 2, ... from
 start-up; it keeps two readings of one device in the same millisecond apart in storage) and the time they were
-received; the bridge's status has ``seq=None`` like a contract v1 Last Will. A snapshot
+received; the bridge's status has ``seq=None`` like a contract v1 Last Will. In the clustered mode
+(``stream_numbered``) a reading's ``seq`` is instead :func:`gateway.dedupe.stream_seq` of the message's JetStream
+stream sequence and the reading's place among the device's readings from it: the same on every owner of the
+partition, so a copy redelivered after a hand-over is recognised (and written to the same InfluxDB point), and a
+new owner's readings are never taken for copies of the old owner's. A snapshot
 seen first (after a restart, or replayed from the retained store) only sets the baseline, except a life-safety
 level (smoke, gas, latched SOS) in a live message, which is never held back.
 
@@ -33,6 +37,7 @@ from typing import Any, Final
 import msgspec
 
 from gateway.contract import ID_PATTERN, DeviceDirectory
+from gateway.dedupe import STREAM_SLOTS, stream_seq
 from gateway.errors import DecodeError, Reason
 from gateway.models import LIFE_SAFETY_EVENTS, Z2M_PREFIX, DeviceKind, FieldValue, MessageType, Reading
 from gateway.z2m.mapping import MappingTable, ModelMap, load_table
@@ -66,7 +71,7 @@ class _Site:
     availability: dict[str, str] = field(default_factory=dict)
     """IEEE → "online" / "offline" (last availability message)."""
     seq: dict[str, int] = field(default_factory=dict)
-    """IEEE → the adapter's own counter of readings (Z2M has no sequence numbers)."""
+    """IEEE → the ``seq`` of the device's last reading (Z2M has no sequence numbers)."""
     status: dict[str, dict[str, FieldValue]] = field(default_factory=dict)
     """IEEE → the fields of the last status reading."""
 
@@ -109,15 +114,23 @@ class Z2mAdapter:
         directory: DeviceDirectory | None = None,
         table: MappingTable | None = None,
         name_problem: Callable[[str], str | None] | None = None,
+        stream_numbered: bool = False,
     ) -> None:
         """``name_problem`` says why a friendly name cannot reach the backend over its transport (None: it can).
 
         The clustered mode passes :func:`ingest.partitions.z2m_name_problem`: each such name in ``bridge/devices``
-        is refused once, with the reason, since its device's messages would never arrive.
+        is refused once, with the reason, since its device's messages would never arrive. It also sets
+        ``stream_numbered``: readings are numbered by each message's stream sequence (``mid`` of :meth:`decode`),
+        not by this adapter's counter.
         """
         self.directory = directory
         self.table = table if table is not None else load_table()
         self.name_problem = name_problem
+        self.stream_numbered = stream_numbered
+        if stream_numbered:
+            most = max((len(m.levels) + len(m.actions) + 1 for m in self.table.models.values()), default=1)
+            if most > STREAM_SLOTS:
+                raise ValueError(f"a model gives up to {most} readings per message, more than {STREAM_SLOTS} slots")
         self._sites: dict[str, _Site] = {}
         self.lists_changed: set[str] = set()
         """Sites whose ``bridge/devices`` was decoded since the owner last took this set (:meth:`take_changed`)."""
@@ -164,11 +177,14 @@ class Z2mAdapter:
         return None if entry is None else entry.availability.get(ieee)
 
     def decode(
-        self, topic: str, payload: bytes, *, received_ms: int, retained: bool = False
+        self, topic: str, payload: bytes, *, received_ms: int, retained: bool = False, mid: int | None = None
     ) -> list[Reading | DecodeError]:
-        """Readings and refusals for one message; never raises (a bug becomes a refusal with its reason)."""
+        """Readings and refusals for one message; never raises (a bug becomes a refusal with its reason).
+
+        ``mid`` is the message's stream sequence; a ``stream_numbered`` adapter numbers the readings with it.
+        """
         try:
-            return list(self._decode(topic, payload, received_ms, retained))
+            return list(self._decode(topic, payload, received_ms, retained, mid))
         except DecodeError as exc:
             return [exc]
         except RecursionError:
@@ -176,7 +192,9 @@ class Z2mAdapter:
         except Exception as exc:  # an adapter bug must not stop the loop: keep the message for inspection
             return [DecodeError(topic, Reason.BAD_SCHEMA, f"z2m adapter error ({type(exc).__name__})")]
 
-    def _decode(self, topic: str, payload: bytes, now: int, retained: bool) -> Iterable[Reading | DecodeError]:
+    def _decode(
+        self, topic: str, payload: bytes, now: int, retained: bool, mid: int | None
+    ) -> Iterable[Reading | DecodeError]:
         parts = topic.split("/", 2)
         if len(parts) < 3 or parts[0] != Z2M_PREFIX or not parts[2]:
             raise DecodeError(topic, Reason.BAD_TOPIC, f"expected {Z2M_PREFIX}/site/<z2m topic>")
@@ -197,7 +215,7 @@ class Z2mAdapter:
             return ()
         if len(payload) > MAX_STATE_BYTES:
             raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_STATE_BYTES}")
-        return self._state(topic, site, home, rest, payload, now, retained)
+        return self._state(topic, site, home, rest, payload, now, retained, mid)
 
     def _bridge(
         self, topic: str, site: str, home: _Site, what: str, payload: bytes, now: int
@@ -284,7 +302,7 @@ class Z2mAdapter:
         return m
 
     def _state(
-        self, topic: str, site: str, home: _Site, name: str, payload: bytes, now: int, retained: bool
+        self, topic: str, site: str, home: _Site, name: str, payload: bytes, now: int, retained: bool, mid: int | None
     ) -> list[Reading | DecodeError]:
         ieee, model = self._resolve(topic, home, name)
         m = self._model(topic, site, ieee, model)
@@ -325,15 +343,41 @@ class Z2mAdapter:
             if not self.table.known(m, key) and (ieee, key) not in home.reported:
                 home.reported.add((ieee, key))
                 out.append(DecodeError(topic, Reason.UNKNOWN_FIELD, f"{m.model} key {key!r} has no mapping (once)"))
-        for event in events:
-            out.append(self._reading(home, site, m.kind, ieee, MessageType.EVENT, now, {}, event))
+        made: list[tuple[MessageType, dict[str, FieldValue], str | None]] = [
+            (MessageType.EVENT, {}, event) for event in events
+        ]
         status = self._status(state)
         if not events or home.status.get(ieee) != status:
             # A message that carries an event was caused by the person: it is no heartbeat (the offline rule learns
             # healthy gaps from heartbeats only) and its cached battery/tamper repeat the last status.
             home.status[ieee] = status
-            out.append(self._reading(home, site, m.kind, ieee, MessageType.STATUS, now, status, None))
+            made.append((MessageType.STATUS, status, None))
+        for slot, (mtype, fields, ev) in enumerate(made):
+            out.append(
+                Reading(
+                    site=site,
+                    kind=m.kind,
+                    device=ieee,
+                    type=mtype,
+                    seq=self._seq(home, ieee, mid, slot),
+                    ts_ms=now,
+                    received_ms=now,
+                    fields=fields,
+                    event=ev,
+                )
+            )
         return out
+
+    def _seq(self, home: _Site, device: str, mid: int | None, slot: int) -> int:
+        """The ``seq`` of a device's ``slot``-th reading from one message: its stream position, or the counter."""
+        if self.stream_numbered:
+            if mid is None:
+                raise ValueError("a stream-numbered adapter needs each message's stream sequence")
+            seq = stream_seq(mid, slot)
+        else:
+            seq = home.seq.get(device, 0) + 1
+        home.seq[device] = seq
+        return seq
 
     def _status(self, state: dict[str, Any]) -> dict[str, FieldValue]:
         fields: dict[str, FieldValue] = {}
@@ -347,28 +391,3 @@ class Z2mAdapter:
             if isinstance(state.get(flag), bool):
                 fields[flag] = state[flag]
         return fields
-
-    @staticmethod
-    def _reading(
-        home: _Site,
-        site: str,
-        kind: DeviceKind,
-        device: str,
-        mtype: MessageType,
-        now: int,
-        fields: dict[str, FieldValue],
-        ev: str | None,
-    ) -> Reading:
-        seq = home.seq.get(device, 0) + 1
-        home.seq[device] = seq
-        return Reading(
-            site=site,
-            kind=kind,
-            device=device,
-            type=mtype,
-            seq=seq,
-            ts_ms=now,
-            received_ms=now,
-            fields=fields,
-            event=ev,
-        )

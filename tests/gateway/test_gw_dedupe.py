@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.dedupe import Deduplicator
+from gateway.dedupe import STREAM_SEQ_BASE, STREAM_SLOTS, Deduplicator, stream_seq
 
 
 def accept_all(d: Deduplicator, seqs: list[int], device: str = "mat1") -> list[int]:
@@ -68,3 +68,36 @@ def test_the_newest_message_is_never_dropped_and_nothing_raises(seqs: list[int],
         if not d.is_duplicate("h1", "x", s):
             d.remember("h1", "x", s)
         high = max(high, s)
+
+
+def test_stream_numbered_readings_are_copies_at_or_below_the_devices_latest_message_however_far_behind() -> None:
+    """A Z2M device in the cluster is numbered by stream position: its messages are far apart (other homes share
+    the stream), so a copy is far behind the latest, yet still a copy; a new message is never one."""
+    d = Deduplicator(window=16)
+    latest = [stream_seq(9_000, 0), stream_seq(9_000, 1)]
+    for seq in [stream_seq(100, 0), *latest, stream_seq(5_000, 0)]:  # the restore's seeding, in any order
+        d.remember("h1", "0xa4c1", seq)
+    assert d.is_duplicate("h1", "0xa4c1", stream_seq(100, 0))  # far behind: a copy, not a reboot
+    assert d.is_duplicate("h1", "0xa4c1", stream_seq(9_000, 2))  # another reading from the latest message
+    assert not d.is_duplicate("h1", "0xa4c1", stream_seq(9_001, 0))
+    # A message's readings are all checked before any is remembered (the service does both per batch).
+    message = [stream_seq(9_001, 0), stream_seq(9_001, 1)]
+    assert [d.is_duplicate("h1", "0xa4c1", seq) for seq in message] == [False, False]
+    for seq in message:
+        d.remember("h1", "0xa4c1", seq)
+    assert [d.is_duplicate("h1", "0xa4c1", seq) for seq in message] == [True, True]
+
+
+def test_a_device_moving_between_its_own_numbers_and_stream_numbers_keeps_its_readings() -> None:
+    d = Deduplicator(window=16)
+    d.remember("h1", "0xa4c1", 7)  # numbered by a counter (an embedded backend)
+    assert not d.is_duplicate("h1", "0xa4c1", stream_seq(1, 0))  # now numbered by stream position
+    d.remember("h1", "0xa4c1", stream_seq(1, 0))
+    assert not d.is_duplicate("h1", "0xa4c1", 3)  # and back: a counter far behind is a restart, as before
+    d.remember("h1", "0xa4c1", 3)
+    assert d.is_duplicate("h1", "0xa4c1", 3)
+
+
+def test_stream_numbers_stay_above_the_contracts_and_within_int64() -> None:
+    assert stream_seq(0, 0) == STREAM_SEQ_BASE > 2**53
+    assert stream_seq(2**50, STREAM_SLOTS - 1) < 2**63

@@ -13,6 +13,7 @@ from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
 from detection.models import AlertType, Severity
+from gateway.dedupe import stream_seq
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, MessageType, Reading
 from gateway.provisioning import SiteDevices, StaticDirectory
@@ -473,3 +474,28 @@ def test_a_homes_names_restored_elsewhere_decode_its_states_as_after_a_restart()
     assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_OPEN)) == ["open"]
     b.restore_names(SITE, b"not json")  # a damaged entry changes nothing
     assert events(send(b, fx.TUYA_DOOR, fx.TUYA_DOOR_CLOSED)) == ["close"]
+
+
+def test_stream_numbered_readings_take_their_seq_from_the_message_so_a_copy_decoded_elsewhere_matches() -> None:
+    """The clustered mode's adapter numbers a device's readings by the message's stream sequence and their place
+    in it: a copy decoded by another owner gets the same ``seq`` (the same InfluxDB point, a dedupe hit)."""
+    directory = StaticDirectory([SiteDevices(site=SITE, gateway="gw-h1", devices=dict(fx.KINDS))])
+    a = Z2mAdapter(directory=directory, stream_numbered=True)
+    a.decode(f"z2m/{SITE}/bridge/devices", fx.bridge_devices(), received_ms=NOW, mid=3)
+    topic = f"z2m/{SITE}/{fx.name_of(fx.SOS)}"
+    first = [r for r in a.decode(topic, fx.SOS_EMERGENCY, received_ms=NOW, mid=40) if isinstance(r, Reading)]
+    assert [(r.event, r.seq) for r in first] == [("press", stream_seq(40, 0)), (None, stream_seq(40, 1))]
+    b = Z2mAdapter(directory=directory, stream_numbered=True)
+    b.restore_names(SITE, a.device_names(SITE))
+    copy = [r for r in b.decode(topic, fx.SOS_EMERGENCY, received_ms=NOW, mid=40) if isinstance(r, Reading)]
+    assert copy == first
+    later = [r for r in b.decode(topic, fx.SOS_EMERGENCY, received_ms=NOW, mid=41) if isinstance(r, Reading)]
+    assert [r.seq for r in later] == [stream_seq(41, 0)]
+    # Without the message's stream sequence it cannot number: a refusal, never a guess.
+    assert [type(r) for r in b.decode(topic, fx.SOS_EMERGENCY, received_ms=NOW)] == [DecodeError]
+
+
+def test_the_embedded_adapter_still_counts_each_devices_readings_from_one() -> None:
+    a = adapter()
+    assert [r.seq for r in send(a, fx.SOS, fx.SOS_EMERGENCY)] == [1, 2]
+    assert [r.seq for r in send(a, fx.SOS, fx.SOS_EMERGENCY)] == [3]
