@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from support.processes import kill_process, stop_process
 
+from detection.config import DetectConfig
 from eldercare.partition_worker import READY_LINE
+from eldercare.servers.influxd import Influxd
+from eldercare.servers.nats import NatsCluster
 
 ROOT = Path(__file__).resolve().parents[2]
+LINK_SECRET = "test-link-secret-0123456789"
+
+
+def worker_env(
+    cluster: NatsCluster,
+    influxd: Influxd,
+    influx_db: str,
+    *,
+    lease_s: float = 5,
+    database_url: str | None = None,
+    influx_retry_ms: int | None = None,
+    snapshot_s: float | None = None,
+    registry: Path | None = None,
+    detect: DetectConfig | Mapping[str, object] | None = None,
+    confirm_interval_ms: int | None = None,
+    nats_user: str | None = None,
+    nats_password: str | None = None,
+    nats_ca: Path | None = None,
+) -> dict[str, str]:
+    """The environment of ``eldercare worker`` processes on ``cluster``: this process's, plus the worker settings.
+
+    What is left ``None`` is not set (the worker's default applies); ``detect`` goes in as ``ELDERCARE_DETECT``.
+    """
+    optional = {
+        "ELDERCARE_NATS_USER": nats_user,
+        "ELDERCARE_NATS_PASSWORD": nats_password,
+        "ELDERCARE_NATS_CA": None if nats_ca is None else str(nats_ca),
+        "ELDERCARE_PARTITION_SNAPSHOT_S": None if snapshot_s is None else str(snapshot_s),
+        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": None if influx_retry_ms is None else str(influx_retry_ms),
+        "ELDERCARE_DATABASE_URL": database_url,
+        "ELDERCARE_REGISTRY_PATH": None if registry is None else str(registry),
+        "ELDERCARE_MQTT_CONFIRM_INTERVAL_MS": None if confirm_interval_ms is None else str(confirm_interval_ms),
+        "ELDERCARE_DETECT": None if detect is None else msgspec.json.encode(detect).decode(),
+    }
+    return {
+        **os.environ,
+        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
+        "ELDERCARE_LEASE_S": str(lease_s),
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": influx_db,
+        "ELDERCARE_LINK_SECRET": LINK_SECRET,
+        **{key: value for key, value in optional.items() if value is not None},
+    }
 
 
 class Worker:

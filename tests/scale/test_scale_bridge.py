@@ -27,7 +27,7 @@ import pytest
 from nats.errors import Error as NatsError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
-from scale_helpers import Worker
+from scale_helpers import Worker, worker_env
 
 from bench.scale import Gateways, bridge_connection, bridge_for, wait_bridged
 from eldercare.certs import issue
@@ -164,15 +164,7 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
     homes = [f"{prefix}h{i:02d}" for i in range(24)]
     per_home = 150
     edge.provision(homes)
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-    }
+    env = worker_env(cluster, influxd, unique_db, influx_retry_ms=500)
     workers = [Worker(f"w{i}", env, tmp_path) for i in (1, 2)]
     for w in workers:
         w.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import ssl
 import threading
@@ -25,7 +24,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from nats.errors import Error as NatsError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from scale_helpers import Worker
+from scale_helpers import Worker, worker_env
 from support.backend import registry_for
 from typer.testing import CliRunner
 
@@ -447,20 +446,17 @@ async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(secured.cluster.urls),
-        "ELDERCARE_NATS_USER": WORKER_USER,
-        "ELDERCARE_NATS_PASSWORD": WORKER_PASSWORD,
-        "ELDERCARE_NATS_CA": str(secured.tls.ca),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_PARTITION_SNAPSHOT_S": "1",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-        "ELDERCARE_REGISTRY_PATH": str(tmp_path / "registry.json"),
-    }
+    env = worker_env(
+        secured.cluster,
+        influxd,
+        unique_db,
+        nats_user=WORKER_USER,
+        nats_password=WORKER_PASSWORD,
+        nats_ca=secured.tls.ca,
+        snapshot_s=1,
+        database_url=db_url,
+        registry=tmp_path / "registry.json",
+    )
     worker = Worker("w1", env, tmp_path)
     worker.start()
     influx = InfluxClient(url=influxd.url, db=unique_db)
