@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -137,3 +139,83 @@ class Devices:
         for c in self.clients:
             c.disconnect()
             c.loop_stop()
+
+
+@dataclass
+class TlsClient:
+    """One paho MQTT 3.1.1 connection over TLS (checked against ``ca``) to a cluster node's MQTT port, recording what
+    the broker answers: the CONNACK's code, SUBACKs, PUBACKs, messages and a drop.
+
+    ``publish`` and ``subscribe`` wait up to ``ack_wait_s`` for their acknowledgement.
+    """
+
+    port: int
+    ca: Path
+    client_id: str
+    username: str
+    password: str
+    clean_session: bool = True
+    reconnect_on_failure: bool = True
+    ack_wait_s: float = 10.0
+    connected: threading.Event = field(default_factory=threading.Event)
+    dropped: threading.Event = field(default_factory=threading.Event)
+    subacks: dict[int, list[int]] = field(default_factory=dict)
+    acked: set[int] = field(default_factory=set)
+    received: list[tuple[str, bytes]] = field(default_factory=list)
+    rc: int | None = None
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv311,
+            clean_session=self.clean_session,
+            reconnect_on_failure=self.reconnect_on_failure,
+        )
+        self.client.username_pw_set(self.username, self.password)
+        self.client.tls_set(ca_certs=str(self.ca))
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_a: self.dropped.set()
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_publish = lambda _c, _u, mid, *_a: self.acked.add(mid)
+        self.client.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
+
+    def _on_connect(self, _c: object, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        self.rc = rc.value
+        self.connected.set()
+
+    def _on_subscribe(self, _c: object, _u: object, mid: int, rcs: list[mqtt.ReasonCode], _p: object) -> None:
+        self.subacks[mid] = [r.value for r in rcs]
+
+    def __enter__(self) -> TlsClient:
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+        assert self.connected.wait(15)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 and wait for the PUBACK (the broker has processed it; nats-server acknowledges a refused
+        publish too)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        for _ in range(self._polls):
+            if info.mid in self.acked:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no PUBACK for {topic}")
+
+    async def subscribe(self, topic: str) -> int:
+        """Subscribe at QoS 1; the SUBACK's return code (1 granted, 128 refused)."""
+        _, mid = self.client.subscribe(topic, qos=1)
+        for _ in range(self._polls):
+            if mid in self.subacks:
+                return self.subacks[mid][0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no SUBACK for {topic}")
+
+    @property
+    def _polls(self) -> int:
+        return round(self.ack_wait_s / 0.02)
