@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
+from support.backend import backend_settings, registry_for, running
 from support.receivers import Webhook
 
+from detection.config import DetectConfig
+from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.postgres import Postgres
 from eldercare.stack import Broker
@@ -66,3 +72,26 @@ def webhook() -> Iterator[Webhook]:
     hook = Webhook()
     yield hook
     hook.close()
+
+
+@pytest.fixture
+async def detect_backend(
+    broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path
+) -> AsyncIterator[Callable[..., Awaitable[Backend]]]:
+    """Starts a real backend for the home ``unique_site`` on the session's broker and influxd (its own database and
+    data directory), with the detection rules ``detect`` given through the operator's setting (``ELDERCARE_DETECT``)
+    as a deployment would; its engine ticks every 0.2 s. ``await detect_backend(detect, channel_for=..., **kwargs)``
+    returns it running (``channel_for`` goes to ``registry_for``, ``kwargs`` to the Backend); stopped at the end."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(detect: DetectConfig, *, channel_for: Any = None, **backend_kwargs: Any) -> Backend:
+            settings = backend_settings(
+                broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path
+            )
+            settings = settings.model_copy(update={"detect": msgspec.to_builtins(detect)})
+            app = Backend(
+                settings, registry=registry_for(unique_site, channel_for), engine_tick_s=0.2, **backend_kwargs
+            )
+            return await stack.enter_async_context(running(app))
+
+        yield start

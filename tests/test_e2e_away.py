@@ -9,49 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
 
-import msgspec
 import pytest
-from support.backend import backend_settings, registry_for, running
+from support.backend import until
 from support.checkin import AWAY
 
 from alerts.notices import SYSTEM
 from alerts.store.away import AwayStore
 from detection.models import AlertType
 from eldercare.backend import Backend
-from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import encode_door_event, encode_motion_event, encode_wristband_event
-
-T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-async def backend(
-    broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path
-) -> AsyncIterator[Backend]:
-    settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
-    settings = settings.model_copy(update={"detect": msgspec.to_builtins(AWAY)})
-    app = Backend(settings, registry=registry_for(unique_site), engine_tick_s=0.2, notice_sync_s=0.2)
-    async with running(app):
-        yield app
-
-
-async def _until(probe: Callable[[], T], timeout: float = 30.0) -> T:
-    """Poll ``probe`` (in a thread) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await asyncio.to_thread(probe)
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s")
+async def backend(detect_backend: Callable[..., Awaitable[Backend]]) -> Backend:
+    return await detect_backend(AWAY, notice_sync_s=0.2)
 
 
 def _now() -> int:
@@ -74,14 +51,14 @@ async def test_an_away_notice_holds_the_out_not_back_page_not_an_sos_and_ends_wh
         st = gw.wire.stamp
         gw.publish_all([encode_motion_event(**st("pir1"), ts=_now(), room="living")])
         # The store's notice reaches the engine's home within a sync period.
-        await _until(lambda: site in engine.homes and engine.homes[site].notice_id == notice.id)
+        await until(lambda: site in engine.homes and engine.homes[site].notice_id == notice.id)
         gw.publish_all([
             encode_door_event(**st("door1"), ts=_now() + 500, event="open"),
             encode_door_event(**st("door1"), ts=_now() + 800, event="close"),
         ])  # fmt: skip
         # Out, and not back within the (seconds-scale) limit: the rule fires and is held by the notice.
         home = engine.homes[site]
-        await _until(lambda: home.notice_held >= 1)
+        await until(lambda: home.notice_held >= 1)
         assert (
             home.away
             and [
@@ -93,7 +70,7 @@ async def test_an_away_notice_holds_the_out_not_back_page_not_an_sos_and_ends_wh
         )
         # Life-safety is never held: an SOS from the wristband is stored at once.
         gw.publish_all([encode_wristband_event(**st("band1"), ts=_now(), event="sos")])
-        await _until(lambda: backend.store.list_alerts(site=site, alert_type=AlertType.SOS))
+        await until(lambda: backend.store.list_alerts(site=site, alert_type=AlertType.SOS))
         # Back for good: the door, then movement inside for longer than a visit (6 s here).
         gw.publish_all([encode_door_event(**st("door1"), ts=_now(), event="open")])
         for _ in range(10):
@@ -101,9 +78,9 @@ async def test_an_away_notice_holds_the_out_not_back_page_not_an_sos_and_ends_wh
             await asyncio.sleep(1.0)
             if away.of_site(site)[0].ended_ms is not None:
                 break
-    [ended] = await _until(lambda: [n for n in away.of_site(site) if n.id == notice.id and n.ended_ms is not None])
+    [ended] = await until(lambda: [n for n in away.of_site(site) if n.id == notice.id and n.ended_ms is not None])
     assert ended.ended_by == SYSTEM and "the home shows the elder back" in ended.ended_reason
     assert away.active(_now()) == [] or all(n.site != site for n in away.active(_now()))
-    await _until(lambda: home.notice_id == 0)  # the store's end reached the engine: watched as usual again
+    await until(lambda: home.notice_id == 0)  # the store's end reached the engine: watched as usual again
     trail = [e.action for e in backend.store.audit_entries(entity_id=site)]
     assert "away.registered" in trail and "away.ended" in trail

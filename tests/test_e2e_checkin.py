@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
 
-import msgspec
 import pytest
-from support.backend import backend_settings, registry_for, running
+from support.backend import until
 from support.checkin import FAST, WINDOW_S
 from support.receivers import Webhook
 
@@ -25,42 +22,17 @@ from alerts.lifecycle import Action, Channel, Outcome
 from alerts.store.checkins import CheckInStep, CheckInStore
 from detection.models import AlertType
 from eldercare.backend import Backend
-from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import encode_call_button_event, encode_motion_event
-
-T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-async def backend(
-    broker: Broker,
-    influxd: Influxd,
-    unique_site: str,
-    unique_db: str,
-    tmp_path: Path,
-    webhook: Webhook,
-) -> AsyncIterator[Backend]:
+async def backend(webhook: Webhook, detect_backend: Callable[..., Awaitable[Backend]]) -> Backend:
     # Seconds-scale thresholds through the operator's setting (ELDERCARE_DETECT), as a deployment would set them.
-    settings = backend_settings(broker=broker, influxd=influxd, site=unique_site, db=unique_db, data_dir=tmp_path)
-    settings = settings.model_copy(update={"detect": msgspec.to_builtins(FAST)})
-    app = Backend(settings, registry=registry_for(unique_site, webhook.url), engine_tick_s=0.2)
-    async with running(app):
-        yield app
-
-
-async def _until(probe: Callable[[], T], timeout: float = 30.0) -> T:
-    """Poll ``probe`` (in a thread) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await asyncio.to_thread(probe)
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s")
+    return await detect_backend(FAST, channel_for=webhook.url)
 
 
 def _steps(backend: Backend, site: str, what: str) -> list[CheckInStep]:
@@ -87,9 +59,9 @@ async def test_an_unanswered_check_in_pages_after_the_window(
         payload = await _prompted(gw, unique_site)
         # Nobody answers: the worker is paged, and the alert says the elder was asked.
         await asyncio.to_thread(webhook.wait, 1, 30.0)
-        [alert] = await _until(lambda: backend.store.list_alerts(site=unique_site, alert_type=AlertType.INACTIVITY))
+        [alert] = await until(lambda: backend.store.list_alerts(site=unique_site, alert_type=AlertType.INACTIVITY))
         assert "no answer within" in alert.explanation
-        [paged] = await _until(lambda: _steps(backend, unique_site, "paged"))
+        [paged] = await until(lambda: _steps(backend, unique_site, "paged"))
         assert paged.prompt_id == payload["prompt"] and paged.detail == "none"
         assert paged.time_ms - paged.prompt_ms >= WINDOW_S * 1000
         # The worker finds the elder fine: the outcome is a label the engine learns from (AlertService(labels=)).
@@ -110,7 +82,7 @@ async def test_a_cancel_from_the_call_button_answers_the_check_in_without_a_page
         payload = await _prompted(gw, unique_site)
         gw.publish_all([encode_call_button_event(**gw.wire.stamp("btn1"), ts=int(time.time() * 1000), event="cancel")])
         # "I'm fine": the answer is stored as the prompt's outcome, and the held alert never reached the store.
-        [answered] = await _until(lambda: _steps(backend, unique_site, "answered"))
+        [answered] = await until(lambda: _steps(backend, unique_site, "answered"))
         assert answered.prompt_id == payload["prompt"] and answered.types == ("inactivity",)
         assert answered.time_ms - answered.prompt_ms < WINDOW_S * 1000
         assert [s.what for s in CheckInStore(backend.store).for_site(unique_site)][-2:] == ["answered", "prompt"]

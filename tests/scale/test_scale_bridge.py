@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nats
@@ -27,7 +26,7 @@ import pytest
 from nats.errors import Error as NatsError
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from pydantic import SecretStr
-from scale_helpers import Worker
+from scale_helpers import TlsClient, Worker, worker_env
 
 from bench.scale import Gateways, bridge_connection, bridge_for, wait_bridged
 from eldercare.certs import issue
@@ -164,15 +163,7 @@ async def test_bridged_readings_reach_influxdb_exactly_once_in_order(
     homes = [f"{prefix}h{i:02d}" for i in range(24)]
     per_home = 150
     edge.provision(homes)
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-    }
+    env = worker_env(cluster, influxd, unique_db, influx_retry_ms=500)
     workers = [Worker(f"w{i}", env, tmp_path) for i in (1, 2)]
     for w in workers:
         w.start()
@@ -272,54 +263,10 @@ def test_the_bridge_sends_only_uplinks_out_and_subscribes_commands_once(tmp_path
 BRIDGE_USER, BRIDGE_PASSWORD = "edge-1", "test-bridge-password-0123"
 
 
-@dataclass
-class _Probe:
-    """An MQTT client (TLS, MQTT 3.1.1) logged in with the bridge's own credentials, recording the SUBACKs."""
-
-    port: int
-    ca: Path
-    subacks: dict[int, list[int]] = field(default_factory=dict)
-    acked: set[int] = field(default_factory=set)
-    connected: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
-        # Not the bridge's client id: that would throw the bridge off (nats-server replaces the older connection).
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"{BRIDGE_USER}-probe", protocol=MQTTProtocolVersion.MQTTv311
-        )
-        self.client.username_pw_set(BRIDGE_USER, BRIDGE_PASSWORD)
-        self.client.tls_set(ca_certs=str(self.ca))
-        self.client.on_connect = lambda *_a: self.connected.set()
-        self.client.on_subscribe = lambda _c, _u, mid, rcs, _p: self.subacks.__setitem__(mid, [r.value for r in rcs])
-        self.client.on_publish = lambda _c, _u, mid, *_a: self.acked.add(mid)
-
-    def __enter__(self) -> _Probe:
-        self.client.connect("127.0.0.1", self.port)
-        self.client.loop_start()
-        assert self.connected.wait(15)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    async def subscribe(self, topic: str) -> int:
-        """The SUBACK's return code: 1 granted (QoS 1), 128 refused."""
-        _, mid = self.client.subscribe(topic, qos=1)
-        for _ in range(500):
-            if mid in self.subacks:
-                return self.subacks[mid][0]
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no SUBACK for {topic}")
-
-    async def publish(self, topic: str) -> None:
-        """Publish at QoS 1 and wait for the PUBACK (nats-server acknowledges a refused publish too)."""
-        info = self.client.publish(topic, b"hostile", qos=1)
-        for _ in range(500):
-            if info.mid in self.acked:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no PUBACK for {topic}")
+def _probe(port: int, ca: Path) -> TlsClient:
+    """An MQTT client logged in with the bridge's own credentials, recording the SUBACKs."""
+    # Not the bridge's client id: that would throw the bridge off (nats-server replaces the older connection).
+    return TlsClient(port, ca, client_id=f"{BRIDGE_USER}-probe", username=BRIDGE_USER, password=BRIDGE_PASSWORD)
 
 
 async def _violation(cluster: NatsCluster, subject: str) -> str:
@@ -461,7 +408,7 @@ async def _refuses_everything_else(cluster: NatsCluster, ca: Path, bus: NatsBus,
     leases = await bus.leases(owner="w1", lease_s=30, replicas=3)
     lease = await leases.acquire(3)
     assert lease is not None
-    with _Probe(cluster.mqtt_ports[1], ca) as probe:
+    with _probe(cluster.mqtt_ports[1], ca) as probe:
         assert await probe.subscribe(f"ec/v1/{a}/+/+/cmd") == 1  # what it is for
         refused = {
             f: await probe.subscribe(f)
@@ -490,7 +437,7 @@ async def _refuses_everything_else(cluster: NatsCluster, ca: Path, bus: NatsBus,
             "$SYS/REQ/SERVER/PING": "$SYS.REQ.SERVER.PING",
         }
         for topic, subject in hostile.items():
-            await probe.publish(topic)
+            await probe.publish(topic, b"hostile")
             await _violation(cluster, subject)
     await leases.renew(lease)  # a compare-and-set on our revision: passes only if nobody else wrote the key
     assert await leases.holder(3) == ("w1", lease.revision)

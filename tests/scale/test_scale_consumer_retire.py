@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from nats.js.api import ConsumerInfo
-from scale_helpers import Devices, Worker
+from scale_helpers import Devices, Worker, worker_env
 
 from alerts.store.repository import AlertStore
 from eldercare.servers.influxd import Influxd
@@ -138,15 +137,7 @@ async def test_a_worker_retires_the_consumers_it_had_to_keep_once_the_node_is_ba
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()  # migrated once, before the workers start
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": str(LEASE_S),
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-    }
+    env = worker_env(cluster, influxd, unique_db, lease_s=LEASE_S, database_url=db_url)
     w1, w2 = Worker("w1", env, tmp_path), Worker("w2", env, tmp_path)
     down = cluster.nodes[2]
     try:

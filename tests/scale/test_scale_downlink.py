@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from scale_helpers import Worker
+from scale_helpers import Worker, worker_env
 from support.backend import registry_for
 from support.checkin import AWAY, FAST, WINDOW_S
 
@@ -89,18 +87,15 @@ def _one_worker(
     store = AlertStore(url=db_url)  # migrated once, before the worker starts; the home's devices are known
     store.import_registry(registry, now_ms=time.time_ns() // 1_000_000)
     store.close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(nats_cluster.urls),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_REGISTRY_PATH": str(tmp_path / "registry.json"),
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-        "ELDERCARE_MQTT_CONFIRM_INTERVAL_MS": "200",
-        "ELDERCARE_DETECT": msgspec.json.encode(detect).decode(),
-    }
+    env = worker_env(
+        nats_cluster,
+        influxd,
+        unique_db,
+        database_url=db_url,
+        registry=tmp_path / "registry.json",
+        confirm_interval_ms=200,
+        detect=detect,
+    )
     worker = Worker("w1", env, tmp_path)
     worker.start()
     try:

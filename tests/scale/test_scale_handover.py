@@ -9,7 +9,6 @@ the bed exit once, with the learned limit.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from scale_helpers import Devices, Worker
+from scale_helpers import Devices, Worker, worker_env
 from typer.testing import CliRunner
 
 from alerts.store.repository import AlertStore
@@ -149,18 +148,16 @@ async def test_a_moved_home_keeps_its_learned_limits_and_its_night_bed_exit_page
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": str(LEASE_S),
-        "ELDERCARE_PARTITION_SNAPSHOT_S": "1",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-        "ELDERCARE_DETECT": msgspec.json.encode(detect).decode(),
-    }
+    env = worker_env(
+        cluster,
+        influxd,
+        unique_db,
+        lease_s=LEASE_S,
+        snapshot_s=1,
+        influx_retry_ms=500,
+        database_url=db_url,
+        detect=detect,
+    )
     # `eldercare worker --seed-from` stores it as the partition's first snapshot (the migration path).
     path = tmp_path / "engine.msgpack"
     path.write_bytes(one_process.snapshot())

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nats
-import paho.mqtt.client as mqtt
 import pytest
 from nats.errors import Error as NatsError
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from scale_helpers import Worker
+from scale_helpers import TlsClient, Worker, worker_env
 from support.backend import registry_for
 from typer.testing import CliRunner
 
@@ -103,73 +99,19 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         cluster.stop()
 
 
-@dataclass
-class Gateway:
-    """One gateway's MQTT connection (paho, MQTT 3.1.1, persistent session, TLS checked against ``ca``) recording
-    what the broker answers."""
-
-    site: str
-    port: int
-    ca: Path
-    client_id: str = ""
-    password: str = ""
-    connected: threading.Event = field(default_factory=threading.Event)
-    dropped: threading.Event = field(default_factory=threading.Event)
-    subacks: dict[int, list[int]] = field(default_factory=dict)
-    acked: set[int] = field(default_factory=set)
-    received: list[tuple[str, bytes]] = field(default_factory=list)
-    rc: int | None = None
-
-    def __post_init__(self) -> None:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id or self.site,
-            protocol=MQTTProtocolVersion.MQTTv311,
-            clean_session=False,
-            reconnect_on_failure=False,
-        )
-        self.client.username_pw_set(self.site, self.password or gateway_password(SECRET, self.site))
-        self.client.tls_set(ca_certs=str(self.ca))
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = lambda *_a: self.dropped.set()
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_publish = lambda _c, _u, mid, *_a: self.acked.add(mid)
-        self.client.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
-
-    def _on_connect(self, _c: object, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
-        self.rc = rc.value
-        self.connected.set()
-
-    def _on_subscribe(self, _c: object, _u: object, mid: int, rcs: list[mqtt.ReasonCode], _p: object) -> None:
-        self.subacks[mid] = [r.value for r in rcs]
-
-    def __enter__(self) -> Gateway:
-        self.client.connect("127.0.0.1", self.port)
-        self.client.loop_start()
-        assert self.connected.wait(15)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish at QoS 1 and wait for the PUBACK (the broker has processed it)."""
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        for _ in range(300):
-            if info.mid in self.acked:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no PUBACK for {topic}")
-
-    async def subscribe(self, topic: str) -> int:
-        """Subscribe at QoS 1; the SUBACK's return code (1 granted, 128 refused)."""
-        _, mid = self.client.subscribe(topic, qos=1)
-        for _ in range(300):
-            if mid in self.subacks:
-                return self.subacks[mid][0]
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no SUBACK for {topic}")
+def _gateway(site: str, port: int, ca: Path, *, client_id: str = "", password: str = "") -> TlsClient:
+    """One gateway's MQTT connection (persistent session, no reconnect), as ``site`` with its own password unless
+    told otherwise."""
+    return TlsClient(
+        port,
+        ca,
+        client_id=client_id or site,
+        username=site,
+        password=password or gateway_password(SECRET, site),
+        clean_session=False,
+        reconnect_on_failure=False,
+        ack_wait_s=6.0,
+    )
 
 
 @pytest.fixture
@@ -261,7 +203,7 @@ async def test_a_gateway_publishes_only_its_own_homes_readings_into_its_own_part
     a, b = secured.sites[:2]
     dev = f"d{uuid.uuid4().hex[:6]}"
     port = secured.cluster.mqtt_ports[1]
-    with Gateway(a, port, secured.tls.ca) as gw_a, Gateway(b, port, secured.tls.ca) as gw_b:
+    with _gateway(a, port, secured.tls.ca) as gw_a, _gateway(b, port, secured.tls.ca) as gw_b:
         await gw_a.publish(f"ec/v1/{b}/door/{dev}x/event", b'{"event":"open","seq":1}')  # as home B
         await gw_a.publish(f"part/{partition_of(b)}/ec/v1/{a}/door/{dev}y/event", b'{"event":"open","seq":1}')
         await gw_a.publish(f"ec/v1/{a}/door/{dev}/event", b'{"event":"open","seq":1}')
@@ -275,7 +217,7 @@ async def test_a_gateway_publishes_only_its_own_homes_readings_into_its_own_part
 
 async def test_a_gateway_subscribes_only_to_its_own_downlink(secured: Secured) -> None:
     a, b = secured.sites[:2]
-    with Gateway(a, secured.cluster.mqtt_ports[0], secured.tls.ca) as gw:
+    with _gateway(a, secured.cluster.mqtt_ports[0], secured.tls.ca) as gw:
         assert await gw.subscribe(f"ec/v1/{a}/call_button/btn1/cmd") == 1
         assert await gw.subscribe(f"ec/v1/{a}/+/+/cmd") == 1
         refused = {
@@ -310,9 +252,9 @@ async def test_a_z2m_bridge_writes_only_its_own_homes_topics_and_reads_only_its_
     a, b = secured.sites[:2]
     dev = f"d{uuid.uuid4().hex[:6]}"
     port = secured.cluster.mqtt_ports[2]
-    gw_a = Gateway(a, port, secured.tls.ca)
+    gw_a = _gateway(a, port, secured.tls.ca)
     gw_a.client.will_set(f"z2m/{a}/bridge/state", b'{"state":"offline"}', qos=1, retain=True)
-    with gw_a, Gateway(b, port, secured.tls.ca) as gw_b:
+    with gw_a, _gateway(b, port, secured.tls.ca) as gw_b:
         assert gw_a.rc == 0
         assert await gw_a.subscribe(f"z2m/{a}/#") == 1
         refused = {f: await gw_a.subscribe(f) for f in [f"z2m/{b}/#", "z2m/#", "z2m/+/bridge/devices", "part/#"]}
@@ -366,7 +308,7 @@ async def test_gateway_credentials_open_no_nats_connection_and_touch_no_lease(
     snaps = await worker.snapshots(bucket=snap_bucket, replicas=3)
     await snaps.save(lease, b"state")
     saved_under = lease.revision
-    with Gateway(a, secured.cluster.mqtt_ports[2], secured.tls.ca) as gw:
+    with _gateway(a, secured.cluster.mqtt_ports[2], secured.tls.ca) as gw:
         await gw.publish(f"$KV/{bucket}/p3", b"hostile")  # steal the lease
         await gw.publish(f"$KV/{snap_bucket}-heads/snap/p3", b"p3-e999999")  # point at a forged snapshot
         await gw.publish(f"$JS/API/STREAM/DELETE/{MQTT_STREAM}", b"")
@@ -384,9 +326,9 @@ async def test_a_gateway_taking_another_gateways_client_id_is_seen_and_gets_noth
     B's permissions (B receives none of A's downlink), and the monitoring lists the foreign client id."""
     a, b = secured.sites[:2]
     port = secured.cluster.mqtt_ports[0]
-    with Gateway(a, port, secured.tls.ca) as victim:
+    with _gateway(a, port, secured.tls.ca) as victim:
         assert await victim.subscribe(f"ec/v1/{a}/+/+/cmd") == 1
-        with Gateway(b, port, secured.tls.ca, client_id=a) as thief:
+        with _gateway(b, port, secured.tls.ca, client_id=a) as thief:
             assert thief.rc == 0  # the residual risk: accepted
             assert await asyncio.to_thread(victim.dropped.wait, 15)  # and the victim is thrown out
             assert secured.cluster.nodes[0].foreign_mqtt_clients() == [(b, a)]
@@ -411,11 +353,11 @@ async def test_an_oversize_message_is_dropped_and_a_retained_press_is_consumed_o
     a restart: workers read the partition's JetStream consumer from its ack floor, never MQTT retained messages."""
     a = secured.sites[2]
     dev = f"d{uuid.uuid4().hex[:6]}"
-    with Gateway(a, secured.cluster.mqtt_ports[1], secured.tls.ca) as gw:
+    with _gateway(a, secured.cluster.mqtt_ports[1], secured.tls.ca) as gw:
         big = gw.client.publish(f"ec/v1/{a}/door/{dev}-big/event", b"x" * 70_000, qos=1)
         assert await asyncio.to_thread(gw.dropped.wait, 15)  # refused: the connection is closed
         assert big.mid not in gw.acked  # and never PUBACKed (the gateway keeps it to retry, or logs it)
-    with Gateway(a, secured.cluster.mqtt_ports[1], secured.tls.ca) as gw:
+    with _gateway(a, secured.cluster.mqtt_ports[1], secured.tls.ca) as gw:
         await gw.publish(f"ec/v1/{a}/call_button/{dev}/event", b'{"event":"press","seq":1}', retain=True)
         await gw.publish(f"ec/v1/{a}/door/{dev}-m1/event", b'{"event":"open","seq":1}')
         first = await _read_until(worker, a, f"{dev}-m1")
@@ -447,20 +389,17 @@ async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(secured.cluster.urls),
-        "ELDERCARE_NATS_USER": WORKER_USER,
-        "ELDERCARE_NATS_PASSWORD": WORKER_PASSWORD,
-        "ELDERCARE_NATS_CA": str(secured.tls.ca),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_PARTITION_SNAPSHOT_S": "1",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-        "ELDERCARE_REGISTRY_PATH": str(tmp_path / "registry.json"),
-    }
+    env = worker_env(
+        secured.cluster,
+        influxd,
+        unique_db,
+        nats_user=WORKER_USER,
+        nats_password=WORKER_PASSWORD,
+        nats_ca=secured.tls.ca,
+        snapshot_s=1,
+        database_url=db_url,
+        registry=tmp_path / "registry.json",
+    )
     worker = Worker("w1", env, tmp_path)
     worker.start()
     influx = InfluxClient(url=influxd.url, db=unique_db)
@@ -470,7 +409,7 @@ async def test_a_worker_with_its_own_account_ingests_alerts_and_snapshots_on_the
         now = time.time_ns() // 1_000_000
         confirmed: list[bytes] = []
         for home in homes:
-            with Gateway(home, secured.cluster.mqtt_ports[0], secured.tls.ca) as gw:
+            with _gateway(home, secured.cluster.mqtt_ports[0], secured.tls.ca) as gw:
                 assert await gw.subscribe(f"ec/v1/{home}/+/+/cmd") == 1
                 for i in range(20):
                     m = encode_mattress_telemetry(
@@ -527,7 +466,7 @@ async def test_retained_messages_on_ever_new_device_ids_cannot_fill_the_nodes(
     before = (await worker.js.stream_info(RETAINED_STREAM)).state
     dev = f"d{uuid.uuid4().hex[:6]}"
     body = b'{"event":"open","seq":1,"pad":"' + b"x" * 1000 + b'"}'
-    with Gateway(a, secured.cluster.mqtt_ports[2], secured.tls.ca) as gw:
+    with _gateway(a, secured.cluster.mqtt_ports[2], secured.tls.ca) as gw:
         for i in range(100):  # 100 KiB of retained messages, each on a topic of its own
             await gw.publish(f"ec/v1/{a}/door/{dev}-{i}/event", body, retain=True)
         await gw.publish(f"ec/v1/{a}/door/{dev}-last/event", b'{"event":"open","seq":1}')

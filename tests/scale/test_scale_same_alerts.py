@@ -9,16 +9,14 @@ hold the same (home, type, care day) set, each once.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
-import msgspec
 import pytest
 from pydantic import SecretStr
-from scale_helpers import Devices, Worker
+from scale_helpers import Devices, Worker, worker_env
 from support.backend import running
 
 from alerts.store.records import AlertRecord
@@ -149,16 +147,7 @@ async def test_the_cluster_raises_the_same_alerts_as_one_process(
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-        "ELDERCARE_DETECT": msgspec.json.encode(detect).decode(),
-    }
+    env = worker_env(cluster, influxd, unique_db, database_url=db_url, detect=detect)
     workers = [Worker(f"w{i}", env, tmp_path) for i in (1, 2, 3)]
     for w in workers:
         w.start()

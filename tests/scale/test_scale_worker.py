@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from scale_helpers import Devices, Worker
+from scale_helpers import Devices, Worker, worker_env
 
 from alerts.store.repository import AlertStore
 from detection.models import AlertType
@@ -84,16 +84,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_raises_each_sos_once(
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()  # migrated once, before the workers start
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": str(LEASE_S),
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-    }
+    env = worker_env(cluster, influxd, unique_db, lease_s=LEASE_S, influx_retry_ms=500, database_url=db_url)
     workers = [Worker(f"w{i}", env, tmp_path) for i in (1, 2, 3)]
     for w in workers:
         w.start()

@@ -7,9 +7,10 @@ import contextlib
 import copy
 import json
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -17,6 +18,8 @@ from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.settings import Settings
 from eldercare.stack import Broker
+
+T = TypeVar("T")
 
 REGISTRY_MD = Path(__file__).resolve().parents[2] / "docs" / "registry.md"
 
@@ -61,3 +64,14 @@ async def running(app: Backend) -> AsyncIterator[Backend]:
     yield app
     stop.set()
     await asyncio.wait_for(task, 30)
+
+
+async def until(probe: Callable[[], T], timeout: float = 30.0) -> T:
+    """Poll ``probe`` (in a thread) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await asyncio.to_thread(probe)
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s")
