@@ -8,7 +8,6 @@ Commands to the bridge (``…/set``, ``bridge/request/…``) must stay where the
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import threading
 import time
@@ -20,7 +19,7 @@ import nats
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from scale_helpers import Worker
+from scale_helpers import Worker, worker_env
 from support import z2m_fixtures as fx
 from support.processes import stop_process
 
@@ -177,16 +176,7 @@ async def test_a_worker_stores_a_z2m_homes_readings_raises_its_sos_once_and_expl
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-    }
+    env = worker_env(cluster, influxd, unique_db, influx_retry_ms=500, database_url=db_url)
     worker = Worker("w1", env, tmp_path)
     worker.start()
     influx = InfluxClient(url=influxd.url, db=unique_db)
@@ -361,16 +351,7 @@ async def test_the_next_owner_of_a_z2m_home_knows_its_friendly_names(
     db_name = f"t_{uuid.uuid4().hex[:12]}"
     db_url = postgres_server.create_database(db_name)
     AlertStore(url=db_url).close()
-    env = {
-        **os.environ,
-        "ELDERCARE_NATS_URLS": ",".join(cluster.urls),
-        "ELDERCARE_LEASE_S": "5",
-        "ELDERCARE_INFLUX_URL": influxd.url,
-        "ELDERCARE_INFLUX_DB": unique_db,
-        "ELDERCARE_INFLUX_RETRY_INTERVAL_MS": "500",
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_LINK_SECRET": "test-link-secret-0123456789",
-    }
+    env = worker_env(cluster, influxd, unique_db, influx_retry_ms=500, database_url=db_url)
     first, second = Worker("w1", env, tmp_path), Worker("w2", env, tmp_path)
     influx = InfluxClient(url=influxd.url, db=unique_db)
     reader = InfluxReader(client=influx)
