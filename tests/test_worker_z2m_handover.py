@@ -84,6 +84,17 @@ class _Owner:
         return stored
 
 
+def _hand_over(old: _Owner, snapshot: bytes, influx: _Influx) -> _Owner:
+    """The next owner, as PartitionWorker._restore and _load_z2m_names make it: the last snapshot, the dedupe seeded
+    from it and the readings InfluxDB stored since, and the home's friendly names from the old owner."""
+    engine, _ = Engine.restore(snapshot)
+    dedupe = Deduplicator()
+    _seed_dedupe(dedupe, engine, influx.readings)
+    new = _Owner(influx, engine=engine, dedupe=dedupe)
+    new.adapter.restore_names(SITE, old.adapter.device_names(SITE))
+    return new
+
+
 async def test_a_new_owner_stores_a_z2m_homes_new_states_and_drops_the_old_owners_unacknowledged_copies() -> None:
     """The old owner stores messages 1100-1300 but acknowledges only up to 1000; the new owner gets them again.
 
@@ -101,12 +112,7 @@ async def test_a_new_owner_stores_a_z2m_homes_new_states_and_drops_the_old_owner
     assert len(old.paged) == 2
     points = dict(influx.points)
 
-    # The hand-over, as PartitionWorker._restore and _load_z2m_names do it.
-    engine, _ = Engine.restore(snapshot)
-    dedupe = Deduplicator()
-    _seed_dedupe(dedupe, engine, influx.readings)
-    new = _Owner(influx, engine=engine, dedupe=dedupe)
-    new.adapter.restore_names(SITE, old.adapter.device_names(SITE))
+    new = _hand_over(old, snapshot, influx)
 
     # (b) JetStream redelivers what the old owner stored but did not acknowledge: copies, dropped.
     copies = await new.take((1100, SOS, fx.SOS_EMERGENCY), (1200, DOOR, fx.TUYA_DOOR_OPEN))
@@ -137,11 +143,7 @@ async def test_a_redelivered_sos_press_is_paged_and_stored_once_however_long_the
     assert [r.event for r in await old.take((1300, SOS, fx.SOS_EMERGENCY))] == ["press"]
     points = dict(influx.points)
 
-    engine, _ = Engine.restore(snapshot)
-    dedupe = Deduplicator()
-    _seed_dedupe(dedupe, engine, influx.readings)
-    new = _Owner(influx, engine=engine, dedupe=dedupe)
-    new.adapter.restore_names(SITE, old.adapter.device_names(SITE))
+    new = _hand_over(old, snapshot, influx)
     assert await new.take((1300, SOS, fx.SOS_EMERGENCY)) == []  # the copy
     assert new.paged == []
     assert influx.points == points
