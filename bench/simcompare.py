@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from detection.realdata.compare import HomeStats, hour_table, read_wire, real_home_stats, summarise, table
+from detection.realdata.compare import (
+    HomeStats,
+    hour_table,
+    older_adult_stats,
+    read_wire,
+    real_home_stats,
+    summarise,
+    table,
+)
 from firmware_sim.models import TZ_OFFSET_MS
 from firmware_sim.scenario import generate
 
@@ -52,4 +60,13 @@ def report(*, homes: int = 20, days: int = 28, seed: int = 1, progress: Callable
         f"Simulated: {len(sim)} homes (normal mix, seed {seed}, living alone, not bedbound), "
         f"{sum(h.days for h in sim)} days."
     )
-    return "\n\n".join([head, table(real, sim), hour_table(real, sim)])
+    parts = [head, table(real, sim), hour_table(real, sim)]
+    older = older_adult_stats()
+    if older is not None:
+        parts += [
+            f"Real: the older adult's home ({older.site}, HomeAssist Home1, {older.days} days; held out for detection,"
+            " no absence labels) against the same simulated homes.",
+            table([older], sim),
+            hour_table([older], sim),
+        ]
+    return "\n\n".join(parts)

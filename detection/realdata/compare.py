@@ -506,3 +506,21 @@ def real_home_stats(*, include_unseen: bool = False) -> list[HomeStats]:
         wire = read_wire(msgs, {d.device: d.room for d in devices}).get(info.site, Wire())
         out.append(summarise(info.site, wire, tz_offset_ms=0, start_ms=t0, end_ms=t1 + 1))
     return out
+
+
+def older_adult_stats() -> HomeStats | None:
+    """Summary of the one real home of an older adult (HomeAssist Home1), or None when its file is not in the cache.
+
+    Held out for detection, but the only older resident of the set, so the simulator of elders is also compared with
+    it. Its devices are silent inside their own failure records and nothing is sent inside its platform outages, as
+    in the evaluation; it has no absence labels, so its outings are read from the door as for any home.
+    """
+    from detection.realdata.evaluate import prepare, recorded_messages
+    from detection.realdata.sources import HOMEASSIST_HOMES, available_homes, load_home
+
+    homes = available_homes(homes=HOMEASSIST_HOMES)
+    if not homes:
+        return None
+    prep = prepare(load_home(homes[0]))
+    wire = read_wire(recorded_messages(prep), {d.device: d.room for d in prep.devices}).get(prep.info.site, Wire())
+    return summarise(prep.info.site, wire, tz_offset_ms=0, start_ms=prep.t0, end_ms=prep.t1 + 1)

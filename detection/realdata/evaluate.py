@@ -281,6 +281,22 @@ def prepare(raw: RawHome) -> _Prepared:
     )
 
 
+def recorded_messages(prep: _Prepared) -> list[Message]:
+    """The home's whole recording as its gateway would have sent it.
+
+    Devices are silent inside their failure records, and nothing is sent inside a platform outage.
+    """
+    return messages(
+        prep.info.site,
+        prep.devices,
+        prep.intervals,
+        prep.t0,
+        prep.t1 + 1,
+        silent=_silent(prep.failures),
+        outages=prep.outages,
+    )
+
+
 def _in(ivs: Sequence[Interval], t: int, margin: int = 0) -> bool:
     return any(s - margin <= t < e + margin for s, e in ivs)
 

@@ -162,3 +162,9 @@ def test_sim_compare_prints_real_beside_simulated(tmp_path: Path) -> None:
     # 59 mornings with a wake time (63 until the mapping read a PIR stuck "on" for hours as one detection: the
     # re-triggers of stuck PIRs had made wake times out of a sensor fault, e.g. van Kasteren B's "04:00")
     assert cells[1].endswith("n=59") and 0.0 <= float(cells[3]) <= 1.0
+    # The one older adult of the real set is compared too (held out for detection, never in the first table).
+    assert "the older adult's home (homeassist-1" in text
+    first, older = text.split("the older adult's home", 1)
+    assert "homeassist-1" not in first
+    afternoon = next(line for line in older.splitlines() if line.startswith("| longest quiet spell per day, afternoon"))
+    assert afternoon.split("|")[2].strip().endswith("n=181")  # 181 days of that home with a wake time and a bedtime
