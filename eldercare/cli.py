@@ -38,7 +38,8 @@ def _logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # One line per HTTP request or notification drowns what operators need to see.
-    for noisy in ("httpx", "apprise"):
+    # alembic.runtime.plugins announces each of its plugins at INFO on every start; the migrations it runs stay.
+    for noisy in ("httpx", "apprise", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,16 @@ def test_replay_warns_when_a_homes_night_falls_at_noon_and_takes_the_offset(
     env = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "c")])
     assert env.exit_code == 0 and "local time UTC+0" in env.output
     assert (tmp_path / "c").read_text(encoding="utf-8") == (tmp_path / "b").read_text(encoding="utf-8")
+
+
+def test_start_up_logs_the_migrations_but_not_alembics_plugin_roll_call(tmp_path: Path) -> None:
+    """An operator reading the first lines of ``eldercare up`` / ``serve`` sees the schema upgrades, not seven lines
+    of alembic announcing its own plugins."""
+    code = (
+        "from eldercare.cli import _logging; _logging(False)\n"
+        "from alerts.store.repository import AlertStore\n"
+        f"AlertStore(url='sqlite:///{tmp_path / 'alerts.db'}').close()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "Running upgrade" in proc.stderr
+    assert "setup plugin" not in proc.stderr
