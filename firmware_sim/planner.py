@@ -21,9 +21,9 @@ from firmware_sim.plan import Plan, dedupe
 
 ABSENCE_DAYS: Final = 7
 """Days a long absence blocks for other person incidents (it lasts 2–6 days plus a few hours)."""
-NAP_MEDIAN_MIN: Final = (90.0, 180.0)
+NAP_MEDIAN_MIN: Final = (100.0, 200.0)
 """Range of one elder's own median nap length (minutes); real older adults doze 1–3 h after lunch."""
-NAP_SIGMA: Final = 0.45
+NAP_SIGMA: Final = 0.4
 """Day-to-day spread of one elder's nap length (log scale) around their own median."""
 NAP_MIN: Final = (20.0, 240.0)
 """Shortest and longest nap (minutes)."""
