@@ -27,9 +27,9 @@ AFTER_MS = 5 * 60_000  # the evaluation's window around an incident (detection.e
 
 @pytest.fixture(scope="module")
 def mixed() -> tuple[Simulation, list[Msg]]:
-    # Seed 2 has every malformed fault and a smoke fault the system cannot see (detector offline); seeds are
-    # re-chosen when the planner draws change (issue 19 realism moved seed 29's).
-    sim = generate(homes=16, days=12, seed=2, mix="incident-rich:1,device-faulty:1", mattress_cadence_s=60)
+    # Seed 12 has every malformed fault and a smoke fault the system cannot see (detector offline); seeds are
+    # re-chosen when the planner draws change (issue 19 realism moved seed 29's, the calibrated afternoons seed 2's).
+    sim = generate(homes=16, days=12, seed=12, mix="incident-rich:1,device-faulty:1", mattress_cadence_s=60)
     return sim, list(sim.messages())
 
 
@@ -151,8 +151,8 @@ def test_every_expected_alert_has_its_evidence_in_the_recording(mixed: tuple[Sim
 @pytest.mark.parametrize(
     ("seed", "site", "kind", "alert"),
     [
-        (22, "h0032", "sos_press", "sos"),  # the band is on the charger: nobody can press its SOS key
-        (2, "h0025", "fire", "smoke"),  # a kitchen fire while the smoke detector is offline
+        (29, "h0035", "sos_press", "sos"),  # the band is on the charger: nobody can press its SOS key
+        (58, "h0017", "fire", "smoke"),  # a kitchen fire while the smoke detector is offline
     ],
 )
 def test_incidents_the_system_cannot_see_are_marked_undeliverable(seed: int, site: str, kind: str, alert: str) -> None:
