@@ -51,7 +51,7 @@ class Planner:
         self.ctx = Context(spec=spec, rng=rng, start_ms=start_ms, days=days)
         # The afternoon habits and the walks that break long sits come from generators of their own, spawned from
         # the home's stream without drawing from it: every draw of the routine and the incidents keeps its place
-        # in ``rng`` however long the naps and sits are (docs/simulator.md, "Afternoons").
+        # in ``rng`` however long the naps and sits are (docs/simulator.md, "Afternoons calibrated").
         habits, self.walks = rng.spawn(2)
         self.nap_median = float(habits.uniform(*NAP_MEDIAN_MIN))
         self.afternoon_sit = float(habits.uniform(*AFTERNOON_SIT_FACTOR))

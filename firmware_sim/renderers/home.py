@@ -54,7 +54,7 @@ HR_OFFSET: Final = np.array([-9, -6, -2, 8, 10, 8, 20, 15, 5, 2, -6], dtype=np.f
 RR_OFFSET: Final = np.array([-2.0, -1.5, 0, 2, 2, 2, 4, 3, 1, 0.5, -1.5], dtype=np.float64)
 STEPS_PER_MIN: Final = np.array([0, 0, 0, 12, 8, 10, 60, 0, 30, 1, 1], dtype=np.float64)
 """Wristband steps per minute by state. A doze in the armchair keeps the sit's odd wrist movement: the band's view of
-the afternoon is the one it had when armchair naps were sits (docs/simulator.md, "Afternoons")."""
+the afternoon is the one it had when armchair naps were sits (docs/simulator.md, "Afternoons calibrated")."""
 PIR_PER_MIN: Final = np.array([0, 0, 0, 2.5, 0.8, 0.3, 0, 0, 0, 0.6, 0], dtype=np.float64)
 """Living-room PIR triggers per minute by state, before the home's own field of view (:attr:`Home.pir_seen`)."""
 DOZING_PIR_SHARE: Final = 0.1
