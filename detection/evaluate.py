@@ -126,6 +126,25 @@ class EvalReport(msgspec.Struct, kw_only=True):
         return self.rows[AlertType.INACTIVITY.value].delay(0.5) if AlertType.INACTIVITY.value in self.rows else None
 
 
+def inactivity_late_s(alert: Alert) -> float:
+    """How much later than its limit an inactivity alert came, in seconds (the check-in window not included).
+
+    Quiet time at the alert minus the limit; when a refit put the limit in force during the silence (evidence
+    ``limit_from_quiet_min``: the minutes of quiet by then), minus that instead if it is later.
+
+    >>> from detection.models import Severity
+    >>> ev = {"quiet_min": 181.0, "limit_min": 30.0, "limit_from_quiet_min": 181.0}
+    >>> a = Alert(site="h", type=AlertType.INACTIVITY, severity=Severity.WARNING, time_ms=0,
+    ...           explanation="", explanation_zh="", evidence=ev)
+    >>> b = msgspec.structs.replace(a, evidence={"quiet_min": 31.0, "limit_min": 30})
+    >>> inactivity_late_s(a), inactivity_late_s(b)
+    (0.0, 60.0)
+    """
+    ev = alert.evidence
+    in_force = max(float(ev.get("limit_min", 0)), float(ev.get("limit_from_quiet_min", 0) or 0))
+    return 60 * (float(ev.get("quiet_min", 0)) - in_force)
+
+
 def simulated(*, homes: int, days: int, seed: int, mix: str) -> tuple[HomeRegistry, list[Message], int]:
     """Registry, every message (in arrival order) and end time of one simulated scenario (for benchmarks)."""
     from firmware_sim.scenario import generate  # lazy: evaluation and benchmarks only
@@ -202,8 +221,7 @@ def evaluate(
             row = rows[t]
             row.raised += 1
             if t == AlertType.INACTIVITY.value:
-                over_min = float(a.evidence.get("quiet_min", 0)) - float(a.evidence.get("limit_min", 0))
-                inact_late = max(inact_late, 60 * over_min)
+                inact_late = max(inact_late, inactivity_late_s(a))
             verdict = "false"
             forbidden = False
             for inc in by_site.get(a.site, ()):

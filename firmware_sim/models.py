@@ -51,6 +51,8 @@ class State(IntEnum):
     """Away for days (hospital stay, visiting family)."""
     SITTING = 9
     """Awake but still (watching TV, sitting); little motion."""
+    DOZING = 10
+    """Asleep in the armchair (the after-lunch nap out of bed): the mattress sees nothing, the PIR hardly anything."""
 
 
 IN_BED: Final = frozenset({State.SLEEP, State.NAP, State.BED_AWAKE})

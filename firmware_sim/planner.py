@@ -7,6 +7,7 @@ their messages from it day by day (:mod:`firmware_sim.renderers`). Each incident
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Final
 
 import numpy as np
@@ -15,11 +16,21 @@ from firmware_sim.delivery import reconcile
 from firmware_sim.incidents import BEHAVIOUR, DEVICE
 from firmware_sim.incidents.base import Context, Kind, m
 from firmware_sim.incidents.device_faults import BATTERY_KINDS
-from firmware_sim.models import DAY_MS, HomeSpec, Mix, State
+from firmware_sim.models import DAY_MS, MINUTE_MS, HomeSpec, Mix, State
 from firmware_sim.plan import Plan, dedupe
 
 ABSENCE_DAYS: Final = 7
 """Days a long absence blocks for other person incidents (it lasts 2–6 days plus a few hours)."""
+NAP_MEDIAN_MIN: Final = (100.0, 200.0)
+"""Range of one elder's own median nap length (minutes); real older adults doze 1–3 h after lunch."""
+NAP_SIGMA: Final = 0.4
+"""Day-to-day spread of one elder's nap length (log scale) around their own median."""
+NAP_MIN: Final = (20.0, 240.0)
+"""Shortest and longest nap (minutes)."""
+AFTERNOON_SIT_FACTOR: Final = (3.0, 6.0)
+"""Range of how much longer than in the morning and evening one elder sits between walks in the afternoon."""
+AFTERNOON: Final = (12 * 60, 18 * 60)
+"""The afternoon, minutes after local midnight (the block of ``eldercare sim-compare``)."""
 
 
 def _draw(kind: Kind, ctx: Context, plan: Plan, day: int) -> bool:
@@ -38,6 +49,12 @@ class Planner:
         self.start_ms = start_ms
         self.days = days
         self.ctx = Context(spec=spec, rng=rng, start_ms=start_ms, days=days)
+        # The afternoon habits and the walks that break long sits come from generators of their own, spawned from
+        # the home's stream without drawing from it: every draw of the routine and the incidents keeps its place
+        # in ``rng`` however long the naps and sits are (docs/simulator.md, "Afternoons calibrated").
+        habits, self.walks = rng.spawn(2)
+        self.nap_median = float(habits.uniform(*NAP_MEDIAN_MIN))
+        self.afternoon_sit = float(habits.uniform(*AFTERNOON_SIT_FACTOR))
 
     # -- routine -------------------------------------------------------------------------------------------------
 
@@ -96,12 +113,13 @@ class Planner:
         )
 
     def _sit_breaks(self, points: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Long sits (TV, reading, dozing) broken by short walks: to the kitchen, the toilet, round the flat.
+        """Long sits (TV, reading) broken by short walks: to the kitchen, the toilet, round the flat.
 
-        The gaps between them follow an exponential law around the elder's own mean, so most daytime quiet
-        spells are short and a few last well over an hour, as in the real homes (docs/simulator.md).
+        The gaps between them follow an exponential law around the elder's own mean, longer in the afternoon, so
+        most daytime quiet spells are short and a few last well over an hour, as in the real homes
+        (docs/simulator.md). A doze in the armchair (:attr:`State.DOZING`) is not a sit: nothing breaks it.
         """
-        rng, mean = self.rng, self.p.sit_break_min
+        rng = self.walks
         out: list[tuple[int, int]] = []
         breaks = (int(State.HOME), int(State.TOILET), int(State.KITCHEN))
         for k, (t, st) in enumerate(points):
@@ -109,13 +127,28 @@ class Planner:
             if st != State.SITTING or k + 1 >= len(points):
                 continue
             end = points[k + 1][0]
-            cur = t + m(rng.exponential(mean))
+            cur = t + m(rng.exponential(self._sit_mean(t)))
             while cur + m(10) < end:
                 what = breaks[int(rng.choice(3, p=[0.6, 0.25, 0.15]))]
                 back = cur + m(rng.uniform(2, 8))
                 out += [(cur, what), (back, int(State.SITTING))]
-                cur = back + m(rng.exponential(mean))
+                cur = back + m(rng.exponential(self._sit_mean(back)))
         return dedupe(out)
+
+    def _sit_mean(self, t: int) -> float:
+        """Mean minutes sat before the next walk, from ``t``: the elder's own, longer in the afternoon."""
+        minute = (t - self.start_ms) % DAY_MS / MINUTE_MS
+        afternoon = AFTERNOON[0] <= minute < AFTERNOON[1]
+        return self.p.sit_break_min * (self.afternoon_sit if afternoon else 1.0)
+
+    def _nap_length(self, u: float) -> float:
+        """Minutes of one nap: the planner's uniform(20, 120) draw ``u`` mapped onto the elder's log-normal.
+
+        Mapping the existing draw (by its quantile) keeps the stream in step: no draw is added or moved.
+        """
+        q = min(max((u - 20) / 100, 0.001), 0.999)
+        minutes = self.nap_median * float(np.exp(NAP_SIGMA * NormalDist().inv_cdf(q)))
+        return min(max(minutes, NAP_MIN[0]), NAP_MIN[1])
 
     def _night(self, pts: list[tuple[int, int]], a: int, b: int) -> None:
         """Sleep from ``a`` to ``b`` with night toilet trips (Poisson count, uniform times)."""
@@ -159,8 +192,9 @@ class Planner:
         cur = add(cur, State.HOME, rng.uniform(10, 30))
         if rng.random() < p.nap_prob:
             # In bed, or dozing in the armchair (the mattress sees nothing, the PIR hardly anything).
-            where = State.SITTING if rng.random() < p.chair_nap_prob else State.NAP
-            cur = add(max(cur, day0 + m(rng.normal(12.9 * 60, 20))), where, rng.uniform(20, 120))
+            where = State.DOZING if rng.random() < p.chair_nap_prob else State.NAP
+            start = max(cur, day0 + m(rng.normal(12.9 * 60, 20)))
+            cur = add(start, where, self._nap_length(rng.uniform(20, 120)))
             cur = add(cur, State.HOME, rng.uniform(10, 30))
         if rng.random() < p.outing_prob * 0.5:
             pts.append((cur, int(State.SITTING)))

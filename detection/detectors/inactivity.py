@@ -242,6 +242,11 @@ class InactivityDetector(Detector):
                     return
                 limit, widened = wider, True
         quiet = (due - last) / MIN_MS
+        # A refit during this silence that moved the inactivity limits (or ended the grace period) put the limit in
+        # force only then (after ``since_min`` of quiet): a page at the refit for a silence already past the new
+        # limit is on time, not late.
+        moved = [tc for tc, what, _, _ in home.changes if what == "personal" or what.startswith("inactivity")]
+        since_min = max(((tc - last) / MIN_MS for tc in moved if tc > last), default=0.0)
         base = home.baseline
         ref = base.quiet_ref_min[b]
         room = home.last_room
@@ -337,6 +342,7 @@ class InactivityDetector(Detector):
                 "last_activity": hhmm(ctx.local_min(last)),
                 "personal": base.personal,
                 "adapted_from_min": learned if learned is not None and limit > learned and not widened else 0.0,
+                "limit_from_quiet_min": round(since_min, 1),
             },
             key=KEY,
         )

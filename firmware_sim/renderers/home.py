@@ -50,11 +50,15 @@ BAND_BUFFER: Final = 12
 IS_BED: Final = np.array([s in IN_BED for s in State], dtype=bool)
 """Lookup table by state (``np.isin`` costs ~250 µs a call, a table lookup ~1 µs)."""
 IS_ABSENT: Final = np.array([s in ABSENT for s in State], dtype=bool)
-HR_OFFSET: Final = np.array([-9, -6, -2, 8, 10, 8, 20, 15, 5, 2], dtype=np.float64)
-RR_OFFSET: Final = np.array([-2.0, -1.5, 0, 2, 2, 2, 4, 3, 1, 0.5], dtype=np.float64)
-STEPS_PER_MIN: Final = np.array([0, 0, 0, 12, 8, 10, 60, 0, 30, 1], dtype=np.float64)
-PIR_PER_MIN: Final = np.array([0, 0, 0, 2.5, 0.8, 0.3, 0, 0, 0, 0.6], dtype=np.float64)
+HR_OFFSET: Final = np.array([-9, -6, -2, 8, 10, 8, 20, 15, 5, 2, -6], dtype=np.float64)
+RR_OFFSET: Final = np.array([-2.0, -1.5, 0, 2, 2, 2, 4, 3, 1, 0.5, -1.5], dtype=np.float64)
+STEPS_PER_MIN: Final = np.array([0, 0, 0, 12, 8, 10, 60, 0, 30, 1, 1], dtype=np.float64)
+"""Wristband steps per minute by state. A doze in the armchair keeps the sit's odd wrist movement: the band's view of
+the afternoon is the one it had when armchair naps were sits (docs/simulator.md, "Afternoons calibrated")."""
+PIR_PER_MIN: Final = np.array([0, 0, 0, 2.5, 0.8, 0.3, 0, 0, 0, 0.6, 0], dtype=np.float64)
 """Living-room PIR triggers per minute by state, before the home's own field of view (:attr:`Home.pir_seen`)."""
+DOZING_PIR_SHARE: Final = 0.1
+"""A dozing elder triggers the PIR this share as often as the same elder sitting awake in the same armchair."""
 PIR_EVENT_SHARE: Final = 0.8
 """Share of homes whose PIR is event-driven (Zigbee style: a report per trigger after its blind time, a status
 heartbeat every 50–60 min); the others count triggers per 10-min window (telemetry) as contract v1 also allows."""
@@ -149,6 +153,7 @@ class Home:
         # The armchair: a seated person moves too little for most PIRs (a trigger every 8 min at best, one in 3 h in a
         # blind spot).
         seen[State.SITTING] = float(np.exp(rng.uniform(np.log(0.005), np.log(0.12))))
+        seen[State.DOZING] = seen[State.SITTING] * DOZING_PIR_SHARE  # no draw: the stream keeps its place
         self.pir_seen = seen
         if self.pir_events:
             self.hb["motion"] = int(rng.uniform(50, 60) * 60_000)

@@ -12,6 +12,7 @@ from detect_helpers import DAY, FORTY_FIVE, MIN, RULES, Home, at, rd, registry
 from detection.baseline import DaySummary, fit_baselines
 from detection.config import DetectConfig
 from detection.engine import Engine
+from detection.evaluate import inactivity_late_s
 from detection.homes import TYPICAL_DEVICES, DeviceInfo, HomeRegistry
 from detection.models import AlertType
 from gateway.models import DeviceKind, MessageType, Reading
@@ -384,6 +385,30 @@ def test_a_refit_that_shortens_the_limit_of_a_running_silence_arms_the_new_deadl
     home.advance(at(0, 10, 30))
     [alert] = home.of(AlertType.INACTIVITY)
     assert alert.time_ms == at(0, 10, 10) and alert.evidence["limit_min"] == 30.0
+
+
+def test_a_refit_that_shortens_the_limit_past_a_running_silence_pages_at_once_and_says_since_when() -> None:
+    """The simulator's timer check, session 11: a fall at 09:01 on the last day of the grace period, the home's own
+    30-min limit in force from the noon refit: paged at the refit, and the evaluation must not call that 151 min
+    late. The alert says when its limit took effect."""
+    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
+    home.send(r("pirliv", DeviceKind.MOTION, at(0, 9, 40), event="motion", room="living"))
+    _heartbeats(home, at(0, 9, 45), at(0, 10, 15))
+    engine = home.engine
+    short = msgspec.structs.replace(
+        engine.homes["h1"].baseline, personal=True, n_days=7, inactivity_limit_min=(30.0, 30.0, 30.0, 30.0, 30.0)
+    )
+    home.advance(at(0, 10, 20))
+    engine.apply_baselines({"h1": short})
+    _heartbeats(home, at(0, 10, 20), at(0, 10, 30))
+    home.advance(at(0, 10, 30))
+    [alert] = home.of(AlertType.INACTIVITY)
+    assert alert.time_ms == at(0, 10, 20) and alert.evidence["limit_min"] == 30.0
+    assert alert.evidence["quiet_min"] == 40.0 and alert.evidence["limit_from_quiet_min"] == 40.0
+    assert inactivity_late_s(alert) == 0.0
+    # Without a limit change during the silence, lateness is the quiet time past the limit.
+    no_refit = {**alert.evidence, "limit_from_quiet_min": 0.0}
+    assert inactivity_late_s(msgspec.structs.replace(alert, evidence=no_refit)) == 600
 
 
 def test_the_resident_page_says_how_late_a_long_lie_is_found_and_what_would_help() -> None:

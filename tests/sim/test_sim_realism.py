@@ -12,7 +12,8 @@ from firmware_sim.models import MINUTE_MS, TZ_OFFSET_MS, State
 from firmware_sim.scenario import Simulation, generate
 
 Msg = tuple[int, str, bytes]
-AWAKE_AT_HOME = {State.HOME, State.KITCHEN, State.TOILET, State.SITTING}
+AWAKE_AT_HOME = {State.HOME, State.KITCHEN, State.TOILET, State.SITTING, State.DOZING}
+"""Out of bed at home: the living-room PIR may see the elder (a doze in the armchair, rarely)."""
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +74,75 @@ def test_naps_and_long_sits_leave_daytime_quiet_spells(normal: tuple[Simulation,
         for (a, s), (b, _) in zip(plan.points, plan.points[1:], strict=False)
         if s == State.NAP
     ]
-    assert naps and 20 <= np.median(naps) <= 120
+    # Each elder's naps are log-normal around their own median of 100–200 min (real older adults doze 1–3 h).
+    assert naps and 90 <= np.median(naps) <= 200
     stats = _stats(sim, msgs)
     spells = [x for h in stats for v in h.quiet_spells.values() for x in v]
     longest = [x for h in stats for x in h.quiet_longest["afternoon"]]
-    # Real homes (docs/simulator.md): spells > 15 min have a median of 33–47 min; the longest in an afternoon ~1 h.
+    # Real homes (docs/simulator.md): spells > 15 min have a median of 32–48 min; the longest in an afternoon 57 min
+    # in the young development homes, 140 min in the older adult's (66 min here before the afternoons were calibrated).
     assert 20 <= np.median(spells) <= 60
-    assert 40 <= np.median(longest) <= 120
+    assert 75 <= np.median(longest) <= 170
     assert np.percentile(spells, 95) >= 90  # the long TV sits and dozes in the armchair
+
+
+def _inside_events(msgs: list[Msg], site: str) -> list[int]:
+    """Received times of the signs of someone inside the home that real homes also have (PIR, doors, bed, button)."""
+    kinds = ("/motion/pir1/", "/door/door1/event", "/mattress/mat1/event", "/call_button/btn1/event")
+    out = []
+    for t, topic, payload in msgs:
+        if topic.startswith(f"ec/v1/{site}/") and any(k in topic for k in kinds):
+            if "/motion/" in topic and not topic.endswith(("/event", "/telemetry")):
+                continue  # a heartbeat says the PIR is alive, not that anyone moved
+            if topic.endswith("/telemetry") and not msgspec.json.decode(payload).get("count"):
+                continue
+            out.append(t)
+    return out
+
+
+def test_armchair_dozes_are_long_and_unbroken(normal: tuple[Simulation, list[Msg]]) -> None:
+    """After lunch the elders doze in the armchair for 1–3 h, as the real older adult does (docs/simulator.md).
+
+    No walk breaks a doze (the walks of a long sit), so the PIR sees a doze as one long quiet spell; and read back
+    from the messages, most homes have afternoons with a quiet spell of 90 min or more on a good share of days.
+    """
+    sim, msgs = normal
+    dozes = [
+        (plan.spec.site, a, b)
+        for plan in sim.plans
+        for (a, s), (b, _) in zip(plan.points, plan.points[1:], strict=False)
+        if s == State.DOZING
+    ]
+    assert len(dozes) >= 20
+    assert 75 <= np.median([(b - a) / MINUTE_MS for _, a, b in dozes]) <= 200
+    # A doze ends when the elder gets up from it (10–30 min about the flat), never in a short walk back to the chair.
+    walks = [
+        (plan.spec.site, t)
+        for plan in sim.plans
+        for (_, s), (t, _), (back, after) in zip(plan.points, plan.points[1:], plan.points[2:], strict=False)
+        if s == State.DOZING and after in (State.SITTING, State.DOZING) and back - t < 10 * MINUTE_MS
+    ]
+    assert not walks
+    unbroken = []
+    events = {spec.site: np.array(_inside_events(msgs, spec.site), dtype=np.int64) for spec in sim.homes}
+    alone = {spec.site for spec in sim.homes if spec.profile.living == "alone"}  # a spouse moves about
+    visits = {plan.spec.site: plan.visits for plan in sim.plans}
+    for site, a, b in dozes:
+        if b - a < 60 * MINUTE_MS or site not in alone or any(s < b and e > a for s, e in visits[site]):
+            continue
+        # Quiet from the doze's start to its end, but for a rare trigger of the PIR: the longest silence inside it.
+        inside = events[site][(events[site] > a + MINUTE_MS) & (events[site] < b - MINUTE_MS)]
+        edges = np.concatenate(([a], inside, [b]))
+        unbroken.append(float(np.diff(edges).max()) / (b - a))
+    assert len(unbroken) >= 10
+    assert np.median(unbroken) >= 0.9, sorted(unbroken)
+    share = []
+    for h in _stats(sim, msgs):
+        longest = h.quiet_longest["afternoon"]
+        if longest:
+            share.append(np.mean(np.array(longest) >= 90))
+    # Real older adult (HomeAssist Home1): 90 % of afternoons hold a quiet spell of 80 min or more.
+    assert np.median(share) >= 0.4, share
 
 
 def test_awake_in_bed_before_getting_up_and_variable_mornings(normal: tuple[Simulation, list[Msg]]) -> None:

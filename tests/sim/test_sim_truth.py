@@ -13,7 +13,7 @@ import pytest
 from sim_helpers import Directory
 
 from firmware_sim.malformed import REASONS
-from firmware_sim.models import Incident
+from firmware_sim.models import DAY_MS, MINUTE_MS, Incident
 from firmware_sim.recording import encode_line, encode_lines, read_recording, write_simulation
 from firmware_sim.scenario import Simulation, generate
 from gateway.contract import decode_message
@@ -27,9 +27,9 @@ AFTER_MS = 5 * 60_000  # the evaluation's window around an incident (detection.e
 
 @pytest.fixture(scope="module")
 def mixed() -> tuple[Simulation, list[Msg]]:
-    # Seed 2 has every malformed fault and a smoke fault the system cannot see (detector offline); seeds are
-    # re-chosen when the planner draws change (issue 19 realism moved seed 29's).
-    sim = generate(homes=16, days=12, seed=2, mix="incident-rich:1,device-faulty:1", mattress_cadence_s=60)
+    # Seed 12 has every malformed fault and a smoke fault the system cannot see (detector offline); seeds are
+    # re-chosen when the planner draws change (issue 19 realism moved seed 29's, the calibrated afternoons seed 2's).
+    sim = generate(homes=16, days=12, seed=12, mix="incident-rich:1,device-faulty:1", mattress_cadence_s=60)
     return sim, list(sim.messages())
 
 
@@ -151,8 +151,8 @@ def test_every_expected_alert_has_its_evidence_in_the_recording(mixed: tuple[Sim
 @pytest.mark.parametrize(
     ("seed", "site", "kind", "alert"),
     [
-        (22, "h0032", "sos_press", "sos"),  # the band is on the charger: nobody can press its SOS key
-        (2, "h0025", "fire", "smoke"),  # a kitchen fire while the smoke detector is offline
+        (29, "h0035", "sos_press", "sos"),  # the band is on the charger: nobody can press its SOS key
+        (58, "h0017", "fire", "smoke"),  # a kitchen fire while the smoke detector is offline
     ],
 )
 def test_incidents_the_system_cannot_see_are_marked_undeliverable(seed: int, site: str, kind: str, alert: str) -> None:
@@ -163,6 +163,19 @@ def test_incidents_the_system_cannot_see_are_marked_undeliverable(seed: int, sit
     incidents = [i for i in sim.ground_truth if i.site == site]
     checked, undeliverable = _check(incidents, readings)
     assert undeliverable >= 1
+
+
+def test_not_up_lasts_hours_past_the_usual_wake_time() -> None:
+    # Counted from an early day's wake time, a not-up stay in bed could end 100 min after the usual time, before the
+    # rule's margin (seed 2 had such an incident when the hours were counted from the day's wake time).
+    sim = generate(homes=40, days=28, seed=2, mix="incident-rich", mattress_cadence_s=60)
+    homes = {h.site: h.profile for h in sim.homes}
+    stays = [i for i in sim.ground_truth if i.type == "not_up"]
+    assert len(stays) >= 10
+    for i in stays:
+        day0 = sim.start_ms + (i.start_ms - sim.start_ms) // DAY_MS * DAY_MS
+        past_usual = (i.end_ms - day0) / MINUTE_MS - homes[i.site].wake_min
+        assert past_usual >= 150, (i, past_usual)
 
 
 def test_batch_line_encoder_matches_the_single_one_on_odd_payloads() -> None:
