@@ -29,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Required, TypedDict, Unpack
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -432,22 +432,28 @@ ClientKind = Literal["paho", "native"]
 CLIENT_KINDS: Final[tuple[ClientKind, ...]] = ("native", "paho")
 
 
+class ListenerOptions(TypedDict, total=False):
+    """The keyword arguments both receive clients take, with the same meaning and defaults."""
+
+    host: Required[str]
+    port: int
+    username: Required[str]
+    password: Required[str]
+    client_id: Required[str]
+    subscriptions: Sequence[str]
+    qos: int
+    keepalive: int
+    capacity: int | None
+    reconnect_min_s: int
+    reconnect_max_s: int
+    max_payload_bytes: int
+
+
 def create_listener(
     *,
     client: ClientKind = "native",
-    host: str,
-    port: int = 1883,
-    username: str,
-    password: str,
-    client_id: str,
-    subscriptions: Sequence[str] = SUBSCRIPTIONS,
-    qos: int = 1,
-    keepalive: int = 30,
-    capacity: int | None = None,
-    reconnect_min_s: int = 1,
-    reconnect_max_s: int = 60,
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     session_save_changes: int = SESSION_SAVE_CHANGES,
+    **options: Unpack[ListenerOptions],
 ) -> MqttListener | NativeListener:
     """The backend's receive path with the chosen client; both have the same interface and guarantee.
 
@@ -455,36 +461,9 @@ def create_listener(
     :meth:`gateway.mqtt_wire.NativeListener._save_session`).
     """
     if client == "native":
-        return NativeListener(
-            host=host,
-            port=port,
-            username=username,
-            password=password,
-            client_id=client_id,
-            subscriptions=subscriptions,
-            qos=qos,
-            keepalive=keepalive,
-            capacity=capacity,
-            reconnect_min_s=reconnect_min_s,
-            reconnect_max_s=reconnect_max_s,
-            max_payload_bytes=max_payload_bytes,
-            session_save_changes=session_save_changes,
-        )
+        return NativeListener(**options, session_save_changes=session_save_changes)
     if client == "paho":
-        return MqttListener(
-            host=host,
-            port=port,
-            username=username,
-            password=password,
-            client_id=client_id,
-            subscriptions=subscriptions,
-            qos=qos,
-            keepalive=keepalive,
-            capacity=capacity,
-            reconnect_min_s=reconnect_min_s,
-            reconnect_max_s=reconnect_max_s,
-            max_payload_bytes=max_payload_bytes,
-        )
+        return MqttListener(**options)
     raise ValueError(f"unknown MQTT client {client!r}: expected one of {', '.join(CLIENT_KINDS)}")
 
 

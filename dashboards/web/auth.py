@@ -55,34 +55,24 @@ def login(
     user_key, ip_key = (f"user:{user.id}" if user else f"login:{username.strip().lower()}"), f"ip:{ip}"
     # The audit names the account; a typed phone number that matches none is recorded masked.
     who = user.id if user else (mask_phone(username) if any(c.isdigit() for c in username) else username)
+
+    def audit(action: str) -> None:
+        ctx.backend.audit(
+            actor=who, channel="console", action=action, entity="worker", entity_id=who, detail={"ip": ip}
+        )
+
     wait = max(ctx.limiter.retry_after(user_key), ctx.ip_limiter.retry_after(ip_key))
     if wait:
-        ctx.backend.audit(
-            actor=who,
-            channel="console",
-            action="login.limited",
-            entity="worker",
-            entity_id=who,
-            detail={"ip": ip},
-        )
+        audit("login.limited")
         return render(request, "login.html", next=next, error=t("login.limited", seconds=wait), status_code=429)
     if not verify_password(user.password_hash if user else None, password) or user is None:
         ctx.limiter.failed(user_key)
         ctx.ip_limiter.failed(ip_key)
-        ctx.backend.audit(
-            actor=who,
-            channel="console",
-            action="login.failed",
-            entity="worker",
-            entity_id=who,
-            detail={"ip": ip},
-        )
+        audit("login.failed")
         return render(request, "login.html", next=next, error=t("login.failed"), status_code=401)
     ctx.limiter.succeeded(user_key)
     token, _ = ctx.sessions.issue(user)
-    ctx.backend.audit(
-        actor=user.id, channel="console", action="login", entity="worker", entity_id=user.id, detail={"ip": ip}
-    )
+    audit("login")
     response = RedirectResponse(_safe_next(next, home_for(user.role)), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

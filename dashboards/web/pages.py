@@ -18,6 +18,7 @@ from dashboards.away import HomeAway, away_sites, home_away
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import month_window
+from dashboards.stats import MonthlyReport
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
@@ -105,6 +106,22 @@ def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> 
     }
 
 
+async def _render_stats(
+    request: Request, ctx: AppContext, scope: Scope, user: Account, report: MonthlyReport, *, ok: bool, printable: bool
+) -> Response:
+    """The statistics page of ``report``, on screen or printable; 422 when the asked month was malformed."""
+    return render(
+        request,
+        "stats.html",
+        user=user,
+        report=report,
+        printable=printable,
+        bad_month=not ok,
+        status_code=200 if ok else 422,
+        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
+    )
+
+
 @router.get("/stats", response_class=HTMLResponse, dependencies=[OfficersOnly])
 async def stats_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
@@ -112,16 +129,7 @@ async def stats_page(
     """Statistics (统计监测) of one month."""
     month, ok = _month_or_none(month)
     report = await build_report(ctx, scope, month)
-    return render(
-        request,
-        "stats.html",
-        user=user,
-        report=report,
-        printable=False,
-        bad_month=not ok,
-        status_code=200 if ok else 422,
-        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
-    )
+    return await _render_stats(request, ctx, scope, user, report, ok=ok, printable=False)
 
 
 @router.get("/stats/report", response_class=HTMLResponse, dependencies=[OfficersOnly])
@@ -136,13 +144,4 @@ async def report_page(
         ctx.backend.audit, actor=user.id, channel="console", action="stats.report", entity="report",
         entity_id=name, detail={},
     )  # fmt: skip
-    return render(
-        request,
-        "stats.html",
-        user=user,
-        report=report,
-        printable=True,
-        bad_month=not ok,
-        status_code=200 if ok else 422,
-        **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
-    )
+    return await _render_stats(request, ctx, scope, user, report, ok=ok, printable=True)

@@ -29,17 +29,14 @@ class DeviceStatusDetector(Detector):
         if battery is not None:
             pct = int(battery)
             if pct <= c.battery_low_pct and not dev.low_battery:
-                dev.low_battery = True
-                ctx.emit(
+                self._battery_low(
+                    ctx,
                     home,
-                    AlertType.LOW_BATTERY,
-                    Severity.INFO,
+                    r,
                     t,
                     f"Battery of {r.kind.value} {r.device} at {pct} % (≤ {c.battery_low_pct} %); replace soon.",
                     f"设备 {r.device}（{r.kind.value}）电量 {pct}%（不高于 {c.battery_low_pct}%），请尽快更换电池。",
-                    device=r.device,
-                    evidence={"battery": pct, "limit": c.battery_low_pct},
-                    key=f"battery:{r.device}",
+                    {"battery": pct, "limit": c.battery_low_pct},
                 )
             elif pct >= c.battery_clear_pct and dev.low_battery:
                 self._battery_back(ctx, home, r, t, f"at {pct} %", f"电量已恢复至 {pct}%")
@@ -47,17 +44,14 @@ class DeviceStatusDetector(Detector):
             # Devices without a percentage (IAS zones through Zigbee2MQTT: `battery_low`) say low / not low.
             flag = r.fields.get("battery_low")
             if flag is True and not dev.low_battery:
-                dev.low_battery = True
-                ctx.emit(
+                self._battery_low(
+                    ctx,
                     home,
-                    AlertType.LOW_BATTERY,
-                    Severity.INFO,
+                    r,
                     t,
                     f"{r.kind.value} {r.device} reports a low battery (the device gives no percentage); replace soon.",
                     f"设备 {r.device}（{r.kind.value}）上报电量低（设备不报告百分比），请尽快更换电池。",
-                    device=r.device,
-                    evidence={"battery_low": True},
-                    key=f"battery:{r.device}",
+                    {"battery_low": True},
                 )
             elif flag is False and dev.low_battery:
                 self._battery_back(ctx, home, r, t, "no longer reported low", "不再上报电量低")
@@ -86,6 +80,29 @@ class DeviceStatusDetector(Detector):
                 f"设备 {r.device} 防拆报警解除。",
                 device=r.device,
             )
+
+    @staticmethod
+    def _battery_low(
+        ctx: Context,
+        home: HomeState,
+        r: Reading,
+        t: int,
+        en: str,
+        zh: str,
+        evidence: dict[str, float | int | str | bool],
+    ) -> None:
+        home.devices[r.device].low_battery = True
+        ctx.emit(
+            home,
+            AlertType.LOW_BATTERY,
+            Severity.INFO,
+            t,
+            en,
+            zh,
+            device=r.device,
+            evidence=evidence,
+            key=f"battery:{r.device}",
+        )
 
     @staticmethod
     def _battery_back(ctx: Context, home: HomeState, r: Reading, t: int, en: str, zh: str) -> None:
