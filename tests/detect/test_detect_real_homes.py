@@ -14,7 +14,7 @@ from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.evaluate import inactivity_late_s
 from detection.homes import TYPICAL_DEVICES, DeviceInfo, HomeRegistry
-from detection.models import AlertType
+from detection.models import Alert, AlertType
 from gateway.models import DeviceKind, MessageType, Reading
 
 _seq = 10_000
@@ -369,40 +369,37 @@ def test_a_block_seen_on_a_week_of_short_spells_is_shrunk_toward_the_homes_dayti
     assert shrunk.inactivity_limit_min[0] == alone.inactivity_limit_min[0]  # night is sleep: left alone
 
 
-def test_a_refit_that_shortens_the_limit_of_a_running_silence_arms_the_new_deadline() -> None:
-    """The simulator's timer check: a home left its grace period at the noon boundary while quiet since 11:40; its
-    timer stayed at the population limit and the prompt came at 12:49, 39 min after the new 30-min limit."""
+def _quiet_since_09_40_then_refit(refit: int, heartbeats_until: int) -> Alert:
+    """Living-room motion at 09:40, then quiet with healthy heartbeats; at ``refit`` the home's own 30-min limits
+    replace the population's. Returns the one inactivity alert by 10:30."""
     home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
     home.send(r("pirliv", DeviceKind.MOTION, at(0, 9, 40), event="motion", room="living"))
-    _heartbeats(home, at(0, 9, 45), at(0, 9, 50))
+    _heartbeats(home, at(0, 9, 45), heartbeats_until)
     engine = home.engine
     short = msgspec.structs.replace(
         engine.homes["h1"].baseline, personal=True, n_days=7, inactivity_limit_min=(30.0, 30.0, 30.0, 30.0, 30.0)
     )
-    home.advance(at(0, 9, 59))
+    home.advance(refit)
     engine.apply_baselines({"h1": short})
-    _heartbeats(home, at(0, 10, 0), at(0, 10, 30))
+    _heartbeats(home, max(refit, heartbeats_until), at(0, 10, 30))
     home.advance(at(0, 10, 30))
     [alert] = home.of(AlertType.INACTIVITY)
+    return alert
+
+
+def test_a_refit_that_shortens_the_limit_of_a_running_silence_arms_the_new_deadline() -> None:
+    """The simulator's timer check: a home left its grace period at the noon boundary while quiet since 11:40; its
+    timer stayed at the population limit and the prompt came at 12:49, 39 min after the new 30-min limit."""
+    alert = _quiet_since_09_40_then_refit(at(0, 9, 59), at(0, 9, 50))
     assert alert.time_ms == at(0, 10, 10) and alert.evidence["limit_min"] == 30.0
+    assert alert.evidence["limit_from_quiet_min"] == 19.0 and inactivity_late_s(alert) == 0.0
 
 
 def test_a_refit_that_shortens_the_limit_past_a_running_silence_pages_at_once_and_says_since_when() -> None:
     """The simulator's timer check, session 11: a fall at 09:01 on the last day of the grace period, the home's own
     30-min limit in force from the noon refit: paged at the refit, and the evaluation must not call that 151 min
     late. The alert says when its limit took effect."""
-    home = Home(engine=Engine(registry=registry(devices=BEDROOM_HOME), config=RULES))
-    home.send(r("pirliv", DeviceKind.MOTION, at(0, 9, 40), event="motion", room="living"))
-    _heartbeats(home, at(0, 9, 45), at(0, 10, 15))
-    engine = home.engine
-    short = msgspec.structs.replace(
-        engine.homes["h1"].baseline, personal=True, n_days=7, inactivity_limit_min=(30.0, 30.0, 30.0, 30.0, 30.0)
-    )
-    home.advance(at(0, 10, 20))
-    engine.apply_baselines({"h1": short})
-    _heartbeats(home, at(0, 10, 20), at(0, 10, 30))
-    home.advance(at(0, 10, 30))
-    [alert] = home.of(AlertType.INACTIVITY)
+    alert = _quiet_since_09_40_then_refit(at(0, 10, 20), at(0, 10, 15))
     assert alert.time_ms == at(0, 10, 20) and alert.evidence["limit_min"] == 30.0
     assert alert.evidence["quiet_min"] == 40.0 and alert.evidence["limit_from_quiet_min"] == 40.0
     assert inactivity_late_s(alert) == 0.0
