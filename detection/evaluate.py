@@ -141,7 +141,7 @@ def inactivity_late_s(alert: Alert) -> float:
     (0.0, 60.0)
     """
     ev = alert.evidence
-    in_force = max(float(ev.get("limit_min", 0)), float(ev.get("limit_from_quiet_min", 0) or 0))
+    in_force = max(float(ev.get("limit_min", 0)), float(ev.get("limit_from_quiet_min", 0)))
     return 60 * (float(ev.get("quiet_min", 0)) - in_force)
 
 
