@@ -190,6 +190,10 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Event-driven devices (PIR, contacts, smoke, call button): offline after this many heartbeats + grace."""
     wristband_offline_min_s: int = 4 * 3600
     """A band goes out with the elder (and out of radio range): silence is only suspicious after hours."""
+    wristband_out_with_wearer_s: int = 12 * 3600
+    """A band that fell silent when the front door opened went out with its wearer (someone else may still be home,
+    so the home need not look empty): offline this long after that opening, or ``wristband_offline_min_s`` after
+    the door opens again (a return)."""
     offline_min_s: int = 15 * 60
     battery_low_pct: int = 20
     """At or below this level a battery is low."""

@@ -187,11 +187,13 @@ def evaluate(
                     seen[(parts[2], parts[4])] = m[0]
 
         def check_offline(a: Alert, seen: dict[tuple[str, str], int] = last_seen, out: list[float] = lateness) -> None:
-            # Independent of the engine: last message of the device in the recording + the alert's own limit.
+            # Independent of the engine: last message of the device in the recording + the alert's own limit (which
+            # runs from a later front-door opening for a band that went out with its wearer).
             if a.type is AlertType.DEVICE_OFFLINE and not a.clears and a.device is not None:
                 last = seen.get((a.site, a.device))
                 if last is not None:
-                    out.append((a.time_ms - last) / 1000 - 60 * float(a.evidence.get("limit_min", 0)))
+                    start = max(last, int(a.evidence.get("from_ms", last)))
+                    out.append((a.time_ms - start) / 1000 - 60 * float(a.evidence.get("limit_min", 0)))
 
         result = run(tap(sim.messages()), registry=registry, config=config, end_ms=sim.end_ms, on_alert=check_offline)
         if lateness:

@@ -55,6 +55,9 @@ class DeviceState(msgspec.Struct, kw_only=True):
     Honest devices deliver most messages live, so a floor of minutes means the device clock is behind."""
     offline_armed: bool = False
     """Mirror of "the ``off:`` timer of this device is armed" (saves a heap-index lookup per message)."""
+    left_door_ms: int = NEVER
+    """Wristband: the last front-door opening while it was being heard (a band silent since then went out with its
+    wearer, :mod:`detection.detectors.offline`)."""
     settle_ms: int = NEVER
     """Not called offline before this: the home's gateway came back and the device's next message may not be due
     yet (its silence from before the outage still counts: a device that died before it is called offline then)."""

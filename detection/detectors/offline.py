@@ -11,6 +11,9 @@ One rule, :func:`offline_limit_ms`, used by this detector and by the console's d
   15 min and raised 991 alerts a month on one real home). A healthy PIR that sees nobody stays online.
 - **periodic kinds** (mattress, wristband): ``max(offline_cadences × cadence, offline_min_s)``, tightened to
   ``offline_learned_factor`` × the longest healthy gap. A wristband: at least 4 h, and not while the elder is out.
+  A band that fell silent within :data:`BAND_GONE_MS` of a front-door opening went out with its wearer, even when
+  someone else keeps the home from looking empty (a visitor, family): it is offline 12 h after that opening
+  (``wristband_out_with_wearer_s``), or its usual limit after the door opens again (a return).
 
 The timer is lazy: each message updates ``last_seen_ms`` only.
 """
@@ -23,10 +26,15 @@ from detection.baseline import hhmm
 from detection.config import DetectConfig
 from detection.detectors.base import MIN_MS, Context, Detector, fmt_min, fmt_min_zh
 from detection.models import AlertType, Severity
-from detection.state import DeviceState, HomeState
+from detection.presence import DOOR_OPEN
+from detection.state import NEVER, DeviceState, HomeState
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind, MessageType, Reading
 
 PREFIX = "off:"
+BAND_HEARD_MS = EXPECTED_CADENCE_S[DeviceKind.WRISTBAND] * 1000 + 5 * MIN_MS
+"""A band heard this recently when the front door opens was in the home then (its cadence + 5 min)."""
+BAND_GONE_MS = 10 * MIN_MS
+"""...and one whose last message came at most this long after that opening went out through it (radio range)."""
 EVENT_DRIVEN = frozenset({DeviceKind.DOOR, DeviceKind.MOTION, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CALL_BUTTON})
 
 
@@ -86,9 +94,16 @@ class OfflineDetector(Detector):
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Clear an offline device; keep its timer armed."""
+        if flags & DOOR_OPEN:
+            for band in home.devices.values():
+                if band.kind is DeviceKind.WRISTBAND and t - band.last_seen_ms <= BAND_HEARD_MS:
+                    band.left_door_ms = t
         dev = home.devices.get(r.device)
         if dev is None:
             return
+        if dev.left_door_ms != NEVER and t > dev.left_door_ms + BAND_GONE_MS and dev.kind is DeviceKind.WRISTBAND:
+            dev.left_door_ms = NEVER  # heard again after going out: its timer runs from this message again
+            dev.offline_armed = False
         if dev.offline:
             dev.offline = False
             ctx.clear(
@@ -118,27 +133,45 @@ class OfflineDetector(Detector):
             dev.offline_armed = True
             ctx.schedule(home, name, due + limit)  # the band went out with the elder; look again later
             return
-        real_due = max(dev.last_seen_ms + limit, dev.settle_ms)
+        start, out = dev.last_seen_ms, NEVER
+        if dev.kind is DeviceKind.WRISTBAND and dev.left_door_ms != NEVER:
+            if dev.last_seen_ms <= dev.left_door_ms + BAND_GONE_MS:  # silent since it went out through the door
+                out = dev.left_door_ms
+                if home.door_open_ms > max(out, dev.last_seen_ms):  # the door opened again: a return?
+                    start = home.door_open_ms
+                else:
+                    start, limit = out, self.config.wristband_out_with_wearer_s * 1000
+        real_due = max(start + limit, dev.settle_ms)
         if real_due > due:
             dev.offline_armed = True
             ctx.schedule(home, name, real_due)
             return
         dev.offline = True
         cad = EXPECTED_CADENCE_S[dev.kind]
+        since = hhmm(ctx.local_min(dev.last_seen_ms))
+        went, went_zh = "", ""
+        if out != NEVER:
+            went = f"; it went quiet when the front door opened at {hhmm(ctx.local_min(out))} (out with its wearer?)"
+            went_zh = f"；入户门 {hhmm(ctx.local_min(out))} 打开后即无消息（可能随老人外出）"
         ctx.emit(
             home,
             AlertType.DEVICE_OFFLINE,
             Severity.WARNING,
             due,
             f"{dev.kind.value} {device} silent for {fmt_min((due - dev.last_seen_ms) / MIN_MS)} since"
-            f" {hhmm(ctx.local_min(dev.last_seen_ms))} (declared cadence {fmt_min(cad / 60)},"
+            f" {since} (declared cadence {fmt_min(cad / 60)},"
             f" longest healthy gap seen {fmt_min(dev.max_gap_ms / MIN_MS)} over {dev.n_gaps} gaps"
-            f"{' between heartbeats' if dev.kind in EVENT_DRIVEN else ''});"
+            f"{' between heartbeats' if dev.kind in EVENT_DRIVEN else ''}){went};"
             " the rest of the home is online.",
-            f"设备 {device}（{dev.kind.value}）自 {hhmm(ctx.local_min(dev.last_seen_ms))} 起已 "
-            f"{fmt_min_zh((due - dev.last_seen_ms) / MIN_MS)} 无消息（标称上报间隔 {fmt_min_zh(cad / 60)}），"
+            f"设备 {device}（{dev.kind.value}）自 {since} 起已 "
+            f"{fmt_min_zh((due - dev.last_seen_ms) / MIN_MS)} 无消息（标称上报间隔 {fmt_min_zh(cad / 60)}）{went_zh}，"
             "该户其他设备在线。",
             device=device,
-            evidence={"kind": dev.kind.value, "limit_min": round(limit / MIN_MS, 1), "cadence_s": cad},
+            evidence={
+                "kind": dev.kind.value,
+                "limit_min": round(limit / MIN_MS, 1),
+                "cadence_s": cad,
+                "from_ms": start,  # the limit runs from here: the last message, or a front-door opening
+            },
             key=name,
         )

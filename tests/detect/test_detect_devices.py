@@ -147,3 +147,78 @@ def test_a_device_dead_before_a_gateway_outage_is_called_offline_a_cadence_after
     assert door.time_ms == back + 6 * 60 * MIN + 10 * MIN
     assert "silent for 18 h 00 min since 21:46" in door.explanation
     assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "btn1"] == []
+
+
+def _band_until(home: Home, start: int, end: int) -> None:
+    """The wristband's 5-min telemetry (worn) in ``[start, end]``; a visitor or the elder in the living room."""
+    t = start
+    while t <= end:
+        home.send(rd("band1", t, worn=True, hr=72.0, steps=100), rd("pir1", t + MIN, event="motion"))
+        t += 5 * MIN
+
+
+def _visitor(home: Home, start: int, end: int) -> None:
+    """Someone moving in the living room every 4 min in ``[start, end)``: the home does not look empty."""
+    t = start
+    while t < end:
+        home.send(rd("pir1", t, event="motion"))
+        t += 4 * MIN
+
+
+def _band_offline(home: Home) -> list[int]:
+    return [a.time_ms for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "band1"]
+
+
+def test_a_band_that_leaves_through_the_front_door_is_out_with_its_wearer_not_offline() -> None:
+    """Simulator seed 5, h0005: the elder went out at 16:53 wearing the band while a visitor stayed in the living
+    room (the PIR kept firing, so the home never looked empty); the band, out of the gateway's range, was silent
+    until the elder came back at 20:51 and was called offline at 20:50 ("silent for 4 h 00 min"). A band whose
+    silence begins at a front-door opening went out with its wearer: it is not offline until 12 h after that
+    opening, or its usual 4 h after the door opens again (a return, or someone else leaving)."""
+    home = Home()
+    _band_until(home, at(0, 8, 0), at(0, 16, 50))
+    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
+    _visitor(home, at(0, 16, 55), at(0, 20, 50))
+    home.advance(at(0, 20, 50, 30))
+    assert _band_offline(home) == []  # was: called offline at 20:50
+    home.send(rd("door1", at(0, 20, 51), event="open"), rd("door1", at(0, 20, 51, 10), event="close"))
+    _band_until(home, at(0, 20, 55), at(0, 22, 0))
+    home.advance(at(1, 1, 59))
+    assert _band_offline(home) == [] and home.of(AlertType.DEVICE_OFFLINE, clears=True) == []
+    # Back home, the band's own limit runs from its last message again: silent after 22:00, offline at 02:00.
+    home.advance(at(1, 2, 0))
+    assert _band_offline(home) == [at(1, 2, 0)]
+
+
+def test_a_band_out_with_its_wearer_is_called_offline_after_12_h_or_4_h_after_the_door_opens_again() -> None:
+    # Out at 16:53 and never back: offline 12 h after the door opened, with the door in the explanation.
+    home = Home()
+    _band_until(home, at(0, 8, 0), at(0, 16, 50))
+    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
+    _visitor(home, at(0, 16, 55), at(1, 4, 50))
+    home.advance(at(1, 4, 52))
+    assert _band_offline(home) == []
+    home.advance(at(1, 4, 53))
+    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "band1"]
+    assert alert.time_ms == at(1, 4, 53) and alert.evidence["limit_min"] == 720.0
+    assert alert.evidence["from_ms"] == at(0, 16, 53) and "front door opened at 16:53" in alert.explanation
+    # Back at 18:00 (the door opens again) but the band stays silent: its usual 4 h from that opening.
+    home = Home()
+    _band_until(home, at(0, 8, 0), at(0, 16, 50))
+    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
+    _visitor(home, at(0, 16, 55), at(0, 18, 0))
+    home.send(rd("door1", at(0, 18, 0), event="open"), rd("door1", at(0, 18, 0, 10), event="close"))
+    _visitor(home, at(0, 18, 1), at(0, 21, 58))
+    home.advance(at(0, 21, 59))
+    assert _band_offline(home) == []
+    home.advance(at(0, 22, 0))
+    assert _band_offline(home) == [at(0, 22, 0)]
+
+
+def test_a_band_that_falls_silent_with_no_door_opening_is_offline_at_its_usual_limit() -> None:
+    # The door opened while the band kept reporting (the elder took the rubbish out): nothing changes.
+    home = Home()
+    _band_until(home, at(0, 8, 0), at(0, 12, 0))
+    home.send(rd("door1", at(0, 10, 0), event="open"), rd("door1", at(0, 10, 1), event="close"))
+    home.advance(at(0, 16, 0))
+    assert _band_offline(home) == [at(0, 16, 0)]  # 4 h after its last message at 12:00

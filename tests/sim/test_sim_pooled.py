@@ -38,6 +38,7 @@ def big_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.mark.slow
+@pytest.mark.scale  # 30 s on 2 cores; the pooled path at small scale stays in the default run (tests below)
 def test_pooled_live_mode_connects_10000_homes_and_delivers(big_broker: Broker) -> None:
     prefix = f"p{uuid.uuid4().hex[:6]}x"
     t0 = time.perf_counter()
