@@ -134,13 +134,12 @@ class OfflineDetector(Detector):
             ctx.schedule(home, name, due + limit)  # the band went out with the elder; look again later
             return
         start, out = dev.last_seen_ms, NEVER
-        if dev.kind is DeviceKind.WRISTBAND and dev.left_door_ms != NEVER:
-            if dev.last_seen_ms <= dev.left_door_ms + BAND_GONE_MS:  # silent since it went out through the door
-                out = dev.left_door_ms
-                if home.door_open_ms > max(out, dev.last_seen_ms):  # the door opened again: a return?
-                    start = home.door_open_ms
-                else:
-                    start, limit = out, self.config.wristband_out_with_wearer_s * 1000
+        if dev.left_door_ms != NEVER and dev.last_seen_ms <= dev.left_door_ms + BAND_GONE_MS:
+            out = dev.left_door_ms  # a wristband silent since it went out through the front door
+            if home.door_open_ms > max(out, dev.last_seen_ms):  # the door opened again: a return?
+                start = home.door_open_ms
+            else:
+                start, limit = out, self.config.wristband_out_with_wearer_s * 1000
         real_due = max(start + limit, dev.settle_ms)
         if real_due > due:
             dev.offline_armed = True
