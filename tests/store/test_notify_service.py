@@ -67,7 +67,9 @@ async def test_notify_sos_link_ack_stops_reminders_and_resolve_is_audited(
     msg = webhook.to("W01")[0]
     assert "张桂英" in msg["title"] and "SOS" in msg["title"]
     assert "幸福路 12 号 3 栋 402" in msg["message"] and "手环 band1 按下 SOS" in msg["message"]
-    ack_token, page_token = links_in(msg)
+    links = links_in(msg)
+    assert len(links) == 2, msg  # the ack link, then the page link
+    ack_token, page_token = links
     clock.advance(40)
     result = await service.consume_link(ack_token)
     assert result.applied and result.record.state == "acknowledged" and result.record.owner_id == "W01"
