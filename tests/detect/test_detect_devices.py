@@ -165,6 +165,15 @@ def _visitor(home: Home, start: int, end: int) -> None:
         t += 4 * MIN
 
 
+def _out_at_16_53(visitor_until: int) -> Home:
+    """The band reports until 16:50, the front door opens at 16:53, a visitor moves about until ``visitor_until``."""
+    home = Home()
+    _band_until(home, at(0, 8, 0), at(0, 16, 50))
+    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
+    _visitor(home, at(0, 16, 55), visitor_until)
+    return home
+
+
 def _band_offline(home: Home) -> list[int]:
     return [a.time_ms for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "band1"]
 
@@ -175,10 +184,7 @@ def test_a_band_that_leaves_through_the_front_door_is_out_with_its_wearer_not_of
     until the elder came back at 20:51 and was called offline at 20:50 ("silent for 4 h 00 min"). A band whose
     silence begins at a front-door opening went out with its wearer: it is not offline until 12 h after that
     opening, or its usual 4 h after the door opens again (a return, or someone else leaving)."""
-    home = Home()
-    _band_until(home, at(0, 8, 0), at(0, 16, 50))
-    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
-    _visitor(home, at(0, 16, 55), at(0, 20, 50))
+    home = _out_at_16_53(at(0, 20, 50))
     home.advance(at(0, 20, 50, 30))
     assert _band_offline(home) == []  # was: called offline at 20:50
     home.send(rd("door1", at(0, 20, 51), event="open"), rd("door1", at(0, 20, 51, 10), event="close"))
@@ -192,10 +198,7 @@ def test_a_band_that_leaves_through_the_front_door_is_out_with_its_wearer_not_of
 
 def test_a_band_out_with_its_wearer_is_called_offline_after_12_h_or_4_h_after_the_door_opens_again() -> None:
     # Out at 16:53 and never back: offline 12 h after the door opened, with the door in the explanation.
-    home = Home()
-    _band_until(home, at(0, 8, 0), at(0, 16, 50))
-    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
-    _visitor(home, at(0, 16, 55), at(1, 4, 50))
+    home = _out_at_16_53(at(1, 4, 50))
     home.advance(at(1, 4, 52))
     assert _band_offline(home) == []
     home.advance(at(1, 4, 53))
@@ -203,10 +206,7 @@ def test_a_band_out_with_its_wearer_is_called_offline_after_12_h_or_4_h_after_th
     assert alert.time_ms == at(1, 4, 53) and alert.evidence["limit_min"] == 720.0
     assert alert.evidence["from_ms"] == at(0, 16, 53) and "front door opened at 16:53" in alert.explanation
     # Back at 18:00 (the door opens again) but the band stays silent: its usual 4 h from that opening.
-    home = Home()
-    _band_until(home, at(0, 8, 0), at(0, 16, 50))
-    home.send(rd("door1", at(0, 16, 53), event="open"), rd("door1", at(0, 16, 53, 10), event="close"))
-    _visitor(home, at(0, 16, 55), at(0, 18, 0))
+    home = _out_at_16_53(at(0, 18, 0))
     home.send(rd("door1", at(0, 18, 0), event="open"), rd("door1", at(0, 18, 0, 10), event="close"))
     _visitor(home, at(0, 18, 1), at(0, 21, 58))
     home.advance(at(0, 21, 59))
