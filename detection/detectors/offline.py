@@ -101,7 +101,7 @@ class OfflineDetector(Detector):
         dev = home.devices.get(r.device)
         if dev is None:
             return
-        if dev.left_door_ms != NEVER and t > dev.left_door_ms + BAND_GONE_MS and dev.kind is DeviceKind.WRISTBAND:
+        if dev.left_door_ms != NEVER and t > dev.left_door_ms + BAND_GONE_MS:  # (set on wristbands only)
             dev.left_door_ms = NEVER  # heard again after going out: its timer runs from this message again
             dev.offline_armed = False
         if dev.offline:
