@@ -7,9 +7,12 @@ For each home of the development set (:mod:`detection.realdata.sources`):
 2. The whole recording is replayed through the engine in event time (``tz_offset_s=0``: the recordings keep local
    time). Every behavioural alert that pages after the warm-up (the first :data:`WARMUP_DAYS` days) and outside
    a labelled absence (+ 15 min) counts as a **false page**: these are ordinary days of people living alone.
-   Check-in prompts are counted the same way. The engine is snapshotted at every care-day boundary.
-3. Incidents are injected into real days after the warm-up, each replayed alone from the snapshot of its care
-   day, the recording's own messages with the incident applied:
+   Check-in prompts are counted the same way. Only the annotated span is scored (first label to last label: outside
+   it no absence is known; van Kasteren B's sensors run ten days past its labels), and a release that lists firings
+   only inside annotated activities (MIT) has no silences to score: its pages are counted apart, not as false.
+   The engine is snapshotted at every care-day boundary.
+3. Incidents are injected into real days after the warm-up (inside the annotated span), each replayed alone from
+   the snapshot of its care day, the recording's own messages with the incident applied:
 
    - ``long_lie``: the first firing after a random daytime moment (09:00–18:00) with the resident at home and out
      of bed; every firing after it is removed for 8 h (heartbeats go on);
@@ -146,6 +149,10 @@ class HomeResult(msgspec.Struct, kw_only=True):
     """Delay (min) of the site-offline alert of each platform outage that raised one."""
     stretch_pages: int = 0
     stretch_days: float = 0.0
+    unscored_pages: int = 0
+    """Pages after the warm-up where the recording has no ground truth (:attr:`_Prepared.unscored`)."""
+    unscored_days: float = 0.0
+    silence_recorded: bool = True
 
     @property
     def months(self) -> float:
@@ -167,6 +174,10 @@ class _Prepared(msgspec.Struct, kw_only=True):
     avoid: list[Interval] | None = None
     """Where incidents are not placed (None: the labelled absences)."""
     real_failures: bool = False
+    unscored: list[Interval] = msgspec.field(default_factory=list)
+    """No ground truth for normal time here: no page or prompt is scored and the time is not in the scored days.
+    The recording outside its annotated span (the labels began later or ended earlier: no absence is known there),
+    or all of it when the release did not record silence (:attr:`TlHomeInfo.silence_recorded`)."""
 
 
 def _silent(failures: Sequence[tuple[str, int, int]]) -> Callable[[str, int], bool]:
@@ -268,6 +279,7 @@ def prepare(raw: RawHome) -> _Prepared:
     )
     t0 = min(f.start_s for f in raw.firings) * 1000
     t1 = max(f.start_s + f.duration_s for f in raw.firings) * 1000
+    unlabelled = outside_annotations(raw, t0, t1)
     # Two failure windows of 24 h: the two busiest non-mattress devices, at 40 % and 70 % of the recording.
     busiest = sorted(
         (d for d in devices if d.kind is not DeviceKind.MATTRESS), key=lambda d: -len(intervals.get(d.device, ()))
@@ -277,8 +289,30 @@ def prepare(raw: RawHome) -> _Prepared:
         s = t0 + int((t1 - t0) * frac) // HOUR * HOUR + 17 * MIN
         failures.append((d.device, s, s + DAY))
     return _Prepared(
-        info=raw.info, devices=devices, intervals=intervals, absences=absences, failures=failures, t0=t0, t1=t1
+        info=raw.info,
+        devices=devices,
+        intervals=intervals,
+        absences=absences,
+        failures=failures,
+        t0=t0,
+        t1=t1,
+        avoid=merge([*absences, *unlabelled]) if unlabelled else None,
+        unscored=unlabelled if raw.info.silence_recorded else [(t0, t1)],
     )
+
+
+def outside_annotations(raw: RawHome, t0: int, t1: int) -> list[Interval]:
+    """The parts of ``[t0, t1)`` before the first annotated activity and after the last one (ms).
+
+    Only inside the annotated span does a missing absence label mean the resident was at home (van Kasteren B's
+    labels end on 7 Aug, its sensors run on to 17 Aug; van Kasteren A's end at 18:25 the evening he leaves for two
+    days). A home without any annotation has no span: all of it is outside.
+    """
+    if not raw.activities:
+        return [(t0, t1)]
+    a0 = min(a.start_s for a in raw.activities) * 1000
+    a1 = max(a.start_s + a.duration_s for a in raw.activities) * 1000
+    return [(s, e) for s, e in ((t0, min(a0, t1)), (max(a1, t0), t1)) if s < e]
 
 
 def recorded_messages(prep: _Prepared) -> list[Message]:
@@ -521,7 +555,8 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
     warm_end = prep.t0 + WARMUP_DAYS * DAY
     # Not scored: a platform outage and the settle after it (the warm-up counts from the first data).
     dark = merge((a, b + OUTAGE_SETTLE_MS) for a, b in prep.outages)
-    dark_scored = sum(max(0, min(b, prep.t1) - max(a, warm_end)) for a, b in dark)
+    unscored = merge([*dark, *prep.unscored])
+    dark_scored = sum(max(0, min(b, prep.t1) - max(a, warm_end)) for a, b in unscored)
     res = HomeResult(
         site=prep.info.site,
         source=prep.info.source,
@@ -531,6 +566,8 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
         messages=base.messages,
         replay_s=base.seconds,
         labelled_absences=bool(prep.info.absence_labels),
+        silence_recorded=prep.info.silence_recorded,
+        unscored_days=sum(max(0, min(b, prep.t1) - max(a, warm_end)) for a, b in merge(prep.unscored)) / DAY,
         real_failures=prep.real_failures,
         outages=len(prep.outages),
     )
@@ -544,7 +581,8 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
     )
     stretches = prep.stretches or []
     for a in base.pages:
-        if a.time_ms < warm_end or _in(prep.absences, a.time_ms, ABSENCE_MARGIN_MS) or _in(dark, a.time_ms):
+        if a.time_ms < warm_end or _in(prep.absences, a.time_ms, ABSENCE_MARGIN_MS) or _in(unscored, a.time_ms):
+            res.unscored_pages += a.time_ms >= warm_end and _in(prep.unscored, a.time_ms)
             continue
         res.false_pages += 1
         res.false_by_type[a.type.value] = res.false_by_type.get(a.type.value, 0) + 1
@@ -559,7 +597,7 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
     res.prompts = sum(
         1
         for t, _ in base.prompts
-        if t >= warm_end and not _in(prep.absences, t, ABSENCE_MARGIN_MS) and not _in(dark, t)
+        if t >= warm_end and not _in(prep.absences, t, ABSENCE_MARGIN_MS) and not _in(unscored, t)
     )
     for o_start, o_end in prep.outages:
         seen = [x.time_ms for x in base.site_alerts if o_start <= x.time_ms < o_end]
@@ -712,6 +750,8 @@ def _row(name: str, rs: Sequence[HomeResult]) -> str:
 
 def _label(r: HomeResult) -> str:
     marks = (["unseen"] if r.unseen else []) + ([] if r.labelled_absences else ["no absence labels: upper bound"])
+    if not r.silence_recorded:
+        marks.append("silence not recorded: pages not scored")
     return r.site + (f" ({'; '.join(marks)})" if marks else "")
 
 
@@ -760,6 +800,16 @@ def report_markdown(results: Sequence[HomeResult]) -> str:
     for r in results:
         if r.false_by_type:
             notes.append(f"- {r.site}: false pages by type {r.false_by_type}")
+        if r.unscored_days >= 0.1 and r.labelled_absences:
+            why = (
+                "the release lists firings only inside annotated activities"
+                if not r.silence_recorded
+                else "outside the annotated span (no absence is known there)"
+            )
+            notes.append(
+                f"- {r.site}: not scored: {r.unscored_days:.1f} days after the warm-up, {why};"
+                f" {r.unscored_pages} page{'' if r.unscored_pages == 1 else 's'} there"
+            )
         if r.unsupported:
             off = "; ".join(f"{k}: {v}" for k, v in sorted(r.unsupported.items()))
             notes.append(f"- {r.site}: detectors off: {off}")
