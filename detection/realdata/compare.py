@@ -489,13 +489,17 @@ def hour_table(real: Sequence[HomeStats], sim: Sequence[HomeStats]) -> str:
 
 
 def real_home_stats(*, include_unseen: bool = False) -> list[HomeStats]:
-    """Summaries of the real development homes from the dataset cache (the held-out home only if asked)."""
+    """Summaries of the real development homes from the dataset cache (the held-out home only if asked).
+
+    A release that did not record silence (MIT: firings only inside annotated activities) is left out: its quiet
+    spells, wake times and outings would be gaps in the release, not behaviour.
+    """
     from detection.realdata.mapping import intervals_of, map_devices, messages
     from detection.realdata.sources import TL_HOMES, load_home
 
     out = []
     for info in TL_HOMES:
-        if info.unseen and not include_unseen:
+        if (info.unseen and not include_unseen) or not info.silence_recorded:
             continue
         raw = load_home(info)
         devices = map_devices(raw)
