@@ -149,6 +149,8 @@ class HomeResult(msgspec.Struct, kw_only=True):
     """Delay (min) of the site-offline alert of each platform outage that raised one."""
     stretch_pages: int = 0
     stretch_days: float = 0.0
+    outing_pages: int = 0
+    """A home without absence labels: its false pages inside an outing inferred from the entrance door (+ 15 min)."""
     unscored_pages: int = 0
     """Pages after the warm-up where the recording has no ground truth (:attr:`_Prepared.unscored`)."""
     unscored_days: float = 0.0
@@ -587,6 +589,9 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
         res.false_pages += 1
         res.false_by_type[a.type.value] = res.false_by_type.get(a.type.value, 0) + 1
         res.stretch_pages += _in(stretches, a.time_ms)
+        res.outing_pages += (
+            not prep.absences and prep.avoid is not None and _in(prep.avoid, a.time_ms, ABSENCE_MARGIN_MS)
+        )
     res.stretch_days = (
         sum(
             max(0, s1 - max(s0, warm_end)) - sum(max(0, min(s1, y) - max(s0, warm_end, x)) for x, y in dark)
@@ -774,7 +779,9 @@ def _recorded_notes(r: HomeResult) -> list[str]:
         f" (after {seen or '-'} min); not scored inside an outage and for {OUTAGE_SETTLE_MS // HOUR} h after it",
         f"- {r.site}: no absence labels: every page counts ({r.false_pages} in {r.scored_days:.0f} scored days);"
         f" inside the continuous stretches {r.stretch_pages} in {r.stretch_days:.0f} days = {per_month:.1f} per"
-        " home-month",
+        f" home-month; {r.outing_pages} inside an outing inferred from the entrance door (door closed, nothing moved,"
+        f" door opened, over {OUTING_MIN_MS // MIN} min: the dataset authors' rule), so"
+        f" {(r.false_pages - r.outing_pages) / r.months if r.months else 0.0:.1f} per home-month outside them",
     ]
 
 

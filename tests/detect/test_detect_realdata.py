@@ -566,6 +566,10 @@ def test_homeassist_home1_is_scored_on_its_real_failures_outside_its_outages() -
     text = report_markdown([res])
     assert "| homeassist-1 (unseen; no absence labels: upper bound) |" in text
     assert "real device failures" in text
+    # Without labels, the pages inside outings the entrance door shows (the authors' rule) are counted apart too:
+    # some out-not-back pages fall there, the backstop's afternoon pages do not.
+    assert 0 < res.outing_pages <= res.false_by_type["out_not_back"] < res.false_pages
+    assert f"{res.outing_pages} inside an outing inferred from the entrance door" in text
 
 
 def test_a_contact_left_open_through_its_failure_record_is_not_opened_again_when_it_returns(tmp_path: Path) -> None:
