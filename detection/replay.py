@@ -23,11 +23,12 @@ import msgspec
 
 from detection.capabilities import is_entrance
 from detection.config import DetectConfig
+from detection.detectors.base import BEHAVIOURAL
 from detection.engine import Engine
 from detection.errors import RecordingError
-from detection.fusion import Fusion, IncidentUpdate
+from detection.fusion import DEVICE_HEALTH, Fusion, IncidentUpdate
 from detection.homes import HomeRegistry
-from detection.models import Alert
+from detection.models import LIFE_SAFETY_TYPES, Alert, AlertType, CheckIn
 from detection.rhythm import RhythmTally
 from gateway.contract import decode_message
 from gateway.errors import DecodeError
@@ -82,6 +83,10 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     last_ms: int
     rhythm: RhythmTally = msgspec.field(default_factory=RhythmTally)
     """Per home: events by local hour as replayed, and hours away (``detection.rhythm``: is the clock right?)."""
+    checkins: list[CheckIn] = msgspec.field(default_factory=list)
+    """Every check-in step (prompt, answered, paged), in order."""
+    spans: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    """Per home: arrival time of its first and last decoded message."""
 
     @property
     def alerts(self) -> list[Alert]:
@@ -112,6 +117,8 @@ def run(
     tz_ms = engine.config.tz_offset_s * 1000
     rhythm = RhythmTally()
     entrance = _entrance_doors(registry)
+    first_by_site: dict[str, int] = {}
+    last_by_site: dict[str, int] = {}
     for received_ms, topic, payload in messages:
         if n == 0:
             first = received_ms
@@ -123,6 +130,10 @@ def run(
         except DecodeError as exc:
             rejected[exc.reason.value] += 1
             continue
+        site = reading.site
+        if site not in first_by_site:
+            first_by_site[site] = received_ms
+        last_by_site[site] = received_ms
         if reading.event is not None:
             rhythm.add(reading.site, reading.time_ms + tz_ms, (reading.site, reading.device) in entrance)
         for alert in process(reading):
@@ -139,7 +150,65 @@ def run(
         first_ms=first,
         last_ms=last,
         rhythm=rhythm,
+        checkins=list(engine.checkins),
+        spans={site: (first_by_site[site], last_by_site[site]) for site in first_by_site},
     )
+
+
+class HomeTally(msgspec.Struct, kw_only=True):
+    """What one home's replay would have put in front of people (the JSONL holds every update besides)."""
+
+    site: str
+    days: float
+    pages: int = 0
+    """Behavioural alerts that reach a person: a new incident, a new condition or an escalation (not clears)."""
+    prompts: int = 0
+    """Check-in prompts: the elder asked first, through the home's devices."""
+    answered: int = 0
+    """... answered by the elder (activity or "I'm fine" within the window): no page."""
+    life_safety: int = 0
+    device: int = 0
+    """Device-health notifications (offline, battery, tamper, not worn, fault)."""
+    site_offline: int = 0
+    other: int = 0
+    """Anything else that notified (sleep apnoea episodes)."""
+
+    @property
+    def pages_per_month(self) -> float:
+        """Behavioural pages per 30 days of the home's recording."""
+        return self.pages / (self.days / 30.0) if self.days > 0 else 0.0
+
+
+def tally(result: ReplayResult) -> list[HomeTally]:
+    """Per home, sorted: the updates that notify someone, by kind, and the check-ins, over the home's span.
+
+    Counts the way ``eldercare evaluate`` does: an update counts when it notifies and does not clear; merged-away
+    duplicates and clears are in the JSONL for the record but reach nobody.
+    """
+    homes = {
+        site: HomeTally(site=site, days=max(0, b - a) / 86_400_000) for site, (a, b) in sorted(result.spans.items())
+    }
+    for u in result.updates:
+        a = u.alert
+        h = homes.get(a.site)
+        if h is None or a.clears or not u.notify:
+            continue
+        if a.type in BEHAVIOURAL:
+            h.pages += 1
+        elif a.type in LIFE_SAFETY_TYPES:
+            h.life_safety += 1
+        elif a.type in DEVICE_HEALTH:
+            h.device += 1
+        elif a.type is AlertType.SITE_OFFLINE:
+            h.site_offline += 1
+        else:
+            h.other += 1
+    for c in result.checkins:
+        h = homes.get(c.site)
+        if h is not None:
+            h.prompts += c.what == "prompt"
+            h.answered += c.what == "answered"
+    return list(homes.values())
 
 
 def _entrance_doors(registry: HomeRegistry | None) -> frozenset[tuple[str, str]]:

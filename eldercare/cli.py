@@ -6,10 +6,13 @@ import asyncio
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from detection.replay import ReplayResult
 
 app = typer.Typer(
     name="eldercare",
@@ -496,6 +499,7 @@ def replay(
         f"{len(result.updates)} alert updates from {recording} in {time.monotonic() - started:.1f} s"
         f" (local time UTC{offset_h:+g})"
     )
+    _print_replay_tally(result)
     for site, fit in sorted(result.rhythm.suggestions(offset_h).items()):
         console.print(
             f"[yellow]warning:[/] home {site} is quietest around noon, not at night, at UTC{offset_h:+g}: if the"
@@ -504,6 +508,44 @@ def replay(
             f"若录制数据的时钟不是 UTC{offset_h:+g}，请用 --utc-offset {fit:g} 重放"
             "（夜间规则、起床时间和时段都依赖本地时间）"
         )
+
+
+def _print_replay_tally(result: ReplayResult) -> None:
+    """Per home, what would have reached people: the JSONL also holds clears and merged duplicates, which do not."""
+    from rich.table import Table
+
+    from detection.replay import tally
+
+    homes = tally(result)
+    if not homes:
+        return
+    table = Table(
+        title="what reached people, per home (updates that notify; clears and duplicates left out) / 每户实际通知",
+        title_justify="left",
+    )
+    for col in (
+        "home / 住户",
+        "days / 天数",
+        "behavioural pages / 行为提醒",
+        "per 30 days / 每30天",
+        "check-ins asked (answered) / 询问（已回应）",
+        "life-safety / 紧急",
+        "device health / 设备",
+        "home offline / 断线",
+    ):
+        table.add_column(col, justify="left" if col.startswith("home /") else "right")
+    for h in homes:
+        table.add_row(
+            h.site,
+            f"{h.days:.1f}",
+            str(h.pages),
+            f"{h.pages_per_month:.1f}",
+            f"{h.prompts} ({h.answered})",
+            str(h.life_safety),
+            str(h.device),
+            str(h.site_offline),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from detect_helpers import MIN, at
+from detect_helpers import DAY, MIN, at
 
 from detection.errors import RecordingError
-from detection.replay import replay
+from detection.replay import replay, tally
 
 REGISTRY = {
     "version": 1,
@@ -59,6 +59,38 @@ def test_replay_writes_alerts_in_event_time(tmp_path: Path) -> None:
     exit_row = next(r for r in rows if r["type"] == "night_bed_exit")
     assert exit_row["incident"] == sos["incident"] and exit_row["incident_severity"] == "critical"
     assert at(1, 2, 40) - at(1, 2, 0) == 40 * MIN
+    # What reached people, per home: the SOS and the bed-exit page after its unanswered check-in; the clears and
+    # merged updates the JSONL also holds are not counted.
+    [home] = tally(result)
+    assert (home.site, home.pages, home.prompts, home.answered, home.life_safety) == ("h0001", 1, 1, 0, 1)
+    assert home.days == (at(1, 3, 0) - at(0, 22, 0)) / DAY and home.pages_per_month == 30 / home.days
+    assert len(rows) > home.pages + home.life_safety
+
+
+def test_replay_prints_what_reached_people_per_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    lines = [
+        _line(at(0, 8, 0), "motion/pir1/event", {"event": "motion", "seq": 1, "ts": at(0, 8, 0)}),
+        _line(at(0, 9, 0), "wristband/band1/event", {"event": "sos", "seq": 1, "ts": at(0, 9, 0)}),
+        _line(at(0, 9, 1), "wristband/band1/event", {"event": "sos", "seq": 2, "ts": at(0, 9, 1)}),
+        _line(at(2, 8, 0), "motion/pir1/event", {"event": "motion", "seq": 2, "ts": at(2, 8, 0)}),
+    ]
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert "what reached people, per home" in res.output and "每户实际通知" in res.output
+    [row] = [x for x in res.output.splitlines() if "h0001" in x]
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    # two days; the second SOS press within a minute is the same incident: one life-safety notification
+    assert cells[:2] == ["h0001", "2.0"] and cells[5] == "1"
 
 
 def test_bad_recording_line_is_a_typed_error(tmp_path: Path) -> None:
