@@ -80,7 +80,13 @@ def observe(ctx: Context, home: HomeState, r: Reading, t: int) -> int:
     if kind is _MATTRESS:
         room = "bedroom"
         home.has_mattress = True
-        if r.type is _TELEMETRY:
+        # A reading older than the newest this mattress already gave (QoS 1 re-sends, a cluster's nodes) is
+        # history: it must not move the elder in or out of bed (measured on the 3-node cluster: a late "occupied"
+        # put an elder who had got up back in bed, and the night bed exit never paged).
+        mat = home.devices.get(r.device)
+        if mat is not None and t < mat.last_reading_ms:
+            pass  # stale: neither a bed change nor a night vital-sign sample of the day's summary
+        elif r.type is _TELEMETRY:
             occ = r.fields.get("occupied")
             if occ is not None and bool(occ) is not home.in_bed:
                 flags = _bed(ctx, home, bool(occ), t)

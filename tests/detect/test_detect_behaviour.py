@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from detect_helpers import MIN, Home, at, rd
 
 from detection.models import AlertType
@@ -25,6 +26,35 @@ def test_night_bed_exit_fires_at_the_limit_not_before_and_return_clears() -> Non
     assert "02:00 离床" in alert.explanation_zh
     home.send(rd("mat1", at(1, 2, 55), event="in_bed"))
     assert len(home.of(AlertType.NIGHT_BED_EXIT, clears=True)) == 1
+
+
+def test_a_late_in_bed_reading_does_not_put_an_elder_who_got_up_back_in_bed() -> None:
+    """QoS 1 re-sends, and a cluster whose nodes each carry some of a home's messages, can deliver one device's
+    readings out of order. Seen on the 3-node cluster: the 30-s occupancy telemetry stamped 02:00:00 arrived after
+    the one stamped 02:00:30 that said the bed was empty, put the elder back in bed, and the night bed exit never
+    paged. A reading older than the newest the mattress already gave is history, not news."""
+    home = Home()
+    _night(home)
+    home.send(rd("mat1", at(1, 1, 59, 30), occupied=True), rd("mat1", at(1, 2, 0, 30), occupied=False))
+    late = msgspec.structs.replace(rd("mat1", at(1, 2, 0), occupied=True), received_ms=at(1, 2, 0, 31))
+    home.send(late)
+    assert not home.engine.homes["h1"].in_bed
+    home.advance(at(1, 2, 41))
+    [alert] = home.of(AlertType.NIGHT_BED_EXIT)
+    assert alert.time_ms == at(1, 2, 40, 30) and "since 02:00" in alert.explanation
+    # the same holds for the mattress's own bed events: a late "in_bed" is not a return
+    again = Home()
+    _night(again)
+    again.send(rd("mat1", at(1, 2, 0, 30), event="out_of_bed"))
+    again.send(msgspec.structs.replace(rd("mat1", at(1, 2, 0), event="in_bed"), received_ms=at(1, 2, 0, 31)))
+    again.advance(at(1, 2, 41))
+    assert [a.time_ms for a in again.of(AlertType.NIGHT_BED_EXIT)] == [at(1, 2, 40, 30)]
+    # ... while a newer reading still counts at once
+    back = Home()
+    _night(back)
+    back.send(rd("mat1", at(1, 2, 0, 30), occupied=False), rd("mat1", at(1, 2, 1), occupied=True))
+    back.advance(at(1, 3, 0))
+    assert back.of(AlertType.NIGHT_BED_EXIT) == [] and back.engine.homes["h1"].in_bed
 
 
 def test_short_toilet_trip_raises_nothing() -> None:
