@@ -333,6 +333,11 @@ def recorded_messages(prep: _Prepared) -> list[Message]:
     )
 
 
+def _overlap_ms(ivs: Sequence[Interval], lo: int, hi: int) -> int:
+    """How much of ``[lo, hi)`` the (disjoint) intervals cover."""
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in ivs)
+
+
 def _in(ivs: Sequence[Interval], t: int, margin: int = 0) -> bool:
     return any(s - margin <= t < e + margin for s, e in ivs)
 
@@ -558,7 +563,7 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
     # Not scored: a platform outage and the settle after it (the warm-up counts from the first data).
     dark = merge((a, b + OUTAGE_SETTLE_MS) for a, b in prep.outages)
     unscored = merge([*dark, *prep.unscored])
-    dark_scored = sum(max(0, min(b, prep.t1) - max(a, warm_end)) for a, b in unscored)
+    dark_scored = _overlap_ms(unscored, warm_end, prep.t1)
     res = HomeResult(
         site=prep.info.site,
         source=prep.info.source,
@@ -569,7 +574,7 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
         replay_s=base.seconds,
         labelled_absences=bool(prep.info.absence_labels),
         silence_recorded=prep.info.silence_recorded,
-        unscored_days=sum(max(0, min(b, prep.t1) - max(a, warm_end)) for a, b in merge(prep.unscored)) / DAY,
+        unscored_days=_overlap_ms(merge(prep.unscored), warm_end, prep.t1) / DAY,
         real_failures=prep.real_failures,
         outages=len(prep.outages),
     )
@@ -589,15 +594,10 @@ def evaluate_home(raw: RawHome, *, config: DetectConfig | None = None, seed: int
         res.false_pages += 1
         res.false_by_type[a.type.value] = res.false_by_type.get(a.type.value, 0) + 1
         res.stretch_pages += _in(stretches, a.time_ms)
-        res.outing_pages += (
-            not prep.absences and prep.avoid is not None and _in(prep.avoid, a.time_ms, ABSENCE_MARGIN_MS)
-        )
+        if not prep.info.absence_labels and prep.avoid is not None:  # the outings inferred from the door
+            res.outing_pages += _in(prep.avoid, a.time_ms, ABSENCE_MARGIN_MS)
     res.stretch_days = (
-        sum(
-            max(0, s1 - max(s0, warm_end)) - sum(max(0, min(s1, y) - max(s0, warm_end, x)) for x, y in dark)
-            for s0, s1 in stretches
-        )
-        / DAY
+        sum(max(0, s1 - max(s0, warm_end)) - _overlap_ms(dark, max(s0, warm_end), s1) for s0, s1 in stretches) / DAY
     )
     res.prompts = sum(
         1
