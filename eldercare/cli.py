@@ -532,6 +532,7 @@ def _print_replay_tally(result: ReplayResult) -> None:
         "life-safety / 紧急",
         "device health / 设备",
         "home offline / 断线",
+        "other (apnoea) / 其他",
     ):
         table.add_column(col, justify="left" if col.startswith("home /") else "right")
     for h in homes:
@@ -544,6 +545,7 @@ def _print_replay_tally(result: ReplayResult) -> None:
             str(h.life_safety),
             str(h.device),
             str(h.site_offline),
+            str(h.other),
         )
     console.print(table)
 

@@ -91,6 +91,7 @@ def test_replay_prints_what_reached_people_per_home(tmp_path: Path, monkeypatch:
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     # two days; the second SOS press within a minute is the same incident: one life-safety notification
     assert cells[:2] == ["h0001", "2.0"] and cells[5] == "1"
+    assert len(cells) == 9 and cells[8] == "0"  # the last column: anything else that notified (apnoea)
 
 
 def test_bad_recording_line_is_a_typed_error(tmp_path: Path) -> None:
