@@ -47,8 +47,24 @@ class _Line(msgspec.Struct):
 _LINE = msgspec.json.Decoder(_Line)
 
 
-def read_recording(path: str | Path) -> Iterator[Message]:
-    """Yield ``(received_ms, topic, payload bytes)`` from a JSONL recording; raise :class:`RecordingError`."""
+class Unreadable(msgspec.Struct, kw_only=True):
+    """Recording lines that could not be read and were skipped."""
+
+    count: int = 0
+    first: list[tuple[int, str]] = msgspec.field(default_factory=list)
+    """The first :data:`UNREADABLE_KEPT` of them: (1-based line number, reason)."""
+
+
+UNREADABLE_KEPT = 20
+
+
+def read_recording(path: str | Path, *, skipped: Unreadable | None = None) -> Iterator[Message]:
+    """Yield ``(received_ms, topic, payload bytes)`` from a JSONL recording.
+
+    A line that cannot be read raises :class:`RecordingError`, or, when ``skipped`` is given, is counted there and
+    passed over so that the rest of the recording still counts (a recorder killed mid-line leaves a
+    truncated last line; one bad line must not cost a month of a home). A file that cannot be opened always raises.
+    """
     p = Path(path)
     try:
         fh = p.open("rb")
@@ -60,15 +76,20 @@ def read_recording(path: str | Path) -> Iterator[Message]:
                 continue
             try:
                 line = _LINE.decode(raw)
-            except msgspec.DecodeError as exc:
-                raise RecordingError(str(p), n, str(exc)) from None
-            if line.payload_b64 is None:
-                yield line.t, line.topic, line.payload.encode()
+                payload = (
+                    line.payload.encode()
+                    if line.payload_b64 is None
+                    else base64.b64decode(line.payload_b64, validate=True)
+                )
+            except (msgspec.DecodeError, binascii.Error) as exc:
+                reason = f"payload_b64 is not base64: {exc}" if isinstance(exc, binascii.Error) else str(exc)
+                if skipped is None:
+                    raise RecordingError(str(p), n, reason) from None
+                skipped.count += 1
+                if len(skipped.first) < UNREADABLE_KEPT:
+                    skipped.first.append((n, reason))
                 continue
-            try:
-                yield line.t, line.topic, base64.b64decode(line.payload_b64, validate=True)
-            except binascii.Error as exc:
-                raise RecordingError(str(p), n, f"payload_b64 is not base64: {exc}") from None
+            yield line.t, line.topic, payload
 
 
 class ReplayResult(msgspec.Struct, kw_only=True):
@@ -87,6 +108,8 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     """Every check-in step (prompt, answered, paged), in order."""
     spans: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     """Per home: arrival time of its first and last decoded message."""
+    unreadable: Unreadable = msgspec.field(default_factory=Unreadable)
+    """Recording lines that could not be read and were skipped (:func:`replay`)."""
 
     @property
     def alerts(self) -> list[Alert]:
@@ -247,14 +270,23 @@ def replay(
     out: str | Path | IO[str] | None,
     *,
     config: DetectConfig | None = None,
+    strict: bool = False,
 ) -> ReplayResult:
     """Replay a recording file and write the alerts as JSONL to ``out`` (a path, an open text file, or None).
 
     ``registry`` is a ``registry.json`` path (from the simulator or an import file), a loaded registry, or None
-    to accept every home and device seen.
+    to accept every home and device seen. A line that cannot be read is skipped and listed in
+    :attr:`ReplayResult.unreadable`; ``strict`` raises :class:`RecordingError` at the first one instead.
     """
     reg = HomeRegistry.load(registry) if isinstance(registry, str | Path) else registry
-    result = run(read_recording(recording), registry=reg, config=config)
+    skipped = None if strict else Unreadable()
+    result = run(read_recording(recording, skipped=skipped), registry=reg, config=config)
+    if skipped is not None:
+        if skipped.count and result.messages == 0:
+            line, reason = skipped.first[0]
+            # not one line could be read: the wrong file, not a damaged recording
+            raise RecordingError(str(recording), line, f"{reason} (no line of the file is a recording line)")
+        result.unreadable = skipped
     tz = (config or DetectConfig()).tz_offset_s
     if out is not None:
         lines = (json.dumps(alert_record(u, tz_offset_s=tz), ensure_ascii=False) + "\n" for u in result.updates)

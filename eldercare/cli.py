@@ -471,6 +471,12 @@ def replay(
             max=14,
         ),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Stop at the first recording line that cannot be read (default: skip it, say which, replay the rest)."
+        ),
+    ] = False,
 ) -> None:
     """Run the detection core over a recording in event time, with no servers, as fast as possible."""
     import sys
@@ -491,7 +497,9 @@ def replay(
     started = time.monotonic()
     try:
         with console.status(f"replaying {recording} ({size_mb:.1f} MB) at UTC{offset_h:+g} …"):
-            result = run_replay(recording, registry, out if out is not None else sys.stdout, config=config)
+            result = run_replay(
+                recording, registry, out if out is not None else sys.stdout, config=config, strict=strict
+            )
     except (OSError, ValueError, DetectionError) as exc:
         console.print(f"[red]replay failed:[/] {exc}")
         raise typer.Exit(1) from None
@@ -500,6 +508,15 @@ def replay(
         f" (local time UTC{offset_h:+g})"
     )
     _print_replay_tally(result)
+    bad = result.unreadable
+    if bad.count:
+        shown = "; ".join(f"line {n}: {why}" for n, why in bad.first[:5])
+        more = f" (and {bad.count - 5} more)" if bad.count > 5 else ""
+        console.print(
+            f"[yellow]warning:[/] {bad.count} line(s) of {recording} could not be read and were skipped, the rest"
+            f" was replayed: {shown}{more}. --strict stops at the first one instead / 录制文件中有 {bad.count} 行"
+            "无法读取，已跳过，其余数据均已重放"
+        )
     for site, fit in sorted(result.rhythm.suggestions(offset_h).items()):
         console.print(
             f"[yellow]warning:[/] home {site} is quietest around noon, not at night, at UTC{offset_h:+g}: if the"

@@ -98,8 +98,70 @@ def test_bad_recording_line_is_a_typed_error(tmp_path: Path) -> None:
     rec = tmp_path / "rec.jsonl"
     rec.write_text('{"t": 1, "topic": "x"}\n', encoding="utf-8")
     with pytest.raises(RecordingError) as info:
+        replay(rec, None, None, strict=True)
+    assert info.value.line == 1
+    # not strict: a file of which not one line is a recording line is the wrong file, not a damaged recording
+    with pytest.raises(RecordingError, match="no line of the file is a recording line") as info:
         replay(rec, None, None)
     assert info.value.line == 1
+
+
+def _damaged_recording(tmp_path: Path) -> Path:
+    """A malformed line mid-file, a line without its topic, and a last line cut off by a recorder killed mid-write;
+    an SOS after each of them."""
+    rec = tmp_path / "rec.jsonl"
+    sos = [
+        _line(at(0, 9, i), "wristband/band1/event", {"event": "sos", "seq": i + 1, "ts": at(0, 9, i)}) for i in (0, 30)
+    ]
+    rec.write_text(
+        "\n".join([
+            _line(at(0, 8, 0), "motion/pir1/event", {"event": "motion", "seq": 1, "ts": at(0, 8, 0)}),
+            "not json at all",
+            sos[0],
+            json.dumps({"t": at(0, 9, 10), "payload": "{}"}),
+            sos[1],
+            sos[1][:40],
+        ]),
+        encoding="utf-8",
+    )  # fmt: skip
+    return rec
+
+
+def test_a_damaged_line_is_skipped_and_named_and_the_rest_is_replayed(tmp_path: Path) -> None:
+    rec = _damaged_recording(tmp_path)
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    result = replay(rec, reg, None)
+    assert result.messages == 3 and result.readings == 3
+    assert result.unreadable.count == 3 and [n for n, _ in result.unreadable.first] == [2, 4, 6]
+    assert "topic" in result.unreadable.first[1][1]
+    sos = [a for a in result.alerts if a.type.value == "sos" and not a.clears]
+    assert [a.time_ms for a in sos] == [at(0, 9, 0), at(0, 9, 30)]
+    with pytest.raises(RecordingError) as info:
+        replay(rec, reg, None, strict=True)
+    assert info.value.line == 2
+
+
+def test_replay_cli_names_the_skipped_lines_and_strict_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    rec = _damaged_recording(tmp_path)
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    args = ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "3 line(s)" in res.output and "line 2: " in res.output and "line 6: " in res.output
+    assert "已跳过" in res.output
+    assert [json.loads(x)["type"] for x in (tmp_path / "a.jsonl").read_text(encoding="utf-8").splitlines()].count(
+        "sos"
+    ) >= 2
+    res = CliRunner().invoke(app, [*args, "--strict"])
+    assert res.exit_code == 1 and "rec.jsonl:2:" in res.output
 
 
 def test_non_utf8_payloads_round_trip_from_the_simulators_recording(tmp_path: Path) -> None:
@@ -127,5 +189,5 @@ def test_bad_base64_payload_is_a_typed_error(tmp_path: Path) -> None:
     rec = tmp_path / "rec.jsonl"
     rec.write_text('{"t": 1, "topic": "x", "payload": "", "payload_b64": "not base64!"}\n', encoding="utf-8")
     with pytest.raises(RecordingError) as info:
-        replay(rec, None, None)
+        replay(rec, None, None, strict=True)
     assert info.value.line == 1 and "base64" in str(info.value)
