@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import json
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+import numpy as np
 
 from detection.capabilities import is_entrance
 from detection.config import DetectConfig
@@ -58,38 +61,119 @@ class Unreadable(msgspec.Struct, kw_only=True):
 UNREADABLE_KEPT = 20
 
 
-def read_recording(path: str | Path, *, skipped: Unreadable | None = None) -> Iterator[Message]:
-    """Yield ``(received_ms, topic, payload bytes)`` from a JSONL recording.
+def _parse(raw: bytes, path: str, n: int, skipped: Unreadable | None) -> Message | None:
+    """One recording line as a message; None for a blank line or one counted in ``skipped``."""
+    if not raw.strip():
+        return None
+    try:
+        line = _LINE.decode(raw)
+        payload = (
+            line.payload.encode() if line.payload_b64 is None else base64.b64decode(line.payload_b64, validate=True)
+        )
+    except (msgspec.DecodeError, binascii.Error) as exc:
+        reason = f"payload_b64 is not base64: {exc}" if isinstance(exc, binascii.Error) else str(exc)
+        if skipped is None:
+            raise RecordingError(path, n, reason) from None
+        skipped.count += 1
+        if len(skipped.first) < UNREADABLE_KEPT:
+            skipped.first.append((n, reason))
+        return None
+    return line.t, line.topic, payload
+
+
+def _open(p: Path) -> IO[bytes]:
+    try:
+        return p.open("rb")
+    except OSError as exc:
+        raise RecordingError(str(p), 0, f"cannot open: {exc}") from None
+
+
+class StepBack(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a recording first goes back in time."""
+
+    line: int
+    before_ms: int
+    t_ms: int
+
+
+class OutOfOrder(Exception):
+    """Raised by :func:`read_recording` with ``in_order=True`` where the recording first goes back in time."""
+
+    def __init__(self, step: StepBack) -> None:
+        super().__init__(f"line {step.line}: t goes back from {step.before_ms} to {step.t_ms}")
+        self.step = step
+
+
+def read_recording(path: str | Path, *, skipped: Unreadable | None = None, in_order: bool = False) -> Iterator[Message]:
+    """Yield ``(received_ms, topic, payload bytes)`` from a JSONL recording, in file order.
 
     A line that cannot be read raises :class:`RecordingError`, or, when ``skipped`` is given, is counted there and
     passed over so that the rest of the recording still counts (a recorder killed mid-line leaves a
     truncated last line; one bad line must not cost a month of a home). A file that cannot be opened always raises.
+    ``in_order`` raises :class:`OutOfOrder` at the first message whose ``t`` is before the one before it.
     """
     p = Path(path)
-    try:
-        fh = p.open("rb")
-    except OSError as exc:
-        raise RecordingError(str(p), 0, f"cannot open: {exc}") from None
-    with fh:
+    prev = -(2**63)
+    with _open(p) as fh:
         for n, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = _LINE.decode(raw)
-                payload = (
-                    line.payload.encode()
-                    if line.payload_b64 is None
-                    else base64.b64decode(line.payload_b64, validate=True)
-                )
-            except (msgspec.DecodeError, binascii.Error) as exc:
-                reason = f"payload_b64 is not base64: {exc}" if isinstance(exc, binascii.Error) else str(exc)
-                if skipped is None:
-                    raise RecordingError(str(p), n, reason) from None
-                skipped.count += 1
-                if len(skipped.first) < UNREADABLE_KEPT:
-                    skipped.first.append((n, reason))
-                continue
-            yield line.t, line.topic, payload
+            msg = _parse(raw, str(p), n, skipped)
+            if msg is not None:
+                if in_order:
+                    if msg[0] < prev:
+                        raise OutOfOrder(StepBack(line=n, before_ms=prev, t_ms=msg[0]))
+                    prev = msg[0]
+                yield msg
+
+
+class _T(msgspec.Struct):
+    t: int
+
+
+_T_ONLY = msgspec.json.Decoder(_T)
+
+
+def time_order(path: str | Path) -> tuple[StepBack | None, np.ndarray]:
+    """Check that ``t`` never decreases; return the first step back (None: in order) and the lines' time order.
+
+    The order is an array of (byte offset, line number) rows, sorted stably by ``t`` (empty when in order). A line
+    whose ``t`` cannot be read keeps its place after the line before it (it is reported when read).
+    """
+    p = Path(path)
+    first: StepBack | None = None
+    ts = array("q")
+    offsets = array("q")
+    prev: int | None = None
+    offset = 0
+    with _open(p) as fh:
+        for raw in fh:
+            t: int | None = None
+            if raw.strip():
+                with contextlib.suppress(msgspec.DecodeError):
+                    t = _T_ONLY.decode(raw).t
+            if t is None:
+                t = prev if prev is not None else -(2**62)
+            elif first is None and prev is not None and t < prev:
+                first = StepBack(line=len(ts) + 1, before_ms=prev, t_ms=t)
+            ts.append(t)
+            offsets.append(offset)
+            offset += len(raw)
+            prev = t
+    if first is None:
+        return None, np.empty((0, 2), dtype=np.int64)
+    order = np.argsort(np.frombuffer(ts, dtype=np.int64), kind="stable")
+    rows = np.column_stack([np.frombuffer(offsets, dtype=np.int64)[order], order + 1])
+    return first, rows
+
+
+def read_in_time_order(path: str | Path, rows: np.ndarray, *, skipped: Unreadable | None = None) -> Iterator[Message]:
+    """Yield the recording's messages in the order of :func:`time_order` (stable by ``t``)."""
+    p = Path(path)
+    with _open(p) as fh:
+        for offset, n in rows.tolist():
+            fh.seek(offset)
+            msg = _parse(fh.readline(), str(p), n, skipped)
+            if msg is not None:
+                yield msg
 
 
 class ReplayResult(msgspec.Struct, kw_only=True):
@@ -110,6 +194,8 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     """Per home: arrival time of its first and last decoded message."""
     unreadable: Unreadable = msgspec.field(default_factory=Unreadable)
     """Recording lines that could not be read and were skipped (:func:`replay`)."""
+    reordered: StepBack | None = None
+    """Where the recording first went back in time, if it did: it was replayed in time order (:func:`replay`)."""
 
     @property
     def alerts(self) -> list[Alert]:
@@ -124,10 +210,14 @@ def run(
     config: DetectConfig | None = None,
     end_ms: int | None = None,
     on_alert: Callable[[Alert], None] | None = None,
+    homes_from_first_message: bool = False,
 ) -> ReplayResult:
     """Decode and detect over a message stream in arrival order; fire timers up to ``end_ms`` at the end.
 
     ``on_alert`` is called with each alert as soon as it is raised (while the stream is still being consumed).
+    Every home of the registry is watched from the stream's first message (a home silent from the start is
+    noticed), or, with ``homes_from_first_message``, each from its own first message (homes recorded at
+    different times, put together in one file).
     """
     engine = Engine(registry=registry, config=config, sink=on_alert)
     fusion = Fusion()
@@ -145,7 +235,8 @@ def run(
     for received_ms, topic, payload in messages:
         if n == 0:
             first = received_ms
-            engine.ensure_homes(received_ms)
+            if not homes_from_first_message:
+                engine.ensure_homes(received_ms)
         n += 1
         last = received_ms
         try:
@@ -277,10 +368,32 @@ def replay(
     ``registry`` is a ``registry.json`` path (from the simulator or an import file), a loaded registry, or None
     to accept every home and device seen. A line that cannot be read is skipped and listed in
     :attr:`ReplayResult.unreadable`; ``strict`` raises :class:`RecordingError` at the first one instead.
+
+    A recording is replayed in time order even when its file is not (homes recorded apart and concatenated): the
+    replay starts as the file streams and, at the first ``t`` before the one before it, starts again reading the
+    lines in a stable order by ``t`` (:attr:`ReplayResult.reordered` says where the file first went back). Each
+    home is watched from its own first message, so homes recorded in different months or years can share one file.
     """
     reg = HomeRegistry.load(registry) if isinstance(registry, str | Path) else registry
     skipped = None if strict else Unreadable()
-    result = run(read_recording(recording, skipped=skipped), registry=reg, config=config)
+    try:
+        # a recording in time order (the usual case) is read once, as it streams
+        result = run(
+            read_recording(recording, skipped=skipped, in_order=True),
+            registry=reg,
+            config=config,
+            homes_from_first_message=True,
+        )
+    except OutOfOrder:
+        skipped = None if strict else Unreadable()
+        step_back, rows = time_order(recording)
+        result = run(
+            read_in_time_order(recording, rows, skipped=skipped),
+            registry=reg,
+            config=config,
+            homes_from_first_message=True,
+        )
+        result.reordered = step_back
     if skipped is not None:
         if skipped.count and result.messages == 0:
             line, reason = skipped.first[0]

@@ -508,6 +508,13 @@ def replay(
         f" (local time UTC{offset_h:+g})"
     )
     _print_replay_tally(result)
+    back = result.reordered
+    if back is not None:
+        console.print(
+            f"[yellow]note:[/] {recording} is not in time order (line {back.line} goes back from"
+            f" {_utc(back.before_ms)} to {_utc(back.t_ms)}); it was replayed in time order, each home from its own"
+            " first message / 录制文件未按时间排序，已按时间顺序重放（每户从其第一条消息开始）"
+        )
     bad = result.unreadable
     if bad.count:
         shown = "; ".join(f"line {n}: {why}" for n, why in bad.first[:5])
@@ -525,6 +532,12 @@ def replay(
             f"若录制数据的时钟不是 UTC{offset_h:+g}，请用 --utc-offset {fit:g} 重放"
             "（夜间规则、起床时间和时段都依赖本地时间）"
         )
+
+
+def _utc(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _print_replay_tally(result: ReplayResult) -> None:

@@ -10,7 +10,7 @@ import pytest
 from detect_helpers import DAY, MIN, at
 
 from detection.errors import RecordingError
-from detection.replay import replay, tally
+from detection.replay import ReplayResult, replay, tally
 
 REGISTRY = {
     "version": 1,
@@ -191,3 +191,65 @@ def test_bad_base64_payload_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(RecordingError) as info:
         replay(rec, None, None, strict=True)
     assert info.value.line == 1 and "base64" in str(info.value)
+
+
+def _home_lines(site: str, day: int) -> list[str]:
+    def line(t: int, topic: str, payload: dict[str, object]) -> str:
+        return json.dumps({"t": t, "topic": f"ec/v1/{site}/{topic}", "payload": json.dumps(payload)})
+
+    return [
+        line(at(day, 20, 0), "motion/pir1/event", {"event": "motion", "seq": 1, "ts": at(day, 20, 0)}),
+        line(at(day, 22, 0), "mattress/mat1/event", {"event": "in_bed", "seq": 1, "ts": at(day, 22, 0)}),
+        line(at(day + 1, 2, 0), "mattress/mat1/event", {"event": "out_of_bed", "seq": 2, "ts": at(day + 1, 2, 0)}),
+        line(at(day + 1, 2, 5), "wristband/band1/event", {"event": "sos", "seq": 1, "ts": at(day + 1, 2, 5)}),
+        line(at(day + 1, 9, 0), "motion/pir1/event", {"event": "motion", "seq": 2, "ts": at(day + 1, 9, 0)}),
+    ]
+
+
+def test_homes_recorded_apart_and_concatenated_out_of_time_order_replay_as_if_alone(tmp_path: Path) -> None:
+    """An evaluator puts two homes' recordings in one file, the later one first. Before, the engine's clock went back
+    years in the middle of the file and the second home was also watched from the first line of the file: wrong
+    alerts for both. Now the file is replayed in time order and each home from its own first message."""
+    site2 = json.loads(json.dumps(REGISTRY["sites"][0]))  # type: ignore[index]
+    site2.update(site="h0002", gateway="gw-h0002")
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps({"version": 1, "sites": [*REGISTRY["sites"], site2]}), encoding="utf-8")  # type: ignore[misc]
+    early, late = _home_lines("h0001", 0), _home_lines("h0002", 9)
+
+    def alerts(lines: list[str], name: str) -> tuple[list[tuple[str, str, int]], ReplayResult]:
+        rec = tmp_path / name
+        rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = replay(rec, reg, None)
+        return sorted((a.site, a.type.value, a.time_ms) for a in result.alerts), result
+
+    alone = sorted([*alerts(early, "a.jsonl")[0], *alerts(late, "b.jsonl")[0]])
+    assert ("h0002", "sos", at(10, 2, 5)) in alone and ("h0001", "night_bed_exit", at(1, 2, 45)) in alone
+    together, result = alerts([*late, *early], "both.jsonl")
+    assert result.reordered is not None
+    assert (result.reordered.line, result.reordered.before_ms, result.reordered.t_ms) == (6, at(10, 9, 0), at(0, 20, 0))
+    # The only difference: the first home's recording ends while the second's goes on, so after its last message
+    # its silence is judged as silence (devices offline, not up; with the gateway's status stream of a real
+    # recording, one home-offline incident instead).
+    extra = [x for x in together if x not in alone]
+    assert {x[1] for x in extra} == {"device_offline", "not_up"}
+    assert all(x[0] == "h0001" and x[2] > at(1, 9, 0) for x in extra)
+    assert [x for x in alone if x not in together] == []
+    in_order, result = alerts([*early, *late], "ordered.jsonl")
+    assert in_order == together and result.reordered is None
+
+
+def test_replay_cli_says_when_it_put_the_recording_in_time_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join([*_home_lines("h0001", 9), *_home_lines("h0001", 0)]) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert "is not in time order (line 6 goes back from 2026-03-12 01:00:00 UTC" in res.output
+    assert "已按时间顺序重放" in res.output
