@@ -208,8 +208,8 @@ class Engine:
         elif self._capture is not None:
             self._capture.touch(home)  # a snapshot is being taken: keep this home's state as it was
         dev = home.devices.get(r.device)
-        if dev is None:
-            dev = home.devices[r.device] = DeviceState(kind=r.kind, inside=is_inside(r.kind, None))
+        if dev is None or (dev.room is None and "room" in r.fields):
+            dev = self._unregistered_device(home, r, dev)
         # A clock that is consistently behind looks like buffered data to the gateway (which trusts lags of up
         # to a day); a device whose *every* message lags by minutes has a wrong clock: use the received time.
         lag = received - r.ts_ms
@@ -342,6 +342,30 @@ class Engine:
         home.off = unsupported((d.kind, d.room) for d in info.devices)
         home.sparse = not any(d.kind is DeviceKind.MOTION and d.room != "bedroom" for d in info.devices)
         home.bedroom_sensor = any(is_inside(d.kind, d.room) and d.room == "bedroom" for d in info.devices)
+
+    def _unregistered_device(self, home: HomeState, r: Reading, dev: DeviceState | None) -> DeviceState:
+        """A device the registry does not describe: learn it from its readings (a replay without a registry).
+
+        Its room is the payload's own, if it names one (a door contact's tells the entrance door from a cupboard's;
+        a contact that never names a room stays the entrance door), and the home's device facts (which detectors
+        its devices support, sparse, a bedroom sensor) follow the devices seen so far, as the registry's would.
+        """
+        room = r.fields.get("room")
+        room = room if isinstance(room, str) and room else None
+        info = self.registry.sites.get(home.site) if self.registry is not None else None
+        if dev is None:
+            dev = home.devices[r.device] = DeviceState(kind=r.kind, room=room, inside=is_inside(r.kind, room))
+        elif info is None and room is not None:
+            dev.room = room
+            dev.inside = is_inside(dev.kind, room)
+        else:
+            return dev
+        if info is None:
+            devices = [(d.kind, d.room) for d in home.devices.values()]
+            home.off = unsupported(devices)
+            home.sparse = not any(k is DeviceKind.MOTION and rm != "bedroom" for k, rm in devices)
+            home.bedroom_sensor = any(is_inside(k, rm) and rm == "bedroom" for k, rm in devices)
+        return dev
 
     def ensure_homes(self, t_ms: int) -> None:
         """Start watching every registered home at ``t_ms`` (so a home that never speaks is noticed)."""

@@ -35,6 +35,7 @@ from detection.models import LIFE_SAFETY_TYPES, Alert, AlertType, CheckIn
 from detection.rhythm import RhythmTally
 from gateway.contract import decode_message
 from gateway.errors import DecodeError
+from gateway.models import DeviceKind
 
 Message = tuple[int, str, bytes]
 
@@ -194,6 +195,9 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     """Per home: arrival time of its first and last decoded message."""
     unreadable: Unreadable = msgspec.field(default_factory=Unreadable)
     """Recording lines that could not be read and were skipped (:func:`replay`)."""
+    doors_without_room: dict[str, int] = msgspec.field(default_factory=dict)
+    """Homes with two door contacts or more that no registry entry or payload gives a room: each of them is taken
+    for the entrance door (a cupboard opened at night reads as the elder leaving)."""
     reordered: StepBack | None = None
     """Where the recording first went back in time, if it did: it was replayed in time order (:func:`replay`)."""
 
@@ -230,6 +234,7 @@ def run(
     tz_ms = engine.config.tz_offset_s * 1000
     rhythm = RhythmTally()
     entrance = _entrance_doors(registry)
+    registered = frozenset(registry.sites) if registry is not None else frozenset()
     first_by_site: dict[str, int] = {}
     last_by_site: dict[str, int] = {}
     for received_ms, topic, payload in messages:
@@ -248,10 +253,16 @@ def run(
         if site not in first_by_site:
             first_by_site[site] = received_ms
         last_by_site[site] = received_ms
-        if reading.event is not None:
-            rhythm.add(reading.site, reading.time_ms + tz_ms, (reading.site, reading.device) in entrance)
         for alert in process(reading):
             updates.append(fusion.add(alert))
+        if reading.event is not None:
+            if site in registered:
+                front = (site, reading.device) in entrance
+            else:  # no registry entry: the device as the engine learned it (its payload's room, if any)
+                home = engine.homes.get(site)
+                dev = home.devices.get(reading.device) if home is not None else None
+                front = dev is not None and is_entrance(dev.kind, dev.room)
+            rhythm.add(site, reading.time_ms + tz_ms, front)
     if end_ms is not None or last >= 0:
         for alert in engine.advance(end_ms if end_ms is not None else last):
             updates.append(fusion.add(alert))
@@ -266,6 +277,11 @@ def run(
         rhythm=rhythm,
         checkins=list(engine.checkins),
         spans={site: (first_by_site[site], last_by_site[site]) for site in first_by_site},
+        doors_without_room={
+            site: n
+            for site, home in engine.homes.items()
+            if (n := sum(1 for d in home.devices.values() if d.kind is DeviceKind.DOOR and not d.room)) >= 2
+        },
     )
 
 

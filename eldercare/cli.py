@@ -508,6 +508,14 @@ def replay(
         f" (local time UTC{offset_h:+g})"
     )
     _print_replay_tally(result)
+    for site, n in sorted(result.doors_without_room.items()):
+        console.print(
+            f"[yellow]warning:[/] home {site} has {n} door contacts without a room (no --registry entry, no"
+            ' "room" in their events): each is taken for the entrance door, so a cupboard or the fridge opened'
+            ' at night reads as the elder leaving. Give each device its room in the registry (room "entrance" for'
+            f" the front door) or in its events / 住户 {site} 有 {n} 个门磁未注明房间：每个都被当作入户门"
+            "（夜间开柜门会被当作老人外出）。请在登记表（入户门的 room 为 entrance）或事件中注明房间"
+        )
     back = result.reordered
     if back is not None:
         console.print(

@@ -162,9 +162,11 @@ def encode_fall(*, site: str, device: str, seq: int, ts: int, confidence: float)
     return WireMessage(topic(site, "wristband", device, "event"), _event_payload("fall", seq, ts, {"confidence": conf}))
 
 
-def encode_door_event(*, site: str, device: str, seq: int, ts: int, event: DoorEvent) -> WireMessage:
-    """Door contact opened or closed."""
-    return WireMessage(topic(site, "door", device, "event"), _event_payload(event, seq, ts))
+def encode_door_event(
+    *, site: str, device: str, seq: int, ts: int, event: DoorEvent, room: str | None = None
+) -> WireMessage:
+    """Door contact opened or closed (``room``: optional, ``entrance`` for the front door)."""
+    return WireMessage(topic(site, "door", device, "event"), _event_payload(event, seq, ts, {"room": room}))
 
 
 def encode_smoke_alarm(*, site: str, device: str, seq: int, ts: int, level: int | None = None) -> WireMessage:

@@ -11,9 +11,16 @@ from gateway.models import DeviceKind, MessageType
 class Open(Envelope, kw_only=True, tag_field="event", tag="open"):
     """Door opened."""
 
+    room: str | None = None
+    """Where the contact is: ``entrance`` for the front door, else the room or thing it closes (``bathroom``,
+    ``kitchen``, ``fridge``...). Optional; the registry's room wins. A contact without a room anywhere is taken
+    for the entrance door."""
+
 
 class Close(Envelope, kw_only=True, tag_field="event", tag="close"):
     """Door closed."""
+
+    room: str | None = None
 
 
 CODEC: Final = Codec(

@@ -253,3 +253,56 @@ def test_replay_cli_says_when_it_put_the_recording_in_time_order(
     assert res.exit_code == 0, res.output
     assert "is not in time order (line 6 goes back from 2026-03-12 01:00:00 UTC" in res.output
     assert "已按时间顺序重放" in res.output
+
+
+def _contacts_home(rooms: bool) -> list[str]:
+    """A home of door contacts, no registry: the front door and a kitchen cupboard; the cupboard opened at 23:30."""
+
+    def door(t: int, dev: str, ev: str, seq: int, room: str) -> str:
+        payload: dict[str, object] = {"event": ev, "seq": seq, "ts": t} | ({"room": room} if rooms else {})
+        return json.dumps({"t": t, "topic": f"ec/v1/h0009/door/{dev}/event", "payload": json.dumps(payload)})
+
+    lines = []
+    for day in range(3):
+        lines += [
+            door(at(day, 9, 0), "front", "open", 4 * day + 1, "entrance"),
+            door(at(day, 9, 0, 10), "front", "close", 4 * day + 2, "entrance"),
+            door(at(day, 23, 30), "cupboard", "open", 4 * day + 1, "kitchen"),
+            door(at(day, 23, 30, 20), "cupboard", "close", 4 * day + 2, "kitchen"),
+        ]
+    return lines
+
+
+def test_without_a_registry_a_contact_that_names_its_room_is_not_taken_for_the_front_door(tmp_path: Path) -> None:
+    """A replay without a registry took every door contact for the entrance door: a kitchen cupboard opened at
+    night was "the elder left at night" (van Kasteren A replayed so: 24 night-door pages against 3 with its registry).
+    A contact's events may now name its room, as a PIR's do; one that does not is still the entrance door, and the
+    replay says which homes have several such contacts."""
+    found = {}
+    for rooms in (False, True):
+        rec = tmp_path / f"rooms-{rooms}.jsonl"
+        rec.write_text("\n".join(_contacts_home(rooms)) + "\n", encoding="utf-8")
+        result = replay(rec, None, None)
+        found[rooms] = (
+            [a.time_ms for a in result.alerts if a.type.value == "night_door" and not a.clears],
+            result.doors_without_room,
+        )
+    assert found[False] == ([at(0, 23, 50), at(1, 23, 50)], {"h0009": 2})  # the recording ends at 23:30 on day 2
+    assert found[True] == ([], {})
+
+
+def test_replay_cli_warns_of_contacts_without_a_room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(_contacts_home(rooms=False)) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert "home h0009 has 2 door contacts without a room" in res.output and "个门磁未注明房间" in res.output
+    rec.write_text("\n".join(_contacts_home(rooms=True)) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "b.jsonl")])
+    assert res.exit_code == 0 and "without a room" not in res.output

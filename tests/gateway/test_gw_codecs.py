@@ -58,6 +58,11 @@ def examples() -> list[tuple[WireMessage, dict[str, object], str | None]]:
         (wire.encode_fall(**w.stamp("band1"), ts=NOW, confidence=0.8), {"confidence": 0.8}, "fall"),
         (wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="open"), {}, "open"),
         (wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="close"), {}, "close"),
+        (
+            wire.encode_door_event(**w.stamp("door1"), ts=NOW, event="open", room="kitchen"),
+            {"room": "kitchen"},
+            "open",
+        ),
         (wire.encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW, level=30), {"level": 30}, "alarm"),
         (wire.encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW), {}, "alarm"),
         (wire.encode_smoke_event(**w.stamp("smoke1"), ts=NOW, event="test"), {}, "test"),
