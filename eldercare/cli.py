@@ -516,6 +516,12 @@ def replay(
             f" the front door) or in its events / 住户 {site} 有 {n} 个门磁未注明房间：每个都被当作入户门"
             "（夜间开柜门会被当作老人外出）。请在登记表（入户门的 room 为 entrance）或事件中注明房间"
         )
+    if 0 <= result.first_ms < SECONDS_LIKE_MS:
+        console.print(
+            f'[yellow]warning:[/] the recording\'s first "t" is {result.first_ms}, {_utc(result.first_ms)}: "t"'
+            ' and "ts" are epoch milliseconds, and this looks like seconds (read as milliseconds, a day of it'
+            " lasts 86 s). Multiply them by 1000 / 录制数据的 t 与 ts 应为毫秒级时间戳，此处看似以秒为单位，请乘以 1000"
+        )
     back = result.reordered
     if back is not None:
         console.print(
@@ -540,6 +546,10 @@ def replay(
             f"若录制数据的时钟不是 UTC{offset_h:+g}，请用 --utc-offset {fit:g} 重放"
             "（夜间规则、起床时间和时段都依赖本地时间）"
         )
+
+
+SECONDS_LIKE_MS = 100_000_000_000
+"""Epoch milliseconds below this are before March 1973: a recording stamped so is in seconds."""
 
 
 def _utc(ms: int) -> str:

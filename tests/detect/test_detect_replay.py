@@ -306,3 +306,26 @@ def test_replay_cli_warns_of_contacts_without_a_room(tmp_path: Path, monkeypatch
     rec.write_text("\n".join(_contacts_home(rooms=True)) + "\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "b.jsonl")])
     assert res.exit_code == 0 and "without a room" not in res.output
+
+
+def test_replay_cli_warns_of_a_recording_stamped_in_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    seconds = [json.loads(x) for x in _home_lines("h0001", 0)]
+    for x in seconds:
+        payload = json.loads(x["payload"])
+        x["t"] //= 1000
+        payload["ts"] //= 1000
+        x["payload"] = json.dumps(payload)
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(json.dumps(x) for x in seconds) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert f'the recording\'s first "t" is {at(0, 20, 0) // 1000}' in res.output and "looks like seconds" in res.output
+    rec.write_text("\n".join(_home_lines("h0001", 0)) + "\n", encoding="utf-8")
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "b.jsonl")])
+    assert res.exit_code == 0 and "looks like seconds" not in res.output
