@@ -43,12 +43,15 @@ Message = tuple[int, str, bytes]
 class _Line(msgspec.Struct):
     t: int
     topic: str
-    payload: str
+    payload: str | dict[str, Any]
+    """The wire payload as a JSON string (exact bytes), or, as many hand-made recordings have it, as a JSON object
+    (re-encoded compactly: the contract's decoding does not depend on spacing or key order)."""
     payload_b64: str | None = None
     """Set instead of ``payload`` when the wire bytes were not UTF-8 (a malformed device message)."""
 
 
 _LINE = msgspec.json.Decoder(_Line)
+_ENCODE = msgspec.json.Encoder().encode
 
 
 class Unreadable(msgspec.Struct, kw_only=True):
@@ -68,9 +71,12 @@ def _parse(raw: bytes, path: str, n: int, skipped: Unreadable | None) -> Message
         return None
     try:
         line = _LINE.decode(raw)
-        payload = (
-            line.payload.encode() if line.payload_b64 is None else base64.b64decode(line.payload_b64, validate=True)
-        )
+        if line.payload_b64 is not None:
+            payload = base64.b64decode(line.payload_b64, validate=True)
+        elif type(line.payload) is str:
+            payload = line.payload.encode()
+        else:
+            payload = _ENCODE(line.payload)
     except (msgspec.DecodeError, binascii.Error) as exc:
         reason = f"payload_b64 is not base64: {exc}" if isinstance(exc, binascii.Error) else str(exc)
         if skipped is None:

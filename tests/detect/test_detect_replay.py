@@ -329,3 +329,21 @@ def test_replay_cli_warns_of_a_recording_stamped_in_seconds(tmp_path: Path, monk
     rec.write_text("\n".join(_home_lines("h0001", 0)) + "\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "b.jsonl")])
     assert res.exit_code == 0 and "looks like seconds" not in res.output
+
+
+def test_a_payload_written_as_a_json_object_replays_like_the_same_payload_as_a_string(tmp_path: Path) -> None:
+    """The format carries the exact wire payload as a JSON string; a hand-made recording often writes the object
+    itself. Before, every such line was unreadable; now it is re-encoded and decoded like live traffic."""
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    as_string = _home_lines("h0001", 0)
+    as_object = [json.dumps({**x, "payload": json.loads(x["payload"])}) for x in map(json.loads, as_string)]
+    assert '"payload": {"event": "sos"' in as_object[3]
+    out = {}
+    for name, lines in (("string", as_string), ("object", as_object)):
+        rec = tmp_path / f"{name}.jsonl"
+        rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = replay(rec, reg, None)
+        assert result.unreadable.count == 0 and result.readings == len(lines)
+        out[name] = [(a.type.value, a.time_ms) for a in result.alerts]
+    assert out["object"] == out["string"] and ("sos", at(1, 2, 5)) in out["object"]
