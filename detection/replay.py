@@ -190,6 +190,9 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     messages: int
     readings: int
     rejected: dict[str, int]
+    """Messages the contract refused, by reason (they count in ``messages``, not in ``readings``)."""
+    rejected_example: dict[str, str] = msgspec.field(default_factory=dict)
+    """Per reason, the first refused message's topic and the decoder's explanation."""
     seconds: float
     first_ms: int
     last_ms: int
@@ -233,6 +236,7 @@ def run(
     fusion = Fusion()
     updates: list[IncidentUpdate] = []
     rejected: Counter[str] = Counter()
+    examples: dict[str, str] = {}
     n = 0
     first = last = -1
     started = time.perf_counter()
@@ -253,6 +257,8 @@ def run(
         try:
             reading = decode_message(topic, payload, received_ms=received_ms, directory=registry)
         except DecodeError as exc:
+            if not rejected[exc.reason.value]:
+                examples[exc.reason.value] = f"{topic}: {exc.detail}"
             rejected[exc.reason.value] += 1
             continue
         site = reading.site
@@ -277,6 +283,7 @@ def run(
         messages=n,
         readings=engine.readings,
         rejected=dict(rejected),
+        rejected_example=examples,
         seconds=time.perf_counter() - started,
         first_ms=first,
         last_ms=last,

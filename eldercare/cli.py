@@ -508,6 +508,18 @@ def replay(
         f" (local time UTC{offset_h:+g})"
     )
     _print_replay_tally(result)
+    if result.rejected:
+        n = sum(result.rejected.values())
+        share = n / result.messages if result.messages else 1.0
+        reasons = "; ".join(
+            f"{reason} {count:,} (first: {result.rejected_example.get(reason, '')})"
+            for reason, count in sorted(result.rejected.items(), key=lambda kv: -kv[1])
+        )
+        head = "[yellow]warning:[/] " if share > 0.05 else ""
+        console.print(
+            f"{head}{n:,} of {result.messages:,} messages ({share:.0%}) were refused by the contract and not"
+            f" replayed (docs/contract.md): {reasons} / {n:,} 条消息不符合数据协议，未参与重放"
+        )
     for site, n in sorted(result.doors_without_room.items()):
         console.print(
             f"[yellow]warning:[/] home {site} has {n} door contacts without a room (no --registry entry, no"

@@ -347,3 +347,29 @@ def test_a_payload_written_as_a_json_object_replays_like_the_same_payload_as_a_s
         assert result.unreadable.count == 0 and result.readings == len(lines)
         out[name] = [(a.type.value, a.time_ms) for a in result.alerts]
     assert out["object"] == out["string"] and ("sos", at(1, 2, 5)) in out["object"]
+
+
+def test_replay_cli_says_how_many_messages_the_contract_refused_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recording whose payloads lack ``seq`` replayed to "0 alert updates" and said nothing else."""
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    lines = [json.loads(x) for x in _home_lines("h0001", 0)]
+    for x in lines[1:]:
+        x["payload"] = json.dumps({k: v for k, v in json.loads(x["payload"]).items() if k != "seq"})
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    result = replay(rec, None, None)
+    assert result.rejected == {"bad_schema": 4} and result.readings == 1
+    assert result.rejected_example["bad_schema"].startswith("ec/v1/h0001/mattress/mat1/event: ")
+    assert "seq" in result.rejected_example["bad_schema"]
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "warning: 4 of 5 messages (80%) were refused by the contract" in text
+    assert "bad_schema 4 (first: ec/v1/h0001/mattress/mat1/event: Object missing required field `seq`)" in text
