@@ -207,6 +207,8 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     doors_without_room: dict[str, int] = msgspec.field(default_factory=dict)
     """Homes with two door contacts or more that no registry entry or payload gives a room: each of them is taken
     for the entrance door (a cupboard opened at night reads as the elder leaving)."""
+    never_heard: list[str] = msgspec.field(default_factory=list)
+    """Homes of the registry without a single decoded message in the recording (:func:`replay`)."""
     reordered: StepBack | None = None
     """Where the recording first went back in time, if it did: it was replayed in time order (:func:`replay`)."""
 
@@ -423,6 +425,8 @@ def replay(
             homes_from_first_message=True,
         )
         result.reordered = step_back
+    if reg is not None:
+        result.never_heard = sorted(set(reg.sites) - set(result.spans))
     if skipped is not None:
         if skipped.count and result.messages == 0:
             line, reason = skipped.first[0]

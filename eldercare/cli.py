@@ -534,6 +534,12 @@ def replay(
             ' and "ts" are epoch milliseconds, and this looks like seconds (read as milliseconds, a day of it'
             " lasts 86 s). Multiply them by 1000 / 录制数据的 t 与 ts 应为毫秒级时间戳，此处看似以秒为单位，请乘以 1000"
         )
+    if result.never_heard:
+        shown = ", ".join(result.never_heard[:10]) + (" …" if len(result.never_heard) > 10 else "")
+        console.print(
+            f"note: {len(result.never_heard)} home(s) of the registry have no message in the recording and were not"
+            f" replayed: {shown} / 登记表中有 {len(result.never_heard)} 户在录制数据中没有任何消息，未参与重放"
+        )
     back = result.reordered
     if back is not None:
         console.print(

@@ -373,3 +373,24 @@ def test_replay_cli_says_how_many_messages_the_contract_refused_and_why(
     text = " ".join(res.output.split())
     assert "warning: 4 of 5 messages (80%) were refused by the contract" in text
     assert "bad_schema 4 (first: ec/v1/h0001/mattress/mat1/event: Object missing required field `seq`)" in text
+
+
+def test_homes_of_the_registry_without_a_message_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each home is watched from its own first message, so a registered home absent from the recording raises
+    nothing at all: the replay names it instead of leaving the reader to wonder."""
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    site2 = {**REGISTRY["sites"][0], "site": "h0002", "gateway": "gw-h0002"}  # type: ignore[index]
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps({"version": 1, "sites": [*REGISTRY["sites"], site2]}), encoding="utf-8")  # type: ignore[misc]
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(_home_lines("h0001", 0)) + "\n", encoding="utf-8")
+    result = replay(rec, reg, None)
+    assert result.never_heard == ["h0002"] and not [a for a in result.alerts if a.site == "h0002"]
+    res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert "1 home(s) of the registry have no message in the recording and were not replayed: h0002" in res.output
