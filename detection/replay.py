@@ -317,21 +317,35 @@ class HomeTally(msgspec.Struct, kw_only=True):
     site_offline: int = 0
     other: int = 0
     """Anything else that notified (sleep apnoea episodes)."""
+    learned_days: float = 0.0
+    """Days of the recording after the home's first ``warmup_days`` (:func:`tally`): its own limits in force."""
+    learned_pages: int = 0
+    """Behavioural pages in those days."""
 
     @property
     def pages_per_month(self) -> float:
         """Behavioural pages per 30 days of the home's recording."""
         return self.pages / (self.days / 30.0) if self.days > 0 else 0.0
 
+    @property
+    def learned_pages_per_month(self) -> float | None:
+        """Behavioural pages per 30 days after the warm-up (None when the recording is no longer than it)."""
+        return self.learned_pages / (self.learned_days / 30.0) if self.learned_days > 0 else None
 
-def tally(result: ReplayResult) -> list[HomeTally]:
+
+def tally(result: ReplayResult, *, warmup_days: float = 7.0) -> list[HomeTally]:
     """Per home, sorted: the updates that notify someone, by kind, and the check-ins, over the home's span.
 
     Counts the way ``eldercare evaluate`` does: an update counts when it notifies and does not clear; merged-away
-    duplicates and clears are in the JSONL for the record but reach nobody.
+    duplicates and clears are in the JSONL for the record but reach nobody. Pages are also counted apart after
+    the home's first ``warmup_days`` (the grace period on population limits, ``DetectConfig.grace_days``), the
+    span ``eldercare evaluate`` scores.
     """
+    day = 86_400_000
+    learned_from = {site: a + warmup_days * day for site, (a, _) in result.spans.items()}
     homes = {
-        site: HomeTally(site=site, days=max(0, b - a) / 86_400_000) for site, (a, b) in sorted(result.spans.items())
+        site: HomeTally(site=site, days=max(0, b - a) / day, learned_days=max(0.0, (b - a) / day - warmup_days))
+        for site, (a, b) in sorted(result.spans.items())
     }
     for u in result.updates:
         a = u.alert
@@ -340,6 +354,7 @@ def tally(result: ReplayResult) -> list[HomeTally]:
             continue
         if a.type in BEHAVIOURAL:
             h.pages += 1
+            h.learned_pages += a.time_ms >= learned_from[a.site]
         elif a.type in LIFE_SAFETY_TYPES:
             h.life_safety += 1
         elif a.type in DEVICE_HEALTH:

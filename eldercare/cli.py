@@ -507,7 +507,7 @@ def replay(
         f"{len(result.updates)} alert updates from {recording} in {time.monotonic() - started:.1f} s"
         f" (local time UTC{offset_h:+g})"
     )
-    _print_replay_tally(result)
+    _print_replay_tally(result, config.grace_days)
     if result.rejected:
         n = sum(result.rejected.values())
         share = n / result.messages if result.messages else 1.0
@@ -576,13 +576,13 @@ def _utc(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _print_replay_tally(result: ReplayResult) -> None:
+def _print_replay_tally(result: ReplayResult, warmup_days: int) -> None:
     """Per home, what would have reached people: the JSONL also holds clears and merged duplicates, which do not."""
     from rich.table import Table
 
     from detection.replay import tally
 
-    homes = tally(result)
+    homes = tally(result, warmup_days=warmup_days)
     if not homes:
         return
     table = Table(
@@ -593,7 +593,7 @@ def _print_replay_tally(result: ReplayResult) -> None:
         "home / 住户",
         "days / 天数",
         "behavioural pages / 行为提醒",
-        "per 30 days / 每30天",
+        f"per 30 days (after day {warmup_days}) / 每30天（第{warmup_days}天后）",
         "check-ins asked (answered) / 询问（已回应）",
         "life-safety / 紧急",
         "device health / 设备",
@@ -606,7 +606,7 @@ def _print_replay_tally(result: ReplayResult) -> None:
             h.site,
             f"{h.days:.1f}",
             str(h.pages),
-            f"{h.pages_per_month:.1f}",
+            f"{h.pages_per_month:.1f} ({'–' if (late := h.learned_pages_per_month) is None else f'{late:.1f}'})",
             f"{h.prompts} ({h.answered})",
             str(h.life_safety),
             str(h.device),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from detect_helpers import DAY, MIN, at
 
+from detection.detectors.base import BEHAVIOURAL
 from detection.errors import RecordingError
 from detection.replay import ReplayResult, replay, tally
 
@@ -394,3 +395,35 @@ def test_homes_of_the_registry_without_a_message_are_named(tmp_path: Path, monke
     res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
     assert res.exit_code == 0, res.output
     assert "1 home(s) of the registry have no message in the recording and were not replayed: h0002" in res.output
+
+
+def test_the_tally_counts_pages_after_the_warm_up_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outside evaluation scores homes after their learning week; the table shows that rate beside the whole."""
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
+    lines = [*_home_lines("h0001", 0), *_home_lines("h0001", 9)]  # a night bed exit page on day 1 and on day 10
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = replay(rec, reg, None)
+    [home] = tally(result, warmup_days=7)
+    pages = sorted(
+        u.alert.time_ms for u in result.updates if u.notify and not u.alert.clears and u.alert.type in BEHAVIOURAL
+    )
+    assert pages[0] < at(0, 20, 0) + 7 * DAY <= pages[-1] and home.pages == len(pages) >= 2
+    assert home.learned_pages == sum(t >= at(0, 20, 0) + 7 * DAY for t in pages) >= 1
+    assert home.learned_days == home.days - 7 and home.learned_pages_per_month == home.learned_pages * 30 / (
+        home.days - 7
+    )
+    [short] = tally(result, warmup_days=30)
+    assert short.learned_pages == 0 and short.learned_pages_per_month is None
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+    res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
+    [row] = [x for x in res.output.splitlines() if "h0001" in x]
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[3] == f"{home.pages_per_month:.1f} ({home.learned_pages_per_month:.1f})"
+    assert "per 30 days (after day 7)" in " ".join(res.output.split())
