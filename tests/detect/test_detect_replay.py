@@ -30,6 +30,17 @@ REGISTRY = {
 }
 
 
+@pytest.fixture
+def wide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's messages unwrapped: rich wraps at 80 columns on a dumb terminal (CI), whatever COLUMNS says."""
+    from rich.console import Console
+
+    import eldercare.cli
+
+    monkeypatch.setattr(eldercare.cli, "console", Console(stderr=True, width=400))
+    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
+
+
 def _line(t: int, topic: str, payload: dict[str, object]) -> str:
     return json.dumps({"t": t, "topic": f"ec/v1/h0001/{topic}", "payload": json.dumps(payload)})
 
@@ -68,7 +79,7 @@ def test_replay_writes_alerts_in_event_time(tmp_path: Path) -> None:
     assert len(rows) > home.pages + home.life_safety
 
 
-def test_replay_prints_what_reached_people_per_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_prints_what_reached_people_per_home(tmp_path: Path, wide: None) -> None:
     from typer.testing import CliRunner
 
     from eldercare.cli import app
@@ -83,8 +94,6 @@ def test_replay_prints_what_reached_people_per_home(tmp_path: Path, monkeypatch:
     rec.write_text("\n".join(lines) + "\n", encoding="utf-8")
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
     assert res.exit_code == 0, res.output
     assert "what reached people, per home" in res.output and "每户实际通知" in res.output
@@ -143,13 +152,11 @@ def test_a_damaged_line_is_skipped_and_named_and_the_rest_is_replayed(tmp_path: 
     assert info.value.line == 2
 
 
-def test_replay_cli_names_the_skipped_lines_and_strict_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_cli_names_the_skipped_lines_and_strict_stops(tmp_path: Path, wide: None) -> None:
     from typer.testing import CliRunner
 
     from eldercare.cli import app
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     rec = _damaged_recording(tmp_path)
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps(REGISTRY), encoding="utf-8")
@@ -239,15 +246,11 @@ def test_homes_recorded_apart_and_concatenated_out_of_time_order_replay_as_if_al
     assert in_order == together and result.reordered is None
 
 
-def test_replay_cli_says_when_it_put_the_recording_in_time_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replay_cli_says_when_it_put_the_recording_in_time_order(tmp_path: Path, wide: None) -> None:
     from typer.testing import CliRunner
 
     from eldercare.cli import app
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     rec = tmp_path / "rec.jsonl"
     rec.write_text("\n".join([*_home_lines("h0001", 9), *_home_lines("h0001", 0)]) + "\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
@@ -292,13 +295,11 @@ def test_without_a_registry_a_contact_that_names_its_room_is_not_taken_for_the_f
     assert found[True] == ([], {})
 
 
-def test_replay_cli_warns_of_contacts_without_a_room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_cli_warns_of_contacts_without_a_room(tmp_path: Path, wide: None) -> None:
     from typer.testing import CliRunner
 
     from eldercare.cli import app
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     rec = tmp_path / "rec.jsonl"
     rec.write_text("\n".join(_contacts_home(rooms=False)) + "\n", encoding="utf-8")
     res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
@@ -309,13 +310,11 @@ def test_replay_cli_warns_of_contacts_without_a_room(tmp_path: Path, monkeypatch
     assert res.exit_code == 0 and "without a room" not in res.output
 
 
-def test_replay_cli_warns_of_a_recording_stamped_in_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_cli_warns_of_a_recording_stamped_in_seconds(tmp_path: Path, wide: None) -> None:
     from typer.testing import CliRunner
 
     from eldercare.cli import app
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     seconds = [json.loads(x) for x in _home_lines("h0001", 0)]
     for x in seconds:
         payload = json.loads(x["payload"])
@@ -350,16 +349,12 @@ def test_a_payload_written_as_a_json_object_replays_like_the_same_payload_as_a_s
     assert out["object"] == out["string"] and ("sos", at(1, 2, 5)) in out["object"]
 
 
-def test_replay_cli_says_how_many_messages_the_contract_refused_and_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_replay_cli_says_how_many_messages_the_contract_refused_and_why(tmp_path: Path, wide: None) -> None:
     """A recording whose payloads lack ``seq`` replayed to "0 alert updates" and said nothing else."""
     from typer.testing import CliRunner
 
     from eldercare.cli import app
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     lines = [json.loads(x) for x in _home_lines("h0001", 0)]
     for x in lines[1:]:
         x["payload"] = json.dumps({k: v for k, v in json.loads(x["payload"]).items() if k != "seq"})
@@ -376,15 +371,13 @@ def test_replay_cli_says_how_many_messages_the_contract_refused_and_why(
     assert "bad_schema 4 (first: ec/v1/h0001/mattress/mat1/event: Object missing required field `seq`)" in text
 
 
-def test_homes_of_the_registry_without_a_message_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_homes_of_the_registry_without_a_message_are_named(tmp_path: Path, wide: None) -> None:
     """Each home is watched from its own first message, so a registered home absent from the recording raises
     nothing at all: the replay names it instead of leaving the reader to wonder."""
     from typer.testing import CliRunner
 
     from eldercare.cli import app
 
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     site2 = {**REGISTRY["sites"][0], "site": "h0002", "gateway": "gw-h0002"}  # type: ignore[index]
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps({"version": 1, "sites": [*REGISTRY["sites"], site2]}), encoding="utf-8")  # type: ignore[misc]
@@ -397,7 +390,7 @@ def test_homes_of_the_registry_without_a_message_are_named(tmp_path: Path, monke
     assert "1 home(s) of the registry have no message in the recording and were not replayed: h0002" in res.output
 
 
-def test_the_tally_counts_pages_after_the_warm_up_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_tally_counts_pages_after_the_warm_up_apart(tmp_path: Path, wide: None) -> None:
     """An outside evaluation scores homes after their learning week; the table shows that rate beside the whole."""
     from typer.testing import CliRunner
 
@@ -420,8 +413,6 @@ def test_the_tally_counts_pages_after_the_warm_up_apart(tmp_path: Path, monkeypa
     )
     [short] = tally(result, warmup_days=30)
     assert short.learned_pages == 0 and short.learned_pages_per_month is None
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.delenv("ELDERCARE_DETECT", raising=False)
     res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
     [row] = [x for x in res.output.splitlines() if "h0001" in x]
     cells = [c.strip() for c in row.strip("│ ").split("│")]
