@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.queries import StoreBackend
 from alerts.store.handover import HandoverStore
+from alerts.store.learned import LearnedStore
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, away, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
@@ -68,7 +69,8 @@ def create_app(
     over the alert store's database; default: this process's memory, so they end on restart).
     ``handover`` keeps shift handover notes (default: the alert store's table); ``guardians`` enables the families'
     read-only status pages. ``learned`` (``Engine.learned`` of a backend in the same process) puts what the
-    detection core learned about a home, and what is off and why, on the resident page.
+    detection core learned about a home, and what is off and why, on the resident page; without it the page shows
+    what the backend last saved of it (``alerts.store.learned``), with its time.
     """
     if session_store is None:
         _LOG.info("console sessions are kept in memory (they end when the process restarts)")
@@ -84,6 +86,8 @@ def create_app(
         telemetry=telemetry,
         baselines=baselines,
         learned=learned,
+        # A console of its own (no engine here): the profiles the backend saves in the store.
+        learned_saved=LearnedStore(backend.store).load if learned is None else None,
         poll_interval_s=poll_interval_s,
         gateway_secret=gateway_secret,
         provisioner=provisioner,

@@ -36,6 +36,8 @@ class AppContext:
     baselines: BaselineLookup | None = None
     learned: Callable[[str], Mapping[str, object]] | None = None
     """What the detection core learned about a home (``Engine.learned``); None when no engine runs in this process."""
+    learned_saved: Callable[[str], Mapping[str, object]] | None = None
+    """Without ``learned``: what the backend saved of it (blocking, read in a thread; ``saved_ms`` says when)."""
     poll_interval_s: float = 0.2
     """How often the live feed checks the store for changed alerts (well within the 1 s target)."""
     gateway_secret: str = ""

@@ -42,12 +42,14 @@ from alerts.arc.events import DEFAULT_CODES, ArcConfig
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
 from alerts.guardians import GuardianLinks, GuardianNotifier
+from alerts.learned import LearnedPublisher
 from alerts.links import LinkSigner
 from alerts.notices import NoticeSync
 from alerts.notify import AppriseNotifier, Notifier
 from alerts.service import AlertService
 from alerts.store.away import AwayStore
 from alerts.store.guardians import GuardianStore
+from alerts.store.learned import LearnedStore
 from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
@@ -242,6 +244,7 @@ class Backend:
         snapshot_slice_ms: float = 1.0,
         refit_every_s: float = 3600.0,
         notice_sync_s: float = 5.0,
+        learned_every_s: float = 5.0,
     ) -> None:
         """Build the backend (imports ``registry`` into the store); :meth:`run` starts it.
 
@@ -285,6 +288,9 @@ class Backend:
         self.checkin_relay = CheckInRelay(store=self.store, commands=self.watch_commands, clock=wall_ms)  # issue 19
         self.notices = NoticeSync(AwayStore(self.store), clock=wall_ms)  # away notices (外出报备)
         self.notice_sync_s = notice_sync_s
+        # What the engine learned, saved for a console process of its own (resident page, issue 19).
+        self.learned = LearnedPublisher(LearnedStore(self.store), clock=wall_ms)
+        self.learned_every_s = learned_every_s
         self.home_registry = HomeRegistry.from_mapping(registry) if registry is not None else None
         self.engine: Engine | None = None
         self.engine_tick_s = engine_tick_s
@@ -542,6 +548,12 @@ class Backend:
         assert self.engine is not None
         await self.notices.sync((self.engine,))
 
+    async def _publish_learned(self) -> None:
+        if self.recovery.catching_up:  # half-rebuilt baselines would show limits the home does not have
+            return
+        assert self.engine is not None
+        await self.learned.publish((self.engine,))
+
     async def _refit(self) -> None:
         if self.recovery.catching_up:
             return
@@ -592,6 +604,7 @@ class Backend:
                 tasks.create_task(self._every(self.snapshot_every_s, self.save_snapshot_async, "snapshot", stop))
                 tasks.create_task(self._every(self.refit_every_s, self._refit, "baseline refit", stop))
                 tasks.create_task(self._every(self.notice_sync_s, self._sync_notices, "away notices", stop))
+                tasks.create_task(self._every(self.learned_every_s, self._publish_learned, "learned profiles", stop))
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -29,11 +29,13 @@ import msgspec
 
 from alerts.checkins import CheckInRelay
 from alerts.escalation import PolicyBook
+from alerts.learned import LearnedPublisher
 from alerts.links import LinkSigner
 from alerts.notices import NoticeSync
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
 from alerts.store.away import AwayStore
+from alerts.store.learned import LearnedStore
 from alerts.store.repository import AlertStore
 from detection.engine import Engine
 from detection.errors import SnapshotError
@@ -341,16 +343,24 @@ class PartitionWorker:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
     async def _notice_loop(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
-        """Away notices (外出报备) of the store into the owned engines, and those a home showed over ended there."""
+        """Away notices (外出报备) of the store into the owned engines, and those a home showed over ended there.
+
+        Also saves what the owned engines learned, for the console's resident page (:mod:`alerts.learned`).
+        """
         if self.checkin_store is None:
             return
         notices = NoticeSync(AwayStore(self.checkin_store), clock=_Clock().now_ms)
+        learned = LearnedPublisher(LearnedStore(self.checkin_store), clock=_Clock().now_ms)
         while not stop.is_set():
             engines = [o.engine for o in list(self.owned.values()) if o.restored.is_set()]
             try:
                 await notices.sync(engines)
             except Exception:  # noqa: BLE001 - the store unreachable for a moment: the next pass tries again
                 _LOG.exception("away notices failed")
+            try:
+                await learned.publish(engines)
+            except Exception:  # noqa: BLE001 - as above
+                _LOG.exception("saving learned profiles failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every_s)
 

@@ -27,7 +27,7 @@ from eldercare.servers._child import free_port
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import encode_call_button_event
+from firmware_sim.wire import encode_call_button_event, encode_device_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ADMIN_PASSWORD = "first admin passphrase 2026"
@@ -134,6 +134,29 @@ def test_serve_health_readiness_metrics_and_private_data_dir(served: Served) -> 
     # A second admin with the same id is refused with a message, not a traceback.
     again = _cli("admin", "create", "--id", "root", "--password-file", os.devnull, env=served.env)
     assert again.returncode == 1 and "Traceback" not in again.stderr
+
+
+def test_serve_saves_what_the_engine_learned_for_a_console_of_its_own(served: Served, broker: Broker) -> None:
+    """The shipped layout runs ``--role console`` apart from the engine: the running backend saves what it learned
+    about each home it watches in the store, where such a console reads it (the page itself: test_dash_checkins)."""
+    from alerts.store.learned import SAVED_KEY, LearnedStore
+    from alerts.store.repository import AlertStore
+
+    sent_ms = int(time.time() * 1000)
+    with GatewayPublisher(site=served.site, password=broker.gateway_password(served.site), port=broker.port) as gw:
+        # A live engine watches a home from its first message: a call button's heartbeat.
+        gw.publish(encode_device_status(**gw.wire.stamp("btn1"), kind="call_button", ts=int(time.time() * 1000)))
+    store = AlertStore(url=f"sqlite:///{served.data_dir / 'eldercare.db'}")
+    try:
+        deadline = time.monotonic() + 60
+        while not (saved := LearnedStore(store).load(served.site)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        store.close()
+    assert saved, served.log.read_text()[-3000:]
+    assert saved["personal"] is False and saved["days"] == 0  # a new home: population defaults, said so
+    assert sent_ms <= saved[SAVED_KEY] <= time.time() * 1000  # when it was saved, for the page's "as of"
+    assert isinstance(saved["off"], dict)
 
 
 @pytest.mark.browser

@@ -5,3 +5,4 @@ from alerts.store import away as _away  # noqa: E402, F401
 from alerts.store import checkins as _checkins  # noqa: E402, F401
 from alerts.store import guardians as _guardians  # noqa: E402, F401
 from alerts.store import handover as _handover  # noqa: E402, F401
+from alerts.store import learned as _learned  # noqa: E402, F401

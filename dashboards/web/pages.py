@@ -48,6 +48,8 @@ async def resident_page(
     resident, alerts, visits, checkins, away = found
     # The engine is not thread-safe: read what it learned on the loop (a few dict reads), never in a thread.
     learned = dict(ctx.learned(resident.site)) if ctx.learned is not None else None
+    if learned is None and ctx.learned_saved is not None:  # a console of its own: what the backend saved
+        learned = dict(await asyncio.to_thread(ctx.learned_saved, resident.site))
     # Device status from last-seen telemetry, as on the device page (alert-derived when InfluxDB is absent).
     devices = await device_report([resident], alerts, reader=ctx.telemetry, now_ms=now)
     return render(

@@ -13,8 +13,11 @@ from dash_fixtures import registry
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 
+from alerts.learned import LearnedPublisher
 from alerts.store.checkins import CheckInStep, CheckInStore
+from alerts.store.learned import LearnedStore
 from dashboards.app import create_app
+from dashboards.listing import local_time
 from detection.config import DetectConfig
 from detection.engine import Engine
 from detection.homes import HomeRegistry
@@ -114,6 +117,27 @@ def test_resident_page_without_an_engine_says_so(client: TestClient, recorded: i
     login(client, "W_C1")
     page = client.get("/residents/R1").text
     assert 'id="learned-none"' in page and page.count('class="checkin-prompt"') == 2
+
+
+async def test_a_console_of_its_own_shows_what_the_backend_saved_it_learned(
+    client: TestClient, backend: Backend, engine: Engine
+) -> None:
+    """The shipped layout runs the console apart from the engine: the backend's publisher saves ``Engine.learned``
+    in the store, the console (no ``learned`` given) shows it with the time it was saved; a home not saved yet
+    still says so, and a profile that did not change is not written again."""
+    login(client, "W_C1")
+    assert 'id="learned-none"' in client.get("/residents/R1").text
+    saved_at = int(time.time() * 1000) - 3 * MIN
+    publisher = LearnedPublisher(LearnedStore(backend.store), clock=lambda: saved_at, per_pass=1)
+    assert [await publisher.publish([engine]) for _ in engine.homes] == [1] * len(engine.homes)  # one per pass
+    page = client.get("/residents/R1").text
+    assert 'id="learned-none"' not in page and 'id="learned-source">人群默认值' in page
+    for rule, why in engine.learned("h1")["off"].items():  # type: ignore[union-attr]
+        assert f'data-rule="{rule}"' in page and str(why) in page
+    assert f'id="learned-saved">检测引擎于 {local_time(saved_at)} 保存' in page
+    assert "As saved by the detection engine at" in client.get("/residents/R1?lang=en").text
+    # The next round over every home writes nothing: nothing changed.
+    assert sum([await publisher.publish([engine]) for _ in engine.homes]) == 0
 
 
 def test_check_ins_of_other_homes_stay_off_the_page(client: TestClient, recorded: int) -> None:

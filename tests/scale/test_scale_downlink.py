@@ -26,6 +26,7 @@ from support.checkin import AWAY, FAST, WINDOW_S
 from alerts.notices import SYSTEM
 from alerts.store.away import AwayStore
 from alerts.store.checkins import CheckInStore
+from alerts.store.learned import SAVED_KEY, LearnedStore
 from alerts.store.repository import AlertStore
 from detection.config import DetectConfig
 from detection.models import AlertType
@@ -196,6 +197,9 @@ async def test_a_check_in_on_a_worker_is_sent_to_the_home_and_a_cancel_closes_it
         # Answered inside the window: the held alert was dropped, never stored, nobody paged (the step says so).
         assert [s.what for s in steps.for_site(site)][-2:] == ["answered", "prompt"]
         assert store.list_alerts(site=site, alert_type=AlertType.INACTIVITY) == []
+        # The worker saves what its engine learned about the home, for a console process of its own (issue 19).
+        learned = await _until_async(lambda: LearnedStore(store).load(site).items(), 30)
+        assert ("personal", False) in learned and any(k == SAVED_KEY for k, _ in learned)
     finally:
         store.close()
         await asyncio.to_thread(gw.close)
