@@ -27,15 +27,17 @@ import numpy as np
 from detection.capabilities import is_entrance
 from detection.config import DetectConfig
 from detection.detectors.base import BEHAVIOURAL
+from detection.detectors.offline import EVENT_DRIVEN
 from detection.engine import Engine
 from detection.errors import RecordingError
 from detection.fusion import DEVICE_HEALTH, Fusion, IncidentUpdate
 from detection.homes import HomeRegistry
 from detection.models import LIFE_SAFETY_TYPES, Alert, AlertType, CheckIn
 from detection.rhythm import RhythmTally
+from detection.state import NEVER
 from gateway.contract import decode_message
 from gateway.errors import DecodeError
-from gateway.models import DeviceKind
+from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 
 Message = tuple[int, str, bytes]
 
@@ -211,6 +213,21 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     """Homes of the registry without a single decoded message in the recording (:func:`replay`)."""
     reordered: StepBack | None = None
     """Where the recording first went back in time, if it did: it was replayed in time order (:func:`replay`)."""
+    no_heartbeat: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Per home: event-driven devices (PIR, contacts, smoke, gas, call button) heard in the recording that never
+    sent a ``status`` heartbeat although the home's span holds two of their heartbeat periods. Their liveness is
+    read from heartbeats (docs/contract.md), so every quiet spell of the person longer than the offline limit calls
+    them offline: their device notifications measure the person's quiet, not the device."""
+
+    def quiet_offline(self) -> dict[str, int]:
+        """Per home of :attr:`no_heartbeat`: device-offline notifications raised for those devices."""
+        devices = {(site, d) for site, ds in self.no_heartbeat.items() for d in ds}
+        counts = dict.fromkeys(self.no_heartbeat, 0)
+        for u in self.updates:
+            a = u.alert
+            if u.notify and not a.clears and a.type is AlertType.DEVICE_OFFLINE and (a.site, a.device) in devices:
+                counts[a.site] += 1
+        return counts
 
     @property
     def alerts(self) -> list[Alert]:
@@ -297,7 +314,28 @@ def run(
             for site, home in engine.homes.items()
             if (n := sum(1 for d in home.devices.values() if d.kind is DeviceKind.DOOR and not d.room)) >= 2
         },
+        no_heartbeat=_no_heartbeat(engine, first_by_site, last_by_site),
     )
+
+
+def _no_heartbeat(engine: Engine, first: dict[str, int], last: dict[str, int]) -> dict[str, list[str]]:
+    """Event-driven devices heard without a single heartbeat over at least two of their heartbeat periods."""
+    out: dict[str, list[str]] = {}
+    for site, home in engine.homes.items():
+        if site not in first:
+            continue
+        span_ms = last[site] - first[site]
+        quiet = sorted(
+            name
+            for name, d in home.devices.items()
+            if d.kind in EVENT_DRIVEN
+            and d.last_reading_ms != NEVER
+            and d.last_status_ms == NEVER
+            and span_ms >= 2 * EXPECTED_CADENCE_S[d.kind] * 1000
+        )
+        if quiet:
+            out[site] = quiet
+    return out
 
 
 class HomeTally(msgspec.Struct, kw_only=True):

@@ -528,6 +528,19 @@ def replay(
             f" the front door) or in its events / 住户 {site} 有 {n} 个门磁未注明房间：每个都被当作入户门"
             "（夜间开柜门会被当作老人外出）。请在登记表（入户门的 room 为 entrance）或事件中注明房间"
         )
+    quiet = result.quiet_offline()
+    for site, devices in sorted(result.no_heartbeat.items()):
+        shown = ", ".join(devices[:8]) + (" …" if len(devices) > 8 else "")
+        console.print(
+            f"[yellow]warning:[/] home {site}: {len(devices)} device(s) sent events but never a status heartbeat"
+            f" ({shown}); a device's liveness is read from its heartbeats (docs/contract.md), so each quiet spell of"
+            f" the person longer than its offline limit (a PIR: 2 h 05 min) calls it offline: {quiet[site]} of the"
+            " device notifications above are for these devices and measure the person's quiet, not the device."
+            " Add the gateway's status heartbeats to the recording / 住户"
+            f" {site} 有 {len(devices)} 个设备只有事件、从无状态心跳：设备在线与否依据心跳判断，"
+            f"老人安静时间一长即被判为离线，上表中 {quiet[site]} 条设备提醒来自这些设备，"
+            "反映的是老人安静而非设备故障。请在录制数据中加入网关上报的状态心跳"
+        )
     if 0 <= result.first_ms < SECONDS_LIKE_MS:
         console.print(
             f'[yellow]warning:[/] the recording\'s first "t" is {result.first_ms}, {_utc(result.first_ms)}: "t"'

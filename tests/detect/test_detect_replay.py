@@ -97,7 +97,7 @@ def test_replay_prints_what_reached_people_per_home(tmp_path: Path, wide: None) 
     res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
     assert res.exit_code == 0, res.output
     assert "what reached people, per home" in res.output and "每户实际通知" in res.output
-    [row] = [x for x in res.output.splitlines() if "h0001" in x]
+    [row] = [x for x in res.output.splitlines() if "h0001" in x and "│" in x]  # (a warning may name it too)
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     # two days; the second SOS press within a minute is the same incident: one life-safety notification
     assert cells[:2] == ["h0001", "2.0"] and cells[5] == "1"
@@ -414,7 +414,64 @@ def test_the_tally_counts_pages_after_the_warm_up_apart(tmp_path: Path, wide: No
     [short] = tally(result, warmup_days=30)
     assert short.learned_pages == 0 and short.learned_pages_per_month is None
     res = CliRunner().invoke(app, ["replay", str(rec), "--registry", str(reg), "--out", str(tmp_path / "a.jsonl")])
-    [row] = [x for x in res.output.splitlines() if "h0001" in x]
+    [row] = [x for x in res.output.splitlines() if "h0001" in x and "│" in x]  # (a warning may name it too)
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     assert cells[3] == f"{home.pages_per_month:.1f} ({home.learned_pages_per_month:.1f})"
     assert "per 30 days (after day 7)" in " ".join(res.output.split())
+
+
+def _door_lines(*, heartbeats: bool) -> list[str]:
+    """The front door and a cupboard (rooms in the events), used once a day for three days; with or without the
+    6-hourly ``status`` heartbeat every contact sends (docs/contract.md)."""
+    seq = {"front": 0, "cupboard": 0}
+
+    def msg(t: int, dev: str, kind: str, payload: dict[str, object]) -> tuple[int, str]:
+        seq[dev] += 1
+        body = json.dumps({"seq": seq[dev], "ts": t, **payload})
+        return t, json.dumps({"t": t, "topic": f"ec/v1/h0009/door/{dev}/{kind}", "payload": body})
+
+    room = {"front": "entrance", "cupboard": "kitchen"}
+    timed = []
+    for day in range(3):
+        for dev, (h, m) in (("front", (9, 0)), ("cupboard", (12, 30))):
+            timed.append(msg(at(day, h, m), dev, "event", {"event": "open", "room": room[dev]}))
+            timed.append(msg(at(day, h, m, 10), dev, "event", {"event": "close", "room": room[dev]}))
+        if heartbeats:
+            timed += [msg(at(day, h, 1), dev, "status", {"battery": 90}) for h in (0, 6, 12, 18) for dev in seq]
+    if heartbeats:
+        timed += [msg(at(3, h, 1), dev, "status", {"battery": 90}) for h in (0, 6) for dev in seq]
+    timed.append(msg(at(3, 8, 0), "front", "event", {"event": "open", "room": "entrance"}))
+    return [line for _, line in sorted(timed)]
+
+
+def test_devices_without_heartbeats_are_named_with_the_offline_notifications_they_caused(
+    tmp_path: Path, wide: None
+) -> None:
+    """A recording with events only (a home's own export, a research dataset) has no heartbeats, and a contact's
+    liveness is read from them: each quiet spell of the person longer than 12 h 05 min calls it offline (Ordóñez B
+    replayed so: 138 device notifications in 21 days). The replay says which devices never sent one and how many of
+    the device notifications are theirs, instead of leaving them to read as failing hardware."""
+    from typer.testing import CliRunner
+
+    from eldercare.cli import app
+
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(_door_lines(heartbeats=False)) + "\n", encoding="utf-8")
+    bare = replay(rec, None, None)
+    assert bare.no_heartbeat == {"h0009": ["cupboard", "front"]}
+    offline = [a for a in bare.alerts if a.type.value == "device_offline" and not a.clears]
+    assert offline and bare.quiet_offline() == {"h0009": len({(a.device, a.time_ms) for a in offline})}
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert (
+        "home h0009: 2 device(s) sent events but never a status heartbeat (cupboard, front)" in res.output
+        and f"{bare.quiet_offline()['h0009']} of the device notifications above are for these devices" in res.output
+        and "从无状态心跳" in res.output
+    )
+    # The same home with its heartbeats: nothing to say, and no device called offline.
+    rec.write_text("\n".join(_door_lines(heartbeats=True)) + "\n", encoding="utf-8")
+    beating = replay(rec, None, None)
+    assert beating.no_heartbeat == {} and beating.quiet_offline() == {}
+    assert not [a for a in beating.alerts if a.type.value == "device_offline"]
+    res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "b.jsonl")])
+    assert res.exit_code == 0 and "never a status heartbeat" not in res.output
