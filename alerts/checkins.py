@@ -11,7 +11,8 @@ publishes every fresh ``prompt`` (docs/contract.md)::
 
 to every call button and wristband of the home. Nothing here touches a life-safety reading or alert: they never go
 through the check-in, and the relay's work runs beside them, never in front of them. A prompt whose window has
-already passed (replayed after a restart) is recorded, not sent.
+already passed (replayed after a restart) is recorded, not sent; one already recorded was sent before the restart
+and is not sent again.
 """
 
 from __future__ import annotations
@@ -115,12 +116,17 @@ class CheckInRelay:
         task.add_done_callback(self._tasks.discard)
 
     async def handle(self, steps: list[CheckIn], *, window_s: int) -> None:
-        """Record ``steps``; publish each prompt still inside its window. Never raises (logged)."""
+        """Record ``steps``; publish each new prompt still inside its window. Never raises (logged).
+
+        A prompt already in the store was sent before (a restart replays it while its window is still open): the
+        elder is not asked twice.
+        """
         try:
             now = self.clock()
-            await asyncio.to_thread(self.steps.record, [step_of(c) for c in steps], now_ms=now)
+            new = await asyncio.to_thread(self.steps.record, [step_of(c) for c in steps], now_ms=now)
+            fresh = {(s.site, s.prompt_ms) for s in new if s.what == "prompt"}
             for c in steps:
-                if c.what == "prompt" and now < c.prompt_ms + window_s * 1000:
+                if (c.site, c.prompt_ms) in fresh and c.what == "prompt" and now < c.prompt_ms + window_s * 1000:
                     await self._send(c, window_s=window_s, now=now)
         except Exception:
             _LOG.exception("check-in steps could not be handled (%d)", len(steps))

@@ -80,12 +80,12 @@ class CheckInStore:
     def __init__(self, store: AlertStore) -> None:
         self.store = store
 
-    def record(self, steps: Iterable[CheckInStep], *, now_ms: int) -> int:
-        """Save new steps (one already recorded is skipped), each audited; returns how many were new."""
+    def record(self, steps: Iterable[CheckInStep], *, now_ms: int) -> list[CheckInStep]:
+        """Save new steps (one already recorded is skipped), each audited; returns the new ones, in order."""
         steps = list(steps)
         if not steps:
-            return 0
-        added = 0
+            return []
+        added: list[CheckInStep] = []
         with self.store._tx() as s:
             for step in steps:
                 exists = s.scalar(
@@ -115,7 +115,7 @@ class CheckInStore:
                     step.site,
                     {"prompt": step.prompt_id, "types": ",".join(step.types), "detail": step.detail[:200]},
                 )
-                added += 1
+                added.append(step)
         return added
 
     def audit_command(self, step: CheckInStep, *, topic: str, error: str | None, now_ms: int) -> None:

@@ -74,6 +74,28 @@ async def test_prompts_are_sent_to_call_buttons_and_wristbands_and_every_step_is
     assert trail.count(("command.sent", "checkin")) == len(topics) and ("checkin.answered", None) in trail
 
 
+async def test_a_prompt_replayed_after_a_restart_inside_its_window_is_not_asked_again(
+    store: AlertStore, clock: FakeClock
+) -> None:
+    """The backend restarts a minute after a prompt was sent: catching up, the engine raises the same prompt again,
+    its window still open. The elder was asked once and is waiting to answer: asking again would double the
+    vibration and the spoken question. The prompt is already in the store, so it is not sent again."""
+    doc = load_registry_example()
+    site = doc["sites"][0]["site"]
+    store.import_registry(doc, now_ms=clock())
+    before = Recorder()
+    first = CheckInRelay(store=store, commands=before, clock=clock)
+    first.drain(FakeEngine([_prompt(site, DAYTIME - MIN)]))
+    await first.wait()
+    assert before.sent  # asked through the home's call button and wristband
+    after = Recorder()
+    restarted = CheckInRelay(store=store, commands=after, clock=clock)  # a new process, the same store
+    restarted.drain(FakeEngine([_prompt(site, DAYTIME - MIN), _prompt(site, DAYTIME)]))
+    await restarted.wait()
+    assert {p["prompt"] for _, p in after.sent} == {f"{site}-{DAYTIME}"}  # only the new one is sent
+    assert [s.what for s in CheckInStore(store).for_site(site)] == ["prompt", "prompt"]
+
+
 async def test_a_broker_failure_is_audited_and_never_raises(store: AlertStore, clock: FakeClock) -> None:
     doc = load_registry_example()
     site = doc["sites"][0]["site"]
