@@ -799,6 +799,17 @@ def bench_watch(
     print(run_bench_watch(count=count, presses=presses).table())
 
 
+@bench_app.command("refit")
+def bench_refit(
+    homes: Annotated[list[int] | None, typer.Option("--homes", help="Home counts to fit (repeatable).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Runs per method (alternating); the best counts.")] = 5,
+) -> None:
+    """Baseline fit with row-wise quantiles vs NumPy's per-row routines, same histories, same run."""
+    from bench.refit import run_bench_refit, table
+
+    print(table(run_bench_refit(homes=homes or [1, 10_000], repeat=repeat)))
+
+
 @bench_app.command("snapshot")
 def bench_snapshot(
     homes: Annotated[list[int] | None, typer.Option(help="Home counts (repeat the option).")] = None,
