@@ -1,13 +1,18 @@
 """Data-subject requests under PIPL: export everything stored about one resident, or erase (anonymise) it.
 
 Export (access request, PIPL art. 45): the resident's record, their home and devices, care visits, alerts with
-their history and the notifications sent about them, and the audit entries that name them.
+their history and the notifications sent about them, their guardians (family contacts), the home's away notices,
+check-in prompts and answers, and what the detection engine learned of the home's routine (saved profile), and the
+audit entries that name them.
 
 Erasure (art. 47) anonymises rather than deletes, so statistics and the alert record stay consistent: the
 resident row keeps its id, home and ability level but loses name, ID number, phone, contacts, birth year and
 categories (name becomes ``已删除``, consent false); visit notes and alert notes are cleared; notification titles
 and bodies (which quote name and address) are blanked; the home's address is blanked when no other resident lives
-there. Alerts keep type, times and outcome (no personal data). The append-only audit log is kept (it is the
+there; with it go the home's routine as the engine learned it (the saved profile), the reasons of its away notices
+("住院" is health data) and the details of its check-ins (times and steps stay for the statistics). The resident's
+guardians are deleted: their names and phones are other people's data, kept only to reach them about this
+resident. Alerts keep type, times and outcome (no personal data). The append-only audit log is kept (it is the
 record of who accessed the data, which the law asks to keep) and gains a ``privacy.erased`` entry. Telemetry in
 InfluxDB is erased by the caller (``DROP SERIES WHERE "site" = …``), as only the composition root talks to it.
 """
@@ -17,11 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerts.lifecycle import ACTIVE_STATES
+from alerts.store.away import AwayNoticeRow
+from alerts.store.checkins import CheckInRow
 from alerts.store.errors import RecordNotFound
+from alerts.store.guardians import GuardianRow
+from alerts.store.learned import LearnedRow, LearnedStore
 from alerts.store.repository import AlertStore
 from alerts.store.tables import AlertEvent, AlertRow, AuditRow, Device, NotificationRow, Resident, Site, Visit
 
@@ -76,7 +85,25 @@ def export_resident(store: AlertStore, resident_id: str, *, actor: str, now_ms: 
                     {"device": d.device, "kind": d.kind, "room": d.room}
                     for d in s.scalars(select(Device).where(Device.site_id == r.site_id).order_by(Device.device))
                 ],
+                "away_notices": [
+                    {"starts_ms": n.starts_ms, "ends_ms": n.ends_ms, "reason": n.reason, "by": n.created_by,
+                     "ended_ms": n.ended_ms, "ended_reason": n.ended_reason}
+                    for n in s.scalars(select(AwayNoticeRow).where(AwayNoticeRow.site == r.site_id)
+                                       .order_by(AwayNoticeRow.id))
+                ],
+                "checkins": [
+                    {"time_ms": c.time_ms, "prompt_ms": c.prompt_ms, "step": c.what, "types": c.types,
+                     "detail": c.detail}
+                    for c in s.scalars(select(CheckInRow).where(CheckInRow.site == r.site_id)
+                                       .order_by(CheckInRow.time_ms, CheckInRow.id))
+                ],
             },
+            "guardians": [
+                {"name": g.name, "relation": g.relation, "phone": g.phone, "channels": list(g.channels or []),
+                 "consent": g.consent, "consent_ms": g.consent_ms, "active": g.active}
+                for g in s.scalars(select(GuardianRow).where(GuardianRow.resident_id == resident_id)
+                                   .order_by(GuardianRow.id))
+            ],
             "visits": [
                 {"time_ms": v.time_ms, "worker": v.worker_id, "outcome": v.outcome, "note": v.note}
                 for v in s.scalars(select(Visit).where(Visit.resident_id == resident_id).order_by(Visit.time_ms))
@@ -105,6 +132,7 @@ def export_resident(store: AlertStore, resident_id: str, *, actor: str, now_ms: 
                 for e in audit
             ],
         }  # fmt: skip
+    document["home"]["learned"] = LearnedStore(store).load(document["home"]["site"])
     store.audit(
         now_ms=now_ms, actor=actor, channel="system", action="privacy.exported", entity="resident",
         entity_id=resident_id, detail={"alerts": len(document["alerts"]), "visits": len(document["visits"])},
@@ -129,17 +157,22 @@ def erase_resident(store: AlertStore, resident_id: str, *, actor: str, now_ms: i
         others = s.scalars(
             select(Resident.id).where(Resident.site_id == site_id, Resident.id != resident_id).limit(1)
         ).first()
+        guardians = len(list(s.scalars(select(GuardianRow.id).where(GuardianRow.resident_id == resident_id))))
+        s.execute(delete(GuardianRow).where(GuardianRow.resident_id == resident_id))
         emptied = others is None
         if emptied:
             site = s.get(Site, site_id)
             if site is not None:
                 site.address = ""
+            s.execute(delete(LearnedRow).where(LearnedRow.site == site_id))
+            s.execute(update(AwayNoticeRow).where(AwayNoticeRow.site == site_id).values(reason="", ended_reason=""))
+            s.execute(update(CheckInRow).where(CheckInRow.site == site_id).values(detail=""))
     result = Erasure(resident_id, site_id, emptied, visits, len(ids), notifications)
     store.audit(
         now_ms=now_ms, actor=actor, channel="system", action="privacy.erased", entity="resident",
         entity_id=resident_id,
         detail={"site": site_id, "site_emptied": emptied, "visits": result.visits, "alerts": result.alerts,
-                "notifications": result.notifications},
+                "notifications": result.notifications, "guardians": guardians},
     )  # fmt: skip
     return result
 

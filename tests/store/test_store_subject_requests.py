@@ -9,7 +9,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from store_helpers import DAYTIME, load_registry_example, make_alert, store_raise
 
+from alerts.store.away import AwayStore
+from alerts.store.checkins import CheckInStep, CheckInStore
 from alerts.store.errors import RecordNotFound
+from alerts.store.guardians import GuardianStore
+from alerts.store.learned import LearnedStore
 from alerts.store.repository import AlertStore
 from alerts.store.subject_requests import ERASED_NAME, erase_resident, export_resident, redact_closed_alerts
 from alerts.store.tables import AlertRow, NotificationRow, Resident, Site, Visit
@@ -86,3 +90,34 @@ def test_retention_redacts_only_old_closed_alerts(store: AlertStore, seeded: int
         assert row is not None and row.note is None and row.outcome is None and row.type == "sos"
         assert all(n.body is None for n in s.query(NotificationRow))
     assert redact_closed_alerts(store, closed_before_ms=DAYTIME + 10, actor="cli", now_ms=DAYTIME + 20) == 0
+
+
+def test_the_homes_later_records_are_exported_and_erased_with_the_last_resident(store: AlertStore, seeded: int) -> None:
+    """Tables added after the first export (guardians, away notices, check-ins, what the engine learned) hold the
+    resident's data too: a hospital stay as an away notice's reason, a daughter's phone, the times she usually gets
+    up. An access request shows them; an erasure that empties the home removes them (the guardians with it: their
+    phones are other people's data, kept only to reach them about this resident)."""
+    GuardianStore(store).add(
+        resident_id="R0001", name="李小红", relation="女儿", phone="13811112222", channels=["json://x"], consent=True,
+        actor="W01", now_ms=DAYTIME,
+    )  # fmt: skip
+    AwayStore(store).register(
+        site="h0001", starts_ms=DAYTIME, ends_ms=DAYTIME + 86_400_000, reason="住院（心内科）", by_id="W01",
+        by_name="王网格员", now_ms=DAYTIME,
+    )  # fmt: skip
+    CheckInStore(store).record(
+        [CheckInStep("h0001", DAYTIME, DAYTIME, "prompt", ("inactivity",), "No activity for 47 min since 卫生间")],
+        now_ms=DAYTIME,
+    )
+    LearnedStore(store).save([("h0001", {"personal": True, "not_up_by": "07:40"})], now_ms=DAYTIME)
+    doc = export_resident(store, "R0001", actor="cli:ops", now_ms=DAYTIME + 1)
+    assert [g["phone"] for g in doc["guardians"]] == ["13811112222"]
+    assert [n["reason"] for n in doc["home"]["away_notices"]] == ["住院（心内科）"]
+    assert [c["detail"] for c in doc["home"]["checkins"]] == ["No activity for 47 min since 卫生间"]
+    assert doc["home"]["learned"]["not_up_by"] == "07:40"
+    erase_resident(store, "R0001", actor="cli:ops", now_ms=DAYTIME + 2)
+    text = json.dumps(export_resident(store, "R0001", actor="cli:ops", now_ms=DAYTIME + 3), ensure_ascii=False)
+    for secret in ("李小红", "13811112222", "住院", "卫生间", "07:40"):
+        assert secret not in text, secret
+    assert LearnedStore(store).load("h0001") == {} and GuardianStore(store).for_resident("R0001") == []
+    assert [c.what for c in CheckInStore(store).for_site("h0001")] == ["prompt"]  # counted in statistics still
