@@ -186,14 +186,28 @@ def evaluate(
                 if len(parts) == 6:
                     seen[(parts[2], parts[4])] = m[0]
 
-        def check_offline(a: Alert, seen: dict[tuple[str, str], int] = last_seen, out: list[float] = lateness) -> None:
-            # Independent of the engine: last message of the device in the recording + the alert's own limit (which
-            # runs from a later front-door opening for a band that went out with its wearer).
+        returns: dict[str, list[int]] = defaultdict(list)
+
+        def check_offline(
+            a: Alert,
+            seen: dict[tuple[str, str], int] = last_seen,
+            out: list[float] = lateness,
+            back: dict[str, list[int]] = returns,
+        ) -> None:
+            # Independent of the engine's timers: last message of the device in the recording + the alert's own
+            # limit (which runs from a later front-door opening for a band that went out with its wearer) or, when
+            # the home's gateway came back after that message, the return + the device's cadence + 10 min (the
+            # device could not speak while the gateway was down: the muted outage, docs/detection.md).
+            if a.type is AlertType.SITE_OFFLINE and a.clears:
+                back[a.site].append(a.time_ms)
             if a.type is AlertType.DEVICE_OFFLINE and not a.clears and a.device is not None:
                 last = seen.get((a.site, a.device))
                 if last is not None:
                     start = max(last, int(a.evidence.get("from_ms", last)))
-                    out.append((a.time_ms - start) / 1000 - 60 * float(a.evidence.get("limit_min", 0)))
+                    due = start + 60_000 * float(a.evidence.get("limit_min", 0))
+                    settle = 1000 * float(a.evidence.get("cadence_s", 0)) + 600_000
+                    due = max([due, *(r + settle for r in back[a.site] if start < r <= a.time_ms)])
+                    out.append((a.time_ms - due) / 1000)
 
         result = run(tap(sim.messages()), registry=registry, config=config, end_ms=sim.end_ms, on_alert=check_offline)
         if lateness:
@@ -318,7 +332,8 @@ def report_markdown(rep: EvalReport) -> str:
         f"- non-actionable alerts per elder-month: {rep.false_per_elder_month:.2f} (target ≤ 0.5)",
         f"- daytime collapse (long lie) detection delay p50: {_fmt(rep.collapse_delay_p50())} min (target ≤ 60)",
         f"- inactivity alerts later than their threshold by at most {rep.inactivity_late_s_max:.0f} s (target ≤ 60 s)",
-        f"- device-offline alerts later than (last message in the recording + threshold) by at most"
+        f"- device-offline alerts later than (last message in the recording + threshold, or the home back online"
+        f" + the device's cadence + 10 min) by at most"
         f" {_fmt(rep.offline_late_s_max if rep.offline_late_s_max > -1e8 else None)} s (target ≤ 60 s)",
         f"- expected alerts the system cannot raise (evidence never delivered, not counted as misses):"
         f" {len(rep.undeliverable)}"
