@@ -591,6 +591,8 @@ def _utc(ms: int) -> str:
 
 def _print_replay_tally(result: ReplayResult, warmup_days: int) -> None:
     """Per home, what would have reached people: the JSONL also holds clears and merged duplicates, which do not."""
+    from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
 
     from detection.replay import tally
@@ -601,19 +603,30 @@ def _print_replay_tally(result: ReplayResult, warmup_days: int) -> None:
     table = Table(
         title="what reached people, per home (updates that notify; clears and duplicates left out) / 每户实际通知",
         title_justify="left",
+        caption=(
+            f"pages: behavioural pages; per 30 d: pages per 30 days (after day {warmup_days}) in brackets;"
+            " asked: check-ins asked (answered); urgent: life-safety; offline: home offline; other: apnoea /"
+            " 提醒：行为提醒；"
+            f"每30天：括号内为第{warmup_days}天后；询问：已询问（已回应）；断线：网关离线；其他：呼吸暂停"
+        ),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
     )
+    # Short headers in two lines (English, Chinese), explained in the caption, and home ids never cut: an
+    # 80-column terminal showed "ordon…" and "behav…" (session 15).
+    table.add_column("home\n住户", no_wrap=True, min_width=max(len(h.site) for h in homes))
     for col in (
-        "home / 住户",
-        "days / 天数",
-        "behavioural pages / 行为提醒",
-        f"per 30 days (after day {warmup_days}) / 每30天（第{warmup_days}天后）",
-        "check-ins asked (answered) / 询问（已回应）",
-        "life-safety / 紧急",
-        "device health / 设备",
-        "home offline / 断线",
-        "other (apnoea) / 其他",
+        "days\n天数",
+        "pages\n提醒",
+        "per 30 d\n每30天",
+        "asked\n询问",
+        "urgent\n紧急",
+        "device\n设备",
+        "offline\n断线",
+        "other\n其他",
     ):
-        table.add_column(col, justify="left" if col.startswith("home /") else "right")
+        widest = max(cell_len(word) for line in col.splitlines() for word in line.split())
+        table.add_column(col, justify="right", overflow="fold", min_width=widest)
     for h in homes:
         table.add_row(
             h.site,
