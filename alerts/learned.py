@@ -39,6 +39,10 @@ class LearnedPublisher:
         engines = list(engines)
         if not self._turn:
             self._turn.extend((e, site) for e in engines for site in list(e.homes))
+            # A home no engine here watches any more (its partition moved to another worker, which saves it from
+            # now on) is forgotten: should it come back, its profile is written again whatever it was before.
+            watched = {site for _, site in self._turn}
+            self._digest = {site: d for site, d in self._digest.items() if site in watched}
         current = {id(e) for e in engines}
         changed: list[tuple[str, dict[str, object]]] = []
         for _ in range(min(self.per_pass, len(self._turn))):

@@ -219,3 +219,16 @@ def test_resident_page_shows_a_weekend_not_up_time_of_its_own(settings: Settings
         login(c, "W_C1")
         assert "08:34 (周末 10:45)" in c.get("/residents/R1").text
         assert "08:34 (weekends 10:45)" in c.get("/residents/R1?lang=en").text
+
+
+async def test_a_home_that_moved_to_another_worker_and_back_is_saved_again(backend: Backend, engine: Engine) -> None:
+    """Clustered: a partition moves to another worker (which saves its homes from then on) and comes back. The
+    profile it comes back with is written again even if this worker had saved the very same one before: the store
+    may hold the other worker's newer one meanwhile."""
+    store = LearnedStore(backend.store)
+    publisher = LearnedPublisher(store, clock=lambda: 1_000, per_pass=100)
+    assert await publisher.publish([engine]) == len(engine.homes)
+    assert await publisher.publish([]) == 0  # handed back: nothing of it is watched here
+    store.save([("h1", {"personal": True, "days": 30})], now_ms=2_000)  # the other worker's newer profile
+    assert await publisher.publish([engine]) == len(engine.homes)  # back: every home written again
+    assert store.load("h1")["personal"] is False and store.load("h1")["saved_ms"] == 1_000
