@@ -3,9 +3,11 @@
 The resident page shows what the core learned about a home, what is off and why (issue 19). A console in the same
 process as the backend reads ``Engine.learned`` directly; the shipped systemd layout runs ``--role console`` as a
 process of its own, which has no engine. The backend therefore saves each home's ``Engine.learned`` here (one row
-per home, replaced when it changes, see :class:`eldercare.learned.LearnedPublisher`) and such a console reads it,
-with the time it was saved. One table, created by migration ``0007_learned_profiles``. Not audited: it holds the
-engine's limits and reasons, no personal data beyond the site id the other tables already hold.
+per home, replaced when it changes, see :class:`alerts.learned.LearnedPublisher`) and such a console reads it,
+with the time it was saved. One table, created by migration ``0007_learned_profiles``. The limits describe the
+resident's routine (usually up by, usually home by), so they are personal data: an access request exports them
+and the erasure of a home's last resident deletes them (:mod:`alerts.store.subject_requests`); reading them is
+audited with the resident page that shows them. Writes are the backend's own and not audited.
 """
 
 from __future__ import annotations
