@@ -169,6 +169,15 @@ def _column(days: Sequence[Sequence[DaySummary]], width: int, get: object) -> np
     return out
 
 
+def _sorted_rows(
+    a: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Each row sorted (NaNs last), the indices of the rows with a value, and how many values those rows have."""
+    n = np.sum(~np.isnan(a), axis=1)
+    rows = np.nonzero(n > 0)[0]
+    return np.sort(a, axis=1), rows, n[rows]
+
+
 def _nanq(a: npt.NDArray[np.float64], q: float) -> npt.NDArray[np.float64]:
     """Per row: ``np.nanquantile(row, q)`` (method ``linear``), bit for bit, NaN for a row without a value.
 
@@ -177,14 +186,11 @@ def _nanq(a: npt.NDArray[np.float64], q: float) -> npt.NDArray[np.float64]:
     the same arithmetic on all rows at once: sort (NaNs last), virtual index ``(n - 1) q``, NumPy's ``_lerp``
     between its neighbours (``tests/detect/test_detect_baseline_quantile.py`` checks equality with NumPy).
     """
-    s = np.sort(a, axis=1)
-    n = np.sum(~np.isnan(a), axis=1)
+    s, rows, n = _sorted_rows(a)
     res = np.full(a.shape[0], np.nan)
-    ok = n > 0
-    if not ok.any():
+    if not rows.size:
         return res
-    rows = np.nonzero(ok)[0]
-    last = n[ok] - 1
+    last = n - 1
     virtual = last * q
     prev = np.floor(virtual)
     gamma = virtual - prev
@@ -202,12 +208,10 @@ def _nanmedian_rows(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
     (NumPy's ``nanmedian`` of a small array goes through masked arrays, about 0.4 ms a call.)
     """
-    s = np.sort(a, axis=1)
-    n = np.sum(~np.isnan(a), axis=1)
+    s, rows, n = _sorted_rows(a)
     res = np.full(a.shape[0], np.nan)
-    rows = np.nonzero(n > 0)[0]
-    h = n[rows] // 2
-    lo_i = np.where(n[rows] % 2 == 1, h, h - 1)
+    h = n // 2
+    lo_i = np.where(n % 2 == 1, h, h - 1)
     res[rows] = (s[rows, lo_i] + s[rows, h]) / 2.0
     return res
 
