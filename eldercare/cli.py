@@ -708,9 +708,9 @@ def sim_compare(
 ) -> None:
     """Compare the simulator's behaviour statistics with the real development homes (docs/simulator.md)."""
     from bench.simcompare import report
-    from detection.realdata.sources import TL_DIR, cache_dir, missing_files
+    from detection.realdata.sources import TL_DIR, cache_dir, missing_by_dataset
 
-    missing = missing_files()
+    missing = missing_by_dataset()[TL_DIR]  # the development homes it compares with; Home1 is used when present
     if missing:
         console.print(
             f"[red]{len(missing)} dataset files missing or changed in {cache_dir() / TL_DIR}[/]"

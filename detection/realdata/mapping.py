@@ -54,6 +54,11 @@ The HomeAssist "Home1" recording names sensors ``MotionD_<room>`` / ``ContactS_<
 - **Device failures** (:func:`failure_windows`): from each device's own ``.CommFailure`` on → off records. Inside
   a failure window the device sends nothing at all (events of the recording included), as in the injected windows.
 
+The UCI 799 home (``upc-1``, :func:`classify_upc`) has five PIRs named by their room (``Living room``, ``Bedroom``,
+``Bathroom``, ``Kitchen``, ``Hallway``) → ``motion`` in ``living``, ``bedroom``, ``bathroom``, ``kitchen``, ``hall``
+(a PIR inside the home), as a PIR above; nothing is dropped. It has no door contact: the engine cannot tell an
+outing from a silence at home there (its resident page says so), and no bed sensor.
+
 Device clocks are honest (received = device time). Inside an injected failure window a device sends nothing at
 all (no events, no heartbeat), like a dead battery or a device out of radio range.
 """
@@ -68,7 +73,7 @@ from typing import Final
 import msgspec
 
 from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
-from detection.realdata.sources import HOMEASSIST_DIR, ORDONEZ_DIR, RawHome
+from detection.realdata.sources import HOMEASSIST_DIR, ORDONEZ_DIR, UPC_DIR, RawHome
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
 
 PIR_RETRIGGER_S: Final = 120
@@ -209,6 +214,20 @@ def _map_homeassist(raw: RawHome) -> tuple[MappedDevice, ...]:
     return tuple(out)
 
 
+_UPC_ROOMS: Final = {
+    "living room": "living",
+    "bedroom": "bedroom",
+    "bathroom": "bathroom",
+    "kitchen": "kitchen",
+    "hallway": "hall",
+}
+
+
+def classify_upc(name: str) -> tuple[DeviceKind, str]:
+    """Contract kind and room of a UCI 799 PIR (named by its room: ``Living room``, ``Hallway``, ...)."""
+    return DeviceKind.MOTION, _UPC_ROOMS.get(name.strip().lower(), "living")
+
+
 def platform_outages(raw: RawHome, devices: Iterable[MappedDevice]) -> list[Interval]:
     """Where the platform recorded nothing: ``(start_ms, end_ms)`` gaps of :data:`OUTAGE_MIN_S` or more.
 
@@ -270,6 +289,12 @@ def map_devices(raw: RawHome) -> tuple[MappedDevice, ...]:
         return _map_ordonez(raw)
     if raw.info.dataset == HOMEASSIST_DIR:
         return _map_homeassist(raw)
+    if raw.info.dataset == UPC_DIR:
+        return tuple(
+            MappedDevice(device=f"pir{i}", kind=kind, room=room, sensors=(i,), names=(name,))
+            for i, name in sorted(raw.sensor_names.items())
+            for kind, room in (classify_upc(name),)
+        )
     out: list[MappedDevice] = []
     mats: list[tuple[int, str]] = []
     for ident, name in sorted(raw.sensor_names.items()):

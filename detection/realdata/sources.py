@@ -29,6 +29,17 @@ A third, held-out source: the HomeAssist "Home1" recording (Inria Phoenix team, 
 ``ContactS_<place>`` contacts report ``1`` / ``0`` (on / off, open / closed), ``EMeter_*`` power meters report watts,
 and every device reports ``<sensor>.CommFailure`` ``1`` / ``0`` (the controller cannot reach it / can again),
 ``.BatteryLevel`` and (meters) ``.Status`` / ``.Tripped``. No activity labels, no labelled absences.
+
+A fourth, held-out source: the position (motion) file of the UCI dataset 799 "Single Elder Home Monitoring: Gas
+and Position" (D. Marín, J. Llano, Z. Haddi, A. Perera, J. Fonollosa, Universitat Politècnica de Catalunya:
+"Home monitoring for older singles: A gas sensor array system", Sensors and Actuators B 2023), an older person
+living alone in their own home in Spain, five PIRs (living room, bedroom, bathroom, kitchen, hallway), no door
+contact, no bed sensor, no labels. ``database_pos.csv``: ``datetime,Living room,Bedroom,Bathroom,Kitchen,Hallway``,
+one row per state change of one PIR (``1.0`` motion, ``0.0`` none; the other columns empty), ISO times in UTC. From
+25-Jan-2020 the home was left empty as the study's reference period (visits only): it is not the resident's life
+and is not read. The copy used is ``eskinderit/single-elders-home-monitoring`` (commit :data:`UPC_COMMIT`, file
+:data:`UPC_PATH`); its hourly counts agree with ``maciano4/AAI_530_Project`` (built from the UCI zip) over every
+hour from 6-Nov-2019 to 13-Feb-2020.
 """
 
 from __future__ import annotations
@@ -72,6 +83,21 @@ HOMEASSIST_SHA256: Final[dict[str, str]] = {
     # in NicVolanschi/Allen, commit 7f2053acb9e90da8b2008c64bf782dce8e5144dc, ex/smarthome/homeAssist/).
     HOMEASSIST_FILE: "8d2e19ef98a782dbc420336bbfd7dcbb11461a30907455c51ff9432df63e70bd",
 }
+
+UPC_DIR: Final = "uci-single-elder"
+UPC_REPO: Final = "https://github.com/eskinderit/single-elders-home-monitoring"
+UPC_COMMIT: Final = "88d178e492f45e6267a9f50bb85495164058a813"
+UPC_PATH: Final = "single-elders-home-monitoring/data/database_pos.csv"
+UPC_FILE: Final = "database_pos.csv"
+UPC_SHA256: Final[dict[str, str]] = {
+    # byte for byte: UPC_PATH of UPC_REPO at UPC_COMMIT (unchanged since the repository's first commit, 128faf65).
+    UPC_FILE: "de21f9e2738ac0756bd6fd2d37be5322c0b88e1186886d7d481c31463450b14a",
+}
+UPC_UTC_OFFSET_S: Final = 3600
+"""The file's UTC times → the home's wall time (Spain, CET: no clock change between November and January)."""
+UPC_RESIDENT_UNTIL: Final = "2020-01-25T00:00:00+00:00"
+"""The study's own cut (its pipeline keeps ``timestamp < '2020-01-25'`` as occupied): the empty reference period
+follows."""
 
 TL_SHA256: Final[dict[str, str]] = {
     "houseA.activities": "36a818c9b36f7f5c1707ae1de0b1232fa619d3b3994d145622ac48b5e89f8b7e",
@@ -208,7 +234,20 @@ HOMEASSIST_HOMES: Final[tuple[TlHomeInfo, ...]] = (
     ),
 )
 
-HOMES: Final[tuple[TlHomeInfo, ...]] = TL_HOMES + ORDONEZ_HOMES + HOMEASSIST_HOMES
+UPC_HOMES: Final[tuple[TlHomeInfo, ...]] = (
+    TlHomeInfo(
+        house="1",
+        site="upc-1",
+        source="Marín, Fonollosa et al. (UPC, Barcelona) 2019-2020, UCI 799",
+        description="an older person living alone in their own home; 5 PIRs (living room, bedroom, bathroom, kitchen,"
+        " hallway); no door contact, no bed sensor; no labels",
+        absence_labels=frozenset(),
+        unseen=True,
+        dataset=UPC_DIR,
+    ),
+)
+
+HOMES: Final[tuple[TlHomeInfo, ...]] = TL_HOMES + ORDONEZ_HOMES + HOMEASSIST_HOMES + UPC_HOMES
 """Every home of the evaluation, all sources (the development set and the held-out homes)."""
 
 
@@ -259,13 +298,15 @@ def _checksums(dataset: str) -> tuple[dict[str, str], bool]:
         return ORDONEZ_SHA256, True
     if dataset == HOMEASSIST_DIR:
         return HOMEASSIST_SHA256, False
+    if dataset == UPC_DIR:
+        return UPC_SHA256, False
     return TL_SHA256, False
 
 
 def missing_by_dataset(root: Path | None = None) -> dict[str, list[str]]:
     """Per dataset directory, the files absent from the cache or failing their checksum."""
     out: dict[str, list[str]] = {}
-    for dataset in (TL_DIR, ORDONEZ_DIR, HOMEASSIST_DIR):
+    for dataset in (TL_DIR, ORDONEZ_DIR, HOMEASSIST_DIR, UPC_DIR):
         sums, normalise = _checksums(dataset)
         base = (root or cache_dir()) / dataset
         out[dataset] = [n for n, d in sums.items() if not file_ok(base / n, d, normalise=normalise)]
@@ -420,6 +461,60 @@ def parse_homeassist(
     return {i: name for name, i in names.items()}, tuple(firings), tuple(failures), tuple(r[0] for r in rows)
 
 
+def parse_upc(text: str, path: str = "<text>") -> tuple[dict[int, str], tuple[Firing, ...]]:
+    """Parse the UCI 799 position file: PIR names (the header's rooms, numbered from 1) and on-spans in wall time.
+
+    A PIR is "on" from a ``1.0`` to its next ``0.0`` (a repeated value changes nothing; a ``1.0`` never followed by
+    a ``0.0`` lasts 0 s). A row with no value (29 in the release) is skipped. Rows from :data:`UPC_RESIDENT_UNTIL`
+    on (the empty reference period) are not read. Times are shifted by :data:`UPC_UTC_OFFSET_S` into the home's
+    wall time and read as if UTC, like the other homes (``tz_offset_s=0``).
+    """
+    lines = text.splitlines()
+    if not lines:
+        raise RecordingError(path, 1, "empty file")
+    header = [c.strip() for c in lines[0].split(",")]
+    if len(header) < 2 or header[0] != "datetime":
+        raise RecordingError(path, 1, f"expected 'datetime,<room>,...', got {lines[0][:60]!r}")
+    names = {i: name for i, name in enumerate(header[1:], start=1)}
+    until = _iso_utc_s(UPC_RESIDENT_UNTIL)
+    on: dict[int, int] = {}
+    out: list[Firing] = []
+    for n, line in enumerate(lines[1:], start=2):
+        cells = line.split(",")
+        if len(cells) != len(header):
+            raise RecordingError(path, n, f"expected {len(header)} columns, got {len(cells)}")
+        values = [(i, v) for i, v in enumerate(cells[1:], start=1) if v.strip()]
+        if not values:
+            continue
+        try:
+            utc = _iso_utc_s(cells[0])
+        except ValueError as exc:
+            raise RecordingError(path, n, str(exc)) from None
+        if utc >= until:
+            continue
+        t = utc + UPC_UTC_OFFSET_S
+        for ident, value in values:
+            if value.strip() == "1.0":
+                on.setdefault(ident, t)
+            elif value.strip() == "0.0":
+                if ident in on:
+                    s0 = on.pop(ident)
+                    out.append(Firing(start_s=s0, duration_s=t - s0, ident=ident))
+            else:
+                raise RecordingError(path, n, f"{names[ident]}: expected 1.0 or 0.0, got {value!r}")
+    out.extend(Firing(start_s=s0, duration_s=0, ident=i) for i, s0 in on.items())
+    out.sort(key=lambda f: (f.start_s, f.ident))
+    return names, tuple(out)
+
+
+def _iso_utc_s(stamp: str) -> int:
+    # ``2019-11-01 02:52:55.271086300+00:00`` (nanoseconds: more digits than ``fromisoformat`` reads): whole seconds.
+    head, _, zone = stamp.strip().partition("+")
+    if zone not in ("", "00:00"):
+        raise ValueError(f"expected a UTC time, got {stamp!r}")
+    return calendar.timegm(time.strptime(head.replace("T", " ")[:19], "%Y-%m-%d %H:%M:%S"))
+
+
 def _read(base: Path, name: str, dataset: str, verify: bool) -> tuple[str, str]:
     p = base / name
     try:
@@ -447,6 +542,10 @@ def load_home(info: TlHomeInfo, root: Path | None = None, *, verify: bool = True
             comm_failures=failures,
             records_s=records,
         )
+    if info.dataset == UPC_DIR:
+        text, p = _read(base, UPC_FILE, info.dataset, verify)
+        upc_names, upc_firings = parse_upc(text, p)
+        return RawHome(info=info, sensor_names=upc_names, firings=upc_firings, activity_names={}, activities=())
     if info.dataset == ORDONEZ_DIR:
         s_text, s_path = _read(base, f"Ordonez{info.house}_Sensors.txt", info.dataset, verify)
         a_text, a_path = _read(base, f"Ordonez{info.house}_ADLs.txt", info.dataset, verify)
