@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from eldercare.broker_cli import broker_app
+
 if TYPE_CHECKING:
     from detection.replay import ReplayResult
 
@@ -32,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(arc_app, name="arc")
+app.add_typer(broker_app, name="broker")
 console = Console(stderr=True)
 
 

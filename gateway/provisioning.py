@@ -32,9 +32,19 @@ class ProvisioningError(ValueError):
         self.reason = reason
 
 
-def gateway_password(secret: str, site: str) -> str:
-    """Derive a home gateway's MQTT password from the deployment secret."""
-    digest = hmac.new(secret.encode(), f"eldercare-gateway:{site}".encode(), hashlib.sha256).digest()
+def gateway_password(secret: str, site: str, generation: int = 0) -> str:
+    """Derive a home gateway's MQTT password from the deployment secret and the account's key generation.
+
+    Generation 0 is every account's first key; each revocation moves it on (``eldercare broker revoke``), so a
+    revoked box's password never works again while the home can get a new gateway.
+
+    >>> gateway_password("s", "home-1") != gateway_password("s", "home-1", 1)
+    True
+    """
+    if generation < 0:
+        raise ProvisioningError(site, "key generation must be 0 or more")
+    label = f"eldercare-gateway:{site}" if generation == 0 else f"eldercare-gateway:{site}:{generation}"
+    digest = hmac.new(secret.encode(), label.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 

@@ -182,6 +182,145 @@ class Z2mHomeBridge:
         return [*out, *(f"topic {c} in 1 {self.local_prefix} {remote}" for c in Z2M_COMMANDS)]
 
 
+def global_lines(
+    *,
+    autosave_changes: int = AUTOSAVE_CHANGES,
+    max_inflight: int = 10_000,
+    max_queued: int = 2_000_000,
+    tcp_nodelay: bool = True,
+    message_size_limit: int = MESSAGE_SIZE_LIMIT,
+) -> list[str]:
+    """The broker-wide options of every eldercare mosquitto: the test stack's and production's (one source)."""
+    return [
+        # Accounts and ACLs per listener: gateways cannot even log in on the backend's listener.
+        "per_listener_settings true",
+        "persistence true",
+        # Save after every change (queued message, retained message, subscription) instead of every N seconds: a
+        # broker kill -9 then loses at most what arrived since the last save finished (mosquitto sends PUBACK before
+        # it saves; docs/storage.md states the window).
+        "autosave_on_changes true",
+        f"autosave_interval {autosave_changes}",
+        # The backend acknowledges QoS 1 messages only once they are durable, in batches: the broker must allow more
+        # unacknowledged messages in flight than one batch.
+        f"max_inflight_messages {max_inflight}",
+        f"max_queued_messages {max_queued}",
+        "max_queued_bytes 0",
+        # Send each message at once (no Nagle): the backend acknowledges only once durable, so with Nagle a
+        # life-safety message waited in the broker's socket for the backend's delayed TCP ACK.
+        f"set_tcp_nodelay {'true' if tcp_nodelay else 'false'}",
+        f"message_size_limit {message_size_limit}",
+        f"max_packet_size {message_size_limit + PACKET_HEADROOM}",
+        "connection_messages true",
+    ]
+
+
+def _listener(port: int, host: str) -> str:
+    return f"listener {port} {host}" if host else f"listener {port}"
+
+
+def gateway_listener_lines(*, port: int, host: str, passwd: Path, acl: Path) -> list[str]:
+    """A plain listener for home gateways: their accounts only, and the client id is always the username."""
+    return [
+        "",
+        "# Home gateways: the client id is always the username (site id), so no gateway can take",
+        "# another client's session or kick it off.",
+        _listener(port, host),
+        "use_username_as_clientid true",
+        "allow_anonymous false",
+        f"password_file {passwd}",
+        f"acl_file {acl}",
+    ]
+
+
+def backend_listener_lines(*, port: int, host: str, passwd: Path, acl: Path) -> list[str]:
+    """The backend's listener: the backend account only (its own client ids: ingest workers, command publisher)."""
+    return [
+        "",
+        "# The backend only (its own client ids: ingest workers, command publisher).",
+        _listener(port, host),
+        "allow_anonymous false",
+        f"password_file {passwd}",
+        f"acl_file {acl}",
+    ]
+
+
+def tls_listener_lines(
+    *,
+    port: int,
+    host: str,
+    cafile: Path,
+    certfile: Path,
+    keyfile: Path,
+    require_client_cert: bool,
+    passwd: Path,
+    acl: Path,
+) -> list[str]:
+    """A TLS listener for home gateways (the gateways' accounts and ACL); client certificates optional."""
+    return [
+        "",
+        "# Home gateways over TLS: the gateways' accounts; the client id is always the username.",
+        _listener(port, host),
+        f"cafile {cafile}",
+        f"certfile {certfile}",
+        f"keyfile {keyfile}",
+        "tls_version tlsv1.2",
+        f"require_certificate {'true' if require_client_cert else 'false'}",
+        "use_username_as_clientid true",
+        "allow_anonymous false",
+        f"password_file {passwd}",
+        f"acl_file {acl}",
+    ]
+
+
+BROKER_DIR: Final = Path("/etc/mosquitto/eldercare")
+"""Production: the accounts and ACLs ``eldercare broker provision`` writes (root:mosquitto, 0640)."""
+CERTS_DIR: Final = Path("/etc/mosquitto/certs")
+"""Production: the broker's TLS certificate and key (``eldercare certs``); the CA key does not belong here."""
+
+
+def production_conf(
+    *,
+    accounts_dir: Path = BROKER_DIR,
+    certs_dir: Path = CERTS_DIR,
+    backend_host: str = "127.0.0.1",
+    backend_port: int = 1883,
+    gateway_host: str = "",
+    gateway_port: int = 8883,
+    require_client_cert: bool = False,
+) -> str:
+    """``/etc/mosquitto/conf.d/eldercare.conf`` for Debian's mosquitto (``eldercare broker config`` prints it).
+
+    Rendered by the same functions as the test stack's configuration, so production runs the broker the tests
+    attack: per-listener accounts, the gateways' client id forced to their username, the backend's listener
+    private, message and packet limits, saves on changes. Debian's own ``mosquitto.conf`` sets ``pid_file``,
+    ``persistence_location`` and ``log_dest`` and includes ``conf.d`` before any listener.
+    """
+    return "\n".join(
+        [
+            "# /etc/mosquitto/conf.d/eldercare.conf: generated by `eldercare broker config`; do not edit by hand.",
+            "# Accounts and ACLs are written by `eldercare broker provision` (docs/operations.md).",
+            *global_lines(),
+            *backend_listener_lines(
+                port=backend_port,
+                host=backend_host,
+                passwd=accounts_dir / "backend.passwd",
+                acl=accounts_dir / "backend.acl",
+            ),
+            *tls_listener_lines(
+                port=gateway_port,
+                host=gateway_host,
+                cafile=certs_dir / "ca.crt",
+                certfile=certs_dir / "server.crt",
+                keyfile=certs_dir / "server.key",
+                require_client_cert=require_client_cert,
+                passwd=accounts_dir / "gateways.passwd",
+                acl=accounts_dir / "gateways.acl",
+            ),
+            "",
+        ]
+    )
+
+
 class Mosquitto(ChildServer):
     """A mosquitto broker on 127.0.0.1 with authentication, ACLs and persistence in ``data_dir``.
 
@@ -270,50 +409,42 @@ class Mosquitto(ChildServer):
         # Production deployments use the distribution's service unit and user (docs/operations.md).
         run_as = "user root" if os.geteuid() == 0 else "# running as the launcher's user"
         d = self.data_dir
+        tls = (
+            []
+            if self.tls is None
+            else tls_listener_lines(
+                port=self.tls_port,
+                host="127.0.0.1",
+                cafile=self.tls.ca,
+                certfile=self.tls.cert,
+                keyfile=self.tls.key,
+                require_client_cert=self.require_client_cert,
+                passwd=d / "passwd",
+                acl=d / "acl",
+            )
+        )
         self.conf_path.write_text(
             "\n".join(
                 [
                     "# Generated by eldercare.",
                     run_as,
-                    # Accounts and ACLs per listener: gateways cannot even log in on the backend's listener.
-                    "per_listener_settings true",
-                    "persistence true",
+                    *global_lines(
+                        autosave_changes=self.autosave_changes,
+                        max_inflight=self.max_inflight,
+                        max_queued=self.max_queued,
+                        tcp_nodelay=self.tcp_nodelay,
+                        message_size_limit=self.message_size_limit,
+                    ),
                     f"persistence_location {persist}/",
-                    # Save after every change (queued message, retained message, subscription) instead of every
-                    # N seconds: a broker kill -9 then loses at most what arrived since the last save finished
-                    # (mosquitto sends PUBACK before it saves; docs/storage.md states the window).
-                    "autosave_on_changes true",
-                    f"autosave_interval {self.autosave_changes}",
-                    # The backend acknowledges QoS 1 messages only once they are durable, in batches:
-                    # the broker must allow more unacknowledged messages in flight than one batch.
-                    f"max_inflight_messages {self.max_inflight}",
-                    f"max_queued_messages {self.max_queued}",
-                    "max_queued_bytes 0",
-                    # Send each message at once (no Nagle): the backend acknowledges only once durable, so with
-                    # Nagle a life-safety message waited in the broker's socket for the backend's delayed TCP ACK.
-                    f"set_tcp_nodelay {'true' if self.tcp_nodelay else 'false'}",
-                    f"message_size_limit {self.message_size_limit}",
-                    f"max_packet_size {self.message_size_limit + PACKET_HEADROOM}",
                     "log_dest stderr",
                     "log_type error",
                     "log_type warning",
                     "log_type notice",
-                    "connection_messages true",
-                    "",
-                    "# Home gateways: the client id is always the username (site id), so no gateway can take",
-                    "# another client's session or kick it off.",
-                    f"listener {self.port} 127.0.0.1",
-                    "use_username_as_clientid true",
-                    "allow_anonymous false",
-                    f"password_file {d / 'passwd'}",
-                    f"acl_file {d / 'acl'}",
-                    "",
-                    "# The backend only (its own client ids: ingest workers, command publisher).",
-                    f"listener {self.backend_port} 127.0.0.1",
-                    "allow_anonymous false",
-                    f"password_file {d / 'backend.passwd'}",
-                    f"acl_file {d / 'backend.acl'}",
-                    *self._tls_listener(),
+                    *gateway_listener_lines(port=self.port, host="127.0.0.1", passwd=d / "passwd", acl=d / "acl"),
+                    *backend_listener_lines(
+                        port=self.backend_port, host="127.0.0.1", passwd=d / "backend.passwd", acl=d / "backend.acl"
+                    ),
+                    *tls,
                     *(self.bridge.lines() if self.bridge is not None else []),
                     "",
                 ]
@@ -321,25 +452,6 @@ class Mosquitto(ChildServer):
         )
         if self.bridge is not None and self.bridge.password:
             os.chmod(self.conf_path, 0o600)  # it holds the bridge's NATS password
-
-    def _tls_listener(self) -> list[str]:
-        """A TLS listener for home gateways (the gateways' accounts and ACL); client certificates optional."""
-        if self.tls is None:
-            return []
-        d = self.data_dir
-        return [
-            "",
-            f"listener {self.tls_port} 127.0.0.1",
-            f"cafile {self.tls.ca}",
-            f"certfile {self.tls.cert}",
-            f"keyfile {self.tls.key}",
-            "tls_version tlsv1.2",
-            f"require_certificate {'true' if self.require_client_cert else 'false'}",
-            "use_username_as_clientid true",
-            "allow_anonymous false",
-            f"password_file {d / 'passwd'}",
-            f"acl_file {d / 'acl'}",
-        ]
 
     def command(self) -> Sequence[str]:
         """Run mosquitto in the foreground with the generated config."""

@@ -16,7 +16,8 @@ def test_provisioning_unconfigured_and_scoped(client: TestClient) -> None:
     csrf = login(client, "W_C1")
     h = {"X-CSRF-Token": csrf}
     assert client.post("/api/devices/gateways/h4/provision", headers=h).status_code == 404  # other community
-    assert client.post("/api/devices/gateways/h1/provision", headers=h).status_code == 503
+    refused = client.post("/api/devices/gateways/h1/provision", headers=h)
+    assert refused.status_code == 503 and "eldercare broker provision" in refused.json()["detail"]
     csrf = login(client, "W_G1")
     assert client.post("/api/devices/gateways/h1/provision", headers={"X-CSRF-Token": csrf}).status_code == 403
 

@@ -74,7 +74,11 @@ async def provision_site_gateway(ctx: AppContext, scope: Scope, user: Account, s
     if site not in {r.site for r in residents}:
         raise ProvisionRefused(status.HTTP_404_NOT_FOUND, "site not found")
     if not ctx.gateway_secret or ctx.provisioner is None:
-        raise ProvisionRefused(status.HTTP_503_SERVICE_UNAVAILABLE, "gateway provisioning is not configured")
+        raise ProvisionRefused(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "this console does not run the broker: provision gateways on the broker host with"
+            " `eldercare broker provision` and `eldercare broker password SITE` (docs/operations.md)",
+        )
     await asyncio.to_thread(ctx.provisioner, site)
     await asyncio.to_thread(
         ctx.backend.audit, actor=user.id, channel="console", action="gateway.provisioned", entity="site",

@@ -1,0 +1,280 @@
+"""``eldercare broker …``: the production mosquitto's configuration and the home gateways' accounts.
+
+Run on the broker host as root (it writes under ``/etc/mosquitto`` and signals the broker), with the deployment's
+environment loaded (``ELDERCARE_GATEWAY_SECRET``, ``ELDERCARE_MQTT_USERNAME`` / ``ELDERCARE_MQTT_PASSWORD`` of the
+backend account, ``ELDERCARE_DATABASE_URL`` of the store that holds the registry). docs/operations.md, "Home
+gateways: add, revoke, reinstate".
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from eldercare.servers.mosquitto import BROKER_DIR, CERTS_DIR, production_conf
+from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
+
+if TYPE_CHECKING:  # the store is imported when a command runs (the CLI starts fast)
+    from alerts.store.gateway_accounts import GatewayAccount, GatewayAccounts
+    from alerts.store.repository import AlertStore
+    from eldercare.settings import Settings
+
+broker_app = typer.Typer(help="The production broker: its configuration and the home gateways' accounts.")
+console = Console(stderr=True)
+
+PID_FILE = Path("/run/mosquitto/mosquitto.pid")
+"""Debian's mosquitto writes its pid here (``pid_file`` in /etc/mosquitto/mosquitto.conf)."""
+
+OutDir = Annotated[Path, typer.Option("--dir", help="Where the broker's account and ACL files live.")]
+PidFile = Annotated[Path, typer.Option(help="The running broker's pid file: it is sent SIGHUP to re-read the files.")]
+Reload = Annotated[bool, typer.Option(help="Signal the broker (--no-reload: only write the files).")]
+
+
+class BrokerSetupError(Exception):
+    """A precondition of a broker command failed (the message says what to do)."""
+
+
+def _actor() -> str:
+    return f"cli:{os.environ.get('SUDO_USER') or os.environ.get('USER') or os.getuid()}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _write(path: Path, text: str, *, gid: int | None) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o640)
+    if gid is not None:
+        os.chown(tmp, 0, gid)
+    tmp.replace(path)
+
+
+def write_accounts(
+    out: Path,
+    accounts: list[GatewayAccount],
+    *,
+    secret: str,
+    backend_user: str,
+    backend_password: str,
+    group: str | None = "mosquitto",
+) -> tuple[int, int]:
+    """Write the gateways' and the backend's password files and ACLs into ``out``; ``(active, revoked)``.
+
+    Files are 0640 (directory 0750), owned root:``group`` when run as root so the broker's user can read them and
+    nobody else. A revoked account is in neither file: the broker refuses its login and, after the reload, every
+    publish of a connection it still holds (the ACL no longer names it).
+    """
+    if not secret:
+        raise BrokerSetupError("ELDERCARE_GATEWAY_SECRET is not set: it derives every gateway's password")
+    if not backend_password:
+        raise BrokerSetupError("ELDERCARE_MQTT_PASSWORD is not set: the backend's broker account needs it")
+    gid: int | None = None
+    if group and os.geteuid() == 0:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise BrokerSetupError(f"group {group!r} does not exist (is mosquitto installed?)") from None
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o750)
+    if gid is not None:
+        os.chown(out, 0, gid)
+    active = [a for a in accounts if a.active]
+    _write(
+        out / "gateways.passwd",
+        render_password_file({a.site: gateway_password(secret, a.site, a.generation) for a in active}),
+        gid=gid,
+    )
+    _write(out / "gateways.acl", render_acl(sites=[a.site for a in active]), gid=gid)
+    _write(out / "backend.passwd", render_password_file({backend_user: backend_password}), gid=gid)
+    _write(out / "backend.acl", render_backend_acl(backend_user=backend_user), gid=gid)
+    return len(active), len(accounts) - len(active)
+
+
+def reload_broker(pid_file: Path | None) -> int | None:
+    """SIGHUP the broker named by ``pid_file`` (it re-reads password files and ACLs); its pid, or None.
+
+    On the reload mosquitto also re-checks every connected client: a revoked gateway's connection is closed.
+    """
+    if pid_file is None:
+        return None
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        raise BrokerSetupError(
+            f"could not signal the broker through {pid_file} ({exc}); the files are written:"
+            " run `systemctl reload mosquitto` (or pass --pid-file)"
+        ) from None
+    return pid
+
+
+def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path | None) -> str:
+    from alerts.store.gateway_accounts import GatewayAccounts
+
+    accounts = GatewayAccounts(store).all()
+    active, revoked = write_accounts(
+        out,
+        accounts,
+        secret=settings.gateway_secret.get_secret_value(),
+        backend_user=settings.mqtt_username,
+        backend_password=settings.mqtt_password.get_secret_value(),
+    )
+    pid = reload_broker(pid_file)
+    store.audit(
+        now_ms=_now_ms(),
+        actor=_actor(),
+        channel="cli",
+        action="gateway.provision",
+        entity="broker",
+        entity_id=str(out),
+        detail={"active": active, "revoked": revoked},
+    )
+    told = f"broker reloaded (pid {pid})" if pid is not None else "broker not signalled"
+    return f"{active} gateway accounts written to {out}, {revoked} revoked left out; {told}"
+
+
+def _run(fn: Callable[[], None]) -> None:
+    """Run a command body; a setup error is one line on stderr and exit code 2."""
+    try:
+        fn()
+    except BrokerSetupError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _open() -> tuple[Settings, AlertStore, GatewayAccounts]:
+    from alerts.store.gateway_accounts import GatewayAccounts
+    from alerts.store.repository import AlertStore
+    from eldercare.settings import Settings
+
+    settings = Settings()
+    store = AlertStore(url=settings.database_url)
+    return settings, store, GatewayAccounts(store)
+
+
+@broker_app.command("config")
+def config(
+    out: Annotated[Path | None, typer.Option(help="Write it here (0644) instead of printing it.")] = None,
+    backend_port: Annotated[int, typer.Option(help="The backend's listener (loopback).")] = 1883,
+    gateway_port: Annotated[int, typer.Option(help="The gateways' MQTT-over-TLS listener.")] = 8883,
+    accounts_dir: OutDir = BROKER_DIR,
+    certs_dir: Annotated[Path, typer.Option(help="ca.crt, server.crt, server.key (`eldercare certs`).")] = CERTS_DIR,
+    require_client_cert: Annotated[bool, typer.Option(help="Gateways must also present a client certificate.")] = False,
+) -> None:
+    """Print /etc/mosquitto/conf.d/eldercare.conf: the broker configuration the test suite attacks."""
+    text = production_conf(
+        accounts_dir=accounts_dir,
+        certs_dir=certs_dir,
+        backend_port=backend_port,
+        gateway_port=gateway_port,
+        require_client_cert=require_client_cert,
+    )
+    if out is None:
+        print(text, end="")
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+@broker_app.command("provision")
+def provision(out: OutDir = BROKER_DIR, pid_file: PidFile = PID_FILE, reload: Reload = True) -> None:
+    """Write every registered home gateway's account (revoked ones left out) and the backend's, then reload."""
+
+    def body() -> None:
+        settings, store, accounts = _open()
+        try:
+            console.print(_provision(settings, store, out, pid_file if reload else None))
+        finally:
+            store.close()
+
+    _run(body)
+
+
+@broker_app.command("revoke")
+def revoke(
+    site: Annotated[str, typer.Argument(help="The home's site id (its gateway's MQTT username).")],
+    reason: Annotated[str, typer.Option(help="Why (audited), e.g. 'gateway box stolen'.")],
+    out: OutDir = BROKER_DIR,
+    pid_file: PidFile = PID_FILE,
+    reload: Reload = True,
+) -> None:
+    """Take a home gateway off the broker now; its password never works again (audited)."""
+
+    def body() -> None:
+        settings, store, accounts = _open()
+        try:
+            try:
+                acc = accounts.revoke(site, reason=reason, actor=_actor(), now_ms=_now_ms())
+            except KeyError:
+                raise BrokerSetupError(f"no registered home {site!r}") from None
+            console.print(f"revoked {site} (key generation now {acc.generation})")
+            console.print(_provision(settings, store, out, pid_file if reload else None))
+        finally:
+            store.close()
+
+    _run(body)
+
+
+@broker_app.command("reinstate")
+def reinstate(
+    site: Annotated[str, typer.Argument(help="The home's site id.")],
+    out: OutDir = BROKER_DIR,
+    pid_file: PidFile = PID_FILE,
+    reload: Reload = True,
+) -> None:
+    """Let a revoked home's (new) gateway back on with a new password (`eldercare broker password SITE`)."""
+
+    def body() -> None:
+        settings, store, accounts = _open()
+        try:
+            try:
+                acc = accounts.reinstate(site, actor=_actor(), now_ms=_now_ms())
+            except KeyError:
+                raise BrokerSetupError(f"no registered home {site!r}") from None
+            console.print(f"reinstated {site} (key generation {acc.generation}: configure the gateway anew)")
+            console.print(_provision(settings, store, out, pid_file if reload else None))
+        finally:
+            store.close()
+
+    _run(body)
+
+
+@broker_app.command("password")
+def password(site: Annotated[str, typer.Argument(help="The home's site id.")]) -> None:
+    """Print a home gateway's current MQTT password (for the installer configuring the box; audited)."""
+
+    def body() -> None:
+        settings, store, accounts = _open()
+        secret = settings.gateway_secret.get_secret_value()
+        try:
+            if not secret:
+                raise BrokerSetupError("ELDERCARE_GATEWAY_SECRET is not set: it derives every gateway's password")
+            acc = accounts.get(site)
+            if acc is None:
+                raise BrokerSetupError(f"no registered home {site!r}")
+            if not acc.active:
+                raise BrokerSetupError(f"{site} is revoked ({acc.reason}): `eldercare broker reinstate {site}` first")
+            store.audit(
+                now_ms=_now_ms(),
+                actor=_actor(),
+                channel="cli",
+                action="gateway.password",
+                entity="gateway",
+                entity_id=site,
+                detail={"generation": acc.generation},
+            )
+        finally:
+            store.close()
+        print(gateway_password(secret, site, acc.generation))
+
+    _run(body)
