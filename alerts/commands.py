@@ -3,10 +3,12 @@
 Payload (JSON, topic ``ec/v1/{site}/{kind}/{device}/cmd`` from :func:`gateway.contract.command_topic`)::
 
     {"cmd": "help_coming", "alert": 42, "ts": 1732420000000,
-     "by": "李网格", "text_zh": "已收到您的求助，工作人员李网格正在赶来。",
-     "text": "Your call was received; 李网格 is on the way."}
+     "by": "李网格", "text_zh": "已收到您的求助，网格员李网格正在处理，请保持冷静，尽量留在原地。",
+     "text": "Your call was received: grid worker 李网格 is handling it. Stay calm and stay where you are."}
 
-The device plays or shows ``text_zh``; the simulator prints it.
+Sent twice at most: when someone first takes the alert (it is being handled, by whom: not a promise that anyone is
+coming, as the person may be a duty officer at a desk) and when someone sets off (``en_route``: "已出发，正在赶来" /
+"on the way"). The device plays or shows ``text_zh``; the simulator prints it.
 """
 
 from __future__ import annotations
@@ -42,21 +44,28 @@ class HelpComing(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
-def help_coming(*, alert_id: int, time_ms: int, by: str) -> bytes:
-    """Encode the command payload.
+ROLE_NAMES: Final[dict[str, tuple[str, str]]] = {
+    "grid_worker": ("网格员", "grid worker"),
+    "community_duty": ("社区值班员", "community duty officer"),
+    "street": ("街道工作人员", "street officer"),
+    "district": ("区工作人员", "district officer"),
+}
+"""How the elder hears who it is, per worker role (registry roles, ``alerts.escalation.Role``)."""
+
+
+def help_coming(*, alert_id: int, time_ms: int, by: str, role: str = "", on_the_way: bool = False) -> bytes:
+    """Encode the command payload: taken (who handles it) or, with ``on_the_way``, set off.
 
     >>> help_coming(alert_id=1, time_ms=5, by="李网格")[:35]
     b'{"cmd":"help_coming","alert":1,"ts"'
     """
-    return msgspec.json.encode(
-        HelpComing(
-            alert=alert_id,
-            ts=time_ms,
-            by=by,
-            text_zh=f"已收到您的求助，工作人员{by}正在赶来。",
-            text=f"Your call was received; {by} is on the way.",
-        )
-    )
+    zh_role, en_role = ROLE_NAMES.get(role, ("工作人员", "staff member"))
+    if on_the_way:
+        text_zh, text = f"{zh_role}{by}已出发，正在赶来。", f"{en_role.capitalize()} {by} is on the way."
+    else:
+        text_zh = f"已收到您的求助，{zh_role}{by}正在处理，请保持冷静，尽量留在原地。"
+        text = f"Your call was received: {en_role} {by} is handling it. Stay calm and stay where you are."
+    return msgspec.json.encode(HelpComing(alert=alert_id, ts=time_ms, by=by, text_zh=text_zh, text=text))
 
 
 def help_coming_topics(*, site: str, alert_type: AlertType, device: str | None, devices: dict[str, str]) -> list[str]:

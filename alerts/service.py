@@ -559,8 +559,12 @@ class AlertService:
         )  # fmt: skip
         record = result.record
         first_taken = result.applied and result.from_state == State.OPEN.value and record.ack_ms == now
-        if first_taken and AlertType(record.type) in HELP_COMING_TYPES:
-            await self._help_coming(record, actor, now)
+        if result.applied and AlertType(record.type) in HELP_COMING_TYPES:
+            # Taken: who handles it (not a promise that anyone comes); set off: on the way. Arrival: nothing.
+            if first_taken and action is not Action.ON_SITE:
+                await self._help_coming(record, actor, now, on_the_way=action is Action.EN_ROUTE)
+            elif action is Action.EN_ROUTE:
+                await self._help_coming(record, actor, now, on_the_way=True)
         if result.applied and action is Action.RESOLVE and record.life_safety and self.arc is not None:
             await self.arc.enqueue(record, restore=True, now=now)  # handled: restore, unless the clear sent one
         if result.applied and action is Action.RESOLVE and outcome is not None and self.labels is not None:
@@ -588,19 +592,19 @@ class AlertService:
             )
         return result
 
-    async def _help_coming(self, record: AlertRecord, actor: str, now: int) -> None:
+    async def _help_coming(self, record: AlertRecord, actor: str, now: int, *, on_the_way: bool) -> None:
         if self.commands is None:
             return
         ctx = await asyncio.to_thread(self.store.site_context, record.site)
         worker = await asyncio.to_thread(self.store.worker, actor)
-        by = worker.name if worker else "工作人员"
+        by, role = (worker.name, worker.role) if worker else ("", "")
         topics = help_coming_topics(
             site=record.site,
             alert_type=AlertType(record.type),
             device=record.device,
             devices=ctx.devices if ctx else {},
         )
-        payload = help_coming(alert_id=record.id, time_ms=now, by=by)
+        payload = help_coming(alert_id=record.id, time_ms=now, by=by, role=role, on_the_way=on_the_way)
         for topic in topics:
             try:
                 await self.commands.publish(topic, payload)

@@ -170,7 +170,7 @@ async def test_acknowledging_a_watch_sos_tells_the_watch_help_is_coming(backend:
         (alert,) = await until(lambda: backend.store.list_alerts(site=unique_site))
         await backend.service.transition(alert.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
         text = message_text(await watch.reply())  # on the watch's own open connection
-    assert text.startswith("已收到您的求助，工作人员") and text.endswith("正在赶来。")
+    assert text.startswith("已收到您的求助，") and text.endswith("正在处理，请保持冷静，尽量留在原地。")
     audit = [e for e in backend.store.audit_entries(entity_id=str(alert.id)) if e.action.startswith("command.")]
     assert [(e.action, e.detail.get("cmd")) for e in audit] == [("command.sent", "help_coming")]
     assert audit[0].detail["topic"] == f"ec/v1/{unique_site}/wristband/band1/cmd"

@@ -54,19 +54,25 @@ async def test_notify_ack_sends_help_coming_to_the_pressed_button(
             clock.advance(20)
             await service.consume_link(ack_token)
             commands = await asyncio.to_thread(home.wait_for_commands, 1, timeout=10)
-            # a later step does not repeat the command
+            # Setting off is announced too (and only then "on the way"); arriving is not announced.
             await service.transition(record.id, Action.EN_ROUTE, actor="W01", channel=Channel.CONSOLE)
-            await asyncio.sleep(0.3)
+            commands = await asyncio.to_thread(home.wait_for_commands, 2, timeout=10)
+            await service.transition(record.id, Action.ON_SITE, actor="W01", channel=Channel.CONSOLE)
     finally:
         await asyncio.to_thread(home.close)
-    assert len(home.commands) == 1
-    [command] = commands
-    assert command.topic == f"ec/v1/{unique_site}/call_button/btn1/cmd"
-    payload = json.loads(command.payload)
-    assert payload["cmd"] == "help_coming" and payload["alert"] == record.id
-    assert payload["by"] == "李网格" and "正在赶来" in payload["text_zh"]
+    taken, coming = commands[:2]
+    assert taken.topic == coming.topic == f"ec/v1/{unique_site}/call_button/btn1/cmd"
+    payload = json.loads(taken.payload)
+    assert payload["cmd"] == "help_coming" and payload["alert"] == record.id and payload["by"] == "李网格"
+    # Taking the alert is not a promise that someone is coming: the elder is told it is being handled by whom
+    # (the reviewer heard "工作人员田文华正在赶来" when the desk officer clicked 接单 and nobody had set off).
+    assert payload["text_zh"] == "已收到您的求助，网格员李网格正在处理，请保持冷静，尽量留在原地。"
+    assert "正在赶来" not in payload["text_zh"] and "on the way" not in payload["text"]
+    payload = json.loads(coming.payload)
+    assert payload["text_zh"] == "网格员李网格已出发，正在赶来。" and "on the way" in payload["text"]
     sent = [e for e in store.audit_entries(entity=Entity.ALERT) if e.action == AuditAction.COMMAND_SENT]
-    assert [(e.actor, e.detail["topic"]) for e in sent] == [("W01", command.topic)]
+    assert [(e.actor, e.detail["topic"]) for e in sent] == [("W01", taken.topic), ("W01", coming.topic)]
+    assert len(home.commands) == 2  # the ON_SITE step sent nothing (its transition returned after the publish)
 
 
 async def test_notify_broker_outage_does_not_undo_the_ack(
