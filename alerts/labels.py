@@ -70,6 +70,7 @@ STATES: Final[Mapping[State, Label]] = {
 }
 
 OUTCOMES: Final[Mapping[Outcome, Label]] = {
+    Outcome.ELDER_FINE: Label("经核实老人安好", "elder fine (checked)"),
     Outcome.FALSE_ALARM: Label("误报", "false alarm"),
     Outcome.ASSISTED_AT_HOME: Label("已上门协助", "assisted at home"),
     Outcome.SENT_TO_HOSPITAL: Label("已送医", "sent to hospital"),

@@ -1,9 +1,10 @@
 """A worker's outcome of a behavioural alert is a label the detection core learns from (issue 19).
 
-"False alarm" or "no one home" (the elder was out) mean the elder was fine: the day stays in the home's baseline and
-counts as a label. "Assisted at home" or "sent to hospital" confirm a real incident: that day is kept out of the
-baseline, so an incident never becomes "normal". Other outcomes (device fixed, family contacted, other) say nothing
-about the elder's routine. Life-safety and device alerts are not labels for the routine.
+"Elder fine", "false alarm" or "no one home" (the elder was out) mean the elder was fine: the day stays in the
+home's baseline and counts as a label. "Assisted at home" or "sent to hospital" confirm a real incident: that day
+is kept out of the baseline, so an incident never becomes "normal". Other outcomes (device fixed, family
+contacted, other) say nothing about the elder's routine. Life-safety and device alerts are not labels for the
+routine.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from alerts.lifecycle import Outcome
 from detection.detectors.base import BEHAVIOURAL
 
 _LABEL: Final[dict[Outcome, bool]] = {
+    Outcome.ELDER_FINE: False,
     Outcome.FALSE_ALARM: False,
     Outcome.NO_ONE_HOME: False,
     Outcome.ASSISTED_AT_HOME: True,

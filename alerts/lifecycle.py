@@ -16,6 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from alerts.escalation import DEVICE_TYPES
 from alerts.store.errors import InvalidTransition
 
 
@@ -51,8 +52,10 @@ class Action(StrEnum):
 
 
 class Outcome(StrEnum):
-    """How a resolved alert ended (for the statistics pages)."""
+    """How a resolved alert ended (for the statistics pages, and a label for learning: alerts/learning.py)."""
 
+    ELDER_FINE = "elder_fine"
+    """Checked (a call, a visit): nothing was wrong with the elder. A behavioural alert's commonest end."""
     FALSE_ALARM = "false_alarm"
     ASSISTED_AT_HOME = "assisted_at_home"
     SENT_TO_HOSPITAL = "sent_to_hospital"
@@ -114,8 +117,11 @@ def next_state(
     life_safety: bool,
     outcome: Outcome | None = None,
     alert_id: int | None = None,
+    alert_type: str | None = None,
 ) -> State:
     """Return the state after ``action``, or raise :class:`InvalidTransition` with the reason.
+
+    With ``alert_type``, a resolve's outcome must be one :func:`outcomes_for` offers for that type.
 
     >>> next_state(State.OPEN, Action.ACKNOWLEDGE, life_safety=True)
     <State.ACKNOWLEDGED: 'acknowledged'>
@@ -140,7 +146,37 @@ def next_state(
         raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason="an outcome is required")
     if action is not Action.RESOLVE and outcome is not None:
         raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason="only resolve takes an outcome")
+    if outcome is not None and alert_type is not None and outcome not in outcomes_for(alert_type):
+        raise InvalidTransition(
+            alert_id=alert_id, state=state, action=action, reason=f"{outcome} is not an outcome of a {alert_type} alert"
+        )
     target = _TARGET[action]
     if _ORDER[target] <= _ORDER[state]:
         raise InvalidTransition(alert_id=alert_id, state=state, action=action, reason=f"already {state}")
     return target
+
+
+_PERSON_OUTCOMES: Final[tuple[Outcome, ...]] = (
+    Outcome.ELDER_FINE,
+    Outcome.ASSISTED_AT_HOME,
+    Outcome.SENT_TO_HOSPITAL,
+    Outcome.FAMILY_CONTACTED,
+    Outcome.NO_ONE_HOME,
+    Outcome.FALSE_ALARM,
+    Outcome.OTHER,
+)
+_DEVICE_OUTCOMES: Final[tuple[Outcome, ...]] = (Outcome.DEVICE_FIXED, Outcome.FALSE_ALARM, Outcome.OTHER)
+_DEVICE_TYPE_VALUES: Final = frozenset(t.value for t in DEVICE_TYPES)
+
+
+def outcomes_for(alert_type: str) -> tuple[Outcome, ...]:
+    """The outcomes a worker may choose when resolving an alert of this type, the likeliest first.
+
+    An alert about the elder (life-safety, behavioural, vitals) ends with the elder's state; a device's with the
+    device's ("device fixed" is no answer to a call button, "elder fine" none to a flat battery).
+
+    >>> outcomes_for("call_button")[:3], outcomes_for("low_battery")[0]
+    ((<Outcome.ELDER_FINE: 'elder_fine'>, <Outcome.ASSISTED_AT_HOME: 'assisted_at_home'>, \
+<Outcome.SENT_TO_HOSPITAL: 'sent_to_hospital'>), <Outcome.DEVICE_FIXED: 'device_fixed'>)
+    """
+    return _DEVICE_OUTCOMES if alert_type in _DEVICE_TYPE_VALUES else _PERSON_OUTCOMES

@@ -10,6 +10,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from alerts.labels import ALERT_TYPES, OUTCOMES, label
 from alerts.lifecycle import Outcome
@@ -177,6 +178,14 @@ class LoadRow:
         return self.behavioural > self.budget
 
 
+def _elder_was_fine(a: AlertView) -> bool:
+    """The alert's outcome says the elder was fine (elder fine, false alarm, no one home): a needless alert."""
+    return a.outcome is not None and a.outcome in _FINE
+
+
+_FINE: Final = frozenset(o.value for o in (Outcome.ELDER_FINE, Outcome.FALSE_ALARM, Outcome.NO_ONE_HOME))
+
+
 def worker_load(alerts: Iterable[AlertView], budget: int = WORKER_BUDGET_PER_MONTH) -> list[LoadRow]:
     """Behavioural alerts per grid (its worker's load), busiest first, with the home behind most of them.
 
@@ -208,12 +217,12 @@ def worker_load(alerts: Iterable[AlertView], budget: int = WORKER_BUDGET_PER_MON
             LoadRow(
                 group=grid,
                 behavioural=len(items),
-                false_alarms=sum(1 for a in items if a.outcome == Outcome.FALSE_ALARM.value),
+                false_alarms=sum(1 for a in items if _elder_was_fine(a)),
                 budget=budget,
                 top_resident_id=top_items[0].resident_id,
                 top_name=top_items[0].resident_name or top,
                 top_alerts=n,
-                top_false=sum(1 for a in top_items if a.outcome == Outcome.FALSE_ALARM.value),
+                top_false=sum(1 for a in top_items if _elder_was_fine(a)),
             )
         )
     return sorted(rows, key=lambda r: (-r.behavioural, r.group))

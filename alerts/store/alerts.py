@@ -277,7 +277,9 @@ class Alerts(AuditLog):
                     )  # fmt: skip
                     return TransitionResult(record=_alert_record(row), from_state=state.value, applied=False,
                                             reason=reason)  # fmt: skip
-            new = next_state(state, action, life_safety=row.life_safety, outcome=outcome, alert_id=alert_id)
+            new = next_state(
+                state, action, life_safety=row.life_safety, outcome=outcome, alert_id=alert_id, alert_type=row.type
+            )
             self._apply(row, action, new, actor=actor, now_ms=now_ms, outcome=outcome, note=note)
             add_event(s, alert_id, by, action, state, new, outcome=outcome, note=note)
             detail: dict[str, Any] = {"from": state.value, "to": new.value, "action": action.value}

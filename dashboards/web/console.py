@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from alerts.escalation import DEVICE_TYPES
-from alerts.lifecycle import Action, Channel, Outcome, State
+from alerts.lifecycle import Action, Channel, Outcome, State, outcomes_for
 from alerts.scope import Scope
 from alerts.store.errors import AlertNotFound, InvalidTransition, RecordNotFound
 from alerts.views import Account, AlertView
@@ -87,7 +87,7 @@ def _detail(
         resident=resident,
         devices=devices,
         workers=ctx.backend.accounts(scope),
-        outcomes=list(Outcome),
+        outcomes=outcomes_for(alert.type),
         actions=ACTIONS_BY_STATE.get(alert.state, ()),
         message=message,
     )

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from alerts.lifecycle import Action, Channel, Outcome, State
+from alerts.lifecycle import Action, Channel, Outcome, State, outcomes_for
 from alerts.links import LinkAction, LinkClaim
 from alerts.scope import Scope, scope_of
 from alerts.store.errors import AlertNotFound, InvalidTransition, LinkError
@@ -70,7 +70,7 @@ def my_alert(request: Request, alert_id: AlertId, ctx: ContextDep, scope: ScopeD
         alert=alert,
         resident=resident,
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
-        outcomes=list(Outcome),
+        outcomes=outcomes_for(alert.type),
         links=None,
         message=request.query_params.get("msg", ""),
     )
@@ -237,7 +237,7 @@ def _link_page(
         alert=alert,
         resident=resident,
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
-        outcomes=list(Outcome),
+        outcomes=outcomes_for(alert.type),
         links=links,
         message=message,
     )

@@ -9,7 +9,7 @@ import pytest
 from store_helpers import DAYTIME, load_registry_example, make_alert, store_raise
 
 from alerts.escalation import PolicyBook
-from alerts.lifecycle import Action, Channel, Outcome, State
+from alerts.lifecycle import Action, Channel, Outcome, State, outcomes_for
 from alerts.store.errors import AlertNotFound, InvalidTransition
 from alerts.store.records import RaiseResult
 from alerts.store.repository import AlertStore
@@ -192,3 +192,27 @@ def test_store_concurrent_acknowledgements_one_wins(registered: AlertStore) -> N
         wins = list(pool.map(ack, range(6)))
     assert sum(wins) == 1
     assert [e.action for e in registered.events(alert_id)] == ["raise", "acknowledge"]
+
+
+def test_an_alert_about_the_elder_ends_with_the_elders_state_a_devices_with_the_devices(
+    registered: AlertStore,
+) -> None:
+    """The reviewer's resolve list had no "elder fine" and offered "device fixed" for a call button."""
+    button = store_raise(registered, make_alert(AlertType.CALL_BUTTON, device="btn1")).record
+    battery = store_raise(registered, make_alert(AlertType.LOW_BATTERY, device="mat1", severity=Severity.INFO)).record
+    with pytest.raises(InvalidTransition, match="device_fixed is not an outcome of a call_button alert"):
+        registered.transition(
+            button.id, Action.RESOLVE, actor="W01", channel=Channel.CONSOLE, now_ms=DAYTIME + 1,
+            outcome=Outcome.DEVICE_FIXED,
+        )  # fmt: skip
+    with pytest.raises(InvalidTransition, match="elder_fine is not an outcome of a low_battery alert"):
+        registered.transition(
+            battery.id, Action.RESOLVE, actor="W01", channel=Channel.CONSOLE, now_ms=DAYTIME + 1,
+            outcome=Outcome.ELDER_FINE,
+        )  # fmt: skip
+    done = registered.transition(
+        button.id, Action.RESOLVE, actor="W01", channel=Channel.CONSOLE, now_ms=DAYTIME + 2, outcome=Outcome.ELDER_FINE
+    )
+    assert done.record.state == "resolved" and done.record.outcome == "elder_fine"
+    assert outcomes_for("call_button")[0] is Outcome.ELDER_FINE and Outcome.DEVICE_FIXED not in outcomes_for("sos")
+    assert outcomes_for("low_battery")[0] is Outcome.DEVICE_FIXED
