@@ -83,6 +83,15 @@ async def test_a_snapshot_stored_before_the_compare_and_set_is_still_restored(na
         assert await store.load(6) == (b"new layout", f"owner=wa epoch={lease.revision}")
 
 
+LOAD_BOUND_S = 60.0
+"""Bound of one load in the test: the product's 3 attempts x 15 s, and slack."""
+SAVE_BOUND_S = 45.0
+"""Bound of one renewal and save of the writer (a 256 KiB R3 save takes milliseconds; well inside the 60 s lease)."""
+LOOP_S = 180.0
+"""The test's own deadline: with one load past it and the set-up, still below pytest's 300 s ``timeout``, so a slow
+run fails here, with its counts, instead of being killed with only a stack."""
+
+
 @pytest.mark.scale
 async def test_a_snapshot_replaced_while_it_is_read_does_not_hang_the_reader(nats_cluster: NatsCluster) -> None:
     """A reader follows the pointer to an object the owner replaces and deletes meanwhile: each load is bounded.
@@ -90,6 +99,10 @@ async def test_a_snapshot_replaced_while_it_is_read_does_not_hang_the_reader(nat
     Before the fix ``ObjectStore.get`` of an object deleted between its info and its chunks waited for ever (or
     the load answered None, "no snapshot", and the next owner rebuilt the partition without its learned baselines).
     Every load must return one of the snapshots written, well within the bound (attempts x 15 s).
+
+    The writer is bounded too, and watched: once one of its saves failed (a NATS request timing out on a loaded
+    box) or hung, ``saves`` stopped growing, and the loop ran on towards its own 600 s deadline until pytest's 300 s
+    timeout killed it with only the stack of a load waiting in the event loop's poll.
     """
     tag = uuid.uuid4().hex[:8]
     versions = [bytes([i]) * 256 * 1024 for i in range(4)]  # several chunks each: a window for the race
@@ -105,21 +118,36 @@ async def test_a_snapshot_replaced_while_it_is_read_does_not_hang_the_reader(nat
         async def replace() -> None:
             nonlocal saves
             while True:
-                await leases.renew(lease)  # a new epoch: a new object, the older one deleted after the pointer moved
+                bound = asyncio.timeout(SAVE_BOUND_S)
+                try:
+                    async with bound:
+                        await leases.renew(lease)  # a new epoch: a new object, the older one deleted after the move
+                        await writer.save(lease, versions[(saves + 1) % len(versions)])
+                except TimeoutError:
+                    if bound.expired():  # not a NATS request's own timeout (also a TimeoutError)
+                        raise AssertionError(f"save {saves + 1} not done within {SAVE_BOUND_S:g} s") from None
+                    raise
                 saves += 1
-                await writer.save(lease, versions[saves % len(versions)])
                 await asyncio.sleep(0.02)  # the loads' turn (two cores, three nodes)
+
+        def writer_running() -> None:
+            if replacing.done():
+                error = replacing.exception()
+                reason = f"{type(error).__name__}: {error}"
+                raise AssertionError(f"the writer stopped after {saves} saves: {reason}") from error
 
         replacing = asyncio.create_task(replace())
         try:
             # Until 30 loads ran against at least 10 replacements (on a loaded box a 256 KiB R3 save is slow: a
             # fixed 30 loads once overlapped only 5).
-            loads, deadline = 0, time.monotonic() + 600
+            loads, deadline = 0, time.monotonic() + LOOP_S
             while loads < 30 or saves < 10:
-                assert time.monotonic() < deadline, (loads, saves)
-                saved = await asyncio.wait_for(reader.load(5), 60)  # the bound: 3 attempts x 15 s, and slack
+                writer_running()
+                assert time.monotonic() < deadline, f"{loads} loads and {saves} saves in {LOOP_S:g} s"
+                saved = await asyncio.wait_for(reader.load(5), LOAD_BOUND_S)
                 assert saved is not None and saved[0] in versions, None if saved is None else saved[1]
                 loads += 1
+            writer_running()
         finally:
             replacing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
