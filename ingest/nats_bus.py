@@ -130,7 +130,7 @@ class ConsumerMissingError(RuntimeError):
 
 
 class SnapshotUnavailableError(RuntimeError):
-    """Raised when a partition's snapshot could not be read: each attempt's object vanished or its read timed out."""
+    """Raised when a partition's snapshot could not be read: each attempt's object vanished, timed out or failed."""
 
     def __init__(self, partition: int, failures: Sequence[str]) -> None:
         super().__init__(f"partition {partition}: snapshot not read in {len(failures)} attempts: {'; '.join(failures)}")
@@ -612,12 +612,18 @@ class PartitionSnapshots:
 
         The owner may replace the object while it is read (and delete the old one): nats-py's get of an object
         whose chunks were purged after its info was read waits for ever. Each read is bounded by ``timeout_s``;
-        if the object vanished or the read timed out, the pointer is read again and followed to the current
-        snapshot, up to ``attempts`` times; then :class:`SnapshotUnavailableError` says why.
+        if the object vanished, the read timed out or JetStream answered an error (a node paused or down: 503, no
+        responders), the pointer is read again (itself bounded by ``timeout_s``) and followed to the current
+        snapshot, up to ``attempts`` times; then :class:`SnapshotUnavailableError` says why, never a raw NATS error
+        (the partition worker then rebuilds from InfluxDB instead of leaving the partition unwatched).
         """
         failures: list[str] = []
         for _ in range(attempts):
-            current = await self._pointer(partition)
+            try:
+                current = await asyncio.wait_for(self._pointer(partition), timeout_s)
+            except (TimeoutError, NatsError) as exc:  # a node paused or down: a JetStream error, not a hang
+                failures.append(f"pointer not read ({type(exc).__name__})")
+                continue
             # Before the compare-and-set a partition's only snapshot was the object ``p{P}`` (no pointer): still read.
             name = current[0] if current is not None else f"p{partition}"
             try:
@@ -629,6 +635,9 @@ class PartitionSnapshots:
                 continue
             except TimeoutError:
                 failures.append(f"{name} not read within {timeout_s:g} s")
+                continue
+            except NatsError as exc:  # e.g. ServiceUnavailableError (503) while the stream's leader moves
+                failures.append(f"{name} not read ({type(exc).__name__})")
                 continue
             if result.data is None:
                 return None
