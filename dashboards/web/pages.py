@@ -18,7 +18,7 @@ from dashboards.away import HomeAway, away_sites, home_away
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import month_window
-from dashboards.stats import MonthlyReport
+from dashboards.stats import ACK_TARGET_S, ON_SITE_TARGET_S, SLA_TARGET, MonthlyReport
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
@@ -105,6 +105,9 @@ def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> 
         "area": names.get(user.scope, user.scope) if user.scope else "",
         "period_start": start,
         "period_end": end - 1,
+        "sla_target": SLA_TARGET,
+        "ack_targets": {s.value: v for s, v in ACK_TARGET_S.items()},
+        "on_site_target": ON_SITE_TARGET_S,
     }
 
 
