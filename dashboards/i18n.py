@@ -953,3 +953,63 @@ class Translator:
         """GB/T 42195-2022 ability level name."""
         names = ABILITY_ZH if self.lang == "zh" else ABILITY_EN
         return f"{level} {names[level]}" if 0 <= level < len(names) else str(level)
+
+
+# Statistics that explain themselves, the phone resident page, empty charts (review of the statistics and phone
+# pages). Lookups read CATALOGUES at call time, so merging these at import time, after the class, is enough.
+_ZH_STATS: Final[dict[str, str]] = {
+    "dur.s": "{n} 秒",
+    "dur.min": "{n} 分钟",
+    "dur.h": "{n} 小时",
+    "dur.d": "{n} 天",
+    "stats.devices_of": "台登记设备在线",
+    "stats.device_rate_note": "设备在线率 = 在线（含迟报）设备 ÷ 全部登记设备（不含网关）。从未上报的设备计为不在线："
+    "它们没有在守护任何人（可能尚未安装或已损坏），在在线率旁单独列出，请逐一核查。",
+    "stats.measures": "口径说明",
+    "stats.sla": "SLA 达标率",
+    "stats.sla_target": "目标 ≥ {target}",
+    "stats.sla_definition": "SLA 达标率 = 按时处置的告警 ÷ 已有结论的告警。"
+    "按时：紧急告警 {crit} 内接单且 {on_site} 内到场；一般告警 {warn} 内接单；提示类 {info} 内接单。"
+    "超时仍未接单的计为未达标；仍在时限内的和系统自动解除的不计入。"
+    "目标 ≥ {target}。",
+    "stats.by_outcome_resolved": "按处置结果（已处置的告警）",
+    "stats.still_open": "仍在处理（未结案）",
+    "stats.cleared": "系统自动解除（无需处置）",
+    "stats.no_alerts": "本月没有告警",
+    "load.empty": "本月没有行为类告警（不活动、未起床、夜间开门等），网格员提醒负荷为 0。",
+    "chart.empty": "暂无数据：这段时间没有收到体征或活动数据。",
+    "chart.unavailable": "暂无数据：体征数据库未连接或查询失败。",
+    "m.recent_alerts": "近期告警",
+    "m.no_phone": "未登记电话",
+    "m.details": "老人信息",
+}
+_EN_STATS: Final[dict[str, str]] = {
+    "dur.s": "{n} s",
+    "dur.min": "{n} min",
+    "dur.h": "{n} h",
+    "dur.d": "{n} d",
+    "stats.devices_of": "registered devices online",
+    "stats.device_rate_note": "Devices online = online (incl. late) devices ÷ all registered devices (gateways "
+    "excluded). Never-reported devices count as not online: they watch nobody (not installed yet, or broken); "
+    "they are listed next to the rate, check each one.",
+    "stats.measures": "How these figures are measured",
+    "stats.sla": "SLA met",
+    "stats.sla_target": "target ≥ {target}",
+    "stats.sla_definition": "SLA met = alerts handled in time ÷ alerts whose SLA is decided. In time: critical "
+    "alerts acknowledged within {crit} and on site within {on_site}; warnings acknowledged within {warn}; "
+    "information within {info}. An alert still unacknowledged past its target counts as missed; alerts still "
+    "within their time and alerts the system cleared do not count. Target ≥ {target}.",
+    "stats.by_outcome_resolved": "By outcome (resolved alerts)",
+    "stats.still_open": "Still open (not closed yet)",
+    "stats.cleared": "Cleared by the system (no action needed)",
+    "stats.no_alerts": "No alerts this month",
+    "load.empty": "No behavioural alerts this month (inactivity, not up, door at night …): no reminder load on "
+    "grid workers.",
+    "chart.empty": "No data: no vitals or activity arrived in this period.",
+    "chart.unavailable": "No data: the telemetry store is not connected or the query failed.",
+    "m.recent_alerts": "Recent alerts",
+    "m.no_phone": "No phone on record",
+    "m.details": "About",
+}
+_ZH.update(_ZH_STATS)
+_EN.update(_EN_STATS)

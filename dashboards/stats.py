@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from alerts.escalation import PolicySet
 from alerts.labels import ALERT_TYPES, OUTCOMES, label
 from alerts.lifecycle import Outcome
 from alerts.views import AlertView, ResidentView, VisitView
@@ -27,6 +28,39 @@ one a working day (issue 19, alarm fatigue). Life-safety alerts never count and 
 
 VISIT_TARGET = 1.0
 """Every resident is visited at least once a month (探访关爱 100%)."""
+
+SLA_TARGET = 0.95
+"""Share of alerts that must meet their deadline (:func:`sla_outcome`); below it the page shows the rate in red."""
+
+ON_SITE_TARGET_S: int = PolicySet().critical.on_site_within_s or 1800
+"""The default on-site deadline of a critical alert (the default critical policy), for the page's legend."""
+
+
+def format_duration(seconds: float | None, t: Callable[..., str]) -> str:
+    """A duration in its largest sensible unit: seconds under a minute, minutes under an hour, then hours, days.
+
+    The one formatter of the statistics page, the printable report and the 大屏, so a 23-second median reads
+    "23 s" everywhere instead of "0 min" on one page. ``t`` is the request's :class:`dashboards.i18n.Translator`.
+
+    >>> from dashboards.i18n import Translator
+    >>> [format_duration(s, Translator("en")) for s in (None, 23, 180, 5400, 2 * 86400)]
+    ['-', '23 s', '3 min', '1.5 h', '2 d']
+    """
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return str(t("dur.s", n=s))
+    if round(s / 60) < 60:
+        return str(t("dur.min", n=round(s / 60)))
+    if s < 86400:
+        return str(t("dur.h", n=_one_decimal(s / 3600)))
+    return str(t("dur.d", n=_one_decimal(s / 86400)))
+
+
+def _one_decimal(value: float) -> str:
+    """``1.5``, ``2`` (not ``2.0``)."""
+    return f"{value:.1f}".removesuffix(".0")
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -236,6 +270,7 @@ class MonthlyReport:
     alerts: int
     by_type: dict[str, int]
     by_outcome: dict[str, int]
+    """Outcomes of the month's resolved alerts (an outcome is what a worker found; open alerts have none yet)."""
     by_community: dict[str, int]
     response_by_community: list[ResponseRow]
     response_by_grid: list[ResponseRow]
@@ -257,6 +292,10 @@ class MonthlyReport:
     load_by_grid: tuple[LoadRow, ...] = ()
     """Behavioural alert load per grid worker against :data:`WORKER_BUDGET_PER_MONTH` (issue 19)."""
     load_budget: int = WORKER_BUDGET_PER_MONTH
+    still_open: int = 0
+    """Alerts of the month not closed yet (open, acknowledged, en route, on site): shown apart from outcomes."""
+    cleared: int = 0
+    """Alerts closed by the system when their condition ended (e.g. a device back online), without an outcome."""
 
     @property
     def checkin_answer_rate(self) -> float | None:
@@ -266,9 +305,19 @@ class MonthlyReport:
 
     @property
     def device_online_rate(self) -> float | None:
-        """Online share of the devices that have ever reported (never-reported ones are listed separately)."""
-        reporting = self.devices_total - self.devices_unseen
-        return self.devices_online / reporting if reporting > 0 else None
+        """Online (or late) share of all registered devices.
+
+        A device that never reported is not online: it is not watching anyone, whether it was never installed or
+        is broken, so it counts in the denominator (and the page names how many there are next to the rate).
+        """
+        return self.devices_online / self.devices_total if self.devices_total > 0 else None
+
+    @property
+    def sla_rate(self) -> float | None:
+        """Share of the month's alerts with a decided SLA that met it (all communities)."""
+        met = sum(r.sla_met for r in self.response_by_community)
+        due = sum(r.sla_due for r in self.response_by_community)
+        return met / due if due else None
 
     @property
     def sla_unacked_overdue(self) -> int:
@@ -307,7 +356,7 @@ def monthly_report(
         month=month,
         alerts=len(alerts),
         by_type=count_by(alerts, lambda a: a.type.value),
-        by_outcome=count_by(alerts, lambda a: a.outcome or ("open" if a.active else a.state.value)),
+        by_outcome=count_by([a for a in alerts if a.outcome and not a.active], lambda a: a.outcome),
         by_community=count_by(alerts, lambda a: a.place.community),
         response_by_community=response_rows(alerts, lambda a: a.place.community, now_ms),
         response_by_grid=response_rows(alerts, lambda a: a.place.grid, now_ms),
@@ -323,6 +372,8 @@ def monthly_report(
         checkin_paged=steps.get("paged", 0),
         load_by_grid=tuple(worker_load(alerts, WORKER_BUDGET_PER_MONTH)),
         load_budget=WORKER_BUDGET_PER_MONTH,
+        still_open=sum(a.active for a in alerts),
+        cleared=sum(1 for a in alerts if not a.active and not a.outcome),
     )
 
 
@@ -357,6 +408,10 @@ def report_csv_rows(report: MonthlyReport, lang: str = "zh") -> list[list[str]]:
     rows.append(["devices", "*", "offline", str(report.devices_offline)])
     rows.append(["devices", "*", "never_reported", str(report.devices_unseen)])
     rows.append(["summary", "*", "unacknowledged_overdue", str(report.sla_unacked_overdue)])
+    rows.append(["summary", "*", "still_open", str(report.still_open)])
+    rows.append(["summary", "*", "cleared", str(report.cleared)])
+    rows.append(["summary", "*", "sla_rate", fmt(report.sla_rate)])
+    rows.append(["summary", "*", "sla_target", fmt(SLA_TARGET)])
     rows.append(["checkins", "*", "prompts", str(report.checkin_prompts)])
     rows.append(["checkins", "*", "answered", str(report.checkin_answered)])
     rows.append(["checkins", "*", "paged", str(report.checkin_paged)])

@@ -256,9 +256,18 @@
 
   async function drawChart(el, range) {
     if (!window.echarts) return;
+    // A blank chart says why: no telemetry store (or a failed query), or nothing arrived in the range.
+    const note = document.getElementById(`${el.id}-empty`);
+    const empty = (why) => {
+      if (note) { note.textContent = note.dataset[why]; note.hidden = false; }
+      el.hidden = true;
+    };
     const res = await fetch(`${el.dataset.series}?range=${range}`, { credentials: "same-origin" });
-    if (!res.ok) { el.textContent = "—"; el.dataset.state = String(res.status); return; }
+    if (!res.ok) { empty("unavailable"); el.dataset.state = String(res.status); return; }
     const data = await res.json();
+    if (!data.series.some((s) => (s.points || []).some((p) => p[1] !== null))) { empty("empty"); el.dataset.state = "empty"; return; }
+    if (note) note.hidden = true;
+    el.hidden = false;
     const chart = window.echarts.getInstanceByDom(el) || window.echarts.init(el);
     // The band's caption is drawn once (on the first banded series of the top grid), on a light background, so
     // it stays legible over the line instead of being overdrawn per series.

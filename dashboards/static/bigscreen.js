@@ -12,21 +12,18 @@
     charts[id] = charts[id] || window.echarts.init(el, null, { renderer: "canvas" });
     return charts[id];
   }
-  function dur(s) {
-    if (s === null || s === undefined) return "—";
-    return s < 120 ? `${Math.round(s)} ${root.dataset.s}` : `${Math.round(s / 60)} ${root.dataset.min}`;
-  }
   function set(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
   function draw(d) {
     set("big-active", d.active);
     set("big-unacked", d.unacknowledged);
     set("big-today", d.today);
-    set("big-ack", dur(d.ack_p50_s));
-    set("big-onsite", dur(d.on_site_p50_s));
+    set("big-ack", d.ack_p50 === "-" ? "—" : d.ack_p50); // formatted by the server, as on the statistics page
+    set("big-onsite", d.on_site_p50 === "-" ? "—" : d.on_site_p50);
     set("big-visits", d.visits_total ? `${Math.round((100 * d.visits_done) / d.visits_total)}%` : "—");
     set("big-online", d.device_online_rate === null ? "—" : `${(100 * d.device_online_rate).toFixed(1)}%`);
+    set("big-online-of", `${d.devices_reachable} / ${d.devices_registered}`);
     const unseen = document.getElementById("big-unseen");
-    if (unseen) unseen.textContent = d.devices.unseen ? `· ${unseen.dataset.label} ${d.devices.unseen}` : "";
+    if (unseen) unseen.textContent = d.devices.unseen ? `${unseen.dataset.label} ${d.devices.unseen}` : "";
     set("big-updated", d.updated);
     root.dataset.state = "ready";
     root.dataset.active = String(d.active);

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
 from dashboards.device_report import Presence, device_report
 from dashboards.listing import TZ, month_window
-from dashboards.stats import percentile, visit_coverage
+from dashboards.stats import format_duration, percentile, visit_coverage
 from dashboards.web.render import render, translator
 
 router = APIRouter(prefix="/bigscreen", tags=["bigscreen"])
@@ -44,8 +44,7 @@ async def bigscreen_data(request: Request, ctx: ContextDep, scope: ScopeDep) -> 
     names = {c.id: c.name for c in tree.communities}
     devices = await device_report(residents, active, reader=ctx.telemetry, now_ms=now)
     counts = devices.counts()
-    registered = sum(counts.values())
-    reporting = registered - counts[Presence.UNSEEN]
+    registered = sum(counts.values())  # a device that never reported is not online: it stays in the denominator
     reachable = counts[Presence.ONLINE] + counts[Presence.LATE]
     by_state = Counter(a.state.value for a in active)
     by_community = Counter(names.get(a.place.community, a.place.community) for a in active)
@@ -66,9 +65,13 @@ async def bigscreen_data(request: Request, ctx: ContextDep, scope: ScopeDep) -> 
         "today_by_hour": [hours.get(h, 0) for h in range(24)],
         "ack_p50_s": percentile(ack, 50),
         "on_site_p50_s": percentile(on_site, 50),
+        "ack_p50": format_duration(percentile(ack, 50), t),  # the statistics page's formatter, so both read alike
+        "on_site_p50": format_duration(percentile(on_site, 50), t),
         "visits_done": covered.visited if covered else 0,
         "visits_total": covered.residents if covered else 0,
         "devices": {p.value: counts[p] for p in Presence},
-        "device_online_rate": reachable / reporting if reporting else None,
+        "devices_reachable": reachable,
+        "devices_registered": registered,
+        "device_online_rate": reachable / registered if registered else None,
         "device_source": devices.source,
     }

@@ -20,6 +20,7 @@ from dashboards.context import AppContext
 from dashboards.listing import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
 from dashboards.telemetry import activity_ratios
+from dashboards.web.pages import resident_records
 from dashboards.web.render import render, translator
 from ingest.errors import IngestError
 
@@ -106,6 +107,24 @@ def my_residents(request: Request, ctx: ContextDep, scope: ScopeDep, user: Curre
     """My residents (masked list)."""
     residents = ctx.backend.list_residents(scope)
     return render(request, "m/residents.html", user=user, residents=residents, away=away_sites(ctx, ctx.clock()))
+
+
+@router.get("/residents/{resident_id}", response_class=HTMLResponse)
+async def my_resident(
+    request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
+) -> Response:
+    """One of my residents on the phone: call the elder and every contact, navigate to the address, recent alerts.
+
+    Read through the desktop page's :func:`resident_records`: the same scope (404 outside it) and the same audited
+    ``resident.read``, on the phone channel; phone numbers in full only here, as on the desktop detail page.
+    """
+    found = await asyncio.to_thread(resident_records, ctx, scope, user, resident_id, ctx.clock(), channel="phone")
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
+    resident, alerts, visits, _, away = found
+    return render(
+        request, "m/resident.html", user=user, resident=resident, alerts=alerts[:10], visits=visits[:5], away=away
+    )
 
 
 @router.get("/visits", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ from dashboards.away import HomeAway, away_sites, home_away
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import month_window
-from dashboards.stats import MonthlyReport
+from dashboards.stats import ACK_TARGET_S, ON_SITE_TARGET_S, SLA_TARGET, MonthlyReport
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
@@ -42,7 +42,7 @@ async def resident_page(
 ) -> Response:
     """One resident: profile, contacts, devices, telemetry charts, alert and visit history (read audited)."""
     now = ctx.clock()
-    found = await asyncio.to_thread(_resident_records, ctx, scope, user, resident_id, now)
+    found = await asyncio.to_thread(resident_records, ctx, scope, user, resident_id, now)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
     resident, alerts, visits, checkins, away = found
@@ -67,15 +67,19 @@ async def resident_page(
     )
 
 
-def _resident_records(
-    ctx: AppContext, scope: Scope, user: Account, resident_id: str, now: int
+def resident_records(
+    ctx: AppContext, scope: Scope, user: Account, resident_id: str, now: int, *, channel: str = "console"
 ) -> tuple[ResidentView, list[AlertView], list[VisitView], list[CheckInStep], HomeAway] | None:
-    """The resident (read audited), their home's alerts newest first, visits of the past year, check-ins, away."""
+    """The resident (read audited), their home's alerts newest first, visits of the past year, check-ins, away.
+
+    None outside ``scope`` (a 404 like a missing resident, nothing audited). The desktop page and the phone page
+    (``channel="phone"``) both read through here, so they are scoped and audited alike.
+    """
     resident = ctx.backend.get_resident(scope, resident_id)
     if resident is None:
         return None
     ctx.backend.audit(
-        actor=user.id, channel="console", action="resident.read", entity="resident", entity_id=resident_id, detail={}
+        actor=user.id, channel=channel, action="resident.read", entity="resident", entity_id=resident_id, detail={}
     )
     alerts = sorted(ctx.backend.list_alerts(scope, active=None, site=resident.site), key=lambda a: -a.raised_ms)
     visits = [
@@ -105,6 +109,9 @@ def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> 
         "area": names.get(user.scope, user.scope) if user.scope else "",
         "period_start": start,
         "period_end": end - 1,
+        "sla_target": SLA_TARGET,
+        "ack_targets": {s.value: v for s, v in ACK_TARGET_S.items()},
+        "on_site_target": ON_SITE_TARGET_S,
     }
 
 

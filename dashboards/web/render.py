@@ -15,9 +15,12 @@ from dashboards.context import AppContext
 from dashboards.i18n import Translator, pick_language
 from dashboards.listing import local_time
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
+from dashboards.stats import format_duration
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
-TEMPLATES.env.globals.update(mask_id=mask_id_number, mask_phone=mask_phone, local_time=local_time)
+TEMPLATES.env.globals.update(
+    mask_id=mask_id_number, mask_phone=mask_phone, local_time=local_time, duration=format_duration
+)
 
 
 def translator(request: Request) -> Translator:

@@ -18,7 +18,7 @@ from dashboards.context import AppContext
 from dashboards.csvio import safe_cell
 from dashboards.device_report import Presence, device_report
 from dashboards.listing import month_window
-from dashboards.stats import MonthlyReport, monthly_report, report_csv_rows
+from dashboards.stats import SLA_TARGET, MonthlyReport, monthly_report, report_csv_rows
 
 router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[OfficersOnly])
 
@@ -62,6 +62,8 @@ async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = Non
     out["device_online_rate"] = report.device_online_rate
     out["visit_coverage"] = report.coverage_total.rate
     out["checkin_answer_rate"] = report.checkin_answer_rate
+    out["sla_rate"] = report.sla_rate
+    out["sla_target"] = SLA_TARGET
     out["load_by_grid"] = [{**asdict(r), "over": r.over} for r in report.load_by_grid]
     return out
 

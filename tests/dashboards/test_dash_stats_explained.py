@@ -1,0 +1,144 @@
+"""Statistics that say what they measure: the online rate over registered devices, one duration format, the SLA's
+definition and target, outcomes of resolved alerts only, empty states, and a 大屏 whose numbers fit their tiles."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from dash_harness import LiveServer, browser_login
+from dash_helpers import Backend, login
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect
+from test_dash_console_ux import _raise
+from test_dash_stats import ALERTS, RESIDENTS, T0, VISITS
+
+from alerts.lifecycle import Action, Channel
+from dashboards.device_report import DeviceReport, Presence
+from dashboards.i18n import Translator
+from dashboards.stats import SLA_TARGET, format_duration, monthly_report
+from detection.models import AlertType, Severity
+
+
+def test_one_duration_format_seconds_minutes_hours_days() -> None:
+    zh, en = Translator("zh"), Translator("en")
+    assert [format_duration(s, zh) for s in (None, 0, 23, 59.4, 59.6, 180, 2700, 3590, 5400, 36 * 3600)] == [
+        "-", "0 秒", "23 秒", "59 秒", "1 分钟", "3 分钟", "45 分钟", "1 小时", "1.5 小时", "1.5 天",
+    ]  # fmt: skip
+    assert [format_duration(s, en) for s in (23, 180, 5400)] == ["23 s", "3 min", "1.5 h"]
+
+
+def test_outcomes_are_of_resolved_alerts_and_open_ones_apart() -> None:
+    r = monthly_report(
+        month="2026-03", alerts=ALERTS, residents=RESIDENTS, visits=VISITS, now_ms=T0 + 30 * 86_400_000,
+        devices=(6, 10), device_source="telemetry", devices_unseen=3, devices_offline=1,
+    )  # fmt: skip
+    assert r.by_outcome == {"assisted_at_home": 3, "family_contacted": 2, "false_alarm": 1}
+    assert (r.still_open, r.cleared) == (1, 1)
+    # A device that never reported is not online: it counts in the denominator.
+    assert r.device_online_rate == 6 / 10
+
+
+def _with_unseen(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Half the registered devices never reported (as if InfluxDB had nothing from them)."""
+    real = importlib.import_module(module).device_report
+
+    async def fake(*args: Any, **kwargs: Any) -> DeviceReport:
+        rep = await real(*args, **kwargs)
+        rows = tuple(replace(r, presence=Presence.UNSEEN) if i % 2 else r for i, r in enumerate(rep.rows))
+        return replace(rep, rows=rows)
+
+    monkeypatch.setattr(f"{module}.device_report", fake)
+
+
+def test_stats_page_explains_rate_sla_outcomes_and_empty_load(
+    client: TestClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_unseen(monkeypatch, "dashboards.api.routes.stats")
+    acked = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=23)  # acknowledged 23 s after it rose
+    backend.act(acked, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=int(time.time() * 1000))
+    _raise(backend, "h2", AlertType.FALL, Severity.CRITICAL)  # still open
+    login(client, "W_C1")
+    data = client.get("/api/stats/monthly").json()
+    assert (data["devices_total"], data["devices_unseen"]) == (6, 3)
+    assert data["device_online_rate"] == pytest.approx(data["devices_online"] / 6)
+    assert data["still_open"] == 2 and "open" not in data["by_outcome"]
+    page = client.get("/stats").text
+    # The headline counts never-reported devices as not online, says so, and shows them next to it.
+    online = data["devices_online"]
+    assert re.search(rf'id="kpi-devices">{100 * online / 6:.1f}%<', page)
+    assert re.search(rf'id="kpi-devices-of">{online} / 6<', page)
+    assert re.search(r'id="kpi-unseen"[^>]*>3<', page)
+    assert 'id="device-rate-note"' in page and "从未上报的设备计为不在线" in page
+    # One duration format: a 23-second median reads 23 秒, never "0 分钟".
+    assert "23 秒" in page and "0 / " not in page
+    # The SLA names its definition and target.
+    sla = re.search(r'<p[^>]*id="sla-definition"[^>]*>(.*?)</p>', page, re.S)
+    assert sla and "5 分钟" in sla.group(1) and "30 分钟" in sla.group(1) and f"{SLA_TARGET:.0%}" in sla.group(1)
+    assert 'id="kpi-sla"' in page
+    # Outcomes of resolved alerts only; the still-open ones apart.
+    outcomes = re.search(r'id="by-outcome">(.*?)</section>', page, re.S)
+    assert outcomes and "待处理" not in outcomes.group(1)
+    assert re.search(r'id="still-open">2<', page)
+    # Nothing behavioural this month: the load table says so instead of showing bare headers.
+    assert 'id="load-empty"' in page and "本月没有行为类告警" in page
+    en = client.get("/stats?lang=en").text
+    assert "23 s" in en and "Never-reported devices count as not online" in en
+
+
+def test_bigscreen_data_uses_the_same_rate_and_duration(
+    client: TestClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_unseen(monkeypatch, "dashboards.web.bigscreen")
+    alert = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=23)
+    backend.act(alert, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=int(time.time() * 1000))
+    login(client, "W_C1")
+    d = client.get("/bigscreen/data").json()
+    registered = sum(d["devices"].values())
+    assert d["devices"]["unseen"] == 3 and registered == 6
+    assert d["device_online_rate"] == pytest.approx((d["devices"]["online"] + d["devices"]["late"]) / registered)
+    assert d["ack_p50"] == "23 秒" and d["on_site_p50"] == "-"
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_bigscreen_numbers_fit_their_tiles(
+    chromium: Browser, live_server: LiveServer, backend: Backend, width: int
+) -> None:
+    context = chromium.new_context(viewport={"width": width, "height": 720}, locale="zh-CN")
+    page = context.new_page()
+    browser_login(page, live_server.url, "W_S1")
+    page.goto(f"{live_server.url}/bigscreen")
+    expect(page.locator("#big")).to_have_attribute("data-state", "ready")
+    page.evaluate("document.getElementById('big-online').textContent = '100.0%'")  # the widest value it shows
+    over = page.evaluate(
+        """() => [...document.querySelectorAll('.big-kpi')].flatMap((tile) => {
+             const box = tile.getBoundingClientRect();
+             return [...tile.querySelectorAll('b, span, small')].filter((el) => {
+               const r = el.getBoundingClientRect();
+               return el.scrollWidth > el.clientWidth + 1 || r.right > box.right + 1 || r.left < box.left - 1;
+             }).map((el) => el.id || el.textContent);
+           })"""
+    )
+    assert over == []
+    expect(page.locator("#big-online-of")).to_have_text(re.compile(r"^\d+ / \d+$"))
+    context.close()
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_resident_chart_says_when_there_is_no_data(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    browser_login(page, live_server.url, "W_C1")
+    page.goto(f"{live_server.url}/residents/R1")  # no telemetry store in the test app
+    expect(page.locator("#chart-vitals-empty")).to_be_visible()
+    expect(page.locator("#chart-vitals-empty")).to_contain_text("暂无数据")
+    context.close()
