@@ -852,6 +852,51 @@ _EN_AWAY: Final[dict[str, str]] = {
 _ZH.update(_ZH_AWAY)
 _EN.update(_EN_AWAY)
 
+# The console's queue and detail pane: a newer life-safety alert waiting, how long a handled alert waited,
+# people's roles, and the relation of an emergency contact or guardian (registry values are Chinese words).
+_ZH_QUEUE: Final[dict[str, str]] = {
+    "queue.newer_waiting": "新的生命安全告警待处理：{label}",
+    "queue.newer_more": "（另有 {n} 条）",
+    "queue.open_newer": "立即查看",
+    "queue.waited": "等待时长",
+    "queue.person": "{name}（{role}）",
+    "relation.子女": "子女",
+    "relation.儿子": "儿子",
+    "relation.女儿": "女儿",
+    "relation.配偶": "配偶",
+    "relation.老伴": "老伴",
+    "relation.侄甥": "侄甥",
+    "relation.孙子女": "孙子女",
+    "relation.兄弟姐妹": "兄弟姐妹",
+    "relation.亲属": "亲属",
+    "relation.邻居": "邻居",
+    "relation.朋友": "朋友",
+    "relation.志愿者": "志愿者",
+    "relation.其他": "其他",
+}
+_EN_QUEUE: Final[dict[str, str]] = {
+    "queue.newer_waiting": "A newer life-safety alert is waiting: {label}",
+    "queue.newer_more": " (and {n} more)",
+    "queue.open_newer": "Open it",
+    "queue.waited": "Waited",
+    "queue.person": "{name} ({role})",
+    "relation.子女": "child",
+    "relation.儿子": "son",
+    "relation.女儿": "daughter",
+    "relation.配偶": "spouse",
+    "relation.老伴": "spouse",
+    "relation.侄甥": "nephew or niece",
+    "relation.孙子女": "grandchild",
+    "relation.兄弟姐妹": "sibling",
+    "relation.亲属": "relative",
+    "relation.邻居": "neighbour",
+    "relation.朋友": "friend",
+    "relation.志愿者": "volunteer",
+    "relation.其他": "other",
+}
+_ZH.update(_ZH_QUEUE)
+_EN.update(_EN_QUEUE)
+
 # Domain vocabularies that have a fixed Chinese term in the seed plans / GB/T 42195-2022.
 _TERMS_EN: Final[dict[str, str]] = {
     "独居": "living alone",

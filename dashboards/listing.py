@@ -1,4 +1,4 @@
-"""Small pure helpers shared by the pages and the API: queue order, local months."""
+"""Small pure helpers shared by the pages and the API: queue order, waiting times, local months."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from alerts.lifecycle import State
 from alerts.views import AlertView
 from detection.models import Severity
 
@@ -14,8 +15,38 @@ _RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def queue_order(alerts: Iterable[AlertView]) -> list[AlertView]:
-    """Most severe first; within a severity, the one waiting longest first."""
-    return sorted(alerts, key=lambda a: (_RANK.get(a.severity, 9), a.raised_ms, a.id))
+    """The one queue order of the console, the phone list and the API.
+
+    Unacknowledged (open) alerts first; then life-safety, then by severity; then the one waiting longest first,
+    so an old open SOS never sinks below newer ones; handled alerts after, in the same order.
+    """
+    return sorted(
+        alerts,
+        key=lambda a: (a.state is not State.OPEN, not a.life_safety, _RANK.get(a.severity, 9), a.raised_ms, a.id),
+    )
+
+
+def waited_ms(alert: AlertView) -> int | None:
+    """How long the alert waited for someone to take it on; ``None`` while it is still open (its clock ticks).
+
+    Until acknowledged, or until closed when it was closed without an acknowledgement.
+    """
+    if alert.state is State.OPEN:
+        return None
+    left_open = next((e.time_ms for e in alert.events if e.state != State.OPEN.value), None)
+    end = alert.acked_ms or left_open or alert.resolved_ms or alert.raised_ms
+    return max(0, end - alert.raised_ms)
+
+
+def duration(ms: int) -> str:
+    """``mm:ss`` or ``h:mm:ss``, as the ticking clocks of the pages show it.
+
+    >>> duration(42_000), duration(3_725_000)
+    ('00:42', '1:02:05')
+    """
+    s = max(0, ms // 1000)
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
 def month_window(month: str | None, now_ms: int) -> tuple[str, int, int]:

@@ -118,18 +118,50 @@
   function items(visibleOnly) {
     return Array.from(document.querySelectorAll("#queue .q-item")).filter((el) => !visibleOnly || !el.hidden);
   }
-  function openAlert(id) {
-    selectedId = String(id);
-    fresh.delete(selectedId);
+  // The selected row is always the alert shown in the detail pane, so what the eye sees in the queue, the 接单
+  // button and the A key are the same alert. ``pendingId`` is an alert asked for but not shown yet.
+  let pendingId = null;
+  const waiting = []; // open life-safety alerts that arrived while the officer worked on another one (newest first)
+  function shownId() {
+    const d = document.querySelector("#detail [data-alert]");
+    return d ? d.dataset.alert : null;
+  }
+  function row(id) { return id ? document.querySelector(`#queue .q-item[data-alert="${id}"]`) : null; }
+  function openLifeSafety(el) { return !!el && el.dataset.life === "1" && el.dataset.state === "open"; }
+  function openAlert(id, auto) {
+    pendingId = String(id);
+    if (!auto) fresh.delete(pendingId); // opened by the console itself: it stays highlighted as new
     window.htmx.ajax("GET", `/console/alerts/${id}`, { target: "#detail", swap: "innerHTML" });
     mark();
   }
+  function showWaiting() {
+    const box = document.getElementById("newer-waiting");
+    if (!box) return;
+    const shown = shownId();
+    for (let i = waiting.length - 1; i >= 0; i -= 1) {
+      if (waiting[i] === shown || !openLifeSafety(row(waiting[i]))) waiting.splice(i, 1);
+    }
+    box.hidden = waiting.length === 0;
+    if (!waiting.length) return;
+    waiting.sort((a, b) => Number(row(b).dataset.raised) - Number(row(a).dataset.raised));
+    const el = row(waiting[0]);
+    const text = document.getElementById("newer-waiting-text");
+    if (text) {
+      const more = waiting.length > 1 ? box.dataset.more.replace("{n}", String(waiting.length - 1)) : "";
+      text.textContent = box.dataset.text.replace("{label}", el.dataset.label) + more;
+    }
+    const link = document.getElementById("newer-waiting-link");
+    if (link) { link.dataset.alert = waiting[0]; link.href = `#alert-${waiting[0]}`; }
+  }
   function mark() {
+    selectedId = shownId();
     items(false).forEach((el) => {
       if (el.dataset.state !== "open") fresh.delete(el.dataset.alert);
       el.classList.toggle("is-new", fresh.has(el.dataset.alert));
       el.classList.toggle("selected", el.dataset.alert === selectedId);
+      el.classList.toggle("opening", el.dataset.alert === pendingId && pendingId !== selectedId);
     });
+    showWaiting();
   }
   function applyFilters() {
     const q = (document.getElementById("q-search") || {}).value || "";
@@ -177,7 +209,20 @@
         flashTitle(life[0].dataset.label);
         life.forEach((el) => notify(el.dataset.label, el.dataset.alert));
       }
-      if (arrived.length && !document.querySelector("#detail [data-alert]")) openAlert(els[0].dataset.alert);
+      const shown = shownId();
+      const urgent = arrived.filter(openLifeSafety);
+      if (urgent.length) {
+        // The newest arrival (the queue puts the longest-waiting first among equals).
+        const newest = urgent.reduce((a, b) => (Number(b.dataset.raised) > Number(a.dataset.raised) ? b : a));
+        if (shown && openLifeSafety(row(shown))) {
+          // The officer is on another unacknowledged life-safety alert: keep it, say a newer one is waiting.
+          urgent.forEach((el) => { if (!waiting.includes(el.dataset.alert)) waiting.push(el.dataset.alert); });
+        } else {
+          openAlert(newest.dataset.alert, true);
+        }
+      } else if (arrived.length && !shown && !pendingId) {
+        openAlert(els[0].dataset.alert, true);
+      }
     }
     known = ids;
     mark();
@@ -215,11 +260,20 @@
     }
     document.getElementById("queue").addEventListener("click", (e) => {
       const li = e.target.closest(".q-item");
-      if (li) { selectedId = li.dataset.alert; fresh.delete(selectedId); mark(); }
+      if (li) { pendingId = li.dataset.alert; fresh.delete(pendingId); mark(); } // its hx-get loads the detail
     });
-    document.addEventListener("htmx:afterSwap", (e) => {
-      const d = document.querySelector("#detail [data-alert]");
-      if (e.target && e.target.id === "detail" && d) { selectedId = d.dataset.alert; mark(); }
+    const link = document.getElementById("newer-waiting-link");
+    if (link) link.addEventListener("click", (e) => { e.preventDefault(); if (link.dataset.alert) openAlert(link.dataset.alert); });
+    // After any swap (the first detail loaded by hx-trigger="load" included) the selected row follows the detail.
+    const follow = () => {
+      if (pendingId === shownId()) pendingId = null;
+      mark();
+    };
+    document.addEventListener("htmx:afterSwap", follow);
+    document.addEventListener("htmx:afterSettle", follow);
+    document.addEventListener("htmx:afterRequest", (e) => {
+      // A detail that failed to load (gone, out of scope) leaves the pane as it was, and nothing pending.
+      if (e.detail && !e.detail.successful) { pendingId = null; mark(); }
     });
     document.addEventListener("keydown", (e) => {
       const tag = (e.target.tagName || "").toLowerCase();
@@ -228,22 +282,24 @@
         return;
       }
       const list = items(true);
-      let idx = list.findIndex((el) => el.dataset.alert === selectedId);
+      const current = pendingId || shownId(); // read now: the detail may have been swapped but not settled yet
+      let idx = list.findIndex((el) => el.dataset.alert === current);
       if (e.key === "j" || e.key === "k") {
+        // Moving opens the alert, so the row selected is always the alert in the detail (and what A acts on).
         e.preventDefault();
         if (!list.length) return;
         idx = e.key === "j" ? Math.min(list.length - 1, idx + 1) : Math.max(0, idx < 0 ? 0 : idx - 1);
-        selectedId = list[idx].dataset.alert;
         list[idx].focus();
-        mark();
+        if (list[idx].dataset.alert !== current) openAlert(list[idx].dataset.alert);
       } else if (e.key === "Enter") {
         if (["button", "a", "summary"].includes(tag)) return; // Enter keeps activating the focused control
         const li = e.target.closest ? e.target.closest(".q-item") : null;
         const target = li || list[idx];
         if (target) { e.preventDefault(); openAlert(target.dataset.alert); }
       } else if (e.key === "a") {
-        const id = selectedId || (document.querySelector("#detail [data-alert]") || { dataset: {} }).dataset.alert;
-        if (!id) return;
+        // Only the alert shown in the detail, and only once what was asked for is shown (never a stale one).
+        const id = shownId();
+        if (!id || (pendingId && pendingId !== id)) return;
         e.preventDefault();
         fresh.delete(String(id));
         window.htmx.ajax("POST", `/console/alerts/${id}/act`, { target: "#detail", swap: "innerHTML", values: { action: "acknowledge", csrf: body.dataset.csrf || "" } });

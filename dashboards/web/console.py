@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import partial
 from typing import Annotated, Any
 
@@ -19,9 +18,11 @@ from dashboards.api.deps import AlertId, ContextDep, CsrfForm, CurrentUser, Scop
 from dashboards.away import away_sites
 from dashboards.device_report import device_report
 from dashboards.handover import visible_scopes
+from dashboards.listing import queue_order
 from dashboards.web.gaps import escalation_gap
+from dashboards.web.people import person_labels
 from dashboards.web.render import render, translator
-from detection.models import AlertType, Severity
+from detection.models import AlertType
 
 router = APIRouter(prefix="/console", tags=["console"])
 
@@ -35,16 +36,10 @@ ACTIONS_BY_STATE: dict[State, tuple[Action, ...]] = {
 """Buttons offered in each state besides resolve (with its outcome and note) and assign, offered while active."""
 ACK_TARGET_MS = 60_000
 """The duty officer acknowledges a new alert within 60 s; the queue flags those waiting longer."""
-_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
-
-def console_order(alerts: Iterable[AlertView]) -> list[AlertView]:
-    """Alarm-console order: unacknowledged first, then most severe, then newest (Tunstall PNC, ThingsBoard)."""
-    return sorted(alerts, key=lambda a: (a.state is not State.OPEN, _RANK.get(a.severity, 9), -a.raised_ms, -a.id))
 
 
 def _queue_values(ctx: ContextDep, scope: Scope) -> dict[str, Any]:
-    alerts = console_order(ctx.backend.list_alerts(scope))
+    alerts = queue_order(ctx.backend.list_alerts(scope))
     tree = ctx.backend.hierarchy(scope)
     names = {n.id: n.name for level in (tree.communities, tree.grids) for n in level}
     return {
@@ -87,6 +82,7 @@ def _detail(
         resident=resident,
         devices=devices,
         workers=ctx.backend.accounts(scope),
+        people=person_labels(ctx.backend, alert, translator(request)),
         outcomes=outcomes_for(alert.type),
         actions=ACTIONS_BY_STATE.get(alert.state, ()),
         message=message,

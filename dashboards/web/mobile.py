@@ -21,6 +21,7 @@ from dashboards.listing import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
 from dashboards.telemetry import activity_ratios
 from dashboards.web.pages import resident_records
+from dashboards.web.people import person_labels
 from dashboards.web.render import render, translator
 from ingest.errors import IngestError
 
@@ -70,6 +71,7 @@ def my_alert(request: Request, alert_id: AlertId, ctx: ContextDep, scope: ScopeD
         user=user,
         alert=alert,
         resident=resident,
+        people=person_labels(ctx.backend, alert, translator(request)),
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
         outcomes=outcomes_for(alert.type),
         links=None,
@@ -255,6 +257,7 @@ def _link_page(
         user=ctx.backend.account(worker_id),
         alert=alert,
         resident=resident,
+        people=person_labels(ctx.backend, alert, translator(request)),
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
         outcomes=outcomes_for(alert.type),
         links=links,

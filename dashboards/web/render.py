@@ -12,14 +12,32 @@ from fastapi.templating import Jinja2Templates
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.views import Account
 from dashboards.context import AppContext
-from dashboards.i18n import Translator, pick_language
-from dashboards.listing import local_time
+from dashboards.i18n import CATALOGUES, Translator, pick_language
+from dashboards.listing import duration, local_time, waited_ms
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 from dashboards.stats import format_duration
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+
+
+def relation(t: Translator, value: str) -> str:
+    """A contact's or guardian's relation (a Chinese registry word) in the page's language; unknown words as typed.
+
+    >>> relation(Translator("en"), "邻居"), relation(Translator("en"), "表舅")
+    ('neighbour', '表舅')
+    """
+    key = f"relation.{value}"
+    return t(key) if key in CATALOGUES[t.lang] else value
+
+
 TEMPLATES.env.globals.update(
-    mask_id=mask_id_number, mask_phone=mask_phone, local_time=local_time, duration=format_duration
+    mask_id=mask_id_number,
+    mask_phone=mask_phone,
+    local_time=local_time,
+    duration=format_duration,
+    clock_text=duration,
+    waited_ms=waited_ms,
+    relation=relation,
 )
 
 

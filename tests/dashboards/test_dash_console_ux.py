@@ -88,6 +88,9 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     expect(page.locator(".q-item").first).to_have_attribute("data-alert", str(sos))
     expect(item).to_have_class(re.compile(r"\bis-new\b"))
     expect(page.locator("#unacked-count")).to_have_text("3")
+    # The detail showed an alert that is not life-safety: it follows the new SOS, whose row is the selected one.
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos))
+    expect(item).to_have_class(re.compile(r"\bselected\b"))
     page.wait_for_function("window.__osc > 0")  # the WebAudio cue played
     expect(page.locator("body")).to_have_attribute("data-cue-for", str(sos))
     page.wait_for_function("document.title.startsWith('【新告警】')")  # the title flashes while hidden
@@ -115,8 +118,11 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     expect(page.locator(".q-item:visible")).to_have_count(3)
     page.select_option("#f-state", "")
 
-    # Keyboard: j/k move the selection (from the alert shown, the inactivity one), Enter opens, a acknowledges.
+    # Keyboard: j/k move the selection from the alert shown (the SOS) and open what they select, a acknowledges it.
     page.locator("#q-search").press("Escape")
+    page.keyboard.press("j")
+    expect(page.locator(f"#alert-{inactivity}")).to_have_class(re.compile(r"\bselected\b"))
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(inactivity))
     page.keyboard.press("j")
     expect(page.locator(f"#alert-{offline}")).to_have_class(re.compile(r"\bselected\b"))
     page.keyboard.press("k")
