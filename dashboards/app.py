@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -30,6 +30,7 @@ from dashboards.web import away as away_pages
 from dashboards.web import handover as handover_pages
 from dashboards.web.gaps import warn_at_startup
 from dashboards.web.render import render, translator
+from dashboards.web.urls import RELOGIN_NOTICE, local_referer, page_path, with_param
 
 _LOG = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -147,10 +148,22 @@ def create_app(
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "not authenticated"}, status_code=401)
-        if request.headers.get("hx-request"):
-            return Response(status_code=401, headers={"HX-Redirect": "/login"})
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={target}", status_code=303)
+        htmx = bool(request.headers.get("hx-request"))
+        unsafe = request.method not in ("GET", "HEAD")
+        if htmx:  # a fragment or a form inside a page: come back to that page
+            came_from = local_referer(request, request.headers.get("hx-current-url"))
+        elif unsafe:  # the page the form was on (browsers that send it), else the page behind the form's address
+            came_from = local_referer(request, request.headers.get("referer"))
+        else:
+            came_from = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = came_from or (page_path(request) if unsafe else None)
+        if target is not None and unsafe:
+            # The tap or the form was not carried out: the page after the login says so, to tap again.
+            target = with_param(target, "notice", RELOGIN_NOTICE)
+        login_url = f"/login?next={quote(target, safe='/')}" if target else "/login"
+        if htmx:
+            return Response(status_code=401, headers={"HX-Redirect": login_url})
+        return RedirectResponse(login_url, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -779,6 +779,19 @@ _EN_UX: Final[dict[str, str]] = {
 _ZH.update(_ZH_UX)
 _EN.update(_EN_UX)
 
+# Errors and notices on the pages: an action that met an expired session, error pages in the user's language.
+_ZH_ERR: Final[dict[str, str]] = {
+    "notice.relogin": "登录已过期，您刚才的操作没有执行，请再点一次。",
+    "login.expired": "登录已过期，请重新登录。您刚才的操作没有执行，登录后请再点一次。",
+}
+_EN_ERR: Final[dict[str, str]] = {
+    "notice.relogin": "Your session had expired, so your last action was not carried out: please tap it again.",
+    "login.expired": "Your session has expired: please log in again. Your last action was not carried out; "
+    "tap it again after logging in.",
+}
+_ZH.update(_ZH_ERR)
+_EN.update(_EN_ERR)
+
 # Away notices (外出报备): the resident page, the phone page and the badges of the queue and resident lists.
 _ZH_AWAY: Final[dict[str, str]] = {
     "away.title": "外出报备",

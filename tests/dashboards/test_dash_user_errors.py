@@ -1,0 +1,122 @@
+"""User-facing defects found by driving the stack: a tap lost to an expired session, raw JSON and English error
+pages, nav links a role may not open, and a language switch that dropped the rest of the URL."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from dash_fixtures import PASSWORD
+from dash_helpers import Backend, alert_of, login
+from fastapi.testclient import TestClient
+
+from alerts.lifecycle import State
+from detection.models import Alert, AlertType, Severity
+
+
+def _sos(backend: Backend, site: str = "h1") -> int:
+    alert = Alert(
+        site=site, type=AlertType.SOS, severity=Severity.CRITICAL, time_ms=int(time.time() * 1000) - 30_000,
+        explanation="SOS pressed", explanation_zh="按下紧急呼叫",
+    )  # fmt: skip
+    return backend.raise_alert(alert).id
+
+
+def _next_of(location: str) -> str:
+    """The ``next=`` of a redirect to the login form."""
+    parts = urlsplit(location)
+    assert parts.path == "/login" and not parts.netloc, location
+    (target,) = parse_qs(parts.query)["next"]
+    return target
+
+
+# -- 1: a tap after the session expired ----------------------------------------------------------------------
+
+
+def test_expired_session_tap_comes_back_to_the_alert_page_with_a_notice(client: TestClient, backend: Backend) -> None:
+    sos = _sos(backend)
+    csrf = login(client, "W_G1")
+    assert client.get(f"/m/alerts/{sos}").status_code == 200
+    client.cookies.clear()  # the session is gone (expired, or cookies cleared on the phone)
+    r = client.post(f"/m/alerts/{sos}/act", data={"csrf": csrf, "action": "acknowledge"}, follow_redirects=False)
+    assert r.status_code == 303
+    target = _next_of(r.headers["location"])
+    assert urlsplit(target).path == f"/m/alerts/{sos}"  # a page that can be opened, not the POST's URL
+    assert parse_qs(urlsplit(target).query)["notice"] == ["relogin"]
+    r = client.post("/login", data={"username": "W_G1", "password": PASSWORD, "next": target}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == target
+    page = client.get(target)
+    assert page.status_code == 200, page.text[:300]
+    assert 'id="relogin-notice"' in page.text and "操作没有执行" in page.text and "请再点一次" in page.text
+    assert "act-acknowledge" in page.text  # the button is there to tap again
+    assert alert_of(backend, sos).state is State.OPEN  # nothing happened behind the worker's back
+    en = client.get(target + "&lang=en").text
+    assert "not carried out" in en and "tap it again" in en
+
+
+def test_login_form_says_the_session_expired(client: TestClient) -> None:
+    r = client.post("/m/alerts/1/act", data={"csrf": "x", "action": "acknowledge"}, follow_redirects=False)
+    page = client.get(r.headers["location"]).text
+    assert 'id="login-expired"' in page and "登录已过期" in page
+    assert 'id="login-expired"' not in client.get("/login").text
+
+
+@pytest.mark.parametrize(
+    ("post", "page"),
+    [
+        ("/m/visits", "/m/visits"),  # the form's own page
+        ("/workers/W_G1/password", "/workers"),
+        ("/residents/R1/away", "/residents/R1/away"),
+        ("/logout", "/"),
+    ],
+)
+def test_expired_session_on_any_form_returns_to_a_page_that_opens(client: TestClient, post: str, page: str) -> None:
+    r = client.post(post, data={"csrf": "x"}, follow_redirects=False)
+    assert r.status_code == 303
+    target = _next_of(r.headers["location"])
+    assert urlsplit(target).path == page
+    login(client, "W_C1")
+    assert client.get(target).status_code == 200, target
+
+
+def test_expired_session_uses_a_same_origin_referer(client: TestClient, backend: Backend) -> None:
+    sos = _sos(backend)
+    form = {"csrf": "x", "action": "acknowledge"}
+
+    def next_for(referer: str) -> str:
+        r = client.post(f"/m/alerts/{sos}/act", data=form, headers={"Referer": referer}, follow_redirects=False)
+        return _next_of(r.headers["location"])
+
+    came_from = urlsplit(next_for(f"http://testserver/m/alerts/{sos}?lang=en"))
+    assert came_from.path == f"/m/alerts/{sos}"
+    assert parse_qs(came_from.query) == {"lang": ["en"], "notice": ["relogin"]}
+    assert urlsplit(next_for("http://testserver/m?x=1")).path == "/m"
+    # Another origin, or a path a browser would read as another host, is never followed.
+    for referer in (
+        "https://evil.example/m",
+        "http://testserver.evil.example/m",
+        "http://testserver//evil.example/x",
+        "http://testserver/\\evil.example/x",
+        "javascript:alert(1)",
+    ):
+        assert urlsplit(next_for(referer)).path == f"/m/alerts/{sos}", referer
+
+
+def test_expired_session_htmx_request_comes_back_to_the_current_page(client: TestClient, backend: Backend) -> None:
+    sos = _sos(backend)
+    r = client.post(
+        f"/console/alerts/{sos}/act",
+        data={"csrf": "x", "action": "acknowledge"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/console?lang=en"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 401
+    target = urlsplit(_next_of(r.headers["hx-redirect"]))
+    assert target.path == "/console" and parse_qs(target.query) == {"lang": ["en"], "notice": ["relogin"]}
+
+
+@pytest.mark.parametrize("evil", ["/\\evil.example", "/\\/evil.example", "http://evil.example/", "/ok\r\nX: y"])
+def test_login_next_is_a_local_path_only(client: TestClient, evil: str) -> None:
+    r = client.post("/login", data={"username": "W_C1", "password": PASSWORD, "next": evil}, follow_redirects=False)
+    assert r.headers["location"] == "/console"
