@@ -12,7 +12,7 @@ from alerts.privacy import mask_phone
 from alerts.views import Role
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, SessionDep
 from dashboards.security import SESSION_COOKIE, verify_password
-from dashboards.web.render import render, translator
+from dashboards.web.render import page_user, render, translator
 from dashboards.web.urls import RELOGIN_NOTICE, safe_local_path
 
 router = APIRouter(tags=["auth"])
@@ -110,8 +110,5 @@ def logout(ctx: ContextDep, user: CurrentUser, session: SessionDep) -> Response:
 @router.get("/")
 def index(request: Request, ctx: ContextDep) -> Response:
     """Send the visitor to their home page (or the login form)."""
-    session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
-    user = ctx.backend.account(session.user_id) if session else None
-    if session is not None and user is not None and not ctx.sessions.matches(session, user):
-        user = None
+    user = page_user(request)
     return RedirectResponse(home_for(user.role) if user else "/login", status_code=303)

@@ -25,6 +25,16 @@ def translator(request: Request) -> Translator:
     return Translator(pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
 
 
+def page_user(request: Request) -> Account | None:
+    """The logged-in account of a request that did not ask for one (error pages, ``/``), or ``None``."""
+    ctx: AppContext = request.app.state.ctx
+    session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
+    user = ctx.backend.account(session.user_id) if session else None
+    if session is None or user is None or not ctx.sessions.matches(session, user):
+        return None
+    return user
+
+
 def render(
     request: Request,
     name: str,

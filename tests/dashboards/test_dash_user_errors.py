@@ -120,3 +120,71 @@ def test_expired_session_htmx_request_comes_back_to_the_current_page(client: Tes
 def test_login_next_is_a_local_path_only(client: TestClient, evil: str) -> None:
     r = client.post("/login", data={"username": "W_C1", "password": PASSWORD, "next": evil}, follow_redirects=False)
     assert r.headers["location"] == "/console"
+
+
+# -- 2: error pages -------------------------------------------------------------------------------------------
+
+
+def _assert_friendly(text: str) -> None:
+    for raw in ('{"detail"', "int_parsing", "Input should be", "Traceback", "Not Found", "Method Not Allowed"):
+        assert raw not in text, raw
+
+
+def test_a_bad_alert_id_on_the_phone_is_a_404_page_in_the_phone_layout(client: TestClient) -> None:
+    login(client, "W_G1")
+    r = client.get("/m/alerts/abc")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    _assert_friendly(r.text)
+    assert "页面不存在" in r.text and 'class="tabs"' in r.text and 'href="/m/residents"' in r.text  # phone tabs
+    huge = client.get(f"/m/alerts/{2**63}")
+    assert huge.status_code == 404 and "页面不存在" in huge.text
+
+
+def test_unknown_page_is_translated_with_the_nav_when_logged_in(client: TestClient) -> None:
+    r = client.get("/nope")
+    assert r.status_code == 404 and "页面不存在" in r.text and 'href="/residents"' not in r.text
+    _assert_friendly(r.text)
+    login(client, "W_C1")
+    r = client.get("/nope")
+    assert r.status_code == 404 and "页面不存在" in r.text and 'href="/residents"' in r.text
+    assert "<title>页面不存在" in r.text
+    en = client.get("/nope?lang=en")
+    assert en.status_code == 404 and "Page not found" in en.text and "页面" not in en.text
+
+
+def test_forbidden_page_keeps_the_nav(client: TestClient) -> None:
+    login(client, "W_G1")
+    r = client.get("/stats")
+    assert r.status_code == 403 and "无权访问" in r.text and "此页面仅限值班人员使用" in r.text
+    assert 'href="/residents"' in r.text and "李网格" in r.text
+
+
+def test_bad_form_values_are_422_pages(client: TestClient, backend: Backend) -> None:
+    sos = _sos(backend)
+    csrf = login(client, "W_G1")
+    r = client.post(f"/m/alerts/{sos}/act", data={"csrf": csrf, "action": "explode"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    _assert_friendly(r.text)
+    assert "填写的内容有误" in r.text and 'class="tabs"' in r.text
+    r = client.post("/m/visits", data={"csrf": csrf, "resident_id": "R1", "outcome": "well", "time": "yesterday"})
+    assert r.status_code == 422 and "时间格式不正确" in r.text
+    _assert_friendly(r.text)
+    assert alert_of(backend, sos).state is State.OPEN
+
+
+def test_opening_a_form_address_is_a_page_not_json(client: TestClient, backend: Backend) -> None:
+    sos = _sos(backend)
+    login(client, "W_G1")
+    r = client.get(f"/m/alerts/{sos}/act")
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+    _assert_friendly(r.text)
+    assert "allow" in r.headers
+
+
+def test_the_api_keeps_json_errors(client: TestClient) -> None:
+    login(client, "W_C1")
+    r = client.get("/api/alerts/abc")
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "int_parsing"
+    r = client.get("/api/nope")
+    assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
+    assert client.get(f"/api/alerts/{2**63}").status_code == 422
