@@ -11,18 +11,31 @@ from fastapi.templating import Jinja2Templates
 
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.views import Account
+from dashboards.api.deps import is_officer
 from dashboards.context import AppContext
 from dashboards.i18n import Translator, pick_language
 from dashboards.listing import local_time
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
+from dashboards.web.urls import page_path, with_param
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
-TEMPLATES.env.globals.update(mask_id=mask_id_number, mask_phone=mask_phone, local_time=local_time)
+TEMPLATES.env.globals.update(
+    mask_id=mask_id_number, mask_phone=mask_phone, local_time=local_time, is_officer=is_officer
+)
 
 
 def translator(request: Request) -> Translator:
     """The request's message catalogue."""
     return Translator(pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
+
+
+def lang_switch_url(request: Request, lang: str) -> str:
+    """This page in ``lang``: the same path and every other query parameter (``m=1``, ``month=``), only ``lang`` set.
+
+    A page shown in answer to a form (a POST) switches on the page the form belongs to.
+    """
+    here = page_path(request) + (f"?{request.url.query}" if request.url.query else "")
+    return with_param(here, "lang", lang)
 
 
 def page_user(request: Request) -> Account | None:
@@ -53,6 +66,7 @@ def render(
         "user": user,
         "csrf": session.csrf if session else "",
         "now_ms": ctx.clock(),
+        "lang_switch": lang_switch_url(request, "en" if t.lang == "zh" else "zh"),
         **values,
     }
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

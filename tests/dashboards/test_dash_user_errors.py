@@ -3,6 +3,8 @@ pages, nav links a role may not open, and a language switch that dropped the res
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -188,3 +190,45 @@ def test_the_api_keeps_json_errors(client: TestClient) -> None:
     r = client.get("/api/nope")
     assert r.status_code == 404 and r.json() == {"detail": "Not Found"}
     assert client.get(f"/api/alerts/{2**63}").status_code == 422
+
+
+# -- 3: the nav shows only what the role may open --------------------------------------------------------------
+
+NAV = re.compile(r"<nav[^>]*>(.*?)</nav>", re.S)
+
+
+@pytest.mark.parametrize("user", ["W_G1", "W_C1", "admin"])
+def test_every_nav_link_opens_for_the_role(client: TestClient, user: str) -> None:
+    login(client, user)
+    for page in ("/residents", "/m"):
+        text = client.get(page).text
+        links = {h for nav in NAV.findall(text) for h in re.findall(r'href="([^"]+)"', nav)}
+        assert links, page
+        for href in links:
+            assert client.get(html.unescape(href)).status_code == 200, (user, page, href)
+    desk = client.get("/residents").text
+    for officers_only in ("/stats", "/registry", "/workers", "/bigscreen"):
+        assert (f'href="{officers_only}"' in desk) is (user != "W_G1"), officers_only
+
+
+# -- 4: the language switch keeps the rest of the URL ----------------------------------------------------------
+
+
+def _switch(text: str) -> tuple[str, dict[str, list[str]]]:
+    m = re.search(r'id="lang-switch" href="([^"]*)"', text)
+    assert m, text[:300]
+    parts = urlsplit(html.unescape(m.group(1)))
+    return parts.path, parse_qs(parts.query)
+
+
+def test_language_switch_keeps_the_path_and_other_parameters(client: TestClient) -> None:
+    login(client, "W_C1")
+    path, query = _switch(client.get("/devices?m=1&status=offline").text)
+    assert path == "/devices" and query == {"m": ["1"], "status": ["offline"], "lang": ["en"]}
+    path, query = _switch(client.get("/stats?month=2026-02&lang=en").text)
+    assert path == "/stats" and query == {"month": ["2026-02"], "lang": ["zh"]}
+    path, query = _switch(client.get("/m/visits?msg=saved&lang=zh").text)
+    assert path == "/m/visits" and query == {"msg": ["saved"], "lang": ["en"]}
+    client.cookies.clear()
+    path, query = _switch(client.get("/login?next=/m/alerts/1").text)
+    assert path == "/login" and query == {"next": ["/m/alerts/1"], "lang": ["en"]}
