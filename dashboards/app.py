@@ -6,9 +6,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,7 +23,7 @@ from dashboards.api.routes import alerts, away, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
 from dashboards.families import GuardianBook
 from dashboards.health import Health, health_router
-from dashboards.i18n import LANGS
+from dashboards.i18n import CATALOGUES, ERROR_STATUSES, LANGS
 from dashboards.security import LANG_COOKIE, AccountThrottle, LoginLimiter
 from dashboards.sessions import MemorySessionStore, SessionManager, SessionStore
 from dashboards.telemetry import BaselineLookup, ChartReader
@@ -29,11 +31,53 @@ from dashboards.web import auth, bigscreen, console, device_pages, families, mob
 from dashboards.web import away as away_pages
 from dashboards.web import handover as handover_pages
 from dashboards.web.gaps import warn_at_startup
-from dashboards.web.render import render, translator
+from dashboards.web.render import page_user, render, translator
+from dashboards.web.urls import RELOGIN_NOTICE, local_referer, page_path, with_param
 
 _LOG = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+_MACHINE_PATHS = ("/openapi.json", "/healthz", "/readyz", "/metrics")
+
+
+def _is_page(request: Request) -> bool:
+    """Whether the request is for a page a person reads (errors as HTML) rather than the API (errors as JSON)."""
+    path = request.url.path
+    return not (path.startswith(("/api/", "/static/")) or path in _MACHINE_PATHS)
+
+
+def error_page(
+    request: Request, status_code: int, *, detail: object = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    """An error as a page in the user's language, with the nav when logged in (the phone layout under ``/m``).
+
+    Only a message from the catalogue is shown besides the status's own title and advice: never a raw detail
+    (an English default, a pydantic error, an exception's text).
+    """
+    t = translator(request)
+    catalogue = CATALOGUES[t.lang]
+    message = t("error.csrf") if detail == CSRF_REFUSED else ""
+    if isinstance(detail, str) and detail in catalogue.values() and detail != t("error.not_found"):
+        message = detail  # a route's own translated reason ("this page is for duty officers only")
+    known = status_code in ERROR_STATUSES
+    path = request.url.path
+    phone = path == "/m" or path.startswith("/m/") or request.query_params.get("m") == "1"
+    response = render(
+        request,
+        "m/error.html" if phone else "error.html",
+        user=page_user(request),
+        status=status_code,
+        heading=t(f"error.title.{status_code}") if known else t("title.error"),
+        message=message,
+        hint=t(f"error.hint.{status_code}") if known else t("error.hint.other"),
+        back="/m" if phone else "/",
+        status_code=status_code,
+    )
+    for name, value in (headers or {}).items():  # Allow (405), Retry-After
+        response.headers[name] = value
+    return response
 
 
 class ConsoleSettings(Protocol):
@@ -147,17 +191,35 @@ def create_app(
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": "not authenticated"}, status_code=401)
-        if request.headers.get("hx-request"):
-            return Response(status_code=401, headers={"HX-Redirect": "/login"})
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={target}", status_code=303)
+        htmx = bool(request.headers.get("hx-request"))
+        unsafe = request.method not in ("GET", "HEAD")
+        if htmx:  # a fragment or a form inside a page: come back to that page
+            came_from = local_referer(request, request.headers.get("hx-current-url"))
+        elif unsafe:  # the page the form was on (browsers that send it), else the page behind the form's address
+            came_from = local_referer(request, request.headers.get("referer"))
+        else:
+            came_from = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = came_from or (page_path(request) if unsafe else None)
+        if target is not None and unsafe:
+            # The tap or the form was not carried out: the page after the login says so, to tap again.
+            target = with_param(target, "notice", RELOGIN_NOTICE)
+        login_url = f"/login?next={quote(target, safe='/')}" if target else "/login"
+        if htmx:
+            return Response(status_code=401, headers={"HX-Redirect": login_url})
+        return RedirectResponse(login_url, status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/api/") or exc.status_code not in (403, 404, 409):
+        if not _is_page(request) or exc.status_code < 400:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        t = translator(request)
-        message = t("error.csrf") if exc.detail == CSRF_REFUSED else str(exc.detail)
-        return render(request, "error.html", message=message, status_code=exc.status_code)
+        return error_page(request, exc.status_code, detail=exc.detail, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not _is_page(request):  # API clients get FastAPI's own 422 with the list of errors
+            return await request_validation_exception_handler(request, exc)
+        # A path that does not name a record (/m/alerts/abc) is a page that does not exist; a bad form value a 422.
+        in_path = any(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors())
+        return error_page(request, 404 if in_path else 422)
 
     return app

@@ -779,6 +779,63 @@ _EN_UX: Final[dict[str, str]] = {
 _ZH.update(_ZH_UX)
 _EN.update(_EN_UX)
 
+# Errors and notices on the pages: an action that met an expired session, error pages in the user's language.
+_ZH_ERR: Final[dict[str, str]] = {
+    "notice.relogin": "登录已过期，您刚才的操作没有执行，请再点一次。",
+    "login.expired": "登录已过期，请重新登录。您刚才的操作没有执行，登录后请再点一次。",
+    "error.title.400": "请求有误",
+    "error.title.403": "无权访问",
+    "error.title.404": "页面不存在",
+    "error.title.405": "此地址不能直接打开",
+    "error.title.409": "操作未执行",
+    "error.title.413": "文件太大",
+    "error.title.422": "填写的内容有误",
+    "error.title.429": "操作太频繁",
+    "error.title.503": "功能暂不可用",
+    "error.hint.400": "请求无法处理，请返回上一页重试。",
+    "error.hint.403": "您的账号没有权限打开此页面。如确需使用，请联系上级值班人员。",
+    "error.hint.404": "地址有误，或该记录不存在、不在您的管辖范围内。请从菜单重新进入。",
+    "error.hint.405": "这是提交按钮使用的地址。请返回页面，再点一次按钮。",
+    "error.hint.409": "该记录刚被其他人更改，您的操作没有执行。请刷新页面查看最新状态后重试。",
+    "error.hint.413": "上传的文件超过了大小限制，请拆分后再上传。",
+    "error.hint.422": "提交的内容无效，没有保存任何内容。请返回检查后重新提交。",
+    "error.hint.429": "请稍等片刻再试。",
+    "error.hint.503": "该功能尚未配置或暂时不可用，请联系管理员。",
+    "error.hint.other": "请求没有完成，请返回上一页重试。",
+    "error.bad_time": "时间格式不正确，请重新选择时间。",
+}
+_EN_ERR: Final[dict[str, str]] = {
+    "notice.relogin": "Your session had expired, so your last action was not carried out: please tap it again.",
+    "login.expired": "Your session has expired: please log in again. Your last action was not carried out; "
+    "tap it again after logging in.",
+    "error.title.400": "Bad request",
+    "error.title.403": "Not allowed",
+    "error.title.404": "Page not found",
+    "error.title.405": "This address cannot be opened directly",
+    "error.title.409": "Not carried out",
+    "error.title.413": "File too large",
+    "error.title.422": "Something entered is not valid",
+    "error.title.429": "Too many attempts",
+    "error.title.503": "Not available",
+    "error.hint.400": "The request could not be handled. Go back and try again.",
+    "error.hint.403": "Your account may not open this page. Ask your duty officer if you need it.",
+    "error.hint.404": "The address is wrong, or the record does not exist or lies outside your area. "
+    "Please go back through the menu.",
+    "error.hint.405": "This address is used by a button. Go back to the page and tap the button again.",
+    "error.hint.409": "The record was just changed by someone else, so your action was not carried out. "
+    "Reload the page to see its state and try again.",
+    "error.hint.413": "The file is larger than allowed. Split it and upload the parts.",
+    "error.hint.422": "Something you entered is not valid, so nothing was saved. Go back, check it and submit again.",
+    "error.hint.429": "Please wait a moment and try again.",
+    "error.hint.503": "This feature is not set up or not available right now. Ask your administrator.",
+    "error.hint.other": "The request was not completed. Go back and try again.",
+    "error.bad_time": "The time is not valid; choose it again.",
+}
+_ZH.update(_ZH_ERR)
+_EN.update(_EN_ERR)
+ERROR_STATUSES: Final = frozenset(int(k.rsplit(".", 1)[1]) for k in _ZH_ERR if k.startswith("error.title."))
+"""HTTP statuses an error page has its own title and advice for (others: a generic one)."""
+
 # Away notices (外出报备): the resident page, the phone page and the badges of the queue and resident lists.
 _ZH_AWAY: Final[dict[str, str]] = {
     "away.title": "外出报备",

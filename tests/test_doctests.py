@@ -8,7 +8,14 @@ import importlib
 
 import pytest
 
-MODULES = ["detection.baseline", "detection.rhythm", "eldercare.settings", "dashboards.stats", "alerts.notices"]
+MODULES = [
+    "detection.baseline",
+    "detection.rhythm",
+    "eldercare.settings",
+    "dashboards.stats",
+    "alerts.notices",
+    "dashboards.web.urls",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -118,9 +118,17 @@ def read_alert_in_scope(
     return alert
 
 
+def is_officer(user: Account) -> bool:
+    """Whether ``user`` may open the officers' pages (statistics, registry, worker management, 大屏, CSV exports).
+
+    The one rule behind :func:`require_officer`, the worker pages' check and the nav's links.
+    """
+    return user.role is not Role.GRID_WORKER
+
+
 def require_officer(user: CurrentUser, translator: TranslatorDep) -> None:
-    """Statistics, the registry and CSV exports are for officers: a grid worker gets 403."""
-    if user.role is Role.GRID_WORKER:
+    """Statistics, the registry, the 大屏 and CSV exports are for officers: a grid worker gets 403."""
+    if not is_officer(user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, translator("error.officers_only"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,19 +12,20 @@ from alerts.privacy import mask_phone
 from alerts.views import Role
 from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, SessionDep
 from dashboards.security import SESSION_COOKIE, verify_password
-from dashboards.web.render import render, translator
+from dashboards.web.render import page_user, render, translator
+from dashboards.web.urls import RELOGIN_NOTICE, safe_local_path
 
 router = APIRouter(tags=["auth"])
 
 
 def _safe_next(target: str | None, default: str) -> str:
     """Only same-site relative paths are followed after login (no open redirect)."""
-    if not target:
-        return default
-    parsed = urlparse(target)
-    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    return target
+    return safe_local_path(target) or default
+
+
+def _expired(target: str) -> bool:
+    """Whether the login was asked for by an action that met an expired session (``notice=relogin`` in next)."""
+    return RELOGIN_NOTICE in parse_qs(urlsplit(target).query).get("notice", [])
 
 
 def home_for(role: Role) -> str:
@@ -35,7 +36,8 @@ def home_for(role: Role) -> str:
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None) -> Response:
     """The login form."""
-    return render(request, "login.html", next=_safe_next(next, ""), error="")
+    target = _safe_next(next, "")
+    return render(request, "login.html", next=target, expired=_expired(target), error="")
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -64,12 +66,21 @@ def login(
     wait = max(ctx.limiter.retry_after(user_key), ctx.ip_limiter.retry_after(ip_key))
     if wait:
         audit("login.limited")
-        return render(request, "login.html", next=next, error=t("login.limited", seconds=wait), status_code=429)
+        return render(
+            request,
+            "login.html",
+            next=next,
+            expired=_expired(next),
+            error=t("login.limited", seconds=wait),
+            status_code=429,
+        )
     if not verify_password(user.password_hash if user else None, password) or user is None:
         ctx.limiter.failed(user_key)
         ctx.ip_limiter.failed(ip_key)
         audit("login.failed")
-        return render(request, "login.html", next=next, error=t("login.failed"), status_code=401)
+        return render(
+            request, "login.html", next=next, expired=_expired(next), error=t("login.failed"), status_code=401
+        )
     ctx.limiter.succeeded(user_key)
     token, _ = ctx.sessions.issue(user)
     audit("login")
@@ -99,8 +110,5 @@ def logout(ctx: ContextDep, user: CurrentUser, session: SessionDep) -> Response:
 @router.get("/")
 def index(request: Request, ctx: ContextDep) -> Response:
     """Send the visitor to their home page (or the login form)."""
-    session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
-    user = ctx.backend.account(session.user_id) if session else None
-    if session is not None and user is not None and not ctx.sessions.matches(session, user):
-        user = None
+    user = page_user(request)
     return RedirectResponse(home_for(user.role) if user else "/login", status_code=303)

@@ -10,13 +10,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from dashboards.api.deps import ContextDep, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CurrentUser, OfficersOnly, ScopeDep
 from dashboards.device_report import Presence, device_report
 from dashboards.listing import TZ, month_window
 from dashboards.stats import format_duration, percentile, visit_coverage
 from dashboards.web.render import render, translator
 
-router = APIRouter(prefix="/bigscreen", tags=["bigscreen"])
+router = APIRouter(prefix="/bigscreen", tags=["bigscreen"], dependencies=[OfficersOnly])
 ACTIVE_STATES = ("open", "acknowledged", "en_route", "on_site")
 
 

@@ -194,7 +194,7 @@ def record_visit(
     try:
         when = int(dt.datetime.fromisoformat(time).replace(tzinfo=TZ).timestamp() * 1000) if time else ctx.clock()
     except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "bad time") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, translator(request)("error.bad_time")) from None
     ctx.backend.record_visit(resident_id=resident_id, worker_id=user.id, time_ms=when, outcome=outcome, note=note)
     return RedirectResponse("/m/visits?msg=saved", status_code=303)
 

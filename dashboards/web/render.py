@@ -11,11 +11,13 @@ from fastapi.templating import Jinja2Templates
 
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.views import Account
+from dashboards.api.deps import is_officer
 from dashboards.context import AppContext
 from dashboards.i18n import CATALOGUES, Translator, pick_language
 from dashboards.listing import duration, local_time, waited_ms
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 from dashboards.stats import format_duration
+from dashboards.web.urls import page_path, with_param
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
@@ -38,12 +40,32 @@ TEMPLATES.env.globals.update(
     clock_text=duration,
     waited_ms=waited_ms,
     relation=relation,
+    is_officer=is_officer,
 )
 
 
 def translator(request: Request) -> Translator:
     """The request's message catalogue."""
     return Translator(pick_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)))
+
+
+def lang_switch_url(request: Request, lang: str) -> str:
+    """This page in ``lang``: the same path and every other query parameter (``m=1``, ``month=``), only ``lang`` set.
+
+    A page shown in answer to a form (a POST) switches on the page the form belongs to.
+    """
+    here = page_path(request) + (f"?{request.url.query}" if request.url.query else "")
+    return with_param(here, "lang", lang)
+
+
+def page_user(request: Request) -> Account | None:
+    """The logged-in account of a request that did not ask for one (error pages, ``/``), or ``None``."""
+    ctx: AppContext = request.app.state.ctx
+    session = ctx.sessions.read(request.cookies.get(SESSION_COOKIE))
+    user = ctx.backend.account(session.user_id) if session else None
+    if session is None or user is None or not ctx.sessions.matches(session, user):
+        return None
+    return user
 
 
 def render(
@@ -64,6 +86,7 @@ def render(
         "user": user,
         "csrf": session.csrf if session else "",
         "now_ms": ctx.clock(),
+        "lang_switch": lang_switch_url(request, "en" if t.lang == "zh" else "zh"),
         **values,
     }
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from alerts.scope import LEVEL_OF_ROLE, Level, Scope, area_inside
 from alerts.store.errors import InvalidRecord, RecordConflict, RecordNotFound
 from alerts.views import Account, Hierarchy, Node, Place, Role
-from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep
+from dashboards.api.deps import ContextDep, CsrfForm, CurrentUser, ScopeDep, is_officer
 from dashboards.context import AppContext
 from dashboards.security import hash_password
 from dashboards.web.render import render, translator
@@ -63,7 +63,7 @@ def creatable_roles(user: Account) -> list[Role]:
 
 
 def _require_manager(request: Request, user: Account) -> None:
-    if user.role is Role.GRID_WORKER:
+    if not is_officer(user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, translator(request)("worker.refused"))
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, UploadFile, status
 from fastapi.responses import Response
 
-from alerts.views import Account, Role
-from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, OfficersOnly, ScopeDep
+from alerts.views import Account
+from dashboards.api.deps import BackendDep, ContextDep, CsrfHeader, CurrentUser, OfficersOnly, ScopeDep, is_officer
 from dashboards.context import AppContext
 from dashboards.csvio import ImportResult, residents_csv
 from dashboards.registry_import import MAX_BYTES, import_residents
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/elders", tags=["elders"])
 
 def import_upload(ctx: AppContext, user: Account, file: UploadFile, *, dry_run: bool) -> ImportResult:
     """Check who may import and the upload's size, then validate (and unless ``dry_run`` import) the CSV."""
-    if user.role is Role.GRID_WORKER:
+    if not is_officer(user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "grid workers cannot import")
     raw = file.file.read(MAX_BYTES + 1)
     if len(raw) > MAX_BYTES:
