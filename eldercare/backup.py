@@ -70,10 +70,34 @@ def store_counts(settings: Settings) -> dict[str, int]:
         store.close()
 
 
+def _private_dir(path: Path) -> None:
+    """Create ``path`` and its missing parents 0700, or fail with one line naming the directory and the fix."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise BackupError(
+                f"cannot create the backup directory {p}: {exc.strerror}; create its parent for the user running"
+                f" the backup, e.g. `install -d -o eldercare -m 0700 {p}` / 无法创建备份目录 {p}"
+            ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BackupError(
+            f"the backup directory {path} is not writable by this user; `install -d -o eldercare -m 0700 {path}`"
+            f" / 备份目录 {path} 不可写"
+        )
+
+
 def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, Any]:
-    """Write a backup of the deployment into the new directory ``out``; returns the manifest."""
+    """Write a backup of the deployment into the new directory ``out``; returns the manifest.
+
+    Missing parent directories are created 0700 (e.g. ``/var/backups/eldercare`` on the first nightly run).
+    """
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: a backup goes into a new directory")
+    _private_dir(out)
     secure_data_dir(out)
     url = settings.database_url
     if url.startswith("sqlite"):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from detection.replay import ReplayResult
@@ -33,6 +34,12 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(arc_app, name="arc")
 console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` as one unwrapped line on stderr; ``raise _fail(...)`` ends the command with ``code``."""
+    console.print(f"[red]{message}[/]", soft_wrap=True, highlight=False, markup=True)
+    return typer.Exit(code)
 
 
 def _logging(verbose: bool) -> None:
@@ -251,8 +258,7 @@ def backup(
     try:
         manifest = run_backup(Settings(), out, influx=not no_influx)
     except BackupError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        raise _fail(escape(str(exc))) from None
     rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
     console.print(f"backup written to {out}: {rows}")
 

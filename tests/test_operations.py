@@ -1,0 +1,58 @@
+"""What an operator following docs/operations.md literally ran into: each mistake is one clear line, no traceback."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eldercare.cli import app
+
+
+def _text(output: str) -> str:
+    return " ".join(output.replace("│", " ").split())
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite deployment in ``tmp_path/data`` (not created yet), nothing else configured."""
+    for name in list(__import__("os").environ):
+        if name.startswith("ELDERCARE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELDERCARE_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_backup_creates_missing_parents_private(sqlite_env: Path, tmp_path: Path) -> None:
+    sqlite_env.mkdir()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    out = tmp_path / "backups" / "eldercare" / "nightly"
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "backups" / "eldercare").stat().st_mode) == 0o700
+    assert (out / "store.sqlite").is_file()
+
+
+def test_backup_into_a_directory_it_cannot_create_is_one_line(
+    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlite_env.mkdir()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    real_mkdir = Path.mkdir
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        if "backups" in self.parts:  # the service user may not write /var/backups (we run the tests as root)
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(tmp_path / "backups" / "eldercare" / "x")])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    text = _text(result.output)
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
+    assert str(tmp_path / "backups") in text and "install -d -o eldercare -m 0700" in text
