@@ -14,6 +14,7 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from detection.replay import ReplayResult
+    from eldercare.settings import Settings
 
 app = typer.Typer(
     name="eldercare",
@@ -37,7 +38,7 @@ console = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``message`` as one unwrapped line on stderr; ``raise _fail(...)`` ends the command with ``code``."""
+    """Print the message as one unwrapped red line on stderr; the caller raises the returned Exit."""
     console.print(f"[red]{message}[/]", soft_wrap=True, highlight=False, markup=True)
     return typer.Exit(code)
 
@@ -51,6 +52,24 @@ def _logging(verbose: bool) -> None:
     # alembic.runtime.plugins announces each of its plugins at INFO on every start; the migrations it runs stay.
     for noisy in ("httpx", "apprise", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _store_settings() -> Settings:
+    """The settings of a command that touches the store; refuses the SQLite default when the env file was not loaded.
+
+    A SQLite store's data directory is created private (0700) first, so the database file never appears readable.
+    """
+    from eldercare.production import ConfigError, check_store_configured, secure_data_dir
+    from eldercare.settings import Settings
+
+    settings = Settings()
+    try:
+        check_store_configured(settings)
+    except ConfigError as exc:
+        raise _fail(f"configuration error / 配置错误: {escape(str(exc))}", 2) from None
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    return settings
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
@@ -104,11 +123,10 @@ def serve(
     """
     _logging(verbose)
     from eldercare.production import ROLES, ConfigError, run_serve
-    from eldercare.settings import Settings
 
     if role not in ROLES:
         raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
-    settings = Settings()
+    settings = _store_settings()
     registry = json.loads(settings.registry_path.read_text()) if settings.registry_path else None
     try:
         asyncio.run(
@@ -251,12 +269,11 @@ def backup(
     from eldercare.backup import BackupError
     from eldercare.backup import backup as run_backup
     from eldercare.production import private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
     try:
-        manifest = run_backup(Settings(), out, influx=not no_influx)
+        manifest = run_backup(_store_settings(), out, influx=not no_influx)
     except BackupError as exc:
         raise _fail(escape(str(exc))) from None
     rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
@@ -272,11 +289,10 @@ def restore(
     from eldercare.backup import BackupError, store_counts
     from eldercare.backup import restore as run_restore
     from eldercare.production import private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
-    settings = Settings()
+    settings = _store_settings()
     try:
         manifest = run_restore(settings, src, influx=not no_influx)
     except (BackupError, FileNotFoundError) as exc:
@@ -304,10 +320,9 @@ def privacy_export(
 
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import export
-    from eldercare.settings import Settings
 
     try:
-        doc = asyncio.run(export(Settings(), resident_id))
+        doc = asyncio.run(export(_store_settings(), resident_id))
     except RecordNotFound as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -327,7 +342,6 @@ def privacy_erase(
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import erase
     from eldercare.production import private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
@@ -335,7 +349,7 @@ def privacy_erase(
         console.print("[red]erasure cannot be undone: add --yes[/]")
         raise typer.Exit(2)
     try:
-        result = asyncio.run(erase(Settings(), resident_id, telemetry=not keep_telemetry))
+        result = asyncio.run(erase(_store_settings(), resident_id, telemetry=not keep_telemetry))
     except RecordNotFound as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -356,11 +370,10 @@ def privacy_retention() -> None:
     from eldercare.backend import wall_ms
     from eldercare.privacy import operator
     from eldercare.production import open_store, private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
-    settings = Settings()
+    settings = _store_settings()
     now = wall_ms()
     store = open_store(settings)
     try:
@@ -388,11 +401,10 @@ def admin_create(
     from alerts.store.repository import AlertStore
     from eldercare.admin import AdminError, create_admin, read_password_file
     from eldercare.production import private_umask, secure_data_dir
-    from eldercare.settings import Settings
 
     private_umask()
 
-    settings = Settings()
+    settings = _store_settings()
     if settings.database_url.startswith("sqlite"):
         secure_data_dir(settings.data_dir)
     try:
@@ -877,10 +889,11 @@ def deadletter_stats() -> None:
 def db_upgrade() -> None:
     """Apply the Alembic migrations to ELDERCARE_DATABASE_URL."""
     from alerts.store.repository import AlertStore
-    from eldercare.settings import Settings
+    from alerts.store.urls import masked_url
 
-    AlertStore(url=Settings().database_url).close()
-    console.print("database is at the latest schema")
+    settings = _store_settings()
+    AlertStore(url=settings.database_url).close()
+    console.print(f"database {masked_url(settings.database_url)} is at the latest schema", soft_wrap=True)
 
 
 @db_app.command("import-registry")
@@ -890,9 +903,8 @@ def db_import_registry(
     """Import (idempotently) a registry document: hierarchy, workers, homes, devices, residents."""
     from alerts.store.repository import AlertStore
     from eldercare.backend import wall_ms
-    from eldercare.settings import Settings
 
-    store = AlertStore(url=Settings().database_url)
+    store = AlertStore(url=_store_settings().database_url)
     try:
         print(store.import_registry(path.read_bytes(), now_ms=wall_ms()))
     finally:

@@ -42,6 +42,45 @@ class ConfigError(ValueError):
     """A setting is missing or invalid for what was asked; the message says which and how to fix it."""
 
 
+PRODUCTION_ENV_FILE = Path("/etc/eldercare/eldercare.env")
+"""Where the install steps put the deployment's settings (docs/operations.md, step 4)."""
+
+
+def _env_file_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, _value = line.strip().removeprefix("export ").partition("=")
+        if sep and not name.startswith("#"):
+            names.add(name.strip())
+    return names
+
+
+def check_store_configured(settings: Settings, *, env_file: Path | None = None) -> None:
+    """Refuse the SQLite default when the production env file exists but was not loaded into this process.
+
+    An operator running ``sudo -u eldercare eldercare backup …`` without the env file would otherwise back up (or
+    migrate, or create an admin in) an empty SQLite file in the working directory instead of the real store.
+    """
+    env_file = env_file or PRODUCTION_ENV_FILE
+    if not settings.store_is_default or not env_file.exists():
+        return
+    load = f"load it first: `set -a; . {env_file}; set +a` in the same shell (docs/operations.md, 'Commands by hand')"
+    try:
+        names = _env_file_names(env_file)
+    except OSError:
+        raise ConfigError(
+            f"ELDERCARE_DATABASE_URL is not set and {env_file} exists but is not readable by this user, so this would"
+            f" use the SQLite default {settings.database_url}: run as the service user and {load}"
+            f" / 未设置 ELDERCARE_DATABASE_URL，且无法读取 {env_file}"
+        ) from None
+    if "ELDERCARE_DATABASE_URL" in names:
+        raise ConfigError(
+            f"ELDERCARE_DATABASE_URL is set in {env_file} but not in this process's environment, so this would use"
+            f" the SQLite default {settings.database_url} instead of the deployment's store; {load}"
+            f" / {env_file} 中的 ELDERCARE_DATABASE_URL 未加载，请先加载该文件"
+        )
+
+
 def private_umask() -> None:
     """Files this process creates from now on are private (umask 077): SQLite, spool, snapshots, backups.
 

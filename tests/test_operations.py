@@ -56,3 +56,23 @@ def test_backup_into_a_directory_it_cannot_create_is_one_line(
     text = _text(result.output)
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
     assert str(tmp_path / "backups") in text and "install -d -o eldercare -m 0700" in text
+
+
+def test_a_store_command_without_the_env_file_loaded_refuses_the_sqlite_default(
+    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sudo -u eldercare eldercare backup …` without the env file fell back to SQLite in the working directory."""
+    env_file = tmp_path / "eldercare.env"
+    env_file.write_text('ELDERCARE_DATABASE_URL="postgresql+psycopg://eldercare@/eldercare?host=/run/postgresql"\n')
+    monkeypatch.setattr("eldercare.production.PRODUCTION_ENV_FILE", env_file)
+    for argv in (["db", "upgrade"], ["backup", "--no-influx", str(tmp_path / "b")], ["privacy", "retention"]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        text = _text(result.output)
+        assert str(env_file) in text and "ELDERCARE_DATABASE_URL" in text and "Traceback" not in result.output
+    assert not sqlite_env.exists() and not (tmp_path / "b").exists()  # nothing was created
+    # Set explicitly, SQLite is fine (and the command says which store it used).
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", f"sqlite:///{sqlite_env / 'eldercare.db'}")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert str(sqlite_env / "eldercare.db") in _text(result.output)
