@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.store.repository import AlertStore
-from alerts.store.urls import driver_name, libpq_url, masked_url, sqlite_file
+from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.production import secure_data_dir
 from eldercare.settings import Settings
 
@@ -37,13 +37,34 @@ class BackupError(RuntimeError):
     """A backup or restore step failed; the message says which and why."""
 
 
-def _run(args: list[str], *, what: str) -> None:
+def _run(args: list[str], *, what: str, env: dict[str, str] | None = None) -> None:
     binary = shutil.which(args[0])
     if binary is None:
         raise BackupError(f"{what}: the {args[0]} command is missing")
-    done = subprocess.run([binary, *args[1:]], capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        [binary, *args[1:]], capture_output=True, text=True, timeout=3600, env={**os.environ, **(env or {})}
+    )
     if done.returncode != 0:
         raise BackupError(f"{what} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+
+
+def _pg_target(database_url: str) -> tuple[str, dict[str, str]]:
+    """The libpq URL without the password and the environment that carries it (``PGPASSWORD``, not in ``ps``)."""
+    url, password = libpq_url_without_password(database_url)
+    return url, ({"PGPASSWORD": password} if password is not None else {})
+
+
+def pg_dump(database_url: str, out: Path) -> None:
+    """``pg_dump --format=custom`` of the store into ``out``; the password never appears on the command line."""
+    url, env = _pg_target(database_url)
+    _run(["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={url}"], what="pg_dump", env=env)
+
+
+def pg_restore(database_url: str, dump: Path) -> None:
+    """``pg_restore --clean`` of ``dump`` into the store; the password goes through ``PGPASSWORD``."""
+    url, env = _pg_target(database_url)
+    _run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={url}", str(dump)],
+         what="pg_restore", env=env)  # fmt: skip
 
 
 def _sqlite_path(database_url: str) -> Path:
@@ -103,8 +124,7 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     if url.startswith("sqlite"):
         _sqlite_copy(_sqlite_path(url), out / "store.sqlite")
     elif url.startswith("postgresql"):
-        _run(["pg_dump", "--format=custom", "--no-owner", f"--file={out / 'store.pgdump'}", libpq_url(url)],
-             what="pg_dump")  # fmt: skip
+        pg_dump(url, out / "store.pgdump")
     else:
         raise BackupError(f"unsupported database URL scheme in {driver_name(url)!r}")
     if influx:
@@ -141,8 +161,7 @@ def restore(settings: Settings, src: Path, *, influx: bool = True) -> dict[str, 
         _sqlite_copy(src / "store.sqlite", target)
         os.chmod(target, 0o600)
     else:
-        _run(["pg_restore", "--clean", "--if-exists", "--no-owner", f"--dbname={libpq_url(url)}",
-              str(src / "store.pgdump")], what="pg_restore")  # fmt: skip
+        pg_restore(url, src / "store.pgdump")
     if influx and manifest.get("influx_db"):
         _run(["influxd", "restore", "-portable", "-db", manifest["influx_db"], "-newdb", settings.influx_db,
               "-host", settings.influx_backup_host, str(src / "influx")], what="influxd restore")  # fmt: skip

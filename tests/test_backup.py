@@ -164,3 +164,43 @@ def test_backup_wipe_restore_on_postgresql(postgres_server: Postgres, unique_sit
         assert store_counts(settings) == before
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_backup_restore_with_a_password_keeps_it_off_the_command_line(
+    postgres_server: Postgres, unique_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password-authenticated role over TCP: pg_dump/pg_restore get it through PGPASSWORD, not in argv (`ps`)."""
+    import eldercare.backup as backup_module
+
+    name = f"pw_{unique_site}"
+    password = "pw-" + unique_site + "-Secret"
+    url = postgres_server.create_password_database(name, password=password)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, link_secret=SecretStr("x" * 32))
+    argvs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def spy(argv: list[str], **kwargs: object) -> object:
+        argvs.append(list(argv))
+        return real_run(argv, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(backup_module.subprocess, "run", spy)
+    try:
+        _seed_store(settings, unique_site)
+        before = store_counts(settings)
+        out = tmp_path / "backup"
+        assert backup(settings, out, influx=False)["counts"] == before
+        assert password not in (out / "manifest.json").read_text()
+        store = AlertStore(url=url)  # the wipe: an alert row the restore must take away again
+        try:
+            store.audit(now_ms=99, actor="W01", channel=Channel.CONSOLE, action="resident.read", entity="resident",
+                        entity_id="extra")  # fmt: skip
+        finally:
+            store.close()
+        assert store_counts(settings) != before
+        restore(settings, out, influx=False)
+        assert store_counts(settings) == before
+    finally:
+        postgres_server.drop_database(name)
+    assert [a[0].rsplit("/", 1)[-1] for a in argvs] == ["pg_dump", "pg_restore"]
+    assert not any(password in arg for argv in argvs for arg in argv), argvs

@@ -76,3 +76,33 @@ def test_a_store_command_without_the_env_file_loaded_refuses_the_sqlite_default(
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert str(sqlite_env / "eldercare.db") in _text(result.output)
+
+
+def test_pg_dump_and_pg_restore_get_no_password_on_their_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ps` shows every argument: the password goes through PGPASSWORD, the URL without it."""
+    from eldercare import backup as backup_module
+
+    seen: list[tuple[list[str], dict[str, str]]] = []
+
+    class Done:
+        returncode = 0
+        stdout = stderr = ""
+
+    def fake_run(argv: list[str], **kwargs: object) -> Done:
+        env = kwargs.get("env")
+        assert isinstance(env, dict)
+        seen.append((argv, env))
+        return Done()
+
+    monkeypatch.setattr(backup_module.subprocess, "run", fake_run)
+    monkeypatch.setattr(backup_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    url = "postgresql+psycopg://eldercare:s3cret-pw@db.example:5432/eldercare"
+    backup_module.pg_dump(url, tmp_path / "store.pgdump")
+    backup_module.pg_restore(url, tmp_path / "store.pgdump")
+    assert len(seen) == 2
+    for argv, env in seen:
+        assert not any("s3cret-pw" in a for a in argv), argv
+        assert any("postgresql://eldercare@db.example:5432/eldercare" in a for a in argv), argv
+        assert env["PGPASSWORD"] == "s3cret-pw"
