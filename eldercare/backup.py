@@ -16,6 +16,7 @@ personal data: it is written 0700/0600 and must be stored encrypted (docs/operat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -25,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alerts.store.gauges import other_sessions, ping
 from alerts.store.repository import AlertStore
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
-from eldercare.production import secure_data_dir
+from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -144,14 +146,98 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     return manifest
 
 
-def restore(settings: Settings, src: Path, *, influx: bool = True) -> dict[str, Any]:
-    """Restore a backup into the configured (stopped, emptied) deployment; returns the manifest.
+def _read_manifest(src: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads((src / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{src} is not a backup written by eldercare backup ({MANIFEST}: {exc})") from None
+    return manifest
 
-    Run with the backend and console stopped. InfluxDB refuses to restore over an existing database: drop it
-    first (``DROP DATABASE``) if it holds only what the backup replaces.
+
+def _check_store(settings: Settings, src: Path) -> None:
+    """The backup has the configured store's kind, the store answers, and no other client is connected to it."""
+    url = settings.database_url
+    wanted = "store.sqlite" if url.startswith("sqlite") else "store.pgdump"
+    if not (src / wanted).is_file():
+        raise BackupError(f"{src} has no {wanted}, but the configured store is {masked_url(url)}")
+    if url.startswith("sqlite"):
+        return
+    store = AlertStore(url=url, migrate=False)
+    try:
+        ping(store.engine)
+        others = other_sessions(store.engine)
+    except Exception as exc:  # the driver's error types stay inside the store package
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupError(f"the store {masked_url(url)} cannot be reached: {first}") from None
+    finally:
+        store.close()
+    if others:
+        raise BackupError(
+            f"other clients are connected to the store {masked_url(url)}: {', '.join(sorted(others))}; stop them"
+            " first (`systemctl stop eldercare-console eldercare-backend` on every host) / 仍有进程连接数据库"
+        )
+
+
+async def _influx_db_exists(settings: Settings, db: str) -> bool:
+    from ingest.errors import InfluxUnavailable, QueryError
+    from ingest.influx import InfluxClient
+
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    try:
+        async with InfluxClient(url=settings.influx_url, db=db, token=token, timeout_s=5.0) as client:
+            return await client.database_exists()
+    except (InfluxUnavailable, QueryError) as exc:
+        raise BackupError(f"InfluxDB at {settings.influx_url} cannot be asked for its databases: {exc}") from None
+
+
+async def _drop_influx_db(settings: Settings, db: str) -> None:
+    from ingest.influx import InfluxClient
+
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    async with InfluxClient(url=settings.influx_url, db=db, token=token) as client:
+        await client.drop_database()
+
+
+def restore(settings: Settings, src: Path, *, influx: bool = True, replace_telemetry: bool = False) -> dict[str, Any]:
+    """Restore a backup into the configured (stopped) deployment; returns the manifest.
+
+    Every precondition is checked before anything changes: the backup is readable and matches the store's kind,
+    no eldercare service holds the data directory (its lock) and no other client is connected to a PostgreSQL
+    store, the store answers, and the telemetry database does not exist, or ``replace_telemetry`` allows dropping
+    it (through the HTTP API) first. A failed check raises :class:`BackupError` with nothing changed.
     """
-    manifest: dict[str, Any] = json.loads((src / MANIFEST).read_text())
+    manifest = _read_manifest(src)
     secure_data_dir(settings.data_dir)
+    try:
+        with serve_lock(settings.data_dir, exclusive=True):
+            return _restore(settings, src, manifest, influx=influx, replace_telemetry=replace_telemetry)
+    except DataDirBusy as exc:
+        raise BackupError(f"{exc}; nothing was changed") from None
+
+
+def _restore(
+    settings: Settings, src: Path, manifest: dict[str, Any], *, influx: bool, replace_telemetry: bool
+) -> dict[str, Any]:
+    _check_store(settings, src)
+    telemetry = influx and bool(manifest.get("influx_db"))
+    drop = False
+    if telemetry:
+        if not (src / "influx").is_dir():
+            raise BackupError(f"{src} has no influx/ directory although its manifest names {manifest['influx_db']}")
+        if shutil.which("influxd") is None:
+            raise BackupError("influxd restore: the influxd command is missing; nothing was changed")
+        if asyncio.run(_influx_db_exists(settings, settings.influx_db)):
+            if not replace_telemetry:
+                raise BackupError(
+                    f"the InfluxDB database {settings.influx_db!r} already exists at {settings.influx_url} and"
+                    " influxd cannot restore over it: if it holds only what this backup replaces, add"
+                    " --replace-telemetry (it is dropped first), or --no-influx; nothing was changed"
+                    f" / InfluxDB 数据库 {settings.influx_db} 已存在"
+                )
+            drop = True
+    # Every check passed: from here on the deployment changes.
+    if drop:
+        asyncio.run(_drop_influx_db(settings, settings.influx_db))
     url = settings.database_url
     if url.startswith("sqlite"):
         target = _sqlite_path(url)
@@ -162,7 +248,7 @@ def restore(settings: Settings, src: Path, *, influx: bool = True) -> dict[str, 
         os.chmod(target, 0o600)
     else:
         pg_restore(url, src / "store.pgdump")
-    if influx and manifest.get("influx_db"):
+    if telemetry:
         _run(["influxd", "restore", "-portable", "-db", manifest["influx_db"], "-newdb", settings.influx_db,
               "-host", settings.influx_backup_host, str(src / "influx")], what="influxd restore")  # fmt: skip
     if (src / "detect").is_dir():

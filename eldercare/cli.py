@@ -284,8 +284,18 @@ def backup(
 def restore(
     src: Annotated[Path, typer.Argument(help="A directory written by eldercare backup.")],
     no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry.")] = False,
+    replace_telemetry: Annotated[
+        bool,
+        typer.Option(
+            "--replace-telemetry", help="Drop the existing InfluxDB database first (influxd cannot restore over it)."
+        ),
+    ] = False,
 ) -> None:
-    """Restore a backup into the configured deployment (stop backend and console first)."""
+    """Restore a backup into the configured deployment (stop backend and console first; docs/operations.md).
+
+    Checks everything first (no service running, store reachable, telemetry database absent or
+    --replace-telemetry) and changes nothing if a check fails.
+    """
     from eldercare.backup import BackupError, store_counts
     from eldercare.backup import restore as run_restore
     from eldercare.production import private_umask
@@ -294,10 +304,9 @@ def restore(
 
     settings = _store_settings()
     try:
-        manifest = run_restore(settings, src, influx=not no_influx)
-    except (BackupError, FileNotFoundError) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        manifest = run_restore(settings, src, influx=not no_influx, replace_telemetry=replace_telemetry)
+    except BackupError as exc:
+        raise _fail(escape(str(exc))) from None
     now = store_counts(settings)
     differ = {k: (v, now.get(k)) for k, v in manifest["counts"].items() if now.get(k) != v}
     if differ:

@@ -9,6 +9,8 @@ makes the data directory private first (0700, files 0600: it holds personal data
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -102,6 +104,38 @@ def secure_data_dir(path: Path) -> None:
             p = Path(root, f)
             if not p.is_symlink() and stat.S_ISREG(p.lstat().st_mode):
                 p.chmod(0o600)
+
+
+SERVE_LOCK = "serve.lock"
+"""Lock file in the data directory: every ``eldercare serve`` holds it shared, ``eldercare restore`` exclusively."""
+
+
+class DataDirBusy(RuntimeError):
+    """Another eldercare process holds the data directory (a service while restoring, a restore while serving)."""
+
+
+@contextlib.contextmanager
+def serve_lock(data_dir: Path, *, exclusive: bool = False) -> Iterator[None]:
+    """Hold the data directory's lock while the block runs: shared for services, ``exclusive`` for a restore.
+
+    Raises :class:`DataDirBusy` at once (never waits) when the other kind holds it.
+    """
+    fd = os.open(data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if exclusive:
+                raise DataDirBusy(
+                    f"an eldercare service is running on {data_dir} (it holds {data_dir / SERVE_LOCK}); stop it"
+                    " first: `systemctl stop eldercare-console eldercare-backend` / 服务仍在运行，请先停止"
+                ) from None
+            raise DataDirBusy(
+                f"eldercare restore is running on {data_dir}; start the services after it / 正在恢复备份"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def open_store(settings: Settings) -> AlertStore:
@@ -307,13 +341,31 @@ async def run_serve(
     registry: Mapping[str, Any] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the role until SIGINT/SIGTERM (or ``stop``); shut down cleanly."""
-    from dashboards.health import Health, health_app
-    from dashboards.serve import serve_console
-
+    """Run the role until SIGINT/SIGTERM (or ``stop``); shut down cleanly. Holds the data directory's lock."""
     check_settings(settings, role)
     private_umask()
     secure_data_dir(settings.data_dir)
+    lock = contextlib.ExitStack()
+    try:
+        lock.enter_context(serve_lock(settings.data_dir))
+    except DataDirBusy as exc:
+        raise ConfigError(str(exc)) from None
+    with lock:
+        await _serve(settings, role=role, host=host, port=port, registry=registry, stop=stop)
+
+
+async def _serve(
+    settings: Settings,
+    *,
+    role: Role,
+    host: str,
+    port: int,
+    registry: Mapping[str, Any] | None,
+    stop: asyncio.Event | None,
+) -> None:
+    from dashboards.health import Health, health_app
+    from dashboards.serve import serve_console
+
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -121,7 +121,11 @@ class StoreBase:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
             return engine
-        return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        # Named in pg_stat_activity, so `eldercare restore` can say which process still holds the store.
+        connect_args = {} if "application_name" in url else {"application_name": "eldercare"}
+        return create_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+        )
 
     @property
     def dialect(self) -> str:
