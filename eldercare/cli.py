@@ -139,8 +139,7 @@ def serve(
             )
         )
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(f"配置错误 / configuration error: {escape(str(exc))}", 2) from None
 
 
 @app.command()
@@ -966,16 +965,50 @@ def arc_test(
     )
 
 
-def main() -> None:
-    """Console-script entry point: a wrong ELDERCARE_* setting is one clear line (zh/en), not a traceback."""
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _operator_error(exc: BaseException) -> tuple[str, int] | None:
+    """One line and an exit code for a mistake an operator can fix, or None for a bug (then the traceback shows).
+
+    Configuration errors (a wrong setting, an unreachable or misnamed store, a busy port, an unreadable file named
+    by a setting) exit with 2; other operating errors with 1. Task groups (``serve``) are looked into.
+    """
     from pydantic import ValidationError
 
+    from alerts.store.errors import StoreUnavailable
+    from dashboards.serve import ConsolePortBusy
+    from eldercare.production import ConfigError
+
+    for leaf in _leaves(exc):
+        if isinstance(leaf, ValidationError):
+            lines = []
+            for e in leaf.errors():
+                msg = str(e.get("msg", "")).removeprefix("Value error, ")
+                loc = "_".join(str(part) for part in e.get("loc", ()))
+                lines.append(f"ELDERCARE_{loc.upper()}: {msg}" if loc else msg)
+            return f"配置错误 / configuration error: {'; '.join(lines)}", 2
+        if isinstance(leaf, ConfigError | StoreUnavailable | ConsolePortBusy):
+            return f"配置错误 / configuration error: {leaf}", 2
+        if isinstance(leaf, OSError) and leaf.filename is not None:
+            return f"{leaf.strerror or type(leaf).__name__}: {leaf.filename}", 1
+    return None
+
+
+def main() -> None:
+    """Console-script entry point: an operator's mistake is one clear line (zh/en), not a traceback."""
     try:
         app()
-    except ValidationError as exc:
-        lines = [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
-        Console(stderr=True).print(f"[red]配置错误 / configuration error:[/red] {'; '.join(lines)}", highlight=False)
-        raise SystemExit(2) from None
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an operator's mistake with one clear line
+        known = _operator_error(exc)
+        if known is None:
+            raise
+        message, code = known
+        Console(stderr=True).print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
+        raise SystemExit(code) from None
 
 
 if __name__ == "__main__":

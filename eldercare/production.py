@@ -153,6 +153,19 @@ def check_settings(settings: Settings, role: Role) -> None:
         )
     if (settings.console_tls_cert is None) != (settings.console_tls_key is None):
         raise ConfigError("set both ELDERCARE_CONSOLE_TLS_CERT and ELDERCARE_CONSOLE_TLS_KEY, or neither")
+    for variable, path in (
+        ("CONSOLE_TLS_CERT", settings.console_tls_cert),
+        ("CONSOLE_TLS_KEY", settings.console_tls_key),
+    ):
+        if path is not None:
+            try:
+                with path.open("rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"ELDERCARE_{variable}: cannot read {path}: {exc.strerror} (the service user must be able to read"
+                    " it, e.g. group eldercare and mode 0640)"
+                ) from None
     if role in ("backend", "all") and not settings.mqtt_password.get_secret_value():
         raise ConfigError("ELDERCARE_MQTT_PASSWORD (the backend's broker account) is not set")
 
@@ -164,6 +177,7 @@ def readiness_checks(
     settings: Settings, store: AlertStore, backend: Backend | None = None
 ) -> dict[str, Callable[[], Any]]:
     """Broker (TCP connect), InfluxDB (``/ping``), database (``SELECT 1``) and, in-process, the backend pipeline."""
+    from dashboards.health import NotReady
     from ingest.influx import InfluxClient
 
     async def broker() -> None:
@@ -182,7 +196,8 @@ def readiness_checks(
 
     async def pipeline() -> None:
         if backend is not None and not backend.ready.is_set():
-            raise RuntimeError("the backend pipeline is still starting")
+            reason = backend.broker_error
+            raise NotReady(f"broker: {reason}" if reason else "starting")
 
     checks: dict[str, Callable[[], Any]] = {"broker": broker, "influxdb": influxdb, "database": database}
     if backend is not None:
@@ -342,7 +357,10 @@ async def run_serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run the role until SIGINT/SIGTERM (or ``stop``); shut down cleanly. Holds the data directory's lock."""
+    from dashboards.serve import ensure_port_free
+
     check_settings(settings, role)
+    ensure_port_free(host, port)  # before anything starts or says "serving on"
     private_umask()
     secure_data_dir(settings.data_dir)
     lock = contextlib.ExitStack()

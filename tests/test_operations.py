@@ -106,3 +106,78 @@ def test_pg_dump_and_pg_restore_get_no_password_on_their_command_line(
         assert not any("s3cret-pw" in a for a in argv), argv
         assert any("postgresql://eldercare@db.example:5432/eldercare" in a for a in argv), argv
         assert env["PGPASSWORD"] == "s3cret-pw"
+
+
+def _cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}, **env, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "eldercare.cli", *args], env=full, capture_output=True, text=True,
+                          timeout=60, cwd=cwd)  # fmt: skip
+    return done.returncode, done.stderr + done.stdout
+
+
+def _one_clear_line(output: str) -> str:
+    assert "Traceback" not in output and "ExceptionGroup" not in output, output
+    lines = [line for line in output.splitlines() if line.strip() and " INFO " not in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def _closed_port() -> int:
+    from eldercare.servers._child import free_port
+
+    return free_port()
+
+
+def test_a_wrong_database_url_is_one_line_for_db_upgrade_and_serve(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://eldercare:hunter2-secret@127.0.0.1:{_closed_port()}/eldercare"
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_DATABASE_URL": url,
+           "ELDERCARE_LINK_SECRET": "x" * 32}  # fmt: skip
+    for args in (["db", "upgrade"], ["serve", "--role", "console", "--port", str(_closed_port())]):
+        code, output = _cli(env, *args, cwd=tmp_path)
+        line = _one_clear_line(output)
+        assert code == 2, output
+        assert "eldercare:***@127.0.0.1" in line and "hunter2-secret" not in output, line
+        assert "ELDERCARE_DATABASE_URL" in line
+
+
+def test_a_busy_console_port_is_one_line_before_serving(tmp_path: Path) -> None:
+    import socket
+
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_LINK_SECRET": "x" * 32}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, output = _cli(env, "serve", "--role", "console", "--port", str(port), cwd=tmp_path)
+    assert code == 2 and f"127.0.0.1:{port}" in _one_clear_line(output), output
+    assert "serving on" not in output
+
+
+def test_an_unreadable_tls_key_names_the_file(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_LINK_SECRET": "x" * 32,
+           "ELDERCARE_CONSOLE_TLS_CERT": str(cert),
+           "ELDERCARE_CONSOLE_TLS_KEY": str(tmp_path / "missing.key")}  # fmt: skip
+    code, output = _cli(env, "serve", "--role", "console", "--port", str(_closed_port()), cwd=tmp_path)
+    line = _one_clear_line(output)
+    assert code == 2 and str(tmp_path / "missing.key") in line and "ELDERCARE_CONSOLE_TLS_KEY" in line, output
+
+
+def test_a_non_numeric_port_names_the_variable(tmp_path: Path) -> None:
+    code, output = _cli({"ELDERCARE_DATA_DIR": str(tmp_path), "ELDERCARE_MQTT_PORT": "188e"}, "db", "upgrade",
+                        cwd=tmp_path)  # fmt: skip
+    line = _one_clear_line(output)
+    assert code == 2 and "ELDERCARE_MQTT_PORT" in line and "integer" in line, output
+
+
+def test_a_missing_sqlite_data_dir_is_created_private(tmp_path: Path) -> None:
+    data = tmp_path / "var" / "lib" / "eldercare"
+    code, output = _cli({"ELDERCARE_DATA_DIR": str(data)}, "db", "upgrade", cwd=tmp_path)
+    assert code == 0, output
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "eldercare.db").stat().st_mode) == 0o600
