@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -52,6 +53,16 @@ def _logging(verbose: bool) -> None:
     # alembic.runtime.plugins announces each of its plugins at INFO on every start; the migrations it runs stay.
     for noisy in ("httpx", "apprise", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@app.callback()
+def _every_command() -> None:
+    """Elder-care home monitoring backend / 居家老人安全监测后台."""
+    # Every command may create files holding personal data (SQLite store, dead letters, exports, backups): private
+    # from the first one on, whatever the administrator's umask (`db upgrade` used to leave eldercare.db 0644).
+    from eldercare.production import private_umask
+
+    private_umask()
 
 
 def _store_settings() -> Settings:
@@ -418,6 +429,14 @@ def admin_create(
     try:
         if password_file is not None:
             password = read_password_file(password_file)
+            if (mode := password_file.stat().st_mode) & 0o077 and stat.S_ISREG(mode):
+                console.print(
+                    f"[yellow]warning: {escape(str(password_file))} is readable by other users"
+                    f" (mode {stat.S_IMODE(mode):04o}): delete it after use, or `chmod 600` it"
+                    " / 警告：密码文件可被其他用户读取[/]",
+                    soft_wrap=True,
+                    highlight=False,
+                )
         else:
             password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
         store = AlertStore(url=settings.database_url)

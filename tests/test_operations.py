@@ -181,3 +181,46 @@ def test_a_missing_sqlite_data_dir_is_created_private(tmp_path: Path) -> None:
     assert code == 0, output
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((data / "eldercare.db").stat().st_mode) == 0o600
+
+
+def test_first_commands_create_private_files_and_warn_of_a_readable_password_file(tmp_path: Path) -> None:
+    """Before `serve` ever ran, `db upgrade` / `db import-registry` left eldercare.db 0644 in a 0755 directory."""
+    import json
+    import os
+
+    from support.backend import registry_for
+
+    data = tmp_path / "data"
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps(registry_for("h0001")))
+    env = {"ELDERCARE_DATA_DIR": str(data)}
+    old = os.umask(0o022)  # an administrator's usual umask
+    try:
+        assert _cli(env, "db", "import-registry", str(registry), cwd=tmp_path)[0] == 0
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for f in data.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+        password = tmp_path / "pw"
+        password.write_text("a long enough admin password\n")
+        password.chmod(0o644)
+        code, output = _cli(env, "admin", "create", "--id", "root", "--password-file", str(password), cwd=tmp_path)
+    finally:
+        os.umask(old)
+    assert code == 0, output
+    text = _text(output)
+    assert f"{password} is readable by other users" in text and "chmod 600" in text
+    for f in data.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_the_example_env_file_quotes_every_value_so_the_shell_reads_it_like_systemd() -> None:
+    import subprocess
+
+    example = Path(__file__).resolve().parents[1] / "deploy" / "eldercare.env.example"
+    for line in example.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            value = line.split("=", 1)[1]
+            assert value[:1] == value[-1:] == "'", line
+    shell = subprocess.run(["sh", "-ec", f'set -a; . "{example}"; set +a; echo "$ELDERCARE_DATABASE_URL"'],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert shell.stdout.strip().startswith("postgresql+psycopg://eldercare@/eldercare?host=")
