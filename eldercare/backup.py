@@ -120,6 +120,13 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     """
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: a backup goes into a new directory")
+    # Checked before anything is written: influxd itself only says "backup: EOF".
+    if influx and not asyncio.run(_influx_db_exists(settings, settings.influx_db)):
+        raise BackupError(
+            f"the InfluxDB database {settings.influx_db!r} does not exist at {settings.influx_url}: check"
+            " ELDERCARE_INFLUX_DB (the backend creates it on its first start), or back up with --no-influx"
+            f" / InfluxDB 数据库 {settings.influx_db} 不存在"
+        )
     _private_dir(out)
     secure_data_dir(out)
     url = settings.database_url

@@ -261,3 +261,13 @@ def test_restore_checks_every_precondition_before_changing_anything(
     assert done.returncode == 0, done.stderr
     assert store_counts(settings) == before
     assert asyncio.run(_telemetry_count(influxd, unique_db)) == 30
+
+
+def test_backup_of_a_missing_telemetry_database_names_it(influxd: Influxd, unique_db: str, tmp_path: Path) -> None:
+    """influxd backup said only `backup: EOF`."""
+    settings = Settings(data_dir=tmp_path / "data", influx_url=influxd.url, influx_db=unique_db,
+                        influx_backup_host=f"127.0.0.1:{influxd.rpc_port}")  # fmt: skip
+    (tmp_path / "data").mkdir()
+    AlertStore(url=settings.database_url).close()
+    with pytest.raises(BackupError, match=f"InfluxDB database '{unique_db}' does not exist"):
+        backup(settings, tmp_path / "backup")
