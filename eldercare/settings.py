@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         description="Batches written to InfluxDB at once; acknowledged in arrival order (docs/storage.md).",
     )
     influx_backup_host: str = Field(default="127.0.0.1:8088", description="influxd RPC address (backup/restore).")
+    backup_tls_dir: Path | None = Field(
+        default=None,
+        description="The broker's TLS files (eldercare certs --out, with the CA key): in every backup, restored.",
+    )
     closed_alert_retention_days: int = Field(
         default=365, description="Free text of alerts closed longer ago is blanked (eldercare privacy retention)."
     )

@@ -224,3 +224,47 @@ def test_the_example_env_file_quotes_every_value_so_the_shell_reads_it_like_syst
     shell = subprocess.run(["sh", "-ec", f'set -a; . "{example}"; set +a; echo "$ELDERCARE_DATABASE_URL"'],
                            capture_output=True, text=True, check=True)  # fmt: skip
     assert shell.stdout.strip().startswith("postgresql+psycopg://eldercare@/eldercare?host=")
+
+
+def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_them_back(tmp_path: Path) -> None:
+    """Without the CA key a rebuilt server is rejected by every deployed gateway; dead letters are evidence."""
+    from eldercare.backup import backup, restore
+    from eldercare.certs import server_certificate
+    from eldercare.settings import Settings
+    from gateway.deadletter import DeadLetter, DeadLetterStore
+    from gateway.errors import Reason
+
+    data, tls = tmp_path / "data", tmp_path / "tls"
+    settings = Settings(data_dir=data, backup_tls_dir=tls)
+    assert CliRunner().invoke(app, ["db", "upgrade"], env={"ELDERCARE_DATA_DIR": str(data)}).exit_code == 0
+    server_certificate(tls, hosts=["mqtt.example.org"])
+    letters = DeadLetterStore.in_data_dir(data)
+    try:
+        letters.add_many([DeadLetter(received_ms=1, topic="ec/v1/h1/x/y/telemetry", reason=Reason.BAD_JSON,
+                                     detail="not JSON", payload=b"{")])  # fmt: skip
+    finally:
+        letters.close()
+    originals = {p.name: p.read_bytes() for p in tls.iterdir()}
+    assert "ca.key" in originals
+
+    out = tmp_path / "backup"
+    manifest = backup(settings, out, influx=False)
+    assert sorted(manifest["tls_files"]) == sorted(originals) and manifest["deadletter"] is True
+    assert stat.S_IMODE((out / "tls").stat().st_mode) == 0o700
+    for f in [*(out / "tls").iterdir(), out / "deadletter.sqlite3"]:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+    # The host is lost: a new data directory, no certificates.
+    import shutil
+
+    shutil.rmtree(data)
+    shutil.rmtree(tls)
+    restore(settings, out, influx=False)
+    assert {p.name: p.read_bytes() for p in tls.iterdir()} == originals
+    assert stat.S_IMODE(tls.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tls.iterdir())
+    letters = DeadLetterStore.in_data_dir(data)
+    try:
+        assert letters.count_by_reason() == {Reason.BAD_JSON: 1}
+    finally:
+        letters.close()
