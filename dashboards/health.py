@@ -18,6 +18,11 @@ from typing import Any, Final
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+
+class NotReady(Exception):  # noqa: N818 - a state reported to operators, not a failure of the code
+    """Raised by a readiness check with a message safe to show in ``/readyz`` (e.g. "broker: not authorized")."""
+
+
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Raises (any exception) when the server it checks is not reachable."""
 CHECK_TIMEOUT_S: Final = 3.0
@@ -40,6 +45,8 @@ async def _run(check: ReadinessCheck) -> str:
         await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
     except TimeoutError:
         return "error: timeout"
+    except NotReady as exc:
+        return f"error: {exc}"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; only its type is shown
         return f"error: {type(exc).__name__}"
     return "ok"

@@ -62,8 +62,10 @@ from detection.snapshot import load_snapshot
 from eldercare.pipeline import directory_from_settings, run_pipeline
 from eldercare.settings import Settings
 from gateway.downlink import CommandPublisher
+from gateway.listener import MqttListener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
+from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff
 from gateway.watch.commands import WatchCommandRouter
@@ -302,6 +304,7 @@ class Backend:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.alerts_raised = 0
         self.ready = asyncio.Event()
+        self._listener: MqttListener | NativeListener | None = None
         """Set once the backend is connected, subscribed and processing."""
         self.recovery = RecoveryState(started_ms=wall_ms())
         self.recovered = asyncio.Event()
@@ -340,6 +343,15 @@ class Backend:
         engine = self._live_engine if self.recovery.catching_up else self.engine
         assert engine is not None
         engine.process(reading)
+
+    def _listener_started(self, listener: MqttListener | NativeListener) -> None:
+        self._listener = listener
+
+    @property
+    def broker_error(self) -> str | None:
+        """Why the MQTT listener is not connected and subscribed (e.g. "connect refused: not authorized"), if known."""
+        listener = self._listener
+        return listener.last_error if listener is not None and not listener.connected else None
 
     def _watch_server_started(self, server: WatchServer) -> None:
         self.watch_server = server
@@ -594,6 +606,7 @@ class Backend:
                         ready=self.ready,
                         watches=watches_from_registry(self.registry_doc) if self.registry_doc is not None else None,
                         on_watch_server=self._watch_server_started,
+                        on_listener=self._listener_started,
                     ),
                     name="pipeline",
                 )

@@ -122,6 +122,12 @@ def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path 
     from alerts.store.gateway_accounts import GatewayAccounts
 
     accounts = GatewayAccounts(store).all()
+    if not accounts:
+        # Files without a single home would take every gateway off the broker: almost surely the wrong store.
+        raise BrokerSetupError(
+            f"the store ({settings.database_url.split('@')[-1]}) holds no home: import the registry first"
+            " (`eldercare db import-registry`), or check ELDERCARE_DATABASE_URL; nothing was written"
+        )
     active, revoked = write_accounts(
         out,
         accounts,
@@ -155,9 +161,15 @@ def _run(fn: Callable[[], None]) -> None:
 def _open() -> tuple[Settings, AlertStore, GatewayAccounts]:
     from alerts.store.gateway_accounts import GatewayAccounts
     from alerts.store.repository import AlertStore
+    from eldercare.production import ConfigError, check_store_configured
     from eldercare.settings import Settings
 
     settings = Settings()
+    try:
+        # Run without the env file, this would read an empty SQLite store and write files without any gateway.
+        check_store_configured(settings)
+    except ConfigError as exc:
+        raise BrokerSetupError(str(exc)) from None
     store = AlertStore(url=settings.database_url)
     return settings, store, GatewayAccounts(store)
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from eldercare.broker_cli import broker_app
 
 if TYPE_CHECKING:
     from detection.replay import ReplayResult
+    from eldercare.settings import Settings
 
 app = typer.Typer(
     name="eldercare",
@@ -38,6 +41,12 @@ app.add_typer(broker_app, name="broker")
 console = Console(stderr=True)
 
 
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """Print the message as one unwrapped red line on stderr; the caller raises the returned Exit."""
+    console.print(f"[red]{message}[/]", soft_wrap=True, highlight=False, markup=True)
+    return typer.Exit(code)
+
+
 def _logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -47,6 +56,34 @@ def _logging(verbose: bool) -> None:
     # alembic.runtime.plugins announces each of its plugins at INFO on every start; the migrations it runs stay.
     for noisy in ("httpx", "apprise", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@app.callback()
+def _every_command() -> None:
+    """Elder-care home monitoring backend / 居家老人安全监测后台."""
+    # Every command may create files holding personal data (SQLite store, dead letters, exports, backups): private
+    # from the first one on, whatever the administrator's umask (`db upgrade` used to leave eldercare.db 0644).
+    from eldercare.production import private_umask
+
+    private_umask()
+
+
+def _store_settings() -> Settings:
+    """The settings of a command that touches the store; refuses the SQLite default when the env file was not loaded.
+
+    A SQLite store's data directory is created private (0700) first, so the database file never appears readable.
+    """
+    from eldercare.production import ConfigError, check_store_configured, secure_data_dir
+    from eldercare.settings import Settings
+
+    settings = Settings()
+    try:
+        check_store_configured(settings)
+    except ConfigError as exc:
+        raise _fail(f"configuration error / 配置错误: {escape(str(exc))}", 2) from None
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    return settings
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
@@ -100,11 +137,10 @@ def serve(
     """
     _logging(verbose)
     from eldercare.production import ROLES, ConfigError, run_serve
-    from eldercare.settings import Settings
 
     if role not in ROLES:
         raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
-    settings = Settings()
+    settings = _store_settings()
     registry = json.loads(settings.registry_path.read_text()) if settings.registry_path else None
     try:
         asyncio.run(
@@ -117,8 +153,7 @@ def serve(
             )
         )
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(f"配置错误 / configuration error: {escape(str(exc))}", 2) from None
 
 
 @app.command()
@@ -247,15 +282,13 @@ def backup(
     from eldercare.backup import BackupError
     from eldercare.backup import backup as run_backup
     from eldercare.production import private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
     try:
-        manifest = run_backup(Settings(), out, influx=not no_influx)
+        manifest = run_backup(_store_settings(), out, influx=not no_influx)
     except BackupError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        raise _fail(escape(str(exc))) from None
     rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
     console.print(f"backup written to {out}: {rows}")
 
@@ -264,21 +297,29 @@ def backup(
 def restore(
     src: Annotated[Path, typer.Argument(help="A directory written by eldercare backup.")],
     no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry.")] = False,
+    replace_telemetry: Annotated[
+        bool,
+        typer.Option(
+            "--replace-telemetry", help="Drop the existing InfluxDB database first (influxd cannot restore over it)."
+        ),
+    ] = False,
 ) -> None:
-    """Restore a backup into the configured deployment (stop backend and console first)."""
+    """Restore a backup into the configured deployment (stop backend and console first; docs/operations.md).
+
+    Checks everything first (no service running, store reachable, telemetry database absent or
+    --replace-telemetry) and changes nothing if a check fails.
+    """
     from eldercare.backup import BackupError, store_counts
     from eldercare.backup import restore as run_restore
     from eldercare.production import private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
-    settings = Settings()
+    settings = _store_settings()
     try:
-        manifest = run_restore(settings, src, influx=not no_influx)
-    except (BackupError, FileNotFoundError) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        manifest = run_restore(settings, src, influx=not no_influx, replace_telemetry=replace_telemetry)
+    except BackupError as exc:
+        raise _fail(escape(str(exc))) from None
     now = store_counts(settings)
     differ = {k: (v, now.get(k)) for k, v in manifest["counts"].items() if now.get(k) != v}
     if differ:
@@ -301,10 +342,9 @@ def privacy_export(
 
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import export
-    from eldercare.settings import Settings
 
     try:
-        doc = asyncio.run(export(Settings(), resident_id))
+        doc = asyncio.run(export(_store_settings(), resident_id))
     except RecordNotFound as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -324,7 +364,6 @@ def privacy_erase(
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import erase
     from eldercare.production import private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
@@ -332,7 +371,7 @@ def privacy_erase(
         console.print("[red]erasure cannot be undone: add --yes[/]")
         raise typer.Exit(2)
     try:
-        result = asyncio.run(erase(Settings(), resident_id, telemetry=not keep_telemetry))
+        result = asyncio.run(erase(_store_settings(), resident_id, telemetry=not keep_telemetry))
     except RecordNotFound as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -353,11 +392,10 @@ def privacy_retention() -> None:
     from eldercare.backend import wall_ms
     from eldercare.privacy import operator
     from eldercare.production import open_store, private_umask
-    from eldercare.settings import Settings
 
     private_umask()
 
-    settings = Settings()
+    settings = _store_settings()
     now = wall_ms()
     store = open_store(settings)
     try:
@@ -385,16 +423,23 @@ def admin_create(
     from alerts.store.repository import AlertStore
     from eldercare.admin import AdminError, create_admin, read_password_file
     from eldercare.production import private_umask, secure_data_dir
-    from eldercare.settings import Settings
 
     private_umask()
 
-    settings = Settings()
+    settings = _store_settings()
     if settings.database_url.startswith("sqlite"):
         secure_data_dir(settings.data_dir)
     try:
         if password_file is not None:
             password = read_password_file(password_file)
+            if (mode := password_file.stat().st_mode) & 0o077 and stat.S_ISREG(mode):
+                console.print(
+                    f"[yellow]warning: {escape(str(password_file))} is readable by other users"
+                    f" (mode {stat.S_IMODE(mode):04o}): delete it after use, or `chmod 600` it"
+                    " / 警告：密码文件可被其他用户读取[/]",
+                    soft_wrap=True,
+                    highlight=False,
+                )
         else:
             password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
         store = AlertStore(url=settings.database_url)
@@ -874,10 +919,11 @@ def deadletter_stats() -> None:
 def db_upgrade() -> None:
     """Apply the Alembic migrations to ELDERCARE_DATABASE_URL."""
     from alerts.store.repository import AlertStore
-    from eldercare.settings import Settings
+    from alerts.store.urls import masked_url
 
-    AlertStore(url=Settings().database_url).close()
-    console.print("database is at the latest schema")
+    settings = _store_settings()
+    AlertStore(url=settings.database_url).close()
+    console.print(f"database {masked_url(settings.database_url)} is at the latest schema", soft_wrap=True)
 
 
 @db_app.command("import-registry")
@@ -887,9 +933,8 @@ def db_import_registry(
     """Import (idempotently) a registry document: hierarchy, workers, homes, devices, residents."""
     from alerts.store.repository import AlertStore
     from eldercare.backend import wall_ms
-    from eldercare.settings import Settings
 
-    store = AlertStore(url=Settings().database_url)
+    store = AlertStore(url=_store_settings().database_url)
     try:
         print(store.import_registry(path.read_bytes(), now_ms=wall_ms()))
     finally:
@@ -942,16 +987,50 @@ def arc_test(
     )
 
 
-def main() -> None:
-    """Console-script entry point: a wrong ELDERCARE_* setting is one clear line (zh/en), not a traceback."""
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _operator_error(exc: BaseException) -> tuple[str, int] | None:
+    """One line and an exit code for a mistake an operator can fix, or None for a bug (then the traceback shows).
+
+    Configuration errors (a wrong setting, an unreachable or misnamed store, a busy port, an unreadable file named
+    by a setting) exit with 2; other operating errors with 1. Task groups (``serve``) are looked into.
+    """
     from pydantic import ValidationError
 
+    from alerts.store.errors import StoreUnavailable
+    from dashboards.serve import ConsolePortBusy
+    from eldercare.production import ConfigError
+
+    for leaf in _leaves(exc):
+        if isinstance(leaf, ValidationError):
+            lines = []
+            for e in leaf.errors():
+                msg = str(e.get("msg", "")).removeprefix("Value error, ")
+                loc = "_".join(str(part) for part in e.get("loc", ()))
+                lines.append(f"ELDERCARE_{loc.upper()}: {msg}" if loc else msg)
+            return f"配置错误 / configuration error: {'; '.join(lines)}", 2
+        if isinstance(leaf, ConfigError | StoreUnavailable | ConsolePortBusy):
+            return f"配置错误 / configuration error: {leaf}", 2
+        if isinstance(leaf, OSError) and leaf.filename is not None:
+            return f"{leaf.strerror or type(leaf).__name__}: {leaf.filename}", 1
+    return None
+
+
+def main() -> None:
+    """Console-script entry point: an operator's mistake is one clear line (zh/en), not a traceback."""
     try:
         app()
-    except ValidationError as exc:
-        lines = [str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()]
-        Console(stderr=True).print(f"[red]配置错误 / configuration error:[/red] {'; '.join(lines)}", highlight=False)
-        raise SystemExit(2) from None
+    except Exception as exc:  # noqa: BLE001 - re-raised unless it is an operator's mistake with one clear line
+        known = _operator_error(exc)
+        if known is None:
+            raise
+        message, code = known
+        Console(stderr=True).print(f"[red]{escape(message)}[/red]", highlight=False, soft_wrap=True)
+        raise SystemExit(code) from None
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from eldercare.settings import Settings
 from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
-from gateway.listener import create_listener
+from gateway.listener import MqttListener, create_listener
 from gateway.metrics import GatewayMetrics
+from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff, retry
 from gateway.service import DurableHook, FastPath, GatewayService
@@ -78,6 +79,37 @@ async def send_confirmations(
         await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
 
 
+READY_WARN_S: Final = 60.0
+"""While the broker does not let the backend in, its reason is logged this often (and shown in ``/readyz``)."""
+
+
+async def _ready_or_stopped(listener: MqttListener | NativeListener, stop: asyncio.Event, *, where: str) -> bool:
+    """Wait until the listener is connected and subscribed (True) or ``stop`` is set (False), however long.
+
+    A broker that refuses the backend (wrong password, ACL) is retried with backoff by the listener; SIGTERM
+    meanwhile stops at once instead of waiting out a start-up deadline.
+    """
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            readying = asyncio.ensure_future(listener.wait_ready(timeout=READY_WARN_S))
+            await asyncio.wait({stopping, readying}, return_when=asyncio.FIRST_COMPLETED)
+            if not readying.done():
+                readying.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await readying
+                return False
+            try:
+                readying.result()
+            except TimeoutError:
+                _LOG.warning("MQTT broker %s: not ready after %.0f s (%s); still trying", where, READY_WARN_S,
+                             listener.last_error or "no answer")  # fmt: skip
+                continue
+            return True
+    finally:
+        stopping.cancel()
+
+
 async def run_pipeline(
     settings: Settings,
     *,
@@ -92,6 +124,7 @@ async def run_pipeline(
     ready: asyncio.Event | None = None,
     watches: Mapping[str, WatchBinding] | None = None,
     on_watch_server: Callable[[WatchServer], None] | None = None,
+    on_listener: Callable[[MqttListener | NativeListener], None] | None = None,
 ) -> None:
     """Run listener, gateway service and writer until ``stop`` is set (or forever); shut down cleanly.
 
@@ -109,6 +142,7 @@ async def run_pipeline(
         watches: 4G watches (IMEI → home) for the watch server started when ``settings.watch_port`` is set;
             default from the registry file.
         on_watch_server: called with the watch server once it listens (its ``port`` is the bound one).
+        on_listener: called with the MQTT listener once started (its ``last_error`` says why it is not ready).
     """
     stop = stop if stop is not None else asyncio.Event()
     options = options or WriteOptions(
@@ -181,7 +215,10 @@ async def run_pipeline(
                 await asyncio.wait_for(asyncio.shield(setup), 10)
         await writer.start()
         await listener.start()
-        await listener.wait_ready(timeout=60)
+        if on_listener is not None:
+            on_listener(listener)
+        if not await _ready_or_stopped(listener, stop, where=f"{settings.mqtt_host}:{settings.mqtt_port}"):
+            return  # stopped before the broker let us in (e.g. a wrong password): nothing to flush
         if watch_server is not None:
             await watch_server.start()
             if on_watch_server is not None:

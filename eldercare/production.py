@@ -9,6 +9,8 @@ makes the data directory private first (0700, files 0600: it holds personal data
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -42,6 +44,45 @@ class ConfigError(ValueError):
     """A setting is missing or invalid for what was asked; the message says which and how to fix it."""
 
 
+PRODUCTION_ENV_FILE = Path("/etc/eldercare/eldercare.env")
+"""Where the install steps put the deployment's settings (docs/operations.md, step 4)."""
+
+
+def _env_file_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, _value = line.strip().removeprefix("export ").partition("=")
+        if sep and not name.startswith("#"):
+            names.add(name.strip())
+    return names
+
+
+def check_store_configured(settings: Settings, *, env_file: Path | None = None) -> None:
+    """Refuse the SQLite default when the production env file exists but was not loaded into this process.
+
+    An operator running ``sudo -u eldercare eldercare backup …`` without the env file would otherwise back up (or
+    migrate, or create an admin in) an empty SQLite file in the working directory instead of the real store.
+    """
+    env_file = env_file or PRODUCTION_ENV_FILE
+    if not settings.store_is_default or not env_file.exists():
+        return
+    load = f"load it first: `set -a; . {env_file}; set +a` in the same shell (docs/operations.md, 'Commands by hand')"
+    try:
+        names = _env_file_names(env_file)
+    except OSError:
+        raise ConfigError(
+            f"ELDERCARE_DATABASE_URL is not set and {env_file} exists but is not readable by this user, so this would"
+            f" use the SQLite default {settings.database_url}: run as the service user and {load}"
+            f" / 未设置 ELDERCARE_DATABASE_URL，且无法读取 {env_file}"
+        ) from None
+    if "ELDERCARE_DATABASE_URL" in names:
+        raise ConfigError(
+            f"ELDERCARE_DATABASE_URL is set in {env_file} but not in this process's environment, so this would use"
+            f" the SQLite default {settings.database_url} instead of the deployment's store; {load}"
+            f" / {env_file} 中的 ELDERCARE_DATABASE_URL 未加载，请先加载该文件"
+        )
+
+
 def private_umask() -> None:
     """Files this process creates from now on are private (umask 077): SQLite, spool, snapshots, backups.
 
@@ -65,6 +106,38 @@ def secure_data_dir(path: Path) -> None:
                 p.chmod(0o600)
 
 
+SERVE_LOCK = "serve.lock"
+"""Lock file in the data directory: every ``eldercare serve`` holds it shared, ``eldercare restore`` exclusively."""
+
+
+class DataDirBusy(RuntimeError):
+    """Another eldercare process holds the data directory (a service while restoring, a restore while serving)."""
+
+
+@contextlib.contextmanager
+def serve_lock(data_dir: Path, *, exclusive: bool = False) -> Iterator[None]:
+    """Hold the data directory's lock while the block runs: shared for services, ``exclusive`` for a restore.
+
+    Raises :class:`DataDirBusy` at once (never waits) when the other kind holds it.
+    """
+    fd = os.open(data_dir / SERVE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if exclusive:
+                raise DataDirBusy(
+                    f"an eldercare service is running on {data_dir} (it holds {data_dir / SERVE_LOCK}); stop it"
+                    " first: `systemctl stop eldercare-console eldercare-backend` / 服务仍在运行，请先停止"
+                ) from None
+            raise DataDirBusy(
+                f"eldercare restore is running on {data_dir}; start the services after it / 正在恢复备份"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def open_store(settings: Settings) -> AlertStore:
     """The store of the settings (migrated); a SQLite store's data directory is created private first."""
     if settings.database_url.startswith("sqlite"):
@@ -80,6 +153,19 @@ def check_settings(settings: Settings, role: Role) -> None:
         )
     if (settings.console_tls_cert is None) != (settings.console_tls_key is None):
         raise ConfigError("set both ELDERCARE_CONSOLE_TLS_CERT and ELDERCARE_CONSOLE_TLS_KEY, or neither")
+    for variable, path in (
+        ("CONSOLE_TLS_CERT", settings.console_tls_cert),
+        ("CONSOLE_TLS_KEY", settings.console_tls_key),
+    ):
+        if path is not None:
+            try:
+                with path.open("rb"):
+                    pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"ELDERCARE_{variable}: cannot read {path}: {exc.strerror} (the service user must be able to read"
+                    " it, e.g. group eldercare and mode 0640)"
+                ) from None
     if role in ("backend", "all") and not settings.mqtt_password.get_secret_value():
         raise ConfigError("ELDERCARE_MQTT_PASSWORD (the backend's broker account) is not set")
 
@@ -91,6 +177,7 @@ def readiness_checks(
     settings: Settings, store: AlertStore, backend: Backend | None = None
 ) -> dict[str, Callable[[], Any]]:
     """Broker (TCP connect), InfluxDB (``/ping``), database (``SELECT 1``) and, in-process, the backend pipeline."""
+    from dashboards.health import NotReady
     from ingest.influx import InfluxClient
 
     async def broker() -> None:
@@ -109,7 +196,8 @@ def readiness_checks(
 
     async def pipeline() -> None:
         if backend is not None and not backend.ready.is_set():
-            raise RuntimeError("the backend pipeline is still starting")
+            reason = backend.broker_error
+            raise NotReady(f"broker: {reason}" if reason else "starting")
 
     checks: dict[str, Callable[[], Any]] = {"broker": broker, "influxdb": influxdb, "database": database}
     if backend is not None:
@@ -268,13 +356,34 @@ async def run_serve(
     registry: Mapping[str, Any] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run the role until SIGINT/SIGTERM (or ``stop``); shut down cleanly."""
+    """Run the role until SIGINT/SIGTERM (or ``stop``); shut down cleanly. Holds the data directory's lock."""
+    from dashboards.serve import ensure_port_free
+
+    check_settings(settings, role)
+    ensure_port_free(host, port)  # before anything starts or says "serving on"
+    private_umask()
+    secure_data_dir(settings.data_dir)
+    lock = contextlib.ExitStack()
+    try:
+        lock.enter_context(serve_lock(settings.data_dir))
+    except DataDirBusy as exc:
+        raise ConfigError(str(exc)) from None
+    with lock:
+        await _serve(settings, role=role, host=host, port=port, registry=registry, stop=stop)
+
+
+async def _serve(
+    settings: Settings,
+    *,
+    role: Role,
+    host: str,
+    port: int,
+    registry: Mapping[str, Any] | None,
+    stop: asyncio.Event | None,
+) -> None:
     from dashboards.health import Health, health_app
     from dashboards.serve import serve_console
 
-    check_settings(settings, role)
-    private_umask()
-    secure_data_dir(settings.data_dir)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

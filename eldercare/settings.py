@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.arc.dc09 import parse_key
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         description="Batches written to InfluxDB at once; acknowledged in arrival order (docs/storage.md).",
     )
     influx_backup_host: str = Field(default="127.0.0.1:8088", description="influxd RPC address (backup/restore).")
+    backup_tls_dir: Path | None = Field(
+        default=None,
+        description="The broker's TLS files (eldercare certs --out, with the CA key): in every backup, restored.",
+    )
     closed_alert_retention_days: int = Field(
         default=365, description="Free text of alerts closed longer ago is blanked (eldercare privacy retention)."
     )
@@ -129,6 +133,13 @@ class Settings(BaseSettings):
         ),
     )
 
+    _store_defaulted: bool = PrivateAttr(default=False)
+
+    @property
+    def store_is_default(self) -> bool:
+        """True when ELDERCARE_DATABASE_URL was not set and the store is the SQLite file in the data directory."""
+        return self._store_defaulted
+
     def detect_config(self) -> DetectConfig:
         """The detection rules of this deployment: the defaults with ``detect`` applied (checked at start-up)."""
         return detect_config_from(self.detect)
@@ -136,6 +147,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
         if not self.database_url:
+            self._store_defaulted = True
             self.database_url = f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
         if self.mqtt_share_group is not None:
             # A $share group hands a home's messages to its members per message (each member's detection sees a

@@ -328,6 +328,12 @@ class InfluxClient:
                     await run(statement)
         return done
 
+    async def database_exists(self) -> bool:
+        """Whether the server has this client's database (``SHOW DATABASES``; backup and restore check it first)."""
+        results = await self.query("SHOW DATABASES", db="")
+        names = {str(row.get("name")) for r in results for series in r.series for row in series.rows()}
+        return self.db in names
+
     async def drop_database(self) -> None:
         """Drop the database (tests and ``eldercare`` maintenance only)."""
         await self.execute(f"DROP DATABASE {quote_ident(self.db)}")

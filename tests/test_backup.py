@@ -15,7 +15,7 @@ from support.backend import registry_for
 
 from alerts.lifecycle import Action, Channel
 from alerts.store.repository import AlertStore
-from eldercare.backup import backup, restore, store_counts
+from eldercare.backup import BackupError, backup, restore, store_counts
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.postgres import Postgres
 from eldercare.settings import Settings
@@ -160,7 +160,114 @@ def test_backup_wipe_restore_on_postgresql(postgres_server: Postgres, unique_sit
         assert backup(settings, out, influx=False)["counts"] == before
         postgres_server.drop_database(name)
         postgres_server.create_database(name)  # empty: the wipe
+        console = AlertStore(url=url)  # a console still connected to the store: refused, naming it
+        try:
+            with pytest.raises(BackupError, match=r"eldercare@127\.0\.0\.1.*stop"):
+                restore(settings, out, influx=False)
+        finally:
+            console.close()
         restore(settings, out, influx=False)
         assert store_counts(settings) == before
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_backup_restore_with_a_password_keeps_it_off_the_command_line(
+    postgres_server: Postgres, unique_site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password-authenticated role over TCP: pg_dump/pg_restore get it through PGPASSWORD, not in argv (`ps`)."""
+    import eldercare.backup as backup_module
+
+    name = f"pw_{unique_site}"
+    password = "pw-" + unique_site + "-Secret"
+    url = postgres_server.create_password_database(name, password=password)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, link_secret=SecretStr("x" * 32))
+    argvs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def spy(argv: list[str], **kwargs: object) -> object:
+        argvs.append(list(argv))
+        return real_run(argv, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(backup_module.subprocess, "run", spy)
+    try:
+        _seed_store(settings, unique_site)
+        before = store_counts(settings)
+        out = tmp_path / "backup"
+        assert backup(settings, out, influx=False)["counts"] == before
+        assert password not in (out / "manifest.json").read_text()
+        store = AlertStore(url=url)  # the wipe: an alert row the restore must take away again
+        try:
+            store.audit(now_ms=99, actor="W01", channel=Channel.CONSOLE, action="resident.read", entity="resident",
+                        entity_id="extra")  # fmt: skip
+        finally:
+            store.close()
+        assert store_counts(settings) != before
+        restore(settings, out, influx=False)
+        assert store_counts(settings) == before
+    finally:
+        postgres_server.drop_database(name)
+    assert [a[0].rsplit("/", 1)[-1] for a in argvs] == ["pg_dump", "pg_restore"]
+    assert not any(password in arg for argv in argvs for arg in argv), argvs
+
+
+def test_restore_checks_every_precondition_before_changing_anything(
+    influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path
+) -> None:
+    """Found in the field: pg_restore --clean ran under a live console, then influxd restore refused an existing
+    database: store replaced, telemetry not. Now nothing changes until every check has passed."""
+    from eldercare.production import serve_lock
+
+    data_dir = tmp_path / "data"
+    settings = Settings(
+        data_dir=data_dir, influx_url=influxd.url, influx_db=unique_db,
+        influx_backup_host=f"127.0.0.1:{influxd.rpc_port}", link_secret=SecretStr("backup-test-secret-0123456789"),
+    )  # fmt: skip
+    data_dir.mkdir()
+    _seed_store(settings, unique_site)
+    asyncio.run(_seed_telemetry(influxd, unique_db, unique_site, 30))
+    out = tmp_path / "backup"
+    before = backup(settings, out)["counts"]
+    _raise_alerts(settings, unique_site)  # changes after the backup, which a restore would take away
+    after = store_counts(settings)
+    assert after != before
+    env = {
+        "ELDERCARE_DATA_DIR": str(data_dir),
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_INFLUX_BACKUP_HOST": f"127.0.0.1:{influxd.rpc_port}",
+        "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "eldercare.cli", "restore", *args], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    # 1. The telemetry database exists: refused, naming it and the option; the store is untouched.
+    done = cli(str(out))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    err = " ".join(done.stderr.split())
+    assert unique_db in err and "--replace-telemetry" in err and "nothing was changed" in err
+    assert store_counts(settings) == after
+    # 2. A service holds the data directory: refused, saying how to stop it.
+    with serve_lock(data_dir):
+        done = cli(str(out), "--replace-telemetry")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "systemctl stop eldercare-console eldercare-backend" in " ".join(done.stderr.split())
+    assert store_counts(settings) == after and asyncio.run(_telemetry_count(influxd, unique_db)) == 30
+    # 3. Everything in order, --replace-telemetry drops the database through the HTTP API and restores it.
+    done = cli(str(out), "--replace-telemetry")
+    assert done.returncode == 0, done.stderr
+    assert store_counts(settings) == before
+    assert asyncio.run(_telemetry_count(influxd, unique_db)) == 30
+
+
+def test_backup_of_a_missing_telemetry_database_names_it(influxd: Influxd, unique_db: str, tmp_path: Path) -> None:
+    """influxd backup said only `backup: EOF`."""
+    settings = Settings(data_dir=tmp_path / "data", influx_url=influxd.url, influx_db=unique_db,
+                        influx_backup_host=f"127.0.0.1:{influxd.rpc_port}")  # fmt: skip
+    (tmp_path / "data").mkdir()
+    AlertStore(url=settings.database_url).close()
+    with pytest.raises(BackupError, match=f"InfluxDB database '{unique_db}' does not exist"):
+        backup(settings, tmp_path / "backup")

@@ -188,3 +188,49 @@ def test_serve_admin_logs_in_and_sees_a_call_button_press_arrive(served: Served,
                 expect(item).to_contain_text("张桂英")
         finally:
             browser.close()
+
+
+def test_a_backend_the_broker_refuses_says_why_and_stops_promptly(
+    broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path
+) -> None:
+    """A wrong broker password: /readyz said only "error: RuntimeError" and SIGTERM took 60 s and a traceback."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")},
+        "ELDERCARE_DATA_DIR": str(tmp_path / "data"),
+        "ELDERCARE_MQTT_HOST": broker.host,
+        "ELDERCARE_MQTT_PORT": str(broker.backend_port),
+        "ELDERCARE_MQTT_USERNAME": broker.backend_user,
+        "ELDERCARE_MQTT_PASSWORD": "not-the-backend-password",
+        "ELDERCARE_MQTT_CLIENT_ID": f"refused-{unique_site}",
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": unique_db,
+        "ELDERCARE_LINK_SECRET": "serve-test-link-secret-0123456789",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "eldercare.cli", "serve", "--role", "backend", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline, body = time.monotonic() + 30, {}
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+                if "not authorized" in body["checks"]["pipeline"]:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        assert body.get("status") == "not_ready", log.read_text()[-3000:]
+        assert body["checks"]["pipeline"].startswith("error: broker"), body
+        assert "not authorized" in body["checks"]["pipeline"], body
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0, log.read_text()[-3000:]
+        assert time.monotonic() - started < 10
+        assert "Traceback" not in log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()

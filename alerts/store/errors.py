@@ -7,6 +7,18 @@ class AlertStoreError(Exception):
     """Base class of every error raised by the alert store and the alert service."""
 
 
+class StoreUnavailable(AlertStoreError):
+    """Raised when the store cannot be opened: a bad URL, an unreachable server, a missing database or file."""
+
+    def __init__(self, *, url: str, reason: str) -> None:
+        super().__init__(
+            f"the store {url} cannot be opened: {reason}; check ELDERCARE_DATABASE_URL (and that the server runs)"
+            f" / 无法打开数据库 {url}"
+        )
+        self.url = url
+        self.reason = reason
+
+
 class AlertNotFound(AlertStoreError):
     """Raised when an alert id does not exist."""
 

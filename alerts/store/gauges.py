@@ -26,3 +26,22 @@ def ping(engine: Engine) -> None:
     """Raise if the database cannot answer ``SELECT 1``."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def other_sessions(engine: Engine) -> list[str]:
+    """Other clients connected to this PostgreSQL database, as ``application_name@address`` (empty on SQLite).
+
+    ``eldercare restore`` refuses to run while any is connected: a ``pg_restore --clean`` under a running console
+    or backend drops their tables and sessions mid-request.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT coalesce(nullif(application_name, ''), 'unnamed'), coalesce(host(client_addr), 'local')"
+                " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend'"
+            )
+        )
+        return [f"{name}@{addr}" for name, addr in rows]

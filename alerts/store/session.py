@@ -19,12 +19,13 @@ import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from alerts.store import migrate as migrations
-from alerts.store.errors import AlertNotFound, RecordNotFound, WriteBusy
+from alerts.store.errors import AlertNotFound, RecordNotFound, StoreUnavailable, WriteBusy
 from alerts.store.gate import WriteGate
 from alerts.store.tables import AlertRow, Worker
 
@@ -48,6 +49,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+
+
 class StoreBase:
     """Engine, sessions, the registry cache and row locks: what every aggregate of the store shares."""
 
@@ -64,7 +77,10 @@ class StoreBase:
         self.registry_cache_s = registry_cache_s
         self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
-        self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
+        try:
+            self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise StoreUnavailable(url=_masked(url), reason=_first_line(exc)) from None
         self._nowait_engine: Engine | None = None
         self._nowait_sessions: sessionmaker[Session] | None = None
         """SQLite file: sessions on connections that never wait for the write lock nor checkpoint (``nowait``)."""
@@ -81,7 +97,11 @@ class StoreBase:
             self.engine.execution_options(eldercare_read_only=True), expire_on_commit=False
         )
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except OperationalError as exc:
+                self.close()
+                raise StoreUnavailable(url=_masked(url), reason=_first_line(exc.orig or exc)) from None
 
     @staticmethod
     def _create_engine(url: str, *, pool_size: int, echo: bool, nowait: bool = False) -> Engine:
@@ -121,7 +141,11 @@ class StoreBase:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
             return engine
-        return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        # Named in pg_stat_activity, so `eldercare restore` can say which process still holds the store.
+        connect_args = {} if "application_name" in url else {"application_name": "eldercare"}
+        return create_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+        )
 
     @property
     def dialect(self) -> str:

@@ -16,6 +16,20 @@ def libpq_url(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def libpq_url_without_password(database_url: str) -> tuple[str, str | None]:
+    """The libpq URL without its password, and the password (for ``PGPASSWORD``): ``ps`` shows arguments.
+
+    >>> libpq_url_without_password("postgresql+psycopg://u:p%40ss@db:5432/eldercare")
+    ('postgresql://u@db:5432/eldercare', 'p@ss')
+    >>> libpq_url_without_password("postgresql+psycopg://eldercare@/eldercare?host=/var/run/postgresql")
+    ('postgresql://eldercare@/eldercare?host=%2Fvar%2Frun%2Fpostgresql', None)
+    """
+    url = make_url(database_url)
+    password = url.password
+    bare = url._replace(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    return bare, (str(password) if password is not None else None)
+
+
 def sqlite_file(database_url: str) -> Path | None:
     """The database file of a SQLite URL, or None if it names none.
 

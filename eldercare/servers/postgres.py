@@ -161,6 +161,31 @@ class Postgres(ChildServer):
             conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
         return self.url(name)
 
+    def create_password_database(self, name: str, *, password: str) -> str:
+        """A database owned by a new role ``name`` that must log in with ``password`` over TCP; its URL.
+
+        The rest of the cluster keeps trust authentication; this role alone is checked (scram-sha-256), so a
+        client that does not pass the password is refused (tests of how tools receive it).
+        """
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"invalid role name {name!r}")
+        hba = self.pgdata / "pg_hba.conf"
+        rule = f"host all {name} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(rule + hba.read_text())  # the first matching line wins
+        with psycopg.connect(self._conninfo(), autocommit=True) as conn:
+            conn.execute(
+                psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Literal(password)
+                )
+            )
+            conn.execute(
+                psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Identifier(name)
+                )
+            )
+            conn.execute("SELECT pg_reload_conf()")
+        return f"postgresql+psycopg://{name}:{password}@127.0.0.1:{self.port}/{name}"
+
     def drop_database(self, name: str) -> None:
         """Drop a database, disconnecting its clients."""
         if not name.replace("_", "").isalnum():

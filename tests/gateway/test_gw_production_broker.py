@@ -281,6 +281,12 @@ def test_the_broker_commands_provision_revoke_reinstate_from_the_store_and_audit
 
     db = f"sqlite:///{tmp_path / 'store.db'}"
     store = AlertStore(url=db)
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", db)
+    monkeypatch.setenv("ELDERCARE_GATEWAY_SECRET", SECRET)
+    monkeypatch.setenv("ELDERCARE_MQTT_PASSWORD", BACKEND_PASSWORD)
+    empty = CliRunner().invoke(app, ["broker", "provision", "--dir", str(tmp_path / "acc"), "--no-reload"])
+    # A store without homes (the registry not imported, or the wrong store) would take every gateway off.
+    assert empty.exit_code == 2 and "holds no home" in empty.output and not (tmp_path / "acc").exists()
     store.import_registry(registry_for("h0007"), now_ms=int(time.time() * 1000))
     store.close()
     for key, value in {

@@ -1,0 +1,270 @@
+"""What an operator following docs/operations.md literally ran into: each mistake is one clear line, no traceback."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eldercare.cli import app
+
+
+def _text(output: str) -> str:
+    return " ".join(output.replace("│", " ").split())
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A SQLite deployment in ``tmp_path/data`` (not created yet), nothing else configured."""
+    for name in list(__import__("os").environ):
+        if name.startswith("ELDERCARE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELDERCARE_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_backup_creates_missing_parents_private(sqlite_env: Path, tmp_path: Path) -> None:
+    sqlite_env.mkdir()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    out = tmp_path / "backups" / "eldercare" / "nightly"
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(out)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "backups" / "eldercare").stat().st_mode) == 0o700
+    assert (out / "store.sqlite").is_file()
+
+
+def test_backup_into_a_directory_it_cannot_create_is_one_line(
+    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sqlite_env.mkdir()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    real_mkdir = Path.mkdir
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        if "backups" in self.parts:  # the service user may not write /var/backups (we run the tests as root)
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(tmp_path / "backups" / "eldercare" / "x")])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    text = _text(result.output)
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3
+    assert str(tmp_path / "backups") in text and "install -d -o eldercare -m 0700" in text
+
+
+def test_a_store_command_without_the_env_file_loaded_refuses_the_sqlite_default(
+    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sudo -u eldercare eldercare backup …` without the env file fell back to SQLite in the working directory."""
+    env_file = tmp_path / "eldercare.env"
+    env_file.write_text('ELDERCARE_DATABASE_URL="postgresql+psycopg://eldercare@/eldercare?host=/run/postgresql"\n')
+    monkeypatch.setattr("eldercare.production.PRODUCTION_ENV_FILE", env_file)
+    for argv in (["db", "upgrade"], ["backup", "--no-influx", str(tmp_path / "b")], ["privacy", "retention"]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        text = _text(result.output)
+        assert str(env_file) in text and "ELDERCARE_DATABASE_URL" in text and "Traceback" not in result.output
+    assert not sqlite_env.exists() and not (tmp_path / "b").exists()  # nothing was created
+    # Set explicitly, SQLite is fine (and the command says which store it used).
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", f"sqlite:///{sqlite_env / 'eldercare.db'}")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert str(sqlite_env / "eldercare.db") in _text(result.output)
+
+
+def test_pg_dump_and_pg_restore_get_no_password_on_their_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ps` shows every argument: the password goes through PGPASSWORD, the URL without it."""
+    from eldercare import backup as backup_module
+
+    seen: list[tuple[list[str], dict[str, str]]] = []
+
+    class Done:
+        returncode = 0
+        stdout = stderr = ""
+
+    def fake_run(argv: list[str], **kwargs: object) -> Done:
+        env = kwargs.get("env")
+        assert isinstance(env, dict)
+        seen.append((argv, env))
+        return Done()
+
+    monkeypatch.setattr(backup_module.subprocess, "run", fake_run)
+    monkeypatch.setattr(backup_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    url = "postgresql+psycopg://eldercare:s3cret-pw@db.example:5432/eldercare"
+    backup_module.pg_dump(url, tmp_path / "store.pgdump")
+    backup_module.pg_restore(url, tmp_path / "store.pgdump")
+    assert len(seen) == 2
+    for argv, env in seen:
+        assert not any("s3cret-pw" in a for a in argv), argv
+        assert any("postgresql://eldercare@db.example:5432/eldercare" in a for a in argv), argv
+        assert env["PGPASSWORD"] == "s3cret-pw"
+
+
+def _cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> tuple[int, str]:
+    import os
+    import subprocess
+    import sys
+
+    full = {**{k: v for k, v in os.environ.items() if not k.startswith("ELDERCARE_")}, **env, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "eldercare.cli", *args], env=full, capture_output=True, text=True,
+                          timeout=60, cwd=cwd)  # fmt: skip
+    return done.returncode, done.stderr + done.stdout
+
+
+def _one_clear_line(output: str) -> str:
+    assert "Traceback" not in output and "ExceptionGroup" not in output, output
+    lines = [line for line in output.splitlines() if line.strip() and " INFO " not in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def _closed_port() -> int:
+    from eldercare.servers._child import free_port
+
+    return free_port()
+
+
+def test_a_wrong_database_url_is_one_line_for_db_upgrade_and_serve(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://eldercare:hunter2-secret@127.0.0.1:{_closed_port()}/eldercare"
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_DATABASE_URL": url,
+           "ELDERCARE_LINK_SECRET": "x" * 32}  # fmt: skip
+    for args in (["db", "upgrade"], ["serve", "--role", "console", "--port", str(_closed_port())]):
+        code, output = _cli(env, *args, cwd=tmp_path)
+        line = _one_clear_line(output)
+        assert code == 2, output
+        assert "eldercare:***@127.0.0.1" in line and "hunter2-secret" not in output, line
+        assert "ELDERCARE_DATABASE_URL" in line
+
+
+def test_a_busy_console_port_is_one_line_before_serving(tmp_path: Path) -> None:
+    import socket
+
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_LINK_SECRET": "x" * 32}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, output = _cli(env, "serve", "--role", "console", "--port", str(port), cwd=tmp_path)
+    assert code == 2 and f"127.0.0.1:{port}" in _one_clear_line(output), output
+    assert "serving on" not in output
+
+
+def test_an_unreadable_tls_key_names_the_file(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_LINK_SECRET": "x" * 32,
+           "ELDERCARE_CONSOLE_TLS_CERT": str(cert),
+           "ELDERCARE_CONSOLE_TLS_KEY": str(tmp_path / "missing.key")}  # fmt: skip
+    code, output = _cli(env, "serve", "--role", "console", "--port", str(_closed_port()), cwd=tmp_path)
+    line = _one_clear_line(output)
+    assert code == 2 and str(tmp_path / "missing.key") in line and "ELDERCARE_CONSOLE_TLS_KEY" in line, output
+
+
+def test_a_non_numeric_port_names_the_variable(tmp_path: Path) -> None:
+    code, output = _cli({"ELDERCARE_DATA_DIR": str(tmp_path), "ELDERCARE_MQTT_PORT": "188e"}, "db", "upgrade",
+                        cwd=tmp_path)  # fmt: skip
+    line = _one_clear_line(output)
+    assert code == 2 and "ELDERCARE_MQTT_PORT" in line and "integer" in line, output
+
+
+def test_a_missing_sqlite_data_dir_is_created_private(tmp_path: Path) -> None:
+    data = tmp_path / "var" / "lib" / "eldercare"
+    code, output = _cli({"ELDERCARE_DATA_DIR": str(data)}, "db", "upgrade", cwd=tmp_path)
+    assert code == 0, output
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "eldercare.db").stat().st_mode) == 0o600
+
+
+def test_first_commands_create_private_files_and_warn_of_a_readable_password_file(tmp_path: Path) -> None:
+    """Before `serve` ever ran, `db upgrade` / `db import-registry` left eldercare.db 0644 in a 0755 directory."""
+    import json
+    import os
+
+    from support.backend import registry_for
+
+    data = tmp_path / "data"
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps(registry_for("h0001")))
+    env = {"ELDERCARE_DATA_DIR": str(data)}
+    old = os.umask(0o022)  # an administrator's usual umask
+    try:
+        assert _cli(env, "db", "import-registry", str(registry), cwd=tmp_path)[0] == 0
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for f in data.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+        password = tmp_path / "pw"
+        password.write_text("a long enough admin password\n")
+        password.chmod(0o644)
+        code, output = _cli(env, "admin", "create", "--id", "root", "--password-file", str(password), cwd=tmp_path)
+    finally:
+        os.umask(old)
+    assert code == 0, output
+    text = _text(output)
+    assert f"{password} is readable by other users" in text and "chmod 600" in text
+    for f in data.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_the_example_env_file_quotes_every_value_so_the_shell_reads_it_like_systemd() -> None:
+    import subprocess
+
+    example = Path(__file__).resolve().parents[1] / "deploy" / "eldercare.env.example"
+    for line in example.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            value = line.split("=", 1)[1]
+            assert value[:1] == value[-1:] == "'", line
+    shell = subprocess.run(["sh", "-ec", f'set -a; . "{example}"; set +a; echo "$ELDERCARE_DATABASE_URL"'],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert shell.stdout.strip().startswith("postgresql+psycopg://eldercare@/eldercare?host=")
+
+
+def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_them_back(tmp_path: Path) -> None:
+    """Without the CA key a rebuilt server is rejected by every deployed gateway; dead letters are evidence."""
+    from eldercare.backup import backup, restore
+    from eldercare.certs import server_certificate
+    from eldercare.settings import Settings
+    from gateway.deadletter import DeadLetter, DeadLetterStore
+    from gateway.errors import Reason
+
+    data, tls = tmp_path / "data", tmp_path / "tls"
+    settings = Settings(data_dir=data, backup_tls_dir=tls)
+    assert CliRunner().invoke(app, ["db", "upgrade"], env={"ELDERCARE_DATA_DIR": str(data)}).exit_code == 0
+    server_certificate(tls, hosts=["mqtt.example.org"])
+    letters = DeadLetterStore.in_data_dir(data)
+    try:
+        letters.add_many([DeadLetter(received_ms=1, topic="ec/v1/h1/x/y/telemetry", reason=Reason.BAD_JSON,
+                                     detail="not JSON", payload=b"{")])  # fmt: skip
+    finally:
+        letters.close()
+    originals = {p.name: p.read_bytes() for p in tls.iterdir()}
+    assert "ca.key" in originals
+
+    out = tmp_path / "backup"
+    manifest = backup(settings, out, influx=False)
+    assert sorted(manifest["tls_files"]) == sorted(originals) and manifest["deadletter"] is True
+    assert stat.S_IMODE((out / "tls").stat().st_mode) == 0o700
+    for f in [*(out / "tls").iterdir(), out / "deadletter.sqlite3"]:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+    # The host is lost: a new data directory, no certificates.
+    import shutil
+
+    shutil.rmtree(data)
+    shutil.rmtree(tls)
+    restore(settings, out, influx=False)
+    assert {p.name: p.read_bytes() for p in tls.iterdir()} == originals
+    assert stat.S_IMODE(tls.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tls.iterdir())
+    letters = DeadLetterStore.in_data_dir(data)
+    try:
+        assert letters.count_by_reason() == {Reason.BAD_JSON: 1}
+    finally:
+        letters.close()
