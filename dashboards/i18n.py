@@ -803,6 +803,7 @@ _ZH_ERR: Final[dict[str, str]] = {
     "error.hint.503": "该功能尚未配置或暂时不可用，请联系管理员。",
     "error.hint.other": "请求没有完成，请返回上一页重试。",
     "error.bad_time": "时间格式不正确，请重新选择时间。",
+    "error.visit_future": "探访时间不能晚于现在，请检查日期（年份）后重新选择。",
 }
 _EN_ERR: Final[dict[str, str]] = {
     "notice.relogin": "Your session had expired, so your last action was not carried out: please tap it again.",
@@ -830,6 +831,7 @@ _EN_ERR: Final[dict[str, str]] = {
     "error.hint.503": "This feature is not set up or not available right now. Ask your administrator.",
     "error.hint.other": "The request was not completed. Go back and try again.",
     "error.bad_time": "The time is not valid; choose it again.",
+    "error.visit_future": "A visit cannot be later than now; check the date (the year) and choose it again.",
 }
 _ZH.update(_ZH_ERR)
 _EN.update(_EN_ERR)

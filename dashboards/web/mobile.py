@@ -177,6 +177,10 @@ async def my_visits(request: Request, ctx: ContextDep, scope: ScopeDep, user: Cu
     )
 
 
+VISIT_CLOCK_SLACK_MS = 10 * 60_000
+"""A visit may be dated this far ahead of the server's clock (a phone's clock a little fast), no further."""
+
+
 @router.post("/visits", dependencies=[CsrfForm])
 def record_visit(
     request: Request,
@@ -195,6 +199,8 @@ def record_visit(
         when = int(dt.datetime.fromisoformat(time).replace(tzinfo=TZ).timestamp() * 1000) if time else ctx.clock()
     except ValueError:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, translator(request)("error.bad_time")) from None
+    if when > ctx.clock() + VISIT_CLOCK_SLACK_MS:  # a slip of the year on the date picker would never count
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, translator(request)("error.visit_future"))
     ctx.backend.record_visit(resident_id=resident_id, worker_id=user.id, time_ms=when, outcome=outcome, note=note)
     return RedirectResponse("/m/visits?msg=saved", status_code=303)
 

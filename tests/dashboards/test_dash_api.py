@@ -170,6 +170,13 @@ def test_phone_actions_and_visits(client: TestClient, backend: Backend) -> None:
     assert visit.note == "身体不错" and visit.worker_id == "W_G1"
     r = client.post("/m/visits", data={"csrf": csrf, "resident_id": "R2", "outcome": "well"})
     assert r.status_code == 404
+    # A slip of the year on the date picker: refused with the reason, not filed where it never counts.
+    before = len(backend.list_visits(Scope("all"), since_ms=0, until_ms=2**62))
+    r = client.post(
+        "/m/visits", data={"csrf": csrf, "resident_id": "R1", "outcome": "well", "time": "2030-01-01T10:00"}
+    )
+    assert r.status_code == 422 and "探访时间不能晚于现在" in r.text
+    assert len(backend.list_visits(Scope("all"), since_ms=0, until_ms=2**62)) == before
 
 
 def test_live_stream_sends_queue(client: TestClient, backend: Backend) -> None:
