@@ -198,18 +198,45 @@ def config(
         console.print(f"wrote {out}")
 
 
-@broker_app.command("provision")
-def provision(out: OutDir = BROKER_DIR, pid_file: PidFile = PID_FILE, reload: Reload = True) -> None:
-    """Write every registered home gateway's account (revoked ones left out) and the backend's, then reload."""
+def _with_store(fn: Callable[[Settings, AlertStore, GatewayAccounts], None]) -> None:
+    """Run ``fn`` with the settings, the store and its gateway accounts; the store closed after."""
 
     def body() -> None:
         settings, store, accounts = _open()
         try:
-            console.print(_provision(settings, store, out, pid_file if reload else None))
+            fn(settings, store, accounts)
         finally:
             store.close()
 
     _run(body)
+
+
+def _change(
+    site: str,
+    change: Callable[[GatewayAccounts], GatewayAccount],
+    said: Callable[[GatewayAccount], str],
+    out: Path,
+    pid_file: Path | None,
+) -> None:
+    """Apply one account change (audited by the store), say what it did, then rewrite the files and reload."""
+
+    def fn(settings: Settings, store: AlertStore, accounts: GatewayAccounts) -> None:
+        try:
+            acc = change(accounts)
+        except KeyError:
+            raise BrokerSetupError(f"no registered home {site!r}") from None
+        console.print(said(acc))
+        console.print(_provision(settings, store, out, pid_file))
+
+    _with_store(fn)
+
+
+@broker_app.command("provision")
+def provision(out: OutDir = BROKER_DIR, pid_file: PidFile = PID_FILE, reload: Reload = True) -> None:
+    """Write every registered home gateway's account (revoked ones left out) and the backend's, then reload."""
+    _with_store(lambda settings, store, _accounts: console.print(
+        _provision(settings, store, out, pid_file if reload else None)
+    ))  # fmt: skip
 
 
 @broker_app.command("revoke")
@@ -221,20 +248,13 @@ def revoke(
     reload: Reload = True,
 ) -> None:
     """Take a home gateway off the broker now; its password never works again (audited)."""
-
-    def body() -> None:
-        settings, store, accounts = _open()
-        try:
-            try:
-                acc = accounts.revoke(site, reason=reason, actor=_actor(), now_ms=_now_ms())
-            except KeyError:
-                raise BrokerSetupError(f"no registered home {site!r}") from None
-            console.print(f"revoked {site} (key generation now {acc.generation})")
-            console.print(_provision(settings, store, out, pid_file if reload else None))
-        finally:
-            store.close()
-
-    _run(body)
+    _change(
+        site,
+        lambda accounts: accounts.revoke(site, reason=reason, actor=_actor(), now_ms=_now_ms()),
+        lambda acc: f"revoked {site} (key generation now {acc.generation})",
+        out,
+        pid_file if reload else None,
+    )
 
 
 @broker_app.command("reinstate")
@@ -245,48 +265,37 @@ def reinstate(
     reload: Reload = True,
 ) -> None:
     """Let a revoked home's (new) gateway back on with a new password (`eldercare broker password SITE`)."""
-
-    def body() -> None:
-        settings, store, accounts = _open()
-        try:
-            try:
-                acc = accounts.reinstate(site, actor=_actor(), now_ms=_now_ms())
-            except KeyError:
-                raise BrokerSetupError(f"no registered home {site!r}") from None
-            console.print(f"reinstated {site} (key generation {acc.generation}: configure the gateway anew)")
-            console.print(_provision(settings, store, out, pid_file if reload else None))
-        finally:
-            store.close()
-
-    _run(body)
+    _change(
+        site,
+        lambda accounts: accounts.reinstate(site, actor=_actor(), now_ms=_now_ms()),
+        lambda acc: f"reinstated {site} (key generation {acc.generation}: configure the gateway anew)",
+        out,
+        pid_file if reload else None,
+    )
 
 
 @broker_app.command("password")
 def password(site: Annotated[str, typer.Argument(help="The home's site id.")]) -> None:
     """Print a home gateway's current MQTT password (for the installer configuring the box; audited)."""
 
-    def body() -> None:
-        settings, store, accounts = _open()
+    def fn(settings: Settings, store: AlertStore, accounts: GatewayAccounts) -> None:
         secret = settings.gateway_secret.get_secret_value()
-        try:
-            if not secret:
-                raise BrokerSetupError("ELDERCARE_GATEWAY_SECRET is not set: it derives every gateway's password")
-            acc = accounts.get(site)
-            if acc is None:
-                raise BrokerSetupError(f"no registered home {site!r}")
-            if not acc.active:
-                raise BrokerSetupError(f"{site} is revoked ({acc.reason}): `eldercare broker reinstate {site}` first")
-            store.audit(
-                now_ms=_now_ms(),
-                actor=_actor(),
-                channel="cli",
-                action="gateway.password",
-                entity="gateway",
-                entity_id=site,
-                detail={"generation": acc.generation},
-            )
-        finally:
-            store.close()
+        if not secret:
+            raise BrokerSetupError("ELDERCARE_GATEWAY_SECRET is not set: it derives every gateway's password")
+        acc = accounts.get(site)
+        if acc is None:
+            raise BrokerSetupError(f"no registered home {site!r}")
+        if not acc.active:
+            raise BrokerSetupError(f"{site} is revoked ({acc.reason}): `eldercare broker reinstate {site}` first")
+        store.audit(
+            now_ms=_now_ms(),
+            actor=_actor(),
+            channel="cli",
+            action="gateway.password",
+            entity="gateway",
+            entity_id=site,
+            detail={"generation": acc.generation},
+        )
         print(gateway_password(secret, site, acc.generation))
 
-    _run(body)
+    _with_store(fn)
