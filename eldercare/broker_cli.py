@@ -234,9 +234,11 @@ def _change(
 @broker_app.command("provision")
 def provision(out: OutDir = BROKER_DIR, pid_file: PidFile = PID_FILE, reload: Reload = True) -> None:
     """Write every registered home gateway's account (revoked ones left out) and the backend's, then reload."""
-    _with_store(lambda settings, store, _accounts: console.print(
-        _provision(settings, store, out, pid_file if reload else None)
-    ))  # fmt: skip
+
+    def fn(settings: Settings, store: AlertStore, _accounts: GatewayAccounts) -> None:
+        console.print(_provision(settings, store, out, pid_file if reload else None))
+
+    _with_store(fn)
 
 
 @broker_app.command("revoke")
