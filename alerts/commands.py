@@ -60,7 +60,9 @@ def help_coming(*, alert_id: int, time_ms: int, by: str, role: str = "", on_the_
     b'{"cmd":"help_coming","alert":1,"ts"'
     """
     zh_role, en_role = ROLE_NAMES.get(role, ("工作人员", "staff member"))
-    if on_the_way:
+    if on_the_way and not by:
+        text_zh, text = f"{zh_role}已出发，正在赶来。", f"A {en_role} is on the way."
+    elif on_the_way:
         text_zh, text = f"{zh_role}{by}已出发，正在赶来。", f"{en_role.capitalize()} {by} is on the way."
     else:
         text_zh = f"已收到您的求助，{zh_role}{by}正在处理，请保持冷静，尽量留在原地。"

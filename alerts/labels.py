@@ -17,7 +17,7 @@ from typing import Final, Literal, NamedTuple, TypeVar
 
 from alerts.lifecycle import Outcome, State
 from detection.models import AlertType, Severity
-from gateway.models import DeviceKind
+from gateway.models import KIND_NAMES, DeviceKind
 
 Lang = Literal["zh", "en"]
 E = TypeVar("E", bound=StrEnum)
@@ -80,16 +80,7 @@ OUTCOMES: Final[Mapping[Outcome, Label]] = {
     Outcome.OTHER: Label("其他", "other"),
 }
 
-DEVICE_KINDS: Final[Mapping[DeviceKind, Label]] = {
-    DeviceKind.MATTRESS: Label("智能床垫", "mattress"),
-    DeviceKind.WRISTBAND: Label("智能手环", "wristband"),
-    DeviceKind.DOOR: Label("门磁", "door contact"),
-    DeviceKind.SMOKE: Label("烟感", "smoke detector"),
-    DeviceKind.GAS: Label("燃气报警器", "gas detector"),
-    DeviceKind.CALL_BUTTON: Label("一键呼叫", "call button"),
-    DeviceKind.MOTION: Label("人体感应", "motion sensor"),
-    DeviceKind.GATEWAY: Label("家庭网关", "home gateway"),
-}
+DEVICE_KINDS: Final[Mapping[DeviceKind, Label]] = {k: Label(zh, en) for k, (zh, en) in KIND_NAMES.items()}
 
 
 def label(table: Mapping[E, Label], value: str, lang: str) -> str:

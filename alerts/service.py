@@ -597,7 +597,12 @@ class AlertService:
             return
         ctx = await asyncio.to_thread(self.store.site_context, record.site)
         worker = await asyncio.to_thread(self.store.worker, actor)
-        by, role = (worker.name, worker.role) if worker else ("", "")
+        if on_the_way:
+            # The one who sets off is a grid worker (the console's button reads "网格员已出发"): the owner if a grid
+            # worker took it, else the clicker if one; a duty officer at the desk is never named as coming.
+            owner = await asyncio.to_thread(self.store.worker, record.owner_id) if record.owner_id else None
+            worker = next((w for w in (owner, worker) if w is not None and w.role == Role.GRID_WORKER), None)
+        by, role = (worker.name, worker.role) if worker else ("", Role.GRID_WORKER.value if on_the_way else "")
         topics = help_coming_topics(
             site=record.site,
             alert_type=AlertType(record.type),

@@ -27,6 +27,19 @@ class DeviceKind(StrEnum):
     GATEWAY = "gateway"
 
 
+KIND_NAMES: Final[dict[DeviceKind, tuple[str, str]]] = {
+    DeviceKind.MATTRESS: ("智能床垫", "mattress"),
+    DeviceKind.WRISTBAND: ("智能手环", "wristband"),
+    DeviceKind.DOOR: ("门磁", "door contact"),
+    DeviceKind.SMOKE: ("烟感", "smoke detector"),
+    DeviceKind.GAS: ("燃气报警器", "gas detector"),
+    DeviceKind.CALL_BUTTON: ("一键呼叫", "call button"),
+    DeviceKind.MOTION: ("人体感应", "motion sensor"),
+    DeviceKind.GATEWAY: ("家庭网关", "home gateway"),
+}
+"""Each kind's name for people, ``(zh, en)``: explanations (detection) and pages (alerts.labels) say the same."""
+
+
 class MessageType(StrEnum):
     """Last topic level: what the message is."""
 

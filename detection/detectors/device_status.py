@@ -7,7 +7,7 @@ from typing import ClassVar
 from detection.detectors.base import Context, Detector
 from detection.models import AlertType, Severity
 from detection.state import HomeState
-from gateway.models import DeviceKind, MessageType, Reading
+from gateway.models import KIND_NAMES, DeviceKind, MessageType, Reading
 
 
 class DeviceStatusDetector(Detector):
@@ -25,6 +25,7 @@ class DeviceStatusDetector(Detector):
         if dev is None:
             return
         c = self.config
+        zh, en = KIND_NAMES[r.kind]
         battery = r.fields.get("battery")
         if battery is not None:
             pct = int(battery)
@@ -34,8 +35,8 @@ class DeviceStatusDetector(Detector):
                     home,
                     r,
                     t,
-                    f"Battery of {r.kind.value} {r.device} at {pct} % (≤ {c.battery_low_pct} %); replace soon.",
-                    f"设备 {r.device}（{r.kind.value}）电量 {pct}%（不高于 {c.battery_low_pct}%），请尽快更换电池。",
+                    f"Battery of {en} {r.device} at {pct} % (≤ {c.battery_low_pct} %); replace soon.",
+                    f"{zh} {r.device} 电量 {pct}%（不高于 {c.battery_low_pct}%），请尽快更换电池。",
                     {"battery": pct, "limit": c.battery_low_pct},
                 )
             elif pct >= c.battery_clear_pct and dev.low_battery:
@@ -49,8 +50,8 @@ class DeviceStatusDetector(Detector):
                     home,
                     r,
                     t,
-                    f"{r.kind.value} {r.device} reports a low battery (the device gives no percentage); replace soon.",
-                    f"设备 {r.device}（{r.kind.value}）上报电量低（设备不报告百分比），请尽快更换电池。",
+                    f"{en.capitalize()} {r.device} reports a low battery (no percentage given); replace soon.",
+                    f"{zh} {r.device} 上报电量低（设备不报告百分比），请尽快更换电池。",
                     {"battery_low": True},
                 )
             elif flag is False and dev.low_battery:
@@ -63,8 +64,8 @@ class DeviceStatusDetector(Detector):
                 AlertType.TAMPER,
                 Severity.WARNING,
                 t,
-                f"{r.kind.value} {r.device} reports tampering (cover opened or removed from its mount).",
-                f"设备 {r.device}（{r.kind.value}）上报防拆报警（外壳被打开或被拆下）。",
+                f"{en.capitalize()} {r.device} reports tampering (cover opened or removed from its mount).",
+                f"{zh} {r.device} 上报防拆报警（外壳被打开或被拆下）。",
                 device=r.device,
                 evidence={"tamper": True},
                 key=f"tamper:{r.device}",

@@ -83,7 +83,10 @@ def test_battery_hysteresis_and_tamper() -> None:
     home.send(rd("smoke1", t0 + 2 * MIN, status=True, battery=19, tamper=True))
     [low] = home.of(AlertType.LOW_BATTERY)
     assert low.time_ms == t0 + MIN and "20 %" in low.explanation
-    assert len(home.of(AlertType.TAMPER)) == 1
+    # The device named in the reader's language: the zh text once said "设备 watch1（wristband）电量 5%".
+    assert low.explanation_zh.startswith("烟感 smoke1 电量 20%") and "smoke detector" in low.explanation
+    [tamper] = home.of(AlertType.TAMPER)
+    assert tamper.explanation_zh.startswith("烟感 smoke1 上报防拆报警")
     home.send(rd("smoke1", t0 + 3 * MIN, status=True, battery=35, tamper=False))
     assert len(home.of(AlertType.LOW_BATTERY, clears=True)) == 1 and len(home.of(AlertType.TAMPER, clears=True)) == 1
 

@@ -54,8 +54,10 @@ async def test_notify_ack_sends_help_coming_to_the_pressed_button(
             clock.advance(20)
             await service.consume_link(ack_token)
             commands = await asyncio.to_thread(home.wait_for_commands, 1, timeout=10)
-            # Setting off is announced too (and only then "on the way"); arriving is not announced.
-            await service.transition(record.id, Action.EN_ROUTE, actor="W01", channel=Channel.CONSOLE)
+            # Setting off is announced too (and only then "on the way"); arriving is not announced. The duty
+            # officer clicks 网格员已出发 at the console: the elder hears the grid worker who took it is coming, not
+            # the officer at the desk (the re-review heard "社区值班员田文华已出发，正在赶来").
+            await service.transition(record.id, Action.EN_ROUTE, actor="W02", channel=Channel.CONSOLE)
             commands = await asyncio.to_thread(home.wait_for_commands, 2, timeout=10)
             await service.transition(record.id, Action.ON_SITE, actor="W01", channel=Channel.CONSOLE)
     finally:
@@ -71,7 +73,8 @@ async def test_notify_ack_sends_help_coming_to_the_pressed_button(
     payload = json.loads(coming.payload)
     assert payload["text_zh"] == "网格员李网格已出发，正在赶来。" and "on the way" in payload["text"]
     sent = [e for e in store.audit_entries(entity=Entity.ALERT) if e.action == AuditAction.COMMAND_SENT]
-    assert [(e.actor, e.detail["topic"]) for e in sent] == [("W01", taken.topic), ("W01", coming.topic)]
+    assert payload["by"] == "李网格"
+    assert [(e.actor, e.detail["topic"]) for e in sent] == [("W01", taken.topic), ("W02", coming.topic)]
     assert len(home.commands) == 2  # the ON_SITE step sent nothing (its transition returned after the publish)
 
 
@@ -104,3 +107,27 @@ async def test_notify_no_command_for_other_alert_types(store: AlertStore, webhoo
     assert record is not None
     await service.transition(record.id, Action.ACKNOWLEDGE, actor="W01", channel=Channel.CONSOLE)
     assert published == []
+
+
+async def test_a_desk_officer_is_never_announced_as_coming(
+    store: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
+    """The officer takes the SOS at the console, then clicks 网格员已出发: the elder hears the officer handles it,
+    then that a grid worker (not the officer, who owns the alert) is on the way."""
+    store.import_registry(registry_with_channels(webhook), now_ms=clock())
+    published: list[dict[str, str]] = []
+
+    class Recorder:
+        async def publish(self, topic: str, payload: bytes) -> None:
+            published.append(json.loads(payload))
+
+    service = make_service(store, clock, commands=Recorder())
+    record = await service.raise_alert(press("h0001", clock(), AlertType.SOS, device="band1"))
+    assert record is not None
+    await service.transition(record.id, Action.ACKNOWLEDGE, actor="W02", channel=Channel.CONSOLE)
+    await service.transition(record.id, Action.EN_ROUTE, actor="W02", channel=Channel.CONSOLE)
+    assert [p["text_zh"] for p in published] == [
+        "已收到您的求助，社区值班员王值班正在处理，请保持冷静，尽量留在原地。",
+        "网格员已出发，正在赶来。",
+    ]
+    assert published[1]["text"] == "A grid worker is on the way." and published[1]["by"] == ""
