@@ -194,6 +194,16 @@
     const c = document.getElementById("overdue-count");
     if (c) { c.textContent = String(overdue); c.parentElement.classList.toggle("some", overdue > 0); }
   }
+  function writingInDetail() {
+    // Something the officer entered in the detail that opening another alert would throw away.
+    const d = document.getElementById("detail");
+    if (!d) return false;
+    const f = document.activeElement;
+    if (f && d.contains(f) && ["INPUT", "TEXTAREA"].includes(f.tagName)) return true;
+    const typed = Array.from(d.querySelectorAll("textarea, input[type=text]")).some((el) => el.value !== el.defaultValue);
+    const chosen = Array.from(d.querySelectorAll("select[name=outcome]")).some((el) => el.value);
+    return typed || chosen;
+  }
   function onQueue() {
     const els = items(false);
     const ids = new Map(els.map((el) => [el.dataset.alert, Number(el.dataset.count || 1)]));
@@ -214,8 +224,9 @@
       if (urgent.length) {
         // The newest arrival (the queue puts the longest-waiting first among equals).
         const newest = urgent.reduce((a, b) => (Number(b.dataset.raised) > Number(a.dataset.raised) ? b : a));
-        if (shown && openLifeSafety(row(shown))) {
-          // The officer is on another unacknowledged life-safety alert: keep it, say a newer one is waiting.
+        if (shown && (openLifeSafety(row(shown)) || writingInDetail())) {
+          // The officer is on another unacknowledged life-safety alert, or is writing in the detail (an outcome
+          // chosen, a note typed): keep it, say a newer one is waiting.
           urgent.forEach((el) => { if (!waiting.includes(el.dataset.alert)) waiting.push(el.dataset.alert); });
         } else {
           openAlert(newest.dataset.alert, true);

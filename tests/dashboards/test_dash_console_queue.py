@@ -114,6 +114,23 @@ def test_a_new_sos_while_working_on_an_open_sos_waits_with_a_link(
     page.context.close()
 
 
+def test_a_new_sos_does_not_throw_away_a_resolution_being_written(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    """The re-review picked an outcome and typed a note on an acknowledged alert; the next SOS replaced the detail
+    and the note was gone. An officer writing in the detail is working on it: the new SOS waits with the notice."""
+    handled = _raise(backend, "h2", AlertType.INACTIVITY, Severity.WARNING, ago_s=600)
+    page = _console(chromium, live_server)
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(handled))
+    page.locator("#detail textarea[name=note]").fill("已电话联系，老人在午睡")
+    sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL)
+    expect(page.locator(f"#alert-{sos}")).to_be_visible(timeout=3000)
+    expect(page.locator("#newer-waiting")).to_be_visible()
+    assert _shown(page) == str(handled)
+    expect(page.locator("#detail textarea[name=note]")).to_have_value("已电话联系，老人在午睡")
+    page.context.close()
+
+
 def test_the_waiting_notice_in_english(chromium: Browser, live_server: LiveServer, backend: Backend) -> None:
     first = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=20)
     page = _console(chromium, live_server, lang="en")
