@@ -11,6 +11,7 @@ from __future__ import annotations
 import grp
 import os
 import signal
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,33 +71,50 @@ def write_accounts(
 ) -> tuple[int, int]:
     """Write the gateways' and the backend's password files and ACLs into ``out``; ``(active, revoked)``.
 
-    Files are 0640 (directory 0750), owned root:``group`` when run as root so the broker's user can read them and
-    nobody else. A revoked account is in neither file: the broker refuses its login and, after the reload, every
-    publish of a connection it still holds (the ACL no longer names it).
+    Files are 0640 in group ``group`` (the broker's) so the broker can read them and nobody else. The install step
+    creates ``out`` for the service user, ``eldercare:mosquitto`` 2750 (setgid: new files take the broker's group),
+    so the service user, who can read the store, writes them; run as root, files and a new directory are chowned to
+    the group instead. A revoked account is in neither file: the broker refuses its login and, at the reload,
+    closes a connection it still holds.
     """
     if not secret:
         raise BrokerSetupError("ELDERCARE_GATEWAY_SECRET is not set: it derives every gateway's password")
     if not backend_password:
         raise BrokerSetupError("ELDERCARE_MQTT_PASSWORD is not set: the backend's broker account needs it")
     gid: int | None = None
-    if group and os.geteuid() == 0:
+    if group:
         try:
             gid = grp.getgrnam(group).gr_gid
         except KeyError:
             raise BrokerSetupError(f"group {group!r} does not exist (is mosquitto installed?)") from None
-    out.mkdir(parents=True, exist_ok=True)
-    os.chmod(out, 0o750)
-    if gid is not None:
-        os.chown(out, 0, gid)
-    active = [a for a in accounts if a.active]
-    _write(
-        out / "gateways.passwd",
-        render_password_file({a.site: gateway_password(secret, a.site, a.generation) for a in active}),
-        gid=gid,
-    )
-    _write(out / "gateways.acl", render_acl(sites=[a.site for a in active]), gid=gid)
-    _write(out / "backend.passwd", render_password_file({backend_user: backend_password}), gid=gid)
-    _write(out / "backend.acl", render_backend_acl(backend_user=backend_user), gid=gid)
+    root = os.geteuid() == 0
+    try:
+        if not out.exists():
+            out.mkdir(parents=True, mode=0o750)
+            if root and gid is not None:
+                os.chown(out, 0, gid)
+        os.chmod(out, 0o750 | (out.stat().st_mode & stat.S_ISGID))  # keep the setgid bit of the install step
+        active = [a for a in accounts if a.active]
+        files = {
+            "gateways.passwd": render_password_file(
+                {a.site: gateway_password(secret, a.site, a.generation) for a in active}
+            ),
+            "gateways.acl": render_acl(sites=[a.site for a in active]),
+            "backend.passwd": render_password_file({backend_user: backend_password}),
+            "backend.acl": render_backend_acl(backend_user=backend_user),
+        }
+        for name, text in files.items():
+            _write(out / name, text, gid=gid if root else None)
+    except PermissionError as exc:
+        raise BrokerSetupError(
+            f"cannot write {exc.filename or out} ({exc.strerror}): create the directory for the service user as"
+            f" the install step says: `install -d -o eldercare -g mosquitto -m 2750 {out}`"
+        ) from None
+    if gid is not None and any((out / name).stat().st_gid != gid for name in files):
+        raise BrokerSetupError(
+            f"the files in {out} are not in group {group!r}, so the broker cannot read them: recreate the directory"
+            f" with `install -d -o eldercare -g mosquitto -m 2750 {out}` (setgid) and run this again"
+        )
     return len(active), len(accounts) - len(active)
 
 
@@ -110,12 +128,40 @@ def reload_broker(pid_file: Path | None) -> int | None:
     try:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, signal.SIGHUP)
+    except PermissionError:
+        raise BrokerSetupError(
+            "the files are written, but this user may not signal the broker: run `systemctl reload mosquitto` as"
+            " root, then `eldercare broker check` (until then the broker keeps its old accounts)"
+        ) from None
     except (OSError, ValueError) as exc:
         raise BrokerSetupError(
             f"could not signal the broker through {pid_file} ({exc}); the files are written:"
-            " run `systemctl reload mosquitto` (or pass --pid-file)"
+            " run `systemctl reload mosquitto` as root, then `eldercare broker check`"
         ) from None
     return pid
+
+
+def check_backend(settings: Settings, *, timeout_s: float = 10.0) -> str:
+    """Wait until the broker accepts the backend's account on its listener; what it said, or a setup error.
+
+    A reload cannot add listeners (mosquitto logs it and keeps running without them): after installing or changing
+    ``conf.d/eldercare.conf`` the broker must be restarted, and this is how a provisioning run notices.
+    """
+    from gateway.listener import probe_credentials
+
+    host, port = settings.mqtt_host, settings.mqtt_port
+    deadline = time.monotonic() + timeout_s
+    while not probe_credentials(
+        host=host, port=port, username=settings.mqtt_username, password=settings.mqtt_password.get_secret_value()
+    ):
+        if time.monotonic() > deadline:
+            raise BrokerSetupError(
+                f"the broker does not accept the backend's account on {host}:{port}: if its configuration was"
+                " installed or changed, restart it (`systemctl restart mosquitto`: a reload cannot add listeners),"
+                " and read its log (/var/log/mosquitto/mosquitto.log)"
+            )
+        time.sleep(0.2)
+    return f"the broker accepts the backend's account on {host}:{port}"
 
 
 def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path | None) -> str:
@@ -135,7 +181,6 @@ def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path 
         backend_user=settings.mqtt_username,
         backend_password=settings.mqtt_password.get_secret_value(),
     )
-    pid = reload_broker(pid_file)
     store.audit(
         now_ms=_now_ms(),
         actor=_actor(),
@@ -145,8 +190,11 @@ def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path 
         entity_id=str(out),
         detail={"active": active, "revoked": revoked},
     )
-    told = f"broker reloaded (pid {pid})" if pid is not None else "broker not signalled"
-    return f"{active} gateway accounts written to {out}, {revoked} revoked left out; {told}"
+    console.print(f"{active} gateway accounts written to {out}, {revoked} revoked left out")
+    pid = reload_broker(pid_file)
+    if pid is None:
+        return "broker not signalled: `systemctl reload mosquitto` as root, then `eldercare broker check`"
+    return f"broker reloaded (pid {pid}); {check_backend(settings)}"
 
 
 def _run(fn: Callable[[], None]) -> None:
@@ -229,6 +277,18 @@ def _change(
         console.print(_provision(settings, store, out, pid_file))
 
     _with_store(fn)
+
+
+@broker_app.command("check")
+def check() -> None:
+    """Check that the running broker accepts the backend's account (after a reload or restart)."""
+
+    def body() -> None:
+        from eldercare.settings import Settings
+
+        console.print(check_backend(Settings()))
+
+    _run(body)
 
 
 @broker_app.command("provision")

@@ -332,3 +332,46 @@ def test_the_broker_commands_provision_revoke_reinstate_from_the_store_and_audit
         "gateway.password",
     ]
     assert all(channel == "cli" for _, _, channel in actions)
+
+
+def test_the_service_user_writes_the_accounts_into_the_setgid_directory_of_the_install_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's PostgreSQL lets only the service user in (peer auth), so it, not root, writes the files: into
+    ``install -d -o eldercare -g mosquitto -m 2750``, where new files take the broker's group."""
+    import grp
+    import stat
+
+    from eldercare import broker_cli
+    from eldercare.broker_cli import BrokerSetupError
+
+    mosquitto_gid = grp.getgrnam("mosquitto").gr_gid
+    monkeypatch.setattr(broker_cli.os, "geteuid", lambda: 1000)  # not root: no chown, the directory decides
+    good = tmp_path / "good"
+    good.mkdir()
+    os.chown(good, -1, mosquitto_gid)
+    os.chmod(good, 0o2750)
+    kwargs = {"secret": SECRET, "backend_user": "backend", "backend_password": BACKEND_PASSWORD}
+    assert write_accounts(good, [GatewayAccount(site="h1")], **kwargs) == (1, 0)  # type: ignore[arg-type]
+    assert good.stat().st_mode & stat.S_ISGID  # kept: later runs still write files the broker can read
+    assert all(p.stat().st_gid == mosquitto_gid and p.stat().st_mode & 0o777 == 0o640 for p in good.iterdir())
+    plain = tmp_path / "plain"  # made by hand without the group: the broker could not read what is written
+    plain.mkdir()
+    with pytest.raises(BrokerSetupError, match="install -d -o eldercare -g mosquitto -m 2750"):
+        write_accounts(plain, [GatewayAccount(site="h1")], **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_provisioning_run_checks_the_broker_accepts_the_backend(production: Production) -> None:
+    """A reload cannot add listeners: a broker whose new config was never restarted into is caught here."""
+    from pydantic import SecretStr
+
+    from eldercare.broker_cli import BrokerSetupError, check_backend
+    from eldercare.settings import Settings
+
+    settings = Settings(
+        mqtt_host="127.0.0.1", mqtt_port=production.backend_port, mqtt_password=SecretStr(BACKEND_PASSWORD)
+    )
+    assert f"accepts the backend's account on 127.0.0.1:{production.backend_port}" in check_backend(settings)
+    missing = Settings(mqtt_host="127.0.0.1", mqtt_port=free_port(), mqtt_password=SecretStr(BACKEND_PASSWORD))
+    with pytest.raises(BrokerSetupError, match="restart it"):
+        check_backend(missing, timeout_s=0.5)
