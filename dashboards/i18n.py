@@ -128,9 +128,9 @@ _ZH: Final[dict[str, str]] = {
     "device.open_alerts": "未处理告警",
     "device.all": "查看全部设备",
     "device.source.telemetry": (
-        "状态来源：遥测数据（InfluxDB 最近上报时间，按设备类型的上报周期判断；{days} 天内无数据记为未见上报）"
+        "状态依据：设备最近一次上报的时间，按该类设备应有的上报间隔判断；{days} 天内没有上报的记为“从未上报”"
     ),
-    "device.source.alerts": "状态来源：未处理的离线告警（未配置或无法连接遥测数据库）",
+    "device.source.alerts": "状态依据：未处理的离线告警（暂时读不到设备的上报记录，请联系系统管理员）",
     "ago.s": "{n} 秒前",
     "ago.m": "{n} 分钟前",
     "ago.h": "{n} 小时前",
@@ -326,10 +326,10 @@ _EN: Final[dict[str, str]] = {
     "device.open_alerts": "Open alerts",
     "device.all": "All devices",
     "device.source.telemetry": (
-        "Status from telemetry (last message in InfluxDB against each kind's reporting cadence; "
-        "nothing in {days} days counts as never seen)"
+        "Status from each device's last report against how often its kind should report; "
+        "nothing in {days} days counts as never seen"
     ),
-    "device.source.alerts": "Status from open offline alerts (telemetry not configured or unreachable)",
+    "device.source.alerts": "Status from open offline alerts (the devices' reports cannot be read just now; tell the system administrator)",
     "ago.s": "{n} s ago",
     "ago.m": "{n} min ago",
     "ago.h": "{n} h ago",

@@ -21,7 +21,11 @@ def test_phone_resident_page_calls_navigates_and_is_scoped_and_audited(client: T
     listing = client.get("/m/residents").text
     assert 'href="/m/residents/R1"' in listing and 'href="/residents/R1"' not in listing
     assert "13900000001" not in listing  # masked in the list
-    assert 'href="/m/residents/R1"' in client.get("/devices?m=1").text  # the phone's device tab stays phone
+    devices = client.get("/devices?m=1").text
+    assert 'href="/m/residents/R1"' in devices  # the phone's device tab stays phone
+    assert "InfluxDB" not in devices  # no database names for a grid worker
+    filtered = client.get("/devices?m=1&status=offline").text
+    assert 'href="/devices?m=1" id="filters-reset"' in filtered  # 重置 too (it led to the desktop page)
     r = client.get("/m/residents/R1")
     assert r.status_code == 200
     assert 'class="phone"' in r.text and 'class="tabs"' in r.text
