@@ -329,7 +329,9 @@ _EN: Final[dict[str, str]] = {
         "Status from each device's last report against how often its kind should report; "
         "nothing in {days} days counts as never seen"
     ),
-    "device.source.alerts": "Status from open offline alerts (the devices' reports cannot be read just now; tell the system administrator)",
+    "device.source.alerts": (
+        "Status from open offline alerts (the devices' reports cannot be read just now; tell the system administrator)"
+    ),
     "ago.s": "{n} s ago",
     "ago.m": "{n} min ago",
     "ago.h": "{n} h ago",

@@ -50,7 +50,8 @@ def test_expired_session_tap_comes_back_to_the_alert_page_with_a_notice(client: 
     assert r.status_code == 303 and r.headers["location"] == target
     page = client.get(target)
     assert page.status_code == 200, page.text[:300]
-    assert 'class="flash warn" id="relogin-notice"' in page.text and "操作没有执行" in page.text and "请再点一次" in page.text
+    assert 'class="flash warn" id="relogin-notice"' in page.text  # a warning, not the green of success
+    assert "操作没有执行" in page.text and "请再点一次" in page.text
     assert "act-acknowledge" in page.text  # the button is there to tap again
     assert alert_of(backend, sos).state is State.OPEN  # nothing happened behind the worker's back
     en = client.get(target + "&lang=en").text
