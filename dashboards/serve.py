@@ -49,22 +49,24 @@ def provision_demo_logins(backend: StoreBackend, worker_ids: Iterable[str] | Non
 
 
 class ConsolePortBusy(OSError):
-    """Raised when the console cannot listen on its address; the message says which and what to do."""
+    """Raised when an HTTP listener cannot listen on its address; the message says which and what to do."""
 
-    def __init__(self, host: str, port: int, reason: str) -> None:
+    def __init__(self, host: str, port: int, reason: str, *, listener: str = "the console", change: str = "") -> None:
+        how = f" ({change})" if change else ""
         super().__init__(
-            f"the console cannot listen on {host}:{port} ({reason}); free the port or choose another "
-            f"(--console-port / --port) / 控制台无法监听 {host}:{port}（{reason}），请释放该端口或换一个端口"
+            f"{listener} cannot listen on {host}:{port} ({reason}); free the port or choose another{how}"
+            f" / 无法监听 {host}:{port}（{reason}），请释放该端口或换一个端口"
         )
         self.host = host
         self.port = port
 
 
-def ensure_port_free(host: str, port: int) -> None:
+def ensure_port_free(host: str, port: int, *, listener: str = "the console", change: str = "") -> None:
     """Fail fast, before any server starts, when ``host:port`` cannot be listened on.
 
     uvicorn reports a busy port only from inside its server task (and exits the process from there), which a
     launcher that already started the broker, InfluxDB and the backend cannot turn into a clean stop.
+    ``listener`` names what listens there and ``change`` how the caller's operator picks another port (its option).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -72,7 +74,7 @@ def ensure_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise ConsolePortBusy(host, port, exc.strerror or str(exc)) from None
+            raise ConsolePortBusy(host, port, exc.strerror or str(exc), listener=listener, change=change) from None
 
 
 class _Server(uvicorn.Server):
@@ -116,12 +118,17 @@ async def serve_console(
     trusted_proxies: str = "",
     tls_cert: str | None = None,
     tls_key: str | None = None,
+    listener: str = "the console",
+    change: str = "",
 ) -> None:
-    """Run uvicorn on the current event loop until cancelled; cancelling shuts it down gracefully."""
+    """Run uvicorn on the current event loop until cancelled; cancelling shuts it down gracefully.
+
+    ``listener`` and ``change`` word the error of a busy port (see :func:`ensure_port_free`).
+    """
     config = console_config(
         app, host=host, port=port, trusted_proxies=trusted_proxies, tls_cert=tls_cert, tls_key=tls_key
     )
-    ensure_port_free(host, port)
+    ensure_port_free(host, port, listener=listener, change=change)
     server = _Server(config)
     task = asyncio.ensure_future(server.serve())
     try:
@@ -132,4 +139,4 @@ async def serve_console(
         raise
     except SystemExit:
         # uvicorn exits from inside the task when it cannot bind (a port taken since the check above).
-        raise ConsolePortBusy(host, port, "uvicorn could not start") from None
+        raise ConsolePortBusy(host, port, "uvicorn could not start", listener=listener, change=change) from None

@@ -8,6 +8,7 @@ from alerts.lifecycle import Channel
 from alerts.store.repository import AlertStore
 from dashboards.security import hash_password
 from eldercare.backend import wall_ms
+from eldercare.privacy import operator
 
 MIN_PASSWORD = 10
 """Same floor as passwords set in the console."""
@@ -28,7 +29,7 @@ def read_password_file(path: Path) -> str:
 
 
 def create_admin(store: AlertStore, *, worker_id: str, name: str, phone: str, password: str) -> None:
-    """Add an active administrator (scope: everything) with an argon2id password hash; audited.
+    """Add an active administrator (scope: everything) with an argon2id password hash; audited as the operator.
 
     Raises :class:`AdminError` for a short password, a taken id or phone, or an invalid id.
     """
@@ -37,7 +38,7 @@ def create_admin(store: AlertStore, *, worker_id: str, name: str, phone: str, pa
     try:
         store.create_worker(
             worker_id=worker_id, name=name, role="admin", scope="", phone=phone, password_hash=hash_password(password),
-            actor="cli", channel=Channel.SYSTEM, now_ms=wall_ms(),
+            actor=operator(), channel=Channel.SYSTEM, now_ms=wall_ms(),
         )  # fmt: skip
     except ValueError as exc:  # RecordConflict / InvalidRecord
         raise AdminError(str(exc)) from None

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import sqlite3
 import subprocess
 import time
@@ -98,9 +99,26 @@ def store_counts(settings: Settings) -> dict[str, int]:
         store.close()
 
 
+def _install_hint(path: Path) -> str:
+    return f"create it for the user running the backup, e.g. `install -d -o eldercare -m 0700 {path}`"
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a parent this user may not enter (e.g. /root) fails with the fix, not a traceback."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise BackupError(
+            f"cannot reach the backup directory {path}: {exc.strerror}; {_install_hint(path)} / 无法访问备份目录 {path}"
+        ) from None
+    return True
+
+
 def _private_dir(path: Path) -> None:
     """Create ``path`` and its missing parents 0700, or fail with one line naming the directory and the fix."""
-    missing = [p for p in (path, *path.parents) if not p.exists()]
+    missing = [p for p in (path, *path.parents) if not _exists(p)]
     for p in reversed(missing):
         try:
             p.mkdir(mode=0o700)
@@ -108,8 +126,7 @@ def _private_dir(path: Path) -> None:
             continue
         except OSError as exc:
             raise BackupError(
-                f"cannot create the backup directory {p}: {exc.strerror}; create its parent for the user running"
-                f" the backup, e.g. `install -d -o eldercare -m 0700 {p}` / 无法创建备份目录 {p}"
+                f"cannot create the backup directory {p}: {exc.strerror}; {_install_hint(p)} / 无法创建备份目录 {p}"
             ) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise BackupError(
@@ -118,35 +135,96 @@ def _private_dir(path: Path) -> None:
         )
 
 
-def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, Any]:
-    """Write a backup of the deployment into the new directory ``out``; returns the manifest.
+def _tcp_reachable(address: str, *, timeout_s: float = 3.0) -> str | None:
+    """None when ``host:port`` accepts a TCP connection within ``timeout_s``, else why not."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+            return None
+    except ValueError:
+        return "not a host:port address"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
-    Missing parent directories are created 0700 (e.g. ``/var/backups/eldercare`` on the first nightly run).
-    """
-    if out.exists() and any(out.iterdir()):
+
+def _check_backup(settings: Settings, out: Path, *, influx: bool) -> None:
+    """Every precondition of a backup, checked before anything is written (influxd retried for minutes)."""
+    if _exists(out) and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: a backup goes into a new directory")
-    # Checked before anything is written: influxd itself only says "backup: EOF".
-    if influx and not asyncio.run(_influx_db_exists(settings, settings.influx_db)):
-        raise BackupError(
-            f"the InfluxDB database {settings.influx_db!r} does not exist at {settings.influx_url}: check"
-            " ELDERCARE_INFLUX_DB (the backend creates it on its first start), or back up with --no-influx"
-            f" / InfluxDB 数据库 {settings.influx_db} 不存在"
-        )
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        if not _sqlite_path(url).is_file():
+            raise BackupError(f"the SQLite store {_sqlite_path(url)} does not exist (ELDERCARE_DATABASE_URL)")
+    elif url.startswith("postgresql"):
+        if shutil.which("pg_dump") is None:
+            raise BackupError("the pg_dump command is missing (Debian: postgresql-client)")
+        _ping_store(url)
+    else:
+        raise BackupError(f"unsupported database URL scheme in {driver_name(url)!r}")
+    if influx:
+        if shutil.which("influxd") is None:
+            raise BackupError("the influxd command is missing (influxd backup writes the telemetry), or --no-influx")
+        # influxd itself only says "backup: EOF".
+        if not asyncio.run(_influx_db_exists(settings, settings.influx_db)):
+            raise BackupError(
+                f"the InfluxDB database {settings.influx_db!r} does not exist at {settings.influx_url}: check"
+                " ELDERCARE_INFLUX_DB (the backend creates it on its first start), or back up with --no-influx"
+                f" / InfluxDB 数据库 {settings.influx_db} 不存在"
+            )
+        # influxd backup retries an unreachable RPC address for minutes, leaving partial files behind.
+        why = _tcp_reachable(settings.influx_backup_host)
+        if why is not None:
+            raise BackupError(
+                f"InfluxDB's backup port ELDERCARE_INFLUX_BACKUP_HOST {settings.influx_backup_host} cannot be reached"
+                f" ({why}): is influxd's bind-address (8088) on that address? or back up with --no-influx"
+                " / 无法连接 InfluxDB 备份端口"
+            )
     tls = settings.backup_tls_dir
     if tls is not None and not (tls.is_dir() and os.access(tls, os.R_OK | os.X_OK)):
         raise BackupError(
             f"ELDERCARE_BACKUP_TLS_DIR {tls} is not a directory this user can read (the broker's certificates and"
             " the CA key: docs/operations.md, step 5)"
         )
-    _private_dir(out)
+
+
+def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, Any]:
+    """Write a backup of the deployment into the new directory ``out``; returns the manifest.
+
+    Every precondition (the directory is new, the store answers, InfluxDB's HTTP API and backup port answer, the
+    TLS directory is readable) is checked before anything is written; a failed check says "nothing was written".
+    A step failing later removes what was written into ``out``, so a directory without ``manifest.json`` is never
+    left to be taken for a backup. Missing parent directories are created 0700 (e.g. ``/var/backups/eldercare`` on
+    the first nightly run) and stay.
+    """
+    try:
+        _check_backup(settings, out, influx=influx)
+        created = not _exists(out)
+        _private_dir(out)
+    except BackupError as exc:
+        raise BackupError(f"{exc}; nothing was written / 未写入任何文件") from None
+    try:
+        return _write_backup(settings, out, influx=influx)
+    except BaseException as exc:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        else:  # an empty directory made for it (e.g. `install -d`): keep it, empty again
+            for child in out.iterdir() if out.is_dir() else ():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        if isinstance(exc, BackupError):
+            raise BackupError(f"{exc}; the partial backup in {out} was removed / 未完成的备份已删除") from None
+        raise
+
+
+def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
     secure_data_dir(out)
     url = settings.database_url
     if url.startswith("sqlite"):
         _sqlite_copy(_sqlite_path(url), out / "store.sqlite")
-    elif url.startswith("postgresql"):
-        pg_dump(url, out / "store.pgdump")
     else:
-        raise BackupError(f"unsupported database URL scheme in {driver_name(url)!r}")
+        pg_dump(url, out / "store.pgdump")
     if influx:
         _run(["influxd", "backup", "-portable", "-database", settings.influx_db, "-host", settings.influx_backup_host,
               str(out / "influx")], what="influxd backup")  # fmt: skip
@@ -156,6 +234,7 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     letters = settings.data_dir / DEADLETTER_FILE
     if letters.is_file():
         _sqlite_copy(letters, out / DEADLETTER_FILE)
+    tls = settings.backup_tls_dir
     tls_files: list[str] = []
     if tls is not None:
         try:
@@ -171,6 +250,7 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
         "deadletter": letters.is_file(),
         "tls_files": tls_files,
     }
+    # Written last: a directory with a manifest is a complete backup.
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     secure_data_dir(out)
     return manifest
@@ -192,20 +272,25 @@ def _check_store(settings: Settings, src: Path) -> None:
         raise BackupError(f"{src} has no {wanted}, but the configured store is {masked_url(url)}")
     if url.startswith("sqlite"):
         return
-    store = AlertStore(url=url, migrate=False)
-    try:
-        ping(store.engine)
-        others = other_sessions(store.engine)
-    except Exception as exc:  # the driver's error types stay inside the store package
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackupError(f"the store {masked_url(url)} cannot be reached: {first}") from None
-    finally:
-        store.close()
+    others = _ping_store(url, sessions=True)
     if others:
         raise BackupError(
             f"other clients are connected to the store {masked_url(url)}: {', '.join(sorted(others))}; stop them"
             " first (`systemctl stop eldercare-console eldercare-backend` on every host) / 仍有进程连接数据库"
         )
+
+
+def _ping_store(url: str, *, sessions: bool = False) -> set[str]:
+    """Raise :class:`BackupError` unless the PostgreSQL store answers; with ``sessions``, its other clients."""
+    store = AlertStore(url=url, migrate=False)
+    try:
+        ping(store.engine)
+        return set(other_sessions(store.engine)) if sessions else set()
+    except Exception as exc:  # the driver's error types stay inside the store package
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BackupError(f"the store {masked_url(url)} cannot be reached: {first}") from None
+    finally:
+        store.close()
 
 
 async def _influx_db_exists(settings: Settings, db: str) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import re
 from typing import Any, Final
 
@@ -16,11 +17,17 @@ _SITE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def operator() -> str:
-    """The audit actor of a command run by an operator: ``cli:<login name>``."""
+    """The audit actor of a command run by an operator: ``cli:<login name>``, sudo's caller when there is one.
+
+    The name comes from the password database, not ``$USER``: a root shell may not set it (the actor was ``cli:0``).
+    """
+    caller = os.environ.get("SUDO_USER")
+    if caller:
+        return f"cli:{caller}"
     try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+        return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+    except KeyError:  # a uid without an entry (a container's arbitrary user)
+        return f"cli:{os.getuid()}"
 
 
 def _client(settings: Settings) -> InfluxClient:

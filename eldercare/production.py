@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import signal
+import ssl
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -145,6 +146,10 @@ def open_store(settings: Settings) -> AlertStore:
     return AlertStore(url=settings.database_url)
 
 
+SERVE_PORT_OPTION = "`eldercare serve --port`, or ELDERCARE_CONSOLE_PORT"
+"""How an operator changes the port ``eldercare serve`` listens on (the units pass ``--port``)."""
+
+
 def check_settings(settings: Settings, role: Role) -> None:
     """Fail fast, with the variable to set, on settings the role cannot run without."""
     if len(settings.link_secret.get_secret_value()) < 16:
@@ -166,8 +171,24 @@ def check_settings(settings: Settings, role: Role) -> None:
                     f"ELDERCARE_{variable}: cannot read {path}: {exc.strerror} (the service user must be able to read"
                     " it, e.g. group eldercare and mode 0640)"
                 ) from None
+    if settings.console_tls_cert is not None and settings.console_tls_key is not None:
+        _check_tls_pair(settings.console_tls_cert, settings.console_tls_key)
     if role in ("backend", "all") and not settings.mqtt_password.get_secret_value():
         raise ConfigError("ELDERCARE_MQTT_PASSWORD (the backend's broker account) is not set")
+
+
+def _check_tls_pair(cert: Path, key: Path) -> None:
+    """The key is a private key and belongs to the certificate: uvicorn found out only after "serving on"."""
+    try:
+        # The password callback keeps OpenSSL from prompting on the terminal for an encrypted key.
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        reason = exc.reason or exc.strerror or str(exc)
+        raise ConfigError(
+            f"ELDERCARE_CONSOLE_TLS_CERT {cert} and ELDERCARE_CONSOLE_TLS_KEY {key} are not a certificate and its"
+            f" private key ({reason}): is the key the certificate's, and are the two not swapped?"
+            " / TLS 证书与私钥不匹配"
+        ) from None
 
 
 # -- readiness and metrics ------------------------------------------------------------------------------------
@@ -347,6 +368,11 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
     )
 
 
+def _listener(role: Role) -> str:
+    """What the role's HTTP port serves, for the message of a busy port."""
+    return "the backend's health and metrics endpoint" if role == "backend" else "the console"
+
+
 async def run_serve(
     settings: Settings,
     *,
@@ -360,7 +386,8 @@ async def run_serve(
     from dashboards.serve import ensure_port_free
 
     check_settings(settings, role)
-    ensure_port_free(host, port)  # before anything starts or says "serving on"
+    # before anything starts or says "serving on"
+    ensure_port_free(host, port, listener=_listener(role), change=SERVE_PORT_OPTION)
     private_umask()
     secure_data_dir(settings.data_dir)
     lock = contextlib.ExitStack()
@@ -415,7 +442,8 @@ async def _serve(
                 app = build_console(settings, store=store, service=service, backend=backend)
             http = tasks.create_task(
                 serve_console(
-                    app, host=host, port=port, trusted_proxies=settings.trusted_proxies,
+                    app, host=host, port=port, trusted_proxies=settings.trusted_proxies, listener=_listener(role),
+                    change=SERVE_PORT_OPTION,
                     tls_cert=str(settings.console_tls_cert) if settings.console_tls_cert else None,
                     tls_key=str(settings.console_tls_key) if settings.console_tls_key else None,
                 ),

@@ -171,7 +171,8 @@ async def _up(
     from dashboards.serve import ensure_port_free
 
     if console_port:
-        ensure_port_free(host, console_port)  # before any server starts: a busy port is a one-line error
+        # before any server starts: a busy port is a one-line error
+        ensure_port_free(host, console_port, change="--console-port")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -318,7 +319,7 @@ def _start_console(
         handover=HandoverStore(backend.store),
         guardians=GuardianBook(guardians=GuardianStore(backend.store), links=backend.guardian_links),
     )
-    task = tasks.create_task(serve_console(app, host=host, port=port), name="console")
+    task = tasks.create_task(serve_console(app, host=host, port=port, change="--console-port"), name="console")
     return [(lg.worker_id, lg.name, lg.role, lg.password) for lg in logins], task
 
 

@@ -271,3 +271,37 @@ def test_backup_of_a_missing_telemetry_database_names_it(influxd: Influxd, uniqu
     AlertStore(url=settings.database_url).close()
     with pytest.raises(BackupError, match=f"InfluxDB database '{unique_db}' does not exist"):
         backup(settings, tmp_path / "backup")
+
+
+def test_backup_with_the_influx_backup_port_unreachable_stops_at_once_writing_nothing(
+    influxd: Influxd, unique_db: str, tmp_path: Path
+) -> None:
+    """Found during an upgrade: influxd backup retried for ~4 minutes, then left store.pgdump and a pending meta file
+    without a manifest, with the services stopped meanwhile."""
+    from eldercare.servers._child import free_port
+
+    closed = f"127.0.0.1:{free_port()}"
+    settings = Settings(data_dir=tmp_path / "data", influx_url=influxd.url, influx_db=unique_db,
+                        influx_backup_host=closed)  # fmt: skip
+    (tmp_path / "data").mkdir()
+    AlertStore(url=settings.database_url).close()
+    asyncio.run(_seed_telemetry(influxd, unique_db, "s1", 3))
+    out = tmp_path / "backup"
+    started = time.monotonic()
+    with pytest.raises(BackupError) as caught:
+        backup(settings, out)
+    assert time.monotonic() - started < 15
+    message = str(caught.value)
+    assert "ELDERCARE_INFLUX_BACKUP_HOST" in message and closed in message and "nothing was written" in message
+    assert not out.exists()
+
+
+def test_backup_with_influxdb_unreachable_writes_nothing(tmp_path: Path) -> None:
+    from eldercare.servers._child import free_port
+
+    settings = Settings(data_dir=tmp_path / "data", influx_url=f"http://127.0.0.1:{free_port()}")
+    (tmp_path / "data").mkdir()
+    AlertStore(url=settings.database_url).close()
+    with pytest.raises(BackupError, match=r"InfluxDB at http://127\.0\.0\.1:\d+ .*nothing was written"):
+        backup(settings, tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()

@@ -268,3 +268,90 @@ def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_the
         assert letters.count_by_reason() == {Reason.BAD_JSON: 1}
     finally:
         letters.close()
+
+
+def test_a_busy_backend_health_port_names_the_backend_and_the_real_option(tmp_path: Path) -> None:
+    """The message said "the console cannot listen" and suggested --console-port, which `serve` does not have."""
+    import socket
+
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_LINK_SECRET": "x" * 32,
+           "ELDERCARE_MQTT_PASSWORD": "backend-broker-password"}  # fmt: skip
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code, output = _cli(env, "serve", "--role", "backend", "--port", str(port), cwd=tmp_path)
+    line = _one_clear_line(output)
+    assert code == 2 and f"127.0.0.1:{port}" in line, output
+    assert "backend" in line and "the console" not in line and "--console-port" not in line, line
+    assert "--port" in line and "ELDERCARE_CONSOLE_PORT" in line, line
+
+
+@pytest.mark.parametrize("case", ["certificate as key", "key of another certificate"])
+def test_a_tls_key_that_does_not_fit_is_one_line_before_serving(tmp_path: Path, case: str) -> None:
+    """Found by the IT administrator: "serving on …", then a 142-line traceback ending in KEY_VALUES_MISMATCH."""
+    from eldercare.certs import server_certificate
+
+    one = server_certificate(tmp_path / "one")
+    other = server_certificate(tmp_path / "other")
+    key = one.cert if case == "certificate as key" else other.key
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "d"), "ELDERCARE_LINK_SECRET": "x" * 32,
+           "ELDERCARE_CONSOLE_TLS_CERT": str(one.cert), "ELDERCARE_CONSOLE_TLS_KEY": str(key)}  # fmt: skip
+    code, output = _cli(env, "serve", "--role", "console", "--port", str(_closed_port()), cwd=tmp_path)
+    line = _one_clear_line(output)
+    assert code == 2, output
+    assert "ELDERCARE_CONSOLE_TLS_CERT" in line and "ELDERCARE_CONSOLE_TLS_KEY" in line, line
+    assert str(one.cert) in line and str(key) in line, line
+    assert "serving on" not in output
+
+
+def test_a_backup_whose_store_cannot_be_reached_writes_nothing(sqlite_env: Path, tmp_path: Path) -> None:
+    """pg_dump failed after the directory was made: a half-written backup without a manifest was left behind."""
+    url = f"postgresql+psycopg://eldercare@127.0.0.1:{_closed_port()}/eldercare"
+    out = tmp_path / "backups" / "pre-upgrade"
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(out)], env={"ELDERCARE_DATABASE_URL": url})
+    text = _text(result.output)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "127.0.0.1" in text and "nothing was written" in text, text
+    assert not out.exists()
+
+
+def test_a_backup_failing_midway_leaves_no_partial_directory(sqlite_env: Path, tmp_path: Path) -> None:
+    """A step failing after the store was copied (here a TLS directory holding a FIFO) removes what was written."""
+    import os
+
+    sqlite_env.mkdir()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    os.mkfifo(tls / "pipe")
+    out = tmp_path / "backups" / "nightly"
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(out)], env={"ELDERCARE_BACKUP_TLS_DIR": str(tls)})
+    text = _text(result.output)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert "ELDERCARE_BACKUP_TLS_DIR" in text and "removed" in text, text
+    assert not out.exists()
+    assert (tmp_path / "backups").is_dir()  # the parents made for it stay: the nightly unit needs them
+
+
+def test_backup_under_a_directory_it_cannot_enter_gives_the_install_hint(
+    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the service user `eldercare backup /root/x` said only "Permission denied: /root/x" (stat refused)."""
+    sqlite_env.mkdir()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    closed = tmp_path / "root"
+    closed.mkdir()
+    real_stat = Path.stat
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> object:
+        if closed in self.parents:  # like /root (0700) for the eldercare user (we run the tests as root)
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "stat", refuse)
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(closed / "backups" / "x")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    text = _text(result.output)
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3, result.output
+    assert str(closed / "backups") in text and "install -d -o eldercare -m 0700" in text, text
