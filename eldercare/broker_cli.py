@@ -44,7 +44,9 @@ class BrokerSetupError(Exception):
 
 
 def _actor() -> str:
-    return f"cli:{os.environ.get('SUDO_USER') or os.environ.get('USER') or os.getuid()}"
+    from eldercare.privacy import operator  # one rule for every operator command's audit actor
+
+    return operator()
 
 
 def _now_ms() -> int:
