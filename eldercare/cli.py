@@ -236,6 +236,14 @@ def nats_accounts(
     out: Annotated[Path, typer.Option(help="Directory for accounts.conf and cluster-auth.conf (0600).")] = Path(
         "nats-accounts"
     ),
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Homes from the store (ELDERCARE_DATABASE_URL) with their revocations and key generations"
+            " (`eldercare broker revoke`) instead of ELDERCARE_REGISTRY_PATH.",
+        ),
+    ] = False,
 ) -> None:
     """Clustered mode: write the NATS accounts every node includes (docs/scale-out.md, "Accounts").
 
@@ -248,15 +256,31 @@ def nats_accounts(
     from ingest.nats_auth import NatsAuth
 
     s = Settings()
-    if s.registry_path is None or not s.nats_user:
+    if (s.registry_path is None and not from_store) or not s.nats_user:
         console.print(
-            "ELDERCARE_REGISTRY_PATH and ELDERCARE_NATS_USER are required / 需要设置 ELDERCARE_REGISTRY_PATH 和"
-            " ELDERCARE_NATS_USER"
+            "ELDERCARE_REGISTRY_PATH (or --from-store) and ELDERCARE_NATS_USER are required / 需要设置"
+            " ELDERCARE_REGISTRY_PATH（或 --from-store）和 ELDERCARE_NATS_USER"
         )
         raise typer.Exit(2)
+    generations: dict[str, int] = {}
+    if from_store:
+        from alerts.store.gateway_accounts import GatewayAccounts
+        from alerts.store.repository import AlertStore
+
+        store = AlertStore(url=s.database_url)
+        try:
+            known = GatewayAccounts(store).all()
+        finally:
+            store.close()
+        sites = tuple(a.site for a in known if a.active)  # a revoked gateway has no account on the cluster
+        generations = {a.site: a.generation for a in known if a.active and a.generation}
+    else:
+        assert s.registry_path is not None
+        sites = tuple(e.site for e in sites_from_registry(json.loads(s.registry_path.read_text())))
     try:
         auth = NatsAuth(
-            sites=tuple(e.site for e in sites_from_registry(json.loads(s.registry_path.read_text()))),
+            sites=sites,
+            generations=generations,
             gateway_secret=s.gateway_secret.get_secret_value(),
             worker_user=s.nats_user,
             worker_password=s.nats_password.get_secret_value(),

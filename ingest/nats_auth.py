@@ -17,7 +17,7 @@ hold bcrypt hashes. Measured on nats-server 2.9.10 (``tests/scale/test_scale_nat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -128,6 +128,8 @@ class NatsAuth:
     bridge_user: str = ""
     bridge_password: str = ""
     bridge_sites: tuple[str, ...] | None = None
+    generations: Mapping[str, int] = field(default_factory=dict)
+    """Each gateway account's key generation (``eldercare broker revoke`` moves it on); absent: 0."""
     _hashes: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,7 +183,9 @@ class NatsAuth:
                 {
                     "user": site,
                     "password": self._hash(
-                        site, gateway_password(self.gateway_secret, site), cost=self.gateway_bcrypt_cost
+                        site,
+                        gateway_password(self.gateway_secret, site, self.generations.get(site, 0)),
+                        cost=self.gateway_bcrypt_cost,
                     ),
                     "allowed_connection_types": ["MQTT"],
                     "permissions": gateway_permissions(site, partitions=self.partitions),

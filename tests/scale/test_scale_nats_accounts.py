@@ -119,3 +119,37 @@ def test_nats_accounts_writes_the_bridge_user_with_its_homes_only(
     result = CliRunner().invoke(app, ["nats-accounts", "--out", str(tmp_path / "auth2")])
     assert result.exit_code == 2 and "bridge password must be at least 16 characters" in result.output
     assert not (tmp_path / "auth2").exists()
+
+
+def test_nats_accounts_from_the_store_leave_a_revoked_gateway_out_and_use_a_reinstated_ones_new_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clustered mode honours ``eldercare broker revoke`` / ``reinstate`` as the mosquitto accounts do."""
+    from support.backend import registry_for
+
+    from alerts.store.gateway_accounts import GatewayAccounts
+    from alerts.store.repository import AlertStore
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    store = AlertStore(url=db)
+    doc = registry_for("h0001")
+    doc["sites"].append({**doc["sites"][0], "site": "h0002", "gateway": "gw-h0002", "residents": []})
+    store.import_registry(doc, now_ms=1)
+    accounts = GatewayAccounts(store)
+    accounts.revoke("h0001", reason="box stolen", actor="cli:test", now_ms=2)
+    accounts.reinstate("h0001", actor="cli:test", now_ms=3)
+    accounts.revoke("h0002", reason="moved out", actor="cli:test", now_ms=4)
+    store.close()
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", db)
+    monkeypatch.delenv("ELDERCARE_REGISTRY_PATH", raising=False)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "auth"
+    result = CliRunner().invoke(app, ["nats-accounts", "--out", str(out), "--from-store"])
+    assert result.exit_code == 0, result.output
+    text = (out / "accounts.conf").read_text()
+    users = {u["user"]: u for u in (json.loads(line.rstrip(",")) for line in text.splitlines() if '"user"' in line)}
+    assert sorted(users) == ["eldercare-worker", "h0001"]  # h0002 revoked: no account on the cluster
+    secret, hashed = ENV["ELDERCARE_GATEWAY_SECRET"], users["h0001"]["password"].encode()
+    assert bcrypt.checkpw(gateway_password(secret, "h0001", 1).encode(), hashed)
+    assert not bcrypt.checkpw(gateway_password(secret, "h0001").encode(), hashed)  # the stolen box's key
