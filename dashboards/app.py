@@ -63,11 +63,14 @@ def error_page(
         message = detail  # a route's own translated reason ("this page is for duty officers only")
     known = status_code in ERROR_STATUSES
     path = request.url.path
-    phone = path == "/m" or path.startswith("/m/") or request.query_params.get("m") == "1"
+    user = page_user(request)
+    # A grid worker works from the phone pages: a wrong address there keeps the phone layout and its tabs.
+    grid_worker = user is not None and user.role.value == "grid_worker"
+    phone = path == "/m" or path.startswith("/m/") or request.query_params.get("m") == "1" or grid_worker
     response = render(
         request,
         "m/error.html" if phone else "error.html",
-        user=page_user(request),
+        user=user,
         status=status_code,
         heading=t(f"error.title.{status_code}") if known else t("title.error"),
         message=message,

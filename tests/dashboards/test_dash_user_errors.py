@@ -155,11 +155,20 @@ def test_unknown_page_is_translated_with_the_nav_when_logged_in(client: TestClie
     assert en.status_code == 404 and "Page not found" in en.text and "页面" not in en.text
 
 
+def test_a_grid_workers_wrong_address_keeps_the_phone_layout(client: TestClient) -> None:
+    """The re-review: /nope on a grid worker's phone showed the desktop header (three wrapped lines of links to
+    desktop pages that scroll sideways)."""
+    login(client, "W_G1")
+    r = client.get("/nope")
+    assert r.status_code == 404 and "页面不存在" in r.text
+    assert 'class="tabs"' in r.text and 'href="/m/residents"' in r.text and 'href="/console"' not in r.text
+
+
 def test_forbidden_page_keeps_the_nav(client: TestClient) -> None:
     login(client, "W_G1")
     r = client.get("/stats")
     assert r.status_code == 403 and "无权访问" in r.text and "此页面仅限值班人员使用" in r.text
-    assert 'href="/residents"' in r.text and "李网格" in r.text
+    assert 'class="tabs"' in r.text and 'href="/m/residents"' in r.text  # a grid worker's nav: the phone tabs
 
 
 def test_bad_form_values_are_422_pages(client: TestClient, backend: Backend) -> None:
