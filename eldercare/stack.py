@@ -83,7 +83,7 @@ class Broker:
         """The MQTT password of a provisioned home gateway (username = site id)."""
         return gateway_password(self.secret, site)
 
-    def provision(self, sites: Iterable[str], *, timeout: float = 10.0) -> None:
+    def provision(self, sites: Iterable[str], *, timeout: float = 30.0) -> None:
         """Add home gateway accounts and wait until the running broker accepts them."""
         new = set(sites) - self.sites
         if not new:

@@ -142,7 +142,7 @@ def test_device_api_and_page_from_telemetry(fixed_now_app: FastAPI, backend: Bac
         filtered = client.get("/devices?status=late").text
         assert filtered.count('data-status="late"') == 1 and 'data-device="btn1"' in filtered
         assert client.get("/devices?site=h2").text.count('<tr class="presence-') == 4
-        assert "Status from telemetry" in client.get("/devices?lang=en").text
+        assert "last report against how often its kind should report" in client.get("/devices?lang=en").text
 
         stats = client.get("/api/stats/monthly").json()
         assert (stats["devices_online"], stats["devices_total"], stats["device_source"]) == (3, 6, "telemetry")
