@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from dash_fixtures import PASSWORD
@@ -23,6 +24,7 @@ from dash_harness import TestStoreBackend  # noqa: E402
 
 from alerts.scope import Scope  # noqa: E402
 from alerts.views import AlertView  # noqa: E402
+from detection.models import Alert, AlertType, Severity  # noqa: E402
 
 Backend = TestStoreBackend
 
@@ -32,3 +34,19 @@ def alert_of(backend: Backend, alert_id: int) -> AlertView:
     view = backend.get_alert(Scope("all"), alert_id)
     assert view is not None
     return view
+
+
+def raise_now(
+    backend: Backend, site: str, kind: AlertType, severity: Severity, ago_s: int = 0, device: str = ""
+) -> int:
+    """Raise an alert of ``kind`` at ``site`` ``ago_s`` seconds ago (wall clock, as the live console sees it)."""
+    alert = Alert(
+        site=site,
+        type=kind,
+        severity=severity,
+        time_ms=int(time.time() * 1000) - ago_s * 1000,
+        explanation=f"{kind.value} at {site}",
+        explanation_zh=f"{site} 的 {kind.value}",
+        device=device or None,
+    )
+    return backend.raise_alert(alert).id

@@ -9,30 +9,20 @@ another open life-safety alert, in which case the detail pane says a newer one i
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from dash_harness import LiveServer, browser_login
-from dash_helpers import Backend, alert_of
+from dash_helpers import Backend, alert_of, raise_now
 from playwright.sync_api import Browser, Page, expect
 
-from detection.models import Alert, AlertType, Severity
+from detection.models import AlertType, Severity
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 SELECTED = re.compile(r"\bselected\b")
 
 
 def _raise(backend: Backend, site: str, kind: AlertType, severity: Severity, ago_s: int = 0) -> int:
-    alert = Alert(
-        site=site,
-        type=kind,
-        severity=severity,
-        time_ms=int(time.time() * 1000) - ago_s * 1000,
-        explanation=f"{kind.value} at {site}",
-        explanation_zh=f"{site} 的 {kind.value}",
-        device="btn1" if kind is AlertType.SOS else None,
-    )
-    return backend.raise_alert(alert).id
+    return raise_now(backend, site, kind, severity, ago_s, device="btn1" if kind is AlertType.SOS else "")
 
 
 def _console(chromium: Browser, live_server: LiveServer, lang: str = "zh") -> Page:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from dash_harness import LiveServer, TestStoreBackend, browser_login
-from dash_helpers import Backend, alert_of
+from dash_helpers import Backend, alert_of, raise_now
 from playwright.sync_api import Browser, Page, expect
 
-from detection.models import Alert, AlertType, Severity
+from detection.models import AlertType, Severity
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -39,17 +38,7 @@ window.Notification = class { constructor(title, opts) { window.__notes.push(tit
 """
 
 
-def _raise(backend: Backend, site: str, kind: AlertType, severity: Severity, ago_s: int = 0, device: str = "") -> int:
-    alert = Alert(
-        site=site,
-        type=kind,
-        severity=severity,
-        time_ms=int(time.time() * 1000) - ago_s * 1000,
-        explanation=f"{kind.value} at {site}",
-        explanation_zh=f"{site} 的 {kind.value}",
-        device=device or None,
-    )
-    return backend.raise_alert(alert).id
+_raise = raise_now
 
 
 def _shot(page: Page, name: str) -> None:
