@@ -22,6 +22,8 @@ _LABEL: Final[dict[Outcome, bool]] = {
     Outcome.SENT_TO_HOSPITAL: True,
 }
 _BEHAVIOURAL: Final = frozenset(t.value for t in BEHAVIOURAL)
+FINE_OUTCOMES: Final[frozenset[Outcome]] = frozenset(o for o, real in _LABEL.items() if not real)
+"""Outcomes that say the elder was fine (elder fine, false alarm, no one home): the alert was not needed."""
 
 
 class OutcomeLabels(Protocol):

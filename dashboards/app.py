@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alerts.queries import StoreBackend
 from alerts.store.handover import HandoverStore
 from alerts.store.learned import LearnedStore
+from alerts.views import Role
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, away, devices, elders, stats, visits
 from dashboards.context import AppContext, now_ms
@@ -65,7 +66,7 @@ def error_page(
     path = request.url.path
     user = page_user(request)
     # A grid worker works from the phone pages: a wrong address there keeps the phone layout and its tabs.
-    grid_worker = user is not None and user.role.value == "grid_worker"
+    grid_worker = user is not None and user.role is Role.GRID_WORKER
     phone = path == "/m" or path.startswith("/m/") or request.query_params.get("m") == "1" or grid_worker
     response = render(
         request,

@@ -38,10 +38,10 @@ def waited_ms(alert: AlertView) -> int | None:
     return max(0, end - alert.raised_ms)
 
 
-def duration(ms: int) -> str:
-    """``mm:ss`` or ``h:mm:ss``, as the ticking clocks of the pages show it.
+def clock_text(ms: int) -> str:
+    """``mm:ss`` or ``h:mm:ss``, as the ticking clocks of the pages show it (the templates' ``clock_text``).
 
-    >>> duration(42_000), duration(3_725_000)
+    >>> clock_text(42_000), clock_text(3_725_000)
     ('00:42', '1:02:05')
     """
     s = max(0, ms // 1000)

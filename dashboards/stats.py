@@ -10,11 +10,10 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
 
 from alerts.escalation import PolicySet
 from alerts.labels import ALERT_TYPES, OUTCOMES, label
-from alerts.lifecycle import Outcome
+from alerts.learning import FINE_OUTCOMES
 from alerts.views import AlertView, ResidentView, VisitView
 from detection.detectors.base import BEHAVIOURAL
 from detection.models import Severity
@@ -213,11 +212,8 @@ class LoadRow:
 
 
 def _elder_was_fine(a: AlertView) -> bool:
-    """The alert's outcome says the elder was fine (elder fine, false alarm, no one home): a needless alert."""
-    return a.outcome is not None and a.outcome in _FINE
-
-
-_FINE: Final = frozenset(o.value for o in (Outcome.ELDER_FINE, Outcome.FALSE_ALARM, Outcome.NO_ONE_HOME))
+    """The alert's outcome says the elder was fine (:data:`alerts.learning.FINE_OUTCOMES`): a needless alert."""
+    return a.outcome is not None and a.outcome in FINE_OUTCOMES
 
 
 def worker_load(alerts: Iterable[AlertView], budget: int = WORKER_BUDGET_PER_MONTH) -> list[LoadRow]:

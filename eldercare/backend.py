@@ -60,7 +60,7 @@ from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.snapshot import load_snapshot
 from eldercare.pipeline import directory_from_settings, run_pipeline
-from eldercare.settings import Settings
+from eldercare.settings import Settings, influx_client
 from gateway.downlink import CommandPublisher
 from gateway.listener import MqttListener
 from gateway.metrics import GatewayMetrics
@@ -73,7 +73,6 @@ from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
 from ingest.errors import IngestError
 from ingest.history import stored_windows
-from ingest.influx import InfluxClient
 from ingest.reader import InfluxReader
 
 _LOG: Final = logging.getLogger("eldercare.backend")
@@ -477,11 +476,10 @@ class Backend:
         backoff (live work goes on; readings replayed twice are skipped by :meth:`Engine.catch_up`).
         """
         state = self.recovery
-        token = self.settings.influx_token.get_secret_value() if self.settings.influx_token else None
         start, end = watermark - SNAPSHOT_LOOKBACK_MS, live_since_ms + REPLAY_MARGIN_MS
         backoff = Backoff(first_s=0.5, max_s=10.0)
         failures = 0
-        async with InfluxClient(url=self.settings.influx_url, db=self.settings.influx_db, token=token) as client:
+        async with influx_client(self.settings) as client:
             reader = InfluxReader(client=client)
             while start < end:
                 try:

@@ -31,11 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
 from alerts.store.repository import AlertStore
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
-from eldercare.settings import Settings
+from eldercare.settings import Settings, influx_client
 from gateway.deadletter import FILE_NAME as DEADLETTER_FILE
 
 MANIFEST = "manifest.json"
@@ -287,29 +288,24 @@ def _ping_store(url: str, *, sessions: bool = False) -> set[str]:
         ping(store.engine)
         return set(other_sessions(store.engine)) if sessions else set()
     except Exception as exc:  # the driver's error types stay inside the store package
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BackupError(f"the store {masked_url(url)} cannot be reached: {first}") from None
+        raise BackupError(f"the store {masked_url(url)} cannot be reached: {first_line(exc)}") from None
     finally:
         store.close()
 
 
 async def _influx_db_exists(settings: Settings, db: str) -> bool:
     from ingest.errors import InfluxUnavailable, QueryError
-    from ingest.influx import InfluxClient
 
-    token = settings.influx_token.get_secret_value() if settings.influx_token else None
     try:
-        async with InfluxClient(url=settings.influx_url, db=db, token=token, timeout_s=5.0) as client:
+        async with influx_client(settings, db=db, timeout_s=5.0) as client:
             return await client.database_exists()
     except (InfluxUnavailable, QueryError) as exc:
         raise BackupError(f"InfluxDB at {settings.influx_url} cannot be asked for its databases: {exc}") from None
 
 
 async def _drop_influx_db(settings: Settings, db: str) -> None:
-    from ingest.influx import InfluxClient
 
-    token = settings.influx_token.get_secret_value() if settings.influx_token else None
-    async with InfluxClient(url=settings.influx_url, db=db, token=token) as client:
+    async with influx_client(settings, db=db) as client:
         await client.drop_database()
 
 

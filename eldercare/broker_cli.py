@@ -1,9 +1,10 @@
 """``eldercare broker …``: the production mosquitto's configuration and the home gateways' accounts.
 
-Run on the broker host as root (it writes under ``/etc/mosquitto`` and signals the broker), with the deployment's
-environment loaded (``ELDERCARE_GATEWAY_SECRET``, ``ELDERCARE_MQTT_USERNAME`` / ``ELDERCARE_MQTT_PASSWORD`` of the
-backend account, ``ELDERCARE_DATABASE_URL`` of the store that holds the registry). docs/operations.md, "Home
-gateways: add, revoke, reinstate".
+Run on the broker host as the service user with the deployment's environment loaded (``ELDERCARE_GATEWAY_SECRET``,
+``ELDERCARE_MQTT_USERNAME`` / ``ELDERCARE_MQTT_PASSWORD`` of the backend account, ``ELDERCARE_DATABASE_URL`` of the
+store that holds the registry): it writes into the install step's setgid directory, and root tells the broker
+(``systemctl reload mosquitto``); run as root with a store root may open, it signals the broker itself.
+docs/operations.md, "Home gateways: add, revoke, reinstate".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from eldercare.servers.mosquitto import BROKER_DIR, CERTS_DIR, production_conf
+from eldercare.servers.mosquitto import BROKER_DIR, CERTS_DIR, production_conf, write_account_file
 from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
 
 if TYPE_CHECKING:  # the store is imported when a command runs (the CLI starts fast)
@@ -51,15 +52,6 @@ def _actor() -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _write(path: Path, text: str, *, gid: int | None) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o640)
-    if gid is not None:
-        os.chown(tmp, 0, gid)
-    tmp.replace(path)
 
 
 def write_accounts(
@@ -106,7 +98,7 @@ def write_accounts(
             "backend.acl": render_backend_acl(backend_user=backend_user),
         }
         for name, text in files.items():
-            _write(out / name, text, gid=gid if root else None)
+            write_account_file(out / name, text, mode=0o640, gid=gid if root else None)
     except PermissionError as exc:
         raise BrokerSetupError(
             f"cannot write {exc.filename or out} ({exc.strerror}): create the directory for the service user as"
@@ -172,8 +164,10 @@ def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path 
     accounts = GatewayAccounts(store).all()
     if not accounts:
         # Files without a single home would take every gateway off the broker: almost surely the wrong store.
+        from alerts.store.urls import masked_url
+
         raise BrokerSetupError(
-            f"the store ({settings.database_url.split('@')[-1]}) holds no home: import the registry first"
+            f"the store {masked_url(settings.database_url)} holds no home: import the registry first"
             " (`eldercare db import-registry`), or check ELDERCARE_DATABASE_URL; nothing was written"
         )
     active, revoked = write_accounts(
@@ -211,13 +205,11 @@ def _run(fn: Callable[[], None]) -> None:
 def _open() -> tuple[Settings, AlertStore, GatewayAccounts]:
     from alerts.store.gateway_accounts import GatewayAccounts
     from alerts.store.repository import AlertStore
-    from eldercare.production import ConfigError, check_store_configured
-    from eldercare.settings import Settings
+    from eldercare.production import ConfigError, store_settings
 
-    settings = Settings()
     try:
         # Run without the env file, this would read an empty SQLite store and write files without any gateway.
-        check_store_configured(settings)
+        settings = store_settings()
     except ConfigError as exc:
         raise BrokerSetupError(str(exc)) from None
     store = AlertStore(url=settings.database_url)

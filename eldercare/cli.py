@@ -69,21 +69,13 @@ def _every_command() -> None:
 
 
 def _store_settings() -> Settings:
-    """The settings of a command that touches the store; refuses the SQLite default when the env file was not loaded.
+    """The settings of a command that touches the store (:func:`eldercare.production.store_settings`)."""
+    from eldercare.production import ConfigError, store_settings
 
-    A SQLite store's data directory is created private (0700) first, so the database file never appears readable.
-    """
-    from eldercare.production import ConfigError, check_store_configured, secure_data_dir
-    from eldercare.settings import Settings
-
-    settings = Settings()
     try:
-        check_store_configured(settings)
+        return store_settings()
     except ConfigError as exc:
         raise _fail(f"configuration error / 配置错误: {escape(str(exc))}", 2) from None
-    if settings.database_url.startswith("sqlite"):
-        secure_data_dir(settings.data_dir)
-    return settings
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
@@ -305,9 +297,6 @@ def backup(
     """Back up the store (SQLite online backup or pg_dump), InfluxDB (influxd backup -portable), detector state."""
     from eldercare.backup import BackupError
     from eldercare.backup import backup as run_backup
-    from eldercare.production import private_umask
-
-    private_umask()
 
     try:
         manifest = run_backup(_store_settings(), out, influx=not no_influx)
@@ -335,9 +324,6 @@ def restore(
     """
     from eldercare.backup import BackupError, store_counts
     from eldercare.backup import restore as run_restore
-    from eldercare.production import private_umask
-
-    private_umask()
 
     settings = _store_settings()
     try:
@@ -359,10 +345,6 @@ def privacy_export(
 ) -> None:
     """Everything stored about one resident, as JSON (access request); audited as privacy.exported."""
     import os
-
-    from eldercare.production import private_umask
-
-    private_umask()
 
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import export
@@ -387,9 +369,6 @@ def privacy_erase(
     """Anonymise one resident in the store and drop their home's telemetry; audited as privacy.erased."""
     from alerts.store.errors import RecordNotFound
     from eldercare.privacy import erase
-    from eldercare.production import private_umask
-
-    private_umask()
 
     if not yes:
         console.print("[red]erasure cannot be undone: add --yes[/]")
@@ -415,9 +394,7 @@ def privacy_retention() -> None:
     from alerts.store.subject_requests import redact_closed_alerts
     from eldercare.backend import wall_ms
     from eldercare.privacy import operator
-    from eldercare.production import open_store, private_umask
-
-    private_umask()
+    from eldercare.production import open_store
 
     settings = _store_settings()
     now = wall_ms()
@@ -446,13 +423,9 @@ def admin_create(
     """
     from alerts.store.repository import AlertStore
     from eldercare.admin import AdminError, create_admin, read_password_file
-    from eldercare.production import private_umask, secure_data_dir
-
-    private_umask()
+    from eldercare.production import secure_data_dir
 
     settings = _store_settings()
-    if settings.database_url.startswith("sqlite"):
-        secure_data_dir(settings.data_dir)
     try:
         if password_file is not None:
             password = read_password_file(password_file)

@@ -43,7 +43,7 @@ from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.pipeline import directory_from_settings, send_confirmations
-from eldercare.settings import Settings
+from eldercare.settings import Settings, influx_client
 from gateway.confirm import StoredConfirmations
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
@@ -54,7 +54,6 @@ from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
 from gateway.z2m.adapter import Z2mAdapter
 from ingest.history import stored_readings
-from ingest.influx import InfluxClient
 from ingest.nats_bus import (
     ConsumerMissingError,
     Members,
@@ -526,8 +525,7 @@ class PartitionWorker:
     async def run(self, *, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then hand every partition back and leave."""
         s = self.settings
-        token = s.influx_token.get_secret_value() if s.influx_token else None
-        influx = InfluxClient(url=s.influx_url, db=s.influx_db, token=token, gzip=s.influx_gzip)
+        influx = influx_client(s, gzip=s.influx_gzip)
         spool = Spool(directory=s.data_dir / "spool" / self.worker_id, max_bytes=s.spool_max_mb * 1024 * 1024)
         deadletter = DeadLetterStore.in_data_dir(s.data_dir / self.worker_id)
         writer = InfluxWriter(

@@ -16,7 +16,7 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from eldercare.settings import Settings
+from eldercare.settings import Settings, influx_client
 from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
@@ -148,8 +148,7 @@ async def run_pipeline(
     options = options or WriteOptions(
         batch_size=settings.influx_batch_size, retry_interval=settings.influx_retry_interval_ms
     )
-    token = settings.influx_token.get_secret_value() if settings.influx_token else None
-    influx = InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token, gzip=settings.influx_gzip)
+    influx = influx_client(settings, gzip=settings.influx_gzip)
     spool = Spool(
         directory=settings.data_dir / "spool" / settings.mqtt_client_id,
         max_bytes=settings.spool_max_mb * 1024 * 1024,

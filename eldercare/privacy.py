@@ -10,8 +10,7 @@ from typing import Any, Final
 from alerts.store.subject_requests import Erasure, erase_resident, export_resident
 from eldercare.backend import wall_ms
 from eldercare.production import open_store
-from eldercare.settings import Settings
-from ingest.influx import InfluxClient
+from eldercare.settings import Settings, influx_client
 
 _SITE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -30,16 +29,11 @@ def operator() -> str:
         return f"cli:{os.getuid()}"
 
 
-def _client(settings: Settings) -> InfluxClient:
-    token = settings.influx_token.get_secret_value() if settings.influx_token else None
-    return InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token)
-
-
 async def drop_site_telemetry(settings: Settings, site: str) -> None:
     """Delete every series of one home from InfluxDB (all measurements, every retention policy)."""
     if not _SITE.fullmatch(site):
         raise ValueError(f"not a site id: {site!r}")  # the id is pasted into InfluxQL: only safe characters
-    async with _client(settings) as client:
+    async with influx_client(settings) as client:
         await client.execute(f"DROP SERIES WHERE \"site\" = '{site}'")
 
 
@@ -51,7 +45,7 @@ async def export(settings: Settings, resident_id: str) -> dict[str, Any]:
     finally:
         store.close()
     site = doc["home"]["site"]
-    async with _client(settings) as client:
+    async with influx_client(settings) as client:
         results = await client.query(
             'SELECT count(*) FROM /.*/ WHERE "site" = $site', params={"site": site}, db=settings.influx_db
         )

@@ -33,7 +33,7 @@ from alerts.store.repository import AlertStore
 from alerts.store.sessions import SqlSessionStore
 from eldercare.backend import Backend, wall_ms
 from eldercare.learned import learned_lookup
-from eldercare.settings import Settings
+from eldercare.settings import Settings, influx_client
 from gateway.downlink import CommandPublisher
 
 _LOG = logging.getLogger("eldercare.serve")
@@ -82,6 +82,19 @@ def check_store_configured(settings: Settings, *, env_file: Path | None = None) 
             f" the SQLite default {settings.database_url} instead of the deployment's store; {load}"
             f" / {env_file} 中的 ELDERCARE_DATABASE_URL 未加载，请先加载该文件"
         )
+
+
+def store_settings() -> Settings:
+    """The settings of a command that touches the store; :class:`ConfigError` when the env file was not loaded.
+
+    See :func:`check_store_configured`. A SQLite store's data directory is created private (0700) first, so the
+    database file never appears readable.
+    """
+    settings = Settings()
+    check_store_configured(settings)
+    if settings.database_url.startswith("sqlite"):
+        secure_data_dir(settings.data_dir)
+    return settings
 
 
 def private_umask() -> None:
@@ -199,7 +212,6 @@ def readiness_checks(
 ) -> dict[str, Callable[[], Any]]:
     """Broker (TCP connect), InfluxDB (``/ping``), database (``SELECT 1``) and, in-process, the backend pipeline."""
     from dashboards.health import NotReady
-    from ingest.influx import InfluxClient
 
     async def broker() -> None:
         _reader, writer = await asyncio.open_connection(settings.mqtt_host, settings.mqtt_port)
@@ -207,8 +219,7 @@ def readiness_checks(
         await writer.wait_closed()
 
     async def influxdb() -> None:
-        token = settings.influx_token.get_secret_value() if settings.influx_token else None
-        async with InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token, timeout_s=2.0) as c:
+        async with influx_client(settings, timeout_s=2.0) as c:
             if not await c.ping():
                 raise ConnectionError("InfluxDB did not answer /ping")
 
@@ -339,11 +350,9 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
     from dashboards.app import create_app
     from dashboards.families import GuardianBook
     from dashboards.health import Health
-    from ingest.influx import InfluxClient
     from ingest.reader import InfluxReader
 
-    token = settings.influx_token.get_secret_value() if settings.influx_token else None
-    influx = InfluxClient(url=settings.influx_url, db=settings.influx_db, token=token)
+    influx = influx_client(settings)
     health = Health(
         checks=readiness_checks(settings, store, backend),
         metrics=metrics_source(store, settings, backend),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.arc.dc09 import parse_key
 from detection.config import DetectConfig
+
+if TYPE_CHECKING:
+    from ingest.influx import InfluxClient
 
 
 class Settings(BaseSettings):
@@ -194,3 +197,14 @@ def detect_config_from(overrides: Mapping[str, Any]) -> DetectConfig:
         return msgspec.convert(dict(overrides), DetectConfig, strict=False)
     except msgspec.ValidationError as exc:
         raise ValueError(f"ELDERCARE_DETECT: {exc}") from None
+
+
+def influx_client(settings: Settings, *, db: str | None = None, **options: Any) -> InfluxClient:
+    """An InfluxDB client for the settings' server and token (``db``: another database than ELDERCARE_INFLUX_DB).
+
+    ``options`` go to :class:`ingest.influx.InfluxClient` (``timeout_s``, ``gzip``).
+    """
+    from ingest.influx import InfluxClient
+
+    token = settings.influx_token.get_secret_value() if settings.influx_token else None
+    return InfluxClient(url=settings.influx_url, db=db or settings.influx_db, token=token, **options)

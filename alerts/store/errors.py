@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text, spaces collapsed (a driver's multi-line message), or its type's name."""
+    text = str(exc).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
+
+
 class AlertStoreError(Exception):
     """Base class of every error raised by the alert store and the alert service."""
 

@@ -47,6 +47,13 @@ class GatewayAccount(msgspec.Struct, frozen=True):
         return self.revoked_ms is None
 
 
+def _account(site: str, row: GatewayAccountRow | None) -> GatewayAccount:
+    """A home's account state from its row (none: never revoked, generation 0)."""
+    if row is None:
+        return GatewayAccount(site=site)
+    return GatewayAccount(site=site, generation=row.generation, revoked_ms=row.revoked_ms, reason=row.reason)
+
+
 class GatewayAccounts:
     """Revocation and key generations of the home gateways' broker accounts."""
 
@@ -58,19 +65,14 @@ class GatewayAccounts:
         with self.store.read_session() as s:
             sites = list(s.scalars(select(Site.id).order_by(Site.id)))
             rows = {r.site: r for r in s.scalars(select(GatewayAccountRow))}
-        out = []
-        for site in sites:
-            r = rows.get(site)
-            out.append(
-                GatewayAccount(site=site)
-                if r is None
-                else GatewayAccount(site=site, generation=r.generation, revoked_ms=r.revoked_ms, reason=r.reason)
-            )
-        return out
+        return [_account(site, rows.get(site)) for site in sites]
 
     def get(self, site: str) -> GatewayAccount | None:
         """One home's account state; None if the site is not registered."""
-        return next((a for a in self.all() if a.site == site), None)
+        with self.store.read_session() as s:
+            if s.get(Site, site) is None:
+                return None
+            return _account(site, s.get(GatewayAccountRow, site))
 
     def revoke(self, site: str, *, reason: str, actor: str, now_ms: int) -> GatewayAccount:
         """Take the gateway off the broker and move its key generation on (its current password dies)."""
@@ -93,7 +95,7 @@ class GatewayAccounts:
                 site,
                 {"generation": row.generation, "reason": reason},
             )
-            return GatewayAccount(site=site, generation=row.generation, revoked_ms=row.revoked_ms, reason=reason)
+            return _account(site, row)
 
     def reinstate(self, site: str, *, actor: str, now_ms: int) -> GatewayAccount:
         """Let the home's gateway back on, with the key generation its revocation started (a new password)."""
@@ -102,7 +104,7 @@ class GatewayAccounts:
                 raise KeyError(site)
             row = s.get(GatewayAccountRow, site)
             if row is None:
-                return GatewayAccount(site=site)
+                return _account(site, None)
             row.revoked_ms, row.reason, row.changed_ms = None, "", now_ms
             add_audit(s, By(actor, "cli", now_ms), "gateway.reinstate", "gateway", site, {"generation": row.generation})
-            return GatewayAccount(site=site, generation=row.generation)
+            return _account(site, row)

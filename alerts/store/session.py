@@ -19,15 +19,15 @@ import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from alerts.store import migrate as migrations
-from alerts.store.errors import AlertNotFound, RecordNotFound, StoreUnavailable, WriteBusy
+from alerts.store.errors import AlertNotFound, RecordNotFound, StoreUnavailable, WriteBusy, first_line
 from alerts.store.gate import WriteGate
 from alerts.store.tables import AlertRow, Worker
+from alerts.store.urls import masked_url
 
 SYSTEM: Final = "system"
 BUSY_TIMEOUT_MS: Final = 30_000
@@ -49,18 +49,6 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _masked(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparsable URL)"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
-
-
 class StoreBase:
     """Engine, sessions, the registry cache and row locks: what every aggregate of the store shares."""
 
@@ -80,7 +68,7 @@ class StoreBase:
         try:
             self.engine: Engine = self._create_engine(self.url, pool_size=pool_size, echo=echo)
         except (ArgumentError, NoSuchModuleError) as exc:
-            raise StoreUnavailable(url=_masked(url), reason=_first_line(exc)) from None
+            raise StoreUnavailable(url=masked_url(url), reason=first_line(exc)) from None
         self._nowait_engine: Engine | None = None
         self._nowait_sessions: sessionmaker[Session] | None = None
         """SQLite file: sessions on connections that never wait for the write lock nor checkpoint (``nowait``)."""
@@ -101,7 +89,7 @@ class StoreBase:
                 self.migrate()
             except OperationalError as exc:
                 self.close()
-                raise StoreUnavailable(url=_masked(url), reason=_first_line(exc.orig or exc)) from None
+                raise StoreUnavailable(url=masked_url(url), reason=first_line(exc.orig or exc)) from None
 
     @staticmethod
     def _create_engine(url: str, *, pool_size: int, echo: bool, nowait: bool = False) -> Engine:

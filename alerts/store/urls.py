@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 
 def libpq_url(database_url: str) -> str:
@@ -48,7 +49,10 @@ def driver_name(database_url: str) -> str:
 def masked_url(database_url: str) -> str:
     """The URL with its password replaced by ``***``, for manifests and logs.
 
-    >>> masked_url("postgresql://u:secret@db/eldercare")
-    'postgresql://u:***@db/eldercare'
+    >>> masked_url("postgresql://u:secret@db/eldercare"), masked_url("not a url")
+    ('postgresql://u:***@db/eldercare', '(unparsable URL)')
     """
-    return make_url(database_url).render_as_string(hide_password=True)
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"

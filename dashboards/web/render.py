@@ -14,7 +14,7 @@ from alerts.views import Account
 from dashboards.api.deps import is_officer
 from dashboards.context import AppContext
 from dashboards.i18n import CATALOGUES, Translator, pick_language
-from dashboards.listing import duration, local_time, waited_ms
+from dashboards.listing import clock_text, local_time, waited_ms
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 from dashboards.stats import format_duration
 from dashboards.web.urls import page_path, with_param
@@ -37,7 +37,7 @@ TEMPLATES.env.globals.update(
     mask_phone=mask_phone,
     local_time=local_time,
     duration=format_duration,
-    clock_text=duration,
+    clock_text=clock_text,
     waited_ms=waited_ms,
     relation=relation,
     is_officer=is_officer,

@@ -512,7 +512,7 @@ def _iso_utc_s(stamp: str) -> int:
     head, _, zone = stamp.strip().partition("+")
     if zone not in ("", "00:00"):
         raise ValueError(f"expected a UTC time, got {stamp!r}")
-    return calendar.timegm(time.strptime(head.replace("T", " ")[:19], "%Y-%m-%d %H:%M:%S"))
+    return _iso_wall_s(head.replace(" ", "T"))
 
 
 def _read(base: Path, name: str, dataset: str, verify: bool) -> tuple[str, str]:

@@ -272,6 +272,19 @@ def tls_listener_lines(
     ]
 
 
+def write_account_file(path: Path, text: str, *, mode: int = 0o600, gid: int | None = None) -> None:
+    """Replace a password file or ACL in one step (the broker never reads half a file), private from the start.
+
+    ``gid``: owned by root and that group (production, run as root: the broker's group reads it).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    if gid is not None:
+        os.chown(tmp, 0, gid)
+    tmp.replace(path)
+
+
 BROKER_DIR: Final = Path("/etc/mosquitto/eldercare")
 """Production: the accounts and ACLs ``eldercare broker provision`` writes (root:mosquitto, 0640)."""
 CERTS_DIR: Final = Path("/etc/mosquitto/certs")
@@ -393,11 +406,7 @@ class Mosquitto(ChildServer):
             ("backend.acl", self.backend_acl),
         )
         for name, text in files:
-            path = self.data_dir / name
-            tmp = path.with_name(name + ".tmp")
-            tmp.write_text(text)
-            os.chmod(tmp, 0o600)
-            tmp.replace(path)
+            write_account_file(self.data_dir / name, text)
 
     def prepare(self) -> None:
         """Write config, password files and ACLs."""
