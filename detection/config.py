@@ -54,8 +54,8 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The backstop in a home under close watch (a resident tagged 重点关注): the community accepts more false pages
     to find a long lie sooner. It also caps the home's ceiling (contacts-only homes wait up to 4 h otherwise).
     Measured on the real development homes with every home under close watch (docs/detection.md, "Long lie: what
-    the backstop costs"): long-lie median delay 245 → 125 min (check-in window included), false pages 2.4 → 6.0
-    and check-in prompts 1.6 → 5.2 per home-month."""
+    the backstop costs"): long-lie median delay 226 → 125 min (check-in window included), false pages 1.1 → 2.2
+    and check-in prompts 0.5 → 1.6 per home-month (session 17)."""
     inactivity_run_on_before_min: int = 20 * 60
     """A daytime silence that began outside the bedroom before this local time may run on into the night (an
     evening fall); later, silence is taken for bedtime unless a bed sensor says otherwise."""
