@@ -928,12 +928,14 @@ def db_import_registry(
     path: Annotated[Path, typer.Argument(help="Registry JSON (docs/registry.md).")],
 ) -> None:
     """Import (idempotently) a registry document: hierarchy, workers, homes, devices, residents."""
+    from alerts.lifecycle import Channel
     from alerts.store.repository import AlertStore
     from eldercare.backend import wall_ms
+    from eldercare.privacy import operator
 
     store = AlertStore(url=_store_settings().database_url)
     try:
-        print(store.import_registry(path.read_bytes(), now_ms=wall_ms()))
+        print(store.import_registry(path.read_bytes(), now_ms=wall_ms(), actor=operator(), channel=Channel.SYSTEM))
     finally:
         store.close()
 
