@@ -247,7 +247,8 @@ def nats_accounts(
     from gateway.provisioning import sites_from_registry
     from ingest.nats_auth import NatsAuth
 
-    s = Settings()
+    # From the store, the env-file check of every store command: without it an empty SQLite store gave no gateway.
+    s = _store_settings() if from_store else Settings()
     if (s.registry_path is None and not from_store) or not s.nats_user:
         console.print(
             "ELDERCARE_REGISTRY_PATH (or --from-store) and ELDERCARE_NATS_USER are required / 需要设置"
