@@ -247,7 +247,8 @@ def nats_accounts(
     from gateway.provisioning import sites_from_registry
     from ingest.nats_auth import NatsAuth
 
-    s = Settings()
+    # From the store, the env-file check of every store command: without it an empty SQLite store gave no gateway.
+    s = _store_settings() if from_store else Settings()
     if (s.registry_path is None and not from_store) or not s.nats_user:
         console.print(
             "ELDERCARE_REGISTRY_PATH (or --from-store) and ELDERCARE_NATS_USER are required / 需要设置"
@@ -928,12 +929,14 @@ def db_import_registry(
     path: Annotated[Path, typer.Argument(help="Registry JSON (docs/registry.md).")],
 ) -> None:
     """Import (idempotently) a registry document: hierarchy, workers, homes, devices, residents."""
+    from alerts.lifecycle import Channel
     from alerts.store.repository import AlertStore
     from eldercare.backend import wall_ms
+    from eldercare.privacy import operator
 
     store = AlertStore(url=_store_settings().database_url)
     try:
-        print(store.import_registry(path.read_bytes(), now_ms=wall_ms()))
+        print(store.import_registry(path.read_bytes(), now_ms=wall_ms(), actor=operator(), channel=Channel.SYSTEM))
     finally:
         store.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+from pathlib import Path
 from typing import Any, Final
 
 from alerts.store.subject_requests import Erasure, erase_resident, export_resident
@@ -15,18 +16,44 @@ from eldercare.settings import Settings, influx_client
 _SITE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def operator() -> str:
-    """The audit actor of a command run by an operator: ``cli:<login name>``, sudo's caller when there is one.
+LOGINUID: Final = Path("/proc/self/loginuid")
+"""The kernel's audit login uid: set once at login (pam_loginuid), inherited unchanged through su, sudo and runuser."""
 
-    The name comes from the password database, not ``$USER``: a root shell may not set it (the actor was ``cli:0``).
+_NO_LOGIN: Final = 4294967295
+"""``(uid_t)-1`` in the login uid file: no login session (a service, a boot script, most containers)."""
+
+
+def operator(*, loginuid: Path = LOGINUID) -> str:
+    """The audit actor of a command run by an operator: ``cli:<user name>`` of the person who logged in.
+
+    The operators' ``eldercare`` shell function (docs/operations.md) runs ``runuser -u eldercare``, which sets no
+    ``SUDO_USER``: the effective user alone named the service user. So the first source is the login uid, then
+    sudo's caller, then the effective user. Names come from the password database, not ``$USER`` (a root shell may
+    not set it: the actor was ``cli:0``); a login uid without an entry (a container's view of the host's user) is
+    skipped rather than recorded as a bare number.
     """
-    caller = os.environ.get("SUDO_USER")
-    if caller:
-        return f"cli:{caller}"
+    name = _login_name(loginuid) or os.environ.get("SUDO_USER")
+    if name:
+        return f"cli:{name}"
+    uid = os.geteuid()
     try:
-        return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
+        return f"cli:{pwd.getpwuid(uid).pw_name}"
     except KeyError:  # a uid without an entry (a container's arbitrary user)
-        return f"cli:{os.getuid()}"
+        return f"cli:{uid}"
+
+
+def _login_name(loginuid: Path) -> str | None:
+    """The user name of the login uid in ``loginuid``, or None when unset, unreadable or unknown here."""
+    try:
+        uid = int(loginuid.read_text(encoding="ascii"))
+    except (OSError, ValueError):  # a kernel without audit support has no such file
+        return None
+    if uid == _NO_LOGIN:
+        return None
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
 
 
 async def drop_site_telemetry(settings: Settings, site: str) -> None:

@@ -78,6 +78,24 @@ def test_a_store_command_without_the_env_file_loaded_refuses_the_sqlite_default(
     assert str(sqlite_env / "eldercare.db") in _text(result.output)
 
 
+def test_nats_accounts_from_the_store_without_the_env_file_loaded_refuses_the_sqlite_default(
+    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nats-accounts --from-store` skipped the env-file check: it read an empty SQLite store, wrote no gateway."""
+    env_file = tmp_path / "eldercare.env"
+    env_file.write_text('ELDERCARE_DATABASE_URL="postgresql+psycopg://eldercare@/eldercare?host=/run/postgresql"\n')
+    monkeypatch.setattr("eldercare.production.PRODUCTION_ENV_FILE", env_file)
+    monkeypatch.setenv("ELDERCARE_NATS_USER", "workers")  # only the store is missing
+    out = tmp_path / "nats-accounts"
+    result = CliRunner().invoke(app, ["nats-accounts", "--from-store", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    text = _text(result.output)
+    assert str(env_file) in text and "ELDERCARE_DATABASE_URL" in text
+    assert not sqlite_env.exists() and not out.exists()  # nothing was created
+
+
 def test_pg_dump_and_pg_restore_get_no_password_on_their_command_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
