@@ -19,14 +19,10 @@ from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import month_window
 from dashboards.stats import ACK_TARGET_S, ON_SITE_TARGET_S, SLA_TARGET, MonthlyReport
+from dashboards.web.people import area_names
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
-
-
-def _names(ctx: ContextDep, scope: Scope) -> dict[str, str]:
-    tree = ctx.backend.hierarchy(scope)
-    return {n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)}
 
 
 @router.get("/residents", response_class=HTMLResponse)
@@ -102,7 +98,7 @@ def _month_or_none(month: str | None) -> tuple[str | None, bool]:
 
 
 def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> dict[str, Any]:
-    names = _names(ctx, scope)
+    names = area_names(ctx.backend, scope)
     _, start, end = month_window(month, ctx.clock())
     return {
         "names": names,
