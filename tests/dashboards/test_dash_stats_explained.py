@@ -90,6 +90,24 @@ def test_stats_page_explains_rate_sla_outcomes_and_empty_load(
     assert "23 s" in en and "Never-reported devices count as not online" in en
 
 
+def test_sla_tile_says_so_when_no_alert_has_a_result_yet(client: TestClient, backend: Backend) -> None:
+    """The SLA tile showed a bare "-" when no alert's SLA was decided; it says why, like the empty tables."""
+
+    def tile(html: str) -> tuple[str, str]:
+        m = re.search(r'<b id="kpi-sla" class="([^"]*)">([^<]*)<', html)
+        assert m, html
+        return m.group(1), m.group(2)
+
+    login(client, "W_C1")
+    assert client.get("/api/stats/monthly").json()["sla_rate"] is None
+    assert tile(client.get("/stats").text) == ("muted", "本月没有告警")  # no alert at all: the tables' own words
+    _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=10)  # within its 5 minutes: not decided yet
+    assert client.get("/api/stats/monthly").json()["sla_rate"] is None
+    assert tile(client.get("/stats").text) == ("muted", "尚无已处理告警")
+    assert tile(client.get("/stats/report").text) == ("muted", "尚无已处理告警")
+    assert tile(client.get("/stats?lang=en").text) == ("muted", "No handled alerts yet")
+
+
 def test_bigscreen_data_uses_the_same_rate_and_duration(
     client: TestClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
