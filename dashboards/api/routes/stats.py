@@ -27,8 +27,9 @@ router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[OfficersOn
 async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> MonthlyReport:
     """The monthly report of ``scope`` (shared with the statistics page).
 
-    The device online rate is judged now, from last-seen times when telemetry is configured (else from open
-    offline alerts); the report names its source.
+    The device online rate is judged now, whatever the month (no history of device status is kept to judge a
+    past month by), from last-seen times when telemetry is configured (else from open offline alerts); the report
+    names its source and the time (``devices_as_of_ms``).
     """
     now = ctx.clock()
     name, start, end = month_window(month, now)
@@ -51,6 +52,7 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         device_source=devices.source,
         devices_unseen=counts[Presence.UNSEEN],
         devices_offline=counts[Presence.OFFLINE],
+        devices_as_of_ms=now,
         checkins=checkins,
     )
 
