@@ -157,7 +157,7 @@ _ZH: Final[dict[str, str]] = {
     "registry.reason": "原因",
     "stats.printable": "月度报表（可打印）",
     "stats.alerts": "告警总数",
-    "stats.devices_online": "设备在线率",
+    "stats.devices_online": "当前设备在线率",
     "stats.target": "目标",
     "stats.by_type": "按类型",
     "stats.by_outcome": "按处置结果",
@@ -358,7 +358,7 @@ _EN: Final[dict[str, str]] = {
     "registry.reason": "Reason",
     "stats.printable": "Printable report",
     "stats.alerts": "Alerts",
-    "stats.devices_online": "Devices online",
+    "stats.devices_online": "Devices online now",
     "stats.target": "target",
     "stats.by_type": "By type",
     "stats.by_outcome": "By outcome",
@@ -512,6 +512,7 @@ _ZH_UX: Final[dict[str, str]] = {
     "stats.period": "统计期间",
     "stats.area": "统计范围",
     "stats.bad_month": "月份格式不正确（应为 YYYY-MM），已显示本月",
+    "stats.future_month": "{month} 尚未到来，没有数据；已显示本月",
     "stats.unseen": "登记但从未上报",
     "stats.offline": "离线",
     "stats.sla_open": "其中超时未接单",
@@ -694,6 +695,7 @@ _EN_UX: Final[dict[str, str]] = {
     "stats.period": "Period",
     "stats.area": "Area",
     "stats.bad_month": "Not a month (YYYY-MM); showing this month",
+    "stats.future_month": "{month} has not come yet, so it has no data; showing this month",
     "stats.unseen": "Registered, never reported",
     "stats.offline": "Offline",
     "stats.sla_open": "of which unacknowledged past target",
@@ -1071,6 +1073,9 @@ _ZH_STATS: Final[dict[str, str]] = {
     "stats.devices_of": "台登记设备在线",
     "stats.device_rate_note": "设备在线率 = 在线（含迟报）设备 ÷ 全部登记设备（不含网关）。从未上报的设备计为不在线："
     "它们没有在守护任何人（可能尚未安装或已损坏），在在线率旁单独列出，请逐一核查。",
+    "stats.device_rate_now": "在线率是此刻的状态，不随所选月份变化：设备是否在线按其最近一次上报判断，"
+    "系统不保存设备在线状态的历史，登记簿也不记录设备何时安装或拆除，因此无法据实算出过去某月的在线率。",
+    "stats.devices_as_of": "截至 {time}（此刻状态，不是月度统计）",
     "stats.measures": "口径说明",
     "stats.sla": "SLA 达标率",
     "stats.sla_target": "目标 ≥ {target}",
@@ -1082,6 +1087,7 @@ _ZH_STATS: Final[dict[str, str]] = {
     "stats.still_open": "仍在处理（未结案）",
     "stats.cleared": "系统自动解除（无需处置）",
     "stats.no_alerts": "本月没有告警",
+    "stats.sla_none": "尚无已处理告警",
     "load.empty": "本月没有行为类告警（不活动、未起床、夜间开门等），网格员提醒负荷为 0。",
     "chart.empty": "暂无数据：这段时间没有收到体征或活动数据。",
     "chart.unavailable": "暂无数据：体征数据库未连接或查询失败。",
@@ -1098,6 +1104,10 @@ _EN_STATS: Final[dict[str, str]] = {
     "stats.device_rate_note": "Devices online = online (incl. late) devices ÷ all registered devices (gateways "
     "excluded). Never-reported devices count as not online: they watch nobody (not installed yet, or broken); "
     "they are listed next to the rate, check each one.",
+    "stats.device_rate_now": "The rate is the state now and does not change with the month chosen: a device's status "
+    "is judged from its latest message, no history of device status is kept, and the registry does not record when "
+    "a device was installed or removed, so a past month's rate cannot be computed honestly.",
+    "stats.devices_as_of": "as of {time} (the state now, not a monthly figure)",
     "stats.measures": "How these figures are measured",
     "stats.sla": "SLA met",
     "stats.sla_target": "target ≥ {target}",
@@ -1109,6 +1119,7 @@ _EN_STATS: Final[dict[str, str]] = {
     "stats.still_open": "Still open (not closed yet)",
     "stats.cleared": "Cleared by the system (no action needed)",
     "stats.no_alerts": "No alerts this month",
+    "stats.sla_none": "No handled alerts yet",
     "load.empty": "No behavioural alerts this month (inactivity, not up, door at night …): no reminder load on "
     "grid workers.",
     "chart.empty": "No data: no vitals or activity arrived in this period.",

@@ -65,6 +65,16 @@ def month_window(month: str | None, now_ms: int) -> tuple[str, int, int]:
     return f"{year:04d}-{mon:02d}", int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
+def future_month(month: str, now_ms: int) -> bool:
+    """Whether the local calendar month ``YYYY-MM`` begins after ``now_ms``: nothing can have happened in it yet.
+
+    >>> march = month_window("2026-03", 0)[1]
+    >>> future_month("2026-04", march), future_month("2026-03", march), future_month("2026-02", march)
+    (True, False, False)
+    """
+    return month_window(month, now_ms)[1] > now_ms
+
+
 def local_time(time_ms: int | None, fmt: str = "%m-%d %H:%M") -> str:
     """Local wall-clock text of an epoch-ms time ('' for None)."""
     if time_ms is None:

@@ -15,6 +15,7 @@ from alerts.escalation import PolicySet
 from alerts.labels import ALERT_TYPES, OUTCOMES, label
 from alerts.learning import FINE_OUTCOMES
 from alerts.views import AlertView, ResidentView, VisitView
+from dashboards.listing import local_time
 from detection.detectors.base import BEHAVIOURAL
 from detection.models import Severity
 
@@ -279,6 +280,8 @@ class MonthlyReport:
     devices_unseen: int = 0
     """Registered devices that never reported (not installed yet?): their own category, not in the online rate."""
     devices_offline: int = 0
+    devices_as_of_ms: int | None = None
+    """When the device counts were judged: always now, whatever the month (no device status history is kept)."""
     checkin_prompts: int = 0
     """Check-ins sent to elders before a behavioural page (issue 19)."""
     checkin_answered: int = 0
@@ -338,12 +341,14 @@ def monthly_report(
     device_source: str,
     devices_unseen: int = 0,
     devices_offline: int = 0,
+    devices_as_of_ms: int | None = None,
     checkins: Mapping[str, int] | None = None,
 ) -> MonthlyReport:
     """Build the report from the month's alerts and visits and the residents in scope.
 
     ``devices`` is ``(online, total)`` from :meth:`dashboards.device_report.DeviceReport.online_rate` and
-    ``device_source`` where that report's status came from (``telemetry`` or ``alerts``); ``checkins`` counts the
+    ``device_source`` where that report's status came from (``telemetry`` or ``alerts``), judged at
+    ``devices_as_of_ms`` (now, whatever the month: the store keeps no history of device status); ``checkins`` counts the
     month's check-in steps (``prompt``, ``answered``, ``paged``: :meth:`alerts.store.checkins.CheckInStore.counts`).
     """
     online, total = devices
@@ -363,6 +368,7 @@ def monthly_report(
         device_source=device_source,
         devices_unseen=devices_unseen,
         devices_offline=devices_offline,
+        devices_as_of_ms=devices_as_of_ms,
         checkin_prompts=steps.get("prompt", 0),
         checkin_answered=steps.get("answered", 0),
         checkin_paged=steps.get("paged", 0),
@@ -401,6 +407,8 @@ def report_csv_rows(report: MonthlyReport, lang: str = "zh") -> list[list[str]]:
             ]
     rows.append(["devices", "*", "online_rate", fmt(report.device_online_rate)])
     rows.append(["devices", "*", "online_source", report.device_source])
+    if report.devices_as_of_ms is not None:  # the rate is of that moment, not of the report's month
+        rows.append(["devices", "*", "online_as_of", local_time(report.devices_as_of_ms, "%Y-%m-%d %H:%M")])
     rows.append(["devices", "*", "offline", str(report.devices_offline)])
     rows.append(["devices", "*", "never_reported", str(report.devices_unseen)])
     rows.append(["summary", "*", "unacknowledged_overdue", str(report.sla_unacked_overdue)])

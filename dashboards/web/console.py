@@ -20,7 +20,7 @@ from dashboards.device_report import device_report
 from dashboards.handover import visible_scopes
 from dashboards.listing import queue_order
 from dashboards.web.gaps import escalation_gap
-from dashboards.web.people import person_labels
+from dashboards.web.people import assign_choices, person_labels
 from dashboards.web.render import render, translator
 from detection.models import AlertType
 
@@ -81,7 +81,7 @@ def _detail(
         alert=alert,
         resident=resident,
         devices=devices,
-        workers=ctx.backend.accounts(scope),
+        workers=assign_choices(ctx.backend, scope, translator(request)),
         people=person_labels(ctx.backend, alert, translator(request)),
         outcomes=outcomes_for(alert.type),
         actions=ACTIONS_BY_STATE.get(alert.state, ()),

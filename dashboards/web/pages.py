@@ -17,16 +17,12 @@ from dashboards.api.routes.stats import build_report
 from dashboards.away import HomeAway, away_sites, home_away
 from dashboards.context import AppContext
 from dashboards.device_report import device_report
-from dashboards.listing import month_window
+from dashboards.listing import future_month, month_window
 from dashboards.stats import ACK_TARGET_S, ON_SITE_TARGET_S, SLA_TARGET, MonthlyReport
+from dashboards.web.people import area_names
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
-
-
-def _names(ctx: ContextDep, scope: Scope) -> dict[str, str]:
-    tree = ctx.backend.hierarchy(scope)
-    return {n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)}
 
 
 @router.get("/residents", response_class=HTMLResponse)
@@ -94,15 +90,23 @@ def resident_records(
 _MONTH = re.compile(MONTH_PATTERN)
 
 
-def _month_or_none(month: str | None) -> tuple[str | None, bool]:
-    """``(month, ok)``: a malformed month is dropped; the page says so, shows this month and answers 422."""
+def _asked_month(request: Request, month: str | None, now_ms: int) -> tuple[str | None, str]:
+    """``(month, notice)``: a malformed or future month is dropped; the page says why, shows this month, answers 422.
+
+    A future month would only show zeros as if they were real; the picker stays, to choose again.
+    """
     if month is None or month == "":
-        return None, True
-    return (month, True) if _MONTH.fullmatch(month) else (None, False)
+        return None, ""
+    t = translator(request)
+    if not _MONTH.fullmatch(month):
+        return None, t("stats.bad_month")
+    if future_month(month, now_ms):
+        return None, t("stats.future_month", month=month)
+    return month, ""
 
 
 def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> dict[str, Any]:
-    names = _names(ctx, scope)
+    names = area_names(ctx.backend, scope)
     _, start, end = month_window(month, ctx.clock())
     return {
         "names": names,
@@ -116,17 +120,24 @@ def _report_values(ctx: AppContext, scope: Scope, user: Account, month: str) -> 
 
 
 async def _render_stats(
-    request: Request, ctx: AppContext, scope: Scope, user: Account, report: MonthlyReport, *, ok: bool, printable: bool
+    request: Request,
+    ctx: AppContext,
+    scope: Scope,
+    user: Account,
+    report: MonthlyReport,
+    *,
+    notice: str,
+    printable: bool,
 ) -> Response:
-    """The statistics page of ``report``, on screen or printable; 422 when the asked month was malformed."""
+    """The statistics page of ``report``, on screen or printable; 422 with ``notice`` for a month not to show."""
     return render(
         request,
         "stats.html",
         user=user,
         report=report,
         printable=printable,
-        bad_month=not ok,
-        status_code=200 if ok else 422,
+        month_notice=notice,
+        status_code=422 if notice else 200,
         **await asyncio.to_thread(_report_values, ctx, scope, user, report.month),
     )
 
@@ -136,9 +147,9 @@ async def stats_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
     """Statistics (统计监测) of one month."""
-    month, ok = _month_or_none(month)
+    month, notice = _asked_month(request, month, ctx.clock())
     report = await build_report(ctx, scope, month)
-    return await _render_stats(request, ctx, scope, user, report, ok=ok, printable=False)
+    return await _render_stats(request, ctx, scope, user, report, notice=notice, printable=False)
 
 
 @router.get("/stats/report", response_class=HTMLResponse, dependencies=[OfficersOnly])
@@ -146,11 +157,11 @@ async def report_page(
     request: Request, ctx: ContextDep, scope: ScopeDep, user: CurrentUser, month: str | None = None
 ) -> Response:
     """The printable monthly report (area name and period in its heading)."""
-    month, ok = _month_or_none(month)
+    month, notice = _asked_month(request, month, ctx.clock())
     report = await build_report(ctx, scope, month)
     name, _, _ = month_window(month, ctx.clock())
     await asyncio.to_thread(
         ctx.backend.audit, actor=user.id, channel="console", action="stats.report", entity="report",
         entity_id=name, detail={},
     )  # fmt: skip
-    return await _render_stats(request, ctx, scope, user, report, ok=ok, printable=True)
+    return await _render_stats(request, ctx, scope, user, report, notice=notice, printable=True)

@@ -1,8 +1,8 @@
-"""People named on a page (assignee, history actors): their name and role, not their worker id."""
+"""People named on a page (assignee, history actors, assign choices): their name and role, not their worker id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from alerts.queries import StoreBackend
 from alerts.scope import Scope
@@ -31,4 +31,32 @@ def person_labels(backend: StoreBackend, alert: AlertView, t: Translator) -> dic
     """
     assigned = (e.note for e in alert.events if e.action == "assign")  # an assignment's note is the worker's id
     people = people_of(backend, [alert.assignee, *(e.actor for e in alert.events), *assigned])
-    return {i: t("queue.person", name=a.name, role=t(f"role.{a.role.value}")) for i, a in people.items()}
+    return {i: t("queue.person", name=a.name, role=role_label(a, t)) for i, a in people.items()}
+
+
+def role_label(account: Account, t: Translator) -> str:
+    """The account's role in the page's language ("网格员", "grid worker")."""
+    return t(f"role.{account.role.value}")
+
+
+def area_names(backend: StoreBackend, scope: Scope) -> dict[str, str]:
+    """``area id → name`` of every district, street, community and grid in ``scope`` (and their ancestors)."""
+    tree = backend.hierarchy(scope)
+    return {n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)}
+
+
+def choice_label(account: Account, areas: Mapping[str, str], t: Translator) -> str:
+    """``"name · role · area"`` for a list to pick a worker from (an admin covers no area: ``"name · role"``).
+
+    >>> from alerts.views import Role
+    >>> choice_label(Account("W_G1", "王芳", Role.GRID_WORKER, "G03"), {"G03": "3号网格"}, Translator("zh"))
+    '王芳 · 网格员 · 3号网格'
+    """
+    area = areas.get(account.scope, account.scope)
+    return " · ".join(p for p in (account.name, role_label(account, t), area) if p)
+
+
+def assign_choices(backend: StoreBackend, scope: Scope, t: Translator) -> list[tuple[str, str]]:
+    """``(worker id, "name · role · area")`` of every active worker an alert in ``scope`` can be assigned to."""
+    areas = area_names(backend, scope)
+    return [(a.id, choice_label(a, areas, t)) for a in backend.accounts(scope)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 
-from dash_helpers import Backend, alert_of, login
+from dash_helpers import Backend, alert_of, login, raise_now
 from fastapi.testclient import TestClient
 
 from alerts.lifecycle import Action, Channel, Outcome
@@ -89,6 +89,28 @@ def test_workers_are_named_with_their_role_not_their_id(client: TestClient, back
     client.cookies.clear()
     linked = client.get(f"/m/{token}").text
     assert "王值班（社区值班）" in linked[linked.index('class="history"') :]
+
+
+def test_assign_choices_name_the_worker_role_and_area_not_the_id(client: TestClient, backend: Backend) -> None:
+    """The assign dropdown read "李网格 (W_G1)": an id means nothing to a duty officer; the value stays the id."""
+    sos = raise_now(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=30, device="btn1")
+    csrf = login(client, "W_C1")
+
+    def choices(html: str) -> dict[str, str]:
+        select = re.search(r'<select name="worker_id"[^>]*>(.*?)</select>', html, re.S)
+        assert select, html
+        return dict(re.findall(r'<option value="([^"]*)">([^<]*)</option>', select.group(1)))
+
+    assert choices(client.get(f"/console/alerts/{sos}").text) == {
+        "W_C1": "王值班 · 社区值班 · 幸福社区",
+        "W_G1": "李网格 · 网格员 · 第一网格",
+        "W_G2": "赵网格 · 网格员 · 第二网格",
+    }
+    # The option's value is still the worker's id: choosing one assigns that worker.
+    done = client.post(f"/console/alerts/{sos}/assign", data={"csrf": csrf, "worker_id": "W_G2"}).text
+    assert re.search(r'class="assignee">赵网格（网格员）<', done), done
+    assert alert_of(backend, sos).assignee == "W_G2"
+    assert choices(client.get(f"/console/alerts/{sos}?lang=en").text)["W_G1"] == "李网格 · grid worker · 第一网格"
 
 
 def test_an_unknown_actor_falls_back_to_the_id(client: TestClient, backend: Backend) -> None:

@@ -3,7 +3,9 @@ definition and target, outcomes of resolved alerts only, empty states, and a 大
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import re
 import time
 from dataclasses import replace
@@ -20,6 +22,7 @@ from test_dash_stats import ALERTS, RESIDENTS, T0, VISITS
 from alerts.lifecycle import Action, Channel
 from dashboards.device_report import DeviceReport, Presence
 from dashboards.i18n import Translator
+from dashboards.listing import month_window
 from dashboards.stats import SLA_TARGET, format_duration, monthly_report
 from detection.models import AlertType, Severity
 
@@ -88,6 +91,47 @@ def test_stats_page_explains_rate_sla_outcomes_and_empty_load(
     assert 'id="load-empty"' in page and "本月没有行为类告警" in page
     en = client.get("/stats?lang=en").text
     assert "23 s" in en and "Never-reported devices count as not online" in en
+
+
+def test_sla_tile_says_so_when_no_alert_has_a_result_yet(client: TestClient, backend: Backend) -> None:
+    """The SLA tile showed a bare "-" when no alert's SLA was decided; it says why, like the empty tables."""
+
+    def tile(html: str) -> tuple[str, str]:
+        m = re.search(r'<b id="kpi-sla" class="([^"]*)">([^<]*)<', html)
+        assert m, html
+        return m.group(1), m.group(2)
+
+    login(client, "W_C1")
+    assert client.get("/api/stats/monthly").json()["sla_rate"] is None
+    assert tile(client.get("/stats").text) == ("muted", "本月没有告警")  # no alert at all: the tables' own words
+    _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=10)  # within its 5 minutes: not decided yet
+    assert client.get("/api/stats/monthly").json()["sla_rate"] is None
+    assert tile(client.get("/stats").text) == ("muted", "尚无已处理告警")
+    assert tile(client.get("/stats/report").text) == ("muted", "尚无已处理告警")
+    assert tile(client.get("/stats?lang=en").text) == ("muted", "No handled alerts yet")
+
+
+def test_device_online_rate_is_labelled_now_not_the_months(client: TestClient) -> None:
+    """The online rate is judged now whatever month is chosen (no device status history is kept): it says so."""
+    now = int(time.time() * 1000)
+    last = month_window(None, month_window(None, now)[1] - 1)[0]  # last month
+    login(client, "W_C1")
+    for path in (f"/stats?month={last}", "/stats", f"/stats/report?month={last}"):
+        page = client.get(path).text
+        tile = re.search(r'id="kpi-devices-tile">(.*?)</div>', page, re.S)
+        assert tile and "当前设备在线率" in tile.group(1), path
+        assert re.search(r'id="devices-as-of">截至 \d{4}-\d\d-\d\d \d\d:\d\d（此刻状态，不是月度统计）<', tile.group(1))
+        note = re.search(r'id="device-rate-note">([^<]*)<', page)
+        assert note and "不随所选月份变化" in note.group(1) and "不保存设备在线状态的历史" in note.group(1)
+    en = client.get(f"/stats?month={last}&lang=en").text
+    assert "Devices online now" in en and "(the state now, not a monthly figure)" in en
+    assert "does not change with the month chosen" in en
+    # The JSON and the CSV say when it was judged, too.
+    data = client.get("/api/stats/monthly", params={"month": last}).json()
+    assert abs(data["devices_as_of_ms"] - now) < 60_000
+    rows = list(csv.reader(io.StringIO(client.get("/api/stats/monthly.csv", params={"month": last}).text)))
+    as_of = [r for r in rows if r[:3] == ["devices", "*", "online_as_of"]]
+    assert len(as_of) == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", as_of[0][3])
 
 
 def test_bigscreen_data_uses_the_same_rate_and_duration(

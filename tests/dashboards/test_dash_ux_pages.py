@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, expect
 from test_dash_console_ux import _raise, _shot
 
 from dashboards.app import create_app
+from dashboards.listing import month_window
 from detection.models import AlertType, Severity
 from eldercare.settings import Settings
 
@@ -45,6 +46,39 @@ def test_stats_month_picker_bad_month_and_report_heading(client: TestClient) -> 
     assert r.status_code == 200
     assert re.search(r'id="report-area">幸福社区<', r.text)
     assert "2026-02-01 – 2026-02-28" in r.text
+
+
+def test_stats_future_month_is_refused_like_a_malformed_one(client: TestClient) -> None:
+    """``?month=2099-01`` showed an empty month as if it were real: refused with the reason, as a malformed month."""
+    login(client, "W_C1")
+    this, _, end = month_window(None, int(time.time() * 1000))
+    after = month_window(None, end)[0]  # the very next month is already the future
+
+    def notice(html: str) -> str:
+        m = re.search(r'id="bad-month">([^<]*)<', html)
+        assert m, html[:2000]
+        return m.group(1)
+
+    for month in ("2099-01", after):
+        for path in ("/stats", "/stats/report"):
+            r = client.get(path, params={"month": month})
+            assert r.status_code == 422, (path, month)
+            assert notice(r.text) == f"{month} 尚未到来，没有数据；已显示本月", path
+            assert re.search(rf"<h1>[^<]*· {this}</h1>", r.text)  # this month is shown, not an empty future one
+        assert f'value="{this}" id="month-picker"' in client.get("/stats", params={"month": month}).text
+    r = client.get("/stats", params={"month": "2026-13"})  # malformed: the same notice, its own reason
+    assert r.status_code == 422 and notice(r.text) == "月份格式不正确（应为 YYYY-MM），已显示本月"
+    en = notice(client.get("/stats?month=2099-01&lang=en").text)
+    assert en == "2099-01 has not come yet, so it has no data; showing this month"
+    assert client.get("/stats", params={"month": this}).status_code == 200
+    # The JSON and CSV refuse it too, with the same 422 body as a malformed month's (FastAPI's list of errors).
+    for path in ("/api/stats/monthly", "/api/stats/monthly.csv"):
+        r = client.get(path, params={"month": "2099-01"})
+        assert r.status_code == 422, path
+        errors = [(e["loc"], e["msg"]) for e in r.json()["detail"]]
+        assert errors == [(["query", "month"], "month 2099-01 has not come yet")]
+        assert client.get(path, params={"month": "2026-13"}).json()["detail"][0]["loc"] == ["query", "month"]
+        assert client.get(path, params={"month": this}).status_code == 200
 
 
 def test_escalation_gap_banner_and_startup_warning(

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from alerts.scope import Scope
@@ -17,7 +18,7 @@ from dashboards.api.deps import ContextDep, CurrentUser, LangDep, MonthQuery, Of
 from dashboards.context import AppContext
 from dashboards.csvio import safe_cell
 from dashboards.device_report import Presence, device_report
-from dashboards.listing import month_window
+from dashboards.listing import future_month, month_window
 from dashboards.stats import SLA_TARGET, MonthlyReport, monthly_report, report_csv_rows
 
 router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[OfficersOnly])
@@ -26,8 +27,9 @@ router = APIRouter(prefix="/api/stats", tags=["stats"], dependencies=[OfficersOn
 async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> MonthlyReport:
     """The monthly report of ``scope`` (shared with the statistics page).
 
-    The device online rate is judged now, from last-seen times when telemetry is configured (else from open
-    offline alerts); the report names its source.
+    The device online rate is judged now, whatever the month (no history of device status is kept to judge a
+    past month by), from last-seen times when telemetry is configured (else from open offline alerts); the report
+    names its source and the time (``devices_as_of_ms``).
     """
     now = ctx.clock()
     name, start, end = month_window(month, now)
@@ -50,13 +52,22 @@ async def build_report(ctx: AppContext, scope: Scope, month: str | None) -> Mont
         device_source=devices.source,
         devices_unseen=counts[Presence.UNSEEN],
         devices_offline=counts[Presence.OFFLINE],
+        devices_as_of_ms=now,
         checkins=checkins,
     )
+
+
+def _refuse_future(ctx: AppContext, month: str | None) -> None:
+    """422 for a month that has not begun (its report would be zeros that look real), shaped as a malformed one's."""
+    if month and future_month(month, ctx.clock()):
+        error = {"loc": ("query", "month"), "msg": f"month {month} has not come yet", "type": "value_error"}
+        raise RequestValidationError([error])
 
 
 @router.get("/monthly")
 async def read_monthly(ctx: ContextDep, scope: ScopeDep, month: MonthQuery = None) -> dict[str, Any]:
     """Alerts by type/outcome/community, response times and SLA, device online rate, visit coverage, check-ins."""
+    _refuse_future(ctx, month)
     report = await build_report(ctx, scope, month)
     out = asdict(report)
     out["device_online_rate"] = report.device_online_rate
@@ -77,6 +88,7 @@ async def export_monthly(
     ctx: ContextDep, scope: ScopeDep, user: CurrentUser, lang: LangDep, month: MonthQuery = None
 ) -> Response:
     """The monthly report as CSV (UTF-8 with BOM so spreadsheet software shows Chinese correctly)."""
+    _refuse_future(ctx, month)
     report = await build_report(ctx, scope, month)
     buf = io.StringIO()
     csv.writer(buf).writerows([safe_cell(c) for c in row] for row in report_csv_rows(report, lang))
