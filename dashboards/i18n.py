@@ -480,6 +480,9 @@ _ZH_UX: Final[dict[str, str]] = {
     "room.bathroom": "卫生间",
     "room.kitchen": "厨房",
     "room.hall": "走廊",
+    "room.dining": "餐厅",
+    "room.study": "书房",
+    "room.balcony": "阳台",
     "m.call": "拨打",
     "m.call_elder": "拨打老人电话",
     "m.navigate": "导航到住址",
@@ -663,6 +666,9 @@ _EN_UX: Final[dict[str, str]] = {
     "room.bathroom": "bathroom",
     "room.kitchen": "kitchen",
     "room.hall": "hall",
+    "room.dining": "dining room",
+    "room.study": "study",
+    "room.balcony": "balcony",
     "m.call": "Call",
     "m.call_elder": "Call the resident",
     "m.navigate": "Navigate to the address",
@@ -1037,7 +1043,7 @@ class Translator:
         return label(OUTCOMES, value, self.lang)
 
     def room(self, value: str) -> str:
-        """Name of a room (registry values are English words)."""
+        """Name of a room (its canonical name, ``gateway.rooms``; a room of no known kind keeps its own words)."""
         key = f"room.{value}"
         return self(key) if key in _ZH else value
 

@@ -11,6 +11,7 @@ import msgspec
 
 from detection.errors import RegistryError
 from gateway.models import DeviceKind
+from gateway.rooms import room_or_none
 
 
 class DeviceInfo(msgspec.Struct, frozen=True):
@@ -85,7 +86,7 @@ class HomeRegistry:
         for raw in raw_sites:
             try:
                 devices = tuple(
-                    DeviceInfo(device=str(d["device"]), kind=DeviceKind(d["kind"]), room=d.get("room"))
+                    DeviceInfo(device=str(d["device"]), kind=DeviceKind(d["kind"]), room=room_or_none(d.get("room")))
                     for d in raw.get("devices", [])
                 )
                 site = str(raw["site"])

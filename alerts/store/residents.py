@@ -17,6 +17,7 @@ from alerts.store.records import ImportReport, ResidentRecord, SiteContext
 from alerts.store.registry_document import RegistryDoc, parse_registry
 from alerts.store.session import SYSTEM
 from alerts.store.tables import Community, Device, District, Grid, Resident, Site, Street, Visit, Worker
+from gateway.rooms import room_or_none
 
 
 class Residents(AuditLog):
@@ -51,7 +52,7 @@ class Residents(AuditLog):
                 "devices",
                 Device,
                 [
-                    {"site_id": x.site, "device": d.device, "kind": d.kind, "room": d.room}
+                    {"site_id": x.site, "device": d.device, "kind": d.kind, "room": room_or_none(d.room)}
                     for x in doc.sites
                     for d in x.devices
                 ],

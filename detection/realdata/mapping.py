@@ -75,6 +75,7 @@ import msgspec
 from detection.homes import DeviceInfo, HomeRegistry, SiteInfo
 from detection.realdata.sources import HOMEASSIST_DIR, ORDONEZ_DIR, UPC_DIR, RawHome
 from gateway.models import EXPECTED_CADENCE_S, DeviceKind
+from gateway.rooms import room_or_none
 
 PIR_RETRIGGER_S: Final = 120
 PIR_STUCK_S: Final = 30 * 60
@@ -323,7 +324,7 @@ def site_info(site: str, devices: Iterable[MappedDevice]) -> SiteInfo:
     return SiteInfo(
         site=site,
         gateway=f"gw-{site}",
-        devices=tuple(DeviceInfo(device=d.device, kind=d.kind, room=d.room) for d in devices),
+        devices=tuple(DeviceInfo(device=d.device, kind=d.kind, room=room_or_none(d.room)) for d in devices),
         solitary=True,
     )
 

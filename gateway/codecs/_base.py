@@ -9,6 +9,7 @@ import msgspec
 
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, FieldValue, MessageType, Reading, Topic
+from gateway.rooms import room_or_none
 
 MAX_SEQ: Final = 2**53
 """Largest sequence number accepted (JSON-safe integer range)."""
@@ -123,6 +124,13 @@ class Codec:
         if obj.ts < 0:
             raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
         fields = fields_of(obj)
+        room = fields.get("room")
+        if room is not None:  # one name per room, however the gateway writes it (gateway.rooms)
+            canonical = room_or_none(room)
+            if canonical is None:
+                del fields["room"]
+            else:
+                fields["room"] = canonical
         ranges = self.ranges
         for name, value in fields.items():
             bounds = ranges.get(name)

@@ -476,3 +476,59 @@ def test_devices_without_heartbeats_are_named_with_the_offline_notifications_the
     assert not [a for a in beating.alerts if a.type.value == "device_offline"]
     res = CliRunner().invoke(app, ["replay", str(rec), "--out", str(tmp_path / "b.jsonl")])
     assert res.exit_code == 0 and "never a status heartbeat" not in res.output
+
+
+def _worded_home(words: dict[str, str], *, in_events: bool) -> list[str]:
+    """A home of two PIRs (bedroom, living room) and a front door whose rooms are written as ``words`` says: the
+    elder stirs in the bedroom at 04:42 and does not get up until noon; the next night the front door opens at
+    02:00 and nobody comes back."""
+
+    def ev(t: int, kind: str, dev: str, event: str, seq: int) -> str:
+        payload: dict[str, object] = {"event": event, "seq": seq, "ts": t}
+        if in_events:
+            payload["room"] = words[dev]
+        return json.dumps({"t": t, "topic": f"ec/v1/h0001/{kind}/{dev}/event", "payload": json.dumps(payload)})
+
+    return [
+        ev(at(0, 20, 0), "motion", "pirliv", "motion", 1),
+        ev(at(0, 22, 0), "motion", "pirbed", "motion", 1),
+        ev(at(1, 4, 42), "motion", "pirbed", "motion", 2),
+        ev(at(1, 12, 0), "motion", "pirliv", "motion", 2),
+        ev(at(1, 23, 0), "motion", "pirbed", "motion", 3),
+        ev(at(2, 2, 0), "door", "front", "open", 1),
+        ev(at(2, 2, 0, 10), "door", "front", "close", 2),
+        ev(at(2, 4, 0), "motion", "pirliv", "motion", 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("words", "in_events"),
+    [
+        ({"pirbed": "bedroom", "pirliv": "living", "front": "entrance"}, False),
+        ({"pirbed": "Master Bedroom", "pirliv": "Living_Room", "front": "Front Door"}, False),
+        ({"pirbed": "Bedroom1", "pirliv": "LivingRoom", "front": "FrontDoor"}, False),
+        ({"pirbed": "主卧", "pirliv": "客厅", "front": "入户门"}, True),
+        ({"pirbed": " BEDROOM ", "pirliv": "lounge", "front": "main-door"}, True),
+    ],
+)
+def test_rooms_written_as_a_dataset_or_an_installer_writes_them_mean_the_same(
+    tmp_path: Path, words: dict[str, str], in_events: bool
+) -> None:
+    """The detectors read two rooms: the bedroom (motion there is not "up") and the entrance (the front door). A
+    home whose rooms were written "Master Bedroom" or "主卧" and "Front Door" or "入户门" lost both: the stir at 04:42
+    counted as getting up, and the front door was a cupboard, so the night door was off."""
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("\n".join(_worded_home(words, in_events=in_events)) + "\n", encoding="utf-8")
+    reg = None
+    if not in_events:
+        reg = tmp_path / "registry.json"
+        devices = [
+            {"device": "pirbed", "kind": "motion", "room": words["pirbed"]},
+            {"device": "pirliv", "kind": "motion", "room": words["pirliv"]},
+            {"device": "front", "kind": "door", "room": words["front"]},
+        ]
+        reg.write_text(json.dumps(REGISTRY | {"sites": [REGISTRY["sites"][0] | {"devices": devices}]}))  # type: ignore[index]
+    result = replay(rec, reg, None)
+    raised = [(a.type.value, a.time_ms) for a in result.alerts if not a.clears]
+    assert [t for k, t in raised if k == "not_up" and at(1, 4, 42) < t < at(1, 12, 0)], raised
+    assert [t for k, t in raised if k == "night_door" and at(2, 2, 0) < t <= at(2, 2, 30)], raised

@@ -16,6 +16,7 @@ MODULES = [
     "gateway.retry",
     "gateway.mqtt_wire",
     "gateway.provisioning",
+    "gateway.rooms",
     "ingest.schema",
 ]
 

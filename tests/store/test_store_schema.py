@@ -99,6 +99,22 @@ def test_store_registry_import_is_idempotent_and_updates(store: AlertStore) -> N
     assert len(imports) == 4
 
 
+def test_imported_device_rooms_are_stored_by_their_canonical_name(store: AlertStore) -> None:
+    """The console translates, and the detectors read, one name per room (gateway.rooms): "Master Bedroom" and 入户门
+    are stored as the bedroom and the entrance; a room of no known kind keeps its words."""
+    doc = copy.deepcopy(load_registry_example())
+    doc["sites"][0]["devices"] += [
+        {"device": "pir9", "kind": "motion", "room": "Master Bedroom"},
+        {"device": "door9", "kind": "door", "room": "入户门"},
+        {"device": "door8", "kind": "door", "room": "Wardrobe"},
+    ]
+    store.import_registry(doc, now_ms=1)
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT device, room FROM devices WHERE device LIKE '%9' OR device = 'door8'"))
+        rooms = dict(rows.tuples().all())
+    assert rooms == {"pir9": "bedroom", "door9": "entrance", "door8": "wardrobe"}
+
+
 @pytest.mark.parametrize(
     ("mutate", "path"),
     [
