@@ -36,6 +36,8 @@ _WORDS: Final[dict[str, str]] = {  # each room's names, "|" between them (compar
     "study": "study|office|study room|书房",
     "balcony": "balcony|阳台",
 }
+NAMES: Final = frozenset(_WORDS)
+"""The canonical names themselves (a gateway that already sends them costs one set lookup)."""
 _CANONICAL: Final = {w.replace(" ", ""): room for room, words in _WORDS.items() for w in words.split("|")}
 _SEPARATORS: Final = re.compile(r"[\s_\-./,:;·()\[\]]+")
 _NUMBERED: Final = re.compile(r"(?<=[^\d\s])\s*\d+$")

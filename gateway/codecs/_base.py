@@ -9,6 +9,7 @@ import msgspec
 
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, FieldValue, MessageType, Reading, Topic
+from gateway.rooms import NAMES as ROOM_NAMES
 from gateway.rooms import room_or_none
 
 MAX_SEQ: Final = 2**53
@@ -125,7 +126,7 @@ class Codec:
             raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
         fields = fields_of(obj)
         room = fields.get("room")
-        if room is not None:  # one name per room, however the gateway writes it (gateway.rooms)
+        if room is not None and room not in ROOM_NAMES:  # one name per room, however it is written (gateway.rooms)
             canonical = room_or_none(room)
             if canonical is None:
                 del fields["room"]
