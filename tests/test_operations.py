@@ -61,39 +61,25 @@ def test_backup_into_a_directory_it_cannot_create_is_one_line(
 def test_a_store_command_without_the_env_file_loaded_refuses_the_sqlite_default(
     sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`sudo -u eldercare eldercare backup …` without the env file fell back to SQLite in the working directory."""
+    """`sudo -u eldercare eldercare backup …` without the env file fell back to SQLite in the working directory;
+    `nats-accounts --from-store` skipped the check: it read an empty SQLite store and wrote no gateway."""
     env_file = tmp_path / "eldercare.env"
     env_file.write_text('ELDERCARE_DATABASE_URL="postgresql+psycopg://eldercare@/eldercare?host=/run/postgresql"\n')
     monkeypatch.setattr("eldercare.production.PRODUCTION_ENV_FILE", env_file)
-    for argv in (["db", "upgrade"], ["backup", "--no-influx", str(tmp_path / "b")], ["privacy", "retention"]):
+    monkeypatch.setenv("ELDERCARE_NATS_USER", "workers")  # for nats-accounts, only the store is missing
+    nats = ["nats-accounts", "--from-store", "--out", str(tmp_path / "n")]
+    for argv in (["db", "upgrade"], ["backup", "--no-influx", str(tmp_path / "b")], ["privacy", "retention"], nats):
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 2, (argv, result.output)
+        assert isinstance(result.exception, SystemExit) and len(result.output.strip().splitlines()) <= 3
         text = _text(result.output)
         assert str(env_file) in text and "ELDERCARE_DATABASE_URL" in text and "Traceback" not in result.output
-    assert not sqlite_env.exists() and not (tmp_path / "b").exists()  # nothing was created
+    assert not any(p.exists() for p in (sqlite_env, tmp_path / "b", tmp_path / "n"))  # nothing was created
     # Set explicitly, SQLite is fine (and the command says which store it used).
     monkeypatch.setenv("ELDERCARE_DATABASE_URL", f"sqlite:///{sqlite_env / 'eldercare.db'}")
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert str(sqlite_env / "eldercare.db") in _text(result.output)
-
-
-def test_nats_accounts_from_the_store_without_the_env_file_loaded_refuses_the_sqlite_default(
-    sqlite_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`nats-accounts --from-store` skipped the env-file check: it read an empty SQLite store, wrote no gateway."""
-    env_file = tmp_path / "eldercare.env"
-    env_file.write_text('ELDERCARE_DATABASE_URL="postgresql+psycopg://eldercare@/eldercare?host=/run/postgresql"\n')
-    monkeypatch.setattr("eldercare.production.PRODUCTION_ENV_FILE", env_file)
-    monkeypatch.setenv("ELDERCARE_NATS_USER", "workers")  # only the store is missing
-    out = tmp_path / "nats-accounts"
-    result = CliRunner().invoke(app, ["nats-accounts", "--from-store", "--out", str(out)])
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1, result.output
-    text = _text(result.output)
-    assert str(env_file) in text and "ELDERCARE_DATABASE_URL" in text
-    assert not sqlite_env.exists() and not out.exists()  # nothing was created
 
 
 def test_pg_dump_and_pg_restore_get_no_password_on_their_command_line(
