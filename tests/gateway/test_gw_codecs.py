@@ -197,6 +197,8 @@ BAD: list[tuple[str, bytes, Reason]] = [
     ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":-1,"ts":1}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":1,"ts":-5}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":9007199254740993,"ts":1}', Reason.OUT_OF_RANGE),
+    ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":1,"ts":9007199254740993}', Reason.OUT_OF_RANGE),
+    ("ec/v1/h1/gateway/g1/status", b'{"online":true,"seq":1,"ts":18446744073709551616}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/mattress/m/telemetry", b'{"seq":1,"ts":1,"occupied":true,"hr":301}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/mattress/m/telemetry", b'{"seq":1,"ts":1,"occupied":true,"rr":-1}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/mattress/m/event", b'{"event":"apnea","seq":1,"ts":1,"duration_s":601}', Reason.OUT_OF_RANGE),
