@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -267,3 +268,36 @@ async def test_deeply_nested_json_is_bad_json_without_a_traceback(
     assert reasons == ["bad_json"] * 3 + ["out_of_range"] * 2
     assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
     assert metrics.value("dead_letters_total", reason="bad_json") == 3
+
+
+async def test_a_flood_of_bad_payloads_keeps_other_homes_dead_letters_and_counts_its_own(
+    broker: Broker, make_listener: MakeListener, unique_site: str, tmp_path: Path
+) -> None:
+    """One gateway publishing refused messages as fast as it can fills the dead-letter record: with one cap for the
+    whole record it deleted every other home's entries (a neighbour's misconfigured device lost its evidence,
+    silently). Each home now has a budget (1 % of the record); its entries beyond it are folded into counted
+    records per home and reason, so every refused message is still either an entry or counted."""
+    site, victim = unique_site, unique_site + "v"
+    broker.provision([site, victim])
+    flood, max_rows = 600, 500
+    sink = ListSink()
+    with DeadLetterStore(path=tmp_path / "deadletter.sqlite3", max_rows=max_rows) as letters:
+        service = GatewayService(directory=directory_for(site, victim), deadletter=letters, sink=sink)
+        listener = await make_listener(site, victim)
+        bad = b'{"event":"open","seq":1,"ts":1'  # cut JSON: bad_json
+        async with running(service, listener), gateway(broker, victim) as neighbour, gateway(broker, site) as gw:
+            mine = [WireMessage(f"ec/v1/{victim}/door/door1/event", bad) for _ in range(3)]
+            await asyncio.to_thread(neighbour.publish_all, mine)
+            attack = [WireMessage(f"ec/v1/{site}/door/door1/event", bad + b" %d" % i) for i in range(flood)]
+            await asyncio.to_thread(gw.publish_all, attack, timeout=60)
+            await asyncio.to_thread(neighbour.publish_all, [_door(victim, 1)])
+            # Batches are made durable in arrival order: the flood's refusals are stored once this reading is.
+            await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.DOOR)) == 1, timeout=60)
+        kept = letters.query(site=victim)
+        assert [(e.reason, e.payload) for e in kept] == [(Reason.BAD_JSON, bad)] * 3, "the neighbour's entries went"
+        accounted = len(letters.query(site=site, limit=flood)) + sum(c.count for c in letters.counted(site=site))
+        assert accounted == flood, "refused messages were dropped without being counted"
+        assert len(letters.query(site=site, limit=flood)) == max_rows // 100
+        (counted,) = letters.counted(site=site)
+        assert (counted.reason, counted.count) == (Reason.BAD_JSON, flood - max_rows // 100)
+        assert counted.first_ms <= counted.last_ms
