@@ -25,6 +25,7 @@ from eldercare.stack import Broker
 from firmware_sim.wire import WireMessage
 from gateway.contract import command_topic
 from gateway.deadletter import DeadLetterStore
+from gateway.dedupe import Deduplicator
 from gateway.downlink import CommandPublisher
 from gateway.errors import Reason
 from gateway.metrics import GatewayMetrics
@@ -301,3 +302,35 @@ async def test_a_flood_of_bad_payloads_keeps_other_homes_dead_letters_and_counts
         (counted,) = letters.counted(site=site)
         assert (counted.reason, counted.count) == (Reason.BAD_JSON, flood - max_rows // 100)
         assert counted.first_ms <= counted.last_ms
+
+
+async def test_made_up_gateway_ids_are_refused_and_cannot_push_another_homes_devices_out_of_the_dedupe_window(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    """A gateway status was accepted under any device id of the home: each made-up id was a new device for the
+    deduplicator (a bounded LRU shared by every home), the engine and InfluxDB (a new series). Enough of them pushed
+    a neighbour's devices out of the window, and its redelivered copy was taken for a new reading. Only the
+    registry's gateway id is accepted now (``unknown_device`` otherwise); the window is smaller here than in
+    production (200,000 devices) only to keep the flood short."""
+    site, victim = unique_site, unique_site + "v"
+    broker.provision([site, victim])
+    sink = ListSink()
+    service = GatewayService(
+        directory=directory_for(site, victim), deadletter=deadletter, sink=sink, dedupe=Deduplicator(max_devices=50)
+    )
+    listener = await make_listener(site, victim)
+    ids = [f"gw-made-up-{i}" for i in range(200)]
+    status = json.dumps({"online": True, "seq": 1, "ts": NOW}).encode()
+    async with running(service, listener), gateway(broker, victim) as neighbour, gateway(broker, site) as gw:
+        await asyncio.to_thread(neighbour.publish_all, [_door(victim, 1)])
+        await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.DOOR)) == 1)
+        made_up = [WireMessage(f"ec/v1/{site}/gateway/{g}/status", status) for g in ids]
+        await asyncio.to_thread(gw.publish_all, made_up)
+        # The neighbour's gateway republishes what it holds unconfirmed (a copy), then something new.
+        await asyncio.to_thread(neighbour.publish_all, [_door(victim, 1), _door(victim, 2)])
+        await sink.wait_for(lambda rs: any(r.seq == 2 for r in of_site(rs, victim, kind=DeviceKind.DOOR)))
+    assert [r.seq for r in of_site(sink.readings, victim, kind=DeviceKind.DOOR)] == [1, 2], "a copy was taken as new"
+    assert {r.device for r in of_site(sink.readings, site, kind=DeviceKind.GATEWAY)} == {f"gw-{site}"}
+    refused = deadletter.query(site=site, limit=1000)
+    assert sorted(e.topic.split("/")[4] for e in refused) == sorted(ids)
+    assert {e.reason for e in refused} == {Reason.UNKNOWN_DEVICE}
