@@ -184,7 +184,7 @@ class Z2mAdapter:
         h = self._sites.get(site)
         if h is None:
             return 0
-        return sum(map(len, (h.names, h.last, h.reported, h.availability, h.seq, h.status)))
+        return len(h.names) + len(h.last) + len(h.reported) + len(h.availability) + len(h.seq) + len(h.status)
 
     def availability(self, site: str, ieee: str) -> str | None:
         """Last availability a home's Z2M reported for a device (``online``/``offline``), if any."""
