@@ -62,6 +62,7 @@ class HomeRegistry:
         self._kinds: dict[tuple[str, str], DeviceKind] = {
             (s.site, d.device): d.kind for s in self.sites.values() for d in s.devices
         }
+        self._kinds.update({(s.site, s.gateway): DeviceKind.GATEWAY for s in self.sites.values()})
 
     def __len__(self) -> int:
         return len(self.sites)
@@ -71,7 +72,7 @@ class HomeRegistry:
         return site in self.sites
 
     def device_kind(self, site: str, device: str) -> DeviceKind | None:
-        """Kind of a provisioned device of a home, or None if unknown."""
+        """Kind of a provisioned device of a home (``gateway`` for its gateway id), or None if unknown."""
         return self._kinds.get((site, device))
 
     @classmethod

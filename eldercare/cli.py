@@ -902,13 +902,13 @@ def deadletter_list(
 
 @deadletter_app.command("stats")
 def deadletter_stats() -> None:
-    """How many messages were refused, by reason."""
+    """How many messages were refused, by reason; and those only counted (beyond a home's budget), by home."""
     from eldercare.settings import Settings
     from gateway.deadletter import DeadLetterStore, format_stats
 
     store = DeadLetterStore.in_data_dir(Settings().data_dir)
     try:
-        print(format_stats(store.count_by_reason()))
+        print(format_stats(store.count_by_reason(), store.counted()))
     finally:
         store.close()
 

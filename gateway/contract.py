@@ -90,7 +90,7 @@ class DeviceDirectory(Protocol):
         ...
 
     def device_kind(self, site: str, device: str) -> DeviceKind | None:
-        """Kind of a provisioned device of a home, or None if unknown."""
+        """Kind of a provisioned device of a home (``gateway`` for the home's gateway id), or None if unknown."""
         ...
 
 
@@ -106,7 +106,8 @@ def decode_message(
     """Validate and decode one MQTT message; raise :class:`DecodeError` with a reason if it is bad.
 
     With a ``directory``, messages from unknown homes or devices, or on the wrong kind's topic,
-    are refused. Gateway status messages need only a known site.
+    are refused. A gateway status must come from the home's own gateway id (the directory knows it as a device of
+    kind ``gateway``): a made-up id would be a new device for the deduplicator, the engine and InfluxDB.
     """
     if len(payload) > max_payload_bytes:
         raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {max_payload_bytes}")
@@ -114,14 +115,11 @@ def decode_message(
     if directory is not None:
         if not directory.site_known(parsed.site):
             raise DecodeError(topic, Reason.UNKNOWN_SITE, f"site {parsed.site!r} is not provisioned")
-        if parsed.kind is not DeviceKind.GATEWAY:
-            kind = directory.device_kind(parsed.site, parsed.device)
-            if kind is None:
-                raise DecodeError(
-                    topic, Reason.UNKNOWN_DEVICE, f"device {parsed.device!r} is not registered at this site"
-                )
-            if kind is not parsed.kind:
-                raise DecodeError(
-                    topic, Reason.KIND_MISMATCH, f"device is registered as {kind.value}, not {parsed.kind.value}"
-                )
+        kind = directory.device_kind(parsed.site, parsed.device)
+        if kind is None:
+            raise DecodeError(topic, Reason.UNKNOWN_DEVICE, f"device {parsed.device!r} is not registered at this site")
+        if kind is not parsed.kind:
+            raise DecodeError(
+                topic, Reason.KIND_MISMATCH, f"device is registered as {kind.value}, not {parsed.kind.value}"
+            )
     return DECODERS[parsed.kind](parsed, payload, received_ms=received_ms, max_skew_ms=max_skew_ms)

@@ -4,6 +4,11 @@ Each entry keeps the topic, the reason, a human-readable detail and the raw payl
 operator can see what a misconfigured gateway sends without the bad input ever stopping the loop.
 Writes are one transaction per message batch and are durable (``synchronous=FULL``) before the
 batch is acknowledged to the broker.
+
+The record is bounded twice: each home keeps at most ``max_rows_per_site`` entries (1 % of the record by default),
+the record at most ``max_rows``. Entries beyond either bound, oldest first, are not simply deleted: they are folded
+into a **counted** record per home and reason (how many, first and last receive time), so one gateway flooding
+refused messages can neither push another home's entries out nor make a refusal disappear uncounted.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ WATCH_PREFIX: Final = "watch/"
 """Pseudo-topic prefix of 4G watch frames (gateway/watch/decode.py)."""
 
 DEFAULT_MAX_ROWS: Final = 100_000
-"""Entries kept; the oldest are deleted first."""
+"""Entries kept; the oldest are folded into counted records first."""
+
+SITE_SHARE: Final = 100
+"""A home's entries are at most ``max_rows // SITE_SHARE`` unless ``max_rows_per_site`` says otherwise."""
 
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 4096
 """Bytes of each payload kept; the original size is stored beside it."""
@@ -46,7 +54,24 @@ CREATE TABLE IF NOT EXISTS deadletter (
 CREATE INDEX IF NOT EXISTS deadletter_reason ON deadletter (reason, id);
 CREATE INDEX IF NOT EXISTS deadletter_site ON deadletter (site, id);
 CREATE INDEX IF NOT EXISTS deadletter_received ON deadletter (received_ms);
+CREATE TABLE IF NOT EXISTS deadletter_counted (
+    site TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    first_ms INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (site, reason)
+);
 """
+
+_FOLD: Final = """
+INSERT INTO deadletter_counted (site, reason, n, first_ms, last_ms)
+SELECT coalesce(site, ''), reason, count(*), min(received_ms), max(received_ms) FROM deadletter WHERE {where}
+GROUP BY site, reason
+ON CONFLICT (site, reason) DO UPDATE SET
+    n = n + excluded.n, first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)
+"""
+"""Adds the entries matching ``where`` to the counted records (a topic without a site is counted under '')."""
 
 
 class DeadLetter(msgspec.Struct, frozen=True):
@@ -79,6 +104,18 @@ class DeadLetterEntry(msgspec.Struct, frozen=True):
         return self.size > len(self.payload)
 
 
+class DeadLetterCount(msgspec.Struct, frozen=True):
+    """Refused messages of one home and reason that are only counted: beyond the home's budget or the record's."""
+
+    site: str | None
+    reason: Reason
+    count: int
+    first_ms: int
+    """Receive time of the oldest of them."""
+    last_ms: int
+    """Receive time of the newest of them."""
+
+
 def site_of(topic: str) -> str | None:
     """Best-effort site id of a topic, for filtering, even when the topic is otherwise invalid.
 
@@ -105,12 +142,15 @@ class DeadLetterStore:
         *,
         path: Path,
         max_rows: int = DEFAULT_MAX_ROWS,
+        max_rows_per_site: int | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        if max_rows < 1 or max_payload_bytes < 0:
-            raise ValueError("max_rows must be positive and max_payload_bytes not negative")
+        per_site = max(1, max_rows // SITE_SHARE) if max_rows_per_site is None else max_rows_per_site
+        if max_rows < 1 or per_site < 1 or max_payload_bytes < 0:
+            raise ValueError("max_rows and max_rows_per_site must be positive and max_payload_bytes not negative")
         self.path = path
         self.max_rows = max_rows
+        self.max_rows_per_site = per_site
         self.max_payload_bytes = max_payload_bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -118,6 +158,7 @@ class DeadLetterStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        (self._rows,) = self._db.execute("SELECT count(*) FROM deadletter").fetchone()
 
     @classmethod
     def in_data_dir(cls, data_dir: Path, **kwargs: int) -> DeadLetterStore:
@@ -136,7 +177,7 @@ class DeadLetterStore:
         self.close()
 
     def add_many(self, letters: Sequence[DeadLetter]) -> None:
-        """Store entries in one durable transaction, then delete the oldest beyond ``max_rows``."""
+        """Store entries in one durable transaction; fold the oldest beyond each home's budget and ``max_rows``."""
         if not letters:
             return
         cap = self.max_payload_bytes
@@ -160,12 +201,44 @@ class DeadLetterStore:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                (last,) = self._db.execute("SELECT max(id) FROM deadletter").fetchone()
-                self._db.execute("DELETE FROM deadletter WHERE id <= ?", (last - self.max_rows,))
+                kept = self._rows + len(rows)
+                for site in {row[2] for row in rows}:
+                    # The newest entry of this home that is over its budget: it and every older one are folded.
+                    over = self._db.execute(
+                        "SELECT id FROM deadletter WHERE site IS ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                        (site, self.max_rows_per_site),
+                    ).fetchone()
+                    if over is not None:
+                        kept -= self._fold("site IS ? AND id <= ?", (site, over[0]))
+                if kept > self.max_rows:  # ids have gaps where homes were folded: count rows from the oldest
+                    (over_id,) = self._db.execute(
+                        "SELECT id FROM deadletter ORDER BY id LIMIT 1 OFFSET ?", (kept - self.max_rows - 1,)
+                    ).fetchone()
+                    kept -= self._fold("id <= ?", (over_id,))
                 self._db.execute("COMMIT")
+                self._rows = kept
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _fold(self, where: str, args: tuple[object, ...]) -> int:
+        """Count the entries matching ``where`` in ``deadletter_counted`` and delete them; return how many."""
+        self._db.execute(_FOLD.format(where=where), args)
+        return self._db.execute(f"DELETE FROM deadletter WHERE {where}", args).rowcount  # noqa: S608 - fixed clauses
+
+    def counted(self, *, site: str | None = None) -> list[DeadLetterCount]:
+        """The refusals that are only counted, per home and reason (optionally of one home), most first."""
+        sql = "SELECT site, reason, n, first_ms, last_ms FROM deadletter_counted"
+        args: tuple[object, ...] = ()
+        if site is not None:
+            sql += " WHERE site = ?"
+            args = (site,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY n DESC, site, reason", args).fetchall()
+        return [
+            DeadLetterCount(site=r[0] or None, reason=Reason(r[1]), count=r[2], first_ms=r[3], last_ms=r[4])
+            for r in rows
+        ]
 
     def query(
         self,
@@ -241,11 +314,26 @@ def format_entries(entries: Iterable[DeadLetterEntry], *, show_payload: bool = F
     return "\n".join(lines)
 
 
-def format_stats(counts: dict[Reason, int]) -> str:
-    """Render :meth:`DeadLetterStore.count_by_reason` as text for the CLI (``eldercare deadletter stats``)."""
-    if not counts:
+def format_stats(counts: dict[Reason, int], counted: Sequence[DeadLetterCount] = ()) -> str:
+    """Render :meth:`DeadLetterStore.count_by_reason` (and :meth:`~DeadLetterStore.counted`) for the CLI.
+
+    ``eldercare deadletter stats``: the stored entries by reason, then the refusals only counted, by home.
+    """
+    if not counts and not counted:
         return "dead-letter record is empty"
-    width = max(len(r.value) for r in counts)
-    lines = [f"{reason.value:<{width}}  {n}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    lines.append(f"{'total':<{width}}  {sum(counts.values())}")
+    lines: list[str] = []
+    if counts:
+        width = max(len(r.value) for r in counts)
+        by_count = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines += [f"{reason.value:<{width}}  {n}" for reason, n in by_count]
+        lines.append(f"{'total':<{width}}  {sum(counts.values())}")
+    if counted:
+        lines.append("only counted (beyond a home's budget or the record's size), by home:")
+        for c in counted:
+            first, last = (_utc(ms) for ms in (c.first_ms, c.last_ms))
+            lines.append(f"  {c.site or '-'}  {c.reason.value}  {c.count}  ({first}Z … {last}Z)")
     return "\n".join(lines)
+
+
+def _utc(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")

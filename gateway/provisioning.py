@@ -148,9 +148,11 @@ class StaticDirectory:
         return site in self._sites
 
     def device_kind(self, site: str, device: str) -> DeviceKind | None:
-        """Kind of a provisioned device, or None."""
+        """Kind of a provisioned device (``gateway`` for the home's gateway id), or None."""
         entry = self._sites.get(site)
-        return None if entry is None else entry.devices.get(device)
+        if entry is None:
+            return None
+        return DeviceKind.GATEWAY if device == entry.gateway else entry.devices.get(device)
 
     def gateway_of(self, site: str) -> str | None:
         """The gateway id of a provisioned home, or None."""

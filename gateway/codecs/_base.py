@@ -15,6 +15,11 @@ from gateway.rooms import room_or_none
 MAX_SEQ: Final = 2**53
 """Largest sequence number accepted (JSON-safe integer range)."""
 
+MAX_TS_MS: Final = 2**53
+"""Largest device time accepted (epoch ms, the year 287,396): beyond it a ``ts`` is no time at all, and a
+difference with it could leave the 64-bit integers of storage and of the engine's snapshot (one home's ``2**64``
+made every home's snapshot fail)."""
+
 MAX_BACKFILL_MS: Final = 24 * 3600 * 1000
 """How late an honest message may arrive (a wristband syncing its buffer after the elder comes home)."""
 
@@ -122,8 +127,8 @@ class Codec:
         obj = decode_json(decoder, payload, topic)  # the topic string is built only for an error
         if not 0 <= obj.seq <= MAX_SEQ:
             raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
-        if obj.ts < 0:
-            raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"ts {obj.ts} is negative")
+        if not 0 <= obj.ts <= MAX_TS_MS:
+            raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"ts {obj.ts} outside 0..2^53")
         fields = fields_of(obj)
         room = fields.get("room")
         if room is not None and room not in ROOM_NAMES:  # one name per room, however it is written (gateway.rooms)

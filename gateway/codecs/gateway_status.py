@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from gateway.codecs._base import MAX_BACKFILL_MS, MAX_SEQ, clock_skewed, decode_json, fields_of
+from gateway.codecs._base import MAX_BACKFILL_MS, MAX_SEQ, MAX_TS_MS, clock_skewed, decode_json, fields_of
 from gateway.errors import DecodeError, Reason
 from gateway.models import DeviceKind, MessageType, Reading, Topic
 
@@ -39,6 +39,8 @@ def decode(
         raise DecodeError(where, Reason.OUT_OF_RANGE, "seq and ts must not be negative")
     if obj.seq is not None and obj.seq > MAX_SEQ:
         raise DecodeError(where, Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
+    if obj.ts is not None and obj.ts > MAX_TS_MS:
+        raise DecodeError(where, Reason.OUT_OF_RANGE, f"ts {obj.ts} outside 0..2^53")
     if obj.uptime_s is not None and not 0 <= obj.uptime_s <= MAX_UPTIME_S:
         raise DecodeError(where, Reason.OUT_OF_RANGE, f"uptime_s {obj.uptime_s} outside 0..{MAX_UPTIME_S}")
     fields = fields_of(obj)

@@ -54,6 +54,14 @@ MAX_DEVICES_BYTES: Final = 4 * 1024 * 1024
 MAX_STATE_BYTES: Final = 16 * 1024
 """Largest device state message accepted."""
 
+MAX_AVAILABILITY: Final = 1024
+"""Availability states remembered per home (a Z2M network has a few hundred devices at most): an availability for a
+name not in ``bridge/devices`` beyond it is refused, so made-up names cannot grow the backend's memory."""
+
+MAX_REPORTED: Final = 4096
+"""Unknown keys (and unreachable names) remembered as already reported, per home; beyond it they are reported
+every time (dead letters have a budget per home) instead of remembered for ever."""
+
 IGNORED_BRIDGE: Final = frozenset({"info", "logging", "extensions", "groups", "definitions", "event", "options"})
 """Bridge topics with nothing for the backend (``bridge/event`` renames arrive again in ``bridge/devices``)."""
 
@@ -171,6 +179,13 @@ class Z2mAdapter:
                     names[str(name)] = (value[0], model)
         self._sites[site] = _Site(names=names)
 
+    def remembered(self, site: str) -> int:
+        """Entries this adapter keeps for a home (names, availability, last values, reported keys...): bounded."""
+        h = self._sites.get(site)
+        if h is None:
+            return 0
+        return len(h.names) + len(h.last) + len(h.reported) + len(h.availability) + len(h.seq) + len(h.status)
+
     def availability(self, site: str, ieee: str) -> str | None:
         """Last availability a home's Z2M reported for a device (``online``/``offline``), if any."""
         entry = self._sites.get(site)
@@ -211,7 +226,12 @@ class Z2mAdapter:
         if rest.endswith("/availability"):
             name = rest[: -len("/availability")]
             found = home.names.get(name)  # may arrive (retained) before bridge/devices: then keyed by name
-            home.availability[found[0] if found else name] = parse_state(topic, payload)
+            key = found[0] if found else name
+            state = parse_state(topic, payload)
+            if key not in home.availability and len(home.availability) >= MAX_AVAILABILITY:
+                why = f"{name!r} is not in this home's bridge/devices and {MAX_AVAILABILITY} availabilities are kept"
+                raise DecodeError(topic, Reason.UNKNOWN_DEVICE, why)
+            home.availability[key] = state
             return ()
         if len(payload) > MAX_STATE_BYTES:
             raise DecodeError(topic, Reason.OVERSIZE, f"{len(payload)} bytes > {MAX_STATE_BYTES}")
@@ -253,7 +273,8 @@ class Z2mAdapter:
             why = self.name_problem(name)
             if why is None or (ieee, f"name:{name}") in home.reported:
                 continue
-            home.reported.add((ieee, f"name:{name}"))
+            if len(home.reported) < MAX_REPORTED:
+                home.reported.add((ieee, f"name:{name}"))
             detail = f"friendly name '{name}' of {ieee} {why}; its messages cannot arrive: rename it in Z2M"
             out.append(DecodeError(topic, Reason.BAD_TOPIC, detail))
         return out
@@ -341,7 +362,8 @@ class Z2mAdapter:
             events.append(event)
         for key in state:
             if not self.table.known(m, key) and (ieee, key) not in home.reported:
-                home.reported.add((ieee, key))
+                if len(home.reported) < MAX_REPORTED:  # beyond it: reported again each time, not remembered
+                    home.reported.add((ieee, key))
                 out.append(DecodeError(topic, Reason.UNKNOWN_FIELD, f"{m.model} key {key!r} has no mapping (once)"))
         made: list[tuple[MessageType, dict[str, FieldValue], str | None]] = [
             (MessageType.EVENT, {}, event) for event in events

@@ -197,6 +197,8 @@ BAD: list[tuple[str, bytes, Reason]] = [
     ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":-1,"ts":1}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":1,"ts":-5}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":9007199254740993,"ts":1}', Reason.OUT_OF_RANGE),
+    ("ec/v1/h1/door/d1/event", b'{"event":"open","seq":1,"ts":9007199254740993}', Reason.OUT_OF_RANGE),
+    ("ec/v1/h1/gateway/g1/status", b'{"online":true,"seq":1,"ts":18446744073709551616}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/mattress/m/telemetry", b'{"seq":1,"ts":1,"occupied":true,"hr":301}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/mattress/m/telemetry", b'{"seq":1,"ts":1,"occupied":true,"rr":-1}', Reason.OUT_OF_RANGE),
     ("ec/v1/h1/mattress/m/event", b'{"event":"apnea","seq":1,"ts":1,"duration_s":601}', Reason.OUT_OF_RANGE),
@@ -225,6 +227,9 @@ def test_each_error_class_has_its_reason(topic: str, payload: bytes, reason: Rea
         ("ec/v1/h2/gateway/gw-h2/status", Reason.UNKNOWN_SITE),
         ("ec/v1/h1/door/door9/event", Reason.UNKNOWN_DEVICE),
         ("ec/v1/h1/smoke/door1/event", Reason.KIND_MISMATCH),
+        ("ec/v1/h1/gateway/any-gw/status", Reason.UNKNOWN_DEVICE),
+        ("ec/v1/h1/gateway/door1/status", Reason.KIND_MISMATCH),
+        ("ec/v1/h1/door/gw-h1/event", Reason.KIND_MISMATCH),
     ],
 )
 def test_directory_refuses_unknown_sites_devices_and_wrong_kinds(topic: str, reason: Reason) -> None:
@@ -233,6 +238,6 @@ def test_directory_refuses_unknown_sites_devices_and_wrong_kinds(topic: str, rea
     assert caught.value.reason is reason
 
 
-def test_gateway_status_needs_only_a_known_site() -> None:
-    r = decode_message("ec/v1/h1/gateway/any-gw/status", b'{"online":true}', received_ms=NOW, directory=DIRECTORY)
+def test_gateway_status_needs_the_homes_own_gateway_id() -> None:
+    r = decode_message("ec/v1/h1/gateway/gw-h1/status", b'{"online":true}', received_ms=NOW, directory=DIRECTORY)
     assert r.fields == {"online": True} and r.kind is DeviceKind.GATEWAY and r.type is MessageType.STATUS

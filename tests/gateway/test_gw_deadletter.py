@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.deadletter import DeadLetter, DeadLetterStore, format_entries, format_stats, site_of
+from gateway.deadletter import DeadLetter, DeadLetterCount, DeadLetterStore, format_entries, format_stats, site_of
 from gateway.errors import Reason
 
 
@@ -30,12 +30,46 @@ def test_entries_survive_a_reopen(tmp_path: Path) -> None:
     assert entries[0].site == "h1" and entries[0].topic == "ec/v1/h1/door/d1/event"
 
 
-def test_row_cap_deletes_the_oldest(tmp_path: Path) -> None:
-    with DeadLetterStore(path=tmp_path / "dl.db", max_rows=5) as store:
+def test_row_cap_folds_the_oldest_into_counted_records(tmp_path: Path) -> None:
+    with DeadLetterStore(path=tmp_path / "dl.db", max_rows=5, max_rows_per_site=5) as store:
         for start in range(0, 12, 3):
             store.add_many([letter(i) for i in range(start, start + 3)])
         assert store.count() == 5
         assert [e.detail for e in store.query()] == [f"detail {i}" for i in range(11, 6, -1)]
+        assert store.counted() == [
+            DeadLetterCount(
+                site="h1", reason=Reason.BAD_JSON, count=7, first_ms=1_700_000_000_000, last_ms=1_700_000_000_006
+            )
+        ]
+
+
+def test_each_home_keeps_its_budget_and_the_rest_is_counted_per_reason(tmp_path: Path) -> None:
+    """A home over its budget loses its own oldest entries to the counted records, never another home's."""
+    with DeadLetterStore(path=tmp_path / "dl.db", max_rows=10, max_rows_per_site=2) as store:
+        store.add_many([letter(0, site="quiet")])
+        store.add_many([letter(i, site="loud", reason=Reason.OUT_OF_RANGE) for i in range(1, 4)])
+        store.add_many([letter(i, site="loud") for i in range(4, 30)])
+        store.add_many([DeadLetter(received_ms=99, topic="junk", reason=Reason.BAD_TOPIC, detail="d", payload=b"")] * 3)
+        assert [e.detail for e in store.query(site="quiet")] == ["detail 0"]
+        assert [e.detail for e in store.query(site="loud")] == ["detail 29", "detail 28"]
+        assert len(store.query(reason=Reason.BAD_TOPIC)) == 2
+        counted = {(c.site, c.reason): c.count for c in store.counted()}
+        assert counted == {("loud", Reason.BAD_JSON): 24, ("loud", Reason.OUT_OF_RANGE): 3, (None, Reason.BAD_TOPIC): 1}
+        assert [c.count for c in store.counted(site="loud")] == [24, 3]
+        assert store.count() == 5
+        text = format_stats(store.count_by_reason(), store.counted())
+    assert text.splitlines()[-4:] == [
+        "only counted (beyond a home's budget or the record's size), by home:",
+        "  loud  bad_json  24  (2023-11-14 22:13:20Z … 2023-11-14 22:13:20Z)",
+        "  loud  out_of_range  3  (2023-11-14 22:13:20Z … 2023-11-14 22:13:20Z)",
+        "  -  bad_topic  1  (1970-01-01 00:00:00Z … 1970-01-01 00:00:00Z)",
+    ]
+    # The whole record's cap counts rows (ids have gaps where a home was folded), also after a reopen.
+    with DeadLetterStore(path=tmp_path / "dl.db", max_rows=6, max_rows_per_site=2) as store:
+        store.add_many([letter(i, site=f"s{i}") for i in range(2)])
+        assert store.count() == 6
+        assert [e.site for e in store.query(site="quiet")] == []
+        assert ("quiet", Reason.BAD_JSON, 1) in [(c.site, c.reason, c.count) for c in store.counted()]
 
 
 def test_payload_is_capped_and_its_size_kept(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from gateway.errors import Reason
 from gateway.models import DeviceKind, MessageType
 from gateway.provisioning import SiteDevices, StaticDirectory
 from gateway.service import GatewayService, ListSink
+from gateway.z2m.adapter import MAX_AVAILABILITY, MAX_REPORTED, Z2mAdapter
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +121,38 @@ async def test_a_large_retained_device_list_arrives_whole_and_a_press_is_fast_pa
     assert [r.event for r in readings if r.device == fx.SOS and r.type is MessageType.EVENT] == ["press"]
     assert [e.reason for e in deadletter.query()] == [Reason.UNKNOWN_MODEL]
     await asyncio.to_thread(bridge.publish, "bridge/devices", b"", retain=True)  # clear retained test state
+
+
+async def test_made_up_names_and_keys_of_a_z2m_home_do_not_grow_the_backends_memory(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore, bridges: list[Z2m]
+) -> None:
+    """A Z2M home's account may publish anything under ``z2m/<site>/``: every made-up ``<name>/availability`` was
+    remembered (one entry per name, for ever) and so was every made-up key of a real device's state, so one home
+    could grow the backend's memory, which every home shares, without bound. Both are bounded per home now; what
+    is not remembered is refused (``unknown_device``) or reported each time (``unknown_field``)."""
+    home = unique_site
+    broker.provision([home])
+    sink = ListSink()
+    adapter = Z2mAdapter(directory=directory(home))
+    service = GatewayService(directory=directory(home), deadletter=deadletter, sink=sink, z2m=adapter)
+    listener = await make_listener(subscriptions=(f"z2m/{home}/#",))
+    bridge = Z2m(broker, home)
+    bridges.append(bridge)
+    names, keys, per_message = 3000, 6000, 300
+    door = fx.name_of(fx.DOOR)
+    async with running(service, listener):
+        await asyncio.to_thread(bridge.publish, "bridge/devices", fx.bridge_devices(), retain=True)
+        for i in range(names):
+            bridge.client.publish(f"z2m/{home}/made-up-{i}/availability", b"online", qos=1)
+        for first in range(0, keys, per_message):
+            state = {"contact": True, "battery": 90} | {f"k{k}": 1 for k in range(first, first + per_message)}
+            bridge.client.publish(f"z2m/{home}/{door}", json.dumps(state).encode(), qos=1)
+        # Positive signal, published after everything above on the same connection: the door opens.
+        await asyncio.to_thread(bridge.publish, door, b'{"contact":false,"battery":90}')
+        await sink.wait_for(lambda rs: any(r.event == "open" for r in rs), timeout=60)
+    assert adapter.remembered(home) < MAX_AVAILABILITY + MAX_REPORTED + 50, "a home's made-up names stay in memory"
+    refused = deadletter.query(site=home, limit=10_000)
+    counted = {c.reason: c.count for c in deadletter.counted(site=home)}
+    by_reason = {r: sum(1 for e in refused if e.reason is r) + counted.get(r, 0) for r in Reason}
+    assert by_reason[Reason.UNKNOWN_DEVICE] == names - MAX_AVAILABILITY
+    assert by_reason[Reason.UNKNOWN_FIELD] == keys  # each made-up key reported once (it was new every time)

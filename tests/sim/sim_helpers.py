@@ -20,6 +20,7 @@ class Directory:
         sites = registry["sites"]
         assert isinstance(sites, list)
         self.kinds = {(s["site"], d["device"]): DeviceKind(d["kind"]) for s in sites for d in s["devices"]}
+        self.kinds |= {(s["site"], s.get("gateway") or f"gw-{s['site']}"): DeviceKind.GATEWAY for s in sites}
         self.sites = {s["site"] for s in sites}
 
     def site_known(self, site: str) -> bool:

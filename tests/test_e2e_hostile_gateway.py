@@ -1,0 +1,100 @@
+"""One home gateway's credentials against the whole backend (gateway → InfluxDB → detection → snapshot).
+
+The attacker holds one home's box and publishes only what its ACL allows (its own site's topics); every test checks
+that another home, or the backend as a whole, is not affected. Each waits for a positive signal (a message sent
+after the attack was processed) before it looks, never for a bare sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.backend import backend_settings, registry_for, running, until
+
+from detection.snapshot import load_snapshot
+from eldercare.backend import Backend
+from eldercare.servers.influxd import Influxd
+from eldercare.stack import Broker
+from firmware_sim.home_gateway import GatewayPublisher
+from firmware_sim.wire import WireMessage
+from gateway.deadletter import DeadLetterStore
+from gateway.errors import Reason
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+YEAR_2100_MS = 4_102_444_800_000
+
+
+def two_homes(site: str, victim: str) -> dict[str, Any]:
+    """The docs/registry.md home twice: the attacker's ``site`` and its neighbour ``victim``."""
+    doc = registry_for(site)
+    other = copy.deepcopy(doc["sites"][0])
+    other.update(site=victim, gateway=f"gw-{victim}", address="幸福路 14 号 1 栋 101")
+    resident = other["residents"][0]
+    resident.update(id="R0002", name="王秀兰", id_number="110101194202020041", phone="13900000002")
+    doc["sites"].append(other)
+    return doc
+
+
+@pytest.fixture
+async def backend(
+    broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path
+) -> AsyncIterator[Backend]:
+    site, victim = unique_site, unique_site + "v"
+    settings = backend_settings(broker=broker, influxd=influxd, site=site, db=unique_db, data_dir=tmp_path)
+    broker.provision([site, victim])
+    app = Backend(settings, registry=two_homes(site, victim))
+    async with running(app):
+        await asyncio.wait_for(app.recovered.wait(), 30)
+        yield app
+
+
+def _door(site: str, seq: int, ts: int) -> WireMessage:
+    return WireMessage(f"ec/v1/{site}/door/door1/event", b'{"event":"open","seq":%d,"ts":%d}' % (seq, ts))
+
+
+def _last_seq(app: Backend, site: str, device: str) -> int | None:
+    home = app.engine.homes.get(site) if app.engine is not None else None
+    dev = home.devices.get(device) if home is not None else None
+    return dev.last_seq if dev is not None else None
+
+
+async def test_far_off_timestamps_move_no_clock_and_a_64_bit_overflow_does_not_stop_every_homes_snapshot(
+    backend: Backend, broker: Broker, unique_site: str, tmp_path: Path
+) -> None:
+    """A wrong device clock is the reading's own problem: the engine's event time follows the backend's clock (year
+    2100 and 1970 change nothing for the neighbour), and a ``ts`` past 64 bits (2^64) used to make the engine's
+    snapshot fail with ``OverflowError`` for every home (the device's lag went into the state unchecked): every
+    periodic and the shutdown snapshot were lost, so a restart replayed ever more history."""
+    site, victim = unique_site, unique_site + "v"
+    now = int(time.time() * 1000)
+    attack = [_door(site, 1, YEAR_2100_MS), _door(site, 2, 1), _door(site, 3, 2**64)]
+    with (
+        GatewayPublisher(site=site, password=broker.gateway_password(site), port=broker.port) as attacker,
+        GatewayPublisher(site=victim, password=broker.gateway_password(victim), port=broker.port) as neighbour,
+    ):
+        await asyncio.to_thread(attacker.publish_all, attack)
+        # Published once the broker acknowledged the attack, so it reaches the backend after it: the positive signal.
+        # Its clock is a minute ahead (within the allowed skew), so it is newer than anything the home saw before.
+        await asyncio.to_thread(neighbour.publish_all, [_door(victim, 1, now + 60_000)])
+        await until(lambda: _last_seq(backend, victim, "door1") == 1)
+
+    engine = backend.engine
+    assert engine is not None
+    assert engine.now_ms < YEAR_2100_MS, "a device clock moved the engine's event time"
+    assert engine.homes[victim].last_seen_ms < YEAR_2100_MS
+    assert engine.homes[site].last_seen_ms < YEAR_2100_MS, "a wrong clock moved its own home into the future"
+
+    await backend.save_snapshot_async()  # raised OverflowError for every home before
+    snapshot = load_snapshot(backend.snapshot_path)
+    assert {site, victim} <= {h.site for h in snapshot.homes}
+
+    with DeadLetterStore.in_data_dir(tmp_path) as letters:
+        refused = letters.query(site=site)
+    assert [(e.reason, e.payload) for e in refused] == [(Reason.OUT_OF_RANGE, attack[2].payload)]
