@@ -62,10 +62,9 @@ from detection.snapshot import load_snapshot
 from eldercare.pipeline import directory_from_settings, run_pipeline
 from eldercare.settings import Settings, influx_client
 from gateway.downlink import CommandPublisher
-from gateway.listener import MqttListener
+from gateway.listener import Listener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
-from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff
 from gateway.watch.commands import WatchCommandRouter
@@ -303,7 +302,7 @@ class Backend:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.alerts_raised = 0
         self.ready = asyncio.Event()
-        self._listener: MqttListener | NativeListener | None = None
+        self._listener: Listener | None = None
         """Set once the backend is connected, subscribed and processing."""
         self.recovery = RecoveryState(started_ms=wall_ms())
         self.recovered = asyncio.Event()
@@ -343,7 +342,7 @@ class Backend:
         assert engine is not None
         engine.process(reading)
 
-    def _listener_started(self, listener: MqttListener | NativeListener) -> None:
+    def _listener_started(self, listener: Listener) -> None:
         self._listener = listener
 
     @property

@@ -20,9 +20,8 @@ from eldercare.settings import Settings, influx_client
 from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
-from gateway.listener import MqttListener, create_listener
+from gateway.listener import Listener, create_listener
 from gateway.metrics import GatewayMetrics
-from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff, retry
 from gateway.service import DurableHook, FastPath, GatewayService
@@ -83,7 +82,7 @@ READY_WARN_S: Final = 60.0
 """While the broker does not let the backend in, its reason is logged this often (and shown in ``/readyz``)."""
 
 
-async def _ready_or_stopped(listener: MqttListener | NativeListener, stop: asyncio.Event, *, where: str) -> bool:
+async def _ready_or_stopped(listener: Listener, stop: asyncio.Event, *, where: str) -> bool:
     """Wait until the listener is connected and subscribed (True) or ``stop`` is set (False), however long.
 
     A broker that refuses the backend (wrong password, ACL) is retried with backoff by the listener; SIGTERM
@@ -124,7 +123,7 @@ async def run_pipeline(
     ready: asyncio.Event | None = None,
     watches: Mapping[str, WatchBinding] | None = None,
     on_watch_server: Callable[[WatchServer], None] | None = None,
-    on_listener: Callable[[MqttListener | NativeListener], None] | None = None,
+    on_listener: Callable[[Listener], None] | None = None,
 ) -> None:
     """Run listener, gateway service and writer until ``stop`` is set (or forever); shut down cleanly.
 

@@ -21,7 +21,61 @@ ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UPLINK_TYPES: Final = (MessageType.TELEMETRY, MessageType.EVENT, MessageType.STATUS)
 
 SUBSCRIPTIONS: Final = (*(f"{CONTRACT_PREFIX}/+/+/+/{t.value}" for t in UPLINK_TYPES), f"{Z2M_PREFIX}/#")
-"""Topic filters the backend subscribes to (everything a home sends; Zigbee2MQTT homes under ``z2m/``)."""
+"""Everything a home sends (Zigbee2MQTT homes under ``z2m/``), for one session: a benchmark's or a test's listener.
+
+The backend splits it over two sessions (:data:`PRIORITY_SUBSCRIPTIONS`, :data:`MAIN_SUBSCRIPTIONS`)."""
+
+PRIORITY_KINDS: Final = (DeviceKind.WRISTBAND, DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.CALL_BUTTON)
+"""Kinds whose ``event`` topic carries a life-safety event of the contract (SOS, fall, alarm, press; see
+:data:`gateway.models.LIFE_SAFETY_EVENTS`: a motion sensor's ``fall`` comes from Zigbee2MQTT homes only)."""
+
+_EVENT: Final = MessageType.EVENT.value
+
+
+def priority_filters(site: str = "+") -> tuple[str, ...]:
+    """The backend's priority session: the life-safety kinds' ``event`` topics, nothing else.
+
+    >>> priority_filters()[0]
+    'ec/v1/+/wristband/+/event'
+    """
+    return tuple(f"{CONTRACT_PREFIX}/{site}/{k.value}/+/{_EVENT}" for k in PRIORITY_KINDS)
+
+
+def main_filters(site: str = "+") -> tuple[str, ...]:
+    """The backend's main session: every other uplink topic, none of :func:`priority_filters` (no message twice).
+
+    An ``event`` of a kind the contract does not know matches neither (MQTT has no "all but" filter): the broker
+    drops it instead of the backend dead-lettering it; telemetry and status of an unknown kind are still received.
+    """
+    others = (k for k in DeviceKind if k not in PRIORITY_KINDS)
+    return (
+        f"{CONTRACT_PREFIX}/{site}/+/+/{MessageType.TELEMETRY.value}",
+        *(f"{CONTRACT_PREFIX}/{site}/{k.value}/+/{_EVENT}" for k in others),
+        f"{CONTRACT_PREFIX}/{site}/+/+/{MessageType.STATUS.value}",
+        f"{Z2M_PREFIX}/#" if site == "+" else f"{Z2M_PREFIX}/{site}/#",
+    )
+
+
+PRIORITY_SUBSCRIPTIONS: Final = priority_filters()
+"""Topic filters of the backend's priority session (``{ELDERCARE_MQTT_CLIENT_ID}-priority``)."""
+
+MAIN_SUBSCRIPTIONS: Final = main_filters()
+"""Topic filters of the backend's main session (``ELDERCARE_MQTT_CLIENT_ID``)."""
+
+_PRIORITY_KIND_NAMES: Final = frozenset(k.value for k in PRIORITY_KINDS)
+_EVENT_SUFFIX: Final = "/" + _EVENT
+
+
+def is_priority_topic(topic: str) -> bool:
+    """True if ``topic`` matches :func:`priority_filters` (of any site): which session a message came on.
+
+    >>> is_priority_topic("ec/v1/h1/call_button/b1/event"), is_priority_topic("ec/v1/h1/call_button/b1/status")
+    (True, False)
+    """
+    if not topic.endswith(_EVENT_SUFFIX):
+        return False
+    parts = topic.split("/")
+    return len(parts) == 6 and parts[3] in _PRIORITY_KIND_NAMES and f"{parts[0]}/{parts[1]}" == CONTRACT_PREFIX
 
 
 def site_filter(site: str) -> str:

@@ -2,7 +2,8 @@
 
 It is also the one place that picks the receive client: :func:`create_listener` returns the paho listener below
 or the own asyncio MQTT 3.1.1 subscriber of :mod:`gateway.mqtt_wire` (``ELDERCARE_MQTT_CLIENT=native``, the
-default: about twice paho's receive rate, same delivery guarantee); paho stays as the fallback.
+default: about twice paho's receive rate, same delivery guarantee); paho stays as the fallback. The backend gets
+two sessions of that client, life-safety events on their own (:mod:`gateway.sessions`).
 
 :class:`MqttListener` runs paho's network loop in its own thread and hands messages to asyncio in
 batches. It connects with a stable client id and a persistent session (MQTT 3.1.1
@@ -37,9 +38,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
+from gateway.contract import MAIN_SUBSCRIPTIONS, MAX_PAYLOAD_BYTES, PRIORITY_SUBSCRIPTIONS, SUBSCRIPTIONS
 from gateway.models import RawMessage as RawMessage  # re-exported: callers import it from here
 from gateway.mqtt_wire import SESSION_SAVE_CHANGES, NativeListener, only_telemetry
+from gateway.sessions import SplitListener, priority_client_id
 from gateway.z2m.adapter import DEVICES_SUFFIX as Z2M_DEVICES_SUFFIX
 
 _LOG: Final = logging.getLogger(__name__)
@@ -449,22 +451,81 @@ class ListenerOptions(TypedDict, total=False):
     max_payload_bytes: int
 
 
+Listener = MqttListener | NativeListener | SplitListener
+"""What :func:`create_listener` returns: one session, or the backend's two (:mod:`gateway.sessions`)."""
+
+
 def create_listener(
     *,
     client: ClientKind = "native",
     session_save_changes: int = SESSION_SAVE_CHANGES,
+    priority_subscriptions: Sequence[str] = PRIORITY_SUBSCRIPTIONS,
     **options: Unpack[ListenerOptions],
-) -> MqttListener | NativeListener:
-    """The backend's receive path with the chosen client; both have the same interface and guarantee.
+) -> Listener:
+    """The backend's receive path with the chosen client; every listener has the same interface and guarantee.
+
+    By default two sessions of that client (:class:`gateway.sessions.SplitListener`): ``priority_subscriptions``
+    on client id ``{client_id}-priority``, ``subscriptions`` (default :data:`gateway.contract.MAIN_SUBSCRIPTIONS`) on
+    ``client_id``; filters that could deliver one message to both are refused. An empty ``priority_subscriptions``
+    gives one session (default :data:`gateway.contract.SUBSCRIPTIONS`).
 
     Only the native client makes the broker save a session it has just created (``session_save_changes``,
     :meth:`gateway.mqtt_wire.NativeListener._save_session`).
     """
+    if client not in CLIENT_KINDS:
+        raise ValueError(f"unknown MQTT client {client!r}: expected one of {', '.join(CLIENT_KINDS)}")
+    if not priority_subscriptions:
+        return _session(client, session_save_changes, options)
+    main: ListenerOptions = {**options, "subscriptions": tuple(options.get("subscriptions", MAIN_SUBSCRIPTIONS))}
+    overlap = overlapping(main["subscriptions"], priority_subscriptions)
+    if overlap:
+        raise ValueError(f"the main and priority sessions would both receive {overlap[0]!r}: filters must not overlap")
+    priority: ListenerOptions = {
+        **options,
+        "subscriptions": tuple(priority_subscriptions),
+        "client_id": priority_client_id(options["client_id"]),
+    }
+    return SplitListener(
+        main=_session(client, session_save_changes, main), priority=_session(client, session_save_changes, priority)
+    )
+
+
+def _session(client: ClientKind, session_save_changes: int, options: ListenerOptions) -> MqttListener | NativeListener:
     if client == "native":
         return NativeListener(**options, session_save_changes=session_save_changes)
-    if client == "paho":
-        return MqttListener(**options)
-    raise ValueError(f"unknown MQTT client {client!r}: expected one of {', '.join(CLIENT_KINDS)}")
+    return MqttListener(**options)
+
+
+def overlapping(filters: Sequence[str], others: Sequence[str]) -> list[str]:
+    """Topics (a sample of each filter in ``others``) that a filter of both lists would match.
+
+    >>> overlapping(["ec/v1/+/+/+/event"], ["ec/v1/+/smoke/+/event"])
+    ['ec/v1/x/smoke/x/event']
+    >>> overlapping(["ec/v1/+/door/+/event"], ["ec/v1/+/smoke/+/event"])
+    []
+    """
+    out = []
+    for other in others:
+        sample = "/".join("x" if level in ("+", "#") else level for level in other.split("/"))
+        if any(topic_matches(f, sample) for f in filters) or any(topic_matches(other, f) for f in filters):
+            out.append(sample)
+    return out
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching (``+`` one level, ``#`` the rest), without the ``$`` rules the backend never meets.
+
+    >>> topic_matches("z2m/#", "z2m/h1/lamp"), topic_matches("ec/v1/+/+/+/event", "ec/v1/h1/door/d1/status")
+    (True, False)
+    """
+    levels = topic.split("/")
+    parts = topic_filter.split("/")
+    for i, part in enumerate(parts):
+        if part == "#":
+            return True
+        if i >= len(levels) or (part != "+" and part != levels[i]):
+            return False
+    return len(parts) == len(levels)
 
 
 def probe_credentials(*, host: str, port: int, username: str, password: str, timeout: float = 2.0) -> bool:

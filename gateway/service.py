@@ -84,10 +84,12 @@ class DeadLetterRecord(Protocol):
 
 
 class MessageSource(Protocol):
-    """Batches of raw messages with acknowledgement (:class:`gateway.listener.MqttListener`)."""
+    """Batches of raw messages with acknowledgement (:func:`gateway.listener.create_listener`)."""
 
-    connected: bool
-    """True while the source is connected to the broker."""
+    @property
+    def connected(self) -> bool:
+        """True while the source is connected to the broker."""
+        ...
 
     @property
     def queue_depth(self) -> int:

@@ -7,16 +7,18 @@ gateway test that uses it runs against the real mosquitto with our own MQTT clie
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from gw_helpers import MakeListener, site_filters
+from gw_helpers import Listener, MakeListener, site_filters
 
 from eldercare.stack import Broker
+from gateway.contract import main_filters, priority_filters
 from gateway.deadletter import DeadLetterStore
 from gateway.listener import CLIENT_KINDS, ClientKind, MqttListener
 from gateway.mqtt_wire import NativeListener
+from gateway.sessions import SplitListener, priority_client_id
 
 
 @pytest.fixture(params=CLIENT_KINDS)
@@ -28,25 +30,41 @@ def mqtt_client(request: pytest.FixtureRequest) -> ClientKind:
 
 @pytest.fixture
 async def make_listener(broker: Broker, mqtt_client: ClientKind) -> AsyncIterator[MakeListener]:
-    """Start backend listeners subscribed to given sites; their sessions are discarded at the end."""
-    started: list[MqttListener | NativeListener] = []
+    """Start backend listeners subscribed to given sites; their sessions are discarded at the end.
 
-    async def make(*sites: str, client_id: str | None = None, **kwargs: object) -> MqttListener | NativeListener:
+    ``split=True`` gives the backend's default receive path instead of one session: a :class:`SplitListener` of two
+    sessions of the client under test, the given sites' life-safety events on ``{client_id}-priority``.
+    """
+    started: list[Listener] = []
+
+    def session(
+        client_id: str, subscriptions: Sequence[str], kwargs: dict[str, object]
+    ) -> MqttListener | NativeListener:
         common = {
             "host": broker.host,
             "port": broker.backend_port,
             "username": broker.backend_user,
             "password": broker.backend_password,
-            "client_id": client_id or f"test-{uuid.uuid4().hex[:8]}",
-            "subscriptions": kwargs.pop("subscriptions", None) or site_filters(*sites),
+            "client_id": client_id,
+            "subscriptions": subscriptions,
         }
-        listener: MqttListener | NativeListener
         if mqtt_client == "native":
-            if kwargs.pop("mqtt5", False):
+            if kwargs.get("mqtt5", False):
                 raise ValueError("MQTT 5 sessions are paho's; the native client speaks MQTT 3.1.1")
-            listener = NativeListener(**common, **kwargs)  # type: ignore[arg-type]
+            kwargs = {k: v for k, v in kwargs.items() if k != "mqtt5"}
+            return NativeListener(**common, **kwargs)  # type: ignore[arg-type]
+        return MqttListener(**common, **kwargs)  # type: ignore[arg-type]
+
+    async def make(*sites: str, client_id: str | None = None, split: bool = False, **kwargs: object) -> Listener:
+        client_id = client_id or f"test-{uuid.uuid4().hex[:8]}"
+        subscriptions = kwargs.pop("subscriptions", None)
+        listener: Listener
+        if split:
+            main = session(client_id, [f for s in sites for f in main_filters(s)], kwargs)
+            urgent = session(priority_client_id(client_id), [f for s in sites for f in priority_filters(s)], kwargs)
+            listener = SplitListener(main=main, priority=urgent)
         else:
-            listener = MqttListener(**common, **kwargs)  # type: ignore[arg-type]
+            listener = session(client_id, subscriptions or site_filters(*sites), kwargs)  # type: ignore[arg-type]
         await listener.start()
         await listener.wait_ready(timeout=10)
         started.append(listener)

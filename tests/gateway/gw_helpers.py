@@ -10,6 +10,7 @@ from gateway.listener import MqttListener
 from gateway.models import CONTRACT_PREFIX, DeviceKind
 from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import SiteDevices, StaticDirectory
+from gateway.sessions import SplitListener
 
 DEVICES = {
     "mat1": DeviceKind.MATTRESS,
@@ -21,7 +22,7 @@ DEVICES = {
     "pir1": DeviceKind.MOTION,
 }
 
-Listener = MqttListener | NativeListener
+Listener = MqttListener | NativeListener | SplitListener
 MakeListener = Callable[..., Awaitable[Listener]]
 
 

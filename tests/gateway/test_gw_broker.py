@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -42,6 +42,7 @@ from gateway.listener import MqttListener, RawMessage
 from gateway.metrics import GatewayMetrics
 from gateway.models import DeviceKind, MessageType, Reading
 from gateway.service import GatewayService, ListSink
+from gateway.sessions import SplitListener
 
 pytestmark = pytest.mark.integration
 
@@ -326,6 +327,93 @@ async def test_unacknowledged_messages_are_redelivered_to_the_same_session(
             got = await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.MATTRESS)) == len(sent))
     assert [r.seq for r in of_site(got, site, kind=DeviceKind.MATTRESS)] == [_seq(m) for m in sent]
     assert [r.fields["hr"] for r in of_site(got, site, kind=DeviceKind.MATTRESS)] == [60 + i for i in range(20)]
+
+
+class StopsStoring:
+    """Stores into ``stored`` (the database, which outlives the process) until ``failing`` is set."""
+
+    def __init__(self, stored: list[Reading]) -> None:
+        self.stored = stored
+        self.failing = False
+        self.attempts = 0
+
+    async def accept(self, readings: Sequence[Reading]) -> None:
+        if self.failing:
+            self.attempts += 1
+            raise OSError("storage down")
+        self.stored.extend(readings)
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)
+
+
+async def test_a_restart_with_messages_outstanding_on_both_sessions_stores_each_message_once(
+    broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
+) -> None:
+    """The backend's two sessions (gateway/sessions.py) die with unacknowledged messages on each: the priority
+    session's SOS, alarm and press were fast-pathed but never durable, the main session's telemetry and door events
+    not durable either. Restarted under the same client id, both sessions are resumed and everything is stored, each
+    message once; what was durable and acknowledged before the crash does not come again."""
+    site = unique_site
+    client_id = f"backend-{uuid.uuid4().hex[:8]}"
+    stored: list[Reading] = []
+    sink = StopsStoring(stored)
+    fast: list[Reading] = []
+    crashed = GatewayService(
+        directory=directory_for(site),
+        deadletter=deadletter,
+        sink=sink,
+        fast_path=fast.append,
+        retry_min_s=0.01,
+        retry_max_s=0.05,
+    )
+    first = await make_listener(site, client_id=client_id, split=True)
+    task = asyncio.create_task(crashed.run(first, max_wait_s=0.005))
+
+    def keys(readings: Sequence[Reading]) -> list[tuple[str, int | None]]:
+        return [(r.device, r.seq) for r in of_site(readings, site) if r.kind is not DeviceKind.GATEWAY]
+
+    async with gateway(broker, site) as gw:
+
+        def burst(n: int) -> list[WireMessage]:
+            w = gw.wire
+            return [
+                *(encode_mattress_telemetry(**w.stamp("mat1"), ts=NOW + i, occupied=True, hr=60) for i in range(n)),
+                encode_wristband_event(**w.stamp("band1"), ts=NOW, event="sos"),
+                encode_door_event(**w.stamp("door1"), ts=NOW, event="open"),
+                encode_smoke_alarm(**w.stamp("smoke1"), ts=NOW, level=12),
+                encode_call_button_event(**w.stamp("btn1"), ts=NOW, event="press"),
+            ]
+
+        before = burst(50)
+        await asyncio.to_thread(gw.publish_all, before)
+        await _until(lambda: len(keys(stored)) == len(before), "the first burst was not stored")
+        sink.failing = True
+        after = burst(200)
+        await asyncio.to_thread(gw.publish_all, after)
+        # The priority session's events were taken and fast-pathed, and nothing since has become durable.
+        await _until(lambda: len([r for r in fast if r.site == site]) == 6, "the second burst's alarms were not taken")
+        await _until(lambda: sink.attempts >= 3, "the sink was not retried")
+        assert len(keys(stored)) == len(before)
+        task.cancel()  # the process dies: nothing more is acknowledged, the sessions stay with the broker
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await first.close()
+
+    restarted = GatewayService(directory=directory_for(site), deadletter=deadletter, sink=StopsStoring(stored))
+    second = await make_listener(site, client_id=client_id, split=True)
+    assert isinstance(second, SplitListener)
+    assert second.main.session_present and second.priority.session_present
+    async with running(restarted, second):
+        await _until(lambda: len(keys(stored)) >= len(before) + len(after), "the outstanding messages never came")
+        await asyncio.sleep(0.3)  # a copy delivered twice would land meanwhile
+    got = keys(stored)
+    assert sorted(got) == sorted((m.topic.split("/")[4], _seq(m)) for m in before + after)
+    assert len(got) == len(set(got)), "a message was stored twice"
 
 
 async def test_acknowledged_messages_are_not_redelivered(

@@ -17,6 +17,8 @@ MODULES = [
     "gateway.mqtt_wire",
     "gateway.provisioning",
     "gateway.rooms",
+    "gateway.sessions",
+    "gateway.listener",
     "ingest.schema",
 ]
 

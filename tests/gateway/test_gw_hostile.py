@@ -30,7 +30,9 @@ from gateway.downlink import CommandPublisher
 from gateway.errors import Reason
 from gateway.metrics import GatewayMetrics
 from gateway.models import DeviceKind, Reading
+from gateway.provisioning import RESERVED_PREFIX, ProvisioningError, check_site_id
 from gateway.service import GatewayService, ListSink
+from gateway.sessions import SplitListener, priority_client_id
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +123,42 @@ async def test_a_gateway_cannot_take_over_the_backends_client_id(
         broker.can_connect, site, broker.gateway_password(site), port=broker.backend_port
     )
     assert not await asyncio.to_thread(broker.can_connect, broker.backend_user, broker.backend_password)
+
+
+async def test_a_gateway_cannot_take_over_the_backends_priority_session(
+    broker: Broker,
+    make_listener: MakeListener,
+    unique_site: str,
+    deadletter: DeadLetterStore,
+    hostile: list[Hostile],
+) -> None:
+    """R1 for the second session: the life-safety session's client id (``{client id}-priority``, under the reserved
+    prefix in production) is as out of a gateway's reach as the main one; a neighbour's press still arrives on it."""
+    site, victim = unique_site, unique_site + "v"
+    broker.provision([site, victim])
+    backend_id = f"backend-{uuid.uuid4().hex[:8]}"
+    sink = ListSink()
+    pressed: list[Reading] = []
+    service = GatewayService(
+        directory=directory_for(site, victim), deadletter=deadletter, sink=sink, fast_path=pressed.append
+    )
+    listener = await make_listener(site, victim, client_id=backend_id, split=True)
+    assert isinstance(listener, SplitListener)
+    assert listener.priority.client_id == priority_client_id(backend_id) != backend_id
+    async with running(service, listener), gateway(broker, victim) as gw:
+        for clean in (True, False):  # a clean session would discard the priority one; a persistent one resume it
+            attacker = Hostile(broker, site, client_id=priority_client_id(backend_id), clean=clean)
+            hostile.append(attacker)
+            assert await asyncio.to_thread(attacker.wait_connack) == "Success"
+        press = WireMessage(f"ec/v1/{victim}/call_button/btn1/event", b'{"event":"press","seq":1,"ts":%d}' % NOW)
+        await asyncio.to_thread(gw.publish_all, [press])
+        await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.CALL_BUTTON)) == 1)
+        for session in listener.sessions:
+            assert session.connected and session.connects == 1, f"{session.client_id} was disconnected by a gateway"
+    assert [(r.site, r.event) for r in pressed] == [(victim, "press")]
+    assert priority_client_id("eldercare-backend").startswith(RESERVED_PREFIX)  # no site id can be it
+    with pytest.raises(ProvisioningError):
+        check_site_id(priority_client_id("eldercare-backend"))
 
 
 async def test_wildcard_sys_and_share_subscriptions_of_a_gateway_receive_nothing_foreign(
@@ -364,25 +402,21 @@ class _WritingSink(ListSink):
         await super().accept(readings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open: every home's messages share the backend's one FIFO session at the broker; no per-home fairness yet"
-    " (docs/operations.md, 'What one gateway can still do')",
-)
 async def test_another_homes_sos_does_not_wait_behind_one_gateways_flood(
     broker: Broker, make_listener: MakeListener, unique_site: str, deadletter: DeadLetterStore
 ) -> None:
     """One gateway publishes valid telemetry faster than the backend makes it durable; a neighbour's call button is
-    pressed meanwhile. The broker keeps one queue per backend session, in arrival order, shared by every home, so
-    the press reaches the fast path only once the flood before it has been taken (and all but the last
-    ``MAX_AHEAD`` messages of it made durable). The backend is away while the flood queues here, which makes the
-    backlog exact; a live flood outpacing the backend builds the same queue, only more slowly."""
+    pressed meanwhile. With one session the broker kept one queue for every home, in arrival order, so the press
+    reached the fast path only once the flood before it had been taken (12,000 to 16,000 of 20,000 readings made
+    durable first). The backend's receive path has a second session for the life-safety kinds' events
+    (gateway/sessions.py), whose batches are handed out first: the press is fast-pathed before the flood's first
+    batches are durable. The backend is away while the flood queues here, which makes the backlog exact; a live
+    flood outpacing the backend builds the same queue, only more slowly."""
     site, victim = unique_site, unique_site + "v"
     broker.provision([site, victim])
     flood = 20_000
     client_id = f"backend-{uuid.uuid4().hex[:8]}"
-    away = await make_listener(site, victim, client_id=client_id)
+    away = await make_listener(site, victim, client_id=client_id, split=True)
     await away.close()  # keeps the session: the broker queues for it
     async with gateway(broker, site) as gw, gateway(broker, victim) as neighbour:
         telemetry = [
@@ -399,7 +433,7 @@ async def test_another_homes_sos_does_not_wait_behind_one_gateways_flood(
         flood_durable_at_press.append(len(of_site(sink.readings, site, kind=DeviceKind.MATTRESS)))
 
     service = GatewayService(directory=directory_for(site, victim), deadletter=deadletter, sink=sink, fast_path=fast)
-    back = await make_listener(site, victim, client_id=client_id)
+    back = await make_listener(site, victim, client_id=client_id, split=True)
     async with running(service, back):
         await sink.wait_for(lambda rs: len(of_site(rs, site, kind=DeviceKind.MATTRESS)) == flood, timeout=120)
         await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.CALL_BUTTON)) == 1)
