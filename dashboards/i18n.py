@@ -1088,6 +1088,7 @@ _ZH_STATS: Final[dict[str, str]] = {
     "stats.cleared": "系统自动解除（无需处置）",
     "stats.no_alerts": "本月没有告警",
     "stats.sla_none": "尚无已处理告警",
+    "stats.devices_none": "尚无登记设备",
     "load.empty": "本月没有行为类告警（不活动、未起床、夜间开门等），网格员提醒负荷为 0。",
     "chart.empty": "暂无数据：这段时间没有收到体征或活动数据。",
     "chart.unavailable": "暂无数据：体征数据库未连接或查询失败。",
@@ -1120,6 +1121,7 @@ _EN_STATS: Final[dict[str, str]] = {
     "stats.cleared": "Cleared by the system (no action needed)",
     "stats.no_alerts": "No alerts this month",
     "stats.sla_none": "No handled alerts yet",
+    "stats.devices_none": "No devices registered",
     "load.empty": "No behavioural alerts this month (inactivity, not up, door at night …): no reminder load on "
     "grid workers.",
     "chart.empty": "No data: no vitals or activity arrived in this period.",
