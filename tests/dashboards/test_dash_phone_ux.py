@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from dash_fixtures import PASSWORD
+from dash_fixtures import PASSWORD, registry
 from dash_harness import LiveServer, browser_login, raise_sos
 from dash_helpers import Backend, alert_of, login, raise_now
 from fastapi.testclient import TestClient
@@ -175,3 +175,23 @@ def test_an_action_link_someone_else_got_to_first_offers_the_next_steps(client: 
     assert client.post(f"/m/{own}", data={}, follow_redirects=False).status_code == 303
     again = client.get(f"/m/{own}?lang=zh").text
     assert set(buttons(again)) == {"en_route", "on_site"} and 'id="link-moved-on"' not in again
+
+
+def test_an_english_workers_notification_links_open_the_page_in_english(client: TestClient, backend: Backend) -> None:
+    """A worker registered with ``lang: en`` got the notification in English, but its links opened the Chinese page
+    (a phone's fresh browser has no language cookie): the links carry the worker's language."""
+    doc = registry()
+    for w in doc["workers"]:
+        if w["id"] == "W_G1":
+            w.update(lang="en", channels=["json://127.0.0.1:9/inbox"])
+    backend.store.import_registry(doc, now_ms=int(time.time() * 1000))
+    raise_sos(backend)
+    sent = [m for url, m in backend.service.notifier.sent if url == "json://127.0.0.1:9/inbox"]  # type: ignore[attr-defined]
+    assert sent and sent[0].title.startswith("[CRITICAL]")
+    links = re.findall(r"http://127\.0\.0\.1:8000(/m/\S+)", sent[0].body)
+    assert len(links) == 2  # Acknowledge, Open
+    for path in links:
+        client.cookies.clear()
+        page = client.get(path)
+        assert page.status_code == 200 and '<html lang="en">' in page.text, path
+        assert "Call the resident" in page.text and "拨打" not in page.text
