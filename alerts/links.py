@@ -111,7 +111,7 @@ class LinkSigner:
         except msgspec.ValidationError:
             raise LinkError("malformed") from None
         if claim.e <= now_ms:
-            raise LinkError("expired", f"expired at {claim.e}")
+            raise LinkError("expired", f"expired at {claim.e}", alert_id=claim.a)
         if expect is not None and claim.x != expect:
             raise LinkError("purpose", f"link is for {claim.x}, not {expect}")
         return claim

@@ -93,6 +93,8 @@ def render_alert(
     who = view.resident_name or view.site
     name = label(ALERT_TYPES, view.type, lang)
     if lang == "en":
+        # The links open the page in English too: a phone's fresh browser has no language cookie (zh by default).
+        ack_url, page_url = (f"{u}?lang=en" if u else u for u in (ack_url, page_url))
         title = f"[{label(SEVERITIES, view.severity, lang).upper()}] {name} - {who}"
         lines = [
             f"{who}, {view.address} ({view.community})",

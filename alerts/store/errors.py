@@ -81,12 +81,17 @@ class PolicyError(AlertStoreError):
 
 
 class LinkError(AlertStoreError):
-    """Raised when a one-tap link cannot be used; ``reason`` is one of malformed, signature, expired, purpose."""
+    """Raised when a one-tap link cannot be used; ``reason`` is one of malformed, signature, expired, purpose.
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    ``alert_id`` is the alert of a genuine (signed) link that expired, so its page can lead to the alert after a
+    login; None otherwise (the id is no secret: the token carries it in clear, only signed).
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, alert_id: int | None = None) -> None:
         super().__init__(f"link rejected ({reason}){': ' + detail if detail else ''}")
         self.reason = reason
         self.detail = detail
+        self.alert_id = alert_id
 
 
 class RecordConflict(AlertStoreError, ValueError):

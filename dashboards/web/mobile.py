@@ -223,10 +223,36 @@ def _live_claim(ctx: AppContext, token: str, now: int) -> LinkClaim:
 
 
 def _rejected(request: Request, ctx: AppContext, exc: LinkError) -> Response:
+    """The refusal of a link, with a way on: the alert of an expired link (after a login), else my alerts."""
     ctx.backend.audit(
         actor="?", channel="link", action="link.rejected", entity="alert", entity_id="?", detail={"reason": exc.reason}
     )
-    return render(request, "m/link_error.html", message=translator(request)("link.invalid"), status_code=404)
+    t = translator(request)
+    if exc.reason == "expired" and exc.alert_id is not None:
+        message, href, label = t("link.expired"), f"/m/alerts/{exc.alert_id}", t("link.open_alert")
+    else:
+        message, href, label = t("link.invalid"), "/m", t("link.open_mine")
+    return render(request, "m/link_error.html", message=message, next_href=href, next_label=label, status_code=404)
+
+
+def _step_gone(alert: AlertView, action: LinkAction) -> bool:
+    """True if a single-purpose link's step can no longer be taken: the alert moved past it, or was closed."""
+    if action == "view":
+        return False
+    if not alert.active:
+        return True
+    return action != "resolve" and action not in {LINK_OF[a] for a in NEXT_ACTIONS.get(alert.state, ())}
+
+
+def _overtaken(alert: AlertView, claim: LinkClaim) -> LinkAction | None:
+    """The link's action if someone else (or the system) got there first; None if it is open or was the worker's own.
+
+    The worker's own earlier tap (the notification's 一键接单 opened again to get back to the alert) is no news.
+    """
+    if not _step_gone(alert, claim.action):
+        return None
+    mine = any(e.action == claim.action and e.actor == claim.worker_id for e in alert.events)
+    return None if mine else claim.action
 
 
 def _link_page(
@@ -238,6 +264,8 @@ def _link_page(
     expires_ms: int,
     only: tuple[str, str] | None = None,
     message: str = "",
+    overtaken: LinkAction | None = None,
+    status_code: int = 200,
 ) -> Response:
     now = ctx.clock()
     # The worker holding the link calls the elder and the contacts from this page: the read is audited.
@@ -267,7 +295,9 @@ def _link_page(
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
         outcomes=outcomes_for(alert.type),
         links=links,
-        message=message,
+        message="overtaken" if overtaken else message,
+        overtaken=overtaken,
+        status_code=status_code,
     )
 
 
@@ -285,9 +315,13 @@ def open_link(request: Request, token: str, ctx: ContextDep) -> Response:
     ctx.backend.audit(
         actor=claim.worker_id, channel="link", action="alert.read", entity="alert", entity_id=str(alert.id), detail={}
     )
-    # A single-purpose link opened directly offers just its own button; a view link offers fresh ones.
-    only = None if claim.action == "view" else (claim.action, token)
-    return _link_page(request, ctx, alert, claim.worker_id, expires_ms=claim.expires_ms, only=only)
+    # A single-purpose link opened directly offers just its own button; a view link offers fresh ones, and so does
+    # a link whose step is already taken, by the worker or by someone else (who is named): its own button would be
+    # a dead end, and the notification gave the same worker a view link with the same expiry anyway.
+    only = None if claim.action == "view" or _step_gone(alert, claim.action) else (claim.action, token)
+    return _link_page(
+        request, ctx, alert, claim.worker_id, expires_ms=claim.expires_ms, only=only, overtaken=_overtaken(alert, claim)
+    )
 
 
 @router.post("/{token}")
@@ -299,10 +333,16 @@ def use_link(
     now = ctx.clock()
     try:
         claim = _live_claim(ctx, token, now)
+        alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)
+        if alert is None:
+            raise LinkError("unknown alert")
+        if overtaken := _overtaken(alert, claim):
+            # Tapped on a page opened before someone else took the step: nothing to do; the alert as it is now,
+            # who did it (the history) and the next steps, instead of a silent redirect or a bare refusal.
+            return _link_page(
+                request, ctx, alert, claim.worker_id, expires_ms=claim.expires_ms, overtaken=overtaken, status_code=409
+            )
         if claim.action == "resolve" and outcome is None:
-            alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)
-            if alert is None:
-                raise LinkError("unknown alert")
             return _link_page(
                 request,
                 ctx,
@@ -315,8 +355,14 @@ def use_link(
         ctx.backend.use_link(token, now_ms=now, outcome=outcome)
     except LinkError as exc:
         return _rejected(request, ctx, exc)
-    except InvalidTransition:
-        return render(request, "m/link_error.html", message=t("action.invalid"), status_code=409)
+    except InvalidTransition:  # someone else got there between the read above and the tap
+        now_alert = ctx.backend.get_alert(Scope("all"), claim.alert_id)
+        if now_alert is None:
+            return render(request, "m/link_error.html", message=t("action.invalid"), status_code=409)
+        return _link_page(
+            request, ctx, now_alert, claim.worker_id, expires_ms=claim.expires_ms, overtaken=claim.action,
+            status_code=409,
+        )  # fmt: skip
     view = ctx.backend.link_token(
         alert_id=claim.alert_id, worker_id=claim.worker_id, action="view", now_ms=now, expires_ms=claim.expires_ms
     )

@@ -19,7 +19,7 @@ from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import future_month, month_window
 from dashboards.stats import ACK_TARGET_S, ON_SITE_TARGET_S, SLA_TARGET, MonthlyReport
-from dashboards.web.people import area_names
+from dashboards.web.people import area_names, name_labels
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
@@ -48,6 +48,7 @@ async def resident_page(
         learned = dict(await asyncio.to_thread(ctx.learned_saved, resident.site))
     # Device status from last-seen telemetry, as on the device page (alert-derived when InfluxDB is absent).
     devices = await device_report([resident], alerts, reader=ctx.telemetry, now_ms=now)
+    visitors = await asyncio.to_thread(name_labels, ctx.backend, {v.worker_id for v in visits}, translator(request))
     return render(
         request,
         "resident.html",
@@ -56,6 +57,7 @@ async def resident_page(
         devices=devices,
         alerts=alerts[:50],
         visits=visits,
+        visitors=visitors,
         checkins=checkins,
         learned=learned,
         resident_id=resident.id,

@@ -30,8 +30,12 @@ def person_labels(backend: StoreBackend, alert: AlertView, t: Translator) -> dic
     An id whose account is unknown is left out, so the page falls back to showing the id itself.
     """
     assigned = (e.note for e in alert.events if e.action == "assign")  # an assignment's note is the worker's id
-    people = people_of(backend, [alert.assignee, *(e.actor for e in alert.events), *assigned])
-    return {i: t("queue.person", name=a.name, role=role_label(a, t)) for i, a in people.items()}
+    return name_labels(backend, [alert.assignee, *(e.actor for e in alert.events), *assigned], t)
+
+
+def name_labels(backend: StoreBackend, ids: Iterable[str], t: Translator) -> dict[str, str]:
+    """``worker id → "name（role）"`` of the known accounts among ``ids`` (e.g. who made each visit)."""
+    return {i: t("queue.person", name=a.name, role=role_label(a, t)) for i, a in people_of(backend, ids).items()}
 
 
 def role_label(account: Account, t: Translator) -> str:

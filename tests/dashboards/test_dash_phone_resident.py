@@ -116,3 +116,26 @@ def test_every_phone_page_has_44px_touch_targets_and_no_sideways_scroll(
             problems[path] = {"small": small, "scrollWidth": width}
     assert problems == {}
     context.close()
+
+
+@pytest.mark.integration
+@pytest.mark.browser
+def test_the_away_link_looks_like_a_link_on_the_phone_resident_page(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    """On the phone resident page 外出报备 was black and not underlined, like the details above it: it read as a
+    label, not as something to tap (the card rule that greys the whole-card links of the list caught it)."""
+    context = chromium.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    browser_login(page, live_server.url, "W_G1")
+    style = "(el) => [getComputedStyle(el).color, getComputedStyle(el).textDecorationLine]"
+    page.goto(f"{live_server.url}/m/residents")
+    in_list = page.locator(".m-card a.away-link").first.evaluate(style)
+    page.goto(f"{live_server.url}/m/residents/R1")
+    on_page = page.locator(".m-resident a.away-link").evaluate(style)
+    text = page.locator(".m-details dd").first.evaluate("(el) => getComputedStyle(el).color")
+    assert on_page == in_list
+    assert on_page[0] != text and on_page[1] == "underline"
+    page.locator(".m-resident a.away-link").tap()
+    expect(page).to_have_url(f"{live_server.url}/m/residents/R1/away")
+    context.close()

@@ -113,6 +113,26 @@ def test_assign_choices_name_the_worker_role_and_area_not_the_id(client: TestCli
     assert choices(client.get(f"/console/alerts/{sos}?lang=en").text)["W_G1"] == "李网格 · grid worker · 第一网格"
 
 
+def test_resident_visit_history_names_the_worker_and_role_not_the_id(client: TestClient, backend: Backend) -> None:
+    """The resident page's visits read "W_G1 · 良好": the history elsewhere names the person and their role."""
+    now = _now()
+    backend.record_visit(resident_id="R1", worker_id="W_G1", time_ms=now - 86_400_000, outcome="well", note="")
+    backend.record_visit(resident_id="R1", worker_id="W_C1", time_ms=now - 3_600_000, outcome="well", note="")
+    backend.set_worker_active("W_G1", False, actor="admin")  # someone who left still made the visit
+
+    def visits(html: str) -> str:
+        section = re.search(r'<section class="card" id="visits">.*?<ul class="history">(.*?)</ul>', html, re.S)
+        assert section, html
+        return section.group(1)
+
+    login(client, "W_C1")
+    zh = visits(client.get("/residents/R1").text)
+    assert "李网格（网格员）" in zh and "王值班（社区值班）" in zh
+    assert "W_G1" not in zh and "W_C1" not in zh
+    en = visits(client.get("/residents/R1?lang=en").text)
+    assert "李网格 (grid worker)" in en and "王值班 (community duty)" in en
+
+
 def test_an_unknown_actor_falls_back_to_the_id(client: TestClient, backend: Backend) -> None:
     sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=120)
     backend.act(sos, Action.NOTE, actor="ext-arc-7", channel=Channel.CONSOLE, now_ms=_now(), note="ARC called back")

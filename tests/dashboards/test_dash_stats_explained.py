@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from dash_fixtures import PASSWORD, registry
 from dash_harness import LiveServer, browser_login
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
@@ -23,6 +24,7 @@ from alerts.lifecycle import Action, Channel
 from dashboards.device_report import DeviceReport, Presence
 from dashboards.i18n import Translator
 from dashboards.listing import month_window
+from dashboards.security import hash_password
 from dashboards.stats import SLA_TARGET, format_duration, monthly_report
 from detection.models import AlertType, Severity
 
@@ -109,6 +111,55 @@ def test_sla_tile_says_so_when_no_alert_has_a_result_yet(client: TestClient, bac
     assert tile(client.get("/stats").text) == ("muted", "尚无已处理告警")
     assert tile(client.get("/stats/report").text) == ("muted", "尚无已处理告警")
     assert tile(client.get("/stats?lang=en").text) == ("muted", "No handled alerts yet")
+
+
+def test_sla_cells_and_device_tile_say_why_they_are_empty(client: TestClient, backend: Backend) -> None:
+    """The per-community and per-grid SLA cells and the device tile showed a bare "-": they say why, like the tile."""
+
+    def sla_cells(html: str) -> list[tuple[str, str]]:
+        """(row name, SLA cell) of both response tables: the 5th cell of each row."""
+        rows = re.findall(
+            r"<tr><td>([^<]*)</td><td>\d+</td>\s*<td>[^<]*</td>\s*<td>[^<]*</td>\s*<td([^>]*)>([^<]*)<", html
+        )
+        return [(name, text) for name, _, text in rows]
+
+    _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=10)  # within its 5 minutes: not decided yet
+    login(client, "W_C1")
+    for path in ("/stats", "/stats/report"):
+        assert sla_cells(client.get(path).text) == [("幸福社区", "尚无已处理告警"), ("第一网格", "尚无已处理告警")]
+    assert re.search(r'<td class="muted">尚无已处理告警<', client.get("/stats").text)  # muted, as in the tile
+    assert sla_cells(client.get("/stats?lang=en").text) == [
+        ("幸福社区", "No handled alerts yet"), ("第一网格", "No handled alerts yet"),
+    ]  # fmt: skip
+
+    # A new community whose homes have no device registered yet: the tile says so instead of "-".
+    doc = registry()
+    doc["communities"].append({"id": "C04", "name": "新建社区", "street": "S02"})
+    doc["grids"].append({"id": "G05", "name": "第五网格", "community": "C04"})
+    doc["workers"].append({"id": "W_C4", "name": "孙值班", "role": "community_duty", "scope": "C04"})
+    doc["sites"].append(
+        {
+            "site": "h5",
+            "gateway": "gw-h5",
+            "grid": "G05",
+            "address": "新建社区 5 号",
+            "residents": [{"id": "R5", "name": "周秀英"}],
+        }
+    )
+    backend.store.import_registry(doc, now_ms=int(time.time() * 1000))
+    backend.set_password_hash("W_C4", hash_password(PASSWORD), actor="system")
+    client.cookies.clear()
+    login(client, "W_C4")
+    assert client.get("/api/stats/monthly").json()["devices_total"] == 0
+    for path, words in (
+        ("/stats", "尚无登记设备"),
+        ("/stats/report", "尚无登记设备"),
+        ("/stats?lang=en", "No devices registered"),
+    ):
+        page = client.get(path).text
+        assert re.search(rf'<b id="kpi-devices" class="muted">{words}</b>', page), path
+        tile = re.search(r'id="kpi-devices-tile">(.*?)</div>', page, re.S)
+        assert tile and ">-<" not in tile.group(1)
 
 
 def test_device_online_rate_is_labelled_now_not_the_months(client: TestClient) -> None:
