@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from alerts.labels import ALERT_TYPES, DEVICE_KINDS, OUTCOMES, SEVERITIES, STATES, label
+from gateway.rooms import room_label
 
 Lang = Literal["zh", "en"]
 LANGS: Final[tuple[Lang, ...]] = ("zh", "en")
@@ -485,15 +486,6 @@ _ZH_UX: Final[dict[str, str]] = {
     "handover.by": "{name} · {time}",
     "gap.banner": "升级通知缺少接收人：",
     "gap.hint": "未接单告警无法升级到上级，请在人员管理中配置街道/社区值班人员。",
-    "room.bedroom": "卧室",
-    "room.living": "客厅",
-    "room.entrance": "门口",
-    "room.bathroom": "卫生间",
-    "room.kitchen": "厨房",
-    "room.hall": "走廊",
-    "room.dining": "餐厅",
-    "room.study": "书房",
-    "room.balcony": "阳台",
     "m.call": "拨打",
     "m.call_elder": "拨打老人电话",
     "m.navigate": "导航到住址",
@@ -671,15 +663,6 @@ _EN_UX: Final[dict[str, str]] = {
     "handover.by": "{name} · {time}",
     "gap.banner": "Escalation has no recipient for:",
     "gap.hint": "Unacknowledged alerts cannot escalate; add street/community duty staff under Workers.",
-    "room.bedroom": "bedroom",
-    "room.living": "living room",
-    "room.entrance": "entrance",
-    "room.bathroom": "bathroom",
-    "room.kitchen": "kitchen",
-    "room.hall": "hall",
-    "room.dining": "dining room",
-    "room.study": "study",
-    "room.balcony": "balcony",
     "m.call": "Call",
     "m.call_elder": "Call the resident",
     "m.navigate": "Navigate to the address",
@@ -1055,8 +1038,7 @@ class Translator:
 
     def room(self, value: str) -> str:
         """Name of a room (its canonical name, ``gateway.rooms``; a room of no known kind keeps its own words)."""
-        key = f"room.{value}"
-        return self(key) if key in _ZH else value
+        return room_label(value, self.lang)
 
     def kind(self, value: str) -> str:
         """Name of a device kind."""

@@ -81,6 +81,41 @@ def canonical_room(name: str) -> str:
     return room if room is not None else words
 
 
+LABELS: Final[dict[str, tuple[str, str]]] = {
+    BEDROOM: ("卧室", "bedroom"),
+    "living": ("客厅", "living room"),
+    "kitchen": ("厨房", "kitchen"),
+    "bathroom": ("卫生间", "bathroom"),
+    "hall": ("走廊", "hall"),
+    ENTRANCE: ("门口", "entrance"),
+    "dining": ("餐厅", "dining room"),
+    "study": ("书房", "study"),
+    "balcony": ("阳台", "balcony"),
+}
+"""Each canonical room's name in Chinese and English (the console's and the alerts' explanations)."""
+
+
+def room_label(room: str, lang: str) -> str:
+    """The name of ``room`` in ``lang`` (``zh`` or ``en``); a room of no known kind keeps its own words.
+
+    >>> room_label("bathroom", "zh"), room_label("bathroom", "en"), room_label("wardrobe", "zh")
+    ('卫生间', 'bathroom', 'wardrobe')
+    """
+    names = LABELS.get(room)
+    return room if names is None else names[0] if lang == "zh" else names[1]
+
+
+def where(room: str | None) -> tuple[str, str]:
+    """The place of a device for an explanation: (Chinese prefix ``卫生间的``, English ``" in the bathroom"``).
+
+    >>> where("bathroom"), where(None)
+    (('卫生间的', ' in the bathroom'), ('', ''))
+    """
+    if not room:
+        return "", ""
+    return f"{room_label(room, 'zh')}的", f" in the {room_label(room, 'en')}"
+
+
 def room_or_none(name: object) -> str | None:
     """:func:`canonical_room` of a room field that may be absent or empty (then None)."""
     if not isinstance(name, str):

@@ -22,6 +22,7 @@ from detection.models import CHECKIN_TYPES, Alert, AlertType, CheckIn, Severity
 from detection.state import NEVER, HomeState, notice_holds
 from detection.timers import TimerQueue
 from gateway.models import DeviceKind, MessageType, Reading
+from gateway.rooms import where
 
 BEHAVIOURAL: frozenset[AlertType] = frozenset(
     {
@@ -219,6 +220,15 @@ class Detector:
 
 
 ALL_UPLINK = frozenset({MessageType.TELEMETRY, MessageType.EVENT, MessageType.STATUS})
+
+
+def device_where(home: HomeState, device: str) -> tuple[str, str]:
+    """Where a device of the home is, for an explanation: (``卫生间的``, ``" in the bathroom"``), or empty strings.
+
+    A responder who reads "the call button in the bathroom" knows where to look first.
+    """
+    dev = home.devices.get(device)
+    return where(dev.room if dev is not None else None)
 
 
 def pairs(kind: DeviceKind, *types: MessageType) -> frozenset[tuple[DeviceKind, MessageType]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from detection.detectors.base import device_where
 from detection.detectors.hazard import HazardAlarmDetector, in_bed_note
 from detection.models import AlertType
 from detection.state import HomeState
@@ -38,5 +39,6 @@ class GasDetector(HazardAlarmDetector):
             evidence["lel"] = lel
         if valve is not None:
             evidence["valve_closed"] = valve
-        en = f"Gas detector {r.device} is sounding a gas leak alarm{lv}.{vv}{bed}"
-        return en, f"燃气报警器 {r.device} 检测到燃气泄漏{lv_zh}。{vv_zh}{bed_zh}", evidence
+        zh, en = device_where(home, r.device)
+        text = f"Gas detector {r.device}{en} is sounding a gas leak alarm{lv}.{vv}{bed}"
+        return text, f"{zh}燃气报警器 {r.device} 检测到燃气泄漏{lv_zh}。{vv_zh}{bed_zh}", evidence

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from detection.detectors.base import device_where
 from detection.detectors.hazard import HazardAlarmDetector, in_bed_note
 from detection.models import AlertType
 from detection.state import HomeState
@@ -30,4 +31,6 @@ class SmokeDetector(HazardAlarmDetector):
         evidence: dict[str, Any] = {"event": "alarm", "in_bed": home.in_bed}
         if level is not None:
             evidence["level"] = level
-        return f"Smoke alarm {r.device} is sounding{lv}.{bed}", f"烟感 {r.device} 正在报警{lv_zh}。{bed_zh}", evidence
+        zh, en = device_where(home, r.device)
+        text = f"Smoke alarm {r.device}{en} is sounding{lv}.{bed}"
+        return text, f"{zh}烟感 {r.device} 正在报警{lv_zh}。{bed_zh}", evidence

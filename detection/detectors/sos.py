@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from detection.detectors.base import Context, Detector
+from detection.detectors.base import Context, Detector, device_where
 from detection.models import AlertType, Severity
 from detection.state import HomeState
 from gateway.models import DeviceKind, MessageType, Reading
@@ -34,13 +34,14 @@ class SosDetector(Detector):
             )
         elif ev == "press":
             home.open[f"call:{r.device}"] = t
+            zh, en = device_where(home, r.device)
             ctx.emit(
                 home,
                 AlertType.CALL_BUTTON,
                 Severity.CRITICAL,
                 t,
-                f"Emergency call button {r.device} pressed.",
-                f"一键呼叫按钮 {r.device} 被按下。",
+                f"Emergency call button {r.device}{en} pressed.",
+                f"{zh}一键呼叫按钮 {r.device} 被按下。",
                 device=r.device,
                 evidence={"event": "press"},
             )

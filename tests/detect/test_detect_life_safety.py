@@ -23,6 +23,19 @@ def test_call_button_press_then_cancel_clears() -> None:
     assert len(cleared) == 1 and "cancelled" in cleared[0].explanation
 
 
+def test_a_call_button_or_smoke_alarm_says_which_room_it_is_in() -> None:
+    """The worker reads where to look first: the call button in the bedroom, the smoke alarm in the kitchen (the
+    registry's rooms of the typical home); a device without a room is named as before."""
+    home = Home()
+    [call] = [a for a in home.send(rd("btn1", at(0, 10, 0), event="press")) if a.type is AlertType.CALL_BUTTON]
+    assert "button btn1 in the bedroom pressed" in call.explanation and call.explanation_zh.startswith("卧室的一键呼叫")
+    [smoke] = [a for a in home.send(rd("smoke1", at(0, 11, 0), event="alarm")) if a.type is AlertType.SMOKE]
+    assert "btn1" not in smoke.explanation and "smoke1 in the kitchen is sounding" in smoke.explanation
+    assert smoke.explanation_zh.startswith("厨房的烟感 smoke1")
+    [sos] = [a for a in home.send(rd("band1", at(0, 12, 0), event="sos")) if a.type is AlertType.SOS]
+    assert " in the " not in sos.explanation  # a wristband is worn: no room
+
+
 def test_smoke_alarm_mentions_elder_in_bed() -> None:
     home = Home()
     home.send(rd("mat1", at(0, 23, 0), event="in_bed"))
