@@ -285,6 +285,9 @@ class Backend:
             commands=self.watch_commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
             arc=self.arc,
+            # Stable across restarts (the broker keeps our session under it): a restart sends at once the messages
+            # its killed predecessor left in the outbox (AlertService.resume).
+            sender=settings.mqtt_client_id,
         )
         self.checkin_relay = CheckInRelay(store=self.store, commands=self.watch_commands, clock=wall_ms)  # issue 19
         self.notices = NoticeSync(AwayStore(self.store), clock=wall_ms)  # away notices (外出报备)
@@ -572,8 +575,23 @@ class Backend:
         baselines = await asyncio.to_thread(_fit_with_routine, engine.histories(), engine.config)
         engine.apply_baselines(baselines)
 
+    async def _resume_notifications(self, *, started_ms: int, stop: asyncio.Event) -> None:
+        """What a killed predecessor owed people (:meth:`AlertService.resume`), retried while the store is down."""
+        backoff = Backoff(first_s=1.0, max_s=30.0)
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.service.resume(started_ms=started_ms)
+                return
+            except Exception:
+                failures += 1
+                _LOG.exception("sending what the last run owed failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff.delay(failures))
+
     async def run(self, *, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then flush, snapshot and close everything."""
+        started_ms = wall_ms()  # every alert this run raises is stored after this: older ones are its predecessor's
         settings = self.settings
         directory = (
             StaticDirectory(sites_from_registry(self.registry_doc))
@@ -592,6 +610,7 @@ class Backend:
         self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome
         try:
             async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._resume_notifications(started_ms=started_ms, stop=stop), name="resume")
                 tasks.create_task(self._catch_up(engine, watermark, live_since_ms=wall_ms()), name="recovery")
                 tasks.create_task(
                     run_pipeline(
