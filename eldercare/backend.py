@@ -50,6 +50,7 @@ from alerts.service import AlertService
 from alerts.store.away import AwayStore
 from alerts.store.guardians import GuardianStore
 from alerts.store.learned import LearnedStore
+from alerts.store.records import AlertRecord
 from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
@@ -92,6 +93,13 @@ reading arriving meanwhile is detected and raised between two slices, not after 
 LIVE_BUFFER_MAX: Final = 200_000
 """Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
+SNAPSHOT_WAITS_FOR_RAISES_S: Final = 5.0
+"""How long a snapshot waits for the alerts raised before it to be stored; if they are not, it is not written."""
+SHUTDOWN_WAITS_FOR_RAISES_S: Final = 10.0
+"""How long a clean stop waits for alerts the store has not taken yet (an outage) before it gives up on them."""
+RAISE_RETRY_MAX_S: Final = 10.0
+"""Longest pause between attempts to store an alert the store refused (an outage): an SOS is stored this soon after
+the database is back."""
 
 
 def wall_ms() -> int:
@@ -304,6 +312,8 @@ class Backend:
         self._snapshot_lock = threading.Lock()
         self.refit_every_s = refit_every_s
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._unstored: set[asyncio.Future[None]] = set()
+        """One per alert raised and not yet committed to the store (insert or clear): snapshots wait for them."""
         self.alerts_raised = 0
         self.ready = asyncio.Event()
         self._listener: MqttListener | NativeListener | None = None
@@ -329,15 +339,47 @@ class Backend:
         self.alerts_raised += 1
         if self.recovery.catching_up:
             self._raised_while_catching_up.add((alert.site, alert.type, alert.device, alert.time_ms))
-        task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}-{alert.site}")
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
+        self._unstored.add(stored)
+        stored.add_done_callback(self._unstored.discard)
+        task = loop.create_task(self._raise(alert, stored), name=f"raise-{alert.type}-{alert.site}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: stored.cancel())  # a no-op once stored; else given up (shutdown)
 
-    async def _raise(self, alert: Alert) -> None:
-        try:
-            await self.service.raise_alert(alert)
-        except Exception:
-            _LOG.exception("could not raise %s for %s", alert.type, alert.site)
+    async def _raise(self, alert: Alert, stored: asyncio.Future[None]) -> None:
+        record: list[AlertRecord | None] = []
+
+        def committed(done: AlertRecord | None) -> None:
+            record.append(done)
+            if not stored.done():
+                stored.set_result(None)
+
+        # Retried until the store takes it (PostgreSQL restarting, a full disk): nothing else would raise this alert
+        # again, since its reading is durable and acknowledged. A restart meanwhile finds the reading in InfluxDB.
+        # Once it is in the store, only what its raise still owed (the ARC event, the first messages) is retried.
+        backoff = Backoff(first_s=0.5, max_s=RAISE_RETRY_MAX_S)
+        failures = 0
+        while True:
+            try:
+                if not record:
+                    await self.service.raise_alert(alert, on_stored=committed)
+                elif record[0] is not None and not alert.clears:
+                    await self.service.notify_owed(record[0].id)
+            except Exception as exc:
+                failures += 1
+                delay = backoff.delay(failures)
+                if failures == 1:
+                    _LOG.exception("could not raise %s for %s; retrying in %.1f s", alert.type, alert.site, delay)
+                elif failures % 10 == 0:
+                    _LOG.error("could not raise %s for %s (attempt %d: %s); still retrying", alert.type, alert.site,
+                               failures, exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                _LOG.warning("raised %s for %s after %d failed attempts", alert.type, alert.site, failures)
+            return
 
     def _fast_path(self, reading: Reading) -> None:
         # While the main engine catches up it must not see live readings (they would fire its timers ahead of
@@ -526,12 +568,29 @@ class Backend:
             self._write_snapshot([self.engine.snapshot()])
 
     async def save_snapshot_async(self) -> None:
-        """Encode the state on the loop in short slices (the engine is not thread-safe), write it in a thread."""
+        """Encode the state on the loop in short slices (the engine is not thread-safe), write it in a thread.
+
+        Written only once every alert raised before it is stored: a restart replays only the readings the snapshot
+        has not seen, so a snapshot over a reading whose alert the store has not taken (an outage, or the few ms of
+        an insert) followed by a kill -9 would lose that alert for good. Held back, the older snapshot stays, and
+        the next start replays the reading from InfluxDB and raises its alert.
+        """
         engine = self.engine
         if engine is None or self.recovery.catching_up:  # the snapshot on disk is still the newest state
             return
         chunks = await snapshot_chunks(engine, slice_ms=self.snapshot_slice_ms)
+        if not await self._alerts_stored(timeout=SNAPSHOT_WAITS_FOR_RAISES_S):
+            _LOG.warning("snapshot held back: %d alerts are not stored yet (the store is failing)", len(self._unstored))
+            return
         await asyncio.to_thread(self._write_snapshot, chunks)
+
+    async def _alerts_stored(self, *, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the alerts raised so far to be stored (True once they all are)."""
+        raising = set(self._unstored)
+        if not raising:
+            return True
+        _, pending = await asyncio.wait(raising, timeout=timeout)
+        return not pending
 
     # -------------------------------------------------------------- loops
 
@@ -636,12 +695,21 @@ class Backend:
                 tasks.create_task(self._every(self.notice_sync_s, self._sync_notices, "away notices", stop))
                 tasks.create_task(self._every(self.learned_every_s, self._publish_learned, "learned profiles", stop))
         finally:
+            stored = await self._alerts_stored(timeout=SHUTDOWN_WAITS_FOR_RAISES_S)
+            if not stored:
+                # The store is down: these alerts' readings are in InfluxDB, and without a new snapshot the next
+                # start replays them and raises the alerts then (messages of stored ones wait in the outbox).
+                _LOG.error("stopping with %d alerts not stored; the next start raises them from the stored readings",
+                           len(self._unstored))  # fmt: skip
+                for task in list(self._tasks):
+                    task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.checkin_relay.wait()  # issue 19
             if self.arc is not None:
                 await self.arc.idle()  # an unsent event stays in the outbox for the next start
-            self.save_snapshot()
+            if stored:
+                self.save_snapshot()
             await self.commands.close()
             self.service.close()
             self.store.close()
