@@ -425,18 +425,40 @@ class Backend:
     # -------------------------------------------------------------- engine state
 
     def _restore_snapshot(self) -> tuple[Engine, int | None]:
-        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None."""
+        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None.
+
+        A snapshot that cannot be read (torn or corrupted on disk, copied by hand, another format version) never
+        keeps the backend down: it is renamed ``engine.msgpack.unreadable-<time>`` and logged, and a new engine
+        replays InfluxDB from when that file was written (what was learned, the baselines, starts again).
+        """
         path = self.snapshot_path
         if not path.exists():
-            gc.freeze()  # what exists now (modules, settings) lives as long as the process
-            engine = Engine(
-                registry=self.home_registry,
-                config=self.detect_config,
-                clock=WallClock(),
-                sink=self._dispatch,
-                refit_inline=False,
+            return self._new_engine(), None
+        try:
+            return self._restore_from(path)
+        except Exception:  # noqa: BLE001 - whatever is wrong with the file, a backend that cannot start alerts nobody
+            written_ms = path.stat().st_mtime_ns // 1_000_000
+            kept = path.with_name(f"{path.name}.unreadable-{wall_ms()}")
+            path.replace(kept)
+            _LOG.exception(
+                "the detection snapshot cannot be read: kept as %s; starting from a new state rebuilt from InfluxDB "
+                "(learned baselines start again from the population defaults; `eldercare restore` brings back a "
+                "backup's)",
+                kept,
             )
-            return engine, None
+            return self._new_engine(), written_ms
+
+    def _new_engine(self) -> Engine:
+        gc.freeze()  # what exists now (modules, settings) lives as long as the process
+        return Engine(
+            registry=self.home_registry,
+            config=self.detect_config,
+            clock=WallClock(),
+            sink=self._dispatch,
+            refit_inline=False,
+        )
+
+    def _restore_from(self, path: Path) -> tuple[Engine, int | None]:
         # Decoded home by home from a mapping of the file: the file's bytes and the decoded state are never
         # both in memory whole (peak RSS at 10,000 homes, issue 13).
         snap = load_snapshot(path)
@@ -512,6 +534,13 @@ class Backend:
             len(caught_up),
             len(fresh),
         )
+        # A snapshot at once, not a period later: a start without one replays nothing, so a backend killed before
+        # its first periodic snapshot lost every alert it had not stored yet (one waiting for the database, or in
+        # the milliseconds of its insert), and a long catch-up would be done again.
+        try:
+            await self.save_snapshot_async()
+        except Exception:
+            _LOG.exception("snapshot after recovery failed")
 
     async def _replay_history(self, engine: Engine, watermark: int, *, live_since_ms: int, into: list[Alert]) -> None:
         """Feed the engine what InfluxDB stored since the snapshot, one window of event time at a time.

@@ -139,3 +139,43 @@ async def test_an_sos_not_yet_stored_survives_a_kill_of_the_backend_after_a_snap
             store.close()
     finally:
         backend.stop()
+
+
+async def test_an_sos_not_yet_stored_survives_a_kill_before_the_first_periodic_snapshot(
+    broker: Broker, influxd: Influxd, own_postgres: Postgres, webhook: Webhook, tmp_path: Path
+) -> None:
+    """A new backend has no snapshot until its first period (30 s): a restart without one replayed nothing, so an
+    SOS acknowledged and not yet stored (here: PostgreSQL down) was lost with a kill -9 in that first period."""
+    site = f"hr{uuid.uuid4().hex[:8]}"
+    broker.provision([site])
+    backend = BackendProcess(
+        broker=broker,
+        influxd=influxd,
+        db=f"chaos_{uuid.uuid4().hex[:8]}",
+        data_dir=tmp_path / "app",
+        sites=[site],
+        channel_for=webhook.url,
+        database_url=own_postgres.create_database("eldercare"),
+    )
+    backend.start()
+    try:
+        kill_postmaster(own_postgres)
+        await asyncio.to_thread(press_sos, broker, site)
+        await asyncio.to_thread(
+            wait, lambda: f"could not raise sos for {site}" in backend.log_path.read_text(), 30, "the failed insert"
+        )
+        backend.kill()
+        own_postgres.start()
+        backend.start()
+
+        store = AlertStore(url=backend.database_url)
+        try:
+            await asyncio.to_thread(
+                wait, lambda: len(store.list_alerts(site=site, alert_type=AlertType.SOS)) == 1, 60, "the SOS", backend
+            )
+            await asyncio.to_thread(webhook.wait, 2, 60)
+            assert sorted(m["path"] for m in webhook.messages) == ["/W01", "/W02"]
+        finally:
+            store.close()
+    finally:
+        backend.stop()
