@@ -562,7 +562,9 @@ class Backend:
                         async for stop, window in windows:
                             state.replayed += len(window)
                             for i in range(0, len(window), REPLAY_SLICE):
-                                into += engine.catch_up(window[i : i + REPLAY_SLICE])
+                                found = engine.catch_up(window[i : i + REPLAY_SLICE])
+                                into += found
+                                await self._raise_life_safety_now(found)
                                 await asyncio.sleep(0)  # live batches and life-safety readings go first
                             start = stop
                             failures = 0
@@ -574,6 +576,21 @@ class Backend:
                     if failures == 1 or failures % 10 == 0:
                         _LOG.warning("reading history for recovery failed (%s); retrying in %.0f s", exc, delay)
                     await asyncio.sleep(delay)
+
+    async def _raise_life_safety_now(self, found: Sequence[Alert]) -> None:
+        """Raise the life-safety alerts the replay just found and the store lacks, before the catch-up ends.
+
+        An SOS acknowledged just before a kill, whose alert was not stored yet, is found only here. Raised while
+        catching up, they are not raised a second time when it ends (``_raised_while_catching_up``).
+        """
+        urgent = [a for a in found if a.is_life_safety and not a.clears]
+        if not urgent:
+            return
+        missing = await asyncio.to_thread(lambda: [a for a in urgent if not self._already_stored(a)])
+        for alert in missing:
+            _LOG.warning("%s at %s found in the stored history and not in the store: raising it now", alert.type,
+                         alert.site)  # fmt: skip
+            self._dispatch(alert)
 
     def _already_stored(self, alert: Alert) -> bool:
         """True if the store saw this alert before the restart (the snapshot is older than the last raise)."""
