@@ -7,6 +7,7 @@ carry the elder's name, the address, the alert, its explanation and a signed one
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from enum import StrEnum
 from typing import Final, Protocol
@@ -156,6 +157,7 @@ class Notifier(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=4096)
 def describe_url(url: str) -> tuple[str, str]:
     """``(scheme, privacy_url)`` of an apprise URL; secrets are hidden."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else "invalid"

@@ -33,6 +33,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from alerts.arc.channel import EVENT as ARC_EVENT
 from alerts.arc.channel import ArcChannel
 from alerts.audit import AuditAction, Entity
 from alerts.commands import HELP_COMING_TYPES, CommandPublisher, help_coming, help_coming_topics
@@ -51,14 +52,25 @@ from alerts.guardians import GuardianNotifier
 from alerts.learning import OutcomeLabels, apply_outcome
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkSigner
-from alerts.notify import AlertView, Message, NoticeKind, Notifier, describe_url, render_alert, render_digest
+from alerts.notify import (
+    AlertView,
+    Delivery,
+    Message,
+    NoticeKind,
+    Notifier,
+    describe_url,
+    render_alert,
+    render_digest,
+)
 from alerts.store.errors import LinkError, WriteBusy
+from alerts.store.outbox import ARC_CHANNEL, SENDING
 from alerts.store.records import (
     AlertRecord,
     AssignResult,
     NotificationDraft,
     NotificationRecord,
     RaiseResult,
+    SendOutcome,
     SiteContext,
     TransitionResult,
     WorkerContact,
@@ -72,6 +84,9 @@ URGENT_THREADS: Final = 4
 """Threads of the urgent lane: a burst of life-safety alerts reads contexts and recipients in parallel."""
 Clock = Callable[[], int]
 """Returns the current (event) time as UTC epoch ms."""
+SEND_LEASE_S: Final = 120
+"""How long a message being sent is leased to its sender: only then does another process send it again (a restart
+of the same sender does at once). Longer than any one delivery takes (apprise's own timeouts are seconds)."""
 
 _NEXT_ACTIONS: Final[dict[State, tuple[LinkAction, ...]]] = {
     State.OPEN: ("acknowledge", "en_route", "on_site", "resolve"),
@@ -79,6 +94,14 @@ _NEXT_ACTIONS: Final[dict[State, tuple[LinkAction, ...]]] = {
     State.EN_ROUTE: ("on_site", "resolve"),
     State.ON_SITE: ("resolve",),
 }
+
+
+class _Planned(msgspec.Struct, frozen=True, kw_only=True):
+    """One message to write into the outbox and then send (``url`` None: recorded as failed, nothing to send)."""
+
+    draft: NotificationDraft
+    url: str | None
+    message: Message
 
 
 class TickReport(msgspec.Struct, kw_only=True):
@@ -119,6 +142,8 @@ class AlertService:
         repeat_notify_after_s: int = 30,
         guardians: GuardianNotifier | None = None,
         arc: ArcChannel | None = None,
+        sender: str | None = None,
+        send_lease_s: int = SEND_LEASE_S,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -138,6 +163,12 @@ class AlertService:
         """The alarm-receiving centre (alerts/arc/): life-safety alerts and their restores as Contact ID; None: off."""
         if arc is not None:
             arc.on_failed = self._arc_failed
+        self._first_notices: set[int] = set()
+        """Alerts whose first messages this process is sending right now (sent once, whoever asks meanwhile)."""
+        self.sender = sender
+        """This process's stable id in the outbox (the backend's MQTT client id): on :meth:`resume` it sends at once
+        what its killed predecessor left in flight. None: such rows wait for their lease (``send_lease_s``)."""
+        self.send_lease_s = send_lease_s
         self._urgent: ThreadPoolExecutor | None = None
         self.life_safety_on_loop = True
         """Store life-safety alerts on the loop when the write lock is free (SQLite); False: always on the urgent
@@ -196,11 +227,18 @@ class AlertService:
 
     # ------------------------------------------------------------------ raise
 
-    async def raise_alert(self, alert: Alert) -> AlertRecord | None:
-        """Store (or deduplicate) an alert and notify; a ``clears`` message clears it (None if nothing was open)."""
+    async def raise_alert(
+        self, alert: Alert, *, on_stored: Callable[[AlertRecord | None], None] | None = None
+    ) -> AlertRecord | None:
+        """Store (or deduplicate) an alert and notify; a ``clears`` message clears it (None if nothing was open).
+
+        ``on_stored`` is called as soon as the alert (or its clear) is committed, before anyone is notified.
+        """
         now = self.clock()
         if alert.clears:
             cleared = await asyncio.to_thread(self.store.clear_alert, alert, now_ms=now)
+            if on_stored is not None:
+                on_stored(cleared)
             if cleared is not None and cleared.life_safety and self.arc is not None:
                 await self.arc.enqueue(cleared, restore=True, now=now)  # the condition ended: Contact ID restore
             return cleared
@@ -209,28 +247,39 @@ class AlertService:
         else:
             ctx, policy, result = await asyncio.to_thread(self._store_raise, alert, now)
         record = result.record
-        arc_row: int | None = None
-        if result.created and record.life_safety and self.arc is not None:
-            # One outbox row, then a background send: the workers' messages below never wait for the ARC.
-            arc_row = await self.arc.enqueue(record, restore=False, now=now)
+        if on_stored is not None:
+            on_stored(record)
         if result.created:
-            await self._notify_new(record, ctx, policy, now)
-            if self.arc is not None and self.arc.take_unsent(arc_row):
-                await self._arc_failed(record.id, now)  # no ARC account: the ARC will never have it
+            self._first_notices.add(record.id)
+            try:
+                arc_row: int | None = None
+                if record.life_safety and self.arc is not None:
+                    # One outbox row, then a background send: the workers' messages below never wait for the ARC.
+                    arc_row = await self.arc.enqueue(record, restore=False, now=now)
+                await self._notify_new(record, ctx, policy, now)
+                if self.arc is not None and self.arc.take_unsent(arc_row):
+                    await self._arc_failed(record.id, now)  # no ARC account: the ARC will never have it
+            finally:
+                self._first_notices.discard(record.id)
             if record.life_safety and self.guardians is not None:
                 # In the background: a slow family channel must never hold up the next alert's staff notification.
                 task = asyncio.create_task(self._tell_guardians(record, ctx, now), name=f"guardians-{record.id}")
                 self._family_tasks.add(task)
                 task.add_done_callback(self._family_tasks.discard)
-        elif record.life_safety and (
-            record.last_notified_ms is None or now - record.last_notified_ms >= self.repeat_notify_after_s * 1000
-        ):
-            # A repeated SOS is never merged away silently: whoever has it is told again.
-            targets = [record.owner_id] if record.owner_id else record.notified
-            workers = await self._workers(targets, urgent=True) or await self._recipients(
-                ctx, policy.notify, urgent=True
-            )
-            await self._send_all(record, ctx, workers, NoticeKind.REPEAT, now, AuditAction.ALERT_NOTIFIED)
+        elif record.life_safety:
+            last = record.last_notified_ms
+            if last is None:
+                # Nobody told yet: the first messages are on their way (a second press meanwhile: they carry it), or
+                # the backend died before sending them and this is the broker's copy after the restart: they are
+                # sent now, once, whichever of this and the restart's resume gets there first.
+                await self._first_notice(record, now)
+            elif now - last >= self.repeat_notify_after_s * 1000:
+                # A repeated SOS is never merged away silently: whoever has it is told again.
+                targets = [record.owner_id] if record.owner_id else record.notified
+                workers = await self._workers(targets, urgent=True) or await self._recipients(
+                    ctx, policy.notify, urgent=True
+                )
+                await self._send_all(record, ctx, workers, NoticeKind.REPEAT, now, AuditAction.ALERT_NOTIFIED)
         return record
 
     async def _notify_new(self, record: AlertRecord, ctx: SiteContext | None, policy: Policy, now: int) -> None:
@@ -332,14 +381,103 @@ class AlertService:
         now: int,
         audit: AuditAction,
     ) -> None:
+        """Write the messages into the outbox, send them, and record how it went (see :meth:`resume`).
+
+        The first messages of an alert are the exception: sent at once and recorded afterwards in one write, as
+        nothing is in front of an SOS page. Until that write commits the alert counts as nobody told
+        (``last_notified_ms`` unset), which is what a restart's :meth:`resume` looks for and notifies again.
+        """
         if not workers:
             return
+        planned = self._plan(record, ctx, workers, kind, now)
+        if kind is NoticeKind.INITIAL and record.last_notified_ms is None:
+            deliveries = await self._send(planned)
+            drafts = [
+                p.draft if d is None else self._sent_draft(p.draft, d, now)
+                for p, d in zip(planned, deliveries, strict=True)
+            ]
+            await self._in_store(
+                record.life_safety, self.store.record_notifications, record.id, drafts, now_ms=now, audit_action=audit,
+                notified=[w.id for w in workers], sender=self.sender,
+            )  # fmt: skip
+            return
+        ids = await self._in_store(
+            record.life_safety, self.store.record_notifications, record.id, [p.draft for p in planned], now_ms=now,
+            audit_action=audit, notified=[w.id for w in workers], sender=self.sender,
+        )  # fmt: skip
+        deliveries = await self._send(planned)
+        await self._finish(ids, planned, deliveries, audit, now, urgent=record.life_safety)
+
+    def _sent_draft(self, draft: NotificationDraft, delivery: Delivery, now: int) -> NotificationDraft:
+        """The row of a first message already sent: its result instead of ``sending``."""
+        outcome = self._outcome(0, delivery, now, attempts=1, audit=None)
+        return msgspec.structs.replace(
+            draft, status=outcome.status, due_ms=outcome.due_ms, sent_ms=now if delivery.ok else None, attempts=1,
+            error=outcome.error, channel=outcome.channel, target=outcome.target,
+        )  # fmt: skip
+
+    def _plan(
+        self, record: AlertRecord, ctx: SiteContext | None, workers: Sequence[WorkerContact], kind: NoticeKind, now: int
+    ) -> list[_Planned]:
+        """One outbox row per worker and channel, ``sending`` under this sender's lease (no channel: ``failed``)."""
         view = self._view(record, ctx)
-        results = await asyncio.gather(*(self._send_one(view, w, kind, now) for w in workers))
-        drafts = [d for batch in results for d in batch]
-        await self._in_store(
-            record.life_safety, self.store.record_notifications, record.id, drafts, now_ms=now, audit_action=audit,
-            notified=[w.id for w in workers],
+        lease = now + self.send_lease_s * 1000
+        planned = []
+        for worker in workers:
+            message = self._message_for(view, worker, kind, now)
+            if not worker.channels:
+                draft = NotificationDraft(
+                    worker_id=worker.id, kind=kind.value, channel="none", target="", status="failed",
+                    error="worker has no notification channel", title=message.title, body=message.body,
+                )  # fmt: skip
+                planned.append(_Planned(draft=draft, url=None, message=message))
+            for url in worker.channels:
+                scheme, target = describe_url(url)
+                draft = NotificationDraft(
+                    worker_id=worker.id, kind=kind.value, channel=scheme, target=target, status=SENDING,
+                    due_ms=lease, title=message.title, body=message.body,
+                )  # fmt: skip
+                planned.append(_Planned(draft=draft, url=url, message=message))
+        return planned
+
+    async def _send(self, planned: Sequence[_Planned]) -> list[Delivery | None]:
+        """Deliver every planned message at once (None where there is nothing to send)."""
+
+        async def one(p: _Planned) -> Delivery | None:
+            return None if p.url is None else await self.notifier.send(url=p.url, message=p.message)
+
+        return list(await asyncio.gather(*(one(p) for p in planned)))
+
+    async def _finish(
+        self,
+        ids: Sequence[int],
+        planned: Sequence[_Planned],
+        deliveries: Sequence[Delivery | None],
+        audit: AuditAction | None,
+        now: int,
+        *,
+        urgent: bool,
+    ) -> None:
+        """Record every delivery's result (and its audit entry) in one transaction."""
+        outcomes = [
+            self._outcome(nid, delivery, now, attempts=1, audit=audit)
+            for nid, delivery in zip(ids, deliveries, strict=True)
+            if delivery is not None
+        ]
+        if outcomes:
+            await self._in_store(urgent, self.store.finish_sends, outcomes, now_ms=now)
+
+    def _outcome(self, nid: int, delivery: Delivery, now: int, *, attempts: int, audit: str | None) -> SendOutcome:
+        """A delivery's result as the row's new state: sent, retry later (backing off), or failed for good."""
+        if delivery.ok:
+            status, due = "sent", None
+        elif attempts >= self.max_attempts:
+            status, due = "failed", None
+        else:
+            status, due = "retry", now + self.retry_after_s * 1000 * attempts
+        return SendOutcome(
+            id=nid, status=status, channel=delivery.channel, target=delivery.target, due_ms=due, error=delivery.error,
+            audit=audit,
         )  # fmt: skip
 
     def _message_for(self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int) -> Message:
@@ -355,32 +493,6 @@ class AlertService:
             lang=worker.lang,
             tz=self.policies.quiet.timezone,
         )
-
-    async def _send_one(
-        self, view: AlertView, worker: WorkerContact, kind: NoticeKind, now: int
-    ) -> list[NotificationDraft]:
-        message = self._message_for(view, worker, kind, now)
-        if not worker.channels:
-            return [
-                NotificationDraft(
-                    worker_id=worker.id, kind=kind.value, channel="none", target="", status="failed",
-                    error="worker has no notification channel", title=message.title, body=message.body,
-                )
-            ]  # fmt: skip
-        deliveries = await asyncio.gather(*(self.notifier.send(url=url, message=message) for url in worker.channels))
-        drafts = []
-        for delivery in deliveries:
-            status, due = "sent", None
-            if not delivery.ok:
-                status, due = ("retry", now + self.retry_after_s * 1000) if self.max_attempts > 1 else ("failed", None)
-            drafts.append(
-                NotificationDraft(
-                    worker_id=worker.id, kind=kind.value, channel=delivery.channel, target=delivery.target,
-                    status=status, due_ms=due, sent_ms=now if delivery.ok else None, attempts=1, error=delivery.error,
-                    title=message.title, body=message.body,
-                )
-            )  # fmt: skip
-        return drafts
 
     # ------------------------------------------------------------------ timers
 
@@ -399,26 +511,40 @@ class AlertService:
                 on_site_due_ms=record.on_site_due_ms,
             )
             new_timers, work = plan_due(policy, anchor_ms=record.created_ms, timers=timers, now_ms=now)
-            won = await asyncio.to_thread(
-                self.store.advance_timers, record.id, expect_next_due_ms=record.next_due_ms, timers=new_timers
-            )
-            if not won or work.empty:
+            if work.empty:
+                await asyncio.to_thread(
+                    self.store.advance_timers, record.id, expect_next_due_ms=record.next_due_ms, timers=new_timers
+                )
                 continue
+            # Who gets what is decided first; the timers then move in the same transaction that queues the messages,
+            # so a kill can never leave a timer moved on with its messages lost (they are sent after the restart).
             ctx = await asyncio.to_thread(self.store.site_context, record.site)
-            told = await self._workers(record.notified)
+            groups: list[tuple[list[_Planned], AuditAction]] = []
             if work.escalate_roles:
                 fresh = await self._recipients(ctx, [r.value for r in work.escalate_roles])
-                await self._send_all(record, ctx, fresh, NoticeKind.ESCALATION, now, AuditAction.ALERT_ESCALATED)
-                report.escalations += 1
+                groups.append((self._plan(record, ctx, fresh, NoticeKind.ESCALATION, now), AuditAction.ALERT_ESCALATED))
             if work.remind and record.state == State.OPEN.value:
-                await self._send_all(record, ctx, told, NoticeKind.REMINDER, now, AuditAction.ALERT_REMINDED)
-                report.reminders += 1
+                told = await self._workers(record.notified)
+                groups.append((self._plan(record, ctx, told, NoticeKind.REMINDER, now), AuditAction.ALERT_REMINDED))
             if work.overdue:
                 roles = [r.value for r in policy.overdue_roles]
                 late = await self._recipients(ctx, roles) + await self._workers([record.owner_id])
                 unique = list({w.id: w for w in late}.values())
-                await self._send_all(record, ctx, unique, NoticeKind.OVERDUE, now, AuditAction.ALERT_OVERDUE)
-                report.overdue += 1
+                groups.append((self._plan(record, ctx, unique, NoticeKind.OVERDUE, now), AuditAction.ALERT_OVERDUE))
+            ids = await asyncio.to_thread(
+                self.store.advance_and_queue, record.id, expect_next_due_ms=record.next_due_ms, timers=new_timers,
+                groups=[([p.draft for p in planned], audit) for planned, audit in groups], now_ms=now,
+                sender=self.sender,
+            )  # fmt: skip
+            if ids is None:  # another ticker moved these timers first: it sends them
+                continue
+            report.escalations += bool(work.escalate_roles)
+            report.reminders += bool(work.remind and record.state == State.OPEN.value)
+            report.overdue += bool(work.overdue)
+            rows = iter(ids)
+            for planned, audit in groups:
+                group_ids = [next(rows) for _ in planned]
+                await self._finish(group_ids, planned, await self._send(planned), audit, now, urgent=False)
         await self._flush_queue(now, report)
         if self.arc is not None:
             self.arc.kick()  # due ARC retries, in the background
@@ -466,7 +592,9 @@ class AlertService:
         )  # fmt: skip
 
     async def _flush_queue(self, now: int, report: TickReport) -> None:
-        claimed = await asyncio.to_thread(self.store.claim_notifications, now)
+        claimed = await asyncio.to_thread(
+            self.store.claim_notifications, now, lease_ms=self.send_lease_s * 1000, sender=self.sender
+        )
         digests: dict[str, list[int]] = defaultdict(list)
         for item in claimed:
             if item.kind == NoticeKind.DEFERRED.value:
@@ -481,6 +609,12 @@ class AlertService:
             report.digests += 1
 
     async def _retry(self, item: NotificationRecord, now: int) -> None:
+        """Send a row again: a failed delivery, or one its sender left in flight (killed before the answer)."""
+        record = await asyncio.to_thread(self.store.get_alert, item.alert_id)
+        if State(record.state) not in ACTIVE_STATES:
+            # Resolved or cleared meanwhile (e.g. while the backend was down): nobody needs this message now.
+            await asyncio.to_thread(self.store.finish_notification, item.id, status="skipped", now_ms=now)
+            return
         worker = await asyncio.to_thread(self.store.worker, item.worker_id)
         url = next((u for u in (worker.channels if worker else []) if describe_url(u)[1] == item.target), None)
         if url is None:
@@ -490,16 +624,67 @@ class AlertService:
             )  # fmt: skip
             return
         delivery = await self.notifier.send(url=url, message=Message(title=item.title or "", body=item.body or ""))
-        attempts = item.attempts + 1
-        if delivery.ok:
-            status, due = "sent", None
-        elif attempts >= self.max_attempts:
-            status, due = "failed", None
-        else:
-            status, due = "retry", now + self.retry_after_s * 1000 * attempts
+        outcome = self._outcome(item.id, delivery, now, attempts=item.attempts + 1, audit=None)
         await asyncio.to_thread(
-            self.store.finish_notification, item.id, status=status, now_ms=now, error=delivery.error, due_ms=due
-        )
+            self.store.finish_notification, item.id, status=outcome.status, now_ms=now, error=outcome.error,
+            due_ms=outcome.due_ms,
+        )  # fmt: skip
+
+    async def resume(self, *, started_ms: int) -> int:
+        """After a start: send what a killed predecessor owed; returns how many alerts were notified afresh.
+
+        Two things a ``kill -9`` can leave: messages written to the outbox and not yet answered (``sending``; this
+        sender's are put back at once, another's wait for their lease), and an alert stored but killed before its
+        first messages were written (active, nobody told, created before ``started_ms``): it is notified now, as
+        if just raised. Then everything due in the outbox is sent, without waiting for the next :meth:`tick`.
+        """
+        now = self.clock()
+        if self.sender is not None:
+            released = await asyncio.to_thread(self.store.release_sender, self.sender, due_ms=now)
+            if released:
+                _LOG.warning("%d messages were in flight when %s stopped: sending them again", released, self.sender)
+        owed = await asyncio.to_thread(self.store.unnotified_alerts, created_before_ms=started_ms)
+        told = 0
+        for record in owed:
+            _LOG.warning("alert %s (%s, %s) was stored but nobody told: notifying now", record.id, record.type,
+                         record.site)  # fmt: skip
+            told += await self._first_notice(record, now)
+        await self._flush_queue(now, TickReport())
+        return told
+
+    async def notify_owed(self, alert_id: int) -> bool:
+        """Finish raising a stored alert whose first messages were never written (a failure after its insert).
+
+        Idempotent: an alert somebody was told about, or no longer active, is left alone (False).
+        """
+        record = await asyncio.to_thread(self.store.get_alert, alert_id)
+        return await self._first_notice(record, self.clock())
+
+    async def _first_notice(self, record: AlertRecord, now: int) -> bool:
+        """The first messages of a stored alert nobody was told about, unless this process is sending them already."""
+        if record.id in self._first_notices:
+            return False
+        self._first_notices.add(record.id)
+        try:
+            record = await asyncio.to_thread(self.store.get_alert, record.id)  # what the store says now
+            if record.last_notified_ms is not None or State(record.state) not in ACTIVE_STATES:
+                return False
+            await self._notify_owed(record, now)
+            return True
+        finally:
+            self._first_notices.discard(record.id)
+
+    async def _notify_owed(self, record: AlertRecord, now: int) -> None:
+        """What :meth:`raise_alert` does after the insert: the ARC event (unless written), the first messages."""
+        ctx = await asyncio.to_thread(self.store.site_context, record.site)
+        arc_row: int | None = None
+        if record.life_safety and self.arc is not None:
+            rows = await asyncio.to_thread(self.store.notifications, alert_id=record.id)
+            if not any(n.channel == ARC_CHANNEL and n.kind == ARC_EVENT for n in rows):
+                arc_row = await self.arc.enqueue(record, restore=False, now=now)
+        await self._notify_new(record, ctx, msgspec.convert(record.policy, Policy), now)
+        if self.arc is not None and self.arc.take_unsent(arc_row):
+            await self._arc_failed(record.id, now)
 
     async def _send_digest(self, worker_id: str, items: Sequence[NotificationRecord], now: int) -> None:
         worker = await asyncio.to_thread(self.store.worker, worker_id)

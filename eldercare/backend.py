@@ -50,6 +50,7 @@ from alerts.service import AlertService
 from alerts.store.away import AwayStore
 from alerts.store.guardians import GuardianStore
 from alerts.store.learned import LearnedStore
+from alerts.store.records import AlertRecord
 from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
@@ -91,6 +92,13 @@ reading arriving meanwhile is detected and raised between two slices, not after 
 LIVE_BUFFER_MAX: Final = 200_000
 """Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
+SNAPSHOT_WAITS_FOR_RAISES_S: Final = 5.0
+"""How long a snapshot waits for the alerts raised before it to be stored; if they are not, it is not written."""
+SHUTDOWN_WAITS_FOR_RAISES_S: Final = 10.0
+"""How long a clean stop waits for alerts the store has not taken yet (an outage) before it gives up on them."""
+RAISE_RETRY_MAX_S: Final = 10.0
+"""Longest pause between attempts to store an alert the store refused (an outage): an SOS is stored this soon after
+the database is back."""
 
 
 def wall_ms() -> int:
@@ -284,6 +292,9 @@ class Backend:
             commands=self.watch_commands,
             guardians=GuardianNotifier(source=GuardianStore(self.store), links=self.guardian_links, notifier=sender),
             arc=self.arc,
+            # Stable across restarts (the broker keeps our session under it): a restart sends at once the messages
+            # its killed predecessor left in the outbox (AlertService.resume).
+            sender=settings.mqtt_client_id,
         )
         self.checkin_relay = CheckInRelay(store=self.store, commands=self.watch_commands, clock=wall_ms)  # issue 19
         self.notices = NoticeSync(AwayStore(self.store), clock=wall_ms)  # away notices (外出报备)
@@ -300,6 +311,8 @@ class Backend:
         self._snapshot_lock = threading.Lock()
         self.refit_every_s = refit_every_s
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._unstored: set[asyncio.Future[None]] = set()
+        """One per alert raised and not yet committed to the store (insert or clear): snapshots wait for them."""
         self.alerts_raised = 0
         self.ready = asyncio.Event()
         self._listener: Listener | None = None
@@ -325,15 +338,47 @@ class Backend:
         self.alerts_raised += 1
         if self.recovery.catching_up:
             self._raised_while_catching_up.add((alert.site, alert.type, alert.device, alert.time_ms))
-        task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}-{alert.site}")
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
+        self._unstored.add(stored)
+        stored.add_done_callback(self._unstored.discard)
+        task = loop.create_task(self._raise(alert, stored), name=f"raise-{alert.type}-{alert.site}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: stored.cancel())  # a no-op once stored; else given up (shutdown)
 
-    async def _raise(self, alert: Alert) -> None:
-        try:
-            await self.service.raise_alert(alert)
-        except Exception:
-            _LOG.exception("could not raise %s for %s", alert.type, alert.site)
+    async def _raise(self, alert: Alert, stored: asyncio.Future[None]) -> None:
+        record: list[AlertRecord | None] = []
+
+        def committed(done: AlertRecord | None) -> None:
+            record.append(done)
+            if not stored.done():
+                stored.set_result(None)
+
+        # Retried until the store takes it (PostgreSQL restarting, a full disk): nothing else would raise this alert
+        # again, since its reading is durable and acknowledged. A restart meanwhile finds the reading in InfluxDB.
+        # Once it is in the store, only what its raise still owed (the ARC event, the first messages) is retried.
+        backoff = Backoff(first_s=0.5, max_s=RAISE_RETRY_MAX_S)
+        failures = 0
+        while True:
+            try:
+                if not record:
+                    await self.service.raise_alert(alert, on_stored=committed)
+                elif record[0] is not None and not alert.clears:
+                    await self.service.notify_owed(record[0].id)
+            except Exception as exc:
+                failures += 1
+                delay = backoff.delay(failures)
+                if failures == 1:
+                    _LOG.exception("could not raise %s for %s; retrying in %.1f s", alert.type, alert.site, delay)
+                elif failures % 10 == 0:
+                    _LOG.error("could not raise %s for %s (attempt %d: %s); still retrying", alert.type, alert.site,
+                               failures, exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                _LOG.warning("raised %s for %s after %d failed attempts", alert.type, alert.site, failures)
+            return
 
     def _fast_path(self, reading: Reading) -> None:
         # While the main engine catches up it must not see live readings (they would fire its timers ahead of
@@ -379,18 +424,40 @@ class Backend:
     # -------------------------------------------------------------- engine state
 
     def _restore_snapshot(self) -> tuple[Engine, int | None]:
-        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None."""
+        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None.
+
+        A snapshot that cannot be read (torn or corrupted on disk, copied by hand, another format version) never
+        keeps the backend down: it is renamed ``engine.msgpack.unreadable-<time>`` and logged, and a new engine
+        replays InfluxDB from when that file was written (what was learned, the baselines, starts again).
+        """
         path = self.snapshot_path
         if not path.exists():
-            gc.freeze()  # what exists now (modules, settings) lives as long as the process
-            engine = Engine(
-                registry=self.home_registry,
-                config=self.detect_config,
-                clock=WallClock(),
-                sink=self._dispatch,
-                refit_inline=False,
+            return self._new_engine(), None
+        try:
+            return self._restore_from(path)
+        except Exception:  # noqa: BLE001 - whatever is wrong with the file, a backend that cannot start alerts nobody
+            written_ms = path.stat().st_mtime_ns // 1_000_000
+            kept = path.with_name(f"{path.name}.unreadable-{wall_ms()}")
+            path.replace(kept)
+            _LOG.exception(
+                "the detection snapshot cannot be read: kept as %s; starting from a new state rebuilt from InfluxDB "
+                "(learned baselines start again from the population defaults; `eldercare restore` brings back a "
+                "backup's)",
+                kept,
             )
-            return engine, None
+            return self._new_engine(), written_ms
+
+    def _new_engine(self) -> Engine:
+        gc.freeze()  # what exists now (modules, settings) lives as long as the process
+        return Engine(
+            registry=self.home_registry,
+            config=self.detect_config,
+            clock=WallClock(),
+            sink=self._dispatch,
+            refit_inline=False,
+        )
+
+    def _restore_from(self, path: Path) -> tuple[Engine, int | None]:
         # Decoded home by home from a mapping of the file: the file's bytes and the decoded state are never
         # both in memory whole (peak RSS at 10,000 homes, issue 13).
         snap = load_snapshot(path)
@@ -466,6 +533,13 @@ class Backend:
             len(caught_up),
             len(fresh),
         )
+        # A snapshot at once, not a period later: a start without one replays nothing, so a backend killed before
+        # its first periodic snapshot lost every alert it had not stored yet (one waiting for the database, or in
+        # the milliseconds of its insert), and a long catch-up would be done again.
+        try:
+            await self.save_snapshot_async()
+        except Exception:
+            _LOG.exception("snapshot after recovery failed")
 
     async def _replay_history(self, engine: Engine, watermark: int, *, live_since_ms: int, into: list[Alert]) -> None:
         """Feed the engine what InfluxDB stored since the snapshot, one window of event time at a time.
@@ -487,7 +561,9 @@ class Backend:
                         async for stop, window in windows:
                             state.replayed += len(window)
                             for i in range(0, len(window), REPLAY_SLICE):
-                                into += engine.catch_up(window[i : i + REPLAY_SLICE])
+                                found = engine.catch_up(window[i : i + REPLAY_SLICE])
+                                into += found
+                                await self._raise_life_safety_now(found)
                                 await asyncio.sleep(0)  # live batches and life-safety readings go first
                             start = stop
                             failures = 0
@@ -499,6 +575,21 @@ class Backend:
                     if failures == 1 or failures % 10 == 0:
                         _LOG.warning("reading history for recovery failed (%s); retrying in %.0f s", exc, delay)
                     await asyncio.sleep(delay)
+
+    async def _raise_life_safety_now(self, found: Sequence[Alert]) -> None:
+        """Raise the life-safety alerts the replay just found and the store lacks, before the catch-up ends.
+
+        An SOS acknowledged just before a kill, whose alert was not stored yet, is found only here. Raised while
+        catching up, they are not raised a second time when it ends (``_raised_while_catching_up``).
+        """
+        urgent = [a for a in found if a.is_life_safety and not a.clears]
+        if not urgent:
+            return
+        missing = await asyncio.to_thread(lambda: [a for a in urgent if not self._already_stored(a)])
+        for alert in missing:
+            _LOG.warning("%s at %s found in the stored history and not in the store: raising it now", alert.type,
+                         alert.site)  # fmt: skip
+            self._dispatch(alert)
 
     def _already_stored(self, alert: Alert) -> bool:
         """True if the store saw this alert before the restart (the snapshot is older than the last raise)."""
@@ -522,12 +613,29 @@ class Backend:
             self._write_snapshot([self.engine.snapshot()])
 
     async def save_snapshot_async(self) -> None:
-        """Encode the state on the loop in short slices (the engine is not thread-safe), write it in a thread."""
+        """Encode the state on the loop in short slices (the engine is not thread-safe), write it in a thread.
+
+        Written only once every alert raised before it is stored: a restart replays only the readings the snapshot
+        has not seen, so a snapshot over a reading whose alert the store has not taken (an outage, or the few ms of
+        an insert) followed by a kill -9 would lose that alert for good. Held back, the older snapshot stays, and
+        the next start replays the reading from InfluxDB and raises its alert.
+        """
         engine = self.engine
         if engine is None or self.recovery.catching_up:  # the snapshot on disk is still the newest state
             return
         chunks = await snapshot_chunks(engine, slice_ms=self.snapshot_slice_ms)
+        if not await self._alerts_stored(timeout=SNAPSHOT_WAITS_FOR_RAISES_S):
+            _LOG.warning("snapshot held back: %d alerts are not stored yet (the store is failing)", len(self._unstored))
+            return
         await asyncio.to_thread(self._write_snapshot, chunks)
+
+    async def _alerts_stored(self, *, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the alerts raised so far to be stored (True once they all are)."""
+        raising = set(self._unstored)
+        if not raising:
+            return True
+        _, pending = await asyncio.wait(raising, timeout=timeout)
+        return not pending
 
     # -------------------------------------------------------------- loops
 
@@ -571,8 +679,23 @@ class Backend:
         baselines = await asyncio.to_thread(_fit_with_routine, engine.histories(), engine.config)
         engine.apply_baselines(baselines)
 
+    async def _resume_notifications(self, *, started_ms: int, stop: asyncio.Event) -> None:
+        """What a killed predecessor owed people (:meth:`AlertService.resume`), retried while the store is down."""
+        backoff = Backoff(first_s=1.0, max_s=30.0)
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.service.resume(started_ms=started_ms)
+                return
+            except Exception:
+                failures += 1
+                _LOG.exception("sending what the last run owed failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff.delay(failures))
+
     async def run(self, *, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then flush, snapshot and close everything."""
+        started_ms = wall_ms()  # every alert this run raises is stored after this: older ones are its predecessor's
         settings = self.settings
         directory = (
             StaticDirectory(sites_from_registry(self.registry_doc))
@@ -591,6 +714,7 @@ class Backend:
         self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome
         try:
             async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._resume_notifications(started_ms=started_ms, stop=stop), name="resume")
                 tasks.create_task(self._catch_up(engine, watermark, live_since_ms=wall_ms()), name="recovery")
                 tasks.create_task(
                     run_pipeline(
@@ -616,12 +740,21 @@ class Backend:
                 tasks.create_task(self._every(self.notice_sync_s, self._sync_notices, "away notices", stop))
                 tasks.create_task(self._every(self.learned_every_s, self._publish_learned, "learned profiles", stop))
         finally:
+            stored = await self._alerts_stored(timeout=SHUTDOWN_WAITS_FOR_RAISES_S)
+            if not stored:
+                # The store is down: these alerts' readings are in InfluxDB, and without a new snapshot the next
+                # start replays them and raises the alerts then (messages of stored ones wait in the outbox).
+                _LOG.error("stopping with %d alerts not stored; the next start raises them from the stored readings",
+                           len(self._unstored))  # fmt: skip
+                for task in list(self._tasks):
+                    task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.checkin_relay.wait()  # issue 19
             if self.arc is not None:
                 await self.arc.idle()  # an unsent event stays in the outbox for the next start
-            self.save_snapshot()
+            if stored:
+                self.save_snapshot()
             await self.commands.close()
             self.service.close()
             self.store.close()

@@ -365,22 +365,47 @@ class Alerts(AuditLog):
 
     def advance_timers(self, alert_id: int, *, expect_next_due_ms: int, timers: Timers) -> bool:
         """Compare-and-set the timers: only the caller that still sees ``expect_next_due_ms`` wins (no double send)."""
-        next_due = _min_due(timers.remind_due_ms, timers.escalate_due_ms, timers.on_site_due_ms)
-        stmt = (
-            update(AlertRow)
-            .where(
-                AlertRow.id == alert_id,
-                AlertRow.next_due_ms == expect_next_due_ms,
-                AlertRow.state.in_(_ACTIVE),
-            )
-            .values(
-                remind_due_ms=timers.remind_due_ms,
-                escalate_due_ms=timers.escalate_due_ms,
-                escalation_step=timers.escalation_step,
-                on_site_due_ms=timers.on_site_due_ms,
-                next_due_ms=next_due,
-            )
-            .execution_options(synchronize_session=False)
-        )
         with self._tx() as s:
-            return bool(s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+            return advance_timers_in(s, alert_id, expect_next_due_ms=expect_next_due_ms, timers=timers)
+
+    def unnotified_alerts(self, *, created_before_ms: int, limit: int = 500) -> list[AlertRecord]:
+        """Active alerts created before ``created_before_ms`` that nobody has been told about yet, oldest first.
+
+        A process killed between storing an alert and queueing its first messages leaves exactly these (the
+        restarted backend notifies them, :meth:`alerts.service.AlertService.resume`); so does an alert whose
+        roles have nobody, which is then tried again.
+        """
+        stmt = (
+            select(AlertRow)
+            .where(
+                AlertRow.state.in_(_ACTIVE),
+                AlertRow.last_notified_ms.is_(None),
+                AlertRow.created_ms < created_before_ms,
+            )
+            .order_by(AlertRow.id)
+            .limit(limit)
+        )
+        with self._read() as s:
+            return [_alert_record(r) for r in s.scalars(stmt)]
+
+
+def advance_timers_in(session: Session, alert_id: int, *, expect_next_due_ms: int, timers: Timers) -> bool:
+    """The compare-and-set of :meth:`Alerts.advance_timers` inside the caller's transaction; True if it won."""
+    next_due = _min_due(timers.remind_due_ms, timers.escalate_due_ms, timers.on_site_due_ms)
+    stmt = (
+        update(AlertRow)
+        .where(
+            AlertRow.id == alert_id,
+            AlertRow.next_due_ms == expect_next_due_ms,
+            AlertRow.state.in_(_ACTIVE),
+        )
+        .values(
+            remind_due_ms=timers.remind_due_ms,
+            escalate_due_ms=timers.escalate_due_ms,
+            escalation_step=timers.escalation_step,
+            on_site_due_ms=timers.on_site_due_ms,
+            next_due_ms=next_due,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]

@@ -1,4 +1,11 @@
-"""The notification outbox of the alert store: rows written with the alert, claimed and finished by the sender."""
+"""The notification outbox of the alert store: rows written before they are sent, claimed and finished by the sender.
+
+A message is a row before it is a delivery: the service writes it ``sending`` (with who sends it, and until when:
+``due_ms`` is the lease), sends it, then finishes it (``sent``, ``retry``, ``failed``). A process killed in between
+leaves the row ``sending``: its restart puts its own rows back at once (:meth:`Outbox.release_sender`), anyone else
+takes them when the lease is over. A message is therefore sent at least once; one in flight at a kill may be sent
+twice (docs/alerts.md, "Notifications survive a kill").
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,17 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alerts.audit import AuditAction, Entity
+from alerts.escalation import Timers
 from alerts.lifecycle import Channel, State
-from alerts.store.alerts import add_event
+from alerts.store.alerts import add_event, advance_timers_in
 from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
-from alerts.store.records import NotificationDraft, NotificationRecord
+from alerts.store.records import NotificationDraft, NotificationRecord, SendOutcome
 from alerts.store.session import SYSTEM, record_of
 from alerts.store.tables import NotificationRow
 
+SENDING: Final = "sending"
+"""Status of a row whose delivery is under way (or was, when its sender died): leased until its ``due_ms``."""
 ARC_CHANNEL: Final = "arc"
 """``notifications.channel`` of the alarm-receiving-centre rows (alerts/arc/); the worker sender never claims them."""
 
@@ -37,36 +47,116 @@ class Outbox(AuditLog):
         now_ms: int,
         audit_action: AuditAction | None = None,
         notified: Sequence[str] = (),
+        sender: str | None = None,
     ) -> list[int]:
-        """Write notification rows, their audit entries and who has been told, in one transaction."""
+        """Write notification rows, who has been told, and the audit entries of finished rows, in one transaction.
+
+        Rows ``sending`` are messages about to go out (their lease in ``due_ms``, ``sender`` theirs): they are
+        audited when :meth:`finish_sends` records their result.
+        """
         with self._tx() as s:
-            rows = [NotificationRow(**msgspec.structs.asdict(d), alert_id=alert_id, created_ms=now_ms) for d in drafts]
-            s.add_all(rows)
-            if audit_action is not None:
-                by = By(SYSTEM, Channel.SYSTEM, now_ms)
-                for d in drafts:
+            return self._queue(s, alert_id, drafts, now_ms=now_ms, audit_action=audit_action, sender=sender,
+                               notified=notified)  # fmt: skip
+
+    def advance_and_queue(
+        self,
+        alert_id: int,
+        *,
+        expect_next_due_ms: int,
+        timers: Timers,
+        groups: Sequence[tuple[Sequence[NotificationDraft], AuditAction]],
+        now_ms: int,
+        sender: str | None = None,
+    ) -> list[int] | None:
+        """Move the alert's timers (compare-and-set) and write the messages they owe, in one transaction.
+
+        Returns the rows' ids in the order of ``groups``, or None (nothing written) if another ticker won. A kill
+        after the commit leaves the messages in the outbox, never a timer moved on with its messages lost.
+        """
+        with self._tx() as s:
+            if not advance_timers_in(s, alert_id, expect_next_due_ms=expect_next_due_ms, timers=timers):
+                return None
+            ids: list[int] = []
+            for drafts, audit_action in groups:
+                ids += self._queue(s, alert_id, drafts, now_ms=now_ms, audit_action=audit_action, sender=sender,
+                                   notified=[d.worker_id for d in drafts])  # fmt: skip
+            return ids
+
+    def _queue(
+        self,
+        s: Session,
+        alert_id: int,
+        drafts: Sequence[NotificationDraft],
+        *,
+        now_ms: int,
+        audit_action: AuditAction | None,
+        notified: Sequence[str],
+        sender: str | None,
+    ) -> list[int]:
+        rows = [
+            NotificationRow(**msgspec.structs.asdict(d), alert_id=alert_id, created_ms=now_ms, sender=sender)
+            for d in drafts
+        ]
+        s.add_all(rows)
+        if audit_action is not None:
+            by = By(SYSTEM, Channel.SYSTEM, now_ms)
+            for d in drafts:
+                if d.status != SENDING:
                     detail = {"worker": d.worker_id, "kind": d.kind, "channel": d.channel, "status": d.status}
                     add_audit(s, by, audit_action, Entity.ALERT, alert_id, detail)
-            if notified:
-                row = self._locked_alert(s, alert_id)
-                known = list(row.notified or [])
-                row.notified = known + [w for w in dict.fromkeys(notified) if w not in known]
-                row.last_notified_ms = now_ms
-            s.flush()
-            return [r.id for r in rows]
+        if notified:
+            row = self._locked_alert(s, alert_id)
+            known = list(row.notified or [])
+            row.notified = known + [w for w in dict.fromkeys(notified) if w not in known]
+            row.last_notified_ms = now_ms
+        s.flush()
+        return [r.id for r in rows]
+
+    def finish_sends(self, outcomes: Sequence[SendOutcome], *, now_ms: int) -> None:
+        """Record the results of sending outbox rows, each with its audit entry, in one transaction."""
+        if not outcomes:
+            return
+        with self._tx() as s:
+            by = By(SYSTEM, Channel.SYSTEM, now_ms)
+            for o in outcomes:
+                row = _record_attempt(s, o.id, status=o.status, now_ms=now_ms, error=o.error, due_ms=o.due_ms)
+                row.channel, row.target = o.channel, o.target
+                if o.audit is not None:
+                    detail = {"worker": row.worker_id, "kind": row.kind, "channel": row.channel, "status": o.status}
+                    add_audit(s, by, o.audit, Entity.ALERT, row.alert_id, detail)
+
+    def release_sender(self, sender: str, *, due_ms: int) -> int:
+        """Put the rows ``sender`` left in ``sending`` back (retry at ``due_ms``, no attempt counted); how many.
+
+        For a restarted process with the same stable id: what its killed predecessor was sending is sent again
+        now, not when the lease runs out.
+        """
+        with self._tx() as s:
+            result = s.execute(
+                update(NotificationRow)
+                .where(NotificationRow.status == SENDING, NotificationRow.sender == sender)
+                .values(status="retry", due_ms=due_ms)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def claim_notifications(
-        self, now_ms: int, *, limit: int = 500, arc: bool = False, lease_ms: int = 60_000
+        self,
+        now_ms: int,
+        *,
+        limit: int = 500,
+        arc: bool = False,
+        lease_ms: int = 60_000,
+        sender: str | None = None,
     ) -> list[NotificationRecord]:
         """Take queued/retry notifications that are due (status → sending); concurrent tickers split them.
 
-        ``arc=False`` takes the workers' notifications, ``arc=True`` only the ARC rows (:data:`ARC_CHANNEL`). An ARC
-        row is leased for ``lease_ms`` (its ``due_ms``): one left in ``sending`` by a killed backend is taken again
-        once the lease is over, so a life-safety event reaches the ARC at least once.
+        ``arc=False`` takes the workers' notifications, ``arc=True`` only the ARC rows (:data:`ARC_CHANNEL`). A row
+        taken is leased for ``lease_ms`` (its ``due_ms``) to ``sender``: one left in ``sending`` by a killed process
+        is taken again once the lease is over, so every message is sent at least once.
         """
         on_channel = NotificationRow.channel == ARC_CHANNEL if arc else NotificationRow.channel != ARC_CHANNEL
-        statuses = ("queued", "retry", "sending") if arc else ("queued", "retry")
-        takeable = NotificationRow.status.in_(statuses)
+        takeable = NotificationRow.status.in_(("queued", "retry", SENDING))
         with self._tx() as s:
             ids = list(
                 s.scalars(
@@ -82,7 +172,7 @@ class Outbox(AuditLog):
                 s.scalars(
                     update(NotificationRow)
                     .where(NotificationRow.id.in_(ids), takeable, NotificationRow.due_ms <= now_ms)
-                    .values(status="sending", due_ms=now_ms + lease_ms if arc else NotificationRow.due_ms)
+                    .values(status=SENDING, due_ms=now_ms + lease_ms, sender=sender)
                     .returning(NotificationRow.id)
                     .execution_options(synchronize_session=False)
                 )

@@ -163,6 +163,20 @@ class NotificationRecord(msgspec.Struct, frozen=True, kw_only=True):
     body: str | None
 
 
+class SendOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of one delivery of an outbox row (:meth:`AlertStore.finish_sends`)."""
+
+    id: int
+    status: str
+    """``sent``, ``retry`` (again at ``due_ms``) or ``failed``."""
+    channel: str
+    target: str
+    due_ms: int | None = None
+    error: str | None = None
+    audit: str | None = None
+    """The audit action recorded with the result (``alert.notified``, ``alert.escalated`` …); None: none."""
+
+
 class ImportReport(msgspec.Struct, frozen=True, kw_only=True):
     """How many records a registry import created or updated, per table."""
 

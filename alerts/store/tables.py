@@ -208,6 +208,8 @@ class NotificationRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
+    sender: Mapped[str | None] = mapped_column(String(64))
+    """Who is delivering a row in ``sending`` (the backend's stable id): its restart sends what it left in flight."""
 
 
 class LinkUse(Base):

@@ -27,10 +27,35 @@ from ingest.influx import InfluxClient
 
 READY_LINE = "eldercare pipeline ready"
 
+TUNED_BACKEND = """
+import asyncio, json, logging, os, signal
+from alerts.escalation import PolicyBook
+from eldercare.backend import Backend
+from eldercare.settings import Settings
 
-def registry_of(sites: list[str]) -> dict[str, Any]:
-    """The docs/registry.md example with one home per site id (residents renumbered)."""
-    doc = registry_for(sites[0])
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+settings = Settings()
+
+
+async def main() -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    registry = json.loads(settings.registry_path.read_text())
+    options = json.loads(os.environ["CHAOS_BACKEND"])
+    if "policies" in options:
+        options["policies"] = PolicyBook.from_json(json.dumps(options["policies"]))
+    await Backend(settings, registry=registry, **options).run(stop=stop)
+
+
+asyncio.run(main())
+"""
+"""The backend ``eldercare serve`` runs, with options of the test's own (``Backend`` keyword arguments, as JSON in
+``CHAOS_BACKEND``): escalation policies (``serve`` has the defaults), timer and snapshot periods."""
+
+
+def registry_of(sites: list[str], channel_for: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The docs/registry.md example with one home per site id (residents renumbered); channels by ``channel_for``."""
+    doc = registry_for(sites[0], channel_for)
     template = doc["sites"][0]
     doc["sites"] = []
     for i, site in enumerate(sites):
@@ -45,10 +70,21 @@ def registry_of(sites: list[str]) -> dict[str, Any]:
 class BackendProcess:
     """``eldercare serve`` as a child process with its own data directory; :meth:`kill` is a SIGKILL."""
 
-    def __init__(self, *, broker: Broker, influxd: Influxd, db: str, data_dir: Path, sites: list[str]) -> None:
+    def __init__(
+        self,
+        *,
+        broker: Broker,
+        influxd: Influxd,
+        db: str,
+        data_dir: Path,
+        sites: list[str],
+        channel_for: Callable[[str], str] | None = None,
+        options: dict[str, Any] | None = None,
+        database_url: str | None = None,
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         registry = data_dir / "registry.json"
-        registry.write_text(json.dumps(registry_of(sites), ensure_ascii=False))
+        registry.write_text(json.dumps(registry_of(sites, channel_for), ensure_ascii=False))
         self.data_dir = data_dir
         self.log_path = data_dir / "backend.log"
         self.env = {
@@ -67,20 +103,26 @@ class BackendProcess:
             # Its own HTTP port: the default 8000 may be taken by anything else on the machine.
             "ELDERCARE_CONSOLE_PORT": str(free_port()),
         }
+        if database_url is not None:
+            self.env["ELDERCARE_DATABASE_URL"] = database_url
+        self.command = [sys.executable, "-c", "from eldercare.cli import main; main()", "serve"]
+        if options is not None:
+            self.env["CHAOS_BACKEND"] = json.dumps(options)
+            self.command = [sys.executable, "-c", TUNED_BACKEND]
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     @property
     def database_url(self) -> str:
-        """The backend's SQLite alert store."""
-        return f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
+        """The backend's alert store (its SQLite file unless ``database_url`` was given)."""
+        return self.env.get("ELDERCARE_DATABASE_URL") or f"sqlite:///{(self.data_dir / 'eldercare.db').resolve()}"
 
     def start(self, *, timeout: float = 60) -> None:
         """Start and wait until it is connected and subscribed (its log says so)."""
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-c", "from eldercare.cli import main; main()", "serve"],
+            self.command,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

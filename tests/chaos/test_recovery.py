@@ -178,3 +178,51 @@ async def test_influxd_killed_in_the_middle_of_the_history_stream(
         stop.set()
         await asyncio.wait_for(task, 30)
         influxd.stop()
+
+
+async def test_an_sos_found_in_the_stored_history_is_raised_before_the_catch_up_ends(
+    own_broker: Broker, unique_site: str, unique_db: str, tmp_path: Path
+) -> None:
+    """An SOS the backend had made durable and acknowledged, killed before its alert was stored (the milliseconds of an
+    insert; longer while the database is down): only the replay of the stored history finds it. It is raised as soon
+    as the replay reads it, not after the rest of the history (before: once the whole catch-up was over)."""
+    site, broker = unique_site, own_broker
+    influxd = Influxd(data_dir=tmp_path / "influxdb")
+    influxd.start()
+    settings = backend_settings(broker=broker, influxd=influxd, site=site, db=unique_db, data_dir=tmp_path)
+    registry = registry_for(site)
+    first = Backend(settings, registry=registry)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop=stop))
+    try:
+        await asyncio.wait_for(first.recovered.wait(), 60)
+        await first.save_snapshot_async()
+        snapshot = first.snapshot_path.read_bytes()
+        watermark = first.engine.now_ms  # type: ignore[union-attr]
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        first.snapshot_path.write_bytes(snapshot)  # the last snapshot before the "crash"
+
+        history = _history(site, watermark - 9 * 60_000, 9 * 60_000 + 5_000)
+        t_sos = watermark - 8 * 60_000
+        sos = Reading(site=site, kind=DeviceKind.WRISTBAND, device="band1", type=MessageType.EVENT, seq=1,
+                      ts_ms=t_sos, received_ms=t_sos, fields={}, event="sos")  # fmt: skip
+        history.append(sos)
+        async with InfluxClient(url=influxd.url, db=unique_db) as client:
+            for i in range(0, len(history), 20_000):
+                await client.write("\n".join(to_lines(history[i : i + 20_000])).encode(), precision="ns")
+
+        second = Backend(settings, registry=registry)
+        stop = asyncio.Event()
+        task = asyncio.create_task(second.run(stop=stop))
+        await _until(lambda: second.store.list_alerts(site=site, alert_type=AlertType.SOS), 60, "the SOS raised")
+        replayed = second.recovery.replayed
+        assert second.recovery.catching_up, "raised only once the whole history was replayed"
+        await asyncio.wait_for(second.recovered.wait(), 120)
+        print(f"chaos: SOS raised after {replayed} of {second.recovery.replayed} stored readings replayed")
+        (alert,) = second.store.list_alerts(site=site, alert_type=AlertType.SOS)
+        assert (alert.raised_ms, alert.count) == (t_sos, 1), "its own time, raised once"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        influxd.stop()
