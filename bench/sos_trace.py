@@ -105,9 +105,9 @@ class StageTracer:
 
         raise_alert = AlertService.raise_alert
 
-        async def traced_raise(service: AlertService, alert: Alert) -> Any:
+        async def traced_raise(service: AlertService, alert: Alert, **kwargs: Any) -> Any:
             tracer._mark(alert, "task")
-            return await raise_alert(service, alert)
+            return await raise_alert(service, alert, **kwargs)  # on_stored: the backend's commit signal
 
         store_raise = AlertService._store_raise
 
