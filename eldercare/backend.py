@@ -67,7 +67,7 @@ from gateway.listener import Listener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
-from gateway.retry import Backoff
+from gateway.retry import Backoff, retry
 from gateway.watch.commands import WatchCommandRouter
 from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
@@ -358,27 +358,25 @@ class Backend:
         # Retried until the store takes it (PostgreSQL restarting, a full disk): nothing else would raise this alert
         # again, since its reading is durable and acknowledged. A restart meanwhile finds the reading in InfluxDB.
         # Once it is in the store, only what its raise still owed (the ARC event, the first messages) is retried.
-        backoff = Backoff(first_s=0.5, max_s=RAISE_RETRY_MAX_S)
+        async def attempt() -> None:
+            if not record:
+                await self.service.raise_alert(alert, on_stored=committed)
+            elif record[0] is not None and not alert.clears:
+                await self.service.notify_owed(record[0].id)
+
         failures = 0
-        while True:
-            try:
-                if not record:
-                    await self.service.raise_alert(alert, on_stored=committed)
-                elif record[0] is not None and not alert.clears:
-                    await self.service.notify_owed(record[0].id)
-            except Exception as exc:
-                failures += 1
-                delay = backoff.delay(failures)
-                if failures == 1:
-                    _LOG.exception("could not raise %s for %s; retrying in %.1f s", alert.type, alert.site, delay)
-                elif failures % 10 == 0:
-                    _LOG.error("could not raise %s for %s (attempt %d: %s); still retrying", alert.type, alert.site,
-                               failures, exc)  # fmt: skip
-                await asyncio.sleep(delay)
-                continue
-            if failures:
-                _LOG.warning("raised %s for %s after %d failed attempts", alert.type, alert.site, failures)
-            return
+
+        def failed(n: int, exc: Exception, delay: float) -> None:
+            nonlocal failures
+            failures = n
+            if n == 1:
+                _LOG.error("could not raise %s for %s; retrying in %.1f s", alert.type, alert.site, delay, exc_info=exc)
+            elif n % 10 == 0:
+                _LOG.error("could not raise %s for %s (attempt %d: %s); still retrying", alert.type, alert.site, n, exc)
+
+        await retry(attempt, backoff=Backoff(first_s=0.5, max_s=RAISE_RETRY_MAX_S), on_failure=failed)
+        if failures:
+            _LOG.warning("raised %s for %s after %d failed attempts", alert.type, alert.site, failures)
 
     def _fast_path(self, reading: Reading) -> None:
         # While the main engine catches up it must not see live readings (they would fire its timers ahead of
@@ -681,17 +679,19 @@ class Backend:
 
     async def _resume_notifications(self, *, started_ms: int, stop: asyncio.Event) -> None:
         """What a killed predecessor owed people (:meth:`AlertService.resume`), retried while the store is down."""
-        backoff = Backoff(first_s=1.0, max_s=30.0)
-        failures = 0
-        while not stop.is_set():
-            try:
+
+        async def attempt() -> None:
+            if not stop.is_set():
                 await self.service.resume(started_ms=started_ms)
-                return
-            except Exception:
-                failures += 1
-                _LOG.exception("sending what the last run owed failed; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff.delay(failures))
+
+        async def pause(delay: float) -> None:  # a stop ends the wait (and the next attempt does nothing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+        def failed(_n: int, exc: Exception, _delay: float) -> None:
+            _LOG.error("sending what the last run owed failed; retrying", exc_info=exc)
+
+        await retry(attempt, backoff=Backoff(first_s=1.0, max_s=30.0), on_failure=failed, wait=pause)
 
     async def run(self, *, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then flush, snapshot and close everything."""

@@ -507,25 +507,11 @@ def overlapping(filters: Sequence[str], others: Sequence[str]) -> list[str]:
     out = []
     for other in others:
         sample = "/".join("x" if level in ("+", "#") else level for level in other.split("/"))
-        if any(topic_matches(f, sample) for f in filters) or any(topic_matches(other, f) for f in filters):
+        if any(mqtt.topic_matches_sub(f, sample) for f in filters) or any(
+            mqtt.topic_matches_sub(other, f) for f in filters
+        ):
             out.append(sample)
     return out
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT filter matching (``+`` one level, ``#`` the rest), without the ``$`` rules the backend never meets.
-
-    >>> topic_matches("z2m/#", "z2m/h1/lamp"), topic_matches("ec/v1/+/+/+/event", "ec/v1/h1/door/d1/status")
-    (True, False)
-    """
-    levels = topic.split("/")
-    parts = topic_filter.split("/")
-    for i, part in enumerate(parts):
-        if part == "#":
-            return True
-        if i >= len(levels) or (part != "+" and part != levels[i]):
-            return False
-    return len(parts) == len(levels)
 
 
 def probe_credentials(*, host: str, port: int, username: str, password: str, timeout: float = 2.0) -> bool:

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 
 import pytest
+from paho.mqtt.client import topic_matches_sub as topic_matches
 
 from gateway.codecs import call_button, door, gas, mattress, motion, smoke, wristband
 from gateway.contract import (
@@ -17,7 +18,7 @@ from gateway.contract import (
     SUBSCRIPTIONS,
     is_priority_topic,
 )
-from gateway.listener import SplitListener, create_listener, topic_matches
+from gateway.listener import SplitListener, create_listener
 from gateway.models import LIFE_SAFETY_EVENTS, DeviceKind, MessageType, RawMessage
 from gateway.mqtt_wire import NativeListener
 
