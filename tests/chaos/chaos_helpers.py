@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,19 @@ class BackendProcess:
     def log_tail(self, n: int = 30) -> str:
         """Last log lines (for failure messages)."""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+def new_home_backend(
+    prefix: str, broker: Broker, influxd: Influxd, tmp_path: Path, **kwargs: Any
+) -> tuple[str, BackendProcess]:
+    """A new home (``<prefix><random>``, provisioned on the broker) and a backend for it on a database of its own,
+    not started yet; ``kwargs`` go to :class:`BackendProcess` (``channel_for``, ``options``, ``database_url``)."""
+    site = f"{prefix}{uuid.uuid4().hex[:8]}"
+    broker.provision([site])
+    db = f"chaos_{uuid.uuid4().hex[:8]}"
+    return site, BackendProcess(
+        broker=broker, influxd=influxd, db=db, data_dir=tmp_path / "app", sites=[site], **kwargs
+    )
 
 
 def wait(check: Callable[[], bool], timeout: float, what: str, backend: BackendProcess | None = None) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from chaos_helpers import BackendProcess, wait
+from chaos_helpers import new_home_backend, wait
 from support.receivers import Webhook
 
 from alerts.links import LinkSigner
@@ -68,16 +67,7 @@ def sos_alerts(store: AlertStore, site: str) -> list[int]:
 async def test_an_sos_page_in_flight_when_the_backend_is_killed_is_sent_after_the_restart(
     broker: Broker, influxd: Influxd, webhook: Webhook, tmp_path: Path
 ) -> None:
-    site = f"hn{uuid.uuid4().hex[:8]}"
-    broker.provision([site])
-    backend = BackendProcess(
-        broker=broker,
-        influxd=influxd,
-        db=f"chaos_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "app",
-        sites=[site],
-        channel_for=webhook.url,
-    )
+    site, backend = new_home_backend("hn", broker, influxd, tmp_path, channel_for=webhook.url)
     backend.start()
     store = AlertStore(url=backend.database_url)
     try:
@@ -136,16 +126,8 @@ async def test_escalations_owed_when_the_backend_is_killed_are_sent_after_the_re
     After the restart the escalation is sent again at once (its timer had already moved on: before, it was lost for
     good) and the missed deadline fires at once, each to its people, once.
     """
-    site = f"he{uuid.uuid4().hex[:8]}"
-    broker.provision([site])
-    backend = BackendProcess(
-        broker=broker,
-        influxd=influxd,
-        db=f"chaos_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "app",
-        sites=[site],
-        channel_for=webhook.url,
-        options={"policies": POLICIES, "service_tick_s": 0.2},
+    site, backend = new_home_backend(
+        "he", broker, influxd, tmp_path, channel_for=webhook.url, options={"policies": POLICIES, "service_tick_s": 0.2}
     )
     backend.start()
     store = AlertStore(url=backend.database_url)
@@ -192,16 +174,7 @@ async def test_a_one_tap_take_and_resolve_survive_a_kill_right_after_the_answer(
     The transition is committed before the answer, and the "help is coming" command to the home is acknowledged by
     the broker before it too.
     """
-    site = f"ht{uuid.uuid4().hex[:8]}"
-    broker.provision([site])
-    backend = BackendProcess(
-        broker=broker,
-        influxd=influxd,
-        db=f"chaos_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "app",
-        sites=[site],
-        channel_for=webhook.url,
-    )
+    site, backend = new_home_backend("ht", broker, influxd, tmp_path, channel_for=webhook.url)
     backend.start()
     store = AlertStore(url=backend.database_url)
     home = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaos_helpers import BackendProcess, wait
+from chaos_helpers import new_home_backend, wait
 from support.receivers import Webhook
 from test_notify_durable import press_sos
 
@@ -49,16 +48,8 @@ def kill_postmaster(server: Postgres) -> None:
 async def test_an_sos_pressed_while_postgresql_is_down_is_raised_and_paged_when_it_is_back(
     broker: Broker, influxd: Influxd, own_postgres: Postgres, webhook: Webhook, tmp_path: Path
 ) -> None:
-    site = f"hp{uuid.uuid4().hex[:8]}"
-    broker.provision([site])
-    backend = BackendProcess(
-        broker=broker,
-        influxd=influxd,
-        db=f"chaos_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "app",
-        sites=[site],
-        channel_for=webhook.url,
-        database_url=own_postgres.create_database("eldercare"),
+    site, backend = new_home_backend(
+        "hp", broker, influxd, tmp_path, channel_for=webhook.url, database_url=own_postgres.create_database("eldercare")
     )
     backend.start()
     try:
@@ -94,14 +85,11 @@ async def test_an_sos_not_yet_stored_survives_a_kill_of_the_backend_after_a_snap
     still unstored, and then a kill -9, lost the SOS for good. PostgreSQL is down here so that the alert stays
     unstored across a snapshot period (the same happens in the milliseconds of an ordinary insert).
     """
-    site = f"hq{uuid.uuid4().hex[:8]}"
-    broker.provision([site])
-    backend = BackendProcess(
-        broker=broker,
-        influxd=influxd,
-        db=f"chaos_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "app",
-        sites=[site],
+    site, backend = new_home_backend(
+        "hq",
+        broker,
+        influxd,
+        tmp_path,
         channel_for=webhook.url,
         database_url=own_postgres.create_database("eldercare"),
         options={"snapshot_every_s": 0.5},
@@ -146,16 +134,8 @@ async def test_an_sos_not_yet_stored_survives_a_kill_before_the_first_periodic_s
 ) -> None:
     """A new backend has no snapshot until its first period (30 s): a restart without one replayed nothing, so an
     SOS acknowledged and not yet stored (here: PostgreSQL down) was lost with a kill -9 in that first period."""
-    site = f"hr{uuid.uuid4().hex[:8]}"
-    broker.provision([site])
-    backend = BackendProcess(
-        broker=broker,
-        influxd=influxd,
-        db=f"chaos_{uuid.uuid4().hex[:8]}",
-        data_dir=tmp_path / "app",
-        sites=[site],
-        channel_for=webhook.url,
-        database_url=own_postgres.create_database("eldercare"),
+    site, backend = new_home_backend(
+        "hr", broker, influxd, tmp_path, channel_for=webhook.url, database_url=own_postgres.create_database("eldercare")
     )
     backend.start()
     try:
