@@ -204,3 +204,13 @@ class DetectConfig(msgspec.Struct, frozen=True, kw_only=True):
     """After the gateway's Last Will, wait this long before paging (a reboot reconnects within ~2 min)."""
     site_escalate_after_s: int = 2 * 3600
     """A dark home of a solitary elder is escalated to critical after this long."""
+    backlog_lag_s: int = 60
+    """A reading that arrives this much later than its device usually delivers (its lag floor) was buffered by the
+    gateway (an outage, a reboot): it starts or extends the home's backlog."""
+    backlog_settle_s: int = 10
+    """The backlog has arrived once no buffered reading of the home came for this long: until then the home's
+    behavioural and device timers that fall due wait (a flush is sent a device queue at a time, not in event-time
+    order, so a timer armed by its first reading must not fire before the readings that may disprove it)."""
+    backlog_hold_max_s: int = 10 * 60
+    """...but never longer than this from the backlog's first reading: a gateway that keeps sending old readings
+    cannot hold its home's timers for ever. Life-safety decisions are never held (they are made on the reading)."""

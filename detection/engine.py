@@ -43,7 +43,7 @@ from detection.homes import HomeRegistry, SiteInfo
 from detection.models import Alert, AlertType, CheckIn
 from detection.presence import confirm_up, observe
 from detection.snapshot import SNAPSHOT_VERSION, SnapshotCapture
-from detection.state import NEVER, DeviceState, EngineSnapshot, HomeState
+from detection.state import LAG_WINDOW_MS, NEVER, NO_LAG_YET, DeviceState, EngineSnapshot, HomeState
 from detection.timers import TimerQueue
 from gateway.models import DeviceKind, MessageType, Reading
 
@@ -122,6 +122,9 @@ class Engine:
         self.readings = 0
         self._catching_up = False
         self._max_lag_ms = 5 * 60_000
+        self._backlog_lag_ms = self.config.backlog_lag_s * 1000
+        self._backlog_settle_ms = self.config.backlog_settle_s * 1000
+        self._backlog_hold_ms = self.config.backlog_hold_max_s * 1000
         self._ctx = Context(config=self.config, timers=self.timers)
         self._population = population_baseline(self.config)
         self.detectors: tuple[Detector, ...] = tuple(detectors or default_detectors(self.config))
@@ -215,9 +218,23 @@ class Engine:
         lag = received - r.ts_ms
         floor = dev.lag_floor_ms
         t = received if r.clock_skewed or floor > self._max_lag_ms else r.ts_ms
-        dev.lag_floor_ms = lag if lag < floor else floor + ((lag - floor) >> 5)
+        if received - dev.lag_window_ms >= LAG_WINDOW_MS:
+            if dev.lag_min_ms != NO_LAG_YET:  # a whole window ended: the floor is the smaller of the last two minima
+                dev.lag_floor_ms = min(dev.lag_prev_min_ms, dev.lag_min_ms)
+                dev.lag_prev_min_ms = dev.lag_min_ms
+            dev.lag_min_ms = lag
+            dev.lag_window_ms = received
+        elif lag < dev.lag_min_ms:
+            dev.lag_min_ms = lag
+        if lag < dev.lag_floor_ms:
+            dev.lag_floor_ms = lag
         if self._catching_up and t <= dev.last_reading_ms:
             return  # already processed before the snapshot was taken (or earlier in this replay)
+        if lag - floor > self._backlog_lag_ms and t != received:
+            # Buffered by the gateway (an outage): the home's timers wait until the rest of the backlog is here.
+            if received > home.backlog_until_ms:
+                home.backlog_since_ms = received
+            home.backlog_until_ms = received + self._backlog_settle_ms
         if t > dev.last_reading_ms:
             dev.last_reading_ms = t
         last = dev.last_seen_ms
@@ -290,8 +307,14 @@ class Engine:
             if det is None:
                 cut = name.find(":")
                 det = self._timer_prefix.get(name[: cut + 1]) if cut >= 0 else None
-            if det is not None:
-                det.on_timer(ctx, home, name, due)
+            if det is None:
+                continue
+            if home.backlog_until_ms > now_ms and det.held_by_backlog:
+                hold = min(home.backlog_until_ms, home.backlog_since_ms + self._backlog_hold_ms)
+                if hold > now_ms:  # the home's buffered readings are still arriving: look again once they are in
+                    timers.schedule(site, name, hold)
+                    continue
+            det.on_timer(ctx, home, name, due)
         if now_ms > self.now_ms:
             self.now_ms = now_ms
 

@@ -16,6 +16,10 @@ from gateway.models import DeviceKind
 
 NEVER = -1
 """Sentinel event time: "has not happened"."""
+LAG_WINDOW_MS = 30 * 60_000
+"""Window of received time over which a device's smallest lag is taken (:attr:`DeviceState.lag_floor_ms`)."""
+NO_LAG_YET = 1 << 62
+""":attr:`DeviceState.lag_min_ms` of a window that has seen no message yet."""
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
@@ -51,8 +55,17 @@ class DeviceState(msgspec.Struct, kw_only=True):
     spo2_low_since_ms: int = NEVER
     last_steps: int = NEVER
     lag_floor_ms: int = 0
-    """Robust floor of (received − device time): jumps down at once, climbs by 1/32 of the excess per message.
-    Honest devices deliver most messages live, so a floor of minutes means the device clock is behind."""
+    """Floor of (received − device time): jumps down at once, and climbs only to the smallest lag of two whole
+    windows of :data:`LAG_WINDOW_MS` (received time). Honest devices deliver most messages live, so a floor of
+    minutes means the device clock is behind; a buffer flushed after an outage (hours of lag, for seconds) is not.
+    It used to climb by 1/32 of the excess per message: two buffered readings of a 4-h outage lifted it past
+    5 min, and the rest of the flush was then read at its arrival time."""
+    lag_min_ms: int = NO_LAG_YET
+    """Smallest lag of the current window (:data:`LAG_WINDOW_MS`)."""
+    lag_prev_min_ms: int = 0
+    """Smallest lag of the previous window."""
+    lag_window_ms: int = NEVER
+    """Received time at which the current window began."""
     offline_armed: bool = False
     """Mirror of "the ``off:`` timer of this device is armed" (saves a heap-index lookup per message)."""
     left_door_ms: int = NEVER
@@ -81,6 +94,11 @@ class HomeState(msgspec.Struct, kw_only=True):
     last_seen_ms: int = NEVER
     site_offline: bool = False
     site_offline_since_ms: int = NEVER
+    backlog_since_ms: int = NEVER
+    """Received time of the first buffered reading of the backlog now arriving (a gateway's buffer flushed after
+    an outage): the home's timers wait for the rest of it, ``backlog_hold_max_s`` at most from here."""
+    backlog_until_ms: int = NEVER
+    """The last buffered reading's received time + ``backlog_settle_s``: the backlog has arrived after this."""
 
     in_bed: bool = False
     bed_since_ms: int = NEVER

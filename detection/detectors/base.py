@@ -199,6 +199,9 @@ class Detector:
 
     A per-device timer must be named ``prefix:`` + one of the home's device ids: the sliced snapshot finds a home's
     timers by these names (:class:`detection.engine.SnapshotCapture`) and refuses a snapshot with any other name."""
+    held_by_backlog: ClassVar[bool] = True
+    """False for timers that must fire on time even while the home's buffered readings are still arriving (a fall's
+    follow-up); the others wait for the backlog (``DetectConfig.backlog_settle_s``)."""
 
     def __init__(self, *, config: DetectConfig) -> None:
         self.config = config

@@ -21,6 +21,7 @@ class FallDetector(Detector):
         {(DeviceKind.WRISTBAND, MessageType.EVENT), (DeviceKind.MOTION, MessageType.EVENT)}
     )
     timer_names: ClassVar[tuple[str, ...]] = ("fall",)
+    held_by_backlog: ClassVar[bool] = False
     min_confidence_critical: ClassVar[float] = 0.7
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:

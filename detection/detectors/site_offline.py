@@ -29,6 +29,7 @@ class SiteOfflineDetector(Detector):
         (k, t) for k in DeviceKind for t in (MessageType.EVENT, MessageType.TELEMETRY, MessageType.STATUS)
     )
     timer_names: ClassVar[tuple[str, ...]] = (SILENCE, ESCALATE)
+    held_by_backlog: ClassVar[bool] = False
 
     def on_reading(self, ctx: Context, home: HomeState, r: Reading, t: int, flags: int) -> None:
         """Last Will → dark now; any other message → back online (and arm the silence timer)."""
