@@ -128,14 +128,21 @@ def render_alert(
     return Message(title=title, body="\n".join(lines))
 
 
-def render_digest(items: list[AlertView], *, page_urls: list[str | None], tz: str = "Asia/Shanghai") -> Message:
-    """One message summarising several low-priority alerts (batch window or morning digest)."""
-    lines = [f"共 {len(items)} 条低优先级提醒："]
+def render_digest(
+    items: list[AlertView], *, page_urls: list[str | None], tz: str = "Asia/Shanghai", lang: str = "zh"
+) -> Message:
+    """One message summarising several low-priority alerts (batch window or morning digest), in ``lang``."""
+    lines = [f"{len(items)} low-priority reminders:" if lang == "en" else f"共 {len(items)} 条低优先级提醒："]
     for n, (view, url) in enumerate(zip(items, page_urls, strict=True), start=1):
-        who, name = view.resident_name or view.site, label(ALERT_TYPES, view.type, "zh")
-        line = f"{n}. {_local(view.raised_ms, tz)} {who}（{view.address}）{name}：{view.explanation_zh}"
+        who, name = view.resident_name or view.site, label(ALERT_TYPES, view.type, lang)
+        if lang == "en":
+            line = f"{n}. {_local(view.raised_ms, tz)} {who} ({view.address}) {name}: {view.explanation}"
+            url = f"{url}?lang=en" if url else url  # the page opens in English, as for a single alert
+        else:
+            line = f"{n}. {_local(view.raised_ms, tz)} {who}（{view.address}）{name}：{view.explanation_zh}"
         lines.append(line + (f" {url}" if url else ""))
-    return Message(title=f"【汇总】{len(items)} 条提醒", body="\n".join(lines))
+    title = f"[Summary] {len(items)} reminders" if lang == "en" else f"【汇总】{len(items)} 条提醒"
+    return Message(title=title, body="\n".join(lines))
 
 
 class Delivery(msgspec.Struct, frozen=True, kw_only=True):

@@ -206,7 +206,7 @@ class StoreBackend:
             for e in s.scalars(ev):
                 action = "raised" if e.action == "raise" else e.action
                 events.setdefault(e.alert_id, []).append(
-                    AlertEventView(e.time_ms, e.actor, action, e.to_state, e.note or "")
+                    AlertEventView(e.time_ms, e.actor, action, e.to_state, e.note or "", e.outcome)
                 )
         out = []
         for row, address, grid, community, street, district in rows:

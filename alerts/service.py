@@ -705,7 +705,8 @@ class AlertService:
             live.append(nid)
         if not live:
             return
-        message = render_digest(views, page_urls=urls, tz=self.policies.quiet.timezone)
+        lang = worker.lang if worker else "zh"
+        message = render_digest(views, page_urls=urls, tz=self.policies.quiet.timezone, lang=lang)
         channels = worker.channels if worker else []
         deliveries = await asyncio.gather(*(self.notifier.send(url=u, message=message) for u in channels))
         ok = [d for d in deliveries if d.ok]

@@ -98,6 +98,8 @@ class AlertEventView:
     action: str
     state: str
     note: str = ""
+    outcome: str | None = None
+    """The outcome chosen with a ``resolve`` (elder fine, false alarm, …); None for every other step."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ MODULES = [
     "dashboards.stats",
     "alerts.notices",
     "dashboards.web.urls",
+    "dashboards.web.explain",
+    "dashboards.web.render",
 ]
 
 

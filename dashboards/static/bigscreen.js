@@ -20,8 +20,12 @@
     set("big-ack", d.ack_p50 === "-" ? "—" : d.ack_p50); // formatted by the server, as on the statistics page
     set("big-onsite", d.on_site_p50 === "-" ? "—" : d.on_site_p50);
     set("big-visits", d.visits_total ? `${Math.round((100 * d.visits_done) / d.visits_total)}%` : "—");
-    set("big-online", d.device_online_rate === null ? "—" : `${(100 * d.device_online_rate).toFixed(1)}%`);
-    set("big-online-of", `${d.devices_reachable} / ${d.devices_registered}`);
+    // No device registered in the area (e.g. homes imported from a CSV, which lists none): say so, not "—".
+    const online = document.getElementById("big-online");
+    const none = d.devices_registered === 0;
+    if (online) online.classList.toggle("empty", none);
+    set("big-online", none ? online.dataset.empty : `${(100 * d.device_online_rate).toFixed(1)}%`);
+    set("big-online-of", none ? "" : `${d.devices_reachable} / ${d.devices_registered}`);
     const unseen = document.getElementById("big-unseen");
     if (unseen) unseen.textContent = d.devices.unseen ? `${unseen.dataset.label} ${d.devices.unseen}` : "";
     set("big-updated", d.updated);

@@ -21,7 +21,7 @@ from dashboards.listing import TZ, month_window, queue_order
 from dashboards.risk import rank_for_visits
 from dashboards.telemetry import activity_ratios
 from dashboards.web.pages import resident_records
-from dashboards.web.people import person_labels
+from dashboards.web.people import full_address, person_labels
 from dashboards.web.render import render, translator
 from ingest.errors import IngestError
 
@@ -71,6 +71,7 @@ def my_alert(request: Request, alert_id: AlertId, ctx: ContextDep, scope: ScopeD
         user=user,
         alert=alert,
         resident=resident,
+        nav_address=full_address(ctx.backend, alert.place, alert.address),
         people=person_labels(ctx.backend, alert, translator(request)),
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
         outcomes=outcomes_for(alert.type),
@@ -124,8 +125,16 @@ async def my_resident(
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, translator(request)("error.not_found"))
     resident, alerts, visits, _, away = found
+    nav_address = await asyncio.to_thread(full_address, ctx.backend, resident.place, resident.address)
     return render(
-        request, "m/resident.html", user=user, resident=resident, alerts=alerts[:10], visits=visits[:5], away=away
+        request,
+        "m/resident.html",
+        user=user,
+        resident=resident,
+        alerts=alerts[:10],
+        visits=visits[:5],
+        away=away,
+        nav_address=nav_address,
     )
 
 
@@ -291,6 +300,7 @@ def _link_page(
         user=ctx.backend.account(worker_id),
         alert=alert,
         resident=resident,
+        nav_address=full_address(ctx.backend, alert.place, alert.address),
         people=person_labels(ctx.backend, alert, translator(request)),
         next_actions=NEXT_ACTIONS.get(alert.state, ()),
         outcomes=outcomes_for(alert.type),

@@ -19,7 +19,7 @@ from dashboards.context import AppContext
 from dashboards.device_report import device_report
 from dashboards.listing import future_month, month_window
 from dashboards.stats import ACK_TARGET_S, ON_SITE_TARGET_S, SLA_TARGET, MonthlyReport
-from dashboards.web.people import area_names, name_labels
+from dashboards.web.people import area_names, full_address, name_labels
 from dashboards.web.render import render, translator
 
 router = APIRouter(tags=["pages"])
@@ -49,6 +49,7 @@ async def resident_page(
     # Device status from last-seen telemetry, as on the device page (alert-derived when InfluxDB is absent).
     devices = await device_report([resident], alerts, reader=ctx.telemetry, now_ms=now)
     visitors = await asyncio.to_thread(name_labels, ctx.backend, {v.worker_id for v in visits}, translator(request))
+    nav_address = await asyncio.to_thread(full_address, ctx.backend, resident.place, resident.address)
     return render(
         request,
         "resident.html",
@@ -62,6 +63,7 @@ async def resident_page(
         learned=learned,
         resident_id=resident.id,
         away=away,
+        nav_address=nav_address,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from alerts.queries import StoreBackend
 from alerts.scope import Scope
-from alerts.views import Account, AlertView
+from alerts.views import Account, AlertView, Place
 from dashboards.i18n import Translator
 
 SYSTEM_ACTOR = "system"
@@ -47,6 +47,18 @@ def area_names(backend: StoreBackend, scope: Scope) -> dict[str, str]:
     """``area id → name`` of every district, street, community and grid in ``scope`` (and their ancestors)."""
     tree = backend.hierarchy(scope)
     return {n.id: n.name for n in (*tree.districts, *tree.streets, *tree.communities, *tree.grids)}
+
+
+def full_address(backend: StoreBackend, place: Place, address: str) -> str:
+    """The home's address for a map search: district, street and community names before the registered address.
+
+    The registry keeps no coordinates and its address is the street address alone ("幸福路 12 号 3 栋 402"), which a
+    map finds in every city that has that road. A name the address already holds is not repeated.
+    """
+    names = area_names(backend, Scope("grid", place.grid))
+    parts = [names.get(i, "") for i in (place.district, place.street, place.community)]
+    prefix = "".join(p for p in parts if p and p not in address)
+    return f"{prefix} {address}".strip() if address else ""
 
 
 def choice_label(account: Account, areas: Mapping[str, str], t: Translator) -> str:

@@ -35,7 +35,7 @@ def test_link_page_calls_map_on_my_way_and_outcome_must_be_chosen(
     expect(page.locator("a.tel-contact")).to_have_attribute("href", "tel:13700000001")
     expect(page.locator("a.tel-contact")).to_contain_text("张明")
     expect(page.locator("#map-link")).to_have_attribute(
-        "href", f"https://uri.amap.com/search?keyword={quote('张桂英家 h1 号')}"
+        "href", f"https://uri.amap.com/search?keyword={quote('示范区东城街道幸福社区 张桂英家 h1 号')}"
     )
     expect(page.locator("button.act-en_route")).to_have_text("我已出发")
     expect(page.locator("select[name=outcome]")).to_have_value("")  # never defaults to 误报

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -217,6 +218,28 @@ async def test_notify_quiet_hours_defer_low_priority_to_morning_digest_but_never
     assert "2 条" in digest[0]["title"] and "mat1" in digest[0]["message"] and "pir1" in digest[0]["message"]
     statuses = {n.status for n in setup.notifications(worker_id="W01") if n.kind == "deferred"}
     assert statuses == {"sent"}
+
+
+async def test_notify_digest_is_in_the_workers_language(store: AlertStore, webhook: Webhook, clock: FakeClock) -> None:
+    """The morning digest follows the worker's ``lang`` like every single-alert message (it was always Chinese)."""
+    doc = registry_with_channels(webhook)
+    for worker in doc["workers"]:
+        if worker["id"] == "W01":
+            worker["lang"] = "en"
+    store.import_registry(doc, now_ms=clock())
+    clock.now_ms = T0 - 3600 * 1000  # 23:00 Beijing: low-priority alerts wait for the digest
+    service = make_service(store, clock)
+    await service.raise_alert(device_alert(clock(), "mat1"))
+    await service.raise_alert(device_alert(clock(), "pir1"))
+    clock.now_ms = T0 + int(7.5 * 3600 * 1000)  # 07:30 digest
+    assert (await service.tick()).digests == 1
+    [digest] = webhook.wait(1)
+    assert digest["path"] == "/W01"
+    assert digest["title"] == "[Summary] 2 reminders", digest
+    body = digest["message"]
+    assert "2 low-priority reminders:" in body and "device offline: mat1 silent for 3 cadences" in body, body
+    assert not re.search(r"[\u4e00-\u9fff]", body.replace("张桂英", "").replace("幸福路 12 号 3 栋 402", "")), body
+    assert all(url.endswith("?lang=en") for url in re.findall(r"http://\S+", body)), body
 
 
 async def test_notify_device_issues_are_batched_and_cleared_ones_dropped(
