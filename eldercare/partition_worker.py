@@ -9,8 +9,10 @@ store, written every ``snapshot_every_s`` and at hand-back) plus the readings In
 baselines and armed timers (a night bed exit in progress) survive the move; without a snapshot it rebuilds from the
 last 6 h of readings. Alerts that fell due while nobody owned the partition are raised then, unless the store
 already holds them. Alerts go to the alert store (PostgreSQL in this mode; its unique open-alert key keeps them
-exactly-once across owners). A worker that loses a lease stops that partition at once: no ack, no alert
-(docs/scale-out.md).
+exactly-once across owners), retried until stored, and no snapshot is stored over an alert not stored yet (the
+embedded backend's :class:`alerts.raising.Raiser`). Every worker runs the alert service's timers (reminders,
+escalations, retries), and a take-over sends the first messages the partition's last owner stored an alert for and
+never sent. A worker that loses a lease stops that partition at once: no ack, no new alert (docs/scale-out.md).
 """
 
 from __future__ import annotations

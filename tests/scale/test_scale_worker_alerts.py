@@ -123,6 +123,7 @@ async def _snapshot_revision(cluster: NatsCluster, partition: int) -> int | None
     return None if pointer is None else pointer[2]
 
 
+@pytest.mark.scale  # 31-38 s: two worker starts and a lease expiry
 async def test_an_sos_page_in_flight_when_its_worker_is_killed_is_sent_by_the_partitions_next_owner(
     home_on: Callable[[str], _Home], postgres_server: Postgres, webhook: Webhook
 ) -> None:
@@ -175,7 +176,7 @@ async def test_an_sos_page_in_flight_when_its_worker_is_killed_is_sent_by_the_pa
         postgres_server.drop_database(db_name)
 
 
-@pytest.mark.scale  # 36-48 s: PostgreSQL's restart, the raise's backoff
+@pytest.mark.scale  # 17-48 s: PostgreSQL's restart, the raise's backoff (up to 10 s)
 async def test_an_sos_pressed_while_postgresql_is_down_is_stored_and_paged_when_it_is_back(
     home_on: Callable[[str], _Home], own_postgres: Postgres, webhook: Webhook
 ) -> None:
@@ -196,7 +197,7 @@ async def test_an_sos_pressed_while_postgresql_is_down_is_stored_and_paged_when_
         w1.stop()
 
 
-@pytest.mark.scale  # 36-48 s: PostgreSQL's restart, the raise's backoff
+@pytest.mark.scale  # 29-36 s: PostgreSQL's restart, a lease expiry
 async def test_an_sos_not_yet_stored_survives_a_kill_of_its_worker_after_a_snapshot_period(
     home_on: Callable[[str], _Home], own_postgres: Postgres, webhook: Webhook, cluster8: NatsCluster
 ) -> None:
