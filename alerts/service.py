@@ -630,13 +630,15 @@ class AlertService:
             due_ms=outcome.due_ms,
         )  # fmt: skip
 
-    async def resume(self, *, started_ms: int) -> int:
+    async def resume(self, *, started_ms: int, owns: Callable[[str], bool] | None = None) -> int:
         """After a start: send what a killed predecessor owed; returns how many alerts were notified afresh.
 
         Two things a ``kill -9`` can leave: messages written to the outbox and not yet answered (``sending``; this
         sender's are put back at once, another's wait for their lease), and an alert stored but killed before its
         first messages were written (active, nobody told, created before ``started_ms``): it is notified now, as
         if just raised. Then everything due in the outbox is sent, without waiting for the next :meth:`tick`.
+        ``owns`` limits the second to the homes (site ids) whose alerts this process raises: a partition worker
+        taking a partition over owes only that partition's (another live owner is sending its own first messages).
         """
         now = self.clock()
         if self.sender is not None:
@@ -644,6 +646,8 @@ class AlertService:
             if released:
                 _LOG.warning("%d messages were in flight when %s stopped: sending them again", released, self.sender)
         owed = await asyncio.to_thread(self.store.unnotified_alerts, created_before_ms=started_ms)
+        if owns is not None:
+            owed = [record for record in owed if owns(record.site)]
         told = 0
         for record in owed:
             _LOG.warning("alert %s (%s, %s) was stored but nobody told: notifying now", record.id, record.type,

@@ -46,11 +46,17 @@ from alerts.learned import LearnedPublisher
 from alerts.links import LinkSigner
 from alerts.notices import NoticeSync
 from alerts.notify import AppriseNotifier, Notifier
+from alerts.raising import (
+    SHUTDOWN_WAITS_FOR_RAISES_S,
+    SNAPSHOT_WAITS_FOR_RAISES_S,
+    Raiser,
+    already_stored,
+    resume_owed,
+)
 from alerts.service import AlertService
 from alerts.store.away import AwayStore
 from alerts.store.guardians import GuardianStore
 from alerts.store.learned import LearnedStore
-from alerts.store.records import AlertRecord
 from alerts.store.repository import AlertStore
 from detection.baseline import Baseline, DaySummary, fit_baselines
 from detection.config import DetectConfig
@@ -67,7 +73,7 @@ from gateway.listener import Listener
 from gateway.metrics import GatewayMetrics
 from gateway.models import Reading
 from gateway.provisioning import StaticDirectory, sites_from_registry
-from gateway.retry import Backoff, retry
+from gateway.retry import Backoff
 from gateway.watch.commands import WatchCommandRouter
 from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
@@ -92,13 +98,6 @@ reading arriving meanwhile is detected and raised between two slices, not after 
 LIVE_BUFFER_MAX: Final = 200_000
 """Durable non-life-safety readings kept for the engine while it catches up; older ones are read back instead."""
 _WRITE_BYTES: Final = 1 << 20
-SNAPSHOT_WAITS_FOR_RAISES_S: Final = 5.0
-"""How long a snapshot waits for the alerts raised before it to be stored; if they are not, it is not written."""
-SHUTDOWN_WAITS_FOR_RAISES_S: Final = 10.0
-"""How long a clean stop waits for alerts the store has not taken yet (an outage) before it gives up on them."""
-RAISE_RETRY_MAX_S: Final = 10.0
-"""Longest pause between attempts to store an alert the store refused (an outage): an SOS is stored this soon after
-the database is back."""
 
 
 def wall_ms() -> int:
@@ -310,9 +309,8 @@ class Backend:
         self.snapshot_slice_ms = snapshot_slice_ms
         self._snapshot_lock = threading.Lock()
         self.refit_every_s = refit_every_s
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._unstored: set[asyncio.Future[None]] = set()
-        """One per alert raised and not yet committed to the store (insert or clear): snapshots wait for them."""
+        self.raiser = Raiser(self.service)
+        """Raises each alert until the store takes it; snapshots wait for the ones not stored yet."""
         self.alerts_raised = 0
         self.ready = asyncio.Event()
         self._listener: Listener | None = None
@@ -334,49 +332,11 @@ class Backend:
     # -------------------------------------------------------------- detection → alert service
 
     def _dispatch(self, alert: Alert) -> None:
-        # Each alert is raised in its own task at once: a life-safety alert never waits behind another.
+        # Each alert is raised in its own task at once, retried until stored (alerts.raising).
         self.alerts_raised += 1
         if self.recovery.catching_up:
             self._raised_while_catching_up.add((alert.site, alert.type, alert.device, alert.time_ms))
-        loop = asyncio.get_running_loop()
-        stored: asyncio.Future[None] = loop.create_future()
-        self._unstored.add(stored)
-        stored.add_done_callback(self._unstored.discard)
-        task = loop.create_task(self._raise(alert, stored), name=f"raise-{alert.type}-{alert.site}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(lambda _: stored.cancel())  # a no-op once stored; else given up (shutdown)
-
-    async def _raise(self, alert: Alert, stored: asyncio.Future[None]) -> None:
-        record: list[AlertRecord | None] = []
-
-        def committed(done: AlertRecord | None) -> None:
-            record.append(done)
-            if not stored.done():
-                stored.set_result(None)
-
-        # Retried until the store takes it (PostgreSQL restarting, a full disk): nothing else would raise this alert
-        # again, since its reading is durable and acknowledged. A restart meanwhile finds the reading in InfluxDB.
-        # Once it is in the store, only what its raise still owed (the ARC event, the first messages) is retried.
-        async def attempt() -> None:
-            if not record:
-                await self.service.raise_alert(alert, on_stored=committed)
-            elif record[0] is not None and not alert.clears:
-                await self.service.notify_owed(record[0].id)
-
-        failures = 0
-
-        def failed(n: int, exc: Exception, delay: float) -> None:
-            nonlocal failures
-            failures = n
-            if n == 1:
-                _LOG.error("could not raise %s for %s; retrying in %.1f s", alert.type, alert.site, delay, exc_info=exc)
-            elif n % 10 == 0:
-                _LOG.error("could not raise %s for %s (attempt %d: %s); still retrying", alert.type, alert.site, n, exc)
-
-        await retry(attempt, backoff=Backoff(first_s=0.5, max_s=RAISE_RETRY_MAX_S), on_failure=failed)
-        if failures:
-            _LOG.warning("raised %s for %s after %d failed attempts", alert.type, alert.site, failures)
+        self.raiser.raise_(alert)
 
     def _fast_path(self, reading: Reading) -> None:
         # While the main engine catches up it must not see live readings (they would fire its timers ahead of
@@ -515,7 +475,7 @@ class Backend:
                 a
                 for a in caught_up
                 if a.clears
-                or ((a.site, a.type, a.device, a.time_ms) not in raised_live and not self._already_stored(a))
+                or ((a.site, a.type, a.device, a.time_ms) not in raised_live and not already_stored(self.store, a))
             ]
 
         fresh = await asyncio.to_thread(not_yet_raised)
@@ -583,18 +543,11 @@ class Backend:
         urgent = [a for a in found if a.is_life_safety and not a.clears]
         if not urgent:
             return
-        missing = await asyncio.to_thread(lambda: [a for a in urgent if not self._already_stored(a)])
+        missing = await asyncio.to_thread(lambda: [a for a in urgent if not already_stored(self.store, a)])
         for alert in missing:
             _LOG.warning("%s at %s found in the stored history and not in the store: raising it now", alert.type,
                          alert.site)  # fmt: skip
             self._dispatch(alert)
-
-    def _already_stored(self, alert: Alert) -> bool:
-        """True if the store saw this alert before the restart (the snapshot is older than the last raise)."""
-        for record in self.store.list_alerts(site=alert.site, alert_type=alert.type, limit=20):
-            if record.device == alert.device and max(record.raised_ms, record.last_seen_ms) >= alert.time_ms:
-                return True
-        return False
 
     def _write_snapshot(self, chunks: Iterable[bytes]) -> None:
         # One writer at a time: the shutdown snapshot may start while a periodic one is still being written.
@@ -622,18 +575,11 @@ class Backend:
         if engine is None or self.recovery.catching_up:  # the snapshot on disk is still the newest state
             return
         chunks = await snapshot_chunks(engine, slice_ms=self.snapshot_slice_ms)
-        if not await self._alerts_stored(timeout=SNAPSHOT_WAITS_FOR_RAISES_S):
-            _LOG.warning("snapshot held back: %d alerts are not stored yet (the store is failing)", len(self._unstored))
+        if not await self.raiser.stored(timeout=SNAPSHOT_WAITS_FOR_RAISES_S):
+            _LOG.warning("snapshot held back: %d alerts are not stored yet (the store is failing)",
+                         len(self.raiser.unstored))  # fmt: skip
             return
         await asyncio.to_thread(self._write_snapshot, chunks)
-
-    async def _alerts_stored(self, *, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the alerts raised so far to be stored (True once they all are)."""
-        raising = set(self._unstored)
-        if not raising:
-            return True
-        _, pending = await asyncio.wait(raising, timeout=timeout)
-        return not pending
 
     # -------------------------------------------------------------- loops
 
@@ -677,22 +623,6 @@ class Backend:
         baselines = await asyncio.to_thread(_fit_with_routine, engine.histories(), engine.config)
         engine.apply_baselines(baselines)
 
-    async def _resume_notifications(self, *, started_ms: int, stop: asyncio.Event) -> None:
-        """What a killed predecessor owed people (:meth:`AlertService.resume`), retried while the store is down."""
-
-        async def attempt() -> None:
-            if not stop.is_set():
-                await self.service.resume(started_ms=started_ms)
-
-        async def pause(delay: float) -> None:  # a stop ends the wait (and the next attempt does nothing)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-
-        def failed(_n: int, exc: Exception, _delay: float) -> None:
-            _LOG.error("sending what the last run owed failed; retrying", exc_info=exc)
-
-        await retry(attempt, backoff=Backoff(first_s=1.0, max_s=30.0), on_failure=failed, wait=pause)
-
     async def run(self, *, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then flush, snapshot and close everything."""
         started_ms = wall_ms()  # every alert this run raises is stored after this: older ones are its predecessor's
@@ -714,7 +644,7 @@ class Backend:
         self.service.labels = self.engine  # issue 19: a worker's resolved outcome → Engine.label_outcome
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._resume_notifications(started_ms=started_ms, stop=stop), name="resume")
+                tasks.create_task(resume_owed(self.service, started_ms=started_ms, stop=stop), name="resume")
                 tasks.create_task(self._catch_up(engine, watermark, live_since_ms=wall_ms()), name="recovery")
                 tasks.create_task(
                     run_pipeline(
@@ -740,16 +670,14 @@ class Backend:
                 tasks.create_task(self._every(self.notice_sync_s, self._sync_notices, "away notices", stop))
                 tasks.create_task(self._every(self.learned_every_s, self._publish_learned, "learned profiles", stop))
         finally:
-            stored = await self._alerts_stored(timeout=SHUTDOWN_WAITS_FOR_RAISES_S)
+            stored = await self.raiser.stored(timeout=SHUTDOWN_WAITS_FOR_RAISES_S)
             if not stored:
                 # The store is down: these alerts' readings are in InfluxDB, and without a new snapshot the next
                 # start replays them and raises the alerts then (messages of stored ones wait in the outbox).
                 _LOG.error("stopping with %d alerts not stored; the next start raises them from the stored readings",
-                           len(self._unstored))  # fmt: skip
-                for task in list(self._tasks):
-                    task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+                           len(self.raiser.unstored))  # fmt: skip
+                self.raiser.cancel()
+            await self.raiser.wait()
             await self.checkin_relay.wait()  # issue 19
             if self.arc is not None:
                 await self.arc.idle()  # an unsent event stays in the outbox for the next start

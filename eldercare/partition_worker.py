@@ -9,8 +9,10 @@ store, written every ``snapshot_every_s`` and at hand-back) plus the readings In
 baselines and armed timers (a night bed exit in progress) survive the move; without a snapshot it rebuilds from the
 last 6 h of readings. Alerts that fell due while nobody owned the partition are raised then, unless the store
 already holds them. Alerts go to the alert store (PostgreSQL in this mode; its unique open-alert key keeps them
-exactly-once across owners). A worker that loses a lease stops that partition at once: no ack, no alert
-(docs/scale-out.md).
+exactly-once across owners), retried until stored, and no snapshot is stored over an alert not stored yet (the
+embedded backend's :class:`alerts.raising.Raiser`). Every worker runs the alert service's timers (reminders,
+escalations, retries), and a take-over sends the first messages the partition's last owner stored an alert for and
+never sent. A worker that loses a lease stops that partition at once: no ack, no new alert (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ from alerts.learned import LearnedPublisher
 from alerts.links import LinkSigner
 from alerts.notices import NoticeSync
 from alerts.notify import AppriseNotifier
+from alerts.raising import (
+    SHUTDOWN_WAITS_FOR_RAISES_S,
+    SNAPSHOT_WAITS_FOR_RAISES_S,
+    AlertSink,
+    Raiser,
+    already_stored,
+    resume_owed,
+)
 from alerts.service import AlertService
 from alerts.store.away import AwayStore
 from alerts.store.learned import LearnedStore
@@ -78,7 +88,9 @@ replayed after an older snapshot."""
 SNAPSHOT_LOOKBACK_MS = 10 * 60_000
 """Readings this much older than the snapshot's watermark are replayed too (late arrivals; duplicates skip)."""
 
-AlertSink = Callable[[Alert], Awaitable[None]]
+SERVICE_TICK_S = 2.0
+"""How often a worker fires the alert service's due reminders, escalations and retries (as the embedded backend)."""
+
 AlertSeen = Callable[[Alert], bool]
 """True if the alert store already holds this alert (raised by the partition's previous owner)."""
 
@@ -102,6 +114,8 @@ class _Owned:
     task: asyncio.Task[None] | None = None
     consumer: str | None = None
     """The partition's consumer this owner took over (its epoch's)."""
+    raising: set[asyncio.Task[None]] = field(default_factory=set)
+    """This owner's raises of the partition's alerts still under way (stored and notified when done)."""
     dedupe: Deduplicator = field(default_factory=Deduplicator)
     """The partition's dedupe window, kept across its sources and seeded at the restore with what InfluxDB and the
     snapshot already hold: the messages the old owner stored but did not acknowledge come again, and are copies."""
@@ -119,8 +133,14 @@ class PartitionWorker:
         tick_s: float = 1.0,
         snapshot_every_s: float | None = None,
         checkin_store: AlertStore | None = None,
+        notifications: AlertService | None = None,
     ) -> None:
         """Build the worker; :meth:`run` starts it. ``alert_sink`` stores (and notifies) an alert.
+
+        Each alert is raised until the sink takes it (:class:`alerts.raising.Raiser`), and a partition's snapshot
+        waits until every alert raised before it is stored. ``notifications`` (the sink's alert service) is the
+        outbox's follow-up: its timers (reminders, escalations, retries) every :data:`SERVICE_TICK_S`, and on each
+        take-over the first messages the partition's last owner stored an alert for and never sent.
 
         ``alert_seen`` tells alerts the previous owner already stored from new ones after a take-over (without it,
         alerts found while catching up are all raised; the store's open-alert key still keeps them single).
@@ -132,6 +152,8 @@ class PartitionWorker:
         self.settings = settings
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.alert_sink = alert_sink
+        self.raiser = Raiser(alert_sink)
+        self.notifications = notifications
         self.alert_seen = alert_seen
         self.tick_s = tick_s
         self.snapshot_every_s = settings.partition_snapshot_s if snapshot_every_s is None else snapshot_every_s
@@ -189,15 +211,11 @@ class PartitionWorker:
             return
         self.alerts_raised += 1
         owned.alerts += 1
-        task = asyncio.get_running_loop().create_task(self._raise(alert), name=f"raise-{alert.type}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _raise(self, alert: Alert) -> None:
-        try:
-            await self.alert_sink(alert)
-        except Exception:
-            _LOG.exception("could not raise %s", alert.type)
+        # Retried until stored, even past the lease: its reading is durable and acknowledged (the store's open-alert
+        # key keeps it single if the next owner raises it too).
+        task = self.raiser.raise_(alert)
+        owned.raising.add(task)
+        task.add_done_callback(owned.raising.discard)
 
     # ------------------------------------------------------------------ one partition
 
@@ -264,6 +282,18 @@ class PartitionWorker:
         for alert in fresh:
             self._dispatch(owned, alert)
         self._drain_checkins(engine)
+        if self.notifications is not None:
+            # The last owner may have died between storing an alert and sending its first messages: nothing else
+            # sends them (the alert is stored, so this catch-up did not raise it again).
+            self._background(
+                resume_owed(
+                    self.notifications,
+                    started_ms=now,
+                    stop=owned.stop,
+                    owns=lambda site: partition_of(site, n) == partition,
+                ),
+                f"resume-{partition}",
+            )
         personal = sum(1 for h in engine.homes.values() if h.baseline.personal)
         _LOG.info(
             "partition %d: restored from %s + %d stored readings (%d homes, %d with learned baselines, %d timers"
@@ -282,8 +312,14 @@ class PartitionWorker:
         state = (owned.engine.readings, owned.alerts)
         if self._snapshots is None or not owned.restored.is_set() or state == owned.saved_at:
             return
+        data = owned.engine.snapshot()
+        # The next owner replays only what this snapshot has not seen: not over a reading whose alert is unstored.
+        if not await self.raiser.stored(timeout=SNAPSHOT_WAITS_FOR_RAISES_S):
+            _LOG.warning("partition %d: snapshot held back: %d alerts are not stored yet (the store is failing)",
+                         owned.lease.partition, len(self.raiser.unstored))  # fmt: skip
+            return
         try:
-            await self._snapshots.save(owned.lease, owned.engine.snapshot())
+            await self._snapshots.save(owned.lease, data)
             owned.saved_at = state
         except LeaseLostError:
             return
@@ -340,6 +376,18 @@ class PartitionWorker:
             await self._save_z2m_names()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tick_s)
+
+    async def _service_loop(self, stop: asyncio.Event) -> None:
+        """The alert service's due reminders, escalations and retries (every worker: the store arbitrates)."""
+        if self.notifications is None:
+            return
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SERVICE_TICK_S)
+            try:
+                await self.notifications.tick()
+            except Exception:  # noqa: BLE001 - the store unreachable for a moment: the next pass tries again
+                _LOG.exception("alert service tick failed")
 
     async def _notice_loop(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
         """Away notices (外出报备) of the store into the owned engines, and those a home showed over ended there.
@@ -469,6 +517,8 @@ class PartitionWorker:
             if owned.task is not None:
                 with contextlib.suppress(Exception):
                     await owned.task
+            if owned.raising:  # their first messages sent before the successor looks for alerts nobody was told of
+                await asyncio.wait(set(owned.raising), timeout=SHUTDOWN_WAITS_FOR_RAISES_S)
             await self._save_snapshot(owned)  # the successor starts from here, not from the last period's
             await self._save_z2m_names({partition: owned})
             await leases.release(owned.lease)
@@ -619,6 +669,7 @@ class PartitionWorker:
                     await asyncio.wait_for(stop.wait(), min(2.0, s.lease_s / 2))
                 ticks = asyncio.create_task(self._tick_loop(stop), name="ticks")
                 notices = asyncio.create_task(self._notice_loop(stop), name="away-notices")
+                follow_up = asyncio.create_task(self._service_loop(stop), name="alert-service")
                 while not stop.is_set():
                     began = time.monotonic()
                     try:
@@ -634,6 +685,7 @@ class PartitionWorker:
                 await snapshots
                 await ticks
                 await notices
+                await follow_up
                 owned_now, self.owned = self.owned, {}
                 await asyncio.gather(*(self._hand_back(p, o, leases) for p, o in owned_now.items()))
                 if confirming is not None:
@@ -650,6 +702,13 @@ class PartitionWorker:
                 self.readings_processed,
                 self.order_violations,
             )
+            if not await self.raiser.stored(timeout=SHUTDOWN_WAITS_FOR_RAISES_S):
+                # The store is down: their readings are in InfluxDB and the snapshots were held back, so the
+                # partitions' next owners raise them from the stored history.
+                _LOG.error("stopping with %d alerts not stored; the next owners raise them from the stored readings",
+                           len(self.raiser.unstored))  # fmt: skip
+                self.raiser.cancel()
+            await self.raiser.wait()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             await writer.close()
@@ -695,8 +754,8 @@ def nats_bus(settings: Settings, *, name: str) -> NatsBus:
     )
 
 
-def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable[[], None], AlertStore]:
-    """Alerts into the store at ``ELDERCARE_DATABASE_URL`` through the alert service (notifications included).
+def alert_store_sink(settings: Settings) -> tuple[AlertService, AlertSeen, Callable[[], None], AlertStore]:
+    """The alert service over the store at ``ELDERCARE_DATABASE_URL`` (it stores and notifies the workers' alerts).
 
     Also returns the store's "already raised?" test for alerts found while catching up after a take-over, its
     close, and the store itself (the check-in relay records its steps there).
@@ -711,16 +770,10 @@ def alert_store_sink(settings: Settings) -> tuple[AlertSink, AlertSeen, Callable
         links=LinkSigner(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
     )
 
-    async def sink(alert: Alert) -> None:
-        await service.raise_alert(alert)
-
     def seen(alert: Alert) -> bool:
-        for record in store.list_alerts(site=alert.site, alert_type=alert.type, limit=20):
-            if record.device == alert.device and max(record.raised_ms, record.last_seen_ms) >= alert.time_ms:
-                return True
-        return False
+        return already_stored(store, alert)
 
-    return sink, seen, store.close, store
+    return service, seen, store.close, store
 
 
 def split_snapshot(data: bytes, *, partitions: int) -> dict[int, bytes]:
@@ -760,14 +813,16 @@ def main() -> None:
     """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
-    sink, seen, close, store = alert_store_sink(settings)
+    service, seen, close, store = alert_store_sink(settings)
 
     async def _run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await PartitionWorker(settings, alert_sink=sink, alert_seen=seen, checkin_store=store).run(stop=stop)
+        await PartitionWorker(
+            settings, alert_sink=service, alert_seen=seen, checkin_store=store, notifications=service
+        ).run(stop=stop)
 
     try:
         asyncio.run(_run())

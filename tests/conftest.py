@@ -49,6 +49,15 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 
 
 @pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
+    """A PostgreSQL of this test only (it is killed: ``support.processes.kill_postmaster``)."""
+    server = Postgres(data_dir=tmp_path / "postgres")
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
 def unique_site() -> str:
     """A site id no other test uses (aiomqtt's unique_topic idea)."""
     return f"t{uuid.uuid4().hex[:10]}"

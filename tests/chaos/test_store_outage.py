@@ -8,13 +8,11 @@ broker had its acknowledgement, and nothing else would raise it again.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from chaos_helpers import new_home_backend, wait
+from support.processes import kill_postmaster
 from support.receivers import Webhook
 from test_notify_durable import press_sos
 
@@ -25,24 +23,6 @@ from eldercare.servers.postgres import Postgres
 from eldercare.stack import Broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.postgres]
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
-    """A PostgreSQL of this test only (it is killed)."""
-    server = Postgres(data_dir=tmp_path / "postgres")
-    server.start()
-    yield server
-    server.remove()
-
-
-def kill_postmaster(server: Postgres) -> None:
-    """SIGKILL the postmaster itself (not the ``runuser`` wrapper of a root test run), then reap the wrapper."""
-    pid = int((server.pgdata / "postmaster.pid").read_text().split()[0])
-    os.kill(pid, signal.SIGKILL)
-    if server.proc is not None and server.proc.pid != pid:
-        server.proc.wait(30)  # the wrapper reaps the postmaster and exits with its status
-    server.stop()
 
 
 async def test_an_sos_pressed_while_postgresql_is_down_is_raised_and_paged_when_it_is_back(

@@ -22,3 +22,11 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     """A cluster of this test's own (its leases, consumers and MQTT sessions start empty)."""
     with NatsCluster(data_dir=tmp_path / "nats") as c:
         yield c
+
+
+@pytest.fixture
+def cluster8(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A cluster of this test's own mapping to 8 partitions (its streams and consumers come up in a few seconds
+    instead of 30); workers on it need ``ELDERCARE_PARTITIONS=8``."""
+    with NatsCluster(data_dir=tmp_path / "nats8", partitions=8) as c:
+        yield c

@@ -67,13 +67,6 @@ def edge(cluster: NatsCluster, tmp_path: Path) -> Iterator[Broker]:
         yield broker
 
 
-@pytest.fixture
-def cluster8(tmp_path: Path) -> Iterator[NatsCluster]:
-    """A cluster mapping to 8 partitions (its streams and consumers come up in a few seconds instead of 30)."""
-    with NatsCluster(data_dir=tmp_path / "nats8", partitions=8) as c:
-        yield c
-
-
 async def test_bridge_carries_uplinks_out_and_commands_back_in(cluster8: NatsCluster, tmp_path: Path) -> None:
     """A gateway's reading reaches NATS under its partition's subject; a command published in the cluster (over
     MQTT QoS 1 to another node) keeps its subject, reaches the gateway once, and is not sent back out."""

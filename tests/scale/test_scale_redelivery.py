@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from scale_helpers import Devices
 
+from alerts.store.records import AlertRecord
 from detection.engine import Engine
 from detection.models import Alert, AlertType
 from eldercare.partition_worker import PartitionWorker
@@ -86,8 +87,17 @@ async def test_a_reading_stored_by_the_old_owner_and_redelivered_to_the_new_one_
             for a in raised
         )
 
-    async def sink(alert: Alert) -> None:
-        raised.append(alert)
+    class Sink:  # the alert service's two calls the worker makes
+        async def raise_alert(
+            self, alert: Alert, *, on_stored: Callable[[AlertRecord | None], None] | None = None
+        ) -> AlertRecord | None:
+            raised.append(alert)
+            if on_stored is not None:
+                on_stored(None)
+            return None
+
+        async def notify_owed(self, alert_id: int) -> bool:
+            return False
 
     influx = InfluxClient(url=influxd.url, db=unique_db)
     await influx.ensure_storage()
@@ -138,7 +148,7 @@ async def test_a_reading_stored_by_the_old_owner_and_redelivered_to_the_new_one_
         assert [a.type for a in raised] == [AlertType.CALL_BUTTON]
 
         # The new owner: restores (snapshot + the batch from InfluxDB), then gets the batch again from JetStream.
-        worker = PartitionWorker(settings, alert_sink=sink, alert_seen=seen, tick_s=0.2)
+        worker = PartitionWorker(settings, alert_sink=Sink(), alert_seen=seen, tick_s=0.2)
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop=stop))
         try:
