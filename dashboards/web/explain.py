@@ -14,13 +14,24 @@ import re
 
 from markupsafe import Markup, escape
 
-from alerts.labels import DEVICE_KINDS, label
 from alerts.views import AlertView, DeviceView, ResidentView
 from dashboards.i18n import Translator
 
 # Where an id starts and ends: not inside a longer id (ASCII, because a Chinese sentence runs on without a space).
 _START = r"(?<![A-Za-z0-9_.\-])"
 _END = r"(?![A-Za-z0-9_\-])"
+
+
+def sentence_case(text: str) -> str:
+    """``text`` with a capital first letter, for a name that heads a page or a card (English headings: sentence case).
+
+    The catalogue's names are lower case to sit inside a sentence: "fall (suspected)" in a notification,
+    "Fall (suspected)" as a heading.
+
+    >>> sentence_case("fall (suspected)"), sentence_case("SOS"), sentence_case("疑似跌倒")
+    ('Fall (suspected)', 'SOS', '疑似跌倒')
+    """
+    return text[:1].upper() + text[1:]
 
 
 def alert_device(alert: AlertView, resident: ResidentView | None) -> DeviceView | None:
@@ -66,13 +77,13 @@ def explanation(alert: AlertView, resident: ResidentView | None, t: Translator) 
     zh = t.lang == "zh"
     raw_kind = re.escape(device.kind)
     ident = re.escape(device.device)
-    kind = label(DEVICE_KINDS, device.kind, t.lang)
+    kind = t.kind(device.kind)
     # The offline detector names the kind by its raw value: "motion pir1", "设备 pir1（motion）".
     if zh:
         text = re.sub(rf"设备\s*({ident})\s*（{raw_kind}）", rf"{kind} \1", text)
     else:
         text = re.sub(rf"{_START}{raw_kind} ({ident}){_END}", rf"{kind} \1", text)
-        text = text[:1].upper() + text[1:]
+        text = sentence_case(text)
     room = t.room(device.room) if device.room else ""
     said = bool(room) and room.casefold() in text.casefold()  # "Smoke alarm band1 in the kitchen": said already
     ref = "" if not room or said else (f"（{room}）" if zh else f" ({room})")

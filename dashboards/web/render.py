@@ -17,7 +17,7 @@ from dashboards.i18n import CATALOGUES, Translator, pick_language
 from dashboards.listing import clock_text, local_time, waited_ms
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 from dashboards.stats import format_duration
-from dashboards.web.explain import alert_device, device_name, explanation
+from dashboards.web.explain import alert_device, device_name, explanation, sentence_case
 from dashboards.web.urls import page_path, with_param
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -31,18 +31,6 @@ def relation(t: Translator, value: str) -> str:
     """
     key = f"relation.{value}"
     return t(key) if key in CATALOGUES[t.lang] else value
-
-
-def sentence_case(text: str) -> str:
-    """``text`` with a capital first letter, for a name that heads a page or a card (English headings: sentence case).
-
-    The catalogue's names are lower case to sit inside a sentence: "fall (suspected)" in a notification,
-    "Fall (suspected)" as a heading.
-
-    >>> sentence_case("fall (suspected)"), sentence_case("SOS"), sentence_case("疑似跌倒")
-    ('Fall (suspected)', 'SOS', '疑似跌倒')
-    """
-    return text[:1].upper() + text[1:]
 
 
 TEMPLATES.env.filters["sentence"] = sentence_case
