@@ -125,6 +125,9 @@ class Engine:
         self._backlog_lag_ms = self.config.backlog_lag_s * 1000
         self._backlog_settle_ms = self.config.backlog_settle_s * 1000
         self._backlog_hold_ms = self.config.backlog_hold_max_s * 1000
+        self._held: dict[tuple[str, str], tuple[int, int]] = {}
+        """Timers held by a home's backlog: (site, name) → (the hold it was moved to, the deadline it had). Not in
+        the snapshot: a timer restored at its hold fires with the hold as its deadline."""
         self._ctx = Context(config=self.config, timers=self.timers)
         self._population = population_baseline(self.config)
         self.detectors: tuple[Detector, ...] = tuple(detectors or default_detectors(self.config))
@@ -309,9 +312,13 @@ class Engine:
                 det = self._timer_prefix.get(name[: cut + 1]) if cut >= 0 else None
             if det is None:
                 continue
+            held = self._held.pop((site, name), None) if self._held else None
+            if held is not None and held[0] == due:
+                due = held[1]  # fired at its hold: the detector sees the deadline it set (alerts keep event time)
             if home.backlog_until_ms > now_ms and det.held_by_backlog:
                 hold = min(home.backlog_until_ms, home.backlog_since_ms + self._backlog_hold_ms)
                 if hold > now_ms:  # the home's buffered readings are still arriving: look again once they are in
+                    self._held[(site, name)] = (hold, due)
                     timers.schedule(site, name, hold)
                     continue
             det.on_timer(ctx, home, name, due)
