@@ -32,25 +32,43 @@
     const live = document.getElementById("live");
     const es = new EventSource(queue.dataset.stream);
     let version = null;
+    // One queue fetch at a time. htmx queues a second request on the same target and resolves its promise at once,
+    // before the swap: the queue logic then ran on the old rows and a new SOS arrived without cue or auto-open
+    // (seen in CI). A version heard while a fetch is in flight fetches again once it has been swapped in.
+    let loading = false, again = false;
+    function afterLoad(v) {
+      queue.dataset.version = String(v);
+      document.dispatchEvent(new CustomEvent("ec:queue"));
+      const detail = document.querySelector("#detail [data-alert]");
+      if (detail) {
+        const id = detail.dataset.alert;
+        const item = document.querySelector(`#queue [data-alert="${id}"]`);
+        if (item && item.dataset.state !== detail.dataset.state) {
+          window.htmx.ajax("GET", `/console/alerts/${id}`, { target: "#detail", swap: "innerHTML" });
+        }
+      }
+    }
+    function load() {
+      if (loading) { again = true; return; }
+      loading = true;
+      again = false;
+      const v = version;
+      const done = (ok) => {
+        if (ok) afterLoad(v);
+        loading = false;
+        if (again || !ok) { if (!ok) setTimeout(load, 1000); else load(); }
+      };
+      window.htmx.ajax("GET", queue.dataset.fragment, { target: `#${queue.id}`, swap: "innerHTML" }).then(() => done(true), () => done(false));
+    }
     es.addEventListener("open", () => { if (live) { live.textContent = live.dataset.ok; live.className = "live ok"; } });
     es.addEventListener("error", () => { if (live) { live.textContent = live.dataset.lost; live.className = "live lost"; } });
     es.addEventListener("alerts", (ev) => {
       const data = JSON.parse(ev.data);
+      queue.dataset.heard = String(data.version); // the last version the stream told of (tests wait on it)
       if (data.version === version) return;
       version = data.version;
       if (live) { live.textContent = live.dataset.ok; live.className = "live ok"; }
-      window.htmx.ajax("GET", queue.dataset.fragment, { target: `#${queue.id}`, swap: "innerHTML" }).then(() => {
-        queue.dataset.version = String(version);
-        document.dispatchEvent(new CustomEvent("ec:queue"));
-        const detail = document.querySelector("#detail [data-alert]");
-        if (detail) {
-          const id = detail.dataset.alert;
-          const item = document.querySelector(`#queue [data-alert="${id}"]`);
-          if (item && item.dataset.state !== detail.dataset.state) {
-            window.htmx.ajax("GET", `/console/alerts/${id}`, { target: "#detail", swap: "innerHTML" });
-          }
-        }
-      });
+      load();
     });
   }
 
@@ -313,7 +331,9 @@
         if (!id || (pendingId && pendingId !== id)) return;
         e.preventDefault();
         fresh.delete(String(id));
-        window.htmx.ajax("POST", `/console/alerts/${id}/act`, { target: "#detail", swap: "innerHTML", values: { action: "acknowledge", csrf: body.dataset.csrf || "" } });
+        // Its own source: sent now, never queued behind a detail load where a later load would replace it (htmx keeps
+        // only the last request queued on an element, so the acknowledgement could be dropped).
+        window.htmx.ajax("POST", `/console/alerts/${id}/act`, { source: consoleEl, target: "#detail", swap: "innerHTML", values: { action: "acknowledge", csrf: body.dataset.csrf || "" } });
       } else if (e.key === "/") {
         const search = document.getElementById("q-search");
         if (search) { e.preventDefault(); search.focus(); }

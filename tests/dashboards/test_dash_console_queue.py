@@ -9,11 +9,13 @@ another open life-safety alert, in which case the detail pane says a newer one i
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 import pytest
 from dash_harness import LiveServer, browser_login
 from dash_helpers import Backend, alert_of, raise_now
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import APIResponse, Browser, Page, Route, expect
 
 from detection.models import AlertType, Severity
 
@@ -33,6 +35,14 @@ def _console(chromium: Browser, live_server: LiveServer, lang: str = "zh") -> Pa
         page.goto(f"{live_server.url}/console?lang=en")
     expect(page.locator("#live")).to_have_class(re.compile(r"\blive ok\b"))
     return page
+
+
+def _until(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Waits for a condition the page's own calls bring about (route handlers run inside Playwright calls)."""
+    deadline = time.monotonic() + 15
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        page.wait_for_timeout(50)
 
 
 def _shown(page: Page) -> str:
@@ -72,6 +82,57 @@ def test_a_new_sos_opens_when_the_detail_shows_a_handled_or_non_life_safety_aler
     expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos2), timeout=3000)
     expect(page.locator(f"#alert-{sos2}")).to_have_class(SELECTED)
     expect(page.locator("#newer-waiting")).to_be_hidden()
+    page.context.close()
+
+
+def test_a_new_sos_opens_when_it_arrives_while_the_queue_is_being_fetched(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    """CI failure: an SOS raised while the queue was being fetched for an earlier change never opened (and never
+    cued). htmx queues a second request for the same target and resolves its promise at once, before the swap, so the
+    console's new-alert logic ran on the old rows and never ran on the new ones. Here the earlier fetch is held, its
+    answer taken before the SOS, until the stream has told the page of the SOS."""
+    inactivity = _raise(backend, "h2", AlertType.INACTIVITY, Severity.WARNING, ago_s=600)
+    page = _console(chromium, live_server)
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(inactivity))
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # the queue as it is now, answered later
+
+    page.route("**/console/queue", hold_first)
+    _raise(backend, "h1", AlertType.INACTIVITY, Severity.WARNING)
+    _until(page, lambda: bool(held), "the queue fetched after the change")
+    heard = page.locator("#queue").get_attribute("data-heard") or ""
+    sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL)
+    expect(page.locator("#queue")).not_to_have_attribute("data-heard", heard, timeout=10_000)  # told of the SOS
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos), timeout=10_000)
+    expect(page.locator(f"#alert-{sos}")).to_have_class(SELECTED)
+    assert int(page.evaluate("document.body.dataset.cues || '0'")) >= 1, "the new SOS was cued"
+    page.context.close()
+
+
+def test_the_a_key_acknowledges_at_once_while_the_detail_is_reloading(
+    chromium: Browser, live_server: LiveServer, backend: Backend
+) -> None:
+    """The A key's acknowledgement was queued behind a detail load in flight, where htmx keeps only the last request:
+    a refresh queued after it replaced it and the acknowledgement was lost. It is sent at once now."""
+    sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL)
+    page = _console(chromium, live_server)
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos))
+    held: list[Route] = []
+    page.route(f"**/console/alerts/{sos}", lambda route: held.append(route))  # detail loads wait (acting: other path)
+    page.keyboard.press("Enter")  # opens the selected alert again: the detail reloads
+    _until(page, lambda: bool(held), "the detail reloaded")
+    page.keyboard.press("a")
+    _until(page, lambda: alert_of(backend, sos).acked_ms is not None, "acknowledged while the detail load waits")
+    held[0].continue_()
+    expect(page.locator("#detail #alert-state")).to_have_text("已接单")
     page.context.close()
 
 
