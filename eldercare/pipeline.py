@@ -25,6 +25,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.provisioning import StaticDirectory, sites_from_registry
 from gateway.retry import Backoff, retry
 from gateway.service import DurableHook, FastPath, GatewayService
+from gateway.tasks import cancel_and_wait
 from gateway.watch.decode import WatchDecoder
 from gateway.watch.registry import WatchBinding, watches_from_registry
 from gateway.watch.server import WatchServer
@@ -242,9 +243,7 @@ async def run_pipeline(
             await watch_server.close()
         await listener.close()
         if confirming is not None:
-            confirming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await confirming
+            await cancel_and_wait(confirming)
         if confirmations is not None and confirm_publisher is not None:
             with contextlib.suppress(Exception):  # best effort: an unconfirmed reading is only republished
                 await asyncio.wait_for(confirm_publisher.publish_many(confirmations.drain()), 5)

@@ -33,6 +33,7 @@ import msgspec
 
 from gateway.models import CONTRACT_PREFIX
 from gateway.mqtt_wire import DISCONNECT, PINGREQ, connect_packet
+from gateway.tasks import cancel_and_wait
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -189,9 +190,7 @@ class ConfirmationSender:
     async def _drop(self) -> None:
         writer, reading, self._writer, self._reading = self._writer, self._reading, None, None
         if reading is not None:
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
+            await cancel_and_wait(reading)
         if writer is not None:
             writer.close()
             with contextlib.suppress(OSError):

@@ -35,6 +35,7 @@ from gateway.contract import MAX_PAYLOAD_BYTES, SUBSCRIPTIONS
 from gateway.errors import MqttWireError
 from gateway.models import RawMessage
 from gateway.retry import Backoff, retry
+from gateway.tasks import cancel_and_wait
 from gateway.z2m.adapter import DEVICES_SUFFIX as Z2M_DEVICES_SUFFIX
 
 _LOG: Final = logging.getLogger(__name__)
@@ -393,9 +394,9 @@ class NativeListener:
             conn.write(DISCONNECT)
             if conn.transport is not None:
                 conn.transport.close()
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+        # A cancellation the runner's connect swallowed (gateway/tasks.py) is repeated; it also stops at the next
+        # check of ``_closed``.
+        await cancel_and_wait(runner)
         self._runner = None
         self._ready.clear()
         if end_session:
@@ -416,6 +417,11 @@ class NativeListener:
                 retry_on=(OSError, MqttWireError, TimeoutError),
                 on_failure=self._connect_failed,
             )
+            if self._closed:  # closed while connecting (its cancellation swallowed, see close): not connected
+                conn.abort()  # type: ignore[unreachable]  # mypy keeps the loop test's narrowing across the await
+                self.connected = False
+                self._ready.clear()
+                return
             if conn.lost.done():  # lost while subscribing (connection_lost ran first): not connected after all
                 self.connected = False
                 self._ready.clear()

@@ -46,6 +46,7 @@ from gateway.deadletter import DeadLetter
 from gateway.errors import Reason
 from gateway.models import Reading, Topic
 from gateway.retry import Backoff
+from gateway.tasks import cancel_and_wait
 from ingest.errors import InfluxUnavailable, LineProtocolError, PointsRejected, SpoolFull, WriterClosed
 from ingest.lineprotocol import join_lines
 from ingest.schema import to_line, to_lines, topic_of_line
@@ -206,13 +207,9 @@ class InfluxWriter:
                 await asyncio.wait_for(asyncio.shield(self._flusher), self.options.max_close_wait / 1000)
             except TimeoutError:
                 _LOG.error("writer closed with %d points not durable (unacknowledged: redelivered)", self._pending)
-                self._flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._flusher
+                await cancel_and_wait(self._flusher)
         if self._replayer is not None:
-            self._replayer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._replayer
+            await cancel_and_wait(self._replayer)
         for job in self._jobs:
             if job.future is not None and not job.future.done():
                 job.future.set_exception(WriterClosed("writer closed before the points were durable"))

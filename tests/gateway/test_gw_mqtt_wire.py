@@ -223,3 +223,40 @@ def test_an_unknown_receive_client_is_refused_by_name() -> None:
 
     with pytest.raises(ValueError, match="unknown MQTT client 'mosquitto': expected one of"):
         create_listener(client="mosquitto", host="127.0.0.1", username="u", password="p", client_id="c")  # type: ignore[arg-type]
+
+
+async def test_a_close_that_meets_the_connack_ends_the_listener(
+    broker: Broker, unique_site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI hang: a backend stopped while its listener was connecting never stopped. Python 3.11's ``wait_for`` returns
+    the result of a future that completed in the same loop turn as a cancellation and swallows the cancellation
+    (gh-86296): the listener's task went on, connected and waited for the connection to end, and ``close`` waited
+    for that task for ever. Here the close is issued from the CONNACK's own callback, which makes that race certain."""
+    import gateway.mqtt_wire as wire
+
+    broker.provision([unique_site])
+    listener = NativeListener(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=f"close-race-{uuid.uuid4().hex[:8]}",
+        subscriptions=site_filters(unique_site),
+    )
+    closing: list[asyncio.Task[None]] = []
+
+    class CloseOnConnack(wire._Connection):  # noqa: SLF001 - the race needs the CONNACK's future
+        def __init__(self, owner: NativeListener, number: int) -> None:
+            super().__init__(owner, number)
+            if not closing:  # registered before the listener's own wait: the close starts as the CONNACK lands
+                self.connack.add_done_callback(lambda _: closing.append(asyncio.ensure_future(owner.close())))
+
+    monkeypatch.setattr(wire, "_Connection", CloseOnConnack)
+    await listener.start()
+    deadline = time.monotonic() + 10
+    while not closing:
+        assert time.monotonic() < deadline, "no CONNACK from the broker"
+        await asyncio.sleep(0.01)
+    done, _ = await asyncio.wait(closing, timeout=10)
+    assert done, "close() waited for ever"
+    assert not listener.connected
