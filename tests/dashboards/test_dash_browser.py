@@ -50,7 +50,7 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
 
     alert_id = raise_sos(backend)  # raised while the page is open: must appear without reload
     item = page.locator(f"#alert-{alert_id}")
-    expect(item).to_be_visible(timeout=1500)
+    expect(item).to_be_visible(timeout=10_000)
     expect(page.locator(".q-item").first).to_have_attribute("data-alert", str(alert_id))  # critical first
     expect(item.locator(".clock[data-since]")).to_have_text(re.compile(r"^00:0\d$"))
     expect(item.locator(".clock[data-due]")).to_have_text(re.compile(r"^(30:00|29:\d\d)$"))
@@ -63,7 +63,7 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
     _shot(page, "console.png")
     detail.locator("button.act-acknowledge").click()
     expect(detail.locator("#alert-state")).to_have_text("已接单")
-    expect(item).to_have_attribute("data-state", "acknowledged", timeout=1500)
+    expect(item).to_have_attribute("data-state", "acknowledged", timeout=10_000)
     assert alert_of(backend, alert_id).acked_ms is not None
     assert alert_of(backend, alert_id).events[-1].actor == "W_C1"
 

@@ -68,7 +68,7 @@ def test_a_new_sos_opens_when_the_detail_shows_a_handled_or_non_life_safety_aler
     page = _console(chromium, live_server)
     expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(inactivity))
     sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL)
-    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos), timeout=3000)
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos), timeout=10_000)
     expect(page.locator(f"#alert-{sos}")).to_have_class(SELECTED)
     expect(page.locator(f"#alert-{inactivity}")).not_to_have_class(SELECTED)
     # The A key acknowledges the alert shown, which is the selected row: the SOS, never the inactivity alert.
@@ -79,7 +79,7 @@ def test_a_new_sos_opens_when_the_detail_shows_a_handled_or_non_life_safety_aler
 
     # An acknowledged SOS in the detail is not "being worked on" as an unacknowledged one: the next SOS opens.
     sos2 = _raise(backend, "h2", AlertType.SOS, Severity.CRITICAL)
-    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos2), timeout=3000)
+    expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos2), timeout=10_000)
     expect(page.locator(f"#alert-{sos2}")).to_have_class(SELECTED)
     expect(page.locator("#newer-waiting")).to_be_hidden()
     page.context.close()
@@ -144,7 +144,7 @@ def test_a_new_sos_while_working_on_an_open_sos_waits_with_a_link(
     expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(first))
     expect(page.locator("#newer-waiting")).to_be_hidden()
     newer = _raise(backend, "h2", AlertType.SOS, Severity.CRITICAL)
-    expect(page.locator(f"#alert-{newer}")).to_be_visible(timeout=3000)
+    expect(page.locator(f"#alert-{newer}")).to_be_visible(timeout=10_000)
     banner = page.locator("#newer-waiting")
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("新的生命安全告警")
@@ -175,7 +175,7 @@ def test_a_new_sos_does_not_throw_away_a_resolution_being_written(
     expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(handled))
     page.locator("#detail textarea[name=note]").fill("已电话联系，老人在午睡")
     sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL)
-    expect(page.locator(f"#alert-{sos}")).to_be_visible(timeout=3000)
+    expect(page.locator(f"#alert-{sos}")).to_be_visible(timeout=10_000)
     expect(page.locator("#newer-waiting")).to_be_visible()
     assert _shown(page) == str(handled)
     expect(page.locator("#detail textarea[name=note]")).to_have_value("已电话联系，老人在午睡")
@@ -188,7 +188,7 @@ def test_the_waiting_notice_in_english(chromium: Browser, live_server: LiveServe
     expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(first))
     _raise(backend, "h2", AlertType.FALL, Severity.CRITICAL)
     banner = page.locator("#newer-waiting")
-    expect(banner).to_be_visible(timeout=3000)
+    expect(banner).to_be_visible(timeout=10_000)
     expect(banner).to_contain_text("newer life-safety alert")
     page.context.close()
 

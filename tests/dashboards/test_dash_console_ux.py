@@ -73,7 +73,7 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     _hide(page, True)  # the officer is in another tab
     sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL)
     item = page.locator(f"#alert-{sos}")
-    expect(item).to_be_visible(timeout=2000)
+    expect(item).to_be_visible(timeout=10_000)
     expect(page.locator(".q-item").first).to_have_attribute("data-alert", str(sos))
     expect(item).to_have_class(re.compile(r"\bis-new\b"))
     expect(page.locator("#unacked-count")).to_have_text("3")
@@ -121,7 +121,7 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     expect(page.locator("#detail .alert-detail")).to_have_attribute("data-alert", str(sos))
     page.keyboard.press("a")
     expect(page.locator("#detail #alert-state")).to_have_text("已接单")
-    expect(item).to_have_attribute("data-state", "acknowledged", timeout=2000)
+    expect(item).to_have_attribute("data-state", "acknowledged", timeout=10_000)
     expect(page.locator("#unacked-count")).to_have_text("2")
     assert alert_of(backend, sos).acked_ms is not None
     # Only the actions valid now: no acknowledge button once acknowledged.
@@ -154,13 +154,13 @@ def test_new_sos_cue_title_flash_top_highlight_overdue_filters_keyboard_resolve(
     expect(page.locator("body")).to_have_attribute("data-muted", "1")
     before = page.evaluate("window.__osc")
     sos2 = _raise(backend, "h2", AlertType.SOS, Severity.CRITICAL)
-    expect(page.locator(f"#alert-{sos2}")).to_have_class(re.compile(r"\bis-new\b"), timeout=2000)
+    expect(page.locator(f"#alert-{sos2}")).to_have_class(re.compile(r"\bis-new\b"), timeout=10_000)
     assert page.evaluate("window.__osc") == before
     page.clock.fast_forward(61_000)
     expect(page.locator("#mute")).to_have_text("静音 1 分钟")  # back on by itself
     if isinstance(backend, TestStoreBackend):  # the store merges a second press into the open alert: cue again
         assert _raise(backend, "h2", AlertType.SOS, Severity.CRITICAL) == sos2
-        expect(page.locator(f"#alert-{sos2}")).to_have_attribute("data-count", "2", timeout=2000)
+        expect(page.locator(f"#alert-{sos2}")).to_have_attribute("data-count", "2", timeout=10_000)
         expect(page.locator("body")).to_have_attribute("data-cue-for", str(sos2))
     context.close()
 

@@ -62,7 +62,7 @@ def test_phone_list_updates_live_has_logout_and_devices_stay_phone(
     expect(page).to_have_url(f"{live_server.url}/m")
     expect(page.locator("#live")).to_have_class("live ok")
     alert_id = raise_sos(backend)  # raised while the list is open
-    expect(page.locator(f'a[data-alert="{alert_id}"]')).to_be_visible(timeout=2000)
+    expect(page.locator(f'a[data-alert="{alert_id}"]')).to_be_visible(timeout=10_000)
     _shot(page, "phone-alerts.png")
     page.click(".tabs a[href='/devices?m=1']")
     expect(page.locator("header.phone-top")).to_be_visible()

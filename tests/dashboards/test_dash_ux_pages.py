@@ -139,7 +139,7 @@ def test_bigscreen_shows_live_numbers(chromium: Browser, live_server: LiveServer
     expect(page.locator("#big-online-of")).to_have_text("9 / 9")
     expect(page.locator("#chart-state canvas")).to_have_count(1)
     _raise(backend, "h3", AlertType.FALL, Severity.CRITICAL)  # the screen refreshes by itself
-    expect(page.locator("#big-active")).to_have_text("3", timeout=8000)
+    expect(page.locator("#big-active")).to_have_text("3", timeout=10_000)
     time.sleep(0.3)  # let the charts finish their frame for the screenshot (not an assertion)
     _shot(page, "bigscreen.png")
     context.close()
