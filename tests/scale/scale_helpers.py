@@ -22,6 +22,7 @@ from detection.config import DetectConfig
 from eldercare.partition_worker import READY_LINE
 from eldercare.servers.influxd import Influxd
 from eldercare.servers.nats import NatsCluster
+from ingest.partitions import DEFAULT_PARTITIONS, partition_of
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK_SECRET = "test-link-secret-0123456789"
@@ -87,6 +88,20 @@ class Worker:
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while READY_LINE not in self.log.read_text():
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.05)
+
+    def wait_consuming(self, site: str, *, partitions: int = DEFAULT_PARTITIONS, timeout: float = 180) -> None:
+        """Wait until the worker consumes the partition of ``site``.
+
+        "Ready" is logged once the worker has joined, before it claims and restores its partitions (64 of them, each
+        read back from InfluxDB: over a minute on a loaded 2-core machine, where a test that published at "ready" and
+        waited 60 s for the home's check-in failed).
+        """
+        line = f"partition {partition_of(site, partitions)}: consuming ("
+        deadline = time.monotonic() + timeout
+        while line not in self.log.read_text():
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
             assert time.monotonic() < deadline, self.log.read_text()[-3000:]
             time.sleep(0.05)
