@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from detect_helpers import MIN, Home, at, rd
 
-from detection.homes import DeviceInfo
+from detection.homes import TYPICAL_DEVICES, DeviceInfo
 from detection.models import AlertType, Severity
 from gateway.models import DeviceKind
 
@@ -27,12 +27,28 @@ def test_device_offline_at_declared_limit_and_cleared_by_the_next_message() -> N
 def test_learned_cadence_tightens_the_offline_limit() -> None:
     home = Home()
     t0 = at(0, 0, 0)
-    for k in range(12):  # hourly heartbeat, 11 healthy gaps of 1 h
-        home.send(rd("door1", t0 + k * 60 * MIN, status=True, battery=80))
-    last = t0 + 11 * 60 * MIN
-    home.advance(last + 125 * MIN)
-    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "door1"]
-    assert alert.time_ms == last + 125 * MIN and alert.evidence["limit_min"] == 125.0
+    for k in range(12):  # a PIR (declared hourly) heartbeating every 40 min: 11 healthy gaps
+        home.send(rd("pir1", t0 + k * 40 * MIN, status=True, battery=80))
+    last = t0 + 11 * 40 * MIN
+    home.advance(last + 85 * MIN)
+    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "pir1"]
+    assert alert.time_ms == last + 85 * MIN and alert.evidence["limit_min"] == 85.0  # 2 x 40 min + 5, not 2 h 05
+
+
+def test_a_learned_limit_never_falls_below_the_declared_heartbeat() -> None:
+    """Simulator seed 2, h0005: a smoke detector heard every 1-1.5 h (declared: 6 h) was called offline after 3 h
+    10 min, two lost heartbeats. A silence the contract calls normal for the kind is not a failure: never below one
+    declared heartbeat + 5 min (6 h 05 min), and still at most two of them + 5 min."""
+    home = Home()
+    t0 = at(0, 0, 0)
+    for k in range(38):
+        home.send(rd("smoke1", t0 + k * 90 * MIN, status=True, battery=80))
+    last = t0 + 37 * 90 * MIN
+    home.advance(last + (6 * 60 + 4) * MIN)
+    assert [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "smoke1"] == []  # was: at 3 h 05 min
+    home.advance(last + (6 * 60 + 5) * MIN)
+    [alert] = [a for a in home.of(AlertType.DEVICE_OFFLINE) if a.device == "smoke1"]
+    assert alert.evidence["limit_min"] == 365.0
 
 
 def test_event_gaps_do_not_shrink_an_event_driven_limit() -> None:
@@ -225,3 +241,44 @@ def test_a_band_that_falls_silent_with_no_door_opening_is_offline_at_its_usual_l
     home.send(rd("door1", at(0, 10, 0), event="open"), rd("door1", at(0, 10, 1), event="close"))
     home.advance(at(0, 16, 0))
     assert _band_offline(home) == [at(0, 16, 0)]  # 4 h after its last message at 12:00
+
+
+def test_a_band_silent_through_a_gateway_outage_while_its_wearer_was_out_is_not_offline_at_the_return() -> None:
+    """Simulator seed 2, h0009 (mattress, band, door, smoke; no PIR): the gateway was down 13:08-18:05 (the band last
+    heard at 13:06); the elder went out at 14:57 (that door opening arrived with the gateway's flush at 18:05, so the
+    band was not "heard" at the opening) and came back at 18:24; the band reported at 18:26 as it came into range.
+    A session-18 build called it offline at 18:25, a minute before; the engine as shipped does not (kept as the
+    case), and still calls a band that stays silent offline at its usual limit."""
+    import msgspec
+
+    home = Home(devices=tuple(d for d in TYPICAL_DEVICES if d.kind is not DeviceKind.MOTION))
+    home.send(rd("gw-h1", at(0, 12, 0), online=True))
+    for t in range(at(0, 12, 0), at(0, 13, 7), MIN):
+        home.send(rd("mat1", t, occupied=False))
+        if (t // MIN) % 2 == 0:
+            home.send(rd("band1", t, worn=True, hr=72.0, steps=100))
+    home.send(rd("gw-h1", at(0, 13, 8, 48), online=False))  # Last Will
+    back = at(0, 18, 5, 34)
+    home.send(rd("gw-h1", back, online=True))
+    for i, r in enumerate([rd("door1", at(0, 14, 57, 55), event="open"), rd("door1", at(0, 14, 58, 8), event="close")]):
+        home.send(msgspec.structs.replace(r, received_ms=back + 1_700 + 50 * i))  # the gateway's buffer
+
+    def live(start: int, end: int, *, in_bed: bool = False) -> None:  # the bed every minute, the gateway every 4 min
+        for t in range(start, end, MIN):
+            home.send(rd("mat1", t, occupied=in_bed))
+            if (t - back) % (4 * MIN) < MIN:
+                home.send(rd("gw-h1", t, online=True))
+
+    live(back + 14_000, at(0, 18, 24))
+    home.send(rd("door1", at(0, 18, 24, 22), event="open"), rd("door1", at(0, 18, 24, 25), event="close"))
+    live(at(0, 18, 24, 48), at(0, 18, 26, 20))
+    assert _band_offline(home) == []  # was: at 18:25:34
+    for t in range(at(0, 18, 26, 24), at(0, 19, 0), 2 * MIN):
+        home.send(rd("band1", t, worn=True, hr=84.0, steps=14831))
+        live(t + 10_000, t + 2 * MIN)
+    last = at(0, 18, 58, 24)
+    live(at(0, 19, 0), last + 4 * 60 * MIN, in_bed=True)  # in bed from 19:00: at home
+    assert _band_offline(home) == []
+    # Home, and the band falls silent: offline at its usual limit after its last message, as always.
+    live(last + 4 * 60 * MIN, last + 4 * 60 * MIN + 2 * MIN, in_bed=True)
+    assert _band_offline(home) == [last + 4 * 60 * MIN]
