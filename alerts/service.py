@@ -49,6 +49,7 @@ from alerts.escalation import (
     plan_due,
 )
 from alerts.guardians import GuardianNotifier
+from alerts.labels import Lang
 from alerts.learning import OutcomeLabels, apply_outcome
 from alerts.lifecycle import ACTIVE_STATES, Action, Channel, Outcome, State
 from alerts.links import LinkAction, LinkSigner
@@ -76,6 +77,7 @@ from alerts.store.records import (
     WorkerContact,
 )
 from alerts.store.repository import SYSTEM, AlertStore
+from alerts.wording import plain_explanation
 from detection.models import Alert, AlertType, Severity
 
 _LOG = logging.getLogger(__name__)
@@ -356,6 +358,15 @@ class AlertService:
 
     # ------------------------------------------------------------------ sending
 
+    @staticmethod
+    def _words(record: AlertRecord, ctx: SiteContext | None, text: str, lang: Lang) -> str:
+        device = record.device
+        if ctx is None or not device:
+            return text
+        return plain_explanation(
+            text, device=device, kind=ctx.devices.get(device), room=ctx.rooms.get(device), lang=lang
+        )
+
     def _view(self, record: AlertRecord, ctx: SiteContext | None) -> AlertView:
         return AlertView(
             alert_id=record.id,
@@ -364,8 +375,9 @@ class AlertService:
             raised_ms=record.raised_ms,
             count=record.count,
             state=record.state,
-            explanation=record.explanation,
-            explanation_zh=record.explanation_zh,
+            # The device by its kind and room, not its id: a worker knows the bedroom, not "pir1".
+            explanation=self._words(record, ctx, record.explanation, "en"),
+            explanation_zh=self._words(record, ctx, record.explanation_zh, "zh"),
             site=record.site,
             address=ctx.address if ctx else "",
             community=ctx.community_name if ctx else "",

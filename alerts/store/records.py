@@ -125,6 +125,8 @@ class SiteContext(msgspec.Struct, frozen=True, kw_only=True):
     resident_name: str
     devices: dict[str, str]
     """device id → kind."""
+    rooms: dict[str, str] = {}
+    """device id → room, for the devices registered with one (notifications name a device by its room)."""
 
 
 class ResidentRecord(msgspec.Struct, frozen=True, kw_only=True):

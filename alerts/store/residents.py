@@ -155,7 +155,8 @@ class Residents(AuditLog):
             resident = s.scalars(
                 select(Resident).where(Resident.site_id == site).order_by(Resident.id).limit(1)
             ).first()
-            devices = {d.device: d.kind for d in s.scalars(select(Device).where(Device.site_id == site))}
+            registered = list(s.scalars(select(Device).where(Device.site_id == site)))
+            devices = {d.device: d.kind for d in registered}
             return SiteContext(
                 site=site,
                 address=site_row.address,
@@ -167,6 +168,7 @@ class Residents(AuditLog):
                 resident_id=resident.id if resident else None,
                 resident_name=resident.name if resident else "",
                 devices=devices,
+                rooms={d.device: d.room for d in registered if d.room},
             )
 
     def get_resident(

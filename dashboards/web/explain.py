@@ -1,37 +1,17 @@
-"""An alert's explanation in people's words: the device named by its room and kind, its id kept for technicians.
+"""An alert's explanation on a page, the device named by its room and kind (:mod:`alerts.wording`).
 
-The detectors write the device id into the explanation ("Wristband band1 detected a fall", "设备 pir1（motion）自
-08:10 起…"); a grid worker does not know which device ``pir1`` is, but does know the bedroom. The stored text stays
-as the detector wrote it (notifications, audit, replay read it); the pages rewrite it when rendering, from the
-home's registered devices: the id gives way to the room (``Wristband (bedroom) detected a fall``), or disappears
-where the sentence already names the room (``Smoke alarm in the kitchen``); a raw kind value (``motion``) becomes
-the kind's name. The id stays in the tooltip and in the device line under the explanation.
+Its id is kept for technicians in a tooltip and in the device line under the explanation.
 """
 
 from __future__ import annotations
 
-import re
-
 from markupsafe import Markup, escape
 
 from alerts.views import AlertView, DeviceView, ResidentView
+from alerts.wording import device_words, sentence_case
 from dashboards.i18n import Translator
 
-# Where an id starts and ends: not inside a longer id (ASCII, because a Chinese sentence runs on without a space).
-_START = r"(?<![A-Za-z0-9_.\-])"
-_END = r"(?![A-Za-z0-9_\-])"
-
-
-def sentence_case(text: str) -> str:
-    """``text`` with a capital first letter, for a name that heads a page or a card (English headings: sentence case).
-
-    The catalogue's names are lower case to sit inside a sentence: "fall (suspected)" in a notification,
-    "Fall (suspected)" as a heading.
-
-    >>> sentence_case("fall (suspected)"), sentence_case("SOS"), sentence_case("疑似跌倒")
-    ('Fall (suspected)', 'SOS', '疑似跌倒')
-    """
-    return text[:1].upper() + text[1:]
+__all__ = ["alert_device", "device_name", "explanation", "sentence_case"]
 
 
 def alert_device(alert: AlertView, resident: ResidentView | None) -> DeviceView | None:
@@ -74,19 +54,6 @@ def explanation(alert: AlertView, resident: ResidentView | None, t: Translator) 
     device = alert_device(alert, resident)
     if device is None:
         return escape(text)
-    zh = t.lang == "zh"
-    raw_kind = re.escape(device.kind)
-    ident = re.escape(device.device)
-    kind = t.kind(device.kind)
-    # The offline detector names the kind by its raw value: "motion pir1", "设备 pir1（motion）".
-    if zh:
-        text = re.sub(rf"设备\s*({ident})\s*（{raw_kind}）", rf"{kind} \1", text)
-    else:
-        text = re.sub(rf"{_START}{raw_kind} ({ident}){_END}", rf"{kind} \1", text)
-        text = sentence_case(text)
-    room = t.room(device.room) if device.room else ""
-    said = bool(room) and room.casefold() in text.casefold()  # "Smoke alarm band1 in the kitchen": said already
-    ref = "" if not room or said else (f"（{room}）" if zh else f" ({room})")
-    parts = re.split(rf"\s*{_START}{ident}{_END}" + (r"\s*" if zh else ""), text)
+    parts, ref = device_words(text, device=device.device, kind=device.kind, room=device.room, lang=t.lang)
     tag = Markup('<span class="device-ref" title="{}">{}</span>').format(device.device, ref) if ref else Markup("")
     return tag.join(escape(p) for p in parts)

@@ -67,7 +67,7 @@ async def test_notify_sos_link_ack_stops_reminders_and_resolve_is_audited(
     assert paths(first) == ["/W01", "/W02"]  # grid worker and community duty officer at once
     msg = webhook.to("W01")[0]
     assert "张桂英" in msg["title"] and "SOS" in msg["title"]
-    assert "幸福路 12 号 3 栋 402" in msg["message"] and "手环 band1 按下 SOS" in msg["message"]
+    assert "幸福路 12 号 3 栋 402" in msg["message"] and "说明：手环按下 SOS 紧急求助键" in msg["message"]
     links = links_in(msg)
     assert len(links) == 2, msg  # the ack link, then the page link
     ack_token, page_token = links
@@ -215,7 +215,9 @@ async def test_notify_quiet_hours_defer_low_priority_to_morning_digest_but_never
     assert report.digests == 1
     digest = webhook.wait(before + 1)[before:]
     assert [m["path"] for m in digest] == ["/W01"]
-    assert "2 条" in digest[0]["title"] and "mat1" in digest[0]["message"] and "pir1" in digest[0]["message"]
+    assert "2 条" in digest[0]["title"], digest
+    # Each device by its kind and room, as the worker knows it (alerts/wording.py), not by its id.
+    assert "智能床垫（卧室）已超过" in digest[0]["message"] and "人体感应（客厅）已超过" in digest[0]["message"], digest
     statuses = {n.status for n in setup.notifications(worker_id="W01") if n.kind == "deferred"}
     assert statuses == {"sent"}
 
@@ -237,7 +239,7 @@ async def test_notify_digest_is_in_the_workers_language(store: AlertStore, webho
     assert digest["path"] == "/W01"
     assert digest["title"] == "[Summary] 2 reminders", digest
     body = digest["message"]
-    assert "2 low-priority reminders:" in body and "device offline: mat1 silent for 3 cadences" in body, body
+    assert "2 low-priority reminders:" in body and "device offline: Mattress (bedroom) silent for 3 cadences" in body, body
     assert not re.search(r"[\u4e00-\u9fff]", body.replace("张桂英", "").replace("幸福路 12 号 3 栋 402", "")), body
     assert all(url.endswith("?lang=en") for url in re.findall(r"http://\S+", body)), body
 
