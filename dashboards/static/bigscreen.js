@@ -13,12 +13,20 @@
     return charts[id];
   }
   function set(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
+  // A median of nothing (no alert handled yet today) says so in words, not with a dash that reads as "no data".
+  function median(id, value) {
+    const el = document.getElementById(id);
+    if (!el) return;
+    const none = value === "-";
+    el.classList.toggle("empty", none);
+    el.textContent = none ? el.dataset.empty : value;
+  }
   function draw(d) {
     set("big-active", d.active);
     set("big-unacked", d.unacknowledged);
     set("big-today", d.today);
-    set("big-ack", d.ack_p50 === "-" ? "—" : d.ack_p50); // formatted by the server, as on the statistics page
-    set("big-onsite", d.on_site_p50 === "-" ? "—" : d.on_site_p50);
+    median("big-ack", d.ack_p50); // formatted by the server, as on the statistics page
+    median("big-onsite", d.on_site_p50);
     set("big-visits", d.visits_total ? `${Math.round((100 * d.visits_done) / d.visits_total)}%` : "—");
     // No device registered in the area (e.g. homes imported from a CSV, which lists none): say so, not "—".
     const online = document.getElementById("big-online");

@@ -170,9 +170,12 @@ def no_devices_server(tmp_path: Path, settings: Settings) -> Iterator[LiveServer
     b.store.close()
 
 
+NONE_HANDLED_EN = ("None yet today", "None yet today")  # the tile's label says what
+
+
 @pytest.mark.integration
 @pytest.mark.browser
-def test_bigscreen_device_tile_says_no_devices_registered_instead_of_a_dash(
+def test_bigscreen_empty_tiles_say_why_instead_of_a_dash(
     chromium: Browser, no_devices_server: LiveServer
 ) -> None:
     context = chromium.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
@@ -183,6 +186,11 @@ def test_bigscreen_device_tile_says_no_devices_registered_instead_of_a_dash(
         expect(page.locator("#big")).to_have_attribute("data-state", "ready")
         expect(page.locator("#big-online")).to_have_text(words)
         expect(page.locator("#big-online-of")).to_have_text("")  # no "0 / 0"
-        tile = page.locator("#big-online").evaluate("(el) => el.scrollWidth <= el.parentElement.clientWidth")
-        assert tile, f"{lang}: the words overflow their tile"
+        # Nothing handled yet today: the medians say so (a dash read as "no data" on the wall screen).
+        none_acked, none_on_site = ("今日尚无接单", "今日尚无到场") if lang == "zh" else NONE_HANDLED_EN
+        expect(page.locator("#big-ack")).to_have_text(none_acked)
+        expect(page.locator("#big-onsite")).to_have_text(none_on_site)
+        for tile_id in ("big-online", "big-ack", "big-onsite"):
+            fits = page.locator(f"#{tile_id}").evaluate("(el) => el.scrollWidth <= el.parentElement.clientWidth")
+            assert fits, f"{lang}: the words of #{tile_id} overflow their tile"
     context.close()
