@@ -175,9 +175,7 @@ NONE_HANDLED_EN = ("None yet today", "None yet today")  # the tile's label says 
 
 @pytest.mark.integration
 @pytest.mark.browser
-def test_bigscreen_empty_tiles_say_why_instead_of_a_dash(
-    chromium: Browser, no_devices_server: LiveServer
-) -> None:
+def test_bigscreen_empty_tiles_say_why_instead_of_a_dash(chromium: Browser, no_devices_server: LiveServer) -> None:
     context = chromium.new_context(viewport={"width": 1280, "height": 720}, locale="zh-CN")
     page = context.new_page()
     browser_login(page, no_devices_server.url, "W_S1")
