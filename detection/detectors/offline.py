@@ -6,8 +6,7 @@ One rule, :func:`offline_limit_ms`, used by this detector and by the console's d
 - **event-driven kinds** (PIR, door contact, smoke detector, call button) report on change plus a sparse heartbeat.
   Their liveness comes from the heartbeat, never from the person: the limit is ``offline_event_cadences`` × the
   declared heartbeat + ``offline_event_grace_s`` (a PIR: 2 h 05 min, a door contact: 12 h 05 min), tightened to
-  the same multiple of the longest gap *between heartbeats* once ``offline_learn_min_gaps`` were seen, never below
-  one declared heartbeat + the grace (a silence the contract calls normal is not a failure). Gaps between
+  the same multiple of the longest gap *between heartbeats* once ``offline_learn_min_gaps`` were seen. Gaps between
   events are the person's rhythm and are not learned from (a storm of events once collapsed a door's limit to
   15 min and raised 991 alerts a month on one real home). A healthy PIR that sees nobody stays online.
 - **periodic kinds** (mattress, wristband): ``max(offline_cadences × cadence, offline_min_s)``, tightened to
@@ -47,10 +46,8 @@ def offline_limit_ms(kind: DeviceKind, config: DetectConfig, *, max_gap_ms: int 
     >>> c = DetectConfig()
     >>> offline_limit_ms(DeviceKind.MOTION, c) // 60_000, offline_limit_ms(DeviceKind.DOOR, c) // 60_000
     (125, 725)
-    >>> offline_limit_ms(DeviceKind.MOTION, c, max_gap_ms=2_400_000, n_gaps=12) // 60_000
-    85
-    >>> offline_limit_ms(DeviceKind.SMOKE, c, max_gap_ms=5_400_000, n_gaps=37) // 60_000  # never below 6 h + 5 min
-    365
+    >>> offline_limit_ms(DeviceKind.MOTION, c, max_gap_ms=1_800_000, n_gaps=12) // 60_000
+    65
     """
     c = config
     cad_ms = EXPECTED_CADENCE_S[kind] * 1000
@@ -59,10 +56,7 @@ def offline_limit_ms(kind: DeviceKind, config: DetectConfig, *, max_gap_ms: int 
         base = int(cad_ms * c.offline_event_cadences) + c.offline_event_grace_s * 1000
         if n_gaps >= c.offline_learn_min_gaps and max_gap_ms > 0:
             learned = int(max_gap_ms * c.offline_event_cadences) + c.offline_event_grace_s * 1000
-            # Never below the declared cadence + grace: a gap the contract calls normal for the kind is not a
-            # failure, however regular this device was (a smoke detector heard every 1.5 h was called offline
-            # after 3 h 10 min of two lost heartbeats).
-            return max(floor, cad_ms + c.offline_event_grace_s * 1000, min(base, learned))
+            return max(floor, min(base, learned))
         return max(floor, base)
     base = max(int(cad_ms * c.offline_cadences), floor)
     if kind is DeviceKind.WRISTBAND:
