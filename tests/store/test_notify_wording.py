@@ -41,7 +41,8 @@ async def test_a_notification_names_the_device_by_its_kind_and_room(
     # The stored text keeps the id for technicians, audit and replay.
     assert store.get_alert(record.id).explanation_zh == "卧室的一键呼叫按钮 btn1 被按下。"
 
-    sos = _alert(AlertType.SOS, "band1", "SOS key pressed on wristband band1.", "手环 band1 按下了SOS紧急呼救键。", clock)
+    sos = _alert(AlertType.SOS, "band1", "SOS key pressed on wristband band1.", "手环 band1 按下了SOS紧急呼救键。",
+                 clock)  # fmt: skip
     await service.raise_alert(sos)
     got = await asyncio.to_thread(webhook.wait, 4)
     zh = [m["message"] for m in got[2:] if m["path"] == "/W01"][0]
