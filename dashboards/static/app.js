@@ -54,9 +54,13 @@
       again = false;
       const v = version;
       const done = (ok) => {
-        if (ok) afterLoad(v);
-        loading = false;
-        if (again || !ok) { if (!ok) setTimeout(load, 1000); else load(); }
+        try {
+          if (ok) afterLoad(v);
+        } finally { // whatever happened, the next version is still fetched: a stuck flag would freeze the queue
+          loading = false;
+          if (!ok) setTimeout(load, 1000);
+          else if (again) load();
+        }
       };
       window.htmx.ajax("GET", queue.dataset.fragment, { target: `#${queue.id}`, swap: "innerHTML" }).then(() => done(true), () => done(false));
     }
