@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from eldercare.broker_cli import broker_app
+from eldercare.logs import configure_logging
 
 if TYPE_CHECKING:
     from detection.replay import ReplayResult
@@ -48,14 +48,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # One line per HTTP request or notification drowns what operators need to see.
-    # alembic.runtime.plugins announces each of its plugins at INFO on every start; the migrations it runs stay.
-    for noisy in ("httpx", "apprise", "alembic.runtime.plugins"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging(verbose=verbose)
 
 
 @app.callback()

@@ -52,6 +52,7 @@ from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.state import NEVER, EngineSnapshot, HomeState
+from eldercare.logs import configure_logging
 from eldercare.pipeline import directory_from_settings, send_confirmations
 from eldercare.settings import Settings, influx_client
 from gateway.confirm import StoredConfirmations
@@ -811,7 +812,7 @@ async def seed_snapshots(settings: Settings, data: bytes) -> int:
 
 def main() -> None:
     """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = Settings()
     service, seen, close, store = alert_store_sink(settings)
 

@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import Final
 
+from eldercare.logs import configure_logging
 from eldercare.settings import Settings, influx_client
 from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
@@ -258,7 +259,7 @@ async def run_pipeline(
 
 def main() -> None:
     """Entry point of ``python -m eldercare.pipeline``: settings from the environment, stop on SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = Settings()
 
     async def _run() -> None:

@@ -201,6 +201,9 @@ async def test_a_check_in_on_a_worker_is_sent_to_the_home_and_a_cancel_closes_it
         # The worker saves what its engine learned about the home, for a console process of its own (issue 19).
         learned = await _until_async(lambda: LearnedStore(store).load(site).items(), 30)
         assert ("personal", False) in learned and any(k == SAVED_KEY for k, _ in learned)
+        # An operator's log: the worker's own lines, not one per InfluxDB request (eldercare/logs.py).
+        log = worker.log.read_text()
+        assert "partition worker ready" in log and "HTTP Request" not in log, log[-2000:]
     finally:
         store.close()
         await asyncio.to_thread(gw.close)
