@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from gateway.contract import UPLINK_TYPES
 from gateway.listener import MqttListener
@@ -11,6 +12,9 @@ from gateway.models import CONTRACT_PREFIX, DeviceKind
 from gateway.mqtt_wire import NativeListener
 from gateway.provisioning import SiteDevices, StaticDirectory
 from gateway.sessions import SplitListener
+
+if TYPE_CHECKING:
+    from eldercare.stack import Broker
 
 DEVICES = {
     "mat1": DeviceKind.MATTRESS,
@@ -29,6 +33,19 @@ MakeListener = Callable[..., Awaitable[Listener]]
 def site_filters(*sites: str) -> tuple[str, ...]:
     """Uplink filters of some sites only, so tests sharing the session broker never see each other."""
     return tuple(f"{CONTRACT_PREFIX}/{s}/+/+/{t.value}" for s in sites for t in UPLINK_TYPES)
+
+
+def native_backend(broker: Broker, site: str, *, client_id: str, **options: Any) -> NativeListener:
+    """The backend's own MQTT client on the real broker, subscribed to ``site``'s uplinks (not started yet)."""
+    return NativeListener(
+        host=broker.host,
+        port=broker.backend_port,
+        username=broker.backend_user,
+        password=broker.backend_password,
+        client_id=client_id,
+        subscriptions=site_filters(site),
+        **options,
+    )
 
 
 def directory_for(*sites: str) -> StaticDirectory:

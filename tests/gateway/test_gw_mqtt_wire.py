@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from gw_helpers import site_filters
+from gw_helpers import native_backend
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
@@ -27,15 +27,7 @@ async def test_a_resumed_session_larger_than_the_inbox_is_received_in_order(brok
     site = unique_site
     broker.provision([site])
     client_id = f"resume-{uuid.uuid4().hex[:8]}"
-    options = {
-        "host": broker.host,
-        "port": broker.backend_port,
-        "username": broker.backend_user,
-        "password": broker.backend_password,
-        "client_id": client_id,
-        "subscriptions": site_filters(site),
-    }
-    away = NativeListener(**options)  # type: ignore[arg-type]
+    away = native_backend(broker, site, client_id=client_id)
     await away.start()
     await away.wait_ready()
     await away.close()  # the session stays: the broker queues for it while the backend is down
@@ -46,7 +38,7 @@ async def test_a_resumed_session_larger_than_the_inbox_is_received_in_order(brok
         await asyncio.to_thread(gw.publish_all, sent)
     finally:
         await asyncio.to_thread(gw.close)
-    back = NativeListener(**options, capacity=5)  # type: ignore[arg-type]
+    back = native_backend(broker, site, client_id=client_id, capacity=5)
     await back.start()
     seen: list[RawMessage] = []
     deepest = 0
@@ -198,14 +190,7 @@ async def test_keepalive_pings_and_a_silent_broker_is_left() -> None:
 
 
 async def test_a_closed_listener_can_be_started_again(broker: Broker, unique_site: str) -> None:
-    listener = NativeListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=f"again-{uuid.uuid4().hex[:8]}",
-        subscriptions=site_filters(unique_site),
-    )
+    listener = native_backend(broker, unique_site, client_id=f"again-{uuid.uuid4().hex[:8]}")
     await listener.start()
     await listener.wait_ready()
     await listener.close()
@@ -235,14 +220,7 @@ async def test_a_close_that_meets_the_connack_ends_the_listener(
     import gateway.mqtt_wire as wire
 
     broker.provision([unique_site])
-    listener = NativeListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=f"close-race-{uuid.uuid4().hex[:8]}",
-        subscriptions=site_filters(unique_site),
-    )
+    listener = native_backend(broker, unique_site, client_id=f"close-race-{uuid.uuid4().hex[:8]}")
     closing: list[asyncio.Task[None]] = []
 
     class CloseOnConnack(wire._Connection):  # noqa: SLF001 - the race needs the CONNACK's future

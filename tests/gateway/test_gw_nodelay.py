@@ -22,12 +22,11 @@ import struct
 import time
 import uuid
 
-from gw_helpers import MakeListener, site_filters
+from gw_helpers import MakeListener, native_backend
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import encode_mattress_telemetry, encode_motion_event, encode_wristband_event
-from gateway.mqtt_wire import NativeListener
 
 MESSAGES = 100
 _TCPI_SEGS_IN = 140
@@ -53,14 +52,7 @@ async def test_each_message_of_a_trickle_reaches_the_unacknowledging_backend_in_
 ) -> None:
     site = unique_site
     broker.provision([site])
-    listener = NativeListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=f"nodelay-{uuid.uuid4().hex[:8]}",
-        subscriptions=site_filters(site),
-    )
+    listener = native_backend(broker, site, client_id=f"nodelay-{uuid.uuid4().hex[:8]}")
     await listener.start()
     gw = GatewayPublisher(site=site, password=broker.gateway_password(site), host=broker.host, port=broker.port)
     try:
