@@ -96,9 +96,8 @@ async def _ready_or_stopped(listener: Listener, stop: asyncio.Event, *, where: s
             readying = asyncio.ensure_future(listener.wait_ready(timeout=READY_WARN_S))
             await asyncio.wait({stopping, readying}, return_when=asyncio.FIRST_COMPLETED)
             if not readying.done():
-                readying.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await readying
+                with contextlib.suppress(TimeoutError):
+                    await cancel_and_wait(readying)
                 return False
             try:
                 readying.result()

@@ -13,11 +13,10 @@
     return charts[id];
   }
   function set(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
-  // A median of nothing (no alert handled yet today) says so in words, not with a dash that reads as "no data".
-  function median(id, value) {
+  // A tile with nothing to count says why in words (its data-empty), not with a dash that reads as "no data".
+  function tile(id, value, none) {
     const el = document.getElementById(id);
     if (!el) return;
-    const none = value === "-";
     el.classList.toggle("empty", none);
     el.textContent = none ? el.dataset.empty : value;
   }
@@ -25,14 +24,13 @@
     set("big-active", d.active);
     set("big-unacked", d.unacknowledged);
     set("big-today", d.today);
-    median("big-ack", d.ack_p50); // formatted by the server, as on the statistics page
-    median("big-onsite", d.on_site_p50);
+    // Medians formatted by the server, as on the statistics page; "-" when nothing was handled today.
+    tile("big-ack", d.ack_p50, d.ack_p50 === "-");
+    tile("big-onsite", d.on_site_p50, d.on_site_p50 === "-");
     set("big-visits", d.visits_total ? `${Math.round((100 * d.visits_done) / d.visits_total)}%` : "—");
-    // No device registered in the area (e.g. homes imported from a CSV, which lists none): say so, not "—".
-    const online = document.getElementById("big-online");
+    // No device registered in the area (e.g. homes imported from a CSV, which lists none).
     const none = d.devices_registered === 0;
-    if (online) online.classList.toggle("empty", none);
-    set("big-online", none ? online.dataset.empty : `${(100 * d.device_online_rate).toFixed(1)}%`);
+    tile("big-online", none ? "" : `${(100 * d.device_online_rate).toFixed(1)}%`, none);
     set("big-online-of", none ? "" : `${d.devices_reachable} / ${d.devices_registered}`);
     const unseen = document.getElementById("big-unseen");
     if (unseen) unseen.textContent = d.devices.unseen ? `${unseen.dataset.label} ${d.devices.unseen}` : "";
