@@ -86,11 +86,7 @@ class Worker:
             )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while READY_LINE not in self.log.read_text():
-            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]
-            assert time.monotonic() < deadline, self.log.read_text()[-3000:]
-            time.sleep(0.05)
+        self._wait_for_line(READY_LINE, timeout)
 
     def wait_consuming(self, site: str, *, partitions: int = DEFAULT_PARTITIONS, timeout: float = 180) -> None:
         """Wait until the worker consumes the partition of ``site``.
@@ -99,7 +95,10 @@ class Worker:
         read back from InfluxDB: over a minute on a loaded 2-core machine, where a test that published at "ready" and
         waited 60 s for the home's check-in failed).
         """
-        line = f"partition {partition_of(site, partitions)}: consuming ("
+        self._wait_for_line(f"partition {partition_of(site, partitions)}: consuming (", timeout)
+
+    def _wait_for_line(self, line: str, timeout: float) -> None:
+        """Wait until the worker's log holds ``line`` (fails at once if the worker died, with its log's tail)."""
         deadline = time.monotonic() + timeout
         while line not in self.log.read_text():
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()[-3000:]

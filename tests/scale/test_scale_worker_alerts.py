@@ -69,12 +69,7 @@ class _Home:
         worker = Worker(name, self.env, self.tmp_path)
         worker.start()
         worker.wait_ready()
-        _wait(
-            lambda: f"partition {self.partition}: consuming" in worker.log.read_text(),
-            60,
-            "the worker never consumed the home's partition",
-            worker,
-        )
+        worker.wait_consuming(self.site, partitions=self.cluster.partitions, timeout=60)
         return worker
 
     def publish(self, *, press: bool) -> None:
