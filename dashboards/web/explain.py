@@ -8,10 +8,8 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 from alerts.views import AlertView, DeviceView, ResidentView
-from alerts.wording import device_words, sentence_case
+from alerts.wording import device_words
 from dashboards.i18n import Translator
-
-__all__ = ["alert_device", "device_name", "explanation", "sentence_case"]
 
 
 def alert_device(alert: AlertView, resident: ResidentView | None) -> DeviceView | None:

@@ -11,13 +11,14 @@ from fastapi.templating import Jinja2Templates
 
 from alerts.privacy import mask_id_number, mask_phone
 from alerts.views import Account
+from alerts.wording import sentence_case
 from dashboards.api.deps import is_officer
 from dashboards.context import AppContext
 from dashboards.i18n import CATALOGUES, Translator, pick_language
 from dashboards.listing import clock_text, local_time, waited_ms
 from dashboards.security import LANG_COOKIE, SESSION_COOKIE
 from dashboards.stats import format_duration
-from dashboards.web.explain import alert_device, device_name, explanation, sentence_case
+from dashboards.web.explain import alert_device, device_name, explanation
 from dashboards.web.urls import page_path, with_param
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
