@@ -24,8 +24,10 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import msgspec
 
@@ -53,7 +55,7 @@ from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.logs import configure_logging
-from eldercare.pipeline import directory_from_settings, send_confirmations
+from eldercare.pipeline import directory_from_settings, ensure_storage_retrying, send_confirmations
 from eldercare.settings import Settings, influx_client
 from gateway.confirm import StoredConfirmations
 from gateway.contract import DeviceDirectory
@@ -63,6 +65,7 @@ from gateway.listener import RawMessage
 from gateway.models import Z2M_PREFIX, Reading
 from gateway.provisioning import StaticDirectory
 from gateway.service import GatewayService
+from gateway.tasks import cancel_and_wait
 from gateway.z2m.adapter import Z2mAdapter
 from ingest.history import stored_readings
 from ingest.nats_bus import (
@@ -92,6 +95,14 @@ SNAPSHOT_LOOKBACK_MS = 10 * 60_000
 SERVICE_TICK_S = 2.0
 """How often a worker fires the alert service's due reminders, escalations and retries (as the embedded backend)."""
 
+RESTORE_SLICE: Final = 5_000
+"""Readings a restore replays per turn of the event loop (a few ms), so the worker's live readings never wait long."""
+RESTORE_RETRY_MAX_S: Final = 10.0
+"""Longest pause between two attempts of a failing restore (InfluxDB down)."""
+KEPT_WHILE_RESTORING: Final = 50_000
+"""Durable readings a partition keeps for its engine while its state is restored (InfluxDB down at a take-over:
+hours of them). Beyond, the oldest are let go: the restore reads back whatever InfluxDB holds by then."""
+
 AlertSeen = Callable[[Alert], bool]
 """True if the alert store already holds this alert (raised by the partition's previous owner)."""
 
@@ -107,7 +118,9 @@ class _Owned:
     engine: Engine
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     restored: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set once the engine holds the partition's restored state (only then is it worth a snapshot)."""
+    """Set once :attr:`engine` holds the partition's restored state (only then is it worth a snapshot). Before, the
+    partition is already consumed: :attr:`engine` is an empty one that sees the life-safety readings only (they need
+    no history), and the durable readings wait in :attr:`kept`."""
     alerts: int = 0
     saved_at: tuple[int, int] = (0, 0)
     """(readings, alerts) of the engine at its last stored snapshot: an unchanged partition is not stored again
@@ -120,6 +133,13 @@ class _Owned:
     dedupe: Deduplicator = field(default_factory=Deduplicator)
     """The partition's dedupe window, kept across its sources and seeded at the restore with what InfluxDB and the
     snapshot already hold: the messages the old owner stored but did not acknowledge come again, and are copies."""
+    kept: deque[Reading] = field(default_factory=lambda: deque(maxlen=KEPT_WHILE_RESTORING))
+    """Durable readings consumed before the state is restored, in arrival order: the restored engine's, then."""
+    kept_dropped: int = 0
+    """Readings the full :attr:`kept` let go (the restore reads them back from InfluxDB if it holds them by then)."""
+    raised_live: set[tuple[str, str, str | None, int]] = field(default_factory=set)
+    """(site, type, device, time) of the alerts raised before the restore: its catch-up does not raise them again."""
+    restoring: asyncio.Task[None] | None = None
 
 
 class PartitionWorker:
@@ -237,11 +257,65 @@ class PartitionWorker:
             config=self.detect_config, clock=_Clock(), refit_inline=False, registry=self._registry_of(partition)
         )
 
+    def _dispatch_live(self, owned: _Owned, alert: Alert) -> None:
+        """An alert of the engine that runs while the partition's state is restored (life-safety readings only).
+
+        The dedupe window is seeded by the restore, so until then JetStream's redelivery of what the previous owner
+        stored but had not acknowledged gets through: a redelivered press whose alert the store holds is not raised
+        again (one store lookup first, during the restore only). The restored engine's catch-up skips these alerts.
+        """
+        owned.raised_live.add((alert.site, alert.type, alert.device, alert.time_ms))
+        seen = self.alert_seen
+        if seen is None or alert.clears:
+            self._dispatch(owned, alert)
+            return
+
+        async def unless_stored() -> None:
+            try:
+                stored = await asyncio.to_thread(seen, alert)
+            except Exception as exc:  # noqa: BLE001 - the store unreachable: raised (retried until stored)
+                _LOG.warning("alert store lookup failed (%s: %s); raising %s", type(exc).__name__, exc, alert.type)
+                stored = False
+            if stored:
+                _LOG.info("%s of a redelivered reading: already stored by the previous owner", alert.type)
+            else:
+                self._dispatch(owned, alert)
+
+        task = asyncio.ensure_future(unless_stored())
+        owned.raising.add(task)
+        task.add_done_callback(owned.raising.discard)
+
+    async def _restore_until_done(self, owned: _Owned, reader: InfluxReader) -> None:
+        """:meth:`_restore`, retried while the lease holds (InfluxDB down: the partition is consumed meanwhile)."""
+        partition = owned.lease.partition
+        failures = 0
+        while not owned.stop.is_set() and owned.lease.valid(time.monotonic()):
+            try:
+                await self._restore(owned, reader)
+                return
+            except Exception as exc:
+                failures += 1
+                delay = min(0.25 * 2**failures, RESTORE_RETRY_MAX_S)
+                if failures == 1 or failures % 10 == 0:
+                    _LOG.warning(
+                        "partition %d: restoring failed (%s: %s); retrying in %.2f s (attempt %d; life-safety alerts"
+                        " are raised meanwhile, the other readings are kept for the restored state)",
+                        partition,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                        failures,
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(owned.stop.wait(), delay)
+
     async def _restore(self, owned: _Owned, reader: InfluxReader) -> None:
         """The partition's last snapshot plus the readings stored since (or 6 h of them), caught up to now.
 
-        Alerts found on the way that the store does not hold yet are raised (a timer that fell due while nobody
-        owned the partition); the others were the previous owner's.
+        The partition is consumed meanwhile: the readings kept since its take-over follow the history, then the
+        restored engine replaces the one that raised life-safety alerts until then. Alerts found on the way that
+        the store does not hold yet, and that were not raised meanwhile, are raised (a timer that fell due while
+        nobody owned the partition); the others were the previous owner's.
         """
         partition = owned.lease.partition
         now = _Clock().now_ms()
@@ -270,38 +344,52 @@ class PartitionWorker:
             start = max(engine.now_ms - SNAPSHOT_LOOKBACK_MS, now - REBUILD_LOOKBACK_MS)
         history = await stored_readings(reader, start_ms=start, end_ms=now + 60_000)
         mine = [r for r in history if partition_of(r.site, self.settings.partitions) == partition]
-        found = engine.catch_up(mine)
+        found: list[Alert] = []
+        for i in range(0, len(mine), RESTORE_SLICE):
+            if i:
+                await asyncio.sleep(0)  # the owned partitions' live readings go first
+            found += engine.catch_up(mine[i : i + RESTORE_SLICE])
         _seed_dedupe(owned.dedupe, engine, mine)
-        found += engine.advance(now)  # no sink yet: timers due while the partition had no owner
-        seen = self.alert_seen
-        fresh = [a for a in found if a.clears or seen is None or not await asyncio.to_thread(seen, a)]
+        # The readings consumed meanwhile, less those the history holds (the previous owner's redelivered ones,
+        # and those written before it was read), a slice per turn of the loop; the last step (none left) does not
+        # await, so no batch slips between them and the restored engine going live.
+        stored = {(r.site, r.device, r.seq) for r in mine if r.seq is not None}
+        kept = 0
+        while owned.kept:
+            chunk = [owned.kept.popleft() for _ in range(min(RESTORE_SLICE, len(owned.kept)))]
+            chunk = [r for r in chunk if r.seq is None or (r.site, r.device, r.seq) not in stored]
+            self._count_order(chunk)
+            found += engine.catch_up(chunk)
+            kept += len(chunk)
+            await asyncio.sleep(0)
+        found += engine.advance(_Clock().now_ms())  # no sink yet: timers due while the partition had no owner
         owned.engine = engine
         engine.sink = lambda alert: self._dispatch(owned, alert)
-        # Its Z2M homes' names come from the last owner, at each home's first message (_load_z2m_names).
-        n = self.settings.partitions
-        self._z2m_current -= {site for site in self._z2m_current if partition_of(site, n) == partition}
+        owned.restored.set()
+        raised_live, owned.raised_live = owned.raised_live, set()
+        seen = self.alert_seen
+
+        def not_yet_raised() -> list[Alert]:  # one thread hop for all of them, not one per alert
+            return [
+                a
+                for a in found
+                if a.clears
+                or ((a.site, a.type, a.device, a.time_ms) not in raised_live and (seen is None or not seen(a)))
+            ]
+
+        fresh = await asyncio.to_thread(not_yet_raised)
         for alert in fresh:
             self._dispatch(owned, alert)
         self._drain_checkins(engine)
-        if self.notifications is not None:
-            # The last owner may have died between storing an alert and sending its first messages: nothing else
-            # sends them (the alert is stored, so this catch-up did not raise it again).
-            self._background(
-                resume_owed(
-                    self.notifications,
-                    started_ms=now,
-                    stop=owned.stop,
-                    owns=lambda site: partition_of(site, n) == partition,
-                ),
-                f"resume-{partition}",
-            )
         personal = sum(1 for h in engine.homes.values() if h.baseline.personal)
         _LOG.info(
-            "partition %d: restored from %s + %d stored readings (%d homes, %d with learned baselines, %d timers"
-            " armed, %d alerts due)",
+            "partition %d: restored from %s + %d stored readings and %d consumed meanwhile%s (%d homes, %d with"
+            " learned baselines, %d timers armed, %d alerts due)",
             partition,
             source,
             len(mine),
+            kept,
+            f" ({owned.kept_dropped} more let go: the buffer was full)" if owned.kept_dropped else "",
             len(engine.homes),
             personal,
             len(engine.timers.items()),
@@ -433,44 +521,71 @@ class PartitionWorker:
         acked = 0
         consumer: str | None = None
         failures = 0
-        while not owned.stop.is_set():
-            try:
-                if consumer is None:
-                    consumer = owned.consumer = await bus.take_over_consumer(lease)
-                if not owned.restored.is_set():
-                    await self._restore(owned, reader)
-                    owned.restored.set()
-                source = await bus.partition_source(lease, consumer, before_batch=self._load_z2m_names)
-                _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+        try:
+            while not owned.stop.is_set():
                 try:
-                    await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
-                finally:
-                    await source.close()
-                    acked += source.acked
-                break
-            except LeaseLostError as lost:
-                _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
-                break
-            except Exception as exc:
-                failures += 1
-                if isinstance(exc, ConsumerMissingError):
-                    consumer = None  # created again from the older epochs' ack floor
-                if not lease.valid(time.monotonic()):
-                    _LOG.warning(
-                        "partition %d failed past its lease (%s: %s)", lease.partition, type(exc).__name__, exc
-                    )
+                    if consumer is None:
+                        consumer = owned.consumer = await bus.take_over_consumer(lease)
+                    if owned.restoring is None:
+                        self._taken_over(owned, reader)
+                    source = await bus.partition_source(lease, consumer, before_batch=self._load_z2m_names)
+                    _LOG.info("partition %d: consuming (%s)", lease.partition, consumer)
+                    try:
+                        await service_for(owned).run(source, max_batch=500, max_wait_s=0.2, stop=owned.stop)
+                    finally:
+                        await source.close()
+                        acked += source.acked
                     break
-                delay = min(0.25 * 2**failures, 2.0)
-                _LOG.warning(
-                    "partition %d: %s: %s; retrying in %.2f s with the same lease",
-                    lease.partition,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(owned.stop.wait(), delay)
+                except LeaseLostError as lost:
+                    _LOG.warning("partition %d fenced: %s", lease.partition, lost.reason)
+                    break
+                except Exception as exc:
+                    failures += 1
+                    if isinstance(exc, ConsumerMissingError):
+                        consumer = None  # created again from the older epochs' ack floor
+                    if not lease.valid(time.monotonic()):
+                        _LOG.warning(
+                            "partition %d failed past its lease (%s: %s)", lease.partition, type(exc).__name__, exc
+                        )
+                        break
+                    delay = min(0.25 * 2**failures, 2.0)
+                    _LOG.warning(
+                        "partition %d: %s: %s; retrying in %.2f s with the same lease",
+                        lease.partition,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(owned.stop.wait(), delay)
+        finally:
+            if owned.restoring is not None and not owned.restoring.done():
+                await cancel_and_wait(owned.restoring)
         _LOG.info("partition %d: stopped after %d acknowledged", lease.partition, acked)
+
+    def _taken_over(self, owned: _Owned, reader: InfluxReader) -> None:
+        """The partition is this worker's: restore its state in the background and send what its last owner owed.
+
+        Neither waits for the other nor holds up consuming: a press in the partition is paged while the history is
+        read (InfluxDB may be down: the restore is retried meanwhile).
+        """
+        partition = owned.lease.partition
+        n = self.settings.partitions
+        # Its Z2M homes' names come from the last owner, at each home's first message (_load_z2m_names).
+        self._z2m_current -= {site for site in self._z2m_current if partition_of(site, n) == partition}
+        owned.restoring = asyncio.create_task(self._restore_until_done(owned, reader), name=f"restore-{partition}")
+        if self.notifications is not None:
+            # The last owner may have died between storing an alert and sending its first messages: nothing else
+            # sends them (the alert is stored, so neither engine raises it again).
+            self._background(
+                resume_owed(
+                    self.notifications,
+                    started_ms=_Clock().now_ms(),
+                    stop=owned.stop,
+                    owns=lambda site: partition_of(site, n) == partition,
+                ),
+                f"resume-{partition}",
+            )
 
     # ------------------------------------------------------------------ membership and leases
 
@@ -598,8 +713,6 @@ class PartitionWorker:
             confirmations = StoredConfirmations(gateway_of=gateway_of)
 
         def service_for(owned: _Owned) -> GatewayService:
-            engine = owned.engine  # restored before the service is built
-
             worker = self
 
             class _Sink:
@@ -608,12 +721,21 @@ class PartitionWorker:
                     await worker._save_z2m_names()  # a new bridge/devices: kept before the batch is acknowledged
                     # Durable now. Detection only while we own the homes; a lost lease is not an error to retry
                     # here (the writer's retry loop would spin on it): the ack that follows is refused instead.
-                    if owned.lease.valid(time.monotonic()):
-                        worker._count_order(readings)
-                        engine.process_many([r for r in readings if not r.is_life_safety])
-                        worker._drain_checkins(engine)  # an answer (the button's cancel) closes a check-in
+                    if not owned.lease.valid(time.monotonic()):
+                        return
+                    if not owned.restored.is_set():  # the restored engine's, once it exists
+                        kept = owned.kept
+                        assert kept.maxlen is not None
+                        owned.kept_dropped += max(0, len(kept) + len(readings) - kept.maxlen)
+                        kept.extend(readings)
+                        return
+                    engine = owned.engine
+                    worker._count_order(readings)
+                    engine.process_many([r for r in readings if not r.is_life_safety])
+                    worker._drain_checkins(engine)  # an answer (the button's cancel) closes a check-in
 
             def fast_path(reading: Reading) -> None:
+                engine = owned.engine  # before the restore: an empty one of its own (life-safety needs no history)
                 engine.process(reading)  # at once; alerts fenced in _dispatch
                 worker._drain_checkins(engine)
 
@@ -628,10 +750,11 @@ class PartitionWorker:
                 on_stored=confirmations.add if confirmations is not None else None,
             )
 
-        try:
-            await influx.ensure_storage()
-        except Exception as exc:  # noqa: BLE001 - InfluxDB down: the writer spools and retries meanwhile
-            _LOG.warning("InfluxDB schema setup failed (%s); writing anyway", exc)
+        # Retried in the background while InfluxDB is down: a worker that tried once and went on never created the
+        # database, so its writes stayed in the spool and its restores failed ("database not found") for ever.
+        setup = asyncio.create_task(ensure_storage_retrying(influx, raw_retention=s.influx_raw_retention))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(setup), 10)
         await writer.start()
         try:
             async with nats_bus(s, name=self.worker_id) as bus:
@@ -655,7 +778,9 @@ class PartitionWorker:
                 )
 
                 def start(lease: Lease) -> None:
-                    owned = _Owned(lease=lease, engine=self._new_engine())  # replaced by the restored one
+                    # Until the restore replaces it, an empty engine raises the partition's life-safety alerts.
+                    owned = _Owned(lease=lease, engine=self._new_engine(lease.partition))
+                    owned.engine.sink = lambda alert: self._dispatch_live(owned, alert)
                     owned.task = asyncio.create_task(
                         self._consume(bus, owned, service_for, reader), name=f"partition-{lease.partition}"
                     )
@@ -712,6 +837,7 @@ class PartitionWorker:
             await self.raiser.wait()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_and_wait(setup)
             await writer.close()
             await influx.aclose()
             deadletter.close()

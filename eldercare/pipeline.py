@@ -56,8 +56,11 @@ def watches_from_settings(settings: Settings) -> dict[str, WatchBinding]:
     return watches_from_registry(json.loads(settings.registry_path.read_text()))
 
 
-async def _ensure_storage(influx: InfluxClient, *, raw_retention: str) -> None:
-    """Create database, retention policies and continuous queries; retried in the background while down."""
+async def ensure_storage_retrying(influx: InfluxClient, *, raw_retention: str) -> None:
+    """Create database, retention policies and continuous queries; retried while InfluxDB is down (run it as a task).
+
+    Until it is done, writes are refused ("database not found") and spooled, and history reads fail.
+    """
 
     def failed(_n: int, exc: Exception, delay: float) -> None:
         _LOG.warning("InfluxDB schema setup failed (%s); retrying in %.0f s", exc, delay)
@@ -209,7 +212,7 @@ async def run_pipeline(
     confirming: asyncio.Task[None] | None = None
     try:
         if setup_storage:
-            setup = asyncio.create_task(_ensure_storage(influx, raw_retention=settings.influx_raw_retention))
+            setup = asyncio.create_task(ensure_storage_retrying(influx, raw_retention=settings.influx_raw_retention))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(setup), 10)
         await writer.start()
@@ -249,7 +252,7 @@ async def run_pipeline(
                 await asyncio.wait_for(confirm_publisher.publish_many(confirmations.drain()), 5)
             await confirm_publisher.close()
         if setup is not None:
-            setup.cancel()
+            await cancel_and_wait(setup)
         await writer.close()
         await influx.aclose()
         deadletter.close()

@@ -39,6 +39,15 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
     server.stop()
 
 
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
+    """An influxd of this test only (it is stopped, killed or frozen; ``start()`` again keeps its port and data)."""
+    server = Influxd(data_dir=tmp_path / "influxdb")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     """A real PostgreSQL (Debian's), one per test session, on a free loopback port (store and dashboards tests)."""

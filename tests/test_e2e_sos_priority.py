@@ -13,7 +13,7 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,15 +37,6 @@ BULK = 400
 """Telemetry readings published before the SOS."""
 BULK_DETECT = 5_000
 """A full MQTT batch of telemetry readings fed to the behavioural detectors."""
-
-
-@pytest.fixture
-def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
-    """An influxd of this test only (it is frozen and resumed)."""
-    server = Influxd(data_dir=tmp_path / "influxdb")
-    server.start()
-    yield server
-    server.stop()
 
 
 async def _until(check: Callable[[], bool], what: str, *, timeout: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-"""The chaos suite runs its own broker and influxd (it kills them), not the session's shared ones."""
+"""The chaos suite runs its own broker (it kills it), not the shared one (`own_influxd`: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 
 
@@ -19,12 +18,3 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
-
-
-@pytest.fixture
-def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
-    """An influxd of this test only."""
-    server = Influxd(data_dir=tmp_path / "influxdb")
-    server.start()
-    yield server
-    server.stop()

@@ -86,18 +86,25 @@ class Worker:
             )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        self._wait_for_line(READY_LINE, timeout)
+        self.wait_line(READY_LINE, timeout)
 
     def wait_consuming(self, site: str, *, partitions: int = DEFAULT_PARTITIONS, timeout: float = 180) -> None:
-        """Wait until the worker consumes the partition of ``site``.
+        """Wait until the worker consumes the partition of ``site`` (its state may still be being restored).
 
-        "Ready" is logged once the worker has joined, before it claims and restores its partitions (64 of them, each
-        read back from InfluxDB: over a minute on a loaded 2-core machine, where a test that published at "ready" and
-        waited 60 s for the home's check-in failed).
+        "Ready" is logged once the worker has joined, before it claims its partitions (64 of them, each with its
+        consumer: over a minute on a loaded 2-core machine, where a test that published at "ready" and waited 60 s
+        for the home's check-in failed).
         """
-        self._wait_for_line(f"partition {partition_of(site, partitions)}: consuming (", timeout)
+        self.wait_line(f"partition {partition_of(site, partitions)}: consuming (", timeout)
 
-    def _wait_for_line(self, line: str, timeout: float) -> None:
+    def wait_restored(self, site: str, *, partitions: int = DEFAULT_PARTITIONS, timeout: float = 180) -> None:
+        """Wait until the partition of ``site`` has its detection state back (snapshot and InfluxDB's history).
+
+        Readings consumed before then reach the behavioural detectors at that moment; life-safety ones at once.
+        """
+        self.wait_line(f"partition {partition_of(site, partitions)}: restored from", timeout)
+
+    def wait_line(self, line: str, timeout: float) -> None:
         """Wait until the worker's log holds ``line`` (fails at once if the worker died, with its log's tail)."""
         deadline = time.monotonic() + timeout
         while line not in self.log.read_text():

@@ -101,7 +101,7 @@ def _one_worker(
     worker.start()
     try:
         worker.wait_ready()
-        worker.wait_consuming(site)  # the home's partition claimed and restored: what is published now is read
+        worker.wait_restored(site)  # the home's partition claimed and restored: what is published now is detected
         yield worker, site, db_url
     finally:
         worker.stop()

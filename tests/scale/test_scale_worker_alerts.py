@@ -98,11 +98,14 @@ class _Home:
 def home_on(
     cluster8: NatsCluster, influxd: Influxd, unique_db: str, webhook: Webhook, tmp_path: Path
 ) -> Iterator[Callable[[str], _Home]]:
-    """``home_on(database_url)``: a home on this test's 8-partition cluster, its alerts in that database."""
+    """``home_on(database_url)``: a home on this test's 8-partition cluster, its alerts in that database.
+
+    ``influx=`` puts its readings in that InfluxDB instead of the session's (one a test stops).
+    """
     made: list[_Home] = []
 
-    def make(database_url: str) -> _Home:
-        home = _Home(cluster8, influxd, unique_db, database_url, webhook, tmp_path)
+    def make(database_url: str, *, influx: Influxd | None = None) -> _Home:
+        home = _Home(cluster8, influx or influxd, unique_db, database_url, webhook, tmp_path)
         made.append(home)
         return home
 
@@ -168,6 +171,50 @@ async def test_an_sos_page_in_flight_when_its_worker_is_killed_is_sent_by_the_pa
         webhook.release()
         for w in workers:
             w.stop()
+        postgres_server.drop_database(db_name)
+
+
+@pytest.mark.scale  # ~30 s: two InfluxDB starts, a worker start
+async def test_an_sos_in_a_partition_taken_over_while_influxdb_is_down_is_paged_before_influxdb_is_back(
+    home_on: Callable[..., _Home], postgres_server: Postgres, own_influxd: Influxd, webhook: Webhook
+) -> None:
+    """A take-over restores the partition from InfluxDB's history; while InfluxDB is down that read is retried.
+
+    Before, the partition was not consumed until the read succeeded: a press in it waited for InfluxDB (found
+    2026-12-06, docs/scale-out.md) although a life-safety alert needs no history. Now the partition is consumed at
+    once, its life-safety readings go through an engine of their own, and the restored engine takes over the
+    readings kept meanwhile; its catch-up does not raise the press a second time. The same test found that a worker
+    started while InfluxDB was down never created its database (one attempt at start): once InfluxDB was back, its
+    restores failed with "database not found" for ever; the setup is retried in the background now.
+    """
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    home = home_on(postgres_server.create_database(db_name), influx=own_influxd)
+    own_influxd.stop()
+    w1: Worker | None = None
+    try:
+        w1 = await asyncio.to_thread(home.worker, "w1")
+        await asyncio.to_thread(w1.wait_line, f"partition {home.partition}: restoring failed", 60)
+        await asyncio.to_thread(home.publish, press=False)  # kept for the restored engine
+        await asyncio.to_thread(home.publish, press=True)
+        await asyncio.to_thread(_wait, lambda: len(home.alerts()) == 1, 30, "the SOS never stored", w1)
+        await asyncio.to_thread(webhook.wait, 2, 60)
+        assert sorted(m["path"] for m in webhook.messages) == ["/W01", "/W02"]
+        # InfluxDB is still stopped: the page did not wait for the partition's history.
+        assert f"partition {home.partition}: restored from" not in w1.log.read_text()
+
+        own_influxd.start()
+        await asyncio.to_thread(w1.wait_restored, home.site, partitions=home.cluster.partitions, timeout=60)
+        w1.stop()  # a graceful stop waits until every alert raised is stored
+        store = AlertStore(url=home.database_url)
+        try:
+            (alert,) = store.list_alerts(site=home.site)
+        finally:
+            store.close()
+        assert alert.count == 1, "the restored engine's catch-up raised the press again"
+        assert sorted(m["path"] for m in webhook.messages) == ["/W01", "/W02"]
+    finally:
+        if w1 is not None:
+            w1.stop()
         postgres_server.drop_database(db_name)
 
 
@@ -247,6 +294,7 @@ async def test_an_unreadable_partition_snapshot_is_rebuilt_from_influxdb_and_the
         assert await (await bus.snapshots(replicas=3)).seed(home.partition, b"\x93torn snapshot")
     workers = [await asyncio.to_thread(home.worker, "w1")]
     try:
+        await asyncio.to_thread(workers[0].wait_restored, home.site, partitions=home.cluster.partitions, timeout=60)
         assert f"partition {home.partition}: snapshot unusable" in workers[0].log.read_text()
         await asyncio.to_thread(home.publish, press=True)
         await asyncio.to_thread(_wait, lambda: len(home.alerts()) == 1, 30, "the SOS never stored", *workers)
