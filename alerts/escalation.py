@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Final, Literal
-from zoneinfo import ZoneInfo
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -50,6 +50,7 @@ DEVICE_TYPES: Final[frozenset[AlertType]] = frozenset(
 """Device-health alerts: per-device dedup and the ``device`` policy (batched, quiet hours)."""
 
 PolicyKey = Literal["critical", "warning", "info", "device"]
+POLICY_KEYS: Final[tuple[PolicyKey, ...]] = ("critical", "warning", "info", "device")
 
 
 class EscalationStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,9 +87,15 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
             raise PolicyError(key, "remind_every_s must be positive")
         if self.batch_every_s is not None and self.batch_every_s <= 0:
             raise PolicyError(key, "batch_every_s must be positive")
+        if self.max_reminders is not None and self.max_reminders < 0:
+            raise PolicyError(key, "max_reminders must not be negative")
+        if self.on_site_within_s is not None and self.on_site_within_s <= 0:
+            raise PolicyError(key, "on_site_within_s must be positive")
         afters = [step.after_s for step in self.escalate]
         if afters != sorted(afters) or any(a <= 0 for a in afters):
             raise PolicyError(key, "escalation steps must have positive, increasing after_s")
+        if any(not step.roles for step in self.escalate):
+            raise PolicyError(key, "each escalation step must name at least one role")
         if key.rsplit(".", 1)[-1] == "critical" and (self.batch_every_s is not None or self.quiet_hours):
             raise PolicyError(key, "critical alerts are never batched or muted")
 
@@ -142,12 +149,25 @@ class QuietHours(msgspec.Struct, frozen=True, kw_only=True):
     digest_at: str = "07:30"
     timezone: str = "Asia/Shanghai"
 
+    def validate(self) -> None:
+        """Raise :class:`PolicyError` for a time that is not HH:MM or a time zone this machine does not know."""
+        for name in ("start", "end", "digest_at"):
+            text = getattr(self, name)
+            try:
+                self._hm(text)
+            except ValueError:
+                raise PolicyError(f"quiet.{name}", f"{text!r} is not a time of day (HH:MM)") from None
+        try:
+            self._tz()
+        except (ValueError, ZoneInfoNotFoundError):
+            raise PolicyError("quiet.timezone", f"unknown time zone {self.timezone!r} (e.g. Asia/Shanghai)") from None
+
     def _tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     @staticmethod
     def _hm(text: str) -> dt.time:
-        hour, minute = text.split(":")
+        hour, minute = text.split(":")  # ValueError unless exactly one colon
         return dt.time(int(hour), int(minute))
 
     def is_quiet(self, time_ms: int) -> bool:
@@ -182,16 +202,43 @@ class PolicyBook(msgspec.Struct, frozen=True, kw_only=True):
     quiet: QuietHours = msgspec.field(default_factory=QuietHours)
 
     def __post_init__(self) -> None:
-        keys: tuple[PolicyKey, ...] = ("critical", "warning", "info", "device")
         for scope, pset in [("default", self.default), *self.communities.items()]:
-            for key in keys:
+            for key in POLICY_KEYS:
                 pset.get(key).validate(f"{scope}.{key}")
+        self.quiet.validate()
 
     @classmethod
     def from_json(cls, data: bytes | str) -> PolicyBook:
-        """Decode and validate a JSON policy book."""
+        """Decode and validate a JSON policy book (an operator's file: ``ELDERCARE_POLICIES_PATH``).
+
+        An unknown key anywhere is refused (a misspelt ``remind_every_s`` would otherwise leave the default in force
+        unnoticed). What a policy does not name it keeps from the policy it overrides, field by field: the book's
+        ``default`` from the built-in one, a community's from the book's ``default`` (``null`` turns a field off).
+        Before, a file that only made critical reminders faster also dropped their escalation to the street.
+
+        >>> book = PolicyBook.from_json(
+        ...     '{"default": {"warning": {"remind_every_s": 300}},'
+        ...     ' "communities": {"C01": {"critical": {"remind_every_s": 60}}}}'
+        ... )
+        >>> book.communities["C01"].warning.remind_every_s, book.communities["C01"].critical.escalate[0].after_s
+        (300, 300)
+        >>> PolicyBook.from_json('{"default": {"warning": {"remind_every": 300}}}')
+        Traceback (most recent call last):
+        ...
+        alerts.store.errors.PolicyError: escalation policy 'default.warning': unknown key 'remind_every'
+        """
         try:
-            return msgspec.json.decode(data, type=cls)
+            raw = msgspec.json.decode(data)
+        except msgspec.DecodeError as exc:
+            raise PolicyError("book", f"not valid JSON ({exc})") from None
+        _check_keys(raw)
+        default = _over(msgspec.to_builtins(PolicySet()), raw.get("default"))
+        raw["default"] = default
+        communities = raw.get("communities")
+        if isinstance(communities, dict):
+            raw["communities"] = {name: _over(default, pset) for name, pset in communities.items()}
+        try:
+            return msgspec.convert(raw, type=cls)
         except msgspec.ValidationError as exc:
             raise PolicyError("book", str(exc)) from None
 
@@ -207,6 +254,78 @@ class PolicyBook(msgspec.Struct, frozen=True, kw_only=True):
         if alert_type in LIFE_SAFETY_TYPES:
             policy = msgspec.structs.replace(policy, batch_every_s=None, quiet_hours=False)
         return policy
+
+
+def _field_names(struct: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(f.name for f in msgspec.structs.fields(struct))
+
+
+def _unknown(where: str, value: object, known: frozenset[str]) -> None:
+    if isinstance(value, dict):
+        for key in value:
+            if key not in known:
+                raise PolicyError(where, f"unknown key {key!r}")
+
+
+def _over(base: dict[str, Any], pset: object) -> Any:
+    """``pset`` (a policy set as decoded) over ``base`` (a complete one), policy by policy and field by field."""
+    if pset is None:
+        return base
+    if not isinstance(pset, dict):
+        return pset  # refused by the conversion, with its type named
+    merged: dict[str, Any] = {}
+    for key, fields in base.items():
+        policy = pset.get(key, {})
+        merged[key] = {**fields, **policy} if isinstance(policy, dict) else policy  # not an object: refused later
+    return merged
+
+
+def _check_keys(raw: object) -> None:
+    """Refuse keys a policy book does not have, naming where (``default.warning``, ``communities.C01``, ``quiet``)."""
+    if not isinstance(raw, dict):
+        raise PolicyError("book", "must be a JSON object")
+    _unknown("book", raw, _field_names(PolicyBook))
+    sets: list[tuple[str, object]] = [("default", raw.get("default"))]
+    communities = raw.get("communities")
+    if isinstance(communities, dict):
+        sets += [(f"communities.{name}", pset) for name, pset in communities.items()]
+    policy_fields, step_fields = _field_names(Policy), _field_names(EscalationStep)
+    for scope, pset in sets:
+        _unknown(scope, pset, frozenset(POLICY_KEYS))
+        if not isinstance(pset, dict):
+            continue
+        for key, policy in pset.items():
+            _unknown(f"{scope}.{key}", policy, policy_fields)
+            steps = policy.get("escalate") if isinstance(policy, dict) else None
+            for i, step in enumerate(steps if isinstance(steps, list) else []):
+                _unknown(f"{scope}.{key}.escalate[{i}]", step, step_fields)
+    _unknown("quiet", raw.get("quiet"), _field_names(QuietHours))
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def describe(policy: Policy) -> tuple[str, str, str, str, str]:
+    """One policy in words: notify at once, reminders, escalation, on-site deadline, batching / quiet hours.
+
+    >>> describe(PolicySet().critical)[:3]
+    ('grid_worker, community_duty', 'every 2 min, at most 8', 'street after 5 min')
+    >>> describe(PolicySet().device)[3:]
+    ('–', 'batched every 15 min; quiet hours: morning digest')
+    """
+    reminders = "–"
+    if policy.remind_every_s:
+        reminders = f"every {_minutes(policy.remind_every_s)}"
+        if policy.max_reminders is not None:
+            reminders += f", at most {policy.max_reminders}"
+    escalation = "; ".join(f"{', '.join(s.roles)} after {_minutes(s.after_s)}" for s in policy.escalate) or "–"
+    on_site = "–"
+    if policy.on_site_within_s:
+        on_site = f"{_minutes(policy.on_site_within_s)} → {', '.join(policy.overdue_roles)}"
+    held = [f"batched every {_minutes(policy.batch_every_s)}"] if policy.batch_every_s else []
+    held += ["quiet hours: morning digest"] if policy.quiet_hours else []
+    return ", ".join(policy.notify), reminders, escalation, on_site, "; ".join(held) or "–"
 
 
 _SEVERITY_KEY: Final[dict[Severity, PolicyKey]] = {

@@ -285,7 +285,7 @@ class Backend:
         self.service = AlertService(
             store=self.store,
             notifier=sender,
-            policies=policies or PolicyBook(),
+            policies=policies or settings.policy_book(),
             clock=wall_ms,
             links=LinkSigner(secret=secret, base_url=settings.public_url),
             commands=self.watch_commands,

@@ -284,6 +284,37 @@ def nats_accounts(
 
 
 @app.command()
+def policies(
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Policy file to check (default: ELDERCARE_POLICIES_PATH).")
+    ] = None,
+) -> None:
+    """Check the escalation policies and show who is told, reminded and escalated to, and when (docs/alerts.md)."""
+    from alerts.escalation import POLICY_KEYS, describe
+    from eldercare.settings import Settings, policy_book_from
+
+    path = file if file is not None else Settings().policies_path
+    try:
+        book = policy_book_from(path)
+    except ValueError as exc:
+        raise _fail(escape(f"配置错误 / configuration error: {exc}"), code=2) from None
+    console.print(f"{path or '内置默认 / built-in defaults'}: OK", highlight=False)
+    labels = ("立即通知 / notify", "提醒 / reminders", "升级 / escalation", "到场时限 / on site", "合并·免打扰 / held")
+    for scope, pset in [("default", book.default), *sorted(book.communities.items())]:
+        for key in POLICY_KEYS:
+            words = "; ".join(f"{label}: {text}" for label, text in zip(labels, describe(pset.get(key)), strict=True))
+            console.print(f"{escape(scope)} · {key}: {escape(words)}", highlight=False, soft_wrap=True)
+    q = book.quiet
+    console.print(
+        f"免打扰 / quiet hours {q.start}–{q.end} ({q.timezone}), digest at {q.digest_at}. 生命安全告警（SOS、跌倒、"
+        "烟雾、燃气）从不合并或延后 / life-safety alerts (SOS, fall, smoke, gas) are never batched or held for the"
+        " digest, whatever the policy says. Changes apply to alerts raised after a restart of `serve` / `worker`.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
 def backup(
     out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
     no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry (store and state only).")] = False,

@@ -32,7 +32,6 @@ from typing import Final
 import msgspec
 
 from alerts.checkins import CheckInRelay
-from alerts.escalation import PolicyBook
 from alerts.learned import LearnedPublisher
 from alerts.links import LinkSigner
 from alerts.notices import NoticeSync
@@ -892,7 +891,7 @@ def alert_store_sink(settings: Settings) -> tuple[AlertService, AlertSeen, Calla
     service = AlertService(
         store=store,
         notifier=AppriseNotifier(),
-        policies=PolicyBook(),
+        policies=settings.policy_book(),
         clock=lambda: time.time_ns() // 1_000_000,
         links=LinkSigner(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
     )

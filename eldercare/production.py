@@ -24,7 +24,6 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from alerts.escalation import PolicyBook
 from alerts.links import LinkSigner
 from alerts.notify import AppriseNotifier
 from alerts.service import AlertService
@@ -334,7 +333,7 @@ def console_service(settings: Settings, store: AlertStore) -> AlertService:
     return AlertService(
         store=store,
         notifier=AppriseNotifier(),
-        policies=PolicyBook(),
+        policies=settings.policy_book(),
         clock=wall_ms,
         links=LinkSigner(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
         commands=commands,

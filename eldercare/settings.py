@@ -11,6 +11,8 @@ from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.arc.dc09 import parse_key
+from alerts.escalation import PolicyBook
+from alerts.store.errors import PolicyError
 from detection.config import DetectConfig
 
 if TYPE_CHECKING:
@@ -136,6 +138,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    policies_path: Path | None = Field(
+        default=None,
+        description=(
+            "Escalation policies (JSON, docs/alerts.md 'Escalation policies'): who is told, reminded and escalated"
+            " to, and when, per severity and per community; unset: the built-in defaults."
+        ),
+    )
+
     _store_defaulted: bool = PrivateAttr(default=False)
 
     @property
@@ -146,6 +156,10 @@ class Settings(BaseSettings):
     def detect_config(self) -> DetectConfig:
         """The detection rules of this deployment: the defaults with ``detect`` applied (checked at start-up)."""
         return detect_config_from(self.detect)
+
+    def policy_book(self) -> PolicyBook:
+        """The escalation policies of this deployment: ``policies_path``'s, or the defaults (checked at start-up)."""
+        return policy_book_from(self.policies_path)
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -167,6 +181,7 @@ class Settings(BaseSettings):
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
+        policy_book_from(self.policies_path)  # and on a policy file that cannot be read or is not safe
         if self.watch_port is not None and not 0 <= self.watch_port <= 65535:
             raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")
         if self.arc_host and not 0 < self.arc_port < 65536:
@@ -177,6 +192,24 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"ELDERCARE_ARC_KEY: {exc}") from None
         return self
+
+
+def policy_book_from(path: Path | None) -> PolicyBook:
+    """The policy book in the JSON file ``path`` (None: the defaults); a clear error naming the setting otherwise.
+
+    Policies are snapshotted into each alert when it is raised: a changed file applies to alerts raised after the
+    processes that raise alerts restart (docs/alerts.md).
+    """
+    if path is None:
+        return PolicyBook()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"ELDERCARE_POLICIES_PATH: cannot read {path} ({exc.strerror or exc})") from None
+    try:
+        return PolicyBook.from_json(data)
+    except PolicyError as exc:
+        raise ValueError(f"ELDERCARE_POLICIES_PATH: {path}: {exc}") from None
 
 
 def detect_config_from(overrides: Mapping[str, Any]) -> DetectConfig:

@@ -84,6 +84,38 @@ def test_a_wrong_detection_setting_is_one_clear_line_not_a_traceback(
     assert "配置错误 / configuration error" in err and "checkin_windw_s" in err and "Traceback" not in err
 
 
+def test_escalation_policies_come_from_a_file_checked_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """ELDERCARE_POLICIES_PATH: every process that raises or notifies alerts uses it; a bad file stops start-up."""
+    import json
+
+    from eldercare.cli import main
+    from eldercare.settings import Settings
+
+    good = tmp_path / "policies.json"
+    good.write_text(json.dumps({"communities": {"C01": {"critical": {"remind_every_s": 60}}}}), encoding="utf-8")
+    monkeypatch.setenv("ELDERCARE_POLICIES_PATH", str(good))
+    book = Settings().policy_book()
+    assert book.communities["C01"].critical.remind_every_s == 60 and book.default.critical.remind_every_s == 120
+    result = CliRunner().invoke(app, ["policies"])
+    assert result.exit_code == 0, result.output
+    assert "C01 · critical" in result.output and "every 1 min, at most 8" in result.output
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"default": {"critical": {"quiet_hours": True}}}), encoding="utf-8")
+    result = CliRunner().invoke(app, ["policies", "--file", str(bad)])
+    assert result.exit_code == 2 and "critical alerts are never batched or muted" in _text(result.output)
+    monkeypatch.setenv("ELDERCARE_POLICIES_PATH", str(bad))
+    monkeypatch.setenv("ELDERCARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["eldercare", "deadletter", "stats"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "ELDERCARE_POLICIES_PATH" in err and "never batched or muted" in err and "Traceback" not in err
+
+
 def _utc_stamped_recording(tmp_path: Path) -> tuple[Path, Path]:
     """Five days of a home whose recording keeps local wall time as if UTC (as research datasets are often
     converted): up at 07:00, a PIR every 10 min until 23:00, in at night; an outing 14:00-15:00 by the front door."""

@@ -30,7 +30,6 @@ READY_LINE = "eldercare pipeline ready"
 
 TUNED_BACKEND = """
 import asyncio, json, logging, os, signal
-from alerts.escalation import PolicyBook
 from eldercare.backend import Backend
 from eldercare.settings import Settings
 
@@ -43,15 +42,13 @@ async def main() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     registry = json.loads(settings.registry_path.read_text())
     options = json.loads(os.environ["CHAOS_BACKEND"])
-    if "policies" in options:
-        options["policies"] = PolicyBook.from_json(json.dumps(options["policies"]))
     await Backend(settings, registry=registry, **options).run(stop=stop)
 
 
 asyncio.run(main())
 """
 """The backend ``eldercare serve`` runs, with options of the test's own (``Backend`` keyword arguments, as JSON in
-``CHAOS_BACKEND``): escalation policies (``serve`` has the defaults), timer and snapshot periods."""
+``CHAOS_BACKEND``): timer and snapshot periods, which ``serve`` does not take from settings."""
 
 
 def registry_of(sites: list[str], channel_for: Callable[[str], str] | None = None) -> dict[str, Any]:
@@ -106,8 +103,13 @@ class BackendProcess:
         }
         if database_url is not None:
             self.env["ELDERCARE_DATABASE_URL"] = database_url
+        options = dict(options or {})
+        if "policies" in options:  # as an operator gives them: a file named by the setting
+            policies = data_dir / "policies.json"
+            policies.write_text(json.dumps(options.pop("policies")), encoding="utf-8")
+            self.env["ELDERCARE_POLICIES_PATH"] = str(policies)
         self.command = [sys.executable, "-c", "from eldercare.cli import main; main()", "serve"]
-        if options is not None:
+        if options:
             self.env["CHAOS_BACKEND"] = json.dumps(options)
             self.command = [sys.executable, "-c", TUNED_BACKEND]
         self.proc: subprocess.Popen[bytes] | None = None

@@ -62,6 +62,41 @@ def test_notify_policy_book_rejects_unsafe_or_malformed(bad: dict[str, object]) 
         PolicyBook.from_json(json.dumps(bad))
 
 
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ({"default": {"critical": {"remind_every": 60}}}, "'default.critical': unknown key 'remind_every'"),
+        ({"defaults": {}}, "'book': unknown key 'defaults'"),
+        ({"default": {"urgent": {}}}, "'default': unknown key 'urgent'"),
+        ({"communities": {"C01": {"warning": {"escalate": [{"after": 60, "roles": ["street"]}]}}}},
+         "'communities.C01.warning.escalate[0]': unknown key 'after'"),
+        ({"quiet": {"begin": "22:00"}}, "'quiet': unknown key 'begin'"),
+        ({"quiet": {"start": "25:00"}}, "'quiet.start': '25:00' is not a time of day"),
+        ({"quiet": {"timezone": "Asia/Beijing"}}, "'quiet.timezone': unknown time zone 'Asia/Beijing'"),
+        ({"default": {"warning": {"max_reminders": -1}}}, "max_reminders must not be negative"),
+        ({"default": {"critical": {"on_site_within_s": 0}}}, "on_site_within_s must be positive"),
+        ({"default": {"warning": {"escalate": [{"after_s": 60, "roles": []}]}}}, "must name at least one role"),
+        ("[1, 2]", "'book': must be a JSON object"),
+        ("{", "not valid JSON"),
+    ],
+)  # fmt: skip
+def test_notify_policy_file_mistakes_are_refused_with_where_they_are(bad: object, where: str) -> None:
+    """An operator's typo must not leave a default silently in force: each mistake names its place in the file."""
+    with pytest.raises(PolicyError) as refused:
+        PolicyBook.from_json(bad if isinstance(bad, str) else json.dumps(bad))
+    assert where in str(refused.value)
+
+
+def test_notify_a_communitys_set_takes_what_it_does_not_name_from_the_files_default() -> None:
+    """Before, a community that overrode only its critical policy got the built-in warning policy (10-min
+    reminders), not the 5-min one its own file's default set for every community."""
+    book = PolicyBook.from_json(json.dumps(BOOK_JSON))
+    c01_warning = book.policy_for(community="C01", alert_type=AlertType.NIGHT_DOOR, severity=Severity.WARNING)
+    assert c01_warning.remind_every_s == 300
+    c01_critical = book.policy_for(community="C01", alert_type=AlertType.FALL, severity=Severity.CRITICAL)
+    assert c01_critical.remind_every_s == 60
+
+
 def test_notify_two_escalation_steps_fire_in_order() -> None:
     book = PolicyBook.from_json(json.dumps(BOOK_JSON))
     policy = book.policy_for(community="C01", alert_type=AlertType.SOS, severity=Severity.CRITICAL)
