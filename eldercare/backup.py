@@ -10,6 +10,8 @@ A backup directory holds:
 - ``deadletter.sqlite3``: the dead-letter record of refused messages (SQLite online backup);
 - ``tls/``: the broker's TLS files with the local CA's private key (``ELDERCARE_BACKUP_TLS_DIR``): without that
   key a rebuilt server's certificate is rejected by every deployed gateway;
+- ``policies.json``: the escalation policies (``ELDERCARE_POLICIES_PATH``), when set. Not put back by a restore:
+  the setting names where it belongs, and no process starts while that file is missing (copy it back first);
 - ``manifest.json``: when, from where, and the row count of every store table (compared after a restore).
 
 Deliberately not copied: the env file's secrets (they belong in the deployment's secret store) and the broker's
@@ -38,6 +40,9 @@ from alerts.store.urls import driver_name, libpq_url_without_password, masked_ur
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings, influx_client
 from gateway.deadletter import FILE_NAME as DEADLETTER_FILE
+
+POLICIES_FILE = "policies.json"
+"""The escalation policies' copy in a backup."""
 
 MANIFEST = "manifest.json"
 
@@ -243,6 +248,8 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         except OSError as exc:  # copytree's Error too: a file in it this user cannot read (e.g. a root-only ca.key)
             raise BackupError(f"cannot copy ELDERCARE_BACKUP_TLS_DIR {tls}: {exc}") from None
         tls_files = sorted(str(p.relative_to(out / "tls")) for p in (out / "tls").rglob("*") if p.is_file())
+    if settings.policies_path is not None:  # read at start-up, so it exists (Settings checks it)
+        shutil.copyfile(settings.policies_path, out / POLICIES_FILE)
     manifest = {
         "created_ms": int(time.time() * 1000),
         "database": masked_url(url),
@@ -250,6 +257,7 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         "counts": store_counts(settings),
         "deadletter": letters.is_file(),
         "tls_files": tls_files,
+        "policies": settings.policies_path is not None,
     }
     # Written last: a directory with a manifest is a complete backup.
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))

@@ -231,15 +231,18 @@ def test_the_example_env_file_quotes_every_value_so_the_shell_reads_it_like_syst
 
 
 def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_them_back(tmp_path: Path) -> None:
-    """Without the CA key a rebuilt server is rejected by every deployed gateway; dead letters are evidence."""
+    """Without the CA key a rebuilt server is rejected by every deployed gateway; dead letters are evidence.
+
+    The escalation policies' file is copied too (put back by hand: no process starts while it is missing)."""
     from eldercare.backup import backup, restore
     from eldercare.certs import server_certificate
     from eldercare.settings import Settings
     from gateway.deadletter import DeadLetter, DeadLetterStore
     from gateway.errors import Reason
 
-    data, tls = tmp_path / "data", tmp_path / "tls"
-    settings = Settings(data_dir=data, backup_tls_dir=tls)
+    data, tls, policies = tmp_path / "data", tmp_path / "tls", tmp_path / "policies.json"
+    policies.write_text('{"default": {"critical": {"remind_every_s": 60}}}', encoding="utf-8")
+    settings = Settings(data_dir=data, backup_tls_dir=tls, policies_path=policies)
     assert CliRunner().invoke(app, ["db", "upgrade"], env={"ELDERCARE_DATA_DIR": str(data)}).exit_code == 0
     server_certificate(tls, hosts=["mqtt.example.org"])
     letters = DeadLetterStore.in_data_dir(data)
@@ -254,8 +257,9 @@ def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_the
     out = tmp_path / "backup"
     manifest = backup(settings, out, influx=False)
     assert sorted(manifest["tls_files"]) == sorted(originals) and manifest["deadletter"] is True
+    assert manifest["policies"] is True and (out / "policies.json").read_bytes() == policies.read_bytes()
     assert stat.S_IMODE((out / "tls").stat().st_mode) == 0o700
-    for f in [*(out / "tls").iterdir(), out / "deadletter.sqlite3"]:
+    for f in [*(out / "tls").iterdir(), out / "deadletter.sqlite3", out / "policies.json"]:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
     # The host is lost: a new data directory, no certificates.
