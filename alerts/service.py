@@ -27,7 +27,7 @@ import asyncio
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
@@ -651,9 +651,11 @@ class AlertService:
         if just raised. Then everything due in the outbox is sent, without waiting for the next :meth:`tick`.
         ``owns`` limits the second to the homes (site ids) whose alerts this process raises: a partition worker
         taking a partition over owes only that partition's (another live owner is sending its own first messages).
+        Such a resume does not put this sender's own rows back: the process has been running, and they are in
+        flight (a dead worker's are put back by its peers, :meth:`release_gone_senders`).
         """
         now = self.clock()
-        if self.sender is not None:
+        if self.sender is not None and owns is None:
             released = await asyncio.to_thread(self.store.release_sender, self.sender, due_ms=now)
             if released:
                 _LOG.warning("%d messages were in flight when %s stopped: sending them again", released, self.sender)
@@ -667,6 +669,16 @@ class AlertService:
             told += await self._first_notice(record, now)
         await self._flush_queue(now, TickReport())
         return told
+
+    async def release_gone_senders(self, prefix: str, live: Collection[str]) -> int:
+        """What senders named ``prefix…`` that are not in ``live`` were sending goes out again at the next tick.
+
+        See :meth:`alerts.store.outbox.Outbox.release_gone_senders`; logged when there were any.
+        """
+        released = await asyncio.to_thread(self.store.release_gone_senders, prefix, live, due_ms=self.clock())
+        if released:
+            _LOG.warning("%d messages were in flight at senders that are gone: sending them again", released)
+        return released
 
     async def notify_owed(self, alert_id: int) -> bool:
         """Finish raising a stored alert whose first messages were never written (a failure after its insert).

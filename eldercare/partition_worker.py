@@ -170,7 +170,7 @@ class PartitionWorker:
         if not settings.nats_urls:
             raise ValueError("ELDERCARE_NATS_URLS is required for a partition worker (docs/scale-out.md)")
         self.settings = settings
-        self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.worker_id = worker_id_of(settings)
         self.alert_sink = alert_sink
         self.raiser = Raiser(alert_sink)
         self.notifications = notifications
@@ -200,6 +200,8 @@ class PartitionWorker:
         self.downlink: NatsDownlink | None = None
         """The one downlink to the gateways (``stored`` confirmations, check-in prompts); set once connected."""
         self.checkin_relay: CheckInRelay | None = None
+        self._live: list[str] = []
+        """The live workers at the last rebalance, this one included (empty until the first)."""
 
     def _drain_checkins(self, engine: Engine) -> None:
         """Hand the engine's new check-in steps to the relay (records them, sends prompts; no I/O here)."""
@@ -466,13 +468,21 @@ class PartitionWorker:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
 
     async def _service_loop(self, stop: asyncio.Event) -> None:
-        """The alert service's due reminders, escalations and retries (every worker: the store arbitrates)."""
+        """The alert service's due reminders, escalations and retries (every worker: the store arbitrates).
+
+        First what dead workers were sending (their heartbeats gone from the members bucket): sent again now, not
+        when their 120-s send lease runs out (worker ids change with every start, so none comes back for them).
+        """
         if self.notifications is None:
             return
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), SERVICE_TICK_S)
             try:
+                if self._live:
+                    await self.notifications.release_gone_senders(
+                        WORKER_SENDER_PREFIX, [worker_sender(w) for w in self._live]
+                    )
                 await self.notifications.tick()
             except Exception:  # noqa: BLE001 - the store unreachable for a moment: the next pass tries again
                 _LOG.exception("alert service tick failed")
@@ -798,7 +808,9 @@ class PartitionWorker:
                 while not stop.is_set():
                     began = time.monotonic()
                     try:
-                        await self._rebalance(leases, await members.live(), start)
+                        live = await members.live()
+                        self._live = sorted({*live, self.worker_id})
+                        await self._rebalance(leases, live, start)
                         await self._retire_older_consumers(bus)
                     except Exception as exc:  # noqa: BLE001 - a node failing over; the lease deadlines fence us
                         _LOG.warning("rebalance failed (%s: %s)", type(exc).__name__, exc)
@@ -880,11 +892,26 @@ def nats_bus(settings: Settings, *, name: str) -> NatsBus:
     )
 
 
+WORKER_SENDER_PREFIX: Final = "worker:"
+"""A partition worker's sender id in the notification outbox is this plus its worker id."""
+
+
+def worker_id_of(settings: Settings) -> str:
+    """This process's worker id: ``ELDERCARE_WORKER_ID``, else ``{host}-{pid}`` (a new one at every start)."""
+    return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def worker_sender(worker_id: str) -> str:
+    """The outbox sender id of a worker: its peers put back what it was sending once its heartbeat is gone."""
+    return f"{WORKER_SENDER_PREFIX}{worker_id}"
+
+
 def alert_store_sink(settings: Settings) -> tuple[AlertService, AlertSeen, Callable[[], None], AlertStore]:
     """The alert service over the store at ``ELDERCARE_DATABASE_URL`` (it stores and notifies the workers' alerts).
 
     Also returns the store's "already raised?" test for alerts found while catching up after a take-over, its
-    close, and the store itself (the check-in relay records its steps there).
+    close, and the store itself (the check-in relay records its steps there). Its outbox rows carry this worker's
+    sender id (:func:`worker_sender`).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
     store = AlertStore(url=settings.database_url)
@@ -894,6 +921,7 @@ def alert_store_sink(settings: Settings) -> tuple[AlertService, AlertSeen, Calla
         policies=settings.policy_book(),
         clock=lambda: time.time_ns() // 1_000_000,
         links=LinkSigner(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
+        sender=worker_sender(worker_id_of(settings)),
     )
 
     def seen(alert: Alert) -> bool:

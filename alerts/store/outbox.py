@@ -9,7 +9,7 @@ twice (docs/alerts.md, "Notifications survive a kill").
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Final
 
 import msgspec
@@ -135,6 +135,28 @@ class Outbox(AuditLog):
             result = s.execute(
                 update(NotificationRow)
                 .where(NotificationRow.status == SENDING, NotificationRow.sender == sender)
+                .values(status="retry", due_ms=due_ms)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_gone_senders(self, prefix: str, live: Collection[str], *, due_ms: int) -> int:
+        """Put back the rows left ``sending`` by senders named ``prefix…`` that are not in ``live``; how many.
+
+        For processes whose id changes with every start (partition workers, ``worker:{host}-{pid}``): a live one
+        knows which of its peers are alive (their heartbeats), so what a dead one was sending goes out again now,
+        not when its lease runs out. A sender wrongly taken for dead (its heartbeat late) may send a message twice.
+        """
+        if not prefix:
+            raise ValueError("a sender prefix is required: other processes' rows are never released by this")
+        with self._tx() as s:
+            result = s.execute(
+                update(NotificationRow)
+                .where(
+                    NotificationRow.status == SENDING,
+                    NotificationRow.sender.startswith(prefix, autoescape=True),
+                    NotificationRow.sender.not_in(list(live)),
+                )
                 .values(status="retry", due_ms=due_ms)
                 .execution_options(synchronize_session=False)
             )

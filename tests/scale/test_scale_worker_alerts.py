@@ -10,10 +10,12 @@ it back: the worker itself, or the partition's next owner, must.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scale_helpers import Devices, Worker, worker_env
@@ -47,7 +49,14 @@ class _Home:
     """One home on the cluster: its store (registry imported, channels on the webhook), devices and workers."""
 
     def __init__(
-        self, cluster: NatsCluster, influxd: Influxd, db: str, database_url: str, webhook: Webhook, tmp_path: Path
+        self,
+        cluster: NatsCluster,
+        influxd: Influxd,
+        db: str,
+        database_url: str,
+        webhook: Webhook,
+        tmp_path: Path,
+        policies: dict[str, Any] | None = None,
     ) -> None:
         self.site = f"hw{uuid.uuid4().hex[:8]}"
         self.partition = partition_of(self.site, cluster.partitions)
@@ -60,6 +69,9 @@ class _Home:
             **worker_env(cluster, influxd, db, lease_s=LEASE_S, database_url=database_url, snapshot_s=0.5),
             "ELDERCARE_PARTITIONS": str(cluster.partitions),
         }
+        if policies is not None:  # as an operator gives them
+            (tmp_path / "policies.json").write_text(json.dumps(policies), encoding="utf-8")
+            self.env["ELDERCARE_POLICIES_PATH"] = str(tmp_path / "policies.json")
         self.tmp_path = tmp_path
         self.devices = Devices([n.mqtt_port for n in cluster.nodes])
         self.seq = 0
@@ -100,12 +112,13 @@ def home_on(
 ) -> Iterator[Callable[[str], _Home]]:
     """``home_on(database_url)``: a home on this test's 8-partition cluster, its alerts in that database.
 
-    ``influx=`` puts its readings in that InfluxDB instead of the session's (one a test stops).
+    ``influx=`` puts its readings in that InfluxDB instead of the session's (one a test stops); ``policies=`` is
+    the workers' escalation policies file (``ELDERCARE_POLICIES_PATH``).
     """
     made: list[_Home] = []
 
-    def make(database_url: str, *, influx: Influxd | None = None) -> _Home:
-        home = _Home(cluster8, influx or influxd, unique_db, database_url, webhook, tmp_path)
+    def make(database_url: str, *, influx: Influxd | None = None, policies: dict[str, Any] | None = None) -> _Home:
+        home = _Home(cluster8, influx or influxd, unique_db, database_url, webhook, tmp_path, policies)
         made.append(home)
         return home
 
@@ -167,6 +180,70 @@ async def test_an_sos_page_in_flight_when_its_worker_is_killed_is_sent_by_the_pa
             store.close()
         assert sorted(m["path"] for m in webhook.messages) == ["/W01", "/W02"]
         assert home.alerts() == [alert_id], "one alert, not raised again by the next owner"
+    finally:
+        webhook.release()
+        for w in workers:
+            w.stop()
+        postgres_server.drop_database(db_name)
+
+
+STREET_AFTER_3_S = {
+    "default": {
+        "critical": {
+            "remind_every_s": None,
+            "escalate": [{"after_s": 3, "roles": ["street"]}],
+            "on_site_within_s": None,
+        }
+    }
+}
+"""Critical alerts: the grid worker and the duty officer at once, the street (W03) after 3 s; no reminders."""
+
+
+@pytest.mark.scale  # 35-45 s: two worker starts, a heartbeat expiry
+async def test_an_escalation_in_flight_when_its_worker_is_killed_is_sent_by_a_live_worker_at_once(
+    home_on: Callable[..., _Home], postgres_server: Postgres, webhook: Webhook
+) -> None:
+    """The street's escalation is being sent (its outbox row ``sending``, leased to its sender for 120 s) when the
+    worker is SIGKILLed.
+
+    Before, it went out only when that lease ran out: a worker's id changes with every start, so nobody came back
+    for its rows (the embedded backend's restart puts its own back at once). Now every live worker puts back what
+    workers whose heartbeat is gone were sending, and sends it at its next tick.
+    """
+    db_name = f"t_{uuid.uuid4().hex[:12]}"
+    home = home_on(postgres_server.create_database(db_name), policies=STREET_AFTER_3_S)
+    workers: list[Worker] = []
+    try:
+        workers.append(w1 := await asyncio.to_thread(home.worker, "w1"))
+        webhook.hold("W03")
+        await asyncio.to_thread(home.publish, press=True)
+        await asyncio.to_thread(webhook.wait, 2)  # the first messages: grid worker and duty officer
+        await asyncio.to_thread(webhook.wait_held, 1)  # the street's escalation, waiting for its answer
+        w1.kill()
+        webhook.release()  # too late: nobody waits for this answer any more
+        (alert_id,) = home.alerts()
+
+        workers.append(await asyncio.to_thread(home.worker, "w2"))
+        await asyncio.to_thread(
+            _wait,
+            lambda: len(webhook.to("W03")) == 1,
+            60,  # the old lease alone was 120 s from the send
+            "the escalation the killed worker was sending was not sent again",
+            *workers,
+        )
+        store = AlertStore(url=home.database_url)
+        try:
+            await asyncio.to_thread(
+                _wait,
+                lambda: ("W03", "escalation", "sent") in {(n.worker_id, n.kind, n.status)
+                                                          for n in store.notifications(alert_id=alert_id)},
+                30,
+                "the escalation recorded as sent",
+                *workers,
+            )  # fmt: skip
+        finally:
+            store.close()
+        assert sorted(m["path"] for m in webhook.messages) == ["/W01", "/W02", "/W03"]
     finally:
         webhook.release()
         for w in workers:

@@ -159,6 +159,35 @@ async def test_another_senders_messages_in_flight_wait_for_its_lease(
         other.close()
 
 
+async def test_a_dead_workers_messages_in_flight_are_put_back_by_a_live_peer_and_only_theirs(
+    db_url: str, setup: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
+    """Partition workers get a new id at every start: a live one puts back what dead ones were sending.
+
+    Only rows of senders with the prefix and not in the live list: a live worker's (it may be waiting for its
+    answers) and another kind of process's (a backend, a console) stay leased. The cluster: tests/scale/
+    test_scale_worker_alerts.py::test_an_escalation_in_flight_when_its_worker_is_killed_is_sent_by_a_live_worker_at_once.
+    """
+    alert_id = await killed_while_reminding(make_service(setup, clock, sender="worker:w1"), setup, webhook, clock)
+    other = AlertStore(url=db_url)
+    try:
+        peer = make_service(other, clock, sender="worker:w2")
+        assert await peer.release_gone_senders("worker:", ["worker:w1", "worker:w2"]) == 0  # w1 still beats
+        assert await make_service(other, clock, sender="console").release_gone_senders("backend", ["x"]) == 0
+        assert await peer.release_gone_senders("worker:", ["worker:w2"]) == 2
+        report = await peer.tick(clock.advance(1))  # far inside the old 120-s lease
+        assert report.retries == 2
+        assert sorted(m["path"] for m in webhook.wait(4)[2:]) == ["/W01", "/W02"]
+        assert [s for s in statuses(other, alert_id) if s[1] == "reminder"] == [
+            ("W01", "reminder", "sent"),
+            ("W02", "reminder", "sent"),
+        ]
+        with pytest.raises(ValueError, match="prefix"):
+            other.release_gone_senders("", ["worker:w2"], due_ms=clock())
+    finally:
+        other.close()
+
+
 async def test_messages_owed_for_an_alert_resolved_meanwhile_are_not_sent(
     db_url: str, setup: AlertStore, webhook: Webhook, clock: FakeClock
 ) -> None:
