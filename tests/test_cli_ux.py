@@ -72,16 +72,23 @@ def test_detection_settings_come_from_the_environment_and_bad_ones_fail_fast(mon
 def test_a_wrong_detection_setting_is_one_clear_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("ELDERCARE_DETECT", '{"checkin_windw_s": 60}')
+    err = _start_up_refused(monkeypatch, capsys, tmp_path)
+    assert "配置错误 / configuration error" in err and "checkin_windw_s" in err
+
+
+def _start_up_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> str:
+    """What a command prints when the environment's settings stop it: exit 2, no traceback; returns stderr."""
     from eldercare.cli import main
 
-    monkeypatch.setenv("ELDERCARE_DETECT", '{"checkin_windw_s": 60}')
     monkeypatch.setenv("ELDERCARE_DATA_DIR", str(tmp_path))
     monkeypatch.setattr("sys.argv", ["eldercare", "deadletter", "stats"])
     with pytest.raises(SystemExit) as exit_:
         main()
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "配置错误 / configuration error" in err and "checkin_windw_s" in err and "Traceback" not in err
+    assert "Traceback" not in err
+    return err
 
 
 def test_escalation_policies_come_from_a_file_checked_at_start_up(
@@ -90,7 +97,6 @@ def test_escalation_policies_come_from_a_file_checked_at_start_up(
     """ELDERCARE_POLICIES_PATH: every process that raises or notifies alerts uses it; a bad file stops start-up."""
     import json
 
-    from eldercare.cli import main
     from eldercare.settings import Settings
 
     good = tmp_path / "policies.json"
@@ -107,13 +113,8 @@ def test_escalation_policies_come_from_a_file_checked_at_start_up(
     result = CliRunner().invoke(app, ["policies", "--file", str(bad)])
     assert result.exit_code == 2 and "critical alerts are never batched or muted" in _text(result.output)
     monkeypatch.setenv("ELDERCARE_POLICIES_PATH", str(bad))
-    monkeypatch.setenv("ELDERCARE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr("sys.argv", ["eldercare", "deadletter", "stats"])
-    with pytest.raises(SystemExit) as exit_:
-        main()
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "ELDERCARE_POLICIES_PATH" in err and "never batched or muted" in err and "Traceback" not in err
+    err = _start_up_refused(monkeypatch, capsys, tmp_path)
+    assert "ELDERCARE_POLICIES_PATH" in err and "never batched or muted" in err
 
 
 def _utc_stamped_recording(tmp_path: Path) -> tuple[Path, Path]:

@@ -134,6 +134,25 @@ async def _snapshot_revision(cluster: NatsCluster, partition: int) -> int | None
     return None if pointer is None else pointer[2]
 
 
+async def _press_and_kill_while_sending(
+    home: _Home, webhook: Webhook, workers: list[Worker], *, held: tuple[str, ...], delivered: int = 0
+) -> int:
+    """Worker w1 raises an SOS and is SIGKILLed while its messages to ``held`` wait for their answer (after
+    ``delivered`` others went out); then w2 starts. Both join ``workers``; returns the alert's id."""
+    workers.append(w1 := await asyncio.to_thread(home.worker, "w1"))
+    webhook.hold(*held)
+    await asyncio.to_thread(home.publish, press=True)
+    if delivered:
+        await asyncio.to_thread(webhook.wait, delivered)
+    waiting = await asyncio.to_thread(webhook.wait_held, len(held))
+    assert sorted(m["path"] for m in waiting) == sorted(f"/{w}" for w in held)
+    w1.kill()
+    webhook.release()  # too late: nobody waits for these answers any more
+    (alert_id,) = home.alerts()
+    workers.append(await asyncio.to_thread(home.worker, "w2"))
+    return alert_id
+
+
 @pytest.mark.scale  # 31-38 s: two worker starts and a lease expiry
 async def test_an_sos_page_in_flight_when_its_worker_is_killed_is_sent_by_the_partitions_next_owner(
     home_on: Callable[[str], _Home], postgres_server: Postgres, webhook: Webhook
@@ -147,16 +166,7 @@ async def test_an_sos_page_in_flight_when_its_worker_is_killed_is_sent_by_the_pa
     home = home_on(postgres_server.create_database(db_name))
     workers: list[Worker] = []
     try:
-        workers.append(w1 := await asyncio.to_thread(home.worker, "w1"))
-        webhook.hold("W01", "W02")
-        await asyncio.to_thread(home.publish, press=True)
-        held = await asyncio.to_thread(webhook.wait_held, 2)
-        assert sorted(m["path"] for m in held) == ["/W01", "/W02"]
-        w1.kill()
-        webhook.release()  # too late: nobody waits for these answers any more
-        (alert_id,) = home.alerts()
-
-        workers.append(await asyncio.to_thread(home.worker, "w2"))
+        alert_id = await _press_and_kill_while_sending(home, webhook, workers, held=("W01", "W02"))
         await asyncio.to_thread(
             _wait,
             lambda: {m["path"] for m in webhook.messages} >= {"/W01", "/W02"},
@@ -214,16 +224,8 @@ async def test_an_escalation_in_flight_when_its_worker_is_killed_is_sent_by_a_li
     home = home_on(postgres_server.create_database(db_name), policies=STREET_AFTER_3_S)
     workers: list[Worker] = []
     try:
-        workers.append(w1 := await asyncio.to_thread(home.worker, "w1"))
-        webhook.hold("W03")
-        await asyncio.to_thread(home.publish, press=True)
-        await asyncio.to_thread(webhook.wait, 2)  # the first messages: grid worker and duty officer
-        await asyncio.to_thread(webhook.wait_held, 1)  # the street's escalation, waiting for its answer
-        w1.kill()
-        webhook.release()  # too late: nobody waits for this answer any more
-        (alert_id,) = home.alerts()
-
-        workers.append(await asyncio.to_thread(home.worker, "w2"))
+        # The first messages (grid worker, duty officer) are delivered; the street's escalation is held.
+        alert_id = await _press_and_kill_while_sending(home, webhook, workers, held=("W03",), delivered=2)
         await asyncio.to_thread(
             _wait,
             lambda: len(webhook.to("W03")) == 1,
