@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from chaos_helpers import BackendProcess, SteadyLoad, count_mattress, wait
+from support.backend import backend_login
 
 from alerts.store.repository import AlertStore
 from detection.models import AlertType
@@ -164,10 +165,7 @@ async def test_broker_kill_with_messages_queued_for_the_backend(own_broker: Brok
 def _session_listener(broker: Broker, site: str, client_id: str) -> MqttListener:
     """The backend's persistent-session listener for one home's telemetry (the broker queues for it while away)."""
     return MqttListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
+        **backend_login(broker),
         client_id=client_id,
         subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
     )

@@ -15,6 +15,7 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.backend import backend_login
 
 from eldercare.stack import Broker
 from gateway.mqtt_wire import NativeListener
@@ -41,10 +42,7 @@ def _third_party_publish(broker: Broker, site: str, payloads: list[bytes]) -> No
 def _backend(broker: Broker, site: str, client_id: str) -> NativeListener:
     """The backend's receive client as the pipeline builds it (defaults), for one home's telemetry."""
     return NativeListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
+        **backend_login(broker),
         client_id=client_id,
         subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
     )

@@ -17,6 +17,7 @@ import time
 
 import pytest
 from chaos_helpers import SteadyLoad, wait
+from support.backend import backend_login
 
 from eldercare.servers.mosquitto import AUTOSAVE_CHANGES
 from eldercare.stack import Broker
@@ -35,10 +36,7 @@ class _Backend:
 
     def __init__(self, broker: Broker, site: str) -> None:
         self.listener = NativeListener(
-            host=broker.host,
-            port=broker.backend_port,
-            username=broker.backend_user,
-            password=broker.backend_password,
+            **backend_login(broker),
             client_id=f"eldercare-tp-{site}",
             subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
             reconnect_min_s=0.2,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from gw_helpers import Listener, MakeListener, site_filters
+from support.backend import backend_login
 
 from eldercare.stack import Broker
 from gateway.contract import main_filters, priority_filters
@@ -41,10 +42,7 @@ async def make_listener(broker: Broker, mqtt_client: ClientKind) -> AsyncIterato
         client_id: str, subscriptions: Sequence[str], kwargs: dict[str, object]
     ) -> MqttListener | NativeListener:
         common = {
-            "host": broker.host,
-            "port": broker.backend_port,
-            "username": broker.backend_user,
-            "password": broker.backend_password,
+            **backend_login(broker),
             "client_id": client_id,
             "subscriptions": subscriptions,
         }

@@ -6,6 +6,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from support.backend import backend_login
+
 from gateway.contract import UPLINK_TYPES
 from gateway.listener import MqttListener
 from gateway.models import CONTRACT_PREFIX, DeviceKind
@@ -38,10 +40,7 @@ def site_filters(*sites: str) -> tuple[str, ...]:
 def native_backend(broker: Broker, site: str, *, client_id: str, **options: Any) -> NativeListener:
     """The backend's own MQTT client on the real broker, subscribed to ``site``'s uplinks (not started yet)."""
     return NativeListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
+        **backend_login(broker),
         client_id=client_id,
         subscriptions=site_filters(site),
         **options,

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from gw_helpers import MakeListener, directory_for
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from support.backend import backend_login
 from test_gw_broker import NOW, gateway, of_site, running
 
 from eldercare.servers.mosquitto import MESSAGE_SIZE_LIMIT
@@ -184,9 +185,7 @@ async def test_wildcard_sys_and_share_subscriptions_of_a_gateway_receive_nothing
         await asyncio.to_thread(gw.publish_all, [_door(victim, i) for i in range(1, n + 1)])
         await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.DOOR)) == n, timeout=20)
         # Positive signal for the attacker's side: its own command arrives, after everything else was sent.
-        async with CommandPublisher(
-            host=broker.host, port=broker.backend_port, username=broker.backend_user, password=broker.backend_password
-        ) as pub:
+        async with CommandPublisher(**backend_login(broker)) as pub:
             await pub.publish(command_topic(site, DeviceKind.CALL_BUTTON, "btn1"), b'{"cmd":"help_coming"}')
         for _ in range(200):
             if attacker.received:

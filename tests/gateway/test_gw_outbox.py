@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.backend import backend_login
 
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
@@ -30,18 +31,13 @@ def _gateway(broker: Broker, site: str, **kwargs: object) -> GatewayPublisher:
 
 def _sender(broker: Broker, site: str) -> ConfirmationSender:
     return ConfirmationSender(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
+        **backend_login(broker),
         client_id=f"ack-{site}",
     )
 
 
 def _backend(broker: Broker) -> CommandPublisher:
-    return CommandPublisher(
-        host=broker.host, port=broker.backend_port, username=broker.backend_user, password=broker.backend_password
-    )
+    return CommandPublisher(**backend_login(broker))
 
 
 async def _until(check: object, timeout: float, what: str) -> None:
@@ -85,10 +81,7 @@ async def test_an_unconfirmed_reading_is_republished_and_a_gateway_without_outbo
     site = unique_site
     broker.provision([site])
     listener = MqttListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
+        **backend_login(broker),
         client_id=f"outbox-{site}",
         subscriptions=(f"ec/v1/{site}/+/+/telemetry",),
     )

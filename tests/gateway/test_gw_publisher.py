@@ -8,6 +8,7 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support.backend import backend_login
 
 from eldercare.servers._child import free_port
 from eldercare.stack import Broker
@@ -29,9 +30,7 @@ async def test_command_reaches_the_gateway_of_its_site_only(broker: Broker, uniq
     await asyncio.to_thread(gw.connect)
     await asyncio.to_thread(neighbour.connect)
     try:
-        async with CommandPublisher(
-            host=broker.host, port=broker.backend_port, username=broker.backend_user, password=broker.backend_password
-        ) as pub:
+        async with CommandPublisher(**backend_login(broker)) as pub:
             topic = command_topic(site, DeviceKind.CALL_BUTTON, "btn1")
             await pub.publish(topic, b'{"cmd":"help_coming","seq":1}')
             await pub.publish(topic, b'{"cmd":"help_coming","seq":2}')
@@ -76,10 +75,7 @@ async def test_publisher_reconnects_after_losing_its_connection(
     client_id = f"cmd-{unique_site}"
     try:
         async with CommandPublisher(
-            host=broker.host,
-            port=broker.backend_port,
-            username=broker.backend_user,
-            password=broker.backend_password,
+            **backend_login(broker),
             client_id=client_id,
             retry_min_s=0.05,
         ) as pub:

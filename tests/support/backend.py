@@ -38,6 +38,16 @@ def registry_for(site: str, channel_for: Any = None) -> dict[str, Any]:
     return doc
 
 
+def backend_login(broker: Broker) -> dict[str, Any]:
+    """The backend's account on ``broker``'s backend listener, as keyword arguments of every MQTT client here."""
+    return {
+        "host": broker.host,
+        "port": broker.backend_port,
+        "username": broker.backend_user,
+        "password": broker.backend_password,
+    }
+
+
 def backend_settings(*, broker: Broker, influxd: Influxd, site: str, db: str, data_dir: Path) -> Settings:
     """Settings for a backend on the test servers (its own client id, database and data directory)."""
     broker.provision([site])
