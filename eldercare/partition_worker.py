@@ -7,12 +7,15 @@ embedded backend, writes them to InfluxDB, acknowledges only then, and runs one 
 On taking a partition over it restores that partition's detection state from the last owner's snapshot (NATS object
 store, written every ``snapshot_every_s`` and at hand-back) plus the readings InfluxDB stored since, so learned
 baselines and armed timers (a night bed exit in progress) survive the move; without a snapshot it rebuilds from the
-last 6 h of readings. Alerts that fell due while nobody owned the partition are raised then, unless the store
-already holds them. Alerts go to the alert store (PostgreSQL in this mode; its unique open-alert key keeps them
-exactly-once across owners), retried until stored, and no snapshot is stored over an alert not stored yet (the
-embedded backend's :class:`alerts.raising.Raiser`). Every worker runs the alert service's timers (reminders,
-escalations, retries), and a take-over sends the first messages the partition's last owner stored an alert for and
-never sent. A worker that loses a lease stops that partition at once: no ack, no new alert (docs/scale-out.md).
+last 6 h of readings. The partition is consumed meanwhile: its life-safety readings go through an empty engine of
+its homes at once (they need no history; InfluxDB may be down, and the restore is retried), the other readings wait
+for the restored engine. Alerts that fell due while nobody owned the partition are raised then, unless the store
+already holds them or they were raised meanwhile. Alerts go to the alert store (PostgreSQL in this mode; its
+unique open-alert key keeps them exactly-once across owners), retried until stored, and no snapshot is stored over
+an alert not stored yet (the embedded backend's :class:`alerts.raising.Raiser`). Every worker runs the alert
+service's timers (reminders, escalations, retries) and puts back what dead workers were sending; a take-over sends
+the first messages the partition's last owner stored an alert for and never sent. A worker that loses a lease
+stops that partition at once: no ack, no new alert (docs/scale-out.md).
 """
 
 from __future__ import annotations
