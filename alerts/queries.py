@@ -57,6 +57,7 @@ from alerts.views import (
     ResidentView,
     Role,
     VisitView,
+    next_escalation,
 )
 from detection.models import AlertType, Severity
 
@@ -210,6 +211,7 @@ class StoreBackend:
                 )
         out = []
         for row, address, grid, community, street, district in rows:
+            escalate_due, escalate_to = next_escalation(row.escalate_due_ms, row.escalation_step, row.policy)
             out.append(
                 AlertView(
                     id=row.id,
@@ -234,6 +236,8 @@ class StoreBackend:
                     updated_ms=row.last_seen_ms,
                     events=tuple(events.get(row.id, ())) if with_events else (),
                     count=row.count,
+                    escalate_due_ms=escalate_due,
+                    escalate_to=escalate_to,
                 )
             )
         return out

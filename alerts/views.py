@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from alerts.escalation import Role
 from alerts.lifecycle import ACTIVE_STATES, State
@@ -129,6 +130,10 @@ class AlertView:
     events: tuple[AlertEventView, ...] = field(default=())
     count: int = 1
     """How many times the condition was reported while this alert was open (repeats are merged)."""
+    escalate_due_ms: int | None = None
+    """When the next escalation step goes out if nobody acknowledges (None: no step left, or acknowledged)."""
+    escalate_to: tuple[str, ...] = ()
+    """The roles that step tells (its policy's, as snapshotted at the raise)."""
 
     @property
     def active(self) -> bool:
@@ -139,6 +144,23 @@ class AlertView:
     def life_safety(self) -> bool:
         """SOS, call button, fall, smoke, critical vitals: the console sounds its cue for these."""
         return self.type in LIFE_SAFETY_TYPES
+
+
+def next_escalation(
+    escalate_due_ms: int | None, escalation_step: int | None, policy: dict[str, Any] | None
+) -> tuple[int | None, tuple[str, ...]]:
+    """The due time and roles of an alert's next escalation step, from its row (timers and policy snapshot).
+
+    >>> next_escalation(300_000, 0, {"escalate": [{"after_s": 300, "roles": ["street"]}]})
+    (300000, ('street',))
+    >>> next_escalation(None, 1, {"escalate": [{"after_s": 300, "roles": ["street"]}]})
+    (None, ())
+    """
+    steps = (policy or {}).get("escalate") or []
+    step = escalation_step or 0
+    if escalate_due_ms is None or step >= len(steps) or not isinstance(steps[step], dict):
+        return None, ()
+    return escalate_due_ms, tuple(str(r) for r in steps[step].get("roles") or ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final, Literal
 
 from alerts.labels import ALERT_TYPES, DEVICE_KINDS, OUTCOMES, SEVERITIES, STATES, label
@@ -36,6 +37,8 @@ _ZH: Final[dict[str, str]] = {
     "alert.age": "已等待",
     "alert.on_site_due": "到场时限",
     "alert.overdue": "已超时",
+    "alert.escalates": "未接单将上报{who}",
+    "alert.escalating": "已上报",
     "alert.explanation": "告警说明",
     "alert.device_line": "设备：{name}（编号 {id}）",
     "alert.device_id_only": "设备编号：{id}",
@@ -241,6 +244,8 @@ _EN: Final[dict[str, str]] = {
     "alert.age": "Waiting",
     "alert.on_site_due": "On site within",
     "alert.overdue": "Overdue",
+    "alert.escalates": "Unless taken, {who} told in",
+    "alert.escalating": "escalated",
     "alert.explanation": "Explanation",
     "alert.device_line": "Device: {name} (id {id})",
     "alert.device_id_only": "Device id: {id}",
@@ -1049,6 +1054,14 @@ class Translator:
     def room(self, value: str) -> str:
         """Name of a room (its canonical name, ``gateway.rooms``; a room of no known kind keeps its own words)."""
         return room_label(value, self.lang)
+
+    def roles(self, values: Sequence[str]) -> str:
+        """Role names joined as a sentence lists them ("街道值班、区级值班" / "street duty, district duty").
+
+        >>> Translator("zh").roles(["street", "district"]), Translator("en").roles(["street"])
+        ('街道值班、区级值班', 'street duty')
+        """
+        return ("、" if self.lang == "zh" else ", ").join(self(f"role.{v}") for v in values)
 
     def kind(self, value: str) -> str:
         """Name of a device kind."""

@@ -30,6 +30,8 @@ class AlertPublic(BaseModel):
     on_site_ms: int | None
     resolved_ms: int | None
     on_site_due_ms: int | None
+    escalate_due_ms: int | None
+    escalate_to: list[str]
     outcome: str | None
 
     @classmethod
@@ -53,6 +55,8 @@ class AlertPublic(BaseModel):
             on_site_ms=a.on_site_ms,
             resolved_ms=a.resolved_ms,
             on_site_due_ms=a.on_site_due_ms,
+            escalate_due_ms=a.escalate_due_ms,
+            escalate_to=list(a.escalate_to),
             outcome=a.outcome,
         )
 

@@ -67,7 +67,7 @@ from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.snapshot import load_snapshot
 from eldercare.pipeline import directory_from_settings, run_pipeline
-from eldercare.settings import Settings, influx_client
+from eldercare.settings import Settings, influx_client, policies_in_force
 from gateway.downlink import CommandPublisher
 from gateway.listener import Listener
 from gateway.metrics import GatewayMetrics
@@ -77,11 +77,13 @@ from gateway.retry import Backoff
 from gateway.watch.commands import WatchCommandRouter
 from gateway.watch.registry import watches_from_registry
 from gateway.watch.server import WatchServer
-from ingest.errors import IngestError
+from ingest.errors import IngestError, QueryError
 from ingest.history import stored_windows
 from ingest.reader import InfluxReader
 
 _LOG: Final = logging.getLogger("eldercare.backend")
+NO_SNAPSHOT_LOOKBACK_MS: Final = 6 * 3600 * 1000
+"""How much of InfluxDB a start without a detection snapshot replays (a night's bed exit; the partition worker's)."""
 SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
 """Readings this much older than the snapshot are replayed too (late arrivals)."""
 REPLAY_WINDOW_MS: Final = 60_000
@@ -382,15 +384,20 @@ class Backend:
     # -------------------------------------------------------------- engine state
 
     def _restore_snapshot(self) -> tuple[Engine, int | None]:
-        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and None.
+        """The engine as of the last snapshot (no history yet) and its watermark, or a new engine and a replay start.
 
+        Without a snapshot (a new deployment, or a backend killed before it wrote its first one) a new engine
+        replays the last :data:`NO_SNAPSHOT_LOOKBACK_MS` of InfluxDB, as a partition worker does: before, it
+        replayed nothing, and an SOS acknowledged but not yet stored when such a backend was killed was lost (found
+        by a loaded run: the first snapshot, written after the start's catch-up, came after the press). Alerts found
+        on the way that the store holds already are not raised again.
         A snapshot that cannot be read (torn or corrupted on disk, copied by hand, another format version) never
         keeps the backend down: it is renamed ``engine.msgpack.unreadable-<time>`` and logged, and a new engine
         replays InfluxDB from when that file was written (what was learned, the baselines, starts again).
         """
         path = self.snapshot_path
         if not path.exists():
-            return self._new_engine(), None
+            return self._new_engine(), wall_ms() - NO_SNAPSHOT_LOOKBACK_MS
         try:
             return self._restore_from(path)
         except Exception:  # noqa: BLE001 - whatever is wrong with the file, a backend that cannot start alerts nobody
@@ -491,9 +498,8 @@ class Backend:
             len(caught_up),
             len(fresh),
         )
-        # A snapshot at once, not a period later: a start without one replays nothing, so a backend killed before
-        # its first periodic snapshot lost every alert it had not stored yet (one waiting for the database, or in
-        # the milliseconds of its insert), and a long catch-up would be done again.
+        # A snapshot at once, not a period later: a backend killed before its first periodic snapshot would replay
+        # its whole window again (6 h without a snapshot), and a long catch-up would be done again.
         try:
             await self.save_snapshot_async()
         except Exception:
@@ -527,6 +533,10 @@ class Backend:
                             failures = 0
                             state.error = None
                 except IngestError as exc:
+                    if isinstance(exc, QueryError) and exc.database_missing:
+                        # A first start: the storage setup runs beside this; nothing was stored before it.
+                        _LOG.info("no InfluxDB database %s yet: no stored readings to replay", self.settings.influx_db)
+                        return
                     failures += 1
                     delay = backoff.delay(failures)
                     state.error = f"{type(exc).__name__}: {exc}"
@@ -627,6 +637,7 @@ class Backend:
         """Run until ``stop`` is set; then flush, snapshot and close everything."""
         started_ms = wall_ms()  # every alert this run raises is stored after this: older ones are its predecessor's
         settings = self.settings
+        _LOG.info("escalation policies: %s", policies_in_force(settings))
         directory = (
             StaticDirectory(sites_from_registry(self.registry_doc))
             if self.registry_doc is not None

@@ -58,7 +58,7 @@ from detection.models import Alert
 from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.logs import configure_logging
 from eldercare.pipeline import directory_from_settings, ensure_storage_retrying, send_confirmations
-from eldercare.settings import Settings, influx_client
+from eldercare.settings import Settings, influx_client, policies_in_force
 from gateway.confirm import StoredConfirmations
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
@@ -970,6 +970,7 @@ def main() -> None:
     """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
     configure_logging()
     settings = Settings()
+    _LOG.info("escalation policies: %s", policies_in_force(settings))
     service, seen, close, store = alert_store_sink(settings)
 
     async def _run() -> None:

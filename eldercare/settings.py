@@ -194,6 +194,19 @@ class Settings(BaseSettings):
         return self
 
 
+def policies_in_force(settings: Settings) -> str:
+    """Which escalation policies a process uses, for its start-up log line.
+
+    >>> policies_in_force(Settings(policies_path=None))
+    'the built-in defaults (ELDERCARE_POLICIES_PATH unset)'
+    """
+    path = settings.policies_path
+    if path is None:
+        return "the built-in defaults (ELDERCARE_POLICIES_PATH unset)"
+    communities = settings.policy_book().communities
+    return f"{path} (default and {len(communities)} communit{'y' if len(communities) == 1 else 'ies'})"
+
+
 def policy_book_from(path: Path | None) -> PolicyBook:
     """The policy book in the JSON file ``path`` (None: the defaults); a clear error naming the setting otherwise.
 

@@ -64,6 +64,15 @@ class QueryError(IngestError):
         self.message = message
         self.status = status
 
+    @property
+    def database_missing(self) -> bool:
+        """True if the database does not exist (yet): nothing is stored in it, rather than a failure.
+
+        >>> QueryError("SELECT 1", "database not found: eldercare", status=200).database_missing
+        True
+        """
+        return self.message.startswith("database not found")
+
 
 class SpoolCorrupt(IngestError):
     """A spool segment has a damaged record that is not a torn tail (a disk or operator problem)."""

@@ -59,6 +59,8 @@ async def test_restart_rebuilds_detection_state_from_snapshot_and_influx(
             encode_mattress_telemetry(**gw.wire.stamp("mat1"), ts=now, occupied=False, hr=None, rr=None, movement=0)
         )
         await _stored(settings, DeviceKind.MATTRESS, unique_site, 1)
+        # No snapshot is written while the start's catch-up runs (the loaded CI run saved none here and failed).
+        await asyncio.wait_for(first.recovered.wait(), 30)
         await first.save_snapshot_async()  # the periodic path: encoded in slices, written in a thread
         snapshot = first.snapshot_path.read_bytes()  # the last snapshot before the "crash"
 
@@ -108,6 +110,7 @@ async def test_a_snapshot_that_cannot_be_read_is_set_aside_and_the_state_rebuilt
         now = int(time.time() * 1000)
         gw.publish(encode_device_status(**gw.wire.stamp("door1"), kind="door", ts=now, battery=90, tamper=True))
         await _stored(settings, DeviceKind.DOOR, unique_site, 1)
+        await asyncio.wait_for(first.recovered.wait(), 30)  # not while the start's catch-up runs
         stop.set()
         await asyncio.wait_for(task, 30)  # a clean stop writes the snapshot
     snapshot = first.snapshot_path.read_bytes()

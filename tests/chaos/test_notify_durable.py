@@ -133,6 +133,7 @@ async def test_escalations_owed_when_the_backend_is_killed_are_sent_after_the_re
         "he", broker, influxd, tmp_path, channel_for=webhook.url, options={"policies": POLICIES}
     )
     backend.start()
+    assert "policies.json (default and 0 communities)" in backend.log_tail(200), "its start says which policies apply"
     store = AlertStore(url=backend.database_url)
     try:
         webhook.hold("W03")

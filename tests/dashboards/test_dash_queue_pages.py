@@ -180,3 +180,37 @@ def test_relations_are_translated_in_english(client: TestClient, backend: Backen
     client.cookies.clear()
     login(client, "W_G1")
     assert "张明 (child)" in client.get(f"/m/alerts/{sos}?lang=en").text
+
+
+def test_an_open_alert_says_who_is_told_next_and_when_unless_someone_takes_it(
+    client: TestClient, backend: Backend
+) -> None:
+    """The cost of waiting, where the worker decides: "unless taken, street duty told in 4:18".
+
+    Before, the pages showed how long an alert had waited and the on-site deadline, but not that the street would be
+    told: a grid worker learnt it from the street's phone call. The time and roles are the alert's own (its policy
+    as snapshotted at the raise: the default critical policy tells the street after 5 min); gone once taken.
+    """
+    sos = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=42)
+    stored = alert_of(backend, sos)
+    assert stored.escalate_to == ("street",) and stored.escalate_due_ms is not None
+    assert 0 < stored.escalate_due_ms - _now() <= 300_000  # 5 min from when the service took the alert
+    mark = f'data-due="{stored.escalate_due_ms}"'
+    login(client, "W_C1")
+    queue = client.get("/console/queue").text
+    row = queue[queue.index(f'id="alert-{sos}"') :]
+    row = row[: row.index("</li>")]
+    detail = client.get(f"/console/alerts/{sos}").text
+    for page in (row, detail):
+        assert "未接单将上报街道值班" in page and mark in page and 'data-overdue="已上报"' in page
+    assert "Unless taken, street duty told in" in client.get(f"/console/alerts/{sos}?lang=en").text
+    (listed,) = [a for a in client.get("/api/alerts").json() if a["id"] == sos]
+    assert (listed["escalate_due_ms"], listed["escalate_to"]) == (stored.escalate_due_ms, ["street"])
+
+    client.cookies.clear()
+    login(client, "W_G1")
+    assert mark in client.get(f"/m/alerts/{sos}").text
+    backend.act(sos, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.CONSOLE, now_ms=_now())
+    taken = client.get(f"/m/alerts/{sos}").text
+    assert alert_of(backend, sos).escalate_due_ms is None
+    assert mark not in taken and "未接单将上报" not in taken
