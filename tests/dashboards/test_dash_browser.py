@@ -53,7 +53,9 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
     expect(item).to_be_visible(timeout=10_000)
     expect(page.locator(".q-item").first).to_have_attribute("data-alert", str(alert_id))  # critical first
     expect(item.locator(".clock[data-since]")).to_have_text(re.compile(r"^00:0\d$"))
-    expect(item.locator(".clock[data-due]")).to_have_text(re.compile(r"^(30:00|29:\d\d)$"))
+    expect(item.locator(".on-site .clock[data-due]")).to_have_text(re.compile(r"^(30:00|29:\d\d)$"))
+    expect(item.locator(".escalates")).to_contain_text("未接单将上报街道值班")  # unless taken: the street, in 5 min
+    expect(item.locator(".escalates .clock[data-due]")).to_have_text(re.compile(r"^(05:00|04:\d\d)$"))
 
     item.click()
     detail = page.locator("#detail")
@@ -64,6 +66,7 @@ def test_duty_officer_sees_sos_live_and_acknowledges(
     detail.locator("button.act-acknowledge").click()
     expect(detail.locator("#alert-state")).to_have_text("已接单")
     expect(item).to_have_attribute("data-state", "acknowledged", timeout=10_000)
+    expect(item.locator(".escalates")).to_have_count(0)  # taken: nobody above is told
     assert alert_of(backend, alert_id).acked_ms is not None
     assert alert_of(backend, alert_id).events[-1].actor == "W_C1"
 
