@@ -83,9 +83,11 @@ from ingest.reader import InfluxReader
 
 _LOG: Final = logging.getLogger("eldercare.backend")
 NO_SNAPSHOT_LOOKBACK_MS: Final = 6 * 3600 * 1000
-"""How much of InfluxDB a start without a detection snapshot replays (a night's bed exit; the partition worker's)."""
+"""How much of InfluxDB a start without a detection snapshot replays (a night's bed exit); a partition worker's
+take-over without one too (eldercare/partition_worker.py)."""
 SNAPSHOT_LOOKBACK_MS: Final = 10 * 60_000
-"""Readings this much older than the snapshot are replayed too (late arrivals)."""
+"""Readings this much older than the snapshot are replayed too (late arrivals; duplicates skip); also on a
+partition worker's take-over."""
 REPLAY_WINDOW_MS: Final = 60_000
 """Event time replayed at a time while catching up (sorted by arrival within it): bounds a recovery's memory."""
 REPLAY_MARGIN_MS: Final = 5_000

@@ -56,6 +56,7 @@ from detection.errors import SnapshotError
 from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.state import NEVER, EngineSnapshot, HomeState
+from eldercare.backend import NO_SNAPSHOT_LOOKBACK_MS, SNAPSHOT_LOOKBACK_MS
 from eldercare.logs import configure_logging
 from eldercare.pipeline import directory_from_settings, ensure_storage_retrying, send_confirmations
 from eldercare.settings import Settings, influx_client, policies_in_force
@@ -66,6 +67,7 @@ from gateway.dedupe import Deduplicator
 from gateway.listener import RawMessage
 from gateway.models import Z2M_PREFIX, Reading
 from gateway.provisioning import StaticDirectory
+from gateway.retry import Backoff, retry
 from gateway.service import GatewayService
 from gateway.tasks import cancel_and_wait
 from gateway.z2m.adapter import Z2mAdapter
@@ -88,11 +90,11 @@ from ingest.writer import InfluxWriter, WriteOptions
 _LOG = logging.getLogger(__name__)
 READY_LINE = "partition worker ready"
 STOPPED_LINE = "partition worker stopped"
-REBUILD_LOOKBACK_MS = 6 * 3600 * 1000
-"""How much history a partition without a snapshot is rebuilt from (covers a night's bed exit); also the most
-replayed after an older snapshot."""
-SNAPSHOT_LOOKBACK_MS = 10 * 60_000
-"""Readings this much older than the snapshot's watermark are replayed too (late arrivals; duplicates skip)."""
+REBUILD_LOOKBACK_MS = NO_SNAPSHOT_LOOKBACK_MS
+"""How much history a partition without a snapshot is rebuilt from (the embedded backend's); also the most replayed
+after an older snapshot. Readings :data:`SNAPSHOT_LOOKBACK_MS` older than a snapshot's watermark are replayed too."""
+CONSUME_BACKOFF: Final = Backoff(first_s=0.5, max_s=2.0)
+"""Pauses between attempts of a partition's failing NATS or InfluxDB call (a node failing over), same lease."""
 
 SERVICE_TICK_S = 2.0
 """How often a worker fires the alert service's due reminders, escalations and retries (as the embedded backend)."""
@@ -296,26 +298,28 @@ class PartitionWorker:
     async def _restore_until_done(self, owned: _Owned, reader: InfluxReader) -> None:
         """:meth:`_restore`, retried while the lease holds (InfluxDB down: the partition is consumed meanwhile)."""
         partition = owned.lease.partition
-        failures = 0
-        while not owned.stop.is_set() and owned.lease.valid(time.monotonic()):
-            try:
+
+        async def attempt() -> None:
+            if not owned.stop.is_set() and owned.lease.valid(time.monotonic()):
                 await self._restore(owned, reader)
-                return
-            except Exception as exc:
-                failures += 1
-                delay = min(0.25 * 2**failures, RESTORE_RETRY_MAX_S)
-                if failures == 1 or failures % 10 == 0:
-                    _LOG.warning(
-                        "partition %d: restoring failed (%s: %s); retrying in %.2f s (attempt %d; life-safety alerts"
-                        " are raised meanwhile, the other readings are kept for the restored state)",
-                        partition,
-                        type(exc).__name__,
-                        exc,
-                        delay,
-                        failures,
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(owned.stop.wait(), delay)
+
+        async def pause(delay: float) -> None:  # a stop ends the wait (and the next attempt does nothing)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(owned.stop.wait(), delay)
+
+        def failed(n: int, exc: Exception, delay: float) -> None:
+            if n == 1 or n % 10 == 0:
+                _LOG.warning(
+                    "partition %d: restoring failed (%s: %s); retrying in %.2f s (attempt %d; life-safety alerts"
+                    " are raised meanwhile, the other readings are kept for the restored state)",
+                    partition,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    n,
+                )
+
+        await retry(attempt, backoff=Backoff(first_s=0.5, max_s=RESTORE_RETRY_MAX_S), on_failure=failed, wait=pause)
 
     async def _restore(self, owned: _Owned, reader: InfluxReader) -> None:
         """The partition's last snapshot plus the readings stored since (or 6 h of them), caught up to now.
@@ -566,7 +570,7 @@ class PartitionWorker:
                             "partition %d failed past its lease (%s: %s)", lease.partition, type(exc).__name__, exc
                         )
                         break
-                    delay = min(0.25 * 2**failures, 2.0)
+                    delay = CONSUME_BACKOFF.delay(failures)
                     _LOG.warning(
                         "partition %d: %s: %s; retrying in %.2f s with the same lease",
                         lease.partition,

@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     )
 
     _store_defaulted: bool = PrivateAttr(default=False)
+    _policy_book: PolicyBook = PrivateAttr(default_factory=PolicyBook)
 
     @property
     def store_is_default(self) -> bool:
@@ -158,8 +159,8 @@ class Settings(BaseSettings):
         return detect_config_from(self.detect)
 
     def policy_book(self) -> PolicyBook:
-        """The escalation policies of this deployment: ``policies_path``'s, or the defaults (checked at start-up)."""
-        return policy_book_from(self.policies_path)
+        """The escalation policies of this deployment: ``policies_path``'s, or the defaults (read once, at start-up)."""
+        return self._policy_book
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
@@ -181,7 +182,7 @@ class Settings(BaseSettings):
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
-        policy_book_from(self.policies_path)  # and on a policy file that cannot be read or is not safe
+        self._policy_book = policy_book_from(self.policies_path)  # fails fast on a file unreadable or not safe
         if self.watch_port is not None and not 0 <= self.watch_port <= 65535:
             raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")
         if self.arc_host and not 0 < self.arc_port < 65536:
