@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, Protocol
 
-from alerts.service import AlertService
+from alerts.service import AlertService, Repeats
 from alerts.store.records import AlertRecord
 from alerts.store.repository import AlertStore
 from detection.models import Alert
@@ -37,7 +38,11 @@ class AlertSink(Protocol):
     """What raises an alert: :class:`alerts.service.AlertService` (tests pass a recorder)."""
 
     async def raise_alert(
-        self, alert: Alert, *, on_stored: Callable[[AlertRecord | None], None] | None = None
+        self,
+        alert: Alert,
+        *,
+        on_stored: Callable[[AlertRecord | None], None] | None = None,
+        repeats: Repeats | None = None,
     ) -> AlertRecord | None:
         """Store (or deduplicate, or clear) the alert and notify; ``on_stored`` once it is committed."""
         ...
@@ -47,8 +52,38 @@ class AlertSink(Protocol):
         ...
 
 
+AlertKey = tuple[str, str, str | None]
+"""Site, type and device: the alerts one store row counts while it is open."""
+
+
+@dataclass(eq=False)
+class _Raise:
+    """One raise of an alert, standing for every repeat of it merged while it waited for the raise before."""
+
+    alert: Alert
+    """The first one (its time is the alert's raise time if the store opens a new alert)."""
+    stored: list[asyncio.Future[None]]
+    """One per alert this raise stands for; set once committed."""
+    committed: asyncio.Future[None]
+    """Done once the store took it, or once the raise ended without (the next raise of its key goes on then)."""
+    last_ms: int
+    """The newest event time of the alerts it stands for."""
+    count: int = 1
+    started: bool = False
+    """True once it stopped waiting for the raise before: later repeats need a raise of their own."""
+    task: asyncio.Task[None] | None = None
+
+
 class Raiser:
-    """Raises alerts through ``sink``, each in its own task at once, retried until stored; knows which are not yet."""
+    """Raises alerts through ``sink``, each in its own task at once, retried until stored; knows which are not yet.
+
+    Repeats of one alert (same site, type and device) are stored one after the other: while one is being stored,
+    the repeats after it are merged into one waiting raise that counts them all (:class:`alerts.service.Repeats`),
+    so a button pressed 20,000 times costs a few store writes, not 20,000 that every other home's alert would queue
+    behind (``tests/test_e2e_hostile_gateway.py``). Nothing is merged away: the alert's count holds every press, a
+    repeat is still told to whoever has the alert (the service's repeat rule), and the first raise of a key never
+    waits.
+    """
 
     def __init__(self, sink: AlertSink, *, retry_max_s: float = RAISE_RETRY_MAX_S) -> None:
         """Raise through ``sink``; pause at most ``retry_max_s`` between attempts."""
@@ -58,30 +93,66 @@ class Raiser:
         """The raises under way (stored or not: a stored alert's first messages may still be on their way)."""
         self.unstored: set[asyncio.Future[None]] = set()
         """One per alert raised and not yet committed to the store (insert or clear)."""
+        self.merged = 0
+        """Alerts counted by a raise of the same alert instead of a store write of their own."""
+        self._latest: dict[AlertKey, _Raise] = {}
 
     def raise_(self, alert: Alert) -> asyncio.Task[None]:
-        """Start raising ``alert`` now (a life-safety alert never waits behind another); returns its task."""
+        """Start raising ``alert`` now (a life-safety alert never waits behind another home's); returns its task.
+
+        A repeat of an alert whose raise is still being stored waits for that one, merged with the other repeats
+        that arrive meanwhile; the task returned is the one that stores it.
+        """
         loop = asyncio.get_running_loop()
         stored: asyncio.Future[None] = loop.create_future()
         self.unstored.add(stored)
         stored.add_done_callback(self.unstored.discard)
-        task = loop.create_task(self._raise(alert, stored), name=f"raise-{alert.type}-{alert.site}")
+        key: AlertKey = (alert.site, alert.type.value, alert.device)
+        latest = self._latest.get(key)
+        if latest is not None and not latest.started and not latest.alert.clears and not alert.clears:
+            latest.count += 1
+            latest.last_ms = max(latest.last_ms, alert.time_ms)
+            latest.stored.append(stored)
+            self.merged += 1
+            assert latest.task is not None
+            return latest.task
+        before = latest.committed if latest is not None else None
+        item = _Raise(alert=alert, stored=[stored], committed=loop.create_future(), last_ms=alert.time_ms)
+        self._latest[key] = item
+        task = loop.create_task(self._raise(item, before), name=f"raise-{alert.type}-{alert.site}")
+        item.task = task
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        task.add_done_callback(lambda _: stored.cancel())  # a no-op once stored; else given up (shutdown)
+        task.add_done_callback(lambda _: self._ended(key, item))
         return task
 
-    async def _raise(self, alert: Alert, stored: asyncio.Future[None]) -> None:
+    def _ended(self, key: AlertKey, item: _Raise) -> None:
+        for stored in item.stored:
+            stored.cancel()  # a no-op once stored; else given up (shutdown)
+        if not item.committed.done():
+            item.committed.set_result(None)
+        if self._latest.get(key) is item:
+            del self._latest[key]
+
+    async def _raise(self, item: _Raise, before: asyncio.Future[None] | None) -> None:
+        if before is not None and not before.done():
+            await asyncio.wait({before})  # (never cancels it) the repeats arriving meanwhile merge into this one
+        item.started = True
+        alert = item.alert
         record: list[AlertRecord | None] = []
 
         def committed(done: AlertRecord | None) -> None:
             record.append(done)
-            if not stored.done():
-                stored.set_result(None)
+            for stored in item.stored:
+                if not stored.done():
+                    stored.set_result(None)
+            if not item.committed.done():
+                item.committed.set_result(None)
 
         async def attempt() -> None:
             if not record:
-                await self.sink.raise_alert(alert, on_stored=committed)
+                repeats = Repeats(item.count, item.last_ms) if item.count > 1 else None
+                await self.sink.raise_alert(alert, on_stored=committed, repeats=repeats)
             elif record[0] is not None and not alert.clears:
                 await self.sink.notify_owed(record[0].id)
 

@@ -98,6 +98,18 @@ _NEXT_ACTIONS: Final[dict[State, tuple[LinkAction, ...]]] = {
 }
 
 
+class Repeats(msgspec.Struct, frozen=True):
+    """How many raises of the same alert one raise stands for (``count``), and the newest one's event time."""
+
+    count: int
+    last_ms: int
+
+    @classmethod
+    def of(cls, alert: Alert) -> Repeats:
+        """One raise: ``alert`` alone."""
+        return cls(1, alert.time_ms)
+
+
 class _Planned(msgspec.Struct, frozen=True, kw_only=True):
     """One message to write into the outbox and then send (``url`` None: recorded as failed, nothing to send)."""
 
@@ -201,6 +213,7 @@ class AlertService:
         self,
         alert: Alert,
         now: int,
+        seen: Repeats,
         known: tuple[SiteContext | None, Policy] | None = None,
         *,
         nowait: bool = False,
@@ -214,27 +227,37 @@ class AlertService:
             policy=msgspec.to_builtins(policy),
             timers=initial_timers(policy, now),
             nowait=nowait,
+            repeats=seen.count,
+            last_seen_ms=seen.last_ms,
         )
         return ctx, policy, result
 
-    async def _store_life_safety(self, alert: Alert, now: int) -> tuple[SiteContext | None, Policy, RaiseResult]:
+    async def _store_life_safety(
+        self, alert: Alert, now: int, seen: Repeats
+    ) -> tuple[SiteContext | None, Policy, RaiseResult]:
         """Stored on the loop when that needs no waiting (see the module docstring), else on the urgent lane."""
         if not (self.life_safety_on_loop and self.store.writes_without_waiting):
-            return await self._in_store(True, self._store_raise, alert, now)
+            return await self._in_store(True, self._store_raise, alert, now, seen)
         known = self._context_and_policy(alert)  # a read: never waits for a writer (WAL)
         try:
-            return self._store_raise(alert, now, known, nowait=True)
+            return self._store_raise(alert, now, seen, known, nowait=True)
         except WriteBusy:
-            return await self._in_store(True, self._store_raise, alert, now, known)
+            return await self._in_store(True, self._store_raise, alert, now, seen, known)
 
     # ------------------------------------------------------------------ raise
 
     async def raise_alert(
-        self, alert: Alert, *, on_stored: Callable[[AlertRecord | None], None] | None = None
+        self,
+        alert: Alert,
+        *,
+        on_stored: Callable[[AlertRecord | None], None] | None = None,
+        repeats: Repeats | None = None,
     ) -> AlertRecord | None:
         """Store (or deduplicate) an alert and notify; a ``clears`` message clears it (None if nothing was open).
 
         ``on_stored`` is called as soon as the alert (or its clear) is committed, before anyone is notified.
+        ``repeats``: this raise stands for that many of the same alert (merged by :class:`alerts.raising.Raiser`
+        while the one before was being stored); counted on the alert, one audit entry, notified as one repeat.
         """
         now = self.clock()
         if alert.clears:
@@ -244,10 +267,11 @@ class AlertService:
             if cleared is not None and cleared.life_safety and self.arc is not None:
                 await self.arc.enqueue(cleared, restore=True, now=now)  # the condition ended: Contact ID restore
             return cleared
+        seen = repeats if repeats is not None else Repeats.of(alert)
         if alert.is_life_safety:
-            ctx, policy, result = await self._store_life_safety(alert, now)
+            ctx, policy, result = await self._store_life_safety(alert, now, seen)
         else:
-            ctx, policy, result = await asyncio.to_thread(self._store_raise, alert, now)
+            ctx, policy, result = await asyncio.to_thread(self._store_raise, alert, now, seen)
         record = result.record
         if on_stored is not None:
             on_stored(record)

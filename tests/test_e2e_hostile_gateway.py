@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from support.backend import backend_settings, registry_for, running, until
 
+from alerts.audit import AuditAction
+from detection.models import AlertType
 from detection.snapshot import load_snapshot
 from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
-from firmware_sim.wire import WireMessage
+from firmware_sim.wire import WireMessage, encode_call_button_event
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason
 
@@ -98,3 +100,39 @@ async def test_far_off_timestamps_move_no_clock_and_a_64_bit_overflow_does_not_s
     with DeadLetterStore.in_data_dir(tmp_path) as letters:
         refused = letters.query(site=site)
     assert [(e.reason, e.payload) for e in refused] == [(Reason.OUT_OF_RANGE, attack[2].payload)]
+
+
+async def test_a_gateway_pressing_its_own_button_as_fast_as_it_can_costs_few_store_writes_and_loses_no_press(
+    backend: Backend, broker: Broker, unique_site: str
+) -> None:
+    """A gateway's account may publish its own call button's presses as fast as the broker takes them (its topics,
+    valid payloads, the priority session). Each press was an alert raise of its own: one store write and one audit
+    entry, each in a task run in arrival order, about 600 a second here, so a neighbour's press waited behind all
+    of them (measured once: 20,000 presses published in 17 s, the neighbour's press raised 27 s after it was
+    published). The raiser now merges the repeats that arrive while the one before is being stored
+    (``tests/store/test_raise_repeats.py`` shows the order); the same 20,000 presses: raised 0.1 s after its
+    publish, about 1,200 store writes. Nothing is merged away: the attacker's own alert counts every press."""
+    site, victim = unique_site, unique_site + "v"
+    now = int(time.time() * 1000)
+    flood = 3000
+    with (
+        GatewayPublisher(site=site, password=broker.gateway_password(site), port=broker.port) as attacker,
+        GatewayPublisher(site=victim, password=broker.gateway_password(victim), port=broker.port) as neighbour,
+    ):
+        presses = [
+            encode_call_button_event(site=site, device="btn1", seq=i, ts=now + i, event="press")
+            for i in range(1, flood + 1)
+        ]
+        await asyncio.to_thread(attacker.publish_all, presses, timeout=120)
+        press = encode_call_button_event(site=victim, device="btn1", seq=1, ts=now, event="press")
+        await asyncio.to_thread(neighbour.publish_all, [press])
+        (pressed,) = await until(lambda: backend.store.list_alerts(site=victim))
+        (flooded,) = await until(lambda: [a for a in backend.store.list_alerts(site=site) if a.count == flood])
+
+    assert (pressed.type, pressed.count, pressed.raised_ms) == (AlertType.CALL_BUTTON, 1, now)
+    assert (flooded.raised_ms, flooded.last_seen_ms) == (now + 1, now + flood)
+    entries = backend.store.audit_entries(entity_id=str(flooded.id), limit=flood + 10)
+    repeats = [e.detail.get("repeats", 1) for e in entries if e.action == AuditAction.ALERT_REPEATED.value]
+    assert sum(repeats) == flood - 1, "a press went uncounted"
+    assert len(repeats) < flood // 4, f"{len(repeats)} store writes for {flood} presses"
+    assert backend.raiser.merged >= flood - 1 - len(repeats)

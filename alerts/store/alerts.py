@@ -101,7 +101,7 @@ class Alerts(AuditLog):
             self._raise_stmt = stmt.on_conflict_do_update(
                 index_elements=[table.c.open_key],
                 set_={
-                    "count": table.c.count + 1,
+                    "count": table.c.count + excluded.count,
                     "last_seen_ms": case(
                         (excluded.last_seen_ms > table.c.last_seen_ms, excluded.last_seen_ms),
                         else_=table.c.last_seen_ms,
@@ -122,11 +122,18 @@ class Alerts(AuditLog):
         policy: Mapping[str, Any],
         timers: Timers,
         nowait: bool = False,
+        repeats: int = 1,
+        last_seen_ms: int | None = None,
     ) -> RaiseResult:
         """Store a raised alert, or count a repeat of the active one (race-free upsert on the dedup key).
 
-        ``nowait`` (SQLite): raise :class:`~alerts.store.errors.WriteBusy` instead of waiting for the write lock.
+        ``repeats`` raises of the same alert are counted at once (:class:`alerts.raising.Raiser` merges the repeats
+        that arrive while the one before is being stored), ``alert.time_ms`` the first one's time and
+        ``last_seen_ms`` the newest one's. ``nowait`` (SQLite): raise :class:`~alerts.store.errors.WriteBusy`
+        instead of waiting for the write lock.
         """
+        if repeats < 1:
+            raise ValueError(f"repeats must be at least 1, got {repeats}")
         subject = subject_of(alert)
         values: dict[str, Any] = {
             "site": alert.site,
@@ -141,8 +148,8 @@ class Alerts(AuditLog):
             "open_key": open_key(alert.site, alert.type.value, subject),
             "raised_ms": alert.time_ms,
             "created_ms": now_ms,
-            "last_seen_ms": alert.time_ms,
-            "count": 1,
+            "last_seen_ms": max(alert.time_ms, last_seen_ms if last_seen_ms is not None else alert.time_ms),
+            "count": repeats,
             "explanation": alert.explanation,
             "explanation_zh": alert.explanation_zh,
             "evidence": dict(alert.evidence),
@@ -157,14 +164,15 @@ class Alerts(AuditLog):
         with self._tx(urgent=alert.is_life_safety, nowait=nowait) as s:
             row = s.execute(self._raise_statement(), values).one()._mapping
             alert_id, count = int(row["id"]), int(row["count"])
-            created = count == 1
+            created = count == repeats  # a repeat adds to a count of at least 1
             by = By(SYSTEM, Channel.DEVICE, now_ms)
             if created:
                 add_event(s, alert_id, by, "raise", None, State.OPEN)
                 detail = {"site": alert.site, "type": alert.type.value, "severity": alert.severity.value}
                 add_audit(s, by, AuditAction.ALERT_RAISED, Entity.ALERT, alert_id, detail)
             elif alert.is_life_safety:
-                add_audit(s, by, AuditAction.ALERT_REPEATED, Entity.ALERT, alert_id, {"count": count})
+                repeated: dict[str, Any] = {"count": count} if repeats == 1 else {"count": count, "repeats": repeats}
+                add_audit(s, by, AuditAction.ALERT_REPEATED, Entity.ALERT, alert_id, repeated)
             return RaiseResult(record=_alert_record_of(row), created=created)
 
     def clear_alert(self, alert: Alert, *, now_ms: int) -> AlertRecord | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from scale_helpers import Devices
 
+from alerts.service import Repeats
 from alerts.store.records import AlertRecord
 from detection.engine import Engine
 from detection.models import Alert, AlertType
@@ -89,7 +90,11 @@ async def test_a_reading_stored_by_the_old_owner_and_redelivered_to_the_new_one_
 
     class Sink:  # the alert service's two calls the worker makes
         async def raise_alert(
-            self, alert: Alert, *, on_stored: Callable[[AlertRecord | None], None] | None = None
+            self,
+            alert: Alert,
+            *,
+            on_stored: Callable[[AlertRecord | None], None] | None = None,
+            repeats: Repeats | None = None,
         ) -> AlertRecord | None:
             raised.append(alert)
             if on_stored is not None:
