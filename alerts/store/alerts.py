@@ -168,8 +168,10 @@ class Alerts(AuditLog):
             by = By(SYSTEM, Channel.DEVICE, now_ms)
             if created:
                 add_event(s, alert_id, by, "raise", None, State.OPEN)
-                detail = {"site": alert.site, "type": alert.type.value, "severity": alert.severity.value}
-                add_audit(s, by, AuditAction.ALERT_RAISED, Entity.ALERT, alert_id, detail)
+                new: dict[str, Any] = {"site": alert.site, "type": alert.type.value, "severity": alert.severity.value}
+                if repeats > 1:
+                    new["repeats"] = repeats
+                add_audit(s, by, AuditAction.ALERT_RAISED, Entity.ALERT, alert_id, new)
             elif alert.is_life_safety:
                 repeated: dict[str, Any] = {"count": count} if repeats == 1 else {"count": count, "repeats": repeats}
                 add_audit(s, by, AuditAction.ALERT_REPEATED, Entity.ALERT, alert_id, repeated)

@@ -107,3 +107,21 @@ async def test_a_clear_is_never_merged_with_the_raises_around_it(
     await raiser.wait()
     alerts = sorted(store.list_alerts(site="h0001"), key=lambda a: a.raised_ms)
     assert [(a.raised_ms, a.state, a.count) for a in alerts] == [(DAYTIME, "cleared", 1), (DAYTIME + 2, "open", 2)]
+
+
+async def test_presses_that_come_before_the_first_is_stored_open_the_alert_together(
+    store: AlertStore, webhook: Webhook, clock: FakeClock
+) -> None:
+    """Three presses fast-pathed in one batch: one insert counting three, its audit entry says so, one notice each."""
+    store.import_registry(two_homes(webhook), now_ms=clock())
+    raiser = Raiser(make_service(store, clock))
+    writes = _recording_writes(store)
+    for i in range(3):
+        raiser.raise_(make_alert(AlertType.SOS, site="h0001", device="band1", time_ms=DAYTIME + i * 1000))
+    await raiser.wait()
+    assert writes == [("h0001", 3)]
+    (alert,) = store.list_alerts(site="h0001")
+    assert (alert.count, alert.raised_ms, alert.last_seen_ms) == (3, DAYTIME, DAYTIME + 2000)
+    (raised,) = [e for e in store.audit_entries(entity_id=str(alert.id)) if e.action == AuditAction.ALERT_RAISED.value]
+    assert raised.detail["repeats"] == 3
+    assert sorted(m["path"] for m in webhook.wait(2)) == ["/W01", "/W02"]
