@@ -24,6 +24,7 @@ from gateway.deadletter import DeadLetterStore
 from gateway.listener import Listener, create_listener
 from gateway.metrics import GatewayMetrics
 from gateway.provisioning import StaticDirectory, sites_from_registry
+from gateway.retained import RetainedClears
 from gateway.retry import Backoff, retry
 from gateway.service import DurableHook, FastPath, GatewayService
 from gateway.tasks import cancel_and_wait
@@ -81,6 +82,23 @@ async def send_confirmations(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
         await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
+
+
+async def send_confirmations_and_clears(
+    confirmations: StoredConfirmations | None,
+    retained: RetainedClears,
+    sender: ConfirmationSender,
+    *,
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """:func:`send_confirmations` on the embedded backend's connection, and the refused topics' retained clears."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+        if len(retained):
+            await sender.publish_many([(topic, b"") for topic in retained.drain()], retain=True)
+        await sender.publish_many(confirmations.drain() if confirmations is not None else [])  # or a keep-alive
 
 
 READY_WARN_S: Final = 60.0
@@ -174,18 +192,18 @@ async def run_pipeline(
         session_save_changes=settings.mqtt_session_save_changes,
     )
     confirmations: StoredConfirmations | None = None
-    confirm_publisher: ConfirmationSender | None = None
     if settings.mqtt_confirm_stored:
         # The gateways' end-to-end acknowledgement (gateway/confirm.py): after each durable batch, not before.
         gateway_of = directory.gateway_of if isinstance(directory, StaticDirectory) else None
         confirmations = StoredConfirmations(gateway_of=gateway_of)
-        confirm_publisher = ConfirmationSender(
-            host=settings.mqtt_host,
-            port=settings.mqtt_port,
-            username=settings.mqtt_username,
-            password=settings.mqtt_password.get_secret_value(),
-            client_id=f"{settings.mqtt_client_id}-ack",
-        )
+    retained = RetainedClears()  # what gateways leave retained on topics no device of theirs has (gateway/retained.py)
+    confirm_publisher = ConfirmationSender(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password.get_secret_value(),
+        client_id=f"{settings.mqtt_client_id}-ack",
+    )
     service = GatewayService(
         directory=directory,
         deadletter=deadletter,
@@ -195,6 +213,7 @@ async def run_pipeline(
         metrics=metrics,
         on_stored=confirmations.add if confirmations is not None else None,
         on_durable=on_durable,
+        on_refused=retained.add,
     )
     watch_server = None
     if settings.watch_port is not None:
@@ -228,16 +247,16 @@ async def run_pipeline(
         _LOG.info("%s (client %s, spool %s)", READY_LINE, settings.mqtt_client_id, spool.directory)
         if ready is not None:
             ready.set()
-        if confirmations is not None and confirm_publisher is not None:
-            confirming = asyncio.create_task(
-                send_confirmations(
-                    confirmations,
-                    confirm_publisher,
-                    interval_s=settings.mqtt_confirm_interval_ms / 1000,
-                    stop=stop,
-                ),
-                name="confirmations",
-            )
+        confirming = asyncio.create_task(
+            send_confirmations_and_clears(
+                confirmations,
+                retained,
+                confirm_publisher,
+                interval_s=settings.mqtt_confirm_interval_ms / 1000,
+                stop=stop,
+            ),
+            name="confirmations",
+        )
         # The batch in hand is finished and acknowledged before the listener closes; whatever is still
         # in the inbox is unacknowledged and comes back from the broker on the next start.
         await service.run(listener, max_batch=max_batch, stop=stop, max_in_flight=settings.influx_writes_in_flight)
@@ -247,10 +266,10 @@ async def run_pipeline(
         await listener.close()
         if confirming is not None:
             await cancel_and_wait(confirming)
-        if confirmations is not None and confirm_publisher is not None:
+        if confirmations is not None:
             with contextlib.suppress(Exception):  # best effort: an unconfirmed reading is only republished
                 await asyncio.wait_for(confirm_publisher.publish_many(confirmations.drain()), 5)
-            await confirm_publisher.close()
+        await confirm_publisher.close()
         if setup is not None:
             await cancel_and_wait(setup)
         await writer.close()

@@ -107,11 +107,13 @@ class StoredSender(Protocol):
         ...
 
 
-def publish_packet(topic: str, payload: bytes) -> bytes:
-    """An MQTT 3.1.1 PUBLISH at QoS 0 (no packet id, nothing comes back).
+def publish_packet(topic: str, payload: bytes, *, retain: bool = False) -> bytes:
+    """An MQTT 3.1.1 PUBLISH at QoS 0 (no packet id, nothing comes back); ``retain`` sets the RETAIN flag.
 
     >>> publish_packet("a/b", b"{}").hex()
     '30070003612f627b7d'
+    >>> publish_packet("a/b", b"", retain=True).hex()  # clears what is retained on a/b
+    '31050003612f62'
     """
     name = topic.encode()
     body = len(name).to_bytes(2, "big") + name + payload
@@ -121,7 +123,7 @@ def publish_packet(topic: str, payload: bytes) -> bytes:
         length.append(digit | (0x80 if n else 0))
         if not n:
             break
-    return b"\x30" + bytes(length) + body
+    return (b"\x31" if retain else b"\x30") + bytes(length) + body
 
 
 class ConfirmationSender:
@@ -196,13 +198,14 @@ class ConfirmationSender:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> int:
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]], *, retain: bool = False) -> int:
         """Send ``messages`` (an empty call keeps the connection alive); return how many were written."""
         if not messages and (self._writer is None or time.monotonic() - self._last_write < self.keepalive_s / 2):
             return 0
         try:
             writer = await self._connected()
-            writer.write(b"".join(publish_packet(t, p) for t, p in messages) if messages else PINGREQ)
+            packets = b"".join(publish_packet(t, p, retain=retain) for t, p in messages)
+            writer.write(packets if messages else PINGREQ)
             await asyncio.wait_for(writer.drain(), self.timeout_s)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             self._failures += 1

@@ -41,6 +41,7 @@ from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
 from gateway.metrics import GatewayMetrics, RateLimitedWarnings
 from gateway.models import CONTRACT_PREFIX, DeviceKind, MessageType, Reading
+from gateway.retained import clears
 from gateway.retry import Backoff, retry
 from gateway.z2m.adapter import Z2mAdapter
 
@@ -59,6 +60,10 @@ FastPath = Callable[[Reading], None]
 DurableHook = Callable[[Sequence[Reading]], None | Awaitable[None]]
 """Sees each batch of new readings once durable, in arrival order (detection's feed); may be a coroutine function.
 An exception is logged, never retried: detection must not make the ingest path redeliver or stall."""
+
+OnRefused = Callable[[list[str]], None]
+"""Called with the topics of a durable batch whose refusal asks the broker to drop what is retained there
+(:func:`gateway.retained.clears`: a made-up device id, kind or site, never a registered device's topic)."""
 
 OnStored = Callable[[list[tuple[str, str, int]]], None]
 """Called with the ``(site, device, seq)`` of every contract message of a batch once it is durable (including
@@ -116,6 +121,8 @@ class _Prepared:
     """Dedupe keys in arrival order, remembered once durable (a reboot resets the window)."""
     confirm: list[tuple[str, str, int]] = field(default_factory=list)
     """Keys to confirm to their gateways once durable, copies included (end-to-end acknowledgement)."""
+    cleared: list[str] = field(default_factory=list)
+    """Refused topics whose retained message the broker is to drop (:mod:`gateway.retained`)."""
 
 
 class GatewayService:
@@ -137,6 +144,7 @@ class GatewayService:
         z2m: Z2mAdapter | None = None,
         on_stored: OnStored | None = None,
         on_durable: DurableHook | None = None,
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.directory = directory
         self.deadletter = deadletter
@@ -152,6 +160,7 @@ class GatewayService:
         self.z2m = z2m if z2m is not None else Z2mAdapter(directory=directory)
         self.on_stored = on_stored
         self.on_durable = on_durable
+        self.on_refused = on_refused
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
         if message.oversize:
@@ -249,6 +258,8 @@ class GatewayService:
                     )
                 )
                 self._warnings.warn(topic=message.topic, reason=result.reason, detail=result.detail)
+                if self.on_refused is not None and clears(message.topic, result.reason, message.payload):
+                    batch.cleared.append(message.topic)
                 continue
             if message.retain and result.clock_skewed and result.ts_ms < result.received_ms:
                 # A retained status replayed on subscribe is old by design, not a wrong clock: keep its time.
@@ -311,6 +322,11 @@ class GatewayService:
                 self.on_stored(batch.confirm)
             except Exception:  # a confirmation is an optimisation for the gateway; storage already happened
                 _LOG.exception("stored-confirmation hook failed")
+        if batch.cleared and self.on_refused is not None:
+            try:
+                self.on_refused(batch.cleared)
+            except Exception:  # the refusals are recorded; a clear not sent is sent when the topic is refused again
+                _LOG.exception("retained-clear hook failed")
 
     async def _until_done(self, what: str, attempt: Callable[[], Awaitable[None]]) -> None:
         failures = 0

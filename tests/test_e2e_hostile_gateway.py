@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import threading
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
-from support.backend import backend_settings, registry_for, running, until
+from paho.mqtt.enums import CallbackAPIVersion
+from support.backend import backend_login, backend_settings, registry_for, running, until
 
 from alerts.audit import AuditAction
 from detection.models import AlertType
@@ -137,3 +142,89 @@ async def test_a_gateway_pressing_its_own_button_as_fast_as_it_can_costs_few_sto
     assert sum(w.get("repeats", 1) for w in writes) == flood, "a press went uncounted"
     assert len(writes) < flood // 4, f"{len(writes)} store writes for {flood} presses"
     assert backend.raiser.merged >= flood - len(writes)
+
+
+class _RetainedProbe:
+    """A fresh subscriber (the backend's account) that reads what the broker holds retained under a home's status
+    topics: the retained copies come right after the SUBACK, before the live sentinel a gateway publishes then."""
+
+    def __init__(self, broker: Broker, site: str) -> None:
+        self.broker, self.site = broker, site
+
+    def retained(self, sentinel: Callable[[], None]) -> dict[str, bytes]:
+        got: dict[str, bytes] = {}
+        done, subscribed = threading.Event(), threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid.uuid4().hex[:8]}")
+        login = backend_login(self.broker)
+        client.username_pw_set(login["username"], login["password"])
+
+        def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
+            if m.retain:
+                got[m.topic] = m.payload
+            else:
+                done.set()  # the sentinel: every retained copy came before it
+
+        client.on_message = on_message
+        client.on_subscribe = lambda *_a: subscribed.set()
+        client.connect(login["host"], login["port"])
+        client.loop_start()
+        try:
+            client.subscribe(f"ec/v1/{self.site}/+/+/status", qos=1)
+            assert subscribed.wait(10), "no SUBACK"
+            sentinel()
+            assert done.wait(10), "the sentinel did not arrive"
+        finally:
+            client.disconnect()
+            client.loop_stop()
+        return got
+
+
+async def test_what_a_gateway_leaves_retained_under_made_up_device_ids_is_cleared_from_the_broker(
+    backend: Backend, broker: Broker, unique_site: str, tmp_path: Path
+) -> None:
+    """The ACL cannot refuse the retain flag, and the broker keeps one retained message per topic for ever: a
+    gateway publishing retained statuses under made-up device ids grew the broker's memory (and its persistence file,
+    and the replay every backend start without a session reads) with each id, for every home on the broker. The
+    backend refuses them (``unknown_device``) and now clears each such topic at the broker (gateway/retained.py);
+    the home's own gateway status, retained on purpose, stays."""
+    site, made_up = unique_site, 200
+    attacker = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"attacker-{uuid.uuid4().hex[:8]}")
+    attacker.username_pw_set(site, broker.gateway_password(site))
+    attacker.connect(broker.host, broker.port)
+    attacker.loop_start()
+    own = f"ec/v1/{site}/gateway/gw-{site}/status"
+    status = json.dumps({"online": True, "seq": 1, "ts": int(time.time() * 1000)}).encode()
+
+    def sentinel() -> None:  # a live status of the home's own gateway (not retained)
+        attacker.publish(own, json.dumps({"online": True, "seq": 2, "ts": int(time.time() * 1000)}), qos=1)
+
+    probe = _RetainedProbe(broker, site)
+    try:
+        infos = [attacker.publish(own, status, qos=1, retain=True)]
+        infos += [
+            attacker.publish(f"ec/v1/{site}/door/made-up-{i}/status", status, qos=1, retain=True)
+            for i in range(made_up)
+        ]
+        for info in infos:
+            info.wait_for_publish(10)
+        with DeadLetterStore.in_data_dir(tmp_path) as letters:
+
+            def refused() -> int:
+                return len(letters.query(site=site, limit=10_000)) + sum(c.count for c in letters.counted(site=site))
+
+            await until(lambda: refused() >= made_up)  # the backend has them all
+            # Cleared: the broker holds the home's own status and nothing under a made-up id.
+            held = await until(lambda: (r := probe.retained(sentinel)) and len(r) == 1 and r, timeout=30)
+            assert held == {own: status}
+            # The backend hears each clear back (a zero-length message on that topic), records it, and stops there.
+            await until(lambda: refused() >= 2 * made_up)
+            extra = attacker.publish(f"ec/v1/{site}/door/made-up-last/status", status, qos=1, retain=True)
+            extra.wait_for_publish(10)
+            await until(lambda: refused() >= 2 * made_up + 2)
+            assert refused() == 2 * made_up + 2, "a clear was answered with another clear"
+            reasons = {e.reason for e in letters.query(site=site, limit=10_000)}
+            assert reasons == {Reason.UNKNOWN_DEVICE}
+        assert probe.retained(sentinel) == {own: status}
+    finally:
+        attacker.disconnect()
+        attacker.loop_stop()
