@@ -97,7 +97,7 @@ async def send_confirmations_and_clears(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
         if len(retained):
-            await sender.publish_many([(topic, b"") for topic in retained.drain()], retain=True)
+            retained.sent(await sender.publish_many([(topic, b"") for topic in retained.drain()], retain=True))
         await sender.publish_many(confirmations.drain() if confirmations is not None else [])  # or a keep-alive
 
 
@@ -215,6 +215,7 @@ async def run_pipeline(
         on_durable=on_durable,
         on_refused=retained.add,
     )
+    retained.metrics = service.metrics
     watch_server = None
     if settings.watch_port is not None:
         watch_server = WatchServer(

@@ -54,7 +54,16 @@ class GatewayMetrics:
         self.watch_refused = Counter(
             "watch_connections_refused", "4G watch connections refused: limit reached or IMEI not registered.", **kw
         )
+        self.retained_clears = Counter(
+            "retained_clears",
+            "Refused topics whose retained message the backend cleared at the broker (gateway/retained.py): `sent`,"
+            " or `dropped` (too many waiting; cleared when refused again).",
+            ["result"],
+            **kw,
+        )
         # Pre-create labelled children so every series is exported from the start (at 0).
+        for result in ("sent", "dropped"):
+            self.retained_clears.labels(result=result)
         for kind in DeviceKind:
             self.decoded.labels(kind=kind.value)
         for reason in Reason:

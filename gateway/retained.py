@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from gateway.errors import Reason
+from gateway.metrics import GatewayMetrics
 from gateway.models import CONTRACT_PREFIX
 
 CLEARED_REASONS: Final = frozenset({Reason.UNKNOWN_SITE, Reason.UNKNOWN_DEVICE, Reason.KIND_MISMATCH, Reason.BAD_TOPIC})
@@ -54,8 +55,9 @@ def clears(topic: str, reason: Reason, payload: bytes) -> bool:
 class RetainedClears:
     """Refused topics waiting to be cleared at the broker, each once per drain, in the order first refused."""
 
-    def __init__(self, *, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, *, max_pending: int = MAX_PENDING, metrics: GatewayMetrics | None = None) -> None:
         self.max_pending = max_pending
+        self.metrics = metrics
         self._topics: dict[str, None] = {}
         self.dropped = 0
         """Topics not queued because :attr:`max_pending` were waiting (cleared when refused again)."""
@@ -71,6 +73,8 @@ class RetainedClears:
                 continue
             if len(self._topics) >= self.max_pending:
                 self.dropped += 1
+                if self.metrics is not None:
+                    self.metrics.retained_clears.labels(result="dropped").inc()
                 continue
             self._topics[topic] = None
             self.queued += 1
@@ -79,3 +83,8 @@ class RetainedClears:
         """The topics waiting, oldest first; the queue is empty afterwards."""
         topics, self._topics = list(self._topics), {}
         return topics
+
+    def sent(self, n: int) -> None:
+        """Count ``n`` clears written to the broker."""
+        if self.metrics is not None and n:
+            self.metrics.retained_clears.labels(result="sent").inc(n)

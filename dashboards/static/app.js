@@ -44,7 +44,7 @@
         const id = detail.dataset.alert;
         const item = document.querySelector(`#queue [data-alert="${id}"]`);
         if (item && item.dataset.state !== detail.dataset.state) {
-          window.htmx.ajax("GET", `/console/alerts/${id}`, { target: "#detail", swap: "innerHTML" });
+          window.htmx.ajax("GET", `/console/alerts/${id}`, { source: "#detail", target: "#detail", swap: "innerHTML" });
         }
       }
     }
@@ -62,7 +62,10 @@
           else if (again) load();
         }
       };
-      window.htmx.ajax("GET", queue.dataset.fragment, { target: `#${queue.id}`, swap: "innerHTML" }).then(() => done(true), () => done(false));
+      // Its own source element: without one htmx takes the body for every htmx.ajax call, so a queue fetch asked for
+      // while a detail fetch was in flight was queued behind it with its promise resolved at once, before the swap
+      // (a repeated SOS then reached the rows without the "repeated" cue; seen in a loaded run).
+      window.htmx.ajax("GET", queue.dataset.fragment, { source: queue, target: queue, swap: "innerHTML" }).then(() => done(true), () => done(false));
     }
     es.addEventListener("open", () => { if (live) { live.textContent = live.dataset.ok; live.className = "live ok"; } });
     es.addEventListener("error", () => { if (live) { live.textContent = live.dataset.lost; live.className = "live lost"; } });
@@ -153,7 +156,7 @@
   function openAlert(id, auto) {
     pendingId = String(id);
     if (!auto) fresh.delete(pendingId); // opened by the console itself: it stays highlighted as new
-    window.htmx.ajax("GET", `/console/alerts/${id}`, { target: "#detail", swap: "innerHTML" });
+    window.htmx.ajax("GET", `/console/alerts/${id}`, { source: "#detail", target: "#detail", swap: "innerHTML" });
     mark();
   }
   function showWaiting() {
