@@ -15,6 +15,7 @@ from dash_harness import LINK_SECRET, LiveServer, TestStoreBackend
 from dash_helpers import Backend, login
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
+from support.tamper import tampered
 from test_dash_console_ux import _shot
 
 from alerts.escalation import PolicyBook
@@ -128,7 +129,7 @@ def test_guardian_with_consent_is_told_and_opens_the_status_page(
         _shot(page, "family.png")
         assert any(e.action == "family.viewed" for e in backend.audit_log(limit=20))
 
-        page.goto(f"{server.url}{path[:-3]}abc")  # forged
+        page.goto(f"{server.url}{tampered(path)}")  # forged
         expect(page.locator(".error")).to_have_text("链接无效或已过期")
         guardians.set_consent(yes.id, False, actor="W_C1", now_ms=int(time.time() * 1000))  # consent withdrawn
         page.goto(f"{server.url}{path}")
@@ -168,8 +169,7 @@ def test_family_links_are_signed_and_expire() -> None:
     token = links.token(guardian_id=7, resident_id="R1", now_ms=1_000)
     claim = links.verify(token, now_ms=2_000)
     assert (claim.guardian_id, claim.resident_id) == (7, "R1")
-    body, sig = token.split(".")
-    for bad, now in ((f"{body}.{sig[:-2]}xx", 2_000), (token, 62_000), ("garbage", 2_000)):
+    for bad, now in ((tampered(token), 2_000), (token, 62_000), ("garbage", 2_000)):
         with pytest.raises(GuardianLinkError):
             links.verify(bad, now_ms=now)
     other = GuardianLinks(secret=b"another-secret-0123456789", base_url=BASE)
