@@ -53,7 +53,15 @@ def clears(topic: str, reason: Reason, payload: bytes) -> bool:
 
 
 class RetainedClears:
-    """Refused topics waiting to be cleared at the broker, each once per drain, in the order first refused."""
+    """Refused topics waiting to be cleared at the broker, each once per drain, in the order first refused.
+
+    >>> q = RetainedClears(max_pending=2, metrics=GatewayMetrics())
+    >>> q.add(["ec/v1/h1/door/a/status", "ec/v1/h1/door/b/status", "ec/v1/h1/door/a/status", "ec/v1/h1/door/c/status"])
+    >>> q.drain(), q.dropped, q.metrics.retained_clears.labels(result="dropped")._value.get()
+    (['ec/v1/h1/door/a/status', 'ec/v1/h1/door/b/status'], 1, 1.0)
+    >>> q.sent(2); q.metrics.retained_clears.labels(result="sent")._value.get(), len(q)
+    (2.0, 0)
+    """
 
     def __init__(self, *, max_pending: int = MAX_PENDING, metrics: GatewayMetrics | None = None) -> None:
         self.max_pending = max_pending

@@ -17,6 +17,7 @@ MODULES = [
     "dashboards.web.urls",
     "dashboards.web.explain",
     "dashboards.web.render",
+    "support.tamper",
 ]
 
 

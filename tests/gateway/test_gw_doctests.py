@@ -12,6 +12,7 @@ MODULES = [
     "gateway.deadletter",
     "gateway.downlink",
     "gateway.confirm",
+    "gateway.retained",
     "gateway.contract",
     "gateway.retry",
     "gateway.mqtt_wire",
