@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from eldercare.logs import configure_logging
@@ -75,29 +75,22 @@ async def ensure_storage_retrying(influx: InfluxClient, *, raw_retention: str) -
 
 
 async def send_confirmations(
-    confirmations: StoredConfirmations, sender: StoredSender, *, interval_s: float, stop: asyncio.Event
-) -> None:
-    """Every ``interval_s``, one ``stored`` message per gateway for what became durable meanwhile (QoS 0)."""
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval_s)
-        await sender.publish_many(confirmations.drain())  # nothing to send: a keep-alive when due
-
-
-async def send_confirmations_and_clears(
     confirmations: StoredConfirmations | None,
-    retained: RetainedClears,
-    sender: ConfirmationSender,
+    sender: StoredSender,
     *,
     interval_s: float,
     stop: asyncio.Event,
+    first: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
-    """:func:`send_confirmations` on the embedded backend's connection, and the refused topics' retained clears."""
+    """Every ``interval_s``, one ``stored`` message per gateway for what became durable meanwhile (QoS 0).
+
+    ``first`` runs before each turn's confirmations (the embedded backend's retained clears, on the same connection).
+    """
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)
-        if len(retained):
-            retained.sent(await sender.publish_many([(topic, b"") for topic in retained.drain()], retain=True))
+        if first is not None:
+            await first()
         await sender.publish_many(confirmations.drain() if confirmations is not None else [])  # or a keep-alive
 
 
@@ -166,6 +159,7 @@ async def run_pipeline(
         on_listener: called with the MQTT listener once started (its ``last_error`` says why it is not ready).
     """
     stop = stop if stop is not None else asyncio.Event()
+    metrics = metrics if metrics is not None else GatewayMetrics()
     options = options or WriteOptions(
         batch_size=settings.influx_batch_size, retry_interval=settings.influx_retry_interval_ms
     )
@@ -196,7 +190,8 @@ async def run_pipeline(
         # The gateways' end-to-end acknowledgement (gateway/confirm.py): after each durable batch, not before.
         gateway_of = directory.gateway_of if isinstance(directory, StaticDirectory) else None
         confirmations = StoredConfirmations(gateway_of=gateway_of)
-    retained = RetainedClears()  # what gateways leave retained on topics no device of theirs has (gateway/retained.py)
+    # What gateways leave retained on topics no device of theirs has (gateway/retained.py).
+    retained = RetainedClears(metrics=metrics)
     confirm_publisher = ConfirmationSender(
         host=settings.mqtt_host,
         port=settings.mqtt_port,
@@ -215,7 +210,6 @@ async def run_pipeline(
         on_durable=on_durable,
         on_refused=retained.add,
     )
-    retained.metrics = service.metrics
     watch_server = None
     if settings.watch_port is not None:
         watch_server = WatchServer(
@@ -249,12 +243,12 @@ async def run_pipeline(
         if ready is not None:
             ready.set()
         confirming = asyncio.create_task(
-            send_confirmations_and_clears(
+            send_confirmations(
                 confirmations,
-                retained,
                 confirm_publisher,
                 interval_s=settings.mqtt_confirm_interval_ms / 1000,
                 stop=stop,
+                first=lambda: retained.send(confirm_publisher),
             ),
             name="confirmations",
         )

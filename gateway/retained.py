@@ -4,7 +4,7 @@ A gateway's account may set the retain flag on anything it publishes (mosquitto'
 topic, and ``retain_available false`` would break the gateways' retained online status and Last Will), and the
 broker keeps one retained message per topic for ever, in memory and in its persistence file. With made-up device ids
 a gateway could leave one on as many topics as it likes (``ec/v1/{site}/{kind}/{any id}/status``): the broker's
-memory, which every home needs, grew with each (``tests/gateway/test_gw_hostile.py``). The backend refuses such a
+memory, which every home needs, grew with each (``tests/test_e2e_hostile_gateway.py``). The backend refuses such a
 message (``unknown_device``, ``kind_mismatch``, ``bad_topic``, ``unknown_site``: no registered device publishes on
 that topic, so nothing legitimate is retained there) and now also clears the topic at the broker: a zero-length
 retained publish, which MQTT defines as "delete the retained message". The clear is sent whether or not the message
@@ -22,11 +22,14 @@ Zigbee2MQTT topics are not cleared (the backend may not write under ``z2m/``: it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from gateway.errors import Reason
 from gateway.metrics import GatewayMetrics
 from gateway.models import CONTRACT_PREFIX
+
+if TYPE_CHECKING:
+    from gateway.confirm import ConfirmationSender
 
 CLEARED_REASONS: Final = frozenset({Reason.UNKNOWN_SITE, Reason.UNKNOWN_DEVICE, Reason.KIND_MISMATCH, Reason.BAD_TOPIC})
 """Refusals of what a topic names: no registered device publishes there, so whatever is retained there is cleared."""
@@ -61,6 +64,11 @@ class RetainedClears:
     (['ec/v1/h1/door/a/status', 'ec/v1/h1/door/b/status'], 1, 1.0)
     >>> q.sent(2); q.metrics.retained_clears.labels(result="sent")._value.get(), len(q)
     (2.0, 0)
+    >>> import asyncio
+    >>> from gateway.confirm import ConfirmationSender
+    >>> nowhere = ConfirmationSender(host="127.0.0.1", port=1, username="u", password="p", client_id="c")
+    >>> asyncio.run(RetainedClears().send(nowhere))  # nothing waiting: no connection is asked for
+    0
     """
 
     def __init__(self, *, max_pending: int = MAX_PENDING, metrics: GatewayMetrics | None = None) -> None:
@@ -69,7 +77,6 @@ class RetainedClears:
         self._topics: dict[str, None] = {}
         self.dropped = 0
         """Topics not queued because :attr:`max_pending` were waiting (cleared when refused again)."""
-        self.queued = 0
 
     def __len__(self) -> int:
         return len(self._topics)
@@ -85,7 +92,6 @@ class RetainedClears:
                     self.metrics.retained_clears.labels(result="dropped").inc()
                 continue
             self._topics[topic] = None
-            self.queued += 1
 
     def drain(self) -> list[str]:
         """The topics waiting, oldest first; the queue is empty afterwards."""
@@ -96,3 +102,11 @@ class RetainedClears:
         """Count ``n`` clears written to the broker."""
         if self.metrics is not None and n:
             self.metrics.retained_clears.labels(result="sent").inc(n)
+
+    async def send(self, sender: ConfirmationSender) -> int:
+        """Write a clear for each topic waiting on ``sender``'s connection (QoS 0); return how many were written."""
+        if not self._topics:
+            return 0
+        n = await sender.publish_many([(topic, b"") for topic in self.drain()], retain=True)
+        self.sent(n)
+        return n
