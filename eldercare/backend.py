@@ -67,7 +67,7 @@ from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.snapshot import load_snapshot
 from eldercare.pipeline import directory_from_settings, run_pipeline
-from eldercare.settings import Settings, influx_client, policies_in_force
+from eldercare.settings import Settings, influx_client, mqtt_login, policies_in_force
 from gateway.downlink import CommandPublisher
 from gateway.listener import Listener
 from gateway.metrics import GatewayMetrics
@@ -272,10 +272,7 @@ class Backend:
             self.store.import_registry(registry, now_ms=wall_ms())
         secret = settings.link_secret.get_secret_value().encode()
         self.commands = CommandPublisher(
-            host=settings.mqtt_host,
-            port=settings.mqtt_port,
-            username=settings.mqtt_username,
-            password=settings.mqtt_password.get_secret_value(),
+            **mqtt_login(settings),
             client_id=f"{settings.mqtt_client_id}-cmd",
         )
         # A registered 4G watch gets its commands over its own TCP connection, the rest go over MQTT (gateway/watch).

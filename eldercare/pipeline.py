@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from eldercare.logs import configure_logging
-from eldercare.settings import Settings, influx_client
+from eldercare.settings import Settings, influx_client, mqtt_login
 from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
 from gateway.deadletter import DeadLetterStore
@@ -178,10 +178,7 @@ async def run_pipeline(
     )
     listener = create_listener(
         client=settings.mqtt_client,
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        username=settings.mqtt_username,
-        password=settings.mqtt_password.get_secret_value(),
+        **mqtt_login(settings),
         client_id=settings.mqtt_client_id,
         session_save_changes=settings.mqtt_session_save_changes,
     )
@@ -193,10 +190,7 @@ async def run_pipeline(
     # What gateways leave retained on topics no device of theirs has (gateway/retained.py).
     retained = RetainedClears(metrics=metrics)
     confirm_publisher = ConfirmationSender(
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        username=settings.mqtt_username,
-        password=settings.mqtt_password.get_secret_value(),
+        **mqtt_login(settings),
         client_id=f"{settings.mqtt_client_id}-ack",
     )
     service = GatewayService(

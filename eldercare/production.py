@@ -32,7 +32,7 @@ from alerts.store.repository import AlertStore
 from alerts.store.sessions import SqlSessionStore
 from eldercare.backend import Backend, wall_ms
 from eldercare.learned import learned_lookup
-from eldercare.settings import Settings, influx_client
+from eldercare.settings import Settings, influx_client, mqtt_login
 from gateway.downlink import CommandPublisher
 
 _LOG = logging.getLogger("eldercare.serve")
@@ -324,10 +324,7 @@ def backend_status(backend: Backend | None) -> Callable[[], Mapping[str, Any]]:
 def console_service(settings: Settings, store: AlertStore) -> AlertService:
     """The alert service of a console-only process (transitions, one-tap links, notifications, help-coming)."""
     commands = CommandPublisher(
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        username=settings.mqtt_username,
-        password=settings.mqtt_password.get_secret_value(),
+        **mqtt_login(settings),
         client_id=f"{settings.mqtt_client_id}-console-cmd",
     )
     return AlertService(

@@ -246,6 +246,20 @@ def detect_config_from(overrides: Mapping[str, Any]) -> DetectConfig:
         raise ValueError(f"ELDERCARE_DETECT: {exc}") from None
 
 
+def mqtt_login(settings: Settings) -> dict[str, Any]:
+    """The backend's broker address and account as its MQTT clients' keyword arguments.
+
+    ``host``, ``port``, ``username``, ``password``: the receive listener, the command publisher, the confirmations
+    sender.
+    """
+    return {
+        "host": settings.mqtt_host,
+        "port": settings.mqtt_port,
+        "username": settings.mqtt_username,
+        "password": settings.mqtt_password.get_secret_value(),
+    }
+
+
 def influx_client(settings: Settings, *, db: str | None = None, **options: Any) -> InfluxClient:
     """An InfluxDB client for the settings' server and token (``db``: another database than ELDERCARE_INFLUX_DB).
 
