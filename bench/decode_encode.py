@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from gateway.deadletter import DeadLetter
+from gateway.deadletter import DeadLetter, DeadLetterCount
 from gateway.listener import RawMessage  # where older trees have it too (comparisons)
 from gateway.models import Reading
 from gateway.service import GatewayService
@@ -26,7 +26,7 @@ BATCH = 5_000
 
 
 class _NoDeadLetters:
-    def add_many(self, letters: Sequence[DeadLetter]) -> None:
+    def add_many(self, letters: Sequence[DeadLetter], *, counted: Sequence[DeadLetterCount] = ()) -> None:
         raise AssertionError(f"valid messages were refused: {letters[:1]}")
 
 

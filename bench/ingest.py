@@ -587,6 +587,9 @@ async def _pipeline_stage(
                 "ELDERCARE_MQTT_CLIENT_ID": f"{group}-{w}",
                 "ELDERCARE_INFLUX_URL": target.influx_url,
                 "ELDERCARE_INFLUX_DB": db,
+                # One home publishes every reading of the stage: its budget (gateway/budget.py) would count most of them
+                # as over_budget instead of storing them. The bench measures the write path.
+                "ELDERCARE_SITE_BUDGET": "off",
                 "ELDERCARE_DATA_DIR": str(workdir / f"{group}-{w}"),
             }
             command = [sys.executable, "-m", "eldercare.pipeline"]

@@ -137,6 +137,9 @@ async def _stage(
         "ELDERCARE_MQTT_CLIENT_ID": f"benchw-{uuid.uuid4().hex[:6]}",
         "ELDERCARE_INFLUX_URL": influx_url,
         "ELDERCARE_INFLUX_DB": db,
+        # One home publishes every reading of the stage: its budget (gateway/budget.py) would count most of them
+        # as over_budget instead of storing them. The bench measures the write path.
+        "ELDERCARE_SITE_BUDGET": "off",
         "ELDERCARE_DATA_DIR": str(workdir / db),
         "ELDERCARE_REGISTRY_PATH": str(registry),
         "ELDERCARE_WATCH_PORT": str(watch_port),

@@ -861,6 +861,17 @@ def bench_latency(
     print(run_bench_latency(homes=homes, presses=presses, burst=burst).summary())
 
 
+@bench_app.command("flood")
+def bench_flood(
+    flood: Annotated[int, typer.Option(help="Valid readings the attacking home publishes at once.")] = 100_000,
+    budget: Annotated[str, typer.Option(help="ELDERCARE_SITE_BUDGET of the second round (rate/burst).")] = "50/20000",
+) -> None:
+    """One home floods valid telemetry: a Z2M neighbour's press → alert, per-home budget off vs on."""
+    from bench.flood import run_bench_flood
+
+    print(run_bench_flood(flood=flood, budget=budget).summary())
+
+
 @bench_app.command("recovery")
 def bench_recovery(
     homes: Annotated[int, typer.Option(help="Homes watched by the restored engine.")] = 10_000,

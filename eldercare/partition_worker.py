@@ -778,6 +778,7 @@ class PartitionWorker:
                 z2m=z2m,
                 fast_path=fast_path,
                 on_stored=confirmations.add if confirmations is not None else None,
+                budget=s.new_site_budget(),
             )
 
         # Retried in the background while InfluxDB is down: a worker that tried once and went on never created the

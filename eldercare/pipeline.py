@@ -203,6 +203,7 @@ async def run_pipeline(
         on_stored=confirmations.add if confirmations is not None else None,
         on_durable=on_durable,
         on_refused=retained.add,
+        budget=settings.new_site_budget(),
     )
     watch_server = None
     if settings.watch_port is not None:

@@ -14,6 +14,7 @@ from alerts.arc.dc09 import parse_key
 from alerts.escalation import PolicyBook
 from alerts.store.errors import PolicyError
 from detection.config import DetectConfig
+from gateway.budget import DEFAULT_BURST, DEFAULT_RATE_PER_S, SiteBudget, parse_budget
 
 if TYPE_CHECKING:
     from ingest.influx import InfluxClient
@@ -73,6 +74,11 @@ class Settings(BaseSettings):
     )
     influx_raw_retention: str = Field(default="90d", description="Retention of raw readings (InfluxQL duration).")
     spool_max_mb: int = Field(default=1024, description="Disk spool bound; beyond it MQTT acks stop (backpressure).")
+    site_budget: str = Field(
+        default=f"{DEFAULT_RATE_PER_S:g}/{DEFAULT_BURST}",
+        description="Each home's budget of messages that are not life-safety, 'rate/burst' (a second, at once) or"
+        " 'off'; beyond it they are counted as over_budget, not stored, not confirmed (docs/operations.md).",
+    )
 
     # -- clustered mode (docs/scale-out.md): partition workers on a NATS JetStream cluster; unset = embedded mode
     nats_urls: str = Field(default="", description="Comma-separated nats:// URLs of the cluster (partition workers).")
@@ -158,6 +164,10 @@ class Settings(BaseSettings):
         """The detection rules of this deployment: the defaults with ``detect`` applied (checked at start-up)."""
         return detect_config_from(self.detect)
 
+    def new_site_budget(self) -> SiteBudget | None:
+        """A fresh per-home budget of this deployment (``site_budget``; None when it is off), for one receive path."""
+        return parse_budget(self.site_budget)
+
     def policy_book(self) -> PolicyBook:
         """The escalation policies of this deployment: ``policies_path``'s, or the defaults (read once, at start-up)."""
         return self._policy_book
@@ -182,6 +192,10 @@ class Settings(BaseSettings):
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:
             raise ValueError(f"ELDERCARE_MQTT_PORT must be 1..65535, got {self.mqtt_port}")
         detect_config_from(self.detect)  # fail fast on an unknown field or a wrong type
+        try:
+            parse_budget(self.site_budget)
+        except ValueError as exc:
+            raise ValueError(f"ELDERCARE_SITE_BUDGET: {exc}") from None
         self._policy_book = policy_book_from(self.policies_path)  # fails fast on a file unreadable or not safe
         if self.watch_port is not None and not 0 <= self.watch_port <= 65535:
             raise ValueError(f"ELDERCARE_WATCH_PORT must be 0..65535 (0: any free port), got {self.watch_port}")

@@ -7,7 +7,7 @@ from typing import Final, Protocol
 
 from gateway.codecs import DECODERS
 from gateway.errors import DecodeError, Reason
-from gateway.models import CONTRACT_PREFIX, Z2M_PREFIX, DeviceKind, MessageType, Reading, Topic
+from gateway.models import CONTRACT_PREFIX, LIFE_SAFETY_EVENTS, Z2M_PREFIX, DeviceKind, MessageType, Reading, Topic
 
 MAX_PAYLOAD_BYTES: Final = 4096
 """Largest payload accepted; a bigger one is dead-lettered as oversize."""
@@ -63,6 +63,8 @@ MAIN_SUBSCRIPTIONS: Final = main_filters()
 """Topic filters of the backend's main session (``ELDERCARE_MQTT_CLIENT_ID``)."""
 
 _PRIORITY_KIND_NAMES: Final = frozenset(k.value for k in PRIORITY_KINDS)
+_LIFE_SAFETY_KIND_NAMES: Final = frozenset(kind.value for kind, _ in LIFE_SAFETY_EVENTS)
+_CONTRACT_TOPIC: Final = CONTRACT_PREFIX + "/"
 _EVENT_SUFFIX: Final = "/" + _EVENT
 
 
@@ -76,6 +78,26 @@ def is_priority_topic(topic: str) -> bool:
         return False
     parts = topic.split("/")
     return len(parts) == 6 and parts[3] in _PRIORITY_KIND_NAMES and f"{parts[0]}/{parts[1]}" == CONTRACT_PREFIX
+
+
+def plain_site(topic: str) -> str | None:
+    """The site of a contract topic that can never carry a life-safety reading, else None.
+
+    Telemetry, status and the events of kinds without a life-safety event are plain; so a home's budget
+    (:mod:`gateway.budget`) can be spent on them before they are decoded. A topic that is not a contract topic, or
+    not a well-formed one, is not plain (it is decoded, and refused there).
+
+    >>> plain_site("ec/v1/h1/mattress/m1/telemetry"), plain_site("ec/v1/h1/door/d1/event")
+    ('h1', 'h1')
+    >>> plain_site("ec/v1/h1/call_button/b1/event"), plain_site("ec/v1/h1/motion/p1/event"), plain_site("z2m/h1/x")
+    (None, None, None)
+    """
+    if not topic.startswith(_CONTRACT_TOPIC):
+        return None
+    parts = topic.split("/")
+    if len(parts) != 6 or (parts[5] == _EVENT and parts[3] in _LIFE_SAFETY_KIND_NAMES):
+        return None
+    return parts[2]
 
 
 def site_filter(site: str) -> str:

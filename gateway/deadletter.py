@@ -73,6 +73,13 @@ ON CONFLICT (site, reason) DO UPDATE SET
 """
 """Adds the entries matching ``where`` to the counted records (a topic without a site is counted under '')."""
 
+_COUNT: Final = """
+INSERT INTO deadletter_counted (site, reason, n, first_ms, last_ms) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (site, reason) DO UPDATE SET
+    n = n + excluded.n, first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms)
+"""
+"""Adds refusals recorded as counts only to the counted records."""
+
 
 class DeadLetter(msgspec.Struct, frozen=True):
     """A refused message to be recorded (no id yet)."""
@@ -176,9 +183,13 @@ class DeadLetterStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def add_many(self, letters: Sequence[DeadLetter]) -> None:
-        """Store entries in one durable transaction; fold the oldest beyond each home's budget and ``max_rows``."""
-        if not letters:
+    def add_many(self, letters: Sequence[DeadLetter], *, counted: Sequence[DeadLetterCount] = ()) -> None:
+        """Store entries in one durable transaction; fold the oldest beyond each home's budget and ``max_rows``.
+
+        ``counted`` are refusals recorded as counts only, in the same transaction (messages over a home's budget of
+        valid messages, :mod:`gateway.budget`, beyond the one sample kept per batch).
+        """
+        if not letters and not counted:
             return
         cap = self.max_payload_bytes
         rows = [
@@ -200,6 +211,10 @@ class DeadLetterStore:
                     "INSERT INTO deadletter (received_ms, topic, site, reason, detail, payload, size)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
+                )
+                self._db.executemany(
+                    _COUNT,
+                    [(c.site or "", c.reason.value, c.count, c.first_ms, c.last_ms) for c in counted if c.count > 0],
                 )
                 kept = self._rows + len(rows)
                 for site in {row[2] for row in rows}:

@@ -30,6 +30,9 @@ class Reason(StrEnum):
     """A 4G watch frame naming another IMEI than the one its connection logged in with (gateway/watch)."""
     CONNECTION_LIMIT = "connection_limit"
     """A 4G watch connection refused: too many from one address or for one IMEI (gateway/watch)."""
+    OVER_BUDGET = "over_budget"
+    """A valid reading beyond its home's budget of messages that are not life-safety (gateway/budget.py): counted,
+    not stored, not confirmed (a gateway with an outbox sends it again)."""
 
 
 class DecodeError(Exception):

@@ -34,8 +34,9 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from gateway.contract import DEFAULT_MAX_SKEW_MS, MAX_PAYLOAD_BYTES, DeviceDirectory, decode_message
-from gateway.deadletter import DeadLetter
+from gateway.budget import SiteBudget
+from gateway.contract import DEFAULT_MAX_SKEW_MS, MAX_PAYLOAD_BYTES, DeviceDirectory, decode_message, plain_site
+from gateway.deadletter import DeadLetter, DeadLetterCount, site_of
 from gateway.dedupe import Deduplicator
 from gateway.errors import DecodeError, Reason
 from gateway.listener import RawMessage
@@ -83,8 +84,8 @@ class ReadingSink(Protocol):
 class DeadLetterRecord(Protocol):
     """Where refused messages go (:class:`gateway.deadletter.DeadLetterStore`)."""
 
-    def add_many(self, letters: Sequence[DeadLetter]) -> None:
-        """Store entries durably, in one transaction."""
+    def add_many(self, letters: Sequence[DeadLetter], *, counted: Sequence[DeadLetterCount] = ()) -> None:
+        """Store entries (and refusals only counted) durably, in one transaction."""
         ...
 
 
@@ -123,6 +124,60 @@ class _Prepared:
     """Keys to confirm to their gateways once durable, copies included (end-to-end acknowledgement)."""
     cleared: list[str] = field(default_factory=list)
     """Refused topics whose retained message the broker is to drop (:mod:`gateway.retained`)."""
+    counted: list[DeadLetterCount] = field(default_factory=list)
+    """Refusals recorded as a count only (messages over a home's budget beyond the one sample kept per home)."""
+
+
+_OVER_BUDGET: Final = DecodeError("", Reason.OVER_BUDGET, "over its home's budget")
+"""What :meth:`GatewayService._decoded` gives instead of a reading over its home's budget (one shared instance)."""
+
+
+@dataclass(slots=True)
+class _OverBudget:
+    """The messages of one batch over their home's budget (:mod:`gateway.budget`), per home."""
+
+    sites: dict[str, list[Any]] = field(default_factory=dict)
+    """site -> [how many, first receive time, last receive time, the first message (kept as a sample)]."""
+    topics: dict[str, list[Any]] = field(default_factory=dict)
+    """topic -> its site's entry in :attr:`sites` (a flood repeats its topics: one parse each)."""
+
+    def add(self, message: RawMessage) -> None:
+        held = self.topics.get(message.topic)
+        if held is None:
+            site = site_of(message.topic) or ""
+            held = self.sites.get(site)
+            if held is None:
+                held = self.sites[site] = [0, message.received_ms, message.received_ms, message]
+            self.topics[message.topic] = held
+        held[0] += 1
+        at = message.received_ms
+        if at < held[1]:
+            held[1] = at
+        elif at > held[2]:
+            held[2] = at
+
+    def record(self, batch: _Prepared, budget: SiteBudget | None) -> int:
+        """Add one sample per home to ``batch``'s dead letters and the rest to its counts; return how many."""
+        total = 0
+        for site, (n, first_ms, last_ms, sample) in self.sites.items():
+            total += n
+            batch.letters.append(
+                DeadLetter(
+                    received_ms=sample.received_ms,
+                    topic=sample.topic,
+                    reason=Reason.OVER_BUDGET,
+                    detail=f"{n} messages of this home over its budget ({budget}) in one batch, this the first:"
+                    " counted, not stored, not confirmed",
+                    payload=sample.payload,
+                )
+            )
+            if n > 1:
+                batch.counted.append(
+                    DeadLetterCount(
+                        site=site, reason=Reason.OVER_BUDGET, count=n - 1, first_ms=first_ms, last_ms=last_ms
+                    )
+                )
+        return total
 
 
 class GatewayService:
@@ -145,6 +200,7 @@ class GatewayService:
         on_stored: OnStored | None = None,
         on_durable: DurableHook | None = None,
         on_refused: OnRefused | None = None,
+        budget: SiteBudget | None = None,
     ) -> None:
         self.directory = directory
         self.deadletter = deadletter
@@ -161,6 +217,7 @@ class GatewayService:
         self.on_stored = on_stored
         self.on_durable = on_durable
         self.on_refused = on_refused
+        self.budget = budget
 
     def _decode(self, message: RawMessage) -> Reading | DecodeError:
         if message.oversize:
@@ -188,9 +245,18 @@ class GatewayService:
             return DecodeError(message.topic, Reason.BAD_SCHEMA, f"decoder error ({type(exc).__name__})")
 
     def _decoded(self, raw: Sequence[RawMessage]) -> Iterator[tuple[RawMessage, Reading | DecodeError]]:
-        """Each message with its result; a Zigbee2MQTT message (topic prefix ``z2m/``) has zero or more."""
+        """Each message with its result; a Zigbee2MQTT message (topic prefix ``z2m/``) has zero or more.
+
+        With a budget (:mod:`gateway.budget`), a contract message that cannot be life-safety (its topic says so) is
+        checked against its home's budget before it is decoded, every other reading once decoded; one over it is
+        :data:`_OVER_BUDGET` instead.
+        """
+        budget = self.budget
+        now = budget.clock() if budget is not None else 0.0
         for message in raw:
-            if self.z2m.handles(message.topic) and not message.oversize:
+            if budget is not None and (site := plain_site(message.topic)) is not None:
+                yield message, self._decode(message) if budget.take(site, now=now) else _OVER_BUDGET
+            elif self.z2m.handles(message.topic) and not message.oversize:
                 for result in self.z2m.decode(
                     message.topic,
                     message.payload,
@@ -198,9 +264,16 @@ class GatewayService:
                     retained=message.retain,
                     mid=message.mid,
                 ):
-                    yield message, result
+                    yield message, self._within_budget(result, now)
             else:
-                yield message, self._decode(message)
+                yield message, self._within_budget(self._decode(message), now)
+
+    def _within_budget(self, result: Reading | DecodeError, now: float) -> Reading | DecodeError:
+        """``result``, or :data:`_OVER_BUDGET` for a reading that is not life-safety beyond its home's budget."""
+        budget = self.budget
+        if budget is None or isinstance(result, DecodeError) or result.is_life_safety:
+            return result
+        return result if budget.take(result.site, now=now) else _OVER_BUDGET
 
     def _fast(self, reading: Reading) -> None:
         if self.fast_path is None:
@@ -213,7 +286,7 @@ class GatewayService:
 
     async def handle_batch(self, raw: Sequence[RawMessage]) -> list[Reading]:
         """Decode and hand on one batch; return the new readings once they (and dead letters) are durable."""
-        return await self.handle_decoded(self._decoded(raw), received=len(raw))
+        return await self._make_durable(self._prepare(self._decoded(raw), received=len(raw)))
 
     async def handle_decoded(
         self, results: Iterable[tuple[RawMessage, Reading | DecodeError]], *, received: int
@@ -223,6 +296,9 @@ class GatewayService:
         Life-safety readings go to the fast path while iterating, before anything is awaited; returns once the
         readings and refusals are durable.
         """
+        if self.budget is not None:
+            now = self.budget.clock()
+            results = ((message, self._within_budget(result, now)) for message, result in results)
         return await self._make_durable(self._prepare(results, received=received))
 
     def _prepare(
@@ -244,7 +320,11 @@ class GatewayService:
         duplicates = skewed = life_safety = 0
         dedupe = self.dedupe
         confirm = batch.confirm if self.on_stored is not None else None
+        over = _OverBudget()
         for message, result in results:
+            if result is _OVER_BUDGET:
+                over.add(message)  # counted, not stored, not confirmed: an outbox sends it again
+                continue
             if isinstance(result, DecodeError):
                 dead[result.reason] += 1
                 letters.append(
@@ -280,6 +360,10 @@ class GatewayService:
                 life_safety += 1
                 self._fast(result)
             readings.append(result)
+        if over.sites:
+            dead[Reason.OVER_BUDGET] += over.record(batch, self.budget)
+            for site in over.sites:
+                self._warnings.warn(topic=site, reason=Reason.OVER_BUDGET, detail=f"over its budget ({self.budget})")
         self.metrics.count_batch(
             received=received,
             decoded=decoded,
@@ -297,9 +381,11 @@ class GatewayService:
 
     async def _store(self, batch: _Prepared) -> None:
         """Dead letters, then readings: durable on return (retried with backoff until they are)."""
-        letters, readings = batch.letters, batch.readings
+        letters, counted, readings = batch.letters, batch.counted, batch.readings
         if letters:
-            await self._until_done("dead-letter record", lambda: asyncio.to_thread(self.deadletter.add_many, letters))
+            await self._until_done(
+                "dead-letter record", lambda: asyncio.to_thread(self.deadletter.add_many, letters, counted=counted)
+            )
         if readings:
             with self.metrics.durable_seconds.time():
                 await self._until_done("reading sink", lambda: self.sink.accept(readings))

@@ -32,6 +32,7 @@ from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import WireMessage, encode_call_button_event
 from gateway.deadletter import DeadLetterStore
 from gateway.errors import Reason
+from ingest.influx import InfluxClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -230,3 +231,49 @@ async def test_what_a_gateway_leaves_retained_under_made_up_device_ids_is_cleare
     finally:
         attacker.disconnect()
         attacker.loop_stop()
+
+
+async def test_readings_over_a_homes_budget_are_counted_not_stored_and_an_outbox_gets_them_stored_later(
+    broker: Broker, influxd: Influxd, unique_site: str, unique_db: str, tmp_path: Path
+) -> None:
+    """The embedded backend with a small per-home budget (``ELDERCARE_SITE_BUDGET=100/200``; the default is 50 a
+    second, 20,000 at once): a gateway publishing 1,000 readings at once has what is over the budget counted in the
+    dead-letter record (``over_budget``), not stored and not confirmed; its outbox sends the unconfirmed again, and
+    as the budget refills every reading is stored, each once. A gateway loses nothing to the budget; a flood costs
+    the backend a decode per message beyond it (tests/gateway/test_gw_hostile.py shows what that saves others)."""
+    site = unique_site
+    settings = backend_settings(broker=broker, influxd=influxd, site=site, db=unique_db, data_dir=tmp_path)
+    settings = settings.model_copy(update={"site_budget": "100/200"})
+    sent = 1000
+    now = int(time.time() * 1000) - 60_000
+    readings = [
+        WireMessage(f"ec/v1/{site}/mattress/mat1/telemetry", b'{"seq":%d,"ts":%d,"occupied":true}' % (i, now + i))
+        for i in range(1, sent + 1)
+    ]
+    influx = InfluxClient(url=influxd.url, db=unique_db)
+    app = Backend(settings, registry=registry_for(site))
+    async with running(app):
+        await asyncio.wait_for(app.recovered.wait(), 30)
+        with GatewayPublisher(
+            site=site, password=broker.gateway_password(site), port=broker.port, outbox=sent, resend_after_s=0.5
+        ) as gw:
+            await asyncio.to_thread(gw.publish_all, readings, timeout=60)
+
+            def confirmed_all() -> bool:
+                gw.resend_unconfirmed(older_than_s=0.5)
+                return gw.unconfirmed == 0
+
+            await until(confirmed_all, timeout=90)
+            confirmed, republished = gw.confirmed, gw.republished
+        results = await influx.query('SELECT count("seq") FROM "mattress" WHERE "site" = $site', params={"site": site})
+    assert results[0].series[0].values[0][1] == sent, "a reading is missing or stored twice"
+    assert confirmed == sent
+    with DeadLetterStore.in_data_dir(tmp_path) as letters:
+        samples = letters.query(site=site, limit=sent)
+        counted = letters.counted(site=site)
+    assert samples, "nothing was over the budget: the test shows nothing"
+    assert {e.reason for e in samples} == {Reason.OVER_BUDGET}
+    assert {c.reason for c in counted} <= {Reason.OVER_BUDGET}
+    over = len(samples) + sum(c.count for c in counted)
+    # Each copy over the budget stayed unconfirmed, so the outbox sent it again: at least one republish per copy.
+    assert republished >= over, "a reading over the budget was confirmed"

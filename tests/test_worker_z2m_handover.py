@@ -15,7 +15,7 @@ from support import z2m_fixtures as fx
 
 from detection.engine import Engine
 from eldercare.partition_worker import _seed_dedupe, worker_z2m_adapter
-from gateway.deadletter import DeadLetter
+from gateway.deadletter import DeadLetter, DeadLetterCount
 from gateway.dedupe import Deduplicator
 from gateway.listener import RawMessage
 from gateway.models import DeviceKind, MessageType, Reading
@@ -50,7 +50,8 @@ class _Letters:
     def __init__(self) -> None:
         self.letters: list[DeadLetter] = []
 
-    def add_many(self, letters: Sequence[DeadLetter]) -> None:
+    def add_many(self, letters: Sequence[DeadLetter], *, counted: Sequence[DeadLetterCount] = ()) -> None:
+        assert not counted, "no home here is over its budget"
         self.letters.extend(letters)
 
 

@@ -13,6 +13,7 @@ MODULES = [
     "gateway.downlink",
     "gateway.confirm",
     "gateway.retained",
+    "gateway.budget",
     "gateway.contract",
     "gateway.retry",
     "gateway.mqtt_wire",

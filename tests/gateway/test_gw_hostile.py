@@ -16,14 +16,17 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from gw_helpers import MakeListener, directory_for
+from gw_helpers import DEVICES, MakeListener, directory_for
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from support import z2m_fixtures as fx
 from support.backend import backend_login
 from test_gw_broker import NOW, gateway, of_site, running
+from test_gw_z2m_broker import Z2m as Z2mBridge
 
 from eldercare.servers.mosquitto import MESSAGE_SIZE_LIMIT
 from eldercare.stack import Broker
 from firmware_sim.wire import WireMessage
+from gateway.budget import SiteBudget
 from gateway.contract import command_topic
 from gateway.deadletter import DeadLetterStore
 from gateway.dedupe import Deduplicator
@@ -31,7 +34,7 @@ from gateway.downlink import CommandPublisher
 from gateway.errors import Reason
 from gateway.metrics import GatewayMetrics
 from gateway.models import DeviceKind, Reading
-from gateway.provisioning import RESERVED_PREFIX, ProvisioningError, check_site_id
+from gateway.provisioning import RESERVED_PREFIX, ProvisioningError, SiteDevices, StaticDirectory, check_site_id
 from gateway.service import GatewayService, ListSink
 from gateway.sessions import SplitListener, priority_client_id
 
@@ -438,3 +441,78 @@ async def test_another_homes_sos_does_not_wait_behind_one_gateways_flood(
         await sink.wait_for(lambda rs: len(of_site(rs, victim, kind=DeviceKind.CALL_BUTTON)) == 1)
     assert len(flood_durable_at_press) == 1
     assert flood_durable_at_press[0] < flood // 4, f"the press waited for {flood_durable_at_press[0]} readings"
+
+
+async def test_a_z2m_homes_press_does_not_wait_behind_another_homes_telemetry_flood(
+    broker: Broker,
+    make_listener: MakeListener,
+    unique_site: str,
+    deadletter: DeadLetterStore,
+    hostile: list[Hostile],
+) -> None:
+    """A Zigbee2MQTT home's call button publishes on ``z2m/<site>/<name>`` like every other device of that home, so
+    its press comes on the main session, behind whatever another home's gateway flooded there: the press reached
+    the fast path only once about three quarters of a 20,000-reading flood before it had been made durable. Each
+    home now has a budget of messages that are not life-safety (``ELDERCARE_SITE_BUDGET``, :mod:`gateway.budget`):
+    what a home sends beyond it is counted in the dead-letter record (``over_budget``), not stored and not confirmed
+    (a gateway with an outbox sends it again later), so a flood costs a topic check per message instead of a decode
+    and a write, and a press behind it is fast-pathed once the flood's burst is durable. The budget is smaller here
+    than the production default only to keep the flood short."""
+    site, victim = unique_site, unique_site + "z"
+    broker.provision([site, victim])
+    flood, burst = 20_000, 2_000
+    registry = StaticDirectory(
+        [
+            SiteDevices(site=site, gateway=f"gw-{site}", devices=dict(DEVICES)),
+            SiteDevices(site=victim, gateway=f"gw-{victim}", devices=dict(fx.KINDS)),
+        ]
+    )
+    client_id = f"backend-{uuid.uuid4().hex[:8]}"
+    away = await make_listener(site, victim, client_id=client_id, split=True)
+    await away.close()  # keeps the session: the broker queues for it
+    bridge = Z2mBridge(broker, victim)
+    try:
+        await asyncio.to_thread(bridge.publish, "bridge/devices", fx.bridge_devices())
+        flooder = Hostile(broker, site, client_id=site)  # only the flood: no status of its own
+        hostile.append(flooder)
+        flooder.wait_connack()
+        sent = [
+            flooder.client.publish(
+                f"ec/v1/{site}/mattress/mat1/telemetry", b'{"seq":%d,"ts":%d,"occupied":true}' % (i, NOW), qos=1
+            )
+            for i in range(1, flood + 1)
+        ]
+        for info in sent:
+            await asyncio.to_thread(info.wait_for_publish, 120)
+        await asyncio.to_thread(bridge.publish, fx.name_of(fx.SOS), fx.SOS_EMERGENCY)
+        await asyncio.to_thread(bridge.publish, fx.name_of(fx.DOOR), b'{"contact":true,"battery":90}')
+    finally:
+        bridge.close()
+    sink = _WritingSink()
+    flood_durable_at_press: list[int] = []
+
+    def fast(reading: Reading) -> None:
+        flood_durable_at_press.append(len(of_site(sink.readings, site, kind=DeviceKind.MATTRESS)))
+
+    service = GatewayService(
+        directory=registry,
+        deadletter=deadletter,
+        sink=sink,
+        fast_path=fast,
+        budget=SiteBudget(rate_per_s=1.0, burst=burst),
+    )
+    back = await make_listener(site, victim, client_id=client_id, split=True)
+    async with running(service, back):
+        # Positive signal: the neighbour's door, published after its press, is durable (arrival order).
+        await sink.wait_for(lambda rs: any(r.site == victim and r.device == fx.DOOR for r in rs), timeout=120)
+    assert [(r.site, r.device, r.event) for r in sink.readings if r.is_life_safety] == [(victim, fx.SOS, "press")]
+    assert len(flood_durable_at_press) == 1
+    assert flood_durable_at_press[0] <= burst + 100, f"the press waited for {flood_durable_at_press[0]} readings"
+    (counted,) = deadletter.counted(site=site)
+    samples = deadletter.query(site=site, limit=flood)
+    assert counted.reason is Reason.OVER_BUDGET
+    assert {e.reason for e in samples} == {Reason.OVER_BUDGET}
+    accounted = len(of_site(sink.readings, site)) + counted.count + len(samples)
+    assert accounted == flood, "a message over the budget was neither stored nor counted"
+    assert len(of_site(sink.readings, site)) <= burst + 100
+    assert deadletter.query(site=victim) == []
