@@ -4,10 +4,12 @@ Every home's messages reach the backend through shared broker sessions in arriva
 per-client publish rate limit, so a gateway account (in the hands of whoever holds the box) publishing valid
 telemetry as fast as it can made every other home's messages wait behind its writes, a Zigbee2MQTT home's call
 button included (its press comes on the main session with the rest of that home's devices). A token bucket per home
-(``rate_per_s`` refilled, ``burst`` at most) now decides whether a message is taken. A contract message whose topic
-says it cannot be life-safety (telemetry, status, events of kinds without a life-safety event:
-:func:`gateway.contract.plain_site`) is checked before it is decoded; any other reading once decoded, and a
-life-safety reading (SOS, fall, smoke and gas alarms, call button) is never budgeted. One over the budget is counted
+(``rate_per_s`` refilled, ``burst`` at most) now decides whether a message is taken. A message whose topic says it
+cannot be life-safety (a contract message's telemetry, status or event of a kind without a life-safety event,
+:func:`gateway.contract.plain_site`; a Zigbee2MQTT bridge message, :func:`gateway.z2m.adapter.bridge_site`) spends
+the budget before it is decoded, one message and one more per KiB of payload (a Z2M ``bridge/devices`` of 64 KiB is
+65); any other reading once decoded, one each; a life-safety reading (SOS, fall, smoke and gas alarms, call button)
+is never budgeted. One over the budget is counted
 in the dead-letter record (reason ``over_budget``, one sample per home and batch, the rest counted), not stored and
 not confirmed, so a gateway with an outbox sends it again later and loses nothing (docs/contract.md, "Stored
 confirmations"). Configured by ``ELDERCARE_SITE_BUDGET`` (``rate/burst``, or ``off``); docs/operations.md.
@@ -64,8 +66,8 @@ class SiteBudget:
     def __repr__(self) -> str:
         return f"{self.rate_per_s:g}/s, burst {self.burst}"
 
-    def take(self, site: str, *, now: float | None = None) -> bool:
-        """Spend one message of ``site``'s budget; False if there is none left (the message is over it)."""
+    def take(self, site: str, *, now: float | None = None, cost: int = 1) -> bool:
+        """Spend ``cost`` (one message, more for a large one) of ``site``'s budget; False if not that much is left."""
         at = self.clock() if now is None else now
         buckets = self._buckets
         held = buckets.get(site)
@@ -76,10 +78,10 @@ class SiteBudget:
         else:
             tokens = min(float(self.burst), held[0] + (at - held[1]) * self.rate_per_s)
             buckets.move_to_end(site)
-        if tokens < 1.0:
+        if tokens < cost:
             buckets[site] = (tokens, at)
             return False
-        buckets[site] = (tokens - 1.0, at)
+        buckets[site] = (tokens - cost, at)
         return True
 
 

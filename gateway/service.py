@@ -44,7 +44,7 @@ from gateway.metrics import GatewayMetrics, RateLimitedWarnings
 from gateway.models import CONTRACT_PREFIX, DeviceKind, MessageType, Reading
 from gateway.retained import clears
 from gateway.retry import Backoff, retry
-from gateway.z2m.adapter import Z2mAdapter
+from gateway.z2m.adapter import Z2mAdapter, bridge_site
 
 _LOG: Final = logging.getLogger(__name__)
 
@@ -247,16 +247,20 @@ class GatewayService:
     def _decoded(self, raw: Sequence[RawMessage]) -> Iterator[tuple[RawMessage, Reading | DecodeError]]:
         """Each message with its result; a Zigbee2MQTT message (topic prefix ``z2m/``) has zero or more.
 
-        With a budget (:mod:`gateway.budget`), a contract message that cannot be life-safety (its topic says so) is
-        checked against its home's budget before it is decoded, every other reading once decoded; one over it is
-        :data:`_OVER_BUDGET` instead.
+        With a budget (:mod:`gateway.budget`), a message whose topic says it cannot be life-safety (a contract
+        message's, a Zigbee2MQTT bridge's) spends its home's budget before it is decoded, one message and one more
+        per KiB; every other reading once decoded; one over it is :data:`_OVER_BUDGET` instead.
         """
         budget = self.budget
         now = budget.clock() if budget is not None else 0.0
         for message in raw:
-            if budget is not None and (site := plain_site(message.topic)) is not None:
-                yield message, self._decode(message) if budget.take(site, now=now) else _OVER_BUDGET
-            elif self.z2m.handles(message.topic) and not message.oversize:
+            checked = False
+            if budget is not None and (site := plain_site(message.topic) or bridge_site(message.topic)) is not None:
+                if not budget.take(site, now=now, cost=1 + len(message.payload) // 1024):
+                    yield message, _OVER_BUDGET
+                    continue
+                checked = True
+            if self.z2m.handles(message.topic) and not message.oversize:
                 for result in self.z2m.decode(
                     message.topic,
                     message.payload,
@@ -264,9 +268,10 @@ class GatewayService:
                     retained=message.retain,
                     mid=message.mid,
                 ):
-                    yield message, self._within_budget(result, now)
+                    yield message, result if checked else self._within_budget(result, now)
             else:
-                yield message, self._within_budget(self._decode(message), now)
+                result = self._decode(message)
+                yield message, result if checked else self._within_budget(result, now)
 
     def _within_budget(self, result: Reading | DecodeError, now: float) -> Reading | DecodeError:
         """``result``, or :data:`_OVER_BUDGET` for a reading that is not life-safety beyond its home's budget."""

@@ -66,6 +66,22 @@ IGNORED_BRIDGE: Final = frozenset({"info", "logging", "extensions", "groups", "d
 """Bridge topics with nothing for the backend (``bridge/event`` renames arrive again in ``bridge/devices``)."""
 
 _JSON: Final = msgspec.json.Decoder()
+_PREFIX: Final = Z2M_PREFIX + "/"
+
+
+def bridge_site(topic: str) -> str | None:
+    """The site of a bridge topic (``z2m/<site>/bridge/...``): none carries a life-safety reading.
+
+    Such a message can spend its home's budget (:mod:`gateway.budget`) before it is parsed; ``bridge/devices`` is
+    the one topic the listener lets through whole, up to the broker's 64 KiB.
+
+    >>> bridge_site("z2m/h1/bridge/devices"), bridge_site("z2m/h1/hall sos"), bridge_site("ec/v1/h1/door/d1/event")
+    ('h1', None, None)
+    """
+    if not topic.startswith(_PREFIX):
+        return None
+    site, _, rest = topic[len(_PREFIX) :].partition("/")
+    return site if site and rest.startswith("bridge/") else None
 
 
 @dataclass(slots=True)

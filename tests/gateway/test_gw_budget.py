@@ -4,6 +4,8 @@ in test_gw_hostile.py (a Zigbee2MQTT home's press behind another home's flood)."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from support import z2m_fixtures as fx
 from test_gw_service import NOW, press, raw, sample
@@ -80,11 +82,10 @@ async def test_a_zigbee2mqtt_reading_is_budgeted_once_read_and_its_alarm_never(d
     readings pass whatever the budget, the rest spend it."""
     home = StaticDirectory([SiteDevices(site="h3", gateway="gw-h3", devices=dict(fx.KINDS))])
     sink = ListSink()
-    budget = SiteBudget(rate_per_s=1.0, burst=1, clock=Clock())
-    service = GatewayService(directory=home, deadletter=deadletter, sink=sink, budget=budget)
+    service = GatewayService(directory=home, deadletter=deadletter, sink=sink, budget=SiteBudget(burst=100))
     await service.handle_batch([raw("z2m/h3/bridge/devices", fx.bridge_devices())])
     door = f"z2m/h3/{fx.name_of(fx.DOOR)}"
-    budget._buckets.clear()  # noqa: SLF001 - a full burst of one for what follows
+    service.budget = SiteBudget(rate_per_s=1.0, burst=1, clock=Clock())  # one message left for what follows
     await service.handle_batch(
         [
             raw(door, b'{"contact":false,"battery":90}'),
@@ -138,3 +139,32 @@ def test_the_least_recently_seen_home_is_forgotten_beyond_the_limit_and_starts_f
     assert budget.take("c", now=0.0)  # "b" was seen least recently: forgotten
     assert not budget.take("a", now=0.0)
     assert budget.take("b", now=0.0)
+
+
+async def test_a_zigbee2mqtt_device_list_spends_the_budget_by_its_size_before_it_is_parsed(
+    deadletter: DeadLetterStore,
+) -> None:
+    """``z2m/<site>/bridge/devices`` is the one topic the listener lets through whole (up to the broker's 64 KiB),
+    and it yields no reading: a Z2M home republishing a large device list as fast as it can cost the backend a
+    JSON parse of up to 64 KiB per message (about 0.7 ms, 70 times a reading) and never touched its budget. Bridge
+    topics cannot carry a life-safety reading, so they spend the budget before they are parsed, one message and
+    one more per KiB."""
+    home = StaticDirectory([SiteDevices(site="h3", gateway="gw-h3", devices=dict(fx.KINDS))])
+    sink = ListSink()
+    service = GatewayService(
+        directory=home, deadletter=deadletter, sink=sink, budget=SiteBudget(rate_per_s=1.0, burst=100, clock=Clock())
+    )
+    devices = json.loads(fx.bridge_devices())
+    for device in devices:
+        if device["definition"]:
+            device["definition"]["exposes"] = [
+                {"type": "binary", "name": f"x{i}", "property": f"x{i}"} for i in range(45)
+            ]
+    big = json.dumps(devices).encode()
+    assert 40 * 1024 < len(big) < 64 * 1024
+    await service.handle_batch([raw("z2m/h3/bridge/devices", big, mid=i) for i in range(1, 11)])
+    refused = deadletter.query(site="h3")
+    assert [e.reason for e in refused] == [Reason.OVER_BUDGET]
+    assert sum(c.count for c in deadletter.counted(site="h3")) + len(refused) == 9  # the first one was read
+    await service.handle_batch([raw(f"z2m/h3/{fx.name_of(fx.SOS)}", fx.SOS_EMERGENCY, mid=11)])
+    assert [(r.device, r.event) for r in sink.readings if r.is_life_safety] == [(fx.SOS, "press")]  # names learned

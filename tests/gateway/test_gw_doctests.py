@@ -14,6 +14,7 @@ MODULES = [
     "gateway.confirm",
     "gateway.retained",
     "gateway.budget",
+    "gateway.z2m.adapter",
     "gateway.contract",
     "gateway.retry",
     "gateway.mqtt_wire",
