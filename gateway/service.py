@@ -1,7 +1,8 @@
 """The gateway service: decode, validate, dead-letter, deduplicate, fast-path, hand on, acknowledge.
 
-For each batch from the listener: every message is decoded (:func:`gateway.contract.decode_message`);
-a refused one goes to the dead-letter record with its reason; a redelivered copy is dropped; a
+For each batch from the listener: every message is decoded (:func:`gateway.contract.decode_message`), unless it is
+over its home's budget of messages that are not life-safety (:mod:`gateway.budget`: counted, not stored, not
+confirmed); a refused one goes to the dead-letter record with its reason; a redelivered copy is dropped; a
 life-safety reading (SOS, fall, smoke alarm, call button) goes to the fast path at once, before
 anything is batched; then the readings go to the :class:`ReadingSink`, and only when the sink and the
 dead-letter record are durable is the batch acknowledged to the broker. Bad input never stops the
