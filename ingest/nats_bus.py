@@ -34,7 +34,7 @@ import ssl
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
 import nats
 from nats.aio.client import Client
@@ -435,6 +435,9 @@ class Members:
         return sorted(keys)
 
 
+_ACQUIRE_TRIES: Final = 3
+
+
 class PartitionLeases:
     """Acquire, renew and release partition leases for one worker (``owner``)."""
 
@@ -446,13 +449,22 @@ class PartitionLeases:
         self.clock = clock
 
     async def acquire(self, partition: int) -> Lease | None:
-        """Create the lease if nobody holds it; None if another worker does."""
-        started = self.clock()
-        try:
-            rev = await self.kv.create(lease_key(partition), self.owner.encode())
-        except KeyWrongLastSequenceError:
-            return None
-        return Lease(partition=partition, owner=self.owner, revision=rev, renewed_at=started, ttl_s=self.lease_s)
+        """Create the lease if nobody holds it; None if another worker does.
+
+        nats-py's ``create`` reads the key after a refused write (to tell a deletion marker from a live lease); a
+        lease that expires between the two makes that read raise ``KeyNotFoundError``. The key is free then, so the
+        create is tried again (tests/scale/test_scale_nats.py).
+        """
+        for _ in range(_ACQUIRE_TRIES):
+            started = self.clock()
+            try:
+                rev = await self.kv.create(lease_key(partition), self.owner.encode())
+            except KeyWrongLastSequenceError:
+                return None
+            except KeyNotFoundError:
+                continue  # expired in between: free now
+            return Lease(partition=partition, owner=self.owner, revision=rev, renewed_at=started, ttl_s=self.lease_s)
+        return None  # expired and taken again each time: the next rebalance asks again
 
     async def renew(self, lease: Lease) -> None:
         """Compare-and-set the lease forward; raise :class:`LeaseLostError` (and mark it lost) if that fails."""

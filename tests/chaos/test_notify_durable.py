@@ -150,16 +150,16 @@ async def test_escalations_owed_when_the_backend_is_killed_are_sent_after_the_re
         backend.start()
         expected = {("W01", "initial"), ("W02", "initial"), ("W03", "escalation"), ("W02", "overdue"),
                     ("W03", "overdue")}  # fmt: skip
-        await asyncio.to_thread(
-            wait,
-            lambda: (
-                {(n.worker_id, n.kind) for n in store.notifications(alert_id=alert.id) if n.status == "sent"}
-                == expected
-            ),
-            60,
-            "the escalation and the overdue notice sent",
-            backend,
-        )
+        def sent() -> set[tuple[str, str]]:
+            return {(n.worker_id, n.kind) for n in store.notifications(alert_id=alert.id) if n.status == "sent"}
+
+        try:
+            await asyncio.to_thread(
+                wait, lambda: sent() == expected, 60, "the escalation and the overdue notice sent", backend
+            )
+        except AssertionError as exc:
+            rows = [(n.worker_id, n.kind, n.status) for n in store.notifications(alert_id=alert.id)]
+            raise AssertionError(f"notifications {rows}, webhook {webhook.messages}\n{exc}") from None
         titles = sorted((m["path"], m["title"]) for m in webhook.messages)
         assert [p for p, _ in titles] == ["/W01", "/W02", "/W02", "/W03", "/W03"], titles
         assert sum("升级" in t for p, t in titles if p == "/W03") == 1

@@ -105,6 +105,39 @@ async def test_an_unrenewed_lease_expires_and_another_worker_takes_it(nats_clust
             await la.renew(held)
 
 
+async def test_a_lease_that_expires_while_a_contender_creates_it_is_taken_not_raised(
+    nats_cluster: NatsCluster,
+) -> None:
+    """The old lease expires between nats-py's refused create and the look it then takes at the key.
+
+    ``KeyValue.create`` first writes with "no earlier revision"; refused (the old owner's lease is there), it reads
+    the key to tell a deletion marker from a live value, and that read raised ``KeyNotFoundError`` when the server
+    expired the lease in between. A loaded clean-clone run hit it at a take-over (the worker's rebalance gathers
+    every partition's acquire, so the partitions acquired beside it were held and never started until their
+    leases expired). Here the read is held until the lease has really expired on the server, so the race is hit
+    every time: the contender must get the lease.
+    """
+    bucket = _bucket()
+    async with NatsBus(servers=nats_cluster.urls, name="a") as a, NatsBus(servers=nats_cluster.urls, name="b") as b:
+        la = await a.leases(owner="wa", bucket=bucket, lease_s=1, replicas=3)
+        lb = await b.leases(owner="wb", bucket=bucket, lease_s=1, replicas=3)
+        assert await la.acquire(4) is not None
+        real_get = lb.kv._get  # noqa: SLF001 - the read nats-py's create makes after a refused write
+        held = 0
+
+        async def get_after_the_expiry(key: str, revision: int | None = None) -> object:
+            nonlocal held
+            if held == 0:
+                held += 1
+                await asyncio.sleep(2.5)  # the server drops the 1-s lease meanwhile (the bucket's max age)
+            return await real_get(key, revision)
+
+        lb.kv._get = get_after_the_expiry  # type: ignore[method-assign]  # noqa: SLF001
+        taken = await lb.acquire(4)
+        assert held == 1, "the contender's first create must have been refused by the live lease"
+        assert taken is not None and await lb.holder(4) == ("wb", taken.revision)
+
+
 def test_a_stopped_owner_is_fenced_when_it_wakes(nats_cluster: NatsCluster, tmp_path: Path) -> None:
     """SIGSTOP the owner past its lease, let another worker take over, SIGCONT: it acts no more, it is fenced."""
     bucket = _bucket()
