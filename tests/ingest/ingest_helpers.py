@@ -76,6 +76,10 @@ class Pipeline:
     def spool_files(self) -> list[Path]:
         return list((self.data_dir / "spool" / self.client_id).glob("*.seg"))
 
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the pipeline's log, for a failure message."""
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
+
 
 async def end_session(broker: Broker, client_id: str) -> None:
     """Discard the pipeline's persistent session so the shared broker stops queueing for it."""

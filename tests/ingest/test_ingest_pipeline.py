@@ -80,9 +80,10 @@ async def test_influxd_down_30s_under_load(broker: Broker, unique_site: str, uni
         assert pipe.spool_files(), "readings should be spooled while InfluxDB is down"
         assert pipe.proc is not None and pipe.proc.poll() is None
         server.start()
-        assert await wait_count(influx, unique_site, pub.count, timeout=120) == pub.count
-        pub.join(60)
-        assert pub.error is None
+        await asyncio.to_thread(pub.join, 300)  # every message published and acknowledged by the broker
+        assert not pub.is_alive() and pub.error is None, f"{pub.published} of {pub.count} published: {pub.error}"
+        stored = await wait_count(influx, unique_site, pub.count, timeout=120)
+        assert stored == pub.count, f"{stored} stored; spool {pipe.spool_files()}; {pipe.log_tail()}"
         await asyncio.sleep(1)
         assert await count_site(influx, unique_site) == pub.count
         await spot_check(influx, pub)
