@@ -56,7 +56,7 @@ def _every_command() -> None:
     """Elder-care home monitoring backend / 居家老人安全监测后台."""
     # Every command may create files holding personal data (SQLite store, dead letters, exports, backups): private
     # from the first one on, whatever the administrator's umask (`db upgrade` used to leave eldercare.db 0644).
-    from eldercare.production import private_umask
+    from eldercare.logs import private_umask
 
     private_umask()
 

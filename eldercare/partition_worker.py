@@ -57,7 +57,7 @@ from detection.homes import HomeRegistry
 from detection.models import Alert
 from detection.state import NEVER, EngineSnapshot, HomeState
 from eldercare.backend import NO_SNAPSHOT_LOOKBACK_MS, SNAPSHOT_LOOKBACK_MS
-from eldercare.logs import configure_logging
+from eldercare.logs import configure_logging, private_umask
 from eldercare.pipeline import directory_from_settings, ensure_storage_retrying, send_confirmations
 from eldercare.settings import Settings, influx_client, policies_in_force
 from gateway.confirm import StoredConfirmations
@@ -788,7 +788,11 @@ class PartitionWorker:
             await asyncio.wait_for(asyncio.shield(setup), 10)
         await writer.start()
         try:
-            async with nats_bus(s, name=self.worker_id) as bus:
+            bus = nats_bus(s, name=self.worker_id)
+            if not await _connected_unless_stopped(bus, stop):
+                _LOG.info("stopped before NATS could be reached (%s)", s.nats_urls)
+                return
+            async with bus:
                 members, leases = await self._join(bus)
                 self._leases = leases
                 self._snapshots = await bus.snapshots(replicas=s.nats_replicas)
@@ -905,6 +909,24 @@ def worker_z2m_adapter(directory: DeviceDirectory | None) -> Z2mAdapter:
     return Z2mAdapter(directory=directory, name_problem=z2m_name_problem, stream_numbered=True)
 
 
+async def _connected_unless_stopped(bus: NatsBus, stop: asyncio.Event) -> bool:
+    """Connect ``bus``; False (and no connection) if ``stop`` is set first.
+
+    nats-py retries an unreachable cluster for ever, so a worker started while NATS was down ignored SIGTERM until
+    systemd killed it (``tests/test_operations.py``).
+    """
+    connecting = asyncio.ensure_future(bus.connect())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    await cancel_and_wait(stopping)
+    if connecting.done():
+        connecting.result()
+        return True
+    await cancel_and_wait(connecting)
+    await bus.close()
+    return False
+
+
 def nats_bus(settings: Settings, *, name: str) -> NatsBus:
     """A connection to the cluster in ``ELDERCARE_NATS_URLS`` as ``ELDERCARE_NATS_USER`` (if set)."""
     return NatsBus(
@@ -990,6 +1012,7 @@ async def seed_snapshots(settings: Settings, data: bytes) -> int:
 def main() -> None:
     """Entry point of ``python -m eldercare.partition_worker``: settings from the environment, stop on SIGTERM."""
     configure_logging()
+    private_umask()  # the SQLite store, dead letters, spool and snapshots hold personal data (as `eldercare` commands)
     settings = Settings()
     _LOG.info("escalation policies: %s", policies_in_force(settings))
     service, seen, close, store = alert_store_sink(settings)

@@ -16,7 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
-from eldercare.logs import configure_logging
+from eldercare.logs import configure_logging, private_umask
 from eldercare.settings import Settings, influx_client, mqtt_login
 from gateway.confirm import ConfirmationSender, StoredConfirmations, StoredSender
 from gateway.contract import DeviceDirectory
@@ -271,6 +271,7 @@ async def run_pipeline(
 def main() -> None:
     """Entry point of ``python -m eldercare.pipeline``: settings from the environment, stop on SIGTERM/SIGINT."""
     configure_logging()
+    private_umask()  # the SQLite store, dead letters, spool and snapshots hold personal data (as `eldercare` commands)
     settings = Settings()
 
     async def _run() -> None:

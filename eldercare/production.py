@@ -32,6 +32,7 @@ from alerts.store.repository import AlertStore
 from alerts.store.sessions import SqlSessionStore
 from eldercare.backend import Backend, wall_ms
 from eldercare.learned import learned_lookup
+from eldercare.logs import private_umask
 from eldercare.settings import Settings, influx_client, mqtt_login
 from gateway.downlink import CommandPublisher
 
@@ -94,14 +95,6 @@ def store_settings() -> Settings:
     if settings.database_url.startswith("sqlite"):
         secure_data_dir(settings.data_dir)
     return settings
-
-
-def private_umask() -> None:
-    """Files this process creates from now on are private (umask 077): SQLite, spool, snapshots, backups.
-
-    Called by the entry points (``serve``, ``admin``, ``backup``, ``restore``, ``privacy``), not by library code.
-    """
-    os.umask(0o077)
 
 
 def secure_data_dir(path: Path) -> None:

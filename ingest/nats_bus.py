@@ -69,6 +69,10 @@ from gateway.listener import RawMessage
 from ingest.partitions import Lease, LeaseLostError
 
 _LOG = logging.getLogger(__name__)
+_ACQUIRE_TRIES: Final = 3
+"""Creates of a lease that expired in the middle of one (see :meth:`PartitionLeases.acquire`)."""
+CONNECTION_LOG_EVERY_S: Final = 30.0
+"""Connection failures are logged once per this period (with the count of those in between)."""
 OWNERS_BUCKET = "ec-owners"
 MEMBERS_BUCKET = "ec-workers"
 SNAPSHOTS_BUCKET = "ec-snapshots"
@@ -147,6 +151,52 @@ def lease_key(partition: int) -> str:
     return f"p{partition}"
 
 
+class ConnectionLog:
+    """One warning line per NATS connection problem, at most every :data:`CONNECTION_LOG_EVERY_S`.
+
+    nats-py's default error callback logs an ERROR with a full traceback at every failed attempt, and the bus
+    retries every 0.2 s: a worker started while NATS was unreachable wrote five tracebacks a second
+    (``tests/test_operations.py``). Now: the first failure, then one line per period saying how many more.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Use ``clock`` (monotonic seconds; injectable for tests)."""
+        self.clock = clock
+        self._last = -CONNECTION_LOG_EVERY_S
+        self.suppressed = 0
+
+    async def error(self, exc: Exception) -> None:
+        """nats-py's ``error_cb``: a connection attempt or a connection failed.
+
+        >>> import asyncio, logging, sys
+        >>> handler = logging.StreamHandler(sys.stdout)
+        >>> _LOG.addHandler(handler)
+        >>> t = [0.0]
+        >>> log = ConnectionLog(clock=lambda: t[0])
+        >>> for t[0] in (0.0, 0.2, 0.4, 30.5):
+        ...     asyncio.run(log.error(ConnectionRefusedError(111, "Connect call failed")))
+        NATS: ConnectionRefusedError: [Errno 111] Connect call failed; retrying
+        NATS: ConnectionRefusedError: [Errno 111] Connect call failed; retrying (2 more since the last line)
+        >>> _LOG.removeHandler(handler)
+        """
+        now = self.clock()
+        if now - self._last < CONNECTION_LOG_EVERY_S:
+            self.suppressed += 1
+            return
+        more = f" ({self.suppressed} more since the last line)" if self.suppressed else ""
+        _LOG.warning("NATS: %s: %s; retrying%s", type(exc).__name__, exc, more)
+        self._last, self.suppressed = now, 0
+
+    async def disconnected(self) -> None:
+        """nats-py's ``disconnected_cb``."""
+        _LOG.warning("NATS: disconnected; reconnecting to any node")
+
+    async def reconnected(self) -> None:
+        """nats-py's ``reconnected_cb``."""
+        _LOG.info("NATS: reconnected")
+        self._last, self.suppressed = -CONNECTION_LOG_EVERY_S, 0
+
+
 class NatsBus:
     """A connection to a NATS cluster (fails over between ``servers``) and its JetStream context."""
 
@@ -169,7 +219,10 @@ class NatsBus:
         """Consumers whose older epochs' consumers were kept (not yet on every replica), with those kept."""
 
     async def connect(self) -> None:
-        """Connect, reconnecting for ever to any node of the cluster."""
+        """Connect, reconnecting for ever to any node of the cluster (a connection already made is kept)."""
+        if self._nc is not None:
+            return
+        log = ConnectionLog()
         self._nc = await nats.connect(
             servers=self.servers,
             name=self.name,
@@ -178,6 +231,9 @@ class NatsBus:
             user=self.user or None,
             password=self._password or None,
             tls=ssl.create_default_context(cafile=self.tls_ca) if self.tls_ca else None,
+            error_cb=log.error,
+            disconnected_cb=log.disconnected,
+            reconnected_cb=log.reconnected,
         )
 
     @property
@@ -433,9 +489,6 @@ class Members:
         except Exception:  # noqa: BLE001 - nats-py raises NoKeysError on an empty bucket
             return []
         return sorted(keys)
-
-
-_ACQUIRE_TRIES: Final = 3
 
 
 class PartitionLeases:

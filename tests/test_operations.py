@@ -363,3 +363,81 @@ def test_backup_under_a_directory_it_cannot_enter_gives_the_install_hint(
     text = _text(result.output)
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 3, result.output
     assert str(closed / "backups") in text and "install -d -o eldercare -m 0700" in text, text
+
+
+def _files_private(data: Path) -> list[str]:
+    """Paths under ``data`` (itself included) that other users may read: directories not 0700, files not 0600."""
+    loose = []
+    for p in [data, *data.rglob("*")]:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        if mode != (0o700 if p.is_dir() else 0o600):
+            loose.append(f"{p.relative_to(data.parent)} {mode:o}")
+    return loose
+
+
+@pytest.mark.integration
+def test_the_module_entry_points_create_private_files_under_an_administrators_umask(
+    broker: object, influxd: object, tmp_path: Path
+) -> None:
+    """``python -m eldercare.pipeline`` and ``python -m eldercare.partition_worker`` (docs/scale-out.md) never set the
+    private umask the ``eldercare`` commands set: under umask 022 the data directory was 0755, the worker's SQLite
+    store (the resident registry) and the dead-letter records (payload previews) 0644. The same worker, started
+    with NATS unreachable, logged a traceback five times a second and ignored SIGTERM."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from support.backend import end_session
+
+    from eldercare.stack import Broker, Influxd
+
+    assert isinstance(broker, Broker) and isinstance(influxd, Influxd)
+    root = Path(__file__).resolve().parents[1]
+    base = {
+        **os.environ,
+        "ELDERCARE_MQTT_HOST": broker.host,
+        "ELDERCARE_MQTT_PORT": str(broker.backend_port),
+        "ELDERCARE_MQTT_USERNAME": broker.backend_user,
+        "ELDERCARE_MQTT_PASSWORD": broker.backend_password,
+        "ELDERCARE_INFLUX_URL": influxd.url,
+        "ELDERCARE_INFLUX_DB": "umask_check",
+    }
+    runs = {
+        "pipeline": (["-m", "eldercare.pipeline"], ["ELDERCARE_MQTT_CLIENT_ID"], "pipeline ready"),
+        # No NATS there: the worker opens its store and dead-letter records, then keeps trying to connect.
+        "worker": (["-m", "eldercare.partition_worker"], [], "deadletter"),
+    }
+    for name, (args, ids, ready) in runs.items():
+        data = tmp_path / name / "data"
+        data.parent.mkdir()
+        env = {**base, "ELDERCARE_DATA_DIR": str(data), "ELDERCARE_NATS_URLS": "nats://127.0.0.1:1",
+               "ELDERCARE_LINK_SECRET": "umask-test-link-secret-0123456789"}  # fmt: skip
+        env.update({k: f"umask-{name}" for k in ids})
+        log = tmp_path / name / "log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, *args], env=env, cwd=root, stdout=out, stderr=out,
+                preexec_fn=lambda: os.umask(0o022),  # noqa: PLW1509 - an administrator's usual umask
+            )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not (
+                (ready in log.read_text() if name == "pipeline" else any(data.rglob("deadletter*")))
+                and any(data.rglob("*.sqlite3"))
+            ):
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        text = log.read_text()
+        if name == "pipeline":  # the shared broker stops keeping its session
+            asyncio.run(end_session(broker, f"umask-{name}"))
+        else:
+            # SIGTERM stops a worker that is still trying to reach NATS (it used to wait for systemd's SIGKILL),
+            # and the attempts, every 0.2 s, are one warning line, not an ERROR with a traceback each.
+            assert proc.returncode == 0 and "stopped before NATS could be reached" in text, text[-3000:]
+            assert "Traceback" not in text and text.count("NATS: ConnectionRefusedError") == 1, text[-3000:]
+        assert _files_private(data) == [], text[-2000:]

@@ -150,6 +150,7 @@ async def test_escalations_owed_when_the_backend_is_killed_are_sent_after_the_re
         backend.start()
         expected = {("W01", "initial"), ("W02", "initial"), ("W03", "escalation"), ("W02", "overdue"),
                     ("W03", "overdue")}  # fmt: skip
+
         def sent() -> set[tuple[str, str]]:
             return {(n.worker_id, n.kind) for n in store.notifications(alert_id=alert.id) if n.status == "sent"}
 

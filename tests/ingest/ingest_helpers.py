@@ -16,7 +16,6 @@ from support.processes import kill_process, stop_process
 from eldercare.stack import Broker
 from firmware_sim.home_gateway import GatewayPublisher
 from firmware_sim.wire import encode_mattress_telemetry
-from gateway.listener import MqttListener
 from ingest.influx import InfluxClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,23 +78,6 @@ class Pipeline:
     def log_tail(self, chars: int = 3000) -> str:
         """The end of the pipeline's log, for a failure message."""
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else "(no log)"
-
-
-async def end_session(broker: Broker, client_id: str) -> None:
-    """Discard the pipeline's persistent session so the shared broker stops queueing for it."""
-    listener = MqttListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=client_id,
-        subscriptions=("ec/v1/none/+/+/telemetry",),
-    )
-    await listener.start()
-    try:
-        await listener.wait_ready(timeout=10)
-    finally:
-        await listener.close(end_session=True)
 
 
 class PacedPublisher(threading.Thread):

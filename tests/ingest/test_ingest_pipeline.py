@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from ingest_helpers import PacedPublisher, Pipeline, count_site, end_session, hr_of, wait_count
+from ingest_helpers import PacedPublisher, Pipeline, count_site, hr_of, wait_count
+from support.backend import end_session
 
 from eldercare.servers.influxd import Influxd
 from eldercare.stack import Broker
