@@ -21,6 +21,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from alerts.labels import ALERT_TYPES, label
 from alerts.notify import Message, Notifier, describe_url
+from alerts.privacy import mask_contact
 from alerts.store.guardians import Guardian
 
 _LOG = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class GuardianNotifier:
                     delivery = await self.notifier.send(url=channel, message=message)
                     sent.append((g, delivery.target, delivery.ok))
                 except Exception:  # noqa: BLE001 - one family channel failing never stops the staff's alert
-                    _LOG.warning("guardian %s: delivery to %s failed", g.id, describe_url(channel)[1], exc_info=True)
+                    where = mask_contact(describe_url(channel)[1])
+                    _LOG.warning("guardian %s: delivery to %s failed", g.id, where, exc_info=True)
                     sent.append((g, describe_url(channel)[1], False))
         return sent

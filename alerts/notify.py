@@ -17,6 +17,7 @@ import apprise
 import msgspec
 
 from alerts.labels import ALERT_TYPES, SEVERITIES, label
+from alerts.privacy import mask_contact
 from detection.models import AlertType, Severity
 
 _LOG = logging.getLogger(__name__)
@@ -189,6 +190,6 @@ class AppriseNotifier:
         try:
             ok = bool(await ap.async_notify(body=message.body, title=message.title))
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the other channels
-            _LOG.warning("notification to %s raised %s", target, type(exc).__name__)
+            _LOG.warning("notification to %s raised %s", mask_contact(target), type(exc).__name__)
             return Delivery(ok=False, channel=scheme, target=target, error=f"{type(exc).__name__}: {exc}"[:300])
         return Delivery(ok=ok, channel=scheme, target=target, error=None if ok else "channel refused the message")

@@ -6,6 +6,8 @@ import re
 
 _NUMBERS = re.compile(r"\d{17}[\dXx]|\d{7,}")
 """An ID number (18 characters) or a phone-like run of 7 or more digits inside free text."""
+_EMAIL = re.compile(r"([A-Za-z0-9._+-]+)(@|%40)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+"""An e-mail address, also URL-encoded (``%40``) as in a channel URL's path."""
 
 
 def mask_id_number(value: str | None) -> str:
@@ -51,3 +53,16 @@ def mask_numbers_in_text(text: str) -> str:
     '至 12月10日 18:00'
     """
     return _NUMBERS.sub(lambda m: mask_id_number(m[0]) if len(m[0]) == 18 else mask_phone(m[0]), text)
+
+
+def mask_contact(text: str) -> str:
+    """Mask the numbers and e-mail addresses a notification channel's description names (audit, logs).
+
+    A channel URL's privacy form hides passwords and tokens, not the number or address it sends to.
+
+    >>> mask_contact("json://127.0.0.1:8080/sms/13912345678?method=POST")
+    'json://127.0.0.1:8080/sms/139****5678?method=POST'
+    >>> mask_contact("mailto://user:****@example.org/wang.fang%40example.org?cto=15")
+    'mailto://user:****@example.org/w***%40example.org?cto=15'
+    """
+    return _EMAIL.sub(lambda m: f"{m[1][0]}***{m[2]}{m[3]}", mask_numbers_in_text(text))

@@ -63,6 +63,7 @@ from alerts.notify import (
     render_alert,
     render_digest,
 )
+from alerts.privacy import mask_contact
 from alerts.store.errors import LinkError, WriteBusy
 from alerts.store.outbox import ARC_CHANNEL, SENDING
 from alerts.store.records import (
@@ -350,7 +351,7 @@ class AlertService:
                 await asyncio.to_thread(
                     self.store.audit, now_ms=now, actor=SYSTEM, channel="system", action="guardian.notified",
                     entity=Entity.ALERT, entity_id=record.id,
-                    detail={"guardian": str(guardian.id), "target": target, "ok": str(ok).lower()},
+                    detail={"guardian": str(guardian.id), "target": mask_contact(target), "ok": str(ok).lower()},
                 )  # fmt: skip
         except Exception:  # noqa: BLE001 - a background task: log, never lose the staff's alert over a family one
             _LOG.exception("alert %s: telling the guardians failed", record.id)

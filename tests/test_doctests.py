@@ -15,6 +15,7 @@ MODULES = [
     "ingest.nats_bus",
     "dashboards.stats",
     "alerts.notices",
+    "alerts.privacy",
     "dashboards.web.urls",
     "dashboards.web.explain",
     "dashboards.web.render",

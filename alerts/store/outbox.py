@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from alerts.audit import AuditAction, Entity
 from alerts.escalation import Timers
 from alerts.lifecycle import Channel, State
+from alerts.privacy import mask_contact
 from alerts.store.alerts import add_event, advance_timers_in
 from alerts.store.audit_log import AuditLog, By, add_audit
 from alerts.store.errors import RecordNotFound
@@ -257,7 +258,8 @@ class Outbox(AuditLog):
                 by = By(SYSTEM, Channel.SYSTEM, now_ms)
                 state = State(alert.state)
                 add_event(s, alert.id, by, event, state, state, note=note)
-                detail = {"kind": row.kind, "target": row.target, "attempts": row.attempts, "error": error or ""}
+                detail = {"kind": row.kind, "target": mask_contact(row.target or ""), "attempts": row.attempts,
+                          "error": mask_contact(error or "")}  # fmt: skip
                 add_audit(s, by, f"alert.{event}", Entity.ALERT, alert.id, detail)
 
     def notifications(self, *, alert_id: int | None = None, worker_id: str | None = None) -> list[NotificationRecord]:

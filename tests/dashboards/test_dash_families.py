@@ -177,3 +177,25 @@ def test_family_links_are_signed_and_expire() -> None:
         other.verify(token, now_ms=2_000)
     with pytest.raises(ValueError):
         GuardianLinks(secret=b"short", base_url=BASE)
+
+
+@pytest.mark.integration
+def test_a_guardians_phone_or_email_in_a_channel_is_masked_in_the_append_only_audit(
+    families: tuple[TestStoreBackend, GuardianStore, GuardianLinks], webhook: Webhook
+) -> None:
+    """The audit log cannot be erased, and ``guardian.notified`` kept the channel's privacy URL, which hides
+    passwords and tokens but not the number or address it sends to: a family's SMS gateway
+    ``json://…/sms/13912345678`` stayed in the audit after the guardian was erased."""
+    backend, guardians, _ = families
+    guardians.add(
+        resident_id="R1", name="王芳", relation="子女", phone="13912345678",
+        channels=[webhook.url("sms/13912345678"), "mailto://user:pw@example.org?to=wang.fang@example.org"],
+        consent=True, actor="W_C1", now_ms=int(time.time() * 1000),
+    )  # fmt: skip
+    _sos(backend, "h1")
+    webhook.wait(1)
+    assert len(webhook.to("sms/13912345678")) == 1  # the message itself went to the real number
+    targets = [e.detail["target"] for e in backend.audit_log(limit=50) if e.action == "guardian.notified"]
+    assert len(targets) == 2, targets
+    assert not any("13912345678" in t or "wang.fang" in t for t in targets), targets
+    assert any("139****5678" in t for t in targets) and any("@example.org" in t for t in targets), targets
