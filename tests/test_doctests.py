@@ -15,7 +15,6 @@ MODULES = [
     "ingest.nats_bus",
     "dashboards.stats",
     "alerts.notices",
-    "alerts.privacy",
     "dashboards.web.urls",
     "dashboards.web.explain",
     "dashboards.web.render",

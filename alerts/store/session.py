@@ -103,6 +103,7 @@ class StoreBase:
             engine = create_engine(
                 url,
                 echo=echo,
+                hide_parameters=True,  # an error's text (logged) names the statement, not the personal data in it
                 connect_args={"check_same_thread": False, "timeout": 30},
                 poolclass=StaticPool if memory else None,
             )
@@ -132,8 +133,9 @@ class StoreBase:
         # Named in pg_stat_activity, so `eldercare restore` can say which process still holds the store.
         connect_args = {} if "application_name" in url else {"application_name": "eldercare"}
         return create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
-        )
+            url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args,
+            hide_parameters=True,
+        )  # fmt: skip
 
     @property
     def dialect(self) -> str:

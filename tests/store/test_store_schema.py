@@ -169,3 +169,20 @@ def test_store_visits_are_recorded_and_audited(store: AlertStore) -> None:
 def test_store_doctests(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_a_database_error_does_not_carry_the_personal_data_it_was_writing(store: AlertStore) -> None:
+    """SQLAlchemy puts a failed statement's parameters into the error's text, and the services log that text
+    (``_LOG.exception``): a guardian's insert that failed wrote her name and phone number into the log."""
+    from alerts.store.guardians import GuardianStore
+
+    store.import_registry(load_registry_example(), now_ms=1)
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE guardians RENAME TO guardians_elsewhere"))  # any statement failing will do
+    with pytest.raises(DBAPIError) as failed:
+        GuardianStore(store).add(
+            resident_id="R0001", name="王芳", relation="子女", phone="13912345678", channels=[], consent=True,
+            actor="W01", now_ms=2,
+        )  # fmt: skip
+    assert "guardians" in str(failed.value)  # the statement is still named
+    assert "13912345678" not in str(failed.value) and "王芳" not in str(failed.value), str(failed.value)
