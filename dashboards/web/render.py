@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from alerts.privacy import mask_id_number, mask_phone
+from alerts.privacy import mask_id_number, mask_numbers_in_text, mask_phone
 from alerts.views import Account
 from alerts.wording import sentence_case
 from dashboards.api.deps import is_officer
@@ -38,6 +38,7 @@ TEMPLATES.env.filters["sentence"] = sentence_case
 TEMPLATES.env.globals.update(
     mask_id=mask_id_number,
     mask_phone=mask_phone,
+    mask_text=mask_numbers_in_text,  # free text in a list (an away notice's reason): numbers masked
     local_time=local_time,
     duration=format_duration,
     clock_text=clock_text,

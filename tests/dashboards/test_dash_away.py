@@ -140,8 +140,9 @@ def test_an_end_by_the_system_shows_on_the_api_and_the_resident_page(client: Tes
 def test_console_lists_badge_a_home_with_an_active_notice(client: TestClient, backend: Backend) -> None:
     now = _now()
     AwayStore(backend.store).register(
-        site="h1", starts_ms=now, ends_ms=now + DAY, reason="住院", by_id="W_C1", by_name="王值班", now_ms=now
-    )
+        site="h1", starts_ms=now, ends_ms=now + DAY, reason="住院，女儿电话 13912345678", by_id="W_C1",
+        by_name="王值班", now_ms=now,
+    )  # fmt: skip
     alert = Alert(
         site="h1", type=AlertType.SOS, severity=Severity.CRITICAL, time_ms=now - 1000, explanation="SOS",
         explanation_zh="呼叫",
@@ -155,6 +156,12 @@ def test_console_lists_badge_a_home_with_an_active_notice(client: TestClient, ba
     phone = client.get("/m/residents").text
     assert phone.count('class="tag due away-badge"') == 1
     assert 'href="/m/residents/R1/away"' in phone
+    # A number written into the reason is masked in the lists (as the audit masks it); the resident's own page,
+    # whose every opening is audited, shows it whole.
+    for page in (residents, client.get("/console/queue").text, phone):
+        assert "13912345678" not in page
+    assert "139****5678" in residents
+    assert "13912345678" in client.get("/residents/R1").text
 
 
 def test_console_forms_are_scoped_and_csrf_guarded(client: TestClient, backend: Backend) -> None:
