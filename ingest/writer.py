@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -53,6 +54,9 @@ from ingest.schema import to_line, to_lines, topic_of_line
 from ingest.spool import Spool
 
 _LOG: Final = logging.getLogger(__name__)
+_SERIES: Final = re.compile(r"(?:[^ \\]|\\.)*")
+"""A line protocol point's series key: everything before its first unescaped space."""
+_QUOTED: Final = re.compile(r"'[^']*'")
 _JSON: Final = msgspec.json.Encoder()
 
 
@@ -473,7 +477,11 @@ class InfluxWriter:
         if not letters:
             return
         for letter in letters[:5]:
-            _LOG.warning("point refused: %s (%s)", letter.detail, letter.payload[:200])
+            # The series (measurement and tags: home and device ids), never the field values (readings, a watch's
+            # position); InfluxDB quotes a line it cannot parse whole, so quoted text is left out as well.
+            series = _SERIES.match(letter.payload.decode("utf-8", "replace"))
+            detail = _QUOTED.sub("'…'", letter.detail)
+            _LOG.warning("point refused: %s (%s)", detail, series[0][:200] if series else "?")
         if self.rejected is not None:
             await asyncio.to_thread(self.rejected.add_many, letters)
 
