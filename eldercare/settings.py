@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
@@ -18,6 +18,11 @@ from gateway.budget import DEFAULT_BURST, DEFAULT_RATE_PER_S, SiteBudget, parse_
 
 if TYPE_CHECKING:
     from ingest.influx import InfluxClient
+
+
+PLACEHOLDER: Final = "change-me"
+"""What deploy/eldercare.env.example writes for every secret: refused in any secret setting (a public string would
+derive every gateway's password and sign one-tap links)."""
 
 
 class Settings(BaseSettings):
@@ -187,6 +192,13 @@ class Settings(BaseSettings):
                 " / 不再支持 ELDERCARE_MQTT_SHARE_GROUP：共享订阅会把同一住户的数据拆到不同进程（产生误报），"
                 "网关也可加入该组导致数据丢失。请运行单个后端，或按住户分区扩展（见 docs/scale-out.md）。"
             )
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and PLACEHOLDER in value.get_secret_value().lower():
+                raise ValueError(
+                    f"ELDERCARE_{name.upper()} still holds the example's placeholder {PLACEHOLDER!r}: set a random"
+                    " value (`openssl rand -base64 32`) / 仍是示例占位值，请改为随机值"
+                )
         if self.nats_bridge_user and not self.nats_bridge_password.get_secret_value():
             raise ValueError("ELDERCARE_NATS_BRIDGE_USER is set: ELDERCARE_NATS_BRIDGE_PASSWORD is required too")
         if self.mqtt_port <= 0 or self.mqtt_port > 65535:

@@ -441,3 +441,26 @@ def test_the_module_entry_points_create_private_files_under_an_administrators_um
             assert proc.returncode == 0 and "stopped before NATS could be reached" in text, text[-3000:]
             assert "Traceback" not in text and text.count("NATS: ConnectionRefusedError") == 1, text[-3000:]
         assert _files_private(data) == [], text[-2000:]
+
+
+def test_the_example_env_files_placeholder_secrets_are_refused(tmp_path: Path) -> None:
+    """deploy/eldercare.env.example ships ``change-me-long-random`` for every secret, and a copy with one left in
+    worked: ``broker password`` derived a gateway's password from the public string (anyone could log in as any
+    home), one-tap links were signed with it (anyone could resolve an SOS), and /metrics was open to it."""
+    example = Path(__file__).resolve().parents[1] / "deploy" / "eldercare.env.example"
+    placeholders = {
+        line.split("=", 1)[0]: line.split("=", 1)[1].strip("'")
+        for line in example.read_text().splitlines()
+        if "change-me" in line and not line.startswith("#")
+    }
+    assert set(placeholders) >= {"ELDERCARE_GATEWAY_SECRET", "ELDERCARE_LINK_SECRET", "ELDERCARE_MQTT_PASSWORD"}
+    base = {"ELDERCARE_DATA_DIR": str(tmp_path / "data")}
+    for variable, value in placeholders.items():
+        env = {**base, "ELDERCARE_GATEWAY_SECRET": "a-real-random-secret-0123456789", variable: value}
+        code, output = _cli(env, "policies", cwd=tmp_path)  # any command reading the settings
+        assert code == 2, (variable, output)
+        line = _one_clear_line(output)
+        assert variable in line and "openssl rand" in line, line
+    code, output = _cli({**base, "ELDERCARE_GATEWAY_SECRET": "a-real-random-secret-0123456789"}, "policies",
+                        cwd=tmp_path)  # fmt: skip
+    assert code == 0, output
