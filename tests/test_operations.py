@@ -464,3 +464,24 @@ def test_the_example_env_files_placeholder_secrets_are_refused(tmp_path: Path) -
     code, output = _cli({**base, "ELDERCARE_GATEWAY_SECRET": "a-real-random-secret-0123456789"}, "policies",
                         cwd=tmp_path)  # fmt: skip
     assert code == 0, output
+
+
+def test_stopping_influxdb_or_the_broker_does_not_stop_the_backend_unit() -> None:
+    """``Requires=mosquitto.service influxdb.service`` made systemd stop the backend with either (``systemctl stop
+    influxdb`` for maintenance, or an InfluxDB that failed at boot) and not start it again when they came back:
+    no SOS was raised meanwhile, although the backend spools readings and keeps raising life-safety alerts without
+    InfluxDB, and reconnects to the broker on its own. Its servers are ordered and wanted, never required."""
+    import configparser
+
+    units = Path(__file__).resolve().parents[1] / "deploy" / "systemd"
+    servers = {"mosquitto.service", "influxdb.service", "postgresql.service"}
+    for path in sorted(units.glob("eldercare-*.service")):
+        unit = configparser.ConfigParser(strict=False, interpolation=None)
+        unit.optionxform = str  # type: ignore[assignment,method-assign]
+        unit.read(path)
+        section = unit["Unit"]
+        for binding in ("Requires", "Requisite", "BindsTo", "PartOf"):
+            assert not servers & set(section.get(binding, "").split()), (path.name, binding)
+        if path.name == "eldercare-backend.service":
+            assert servers <= set(section.get("Wants", "").split()), path.name
+            assert servers <= set(section.get("After", "").split()), path.name
