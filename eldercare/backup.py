@@ -317,6 +317,37 @@ async def _drop_influx_db(settings: Settings, db: str) -> None:
         await client.drop_database()
 
 
+def left_out(settings: Settings, src: Path) -> list[str]:
+    """What a restore of ``src`` into ``settings`` did not put back and the operator must (one line each, zh/en).
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     left_out(Settings(data_dir=Path(d), policies_path=None, backup_tls_dir=None), Path(d))
+    []
+    """
+    notes = []
+    if (src / "tls").is_dir() and settings.backup_tls_dir is None:
+        notes.append(
+            f"not restored: the broker's TLS files with the local CA's private key (ca.key) in {src / 'tls'}:"
+            " ELDERCARE_BACKUP_TLS_DIR is not set. Set it and restore again, or install them by hand"
+            " (docs/operations.md, step 5): a broker certificate from a new CA is rejected by every deployed gateway"
+            " / 未恢复 TLS 文件与 CA 私钥（未设置 ELDERCARE_BACKUP_TLS_DIR），新 CA 签发的证书会被所有网关拒绝"
+        )
+    if (src / POLICIES_FILE).is_file():
+        if settings.policies_path is None:
+            notes.append(
+                f"not restored: the escalation policies ({src / POLICIES_FILE}): ELDERCARE_POLICIES_PATH is not set,"
+                " so this deployment escalates by the built-in defaults. Copy the file into place and set it"
+                " / 未恢复升级策略（未设置 ELDERCARE_POLICIES_PATH），当前使用内置默认策略"
+            )
+        elif settings.policies_path.read_bytes() != (src / POLICIES_FILE).read_bytes():
+            notes.append(
+                f"the escalation policies in force ({settings.policies_path}) differ from the backup's"
+                f" ({src / POLICIES_FILE}) / 当前升级策略与备份中的不同"
+            )
+    return notes
+
+
 def restore(settings: Settings, src: Path, *, influx: bool = True, replace_telemetry: bool = False) -> dict[str, Any]:
     """Restore a backup into the configured (stopped) deployment; returns the manifest.
 

@@ -347,7 +347,7 @@ def restore(
     Checks everything first (no service running, store reachable, telemetry database absent or
     --replace-telemetry) and changes nothing if a check fails.
     """
-    from eldercare.backup import BackupError, store_counts
+    from eldercare.backup import BackupError, left_out, store_counts
     from eldercare.backup import restore as run_restore
 
     settings = _store_settings()
@@ -361,6 +361,8 @@ def restore(
         console.print(f"[red]restored row counts differ from the backup's: {differ}[/]")
         raise typer.Exit(1)
     console.print(f"restored from {src}; row counts match the backup")
+    for note in left_out(settings, src):
+        console.print(f"[yellow]warning: {escape(note)}[/]", soft_wrap=True)
 
 
 @privacy_app.command("export")

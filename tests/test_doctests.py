@@ -12,6 +12,7 @@ MODULES = [
     "detection.baseline",
     "detection.rhythm",
     "eldercare.settings",
+    "eldercare.backup",
     "ingest.nats_bus",
     "dashboards.stats",
     "alerts.notices",

@@ -278,6 +278,35 @@ def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_the
         letters.close()
 
 
+def test_a_restore_says_what_it_left_out_the_ca_key_and_the_escalation_policies(tmp_path: Path) -> None:
+    """Restored on a rebuilt host whose env file lacks ELDERCARE_BACKUP_TLS_DIR and ELDERCARE_POLICIES_PATH, the
+    backup's CA key and policies were skipped and the command said "row counts match": every gateway then rejected
+    the new broker certificate, and escalations fell back to the built-in defaults unnoticed."""
+    from eldercare.backup import backup
+    from eldercare.certs import server_certificate
+    from eldercare.settings import Settings
+
+    data, tls, policies = tmp_path / "data", tmp_path / "tls", tmp_path / "policies.json"
+    policies.write_text('{"default": {"critical": {"remind_every_s": 60}}}', encoding="utf-8")
+    assert CliRunner().invoke(app, ["db", "upgrade"], env={"ELDERCARE_DATA_DIR": str(data)}).exit_code == 0
+    server_certificate(tls, hosts=["mqtt.example.org"])
+    out = tmp_path / "backup"
+    backup(Settings(data_dir=data, backup_tls_dir=tls, policies_path=policies), out, influx=False)
+
+    rebuilt = tmp_path / "rebuilt"
+    result = CliRunner().invoke(app, ["restore", "--no-influx", str(out)], env={"ELDERCARE_DATA_DIR": str(rebuilt)})
+    assert result.exit_code == 0, result.output
+    text = _text(result.output)
+    assert "ELDERCARE_BACKUP_TLS_DIR" in text and "ca.key" in text and "CA" in text, text
+    assert "ELDERCARE_POLICIES_PATH" in text and "policies.json" in text and "built-in" in text, text
+    # Both set on the rebuilt host: nothing to say.
+    env = {"ELDERCARE_DATA_DIR": str(tmp_path / "again"), "ELDERCARE_BACKUP_TLS_DIR": str(tmp_path / "tls2"),
+           "ELDERCARE_POLICIES_PATH": str(policies)}  # fmt: skip
+    result = CliRunner().invoke(app, ["restore", "--no-influx", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "ELDERCARE_BACKUP_TLS_DIR" not in _text(result.output) and "ELDERCARE_POLICIES_PATH" not in _text(result.output)
+
+
 def test_a_busy_backend_health_port_names_the_backend_and_the_real_option(tmp_path: Path) -> None:
     """The message said "the console cannot listen" and suggested --console-port, which `serve` does not have."""
     import socket
