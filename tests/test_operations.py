@@ -304,7 +304,8 @@ def test_a_restore_says_what_it_left_out_the_ca_key_and_the_escalation_policies(
            "ELDERCARE_POLICIES_PATH": str(policies)}  # fmt: skip
     result = CliRunner().invoke(app, ["restore", "--no-influx", str(out)], env=env)
     assert result.exit_code == 0, result.output
-    assert "ELDERCARE_BACKUP_TLS_DIR" not in _text(result.output) and "ELDERCARE_POLICIES_PATH" not in _text(result.output)
+    quiet = _text(result.output)
+    assert "ELDERCARE_BACKUP_TLS_DIR" not in quiet and "ELDERCARE_POLICIES_PATH" not in quiet, quiet
 
 
 def test_a_busy_backend_health_port_names_the_backend_and_the_real_option(tmp_path: Path) -> None:
