@@ -97,10 +97,19 @@ def _sqlite_copy(src: Path, dst: Path) -> None:
 
 
 def store_counts(settings: Settings) -> dict[str, int]:
-    """Row counts of every store table."""
-    store = AlertStore(url=settings.database_url)
+    """Row counts of every store table; the store's schema is left as it is (``eldercare db upgrade`` migrates)."""
+    store = AlertStore(url=settings.database_url, migrate=False)
     try:
         return store.counts()
+    finally:
+        store.close()
+
+
+def store_revision(settings: Settings) -> str | None:
+    """The store's schema revision (Alembic), or None for a store never migrated."""
+    store = AlertStore(url=settings.database_url, migrate=False)
+    try:
+        return store.current_revision()
     finally:
         store.close()
 
@@ -255,6 +264,7 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         "database": masked_url(url),
         "influx_db": settings.influx_db if influx else None,
         "counts": store_counts(settings),
+        "schema": store_revision(settings),
         "deadletter": letters.is_file(),
         "tls_files": tls_files,
         "policies": settings.policies_path is not None,
@@ -402,6 +412,11 @@ def _restore(
         _sqlite_copy(src / "store.sqlite", target)
         os.chmod(target, 0o600)
     else:
+        emptied = AlertStore(url=url, migrate=False)
+        try:
+            emptied.clear_for_restore()  # the store becomes the backup's, newer tables included
+        finally:
+            emptied.close()
         pg_restore(url, src / "store.pgdump")
     if telemetry:
         _run(["influxd", "restore", "-portable", "-db", manifest["influx_db"], "-newdb", settings.influx_db,

@@ -347,6 +347,7 @@ def restore(
     Checks everything first (no service running, store reachable, telemetry database absent or
     --replace-telemetry) and changes nothing if a check fails.
     """
+    from alerts.store.migrate import head_revision
     from eldercare.backup import BackupError, left_out, store_counts
     from eldercare.backup import restore as run_restore
 
@@ -361,6 +362,12 @@ def restore(
         console.print(f"[red]restored row counts differ from the backup's: {differ}[/]")
         raise typer.Exit(1)
     console.print(f"restored from {src}; row counts match the backup")
+    if (schema := manifest.get("schema")) is not None and schema != head_revision():
+        console.print(
+            f"the restored store has the schema of its backup ({schema}); `eldercare db upgrade` (the backend unit's"
+            " start runs it) brings it to this release's / 数据库结构为备份时的版本，启动前请运行 eldercare db upgrade",
+            soft_wrap=True,
+        )
     for note in left_out(settings, src):
         console.print(f"[yellow]warning: {escape(note)}[/]", soft_wrap=True)
 

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,46 @@ def test_backup_wipe_restore_on_postgresql(postgres_server: Postgres, unique_sit
             console.close()
         restore(settings, out, influx=False)
         assert store_counts(settings) == before
+    finally:
+        postgres_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_a_backup_leaves_the_schema_alone_and_an_older_one_restores_over_a_newer_store(
+    postgres_server: Postgres, tmp_path: Path
+) -> None:
+    """Found by an operator review: ``eldercare backup`` migrated the live store (a nightly backup after a `git
+    pull` moved the schema under services still running the old code), and a backup from an older schema restored
+    over a newer store kept the newer tables (``pg_restore --clean`` drops only what the dump holds), so the
+    migration after it failed on ``DuplicateTable "gateway_accounts"`` and the backend could not start."""
+    name = f"s_{uuid.uuid4().hex[:10]}"
+    url = postgres_server.create_database(name)
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, link_secret=SecretStr("x" * 32))
+    try:
+        old = AlertStore(url=url, migrate=False)
+        try:
+            old.migrate("0007_learned_profiles")
+        finally:
+            old.close()
+        out = tmp_path / "backup"
+        manifest = backup(settings, out, influx=False)
+        assert manifest["schema"] == "0007_learned_profiles"
+        live = AlertStore(url=url, migrate=False)
+        try:
+            assert live.current_revision() == "0007_learned_profiles"  # the backup changed nothing
+            live.migrate()  # the upgrade of the release after it
+            head = live.current_revision()
+        finally:
+            live.close()
+        assert head != "0007_learned_profiles"
+        restore(settings, out, influx=False)  # back to the older release's store, exactly
+        restored = AlertStore(url=url, migrate=False)
+        try:
+            assert restored.current_revision() == "0007_learned_profiles"
+            restored.migrate()  # what `eldercare db upgrade` (the backend's start) does next
+            assert restored.current_revision() == head and restored.schema_diff() == []
+        finally:
+            restored.close()
     finally:
         postgres_server.drop_database(name)
 

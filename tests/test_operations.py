@@ -308,6 +308,30 @@ def test_a_restore_says_what_it_left_out_the_ca_key_and_the_escalation_policies(
     assert "ELDERCARE_BACKUP_TLS_DIR" not in quiet and "ELDERCARE_POLICIES_PATH" not in quiet, quiet
 
 
+def test_a_restore_of_an_older_schema_leaves_it_and_says_to_upgrade(tmp_path: Path) -> None:
+    """``backup`` and ``restore`` no longer migrate the store; a restored older store says what comes next."""
+    from alerts.store.repository import AlertStore
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    old = AlertStore(url=f"sqlite:///{data / 'eldercare.db'}", migrate=False)
+    try:
+        old.migrate("0007_learned_profiles")
+    finally:
+        old.close()
+    env = {"ELDERCARE_DATA_DIR": str(data)}
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(tmp_path / "b")], env=env)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["restore", "--no-influx", str(tmp_path / "b")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "0007_learned_profiles" in _text(result.output) and "eldercare db upgrade" in _text(result.output)
+    store = AlertStore(url=f"sqlite:///{data / 'eldercare.db'}", migrate=False)
+    try:
+        assert store.current_revision() == "0007_learned_profiles"
+    finally:
+        store.close()
+
+
 def test_a_busy_backend_health_port_names_the_backend_and_the_real_option(tmp_path: Path) -> None:
     """The message said "the console cannot listen" and suggested --console-port, which `serve` does not have."""
     import socket

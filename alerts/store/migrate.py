@@ -37,6 +37,13 @@ def downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(alembic_config(connection), revision)
 
 
+def head_revision() -> str | None:
+    """The newest revision this code migrates to."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at, or None if never migrated."""
     return MigrationContext.configure(connection).get_current_revision()

@@ -7,7 +7,7 @@ callers hold. Every method is one transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from alerts.store.alerts import Alerts
 from alerts.store.outbox import Outbox
@@ -23,9 +23,14 @@ class AlertStore(Alerts, Workers, Residents, Outbox):
     """Repository over the alert and registry tables; every method is one transaction."""
 
     def counts(self) -> dict[str, int]:
-        """Row counts per table (operator overview and tests)."""
+        """Row counts per table (operator overview, backups and tests).
+
+        A store not migrated to the newest schema (a backup of it, a restore of an older one) counts the tables it has.
+        """
+        existing = set(inspect(self.engine).get_table_names())
         with self._read() as s:
             return {
                 t.name: int(s.execute(select(func.count()).select_from(t)).scalar_one())
                 for t in Base.metadata.sorted_tables
+                if t.name in existing
             }

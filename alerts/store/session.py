@@ -152,6 +152,26 @@ class StoreBase:
         with self.engine.connect() as conn:
             return migrations.current_revision(conn)
 
+    def clear_for_restore(self) -> None:
+        """Drop every table, sequence and enum type of the PostgreSQL store's ``public`` schema (a restore's start).
+
+        ``pg_restore --clean`` drops only what the dump holds: a backup from an older schema restored over a newer
+        store kept the newer tables, and the migration after it failed on them (``eldercare restore``).
+        """
+        if self.dialect != "postgresql":
+            raise ValueError("clear_for_restore is for PostgreSQL stores (a SQLite store is replaced as a file)")
+        with self.engine.begin() as conn:
+            for kind, query in (
+                ("TABLE", "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"),
+                ("SEQUENCE", "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"),
+                ("TYPE", "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+                         " WHERE n.nspname = 'public' AND t.typtype = 'e'"),
+            ):  # fmt: skip
+                names = [r[0] for r in conn.exec_driver_sql(query)]
+                if names:
+                    quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
+                    conn.exec_driver_sql(f"DROP {kind} IF EXISTS {quoted} CASCADE")
+
     def schema_diff(self) -> list[Any]:
         """Differences between the models and the database (empty after ``migrate``)."""
         with self.engine.connect() as conn:
