@@ -115,8 +115,12 @@ def end_away(
 def phone_away_page(
     request: Request, resident_id: str, ctx: ContextDep, scope: ScopeDep, user: CurrentUser
 ) -> Response:
-    """The grid worker's phone page of one elder's away notice: one tap from "my residents"."""
+    """The grid worker's phone page of one elder's away notice: one tap from "my residents" (audited)."""
     resident = _resident(request, ctx, scope, resident_id)
+    ctx.backend.audit(
+        actor=user.id, channel="phone", action="resident.read", entity="resident", entity_id=resident.id,
+        detail={"what": "away"},
+    )  # fmt: skip
     return render(
         request, "m/away.html", user=user, resident=resident, resident_id=resident.id,
         away=home_away(ctx, resident.site),

@@ -89,6 +89,13 @@ def test_lists_mask_personal_data_and_reads_are_audited(client: TestClient, back
     client.get("/residents/R1")
     reads = [e for e in backend.audit_log() if e.action == "resident.read" and e.entity_id == "R1"]
     assert len(reads) == 2 and all(e.actor == "W_C1" for e in reads)
+    # The rest of a resident's data is personal too: the alert history, the away notices (reasons such as a
+    # hospital stay), and the phone page of them; each read is audited, saying what was read (it was not).
+    assert client.get("/api/elders/R1/alerts").status_code == 200
+    assert client.get("/api/elders/h1/away").status_code == 200
+    assert client.get("/m/residents/R1/away").status_code == 200
+    reads = [e for e in backend.audit_log() if e.action == "resident.read" and e.entity_id == "R1"]
+    assert sorted(e.detail.get("what", "") for e in reads) == ["", "", "alerts", "away", "away"], reads
 
 
 def test_alert_lifecycle_through_api_and_queue_order(client: TestClient, backend: Backend) -> None:

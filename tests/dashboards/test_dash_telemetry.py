@@ -52,7 +52,7 @@ def chart_app(settings: Settings, backend: Backend) -> tuple[FastAPI, FakeReader
     return app, reader
 
 
-def test_telemetry_route_is_scoped_and_shows_baseline(chart_app: tuple[FastAPI, FakeReader]) -> None:
+def test_telemetry_route_is_scoped_and_shows_baseline(chart_app: tuple[FastAPI, FakeReader], backend: Backend) -> None:
     app, reader = chart_app
     with TestClient(app) as client:
         login(client, "W_G1")
@@ -71,6 +71,9 @@ def test_telemetry_route_is_scoped_and_shows_baseline(chart_app: tuple[FastAPI, 
         "rr": [round(14 - k, 1), round(14 + k, 1)],
     }
     assert data["series"][0]["points"][1][1] is None
+    # Health readings are personal data: the read is audited, with what and which range (it was not).
+    reads = [e.detail for e in backend.audit_log() if e.action == "resident.read" and e.entity_id == "R1"]
+    assert reads == [{"what": "telemetry", "range": "7d"}], reads
 
 
 def test_telemetry_unconfigured_is_503(client: TestClient) -> None:

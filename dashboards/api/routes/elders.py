@@ -89,12 +89,16 @@ def read_elder(resident_id: str, backend: BackendDep, scope: ScopeDep, user: Cur
 
 
 @router.get("/{resident_id}/alerts", response_model=list[AlertPublic])
-def read_elder_alerts(resident_id: str, backend: BackendDep, scope: ScopeDep) -> list[AlertPublic]:
-    """Alert history of one resident's home."""
+def read_elder_alerts(resident_id: str, backend: BackendDep, scope: ScopeDep, user: CurrentUser) -> list[AlertPublic]:
+    """Alert history of one resident's home (audited as a read of the resident)."""
     resident = backend.get_resident(scope, resident_id)
     if resident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "resident not found")
     alerts = backend.list_alerts(scope, active=None, site=resident.site)
+    backend.audit(
+        actor=user.id, channel="api", action="resident.read", entity="resident", entity_id=resident_id,
+        detail={"what": "alerts"},
+    )  # fmt: skip
     return [AlertPublic.of(a) for a in sorted(alerts, key=lambda a: -a.raised_ms)]
 
 
@@ -117,7 +121,7 @@ async def read_elder_telemetry(
         "motion": t("chart.motion"),
     }  # fmt: skip
     try:
-        return await resident_charts(
+        charts = await resident_charts(
             ctx.telemetry,
             site=resident.site,
             range_key=range,
@@ -127,3 +131,8 @@ async def read_elder_telemetry(
         )
     except IngestError as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"telemetry query failed: {type(exc).__name__}") from None
+    await asyncio.to_thread(
+        ctx.backend.audit, actor=user.id, channel="api", action="resident.read", entity="resident",
+        entity_id=resident_id, detail={"what": "telemetry", "range": range},
+    )  # fmt: skip
+    return charts
