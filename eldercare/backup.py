@@ -177,6 +177,14 @@ def _check_backup(settings: Settings, out: Path, *, influx: bool) -> None:
     else:
         raise BackupError(f"unsupported database URL scheme in {driver_name(url)!r}")
     if influx:
+        if settings.influx_token is not None:
+            # InfluxDB 2.x and 3.x serve the v1 write/query API the backend uses, but not 1.x's RPC backup port.
+            raise BackupError(
+                "the telemetry backup is InfluxDB 1.x's `influxd backup -portable`; with InfluxDB 2.x or 3.x"
+                " (ELDERCARE_INFLUX_TOKEN is set) back the telemetry up with that server's own tool (2.x: `influx"
+                ' backup`) and run eldercare backup --no-influx (docs/operations.md, "Backups")'
+                " / InfluxDB 2.x/3.x 的遥测数据请用其自带工具备份，并加 --no-influx"
+            )
         if shutil.which("influxd") is None:
             raise BackupError("the influxd command is missing (influxd backup writes the telemetry), or --no-influx")
         # influxd itself only says "backup: EOF".
@@ -273,6 +281,28 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     secure_data_dir(out)
     return manifest
+
+
+def prune(parent: Path, *, keep: int, written: Path) -> list[Path]:
+    """Remove the backups in ``parent`` older than its newest ``keep`` (``written`` always stays); return them.
+
+    Only directories eldercare wrote are considered (a readable ``manifest.json``), ordered by the manifest's
+    ``created_ms``; anything else in ``parent`` is left alone.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1 (the backup just written)")
+    found: list[tuple[int, Path]] = []
+    for child in parent.iterdir():
+        if child.is_dir() and not child.is_symlink() and child != written:
+            try:
+                found.append((int(_read_manifest(child)["created_ms"]), child))
+            except (BackupError, KeyError, TypeError, ValueError):
+                continue
+    found.sort(reverse=True)
+    removed = [path for _, path in found[keep - 1 :]]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
 
 
 def _read_manifest(src: Path) -> dict[str, Any]:

@@ -318,17 +318,32 @@ def policies(
 def backup(
     out: Annotated[Path, typer.Argument(help="New directory for the backup (it holds personal data: 0700).")],
     no_influx: Annotated[bool, typer.Option("--no-influx", help="Skip the telemetry (store and state only).")] = False,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            help="Then remove the older backups in the same parent directory, keeping the newest KEEP (this one"
+            " included; only directories eldercare backup wrote).",
+        ),
+    ] = None,
 ) -> None:
     """Back up the store (SQLite online backup or pg_dump), InfluxDB (influxd backup -portable), detector state."""
-    from eldercare.backup import BackupError
+    from eldercare.backup import BackupError, prune
     from eldercare.backup import backup as run_backup
 
+    if keep is not None and keep < 1:
+        raise _fail("--keep must be at least 1 (the backup being written) / --keep 至少为 1", code=2)
     try:
         manifest = run_backup(_store_settings(), out, influx=not no_influx)
     except BackupError as exc:
         raise _fail(escape(str(exc))) from None
     rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
     console.print(f"backup written to {out}: {rows}")
+    if keep is not None:
+        removed = prune(out.parent, keep=keep, written=out)
+        if removed:
+            names = ", ".join(p.name for p in sorted(removed))
+            console.print(f"removed {len(removed)} older backups (keeping {keep}): {escape(names)}", soft_wrap=True)
 
 
 @app.command()

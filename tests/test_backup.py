@@ -346,3 +346,15 @@ def test_backup_with_influxdb_unreachable_writes_nothing(tmp_path: Path) -> None
     with pytest.raises(BackupError, match=r"InfluxDB at http://127\.0\.0\.1:\d+ .*nothing was written"):
         backup(settings, tmp_path / "backup")
     assert not (tmp_path / "backup").exists()
+
+
+def test_a_backup_with_influxdb_2_says_how_to_back_its_telemetry_up(influxd: Influxd, tmp_path: Path) -> None:
+    """InfluxDB 2.x/3.x serve the v1 API the backend uses (ELDERCARE_INFLUX_TOKEN), not 1.x's backup port: the
+    nightly backup failed every night on port 8088 with nothing saying why or what to do instead."""
+    settings = Settings(data_dir=tmp_path / "data", influx_url=influxd.url, influx_token=SecretStr("a-2x-token"))
+    (tmp_path / "data").mkdir()
+    AlertStore(url=settings.database_url).close()
+    with pytest.raises(BackupError, match=r"2\.x or 3\.x.*influx backup.*--no-influx.*nothing was written"):
+        backup(settings, tmp_path / "backup")
+    assert not (tmp_path / "backup").exists()
+    assert backup(settings, tmp_path / "backup", influx=False)["influx_db"] is None  # the rest is backed up

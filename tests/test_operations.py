@@ -539,3 +539,36 @@ def test_stopping_influxdb_or_the_broker_does_not_stop_the_backend_unit() -> Non
         if path.name == "eldercare-backend.service":
             assert servers <= set(section.get("Wants", "").split()), path.name
             assert servers <= set(section.get("After", "").split()), path.name
+
+
+def test_nightly_backups_keep_the_newest_few_and_remove_the_rest(tmp_path: Path) -> None:
+    """Each night wrote one more full copy into /var/backups/eldercare and nothing ever removed one: the disk that
+    InfluxDB, PostgreSQL and the spool share filled up, and personal data outlived its retention and erasures in
+    the old copies. ``--keep N`` removes the older backups beside the new one, only directories eldercare wrote."""
+    import json
+    import os
+
+    data, parent = tmp_path / "data", tmp_path / "backups"
+    env = {"ELDERCARE_DATA_DIR": str(data)}
+    assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    for night in range(1, 5):
+        result = CliRunner().invoke(app, ["backup", "--no-influx", str(parent / f"2026120{night}T0230")], env=env)
+        assert result.exit_code == 0, result.output
+    (parent / "notes").mkdir()  # not a backup: never touched
+    (parent / "partial").mkdir()
+    (parent / "partial" / "store.sqlite").write_bytes(b"")  # no manifest: not eldercare's backup, left alone
+    # A copy taken out of order by hand (older manifest time, newer name) is judged by its manifest.
+    manifest = parent / "20261203T0230" / "manifest.json"
+    older = json.loads(manifest.read_text())
+    older["created_ms"] -= 10 * 86_400_000
+    manifest.write_text(json.dumps(older))
+    os.utime(manifest)
+    result = CliRunner().invoke(app, ["backup", "--no-influx", "--keep", "3", str(parent / "20261205T0230")], env=env)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in parent.iterdir()) == [
+        "20261202T0230", "20261204T0230", "20261205T0230", "notes", "partial",
+    ]  # fmt: skip
+    text = _text(result.output)
+    assert "removed 2 older backups" in text and "20261203T0230" in text and "20261201T0230" in text
+    result = CliRunner().invoke(app, ["backup", "--no-influx", "--keep", "0", str(parent / "x")], env=env)
+    assert result.exit_code == 2 and not (parent / "x").exists()  # keeps at least the one it writes
