@@ -37,6 +37,7 @@ from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
 from alerts.store.repository import AlertStore
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
+from eldercare.privacy import operator
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings, influx_client
 from gateway.deadletter import FILE_NAME as DEADLETTER_FILE
@@ -244,6 +245,16 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
 def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
     secure_data_dir(out)
     url = settings.database_url
+    # A copy of every resident's data: audited (before the copy, so the backup holds its own entry and its row
+    # counts match the manifest's).
+    store = AlertStore(url=url, migrate=False)
+    try:
+        store.audit(
+            now_ms=int(time.time() * 1000), actor=operator(), channel="system", action="backup.created",
+            entity="backup", entity_id=out.name, detail={"dir": str(out), "telemetry": influx},
+        )  # fmt: skip
+    finally:
+        store.close()
     if url.startswith("sqlite"):
         _sqlite_copy(_sqlite_path(url), out / "store.sqlite")
     else:

@@ -954,6 +954,20 @@ def deadletter_list(
     store = DeadLetterStore.in_data_dir(Settings().data_dir)
     try:
         entries = store.query(reason=Reason(reason) if reason else None, site=site, limit=limit)
+        if payload:  # what devices sent (readings, positions): audited like every read of personal data
+            from eldercare.backend import wall_ms
+            from eldercare.privacy import operator
+            from eldercare.production import open_store
+
+            audit = open_store(_store_settings())
+            try:
+                audit.audit(
+                    now_ms=wall_ms(), actor=operator(), channel="system", action="deadletter.payloads_read",
+                    entity="deadletter", entity_id=site or "*",
+                    detail={"entries": len(entries), "reason": reason or "", "site": site or ""},
+                )  # fmt: skip
+            finally:
+                audit.close()
         print(format_entries(entries, show_payload=payload))
     finally:
         store.close()

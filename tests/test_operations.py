@@ -572,3 +572,35 @@ def test_nightly_backups_keep_the_newest_few_and_remove_the_rest(tmp_path: Path)
     assert "removed 2 older backups" in text and "20261203T0230" in text and "20261201T0230" in text
     result = CliRunner().invoke(app, ["backup", "--no-influx", "--keep", "0", str(parent / "x")], env=env)
     assert result.exit_code == 2 and not (parent / "x").exists()  # keeps at least the one it writes
+
+
+def test_bulk_reads_of_personal_data_by_command_are_audited(tmp_path: Path) -> None:
+    """``eldercare backup`` copies every resident's data and ``deadletter list --payload`` shows what devices sent:
+    neither left an audit entry, although every access to personal data must be auditable."""
+    from alerts.store.repository import AlertStore
+    from gateway.deadletter import DeadLetter, DeadLetterStore
+    from gateway.errors import Reason
+
+    data = tmp_path / "data"
+    env = {"ELDERCARE_DATA_DIR": str(data)}
+    assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    letters = DeadLetterStore.in_data_dir(data)
+    try:
+        letters.add_many([DeadLetter(received_ms=1, topic="ec/v1/h1/band/b1/telemetry", reason=Reason.BAD_JSON,
+                                     detail="not JSON", payload=b'{"hr": 72,')])  # fmt: skip
+    finally:
+        letters.close()
+    assert CliRunner().invoke(app, ["deadletter", "list"], env=env).exit_code == 0  # no payloads: nothing to audit
+    result = CliRunner().invoke(app, ["deadletter", "list", "--payload"], env=env)
+    assert result.exit_code == 0 and '"hr": 72' in result.output, result.output
+    result = CliRunner().invoke(app, ["backup", "--no-influx", str(tmp_path / "b")], env=env)
+    assert result.exit_code == 0, result.output
+    store = AlertStore(url=f"sqlite:///{data / 'eldercare.db'}", migrate=False)
+    try:
+        entries = [(e.action, e.actor.startswith("cli:"), e.detail) for e in store.audit_entries()]
+    finally:
+        store.close()
+    assert [(a, cli) for a, cli, _ in entries if a.startswith(("deadletter.", "backup."))] == [
+        ("deadletter.payloads_read", True), ("backup.created", True),
+    ], entries  # fmt: skip
+    assert entries[-1][2]["dir"] == str(tmp_path / "b")
