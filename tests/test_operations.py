@@ -237,7 +237,7 @@ def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_the
     from eldercare.backup import backup, restore
     from eldercare.certs import server_certificate
     from eldercare.settings import Settings
-    from gateway.deadletter import DeadLetter, DeadLetterStore
+    from gateway.deadletter import DeadLetterStore
     from gateway.errors import Reason
 
     data, tls, policies = tmp_path / "data", tmp_path / "tls", tmp_path / "policies.json"
@@ -245,12 +245,7 @@ def test_backup_holds_the_broker_tls_files_and_dead_letters_and_restore_puts_the
     settings = Settings(data_dir=data, backup_tls_dir=tls, policies_path=policies)
     assert CliRunner().invoke(app, ["db", "upgrade"], env={"ELDERCARE_DATA_DIR": str(data)}).exit_code == 0
     server_certificate(tls, hosts=["mqtt.example.org"])
-    letters = DeadLetterStore.in_data_dir(data)
-    try:
-        letters.add_many([DeadLetter(received_ms=1, topic="ec/v1/h1/x/y/telemetry", reason=Reason.BAD_JSON,
-                                     detail="not JSON", payload=b"{")])  # fmt: skip
-    finally:
-        letters.close()
+    _one_dead_letter(data, "ec/v1/h1/x/y/telemetry", b"{")
     originals = {p.name: p.read_bytes() for p in tls.iterdir()}
     assert "ca.key" in originals
 
@@ -578,18 +573,11 @@ def test_bulk_reads_of_personal_data_by_command_are_audited(tmp_path: Path) -> N
     """``eldercare backup`` copies every resident's data and ``deadletter list --payload`` shows what devices sent:
     neither left an audit entry, although every access to personal data must be auditable."""
     from alerts.store.repository import AlertStore
-    from gateway.deadletter import DeadLetter, DeadLetterStore
-    from gateway.errors import Reason
 
     data = tmp_path / "data"
     env = {"ELDERCARE_DATA_DIR": str(data)}
     assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
-    letters = DeadLetterStore.in_data_dir(data)
-    try:
-        letters.add_many([DeadLetter(received_ms=1, topic="ec/v1/h1/band/b1/telemetry", reason=Reason.BAD_JSON,
-                                     detail="not JSON", payload=b'{"hr": 72,')])  # fmt: skip
-    finally:
-        letters.close()
+    _one_dead_letter(data, "ec/v1/h1/band/b1/telemetry", b'{"hr": 72,')
     assert CliRunner().invoke(app, ["deadletter", "list"], env=env).exit_code == 0  # no payloads: nothing to audit
     result = CliRunner().invoke(app, ["deadletter", "list", "--payload"], env=env)
     assert result.exit_code == 0 and '"hr": 72' in result.output, result.output
@@ -604,3 +592,17 @@ def test_bulk_reads_of_personal_data_by_command_are_audited(tmp_path: Path) -> N
         ("deadletter.payloads_read", True), ("backup.created", True),
     ], entries  # fmt: skip
     assert entries[-1][2]["dir"] == str(tmp_path / "b")
+
+
+def _one_dead_letter(data: Path, topic: str, payload: bytes) -> None:
+    """One refused message (not JSON) in the dead-letter record of ``data``."""
+    from gateway.deadletter import DeadLetter, DeadLetterStore
+    from gateway.errors import Reason
+
+    letters = DeadLetterStore.in_data_dir(data)
+    try:
+        letters.add_many(
+            [DeadLetter(received_ms=1, topic=topic, reason=Reason.BAD_JSON, detail="not JSON", payload=payload)]
+        )
+    finally:
+        letters.close()
