@@ -53,9 +53,9 @@ async def test_sigkill_mid_stream_loses_nothing(
         assert killed_at < pub.count
         await asyncio.sleep(1)
         pipe.start()
-        assert await wait_count(influx, unique_site, pub.count, timeout=120) == pub.count
-        pub.join(60)
-        assert pub.error is None
+        await _all_published(pub)
+        stored = await wait_count(influx, unique_site, pub.count, timeout=120)
+        assert stored == pub.count, f"{stored} stored; spool {pipe.spool_files()}; {pipe.log_tail()}"
         await asyncio.sleep(1)
         assert await count_site(influx, unique_site) == pub.count  # exactly once
         await spot_check(influx, pub)
@@ -81,8 +81,7 @@ async def test_influxd_down_30s_under_load(broker: Broker, unique_site: str, uni
         assert pipe.spool_files(), "readings should be spooled while InfluxDB is down"
         assert pipe.proc is not None and pipe.proc.poll() is None
         server.start()
-        await asyncio.to_thread(pub.join, 300)  # every message published and acknowledged by the broker
-        assert not pub.is_alive() and pub.error is None, f"{pub.published} of {pub.count} published: {pub.error}"
+        await _all_published(pub)
         stored = await wait_count(influx, unique_site, pub.count, timeout=120)
         assert stored == pub.count, f"{stored} stored; spool {pipe.spool_files()}; {pipe.log_tail()}"
         await asyncio.sleep(1)
@@ -120,9 +119,9 @@ async def test_broker_restart_stream_continues(
         own.stop()
         await asyncio.sleep(2)
         own.start()
-        assert await wait_count(influx, unique_site, pub.count, timeout=120) == pub.count
-        pub.join(60)
-        assert pub.error is None
+        await _all_published(pub)
+        stored = await wait_count(influx, unique_site, pub.count, timeout=120)
+        assert stored == pub.count, f"{stored} stored; spool {pipe.spool_files()}; {pipe.log_tail()}"
         await asyncio.sleep(1)
         assert await count_site(influx, unique_site) == pub.count
         await spot_check(influx, pub)
@@ -131,3 +130,10 @@ async def test_broker_restart_stream_continues(
         await influx.drop_database()
         await influx.aclose()
         own.stop()
+
+
+async def _all_published(pub: PacedPublisher) -> None:
+    """Wait until every message is published and acknowledged by the broker (a loaded machine paces slower than
+    asked): the count in InfluxDB is then compared with everything sent, not with what was sent so far."""
+    await asyncio.to_thread(pub.join, 300)
+    assert not pub.is_alive() and pub.error is None, f"{pub.published} of {pub.count} published: {pub.error}"

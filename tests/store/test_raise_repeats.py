@@ -68,11 +68,10 @@ async def test_a_flood_of_presses_costs_a_few_writes_and_a_neighbours_press_is_s
 
     assert [site for site, _ in writes].index("h0002") <= 2, f"the neighbour's press waited: {writes[:5]}"
     assert sum(n for site, n in writes if site == "h0001") == FLOOD, "a press was not counted"
-    assert writes[:2] == [("h0001", 1), ("h0001", FLOOD - 1)] or writes[:3] == [
-        ("h0001", 1),
-        ("h0002", 1),
-        ("h0001", FLOOD - 1),
-    ], writes
+    # The flooded alert: its first raise, then every repeat that arrived meanwhile in one write. The neighbour's
+    # write is another alert's, in its own thread: before, between or after those two (a loaded full run stored it
+    # first, on PostgreSQL).
+    assert [w for w in writes if w[0] == "h0001"][:2] == [("h0001", 1), ("h0001", FLOOD - 1)], writes
     assert raiser.merged == FLOOD + 1 - len(writes)
     assert raiser.unstored == set()
     (flooded,) = store.list_alerts(site="h0001")
