@@ -219,8 +219,8 @@ class NatsBus:
         """Consumers whose older epochs' consumers were kept (not yet on every replica), with those kept."""
 
     async def connect(self) -> None:
-        """Connect, reconnecting for ever to any node of the cluster (a connection already made is kept)."""
-        if self._nc is not None:
+        """Connect, reconnecting for ever to any node of the cluster (an open connection already made is kept)."""
+        if self._nc is not None and not self._nc.is_closed:
             return
         log = ConnectionLog()
         self._nc = await nats.connect(
