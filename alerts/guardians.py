@@ -133,7 +133,7 @@ class GuardianNotifier:
                     delivery = await self.notifier.send(url=channel, message=message)
                     sent.append((g, delivery.target, delivery.ok))
                 except Exception:  # noqa: BLE001 - one family channel failing never stops the staff's alert
-                    where = mask_contact(describe_url(channel)[1])
-                    _LOG.warning("guardian %s: delivery to %s failed", g.id, where, exc_info=True)
-                    sent.append((g, describe_url(channel)[1], False))
+                    target = describe_url(channel)[1]
+                    _LOG.warning("guardian %s: delivery to %s failed", g.id, mask_contact(target), exc_info=True)
+                    sent.append((g, target, False))
         return sent

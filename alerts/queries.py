@@ -335,7 +335,9 @@ class StoreBackend:
         return self._view_of(claim.alert_id)
 
     # -- residents and visits ------------------------------------------------------------------------------
-    def _residents(self, s: Session, scope: Scope, resident_id: str | None = None) -> list[ResidentView]:
+    def _residents(
+        self, s: Session, scope: Scope, resident_id: str | None = None, site_id: str | None = None
+    ) -> list[ResidentView]:
         stmt = _placed(
             select(Resident, Site, Grid.id, Community.id, Street.id, Street.district_id).join(
                 Site, Site.id == Resident.site_id
@@ -343,6 +345,8 @@ class StoreBackend:
         ).where(_where(scope))
         if resident_id is not None:
             stmt = stmt.where(Resident.id == resident_id)
+        if site_id is not None:
+            stmt = stmt.where(Site.id == site_id)
         rows: list[Any] = list(s.execute(stmt.order_by(Resident.id)).all())
         if not rows:
             return []
@@ -403,10 +407,10 @@ class StoreBackend:
             )
         return out
 
-    def list_residents(self, scope: Scope) -> list[ResidentView]:
-        """Residents inside ``scope``."""
+    def list_residents(self, scope: Scope, *, site: str | None = None) -> list[ResidentView]:
+        """Residents inside ``scope`` (of one home, with ``site``)."""
         with self._read() as s:
-            return self._residents(s, scope)
+            return self._residents(s, scope, site_id=site)
 
     def get_resident(self, scope: Scope, resident_id: str) -> ResidentView | None:
         """One resident inside ``scope`` (the caller audits the read)."""

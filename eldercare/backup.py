@@ -106,11 +106,11 @@ def store_counts(settings: Settings) -> dict[str, int]:
         store.close()
 
 
-def store_revision(settings: Settings) -> str | None:
-    """The store's schema revision (Alembic), or None for a store never migrated."""
-    store = AlertStore(url=settings.database_url, migrate=False)
+def _counts_and_schema(url: str) -> tuple[dict[str, int], str | None]:
+    """The store's row counts and schema revision (None: never migrated), read through one connection pool."""
+    store = AlertStore(url=url, migrate=False)
     try:
-        return store.current_revision()
+        return store.counts(), store.current_revision()
     finally:
         store.close()
 
@@ -278,12 +278,13 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         tls_files = sorted(str(p.relative_to(out / "tls")) for p in (out / "tls").rglob("*") if p.is_file())
     if settings.policies_path is not None:  # read at start-up, so it exists (Settings checks it)
         shutil.copyfile(settings.policies_path, out / POLICIES_FILE)
+    counts, schema = _counts_and_schema(url)
     manifest = {
         "created_ms": int(time.time() * 1000),
         "database": masked_url(url),
         "influx_db": settings.influx_db if influx else None,
-        "counts": store_counts(settings),
-        "schema": store_revision(settings),
+        "counts": counts,
+        "schema": schema,
         "deadletter": letters.is_file(),
         "tls_files": tls_files,
         "policies": settings.policies_path is not None,

@@ -34,12 +34,11 @@ def read_away_notices(site: Site, ctx: ContextDep, scope: ScopeDep, user: Curren
     """A home's away notices, newest first (the last 20); audited as a read of the home's residents."""
     _home_in_scope(ctx, scope, site)
     now = ctx.clock()
-    for resident in ctx.backend.list_residents(scope):
-        if resident.site == site:
-            ctx.backend.audit(
-                actor=user.id, channel="api", action="resident.read", entity="resident", entity_id=resident.id,
-                detail={"what": "away"},
-            )  # fmt: skip
+    for resident in ctx.backend.list_residents(scope, site=site):
+        ctx.backend.audit(
+            actor=user.id, channel="api", action="resident.read", entity="resident", entity_id=resident.id,
+            detail={"what": "away"},
+        )  # fmt: skip
     return [AwayPublic.of(n, now_ms=now) for n in away_store(ctx).of_site(site, limit=20)]
 
 
