@@ -37,6 +37,7 @@ from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
 from alerts.store.repository import AlertStore
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
+from eldercare.backup_status import record_outcome
 from eldercare.privacy import operator
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings, influx_client
@@ -220,6 +221,16 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     left to be taken for a backup. Missing parent directories are created 0700 (e.g. ``/var/backups/eldercare`` on
     the first nightly run) and stay.
     """
+    try:
+        manifest = _backup(settings, out, influx=influx)
+    except BaseException as exc:
+        record_outcome(settings.data_dir, out, error=first_line(exc))
+        raise
+    record_outcome(settings.data_dir, out, error=None)
+    return manifest
+
+
+def _backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
     try:
         _check_backup(settings, out, influx=influx)
         created = not _exists(out)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 
 class CertError(RuntimeError):
     """openssl failed or is missing; the message carries its output."""
@@ -103,3 +105,19 @@ def server_certificate(out: Path, *, hosts: Sequence[str] = ("localhost", "127.0
     ``peer``: for a NATS node, whose routes to the other nodes present the same certificate as a client.
     """
     return issue(out, "server", hosts=hosts, peer=peer)
+
+
+def expiry(paths: Sequence[Path]) -> dict[str, float]:
+    """When each readable PEM certificate among ``paths`` stops being valid (Unix time), by file name.
+
+    Files that are missing, unreadable or not a certificate are left out: this feeds ``/metrics``, which must not
+    fail a scrape over a file an operator is replacing.
+    """
+    found: dict[str, float] = {}
+    for path in paths:
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        found[str(path)] = cert.not_valid_after_utc.timestamp()
+    return found

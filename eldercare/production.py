@@ -17,7 +17,7 @@ import signal
 import ssl
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ from alerts.store.gauges import alert_counts, notification_counts, ping
 from alerts.store.repository import AlertStore
 from alerts.store.sessions import SqlSessionStore
 from eldercare.backend import Backend, wall_ms
+from eldercare.backup_status import read_status
+from eldercare.certs import expiry as certificate_expiry
 from eldercare.learned import learned_lookup
 from eldercare.logs import private_umask
 from eldercare.settings import Settings, influx_client, mqtt_login
@@ -243,10 +245,22 @@ def _dir_bytes(path: Path) -> int:
 class StoreCollector:
     """Prometheus collector reading the store (alerts by type and state, notifications) and the spool size."""
 
-    def __init__(self, store: AlertStore, *, spool_dir: Path, backend: Backend | None = None) -> None:
+    def __init__(
+        self,
+        store: AlertStore,
+        *,
+        spool_dir: Path,
+        backend: Backend | None = None,
+        data_dir: Path | None = None,
+        tls_dir: Path | None = None,
+        extra_certificates: Sequence[Path] = (),
+    ) -> None:
         self.store = store
         self.spool_dir = spool_dir
         self.backend = backend
+        self.data_dir = data_dir
+        self.tls_dir = tls_dir
+        self.extra_certificates = list(extra_certificates)
 
     def collect(self) -> Iterator[Metric]:
         """Called on every scrape."""
@@ -269,6 +283,8 @@ class StoreCollector:
         yield GaugeMetricFamily(
             "eldercare_spool_bytes", "Bytes waiting in the disk spool for InfluxDB.", value=_dir_bytes(self.spool_dir)
         )
+        yield from self._backups()
+        yield from self._certificates()
         engine = self.backend.engine if self.backend is not None else None
         if engine is not None and engine.now_ms > 0:
             lag = max(0.0, (wall_ms() - engine.now_ms) / 1000)
@@ -278,11 +294,47 @@ class StoreCollector:
                 value=lag,
             )
 
+    def _certificates(self) -> Iterator[Metric]:
+        """When the broker's TLS files (``ELDERCARE_BACKUP_TLS_DIR``) and the console's certificate expire."""
+        files = sorted(self.tls_dir.glob("*.crt")) if self.tls_dir is not None and self.tls_dir.is_dir() else []
+        files += self.extra_certificates
+        expires = certificate_expiry(files)
+        if expires:
+            family = GaugeMetricFamily(
+                "eldercare_tls_certificate_expiry_timestamp_seconds",
+                "When a TLS certificate stops being valid (Unix time): renew before it (docs/operations.md, step 5).",
+                labels=["file"],
+            )
+            for name, when in expires.items():
+                family.add_metric([name], when)
+            yield family
+
+    def _backups(self) -> Iterator[Metric]:
+        """When ``eldercare backup`` last succeeded / failed (eldercare/backup_status.py); absent until it did."""
+        status = read_status(self.data_dir) if self.data_dir is not None else {}
+        for outcome, what in (("success", "succeeded"), ("failure", "failed")):
+            entry = status.get(f"last_{outcome}")
+            if isinstance(entry, dict) and isinstance(entry.get("at_ms"), int):
+                yield GaugeMetricFamily(
+                    f"eldercare_backup_last_{outcome}_timestamp_seconds",
+                    f"When eldercare backup last {what} (Unix time).",
+                    value=entry["at_ms"] / 1000,
+                )
+
 
 def metrics_source(store: AlertStore, settings: Settings, backend: Backend | None) -> Callable[[], bytes]:
     """The ``/metrics`` body: the gateway's counters (messages in/out, dead letters by reason) and the store's."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, spool_dir=settings.data_dir / "spool", backend=backend))
+    registry.register(
+        StoreCollector(
+            store,
+            spool_dir=settings.data_dir / "spool",
+            backend=backend,
+            data_dir=settings.data_dir,
+            tls_dir=settings.backup_tls_dir,
+            extra_certificates=[settings.console_tls_cert] if settings.console_tls_cert is not None else [],
+        )
+    )
 
     def render() -> bytes:
         gateway = backend.metrics.render() if backend is not None else b""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -364,3 +365,55 @@ def test_a_backup_with_influxdb_2_says_how_to_back_its_telemetry_up(influxd: Inf
         backup(settings, tmp_path / "backup")
     assert not (tmp_path / "backup").exists()
     assert backup(settings, tmp_path / "backup", influx=False)["influx_db"] is None  # the rest is backed up
+
+
+def _backup_gauges(render: Callable[[], bytes]) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        family.name: family.samples[0].value
+        for family in text_string_to_metric_families(render().decode())
+        if family.name.startswith("eldercare_backup_")
+    }
+
+
+def test_the_last_backups_success_and_failure_are_on_the_metrics(
+    influxd: Influxd, unique_db: str, tmp_path: Path
+) -> None:
+    """A nightly backup that failed was seen only by whoever read the timer's journal: /metrics now says when the
+    last one succeeded and when one last failed, so monitoring can page on a stale backup."""
+    from eldercare.backup_status import STATUS_FILE, read_status
+    from eldercare.production import metrics_source
+    from eldercare.servers._child import free_port
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    settings = Settings(data_dir=data, influx_url=influxd.url, influx_db=unique_db,
+                        influx_backup_host=f"127.0.0.1:{influxd.rpc_port}")  # fmt: skip
+    asyncio.run(_seed_telemetry(influxd, unique_db, "s1", 3))
+    store = AlertStore(url=settings.database_url)
+    try:
+        render = metrics_source(store, settings, None)
+        assert _backup_gauges(render) == {}  # never backed up: no timestamp to mistake for a recent one
+        before = time.time()
+        backup(settings, tmp_path / "b1")
+        after = time.time()
+        gauges = _backup_gauges(render)
+        assert set(gauges) == {"eldercare_backup_last_success_timestamp_seconds"}
+        assert before - 1 <= gauges["eldercare_backup_last_success_timestamp_seconds"] <= after + 1
+        assert stat.S_IMODE((data / STATUS_FILE).stat().st_mode) == 0o600
+        broken = settings.model_copy(update={"influx_backup_host": f"127.0.0.1:{free_port()}"})
+        with pytest.raises(BackupError):
+            backup(broken, tmp_path / "b2")
+        failed = _backup_gauges(render)
+        assert (
+            failed["eldercare_backup_last_success_timestamp_seconds"]
+            == gauges["eldercare_backup_last_success_timestamp_seconds"]
+        )
+        assert failed["eldercare_backup_last_failure_timestamp_seconds"] >= after - 1
+        status = read_status(data)
+        assert status["last_success"]["dir"] == str(tmp_path / "b1")
+        assert status["last_failure"]["dir"] == str(tmp_path / "b2")
+        assert "ELDERCARE_INFLUX_BACKUP_HOST" in status["last_failure"]["error"]
+    finally:
+        store.close()

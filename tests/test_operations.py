@@ -606,3 +606,46 @@ def _one_dead_letter(data: Path, topic: str, payload: bytes) -> None:
         )
     finally:
         letters.close()
+
+
+def test_metrics_say_when_each_tls_certificate_expires(tmp_path: Path) -> None:
+    """The broker's certificate (825 days) expiring cuts every home off at once, its SOS presses included, and
+    nothing watched it: /metrics now carries each certificate's end date, read here against openssl's own."""
+    import datetime as dt
+    import subprocess
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from alerts.store.repository import AlertStore
+    from eldercare.certs import issue, server_certificate
+    from eldercare.production import metrics_source
+    from eldercare.settings import Settings
+
+    tls = tmp_path / "tls"
+    server_certificate(tls)
+    issue(tls, "gw-short", client=True, days=3)
+    (tls / "notes.crt").write_text("not a certificate")  # an operator's stray file does not fail the scrape
+    console = tmp_path / "console"
+    console_files = server_certificate(console)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    settings = Settings(data_dir=data, backup_tls_dir=tls, console_tls_cert=console_files.cert,
+                        console_tls_key=console_files.key)  # fmt: skip
+    store = AlertStore(url=settings.database_url)
+    try:
+        text = metrics_source(store, settings, None)().decode()
+    finally:
+        store.close()
+    [family] = [f for f in text_string_to_metric_families(text) if f.name.startswith("eldercare_tls_")]
+    seen = {s.labels["file"]: s.value for s in family.samples}
+
+    def openssl_end(path: Path) -> float:
+        out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", str(path)], capture_output=True,
+                             text=True, check=True).stdout.strip().removeprefix("notAfter=")  # fmt: skip
+        when = dt.datetime.strptime(out, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=dt.UTC)
+        return when.timestamp()
+
+    expected = [tls / "ca.crt", tls / "gw-short.crt", tls / "server.crt", console_files.cert]
+    assert seen == {str(p): openssl_end(p) for p in expected}
+    soon = seen[str(tls / "gw-short.crt")] - dt.datetime.now(dt.UTC).timestamp()
+    assert 2 * 86400 < soon <= 3 * 86400  # the 3-day certificate reads as about to expire
