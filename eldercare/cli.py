@@ -861,6 +861,19 @@ def bench_scale(
     print(table(run_bench_scale(count=count, homes=homes, workers=counts, ingress=paths, secured=secured)))
 
 
+@bench_app.command("join")
+def bench_join(
+    at_once: Annotated[str, typer.Option(help="Comma-separated: consumers created at once (1: one by one).")] = "1,16",
+    rounds: Annotated[int, typer.Option(help="Rounds, each setting on a fresh 3-node cluster.")] = 2,
+    partitions: Annotated[int, typer.Option(help="Partitions (one consumer each).")] = 64,
+) -> None:
+    """A worker's first join of a new NATS cluster: creating the partition consumers (docs/scale-out.md)."""
+    from bench.join import run_bench_join, table
+
+    settings = tuple(int(n) for n in at_once.split(","))
+    print(table(run_bench_join(at_once=settings, rounds=rounds, partitions=partitions)))
+
+
 @bench_app.command("detect")
 def bench_detect(
     homes: Annotated[int, typer.Option(help="Simulated homes feeding the throughput part.")] = 20,

@@ -91,6 +91,8 @@ MAX_RETAINED_BYTES = 64 * 1024 * 1024
 retained uplink (the workers read ``$MQTT_msgs``), so the bound only stops a gateway that fills it."""
 MAX_RETAINED_AGE_S = 24 * 3600.0
 """Retained messages older than this are dropped (a day: a retained gateway status stays readable meanwhile)."""
+CONSUMER_CREATES_AT_ONCE = 16
+"""Partition consumers a joining worker creates concurrently on a cluster that has none yet."""
 FETCH_RETRY_S = 0.2
 SNAPSHOT_CHUNK_BYTES = 32 * 1024
 """Chunk size of a snapshot object: nats-py's default (128 KiB) exceeds the nodes' ``max_payload`` (64 KiB), and
@@ -164,6 +166,8 @@ class ConnectionLog:
         self.clock = clock
         self._last = -CONNECTION_LOG_EVERY_S
         self.suppressed = 0
+        self.closing = False
+        """Set by :meth:`NatsBus.close`: nats-py calls ``disconnected_cb`` on a deliberate close too."""
 
     async def error(self, exc: Exception) -> None:
         """nats-py's ``error_cb``: a connection attempt or a connection failed.
@@ -189,7 +193,10 @@ class ConnectionLog:
 
     async def disconnected(self) -> None:
         """nats-py's ``disconnected_cb``."""
-        _LOG.warning("NATS: disconnected; reconnecting to any node")
+        if self.closing:
+            _LOG.info("NATS: connection closed")
+        else:
+            _LOG.warning("NATS: disconnected; reconnecting to any node")
 
     async def reconnected(self) -> None:
         """nats-py's ``reconnected_cb``."""
@@ -215,6 +222,7 @@ class NatsBus:
         self._password = password
         self.tls_ca = tls_ca
         self._nc: Client | None = None
+        self._log = ConnectionLog()
         self.older_kept: dict[str, list[str]] = {}
         """Consumers whose older epochs' consumers were kept (not yet on every replica), with those kept."""
 
@@ -222,7 +230,7 @@ class NatsBus:
         """Connect, reconnecting for ever to any node of the cluster (an open connection already made is kept)."""
         if self._nc is not None and not self._nc.is_closed:
             return
-        log = ConnectionLog()
+        log = self._log = ConnectionLog()
         self._nc = await nats.connect(
             servers=self.servers,
             name=self.name,
@@ -246,6 +254,7 @@ class NatsBus:
     async def close(self) -> None:
         """Drain and close the connection."""
         if self._nc is not None and not self._nc.is_closed:
+            self._log.closing = True
             await self._nc.close()
 
     async def __aenter__(self) -> Self:
@@ -269,6 +278,7 @@ class NatsBus:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         max_retained_bytes: int = MAX_RETAINED_BYTES,
         max_retained_age_s: float = MAX_RETAINED_AGE_S,
+        at_once: int = CONSUMER_CREATES_AT_ONCE,
     ) -> int:
         """Give every partition a consumer (epoch 0) if it has none, so nothing is dropped before it is owned.
 
@@ -277,7 +287,8 @@ class NatsBus:
         nats-server 2.9.10's MQTT listener ignores ``max_payload`` (a 2 MB QoS 1 publish was stored, replicated
         and PUBACKed); with the cap a bigger publish is refused, not PUBACKed, and its connection closed. And it
         bounds ``$MQTT_rmsgs``: a retained message stays there until its topic gets another, so a gateway could
-        fill the nodes' disks with retained messages on ever new device ids (docs/scale-out.md).
+        fill the nodes' disks with retained messages on ever new device ids (docs/scale-out.md). ``at_once``
+        consumers are created concurrently (``eldercare bench join`` compares it with one at a time).
         """
         try:
             info = await self.js.stream_info(MQTT_STREAM)
@@ -291,12 +302,18 @@ class NatsBus:
                 f"{MQTT_STREAM} missing: enable the MQTT listener with JetStream and connect one MQTT client"
             ) from None
         names = {i.name for i in infos}
-        created = 0
-        for p in range(partitions):
-            if not any(n.startswith(consumer_prefix(p)) for n in names):
+        missing = [p for p in range(partitions) if not any(n.startswith(consumer_prefix(p)) for n in names)]
+        # Sixteen at a time: one by one, a new 3-node cluster's 64 replicated consumers took 28 s to create before
+        # a worker could join (each waits for its replicas); all 64 at once varied from 1.4 to 5.6 s
+        # (`eldercare bench join`, docs/benchmarks.md).
+        gate = asyncio.Semaphore(at_once)
+
+        async def create(p: int) -> None:
+            async with gate:
                 await self.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
-                created += 1
-        return created
+
+        await asyncio.gather(*(create(p) for p in missing))
+        return len(missing)
 
     async def _bound_retained(self, max_bytes: int, max_age_s: float) -> None:
         """Cap ``$MQTT_rmsgs`` in bytes (oldest go first) and age; the server creates it with neither."""

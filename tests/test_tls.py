@@ -174,7 +174,7 @@ def test_console_speaks_https_with_hsts(certs: TlsFiles, tmp_path: Path) -> None
         deadline = time.monotonic() + 20
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.02)
-        r = httpx.get(f"https://localhost:{port}/login", verify=str(certs.ca))
+        r = httpx.get(f"https://localhost:{port}/login", verify=ssl.create_default_context(cafile=str(certs.ca)))
         assert r.status_code == 200 and r.headers["strict-transport-security"].startswith("max-age=")
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://localhost:{port}/login")  # not a publicly trusted certificate

@@ -208,3 +208,16 @@ async def test_a_take_over_binds_the_consumer_it_created_while_its_lease_is_rene
         info = await bus.js.consumer_info("$MQTT_msgs", name)  # raises NotFoundError if it was never created
         assert info.name == name
         await bus.js.delete_consumer("$MQTT_msgs", name)
+
+
+async def test_closing_the_connection_on_purpose_is_not_logged_as_a_lost_one(
+    nats_cluster: NatsCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    """nats-py calls the disconnected callback on a deliberate close too: every worker's shutdown (and every
+    ``eldercare bench join`` round) logged "NATS: disconnected; reconnecting to any node" as a warning."""
+    caplog.set_level("INFO", logger="ingest.nats_bus")
+    async with NatsBus(servers=nats_cluster.urls, name="close-probe") as bus:
+        await bus.js.account_info()
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "ingest.nats_bus"]
+    assert ("INFO", "NATS: connection closed") in messages
+    assert not [m for m in messages if m[0] == "WARNING"], messages

@@ -111,7 +111,7 @@ def test_imported_device_rooms_are_stored_by_their_canonical_name(store: AlertSt
     store.import_registry(doc, now_ms=1)
     with store.engine.connect() as conn:
         rows = conn.execute(text("SELECT device, room FROM devices WHERE device LIKE '%9' OR device = 'door8'"))
-        rooms = dict(rows.tuples().all())
+        rooms = {device: room for device, room in rows}
     assert rooms == {"pir9": "bedroom", "door9": "entrance", "door8": "wardrobe"}
 
 
