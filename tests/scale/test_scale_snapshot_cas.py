@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 from nats.js.api import ObjectMeta
+from support.tasks import watchdog
 
 from eldercare.servers.nats import NatsCluster
 from ingest.nats_bus import NatsBus
@@ -104,6 +105,18 @@ async def test_a_snapshot_replaced_while_it_is_read_does_not_hang_the_reader(nat
     box) or hung, ``saves`` stopped growing, and the loop ran on towards its own 600 s deadline until pytest's 300 s
     timeout killed it with only the stack of a load waiting in the event loop's poll.
     """
+    # Once (2026-12-07, after 20 scale tests on the session's cluster) the test hung until pytest's timeout killed
+    # it, with only the stack of the event loop's poll: every step is now watched, and a step past its bound fails
+    # with every task's stack (which await hung), not pytest's.
+    async with watchdog(WHOLE_TEST_S):
+        await _replaced_while_read(nats_cluster)
+
+
+WHOLE_TEST_S = 270.0
+"""Set-up, the loop (``LOOP_S`` + one load) and tear-down, below pytest's 300 s ``timeout``."""
+
+
+async def _replaced_while_read(nats_cluster: NatsCluster) -> None:
     tag = uuid.uuid4().hex[:8]
     versions = [bytes([i]) * 256 * 1024 for i in range(4)]  # several chunks each: a window for the race
     async with NatsBus(servers=nats_cluster.urls, name="a") as a, NatsBus(servers=nats_cluster.urls, name="b") as b:
