@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from eldercare.servers.mosquitto import BROKER_DIR, CERTS_DIR, production_conf, write_account_file
 from gateway.provisioning import gateway_password, render_acl, render_backend_acl, render_password_file
@@ -158,6 +159,45 @@ def check_backend(settings: Settings, *, timeout_s: float = 10.0) -> str:
     return f"the broker accepts the backend's account on {host}:{port}"
 
 
+CERT_WARN_DAYS = 30
+"""``broker check`` warns when the broker's CA or server certificate has fewer days left than this."""
+
+
+def check_certificates(settings: Settings, *, now_s: float | None = None) -> list[tuple[str, bool]]:
+    """How long the broker's ``ca.crt`` and ``server.crt`` in ``ELDERCARE_BACKUP_TLS_DIR`` stay valid.
+
+    One (line, warn) per certificate found, ``warn`` when fewer than :data:`CERT_WARN_DAYS` days are left; raises
+    :class:`BrokerSetupError` when one has expired (every gateway refuses the broker then). Nothing without the
+    setting (the certificates are kept elsewhere).
+    """
+    import datetime as dt
+
+    from eldercare.certs import expiry
+
+    tls = settings.backup_tls_dir
+    if tls is None:
+        return []
+    now = time.time() if now_s is None else now_s
+    lines: list[tuple[str, bool]] = []
+    expired: list[str] = []
+    for path, end in expiry([tls / "ca.crt", tls / "server.crt"]).items():
+        name, days = Path(path).name, (end - now) / 86400
+        day = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%d")
+        if days < 0:
+            expired.append(f"{path} expired on {day}")
+        elif days < CERT_WARN_DAYS:
+            lines.append((f"{name} expires on {day}, in {days:.0f} days: renew it (docs/operations.md, step 5)"
+                          f" / 证书将于 {day} 到期，请续期", True))  # fmt: skip
+        else:
+            lines.append((f"{name} valid until {day} ({days:.0f} days)", False))
+    if expired:
+        raise BrokerSetupError(
+            f"{'; '.join(expired)}: every gateway refuses the broker; renew it (docs/operations.md, step 5)"
+            " / 证书已过期，所有网关都无法连接"
+        )
+    return lines
+
+
 def _provision(settings: Settings, store: AlertStore, out: Path, pid_file: Path | None) -> str:
     from alerts.store.gateway_accounts import GatewayAccounts
 
@@ -275,12 +315,15 @@ def _change(
 
 @broker_app.command("check")
 def check() -> None:
-    """Check that the running broker accepts the backend's account (after a reload or restart)."""
+    """Check that the running broker accepts the backend's account, and how long its certificates stay valid."""
 
     def body() -> None:
         from eldercare.settings import Settings
 
-        console.print(check_backend(Settings()))
+        settings = Settings()
+        console.print(check_backend(settings))
+        for line, warn in check_certificates(settings):
+            console.print(f"[yellow]warning:[/] {escape(line)}" if warn else escape(line))
 
     _run(body)
 

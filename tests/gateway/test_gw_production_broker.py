@@ -377,3 +377,32 @@ def test_a_provisioning_run_checks_the_broker_accepts_the_backend(production: Pr
     missing = Settings(mqtt_host="127.0.0.1", mqtt_port=free_port(), mqtt_password=SecretStr(BACKEND_PASSWORD))
     with pytest.raises(BrokerSetupError, match="restart it"):
         check_backend(missing, timeout_s=0.5)
+
+
+def test_broker_check_says_how_long_the_brokers_certificates_stay_valid(production: Production, tmp_path: Path) -> None:
+    """Nothing told an operator that the broker's certificate (825 days) was about to lapse, which cuts every home
+    off at once: `eldercare broker check` now says how long the CA and server certificate stay valid, warns within
+    30 days and fails once one has expired."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from eldercare.broker_cli import BrokerSetupError, check_certificates
+    from eldercare.certs import issue, make_ca
+    from eldercare.cli import app
+    from eldercare.settings import Settings
+
+    tls = tmp_path / "tls"
+    make_ca(tls)
+    issue(tls, "server", hosts=["127.0.0.1"], days=3)  # renewed too late
+    env = {"ELDERCARE_MQTT_HOST": "127.0.0.1", "ELDERCARE_MQTT_PORT": str(production.backend_port),
+           "ELDERCARE_MQTT_PASSWORD": BACKEND_PASSWORD, "ELDERCARE_BACKUP_TLS_DIR": str(tls)}  # fmt: skip
+    res = CliRunner().invoke(app, ["broker", "check"], env=env, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert f"accepts the backend's account on 127.0.0.1:{production.backend_port}" in res.output
+    assert "ca.crt valid until" in res.output  # the CA: 10 years
+    assert "warning: server.crt expires on" in res.output and "in 3 days" in res.output
+    settings = Settings(backup_tls_dir=tls)
+    with pytest.raises(BrokerSetupError, match=r"server\.crt expired on .*every gateway refuses the broker"):
+        check_certificates(settings, now_s=time.time() + 4 * 86400)
+    assert check_certificates(Settings(backup_tls_dir=None)) == []  # kept elsewhere: nothing to say
