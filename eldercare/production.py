@@ -243,7 +243,11 @@ def _dir_bytes(path: Path) -> int:
 
 
 class StoreCollector:
-    """Prometheus collector reading the store (alerts by type and state, notifications) and the spool size."""
+    """Prometheus collector of the store, the spool, the engine's lag, the last backup and the certificates.
+
+    The store: alerts by type and state, notifications by status; the last backup's success and failure times
+    (eldercare/backup_status.py); each TLS certificate's expiry.
+    """
 
     def __init__(
         self,
