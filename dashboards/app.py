@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote, urlparse
@@ -21,7 +21,7 @@ from alerts.store.learned import LearnedStore
 from alerts.views import Role
 from dashboards.api.deps import COMMON_RESPONSES, CSRF_REFUSED, LoginRequired
 from dashboards.api.routes import alerts, away, devices, elders, stats, visits
-from dashboards.context import AppContext, now_ms
+from dashboards.context import AppContext, OpsNotice, now_ms
 from dashboards.families import GuardianBook
 from dashboards.health import Health, health_router
 from dashboards.i18n import CATALOGUES, ERROR_STATUSES, LANGS
@@ -108,6 +108,7 @@ def create_app(
     provisioner: Callable[[str], None] | None = None,
     handover: HandoverStore | None = None,
     guardians: GuardianBook | None = None,
+    operations: Callable[[], Sequence[OpsNotice]] | None = None,
 ) -> FastAPI:
     """Build the console application around the alert store's console queries (:class:`alerts.queries.StoreBackend`).
 
@@ -116,7 +117,8 @@ def create_app(
     Sessions live server-side in ``session_store`` (production: :class:`alerts.store.sessions.SqlSessionStore`
     over the alert store's database; default: this process's memory, so they end on restart).
     ``handover`` keeps shift handover notes (default: the alert store's table); ``guardians`` enables the families'
-    read-only status pages. ``learned`` (``Engine.learned`` of a backend in the same process) puts what the
+    read-only status pages. ``operations`` lists what IT must act on (stale backup, certificate lapsing), shown to
+    administrators on the console. ``learned`` (``Engine.learned`` of a backend in the same process) puts what the
     detection core learned about a home, and what is off and why, on the resident page; without it the page shows
     what the backend last saved of it (``alerts.store.learned``), with its time.
     """
@@ -141,6 +143,7 @@ def create_app(
         provisioner=provisioner,
         handover=handover or HandoverStore(backend.store),
         guardians=guardians,
+        operations=operations,
     )
     app = FastAPI(
         title="Eldercare console API",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerts.queries import StoreBackend
@@ -18,6 +18,14 @@ from dashboards.telemetry import BaselineLookup, ChartReader
 def now_ms() -> int:
     """Wall-clock time in UTC epoch ms (the default clock)."""
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class OpsNotice:
+    """One thing for IT to act on: an i18n key (``ops.*``) and its values."""
+
+    key: str
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +54,9 @@ class AppContext:
     """Adds a gateway account and its ACL to the running broker (``eldercare.stack.Broker.provision``)."""
     guardians: GuardianBook | None = None
     """Guardians with consent (``alerts.store.guardians.GuardianStore``); None: no family status pages."""
+    operations: Callable[[], Sequence[OpsNotice]] | None = None
+    """What IT must act on (a stale or failed backup, a certificate about to lapse), shown to administrators on the
+    console: a small deployment often has no Prometheus to read ``/metrics``. Built by the composition root."""
     extra: dict[str, object] = field(default_factory=dict)
     feed: AlertFeed = field(init=False)
 

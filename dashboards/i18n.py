@@ -496,6 +496,13 @@ _ZH_UX: Final[dict[str, str]] = {
     "handover.by": "{name} · {time}",
     "gap.banner": "升级通知缺少接收人：",
     "gap.hint": "未接单告警无法升级到上级，请在人员管理中配置街道/社区值班人员。",
+    "ops.title": "运维提醒（仅管理员可见）：",
+    "ops.backup_never": "本机尚无成功的备份记录：请启用每晚备份（eldercare-backup.timer，见运维文档）。",
+    "ops.backup_stale": "最近一次成功备份在 {hours} 小时前（{when}）：每晚备份可能已停止，"
+    "请检查 eldercare-backup 服务。",
+    "ops.backup_failed": "{when} 的备份失败：{error}",
+    "ops.cert_expiring": "证书 {file} 将于 {date} 到期（剩 {days} 天）：到期后所有网关将无法连接，请尽快续期。",
+    "ops.cert_expired": "证书 {file} 已于 {date} 过期：网关无法连接消息服务器，请立即续期。",
     "m.call": "拨打",
     "m.call_elder": "拨打老人电话",
     "m.navigate": "导航到住址",
@@ -676,6 +683,15 @@ _EN_UX: Final[dict[str, str]] = {
     "handover.by": "{name} · {time}",
     "gap.banner": "Escalation has no recipient for:",
     "gap.hint": "Unacknowledged alerts cannot escalate; add street/community duty staff under Workers.",
+    "ops.title": "For IT (administrators only):",
+    "ops.backup_never": "No successful backup is recorded on this host: enable the nightly backup"
+    " (eldercare-backup.timer, docs/operations.md).",
+    "ops.backup_stale": "The last successful backup was {hours} h ago ({when}): the nightly backup may have stopped;"
+    " check the eldercare-backup service.",
+    "ops.backup_failed": "The backup of {when} failed: {error}",
+    "ops.cert_expiring": "Certificate {file} expires on {date} ({days} days left): every gateway is cut off when it"
+    " lapses; renew it soon.",
+    "ops.cert_expired": "Certificate {file} expired on {date}: gateways cannot reach the broker; renew it now.",
     "m.call": "Call",
     "m.call_elder": "Call the resident",
     "m.navigate": "Navigate to the address",

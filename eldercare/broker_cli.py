@@ -159,20 +159,16 @@ def check_backend(settings: Settings, *, timeout_s: float = 10.0) -> str:
     return f"the broker accepts the backend's account on {host}:{port}"
 
 
-CERT_WARN_DAYS = 30
-"""``broker check`` warns when the broker's CA or server certificate has fewer days left than this."""
-
-
 def check_certificates(settings: Settings, *, now_s: float | None = None) -> list[tuple[str, bool]]:
     """How long the broker's ``ca.crt`` and ``server.crt`` in ``ELDERCARE_BACKUP_TLS_DIR`` stay valid.
 
-    One (line, warn) per certificate found, ``warn`` when fewer than :data:`CERT_WARN_DAYS` days are left; raises
-    :class:`BrokerSetupError` when one has expired (every gateway refuses the broker then). Nothing without the
-    setting (the certificates are kept elsewhere).
+    One (line, warn) per certificate found, ``warn`` when fewer than :data:`eldercare.certs.EXPIRY_WARN_DAYS`
+    days are left; raises :class:`BrokerSetupError` when one has expired (every gateway refuses the broker then).
+    Nothing without the setting (the certificates are kept elsewhere).
     """
     import datetime as dt
 
-    from eldercare.certs import expiry
+    from eldercare.certs import EXPIRY_WARN_DAYS, expiry
 
     tls = settings.backup_tls_dir
     if tls is None:
@@ -185,7 +181,7 @@ def check_certificates(settings: Settings, *, now_s: float | None = None) -> lis
         day = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%d")
         if days < 0:
             expired.append(f"{path} expired on {day}")
-        elif days < CERT_WARN_DAYS:
+        elif days < EXPIRY_WARN_DAYS:
             lines.append((f"{name} expires on {day}, in {days:.0f} days: renew it (docs/operations.md, step 5)"
                           f" / 证书将于 {day} 到期，请续期", True))  # fmt: skip
         else:

@@ -107,6 +107,10 @@ def server_certificate(out: Path, *, hosts: Sequence[str] = ("localhost", "127.0
     return issue(out, "server", hosts=hosts, peer=peer)
 
 
+EXPIRY_WARN_DAYS = 30
+"""``broker check`` and the console warn when a certificate has fewer days left than this."""
+
+
 def expiry(paths: Sequence[Path]) -> dict[str, float]:
     """When each readable PEM certificate among ``paths`` stops being valid (Unix time), by file name.
 

@@ -17,7 +17,7 @@ import signal
 import ssl
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from eldercare.backup_status import read_status
 from eldercare.certs import expiry as certificate_expiry
 from eldercare.learned import learned_lookup
 from eldercare.logs import private_umask
+from eldercare.ops_status import notices_source, watched_certificates
 from eldercare.settings import Settings, influx_client, mqtt_login
 from gateway.downlink import CommandPublisher
 
@@ -257,14 +258,14 @@ class StoreCollector:
         backend: Backend | None = None,
         data_dir: Path | None = None,
         tls_dir: Path | None = None,
-        extra_certificates: Sequence[Path] = (),
+        console_cert: Path | None = None,
     ) -> None:
         self.store = store
         self.spool_dir = spool_dir
         self.backend = backend
         self.data_dir = data_dir
         self.tls_dir = tls_dir
-        self.extra_certificates = list(extra_certificates)
+        self.console_cert = console_cert
 
     def collect(self) -> Iterator[Metric]:
         """Called on every scrape."""
@@ -300,9 +301,7 @@ class StoreCollector:
 
     def _certificates(self) -> Iterator[Metric]:
         """When the broker's TLS files (``ELDERCARE_BACKUP_TLS_DIR``) and the console's certificate expire."""
-        files = sorted(self.tls_dir.glob("*.crt")) if self.tls_dir is not None and self.tls_dir.is_dir() else []
-        files += self.extra_certificates
-        expires = certificate_expiry(files)
+        expires = certificate_expiry(watched_certificates(self.tls_dir, self.console_cert))
         if expires:
             family = GaugeMetricFamily(
                 "eldercare_tls_certificate_expiry_timestamp_seconds",
@@ -336,7 +335,7 @@ def metrics_source(store: AlertStore, settings: Settings, backend: Backend | Non
             backend=backend,
             data_dir=settings.data_dir,
             tls_dir=settings.backup_tls_dir,
-            extra_certificates=[settings.console_tls_cert] if settings.console_tls_cert is not None else [],
+            console_cert=settings.console_tls_cert,
         )
     )
 
@@ -419,6 +418,7 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
             guardians=GuardianStore(store),
             links=GuardianLinks(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
         ),
+        operations=notices_source(settings),
     )
 
 

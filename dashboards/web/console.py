@@ -19,7 +19,7 @@ from dashboards.away import away_sites
 from dashboards.device_report import device_report
 from dashboards.handover import visible_scopes
 from dashboards.listing import queue_order
-from dashboards.web.gaps import escalation_gap
+from dashboards.web.gaps import escalation_gap, operations_notices
 from dashboards.web.people import assign_choices, person_labels
 from dashboards.web.render import render, translator
 from detection.models import AlertType
@@ -101,6 +101,7 @@ def console_page(request: Request, ctx: ContextDep, scope: ScopeDep, user: Curre
         communities=[c for c in tree.communities if c.id in visible_scopes(user.scope, tree) or user.scope == ""],
         alert_types=[t.value for t in AlertType],
         gap=escalation_gap(ctx, scope),
+        ops=operations_notices(ctx, user.role),
         **values,
     )
 

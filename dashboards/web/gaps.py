@@ -1,12 +1,17 @@
-"""Configuration gaps the console must show: escalation steps nobody would receive (no street worker, …)."""
+"""Gaps the console must show: escalation steps nobody would receive, and what IT must act on.
+
+Escalation: no street or community duty worker. For administrators: a stale or failed backup, a certificate about
+to lapse (built by the composition root).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from alerts.scope import Scope
 from alerts.views import Node, Role
-from dashboards.context import AppContext
+from dashboards.context import AppContext, OpsNotice
 
 _LOG = logging.getLogger(__name__)
 
@@ -37,3 +42,14 @@ def warn_at_startup(ctx: AppContext) -> None:
             )  # fmt: skip
     except Exception:  # noqa: BLE001 - a start-up hint must never stop the console from starting
         _LOG.debug("escalation gap check failed", exc_info=True)
+
+
+def operations_notices(ctx: AppContext, role: Role) -> Sequence[OpsNotice]:
+    """What IT must act on, for an administrator (nobody else can: the backups and certificates are theirs)."""
+    if role is not Role.ADMIN or ctx.operations is None:
+        return ()
+    try:
+        return ctx.operations()
+    except Exception:  # noqa: BLE001 - a hint for IT must never cost the console page
+        _LOG.warning("operations check failed", exc_info=True)
+        return ()

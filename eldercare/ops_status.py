@@ -1,0 +1,62 @@
+"""What IT must act on, for the console's administrators: a stale or failed backup, a certificate about to lapse.
+
+The same facts ``/metrics`` serves (eldercare/backup_status.py, eldercare/certs.py), for a deployment without
+Prometheus: the console shows them to administrators above the queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dashboards.context import OpsNotice
+from eldercare.backup_status import read_status
+from eldercare.certs import EXPIRY_WARN_DAYS, expiry
+from eldercare.settings import Settings
+
+BACKUP_STALE_S = 26 * 3600
+"""A nightly backup older than this (a day and the timer's spread) has stopped."""
+
+
+def watched_certificates(tls_dir: Path | None, console_cert: Path | None) -> list[Path]:
+    """The certificates whose expiry is watched: every ``*.crt`` of the broker's TLS directory, the console's."""
+    files = sorted(tls_dir.glob("*.crt")) if tls_dir is not None and tls_dir.is_dir() else []
+    return files + ([console_cert] if console_cert is not None else [])
+
+
+def _utc(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def notices(settings: Settings, *, now_s: float | None = None) -> list[OpsNotice]:
+    """The backup's and the certificates' notices at ``now_s`` (default: now); empty when all is well."""
+    now = time.time() if now_s is None else now_s
+    found: list[OpsNotice] = []
+    status = read_status(settings.data_dir)
+    success = status.get("last_success", {}).get("at_ms")
+    failure = status.get("last_failure", {})
+    if not isinstance(success, int):
+        found.append(OpsNotice("ops.backup_never"))
+    elif now - success / 1000 > BACKUP_STALE_S:
+        hours = f"{(now - success / 1000) / 3600:.0f}"
+        found.append(OpsNotice("ops.backup_stale", {"hours": hours, "when": _utc(success / 1000)}))
+    failed_at = failure.get("at_ms")
+    if isinstance(failed_at, int) and (not isinstance(success, int) or failed_at > success):
+        error = str(failure.get("error", ""))
+        found.append(OpsNotice("ops.backup_failed", {"when": _utc(failed_at / 1000), "error": error}))
+    files = watched_certificates(settings.backup_tls_dir, settings.console_tls_cert)
+    for path, end in sorted(expiry(files).items(), key=lambda item: item[1]):
+        days = (end - now) / 86400
+        values = {"file": path, "date": _utc(end)[:10], "days": f"{max(days, 0):.0f}"}
+        if days < 0:
+            found.append(OpsNotice("ops.cert_expired", values))
+        elif days < EXPIRY_WARN_DAYS:
+            found.append(OpsNotice("ops.cert_expiring", values))
+    return found
+
+
+def notices_source(settings: Settings) -> Callable[[], list[OpsNotice]]:
+    """:func:`notices` for the console (read at each console page: a small file and a few certificates)."""
+    return lambda: notices(settings)
