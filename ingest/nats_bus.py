@@ -313,7 +313,16 @@ class NatsBus:
             async with gate:
                 await self.js.add_consumer(MQTT_STREAM, partition_consumer_config(p, 0, start_seq=None))
 
-        await asyncio.gather(*(create(p) for p in missing))
+        tasks = [asyncio.ensure_future(create(p)) for p in missing]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # The first failure ends the call, as the loop before it did: the creates still waiting at the gate
+            # must not go on behind the caller's retry (it lists the consumers and creates what is missing).
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return len(missing)
 
     async def _bound_retained(self, max_bytes: int, max_age_s: float) -> None:
