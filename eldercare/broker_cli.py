@@ -166,22 +166,18 @@ def check_certificates(settings: Settings, *, now_s: float | None = None) -> lis
     days are left; raises :class:`BrokerSetupError` when one has expired (every gateway refuses the broker then).
     Nothing without the setting (the certificates are kept elsewhere).
     """
-    import datetime as dt
-
-    from eldercare.certs import EXPIRY_WARN_DAYS, expiry
+    from eldercare.certs import validity
 
     tls = settings.backup_tls_dir
     if tls is None:
         return []
-    now = time.time() if now_s is None else now_s
     lines: list[tuple[str, bool]] = []
     expired: list[str] = []
-    for path, end in expiry([tls / "ca.crt", tls / "server.crt"]).items():
-        name, days = Path(path).name, (end - now) / 86400
-        day = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%d")
-        if days < 0:
-            expired.append(f"{path} expired on {day}")
-        elif days < EXPIRY_WARN_DAYS:
+    for cert in validity([tls / "ca.crt", tls / "server.crt"], now_s=now_s):
+        name, day, days = Path(cert.path).name, cert.date, cert.days_left
+        if cert.expired:
+            expired.append(f"{cert.path} expired on {day}")
+        elif cert.expiring:
             lines.append((f"{name} expires on {day}, in {days:.0f} days: renew it (docs/operations.md, step 5)"
                           f" / 证书将于 {day} 到期，请续期", True))  # fmt: skip
         else:

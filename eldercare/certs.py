@@ -7,10 +7,12 @@ Private keys are written 0600. Uses the ``openssl`` command line tool (Debian: p
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,3 +127,38 @@ def expiry(paths: Sequence[Path]) -> dict[str, float]:
             continue
         found[str(path)] = cert.not_valid_after_utc.timestamp()
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Validity:
+    """How long one certificate stays valid, at the time it was read."""
+
+    path: str
+    until_s: float
+    """When it stops being valid (Unix time)."""
+    days_left: float
+    """Negative once it has expired."""
+
+    @property
+    def expired(self) -> bool:
+        """Past its last second: every client refuses it."""
+        return self.days_left < 0
+
+    @property
+    def expiring(self) -> bool:
+        """Still valid, but for fewer than :data:`EXPIRY_WARN_DAYS` days: time to renew it."""
+        return 0 <= self.days_left < EXPIRY_WARN_DAYS
+
+    @property
+    def date(self) -> str:
+        """The last day (UTC), ``YYYY-MM-DD``."""
+        return dt.datetime.fromtimestamp(self.until_s, dt.UTC).strftime("%Y-%m-%d")
+
+
+def validity(paths: Sequence[Path], *, now_s: float | None = None) -> list[Validity]:
+    """:func:`expiry` of ``paths`` (in their order) with the days left at ``now_s`` (default: now).
+
+    The one rule of "expired" and "renew it" that ``eldercare broker check`` and the console's notice share.
+    """
+    now = time.time() if now_s is None else now_s
+    return [Validity(path, end, (end - now) / 86400) for path, end in expiry(paths).items()]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dashboards.context import OpsNotice
 from eldercare.backup_status import read_status
-from eldercare.certs import EXPIRY_WARN_DAYS, expiry
+from eldercare.certs import validity
 from eldercare.settings import Settings
 
 BACKUP_STALE_S = 26 * 3600
@@ -47,12 +47,11 @@ def notices(settings: Settings, *, now_s: float | None = None) -> list[OpsNotice
         error = str(failure.get("error", ""))
         found.append(OpsNotice("ops.backup_failed", {"when": _utc(failed_at / 1000), "error": error}))
     files = watched_certificates(settings.backup_tls_dir, settings.console_tls_cert)
-    for path, end in sorted(expiry(files).items(), key=lambda item: item[1]):
-        days = (end - now) / 86400
-        values = {"file": path, "date": _utc(end)[:10], "days": f"{max(days, 0):.0f}"}
-        if days < 0:
+    for cert in sorted(validity(files, now_s=now), key=lambda c: c.until_s):
+        values = {"file": cert.path, "date": cert.date, "days": f"{max(cert.days_left, 0):.0f}"}
+        if cert.expired:
             found.append(OpsNotice("ops.cert_expired", values))
-        elif days < EXPIRY_WARN_DAYS:
+        elif cert.expiring:
             found.append(OpsNotice("ops.cert_expiring", values))
     return found
 

@@ -649,3 +649,26 @@ def test_metrics_say_when_each_tls_certificate_expires(tmp_path: Path) -> None:
     assert seen == {str(p): openssl_end(p) for p in expected}
     soon = seen[str(tls / "gw-short.crt")] - dt.datetime.now(dt.UTC).timestamp()
     assert 2 * 86400 < soon <= 3 * 86400  # the 3-day certificate reads as about to expire
+
+
+def test_a_certificate_is_expiring_inside_the_warning_days_and_expired_after_its_last_second(tmp_path: Path) -> None:
+    """The rule ``broker check`` and the console's notice share (eldercare.certs.validity), at its edges."""
+    import datetime as dt
+
+    from eldercare.certs import EXPIRY_WARN_DAYS, issue, validity
+
+    files = issue(tmp_path, "gw", client=True, days=40)
+    [end] = [v.until_s for v in validity([files.cert])]
+
+    def state(now_s: float) -> tuple[bool, bool]:
+        [v] = validity([files.cert, tmp_path / "missing.crt"], now_s=now_s)  # a missing file is left out
+        assert v.path == str(files.cert) and v.until_s == end
+        return v.expiring, v.expired
+
+    day = 86400.0
+    assert state(end - (EXPIRY_WARN_DAYS + 1) * day) == (False, False)
+    assert state(end - (EXPIRY_WARN_DAYS - 1) * day) == (True, False)
+    assert state(end) == (True, False)  # its last second still counts
+    assert state(end + 1) == (False, True)
+    [v] = validity([files.cert], now_s=end + 1)
+    assert v.date == dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%d")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from scale_helpers import Devices
+from support.tasks import watchdog
 
 from alerts.service import Repeats
 from alerts.store.records import AlertRecord
@@ -66,9 +67,20 @@ class _InfluxSink:
         self.engine.process_many([r for r in readings if not r.is_life_safety])
 
 
+WHOLE_TEST_S = 270.0
+"""Below pytest's 300 s ``timeout``: a hang fails with every task's chain of awaits (``support.tasks.watchdog``)."""
+
+
 async def test_a_reading_stored_by_the_old_owner_and_redelivered_to_the_new_one_counts_once(
     cluster: NatsCluster, influxd: Influxd, unique_db: str, tmp_path: Path
 ) -> None:
+    # Once (2026-12-07, 16 partition consumers created at once) this test hung until pytest's timeout, with only
+    # the event loop's poll to show: the watchdog names the await.
+    async with watchdog(WHOLE_TEST_S):
+        await _redelivered(cluster, influxd, unique_db, tmp_path)
+
+
+async def _redelivered(cluster: NatsCluster, influxd: Influxd, unique_db: str, tmp_path: Path) -> None:
     site = f"h{uuid.uuid4().hex[:8]}"
     partition = partition_of(site)
     settings = Settings(
