@@ -49,6 +49,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
+MIGRATION_LOCK = 0x656C6465  # "elde"
+"""PostgreSQL advisory lock key held while a process migrates the store (``StoreBase.migrate``)."""
+
+
 class StoreBase:
     """Engine, sessions, the registry cache and row locks: what every aggregate of the store shares."""
 
@@ -143,8 +147,16 @@ class StoreBase:
         return self.engine.dialect.name
 
     def migrate(self, revision: str = "head") -> None:
-        """Apply Alembic migrations up to ``revision`` (run at startup)."""
+        """Apply Alembic migrations up to ``revision`` (run at startup).
+
+        One process at a time: the backend, the console and every partition worker open the store as they start,
+        and on PostgreSQL two of them migrating a new store at once collided on its tables (the later ones failed
+        on a duplicate type and stopped). A transaction-level advisory lock makes the others wait, then read the
+        revision the first one left. SQLite's ``BEGIN IMMEDIATE`` serialises them already.
+        """
         with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             migrations.upgrade(conn, revision)
 
     def current_revision(self) -> str | None:

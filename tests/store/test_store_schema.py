@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import doctest
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -186,3 +189,33 @@ def test_a_database_error_does_not_carry_the_personal_data_it_was_writing(store:
         )  # fmt: skip
     assert "guardians" in str(failed.value)  # the statement is still named
     assert "13912345678" not in str(failed.value) and "王芳" not in str(failed.value), str(failed.value)
+
+
+def test_processes_starting_together_on_a_new_store_all_migrate_it(db_url: str, tmp_path: Path) -> None:
+    """The backend, the console and every partition worker open the store at start; on a new store they race.
+
+    Each opening migrates an older store to its code's schema. On PostgreSQL the DDL of two processes migrating a new
+    store at once collided (one failed on a duplicate table or type and its unit stopped); SQLite's write lock
+    serialises them. Four real processes start at the same instant here; each must end with the store at head.
+    """
+    go = tmp_path / "go"
+    script = (
+        "import pathlib, sys, time\n"
+        "from alerts.store.repository import AlertStore\n"
+        "go = pathlib.Path(sys.argv[2])\n"
+        "print('ready', flush=True)\n"
+        "while not go.exists(): time.sleep(0.005)\n"
+        "s = AlertStore(url=sys.argv[1]); print(s.current_revision()); s.close()\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, db_url, str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    assert [p.stdout.readline().strip() for p in procs if p.stdout is not None] == ["ready"] * 4  # all imported
+    go.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    failed = [err for p, (_, err) in zip(procs, outs, strict=True) if p.returncode != 0]
+    assert failed == [], "\n".join(line for err in failed for line in err.splitlines() if "Error" in line)[:2000]
+    assert [out.strip() for out, _ in outs] == [_head()] * 4  # each read the revision the first one left
