@@ -206,3 +206,36 @@ def test_start_up_logs_the_migrations_but_not_alembics_plugin_roll_call(tmp_path
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert "Running upgrade" in proc.stderr
     assert "setup plugin" not in proc.stderr
+
+
+def test_a_store_migrated_by_a_newer_release_is_one_clear_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Going back to an older release without restoring its backup: the store's schema is newer than the code.
+
+    Before, ``db upgrade`` (the backend unit's start) and every command that opens the store died with Alembic's
+    traceback ("Can't locate revision"); the operator needs what happened and what to do.
+    """
+    from alerts.store.migrate import head_revision
+    from alerts.store.repository import AlertStore
+    from eldercare.cli import main
+
+    url = f"sqlite:///{tmp_path / 'eldercare.db'}"
+    store = AlertStore(url=url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_from_a_newer_release'")
+    store.close()
+    monkeypatch.setenv("ELDERCARE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ELDERCARE_DATABASE_URL", url)
+    monkeypatch.setattr("sys.argv", ["eldercare", "db", "upgrade"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err
+    assert "0099_from_a_newer_release" in err and str(head_revision()) in err and "restore" in err
+    store = AlertStore(url=url, migrate=False)
+    try:
+        assert store.current_revision() == "0099_from_a_newer_release"  # left as it was
+    finally:
+        store.close()

@@ -25,6 +25,20 @@ class StoreUnavailable(AlertStoreError):
         self.reason = reason
 
 
+class StoreSchemaAhead(AlertStoreError):
+    """Raised when the store was migrated by a newer release than the running code (a downgrade without restoring)."""
+
+    def __init__(self, *, url: str, revision: str, head: str | None) -> None:
+        super().__init__(
+            f"the store {url} has the schema {revision} of a newer release; this release knows up to {head}:"
+            " run the release that migrated it, or restore the backup taken before that upgrade"
+            " (docs/operations.md, 'Upgrades') / 数据库结构来自更新的版本，请使用该版本，或恢复升级前的备份"
+        )
+        self.url = url
+        self.revision = revision
+        self.head = head
+
+
 class AlertNotFound(AlertStoreError):
     """Raised when an alert id does not exist."""
 

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from alerts.store import migrate as migrations
-from alerts.store.errors import AlertNotFound, RecordNotFound, StoreUnavailable, WriteBusy, first_line
+from alerts.store.errors import (
+    AlertNotFound,
+    RecordNotFound,
+    StoreSchemaAhead,
+    StoreUnavailable,
+    WriteBusy,
+    first_line,
+)
 from alerts.store.gate import WriteGate
 from alerts.store.tables import AlertRow, Worker
 from alerts.store.urls import masked_url
@@ -94,6 +101,9 @@ class StoreBase:
             except OperationalError as exc:
                 self.close()
                 raise StoreUnavailable(url=masked_url(url), reason=first_line(exc.orig or exc)) from None
+            except StoreSchemaAhead:
+                self.close()
+                raise
 
     @staticmethod
     def _create_engine(url: str, *, pool_size: int, echo: bool, nowait: bool = False) -> Engine:
@@ -157,6 +167,9 @@ class StoreBase:
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            current = migrations.current_revision(conn)
+            if current is not None and not migrations.is_known(current):
+                raise StoreSchemaAhead(url=masked_url(self.url), revision=current, head=migrations.head_revision())
             migrations.upgrade(conn, revision)
 
     def current_revision(self) -> str | None:
