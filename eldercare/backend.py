@@ -267,7 +267,7 @@ class Backend:
         self.detect_config = settings.detect_config()
         self.registry_doc = registry
         self.metrics = GatewayMetrics()
-        self.store = AlertStore(url=settings.database_url)
+        self.store = AlertStore(url=settings.database_url, migrate="new")  # `eldercare db upgrade` migrates
         if registry is not None:
             self.store.import_registry(registry, now_ms=wall_ms())
         secret = settings.link_secret.get_secret_value().encode()

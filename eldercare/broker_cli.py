@@ -244,7 +244,7 @@ def _open() -> tuple[Settings, AlertStore, GatewayAccounts]:
         settings = store_settings()
     except ConfigError as exc:
         raise BrokerSetupError(str(exc)) from None
-    store = AlertStore(url=settings.database_url)
+    store = AlertStore(url=settings.database_url, migrate="new")
     return settings, store, GatewayAccounts(store)
 
 

@@ -253,7 +253,7 @@ def nats_accounts(
         from alerts.store.gateway_accounts import GatewayAccounts
         from alerts.store.repository import AlertStore
 
-        store = AlertStore(url=s.database_url)
+        store = AlertStore(url=s.database_url, migrate="new")
         try:
             known = GatewayAccounts(store).all()
         finally:
@@ -488,7 +488,7 @@ def admin_create(
                 )
         else:
             password = typer.prompt("password / 密码", hide_input=True, confirmation_prompt=True)
-        store = AlertStore(url=settings.database_url)
+        store = AlertStore(url=settings.database_url, migrate="new")
         try:
             create_admin(store, worker_id=worker_id, name=name, phone=phone, password=password)
         finally:
@@ -1020,7 +1020,7 @@ def db_import_registry(
     from eldercare.backend import wall_ms
     from eldercare.privacy import operator
 
-    store = AlertStore(url=_store_settings().database_url)
+    store = AlertStore(url=_store_settings().database_url, migrate="new")
     try:
         print(store.import_registry(path.read_bytes(), now_ms=wall_ms(), actor=operator(), channel=Channel.SYSTEM))
     finally:
@@ -1087,7 +1087,7 @@ def _operator_error(exc: BaseException) -> tuple[str, int] | None:
     """
     from pydantic import ValidationError
 
-    from alerts.store.errors import StoreSchemaAhead, StoreUnavailable
+    from alerts.store.errors import StoreSchemaAhead, StoreSchemaBehind, StoreUnavailable
     from dashboards.serve import ConsolePortBusy
     from eldercare.production import ConfigError
 
@@ -1099,7 +1099,7 @@ def _operator_error(exc: BaseException) -> tuple[str, int] | None:
                 loc = "_".join(str(part) for part in e.get("loc", ()))
                 lines.append(f"ELDERCARE_{loc.upper()}: {msg}" if loc else msg)
             return f"配置错误 / configuration error: {'; '.join(lines)}", 2
-        if isinstance(leaf, ConfigError | StoreUnavailable | StoreSchemaAhead | ConsolePortBusy):
+        if isinstance(leaf, ConfigError | StoreUnavailable | StoreSchemaAhead | StoreSchemaBehind | ConsolePortBusy):
             return f"配置错误 / configuration error: {leaf}", 2
         if isinstance(leaf, OSError) and leaf.filename is not None:
             return f"{leaf.strerror or type(leaf).__name__}: {leaf.filename}", 1

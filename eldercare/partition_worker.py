@@ -960,7 +960,7 @@ def alert_store_sink(settings: Settings) -> tuple[AlertService, AlertSeen, Calla
     sender id (:func:`worker_sender`).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default SQLite store lives there
-    store = AlertStore(url=settings.database_url)
+    store = AlertStore(url=settings.database_url, migrate="new")
     service = AlertService(
         store=store,
         notifier=AppriseNotifier(),

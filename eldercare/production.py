@@ -148,10 +148,14 @@ def serve_lock(data_dir: Path, *, exclusive: bool = False) -> Iterator[None]:
 
 
 def open_store(settings: Settings) -> AlertStore:
-    """The store of the settings (migrated); a SQLite store's data directory is created private first."""
+    """The store of the settings; a SQLite store's data directory is created private first.
+
+    A new store is migrated; an older schema is refused (:class:`alerts.store.errors.StoreSchemaBehind`): only
+    ``eldercare db upgrade`` migrates it.
+    """
     if settings.database_url.startswith("sqlite"):
         secure_data_dir(settings.data_dir)
-    return AlertStore(url=settings.database_url)
+    return AlertStore(url=settings.database_url, migrate="new")
 
 
 SERVE_PORT_OPTION = "`eldercare serve --port`, or ELDERCARE_CONSOLE_PORT"
@@ -480,7 +484,7 @@ async def _serve(
                 store, service = backend.store, backend.service
                 run = tasks.create_task(backend.run(stop=stop), name="backend")
             else:
-                store = AlertStore(url=settings.database_url)
+                store = AlertStore(url=settings.database_url, migrate="new")
                 service = console_service(settings, store)
                 run = None
             if role == "backend":

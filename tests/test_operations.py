@@ -327,6 +327,46 @@ def test_a_restore_of_an_older_schema_leaves_it_and_says_to_upgrade(tmp_path: Pa
         store.close()
 
 
+def test_only_db_upgrade_migrates_a_store_of_an_older_schema(tmp_path: Path) -> None:
+    """A nightly timer's command run after ``git pull`` and before ``db upgrade`` changed the schema under the
+    services still running the old code (every command migrated the store it opened). Now each refuses in one line
+    and says to run ``db upgrade``, leaving the store as it is; ``db upgrade`` migrates it; a new store is set up by
+    any command (an install's first steps)."""
+    from alerts.store.migrate import head_revision
+    from alerts.store.repository import AlertStore
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    url = f"sqlite:///{data / 'eldercare.db'}"
+    old = AlertStore(url=url, migrate=False)
+    try:
+        old.migrate("0007_learned_profiles")
+    finally:
+        old.close()
+    env = {"ELDERCARE_DATA_DIR": str(data)}
+
+    def revision() -> str | None:
+        store = AlertStore(url=url, migrate=False)
+        try:
+            return store.current_revision()
+        finally:
+            store.close()
+
+    result = CliRunner().invoke(app, ["privacy", "retention"], env=env)
+    assert result.exit_code != 0
+    assert "0007_learned_profiles" in str(result.exception) and "eldercare db upgrade" in str(result.exception)
+    assert revision() == "0007_learned_profiles"
+    result = CliRunner().invoke(app, ["db", "upgrade"], env=env)
+    assert result.exit_code == 0, result.output
+    assert revision() == head_revision()
+    result = CliRunner().invoke(app, ["privacy", "retention"], env=env)
+    assert result.exit_code == 0, result.output
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(mode=0o700)
+    result = CliRunner().invoke(app, ["privacy", "retention"], env={"ELDERCARE_DATA_DIR": str(fresh)})
+    assert result.exit_code == 0, result.output
+
+
 def test_a_busy_backend_health_port_names_the_backend_and_the_real_option(tmp_path: Path) -> None:
     """The message said "the console cannot listen" and suggested --console-port, which `serve` does not have."""
     import socket

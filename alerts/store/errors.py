@@ -39,6 +39,20 @@ class StoreSchemaAhead(AlertStoreError):
         self.head = head
 
 
+class StoreSchemaBehind(AlertStoreError):
+    """Raised by a command that migrates only new stores when the store has an older schema than the code."""
+
+    def __init__(self, *, url: str, revision: str, head: str | None) -> None:
+        super().__init__(
+            f"the store {url} has the older schema {revision}; this release needs {head}: back it up, stop the"
+            " services, then run `eldercare db upgrade` (docs/operations.md, 'Upgrades'); nothing was changed"
+            " / 数据库结构较旧，请先备份并停止服务，再运行 eldercare db upgrade"
+        )
+        self.url = url
+        self.revision = revision
+        self.head = head
+
+
 class AlertNotFound(AlertStoreError):
     """Raised when an alert id does not exist."""
 

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event, select
@@ -28,6 +28,7 @@ from alerts.store.errors import (
     AlertNotFound,
     RecordNotFound,
     StoreSchemaAhead,
+    StoreSchemaBehind,
     StoreUnavailable,
     WriteBusy,
     first_line,
@@ -67,7 +68,7 @@ class StoreBase:
         self,
         *,
         url: str,
-        migrate: bool = True,
+        migrate: bool | Literal["new"] = True,
         pool_size: int = 5,
         echo: bool = False,
         registry_cache_s: float = 30.0,
@@ -97,11 +98,11 @@ class StoreBase:
         )
         if migrate:
             try:
-                self.migrate()
+                self.migrate(only_new=migrate == "new")
             except OperationalError as exc:
                 self.close()
                 raise StoreUnavailable(url=masked_url(url), reason=first_line(exc.orig or exc)) from None
-            except StoreSchemaAhead:
+            except (StoreSchemaAhead, StoreSchemaBehind):
                 self.close()
                 raise
 
@@ -156,8 +157,12 @@ class StoreBase:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
 
-    def migrate(self, revision: str = "head") -> None:
+    def migrate(self, revision: str = "head", *, only_new: bool = False) -> None:
         """Apply Alembic migrations up to ``revision`` (run at startup).
+
+        ``only_new``: set up a store never migrated, but raise :class:`StoreSchemaBehind` on an older schema (the
+        commands other than ``eldercare db upgrade``: a timer's command run after ``git pull`` must not change the
+        schema under services still running the old code).
 
         One process at a time: the backend, the console and every partition worker open the store as they start,
         and on PostgreSQL two of them migrating a new store at once collided on its tables (the later ones failed
@@ -170,6 +175,9 @@ class StoreBase:
             current = migrations.current_revision(conn)
             if current is not None and not migrations.is_known(current):
                 raise StoreSchemaAhead(url=masked_url(self.url), revision=current, head=migrations.head_revision())
+            head = migrations.head_revision()
+            if only_new and current is not None and current != head:
+                raise StoreSchemaBehind(url=masked_url(self.url), revision=current, head=head)
             migrations.upgrade(conn, revision)
 
     def current_revision(self) -> str | None:
