@@ -1087,7 +1087,7 @@ def _operator_error(exc: BaseException) -> tuple[str, int] | None:
     """
     from pydantic import ValidationError
 
-    from alerts.store.errors import StoreSchemaAhead, StoreSchemaBehind, StoreUnavailable
+    from alerts.store.errors import StoreSchemaMismatch, StoreUnavailable
     from dashboards.serve import ConsolePortBusy
     from eldercare.production import ConfigError
 
@@ -1099,7 +1099,7 @@ def _operator_error(exc: BaseException) -> tuple[str, int] | None:
                 loc = "_".join(str(part) for part in e.get("loc", ()))
                 lines.append(f"ELDERCARE_{loc.upper()}: {msg}" if loc else msg)
             return f"配置错误 / configuration error: {'; '.join(lines)}", 2
-        if isinstance(leaf, ConfigError | StoreUnavailable | StoreSchemaAhead | StoreSchemaBehind | ConsolePortBusy):
+        if isinstance(leaf, ConfigError | StoreUnavailable | StoreSchemaMismatch | ConsolePortBusy):
             return f"配置错误 / configuration error: {leaf}", 2
         if isinstance(leaf, OSError) and leaf.filename is not None:
             return f"{leaf.strerror or type(leaf).__name__}: {leaf.filename}", 1

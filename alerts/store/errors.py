@@ -25,32 +25,38 @@ class StoreUnavailable(AlertStoreError):
         self.reason = reason
 
 
-class StoreSchemaAhead(AlertStoreError):
+class StoreSchemaMismatch(AlertStoreError):
+    """The store's schema revision is not the one this code runs on; nothing was changed."""
+
+    def __init__(self, message: str, *, url: str, revision: str, head: str | None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.revision = revision
+        self.head = head
+
+
+class StoreSchemaAhead(StoreSchemaMismatch):
     """Raised when the store was migrated by a newer release than the running code (a downgrade without restoring)."""
 
     def __init__(self, *, url: str, revision: str, head: str | None) -> None:
         super().__init__(
             f"the store {url} has the schema {revision} of a newer release; this release knows up to {head}:"
             " run the release that migrated it, or restore the backup taken before that upgrade"
-            " (docs/operations.md, 'Upgrades') / 数据库结构来自更新的版本，请使用该版本，或恢复升级前的备份"
-        )
-        self.url = url
-        self.revision = revision
-        self.head = head
+            " (docs/operations.md, 'Upgrades') / 数据库结构来自更新的版本，请使用该版本，或恢复升级前的备份",
+            url=url, revision=revision, head=head,
+        )  # fmt: skip
 
 
-class StoreSchemaBehind(AlertStoreError):
+class StoreSchemaBehind(StoreSchemaMismatch):
     """Raised by a command that migrates only new stores when the store has an older schema than the code."""
 
     def __init__(self, *, url: str, revision: str, head: str | None) -> None:
         super().__init__(
             f"the store {url} has the older schema {revision}; this release needs {head}: back it up, stop the"
             " services, then run `eldercare db upgrade` (docs/operations.md, 'Upgrades'); nothing was changed"
-            " / 数据库结构较旧，请先备份并停止服务，再运行 eldercare db upgrade"
-        )
-        self.url = url
-        self.revision = revision
-        self.head = head
+            " / 数据库结构较旧，请先备份并停止服务，再运行 eldercare db upgrade",
+            url=url, revision=revision, head=head,
+        )  # fmt: skip
 
 
 class AlertNotFound(AlertStoreError):

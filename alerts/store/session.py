@@ -29,6 +29,7 @@ from alerts.store.errors import (
     RecordNotFound,
     StoreSchemaAhead,
     StoreSchemaBehind,
+    StoreSchemaMismatch,
     StoreUnavailable,
     WriteBusy,
     first_line,
@@ -102,7 +103,7 @@ class StoreBase:
             except OperationalError as exc:
                 self.close()
                 raise StoreUnavailable(url=masked_url(url), reason=first_line(exc.orig or exc)) from None
-            except (StoreSchemaAhead, StoreSchemaBehind):
+            except StoreSchemaMismatch:
                 self.close()
                 raise
 
