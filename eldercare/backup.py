@@ -35,7 +35,8 @@ from typing import Any
 
 from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
-from alerts.store.repository import AlertStore
+from alerts.store.migrate import current_revision
+from alerts.store.repository import AlertStore, table_counts
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.backup_status import record_outcome
 from eldercare.privacy import operator
@@ -70,10 +71,34 @@ def _pg_target(database_url: str) -> tuple[str, dict[str, str]]:
     return url, ({"PGPASSWORD": password} if password is not None else {})
 
 
-def pg_dump(database_url: str, out: Path) -> None:
-    """``pg_dump --format=custom`` of the store into ``out``; the password never appears on the command line."""
+def pg_dump(database_url: str, out: Path, *, snapshot: str | None = None) -> None:
+    """``pg_dump --format=custom`` of the store into ``out``; the password never appears on the command line.
+
+    ``snapshot``: dump the data as an open transaction's exported snapshot sees it (``pg_export_snapshot()``).
+    """
     url, env = _pg_target(database_url)
-    _run(["pg_dump", "--format=custom", "--no-owner", f"--file={out}", f"--dbname={url}"], what="pg_dump", env=env)
+    at = [f"--snapshot={snapshot}"] if snapshot is not None else []
+    _run(["pg_dump", "--format=custom", "--no-owner", *at, f"--file={out}", f"--dbname={url}"], what="pg_dump",
+         env=env)  # fmt: skip
+
+
+def _pg_dump_counted(database_url: str, out: Path) -> tuple[dict[str, int], str | None]:
+    """:func:`pg_dump` into ``out``, and the row counts and schema revision of exactly what it holds.
+
+    Counted in a repeatable-read transaction whose snapshot the dump reads too, held open until the dump is done:
+    the services keep writing meanwhile (every console page audits), and counts read after the dump differed from it.
+    """
+    store = AlertStore(url=database_url, migrate=False)
+    try:
+        with store.engine.connect() as plain:
+            conn = plain.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+                counts, schema = table_counts(conn), current_revision(conn)
+                pg_dump(database_url, out, snapshot=snapshot)
+        return counts, schema
+    finally:
+        store.close()
 
 
 def pg_restore(database_url: str, dump: Path) -> None:
@@ -108,7 +133,10 @@ def store_counts(settings: Settings) -> dict[str, int]:
 
 
 def _counts_and_schema(url: str) -> tuple[dict[str, int], str | None]:
-    """The store's row counts and schema revision (None: never migrated), read through one connection pool."""
+    """The store's row counts and schema revision (None: never migrated), read through one connection pool.
+
+    Of a backup's copy, not of the live store: the services write on after the copy.
+    """
     store = AlertStore(url=url, migrate=False)
     try:
         return store.counts(), store.current_revision()
@@ -268,8 +296,9 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         store.close()
     if url.startswith("sqlite"):
         _sqlite_copy(_sqlite_path(url), out / "store.sqlite")
+        counts, schema = _counts_and_schema(f"sqlite:///{out / 'store.sqlite'}")
     else:
-        pg_dump(url, out / "store.pgdump")
+        counts, schema = _pg_dump_counted(url, out / "store.pgdump")
     if influx:
         _run(["influxd", "backup", "-portable", "-database", settings.influx_db, "-host", settings.influx_backup_host,
               str(out / "influx")], what="influxd backup")  # fmt: skip
@@ -289,7 +318,6 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         tls_files = sorted(str(p.relative_to(out / "tls")) for p in (out / "tls").rglob("*") if p.is_file())
     if settings.policies_path is not None:  # read at start-up, so it exists (Settings checks it)
         shutil.copyfile(settings.policies_path, out / POLICIES_FILE)
-    counts, schema = _counts_and_schema(url)
     manifest = {
         "created_ms": int(time.time() * 1000),
         "database": masked_url(url),

@@ -436,7 +436,8 @@ class NatsBus:
         self, *, worker: str, bucket: str = MEMBERS_BUCKET, ttl_s: float = DEFAULT_LEASE_S, replicas: int = 1
     ) -> Members:
         """The live-worker table (heartbeat keys that expire after ``ttl_s``)."""
-        return Members(await self._bucket(bucket, ttl_s=ttl_s, replicas=replicas), worker=worker)
+        kv = await self._bucket(bucket, ttl_s=ttl_s, replicas=replicas)
+        return Members(kv, worker=worker, js=self.nc.jetstream(timeout=10), bucket=bucket)
 
     async def _bucket(self, bucket: str, *, ttl_s: float, replicas: int) -> KeyValue:
         js = self.nc.jetstream(timeout=10)
@@ -495,27 +496,47 @@ class NatsBus:
 class Members:
     """Worker heartbeats: a key per live worker, gone ``ttl_s`` after its last :meth:`beat`."""
 
-    def __init__(self, kv: KeyValue, *, worker: str) -> None:
-        """Beat as ``worker`` in bucket ``kv``."""
+    def __init__(self, kv: KeyValue, *, worker: str, js: JetStreamContext, bucket: str) -> None:
+        """Beat as ``worker`` in bucket ``kv`` (named ``bucket``); ``js`` answers the bounded stream requests."""
         self.kv = kv
         self.worker = worker
+        self.js = js
+        self.stream = f"KV_{bucket}"
+        self.prefix = f"$KV.{bucket}."
 
     async def beat(self) -> None:
         """Say this worker is alive."""
         await self.kv.put(self.worker, b"1")
 
     async def leave(self) -> None:
-        """Leave at once (a graceful stop), so the others take over without waiting for the TTL."""
-        with contextlib.suppress(APIError, KeyNotFoundError):
-            await self.kv.delete(self.worker)
+        """Leave at once (a graceful stop), so the others take over without waiting for the TTL.
+
+        The key's message is purged from the bucket's stream: a KV delete leaves a marker message there until the
+        TTL, which a listing by subject would read as a live worker.
+        """
+        with contextlib.suppress(APIError):
+            await self.js.purge_stream(self.stream, subject=self.prefix + self.worker)
 
     async def live(self) -> list[str]:
-        """The workers that beat within the TTL, sorted."""
-        try:
-            keys = await self.kv.keys()
-        except Exception:  # noqa: BLE001 - nats-py raises NoKeysError on an empty bucket
-            return []
-        return sorted(keys)
+        """The workers that beat within the TTL, sorted; raises when NATS does not answer in time.
+
+        One stream-info request lists the keys that hold a message (an expired heartbeat's is gone), and a direct
+        get per key skips a delete marker (how an older release left). Each is a request with a timeout. Not
+        nats-py's ``keys()``: it opens a push watcher (an ordered consumer) per call, left behind for its 5-min
+        inactivity threshold (22 after a handful of calls, one per rebalance round in a worker), and waits with no
+        bound for the marker that the initial values are in; once that marker never came and a worker's main loop
+        hung there for good (2026-12-07, the redelivery scale test under its watchdog).
+        """
+        info = await self.js.stream_info(self.stream, subjects_filter=self.prefix + ">")
+        live: list[str] = []
+        for subject in sorted(info.state.subjects or {}):
+            name = subject[len(self.prefix) :]
+            try:
+                await self.kv.get(name)
+            except KeyNotFoundError:  # KeyDeletedError too: a delete marker
+                continue
+            live.append(name)
+        return live
 
 
 class PartitionLeases:

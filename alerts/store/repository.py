@@ -7,7 +7,7 @@ callers hold. Every method is one transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 
 from alerts.store.alerts import Alerts
 from alerts.store.outbox import Outbox
@@ -19,6 +19,16 @@ from alerts.store.workers import Workers
 __all__ = ["SYSTEM", "AlertStore"]
 
 
+def table_counts(conn: Connection) -> dict[str, int]:
+    """Row counts of every store table the database behind ``conn`` has, read in ``conn``'s transaction."""
+    existing = set(inspect(conn).get_table_names())
+    return {
+        t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+        for t in Base.metadata.sorted_tables
+        if t.name in existing
+    }
+
+
 class AlertStore(Alerts, Workers, Residents, Outbox):
     """Repository over the alert and registry tables; every method is one transaction."""
 
@@ -27,10 +37,5 @@ class AlertStore(Alerts, Workers, Residents, Outbox):
 
         A store not migrated to the newest schema (a backup of it, a restore of an older one) counts the tables it has.
         """
-        existing = set(inspect(self.engine).get_table_names())
         with self._read() as s:
-            return {
-                t.name: int(s.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in Base.metadata.sorted_tables
-                if t.name in existing
-            }
+            return table_counts(s.connection())

@@ -221,3 +221,35 @@ async def test_closing_the_connection_on_purpose_is_not_logged_as_a_lost_one(
     messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "ingest.nats_bus"]
     assert ("INFO", "NATS: connection closed") in messages
     assert not [m for m in messages if m[0] == "WARNING"], messages
+
+
+async def test_the_live_workers_are_read_without_a_watcher_and_a_leaver_is_gone_at_once(
+    nats_cluster: NatsCluster,
+) -> None:
+    """``Members.live()`` is one bounded request per round, not nats-py's ``keys()``.
+
+    ``keys()`` opens a push watcher (an ordered consumer) and waits, without a bound, for the marker that its
+    initial values are in. Once (2026-12-07, a worker after 16 consumer creates at once on a new cluster) that
+    marker never came: the worker's main loop hung in ``keys()`` for good (the watchdog's stack), it never rebalanced
+    again, and its stop waited for ever. Every list is now a request with a timeout, and no consumer is made.
+    """
+    bucket = _bucket()
+    async with NatsBus(servers=nats_cluster.urls, name="members") as bus:
+        a = await bus.members(worker="wa", bucket=bucket, ttl_s=3, replicas=3)
+        b = await bus.members(worker="wb", bucket=bucket, ttl_s=3, replicas=3)
+        assert await a.live() == []
+        await a.beat()
+        await b.beat()
+        assert await a.live() == ["wa", "wb"]
+        await b.leave()
+        assert await a.live() == ["wa"]  # at once, not after the TTL
+        await a.kv.delete("wa")  # how an older release left: a delete marker stays until the TTL
+        assert await a.live() == []
+        await b.beat()
+        assert await a.live() == ["wb"]
+        deadline = time.monotonic() + 20
+        while await a.live() == ["wb"]:  # it stopped beating: gone after the TTL (3 s)
+            assert time.monotonic() < deadline, "a worker that stopped beating stayed live"
+            await asyncio.sleep(0.2)
+        assert await a.live() == []
+        assert (await bus.js.stream_info(f"KV_{bucket}")).state.consumer_count == 0  # no watcher was made
