@@ -12,7 +12,8 @@ A backup directory holds:
   key a rebuilt server's certificate is rejected by every deployed gateway;
 - ``policies.json``: the escalation policies (``ELDERCARE_POLICIES_PATH``), when set. Not put back by a restore:
   the setting names where it belongs, and no process starts while that file is missing (copy it back first);
-- ``manifest.json``: when, from where, and the row count of every store table (compared after a restore).
+- ``manifest.json``: when, from where, the row count of every store table (compared after a restore), and the size
+  and SHA-256 of every other file (``eldercare verify-backup``; a restore checks them first).
 
 Deliberately not copied: the env file's secrets (they belong in the deployment's secret store) and the broker's
 password/ACL files (regenerated from ``ELDERCARE_GATEWAY_SECRET`` and the registry by ``eldercare broker
@@ -33,12 +34,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine
+
 from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
 from alerts.store.migrate import current_revision
 from alerts.store.repository import AlertStore, table_counts
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.backup_status import record_outcome
+from eldercare.backup_verify import FILES_KEY, MANIFEST, file_sums, verify
 from eldercare.privacy import operator
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings, influx_client
@@ -46,8 +50,6 @@ from gateway.deadletter import FILE_NAME as DEADLETTER_FILE
 
 POLICIES_FILE = "policies.json"
 """The escalation policies' copy in a backup."""
-
-MANIFEST = "manifest.json"
 
 
 class BackupError(RuntimeError):
@@ -115,10 +117,17 @@ def _sqlite_path(database_url: str) -> Path:
     return database
 
 
-def _sqlite_copy(src: Path, dst: Path) -> None:
-    """Copy a live SQLite database page by page (the online backup API), consistent at one instant."""
+def _sqlite_copy(src: Path, dst: Path, *, standalone: bool = False) -> None:
+    """Copy a live SQLite database page by page (the online backup API), consistent at one instant.
+
+    ``standalone``: the copy (a backup's) is left in rollback-journal mode, one self-contained file: a copy in WAL
+    mode, the live store's, gets ``-wal`` / ``-shm`` files beside it from every later reader, restores included,
+    which then read as files the backup never wrote.
+    """
     with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as source, sqlite3.connect(dst) as target:
         source.backup(target)
+        if standalone:
+            target.execute("PRAGMA journal_mode=DELETE")
     source.close()
     target.close()
 
@@ -132,16 +141,17 @@ def store_counts(settings: Settings) -> dict[str, int]:
         store.close()
 
 
-def _counts_and_schema(url: str) -> tuple[dict[str, int], str | None]:
-    """The store's row counts and schema revision (None: never migrated), read through one connection pool.
+def _copy_counts_and_schema(copy: Path) -> tuple[dict[str, int], str | None]:
+    """A SQLite copy's row counts and schema revision (None: never migrated), read without writing to it.
 
-    Of a backup's copy, not of the live store: the services write on after the copy.
+    Of the backup's copy, not of the live store: the services write on after the copy.
     """
-    store = AlertStore(url=url, migrate=False)
+    engine = create_engine(f"sqlite:///file:{copy}?mode=ro&immutable=1&uri=true")
     try:
-        return store.counts(), store.current_revision()
+        with engine.connect() as conn:
+            return table_counts(conn), current_revision(conn)
     finally:
-        store.close()
+        engine.dispose()
 
 
 def _install_hint(path: Path) -> str:
@@ -295,8 +305,8 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
     finally:
         store.close()
     if url.startswith("sqlite"):
-        _sqlite_copy(_sqlite_path(url), out / "store.sqlite")
-        counts, schema = _counts_and_schema(f"sqlite:///{out / 'store.sqlite'}")
+        _sqlite_copy(_sqlite_path(url), out / "store.sqlite", standalone=True)
+        counts, schema = _copy_counts_and_schema(out / "store.sqlite")
     else:
         counts, schema = _pg_dump_counted(url, out / "store.pgdump")
     if influx:
@@ -307,7 +317,7 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         shutil.copytree(snapshots, out / "detect")
     letters = settings.data_dir / DEADLETTER_FILE
     if letters.is_file():
-        _sqlite_copy(letters, out / DEADLETTER_FILE)
+        _sqlite_copy(letters, out / DEADLETTER_FILE, standalone=True)
     tls = settings.backup_tls_dir
     tls_files: list[str] = []
     if tls is not None:
@@ -328,6 +338,7 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         "tls_files": tls_files,
         "policies": settings.policies_path is not None,
     }
+    manifest[FILES_KEY] = file_sums(out)  # what `eldercare verify-backup` and a restore check first
     # Written last: a directory with a manifest is a complete backup.
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     secure_data_dir(out)
@@ -442,12 +453,19 @@ def left_out(settings: Settings, src: Path) -> list[str]:
 def restore(settings: Settings, src: Path, *, influx: bool = True, replace_telemetry: bool = False) -> dict[str, Any]:
     """Restore a backup into the configured (stopped) deployment; returns the manifest.
 
-    Every precondition is checked before anything changes: the backup is readable and matches the store's kind,
+    Every precondition is checked before anything changes: the backup is whole (``eldercare.backup_verify``: every
+    file's checksum, the store copy's own check) and matches the store's kind,
     no eldercare service holds the data directory (its lock) and no other client is connected to a PostgreSQL
     store, the store answers, and the telemetry database does not exist, or ``replace_telemetry`` allows dropping
     it (through the HTTP API) first. A failed check raises :class:`BackupError` with nothing changed.
     """
     manifest = _read_manifest(src)
+    checked = verify(src)
+    if not checked.ok:
+        raise BackupError(
+            f"the backup in {src} is damaged: {'; '.join(checked.problems)}; nothing was changed (use another copy)"
+            " / 备份已损坏，未做任何更改"
+        )
     secure_data_dir(settings.data_dir)
     try:
         with serve_lock(settings.data_dir, exclusive=True):

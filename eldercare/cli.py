@@ -346,6 +346,33 @@ def backup(
             console.print(f"removed {len(removed)} older backups (keeping {keep}): {escape(names)}", soft_wrap=True)
 
 
+@app.command("verify-backup")
+def verify_backup(
+    src: Annotated[Path, typer.Argument(help="A directory written by eldercare backup (an off-site copy too).")],
+) -> None:
+    """Check a backup without changing it: every file's checksum, the store copy's own integrity check.
+
+    Needs no deployment settings, so it runs where the copies are kept. `eldercare restore` runs it first.
+    """
+    from eldercare.backup_verify import verify
+
+    checked = verify(src)
+    for problem in checked.problems:
+        console.print(f"[red]{escape(problem)}[/]", soft_wrap=True, highlight=False)
+    if not checked.ok:
+        raise _fail(f"{escape(str(src))}: damaged, {len(checked.problems)} problems / 备份已损坏")
+    if checked.checksums:
+        console.print(
+            f"{escape(str(src))}: whole, {checked.files} files match their checksums / 备份完整", soft_wrap=True
+        )
+    else:
+        console.print(
+            f"{escape(str(src))}: written before checksums were recorded (before 2026-12-07); its store copy passes its"
+            " own check / 旧版备份：无校验和，数据库副本检查通过",
+            soft_wrap=True,
+        )
+
+
 @app.command()
 def restore(
     src: Annotated[Path, typer.Argument(help="A directory written by eldercare backup.")],

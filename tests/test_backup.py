@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 import subprocess
 import sys
@@ -256,7 +257,8 @@ def test_backup_restore_with_a_password_keeps_it_off_the_command_line(
         assert store_counts(settings) == before
     finally:
         postgres_server.drop_database(name)
-    assert [a[0].rsplit("/", 1)[-1] for a in argvs] == ["pg_dump", "pg_restore"]
+    # The dump, the restore's check of the backup (``pg_restore --list`` reads the file, connects nowhere), the restore.
+    assert [a[0].rsplit("/", 1)[-1] for a in argvs] == ["pg_dump", "pg_restore", "pg_restore"]
     assert not any(password in arg for argv in argvs for arg in argv), argvs
 
 
@@ -470,3 +472,87 @@ def test_the_manifest_counts_the_rows_the_backup_holds_while_the_console_writes(
         assert store_counts(again) == manifest["counts"]
     finally:
         drop()
+
+
+def test_a_damaged_backup_is_found_by_verify_and_refused_by_restore_before_the_store_is_touched(
+    unique_site: str, tmp_path: Path
+) -> None:
+    """A copy damaged in storage or on its way off-site was found only by ``restore``, after it had deleted the live
+    store for it: the deployment was left with a broken store and without its old one. Now ``verify-backup`` finds
+    it where the copies are kept, and ``restore`` refuses it with nothing changed."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    settings = Settings(data_dir=data, link_secret=SecretStr("x" * 32))
+    _seed_store(settings, unique_site)
+    (data / "detect").mkdir()
+    (data / "detect" / "engine.msgpack").write_bytes(b"\x93snapshot")
+    out = tmp_path / "backup"
+    backup(settings, out, influx=False)
+    live = store_counts(settings)
+    env = {"ELDERCARE_DATA_DIR": str(data), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "eldercare.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    done = cli("verify-backup", str(out))
+    assert done.returncode == 0 and "whole, 2 files match" in done.stdout + done.stderr, done.stdout + done.stderr
+    # One byte of the store copy changes on its way (a page's payload: SQLite's own check does not see it).
+    store = out / "store.sqlite"
+    raw = bytearray(store.read_bytes())
+    raw[len(raw) - 100] ^= 0xFF
+    store.write_bytes(bytes(raw))
+    (out / "detect" / "engine.msgpack").unlink()
+    (out / "notes.txt").write_text("added later")
+    done = cli("verify-backup", str(out))
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1, said
+    assert "store.sqlite has changed since the backup" in said and "detect/engine.msgpack is missing" in said, said
+    assert "notes.txt was not written by the backup" in said, said
+    done = cli("restore", "--no-influx", str(out))
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1 and "damaged" in said and "nothing was changed" in said, said
+    assert store_counts(settings) == live  # the live store is the one it was
+
+
+def test_verify_checks_a_backup_written_before_checksums_by_its_store_copys_own_check(
+    unique_site: str, tmp_path: Path
+) -> None:
+    from eldercare.backup_verify import verify
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    settings = Settings(data_dir=data, link_secret=SecretStr("x" * 32))
+    _seed_store(settings, unique_site)
+    out = tmp_path / "backup"
+    backup(settings, out, influx=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["files"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    checked = verify(out)
+    assert (checked.ok, checked.checksums) == (True, False)
+    store = out / "store.sqlite"
+    store.write_bytes(store.read_bytes()[: store.stat().st_size // 2])  # cut short
+    assert [p.split(":")[0] for p in verify(out).problems] == ["store.sqlite"]
+
+
+@pytest.mark.postgres
+def test_verify_reads_a_postgresql_dumps_table_of_contents(postgres_server: Postgres, unique_site: str,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    from eldercare.backup_verify import verify
+
+    name = f"v_{unique_site}"
+    url = postgres_server.create_database(name)
+    try:
+        settings = Settings(data_dir=tmp_path / "data", database_url=url, link_secret=SecretStr("x" * 32))
+        _seed_store(settings, unique_site)
+        out = tmp_path / "backup"
+        backup(settings, out, influx=False)
+        assert verify(out).ok
+        dump = out / "store.pgdump"
+        dump.write_bytes(dump.read_bytes()[:200])  # cut short
+        problems = verify(out).problems
+        assert any(p.startswith("store.pgdump has changed") for p in problems), problems
+        assert any(p.startswith("store.pgdump: pg_restore cannot read it") for p in problems), problems
+    finally:
+        postgres_server.drop_database(name)
