@@ -31,6 +31,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,20 @@ from gateway.deadletter import FILE_NAME as DEADLETTER_FILE
 
 POLICIES_FILE = "policies.json"
 """The escalation policies' copy in a backup."""
+
+
+Progress = Callable[[str], None]
+"""Where a backup or restore says each step as it ends (the CLI prints it; the nightly timer's journal keeps it)."""
+
+
+def _quiet(line: str) -> None:
+    """No progress lines (the default for callers that print their own)."""
+
+
+def _size(path: Path) -> str:
+    """``path``'s size (a directory: its files'), in MB."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return f"{sum(p.stat().st_size for p in files) / 1e6:.1f} MB"
 
 
 class BackupError(RuntimeError):
@@ -250,7 +265,7 @@ def _check_backup(settings: Settings, out: Path, *, influx: bool) -> None:
         )
 
 
-def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, Any]:
+def backup(settings: Settings, out: Path, *, influx: bool = True, progress: Progress = _quiet) -> dict[str, Any]:
     """Write a backup of the deployment into the new directory ``out``; returns the manifest.
 
     Every precondition (the directory is new, the store answers, InfluxDB's HTTP API and backup port answer, the
@@ -260,7 +275,7 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     the first nightly run) and stay.
     """
     try:
-        manifest = _backup(settings, out, influx=influx)
+        manifest = _backup(settings, out, influx=influx, progress=progress)
     except BaseException as exc:
         record_outcome(settings.data_dir, out, error=first_line(exc))
         raise
@@ -268,7 +283,7 @@ def backup(settings: Settings, out: Path, *, influx: bool = True) -> dict[str, A
     return manifest
 
 
-def _backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
+def _backup(settings: Settings, out: Path, *, influx: bool, progress: Progress) -> dict[str, Any]:
     try:
         _check_backup(settings, out, influx=influx)
         created = not _exists(out)
@@ -276,7 +291,7 @@ def _backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
     except BackupError as exc:
         raise BackupError(f"{exc}; nothing was written / 未写入任何文件") from None
     try:
-        return _write_backup(settings, out, influx=influx)
+        return _write_backup(settings, out, influx=influx, progress=progress)
     except BaseException as exc:
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -291,7 +306,7 @@ def _backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
         raise
 
 
-def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, Any]:
+def _write_backup(settings: Settings, out: Path, *, influx: bool, progress: Progress) -> dict[str, Any]:
     secure_data_dir(out)
     url = settings.database_url
     # A copy of every resident's data: audited (before the copy, so the backup holds its own entry and its row
@@ -309,9 +324,15 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         counts, schema = _copy_counts_and_schema(out / "store.sqlite")
     else:
         counts, schema = _pg_dump_counted(url, out / "store.pgdump")
+    copy = out / ("store.sqlite" if url.startswith("sqlite") else "store.pgdump")
+    progress(f"store copied: {sum(counts.values())} rows, {_size(copy)} / 数据库已备份")
     if influx:
+        progress(
+            f"telemetry: influxd backup of {settings.influx_db!r} (minutes for a large district) / 正在备份遥测数据"
+        )
         _run(["influxd", "backup", "-portable", "-database", settings.influx_db, "-host", settings.influx_backup_host,
               str(out / "influx")], what="influxd backup")  # fmt: skip
+        progress(f"telemetry copied: {_size(out / 'influx')} / 遥测数据已备份")
     snapshots = settings.data_dir / "detect"
     if snapshots.is_dir():
         shutil.copytree(snapshots, out / "detect")
@@ -338,7 +359,8 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool) -> dict[str, A
         "tls_files": tls_files,
         "policies": settings.policies_path is not None,
     }
-    manifest[FILES_KEY] = file_sums(out)  # what `eldercare verify-backup` and a restore check first
+    manifest[FILES_KEY] = sums = file_sums(out)  # what `eldercare verify-backup` and a restore check first
+    progress(f"checksums of {len(sums)} files recorded / 已记录校验和")
     # Written last: a directory with a manifest is a complete backup.
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     secure_data_dir(out)
@@ -450,7 +472,9 @@ def left_out(settings: Settings, src: Path) -> list[str]:
     return notes
 
 
-def restore(settings: Settings, src: Path, *, influx: bool = True, replace_telemetry: bool = False) -> dict[str, Any]:
+def restore(
+    settings: Settings, src: Path, *, influx: bool = True, replace_telemetry: bool = False, progress: Progress = _quiet
+) -> dict[str, Any]:
     """Restore a backup into the configured (stopped) deployment; returns the manifest.
 
     Every precondition is checked before anything changes: the backup is whole (``eldercare.backup_verify``: every
@@ -466,16 +490,25 @@ def restore(settings: Settings, src: Path, *, influx: bool = True, replace_telem
             f"the backup in {src} is damaged: {'; '.join(checked.problems)}; nothing was changed (use another copy)"
             " / 备份已损坏，未做任何更改"
         )
+    progress(f"backup checked: {checked.files} files match their checksums / 备份校验通过")
     secure_data_dir(settings.data_dir)
     try:
         with serve_lock(settings.data_dir, exclusive=True):
-            return _restore(settings, src, manifest, influx=influx, replace_telemetry=replace_telemetry)
+            return _restore(
+                settings, src, manifest, influx=influx, replace_telemetry=replace_telemetry, progress=progress
+            )
     except DataDirBusy as exc:
         raise BackupError(f"{exc}; nothing was changed") from None
 
 
 def _restore(
-    settings: Settings, src: Path, manifest: dict[str, Any], *, influx: bool, replace_telemetry: bool
+    settings: Settings,
+    src: Path,
+    manifest: dict[str, Any],
+    *,
+    influx: bool,
+    replace_telemetry: bool,
+    progress: Progress,
 ) -> dict[str, Any]:
     _check_store(settings, src)
     telemetry = influx and bool(manifest.get("influx_db"))
@@ -517,9 +550,14 @@ def _restore(
         finally:
             emptied.close()
         pg_restore(url, src / "store.pgdump")
+    progress("store restored / 数据库已恢复")
     if telemetry:
+        progress(
+            f"telemetry: influxd restore into {settings.influx_db!r} (minutes for a large district) / 正在恢复遥测数据"
+        )
         _run(["influxd", "restore", "-portable", "-db", manifest["influx_db"], "-newdb", settings.influx_db,
               "-host", settings.influx_backup_host, str(src / "influx")], what="influxd restore")  # fmt: skip
+        progress("telemetry restored / 遥测数据已恢复")
     if (src / "detect").is_dir():
         shutil.copytree(src / "detect", settings.data_dir / "detect", dirs_exist_ok=True)
     if (src / DEADLETTER_FILE).is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,6 +46,11 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     """Print the message as one unwrapped red line on stderr; the caller raises the returned Exit."""
     console.print(f"[red]{message}[/]", soft_wrap=True, highlight=False, markup=True)
     return typer.Exit(code)
+
+
+def _step(line: str) -> None:
+    """One step of a long command, as it ends, with the time (the operator sees it move; a timer's journal too)."""
+    console.print(f"{time.strftime('%H:%M:%S')} {escape(line)}", soft_wrap=True, highlight=False)
 
 
 def _logging(verbose: bool) -> None:
@@ -334,7 +340,7 @@ def backup(
     if keep is not None and keep < 1:
         raise _fail("--keep must be at least 1 (the backup being written) / --keep 至少为 1", code=2)
     try:
-        manifest = run_backup(_store_settings(), out, influx=not no_influx)
+        manifest = run_backup(_store_settings(), out, influx=not no_influx, progress=_step)
     except BackupError as exc:
         raise _fail(escape(str(exc))) from None
     rows = ", ".join(f"{k} {v}" for k, v in sorted(manifest["counts"].items()) if v)
@@ -395,7 +401,7 @@ def restore(
 
     settings = _store_settings()
     try:
-        manifest = run_restore(settings, src, influx=not no_influx, replace_telemetry=replace_telemetry)
+        manifest = run_restore(settings, src, influx=not no_influx, replace_telemetry=replace_telemetry, progress=_step)
     except BackupError as exc:
         raise _fail(escape(str(exc))) from None
     now = store_counts(settings)

@@ -317,6 +317,7 @@ def test_a_restore_of_an_older_schema_leaves_it_and_says_to_upgrade(tmp_path: Pa
     env = {"ELDERCARE_DATA_DIR": str(data)}
     result = CliRunner().invoke(app, ["backup", "--no-influx", str(tmp_path / "b")], env=env)
     assert result.exit_code == 0, result.output
+    assert "store copied" in result.output and "checksums of 1 files recorded" in result.output, result.output
     result = CliRunner().invoke(app, ["restore", "--no-influx", str(tmp_path / "b")], env=env)
     assert result.exit_code == 0, result.output
     assert "0007_learned_profiles" in _text(result.output) and "eldercare db upgrade" in _text(result.output)
