@@ -151,7 +151,10 @@ def test_backup_wipe_restore_counts_equal(influxd: Influxd, unique_site: str, un
     assert done.returncode == 0, done.stderr
     steps = [line.split(" ", 1)[1].split(" / ")[0] for line in done.stderr.splitlines() if line[:2].isdigit()]
     assert [s.split(":")[0] for s in steps] == [  # each step as it ends, with its time (a long restore moves)
-        "backup checked", "store restored", "telemetry", "telemetry restored"
+        "backup checked",
+        "store restored",
+        "telemetry",
+        "telemetry restored",
     ], done.stderr
     assert store_counts(settings) == before
     assert asyncio.run(_telemetry_count(influxd, unique_db)) == points
