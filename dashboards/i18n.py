@@ -497,7 +497,7 @@ _ZH_UX: Final[dict[str, str]] = {
     "gap.banner": "升级通知缺少接收人：",
     "gap.hint": "未接单告警无法升级到上级，请在人员管理中配置街道/社区值班人员。",
     "ops.title": "运维提醒（仅管理员可见）：",
-    "ops.backup_never": "本机尚无成功的备份记录：请启用每晚备份（eldercare-backup.timer，见运维文档）。",
+    "ops.backup_never": "尚无成功的备份记录：请启用每晚备份（eldercare-backup.timer，见运维文档）。",
     "ops.backup_stale": "最近一次成功备份在 {hours} 小时前（{when}）：每晚备份可能已停止，"
     "请检查 eldercare-backup 服务。",
     "ops.backup_failed": "{when} 的备份失败：{error}",
@@ -684,7 +684,7 @@ _EN_UX: Final[dict[str, str]] = {
     "gap.banner": "Escalation has no recipient for:",
     "gap.hint": "Unacknowledged alerts cannot escalate; add street/community duty staff under Workers.",
     "ops.title": "For IT (administrators only):",
-    "ops.backup_never": "No successful backup is recorded on this host: enable the nightly backup"
+    "ops.backup_never": "No successful backup is recorded yet: enable the nightly backup"
     " (eldercare-backup.timer, docs/operations.md).",
     "ops.backup_stale": "The last successful backup was {hours} h ago ({when}): the nightly backup may have stopped;"
     " check the eldercare-backup service.",

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import socket
@@ -42,12 +43,14 @@ from alerts.store.gauges import other_sessions, ping
 from alerts.store.migrate import current_revision
 from alerts.store.repository import AlertStore, table_counts
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
-from eldercare.backup_status import record_outcome
+from eldercare.backup_status import BACKUP_DONE, BACKUP_FAILED, record_outcome
 from eldercare.backup_verify import FILES_KEY, MANIFEST, file_sums, verify
 from eldercare.privacy import operator
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings, influx_client
 from gateway.deadletter import FILE_NAME as DEADLETTER_FILE
+
+_LOG = logging.getLogger(__name__)
 
 POLICIES_FILE = "policies.json"
 """The escalation policies' copy in a backup."""
@@ -278,9 +281,32 @@ def backup(settings: Settings, out: Path, *, influx: bool = True, progress: Prog
         manifest = _backup(settings, out, influx=influx, progress=progress)
     except BaseException as exc:
         record_outcome(settings.data_dir, out, error=first_line(exc))
+        _audit_outcome(settings, out, error=first_line(exc))
         raise
     record_outcome(settings.data_dir, out, error=None)
+    _audit_outcome(settings, out, error=None)
     return manifest
+
+
+def _audit_outcome(settings: Settings, out: Path, *, error: str | None) -> None:
+    """The outcome in the store's audit log too (entity ``backup``): a console on another host reads it there.
+
+    Best effort: the store may be what failed. A SQLite file that does not exist is not created for it.
+    """
+    url = settings.database_url
+    if url.startswith("sqlite") and not ((path := sqlite_file(url)) is not None and path.is_file()):
+        return
+    detail = {"dir": str(out), **({"error": error} if error is not None else {})}
+    try:
+        store = AlertStore(url=url, migrate=False)
+        try:
+            store.audit(now_ms=int(time.time() * 1000), actor=operator(), channel="system",
+                        action=BACKUP_FAILED if error is not None else BACKUP_DONE, entity="backup",
+                        entity_id=out.name, detail=detail)  # fmt: skip
+        finally:
+            store.close()
+    except Exception as exc:  # noqa: BLE001 - the status file and the exit code still say it
+        _LOG.warning("the backup's outcome could not be recorded in the store: %s", first_line(exc))
 
 
 def _backup(settings: Settings, out: Path, *, influx: bool, progress: Progress) -> dict[str, Any]:

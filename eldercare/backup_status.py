@@ -53,3 +53,23 @@ def read_status(data_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return status if isinstance(status, dict) else {}
+
+
+BACKUP_DONE = "backup.completed"
+BACKUP_FAILED = "backup.failed"
+"""Audit actions (entity ``backup``) with which a backup also records its outcome in the store: a console on
+another host than the backups reads them there (its own data directory has no status file)."""
+
+
+def merged(status: dict[str, Any], stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The status file's outcomes (:func:`read_status`) and the store's (same keys): the newer of each wins."""
+
+    def at(entry: object) -> int:
+        when = entry.get("at_ms") if isinstance(entry, dict) else None
+        return when if isinstance(when, int) else -1
+
+    out = dict(status)
+    for key, entry in stored.items():
+        if at(entry) > at(out.get(key)):
+            out[key] = entry
+    return out

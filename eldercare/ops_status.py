@@ -10,9 +10,11 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from alerts.store.audit_log import AuditLog
 from dashboards.context import OpsNotice
-from eldercare.backup_status import read_status
+from eldercare.backup_status import BACKUP_DONE, BACKUP_FAILED, merged, read_status
 from eldercare.certs import validity
 from eldercare.settings import Settings
 
@@ -30,11 +32,28 @@ def _utc(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def notices(settings: Settings, *, now_s: float | None = None) -> list[OpsNotice]:
-    """The backup's and the certificates' notices at ``now_s`` (default: now); empty when all is well."""
+def stored_outcomes(store: AuditLog) -> dict[str, dict[str, Any]]:
+    """The last backup success and failure the store's audit log holds, as :func:`read_status` gives them."""
+    found: dict[str, dict[str, Any]] = {}
+    for key, action in (("last_success", BACKUP_DONE), ("last_failure", BACKUP_FAILED)):
+        entry = store.last_audit(entity="backup", action=action)
+        if entry is not None:
+            found[key] = {"at_ms": entry.time_ms, "dir": entry.detail.get("dir", ""),
+                          "error": entry.detail.get("error", "")}  # fmt: skip
+    return found
+
+
+def notices(settings: Settings, *, store: AuditLog | None = None, now_s: float | None = None) -> list[OpsNotice]:
+    """The backup's and the certificates' notices at ``now_s`` (default: now); empty when all is well.
+
+    The backups' outcomes come from this host's status file and, given the ``store``, from its audit log (a
+    console on another host than the backups finds them there); the newer of each counts.
+    """
     now = time.time() if now_s is None else now_s
     found: list[OpsNotice] = []
     status = read_status(settings.data_dir)
+    if store is not None:
+        status = merged(status, stored_outcomes(store))
     success = status.get("last_success", {}).get("at_ms")
     failure = status.get("last_failure", {})
     if not isinstance(success, int):
@@ -56,6 +75,9 @@ def notices(settings: Settings, *, now_s: float | None = None) -> list[OpsNotice
     return found
 
 
-def notices_source(settings: Settings) -> Callable[[], list[OpsNotice]]:
-    """:func:`notices` for the console (read at each console page: a small file and a few certificates)."""
-    return lambda: notices(settings)
+def notices_source(settings: Settings, store: AuditLog | None = None) -> Callable[[], list[OpsNotice]]:
+    """:func:`notices` for the console, read at each administrator's console page.
+
+    A small file, two reads of the audit log through its entity index, and a few certificates.
+    """
+    return lambda: notices(settings, store=store)

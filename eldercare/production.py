@@ -422,7 +422,7 @@ def build_console(settings: Settings, *, store: AlertStore, service: AlertServic
             guardians=GuardianStore(store),
             links=GuardianLinks(secret=settings.link_secret.get_secret_value().encode(), base_url=settings.public_url),
         ),
-        operations=notices_source(settings),
+        operations=notices_source(settings, store),
     )
 
 

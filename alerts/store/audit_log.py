@@ -75,3 +75,15 @@ class AuditLog(StoreBase):
             stmt = stmt.where(AuditRow.entity_id == entity_id)
         with self._read() as s:
             return [record_of(AuditEntry, r, detail=dict(r.detail or {})) for r in s.scalars(stmt)]
+
+    def last_audit(self, *, entity: str, action: str) -> AuditEntry | None:
+        """The newest entry of ``action`` on ``entity`` (read through the entity index: for rare entities)."""
+        stmt = (
+            select(AuditRow)
+            .where(AuditRow.entity == entity, AuditRow.action == action)
+            .order_by(AuditRow.time_ms.desc(), AuditRow.id.desc())
+            .limit(1)
+        )
+        with self._read() as s:
+            row = s.scalars(stmt).first()
+            return None if row is None else record_of(AuditEntry, row, detail=dict(row.detail or {}))

@@ -6,6 +6,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from dash_harness import TestStoreBackend
 from dash_helpers import login
 from fastapi.testclient import TestClient
@@ -37,7 +38,7 @@ def test_administrators_see_a_stopped_backup_and_a_lapsing_certificate_and_no_on
     with TestClient(app, base_url="http://testserver") as client:
         login(client, "admin")
         banner = _banner(client)
-        assert banner is not None and "本机尚无成功的备份记录" in banner  # never backed up on this host
+        assert banner is not None and "尚无成功的备份记录" in banner  # never backed up
         now_ms = int(time.time() * 1000)
         record_outcome(settings.data_dir, tmp_path / "b1", error=None, now_ms=now_ms - 50 * 3600 * 1000)
         record_outcome(settings.data_dir, tmp_path / "b2", now_ms=now_ms - 3600 * 1000,
@@ -57,3 +58,31 @@ def test_administrators_see_a_stopped_backup_and_a_lapsing_certificate_and_no_on
     with TestClient(app, base_url="http://testserver") as client:
         login(client, "admin")
         assert _banner(client) is None
+
+
+def test_a_console_on_another_host_than_the_backups_reads_their_outcome_from_the_store(
+    settings: Settings, backend: TestStoreBackend, tmp_path: Path
+) -> None:
+    """The banner read only the status file of its own host, so a console host apart from the backend's (where the
+    nightly backup runs) said "no backup" for ever. Each backup now records its outcome in the store's audit log
+    too. Here the backups run for real on "the backend host" (another data directory, the same store)."""
+    from eldercare.backup import BackupError, backup
+
+    backend_host = settings.model_copy(update={"data_dir": tmp_path / "backend-host",
+                                               "database_url": backend.store.url})  # fmt: skip
+    backend_host.data_dir.mkdir()
+    app = create_app(settings, backend=backend, operations=notices_source(settings, backend.store))
+    with TestClient(app, base_url="http://testserver") as client:
+        login(client, "admin")
+        banner = _banner(client)
+        assert banner is not None and "尚无成功的备份记录" in banner
+        backup(backend_host, tmp_path / "nightly", influx=False)
+        assert _banner(client) is None  # this host has no status file: the store said it
+        taken = tmp_path / "taken"
+        taken.mkdir()
+        (taken / "x").write_text("in the way")
+        with pytest.raises(BackupError):
+            backup(backend_host, taken, influx=False)  # a directory in the way: refused
+        banner = _banner(client, "en")
+        assert banner is not None and "failed:" in banner and "is not empty" in banner, banner
+    assert not (settings.data_dir / "backup-status.json").exists()  # nothing came from this host's file
