@@ -1039,8 +1039,23 @@ def db_upgrade() -> None:
     from alerts.store.urls import masked_url
 
     settings = _store_settings()
-    AlertStore(url=settings.database_url).close()
-    console.print(f"database {masked_url(settings.database_url)} is at the latest schema", soft_wrap=True)
+    store = AlertStore(url=settings.database_url, migrate=False)
+    try:
+        before = store.current_revision()
+    finally:
+        store.close()
+    store = AlertStore(url=settings.database_url)
+    try:
+        after = store.current_revision()
+    finally:
+        store.close()
+    where = masked_url(settings.database_url)
+    if before == after:
+        console.print(f"database {where} is at the latest schema ({after}) / 数据库结构已是最新", soft_wrap=True)
+    else:
+        console.print(
+            f"database {where} migrated from {before or 'empty'} to {after} / 数据库结构已升级", soft_wrap=True
+        )
 
 
 @db_app.command("import-registry")

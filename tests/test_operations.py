@@ -359,7 +359,10 @@ def test_only_db_upgrade_migrates_a_store_of_an_older_schema(tmp_path: Path) -> 
     assert revision() == "0007_learned_profiles"
     result = CliRunner().invoke(app, ["db", "upgrade"], env=env)
     assert result.exit_code == 0, result.output
+    assert f"migrated from 0007_learned_profiles to {head_revision()}" in _text(result.output), result.output
     assert revision() == head_revision()
+    result = CliRunner().invoke(app, ["db", "upgrade"], env=env)
+    assert f"is at the latest schema ({head_revision()})" in _text(result.output), result.output
     result = CliRunner().invoke(app, ["privacy", "retention"], env=env)
     assert result.exit_code == 0, result.output
     fresh = tmp_path / "fresh"
