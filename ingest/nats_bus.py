@@ -91,11 +91,12 @@ MAX_RETAINED_BYTES = 64 * 1024 * 1024
 retained uplink (the workers read ``$MQTT_msgs``), so the bound only stops a gateway that fills it."""
 MAX_RETAINED_AGE_S = 24 * 3600.0
 """Retained messages older than this are dropped (a day: a retained gateway status stays readable meanwhile)."""
-CONSUMER_CREATES_AT_ONCE = 1
-"""Partition consumers a joining worker creates concurrently on a cluster that has none yet. One at a time (28-32 s
-for 64 on a new 3-node cluster); 16 took 2.2 s (``eldercare bench join``), but two of the three ``-m scale`` runs
-made with 16 had a NATS test hang (cause not found; no consumer was left without its replicas), so the faster
-setting waits for that to be understood (docs/scale-out.md, "Joining a new cluster")."""
+CONSUMER_CREATES_AT_ONCE = 16
+"""Partition consumers a joining worker creates concurrently on a cluster that has none yet: 2.2 s for 64 on a new
+3-node cluster, against 28-32 s one at a time (``eldercare bench join``). Each create waits for its replicas, so
+the time is latency, not CPU. One at a time until 2026-12-07: two ``-m scale`` runs with 16 had a test hang, which
+the watchdog traced to nats-py's ``KeyValue.keys()`` (``Members.live``, now one bounded request), not to the creates
+(docs/scale-out.md, "Joining a new cluster")."""
 FETCH_RETRY_S = 0.2
 SNAPSHOT_CHUNK_BYTES = 32 * 1024
 """Chunk size of a snapshot object: nats-py's default (128 KiB) exceeds the nodes' ``max_payload`` (64 KiB), and
