@@ -36,12 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine
-
 from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
-from alerts.store.migrate import current_revision
-from alerts.store.repository import AlertStore, table_counts
+from alerts.store.repository import AlertStore, sqlite_copy_counts
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.backup_status import BACKUP_DONE, BACKUP_FAILED, record_outcome
 from eldercare.backup_verify import FILES_KEY, MANIFEST, file_sums, verify
@@ -105,18 +102,12 @@ def pg_dump(database_url: str, out: Path, *, snapshot: str | None = None) -> Non
 def _pg_dump_counted(database_url: str, out: Path) -> tuple[dict[str, int], str | None]:
     """:func:`pg_dump` into ``out``, and the row counts and schema revision of exactly what it holds.
 
-    Counted in a repeatable-read transaction whose snapshot the dump reads too, held open until the dump is done:
-    the services keep writing meanwhile (every console page audits), and counts read after the dump differed from it.
+    Counted in the snapshot the dump reads (``AlertStore.counted_snapshot``): the services keep writing meanwhile
+    (every console page audits), and counts read after the dump differed from it.
     """
     store = AlertStore(url=database_url, migrate=False)
     try:
-        with store.engine.connect() as plain:
-            conn = plain.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                snapshot = str(conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
-                counts, schema = table_counts(conn), current_revision(conn)
-                pg_dump(database_url, out, snapshot=snapshot)
-        return counts, schema
+        return store.counted_snapshot(lambda snapshot: pg_dump(database_url, out, snapshot=snapshot))
     finally:
         store.close()
 
@@ -157,19 +148,6 @@ def store_counts(settings: Settings) -> dict[str, int]:
         return store.counts()
     finally:
         store.close()
-
-
-def _copy_counts_and_schema(copy: Path) -> tuple[dict[str, int], str | None]:
-    """A SQLite copy's row counts and schema revision (None: never migrated), read without writing to it.
-
-    Of the backup's copy, not of the live store: the services write on after the copy.
-    """
-    engine = create_engine(f"sqlite:///file:{copy}?mode=ro&immutable=1&uri=true")
-    try:
-        with engine.connect() as conn:
-            return table_counts(conn), current_revision(conn)
-    finally:
-        engine.dispose()
 
 
 def _install_hint(path: Path) -> str:
@@ -347,7 +325,7 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool, progress: Prog
         store.close()
     if url.startswith("sqlite"):
         _sqlite_copy(_sqlite_path(url), out / "store.sqlite", standalone=True)
-        counts, schema = _copy_counts_and_schema(out / "store.sqlite")
+        counts, schema = sqlite_copy_counts(out / "store.sqlite")  # the copy's: the services write on
     else:
         counts, schema = _pg_dump_counted(url, out / "store.pgdump")
     copy = out / ("store.sqlite" if url.startswith("sqlite") else "store.pgdump")

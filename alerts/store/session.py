@@ -182,9 +182,12 @@ class StoreBase:
             migrations.upgrade(conn, revision)
 
     def current_revision(self) -> str | None:
-        """The database's migration revision."""
-        with self.engine.connect() as conn:
-            return migrations.current_revision(conn)
+        """The database's migration revision; :class:`StoreUnavailable` when the database cannot be reached."""
+        try:
+            with self.engine.connect() as conn:
+                return migrations.current_revision(conn)
+        except OperationalError as exc:
+            raise StoreUnavailable(url=masked_url(self.url), reason=first_line(exc.orig or exc)) from None
 
     def clear_for_restore(self) -> None:
         """Drop every table, sequence and enum type of the PostgreSQL store's ``public`` schema (a restore's start).
