@@ -291,6 +291,9 @@ class NatsCluster:
             try:
                 for node in self.nodes:
                     node.start(timeout=timeout)
+                # Inside the retry: a node opens its monitoring port (its start check) before it binds the route
+                # port, so a route port taken meanwhile kills it only after it counted as started.
+                self.wait_healthy(timeout=timeout)
                 break
             except ServerError as exc:
                 # A free port taken by someone else between choosing and binding it: choose again.
@@ -298,7 +301,6 @@ class NatsCluster:
                 if "address already in use" not in str(exc) or attempt == 2:
                     raise
                 self._new_ports()
-        self.wait_healthy(timeout=timeout)
         user, password = (self.auth.worker_user, self.auth.worker_password) if self.auth is not None else ("", "")
         ca = self.tls.ca if self.tls is not None else None
         create_mqtt_streams(self.nodes[0].mqtt_port, timeout=timeout, username=user, password=password, ca=ca)
@@ -307,6 +309,8 @@ class NatsCluster:
         """Block until every running node reports JetStream ready."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if exited := [n for n in self.nodes if n.proc is not None and n.proc.poll() is not None]:
+                raise ServerError("nats node exited:\n" + "\n".join(n.log_tail(5) for n in exited))
             if all(n.jetstream_ready() for n in self.nodes if n.proc is not None):
                 return
             time.sleep(0.2)

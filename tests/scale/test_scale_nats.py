@@ -253,3 +253,29 @@ async def test_the_live_workers_are_read_without_a_watcher_and_a_leaver_is_gone_
             await asyncio.sleep(0.2)
         assert await a.live() == []
         assert (await bus.js.stream_info(f"KV_{bucket}")).state.consumer_count == 0  # no watcher was made
+
+
+def test_a_cluster_port_taken_between_choosing_and_binding_it_is_chosen_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parallel test's process took a node's route port after it was chosen as free. nats-server says "Server is
+    ready" and opens its monitoring port *before* it binds the route port, so the node passed its start check, then
+    died ("Error listening on router port … address already in use"); the cluster waited 60 s for it to become
+    healthy and every test of that fixture errored (clean-clone run, 2026-12-07). The start now sees the node exit
+    and starts the cluster again on new ports. Here each node counts as started at once (the CI run's order)."""
+    import socket
+
+    from eldercare.servers.nats import NatsNode
+
+    monkeypatch.setattr(NatsNode, "ready", lambda self: True)
+    cluster = NatsCluster(data_dir=tmp_path / "nats")
+    taken = cluster.nodes[1].cluster_port
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", taken))
+    squatter.listen()
+    try:
+        with cluster:
+            assert taken not in [n.cluster_port for n in cluster.nodes]
+            assert all(n.jetstream_ready() for n in cluster.nodes)
+    finally:
+        squatter.close()
