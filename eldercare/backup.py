@@ -41,7 +41,7 @@ from alerts.store.gauges import other_sessions, ping
 from alerts.store.repository import AlertStore, sqlite_copy_counts
 from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.backup_status import BACKUP_DONE, BACKUP_FAILED, record_outcome
-from eldercare.backup_verify import FILES_KEY, MANIFEST, file_sums, verify
+from eldercare.backup_verify import FILES_KEY, MANIFEST, ManifestError, file_sums, read_manifest, verify
 from eldercare.privacy import operator
 from eldercare.production import DataDirBusy, secure_data_dir, serve_lock
 from eldercare.settings import Settings, influx_client
@@ -276,15 +276,19 @@ def _audit_outcome(settings: Settings, out: Path, *, error: str | None) -> None:
         return
     detail = {"dir": str(out), **({"error": error} if error is not None else {})}
     try:
-        store = AlertStore(url=url, migrate=False)
-        try:
-            store.audit(now_ms=int(time.time() * 1000), actor=operator(), channel="system",
-                        action=BACKUP_FAILED if error is not None else BACKUP_DONE, entity="backup",
-                        entity_id=out.name, detail=detail)  # fmt: skip
-        finally:
-            store.close()
+        _audit_backup(url, out, BACKUP_FAILED if error is not None else BACKUP_DONE, detail)
     except Exception as exc:  # noqa: BLE001 - the status file and the exit code still say it
         _LOG.warning("the backup's outcome could not be recorded in the store: %s", first_line(exc))
+
+
+def _audit_backup(url: str, out: Path, action: str, detail: dict[str, Any]) -> None:
+    """One audit entry on the backup ``out`` (entity ``backup``), by the operator running the command."""
+    store = AlertStore(url=url, migrate=False)
+    try:
+        store.audit(now_ms=int(time.time() * 1000), actor=operator(), channel="system", action=action,
+                    entity="backup", entity_id=out.name, detail=detail)  # fmt: skip
+    finally:
+        store.close()
 
 
 def _backup(settings: Settings, out: Path, *, influx: bool, progress: Progress) -> dict[str, Any]:
@@ -315,20 +319,14 @@ def _write_backup(settings: Settings, out: Path, *, influx: bool, progress: Prog
     url = settings.database_url
     # A copy of every resident's data: audited (before the copy, so the backup holds its own entry and its row
     # counts match the manifest's).
-    store = AlertStore(url=url, migrate=False)
-    try:
-        store.audit(
-            now_ms=int(time.time() * 1000), actor=operator(), channel="system", action="backup.created",
-            entity="backup", entity_id=out.name, detail={"dir": str(out), "telemetry": influx},
-        )  # fmt: skip
-    finally:
-        store.close()
+    _audit_backup(url, out, "backup.created", {"dir": str(out), "telemetry": influx})
     if url.startswith("sqlite"):
-        _sqlite_copy(_sqlite_path(url), out / "store.sqlite", standalone=True)
-        counts, schema = sqlite_copy_counts(out / "store.sqlite")  # the copy's: the services write on
+        copy = out / "store.sqlite"
+        _sqlite_copy(_sqlite_path(url), copy, standalone=True)
+        counts, schema = sqlite_copy_counts(copy)  # the copy's: the services write on
     else:
-        counts, schema = _pg_dump_counted(url, out / "store.pgdump")
-    copy = out / ("store.sqlite" if url.startswith("sqlite") else "store.pgdump")
+        copy = out / "store.pgdump"
+        counts, schema = _pg_dump_counted(url, copy)
     progress(f"store copied: {sum(counts.values())} rows, {_size(copy)} / 数据库已备份")
     if influx:
         progress(
@@ -395,10 +393,9 @@ def prune(parent: Path, *, keep: int, written: Path) -> list[Path]:
 
 def _read_manifest(src: Path) -> dict[str, Any]:
     try:
-        manifest: dict[str, Any] = json.loads((src / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise BackupError(f"{src} is not a backup written by eldercare backup ({MANIFEST}: {exc})") from None
-    return manifest
+        return read_manifest(src)
+    except ManifestError as exc:
+        raise BackupError(str(exc)) from None
 
 
 def _check_store(settings: Settings, src: Path) -> None:

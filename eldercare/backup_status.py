@@ -11,7 +11,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alerts.store.audit_log import AuditLog
 
 STATUS_FILE = "backup-status.json"
 
@@ -61,15 +64,23 @@ BACKUP_FAILED = "backup.failed"
 another host than the backups reads them there (its own data directory has no status file)."""
 
 
-def merged(status: dict[str, Any], stored: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The status file's outcomes (:func:`read_status`) and the store's (same keys): the newer of each wins."""
+def last_outcomes(data_dir: Path | None, store: AuditLog | None) -> dict[str, Any]:
+    """The last backup success and failure, the newer of the status file's and the store's audit entries.
+
+    :func:`read_status` of ``data_dir`` merged with the store's entries: a host without the status file (a console
+    apart from the backups) finds them in the store. What ``/metrics`` and the console's banner both read.
+    """
+    status = read_status(data_dir) if data_dir is not None else {}
+    if store is None:
+        return status
 
     def at(entry: object) -> int:
         when = entry.get("at_ms") if isinstance(entry, dict) else None
         return when if isinstance(when, int) else -1
 
-    out = dict(status)
-    for key, entry in stored.items():
-        if at(entry) > at(out.get(key)):
-            out[key] = entry
-    return out
+    for key, action in (("last_success", BACKUP_DONE), ("last_failure", BACKUP_FAILED)):
+        entry = store.last_audit(entity="backup", action=action)
+        if entry is not None and entry.time_ms > at(status.get(key)):
+            status[key] = {"at_ms": entry.time_ms, "dir": entry.detail.get("dir", ""),
+                           "error": entry.detail.get("error", "")}  # fmt: skip
+    return status

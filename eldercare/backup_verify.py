@@ -39,6 +39,21 @@ def file_sums(root: Path) -> dict[str, dict[str, Any]]:
     return sums
 
 
+class ManifestError(ValueError):
+    """The directory has no readable manifest: not a backup written by ``eldercare backup``."""
+
+
+def read_manifest(src: Path) -> dict[str, Any]:
+    """The backup's ``manifest.json``; :class:`ManifestError` when it is missing or not a JSON object."""
+    try:
+        manifest = json.loads((src / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{src} is not a backup written by eldercare backup ({MANIFEST}: {exc})") from None
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{src} is not a backup written by eldercare backup ({MANIFEST}: not an object)")
+    return manifest
+
+
 @dataclass
 class Verified:
     """What :func:`verify` found: ``problems`` (one line each) is empty for a whole backup."""
@@ -59,11 +74,11 @@ def verify(src: Path) -> Verified:
     """Check the backup in ``src`` without changing it (see the module's text)."""
     found = Verified()
     try:
-        manifest = json.loads((src / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        found.problems.append(f"{src} is not a backup written by eldercare backup ({MANIFEST}: {exc})")
+        manifest = read_manifest(src)
+    except ManifestError as exc:
+        found.problems.append(str(exc))
         return found
-    recorded = manifest.get(FILES_KEY) if isinstance(manifest, dict) else None
+    recorded = manifest.get(FILES_KEY)
     if not isinstance(recorded, dict):
         found.checksums = False
     else:

@@ -1041,11 +1041,8 @@ def db_upgrade() -> None:
     settings = _store_settings()
     store = AlertStore(url=settings.database_url, migrate=False)
     try:
-        before = store.current_revision()
-    finally:
-        store.close()
-    store = AlertStore(url=settings.database_url)
-    try:
+        before = store.current_revision()  # StoreUnavailable (one line) when the store cannot be reached
+        store.migrate()
         after = store.current_revision()
     finally:
         store.close()

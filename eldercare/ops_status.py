@@ -10,11 +10,10 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from alerts.store.audit_log import AuditLog
 from dashboards.context import OpsNotice
-from eldercare.backup_status import BACKUP_DONE, BACKUP_FAILED, merged, read_status
+from eldercare.backup_status import last_outcomes
 from eldercare.certs import validity
 from eldercare.settings import Settings
 
@@ -32,17 +31,6 @@ def _utc(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def stored_outcomes(store: AuditLog) -> dict[str, dict[str, Any]]:
-    """The last backup success and failure the store's audit log holds, as :func:`read_status` gives them."""
-    found: dict[str, dict[str, Any]] = {}
-    for key, action in (("last_success", BACKUP_DONE), ("last_failure", BACKUP_FAILED)):
-        entry = store.last_audit(entity="backup", action=action)
-        if entry is not None:
-            found[key] = {"at_ms": entry.time_ms, "dir": entry.detail.get("dir", ""),
-                          "error": entry.detail.get("error", "")}  # fmt: skip
-    return found
-
-
 def notices(settings: Settings, *, store: AuditLog | None = None, now_s: float | None = None) -> list[OpsNotice]:
     """The backup's and the certificates' notices at ``now_s`` (default: now); empty when all is well.
 
@@ -51,9 +39,7 @@ def notices(settings: Settings, *, store: AuditLog | None = None, now_s: float |
     """
     now = time.time() if now_s is None else now_s
     found: list[OpsNotice] = []
-    status = read_status(settings.data_dir)
-    if store is not None:
-        status = merged(status, stored_outcomes(store))
+    status = last_outcomes(settings.data_dir, store)
     success = status.get("last_success", {}).get("at_ms")
     failure = status.get("last_failure", {})
     if not isinstance(success, int):

@@ -31,7 +31,7 @@ from alerts.store.gauges import alert_counts, notification_counts, ping
 from alerts.store.repository import AlertStore
 from alerts.store.sessions import SqlSessionStore
 from eldercare.backend import Backend, wall_ms
-from eldercare.backup_status import read_status
+from eldercare.backup_status import last_outcomes
 from eldercare.certs import expiry as certificate_expiry
 from eldercare.learned import learned_lookup
 from eldercare.logs import private_umask
@@ -317,8 +317,11 @@ class StoreCollector:
             yield family
 
     def _backups(self) -> Iterator[Metric]:
-        """When ``eldercare backup`` last succeeded / failed (eldercare/backup_status.py); absent until it did."""
-        status = read_status(self.data_dir) if self.data_dir is not None else {}
+        """When ``eldercare backup`` last succeeded / failed; absent until it did.
+
+        The status file and the store's audit log, as the console's banner reads them (eldercare/backup_status.py).
+        """
+        status = last_outcomes(self.data_dir, self.store)
         for outcome, what in (("success", "succeeded"), ("failure", "failed")):
             entry = status.get(f"last_{outcome}")
             if isinstance(entry, dict) and isinstance(entry.get("at_ms"), int):

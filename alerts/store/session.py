@@ -173,10 +173,9 @@ class StoreBase:
         with self.engine.begin() as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            current = migrations.current_revision(conn)
-            if current is not None and not migrations.is_known(current):
-                raise StoreSchemaAhead(url=masked_url(self.url), revision=current, head=migrations.head_revision())
-            head = migrations.head_revision()
+            current, head = migrations.current_revision(conn), migrations.head_revision()
+            if current is not None and current != head and not migrations.is_known(current):
+                raise StoreSchemaAhead(url=masked_url(self.url), revision=current, head=head)
             if only_new and current is not None and current != head:
                 raise StoreSchemaBehind(url=masked_url(self.url), revision=current, head=head)
             migrations.upgrade(conn, revision)
