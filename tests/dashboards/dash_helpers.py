@@ -37,14 +37,22 @@ def alert_of(backend: Backend, alert_id: int) -> AlertView:
 
 
 def raise_now(
-    backend: Backend, site: str, kind: AlertType, severity: Severity, ago_s: int = 0, device: str = ""
+    backend: Backend,
+    site: str,
+    kind: AlertType,
+    severity: Severity,
+    ago_s: int = 0,
+    device: str = "",
+    now_ms: int | None = None,
 ) -> int:
-    """Raise an alert of ``kind`` at ``site`` ``ago_s`` seconds ago (wall clock, as the live console sees it)."""
+    """Raise an alert of ``kind`` at ``site`` ``ago_s`` seconds before ``now_ms`` (default: the wall clock, as the live
+    console sees it; pass the instant a test later acts at so that durations are exact)."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
     alert = Alert(
         site=site,
         type=kind,
         severity=severity,
-        time_ms=int(time.time() * 1000) - ago_s * 1000,
+        time_ms=now - ago_s * 1000,
         explanation=f"{kind.value} at {site}",
         explanation_zh=f"{site} 的 {kind.value}",
         device=device or None,

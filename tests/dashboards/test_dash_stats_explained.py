@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from dash_fixtures import PASSWORD, registry
 from dash_harness import LiveServer, browser_login
-from dash_helpers import Backend, login
+from dash_helpers import Backend, login, raise_now
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 from test_dash_console_ux import _raise
@@ -48,6 +48,14 @@ def test_outcomes_are_of_resolved_alerts_and_open_ones_apart() -> None:
     assert r.device_online_rate == 6 / 10
 
 
+def _acknowledged_after(backend: Backend, site: str, seconds: int) -> None:
+    """An SOS at ``site`` acknowledged exactly ``seconds`` after it rose (both instants from one clock reading: a
+    second boundary crossed between raising and acknowledging made the median read 24 s, CI 2026-12-07)."""
+    now_ms = int(time.time() * 1000)
+    alert = raise_now(backend, site, AlertType.SOS, Severity.CRITICAL, ago_s=seconds, device="btn1", now_ms=now_ms)
+    backend.act(alert, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=now_ms)
+
+
 def _with_unseen(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
     """Half the registered devices never reported (as if InfluxDB had nothing from them)."""
     real = importlib.import_module(module).device_report
@@ -64,8 +72,7 @@ def test_stats_page_explains_rate_sla_outcomes_and_empty_load(
     client: TestClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _with_unseen(monkeypatch, "dashboards.api.routes.stats")
-    acked = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=23)  # acknowledged 23 s after it rose
-    backend.act(acked, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=int(time.time() * 1000))
+    _acknowledged_after(backend, "h1", seconds=23)
     _raise(backend, "h2", AlertType.FALL, Severity.CRITICAL)  # still open
     login(client, "W_C1")
     data = client.get("/api/stats/monthly").json()
@@ -189,8 +196,7 @@ def test_bigscreen_data_uses_the_same_rate_and_duration(
     client: TestClient, backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _with_unseen(monkeypatch, "dashboards.web.bigscreen")
-    alert = _raise(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=23)
-    backend.act(alert, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=int(time.time() * 1000))
+    _acknowledged_after(backend, "h1", seconds=23)
     login(client, "W_C1")
     d = client.get("/bigscreen/data").json()
     registered = sum(d["devices"].values())
