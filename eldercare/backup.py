@@ -39,7 +39,7 @@ from typing import Any
 from alerts.store.errors import first_line
 from alerts.store.gauges import other_sessions, ping
 from alerts.store.repository import AlertStore, sqlite_copy_counts
-from alerts.store.urls import driver_name, libpq_url_without_password, masked_url, sqlite_file
+from alerts.store.urls import CONNECT_TIMEOUT_S, driver_name, libpq_url_without_password, masked_url, sqlite_file
 from eldercare.backup_status import BACKUP_DONE, BACKUP_FAILED, record_outcome
 from eldercare.backup_verify import FILES_KEY, MANIFEST, ManifestError, file_sums, read_manifest, verify
 from eldercare.privacy import operator
@@ -83,9 +83,16 @@ def _run(args: list[str], *, what: str, env: dict[str, str] | None = None) -> No
 
 
 def _pg_target(database_url: str) -> tuple[str, dict[str, str]]:
-    """The libpq URL without the password and the environment that carries it (``PGPASSWORD``, not in ``ps``)."""
+    """The libpq URL without the password and the environment that carries it (``PGPASSWORD``, not in ``ps``).
+
+    The store's connect timeout applies to pg_dump and pg_restore too (``PGCONNECT_TIMEOUT``; a ``connect_timeout``
+    in the URL or the variable set by the operator wins), so a server that never answers ends the command.
+    """
     url, password = libpq_url_without_password(database_url)
-    return url, ({"PGPASSWORD": password} if password is not None else {})
+    env = {"PGPASSWORD": password} if password is not None else {}
+    if "PGCONNECT_TIMEOUT" not in os.environ:
+        env["PGCONNECT_TIMEOUT"] = str(CONNECT_TIMEOUT_S)
+    return url, env
 
 
 def pg_dump(database_url: str, out: Path, *, snapshot: str | None = None) -> None:

@@ -36,7 +36,7 @@ from alerts.store.errors import (
 )
 from alerts.store.gate import WriteGate
 from alerts.store.tables import AlertRow, Worker
-from alerts.store.urls import masked_url
+from alerts.store.urls import masked_url, pg_connect_args
 
 SYSTEM: Final = "system"
 BUSY_TIMEOUT_MS: Final = 30_000
@@ -146,10 +146,8 @@ class StoreBase:
                 conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
             return engine
-        # Named in pg_stat_activity, so `eldercare restore` can say which process still holds the store.
-        connect_args = {} if "application_name" in url else {"application_name": "eldercare"}
         return create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=connect_args,
+            url, echo=echo, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, connect_args=pg_connect_args(url),
             hide_parameters=True,
         )  # fmt: skip
 

@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+CONNECT_TIMEOUT_S: Final = 10
+"""PostgreSQL: how long opening a connection may take (libpq's ``connect_timeout``) unless the URL sets its own.
+Without it a server that accepts the connection and never answers (hung, or behind a half-open firewall) held every
+command, request and worker for good (tests/store/test_store_unreachable.py)."""
+
+
+def pg_connect_args(database_url: str) -> dict[str, str | int]:
+    """The driver's defaults for a PostgreSQL store, where the URL's query does not set them.
+
+    Named in ``pg_stat_activity`` (so ``eldercare restore`` can say which process still holds the store), and the
+    connect timeout.
+
+    >>> pg_connect_args("postgresql+psycopg://u@db/eldercare")
+    {'application_name': 'eldercare', 'connect_timeout': 10}
+    >>> pg_connect_args("postgresql+psycopg://u@db/eldercare?connect_timeout=3&application_name=x")
+    {}
+    """
+    query = make_url(database_url).query
+    defaults: dict[str, str | int] = {"application_name": "eldercare", "connect_timeout": CONNECT_TIMEOUT_S}
+    return {k: v for k, v in defaults.items() if k not in query}
 
 
 def libpq_url(database_url: str) -> str:
