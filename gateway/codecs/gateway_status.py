@@ -31,18 +31,17 @@ def decode(
     topic: Topic, payload: bytes, *, received_ms: int, max_skew_ms: int, max_backfill_ms: int = MAX_BACKFILL_MS
 ) -> Reading:
     """Decode a gateway status message (published on connect, and as the Last Will)."""
-    where = str(topic)
     if topic.type is not MessageType.STATUS:
-        raise DecodeError(where, Reason.UNSUPPORTED_TYPE, f"gateway sends no {topic.type.value}")
-    obj: GatewayStatus = decode_json(_DECODER, payload, where)
+        raise DecodeError(str(topic), Reason.UNSUPPORTED_TYPE, f"gateway sends no {topic.type.value}")
+    obj: GatewayStatus = decode_json(_DECODER, payload, topic)  # the topic string is built only for an error
     if (obj.seq is not None and obj.seq < 0) or (obj.ts is not None and obj.ts < 0):
-        raise DecodeError(where, Reason.OUT_OF_RANGE, "seq and ts must not be negative")
+        raise DecodeError(str(topic), Reason.OUT_OF_RANGE, "seq and ts must not be negative")
     if obj.seq is not None and obj.seq > MAX_SEQ:
-        raise DecodeError(where, Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
+        raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"seq {obj.seq} outside 0..2^53")
     if obj.ts is not None and obj.ts > MAX_TS_MS:
-        raise DecodeError(where, Reason.OUT_OF_RANGE, f"ts {obj.ts} outside 0..2^53")
+        raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"ts {obj.ts} outside 0..2^53")
     if obj.uptime_s is not None and not 0 <= obj.uptime_s <= MAX_UPTIME_S:
-        raise DecodeError(where, Reason.OUT_OF_RANGE, f"uptime_s {obj.uptime_s} outside 0..{MAX_UPTIME_S}")
+        raise DecodeError(str(topic), Reason.OUT_OF_RANGE, f"uptime_s {obj.uptime_s} outside 0..{MAX_UPTIME_S}")
     fields = fields_of(obj)
     ts = obj.ts if obj.ts is not None else received_ms
     return Reading(

@@ -276,6 +276,9 @@ def test_a_cluster_port_taken_between_choosing_and_binding_it_is_chosen_again(
     try:
         with cluster:
             assert taken not in [n.cluster_port for n in cluster.nodes]
-            assert all(n.jetstream_ready() for n in cluster.nodes)
+            assert all(n.proc is not None and n.proc.poll() is None for n in cluster.nodes)
+            # Healthy again after the start's stream creation (a node's /healthz reads "not current" for a moment
+            # while it catches up on the new streams: one instant's reading made this test fail once).
+            cluster.wait_healthy(timeout=60)
     finally:
         squatter.close()
