@@ -122,11 +122,15 @@ class DeviceReport:
     now_ms: int
     lookback_ms: int = LOOKBACK_MS
 
-    def counts(self) -> dict[Presence, int]:
-        """Devices per presence (gateways excluded, as in the statistics)."""
+    def counts(self, *, gateways: bool = False) -> dict[Presence, int]:
+        """Devices per presence.
+
+        The statistics' rate is of the homes' devices (gateways excluded); the device list counts every row it lists
+        (``gateways``), so an offline gateway is in its "offline" count (it was not, while the list showed it).
+        """
         out = dict.fromkeys(Presence, 0)
         for r in self.rows:
-            if r.kind != DeviceKind.GATEWAY.value:
+            if gateways or r.kind != DeviceKind.GATEWAY.value:
                 out[r.presence] += 1
         return out
 

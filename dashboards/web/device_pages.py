@@ -40,7 +40,7 @@ async def devices_page(
         user=user,
         report=report,
         rows=sorted(rows, key=lambda r: (_FIRST[r.presence], r.site, r.kind != "gateway", r.device)),
-        counts=report.counts(),
+        counts=report.counts(gateways=True),  # what the list lists: its total is their sum
         kinds=sorted({r.kind for r in report.rows}),
         communities=tree.communities,
         grids={g.id: g.name for g in tree.grids},

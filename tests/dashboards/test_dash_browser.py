@@ -197,7 +197,7 @@ def test_resident_page_charts_from_influxd(
         expect(page.locator("#device-source")).to_have_attribute("data-source", "telemetry")
         expect(page.locator("tr[data-site='h2'][data-device='door1']")).to_have_attribute("data-status", "offline")
         expect(page.locator("tr[data-site='h2'][data-device='btn1']")).to_have_attribute("data-status", "unseen")
-        expect(page.locator("#count-online b")).to_have_text("3")
+        expect(page.locator("#count-online b")).to_have_text("5")  # 3 devices and 2 gateways
         _shot(page, "devices.png")
         page.select_option("select[name=status]", "offline")
         page.click(".filters button[type=submit]")

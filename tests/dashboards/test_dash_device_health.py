@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -137,7 +138,10 @@ def test_device_api_and_page_from_telemetry(fixed_now_app: FastAPI, backend: Bac
 
         page = client.get("/devices")
         assert page.status_code == 200 and 'data-source="telemetry"' in page.text
-        assert 'id="count-offline"><b>2<' in page.text and 'id="count-unseen"><b>1<' in page.text
+        # The tiles count what the list lists, gateways too (gw-h2 is offline: the tile said 2 while listing 3).
+        assert 'id="count-offline"><b>3<' in page.text and 'id="count-unseen"><b>1<' in page.text
+        tiles = [int(n) for n in re.findall(r'id="count-\w+"><b>(\d+)<', page.text)]
+        assert sum(tiles) == page.text.count('<tr class="presence-') == len(devices) == 8
         assert "12 小时前" in page.text and 'class="battery low">15%' in page.text
         filtered = client.get("/devices?status=late").text
         assert filtered.count('data-status="late"') == 1 and 'data-device="btn1"' in filtered

@@ -70,3 +70,36 @@ def test_live_mode_delivers_a_simulation_with_one_connection_per_home(broker: Br
     expected = [(t, p) for _, t, p in list(sim.messages())[:3000]]
     assert sorted(got) == sorted(expected)
     assert {t.split("/")[2] for t, _ in got} == {h.site for h in sim.homes}
+
+
+def test_a_mid_stream_start_reports_each_devices_last_status_first(broker: Broker, watcher: Watcher) -> None:
+    """`eldercare up` starts the day's simulation at "now": a door, smoke or gas detector heartbeats every 6 h, so
+    the console showed them "never reported" (red) for hours after the start. A gateway reports its devices as it
+    connects: its own and each device's last status before the start are published first, then the stream from
+    "now" (the gateway's own status every 5 min: the console's gateway column said "never reported" until then)."""
+    prefix = f"m{uuid.uuid4().hex[:6]}x"
+    sim = generate(homes=2, days=1, seed=3, site_prefix=prefix)
+    broker.provision([h.site for h in sim.homes])
+    msgs = list(sim.messages())
+    start = msgs[0][0] + 12 * 3_600_000
+    before = [(t, p) for r, t, p in msgs if r < start]
+    last_status: dict[str, bytes] = {}
+    for topic, payload in before:
+        if topic.endswith("/status"):
+            last_status[topic] = payload
+    last_status = {t: p for t, p in last_status.items() if p != b'{"online":false}'}  # a gateway down: no report
+    assert {t.split("/")[3] for t in last_status} >= {"gateway", "door", "smoke", "gas", "motion"}
+    after = [(t, p) for r, t, p in msgs if r >= start][:20]
+    stats = run_live(
+        msgs,
+        sites=[(h.site, h.gateway) for h in sim.homes],
+        host=broker.host,
+        port=broker.port,
+        password_for=broker.gateway_password,
+        speed=50_000,
+        skip_before_ms=start,
+        max_messages=len(last_status) + len(after),
+    )
+    got = watcher.wait_for(prefix, len(last_status) + len(after))
+    assert sorted(got) == sorted([*last_status.items(), *after])
+    assert stats.skipped == len(before) and stats.carried == len(last_status)
