@@ -32,6 +32,13 @@ def test_link_page_calls_map_on_my_way_and_outcome_must_be_chosen(
     page = context.new_page()
     page.goto(f"{live_server.url}/m/{token}")  # straight from the notification, not logged in
     expect(page.locator("a.tel-elder")).to_have_attribute("href", "tel:13900000001")
+    # Each clock is one item of the wrapping row, label with its time: loose text and " · " separators were items
+    # of their own (a wrapped line began with a lone "·", and "已等待" stood a gap away from its 02:15).
+    clocks = page.locator("p.clocks")
+    expect(clocks.locator(":scope > span")).to_have_count(3)  # waiting, escalates to the street, on site by
+    loose = clocks.evaluate("p => [...p.childNodes].filter(n => n.nodeType === 3 && n.textContent.trim()).length")
+    assert loose == 0
+    assert clocks.evaluate("p => [...p.children].every(c => c.querySelector('b'))")
     expect(page.locator("a.tel-contact")).to_have_attribute("href", "tel:13700000001")
     expect(page.locator("a.tel-contact")).to_contain_text("张明")
     expect(page.locator("#map-link")).to_have_attribute(
