@@ -66,7 +66,7 @@ class LiveStats:
     publish_s: float = 0.0
     """Wall time from the first publication to the last acknowledgement."""
     carried: int = 0
-    """Device statuses from before ``skip_before_ms`` published at the start (each device's last one)."""
+    """Gateway and device statuses from before ``skip_before_ms`` published at the start (the last of each)."""
 
 
 class Fleet:
