@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +25,13 @@ def silent_server() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _open(url: str) -> BaseException | None:
-    """Open the store in a thread; the error it raised, or None. Fails the test if it still waits after 60 s."""
+def _outcome(action: Callable[[], object], what: str) -> BaseException | None:
+    """Run ``action`` in a thread; the error it raised, or None. Fails the test if it still waits after 60 s."""
     outcome: list[BaseException | None] = []
 
     def run() -> None:
         try:
-            AlertStore(url=url).close()
+            action()
             outcome.append(None)
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             outcome.append(exc)
@@ -39,8 +39,12 @@ def _open(url: str) -> BaseException | None:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(timeout=60)
-    assert outcome, "opening a store on a server that never answers still waits after 60 s (no connect timeout)"
+    assert outcome, f"{what} on a server that never answers still waits after 60 s (no connect timeout)"
     return outcome[0]
+
+
+def _open(url: str) -> BaseException | None:
+    return _outcome(lambda: AlertStore(url=url).close(), "opening a store")
 
 
 def test_a_server_that_never_answers_is_one_line_after_the_default_connect_timeout(
@@ -66,19 +70,6 @@ def test_pg_dump_of_a_server_that_never_answers_ends_with_the_connect_timeout(
     monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
     monkeypatch.setattr(eldercare.backup, "CONNECT_TIMEOUT_S", 1)
     url = f"postgresql+psycopg://eldercare:hunter2-secret@127.0.0.1:{silent_server}/eldercare"
-    outcome: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            eldercare.backup.pg_dump(url, tmp_path / "store.dump")
-            outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout=60)
-    assert outcome, "pg_dump of a server that never answers still waits after 60 s"
-    error = outcome[0]
+    error = _outcome(lambda: eldercare.backup.pg_dump(url, tmp_path / "store.dump"), "pg_dump")
     assert isinstance(error, eldercare.backup.BackupError) and "timeout" in str(error).lower(), error
     assert "hunter2-secret" not in str(error)
