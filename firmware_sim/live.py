@@ -244,6 +244,11 @@ def _site_of(topic: str) -> str:
     return topic.split("/", 3)[2]
 
 
+def _retained(topic: str) -> bool:
+    """Only the gateway's own status is published retained (docs/contract.md)."""
+    return topic.endswith("/status") and "/gateway/" in topic
+
+
 def run_live(
     messages: Iterable[Message],
     *,
@@ -303,9 +308,8 @@ def run_live(
                 continue
             if carried:
                 for status_topic, status in carried.items():
-                    if _site_of(status_topic) in fleet.gateways:
-                        retain = "/gateway/" in status_topic
-                        fleet.publish(_site_of(status_topic), status_topic, status, retain=retain)
+                    if (status_site := _site_of(status_topic)) in fleet.gateways:
+                        fleet.publish(status_site, status_topic, status, retain=_retained(status_topic))
                         stats.published += 1
                         stats.carried += 1
                 carried = None
@@ -332,7 +336,7 @@ def run_live(
                 fleet.reconnect(site)
                 down.discard(site)
                 stats.reconnects += 1
-            fleet.publish(site, topic, payload, retain=topic.endswith("/status") and "/gateway/" in topic)
+            fleet.publish(site, topic, payload, retain=_retained(topic))
             stats.published += 1
             fleet.pump(0)
         fleet.drain()
