@@ -301,14 +301,14 @@ class StoreBackend:
         """A lifecycle action through the alert service (which also tells the home help is coming)."""
         self._run(
             lambda: self.service.transition(
-                alert_id, action, actor=actor, channel=channel, outcome=outcome, note=note or None
+                alert_id, action, actor=actor, channel=channel, outcome=outcome, note=note or None, now_ms=now_ms
             )
         )
         return self._view_of(alert_id)
 
     def assign(self, alert_id: int, worker_id: str, *, actor: str, now_ms: int) -> AlertView:
         """Make ``worker_id`` the owner through the service (event, audit, notification to the assignee)."""
-        self._run(lambda: self.service.assign(alert_id, worker_id, actor=actor, channel=Channel.CONSOLE))
+        self._run(lambda: self.service.assign(alert_id, worker_id, actor=actor, channel=Channel.CONSOLE, now_ms=now_ms))
         return self._view_of(alert_id)
 
     # -- links ---------------------------------------------------------------------------------------------

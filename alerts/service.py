@@ -789,9 +789,13 @@ class AlertService:
         outcome: Outcome | None = None,
         note: str | None = None,
         link_nonce: str | None = None,
+        now_ms: int | None = None,
     ) -> TransitionResult:
-        """Apply a lifecycle action (refused with :class:`InvalidTransition`); acknowledging an SOS tells the home."""
-        now = self.clock()
+        """Apply a lifecycle action (refused with :class:`InvalidTransition`); acknowledging an SOS tells the home.
+
+        ``now_ms``: the instant of the action (default: the service's clock), for a caller that read the clock once.
+        """
+        now = self.clock() if now_ms is None else now_ms
         result = await asyncio.to_thread(
             self.store.transition, alert_id, action, actor=actor, channel=channel, now_ms=now, outcome=outcome,
             note=note, link_nonce=link_nonce,
@@ -812,15 +816,17 @@ class AlertService:
             )
         return result
 
-    async def assign(self, alert_id: int, worker_id: str, *, actor: str, channel: Channel) -> AssignResult:
+    async def assign(
+        self, alert_id: int, worker_id: str, *, actor: str, channel: Channel, now_ms: int | None = None
+    ) -> AssignResult:
         """Make an active worker the alert's owner (event + audit in the store), then tell them.
 
         Refused with :class:`InvalidTransition` (resolved/cleared), :class:`AlertNotFound`,
         :class:`RecordNotFound` or :class:`WorkerInactive`. The new owner gets an ``assigned`` notification
         through their channels (recorded like any other) and from then on the alert's reminders; assigning
-        the current owner again records the event but sends nothing.
+        the current owner again records the event but sends nothing. ``now_ms`` as for :meth:`transition`.
         """
-        now = self.clock()
+        now = self.clock() if now_ms is None else now_ms
         result = await asyncio.to_thread(
             self.store.assign, alert_id, worker_id, actor=actor, channel=channel, now_ms=now
         )

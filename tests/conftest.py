@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 from support.backend import backend_settings, registry_for, running
+from support.broker_sessions import end_backend_sessions
 from support.receivers import Webhook
 
 from detection.config import DetectConfig
@@ -28,6 +29,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_backend_session_left_on_the_shared_broker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the shared ``broker``, end the backend sessions it left: each would queue every later test's
+    messages, and the broker rewrites its whole database every 1,000 changes (support/broker_sessions.py)."""
+    yield
+    if "broker" in request.fixturenames:
+        end_backend_sessions(request.getfixturevalue("broker"))
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import queue
 import secrets
 import subprocess
+import threading
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from support.broker_sessions import end_backend_sessions, end_session, persistent_sessions
 
 from eldercare.servers._child import MAX_OPEN_FILES
 from eldercare.stack import Broker
@@ -78,3 +83,37 @@ def test_broker_may_hold_ten_thousand_connections(tmp_path: Path) -> None:
         b.stop()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert child == (MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)) > 1024
+
+
+def _kept_session(broker: Broker, client_id: str, subscribe: str = "") -> bool:
+    """Connect ``client_id`` keeping its session (optionally subscribing at QoS 1); True if the broker had one."""
+    answers: queue.Queue[bool] = queue.Queue()
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.username_pw_set(broker.backend_user, broker.backend_password)
+    client.on_connect = lambda _c, _u, flags, *_: answers.put(bool(flags.session_present))
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect(broker.host, broker.backend_port)
+    client.loop_start()
+    try:
+        present = answers.get(timeout=10)
+        if subscribe:
+            client.subscribe(subscribe, qos=1)
+            assert subscribed.wait(10)
+        return present
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_the_backend_sessions_a_test_leaves_on_the_shared_broker_are_found_and_ended(broker: Broker) -> None:
+    """A session left behind queues every later test's messages (the full run's broker database grew to 107 MB):
+    the suite's autouse fixture finds such sessions in the broker's log and ends them."""
+    client_id = f"left-{secrets.token_hex(4)}"
+    assert not _kept_session(broker, client_id, subscribe="ec/v1/+/+/+/telemetry")
+    assert _kept_session(broker, client_id)  # the broker kept it: it would queue every home's telemetry
+    assert client_id in persistent_sessions(broker.server.log_path, broker.backend_user)
+    assert client_id in end_backend_sessions(broker)
+    assert client_id not in persistent_sessions(broker.server.log_path, broker.backend_user)
+    assert not _kept_session(broker, client_id)  # gone at the broker too
+    end_session(broker, client_id)

@@ -56,6 +56,16 @@ def _acknowledged_after(backend: Backend, site: str, seconds: int) -> None:
     backend.act(alert, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=now_ms)
 
 
+def test_an_action_is_recorded_at_the_instant_its_caller_gives(backend: Backend) -> None:
+    """``act`` and ``assign`` record the instant they are given: they took the service's own clock reading instead, so
+    a second boundary crossed between raising and acknowledging made a 23-second median read 24 s (CI, twice)."""
+    at = int(time.time() * 1000) - 3_600_000  # an hour away from the wall clock: a second reading cannot match it
+    alert = raise_now(backend, "h1", AlertType.SOS, Severity.CRITICAL, ago_s=23, device="btn1", now_ms=at)
+    assert backend.act(alert, Action.ACKNOWLEDGE, actor="W_G1", channel=Channel.PHONE, now_ms=at).acked_ms == at
+    view = backend.assign(alert, "W_G1", actor="W_C1", now_ms=at + 5_000)
+    assert [(e.action, e.time_ms) for e in view.events[1:]] == [("acknowledge", at), ("assign", at + 5_000)]
+
+
 def _with_unseen(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
     """Half the registered devices never reported (as if InfluxDB had nothing from them)."""
     real = importlib.import_module(module).device_report
