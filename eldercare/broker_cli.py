@@ -320,6 +320,48 @@ def check() -> None:
     _run(body)
 
 
+@broker_app.command("end-session")
+def end_session(
+    client_id: Annotated[str, typer.Argument(help="A retired backend's ELDERCARE_MQTT_CLIENT_ID (not this one's).")],
+) -> None:
+    """Discard the sessions the broker keeps for a retired backend client id (its main and -priority ones).
+
+    After ELDERCARE_MQTT_CLIENT_ID was changed, or a backend was retired, the broker keeps queueing every home's
+    uplinks for the old id (docs/operations.md, "Retiring a backend client id").
+    """
+
+    def body() -> None:
+        from eldercare.settings import Settings
+        from gateway.listener import end_kept_session
+        from gateway.sessions import priority_client_id
+
+        settings = Settings()
+        own = (settings.mqtt_client_id, priority_client_id(settings.mqtt_client_id))
+        if client_id in own:
+            raise BrokerSetupError(
+                f"{client_id!r} is this backend's own client id (ELDERCARE_MQTT_CLIENT_ID): ending its session would"
+                f" discard what the broker keeps for it / {client_id!r} 是本后端自己的客户端 ID，不能结束它的会话"
+            )
+        for cid in (client_id, priority_client_id(client_id)):
+            try:
+                had = end_kept_session(
+                    host=settings.mqtt_host,
+                    port=settings.mqtt_port,
+                    username=settings.mqtt_username,
+                    password=settings.mqtt_password.get_secret_value(),
+                    client_id=cid,
+                )
+            except ConnectionError as exc:
+                raise BrokerSetupError(str(exc)) from None
+            console.print(
+                f"{escape(cid)}: session ended / 会话已结束"
+                if had
+                else f"{escape(cid)}: no session kept / 代理未保留该会话"
+            )
+
+    _run(body)
+
+
 @broker_app.command("provision")
 def provision(out: OutDir = BROKER_DIR, pid_file: PidFile = PID_FILE, reload: Reload = True) -> None:
     """Write every registered home gateway's account (revoked ones left out) and the backend's, then reload."""

@@ -514,6 +514,54 @@ def overlapping(filters: Sequence[str], others: Sequence[str]) -> list[str]:
     return out
 
 
+def end_kept_session(
+    *, host: str, port: int, username: str, password: str, client_id: str, timeout: float = 10.0
+) -> bool:
+    """Make the broker discard the session it keeps under ``client_id``; True if it had one.
+
+    A connect with a clean session discards the kept one (MQTT 3.1.1, 3.1.2.4), then the client disconnects. A
+    backend whose client id was changed, or that was retired, leaves its session behind: the broker queues every
+    home's uplinks for it up to ``max_queued_messages`` and rewrites them all with each autosave, which slows it
+    for every home. A client still connected under that id is disconnected by the broker (a takeover). Raise
+    :class:`ConnectionError` if the broker cannot be reached, refuses the account or does not answer.
+    """
+    answers: list[tuple[int, bool]] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.username_pw_set(username, password)
+    # First ask with the session kept, to learn whether there was one (the connack's session-present flag) ...
+    client.on_connect = lambda _c, _u, flags, reason, _p: answers.append((reason.value, bool(flags.session_present)))
+    _connect_and_wait(client, host, port, timeout, answers, client_id)
+    code, present = answers[0]
+    if code != 0:
+        raise ConnectionError(f"the broker at {host}:{port} refused {username!r} as {client_id!r} (reason {code})")
+    # ... then connect again with a clean session, which discards it.
+    answers.clear()
+    client.reinitialise(client_id=client_id, clean_session=True)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda _c, _u, flags, reason, _p: answers.append((reason.value, bool(flags.session_present)))
+    _connect_and_wait(client, host, port, timeout, answers, client_id)
+    return present
+
+
+def _connect_and_wait(
+    client: mqtt.Client, host: str, port: int, timeout: float, answers: list[tuple[int, bool]], client_id: str
+) -> None:
+    try:
+        client.connect(host, port, keepalive=10)
+    except OSError as exc:
+        raise ConnectionError(f"cannot reach the broker at {host}:{port}: {exc}") from None
+    deadline = time.monotonic() + timeout
+    try:
+        while not answers:
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"the broker at {host}:{port} did not answer {client_id!r} in {timeout:g} s")
+            client.loop(timeout=0.05)
+    finally:
+        with contextlib.suppress(Exception):
+            client.disconnect()
+            client.loop(timeout=0.05)
+
+
 def probe_credentials(*, host: str, port: int, username: str, password: str, timeout: float = 2.0) -> bool:
     """True if the broker accepts a connection with these credentials."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{secrets.token_hex(4)}")

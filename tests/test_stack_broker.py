@@ -12,7 +12,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from support.broker_sessions import end_backend_sessions, end_session, persistent_sessions
+from typer.testing import CliRunner
 
+from eldercare.cli import app
 from eldercare.servers._child import MAX_OPEN_FILES
 from eldercare.stack import Broker
 
@@ -117,3 +119,29 @@ def test_the_backend_sessions_a_test_leaves_on_the_shared_broker_are_found_and_e
     assert client_id not in persistent_sessions(broker.server.log_path, broker.backend_user)
     assert not _kept_session(broker, client_id)  # gone at the broker too
     end_session(broker, client_id)
+
+
+def test_broker_end_session_discards_a_retired_backends_sessions_and_refuses_its_own(broker: Broker) -> None:
+    """A retired backend id's main and priority sessions keep queueing every home's uplinks until they are ended."""
+    retired = f"retired-{secrets.token_hex(4)}"
+    for cid in (retired, f"{retired}-priority"):
+        _kept_session(broker, cid, subscribe="ec/v1/+/+/+/event")
+    env = {
+        "ELDERCARE_MQTT_HOST": broker.host,
+        "ELDERCARE_MQTT_PORT": str(broker.backend_port),
+        "ELDERCARE_MQTT_USERNAME": broker.backend_user,
+        "ELDERCARE_MQTT_PASSWORD": broker.backend_password,
+        "ELDERCARE_MQTT_CLIENT_ID": "eldercare-backend",
+    }
+    result = CliRunner().invoke(app, ["broker", "end-session", retired], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"{retired}: session ended" in result.output and f"{retired}-priority: session ended" in result.output
+    # Gone at the broker: asked again, its connack says no session was present for either id.
+    again = CliRunner().invoke(app, ["broker", "end-session", retired], env=env)
+    assert again.exit_code == 0 and again.output.count("no session kept / 代理未保留该会话") == 2, again.output
+    # This backend's own id is refused, with the reason and without a traceback.
+    own = CliRunner().invoke(app, ["broker", "end-session", "eldercare-backend"], env=env)
+    assert own.exit_code == 2 and "this backend's own client id" in own.output and "Traceback" not in own.output
+    # A wrong password is one line too.
+    wrong = CliRunner().invoke(app, ["broker", "end-session", retired], env={**env, "ELDERCARE_MQTT_PASSWORD": "x"})
+    assert wrong.exit_code == 2 and "refused" in wrong.output and "Traceback" not in wrong.output
