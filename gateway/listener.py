@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import threading
@@ -525,27 +526,29 @@ def end_kept_session(
     for every home. A client still connected under that id is disconnected by the broker (a takeover). Raise
     :class:`ConnectionError` if the broker cannot be reached, refuses the account or does not answer.
     """
-    answers: list[tuple[int, bool]] = []
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-    client.username_pw_set(username, password)
-    # First ask with the session kept, to learn whether there was one (the connack's session-present flag) ...
-    client.on_connect = lambda _c, _u, flags, reason, _p: answers.append((reason.value, bool(flags.session_present)))
-    _connect_and_wait(client, host, port, timeout, answers, client_id)
-    code, present = answers[0]
+    connack = functools.partial(
+        _connack, host=host, port=port, username=username, password=password, client_id=client_id, timeout=timeout
+    )
+    # First ask with the session kept, to learn whether there was one (the CONNACK's session-present flag) ...
+    code, present = connack(clean_session=False)
     if code != 0:
         raise ConnectionError(f"the broker at {host}:{port} refused {username!r} as {client_id!r} (reason {code})")
-    # ... then connect again with a clean session, which discards it.
-    answers.clear()
-    client.reinitialise(client_id=client_id, clean_session=True)
-    client.username_pw_set(username, password)
-    client.on_connect = lambda _c, _u, flags, reason, _p: answers.append((reason.value, bool(flags.session_present)))
-    _connect_and_wait(client, host, port, timeout, answers, client_id)
+    # ... then again with a clean session, which discards it.
+    connack(clean_session=True)
     return present
 
 
-def _connect_and_wait(
-    client: mqtt.Client, host: str, port: int, timeout: float, answers: list[tuple[int, bool]], client_id: str
-) -> None:
+def _connack(
+    *, host: str, port: int, username: str, password: str, client_id: str, clean_session: bool, timeout: float
+) -> tuple[int, bool]:
+    """Connect, wait for the broker's CONNACK and disconnect: its reason code and session-present flag.
+
+    Raise :class:`ConnectionError` if the broker cannot be reached or does not answer within ``timeout``.
+    """
+    answers: list[tuple[int, bool]] = []
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda _c, _u, flags, reason, _p: answers.append((reason.value, bool(flags.session_present)))
     try:
         client.connect(host, port, keepalive=10)
     except OSError as exc:
@@ -560,21 +563,16 @@ def _connect_and_wait(
         with contextlib.suppress(Exception):
             client.disconnect()
             client.loop(timeout=0.05)
+    return answers[0]
 
 
 def probe_credentials(*, host: str, port: int, username: str, password: str, timeout: float = 2.0) -> bool:
     """True if the broker accepts a connection with these credentials."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{secrets.token_hex(4)}")
-    client.username_pw_set(username, password)
     try:
-        client.connect(host, port, keepalive=5)
-    except OSError:
+        code, _ = _connack(
+            host=host, port=port, username=username, password=password, client_id=f"probe-{secrets.token_hex(4)}",
+            clean_session=True, timeout=timeout,
+        )  # fmt: skip
+    except ConnectionError:
         return False
-    codes: list[int] = []
-    client.on_connect = lambda _c, _u, _f, reason, _p: codes.append(reason.value)
-    deadline = time.monotonic() + timeout
-    while not codes and time.monotonic() < deadline:
-        client.loop(timeout=0.05)
-    with contextlib.suppress(Exception):
-        client.disconnect()
-    return codes == [0]
+    return code == 0

@@ -18,7 +18,7 @@ from eldercare.backend import Backend
 from eldercare.servers.influxd import Influxd
 from eldercare.settings import Settings
 from eldercare.stack import Broker
-from gateway.listener import MqttListener
+from support import broker_sessions
 
 T = TypeVar("T")
 
@@ -89,17 +89,5 @@ async def until(probe: Callable[[], T], timeout: float = 30.0) -> T:
 
 
 async def end_session(broker: Broker, client_id: str) -> None:
-    """Discard the pipeline's persistent session so the shared broker stops queueing for it."""
-    listener = MqttListener(
-        host=broker.host,
-        port=broker.backend_port,
-        username=broker.backend_user,
-        password=broker.backend_password,
-        client_id=client_id,
-        subscriptions=("ec/v1/none/+/+/telemetry",),
-    )
-    await listener.start()
-    try:
-        await listener.wait_ready(timeout=10)
-    finally:
-        await listener.close(end_session=True)
+    """Discard the pipeline's persistent session so the broker stops queueing for it (``broker end-session``'s way)."""
+    await asyncio.to_thread(broker_sessions.end_session, broker, client_id)

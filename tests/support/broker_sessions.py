@@ -6,7 +6,7 @@ every later test's messages for each, and with ``autosave_on_changes`` it rewrot
 1,000 changes: after the gateway and ingest tests the file held 107 MB, and the flood and outage tests that came
 later ran 10–20 times slower than alone (one hit its 300 s timeout in a full run, 2026-12-07). The broker's log
 names each connection with its clean-session flag (``connection_messages true``), so the sessions still open are
-those whose last connection had ``c0``; the product's ``eldercare broker end-session`` way discards each one.
+those whose last connection had ``c0``. Each is ended the way ``eldercare broker end-session`` ends one.
 """
 
 from __future__ import annotations
